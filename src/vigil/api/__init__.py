@@ -1,0 +1,1 @@
+"""The HTTP and WebSocket edge: authentication, one router per resource, live streams."""

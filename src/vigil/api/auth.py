@@ -1,0 +1,68 @@
+"""Authentication at the edge: every call carries a token (Authorization: Bearer, or ?token= where a
+client cannot set headers: browsers' WebSockets, OsmAnd phone apps). No anonymous access to anything."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from fastapi import HTTPException, Request, WebSocket, status
+from sqlalchemy import Engine
+
+from vigil.api.policy import Action, allows
+from vigil.store.accounts import Principal, lookup
+
+NO_TOKEN = "a token is required (Authorization: Bearer <token>)"
+BAD_TOKEN = "the token is unknown, expired or revoked"
+FORBIDDEN = "your role may not do this"
+
+
+class Tokens:
+    """Token look-ups with a short cache, so the hot ingest path does not hit the database per call."""
+
+    def __init__(self, db: Engine, ttl_s: float) -> None:
+        self._db = db
+        self._ttl = ttl_s
+        self._cache: dict[str, tuple[float, Principal | None]] = {}
+
+    def principal(self, token: str) -> Principal | None:
+        now = time.monotonic()
+        hit = self._cache.get(token)
+        if hit is not None and now - hit[0] < self._ttl:
+            return hit[1]
+        found = lookup(self._db, token, datetime.now(UTC))
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[token] = (now, found)
+        return found
+
+
+def _token_of(conn: Request | WebSocket) -> str | None:
+    header = conn.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip() or None
+    return conn.query_params.get("token") or None
+
+
+def identify(conn: Request | WebSocket) -> Principal:
+    token = _token_of(conn)
+    if token is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, NO_TOKEN, headers={"WWW-Authenticate": "Bearer"})
+    tokens: Tokens = conn.app.state.tokens
+    principal = tokens.principal(token)
+    if principal is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, BAD_TOKEN, headers={"WWW-Authenticate": "Bearer"})
+    return principal
+
+
+def require(action: Action) -> Callable[[Request], Principal]:
+    """A FastAPI dependency: the caller, if their role allows `action`; 401/403 otherwise."""
+
+    def dependency(request: Request) -> Principal:
+        principal = identify(request)
+        if not allows(principal.role, action):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, FORBIDDEN)
+        return principal
+
+    return dependency

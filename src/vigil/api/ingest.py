@@ -1,0 +1,129 @@
+"""Device ingestion over HTTP: Vigil's native JSON and the OsmAnd / Traccar Client protocol.
+
+A device is answered only after the processor has committed its reports. Statuses: 200 all stored
+(or already stored: retries are idempotent); 422 some messages refused, the others stored, each
+refusal with its field and reason; 400 the body as a whole is unreadable; 413 too large; 503 the
+store failed, nothing was kept, retry."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi.responses import JSONResponse
+from starlette.datastructures import FormData
+
+from vigil.adapters import Decoded, InputError, native, osmand
+from vigil.api.auth import identify, require
+from vigil.api.policy import Action, allows
+from vigil.processor import Ingest, IngestOutcome
+from vigil.store.accounts import Principal
+
+router = APIRouter(tags=["devices"])
+TOO_LARGE = "the body is larger than {limit} bytes"
+STORE_DOWN = "the report could not be stored; nothing was kept: retry"
+
+
+async def read_body(request: Request) -> bytes:
+    """The body, refused with 413 as soon as it passes the limit (before reading it all)."""
+    limit: int = request.app.state.settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, TOO_LARGE.format(limit=limit))
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, TOO_LARGE.format(limit=limit))
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def store(
+    request: Request, decoded: Decoded, received_at: datetime, principal: Principal
+) -> IngestOutcome:
+    if not decoded.reports:
+        return IngestOutcome()
+    future = request.app.state.runner.submit(Ingest(decoded.reports, received_at, principal.device_id))
+    try:
+        outcome: IngestOutcome = await asyncio.wrap_future(future)
+    except Exception as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, STORE_DOWN) from exc
+    return outcome
+
+
+def answer(decoded: Decoded, outcome: IngestOutcome) -> JSONResponse:
+    errors: list[InputError] = sorted(
+        decoded.errors + outcome.errors, key=lambda e: (-1 if e.index is None else e.index, e.field)
+    )
+    body: dict[str, Any] = {
+        "stored": outcome.stored,
+        "duplicates": outcome.duplicates,
+        "errors": [e.as_dict() for e in errors],
+    }
+    if not errors:
+        code = status.HTTP_200_OK
+    elif any(e.index is None for e in errors):
+        code = status.HTTP_400_BAD_REQUEST
+    else:
+        code = status.HTTP_422_UNPROCESSABLE_CONTENT
+    return JSONResponse(body, status_code=code)
+
+
+@router.post("/v1/devices/messages")
+async def post_messages(
+    request: Request, principal: Annotated[Principal, Depends(require(Action.DEVICE_POST))]
+) -> JSONResponse:
+    """One message or a batch (a JSON array, or {"messages": [...]}) of fixes and device events."""
+    received_at = request.app.state.clock()
+    decoded = native.decode(await read_body(request), received_at)
+    return answer(decoded, await store(request, decoded, received_at, principal))
+
+
+async def _osmand(request: Request, token: str | None) -> JSONResponse:
+    principal = request.app.state.tokens.principal(token) if token else identify(request)
+    if principal is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "the token is unknown, expired or revoked")
+    if not allows(principal.role, Action.DEVICE_POST):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "your role may not do this")
+    received_at = request.app.state.clock()
+    body = await read_body(request)
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("application/json"):
+        decoded = osmand.decode_json(body, received_at)
+    else:
+        if not params and body:
+            form: FormData = await _form(request, body)
+            params = [(k, str(v)) for k, v in form.multi_items() if k != "token"]
+        decoded = osmand.decode_query(params, received_at)
+    outcome = await store(request, decoded, received_at, principal)
+    response = answer(decoded, outcome)
+    if response.status_code == status.HTTP_422_UNPROCESSABLE_CONTENT:
+        response.status_code = status.HTTP_400_BAD_REQUEST  # Traccar clients expect 400 for refusals
+    return response
+
+
+async def _form(request: Request, body: bytes) -> FormData:
+    from urllib.parse import parse_qsl
+
+    pairs: list[tuple[str, str | Any]] = list(
+        parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+    )
+    return FormData(pairs)
+
+
+@router.api_route("/osmand", methods=["GET", "POST"])
+async def osmand_query(request: Request) -> JSONResponse:
+    """OsmAnd / Traccar Client: parameters in the query string, a form body, or a JSON body.
+    Speed in knots as the protocol says. Token as ?token= or a Bearer header."""
+    return await _osmand(request, None)
+
+
+@router.api_route("/osmand/t/{token}", methods=["GET", "POST"])
+async def osmand_with_token(request: Request, token: str) -> JSONResponse:
+    """The same, with the device token in the path, for apps that take only a server URL."""
+    return await _osmand(request, token)

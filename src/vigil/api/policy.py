@@ -1,0 +1,38 @@
+"""Who may do what: one table, read by every router and stream. Finer scope (caseload, jurisdiction,
+incident) narrows these per record; it never widens them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from vigil.domain.model import Role
+
+
+class Action(StrEnum):
+    REGISTRY_READ = "registry.read"
+    REGISTRY_WRITE = "registry.write"
+    POSITIONS_READ = "positions.read"
+    ALERTS_READ = "alerts.read"
+    ALERTS_MOVE = "alerts.move"
+    STREAM = "stream"
+    DEVICE_POST = "device.post"
+    USERS_MANAGE = "users.manage"
+
+
+_WATCHERS = {Role.OPERATOR, Role.PROBATION_OFFICER, Role.POLICE_DISPATCHER}
+
+ALLOWED: dict[Action, frozenset[Role]] = {
+    Action.REGISTRY_READ: frozenset(_WATCHERS | {Role.ADMIN}),
+    Action.REGISTRY_WRITE: frozenset({Role.ADMIN, Role.OPERATOR, Role.PROBATION_OFFICER}),
+    # admin manages the system, not people: no live positions unless also an operator
+    Action.POSITIONS_READ: frozenset(_WATCHERS),
+    Action.ALERTS_READ: frozenset(_WATCHERS),
+    Action.ALERTS_MOVE: frozenset(_WATCHERS | {Role.FIELD_OFFICER}),
+    Action.STREAM: frozenset(_WATCHERS),
+    Action.DEVICE_POST: frozenset({Role.DEVICE}),
+    Action.USERS_MANAGE: frozenset({Role.ADMIN}),
+}
+
+
+def allows(role: Role, action: Action) -> bool:
+    return role in ALLOWED[action]

@@ -1,0 +1,312 @@
+"""The shared registry over REST: subjects, protected persons, devices, orders and zones.
+
+Police and probation read and write the same records. Writes go through the processor, so an order
+added to a subject already wearing a monitor protects the victim from the moment it is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from sqlalchemy import Connection, select
+
+from vigil.api.auth import require
+from vigil.api.policy import Action
+from vigil.domain.model import DeviceKind, LegalBasis, ZoneKind
+from vigil.processor import CommandFailed, Touched, Write
+from vigil.store import records
+from vigil.store import tables as t
+from vigil.store.codec import CodecError, iso, schedule_from_json, shape_from_json
+
+router = APIRouter(prefix="/v1", tags=["registry"])
+Reader = Annotated[Any, Depends(require(Action.REGISTRY_READ))]
+Writer = Annotated[Any, Depends(require(Action.REGISTRY_WRITE))]
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+Ident = Annotated[str, Field(pattern=ID_PATTERN, description="the agency's own reference, or any unique id")]
+
+
+# --- bodies ---------------------------------------------------------------------------------------
+
+
+class SubjectIn(BaseModel):
+    name: str = Field(default="", max_length=200)
+    legal_basis: LegalBasis
+    case_reference: str = Field(default="", max_length=200)
+    notes: str = Field(default="", max_length=5000)
+
+
+class ProtectedPersonIn(BaseModel):
+    name: str = Field(default="", max_length=200)
+    phone: str = Field(default="", max_length=40)
+    notes: str = Field(default="", max_length=5000)
+
+
+class DeviceIn(BaseModel):
+    kind: DeviceKind
+    person_id: Ident | None = Field(default=None, description="bind to this subject or protected person")
+    silence_limit_s: float | None = Field(
+        default=None, gt=0, le=86_400, description="silence that raises signal_loss"
+    )
+
+
+class Circle(BaseModel):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    radius_m: float = Field(gt=0, le=100_000)
+
+
+class Window(BaseModel):
+    days: list[str] = Field(min_length=1)
+    start: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
+    end: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
+
+
+class ZoneIn(BaseModel):
+    id: Ident | None = None
+    kind: ZoneKind = ZoneKind.EXCLUSION
+    label: str = Field(default="", max_length=200)
+    circle: Circle | None = None
+    polygon: list[tuple[float, float]] | None = Field(
+        default=None, description="[lon, lat] pairs, GeoJSON order"
+    )
+    schedule: list[Window] | None = None
+    timezone: str = "Asia/Seoul"
+
+    @model_validator(mode="after")
+    def one_shape(self) -> ZoneIn:
+        if (self.circle is None) == (self.polygon is None):
+            raise ValueError("give exactly one of circle or polygon")
+        return self
+
+
+class OrderIn(BaseModel):
+    subject_id: Ident
+    protected_person_id: Ident
+    violation_distance_m: float = Field(gt=0, le=100_000)
+    warning_distance_m: float = Field(gt=0, le=200_000)
+    victim_view_m: float = Field(default=600.0, ge=0, le=100_000)
+    legal_basis: LegalBasis
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = None
+    issuing_agency: str = Field(default="", max_length=200)
+    reference: str = Field(default="", max_length=200)
+    zones: list[ZoneIn] = Field(default_factory=list, max_length=50)
+
+    @model_validator(mode="after")
+    def coherent(self) -> OrderIn:
+        if self.warning_distance_m < self.violation_distance_m:
+            raise ValueError("warning_distance_m must be at least violation_distance_m")
+        if self.valid_from and self.valid_until and self.valid_until <= self.valid_from:
+            raise ValueError("valid_until must be after valid_from")
+        return self
+
+
+# --- plumbing -------------------------------------------------------------------------------------
+
+
+def _refused(field: str, reason: str) -> HTTPException:
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{"field": field, "reason": reason}])
+
+
+async def _write(request: Request, apply: Callable[[Connection, datetime], Touched]) -> Any:
+    result = await asyncio.wrap_future(request.app.state.runner.submit(Write(apply)))
+    if isinstance(result, CommandFailed):
+        message = str(result)
+        field, _, reason = message.partition(": ")
+        raise _refused(field if reason else "", reason or message)
+    return result
+
+
+def _zone_spec(zone: ZoneIn, default_id: str, path: str) -> records.ZoneSpec:
+    try:
+        shape = shape_from_json(
+            {"circle": zone.circle.model_dump()}
+            if zone.circle
+            else {"polygon": [list(p) for p in zone.polygon or []]},
+            f"{path}",
+        )
+        schedule = None
+        if zone.schedule:
+            schedule = schedule_from_json(
+                [w.model_dump() for w in zone.schedule], zone.timezone, f"{path}.schedule"
+            )
+    except CodecError as exc:
+        raise _refused(exc.path, exc.reason) from None
+    return records.ZoneSpec(zone.id or default_id, zone.kind, shape, zone.label, schedule)
+
+
+def _row(conn_rows: Any) -> dict[str, Any]:
+    return {k: iso(v) if isinstance(v, datetime) else v for k, v in conn_rows._mapping.items()}
+
+
+def _get(request: Request, table: Any, row_id: str) -> dict[str, Any]:
+    with request.app.state.db.connect() as conn:
+        row = conn.execute(select(table).where(table.c.id == row_id)).first()
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no such record {row_id!r}")
+    return _row(row)
+
+
+def _list(request: Request, table: Any, *where: Any) -> list[dict[str, Any]]:
+    with request.app.state.db.connect() as conn:
+        return [_row(r) for r in conn.execute(select(table).where(*where).order_by(table.c.id))]
+
+
+def _created(response: Response, created: bool) -> None:
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+
+
+# --- subjects and protected persons ---------------------------------------------------------------
+
+
+@router.put("/subjects/{subject_id}")
+async def put_subject(
+    request: Request, response: Response, subject_id: Ident, body: SubjectIn, _: Writer
+) -> dict[str, Any]:
+    """Create or update a subject (201 when created)."""
+    created = await _write(
+        request, lambda c, now: records.put_subject(c, now, subject_id=subject_id, **body.model_dump())
+    )
+    _created(response, created)
+    return _get(request, t.subjects, subject_id)
+
+
+@router.get("/subjects")
+def list_subjects(request: Request, _: Reader) -> list[dict[str, Any]]:
+    return _list(request, t.subjects)
+
+
+@router.get("/subjects/{subject_id}")
+def get_subject(request: Request, subject_id: str, _: Reader) -> dict[str, Any]:
+    """A subject with his devices, orders and zones."""
+    subject = _get(request, t.subjects, subject_id)
+    subject["devices"] = _list(request, t.devices, t.devices.c.person_id == subject_id)
+    subject["orders"] = _list(request, t.orders, t.orders.c.subject_id == subject_id)
+    subject["zones"] = _list(
+        request, t.zones, t.zones.c.subject_id == subject_id, t.zones.c.removed_at.is_(None)
+    )
+    return subject
+
+
+@router.put("/protected-persons/{person_id}")
+async def put_protected_person(
+    request: Request, response: Response, person_id: Ident, body: ProtectedPersonIn, _: Writer
+) -> dict[str, Any]:
+    """Create or update a protected person (201 when created)."""
+    created = await _write(
+        request, lambda c, now: records.put_protected_person(c, now, person_id=person_id, **body.model_dump())
+    )
+    _created(response, created)
+    return _get(request, t.protected_persons, person_id)
+
+
+@router.get("/protected-persons")
+def list_protected_persons(request: Request, _: Reader) -> list[dict[str, Any]]:
+    return _list(request, t.protected_persons)
+
+
+@router.get("/protected-persons/{person_id}")
+def get_protected_person(request: Request, person_id: str, _: Reader) -> dict[str, Any]:
+    person = _get(request, t.protected_persons, person_id)
+    person["devices"] = _list(request, t.devices, t.devices.c.person_id == person_id)
+    person["orders"] = _list(request, t.orders, t.orders.c.protected_person_id == person_id)
+    return person
+
+
+# --- devices --------------------------------------------------------------------------------------
+
+
+@router.put("/devices/{device_id}")
+async def put_device(
+    request: Request, response: Response, device_id: Ident, body: DeviceIn, _: Writer
+) -> dict[str, Any]:
+    """Register a device and bind it to one person at a time (or to nobody: person_id null)."""
+    created = await _write(
+        request, lambda c, now: records.put_device(c, now, device_id=device_id, **body.model_dump())
+    )
+    _created(response, created)
+    return _get(request, t.devices, device_id)
+
+
+@router.get("/devices")
+def list_devices(request: Request, _: Reader) -> list[dict[str, Any]]:
+    return _list(request, t.devices)
+
+
+@router.get("/devices/{device_id}")
+def get_device(request: Request, device_id: str, _: Reader) -> dict[str, Any]:
+    return _get(request, t.devices, device_id)
+
+
+# --- orders ---------------------------------------------------------------------------------------
+
+
+def _order_view(request: Request, order_id: str) -> dict[str, Any]:
+    order = _get(request, t.orders, order_id)
+    order["zones"] = _list(request, t.zones, t.zones.c.order_id == order_id, t.zones.c.removed_at.is_(None))
+    return order
+
+
+@router.put("/orders/{order_id}")
+async def put_order(
+    request: Request, response: Response, order_id: Ident, body: OrderIn, _: Writer
+) -> dict[str, Any]:
+    """Create or update an order linking a subject to a protected person, with its distances and
+    fixed exclusion zones. It protects from the moment it is stored."""
+    zones = tuple(_zone_spec(z, f"{order_id}.z{i + 1}", f"zones[{i}]") for i, z in enumerate(body.zones))
+    fields = body.model_dump(exclude={"zones"})
+    created = await _write(
+        request, lambda c, now: records.put_order(c, now, order_id=order_id, zones=zones, **fields)
+    )
+    _created(response, created)
+    return _order_view(request, order_id)
+
+
+@router.get("/orders")
+def list_orders(request: Request, _: Reader, active: bool = True) -> list[dict[str, Any]]:
+    where = (t.orders.c.ended_at.is_(None),) if active else ()
+    return _list(request, t.orders, *where)
+
+
+@router.get("/orders/{order_id}")
+def get_order(request: Request, order_id: str, _: Reader) -> dict[str, Any]:
+    return _order_view(request, order_id)
+
+
+@router.post("/orders/{order_id}/end")
+async def end_order(request: Request, order_id: str, _: Writer) -> dict[str, Any]:
+    """End an order now: its pair and zones stop being watched."""
+    _get(request, t.orders, order_id)
+    await _write(request, lambda c, now: records.end_order(c, now, order_id=order_id))
+    return _order_view(request, order_id)
+
+
+# --- subject zones --------------------------------------------------------------------------------
+
+
+@router.put("/subjects/{subject_id}/zones/{zone_id}")
+async def put_zone(
+    request: Request, response: Response, subject_id: Ident, zone_id: Ident, body: ZoneIn, _: Writer
+) -> dict[str, Any]:
+    """A subject's own zone: exclusion or inclusion, circle or polygon, optional weekly schedule in
+    local time (a curfew: inclusion at home 22:00-06:00)."""
+    spec = _zone_spec(body, zone_id, "body")
+    spec = records.ZoneSpec(zone_id, spec.kind, spec.shape, spec.label, spec.schedule)
+    created = await _write(request, lambda c, now: records.put_zone(c, now, subject_id=subject_id, spec=spec))
+    _created(response, created)
+    return _get(request, t.zones, zone_id)
+
+
+@router.delete("/subjects/{subject_id}/zones/{zone_id}")
+async def delete_zone(request: Request, subject_id: str, zone_id: str, _: Writer) -> dict[str, Any]:
+    zone = _get(request, t.zones, zone_id)
+    if zone["subject_id"] != subject_id or zone["order_id"] is not None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no zone {zone_id!r} of subject {subject_id!r}")
+    await _write(request, lambda c, now: records.remove_zone(c, now, zone_id=zone_id))
+    return _get(request, t.zones, zone_id)

@@ -1,0 +1,25 @@
+"""Every knob in one place, read from the environment (VIGIL_*), with defaults that work as they are."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VIGIL_", extra="ignore")
+
+    # SQLite file by default; set e.g. postgresql+psycopg://user@host/db for PostgreSQL.
+    database_url: str = "sqlite:///var/vigil.db"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Request bodies above this are refused with 413 before they are read in full.
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # Per-viewer WebSocket queue: a client this far behind is dropped, never the server.
+    stream_queue: int = Field(default=1000, ge=10)
+    # Token look-ups are cached this long; a revoked token stops working within it.
+    token_cache_s: float = Field(default=30.0, ge=0)
+    # Rule tuning
+    stale_after_s: float = Field(default=600.0, gt=0)
+    default_silence_s: float = Field(default=300.0, gt=0)
+    log_level: str = "INFO"

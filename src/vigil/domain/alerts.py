@@ -1,0 +1,294 @@
+"""Alerts: what the rules raise, their lifecycle, and the book that keeps one open alert per key.
+
+Rules say what is true now (a `Signal`); the book turns that into alert changes: it opens an alert on
+a new onset, updates it when something material changes, escalates a warning into a violation, and
+clears it when the condition ends. People move the lifecycle (acknowledge, dispatch, ...); the rules
+never close an alert, because someone must look at every breach.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+
+
+class AlertKind(StrEnum):
+    PROXIMITY_WARNING = "proximity_warning"
+    PROXIMITY_VIOLATION = "proximity_violation"
+    ZONE_VIOLATION = "zone_violation"
+    TAMPER = "tamper"
+    BATTERY_LOW = "battery_low"
+    SIGNAL_LOSS = "signal_loss"
+    POWER_OFF = "power_off"
+    SOS = "sos"
+
+
+class Severity(StrEnum):
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+SEVERITY: dict[AlertKind, Severity] = {
+    AlertKind.PROXIMITY_VIOLATION: Severity.CRITICAL,
+    AlertKind.TAMPER: Severity.CRITICAL,
+    AlertKind.SOS: Severity.CRITICAL,
+    AlertKind.ZONE_VIOLATION: Severity.HIGH,
+    AlertKind.POWER_OFF: Severity.HIGH,
+    AlertKind.PROXIMITY_WARNING: Severity.MEDIUM,
+    AlertKind.SIGNAL_LOSS: Severity.MEDIUM,
+    AlertKind.BATTERY_LOW: Severity.LOW,
+}
+
+# Escalation order inside one key: a warning may rise into a violation, never fall back.
+RANK: dict[AlertKind, int] = {AlertKind.PROXIMITY_WARNING: 1, AlertKind.PROXIMITY_VIOLATION: 2}
+
+
+class AlertState(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    DISPATCHED = "dispatched"
+    ON_SCENE = "on_scene"
+    RESOLVED = "resolved"
+    FALSE_ALARM = "false_alarm"
+
+
+TERMINAL = frozenset({AlertState.RESOLVED, AlertState.FALSE_ALARM})
+_PROGRESS = (AlertState.OPEN, AlertState.ACKNOWLEDGED, AlertState.DISPATCHED, AlertState.ON_SCENE)
+
+
+class Change(StrEnum):
+    OPENED = "opened"
+    UPDATED = "updated"
+    ESCALATED = "escalated"
+    CLEARED = "cleared"
+    # lifecycle steps taken by people (or by dispatch callbacks)
+    ACKNOWLEDGED = "acknowledged"
+    DISPATCHED = "dispatched"
+    ON_SCENE = "on_scene"
+    RESOLVED = "resolved"
+    FALSE_ALARM = "false_alarm"
+
+
+class IllegalTransition(ValueError):
+    """A lifecycle step that the alert's current state does not allow."""
+
+
+class UnknownAlert(KeyError):
+    """No open alert has that id."""
+
+
+def can_move(current: AlertState, target: AlertState) -> bool:
+    """Forward only: a step may skip ahead (one click from open to dispatched), never go back,
+    and nothing leaves resolved or false_alarm."""
+    if current in TERMINAL or target == AlertState.OPEN:
+        return False
+    if target in TERMINAL:
+        return True
+    return _PROGRESS.index(target) > _PROGRESS.index(current)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertKey:
+    """One open alert per key: (family, person, what it concerns).
+
+    `family` groups kinds that escalate into each other (proximity), `person` is the subject (or the
+    protected person for sos), `target` the protected person, zone or device concerned."""
+
+    family: str
+    person: str
+    target: str
+
+    def __str__(self) -> str:
+        return f"{self.family}:{self.person}:{self.target}"
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    lat: float
+    lon: float
+    accuracy_m: float | None
+    time: datetime
+    age_s: float
+    speed_mps: float | None = None
+    heading_deg: float | None = None
+    source: str = "gnss"
+
+
+class Confidence(StrEnum):
+    CERTAIN = "certain"  # even the far edge of the accuracy discs is in breach
+    LIKELY = "likely"  # the reported positions themselves are in breach
+    POSSIBLE = "possible"  # only the near edge of the accuracy discs is in breach
+    COARSE = "coarse"  # accuracy too poor to tell: judged on the reported positions alone
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What an alert says about the situation; fields that do not apply to a kind stay None."""
+
+    subject_position: Position | None = None
+    protected_position: Position | None = None
+    distance_m: float | None = None
+    confidence: Confidence | None = None
+    bearing_deg: float | None = None  # the subject as seen from the protected person
+    compass: str | None = None
+    subject_speed_mps: float | None = None
+    closing_speed_mps: float | None = None
+    time_to_contact_s: float | None = None
+    stale: tuple[str, ...] = ()  # parties whose last fix is too old to be trusted as current
+    zone_label: str | None = None
+    device_id: str | None = None
+    event: str | None = None
+    occurred_at: datetime | None = None  # when the breach happened, if it differs from the alert time
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """A rule's verdict for one key at one moment.
+
+    active: the condition holds now. onset: it has just begun (or risen), so an alert may open.
+    late: the evidence arrived late (out of order, or long after it was measured)."""
+
+    key: AlertKey
+    kind: AlertKind
+    active: bool
+    onset: bool
+    facts: Facts
+    subject_id: str | None = None
+    protected_person_id: str | None = None
+    zone_id: str | None = None
+    order_id: str | None = None
+    late: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    id: str
+    key: AlertKey
+    kind: AlertKind
+    state: AlertState
+    active: bool
+    opened_at: datetime
+    updated_at: datetime
+    facts: Facts
+    subject_id: str | None = None
+    protected_person_id: str | None = None
+    zone_id: str | None = None
+    order_id: str | None = None
+    late: bool = False
+
+    @property
+    def severity(self) -> Severity:
+        return SEVERITY[self.kind]
+
+
+@dataclass(frozen=True, slots=True)
+class AlertChange:
+    """One line of an alert's timeline: the alert as it stands after the change."""
+
+    alert: Alert
+    change: Change
+    at: datetime
+    actor: str = "vigil"
+    note: str = ""
+
+
+# Below these, a still-active alert is not re-announced: the same approach must not become a flood.
+MATERIAL_DISTANCE_M = 25.0
+
+
+def _material(old: Facts, new: Facts) -> bool:
+    if old.confidence != new.confidence or old.stale != new.stale:
+        return True
+    if old.distance_m is not None and new.distance_m is not None:
+        return abs(old.distance_m - new.distance_m) >= MATERIAL_DISTANCE_M
+    return False
+
+
+class AlertBook:
+    """The open alerts (not yet resolved or false_alarm), one per key. Pure: ids and time are given."""
+
+    def __init__(self, new_id: Callable[[], str]) -> None:
+        self._new_id = new_id
+        self._by_key: dict[AlertKey, Alert] = {}
+        self._by_id: dict[str, Alert] = {}
+
+    def __iter__(self) -> Iterator[Alert]:
+        return iter(self._by_id.values())
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def get(self, alert_id: str) -> Alert | None:
+        return self._by_id.get(alert_id)
+
+    def for_key(self, key: AlertKey) -> Alert | None:
+        return self._by_key.get(key)
+
+    def restore(self, alert: Alert) -> None:
+        """Take back an open alert from storage at start-up."""
+        self._put(alert)
+
+    def apply(self, signal: Signal, now: datetime) -> AlertChange | None:
+        current = self._by_key.get(signal.key)
+        if current is None:
+            if not (signal.active and signal.onset):
+                return None  # nothing open, nothing new: a person closed it while it still held
+            alert = Alert(
+                id=self._new_id(),
+                key=signal.key,
+                kind=signal.kind,
+                state=AlertState.OPEN,
+                active=True,
+                opened_at=now,
+                updated_at=now,
+                facts=signal.facts,
+                subject_id=signal.subject_id,
+                protected_person_id=signal.protected_person_id,
+                zone_id=signal.zone_id,
+                order_id=signal.order_id,
+                late=signal.late,
+            )
+            return self._record(alert, Change.OPENED, now)
+        if not signal.active:
+            if not current.active:
+                return None
+            return self._record(replace(current, active=False, updated_at=now), Change.CLEARED, now)
+        if RANK.get(signal.kind, 0) > RANK.get(current.kind, 0):
+            escalated = replace(
+                current, kind=signal.kind, active=True, facts=signal.facts, updated_at=now,
+                late=current.late or signal.late,
+            )  # fmt: skip
+            return self._record(escalated, Change.ESCALATED, now)
+        if not current.active or signal.onset or _material(current.facts, signal.facts):
+            updated = replace(current, active=True, facts=signal.facts, updated_at=now)
+            return self._record(updated, Change.UPDATED, now)
+        return None
+
+    def move(self, alert_id: str, target: AlertState, *, actor: str, now: datetime, note: str) -> AlertChange:
+        """Take a lifecycle step; refuses an illegal one and changes nothing."""
+        current = self._by_id.get(alert_id)
+        if current is None:
+            raise UnknownAlert(alert_id)
+        if not can_move(current.state, target):
+            raise IllegalTransition(f"an alert that is {current.state} cannot become {target}")
+        return self._record(
+            replace(current, state=target, updated_at=now), Change(target.value), now, actor, note
+        )
+
+    def _record(
+        self, alert: Alert, change: Change, now: datetime, actor: str = "vigil", note: str = ""
+    ) -> AlertChange:
+        if alert.state in TERMINAL:
+            self._by_key.pop(alert.key, None)
+            self._by_id.pop(alert.id, None)
+        else:
+            self._put(alert)
+        return AlertChange(alert=alert, change=change, at=now, actor=actor, note=note)
+
+    def _put(self, alert: Alert) -> None:
+        self._by_key[alert.key] = alert
+        self._by_id[alert.id] = alert

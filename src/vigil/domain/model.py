@@ -1,0 +1,196 @@
+"""The things Vigil knows about: people, devices, orders, zones, and what devices report.
+
+Plain frozen dataclasses: cheap on the hot path, comparable in tests, and free of any framework.
+Times are timezone-aware datetimes in UTC; local time matters only for zone schedules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    OPERATOR = "operator"
+    PROBATION_OFFICER = "probation_officer"
+    POLICE_DISPATCHER = "police_dispatcher"
+    FIELD_OFFICER = "field_officer"
+    PROTECTED_PERSON = "protected_person"
+    AUDITOR = "auditor"
+    DEVICE = "device"
+
+
+class LegalBasis(StrEnum):
+    SEX_OFFENCE_EM_ORDER = "sex_offence_em_order"
+    PAROLE = "parole"
+    BAIL = "bail"
+    STALKING_PROVISIONAL_MEASURE = "stalking_provisional_measure"
+    OTHER = "other"
+
+
+class PersonKind(StrEnum):
+    SUBJECT = "subject"
+    PROTECTED_PERSON = "protected_person"
+
+
+class DeviceKind(StrEnum):
+    ANKLE_MONITOR = "ankle_monitor"
+    SMARTWATCH = "smartwatch"
+    PHONE = "phone"
+
+
+class FixSource(StrEnum):
+    GNSS = "gnss"
+    WIFI = "wifi"
+    CELL = "cell"
+    BLE = "ble"
+
+
+class EventKind(StrEnum):
+    STRAP_CUT = "strap_cut"
+    STRAP_OPEN = "strap_open"
+    CASE_OPEN = "case_open"
+    REMOVAL = "removal"
+    BATTERY_LOW = "battery_low"
+    CHARGING = "charging"
+    POWER_OFF = "power_off"
+    SOS = "sos"
+    BLE_CONTACT = "ble_contact"
+    HEARTBEAT = "heartbeat"
+
+
+TAMPER_EVENTS = frozenset({EventKind.STRAP_CUT, EventKind.STRAP_OPEN, EventKind.CASE_OPEN, EventKind.REMOVAL})
+
+
+class ZoneKind(StrEnum):
+    EXCLUSION = "exclusion"  # must not enter (victim's home, work, school)
+    INCLUSION = "inclusion"  # must stay inside while the schedule is active (curfew at home)
+
+
+class Weekday(StrEnum):
+    MON = "mon"
+    TUE = "tue"
+    WED = "wed"
+    THU = "thu"
+    FRI = "fri"
+    SAT = "sat"
+    SUN = "sun"
+
+
+WEEKDAYS: tuple[Weekday, ...] = tuple(Weekday)
+
+
+# --- geometry -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Circle:
+    lat: float
+    lon: float
+    radius_m: float
+
+
+@dataclass(frozen=True, slots=True)
+class Polygon:
+    """A simple polygon; `ring` holds (lon, lat) pairs in GeoJSON order, closed or not."""
+
+    ring: tuple[tuple[float, float], ...]
+
+
+Shape = Circle | Polygon
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleWindow:
+    """Active on `days` from `start` to `end` local time; end <= start means it runs past midnight
+    (a window 22:00-06:00 on "mon" is active from Monday 22:00 to Tuesday 06:00)."""
+
+    days: frozenset[Weekday]
+    start: time
+    end: time
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """A weekly schedule in a named IANA time zone. No windows means always active."""
+
+    windows: tuple[ScheduleWindow, ...]
+    timezone: str
+
+
+# --- registry -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    id: str
+    kind: DeviceKind
+    person_id: str | None  # bound to one person at a time, or to nobody (in stock)
+    person_kind: PersonKind | None
+    # Silence longer than this raises signal_loss; None leaves the device unwatched (victim phones
+    # are closed and opened at will, so their silence is normal and is shown as staleness instead).
+    silence_limit_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Zone:
+    id: str
+    kind: ZoneKind
+    shape: Shape
+    label: str = ""
+    subject_id: str | None = None  # set for a subject's own zones
+    order_id: str | None = None  # set for an order's fixed exclusion zones
+    schedule: Schedule | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    id: str
+    subject_id: str
+    protected_person_id: str
+    violation_distance_m: float
+    warning_distance_m: float
+    legal_basis: LegalBasis = LegalBasis.OTHER
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+    zones: tuple[Zone, ...] = ()
+    issuing_agency: str = ""
+    reference: str = ""
+    ended_at: datetime | None = None
+
+    def active_at(self, at: datetime) -> bool:
+        if self.ended_at is not None and at >= self.ended_at:
+            return False
+        if self.valid_from is not None and at < self.valid_from:
+            return False
+        return self.valid_until is None or at < self.valid_until
+
+
+# --- what devices report --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Fix:
+    device_id: str
+    time: datetime
+    lat: float
+    lon: float
+    accuracy_m: float | None = None
+    speed_mps: float | None = None
+    heading_deg: float | None = None
+    source: FixSource = FixSource.GNSS
+    battery_pct: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceEvent:
+    device_id: str
+    time: datetime
+    kind: EventKind
+    fix: Fix | None = None  # where it happened, if the device knew; an alarm never needs one
+    detail: dict[str, str] = field(default_factory=dict)
+
+
+Report = Fix | DeviceEvent

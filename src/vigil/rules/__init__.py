@@ -1,0 +1,1 @@
+"""Detection rules: pure functions of (state, input, now) -> (state, signals)."""

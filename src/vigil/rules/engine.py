@@ -1,0 +1,424 @@
+"""The detection engine: registry knowledge, per-pair and per-zone rule state, and the open alerts.
+
+It is handed every input and the time, and answers with alert changes; it does no I/O and reads no
+clock. Inputs, in the order they are judged:
+
+  on_fix    -> silence ended -> battery -> proximity to each protected party (or each subject)
+               -> the subject's zones
+  on_event  -> silence ended -> the event's own alarm (tamper, sos, power, battery) -> its fix as above
+  tick      -> due deadlines: device silence, zone schedule boundaries, orders starting or ending
+
+A fix older than the person's live position (out of order, or a late batch) is judged at its own
+time against what the partner's position was then; it may open an alert (marked late) but never
+moves the live position or the live rule state.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from datetime import datetime
+
+from vigil.domain import schedule as schedules
+from vigil.domain.alerts import (
+    RANK,
+    Alert,
+    AlertBook,
+    AlertChange,
+    AlertKey,
+    AlertState,
+    Facts,
+    Signal,
+)
+from vigil.domain.model import (
+    Device,
+    DeviceEvent,
+    EventKind,
+    Fix,
+    Order,
+    PersonKind,
+    Zone,
+)
+from vigil.domain.track import Track
+from vigil.rules import device_health, proximity, signal, zones
+from vigil.rules.proximity import PairState, Party
+from vigil.rules.tuning import Tuning
+from vigil.rules.zones import ZoneState
+
+# Deadline kinds on the engine's timer.
+_SILENCE, _SCHEDULE, _ORDER = "silence", "schedule", "order"
+
+
+class UnknownDevice(KeyError):
+    """A report from a device that is not registered or not bound to anyone."""
+
+
+class Engine:
+    def __init__(self, tuning: Tuning | None = None, new_id: Callable[[], str] | None = None) -> None:
+        counter = itertools.count(1)
+        self.tuning = tuning or Tuning()
+        self.book = AlertBook(new_id or (lambda: f"a-{next(counter)}"))
+        self.devices: dict[str, Device] = {}
+        self.orders: dict[str, Order] = {}
+        self.zones: dict[str, Zone] = {}  # a subject's own zones and orders' fixed zones, by id
+        self.tracks: dict[str, Track] = {}
+        self._orders_of: dict[str, set[str]] = {}  # person (either side) -> order ids
+        self._zones_of: dict[str, set[str]] = {}  # subject -> zone ids
+        self._pairs: dict[str, PairState] = {}
+        self._zone_states: dict[str, ZoneState] = {}
+        self._heard: dict[str, datetime] = {}
+        # One timer entry per device at most: a fix every second must not grow the heap; an entry
+        # that comes due early is pushed back to the device's current deadline.
+        self._silence_at: dict[str, datetime] = {}
+        self._silence_queued: set[str] = set()
+        self._battery_low: dict[str, bool] = {}
+        self._deadlines: list[tuple[datetime, int, str, str]] = []
+        self._seq = itertools.count()
+
+    # --- registry ---------------------------------------------------------------------------------
+
+    def put_device(self, device: Device) -> None:
+        self.devices[device.id] = device
+        heard = self._heard.get(device.id)
+        if heard is not None:
+            self._schedule_silence(device, heard)
+
+    def put_order(self, order: Order, now: datetime) -> list[AlertChange]:
+        """Add or replace an order. It protects at once: the pair and its zones are judged now
+        against the positions already known, with no fix needed from either party."""
+        changes: list[AlertChange] = []
+        old = self.orders.get(order.id)
+        if old is not None:
+            self._unindex(old)
+            kept = {z.id for z in order.zones}
+            for zone in old.zones:
+                if zone.id not in kept:
+                    changes += self.remove_zone(zone.id, now)
+        self.orders[order.id] = order
+        for person in (order.subject_id, order.protected_person_id):
+            self._orders_of.setdefault(person, set()).add(order.id)
+        for zone in order.zones:
+            self._add_zone(replace(zone, subject_id=order.subject_id, order_id=order.id), now)
+        for boundary in (order.valid_from, order.valid_until):
+            if boundary is not None and boundary > now:
+                self._push(boundary, _ORDER, order.id)
+        changes += self._judge_order(order, now)
+        for zone in order.zones:
+            changes += self._judge_zone(order.subject_id, self.zones[zone.id], now)
+        return changes
+
+    def end_order(self, order_id: str, now: datetime) -> list[AlertChange]:
+        """The order ended: its pair and zones stop being watched and what they raised stops holding."""
+        order = self.orders.get(order_id)
+        if order is None:
+            return []
+        self._unindex(order)
+        self._pairs.pop(order_id, None)
+        changes = self._apply([proximity.cleared(order, Facts())], now)
+        for zone in order.zones:
+            changes += self.remove_zone(zone.id, now)
+        return changes
+
+    def _unindex(self, order: Order) -> None:
+        del self.orders[order.id]
+        for person in (order.subject_id, order.protected_person_id):
+            self._orders_of.get(person, set()).discard(order.id)
+
+    def put_zone(self, zone: Zone, now: datetime) -> list[AlertChange]:
+        """Add or replace a subject's own zone and judge it at once."""
+        if zone.subject_id is None:
+            raise ValueError("a subject zone needs its subject")
+        self._add_zone(zone, now)
+        return self._judge_zone(zone.subject_id, zone, now)
+
+    def remove_zone(self, zone_id: str, now: datetime) -> list[AlertChange]:
+        zone = self.zones.pop(zone_id, None)
+        if zone is None or zone.subject_id is None:
+            return []
+        self._zones_of.get(zone.subject_id, set()).discard(zone_id)
+        self._zone_states.pop(zone_id, None)
+        return self._apply([zones.lifted(zone.subject_id, zone)], now)
+
+    def _add_zone(self, zone: Zone, now: datetime) -> None:
+        assert zone.subject_id is not None
+        self.zones[zone.id] = zone
+        self._zones_of.setdefault(zone.subject_id, set()).add(zone.id)
+        flip = schedules.next_change(zone.schedule, now)
+        if flip is not None:
+            self._push(flip, _SCHEDULE, zone.id)
+
+    # --- inputs -----------------------------------------------------------------------------------
+
+    def device_for(self, device_id: str) -> Device:
+        device = self.devices.get(device_id)
+        if device is None or device.person_id is None:
+            raise UnknownDevice(device_id)
+        return device
+
+    def on_fix(self, fix: Fix, received_at: datetime, now: datetime) -> list[AlertChange]:
+        device = self.device_for(fix.device_id)
+        changes = self._heard_from(device, received_at, now, EventKind.HEARTBEAT)
+        changes += self._place(device, fix, received_at, now)
+        return changes
+
+    def on_event(self, event: DeviceEvent, received_at: datetime, now: datetime) -> list[AlertChange]:
+        device = self.device_for(event.device_id)
+        assert device.person_id is not None
+        changes = self._heard_from(device, received_at, now, event.kind)
+        track = self.tracks.get(device.person_id)
+        where = event.fix or (track.latest if track else None)
+        alarm = device_health.on_event(event, device, where, now)
+        if alarm is not None:
+            changes += self._apply([alarm], now)
+        if event.fix is not None:
+            changes += self._place(device, event.fix, received_at, now)
+        return changes
+
+    def on_heard(self, device_id: str, received_at: datetime, now: datetime) -> list[AlertChange]:
+        """A message that carries nothing to judge (a heartbeat) still proves the device is alive."""
+        return self._heard_from(self.device_for(device_id), received_at, now, EventKind.HEARTBEAT)
+
+    def tick(self, now: datetime) -> list[AlertChange]:
+        """Run every deadline due by `now`, in time order."""
+        changes: list[AlertChange] = []
+        while self._deadlines and self._deadlines[0][0] <= now:
+            when, _, kind, ref = heapq.heappop(self._deadlines)
+            if kind == _SILENCE:
+                changes += self._silence_due(ref, when)
+            elif kind == _SCHEDULE:
+                zone = self.zones.get(ref)
+                if zone is not None and zone.subject_id is not None:
+                    changes += self._judge_zone(zone.subject_id, zone, when)
+                    flip = schedules.next_change(zone.schedule, when)
+                    if flip is not None:
+                        self._push(flip, _SCHEDULE, ref)
+            elif kind == _ORDER:
+                order = self.orders.get(ref)
+                if order is not None:
+                    changes += self._judge_order(order, when)
+        return changes
+
+    def next_deadline(self) -> datetime | None:
+        return self._deadlines[0][0] if self._deadlines else None
+
+    def move(
+        self, alert_id: str, target: AlertState, *, actor: str, now: datetime, note: str = ""
+    ) -> AlertChange:
+        return self.book.move(alert_id, target, actor=actor, now=now, note=note)
+
+    # --- restoring after a restart -----------------------------------------------------------------
+
+    def restore(
+        self, fixes: Iterable[Fix], heard: dict[str, datetime], alerts: Iterable[Alert], now: datetime
+    ) -> None:
+        """Take back recent fixes, last-heard times and open alerts from storage, then settle the rule
+        state on the positions known, without announcing anything: the next input carries on."""
+        for fix in sorted(fixes, key=lambda f: f.time):
+            device = self.devices.get(fix.device_id)
+            if device is not None and device.person_id is not None:
+                self.tracks.setdefault(device.person_id, Track(device.person_id)).add(fix)
+        for device_id, at in heard.items():
+            self._heard[device_id] = at
+            device = self.devices.get(device_id)
+            if device is not None:
+                self._schedule_silence(device, at)
+        for alert in alerts:
+            self.book.restore(alert)
+        for order in self.orders.values():
+            pair = self._parties(order, now)
+            if pair is not None and order.active_at(now):
+                self._pairs[order.id], _ = proximity.assess(order, PairState(), *pair, now, self.tuning)
+        for zone in self.zones.values():
+            track = self.tracks.get(zone.subject_id or "")
+            if zone.subject_id and track and track.latest:
+                on = schedules.is_active(zone.schedule, now)
+                self._zone_states[zone.id], _ = zones.assess(
+                    zone.subject_id, zone, ZoneState(), track.latest, now, on, self.tuning
+                )
+
+    # --- the rules, in order ----------------------------------------------------------------------
+
+    def _heard_from(
+        self, device: Device, received_at: datetime, now: datetime, kind: EventKind
+    ) -> list[AlertChange]:
+        previous = self._heard.get(device.id)
+        if previous is None or received_at > previous:
+            self._heard[device.id] = received_at
+            self._schedule_silence(device, received_at)
+        ended: list[Signal] = []
+        person = device.person_id or ""
+        if self._is_active(AlertKey(signal.FAMILY, person, device.id)):
+            ended.append(signal.signal(device, False, received_at, self._latest(person), now))
+        if kind is not EventKind.POWER_OFF and self._is_active(AlertKey("power", person, device.id)):
+            back_on = DeviceEvent(device.id, received_at, EventKind.HEARTBEAT)
+            power = device_health.on_event(replace(back_on, kind=EventKind.POWER_OFF), device, None, now)
+            assert power is not None
+            ended.append(replace(power, active=False, onset=False))
+        return self._apply(ended, now)
+
+    def _place(self, device: Device, fix: Fix, received_at: datetime, now: datetime) -> list[AlertChange]:
+        person = device.person_id
+        assert person is not None
+        track = self.tracks.setdefault(person, Track(person))
+        live = track.add(fix)
+        changes: list[AlertChange] = []
+        low, battery = device_health.battery(
+            device,
+            fix,
+            self._battery_low.get(device.id, False),
+            self.tuning.battery_low_pct,
+            self.tuning.battery_ok_pct,
+        )
+        self._battery_low[device.id] = low
+        if battery is not None:
+            changes += self._apply([battery], now)
+        if live:
+            late = (received_at - fix.time).total_seconds() > self.tuning.late_after_s
+            for order_id in sorted(self._orders_of.get(person, ())):
+                changes += self._judge_order(self.orders[order_id], now, late=late)
+            if device.person_kind is PersonKind.SUBJECT:
+                for zone_id in sorted(self._zones_of.get(person, ())):
+                    changes += self._judge_zone(person, self.zones[zone_id], now, late=late)
+        else:
+            changes += self._judge_late(device, fix, now)
+        return changes
+
+    def _judge_order(self, order: Order, now: datetime, *, late: bool = False) -> list[AlertChange]:
+        if not order.active_at(now):
+            self._pairs.pop(order.id, None)
+            return self._apply([proximity.cleared(order, Facts())], now)
+        pair = self._parties(order, now)
+        if pair is None:
+            return []
+        held = self._pairs.get(order.id, PairState())
+        self._pairs[order.id], verdict = proximity.assess(order, held, *pair, now, self.tuning, late=late)
+        return self._apply([verdict], now)
+
+    def _judge_zone(
+        self, subject_id: str, zone: Zone, now: datetime, *, late: bool = False
+    ) -> list[AlertChange]:
+        track = self.tracks.get(subject_id)
+        if track is None or track.latest is None:
+            return []
+        if zone.order_id is not None:
+            order = self.orders.get(zone.order_id)
+            in_force = order is not None and order.active_at(now)
+            protected = order.protected_person_id if order else None
+        else:
+            in_force, protected = True, None
+        scheduled = in_force and schedules.is_active(zone.schedule, now)
+        held = self._zone_states.get(zone.id, ZoneState())
+        self._zone_states[zone.id], verdict = zones.assess(
+            subject_id, zone, held, track.latest, now, scheduled, self.tuning,
+            protected_person_id=protected, late=late,
+        )  # fmt: skip
+        return self._apply([verdict], now)
+
+    def _judge_late(self, device: Device, fix: Fix, now: datetime) -> list[AlertChange]:
+        """Judge an out-of-order fix at its own time. It may open (or escalate) an alert marked late;
+        an alert already open for the same thing keeps its live facts. Then the live state is
+        re-asserted, so a breach that is over shows as opened then cleared."""
+        person = device.person_id
+        assert person is not None
+        at = fix.time
+        verdicts: list[Signal] = []
+        for order_id in sorted(self._orders_of.get(person, ())):
+            order = self.orders[order_id]
+            if not order.active_at(at):
+                continue
+            pair = self._parties(order, at, late_fix=fix)
+            if pair is None:
+                continue
+            _, verdict = proximity.assess(order, PairState(), *pair, at, self.tuning, late=True)
+            verdicts.append(verdict)
+        if device.person_kind is PersonKind.SUBJECT:
+            for zone_id in sorted(self._zones_of.get(person, ())):
+                zone = self.zones[zone_id]
+                scheduled = schedules.is_active(zone.schedule, at)
+                _, verdict = zones.assess(
+                    person, zone, ZoneState(), fix, at, scheduled, self.tuning, late=True
+                )
+                verdicts.append(verdict)
+        changes: list[AlertChange] = []
+        for verdict in verdicts:
+            if not verdict.active or not self._news(verdict):
+                continue
+            changes += self._apply([verdict], now)
+            if not self._live_holds(verdict.key):
+                changes += self._apply([replace(verdict, active=False, onset=False)], now)
+        return changes
+
+    def _news(self, late: Signal) -> bool:
+        current = self.book.for_key(late.key)
+        return current is None or RANK.get(late.kind, 0) > RANK.get(current.kind, 0)
+
+    def _live_holds(self, key: AlertKey) -> bool:
+        if key.family == proximity.FAMILY:
+            return any(
+                self._pairs.get(oid, PairState()).tier > proximity.CLEAR
+                for oid in self._orders_of.get(key.person, ())
+                if self.orders[oid].protected_person_id == key.target
+            )
+        return self._zone_states.get(key.target, ZoneState()).breach
+
+    def _parties(self, order: Order, at: datetime, late_fix: Fix | None = None) -> tuple[Party, Party] | None:
+        """Both parties' fixes in force at `at`; for a late fix, its own side is that fix."""
+        sides: list[Party] = []
+        for person in (order.subject_id, order.protected_person_id):
+            track = self.tracks.get(person)
+            if track is None:
+                return None
+            own = late_fix is not None and self.devices[late_fix.device_id].person_id == person
+            fix = late_fix if own else (track.at(at) if late_fix is not None else track.latest)
+            if fix is None:
+                return None
+            sides.append(Party(fix, track.before(fix)))
+        return sides[0], sides[1]
+
+    def _silence_due(self, device_id: str, when: datetime) -> list[AlertChange]:
+        self._silence_queued.discard(device_id)
+        device = self.devices.get(device_id)
+        heard = self._heard.get(device_id)
+        due = self._silence_at.get(device_id)
+        if device is None or heard is None or due is None:
+            return []
+        if due > when:  # heard again since this entry was queued
+            self._silence_queued.add(device_id)
+            self._push(due, _SILENCE, device_id)
+            return []
+        del self._silence_at[device_id]
+        person = device.person_id or ""
+        return self._apply([signal.signal(device, True, heard, self._latest(person), when)], when)
+
+    # --- plumbing ---------------------------------------------------------------------------------
+
+    def _apply(self, verdicts: list[Signal], now: datetime) -> list[AlertChange]:
+        changes = []
+        for verdict in verdicts:
+            change = self.book.apply(verdict, now)
+            if change is not None:
+                changes.append(change)
+        return changes
+
+    def _is_active(self, key: AlertKey) -> bool:
+        alert = self.book.for_key(key)
+        return alert is not None and alert.active
+
+    def _latest(self, person: str) -> Fix | None:
+        track = self.tracks.get(person)
+        return track.latest if track else None
+
+    def _schedule_silence(self, device: Device, heard: datetime) -> None:
+        due = signal.deadline(device, heard, self.tuning)
+        if due is None:
+            self._silence_at.pop(device.id, None)
+            return
+        self._silence_at[device.id] = due
+        if device.id not in self._silence_queued:
+            self._silence_queued.add(device.id)
+            self._push(due, _SILENCE, device.id)
+
+    def _push(self, when: datetime, kind: str, ref: str) -> None:
+        heapq.heappush(self._deadlines, (when, next(self._seq), kind, ref))

@@ -1,0 +1,143 @@
+"""Proximity between a subject and a protected person: two tiers, judged from either party's fix.
+
+The decision is accuracy-aware and leans toward the victim's safety: a tier is entered when the
+nearest plausible separation (distance minus the combined accuracy) is inside it, and the alert says
+how sure that is. A tier is left only beyond its distance plus a margin, so GPS jitter at a boundary
+does not make an alert flap.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+from vigil.domain import geo
+from vigil.domain.alerts import AlertKey, AlertKind, Confidence, Facts, Signal
+from vigil.domain.model import Fix, Order
+from vigil.domain.track import position, velocity
+from vigil.rules.tuning import Tuning
+
+CLEAR, WARNING, VIOLATION = 0, 1, 2
+KIND = {WARNING: AlertKind.PROXIMITY_WARNING, VIOLATION: AlertKind.PROXIMITY_VIOLATION}
+FAMILY = "proximity"
+
+
+@dataclass(frozen=True, slots=True)
+class PairState:
+    tier: int = CLEAR
+
+
+@dataclass(frozen=True, slots=True)
+class Party:
+    """One side of the pair as the rule sees it: the fix in force and the one before it."""
+
+    fix: Fix
+    previous: Fix | None
+
+
+def key(order: Order) -> AlertKey:
+    return AlertKey(FAMILY, order.subject_id, order.protected_person_id)
+
+
+def tier_for(effective_m: float, held: int, order: Order, tuning: Tuning) -> int:
+    """The tier at this separation, given the tier held so far (hysteresis)."""
+    v, w = order.violation_distance_m, order.warning_distance_m
+    if effective_m <= v or (held == VIOLATION and effective_m <= v + tuning.margin(v)):
+        return VIOLATION
+    if effective_m <= w or (held >= WARNING and effective_m <= w + tuning.margin(w)):
+        return WARNING
+    return CLEAR
+
+
+def assess(
+    order: Order,
+    state: PairState,
+    subject: Party,
+    protected: Party,
+    at: datetime,
+    tuning: Tuning,
+    *,
+    late: bool = False,
+) -> tuple[PairState, Signal]:
+    """Judge the pair at instant `at` (now, or a late fix's own time)."""
+    s, p = subject.fix, protected.fix
+    distance = geo.distance_m(p.lat, p.lon, s.lat, s.lon)
+    uncertainty = math.hypot(s.accuracy_m or 0.0, p.accuracy_m or 0.0)
+    coarse = uncertainty > tuning.coarse_accuracy_m
+    effective = distance if coarse else max(0.0, distance - uncertainty)
+    tier = tier_for(effective, state.tier, order, tuning)
+
+    bearing = geo.bearing_deg(p.lat, p.lon, s.lat, s.lon)
+    closing = _closing_speed(bearing, velocity(s, subject.previous), velocity(p, protected.previous))
+    ttc = distance / closing if closing is not None and closing >= tuning.min_closing_mps else None
+    stale = tuple(
+        name
+        for name, fix in (("subject", s), ("protected_person", p))
+        if (at - fix.time).total_seconds() > tuning.stale_after_s
+    )
+    threshold = order.violation_distance_m if tier == VIOLATION else order.warning_distance_m
+    facts = Facts(
+        subject_position=position(s, at),
+        protected_position=position(p, at),
+        distance_m=round(distance, 1),
+        confidence=_confidence(distance, uncertainty, threshold, coarse),
+        bearing_deg=round(bearing, 1),
+        compass=geo.compass_point(bearing),
+        subject_speed_mps=_speed(s, subject.previous),
+        closing_speed_mps=None if closing is None else round(closing, 2),
+        time_to_contact_s=None if ttc is None else round(ttc, 1),
+        stale=stale,
+        occurred_at=at if late else None,
+    )
+    signal = Signal(
+        key=key(order),
+        kind=KIND.get(tier, AlertKind.PROXIMITY_WARNING),
+        active=tier > CLEAR,
+        onset=tier > state.tier,
+        facts=facts,
+        subject_id=order.subject_id,
+        protected_person_id=order.protected_person_id,
+        order_id=order.id,
+        late=late,
+    )
+    return PairState(tier), signal
+
+
+def cleared(order: Order, facts: Facts) -> Signal:
+    """The pair no longer concerns us (order ended): whatever was raised stops holding."""
+    return Signal(
+        key=key(order), kind=AlertKind.PROXIMITY_WARNING, active=False, onset=False, facts=facts,
+        subject_id=order.subject_id, protected_person_id=order.protected_person_id, order_id=order.id,
+    )  # fmt: skip
+
+
+def _confidence(distance: float, uncertainty: float, threshold: float, coarse: bool) -> Confidence:
+    if coarse:
+        return Confidence.COARSE
+    if distance + uncertainty <= threshold:
+        return Confidence.CERTAIN
+    if distance <= threshold:
+        return Confidence.LIKELY
+    return Confidence.POSSIBLE
+
+
+def _closing_speed(
+    bearing_to_subject: float, v_subject: tuple[float, float] | None, v_protected: tuple[float, float] | None
+) -> float | None:
+    """How fast the gap shrinks (m/s, positive when closing): the relative velocity along the line
+    between them. Unknown when neither party's movement is known."""
+    if v_subject is None and v_protected is None:
+        return None
+    se, sn = v_subject or (0.0, 0.0)
+    pe, pn = v_protected or (0.0, 0.0)
+    rad = math.radians(bearing_to_subject)
+    # unit vector from the protected person toward the subject; the gap grows along it
+    ue, un = math.sin(rad), math.cos(rad)
+    growth = (se - pe) * ue + (sn - pn) * un
+    return -growth
+
+
+def _speed(fix: Fix, previous: Fix | None) -> float | None:
+    v = velocity(fix, previous)
+    return None if v is None else round(math.hypot(*v), 2)

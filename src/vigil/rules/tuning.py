@@ -1,0 +1,28 @@
+"""The rules' knobs, with defaults drawn from the field figures in the domain notes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Tuning:
+    # A partner's fix older than this is not trusted as current; the alert says so.
+    stale_after_s: float = 600.0
+    # Hysteresis: a tier is left only beyond its distance plus this margin (the larger of the two).
+    margin_min_m: float = 25.0
+    margin_fraction: float = 0.1
+    # Combined accuracy above this cannot place a person against a 100 m line: judge the reported
+    # positions alone and say the result is coarse, rather than alert on every cell-tower fix.
+    coarse_accuracy_m: float = 300.0
+    # Silence allowed for an ankle monitor with no limit of its own.
+    default_silence_s: float = 300.0
+    # A fix received this long after it was measured is late (a batch after a coverage gap).
+    late_after_s: float = 120.0
+    battery_low_pct: float = 15.0
+    battery_ok_pct: float = 30.0
+    # Closing speeds below this are GPS jitter, not an approach: no time to contact.
+    min_closing_mps: float = 0.3
+
+    def margin(self, distance_m: float) -> float:
+        return max(self.margin_min_m, distance_m * self.margin_fraction)

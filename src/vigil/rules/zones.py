@@ -1,0 +1,106 @@
+"""Zones: exclusion zones a subject must not enter, inclusion zones he must stay in (curfew).
+
+Exclusion leans toward safety like proximity: a fix whose accuracy disc touches the zone counts as
+entry, graded by confidence. Inclusion (no victim at the door) judges the reported position: absence
+is raised only when the whole accuracy disc is outside, and ends once he is back inside by a margin.
+Both honour the zone's weekly schedule; the engine re-judges at every schedule boundary so a curfew
+that starts while he is out raises at its start time, not at his next fix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from vigil.domain import geo
+from vigil.domain.alerts import AlertKey, AlertKind, Confidence, Facts, Signal
+from vigil.domain.model import Circle, Fix, Zone, ZoneKind
+from vigil.domain.track import position
+from vigil.rules.tuning import Tuning
+
+FAMILY = "zone"
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneState:
+    breach: bool = False
+
+
+def key(subject_id: str, zone: Zone) -> AlertKey:
+    return AlertKey(FAMILY, subject_id, zone.id)
+
+
+def assess(
+    subject_id: str,
+    zone: Zone,
+    state: ZoneState,
+    fix: Fix,
+    at: datetime,
+    scheduled: bool,
+    tuning: Tuning,
+    *,
+    protected_person_id: str | None = None,
+    late: bool = False,
+) -> tuple[ZoneState, Signal]:
+    """Judge the subject's fix against one zone at instant `at`; `scheduled` says the zone is in force."""
+    outside = geo.signed_distance_m(zone.shape, fix.lat, fix.lon)  # < 0 inside
+    accuracy = fix.accuracy_m or 0.0
+    coarse = accuracy > tuning.coarse_accuracy_m
+    slack = 0.0 if coarse else accuracy
+    margin = tuning.margin(_size(zone))
+    if zone.kind is ZoneKind.EXCLUSION:
+        near_edge = outside - slack
+        breach = scheduled and (near_edge <= 0 or (state.breach and near_edge <= margin))
+        confidence = _grade(-outside, accuracy, coarse)
+    else:
+        breach = scheduled and (outside - slack > 0 or (state.breach and outside > -margin))
+        confidence = _grade(outside, accuracy, coarse)
+    stale = ("subject",) if (at - fix.time).total_seconds() > tuning.stale_after_s else ()
+    facts = Facts(
+        subject_position=position(fix, at),
+        distance_m=round(abs(outside), 1),
+        confidence=confidence,
+        zone_label=zone.label or None,
+        stale=stale,
+        occurred_at=at if late else None,
+    )
+    signal = Signal(
+        key=key(subject_id, zone),
+        kind=AlertKind.ZONE_VIOLATION,
+        active=breach,
+        onset=breach and not state.breach,
+        facts=facts,
+        subject_id=subject_id,
+        protected_person_id=protected_person_id,
+        zone_id=zone.id,
+        order_id=zone.order_id,
+        late=late,
+    )
+    return ZoneState(breach), signal
+
+
+def lifted(subject_id: str, zone: Zone) -> Signal:
+    """The zone was removed or its order ended: a breach of it no longer holds."""
+    return Signal(
+        key=key(subject_id, zone), kind=AlertKind.ZONE_VIOLATION, active=False, onset=False,
+        facts=Facts(zone_label=zone.label or None), subject_id=subject_id, zone_id=zone.id,
+        order_id=zone.order_id,
+    )  # fmt: skip
+
+
+def _grade(depth: float, accuracy: float, coarse: bool) -> Confidence:
+    """depth: how far into breach the reported position is (positive = in breach)."""
+    if coarse:
+        return Confidence.COARSE
+    if depth - accuracy >= 0:
+        return Confidence.CERTAIN
+    if depth >= 0:
+        return Confidence.LIKELY
+    return Confidence.POSSIBLE
+
+
+def _size(zone: Zone) -> float:
+    shape = zone.shape
+    if isinstance(shape, Circle):
+        return shape.radius_m
+    return 0.0  # polygons: the minimum margin is enough

@@ -1,0 +1,103 @@
+"""Runs the processor on its own thread: commands queue up while a batch commits (group commit),
+and the next batch takes all of them. The same thread keeps the engine's timer, so time-driven
+alerts (silence, curfew start) fire at their deadline, to the second, not on a sweep."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from datetime import UTC, datetime
+from typing import Any
+
+from vigil.processor import Command, Processor, Published, Tick
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+MAX_BATCH = 512  # commands per transaction; a command may itself hold a batch of reports
+IDLE_WAIT_S = 1.0
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Runner:
+    def __init__(
+        self,
+        processor: Processor,
+        publish: Callable[[Published], None],
+        clock: Clock = utc_now,
+    ) -> None:
+        self.processor = processor
+        self._publish = publish
+        self._clock = clock
+        self._queue: queue.SimpleQueue[tuple[Command, Future[Any]] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name="vigil-processor", daemon=True)
+        self.batches = 0
+
+    def start(self) -> None:
+        self.processor.load(self._clock())
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+
+    def submit(self, command: Command) -> Future[Any]:
+        future: Future[Any] = Future()
+        self._queue.put((command, future))
+        return future
+
+    def _wait(self) -> float:
+        due = self.processor.engine.next_deadline()
+        if due is None:
+            return IDLE_WAIT_S
+        return max(0.0, min(IDLE_WAIT_S, (due - self._clock()).total_seconds()))
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                first = self._queue.get(timeout=self._wait())
+            except queue.Empty:
+                first = (Tick(), Future())
+            if first is None:
+                return
+            batch = [first]
+            stopping = False
+            while len(batch) < MAX_BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                batch.append(item)
+            self._run(batch)
+            if stopping:
+                return
+
+    def _run(self, batch: list[tuple[Command, Future[Any]]]) -> None:
+        now = self._clock()
+        commands: list[Command] = [command for command, _ in batch]
+        due = self.processor.engine.next_deadline()
+        if due is not None and due <= now and not any(isinstance(c, Tick) for c in commands):
+            commands.append(Tick())
+        try:
+            results, published = self.processor.run(commands, now)
+        except Exception as exc:
+            for _, future in batch:
+                future.set_exception(exc)
+            return
+        self.batches += 1
+        for (_, future), result in zip(batch, results, strict=False):
+            future.set_result(result)
+        if published.alerts or published.positions:
+            try:
+                self._publish(published)
+            except Exception:
+                log.exception("publishing a committed batch failed")

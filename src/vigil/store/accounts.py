@@ -1,0 +1,63 @@
+"""Users and tokens. A token is shown once, when made; only its SHA-256 is stored."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine, insert, select
+
+from vigil.domain.model import Role
+from vigil.store import tables as t
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a user with a role, or a device (optionally bound to one device id)."""
+
+    id: str
+    role: Role
+    device_id: str | None = None
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_user(conn: Connection, *, user_id: str, name: str, role: Role, now: datetime) -> None:
+    conn.execute(
+        insert(t.users).values(
+            id=user_id, name=name, role=role.value, disabled=False, created_at=now, updated_at=now
+        )
+    )
+
+
+def issue_token(
+    conn: Connection, *, role: Role, now: datetime, user_id: str | None = None, device_id: str | None = None
+) -> str:
+    token = f"vgl_{secrets.token_urlsafe(32)}"
+    conn.execute(
+        insert(t.tokens).values(
+            hash=token_hash(token), user_id=user_id, device_id=device_id, role=role.value, created_at=now
+        )
+    )
+    return token
+
+
+def lookup(db: Engine, token: str, now: datetime) -> Principal | None:
+    """The principal a token stands for, or None if unknown, revoked, expired or disabled."""
+    query = (
+        select(t.tokens, t.users.c.disabled)
+        .select_from(t.tokens.outerjoin(t.users, t.users.c.id == t.tokens.c.user_id))
+        .where(t.tokens.c.hash == token_hash(token))
+    )
+    with db.connect() as conn:
+        row = conn.execute(query).first()
+    if row is None or row.revoked_at is not None or row.disabled:
+        return None
+    if row.expires_at is not None and row.expires_at <= now:
+        return None
+    ident = row.user_id or (f"device:{row.device_id}" if row.device_id else "device:gateway")
+    return Principal(id=ident, role=Role(row.role), device_id=row.device_id)

@@ -1,0 +1,165 @@
+"""Registry writes. Each runs inside the processor's transaction and says what it touched, so the
+engine reloads exactly that (an order added to a subject already wearing a monitor protects at once).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from vigil.domain.model import DeviceKind, LegalBasis, PersonKind, Schedule, Shape, ZoneKind
+from vigil.processor import CommandFailed, Touched
+from vigil.store import tables as t
+from vigil.store.codec import schedule_to_json, shape_to_json
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneSpec:
+    id: str
+    kind: ZoneKind
+    shape: Shape
+    label: str = ""
+    schedule: Schedule | None = None
+
+
+def _upsert(conn: Connection, table: Any, row_id: str, values: dict[str, Any], now: datetime) -> bool:
+    """Insert or replace by id; True when it was new."""
+    exists = conn.execute(select(table.c.id).where(table.c.id == row_id)).first() is not None
+    if exists:
+        conn.execute(update(table).where(table.c.id == row_id).values(**values, updated_at=now))
+    else:
+        conn.execute(insert(table).values(id=row_id, **values, created_at=now, updated_at=now))
+    return not exists
+
+
+def put_subject(conn: Connection, now: datetime, *, subject_id: str, name: str, legal_basis: LegalBasis,
+                case_reference: str = "", notes: str = "") -> Touched:  # fmt: skip
+    values = {
+        "name": name,
+        "legal_basis": legal_basis.value,
+        "case_reference": case_reference,
+        "notes": notes,
+    }
+    created = _upsert(conn, t.subjects, subject_id, values, now)
+    return Touched(result=created)
+
+
+def put_protected_person(conn: Connection, now: datetime, *, person_id: str, name: str, phone: str = "",
+                         notes: str = "") -> Touched:  # fmt: skip
+    created = _upsert(
+        conn, t.protected_persons, person_id, {"name": name, "phone": phone, "notes": notes}, now
+    )
+    return Touched(result=created)
+
+
+def _person_kind(conn: Connection, person_id: str) -> PersonKind:
+    if conn.execute(select(t.subjects.c.id).where(t.subjects.c.id == person_id)).first():
+        return PersonKind.SUBJECT
+    if conn.execute(select(t.protected_persons.c.id).where(t.protected_persons.c.id == person_id)).first():
+        return PersonKind.PROTECTED_PERSON
+    raise CommandFailed(f"person_id: no subject or protected person {person_id!r}")
+
+
+def put_device(conn: Connection, now: datetime, *, device_id: str, kind: DeviceKind, person_id: str | None,
+               silence_limit_s: float | None = None) -> Touched:  # fmt: skip
+    """Register a device and bind it to one person (or to nobody). Binding it elsewhere unbinds it."""
+    person_kind = None if person_id is None else _person_kind(conn, person_id)
+    if person_kind is PersonKind.SUBJECT and kind is not DeviceKind.ANKLE_MONITOR:
+        pass  # allowed: some programmes give subjects a phone as a second device
+    values = {
+        "kind": kind.value,
+        "person_id": person_id,
+        "person_kind": None if person_kind is None else person_kind.value,
+        "silence_limit_s": silence_limit_s,
+    }
+    created = _upsert(conn, t.devices, device_id, values, now)
+    return Touched(result=created, devices=(device_id,))
+
+
+def _zone_row(spec: ZoneSpec, *, subject_id: str | None, order_id: str | None) -> dict[str, Any]:
+    return {
+        "subject_id": subject_id,
+        "order_id": order_id,
+        "kind": spec.kind.value,
+        "label": spec.label,
+        "shape": shape_to_json(spec.shape),
+        "schedule": schedule_to_json(spec.schedule),
+        "removed_at": None,
+    }
+
+
+def put_order(conn: Connection, now: datetime, *, order_id: str, subject_id: str, protected_person_id: str,
+              violation_distance_m: float, warning_distance_m: float, legal_basis: LegalBasis,
+              valid_from: datetime | None = None, valid_until: datetime | None = None, issuing_agency: str = "",
+              reference: str = "", victim_view_m: float = 600.0, zones: tuple[ZoneSpec, ...] = ()) -> Touched:  # fmt: skip
+    if _person_kind(conn, subject_id) is not PersonKind.SUBJECT:
+        raise CommandFailed(f"subject_id: {subject_id!r} is not a subject")
+    if _person_kind(conn, protected_person_id) is not PersonKind.PROTECTED_PERSON:
+        raise CommandFailed(f"protected_person_id: {protected_person_id!r} is not a protected person")
+    existing = conn.execute(select(t.orders.c.ended_at).where(t.orders.c.id == order_id)).first()
+    if existing is not None and existing.ended_at is not None:
+        raise CommandFailed(f"order {order_id!r} has ended; issue a new order")
+    values = {
+        "subject_id": subject_id,
+        "protected_person_id": protected_person_id,
+        "violation_distance_m": violation_distance_m,
+        "warning_distance_m": warning_distance_m,
+        "victim_view_m": victim_view_m,
+        "legal_basis": legal_basis.value,
+        "valid_from": valid_from,
+        "valid_until": valid_until,
+        "issuing_agency": issuing_agency,
+        "reference": reference,
+        "ended_at": None,
+    }
+    created = _upsert(conn, t.orders, order_id, values, now)
+    kept = {z.id for z in zones}
+    conn.execute(
+        update(t.zones)
+        .where(t.zones.c.order_id == order_id, t.zones.c.id.not_in(kept), t.zones.c.removed_at.is_(None))
+        .values(removed_at=now, updated_at=now)
+    )
+    for spec in zones:
+        owner = conn.execute(select(t.zones.c.order_id).where(t.zones.c.id == spec.id)).first()
+        if owner is not None and owner.order_id != order_id:
+            raise CommandFailed(f"zones: zone id {spec.id!r} belongs to something else")
+        _upsert(conn, t.zones, spec.id, _zone_row(spec, subject_id=subject_id, order_id=order_id), now)
+    return Touched(result=created, orders=(order_id,))
+
+
+def end_order(conn: Connection, now: datetime, *, order_id: str) -> Touched:
+    found = conn.execute(
+        update(t.orders)
+        .where(t.orders.c.id == order_id, t.orders.c.ended_at.is_(None))
+        .values(ended_at=now, updated_at=now)
+    )
+    if found.rowcount == 0:
+        raise CommandFailed(f"order {order_id!r} is unknown or already ended")
+    return Touched(result=True, orders=(order_id,))
+
+
+def put_zone(conn: Connection, now: datetime, *, subject_id: str, spec: ZoneSpec) -> Touched:
+    """A subject's own zone (curfew at home, exclusion from an area), with an optional schedule."""
+    if _person_kind(conn, subject_id) is not PersonKind.SUBJECT:
+        raise CommandFailed(f"subject_id: {subject_id!r} is not a subject")
+    owner = conn.execute(
+        select(t.zones.c.order_id, t.zones.c.subject_id).where(t.zones.c.id == spec.id)
+    ).first()
+    if owner is not None and (owner.order_id is not None or owner.subject_id != subject_id):
+        raise CommandFailed(f"id: zone {spec.id!r} belongs to something else")
+    created = _upsert(conn, t.zones, spec.id, _zone_row(spec, subject_id=subject_id, order_id=None), now)
+    return Touched(result=created, zones=(spec.id,))
+
+
+def remove_zone(conn: Connection, now: datetime, *, zone_id: str) -> Touched:
+    found = conn.execute(
+        update(t.zones)
+        .where(t.zones.c.id == zone_id, t.zones.c.order_id.is_(None), t.zones.c.removed_at.is_(None))
+        .values(removed_at=now, updated_at=now)
+    )
+    if found.rowcount == 0:
+        raise CommandFailed(f"zone {zone_id!r} is unknown, already removed, or belongs to an order")
+    return Touched(result=True, zones=(zone_id,))

@@ -1,0 +1,145 @@
+"""Registry rows to domain objects: what the engine must know at start-up and after each change."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from vigil.domain.alerts import Alert
+from vigil.domain.model import (
+    Device,
+    DeviceKind,
+    Fix,
+    FixSource,
+    LegalBasis,
+    Order,
+    PersonKind,
+    Zone,
+    ZoneKind,
+)
+from vigil.store import tables as t
+from vigil.store.codec import alert_from_row, schedule_from_stored, shape_from_json
+from vigil.store.tables import UTCTime
+
+
+def device_from_row(row: Any) -> Device:
+    return Device(
+        id=row.id,
+        kind=DeviceKind(row.kind),
+        person_id=row.person_id,
+        person_kind=None if row.person_kind is None else PersonKind(row.person_kind),
+        silence_limit_s=row.silence_limit_s,
+    )
+
+
+def zone_from_row(row: Any) -> Zone:
+    return Zone(
+        id=row.id,
+        kind=ZoneKind(row.kind),
+        shape=shape_from_json(row.shape),
+        label=row.label,
+        subject_id=row.subject_id,
+        order_id=row.order_id,
+        schedule=schedule_from_stored(row.schedule),
+    )
+
+
+def order_from_row(row: Any, zones: tuple[Zone, ...]) -> Order:
+    return Order(
+        id=row.id,
+        subject_id=row.subject_id,
+        protected_person_id=row.protected_person_id,
+        violation_distance_m=row.violation_distance_m,
+        warning_distance_m=row.warning_distance_m,
+        legal_basis=LegalBasis(row.legal_basis),
+        valid_from=row.valid_from,
+        valid_until=row.valid_until,
+        zones=zones,
+        issuing_agency=row.issuing_agency,
+        reference=row.reference,
+        ended_at=row.ended_at,
+    )
+
+
+def load_devices(conn: Connection) -> list[Device]:
+    return [device_from_row(r) for r in conn.execute(select(t.devices))]
+
+
+def load_order(conn: Connection, order_id: str) -> Order | None:
+    row = conn.execute(select(t.orders).where(t.orders.c.id == order_id)).first()
+    if row is None:
+        return None
+    zone_rows = conn.execute(
+        select(t.zones)
+        .where(t.zones.c.order_id == order_id, t.zones.c.removed_at.is_(None))
+        .order_by(t.zones.c.id)
+    )
+    return order_from_row(row, tuple(zone_from_row(z) for z in zone_rows))
+
+
+def load_orders(conn: Connection) -> list[Order]:
+    """Orders not ended, with their fixed zones."""
+    by_order: dict[str, list[Zone]] = {}
+    zone_rows = conn.execute(
+        select(t.zones)
+        .where(t.zones.c.order_id.is_not(None), t.zones.c.removed_at.is_(None))
+        .order_by(t.zones.c.id)
+    )
+    for z in zone_rows:
+        by_order.setdefault(z.order_id, []).append(zone_from_row(z))
+    rows = conn.execute(select(t.orders).where(t.orders.c.ended_at.is_(None)))
+    return [order_from_row(r, tuple(by_order.get(r.id, ()))) for r in rows]
+
+
+def load_subject_zones(conn: Connection) -> list[Zone]:
+    rows = conn.execute(select(t.zones).where(t.zones.c.order_id.is_(None), t.zones.c.removed_at.is_(None)))
+    return [zone_from_row(r) for r in rows]
+
+
+def load_open_alerts(conn: Connection) -> list[Alert]:
+    rows = conn.execute(select(t.alerts).where(t.alerts.c.state.not_in(("resolved", "false_alarm"))))
+    return [alert_from_row(r) for r in rows]
+
+
+def fix_from_row(row: Any) -> Fix:
+    return Fix(
+        device_id=row.device_id,
+        time=row.time,
+        lat=row.lat,
+        lon=row.lon,
+        accuracy_m=row.accuracy_m,
+        speed_mps=row.speed_mps,
+        heading_deg=row.heading_deg,
+        source=FixSource(row.source),
+        battery_pct=row.battery_pct,
+    )
+
+
+def recent_fixes(conn: Connection, per_device: int) -> Iterator[Fix]:
+    """The newest `per_device` fixes of every device (window query; index on (device, time))."""
+    ranked = select(
+        t.fixes,
+        func.row_number()
+        .over(partition_by=t.fixes.c.device_id, order_by=t.fixes.c.time.desc())
+        .label("rank"),
+    ).subquery()
+    query = select(ranked).where(ranked.c.rank <= per_device)
+    for row in conn.execute(query):
+        yield fix_from_row(row)
+
+
+def last_heard(conn: Connection) -> dict[str, datetime]:
+    """When each device was last heard from: its latest receipt of a fix or an event."""
+    heard: dict[str, datetime] = {}
+    decode = UTCTime().process_result_value
+    dialect = conn.dialect
+    for table in (t.fixes, t.device_events):
+        query = select(table.c.device_id, func.max(table.c.received_at)).group_by(table.c.device_id)
+        for device_id, at in conn.execute(query):
+            value = decode(at, dialect)
+            if value is not None and (device_id not in heard or value > heard[device_id]):
+                heard[device_id] = value
+    return heard

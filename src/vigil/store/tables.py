@@ -1,0 +1,222 @@
+"""The schema, in one place. Alembic migrations are written from it; nothing else creates tables."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+
+class UTCTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, whatever the backend keeps (SQLite has no time zones)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime reached the store")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ID = 64  # identifiers are the agencies' own references, or generated ones
+
+
+def _stamps() -> list[Column[Any]]:
+    return [
+        Column("created_at", UTCTime(), nullable=False),
+        Column("updated_at", UTCTime(), nullable=False),
+    ]
+
+
+subjects = Table(
+    "subjects",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("name", String(200), nullable=False, default=""),
+    Column("legal_basis", String(40), nullable=False),
+    Column("case_reference", String(200), nullable=False, default=""),
+    Column("notes", Text, nullable=False, default=""),
+    *_stamps(),
+)
+
+protected_persons = Table(
+    "protected_persons",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("name", String(200), nullable=False, default=""),
+    Column("phone", String(40), nullable=False, default=""),
+    Column("notes", Text, nullable=False, default=""),
+    *_stamps(),
+)
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("kind", String(20), nullable=False),
+    Column("person_id", String(ID), nullable=True),
+    Column("person_kind", String(20), nullable=True),
+    Column("silence_limit_s", Float, nullable=True),
+    *_stamps(),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("subject_id", String(ID), ForeignKey("subjects.id"), nullable=False, index=True),
+    Column("protected_person_id", String(ID), ForeignKey("protected_persons.id"), nullable=False, index=True),
+    Column("violation_distance_m", Float, nullable=False),
+    Column("warning_distance_m", Float, nullable=False),
+    Column("victim_view_m", Float, nullable=False, default=600.0),
+    Column("legal_basis", String(40), nullable=False),
+    Column("valid_from", UTCTime(), nullable=True),
+    Column("valid_until", UTCTime(), nullable=True),
+    Column("issuing_agency", String(200), nullable=False, default=""),
+    Column("reference", String(200), nullable=False, default=""),
+    Column("ended_at", UTCTime(), nullable=True),
+    *_stamps(),
+)
+
+zones = Table(
+    "zones",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("subject_id", String(ID), ForeignKey("subjects.id"), nullable=True, index=True),
+    Column("order_id", String(ID), ForeignKey("orders.id"), nullable=True, index=True),
+    Column("kind", String(20), nullable=False),
+    Column("label", String(200), nullable=False, default=""),
+    Column("shape", JSON, nullable=False),  # {"circle": {...}} or {"polygon": [[lon, lat], ...]}
+    Column("schedule", JSON, nullable=True),  # {"timezone": ..., "windows": [...]}
+    Column("removed_at", UTCTime(), nullable=True),
+    *_stamps(),
+)
+
+fixes = Table(
+    "fixes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("device_id", String(ID), nullable=False),
+    Column("time", UTCTime(), nullable=False),
+    Column("lat", Float, nullable=False),
+    Column("lon", Float, nullable=False),
+    Column("accuracy_m", Float, nullable=True),
+    Column("speed_mps", Float, nullable=True),
+    Column("heading_deg", Float, nullable=True),
+    Column("source", String(8), nullable=False),
+    Column("battery_pct", Float, nullable=True),
+    Column("received_at", UTCTime(), nullable=False),
+    # Idempotency: a retried batch stores nothing twice. Also the history index (device, time).
+    UniqueConstraint("device_id", "time", name="uq_fixes_device_time"),
+)
+
+device_events = Table(
+    "device_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("device_id", String(ID), nullable=False),
+    Column("time", UTCTime(), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("lat", Float, nullable=True),
+    Column("lon", Float, nullable=True),
+    Column("accuracy_m", Float, nullable=True),
+    Column("detail", JSON, nullable=False),
+    Column("received_at", UTCTime(), nullable=False),
+    UniqueConstraint("device_id", "time", "kind", name="uq_device_events_device_time_kind"),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("key", String(240), nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("severity", String(10), nullable=False),
+    Column("state", String(20), nullable=False, index=True),
+    Column("active", Boolean, nullable=False),
+    Column("late", Boolean, nullable=False),
+    Column("subject_id", String(ID), nullable=True, index=True),
+    Column("protected_person_id", String(ID), nullable=True),
+    Column("zone_id", String(ID), nullable=True),
+    Column("order_id", String(ID), nullable=True),
+    Column("opened_at", UTCTime(), nullable=False),
+    Column("updated_at", UTCTime(), nullable=False),
+    Column("facts", JSON, nullable=False),
+)
+
+alert_changes = Table(
+    "alert_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alert_id", String(ID), ForeignKey("alerts.id"), nullable=False),
+    Column("change", String(20), nullable=False),
+    Column("at", UTCTime(), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("kind", String(30), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("facts", JSON, nullable=False),
+    Index("ix_alert_changes_alert_at", "alert_id", "id"),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("role", String(30), nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    *_stamps(),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    # Only a hash is kept: a leaked database does not leak working credentials.
+    Column("hash", String(64), primary_key=True),
+    Column("user_id", String(ID), ForeignKey("users.id"), nullable=True),
+    Column("device_id", String(ID), nullable=True),  # a device token may post only for this device
+    Column("role", String(30), nullable=False),
+    Column("created_at", UTCTime(), nullable=False),
+    Column("expires_at", UTCTime(), nullable=True),
+    Column("revoked_at", UTCTime(), nullable=True),
+)
