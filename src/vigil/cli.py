@@ -17,9 +17,20 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from vigil.app import create_app
+    from vigil.store.accounts import bootstrap
+    from vigil.store.database import migrate, open_engine
 
     host = args.host or settings.host
     port = args.port or settings.port
+    db = open_engine(settings.database_url)
+    migrate(db)
+    with db.begin() as conn:
+        first = bootstrap(conn, datetime.now(UTC))
+    db.dispose()
+    if first:
+        print("First start: these tokens are shown once; keep them safe.", flush=True)
+        for label, token in first.items():
+            print(f"  {label:15} {token}", flush=True)
     print(f"Vigil serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)", flush=True)
     print(f"database: {settings.database_url}", flush=True)
     uvicorn.run(
@@ -65,7 +76,9 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
     from vigil.sim.bench import main as bench_main
 
-    return bench_main(pairs=args.pairs, fixes=args.fixes, devices=args.devices, batch=args.batch)
+    return bench_main(
+        pairs=args.pairs, fixes=args.fixes, devices=args.devices, batch=args.batch, out=args.out
+    )
 
 
 def parser() -> argparse.ArgumentParser:
@@ -93,6 +106,7 @@ def parser() -> argparse.ArgumentParser:
         "--devices", type=int, default=100_000, help="registered devices for the memory figure"
     )
     bench.add_argument("--batch", type=int, default=100)
+    bench.add_argument("--out", help="also save the figures as JSON here (e.g. docs/bench/latest.json)")
     bench.set_defaults(run=_bench)
     return p
 
@@ -101,6 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     settings = Settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations are routine, not news
     code: int = args.run(args, settings)
     return code
 

@@ -251,6 +251,13 @@ def test_boundary_in_the_fall_back_fold_takes_effect_at_its_first_showing() -> N
     assert next_change(ends_in_fold, utc(2026, 10, 24, 21, 0)) == utc(2026, 10, 25, 0, 30)
 
 
+def test_fold_flag_on_a_window_time_is_ignored() -> None:
+    # time(2, 30, fold=1) equals time(2, 30); it must not select the second showing of 02:30.
+    sched = schedule("Europe/Berlin", ScheduleWindow(frozenset({Weekday.SUN}), time(2, 30, fold=1), time(6)))
+    assert next_change(sched, utc(2026, 10, 24, 12, 0)) == utc(2026, 10, 25, 0, 30)
+    assert is_active(sched, utc(2026, 10, 25, 0, 30))
+
+
 def test_new_york_window_inside_the_repeated_hour_happens_once() -> None:
     # 2026-11-01 02:00 EDT falls back to 01:00 EST (06:00 UTC).
     brief = schedule("America/New_York", window("sun", "01:30", "01:45"))

@@ -25,8 +25,7 @@ from zoneinfo import ZoneInfo
 
 from vigil.domain.model import WEEKDAYS, Schedule, Weekday
 
-_UTC = UTC
-_EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SECOND = timedelta(seconds=1)
 _TICK = timedelta(microseconds=1)
 _DAY = timedelta(days=1)
@@ -93,7 +92,11 @@ def _compile(schedule: Schedule) -> tuple[ZoneInfo, tuple[_Window, ...]]:
         mask = 0
         for day in w.days:
             mask |= _DAY_BITS[Weekday(day)]  # tolerates plain "mon" strings
-        windows.append((mask, w.start, w.end, w.end <= w.start))
+        # A window time is a plain wall-clock reading; a stray fold=1 on it would leak into
+        # datetime.combine and pick the wrong occurrence of an ambiguous time.
+        start = w.start.replace(fold=0)
+        end = w.end.replace(fold=0)
+        windows.append((mask, start, end, end <= start))
     return _zone(schedule.timezone), tuple(windows)
 
 
@@ -125,8 +128,8 @@ def _wall_reached(tz: ZoneInfo, at: datetime) -> datetime:
     local = at.astimezone(tz)
     if not local.fold:
         return local
-    first_pass = local.replace(fold=0).astimezone(_UTC)
-    now = local.astimezone(_UTC)
+    first_pass = local.replace(fold=0).astimezone(UTC)
+    now = local.astimezone(UTC)
     if first_pass == now:
         return local
     turned_back = _transition(tz, first_pass, now)
@@ -138,8 +141,8 @@ def _first_reached(tz: ZoneInfo, wall: datetime) -> datetime:
     # PEP 495: fold=0 maps with the offset in force before a transition and fold=1 after it. In a
     # fold that makes fold=0 the earlier of two real instants; in a gap it makes it the later of
     # two instants that both lie outside the gap, with the jump itself between them.
-    early = wall.replace(tzinfo=tz).astimezone(_UTC)
-    late = wall.replace(tzinfo=tz, fold=1).astimezone(_UTC)
+    early = wall.replace(tzinfo=tz, fold=0).astimezone(UTC)
+    late = wall.replace(tzinfo=tz, fold=1).astimezone(UTC)
     if early <= late:
         return early
     return _transition(tz, late, early)

@@ -61,3 +61,16 @@ def lookup(db: Engine, token: str, now: datetime) -> Principal | None:
         return None
     ident = row.user_id or (f"device:{row.device_id}" if row.device_id else "device:gateway")
     return Principal(id=ident, role=Role(row.role), device_id=row.device_id)
+
+
+def bootstrap(conn: Connection, now: datetime) -> dict[str, str]:
+    """On an empty system, make a first admin, a first operator and a device-gateway token, so the
+    people installing it can log in. Returns {label: token}; empty when users already exist."""
+    if conn.execute(select(t.users.c.id).limit(1)).first() is not None:
+        return {}
+    tokens: dict[str, str] = {}
+    for user_id, role in (("admin", Role.ADMIN), ("operator", Role.OPERATOR)):
+        create_user(conn, user_id=user_id, name=user_id, role=role, now=now)
+        tokens[user_id] = issue_token(conn, role=role, now=now, user_id=user_id)
+    tokens["device gateway"] = issue_token(conn, role=Role.DEVICE, now=now)
+    return tokens

@@ -1,0 +1,1 @@
+"""Simulation, replay and benchmarks: Vigil driven as devices would drive it."""
