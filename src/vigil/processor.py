@@ -48,6 +48,7 @@ class Ingest:
 class IngestOutcome:
     stored: int = 0
     duplicates: int = 0
+    alerts: int = 0  # alert changes these reports caused
     errors: list[InputError] = field(default_factory=list)
 
 
@@ -243,6 +244,7 @@ class Processor:
                 changes = engine.on_event(event, now, now)
                 fix = event.fix
             outcome.stored += 1
+            outcome.alerts += len(changes)
             writes.alerts(changes)
             out.alerts += changes
             track = engine.tracks.get(device.person_id)

@@ -94,10 +94,12 @@ class Runner:
                 future.set_exception(exc)
             return
         self.batches += 1
-        for (_, future), result in zip(batch, results, strict=False):
-            future.set_result(result)
+        # Publish before answering: once a caller has its answer, the batch is already on its way to
+        # every viewer (both hand-offs are queued on the same event loop, in this order).
         if published.alerts or published.positions:
             try:
                 self._publish(published)
             except Exception:
                 log.exception("publishing a committed batch failed")
+        for (_, future), result in zip(batch, results, strict=False):
+            future.set_result(result)

@@ -15,7 +15,6 @@ import io
 import json
 import subprocess
 import sys
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,25 +42,6 @@ KINDS = {
     "sos",
 }
 CHANGES = {"opened", "updated", "escalated", "cleared"}
-
-
-@dataclass(frozen=True)
-class EngineProblem:
-    reason: str
-    # Fields the problem affects: the scenario must match on every other field. None: all of it.
-    affects: tuple[str, ...] | None
-
-
-ENGINE_PROBLEMS = {
-    "late_batch": EngineProblem(
-        "A late batch judged in time order (the live path, late=True) dates the breach wrongly: "
-        "occurred_at is 09:15, the time of the victim's latest fix (proximity.assess takes "
-        "max(subject fix, protected fix)), instead of 09:11 when the offender was measured 50 m "
-        "from her; by 09:15 he was about 1.5 km away. The live path pairs a late-but-newest fix with "
-        "the partner's latest fix rather than the partner's fix at that time.",
-        affects=("occurred_at",),
-    ),
-}
 
 
 def _scenario(name: str) -> dict[str, Any]:
@@ -95,15 +75,6 @@ def _project(actual: list[dict[str, Any]], expected: list[dict[str, Any]]) -> li
     return out
 
 
-def _params() -> list[Any]:
-    params = []
-    for name in NAMES:
-        problem = ENGINE_PROBLEMS.get(name)
-        marks = [] if problem is None else [pytest.mark.xfail(strict=True, reason=problem.reason)]
-        params.append(pytest.param(name, marks=marks, id=name))
-    return params
-
-
 # --- the scenarios ------------------------------------------------------------------------------------
 
 
@@ -112,21 +83,11 @@ def test_the_scenarios_are_all_there() -> None:
     for name in NAMES:
         expected = _expected(name)
         assert all(set(line) >= CHECKED_KEYS for line in expected), name
-    assert set(ENGINE_PROBLEMS) <= set(NAMES)
 
 
-@pytest.mark.parametrize("name", _params())
+@pytest.mark.parametrize("name", NAMES)
 def test_scenario(name: str) -> None:
     expected = _expected(name)
-    assert _project(replayed(name), expected) == expected
-
-
-@pytest.mark.parametrize(
-    "name", [name for name, problem in ENGINE_PROBLEMS.items() if problem.affects is not None]
-)
-def test_scenario_apart_from_its_engine_problem(name: str) -> None:
-    affects = ENGINE_PROBLEMS[name].affects or ()
-    expected = [{k: v for k, v in line.items() if k not in affects} for line in _expected(name)]
     assert _project(replayed(name), expected) == expected
 
 

@@ -116,14 +116,17 @@ async def _form(request: Request, body: bytes) -> FormData:
     return FormData(pairs)
 
 
-@router.api_route("/osmand", methods=["GET", "POST"])
+# One route per method (not api_route(methods=[...])): each needs its own OpenAPI operation id.
+@router.get("/osmand")
+@router.post("/osmand")
 async def osmand_query(request: Request) -> JSONResponse:
     """OsmAnd / Traccar Client: parameters in the query string, a form body, or a JSON body.
     Speed in knots as the protocol says. Token as ?token= or a Bearer header."""
     return await _osmand(request, None)
 
 
-@router.api_route("/osmand/t/{token}", methods=["GET", "POST"])
+@router.get("/osmand/t/{token}")
+@router.post("/osmand/t/{token}")
 async def osmand_with_token(request: Request, token: str) -> JSONResponse:
     """The same, with the device token in the path, for apps that take only a server URL."""
     return await _osmand(request, token)

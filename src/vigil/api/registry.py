@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, ValidationInfo, field_validator, model_validator
 from sqlalchemy import Connection, select
 
 from vigil.api.auth import require
@@ -98,13 +98,23 @@ class OrderIn(BaseModel):
     reference: str = Field(default="", max_length=200)
     zones: list[ZoneIn] = Field(default_factory=list, max_length=50)
 
-    @model_validator(mode="after")
-    def coherent(self) -> OrderIn:
-        if self.warning_distance_m < self.violation_distance_m:
-            raise ValueError("warning_distance_m must be at least violation_distance_m")
-        if self.valid_from and self.valid_until and self.valid_until <= self.valid_from:
-            raise ValueError("valid_until must be after valid_from")
-        return self
+    # Field validators (not a model validator) so that a 422 names the field at fault; each sees the
+    # fields declared before it in info.data (absent there if that one was invalid itself).
+    @field_validator("warning_distance_m")
+    @classmethod
+    def _warning_not_inside_violation(cls, value: float, info: ValidationInfo) -> float:
+        violation = info.data.get("violation_distance_m")
+        if violation is not None and value < violation:
+            raise ValueError("must be at least violation_distance_m")
+        return value
+
+    @field_validator("valid_until")
+    @classmethod
+    def _until_after_from(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        start = info.data.get("valid_from")
+        if value is not None and start is not None and value <= start:
+            raise ValueError("must be after valid_from")
+        return value
 
 
 # --- plumbing -------------------------------------------------------------------------------------

@@ -201,7 +201,11 @@ MATERIAL_DISTANCE_M = 25.0
 
 
 def _material(old: Facts, new: Facts) -> bool:
-    if old.confidence != new.confidence or old.stale != new.stale:
+    # Confidence flips with every jittering fix at a boundary, so only a change of the kind of
+    # evidence (coarse cell/Wi-Fi fallback versus a real fix) is material, not likely <-> possible.
+    if old.stale != new.stale or (old.confidence is Confidence.COARSE) != (
+        new.confidence is Confidence.COARSE
+    ):
         return True
     if old.distance_m is not None and new.distance_m is not None:
         return abs(old.distance_m - new.distance_m) >= MATERIAL_DISTANCE_M
@@ -256,7 +260,11 @@ class AlertBook:
         if not signal.active:
             if not current.active:
                 return None
-            return self._record(replace(current, active=False, updated_at=now), Change.CLEARED, now)
+            # say where things stand now (the breach itself stays in the timeline)
+            facts = current.facts if signal.facts == Facts() else signal.facts
+            return self._record(
+                replace(current, active=False, facts=facts, updated_at=now), Change.CLEARED, now
+            )
         if RANK.get(signal.kind, 0) > RANK.get(current.kind, 0):
             escalated = replace(
                 current, kind=signal.kind, active=True, facts=signal.facts, updated_at=now,

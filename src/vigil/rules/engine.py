@@ -74,6 +74,9 @@ class Engine:
         self._silence_at: dict[str, datetime] = {}
         self._silence_queued: set[str] = set()
         self._battery_low: dict[str, bool] = {}
+        # A zone's next schedule boundary on the timer; an entry for any other time is stale (the zone
+        # was replaced or removed), so putting a zone again does not start a second chain of entries.
+        self._flip_at: dict[str, datetime] = {}
         self._deadlines: list[tuple[datetime, int, str, str]] = []
         self._seq = itertools.count()
 
@@ -92,6 +95,9 @@ class Engine:
         old = self.orders.get(order.id)
         if old is not None:
             self._unindex(old)
+            if (old.subject_id, old.protected_person_id) != (order.subject_id, order.protected_person_id):
+                self._pairs.pop(order.id, None)  # a different pair: what the old one raised ends
+                changes += self._apply([proximity.cleared(old, Facts())], now)
             kept = {z.id for z in order.zones}
             for zone in old.zones:
                 if zone.id not in kept:
@@ -139,15 +145,21 @@ class Engine:
             return []
         self._zones_of.get(zone.subject_id, set()).discard(zone_id)
         self._zone_states.pop(zone_id, None)
+        self._flip_at.pop(zone_id, None)
         return self._apply([zones.lifted(zone.subject_id, zone)], now)
 
     def _add_zone(self, zone: Zone, now: datetime) -> None:
         assert zone.subject_id is not None
         self.zones[zone.id] = zone
         self._zones_of.setdefault(zone.subject_id, set()).add(zone.id)
-        flip = schedules.next_change(zone.schedule, now)
-        if flip is not None:
-            self._push(flip, _SCHEDULE, zone.id)
+        self._queue_flip(zone.id, schedules.next_change(zone.schedule, now))
+
+    def _queue_flip(self, zone_id: str, flip: datetime | None) -> None:
+        if flip is None:
+            self._flip_at.pop(zone_id, None)
+        elif self._flip_at.get(zone_id) != flip:
+            self._flip_at[zone_id] = flip
+            self._push(flip, _SCHEDULE, zone_id)
 
     # --- inputs -----------------------------------------------------------------------------------
 
@@ -167,6 +179,10 @@ class Engine:
         device = self.device_for(event.device_id)
         assert device.person_id is not None
         changes = self._heard_from(device, received_at, now, event.kind)
+        if event.kind is EventKind.BATTERY_LOW:
+            # What the device says outright is what the levels on its fixes are compared with, so a
+            # charged level on a later fix ends the alert (charging is not always reported).
+            self._battery_low[device.id] = True
         track = self.tracks.get(device.person_id)
         where = event.fix or (track.latest if track else None)
         alarm = device_health.on_event(event, device, where, now)
@@ -189,15 +205,16 @@ class Engine:
                 changes += self._silence_due(ref, when)
             elif kind == _SCHEDULE:
                 zone = self.zones.get(ref)
-                if zone is not None and zone.subject_id is not None:
+                if zone is not None and zone.subject_id is not None and self._flip_at.get(ref) == when:
                     changes += self._judge_zone(zone.subject_id, zone, when)
-                    flip = schedules.next_change(zone.schedule, when)
-                    if flip is not None:
-                        self._push(flip, _SCHEDULE, ref)
+                    self._queue_flip(ref, schedules.next_change(zone.schedule, when))
             elif kind == _ORDER:
                 order = self.orders.get(ref)
                 if order is not None:
                     changes += self._judge_order(order, when)
+                    # its zones start and stop counting at the same instant, with no fix needed
+                    for zone_id in sorted(z.id for z in order.zones if z.id in self.zones):
+                        changes += self._judge_zone(order.subject_id, self.zones[zone_id], when)
         return changes
 
     def next_deadline(self) -> datetime | None:
@@ -262,6 +279,12 @@ class Engine:
         person = device.person_id
         assert person is not None
         track = self.tracks.setdefault(person, Track(person))
+        latest = track.latest
+        # The track keeps the first fix of an instant (a resend, or another of the person's devices
+        # in the same second); a second one is no new evidence and must not be judged as late.
+        repeat = (
+            latest is not None and fix.time <= latest.time and any(f.time == fix.time for f in track.history)
+        )
         live = track.add(fix)
         changes: list[AlertChange] = []
         low, battery = device_health.battery(
@@ -277,15 +300,21 @@ class Engine:
         if live:
             late = (received_at - fix.time).total_seconds() > self.tuning.late_after_s
             for order_id in sorted(self._orders_of.get(person, ())):
-                changes += self._judge_order(self.orders[order_id], now, late=late)
+                changes += self._judge_order(self.orders[order_id], now, late=late, measured_at=fix.time)
             if device.person_kind is PersonKind.SUBJECT:
                 for zone_id in sorted(self._zones_of.get(person, ())):
                     changes += self._judge_zone(person, self.zones[zone_id], now, late=late)
-        else:
+            if late:
+                # The newest fix, but measured long ago: the partner's latest fix may be from a later
+                # moment, so also judge it against where the partner was when it was measured.
+                changes += self._judge_late(device, fix, now)
+        elif not repeat:
             changes += self._judge_late(device, fix, now)
         return changes
 
-    def _judge_order(self, order: Order, now: datetime, *, late: bool = False) -> list[AlertChange]:
+    def _judge_order(
+        self, order: Order, now: datetime, *, late: bool = False, measured_at: datetime | None = None
+    ) -> list[AlertChange]:
         if not order.active_at(now):
             self._pairs.pop(order.id, None)
             return self._apply([proximity.cleared(order, Facts())], now)
@@ -293,7 +322,9 @@ class Engine:
         if pair is None:
             return []
         held = self._pairs.get(order.id, PairState())
-        self._pairs[order.id], verdict = proximity.assess(order, held, *pair, now, self.tuning, late=late)
+        self._pairs[order.id], verdict = proximity.assess(
+            order, held, *pair, now, self.tuning, late=late, measured_at=measured_at
+        )
         return self._apply([verdict], now)
 
     def _judge_zone(
@@ -302,19 +333,23 @@ class Engine:
         track = self.tracks.get(subject_id)
         if track is None or track.latest is None:
             return []
-        if zone.order_id is not None:
-            order = self.orders.get(zone.order_id)
-            in_force = order is not None and order.active_at(now)
-            protected = order.protected_person_id if order else None
-        else:
-            in_force, protected = True, None
-        scheduled = in_force and schedules.is_active(zone.schedule, now)
+        scheduled, protected = self._zone_in_force(zone, now)
         held = self._zone_states.get(zone.id, ZoneState())
         self._zone_states[zone.id], verdict = zones.assess(
             subject_id, zone, held, track.latest, now, scheduled, self.tuning,
             protected_person_id=protected, late=late,
         )  # fmt: skip
         return self._apply([verdict], now)
+
+    def _zone_in_force(self, zone: Zone, at: datetime) -> tuple[bool, str | None]:
+        """Whether the zone counts at `at` (its order in force, its schedule on), and whom it protects."""
+        if zone.order_id is not None:
+            order = self.orders.get(zone.order_id)
+            in_force = order is not None and order.active_at(at)
+            protected = order.protected_person_id if order else None
+        else:
+            in_force, protected = True, None
+        return in_force and schedules.is_active(zone.schedule, at), protected
 
     def _judge_late(self, device: Device, fix: Fix, now: datetime) -> list[AlertChange]:
         """Judge an out-of-order fix at its own time. It may open (or escalate) an alert marked late;
@@ -336,10 +371,11 @@ class Engine:
         if device.person_kind is PersonKind.SUBJECT:
             for zone_id in sorted(self._zones_of.get(person, ())):
                 zone = self.zones[zone_id]
-                scheduled = schedules.is_active(zone.schedule, at)
+                scheduled, protected = self._zone_in_force(zone, at)
                 _, verdict = zones.assess(
-                    person, zone, ZoneState(), fix, at, scheduled, self.tuning, late=True
-                )
+                    person, zone, ZoneState(), fix, at, scheduled, self.tuning,
+                    protected_person_id=protected, late=True,
+                )  # fmt: skip
                 verdicts.append(verdict)
         changes: list[AlertChange] = []
         for verdict in verdicts:
@@ -415,8 +451,11 @@ class Engine:
         if due is None:
             self._silence_at.pop(device.id, None)
             return
+        previous = self._silence_at.get(device.id)
         self._silence_at[device.id] = due
-        if device.id not in self._silence_queued:
+        # An entry already queued comes due no later than the deadline it was pushed for; it is
+        # pushed back when reached early. A deadline brought forward (a shorter limit) needs its own.
+        if device.id not in self._silence_queued or previous is None or due < previous:
             self._silence_queued.add(device.id)
             self._push(due, _SILENCE, device.id)
 

@@ -59,8 +59,10 @@ def assess(
     tuning: Tuning,
     *,
     late: bool = False,
+    measured_at: datetime | None = None,
 ) -> tuple[PairState, Signal]:
-    """Judge the pair at instant `at` (now, or a late fix's own time)."""
+    """Judge the pair at instant `at` (now, or a late fix's own time). `measured_at`: when the fix that
+    prompted a late judgement was measured, if not `at` (a late fix that is still the newest)."""
     s, p = subject.fix, protected.fix
     distance = geo.distance_m(p.lat, p.lon, s.lat, s.lon)
     uncertainty = math.hypot(s.accuracy_m or 0.0, p.accuracy_m or 0.0)
@@ -82,13 +84,13 @@ def assess(
         protected_position=position(p, at),
         distance_m=round(distance, 1),
         confidence=_confidence(distance, uncertainty, threshold, coarse),
-        bearing_deg=round(bearing, 1),
+        bearing_deg=round(bearing, 1) % 360.0,  # 359.97 rounds to 360.0, outside [0, 360)
         compass=geo.compass_point(bearing),
         subject_speed_mps=_speed(s, subject.previous),
         closing_speed_mps=None if closing is None else round(closing, 2),
         time_to_contact_s=None if ttc is None else round(ttc, 1),
         stale=stale,
-        occurred_at=at if late else None,
+        occurred_at=(measured_at or at) if late else None,
     )
     signal = Signal(
         key=key(order),

@@ -47,7 +47,9 @@ def assess(
     accuracy = fix.accuracy_m or 0.0
     coarse = accuracy > tuning.coarse_accuracy_m
     slack = 0.0 if coarse else accuracy
-    margin = tuning.margin(_size(zone))
+    size = _size(zone)
+    # Hysteresis, but never more than half a small circle: a 20 m home zone must still clear.
+    margin = min(tuning.margin(size), size / 2) if size > 0 else tuning.margin_min_m
     if zone.kind is ZoneKind.EXCLUSION:
         near_edge = outside - slack
         breach = scheduled and (near_edge <= 0 or (state.breach and near_edge <= margin))
@@ -62,7 +64,7 @@ def assess(
         confidence=confidence,
         zone_label=zone.label or None,
         stale=stale,
-        occurred_at=at if late else None,
+        occurred_at=fix.time if late else None,  # `at` is the processing time for a late newest fix
     )
     signal = Signal(
         key=key(subject_id, zone),

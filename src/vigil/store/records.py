@@ -55,12 +55,13 @@ def put_protected_person(conn: Connection, now: datetime, *, person_id: str, nam
     return Touched(result=created)
 
 
-def _person_kind(conn: Connection, person_id: str) -> PersonKind:
+def _person_kind(conn: Connection, person_id: str, field: str = "person_id") -> PersonKind:
+    """Which kind of person `person_id` is; refused naming `field` (the caller's own field) if nobody."""
     if conn.execute(select(t.subjects.c.id).where(t.subjects.c.id == person_id)).first():
         return PersonKind.SUBJECT
     if conn.execute(select(t.protected_persons.c.id).where(t.protected_persons.c.id == person_id)).first():
         return PersonKind.PROTECTED_PERSON
-    raise CommandFailed(f"person_id: no subject or protected person {person_id!r}")
+    raise CommandFailed(f"{field}: no subject or protected person {person_id!r}")
 
 
 def put_device(conn: Connection, now: datetime, *, device_id: str, kind: DeviceKind, person_id: str | None,
@@ -95,9 +96,9 @@ def put_order(conn: Connection, now: datetime, *, order_id: str, subject_id: str
               violation_distance_m: float, warning_distance_m: float, legal_basis: LegalBasis,
               valid_from: datetime | None = None, valid_until: datetime | None = None, issuing_agency: str = "",
               reference: str = "", victim_view_m: float = 600.0, zones: tuple[ZoneSpec, ...] = ()) -> Touched:  # fmt: skip
-    if _person_kind(conn, subject_id) is not PersonKind.SUBJECT:
+    if _person_kind(conn, subject_id, "subject_id") is not PersonKind.SUBJECT:
         raise CommandFailed(f"subject_id: {subject_id!r} is not a subject")
-    if _person_kind(conn, protected_person_id) is not PersonKind.PROTECTED_PERSON:
+    if _person_kind(conn, protected_person_id, "protected_person_id") is not PersonKind.PROTECTED_PERSON:
         raise CommandFailed(f"protected_person_id: {protected_person_id!r} is not a protected person")
     existing = conn.execute(select(t.orders.c.ended_at).where(t.orders.c.id == order_id)).first()
     if existing is not None and existing.ended_at is not None:
@@ -143,7 +144,7 @@ def end_order(conn: Connection, now: datetime, *, order_id: str) -> Touched:
 
 def put_zone(conn: Connection, now: datetime, *, subject_id: str, spec: ZoneSpec) -> Touched:
     """A subject's own zone (curfew at home, exclusion from an area), with an optional schedule."""
-    if _person_kind(conn, subject_id) is not PersonKind.SUBJECT:
+    if _person_kind(conn, subject_id, "subject_id") is not PersonKind.SUBJECT:
         raise CommandFailed(f"subject_id: {subject_id!r} is not a subject")
     owner = conn.execute(
         select(t.zones.c.order_id, t.zones.c.subject_id).where(t.zones.c.id == spec.id)

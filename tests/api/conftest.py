@@ -1,0 +1,227 @@
+"""The running application over a real database (both backends via `database_url`), with a token for
+every role, a hand-driven clock, and a few helpers to set up people and devices."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
+
+from vigil.app import create_app
+from vigil.config import Settings
+from vigil.domain.model import Role
+from vigil.store import tables as t
+from vigil.store.accounts import create_user, issue_token
+from vigil.store.database import migrate, open_engine
+
+USER_ROLES = (
+    Role.OPERATOR,
+    Role.PROBATION_OFFICER,
+    Role.POLICE_DISPATCHER,
+    Role.ADMIN,
+    Role.FIELD_OFFICER,
+    Role.PROTECTED_PERSON,
+)
+GATEWAY = "gateway"  # a device token not bound to any device
+BOUND = "bound"  # a device token bound to BOUND_DEVICE
+BOUND_DEVICE = "AM-1"
+
+# Two places in Seoul; offsets in metres north of HOME are converted with ~111.2 km per degree.
+HOME_LAT, HOME_LON = 37.60, 127.20
+M_PER_DEG_LAT = 111_195.0
+
+
+def north(metres: float) -> float:
+    """The latitude `metres` north of HOME."""
+    return HOME_LAT + metres / M_PER_DEG_LAT
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "app_settings(**overrides): Settings fields for the app_client fixture's app"
+    )
+
+
+class Clock:
+    """The app's clock, moved by hand. The runner thread reads it for ticks, so it only moves when a
+    test says so: no silence deadline comes due by accident."""
+
+    def __init__(self, start: datetime) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def __call__(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> datetime:
+        with self._lock:
+            self._now += timedelta(seconds=seconds)
+            return self._now
+
+
+class Api:
+    """The app under test, its tokens and clock, and shortcuts for the common calls."""
+
+    HOME_LAT, HOME_LON = HOME_LAT, HOME_LON
+    north = staticmethod(north)
+
+    def __init__(self, url: str, settings: Settings, clock: Clock, tokens: dict[str, str]) -> None:
+        self.url = url
+        self.settings = settings
+        self.clock = clock
+        self.tokens = tokens
+        self._stack = ExitStack()
+        self._db: Engine | None = None
+        self.client: TestClient
+
+    # --- life cycle ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.client = self._stack.enter_context(TestClient(create_app(self.settings, clock=self.clock)))
+
+    def stop(self) -> None:
+        self._stack.close()
+        if self._db is not None:
+            self._db.dispose()
+            self._db = None
+
+    def restart(self) -> None:
+        """Stop the app (its runner thread and engine) and start a new one on the same database."""
+        self.stop()
+        self.start()
+
+    @property
+    def hub(self) -> Any:
+        return self.client.app.state.hub  # type: ignore[attr-defined]
+
+    # --- requests -----------------------------------------------------------------------------------
+
+    def auth(self, who: str = Role.OPERATOR) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[who]}"}
+
+    def get(self, path: str, who: str = Role.OPERATOR, **kw: Any) -> httpx.Response:
+        return self.client.get(path, headers=self.auth(who), **kw)
+
+    def put(self, path: str, body: Any, who: str = Role.OPERATOR) -> httpx.Response:
+        return self.client.put(path, json=body, headers=self.auth(who))
+
+    def post(self, path: str, body: Any = None, who: str = Role.OPERATOR) -> httpx.Response:
+        return self.client.post(path, json=body, headers=self.auth(who))
+
+    def send(self, messages: Any, who: str = GATEWAY) -> httpx.Response:
+        """Post native device messages."""
+        return self.client.post("/v1/devices/messages", json=messages, headers=self.auth(who))
+
+    def at(self, seconds: float = 0.0) -> str:
+        """An ISO time `seconds` after the clock's now (negative: before)."""
+        return (self.clock() + timedelta(seconds=seconds)).isoformat()
+
+    def fix(self, device: str, lat: float, lon: float = HOME_LON, seconds: float = 0.0, **extra: Any) -> Any:
+        return {
+            "device": device,
+            "at": self.at(seconds),
+            "fix": {"lat": lat, "lon": lon, "accuracy_m": 5, **extra},
+        }
+
+    # --- setting the scene --------------------------------------------------------------------------
+
+    def subject(self, sid: str = "S1", device: str | None = "AM-1") -> None:
+        r = self.put(f"/v1/subjects/{sid}", {"legal_basis": "parole", "name": f"subject {sid}"})
+        assert r.status_code == 201, r.text
+        if device:
+            r = self.put(f"/v1/devices/{device}", {"kind": "ankle_monitor", "person_id": sid})
+            assert r.status_code == 201, r.text
+
+    def protected(self, pid: str = "P1", device: str | None = "W-1") -> None:
+        r = self.put(f"/v1/protected-persons/{pid}", {"name": f"person {pid}"})
+        assert r.status_code == 201, r.text
+        if device:
+            r = self.put(f"/v1/devices/{device}", {"kind": "smartwatch", "person_id": pid})
+            assert r.status_code == 201, r.text
+
+    def order(
+        self, oid: str = "O1", subject: str = "S1", protected: str = "P1", **extra: Any
+    ) -> httpx.Response:
+        body = {
+            "subject_id": subject,
+            "protected_person_id": protected,
+            "violation_distance_m": 100,
+            "warning_distance_m": 1000,
+            "legal_basis": "stalking_provisional_measure",
+            **extra,
+        }
+        return self.put(f"/v1/orders/{oid}", body)
+
+    def violation(
+        self, oid: str = "O1", s: str = "S1", p: str = "P1", am: str = "AM-1", w: str = "W-1"
+    ) -> str:
+        """A subject 50 m from his protected person under an order: one open proximity_violation.
+        Returns its id."""
+        self.subject(s, am)
+        self.protected(p, w)
+        r = self.send([self.fix(w, HOME_LAT, seconds=-20), self.fix(am, north(50), seconds=-20)])
+        assert r.status_code == 200, r.text
+        r = self.order(oid, s, p)
+        assert r.status_code == 201, r.text
+        alerts = [a for a in self.get("/v1/alerts", params={"subject": s}).json() if a["order"] == oid]
+        assert [a["kind"] for a in alerts] == ["proximity_violation"], alerts
+        return str(alerts[0]["id"])
+
+    # --- looking in the database --------------------------------------------------------------------
+
+    @property
+    def db(self) -> Engine:
+        if self._db is None:
+            self._db = open_engine(self.url)
+        return self._db
+
+    def count(self, table: Any, *where: Any) -> int:
+        with self.db.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one())
+
+    def fixes_of(self, device: str) -> list[Any]:
+        with self.db.connect() as conn:
+            return list(
+                conn.execute(select(t.fixes).where(t.fixes.c.device_id == device).order_by(t.fixes.c.time))
+            )
+
+
+def _provision(url: str, now: datetime) -> dict[str, str]:
+    """Migrate, then create a user and token per role and two device tokens, straight in the store."""
+    db = open_engine(url)
+    try:
+        migrate(db)
+        tokens: dict[str, str] = {}
+        with db.begin() as conn:
+            for role in USER_ROLES:
+                create_user(conn, user_id=f"u-{role.value}", name=role.value, role=role, now=now)
+                tokens[role] = issue_token(conn, role=role, now=now, user_id=f"u-{role.value}")
+            tokens[GATEWAY] = issue_token(conn, role=Role.DEVICE, now=now)
+            tokens[BOUND] = issue_token(conn, role=Role.DEVICE, now=now, device_id=BOUND_DEVICE)
+        return tokens
+    finally:
+        db.dispose()
+
+
+@pytest.fixture
+def app_client(request: pytest.FixtureRequest, database_url: str) -> Iterator[Api]:
+    """The app, started (lifespan entered) on a migrated database with tokens for every role.
+    Settings may be overridden per test with @pytest.mark.app_settings(...)."""
+    marker = request.node.get_closest_marker("app_settings")
+    overrides = marker.kwargs if marker else {}
+    settings = Settings(database_url=database_url, token_cache_s=0, **overrides)
+    clock = Clock(datetime.now(UTC).replace(microsecond=0))
+    api = Api(database_url, settings, clock, _provision(database_url, clock()))
+    api.start()
+    try:
+        yield api
+    finally:
+        api.stop()

@@ -1,0 +1,52 @@
+"""Shared, generic fixtures: a fresh database on each supported backend, and the skip-or-fail rule for
+external services."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NoReturn
+
+import pytest
+
+PG_HOST = "127.0.0.1"
+PG_PORT = 5432
+PG_USER = "postgres"
+
+
+def service_unavailable(service: str, where: str, error: object) -> NoReturn:
+    """A service the test needs is not there: skip locally, but fail loudly in CI (CI=true), where a
+    missing service is a broken pipeline, not a reason to pass with fewer tests."""
+    reason = f"{service} not reachable at {where}: {error}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: the service is required)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A SQLAlchemy URL for an empty database: a SQLite file, or a fresh PostgreSQL database that is
+    dropped afterwards. Not migrated."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'vigil.db'}"
+        return
+    import psycopg
+
+    where = f"{PG_HOST}:{PG_PORT}"
+    try:
+        admin = psycopg.connect(
+            host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", autocommit=True, connect_timeout=5
+        )
+    except psycopg.Error as exc:
+        service_unavailable("PostgreSQL", where, exc)
+    name = f"vigil_test_{uuid.uuid4().hex[:16]}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield f"postgresql+psycopg://{PG_USER}@{where}/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -1,0 +1,231 @@
+"""Late and out-of-order fixes: judged at their own time against where the partner was then; they may
+open an alert (marked late) but never move the live position or the live rule state."""
+
+from __future__ import annotations
+
+import pytest
+from rules_kit import (
+    ANKLE,
+    FAR,
+    HOME,
+    PHONE,
+    SUBJECT,
+    VICTIM,
+    WATCH,
+    World,
+    at,
+    circle_zone,
+    kinds,
+    near,
+    order,
+    summary,
+)
+
+from vigil.domain.alerts import AlertKind, AlertState, Change
+from vigil.rules.proximity import CLEAR
+
+VIOL, WARN = AlertKind.PROXIMITY_VIOLATION, AlertKind.PROXIMITY_WARNING
+
+
+def test_an_out_of_order_breach_opens_late_then_clears_and_leaves_the_live_state_alone() -> None:
+    w = World()
+    w.victim(0)
+    w.victim(60)
+    assert w.subject(120, near(3000)) == []
+    live = w.engine.tracks[SUBJECT].latest
+
+    changes = w.subject(60, near(50), received=130)
+    assert summary(changes) == [(Change.OPENED, VIOL), (Change.CLEARED, VIOL)]
+    opened, cleared = changes
+    assert opened.alert.late
+    assert opened.alert.facts.occurred_at == at(60)
+    assert opened.at == at(130)
+    assert opened.alert.facts.subject_position is not None
+    assert opened.alert.facts.subject_position.time == at(60)
+    assert cleared.alert.id == opened.alert.id
+    assert not cleared.alert.active
+    assert cleared.alert.state is AlertState.OPEN  # a person still has to look at it
+
+    # The live position did not move backward and the live pair state is still clear.
+    assert w.engine.tracks[SUBJECT].latest is live
+    assert w.engine._pairs["order-1"].tier == CLEAR
+    assert w.subject(180, near(3000)) == []
+    # The late fix is kept in the history, in time order.
+    assert [f.time for f in w.engine.tracks[SUBJECT].history] == [at(60), at(120), at(180)]
+
+
+def test_an_out_of_order_fix_is_judged_against_where_the_partner_was_then() -> None:
+    w = World()
+    w.victim(0, HOME)
+    w.victim(100, FAR)  # she went to work
+    assert w.subject(200, near(50)) == []  # he is at her home now, but she is not
+    # At 50 s she was still home: a breach, raised late.
+    assert summary(w.subject(50, near(50), received=210)) == [(Change.OPENED, VIOL), (Change.CLEARED, VIOL)]
+    # At 150 s she was already at work: nothing, and no second alert.
+    assert w.subject(150, near(50), received=220) == []
+    assert len(w.open_alerts()) == 1
+
+
+def test_a_late_batch_raises_one_alert() -> None:
+    w = World()
+    w.victim(0)
+    w.subject(600, near(3000))
+    changes = []
+    for t in range(60, 600, 60):  # a batch after a coverage gap, all near her
+        changes += w.subject(t, near(40 + t / 60), received=610)
+    assert summary(changes) == [(Change.OPENED, VIOL), (Change.CLEARED, VIOL)]
+
+
+def test_an_out_of_order_victim_fix_is_judged_too() -> None:
+    w = World()
+    w.subject(0, near(50, 90, FAR))
+    w.subject(60, near(50, 90, FAR))
+    w.victim(120, HOME)
+    changes = w.report(WATCH, 30, FAR, received=130)
+    assert summary(changes) == [(Change.OPENED, VIOL), (Change.CLEARED, VIOL)]
+    assert changes[0].alert.late
+    assert changes[0].alert.facts.occurred_at == at(30)
+    assert w.engine.tracks[VICTIM].latest is not None
+    assert w.engine.tracks[VICTIM].latest.time == at(120)
+
+
+def test_a_late_fix_while_the_live_breach_holds_opens_without_clearing() -> None:
+    w = World()
+    w.victim(0)
+    w.subject(120, near(50))
+    # The alert stays as it is: an alert already open for the same thing keeps its live facts.
+    assert w.subject(60, near(20), received=125) == []
+    alert = w.only_alert()
+    assert alert.active
+    assert not alert.late
+    assert alert.facts.occurred_at is None
+
+
+def test_a_late_violation_escalates_a_live_warning_and_it_stays_active() -> None:
+    w = World()
+    w.victim(0)
+    w.subject(120, near(300))
+    changes = w.subject(60, near(50), received=125)
+    assert summary(changes) == [(Change.ESCALATED, VIOL)]
+    alert = w.only_alert()
+    assert alert.kind is VIOL
+    assert alert.active
+    assert alert.late
+
+
+def test_a_late_clear_fix_does_not_clear_a_live_breach() -> None:
+    w = World()
+    w.victim(0)
+    w.subject(120, near(50))
+    assert w.subject(60, near(3000), received=125) == []
+    assert w.only_alert().active
+
+
+def test_an_out_of_order_fix_with_no_partner_position_then_is_not_judged() -> None:
+    w = World()
+    w.victim(100)
+    w.subject(200, near(3000))
+    assert w.subject(50, near(10), received=210) == []  # she had no position at 50 s
+
+
+def test_a_late_zone_breach_opens_and_clears() -> None:
+    w = World(order(zones=(circle_zone("work", FAR, 200, subject_id=None),)))
+    w.subject(120, near(3000, 0, FAR))
+    changes = w.subject(60, FAR, received=130)
+    assert summary(changes) == [
+        (Change.OPENED, AlertKind.ZONE_VIOLATION),
+        (Change.CLEARED, AlertKind.ZONE_VIOLATION),
+    ]
+    assert changes[0].alert.late
+    assert changes[0].alert.facts.occurred_at == at(60)
+    assert changes[0].alert.protected_person_id == VICTIM
+
+
+@pytest.mark.parametrize(("delay", "late"), [(120, False), (121, True), (3600, True)])
+def test_an_in_order_fix_received_long_after_is_judged_normally_and_marked_late(
+    delay: float, late: bool
+) -> None:
+    w = World()
+    w.victim(0)
+    (opened,) = w.subject(10, near(50), received=10 + delay)
+    assert opened.change is Change.OPENED
+    assert opened.alert.late is late
+    assert w.engine.tracks[SUBJECT].latest is not None
+    assert w.engine.tracks[SUBJECT].latest.time == at(10)
+    # when the breach was measured, if that is not when the alert was raised
+    assert opened.alert.facts.occurred_at == (at(10) if late else None)
+    assert opened.at == at(10 + delay)
+
+
+def test_a_late_in_order_zone_fix_says_when_it_happened() -> None:
+    w = World(order(zones=(circle_zone("work", FAR, 200, subject_id=None),)))
+    (opened,) = w.subject(0, FAR, received=300)
+    assert opened.alert.late
+    assert opened.alert.facts.occurred_at == at(0)
+
+
+def test_late_in_order_fix_moves_the_live_state() -> None:
+    w = World()
+    w.victim(0)
+    w.subject(10, near(50), received=400)
+    assert kinds(w.subject(20, near(3000), received=410)) == [Change.CLEARED]
+
+
+def test_a_fix_at_the_same_instant_as_one_already_held_is_ignored() -> None:
+    """Two of her devices report the same second: the track keeps the first, and the second is not
+    evidence of anything new, so it must not re-raise a breach a person has already closed."""
+    w = World()
+    w.victim(0)
+    (opened,) = w.subject(10, near(50))
+    w.engine.move(opened.alert.id, AlertState.RESOLVED, actor="op", now=at(20))
+    assert w.victim(25) == []  # the breach goes on; a person closed it, so nothing new
+    assert w.report(WATCH, 25, HOME, received=30) == []  # her watch, same second as her phone
+    assert w.subject(10, near(50), received=40) == []  # his fix sent twice
+    assert w.open_alerts() == []
+    assert [f.device_id for f in w.engine.tracks[VICTIM].history] == [PHONE, PHONE]
+
+
+def test_an_exact_resend_of_the_live_fix_changes_nothing() -> None:
+    w = World()
+    w.victim(0)
+    w.subject(10, near(50))
+    alert = w.only_alert()
+    assert w.subject(10, near(50), received=12) == []
+    assert w.only_alert() == alert
+
+
+def test_out_of_order_fix_from_before_an_order_was_in_force_raises_nothing() -> None:
+    zone = circle_zone("work", FAR, 200, subject_id=None)
+    w = World(order(zones=(zone,), valid_from=at(100)))
+    w.victim(0)
+    w.subject(150, near(3000, 0, FAR))
+    assert w.subject(50, near(20), received=160) == []  # near her, but before the order
+    assert w.subject(60, FAR, received=160) == []  # in her work zone, but before the order
+    assert w.open_alerts() == []
+
+
+def test_devices_are_judged_for_their_own_person() -> None:
+    w = World()
+    w.victim(0)
+    w.subject(100, near(3000))
+    # An out-of-order ankle fix is his, whatever device reports next.
+    w.subject(50, near(30), received=110)
+    assert w.report(PHONE, 110, HOME) == []
+    assert w.engine.tracks[SUBJECT].history[0].device_id == ANKLE
+
+
+def test_a_late_batch_in_time_order_dates_the_breach_by_the_fix_not_the_partner() -> None:
+    """The monitor uploads its stored fixes at 600 s, oldest first, so each is the newest when judged;
+    her latest fix (300 s) is newer than his breach (200 s), which is still when it happened."""
+    w = World()
+    w.victim(0)
+    w.victim(300)
+    w.subject(0, near(3000))
+    changes = []
+    for t, d in ((100, 2000), (200, 50), (310, 1500), (600, 3000)):
+        changes += w.subject(t, near(d), received=600)
+    assert summary(changes) == [(Change.OPENED, VIOL), (Change.CLEARED, VIOL)]
+    opened = changes[0]
+    assert opened.alert.late
+    assert opened.alert.facts.occurred_at == at(200)
+    assert opened.at == at(600)

@@ -1,0 +1,214 @@
+"""Signal loss: a watched device that stops reporting raises at exactly its silence limit, by the clock,
+and the next message from it clears the alert. The timer holds one entry per device, however often it
+reports."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from rules_kit import (
+    ANKLE,
+    ANKLE_MONITOR,
+    HOME,
+    PHONE,
+    SUBJECT,
+    VICTIM_PHONE,
+    VICTIM_WATCH,
+    WATCH,
+    World,
+    at,
+    kinds,
+    near,
+)
+
+from vigil.domain.alerts import AlertKey, AlertKind, Change, Severity
+from vigil.domain.model import Device, DeviceKind, EventKind, PersonKind
+from vigil.rules.tuning import Tuning
+
+
+def test_an_ankle_monitor_silent_for_300_s_raises_exactly_then() -> None:
+    w = World(with_order=False)
+    w.subject(0, near(3000))
+    assert w.engine.next_deadline() == at(300)
+    assert w.tick(at(299)) == []
+    assert w.tick(at(299.999999)) == []
+    (opened,) = w.tick(at(300))
+    alert = opened.alert
+    assert opened.change is Change.OPENED
+    assert opened.at == at(300)
+    assert alert.kind is AlertKind.SIGNAL_LOSS
+    assert alert.severity is Severity.MEDIUM
+    assert alert.key == AlertKey("signal", SUBJECT, ANKLE)
+    assert alert.facts.device_id == ANKLE
+    assert alert.facts.occurred_at == at(0)  # last heard
+    assert alert.facts.subject_position is not None
+    assert alert.facts.subject_position.age_s == 300
+    # raised once: later ticks say nothing more
+    assert w.tick(at(10_000)) == []
+    assert w.engine.next_deadline() is None
+
+
+def test_a_late_tick_raises_at_the_deadline_time() -> None:
+    w = World(with_order=False)
+    w.subject(0, near(3000))
+    (opened,) = w.tick(at(1000))
+    assert opened.at == at(300)
+    assert opened.alert.opened_at == at(300)
+
+
+def test_the_next_message_clears_signal_loss() -> None:
+    w = World(with_order=False)
+    w.subject(0, near(3000))
+    (opened,) = w.tick(at(300))
+    (cleared,) = w.subject(400, near(3000))
+    assert cleared.change is Change.CLEARED
+    assert cleared.alert.id == opened.alert.id
+    # and the watch starts again from the new message
+    assert w.engine.next_deadline() == at(700)
+    assert kinds(w.tick(at(700))) == [Change.UPDATED]
+
+
+@pytest.mark.parametrize("how", ["heartbeat", "event"])
+def test_a_heartbeat_or_an_event_clears_it_too(how: str) -> None:
+    w = World(with_order=False)
+    w.subject(0, near(3000))
+    w.tick(at(300))
+    if how == "heartbeat":
+        changes = w.engine.on_heard(ANKLE, at(301), at(301))
+    else:
+        changes = w.event(ANKLE, 301, EventKind.HEARTBEAT)
+    assert kinds(changes) == [Change.CLEARED]
+
+
+def test_reports_before_the_deadline_push_it_back() -> None:
+    w = World(with_order=False)
+    w.subject(0, near(3000))
+    w.subject(200, near(3000))
+    assert w.tick(at(300)) == []
+    assert w.tick(at(499)) == []
+    assert [c.alert.kind for c in w.tick(at(500))] == [AlertKind.SIGNAL_LOSS]
+
+
+def test_silence_counts_from_when_a_message_was_received() -> None:
+    w = World(with_order=False)
+    # measured at 0 but received at 100 (a delayed upload): the device was alive at 100
+    w.subject(0, near(3000), received=100)
+    assert w.engine.next_deadline() == at(400)
+
+
+def test_an_older_receipt_does_not_move_the_deadline_back() -> None:
+    w = World(with_order=False)
+    w.engine.on_heard(ANKLE, at(100), at(100))
+    w.engine.on_heard(ANKLE, at(50), at(100))
+    assert w.tick(at(350)) == []
+    assert w.engine.next_deadline() == at(400)
+
+
+def test_per_device_silence_limit_is_honoured() -> None:
+    quick = replace(ANKLE_MONITOR, silence_limit_s=60.0)
+    w = World(with_order=False, devices=(quick, VICTIM_PHONE, VICTIM_WATCH))
+    w.subject(0, near(3000))
+    assert w.engine.next_deadline() == at(60)
+    assert w.tick(at(59)) == []
+    assert len(w.tick(at(60))) == 1
+
+
+def test_default_silence_limit_is_tunable() -> None:
+    w = World(with_order=False, tuning=Tuning(default_silence_s=900))
+    w.subject(0, near(3000))
+    assert w.engine.next_deadline() == at(900)
+
+
+def test_changing_a_devices_limit_reschedules_it() -> None:
+    w = World(with_order=False)
+    w.subject(0, near(3000))
+    assert w.engine.next_deadline() == at(300)
+    # the limit is shortened while it is being watched: the new, earlier deadline holds
+    w.engine.put_device(replace(ANKLE_MONITOR, silence_limit_s=60.0))
+    assert w.engine.next_deadline() == at(60)
+    assert len(w.tick(at(60))) == 1
+    assert w.tick(at(300)) == []
+    # and lengthened: the early entry is pushed back, nothing fires before the new deadline
+    w.subject(400, near(3000))
+    w.engine.put_device(replace(ANKLE_MONITOR, silence_limit_s=600.0))
+    assert w.tick(at(999)) == []
+    assert [c.alert.kind for c in w.tick(at(1000))] == [AlertKind.SIGNAL_LOSS]
+
+
+@pytest.mark.parametrize("device", [PHONE, WATCH])
+def test_victim_devices_are_not_watched_by_default(device: str) -> None:
+    w = World(with_order=False)
+    w.report(device, 0, HOME)
+    assert w.engine.next_deadline() is None
+    assert w.tick(at(86_400)) == []
+
+
+def test_a_victim_device_with_its_own_limit_is_watched() -> None:
+    watched = replace(VICTIM_WATCH, silence_limit_s=900.0)
+    w = World(with_order=False, devices=(ANKLE_MONITOR, VICTIM_PHONE, watched))
+    w.report(WATCH, 0, HOME)
+    (opened,) = w.tick(at(900))
+    assert opened.alert.kind is AlertKind.SIGNAL_LOSS
+    assert opened.alert.protected_person_id is not None
+    assert opened.alert.subject_id is None
+    assert opened.alert.facts.protected_position is not None
+
+
+def test_a_device_never_heard_from_is_not_raised() -> None:
+    w = World(with_order=False)
+    assert w.engine.next_deadline() is None
+    assert w.tick(at(86_400)) == []
+
+
+def test_an_unbound_device_is_not_watched() -> None:
+    w = World(with_order=False)
+    w.subject(0, near(3000))
+    w.engine.put_device(Device(ANKLE, DeviceKind.ANKLE_MONITOR, None, None))
+    assert w.tick(at(86_400)) == []
+
+
+def test_a_device_reporting_every_second_does_not_grow_the_timer() -> None:
+    w = World()
+    w.victim(0)
+    for t in range(1, 1001):
+        w.subject(t, near(3000 + t % 3))
+        assert len(w.engine._deadlines) <= 2
+    # a tick in the middle of the chatter pushes the single entry back rather than adding more
+    for t in range(1001, 2001):
+        w.subject(t, near(3000))
+        if t % 100 == 0:
+            assert w.tick(at(t)) == []
+        assert len(w.engine._deadlines) <= 2
+    assert w.engine.next_deadline() is not None
+    assert w.tick(at(2299)) == []
+    assert [c.alert.kind for c in w.tick(at(2300))] == [AlertKind.SIGNAL_LOSS]
+
+
+def test_power_off_then_silence_raises_both() -> None:
+    w = World(with_order=False)
+    w.event(ANKLE, 0, EventKind.POWER_OFF)
+    assert [c.alert.kind for c in w.tick(at(300))] == [AlertKind.SIGNAL_LOSS]
+    assert sorted(a.kind for a in w.open_alerts()) == [AlertKind.POWER_OFF, AlertKind.SIGNAL_LOSS]
+    # and the next message clears both
+    assert sorted(c.alert.kind for c in w.subject(400, near(3000))) == [
+        AlertKind.POWER_OFF,
+        AlertKind.SIGNAL_LOSS,
+    ]
+
+
+def test_a_silence_alert_for_a_subject_device_names_the_subject() -> None:
+    w = World(with_order=False)
+    w.engine.on_heard(ANKLE, at(0), at(0))
+    (opened,) = w.tick(at(300))
+    assert opened.alert.subject_id == SUBJECT
+    assert opened.alert.facts.subject_position is None  # heard, but never placed
+
+
+def test_person_kinds_are_read_from_the_device() -> None:
+    # a phone carried by a subject is still the subject's
+    his_phone = Device("his-phone", DeviceKind.PHONE, SUBJECT, PersonKind.SUBJECT, silence_limit_s=120.0)
+    w = World(with_order=False, devices=(ANKLE_MONITOR, his_phone))
+    w.report("his-phone", 0, near(3000))
+    (opened,) = w.tick(at(120))
+    assert opened.alert.subject_id == SUBJECT
