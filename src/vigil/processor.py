@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, and_, func, insert, select, tuple_, u
 from sqlalchemy.dialects import postgresql, sqlite
 
 from vigil.adapters import InputError
-from vigil.domain.alerts import AlertChange, AlertState, Change
+from vigil.domain.alerts import AlertChange, AlertState, Change, IllegalTransition, UnknownAlert
 from vigil.domain.model import DeviceEvent, Fix, Report
 from vigil.rules.engine import Engine as RuleEngine
 from vigil.rules.tuning import Tuning
@@ -104,6 +104,10 @@ class CommandFailed(Exception):
     """A command that was refused; the rest of its batch went through."""
 
 
+class Conflict(CommandFailed):
+    """Refused because of the record's state (already ended, already removed), not the input."""
+
+
 # --- the processor --------------------------------------------------------------------------------
 
 
@@ -168,8 +172,12 @@ class Processor:
                 change = self.engine.move(
                     command.alert_id, command.target, actor=command.actor, now=now, note=command.note
                 )
-            except (KeyError, ValueError) as exc:
-                return CommandFailed(str(exc.args[0]) if exc.args else str(exc))
+            except UnknownAlert:
+                return CommandFailed(
+                    f"alert {command.alert_id!r} is not open (resolved, false alarm, or unknown)"
+                )
+            except IllegalTransition as exc:
+                return CommandFailed(str(exc))
             writes.alerts([change])
             out.alerts.append(change)
             return change

@@ -94,7 +94,7 @@ def test_order_lifecycle_with_zones(app_client):
     assert r.json()["ended_at"] is not None
     assert api.get("/v1/orders").json() == []
     assert [o["id"] for o in api.get("/v1/orders", params={"active": False}).json()] == ["O1"]
-    assert api.post("/v1/orders/O1/end").status_code == 422  # already ended
+    assert api.post("/v1/orders/O1/end").status_code == 409  # already ended
     assert api.order("O1").status_code == 422  # an ended order is not revived: issue a new one
     assert api.get("/v1/orders/O2").status_code == 404
     assert api.post("/v1/orders/O2/end").status_code == 404
@@ -122,6 +122,7 @@ def test_subject_zone_put_update_delete(app_client):
     r = app_client.client.delete("/v1/subjects/S1/zones/Z1", headers=api.auth())
     assert r.status_code == 200 and r.json()["removed_at"] is not None
     assert api.get("/v1/subjects/S1").json()["zones"] == []
+    assert app_client.client.delete("/v1/subjects/S1/zones/Z1", headers=api.auth()).status_code == 409
     assert app_client.client.delete("/v1/subjects/S1/zones/Z9", headers=api.auth()).status_code == 404
     assert app_client.client.delete("/v1/subjects/S2/zones/Z1", headers=api.auth()).status_code == 404
 

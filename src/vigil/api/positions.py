@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -37,7 +37,7 @@ def track(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 2000,
 ) -> dict[str, Any]:
     """A person's fixes in time order (default: the last 30 minutes) as a GeoJSON FeatureCollection."""
-    start = since or datetime.now(UTC) - timedelta(minutes=30)
+    start = since or request.app.state.clock() - timedelta(minutes=30)
     rows = request.app.state.reader.track(person_id, start, until, limit)
     return {
         "type": "FeatureCollection",

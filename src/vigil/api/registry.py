@@ -18,7 +18,7 @@ from sqlalchemy import Connection, select
 from vigil.api.auth import require
 from vigil.api.policy import Action
 from vigil.domain.model import DeviceKind, LegalBasis, ZoneKind
-from vigil.processor import CommandFailed, Touched, Write
+from vigil.processor import CommandFailed, Conflict, Touched, Write
 from vigil.store import records
 from vigil.store import tables as t
 from vigil.store.codec import CodecError, iso, schedule_from_json, shape_from_json
@@ -126,6 +126,8 @@ def _refused(field: str, reason: str) -> HTTPException:
 
 async def _write(request: Request, apply: Callable[[Connection, datetime], Touched]) -> Any:
     result = await asyncio.wrap_future(request.app.state.runner.submit(Write(apply)))
+    if isinstance(result, Conflict):
+        raise HTTPException(status.HTTP_409_CONFLICT, str(result))
     if isinstance(result, CommandFailed):
         message = str(result)
         field, _, reason = message.partition(": ")

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from vigil.domain.model import DeviceKind, LegalBasis, PersonKind, Schedule, Shape, ZoneKind
-from vigil.processor import CommandFailed, Touched
+from vigil.processor import CommandFailed, Conflict, Touched
 from vigil.store import tables as t
 from vigil.store.codec import schedule_to_json, shape_to_json
 
@@ -138,7 +138,7 @@ def end_order(conn: Connection, now: datetime, *, order_id: str) -> Touched:
         .values(ended_at=now, updated_at=now)
     )
     if found.rowcount == 0:
-        raise CommandFailed(f"order {order_id!r} is unknown or already ended")
+        raise Conflict(f"order {order_id!r} has already ended")
     return Touched(result=True, orders=(order_id,))
 
 
@@ -162,5 +162,5 @@ def remove_zone(conn: Connection, now: datetime, *, zone_id: str) -> Touched:
         .values(removed_at=now, updated_at=now)
     )
     if found.rowcount == 0:
-        raise CommandFailed(f"zone {zone_id!r} is unknown, already removed, or belongs to an order")
+        raise Conflict(f"zone {zone_id!r} is already removed or belongs to an order")
     return Touched(result=True, zones=(zone_id,))
