@@ -121,11 +121,24 @@ def test_a_late_clear_fix_does_not_clear_a_live_breach() -> None:
     assert w.only_alert().active
 
 
-def test_an_out_of_order_fix_with_no_partner_position_then_is_not_judged() -> None:
+def test_an_out_of_order_fix_before_her_first_position_is_judged_against_the_nearest() -> None:
+    """She had no position yet at 50 s: her nearest fix (100 s) stands in, and the alert says whether
+    it was measured too far in time from his to be trusted."""
     w = World()
     w.victim(100)
     w.subject(200, near(3000))
-    assert w.subject(50, near(10), received=210) == []  # she had no position at 50 s
+    changes = w.subject(50, near(10), received=210)
+    assert summary(changes) == [(Change.OPENED, VIOL), (Change.CLEARED, VIOL)]
+    assert changes[0].alert.late and changes[0].alert.facts.stale == ()
+
+
+def test_a_late_fix_far_in_time_from_any_partner_fix_is_marked_stale() -> None:
+    w = World()
+    w.victim(1000)
+    w.subject(1100, near(3000))
+    changes = w.subject(50, near(10), received=1110)
+    assert changes[0].change is Change.OPENED
+    assert changes[0].alert.facts.stale == ("protected_person",)
 
 
 def test_a_late_zone_breach_opens_and_clears() -> None:

@@ -3,16 +3,20 @@ CodecError naming where, never another exception; valid objects survive a round 
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import UTC, time
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from vigil.domain.alerts import Confidence, Facts, Position
 from vigil.domain.model import Circle, Polygon, Schedule, ScheduleWindow, Weekday
 from vigil.store.codec import (
     CodecError,
+    facts_from_json,
+    facts_json,
+    plain,
     schedule_from_json,
     schedule_to_json,
     shape_from_json,
@@ -26,7 +30,9 @@ json_values = st.recursive(
 )
 shape_like = st.one_of(
     json_values,
-    st.fixed_dictionaries({"circle": st.dictionaries(st.sampled_from(["lat", "lon", "radius_m"]), json_values)}),
+    st.fixed_dictionaries(
+        {"circle": st.dictionaries(st.sampled_from(["lat", "lon", "radius_m"]), json_values)}
+    ),
     st.fixed_dictionaries({"polygon": st.lists(st.lists(json_values, max_size=3), max_size=6)}),
 )
 
@@ -89,3 +95,18 @@ def test_faults_are_named(data: Any, path: str) -> None:
 def test_polygon_keeps_geojson_order() -> None:
     polygon = shape_from_json({"polygon": [[127.1, 37.5], [127.2, 37.5], [127.2, 37.6]]})
     assert polygon == Polygon(((127.1, 37.5), (127.2, 37.5), (127.2, 37.6)))
+
+
+@given(
+    st.builds(
+        Facts,
+        subject_position=st.none() | st.builds(Position, time=st.datetimes(timezones=st.just(UTC))),
+        distance_m=st.none() | st.floats(0, 1e6),
+        confidence=st.none() | st.sampled_from(Confidence),
+        stale=st.lists(st.sampled_from(["subject", "protected_person"]), max_size=2).map(tuple),
+        occurred_at=st.none() | st.datetimes(timezones=st.just(UTC)),
+    )
+)
+def test_the_fast_facts_writer_agrees_with_the_generic_one(facts: Facts) -> None:
+    assert facts_json(facts) == plain(facts)
+    assert facts_from_json(facts_json(facts)) == facts

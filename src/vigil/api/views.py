@@ -6,7 +6,7 @@ from typing import Any
 
 from vigil.domain.alerts import Alert, AlertChange
 from vigil.domain.model import Fix
-from vigil.store.codec import iso, plain
+from vigil.store.codec import facts_json, iso
 
 
 def alert_json(alert: Alert) -> dict[str, Any]:
@@ -23,7 +23,7 @@ def alert_json(alert: Alert) -> dict[str, Any]:
         "order": alert.order_id,
         "opened_at": iso(alert.opened_at),
         "updated_at": iso(alert.updated_at),
-        "facts": plain(alert.facts),
+        "facts": facts_json(alert.facts),
     }
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class AlertKind(StrEnum):
@@ -91,18 +92,18 @@ def can_move(current: AlertState, target: AlertState) -> bool:
     return _PROGRESS.index(target) > _PROGRESS.index(current)
 
 
-@dataclass(frozen=True, slots=True)
-class AlertKey:
+class AlertKey(NamedTuple):
     """One open alert per key: (family, person, what it concerns).
 
     `family` groups kinds that escalate into each other (proximity), `person` is the subject (or the
-    protected person for sos), `target` the protected person, zone or device concerned."""
+    protected person for sos), `target` the protected person, zone or device concerned. A named
+    tuple, not a dataclass: keys are built and looked up for every fix, and tuples are cheapest."""
 
     family: str
     person: str
     target: str
 
-    def __str__(self) -> str:
+    def __str__(self) -> str:  # the form stored in the database
         return f"{self.family}:{self.person}:{self.target}"
 
 

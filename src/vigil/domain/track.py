@@ -11,7 +11,10 @@ from vigil.domain import geo
 from vigil.domain.alerts import Position
 from vigil.domain.model import Fix
 
-HISTORY = 64  # enough to place a late batch after a coverage gap of an hour at 60 s reporting
+# Fixes kept per person: 16 minutes at 60 s reporting. A trade-off with memory (100,000 people must
+# fit in 1 GB): a late fix older than what is held is judged against the nearest fix held, and the
+# alert says how far apart in time the two were (facts.stale).
+HISTORY = 16
 # Speed is derived from two fixes only when they are close enough in time to describe one movement.
 DERIVE_SPEED_WITHIN_S = 600.0
 DERIVE_SPEED_AFTER_S = 5.0
@@ -45,12 +48,15 @@ class Track:
         return False
 
     def at(self, when: datetime) -> Fix | None:
-        """The fix that was current at `when`: the last one measured at or before it."""
+        """The fix that was current at `when`: the last one measured at or before it, or, when every
+        fix held is later, the earliest held."""
         best: Fix | None = None
         for fix in self.history:
             if fix.time > when:
                 break
             best = fix
+        if best is None and self.history:
+            return self.history[0]
         return best
 
     def before(self, fix: Fix) -> Fix | None:

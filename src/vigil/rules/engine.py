@@ -47,6 +47,8 @@ from vigil.rules.proximity import PairState, Party
 from vigil.rules.tuning import Tuning
 from vigil.rules.zones import ZoneState
 
+_APART = PairState()
+
 # Deadline kinds on the engine's timer.
 _SILENCE, _SCHEDULE, _ORDER = "silence", "schedule", "order"
 
@@ -318,10 +320,17 @@ class Engine:
         if not order.active_at(now):
             self._pairs.pop(order.id, None)
             return self._apply([proximity.cleared(order, Facts())], now)
+        held = self._pairs.get(order.id, _APART)
+        if held.tier == proximity.CLEAR and not self._is_active(proximity.key(order)):
+            # The common case, on the hot path: far apart, nothing raised. Judging in full would
+            # build facts only to say nothing; the same verdict costs one distance.
+            s, p = self._latest(order.subject_id), self._latest(order.protected_person_id)
+            if s is not None and p is not None and proximity.clearly_apart(order, s, p):
+                self._pairs[order.id] = held
+                return []
         pair = self._parties(order, now)
         if pair is None:
             return []
-        held = self._pairs.get(order.id, PairState())
         self._pairs[order.id], verdict = proximity.assess(
             order, held, *pair, now, self.tuning, late=late, measured_at=measured_at
         )

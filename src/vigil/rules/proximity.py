@@ -40,6 +40,14 @@ def key(order: Order) -> AlertKey:
     return AlertKey(FAMILY, order.subject_id, order.protected_person_id)
 
 
+def clearly_apart(order: Order, subject: Fix, protected: Fix) -> bool:
+    """Beyond the warning distance even at the near edge of both accuracy discs: a pair that held no
+    tier holds none now. (Coarse fixes are judged on their centres, which are farther still.)"""
+    distance = geo.distance_m(protected.lat, protected.lon, subject.lat, subject.lon)
+    uncertainty = math.hypot(subject.accuracy_m or 0.0, protected.accuracy_m or 0.0)
+    return distance - uncertainty > order.warning_distance_m
+
+
 def tier_for(effective_m: float, held: int, order: Order, tuning: Tuning) -> int:
     """The tier at this separation, given the tier held so far (hysteresis)."""
     v, w = order.violation_distance_m, order.warning_distance_m
@@ -76,7 +84,7 @@ def assess(
     stale = tuple(
         name
         for name, fix in (("subject", s), ("protected_person", p))
-        if (at - fix.time).total_seconds() > tuning.stale_after_s
+        if abs((at - fix.time).total_seconds()) > tuning.stale_after_s
     )
     threshold = order.violation_distance_m if tier == VIOLATION else order.warning_distance_m
     facts = Facts(

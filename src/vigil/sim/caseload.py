@@ -1,0 +1,596 @@
+"""The simulated caseload: who is monitored, who is protected, where they live, and their orders.
+
+`make_caseload(subjects, seed)` builds a deterministic caseload on the real map of Korea (the
+packaged 2012 municipality outlines). Subjects are placed with a bias toward populous places (one
+Seoul district holds far more people than a rural county), each home drawn uniformly inside its
+municipality by rejection sampling. Work places, errand places and victims' homes are drawn at a
+distance from home and kept on land.
+
+Everything the registry needs comes out of `Caseload.registry_bodies()` as REST calls in
+dependency order, so a driver can load a live server with the same records a replay file carries.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import math
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from vigil.domain import geo
+from vigil.domain.model import DeviceKind, LegalBasis, PersonKind
+
+TIMEZONE = "Asia/Seoul"
+DATA_FILE = "kr-municipalities-2012.geojson"
+
+CURFEW_START = "22:00"
+CURFEW_END = "06:00"
+ALL_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+# Mixes chosen to look like the Korean caseload: most monitors are worn for sex offences and
+# parole; stalking provisional measures (since 2024) are the growing share that carries a victim.
+LEGAL_BASES: tuple[tuple[LegalBasis, float], ...] = (
+    (LegalBasis.SEX_OFFENCE_EM_ORDER, 0.40),
+    (LegalBasis.PAROLE, 0.20),
+    (LegalBasis.BAIL, 0.10),
+    (LegalBasis.STALKING_PROVISIONAL_MEASURE, 0.30),
+)
+# Police emergency orders use 100 m; courts sometimes set wider lines.
+VIOLATION_DISTANCES: tuple[tuple[float, float], ...] = ((100.0, 0.80), (200.0, 0.12), (500.0, 0.08))
+WARNING_DISTANCES: tuple[tuple[float, float], ...] = ((1000.0, 0.85), (2000.0, 0.15))
+
+_SURNAMES = ("Kim", "Lee", "Park", "Choi", "Jung", "Kang", "Cho", "Yoon", "Jang", "Lim", "Han", "Oh")
+_SYLLABLES = ("min", "ji", "seo", "hyun", "woo", "jun", "young", "soo", "eun", "hye", "jae", "sung")
+
+
+class Mode(StrEnum):
+    """How a person covers trips too long to walk."""
+
+    DRIVE = "drive"
+    TRANSIT = "transit"
+
+
+# --- the map ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Municipality:
+    """One si/gun/gu: every ring of its MultiPolygon (outer rings and holes alike), so an even-odd
+    ray cast over all of them is a point-in-MultiPolygon test."""
+
+    code: str
+    name: str
+    name_eng: str
+    rings: tuple[tuple[tuple[float, ...], tuple[float, ...]], ...]  # (lons, lats) per ring
+    bbox: tuple[float, float, float, float]  # min_lon, min_lat, max_lon, max_lat
+
+    def contains(self, lat: float, lon: float) -> bool:
+        min_lon, min_lat, max_lon, max_lat = self.bbox
+        if not (min_lon <= lon <= max_lon and min_lat <= lat <= max_lat):
+            return False
+        inside = False
+        for xs, ys in self.rings:
+            xj, yj = xs[-1], ys[-1]
+            for xi, yi in zip(xs, ys, strict=True):
+                if (yi > lat) != (yj > lat) and lon < (xj - xi) * (lat - yi) / (yj - yi) + xi:
+                    inside = not inside
+                xj, yj = xi, yi
+        return inside
+
+    @property
+    def weight(self) -> float:
+        """Relative chance a monitored person lives here: a population proxy by kind of place
+        (people per municipality, roughly), since the file carries no population."""
+        if self.name_eng.endswith("-gun"):
+            return 0.4  # rural county
+        return _REGION_WEIGHT.get(self.code[:2], 1.2)
+
+
+# Typical residents per municipality, in units of ~100,000: a Seoul district ~400k, a Gyeonggi or
+# Incheon city ~270k, a Busan district ~220k, other metropolitan districts ~200k, a provincial city ~120k.
+_REGION_WEIGHT = {
+    "11": 4.0,  # Seoul
+    "21": 2.2,  # Busan
+    "22": 2.0,  # Daegu
+    "23": 2.8,  # Incheon
+    "24": 2.0,  # Gwangju
+    "25": 2.0,  # Daejeon
+    "26": 2.0,  # Ulsan
+    "29": 2.0,  # Sejong
+    "31": 2.7,  # Gyeonggi
+}
+
+GRID_DEG = 0.01  # land index cell: ~1 km; most cells hold no boundary and need no polygon test
+AVOID_M = 800.0  # a subject's work and errand places keep this far from his victims' homes
+SHARED_WITHIN_M = 40_000.0  # a victim shared by two subjects lives within this of both
+
+
+class Atlas:
+    """The municipalities with a grid index, for "which municipality is this point in".
+
+    A cell that no boundary edge touches lies wholly in one municipality (or wholly in the sea), so
+    one polygon test of any point in it answers for the whole cell and is cached; only points in
+    cells that an edge crosses pay for a test, and only against the municipalities with edges there
+    (municipalities do not overlap, so the one holding the point has an edge there too: its outer
+    boundary or the hole around any other)."""
+
+    def __init__(self, municipalities: tuple[Municipality, ...]) -> None:
+        self.municipalities = municipalities
+        self.by_code = {m.code: m for m in municipalities}
+        self._edges: dict[tuple[int, int], list[Municipality]] = {}
+        self._whole: dict[tuple[int, int], Municipality | None] = {}
+        for m in municipalities:
+            for xs, ys in m.rings:
+                xj, yj = xs[-1], ys[-1]
+                for xi, yi in zip(xs, ys, strict=True):
+                    for i in range(_cell(min(xi, xj)), _cell(max(xi, xj)) + 1):
+                        for j in range(_cell(min(yi, yj)), _cell(max(yi, yj)) + 1):
+                            here = self._edges.setdefault((i, j), [])
+                            if not here or here[-1] is not m:
+                                here.append(m)
+                    xj, yj = xi, yi
+        for found in self._edges.values():
+            found[:] = list(dict.fromkeys(found))
+        # Coarse cells (0.1 deg) listing the municipalities whose bounding box meets them, to find a
+        # boundary-free cell's owner without testing all 251.
+        self._boxes: dict[tuple[int, int], list[Municipality]] = {}
+        for m in municipalities:
+            min_lon, min_lat, max_lon, max_lat = m.bbox
+            for i in range(_coarse(min_lon), _coarse(max_lon) + 1):
+                for j in range(_coarse(min_lat), _coarse(max_lat) + 1):
+                    self._boxes.setdefault((i, j), []).append(m)
+        total = 0.0
+        self._cum_weights: list[float] = []
+        for m in municipalities:
+            total += m.weight
+            self._cum_weights.append(total)
+
+    def municipality_at(self, lat: float, lon: float) -> Municipality | None:
+        key = (_cell(lon), _cell(lat))
+        candidates = self._edges.get(key)
+        if candidates is not None:
+            for m in candidates:
+                if m.contains(lat, lon):
+                    return m
+            return None
+        if key not in self._whole:
+            boxed = self._boxes.get((_coarse(lon), _coarse(lat)), ())
+            self._whole[key] = next((m for m in boxed if m.contains(lat, lon)), None)
+        return self._whole[key]
+
+    def on_land(self, lat: float, lon: float) -> bool:
+        return self.municipality_at(lat, lon) is not None
+
+    def pick(self, rng: random.Random) -> Municipality:
+        """A municipality, weighted by its population proxy."""
+        return rng.choices(self.municipalities, cum_weights=self._cum_weights)[0]
+
+    def point_in(self, rng: random.Random, m: Municipality) -> tuple[float, float]:
+        """A uniform point inside the municipality (rejection sampling in its bounding box)."""
+        min_lon, min_lat, max_lon, max_lat = m.bbox
+        for _ in range(10_000):
+            lat = rng.uniform(min_lat, max_lat)
+            lon = rng.uniform(min_lon, max_lon)
+            if self.municipality_at(lat, lon) is m:
+                return lat, lon
+        raise ValueError(f"could not place a point in {m.code} {m.name_eng}")  # pragma: no cover
+
+    def point_near(
+        self,
+        rng: random.Random,
+        lat: float,
+        lon: float,
+        min_m: float,
+        max_m: float,
+        avoid: tuple[Place, ...] = (),
+    ) -> tuple[float, float]:
+        """A point on land `min_m`..`max_m` from (lat, lon), at least AVOID_M beyond every `avoid`
+        place (a subject's errands must not sit on his victim's doorstep)."""
+        best: tuple[float, float] | None = None
+        for _ in range(60):
+            d = math.exp(rng.uniform(math.log(min_m), math.log(max_m)))  # log-uniform: near is common
+            p = geo.destination(lat, lon, rng.uniform(0.0, 360.0), d)
+            if any(geo.distance_m(a.lat, a.lon, *p) < AVOID_M for a in avoid):
+                continue
+            if self.on_land(*p):
+                return p
+            best = best or p
+        # A coast or an island with no land in reach: accept a point over water rather than loop.
+        return best or geo.destination(lat, lon, rng.uniform(0.0, 360.0), max_m)
+
+
+def _cell(deg: float) -> int:
+    return math.floor(deg / GRID_DEG)
+
+
+def _coarse(deg: float) -> int:
+    return math.floor(deg * 10.0)
+
+
+def _rings(geometry: dict[str, Any]) -> tuple[tuple[tuple[float, ...], tuple[float, ...]], ...]:
+    polygons = geometry["coordinates"] if geometry["type"] == "MultiPolygon" else [geometry["coordinates"]]
+    return tuple(
+        (tuple(p[0] for p in ring), tuple(p[1] for p in ring)) for polygon in polygons for ring in polygon
+    )
+
+
+@cache
+def atlas() -> Atlas:
+    """The packaged municipalities, loaded once per process."""
+    text = resources.files("vigil").joinpath("data", DATA_FILE).read_text(encoding="utf-8")
+    found: list[Municipality] = []
+    for feature in json.loads(text)["features"]:
+        props = feature["properties"]
+        rings = _rings(feature["geometry"])
+        lons = [x for xs, _ in rings for x in xs]
+        lats = [y for _, ys in rings for y in ys]
+        found.append(
+            Municipality(
+                code=str(props["code"]),
+                name=str(props["name"]),
+                name_eng=str(props["name_eng"]),
+                rings=rings,
+                bbox=(min(lons), min(lats), max(lons), max(lats)),
+            )
+        )
+    found.sort(key=lambda m: m.code)  # file order must not matter to the draw
+    return Atlas(tuple(found))
+
+
+# --- the people ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    lat: float
+    lon: float
+    label: str
+    indoors: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Habits:
+    """What a person's days look like; the movement model reads these."""
+
+    mode: Mode
+    walk_mps: float
+    drive_mps: float
+    works: bool
+    work_start_s: int  # seconds after local midnight
+    work_hours_s: int
+    home_by_s: int  # latest return home (curfew subjects keep a margin before 22:00)
+    evening_out: float  # chance of an evening outing on a given day
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    id: str
+    kind: DeviceKind
+
+    @property
+    def protocol(self) -> str:
+        """Phones run a Traccar/OsmAnd client; monitors and watches speak Vigil's native JSON."""
+        return "osmand" if self.kind is DeviceKind.PHONE else "native"
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    id: str
+    kind: PersonKind
+    name: str
+    municipality: str  # code
+    home: Place
+    work: Place | None
+    errands: tuple[Place, ...]
+    habits: Habits
+    device: DeviceInfo
+
+
+@dataclass(frozen=True, slots=True)
+class CurfewZone:
+    """A subject's inclusion zone at home, active every night."""
+
+    id: str
+    lat: float
+    lon: float
+    radius_m: float
+    start: str = CURFEW_START
+    end: str = CURFEW_END
+    days: tuple[str, ...] = ALL_DAYS
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    person: Person
+    legal_basis: LegalBasis
+    case_reference: str
+    curfew: CurfewZone | None
+
+    @property
+    def id(self) -> str:
+        return self.person.id
+
+
+@dataclass(frozen=True, slots=True)
+class ExclusionZone:
+    """An order's fixed zone. Its id is the one the registry gives it: the order id + ".z1"."""
+
+    id: str
+    label: str
+    lat: float
+    lon: float
+    radius_m: float
+
+
+@dataclass(frozen=True, slots=True)
+class CaseOrder:
+    id: str
+    subject_id: str
+    protected_person_id: str
+    violation_distance_m: float
+    warning_distance_m: float
+    legal_basis: LegalBasis
+    zones: tuple[ExclusionZone, ...]
+
+
+@dataclass(slots=True)
+class Caseload:
+    seed: int
+    subjects: tuple[Subject, ...]
+    protected_persons: tuple[Person, ...]
+    orders: tuple[CaseOrder, ...]
+    people: dict[str, Person] = field(init=False)
+    subject_by_id: dict[str, Subject] = field(init=False)
+    orders_by_subject: dict[str, tuple[CaseOrder, ...]] = field(init=False)
+    orders_by_person: dict[str, tuple[CaseOrder, ...]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.people = {p.id: p for p in (*(s.person for s in self.subjects), *self.protected_persons)}
+        self.subject_by_id = {s.id: s for s in self.subjects}
+        by_subject: dict[str, list[CaseOrder]] = {}
+        by_person: dict[str, list[CaseOrder]] = {}
+        for o in self.orders:
+            by_subject.setdefault(o.subject_id, []).append(o)
+            by_person.setdefault(o.protected_person_id, []).append(o)
+        self.orders_by_subject = {k: tuple(v) for k, v in by_subject.items()}
+        self.orders_by_person = {k: tuple(v) for k, v in by_person.items()}
+
+    def partners(self, person_id: str) -> tuple[str, ...]:
+        """The other party of every order the person is in."""
+        if person_id in self.subject_by_id:
+            return tuple(o.protected_person_id for o in self.orders_by_subject.get(person_id, ()))
+        return tuple(o.subject_id for o in self.orders_by_person.get(person_id, ()))
+
+    def registry_bodies(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """(method, path, JSON body) for the registry REST API, in dependency order: people, then
+        their devices, then orders (with their exclusion zones), then subjects' curfew zones."""
+        for s in self.subjects:
+            body = {
+                "name": s.person.name,
+                "legal_basis": s.legal_basis.value,
+                "case_reference": s.case_reference,
+            }
+            yield "PUT", f"/v1/subjects/{s.id}", body
+        for p in self.protected_persons:
+            yield "PUT", f"/v1/protected-persons/{p.id}", {"name": p.name}
+        for p in self.people.values():
+            yield "PUT", f"/v1/devices/{p.device.id}", {"kind": p.device.kind.value, "person_id": p.id}
+        for o in self.orders:
+            yield "PUT", f"/v1/orders/{o.id}", order_body(o)
+        for s in self.subjects:
+            if s.curfew is not None:
+                yield "PUT", f"/v1/subjects/{s.id}/zones/{s.curfew.id}", curfew_body(s.curfew)
+
+
+def order_body(o: CaseOrder) -> dict[str, Any]:
+    return {
+        "subject_id": o.subject_id,
+        "protected_person_id": o.protected_person_id,
+        "violation_distance_m": o.violation_distance_m,
+        "warning_distance_m": o.warning_distance_m,
+        "legal_basis": o.legal_basis.value,
+        "reference": o.id,
+        "zones": [
+            {
+                "kind": "exclusion",
+                "label": z.label,
+                "circle": {"lat": z.lat, "lon": z.lon, "radius_m": z.radius_m},
+            }
+            for z in o.zones
+        ],
+    }
+
+
+def curfew_body(z: CurfewZone) -> dict[str, Any]:
+    return {
+        "kind": "inclusion",
+        "label": "curfew",
+        "circle": {"lat": z.lat, "lon": z.lon, "radius_m": z.radius_m},
+        "schedule": [{"days": list(z.days), "start": z.start, "end": z.end}],
+        "timezone": TIMEZONE,
+    }
+
+
+# --- generation ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CaseloadSettings:
+    curfew_fraction: float = 0.7  # subjects with a night curfew at home
+    second_victim_fraction: float = 0.10  # subjects with two protected persons
+    shared_victim_fraction: float = 0.05  # victims protected from two subjects
+    near_victim_fraction: float = 0.15  # victims living 1-3 km from their offender
+    watch_fraction: float = 0.4  # victims given a smartwatch; the rest use their phone
+    employed_fraction: float = 0.65
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Hold the cyclic garbage collector while building many long-lived, acyclic objects: otherwise
+    it rescans the growing heap again and again (half the build time for 10,000 subjects)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def make_caseload(subjects: int = 200, seed: int = 0, settings: CaseloadSettings | None = None) -> Caseload:
+    """A deterministic caseload of `subjects` subjects (1..100,000) with their victims and orders."""
+    if not 1 <= subjects <= 100_000:
+        raise ValueError("subjects must be between 1 and 100,000")
+    with gc_paused():
+        return _Builder(random.Random(f"caseload/{seed}"), settings or CaseloadSettings(), seed).build(
+            subjects
+        )
+
+
+def _weighted(rng: random.Random, options: tuple[tuple[Any, float], ...]) -> Any:
+    return rng.choices([o for o, _ in options], weights=[w for _, w in options])[0]
+
+
+class _Builder:
+    def __init__(self, rng: random.Random, settings: CaseloadSettings, seed: int) -> None:
+        self.rng = rng
+        self.settings = settings
+        self.seed = seed
+        self.atlas = atlas()
+        self.victims: list[Person] = []
+        self.shareable: list[int] = []  # victims (by index) protected from one subject so far
+        self.shares_due = 0
+        self.subjects: list[Subject] = []
+        self.orders: list[CaseOrder] = []
+
+    def build(self, count: int) -> Caseload:
+        s = self.settings
+        # Per order, reuse an existing victim with the probability that makes `shared` of all victims
+        # shared: reuses r = shared * V and V = orders - r, so r / orders = shared / (1 + shared).
+        p_share = s.shared_victim_fraction / (1.0 + s.shared_victim_fraction)
+        for i in range(1, count + 1):
+            self._subject(i, p_share)
+        return Caseload(self.seed, tuple(self.subjects), tuple(self.victims), tuple(self.orders))
+
+    def _name(self) -> str:
+        r = self.rng
+        return f"{r.choice(_SURNAMES)} {r.choice(_SYLLABLES).capitalize()}-{r.choice(_SYLLABLES)}"
+
+    def _habits(self, *, curfew: bool) -> Habits:
+        r = self.rng
+        return Habits(
+            mode=Mode.DRIVE if r.random() < 0.4 else Mode.TRANSIT,
+            walk_mps=r.uniform(1.1, 1.5),
+            drive_mps=r.uniform(10.0, 17.0),
+            works=r.random() < self.settings.employed_fraction,
+            work_start_s=int(r.uniform(7.0, 10.0) * 3600),
+            work_hours_s=int(r.uniform(8.0, 9.5) * 3600),
+            home_by_s=int((21.5 if curfew else 23.25) * 3600),
+            evening_out=0.0 if curfew else r.uniform(0.05, 0.3),
+        )
+
+    def _places(
+        self, home: tuple[float, float], avoid: tuple[Place, ...]
+    ) -> tuple[Place | None, tuple[Place, ...]]:
+        r, a = self.rng, self.atlas
+        work = Place(*a.point_near(r, *home, 1_000.0, 15_000.0, avoid), label="work")
+        errands = tuple(
+            Place(
+                *a.point_near(r, *home, 300.0, 5_000.0, avoid),
+                label=f"errand{k + 1}",
+                indoors=r.random() < 0.7,
+            )
+            for k in range(r.randint(2, 4))
+        )
+        return work, errands
+
+    def _subject(self, i: int, p_share: float) -> None:
+        r, s = self.rng, self.settings
+        sid = f"S-{i:06d}"
+        municipality = self.atlas.pick(r)
+        home = self.atlas.point_in(r, municipality)
+        basis = _weighted(r, LEGAL_BASES)
+        curfew = None
+        if r.random() < s.curfew_fraction:
+            curfew = CurfewZone(f"{sid}.curfew", home[0], home[1], float(r.randint(150, 250)))
+        victims: list[Person] = []
+        for _ in range(2 if r.random() < s.second_victim_fraction else 1):
+            victims.append(self._victim_for(home, p_share, victims))
+        avoid = tuple(v.home for v in victims)
+        habits = self._habits(curfew=curfew is not None)
+        work, errands = self._places(home, avoid)
+        person = Person(
+            id=sid,
+            kind=PersonKind.SUBJECT,
+            name=self._name(),
+            municipality=municipality.code,
+            home=Place(*home, label="home"),
+            work=work if habits.works else None,
+            errands=errands,
+            habits=habits,
+            device=DeviceInfo(f"AM-{i:06d}", DeviceKind.ANKLE_MONITOR),
+        )
+        self.subjects.append(Subject(person, basis, f"CASE-{self.seed}-{i:06d}", curfew))
+        for v in victims:
+            self._order(sid, basis, v)
+
+    def _victim_for(self, home: tuple[float, float], p_share: float, taken: list[Person]) -> Person:
+        r = self.rng
+        if r.random() < p_share:
+            self.shares_due += 1
+        if self.shareable and self.shares_due > 0:
+            # Someone already protected from another subject, living within reach of this one (a
+            # victim of two offenders is their common acquaintance, not a stranger across the
+            # country). When nobody suitable turns up the share stays due for the next order.
+            for _ in range(30):
+                k = r.randrange(len(self.shareable))
+                candidate = self.victims[self.shareable[k]]
+                far = (
+                    geo.distance_m(home[0], home[1], candidate.home.lat, candidate.home.lon) > SHARED_WITHIN_M
+                )
+                if candidate not in taken and not far:
+                    self.shareable[k] = self.shareable[-1]
+                    self.shareable.pop()
+                    self.shares_due -= 1
+                    return candidate
+        near = r.random() < self.settings.near_victim_fraction
+        lo, hi = (1_000.0, 3_000.0) if near else (4_000.0, 40_000.0)
+        vhome = self.atlas.point_near(r, *home, lo, hi)
+        municipality = self.atlas.municipality_at(*vhome)
+        n = len(self.victims) + 1
+        watch = r.random() < self.settings.watch_fraction
+        habits = self._habits(curfew=False)
+        work, errands = self._places(vhome, ())
+        victim = Person(
+            id=f"V-{n:06d}",
+            kind=PersonKind.PROTECTED_PERSON,
+            name=self._name(),
+            municipality=municipality.code if municipality else "",
+            home=Place(*vhome, label="home"),
+            work=work if habits.works else None,
+            errands=errands,
+            habits=habits,
+            device=DeviceInfo(
+                f"W-{n:06d}" if watch else f"P-{n:06d}", DeviceKind.SMARTWATCH if watch else DeviceKind.PHONE
+            ),
+        )
+        self.shareable.append(len(self.victims))
+        self.victims.append(victim)
+        return victim
+
+    def _order(self, subject_id: str, basis: LegalBasis, victim: Person) -> None:
+        r = self.rng
+        oid = f"O-{len(self.orders) + 1:06d}"
+        violation = float(_weighted(r, VIOLATION_DISTANCES))
+        warning = max(float(_weighted(r, WARNING_DISTANCES)), 2 * violation)
+        zone = ExclusionZone(
+            f"{oid}.z1", "home", victim.home.lat, victim.home.lon, float(r.randint(150, 300))
+        )
+        self.orders.append(CaseOrder(oid, subject_id, victim.id, violation, warning, basis, (zone,)))

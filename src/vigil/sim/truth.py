@@ -1,0 +1,494 @@
+"""Ground truth from true positions, and a score of a run's alerts against it.
+
+What is true (never what devices reported):
+  * proximity violations: per order, each interval in which the true distance between subject and
+    protected person was at most the order's violation distance, starting at the true crossing;
+  * zone violations: the subject truly inside an order's exclusion zone, or truly outside his curfew
+    zone while its schedule is active;
+  * events: what the devices truly sent (tamper, SOS, battery low, power off), and silences of an
+    ankle monitor longer than the server's limit, from the receiver's point of view.
+
+Violations are found by scanning each watched margin (distance minus threshold) in adaptive steps:
+the margin cannot change faster than the combined top speed of the people involved, so a step of
+margin / top-speed can never skip a crossing; near the line the step shrinks to 1 s, and a crossing
+is placed by bisection to within 1 s.
+
+`score(truth, alerts)` matches replay-format alert lines against the truth; see its docstring.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from vigil.sim.movement import DAY_S, MAX_SPEED_MPS, Position, day_of, day_start, separation, weekday
+
+MAX_STEP_S = 600.0
+INSIDE_STEP_S = 10.0
+EARLY_S = 300.0  # an alert up to 5 min before the true crossing still detects it (accuracy leans early)
+FALSE_WINDOW_S = 300.0  # a violation alert with no true violation within +-5 min is false
+EVENT_WINDOW_S = 300.0  # an event's alert must come within 5 min
+
+PROXIMITY = "proximity_violation"
+ZONE = "zone_violation"
+EVENT_ALERTS = {
+    "strap_cut": "tamper",
+    "strap_open": "tamper",
+    "case_open": "tamper",
+    "removal": "tamper",
+    "sos": "sos",
+    "battery_low": "battery_low",
+    "power_off": "power_off",
+}
+
+
+# --- what is true --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TrueViolation:
+    kind: str  # the alert kind that should report it: proximity_violation or zone_violation
+    subject_id: str
+    protected_person_id: str | None
+    order_id: str | None
+    zone_id: str | None
+    start: datetime  # the true crossing
+    end: datetime | None  # None: still going on at the end of the run
+    depth_m: float  # how far past the line it went (metres), as sampled every 10 s: a lower bound
+
+
+@dataclass(frozen=True, slots=True)
+class TrueEvent:
+    alert_kind: str  # tamper, sos, battery_low, power_off, signal_loss
+    event: str  # the device event, or "silence"
+    device_id: str
+    person_id: str
+    is_subject: bool
+    at: datetime
+    end: datetime | None = None  # silences: when the device was heard again (None: not yet)
+
+
+@dataclass(frozen=True, slots=True)
+class TrueIncident:
+    kind: str
+    subject_id: str
+    protected_person_id: str | None
+    device_id: str
+    start: datetime
+    end: datetime
+    forced: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Truth:
+    start: datetime
+    until: datetime
+    subjects: int
+    interval_s: float  # normal reporting interval, for the detection window
+    violations: tuple[TrueViolation, ...]
+    events: tuple[TrueEvent, ...]
+    incidents: tuple[TrueIncident, ...]
+
+    @property
+    def subject_days(self) -> float:
+        return self.subjects * (self.until - self.start).total_seconds() / DAY_S
+
+    @property
+    def proximity_violations(self) -> tuple[TrueViolation, ...]:
+        return tuple(v for v in self.violations if v.kind == PROXIMITY)
+
+    @property
+    def zone_violations(self) -> tuple[TrueViolation, ...]:
+        return tuple(v for v in self.violations if v.kind == ZONE)
+
+
+def utc(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+# --- scanning ------------------------------------------------------------------------------------
+
+Margin = Callable[[float], tuple[float, float, float]]
+"""At epoch second t: (signed margin, how fast it can change right now in m/s, until when that rate
+holds). Margin > 0 is compliant, <= 0 a violation, math.inf when not watched (off schedule)."""
+
+Boundary = Callable[[float], float]
+"""The next instant after t at which watching starts or stops (schedules), or math.inf."""
+
+
+@dataclass(slots=True)
+class Scanner:
+    """Finds the intervals where a margin is <= 0, scanning forward in adaptive steps.
+
+    The step is as long as the margin provably cannot reach zero: |margin| / rate, where the rate is
+    the current one (0 when everybody involved stands still) until it may change, and the worst case
+    `rate` after that. People at home all night cost one step, not one per minute."""
+
+    margin: Margin
+    rate: float  # the fastest the margin can ever change, m/s
+    t: float  # next instant to look at
+    boundary: Boundary | None = None
+    prev: float | None = None
+    since: float | None = None
+    depth: float = 0.0
+    found: list[tuple[float, float | None, float]] = field(default_factory=list)  # (start, end, depth)
+
+    def run(self, until: float) -> None:
+        while self.t <= until:
+            t = self.t
+            m, rate_now, held_until = self.margin(t)
+            bad = m <= 0.0
+            if bad != (self.since is not None):
+                at = t if self.prev is None else self._crossing(self.prev, t, bad)
+                if bad:
+                    self.since, self.depth = at, -m
+                else:
+                    assert self.since is not None
+                    self.found.append((self.since, at, self.depth))
+                    self.since = None
+            if bad:
+                self.depth = max(self.depth, -m)
+            if math.isinf(m):
+                step = MAX_STEP_S
+            else:
+                gap = abs(m)
+                worst = gap / self.rate
+                calm = held_until - t if rate_now <= 0.0 else min(gap / rate_now, held_until - t)
+                # (held_until may be inf: while everybody moves at top speed, `worst` is the step)
+                step = max(1.0, worst, calm)
+            if bad:
+                step = min(step, INSIDE_STEP_S)  # violations are rare: sample them finely for their depth
+            if self.boundary is not None:
+                step = min(step, max(1e-3, self.boundary(t) - t))
+            self.prev = t
+            self.t = t + step
+
+    def rewind(self, to: float) -> None:
+        """Look again from `to` on: the future changed there (an incident was forced). Only valid
+        for `to` at or after the last instant looked at."""
+        if self.prev is None or to >= self.prev:
+            self.t = min(self.t, to)
+
+    def _crossing(self, good_at: float, bad_at: float, entering: bool) -> float:
+        """The first instant (to 1 s) of the new state between the two samples."""
+        lo, hi = good_at, bad_at
+        while hi - lo > 1.0:
+            mid = (lo + hi) * 0.5
+            if (self.margin(mid)[0] <= 0.0) == entering:
+                hi = mid
+            else:
+                lo = mid
+        return hi
+
+    def intervals(self) -> list[tuple[float, float | None, float]]:
+        """Closed intervals, then the open one (end None) if a violation is going on."""
+        if self.since is None:
+            return list(self.found)
+        return [*self.found, (self.since, None, self.depth)]
+
+
+@dataclass(frozen=True, slots=True)
+class Watch:
+    """What one scanner watches, for labelling what it finds."""
+
+    kind: str
+    subject_id: str
+    protected_person_id: str | None
+    order_id: str | None
+    zone_id: str | None
+    scanner: Scanner
+
+
+HeldAt = Callable[[str, float], tuple[Position, float]]
+"""A person's true position at t and until when it stays exactly there (t itself while moving)."""
+
+
+def _rate(t: float, held_until: float) -> tuple[float, float]:
+    """(how fast a person can move now, until when that holds): standing still until `held_until`,
+    or moving at up to top speed for ever after."""
+    return (0.0, held_until) if held_until > t else (MAX_SPEED_MPS, math.inf)
+
+
+def proximity_watch(
+    held: HeldAt, order_id: str, subject_id: str, person_id: str, distance_m: float, start: float
+) -> Watch:
+    def margin(t: float) -> tuple[float, float, float]:
+        a, a_until = held(subject_id, t)
+        b, b_until = held(person_id, t)
+        a_rate, a_calm = _rate(t, a_until)
+        b_rate, b_calm = _rate(t, b_until)
+        return separation(a, b) - distance_m, a_rate + b_rate, min(a_calm, b_calm)
+
+    scanner = Scanner(margin, 2.0 * MAX_SPEED_MPS, start)
+    return Watch(PROXIMITY, subject_id, person_id, order_id, None, scanner)
+
+
+def exclusion_watch(
+    held: HeldAt,
+    zone_id: str,
+    subject_id: str,
+    order: tuple[str, str] | None,
+    centre: tuple[float, float, float],
+    start: float,
+) -> Watch:
+    lat, lon, radius = centre
+    point: Position = (lat, lon, 0.0, 0.0, False)
+
+    def margin(t: float) -> tuple[float, float, float]:
+        a, a_until = held(subject_id, t)
+        return (separation(a, point) - radius, *_rate(t, a_until))
+
+    order_id, person_id = order if order is not None else (None, None)
+    return Watch(ZONE, subject_id, person_id, order_id, zone_id, Scanner(margin, MAX_SPEED_MPS, start))
+
+
+def curfew_watch(
+    held: HeldAt,
+    zone_id: str,
+    subject_id: str,
+    centre: tuple[float, float, float],
+    window: tuple[str, str, tuple[str, ...]],
+    start: float,
+) -> Watch:
+    """Outside the circle while the weekly window (local "HH:MM" start, end, days) is active."""
+    lat, lon, radius = centre
+    point: Position = (lat, lon, 0.0, 0.0, False)
+    spans = _Windows(*window)
+
+    def margin(t: float) -> tuple[float, float, float]:
+        if not spans.active(t):
+            return math.inf, 0.0, t
+        a, a_until = held(subject_id, t)
+        return (radius - separation(a, point), *_rate(t, a_until))
+
+    scanner = Scanner(margin, MAX_SPEED_MPS, start, boundary=spans.next_boundary)
+    return Watch(ZONE, subject_id, None, None, zone_id, scanner)
+
+
+_DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class _Windows:
+    """A daily local-time window (past midnight if end <= start) on some weekdays, in epoch seconds."""
+
+    def __init__(self, start: str, end: str, days: tuple[str, ...]) -> None:
+        self.start_s = _clock(start)
+        end_s = _clock(end)
+        self.length = (end_s - self.start_s) % DAY_S or DAY_S
+        self.days = {_DAY_NAMES.index(d) for d in days}
+
+    def _spans(self, t: float) -> list[tuple[float, float]]:
+        day = day_of(t)
+        spans = []
+        for d in (day - 1, day, day + 1):
+            if weekday(d) in self.days:
+                s = day_start(d) + self.start_s
+                spans.append((s, s + self.length))
+        return spans
+
+    def active(self, t: float) -> bool:
+        return any(s <= t < e for s, e in self._spans(t))
+
+    def next_boundary(self, t: float) -> float:
+        after = [b for s, e in self._spans(t) for b in (s, e) if b > t]
+        return min(after) if after else day_start(day_of(t) + 1)
+
+
+def _clock(text: str) -> int:
+    hours, minutes = text.split(":")
+    return int(hours) * 3600 + int(minutes) * 60
+
+
+def violations(watches: Iterable[Watch]) -> list[TrueViolation]:
+    found: list[TrueViolation] = []
+    for w in watches:
+        for start, end, depth in w.scanner.intervals():
+            found.append(
+                TrueViolation(
+                    w.kind,
+                    w.subject_id,
+                    w.protected_person_id,
+                    w.order_id,
+                    w.zone_id,
+                    utc(start),
+                    None if end is None else utc(end),
+                    round(depth, 1),
+                )
+            )
+    found.sort(key=lambda v: (v.start, v.subject_id, v.kind))
+    return found
+
+
+# --- scoring -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Quality:
+    """How a run's alerts compare with the truth. Delays are from the true crossing to the alert
+    that reported it (0 when the alert came early, or was already open for the same pair)."""
+
+    subject_days: float
+    true_violations: int
+    detected: int
+    missed: int
+    false_alerts: int
+    delay_median_s: float | None
+    delay_p95_s: float | None
+    false_per_100_subject_days: float
+    events: dict[str, tuple[int, int]]  # alert kind -> (true events, detected)
+    missed_violations: tuple[TrueViolation, ...]
+    false_alert_lines: tuple[Mapping[str, Any], ...]
+    delays_s: tuple[float, ...]
+
+    @property
+    def detection_rate(self) -> float | None:
+        return None if self.true_violations == 0 else self.detected / self.true_violations
+
+
+def _parse(at: str) -> float:
+    return datetime.fromisoformat(at).timestamp()
+
+
+def _key_of_alert(line: Mapping[str, Any]) -> tuple[str, str, str | None]:
+    if line["kind"] == PROXIMITY:
+        return PROXIMITY, line["subject"], line.get("protected_person")
+    return ZONE, line["subject"], line.get("zone")
+
+
+def _key_of_truth(v: TrueViolation) -> tuple[str, str, str | None]:
+    if v.kind == PROXIMITY:
+        return PROXIMITY, v.subject_id, v.protected_person_id
+    return ZONE, v.subject_id, v.zone_id
+
+
+@dataclass(slots=True)
+class _AlertSpan:
+    """One stretch of an alert's life as the lines tell it: raised (opened, escalated to this kind,
+    or active again after a clear) until cleared."""
+
+    kind: str
+    line: Mapping[str, Any]
+    raised: float
+    cleared: float = math.inf
+    fresh: bool = True  # opened or escalated; False when an old alert became active again
+
+
+def _spans(alerts: Sequence[Mapping[str, Any]]) -> list[_AlertSpan]:
+    spans: dict[str, _AlertSpan] = {}
+    ordered: list[_AlertSpan] = []
+    for line in sorted(alerts, key=lambda a: _parse(a["at"])):
+        change, alert_id = line["change"], str(line.get("alert"))
+        at = _parse(line["at"])
+        span = spans.get(alert_id)
+        # An alert stays open until a person closes it; when its condition clears and recurs, the
+        # engine marks it active again with an "updated" line: that is a new raise too.
+        again = change == "updated" and line.get("active", True) and (span is None or span.cleared <= at)
+        if change in ("opened", "escalated") or again:
+            span = _AlertSpan(line["kind"], line, at, fresh=not again)
+            spans[alert_id] = span
+            ordered.append(span)
+        elif change == "cleared" and span is not None:
+            span.cleared = min(span.cleared, at)
+    return ordered
+
+
+def _percentile(values: Sequence[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1))  # nearest rank
+    return ordered[k]
+
+
+def score(truth: Truth, alerts: Sequence[Mapping[str, Any]]) -> Quality:
+    """Match replay-format alert lines ({"at", "alert", "kind", "change", "subject",
+    "protected_person", "zone", ...}) against the truth.
+
+    * A true violation is detected by an alert of the matching kind and pair (proximity: subject and
+      protected person; zone: subject and zone) raised -- opened, escalated from a warning, or made
+      active again by an "updated" line after it had cleared -- between 5 min before the true
+      crossing and 2 reporting intervals after the violation ended, or by such an alert already
+      raised and not cleared when the crossing happened. Otherwise it is missed.
+    * A violation alert raised with no true violation of its pair within +-5 min is false; for
+      proximity only opened and escalated lines count (a re-activated alert that was once escalated
+      still says proximity_violation even when it is back at warning level).
+    * An event (tamper, SOS, battery low, power off) is detected by an alert of its kind for the
+      same person raised within 5 min after it (1 min before allowed for clock skew) or still open
+      then; a monitor's silence by a signal_loss alert raised while it lasted (+2 intervals).
+    """
+    spans = _spans(alerts)
+    grace = 2.0 * truth.interval_s
+    frontier = truth.until.timestamp()
+    by_key: dict[tuple[str, str, str | None], list[_AlertSpan]] = {}
+    for s in spans:
+        if s.kind in (PROXIMITY, ZONE):
+            by_key.setdefault(_key_of_alert(s.line), []).append(s)
+
+    delays: list[float] = []
+    missed: list[TrueViolation] = []
+    windows: dict[tuple[str, str, str | None], list[tuple[float, float]]] = {}
+    for v in truth.violations:
+        start = v.start.timestamp()
+        end = frontier if v.end is None else v.end.timestamp()
+        key = _key_of_truth(v)
+        windows.setdefault(key, []).append((start, end))
+        hit: float | None = None
+        for s in by_key.get(key, ()):
+            if start - EARLY_S <= s.raised <= end + grace or s.raised <= start < s.cleared:
+                delay = max(0.0, s.raised - start)
+                hit = delay if hit is None else min(hit, delay)
+        if hit is None:
+            missed.append(v)
+        else:
+            delays.append(hit)
+
+    # An escalated proximity alert keeps its violation kind when it later comes back at warning
+    # level, so a proximity re-activation cannot be told from a warning: it may detect, but it is
+    # not counted as a false violation alert. Zones have one tier, so theirs count.
+    false_lines = [
+        s.line
+        for key, found in by_key.items()
+        for s in found
+        if (s.fresh or s.kind == ZONE)
+        and not any(a - FALSE_WINDOW_S <= s.raised <= b + FALSE_WINDOW_S for a, b in windows.get(key, ()))
+    ]
+
+    events: dict[str, tuple[int, int]] = {}
+    for e in truth.events:
+        total, hits = events.get(e.alert_kind, (0, 0))
+        events[e.alert_kind] = (total + 1, hits + (1 if _event_detected(e, spans, grace, frontier) else 0))
+
+    days = truth.subject_days
+    return Quality(
+        subject_days=days,
+        true_violations=len(truth.violations),
+        detected=len(delays),
+        missed=len(missed),
+        false_alerts=len(false_lines),
+        delay_median_s=statistics.median(delays) if delays else None,
+        delay_p95_s=_percentile(delays, 0.95),
+        false_per_100_subject_days=100.0 * len(false_lines) / days if days > 0 else 0.0,
+        events=events,
+        missed_violations=tuple(missed),
+        false_alert_lines=tuple(false_lines),
+        delays_s=tuple(delays),
+    )
+
+
+def _event_detected(e: TrueEvent, spans: Sequence[_AlertSpan], grace: float, frontier: float) -> bool:
+    at = e.at.timestamp()
+    if e.alert_kind == "signal_loss":
+        lo, hi = at, (frontier if e.end is None else e.end.timestamp()) + grace
+    else:
+        lo, hi = at - 60.0, at + EVENT_WINDOW_S
+    field_name = "subject" if e.is_subject else "protected_person"
+    for s in spans:
+        if s.kind != e.alert_kind or s.line.get(field_name) != e.person_id:
+            continue
+        if lo <= s.raised <= hi or s.raised <= lo < s.cleared:
+            return True
+    return False
