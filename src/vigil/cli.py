@@ -67,6 +67,17 @@ def _device_token(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from vigil.sim.demo import main as demo_main
+
+    return demo_main(
+        subjects=args.subjects,
+        seed=args.seed,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+    )
+
+
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
     from vigil.sim.replay import main as replay_main
 
@@ -78,6 +89,32 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
 
     return bench_main(
         pairs=args.pairs, fixes=args.fixes, devices=args.devices, batch=args.batch, out=args.out
+    )
+
+
+def _simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from vigil.sim.simulate import Forced, Options, UsageError
+    from vigil.sim.simulate import main as simulate_main
+
+    try:
+        forced = tuple(Forced.parse(text) for text in args.force)
+    except UsageError as exc:
+        print(f"vigil simulate: {exc}", file=sys.stderr)
+        return 2
+    return simulate_main(
+        Options(
+            subjects=args.subjects,
+            hours=args.hours,
+            seed=args.seed,
+            incident_rate=args.incident_rate,
+            scenario_out=args.scenario_out,
+            quality=args.quality,
+            json_out=args.json,
+            url=args.url,
+            device_token=args.device_token,
+            admin_token=args.admin_token,
+            force=forced,
+        )
     )
 
 
@@ -96,6 +133,12 @@ def parser() -> argparse.ArgumentParser:
     device = sub.add_parser("device-token", help="issue a device token and print it")
     device.add_argument("--device", help="the device it may post for (omit for a gateway token)")
     device.set_defaults(run=_device_token)
+    demo = sub.add_parser("demo", help="the live demo: server, caseload and simulated devices in real time")
+    demo.add_argument("--subjects", type=int, default=200)
+    demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument("--host")
+    demo.add_argument("--port", type=int)
+    demo.set_defaults(run=_demo)
     replay = sub.add_parser("replay", help="run a scenario file on a virtual clock; print alert changes")
     replay.add_argument("file")
     replay.set_defaults(run=_replay)
@@ -108,6 +151,22 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--batch", type=int, default=100)
     bench.add_argument("--out", help="also save the figures as JSON here (e.g. docs/bench/latest.json)")
     bench.set_defaults(run=_bench)
+    simulate = sub.add_parser(
+        "simulate",
+        help="simulate a caseload: drive a server live (--url), or run offline, write a scenario, score it",
+    )
+    simulate.add_argument("--subjects", type=int, help="default 200 (50 with --quality)")
+    simulate.add_argument("--hours", type=float, default=24.0, help="virtual hours offline; live: stop after")
+    simulate.add_argument("--seed", type=int, default=1)
+    simulate.add_argument("--incident-rate", type=float, default=0.05, help="incidents per subject-day")
+    simulate.add_argument("--force", action="append", default=[], metavar="KIND@MINUTES[:SUBJECT]")
+    simulate.add_argument("--scenario-out", metavar="FILE", help="write the run as a `vigil replay` file")
+    simulate.add_argument("--quality", action="store_true", help="replay the run and score it vs the truth")
+    simulate.add_argument("--json", metavar="FILE", help="with --quality: save the figures as JSON")
+    simulate.add_argument("--url", help="drive this server live, e.g. http://127.0.0.1:8000")
+    simulate.add_argument("--device-token", help="with --url: a gateway device token")
+    simulate.add_argument("--admin-token", help="with --url: a token allowed to write the registry")
+    simulate.set_defaults(run=_simulate)
     return p
 
 
@@ -115,7 +174,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     settings = Settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations are routine, not news
+    for chatty in ("alembic", "httpx", "httpcore"):  # routine migrations and requests are not news
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     code: int = args.run(args, settings)
     return code
 

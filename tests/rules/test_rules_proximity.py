@@ -483,3 +483,12 @@ def test_several_orders_on_one_subject_are_judged_each() -> None:
         (VICTIM, WARN),
         ("victim-2", VIOL),
     ]
+
+
+def test_a_coarse_fix_can_warn_but_not_prove_a_violation() -> None:
+    w = World()
+    w.victim(0)
+    (opened,) = w.subject(10, near(50), acc=800.0, source=FixSource.CELL)
+    assert opened.alert.kind is WARN and opened.alert.facts.confidence is Confidence.COARSE
+    (escalated,) = w.subject(20, near(50), acc=5.0)
+    assert escalated.change is Change.ESCALATED and escalated.alert.kind is VIOL

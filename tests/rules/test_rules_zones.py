@@ -123,11 +123,17 @@ def test_exclusion_not_entered_when_the_whole_disc_is_outside() -> None:
     assert w.subject(10, near(201, 90, FAR)) == []
 
 
-def test_exclusion_with_a_coarse_fix_is_judged_on_its_centre() -> None:
+def test_a_coarse_fix_neither_starts_nor_ends_a_zone_breach() -> None:
+    """A cell fix cannot place him against a zone a few hundred metres wide: no entry on it, and a
+    breach seen on a good fix is not ended by one either."""
     w = World(order(zones=(work_zone(),)))
-    assert w.subject(0, near(400, 90, FAR), acc=800.0, source=FixSource.CELL) == []
-    (opened,) = w.subject(10, near(100, 90, FAR), acc=800.0, source=FixSource.CELL)
-    assert opened.alert.facts.confidence is Confidence.COARSE
+    assert w.subject(0, near(100, 90, FAR), acc=800.0, source=FixSource.CELL) == []
+    (opened,) = w.subject(10, near(100, 90, FAR), acc=10.0)
+    assert opened.change is Change.OPENED
+    held = w.subject(20, near(2000, 90, FAR), acc=800.0, source=FixSource.CELL)
+    assert all(c.change is Change.UPDATED and c.alert.active for c in held)  # it may say so, still active
+    (cleared,) = w.subject(30, near(2000, 90, FAR), acc=10.0)
+    assert cleared.change is Change.CLEARED
 
 
 def test_exclusion_hysteresis() -> None:
@@ -260,12 +266,14 @@ def test_curfew_zone_added_during_the_curfew_judges_at_once() -> None:
     assert summary(w.engine.put_zone(home_curfew("Asia/Seoul"), kst(11, 23))) == [(Change.OPENED, ZONE)]
 
 
-def test_curfew_absence_needs_the_whole_disc_outside_and_return_needs_the_margin() -> None:
+def test_curfew_absence_needs_the_95_percent_disc_outside_and_return_needs_the_margin() -> None:
+    """150 m home circle, 40 m accuracy: absent only beyond 150 + 2 x 40 = 230 m."""
     w = World(with_order=False, devices=QUIET)
     w.engine.put_zone(home_curfew("Asia/Seoul"), kst(11, 21))
     t = seconds(kst(11, 23))
-    assert w.subject(t, near(180, 0, HIS_HOME), acc=40.0) == []  # disc still reaches home
-    assert summary(w.subject(t + 10, near(200, 0, HIS_HOME), acc=40.0)) == [(Change.OPENED, ZONE)]
+    assert w.subject(t, near(200, 0, HIS_HOME), acc=40.0) == []  # outside, but within 2 x accuracy
+    assert w.subject(t + 5, near(229, 0, HIS_HOME), acc=40.0) == []
+    assert summary(w.subject(t + 10, near(231, 0, HIS_HOME), acc=40.0)) == [(Change.OPENED, ZONE)]
     # back just inside the boundary: not yet (must be 25 m inside)
     assert Change.CLEARED not in kinds(w.subject(t + 20, near(140, 0, HIS_HOME)))
     assert w.subject(t + 30, near(126, 0, HIS_HOME)) == []

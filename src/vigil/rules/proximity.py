@@ -77,6 +77,8 @@ def assess(
     coarse = uncertainty > tuning.coarse_accuracy_m
     effective = distance if coarse else max(0.0, distance - uncertainty)
     tier = tier_for(effective, state.tier, order, tuning)
+    if coarse and tier == VIOLATION and state.tier < VIOLATION:
+        tier = WARNING  # a coarse fix can warn, but cannot prove him within 100 m on its own
 
     bearing = geo.bearing_deg(p.lat, p.lon, s.lat, s.lon)
     closing = _closing_speed(bearing, velocity(s, subject.previous), velocity(p, protected.previous))

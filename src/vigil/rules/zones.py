@@ -1,8 +1,9 @@
 """Zones: exclusion zones a subject must not enter, inclusion zones he must stay in (curfew).
 
 Exclusion leans toward safety like proximity: a fix whose accuracy disc touches the zone counts as
-entry, graded by confidence. Inclusion (no victim at the door) judges the reported position: absence
-is raised only when the whole accuracy disc is outside, and ends once he is back inside by a margin.
+entry, graded by confidence. Inclusion (no victim at the door) is raised only when even the ~95 %
+disc (twice the stated accuracy) is outside, and ends once he is back inside by a margin. A coarse
+fix (cell, poor Wi-Fi) neither starts nor ends a breach of either kind.
 Both honour the zone's weekly schedule; the engine re-judges at every schedule boundary so a curfew
 that starts while he is out raises at its start time, not at his next fix.
 """
@@ -50,12 +51,19 @@ def assess(
     size = _size(zone)
     # Hysteresis, but never more than half a small circle: a 20 m home zone must still clear.
     margin = min(tuning.margin(size), size / 2) if size > 0 else tuning.margin_min_m
-    if zone.kind is ZoneKind.EXCLUSION:
+    if coarse:
+        # A cell or Wi-Fi fallback cannot place anyone against a zone a few hundred metres wide: it
+        # neither starts nor ends a breach (as judged, these raised a curfew alarm every night).
+        breach = scheduled and state.breach
+        confidence = _grade(-outside if zone.kind is ZoneKind.EXCLUSION else outside, accuracy, coarse)
+    elif zone.kind is ZoneKind.EXCLUSION:
         near_edge = outside - slack
         breach = scheduled and (near_edge <= 0 or (state.breach and near_edge <= margin))
         confidence = _grade(-outside, accuracy, coarse)
     else:
-        breach = scheduled and (outside - slack > 0 or (state.breach and outside > -margin))
+        # Absence only when even the ~95 % disc (twice the stated 68 % accuracy) is outside: a
+        # curfew alarm sends someone to a door at night, and one fix in three lies beyond accuracy_m.
+        breach = scheduled and (outside - 2 * slack > 0 or (state.breach and outside > -margin))
         confidence = _grade(outside, accuracy, coarse)
     stale = ("subject",) if (at - fix.time).total_seconds() > tuning.stale_after_s else ()
     facts = Facts(

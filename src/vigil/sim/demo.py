@@ -1,0 +1,166 @@
+"""`vigil demo`: the whole system, live, on the embedded default.
+
+Starts the server on a fresh SQLite file, loads a realistic caseload through the public registry
+API, and drives it with the simulator in real time through the public device interfaces (native
+JSON and OsmAnd), exactly as devices would. A few incidents are scripted in the first minute so
+alerts appear at once; the rest arrive at the simulator's ordinary rate. Ctrl-C stops the devices
+first, then the server (which commits what it holds), so the database is left consistent; the
+next run starts again from a fresh file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Generator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import uvicorn
+
+from vigil.app import create_app
+from vigil.config import Settings
+from vigil.domain.alerts import AlertKind
+from vigil.domain.model import Role
+from vigil.sim.caseload import Caseload, make_caseload
+from vigil.sim.driver import Driver, run_live
+from vigil.sim.incidents import IncidentKind
+from vigil.sim.simulator import Simulation
+from vigil.store.accounts import create_user, issue_token
+from vigil.store.database import migrate, open_engine
+
+DEMO_DB = Path("var/demo.db")
+# Who logs in to the demo, one of each role that watches or acts.
+DEMO_USERS = (
+    ("operator", Role.OPERATOR),
+    ("probation", Role.PROBATION_OFFICER),
+    ("dispatcher", Role.POLICE_DISPATCHER),
+    ("field", Role.FIELD_OFFICER),
+    ("victim", Role.PROTECTED_PERSON),
+    ("admin", Role.ADMIN),
+)
+# Scripted in the first minute, so a visitor sees the system work without waiting for chance.
+OPENING = (
+    (IncidentKind.NAMYANGJU, timedelta(seconds=5)),
+    (IncidentKind.TAMPER, timedelta(seconds=10)),
+    (IncidentKind.SOS, timedelta(seconds=20)),
+)
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn, minus its own Ctrl-C handling: the demo stops the devices before the server."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def fresh_database(path: Path) -> str:
+    """Delete the previous run's database (and its WAL), so every run starts the same way."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return f"sqlite:///{path}"
+
+
+def make_accounts(url: str) -> dict[str, str]:
+    """Demo users and a device-gateway token, created before the server starts."""
+    db = open_engine(url)
+    migrate(db)
+    now = datetime.now(UTC)
+    tokens: dict[str, str] = {}
+    with db.begin() as conn:
+        for user_id, role in DEMO_USERS:
+            create_user(conn, user_id=user_id, name=user_id, role=role, now=now)
+            tokens[user_id] = issue_token(conn, role=role, now=now, user_id=user_id)
+        tokens["devices"] = issue_token(conn, role=Role.DEVICE, now=now)
+    db.dispose()
+    return tokens
+
+
+def script_opening(sim: Simulation, caseload: Caseload, now: datetime) -> list[str]:
+    """Force the opening incidents on the subjects best placed for them; returns what was scripted."""
+    ts = now.timestamp()
+    # The approach goes to the pair living closest, so it reaches the victim within minutes.
+    by_distance = sorted(caseload.subjects, key=lambda s: sim.partner_distance(s.id, ts))
+    scripted: list[str] = []
+    for (kind, delay), subject in zip(OPENING, by_distance, strict=False):
+        sim.force(kind, subject.id, now + delay)
+        scripted.append(f"{kind.value} by {subject.id} at +{int(delay.total_seconds())} s")
+    return scripted
+
+
+def _alert_counts(app_state: object) -> dict[AlertKind, int]:
+    book = app_state.runner.processor.engine.book  # type: ignore[attr-defined]
+    counts: dict[AlertKind, int] = {}
+    for alert in list(book):
+        counts[alert.kind] = counts.get(alert.kind, 0) + 1
+    return counts
+
+
+def summary(subjects: int, fixes_per_s: float, counts: dict[AlertKind, int]) -> str:
+    total = sum(counts.values())
+    worst = ", ".join(f"{kind.value} {n}" for kind, n in sorted(counts.items(), key=lambda kv: -kv[1])[:4])
+    return f"subjects {subjects} | fixes/s {fixes_per_s:6.1f} | open alerts {total}" + (
+        f" ({worst})" if worst else ""
+    )
+
+
+async def run_demo(*, subjects: int, seed: int, host: str, port: int) -> int:
+    url = fresh_database(DEMO_DB)
+    tokens = make_accounts(url)
+    settings = Settings(database_url=url, host=host, port=port)
+    app = create_app(settings)
+    server = _QuietServer(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        if serving.done():
+            print(f"the server did not start on {host}:{port} (is the port taken?)", file=sys.stderr)
+            return 1
+        await asyncio.sleep(0.05)
+
+    base = f"http://{host}:{port}"
+    caseload = make_caseload(subjects, seed)
+    now = datetime.now(UTC)
+    sim = Simulation(caseload, seed, start=now)
+    scripted = script_opening(sim, caseload, now)
+    driver = Driver(base, device_token=tokens["devices"], admin_token=tokens["admin"])
+    await driver.register(caseload)
+
+    print(f"\nVigil demo: {base}   (API and docs: {base}/docs)", flush=True)
+    print(f"database: {DEMO_DB} (fresh each run); caseload: {subjects} subjects, seed {seed}")
+    print("tokens (Authorization: Bearer <token>, or ?token=<token>):")
+    for label, token in tokens.items():
+        print(f"  {label:10} {token}")
+    print("scripted in the first minute: " + "; ".join(scripted))
+    print("Ctrl-C to stop.\n", flush=True)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    devices = asyncio.create_task(run_live(sim, driver, stop=stop))
+    try:
+        while not stop.is_set() and not devices.done() and not serving.done():
+            line = summary(len(caseload.subjects), driver.stats.fixes_per_s(), _alert_counts(app.state))
+            sys.stdout.write("\r" + line.ljust(100))
+            sys.stdout.flush()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+    finally:
+        stop.set()
+        print("\nstopping: devices first, then the server...", flush=True)
+        with contextlib.suppress(Exception):
+            await devices
+        await driver.aclose()
+        server.should_exit = True
+        await serving
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    print("stopped; the database is consistent. Run again to start afresh.")
+    return 0
+
+
+def main(*, subjects: int = 200, seed: int = 1, host: str = "127.0.0.1", port: int = 8000) -> int:
+    return asyncio.run(run_demo(subjects=subjects, seed=seed, host=host, port=port))

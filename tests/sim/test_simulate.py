@@ -1,0 +1,137 @@
+"""`vigil simulate`: offline runs written as replay files, the quality table, and the live mode."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from test_driver import Server, server  # noqa: F401  (the live server fixture)
+
+from vigil import cli
+from vigil.sim import replay
+from vigil.sim.incidents import IncidentKind
+from vigil.sim.simulate import Forced, Options, UsageError, main
+
+TINY = ["simulate", "--subjects", "5", "--hours", "1.5", "--seed", "3", "--force", "namyangju@20"]
+
+
+def test_an_offline_run_is_a_scenario_that_vigil_replay_accepts(tmp_path: Path) -> None:
+    first, second = tmp_path / "run.json", tmp_path / "again.json"
+    assert cli.main([*TINY, "--scenario-out", str(first)]) == 0
+    assert cli.main([*TINY, "--scenario-out", str(second)]) == 0
+    assert first.read_bytes() == second.read_bytes()  # the same arguments, the same run
+
+    doc = json.loads(first.read_text(encoding="utf-8"))
+    assert len(doc["subjects"]) == 5 and len(doc["messages"]) > 300
+    out, err = io.StringIO(), io.StringIO()
+    assert replay.main(first, stdout=out, stderr=err) == 0
+    assert err.getvalue() == ""  # nothing refused
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert lines == replay.run(doc)
+    assert {"tamper", "proximity_violation"} <= {line["kind"] for line in lines}
+
+
+def test_quality_scores_a_tiny_run_against_the_truth(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    figures_path = tmp_path / "quality" / "q.json"
+    argv = ["simulate", "--subjects", "10", "--hours", "2", "--force", "namyangju@10", "--quality"]
+    assert cli.main([*argv, "--json", str(figures_path)]) == 0
+    table = capsys.readouterr().out
+    for row in (
+        "true violations",
+        "  proximity: detected / true",
+        "detected",
+        "missed",
+        "false alerts",
+        "false violation alerts / 100 subject-days",
+        "delay after the true crossing, median",
+        "delay after the true crossing, p95",
+        "  tamper",
+        "  sos",
+        "  battery low",
+        "  battery dead (power off)",
+        "  silence (signal loss)",
+    ):
+        assert any(line.startswith(row) for line in table.splitlines()), row
+    missed = next(line for line in table.splitlines() if line.startswith("missed"))
+    assert missed.split() == ["missed", "0", "0", "PASS"]
+    assert "<= 60 s" in table and "<= 1" in table
+
+    figures = json.loads(figures_path.read_text(encoding="utf-8"))
+    assert figures["subjects"] == 10 and figures["subject_days"] == pytest.approx(10 * 2 / 24, abs=1e-3)
+    assert figures["violations_by_kind"]["proximity_violation"]["detected"] >= 1
+    assert figures["missed"] == 0 and figures["targets"]["missed"]["pass"] is True
+    assert figures["events"]["tamper"] == {"true": 1, "detected": 1}  # the strap cut at her door
+    assert figures["incidents"]["namyangju"] == 1
+    assert figures["refused_messages"] == 0
+    assert len(figures["false_alert_lines"]) == figures["false_alerts"]
+
+
+def test_a_plain_offline_run_prints_a_summary(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(Options(subjects=3, hours=0.5, seed=2)) == 0
+    assert "3 subjects x 0.5 h" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--url", "http://127.0.0.1:9"],
+        ["--url", "http://127.0.0.1:9", "--device-token", "d", "--admin-token", "a", "--quality"],
+        ["--device-token", "d"],
+        ["--hours", "0"],
+        ["--subjects", "0"],
+        ["--incident-rate", "2"],
+        ["--force", "nonsense@5"],
+        ["--force", "tamper@-1"],
+        ["--force", "tamper@5:S-999999", "--subjects", "2"],
+    ],
+)
+def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["simulate", *argv]) == 2
+    assert capsys.readouterr().err.startswith("vigil simulate: ")
+
+
+def test_forced_incidents_parse() -> None:
+    assert Forced.parse("namyangju@10") == Forced(IncidentKind.NAMYANGJU, 10.0)
+    assert Forced.parse("tamper@2.5:S-000003") == Forced(IncidentKind.TAMPER, 2.5, "S-000003")
+    assert Forced.parse("sos") == Forced(IncidentKind.SOS, 0.0)
+    with pytest.raises(UsageError):
+        Forced.parse("sos@soon")
+
+
+def test_live_mode_registers_and_drives_the_server_until_the_hours_are_up(server: Server) -> None:  # noqa: F811
+    server.clock.wall()  # live runs start at "now": the server must be on the wall clock
+    options = Options(
+        subjects=20,
+        hours=3.0 / 3600,
+        seed=4,
+        url=server.url,
+        device_token=server.tokens["device"],
+        admin_token=server.tokens["admin"],
+    )
+    out, err = io.StringIO(), io.StringIO()
+    assert main(options, stdout=out, stderr=err) == 0, err.getvalue()
+    text = out.getvalue()
+    assert "registered in" in text and text.rstrip().endswith("stopped")
+    summary = [line for line in text.splitlines() if "fixes" in line and "requests" in line]
+    assert summary and "refused 0  failed 0" in summary[-1], text
+    words = summary[-1].split()
+    assert int(words[words.index("requests") + 1]) >= 1, (
+        text
+    )  # seed 4: a monitor's first report is due at 1 s
+    assert len(server.get("/v1/subjects", who="admin")) == 20
+
+
+def test_live_mode_says_why_registration_failed(server: Server) -> None:  # noqa: F811
+    options = Options(
+        subjects=2,
+        url=server.url,
+        device_token=server.tokens["device"],
+        admin_token=server.tokens["device"],  # a device may not write the registry
+    )
+    err = io.StringIO()
+    assert main(options, stdout=io.StringIO(), stderr=err) == 1
+    assert "registration failed: PUT /v1/subjects/S-000001 -> 403" in err.getvalue()
