@@ -7,7 +7,6 @@ from __future__ import annotations
 import gc
 import logging
 import queue
-import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -50,9 +49,6 @@ class Runner:
         # tracks takes hundreds of milliseconds, which is the whole tail of receipt -> alert latency.
         gc.freeze()
         gc.set_threshold(10_000, 50, 1_000)
-        # The processor competes for the GIL with the event loop (HTTP, decoding); at the default
-        # 5 ms switch interval a commit can wait several intervals for its turn.
-        sys.setswitchinterval(0.001)
         self._thread.start()
         self._checkpointer.start()
 
