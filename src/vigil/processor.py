@@ -155,7 +155,11 @@ class Processor:
             log.exception(
                 "batch of %d commands failed; rebuilding the engine from the database", len(commands)
             )
-            self.load(now)
+            try:
+                self.load(now)
+            except Exception:
+                # The database is still unreachable: keep answering 503; the next failure retries this.
+                log.exception("rebuilding the engine failed too")
             raise
         return results, out
 

@@ -1,0 +1,48 @@
+"""The single writer's promise: memory never holds what the disk does not. A batch whose commit fails
+leaves neither rows nor engine state behind, and the same reports go through when retried."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, func, select
+
+from vigil.domain.model import DeviceKind, Fix, LegalBasis
+from vigil.processor import Ingest, IngestOutcome, Processor, Touched, Write
+from vigil.store import records
+from vigil.store import tables as t
+from vigil.store.database import migrate, open_engine
+
+NOW = datetime(2026, 3, 14, 7, 0, tzinfo=UTC)
+
+
+def _registry(conn: Connection, now: datetime) -> Touched:
+    records.put_subject(conn, now, subject_id="S1", name="", legal_basis=LegalBasis.PAROLE)
+    return records.put_device(conn, now, device_id="AM-1", kind=DeviceKind.ANKLE_MONITOR, person_id="S1")
+
+
+def _boom(conn: Connection, now: datetime) -> Touched:
+    raise RuntimeError("disk full")
+
+
+def test_a_failed_commit_leaves_nothing_behind_and_a_retry_succeeds(tmp_path: Path) -> None:
+    db = open_engine(f"sqlite:///{tmp_path / 'v.db'}")
+    migrate(db)
+    processor = Processor(db)
+    processor.load(NOW)
+    processor.run([Write(_registry)], NOW)
+    fix = Fix("AM-1", NOW, 37.5, 127.0, accuracy_m=10)
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        processor.run([Ingest([(0, fix)], NOW), Write(_boom)], NOW)
+    assert "S1" not in processor.engine.tracks  # the engine was rebuilt from the database
+    with db.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(t.fixes)).scalar() == 0
+
+    (outcome,), _ = processor.run([Ingest([(0, fix)], NOW)], NOW)
+    assert isinstance(outcome, IngestOutcome)
+    assert (outcome.stored, outcome.duplicates) == (1, 0)
+    assert processor.engine.tracks["S1"].latest == fix
+    db.dispose()
