@@ -219,7 +219,8 @@ def test_curfew_in_seoul_starts_and_ends_by_the_clock() -> None:
     w = World(with_order=False, devices=QUIET)
     assert w.engine.put_zone(home_curfew("Asia/Seoul"), kst(11, 21)) == []
 
-    # Out at 21:59: not yet the curfew.
+    # Out at 21:58 and 21:59: not yet the curfew.
+    assert w.subject(seconds(kst(11, 21, 58)), near(2000, 0, HIS_HOME)) == []
     assert w.subject(seconds(kst(11, 21, 59)), near(2000, 0, HIS_HOME)) == []
     assert w.engine.next_deadline() == kst(11, 22)
     assert w.tick(kst(11, 21, 59) + timedelta(seconds=59)) == []
@@ -239,8 +240,9 @@ def test_curfew_in_seoul_starts_and_ends_by_the_clock() -> None:
     assert w.subject(seconds(kst(11, 22, 30)), near(1990, 0, HIS_HOME)) == []
     assert kinds(w.subject(seconds(kst(11, 23)), HIS_HOME)) == [Change.CLEARED]
 
-    # Out again in the small hours: the same alert is active again.
-    (again,) = w.subject(seconds(kst(12, 4)), near(2000, 0, HIS_HOME))
+    # Out again in the small hours: the same alert is active again once a second fix confirms it.
+    assert w.subject(seconds(kst(12, 4)), near(2000, 0, HIS_HOME)) == []
+    (again,) = w.subject(seconds(kst(12, 4)) + 60, near(2000, 0, HIS_HOME))
     assert again.change is Change.UPDATED
     assert again.alert.id == opened.alert.id
 
@@ -257,11 +259,13 @@ def test_curfew_started_while_he_is_home_raises_when_he_leaves() -> None:
     w.engine.put_zone(home_curfew("Asia/Seoul"), kst(11, 21))
     w.subject(seconds(kst(11, 21, 30)), HIS_HOME)
     assert w.tick(kst(11, 22)) == []
-    assert summary(w.subject(seconds(kst(11, 23)), near(500, 0, HIS_HOME))) == [(Change.OPENED, ZONE)]
+    assert w.subject(seconds(kst(11, 23)), near(500, 0, HIS_HOME)) == []  # one fix is not enough
+    assert summary(w.subject(seconds(kst(11, 23)) + 60, near(500, 0, HIS_HOME))) == [(Change.OPENED, ZONE)]
 
 
 def test_curfew_zone_added_during_the_curfew_judges_at_once() -> None:
     w = World(with_order=False, devices=QUIET)
+    w.subject(seconds(kst(11, 22, 58)), near(500, 0, HIS_HOME))
     w.subject(seconds(kst(11, 22, 59)), near(500, 0, HIS_HOME))
     assert summary(w.engine.put_zone(home_curfew("Asia/Seoul"), kst(11, 23))) == [(Change.OPENED, ZONE)]
 
@@ -273,7 +277,8 @@ def test_curfew_absence_needs_the_95_percent_disc_outside_and_return_needs_the_m
     t = seconds(kst(11, 23))
     assert w.subject(t, near(200, 0, HIS_HOME), acc=40.0) == []  # outside, but within 2 x accuracy
     assert w.subject(t + 5, near(229, 0, HIS_HOME), acc=40.0) == []
-    assert summary(w.subject(t + 10, near(231, 0, HIS_HOME), acc=40.0)) == [(Change.OPENED, ZONE)]
+    assert w.subject(t + 10, near(231, 0, HIS_HOME), acc=40.0) == []  # absent, not yet confirmed
+    assert summary(w.subject(t + 15, near(232, 0, HIS_HOME), acc=40.0)) == [(Change.OPENED, ZONE)]
     # back just inside the boundary: not yet (must be 25 m inside)
     assert Change.CLEARED not in kinds(w.subject(t + 20, near(140, 0, HIS_HOME)))
     assert w.subject(t + 30, near(126, 0, HIS_HOME)) == []
@@ -287,6 +292,7 @@ def test_a_weekday_curfew_runs_past_midnight_into_the_next_day() -> None:
     w.engine.put_zone(home_curfew("Asia/Seoul", days="fri"), kst(11, 12))
     out = near(2000, 0, HIS_HOME)
     assert w.subject(seconds(kst(14, 23)), out) == []  # Thursday night: no curfew
+    assert w.subject(seconds(kst(14, 23)) + 60, out) == []
     assert w.engine.next_deadline() == kst(15, 22)
     assert summary(w.tick(kst(15, 22))) == [(Change.OPENED, ZONE)]
     assert w.engine.next_deadline() == kst(16, 6)  # Saturday morning
@@ -313,6 +319,7 @@ def test_curfew_in_berlin_across_a_dst_change(start: datetime, end: datetime, ho
 
     w = World(with_order=False, devices=QUIET)
     w.engine.put_zone(home_curfew("Europe/Berlin"), start - timedelta(hours=2))
+    assert w.subject(seconds(start - timedelta(minutes=2)), near(2000, 0, HIS_HOME)) == []
     assert w.subject(seconds(start - timedelta(minutes=1)), near(2000, 0, HIS_HOME)) == []
     assert w.engine.next_deadline() == start
     assert summary(w.tick(start)) == [(Change.OPENED, ZONE)]
@@ -330,6 +337,7 @@ def test_the_same_instant_is_curfew_in_seoul_but_not_in_berlin() -> None:
     instant = kst(11, 22)
     for tz, expected in (("Asia/Seoul", [(Change.OPENED, ZONE)]), ("Europe/Berlin", [])):
         w = World(with_order=False, devices=QUIET)
+        w.subject(seconds(instant - timedelta(minutes=2)), near(2000, 0, HIS_HOME))
         w.subject(seconds(instant - timedelta(minutes=1)), near(2000, 0, HIS_HOME))
         assert summary(w.engine.put_zone(home_curfew(tz), instant)) == expected, tz
 
@@ -353,6 +361,7 @@ def test_fix_is_judged_against_the_schedule_at_the_processing_time() -> None:
     # A fix measured before 22:00 but processed after is judged with the curfew on.
     measured = kst(11, 21, 59)
     processed = kst(11, 22, 1)
+    w.engine.on_fix(fix(ANKLE, kst(11, 21, 58), near(2000, 0, HIS_HOME)), processed, processed)
     changes = w.engine.on_fix(fix(ANKLE, measured, near(2000, 0, HIS_HOME)), processed, processed)
     assert summary(changes) == [(Change.OPENED, ZONE)]
 
@@ -371,6 +380,7 @@ def test_putting_a_scheduled_zone_again_does_not_grow_the_timer() -> None:
         w.engine.put_zone(home_curfew("Asia/Seoul"), kst(11, 12, minute))
     assert len(w.engine._deadlines) == 1
     w.subject(seconds(kst(11, 21)), near(2000, 0, HIS_HOME))
+    w.subject(seconds(kst(11, 21)) + 60, near(2000, 0, HIS_HOME))
     # each boundary is judged once
     assert summary(w.tick(kst(11, 22))) == [(Change.OPENED, ZONE)]
     assert kinds(w.tick(kst(12, 6))) == [Change.CLEARED]
@@ -391,6 +401,7 @@ def test_a_zone_replaced_with_another_schedule_follows_the_new_one() -> None:
     w = World(with_order=False, devices=QUIET)
     w.engine.put_zone(home_curfew("Asia/Seoul"), kst(11, 12))
     w.engine.put_zone(home_curfew("Asia/Seoul", start="20:00", end="05:00"), kst(11, 13))
+    w.subject(seconds(kst(11, 19, 58)), near(2000, 0, HIS_HOME))
     w.subject(seconds(kst(11, 19, 59)), near(2000, 0, HIS_HOME))
     assert w.engine.next_deadline() == kst(11, 20)
     assert summary(w.tick(kst(11, 20))) == [(Change.OPENED, ZONE)]

@@ -67,6 +67,17 @@ class Track:
             best = other
         return best
 
+    def fine_before(self, fix: Fix, coarse_accuracy_m: float) -> Fix | None:
+        """The last fix before `fix` whose accuracy is no coarser than `coarse_accuracy_m` (a fix
+        with no accuracy counts as fine): what confirms or contradicts it."""
+        best: Fix | None = None
+        for other in self.history:
+            if other.time >= fix.time:
+                break
+            if (other.accuracy_m or 0.0) <= coarse_accuracy_m:
+                best = other
+        return best
+
 
 def velocity(fix: Fix, previous: Fix | None) -> tuple[float, float] | None:
     """(east, north) in m/s: from the device's own speed and heading, else from the previous fix."""

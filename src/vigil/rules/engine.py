@@ -40,6 +40,7 @@ from vigil.domain.model import (
     Order,
     PersonKind,
     Zone,
+    ZoneKind,
 )
 from vigil.domain.track import Track
 from vigil.rules import device_health, proximity, signal, zones
@@ -253,9 +254,11 @@ class Engine:
             track = self.tracks.get(zone.subject_id or "")
             if zone.subject_id and track and track.latest:
                 on = schedules.is_active(zone.schedule, now)
+                latest = track.latest
                 self._zone_states[zone.id], _ = zones.assess(
-                    zone.subject_id, zone, ZoneState(), track.latest, now, on, self.tuning
-                )
+                    zone.subject_id, zone, ZoneState(), latest, now, on, self.tuning,
+                    previous=track.fine_before(latest, self.tuning.coarse_accuracy_m),
+                )  # fmt: skip
 
     # --- the rules, in order ----------------------------------------------------------------------
 
@@ -346,9 +349,16 @@ class Engine:
         held = self._zone_states.get(zone.id, ZoneState())
         self._zone_states[zone.id], verdict = zones.assess(
             subject_id, zone, held, track.latest, now, scheduled, self.tuning,
-            protected_person_id=protected, late=late,
+            protected_person_id=protected, late=late, previous=self._fine_before(zone, track),
         )  # fmt: skip
         return self._apply([verdict], now)
+
+    def _fine_before(self, zone: Zone, track: Track) -> Fix | None:
+        """What confirms a curfew absence (zones.assess); exclusion zones need nothing, so the hot
+        path does not look for it."""
+        if zone.kind is not ZoneKind.INCLUSION or track.latest is None:
+            return None
+        return track.fine_before(track.latest, self.tuning.coarse_accuracy_m)
 
     def _zone_in_force(self, zone: Zone, at: datetime) -> tuple[bool, str | None]:
         """Whether the zone counts at `at` (its order in force, its schedule on), and whom it protects."""
@@ -378,12 +388,14 @@ class Engine:
             _, verdict = proximity.assess(order, PairState(), *pair, at, self.tuning, late=True)
             verdicts.append(verdict)
         if device.person_kind is PersonKind.SUBJECT:
+            track = self.tracks[person]
+            previous = track.fine_before(fix, self.tuning.coarse_accuracy_m)
             for zone_id in sorted(self._zones_of.get(person, ())):
                 zone = self.zones[zone_id]
                 scheduled, protected = self._zone_in_force(zone, at)
                 _, verdict = zones.assess(
                     person, zone, ZoneState(), fix, at, scheduled, self.tuning,
-                    protected_person_id=protected, late=True,
+                    protected_person_id=protected, late=True, previous=previous,
                 )  # fmt: skip
                 verdicts.append(verdict)
         changes: list[AlertChange] = []

@@ -21,6 +21,11 @@ class Tuning:
     late_after_s: float = 120.0
     battery_low_pct: float = 15.0
     battery_ok_pct: float = 30.0
+    # Curfew absence is raised on a fine fix only when the device measures him moving at least this
+    # fast, or the fine fix before it, at most `confirm_within_s` earlier (five reporting intervals),
+    # was absent too: a lone multipath jump, measured at a standstill, is not an absence.
+    moving_mps: float = 1.0
+    confirm_within_s: float = 300.0
     # Closing speeds below this are GPS jitter, not an approach: no time to contact.
     min_closing_mps: float = 0.3
 

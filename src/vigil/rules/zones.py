@@ -2,8 +2,9 @@
 
 Exclusion leans toward safety like proximity: a fix whose accuracy disc touches the zone counts as
 entry, graded by confidence. Inclusion (no victim at the door) is raised only when even the ~95 %
-disc (twice the stated accuracy) is outside, and ends once he is back inside by a margin. A coarse
-fix (cell, poor Wi-Fi) neither starts nor ends a breach of either kind.
+disc (twice the stated accuracy) is outside, confirmed by the fix before it (see `assess`), and ends
+once he is back inside by a margin. A coarse fix (cell, poor Wi-Fi) neither starts nor ends a breach
+of either kind.
 Both honour the zone's weekly schedule; the engine re-judges at every schedule boundary so a curfew
 that starts while he is out raises at its start time, not at his next fix.
 """
@@ -42,8 +43,18 @@ def assess(
     *,
     protected_person_id: str | None = None,
     late: bool = False,
+    previous: Fix | None = None,
 ) -> tuple[ZoneState, Signal]:
-    """Judge the subject's fix against one zone at instant `at`; `scheduled` says the zone is in force."""
+    """Judge the subject's fix against one zone at instant `at`; `scheduled` says the zone is in force.
+
+    `previous`: the subject's last fine (not coarse) fix before `fix`. A multipath reflection puts a
+    fix hundreds of metres out while it claims 5-20 m accuracy (about one fix in 500), and at 60 s
+    reporting that jump is no faster than a walk, so no speed limit catches it. Curfew absence
+    therefore starts on a fix only when the device measures him moving (speed at least
+    `tuning.moving_mps`) or when the fine fix before it, at most `tuning.confirm_within_s` earlier,
+    put him outside too. A real absence is seen again at the next fix, one reporting interval later;
+    if no fix comes, the silence alert covers it. Exclusion (a victim's home or work) still raises on
+    the first fix: safety comes first there."""
     outside = geo.signed_distance_m(zone.shape, fix.lat, fix.lon)  # < 0 inside
     accuracy = fix.accuracy_m or 0.0
     coarse = accuracy > tuning.coarse_accuracy_m
@@ -63,7 +74,8 @@ def assess(
     else:
         # Absence only when even the ~95 % disc (twice the stated 68 % accuracy) is outside: a
         # curfew alarm sends someone to a door at night, and one fix in three lies beyond accuracy_m.
-        breach = scheduled and (outside - 2 * slack > 0 or (state.breach and outside > -margin))
+        confirmed = _absent(zone, fix, tuning) and _confirms(zone, fix, previous, tuning)
+        breach = scheduled and (confirmed or (state.breach and outside > -margin))
         confidence = _grade(outside, accuracy, coarse)
     stale = ("subject",) if (at - fix.time).total_seconds() > tuning.stale_after_s else ()
     facts = Facts(
@@ -87,6 +99,25 @@ def assess(
         late=late,
     )
     return ZoneState(breach), signal
+
+
+def _absent(zone: Zone, fix: Fix, tuning: Tuning) -> bool:
+    """The fix is fine and even its ~95 % disc lies outside the inclusion zone."""
+    accuracy = fix.accuracy_m or 0.0
+    if accuracy > tuning.coarse_accuracy_m:
+        return False
+    return geo.signed_distance_m(zone.shape, fix.lat, fix.lon) - 2 * accuracy > 0
+
+
+def _confirms(zone: Zone, fix: Fix, previous: Fix | None, tuning: Tuning) -> bool:
+    """Whether an absent fix can be believed on its own: the receiver measures him moving (its
+    Doppler speed, which a reflection does not fake: a jump reports the standstill he is really in),
+    or the fine fix before it, recent enough, was absent too."""
+    if fix.speed_mps is not None and fix.speed_mps >= tuning.moving_mps:
+        return True
+    if previous is None or not _absent(zone, previous, tuning):
+        return False
+    return 0.0 < (fix.time - previous.time).total_seconds() <= tuning.confirm_within_s
 
 
 def lifted(subject_id: str, zone: Zone) -> Signal:
