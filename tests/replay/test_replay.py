@@ -1,6 +1,6 @@
 """`vigil replay`: scenario files through the real ingest -> engine -> alert path on a virtual clock.
 
-Every tests/replay/scenarios/NAME.json runs through `run()` and must give the alert lines listed in
+Every scenarios/NAME.json runs through `run()` and must give the alert lines listed in
 NAME.expected.json. An expected entry names the fields it checks (at least at, kind, change, subject,
 protected_person, zone and late; distances are left out on purpose, a metre of rounding is no
 regression). Expected files hold what is right; where the engine does otherwise today the scenario is
@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from vigil.sim import replay
 from vigil.sim.replay import ScenarioError, parse, run, simulate
 
-SCENARIOS = Path(__file__).parent / "scenarios"
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 NAMES = sorted(p.stem for p in SCENARIOS.glob("*.json") if not p.name.endswith(".expected.json"))
 CONTRACT_KEYS = ("at", "alert", "kind", "change", "subject", "protected_person", "zone", "distance_m", "late")
 CHECKED_KEYS = {"at", "kind", "change", "subject", "protected_person", "zone", "late"}
