@@ -84,11 +84,46 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     return replay_main(args.file)
 
 
+def _counts(text: str) -> list[int]:
+    """ "1000,10000" -> [1000, 10000]."""
+    try:
+        values = [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
+    except ValueError as exc:
+        raise ValueError(f"expected comma-separated counts, got {text!r}") from exc
+    if not values or any(v < 1 for v in values):
+        raise ValueError(f"expected positive counts, got {text!r}")
+    return values
+
+
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
+    if args.http or args.workload:
+        from vigil.sim.httpbench import main as http_main
+
+        w1 = args.workload == "w1"
+        try:
+            default_sizes = [] if w1 else [1_000, 10_000, 100_000]
+            sizes = _counts(args.devices) if args.devices is not None else default_sizes
+            pairs = (_counts(args.pairs) if args.pairs else [1_000, 10_000]) if w1 else []
+        except ValueError as exc:
+            print(f"vigil bench: {exc}", file=sys.stderr)
+            return 2
+        return http_main(
+            sizes,
+            fixes=args.fixes or 100_000,
+            latency_fixes=(args.fixes or 100_000) // 2,
+            w1_pairs=pairs,
+            updates=args.updates,
+            out=args.out,
+            chart_path=args.chart,
+        )
     from vigil.sim.bench import main as bench_main
 
     return bench_main(
-        pairs=args.pairs, fixes=args.fixes, devices=args.devices, batch=args.batch, out=args.out
+        pairs=int(args.pairs or 10_000),
+        fixes=args.fixes or 200_000,
+        devices=int(args.devices or 100_000),
+        batch=args.batch,
+        out=args.out,
     )
 
 
@@ -143,13 +178,25 @@ def parser() -> argparse.ArgumentParser:
     replay.add_argument("file")
     replay.set_defaults(run=_replay)
     bench = sub.add_parser("bench", help="drive ingest -> engine -> store and print throughput and latency")
-    bench.add_argument("--pairs", type=int, default=10_000)
-    bench.add_argument("--fixes", type=int, default=200_000)
     bench.add_argument(
-        "--devices", type=int, default=100_000, help="registered devices for the memory figure"
+        "--pairs", help="default 10,000; with --workload w1, comma-separated counts (default 1000,10000)"
+    )
+    bench.add_argument(
+        "--fixes", type=int, help="default 200,000 (--http: 100,000 per size, plus half as many paced)"
+    )
+    bench.add_argument(
+        "--devices",
+        help="registered devices for the memory figure (default 100,000); "
+        "with --http, comma-separated sizes (default 1000,10000,100000)",
     )
     bench.add_argument("--batch", type=int, default=100)
     bench.add_argument("--out", help="also save the figures as JSON here (e.g. docs/bench/latest.json)")
+    bench.add_argument(
+        "--http", action="store_true", help="server and load generator as separate processes, over HTTP"
+    )
+    bench.add_argument("--workload", choices=["w1"], help="the named comparison workload (implies --http)")
+    bench.add_argument("--updates", type=int, default=200_000, help="with --workload w1: updates sent")
+    bench.add_argument("--chart", help="with --http: draw a PNG chart here (needs matplotlib)")
     bench.set_defaults(run=_bench)
     simulate = sub.add_parser(
         "simulate",
