@@ -17,6 +17,7 @@ Two runs:
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import socket
@@ -435,6 +436,10 @@ def main(
     out: str | None = None,
     chart_path: str | None = None,
 ) -> int:
+    if chart_path and importlib.util.find_spec("matplotlib") is None:
+        # say so before a run of several minutes, not after it
+        print("--chart needs matplotlib: pip install -e '.[dev]'", file=sys.stderr)
+        return 2
     result = run(
         devices,
         fixes=fixes,
