@@ -727,8 +727,12 @@ def main(
     result = run(pairs, fixes, devices, batch, progress=lambda text: print(f"  {text}", flush=True))
     print(report(result), flush=True)
     if out:
-        path = Path(out)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"\nsaved {path}", flush=True)
+        save(result, Path(out))
     return 0
+
+
+def save(result: dict[str, Any], path: Path) -> None:
+    """Write a benchmark result as JSON (creating its folder) and say where."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nsaved {path}", flush=True)

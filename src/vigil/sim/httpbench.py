@@ -450,10 +450,7 @@ def main(
     )
     print(report(result), flush=True)
     if out:
-        path = Path(out)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"\nsaved {path}", flush=True)
+        bench.save(result, Path(out))
     if chart_path:
         chart(result, Path(chart_path))
         print(f"saved {chart_path}", flush=True)
