@@ -8,6 +8,12 @@ devices ─► api.ingest ─► adapters (bytes → Fix/DeviceEvent)
                           │                        └─► store (SQLite | PostgreSQL), one transaction
                           ▼
           hub (after commit) ─► api.streams (per-viewer filtered WebSockets)
+                          │
+          dispatch.outbox (pushes staged in the same transaction as the alert changes)
+                          ▼
+          dispatch.deliverer (after commit) ─► signed POSTs to 112 / probation targets
+                                     ▲                        │
+                                     └── api.dispatch ◄───────┘ signed callbacks (received … closed)
 
 people ─► api.registry / api.alerts ─► runner (writes) | store.reader (reads)
 """
@@ -21,18 +27,27 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
 
 from vigil import __version__
-from vigil.api import alerts, ingest, positions, registry, streams
+from vigil.api import alerts, dispatch, ingest, positions, registry, streams
 from vigil.api.auth import Tokens
 from vigil.api.streams import Hub
 from vigil.config import Settings
+from vigil.dispatch import links
+from vigil.dispatch.deliverer import Deliverer, DeliverySettings
+from vigil.dispatch.fallback import Fallback, HttpFallback, LogFallback
+from vigil.dispatch.outbox import Outbox, OutboxSettings, Pending
+from vigil.dispatch.routing import Target
+from vigil.dispatch.targets import load_targets, sync_env_target
 from vigil.processor import Processor, Published
 from vigil.rules.tuning import Tuning
 from vigil.runner import Runner, utc_now
+from vigil.store.accounts import instance_secret
 from vigil.store.database import migrate, open_engine
 from vigil.store.reader import Reader
 
@@ -47,21 +62,61 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(migrate, db)
+        link_key = await asyncio.to_thread(_prepare, db, settings, clock())
         loop = asyncio.get_running_loop()
         hub = Hub(settings.stream_queue)
+        base = settings.link_base()
+        outbox = Outbox(
+            OutboxSettings(
+                sender=settings.dispatch_sender,
+                source=settings.dispatch_source,
+                timezone=settings.timezone,
+                stale_after_s=settings.stale_after_s,
+            ),
+            link=lambda alert_id: links.live_track_url(base, link_key, alert_id),
+        )
+        # Pushes leave from this process over a client that ignores proxy settings in the
+        # environment: alerts go to the configured targets and nowhere else.
+        client = httpx.AsyncClient(trust_env=False, follow_redirects=False)
+        deliverer: Deliverer | None = None
 
         def publish(published: Published) -> None:
             loop.call_soon_threadsafe(hub.publish, published)
+            if published.deliveries or published.acks:
+                assert deliverer is not None
+                loop.call_soon_threadsafe(deliverer.accept, published.deliveries, published.acks)
 
         # Alert ids must stay unique across restarts and servers: random, not counted.
-        runner = Runner(Processor(db, tuning=tuning, new_id=lambda: str(uuid.uuid4())), publish, clock)
+        processor = Processor(db, tuning=tuning, new_id=lambda: str(uuid.uuid4()), outbox=outbox)
+        runner = Runner(processor, publish, clock)
+        deliverer = Deliverer(
+            submit=runner.submit,
+            load=lambda: _outbox_state(db),
+            targets=lambda: _targets(db),
+            settings=DeliverySettings(
+                timeout_s=settings.dispatch_timeout_s,
+                backoff_s=settings.dispatch_backoff_s,
+                backoff_max_s=settings.dispatch_backoff_max_s,
+                alarm_after_s=settings.dispatch_alarm_after_s,
+                ack_timeout_s=settings.dispatch_ack_timeout_s,
+            ),
+            fallback=_fallback(settings, client),
+            client=client,
+            clock=clock,
+            wall=utc_now,
+        )
         await asyncio.to_thread(runner.start)
+        await deliverer.start()
         app.state.hub = hub
         app.state.runner = runner
+        app.state.deliverer = deliverer
+        app.state.link_key = link_key
         try:
             yield
         finally:
+            await deliverer.stop()
             await asyncio.to_thread(runner.stop)
+            await client.aclose()
             db.dispose()
 
     app = FastAPI(
@@ -75,7 +130,9 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     app.state.db = db
     app.state.reader = Reader(db)
     app.state.tokens = Tokens(db, settings.token_cache_s)
-    for router in (ingest.router, registry.router, alerts.router, positions.router, streams.router):
+    for router in (
+        ingest.router, registry.router, alerts.router, positions.router, streams.router, dispatch.router
+    ):  # fmt: skip
         app.include_router(router)
 
     @app.exception_handler(RequestValidationError)
@@ -93,3 +150,25 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         return {"status": "ok", "version": __version__}
 
     return app
+
+
+def _prepare(db: Engine, settings: Settings, now: datetime) -> bytes:
+    """Start-up writes before the writer thread runs: the environment's dispatch target, and the
+    key of incident links."""
+    with db.begin() as conn:
+        sync_env_target(conn, settings.dispatch_url, settings.dispatch_secret, now)
+        return instance_secret(conn, "incident-links", now)
+
+
+def _outbox_state(db: Engine) -> tuple[list[Pending], list[tuple[int, str, str, datetime]]]:
+    with db.connect() as conn:
+        return Outbox.pending(conn), Outbox.awaiting_ack(conn)
+
+
+def _targets(db: Engine) -> list[Target]:
+    with db.connect() as conn:
+        return load_targets(conn)
+
+
+def _fallback(settings: Settings, client: httpx.AsyncClient) -> Fallback:
+    return HttpFallback(settings.fallback_url, client) if settings.fallback_url else LogFallback()

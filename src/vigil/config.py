@@ -23,3 +23,22 @@ class Settings(BaseSettings):
     stale_after_s: float = Field(default=600.0, gt=0)
     default_silence_s: float = Field(default=300.0, gt=0)
     log_level: str = "INFO"
+    # Where people reach this server (links in pushes); default http://host:port.
+    public_url: str | None = None
+    # Human-facing local time (CAP `sent`, replay output) and the dispatch sender's names.
+    timezone: str = "Asia/Seoul"
+    dispatch_sender: str = "vigil@localhost"
+    dispatch_source: str = "/vigil"
+    # The simplest deployment: one dispatch target that receives every push.
+    dispatch_url: str | None = None
+    dispatch_secret: str | None = None  # whsec_...
+    dispatch_timeout_s: float = Field(default=5.0, gt=0)
+    dispatch_backoff_s: float = Field(default=1.0, gt=0)
+    dispatch_backoff_max_s: float = Field(default=60.0, gt=0)
+    dispatch_alarm_after_s: float = Field(default=120.0, gt=0)
+    dispatch_ack_timeout_s: float = Field(default=60.0, gt=0)
+    # The fallback channel for pushes that do not get through: an HTTP gateway (e.g. SMS), else a log line.
+    fallback_url: str | None = None
+
+    def link_base(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

@@ -20,6 +20,8 @@ from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from vigil.adapters import InputError
+from vigil.dispatch.outbox import DispatchCommand, Escalate, Outbox, Pending, Record
+from vigil.dispatch.reports import IllegalReport
 from vigil.domain.alerts import AlertChange, AlertState, Change, IllegalTransition, UnknownAlert
 from vigil.domain.model import DeviceEvent, Fix, Report
 from vigil.rules.engine import Engine as RuleEngine
@@ -82,7 +84,7 @@ class Tick:
     pass
 
 
-Command = Ingest | Write | Move | Tick
+Command = Ingest | Write | Move | Tick | DispatchCommand
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +100,11 @@ class Published:
 
     alerts: list[AlertChange] = field(default_factory=list)
     positions: list[PositionUpdate] = field(default_factory=list)
+    deliveries: list[Pending] = field(default_factory=list)  # pushes staged, for the deliverer
+    acks: list[tuple[str, str]] = field(default_factory=list)  # (alert, target) acknowledged
+
+    def __bool__(self) -> bool:
+        return bool(self.alerts or self.positions or self.deliveries or self.acks)
 
 
 class CommandFailed(Exception):
@@ -113,9 +120,15 @@ class Conflict(CommandFailed):
 
 class Processor:
     def __init__(
-        self, db: Engine, *, tuning: Tuning | None = None, new_id: Callable[[], str] | None = None
+        self,
+        db: Engine,
+        *,
+        tuning: Tuning | None = None,
+        new_id: Callable[[], str] | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
         self.db = db
+        self.outbox = outbox  # None: nothing is pushed to dispatch (replays without targets)
         self._tuning = tuning
         self._new_id = new_id
         self.engine = RuleEngine(tuning, new_id)
@@ -137,6 +150,8 @@ class Processor:
             engine.restore(fixes, registry.last_heard(conn), registry.load_open_alerts(conn), now)
             self._fix_latest = _latest(conn, t.fixes)
             self._event_latest = _latest(conn, t.device_events)
+            if self.outbox is not None:
+                self.outbox.load(conn)
         self.engine = engine
 
     def run(self, commands: Sequence[Command], now: datetime) -> tuple[list[Any], Published]:
@@ -151,6 +166,9 @@ class Processor:
                 for command in commands:
                     results.append(self._one(conn, command, now, out, writes))
                 writes.flush(conn)
+                if self.outbox is not None and out.alerts:
+                    # the pushes are committed with the changes they report, or not at all
+                    out.deliveries += self.outbox.stage(conn, out.alerts, self.engine, now)
         except Exception:
             log.exception(
                 "batch of %d commands failed; rebuilding the engine from the database", len(commands)
@@ -185,7 +203,38 @@ class Processor:
             writes.alerts([change])
             out.alerts.append(change)
             return change
-        return self._write(conn, command, now, out, writes)
+        if isinstance(command, Write):
+            return self._write(conn, command, now, out, writes)
+        return self._dispatch(conn, command, now, out, writes)
+
+    def _dispatch(
+        self, conn: Connection, command: DispatchCommand, now: datetime, out: Published, writes: _Rows
+    ) -> Any:
+        if self.outbox is None:
+            return CommandFailed("dispatch is not configured")
+        writes.flush(conn)  # a report may concern an alert opened earlier in this batch
+        result: Any = None
+        pending: list[Pending] = []
+        acks: list[tuple[str, str]] = []
+        try:
+            with conn.begin_nested():
+                if isinstance(command, Record):
+                    changes = self.outbox.record(conn, command.attempts, self.engine, now)
+                elif isinstance(command, Escalate):
+                    pending, changes = self.outbox.escalate(
+                        conn, command.delivery_id, command.reason, self.engine, now
+                    )
+                else:
+                    result, changes, pending, acks = self.outbox.report(conn, command, self.engine, now)
+        except UnknownAlert:
+            return CommandFailed("no such alert")
+        except IllegalReport as exc:
+            return Conflict(str(exc))
+        writes.alerts(changes)
+        out.alerts += changes
+        out.deliveries += pending
+        out.acks += acks
+        return result
 
     def _write(self, conn: Connection, command: Write, now: datetime, out: Published, writes: _Rows) -> Any:
         writes.flush(conn)  # a registry change must see the reports before it, in order

@@ -106,7 +106,7 @@ class Runner:
         self.batches += 1
         # Publish before answering: once a caller has its answer, the batch is already on its way to
         # every viewer (both hand-offs are queued on the same event loop, in this order).
-        if published.alerts or published.positions:
+        if published:
             try:
                 self._publish(published)
             except Exception:

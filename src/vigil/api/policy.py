@@ -17,6 +17,8 @@ class Action(StrEnum):
     STREAM = "stream"
     DEVICE_POST = "device.post"
     USERS_MANAGE = "users.manage"
+    TARGETS_READ = "targets.read"
+    TARGETS_MANAGE = "targets.manage"
 
 
 _WATCHERS = {Role.OPERATOR, Role.PROBATION_OFFICER, Role.POLICE_DISPATCHER}
@@ -31,6 +33,9 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.STREAM: frozenset(_WATCHERS),
     Action.DEVICE_POST: frozenset({Role.DEVICE}),
     Action.USERS_MANAGE: frozenset({Role.ADMIN}),
+    # Dispatch targets hold secrets and decide where alerts go: admins set them, operators see them.
+    Action.TARGETS_READ: frozenset({Role.ADMIN, Role.OPERATOR}),
+    Action.TARGETS_MANAGE: frozenset({Role.ADMIN}),
 }
 
 

@@ -24,6 +24,8 @@ class AlertKind(StrEnum):
     SIGNAL_LOSS = "signal_loss"
     POWER_OFF = "power_off"
     SOS = "sos"
+    # The control centre's own alarm: a push to a dispatch system is not getting through.
+    DISPATCH_FAILURE = "dispatch_failure"
 
 
 class Severity(StrEnum):
@@ -39,6 +41,7 @@ SEVERITY: dict[AlertKind, Severity] = {
     AlertKind.SOS: Severity.CRITICAL,
     AlertKind.ZONE_VIOLATION: Severity.HIGH,
     AlertKind.POWER_OFF: Severity.HIGH,
+    AlertKind.DISPATCH_FAILURE: Severity.HIGH,
     AlertKind.PROXIMITY_WARNING: Severity.MEDIUM,
     AlertKind.SIGNAL_LOSS: Severity.MEDIUM,
     AlertKind.BATTERY_LOW: Severity.LOW,
@@ -72,6 +75,9 @@ class Change(StrEnum):
     ON_SCENE = "on_scene"
     RESOLVED = "resolved"
     FALSE_ALARM = "false_alarm"
+    # timeline entries about the dispatch push, which leave the state as it is
+    CALLBACK = "callback"  # a dispatch system reported (received, en route, rejected, ...)
+    UNACKNOWLEDGED = "unacknowledged"  # no acknowledgement in time: escalated to the next target
 
 
 class IllegalTransition(ValueError):
@@ -287,6 +293,13 @@ class AlertBook:
         return self._record(
             replace(current, state=target, updated_at=now), Change(target.value), now, actor, note
         )
+
+    def note(self, alert_id: str, change: Change, *, actor: str, now: datetime, note: str) -> AlertChange:
+        """A timeline entry that moves nothing (a dispatch system's report, an escalation)."""
+        current = self._by_id.get(alert_id)
+        if current is None:
+            raise UnknownAlert(alert_id)
+        return self._record(replace(current, updated_at=now), change, now, actor, note)
 
     def _record(
         self, alert: Alert, change: Change, now: datetime, actor: str = "vigil", note: str = ""

@@ -29,6 +29,7 @@ from vigil.domain.alerts import (
     AlertChange,
     AlertKey,
     AlertState,
+    Change,
     Facts,
     Signal,
 )
@@ -227,6 +228,17 @@ class Engine:
         self, alert_id: str, target: AlertState, *, actor: str, now: datetime, note: str = ""
     ) -> AlertChange:
         return self.book.move(alert_id, target, actor=actor, now=now, note=note)
+
+    def note(self, alert_id: str, change: Change, *, actor: str, now: datetime, note: str) -> AlertChange:
+        return self.book.note(alert_id, change, actor=actor, now=now, note=note)
+
+    def alarm(self, verdict: Signal, now: datetime) -> list[AlertChange]:
+        """Raise or clear an alarm that no rule judges: the control centre's own delivery failures."""
+        return self._apply([verdict], now)
+
+    def orders_of(self, person_id: str) -> list[Order]:
+        """The orders a person is party to (either side), in force or not."""
+        return [self.orders[o] for o in sorted(self._orders_of.get(person_id, ()))]
 
     # --- restoring after a restart -----------------------------------------------------------------
 

@@ -74,3 +74,14 @@ def bootstrap(conn: Connection, now: datetime) -> dict[str, str]:
         tokens[user_id] = issue_token(conn, role=role, now=now, user_id=user_id)
     tokens["device gateway"] = issue_token(conn, role=Role.DEVICE, now=now)
     return tokens
+
+
+def instance_secret(conn: Connection, name: str, now: datetime) -> bytes:
+    """A secret this installation made for itself on first use (kept in the database, so every
+    server of the installation and every restart share it)."""
+    row = conn.execute(select(t.instance_secrets.c.value).where(t.instance_secrets.c.name == name)).first()
+    if row is not None:
+        return bytes.fromhex(row.value)
+    value = secrets.token_bytes(32)
+    conn.execute(insert(t.instance_secrets).values(name=name, value=value.hex(), created_at=now))
+    return value

@@ -220,3 +220,81 @@ tokens = Table(
     Column("expires_at", UTCTime(), nullable=True),
     Column("revoked_at", UTCTime(), nullable=True),
 )
+
+# --- the dispatch push ----------------------------------------------------------------------------
+
+dispatch_targets = Table(
+    "dispatch_targets",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("url", String(2000), nullable=False),
+    Column("secret", String(200), nullable=False),  # whsec_...; never returned by the API
+    Column("agency", String(20), nullable=False),
+    Column("codes", JSON, nullable=False),  # municipality code prefixes served; [] is everywhere
+    Column("formats", JSON, nullable=False),
+    Column("kinds", JSON, nullable=True),  # alert kinds taken; null is every kind
+    Column("priority", Integer, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("disabled_reason", Text, nullable=False, default=""),
+    *_stamps(),
+)
+
+# The outbox: one row per push, written in the transaction that commits the alert change it reports.
+dispatch_events = Table(
+    "dispatch_events",
+    metadata,
+    Column("id", String(ID), primary_key=True),  # CloudEvent id = CAP identifier = webhook-id
+    Column("alert_id", String(ID), ForeignKey("alerts.id"), nullable=False, index=True),
+    Column("sequence", Integer, nullable=False),
+    Column("push_type", String(20), nullable=False),
+    Column("escalation", Integer, nullable=False),
+    Column("needs_ack", Boolean, nullable=False),
+    Column("created_at", UTCTime(), nullable=False),
+    Column("facts", JSON, nullable=False),  # what this push said, to judge what is news next time
+)
+
+# One row per push and target: the delivery state the control centre sees per alert.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(ID), ForeignKey("dispatch_events.id"), nullable=False),
+    Column("target_id", String(ID), ForeignKey("dispatch_targets.id"), nullable=False),
+    Column("alert_id", String(ID), nullable=False, index=True),
+    # Rendered once in the target's formats, so every retry sends the same bytes under the same id.
+    Column("body", Text, nullable=False),
+    Column("state", String(20), nullable=False, index=True),  # pending | delivered | gone
+    Column("attempts", Integer, nullable=False),
+    Column("created_at", UTCTime(), nullable=False),
+    Column("next_attempt_at", UTCTime(), nullable=False),
+    Column("last_attempt_at", UTCTime(), nullable=True),
+    Column("last_status", Integer, nullable=True),
+    Column("last_error", Text, nullable=False, default=""),
+    Column("delivered_at", UTCTime(), nullable=True),
+    Column("alarmed_at", UTCTime(), nullable=True),  # operators told and the fallback channel used
+    Column("acked_at", UTCTime(), nullable=True),  # the target reported back about the alert
+    Column("escalated_at", UTCTime(), nullable=True),
+    UniqueConstraint("event_id", "target_id", name="uq_deliveries_event_target"),
+)
+
+# What dispatch systems reported back; the key makes a retried callback harmless.
+dispatch_callbacks = Table(
+    "dispatch_callbacks",
+    metadata,
+    Column("target_id", String(ID), primary_key=True),
+    Column("id", String(200), primary_key=True),  # the callback's webhook-id
+    Column("alert_id", String(ID), nullable=False, index=True),
+    Column("status", String(30), nullable=False),
+    Column("received_at", UTCTime(), nullable=False),
+    Column("body", JSON, nullable=False),
+)
+
+# Per-installation secrets the server makes itself on first start (e.g. the key of incident links).
+instance_secrets = Table(
+    "instance_secrets",
+    metadata,
+    Column("name", String(60), primary_key=True),
+    Column("value", String(200), nullable=False),
+    Column("created_at", UTCTime(), nullable=False),
+)

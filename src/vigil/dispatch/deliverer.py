@@ -1,0 +1,297 @@
+"""The deliverer: sends the outbox's pushes, in order per alert and target, until each is delivered.
+
+It runs on the server's event loop. New pushes are handed over the moment their transaction
+commits (no polling: the push leaves within milliseconds); on start-up it takes back whatever the
+outbox still holds, so nothing committed is lost to a restart or a crash. Every attempt is recorded
+through the single writer. It never gives up: a push that keeps failing is retried with backoff and
+jitter (a target's Retry-After is honoured), and after a set time operators are alarmed and the
+fallback channel is used while retries go on. A violation that its target does not acknowledge in
+time is escalated to the next target by priority.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from vigil.dispatch import signing
+from vigil.dispatch.fallback import Fallback, Notice
+from vigil.dispatch.outbox import Attempt, DispatchCommand, Escalate, Pending, Record
+from vigil.dispatch.routing import Target
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+Lane = tuple[str, str]  # (target, alert): pushes about one alert reach one target in order
+
+MAX_WAIT_S = 0.5  # the loop looks at its clock at least this often (tests move the clock by hand)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliverySettings:
+    timeout_s: float = 5.0  # per request
+    backoff_s: float = 1.0  # first retry after about this long, doubling
+    backoff_max_s: float = 60.0
+    retry_after_max_s: float = 600.0  # a target asking for a longer pause still gets retried by then
+    alarm_after_s: float = 120.0  # undelivered this long: operators' alarm and the fallback channel
+    ack_timeout_s: float = 60.0  # a pushed violation not acknowledged this long is escalated
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """One delivered push, for the benchmark: how long from commit to the target's answer."""
+
+    event_id: str
+    target_id: str
+    latency_s: float
+
+
+class Deliverer:
+    def __init__(
+        self,
+        *,
+        submit: Callable[[DispatchCommand], Future[Any]],
+        load: Callable[[], tuple[list[Pending], list[tuple[int, str, str, datetime]]]],
+        targets: Callable[[], list[Target]],
+        settings: DeliverySettings,
+        fallback: Fallback,
+        client: httpx.AsyncClient,
+        clock: Clock,
+        wall: Clock,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._submit = submit
+        self._load = load
+        self._load_targets = targets
+        self.settings = settings
+        self._fallback = fallback
+        self._client = client
+        self._clock = clock  # decides what is due (the server's clock; tests move it)
+        self._wall = wall  # stamps signatures: receivers check it against their real clocks
+        self._rng = rng or random.Random()
+        self._lanes: dict[Lane, deque[Pending]] = {}
+        self._busy: set[Lane] = set()
+        self._awaiting: dict[int, tuple[str, str, datetime]] = {}  # delivery -> (alert, target, deadline)
+        self._targets: dict[str, Target] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._sending: set[asyncio.Task[None]] = set()
+        self._stopping = False
+        self.sent: deque[Sent] = deque(maxlen=100_000)
+
+    # --- life cycle ---------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        pending, awaiting = await asyncio.to_thread(self._load)
+        self._targets = {t.id: t for t in await asyncio.to_thread(self._load_targets)}
+        self._add(pending)
+        ack = timedelta(seconds=self.settings.ack_timeout_s)
+        for delivery_id, alert_id, target_id, pushed_at in awaiting:
+            self._awaiting[delivery_id] = (alert_id, target_id, pushed_at + ack)
+        self._task = asyncio.create_task(self._loop(), name="vigil-deliverer")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        if self._sending:
+            await asyncio.wait(self._sending, timeout=self.settings.timeout_s + 1)
+
+    async def drain(self, timeout_s: float) -> list[Pending]:
+        """Wait until every push is delivered or `timeout_s` passes; returns what is left."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while self._lanes and loop.time() < deadline:
+            self._wake.set()
+            await asyncio.sleep(0.01)
+        return [p for lane in self._lanes.values() for p in lane]
+
+    # --- hand-over -----------------------------------------------------------------------------------
+
+    def accept(self, pending: Iterable[Pending], acks: Iterable[tuple[str, str]]) -> None:
+        """Pushes just committed, and acknowledgements just recorded (on the event loop)."""
+        self._add(pending)
+        acked = set(acks)
+        if acked:
+            for delivery_id, (alert_id, target_id, _) in list(self._awaiting.items()):
+                if (alert_id, target_id) in acked:
+                    del self._awaiting[delivery_id]
+        self._wake.set()
+
+    def refresh(self) -> None:
+        """The targets changed (URL, secret, enabled): read them again before the next send."""
+        self._targets = {}
+        self._wake.set()
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    def backlog(self) -> int:
+        return sum(len(lane) for lane in self._lanes.values())
+
+    def _add(self, pending: Iterable[Pending]) -> None:
+        ack = timedelta(seconds=self.settings.ack_timeout_s)
+        for push in pending:
+            self._lanes.setdefault((push.target_id, push.alert_id), deque()).append(push)
+            if push.needs_ack:
+                self._awaiting[push.delivery_id] = (push.alert_id, push.target_id, push.created_at + ack)
+
+    # --- the loop ----------------------------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                await self._round()
+            except Exception:
+                log.exception("deliverer round failed; retrying")
+            wait = self._next_wait()
+            if wait > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
+
+    async def _round(self) -> None:
+        if not self._targets:
+            self._targets = {t.id: t for t in await asyncio.to_thread(self._load_targets)}
+        now = self._clock()
+        for lane, queue in self._lanes.items():
+            if lane not in self._busy and queue and queue[0].next_attempt_at <= now:
+                self._busy.add(lane)
+                task = asyncio.create_task(self._send(lane, queue[0]))
+                self._sending.add(task)
+                task.add_done_callback(self._sending.discard)
+        for delivery_id, (_, target_id, deadline) in list(self._awaiting.items()):
+            if deadline <= now and self._awaiting.pop(delivery_id, None) is not None:
+                reason = f"no acknowledgement from {target_id} within {self.settings.ack_timeout_s:g} s"
+                await self._tell(Escalate(delivery_id, reason))
+
+    def _next_wait(self) -> float:
+        now = self._clock()
+        times = [q[0].next_attempt_at for lane, q in self._lanes.items() if q and lane not in self._busy]
+        times += [deadline for _, _, deadline in self._awaiting.values()]
+        if not times:
+            return MAX_WAIT_S
+        return max(0.0, min(MAX_WAIT_S, (min(times) - now).total_seconds()))
+
+    async def _send(self, lane: Lane, push: Pending) -> None:
+        try:
+            attempt = await self._attempt(push)
+            alarm = attempt.alarm
+            if not await self._tell(Record((attempt,))):
+                # Not recorded (the database is away): try the same push again shortly.
+                attempt = replace(attempt, delivered=False, gone=False, alarm=False)
+                attempt = replace(attempt, next_attempt_at=self._clock() + timedelta(seconds=1))
+                alarm = False
+            self._settle(lane, push, attempt)
+            if alarm:
+                text = (
+                    f"Vigil could not deliver alert {push.alert_id} to dispatch target {push.target_id} "
+                    f"for {self.settings.alarm_after_s:g} s ({attempt.error or attempt.status}); act by phone."
+                )
+                await self._fallback.send(Notice(push.alert_id, push.target_id, text))
+        except Exception:
+            log.exception("sending delivery %d failed unexpectedly", push.delivery_id)
+            self._settle(lane, push, Attempt(push.delivery_id, self._clock(), None, "internal error",
+                                             next_attempt_at=self._clock() + timedelta(seconds=1)))  # fmt: skip
+        finally:
+            self._busy.discard(lane)
+            self._wake.set()
+
+    async def _attempt(self, push: Pending) -> Attempt:
+        target = self._targets.get(push.target_id)
+        status: int | None = None
+        retry_after: float | None = None
+        if target is None or not target.enabled:
+            error = "the target is disabled or removed"
+        else:
+            headers = {
+                "content-type": "application/cloudevents+json; charset=utf-8",
+                **signing.headers(target.secret, push.event_id, self._wall(), push.body),
+            }
+            try:
+                answer = await self._client.post(
+                    target.url, content=push.body, headers=headers, timeout=self.settings.timeout_s
+                )
+                status = answer.status_code
+                error = "" if answer.is_success else f"HTTP {status} {answer.reason_phrase}".strip()
+                retry_after = _retry_after(answer.headers.get("retry-after"), self._wall())
+            except httpx.HTTPError as exc:
+                error = f"{type(exc).__name__}: {exc}"[:300] or type(exc).__name__
+        now = self._clock()
+        if status is not None and 200 <= status < 300:
+            self.sent.append(Sent(push.event_id, push.target_id, (now - push.created_at).total_seconds()))
+            return Attempt(push.delivery_id, now, status, delivered=True)
+        if status == 410:
+            return Attempt(push.delivery_id, now, status, error, gone=True)
+        if retry_after is not None and status in (429, 503):
+            delay = min(retry_after, self.settings.retry_after_max_s)
+        else:
+            ceiling = min(self.settings.backoff_max_s, self.settings.backoff_s * 2 ** min(push.attempts, 30))
+            delay = ceiling * self._rng.uniform(0.5, 1.0)  # jitter: many retries must not land together
+        overdue = (now - push.created_at).total_seconds() >= self.settings.alarm_after_s
+        return Attempt(
+            push.delivery_id,
+            now,
+            status,
+            error,
+            next_attempt_at=now + timedelta(seconds=delay),
+            alarm=overdue and not push.alarmed,
+        )
+
+    def _settle(self, lane: Lane, push: Pending, attempt: Attempt) -> None:
+        queue = self._lanes.get(lane)
+        if not queue or queue[0] is not push:
+            return
+        if attempt.delivered:
+            queue.popleft()
+        elif attempt.gone:
+            # The target is gone: its whole queue is dropped (recorded as gone by the writer).
+            for other in [k for k in self._lanes if k[0] == push.target_id]:
+                del self._lanes[other]
+            self._targets = {}
+            return
+        else:
+            queue[0] = replace(
+                push,
+                attempts=push.attempts + 1,
+                next_attempt_at=attempt.next_attempt_at or attempt.at,
+                alarmed=push.alarmed or attempt.alarm,
+            )
+        if not queue:
+            del self._lanes[lane]
+
+    async def _tell(self, command: DispatchCommand) -> bool:
+        try:
+            await asyncio.wrap_future(self._submit(command))
+        except Exception:
+            log.exception("the writer could not record %s", type(command).__name__)
+            return False
+        return True
+
+
+def _retry_after(value: str | None, now: datetime) -> float | None:
+    """Retry-After in seconds, from either of its forms (delay-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - now).total_seconds())
