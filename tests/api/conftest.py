@@ -12,10 +12,13 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from receiver import Receiver
 from sqlalchemy import Engine, func, select
 
+from dispatch.schemas import validate_cap, validate_cloudevent, validate_eido
 from vigil.app import create_app
 from vigil.config import Settings
+from vigil.dispatch.signing import new_secret
 from vigil.domain.model import Role
 from vigil.store import tables as t
 from vigil.store.accounts import create_user, issue_token
@@ -211,15 +214,78 @@ def _provision(url: str, now: datetime) -> dict[str, str]:
         db.dispose()
 
 
+def _api(request: pytest.FixtureRequest, database_url: str, **extra: Any) -> Api:
+    marker = request.node.get_closest_marker("app_settings")
+    overrides = {**extra, **(marker.kwargs if marker else {})}
+    settings = Settings(database_url=database_url, token_cache_s=0, **overrides)
+    clock = Clock(datetime.now(UTC).replace(microsecond=0))
+    return Api(database_url, settings, clock, _provision(database_url, clock()))
+
+
 @pytest.fixture
 def app_client(request: pytest.FixtureRequest, database_url: str) -> Iterator[Api]:
     """The app, started (lifespan entered) on a migrated database with tokens for every role.
     Settings may be overridden per test with @pytest.mark.app_settings(...)."""
-    marker = request.node.get_closest_marker("app_settings")
-    overrides = marker.kwargs if marker else {}
-    settings = Settings(database_url=database_url, token_cache_s=0, **overrides)
-    clock = Clock(datetime.now(UTC).replace(microsecond=0))
-    api = Api(database_url, settings, clock, _provision(database_url, clock()))
+    api = _api(request, database_url)
+    api.start()
+    try:
+        yield api
+    finally:
+        api.stop()
+
+
+# --- dispatch ---------------------------------------------------------------------------------------
+
+ENV_PATH = "/112"  # the VIGIL_DISPATCH_URL target
+TARGET_PATHS = ("/112", "/seoul-police", "/national-police", "/probation", "/gyeonggi-police")
+
+
+def _validate(event: dict[str, Any]) -> None:
+    """The schema checks of tests/dispatch/schemas.py: CloudEvents, CAP (XSD and prose rules), EIDO."""
+    validate_cloudevent(event)
+    data = event["data"]
+    if "cap" in data:
+        validate_cap(data["cap"])
+    if "eido" in data:
+        validate_eido(data["eido"])
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A dispatch system on loopback, one path per target, each with its own secret."""
+    found = Receiver({path: new_secret() for path in TARGET_PATHS}, _validate)
+    found.up()
+    try:
+        yield found
+    finally:
+        found.down()
+
+
+@pytest.fixture
+def gateway() -> Iterator[Receiver]:
+    """An SMS gateway on loopback, for the fallback channel (its own server: it stays up while the
+    dispatch receiver is down)."""
+    found = Receiver({}, _validate)
+    found.up()
+    try:
+        yield found
+    finally:
+        found.down()
+
+
+@pytest.fixture
+def dispatch_client(
+    request: pytest.FixtureRequest, database_url: str, receiver: Receiver, gateway: Receiver
+) -> Iterator[Api]:
+    """The app pushing to `receiver`: VIGIL_DISPATCH_URL is its /112 path; the fallback is `gateway`."""
+    api = _api(
+        request,
+        database_url,
+        dispatch_url=receiver.url + ENV_PATH,
+        dispatch_secret=receiver.secrets[ENV_PATH],
+        fallback_url=gateway.url + "/sms",
+        public_url="https://vigil.test",
+    )
     api.start()
     try:
         yield api

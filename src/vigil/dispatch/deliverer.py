@@ -86,6 +86,7 @@ class Deliverer:
         self._targets: dict[str, Target] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._sending: set[asyncio.Task[None]] = set()
         self._stopping = False
         self.sent: deque[Sent] = deque(maxlen=100_000)
@@ -99,7 +100,8 @@ class Deliverer:
         ack = timedelta(seconds=self.settings.ack_timeout_s)
         for delivery_id, alert_id, target_id, pushed_at in awaiting:
             self._awaiting[delivery_id] = (alert_id, target_id, pushed_at + ack)
-        self._task = asyncio.create_task(self._loop(), name="vigil-deliverer")
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.create_task(self._run(), name="vigil-deliverer")
 
     async def stop(self) -> None:
         self._stopping = True
@@ -136,7 +138,9 @@ class Deliverer:
         self._wake.set()
 
     def kick(self) -> None:
-        self._wake.set()
+        """Look again now (from any thread: an asyncio event must be set on its own loop)."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
 
     def backlog(self) -> int:
         return sum(len(lane) for lane in self._lanes.values())
@@ -150,7 +154,7 @@ class Deliverer:
 
     # --- the loop ----------------------------------------------------------------------------------
 
-    async def _loop(self) -> None:
+    async def _run(self) -> None:
         while not self._stopping:
             self._wake.clear()
             try:

@@ -192,7 +192,13 @@ class Outbox:
                 continue
             if targets is None:
                 targets = load_targets(conn)
-            staged += self._push(conn, change, kind, engine, targets, now)
+            try:
+                with conn.begin_nested():
+                    staged += self._push(conn, change, kind, engine, targets, now)
+            except Exception:
+                # A push that cannot be rendered must not cost the devices their answer: the alert
+                # is committed and on the operators' screens; the failure is logged loudly.
+                log.exception("could not stage the push for alert %s (%s)", alert.id, kind)
         return staged
 
     def _push(
@@ -351,7 +357,16 @@ class Outbox:
             current = routing.plan(alert.kind, scene.offender_at, scene.victim_at, targets, row.escalation)
             legs = {task.agency for task in current if row.target_id in task.targets}
             following = routing.plan(alert.kind, scene.offender_at, scene.victim_at, targets, level)
-            wanted = {tid for task in following if task.agency in legs for tid in task.targets}
+            acked = {
+                target_id
+                for (target_id,) in conn.execute(
+                    select(t.deliveries.c.target_id).where(
+                        t.deliveries.c.alert_id == alert.id, t.deliveries.c.acked_at.is_not(None)
+                    )
+                )
+            }  # those already on it need no reminder
+            wanted = {tid for task in following if task.agency in legs for tid in task.targets} - acked
+            wanted = wanted or {row.target_id}  # no one left to tell: remind the silent one
             change = AlertChange(alert, Change.UPDATED, now)
             pending = self._push(
                 conn,

@@ -14,6 +14,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import NamedTuple
 
+from vigil.domain import geo
+
 
 class AlertKind(StrEnum):
     PROXIMITY_WARNING = "proximity_warning"
@@ -205,6 +207,7 @@ class AlertChange:
 
 # Below these, a still-active alert is not re-announced: the same approach must not become a flood.
 MATERIAL_DISTANCE_M = 25.0
+MATERIAL_MOVE_M = 100.0
 
 
 def _material(old: Facts, new: Facts) -> bool:
@@ -214,9 +217,22 @@ def _material(old: Facts, new: Facts) -> bool:
         new.confidence is Confidence.COARSE
     ):
         return True
-    if old.distance_m is not None and new.distance_m is not None:
-        return abs(old.distance_m - new.distance_m) >= MATERIAL_DISTANCE_M
-    return False
+    if (
+        old.distance_m is not None
+        and new.distance_m is not None
+        and abs(old.distance_m - new.distance_m) >= MATERIAL_DISTANCE_M
+    ):
+        return True
+    # Circling her at the same distance is news too: responders need to know where he is now.
+    return any(
+        before is not None
+        and after is not None
+        and geo.distance_m(before.lat, before.lon, after.lat, after.lon) >= MATERIAL_MOVE_M
+        for before, after in (
+            (old.subject_position, new.subject_position),
+            (old.protected_position, new.protected_position),
+        )
+    )
 
 
 class AlertBook:

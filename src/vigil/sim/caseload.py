@@ -13,22 +13,19 @@ dependency order, so a driver can load a live server with the same records a rep
 from __future__ import annotations
 
 import gc
-import json
 import math
 import random
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import cache
-from importlib import resources
 from typing import Any
 
 from vigil.domain import geo
 from vigil.domain.model import DeviceKind, LegalBasis, PersonKind
+from vigil.jurisdiction import Atlas, Municipality, municipalities
 
 TIMEZONE = "Asia/Seoul"
-DATA_FILE = "kr-municipalities-2012.geojson"
 
 CURFEW_START = "22:00"
 CURFEW_END = "06:00"
@@ -59,40 +56,6 @@ class Mode(StrEnum):
 
 # --- the map ------------------------------------------------------------------------------------
 
-
-@dataclass(frozen=True, slots=True)
-class Municipality:
-    """One si/gun/gu: every ring of its MultiPolygon (outer rings and holes alike), so an even-odd
-    ray cast over all of them is a point-in-MultiPolygon test."""
-
-    code: str
-    name: str
-    name_eng: str
-    rings: tuple[tuple[tuple[float, ...], tuple[float, ...]], ...]  # (lons, lats) per ring
-    bbox: tuple[float, float, float, float]  # min_lon, min_lat, max_lon, max_lat
-
-    def contains(self, lat: float, lon: float) -> bool:
-        min_lon, min_lat, max_lon, max_lat = self.bbox
-        if not (min_lon <= lon <= max_lon and min_lat <= lat <= max_lat):
-            return False
-        inside = False
-        for xs, ys in self.rings:
-            xj, yj = xs[-1], ys[-1]
-            for xi, yi in zip(xs, ys, strict=True):
-                if (yi > lat) != (yj > lat) and lon < (xj - xi) * (lat - yi) / (yj - yi) + xi:
-                    inside = not inside
-                xj, yj = xi, yi
-        return inside
-
-    @property
-    def weight(self) -> float:
-        """Relative chance a monitored person lives here: a population proxy by kind of place
-        (people per municipality, roughly), since the file carries no population."""
-        if self.name_eng.endswith("-gun"):
-            return 0.4  # rural county
-        return _REGION_WEIGHT.get(self.code[:2], 1.2)
-
-
 # Typical residents per municipality, in units of ~100,000: a Seoul district ~400k, a Gyeonggi or
 # Incheon city ~270k, a Busan district ~220k, other metropolitan districts ~200k, a provincial city ~120k.
 _REGION_WEIGHT = {
@@ -107,70 +70,39 @@ _REGION_WEIGHT = {
     "31": 2.7,  # Gyeonggi
 }
 
-GRID_DEG = 0.01  # land index cell: ~1 km; most cells hold no boundary and need no polygon test
 AVOID_M = 800.0  # a subject's work and errand places keep this far from his victims' homes
 SHARED_WITHIN_M = 40_000.0  # a victim shared by two subjects lives within this of both
 
 
-class Atlas:
-    """The municipalities with a grid index, for "which municipality is this point in".
+def atlas() -> Atlas:
+    """The packaged municipalities (the product's jurisdiction index), loaded once per process."""
+    return municipalities()
 
-    A cell that no boundary edge touches lies wholly in one municipality (or wholly in the sea), so
-    one polygon test of any point in it answers for the whole cell and is cached; only points in
-    cells that an edge crosses pay for a test, and only against the municipalities with edges there
-    (municipalities do not overlap, so the one holding the point has an edge there too: its outer
-    boundary or the hole around any other)."""
 
-    def __init__(self, municipalities: tuple[Municipality, ...]) -> None:
-        self.municipalities = municipalities
-        self.by_code = {m.code: m for m in municipalities}
-        self._edges: dict[tuple[int, int], list[Municipality]] = {}
-        self._whole: dict[tuple[int, int], Municipality | None] = {}
-        for m in municipalities:
-            for xs, ys in m.rings:
-                xj, yj = xs[-1], ys[-1]
-                for xi, yi in zip(xs, ys, strict=True):
-                    for i in range(_cell(min(xi, xj)), _cell(max(xi, xj)) + 1):
-                        for j in range(_cell(min(yi, yj)), _cell(max(yi, yj)) + 1):
-                            here = self._edges.setdefault((i, j), [])
-                            if not here or here[-1] is not m:
-                                here.append(m)
-                    xj, yj = xi, yi
-        for found in self._edges.values():
-            found[:] = list(dict.fromkeys(found))
-        # Coarse cells (0.1 deg) listing the municipalities whose bounding box meets them, to find a
-        # boundary-free cell's owner without testing all 251.
-        self._boxes: dict[tuple[int, int], list[Municipality]] = {}
-        for m in municipalities:
-            min_lon, min_lat, max_lon, max_lat = m.bbox
-            for i in range(_coarse(min_lon), _coarse(max_lon) + 1):
-                for j in range(_coarse(min_lat), _coarse(max_lat) + 1):
-                    self._boxes.setdefault((i, j), []).append(m)
+def weight(m: Municipality) -> float:
+    """Relative chance a monitored person lives in `m`: a population proxy by kind of place (people
+    per municipality, roughly), since the map carries no population."""
+    if m.name_eng.endswith("-gun"):
+        return 0.4  # rural county
+    return _REGION_WEIGHT.get(m.code[:2], 1.2)
+
+
+class Placer:
+    """Draws places on the map: a municipality by population, a point inside it, a point on land
+    near another. It asks the atlas's grid (`Atlas.grid_at`) rather than `municipality_at`, whose
+    rare corrections would shift the draws and so change the caseload a seed gives."""
+
+    def __init__(self, places: Atlas) -> None:
+        self.atlas = places
         total = 0.0
         self._cum_weights: list[float] = []
-        for m in municipalities:
-            total += m.weight
+        for m in places.municipalities:
+            total += weight(m)
             self._cum_weights.append(total)
-
-    def municipality_at(self, lat: float, lon: float) -> Municipality | None:
-        key = (_cell(lon), _cell(lat))
-        candidates = self._edges.get(key)
-        if candidates is not None:
-            for m in candidates:
-                if m.contains(lat, lon):
-                    return m
-            return None
-        if key not in self._whole:
-            boxed = self._boxes.get((_coarse(lon), _coarse(lat)), ())
-            self._whole[key] = next((m for m in boxed if m.contains(lat, lon)), None)
-        return self._whole[key]
-
-    def on_land(self, lat: float, lon: float) -> bool:
-        return self.municipality_at(lat, lon) is not None
 
     def pick(self, rng: random.Random) -> Municipality:
         """A municipality, weighted by its population proxy."""
-        return rng.choices(self.municipalities, cum_weights=self._cum_weights)[0]
+        return rng.choices(self.atlas.municipalities, cum_weights=self._cum_weights)[0]
 
     def point_in(self, rng: random.Random, m: Municipality) -> tuple[float, float]:
         """A uniform point inside the municipality (rejection sampling in its bounding box)."""
@@ -178,7 +110,7 @@ class Atlas:
         for _ in range(10_000):
             lat = rng.uniform(min_lat, max_lat)
             lon = rng.uniform(min_lon, max_lon)
-            if self.municipality_at(lat, lon) is m:
+            if self.atlas.grid_at(lat, lon) is m:
                 return lat, lon
         raise ValueError(f"could not place a point in {m.code} {m.name_eng}")  # pragma: no cover
 
@@ -199,49 +131,11 @@ class Atlas:
             p = geo.destination(lat, lon, rng.uniform(0.0, 360.0), d)
             if any(geo.distance_m(a.lat, a.lon, *p) < AVOID_M for a in avoid):
                 continue
-            if self.on_land(*p):
+            if self.atlas.grid_at(*p) is not None:
                 return p
             best = best or p
         # A coast or an island with no land in reach: accept a point over water rather than loop.
         return best or geo.destination(lat, lon, rng.uniform(0.0, 360.0), max_m)
-
-
-def _cell(deg: float) -> int:
-    return math.floor(deg / GRID_DEG)
-
-
-def _coarse(deg: float) -> int:
-    return math.floor(deg * 10.0)
-
-
-def _rings(geometry: dict[str, Any]) -> tuple[tuple[tuple[float, ...], tuple[float, ...]], ...]:
-    polygons = geometry["coordinates"] if geometry["type"] == "MultiPolygon" else [geometry["coordinates"]]
-    return tuple(
-        (tuple(p[0] for p in ring), tuple(p[1] for p in ring)) for polygon in polygons for ring in polygon
-    )
-
-
-@cache
-def atlas() -> Atlas:
-    """The packaged municipalities, loaded once per process."""
-    text = resources.files("vigil").joinpath("data", DATA_FILE).read_text(encoding="utf-8")
-    found: list[Municipality] = []
-    for feature in json.loads(text)["features"]:
-        props = feature["properties"]
-        rings = _rings(feature["geometry"])
-        lons = [x for xs, _ in rings for x in xs]
-        lats = [y for _, ys in rings for y in ys]
-        found.append(
-            Municipality(
-                code=str(props["code"]),
-                name=str(props["name"]),
-                name_eng=str(props["name_eng"]),
-                rings=rings,
-                bbox=(min(lons), min(lats), max(lons), max(lats)),
-            )
-        )
-    found.sort(key=lambda m: m.code)  # file order must not matter to the draw
-    return Atlas(tuple(found))
 
 
 # --- the people ---------------------------------------------------------------------------------
@@ -464,6 +358,7 @@ class _Builder:
         self.settings = settings
         self.seed = seed
         self.atlas = atlas()
+        self.placer = Placer(self.atlas)
         self.victims: list[Person] = []
         self.shareable: list[int] = []  # victims (by index) protected from one subject so far
         self.shares_due = 0
@@ -499,7 +394,7 @@ class _Builder:
     def _places(
         self, home: tuple[float, float], avoid: tuple[Place, ...]
     ) -> tuple[Place | None, tuple[Place, ...]]:
-        r, a = self.rng, self.atlas
+        r, a = self.rng, self.placer
         work = Place(*a.point_near(r, *home, 1_000.0, 15_000.0, avoid), label="work")
         errands = tuple(
             Place(
@@ -514,8 +409,8 @@ class _Builder:
     def _subject(self, i: int, p_share: float) -> None:
         r, s = self.rng, self.settings
         sid = f"S-{i:06d}"
-        municipality = self.atlas.pick(r)
-        home = self.atlas.point_in(r, municipality)
+        municipality = self.placer.pick(r)
+        home = self.placer.point_in(r, municipality)
         basis = _weighted(r, LEGAL_BASES)
         curfew = None
         if r.random() < s.curfew_fraction:
@@ -562,8 +457,8 @@ class _Builder:
                     return candidate
         near = r.random() < self.settings.near_victim_fraction
         lo, hi = (1_000.0, 3_000.0) if near else (4_000.0, 40_000.0)
-        vhome = self.atlas.point_near(r, *home, lo, hi)
-        municipality = self.atlas.municipality_at(*vhome)
+        vhome = self.placer.point_near(r, *home, lo, hi)
+        municipality = self.atlas.grid_at(*vhome)
         n = len(self.victims) + 1
         watch = r.random() < self.settings.watch_fraction
         habits = self._habits(curfew=False)
