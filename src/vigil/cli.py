@@ -79,9 +79,19 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from vigil.sim.replay import Dispatch
     from vigil.sim.replay import main as replay_main
 
-    return replay_main(args.file)
+    dispatch = None
+    if settings.dispatch_url and settings.dispatch_secret:
+        dispatch = Dispatch(
+            settings.dispatch_url,
+            settings.dispatch_secret,
+            args.timeout,
+            settings.dispatch_sender,
+            settings.dispatch_source,
+        )
+    return replay_main(args.file, dispatch=dispatch)
 
 
 def _counts(text: str) -> list[int]:
@@ -176,6 +186,12 @@ def parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_demo)
     replay = sub.add_parser("replay", help="run a scenario file on a virtual clock; print alert changes")
     replay.add_argument("file")
+    replay.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        help="with VIGIL_DISPATCH_URL set: seconds to wait for every push to be delivered (default 30)",
+    )
     replay.set_defaults(run=_replay)
     bench = sub.add_parser("bench", help="drive ingest -> engine -> store and print throughput and latency")
     bench.add_argument(

@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from receiver import Receiver
 from sqlalchemy import Engine, func, select
 
+from dispatch.receiver import Receiver
 from dispatch.schemas import validate_cap, validate_cloudevent, validate_eido
 from vigil.app import create_app
 from vigil.config import Settings

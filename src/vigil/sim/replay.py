@@ -28,6 +28,7 @@ carries on, as the live system would.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import itertools
 import json
@@ -35,24 +36,34 @@ import re
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import event
+import httpx
+from sqlalchemy import event, func, select
 
 from vigil.adapters import InputError, native
+from vigil.dispatch.deliverer import Deliverer, DeliverySettings
+from vigil.dispatch.fallback import LogFallback
+from vigil.dispatch.outbox import DispatchCommand, Outbox, OutboxSettings, Pending
+from vigil.dispatch.routing import Target
+from vigil.dispatch.targets import load_targets, sync_env_target
 from vigil.domain.alerts import AlertChange, Change
 from vigil.domain.model import DeviceKind, LegalBasis, Report, Schedule, Shape, ZoneKind
 from vigil.processor import CommandFailed, Ingest, IngestOutcome, Processor, Tick, Write
+from vigil.runner import utc_now
 from vigil.store import records
+from vigil.store import tables as t
 from vigil.store.codec import CodecError, schedule_from_json, shape_from_json
 from vigil.store.database import migrate, open_engine
 
 EXIT_OK = 0
 EXIT_BAD_FILE = 2
+EXIT_UNDELIVERED = 3
 
 # The registry API's rule for identifiers, so a scenario can describe only what the REST edge accepts.
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -480,6 +491,8 @@ class Outcome:
 
     alerts: list[dict[str, Any]] = field(default_factory=list)
     refusals: list[dict[str, Any]] = field(default_factory=list)
+    pushed: int = 0  # pushes staged for dispatch (one per change and target)
+    undelivered: list[dict[str, Any]] = field(default_factory=list)
     # both, interleaved as they happened: (True for an alert line, the line)
     lines: list[tuple[bool, dict[str, Any]]] = field(default_factory=list)
 
@@ -640,8 +653,20 @@ def _no_sync(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
-def simulate(scenario: Scenario) -> Outcome:
-    """Replay a parsed scenario in a fresh temporary database."""
+@dataclass(frozen=True, slots=True)
+class Dispatch:
+    """Where a replay pushes its alerts (the VIGIL_DISPATCH_URL target), and how long it waits."""
+
+    url: str
+    secret: str
+    timeout_s: float = 30.0
+    sender: str = "vigil@localhost"
+    source: str = "/vigil"
+
+
+def simulate(scenario: Scenario, dispatch: Dispatch | None = None) -> Outcome:
+    """Replay a parsed scenario in a fresh temporary database; with `dispatch`, push its alerts and
+    wait for the outbox to drain."""
     outcome = Outcome()
     with tempfile.TemporaryDirectory(prefix="vigil-replay-") as tmp:
         db = open_engine(f"sqlite:///{Path(tmp) / 'replay.db'}")
@@ -650,11 +675,79 @@ def simulate(scenario: Scenario) -> Outcome:
         try:
             migrate(db)
             counter = itertools.count(1)
-            processor = Processor(db, new_id=lambda: f"a-{next(counter)}")
+            outbox = None
+            if dispatch is not None:
+                with db.begin() as conn:
+                    sync_env_target(conn, dispatch.url, dispatch.secret, scenario.start)
+                settings = OutboxSettings(dispatch.sender, dispatch.source, scenario.timezone)
+                outbox = Outbox(settings)
+            processor = Processor(db, new_id=lambda: f"a-{next(counter)}", outbox=outbox)
             _Replay(scenario, processor, outcome).run()
+            if dispatch is not None:
+                outcome.undelivered = asyncio.run(_drain(processor, scenario.until, dispatch.timeout_s))
+                outcome.pushed = _count(db, t.deliveries)
         finally:
             db.dispose()
     return outcome
+
+
+async def _drain(processor: Processor, until: datetime, timeout_s: float) -> list[dict[str, Any]]:
+    """Deliver what the replay staged, in order, until all is delivered or the time is up; returns
+    what is left. The replay's virtual clock has stopped at `until`: no acknowledgement can come and
+    no alarm is due, so neither escalation nor the fallback channel runs here."""
+
+    def submit(command: DispatchCommand) -> Future[Any]:
+        done: Future[Any] = Future()
+        done.set_result(processor.run([command], until)[0][0])
+        return done
+
+    def state() -> tuple[list[Pending], list[tuple[int, str, str, datetime]]]:
+        with processor.db.connect() as conn:
+            return Outbox.pending(conn), []
+
+    def targets() -> list[Target]:
+        with processor.db.connect() as conn:
+            return load_targets(conn)
+
+    forever = 10 * 365 * 86_400.0
+    async with httpx.AsyncClient(trust_env=False) as client:
+        deliverer = Deliverer(
+            submit=submit,
+            load=state,
+            targets=targets,
+            settings=DeliverySettings(
+                backoff_s=0.2, backoff_max_s=2.0, alarm_after_s=forever, ack_timeout_s=forever
+            ),
+            fallback=LogFallback(),
+            client=client,
+            clock=utc_now,
+            wall=utc_now,
+        )
+        await deliverer.start()
+        left = await deliverer.drain(timeout_s)
+        await deliverer.stop()
+    with processor.db.connect() as conn:
+        errors = dict(
+            conn.execute(
+                select(t.deliveries.c.id, t.deliveries.c.last_error).where(
+                    t.deliveries.c.state != "delivered"
+                )
+            ).all()
+        )
+    return [
+        {
+            "undelivered": p.event_id,
+            "alert": p.alert_id,
+            "target": p.target_id,
+            "error": errors.get(p.delivery_id) or "not tried: waiting behind an earlier push about the alert",
+        }
+        for p in left
+    ]
+
+
+def _count(db: Any, table: Any) -> int:
+    with db.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
 
 def run(scenario: dict[str, Any]) -> list[dict[str, Any]]:
@@ -689,16 +782,28 @@ def load(path: str | Path) -> Any:
         raise ScenarioError([f"{path}: invalid JSON: {exc}"]) from None
 
 
-def main(path: str | Path, stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
-    """Replay the file and print one JSON line per alert change; 2 if the file is not a scenario."""
+def main(
+    path: str | Path,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    dispatch: Dispatch | None = None,
+) -> int:
+    """Replay the file and print one JSON line per alert change; 2 if the file is not a scenario.
+    With `dispatch`, the alerts are pushed too, and 3 means some pushes were left undelivered."""
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     try:
-        outcome = simulate(parse(load(path)))
+        outcome = simulate(parse(load(path)), dispatch)
     except ScenarioError as exc:
         for problem in exc.errors:
             print(problem, file=err)
         return EXIT_BAD_FILE
     for is_alert, line in outcome.lines:
         print(json.dumps(line, ensure_ascii=False), file=out if is_alert else err, flush=True)
-    return EXIT_OK
+    if dispatch is None:
+        return EXIT_OK
+    for line in outcome.undelivered:
+        print(json.dumps(line, ensure_ascii=False), file=err)
+    summary = {"pushed": outcome.pushed, "undelivered": len(outcome.undelivered), "target": dispatch.url}
+    print(json.dumps({"dispatch": summary}), file=err, flush=True)
+    return EXIT_UNDELIVERED if outcome.undelivered else EXIT_OK
