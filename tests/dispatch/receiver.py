@@ -125,7 +125,8 @@ class Receiver:
         except Exception as exc:
             self._problem(f"{path} {message_id}: {exc}")
         if script.hang_s:
-            time.sleep(script.hang_s)
+            time.sleep(script.hang_s)  # a receiver that stalls: the sender gives up or dies meanwhile
+            return
         with self._lock:
             status, extra = script.queue.pop(0) if script.queue else (script.status, {})
             if 200 <= status < 300 and message_id not in {p.id for p in self.pushes[path]}:
