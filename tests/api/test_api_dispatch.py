@@ -331,3 +331,28 @@ def test_targets_are_managed_by_admins_and_never_show_secrets(dispatch_client, r
         api.put("/v1/dispatch/targets/env-default", bad[0][0] | {"url": "http://x"}, who="admin").status_code
         == 409
     )
+
+
+# --- the live-track link ------------------------------------------------------------------------------
+
+
+def test_the_live_track_link_opens_its_incident_only_while_it_lasts(dispatch_client, receiver):
+    api = dispatch_client
+    alert_id = api.violation()
+    link = receiver.wait(ENV_PATH, 1)[0]["data"]["alert"]["live_track_url"]
+    token = link.split("token=")[1]
+    r = api.client.get(f"/v1/incidents/{alert_id}", params={"token": token})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["alert"]["id"] == alert_id
+    assert body["subject"]["position"]["geometry"]["coordinates"][1] == pytest.approx(north(50))
+    assert len(body["subject"]["track"]["features"]) >= 1
+    assert body["protected_person"]["position"] is not None
+    other = api.violation("O2", "S2", "P2", "AM-2", "W-2")
+    assert api.client.get(f"/v1/incidents/{other}", params={"token": token}).status_code == 401
+    assert api.client.get(f"/v1/incidents/{alert_id}", params={"token": "inc_forged"}).status_code == 401
+    assert api.client.get(f"/v1/incidents/{alert_id}").status_code == 401
+    assert api.post(f"/v1/alerts/{alert_id}/steps", {"state": "resolved"}).status_code == 200
+    assert api.client.get(f"/v1/incidents/{alert_id}", params={"token": token}).status_code == 200  # grace
+    api.clock.advance(16 * 60)
+    assert api.client.get(f"/v1/incidents/{alert_id}", params={"token": token}).status_code == 410

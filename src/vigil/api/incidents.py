@@ -1,0 +1,48 @@
+"""The live incident view behind the link a dispatch push carries: for the units sent to one alert,
+where the offender is now (with his last 30 minutes) and where the victim is, while the incident is
+open and for a short grace after. The link's token opens this one incident and nothing else."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, status
+
+from vigil.api.positions import _Row
+from vigil.api.views import alert_json, position_feature
+from vigil.dispatch import links
+from vigil.domain.alerts import TERMINAL
+from vigil.store.registry import fix_from_row
+
+router = APIRouter(prefix="/v1", tags=["incidents"])
+
+GRACE = timedelta(minutes=15)  # units still on their way when the alert is closed can finish the job
+TRACK = timedelta(minutes=30)
+
+
+@router.get("/incidents/{alert_id}")
+def incident(request: Request, alert_id: str, token: str = "") -> dict[str, Any]:
+    """One incident for the units sent to it: the alert, the offender's live position and track, the
+    victim's position. 401 without the incident's own token; 410 once it has been closed a while."""
+    if not token or not links.token_matches(request.app.state.link_key, alert_id, token):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "this link is not valid for this incident")
+    reader = request.app.state.reader
+    alert = reader.alert(alert_id)
+    if alert is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such incident")
+    now = request.app.state.clock()
+    if alert.state in TERMINAL and now - alert.updated_at > GRACE:
+        raise HTTPException(status.HTTP_410_GONE, "the incident is closed; this link has expired")
+    parties: dict[str, Any] = {}
+    for role, person in (("subject", alert.subject_id), ("protected_person", alert.protected_person_id)):
+        if person is None:
+            continue
+        rows = reader.track(person, now - TRACK, None, 2000)
+        features = [position_feature(person, role, fix_from_row(_Row(r))) for r in rows]
+        parties[role] = {
+            "id": person,
+            "position": features[-1] if features else None,
+            "track": {"type": "FeatureCollection", "features": features} if role == "subject" else None,
+        }
+    return {"alert": alert_json(alert), **parties}
