@@ -88,6 +88,7 @@ def test_a_violation_is_pushed_signed_valid_and_complete(dispatch_client, receiv
     assert "<identifier>" in event["data"]["cap"] and event["data"]["eido"]
     [delivery] = wait_until(lambda: [d for d in deliveries(api, alert_id) if d["state"] == "delivered"])
     assert (delivery["target"], delivery["attempts"], delivery["last_status"]) == ("env-default", 1, 200)
+    assert api.get(f"/v1/alerts/{alert_id}").json()["deliveries"] == [delivery]  # also in the detail
 
 
 def test_material_updates_and_the_close_are_pushed_with_references(dispatch_client, receiver):

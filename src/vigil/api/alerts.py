@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel, Field
 
 from vigil.api.auth import require
+from vigil.api.dispatch import deliveries_of
 from vigil.api.policy import Action
 from vigil.api.views import alert_json, change_json
 from vigil.domain.alerts import AlertChange, AlertState
@@ -44,7 +45,8 @@ def list_alerts(
 def get_alert(
     request: Request, alert_id: str, _: Annotated[Principal, Depends(require(Action.ALERTS_READ))]
 ) -> dict[str, Any]:
-    """One alert and its full timeline: every change, with actor, time and note."""
+    """One alert, its full timeline (every change, with actor, time and note; dispatch reports
+    included) and the delivery state of every push about it."""
     reader = request.app.state.reader
     alert = reader.alert(alert_id)
     if alert is None:
@@ -54,7 +56,7 @@ def get_alert(
          "state": r["state"], "active": r["active"], "facts": r["facts"]}
         for r in reader.timeline(alert_id)
     ]  # fmt: skip
-    return {**alert_json(alert), "timeline": timeline}
+    return {**alert_json(alert), "timeline": timeline, "deliveries": deliveries_of(request, alert_id)}
 
 
 @router.post("/{alert_id}/steps")

@@ -191,7 +191,9 @@ class Outbox:
                     self._pushed.pop(alert.id, None)
                 continue
             if targets is None:
-                targets = load_targets(conn)
+                targets = [target for target in load_targets(conn) if target.enabled]
+            if not targets:
+                continue  # no dispatch configured: nothing to render
             try:
                 with conn.begin_nested():
                     staged += self._push(conn, change, kind, engine, targets, now)
@@ -218,12 +220,10 @@ class Outbox:
         chosen = [
             target for target in targets if target.id in routing.recipients(dossier.plan) and only(target.id)
         ]
-        history = self._pushed.setdefault(alert.id, _History(alert.facts))
         if not chosen:
             return []  # no one serves these areas: the alert stays on the control centre's screen
-        history.sequence += 1
-        history.facts = alert.facts
-        history.references.append(Reference(dossier.event_id, now))
+        # Render first: a push that cannot be rendered leaves no trace, in the database or here.
+        bodies = {formats: render(dossier, formats) for formats in {target.formats for target in chosen}}
         needs_ack = routing.needs_ack(kind, alert.kind, alert.state) or level > 0
         conn.execute(
             insert(t.dispatch_events).values(
@@ -237,14 +237,9 @@ class Outbox:
                 facts=facts_json(alert.facts),
             )
         )
-        if alert.state in TERMINAL:
-            self._pushed.pop(alert.id, None)
-        bodies: dict[frozenset[str], bytes] = {}
         staged = []
         for target in chosen:
-            body = bodies.get(target.formats)
-            if body is None:
-                body = bodies[target.formats] = render(dossier, target.formats)
+            body = bodies[target.formats]
             inserted = conn.execute(
                 insert(t.deliveries).values(
                     event_id=dossier.event_id,
@@ -259,10 +254,9 @@ class Outbox:
                 )
             ).inserted_primary_key
             assert inserted is not None
-            delivery_id = inserted[0]
             staged.append(
                 Pending(
-                    delivery_id=int(delivery_id),
+                    delivery_id=int(inserted[0]),
                     event_id=dossier.event_id,
                     target_id=target.id,
                     alert_id=alert.id,
@@ -274,6 +268,13 @@ class Outbox:
                     needs_ack=needs_ack,
                 )
             )
+        if alert.state in TERMINAL:
+            self._pushed.pop(alert.id, None)  # nothing more will follow
+        else:
+            history = self._pushed.setdefault(alert.id, _History(alert.facts))
+            history.sequence = dossier.sequence
+            history.facts = alert.facts
+            history.references.append(Reference(dossier.event_id, now))
         return staged
 
     def _dossier(

@@ -58,15 +58,17 @@ class Verdict:
 
 def judge(status: Status, outcome: Outcome | None, state: AlertState, previous: Status | None) -> Verdict:
     """What a target's report does, given the alert's state and that target's latest report."""
+    if status is Status.RECEIVED:
+        return Verdict(None)  # a receipt for whichever push came last: never a step back
     if previous is Status.CLOSED:
         raise IllegalReport(f"this target already reported the alert closed; {status} cannot follow")
-    if previous is Status.REJECTED and status is not Status.RECEIVED:
+    if previous is Status.REJECTED:
         raise IllegalReport(f"this target rejected the alert; {status} cannot follow")
     if previous is not None and _ORDER[status] < _ORDER[previous]:
         raise IllegalReport(f"{status} after {previous} goes backwards")
     if state in TERMINAL:
-        if status in (Status.RECEIVED, Status.CLOSED):
-            return Verdict(None)  # the close reached them, or they closed it too
+        if status is Status.CLOSED:
+            return Verdict(None)  # they closed it too
         raise IllegalReport(f"the alert is already {state}; {status} cannot follow")
     if status is Status.REJECTED:
         return Verdict(None, escalate=True)
