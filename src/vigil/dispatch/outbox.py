@@ -126,10 +126,6 @@ class Reported:
     duplicate: bool = False
 
 
-class UnknownTarget(LookupError):
-    pass
-
-
 DispatchCommand = Record | Escalate | Callback
 
 
@@ -323,9 +319,8 @@ class Outbox:
             routing.offender_whereabouts(subject.position, subject.area, stale_s) if subject else None
         )
         victim_at = None
-        if (
-            victim is not None and alert.kind is not AlertKind.BATTERY_LOW
-        ):  # a flat battery is probation's alone
+        # A flat battery is probation's business alone: no police leg.
+        if victim is not None and alert.kind is not AlertKind.BATTERY_LOW:
             home = _home(order, now) if order is not None else None
             victim_at = routing.victim_whereabouts(victim.position, victim.area, stale_s, home)
         return _Scene(order, subject, victim, offender_at, victim_at)
