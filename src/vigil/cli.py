@@ -106,6 +106,8 @@ def _counts(text: str) -> list[int]:
 
 
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
+    if args.workload == "dispatch":
+        return _dispatch_bench(args)
     if args.http or args.workload:
         from vigil.sim.httpbench import main as http_main
 
@@ -135,6 +137,21 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
         batch=args.batch,
         out=args.out,
     )
+
+
+def _dispatch_bench(args: argparse.Namespace) -> int:
+    from vigil.sim.dispatchbench import DEVICES, PAIRS, RATE
+    from vigil.sim.dispatchbench import main as dispatch_main
+
+    try:
+        pairs = _counts(args.pairs) if args.pairs else [PAIRS]
+        devices = _counts(args.devices) if args.devices else [DEVICES]
+        if len(pairs) != 1 or len(devices) != 1:
+            raise ValueError("--workload dispatch takes one --pairs and one --devices count")
+    except ValueError as exc:
+        print(f"vigil bench: {exc}", file=sys.stderr)
+        return 2
+    return dispatch_main(pairs[0], devices[0], rate=args.rate or RATE, out=args.out)
 
 
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
@@ -195,7 +212,9 @@ def parser() -> argparse.ArgumentParser:
     replay.set_defaults(run=_replay)
     bench = sub.add_parser("bench", help="drive ingest -> engine -> store and print throughput and latency")
     bench.add_argument(
-        "--pairs", help="default 10,000; with --workload w1, comma-separated counts (default 1000,10000)"
+        "--pairs",
+        help="default 10,000; with --workload w1, comma-separated counts (default 1000,10000); "
+        "with --workload dispatch, the driven pairs (default 200)",
     )
     bench.add_argument(
         "--fixes", type=int, help="default 200,000 (--http: 100,000 per size, plus half as many paced)"
@@ -210,9 +229,17 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--http", action="store_true", help="server and load generator as separate processes, over HTTP"
     )
-    bench.add_argument("--workload", choices=["w1"], help="the named comparison workload (implies --http)")
+    bench.add_argument(
+        "--workload",
+        choices=["w1", "dispatch"],
+        help="w1: the named comparison workload (implies --http); "
+        "dispatch: alert -> push latency to a loopback dispatch receiver",
+    )
     bench.add_argument("--updates", type=int, default=200_000, help="with --workload w1: updates sent")
     bench.add_argument("--chart", help="with --http: draw a PNG chart here (needs matplotlib)")
+    bench.add_argument(
+        "--rate", type=float, help="with --workload dispatch: background fixes/s (default 1,500)"
+    )
     bench.set_defaults(run=_bench)
     simulate = sub.add_parser(
         "simulate",

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -73,7 +73,7 @@ def prepare(tmp: Path, pairs: int, devices: int) -> tuple[str, dict[str, str], f
 class Server:
     """`python -m vigil serve` as a child process, its output in a log file."""
 
-    def __init__(self, db_url: str, tmp: Path) -> None:
+    def __init__(self, db_url: str, tmp: Path, env: Mapping[str, str] | None = None) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = tmp / "server.log"
@@ -83,6 +83,7 @@ class Server:
             "VIGIL_LOG_LEVEL": "WARNING",
             # the bench's one viewer sees every position; it must not be dropped for falling behind
             "VIGIL_STREAM_QUEUE": "1000000",
+            **(env or {}),  # a benchmark's own settings (e.g. the dispatch target)
         }
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
