@@ -5,16 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
-from pydantic import AwareDatetime, BaseModel, Field, HttpUrl, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    Field,
+    HttpUrl,
+    ValidationError,
+    field_validator,
+)
 from sqlalchemy import Connection, func, select
 
 from vigil.api.auth import require
 from vigil.api.ingest import read_body
 from vigil.api.policy import Action
-from vigil.api.registry import Ident
+from vigil.api.registry import ID_PATTERN, Ident
 from vigil.dispatch import signing
 from vigil.dispatch.dossier import Agency
 from vigil.dispatch.outbox import Callback, Reported
@@ -29,12 +38,27 @@ from vigil.store.codec import iso
 router = APIRouter(prefix="/v1", tags=["dispatch"])
 
 
+def _printable(value: str) -> str:
+    # PostgreSQL text cannot hold NUL, and no dispatch system means one: refuse it at the edge.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_printable)]
+TARGET_ID = re.compile(ID_PATTERN)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def _all_formats() -> list[Literal["cap", "eido"]]:
     return ["cap", "eido"]
 
 
 class TargetIn(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: Text = Field(min_length=1, max_length=200)
     url: HttpUrl = Field(description="where pushes are POSTed (https in production)")
     secret: str | None = Field(
         default=None, description="whsec_<base64>; made by the server (and shown once) when absent"
@@ -68,14 +92,14 @@ class TargetIn(BaseModel):
 class CallbackIn(BaseModel):
     """A dispatch system's report about an alert Vigil pushed to it."""
 
-    alert: str = Field(min_length=1, max_length=64, description="the alert id (the CloudEvent subject)")
+    alert: Text = Field(min_length=1, max_length=64, description="the alert id (the CloudEvent subject)")
     status: Status
-    reason: str = Field(default="", max_length=2000, description="why, when rejected")
-    units: list[Annotated[str, Field(max_length=100)]] = Field(default_factory=list, max_length=50)
+    reason: Text = Field(default="", max_length=2000, description="why, when rejected")
+    units: list[Annotated[Text, Field(max_length=100)]] = Field(default_factory=list, max_length=50)
     outcome: Outcome | None = Field(default=None, description="when closed: resolved or false_alarm")
-    note: str = Field(default="", max_length=2000)
+    note: Text = Field(default="", max_length=2000)
     at: AwareDatetime | None = Field(default=None, description="when it happened on their side")
-    incident: str = Field(default="", max_length=200, description="their own incident reference")
+    incident: Text = Field(default="", max_length=200, description="their own incident reference")
 
 
 def _refused(field: str, reason: str) -> HTTPException:
@@ -223,14 +247,17 @@ async def dispatch_callback(request: Request, target_id: str) -> dict[str, Any]:
     """A dispatch system reports on an alert: received, accepted, rejected (with a reason), units
     assigned, en route, on scene, closed (with an outcome). Signed with Standard Webhooks using the
     target's own secret; a retried report (same webhook-id) is recorded once. 401 for a bad or old
-    signature or an unknown target, 404 for an unknown alert, 409 for a report the alert's history does not
-    allow, 422 for a bad body. Nothing changes unless it is accepted."""
-    with request.app.state.db.connect() as conn:
-        row = conn.execute(
-            select(t.dispatch_targets.c.secret, t.dispatch_targets.c.enabled).where(
-                t.dispatch_targets.c.id == target_id
-            )
-        ).first()
+    signature or an unknown target, 400 for a body that is not usable JSON, 404 for an unknown alert,
+    409 for a report the alert's history does not allow, 422 for a bad body. Nothing changes unless it
+    is accepted."""
+    row = None
+    if TARGET_ID.fullmatch(target_id):
+        with request.app.state.db.connect() as conn:
+            row = conn.execute(
+                select(t.dispatch_targets.c.secret, t.dispatch_targets.c.enabled).where(
+                    t.dispatch_targets.c.id == target_id
+                )
+            ).first()
     if row is None:  # refused like a bad signature: the answer must not tell which targets exist
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "signature refused: unknown dispatch target")
     raw = await read_body(request)
@@ -241,10 +268,13 @@ async def dispatch_callback(request: Request, target_id: str) -> dict[str, Any]:
     if not row.enabled:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this dispatch target is disabled")
     try:
-        data = json.loads(raw)
+        data = json.loads(raw, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:  # bad JSON, NaN, absurd nesting or numbers
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST, f"the body is not usable JSON: {exc}"[:300]
+        ) from None
+    try:
         body = CallbackIn.model_validate(data)
-    except json.JSONDecodeError as exc:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"the body is not JSON: {exc}") from None
     except ValidationError as exc:
         errors = [{"field": ".".join(str(p) for p in e["loc"]), "reason": e["msg"]} for e in exc.errors()]
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, errors) from None
