@@ -3,26 +3,17 @@ external services."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
+
+from services import service_unavailable
 
 PG_HOST = "127.0.0.1"
 PG_PORT = 5432
 PG_USER = "postgres"
-
-
-def service_unavailable(service: str, where: str, error: object) -> NoReturn:
-    """A service the test needs is not there: skip locally, but fail loudly in CI (CI=true), where a
-    missing service is a broken pipeline, not a reason to pass with fewer tests."""
-    reason = f"{service} not reachable at {where}: {error}"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: the service is required)", pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.fixture(

@@ -34,7 +34,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 
 from vigil import __version__
-from vigil.api import alerts, dispatch, incidents, ingest, positions, registry, streams
+from vigil.api import alerts, dispatch, incidents, ingest, me, positions, registry, streams, web
 from vigil.api.auth import Tokens
 from vigil.api.streams import Hub
 from vigil.config import Settings
@@ -132,9 +132,10 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     app.state.tokens = Tokens(db, settings.token_cache_s)
     for router in (
         ingest.router, registry.router, alerts.router, positions.router, streams.router, dispatch.router,
-        incidents.router,
+        incidents.router, me.router, web.router,
     ):  # fmt: skip
         app.include_router(router)
+    web.mount(app)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

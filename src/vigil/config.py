@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     dispatch_ack_timeout_s: float = Field(default=60.0, gt=0)
     # The fallback channel for pushes that do not get through: an HTTP gateway (e.g. SMS), else a log line.
     fallback_url: str | None = None
+    # The web apps: an optional map tile server (e.g. https://tiles.example/{z}/{x}/{y}.png; none by
+    # default: the apps draw the municipality outlines offline) and the first language (ko or en).
+    tile_url: str | None = None
+    language: str = Field(default="ko", pattern="^(ko|en)$")
 
     def link_base(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

@@ -134,6 +134,7 @@ class Processor:
         self.engine = RuleEngine(tuning, new_id)
         self._fix_latest: dict[str, datetime] = {}
         self._event_latest: dict[str, datetime] = {}
+        self.stored_total = 0  # reports stored since start, for the live figures (read from any thread)
 
     def load(self, now: datetime) -> None:
         """Build the engine from the database (at start-up, and after a failed commit)."""
@@ -305,6 +306,7 @@ class Processor:
                 changes = engine.on_event(event, now, now)
                 fix = event.fix
             outcome.stored += 1
+            self.stored_total += 1
             outcome.alerts += len(changes)
             writes.alerts(changes)
             out.alerts += changes

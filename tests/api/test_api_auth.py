@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import re
 
-PUBLIC = {"/health", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+PUBLIC = {
+    "/health",
+    "/docs",
+    "/docs/oauth2-redirect",
+    "/redoc",
+    "/openapi.json",
+    "/v1/web/config",
+    "/v1/web/basemap",
+}
 
 
 def endpoints(client) -> list[tuple[str, str]]:

@@ -4,15 +4,18 @@ open and for a short grace after. The link's token opens this one incident and n
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from pydantic import BaseModel, Field
 
 from vigil.api.positions import _Row
 from vigil.api.views import alert_json, position_feature
 from vigil.dispatch import links
-from vigil.domain.alerts import TERMINAL
+from vigil.domain.alerts import TERMINAL, AlertChange, AlertState
+from vigil.processor import CommandFailed, Move
 from vigil.store.registry import fix_from_row
 
 router = APIRouter(prefix="/v1", tags=["incidents"])
@@ -21,12 +24,16 @@ GRACE = timedelta(minutes=15)  # units still on their way when the alert is clos
 TRACK = timedelta(minutes=30)
 
 
-@router.get("/incidents/{alert_id}")
-def incident(request: Request, alert_id: str, token: str = "") -> dict[str, Any]:
-    """One incident for the units sent to it: the alert, the offender's live position and track, the
-    victim's position. 401 without the incident's own token; 410 once it has been closed a while."""
+def _link_holder(request: Request, alert_id: str, token: str = "") -> None:
+    """A dependency, so a bad link is refused (401) before the body is even looked at."""
     if not token or not links.token_matches(request.app.state.link_key, alert_id, token):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "this link is not valid for this incident")
+
+
+@router.get("/incidents/{alert_id}", dependencies=[Depends(_link_holder)])
+def incident(request: Request, alert_id: str) -> dict[str, Any]:
+    """One incident for the units sent to it: the alert, the offender's live position and track, the
+    victim's position. 401 without the incident's own token; 410 once it has been closed a while."""
     reader = request.app.state.reader
     alert = reader.alert(alert_id)
     if alert is None:
@@ -46,3 +53,32 @@ def incident(request: Request, alert_id: str, token: str = "") -> dict[str, Any]
             "track": {"type": "FeatureCollection", "features": features} if role == "subject" else None,
         }
     return {"alert": alert_json(alert), **parties}
+
+
+class FieldStep(BaseModel):
+    status: Literal["en_route", "on_scene", "closed"]
+    outcome: Literal["resolved", "false_alarm"] = "resolved"
+    note: str = Field(default="", max_length=2000)
+
+
+_FIELD_STATE = {"en_route": AlertState.DISPATCHED, "on_scene": AlertState.ON_SCENE}
+
+
+@router.post("/incidents/{alert_id}/status", dependencies=[Depends(_link_holder)])
+async def field_status(request: Request, alert_id: str, step: FieldStep) -> dict[str, Any]:
+    """The field terminal's buttons: en route, on scene, closed (with an outcome). Forward only:
+    409 for a step the incident has passed, 410 once it is closed."""
+    target = _FIELD_STATE.get(step.status) or AlertState(step.outcome)
+    note = " ".join(p for p in (f"field unit: {step.status}", step.note) if p)
+    result = await asyncio.wrap_future(
+        request.app.state.runner.submit(Move(alert_id, target, actor="field-unit", note=note))
+    )
+    if isinstance(result, CommandFailed):
+        known = await asyncio.to_thread(request.app.state.reader.alert, alert_id)
+        if known is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such incident")
+        if known.state in TERMINAL:
+            raise HTTPException(status.HTTP_410_GONE, "the incident is closed")
+        raise HTTPException(status.HTTP_409_CONFLICT, str(result))
+    assert isinstance(result, AlertChange)
+    return {"state": result.alert.state.value}

@@ -17,6 +17,7 @@ class Action(StrEnum):
     STREAM = "stream"
     DEVICE_POST = "device.post"
     USERS_MANAGE = "users.manage"
+    SELF = "self"  # a protected person's own status, position and SOS (the victim app)
     TARGETS_READ = "targets.read"
     TARGETS_MANAGE = "targets.manage"
 
@@ -34,6 +35,7 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.DEVICE_POST: frozenset({Role.DEVICE}),
     Action.USERS_MANAGE: frozenset({Role.ADMIN}),
     # Dispatch targets hold secrets and decide where alerts go: admins set them, operators see them.
+    Action.SELF: frozenset({Role.PROTECTED_PERSON}),
     Action.TARGETS_READ: frozenset({Role.ADMIN, Role.OPERATOR}),
     Action.TARGETS_MANAGE: frozenset({Role.ADMIN}),
 }

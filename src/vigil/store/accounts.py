@@ -20,16 +20,25 @@ class Principal:
     id: str
     role: Role
     device_id: str | None = None
+    person_id: str | None = None  # the protected person a victim's account speaks for
 
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_user(conn: Connection, *, user_id: str, name: str, role: Role, now: datetime) -> None:
+def create_user(
+    conn: Connection, *, user_id: str, name: str, role: Role, now: datetime, person_id: str | None = None
+) -> None:
     conn.execute(
         insert(t.users).values(
-            id=user_id, name=name, role=role.value, disabled=False, created_at=now, updated_at=now
+            id=user_id,
+            name=name,
+            role=role.value,
+            person_id=person_id,
+            disabled=False,
+            created_at=now,
+            updated_at=now,
         )
     )
 
@@ -49,7 +58,7 @@ def issue_token(
 def lookup(db: Engine, token: str, now: datetime) -> Principal | None:
     """The principal a token stands for, or None if unknown, revoked, expired or disabled."""
     query = (
-        select(t.tokens, t.users.c.disabled)
+        select(t.tokens, t.users.c.disabled, t.users.c.person_id)
         .select_from(t.tokens.outerjoin(t.users, t.users.c.id == t.tokens.c.user_id))
         .where(t.tokens.c.hash == token_hash(token))
     )
@@ -60,7 +69,7 @@ def lookup(db: Engine, token: str, now: datetime) -> Principal | None:
     if row.expires_at is not None and row.expires_at <= now:
         return None
     ident = row.user_id or (f"device:{row.device_id}" if row.device_id else "device:gateway")
-    return Principal(id=ident, role=Role(row.role), device_id=row.device_id)
+    return Principal(id=ident, role=Role(row.role), device_id=row.device_id, person_id=row.person_id)
 
 
 def bootstrap(conn: Connection, now: datetime) -> dict[str, str]:

@@ -204,6 +204,8 @@ users = Table(
     Column("id", String(ID), primary_key=True),
     Column("name", String(200), nullable=False),
     Column("role", String(30), nullable=False),
+    # A protected person's own account sees only her own status (the victim app).
+    Column("person_id", String(ID), nullable=True),
     Column("disabled", Boolean, nullable=False, default=False),
     *_stamps(),
 )

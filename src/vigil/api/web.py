@@ -1,0 +1,103 @@
+"""The web apps (control centre, field terminal, victim app) as plain files, their settings, the
+offline basemap, and the live figures of the control centre's panel."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections import deque
+from datetime import timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import func, select
+
+from vigil.api.auth import require
+from vigil.api.policy import Action
+from vigil.domain.alerts import TERMINAL
+from vigil.domain.model import PersonKind
+from vigil.store import tables as t
+
+router = APIRouter(tags=["web"])
+
+WEB = Path(str(resources.files("vigil").joinpath("web")))
+BASEMAP = Path(str(resources.files("vigil").joinpath("data", "kr-municipalities-2012.geojson")))
+ONLINE = timedelta(minutes=10)  # a subject heard from within this is online
+
+
+def mount(app: FastAPI) -> None:
+    """Serve the apps: /control/, /field/, /victim/, and their shared files under /web/."""
+    app.mount("/web", StaticFiles(directory=WEB), name="web")
+    for name in ("control", "field", "victim"):
+        app.mount(f"/{name}", StaticFiles(directory=WEB / name, html=True), name=name)
+
+
+@router.get("/", include_in_schema=False)
+def home() -> RedirectResponse:
+    return RedirectResponse("/control/")
+
+
+@router.get("/v1/web/config")
+def web_config(request: Request) -> dict[str, Any]:
+    """What the apps need before login: the optional tile server and the default language."""
+    settings = request.app.state.settings
+    return {"tile_url": settings.tile_url, "language": settings.language}
+
+
+@router.get("/v1/web/basemap")
+def basemap() -> FileResponse:
+    """The offline basemap: the 2012 municipality outlines (public data) as GeoJSON."""
+    return FileResponse(BASEMAP, media_type="application/geo+json")
+
+
+_samples: deque[tuple[float, int]] = deque(maxlen=600)
+
+
+@router.get("/v1/stats")
+def stats(request: Request, _: Annotated[Any, Depends(require(Action.ALERTS_READ))]) -> dict[str, Any]:
+    """The control centre's live figures: subjects online, fixes per second, open alerts by kind,
+    and the median time to acknowledge over the last 24 hours."""
+    now = request.app.state.clock()
+    processor = request.app.state.runner.processor
+    engine = processor.engine
+    subjects = {d.person_id for d in list(engine.devices.values()) if d.person_kind is PersonKind.SUBJECT}
+    online = sum(
+        1
+        for person, track in list(engine.tracks.items())
+        if person in subjects and track.latest is not None and now - track.latest.time <= ONLINE
+    )
+    # Fixes per second from the writer's running count, sampled at each call (no table scan).
+    stamp, total = time.monotonic(), processor.stored_total
+    _samples.append((stamp, total))
+    while len(_samples) > 1 and stamp - _samples[0][0] > 60:
+        _samples.popleft()
+    first_stamp, first_total = _samples[0]
+    rate = (total - first_total) / (stamp - first_stamp) if stamp - first_stamp >= 1 else None
+    with request.app.state.db.connect() as conn:
+        by_kind = dict(
+            conn.execute(
+                select(t.alerts.c.kind, func.count())
+                .where(t.alerts.c.state.not_in([s.value for s in TERMINAL]))
+                .group_by(t.alerts.c.kind)
+            ).all()
+        )
+        acks = conn.execute(
+            select(t.alert_changes.c.alert_id, func.min(t.alert_changes.c.at), t.alerts.c.opened_at)
+            .join(t.alerts, t.alerts.c.id == t.alert_changes.c.alert_id)
+            .where(
+                t.alert_changes.c.change == "acknowledged", t.alert_changes.c.at >= now - timedelta(days=1)
+            )
+            .group_by(t.alert_changes.c.alert_id, t.alerts.c.opened_at)
+        ).all()
+    waits = [(at - opened).total_seconds() for _, at, opened in acks if at is not None and opened is not None]
+    return {
+        "subjects": len(subjects),
+        "subjects_online": online,
+        "fixes_per_s": None if rate is None else round(rate, 1),
+        "open_alerts_by_kind": by_kind,
+        "median_ack_s": round(statistics.median(waits), 1) if waits else None,
+    }
