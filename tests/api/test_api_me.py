@@ -98,6 +98,11 @@ def test_field_buttons_move_the_incident_and_end_with_it(app_client):
     from vigil.dispatch.links import incident_token
 
     token = incident_token(api.client.app.state.link_key, alert_id)
+    assert (
+        api.get(f"/v1/alerts/{alert_id}")
+        .json()["live_track_url"]
+        .endswith(f"?incident={alert_id}&token={token}")
+    )
     path = f"/v1/incidents/{alert_id}/status"
     assert api.client.post(path, json={"status": "en_route"}, params={"token": "inc_x"}).status_code == 401
     for step, state in (("en_route", "dispatched"), ("on_scene", "on_scene")):

@@ -12,6 +12,7 @@ from vigil.api.auth import require
 from vigil.api.dispatch import deliveries_of
 from vigil.api.policy import Action
 from vigil.api.views import alert_json, change_json
+from vigil.dispatch.links import live_track_url
 from vigil.domain.alerts import AlertChange, AlertState
 from vigil.processor import CommandFailed, Move
 from vigil.store.accounts import Principal
@@ -56,7 +57,13 @@ def get_alert(
          "state": r["state"], "active": r["active"], "facts": r["facts"]}
         for r in reader.timeline(alert_id)
     ]  # fmt: skip
-    return {**alert_json(alert), "timeline": timeline, "deliveries": deliveries_of(request, alert_id)}
+    link = live_track_url(request.app.state.settings.link_base(), request.app.state.link_key, alert_id)
+    return {
+        **alert_json(alert),
+        "timeline": timeline,
+        "deliveries": deliveries_of(request, alert_id),
+        "live_track_url": link,  # the field terminal's link for this incident, to hand to a unit
+    }
 
 
 @router.post("/{alert_id}/steps")
