@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import uvicorn
+from sqlalchemy import update
 
 from vigil.app import create_app
 from vigil.config import Settings
@@ -28,6 +29,7 @@ from vigil.sim.caseload import Caseload, make_caseload
 from vigil.sim.driver import Driver, run_live
 from vigil.sim.incidents import IncidentKind
 from vigil.sim.simulator import Simulation
+from vigil.store import tables as t
 from vigil.store.accounts import create_user, issue_token
 from vigil.store.database import migrate, open_engine
 
@@ -79,6 +81,13 @@ def make_accounts(url: str) -> dict[str, str]:
     return tokens
 
 
+def bind_victim(url: str, user_id: str, person_id: str) -> None:
+    db = open_engine(url)
+    with db.begin() as conn:
+        conn.execute(update(t.users).where(t.users.c.id == user_id).values(person_id=person_id))
+    db.dispose()
+
+
 def script_opening(sim: Simulation, caseload: Caseload, now: datetime) -> list[str]:
     """Force the opening incidents on the subjects best placed for them; returns what was scripted."""
     ts = now.timestamp()
@@ -125,6 +134,10 @@ async def run_demo(*, subjects: int, seed: int, host: str, port: int) -> int:
     now = datetime.now(UTC)
     sim = Simulation(caseload, seed, start=now)
     scripted = script_opening(sim, caseload, now)
+    # The victim app's demo account speaks for the woman the scripted approach is aimed at.
+    approached = min(caseload.subjects, key=lambda s: sim.partner_distance(s.id, now.timestamp()))
+    victim_id = caseload.partners(approached.id)[0]
+    bind_victim(url, "victim", victim_id)
     driver = Driver(base, device_token=tokens["devices"], admin_token=tokens["admin"])
     await driver.register(caseload)
 
@@ -133,6 +146,10 @@ async def run_demo(*, subjects: int, seed: int, host: str, port: int) -> int:
     print("tokens (Authorization: Bearer <token>, or ?token=<token>):")
     for label, token in tokens.items():
         print(f"  {label:10} {token}")
+    print("web apps (Korean first; KO/EN switch at the top):")
+    print(f"  control centre  {base}/control/?token={tokens['operator']}")
+    print(f"  victim app      {base}/victim/?token={tokens['victim']}   ({victim_id}, the approach's target)")
+    print("  field terminal  the live-track link in an alert's detail (opens that incident only)")
     print("scripted in the first minute: " + "; ".join(scripted))
     print("Ctrl-C to stop.\n", flush=True)
 
