@@ -1,0 +1,520 @@
+// The victim app: safe / nearby / danger at a glance, what the server lets her see of him, her
+// phone's position while the app is open, and an SOS button held for three seconds.
+//
+// What she sees of him is decided by the server (domain.victim_view): this page shows what
+// GET /v1/me/status sends and nothing else. It never asks for his position any other way and never
+// works it out: the radar is drawn from the distance and bearing the server sent.
+
+import { api, ApiError, setToken, token } from "/web/common/api.js";
+import { addStrings, initLanguage, languageSwitch, t, translatePage } from "/web/common/i18n.js";
+
+const POLL_MS = 3000;
+const POSITION_EVERY_MS = 10000;
+const HOLD_MS = 3000;
+const FRESH_MS = 120000; // her browser position is used for an SOS while it is this recent
+const VIEW_M = 600; // the radar's outer ring (the default victim view of an order)
+
+addStrings("ko", {
+  title: "안심 도우미",
+  loading: "불러오는 중…",
+  "login.text": "담당 기관에서 받은 접속 코드를 붙여 넣으세요.",
+  "login.label": "접속 코드",
+  "login.submit": "시작하기",
+  "login.invalid": "접속 코드가 맞지 않습니다. 다시 확인하세요.",
+  "login.expired": "접속이 만료되었습니다. 접속 코드를 다시 넣으세요.",
+  "login.failed": "서버에 연결할 수 없습니다. 잠시 후 다시 시도하세요.",
+  "wrong.title": "피해자 전용 앱입니다",
+  "wrong.text": "이 앱은 보호 대상자 본인 계정으로만 사용할 수 있습니다.",
+  signout: "로그아웃",
+  call112: "112에 전화하기",
+  offline: "서버에 연결할 수 없습니다. 다시 연결하는 중… 위급하면 112에 전화하세요.",
+  "status.safe": "안전합니다",
+  "status.safe.text": "주변에 위험 신호가 없습니다.",
+  "status.nearby": "주의하세요",
+  "status.nearby.text": "가해자가 가까운 곳에 있습니다. 상황실이 지켜보고 있습니다.",
+  "status.danger": "위험합니다",
+  "status.danger.text": "가해자가 매우 가까이 있습니다. 상황실에 알렸습니다.",
+  "status.danger.open": "긴급 상황이 접수되어 상황실이 대응하고 있습니다.",
+  "status.unknown": "확인 중",
+  "near.distance": "약 {distance} · {compass}쪽",
+  "near.heading": "이동 방향: {compass}쪽",
+  "near.toward": "당신 쪽으로 다가오고 있습니다",
+  "near.stale": "{age} 전 위치",
+  "band.text": "가해자가 {from}–{to} m 거리 안에 있습니다",
+  "guidance.title": "이렇게 하세요",
+  "guide.safe.1": "평소처럼 지내셔도 됩니다. 이 앱을 켜 두면 위치가 상황실에 전달됩니다.",
+  "guide.safe.2": "불안하거나 위급하면 아래 SOS 버튼을 3초간 누르세요.",
+  "guide.nearby.1": "사람이 많고 밝은 곳에 머무르세요.",
+  "guide.nearby.2": "가능하면 가해자가 있는 쪽에서 멀어지세요.",
+  "guide.nearby.3": "위협을 느끼면 바로 112에 전화하세요.",
+  "guide.danger.1": "표시된 방향에서 멀어지세요. 112에 전화하세요.",
+  "guide.danger.2": "가까운 가게, 역, 관공서 등 사람이 있는 곳으로 들어가세요.",
+  "guide.danger.3": "SOS 버튼을 3초간 누르면 상황실에 바로 알려집니다.",
+  "guide.near": "표시된 방향에서 멀어지세요. 위협을 느끼면 112에 전화하세요.",
+  "position.on": "내 위치 공유 중 (정확도 ±{m} m)",
+  "position.waiting": "내 위치 확인 중…",
+  "position.off": "휴대폰 위치 권한이 꺼져 있습니다. 보호 장치의 위치가 대신 사용됩니다.",
+  "position.unsupported": "이 브라우저는 위치를 지원하지 않습니다.",
+  updated: "마지막 확인 {time}",
+  "sos.hint": "도움이 필요하면 SOS 버튼을 3초간 누르고 계세요.",
+  "sos.holding": "계속 누르고 계세요…",
+  "sos.cancelled": "취소되었습니다. 3초간 누르고 있어야 전송됩니다.",
+  "sos.sending": "보내는 중…",
+  "sos.sent": "도움을 요청했습니다",
+  "sos.sent.text": "상황실에 알렸습니다. 상황실이 도움을 보냅니다. 안전한 곳으로 이동하고, 가능하면 112에 전화하세요.",
+  "sos.failed": "SOS를 보내지 못했습니다",
+  "sos.failed.text": "지금 바로 112에 전화하세요.",
+  ok: "확인",
+  seconds: "{n}초",
+  minutes: "{n}분",
+  N: "북", NNE: "북북동", NE: "북동", ENE: "동북동", E: "동", ESE: "동남동", SE: "남동", SSE: "남남동",
+  S: "남", SSW: "남남서", SW: "남서", WSW: "서남서", W: "서", WNW: "서북서", NW: "북서", NNW: "북북서",
+});
+
+addStrings("en", {
+  title: "My safety",
+  loading: "Loading…",
+  "login.text": "Paste the access code you were given by the agency.",
+  "login.label": "Access code",
+  "login.submit": "Start",
+  "login.invalid": "That access code is not valid. Please check it.",
+  "login.expired": "Your session has ended. Please enter your access code again.",
+  "login.failed": "Cannot reach the server. Try again in a moment.",
+  "wrong.title": "This app is for protected persons",
+  "wrong.text": "Only a protected person's own account can use this app.",
+  signout: "Sign out",
+  call112: "Call 112",
+  offline: "Cannot reach the server. Reconnecting… If you are in danger, call 112.",
+  "status.safe": "You are safe",
+  "status.safe.text": "Nothing to worry about nearby.",
+  "status.nearby": "Be careful",
+  "status.nearby.text": "The offender is somewhere near. The control centre is watching.",
+  "status.danger": "Danger",
+  "status.danger.text": "The offender is very close. The control centre has been alerted.",
+  "status.danger.open": "An emergency is open and the control centre is dealing with it.",
+  "status.unknown": "Checking",
+  "near.distance": "About {distance} · to the {compass}",
+  "near.heading": "Moving {compass}",
+  "near.toward": "He is moving towards you",
+  "near.stale": "position from {age} ago",
+  "band.text": "The offender is {from}–{to} m from you",
+  "guidance.title": "What to do",
+  "guide.safe.1": "Go about your day. While this app is open, your position reaches the control centre.",
+  "guide.safe.2": "If you feel unsafe, hold the SOS button below for 3 seconds.",
+  "guide.nearby.1": "Stay where it is busy and well lit.",
+  "guide.nearby.2": "If you can, move away from where he might be.",
+  "guide.nearby.3": "If you feel threatened, call 112 at once.",
+  "guide.danger.1": "Move away from the direction shown; call 112.",
+  "guide.danger.2": "Go into a shop, station or public office where there are people.",
+  "guide.danger.3": "Hold SOS for 3 seconds to alert the control centre at once.",
+  "guide.near": "Move away from the direction shown; call 112 if you feel threatened.",
+  "position.on": "Sharing my position (±{m} m)",
+  "position.waiting": "Finding my position…",
+  "position.off": "Location is off on this phone; your protection device's position is used instead.",
+  "position.unsupported": "This browser cannot share a position.",
+  updated: "Last checked {time}",
+  "sos.hint": "If you need help, press and hold SOS for 3 seconds.",
+  "sos.holding": "Keep holding…",
+  "sos.cancelled": "Cancelled. Hold for 3 seconds to send.",
+  "sos.sending": "Sending…",
+  "sos.sent": "Help is being sent",
+  "sos.sent.text": "The control centre has been alerted and is sending help. Move somewhere safe and call 112 if you can.",
+  "sos.failed": "SOS could not be sent",
+  "sos.failed.text": "Call 112 now.",
+  ok: "OK",
+  seconds: "{n} s",
+  minutes: "{n} min",
+  N: "north", NNE: "north-northeast", NE: "northeast", ENE: "east-northeast", E: "east", ESE: "east-southeast",
+  SE: "southeast", SSE: "south-southeast", S: "south", SSW: "south-southwest", SW: "southwest",
+  WSW: "west-southwest", W: "west", WNW: "west-northwest", NW: "northwest", NNW: "north-northwest",
+});
+
+const COMPASS16 = ["N", "NNE", "NE", "ENE", "E", "ESE", "SE", "SSE", "S", "SSW", "SW", "WSW", "W", "WNW", "NW", "NNW"];
+const $ = (id) => document.getElementById(id);
+const SVG = "http://www.w3.org/2000/svg";
+
+function show(screen) {
+  for (const id of ["loading", "login", "wrong-role", "main"]) $(id).hidden = id !== screen;
+}
+
+function metres(m) {
+  if (m < 1000) return `${Math.round(m / 10) * 10} m`;
+  return `${(m / 1000).toFixed(1)} km`;
+}
+
+function compass16(bearing) {
+  return COMPASS16[Math.round((((bearing % 360) + 360) % 360) / 22.5) % 16];
+}
+
+function clock(date) {
+  return [date.getHours(), date.getMinutes(), date.getSeconds()].map((n) => String(n).padStart(2, "0")).join(":");
+}
+
+// ---- state --------------------------------------------------------------------------------------
+
+let last = null; // the last status the server sent
+let lastStatus = null;
+let timer = null;
+let running = false;
+let here = null; // her browser position {lat, lon, accuracy_m, at}
+let positionState = "waiting";
+let watch = null;
+let lastSent = 0;
+let sendTimer = null;
+
+// ---- signing in ---------------------------------------------------------------------------------
+
+async function signIn(loginMessage) {
+  if (!token()) {
+    showLogin(loginMessage);
+    return;
+  }
+  try {
+    const me = await api("GET", "/v1/me");
+    if (me.role !== "protected_person" || !me.person_id) {
+      stop();
+      show("wrong-role");
+      return;
+    }
+    start();
+  } catch (error) {
+    if (error instanceof ApiError && (error.status === 401 || error.status === 403)) {
+      setToken(null);
+      showLogin(loginMessage || "login.invalid");
+    } else {
+      showLogin("login.failed");
+    }
+  }
+}
+
+function showLogin(message) {
+  stop();
+  $("login-error").hidden = !message;
+  $("login-error").dataset.key = message || "";
+  $("login-error").textContent = message ? t(message) : "";
+  show("login");
+}
+
+function signOut() {
+  setToken(null);
+  stop();
+  last = null;
+  lastStatus = null;
+  $("login-token").value = "";
+  showLogin(null);
+}
+
+// ---- the status ---------------------------------------------------------------------------------
+
+function start() {
+  show("main");
+  if (running) return;
+  running = true;
+  watchPosition();
+  poll();
+}
+
+function stop() {
+  running = false;
+  clearTimeout(timer);
+  clearTimeout(sendTimer);
+  if (watch !== null) navigator.geolocation.clearWatch(watch);
+  watch = null;
+}
+
+async function poll() {
+  clearTimeout(timer);
+  if (!running) return;
+  try {
+    const status = await api("GET", "/v1/me/status");
+    if (!running) return;
+    $("offline").hidden = true;
+    last = status;
+    render();
+  } catch (error) {
+    if (!running) return;
+    if (error instanceof ApiError && error.status === 401) {
+      setToken(null);
+      showLogin("login.expired");
+      return;
+    }
+    if (error instanceof ApiError && error.status === 403) {
+      stop();
+      show("wrong-role");
+      return;
+    }
+    $("offline").hidden = false;
+  }
+  if (running) timer = setTimeout(poll, POLL_MS);
+}
+
+function render() {
+  renderPosition();
+  if (!last) return;
+  const status = last.status;
+  if (status === "danger" && lastStatus !== "danger") {
+    try {
+      if (navigator.vibrate) navigator.vibrate([400, 150, 400, 150, 400]);
+    } catch {
+      // not allowed here (no user gesture yet, or no vibrator): the colour and text still say it
+    }
+  }
+  lastStatus = status;
+  $("status").dataset.status = status;
+  $("status-title").textContent = t(`status.${status}`);
+  const near = last.offenders.filter((o) => o.band === "near");
+  const close = near.some((o) => o.danger);
+  $("status-text").textContent = t(status === "danger" && !close ? "status.danger.open" : `status.${status}.text`);
+
+  const warning = last.offenders.filter((o) => o.band === "warning");
+
+  // within her view: the radar, from the distance and bearing the server sent
+  const marks = $("offender-marks");
+  marks.replaceChildren();
+  $("near").hidden = near.length === 0;
+  if (near.length) {
+    const closest = near.reduce((a, b) => (b.distance_m < a.distance_m ? b : a));
+    for (const o of near) drawOffender(marks, o);
+    $("near-distance").textContent = t("near.distance", { distance: metres(closest.distance_m), compass: t(compass16(closest.bearing_deg)) });
+    const detail = [];
+    if (closest.heading_deg !== null && closest.heading_deg !== undefined && (closest.speed_mps ?? 1) > 0.3) {
+      const back = (closest.bearing_deg + 180) % 360; // from him towards her
+      const off = Math.abs((((closest.heading_deg - back) % 360) + 540) % 360 - 180);
+      detail.push(off <= 45 ? t("near.toward") : t("near.heading", { compass: t(compass16(closest.heading_deg)) }));
+    }
+    if (closest.age_s >= 60) detail.push(t("near.stale", { age: ageText(closest.age_s) }));
+    $("near-detail").textContent = detail.join(" · ");
+  }
+
+  // inside the warning distance but beyond her view: a band only
+  $("band").hidden = warning.length === 0 || near.length > 0;
+  if (warning.length) {
+    const w = warning[0];
+    $("band-text").textContent = t("band.text", { from: w.from_m, to: w.to_m });
+  }
+
+  const list = $("guidance");
+  list.replaceChildren();
+  const keys = status === "danger" ? ["guide.danger.1", "guide.danger.2", "guide.danger.3"]
+    : near.length ? ["guide.near", "guide.nearby.1", "guide.nearby.3"]
+      : status === "nearby" ? ["guide.nearby.1", "guide.nearby.2", "guide.nearby.3"]
+        : ["guide.safe.1", "guide.safe.2"];
+  for (const key of keys) {
+    const li = document.createElement("li");
+    li.textContent = t(key);
+    list.appendChild(li);
+  }
+  $("updated").textContent = t("updated", { time: clock(new Date(last.at)) });
+}
+
+function ageText(s) {
+  return s < 120 ? t("seconds", { n: Math.round(s) }) : t("minutes", { n: Math.round(s / 60) });
+}
+
+// The radar's scale: the square root of the distance, so 50 m is not lost at her own dot and
+// 600 m still fits (rings at 100, 300 and 600 m).
+function radius(m) {
+  return Math.sqrt(Math.min(Math.max(m, 0), VIEW_M) / VIEW_M) * 100;
+}
+
+function drawOffender(group, o) {
+  const r = radius(o.distance_m);
+  const rad = (o.bearing_deg * Math.PI) / 180;
+  const x = Math.sin(rad) * r;
+  const y = -Math.cos(rad) * r;
+  const line = document.createElementNS(SVG, "line");
+  line.setAttribute("class", "line");
+  line.setAttribute("x1", "0");
+  line.setAttribute("y1", "0");
+  line.setAttribute("x2", x.toFixed(1));
+  line.setAttribute("y2", y.toFixed(1));
+  group.appendChild(line);
+  if (o.heading_deg !== null && o.heading_deg !== undefined) {
+    const arrow = document.createElementNS(SVG, "path");
+    arrow.setAttribute("class", "offender-heading");
+    arrow.setAttribute("d", "M0 -22 L7 -10 L-7 -10 Z");
+    arrow.setAttribute("transform", `translate(${x.toFixed(1)} ${y.toFixed(1)}) rotate(${Math.round(o.heading_deg)})`);
+    group.appendChild(arrow);
+  }
+  const dot = document.createElementNS(SVG, "circle");
+  dot.setAttribute("class", o.danger ? "offender danger" : "offender");
+  dot.setAttribute("r", "8");
+  dot.setAttribute("cx", x.toFixed(1));
+  dot.setAttribute("cy", y.toFixed(1));
+  group.appendChild(dot);
+}
+
+// ---- her phone's position -----------------------------------------------------------------------
+
+function watchPosition() {
+  if (!("geolocation" in navigator)) {
+    positionState = "unsupported";
+    renderPosition();
+    return;
+  }
+  watch = navigator.geolocation.watchPosition(
+    (p) => {
+      here = { lat: p.coords.latitude, lon: p.coords.longitude, accuracy_m: Math.round(p.coords.accuracy), at: Date.now() };
+      positionState = "on";
+      renderPosition();
+      sendPosition();
+    },
+    (error) => {
+      if (error.code === error.PERMISSION_DENIED) {
+        positionState = "off";
+        here = null;
+      }
+      renderPosition();
+    },
+    { enableHighAccuracy: true, maximumAge: 10000, timeout: 60000 },
+  );
+}
+
+// At most one position every 10 s: the newest one, when the 10 s are up.
+function sendPosition() {
+  if (!here || !running || sendTimer) return;
+  const wait = lastSent + POSITION_EVERY_MS - Date.now();
+  if (wait > 0) {
+    sendTimer = setTimeout(() => {
+      sendTimer = null;
+      sendPosition();
+    }, wait);
+    return;
+  }
+  lastSent = Date.now();
+  const { lat, lon, accuracy_m } = here;
+  api("POST", "/v1/me/position", { lat, lon, accuracy_m }).catch(() => {
+    // the next position will try again; the status poll shows when the server is unreachable
+  });
+}
+
+function renderPosition() {
+  $("position-state").textContent = positionState === "on" ? t("position.on", { m: here ? here.accuracy_m : "?" }) : t(`position.${positionState}`);
+}
+
+// ---- SOS: hold for three seconds ----------------------------------------------------------------
+
+let holdStart = null;
+let holdFrame = null;
+let sending = false;
+
+function setProgress(fraction) {
+  $("sos-progress").style.strokeDashoffset = String(100 - 100 * fraction);
+}
+
+function holdBegin(event) {
+  if (event) event.preventDefault();
+  if (holdStart !== null || sending) return;
+  holdStart = performance.now();
+  $("sos").classList.add("holding");
+  $("sos-hint").classList.remove("cancelled");
+  $("sos-hint").textContent = t("sos.holding");
+  const tick = (now) => {
+    if (holdStart === null) return;
+    const fraction = Math.min(1, (now - holdStart) / HOLD_MS);
+    setProgress(fraction);
+    if (fraction >= 1) {
+      holdStart = null;
+      $("sos").classList.remove("holding");
+      sendSos();
+      return;
+    }
+    holdFrame = requestAnimationFrame(tick);
+  };
+  holdFrame = requestAnimationFrame(tick);
+}
+
+function holdEnd() {
+  if (holdStart === null) return;
+  holdStart = null;
+  cancelAnimationFrame(holdFrame);
+  $("sos").classList.remove("holding");
+  setProgress(0);
+  $("sos-hint").textContent = t("sos.cancelled");
+  $("sos-hint").classList.add("cancelled");
+}
+
+async function sendSos() {
+  sending = true;
+  $("sos-hint").textContent = t("sos.sending");
+  const body = {};
+  if (here && Date.now() - here.at <= FRESH_MS) body.position = { lat: here.lat, lon: here.lon, accuracy_m: here.accuracy_m };
+  try {
+    await api("POST", "/v1/me/sos", body);
+    $("sos-done").hidden = false;
+    $("sos-ok").focus();
+    try {
+      if (navigator.vibrate) navigator.vibrate(200);
+    } catch {
+      // no vibrator
+    }
+    poll();
+  } catch {
+    $("sos-failed").hidden = false;
+  } finally {
+    sending = false;
+    setProgress(0);
+    $("sos-hint").textContent = t("sos.hint");
+  }
+}
+
+function wireSos() {
+  const button = $("sos");
+  button.addEventListener("pointerdown", (e) => {
+    button.setPointerCapture?.(e.pointerId);
+    holdBegin(e);
+  });
+  for (const name of ["pointerup", "pointercancel", "lostpointercapture"]) button.addEventListener(name, holdEnd);
+  button.addEventListener("contextmenu", (e) => e.preventDefault());
+  // the keyboard: hold Space or Enter
+  button.addEventListener("keydown", (e) => {
+    if ((e.key === " " || e.key === "Enter") && !e.repeat) holdBegin(e);
+    else if (e.key === " " || e.key === "Enter") e.preventDefault();
+  });
+  button.addEventListener("keyup", (e) => {
+    if (e.key === " " || e.key === "Enter") holdEnd();
+  });
+  button.addEventListener("blur", holdEnd);
+  button.addEventListener("click", (e) => e.preventDefault());
+  $("sos-ok").addEventListener("click", () => ($("sos-done").hidden = true));
+  $("sos-failed-ok").addEventListener("click", () => ($("sos-failed").hidden = true));
+}
+
+// ---- start --------------------------------------------------------------------------------------
+
+async function main() {
+  const fromLink = new URLSearchParams(location.search).has("token");
+  token(); // a ?token= link: into sessionStorage and out of the address bar
+  let config = { language: null };
+  try {
+    config = await (await fetch("/v1/web/config", { cache: "no-store" })).json();
+  } catch {
+    // defaults
+  }
+  await initLanguage(config.language);
+  languageSwitch($("langs"));
+  translatePage();
+  document.title = `Vigil · ${t("title")}`;
+  window.addEventListener("languagechange", () => {
+    document.title = `Vigil · ${t("title")}`;
+    const key = $("login-error").dataset.key;
+    if (key) $("login-error").textContent = t(key);
+    render();
+  });
+  wireSos();
+  $("login-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const value = $("login-token").value.trim();
+    if (!value) return;
+    setToken(value);
+    $("login-token").value = "";
+    signIn("login.invalid");
+  });
+  for (const b of document.querySelectorAll(".signout")) b.addEventListener("click", signOut);
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible" && running) poll();
+  });
+  await signIn(fromLink ? "login.invalid" : null);
+}
+
+main();
