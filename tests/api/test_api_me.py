@@ -128,3 +128,17 @@ def test_live_figures(app_client):
     assert api.post(f"/v1/alerts/{alert_id}/steps", {"state": "acknowledged"}).status_code == 200
     assert api.get("/v1/stats").json()["median_ack_s"] == 42
     assert api.get("/v1/stats", who=Role.ADMIN).status_code == 403
+
+
+def test_her_sos_incident_shows_the_man_her_order_keeps_away(app_client, victim):
+    api = app_client
+    api.clock.advance(1)
+    assert api.send([api.fix("AM-1", north(300))]).status_code == 200
+    assert api.client.post("/v1/me/sos", json={}, headers=victim).status_code == 200
+    [alert] = [a for a in api.get("/v1/alerts").json() if a["kind"] == "sos"]
+    from vigil.dispatch.links import incident_token
+
+    token = incident_token(api.client.app.state.link_key, alert["id"])
+    seen = api.client.get(f"/v1/incidents/{alert['id']}", params={"token": token}).json()
+    assert seen["subject"]["id"] == "S1"
+    assert seen["subject"]["position"]["geometry"]["coordinates"][1] == pytest.approx(north(300))

@@ -175,8 +175,9 @@ def test_field_terminal_for_a_victims_sos_points_to_her(site: Site, officer: Any
     )
     expect(page.locator("#kind")).to_have_text("Victim SOS")
     expect(page.locator(".pin.victim")).to_have_count(1)
-    # an SOS alert names her, not him: the terminal points the officer to her
+    # an SOS alert names her; the incident adds the man her order keeps away, and the terminal
+    # points the officer to her, where help is needed
     assert sos[0]["subject"] is None
     expect(page.locator("#direction h2")).to_have_text("To the victim (from me)")
     expect(page.locator("#distance")).to_have_text("300 m")
-    expect(page.locator(".pin.subject")).to_have_count(0)
+    expect(page.locator(".pin.subject")).to_have_count(1)

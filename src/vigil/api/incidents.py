@@ -41,8 +41,12 @@ def incident(request: Request, alert_id: str) -> dict[str, Any]:
     now = request.app.state.clock()
     if alert.state in TERMINAL and now - alert.updated_at > GRACE:
         raise HTTPException(status.HTTP_410_GONE, "the incident is closed; this link has expired")
+    subject = alert.subject_id
+    if subject is None and alert.protected_person_id is not None:
+        # Her SOS names only her; the units going to her must see the man her order keeps away.
+        subject = next(iter(reader.subjects_of(alert.protected_person_id)), None)
     parties: dict[str, Any] = {}
-    for role, person in (("subject", alert.subject_id), ("protected_person", alert.protected_person_id)):
+    for role, person in (("subject", subject), ("protected_person", alert.protected_person_id)):
         if person is None:
             continue
         rows = reader.track(person, now - TRACK, None, 2000)

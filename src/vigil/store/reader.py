@@ -26,6 +26,16 @@ class Reader:
             )
             return [r[0] for r in rows]
 
+    def subjects_of(self, protected_person_id: str) -> list[str]:
+        """The subjects of the orders in force protecting this person."""
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                select(t.orders.c.subject_id)
+                .where(t.orders.c.protected_person_id == protected_person_id, t.orders.c.ended_at.is_(None))
+                .order_by(t.orders.c.id)
+            )
+            return [r[0] for r in rows]
+
     def alert_parties(self, alert_id: str) -> list[str] | None:
         alert = self.alert(alert_id)
         if alert is None:

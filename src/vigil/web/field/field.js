@@ -327,11 +327,13 @@ function render() {
   const subjectAt = last.subject && latLon(last.subject.position);
   const victimAt = last.protected_person && latLon(last.protected_person.position);
 
-  // distance and direction from me: to him, or to her when his position is not known (an SOS)
+  // distance and direction from me: to her for her SOS (that is where help is needed), else to
+  // him; to whichever of them is known when the other is not
   const box = $("direction");
-  const target = subjectAt || victimAt;
+  const toHer = victimAt && (a.kind === "sos" || !subjectAt);
+  const target = toHer ? victimAt : subjectAt;
   const heading = $("direction").querySelector("h2");
-  heading.dataset.i18n = subjectAt || !victimAt ? "to.subject" : "to.victim";
+  heading.dataset.i18n = toHer ? "to.victim" : "to.subject";
   heading.textContent = t(heading.dataset.i18n);
   if (me && target) {
     const { distance, bearing } = distanceBearing(me.lat, me.lon, target[0], target[1]);
