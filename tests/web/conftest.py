@@ -4,7 +4,9 @@ under CI=true, where they fail (conftest.service_unavailable)."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -26,7 +28,20 @@ from vigil.store.accounts import create_user, issue_token
 from vigil.store.database import migrate, open_engine
 
 CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+def shoot(page: Any, name: str) -> None:
+    """Take a screenshot. It replaces the one in docs/screenshots only when VIGIL_SCREENSHOTS=1, so
+    an ordinary test run (and CI) leaves the working tree clean; otherwise it goes to a scratch
+    folder, which still proves the page renders."""
+    if os.environ.get("VIGIL_SCREENSHOTS") == "1":
+        folder = DOCS_SCREENSHOTS
+    else:
+        folder = Path(tempfile.gettempdir()) / "vigil-screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / name))
+
 
 # A quiet street in Namyangju (Gyeonggi), where the demo's approach happens too.
 HOME_LAT, HOME_LON = 37.6360, 127.2165

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, select
 
-from conftest import HOME_LAT, HOME_LON, SCREENSHOTS, Site, north
+from conftest import HOME_LAT, HOME_LON, Site, north, shoot
 from vigil.dispatch.links import incident_token
 from vigil.store import tables
 
@@ -91,7 +91,7 @@ def test_field_terminal_follows_the_incident_and_moves_it_forward(
     expect(page.locator("#kind")).to_have_text("Proximity violation")
     expect(page.locator("#bearing")).to_have_text("N · 0°")
     page.wait_for_timeout(600)  # the offline basemap drawn, for the screenshot
-    page.screenshot(path=str(SCREENSHOTS / "field-terminal.png"))
+    shoot(page, "field-terminal.png")
 
     # he moves 100 m further north: the page follows without a reload
     page.evaluate("window.__sameDocument = true")

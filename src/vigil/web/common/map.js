@@ -5,7 +5,7 @@
 let basemapData = null;
 
 export async function makeMap(element, { center = [37.56, 126.98], zoom = 11, config = null } = {}) {
-  const map = L.map(element, { preferCanvas: true, zoomControl: true, attributionControl: true });
+  const map = L.map(element, { preferCanvas: true, zoomControl: true, attributionControl: true, maxZoom: 19 }); // maxZoom: markercluster needs one even without tiles
   map.setView(center, zoom);
   if (config && config.tile_url) {
     L.tileLayer(config.tile_url, { maxZoom: 19 }).addTo(map);

@@ -1,0 +1,664 @@
+// The shared picture: the live map, the alert queue, one alert's detail, and the live figures.
+/* global L */
+import { api, stream, ApiError } from "/web/common/api.js";
+import { t } from "/web/common/i18n.js";
+import { makeMap, rings, compass } from "/web/common/map.js";
+import { esc, clock, duration, metres, el } from "./util.js";
+
+const SEVERITY = { critical: 0, high: 1, medium: 2, low: 3 };
+const TERMINAL = new Set(["resolved", "false_alarm"]);
+const STATUS_OF_KIND = {
+  proximity_violation: "violation", zone_violation: "violation", sos: "violation",
+  tamper: "tamper", power_off: "tamper", signal_loss: "silent", proximity_warning: "warning",
+};
+const RANK = { ok: 0, warning: 1, silent: 2, tamper: 3, violation: 4 };
+const PROGRESS = ["open", "acknowledged", "dispatched", "on_scene"];
+const STEPS = ["acknowledged", "dispatched", "on_scene", "resolved", "false_alarm"];
+const STATS_EVERY_MS = 5000;
+
+// The steps an alert in `state` may still take (forward only; resolve or false alarm at any time).
+export function nextSteps(state) {
+  if (TERMINAL.has(state)) return [];
+  const at = PROGRESS.indexOf(state);
+  return STEPS.filter((s) => TERMINAL.has(s) || PROGRESS.indexOf(s) > at);
+}
+
+function alarming(alert) {
+  return STATUS_OF_KIND[alert.kind] === "violation" || alert.severity === "critical";
+}
+
+export class Monitor {
+  constructor(root, config, { onForbidden }) {
+    this.root = root;
+    this.config = config;
+    this.onForbidden = onForbidden;
+    this.people = new Map(); // person -> {feature, marker, status, layer}
+    this.alerts = new Map(); // open alerts by id
+    this.items = new Map(); // queue <li> by alert id
+    this.pairs = new Map(); // subject -> Set(protected person) under an active order
+    this.lines = new Map(); // "subject|person" -> polyline
+    this.notes = new Map(); // alert id -> note being typed
+    this.names = new Map();
+    this.selected = null;
+    this.detailId = null;
+    this.started = false;
+    this.flashing = null;
+    this.audio = null;
+    this.orders = new Map();
+  }
+
+  async start() {
+    if (this.started) {
+      this.map.invalidateSize();
+      return;
+    }
+    this.started = true;
+    const mapEl = this.root.querySelector("#map");
+    this.map = await makeMap(mapEl, { center: [37.56, 126.98], zoom: 11, config: this.config });
+    this.cluster = L.markerClusterGroup({ maxClusterRadius: 45, disableClusteringAtZoom: 15, chunkedLoading: true, showCoverageOnHover: false, animate: false });
+    this.urgent = L.layerGroup(); // people with an alert, and the selected: never hidden in a cluster
+    this.lineLayer = L.layerGroup();
+    this.selectionLayer = L.layerGroup();
+    this.detailLayer = L.layerGroup();
+    for (const layer of [this.lineLayer, this.selectionLayer, this.detailLayer, this.cluster, this.urgent]) layer.addTo(this.map);
+
+    this.queueEl = this.root.querySelector("[data-testid=queue]");
+    this.detailEl = this.root.querySelector("[data-testid=alert-detail]");
+    this.queuePanel = this.root.querySelector("[data-testid=queue-panel]");
+    this.statsEl = this.root.querySelector("[data-testid=stats]");
+    this.selectionEl = this.root.querySelector("[data-testid=selection]");
+    this.legend();
+
+    // Sound needs a user gesture first: the sign-in click, or any click on the page.
+    document.addEventListener("pointerdown", () => this.unlockAudio(), { once: true });
+    this.unlockAudio();
+    window.addEventListener("languagechange", () => this.relabel());
+    window.addEventListener("focus", () => this.updateFlash());
+
+    try {
+      await this.load(true);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 403) return this.onForbidden();
+      throw error;
+    }
+    this.socket = stream({}, (m) => this.onMessage(m), (s) => this.onState(s));
+    this.poll();
+    this.statsTimer = setInterval(() => this.poll(), STATS_EVERY_MS);
+    this.tick = setInterval(() => this.ages(), 1000);
+  }
+
+  stop() {
+    if (this.socket) this.socket.close();
+    clearInterval(this.statsTimer);
+    clearInterval(this.tick);
+    this.stopFlash();
+  }
+
+  // --- loading and the stream --------------------------------------------------------------------
+
+  async load(first = false) {
+    const [positions, alerts, orders] = await Promise.all([
+      api("GET", "/v1/positions"),
+      api("GET", "/v1/alerts?open_only=true"),
+      api("GET", "/v1/orders").catch(() => []),
+    ]);
+    this.pairs.clear();
+    for (const o of orders) {
+      this.orders.set(o.id, o);
+      if (!this.pairs.has(o.subject_id)) this.pairs.set(o.subject_id, new Set());
+      this.pairs.get(o.subject_id).add(o.protected_person_id);
+    }
+    const fresh = new Map(alerts.map((a) => [a.id, a]));
+    for (const [id, known] of this.alerts) {
+      const now = fresh.get(id);
+      if (now && known.updated_at > now.updated_at) fresh.set(id, known);
+    }
+    this.alerts = fresh;
+    for (const f of positions.features) this.position(f, false);
+    if (first && positions.features.length) {
+      const bounds = L.latLngBounds(positions.features.map((f) => [f.geometry.coordinates[1], f.geometry.coordinates[0]]));
+      this.map.fitBounds(bounds.pad(0.2), { maxZoom: 14, animate: false });
+    }
+    this.restyleAll();
+    this.renderQueue();
+    return positions.features;
+  }
+
+  onState(state) {
+    const live = document.querySelector("[data-testid=live]");
+    live.hidden = false;
+    live.dataset.state = state;
+    live.textContent = t(`live.${state}`);
+    // After a (re)connection, catch up on what happened while the socket was down.
+    if (state === "live" && this.connectedOnce) this.load().catch(() => {});
+    if (state === "live") this.connectedOnce = true;
+  }
+
+  onMessage(message) {
+    if (message.type === "position") this.position(message.feature, true);
+    else if (message.type === "alert") this.alertChange(message);
+  }
+
+  // --- positions and markers ---------------------------------------------------------------------
+
+  position(feature, live) {
+    const p = feature.properties;
+    const [lon, lat] = feature.geometry.coordinates;
+    let person = this.people.get(p.person);
+    if (person && person.feature.properties.time > p.time) return;
+    if (!person) {
+      person = { id: p.person, kind: p.person_kind || "subject", status: null, layer: null };
+      person.marker = L.marker([lat, lon], { keyboard: false, riseOnHover: true });
+      person.marker.on("click", () => this.select(person.id));
+      this.people.set(p.person, person);
+    } else {
+      person.marker.setLatLng([lat, lon]);
+    }
+    if (p.person_kind) person.kind = p.person_kind;
+    person.feature = feature;
+    if (live) {
+      this.restyle(person.id);
+      this.redrawLines(person.id);
+      if (this.selected === person.id && this.track) this.track.addLatLng([lat, lon]);
+      if (this.detailId && this.detailParties && this.detailParties.includes(person.id)) this.drawDetailMap();
+    }
+  }
+
+  statusOf(id) {
+    let best = "ok";
+    for (const a of this.alerts.values()) {
+      if (TERMINAL.has(a.state)) continue;
+      const concerned = a.subject === id || (a.protected_person === id && !a.subject);
+      const status = concerned ? STATUS_OF_KIND[a.kind] : null;
+      if (status && RANK[status] > RANK[best]) best = status;
+    }
+    return best;
+  }
+
+  involved(id) {
+    if (this.selected === id || (this.detailParties && this.detailParties.includes(id))) return true;
+    for (const a of this.alerts.values()) if (a.subject === id || a.protected_person === id) return true;
+    return false;
+  }
+
+  restyle(id) {
+    const person = this.people.get(id);
+    if (!person) return;
+    const status = this.statusOf(id);
+    const selected = this.selected === id;
+    const key = `${status}|${selected}|${person.kind}`;
+    if (person.style !== key) {
+      person.style = key;
+      person.status = status;
+      const protectedClass = person.kind === "protected_person" ? " protected" : "";
+      person.marker.setIcon(L.divIcon({
+        className: "marker",
+        iconSize: [18, 18],
+        iconAnchor: [9, 9],
+        html: `<div class="pin${protectedClass}${selected ? " selected" : ""}" data-testid="marker-${esc(id)}" data-state="${status}" data-kind="${esc(person.kind)}"></div><div class="pin-label">${esc(id)}</div>`,
+      }));
+      person.marker.setZIndexOffset(RANK[status] * 1000 + (selected ? 5000 : 0));
+      person.marker.options.title = `${id} · ${t(`status.${status}`)}`;
+    }
+    const layer = this.involved(id) || status !== "ok" ? this.urgent : this.cluster;
+    if (person.layer !== layer) {
+      if (person.layer) person.layer.removeLayer(person.marker);
+      layer.addLayer(person.marker);
+      person.layer = layer;
+    }
+  }
+
+  restyleAll() {
+    for (const id of this.people.keys()) this.restyle(id);
+    for (const id of this.people.keys()) this.redrawLines(id);
+  }
+
+  // A line between a subject and each protected person an active order links him to.
+  redrawLines(id) {
+    const touched = [];
+    if (this.pairs.has(id)) for (const p of this.pairs.get(id)) touched.push([id, p]);
+    for (const [s, ps] of this.pairs) if (ps.has(id)) touched.push([s, id]);
+    for (const [s, p] of touched) {
+      const a = this.people.get(s), b = this.people.get(p);
+      const key = `${s}|${p}`;
+      if (!a || !b) continue;
+      const latlngs = [a.marker.getLatLng(), b.marker.getLatLng()];
+      const status = a.status || "ok";
+      const color = getComputedStyle(document.documentElement).getPropertyValue(`--${status}`).trim() || "#2e7d4f";
+      const line = this.lines.get(key);
+      if (line) {
+        line.setLatLngs(latlngs);
+        line.setStyle({ color });
+      } else {
+        this.lines.set(key, L.polyline(latlngs, { color, weight: 2, dashArray: "5 5", opacity: 0.8, interactive: false }).addTo(this.lineLayer));
+      }
+    }
+  }
+
+  legend() {
+    const box = this.root.querySelector("[data-testid=legend]");
+    const dots = ["ok", "warning", "violation", "tamper", "silent"]
+      .map((s) => `<span><i class="dot" style="background:var(--${s})"></i>${esc(t(`status.${s}`))}</span>`).join("");
+    box.innerHTML = `${dots}<span><i class="dot sq" style="background:var(--protected)"></i>${esc(t("legend.protected"))}</span>`;
+  }
+
+  // --- the selected subject: his track and zones ---------------------------------------------------
+
+  async select(id) {
+    const previous = this.selected;
+    this.selected = id;
+    if (previous) this.restyle(previous);
+    this.restyle(id);
+    this.selectionLayer.clearLayers();
+    this.track = null;
+    this.renderSelection();
+    const person = this.people.get(id);
+    const since = new Date(Date.now() - 30 * 60 * 1000).toISOString();
+    const [track, record] = await Promise.all([
+      api("GET", `/v1/people/${encodeURIComponent(id)}/track?since=${encodeURIComponent(since)}`).catch(() => null),
+      person && person.kind === "subject" ? api("GET", `/v1/subjects/${encodeURIComponent(id)}`).catch(() => null) : null,
+    ]);
+    if (this.selected !== id) return;
+    if (track) {
+      const points = track.features.map((f) => [f.geometry.coordinates[1], f.geometry.coordinates[0]]);
+      this.track = L.polyline(points, { color: "#1d2733", weight: 3, opacity: 0.75 }).addTo(this.selectionLayer);
+      for (const pt of points) L.circleMarker(pt, { radius: 2, color: "#1d2733", weight: 1, fillOpacity: 1, interactive: false }).addTo(this.selectionLayer);
+    }
+    if (record) {
+      this.names.set(id, record.name);
+      for (const zone of record.zones || []) drawZone(zone).addTo(this.selectionLayer);
+      this.renderSelection();
+    }
+    // A view on him, his last half hour, his zones and the people an order protects from him.
+    if (!this.detailId) {
+      const bounds = L.latLngBounds([]);
+      for (const layer of this.selectionLayer.getLayers()) bounds.extend(layer.getBounds ? layer.getBounds() : layer.getLatLng());
+      for (const other of [id, ...(this.pairs.get(id) || [])]) if (this.people.has(other)) bounds.extend(this.people.get(other).marker.getLatLng());
+      if (bounds.isValid()) this.map.fitBounds(bounds.pad(0.3), { maxZoom: 17, animate: false });
+    }
+  }
+
+  clearSelection() {
+    const previous = this.selected;
+    this.selected = null;
+    this.track = null;
+    this.selectionLayer.clearLayers();
+    if (previous) this.restyle(previous);
+    this.renderSelection();
+  }
+
+  renderSelection() {
+    const box = this.selectionEl;
+    if (!this.selected) {
+      box.hidden = true;
+      return;
+    }
+    box.hidden = false;
+    const name = this.names.get(this.selected);
+    box.innerHTML = `<span data-testid="selected">${esc(t("map.selected", { id: this.selected }))}${name ? ` · ${esc(name)}` : ""}</span>
+      <button type="button" data-testid="clear-selection">${esc(t("map.clear"))}</button>`;
+    box.querySelector("button").addEventListener("click", () => this.clearSelection());
+  }
+
+  // --- alerts: the queue -------------------------------------------------------------------------
+
+  alertChange(message) {
+    const alert = message.alert;
+    const known = this.alerts.get(alert.id);
+    if (known && known.updated_at > alert.updated_at) return;
+    if (TERMINAL.has(alert.state)) this.alerts.delete(alert.id);
+    else this.alerts.set(alert.id, alert);
+    if ((message.change === "opened" || message.change === "escalated") && alarming(alert) && !TERMINAL.has(alert.state)) {
+      this.beep();
+      this.fresh = alert.id;
+    }
+    for (const id of [alert.subject, alert.protected_person]) if (id) this.restyle(id);
+    for (const id of [alert.subject, alert.protected_person]) if (id) this.redrawLines(id);
+    this.renderQueue();
+    this.updateFlash();
+    if (this.detailId === alert.id) this.refreshDetail();
+    // The figures follow alert changes promptly, besides the regular poll.
+    clearTimeout(this.soonPoll);
+    this.soonPoll = setTimeout(() => this.poll(), 400);
+  }
+
+  sorted() {
+    return [...this.alerts.values()].sort((a, b) =>
+      (SEVERITY[a.severity] ?? 9) - (SEVERITY[b.severity] ?? 9) || a.opened_at.localeCompare(b.opened_at) || a.id.localeCompare(b.id));
+  }
+
+  renderQueue() {
+    const alerts = this.sorted();
+    this.root.querySelector("[data-testid=queue-count]").textContent = alerts.length ? `(${alerts.length})` : "";
+    const keep = new Set(alerts.map((a) => a.id));
+    for (const [id, li] of this.items) if (!keep.has(id)) { li.remove(); this.items.delete(id); }
+    const empty = this.queueEl.querySelector("li.empty");
+    if (!alerts.length) {
+      if (!empty) this.queueEl.appendChild(el(`<li class="empty" data-testid="queue-empty">${esc(t("queue.empty"))}</li>`));
+      return;
+    }
+    if (empty) empty.remove();
+    const order = [];
+    for (const alert of alerts) {
+      let li = this.items.get(alert.id);
+      if (!li) {
+        li = document.createElement("li");
+        li.className = "alert";
+        li.dataset.testid = "alert-item";
+        li.dataset.alertId = alert.id;
+        li.addEventListener("click", (event) => {
+          if (event.target.closest("button, input")) return;
+          this.openDetail(li.dataset.alertId);
+        });
+        this.items.set(alert.id, li);
+      }
+      this.fillItem(li, alert);
+      order.push(li);
+    }
+    const current = [...this.queueEl.children];
+    if (current.length !== order.length || current.some((c, i) => c !== order[i])) {
+      for (const li of order) this.queueEl.appendChild(li);
+    }
+  }
+
+  fillItem(li, alert) {
+    const stamp = `${alert.updated_at}|${alert.state}|${alert.severity}`;
+    li.className = `alert ${alert.severity}${this.fresh === alert.id ? " fresh" : ""}`;
+    li.dataset.kind = alert.kind;
+    li.dataset.state = alert.state;
+    if (li.dataset.stamp === stamp) return;
+    li.dataset.stamp = stamp;
+    const f = alert.facts || {};
+    const facts = [];
+    if (f.distance_m !== null && f.distance_m !== undefined) facts.push(`${esc(t("detail.distance"))} <b data-testid="alert-distance">${metres(f.distance_m)}</b>`);
+    if (f.compass || f.bearing_deg !== null && f.bearing_deg !== undefined) facts.push(esc(f.compass || compass(f.bearing_deg)));
+    if (f.closing_speed_mps) facts.push(`${esc(t("detail.closing"))} ${f.closing_speed_mps.toFixed(1)} m/s`);
+    if (f.time_to_contact_s !== null && f.time_to_contact_s !== undefined) facts.push(`${esc(t("detail.ttc"))} ${duration(f.time_to_contact_s)}`);
+    if (f.zone_label) facts.push(esc(f.zone_label));
+    const parties = [alert.subject, alert.protected_person].filter(Boolean).map(esc).join(" → ");
+    li.innerHTML = `
+      <div class="head"><span class="chip ${alert.severity}">${esc(t(`severity.${alert.severity}`))}</span>
+        <span class="kind">${esc(t(`kind.${alert.kind}`))}</span>
+        <span class="chip outline" data-testid="alert-state">${esc(t(`state.${alert.state}`))}</span>
+        ${alert.late ? `<span class="chip outline">${esc(t("queue.late"))}</span>` : ""}
+        <span class="age" data-opened="${esc(alert.opened_at)}"></span></div>
+      <div class="who">${parties}${alert.order ? ` · ${esc(alert.order)}` : ""}</div>
+      ${facts.length ? `<div class="facts">${facts.join(" · ")}</div>` : ""}`;
+    li.appendChild(this.stepsFor(alert));
+    this.ages(li);
+  }
+
+  // Note + one button per legal next step; a click takes the step with the note.
+  stepsFor(alert) {
+    const box = el(`<div class="steps"></div>`);
+    const input = el(`<input type="text" maxlength="2000" data-testid="note-${esc(alert.id)}">`);
+    input.placeholder = t("queue.note");
+    input.value = this.notes.get(alert.id) || "";
+    input.addEventListener("input", () => this.notes.set(alert.id, input.value));
+    box.appendChild(input);
+    for (const step of nextSteps(alert.state)) {
+      const button = el(`<button type="button" data-testid="step-${step}-${esc(alert.id)}" data-step="${step}">${esc(t(`step.${step}`))}</button>`);
+      if (step === "acknowledged" || (step === "dispatched" && alert.state !== "open")) button.classList.add("primary");
+      button.addEventListener("click", () => this.step(alert.id, step, input.value, box));
+      box.appendChild(button);
+    }
+    box.appendChild(el(`<span class="error" data-testid="step-error" hidden></span>`));
+    return box;
+  }
+
+  async step(id, state, note, box) {
+    const error = box.querySelector(".error");
+    for (const b of box.querySelectorAll("button")) b.disabled = true;
+    try {
+      const change = await api("POST", `/v1/alerts/${encodeURIComponent(id)}/steps`, { state, note });
+      this.notes.delete(id);
+      for (const b of box.querySelectorAll("input")) b.value = "";
+      this.alertChange(change);
+    } catch (e) {
+      error.hidden = false;
+      error.textContent = t("step.failed", { detail: e instanceof ApiError ? (typeof e.detail === "string" ? e.detail : e.message) : e.message });
+      for (const b of box.querySelectorAll("button")) b.disabled = false;
+    }
+  }
+
+  ages(root = this.root) {
+    const now = Date.now();
+    for (const span of root.querySelectorAll("[data-opened]")) {
+      span.textContent = t("queue.ago", { t: duration((now - Date.parse(span.dataset.opened)) / 1000) });
+    }
+  }
+
+  // --- sound and title flash for new violations ------------------------------------------------------
+
+  unlockAudio() {
+    try {
+      if (!this.audio) this.audio = new AudioContext();
+      if (this.audio.state === "suspended") this.audio.resume().catch(() => {});
+    } catch {
+      this.audio = null;
+    }
+  }
+
+  beep() {
+    document.body.dataset.beeps = String(Number(document.body.dataset.beeps || 0) + 1);
+    const ctx = this.audio;
+    if (!ctx) return;
+    const start = ctx.currentTime + 0.01;
+    for (let i = 0; i < 3; i++) {
+      const osc = ctx.createOscillator();
+      const gain = ctx.createGain();
+      osc.type = "sine";
+      osc.frequency.value = i % 2 ? 660 : 880;
+      gain.gain.setValueAtTime(0.0001, start + i * 0.3);
+      gain.gain.exponentialRampToValueAtTime(0.25, start + i * 0.3 + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, start + i * 0.3 + 0.22);
+      osc.connect(gain).connect(ctx.destination);
+      osc.start(start + i * 0.3);
+      osc.stop(start + i * 0.3 + 0.25);
+    }
+  }
+
+  // The title flashes while a violation waits for someone to acknowledge it.
+  updateFlash() {
+    const waiting = [...this.alerts.values()].some((a) => a.state === "open" && alarming(a));
+    if (waiting && !this.flashing) {
+      let on = false;
+      document.body.dataset.flashing = "true";
+      this.flashing = setInterval(() => {
+        on = !on;
+        document.title = on ? t("flash.violation") : t("app.title");
+      }, 800);
+    } else if (!waiting) this.stopFlash();
+  }
+
+  stopFlash() {
+    if (this.flashing) clearInterval(this.flashing);
+    this.flashing = null;
+    delete document.body.dataset.flashing;
+    document.title = t("app.title");
+  }
+
+  // --- one alert in detail ---------------------------------------------------------------------------
+
+  async openDetail(id) {
+    this.detailId = id;
+    this.queuePanel.hidden = true;
+    this.detailEl.hidden = false;
+    this.detailEl.innerHTML = `<button type="button" class="back">${esc(t("detail.back"))}</button>`;
+    this.detailEl.querySelector(".back").addEventListener("click", () => this.closeDetail());
+    await this.refreshDetail(true);
+  }
+
+  closeDetail() {
+    const parties = this.detailParties || [];
+    this.detailId = null;
+    this.detail = null;
+    this.detailParties = null;
+    this.detailLayer.clearLayers();
+    this.detailEl.hidden = true;
+    this.queuePanel.hidden = false;
+    for (const p of parties) this.restyle(p);
+  }
+
+  async refreshDetail(fit = false) {
+    const id = this.detailId;
+    if (!id) return;
+    let detail;
+    try {
+      detail = await api("GET", `/v1/alerts/${encodeURIComponent(id)}`);
+    } catch (e) {
+      this.detailEl.innerHTML = `<p class="error">${esc(t("error.generic", { detail: e.message }))}</p>`;
+      return;
+    }
+    if (this.detailId !== id) return;
+    if (detail.order && !this.orders.has(detail.order)) {
+      try {
+        this.orders.set(detail.order, await api("GET", `/v1/orders/${encodeURIComponent(detail.order)}`));
+      } catch { /* rings are optional */ }
+    }
+    this.detail = detail;
+    this.detailParties = [detail.subject, detail.protected_person].filter(Boolean);
+    for (const p of this.detailParties) this.restyle(p);
+    this.renderDetail();
+    this.drawDetailMap(fit);
+  }
+
+  // Both parties, the line between them with the distance, and the order's rings around her.
+  drawDetailMap(fit = false) {
+    const d = this.detail;
+    if (!d) return;
+    this.detailLayer.clearLayers();
+    const f = d.facts || {};
+    const here = (id, fact) => {
+      const known = id && this.people.get(id);
+      if (known) return known.marker.getLatLng();
+      return fact ? L.latLng(fact.lat, fact.lon) : null;
+    };
+    const him = here(d.subject, f.subject_position);
+    const her = here(d.protected_person, f.protected_position);
+    const order = d.order && this.orders.get(d.order);
+    if (her && order) {
+      this.detailLayer.addLayer(rings(this.map, her.lat, her.lng, [order.violation_distance_m, order.warning_distance_m], { color: "#c62828" }));
+    }
+    if (him && her) {
+      L.polyline([him, her], { color: "#c62828", weight: 3, interactive: false }).addTo(this.detailLayer);
+      const mid = L.latLng((him.lat + her.lat) / 2, (him.lng + her.lng) / 2);
+      L.marker(mid, { interactive: false, icon: L.divIcon({ className: "ring-label", html: `<b>${metres(him.distanceTo(her))}</b>` }) }).addTo(this.detailLayer);
+    }
+    for (const fact of [f.subject_position, f.protected_position]) {
+      if (fact && fact.accuracy_m) L.circle([fact.lat, fact.lon], { radius: fact.accuracy_m, weight: 1, color: "#888", fillOpacity: 0.08, interactive: false }).addTo(this.detailLayer);
+    }
+    if (fit) {
+      const points = [him, her].filter(Boolean);
+      // not animated: Leaflet ignores a new view asked for while a zoom animation runs
+      if (points.length === 2) this.map.fitBounds(L.latLngBounds(points).pad(0.6), { maxZoom: 17, animate: false });
+      else if (points.length === 1) this.map.setView(points[0], 16, { animate: false });
+    }
+  }
+
+  renderDetail() {
+    const d = this.detail;
+    const f = d.facts || {};
+    const row = (label, value, testid = "") => (value === null || value === undefined || value === "" ? "" :
+      `<dt>${esc(t(label))}</dt><dd${testid ? ` data-testid="${testid}"` : ""}>${value}</dd>`);
+    const bearing = f.bearing_deg !== null && f.bearing_deg !== undefined ? `${Math.round(f.bearing_deg)}° ${esc(f.compass || compass(f.bearing_deg))}` : null;
+    const closing = f.closing_speed_mps !== null && f.closing_speed_mps !== undefined
+      ? `${f.closing_speed_mps.toFixed(1)} m/s${Math.abs(f.closing_speed_mps) >= 0.05 ? ` (${esc(t(f.closing_speed_mps > 0 ? "detail.approaching" : "detail.leaving"))})` : ""}` : null;
+    const sp = f.subject_position, pp = f.protected_position;
+    const where = (p) => (p ? `<span class="mono">${p.lat.toFixed(5)}, ${p.lon.toFixed(5)}</span> ±${metres(p.accuracy_m)}${p.age_s !== undefined && p.age_s !== null ? ` · ${duration(p.age_s)}` : ""}` : `<span class="muted">${esc(t("detail.plan.unknown"))}</span>`);
+    const timeline = (d.timeline || []).map((c) => `<li data-change="${esc(c.change)}"><span class="at">${clock(c.at)}</span><b>${esc(t(`change.${c.change}`))}</b>
+        ${c.actor ? ` · <span class="mono">${esc(c.actor)}</span>` : ""}${c.note ? ` — <span data-testid="timeline-note">${esc(c.note)}</span>` : ""}</li>`).join("");
+    const deliveries = (d.deliveries || []).map((x) => `<tr data-testid="delivery"><td class="mono">${esc(x.target)}</td><td>${esc(x.type)}${x.escalation ? ` ↑${x.escalation}` : ""}</td>
+        <td><span class="chip ${x.state === "delivered" ? "ok" : x.state === "gone" ? "violation" : "warning"}">${esc(x.state)}</span></td><td>${x.attempts}</td>
+        <td>${esc(x.last_status ?? "")}${x.last_error ? ` <span class="error">${esc(x.last_error)}</span>` : ""}</td>
+        <td>${clock(x.acknowledged_at || x.delivered_at)}</td></tr>`).join("");
+    const body = el(`<div>
+      <h2><span class="chip ${esc(d.severity)}">${esc(t(`severity.${d.severity}`))}</span> ${esc(t(`kind.${d.kind}`))}
+        <span class="chip outline" data-testid="detail-state">${esc(t(`state.${d.state}`))}</span></h2>
+      <div class="muted mono">${esc(d.id)}</div>
+      <dl>
+        ${row("detail.distance", f.distance_m !== null && f.distance_m !== undefined ? `<span class="big">${metres(f.distance_m)}</span>` : null, "detail-distance")}
+        ${row("detail.bearing", bearing, "detail-bearing")}
+        ${row("detail.closing", closing, "detail-closing")}
+        ${row("detail.ttc", f.time_to_contact_s !== null && f.time_to_contact_s !== undefined ? duration(f.time_to_contact_s) : null, "detail-ttc")}
+        ${row("detail.confidence", f.confidence ? `<span title="${esc(t(`confidence.${f.confidence}`))}">${esc(t(`confidence.${f.confidence}`).split(" (")[0])}</span>` : null)}
+        ${row("detail.subject", esc(d.subject || ""))}
+        ${row("detail.protected", esc(d.protected_person || ""))}
+        ${row("detail.order", d.order ? `<span class="mono">${esc(d.order)}</span>` : null, "detail-order")}
+        ${row("detail.zone", esc(f.zone_label || d.zone || ""))}
+        ${row("detail.opened", esc(clock(d.opened_at)))}
+        ${row("detail.position_age", sp && sp.age_s !== null && sp.age_s !== undefined ? duration(sp.age_s) : null)}
+        ${row("detail.stale", f.stale && f.stale.length ? esc(f.stale.join(", ")) : null)}
+      </dl>
+      <div data-slot="steps"></div>
+      <h3>${esc(t("detail.plan"))}</h3>
+      <ul class="plan" data-testid="detail-plan">
+        <li>${esc(t("detail.plan.probation"))}: ${where(sp)}</li>
+        <li>${esc(t("detail.plan.police"))}: ${where(pp)}</li>
+      </ul>
+      <h3>${esc(t("detail.timeline"))}</h3>
+      <ol class="timeline" data-testid="detail-timeline">${timeline}</ol>
+      <h3>${esc(t("detail.deliveries"))}</h3>
+      ${deliveries ? `<table data-testid="detail-deliveries"><thead><tr><th>${esc(t("detail.target"))}</th><th></th><th></th><th>${esc(t("detail.attempts"))}</th><th></th><th></th></tr></thead><tbody>${deliveries}</tbody></table>`
+        : `<p class="muted small" data-testid="detail-deliveries">${esc(t("detail.no_deliveries"))}</p>`}
+    </div>`);
+    body.querySelector("[data-slot=steps]").replaceWith(this.stepsFor(d));
+    const back = this.detailEl.querySelector(".back");
+    this.detailEl.replaceChildren(back, body);
+    back.textContent = t("detail.back");
+  }
+
+  // --- figures -----------------------------------------------------------------------------------------
+
+  async poll() {
+    try {
+      const [stats, dispatch] = await Promise.all([api("GET", "/v1/stats"), api("GET", "/v1/dispatch/status").catch(() => null)]);
+      this.stats = stats;
+      this.dispatch = dispatch;
+      this.renderStats();
+    } catch {
+      /* the next poll will tell */
+    }
+  }
+
+  renderStats() {
+    const s = this.stats;
+    if (!s) return;
+    const d = this.dispatch;
+    const kinds = Object.entries(s.open_alerts_by_kind || {}).sort((a, b) => b[1] - a[1])
+      .map(([k, n]) => `<span class="chip ${STATUS_OF_KIND[k] || "silent"}">${esc(t(`kind.${k}`))} ${n}</span>`).join("");
+    const fig = (value, label, testid) => `<div class="fig"><b data-testid="${testid}">${value}</b><span>${esc(t(label))}</span></div>`;
+    this.statsEl.innerHTML = `
+      ${fig(`${s.subjects_online}/${s.subjects}`, "stats.online", "stat-online")}
+      ${fig(s.fixes_per_s === null ? "–" : s.fixes_per_s, "stats.fixes", "stat-fixes")}
+      ${fig(s.median_ack_s === null ? "–" : duration(s.median_ack_s), "stats.ack", "stat-ack")}
+      <div class="kinds" data-testid="stat-kinds"><span class="muted">${esc(t("stats.open"))}:</span> ${kinds || `<span class="muted">${esc(t("stats.none"))}</span>`}
+      ${d ? `<span class="muted" style="margin-left:auto">${esc(t("stats.pending"))}: ${d.pending}${d.disabled_targets.length ? ` · ${esc(t("stats.disabled"))}: ${d.disabled_targets.map((x) => esc(x.id)).join(", ")}` : ""}</span>` : ""}</div>`;
+  }
+
+  relabel() {
+    const live = document.querySelector("[data-testid=live]");
+    if (live.dataset.state) live.textContent = t(`live.${live.dataset.state}`);
+    this.legend();
+    this.renderStats();
+    for (const li of this.items.values()) delete li.dataset.stamp;
+    this.renderQueue();
+    this.renderSelection();
+    for (const person of this.people.values()) person.style = null;
+    for (const id of this.people.keys()) this.restyle(id);
+    if (this.detail) this.renderDetail();
+    this.updateFlash();
+  }
+}
+
+// A zone row ({shape: {circle}|{polygon}, kind}) as a Leaflet layer.
+export function drawZone(zone) {
+  const shape = zone.shape || zone;
+  const color = zone.kind === "inclusion" ? "#2e7d4f" : "#c62828";
+  const style = { color, weight: 2, fillOpacity: 0.08, dashArray: zone.schedule ? "6 4" : null };
+  const layer = shape.circle
+    ? L.circle([shape.circle.lat, shape.circle.lon], { radius: shape.circle.radius_m, ...style })
+    : L.polygon((shape.polygon || []).map(([lon, lat]) => [lat, lon]), style);
+  if (zone.label || zone.id) layer.bindTooltip(esc(zone.label || zone.id));
+  return layer;
+}

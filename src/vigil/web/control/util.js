@@ -1,0 +1,40 @@
+// Small helpers shared by the control centre's screens.
+import { t, language } from "/web/common/i18n.js";
+
+const ESCAPES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+export function esc(value) {
+  return String(value ?? "").replace(/[&<>"']/g, (c) => ESCAPES[c]);
+}
+
+export function locale() {
+  return language() === "en" ? "en-GB" : "ko-KR";
+}
+
+export function clock(iso) {
+  if (!iso) return "";
+  return new Date(iso).toLocaleTimeString(locale(), { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+}
+
+export function dateTime(iso) {
+  if (!iso) return "";
+  return new Date(iso).toLocaleString(locale(), { dateStyle: "short", timeStyle: "medium" });
+}
+
+export function duration(seconds) {
+  if (seconds === null || seconds === undefined || Number.isNaN(seconds)) return "–";
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 90) return t("unit.s", { n: s });
+  if (s < 5400) return t("unit.min", { n: Math.round(s / 60) });
+  return t("unit.h", { n: Math.round(s / 360) / 10 });
+}
+
+export function metres(m) {
+  if (m === null || m === undefined) return "–";
+  return m >= 1000 ? `${(m / 1000).toFixed(m >= 10000 ? 0 : 1)} km` : `${Math.round(m)} m`;
+}
+
+export function el(html) {
+  const template = document.createElement("template");
+  template.innerHTML = html.trim();
+  return template.content.firstElementChild;
+}
