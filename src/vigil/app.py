@@ -34,7 +34,19 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 
 from vigil import __version__
-from vigil.api import alerts, dispatch, incidents, ingest, me, positions, registry, streams, web
+from vigil.api import (
+    alerts,
+    dispatch,
+    evidence,
+    hardening,
+    incidents,
+    ingest,
+    me,
+    positions,
+    registry,
+    streams,
+    web,
+)
 from vigil.api.auth import Tokens
 from vigil.api.streams import Hub
 from vigil.config import Settings
@@ -45,6 +57,7 @@ from vigil.dispatch.outbox import Outbox, OutboxSettings, Pending
 from vigil.dispatch.routing import Target
 from vigil.dispatch.targets import load_targets, sync_env_target
 from vigil.processor import Processor, Published
+from vigil.retention import purge_periodically
 from vigil.rules.tuning import Tuning
 from vigil.runner import Runner, utc_now
 from vigil.store.accounts import instance_secret
@@ -107,6 +120,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         )
         await asyncio.to_thread(runner.start)
         await deliverer.start()
+        purge = asyncio.create_task(purge_periodically(app.state, settings.retention_purge_every_s))
         app.state.hub = hub
         app.state.runner = runner
         app.state.deliverer = deliverer
@@ -114,6 +128,8 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         try:
             yield
         finally:
+            purge.cancel()
+            await asyncio.gather(purge, return_exceptions=True)
             await deliverer.stop()
             await asyncio.to_thread(runner.stop)
             await client.aclose()
@@ -132,10 +148,11 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     app.state.tokens = Tokens(db, settings.token_cache_s)
     for router in (
         ingest.router, registry.router, alerts.router, positions.router, streams.router, dispatch.router,
-        incidents.router, me.router, web.router,
+        incidents.router, me.router, web.router, evidence.router,
     ):  # fmt: skip
         app.include_router(router)
     web.mount(app)
+    hardening.install(app, settings)  # rate limits, body checks, security headers, CORS, log redaction
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

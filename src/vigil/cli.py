@@ -180,6 +180,80 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
     )
 
 
+def _purge(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import timedelta
+
+    from vigil.retention import direct, purge
+    from vigil.store.database import migrate, open_engine
+
+    db = open_engine(settings.database_url)
+    try:
+        migrate(db)
+        report = purge(
+            db,
+            direct(db),
+            now=datetime.now(UTC),
+            retention=timedelta(days=settings.retention_days),
+            chunk=settings.retention_chunk,
+            dry_run=args.dry_run,
+        )
+    finally:
+        db.dispose()
+    verb = "would delete" if args.dry_run else "deleted"
+    print(
+        f"retention {settings.retention_days} days (before {report.cutoff.isoformat()}): {verb} "
+        f"{report.fixes_deleted} fixes and {report.events_deleted} device events of {report.devices} devices; "
+        f"kept as evidence {report.fixes_kept} fixes and {report.events_kept} device events"
+        + ("" if args.dry_run else f" ({report.transactions} transactions)")
+    )
+    return 0
+
+
+def _report(args: argparse.Namespace, settings: Settings) -> int:
+    import getpass
+    from pathlib import Path
+
+    from vigil.evidence import pdf
+    from vigil.evidence.report import alert_evidence, order_evidence, seal
+    from vigil.store.database import open_engine
+
+    out = Path(args.out)
+    if out.suffix.lower() not in {".pdf", ".json"}:
+        print("vigil report: --out must end in .pdf or .json", file=sys.stderr)
+        return 2
+    if (args.alert is None) == (args.order is None):
+        print("vigil report: give an ALERT_ID or --order (with --from and --until)", file=sys.stderr)
+        return 2
+    now = datetime.now(UTC)
+    by = f"cli:{getpass.getuser()}"
+    db = open_engine(settings.database_url)
+    try:
+        with db.connect() as conn:
+            if args.alert is not None:
+                evidence = alert_evidence(conn, args.alert, generated_at=now, generated_by=by)
+            else:
+                try:
+                    since, until = (datetime.fromisoformat(v) for v in (args.since, args.until))
+                except (TypeError, ValueError):
+                    print("vigil report: --order needs --from and --until as ISO times", file=sys.stderr)
+                    return 2
+                if since.tzinfo is None or until.tzinfo is None:
+                    print("vigil report: --from and --until need a time zone (e.g. +09:00)", file=sys.stderr)
+                    return 2
+                evidence = order_evidence(
+                    conn, args.order, since=since, until=until, generated_at=now, generated_by=by
+                )
+    finally:
+        db.dispose()
+    if evidence is None:
+        print(f"vigil report: no such {'alert' if args.alert else 'order'}", file=sys.stderr)
+        return 1
+    sealed = seal(evidence)
+    out.write_bytes(pdf.render(sealed) if out.suffix.lower() == ".pdf" else sealed.envelope())
+    print(f"{out}: SHA-256 of the JSON evidence {sealed.sha256}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vigil", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -257,6 +331,20 @@ def parser() -> argparse.ArgumentParser:
     simulate.add_argument("--device-token", help="with --url: a gateway device token")
     simulate.add_argument("--admin-token", help="with --url: a token allowed to write the registry")
     simulate.set_defaults(run=_simulate)
+    purge_cmd = sub.add_parser(
+        "purge", help="delete history older than VIGIL_RETENTION_DAYS, except evidence (alerts, legal holds)"
+    )
+    purge_cmd.add_argument("--dry-run", action="store_true", help="only say what would be deleted and kept")
+    purge_cmd.set_defaults(run=_purge)
+    report = sub.add_parser(
+        "report", help="export the breach report of an alert (or an order) as PDF or JSON"
+    )
+    report.add_argument("alert", nargs="?", metavar="ALERT_ID")
+    report.add_argument("--out", required=True, metavar="FILE.pdf|FILE.json")
+    report.add_argument("--order", help="instead of an alert: every alert and both tracks of this order")
+    report.add_argument("--from", dest="since", metavar="ISO", help="with --order: start (with time zone)")
+    report.add_argument("--until", metavar="ISO", help="with --order: end (with time zone)")
+    report.set_defaults(run=_report)
     return p
 
 

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import base64
+import binascii
+from typing import Annotated, Any, Literal, Self
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -43,6 +48,137 @@ class Settings(BaseSettings):
     # default: the apps draw the municipality outlines offline) and the first language (ko or en).
     tile_url: str | None = None
     language: str = Field(default="ko", pattern="^(ko|en)$")
+    # --- retention ---
+    # Position history and device events older than this are purged, except evidence: what lies
+    # around an alert (30 min either side) and what a legal hold keeps (docs/retention.md).
+    retention_days: int = Field(default=180, ge=1)
+    # How often the server runs the purge (0: never; then run `vigil purge` from cron), and the rows
+    # deleted per writer transaction, so reports never wait long behind it.
+    retention_purge_every_s: float = Field(default=3600.0, ge=0)
+    retention_chunk: int = Field(default=5000, ge=1, le=100_000)
+
+    # --- hardening (api/hardening.py; docs/deployment.md) ---------------------------------------------
+    # "production" refuses to start with unsafe settings: see `production_problems`.
+    environment: Literal["development", "production"] = "development"
+    # Browser origins allowed to call the API from another origin (comma-separated, or a JSON list).
+    # Empty, the default: none; the shipped web apps are served by Vigil itself (same origin).
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Token buckets per credential: requests per second and burst; a rate of 0 means no limit.
+    # A device token bound to one device (a monitor, a phone app).
+    rate_device_per_s: float = Field(default=10.0, ge=0)
+    rate_device_burst: int = Field(default=200, ge=1)
+    # A gateway token (not bound to a device: posts for every device behind it; the simulator and
+    # benchmarks send thousands of fixes per second over one).
+    rate_gateway_per_s: float = Field(default=5000.0, ge=0)
+    rate_gateway_burst: int = Field(default=50_000, ge=1)
+    # A person's token (operators, officers, victims' apps), and incident links held by responders.
+    rate_user_per_s: float = Field(default=100.0, ge=0)
+    rate_user_burst: int = Field(default=2000, ge=1)
+    # No token, or one that is not known: per client address (static files of the web apps too).
+    rate_anonymous_per_s: float = Field(default=50.0, ge=0)
+    rate_anonymous_burst: int = Field(default=500, ge=1)
+    # Buckets kept at most (idle ones are dropped first); bounds the limiter's memory.
+    rate_max_buckets: int = Field(default=100_000, ge=100)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+
+                return json.loads(text)
+            return [part.strip().rstrip("/") for part in text.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Self:
+        if self.environment == "production":
+            problems = self.production_problems()
+            if problems:
+                raise ValueError(
+                    "refusing to start in production mode (VIGIL_ENVIRONMENT=production): "
+                    + "; ".join(problems)
+                )
+        return self
+
+    def production_problems(self) -> list[str]:
+        """What makes these settings unfit for production, one sentence each (empty: none).
+
+        Vigil has no built-in default secret to leave in place: the incident-link key is generated
+        in the database on first start and tokens are issued per install. The secrets that come from
+        the environment are the dispatch target's webhook secret; "default" there means an example
+        value copied from documentation, or one too short to be a real key."""
+        problems: list[str] = []
+        if not _is_https(self.public_url):
+            problems.append("VIGIL_PUBLIC_URL must be the https:// address people reach (TLS is required)")
+        if self.database_url == _DEFAULT_DATABASE_URL:
+            problems.append(
+                "VIGIL_DATABASE_URL is the development default (a SQLite file relative to the working "
+                "directory); name the production database"
+            )
+        if self.dispatch_secret is not None and not _strong_secret(self.dispatch_secret):
+            problems.append(
+                "VIGIL_DISPATCH_SECRET is an example value or too short: use whsec_ followed by at least "
+                f"{_MIN_SECRET_BYTES} random bytes in base64"
+            )
+        for name, url in (
+            ("VIGIL_DISPATCH_URL", self.dispatch_url),
+            ("VIGIL_FALLBACK_URL", self.fallback_url),
+        ):
+            if url is not None and not (_is_https(url) or _is_loopback(url)):
+                problems.append(f"{name} must use https:// (pushes carry personal data)")
+        if self.tile_url is not None and not _is_https(self.tile_url):
+            problems.append("VIGIL_TILE_URL must use https:// (browsers block plain tiles on an https page)")
+        if "*" in self.cors_origins:
+            problems.append("VIGIL_CORS_ORIGINS must list origins, not '*'")
+        insecure = [o for o in self.cors_origins if o != "*" and not o.startswith("https://")]
+        if insecure:
+            problems.append(f"VIGIL_CORS_ORIGINS must be https:// origins (not {', '.join(insecure)})")
+        if self.log_level.upper() in {"DEBUG", "NOTSET", "TRACE"}:
+            problems.append(
+                "VIGIL_LOG_LEVEL must not be DEBUG in production (debug logs carry personal data)"
+            )
+        if self.rate_user_per_s == 0 or self.rate_anonymous_per_s == 0 or self.rate_device_per_s == 0:
+            problems.append(
+                "rate limits for users, devices and anonymous callers must not be switched off (0)"
+            )
+        return problems
 
     def link_base(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+_DEFAULT_DATABASE_URL = "sqlite:///var/vigil.db"
+_MIN_SECRET_BYTES = 24
+# Values seen in documentation (ours and the Standard Webhooks specification's) and placeholders.
+_EXAMPLE_SECRETS = frozenset(
+    {
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "whsec_…",
+        "whsec_...",
+        "whsec_<base64 of at least 16 random bytes>",
+        "changeme",
+        "secret",
+    }
+)
+
+
+def _is_https(url: str | None) -> bool:
+    return url is not None and urlsplit(url.strip()).scheme.lower() == "https" and bool(urlsplit(url).netloc)
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url.strip()).hostname or ""
+    return host in {"localhost", "127.0.0.1", "::1"}
+
+
+def _strong_secret(secret: str) -> bool:
+    if secret in _EXAMPLE_SECRETS or not secret.startswith("whsec_"):
+        return False
+    try:
+        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return len(key) >= _MIN_SECRET_BYTES and len(set(key)) > 4

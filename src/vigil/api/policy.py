@@ -20,6 +20,9 @@ class Action(StrEnum):
     SELF = "self"  # a protected person's own status, position and SOS (the victim app)
     TARGETS_READ = "targets.read"
     TARGETS_MANAGE = "targets.manage"
+    # --- retention and evidence ---
+    EVIDENCE_READ = "evidence.read"  # a breach report for a court (JSON/PDF with a content hash)
+    LEGAL_HOLD = "legal_hold"  # place, list and release legal holds that keep history from the purge
 
 
 _WATCHERS = {Role.OPERATOR, Role.PROBATION_OFFICER, Role.POLICE_DISPATCHER}
@@ -38,6 +41,13 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.SELF: frozenset({Role.PROTECTED_PERSON}),
     Action.TARGETS_READ: frozenset({Role.ADMIN, Role.OPERATOR}),
     Action.TARGETS_MANAGE: frozenset({Role.ADMIN}),
+    # --- retention and evidence ---
+    # A breach report holds both parties' tracks: those who follow and supervise cases, and auditors;
+    # not admins (they run the system, not cases), dispatchers (they see incidents) or field officers.
+    Action.EVIDENCE_READ: frozenset({Role.OPERATOR, Role.PROBATION_OFFICER, Role.AUDITOR}),
+    # Holds are records management: operators place them on a request, auditors oversee them, admins
+    # run retention. A hold shows whose history is kept and why, not the history itself.
+    Action.LEGAL_HOLD: frozenset({Role.OPERATOR, Role.ADMIN, Role.AUDITOR}),
 }
 
 

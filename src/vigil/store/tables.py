@@ -300,3 +300,21 @@ instance_secrets = Table(
     Column("value", String(200), nullable=False),
     Column("created_at", UTCTime(), nullable=False),
 )
+
+# --- retention: legal holds -----------------------------------------------------------------------
+
+# A legal hold keeps a person's position history and device events in a window (or everyone's, when
+# person_id is null) out of the retention purge until it is released. Released holds stay as a record.
+legal_holds = Table(
+    "legal_holds",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("person_id", String(ID), nullable=True, index=True),  # a subject or protected person; null: all
+    Column("held_from", UTCTime(), nullable=False),
+    Column("held_until", UTCTime(), nullable=True),  # null: open-ended
+    Column("reason", Text, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", UTCTime(), nullable=False),
+    Column("released_at", UTCTime(), nullable=True),
+    Column("released_by", String(200), nullable=True),
+)
