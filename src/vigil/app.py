@@ -34,7 +34,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 
 from vigil import __version__
-from vigil.api import alerts, dispatch, incidents, ingest, me, positions, registry, streams, web
+from vigil.api import alerts, audit, dispatch, incidents, ingest, me, positions, registry, streams, web
 from vigil.api.auth import Tokens
 from vigil.api.streams import Hub
 from vigil.config import Settings
@@ -132,7 +132,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     app.state.tokens = Tokens(db, settings.token_cache_s)
     for router in (
         ingest.router, registry.router, alerts.router, positions.router, streams.router, dispatch.router,
-        incidents.router, me.router, web.router,
+        incidents.router, me.router, web.router, audit.router,
     ):  # fmt: skip
         app.include_router(router)
     web.mount(app)

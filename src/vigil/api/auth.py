@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from fastapi import HTTPException, Request, WebSocket, status
 from sqlalchemy import Engine
 
+from vigil.api import trail
 from vigil.api.policy import Action, allows
 from vigil.store.accounts import Principal, lookup
 
@@ -61,7 +62,10 @@ def require(action: Action) -> Callable[[Request], Principal]:
 
     def dependency(request: Request) -> Principal:
         principal = identify(request)
-        if not allows(principal.role, action):
+        allowed = allows(principal.role, action)
+        # Recorded before anything is served, refused attempts too: misuse must be visible.
+        trail.access(request, principal, action, allowed)
+        if not allowed:
             raise HTTPException(status.HTTP_403_FORBIDDEN, FORBIDDEN)
         return principal
 

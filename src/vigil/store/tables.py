@@ -300,3 +300,25 @@ instance_secrets = Table(
     Column("value", String(200), nullable=False),
     Column("created_at", UTCTime(), nullable=False),
 )
+
+# --- the audit trail ------------------------------------------------------------------------------
+
+# Append-only (triggers refuse UPDATE and DELETE) and chained: each entry's hash covers its content
+# and the previous entry's hash, so an edited, removed or reordered entry breaks the chain at that
+# point (`vigil audit verify`). Entries are written by the single writer, in order.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCTime(), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("role", String(30), nullable=False),
+    Column("action", String(60), nullable=False, index=True),
+    Column("target", String(240), nullable=False, index=True),
+    Column("purpose", String(40), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("source", String(100), nullable=False),  # where the request came from (client address)
+    Column("detail", JSON, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
