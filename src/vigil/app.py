@@ -34,7 +34,19 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 
 from vigil import __version__
-from vigil.api import alerts, audit, dispatch, incidents, ingest, me, positions, registry, streams, web
+from vigil.api import (
+    accounts,
+    alerts,
+    audit,
+    dispatch,
+    incidents,
+    ingest,
+    me,
+    positions,
+    registry,
+    streams,
+    web,
+)
 from vigil.api.auth import Tokens
 from vigil.api.streams import Hub
 from vigil.config import Settings
@@ -129,10 +141,10 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     app.state.clock = clock
     app.state.db = db
     app.state.reader = Reader(db)
-    app.state.tokens = Tokens(db, settings.token_cache_s)
+    app.state.tokens = Tokens(db, settings.token_cache_s, clock)
     for router in (
         ingest.router, registry.router, alerts.router, positions.router, streams.router, dispatch.router,
-        incidents.router, me.router, web.router, audit.router,
+        incidents.router, me.router, web.router, audit.router, accounts.router,
     ):  # fmt: skip
         app.include_router(router)
     web.mount(app)

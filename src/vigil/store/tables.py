@@ -207,6 +207,13 @@ users = Table(
     # A protected person's own account sees only her own status (the victim app).
     Column("person_id", String(ID), nullable=True),
     Column("disabled", Boolean, nullable=False, default=False),
+    Column("password_hash", String(200), nullable=True),  # argon2id; null: token access only
+    Column("failed_logins", Integer, nullable=False, default=0, server_default="0"),
+    Column("locked_until", UTCTime(), nullable=True),
+    # A protected person's account is activated with a one-time code an operator hands her after
+    # checking who she is; only its SHA-256 is kept, with its expiry.
+    Column("activation_hash", String(64), nullable=True, unique=True),
+    Column("activation_expires_at", UTCTime(), nullable=True),
     *_stamps(),
 )
 
@@ -221,6 +228,10 @@ tokens = Table(
     Column("created_at", UTCTime(), nullable=False),
     Column("expires_at", UTCTime(), nullable=True),
     Column("revoked_at", UTCTime(), nullable=True),
+    # api: long-lived (CLI, devices); access: short-lived, from a login; refresh: exchanges for a new
+    # pair once. A login's tokens share a family: reusing a spent refresh token revokes the family.
+    Column("kind", String(10), nullable=False, default="api", server_default="api"),
+    Column("family", String(64), nullable=True, index=True),
 )
 
 # --- the dispatch push ----------------------------------------------------------------------------
