@@ -35,7 +35,9 @@ from sqlalchemy import Engine
 
 from vigil import __version__
 from vigil.api import (
+    accounts,
     alerts,
+    audit,
     dispatch,
     evidence,
     hardening,
@@ -145,10 +147,10 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     app.state.clock = clock
     app.state.db = db
     app.state.reader = Reader(db)
-    app.state.tokens = Tokens(db, settings.token_cache_s)
+    app.state.tokens = Tokens(db, settings.token_cache_s, clock)
     for router in (
         ingest.router, registry.router, alerts.router, positions.router, streams.router, dispatch.router,
-        incidents.router, me.router, web.router, evidence.router,
+        incidents.router, me.router, web.router, evidence.router, audit.router, accounts.router,
     ):  # fmt: skip
         app.include_router(router)
     web.mount(app)

@@ -54,6 +54,24 @@ def _user(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _audit(args: argparse.Namespace, settings: Settings) -> int:
+    from vigil.store import audit
+    from vigil.store.database import migrate, open_engine
+
+    db = open_engine(settings.database_url)
+    migrate(db)
+    with db.connect() as conn:
+        verdict = audit.verify(conn, args.expect_head)
+    db.dispose()
+    for finding in verdict.findings:
+        print(f"entry {finding.seq}: {finding.problem}")
+    state = "intact" if verdict.intact else f"BROKEN in {len(verdict.findings)} place(s)"
+    print(
+        f"audit trail {state}: {verdict.entries} entries; head {verdict.head} (keep it to check the tail later)"
+    )
+    return 0 if verdict.intact else 1
+
+
 def _device_token(args: argparse.Namespace, settings: Settings) -> int:
     from vigil.store.accounts import issue_token
     from vigil.store.database import migrate, open_engine
@@ -266,6 +284,11 @@ def parser() -> argparse.ArgumentParser:
     user.add_argument("role", choices=[r.value for r in Role if r is not Role.DEVICE])
     user.add_argument("--id")
     user.set_defaults(run=_user)
+    audit = sub.add_parser("audit", help="the audit trail")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_sub.add_parser("verify", help="check the hash chain; exit 1 and say where if it is broken")
+    verify.add_argument("--expect-head", help="the head hash recorded earlier: detects a cut tail")
+    verify.set_defaults(run=_audit)
     device = sub.add_parser("device-token", help="issue a device token and print it")
     device.add_argument("--device", help="the device it may post for (omit for a gateway token)")
     device.set_defaults(run=_device_token)

@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     stale_after_s: float = Field(default=600.0, gt=0)
     default_silence_s: float = Field(default=300.0, gt=0)
     log_level: str = "INFO"
+    # Logins: a password gives a short-lived bearer token and a refresh token for the shift; wrong
+    # passwords in a row lock the account for a while.
+    access_token_s: float = Field(default=900.0, gt=0)
+    refresh_token_s: float = Field(default=43_200.0, gt=0)
+    login_max_failures: int = Field(default=5, ge=1)
+    login_lock_s: float = Field(default=900.0, ge=0)
     # Where people reach this server (links in pushes); default http://host:port.
     public_url: str | None = None
     # Human-facing local time (CAP `sent`, replay output) and the dispatch sender's names.

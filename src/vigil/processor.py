@@ -26,8 +26,9 @@ from vigil.domain.alerts import AlertChange, AlertState, Change, IllegalTransiti
 from vigil.domain.model import DeviceEvent, Fix, Report
 from vigil.rules.engine import Engine as RuleEngine
 from vigil.rules.tuning import Tuning
-from vigil.store import registry
+from vigil.store import audit, registry
 from vigil.store import tables as t
+from vigil.store.audit import Entry
 from vigil.store.codec import facts_json
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ class Write:
     """A registry write: `apply` writes rows in the batch's transaction and says what it touched."""
 
     apply: Callable[[Connection, datetime], Touched]
+    audit: Entry | None = None  # recorded in the same transaction when the write succeeds
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +79,14 @@ class Move:
     target: AlertState
     actor: str
     note: str = ""
+    audit: Entry | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Audit:
+    """Accesses to record in the audit trail (reads of location data, exports)."""
+
+    entries: tuple[Entry, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +94,7 @@ class Tick:
     pass
 
 
-Command = Ingest | Write | Move | Tick | DispatchCommand
+Command = Ingest | Write | Move | Tick | Audit | DispatchCommand
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +145,7 @@ class Processor:
         self._fix_latest: dict[str, datetime] = {}
         self._event_latest: dict[str, datetime] = {}
         self.stored_total = 0  # reports stored since start, for the live figures (read from any thread)
+        self._audit_head = audit.GENESIS  # the newest audit entry's hash: the next one links to it
 
     def load(self, now: datetime) -> None:
         """Build the engine from the database (at start-up, and after a failed commit)."""
@@ -153,6 +164,7 @@ class Processor:
             self._event_latest = _latest(conn, t.device_events)
             if self.outbox is not None:
                 self.outbox.load(conn)
+            self._audit_head = audit.head(conn)
         self.engine = engine
 
     def run(self, commands: Sequence[Command], now: datetime) -> tuple[list[Any], Published]:
@@ -161,7 +173,7 @@ class Processor:
         after rebuilding the engine from what the database holds."""
         results: list[Any] = []
         out = Published()
-        writes = _Rows()
+        writes = _Rows(self._audit_head, now)
         try:
             with self.db.begin() as conn:
                 for command in commands:
@@ -180,11 +192,15 @@ class Processor:
                 # The database is still unreachable: keep answering 503; the next failure retries this.
                 log.exception("rebuilding the engine failed too")
             raise
+        self._audit_head = writes.audit_head
         return results, out
 
     def _one(self, conn: Connection, command: Command, now: datetime, out: Published, writes: _Rows) -> Any:
         if isinstance(command, Ingest):
             return self._ingest(conn, command, out, writes)
+        if isinstance(command, Audit):
+            writes.audit(command.entries)
+            return len(command.entries)
         if isinstance(command, Tick):
             changes = self.engine.tick(now)
             writes.alerts(changes)
@@ -203,6 +219,8 @@ class Processor:
                 return CommandFailed(str(exc))
             writes.alerts([change])
             out.alerts.append(change)
+            if command.audit is not None:
+                writes.audit((command.audit,))
             return change
         if isinstance(command, Write):
             return self._write(conn, command, now, out, writes)
@@ -244,6 +262,8 @@ class Processor:
                 touched = command.apply(conn, now)
         except CommandFailed as exc:
             return exc
+        if command.audit is not None:
+            writes.audit((command.audit,))
         changes: list[AlertChange] = []
         for device_id in touched.devices:
             row = conn.execute(select(t.devices).where(t.devices.c.id == device_id)).first()
@@ -383,10 +403,16 @@ def _latest(conn: Connection, table: Any) -> dict[str, datetime]:
 class _Rows:
     """Rows of one batch, written with one executemany per table (the hot path's main saving)."""
 
-    def __init__(self) -> None:
+    def __init__(self, audit_head: str, now: datetime) -> None:
         self._fixes: list[tuple[Any, ...]] = []
         self._events: list[dict[str, Any]] = []
         self._changes: list[AlertChange] = []
+        self._audits: list[tuple[datetime, Entry]] = []
+        self._now = now
+        self.audit_head = audit_head
+
+    def audit(self, entries: Sequence[Entry]) -> None:
+        self._audits += [(self._now, entry) for entry in entries]
 
     def fix(self, fix: Fix, received_at: datetime) -> None:
         self._fixes.append(
@@ -429,7 +455,9 @@ class _Rows:
             conn.execute(_insert_ignoring_duplicates(conn, t.device_events), self._events)
         if self._changes:
             self._flush_alerts(conn)
-        self._fixes, self._events, self._changes = [], [], []
+        if self._audits:
+            self.audit_head = audit.append(conn, self._audits, self.audit_head)
+        self._fixes, self._events, self._changes, self._audits = [], [], [], []
 
     def _flush_alerts(self, conn: Connection) -> None:
         newest: dict[str, dict[str, Any]] = {}

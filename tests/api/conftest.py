@@ -31,6 +31,7 @@ USER_ROLES = (
     Role.ADMIN,
     Role.FIELD_OFFICER,
     Role.PROTECTED_PERSON,
+    Role.AUDITOR,
 )
 GATEWAY = "gateway"  # a device token not bound to any device
 BOUND = "bound"  # a device token bound to BOUND_DEVICE

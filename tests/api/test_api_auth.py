@@ -12,6 +12,9 @@ PUBLIC = {
     "/openapi.json",
     "/v1/web/config",
     "/v1/web/basemap",
+    "/v1/auth/login",  # these three take credentials in their bodies (tests/api/test_api_accounts.py)
+    "/v1/auth/refresh",
+    "/v1/auth/activate",
 }
 
 

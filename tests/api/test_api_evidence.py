@@ -18,19 +18,15 @@ from pypdf import PdfReader
 from vigil.domain.model import Role
 from vigil.evidence.report import canonical_json
 from vigil.retention import purge, purge_periodically, through_writer
-from vigil.store.accounts import create_user, issue_token
 
 AUDITOR = "auditor"
+WHY = {"purpose": "court_order", "reason": "Seoul court request 2026-771"}
 
 
 @pytest.fixture
 def api(app_client: Any) -> Any:
-    """The app, and an auditor's token."""
-    with app_client.db.begin() as conn:
-        create_user(conn, user_id="u-auditor", name="auditor", role=Role.AUDITOR, now=app_client.clock())
-        app_client.tokens[AUDITOR] = issue_token(
-            conn, role=Role.AUDITOR, now=app_client.clock(), user_id="u-auditor"
-        )
+    """The app, and an auditor's token (made by app_client)."""
+    app_client.tokens[AUDITOR] = app_client.tokens[Role.AUDITOR]
     return app_client
 
 
@@ -48,7 +44,7 @@ def korean_violation(api: Any) -> str:
 
 def test_the_json_evidence_carries_its_hash(api: Any) -> None:
     alert_id = korean_violation(api)
-    r = api.get(f"/v1/alerts/{alert_id}/evidence")
+    r = api.get(f"/v1/alerts/{alert_id}/evidence", params=WHY)
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("application/json")
     body = json.loads(r.content)
@@ -64,14 +60,14 @@ def test_the_json_evidence_carries_its_hash(api: Any) -> None:
     assert [f["device"] for f in ev["tracks"]["protected_person"]] == ["W-1"]
     assert ev["generated"]["by"] == "u-operator"
     # the same evidence, asked for again at the same (hand-moved) time: the same bytes
-    again = api.get(f"/v1/alerts/{alert_id}/evidence", params={"format": "json"})
+    again = api.get(f"/v1/alerts/{alert_id}/evidence", params={"format": "json", **WHY})
     assert again.content == r.content
 
 
 def test_the_pdf_evidence_names_the_json_hash_on_every_page(api: Any) -> None:
     alert_id = korean_violation(api)
-    digest = api.get(f"/v1/alerts/{alert_id}/evidence").headers["x-content-sha256"]
-    r = api.get(f"/v1/alerts/{alert_id}/evidence", params={"format": "pdf"})
+    digest = api.get(f"/v1/alerts/{alert_id}/evidence", params=WHY).headers["x-content-sha256"]
+    r = api.get(f"/v1/alerts/{alert_id}/evidence", params={"format": "pdf", **WHY})
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "application/pdf"
     assert r.headers["x-content-sha256"] == digest
@@ -86,17 +82,18 @@ def test_who_may_read_evidence(api: Any) -> None:
     alert_id = api.violation()
     path = f"/v1/alerts/{alert_id}/evidence"
     for who in (Role.OPERATOR, Role.PROBATION_OFFICER, AUDITOR):
-        assert api.get(path, who=who).status_code == 200, who
+        assert api.get(path, who=who, params=WHY).status_code == 200, who
+    assert api.get(path).status_code == 422  # an export needs a purpose
     for who in (Role.ADMIN, Role.POLICE_DISPATCHER, Role.FIELD_OFFICER, Role.PROTECTED_PERSON, "gateway"):
         assert api.get(path, who=who).status_code == 403, who
     assert api.client.get(path).status_code == 401
 
 
 def test_evidence_of_an_unknown_alert_and_an_unknown_format(api: Any) -> None:
-    r = api.get("/v1/alerts/no-such-alert/evidence")
+    r = api.get("/v1/alerts/no-such-alert/evidence", params=WHY)
     assert r.status_code == 404, r.text
     alert_id = api.violation()
-    r = api.get(f"/v1/alerts/{alert_id}/evidence", params={"format": "docx"})
+    r = api.get(f"/v1/alerts/{alert_id}/evidence", params={"format": "docx", **WHY})
     assert r.status_code == 422, r.text
     assert [e["field"] for e in r.json()["detail"]] == ["query.format"]
 

@@ -14,7 +14,10 @@ KNOT = 0.514444
 
 def track(api, person: str) -> list[dict]:
     since = (api.clock() - timedelta(hours=1)).isoformat()
-    r = api.get(f"/v1/people/{person}/track", params={"since": since})
+    r = api.get(
+        f"/v1/people/{person}/track",
+        params={"since": since, "purpose": "investigation", "reason": "checking what was stored"},
+    )
     assert r.status_code == 200, r.text
     return r.json()["features"]
 

@@ -28,6 +28,14 @@ from vigil.store.accounts import create_user, issue_token
 from vigil.store.database import migrate, open_engine
 
 CHROMIUM = "/usr/bin/chromium"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "site_settings(**overrides): Settings fields for the `site` server, e.g. access_token_s=2"
+    )
+
+
 DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
@@ -115,13 +123,23 @@ def _provision(url: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def site(tmp_path: Path) -> Iterator[Site]:
-    """The server, with uvicorn on a free loopback port, over a fresh SQLite file."""
+def site(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Site]:
+    """The server, with uvicorn on a free loopback port, over a fresh SQLite file. A test marked
+    @pytest.mark.site_settings(name=value, ...) gets those Settings instead of the defaults."""
     url = f"sqlite:///{tmp_path / 'vigil.db'}"
     tokens = _provision(url)
     port = _free_port()
+    marker = request.node.get_closest_marker("site_settings")
+    overrides: dict[str, Any] = dict(marker.kwargs) if marker else {}
     settings = Settings(
-        database_url=url, token_cache_s=0, host="127.0.0.1", port=port, public_url=f"http://127.0.0.1:{port}"
+        **{
+            "database_url": url,
+            "token_cache_s": 0,
+            "host": "127.0.0.1",
+            "port": port,
+            "public_url": f"http://127.0.0.1:{port}",
+            **overrides,
+        }
     )
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")

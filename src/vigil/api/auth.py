@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from fastapi import HTTPException, Request, WebSocket, status
 from sqlalchemy import Engine
 
+from vigil.api import trail
 from vigil.api.policy import Action, allows
 from vigil.store.accounts import Principal, lookup
 
@@ -21,9 +22,12 @@ FORBIDDEN = "your role may not do this"
 class Tokens:
     """Token look-ups with a short cache, so the hot ingest path does not hit the database per call."""
 
-    def __init__(self, db: Engine, ttl_s: float) -> None:
+    def __init__(
+        self, db: Engine, ttl_s: float, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
         self._db = db
         self._ttl = ttl_s
+        self._clock = clock  # the server's clock decides expiry, as it decided issue
         self._cache: dict[str, tuple[float, Principal | None]] = {}
 
     def principal(self, token: str) -> Principal | None:
@@ -31,11 +35,18 @@ class Tokens:
         hit = self._cache.get(token)
         if hit is not None and now - hit[0] < self._ttl:
             return hit[1]
-        found = lookup(self._db, token, datetime.now(UTC))
+        found = lookup(self._db, token, self._clock())
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[token] = (now, found)
         return found
+
+    def forget(self, token: str) -> None:
+        self._cache.pop(token, None)
+
+    def clear(self) -> None:
+        """After a revocation: every token is looked up afresh."""
+        self._cache.clear()
 
 
 def _token_of(conn: Request | WebSocket) -> str | None:
@@ -61,7 +72,10 @@ def require(action: Action) -> Callable[[Request], Principal]:
 
     def dependency(request: Request) -> Principal:
         principal = identify(request)
-        if not allows(principal.role, action):
+        allowed = allows(principal.role, action)
+        # Recorded before anything is served, refused attempts too: misuse must be visible.
+        trail.access(request, principal, action, allowed)
+        if not allowed:
             raise HTTPException(status.HTTP_403_FORBIDDEN, FORBIDDEN)
         return principal
 

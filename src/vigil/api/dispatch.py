@@ -20,6 +20,7 @@ from pydantic import (
 )
 from sqlalchemy import Connection, func, select
 
+from vigil.api import trail
 from vigil.api.auth import require
 from vigil.api.ingest import read_body
 from vigil.api.policy import Action
@@ -265,6 +266,9 @@ async def dispatch_callback(request: Request, target_id: str) -> dict[str, Any]:
         callback_id = signing.verify(row.secret, request.headers, raw, request.app.state.clock())
     except signing.BadSignature as exc:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, f"signature refused: {exc}") from None
+    await trail.record(
+        request, trail.entry(request, f"dispatch:{target_id}", "dispatch_system", "dispatch.callback")
+    )
     if not row.enabled:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this dispatch target is disabled")
     try:

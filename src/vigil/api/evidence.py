@@ -14,6 +14,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from vigil.api.auth import require
 from vigil.api.policy import Action
+from vigil.api.trail import require_purpose
 from vigil.evidence import pdf
 from vigil.evidence.report import Sealed, alert_evidence, seal
 from vigil.processor import CommandFailed, Conflict, Touched, Write
@@ -48,7 +49,9 @@ async def alert_evidence_export(
     and device events in its window (30 min either side), dispatch deliveries and reports back, the
     order and its zones. JSON: `{"evidence": …, "sha256": …}` where the hash is over the canonical
     bytes of `evidence` (sorted keys, no spaces, UTF-8), also in the X-Content-SHA256 header. PDF:
-    the same evidence, with that hash on every page."""
+    the same evidence, with that hash on every page. An export: it needs a purpose (`purpose` and
+    `reason`), recorded in the audit trail."""
+    require_purpose(request)
     sealed = await asyncio.to_thread(_sealed, request, alert_id, principal.id)
     if sealed is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such alert")

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field
 
+from vigil.api import trail
 from vigil.api.positions import _Row
 from vigil.api.views import alert_json, position_feature
 from vigil.dispatch import links
@@ -25,9 +26,13 @@ TRACK = timedelta(minutes=30)
 
 
 def _link_holder(request: Request, alert_id: str, token: str = "") -> None:
-    """A dependency, so a bad link is refused (401) before the body is even looked at."""
+    """A dependency, so a bad link is refused (401) before the body is even looked at; a good one
+    is audited (the link stands for the unit holding it) before anything is served."""
     if not token or not links.token_matches(request.app.state.link_key, alert_id, token):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "this link is not valid for this incident")
+    trail.record_sync(
+        request, trail.entry(request, "incident-link", "field_unit", "incident", alert=alert_id)
+    )
 
 
 @router.get("/incidents/{alert_id}", dependencies=[Depends(_link_holder)])

@@ -18,6 +18,7 @@ class Action(StrEnum):
     DEVICE_POST = "device.post"
     USERS_MANAGE = "users.manage"
     SELF = "self"  # a protected person's own status, position and SOS (the victim app)
+    AUDIT_READ = "audit.read"
     TARGETS_READ = "targets.read"
     TARGETS_MANAGE = "targets.manage"
     # --- retention and evidence ---
@@ -39,6 +40,7 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.USERS_MANAGE: frozenset({Role.ADMIN}),
     # Dispatch targets hold secrets and decide where alerts go: admins set them, operators see them.
     Action.SELF: frozenset({Role.PROTECTED_PERSON}),
+    Action.AUDIT_READ: frozenset({Role.AUDITOR}),
     Action.TARGETS_READ: frozenset({Role.ADMIN, Role.OPERATOR}),
     Action.TARGETS_MANAGE: frozenset({Role.ADMIN}),
     # --- retention and evidence ---

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
 
+from vigil.api import trail
 from vigil.api.auth import FORBIDDEN, identify
 from vigil.api.policy import Action, allows
 from vigil.api.views import change_json, position_feature
@@ -22,6 +23,7 @@ router = APIRouter()
 
 CLOSE_TOO_SLOW = 4008  # an application close code: "you fell behind, reconnect"
 CLOSE_POLICY = 1008
+CLOSE_UNAVAILABLE = 1013  # "try again later": the access could not be audited
 
 
 @dataclass(eq=False)
@@ -110,7 +112,15 @@ async def stream(websocket: WebSocket) -> None:
     except HTTPException as exc:
         await websocket.close(code=CLOSE_POLICY, reason=str(exc.detail))
         return
-    if not allows(principal.role, Action.STREAM):
+    allowed = allows(principal.role, Action.STREAM)
+    try:
+        await trail.record(
+            websocket, trail.entry(websocket, principal.id, principal.role.value, "stream", allowed=allowed)
+        )
+    except HTTPException as exc:
+        await websocket.close(code=CLOSE_UNAVAILABLE, reason=str(exc.detail))
+        return
+    if not allowed:
         await websocket.close(code=CLOSE_POLICY, reason=FORBIDDEN)
         return
     subject = websocket.query_params.get("subject")

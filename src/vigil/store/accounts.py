@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerifyMismatchError
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from vigil.domain.model import Role
 from vigil.store import tables as t
@@ -64,8 +67,8 @@ def lookup(db: Engine, token: str, now: datetime) -> Principal | None:
     )
     with db.connect() as conn:
         row = conn.execute(query).first()
-    if row is None or row.revoked_at is not None or row.disabled:
-        return None
+    if row is None or row.revoked_at is not None or row.disabled or row.kind == "refresh":
+        return None  # a refresh token only exchanges for new tokens; it is never a bearer
     if row.expires_at is not None and row.expires_at <= now:
         return None
     ident = row.user_id or (f"device:{row.device_id}" if row.device_id else "device:gateway")
@@ -94,3 +97,227 @@ def instance_secret(conn: Connection, name: str, now: datetime) -> bytes:
     value = secrets.token_bytes(32)
     conn.execute(insert(t.instance_secrets).values(name=name, value=value.hex(), created_at=now))
     return value
+
+
+# --- logins and sessions ----------------------------------------------------------------------------
+
+_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+# Verified against when the user does not exist, so a wrong name costs as long as a wrong password.
+_DUMMY = _hasher.hash("not a password anyone has")
+MIN_PASSWORD = 12
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    access_s: float = 900.0  # a login's bearer token lives 15 minutes
+    refresh_s: float = 43_200.0  # a shift: the refresh token exchanges for new ones for 12 hours
+    max_failures: int = 5  # wrong passwords in a row before the account locks
+    lock_s: float = 900.0
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    user_id: str
+    role: Role
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+
+class Refused(Exception):
+    """A login, refresh or activation that does not go through; `locked_until` when locked."""
+
+    def __init__(self, reason: str, locked_until: datetime | None = None) -> None:
+        super().__init__(reason)
+        self.locked_until = locked_until
+
+
+def set_password(conn: Connection, user_id: str, password: str, now: datetime) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise ValueError(f"at least {MIN_PASSWORD} characters")
+    conn.execute(
+        update(t.users)
+        .where(t.users.c.id == user_id)
+        .values(password_hash=_hasher.hash(password), failed_logins=0, locked_until=None, updated_at=now)
+    )
+
+
+def _issue(conn: Connection, kind: str, row: Any, family: str, now: datetime, ttl_s: float) -> str:
+    token = f"vgl_{secrets.token_urlsafe(32)}"
+    conn.execute(
+        insert(t.tokens).values(
+            hash=token_hash(token),
+            user_id=row.id,
+            role=row.role,
+            created_at=now,
+            expires_at=now + timedelta(seconds=ttl_s),
+            kind=kind,
+            family=family,
+        )
+    )
+    return token
+
+
+def _session(conn: Connection, row: Any, now: datetime, limits: Limits, family: str | None = None) -> Session:
+    family = family or secrets.token_hex(16)
+    access = _issue(conn, "access", row, family, now, limits.access_s)
+    refresh = _issue(conn, "refresh", row, family, now, limits.refresh_s)
+    return Session(row.id, Role(row.role), access, refresh, int(limits.access_s))
+
+
+def login(conn: Connection, user_id: str, password: str, now: datetime, limits: Limits) -> Session:
+    """A session for the right password; Refused otherwise, with the same answer for an unknown user
+    and a wrong password. Too many wrong passwords in a row lock the account for a while."""
+    row = conn.execute(select(t.users).where(t.users.c.id == user_id)).first()
+    if row is None or row.password_hash is None or row.disabled:
+        _check(_DUMMY, password)
+        raise Refused("wrong user or password")
+    if row.locked_until is not None and row.locked_until > now:
+        raise Refused("the account is locked after too many wrong passwords", row.locked_until)
+    if not _check(row.password_hash, password):
+        failures = row.failed_logins + 1
+        locked = now + timedelta(seconds=limits.lock_s) if failures >= limits.max_failures else None
+        conn.execute(
+            update(t.users)
+            .where(t.users.c.id == row.id)
+            .values(failed_logins=0 if locked else failures, locked_until=locked)
+        )
+        raise Refused("wrong user or password", locked)
+    values: dict[str, Any] = {"failed_logins": 0, "locked_until": None}
+    if _hasher.check_needs_rehash(row.password_hash):
+        values["password_hash"] = _hasher.hash(password)
+    conn.execute(update(t.users).where(t.users.c.id == row.id).values(**values))
+    return _session(conn, row, now, limits)
+
+
+def _check(stored: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored, password)
+    except (VerifyMismatchError, InvalidHashError):
+        return False
+
+
+def refresh(conn: Connection, token: str, now: datetime, limits: Limits) -> Session:
+    """Exchange a refresh token for a new pair (once). A spent one coming back means it was stolen:
+    the whole family is revoked, the thief's tokens and the owner's alike."""
+    row = conn.execute(select(t.tokens).where(t.tokens.c.hash == token_hash(token))).first()
+    if row is None or row.kind != "refresh":
+        raise Refused("unknown refresh token")
+    if row.revoked_at is not None:
+        revoke_family(conn, row.family, now)
+        raise Refused("this refresh token was already used: the session is revoked")
+    if row.expires_at is not None and row.expires_at <= now:
+        raise Refused("the refresh token has expired: log in again")
+    user = conn.execute(select(t.users).where(t.users.c.id == row.user_id)).first()
+    if user is None or user.disabled:
+        raise Refused("the account is disabled")
+    conn.execute(update(t.tokens).where(t.tokens.c.hash == row.hash).values(revoked_at=now))
+    return _session(conn, user, now, limits, row.family)
+
+
+def revoke_family(conn: Connection, family: str | None, now: datetime) -> None:
+    if family is not None:
+        conn.execute(
+            update(t.tokens)
+            .where(t.tokens.c.family == family, t.tokens.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+
+
+def logout(conn: Connection, token: str, now: datetime) -> None:
+    """End the session the token belongs to (its access and refresh tokens alike)."""
+    row = conn.execute(select(t.tokens).where(t.tokens.c.hash == token_hash(token))).first()
+    if row is None:
+        return
+    conn.execute(update(t.tokens).where(t.tokens.c.hash == row.hash).values(revoked_at=now))
+    revoke_family(conn, row.family, now)
+
+
+def revoke_user(conn: Connection, user_id: str, now: datetime) -> int:
+    """Revoke every token of a user (a lost phone, a leaver)."""
+    result = conn.execute(
+        update(t.tokens)
+        .where(t.tokens.c.user_id == user_id, t.tokens.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return int(result.rowcount or 0)
+
+
+def issue_activation(
+    conn: Connection, person_id: str, now: datetime, valid_s: float = 86_400.0
+) -> tuple[str, str]:
+    """A one-time code for a protected person's account (made, disabled, if she has none yet).
+    Returns (user id, code); the code is shown once."""
+    user_id = f"pp-{person_id}"
+    if conn.execute(select(t.users.c.id).where(t.users.c.id == user_id)).first() is None:
+        create_user(
+            conn, user_id=user_id, name=person_id, role=Role.PROTECTED_PERSON, now=now, person_id=person_id
+        )
+        conn.execute(update(t.users).where(t.users.c.id == user_id).values(disabled=True))
+    code = "-".join(secrets.token_hex(3).upper() for _ in range(3))  # 72 bits, readable aloud
+    conn.execute(
+        update(t.users)
+        .where(t.users.c.id == user_id)
+        .values(activation_hash=token_hash(code), activation_expires_at=now + timedelta(seconds=valid_s))
+    )
+    return user_id, code
+
+
+def activate(conn: Connection, code: str, password: str, now: datetime, limits: Limits) -> Session:
+    """Her first login: the code from the operator and a password of her own."""
+    row = conn.execute(
+        select(t.users).where(t.users.c.activation_hash == token_hash(code.strip().upper()))
+    ).first()
+    if row is None or row.activation_expires_at is None or row.activation_expires_at <= now:
+        raise Refused("the code is unknown or has expired: ask for a new one")
+    set_password(conn, row.id, password, now)
+    conn.execute(
+        update(t.users)
+        .where(t.users.c.id == row.id)
+        .values(disabled=False, activation_hash=None, activation_expires_at=None)
+    )
+    return _session(conn, row, now, limits)
+
+
+def rotate_device_token(conn: Connection, device_id: str, now: datetime) -> str:
+    """A new credential for one device; the ones it had stop working."""
+    conn.execute(
+        update(t.tokens)
+        .where(t.tokens.c.device_id == device_id, t.tokens.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return issue_token(conn, role=Role.DEVICE, now=now, device_id=device_id)
+
+
+def put_user(
+    conn: Connection,
+    user_id: str,
+    name: str,
+    role: Role,
+    person_id: str | None,
+    disabled: bool,
+    now: datetime,
+) -> bool:
+    """Create or update a user; True when created. Disabling one revokes nothing by itself, but a
+    disabled user's tokens are refused at every call."""
+    if conn.execute(select(t.users.c.id).where(t.users.c.id == user_id)).first() is None:
+        create_user(conn, user_id=user_id, name=name, role=role, now=now, person_id=person_id)
+        conn.execute(update(t.users).where(t.users.c.id == user_id).values(disabled=disabled))
+        return True
+    conn.execute(
+        update(t.users)
+        .where(t.users.c.id == user_id)
+        .values(name=name, role=role.value, person_id=person_id, disabled=disabled, updated_at=now)
+    )
+    return False
+
+
+def person_exists(conn: Connection, person_id: str) -> bool:
+    return (
+        conn.execute(select(t.protected_persons.c.id).where(t.protected_persons.c.id == person_id)).first()
+        is not None
+    )
+
+
+def device_exists(conn: Connection, device_id: str) -> bool:
+    return conn.execute(select(t.devices.c.id).where(t.devices.c.id == device_id)).first() is not None

@@ -207,6 +207,13 @@ users = Table(
     # A protected person's own account sees only her own status (the victim app).
     Column("person_id", String(ID), nullable=True),
     Column("disabled", Boolean, nullable=False, default=False),
+    Column("password_hash", String(200), nullable=True),  # argon2id; null: token access only
+    Column("failed_logins", Integer, nullable=False, default=0, server_default="0"),
+    Column("locked_until", UTCTime(), nullable=True),
+    # A protected person's account is activated with a one-time code an operator hands her after
+    # checking who she is; only its SHA-256 is kept, with its expiry.
+    Column("activation_hash", String(64), nullable=True, unique=True),
+    Column("activation_expires_at", UTCTime(), nullable=True),
     *_stamps(),
 )
 
@@ -221,6 +228,10 @@ tokens = Table(
     Column("created_at", UTCTime(), nullable=False),
     Column("expires_at", UTCTime(), nullable=True),
     Column("revoked_at", UTCTime(), nullable=True),
+    # api: long-lived (CLI, devices); access: short-lived, from a login; refresh: exchanges for a new
+    # pair once. A login's tokens share a family: reusing a spent refresh token revokes the family.
+    Column("kind", String(10), nullable=False, default="api", server_default="api"),
+    Column("family", String(64), nullable=True, index=True),
 )
 
 # --- the dispatch push ----------------------------------------------------------------------------
@@ -317,4 +328,26 @@ legal_holds = Table(
     Column("created_at", UTCTime(), nullable=False),
     Column("released_at", UTCTime(), nullable=True),
     Column("released_by", String(200), nullable=True),
+)
+
+# --- the audit trail ------------------------------------------------------------------------------
+
+# Append-only (triggers refuse UPDATE and DELETE) and chained: each entry's hash covers its content
+# and the previous entry's hash, so an edited, removed or reordered entry breaks the chain at that
+# point (`vigil audit verify`). Entries are written by the single writer, in order.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCTime(), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("role", String(30), nullable=False),
+    Column("action", String(60), nullable=False, index=True),
+    Column("target", String(240), nullable=False, index=True),
+    Column("purpose", String(40), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("source", String(100), nullable=False),  # where the request came from (client address)
+    Column("detail", JSON, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
 )

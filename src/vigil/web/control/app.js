@@ -1,5 +1,6 @@
-// The control centre: sign-in with a token, the role's screens, and switching between them.
-import { api, token, setToken, ApiError } from "/web/common/api.js";
+// The control centre: sign-in (a user id and password, or a pasted access token), the role's
+// screens, and switching between them.
+import { api, token, setToken, login, logout, ApiError } from "/web/common/api.js";
 import { t, translatePage, languageSwitch, initLanguage } from "/web/common/i18n.js";
 import "./strings.js";
 import { Monitor } from "./monitor.js";
@@ -11,19 +12,56 @@ const REGISTRY = new Set([...WATCHERS, "admin"]);
 const TARGETS = new Set(["operator", "admin"]);
 
 const $ = (selector) => document.querySelector(selector);
-const state = { config: { tile_url: null, language: "ko" }, me: null, view: null, screens: {} };
+const state = { config: { tile_url: null, language: "ko" }, me: null, view: null, screens: {}, message: null };
+const NOTICE = "vigil.control.notice"; // a message for the login screen, across a reload
 
 function showOnly(id) {
   for (const section of document.querySelectorAll("main > section")) section.hidden = section.id !== id;
 }
 
-function showLogin(message = "") {
+// message: [key, vars] of a string, or null
+function showLogin(message = null) {
   for (const el of document.querySelectorAll("[data-testid=nav], [data-testid=role], [data-testid=logout], [data-testid=live]")) el.hidden = true;
   showOnly("login");
+  state.message = message;
+  renderLoginMessage();
+  $("[data-testid=user-input]").focus();
+}
+
+function renderLoginMessage() {
   const error = $("[data-testid=login-error]");
-  error.textContent = message;
-  error.hidden = !message;
-  $("[data-testid=token-input]").focus();
+  error.textContent = state.message ? t(...state.message) : "";
+  error.hidden = !state.message;
+}
+
+// Back to a clean login screen (screens stopped, the page loaded afresh), with a message.
+function restart(message = null) {
+  for (const screen of Object.values(state.screens)) if (screen.stop) screen.stop();
+  if (message) sessionStorage.setItem(NOTICE, message);
+  location.replace(location.pathname);
+}
+
+async function signInWithPassword(event) {
+  event.preventDefault();
+  const user = $("[data-testid=user-input]").value.trim();
+  const password = $("[data-testid=password-input]").value;
+  if (!user || !password) return;
+  const submit = $("[data-testid=password-submit]");
+  submit.disabled = true;
+  try {
+    await login(user, password);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 423) {
+      const minutes = Math.max(1, Math.ceil((error.retryAfter || 60) / 60));
+      return showLogin(["login.locked", { n: minutes }]);
+    }
+    if (error instanceof ApiError && (error.status === 401 || error.status === 422)) return showLogin(["login.wrong"]);
+    return showLogin(["login.failed", { detail: error.message }]);
+  } finally {
+    submit.disabled = false;
+    $("[data-testid=password-input]").value = "";
+  }
+  await enter();
 }
 
 function renderRole() {
@@ -63,20 +101,32 @@ function notAllowed() {
   note.textContent = t("role.not_allowed", { role: t(`role.${state.me.role}`) });
 }
 
+// A screen's call answered 401: the session ended ("vigil:signedout" is already bringing the
+// login back) or a pasted token stopped working. Anything else is a fault to report.
+function signedOff(error) {
+  if (!(error instanceof ApiError && error.status === 401)) throw error;
+  if (token()) {
+    setToken(null);
+    restart("login.bad");
+  }
+}
+
 async function enter() {
   try {
     state.me = await api("GET", "/v1/me");
   } catch (error) {
-    setToken(null);
-    if (error instanceof ApiError && error.status === 401) return showLogin(t("login.bad"));
-    return showLogin(t("login.failed", { detail: error.message }));
+    if (error instanceof ApiError && error.status === 401) {
+      setToken(null);
+      return showLogin(["login.bad"]);
+    }
+    return showLogin(["login.failed", { detail: error.message }]);
   }
   const role = state.me.role;
   renderRole();
   for (const el of document.querySelectorAll("[data-testid=nav], [data-testid=role], [data-testid=logout]")) el.hidden = false;
   $("[data-testid=nav-registry]").hidden = !REGISTRY.has(role);
   $("[data-testid=nav-targets]").hidden = !TARGETS.has(role);
-  await show("monitor");
+  await show("monitor").catch(signedOff);
 }
 
 async function boot() {
@@ -93,8 +143,10 @@ async function boot() {
   window.addEventListener("languagechange", () => {
     document.title = t("app.title");
     renderRole();
+    renderLoginMessage();
     if (state.view && !$("#not-allowed").hidden) notAllowed();
   });
+  $("[data-testid=password-form]").addEventListener("submit", signInWithPassword);
   $("[data-testid=login-form]").addEventListener("submit", async (event) => {
     event.preventDefault();
     const value = $("[data-testid=token-input]").value.trim();
@@ -103,14 +155,18 @@ async function boot() {
     $("[data-testid=token-input]").value = "";
     await enter();
   });
-  $("[data-testid=logout]").addEventListener("click", () => {
-    setToken(null);
+  $("[data-testid=logout]").addEventListener("click", async () => {
     for (const screen of Object.values(state.screens)) if (screen.stop) screen.stop();
-    location.replace(location.pathname);
+    await logout(); // a session ends on the server too
+    restart();
   });
-  for (const b of document.querySelectorAll("[data-testid=nav] button")) b.addEventListener("click", () => show(b.dataset.view));
+  // the session could not be refreshed (expired, revoked, or its refresh token used twice)
+  window.addEventListener("vigil:signedout", () => restart("login.expired"));
+  for (const b of document.querySelectorAll("[data-testid=nav] button")) b.addEventListener("click", () => show(b.dataset.view).catch(signedOff));
+  const notice = sessionStorage.getItem(NOTICE);
+  sessionStorage.removeItem(NOTICE);
   if (token()) await enter();
-  else showLogin();
+  else showLogin(notice ? [notice] : null);
 }
 
 boot();

@@ -253,9 +253,9 @@ export class Monitor {
     this.track = null;
     this.renderSelection();
     const person = this.people.get(id);
-    const since = new Date(Date.now() - 30 * 60 * 1000).toISOString();
+    // the server's default window is the live last 30 minutes: older history needs a stated purpose
     const [track, record] = await Promise.all([
-      api("GET", `/v1/people/${encodeURIComponent(id)}/track?since=${encodeURIComponent(since)}`).catch(() => null),
+      api("GET", `/v1/people/${encodeURIComponent(id)}/track`).catch(() => null),
       person && person.kind === "subject" ? api("GET", `/v1/subjects/${encodeURIComponent(id)}`).catch(() => null) : null,
     ]);
     if (this.selected !== id) return;

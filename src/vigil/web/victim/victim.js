@@ -5,7 +5,7 @@
 // GET /v1/me/status sends and nothing else. It never asks for his position any other way and never
 // works it out: the radar is drawn from the distance and bearing the server sent.
 
-import { api, ApiError, setToken, token } from "/web/common/api.js";
+import { activate, api, ApiError, login, logout, setToken, token } from "/web/common/api.js";
 import { addStrings, initLanguage, languageSwitch, t, translatePage } from "/web/common/i18n.js";
 
 const POLL_MS = 3000;
@@ -13,11 +13,32 @@ const POSITION_EVERY_MS = 10000;
 const HOLD_MS = 3000;
 const FRESH_MS = 120000; // her browser position is used for an SOS while it is this recent
 const VIEW_M = 600; // the radar's outer ring (the default victim view of an order)
+const MIN_PASSWORD = 12; // as the server asks
 
 addStrings("ko", {
   title: "안심 도우미",
   loading: "불러오는 중…",
-  "login.text": "담당 기관에서 받은 접속 코드를 붙여 넣으세요.",
+  "login.text": "또는 담당 기관에서 받은 접속 코드를 붙여 넣으세요.",
+  "activate.title": "처음 사용하시나요?",
+  "activate.text": "담당자에게 받은 코드를 넣고, 앞으로 쓸 비밀번호를 정하세요.",
+  "activate.code": "받은 코드",
+  "activate.password": "새 비밀번호 (12자 이상)",
+  "activate.again": "새 비밀번호 확인",
+  "activate.submit": "비밀번호 정하고 시작하기",
+  "activate.no_code": "담당자에게 받은 코드를 넣으세요.",
+  "activate.short": "비밀번호는 12자 이상이어야 합니다.",
+  "activate.mismatch": "두 비밀번호가 다릅니다. 다시 입력하세요.",
+  "activate.invalid": "코드가 맞지 않거나 만료되었습니다. 담당자에게 새 코드를 받으세요.",
+  welcome: "비밀번호를 정했습니다. 다음부터는 아이디 {user}와 이 비밀번호로 로그인하세요.",
+  "signin.title": "로그인",
+  "signin.user": "아이디",
+  "signin.hint": "담당자가 알려 준 아이디입니다. pp-로 시작합니다 (예: pp-P1).",
+  "signin.password": "비밀번호",
+  "signin.submit": "로그인",
+  "signin.missing": "아이디와 비밀번호를 넣으세요.",
+  "signin.wrong": "아이디 또는 비밀번호가 맞지 않습니다.",
+  "signin.locked": "비밀번호를 여러 번 잘못 입력하여 잠겼습니다. {n}분 후에 다시 시도하세요. 위급하면 112에 전화하세요.",
+  "signin.expired": "로그인 시간이 끝났습니다. 다시 로그인하세요.",
   "login.label": "접속 코드",
   "login.submit": "시작하기",
   "login.invalid": "접속 코드가 맞지 않습니다. 다시 확인하세요.",
@@ -74,7 +95,27 @@ addStrings("ko", {
 addStrings("en", {
   title: "My safety",
   loading: "Loading…",
-  "login.text": "Paste the access code you were given by the agency.",
+  "login.text": "Or paste the access code you were given by the agency.",
+  "activate.title": "First time here?",
+  "activate.text": "Enter the code you were given and choose a password.",
+  "activate.code": "The code you were given",
+  "activate.password": "New password (at least 12 characters)",
+  "activate.again": "The new password again",
+  "activate.submit": "Set my password and sign in",
+  "activate.no_code": "Enter the code you were given.",
+  "activate.short": "The password needs at least 12 characters.",
+  "activate.mismatch": "The two passwords differ. Please type them again.",
+  "activate.invalid": "The code is wrong or has expired. Ask the agency for a new one.",
+  welcome: "Your password is set. From now on, sign in with the user id {user} and this password.",
+  "signin.title": "Sign in",
+  "signin.user": "User id",
+  "signin.hint": "The user id the agency gave you. It begins with pp- (for example pp-P1).",
+  "signin.password": "Password",
+  "signin.submit": "Sign in",
+  "signin.missing": "Enter your user id and password.",
+  "signin.wrong": "Wrong user id or password.",
+  "signin.locked": "Locked after too many wrong passwords. Try again in {n} minutes. If you are in danger, call 112.",
+  "signin.expired": "Your session has ended. Please sign in again.",
   "login.label": "Access code",
   "login.submit": "Start",
   "login.invalid": "That access code is not valid. Please check it.",
@@ -187,21 +228,112 @@ async function signIn(loginMessage) {
   }
 }
 
-function showLogin(message) {
+const MESSAGES = ["login-error", "signin-error", "activate-error", "welcome"];
+const FIELDS = ["activate-code", "activate-password", "activate-again", "signin-user", "signin-password"];
+
+// A message in one of the MESSAGES boxes, kept as a key so a language switch translates it.
+function say(box, key, vars = {}) {
+  const el = $(box);
+  el.dataset.key = key || "";
+  el.dataset.vars = JSON.stringify(vars);
+  el.textContent = key ? t(key, vars) : "";
+  el.hidden = !key;
+}
+
+function retranslate() {
+  for (const box of MESSAGES) {
+    const el = $(box);
+    if (el.dataset.key) el.textContent = t(el.dataset.key, JSON.parse(el.dataset.vars || "{}"));
+  }
+}
+
+function clearMessages() {
+  for (const box of MESSAGES) say(box, null);
+  for (const id of FIELDS) $(id).removeAttribute("aria-invalid");
+}
+
+// A problem with one field: said in its form's box, the field marked and focused.
+function fieldProblem(field, box, key, vars) {
+  say(box, key, vars);
+  $(field).setAttribute("aria-invalid", "true");
+  $(field).focus();
+}
+
+// message: a string key; box: where it shows (the pasted code's box unless said otherwise)
+function showLogin(message, box = "login-error") {
   stop();
-  $("login-error").hidden = !message;
-  $("login-error").dataset.key = message || "";
-  $("login-error").textContent = message ? t(message) : "";
+  clearMessages();
+  if (message) say(box, message);
   show("login");
 }
 
 function signOut() {
-  setToken(null);
   stop();
+  const ending = logout(); // forgets the tokens at once; a session also ends on the server
   last = null;
   lastStatus = null;
-  $("login-token").value = "";
+  for (const id of ["login-token", ...FIELDS]) $(id).value = "";
   showLogin(null);
+  ending.catch(() => {});
+}
+
+function lockedMinutes(error) {
+  return Math.max(1, Math.ceil((error.retryAfter || 60) / 60));
+}
+
+// Her first time: the code from the agency and a password of her own.
+async function onActivate(event) {
+  event.preventDefault();
+  clearMessages();
+  const code = $("activate-code").value.trim().toUpperCase();
+  const password = $("activate-password").value;
+  if (!code) return fieldProblem("activate-code", "activate-error", "activate.no_code");
+  if (password.length < MIN_PASSWORD) return fieldProblem("activate-password", "activate-error", "activate.short");
+  if (password !== $("activate-again").value) return fieldProblem("activate-again", "activate-error", "activate.mismatch");
+  const button = $("activate-submit");
+  button.disabled = true;
+  let session;
+  try {
+    session = await activate(code, password);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 422 && "password" in error.fields()) {
+      return fieldProblem("activate-password", "activate-error", "activate.short");
+    }
+    if (error instanceof ApiError && (error.status === 401 || error.status === 422)) {
+      return fieldProblem("activate-code", "activate-error", "activate.invalid");
+    }
+    return say("activate-error", "login.failed");
+  } finally {
+    button.disabled = false;
+  }
+  for (const id of ["activate-code", "activate-password", "activate-again"]) $(id).value = "";
+  await signIn(null);
+  if (running) say("welcome", "welcome", { user: session.user });
+}
+
+// Signing in with her user id (pp-<her person id>, from the agency) and her password.
+async function onSignIn(event) {
+  event.preventDefault();
+  clearMessages();
+  const user = $("signin-user").value.trim();
+  const password = $("signin-password").value;
+  if (!user) return fieldProblem("signin-user", "signin-error", "signin.missing");
+  if (!password) return fieldProblem("signin-password", "signin-error", "signin.missing");
+  const button = $("signin-submit");
+  button.disabled = true;
+  try {
+    await login(user, password);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 423) return say("signin-error", "signin.locked", { n: lockedMinutes(error) });
+    if (error instanceof ApiError && (error.status === 401 || error.status === 422)) {
+      return fieldProblem("signin-password", "signin-error", "signin.wrong");
+    }
+    return say("signin-error", "login.failed");
+  } finally {
+    button.disabled = false;
+    $("signin-password").value = "";
+  }
+  await signIn(null);
 }
 
 // ---- the status ---------------------------------------------------------------------------------
@@ -497,8 +629,7 @@ async function main() {
   document.title = `Vigil · ${t("title")}`;
   window.addEventListener("languagechange", () => {
     document.title = `Vigil · ${t("title")}`;
-    const key = $("login-error").dataset.key;
-    if (key) $("login-error").textContent = t(key);
+    retranslate();
     render();
   });
   wireSos();
@@ -510,7 +641,15 @@ async function main() {
     $("login-token").value = "";
     signIn("login.invalid");
   });
+  $("activate-form").addEventListener("submit", onActivate);
+  $("signin-form").addEventListener("submit", onSignIn);
   for (const b of document.querySelectorAll(".signout")) b.addEventListener("click", signOut);
+  // her session could not be renewed (it ended, or was ended by the agency): sign in again
+  window.addEventListener("vigil:signedout", () => {
+    last = null;
+    lastStatus = null;
+    showLogin("signin.expired", "signin-error");
+  });
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible" && running) poll();
   });

@@ -1,0 +1,224 @@
+"""Accounts over REST: login with a password for a short-lived token and a refresh token, refresh,
+logout, users (admins), a protected person's activation code (issued by an operator after checking
+who she is), and rotating a device's credential. Every attempt is audited."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from pydantic import BaseModel, Field
+
+from vigil.api import trail
+from vigil.api.auth import identify, require
+from vigil.api.policy import Action
+from vigil.api.registry import Ident
+from vigil.domain.model import Role
+from vigil.processor import CommandFailed, Touched, Write
+from vigil.store import accounts
+from vigil.store.accounts import Limits, Principal, Refused, Session
+
+router = APIRouter(prefix="/v1", tags=["accounts"])
+Secret = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class LoginIn(BaseModel):
+    user: Ident
+    password: Secret
+
+
+class RefreshIn(BaseModel):
+    refresh_token: Secret
+
+
+class ActivateIn(BaseModel):
+    code: Annotated[str, Field(min_length=6, max_length=40)]
+    password: Annotated[str, Field(min_length=accounts.MIN_PASSWORD, max_length=200)]
+
+
+class UserIn(BaseModel):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    role: Role
+    password: Annotated[str, Field(min_length=accounts.MIN_PASSWORD, max_length=200)] | None = None
+    person_id: Ident | None = Field(default=None, description="for a protected person's own account")
+    disabled: bool = False
+
+
+def _limits(request: Request) -> Limits:
+    settings = request.app.state.settings
+    return Limits(
+        access_s=settings.access_token_s,
+        refresh_s=settings.refresh_token_s,
+        max_failures=settings.login_max_failures,
+        lock_s=settings.login_lock_s,
+    )
+
+
+async def _run(request: Request, apply: Any) -> Any:
+    """Account changes go through the single writer like every other write."""
+    outcome = await asyncio.wrap_future(request.app.state.runner.submit(Write(apply)))
+    if isinstance(outcome, CommandFailed):
+        raise HTTPException(status.HTTP_409_CONFLICT, str(outcome))
+    return outcome
+
+
+def _session_json(session: Session) -> dict[str, Any]:
+    return {
+        "access_token": session.access_token,
+        "token_type": "bearer",
+        "expires_in": session.expires_in,
+        "refresh_token": session.refresh_token,
+        "user": session.user_id,
+        "role": session.role.value,
+    }
+
+
+async def _sessioned(request: Request, action: str, actor: str, make: Any) -> dict[str, Any]:
+    """Run a session-making write; refusals answer 401 (423 when locked) and change only counters."""
+    await trail.record(request, trail.entry(request, actor, "anonymous", action))
+    holder: dict[str, Any] = {}
+
+    def apply(conn: Any, now: datetime) -> Touched:
+        try:
+            holder["session"] = make(conn, now)
+        except Refused as refused:  # keep the failure counters: the write commits
+            holder["refused"] = refused
+        return Touched()
+
+    await _run(request, apply)
+    refused = holder.get("refused")
+    if refused is not None:
+        if refused.locked_until is not None:
+            wait = max(1, int((refused.locked_until - request.app.state.clock()).total_seconds()))
+            raise HTTPException(status.HTTP_423_LOCKED, str(refused), headers={"Retry-After": str(wait)})
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(refused))
+    return _session_json(holder["session"])
+
+
+@router.post("/auth/login")
+async def login(request: Request, body: LoginIn) -> dict[str, Any]:
+    """A password login: a bearer token for 15 minutes and a refresh token for the shift. After five
+    wrong passwords in a row the account locks for 15 minutes (423 with Retry-After)."""
+    limits = _limits(request)
+    return await _sessioned(
+        request,
+        "auth.login",
+        body.user,
+        lambda c, now: accounts.login(c, body.user, body.password, now, limits),
+    )
+
+
+@router.post("/auth/refresh")
+async def refresh(request: Request, body: RefreshIn) -> dict[str, Any]:
+    """A new pair for a refresh token, which is spent. A spent one coming back revokes the session."""
+    limits = _limits(request)
+    return await _sessioned(
+        request,
+        "auth.refresh",
+        "refresh-token",
+        lambda c, now: accounts.refresh(c, body.refresh_token, now, limits),
+    )
+
+
+@router.post("/auth/activate")
+async def activate(request: Request, body: ActivateIn) -> dict[str, Any]:
+    """A protected person's first login: the one-time code an operator gave her, and her password."""
+    limits = _limits(request)
+    return await _sessioned(
+        request,
+        "auth.activate",
+        "activation-code",
+        lambda c, now: accounts.activate(c, body.code, body.password, now, limits),
+    )
+
+
+@router.post("/auth/logout", status_code=status.HTTP_204_NO_CONTENT)
+async def logout(request: Request) -> Response:
+    """End this session: its bearer and refresh tokens stop working."""
+    principal = identify(request)
+    await trail.record(request, trail.entry(request, principal.id, principal.role.value, "auth.logout"))
+    token = request.headers.get("authorization", "")[7:].strip() or request.query_params.get("token", "")
+
+    def apply(conn: Any, now: datetime) -> Touched:
+        accounts.logout(conn, token, now)
+        return Touched()
+
+    await _run(request, apply)
+    request.app.state.tokens.forget(token)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.put("/users/{user_id}")
+async def put_user(
+    request: Request,
+    response: Response,
+    user_id: Ident,
+    body: UserIn,
+    _: Annotated[Principal, Depends(require(Action.USERS_MANAGE))],
+) -> dict[str, Any]:
+    """Create or update a user (admins). A password, when given, replaces the old one."""
+    if body.role is Role.PROTECTED_PERSON and body.person_id is None:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            [{"field": "person_id", "reason": "a protected person's account speaks for one person"}],
+        )
+
+    def apply(conn: Any, now: datetime) -> Touched:
+        created = accounts.put_user(conn, user_id, body.name, body.role, body.person_id, body.disabled, now)
+        if body.password is not None:
+            accounts.set_password(conn, user_id, body.password, now)
+        return Touched(result=created)
+
+    created = await _run(request, apply)
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return {
+        "id": user_id,
+        "name": body.name,
+        "role": body.role.value,
+        "person_id": body.person_id,
+        "disabled": body.disabled,
+    }
+
+
+@router.post("/users/{user_id}/revoke")
+async def revoke_user(
+    request: Request, user_id: Ident, _: Annotated[Principal, Depends(require(Action.USERS_MANAGE))]
+) -> dict[str, Any]:
+    """Revoke every token a user holds (a lost phone, someone leaving)."""
+    revoked = await _run(request, lambda c, now: Touched(result=accounts.revoke_user(c, user_id, now)))
+    request.app.state.tokens.clear()
+    return {"revoked": revoked}
+
+
+@router.post("/protected-persons/{person_id}/activation")
+async def activation(
+    request: Request, person_id: Ident, _: Annotated[Principal, Depends(require(Action.REGISTRY_WRITE))]
+) -> dict[str, Any]:
+    """A one-time code (valid 24 hours) for her own account, to hand over once her identity is
+    checked. Shown once; a new code replaces the old."""
+
+    def apply(conn: Any, now: datetime) -> Touched:
+        if not accounts.person_exists(conn, person_id):
+            raise CommandFailed(f"no protected person {person_id!r}")
+        return Touched(result=accounts.issue_activation(conn, person_id, now))
+
+    user_id, code = await _run(request, apply)
+    return {"user": user_id, "code": code, "valid_for_s": 86_400}
+
+
+@router.post("/devices/{device_id}/credentials")
+async def rotate(
+    request: Request, device_id: Ident, _: Annotated[Principal, Depends(require(Action.REGISTRY_WRITE))]
+) -> dict[str, Any]:
+    """A new token for one device; its previous tokens stop working. Shown once."""
+
+    def apply(conn: Any, now: datetime) -> Touched:
+        if not accounts.device_exists(conn, device_id):
+            raise CommandFailed(f"no device {device_id!r}")
+        return Touched(result=accounts.rotate_device_token(conn, device_id, now))
+
+    token = await _run(request, apply)
+    request.app.state.tokens.clear()
+    return {"device": device_id, "token": token}
