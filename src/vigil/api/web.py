@@ -31,6 +31,7 @@ ONLINE = timedelta(minutes=10)  # a subject heard from within this is online
 
 def mount(app: FastAPI) -> None:
     """Serve the apps: /control/, /field/, /victim/, and their shared files under /web/."""
+    app.state.rate_samples = deque(maxlen=600)  # (time, reports stored) for the live fixes/s figure
     app.mount("/web", StaticFiles(directory=WEB), name="web")
     for name in ("control", "field", "victim"):
         app.mount(f"/{name}", StaticFiles(directory=WEB / name, html=True), name=name)
@@ -54,9 +55,6 @@ def basemap() -> FileResponse:
     return FileResponse(BASEMAP, media_type="application/geo+json")
 
 
-_samples: deque[tuple[float, int]] = deque(maxlen=600)
-
-
 @router.get("/v1/stats")
 def stats(request: Request, _: Annotated[Any, Depends(require(Action.ALERTS_READ))]) -> dict[str, Any]:
     """The control centre's live figures: subjects online, fixes per second, open alerts by kind,
@@ -72,10 +70,11 @@ def stats(request: Request, _: Annotated[Any, Depends(require(Action.ALERTS_READ
     )
     # Fixes per second from the writer's running count, sampled at each call (no table scan).
     stamp, total = time.monotonic(), processor.stored_total
-    _samples.append((stamp, total))
-    while len(_samples) > 1 and stamp - _samples[0][0] > 60:
-        _samples.popleft()
-    first_stamp, first_total = _samples[0]
+    samples: deque[tuple[float, int]] = request.app.state.rate_samples
+    samples.append((stamp, total))
+    while len(samples) > 1 and stamp - samples[0][0] > 60:
+        samples.popleft()
+    first_stamp, first_total = samples[0]
     rate = (total - first_total) / (stamp - first_stamp) if stamp - first_stamp >= 1 else None
     with request.app.state.db.connect() as conn:
         by_kind = dict(
