@@ -95,11 +95,13 @@ def _provision(url: str, now: datetime) -> dict[str, str]:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
     url = f"sqlite:///{tmp_path / 'vigil.db'}"
     clock = VirtualClock(START.astimezone(UTC))
     tokens = _provision(url, datetime.now(UTC))
-    app = create_app(Settings(database_url=url, token_cache_s=0), clock=clock)
+    marker = request.node.get_closest_marker("server_settings")
+    settings = Settings(database_url=url, token_cache_s=0, **(marker.kwargs if marker else {}))
+    app = create_app(settings, clock=clock)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -149,6 +151,20 @@ def test_register_loads_the_whole_caseload(server: Server) -> None:
     subject_id, zone_id = curfews[0]
     zones = server.get(f"/v1/subjects/{subject_id}", who="admin")["zones"]
     assert [z["kind"] for z in zones if z["id"] == zone_id] == ["inclusion"]
+
+
+@pytest.mark.server_settings(rate_user_per_s=20, rate_user_burst=10)
+def test_registration_slows_down_when_the_server_says_so(server: Server) -> None:
+    """A registration burst past the server's rate limit is answered 429 with Retry-After; the
+    driver waits as asked and the whole caseload still gets in."""
+    load = caseload(5, 5)
+
+    async def go() -> None:
+        async with server.driver() as drv:
+            await drv.register(load)
+
+    asyncio.run(go())
+    assert len(server.get("/v1/subjects")) == 5
 
 
 def test_register_fails_loudly_on_a_refusal(server: Server) -> None:

@@ -43,7 +43,8 @@ OSMAND_PATH = "/osmand"
 RETRY_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 4.0)  # then it gives up: about 8 s in all
 TIMEOUT_S = 10.0
 HISTORY_S = 120.0  # how far back the recent-rate window can reach
-_SERVICE_UNAVAILABLE = 503
+_RETRIED = frozenset({503, 429})  # the server is busy or asks this client to slow down
+MAX_RETRY_AFTER_S = 30.0
 
 
 class RegistrationError(RuntimeError):
@@ -253,9 +254,11 @@ class Driver:
             stats.last_error = f"{request.method} {request.path} -> {code}: {response.text[:300]}"
 
     async def _with_retries(self, call: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
-        """The answer to `call()`, retried on connection errors and 503 with a short backoff. After
-        the last retry: the last 503 answer, or the last connection error raised."""
+        """The answer to `call()`, retried on connection errors, 503 and 429 (rate limited) with a
+        short backoff, or as long as the server's Retry-After asks (up to 30 s). After the last
+        retry: the last such answer, or the last connection error raised."""
         for delay in (*RETRY_DELAYS_S, None):
+            wait = delay
             try:
                 async with self._slots:
                     response = await call()
@@ -263,9 +266,12 @@ class Driver:
                 if delay is None:
                     raise
             else:
-                if response.status_code != _SERVICE_UNAVAILABLE or delay is None:
+                if response.status_code not in _RETRIED or delay is None:
                     return response
-            await asyncio.sleep(delay)
+                asked = response.headers.get("retry-after", "")
+                if asked.isdigit():
+                    wait = max(delay, min(float(asked), MAX_RETRY_AFTER_S))
+            await asyncio.sleep(wait or 0.0)
         raise AssertionError("unreachable")  # pragma: no cover
 
 
