@@ -24,13 +24,14 @@ def test_forward_steps_record_their_actors(app_client):
         "acknowledged",
     )
     assert step(api, alert_id, "dispatched", "police_dispatcher").status_code == 200
-    assert step(api, alert_id, "on_scene", "field_officer").status_code == 200
+    assert step(api, alert_id, "on_scene", "field_officer").status_code == 403  # only through the link
+    assert step(api, alert_id, "on_scene", "operator").status_code == 200
     assert step(api, alert_id, "resolved", "probation_officer", "subject left").status_code == 200
     assert steps(api, alert_id) == [
         ("opened", "open", "vigil"),
         ("acknowledged", "acknowledged", "u-operator"),
         ("dispatched", "dispatched", "u-police_dispatcher"),
-        ("on_scene", "on_scene", "u-field_officer"),
+        ("on_scene", "on_scene", "u-operator"),
         ("resolved", "resolved", "u-probation_officer"),
     ]
     timeline = api.get(f"/v1/alerts/{alert_id}").json()["timeline"]

@@ -34,7 +34,8 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     # admin manages the system, not people: no live positions unless also an operator
     Action.POSITIONS_READ: frozenset(_WATCHERS),
     Action.ALERTS_READ: frozenset(_WATCHERS),
-    Action.ALERTS_MOVE: frozenset(_WATCHERS | {Role.FIELD_OFFICER}),
+    # Field officers act on their own incident through its link (/v1/incidents), not on any alert.
+    Action.ALERTS_MOVE: frozenset(_WATCHERS),
     Action.STREAM: frozenset(_WATCHERS),
     Action.DEVICE_POST: frozenset({Role.DEVICE}),
     Action.USERS_MANAGE: frozenset({Role.ADMIN}),
