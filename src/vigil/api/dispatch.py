@@ -24,7 +24,7 @@ from vigil.api import trail
 from vigil.api.auth import require
 from vigil.api.ingest import read_body
 from vigil.api.policy import Action
-from vigil.api.registry import ID_PATTERN, Ident
+from vigil.api.registry import ID_PATTERN, Ident, refused, write
 from vigil.dispatch import signing
 from vigil.dispatch.dossier import Agency
 from vigil.dispatch.outbox import Callback, Reported
@@ -32,7 +32,7 @@ from vigil.dispatch.reports import Outcome, Status
 from vigil.dispatch.routing import INTERNAL, Target
 from vigil.dispatch.targets import ENV_TARGET, put_target, target_json
 from vigil.domain.alerts import AlertKind
-from vigil.processor import CommandFailed, Conflict, Touched, Write
+from vigil.processor import CommandFailed, Conflict, Touched
 from vigil.store import tables as t
 from vigil.store.codec import iso
 
@@ -103,10 +103,6 @@ class CallbackIn(BaseModel):
     incident: Text = Field(default="", max_length=200, description="their own incident reference")
 
 
-def _refused(field: str, reason: str) -> HTTPException:
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{"field": field, "reason": reason}])
-
-
 # --- targets ----------------------------------------------------------------------------------------
 
 
@@ -159,7 +155,7 @@ async def put_dispatch_target(
     def apply(conn: Connection, now: Any) -> Touched:
         return Touched(result=put_target(conn, target, now, "disabled by an administrator"))
 
-    created = await asyncio.wrap_future(request.app.state.runner.submit(Write(apply)))
+    created = await write(request, apply)
     request.app.state.deliverer.refresh()
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     with request.app.state.db.connect() as conn:
@@ -283,11 +279,11 @@ async def dispatch_callback(request: Request, target_id: str) -> dict[str, Any]:
         errors = [{"field": ".".join(str(p) for p in e["loc"]), "reason": e["msg"]} for e in exc.errors()]
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, errors) from None
     if body.status is Status.REJECTED and not body.reason.strip():
-        raise _refused("reason", "a rejection needs a reason")
+        raise refused("reason", "a rejection needs a reason")
     if body.status is Status.UNITS_ASSIGNED and not body.units:
-        raise _refused("units", "name at least one unit")
+        raise refused("units", "name at least one unit")
     if body.status is Status.CLOSED and body.outcome is None:
-        raise _refused("outcome", "closed needs an outcome: resolved or false_alarm")
+        raise refused("outcome", "closed needs an outcome: resolved or false_alarm")
     note = "; ".join(
         part
         for part in (

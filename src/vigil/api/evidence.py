@@ -14,10 +14,11 @@ from sqlalchemy import Connection, insert, select, update
 
 from vigil.api.auth import require
 from vigil.api.policy import Action
+from vigil.api.registry import write
 from vigil.api.trail import require_purpose
 from vigil.evidence import pdf
 from vigil.evidence.report import Sealed, alert_evidence, seal
-from vigil.processor import CommandFailed, Conflict, Touched, Write
+from vigil.processor import CommandFailed, Conflict, Touched
 from vigil.store import tables as t
 from vigil.store.accounts import Principal
 from vigil.store.codec import iso
@@ -96,20 +97,6 @@ def _hold_json(row: Any) -> dict[str, Any]:
     return {k: iso(v) if isinstance(v, datetime) else v for k, v in row._mapping.items()}
 
 
-def _refused(field: str, reason: str) -> HTTPException:
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{"field": field, "reason": reason}])
-
-
-async def _write(request: Request, apply: Any) -> Any:
-    result = await asyncio.wrap_future(request.app.state.runner.submit(Write(apply)))
-    if isinstance(result, Conflict):
-        raise HTTPException(status.HTTP_409_CONFLICT, str(result))
-    if isinstance(result, CommandFailed):
-        field, _, reason = str(result).partition(": ")
-        raise _refused(field if reason else "", reason or str(result))
-    return result
-
-
 def _person_exists(conn: Connection, person_id: str) -> bool:
     for table in (t.subjects, t.protected_persons):
         if conn.execute(select(table.c.id).where(table.c.id == person_id)).first() is not None:
@@ -139,7 +126,7 @@ async def create_legal_hold(request: Request, body: LegalHoldIn, principal: Hold
         )
         return Touched(result=hold_id)
 
-    await _write(request, apply)
+    await write(request, apply)
     return _get_hold(request, hold_id)
 
 
@@ -182,5 +169,5 @@ async def release_legal_hold(request: Request, hold_id: str, principal: HoldKeep
             raise Conflict(f"legal hold {hold_id!r} is already released")
         return Touched()
 
-    await _write(request, apply)
+    await write(request, apply)
     return _get_hold(request, hold_id)

@@ -120,18 +120,20 @@ class OrderIn(BaseModel):
 # --- plumbing -------------------------------------------------------------------------------------
 
 
-def _refused(field: str, reason: str) -> HTTPException:
+def refused(field: str, reason: str) -> HTTPException:
+    """422 naming the field at fault and why (the shape every router answers with)."""
     return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, [{"field": field, "reason": reason}])
 
 
-async def _write(request: Request, apply: Callable[[Connection, datetime], Touched]) -> Any:
+async def write(request: Request, apply: Callable[[Connection, datetime], Touched]) -> Any:
+    """Run a registry write through the single writer: 409 for a conflict, 422 for a refusal."""
     result = await asyncio.wrap_future(request.app.state.runner.submit(Write(apply)))
     if isinstance(result, Conflict):
         raise HTTPException(status.HTTP_409_CONFLICT, str(result))
     if isinstance(result, CommandFailed):
         message = str(result)
         field, _, reason = message.partition(": ")
-        raise _refused(field if reason else "", reason or message)
+        raise refused(field if reason else "", reason or message)
     return result
 
 
@@ -149,7 +151,7 @@ def _zone_spec(zone: ZoneIn, default_id: str, path: str) -> records.ZoneSpec:
                 [w.model_dump() for w in zone.schedule], zone.timezone, f"{path}.schedule"
             )
     except CodecError as exc:
-        raise _refused(exc.path, exc.reason) from None
+        raise refused(exc.path, exc.reason) from None
     return records.ZoneSpec(zone.id or default_id, zone.kind, shape, zone.label, schedule)
 
 
@@ -182,7 +184,7 @@ async def put_subject(
     request: Request, response: Response, subject_id: Ident, body: SubjectIn, _: Writer
 ) -> dict[str, Any]:
     """Create or update a subject (201 when created)."""
-    created = await _write(
+    created = await write(
         request, lambda c, now: records.put_subject(c, now, subject_id=subject_id, **body.model_dump())
     )
     _created(response, created)
@@ -211,7 +213,7 @@ async def put_protected_person(
     request: Request, response: Response, person_id: Ident, body: ProtectedPersonIn, _: Writer
 ) -> dict[str, Any]:
     """Create or update a protected person (201 when created)."""
-    created = await _write(
+    created = await write(
         request, lambda c, now: records.put_protected_person(c, now, person_id=person_id, **body.model_dump())
     )
     _created(response, created)
@@ -239,7 +241,7 @@ async def put_device(
     request: Request, response: Response, device_id: Ident, body: DeviceIn, _: Writer
 ) -> dict[str, Any]:
     """Register a device and bind it to one person at a time (or to nobody: person_id null)."""
-    created = await _write(
+    created = await write(
         request, lambda c, now: records.put_device(c, now, device_id=device_id, **body.model_dump())
     )
     _created(response, created)
@@ -273,7 +275,7 @@ async def put_order(
     fixed exclusion zones. It protects from the moment it is stored."""
     zones = tuple(_zone_spec(z, f"{order_id}.z{i + 1}", f"zones[{i}]") for i, z in enumerate(body.zones))
     fields = body.model_dump(exclude={"zones"})
-    created = await _write(
+    created = await write(
         request, lambda c, now: records.put_order(c, now, order_id=order_id, zones=zones, **fields)
     )
     _created(response, created)
@@ -295,7 +297,7 @@ def get_order(request: Request, order_id: str, _: Reader) -> dict[str, Any]:
 async def end_order(request: Request, order_id: str, _: Writer) -> dict[str, Any]:
     """End an order now: its pair and zones stop being watched."""
     _get(request, t.orders, order_id)
-    await _write(request, lambda c, now: records.end_order(c, now, order_id=order_id))
+    await write(request, lambda c, now: records.end_order(c, now, order_id=order_id))
     return _order_view(request, order_id)
 
 
@@ -310,7 +312,7 @@ async def put_zone(
     local time (a curfew: inclusion at home 22:00-06:00)."""
     spec = _zone_spec(body, zone_id, "body")
     spec = records.ZoneSpec(zone_id, spec.kind, spec.shape, spec.label, spec.schedule)
-    created = await _write(request, lambda c, now: records.put_zone(c, now, subject_id=subject_id, spec=spec))
+    created = await write(request, lambda c, now: records.put_zone(c, now, subject_id=subject_id, spec=spec))
     _created(response, created)
     return _get(request, t.zones, zone_id)
 
@@ -320,5 +322,5 @@ async def delete_zone(request: Request, subject_id: str, zone_id: str, _: Writer
     zone = _get(request, t.zones, zone_id)
     if zone["subject_id"] != subject_id or zone["order_id"] is not None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no zone {zone_id!r} of subject {subject_id!r}")
-    await _write(request, lambda c, now: records.remove_zone(c, now, zone_id=zone_id))
+    await write(request, lambda c, now: records.remove_zone(c, now, zone_id=zone_id))
     return _get(request, t.zones, zone_id)
