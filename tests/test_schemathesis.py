@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -22,12 +21,11 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 from schemathesis.python import asgi
 
+from accounts_kit import provision
 from vigil.api import hardening
 from vigil.app import create_app
 from vigil.config import Settings
 from vigil.domain.model import Role
-from vigil.store.accounts import create_user, issue_token
-from vigil.store.database import migrate, open_engine
 
 EXAMPLES = int(os.environ.get("VIGIL_SCHEMATHESIS_EXAMPLES", "12"))
 BUDGET_S = 90.0
@@ -35,19 +33,7 @@ DEVICE_PATHS = ("/v1/devices/messages", "/osmand")
 
 
 def _provision(url: str) -> dict[str, str]:
-    db = open_engine(url)
-    try:
-        migrate(db)
-        now = datetime.now(UTC)
-        tokens: dict[str, str] = {}
-        with db.begin() as conn:
-            for role in (Role.OPERATOR, Role.ADMIN):
-                create_user(conn, user_id=f"u-{role.value}", name=role.value, role=role, now=now)
-                tokens[role.value] = issue_token(conn, role=role, now=now, user_id=f"u-{role.value}")
-            tokens["gateway"] = issue_token(conn, role=Role.DEVICE, now=now)
-        return tokens
-    finally:
-        db.dispose()
+    return provision(url, (Role.OPERATOR, Role.ADMIN))
 
 
 @pytest.fixture

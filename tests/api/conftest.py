@@ -11,9 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
+from api_kit import ENV_PATH, HOME_LAT, HOME_LON, TARGET_PATHS, north
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
 
+from accounts_kit import GATEWAY, provision
 from dispatch.receiver import Receiver
 from dispatch.schemas import validate_cap, validate_cloudevent, validate_eido
 from vigil.app import create_app
@@ -21,8 +23,8 @@ from vigil.config import Settings
 from vigil.dispatch.signing import new_secret
 from vigil.domain.model import Role
 from vigil.store import tables as t
-from vigil.store.accounts import create_user, issue_token
-from vigil.store.database import migrate, open_engine
+from vigil.store.accounts import issue_token
+from vigil.store.database import open_engine
 
 USER_ROLES = (
     Role.OPERATOR,
@@ -33,18 +35,8 @@ USER_ROLES = (
     Role.PROTECTED_PERSON,
     Role.AUDITOR,
 )
-GATEWAY = "gateway"  # a device token not bound to any device
 BOUND = "bound"  # a device token bound to BOUND_DEVICE
 BOUND_DEVICE = "AM-1"
-
-# Two places in Seoul; offsets in metres north of HOME are converted with ~111.2 km per degree.
-HOME_LAT, HOME_LON = 37.60, 127.20
-M_PER_DEG_LAT = 111_195.0
-
-
-def north(metres: float) -> float:
-    """The latitude `metres` north of HOME."""
-    return HOME_LAT + metres / M_PER_DEG_LAT
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -199,20 +191,12 @@ class Api:
 
 
 def _provision(url: str, now: datetime) -> dict[str, str]:
-    """Migrate, then create a user and token per role and two device tokens, straight in the store."""
-    db = open_engine(url)
-    try:
-        migrate(db)
-        tokens: dict[str, str] = {}
-        with db.begin() as conn:
-            for role in USER_ROLES:
-                create_user(conn, user_id=f"u-{role.value}", name=role.value, role=role, now=now)
-                tokens[role] = issue_token(conn, role=role, now=now, user_id=f"u-{role.value}")
-            tokens[GATEWAY] = issue_token(conn, role=Role.DEVICE, now=now)
-            tokens[BOUND] = issue_token(conn, role=Role.DEVICE, now=now, device_id=BOUND_DEVICE)
-        return tokens
-    finally:
-        db.dispose()
+    """A user and token per role, the gateway token, and a token bound to BOUND_DEVICE."""
+
+    def bound(conn: Connection, at: datetime, tokens: dict[str, str]) -> None:
+        tokens[BOUND] = issue_token(conn, role=Role.DEVICE, now=at, device_id=BOUND_DEVICE)
+
+    return provision(url, USER_ROLES, now, bound)
 
 
 def _api(request: pytest.FixtureRequest, database_url: str, **extra: Any) -> Api:
@@ -236,9 +220,6 @@ def app_client(request: pytest.FixtureRequest, database_url: str) -> Iterator[Ap
 
 
 # --- dispatch ---------------------------------------------------------------------------------------
-
-ENV_PATH = "/112"  # the VIGIL_DISPATCH_URL target
-TARGET_PATHS = ("/112", "/seoul-police", "/national-police", "/probation", "/gyeonggi-police")
 
 
 def _validate(event: dict[str, Any]) -> None:

@@ -11,9 +11,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from api_kit import ENV_PATH, north
 from standardwebhooks.webhooks import Webhook
-
-from conftest import ENV_PATH, north
 
 SEOUL = ("/seoul-police", "/national-police", "/probation")
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from api_kit import HOME_LAT, HOME_LON, north
 
-from conftest import HOME_LAT, HOME_LON, north
 from vigil.domain.model import Role
 from vigil.store.accounts import create_user, issue_token
 

@@ -7,25 +7,13 @@ and the KO/EN switch changes the visible text."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
+from web_kit import HOME_LAT, HOME_LON, SOON, Site, north, shoot
 
-from conftest import HOME_LAT, HOME_LON, Site, north, shoot
-
-DESK = {"width": 1400, "height": 900}
-SOON = 10_000  # ms: live updates arrive within seconds
 expect.set_options(timeout=SOON)
-
-
-@pytest.fixture
-def desk(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport=DESK, locale="ko-KR")
-    context.set_default_timeout(SOON)
-    yield context
-    context.close()
 
 
 def sign_in(page: Page, site: Site, who: str) -> None:

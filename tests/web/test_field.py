@@ -10,12 +10,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, select
+from web_kit import HOME_LAT, HOME_LON, PHONE, Site, north, shoot
 
-from conftest import HOME_LAT, HOME_LON, Site, north, shoot
 from vigil.dispatch.links import incident_token
 from vigil.store import tables
 
-PHONE = {"width": 390, "height": 844}
 OFFICER = (north(-300), HOME_LON)  # 300 m south of the victim's home
 
 

@@ -13,12 +13,8 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
+from web_kit import HOME_LAT, HOME_LON, PHONE, SOON, Site, north
 
-from conftest import HOME_LAT, HOME_LON, Site, north
-
-DESK = {"width": 1400, "height": 900}
-PHONE = {"width": 390, "height": 844}
-SOON = 10_000  # ms
 PASSWORD = "correct horse battery"
 expect.set_options(timeout=SOON)
 
@@ -30,14 +26,6 @@ window.WebSocket = class extends Original {
   constructor(...args) { super(...args); window.__sockets.push(this); }
 };
 """
-
-
-@pytest.fixture
-def desk(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport=DESK, locale="ko-KR")
-    context.set_default_timeout(SOON)
-    yield context
-    context.close()
 
 
 @pytest.fixture

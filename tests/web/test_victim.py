@@ -11,10 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-
-from conftest import HOME_LAT, HOME_LON, M_PER_DEG_LAT, Site, north, shoot
-
-PHONE = {"width": 390, "height": 844}
+from web_kit import HOME_LAT, HOME_LON, M_PER_DEG_LAT, PHONE, Site, north, shoot
 
 
 def place(north_m: float, east_m: float) -> tuple[float, float]:

@@ -1,0 +1,83 @@
+"""What the browser tests share: the scene (a quiet street, distances north of it), screen sizes and
+waits, the running server's shortcuts (`Site`), and screenshots. A module of its own, not the
+conftest, so test files import it by a name no other test folder uses."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+def shoot(page: Any, name: str) -> None:
+    """Take a screenshot. It replaces the one in docs/screenshots only when VIGIL_SCREENSHOTS=1, so
+    an ordinary test run (and CI) leaves the working tree clean; otherwise it goes to a scratch
+    folder, which still proves the page renders."""
+    if os.environ.get("VIGIL_SCREENSHOTS") == "1":
+        folder = DOCS_SCREENSHOTS
+    else:
+        folder = Path(tempfile.gettempdir()) / "vigil-screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / name))
+
+
+DESK = {"width": 1400, "height": 900}  # the control centre's screen
+PHONE = {"width": 390, "height": 844}  # the field terminal's and the victim app's
+SOON = 10_000  # ms: live updates arrive within seconds
+
+# A quiet street in Namyangju (Gyeonggi), where the demo's approach happens too.
+HOME_LAT, HOME_LON = 37.6360, 127.2165
+M_PER_DEG_LAT = 111_195.0
+
+
+def north(metres: float, lat: float = HOME_LAT) -> float:
+    return lat + metres / M_PER_DEG_LAT
+
+
+@dataclass
+class Site:
+    """A running server: its URL, a token per role (and a victim's own account bound to P1), and
+    shortcuts to set a scene over the REST API as the registry and devices would."""
+
+    url: str
+    tokens: dict[str, str]
+    http: httpx.Client = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.http = httpx.Client(base_url=self.url, timeout=10)
+
+    def call(self, method: str, path: str, body: Any = None, who: str = "operator") -> httpx.Response:
+        r = self.http.request(
+            method, path, json=body, headers={"Authorization": f"Bearer {self.tokens[who]}"}
+        )
+        assert r.status_code < 400, (method, path, r.status_code, r.text)
+        return r
+
+    def fixes(self, *fixes: tuple[str, float, float], seconds_ago: float = 0.0, **extra: Any) -> None:
+        at = (datetime.now(UTC) - timedelta(seconds=seconds_ago)).isoformat()
+        body = [{"device": d, "at": at, "fix": {"lat": lat, "lon": lon, "accuracy_m": 8, **extra}}
+                for d, lat, lon in fixes]  # fmt: skip
+        self.call("POST", "/v1/devices/messages", body, who="gateway")
+
+    def pair(self, subject: str = "S1", victim: str = "P1", *, order: str = "O1") -> None:
+        """A subject wearing AM-<n>, his victim carrying a phone, and the order between them."""
+        n = subject[1:]
+        self.call(
+            "PUT",
+            f"/v1/subjects/{subject}",
+            {"legal_basis": "stalking_provisional_measure", "name": f"Kim {n}"},
+        )
+        self.call("PUT", f"/v1/protected-persons/{victim}", {"name": f"Lee {n}", "phone": "010-0000-0000"})
+        self.call("PUT", f"/v1/devices/AM-{n}", {"kind": "ankle_monitor", "person_id": subject})
+        self.call("PUT", f"/v1/devices/PH-{n}", {"kind": "phone", "person_id": victim})
+        body = {"subject_id": subject, "protected_person_id": victim, "violation_distance_m": 100,
+                "warning_distance_m": 1000, "victim_view_m": 600, "legal_basis": "stalking_provisional_measure",
+                "zones": [{"label": "home", "circle": {"lat": HOME_LAT, "lon": HOME_LON, "radius_m": 200}}]}  # fmt: skip
+        self.call("PUT", f"/v1/orders/{order}", body)
