@@ -70,7 +70,6 @@ class Write:
     """A registry write: `apply` writes rows in the batch's transaction and says what it touched."""
 
     apply: Callable[[Connection, datetime], Touched]
-    audit: Entry | None = None  # recorded in the same transaction when the write succeeds
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +78,6 @@ class Move:
     target: AlertState
     actor: str
     note: str = ""
-    audit: Entry | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,8 +217,6 @@ class Processor:
                 return CommandFailed(str(exc))
             writes.alerts([change])
             out.alerts.append(change)
-            if command.audit is not None:
-                writes.audit((command.audit,))
             return change
         if isinstance(command, Write):
             return self._write(conn, command, now, out, writes)
@@ -262,8 +258,6 @@ class Processor:
                 touched = command.apply(conn, now)
         except CommandFailed as exc:
             return exc
-        if command.audit is not None:
-            writes.audit((command.audit,))
         changes: list[AlertChange] = []
         for device_id in touched.devices:
             row = conn.execute(select(t.devices).where(t.devices.c.id == device_id)).first()
