@@ -34,7 +34,7 @@ from vigil.dispatch.targets import ENV_TARGET, put_target, target_json
 from vigil.domain.alerts import AlertKind
 from vigil.processor import CommandFailed, Conflict, Touched
 from vigil.store import tables as t
-from vigil.store.codec import iso
+from vigil.store.codec import iso, reject_constant
 
 router = APIRouter(prefix="/v1", tags=["dispatch"])
 
@@ -48,10 +48,6 @@ def _printable(value: str) -> str:
 
 Text = Annotated[str, AfterValidator(_printable)]
 TARGET_ID = re.compile(ID_PATTERN)
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
 
 
 def _all_formats() -> list[Literal["cap", "eido"]]:
@@ -268,7 +264,7 @@ async def dispatch_callback(request: Request, target_id: str) -> dict[str, Any]:
     if not row.enabled:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this dispatch target is disabled")
     try:
-        data = json.loads(raw, parse_constant=_no_constant)
+        data = json.loads(raw, parse_constant=reject_constant)
     except (ValueError, RecursionError) as exc:  # bad JSON, NaN, absurd nesting or numbers
         raise HTTPException(
             status.HTTP_400_BAD_REQUEST, f"the body is not usable JSON: {exc}"[:300]

@@ -58,7 +58,7 @@ from vigil.processor import CommandFailed, Ingest, IngestOutcome, Processor, Tic
 from vigil.runner import utc_now
 from vigil.store import records
 from vigil.store import tables as t
-from vigil.store.codec import CodecError, schedule_from_json, shape_from_json
+from vigil.store.codec import CodecError, reject_constant, schedule_from_json, shape_from_json
 from vigil.store.database import migrate, open_engine
 
 EXIT_OK = 0
@@ -758,10 +758,6 @@ def run(scenario: dict[str, Any]) -> list[dict[str, Any]]:
 # --- the command ----------------------------------------------------------------------------------------
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
 def load(path: str | Path) -> Any:
     """The file's JSON document; ScenarioError (with line and column for bad JSON) if unreadable."""
     try:
@@ -773,7 +769,7 @@ def load(path: str | Path) -> Any:
     except OSError as exc:
         raise ScenarioError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return json.loads(text, parse_constant=reject_constant)
     except json.JSONDecodeError as exc:
         raise ScenarioError(
             [f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"]

@@ -21,6 +21,12 @@ class CodecError(ValueError):
         self.reason = reason
 
 
+def reject_constant(name: str) -> Any:
+    """For json.loads(parse_constant=...): NaN and Infinity are not JSON numbers, and no store or
+    rule can use them."""
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def _number(value: Any, path: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise CodecError(path, "must be a finite number")
