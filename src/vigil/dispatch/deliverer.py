@@ -48,15 +48,6 @@ class DeliverySettings:
     ack_timeout_s: float = 60.0  # a pushed violation not acknowledged this long is escalated
 
 
-@dataclass(frozen=True, slots=True)
-class Sent:
-    """One delivered push, for the benchmark: how long from commit to the target's answer."""
-
-    event_id: str
-    target_id: str
-    latency_s: float
-
-
 class Deliverer:
     def __init__(
         self,
@@ -89,7 +80,6 @@ class Deliverer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sending: set[asyncio.Task[None]] = set()
         self._stopping = False
-        self.sent: deque[Sent] = deque(maxlen=100_000)
 
     # --- life cycle ---------------------------------------------------------------------------------
 
@@ -141,9 +131,6 @@ class Deliverer:
         """Look again now (from any thread: an asyncio event must be set on its own loop)."""
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._wake.set)
-
-    def backlog(self) -> int:
-        return sum(len(lane) for lane in self._lanes.values())
 
     def _add(self, pending: Iterable[Pending]) -> None:
         ack = timedelta(seconds=self.settings.ack_timeout_s)
@@ -235,7 +222,6 @@ class Deliverer:
                 error = f"{type(exc).__name__}: {exc}"[:300] or type(exc).__name__
         now = self._clock()
         if status is not None and 200 <= status < 300:
-            self.sent.append(Sent(push.event_id, push.target_id, (now - push.created_at).total_seconds()))
             return Attempt(push.delivery_id, now, status, delivered=True)
         if status == 410:
             return Attempt(push.delivery_id, now, status, error, gone=True)
