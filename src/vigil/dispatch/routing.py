@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 
 from vigil.dispatch.dossier import Agency, PushType, Task
 from vigil.domain import geo
@@ -128,10 +127,6 @@ def needs_ack(change_kind: PushType, kind: AlertKind, state: AlertState) -> bool
         and kind in NEEDS_ACK
         and state is AlertState.OPEN
     )
-
-
-def ack_deadline_s(timeout_s: float) -> timedelta:
-    return timedelta(seconds=timeout_s)
 
 
 # --- the joint response ------------------------------------------------------------------------------
