@@ -28,6 +28,7 @@ from vigil.rules.engine import Engine as RuleEngine
 from vigil.rules.tuning import Tuning
 from vigil.store import audit, registry
 from vigil.store import tables as t
+from vigil.store.areas import AlertAreas
 from vigil.store.audit import Entry
 from vigil.store.codec import facts_json
 
@@ -110,6 +111,8 @@ class Published:
     positions: list[PositionUpdate] = field(default_factory=list)
     deliveries: list[Pending] = field(default_factory=list)  # pushes staged, for the deliverer
     acks: list[tuple[str, str]] = field(default_factory=list)  # (alert, target) acknowledged
+    # every municipality each changed alert has concerned, for dispatchers' scoped streams
+    areas: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.alerts or self.positions or self.deliveries or self.acks)
@@ -144,6 +147,7 @@ class Processor:
         self._event_latest: dict[str, datetime] = {}
         self.stored_total = 0  # reports stored since start, for the live figures (read from any thread)
         self._audit_head = audit.GENESIS  # the newest audit entry's hash: the next one links to it
+        self.areas = AlertAreas()
 
     def load(self, now: datetime) -> None:
         """Build the engine from the database (at start-up, and after a failed commit)."""
@@ -163,6 +167,7 @@ class Processor:
             if self.outbox is not None:
                 self.outbox.load(conn)
             self._audit_head = audit.head(conn)
+            self.areas.load(conn)
         self.engine = engine
 
     def run(self, commands: Sequence[Command], now: datetime) -> tuple[list[Any], Published]:
@@ -177,6 +182,8 @@ class Processor:
                 for command in commands:
                     results.append(self._one(conn, command, now, out, writes))
                 writes.flush(conn)
+                if out.alerts:
+                    out.areas = self.areas.note(conn, out.alerts)
                 if self.outbox is not None and out.alerts:
                     # the pushes are committed with the changes they report, or not at all
                     out.deliveries += self.outbox.stage(conn, out.alerts, self.engine, now)
@@ -191,6 +198,8 @@ class Processor:
                 log.exception("rebuilding the engine failed too")
             raise
         self._audit_head = writes.audit_head
+        if out.alerts:
+            self.areas.committed()
         return results, out
 
     def _one(self, conn: Connection, command: Command, now: datetime, out: Published, writes: _Rows) -> Any:

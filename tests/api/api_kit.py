@@ -16,3 +16,7 @@ def north(metres: float) -> float:
 
 ENV_PATH = "/112"  # the VIGIL_DISPATCH_URL target
 TARGET_PATHS = ("/112", "/seoul-police", "/national-police", "/probation", "/gyeonggi-police")
+
+# What the control centre states at sign-in for its shift: the whole map is a view beyond live
+# alerts, so the operator's calls for it carry a purpose.
+WATCH = {"purpose": "monitoring", "reason": "control-centre watch"}

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from api_kit import ENV_PATH, HOME_LAT, HOME_LON, TARGET_PATHS, north
 from fastapi.testclient import TestClient
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, func, select, update
 
 from accounts_kit import GATEWAY, provision
 from dispatch.receiver import Receiver
@@ -36,6 +36,9 @@ USER_ROLES = (
     Role.AUDITOR,
 )
 BOUND = "bound"  # a device token bound to BOUND_DEVICE
+CASELOAD_OF = f"u-{Role.PROBATION_OFFICER.value}"
+DISPATCHER = f"u-{Role.POLICE_DISPATCHER.value}"
+HOME_AREA = "31"  # Gyeonggi-do: the code prefix of HOME's municipality (Namyangju, 31130)
 BOUND_DEVICE = "AM-1"
 
 
@@ -130,7 +133,9 @@ class Api:
     # --- setting the scene --------------------------------------------------------------------------
 
     def subject(self, sid: str = "S1", device: str | None = "AM-1") -> None:
-        r = self.put(f"/v1/subjects/{sid}", {"legal_basis": "parole", "name": f"subject {sid}"})
+        """A subject (in the caseload of the probation officer `u-probation_officer`) wearing `device`."""
+        body = {"legal_basis": "parole", "name": f"subject {sid}", "probation_officer": CASELOAD_OF}
+        r = self.put(f"/v1/subjects/{sid}", body)
         assert r.status_code == 201, r.text
         if device:
             r = self.put(f"/v1/devices/{device}", {"kind": "ankle_monitor", "person_id": sid})
@@ -191,10 +196,13 @@ class Api:
 
 
 def _provision(url: str, now: datetime) -> dict[str, str]:
-    """A user and token per role, the gateway token, and a token bound to BOUND_DEVICE."""
+    """A user and token per role, the gateway token, and a token bound to BOUND_DEVICE. The
+    dispatcher's jurisdiction is Gyeonggi, where HOME lies; the probation officer's caseload is the
+    subjects `Api.subject` makes."""
 
     def bound(conn: Connection, at: datetime, tokens: dict[str, str]) -> None:
         tokens[BOUND] = issue_token(conn, role=Role.DEVICE, now=at, device_id=BOUND_DEVICE)
+        conn.execute(update(t.users).where(t.users.c.id == DISPATCHER).values(areas=HOME_AREA))
 
     return provision(url, USER_ROLES, now, bound)
 

@@ -10,6 +10,7 @@ import sys
 from datetime import timedelta
 
 import pytest
+from api_kit import WATCH
 from sqlalchemy import select, text, update
 
 from vigil.domain.model import Role
@@ -26,7 +27,7 @@ def trail(api, **query) -> list[dict]:
 
 def test_a_location_read_is_recorded_with_who_what_and_where(app_client):
     api = app_client
-    assert api.get("/v1/positions").status_code == 200
+    assert api.get("/v1/positions", params=WATCH).status_code == 200
     [entry] = trail(api, action="positions.read")
     assert (entry["actor"], entry["role"], entry["target"]) == ("u-operator", "operator", "/v1/positions")
     assert entry["source"] and entry["detail"] == {"method": "GET", "allowed": True}
@@ -76,7 +77,7 @@ def test_changes_streams_and_incident_links_are_recorded(app_client):
 
 def test_only_auditors_read_the_trail_and_exports_need_a_purpose(app_client):
     api = app_client
-    api.get("/v1/positions")
+    api.get("/v1/positions", params=WATCH)
     assert api.get("/v1/audit").status_code == 403  # an operator
     r = api.get("/v1/audit/export", who=Role.AUDITOR)
     assert r.status_code == 422
@@ -88,7 +89,7 @@ def test_only_auditors_read_the_trail_and_exports_need_a_purpose(app_client):
 
 def test_the_database_refuses_to_rewrite_the_trail(app_client):
     api = app_client
-    api.get("/v1/positions")
+    api.get("/v1/positions", params=WATCH)
     with pytest.raises(Exception, match="append-only"), api.db.begin() as conn:
         conn.execute(update(t.audit_log).values(actor="someone else"))
     with pytest.raises(Exception, match="append-only"), api.db.begin() as conn:
@@ -114,7 +115,7 @@ def verify(api, **params) -> dict:
 def test_verify_finds_an_edited_entry_and_says_where(app_client):
     api = app_client
     for _ in range(4):
-        api.get("/v1/positions")
+        api.get("/v1/positions", params=WATCH)
     clean = verify(api)
     assert clean["intact"] and clean["entries"] >= 4
     with api.db.connect() as conn:
@@ -137,7 +138,7 @@ def test_verify_finds_an_edited_entry_and_says_where(app_client):
 def test_verify_finds_removed_reordered_and_cut_entries(app_client):
     api = app_client
     for _ in range(5):
-        api.get("/v1/positions")
+        api.get("/v1/positions", params=WATCH)
     head = verify(api)["head"]
     with api.db.connect() as conn:
         rows = list(conn.execute(select(t.audit_log).order_by(t.audit_log.c.seq)))
@@ -159,7 +160,7 @@ def test_verify_finds_removed_reordered_and_cut_entries(app_client):
 def test_tokens_never_reach_the_trail(app_client):
     api = app_client
     token = api.tokens[Role.OPERATOR]
-    assert api.client.get("/v1/positions", params={"token": token, "purpose": "x"}).status_code == 200
+    assert api.client.get("/v1/positions", params={"token": token, **WATCH}).status_code == 200
     with api.db.connect() as conn:
         everything = " ".join(str(tuple(r)) for r in conn.execute(select(t.audit_log)))
     assert token not in everything

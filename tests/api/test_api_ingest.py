@@ -6,6 +6,7 @@ import json
 from datetime import datetime, timedelta
 
 import pytest
+from api_kit import WATCH
 
 from vigil.store import tables as t
 
@@ -23,7 +24,7 @@ def track(api, person: str) -> list[dict]:
 
 
 def live(api) -> dict[str, dict]:
-    r = api.get("/v1/positions")
+    r = api.get("/v1/positions", params=WATCH)
     assert r.status_code == 200, r.text
     return {f["properties"]["person"]: f for f in r.json()["features"]}
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from api_kit import HOME_LAT, HOME_LON, north
+from api_kit import HOME_LAT, HOME_LON, north, WATCH
 
 from vigil.domain.model import Role
 from vigil.store.accounts import create_user, issue_token
@@ -68,7 +68,7 @@ def test_her_phone_position_and_sos(app_client, victim):
     )
     assert r.status_code == 200, r.text
     assert r.json() == {"stored": 1, "alerts": 0}, r.text
-    features = api.get("/v1/positions").json()["features"]
+    features = api.get("/v1/positions", params=WATCH).json()["features"]
     mine = [f for f in features if f["properties"]["person"] == "P1"]
     assert mine[0]["geometry"]["coordinates"][1] == pytest.approx(north(10))
     api.clock.advance(1)

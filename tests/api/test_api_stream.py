@@ -7,6 +7,7 @@ hub publishes committed batches in order)."""
 from __future__ import annotations
 
 import pytest
+from api_kit import WATCH
 from starlette.websockets import WebSocketDisconnect
 
 pytestmark = pytest.mark.timeout(60)  # a message that never comes must not hang the run
@@ -15,8 +16,10 @@ POLICY = 1008
 TOO_SLOW = 4008
 
 
-def connect(api, who: str = "operator", **params: str):
-    query = "&".join(f"{k}={v}" for k, v in {"token": api.tokens[who], **params}.items())
+def connect(api, who: str = "operator", watch: bool = True, **params: str):
+    """The stream as `who`; `watch` states the control centre's purpose, as its app does."""
+    stated = WATCH if watch else {}
+    query = "&".join(f"{k}={v}" for k, v in {"token": api.tokens[who], **stated, **params}.items())
     return api.client.websocket_connect(f"/v1/stream?{query}")
 
 
@@ -43,7 +46,7 @@ def test_stream_refuses_without_a_valid_token(app_client, url):
     assert refused.value.code == POLICY
 
 
-@pytest.mark.parametrize("who", ["gateway", "admin", "field_officer", "protected_person"])
+@pytest.mark.parametrize("who", ["gateway", "admin", "auditor", "protected_person"])
 def test_stream_refuses_roles_that_may_not_watch(app_client, who):
     with pytest.raises(WebSocketDisconnect) as refused, connect(app_client, who):
         pass
@@ -140,4 +143,4 @@ def test_a_slow_viewer_is_dropped_and_the_server_keeps_serving(app_client):
         hello(fresh)
         assert api.send(api.fix("AM-1", 37.5, seconds=0)).status_code == 200
         assert position_of(fresh.receive_json()) == ("S1", 37.5)
-    assert api.get("/v1/positions").status_code == 200
+    assert api.get("/v1/positions", params=WATCH).status_code == 200

@@ -211,7 +211,7 @@ def test_native_and_osmand_reports_land(server: Server) -> None:
     assert stats.refused == 0 and stats.failed == 0, stats.last_error
     assert stats.fixes >= sum(1 for r in sent if r.protocol == "osmand") + 1
     assert stats.requests <= len(sent) + 1  # native reports sent together travel together
-    features = server.get("/v1/positions")["features"]
+    features = server.get("/v1/positions", purpose="monitoring", reason="driver test")["features"]
     people = {f["properties"]["person"] for f in features}
     owner = {p.device.id: p.id for p in load.people.values()}
     located = {owner[r.device_id] for r in sent if _has_fix(r)}

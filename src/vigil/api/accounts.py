@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from vigil.api import trail
 from vigil.api.auth import identify, require
-from vigil.api.policy import Action
+from vigil.api.policy import Action, Record
 from vigil.api.registry import Ident
 from vigil.domain.model import Role
 from vigil.processor import CommandFailed, Touched, Write
@@ -43,6 +43,11 @@ class UserIn(BaseModel):
     role: Role
     password: Annotated[str, Field(min_length=accounts.MIN_PASSWORD, max_length=200)] | None = None
     person_id: Ident | None = Field(default=None, description="for a protected person's own account")
+    areas: list[Annotated[str, Field(pattern=r"^[0-9]{2,10}$")]] = Field(
+        default_factory=list,
+        max_length=100,
+        description="a police dispatcher's jurisdictions: municipality code prefixes ('11' is Seoul)",
+    )
     disabled: bool = False
 
 
@@ -166,7 +171,9 @@ async def put_user(
         )
 
     def apply(conn: Any, now: datetime) -> Touched:
-        created = accounts.put_user(conn, user_id, body.name, body.role, body.person_id, body.disabled, now)
+        created = accounts.put_user(
+            conn, user_id, body.name, body.role, body.person_id, body.disabled, now, areas=body.areas
+        )
         if body.password is not None:
             accounts.set_password(conn, user_id, body.password, now)
         return Touched(result=created)
@@ -178,6 +185,7 @@ async def put_user(
         "name": body.name,
         "role": body.role.value,
         "person_id": body.person_id,
+        "areas": body.areas,
         "disabled": body.disabled,
     }
 
@@ -194,7 +202,9 @@ async def revoke_user(
 
 @router.post("/protected-persons/{person_id}/activation")
 async def activation(
-    request: Request, person_id: Ident, _: Annotated[Principal, Depends(require(Action.REGISTRY_WRITE))]
+    request: Request,
+    person_id: Ident,
+    _: Annotated[Principal, Depends(require(Action.REGISTRY_WRITE, on=Record.PERSON))],
 ) -> dict[str, Any]:
     """A one-time code (valid 24 hours) for her own account, to hand over once her identity is
     checked. Shown once; a new code replaces the old."""
@@ -210,7 +220,9 @@ async def activation(
 
 @router.post("/devices/{device_id}/credentials")
 async def rotate(
-    request: Request, device_id: Ident, _: Annotated[Principal, Depends(require(Action.REGISTRY_WRITE))]
+    request: Request,
+    device_id: Ident,
+    _: Annotated[Principal, Depends(require(Action.REGISTRY_WRITE, on=Record.DEVICE))],
 ) -> dict[str, Any]:
     """A new token for one device; its previous tokens stop working. Shown once."""
 

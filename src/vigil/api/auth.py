@@ -11,12 +11,18 @@ from fastapi import HTTPException, Request, WebSocket, status
 from sqlalchemy import Engine
 
 from vigil.api import trail
-from vigil.api.policy import Action, allows
+from vigil.api.policy import Action, Record, Scope, allows, reaches, scope_of
 from vigil.store.accounts import Principal, lookup
 
+# Actions on the caller's own account or on system settings: no records to scope.
+UNSCOPED_ACTIONS = frozenset(
+    {Action.DEVICE_POST, Action.USERS_MANAGE, Action.AUDIT_READ, Action.TARGETS_READ, Action.TARGETS_MANAGE,
+     Action.LEGAL_HOLD, Action.STATS}
+)  # fmt: skip
 NO_TOKEN = "a token is required (Authorization: Bearer <token>)"
 BAD_TOKEN = "the token is unknown, expired or revoked"
 FORBIDDEN = "your role may not do this"
+OUT_OF_SCOPE = "outside what you may see (your caseload, jurisdictions or incidents)"
 
 
 class Tokens:
@@ -67,16 +73,38 @@ def identify(conn: Request | WebSocket) -> Principal:
     return principal
 
 
-def require(action: Action) -> Callable[[Request], Principal]:
-    """A FastAPI dependency: the caller, if their role allows `action`; 401/403 otherwise."""
+def require(action: Action, on: Record | None = None) -> Callable[[Request], Principal]:
+    """A FastAPI dependency: the caller, if their role allows `action` and, with `on`, the record
+    that path parameter names is within their scope; 401/403 otherwise. The caller's scope is left
+    in `request.state.scope` for the handler to narrow lists with."""
 
     def dependency(request: Request) -> Principal:
         principal = identify(request)
         allowed = allows(principal.role, action)
+        why = FORBIDDEN
+        if allowed and action not in UNSCOPED_ACTIONS:
+            reader = request.app.state.reader
+            scope = scope_of(principal, reader, request.app.state.clock())
+            request.state.scope = scope
+            if on is not None and not reaches(scope, on, request.path_params[on.value], reader):
+                allowed, why = False, OUT_OF_SCOPE
         # Recorded before anything is served, refused attempts too: misuse must be visible.
         trail.access(request, principal, action, allowed)
         if not allowed:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, FORBIDDEN)
+            raise HTTPException(status.HTTP_403_FORBIDDEN, why)
         return principal
 
     return dependency
+
+
+def scope(request: Request) -> Scope:
+    """The scope `require` found for this request."""
+    found: Scope = request.state.scope
+    return found
+
+
+def refuse_out_of_scope(request: Request, principal: Principal, action: Action, what: str) -> HTTPException:
+    """A refusal found in the body (a device bound to someone outside the caller's scope): recorded
+    like any refused access, and the 403 to raise."""
+    trail.access(request, principal, action, False, refused=what)
+    return HTTPException(status.HTTP_403_FORBIDDEN, f"{what}: {OUT_OF_SCOPE}")

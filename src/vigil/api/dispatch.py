@@ -23,7 +23,7 @@ from sqlalchemy import Connection, func, select
 from vigil.api import trail
 from vigil.api.auth import require
 from vigil.api.ingest import read_body
-from vigil.api.policy import Action
+from vigil.api.policy import Action, Record
 from vigil.api.registry import ID_PATTERN, Ident, refused, write
 from vigil.dispatch import signing
 from vigil.dispatch.dossier import Agency
@@ -164,7 +164,7 @@ async def put_dispatch_target(
 
 @router.get("/dispatch/status")
 def dispatch_status(
-    request: Request, _: Annotated[Any, Depends(require(Action.ALERTS_READ))]
+    request: Request, _: Annotated[Any, Depends(require(Action.TARGETS_READ))]
 ) -> dict[str, Any]:
     """For the operators' panel: pushes waiting, the oldest of them, and targets switched off."""
     with request.app.state.db.connect() as conn:
@@ -191,7 +191,7 @@ def dispatch_status(
 
 @router.get("/alerts/{alert_id}/deliveries", tags=["alerts"])
 def alert_deliveries(
-    request: Request, alert_id: str, _: Annotated[Any, Depends(require(Action.ALERTS_READ))]
+    request: Request, alert_id: str, _: Annotated[Any, Depends(require(Action.ALERTS_READ, on=Record.ALERT))]
 ) -> list[dict[str, Any]]:
     """Every push about one alert and where it stands, per target."""
     return deliveries_of(request, alert_id)

@@ -13,7 +13,7 @@ from pydantic import AwareDatetime, BaseModel, Field, ValidationInfo, field_vali
 from sqlalchemy import Connection, insert, select, update
 
 from vigil.api.auth import require
-from vigil.api.policy import Action
+from vigil.api.policy import Action, Record
 from vigil.api.registry import write
 from vigil.api.trail import require_purpose
 from vigil.evidence import pdf
@@ -24,7 +24,7 @@ from vigil.store.accounts import Principal
 from vigil.store.codec import iso
 
 router = APIRouter(prefix="/v1", tags=["evidence"])
-EvidenceReader = Annotated[Principal, Depends(require(Action.EVIDENCE_READ))]
+EvidenceReader = Annotated[Principal, Depends(require(Action.EVIDENCE_READ, on=Record.ALERT))]
 HoldKeeper = Annotated[Principal, Depends(require(Action.LEGAL_HOLD))]
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 HASH_HEADER = "X-Content-SHA256"

@@ -1,11 +1,23 @@
-"""Who may do what: one table, read by every router and stream. Finer scope (caseload, jurisdiction,
-incident) narrows these per record; it never widens them."""
+"""Who may see and do what: the one place the access rules live, read by every router and the stream.
+
+Two layers. The role table (`ALLOWED`) says which actions a role may take at all. The scope narrows
+them to records: a probation officer to the subjects of their caseload, a police dispatcher to the
+alerts of their jurisdictions and those alerts' parties while open, a field officer to the incidents
+they are assigned to (open, and for a short grace after), a protected person to herself. Operators
+see everything monitored. A scope never widens what the role allows.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from enum import StrEnum
 
+from vigil.domain.alerts import TERMINAL, Alert
 from vigil.domain.model import Role
+from vigil.store.accounts import Principal
+from vigil.store.reader import AlertFilter, Reader
 
 
 class Action(StrEnum):
@@ -14,7 +26,9 @@ class Action(StrEnum):
     POSITIONS_READ = "positions.read"
     ALERTS_READ = "alerts.read"
     ALERTS_MOVE = "alerts.move"
+    INCIDENTS_ASSIGN = "incidents.assign"  # send a field officer's account to an incident
     STREAM = "stream"
+    STATS = "stats"  # the control centre's live figures: counts over everything monitored
     DEVICE_POST = "device.post"
     USERS_MANAGE = "users.manage"
     SELF = "self"  # a protected person's own status, position and SOS (the victim app)
@@ -29,22 +43,24 @@ class Action(StrEnum):
 _WATCHERS = {Role.OPERATOR, Role.PROBATION_OFFICER, Role.POLICE_DISPATCHER}
 
 ALLOWED: dict[Action, frozenset[Role]] = {
-    Action.REGISTRY_READ: frozenset(_WATCHERS | {Role.ADMIN}),
-    Action.REGISTRY_WRITE: frozenset({Role.ADMIN, Role.OPERATOR, Role.PROBATION_OFFICER}),
-    # admin manages the system, not people: no live positions unless also an operator
-    Action.POSITIONS_READ: frozenset(_WATCHERS),
-    Action.ALERTS_READ: frozenset(_WATCHERS),
-    # Field officers act on their own incident through its link (/v1/incidents), not on any alert.
+    # Admins run the system, not cases: users, roles, targets and settings, but no one's records or
+    # positions (a zone is a victim's home). An admin who must see them is given an operator account.
+    Action.REGISTRY_READ: frozenset(_WATCHERS),
+    Action.REGISTRY_WRITE: frozenset({Role.OPERATOR, Role.PROBATION_OFFICER}),
+    Action.POSITIONS_READ: frozenset(_WATCHERS | {Role.FIELD_OFFICER}),
+    Action.ALERTS_READ: frozenset(_WATCHERS | {Role.FIELD_OFFICER}),
+    # Field officers report on their incident through /v1/incidents (its link), not by steps here.
     Action.ALERTS_MOVE: frozenset(_WATCHERS),
-    Action.STREAM: frozenset(_WATCHERS),
+    Action.INCIDENTS_ASSIGN: frozenset({Role.OPERATOR, Role.POLICE_DISPATCHER}),
+    Action.STREAM: frozenset(_WATCHERS | {Role.FIELD_OFFICER}),
+    Action.STATS: frozenset({Role.OPERATOR}),
     Action.DEVICE_POST: frozenset({Role.DEVICE}),
     Action.USERS_MANAGE: frozenset({Role.ADMIN}),
-    # Dispatch targets hold secrets and decide where alerts go: admins set them, operators see them.
     Action.SELF: frozenset({Role.PROTECTED_PERSON}),
     Action.AUDIT_READ: frozenset({Role.AUDITOR}),
+    # Dispatch targets hold secrets and decide where alerts go: admins set them, operators see them.
     Action.TARGETS_READ: frozenset({Role.ADMIN, Role.OPERATOR}),
     Action.TARGETS_MANAGE: frozenset({Role.ADMIN}),
-    # --- retention and evidence ---
     # A breach report holds both parties' tracks: those who follow and supervise cases, and auditors;
     # not admins (they run the system, not cases), dispatchers (they see incidents) or field officers.
     Action.EVIDENCE_READ: frozenset({Role.OPERATOR, Role.PROBATION_OFFICER, Role.AUDITOR}),
@@ -53,6 +69,134 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.LEGAL_HOLD: frozenset({Role.OPERATOR, Role.ADMIN, Role.AUDITOR}),
 }
 
+# Roles whose scope is every record their role may touch.
+UNSCOPED = frozenset({Role.OPERATOR, Role.AUDITOR})
+
+GRACE = timedelta(minutes=15)  # a field officer still on the way when the incident closes can finish
+
 
 def allows(role: Role, action: Action) -> bool:
     return role in ALLOWED[action]
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """The records one caller may see, for one request (or one stream connection)."""
+
+    everything: bool = False
+    caseload: frozenset[str] = frozenset()  # a probation officer's subjects
+    areas: tuple[str, ...] = ()  # a dispatcher's municipality code prefixes
+    incidents: frozenset[str] = frozenset()  # a field officer's assigned alerts, open or in grace
+    # The alerts that make people visible (a dispatcher's open alerts, a field officer's incidents),
+    # with their parties; the stream follows them as they open and close.
+    followed: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    own: frozenset[str] = frozenset()  # people visible in their own right (caseload, herself)
+
+    @property
+    def by_alerts(self) -> bool:
+        """Whether people are visible only as parties of alerts (dispatchers and field officers)."""
+        return bool(self.areas) or bool(self.incidents)
+
+    @property
+    def people(self) -> frozenset[str]:
+        return self.own.union(*self.followed.values())
+
+    def sees_person(self, person_id: str | None) -> bool:
+        return self.everything or (person_id is not None and person_id in self.people)
+
+    def sees_alert(self, alert: Alert, codes: Iterable[str]) -> bool:
+        if self.everything:
+            return True
+        if alert.subject_id is not None and alert.subject_id in self.caseload:
+            return True
+        if alert.id in self.incidents:
+            return True
+        return any(code.startswith(prefix) for code in codes for prefix in self.areas)
+
+    def sees_order(self, subject_id: str | None, protected_id: str | None) -> bool:
+        return self.sees_person(subject_id) or self.sees_person(protected_id)
+
+    def alert_filter(self) -> AlertFilter | None:
+        """The same rule as `sees_alert`, for the database (None: no narrowing)."""
+        if self.everything:
+            return None
+        return AlertFilter(subjects=self.caseload, ids=self.incidents, prefixes=self.areas)
+
+
+def parties(alert: Alert, reader: Reader) -> frozenset[str]:
+    """The people an alert concerns. Her SOS names only her; the man her order keeps away is a party
+    too, since the police sent to her must know where he is."""
+    found = {p for p in (alert.subject_id, alert.protected_person_id) if p}
+    if alert.subject_id is None and alert.protected_person_id is not None:
+        found.update(reader.subjects_of(alert.protected_person_id))
+    return frozenset(found)
+
+
+def scope_of(principal: Principal, reader: Reader, now: datetime) -> Scope:
+    """What this caller may see now (read from the registry; a few small queries for scoped roles)."""
+    role = principal.role
+    if role in UNSCOPED:
+        return Scope(everything=True)
+    if role is Role.PROBATION_OFFICER:
+        caseload = reader.caseload(principal.id)
+        return Scope(caseload=caseload, own=caseload)
+    if role is Role.POLICE_DISPATCHER:
+        if not principal.areas:
+            return Scope()
+        within = AlertFilter(prefixes=principal.areas)
+        alerts = reader.alerts(open_only=True, subject=None, limit=10_000, within=within)
+        return Scope(areas=principal.areas, followed={a.id: parties(a, reader) for a in alerts})
+    if role is Role.FIELD_OFFICER:
+        live = [a for a in reader.assigned(principal.id) if in_time(a, now)]
+        return Scope(
+            incidents=frozenset(a.id for a in live), followed={a.id: parties(a, reader) for a in live}
+        )
+    if role is Role.PROTECTED_PERSON and principal.person_id is not None:
+        return Scope(own=frozenset({principal.person_id}))
+    return Scope()
+
+
+def in_time(alert: Alert, now: datetime) -> bool:
+    """A field officer's incident is theirs while open and for GRACE after it closes."""
+    return alert.state not in TERMINAL or now - alert.updated_at <= GRACE
+
+
+# --- one record, named in a request's path -------------------------------------------------------
+
+
+class Record(StrEnum):
+    """The kind of record a path parameter names, for the per-record check in `auth.require`."""
+
+    ALERT = "alert_id"
+    SUBJECT = "subject_id"
+    PERSON = "person_id"  # a protected person, or anyone's track
+    DEVICE = "device_id"
+    ORDER = "order_id"
+
+
+def reaches(scope: Scope, record: Record, ident: str, reader: Reader) -> bool:
+    """Whether the caller may touch the record `ident` names. An id naming nothing passes: the
+    handler then answers 404, or creates the record (a probation officer's new subject)."""
+    if scope.everything:
+        return True
+    if record is Record.ALERT:
+        alert = reader.alert(ident)
+        if alert is None:
+            return True
+        return scope.sees_alert(alert, reader.alert_codes(ident))
+    owner = reader.owner(_TABLES[record], ident)
+    if owner is None:
+        return True
+    if record is Record.DEVICE:
+        return owner[0] is None or scope.sees_person(owner[0])  # a device in stock concerns no one
+    if record is Record.ORDER:
+        return scope.sees_order(*owner)
+    return scope.sees_person(ident)
+
+
+_TABLES = {
+    Record.SUBJECT: "subject",
+    Record.PERSON: "person",
+    Record.DEVICE: "device",
+    Record.ORDER: "order",
+}

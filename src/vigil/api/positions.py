@@ -8,8 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime
 
-from vigil.api.auth import require
-from vigil.api.policy import Action
+from vigil.api.auth import require, scope
+from vigil.api.policy import Action, Record
 from vigil.api.trail import require_purpose
 from vigil.api.views import position_feature
 from vigil.domain.model import FixSource
@@ -24,8 +24,14 @@ LIVE = timedelta(minutes=30)  # a track this recent is live monitoring; older is
 def latest(
     request: Request, _: Annotated[Principal, Depends(require(Action.POSITIONS_READ))]
 ) -> dict[str, Any]:
-    """Everyone's latest position as a GeoJSON FeatureCollection."""
-    rows = request.app.state.reader.latest_positions()
+    """The latest position of everyone the caller may see, as a GeoJSON FeatureCollection. For
+    those who may see everyone (the control centre's whole map), a view beyond live alerts: it needs
+    a purpose (`purpose` and `reason`, or the X-Purpose and X-Purpose-Reason headers)."""
+    seen = scope(request)
+    if seen.everything:
+        require_purpose(request)
+    people = None if seen.everything else sorted(seen.people)
+    rows = request.app.state.reader.latest_positions(people)
     features = [position_feature(r["person_id"], r["person_kind"] or "", fix_from_row(_Row(r))) for r in rows]
     return {"type": "FeatureCollection", "features": features}
 
@@ -34,18 +40,22 @@ def latest(
 def track(
     request: Request,
     person_id: str,
-    _: Annotated[Principal, Depends(require(Action.POSITIONS_READ))],
+    _: Annotated[Principal, Depends(require(Action.POSITIONS_READ, on=Record.PERSON))],
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 2000,
 ) -> dict[str, Any]:
     """A person's fixes in time order (default: the last 30 minutes) as a GeoJSON FeatureCollection.
-    Anything older than 30 minutes is history: it needs a purpose (`purpose` and `reason`)."""
+    Anything older than 30 minutes is history, and the track of someone who is party to no open alert
+    (for those who may see everyone) a view beyond live alerts: both need a purpose (`purpose` and
+    `reason`)."""
     now = request.app.state.clock()
     start = since or now - LIVE
-    if start < now - LIVE - timedelta(seconds=5) or until is not None:
+    reader = request.app.state.reader
+    history = start < now - LIVE - timedelta(seconds=5) or until is not None
+    if history or (scope(request).everything and not reader.in_open_alert(person_id)):
         require_purpose(request)
-    rows = request.app.state.reader.track(person_id, start, until, limit)
+    rows = reader.track(person_id, start, until, limit)
     return {
         "type": "FeatureCollection",
         "features": [position_feature(person_id, "", fix_from_row(_Row(r))) for r in rows],

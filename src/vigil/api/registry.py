@@ -13,19 +13,28 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from pydantic import AwareDatetime, BaseModel, Field, ValidationInfo, field_validator, model_validator
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, or_, select
 
-from vigil.api.auth import require
-from vigil.api.policy import Action
-from vigil.domain.model import DeviceKind, LegalBasis, ZoneKind
+from vigil.api.auth import refuse_out_of_scope, require, scope
+from vigil.api.policy import Action, Record
+from vigil.domain.model import DeviceKind, LegalBasis, Role, ZoneKind
 from vigil.processor import CommandFailed, Conflict, Touched, Write
 from vigil.store import records
 from vigil.store import tables as t
+from vigil.store.accounts import Principal
 from vigil.store.codec import CodecError, iso, schedule_from_json, shape_from_json
 
 router = APIRouter(prefix="/v1", tags=["registry"])
-Reader = Annotated[Any, Depends(require(Action.REGISTRY_READ))]
-Writer = Annotated[Any, Depends(require(Action.REGISTRY_WRITE))]
+# Each names the record its path points at, so the caller's scope is checked before anything else.
+Lister = Annotated[Principal, Depends(require(Action.REGISTRY_READ))]
+SubjectReader = Annotated[Principal, Depends(require(Action.REGISTRY_READ, on=Record.SUBJECT))]
+SubjectWriter = Annotated[Principal, Depends(require(Action.REGISTRY_WRITE, on=Record.SUBJECT))]
+PersonReader = Annotated[Principal, Depends(require(Action.REGISTRY_READ, on=Record.PERSON))]
+PersonWriter = Annotated[Principal, Depends(require(Action.REGISTRY_WRITE, on=Record.PERSON))]
+DeviceReader = Annotated[Principal, Depends(require(Action.REGISTRY_READ, on=Record.DEVICE))]
+DeviceWriter = Annotated[Principal, Depends(require(Action.REGISTRY_WRITE, on=Record.DEVICE))]
+OrderReader = Annotated[Principal, Depends(require(Action.REGISTRY_READ, on=Record.ORDER))]
+OrderWriter = Annotated[Principal, Depends(require(Action.REGISTRY_WRITE, on=Record.ORDER))]
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 Ident = Annotated[str, Field(pattern=ID_PATTERN, description="the agency's own reference, or any unique id")]
@@ -39,6 +48,11 @@ class SubjectIn(BaseModel):
     legal_basis: LegalBasis
     case_reference: str = Field(default="", max_length=200)
     notes: str = Field(default="", max_length=5000)
+    probation_officer: Ident | None = Field(
+        default=None,
+        description="the probation officer (user id) whose caseload he is; left out: unchanged "
+        "(a probation officer creating a subject takes him on)",
+    )
 
 
 class ProtectedPersonIn(BaseModel):
@@ -167,9 +181,28 @@ def _get(request: Request, table: Any, row_id: str) -> dict[str, Any]:
     return _row(row)
 
 
+def _visible(request: Request, column: Any, *, unbound: bool = False) -> tuple[Any, ...]:
+    """A filter to the people the caller may see (none for operators); `unbound` keeps rows that
+    concern no one (a device in stock)."""
+    seen = scope(request)
+    if seen.everything:
+        return ()
+    inside = column.in_(sorted(seen.people))
+    return (or_(inside, column.is_(None)) if unbound else inside,)
+
+
 def _list(request: Request, table: Any, *where: Any) -> list[dict[str, Any]]:
     with request.app.state.db.connect() as conn:
         return [_row(r) for r in conn.execute(select(table).where(*where).order_by(table.c.id))]
+
+
+def _within(request: Request, principal: Principal, field: str, person_id: str | None) -> None:
+    """A person named in the body must be within the caller's scope too (or not exist: the write
+    then names the field at fault)."""
+    if person_id is None or scope(request).sees_person(person_id):
+        return
+    if request.app.state.reader.owner("person", person_id) is not None:
+        raise refuse_out_of_scope(request, principal, Action.REGISTRY_WRITE, field)
 
 
 def _created(response: Response, created: bool) -> None:
@@ -181,23 +214,34 @@ def _created(response: Response, created: bool) -> None:
 
 @router.put("/subjects/{subject_id}")
 async def put_subject(
-    request: Request, response: Response, subject_id: Ident, body: SubjectIn, _: Writer
+    request: Request, response: Response, subject_id: Ident, body: SubjectIn, principal: SubjectWriter
 ) -> dict[str, Any]:
-    """Create or update a subject (201 when created)."""
+    """Create or update a subject (201 when created). A probation officer may create subjects (they
+    join their caseload) and update those of their caseload."""
+    fields = body.model_dump(exclude={"probation_officer"})
+    officer: object = records.KEEP
+    if "probation_officer" in body.model_fields_set:
+        officer = body.probation_officer
+    elif principal.role is Role.PROBATION_OFFICER and not scope(request).sees_person(subject_id):
+        officer = principal.id  # a new subject: theirs (an existing one in scope is theirs already)
     created = await write(
-        request, lambda c, now: records.put_subject(c, now, subject_id=subject_id, **body.model_dump())
+        request,
+        lambda c, now: records.put_subject(
+            c, now, subject_id=subject_id, probation_officer=officer, **fields
+        ),
     )
     _created(response, created)
     return _get(request, t.subjects, subject_id)
 
 
 @router.get("/subjects")
-def list_subjects(request: Request, _: Reader) -> list[dict[str, Any]]:
-    return _list(request, t.subjects)
+def list_subjects(request: Request, _: Lister) -> list[dict[str, Any]]:
+    """The subjects the caller may see (a probation officer: their caseload)."""
+    return _list(request, t.subjects, *_visible(request, t.subjects.c.id))
 
 
 @router.get("/subjects/{subject_id}")
-def get_subject(request: Request, subject_id: str, _: Reader) -> dict[str, Any]:
+def get_subject(request: Request, subject_id: str, _: SubjectReader) -> dict[str, Any]:
     """A subject with his devices, orders and zones."""
     subject = _get(request, t.subjects, subject_id)
     subject["devices"] = _list(request, t.devices, t.devices.c.person_id == subject_id)
@@ -210,7 +254,7 @@ def get_subject(request: Request, subject_id: str, _: Reader) -> dict[str, Any]:
 
 @router.put("/protected-persons/{person_id}")
 async def put_protected_person(
-    request: Request, response: Response, person_id: Ident, body: ProtectedPersonIn, _: Writer
+    request: Request, response: Response, person_id: Ident, body: ProtectedPersonIn, _: PersonWriter
 ) -> dict[str, Any]:
     """Create or update a protected person (201 when created)."""
     created = await write(
@@ -221,12 +265,13 @@ async def put_protected_person(
 
 
 @router.get("/protected-persons")
-def list_protected_persons(request: Request, _: Reader) -> list[dict[str, Any]]:
-    return _list(request, t.protected_persons)
+def list_protected_persons(request: Request, _: Lister) -> list[dict[str, Any]]:
+    """The protected persons the caller may see (a dispatcher: those of their open alerts)."""
+    return _list(request, t.protected_persons, *_visible(request, t.protected_persons.c.id))
 
 
 @router.get("/protected-persons/{person_id}")
-def get_protected_person(request: Request, person_id: str, _: Reader) -> dict[str, Any]:
+def get_protected_person(request: Request, person_id: str, _: PersonReader) -> dict[str, Any]:
     person = _get(request, t.protected_persons, person_id)
     person["devices"] = _list(request, t.devices, t.devices.c.person_id == person_id)
     person["orders"] = _list(request, t.orders, t.orders.c.protected_person_id == person_id)
@@ -238,9 +283,10 @@ def get_protected_person(request: Request, person_id: str, _: Reader) -> dict[st
 
 @router.put("/devices/{device_id}")
 async def put_device(
-    request: Request, response: Response, device_id: Ident, body: DeviceIn, _: Writer
+    request: Request, response: Response, device_id: Ident, body: DeviceIn, principal: DeviceWriter
 ) -> dict[str, Any]:
     """Register a device and bind it to one person at a time (or to nobody: person_id null)."""
+    _within(request, principal, "person_id", body.person_id)
     created = await write(
         request, lambda c, now: records.put_device(c, now, device_id=device_id, **body.model_dump())
     )
@@ -249,12 +295,13 @@ async def put_device(
 
 
 @router.get("/devices")
-def list_devices(request: Request, _: Reader) -> list[dict[str, Any]]:
-    return _list(request, t.devices)
+def list_devices(request: Request, _: Lister) -> list[dict[str, Any]]:
+    """The devices of the people the caller may see, and those in stock (bound to no one)."""
+    return _list(request, t.devices, *_visible(request, t.devices.c.person_id, unbound=True))
 
 
 @router.get("/devices/{device_id}")
-def get_device(request: Request, device_id: str, _: Reader) -> dict[str, Any]:
+def get_device(request: Request, device_id: str, _: DeviceReader) -> dict[str, Any]:
     return _get(request, t.devices, device_id)
 
 
@@ -269,10 +316,12 @@ def _order_view(request: Request, order_id: str) -> dict[str, Any]:
 
 @router.put("/orders/{order_id}")
 async def put_order(
-    request: Request, response: Response, order_id: Ident, body: OrderIn, _: Writer
+    request: Request, response: Response, order_id: Ident, body: OrderIn, principal: OrderWriter
 ) -> dict[str, Any]:
     """Create or update an order linking a subject to a protected person, with its distances and
-    fixed exclusion zones. It protects from the moment it is stored."""
+    fixed exclusion zones. It protects from the moment it is stored. A probation officer makes
+    orders for the subjects of their caseload."""
+    _within(request, principal, "subject_id", body.subject_id)
     zones = tuple(_zone_spec(z, f"{order_id}.z{i + 1}", f"zones[{i}]") for i, z in enumerate(body.zones))
     fields = body.model_dump(exclude={"zones"})
     created = await write(
@@ -283,18 +332,23 @@ async def put_order(
 
 
 @router.get("/orders")
-def list_orders(request: Request, _: Reader, active: bool = True) -> list[dict[str, Any]]:
-    where = (t.orders.c.ended_at.is_(None),) if active else ()
+def list_orders(request: Request, _: Lister, active: bool = True) -> list[dict[str, Any]]:
+    """The orders concerning anyone the caller may see."""
+    where: list[Any] = [t.orders.c.ended_at.is_(None)] if active else []
+    seen = scope(request)
+    if not seen.everything:
+        people = sorted(seen.people)
+        where.append(or_(t.orders.c.subject_id.in_(people), t.orders.c.protected_person_id.in_(people)))
     return _list(request, t.orders, *where)
 
 
 @router.get("/orders/{order_id}")
-def get_order(request: Request, order_id: str, _: Reader) -> dict[str, Any]:
+def get_order(request: Request, order_id: str, _: OrderReader) -> dict[str, Any]:
     return _order_view(request, order_id)
 
 
 @router.post("/orders/{order_id}/end")
-async def end_order(request: Request, order_id: str, _: Writer) -> dict[str, Any]:
+async def end_order(request: Request, order_id: str, _: OrderWriter) -> dict[str, Any]:
     """End an order now: its pair and zones stop being watched."""
     _get(request, t.orders, order_id)
     await write(request, lambda c, now: records.end_order(c, now, order_id=order_id))
@@ -306,7 +360,7 @@ async def end_order(request: Request, order_id: str, _: Writer) -> dict[str, Any
 
 @router.put("/subjects/{subject_id}/zones/{zone_id}")
 async def put_zone(
-    request: Request, response: Response, subject_id: Ident, zone_id: Ident, body: ZoneIn, _: Writer
+    request: Request, response: Response, subject_id: Ident, zone_id: Ident, body: ZoneIn, _: SubjectWriter
 ) -> dict[str, Any]:
     """A subject's own zone: exclusion or inclusion, circle or polygon, optional weekly schedule in
     local time (a curfew: inclusion at home 22:00-06:00)."""
@@ -318,7 +372,7 @@ async def put_zone(
 
 
 @router.delete("/subjects/{subject_id}/zones/{zone_id}")
-async def delete_zone(request: Request, subject_id: str, zone_id: str, _: Writer) -> dict[str, Any]:
+async def delete_zone(request: Request, subject_id: str, zone_id: str, _: SubjectWriter) -> dict[str, Any]:
     zone = _get(request, t.zones, zone_id)
     if zone["subject_id"] != subject_id or zone["order_id"] is not None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no zone {zone_id!r} of subject {subject_id!r}")

@@ -7,14 +7,16 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
 
 from vigil.api import trail
-from vigil.api.auth import FORBIDDEN, identify
-from vigil.api.policy import Action, allows
+from vigil.api.auth import FORBIDDEN, OUT_OF_SCOPE, identify
+from vigil.api.policy import Action, Record, Scope, allows, reaches, scope_of
 from vigil.api.views import change_json, position_feature
+from vigil.domain.alerts import TERMINAL, Alert
 from vigil.processor import Published
 from vigil.store.accounts import Principal
 
@@ -23,6 +25,7 @@ router = APIRouter()
 
 CLOSE_TOO_SLOW = 4008  # an application close code: "you fell behind, reconnect"
 CLOSE_POLICY = 1008
+NO_PURPOSE = "a purpose is required: purpose=<code>&reason=<a few words>"  # a close reason: <= 123 bytes
 CLOSE_UNAVAILABLE = 1013  # "try again later": the access could not be audited
 
 
@@ -30,22 +33,38 @@ CLOSE_UNAVAILABLE = 1013  # "try again later": the access could not be audited
 class Viewer:
     principal: Principal
     queue: asyncio.Queue[str | None]
+    scope: Scope  # what the viewer may see at all; the filters below narrow it
     subject: str | None = None  # only this subject (and the protected persons linked to his alerts)
     alert: str | None = None  # only this alert's parties and changes
     dropped: bool = False
-    people: set[str] = field(default_factory=set)
+    people: set[str] = field(default_factory=set)  # the filter's people
+    # The open alerts this viewer follows, with their parties: a dispatcher sees a party's position
+    # while an alert of theirs is open, a filtered viewer sees the parties of the alerts it follows.
+    followed: dict[str, frozenset[str]] = field(default_factory=dict)
 
-    def wants_alert(self, alert_id: str, subject: str | None, protected: str | None) -> bool:
+    def wants_alert(self, alert: Alert, codes: Iterable[str]) -> bool:
+        if not self.scope.sees_alert(alert, codes):
+            return False
         if self.alert is not None:
-            return alert_id == self.alert
+            return alert.id == self.alert
         if self.subject is not None:
-            return subject == self.subject
+            return alert.subject_id == self.subject
         return True
 
+    def follow(self, alert: Alert) -> None:
+        if alert.state in TERMINAL:
+            self.followed.pop(alert.id, None)
+            return
+        parties = frozenset(p for p in (alert.subject_id, alert.protected_person_id) if p)
+        self.followed[alert.id] = self.followed.get(alert.id, frozenset()) | parties
+
     def wants_position(self, person: str) -> bool:
-        if self.alert is None and self.subject is None:
-            return True
-        return person in self.people
+        unfiltered = self.alert is None and self.subject is None
+        if self.scope.everything and unfiltered:
+            return True  # the control centre's whole map: no per-person work on the hot path
+        followed = any(person in parties for parties in self.followed.values())
+        allowed = followed if self.scope.by_alerts else self.scope.sees_person(person)
+        return allowed and (unfiltered or person in self.people or followed)
 
 
 class Hub:
@@ -55,9 +74,12 @@ class Hub:
         self.dropped = 0
 
     def join(
-        self, principal: Principal, *, subject: str | None, alert: str | None, people: set[str]
+        self, principal: Principal, scope: Scope, *, subject: str | None, alert: str | None, people: set[str]
     ) -> Viewer:
-        viewer = Viewer(principal, asyncio.Queue(self._queue_size), subject, alert, people=people)
+        viewer = Viewer(
+            principal, asyncio.Queue(self._queue_size), scope, subject, alert, people=people,
+            followed=dict(scope.followed),
+        )  # fmt: skip
         self.viewers.add(viewer)
         return viewer
 
@@ -80,10 +102,8 @@ class Hub:
         ]
         for viewer in list(self.viewers):
             for change, text in alerts:
-                a = change.alert
-                if viewer.wants_alert(a.id, a.subject_id, a.protected_person_id):
-                    # the parties of an alert a viewer follows become visible to that viewer
-                    viewer.people.update(p for p in (a.subject_id, a.protected_person_id) if p)
+                if viewer.wants_alert(change.alert, published.areas.get(change.alert.id, ())):
+                    viewer.follow(change.alert)
                     self._offer(viewer, text)
             for person, text in positions:
                 if viewer.wants_position(person):
@@ -112,7 +132,18 @@ async def stream(websocket: WebSocket) -> None:
     except HTTPException as exc:
         await websocket.close(code=CLOSE_POLICY, reason=str(exc.detail))
         return
+    subject = websocket.query_params.get("subject")
+    alert_id = websocket.query_params.get("alert")
     allowed = allows(principal.role, Action.STREAM)
+    reason = FORBIDDEN
+    scope = Scope()
+    if allowed:
+        scope, reach = await asyncio.to_thread(_scope, websocket, principal, subject, alert_id)
+        if not reach:
+            allowed, reason = False, OUT_OF_SCOPE
+        elif scope.everything and alert_id is None and trail.purpose_problems(websocket):
+            # everyone's positions, or one subject's beyond an alert: a view that needs a purpose
+            allowed, reason = False, NO_PURPOSE
     try:
         await trail.record(
             websocket, trail.entry(websocket, principal.id, principal.role.value, "stream", allowed=allowed)
@@ -121,10 +152,8 @@ async def stream(websocket: WebSocket) -> None:
         await websocket.close(code=CLOSE_UNAVAILABLE, reason=str(exc.detail))
         return
     if not allowed:
-        await websocket.close(code=CLOSE_POLICY, reason=FORBIDDEN)
+        await websocket.close(code=CLOSE_POLICY, reason=reason)
         return
-    subject = websocket.query_params.get("subject")
-    alert_id = websocket.query_params.get("alert")
     people: set[str] = set()
     if subject:
         people.add(subject)
@@ -137,7 +166,7 @@ async def stream(websocket: WebSocket) -> None:
         people.update(parties)
     hub: Hub = websocket.app.state.hub
     await websocket.accept()
-    viewer = hub.join(principal, subject=subject, alert=alert_id, people=people)
+    viewer = hub.join(principal, scope, subject=subject, alert=alert_id, people=people)
     try:
         await websocket.send_text(json.dumps({"type": "hello", "subject": subject, "alert": alert_id}))
         receiver = asyncio.create_task(_drain_incoming(websocket))
@@ -156,6 +185,20 @@ async def stream(websocket: WebSocket) -> None:
         return
     finally:
         hub.leave(viewer)
+
+
+def _scope(
+    websocket: WebSocket, principal: Principal, subject: str | None, alert_id: str | None
+) -> tuple[Scope, bool]:
+    """The viewer's scope, and whether the subject or alert it asked to follow is within it."""
+    reader = websocket.app.state.reader
+    scope = scope_of(principal, reader, websocket.app.state.clock())
+    reach = all(
+        reaches(scope, record, ident, reader)
+        for record, ident in ((Record.SUBJECT, subject), (Record.ALERT, alert_id))
+        if ident
+    )
+    return scope, reach
 
 
 async def _drain_incoming(websocket: WebSocket) -> None:

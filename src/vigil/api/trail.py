@@ -7,6 +7,7 @@ import asyncio
 from concurrent.futures import Future
 from enum import StrEnum
 from typing import Any
+from urllib.parse import unquote
 
 from fastapi import HTTPException, Request, WebSocket, status
 
@@ -30,27 +31,36 @@ class Purpose(StrEnum):
     SUPERVISION = "supervision"  # probation's casework
     VICTIM_SAFETY = "victim_safety"
     AUDIT_REVIEW = "audit_review"
+    MONITORING = "monitoring"  # a control-centre shift watching everyone monitored, not one alert
     DATA_SUBJECT_REQUEST = "data_subject_request"
 
 
 def stated_purpose(conn: Request | WebSocket) -> tuple[str, str]:
     """The purpose the caller gave (query `purpose` and `reason`, or headers X-Purpose and
-    X-Purpose-Reason), as given; checked only where one is required."""
+    X-Purpose-Reason, the latter percent-encoded UTF-8), as given; checked only where one is required."""
     code = conn.query_params.get("purpose") or conn.headers.get("x-purpose") or ""
-    reason = conn.query_params.get("reason") or conn.headers.get("x-purpose-reason") or ""
+    # Header values are Latin-1 on the wire: the apps percent-encode a reason written in Korean.
+    reason = conn.query_params.get("reason") or unquote(conn.headers.get("x-purpose-reason") or "")
     return code[:40], reason[:500]
 
 
-def require_purpose(request: Request) -> tuple[Purpose, str]:
-    """A reason code and at least a few words, or 422 naming what is missing."""
-    code, reason = stated_purpose(request)
+def purpose_problems(conn: Request | WebSocket) -> list[dict[str, str]]:
+    """What is missing from the caller's stated purpose (nothing: it will do)."""
+    code, reason = stated_purpose(conn)
     problems = []
     if code not in set(Purpose):
         problems.append({"field": "purpose", "reason": f"a purpose is required: one of {', '.join(Purpose)}"})
     if len(reason.strip()) < 5:
         problems.append({"field": "reason", "reason": "say why, in a few words (at least 5 characters)"})
+    return problems
+
+
+def require_purpose(request: Request) -> tuple[Purpose, str]:
+    """A reason code and at least a few words, or 422 naming what is missing."""
+    problems = purpose_problems(request)
     if problems:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, problems)
+    code, reason = stated_purpose(request)
     return Purpose(code), reason.strip()
 
 
@@ -90,8 +100,12 @@ async def record(conn: Request | WebSocket, item: audit.Entry) -> None:
         ) from None
 
 
-def access(conn: Request | WebSocket, principal: Principal, action: Action, allowed: bool) -> None:
+def access(
+    conn: Request | WebSocket, principal: Principal, action: Action, allowed: bool, **detail: Any
+) -> None:
     """What `require` records for every authenticated call, allowed or refused."""
     if action in UNAUDITED:
         return
-    record_sync(conn, entry(conn, principal.id, principal.role.value, action.value, allowed=allowed))
+    record_sync(
+        conn, entry(conn, principal.id, principal.role.value, action.value, allowed=allowed, **detail)
+    )

@@ -56,7 +56,7 @@ def basemap() -> FileResponse:
 
 
 @router.get("/v1/stats")
-def stats(request: Request, _: Annotated[Any, Depends(require(Action.ALERTS_READ))]) -> dict[str, Any]:
+def stats(request: Request, _: Annotated[Any, Depends(require(Action.STATS))]) -> dict[str, Any]:
     """The control centre's live figures: subjects online, fixes per second, open alerts by kind,
     and the median time to acknowledge over the last 24 hours."""
     now = request.app.state.clock()

@@ -314,7 +314,9 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
     stop = multiprocessing.get_context("spawn").Event()
     ready = multiprocessing.get_context("spawn").Event()
     receiver, sender_end = multiprocessing.get_context("spawn").Pipe(duplex=False)
-    ws_url = args.url.replace("http://", "ws://", 1) + f"/v1/stream?token={args.operator_token}"
+    # The whole stream is a view beyond one alert: it is opened with a purpose, as operators do.
+    query = f"token={args.operator_token}&purpose=monitoring&reason=load+benchmark"
+    ws_url = args.url.replace("http://", "ws://", 1) + f"/v1/stream?{query}"
     listener = multiprocessing.get_context("spawn").Process(
         target=_listen, args=(ws_url, ready, stop, sender_end), name="vigil-bench-ws", daemon=True
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,6 +25,7 @@ class Principal:
     role: Role
     device_id: str | None = None
     person_id: str | None = None  # the protected person a victim's account speaks for
+    areas: tuple[str, ...] = ()  # a dispatcher's jurisdictions: municipality code prefixes
 
 
 def token_hash(token: str) -> str:
@@ -31,7 +33,14 @@ def token_hash(token: str) -> str:
 
 
 def create_user(
-    conn: Connection, *, user_id: str, name: str, role: Role, now: datetime, person_id: str | None = None
+    conn: Connection,
+    *,
+    user_id: str,
+    name: str,
+    role: Role,
+    now: datetime,
+    person_id: str | None = None,
+    areas: Sequence[str] = (),
 ) -> None:
     conn.execute(
         insert(t.users).values(
@@ -39,6 +48,7 @@ def create_user(
             name=name,
             role=role.value,
             person_id=person_id,
+            areas=",".join(areas),
             disabled=False,
             created_at=now,
             updated_at=now,
@@ -61,7 +71,7 @@ def issue_token(
 def lookup(db: Engine, token: str, now: datetime) -> Principal | None:
     """The principal a token stands for, or None if unknown, revoked, expired or disabled."""
     query = (
-        select(t.tokens, t.users.c.disabled, t.users.c.person_id)
+        select(t.tokens, t.users.c.disabled, t.users.c.person_id, t.users.c.areas)
         .select_from(t.tokens.outerjoin(t.users, t.users.c.id == t.tokens.c.user_id))
         .where(t.tokens.c.hash == token_hash(token))
     )
@@ -72,7 +82,10 @@ def lookup(db: Engine, token: str, now: datetime) -> Principal | None:
     if row.expires_at is not None and row.expires_at <= now:
         return None
     ident = row.user_id or (f"device:{row.device_id}" if row.device_id else "device:gateway")
-    return Principal(id=ident, role=Role(row.role), device_id=row.device_id, person_id=row.person_id)
+    areas = tuple(a for a in (row.areas or "").split(",") if a)
+    return Principal(
+        id=ident, role=Role(row.role), device_id=row.device_id, person_id=row.person_id, areas=areas
+    )
 
 
 def bootstrap(conn: Connection, now: datetime) -> dict[str, str]:
@@ -297,17 +310,25 @@ def put_user(
     person_id: str | None,
     disabled: bool,
     now: datetime,
+    areas: Sequence[str] = (),
 ) -> bool:
     """Create or update a user; True when created. Disabling one revokes nothing by itself, but a
     disabled user's tokens are refused at every call."""
     if conn.execute(select(t.users.c.id).where(t.users.c.id == user_id)).first() is None:
-        create_user(conn, user_id=user_id, name=name, role=role, now=now, person_id=person_id)
+        create_user(conn, user_id=user_id, name=name, role=role, now=now, person_id=person_id, areas=areas)
         conn.execute(update(t.users).where(t.users.c.id == user_id).values(disabled=disabled))
         return True
     conn.execute(
         update(t.users)
         .where(t.users.c.id == user_id)
-        .values(name=name, role=role.value, person_id=person_id, disabled=disabled, updated_at=now)
+        .values(
+            name=name,
+            role=role.value,
+            person_id=person_id,
+            disabled=disabled,
+            areas=",".join(areas),
+            updated_at=now,
+        )
     )
     return False
 

@@ -35,14 +35,27 @@ def _upsert(conn: Connection, table: Any, row_id: str, values: dict[str, Any], n
     return not exists
 
 
+KEEP = object()  # a probation officer left as it is
+
+
 def put_subject(conn: Connection, now: datetime, *, subject_id: str, name: str, legal_basis: LegalBasis,
-                case_reference: str = "", notes: str = "") -> Touched:  # fmt: skip
-    values = {
+                case_reference: str = "", notes: str = "", probation_officer: object = KEEP) -> Touched:  # fmt: skip
+    """Create or update a subject. `probation_officer` (a user with that role, or None) puts him in
+    that officer's caseload; KEEP leaves the assignment as it is."""
+    values: dict[str, Any] = {
         "name": name,
         "legal_basis": legal_basis.value,
         "case_reference": case_reference,
         "notes": notes,
     }
+    if probation_officer is not KEEP:
+        if probation_officer is not None:
+            role = conn.execute(select(t.users.c.role).where(t.users.c.id == probation_officer)).scalar()
+            if role != "probation_officer":
+                raise CommandFailed(
+                    f"probation_officer: {probation_officer!r} is not a probation officer's account"
+                )
+        values["probation_officer"] = probation_officer
     created = _upsert(conn, t.subjects, subject_id, values, now)
     return Touched(result=created)
 

@@ -74,6 +74,8 @@ subjects = Table(
     Column("legal_basis", String(40), nullable=False),
     Column("case_reference", String(200), nullable=False, default=""),
     Column("notes", Text, nullable=False, default=""),
+    # The user (a probation officer) whose caseload he is: only they, and operators, follow him.
+    Column("probation_officer", String(ID), nullable=True, index=True),
     *_stamps(),
 )
 
@@ -198,6 +200,26 @@ alert_changes = Table(
     Index("ix_alert_changes_alert_at", "alert_id", "id"),
 )
 
+# Every municipality a party of an alert has stood in while it was open (from its facts), so police
+# dispatchers see the alerts of their jurisdictions, also after the parties have moved on.
+alert_areas = Table(
+    "alert_areas",
+    metadata,
+    Column("alert_id", String(ID), ForeignKey("alerts.id"), primary_key=True),
+    Column("code", String(10), primary_key=True, index=True),
+)
+
+# Field officers assigned to an incident: they see it, its parties and its stream while it is open
+# and for a short grace after.
+assignments = Table(
+    "assignments",
+    metadata,
+    Column("alert_id", String(ID), ForeignKey("alerts.id"), primary_key=True),
+    Column("user_id", String(ID), ForeignKey("users.id"), primary_key=True, index=True),
+    Column("assigned_by", String(ID), nullable=False),
+    Column("assigned_at", UTCTime(), nullable=False),
+)
+
 users = Table(
     "users",
     metadata,
@@ -214,6 +236,9 @@ users = Table(
     # checking who she is; only its SHA-256 is kept, with its expiry.
     Column("activation_hash", String(64), nullable=True, unique=True),
     Column("activation_expires_at", UTCTime(), nullable=True),
+    # A police dispatcher's jurisdictions: municipality code prefixes, comma-separated ("11" is all
+    # of Seoul, "41360" one city). Empty: none.
+    Column("areas", String(400), nullable=False, default="", server_default=""),
     *_stamps(),
 )
 
