@@ -49,12 +49,18 @@ def test_history_needs_a_purpose_and_records_it(app_client):
     assert r.status_code == 422
     assert {e["field"] for e in r.json()["detail"]} == {"purpose", "reason"}
     assert api.get("/v1/people/S1/track", params={"since": since, **WHY}).status_code == 200
-    assert api.get("/v1/people/S1/track").status_code == 200  # the live 30 minutes need none
+    # The live 30 minutes of one's own caseload need none; an operator looking at someone who is in
+    # no open alert is widening the view beyond live alerts, and needs one.
+    assert api.get("/v1/people/S1/track", who=Role.PROBATION_OFFICER).status_code == 200
+    assert api.get("/v1/people/S1/track").status_code == 422
+    assert api.get("/v1/people/S1/track", params=WATCH).status_code == 200
     entries = trail(api, action="positions.read", target="/v1/people/S1/track")
     assert [(e["purpose"], e["reason"]) for e in entries] == [
         ("", ""),
         (WHY["purpose"], WHY["reason"]),
         ("", ""),
+        ("", ""),
+        (WATCH["purpose"], WATCH["reason"]),
     ]
 
 
@@ -65,7 +71,8 @@ def test_changes_streams_and_incident_links_are_recorded(app_client):
 
     token = incident_token(api.client.app.state.link_key, alert_id)
     assert api.client.get(f"/v1/incidents/{alert_id}", params={"token": token}).status_code == 200
-    with api.client.websocket_connect(f"/v1/stream?token={api.tokens[Role.OPERATOR]}") as ws:
+    watch = "purpose=monitoring&reason=control-centre+watch"
+    with api.client.websocket_connect(f"/v1/stream?token={api.tokens[Role.OPERATOR]}&{watch}") as ws:
         assert ws.receive_json()["type"] == "hello"
     writes = trail(api, action="registry.write")
     assert {e["detail"]["method"] for e in writes} == {"PUT"} and len(writes) >= 5
@@ -73,6 +80,7 @@ def test_changes_streams_and_incident_links_are_recorded(app_client):
     assert link["actor"] == "incident-link" and token not in link["target"]
     [stream] = trail(api, action="stream")
     assert stream["detail"]["method"] == "WS" and "token" not in stream["target"]
+    assert (stream["purpose"], stream["reason"]) == (WATCH["purpose"], WATCH["reason"])
 
 
 def test_only_auditors_read_the_trail_and_exports_need_a_purpose(app_client):

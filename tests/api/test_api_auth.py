@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from api_kit import WATCH
+
 PUBLIC = {
     "/health",
     "/docs",
@@ -90,7 +92,7 @@ def test_roles_that_may_are_let_through(app_client):
     for who in ("operator", "probation_officer", "police_dispatcher"):
         assert api.get("/v1/subjects", who=who).status_code == 200
     for who in ("operator", "probation_officer", "police_dispatcher"):
-        assert api.get("/v1/positions", who=who).status_code == 200
+        assert api.get("/v1/positions", who=who, params=WATCH).status_code == 200
         assert api.get("/v1/alerts", who=who).status_code == 200
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from api_kit import HOME_LAT, HOME_LON, north, WATCH
+from api_kit import HOME_LAT, HOME_LON, WATCH, north
 
 from vigil.domain.model import Role
 from vigil.store.accounts import create_user, issue_token

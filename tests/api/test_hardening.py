@@ -242,7 +242,8 @@ def test_install_twice_is_a_no_op(api: Api) -> None:
 
 
 def test_websocket_still_works(api: Api) -> None:
-    with api.client.websocket_connect(f"/v1/stream?token={api.tokens[Role.OPERATOR]}") as ws:
+    watch = "purpose=monitoring&reason=control-centre+watch"
+    with api.client.websocket_connect(f"/v1/stream?token={api.tokens[Role.OPERATOR]}&{watch}") as ws:
         ws.close()
 
 

@@ -66,15 +66,18 @@ def require_purpose(request: Request) -> tuple[Purpose, str]:
 
 def entry(conn: Request | WebSocket, actor: str, role: str, action: str, **detail: Any) -> audit.Entry:
     code, reason = stated_purpose(conn)
-    target = conn.url.path + (f"?{_without_secrets(conn)}" if conn.url.query else "")
+    query = _without_secrets(conn)
+    target = conn.url.path + (f"?{query}" if query else "")
     source = conn.client.host if conn.client else ""
     method = getattr(conn, "method", "WS")
     return audit.Entry(actor, role, action, target[:240], code, reason, source, {"method": method, **detail})
 
 
 def _without_secrets(conn: Request | WebSocket) -> str:
-    """The query string without credentials (tokens must never reach the trail)."""
-    return "&".join(f"{k}={v}" for k, v in conn.query_params.multi_items() if k not in {"token", "reason"})
+    """The query string without credentials (tokens must never reach the trail), nor the purpose
+    (recorded in its own fields)."""
+    kept = (f"{k}={v}" for k, v in conn.query_params.multi_items() if k not in {"token", "purpose", "reason"})
+    return "&".join(kept)
 
 
 def record_sync(conn: Request | WebSocket, item: audit.Entry) -> None:

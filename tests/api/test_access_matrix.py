@@ -1,0 +1,550 @@
+"""The access matrix: every endpoint and the stream, against every role, in and out of scope.
+
+The scene: two proximity violations. A1 in Namyangju (Gyeonggi, codes "31..."): subject S1, in the
+caseload of `u-probation_officer`, approaching P1, whose own account is `u-protected_person`. A2 in
+Seoul's Jongno-gu ("11010"): S2, in another officer's caseload, approaching P2. The dispatcher's
+jurisdiction is Gyeonggi ("31"); the field officer is assigned to A1 only. So for every scoped role
+"in" is the A1 side and "out" the A2 side.
+
+Each row names a request on the A1 side and the same request on the A2 side, and what each role
+gets: ALL (both pass), IN (the A1 side passes, the A2 side is refused as out of scope) or NONE (both
+refused). "Passes" means the policy let it through: 2xx for reads; for writes anything but 401/403
+(a repeated step is a 409, which is the alert's state speaking, not the policy). Refused is a 403.
+A last test checks that the rows cover every endpoint of the OpenAPI schema.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from api_kit import HOME_LAT, HOME_LON, WATCH, north
+from sqlalchemy import update
+from starlette.websockets import WebSocketDisconnect
+
+from vigil.domain.model import Role
+from vigil.store import tables as t
+from vigil.store.accounts import create_user, issue_token
+
+SEOUL_LAT, SEOUL_LON = 37.5730, 126.9794  # Jongno-gu, 11010: outside the dispatcher's Gyeonggi
+M_PER_DEG_LAT = 111_195.0
+
+ROLES = (
+    "operator",
+    "probation_officer",
+    "police_dispatcher",
+    "field_officer",
+    "protected_person",
+    "admin",
+    "auditor",
+    "gateway",
+)
+ALL, IN, NONE = "all", "in", "none"
+WHY = {"purpose": "investigation", "reason": "matrix test"}
+
+
+@dataclass(frozen=True)
+class Row:
+    method: str
+    inside: str  # the A1 side
+    outside: str  # the A2 side (the same path when the endpoint names no record)
+    expect: dict[str, str]  # role -> ALL | IN | NONE; roles not named: NONE
+    body_in: Any = None
+    body_out: Any = None
+    params: dict[str, str] | None = None
+
+
+def roles(**expect: str) -> dict[str, str]:
+    return expect
+
+
+WATCHERS = roles(operator=ALL, probation_officer=IN, police_dispatcher=IN)
+ALERT_READERS = roles(operator=ALL, probation_officer=IN, police_dispatcher=IN, field_officer=IN)
+WRITERS = roles(operator=ALL, probation_officer=IN)
+SUBJECT = {"legal_basis": "parole", "name": "subject"}
+ZONE = {"kind": "exclusion", "circle": {"lat": 37.7, "lon": 127.3, "radius_m": 200}}
+
+
+# A target switched off: it may be written and read, and no push goes anywhere.
+TARGET = {"name": "112", "url": "http://127.0.0.1:9/112", "agency": "police", "enabled": False}
+
+
+def hold(person: str) -> dict[str, Any]:
+    return {"person_id": person, "held_from": "2026-01-01T00:00:00+00:00", "reason": "court request 2026-17"}
+
+
+def order_body(
+    subject: str, person: str, violation_m: float = 100, warning_m: float = 1000
+) -> dict[str, Any]:
+    return {
+        "subject_id": subject,
+        "protected_person_id": person,
+        "violation_distance_m": violation_m,
+        "warning_distance_m": warning_m,
+        "legal_basis": "stalking_provisional_measure",
+    }
+
+
+def matrix(a1: str, a2: str) -> list[Row]:
+    """Every endpoint that reads or changes monitored data, on each side of the scene."""
+    step = {"state": "acknowledged"}
+    return [
+        # --- alerts ---
+        Row("GET", f"/v1/alerts/{a1}", f"/v1/alerts/{a2}", ALERT_READERS),
+        Row("GET", f"/v1/alerts/{a1}/deliveries", f"/v1/alerts/{a2}/deliveries", ALERT_READERS),
+        Row("POST", f"/v1/alerts/{a1}/steps", f"/v1/alerts/{a2}/steps", WATCHERS, step, step),
+        Row(
+            "GET",
+            f"/v1/alerts/{a1}/evidence",
+            f"/v1/alerts/{a2}/evidence",
+            roles(operator=ALL, probation_officer=IN, auditor=ALL),
+            params=WHY,
+        ),
+        Row(
+            "PUT",
+            f"/v1/alerts/{a1}/assignments/u-fo2",
+            f"/v1/alerts/{a2}/assignments/u-fo2",
+            roles(operator=ALL, police_dispatcher=IN),
+        ),
+        Row(
+            "DELETE",
+            f"/v1/alerts/{a1}/assignments/u-fo3",
+            f"/v1/alerts/{a2}/assignments/u-fo3",
+            roles(operator=ALL, police_dispatcher=IN),
+        ),
+        # --- positions ---
+        Row("GET", "/v1/people/S1/track", "/v1/people/S2/track", ALERT_READERS, params=WATCH),
+        Row(
+            "GET",
+            "/v1/people/P1/track",
+            "/v1/people/P2/track",
+            roles(operator=ALL, police_dispatcher=IN, field_officer=IN),
+            params=WATCH,
+        ),
+        # --- the registry: reads ---
+        Row("GET", "/v1/subjects/S1", "/v1/subjects/S2", WATCHERS),
+        Row(
+            "GET",
+            "/v1/protected-persons/P1",
+            "/v1/protected-persons/P2",
+            roles(operator=ALL, police_dispatcher=IN),
+        ),
+        Row("GET", "/v1/devices/AM-1", "/v1/devices/AM-2", WATCHERS),
+        Row("GET", "/v1/orders/O1", "/v1/orders/O2", WATCHERS),
+        # --- the registry: writes (bodies restate what is there, so the scene does not change) ---
+        Row(
+            "PUT",
+            "/v1/subjects/S1",
+            "/v1/subjects/S2",
+            WRITERS,
+            {**SUBJECT, "probation_officer": "u-probation_officer"},
+            {**SUBJECT, "probation_officer": "u-po2"},
+        ),
+        Row(
+            "PUT",
+            "/v1/protected-persons/P1",
+            "/v1/protected-persons/P2",
+            roles(operator=ALL),
+            {"name": "person P1"},
+            {"name": "person P2"},
+        ),
+        Row(
+            "PUT",
+            "/v1/devices/AM-3",
+            "/v1/devices/AM-4",
+            WRITERS,
+            {"kind": "ankle_monitor", "person_id": "S1"},
+            {"kind": "ankle_monitor", "person_id": "S2"},
+        ),
+        Row("PUT", "/v1/orders/O1", "/v1/orders/O2", WRITERS, order_body("S1", "P1"), order_body("S2", "P2")),
+        Row("POST", "/v1/orders/O1b/end", "/v1/orders/O2b/end", WRITERS),
+        Row("PUT", "/v1/subjects/S1/zones/Z1", "/v1/subjects/S2/zones/Z2", WRITERS, ZONE, ZONE),
+        Row("DELETE", "/v1/subjects/S1/zones/Z1b", "/v1/subjects/S2/zones/Z2b", WRITERS),
+        Row(
+            "POST",
+            "/v1/protected-persons/P1/activation",
+            "/v1/protected-persons/P2/activation",
+            roles(operator=ALL),
+        ),
+        Row("POST", "/v1/devices/AM-3/credentials", "/v1/devices/AM-4/credentials", WRITERS),
+        # --- no records to scope: the role decides ---
+        Row("GET", "/v1/stats", "/v1/stats", roles(operator=ALL)),
+        Row("GET", "/v1/dispatch/targets", "/v1/dispatch/targets", roles(operator=ALL, admin=ALL)),
+        Row("GET", "/v1/dispatch/status", "/v1/dispatch/status", roles(operator=ALL, admin=ALL)),
+        Row("PUT", "/v1/dispatch/targets/t1", "/v1/dispatch/targets/t1", roles(admin=ALL), TARGET, TARGET),
+        Row("GET", "/v1/legal-holds", "/v1/legal-holds", roles(operator=ALL, admin=ALL, auditor=ALL)),
+        Row(
+            "POST",
+            "/v1/legal-holds",
+            "/v1/legal-holds",
+            roles(operator=ALL, admin=ALL, auditor=ALL),
+            hold("S1"),
+            hold("S2"),
+        ),
+        Row(
+            "POST",
+            "/v1/legal-holds/none/release",
+            "/v1/legal-holds/none/release",
+            roles(operator=ALL, admin=ALL, auditor=ALL),
+        ),
+        Row("GET", "/v1/audit", "/v1/audit", roles(auditor=ALL)),
+        Row("GET", "/v1/audit/verify", "/v1/audit/verify", roles(auditor=ALL)),
+        Row("GET", "/v1/audit/export", "/v1/audit/export", roles(auditor=ALL), params=WHY),
+        Row(
+            "PUT",
+            "/v1/users/u-new",
+            "/v1/users/u-new",
+            roles(admin=ALL),
+            {"name": "new", "role": "auditor"},
+            {"name": "new", "role": "auditor"},
+        ),
+        Row("POST", "/v1/users/u-new/revoke", "/v1/users/u-new/revoke", roles(admin=ALL)),
+        Row("GET", "/v1/me/status", "/v1/me/status", roles(protected_person=ALL)),
+        Row(
+            "POST",
+            "/v1/me/position",
+            "/v1/me/position",
+            roles(protected_person=ALL),
+            {"lat": HOME_LAT, "lon": HOME_LON},
+            {"lat": HOME_LAT, "lon": HOME_LON},
+        ),
+        # last, as it raises an alert: her SOS
+        Row("POST", "/v1/me/sos", "/v1/me/sos", roles(protected_person=ALL), {}, {}),
+    ]
+
+
+# Lists are not refused: they hold what the caller may see. Role -> (ids that must be there, ids
+# that must not); None: the role is refused (403).
+LISTS: dict[str, tuple[str, str, dict[str, tuple[set[str], set[str]] | None]]] = {
+    "/v1/alerts": ("id", "", {
+        "operator": ({"A1", "A2"}, set()),
+        "probation_officer": ({"A1"}, {"A2"}),
+        "police_dispatcher": ({"A1"}, {"A2"}),
+        "field_officer": ({"A1"}, {"A2"}),
+    }),
+    "/v1/subjects": ("id", "", {
+        "operator": ({"S1", "S2"}, set()),
+        "probation_officer": ({"S1"}, {"S2"}),
+        "police_dispatcher": ({"S1"}, {"S2"}),
+    }),
+    "/v1/protected-persons": ("id", "", {
+        "operator": ({"P1", "P2"}, set()),
+        "probation_officer": (set(), {"P1", "P2"}),
+        "police_dispatcher": ({"P1"}, {"P2"}),
+    }),
+    "/v1/devices": ("id", "", {
+        "operator": ({"AM-1", "AM-2", "W-1", "W-2"}, set()),
+        "probation_officer": ({"AM-1", "AM-3"}, {"AM-2", "AM-4", "W-1", "W-2"}),
+        "police_dispatcher": ({"AM-1", "W-1"}, {"AM-2", "W-2"}),
+    }),
+    "/v1/orders": ("id", "", {
+        "operator": ({"O1", "O2"}, set()),
+        "probation_officer": ({"O1"}, {"O2"}),
+        "police_dispatcher": ({"O1"}, {"O2"}),
+    }),
+    "/v1/positions": ("person", "features", {
+        "operator": ({"S1", "P1", "S2", "P2"}, set()),
+        "probation_officer": ({"S1"}, {"P1", "S2", "P2"}),
+        "police_dispatcher": ({"S1", "P1"}, {"S2", "P2"}),
+        "field_officer": ({"S1", "P1"}, {"S2", "P2"}),
+    }),
+}  # fmt: skip
+
+# Reached by other credentials than a role's token: a login, an incident's link, a target's
+# signature, a device. Each has its own tests; here every role's bearer token must be refused or
+# unused by them.
+OTHER_CREDENTIALS = {
+    ("POST", "/v1/auth/login"), ("POST", "/v1/auth/refresh"), ("POST", "/v1/auth/activate"),
+    ("POST", "/v1/auth/logout"), ("GET", "/v1/me"),
+    ("GET", "/v1/incidents/{alert_id}"), ("POST", "/v1/incidents/{alert_id}/status"),
+    ("POST", "/v1/dispatch/callbacks/{target_id}"),
+    ("POST", "/v1/devices/messages"), ("GET", "/osmand"), ("POST", "/osmand"),
+    ("GET", "/osmand/t/{token}"), ("POST", "/osmand/t/{token}"),
+    ("GET", "/health"), ("GET", "/v1/web/config"), ("GET", "/v1/web/basemap"),
+}  # fmt: skip
+
+
+# --- the scene -------------------------------------------------------------------------------------
+
+
+def seoul_north(metres: float) -> float:
+    return SEOUL_LAT + metres / M_PER_DEG_LAT
+
+
+def build(api) -> dict[str, str]:
+    """The two violations and everything around them; returns {"A1": id, "A2": id}."""
+    with api.db.begin() as conn:
+        now = api.clock()
+        create_user(conn, user_id="u-po2", name="another officer", role=Role.PROBATION_OFFICER, now=now)
+        for fo in ("u-fo2", "u-fo3"):
+            create_user(conn, user_id=fo, name=fo, role=Role.FIELD_OFFICER, now=now)
+    for sid, officer in (("S1", "u-probation_officer"), ("S2", "u-po2")):
+        assert api.put(f"/v1/subjects/{sid}", {**SUBJECT, "probation_officer": officer}).status_code == 201
+    for pid in ("P1", "P2"):
+        assert api.put(f"/v1/protected-persons/{pid}", {"name": f"person {pid}"}).status_code == 201
+    devices = {"AM-1": "S1", "W-1": "P1", "AM-2": "S2", "W-2": "P2", "AM-3": "S1", "AM-4": "S2"}
+    for device, person in devices.items():
+        kind = "smartwatch" if device.startswith("W") else "ankle_monitor"
+        assert api.put(f"/v1/devices/{device}", {"kind": kind, "person_id": person}).status_code == 201
+    r = api.send([
+        api.fix("W-1", HOME_LAT, HOME_LON, seconds=-20), api.fix("AM-1", north(50), HOME_LON, seconds=-20),
+        api.fix("W-2", SEOUL_LAT, SEOUL_LON, seconds=-20), api.fix("AM-2", seoul_north(50), SEOUL_LON, seconds=-20),
+    ])  # fmt: skip
+    assert r.status_code == 200, r.text
+    for oid, s, p in (("O1", "S1", "P1"), ("O2", "S2", "P2")):
+        assert api.put(f"/v1/orders/{oid}", order_body(s, p)).status_code == 201
+    for oid, s, p in (
+        ("O1b", "S1", "P1"),
+        ("O2b", "S2", "P2"),
+    ):  # to be ended; 50 m apart is no breach of these
+        assert api.put(f"/v1/orders/{oid}", order_body(s, p, 10, 20)).status_code == 201
+    for sid, zones in (("S1", ("Z1", "Z1b")), ("S2", ("Z2", "Z2b"))):
+        for zone in zones:
+            assert api.put(f"/v1/subjects/{sid}/zones/{zone}", ZONE).status_code == 201
+    alerts = {}
+    for name, order in (("A1", "O1"), ("A2", "O2")):
+        [alert] = [a for a in api.get("/v1/alerts").json() if a["order"] == order]
+        assert alert["kind"] == "proximity_violation", alert
+        alerts[name] = alert["id"]
+    for name in ("A1", "A2"):
+        assert api.put(f"/v1/alerts/{alerts[name]}/assignments/u-fo3", None).status_code == 200
+    assert api.put(f"/v1/alerts/{alerts['A1']}/assignments/u-field_officer", None).status_code == 200
+    with api.db.begin() as conn:  # her own account speaks for P1
+        conn.execute(update(t.users).where(t.users.c.id == "u-protected_person").values(person_id="P1"))
+    api.client.app.state.tokens.clear()
+    return alerts
+
+
+@pytest.fixture
+def scene(app_client):
+    return app_client, build(app_client)
+
+
+def passes(method: str, status: int) -> bool:
+    if method == "GET":
+        return 200 <= status < 300
+    return status not in (401, 403) and status < 500
+
+
+def call(api, who: str, method: str, path: str, body: Any, params: dict[str, str] | None) -> Any:
+    return api.client.request(method, path, json=body, params=params, headers=api.auth(who))
+
+
+# --- the tests -------------------------------------------------------------------------------------
+
+
+def test_every_endpoint_against_every_role_in_and_out_of_scope(scene):
+    api, alerts = scene
+    wrong = []
+    for row in matrix(alerts["A1"], alerts["A2"]):
+        for who in ROLES:
+            expect = row.expect.get(who, NONE)
+            for side, path, body in (("in", row.inside, row.body_in), ("out", row.outside, row.body_out)):
+                should = expect == ALL or (expect == IN and side == "in")
+                r = call(api, who, row.method, path, body, row.params)
+                if should and not passes(row.method, r.status_code):
+                    wrong.append((who, row.method, path, "should pass", r.status_code, r.text[:120]))
+                if not should and r.status_code != 403:
+                    wrong.append((who, row.method, path, "should be refused", r.status_code, r.text[:120]))
+    assert wrong == []
+
+
+@pytest.mark.parametrize("path", sorted(LISTS))
+def test_lists_hold_only_what_each_role_may_see(scene, path):
+    api, alerts = scene
+    key, inner, expected = LISTS[path]
+    names = {v: k for k, v in alerts.items()}
+    for who in ROLES:
+        r = api.get(path, who=who, params={**WATCH, "open_only": "false", "active": "false"})
+        if expected.get(who) is None:
+            assert r.status_code == 403, (who, r.status_code)
+            continue
+        assert r.status_code == 200, (who, r.text)
+        items = r.json()[inner] if inner else r.json()
+        seen = {names.get(i, i) for i in (x["properties"][key] if inner else x[key] for x in items)}
+        must, must_not = expected[who]
+        assert must <= seen and not (must_not & seen), (who, path, seen)
+
+
+def test_refusals_are_recorded_in_the_trail(scene):
+    api, alerts = scene
+    assert api.get(f"/v1/alerts/{alerts['A2']}", who="police_dispatcher").status_code == 403
+    r = api.get("/v1/audit", who="auditor", params={"actor": "u-police_dispatcher"})
+    refused = [e for e in r.json() if e["target"] == f"/v1/alerts/{alerts['A2']}"]
+    assert refused and refused[-1]["detail"]["allowed"] is False
+
+
+def test_a_body_naming_someone_out_of_scope_is_refused_and_changes_nothing(scene):
+    api, _ = scene
+    # A probation officer may not bind a device to, nor make an order for, another officer's subject.
+    r = api.put("/v1/devices/AM-9", {"kind": "ankle_monitor", "person_id": "S2"}, who="probation_officer")
+    assert r.status_code == 403 and "person_id" in r.text
+    assert api.get("/v1/devices/AM-9").status_code == 404
+    r = api.put("/v1/orders/O9", order_body("S2", "P1"), who="probation_officer")
+    assert r.status_code == 403 and "subject_id" in r.text
+    assert api.get("/v1/orders/O9").status_code == 404
+    # A new subject joins the caseload of the probation officer who registers him.
+    assert api.put("/v1/subjects/S9", SUBJECT, who="probation_officer").status_code == 201
+    assert api.get("/v1/subjects/S9").json()["probation_officer"] == "u-probation_officer"
+    assert api.get("/v1/subjects/S9", who="probation_officer").status_code == 200
+    r = api.put("/v1/subjects/S9", {**SUBJECT, "probation_officer": "u-operator"})
+    assert r.status_code == 422 and "probation_officer" in r.text
+
+
+def test_every_endpoint_is_in_the_matrix(scene):
+    api, alerts = scene
+    covered = {(r.method, _template(r.inside, alerts)) for r in matrix(alerts["A1"], alerts["A2"])}
+    covered |= {("GET", path) for path in LISTS} | OTHER_CREDENTIALS
+    schema = api.client.get("/openapi.json").json()
+    every = {(m.upper(), p) for p, ops in schema["paths"].items() for m in ops}
+    assert every - covered == set()
+
+
+def _template(path: str, alerts: dict[str, str]) -> str:
+    """The OpenAPI path a concrete path stands for: the segment after a collection is its id."""
+    names = {
+        "alerts": "alert_id", "people": "person_id", "subjects": "subject_id", "protected-persons": "person_id",
+        "devices": "device_id", "orders": "order_id", "zones": "zone_id", "assignments": "user_id",
+        "targets": "target_id", "legal-holds": "hold_id", "users": "user_id",
+    }  # fmt: skip
+    parts = path.strip("/").split("/")
+    out = [
+        "{" + names[parts[i - 1]] + "}" if i and parts[i - 1] in names and part not in names else part
+        for i, part in enumerate(parts)
+    ]
+    return "/" + "/".join(out)
+
+
+# --- the stream ------------------------------------------------------------------------------------
+
+
+def connect(api, who: str, **params: str):
+    query = "&".join(f"{k}={v}" for k, v in {"token": api.tokens[who], **WATCH, **params}.items())
+    return api.client.websocket_connect(f"/v1/stream?{query}")
+
+
+STREAM_SEES = {
+    "operator": {"S1", "P1", "S2", "P2"},
+    "probation_officer": {"S1"},
+    "police_dispatcher": {"S1", "P1"},
+    "field_officer": {"S1", "P1"},
+}
+
+
+@pytest.mark.parametrize("who", ROLES)
+def test_the_stream_carries_only_what_each_role_may_see(scene, who):
+    api, alerts = scene
+    if who not in STREAM_SEES:
+        with pytest.raises(WebSocketDisconnect) as refused, connect(api, who):
+            pass
+        assert refused.value.code == 1008
+        return
+    with connect(api, who) as ws:
+        assert ws.receive_json()["type"] == "hello"
+        # Everyone moves a little; S1 last, whom every watcher may see, so when his position has
+        # arrived everything sent before it has been decided for this viewer.
+        r = api.send([
+            api.fix("AM-2", seoul_north(52), SEOUL_LON), api.fix("W-2", SEOUL_LAT, SEOUL_LON),
+            api.fix("W-1", HOME_LAT, HOME_LON),
+        ])  # fmt: skip
+        assert r.status_code == 200, r.text
+        assert api.send([api.fix("AM-1", north(52), HOME_LON, seconds=1)]).status_code == 200
+        people, seen_alerts = set(), set()
+        while "S1" not in people:
+            message = ws.receive_json()
+            if message["type"] == "position":
+                people.add(message["feature"]["properties"]["person"])
+            elif message["type"] == "alert":
+                seen_alerts.add(message["alert"]["id"])
+    assert people == STREAM_SEES[who]
+    if who != "operator":
+        assert alerts["A2"] not in seen_alerts
+
+
+@pytest.mark.parametrize("who", ["probation_officer", "police_dispatcher", "field_officer"])
+def test_the_stream_refuses_to_follow_what_is_out_of_scope(scene, who):
+    api, alerts = scene
+    with pytest.raises(WebSocketDisconnect) as refused, connect(api, who, alert=alerts["A2"]):
+        pass
+    assert refused.value.code == 1008 and "outside" in refused.value.reason
+    with connect(api, who, alert=alerts["A1"]) as ws:
+        assert ws.receive_json()["type"] == "hello"
+
+
+def test_the_whole_stream_needs_a_purpose_from_those_who_see_everything(scene):
+    api, alerts = scene
+    token = api.tokens["operator"]
+    with (
+        pytest.raises(WebSocketDisconnect) as refused,
+        api.client.websocket_connect(f"/v1/stream?token={token}"),
+    ):
+        pass
+    assert refused.value.code == 1008 and "purpose" in refused.value.reason
+    with api.client.websocket_connect(f"/v1/stream?token={token}&alert={alerts['A1']}") as ws:
+        assert ws.receive_json()["type"] == "hello"  # one alert is not a wider view
+    assert api.get("/v1/positions").status_code == 422
+    assert api.get("/v1/positions", who="police_dispatcher").status_code == 200  # already narrow
+
+
+# --- access that ends ------------------------------------------------------------------------------
+
+
+def test_field_officer_access_ends_with_the_incident_and_its_grace(scene):
+    api, alerts = scene
+    a1 = alerts["A1"]
+    assert api.get(f"/v1/alerts/{a1}", who="field_officer").status_code == 200
+    assert api.post(f"/v1/alerts/{a1}/steps", {"state": "resolved"}).status_code == 200
+    api.clock.advance(14 * 60)  # the grace: units still on their way can finish
+    assert api.get(f"/v1/alerts/{a1}", who="field_officer").status_code == 200
+    api.clock.advance(2 * 60)
+    assert api.get(f"/v1/alerts/{a1}", who="field_officer").status_code == 403
+    assert api.get("/v1/alerts", who="field_officer", params={"open_only": "false"}).json() == []
+    assert api.get("/v1/people/S1/track", who="field_officer").status_code == 403
+    assert api.get("/v1/positions", who="field_officer").json()["features"] == []
+    with pytest.raises(WebSocketDisconnect), connect(api, "field_officer", alert=a1):
+        pass
+
+
+def test_taken_off_an_incident_a_field_officer_sees_it_no_more(scene):
+    api, alerts = scene
+    a1 = alerts["A1"]
+    assert (
+        api.client.delete(f"/v1/alerts/{a1}/assignments/u-field_officer", headers=api.auth()).status_code
+        == 200
+    )
+    assert api.get(f"/v1/alerts/{a1}", who="field_officer").status_code == 403
+
+
+def test_dispatchers_see_the_parties_only_while_the_alert_is_open(scene):
+    api, alerts = scene
+    assert api.get("/v1/subjects/S1", who="police_dispatcher").status_code == 200
+    for alert in ("A1",):
+        assert api.post(f"/v1/alerts/{alerts[alert]}/steps", {"state": "false_alarm"}).status_code == 200
+    # The alert itself stays theirs (it happened in their jurisdiction); its parties do not.
+    assert api.get(f"/v1/alerts/{alerts['A1']}", who="police_dispatcher").status_code == 200
+    assert api.get("/v1/subjects/S1", who="police_dispatcher").status_code == 403
+    assert api.get("/v1/people/P1/track", who="police_dispatcher").status_code == 403
+
+
+def test_a_dispatcher_keeps_an_alert_whose_parties_moved_out_of_the_jurisdiction(scene):
+    api, alerts = scene
+    # S1 and P1 both go to Seoul: the alert still concerns Namyangju, where it was raised.
+    r = api.send([
+        api.fix("W-1", SEOUL_LAT + 0.01, SEOUL_LON, seconds=2),
+        api.fix("AM-1", seoul_north(50) + 0.01, SEOUL_LON, seconds=2),
+    ])  # fmt: skip
+    assert r.status_code == 200
+    assert api.get(f"/v1/alerts/{alerts['A1']}", who="police_dispatcher").status_code == 200
+
+
+def test_a_seoul_dispatcher_sees_the_seoul_side_only(scene):
+    api, alerts = scene
+    with api.db.begin() as conn:
+        conn.execute(update(t.users).where(t.users.c.id == "u-police_dispatcher").values(areas="11"))
+        api.tokens["seoul"] = issue_token(
+            conn, role=Role.POLICE_DISPATCHER, now=api.clock(), user_id="u-police_dispatcher"
+        )
+    assert api.get(f"/v1/alerts/{alerts['A2']}", who="seoul").status_code == 200
+    assert api.get(f"/v1/alerts/{alerts['A1']}", who="seoul").status_code == 403
+    assert {a["id"] for a in api.get("/v1/alerts", who="seoul").json()} == {alerts["A2"]}
