@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 from pypdf import PdfReader
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Engine, insert, select, update
 
 from vigil.evidence.pdf import render
 from vigil.evidence.report import alert_evidence, canonical_json, order_evidence, seal
+from vigil.store import audit
 from vigil.store import tables as t
 from vigil.store.database import migrate, open_engine
 
@@ -252,12 +253,23 @@ def test_the_cli_writes_both_formats(db: Engine, database_url: str, tmp_path: An
     from vigil.cli import main
 
     monkeypatch.setenv("VIGIL_DATABASE_URL", database_url)
-    assert main(["report", "a-1", "--out", str(tmp_path / "a.json")]) == 0
+    why = ["--purpose", "court_order", "--reason", "Seoul District Court 2026-17"]
+    assert main(["report", "a-1", "--out", str(tmp_path / "a.json"), *why]) == 0
     envelope = json.loads((tmp_path / "a.json").read_bytes())
     assert hashlib.sha256(canonical_json(envelope["evidence"])).hexdigest() == envelope["sha256"]
-    assert main(["report", "a-1", "--out", str(tmp_path / "a.pdf")]) == 0
+    assert main(["report", "a-1", "--out", str(tmp_path / "a.pdf"), *why]) == 0
     assert (tmp_path / "a.pdf").read_bytes().startswith(b"%PDF-")
-    assert main(["report", "nope", "--out", str(tmp_path / "n.pdf")]) == 1
-    assert main(["report", "a-1", "--out", str(tmp_path / "a.txt")]) == 2
+    assert main(["report", "nope", "--out", str(tmp_path / "n.pdf"), *why]) == 1
+    assert main(["report", "a-1", "--out", str(tmp_path / "a.txt"), *why]) == 2
+    assert main(["report", "a-1", "--out", str(tmp_path / "b.json")]) == 2  # no purpose: no export
+    assert not (tmp_path / "b.json").exists()
     assert main(["report", "--order", "O1", "--from", OPENED.isoformat(), "--until", LATER.isoformat(),
-                 "--out", str(tmp_path / "o.json")]) == 0  # fmt: skip
+                 "--out", str(tmp_path / "o.json"), *why]) == 0  # fmt: skip
+    # Each export is in the audit trail, with its purpose, and the chain holds.
+    with db.connect() as conn:
+        rows = conn.execute(select(t.audit_log).where(t.audit_log.c.action == "evidence.read")).all()
+        assert audit.verify(conn).intact
+    assert [(r.target, r.purpose, r.role) for r in rows] == [
+        ("alert:a-1", "court_order", "cli"), ("alert:a-1", "court_order", "cli"),
+        ("alert:nope", "court_order", "cli"), ("order:O1", "court_order", "cli"),
+    ]  # fmt: skip

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import sys
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from vigil.config import Settings
 from vigil.domain.model import Role
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -39,6 +44,25 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _record(db: Engine, action: str, target: str, purpose: str = "", reason: str = "", **detail: Any) -> None:
+    """A command's own entry in the audit trail, before it acts: the shell user who ran it on this
+    host, and what it was asked to do. Appended to the same chain as the server's entries."""
+    from vigil.store import audit
+
+    entry = audit.Entry(
+        f"cli:{getpass.getuser()}",
+        "cli",
+        action,
+        target,
+        purpose,
+        reason,
+        "localhost",
+        {"method": "CLI", **detail},
+    )
+    with db.begin() as conn:
+        audit.append(conn, [(datetime.now(UTC), entry)])
+
+
 def _user(args: argparse.Namespace, settings: Settings) -> int:
     from vigil.store.accounts import create_user, issue_token
     from vigil.store.database import migrate, open_engine
@@ -47,8 +71,13 @@ def _user(args: argparse.Namespace, settings: Settings) -> int:
     migrate(db)
     now = datetime.now(UTC)
     user_id = args.id or f"u-{uuid.uuid4().hex[:12]}"
+    areas = [a for a in (args.areas or "").split(",") if a]
+    if any(not (a.isdigit() and 2 <= len(a) <= 10) for a in areas):
+        print("--areas: municipality code prefixes of 2 to 10 digits, comma-separated (e.g. 11,41135)")
+        return 2
+    _record(db, "users.manage", f"user:{user_id}", role=args.role, areas=areas)
     with db.begin() as conn:
-        create_user(conn, user_id=user_id, name=args.name, role=Role(args.role), now=now)
+        create_user(conn, user_id=user_id, name=args.name, role=Role(args.role), now=now, areas=areas)
         token = issue_token(conn, role=Role(args.role), now=now, user_id=user_id)
     print(f"user {user_id} ({args.role}) token: {token}")
     return 0
@@ -78,6 +107,7 @@ def _device_token(args: argparse.Namespace, settings: Settings) -> int:
 
     db = open_engine(settings.database_url)
     migrate(db)
+    _record(db, "device.credentials", f"device:{args.device or '*'}")
     with db.begin() as conn:
         token = issue_token(conn, role=Role.DEVICE, now=datetime.now(UTC), device_id=args.device)
     scope = f"device {args.device}" if args.device else "a gateway (any registered device)"
@@ -192,7 +222,7 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
             json_out=args.json,
             url=args.url,
             device_token=args.device_token,
-            admin_token=args.admin_token,
+            registry_token=args.registry_token,
             force=forced,
         )
     )
@@ -207,6 +237,9 @@ def _purge(args: argparse.Namespace, settings: Settings) -> int:
     db = open_engine(settings.database_url)
     try:
         migrate(db)
+        _record(
+            db, "retention.purge", "fixes,device_events", dry_run=args.dry_run, days=settings.retention_days
+        )
         report = purge(
             db,
             direct(db),
@@ -228,9 +261,9 @@ def _purge(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _report(args: argparse.Namespace, settings: Settings) -> int:
-    import getpass
     from pathlib import Path
 
+    from vigil.api.trail import Purpose
     from vigil.evidence import pdf
     from vigil.evidence.report import alert_evidence, order_evidence, seal
     from vigil.store.database import open_engine
@@ -242,10 +275,17 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
     if (args.alert is None) == (args.order is None):
         print("vigil report: give an ALERT_ID or --order (with --from and --until)", file=sys.stderr)
         return 2
+    if args.purpose not in set(Purpose) or len(args.reason.strip()) < 5:
+        print(
+            f"vigil report: an export needs --purpose ({', '.join(Purpose)}) and a --reason", file=sys.stderr
+        )
+        return 2
     now = datetime.now(UTC)
     by = f"cli:{getpass.getuser()}"
     db = open_engine(settings.database_url)
     try:
+        target = f"alert:{args.alert}" if args.alert else f"order:{args.order}"
+        _record(db, "evidence.read", target, args.purpose, args.reason.strip(), out=str(out))
         with db.connect() as conn:
             if args.alert is not None:
                 evidence = alert_evidence(conn, args.alert, generated_at=now, generated_by=by)
@@ -283,6 +323,7 @@ def parser() -> argparse.ArgumentParser:
     user.add_argument("name")
     user.add_argument("role", choices=[r.value for r in Role if r is not Role.DEVICE])
     user.add_argument("--id")
+    user.add_argument("--areas", help="a police dispatcher's jurisdictions: code prefixes, e.g. 11,41")
     user.set_defaults(run=_user)
     audit = sub.add_parser("audit", help="the audit trail")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
@@ -352,7 +393,7 @@ def parser() -> argparse.ArgumentParser:
     simulate.add_argument("--json", metavar="FILE", help="with --quality: save the figures as JSON")
     simulate.add_argument("--url", help="drive this server live, e.g. http://127.0.0.1:8000")
     simulate.add_argument("--device-token", help="with --url: a gateway device token")
-    simulate.add_argument("--admin-token", help="with --url: a token allowed to write the registry")
+    simulate.add_argument("--registry-token", help="with --url: a token allowed to write the registry")
     simulate.set_defaults(run=_simulate)
     purge_cmd = sub.add_parser(
         "purge", help="delete history older than VIGIL_RETENTION_DAYS, except evidence (alerts, legal holds)"
@@ -367,6 +408,8 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--order", help="instead of an alert: every alert and both tracks of this order")
     report.add_argument("--from", dest="since", metavar="ISO", help="with --order: start (with time zone)")
     report.add_argument("--until", metavar="ISO", help="with --order: end (with time zone)")
+    report.add_argument("--purpose", default="", help="why it is exported: a reason code (court_order, ...)")
+    report.add_argument("--reason", default="", help="why, in words (recorded in the audit trail)")
     report.set_defaults(run=_report)
     return p
 

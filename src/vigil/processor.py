@@ -146,7 +146,6 @@ class Processor:
         self._fix_latest: dict[str, datetime] = {}
         self._event_latest: dict[str, datetime] = {}
         self.stored_total = 0  # reports stored since start, for the live figures (read from any thread)
-        self._audit_head = audit.GENESIS  # the newest audit entry's hash: the next one links to it
         self.areas = AlertAreas()
 
     def load(self, now: datetime) -> None:
@@ -166,7 +165,6 @@ class Processor:
             self._event_latest = _latest(conn, t.device_events)
             if self.outbox is not None:
                 self.outbox.load(conn)
-            self._audit_head = audit.head(conn)
             self.areas.load(conn)
         self.engine = engine
 
@@ -176,7 +174,7 @@ class Processor:
         after rebuilding the engine from what the database holds."""
         results: list[Any] = []
         out = Published()
-        writes = _Rows(self._audit_head, now)
+        writes = _Rows(now)
         try:
             with self.db.begin() as conn:
                 for command in commands:
@@ -197,7 +195,6 @@ class Processor:
                 # The database is still unreachable: keep answering 503; the next failure retries this.
                 log.exception("rebuilding the engine failed too")
             raise
-        self._audit_head = writes.audit_head
         if out.alerts:
             self.areas.committed()
         return results, out
@@ -406,13 +403,12 @@ def _latest(conn: Connection, table: Any) -> dict[str, datetime]:
 class _Rows:
     """Rows of one batch, written with one executemany per table (the hot path's main saving)."""
 
-    def __init__(self, audit_head: str, now: datetime) -> None:
+    def __init__(self, now: datetime) -> None:
         self._fixes: list[tuple[Any, ...]] = []
         self._events: list[dict[str, Any]] = []
         self._changes: list[AlertChange] = []
         self._audits: list[tuple[datetime, Entry]] = []
         self._now = now
-        self.audit_head = audit_head
 
     def audit(self, entries: Sequence[Entry]) -> None:
         self._audits += [(self._now, entry) for entry in entries]
@@ -459,7 +455,7 @@ class _Rows:
         if self._changes:
             self._flush_alerts(conn)
         if self._audits:
-            self.audit_head = audit.append(conn, self._audits, self.audit_head)
+            audit.append(conn, self._audits)
         self._fixes, self._events, self._changes, self._audits = [], [], [], []
 
     def _flush_alerts(self, conn: Connection) -> None:

@@ -146,3 +146,19 @@ def test_user_bodies_are_checked(app_client):
     r = api.put("/v1/users/x", {"name": "X", "role": "protected_person"}, who=Role.ADMIN)
     assert r.status_code == 422 and r.json()["detail"][0]["field"] == "person_id"
     assert api.put("/v1/users/x", {"name": "X", "role": "operator"}, who=Role.OPERATOR).status_code == 403
+    r = api.put("/v1/users/x", {"name": "X", "role": "police_dispatcher", "areas": ["Seoul"]}, who=Role.ADMIN)
+    assert r.status_code == 422 and r.json()["detail"][0]["field"] == "areas.0", r.text
+
+
+def test_a_new_role_or_jurisdiction_takes_effect_at_once(app_client):
+    api = app_client
+    make_user(api, "lee", "police_dispatcher", areas=["11"])
+    token = login(api, "lee").json()["access_token"]
+    assert api.client.get("/v1/alerts", headers=bearer(token)).status_code == 200
+    body = {"name": "Lee", "role": "police_dispatcher", "areas": ["31", "41"]}
+    assert api.put("/v1/users/lee", body, who=Role.ADMIN).json()["areas"] == ["31", "41"]
+    assert api.client.app.state.tokens.principal(token).areas == ("31", "41")
+    # A demotion revokes the tokens issued for the old role.
+    assert api.put("/v1/users/lee", {"name": "Lee", "role": "auditor"}, who=Role.ADMIN).status_code == 200
+    assert api.client.get("/v1/alerts", headers=bearer(token)).status_code == 401
+    assert login(api, "lee").json()["role"] == "auditor"

@@ -4,6 +4,7 @@ chain shows any edited, removed or reordered entry (`vigil audit verify`)."""
 
 from __future__ import annotations
 
+import getpass
 import os
 import subprocess
 import sys
@@ -172,3 +173,26 @@ def test_tokens_never_reach_the_trail(app_client):
     with api.db.connect() as conn:
         everything = " ".join(str(tuple(r)) for r in conn.execute(select(t.audit_log)))
     assert token not in everything
+
+
+def test_command_line_entries_and_the_servers_share_one_chain(app_client):
+    """`vigil report` and friends append to the trail while the server does: the chain takes one
+    appender at a time, so it stays one line."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from vigil.cli import _record
+
+    api = app_client
+    with ThreadPoolExecutor(4) as pool:
+        done = [
+            pool.submit(_record, api.db, "evidence.read", f"alert:x{i}", "court_order", "a test")
+            for i in range(20)
+        ]
+        for _ in range(20):
+            assert api.get("/v1/subjects").status_code == 200
+        for future in done:
+            future.result()
+    assert verify(api)["intact"] is True
+    cli = trail(api, action="evidence.read", actor=f"cli:{getpass.getuser()}")
+    assert sorted(e["target"] for e in cli) == sorted(f"alert:x{i}" for i in range(20))
+    assert len(trail(api, action="registry.read", target="/v1/subjects")) == 20

@@ -71,7 +71,9 @@ class Server:
     tokens: dict[str, str]
 
     def driver(self, **kw: Any) -> Driver:
-        return Driver(self.url, device_token=self.tokens["device"], admin_token=self.tokens["admin"], **kw)
+        return Driver(
+            self.url, device_token=self.tokens["device"], registry_token=self.tokens["operator"], **kw
+        )
 
     def get(self, path: str, who: str = "operator", **params: Any) -> Any:
         r = httpx.get(self.url + path, params=params, headers={"Authorization": f"Bearer {self.tokens[who]}"})
@@ -141,15 +143,15 @@ def test_register_loads_the_whole_caseload(server: Server) -> None:
             await drv.register(load)  # again: updates, still 2xx
 
     asyncio.run(go())
-    assert len(server.get("/v1/subjects", who="admin")) == len(load.subjects)
-    assert len(server.get("/v1/protected-persons", who="admin")) == len(load.protected_persons)
-    assert len(server.get("/v1/devices", who="admin")) == len(load.people)
-    orders = server.get("/v1/orders", who="admin")
+    assert len(server.get("/v1/subjects", who="operator")) == len(load.subjects)
+    assert len(server.get("/v1/protected-persons", who="operator")) == len(load.protected_persons)
+    assert len(server.get("/v1/devices", who="operator")) == len(load.people)
+    orders = server.get("/v1/orders", who="operator")
     assert sorted(o["id"] for o in orders) == sorted(o.id for o in load.orders)
     curfews = [(s.id, s.curfew.id) for s in load.subjects if s.curfew is not None]
     assert curfews
     subject_id, zone_id = curfews[0]
-    zones = server.get(f"/v1/subjects/{subject_id}", who="admin")["zones"]
+    zones = server.get(f"/v1/subjects/{subject_id}", who="operator")["zones"]
     assert [z["kind"] for z in zones if z["id"] == zone_id] == ["inclusion"]
 
 
@@ -171,7 +173,7 @@ def test_register_fails_loudly_on_a_refusal(server: Server) -> None:
     load = caseload(2, 5)
 
     async def go() -> None:
-        drv = Driver(server.url, device_token=server.tokens["device"], admin_token=server.tokens["device"])
+        drv = Driver(server.url, device_token=server.tokens["device"], registry_token=server.tokens["device"])
         try:
             await drv.register(load)
         finally:
@@ -303,7 +305,9 @@ def _mock(answers: list[int]) -> tuple[httpx.MockTransport, list[httpx.Request]]
 
 def _send(transport: httpx.MockTransport, reports: list[Report]) -> DriverStats:
     async def go() -> DriverStats:
-        async with Driver("http://vigil.test", device_token="d", admin_token="a", transport=transport) as drv:
+        async with Driver(
+            "http://vigil.test", device_token="d", registry_token="a", transport=transport
+        ) as drv:
             await drv.send(reports)
             return drv.stats
 

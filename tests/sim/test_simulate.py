@@ -79,7 +79,7 @@ def test_a_plain_offline_run_prints_a_summary(capsys: pytest.CaptureFixture[str]
     "argv",
     [
         ["--url", "http://127.0.0.1:9"],
-        ["--url", "http://127.0.0.1:9", "--device-token", "d", "--admin-token", "a", "--quality"],
+        ["--url", "http://127.0.0.1:9", "--device-token", "d", "--registry-token", "a", "--quality"],
         ["--device-token", "d"],
         ["--hours", "0"],
         ["--subjects", "0"],
@@ -110,7 +110,7 @@ def test_live_mode_registers_and_drives_the_server_until_the_hours_are_up(server
         seed=4,
         url=server.url,
         device_token=server.tokens["device"],
-        admin_token=server.tokens["admin"],
+        registry_token=server.tokens["operator"],
     )
     out, err = io.StringIO(), io.StringIO()
     assert main(options, stdout=out, stderr=err) == 0, err.getvalue()
@@ -122,7 +122,7 @@ def test_live_mode_registers_and_drives_the_server_until_the_hours_are_up(server
     assert int(words[words.index("requests") + 1]) >= 1, (
         text
     )  # seed 4: a monitor's first report is due at 1 s
-    assert len(server.get("/v1/subjects", who="admin")) == 20
+    assert len(server.get("/v1/subjects", who="operator")) == 20
 
 
 def test_live_mode_says_why_registration_failed(server: Server) -> None:  # noqa: F811
@@ -130,7 +130,7 @@ def test_live_mode_says_why_registration_failed(server: Server) -> None:  # noqa
         subjects=2,
         url=server.url,
         device_token=server.tokens["device"],
-        admin_token=server.tokens["device"],  # a device may not write the registry
+        registry_token=server.tokens["device"],  # a device may not write the registry
     )
     err = io.StringIO()
     assert main(options, stdout=io.StringIO(), stderr=err) == 1

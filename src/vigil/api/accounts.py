@@ -179,6 +179,7 @@ async def put_user(
         return Touched(result=created)
 
     created = await _run(request, apply)
+    request.app.state.tokens.clear()  # a new role, jurisdictions or a disabled account: at once
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return {
         "id": user_id,

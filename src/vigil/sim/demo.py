@@ -88,6 +88,22 @@ def bind_victim(url: str, user_id: str, person_id: str) -> None:
     db.dispose()
 
 
+# The dispatcher's jurisdiction: Gyeonggi-do, where the scripted approach happens (Namyangju).
+DISPATCHER_AREAS = "31"
+
+
+def give_scopes(url: str, caseload: list[str]) -> None:
+    """The probation officer's caseload and the dispatcher's jurisdiction, so that logging in as
+    either shows a narrower view than the operator's."""
+    db = open_engine(url)
+    with db.begin() as conn:
+        conn.execute(
+            update(t.subjects).where(t.subjects.c.id.in_(caseload)).values(probation_officer="probation")
+        )
+        conn.execute(update(t.users).where(t.users.c.id == "dispatcher").values(areas=DISPATCHER_AREAS))
+    db.dispose()
+
+
 def script_opening(sim: Simulation, caseload: Caseload, now: datetime) -> list[str]:
     """Force the opening incidents on the subjects best placed for them; returns what was scripted."""
     ts = now.timestamp()
@@ -138,8 +154,11 @@ async def run_demo(*, subjects: int, seed: int, host: str, port: int) -> int:
     approached = min(caseload.subjects, key=lambda s: sim.partner_distance(s.id, now.timestamp()))
     victim_id = caseload.partners(approached.id)[0]
     bind_victim(url, "victim", victim_id)
-    driver = Driver(base, device_token=tokens["devices"], admin_token=tokens["admin"])
+    driver = Driver(base, device_token=tokens["devices"], registry_token=tokens["operator"])
     await driver.register(caseload)
+    # Every other subject, and the man of the scripted approach, are the probation officer's.
+    ids = sorted(s.id for s in caseload.subjects)
+    give_scopes(url, sorted({*ids[::2], approached.id}))
 
     print(f"\nVigil demo: {base}   (API and docs: {base}/docs)", flush=True)
     print(f"database: {DEMO_DB} (fresh each run); caseload: {subjects} subjects, seed {seed}")

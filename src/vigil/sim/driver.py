@@ -1,7 +1,7 @@
-"""Drive a running Vigil server over HTTP exactly as devices and an administrator would.
+"""Drive a running Vigil server over HTTP exactly as devices and an operator would.
 
-    driver = Driver("http://127.0.0.1:8000", device_token=gateway, admin_token=admin)
-    await driver.register(caseload)                  # the registry, PUT by PUT, as an admin would
+    driver = Driver("http://127.0.0.1:8000", device_token=gateway, registry_token=operator)
+    await driver.register(caseload)                  # the registry, PUT by PUT, as an operator would
     await driver.send(sim.advance(until))            # what the devices sent by `until`
     await run_live(sim, driver, stop=stop_event)     # or: keep the simulation in step with the clock
     await driver.aclose()
@@ -130,19 +130,19 @@ class Driver:
         base_url: str,
         *,
         device_token: str,
-        admin_token: str,
+        registry_token: str,
         concurrency: int = 16,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         """`device_token`: a device token valid for every simulated device (a gateway token, not
-        bound to one device). `admin_token`: a user allowed to write the registry. `transport`
+        bound to one device). `registry_token`: a user allowed to write the registry. `transport`
         replaces the network (tests)."""
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.base_url = base_url.rstrip("/")
         self.stats = DriverStats()
         self._device_token = device_token
-        self._admin = {"Authorization": f"Bearer {admin_token}"}
+        self._registrar = {"Authorization": f"Bearer {registry_token}"}
         self._device = {"Authorization": f"Bearer {device_token}"}
         self._slots = asyncio.Semaphore(concurrency)
         self._client = httpx.AsyncClient(
@@ -164,7 +164,7 @@ class Driver:
     # --- the registry -----------------------------------------------------------------------------
 
     async def register(self, caseload: Caseload) -> None:
-        """Load the whole caseload with the admin token: people, then devices, then orders, then
+        """Load the whole caseload with the registry token: people, then devices, then orders, then
         curfew zones, each group concurrently. RegistrationError on the first non-2xx answer."""
         phases: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
         for method, path, body in caseload.registry_bodies():
@@ -184,7 +184,7 @@ class Driver:
     async def _register_one(self, method: str, path: str, body: dict[str, Any]) -> None:
         try:
             response = await self._with_retries(
-                lambda: self._client.request(method, path, json=body, headers=self._admin)
+                lambda: self._client.request(method, path, json=body, headers=self._registrar)
             )
         except httpx.TransportError as exc:
             raise RegistrationError(f"{method} {path}: cannot reach {self.base_url}: {exc!r}") from exc

@@ -104,7 +104,7 @@ class Options:
     json_out: str | None = None
     url: str | None = None
     device_token: str | None = None
-    admin_token: str | None = None
+    registry_token: str | None = None
     force: tuple[Forced, ...] = ()
     concurrency: int = 16
 
@@ -122,11 +122,11 @@ class Options:
         if not (math.isfinite(self.incident_rate) and 0 <= self.incident_rate <= 1):
             raise UsageError("--incident-rate must be between 0 and 1 (incidents per subject-day)")
         if self.url is None:
-            if self.device_token or self.admin_token:
-                raise UsageError("--device-token and --admin-token go with --url")
+            if self.device_token or self.registry_token:
+                raise UsageError("--device-token and --registry-token go with --url")
             return
-        if not (self.device_token and self.admin_token):
-            raise UsageError("--url needs --device-token (a gateway token) and --admin-token")
+        if not (self.device_token and self.registry_token):
+            raise UsageError("--url needs --device-token (a gateway token) and --registry-token")
         if self.scenario_out or self.quality or self.json_out:
             raise UsageError("--scenario-out, --quality and --json are for offline runs (without --url)")
 
@@ -431,13 +431,13 @@ def _stop_on_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> It
 
 
 async def live(options: Options, out: TextIO, err: TextIO, stop: asyncio.Event | None = None) -> int:
-    assert options.url and options.device_token and options.admin_token
+    assert options.url and options.device_token and options.registry_token
     stop = stop or asyncio.Event()
     load = make_caseload(options.subject_count, options.seed)
     async with Driver(
         options.url,
         device_token=options.device_token,
-        admin_token=options.admin_token,
+        registry_token=options.registry_token,
         concurrency=options.concurrency,
     ) as driver:
         print(

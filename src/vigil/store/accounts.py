@@ -313,8 +313,12 @@ def put_user(
     areas: Sequence[str] = (),
 ) -> bool:
     """Create or update a user; True when created. Disabling one revokes nothing by itself, but a
-    disabled user's tokens are refused at every call."""
-    if conn.execute(select(t.users.c.id).where(t.users.c.id == user_id)).first() is None:
+    disabled user's tokens are refused at every call. A changed role revokes the user's tokens: each
+    token carries the role it was issued for, and a demotion must take effect now."""
+    before = conn.execute(select(t.users.c.role).where(t.users.c.id == user_id)).scalar()
+    if before is not None and before != role.value:
+        revoke_user(conn, user_id, now)
+    if before is None:
         create_user(conn, user_id=user_id, name=name, role=role, now=now, person_id=person_id, areas=areas)
         conn.execute(update(t.users).where(t.users.c.id == user_id).values(disabled=disabled))
         return True

@@ -7,8 +7,11 @@ next entry to the one before it. Only the tail can be cut without a trace inside
 `verify` reports the head hash, to be kept outside (a printed report, another system) and checked
 against later with `--expect-head`.
 
-Entries are appended by the single writer (the processor), in commit order, so the chain has one
-thread to answer to; the database refuses UPDATE and DELETE on the table (triggers, migration 0005).
+Entries are appended by the server's single writer (the processor) and by CLI commands that read or
+export data (`vigil report`, `vigil purge`, `vigil user`). Each append first takes the chain's lock
+(PostgreSQL: an advisory lock; SQLite: its write lock), then reads the head, so appenders queue up
+and the chain has one order; a unique `prev_hash` makes a fork impossible even so. The database
+refuses UPDATE and DELETE on the table (triggers, migration 0005).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert, select, text
 
 from vigil.store import tables as t
 
@@ -67,8 +70,24 @@ def head(conn: Connection) -> str:
     return GENESIS if row is None else str(row.hash)
 
 
-def append(conn: Connection, entries: Sequence[tuple[datetime, Entry]], prev_hash: str) -> str:
-    """Append entries after `prev_hash` (the current head); returns the new head."""
+CHAIN_LOCK = 0x76_69_67_69_6C  # "vigil": PostgreSQL's advisory lock for appending to the chain
+
+
+def _take_the_pen(conn: Connection) -> None:
+    """Hold the chain until this transaction ends, so the head read next stays the head."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK})
+    else:
+        # A write that touches no row still takes SQLite's write lock (and opens the transaction).
+        conn.execute(text("UPDATE audit_log SET seq = seq WHERE 0"))
+
+
+def append(conn: Connection, entries: Sequence[tuple[datetime, Entry]]) -> str:
+    """Append entries after the current head, in the caller's transaction; returns the new head."""
+    if not entries:
+        return head(conn)
+    _take_the_pen(conn)
+    prev_hash = head(conn)
     rows = []
     for at, entry in entries:
         digest = link(prev_hash, at, entry)

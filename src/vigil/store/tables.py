@@ -373,6 +373,7 @@ audit_log = Table(
     Column("reason", Text, nullable=False),
     Column("source", String(100), nullable=False),  # where the request came from (client address)
     Column("detail", JSON, nullable=False),
-    Column("prev_hash", String(64), nullable=False),
+    # Unique: two entries claiming the same predecessor would fork the chain.
+    Column("prev_hash", String(64), nullable=False, unique=True, index=True),
     Column("hash", String(64), nullable=False),
 )
