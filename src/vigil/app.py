@@ -36,6 +36,7 @@ from sqlalchemy import Engine
 from vigil import __version__
 from vigil.api import (
     accounts,
+    admin,
     alerts,
     audit,
     dispatch,
@@ -150,7 +151,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     app.state.tokens = Tokens(db, settings.token_cache_s, clock)
     for router in (
         ingest.router, registry.router, alerts.router, positions.router, streams.router, dispatch.router,
-        incidents.router, me.router, web.router, evidence.router, audit.router, accounts.router,
+        incidents.router, me.router, web.router, evidence.router, audit.router, accounts.router, admin.router,
     ):  # fmt: skip
         app.include_router(router)
     web.mount(app)

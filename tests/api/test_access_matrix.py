@@ -200,6 +200,8 @@ def matrix(a1: str, a2: str) -> list[Row]:
             {"name": "new", "role": "auditor"},
         ),
         Row("POST", "/v1/users/u-new/revoke", "/v1/users/u-new/revoke", roles(admin=ALL)),
+        Row("GET", "/v1/users", "/v1/users", roles(admin=ALL)),
+        Row("GET", "/v1/settings", "/v1/settings", roles(admin=ALL)),
         Row("GET", "/v1/me/status", "/v1/me/status", roles(protected_person=ALL)),
         Row(
             "POST",

@@ -4,6 +4,8 @@ credentials that rotate."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from vigil.domain.model import Role
@@ -162,3 +164,19 @@ def test_a_new_role_or_jurisdiction_takes_effect_at_once(app_client):
     assert api.put("/v1/users/lee", {"name": "Lee", "role": "auditor"}, who=Role.ADMIN).status_code == 200
     assert api.client.get("/v1/alerts", headers=bearer(token)).status_code == 401
     assert login(api, "lee").json()["role"] == "auditor"
+
+
+@pytest.mark.app_settings(
+    dispatch_secret="whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0",
+    fallback_url="https://gw:pa55word@sms.example/send",
+)
+def test_admins_see_users_and_settings_but_no_secrets(app_client):
+    api = app_client
+    make_user(api, "lee", "police_dispatcher", areas=["11"])
+    users = {u["id"]: u for u in api.get("/v1/users", who=Role.ADMIN).json()}
+    assert users["lee"]["role"] == "police_dispatcher" and users["lee"]["areas"] == ["11"]
+    assert not any("password" in key or "hash" in key for u in users.values() for key in u)
+    settings = api.get("/v1/settings", who=Role.ADMIN).json()
+    assert settings["dispatch_secret"] == "(set)"
+    assert settings["fallback_url"] == "https://(set)@sms.example/send"
+    assert "pa55word" not in json.dumps(settings) and "c2VjcmV0" not in json.dumps(settings)
