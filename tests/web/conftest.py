@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 import uvicorn
-from sqlalchemy import Connection
-from web_kit import DESK, SOON, Site
+from sqlalchemy import Connection, update
+from web_kit import DESK, DISPATCHER_AREAS, SOON, Site
 
 from accounts_kit import provision
 from dispatch.receiver import _free_port
@@ -23,6 +23,7 @@ from services import service_unavailable
 from vigil.app import create_app
 from vigil.config import Settings
 from vigil.domain.model import Role
+from vigil.store import tables
 from vigil.store.accounts import create_user, issue_token
 
 CHROMIUM = "/usr/bin/chromium"
@@ -35,16 +36,20 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _provision(url: str) -> dict[str, str]:
-    """A user per staff role, the gateway token, and a victim's own account bound to P1."""
+    """A user per staff role, the gateway token, and a victim's own account bound to P1. The police
+    dispatcher's jurisdiction is Gyeonggi (where the scenes happen); the probation officer's caseload
+    is whoever `Site.pair` puts in it."""
 
-    def victim(conn: Connection, now: datetime, tokens: dict[str, str]) -> None:
+    def extra(conn: Connection, now: datetime, tokens: dict[str, str]) -> None:
         create_user(
             conn, user_id="u-victim", name="victim", role=Role.PROTECTED_PERSON, now=now, person_id="P1"
         )
         tokens["victim"] = issue_token(conn, role=Role.PROTECTED_PERSON, now=now, user_id="u-victim")
+        dispatcher = tables.users.c.id == f"u-{Role.POLICE_DISPATCHER.value}"
+        conn.execute(update(tables.users).where(dispatcher).values(areas=DISPATCHER_AREAS))
 
-    staff = (Role.OPERATOR, Role.PROBATION_OFFICER, Role.POLICE_DISPATCHER, Role.ADMIN)
-    return provision(url, staff, extra=victim)
+    staff = (Role.OPERATOR, Role.PROBATION_OFFICER, Role.POLICE_DISPATCHER, Role.FIELD_OFFICER, Role.ADMIN)
+    return provision(url, staff, extra=extra)
 
 
 @pytest.fixture

@@ -1,34 +1,54 @@
-"""The control centre (/control/) in a real browser: each role signs in with its token and gets its
-screens; a simulated approach reaches the map and the alert queue over the WebSocket with no reload;
-the alert is acknowledged and dispatched from the queue with notes the server stores; the alert
-detail shows the distance and the timeline; a registry form shows a 422 reason next to its field;
-and the KO/EN switch changes the visible text."""
+"""The control centre (/control/) in a real browser: each role signs in with its token, states the
+purpose of the session where it will see people, and gets its screens (an operator who states none
+gets no map; a dispatcher sees only the alerts of their jurisdiction; an administrator a note, not
+a broken map); a simulated approach reaches the map and the alert queue over the WebSocket with no
+reload; the alert is acknowledged and dispatched from the queue with notes the server stores; the
+alert detail shows the distance and the timeline; a registry form shows a 422 reason next to its
+field; and the KO/EN switch changes the visible text."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
-from web_kit import HOME_LAT, HOME_LON, SOON, Site, north, shoot
+from sqlalchemy import create_engine, select
+from web_kit import HOME_LAT, HOME_LON, PURPOSE, REASON, SOCKETS, SOON, Site, north, shoot, state_purpose
+
+from vigil.store import tables
 
 expect.set_options(timeout=SOON)
 
+JONGNO = (37.5665, 126.978)  # central Seoul (11010): outside the dispatcher's Gyeonggi
 
-def sign_in(page: Page, site: Site, who: str) -> None:
-    """Through the login screen: paste the token, as a user would."""
+
+def sign_in(page: Page, site: Site, who: str, *, purpose: bool = True) -> None:
+    """Through the login screen: paste the token, as a user would, then state the session's purpose
+    (asked of everyone who will see people; purpose=False leaves the step to the test)."""
     page.goto(f"{site.url}/control/")
     page.get_by_test_id("token-input").fill(site.tokens[who])
     page.get_by_test_id("login-submit").click()
     expect(page.get_by_test_id("role")).to_have_attribute("data-role", who)
+    if purpose:
+        state_purpose(page)
+        expect(page.get_by_test_id("purpose-step")).to_be_hidden()
 
 
 def watch(page: Page) -> list[str]:
-    """Collect the page's uncaught errors and console errors, so a broken script fails the test."""
+    """Collect the page's uncaught errors and console errors, so a broken script fails the test. The
+    live figures are for operators only: other roles' first poll is refused (403), and the page takes
+    that as its answer (the panel goes), so that one refusal is not a problem."""
     problems: list[str] = []
+
+    def console(message: Any) -> None:
+        refused_figures = "403" in message.text and message.location.get("url", "").endswith("/v1/stats")
+        if message.type == "error" and not refused_figures:
+            problems.append(f"{message.text} {message.location.get('url', '')}")
+
     page.on("pageerror", lambda e: problems.append(str(e)))
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("console", console)
     return problems
 
 
@@ -46,31 +66,205 @@ def approach(site: Site) -> dict[str, Any]:
     return found[0]
 
 
+def audited(db_file: Path, actor: str, action: str) -> list[tuple[str, str]]:
+    """(purpose, reason) of each access the audit trail holds for this actor and action."""
+    engine = create_engine(f"sqlite:///{db_file}")
+    try:
+        with engine.connect() as conn:
+            log = tables.audit_log.c
+            rows = conn.execute(
+                select(log.purpose, log.reason)
+                .where(log.actor == actor, log.action == action)
+                .order_by(log.seq)
+            )
+            return [(r.purpose, r.reason) for r in rows]
+    finally:
+        engine.dispose()
+
+
 @pytest.mark.parametrize("who", ["operator", "police_dispatcher", "probation_officer"])
 def test_watchers_see_the_map_queue_and_figures(site: Site, desk: Any, who: str) -> None:
     page = desk.new_page()
     problems = watch(page)
+    figures: list[int] = []
+    page.on("response", lambda r: figures.append(r.status) if r.url.endswith("/v1/stats") else None)
     sign_in(page, site, who)
     expect(page.get_by_test_id("monitor")).to_be_visible()
     expect(page.locator("#map .leaflet-pane")).not_to_have_count(0)
     expect(page.get_by_test_id("queue-empty")).to_be_visible()
-    expect(page.get_by_test_id("stat-online")).to_have_text("0/0")
     expect(page.get_by_test_id("live")).to_have_attribute("data-state", "live")
     expect(page.get_by_test_id("not-allowed")).to_be_hidden()
+    expect(page.get_by_test_id("purpose")).to_have_attribute("data-purpose", PURPOSE)
+    if who == "operator":  # the live figures count everyone monitored: operators only
+        expect(page.get_by_test_id("stat-online")).to_have_text("0/0")
+        expect(page.get_by_test_id("nav-targets")).to_be_visible()
+    else:
+        page.wait_for_function("() => document.querySelector('[data-testid=stats]') !== null")
+        for _ in range(50):  # the first poll, answered 403: the panel stays away, not empty
+            if figures:
+                break
+            page.wait_for_timeout(100)
+        assert figures[:1] == [403]
+        expect(page.get_by_test_id("stats")).to_be_hidden()
+        expect(page.get_by_test_id("nav-targets")).to_be_hidden()
+    expect(page.get_by_test_id("nav-registry")).to_be_visible()
     assert problems == []
 
 
-def test_admin_gets_a_note_not_errors_and_still_the_registry(site: Site, desk: Any) -> None:
+def test_an_operator_states_a_purpose_before_the_map(site: Site, desk: Any, tmp_path: Path) -> None:
+    site.pair("S1", "P1")
+    site.fixes(("PH-1", HOME_LAT, HOME_LON), ("AM-1", north(2000), HOME_LON))
+    page = desk.new_page()
+    page.add_init_script(SOCKETS)
+    problems = watch(page)
+    reads: list[str] = []
+    page.on("request", lambda r: reads.append(r.url) if "/v1/positions" in r.url else None)
+    sign_in(page, site, "operator", purpose=False)
+
+    # Asked at once, with no purpose chosen for her; nothing of anyone's is fetched until she answers.
+    step = page.get_by_test_id("purpose-step")
+    expect(step).to_be_visible()
+    expect(page.get_by_test_id("purpose-select")).to_have_value("")
+    expect(page.get_by_test_id("logout")).to_be_visible()  # she may leave instead
+    page.get_by_test_id("purpose-submit").click()
+    expect(page.get_by_test_id("purpose-error")).to_have_text("목적을 고르세요.")
+    expect(page.get_by_test_id("reason-error")).to_have_text("사유를 5자 이상 적으세요.")
+    page.get_by_test_id("purpose-select").select_option(PURPOSE)
+    page.get_by_test_id("purpose-reason").fill("  ok  ")  # a word is not a reason
+    page.get_by_test_id("purpose-submit").click()
+    expect(page.get_by_test_id("purpose-error")).to_be_hidden()
+    expect(page.get_by_test_id("reason-error")).to_be_visible()
+    expect(page.get_by_test_id("monitor")).to_be_hidden()
+    expect(page.get_by_test_id("nav")).to_be_hidden()
+    assert reads == []
+    assert page.evaluate("window.__sockets.length") == 0
+
+    # Stated: the map and queue as before, the purpose discreetly in the header.
+    page.get_by_test_id("purpose-reason").fill(REASON)
+    page.get_by_test_id("purpose-submit").click()
+    expect(page.get_by_test_id("monitor")).to_be_visible()
+    expect(page.get_by_test_id("queue-empty")).to_be_visible()
+    expect(page.get_by_test_id("marker-S1")).to_be_attached()
+    expect(page.get_by_test_id("live")).to_have_attribute("data-state", "live")
+    expect(page.get_by_test_id("purpose-label")).to_have_text("목적: 관제 근무 (전체 관제)")
+    expect(page.get_by_test_id("purpose-label")).to_have_attribute("title", REASON)
+    assert "purpose=monitoring" in page.evaluate("window.__sockets.at(-1).url")
+    # the Korean reason went in a header, percent-encoded, and reached the audit trail intact
+    db = tmp_path / "vigil.db"
+    assert (PURPOSE, REASON) in audited(db, "u-operator", "positions.read")
+    assert audited(db, "u-operator", "stream")[-1] == (PURPOSE, REASON)
+
+    # Changed from the header: the stream reconnects with the new purpose.
+    sockets = page.evaluate("window.__sockets.length")
+    page.get_by_test_id("purpose-change").click()
+    expect(page.get_by_test_id("purpose-select")).to_have_value(PURPOSE)
+    page.get_by_test_id("purpose-select").select_option("alert_response")
+    page.get_by_test_id("purpose-reason").fill("경보 대응 지원")
+    page.get_by_test_id("purpose-submit").click()
+    expect(page.get_by_test_id("monitor")).to_be_visible()
+    expect(page.get_by_test_id("purpose-label")).to_have_text("목적: 경보 대응")
+    expect(page.get_by_test_id("live")).to_have_attribute("data-state", "live")
+    assert page.evaluate("window.__sockets.length") == sockets + 1
+    assert "purpose=alert_response" in page.evaluate("window.__sockets.at(-1).url")
+
+    # Should the page lose it (taken from storage here), the server's refusal brings the question back.
+    assert problems == []
+    page.evaluate("sessionStorage.removeItem('vigil.purpose'); window.__sockets.at(-1).close()")
+    expect(step).to_be_visible()
+    expect(page.get_by_test_id("purpose-error")).to_have_text(
+        "서버가 열람 목적을 요구합니다. 목적과 사유를 다시 적으세요."
+    )
+    state_purpose(page, "alert_response", "경보 대응 지원")
+    expect(page.get_by_test_id("monitor")).to_be_visible()
+    expect(page.get_by_test_id("live")).to_have_attribute("data-state", "live")
+    # the stream refused at its handshake, and the call that said why: the server's answers
+    assert problems and all("WebSocket handshake" in p or "status of 422" in p for p in problems)
+    problems.clear()
+    page.get_by_test_id("language").get_by_role("button", name="EN").click()
+    expect(page.get_by_test_id("purpose-label")).to_have_text("Purpose: Responding to alerts")
+
+    # Signing out forgets it: the next session is asked again.
+    page.get_by_test_id("logout").click()
+    expect(page.get_by_test_id("login")).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('vigil.purpose')") is None
+    sign_in(page, site, "operator", purpose=False)
+    expect(step).to_be_visible()
+    expect(page.get_by_test_id("purpose-select")).to_have_value("")
+    assert problems == []
+
+
+def two_approaches(site: Site) -> tuple[set[str], set[str]]:
+    """S1 at P1's door in Namyangju (Gyeonggi) and S2 at P2's in central Seoul: the ids of the
+    alerts about each."""
+    site.pair("S1", "P1")
+    site.pair("S2", "P2", order="O2")
+    site.fixes(
+        ("PH-1", HOME_LAT, HOME_LON), ("AM-1", north(50), HOME_LON),
+        ("PH-2", *JONGNO), ("AM-2", north(50, JONGNO[0]), JONGNO[1]),
+    )  # fmt: skip
+    alerts = site.call("GET", "/v1/alerts").json()  # the operator's: everything
+    gyeonggi = {a["id"] for a in alerts if a["subject"] == "S1"}
+    seoul = {a["id"] for a in alerts if a["subject"] == "S2"}
+    assert gyeonggi and seoul
+    return gyeonggi, seoul
+
+
+def test_a_dispatcher_sees_only_the_alerts_of_their_jurisdiction(site: Site, desk: Any) -> None:
+    theirs, _ = two_approaches(site)  # Gyeonggi is theirs, Seoul is not
     page = desk.new_page()
     problems = watch(page)
-    sign_in(page, site, "admin")
-    expect(page.get_by_test_id("not-allowed-note")).to_be_visible()
-    expect(page.get_by_test_id("not-allowed-note")).to_contain_text("역할")
+    sign_in(page, site, "police_dispatcher")
+    items = page.get_by_test_id("alert-item")
+    expect(items).to_have_count(len(theirs))
+    assert {items.nth(i).get_attribute("data-alert-id") for i in range(len(theirs))} == theirs
+    expect(page.get_by_test_id("queue")).not_to_contain_text("S2")
+    expect(page.get_by_test_id("marker-S1")).to_be_attached()
+    expect(page.get_by_test_id("marker-S2")).not_to_be_attached()
+
+    # The registry: the parties of their alerts, to read, not to change.
+    page.get_by_test_id("nav-registry").click()
+    expect(page.get_by_test_id("reg-row-S1")).to_be_visible()
+    expect(page.get_by_test_id("reg-row-S2")).not_to_be_attached()
+    expect(page.get_by_test_id("reg-new")).to_be_hidden()
+    page.get_by_test_id("reg-row-S1").click()
+    expect(page.get_by_test_id("field-name")).to_be_disabled()
+    expect(page.get_by_test_id("reg-save")).not_to_be_attached()
+    expect(page.get_by_test_id("zone-draw-circle")).to_be_hidden()
+    assert problems == []
+
+
+def test_a_field_officer_sees_the_incident_assigned_to_him_read_only(site: Site, desk: Any) -> None:
+    _, seoul = two_approaches(site)
+    incident = sorted(seoul)[0]
+    site.call("PUT", f"/v1/alerts/{incident}/assignments/u-field_officer")
+    page = desk.new_page()
+    problems = watch(page)
+    sign_in(page, site, "field_officer")
+    items = page.get_by_test_id("alert-item")
+    expect(items).to_have_count(1)
+    expect(items).to_have_attribute("data-alert-id", incident)
+    expect(page.get_by_test_id("marker-S2")).to_be_attached()
+    expect(page.get_by_test_id("marker-S1")).not_to_be_attached()
+    # he reports from his terminal, not by steps here; and he has no registry or targets
+    expect(items.locator("button")).to_have_count(0)
+    expect(page.get_by_test_id("nav-registry")).to_be_hidden()
+    expect(page.get_by_test_id("nav-targets")).to_be_hidden()
+    assert problems == []
+
+
+def test_admin_gets_a_note_not_errors_and_the_targets(site: Site, desk: Any) -> None:
+    page = desk.new_page()
+    problems = watch(page)
+    sign_in(page, site, "admin", purpose=False)  # an admin sees no one: no purpose to state
+    note = page.get_by_test_id("not-allowed-note")
+    expect(note).to_be_visible()
+    expect(note).to_contain_text("관제 요원")
+    expect(page.get_by_test_id("purpose-step")).to_be_hidden()
     expect(page.get_by_test_id("monitor")).to_be_hidden()
+    expect(page.get_by_test_id("nav-registry")).to_be_hidden()  # no one's records for admins
+    expect(page.get_by_test_id("nav-monitor")).to_be_hidden()
     page.get_by_test_id("nav-targets").click()
     expect(page.get_by_test_id("targets")).to_contain_text("출동 연계 대상")
-    page.get_by_test_id("nav-registry").click()
-    expect(page.get_by_test_id("reg-form")).to_be_visible()
     assert problems == []
 
 
@@ -91,6 +285,7 @@ def test_an_approach_reaches_map_and_queue_live_and_is_handled(site: Site, desk:
     page = desk.new_page()
     problems = watch(page)
     page.goto(f"{site.url}/control/?token={site.tokens['operator']}")
+    state_purpose(page)  # a link with a token still asks why
     expect(page.get_by_test_id("live")).to_have_attribute("data-state", "live")
     expect(page.get_by_test_id("queue-empty")).to_be_visible()
 
@@ -177,6 +372,8 @@ def test_registry_shows_a_422_reason_next_to_its_field(site: Site, desk: Any) ->
     page = desk.new_page()
     sign_in(page, site, "probation_officer")
     page.get_by_test_id("nav-registry").click()
+    expect(page.get_by_test_id("reg-row-S1")).to_be_visible()  # her caseload
+    expect(page.get_by_test_id("field-probation_officer")).not_to_be_attached()  # operators assign it
     page.get_by_test_id("reg-tab-orders").click()
     expect(page.get_by_test_id("reg-row-O1")).to_be_visible()
     page.get_by_test_id("reg-new").click()
@@ -215,6 +412,7 @@ def test_subject_zone_drawn_as_polygon_with_a_schedule(site: Site, desk: Any) ->
     page.get_by_test_id("nav-registry").click()
     page.get_by_test_id("reg-row-S1").click()
     expect(page.get_by_test_id("field-id")).to_have_value("S1")
+    expect(page.get_by_test_id("field-probation_officer")).to_have_value("u-probation_officer")
     page.get_by_test_id("zone-draw-polygon").click()
     box = page.locator("#regmap").bounding_box()
     assert box is not None

@@ -1,5 +1,5 @@
 """Password sign-in in a real browser: an operator signs in to the control centre with a user id and
-password and gets the map; a wrong password says so, and five lock the account for 15 minutes; an
+password, states the purpose of her session, and gets the map; a wrong password says so, and five lock the account for 15 minutes; an
 expired access token is renewed with the refresh token without her noticing (calls and the live
 stream alike), and a session the server ended brings back the login; signing out ends the session on
 the server. A protected person activates her account with the code an operator gave her, sees her
@@ -13,19 +13,10 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
-from web_kit import HOME_LAT, HOME_LON, PHONE, SOON, Site, north
+from web_kit import HOME_LAT, HOME_LON, PHONE, SOCKETS, SOON, Site, north, state_purpose
 
 PASSWORD = "correct horse battery"
 expect.set_options(timeout=SOON)
-
-# Every WebSocket the page opens, so a test can drop one and see which token the next one uses.
-SOCKETS = """
-window.__sockets = [];
-const Original = window.WebSocket;
-window.WebSocket = class extends Original {
-  constructor(...args) { super(...args); window.__sockets.push(this); }
-};
-"""
 
 
 @pytest.fixture
@@ -81,6 +72,7 @@ def test_an_operator_signs_in_with_a_password_and_out_again(site: Site, desk: An
     sign_in(page, site, "kim", PASSWORD)
     expect(page.get_by_test_id("role")).to_have_attribute("data-role", "operator")
     expect(page.get_by_test_id("role")).to_contain_text("kim")
+    state_purpose(page)
     expect(page.locator("#map .leaflet-pane")).not_to_have_count(0)
     expect(page.get_by_test_id("live")).to_have_attribute("data-state", "live")
     access, refresh = stored(page, "vigil.token"), stored(page, "vigil.refresh")
@@ -91,6 +83,7 @@ def test_an_operator_signs_in_with_a_password_and_out_again(site: Site, desk: An
     expect(page.get_by_test_id("login")).to_be_visible()
     expect(page.get_by_test_id("login-error")).to_be_hidden()
     assert stored(page, "vigil.token") is None and stored(page, "vigil.refresh") is None
+    assert stored(page, "vigil.purpose") is None
     assert bearer(site, access) == 401  # the session ended on the server, not only in the page
     r = httpx.post(f"{site.url}/v1/auth/refresh", json={"refresh_token": refresh})
     assert r.status_code == 401
@@ -134,6 +127,7 @@ def test_an_expired_access_token_is_renewed_unnoticed(site: Site, desk: Any) -> 
     errors = errors_of(page)
     page.goto(f"{site.url}/control/")
     sign_in(page, site, "kim", PASSWORD)
+    state_purpose(page)
     expect(page.get_by_test_id("live")).to_have_attribute("data-state", "live")
     first = stored(page, "vigil.token")
     page.wait_for_timeout(2500)
@@ -161,8 +155,10 @@ def test_an_expired_access_token_is_renewed_unnoticed(site: Site, desk: Any) -> 
     expect(page.get_by_test_id("login")).to_be_visible()
     expect(page.get_by_test_id("login-error")).to_have_text("로그인 시간이 끝났습니다. 다시 로그인하세요.")
     assert stored(page, "vigil.token") is None and stored(page, "vigil.refresh") is None
+    assert stored(page, "vigil.purpose") is None  # the purpose went with the session
     sign_in(page, site, "kim", PASSWORD)  # and she signs in again
     expect(page.get_by_test_id("role")).to_have_attribute("data-role", "operator")
+    expect(page.get_by_test_id("purpose-step")).to_be_visible()
     assert errors == []
 
 

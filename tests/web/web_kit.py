@@ -32,9 +32,32 @@ DESK = {"width": 1400, "height": 900}  # the control centre's screen
 PHONE = {"width": 390, "height": 844}  # the field terminal's and the victim app's
 SOON = 10_000  # ms: live updates arrive within seconds
 
-# A quiet street in Namyangju (Gyeonggi), where the demo's approach happens too.
+# A quiet street in Namyangju (Gyeonggi, municipality 31130), where the demo's approach happens too.
 HOME_LAT, HOME_LON = 37.6360, 127.2165
 M_PER_DEG_LAT = 111_195.0
+# The police dispatcher's jurisdiction (conftest): Gyeonggi, so HOME is theirs and Seoul is not.
+DISPATCHER_AREAS = "31"
+
+# What the control centre's sign-in asks of everyone who will see people: why, in a code and words.
+# The reason is in Korean, as a Korean operator writes it, so it must survive the trip in a header.
+PURPOSE = "monitoring"
+REASON = "주간 관제 근무 3조"
+
+# Every WebSocket the page opens, so a test can drop one and see which URL the next one uses.
+SOCKETS = """
+window.__sockets = [];
+const Original = window.WebSocket;
+window.WebSocket = class extends Original {
+  constructor(...args) { super(...args); window.__sockets.push(this); }
+};
+"""
+
+
+def state_purpose(page: Any, code: str = PURPOSE, reason: str = REASON) -> None:
+    """The control centre's purpose step, which follows every watcher's sign-in."""
+    page.get_by_test_id("purpose-select").select_option(code)
+    page.get_by_test_id("purpose-reason").fill(reason)
+    page.get_by_test_id("purpose-submit").click()
 
 
 def north(metres: float, lat: float = HOME_LAT) -> float:
@@ -66,13 +89,21 @@ class Site:
                 for d, lat, lon in fixes]  # fmt: skip
         self.call("POST", "/v1/devices/messages", body, who="gateway")
 
-    def pair(self, subject: str = "S1", victim: str = "P1", *, order: str = "O1") -> None:
-        """A subject wearing AM-<n>, his victim carrying a phone, and the order between them."""
+    def pair(
+        self,
+        subject: str = "S1",
+        victim: str = "P1",
+        *,
+        order: str = "O1",
+        officer: str | None = "u-probation_officer",
+    ) -> None:
+        """A subject wearing AM-<n>, his victim carrying a phone, and the order between them; the
+        subject is in the probation officer's caseload (conftest's u-probation_officer) unless told."""
         n = subject[1:]
         self.call(
             "PUT",
             f"/v1/subjects/{subject}",
-            {"legal_basis": "stalking_provisional_measure", "name": f"Kim {n}"},
+            {"legal_basis": "stalking_provisional_measure", "name": f"Kim {n}", "probation_officer": officer},
         )
         self.call("PUT", f"/v1/protected-persons/{victim}", {"name": f"Lee {n}", "phone": "010-0000-0000"})
         self.call("PUT", f"/v1/devices/AM-{n}", {"kind": "ankle_monitor", "person_id": subject})

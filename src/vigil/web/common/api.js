@@ -8,9 +8,22 @@
 // - a pasted long-lived token (issued from the command line): no refresh token, used as it is.
 // A page may be opened with ?token=... (a link from the control centre, or a dispatch push); the
 // token then moves to sessionStorage and out of the address bar, so it is not bookmarked or shared.
+//
+// Beside the session, the purpose it serves (a reason code and a few words), stated once at sign-in
+// in the control centre: views beyond live alerts (the whole map, a track outside any alert) need
+// one, and the server records it with every access. It goes with every call and stream, and is
+// forgotten with the session.
 
 const KEY = "vigil.token";
 const REFRESH_KEY = "vigil.refresh";
+const PURPOSE_KEY = "vigil.purpose";
+
+// The server's reason codes, in the order the sign-in offers them.
+export const PURPOSES = [
+  "alert_response", "investigation", "court_order", "supervision",
+  "victim_safety", "audit_review", "data_subject_request", "monitoring",
+];
+export const MIN_REASON = 5; // the server's minimum, counted after trimming as it does
 
 export function token() {
   const params = new URLSearchParams(location.search);
@@ -24,11 +37,31 @@ export function token() {
   return sessionStorage.getItem(KEY);
 }
 
-// A pasted token (or null to forget everything): it replaces any session this tab had.
+// A pasted token (or null to forget everything): it replaces any session this tab had, and with it
+// the purpose that session was for.
 export function setToken(value) {
   sessionStorage.removeItem(REFRESH_KEY);
+  sessionStorage.removeItem(PURPOSE_KEY);
   if (value) sessionStorage.setItem(KEY, value);
   else sessionStorage.removeItem(KEY);
+}
+
+// The stated purpose, {code, reason}, or null when none (or a stored one the server would refuse).
+export function purpose() {
+  let held = null;
+  try {
+    held = JSON.parse(sessionStorage.getItem(PURPOSE_KEY) || "null");
+  } catch {
+    return null;
+  }
+  if (!held || !PURPOSES.includes(held.code) || typeof held.reason !== "string") return null;
+  return held.reason.trim().length >= MIN_REASON ? held : null;
+}
+
+// State the purpose for the calls that follow (null: forget it).
+export function setPurpose(code, reason = "") {
+  if (code) sessionStorage.setItem(PURPOSE_KEY, JSON.stringify({ code, reason: reason.trim() }));
+  else sessionStorage.removeItem(PURPOSE_KEY);
 }
 
 // True while signed in with a session that can be refreshed (not a pasted token).
@@ -54,12 +87,23 @@ export class ApiError extends Error {
     if (Array.isArray(this.detail)) for (const e of this.detail) out[e.field || ""] = e.reason;
     return out;
   }
+  // True when the server refused for want of a (valid) stated purpose, not for the request itself.
+  wantsPurpose() {
+    const names = Object.keys(this.fields());
+    return this.status === 422 && names.length > 0 && names.every((n) => n === "purpose" || n === "reason");
+  }
 }
 
 // One request with the given bearer token (or none), nothing more.
 async function call(method, path, body, bearer) {
   const headers = { Accept: "application/json" };
   if (bearer) headers.Authorization = `Bearer ${bearer}`;
+  const stated = bearer ? purpose() : null;
+  if (stated) {
+    headers["X-Purpose"] = stated.code;
+    // header values are Latin-1: a reason in Korean travels percent-encoded, and the server decodes it
+    headers["X-Purpose-Reason"] = encodeURIComponent(stated.reason);
+  }
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await response.text();
@@ -128,6 +172,7 @@ export async function api(method, path, body, options = {}) {
 // wrong user or password, 423 when locked (retryAfter: seconds).
 export async function login(user, password) {
   const session = await call("POST", "/v1/auth/login", { user, password }, null);
+  setPurpose(null); // a new session: its purpose is asked afresh
   keep(session);
   return session;
 }
@@ -135,6 +180,7 @@ export async function login(user, password) {
 // A protected person's first sign-in: the one-time code and the password she chooses.
 export async function activate(code, password) {
   const session = await call("POST", "/v1/auth/activate", { code, password }, null);
+  setPurpose(null);
   keep(session);
   return session;
 }
@@ -164,45 +210,79 @@ export async function logout() {
 
 // The live stream: calls onMessage(object) for each message; reconnects after a drop (a slow
 // viewer is closed by the server with 4008 and simply comes back), each time with the current
-// access token. When a connection is refused before it opens and a session is held, the session
-// is refreshed (once until a connection opens again) before the next try.
+// access token and stated purpose. When a connection is refused (closed before the server's hello)
+// and a session is held, the session is refreshed (once until a connection opens again) before the
+// next try. onState gets "live"; "offline" with whether that connection had been let in (one that
+// never reached the server looks like any failure: the page may ask the REST API why); or "purpose"
+// when the server closed it for want of a purpose (no retry then: the page asks for one and calls
+// reconnect()).
 export function stream(params, onMessage, onState = () => {}) {
   let socket = null;
   let closed = false;
   let delay = 500;
   let refreshed = false;
+  let timer = null;
+  let generation = 0; // the current socket's: the handlers of one replaced by reconnect() do nothing
   const open = () => {
     if (closed) return;
-    const query = new URLSearchParams({ ...params, token: token() || "" });
+    clearTimeout(timer);
+    const mine = ++generation;
+    const stated = purpose();
+    // the token last: it is what a reader of the URL (and the tests) look for at its end
+    const query = new URLSearchParams({ ...params, ...(stated ? { purpose: stated.code, reason: stated.reason } : {}), token: token() || "" });
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    let opened = false;
+    let opened = false; // the server said hello: it let this viewer in
     socket = new WebSocket(`${scheme}://${location.host}/v1/stream?${query}`);
-    socket.onopen = () => {
-      opened = true;
-      refreshed = false;
-      delay = 500;
-      onState("live");
+    // A refusal is an open socket closed at once with its code and reason, so a connection counts as
+    // live only once the server's hello has come.
+    socket.onmessage = (event) => {
+      if (mine !== generation) return;
+      if (!opened) {
+        opened = true;
+        refreshed = false;
+        delay = 500;
+        onState("live");
+      }
+      onMessage(JSON.parse(event.data));
     };
-    socket.onmessage = (event) => onMessage(JSON.parse(event.data));
     socket.onclose = async (event) => {
-      onState("offline");
+      if (mine !== generation) return;
+      onState("offline", opened);
       if (closed) return;
-      // 1008: not allowed; reconnecting will not help (unless a refresh may still)
+      // 1008: not allowed. For want of a purpose, the page must ask for one; otherwise reconnecting
+      // will not help (unless a refresh may still).
+      if (event.code === 1008 && event.reason.startsWith("a purpose is required")) return onState("purpose");
       if (event.code === 1008 && (refreshed || !hasSession())) return;
-      if (!opened && !refreshed && hasSession()) {
+      if (!opened && !refreshed && hasSession()) { // refused: perhaps only the token had expired
         refreshed = true;
         try {
           if (!(await refreshSession())) return; // signed out: the page shows its login
-          open();
+          if (mine === generation) open();
           return;
         } catch {
           refreshed = false; // the server is unreachable: try again later, as for any drop
         }
       }
-      setTimeout(open, delay);
+      if (mine !== generation) return;
+      timer = setTimeout(open, delay);
       delay = Math.min(delay * 2, 10000);
     };
   };
   open();
-  return { close() { closed = true; if (socket) socket.close(); } };
+  return {
+    close() {
+      closed = true;
+      clearTimeout(timer);
+      if (socket) socket.close();
+    },
+    // A new connection now (the stated purpose changed): the old one is closed without a retry.
+    reconnect() {
+      if (closed) return;
+      const old = socket;
+      delay = 500;
+      refreshed = false;
+      open();
+      if (old) old.close();
+    },
+  };
 }

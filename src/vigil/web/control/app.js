@@ -1,18 +1,22 @@
-// The control centre: sign-in (a user id and password, or a pasted access token), the role's
-// screens, and switching between them.
-import { api, token, setToken, login, logout, ApiError } from "/web/common/api.js";
+// The control centre: sign-in (a user id and password, or a pasted access token), the purpose of
+// the session, the role's screens, and switching between them.
+import { api, token, setToken, login, logout, purpose, setPurpose, PURPOSES, MIN_REASON, ApiError } from "/web/common/api.js";
 import { t, translatePage, languageSwitch, initLanguage } from "/web/common/i18n.js";
 import "./strings.js";
 import { Monitor } from "./monitor.js";
 import { Registry } from "./registry.js";
 import { Targets } from "./targets.js";
 
-const WATCHERS = new Set(["operator", "probation_officer", "police_dispatcher"]);
-const REGISTRY = new Set([...WATCHERS, "admin"]);
+// What each role gets here, as the server's policy allows (the server narrows each to its scope).
+// Field officers see the incidents they are assigned to, but report on them from their terminal.
+const MOVERS = new Set(["operator", "probation_officer", "police_dispatcher"]); // take an alert's steps
+const WATCHERS = new Set([...MOVERS, "field_officer"]); // the map, the queue and the stream
+const REGISTRY = new Set(MOVERS); // registry read
+const REGISTRY_WRITERS = new Set(["operator", "probation_officer"]);
 const TARGETS = new Set(["operator", "admin"]);
 
 const $ = (selector) => document.querySelector(selector);
-const state = { config: { tile_url: null, language: "ko" }, me: null, view: null, screens: {}, message: null };
+const state = { config: { tile_url: null, language: "ko" }, me: null, view: null, screens: {}, message: null, purposeErrors: {} };
 const NOTICE = "vigil.control.notice"; // a message for the login screen, across a reload
 
 function showOnly(id) {
@@ -21,7 +25,7 @@ function showOnly(id) {
 
 // message: [key, vars] of a string, or null
 function showLogin(message = null) {
-  for (const el of document.querySelectorAll("[data-testid=nav], [data-testid=role], [data-testid=logout], [data-testid=live]")) el.hidden = true;
+  for (const el of document.querySelectorAll("[data-testid=nav], [data-testid=role], [data-testid=logout], [data-testid=live], [data-testid=purpose]")) el.hidden = true;
   showOnly("login");
   state.message = message;
   renderLoginMessage();
@@ -81,11 +85,19 @@ async function show(view) {
   if (view === "monitor") {
     if (!WATCHERS.has(role)) return notAllowed();
     showOnly("monitor");
-    if (!state.screens.monitor) state.screens.monitor = new Monitor($("#monitor"), state.config, { onForbidden: notAllowed });
+    if (!state.screens.monitor) {
+      state.screens.monitor = new Monitor($("#monitor"), state.config, {
+        onForbidden: notAllowed, onPurpose: purposeRefused, canMove: MOVERS.has(role), registry: REGISTRY.has(role),
+      });
+    }
     await state.screens.monitor.start();
   } else if (view === "registry") {
     showOnly("registry");
-    if (!state.screens.registry) state.screens.registry = new Registry($("#registry"), state.config, role);
+    if (!state.screens.registry) {
+      state.screens.registry = new Registry($("#registry"), state.config, {
+        role, canWrite: REGISTRY_WRITERS.has(role), caseloads: role === "operator",
+      });
+    }
     await state.screens.registry.start();
   } else if (view === "targets") {
     showOnly("targets");
@@ -97,8 +109,84 @@ async function show(view) {
 function notAllowed() {
   showOnly("not-allowed");
   const note = $("[data-testid=not-allowed-note]");
-  note.dataset.role = state.me.role;
-  note.textContent = t("role.not_allowed", { role: t(`role.${state.me.role}`) });
+  const role = state.me.role;
+  note.dataset.role = role;
+  note.textContent = t(role === "admin" ? "role.not_allowed.admin" : "role.not_allowed", { role: t(`role.${role}`) });
+}
+
+// --- the purpose of the session ----------------------------------------------------------------
+// Asked once after sign-in of everyone who will see people's positions or alerts (whoever else
+// signs in sees no one), kept with the session, shown in the header, and changeable there.
+
+function renderPurpose() {
+  const stated = purpose();
+  const box = $("[data-testid=purpose]");
+  box.hidden = !stated || !$("#purpose").hidden;
+  if (!stated) return;
+  const label = $("[data-testid=purpose-label]");
+  label.textContent = t("purpose.now", { label: t(`purpose.${stated.code}`) });
+  label.title = stated.reason;
+  box.dataset.purpose = stated.code;
+}
+
+function renderPurposeErrors() {
+  const errors = state.purposeErrors;
+  for (const [name, testid] of [["purpose", "purpose-error"], ["reason", "reason-error"]]) {
+    const box = $(`[data-testid=${testid}]`);
+    box.textContent = errors[name] ? t(...errors[name]) : "";
+    box.hidden = !errors[name];
+  }
+  $("[data-testid=purpose-select]").setAttribute("aria-invalid", String(Boolean(errors.purpose)));
+  $("[data-testid=purpose-reason]").setAttribute("aria-invalid", String(Boolean(errors.reason)));
+}
+
+// The purpose form. first: right after sign-in, with no way on but stating one (or signing out);
+// otherwise a change, which can be cancelled. errors: {field: [key, vars]} to show at once.
+function askPurpose(first, errors = {}) {
+  const stated = purpose();
+  state.purposeFirst = first;
+  state.purposeErrors = errors;
+  $("[data-testid=nav]").hidden = true;
+  showOnly("purpose");
+  $("[data-testid=purpose-select]").value = stated ? stated.code : "";
+  $("[data-testid=purpose-reason]").value = stated ? stated.reason : "";
+  $("[data-testid=purpose-cancel]").hidden = first || !stated;
+  renderPurposeErrors();
+  renderPurpose();
+  $("[data-testid=purpose-select]").focus();
+}
+
+async function statePurpose(event) {
+  event.preventDefault();
+  const code = $("[data-testid=purpose-select]").value;
+  const reason = $("[data-testid=purpose-reason]").value.trim();
+  const errors = {};
+  if (!PURPOSES.includes(code)) errors.purpose = ["purpose.pick_one"];
+  if (reason.length < MIN_REASON) errors.reason = ["purpose.too_short", { n: MIN_REASON }];
+  state.purposeErrors = errors;
+  renderPurposeErrors();
+  if (Object.keys(errors).length) return;
+  setPurpose(code, reason);
+  await leavePurpose(true);
+}
+
+// Back from the purpose form: to the first screen after sign-in, or to where the user was. A new
+// purpose reconnects the stream, so what it carries is what the user just said.
+async function leavePurpose(changed) {
+  const first = state.purposeFirst;
+  state.purposeFirst = false;
+  $("#purpose").hidden = true;
+  renderPurpose();
+  if (first) return proceed();
+  $("[data-testid=nav]").hidden = false;
+  if (changed && state.screens.monitor) state.screens.monitor.restream();
+  await show(state.view || "monitor").catch(signedOff);
+}
+
+// The server wanted a purpose the page did not send (or would not take it): ask again.
+function purposeRefused() {
+  setPurpose(null);
+  askPurpose(false, { purpose: ["purpose.needed"] });
 }
 
 // A screen's call answered 401: the session ended ("vigil:signedout" is already bringing the
@@ -121,9 +209,18 @@ async function enter() {
     }
     return showLogin(["login.failed", { detail: error.message }]);
   }
-  const role = state.me.role;
   renderRole();
-  for (const el of document.querySelectorAll("[data-testid=nav], [data-testid=role], [data-testid=logout]")) el.hidden = false;
+  for (const el of document.querySelectorAll("[data-testid=role], [data-testid=logout]")) el.hidden = false;
+  if (WATCHERS.has(state.me.role) && !purpose()) return askPurpose(true);
+  await proceed();
+}
+
+// Signed in, with a purpose where one is needed: the role's menu and its first screen.
+async function proceed() {
+  const role = state.me.role;
+  renderPurpose();
+  $("[data-testid=nav]").hidden = false;
+  $("[data-testid=nav-monitor]").hidden = !WATCHERS.has(role);
   $("[data-testid=nav-registry]").hidden = !REGISTRY.has(role);
   $("[data-testid=nav-targets]").hidden = !TARGETS.has(role);
   await show("monitor").catch(signedOff);
@@ -144,9 +241,14 @@ async function boot() {
     document.title = t("app.title");
     renderRole();
     renderLoginMessage();
+    renderPurpose();
+    renderPurposeErrors();
     if (state.view && !$("#not-allowed").hidden) notAllowed();
   });
   $("[data-testid=password-form]").addEventListener("submit", signInWithPassword);
+  $("[data-testid=purpose-form]").addEventListener("submit", (event) => statePurpose(event).catch(signedOff));
+  $("[data-testid=purpose-cancel]").addEventListener("click", () => leavePurpose(false).catch(signedOff));
+  $("[data-testid=purpose-change]").addEventListener("click", () => askPurpose(false));
   $("[data-testid=login-form]").addEventListener("submit", async (event) => {
     event.preventDefault();
     const value = $("[data-testid=token-input]").value.trim();

@@ -28,10 +28,16 @@ function alarming(alert) {
 }
 
 export class Monitor {
-  constructor(root, config, { onForbidden }) {
+  // onForbidden: the role may not watch at all; onPurpose: the server wants a stated purpose first;
+  // canMove: whether the user may take an alert's steps (field officers report from their terminal);
+  // registry: whether it may read orders and subjects (the lines between pairs, rings, zones).
+  constructor(root, config, { onForbidden, onPurpose = () => {}, canMove = true, registry = true }) {
     this.root = root;
     this.config = config;
     this.onForbidden = onForbidden;
+    this.onPurpose = onPurpose;
+    this.canMove = canMove;
+    this.registry = registry;
     this.people = new Map(); // person -> {feature, marker, status, layer}
     this.alerts = new Map(); // open alerts by id
     this.items = new Map(); // queue <li> by alert id
@@ -48,10 +54,34 @@ export class Monitor {
   }
 
   async start() {
-    if (this.started) {
+    if (this.running) {
       this.map.invalidateSize();
       return;
     }
+    // one start at a time: a second click meanwhile must not open a second stream
+    if (!this.starting) this.starting = this.connect().finally(() => { this.starting = null; });
+    await this.starting;
+  }
+
+  async connect() {
+    if (!this.started) await this.build();
+    else this.map.invalidateSize();
+    try {
+      await this.load(true);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 403) return this.onForbidden();
+      if (error instanceof ApiError && error.wantsPurpose()) return this.needPurpose();
+      throw error;
+    }
+    this.running = true;
+    this.socket = stream({}, (m) => this.onMessage(m), (s, opened) => this.onState(s, opened));
+    this.poll();
+    this.statsTimer = setInterval(() => this.poll(), STATS_EVERY_MS);
+    this.tick = setInterval(() => this.ages(), 1000);
+  }
+
+  // The map, its layers and the panels, once; connect() (again after a refusal) loads and follows.
+  async build() {
     this.started = true;
     const mapEl = this.root.querySelector("#map");
     this.map = await makeMap(mapEl, { center: [37.56, 126.98], zoom: 11, config: this.config });
@@ -66,6 +96,7 @@ export class Monitor {
     this.detailEl = this.root.querySelector("[data-testid=alert-detail]");
     this.queuePanel = this.root.querySelector("[data-testid=queue-panel]");
     this.statsEl = this.root.querySelector("[data-testid=stats]");
+    this.statsEl.hidden = true; // until there are figures: not every role may have them
     this.selectionEl = this.root.querySelector("[data-testid=selection]");
     this.legend();
 
@@ -74,17 +105,6 @@ export class Monitor {
     this.unlockAudio();
     window.addEventListener("languagechange", () => this.relabel());
     window.addEventListener("focus", () => this.updateFlash());
-
-    try {
-      await this.load(true);
-    } catch (error) {
-      if (error instanceof ApiError && error.status === 403) return this.onForbidden();
-      throw error;
-    }
-    this.socket = stream({}, (m) => this.onMessage(m), (s) => this.onState(s));
-    this.poll();
-    this.statsTimer = setInterval(() => this.poll(), STATS_EVERY_MS);
-    this.tick = setInterval(() => this.ages(), 1000);
   }
 
   stop() {
@@ -94,13 +114,27 @@ export class Monitor {
     this.stopFlash();
   }
 
+  // The stated purpose changed: follow the stream under the new one (the reconnection catches up).
+  restream() {
+    if (this.socket) this.socket.reconnect();
+  }
+
+  // The server wants a stated purpose: stop following (no retries while the user is asked), and let
+  // the page ask; start() follows again once one is stated.
+  needPurpose() {
+    this.stop();
+    this.socket = null;
+    this.running = false;
+    this.onPurpose();
+  }
+
   // --- loading and the stream --------------------------------------------------------------------
 
   async load(first = false) {
     const [positions, alerts, orders] = await Promise.all([
       api("GET", "/v1/positions"),
       api("GET", "/v1/alerts?open_only=true"),
-      api("GET", "/v1/orders").catch(() => []),
+      this.registry ? api("GET", "/v1/orders").catch(() => []) : [],
     ]);
     this.pairs.clear();
     for (const o of orders) {
@@ -124,7 +158,14 @@ export class Monitor {
     return positions.features;
   }
 
-  onState(state) {
+  onState(state, opened = true) {
+    if (state === "purpose") return this.needPurpose();
+    // A refusal at the handshake reaches the browser without its reason: the REST calls say why.
+    if (state === "offline" && !opened && this.running) {
+      this.load().catch((error) => {
+        if (error instanceof ApiError && error.wantsPurpose() && this.running) this.needPurpose();
+      });
+    }
     const live = document.querySelector("[data-testid=live]");
     live.hidden = false;
     live.dataset.state = state;
@@ -256,7 +297,7 @@ export class Monitor {
     // the server's default window is the live last 30 minutes: older history needs a stated purpose
     const [track, record] = await Promise.all([
       api("GET", `/v1/people/${encodeURIComponent(id)}/track`).catch(() => null),
-      person && person.kind === "subject" ? api("GET", `/v1/subjects/${encodeURIComponent(id)}`).catch(() => null) : null,
+      this.registry && person && person.kind === "subject" ? api("GET", `/v1/subjects/${encodeURIComponent(id)}`).catch(() => null) : null,
     ]);
     if (this.selected !== id) return;
     if (track) {
@@ -319,7 +360,7 @@ export class Monitor {
     if (this.detailId === alert.id) this.refreshDetail();
     // The figures follow alert changes promptly, besides the regular poll.
     clearTimeout(this.soonPoll);
-    this.soonPoll = setTimeout(() => this.poll(), 400);
+    if (!this.noStats) this.soonPoll = setTimeout(() => this.poll(), 400);
   }
 
   sorted() {
@@ -391,6 +432,10 @@ export class Monitor {
   // Note + one button per legal next step; a click takes the step with the note.
   stepsFor(alert) {
     const box = el(`<div class="steps"></div>`);
+    if (!this.canMove) {
+      box.hidden = true;
+      return box;
+    }
     const input = el(`<input type="text" maxlength="2000" data-testid="note-${esc(alert.id)}">`);
     input.placeholder = t("queue.note");
     input.value = this.notes.get(alert.id) || "";
@@ -511,7 +556,7 @@ export class Monitor {
       return;
     }
     if (this.detailId !== id) return;
-    if (detail.order && !this.orders.has(detail.order)) {
+    if (this.registry && detail.order && !this.orders.has(detail.order)) {
       try {
         this.orders.set(detail.order, await api("GET", `/v1/orders/${encodeURIComponent(detail.order)}`));
       } catch { /* rings are optional */ }
@@ -610,20 +655,30 @@ export class Monitor {
 
   // --- figures -----------------------------------------------------------------------------------------
 
+  // The live figures count everything monitored: operators only. For anyone else the server says
+  // 403 once, and the panel goes away rather than polling a refusal every few seconds.
   async poll() {
+    if (this.noStats) return;
     try {
-      const [stats, dispatch] = await Promise.all([api("GET", "/v1/stats"), api("GET", "/v1/dispatch/status").catch(() => null)]);
+      // one after the other: whoever may not have the figures is not asked about dispatch either
+      const stats = await api("GET", "/v1/stats");
+      this.dispatch = await api("GET", "/v1/dispatch/status").catch(() => null);
       this.stats = stats;
-      this.dispatch = dispatch;
       this.renderStats();
-    } catch {
-      /* the next poll will tell */
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 403) {
+        this.noStats = true;
+        this.statsEl.hidden = true;
+        clearInterval(this.statsTimer);
+      }
+      /* otherwise the next poll will tell */
     }
   }
 
   renderStats() {
     const s = this.stats;
     if (!s) return;
+    this.statsEl.hidden = false;
     const d = this.dispatch;
     const kinds = Object.entries(s.open_alerts_by_kind || {}).sort((a, b) => b[1] - a[1])
       .map(([k, n]) => `<span class="chip ${STATUS_OF_KIND[k] || "silent"}">${esc(t(`kind.${k}`))} ${n}</span>`).join("");

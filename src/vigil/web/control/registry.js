@@ -1,6 +1,8 @@
 // The shared registry: subjects, protected persons, devices, orders and zones, with each 422 reason
 // shown next to its field. Zones are drawn on the map by clicking (circle: centre then edge;
-// polygon: corners then Finish), with an optional weekly schedule.
+// polygon: corners then Finish), with an optional weekly schedule. Roles that may only read it (112
+// dispatchers) get the same screens without anything to change; the server lists only what the
+// caller may see.
 /* global L */
 import { api, ApiError } from "/web/common/api.js";
 import { t } from "/web/common/i18n.js";
@@ -19,6 +21,8 @@ const KINDS = {
       { name: "name" },
       { name: "legal_basis", type: "select", options: LEGAL, prefix: "legal." },
       { name: "case_reference" },
+      // whose caseload he is: operators assign it (a probation officer's new subject is theirs)
+      { name: "probation_officer", optional: true, caseloads: true },
       { name: "notes", type: "textarea", wide: true },
     ],
   },
@@ -59,10 +63,13 @@ function localInput(iso) {
 }
 
 export class Registry {
-  constructor(root, config, role) {
+  // canWrite: the role may change the registry; caseloads: it assigns subjects to probation officers.
+  constructor(root, config, { role, canWrite = false, caseloads = false }) {
     this.root = root;
     this.config = config;
     this.role = role;
+    this.canWrite = canWrite;
+    this.caseloads = caseloads;
     this.kind = "subjects";
     this.rows = [];
     this.current = null; // the record being edited (null: a new one)
@@ -87,8 +94,15 @@ export class Registry {
         <ul class="list" data-testid="reg-list"></ul></div>
       <div class="col panel" data-testid="reg-form-col"></div>
       <div class="col panel mapcol"><div id="regmap" data-testid="reg-map"></div><div class="zones" data-testid="reg-zones"></div></div>`;
-    this.root.querySelector("[data-testid=reg-new]").addEventListener("click", () => this.edit(null));
+    const add = this.root.querySelector("[data-testid=reg-new]");
+    add.hidden = !this.canWrite;
+    add.addEventListener("click", () => this.edit(null));
     this.tabs();
+  }
+
+  // The fields of the current kind this user sees.
+  fields() {
+    return KINDS[this.kind].fields.filter((f) => !f.caseloads || this.caseloads);
   }
 
   tabs() {
@@ -173,18 +187,24 @@ export class Registry {
     const spec = KINDS[this.kind];
     const col = this.root.querySelector("[data-testid=reg-form-col]");
     const record = this.current;
+    if (!this.canWrite && !record) {
+      col.innerHTML = `<h2>${esc(t(spec.label))}</h2><p class="muted" data-testid="reg-read-only">${esc(t("reg.read_only", { role: t(`role.${this.role}`) }))}</p>
+        <p class="muted small">${esc(t("reg.pick"))}</p>`;
+      return;
+    }
+    const lock = this.canWrite ? "" : " disabled";
     const field = (f) => {
       const value = record ? record[f.name] : f.value;
       const label = `<label for="f-${f.name}">${esc(t(`reg.${f.name}`))}</label>`;
       let input;
       if (f.type === "select") {
-        input = `<select id="f-${f.name}" name="${f.name}" data-testid="field-${f.name}">${f.options.map((o) =>
+        input = `<select id="f-${f.name}" name="${f.name}" data-testid="field-${f.name}"${lock}>${f.options.map((o) =>
           `<option value="${o}"${value === o ? " selected" : ""}>${esc(t(f.prefix + o))}</option>`).join("")}</select>`;
       } else if (f.type === "textarea") {
-        input = `<textarea id="f-${f.name}" name="${f.name}" rows="3" data-testid="field-${f.name}">${esc(value ?? "")}</textarea>`;
+        input = `<textarea id="f-${f.name}" name="${f.name}" rows="3" data-testid="field-${f.name}"${lock}>${esc(value ?? "")}</textarea>`;
       } else {
         const shown = f.type === "datetime-local" ? localInput(value) : value ?? "";
-        input = `<input id="f-${f.name}" name="${f.name}" type="${f.type || "text"}" ${f.type === "number" ? 'step="any"' : ""} value="${esc(shown)}" data-testid="field-${f.name}">`;
+        input = `<input id="f-${f.name}" name="${f.name}" type="${f.type || "text"}" ${f.type === "number" ? 'step="any"' : ""} value="${esc(shown)}" data-testid="field-${f.name}"${lock}>`;
       }
       const error = errors[f.name];
       return `<div class="field${f.wide ? " wide" : ""}" data-field="${f.name}">${label}${input}
@@ -198,11 +218,12 @@ export class Registry {
         <div class="field" data-field="id"><label for="f-id">${esc(t("reg.id"))}</label>
           <input id="f-id" name="id" data-testid="field-id" value="${esc(record ? record.id : "")}" ${record ? "readonly" : ""} placeholder="${esc(t("reg.id_hint"))}">
           <div class="error" data-testid="error-id"${idError ? "" : " hidden"}>${esc(idError || "")}</div></div>
-        ${spec.fields.map(field).join("")}
-        <div class="actions"><button type="submit" class="primary" data-testid="reg-save">${esc(t("reg.save"))}</button>
+        ${this.fields().map(field).join("")}
+        ${this.canWrite ? `<div class="actions"><button type="submit" class="primary" data-testid="reg-save">${esc(t("reg.save"))}</button>
           ${this.kind === "orders" && record && !ended ? `<button type="button" class="danger" data-testid="reg-end-order">${esc(t("reg.end_order"))}</button>` : ""}
           <span class="ok-msg" data-testid="reg-message">${esc(this.message || "")}</span>
-          <span class="error" data-testid="error-general"${errors[""] ? "" : " hidden"}>${esc(errors[""] || "")}</span></div>
+          <span class="error" data-testid="error-general"${errors[""] ? "" : " hidden"}>${esc(errors[""] || "")}</span></div>`
+          : `<p class="muted small read-only" data-testid="reg-read-only">${esc(t("reg.read_only", { role: t(`role.${this.role}`) }))}</p>`}
       </form>
       ${record && record.devices ? `<h3>${esc(t("reg.devices_of"))}</h3><p class="mono">${record.devices.map((d) => `${esc(d.id)} (${esc(t(`device.${d.kind}`))})`).join(", ") || "–"}</p>` : ""}
       ${record && record.orders ? `<h3>${esc(t("reg.orders_of"))}</h3><p class="mono">${record.orders.map((o) => esc(o.id) + (o.ended_at ? ` (${esc(t("reg.ended"))})` : "")).join(", ") || "–"}</p>` : ""}`;
@@ -210,7 +231,7 @@ export class Registry {
       const input = col.querySelector(`[name="${CSS.escape(name)}"]`);
       if (input && reason) input.setAttribute("aria-invalid", "true");
     }
-    col.querySelector("form").addEventListener("submit", (e) => { e.preventDefault(); this.save(); });
+    col.querySelector("form").addEventListener("submit", (e) => { e.preventDefault(); if (this.canWrite) this.save(); });
     const end = col.querySelector("[data-testid=reg-end-order]");
     if (end) end.addEventListener("click", () => this.endOrder());
   }
@@ -219,7 +240,7 @@ export class Registry {
     const spec = KINDS[this.kind];
     const form = this.root.querySelector("[data-testid=reg-form]");
     const body = {};
-    for (const f of spec.fields) {
+    for (const f of this.fields()) {
       const raw = form.elements[f.name].value.trim();
       if (f.type === "number") body[f.name] = raw === "" ? (f.optional ? null : undefined) : Number(raw);
       else if (f.type === "datetime-local") body[f.name] = raw ? new Date(raw).toISOString() : null;
@@ -257,7 +278,7 @@ export class Registry {
   // 422 reasons next to their fields: "warning_distance_m", "path.subject_id" (the id in the URL),
   // "zones.0.circle.radius_m" or "zones[0].schedule" (a zone's card); anything else at the bottom.
   showErrors(fields) {
-    const known = new Set(["id", ...KINDS[this.kind].fields.map((f) => f.name)]);
+    const known = new Set(["id", ...this.fields().map((f) => f.name)]);
     const errors = {};
     const zoneErrors = {};
     for (let [key, reason] of Object.entries(fields)) {
@@ -306,7 +327,7 @@ export class Registry {
     }
     const errors = this.zoneErrors || {};
     box.innerHTML = `<h3>${esc(t(mode === "order" ? "reg.order_zones" : "reg.subject_zones"))}</h3>
-      <div class="steps"><button type="button" data-testid="zone-draw-circle">${esc(t("reg.add_circle"))}</button>
+      <div class="steps"${this.canWrite ? "" : " hidden"}><button type="button" data-testid="zone-draw-circle">${esc(t("reg.add_circle"))}</button>
         <button type="button" data-testid="zone-draw-polygon">${esc(t("reg.add_polygon"))}</button>
         ${this.drawing ? `<span class="drawhelp" data-testid="draw-help">${esc(t(this.drawing.type === "circle" ? "reg.draw_circle_help" : "reg.draw_polygon_help"))}</span>
           ${this.drawing.type === "polygon" ? `<button type="button" class="primary" data-testid="zone-finish">${esc(t("reg.finish"))}</button>` : ""}
@@ -325,16 +346,17 @@ export class Registry {
 
   zoneCard(z, i, mode, error) {
     const shape = z.shape.circle ? `○ ${metres(z.shape.circle.radius_m)}` : `▱ ${(z.shape.polygon || []).length}`;
+    const lock = this.canWrite ? "" : " disabled";
     const card = el(`<div class="zone-card" data-testid="zone-card-${i}">
-      <div><label>${esc(t("reg.zone_id"))}</label><input data-k="id" value="${esc(z.id || "")}" ${z.saved ? "readonly" : ""}></div>
-      <div><label>${esc(t("reg.zone_label"))}</label><input data-k="label" value="${esc(z.label || "")}"></div>
-      <div><label>${esc(t("reg.zone_kind"))}</label><select data-k="kind">
+      <div><label>${esc(t("reg.zone_id"))}</label><input data-k="id" value="${esc(z.id || "")}" ${z.saved ? "readonly" : ""}${lock}></div>
+      <div><label>${esc(t("reg.zone_label"))}</label><input data-k="label" value="${esc(z.label || "")}"${lock}></div>
+      <div><label>${esc(t("reg.zone_kind"))}</label><select data-k="kind"${lock}>
         <option value="exclusion"${z.kind === "exclusion" ? " selected" : ""}>${esc(t("reg.exclusion"))}</option>
         <option value="inclusion"${z.kind === "inclusion" ? " selected" : ""}>${esc(t("reg.inclusion"))}</option></select></div>
       <div class="wide small">${esc(t("reg.shape"))}: <b>${shape}</b></div>
       <div class="wide"><label>${esc(t("reg.schedule"))}</label><div data-slot="windows"></div>
-        <button type="button" data-testid="zone-add-window">${esc(t("reg.add_window"))}</button></div>
-      <div class="wide steps">
+        <button type="button" data-testid="zone-add-window"${this.canWrite ? "" : " hidden"}>${esc(t("reg.add_window"))}</button></div>
+      <div class="wide steps"${this.canWrite ? "" : " hidden"}>
         ${mode === "subject" && !z.fromOrder ? `<button type="button" class="primary" data-testid="zone-save-${i}">${esc(t("reg.save"))}</button>` : ""}
         ${z.fromOrder ? "" : `<button type="button" data-testid="zone-remove-${i}">${esc(t("reg.remove"))}</button>`}
         <span class="error" data-testid="zone-error-${i}"${error ? "" : " hidden"}>${esc(error || "")}</span>
@@ -357,11 +379,12 @@ export class Registry {
   }
 
   windowRow(z, w, j) {
+    const lock = this.canWrite ? "" : " disabled";
     const row = el(`<div class="window" data-testid="window-${j}">
-      ${DAYS.map((d) => `<label><input type="checkbox" value="${d}"${w.days.includes(d) ? " checked" : ""}>${esc(t(`day.${d}`))}</label>`).join("")}
-      <input type="time" data-k="start" value="${esc(w.start)}" aria-label="${esc(t("reg.start"))}"> –
-      <input type="time" data-k="end" value="${esc(w.end === "24:00" ? "23:59" : w.end)}" aria-label="${esc(t("reg.end"))}">
-      <button type="button" aria-label="${esc(t("reg.remove"))}">✕</button></div>`);
+      ${DAYS.map((d) => `<label><input type="checkbox" value="${d}"${w.days.includes(d) ? " checked" : ""}${lock}>${esc(t(`day.${d}`))}</label>`).join("")}
+      <input type="time" data-k="start" value="${esc(w.start)}" aria-label="${esc(t("reg.start"))}"${lock}> –
+      <input type="time" data-k="end" value="${esc(w.end === "24:00" ? "23:59" : w.end)}" aria-label="${esc(t("reg.end"))}"${lock}>
+      <button type="button" aria-label="${esc(t("reg.remove"))}"${this.canWrite ? "" : " hidden"}>✕</button></div>`);
     for (const box of row.querySelectorAll("input[type=checkbox]")) {
       box.addEventListener("change", () => { w.days = DAYS.filter((d) => row.querySelector(`input[value=${d}]`).checked); });
     }
@@ -428,7 +451,7 @@ export class Registry {
 
   drawClick(latlng) {
     const d = this.drawing;
-    if (!d) return;
+    if (!d || !this.canWrite) return;
     d.points.push(latlng);
     if (d.type === "circle" && d.points.length === 2) {
       const [centre, edge] = d.points;
