@@ -438,8 +438,8 @@ STREAM_SEES = {
 def test_the_stream_carries_only_what_each_role_may_see(scene, who):
     api, alerts = scene
     if who not in STREAM_SEES:
-        with pytest.raises(WebSocketDisconnect) as refused, connect(api, who):
-            pass
+        with pytest.raises(WebSocketDisconnect) as refused, connect(api, who) as ws:
+            ws.receive_json()  # accepted, then closed with the reason
         assert refused.value.code == 1008
         return
     with connect(api, who) as ws:
@@ -467,8 +467,8 @@ def test_the_stream_carries_only_what_each_role_may_see(scene, who):
 @pytest.mark.parametrize("who", ["probation_officer", "police_dispatcher", "field_officer"])
 def test_the_stream_refuses_to_follow_what_is_out_of_scope(scene, who):
     api, alerts = scene
-    with pytest.raises(WebSocketDisconnect) as refused, connect(api, who, alert=alerts["A2"]):
-        pass
+    with pytest.raises(WebSocketDisconnect) as refused, connect(api, who, alert=alerts["A2"]) as ws:
+        ws.receive_json()  # accepted, then closed with the reason
     assert refused.value.code == 1008 and "outside" in refused.value.reason
     with connect(api, who, alert=alerts["A1"]) as ws:
         assert ws.receive_json()["type"] == "hello"
@@ -479,9 +479,9 @@ def test_the_whole_stream_needs_a_purpose_from_those_who_see_everything(scene):
     token = api.tokens["operator"]
     with (
         pytest.raises(WebSocketDisconnect) as refused,
-        api.client.websocket_connect(f"/v1/stream?token={token}"),
+        api.client.websocket_connect(f"/v1/stream?token={token}") as ws,
     ):
-        pass
+        ws.receive_json()
     assert refused.value.code == 1008 and "purpose" in refused.value.reason
     with api.client.websocket_connect(f"/v1/stream?token={token}&alert={alerts['A1']}") as ws:
         assert ws.receive_json()["type"] == "hello"  # one alert is not a wider view
@@ -504,8 +504,8 @@ def test_field_officer_access_ends_with_the_incident_and_its_grace(scene):
     assert api.get("/v1/alerts", who="field_officer", params={"open_only": "false"}).json() == []
     assert api.get("/v1/people/S1/track", who="field_officer").status_code == 403
     assert api.get("/v1/positions", who="field_officer").json()["features"] == []
-    with pytest.raises(WebSocketDisconnect), connect(api, "field_officer", alert=a1):
-        pass
+    with pytest.raises(WebSocketDisconnect), connect(api, "field_officer", alert=a1) as ws:
+        ws.receive_json()  # accepted, then closed with the reason
 
 
 def test_taken_off_an_incident_a_field_officer_sees_it_no_more(scene):

@@ -41,21 +41,21 @@ def position_of(message: dict) -> tuple[str, float]:
     ids=["no-token", "unknown-token", "empty-token"],
 )
 def test_stream_refuses_without_a_valid_token(app_client, url):
-    with pytest.raises(WebSocketDisconnect) as refused, app_client.client.websocket_connect(url):
-        pass
+    with pytest.raises(WebSocketDisconnect) as refused, app_client.client.websocket_connect(url) as ws:
+        ws.receive_json()  # accepted, then closed with the reason
     assert refused.value.code == POLICY
 
 
 @pytest.mark.parametrize("who", ["gateway", "admin", "auditor", "protected_person"])
 def test_stream_refuses_roles_that_may_not_watch(app_client, who):
-    with pytest.raises(WebSocketDisconnect) as refused, connect(app_client, who):
-        pass
+    with pytest.raises(WebSocketDisconnect) as refused, connect(app_client, who) as ws:
+        ws.receive_json()  # accepted, then closed with the reason
     assert refused.value.code == POLICY
 
 
 def test_stream_refuses_an_unknown_alert_filter(app_client):
-    with pytest.raises(WebSocketDisconnect) as refused, connect(app_client, alert="no-such-alert"):
-        pass
+    with pytest.raises(WebSocketDisconnect) as refused, connect(app_client, alert="no-such-alert") as ws:
+        ws.receive_json()  # accepted, then closed with the reason
     assert refused.value.code == POLICY
 
 

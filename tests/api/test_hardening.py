@@ -261,6 +261,10 @@ def test_redact() -> None:
     assert "token=[redacted]&x=1" in out
     assert "/osmand/t/[redacted]?lat=1" in out
     assert redact("nothing to see, since_when=3") == "nothing to see, since_when=3"
+    # a purpose's reason may name someone: the trail keeps it, the logs do not
+    assert redact("GET /v1/positions?purpose=investigation&reason=Kim+Minji+case") == (
+        "GET /v1/positions?purpose=investigation&reason=[redacted]"
+    )
 
 
 def test_uvicorn_access_log_and_vigil_logs_are_redacted(api: Api, caplog: pytest.LogCaptureFixture) -> None:

@@ -70,7 +70,7 @@ def install(app: FastAPI, settings: Settings) -> None:
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type"],
+            allow_headers=["Authorization", "Content-Type", "X-Purpose", "X-Purpose-Reason"],
             allow_credentials=False,  # tokens travel in the Authorization header, never in cookies
             max_age=600,
         )
@@ -524,16 +524,18 @@ def _is_https(url: str | None) -> bool:
 
 _REDACTIONS: Final = (
     (re.compile(r"(?i)(\btoken=)[^&\s\"'#]+"), r"\1[redacted]"),
+    # A purpose's reason is free text that may name a person: it belongs in the audit trail only.
+    (re.compile(r"(?i)(\breason=)[^&\s\"'#]+"), r"\1[redacted]"),
     (re.compile(r"(/osmand/t/)[^/?\s\"'#]+"), r"\1[redacted]"),
     (re.compile(r"(?i)(\bbearer\s+)[^\s\"',;]+"), r"\1[redacted]"),
     (re.compile(r"\b(whsec_|vgl_|inc_)[A-Za-z0-9_\-+/=]{6,}"), r"\1[redacted]"),
 )
 
-_ANY_SECRET: Final = re.compile(r"(?i)token=|osmand/t/|bearer|whsec_|vgl_|inc_")
+_ANY_SECRET: Final = re.compile(r"(?i)token=|reason=|osmand/t/|bearer|whsec_|vgl_|inc_")
 
 
 def redact(text: str) -> str:
-    """`text` with tokens, capability links and webhook secrets replaced by [redacted]."""
+    """`text` with tokens, capability links, webhook secrets and purpose reasons replaced by [redacted]."""
     if _ANY_SECRET.search(text) is None:
         return text
     for pattern, replacement in _REDACTIONS:

@@ -130,7 +130,7 @@ async def stream(websocket: WebSocket) -> None:
     try:
         principal = identify(websocket)
     except HTTPException as exc:
-        await websocket.close(code=CLOSE_POLICY, reason=str(exc.detail))
+        await _refuse(websocket, CLOSE_POLICY, str(exc.detail))
         return
     subject = websocket.query_params.get("subject")
     alert_id = websocket.query_params.get("alert")
@@ -149,10 +149,10 @@ async def stream(websocket: WebSocket) -> None:
             websocket, trail.entry(websocket, principal.id, principal.role.value, "stream", allowed=allowed)
         )
     except HTTPException as exc:
-        await websocket.close(code=CLOSE_UNAVAILABLE, reason=str(exc.detail))
+        await _refuse(websocket, CLOSE_UNAVAILABLE, str(exc.detail))
         return
     if not allowed:
-        await websocket.close(code=CLOSE_POLICY, reason=reason)
+        await _refuse(websocket, CLOSE_POLICY, reason)
         return
     people: set[str] = set()
     if subject:
@@ -161,7 +161,7 @@ async def stream(websocket: WebSocket) -> None:
     if alert_id:
         parties = await asyncio.to_thread(websocket.app.state.reader.alert_parties, alert_id)
         if parties is None:
-            await websocket.close(code=CLOSE_POLICY, reason="unknown alert")
+            await _refuse(websocket, CLOSE_POLICY, "unknown alert")
             return
         people.update(parties)
     hub: Hub = websocket.app.state.hub
@@ -185,6 +185,13 @@ async def stream(websocket: WebSocket) -> None:
         return
     finally:
         hub.leave(viewer)
+
+
+async def _refuse(websocket: WebSocket, code: int, reason: str) -> None:
+    """Accept, then close with the code and reason: a browser is told why only on an open socket
+    (a close before accepting reaches it as a bare handshake failure, 1006)."""
+    await websocket.accept()
+    await websocket.close(code=code, reason=reason)
 
 
 def _scope(
