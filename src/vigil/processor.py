@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from vigil.adapters import InputError
 from vigil.dispatch.outbox import DispatchCommand, Escalate, Outbox, Pending, Record
 from vigil.dispatch.reports import IllegalReport
-from vigil.domain.alerts import AlertChange, AlertState, Change, IllegalTransition, UnknownAlert
+from vigil.domain.alerts import AlertChange, AlertState, Change, IllegalTransition, UnknownAlert, parties
 from vigil.domain.model import DeviceEvent, Fix, Report
 from vigil.rules.engine import Engine as RuleEngine
 from vigil.rules.tuning import Tuning
@@ -111,8 +111,9 @@ class Published:
     positions: list[PositionUpdate] = field(default_factory=list)
     deliveries: list[Pending] = field(default_factory=list)  # pushes staged, for the deliverer
     acks: list[tuple[str, str]] = field(default_factory=list)  # (alert, target) acknowledged
-    # every municipality each changed alert has concerned, for dispatchers' scoped streams
+    # For scoped streams, per changed alert: every municipality it has concerned, and its parties
     areas: dict[str, frozenset[str]] = field(default_factory=dict)
+    parties: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.alerts or self.positions or self.deliveries or self.acks)
@@ -182,6 +183,7 @@ class Processor:
                 writes.flush(conn)
                 if out.alerts:
                     out.areas = self.areas.note(conn, out.alerts)
+                    out.parties = {c.alert.id: parties(c.alert, self.engine.kept_from) for c in out.alerts}
                 if self.outbox is not None and out.alerts:
                     # the pushes are committed with the changes they report, or not at all
                     out.deliveries += self.outbox.stage(conn, out.alerts, self.engine, now)

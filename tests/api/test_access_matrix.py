@@ -421,6 +421,11 @@ def _template(path: str, alerts: dict[str, str]) -> str:
 # --- the stream ------------------------------------------------------------------------------------
 
 
+def position_of(message: dict[str, Any]) -> tuple[str, float]:
+    feature = message["feature"]
+    return feature["properties"]["person"], feature["geometry"]["coordinates"][1]
+
+
 def connect(api, who: str, **params: str):
     query = "&".join(f"{k}={v}" for k, v in {"token": api.tokens[who], **WATCH, **params}.items())
     return api.client.websocket_connect(f"/v1/stream?{query}")
@@ -550,3 +555,34 @@ def test_a_seoul_dispatcher_sees_the_seoul_side_only(scene):
     assert api.get(f"/v1/alerts/{alerts['A2']}", who="seoul").status_code == 200
     assert api.get(f"/v1/alerts/{alerts['A1']}", who="seoul").status_code == 403
     assert {a["id"] for a in api.get("/v1/alerts", who="seoul").json()} == {alerts["A2"]}
+
+
+def test_her_sos_shows_a_dispatcher_the_man_her_order_names(scene):
+    """Her SOS names only her; the police sent to her must see where he is, live."""
+    api, _ = scene
+    far = north(5000)  # 5 km: no approach, so nothing else makes him visible
+    assert api.put("/v1/subjects/S7", SUBJECT).status_code == 201
+    assert api.put("/v1/protected-persons/P7", {"name": "person P7"}).status_code == 201
+    for device, person, kind in (("AM-7", "S7", "ankle_monitor"), ("W-7", "P7", "smartwatch")):
+        assert api.put(f"/v1/devices/{device}", {"kind": kind, "person_id": person}).status_code == 201
+    assert api.put("/v1/orders/O7", order_body("S7", "P7")).status_code == 201
+    assert api.send([api.fix("AM-7", far, HOME_LON), api.fix("W-7", HOME_LAT, HOME_LON)]).status_code == 200
+    with connect(api, "police_dispatcher") as ws:
+        assert ws.receive_json()["type"] == "hello"
+        sos = {"device": "W-7", "at": api.at(1), "event": "sos", "fix": {"lat": HOME_LAT, "lon": HOME_LON}}
+        assert api.send([sos]).status_code == 200
+        # He moves, then she does: her marked position closes what this viewer was sent.
+        assert api.send([api.fix("AM-7", far + 0.001, HOME_LON, seconds=2)]).status_code == 200
+        marker = HOME_LAT + 0.0005
+        assert api.send([api.fix("W-7", marker, HOME_LON, seconds=3)]).status_code == 200
+        people, kinds = set(), set()
+        while True:
+            message = ws.receive_json()
+            if message["type"] == "alert":
+                kinds.add(message["alert"]["kind"])
+                continue
+            person, lat = position_of(message)
+            people.add(person)
+            if (person, lat) == ("P7", marker):
+                break
+    assert "sos" in kinds and "S7" in people

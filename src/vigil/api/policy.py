@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from vigil.domain.alerts import TERMINAL, Alert
+from vigil.domain.alerts import TERMINAL, Alert, parties
 from vigil.domain.model import Role
 from vigil.store.accounts import Principal
 from vigil.store.reader import AlertFilter, Reader
@@ -123,15 +123,6 @@ class Scope:
         return AlertFilter(subjects=self.caseload, ids=self.incidents, prefixes=self.areas)
 
 
-def parties(alert: Alert, reader: Reader) -> frozenset[str]:
-    """The people an alert concerns. Her SOS names only her; the man her order keeps away is a party
-    too, since the police sent to her must know where he is."""
-    found = {p for p in (alert.subject_id, alert.protected_person_id) if p}
-    if alert.subject_id is None and alert.protected_person_id is not None:
-        found.update(reader.subjects_of(alert.protected_person_id))
-    return frozenset(found)
-
-
 def scope_of(principal: Principal, reader: Reader, now: datetime) -> Scope:
     """What this caller may see now (read from the registry; a few small queries for scoped roles)."""
     role = principal.role
@@ -145,11 +136,12 @@ def scope_of(principal: Principal, reader: Reader, now: datetime) -> Scope:
             return Scope()
         within = AlertFilter(prefixes=principal.areas)
         alerts = reader.alerts(open_only=True, subject=None, limit=10_000, within=within)
-        return Scope(areas=principal.areas, followed={a.id: parties(a, reader) for a in alerts})
+        return Scope(areas=principal.areas, followed={a.id: parties(a, reader.subjects_of) for a in alerts})
     if role is Role.FIELD_OFFICER:
         live = [a for a in reader.assigned(principal.id) if in_time(a, now)]
         return Scope(
-            incidents=frozenset(a.id for a in live), followed={a.id: parties(a, reader) for a in live}
+            incidents=frozenset(a.id for a in live),
+            followed={a.id: parties(a, reader.subjects_of) for a in live},
         )
     if role is Role.PROTECTED_PERSON and principal.person_id is not None:
         return Scope(own=frozenset({principal.person_id}))

@@ -16,7 +16,7 @@ from vigil.api import trail
 from vigil.api.auth import FORBIDDEN, OUT_OF_SCOPE, identify
 from vigil.api.policy import Action, Record, Scope, allows, reaches, scope_of
 from vigil.api.views import change_json, position_feature
-from vigil.domain.alerts import TERMINAL, Alert
+from vigil.domain.alerts import TERMINAL, Alert, parties
 from vigil.processor import Published
 from vigil.store.accounts import Principal
 
@@ -51,18 +51,18 @@ class Viewer:
             return alert.subject_id == self.subject
         return True
 
-    def follow(self, alert: Alert) -> None:
+    def follow(self, alert: Alert, concerned: frozenset[str]) -> None:
+        """Note an alert this viewer receives, with its parties (none once it has closed)."""
         if alert.state in TERMINAL:
             self.followed.pop(alert.id, None)
             return
-        parties = frozenset(p for p in (alert.subject_id, alert.protected_person_id) if p)
-        self.followed[alert.id] = self.followed.get(alert.id, frozenset()) | parties
+        self.followed[alert.id] = self.followed.get(alert.id, frozenset()) | concerned
 
     def wants_position(self, person: str) -> bool:
         unfiltered = self.alert is None and self.subject is None
         if self.scope.everything and unfiltered:
             return True  # the control centre's whole map: no per-person work on the hot path
-        followed = any(person in parties for parties in self.followed.values())
+        followed = any(person in concerned for concerned in self.followed.values())
         allowed = followed if self.scope.by_alerts else self.scope.sees_person(person)
         return allowed and (unfiltered or person in self.people or followed)
 
@@ -102,8 +102,9 @@ class Hub:
         ]
         for viewer in list(self.viewers):
             for change, text in alerts:
-                if viewer.wants_alert(change.alert, published.areas.get(change.alert.id, ())):
-                    viewer.follow(change.alert)
+                alert = change.alert
+                if viewer.wants_alert(alert, published.areas.get(alert.id, ())):
+                    viewer.follow(alert, published.parties.get(alert.id, frozenset()))
                     self._offer(viewer, text)
             for person, text in positions:
                 if viewer.wants_position(person):
@@ -159,11 +160,12 @@ async def stream(websocket: WebSocket) -> None:
         people.add(subject)
         people.update(await asyncio.to_thread(websocket.app.state.reader.protected_of, subject))
     if alert_id:
-        parties = await asyncio.to_thread(websocket.app.state.reader.alert_parties, alert_id)
-        if parties is None:
+        reader = websocket.app.state.reader
+        alert = await asyncio.to_thread(reader.alert, alert_id)
+        if alert is None:
             await _refuse(websocket, CLOSE_POLICY, "unknown alert")
             return
-        people.update(parties)
+        people.update(await asyncio.to_thread(parties, alert, reader.subjects_of))
     hub: Hub = websocket.app.state.hub
     await websocket.accept()
     viewer = hub.join(principal, scope, subject=subject, alert=alert_id, people=people)

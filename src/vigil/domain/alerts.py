@@ -8,7 +8,7 @@ never close an alert, because someone must look at every breach.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -88,6 +88,15 @@ class IllegalTransition(ValueError):
 
 class UnknownAlert(KeyError):
     """No open alert has that id."""
+
+
+def parties(alert: Alert, kept_from: Callable[[str], Iterable[str]]) -> frozenset[str]:
+    """The people an alert concerns. Her SOS names only her; the men her orders keep away
+    (`kept_from(her)`) are parties too, since the police sent to her must know where they are."""
+    found = {p for p in (alert.subject_id, alert.protected_person_id) if p}
+    if alert.subject_id is None and alert.protected_person_id is not None:
+        found.update(kept_from(alert.protected_person_id))
+    return frozenset(found)
 
 
 def can_move(current: AlertState, target: AlertState) -> bool:

@@ -92,6 +92,11 @@ class Engine:
         if heard is not None:
             self._schedule_silence(device, heard)
 
+    def kept_from(self, protected_id: str) -> list[str]:
+        """The subjects of the orders in force protecting this person."""
+        orders = (self.orders[o] for o in self._orders_of.get(protected_id, ()))
+        return sorted({o.subject_id for o in orders if o.protected_person_id == protected_id})
+
     def put_order(self, order: Order, now: datetime) -> list[AlertChange]:
         """Add or replace an order. It protects at once: the pair and its zones are judged now
         against the positions already known, with no fix needed from either party."""

@@ -62,12 +62,6 @@ class Reader:
             )
             return [r[0] for r in rows]
 
-    def alert_parties(self, alert_id: str) -> list[str] | None:
-        alert = self.alert(alert_id)
-        if alert is None:
-            return None
-        return [p for p in (alert.subject_id, alert.protected_person_id) if p]
-
     def alert(self, alert_id: str) -> Alert | None:
         with self.db.connect() as conn:
             row = conn.execute(select(t.alerts).where(t.alerts.c.id == alert_id)).first()
