@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field
 
 from vigil.api import trail
-from vigil.api.auth import identify, require
+from vigil.api.auth import identify, require, token_of
 from vigil.api.policy import Action, Record
 from vigil.api.registry import Ident
 from vigil.domain.model import Role
@@ -144,7 +144,7 @@ async def logout(request: Request) -> Response:
     """End this session: its bearer and refresh tokens stop working."""
     principal = identify(request)
     await trail.record(request, trail.entry(request, principal.id, principal.role.value, "auth.logout"))
-    token = request.headers.get("authorization", "")[7:].strip() or request.query_params.get("token", "")
+    token = token_of(request) or ""
 
     def apply(conn: Any, now: datetime) -> Touched:
         accounts.logout(conn, token, now)

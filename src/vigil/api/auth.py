@@ -11,14 +11,9 @@ from fastapi import HTTPException, Request, WebSocket, status
 from sqlalchemy import Engine
 
 from vigil.api import trail
-from vigil.api.policy import Action, Record, Scope, allows, reaches, scope_of
+from vigil.api.policy import RECORDLESS, Action, Record, Scope, allows, reaches, scope_of
 from vigil.store.accounts import Principal, lookup
 
-# Actions on the caller's own account or on system settings: no records to scope.
-UNSCOPED_ACTIONS = frozenset(
-    {Action.DEVICE_POST, Action.USERS_MANAGE, Action.AUDIT_READ, Action.TARGETS_READ, Action.TARGETS_MANAGE,
-     Action.LEGAL_HOLD, Action.STATS}
-)  # fmt: skip
 NO_TOKEN = "a token is required (Authorization: Bearer <token>)"
 BAD_TOKEN = "the token is unknown, expired or revoked"
 FORBIDDEN = "your role may not do this"
@@ -55,7 +50,8 @@ class Tokens:
         self._cache.clear()
 
 
-def _token_of(conn: Request | WebSocket) -> str | None:
+def token_of(conn: Request | WebSocket) -> str | None:
+    """The token a call carries: the Bearer header, else ?token=."""
     header = conn.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip() or None
@@ -63,7 +59,7 @@ def _token_of(conn: Request | WebSocket) -> str | None:
 
 
 def identify(conn: Request | WebSocket) -> Principal:
-    token = _token_of(conn)
+    token = token_of(conn)
     if token is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, NO_TOKEN, headers={"WWW-Authenticate": "Bearer"})
     tokens: Tokens = conn.app.state.tokens
@@ -82,7 +78,7 @@ def require(action: Action, on: Record | None = None) -> Callable[[Request], Pri
         principal = identify(request)
         allowed = allows(principal.role, action)
         why = FORBIDDEN
-        if allowed and action not in UNSCOPED_ACTIONS:
+        if allowed and action not in RECORDLESS:
             reader = request.app.state.reader
             scope = scope_of(principal, reader, request.app.state.clock())
             request.state.scope = scope

@@ -69,6 +69,13 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.LEGAL_HOLD: frozenset({Role.OPERATOR, Role.ADMIN, Role.AUDITOR}),
 }
 
+# Actions on system settings, the trail or the caller's own device: there are no records to scope,
+# so no scope is looked up for them.
+RECORDLESS = frozenset(
+    {Action.DEVICE_POST, Action.USERS_MANAGE, Action.AUDIT_READ, Action.TARGETS_READ, Action.TARGETS_MANAGE,
+     Action.LEGAL_HOLD, Action.STATS}
+)  # fmt: skip
+
 # Roles whose scope is every record their role may touch.
 UNSCOPED = frozenset({Role.OPERATOR, Role.AUDITOR})
 
