@@ -7,13 +7,13 @@
 // and never handed to api.js (whose token() would take it for the user's Bearer token).
 /* global L */
 
+import { COMPASS_KO, compass16 } from "/web/common/compass.js";
 import { addStrings, initLanguage, languageSwitch, t, translatePage } from "/web/common/i18n.js";
 import { distanceBearing, makeMap } from "/web/common/map.js";
 
 const LINK_KEY = "vigil.incident-link";
 const POLL_MS = 2000;
 const TERMINAL = new Set(["resolved", "false_alarm"]);
-const COMPASS16 = ["N", "NNE", "NE", "ENE", "E", "ESE", "SE", "SSE", "S", "SSW", "SW", "WSW", "W", "WNW", "NW", "NNW"];
 
 // ---- the link: read first, then out of the address bar ----------------------------------------
 
@@ -132,8 +132,7 @@ addStrings("ko", {
   "state.on_scene": "현장 도착",
   "state.resolved": "해결됨",
   "state.false_alarm": "오경보",
-  N: "북", NNE: "북북동", NE: "북동", ENE: "동북동", E: "동", ESE: "동남동", SE: "남동", SSE: "남남동",
-  S: "남", SSW: "남남서", SW: "남서", WSW: "서남서", W: "서", WNW: "서북서", NW: "북서", NNW: "북북서",
+  ...COMPASS_KO,
 });
 
 addStrings("en", {
@@ -212,9 +211,6 @@ function metres(m) {
   return `${(m / 1000).toFixed(m < 10000 ? 2 : 1)} km`;
 }
 
-function compass16(bearing) {
-  return COMPASS16[Math.round(((bearing % 360) + 360) % 360 / 22.5) % 16];
-}
 
 function clock(iso) {
   const d = new Date(iso);

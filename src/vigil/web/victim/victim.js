@@ -6,6 +6,7 @@
 // works it out: the radar is drawn from the distance and bearing the server sent.
 
 import { activate, api, ApiError, login, logout, setToken, token } from "/web/common/api.js";
+import { COMPASS_KO, compass16 } from "/web/common/compass.js";
 import { addStrings, initLanguage, languageSwitch, t, translatePage } from "/web/common/i18n.js";
 
 const POLL_MS = 3000;
@@ -88,8 +89,7 @@ addStrings("ko", {
   ok: "확인",
   seconds: "{n}초",
   minutes: "{n}분",
-  N: "북", NNE: "북북동", NE: "북동", ENE: "동북동", E: "동", ESE: "동남동", SE: "남동", SSE: "남남동",
-  S: "남", SSW: "남남서", SW: "남서", WSW: "서남서", W: "서", WNW: "서북서", NW: "북서", NNW: "북북서",
+  ...COMPASS_KO,
 });
 
 addStrings("en", {
@@ -170,7 +170,6 @@ addStrings("en", {
   WSW: "west-southwest", W: "west", WNW: "west-northwest", NW: "northwest", NNW: "north-northwest",
 });
 
-const COMPASS16 = ["N", "NNE", "NE", "ENE", "E", "ESE", "SE", "SSE", "S", "SSW", "SW", "WSW", "W", "WNW", "NW", "NNW"];
 const $ = (id) => document.getElementById(id);
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -183,9 +182,6 @@ function metres(m) {
   return `${(m / 1000).toFixed(1)} km`;
 }
 
-function compass16(bearing) {
-  return COMPASS16[Math.round((((bearing % 360) + 360) % 360) / 22.5) % 16];
-}
 
 function clock(date) {
   return [date.getHours(), date.getMinutes(), date.getSeconds()].map((n) => String(n).padStart(2, "0")).join(":");
