@@ -146,6 +146,12 @@ fixes = Table(
     Column("source", String(8), nullable=False),
     Column("battery_pct", Float, nullable=True),
     Column("received_at", UTCTime(), nullable=False),
+    # Set only when the device's clock was not believed (clock_suspect): `time` is then the receipt
+    # time the fix was judged at, and this the time the device claimed, kept as evidence.
+    Column("device_time", UTCTime(), nullable=True),
+    # Set when the position was judged physically implausible (why, in words): stored for the record,
+    # but it moves no one, feeds no rule and no view. Null: trusted.
+    Column("doubt", String(200), nullable=True),
     # Idempotency: a retried batch stores nothing twice. Also the history index (device, time).
     UniqueConstraint("device_id", "time", name="uq_fixes_device_time"),
 )
@@ -162,6 +168,8 @@ device_events = Table(
     Column("accuracy_m", Float, nullable=True),
     Column("detail", JSON, nullable=False),
     Column("received_at", UTCTime(), nullable=False),
+    # As for fixes: the device's own claimed time when its clock was not believed (clock_suspect).
+    Column("device_time", UTCTime(), nullable=True),
     UniqueConstraint("device_id", "time", "kind", name="uq_device_events_device_time_kind"),
 )
 
@@ -218,6 +226,39 @@ assignments = Table(
     Column("user_id", String(ID), ForeignKey("users.id"), primary_key=True, index=True),
     Column("assigned_by", String(ID), nullable=False),
     Column("assigned_at", UTCTime(), nullable=False),
+)
+
+# Live-track links: each is issued to one named assignment (a field unit's account, or a dispatch
+# target) for one incident, carries its own id, expires, and is revoked when the assignment ends or
+# the incident closes (plus the grace). Only the token's SHA-256 is kept.
+incident_links = Table(
+    "incident_links",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("alert_id", String(ID), ForeignKey("alerts.id"), nullable=False, index=True),
+    Column("holder_kind", String(10), nullable=False),  # unit | target
+    Column("holder_id", String(ID), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("issued_by", String(200), nullable=False),
+    Column("issued_at", UTCTime(), nullable=False),
+    Column("expires_at", UTCTime(), nullable=False),
+    Column("revoked_at", UTCTime(), nullable=True),
+    Column("revoked_reason", String(200), nullable=True),
+)
+
+# What an account's holder must be told at her next call (an operator issued a new activation code
+# for her account, her phone's credential was rotated): a victim learns that someone else may hold
+# her account.
+account_notices = Table(
+    "account_notices",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", String(ID), nullable=False, index=True),
+    Column("kind", String(40), nullable=False),
+    Column("at", UTCTime(), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("detail", JSON, nullable=False),
 )
 
 users = Table(
@@ -376,4 +417,7 @@ audit_log = Table(
     # Unique: two entries claiming the same predecessor would fork the chain.
     Column("prev_hash", String(64), nullable=False, unique=True, index=True),
     Column("hash", String(64), nullable=False),
+    # How `hash` was made: "sha256" (entries written before the chain was keyed) or "hmac-sha256"
+    # (keyed with a secret that lives outside the database).
+    Column("mac", String(20), nullable=False, default="sha256", server_default="sha256"),
 )
