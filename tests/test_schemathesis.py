@@ -4,14 +4,14 @@ every operation, with an operator's token, an administrator's, and a gateway dev
 device endpoints, inputs drawn from the schema (valid and invalid). No answer may be a 5xx.
 
 Bounded: a few examples per operation (VIGIL_SCHEMATHESIS_EXAMPLES to raise it), no per-example
-deadline, derandomized so CI runs the same cases every time; the whole test takes well under 90 s.
+deadline, derandomized so CI runs the same cases every time. Its duration is bounded by the number
+of examples, not asserted: a busy machine must not fail a correctness test (speed has benchmarks).
 The WebSocket stream is not in the OpenAPI schema (it has its own tests); nothing else is excluded.
 """
 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,7 +28,6 @@ from vigil.config import Settings
 from vigil.domain.model import Role
 
 EXAMPLES = int(os.environ.get("VIGIL_SCHEMATHESIS_EXAMPLES", "12"))
-BUDGET_S = 90.0
 DEVICE_PATHS = ("/v1/devices/messages", "/osmand")
 
 
@@ -102,7 +101,6 @@ def _run(operation: Any, token: str, failures: list[str]) -> int:
 def test_no_server_errors(schema_and_tokens: tuple[Any, dict[str, str]]) -> None:
     schema, tokens = schema_and_tokens
     failures: list[str] = []
-    began = time.monotonic()
     calls = 0
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) > 30
@@ -112,6 +110,4 @@ def test_no_server_errors(schema_and_tokens: tuple[Any, dict[str, str]]) -> None
             if (who == "gateway") != device and not (who == "admin" and device):
                 continue
             calls += _run(operation, tokens[who], failures)
-    took = time.monotonic() - began
     assert not failures, f"{len(failures)} server errors in {calls} calls:\n" + "\n".join(failures[:20])
-    assert took < BUDGET_S, f"schemathesis took {took:.0f} s for {calls} calls"

@@ -267,9 +267,15 @@ def test_redact() -> None:
     )
 
 
-def test_uvicorn_access_log_and_vigil_logs_are_redacted(api: Api, caplog: pytest.LogCaptureFixture) -> None:
+def test_uvicorn_access_log_and_vigil_logs_are_redacted(
+    api: Api, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     token = api.tokens[Role.OPERATOR]
+    # Whatever an earlier test's uvicorn did to its loggers (its logging config sets the access log
+    # to its own level and stops it propagating), this test sees that logger's records.
+    monkeypatch.setattr(logging.getLogger("uvicorn.access"), "propagate", True)
     caplog.set_level(logging.INFO)
+    caplog.set_level(logging.INFO, logger="uvicorn.access")
     # uvicorn's access log: a format string and a tuple of arguments its formatter unpacks
     logging.getLogger("uvicorn.access").info(
         '%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", f"/v1/stream?token={token}", "1.1", 101
