@@ -51,6 +51,7 @@ from vigil.api import (
     web,
 )
 from vigil.api.auth import Tokens
+from vigil.api.notices import router as notices_router
 from vigil.api.streams import Hub
 from vigil.config import Settings
 from vigil.dispatch import links
@@ -154,6 +155,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         incidents.router, me.router, web.router, evidence.router, audit.router, accounts.router, admin.router,
     ):  # fmt: skip
         app.include_router(router)
+    app.include_router(notices_router)  # an account's own notices, /v1/me/notices
     web.mount(app)
     hardening.install(app, settings)  # rate limits, body checks, security headers, CORS, log redaction
 
