@@ -79,6 +79,8 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(migrate, db)
+        for shared in await asyncio.to_thread(app.state.reader.shared_ids):  # made before one namespace
+            log.warning("the id %r names both a subject and a protected person: rename one", shared)
         link_key = await asyncio.to_thread(_prepare, db, settings, clock())
         loop = asyncio.get_running_loop()
         hub = Hub(settings.stream_queue)
