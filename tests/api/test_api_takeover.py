@@ -141,3 +141,14 @@ def test_a_code_is_never_put_on_an_account_that_is_not_hers(app_client):
     r = api.post("/v1/protected-persons/P3/activation")
     assert r.status_code == 409 and r.json()["detail"][0]["field"] == "person_id"
     assert api.client.post("/v1/auth/login", json={"user": "pp-P3", "password": PASSWORD}).status_code == 200
+
+
+def test_a_device_token_from_the_shell_tells_her_too(app_client, her, monkeypatch, capsys):
+    from vigil.cli import main
+
+    api = app_client
+    monkeypatch.setenv("VIGIL_DATABASE_URL", api.url)
+    assert main(["device-token", "--device", "W-1"]) == 0
+    assert "device token for device W-1" in capsys.readouterr().out
+    [notice] = api.client.get("/v1/me/notices", headers=her).json()
+    assert notice["kind"] == "device_credential_rotated" and notice["by"] == "shell"

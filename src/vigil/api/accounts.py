@@ -20,7 +20,7 @@ from vigil.api import trail
 from vigil.api.auth import FORBIDDEN, identify, require, token_of
 from vigil.api.policy import Action, Record, allows
 from vigil.api.registry import Ident
-from vigil.domain.model import PersonKind, Role
+from vigil.domain.model import Role
 from vigil.processor import CommandFailed, Conflict, Touched, Write
 from vigil.store import accounts, notices
 from vigil.store import tables as t
@@ -342,18 +342,11 @@ async def rotate(
     reason = await _takeover(request, principal, Action.DEVICE_ROTATE, body, device=device_id)
 
     def apply(conn: Any, now: datetime) -> Touched:
-        holder = conn.execute(
-            select(t.devices.c.person_id, t.devices.c.person_kind).where(t.devices.c.id == device_id)
-        ).first()
-        if holder is None:
+        if not accounts.device_exists(conn, device_id):
             raise CommandFailed(f"no device {device_id!r}")
         token = accounts.rotate_device_token(conn, device_id, now)
-        if holder.person_kind == PersonKind.PROTECTED_PERSON.value and holder.person_id is not None:
-            told = notices.accounts_of(conn, holder.person_id)
-            detail = {"by_role": principal.role.value, "device": device_id}
-            notices.tell(
-                conn, told, notices.DEVICE_ROTATED, now, actor=principal.id, reason=reason, detail=detail
-            )
+        role = principal.role.value
+        notices.device_credential(conn, device_id, now, actor=principal.id, by_role=role, reason=reason)
         return Touched(result=token)
 
     token = await _write(request, apply)

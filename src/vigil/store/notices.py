@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select
 
-from vigil.domain.model import Role
+from vigil.domain.model import PersonKind, Role
 from vigil.store import tables as t
 from vigil.store.codec import iso
 
@@ -55,6 +55,28 @@ def tell(
                 for u in user_ids
             ],
         )
+
+
+def device_credential(
+    conn: Connection, device_id: str, at: datetime, *, actor: str, by_role: str, reason: str
+) -> None:
+    """A new credential was issued for a device: the accounts of the protected person it is bound
+    to are told (a subject's device, or one in stock, tells no one)."""
+    holder = conn.execute(
+        select(t.devices.c.person_id, t.devices.c.person_kind).where(t.devices.c.id == device_id)
+    ).first()
+    if holder is None or holder.person_id is None or holder.person_kind != PersonKind.PROTECTED_PERSON.value:
+        return
+    detail = {"by_role": by_role, "device": device_id}
+    tell(
+        conn,
+        accounts_of(conn, holder.person_id),
+        DEVICE_ROTATED,
+        at,
+        actor=actor,
+        reason=reason,
+        detail=detail,
+    )
 
 
 def code_used(conn: Connection, user: Any, at: datetime) -> None:

@@ -10,26 +10,32 @@ const SEEN_KEY = "vigil.notices.seen";
 
 addStrings("ko", {
   "notice.title": "계정 알림",
-  "notice.account_reactivated": "{time}에 상황실 운영자가 회원님 계정의 새 접속 코드를 발급했습니다(계정 재활성화). 그 코드로 비밀번호를 새로 정할 수 있습니다.",
-  "notice.device_credential_rotated": "{time}에 상황실 운영자가 보호 장치({device})의 접속 정보를 새로 바꿨습니다.",
+  "notice.account_reactivated": "{time}에 {by}가 회원님 계정의 새 접속 코드를 발급했습니다(계정 재활성화). 그 코드로 비밀번호를 새로 정할 수 있습니다.",
+  "notice.device_credential_rotated": "{time}에 {by}가 보호 장치({device})의 접속 정보를 새로 바꿨습니다.",
   "notice.activation_code_used": "{time}에 접속 코드로 회원님 계정의 비밀번호가 새로 정해졌습니다.",
   "notice.other": "{time}에 회원님 계정에 변경이 있었습니다.",
   "notice.reason": "사유: {reason}",
   "notice.call": "직접 요청하지 않으셨다면 지금 바로 112 또는 이 앱을 안내한 담당 기관에 전화하세요. 다른 사람이 회원님 계정을 쓰고 있을 수 있습니다.",
   "notice.call112": "112에 전화하기",
   "notice.dismiss": "확인했습니다",
+  "notice.by.operator": "상황실 운영자",
+  "notice.by.shell": "시스템 관리자",
+  "notice.by.other": "담당 기관",
 });
 
 addStrings("en", {
   "notice.title": "About your account",
-  "notice.account_reactivated": "At {time} an operator re-activated your account: a new sign-in code was issued, with which a new password can be set.",
-  "notice.device_credential_rotated": "At {time} an operator replaced the credential of your device ({device}).",
+  "notice.account_reactivated": "At {time} {by} re-activated your account: a new sign-in code was issued, with which a new password can be set.",
+  "notice.device_credential_rotated": "At {time} {by} replaced the credential of your device ({device}).",
   "notice.activation_code_used": "At {time} a sign-in code was used to set a new password for your account.",
   "notice.other": "At {time} something changed on your account.",
   "notice.reason": "Reason given: {reason}",
   "notice.call": "If you did not ask for this, call 112 or the agency that gave you this app now: someone else may be using your account.",
   "notice.call112": "Call 112",
   "notice.dismiss": "I have read this",
+  "notice.by.operator": "an operator",
+  "notice.by.shell": "a system administrator",
+  "notice.by.other": "the agency",
 });
 
 const KNOWN = new Set(["account_reactivated", "device_credential_rotated", "activation_code_used"]);
@@ -64,7 +70,8 @@ function card(notice, onDismiss) {
   title.textContent = t("notice.title");
   const text = document.createElement("p");
   const key = KNOWN.has(notice.kind) ? `notice.${notice.kind}` : "notice.other";
-  text.textContent = t(key, { time: when(notice.at), device: (notice.detail && notice.detail.device) || "" });
+  const by = t(["operator", "shell"].includes(notice.by) ? `notice.by.${notice.by}` : "notice.by.other");
+  text.textContent = t(key, { time: when(notice.at), by, device: (notice.detail && notice.detail.device) || "" });
   box.append(title, text);
   if (notice.reason) {
     const reason = document.createElement("p");
