@@ -51,6 +51,7 @@ from vigil.api import (
     web,
 )
 from vigil.api.auth import Tokens
+from vigil.api.notices import router as notices_router
 from vigil.api.streams import Hub
 from vigil.config import Settings
 from vigil.dispatch import links
@@ -78,6 +79,8 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(migrate, db)
+        for shared in await asyncio.to_thread(app.state.reader.shared_ids):  # made before one namespace
+            log.warning("the id %r names both a subject and a protected person: rename one", shared)
         link_key = await asyncio.to_thread(_prepare, db, settings, clock())
         loop = asyncio.get_running_loop()
         hub = Hub(settings.stream_queue)
@@ -154,6 +157,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         incidents.router, me.router, web.router, evidence.router, audit.router, accounts.router, admin.router,
     ):  # fmt: skip
         app.include_router(router)
+    app.include_router(notices_router)  # an account's own notices, /v1/me/notices
     web.mount(app)
     hardening.install(app, settings)  # rate limits, body checks, security headers, CORS, log redaction
 

@@ -102,6 +102,7 @@ def _audit(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _device_token(args: argparse.Namespace, settings: Settings) -> int:
+    from vigil.store import notices
     from vigil.store.accounts import issue_token
     from vigil.store.database import migrate, open_engine
 
@@ -109,7 +110,13 @@ def _device_token(args: argparse.Namespace, settings: Settings) -> int:
     migrate(db)
     _record(db, "device.credentials", f"device:{args.device or '*'}")
     with db.begin() as conn:
-        token = issue_token(conn, role=Role.DEVICE, now=datetime.now(UTC), device_id=args.device)
+        now = datetime.now(UTC)
+        token = issue_token(conn, role=Role.DEVICE, now=now, device_id=args.device)
+        if args.device:  # whoever holds it posts as her device: she is told, as for a rotation
+            by = f"cli:{getpass.getuser()}"
+            notices.device_credential(
+                conn, args.device, now, actor=by, by_role="shell", reason="vigil device-token"
+            )
     scope = f"device {args.device}" if args.device else "a gateway (any registered device)"
     print(f"device token for {scope}: {token}")
     return 0

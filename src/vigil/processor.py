@@ -23,7 +23,7 @@ from vigil.adapters import InputError
 from vigil.dispatch.outbox import DispatchCommand, Escalate, Outbox, Pending, Record
 from vigil.dispatch.reports import IllegalReport
 from vigil.domain.alerts import AlertChange, AlertState, Change, IllegalTransition, UnknownAlert, parties
-from vigil.domain.model import DeviceEvent, Fix, Report
+from vigil.domain.model import DeviceEvent, Fix, PersonRef, Report
 from vigil.rules.engine import Engine as RuleEngine
 from vigil.rules.tuning import Tuning
 from vigil.store import audit, registry
@@ -113,7 +113,7 @@ class Published:
     acks: list[tuple[str, str]] = field(default_factory=list)  # (alert, target) acknowledged
     # For scoped streams, per changed alert: every municipality it has concerned, and its parties
     areas: dict[str, frozenset[str]] = field(default_factory=dict)
-    parties: dict[str, frozenset[str]] = field(default_factory=dict)
+    parties: dict[str, frozenset[PersonRef]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.alerts or self.positions or self.deliveries or self.acks)

@@ -15,15 +15,16 @@ A last test checks that the rows cover every endpoint of the OpenAPI schema.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from api_kit import HOME_LAT, HOME_LON, WATCH, north
-from sqlalchemy import update
+from sqlalchemy import insert, select, update
 from starlette.websockets import WebSocketDisconnect
 
-from vigil.domain.model import Role
+from vigil.domain.model import Role, protected_ref, subject_ref
 from vigil.store import tables as t
 from vigil.store.accounts import create_user, issue_token
 
@@ -42,6 +43,7 @@ ROLES = (
 )
 ALL, IN, NONE = "all", "in", "none"
 WHY = {"purpose": "investigation", "reason": "matrix test"}
+BECAUSE = {"reason": "matrix test: she lost her phone"}
 
 
 @dataclass(frozen=True)
@@ -161,13 +163,23 @@ def matrix(a1: str, a2: str) -> list[Row]:
         Row("POST", "/v1/orders/O1b/end", "/v1/orders/O2b/end", WRITERS),
         Row("PUT", "/v1/subjects/S1/zones/Z1", "/v1/subjects/S2/zones/Z2", WRITERS, ZONE, ZONE),
         Row("DELETE", "/v1/subjects/S1/zones/Z1b", "/v1/subjects/S2/zones/Z2b", WRITERS),
+        # P1 and P2 have accounts (below): a new code, like a new device credential, is an operator's
         Row(
             "POST",
             "/v1/protected-persons/P1/activation",
             "/v1/protected-persons/P2/activation",
             roles(operator=ALL),
+            BECAUSE,
+            BECAUSE,
         ),
-        Row("POST", "/v1/devices/AM-3/credentials", "/v1/devices/AM-4/credentials", WRITERS),
+        Row(
+            "POST",
+            "/v1/devices/AM-3/credentials",
+            "/v1/devices/AM-4/credentials",
+            roles(operator=ALL),
+            BECAUSE,
+            BECAUSE,
+        ),
         # --- no records to scope: the role decides ---
         Row("GET", "/v1/stats", "/v1/stats", roles(operator=ALL)),
         Row("GET", "/v1/dispatch/targets", "/v1/dispatch/targets", roles(operator=ALL, admin=ALL)),
@@ -203,6 +215,7 @@ def matrix(a1: str, a2: str) -> list[Row]:
         Row("GET", "/v1/users", "/v1/users", roles(admin=ALL)),
         Row("GET", "/v1/settings", "/v1/settings", roles(admin=ALL)),
         Row("GET", "/v1/me/status", "/v1/me/status", roles(protected_person=ALL)),
+        Row("GET", "/v1/me/notices", "/v1/me/notices", roles(protected_person=ALL)),
         Row(
             "POST",
             "/v1/me/position",
@@ -312,8 +325,9 @@ def build(api) -> dict[str, str]:
     for name in ("A1", "A2"):
         assert api.put(f"/v1/alerts/{alerts[name]}/assignments/u-fo3", None).status_code == 200
     assert api.put(f"/v1/alerts/{alerts['A1']}/assignments/u-field_officer", None).status_code == 200
-    with api.db.begin() as conn:  # her own account speaks for P1
+    with api.db.begin() as conn:  # her own account speaks for P1; P2 has one too
         conn.execute(update(t.users).where(t.users.c.id == "u-protected_person").values(person_id="P1"))
+        create_user(conn, user_id="u-p2", name="P2", role=Role.PROTECTED_PERSON, now=now, person_id="P2")
     api.client.app.state.tokens.clear()
     return alerts
 
@@ -385,6 +399,11 @@ def test_a_body_naming_someone_out_of_scope_is_refused_and_changes_nothing(scene
     assert api.get("/v1/devices/AM-9").status_code == 404
     r = api.put("/v1/orders/O9", order_body("S2", "P1"), who="probation_officer")
     assert r.status_code == 403 and "subject_id" in r.text
+    assert api.get("/v1/orders/O9").status_code == 404
+    # Nor name another caseload's victim for his own subject: her position would reach him in the
+    # facts of every alert the order raises.
+    r = api.put("/v1/orders/O9", order_body("S1", "P2", 100, 200_000), who="probation_officer")
+    assert r.status_code == 403 and "protected_person_id" in r.text
     assert api.get("/v1/orders/O9").status_code == 404
     # A new subject joins the caseload of the probation officer who registers him.
     assert api.put("/v1/subjects/S9", SUBJECT, who="probation_officer").status_code == 201
@@ -586,3 +605,166 @@ def test_her_sos_shows_a_dispatcher_the_man_her_order_names(scene):
             if (person, lat) == ("P7", marker):
                 break
     assert "sos" in kinds and "S7" in people
+
+
+# --- one namespace of people ---------------------------------------------------------------------
+# The attack that was reproduced: a probation officer puts another caseload's protected person's id
+# as a subject of his own; the id joined his caseload, and with it her record, home zone, live
+# track, her account (a new activation code) and her phone's credential.
+
+PO = "probation_officer"
+
+
+def test_an_id_the_other_kind_uses_is_refused_and_changes_nothing(scene):
+    api, _ = scene
+    before = snapshot(api)
+    r = api.put("/v1/subjects/P2", SUBJECT, who=PO)
+    assert r.status_code == 409 and r.json()["detail"][0]["field"] == "subject_id", r.text
+    r = api.put("/v1/subjects/P2", {**SUBJECT, "probation_officer": "u-probation_officer"})  # an operator
+    assert r.status_code == 409 and r.json()["detail"][0]["field"] == "subject_id"
+    r = api.put("/v1/protected-persons/S2", {"name": "not him"})
+    assert r.status_code == 409 and r.json()["detail"][0]["field"] == "person_id"
+    r = api.put("/v1/protected-persons/S1", {"name": "not him"}, who=PO)
+    assert r.status_code == 409 and r.json()["detail"][0]["field"] == "person_id"
+    assert snapshot(api) == before
+    # So the takeover finds nothing to take: her record, track, account and phone stay out of reach.
+    for method, path, body in cross_caseload_calls():
+        r = call(api, PO, method, path, body, WATCH)
+        assert r.status_code == 403, (method, path, r.status_code, r.text)
+    assert snapshot(api) == before
+
+
+def test_refusing_her_in_an_order_is_recorded(scene):
+    api, _ = scene
+    assert api.put("/v1/orders/O9", order_body("S1", "P2"), who=PO).status_code == 403
+    trail = api.get("/v1/audit", who="auditor", params={"actor": "u-probation_officer"}).json()
+    refused = [e for e in trail if e["target"] == "/v1/orders/O9"]
+    assert refused and refused[-1]["detail"]["allowed"] is False
+    assert refused[-1]["detail"]["refused"] == "protected_person_id"
+
+
+def test_a_probation_officer_may_set_up_a_new_case_for_a_victim_he_registered(scene):
+    api, _ = scene
+    # A new victim he registers himself, in no one's order yet: his order for his subject may name her.
+    assert api.put("/v1/protected-persons/P9", {"name": "new case"}, who=PO).status_code == 201
+    assert api.put("/v1/orders/O9", order_body("S1", "P9"), who=PO).status_code == 201
+    assert api.put("/v1/orders/O9", order_body("S1", "P9", 50, 500), who=PO).status_code == 200
+    # Still, her record, track and account are an operator's, as for every victim.
+    assert api.get("/v1/protected-persons/P9", who=PO).status_code == 403
+    # Registered by someone else, or already in another caseload's order: not his to name.
+    assert api.put("/v1/protected-persons/P10", {"name": "operator's"}).status_code == 201
+    assert api.put("/v1/orders/O10", order_body("S1", "P10"), who=PO).status_code == 403
+    assert api.put("/v1/protected-persons/P11", {"name": "his, then theirs"}, who=PO).status_code == 201
+    assert api.put("/v1/orders/O11", order_body("S2", "P11")).status_code == 201  # an operator
+    assert api.put("/v1/orders/O12", order_body("S1", "P11"), who=PO).status_code == 403
+    # The victim of his own subject's order stays his to name again (a new order for the same pair).
+    assert api.put("/v1/orders/O13", order_body("S1", "P1"), who=PO).status_code == 201
+
+
+def cross_caseload_calls() -> list[tuple[str, str, Any]]:
+    """Every way the reproduced attack reached P2 (another caseload's victim, with her watch W-2)."""
+    return [
+        ("GET", "/v1/protected-persons/P2", None),
+        ("PUT", "/v1/protected-persons/P2", {"name": "mine now"}),
+        ("GET", "/v1/people/P2/track", None),
+        ("GET", "/v1/devices/W-2", None),
+        ("PUT", "/v1/devices/W-2", {"kind": "smartwatch", "person_id": "P2"}),
+        ("POST", "/v1/protected-persons/P2/activation", BECAUSE),
+        ("POST", "/v1/devices/W-2/credentials", BECAUSE),
+        ("PUT", "/v1/orders/O9", order_body("S1", "P2", 100, 200_000)),
+        ("PUT", "/v1/devices/AM-9", {"kind": "ankle_monitor", "person_id": "P2"}),
+    ]
+
+
+def snapshot(api) -> dict[str, Any]:
+    """The registry, the accounts and the tokens, to show a refused call changed nothing."""
+    tables = (
+        t.subjects,
+        t.protected_persons,
+        t.devices,
+        t.orders,
+        t.zones,
+        t.users,
+        t.tokens,
+        t.account_notices,
+    )
+    with api.db.connect() as conn:
+        return {
+            table.name: sorted(tuple(str(v) for v in row) for row in conn.execute(select(table)))
+            for table in tables
+        }
+
+
+def collide(api, person: str, officer: str = "u-probation_officer") -> None:
+    """What a database made before ids were one namespace may hold: a subject with the id of a
+    protected person, in this officer's caseload (as the reproduced attack left it)."""
+    now = api.clock()
+    with api.db.begin() as conn:
+        conn.execute(
+            insert(t.subjects).values(
+                id=person, name="collision", legal_basis="parole", case_reference="", notes="",
+                probation_officer=officer, created_at=now, updated_at=now,
+            )
+        )  # fmt: skip
+
+
+def test_a_colliding_pair_in_an_old_database_lets_no_scope_across_kinds(scene, caplog):
+    api, alerts = scene
+    collide(api, "P2")
+    with caplog.at_level(logging.WARNING, logger="vigil.app"):
+        api.restart()  # the server says so when it starts
+    assert "'P2' names both a subject and a protected person" in caplog.text
+    # He sees the subject P2 (his, by the row) and nothing of the protected person P2.
+    subject = api.get("/v1/subjects/P2", who=PO)
+    assert subject.status_code == 200
+    assert subject.json()["devices"] == [] and subject.json()["orders"] == []
+    for method, path, body in cross_caseload_calls():
+        r = call(api, PO, method, path, body, WATCH)
+        assert r.status_code == 403, (method, path, r.status_code, r.text)
+    assert "W-2" not in {d["id"] for d in api.get("/v1/devices", who=PO).json()}
+    assert "P2" not in {p["id"] for p in api.get("/v1/protected-persons", who=PO).json()}
+    assert "O2" not in {o["id"] for o in api.get("/v1/orders", who=PO).json()}
+    features = api.get("/v1/positions", who=PO).json()["features"]
+    assert {(f["properties"]["person"], f["properties"]["person_kind"]) for f in features} == {
+        ("S1", "subject")
+    }
+    assert alerts["A2"] not in {
+        a["id"] for a in api.get("/v1/alerts", who=PO, params={"open_only": "false"}).json()
+    }
+    assert api.get(f"/v1/alerts/{alerts['A2']}/evidence", who=PO, params=WHY).status_code == 403
+    # Nothing can be bound or ordered to an id that names two people, not even by an operator.
+    r = api.put("/v1/devices/AM-9", {"kind": "ankle_monitor", "person_id": "P2"})
+    assert r.status_code == 409 and r.json()["detail"][0]["field"] == "person_id"
+    r = api.get("/v1/people/P2/track", params=WATCH)
+    assert r.status_code == 409 and r.json()["detail"][0]["field"] == "person_id"
+    # The stream: her watch moves, then his subject S1; he gets S1 and never her.
+    with connect(api, PO) as ws:
+        assert ws.receive_json()["type"] == "hello"
+        assert api.send([api.fix("W-2", SEOUL_LAT + 0.0001, SEOUL_LON, seconds=1)]).status_code == 200
+        assert api.send([api.fix("AM-1", north(53), HOME_LON, seconds=1)]).status_code == 200
+        seen = set()
+        while ("S1", "subject") not in seen:
+            message = ws.receive_json()
+            if message["type"] == "position":
+                props = message["feature"]["properties"]
+                seen.add((props["person"], props["person_kind"]))
+    assert seen == {("S1", "subject")}
+    with connect(api, PO, subject="P2") as ws:  # following "his" P2 shows the subject P2 only
+        assert ws.receive_json()["type"] == "hello"
+        assert api.send([api.fix("W-2", SEOUL_LAT + 0.0002, SEOUL_LON, seconds=2)]).status_code == 200
+        viewers = list(api.hub.viewers)
+        assert viewers and not any(v.wants_position(protected_ref("P2")) for v in viewers)
+        assert all(v.wants_position(subject_ref("P2")) for v in viewers)
+
+
+def test_her_app_speaks_for_her_own_device_even_beside_a_subject_of_her_id(scene):
+    api, _ = scene
+    collide(api, "P1", officer="u-po2")
+    assert api.put("/v1/devices/AM-0", {"kind": "ankle_monitor", "person_id": "S1"}).status_code == 201
+    with api.db.begin() as conn:  # an old binding: the ankle monitor of the subject "P1"
+        conn.execute(
+            update(t.devices).where(t.devices.c.id == "AM-0").values(person_id="P1", person_kind="subject")
+        )
+    r = api.post("/v1/me/position", {"lat": HOME_LAT, "lon": HOME_LON}, who="protected_person")
+    assert r.status_code == 200, r.text
+    assert api.fixes_of("AM-0") == [] and len(api.fixes_of("W-1")) >= 2

@@ -111,7 +111,7 @@ def test_a_protected_person_activates_her_account_with_a_one_time_code(app_clien
     session = api.client.post("/v1/auth/activate", json={"code": code, "password": PASSWORD})
     assert session.status_code == 200, session.text
     me = api.client.get("/v1/me", headers=bearer(session.json()["access_token"])).json()
-    assert me == {"id": "pp-P1", "role": "protected_person", "person_id": "P1"}
+    assert me == {"id": "pp-P1", "role": "protected_person", "person_id": "P1", "notices": []}
     assert api.client.post("/v1/auth/activate", json={"code": code, "password": PASSWORD}).status_code == 401
     assert api.post("/v1/protected-persons/NOPE/activation").status_code == 409
     assert api.post("/v1/protected-persons/P1/activation", who=Role.POLICE_DISPATCHER).status_code == 403
@@ -129,8 +129,9 @@ def test_device_credentials_rotate(app_client):
     api = app_client
     api.subject("S1", "AM-1")
     api.subject("S2", "AM-2")
-    first = api.post("/v1/devices/AM-1/credentials").json()["token"]
-    second = api.post("/v1/devices/AM-1/credentials").json()["token"]
+    why = {"reason": "the monitor was replaced"}
+    first = api.post("/v1/devices/AM-1/credentials", why).json()["token"]
+    second = api.post("/v1/devices/AM-1/credentials", why).json()["token"]
     fix = api.fix("AM-1", api.HOME_LAT)
     assert api.client.post("/v1/devices/messages", json=[fix], headers=bearer(first)).status_code == 401
     assert api.client.post("/v1/devices/messages", json=[fix], headers=bearer(second)).status_code == 200
@@ -138,7 +139,7 @@ def test_device_credentials_rotate(app_client):
         "/v1/devices/messages", json=[api.fix("AM-2", api.HOME_LAT)], headers=bearer(second)
     )
     assert other.status_code == 422  # a device's own credential posts for that device only
-    assert api.post("/v1/devices/NOPE/credentials").status_code == 409
+    assert api.post("/v1/devices/NOPE/credentials", why).status_code == 409
 
 
 def test_user_bodies_are_checked(app_client):

@@ -88,6 +88,7 @@ def test_only_her_own_account_reaches_her_status(app_client, victim):
         "id": "u-p1",
         "role": "protected_person",
         "person_id": "P1",
+        "notices": [],
     }
     assert api.client.get("/v1/positions", headers=victim).status_code == 403
 

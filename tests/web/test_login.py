@@ -165,7 +165,8 @@ def test_an_expired_access_token_is_renewed_unnoticed(site: Site, desk: Any) -> 
 def test_a_protected_person_activates_her_account_and_signs_in(site: Site, phone: Any) -> None:
     site.pair("S1", "P1")
     site.fixes(("PH-1", HOME_LAT, HOME_LON), ("AM-1", north(2000), HOME_LON))
-    issued = site.call("POST", "/v1/protected-persons/P1/activation").json()
+    # P1 has an account already (u-victim): a new code is an operator's, with a reason
+    issued = site.call("POST", "/v1/protected-persons/P1/activation", {"reason": "new phone"}).json()
     assert issued["user"] == "pp-P1"
     page = phone.new_page()
     errors = errors_of(page)
@@ -229,7 +230,7 @@ def test_a_protected_person_activates_her_account_and_signs_in(site: Site, phone
 def test_her_status_keeps_coming_when_her_access_token_expires(site: Site, phone: Any) -> None:
     site.pair("S1", "P1")
     site.fixes(("PH-1", HOME_LAT, HOME_LON), ("AM-1", north(2000), HOME_LON))
-    code = site.call("POST", "/v1/protected-persons/P1/activation").json()["code"]
+    code = site.call("POST", "/v1/protected-persons/P1/activation", {"reason": "new phone"}).json()["code"]
     page = phone.new_page()
     errors = errors_of(page)
     page.goto(f"{site.url}/victim/")

@@ -1,23 +1,29 @@
 """Accounts over REST: login with a password for a short-lived token and a refresh token, refresh,
 logout, users (admins), a protected person's activation code (issued by an operator after checking
-who she is), and rotating a device's credential. Every attempt is audited."""
+who she is), and rotating a device's credential. Every attempt is audited.
+
+A new code for someone who already has an account, and a new device credential, hand whoever holds
+them her account or her device's voice: they need an operator and a reason, are recorded under their
+own action, and she is told (an account notice her current session shows)."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 
 from vigil.api import trail
-from vigil.api.auth import identify, require, token_of
-from vigil.api.policy import Action, Record
+from vigil.api.auth import FORBIDDEN, identify, require, token_of
+from vigil.api.policy import Action, Record, allows
 from vigil.api.registry import Ident
 from vigil.domain.model import Role
-from vigil.processor import CommandFailed, Touched, Write
-from vigil.store import accounts
+from vigil.processor import CommandFailed, Conflict, Touched, Write
+from vigil.store import accounts, notices
+from vigil.store import tables as t
 from vigil.store.accounts import Limits, Principal, Refused, Session
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
@@ -49,6 +55,17 @@ class UserIn(BaseModel):
         description="a police dispatcher's jurisdictions: municipality code prefixes ('11' is Seoul)",
     )
     disabled: bool = False
+
+
+VALID = timedelta(hours=24)  # an activation code's life
+
+
+class ReasonIn(BaseModel):
+    reason: str = Field(
+        default="",
+        max_length=500,
+        description="why (required for a code for someone who has an account, and for a device credential)",
+    )
 
 
 def _limits(request: Request) -> Limits:
@@ -171,6 +188,8 @@ async def put_user(
         )
 
     def apply(conn: Any, now: datetime) -> Touched:
+        if body.role is Role.PROTECTED_PERSON:
+            _speaks_for(conn, user_id, str(body.person_id))
         created = accounts.put_user(
             conn, user_id, body.name, body.role, body.person_id, body.disabled, now, areas=body.areas
         )
@@ -178,7 +197,7 @@ async def put_user(
             accounts.set_password(conn, user_id, body.password, now)
         return Touched(result=created)
 
-    created = await _run(request, apply)
+    created = await _write(request, apply)
     request.app.state.tokens.clear()  # a new role, jurisdictions or a disabled account: at once
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return {
@@ -191,6 +210,21 @@ async def put_user(
     }
 
 
+def _speaks_for(conn: Any, user_id: str, person_id: str) -> None:
+    """A protected person's account speaks for one protected person (not a subject, nor someone
+    another account already speaks for): checked in the writer's transaction."""
+    exists = conn.execute(
+        select(t.protected_persons.c.id).where(t.protected_persons.c.id == person_id)
+    ).first()
+    if exists is None:
+        raise CommandFailed(f"person_id: no protected person {person_id!r}")
+    others = [u for u in notices.accounts_of(conn, person_id) if u != user_id]
+    if others:
+        raise Conflict(
+            f"person_id: {person_id!r} already has an account ({others[0]}); issue her a new code instead"
+        )
+
+
 @router.post("/users/{user_id}/revoke")
 async def revoke_user(
     request: Request, user_id: Ident, _: Annotated[Principal, Depends(require(Action.USERS_MANAGE))]
@@ -201,37 +235,120 @@ async def revoke_user(
     return {"revoked": revoked}
 
 
+def _refused(field: str, reason: str, code: int = status.HTTP_422_UNPROCESSABLE_CONTENT) -> HTTPException:
+    return HTTPException(code, [{"field": field, "reason": reason}])
+
+
+async def _takeover(
+    request: Request, principal: Principal, action: Action, body: ReasonIn | None, **detail: Any
+) -> str:
+    """The gate for handing someone an account or a device's voice: an operator (refusals recorded)
+    and a reason (422 naming `reason`), recorded under the action's own name with the reason before
+    anything is done. Returns the reason."""
+    if not allows(principal.role, action):
+        await trail.record(
+            request,
+            trail.entry(request, principal.id, principal.role.value, action.value, allowed=False, **detail),
+        )
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"{FORBIDDEN}: {action.value} needs an operator")
+    reason = (body.reason if body is not None else "").strip()
+    if not reason:
+        raise _refused("reason", "say why (the person is told, and it is kept in the audit trail)")
+    await trail.record(
+        request,
+        trail.entry(
+            request, principal.id, principal.role.value, action.value, allowed=True, reason=reason, **detail
+        ),
+    )
+    return reason
+
+
+async def _write(request: Request, apply: Any) -> Any:
+    """Through the single writer: a conflict (a state that changed under the caller) answers 409, a
+    refusal naming a field 422."""
+    outcome = await asyncio.wrap_future(request.app.state.runner.submit(Write(apply)))
+    if isinstance(outcome, CommandFailed):
+        field, _, reason = str(outcome).partition(": ")
+        code = (
+            status.HTTP_409_CONFLICT
+            if isinstance(outcome, Conflict)
+            else status.HTTP_422_UNPROCESSABLE_CONTENT
+        )
+        if reason and " " not in field:
+            raise _refused(field, reason, code)
+        raise HTTPException(status.HTTP_409_CONFLICT, str(outcome))
+    return outcome
+
+
+def _has_account(request: Request, person_id: str) -> bool:
+    with request.app.state.db.connect() as conn:
+        return bool(notices.accounts_of(conn, person_id))
+
+
 @router.post("/protected-persons/{person_id}/activation")
 async def activation(
     request: Request,
     person_id: Ident,
-    _: Annotated[Principal, Depends(require(Action.REGISTRY_WRITE, on=Record.PERSON))],
+    principal: Annotated[Principal, Depends(require(Action.REGISTRY_WRITE, on=Record.PERSON))],
+    body: ReasonIn | None = None,
 ) -> dict[str, Any]:
     """A one-time code (valid 24 hours) for her own account, to hand over once her identity is
-    checked. Shown once; a new code replaces the old."""
+    checked. Shown once; a new code replaces the old. When she already has an account, whoever holds
+    the code can set her password: that needs an operator and a reason (`{"reason": "..."}`), is
+    recorded as `account.reactivate`, and she is told in an account notice. Her current session
+    keeps working, so she learns of it, and can call if she did not ask."""
+    reactivating = await asyncio.to_thread(_has_account, request, person_id)
+    reason = ""
+    if reactivating:
+        reason = await _takeover(request, principal, Action.ACCOUNT_REACTIVATE, body, person=person_id)
+    elif body is not None:
+        reason = body.reason.strip()
 
     def apply(conn: Any, now: datetime) -> Touched:
         if not accounts.person_exists(conn, person_id):
             raise CommandFailed(f"no protected person {person_id!r}")
-        return Touched(result=accounts.issue_activation(conn, person_id, now))
+        told = notices.accounts_of(conn, person_id)
+        if told and not reactivating:  # she got an account since the check: ask again, as an operator
+            raise Conflict(
+                f"person_id: {person_id!r} has an account now; a new code needs an operator and a reason"
+            )
+        try:
+            user_id, code = accounts.issue_activation(conn, person_id, now, VALID.total_seconds())
+        except accounts.AccountTaken as taken:
+            raise Conflict(f"person_id: {taken}") from None
+        detail = {"by_role": principal.role.value, "user": user_id, "valid_until": (now + VALID).isoformat()}
+        notices.tell(conn, told, notices.REACTIVATED, now, actor=principal.id, reason=reason, detail=detail)
+        return Touched(result=(user_id, code))
 
-    user_id, code = await _run(request, apply)
-    return {"user": user_id, "code": code, "valid_for_s": 86_400}
+    user_id, code = await _write(request, apply)
+    return {
+        "user": user_id,
+        "code": code,
+        "valid_for_s": int(VALID.total_seconds()),
+        "reactivation": reactivating,
+    }
 
 
 @router.post("/devices/{device_id}/credentials")
 async def rotate(
     request: Request,
     device_id: Ident,
-    _: Annotated[Principal, Depends(require(Action.REGISTRY_WRITE, on=Record.DEVICE))],
+    principal: Annotated[Principal, Depends(require(Action.REGISTRY_WRITE, on=Record.DEVICE))],
+    body: ReasonIn | None = None,
 ) -> dict[str, Any]:
-    """A new token for one device; its previous tokens stop working. Shown once."""
+    """A new token for one device; its previous tokens stop working. Shown once. Whoever holds it
+    posts positions as that device: an operator and a reason (`{"reason": "..."}`), recorded as
+    `device.rotate`. The protected person the device is bound to is told in an account notice."""
+    reason = await _takeover(request, principal, Action.DEVICE_ROTATE, body, device=device_id)
 
     def apply(conn: Any, now: datetime) -> Touched:
         if not accounts.device_exists(conn, device_id):
             raise CommandFailed(f"no device {device_id!r}")
-        return Touched(result=accounts.rotate_device_token(conn, device_id, now))
+        token = accounts.rotate_device_token(conn, device_id, now)
+        role = principal.role.value
+        notices.device_credential(conn, device_id, now, actor=principal.id, by_role=role, reason=reason)
+        return Touched(result=token)
 
-    token = await _run(request, apply)
+    token = await _write(request, apply)
     request.app.state.tokens.clear()
     return {"device": device_id, "token": token}

@@ -82,7 +82,7 @@ def require(action: Action, on: Record | None = None) -> Callable[[Request], Pri
             reader = request.app.state.reader
             scope = scope_of(principal, reader, request.app.state.clock())
             request.state.scope = scope
-            if on is not None and not reaches(scope, on, request.path_params[on.value], reader):
+            if on is not None and not reaches(scope, on, request.path_params[on.param], reader):
                 allowed, why = False, OUT_OF_SCOPE
         # Recorded before anything is served, refused attempts too: misuse must be visible.
         trail.access(request, principal, action, allowed)

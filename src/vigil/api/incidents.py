@@ -16,6 +16,7 @@ from vigil.api.positions import _Row
 from vigil.api.views import alert_json, position_feature
 from vigil.dispatch import links
 from vigil.domain.alerts import TERMINAL, AlertChange, AlertState
+from vigil.domain.model import PersonKind, PersonRef
 from vigil.processor import CommandFailed, Move
 from vigil.store.registry import fix_from_row
 
@@ -54,7 +55,7 @@ def incident(request: Request, alert_id: str) -> dict[str, Any]:
     for role, person in (("subject", subject), ("protected_person", alert.protected_person_id)):
         if person is None:
             continue
-        rows = reader.track(person, now - TRACK, None, 2000)
+        rows = reader.track(PersonRef(PersonKind(role), person), now - TRACK, None, 2000)
         features = [position_feature(person, role, fix_from_row(_Row(r))) for r in rows]
         parties[role] = {
             "id": person,

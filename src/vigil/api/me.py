@@ -16,9 +16,10 @@ from vigil.api.auth import identify, require
 from vigil.api.policy import Action
 from vigil.domain import victim_view
 from vigil.domain.alerts import TERMINAL, AlertKind
-from vigil.domain.model import DeviceEvent, EventKind, Fix, FixSource
+from vigil.domain.model import DeviceEvent, EventKind, Fix, FixSource, PersonKind, protected_ref, subject_ref
 from vigil.domain.victim_view import Limits, Near, Sighting, Warning
 from vigil.processor import Ingest, IngestOutcome
+from vigil.store import notices
 from vigil.store import tables as t
 from vigil.store.accounts import Principal
 from vigil.store.codec import iso
@@ -38,9 +39,16 @@ class Sos(BaseModel):
 
 @router.get("", tags=["accounts"])
 def who_am_i(request: Request) -> dict[str, Any]:
-    """The caller's own account: id, role and, for a protected person, whom it speaks for."""
+    """The caller's own account: id, role, for a protected person whom it speaks for, and the
+    account's recent notices (a new activation code, a device credential rotated)."""
     principal = identify(request)
-    return {"id": principal.id, "role": principal.role.value, "person_id": principal.person_id}
+    told = notices.recent(request.app.state.db, principal.id, request.app.state.clock())
+    return {
+        "id": principal.id,
+        "role": principal.role.value,
+        "person_id": principal.person_id,
+        "notices": told,
+    }
 
 
 def _herself(principal: Principal) -> str:
@@ -80,7 +88,7 @@ def my_status(request: Request, principal: Self) -> dict[str, Any]:
         if (o.valid_from is None or o.valid_from <= now) and (o.valid_until is None or now < o.valid_until)
     ]
     reader = request.app.state.reader
-    people = [person, *{o.subject_id for o in orders}]
+    people = [protected_ref(person), *{subject_ref(o.subject_id) for o in orders}]
     latest: dict[str, Sighting] = {}
     for row in reader.latest_positions(people):
         seen = Sighting(
@@ -111,7 +119,8 @@ def my_status(request: Request, principal: Self) -> dict[str, Any]:
     own = None
     if her is not None:
         own = {"lat": her.lat, "lon": her.lon, "accuracy_m": her.accuracy_m, "time": iso(her.time)}
-    return {"status": verdict.value, "own": own, "offenders": offenders, "at": iso(now)}
+    told = notices.recent(db, principal.id, now)  # what was done to her account (store/notices.py)
+    return {"status": verdict.value, "own": own, "offenders": offenders, "at": iso(now), "notices": told}
 
 
 async def _report(request: Request, person: str, report: Fix | DeviceEvent) -> IngestOutcome:
@@ -130,7 +139,9 @@ def _device_of(request: Request, person: str) -> str:
     """Her device: the app speaks for the phone or watch bound to her (a phone first)."""
     with request.app.state.db.connect() as conn:
         rows = conn.execute(
-            select(t.devices.c.id, t.devices.c.kind).where(t.devices.c.person_id == person)
+            select(t.devices.c.id, t.devices.c.kind).where(
+                t.devices.c.person_id == person, t.devices.c.person_kind == PersonKind.PROTECTED_PERSON.value
+            )
         ).all()
     if not rows:
         raise HTTPException(status.HTTP_409_CONFLICT, "no device is bound to this protected person")

@@ -5,6 +5,10 @@ them to records: a probation officer to the subjects of their caseload, a police
 alerts of their jurisdictions and those alerts' parties while open, a field officer to the incidents
 they are assigned to (open, and for a short grace after), a protected person to herself. Operators
 see everything monitored. A scope never widens what the role allows.
+
+People are always named with their kind (`PersonRef`): a subject is reached as a subject and a
+protected person as a protected person, so an id shared by both (possible only in a database made
+before ids were one namespace) never lets one stand for the other.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from vigil.domain.alerts import TERMINAL, Alert, parties
-from vigil.domain.model import Role
+from vigil.domain.model import PersonKind, PersonRef, Role, protected_ref, subject_ref
 from vigil.store.accounts import Principal
 from vigil.store.reader import AlertFilter, Reader
 
@@ -38,6 +42,9 @@ class Action(StrEnum):
     # --- retention and evidence ---
     EVIDENCE_READ = "evidence.read"  # a breach report for a court (JSON/PDF with a content hash)
     LEGAL_HOLD = "legal_hold"  # place, list and release legal holds that keep history from the purge
+    # --- taking over an account or a device: whoever holds the new code or token speaks for her ---
+    ACCOUNT_REACTIVATE = "account.reactivate"  # a new activation code for an account that exists
+    DEVICE_ROTATE = "device.rotate"  # a new credential for a device (its old ones stop working)
 
 
 _WATCHERS = {Role.OPERATOR, Role.PROBATION_OFFICER, Role.POLICE_DISPATCHER}
@@ -67,6 +74,10 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     # Holds are records management: operators place them on a request, auditors oversee them, admins
     # run retention. A hold shows whose history is kept and why, not the history itself.
     Action.LEGAL_HOLD: frozenset({Role.OPERATOR, Role.ADMIN, Role.AUDITOR}),
+    # A new code for an existing account lets its bearer set her password; a new device credential
+    # lets its bearer post positions as that device. Operators only, with a reason, in the trail.
+    Action.ACCOUNT_REACTIVATE: frozenset({Role.OPERATOR}),
+    Action.DEVICE_ROTATE: frozenset({Role.OPERATOR}),
 }
 
 # Actions on system settings, the trail or the caller's own device: there are no records to scope,
@@ -91,13 +102,13 @@ class Scope:
     """The records one caller may see, for one request (or one stream connection)."""
 
     everything: bool = False
-    caseload: frozenset[str] = frozenset()  # a probation officer's subjects
+    caseload: frozenset[str] = frozenset()  # a probation officer's subjects (ids of subjects)
     areas: tuple[str, ...] = ()  # a dispatcher's municipality code prefixes
     incidents: frozenset[str] = frozenset()  # a field officer's assigned alerts, open or in grace
     # The alerts that make people visible (a dispatcher's open alerts, a field officer's incidents),
     # with their parties; the stream follows them as they open and close.
-    followed: Mapping[str, frozenset[str]] = field(default_factory=dict)
-    own: frozenset[str] = frozenset()  # people visible in their own right (caseload, herself)
+    followed: Mapping[str, frozenset[PersonRef]] = field(default_factory=dict)
+    own: frozenset[PersonRef] = frozenset()  # people visible in their own right (caseload, herself)
 
     @property
     def by_alerts(self) -> bool:
@@ -105,11 +116,16 @@ class Scope:
         return bool(self.areas) or bool(self.incidents)
 
     @property
-    def people(self) -> frozenset[str]:
+    def people(self) -> frozenset[PersonRef]:
         return self.own.union(*self.followed.values())
 
-    def sees_person(self, person_id: str | None) -> bool:
-        return self.everything or (person_id is not None and person_id in self.people)
+    def ids(self, kind: PersonKind) -> frozenset[str]:
+        """The ids of the people of one kind the caller may see (to narrow a query on that kind's
+        column)."""
+        return frozenset(p.id for p in self.people if p.kind is kind)
+
+    def sees(self, kind: PersonKind, person_id: str | None) -> bool:
+        return self.everything or (person_id is not None and PersonRef(kind, person_id) in self.people)
 
     def sees_alert(self, alert: Alert, codes: Iterable[str]) -> bool:
         if self.everything:
@@ -121,7 +137,8 @@ class Scope:
         return any(code.startswith(prefix) for code in codes for prefix in self.areas)
 
     def sees_order(self, subject_id: str | None, protected_id: str | None) -> bool:
-        return self.sees_person(subject_id) or self.sees_person(protected_id)
+        subject, protected = PersonKind.SUBJECT, PersonKind.PROTECTED_PERSON
+        return self.sees(subject, subject_id) or self.sees(protected, protected_id)
 
     def alert_filter(self) -> AlertFilter | None:
         """The same rule as `sees_alert`, for the database (None: no narrowing)."""
@@ -137,7 +154,7 @@ def scope_of(principal: Principal, reader: Reader, now: datetime) -> Scope:
         return Scope(everything=True)
     if role is Role.PROBATION_OFFICER:
         caseload = reader.caseload(principal.id)
-        return Scope(caseload=caseload, own=caseload)
+        return Scope(caseload=caseload, own=frozenset(subject_ref(s) for s in caseload))
     if role is Role.POLICE_DISPATCHER:
         if not principal.areas:
             return Scope()
@@ -151,7 +168,7 @@ def scope_of(principal: Principal, reader: Reader, now: datetime) -> Scope:
             followed={a.id: parties(a, reader.subjects_of) for a in live},
         )
     if role is Role.PROTECTED_PERSON and principal.person_id is not None:
-        return Scope(own=frozenset({principal.person_id}))
+        return Scope(own=frozenset({protected_ref(principal.person_id)}))
     return Scope()
 
 
@@ -166,16 +183,34 @@ def in_time(alert: Alert, now: datetime) -> bool:
 class Record(StrEnum):
     """The kind of record a path parameter names, for the per-record check in `auth.require`."""
 
-    ALERT = "alert_id"
-    SUBJECT = "subject_id"
-    PERSON = "person_id"  # a protected person, or anyone's track
-    DEVICE = "device_id"
-    ORDER = "order_id"
+    ALERT = "alert"
+    SUBJECT = "subject"
+    PERSON = "protected_person"  # a protected person
+    ANYONE = "person"  # a person of either kind (a track): the kind is looked up
+    DEVICE = "device"
+    ORDER = "order"
+
+    @property
+    def param(self) -> str:
+        """The path parameter that names it."""
+        return _PARAMS[self]
+
+
+_PARAMS = {
+    Record.ALERT: "alert_id",
+    Record.SUBJECT: "subject_id",
+    Record.PERSON: "person_id",
+    Record.ANYONE: "person_id",
+    Record.DEVICE: "device_id",
+    Record.ORDER: "order_id",
+}
+_KINDS = {Record.SUBJECT: PersonKind.SUBJECT, Record.PERSON: PersonKind.PROTECTED_PERSON}
 
 
 def reaches(scope: Scope, record: Record, ident: str, reader: Reader) -> bool:
-    """Whether the caller may touch the record `ident` names. An id naming nothing passes: the
-    handler then answers 404, or creates the record (a probation officer's new subject)."""
+    """Whether the caller may touch the record `ident` names. An id naming nothing (of that kind)
+    passes: the handler then answers 404, or creates the record (a probation officer's new subject),
+    or refuses an id the other kind already uses (409)."""
     if scope.everything:
         return True
     if record is Record.ALERT:
@@ -183,19 +218,38 @@ def reaches(scope: Scope, record: Record, ident: str, reader: Reader) -> bool:
         if alert is None:
             return True
         return scope.sees_alert(alert, reader.alert_codes(ident))
-    owner = reader.owner(_TABLES[record], ident)
-    if owner is None:
-        return True
-    if record is Record.DEVICE:
-        return owner[0] is None or scope.sees_person(owner[0])  # a device in stock concerns no one
     if record is Record.ORDER:
-        return scope.sees_order(*owner)
-    return scope.sees_person(ident)
+        pair = reader.order_parties(ident)
+        return pair is None or scope.sees_order(*pair)
+    if record is Record.DEVICE:
+        holder = reader.device_holder(ident)
+        if holder is None or holder[0] is None:
+            return True  # no such device, or one in stock: it concerns no one
+        person_id, kind = holder
+        # A bound device whose kind was never recorded concerns someone no scope can name.
+        return kind in set(PersonKind) and scope.sees(PersonKind(kind), person_id)
+    if record is Record.ANYONE:
+        # Every person the id names must be within scope: in an old database one id may name a
+        # subject and a protected person, and seeing one of them is no licence for the other.
+        return all(scope.sees(kind, ident) for kind in reader.person_kinds(ident))
+    kind = _KINDS[record]
+    return not reader.is_person(PersonRef(kind, ident)) or scope.sees(kind, ident)
 
 
-_TABLES = {
-    Record.SUBJECT: "subject",
-    Record.PERSON: "person",
-    Record.DEVICE: "device",
-    Record.ORDER: "order",
-}
+def may_protect(scope: Scope, principal: Principal, person_id: str, reader: Reader) -> bool:
+    """Whether the caller may name this protected person in an order. An order sends her position
+    to whoever follows its subject (inside alert facts), so naming her is reaching her. Those who
+    see her may; a probation officer may name her only while she is tied to his caseload already (in
+    an order, ended or not, of one of his subjects), or when he registered her himself and she is in
+    no one's order yet (a new case he is setting up). Anyone else must ask an operator. A person
+    who does not exist passes: the write then names the field."""
+    if scope.sees(PersonKind.PROTECTED_PERSON, person_id):
+        return True
+    if not reader.is_person(protected_ref(person_id)):
+        return True
+    if principal.role is not Role.PROBATION_OFFICER:
+        return False
+    registered_by, subjects = reader.protection(person_id)
+    if subjects:
+        return bool(subjects & scope.caseload)
+    return registered_by == principal.id

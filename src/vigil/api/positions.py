@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import AwareDatetime
 
 from vigil.api.auth import require, scope
 from vigil.api.policy import Action, Record
 from vigil.api.trail import require_purpose
 from vigil.api.views import position_feature
-from vigil.domain.model import FixSource
+from vigil.domain.model import FixSource, PersonRef
 from vigil.store.accounts import Principal
 from vigil.store.registry import fix_from_row
 
@@ -30,7 +30,7 @@ def latest(
     seen = scope(request)
     if seen.everything:
         require_purpose(request)
-    people = None if seen.everything else sorted(seen.people)
+    people = None if seen.everything else seen.people
     rows = request.app.state.reader.latest_positions(people)
     features = [position_feature(r["person_id"], r["person_kind"] or "", fix_from_row(_Row(r))) for r in rows]
     return {"type": "FeatureCollection", "features": features}
@@ -40,7 +40,7 @@ def latest(
 def track(
     request: Request,
     person_id: str,
-    _: Annotated[Principal, Depends(require(Action.POSITIONS_READ, on=Record.PERSON))],
+    _: Annotated[Principal, Depends(require(Action.POSITIONS_READ, on=Record.ANYONE))],
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 2000,
@@ -48,17 +48,28 @@ def track(
     """A person's fixes in time order (default: the last 30 minutes) as a GeoJSON FeatureCollection.
     Anything older than 30 minutes is history, and the track of someone who is party to no open alert
     (for those who may see everyone) a view beyond live alerts: both need a purpose (`purpose` and
-    `reason`)."""
+    `reason`). The id may name a subject or a protected person; its kind is looked up."""
     now = request.app.state.clock()
     start = since or now - LIVE
     reader = request.app.state.reader
+    kinds = reader.person_kinds(person_id)
+    if len(kinds) > 1:
+        # Only in a database made before ids were one namespace: whose track is meant is unknown.
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            [{"field": "person_id", "reason": "names both a subject and a protected person; rename one"}],
+        )
+    person = PersonRef(next(iter(kinds)), person_id) if kinds else None
     history = start < now - LIVE - timedelta(seconds=5) or until is not None
-    if history or (scope(request).everything and not reader.in_open_alert(person_id)):
+    live = person is not None and reader.in_open_alert(person)
+    if history or (scope(request).everything and not live):
         require_purpose(request)
-    rows = reader.track(person_id, start, until, limit)
+    if person is None:
+        return {"type": "FeatureCollection", "features": []}
+    rows = reader.track(person, start, until, limit)
     return {
         "type": "FeatureCollection",
-        "features": [position_feature(person_id, "", fix_from_row(_Row(r))) for r in rows],
+        "features": [position_feature(person_id, person.kind.value, fix_from_row(_Row(r))) for r in rows],
     }
 
 

@@ -13,11 +13,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from pydantic import AwareDatetime, BaseModel, Field, ValidationInfo, field_validator, model_validator
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection, and_, or_, select
 
 from vigil.api.auth import refuse_out_of_scope, require, scope
-from vigil.api.policy import Action, Record
-from vigil.domain.model import DeviceKind, LegalBasis, Role, ZoneKind
+from vigil.api.policy import Action, Record, may_protect
+from vigil.domain.model import DeviceKind, LegalBasis, PersonKind, Role, ZoneKind, subject_ref
 from vigil.processor import CommandFailed, Conflict, Touched, Write
 from vigil.store import records
 from vigil.store import tables as t
@@ -140,13 +140,15 @@ def refused(field: str, reason: str) -> HTTPException:
 
 
 async def write(request: Request, apply: Callable[[Connection, datetime], Touched]) -> Any:
-    """Run a registry write through the single writer: 409 for a conflict, 422 for a refusal."""
+    """Run a registry write through the single writer: 409 for a conflict, 422 for a refusal. A
+    message "field: reason" names the field at fault in either."""
     result = await asyncio.wrap_future(request.app.state.runner.submit(Write(apply)))
-    if isinstance(result, Conflict):
-        raise HTTPException(status.HTTP_409_CONFLICT, str(result))
     if isinstance(result, CommandFailed):
         message = str(result)
         field, _, reason = message.partition(": ")
+        if isinstance(result, Conflict):
+            detail: Any = [{"field": field, "reason": reason}] if reason and " " not in field else message
+            raise HTTPException(status.HTTP_409_CONFLICT, detail)
         raise refused(field if reason else "", reason or message)
     return result
 
@@ -181,14 +183,29 @@ def _get(request: Request, table: Any, row_id: str) -> dict[str, Any]:
     return _row(row)
 
 
-def _visible(request: Request, column: Any, *, unbound: bool = False) -> tuple[Any, ...]:
-    """A filter to the people the caller may see (none for operators); `unbound` keeps rows that
-    concern no one (a device in stock)."""
+def _visible(request: Request, column: Any, kind: PersonKind) -> tuple[Any, ...]:
+    """A filter to the people of one kind the caller may see (none for operators)."""
     seen = scope(request)
     if seen.everything:
         return ()
-    inside = column.in_(sorted(seen.people))
-    return (or_(inside, column.is_(None)) if unbound else inside,)
+    return (column.in_(sorted(seen.ids(kind))),)
+
+
+def _devices_visible(request: Request) -> tuple[Any, ...]:
+    """Devices bound to someone the caller may see (matched on the kind they were bound as), and
+    those in stock, which concern no one."""
+    seen = scope(request)
+    if seen.everything:
+        return ()
+    bound = (
+        and_(t.devices.c.person_kind == kind.value, t.devices.c.person_id.in_(sorted(seen.ids(kind))))
+        for kind in PersonKind
+    )
+    return (or_(t.devices.c.person_id.is_(None), *bound),)
+
+
+def _bound(person_id: str, kind: PersonKind) -> tuple[Any, ...]:
+    return (t.devices.c.person_id == person_id, t.devices.c.person_kind == kind.value)
 
 
 def _list(request: Request, table: Any, *where: Any) -> list[dict[str, Any]]:
@@ -197,11 +214,23 @@ def _list(request: Request, table: Any, *where: Any) -> list[dict[str, Any]]:
 
 
 def _within(request: Request, principal: Principal, field: str, person_id: str | None) -> None:
-    """A person named in the body must be within the caller's scope too (or not exist: the write
-    then names the field at fault)."""
-    if person_id is None or scope(request).sees_person(person_id):
+    """A person named in the body must be within the caller's scope too, whatever kind the id
+    names (or not exist: the write then names the field at fault)."""
+    if person_id is None:
         return
-    if request.app.state.reader.owner("person", person_id) is not None:
+    seen = scope(request)
+    kinds = request.app.state.reader.person_kinds(person_id)
+    if not all(seen.sees(kind, person_id) for kind in kinds):
+        raise refuse_out_of_scope(request, principal, Action.REGISTRY_WRITE, field)
+
+
+def _subject_within(request: Request, principal: Principal, field: str, subject_id: str) -> None:
+    """A subject named in the body must be within the caller's scope (or not be a subject: the
+    write then names the field)."""
+    seen = scope(request)
+    if seen.sees(PersonKind.SUBJECT, subject_id):
+        return
+    if request.app.state.reader.is_person(subject_ref(subject_id)):
         raise refuse_out_of_scope(request, principal, Action.REGISTRY_WRITE, field)
 
 
@@ -222,7 +251,7 @@ async def put_subject(
     officer: object = records.KEEP
     if "probation_officer" in body.model_fields_set:
         officer = body.probation_officer
-    elif principal.role is Role.PROBATION_OFFICER and not scope(request).sees_person(subject_id):
+    elif principal.role is Role.PROBATION_OFFICER and not scope(request).sees(PersonKind.SUBJECT, subject_id):
         officer = principal.id  # a new subject: theirs (an existing one in scope is theirs already)
     created = await write(
         request,
@@ -237,14 +266,14 @@ async def put_subject(
 @router.get("/subjects")
 def list_subjects(request: Request, _: Lister) -> list[dict[str, Any]]:
     """The subjects the caller may see (a probation officer: their caseload)."""
-    return _list(request, t.subjects, *_visible(request, t.subjects.c.id))
+    return _list(request, t.subjects, *_visible(request, t.subjects.c.id, PersonKind.SUBJECT))
 
 
 @router.get("/subjects/{subject_id}")
 def get_subject(request: Request, subject_id: str, _: SubjectReader) -> dict[str, Any]:
     """A subject with his devices, orders and zones."""
     subject = _get(request, t.subjects, subject_id)
-    subject["devices"] = _list(request, t.devices, t.devices.c.person_id == subject_id)
+    subject["devices"] = _list(request, t.devices, *_bound(subject_id, PersonKind.SUBJECT))
     subject["orders"] = _list(request, t.orders, t.orders.c.subject_id == subject_id)
     subject["zones"] = _list(
         request, t.zones, t.zones.c.subject_id == subject_id, t.zones.c.removed_at.is_(None)
@@ -254,11 +283,16 @@ def get_subject(request: Request, subject_id: str, _: SubjectReader) -> dict[str
 
 @router.put("/protected-persons/{person_id}")
 async def put_protected_person(
-    request: Request, response: Response, person_id: Ident, body: ProtectedPersonIn, _: PersonWriter
+    request: Request, response: Response, person_id: Ident, body: ProtectedPersonIn, principal: PersonWriter
 ) -> dict[str, Any]:
-    """Create or update a protected person (201 when created)."""
+    """Create or update a protected person (201 when created). Who registered her is kept: a
+    probation officer may name in an order a protected person he registered, while she is in no
+    one's order yet."""
     created = await write(
-        request, lambda c, now: records.put_protected_person(c, now, person_id=person_id, **body.model_dump())
+        request,
+        lambda c, now: records.put_protected_person(
+            c, now, person_id=person_id, registered_by=principal.id, **body.model_dump()
+        ),
     )
     _created(response, created)
     return _get(request, t.protected_persons, person_id)
@@ -267,13 +301,17 @@ async def put_protected_person(
 @router.get("/protected-persons")
 def list_protected_persons(request: Request, _: Lister) -> list[dict[str, Any]]:
     """The protected persons the caller may see (a dispatcher: those of their open alerts)."""
-    return _list(request, t.protected_persons, *_visible(request, t.protected_persons.c.id))
+    return _list(
+        request,
+        t.protected_persons,
+        *_visible(request, t.protected_persons.c.id, PersonKind.PROTECTED_PERSON),
+    )
 
 
 @router.get("/protected-persons/{person_id}")
 def get_protected_person(request: Request, person_id: str, _: PersonReader) -> dict[str, Any]:
     person = _get(request, t.protected_persons, person_id)
-    person["devices"] = _list(request, t.devices, t.devices.c.person_id == person_id)
+    person["devices"] = _list(request, t.devices, *_bound(person_id, PersonKind.PROTECTED_PERSON))
     person["orders"] = _list(request, t.orders, t.orders.c.protected_person_id == person_id)
     return person
 
@@ -297,7 +335,7 @@ async def put_device(
 @router.get("/devices")
 def list_devices(request: Request, _: Lister) -> list[dict[str, Any]]:
     """The devices of the people the caller may see, and those in stock (bound to no one)."""
-    return _list(request, t.devices, *_visible(request, t.devices.c.person_id, unbound=True))
+    return _list(request, t.devices, *_devices_visible(request))
 
 
 @router.get("/devices/{device_id}")
@@ -320,8 +358,13 @@ async def put_order(
 ) -> dict[str, Any]:
     """Create or update an order linking a subject to a protected person, with its distances and
     fixed exclusion zones. It protects from the moment it is stored. A probation officer makes
-    orders for the subjects of their caseload."""
-    _within(request, principal, "subject_id", body.subject_id)
+    orders for the subjects of their caseload, naming a protected person already in an order of
+    their caseload or one they registered who is in no one's order yet (`policy.may_protect`): an
+    order sends her position to whoever follows its subject."""
+    _subject_within(request, principal, "subject_id", body.subject_id)
+    reader = request.app.state.reader
+    if not may_protect(scope(request), principal, body.protected_person_id, reader):
+        raise refuse_out_of_scope(request, principal, Action.REGISTRY_WRITE, "protected_person_id")
     zones = tuple(_zone_spec(z, f"{order_id}.z{i + 1}", f"zones[{i}]") for i, z in enumerate(body.zones))
     fields = body.model_dump(exclude={"zones"})
     created = await write(
@@ -337,8 +380,13 @@ def list_orders(request: Request, _: Lister, active: bool = True) -> list[dict[s
     where: list[Any] = [t.orders.c.ended_at.is_(None)] if active else []
     seen = scope(request)
     if not seen.everything:
-        people = sorted(seen.people)
-        where.append(or_(t.orders.c.subject_id.in_(people), t.orders.c.protected_person_id.in_(people)))
+        subjects, protected = seen.ids(PersonKind.SUBJECT), seen.ids(PersonKind.PROTECTED_PERSON)
+        where.append(
+            or_(
+                t.orders.c.subject_id.in_(sorted(subjects)),
+                t.orders.c.protected_person_id.in_(sorted(protected)),
+            )
+        )
     return _list(request, t.orders, *where)
 
 

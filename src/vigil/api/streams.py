@@ -17,6 +17,7 @@ from vigil.api.auth import FORBIDDEN, OUT_OF_SCOPE, identify
 from vigil.api.policy import Action, Record, Scope, allows, reaches, scope_of
 from vigil.api.views import change_json, position_feature
 from vigil.domain.alerts import TERMINAL, Alert, parties
+from vigil.domain.model import PersonKind, PersonRef, protected_ref, subject_ref
 from vigil.processor import Published
 from vigil.store.accounts import Principal
 
@@ -37,10 +38,12 @@ class Viewer:
     subject: str | None = None  # only this subject (and the protected persons linked to his alerts)
     alert: str | None = None  # only this alert's parties and changes
     dropped: bool = False
-    people: set[str] = field(default_factory=set)  # the filter's people
+    people: set[PersonRef] = field(default_factory=set)  # the filter's people
     # The open alerts this viewer follows, with their parties: a dispatcher sees a party's position
     # while an alert of theirs is open, a filtered viewer sees the parties of the alerts it follows.
-    followed: dict[str, frozenset[str]] = field(default_factory=dict)
+    # People are compared with their kind: an id shared by a subject and a protected person (an old
+    # database) does not make one's positions flow to a viewer of the other.
+    followed: dict[str, frozenset[PersonRef]] = field(default_factory=dict)
 
     def wants_alert(self, alert: Alert, codes: Iterable[str]) -> bool:
         if not self.scope.sees_alert(alert, codes):
@@ -51,19 +54,21 @@ class Viewer:
             return alert.subject_id == self.subject
         return True
 
-    def follow(self, alert: Alert, concerned: frozenset[str]) -> None:
+    def follow(self, alert: Alert, concerned: frozenset[PersonRef]) -> None:
         """Note an alert this viewer receives, with its parties (none once it has closed)."""
         if alert.state in TERMINAL:
             self.followed.pop(alert.id, None)
             return
         self.followed[alert.id] = self.followed.get(alert.id, frozenset()) | concerned
 
-    def wants_position(self, person: str) -> bool:
+    def wants_position(self, person: PersonRef | None) -> bool:
         unfiltered = self.alert is None and self.subject is None
         if self.scope.everything and unfiltered:
             return True  # the control centre's whole map: no per-person work on the hot path
+        if person is None:
+            return False  # a device bound with no recorded kind: only the whole map shows it
         followed = any(person in concerned for concerned in self.followed.values())
-        allowed = followed if self.scope.by_alerts else self.scope.sees_person(person)
+        allowed = followed if self.scope.by_alerts else self.scope.sees(person.kind, person.id)
         return allowed and (unfiltered or person in self.people or followed)
 
 
@@ -74,7 +79,13 @@ class Hub:
         self.dropped = 0
 
     def join(
-        self, principal: Principal, scope: Scope, *, subject: str | None, alert: str | None, people: set[str]
+        self,
+        principal: Principal,
+        scope: Scope,
+        *,
+        subject: str | None,
+        alert: str | None,
+        people: set[PersonRef],
     ) -> Viewer:
         viewer = Viewer(
             principal, asyncio.Queue(self._queue_size), scope, subject, alert, people=people,
@@ -93,7 +104,7 @@ class Hub:
         alerts = [(c, json.dumps(change_json(c))) for c in published.alerts]
         positions = [
             (
-                p.person_id,
+                _ref(p.person_kind, p.person_id),
                 json.dumps(
                     {"type": "position", "feature": position_feature(p.person_id, p.person_kind, p.fix)}
                 ),
@@ -155,10 +166,11 @@ async def stream(websocket: WebSocket) -> None:
     if not allowed:
         await _refuse(websocket, CLOSE_POLICY, reason)
         return
-    people: set[str] = set()
+    people: set[PersonRef] = set()
     if subject:
-        people.add(subject)
-        people.update(await asyncio.to_thread(websocket.app.state.reader.protected_of, subject))
+        people.add(subject_ref(subject))
+        protected = await asyncio.to_thread(websocket.app.state.reader.protected_of, subject)
+        people.update(protected_ref(p) for p in protected)
     if alert_id:
         reader = websocket.app.state.reader
         alert = await asyncio.to_thread(reader.alert, alert_id)
@@ -187,6 +199,11 @@ async def stream(websocket: WebSocket) -> None:
         return
     finally:
         hub.leave(viewer)
+
+
+def _ref(kind: str, person_id: str) -> PersonRef | None:
+    """The person a position is of, with the kind its device was bound as (None if not recorded)."""
+    return PersonRef(PersonKind(kind), person_id) if kind in set(PersonKind) else None
 
 
 async def _refuse(websocket: WebSocket, code: int, reason: str) -> None:

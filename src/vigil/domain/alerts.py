@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from vigil.domain import geo
+from vigil.domain.model import PersonRef, protected_ref, subject_ref
 
 
 class AlertKind(StrEnum):
@@ -90,12 +91,17 @@ class UnknownAlert(KeyError):
     """No open alert has that id."""
 
 
-def parties(alert: Alert, kept_from: Callable[[str], Iterable[str]]) -> frozenset[str]:
-    """The people an alert concerns. Her SOS names only her; the men her orders keep away
-    (`kept_from(her)`) are parties too, since the police sent to her must know where they are."""
-    found = {p for p in (alert.subject_id, alert.protected_person_id) if p}
+def parties(alert: Alert, kept_from: Callable[[str], Iterable[str]]) -> frozenset[PersonRef]:
+    """The people an alert concerns, each with their kind. Her SOS names only her; the men her
+    orders keep away (`kept_from(her)`, subjects) are parties too, since the police sent to her must
+    know where they are."""
+    found: set[PersonRef] = set()
+    if alert.subject_id:
+        found.add(subject_ref(alert.subject_id))
+    if alert.protected_person_id:
+        found.add(protected_ref(alert.protected_person_id))
     if alert.subject_id is None and alert.protected_person_id is not None:
-        found.update(kept_from(alert.protected_person_id))
+        found.update(subject_ref(s) for s in kept_from(alert.protected_person_id))
     return frozenset(found)
 
 

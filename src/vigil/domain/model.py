@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, time
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class Role(StrEnum):
@@ -33,6 +34,23 @@ class LegalBasis(StrEnum):
 class PersonKind(StrEnum):
     SUBJECT = "subject"
     PROTECTED_PERSON = "protected_person"
+
+
+class PersonRef(NamedTuple):
+    """A person named with their kind. An id names one person only (the registry refuses an id the
+    other kind already uses), but a database made before that rule may hold one id in both tables:
+    whoever decides access compares kind and id together, never a bare id."""
+
+    kind: PersonKind
+    id: str
+
+
+def subject_ref(person_id: str) -> PersonRef:
+    return PersonRef(PersonKind.SUBJECT, person_id)
+
+
+def protected_ref(person_id: str) -> PersonRef:
+    return PersonRef(PersonKind.PROTECTED_PERSON, person_id)
 
 
 class DeviceKind(StrEnum):

@@ -135,7 +135,7 @@ def _evidence(
     generated: dict[str, Any],
 ) -> dict[str, Any]:
     parties = {"subject": subject_id, "protected_person": protected_id}
-    devices = {role: _devices(conn, person) for role, person in parties.items()}
+    devices = {role: _devices(conn, person, role) for role, person in parties.items()}
     all_devices = [d["id"] for role in devices for d in devices[role]]
     alert_items = [_alert(conn, row) for row in alerts]
     target_ids = sorted({d["target"] for a in alert_items for d in a["deliveries"]})
@@ -166,12 +166,13 @@ def _person(conn: Connection, table: Table, person_id: str | None, columns: tupl
     return {"id": person_id, "missing": True} if row is None else _plain(row, columns)
 
 
-def _devices(conn: Connection, person_id: str | None) -> list[dict[str, Any]]:
+def _devices(conn: Connection, person_id: str | None, kind: str) -> list[dict[str, Any]]:
+    """The devices bound to the person as that kind (never another kind's under the same id)."""
     if person_id is None:
         return []
     rows = conn.execute(
         select(t.devices.c.id, t.devices.c.kind, t.devices.c.person_kind)
-        .where(t.devices.c.person_id == person_id)
+        .where(t.devices.c.person_id == person_id, t.devices.c.person_kind == kind)
         .order_by(t.devices.c.id)
     )
     return [_plain(r) for r in rows]

@@ -14,6 +14,7 @@ from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from vigil.domain.model import Role
+from vigil.store import notices
 from vigil.store import tables as t
 
 
@@ -256,13 +257,23 @@ def revoke_user(conn: Connection, user_id: str, now: datetime) -> int:
     return int(result.rowcount or 0)
 
 
+class AccountTaken(Exception):
+    """The account id an activation code would make is held by another account."""
+
+
 def issue_activation(
     conn: Connection, person_id: str, now: datetime, valid_s: float = 86_400.0
 ) -> tuple[str, str]:
-    """A one-time code for a protected person's account (made, disabled, if she has none yet).
-    Returns (user id, code); the code is shown once."""
+    """A one-time code for a protected person's account `pp-<her id>` (made, disabled, if it does not
+    exist yet). Returns (user id, code); the code is shown once. Whether she already has an account
+    (and so whether this is a re-activation) is for the caller to decide first (`notices.accounts_of`).
+    An account with that id that is not hers (another role, or speaking for someone else) is never
+    given a code: AccountTaken."""
     user_id = f"pp-{person_id}"
-    if conn.execute(select(t.users.c.id).where(t.users.c.id == user_id)).first() is None:
+    row = conn.execute(select(t.users.c.role, t.users.c.person_id).where(t.users.c.id == user_id)).first()
+    if row is not None and (row.role != Role.PROTECTED_PERSON.value or row.person_id != person_id):
+        raise AccountTaken(f"the account id {user_id!r} is held by another account")
+    if row is None:
         create_user(
             conn, user_id=user_id, name=person_id, role=Role.PROTECTED_PERSON, now=now, person_id=person_id
         )
@@ -283,6 +294,7 @@ def activate(conn: Connection, code: str, password: str, now: datetime, limits: 
     ).first()
     if row is None or row.activation_expires_at is None or row.activation_expires_at <= now:
         raise Refused("the code is unknown or has expired: ask for a new one")
+    notices.code_used(conn, row, now)
     set_password(conn, row.id, password, now)
     conn.execute(
         update(t.users)

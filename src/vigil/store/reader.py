@@ -3,13 +3,15 @@ and PostgreSQL's MVCC let them run beside the writer."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, false, func, or_, select
+from sqlalchemy import Engine, and_, false, func, or_, select
 
 from vigil.domain.alerts import TERMINAL, Alert
+from vigil.domain.model import PersonKind, PersonRef
 from vigil.store import tables as t
 from vigil.store.codec import alert_from_row
 
@@ -109,13 +111,11 @@ class Reader:
         with self.db.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
-    def in_open_alert(self, person_id: str) -> bool:
-        """Whether the person is a party to an alert not yet closed."""
+    def in_open_alert(self, person: PersonRef) -> bool:
+        """Whether the person is a party to an alert not yet closed (in the column of their kind)."""
         alerts = t.alerts.c
-        query = select(alerts.id).where(
-            alerts.state.not_in(OPEN_NOT),
-            or_(alerts.subject_id == person_id, alerts.protected_person_id == person_id),
-        )
+        column = alerts.subject_id if person.kind is PersonKind.SUBJECT else alerts.protected_person_id
+        query = select(alerts.id).where(alerts.state.not_in(OPEN_NOT), column == person.id)
         with self.db.connect() as conn:
             return conn.execute(query.limit(1)).first() is not None
 
@@ -125,25 +125,53 @@ class Reader:
             rows = conn.execute(select(t.alert_areas.c.code).where(t.alert_areas.c.alert_id == alert_id))
             return frozenset(r[0] for r in rows)
 
-    def owner(self, table: str, row_id: str) -> tuple[str | None, str | None] | None:
-        """Whom a registry record concerns: (subject, protected person) for an order, (person, None)
-        for a device, (id, None) for a subject or protected person; None if there is no such record."""
+    # --- whom a record concerns (read by api.policy) ---------------------------------------------------
+    # Each names the table of the kind it asks about: a subject is looked up among subjects only, a
+    # protected person among protected persons only, so an id shared by both (a database made before
+    # ids were one namespace) never lets one stand for the other.
+
+    def is_person(self, person: PersonRef) -> bool:
+        table = _PEOPLE[person.kind]
         with self.db.connect() as conn:
-            if table == "order":
-                row = conn.execute(
-                    select(t.orders.c.subject_id, t.orders.c.protected_person_id).where(
-                        t.orders.c.id == row_id
-                    )
-                ).first()
-                return None if row is None else (row[0], row[1])
-            if table == "device":
-                row = conn.execute(select(t.devices.c.person_id).where(t.devices.c.id == row_id)).first()
-                return None if row is None else (row[0], None)
-            tables = {"subject": (t.subjects,), "protected_person": (t.protected_persons,)}
-            for found in tables.get(table, (t.subjects, t.protected_persons)):
-                if conn.execute(select(found.c.id).where(found.c.id == row_id)).first() is not None:
-                    return (row_id, None)
-            return None
+            return conn.execute(select(table.c.id).where(table.c.id == person.id)).first() is not None
+
+    def person_kinds(self, person_id: str) -> frozenset[PersonKind]:
+        """The kinds of person this id names: one, none, or (only in an old database) both."""
+        return frozenset(kind for kind in PersonKind if self.is_person(PersonRef(kind, person_id)))
+
+    def order_parties(self, order_id: str) -> tuple[str, str] | None:
+        """(subject, protected person) of an order; None if there is no such order."""
+        query = select(t.orders.c.subject_id, t.orders.c.protected_person_id).where(t.orders.c.id == order_id)
+        with self.db.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else (row[0], row[1])
+
+    def device_holder(self, device_id: str) -> tuple[str | None, str | None] | None:
+        """(person id, person kind) a device is bound to, both None for a device in stock; None if
+        there is no such device. The kind is the one recorded when it was bound."""
+        query = select(t.devices.c.person_id, t.devices.c.person_kind).where(t.devices.c.id == device_id)
+        with self.db.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else (row[0], row[1])
+
+    def protection(self, person_id: str) -> tuple[str | None, frozenset[str]]:
+        """Who registered a protected person, and the subjects of every order naming her (ended
+        ones too): what decides whether a probation officer may name her in an order."""
+        with self.db.connect() as conn:
+            registered_by = conn.execute(
+                select(t.protected_persons.c.registered_by).where(t.protected_persons.c.id == person_id)
+            ).scalar()
+            rows = conn.execute(
+                select(t.orders.c.subject_id).where(t.orders.c.protected_person_id == person_id)
+            )
+            return registered_by, frozenset(r[0] for r in rows)
+
+    def shared_ids(self) -> list[str]:
+        """Ids used by both a subject and a protected person (possible only in a database made
+        before ids were one namespace): each must be renamed by an operator."""
+        both = select(t.subjects.c.id).join(t.protected_persons, t.protected_persons.c.id == t.subjects.c.id)
+        with self.db.connect() as conn:
+            return sorted(r[0] for r in conn.execute(both.order_by(t.subjects.c.id)))
 
     def timeline(self, alert_id: str) -> list[dict[str, Any]]:
         query = (
@@ -154,8 +182,9 @@ class Reader:
         with self.db.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
-    def latest_positions(self, person_ids: list[str] | None = None) -> list[dict[str, Any]]:
-        """The newest fix of every bound device, with its person."""
+    def latest_positions(self, people: Collection[PersonRef] | None = None) -> list[dict[str, Any]]:
+        """The newest fix of every bound device, with its person (of these people: each matched on
+        the kind the device was bound to, not the bare id)."""
         newest = (
             select(t.fixes.c.device_id, func.max(t.fixes.c.time).label("time"))
             .group_by(t.fixes.c.device_id)
@@ -167,16 +196,16 @@ class Reader:
             .join(t.devices, t.devices.c.id == t.fixes.c.device_id)
             .where(t.devices.c.person_id.is_not(None))
         )
-        if person_ids is not None:
-            query = query.where(t.devices.c.person_id.in_(person_ids))
+        if people is not None:
+            query = query.where(bound_to(people))
         with self.db.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
     def track(
-        self, person_id: str, since: datetime, until: datetime | None, limit: int
+        self, person: PersonRef, since: datetime, until: datetime | None, limit: int
     ) -> list[dict[str, Any]]:
-        """A person's fixes in time order, from every device bound to them now."""
-        devices = select(t.devices.c.id).where(t.devices.c.person_id == person_id)
+        """A person's fixes in time order, from every device bound to them (as that kind) now."""
+        devices = select(t.devices.c.id).where(bound_to((person,)))
         query = (
             select(t.fixes)
             .where(t.fixes.c.device_id.in_(devices), t.fixes.c.time >= since)
@@ -197,3 +226,16 @@ class Reader:
         )
         with self.db.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
+
+
+_PEOPLE = {PersonKind.SUBJECT: t.subjects, PersonKind.PROTECTED_PERSON: t.protected_persons}
+
+
+def bound_to(people: Collection[PersonRef]) -> Any:
+    """A filter on `devices`: bound to one of these people, kind and id alike."""
+    terms = []
+    for kind in PersonKind:
+        ids = sorted(p.id for p in people if p.kind is kind)
+        if ids:
+            terms.append(and_(t.devices.c.person_kind == kind.value, t.devices.c.person_id.in_(ids)))
+    return or_(*terms) if terms else false()

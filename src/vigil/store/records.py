@@ -1,5 +1,8 @@
 """Registry writes. Each runs inside the processor's transaction and says what it touched, so the
 engine reloads exactly that (an order added to a subject already wearing a monitor protects at once).
+
+Subjects and protected persons share one namespace of ids: an id names one person only. The check
+runs here, inside the single writer's transaction, so two requests cannot race past it.
 """
 
 from __future__ import annotations
@@ -38,6 +41,20 @@ def _upsert(conn: Connection, table: Any, row_id: str, values: dict[str, Any], n
 KEEP = object()  # a probation officer left as it is
 
 
+def _taken(conn: Connection, table: Any, row_id: str) -> bool:
+    return conn.execute(select(table.c.id).where(table.c.id == row_id)).first() is not None
+
+
+def _one_namespace(conn: Connection, other: Any, person_id: str, field: str) -> None:
+    """Refuse (409, naming the field) an id a person of the other kind already has. The message
+    does not say which kind: to a caller who may not see that person, only that the id is taken."""
+    if _taken(conn, other, person_id):
+        raise Conflict(
+            f"{field}: {person_id!r} already names another person; subjects and protected persons "
+            "share one namespace of ids, choose another"
+        )
+
+
 def put_subject(conn: Connection, now: datetime, *, subject_id: str, name: str, legal_basis: LegalBasis,
                 case_reference: str = "", notes: str = "", probation_officer: object = KEEP) -> Touched:  # fmt: skip
     """Create or update a subject. `probation_officer` (a user with that role, or None) puts him in
@@ -56,23 +73,39 @@ def put_subject(conn: Connection, now: datetime, *, subject_id: str, name: str, 
                     f"probation_officer: {probation_officer!r} is not a probation officer's account"
                 )
         values["probation_officer"] = probation_officer
+    _one_namespace(conn, t.protected_persons, subject_id, "subject_id")
     created = _upsert(conn, t.subjects, subject_id, values, now)
     return Touched(result=created)
 
 
 def put_protected_person(conn: Connection, now: datetime, *, person_id: str, name: str, phone: str = "",
-                         notes: str = "") -> Touched:  # fmt: skip
+                         notes: str = "", registered_by: str | None = None) -> Touched:  # fmt: skip
+    """Create or update a protected person. `registered_by` (the caller) is kept only when she is
+    created: who first registered her, not who last edited her."""
+    _one_namespace(conn, t.subjects, person_id, "person_id")
     created = _upsert(
         conn, t.protected_persons, person_id, {"name": name, "phone": phone, "notes": notes}, now
     )
+    if created and registered_by is not None:
+        conn.execute(
+            update(t.protected_persons)
+            .where(t.protected_persons.c.id == person_id)
+            .values(registered_by=registered_by)
+        )
     return Touched(result=created)
 
 
 def _person_kind(conn: Connection, person_id: str, field: str = "person_id") -> PersonKind:
-    """Which kind of person `person_id` is; refused naming `field` (the caller's own field) if nobody."""
-    if conn.execute(select(t.subjects.c.id).where(t.subjects.c.id == person_id)).first():
+    """Which kind of person `person_id` is; refused naming `field` (the caller's own field) if nobody,
+    or if the id names both kinds (a database made before ids were one namespace: which one was
+    meant cannot be known, so nothing is bound or ordered to it until an operator renames one)."""
+    subject = _taken(conn, t.subjects, person_id)
+    protected = _taken(conn, t.protected_persons, person_id)
+    if subject and protected:
+        raise Conflict(f"{field}: {person_id!r} names both a subject and a protected person; rename one")
+    if subject:
         return PersonKind.SUBJECT
-    if conn.execute(select(t.protected_persons.c.id).where(t.protected_persons.c.id == person_id)).first():
+    if protected:
         return PersonKind.PROTECTED_PERSON
     raise CommandFailed(f"{field}: no subject or protected person {person_id!r}")
 

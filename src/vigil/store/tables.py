@@ -87,6 +87,9 @@ protected_persons = Table(
     Column("phone", String(40), nullable=False, default=""),
     Column("notes", Text, nullable=False, default=""),
     *_stamps(),
+    # The account that first registered her: a probation officer may name in an order a protected
+    # person he registered himself while she is in no one's order yet (api.policy.may_protect).
+    Column("registered_by", String(ID), nullable=True),
 )
 
 devices = Table(

@@ -8,6 +8,7 @@
 import { activate, api, ApiError, login, logout, setToken, token } from "/web/common/api.js";
 import { COMPASS_KO, compass16 } from "/web/common/compass.js";
 import { addStrings, initLanguage, languageSwitch, t, translatePage } from "/web/common/i18n.js";
+import { showNotices } from "/web/common/notices.js";
 
 const POLL_MS = 3000;
 const POSITION_EVERY_MS = 10000;
@@ -379,6 +380,7 @@ async function poll() {
 function render() {
   renderPosition();
   if (!last) return;
+  showNotices($("account-notices"), last.notices); // what someone else did to her account
   const status = last.status;
   if (status === "danger" && lastStatus !== "danger") {
     try {

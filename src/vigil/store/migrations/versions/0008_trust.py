@@ -59,9 +59,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_account_notices")),
     )
     op.create_index(op.f("ix_account_notices_user_id"), "account_notices", ["user_id"], unique=False)
+    # Who registered a protected person (null for those registered before): a probation officer may
+    # name in an order only a protected person he registered himself, or one already in an order of
+    # his caseload.
+    op.add_column("protected_persons", sa.Column("registered_by", sa.String(length=64), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("protected_persons") as batch_op:
+        batch_op.drop_column("registered_by")
     op.drop_index(op.f("ix_account_notices_user_id"), table_name="account_notices")
     op.drop_table("account_notices")
     op.drop_index(op.f("ix_incident_links_alert_id"), table_name="incident_links")
