@@ -149,6 +149,16 @@ def test_two_victims_get_independent_alerts() -> None:
     assert by_person == {"P1": {"a-1"}, "P2": {"a-2"}}
 
 
+def test_a_skewed_alarm_is_raised_at_its_arrival_and_nothing_is_refused() -> None:
+    outcome = simulate(parse(_scenario("clock_skew")))
+    assert outcome.refusals == []
+    tamper = next(line for line in outcome.alerts if line["kind"] == "tamper")
+    assert tamper["at"] == tamper["occurred_at"] == tamper["clock_suspect"]["received_at"]
+    assert tamper["clock_suspect"]["device_time"] == "2026-03-14T10:07:00+09:00"
+    # the strap cut sent again at 10:02:30 (its time believed by then) is the same report: no update
+    assert [line["change"] for line in outcome.alerts if line["kind"] == "tamper"] == ["opened"]
+
+
 # --- arrival order and the virtual clock -----------------------------------------------------------------
 
 
