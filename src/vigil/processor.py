@@ -11,12 +11,12 @@ holds what the disk does not.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, select, tuple_, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from vigil.adapters import InputError
@@ -440,33 +440,26 @@ class Processor:
                         fixes_claimed.setdefault(ident[:2], []).append(key)
         if fixes_at or fixes_claimed or events:
             writes.flush(conn)
-        fixes = t.fixes.c
-        for column, wanted in ((fixes.time, fixes_at), (fixes.device_time, fixes_claimed)):
-            if not wanted:
-                continue
-            stored = conn.execute(
-                select(fixes.device_id, column).where(
-                    column.is_not(None), tuple_(fixes.device_id, column).in_(list(wanted))
-                )
-            )
-            for device_id, at in stored:
+        for column, wanted in ((t.fixes.c.time, fixes_at), (t.fixes.c.device_time, fixes_claimed)):
+            for device_id, at in _stored(conn, column, list(wanted)):
                 for key in wanted.get((device_id, at), ()):
                     fresh[key] = False
         events_c = t.device_events.c
         for (device_id, at, kind), (keys, by_time, by_claim) in events.items():
-            when = [
-                c == at
-                for c, wanted in ((events_c.time, by_time), (events_c.device_time, by_claim))
-                if wanted
-            ]
-            hit = conn.execute(
-                select(events_c.id).where(
-                    and_(events_c.device_id == device_id, events_c.kind == kind, or_(*when))
+            # one indexed look-up per way the event may have been stored (an OR of the two is left to a
+            # scan of the device's events by SQLite's planner when the table has no statistics)
+            ways = [c for c, asked in ((events_c.time, by_time), (events_c.device_time, by_claim)) if asked]
+            for column in ways:
+                where = (
+                    events_c.device_id == device_id,
+                    column.is_not(None),
+                    column == at,
+                    events_c.kind == kind,
                 )
-            ).first()
-            if hit is not None:
-                for key in keys:
-                    fresh[key] = False
+                if conn.execute(select(events_c.id).where(*where)).first() is not None:
+                    for key in keys:
+                        fresh[key] = False
+                    break
         for index, report in reports:
             if fresh.get(index):
                 candidates = (report, report.fix if isinstance(report, DeviceEvent) else None)
@@ -477,6 +470,25 @@ class Processor:
                         claims = self._event_claimed if event else self._fix_claimed
                         _newer(claims, item.device_id, item.clock_suspect.device_time)
         return fresh
+
+
+_LOOKUP_DEVICES = 200  # devices per look-up statement: SQLite caps an expression's depth at 1000
+
+
+def _stored(conn: Connection, column: Any, wanted: list[tuple[str, datetime]]) -> Iterator[tuple[str, Any]]:
+    """Which (device, time) pairs the fixes table holds in `column`. Written as one "device = ? AND
+    time IN (...)" per device, ORed: SQLite answers each from the index, where a row-value IN list
+    ((device, time) IN (...)) made it scan the whole index."""
+    by_device: dict[str, list[datetime]] = {}
+    for device_id, at in wanted:
+        by_device.setdefault(device_id, []).append(at)
+    devices = list(by_device)
+    device_c = t.fixes.c.device_id
+    for start in range(0, len(devices), _LOOKUP_DEVICES):
+        chunk = devices[start : start + _LOOKUP_DEVICES]
+        found = or_(*(and_(device_c == d, column.in_(by_device[d])) for d in chunk))
+        for device_id, at in conn.execute(select(device_c, column).where(column.is_not(None), found)):
+            yield device_id, at
 
 
 def _newer(newest: dict[str, datetime], device_id: str, at: datetime) -> None:
