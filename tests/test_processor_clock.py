@@ -99,3 +99,18 @@ def test_an_alarm_with_any_time_through_the_native_adapter_is_stored_and_raises(
     decoded = native.decode(body.encode(), NOW)
     (outcome,), _ = processor.run([Ingest(decoded.reports, NOW)], NOW)
     _stored_and_raised(processor, device, kind, outcome)
+
+
+def test_a_retry_queued_in_the_same_batch_as_its_original_is_stored_once(processor: Processor) -> None:
+    # A device that timed out sends again while its first request is still waiting for the writer:
+    # both land in one batch. The claimed time is the key, as for any retry, whatever the receipt.
+    device = _new_subject(processor)
+    ahead = DeviceEvent(device, NOW + timedelta(minutes=7), EventKind.STRAP_CUT)
+    on_time = DeviceEvent(device, NOW - timedelta(seconds=5), EventKind.CASE_OPEN)
+    first = Ingest([(0, ahead), (1, on_time)], NOW)
+    again = Ingest([(0, ahead), (1, on_time)], NOW + timedelta(seconds=10))
+    (one, two), _ = processor.run([first, again], NOW + timedelta(seconds=10))
+    assert (one.stored, one.duplicates, two.stored, two.duplicates) == (2, 0, 0, 2)
+    with processor.db.connect() as conn:
+        count = select(func.count()).select_from(t.device_events).where(t.device_events.c.device_id == device)
+        assert conn.execute(count).scalar_one() == 2
