@@ -74,7 +74,12 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None, clock: Callable[[], datetime] = utc_now) -> FastAPI:
     settings = settings or Settings()
     db = open_engine(settings.database_url)
-    tuning = Tuning(stale_after_s=settings.stale_after_s, default_silence_s=settings.default_silence_s)
+    tuning = Tuning(
+        stale_after_s=settings.stale_after_s,
+        default_silence_s=settings.default_silence_s,
+        clock_future_s=settings.clock_future_limit_s,
+        clock_behind_s=settings.clock_behind_limit_s,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

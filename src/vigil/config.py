@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     # Rule tuning
     stale_after_s: float = Field(default=600.0, gt=0)
     default_silence_s: float = Field(default=300.0, gt=0)
+    # A device's own time is not believed when it is this far ahead of the server (or of the newest
+    # receipt), or this far behind the device's last message; such a report is judged at receipt
+    # and marked clock_suspect (an alarm is never refused for its time). rules/device_clock.py.
+    clock_future_limit_s: float = Field(default=300.0, gt=0)
+    clock_behind_limit_s: float = Field(default=86_400.0, gt=0)
     log_level: str = "INFO"
     # Logins: a password gives a short-lived bearer token and a refresh token for the shift; wrong
     # passwords in a row lock the account for a while.

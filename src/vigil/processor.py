@@ -11,19 +11,20 @@ holds what the disk does not.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, select, tuple_, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from vigil.adapters import InputError
 from vigil.dispatch.outbox import DispatchCommand, Escalate, Outbox, Pending, Record
 from vigil.dispatch.reports import IllegalReport
 from vigil.domain.alerts import AlertChange, AlertState, Change, IllegalTransition, UnknownAlert, parties
-from vigil.domain.model import DeviceEvent, Fix, PersonRef, Report
+from vigil.domain.model import ALARM_EVENTS, ClockDoubt, ClockSuspect, DeviceEvent, Fix, PersonRef, Report
+from vigil.rules import device_clock
 from vigil.rules.engine import Engine as RuleEngine
 from vigil.rules.tuning import Tuning
 from vigil.store import audit, registry
@@ -34,7 +35,11 @@ from vigil.store.codec import facts_json
 
 log = logging.getLogger(__name__)
 
-FUTURE_LIMIT = timedelta(minutes=5)  # device clocks drift a little; more is a bug or a forgery
+GARBAGE_TIME = (
+    "not a time any working clock gives (before 2000-01-01, or more than a year ahead); "
+    "only an alarm is kept with such a time"
+)
+CLOCK_SUSPECT = "clock_suspect"  # the event detail key that says the device's time was not believed
 RESTORE_FIXES_PER_DEVICE = 2  # the live position and the one before it, for speed and heading
 
 
@@ -144,8 +149,15 @@ class Processor:
         self._tuning = tuning
         self._new_id = new_id
         self.engine = RuleEngine(tuning, new_id)
+        # Per device, the newest stored report's time (as judged) and the newest claim of a report
+        # whose time was not believed: what decides whether a report needs looking up (_fresh).
         self._fix_latest: dict[str, datetime] = {}
         self._event_latest: dict[str, datetime] = {}
+        self._fix_claimed: dict[str, datetime] = {}
+        self._event_claimed: dict[str, datetime] = {}
+        # The newest receipt: "in the future" counts from the later of this and the server's clock,
+        # so a clock stepped backwards does not make every device's correct time look ahead.
+        self._newest_receipt: datetime | None = None
         self.stored_total = 0  # reports stored since start, for the live figures (read from any thread)
         self.areas = AlertAreas()
 
@@ -161,9 +173,13 @@ class Processor:
                 engine.put_zone(zone, now)
             # Loading the registry above judged nothing (no fixes yet); now restore the past.
             fixes = list(registry.recent_fixes(conn, RESTORE_FIXES_PER_DEVICE))
-            engine.restore(fixes, registry.last_heard(conn), registry.load_open_alerts(conn), now)
-            self._fix_latest = _latest(conn, t.fixes)
-            self._event_latest = _latest(conn, t.device_events)
+            heard = registry.last_heard(conn)
+            engine.restore(fixes, heard, registry.load_open_alerts(conn), now)
+            self._fix_latest = _latest(conn, t.fixes.c.time)
+            self._event_latest = _latest(conn, t.device_events.c.time)
+            self._fix_claimed = _latest(conn, t.fixes.c.device_time)
+            self._event_claimed = _latest(conn, t.device_events.c.device_time)
+            self._newest_receipt = max(heard.values(), default=None)
             if self.outbox is not None:
                 self.outbox.load(conn)
             self.areas.load(conn)
@@ -293,7 +309,7 @@ class Processor:
         outcome = IngestOutcome()
         now = command.received_at
         engine = self.engine
-        fresh = self._fresh(conn, command.reports)
+        known: list[tuple[int, Report]] = []
         for index, report in command.reports:
             device = engine.devices.get(report.device_id)
             if device is None or device.person_id is None:
@@ -306,11 +322,11 @@ class Processor:
                     )
                 )
                 continue
-            if report.time - now > FUTURE_LIMIT:
-                outcome.errors.append(
-                    InputError(index, f"messages[{index}].at", "more than 5 minutes in the future")
-                )
-                continue
+            known.append((index, report))
+        reports = self._judge_times(known, now, outcome)
+        fresh = self._fresh(conn, reports, writes)
+        for index, report in reports:
+            device = engine.devices[report.device_id]
             if not fresh[index]:
                 outcome.duplicates += 1
                 continue
@@ -320,8 +336,6 @@ class Processor:
                 fix: Fix | None = report
             else:
                 event = report
-                if event.fix is not None and event.fix.time - now > FUTURE_LIMIT:
-                    event = DeviceEvent(event.device_id, event.time, event.kind, None, event.detail)
                 writes.event(event, now)
                 if event.fix is not None and fresh.get(-1 - index, True):
                     writes.fix(event.fix, now)
@@ -332,73 +346,170 @@ class Processor:
             outcome.alerts += len(changes)
             writes.alerts(changes)
             out.alerts += changes
-            track = engine.tracks.get(device.person_id)
+            track = engine.tracks.get(device.person_id or "")
             if fix is not None and track is not None and track.latest is fix:
                 out.positions.append(
-                    PositionUpdate(device.person_id, (device.person_kind or "").__str__(), fix)
+                    PositionUpdate(track.person_id, (device.person_kind or "").__str__(), fix)
                 )
         return outcome
 
-    def _fresh(self, conn: Connection, reports: Sequence[tuple[int, Report]]) -> dict[int, bool]:
-        """Which reports are not stored yet. Anything newer than the device's newest stored report is
-        new; older ones (late, or a retried batch) are looked up. An event's own fix is keyed -1-index."""
+    def _judge_times(
+        self, reports: Sequence[tuple[int, Report]], received_at: datetime, outcome: IngestOutcome
+    ) -> list[tuple[int, Report]]:
+        """Apply the device-clock rule (rules/device_clock.py) on every path at once: a report whose
+        time is believed passes as it is; one whose time is not is judged at receipt and marked, an
+        event's fix with it; a fix or a routine event whose time is garbage is refused. An alarm is
+        never refused for its time, whatever it says."""
+        receipt = device_clock.Receipt(received_at, self._newest_receipt, self.engine.tuning)
+        if self._newest_receipt is None or received_at > self._newest_receipt:
+            self._newest_receipt = received_at
+        judged: list[tuple[int, Report]] = []
+        doubted: dict[str, list[tuple[int, ClockDoubt]]] = {}  # device -> (place in judged, why)
+        for index, report in reports:
+            device_id = report.device_id
+            fix_at, event_at = self._fix_latest.get(device_id), self._event_latest.get(device_id)
+            last = fix_at if event_at is None or (fix_at is not None and fix_at > event_at) else event_at
+            doubt = receipt.doubt(report.time, last)
+            if doubt is None:
+                if isinstance(report, DeviceEvent) and CLOCK_SUSPECT in report.detail:
+                    # the mark is the server's to give: a device cannot vouch for or against its clock
+                    detail = {k: v for k, v in report.detail.items() if k != CLOCK_SUSPECT}
+                    judged.append((index, replace(report, detail=detail)))
+                else:
+                    judged.append((index, report))
+                continue
+            if doubt is ClockDoubt.GARBAGE and not (
+                isinstance(report, DeviceEvent) and report.kind in ALARM_EVENTS
+            ):
+                outcome.errors.append(InputError(index, f"messages[{index}].at", GARBAGE_TIME))
+                continue
+            doubted.setdefault(device_id, []).append((len(judged), doubt))
+            judged.append((index, report))
+        for marks in doubted.values():
+            claims = [judged[place][1].time for place, _ in marks]
+            times = device_clock.judged_times(claims, received_at, self.engine.tuning)
+            for (place, doubt), at in zip(marks, times, strict=True):
+                index, report = judged[place]
+                mark = ClockSuspect(doubt, device_clock.kept(report.time), received_at)
+                judged[place] = (index, _retimed(report, at, mark))
+        return judged
+
+    def _fresh(
+        self, conn: Connection, reports: Sequence[tuple[int, Report]], writes: _Rows
+    ) -> dict[int, bool]:
+        """Which reports are not stored yet. A report is known by what its device claimed, (device, its
+        own time[, kind]), whatever time it was judged at, so a retried clock-suspect report is found
+        again. Anything newer than the device's newest stored report and newest doubted claim is new;
+        older ones (late, or a retried batch) are looked up. An event's own fix is keyed -1-index.
+
+        What this batch wrote so far is flushed before a look-up: a retry queued behind its original
+        (a device that timed out and sent again) must find it. Otherwise nothing is flushed here, so
+        the common batch still goes to the store in one write per table."""
         fresh: dict[int, bool] = {}
         seen: set[tuple[str, datetime, str]] = set()
-        doubtful_fixes: dict[tuple[str, datetime], list[int]] = {}
-        doubtful_events: dict[tuple[str, datetime, str], list[int]] = {}
+        fixes_at: dict[tuple[str, datetime], list[int]] = {}  # stored with this time, perhaps
+        fixes_claimed: dict[tuple[str, datetime], list[int]] = {}  # stored with this device_time, perhaps
+        events: dict[tuple[str, datetime, str], tuple[list[int], bool, bool]] = {}
         for index, report in reports:
             items: list[tuple[int, Fix | DeviceEvent]] = [(index, report)]
             if isinstance(report, DeviceEvent) and report.fix is not None:
                 items.append((-1 - index, report.fix))
             for key, item in items:
                 kind = item.kind.value if isinstance(item, DeviceEvent) else ""
-                ident = (item.device_id, item.time, kind)
+                mark = item.clock_suspect
+                claimed = item.time if mark is None else mark.device_time
+                ident = (item.device_id, claimed, kind)
                 if ident in seen:
                     fresh[key] = False
                     continue
                 seen.add(ident)
-                latest = (self._event_latest if kind else self._fix_latest).get(item.device_id)
                 fresh[key] = True
-                if latest is not None and item.time <= latest:
-                    if kind:
-                        doubtful_events.setdefault(ident, []).append(key)
-                    else:
-                        doubtful_fixes.setdefault(ident[:2], []).append(key)
-        if doubtful_fixes:
-            stored = conn.execute(
-                select(t.fixes.c.device_id, t.fixes.c.time).where(
-                    tuple_(t.fixes.c.device_id, t.fixes.c.time).in_(list(doubtful_fixes))
-                )
-            )
-            for device_id, at in stored:
-                for key in doubtful_fixes.get((device_id, at), ()):
+                latest = (self._event_latest if kind else self._fix_latest).get(item.device_id)
+                doubted = (self._event_claimed if kind else self._fix_claimed).get(item.device_id)
+                by_time = latest is not None and claimed <= latest
+                by_claim = doubted is not None and claimed <= doubted
+                if not (by_time or by_claim):
+                    continue
+                if kind:
+                    keys, _, _ = events.setdefault(ident, ([], by_time, by_claim))
+                    keys.append(key)
+                else:
+                    if by_time:
+                        fixes_at.setdefault(ident[:2], []).append(key)
+                    if by_claim:
+                        fixes_claimed.setdefault(ident[:2], []).append(key)
+        if fixes_at or fixes_claimed or events:
+            writes.flush(conn)
+        for column, wanted in ((t.fixes.c.time, fixes_at), (t.fixes.c.device_time, fixes_claimed)):
+            for device_id, at in _stored(conn, column, list(wanted)):
+                for key in wanted.get((device_id, at), ()):
                     fresh[key] = False
-        for (device_id, at, kind), keys in doubtful_events.items():
-            hit = conn.execute(
-                select(t.device_events.c.id).where(
-                    and_(
-                        t.device_events.c.device_id == device_id,
-                        t.device_events.c.time == at,
-                        t.device_events.c.kind == kind,
-                    )
+        events_c = t.device_events.c
+        for (device_id, at, kind), (keys, by_time, by_claim) in events.items():
+            # one indexed look-up per way the event may have been stored (an OR of the two is left to a
+            # scan of the device's events by SQLite's planner when the table has no statistics)
+            ways = [c for c, asked in ((events_c.time, by_time), (events_c.device_time, by_claim)) if asked]
+            for column in ways:
+                where = (
+                    events_c.device_id == device_id,
+                    column.is_not(None),
+                    column == at,
+                    events_c.kind == kind,
                 )
-            ).first()
-            if hit is not None:
-                for key in keys:
-                    fresh[key] = False
+                if conn.execute(select(events_c.id).where(*where)).first() is not None:
+                    for key in keys:
+                        fresh[key] = False
+                    break
         for index, report in reports:
             if fresh.get(index):
                 candidates = (report, report.fix if isinstance(report, DeviceEvent) else None)
                 for item in (c for c in candidates if c is not None):
-                    newest = self._event_latest if isinstance(item, DeviceEvent) else self._fix_latest
-                    if item.device_id not in newest or item.time > newest[item.device_id]:
-                        newest[item.device_id] = item.time
+                    event = isinstance(item, DeviceEvent)
+                    _newer(self._event_latest if event else self._fix_latest, item.device_id, item.time)
+                    if item.clock_suspect is not None:
+                        claims = self._event_claimed if event else self._fix_claimed
+                        _newer(claims, item.device_id, item.clock_suspect.device_time)
         return fresh
 
 
-def _latest(conn: Connection, table: Any) -> dict[str, datetime]:
+_LOOKUP_DEVICES = 200  # devices per look-up statement: SQLite caps an expression's depth at 1000
+
+
+def _stored(conn: Connection, column: Any, wanted: list[tuple[str, datetime]]) -> Iterator[tuple[str, Any]]:
+    """Which (device, time) pairs the fixes table holds in `column`. Written as one "device = ? AND
+    time IN (...)" per device, ORed: SQLite answers each from the index, where a row-value IN list
+    ((device, time) IN (...)) made it scan the whole index."""
+    by_device: dict[str, list[datetime]] = {}
+    for device_id, at in wanted:
+        by_device.setdefault(device_id, []).append(at)
+    devices = list(by_device)
+    device_c = t.fixes.c.device_id
+    for start in range(0, len(devices), _LOOKUP_DEVICES):
+        chunk = devices[start : start + _LOOKUP_DEVICES]
+        found = or_(*(and_(device_c == d, column.in_(by_device[d])) for d in chunk))
+        for device_id, at in conn.execute(select(device_c, column).where(column.is_not(None), found)):
+            yield device_id, at
+
+
+def _newer(newest: dict[str, datetime], device_id: str, at: datetime) -> None:
+    if device_id not in newest or at > newest[device_id]:
+        newest[device_id] = at
+
+
+def _retimed(report: Report, at: datetime, mark: ClockSuspect) -> Report:
+    """The report judged at `at` instead of its own time, marked; an event's fix goes with it."""
+    if isinstance(report, Fix):
+        return replace(report, time=at, clock_suspect=mark)
+    fix = None if report.fix is None else replace(report.fix, time=at, clock_suspect=mark)
+    detail = {**report.detail, CLOCK_SUSPECT: mark.doubt.value}
+    return replace(report, time=at, fix=fix, detail=detail, clock_suspect=mark)
+
+
+def _latest(conn: Connection, column: Any) -> dict[str, datetime]:
+    """The newest value of a time column per device (rows where it is set)."""
     decode = t.UTCTime().process_result_value
-    rows = conn.execute(select(table.c.device_id, func.max(table.c.time)).group_by(table.c.device_id))
+    device = column.table.c.device_id
+    rows = conn.execute(select(device, func.max(column)).where(column.is_not(None)).group_by(device))
     return {device_id: value for device_id, at in rows if (value := decode(at, conn.dialect)) is not None}
 
 
@@ -428,6 +539,7 @@ class _Rows:
                 fix.source.value,
                 fix.battery_pct,
                 received_at,
+                None if fix.clock_suspect is None else fix.clock_suspect.device_time,
             )
         )
 
@@ -443,6 +555,7 @@ class _Rows:
                 "accuracy_m": None if fix is None else fix.accuracy_m,
                 "detail": dict(event.detail),
                 "received_at": received_at,
+                "device_time": None if event.clock_suspect is None else event.clock_suspect.device_time,
             }
         )
 
@@ -515,7 +628,7 @@ class _Rows:
 
 FIX_COLUMNS = (
     "device_id", "time", "lat", "lon", "accuracy_m", "speed_mps", "heading_deg", "source", "battery_pct",
-    "received_at",
+    "received_at", "device_time",
 )  # fmt: skip
 
 
@@ -531,7 +644,16 @@ def _insert_fixes(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
         "ON CONFLICT DO NOTHING"
     )
     if sqlite:
-        rows = [(r[0], _sqlite_time(r[1]), *r[2:9], _sqlite_time(r[9])) for r in rows]
+        rows = [
+            (
+                r[0],
+                _sqlite_time(r[1]),
+                *r[2:9],
+                _sqlite_time(r[9]),
+                None if r[10] is None else _sqlite_time(r[10]),
+            )
+            for r in rows
+        ]
     conn.exec_driver_sql(sql, rows)
 
 

@@ -39,7 +39,7 @@ def test_batch_keeps_good_messages_and_names_each_refusal(app_client):
         api.fix("NOPE-9", 37.6, seconds=-30),  # unknown device
         api.fix("AM-1", 91.0, seconds=-25),  # latitude out of range
         {"device": "AM-1", "at": api.at(-24), "fix": {"lat": "NaN", "lon": 127.2}},  # not a number
-        api.fix("AM-1", 37.6, seconds=600),  # ten minutes in the future
+        {"device": "AM-1", "at": "1999-12-31T23:00:00Z", "fix": {"lat": 37.6, "lon": 127.2}},  # garbage time
         {"device": 42, "at": api.at(-23), "fix": {"lat": 37.6, "lon": 127.2}},  # wrong type
         {"device": "AM-1", "at": 1700000000, "fix": {"lat": 37.6, "lon": 127.2}},  # wrong type
         {"device": "AM-1", "at": api.at(-22), "fix": {"lat": 37.6, "lon": [127.2]}},  # wrong type

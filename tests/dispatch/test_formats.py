@@ -16,6 +16,7 @@ from dispatch.schemas import STANDARDS, validate_cap, validate_cloudevent, valid
 from vigil.dispatch.dossier import Agency, Dossier, OrderInfo, Party, PushType, Reference, Task
 from vigil.dispatch.formats import FORMATS, cloudevent, render
 from vigil.domain.alerts import Alert, AlertKey, AlertKind, AlertState, Confidence, Facts, Position
+from vigil.domain.model import ClockDoubt, ClockSuspect
 from vigil.jurisdiction import Area
 
 C = "{urn:oasis:names:tc:emergency:cap:1.2}"
@@ -309,6 +310,8 @@ areas = st.one_of(
     ),
 )
 times = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2090, 1, 1), timezones=st.just(UTC))
+# what a device may claim, as kept (rules/device_clock.KEPT_FROM .. KEPT_UNTIL)
+claims = st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31), timezones=st.just(UTC))
 
 
 @st.composite
@@ -359,6 +362,9 @@ def dossiers(draw: st.DrawFn) -> Dossier:
         device_id=draw(st.one_of(st.none(), st.just("dev-1"))),
         event=draw(st.one_of(st.none(), st.sampled_from(["strap_cut", "case_open", "sos"]))),
         occurred_at=draw(st.one_of(st.none(), times)),
+        clock_suspect=draw(
+            st.one_of(st.none(), st.builds(ClockSuspect, st.sampled_from(ClockDoubt), claims, times))
+        ),
     )
     alert = Alert(
         id=draw(st.from_regex(r"al-[0-9a-f]{8}", fullmatch=True)),

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vigil.domain.alerts import Confidence, Facts, Position
-from vigil.domain.model import Circle, Polygon, Schedule, ScheduleWindow, Weekday
+from vigil.domain.model import Circle, ClockDoubt, ClockSuspect, Polygon, Schedule, ScheduleWindow, Weekday
 from vigil.store.codec import (
     CodecError,
     facts_from_json,
@@ -105,6 +105,13 @@ def test_polygon_keeps_geojson_order() -> None:
         confidence=st.none() | st.sampled_from(Confidence),
         stale=st.lists(st.sampled_from(["subject", "protected_person"]), max_size=2).map(tuple),
         occurred_at=st.none() | st.datetimes(timezones=st.just(UTC)),
+        clock_suspect=st.none()
+        | st.builds(
+            ClockSuspect,
+            st.sampled_from(ClockDoubt),
+            st.datetimes(timezones=st.just(UTC)),
+            st.datetimes(timezones=st.just(UTC)),
+        ),
     )
 )
 def test_the_fast_facts_writer_agrees_with_the_generic_one(facts: Facts) -> None:

@@ -1,4 +1,8 @@
-"""Device adapters: bytes or requests in, Fix/DeviceEvent out, nothing else."""
+"""Device adapters: bytes or requests in, Fix/DeviceEvent out, nothing else.
+
+An adapter checks that a time is a time, never whether it is believable: that is one rule for every
+adapter, applied by the processor (rules/device_clock.py), so an alarm is never refused for its time
+by a new adapter that forgot it."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from vigil.domain import geo
-from vigil.domain.model import PersonRef, protected_ref, subject_ref
+from vigil.domain.model import ClockSuspect, PersonRef, protected_ref, subject_ref
 
 
 class AlertKind(StrEnum):
@@ -167,6 +167,8 @@ class Facts:
     device_id: str | None = None
     event: str | None = None
     occurred_at: datetime | None = None  # when the breach happened, if it differs from the alert time
+    # The device's clock was not believed: the event was judged at receipt; both times are here.
+    clock_suspect: ClockSuspect | None = None
 
 
 @dataclass(frozen=True, slots=True)

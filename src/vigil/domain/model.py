@@ -80,6 +80,18 @@ class EventKind(StrEnum):
 
 
 TAMPER_EVENTS = frozenset({EventKind.STRAP_CUT, EventKind.STRAP_OPEN, EventKind.CASE_OPEN, EventKind.REMOVAL})
+# Events that are never refused, whatever their time says: everything but the routine ones. Written
+# as "all but" so that a kind added later is an alarm until someone decides otherwise.
+ROUTINE_EVENTS = frozenset({EventKind.HEARTBEAT, EventKind.BLE_CONTACT, EventKind.CHARGING})
+ALARM_EVENTS = frozenset(EventKind) - ROUTINE_EVENTS
+
+
+class ClockDoubt(StrEnum):
+    """Why a device's own time for a report was not believed."""
+
+    FUTURE = "future"  # ahead of the server (and of the newest receipt) by more than the limit
+    BEHIND = "behind"  # older than the device's last message by more than the limit
+    GARBAGE = "garbage"  # a time no working clock gives (before 2000, or years ahead)
 
 
 class ZoneKind(StrEnum):
@@ -190,6 +202,16 @@ class Order:
 
 
 @dataclass(frozen=True, slots=True)
+class ClockSuspect:
+    """A report whose own time was not believed: it is judged (and stored) at the server's receipt
+    time, and keeps what the device claimed as evidence."""
+
+    doubt: ClockDoubt
+    device_time: datetime  # what the device said
+    received_at: datetime  # when the server received it
+
+
+@dataclass(frozen=True, slots=True)
 class Fix:
     device_id: str
     time: datetime
@@ -200,6 +222,7 @@ class Fix:
     heading_deg: float | None = None
     source: FixSource = FixSource.GNSS
     battery_pct: float | None = None
+    clock_suspect: ClockSuspect | None = None  # set when `time` is the receipt time, not the device's
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +232,7 @@ class DeviceEvent:
     kind: EventKind
     fix: Fix | None = None  # where it happened, if the device knew; an alarm never needs one
     detail: dict[str, str] = field(default_factory=dict)
+    clock_suspect: ClockSuspect | None = None  # as for Fix; an event's fix carries the same mark
 
 
 Report = Fix | DeviceEvent

@@ -40,7 +40,8 @@ def on_event(event: DeviceEvent, device: Device, where: Fix | None, now: datetim
         protected_position=None if is_subject else pos,
         device_id=device.id,
         event=event.kind.value,
-        occurred_at=event.time,
+        occurred_at=event.time,  # as judged: the receipt time when the device's clock was not believed
+        clock_suspect=event.clock_suspect,
     )
     return Signal(
         key=AlertKey(family, person, device.id),

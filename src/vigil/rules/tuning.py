@@ -28,6 +28,11 @@ class Tuning:
     confirm_within_s: float = 300.0
     # Closing speeds below this are GPS jitter, not an approach: no time to contact.
     min_closing_mps: float = 0.3
+    # A device's own time is not believed (rules/device_clock.py) when it is this far ahead of the
+    # server, or this far behind the device's own last message: clocks drift by seconds a day, so
+    # five minutes is a fault; a day behind is no late batch but a reset or GPS week rollover.
+    clock_future_s: float = 300.0
+    clock_behind_s: float = 86_400.0
 
     def margin(self, distance_m: float) -> float:
         return max(self.margin_min_m, distance_m * self.margin_fraction)

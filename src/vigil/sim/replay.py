@@ -53,7 +53,7 @@ from vigil.dispatch.outbox import DispatchCommand, Outbox, OutboxSettings, Pendi
 from vigil.dispatch.routing import Target
 from vigil.dispatch.targets import load_targets, sync_env_target
 from vigil.domain.alerts import AlertChange, Change
-from vigil.domain.model import DeviceKind, LegalBasis, Report, Schedule, Shape, ZoneKind
+from vigil.domain.model import ClockSuspect, DeviceKind, LegalBasis, Report, Schedule, Shape, ZoneKind
 from vigil.processor import CommandFailed, Ingest, IngestOutcome, Processor, Tick, Write
 from vigil.runner import utc_now
 from vigil.store import records
@@ -582,6 +582,18 @@ def alert_line(change: AlertChange, tz: ZoneInfo) -> dict[str, Any]:
         "device": facts.device_id,
         "event": facts.event,
         "occurred_at": None if facts.occurred_at is None else _iso(facts.occurred_at, tz),
+        "clock_suspect": _clock_suspect(facts.clock_suspect, tz),
+    }
+
+
+def _clock_suspect(mark: ClockSuspect | None, tz: ZoneInfo) -> dict[str, str] | None:
+    """The device's time was not believed: why, what it said, and when it arrived."""
+    if mark is None:
+        return None
+    return {
+        "doubt": mark.doubt.value,
+        "device_time": _iso(mark.device_time, tz),
+        "received_at": _iso(mark.received_at, tz),
     }
 
 

@@ -9,7 +9,16 @@ from datetime import UTC, datetime, time
 from typing import Any
 
 from vigil.domain.alerts import Alert, AlertKey, AlertKind, AlertState, Confidence, Facts, Position
-from vigil.domain.model import Circle, Polygon, Schedule, ScheduleWindow, Shape, Weekday
+from vigil.domain.model import (
+    Circle,
+    ClockDoubt,
+    ClockSuspect,
+    Polygon,
+    Schedule,
+    ScheduleWindow,
+    Shape,
+    Weekday,
+)
 
 
 class CodecError(ValueError):
@@ -194,7 +203,24 @@ def facts_json(f: Facts) -> dict[str, Any]:
         "device_id": f.device_id,
         "event": f.event,
         "occurred_at": iso(f.occurred_at),
+        "clock_suspect": _suspect_json(f.clock_suspect),
     }
+
+
+def _suspect_json(c: ClockSuspect | None) -> dict[str, Any] | None:
+    if c is None:
+        return None
+    return {"doubt": c.doubt.value, "device_time": iso(c.device_time), "received_at": iso(c.received_at)}
+
+
+def _suspect(data: dict[str, Any] | None) -> ClockSuspect | None:
+    if data is None:
+        return None
+    return ClockSuspect(
+        ClockDoubt(data["doubt"]),
+        datetime.fromisoformat(data["device_time"]),
+        datetime.fromisoformat(data["received_at"]),
+    )
 
 
 def _position(data: dict[str, Any] | None) -> Position | None:
@@ -230,6 +256,7 @@ def facts_from_json(data: dict[str, Any]) -> Facts:
         device_id=data.get("device_id"),
         event=data.get("event"),
         occurred_at=None if occurred is None else datetime.fromisoformat(occurred),
+        clock_suspect=_suspect(data.get("clock_suspect")),
     )
 
 

@@ -205,6 +205,14 @@ def alert_view(d: Dossier) -> dict[str, Any]:
         "device_id": f.device_id,
         "event": f.event,
         "occurred_at": maybe_local(f.occurred_at, tz),
+        # the device's clock was not believed: occurred_at is the receipt time; what it claimed is here
+        "clock_suspect": None
+        if f.clock_suspect is None
+        else {
+            "doubt": f.clock_suspect.doubt.value,
+            "device_time": local(f.clock_suspect.device_time, tz),
+            "received_at": local(f.clock_suspect.received_at, tz),
+        },
         "order": order,
         "jurisdiction": _jurisdiction(d),
         "response_plan": [_task_view(t, tz) for t in d.plan],

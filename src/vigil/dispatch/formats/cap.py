@@ -233,6 +233,13 @@ def description(d: Dossier, tz: tzinfo, lang: int) -> str:
         out.append(
             f"발생 시각 {local(f.occurred_at, tz)}." if ko else f"Occurred at {local(f.occurred_at, tz)}."
         )
+    if f.clock_suspect is not None:
+        claimed = local(f.clock_suspect.device_time, tz)
+        out.append(
+            f"장치 시계 의심: 장치가 보고한 시각 {claimed}, 수신 시각 기준으로 판정함."
+            if ko
+            else f"Device clock suspect: the device said {claimed}; judged at the time received."
+        )
     if a.late:
         out.append("증거가 늦게 도착함." if ko else "The evidence arrived late.")
     if d.order is not None:

@@ -26,6 +26,13 @@ def upgrade() -> None:
     op.add_column(
         "device_events", sa.Column("device_time", vigil.store.tables.UTCTime(timezone=True), nullable=True)
     )
+    # Retried clock-suspect reports are looked up by their claimed time; partial, so only they pay.
+    for table in ("fixes", "device_events"):
+        op.create_index(
+            f"ix_{table}_device_claimed", table, ["device_id", "device_time"], unique=False,
+            sqlite_where=sa.text("device_time IS NOT NULL"),
+            postgresql_where=sa.text("device_time IS NOT NULL"),
+        )  # fmt: skip
     # Entries written before this revision were chained with plain SHA-256.
     op.add_column(
         "audit_log", sa.Column("mac", sa.String(length=20), server_default="sha256", nullable=False)
@@ -72,6 +79,8 @@ def downgrade() -> None:
     op.drop_table("account_notices")
     op.drop_index(op.f("ix_incident_links_alert_id"), table_name="incident_links")
     op.drop_table("incident_links")
+    for table in ("fixes", "device_events"):
+        op.drop_index(f"ix_{table}_device_claimed", table_name=table)
     with op.batch_alter_table("fixes") as batch_op:
         batch_op.drop_column("doubt")
         batch_op.drop_column("device_time")
