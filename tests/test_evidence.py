@@ -14,9 +14,9 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import Engine, insert, select, update
 
+from vigil.config import Settings
 from vigil.evidence.pdf import render
 from vigil.evidence.report import alert_evidence, canonical_json, order_evidence, seal
-from vigil.config import Settings
 from vigil.store import audit, audit_key
 from vigil.store import tables as t
 from vigil.store.database import migrate, open_engine

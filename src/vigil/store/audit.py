@@ -257,6 +257,11 @@ def verify(
         )
     if legacy:
         notes.append(f"{legacy} entries from before the chain was keyed (plain SHA-256)")
+    if legacy and not keyed:
+        notes.append(
+            "no entry is keyed: if a server has run since the chain was keyed, the whole trail was "
+            "re-chained, and only anchors taken before that can show it"
+        )
     if keyed and keyed_broken == keyed:
         notes.append(
             f"no keyed entry matches the key from {key.source}: either it is not the key the trail was "
