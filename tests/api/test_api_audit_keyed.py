@@ -153,7 +153,10 @@ def test_a_downgrade_of_keyed_entries_is_a_finding(app_client: Any) -> None:
 
 
 def test_a_cut_tail_shows_against_the_anchors(
-    app_client: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    app_client: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     api = app_client
     reads(api, 5)
@@ -168,6 +171,10 @@ def test_a_cut_tail_shows_against_the_anchors(
     code, out = cli_verify(api, monkeypatch, capsys)
     assert code == 1
     assert f"tail cut: anchored at {anchor.at}, the chain reached seq {anchor.seq}" in out
+    # The running server notices at its next anchor, and says so in its log.
+    with caplog.at_level(logging.ERROR, logger="vigil.anchoring"):
+        api.client.app.state.anchorer.anchor_now()
+    assert f"the audit trail's head went back from seq {anchor.seq} to {anchor.seq - 2}" in caplog.text
     # The server goes on appending (SQLite even reuses the numbers): the anchor still shows the cut.
     # (A later time: the very same reads at the very same moment would rebuild the very same chain.)
     api.clock.advance(1)
