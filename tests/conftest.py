@@ -16,6 +16,15 @@ PG_PORT = 5432
 PG_USER = "postgres"
 
 
+@pytest.fixture(autouse=True)
+def _audit_files_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The audit key and anchor files a server makes for a database that is not a file (PostgreSQL)
+    go under var/ in the working directory; a test's go to its own folder instead."""
+    from vigil.store import audit_key
+
+    monkeypatch.setattr(audit_key, "VAR", tmp_path / "var")
+
+
 @pytest.fixture(
     params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
 )

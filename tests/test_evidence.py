@@ -14,9 +14,10 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import Engine, insert, select, update
 
+from vigil.config import Settings
 from vigil.evidence.pdf import render
 from vigil.evidence.report import alert_evidence, canonical_json, order_evidence, seal
-from vigil.store import audit
+from vigil.store import audit, audit_key
 from vigil.store import tables as t
 from vigil.store.database import migrate, open_engine
 
@@ -268,7 +269,8 @@ def test_the_cli_writes_both_formats(db: Engine, database_url: str, tmp_path: An
     # Each export is in the audit trail, with its purpose, and the chain holds.
     with db.connect() as conn:
         rows = conn.execute(select(t.audit_log).where(t.audit_log.c.action == "evidence.read")).all()
-        assert audit.verify(conn).intact
+        key, _ = audit_key.load(Settings(database_url=database_url), create=False)
+        assert audit.verify(conn, key).intact
     assert [(r.target, r.purpose, r.role) for r in rows] == [
         ("alert:a-1", "court_order", "cli"), ("alert:a-1", "court_order", "cli"),
         ("alert:nope", "court_order", "cli"), ("order:O1", "court_order", "cli"),

@@ -34,6 +34,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import Engine
 
 from vigil import __version__
+from vigil.anchoring import Anchorer, Witness
 from vigil.api import (
     accounts,
     admin,
@@ -64,7 +65,10 @@ from vigil.processor import Processor, Published
 from vigil.retention import purge_periodically
 from vigil.rules.tuning import Tuning
 from vigil.runner import Runner, utc_now
+from vigil.store import audit_key
 from vigil.store.accounts import instance_secret
+from vigil.store.audit import head_problem
+from vigil.store.audit_key import AuditKey
 from vigil.store.database import migrate, open_engine
 from vigil.store.reader import Reader
 
@@ -87,6 +91,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         for shared in await asyncio.to_thread(app.state.reader.shared_ids):  # made before one namespace
             log.warning("the id %r names both a subject and a protected person: rename one", shared)
         link_key = await asyncio.to_thread(_prepare, db, settings, clock())
+        trail_key = await asyncio.to_thread(_audit_key, db, settings)
         loop = asyncio.get_running_loop()
         hub = Hub(settings.stream_queue)
         base = settings.link_base()
@@ -111,7 +116,9 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
                 loop.call_soon_threadsafe(deliverer.accept, published.deliveries, published.acks)
 
         # Alert ids must stay unique across restarts and servers: random, not counted.
-        processor = Processor(db, tuning=tuning, new_id=lambda: str(uuid.uuid4()), outbox=outbox)
+        processor = Processor(
+            db, tuning=tuning, new_id=lambda: str(uuid.uuid4()), outbox=outbox, audit_key=trail_key
+        )
         runner = Runner(processor, publish, clock)
         deliverer = Deliverer(
             submit=runner.submit,
@@ -129,20 +136,28 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
             clock=clock,
             wall=utc_now,
         )
+        anchorer = Anchorer(
+            db, trail_key, audit_key.places(settings).anchor_file, clock, utc_now, _witness(settings)
+        )
         await asyncio.to_thread(runner.start)
         await deliverer.start()
         purge = asyncio.create_task(purge_periodically(app.state, settings.retention_purge_every_s))
+        anchoring = asyncio.create_task(anchorer.run(settings.audit_anchor_every_s, client))
         app.state.hub = hub
         app.state.runner = runner
         app.state.deliverer = deliverer
         app.state.link_key = link_key
+        app.state.audit_key = trail_key
+        app.state.anchorer = anchorer
         try:
             yield
         finally:
             purge.cancel()
-            await asyncio.gather(purge, return_exceptions=True)
+            anchoring.cancel()
+            await asyncio.gather(purge, anchoring, return_exceptions=True)
             await deliverer.stop()
             await asyncio.to_thread(runner.stop)
+            await anchorer.step(client)  # the last head, once every entry is committed
             await client.aclose()
             db.dispose()
 
@@ -189,6 +204,26 @@ def _prepare(db: Engine, settings: Settings, now: datetime) -> bytes:
     with db.begin() as conn:
         sync_env_target(conn, settings.dispatch_url, settings.dispatch_secret, now)
         return instance_secret(conn, "incident-links", now)
+
+
+def _audit_key(db: Engine, settings: Settings) -> AuditKey:
+    """The audit chain's key (made on first start in development), and a look at whether the trail's
+    newest entry still checks out under it: a replaced key or a re-chained tail is logged at once."""
+    key, _ = audit_key.load(settings, create=True)
+    log.info("audit trail keyed with the key from %s", key.source)
+    with db.connect() as conn:
+        problem = head_problem(conn, key)
+    if problem:
+        log.error("%s", problem)
+    return key
+
+
+def _witness(settings: Settings) -> Witness | None:
+    if settings.audit_witness_url is None or settings.audit_witness_secret is None:
+        return None
+    return Witness(
+        settings.audit_witness_url, settings.audit_witness_secret, settings.audit_witness_timeout_s
+    )
 
 
 def _outbox_state(db: Engine) -> tuple[list[Pending], list[tuple[int, str, str, datetime]]]:

@@ -44,11 +44,21 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _record(db: Engine, action: str, target: str, purpose: str = "", reason: str = "", **detail: Any) -> None:
+def _record(
+    db: Engine,
+    settings: Settings,
+    action: str,
+    target: str,
+    purpose: str = "",
+    reason: str = "",
+    **detail: Any,
+) -> None:
     """A command's own entry in the audit trail, before it acts: the shell user who ran it on this
-    host, and what it was asked to do. Appended to the same chain as the server's entries."""
-    from vigil.store import audit
+    host, and what it was asked to do. Appended to the same chain as the server's entries, with the
+    same key (raises AuditKeyError when there is none to use)."""
+    from vigil.store import audit, audit_key
 
+    key, _ = audit_key.load(settings, create=True)
     entry = audit.Entry(
         f"cli:{getpass.getuser()}",
         "cli",
@@ -60,7 +70,7 @@ def _record(db: Engine, action: str, target: str, purpose: str = "", reason: str
         {"method": "CLI", **detail},
     )
     with db.begin() as conn:
-        audit.append(conn, [(datetime.now(UTC), entry)])
+        audit.append(conn, key, [(datetime.now(UTC), entry)])
 
 
 def _user(args: argparse.Namespace, settings: Settings) -> int:
@@ -75,7 +85,7 @@ def _user(args: argparse.Namespace, settings: Settings) -> int:
     if any(not (a.isdigit() and 2 <= len(a) <= 10) for a in areas):
         print("--areas: municipality code prefixes of 2 to 10 digits, comma-separated (e.g. 11,41135)")
         return 2
-    _record(db, "users.manage", f"user:{user_id}", role=args.role, areas=areas)
+    _record(db, settings, "users.manage", f"user:{user_id}", role=args.role, areas=areas)
     with db.begin() as conn:
         create_user(conn, user_id=user_id, name=args.name, role=Role(args.role), now=now, areas=areas)
         token = issue_token(conn, role=Role(args.role), now=now, user_id=user_id)
@@ -83,20 +93,35 @@ def _user(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+SHOWN_FINDINGS = 200  # a trail re-chained with a wrong key breaks at every entry: the first ones say it
+
+
 def _audit(args: argparse.Namespace, settings: Settings) -> int:
-    from vigil.store import audit
+    from pathlib import Path
+
+    from vigil.store import audit, audit_key
     from vigil.store.database import migrate, open_engine
 
+    key, _ = audit_key.load(settings, create=False)
+    anchors = Path(args.anchors) if args.anchors else audit_key.places(settings).anchor_file
     db = open_engine(settings.database_url)
-    migrate(db)
-    with db.connect() as conn:
-        verdict = audit.verify(conn, args.expect_head)
-    db.dispose()
-    for finding in verdict.findings:
-        print(f"entry {finding.seq}: {finding.problem}")
+    try:
+        migrate(db)
+        with db.connect() as conn:
+            verdict = audit.verify(conn, key, args.expect_head, anchors)
+    finally:
+        db.dispose()
+    for finding in verdict.findings[:SHOWN_FINDINGS]:
+        print(f"entry {finding.seq}: {finding.problem}" if finding.seq is not None else finding.problem)
+    if len(verdict.findings) > SHOWN_FINDINGS:
+        print(f"... and {len(verdict.findings) - SHOWN_FINDINGS} more")
+    for note in verdict.notes:
+        print(f"note: {note}")
     state = "intact" if verdict.intact else f"BROKEN in {len(verdict.findings)} place(s)"
     print(
-        f"audit trail {state}: {verdict.entries} entries; head {verdict.head} (keep it to check the tail later)"
+        f"audit trail {state}: {verdict.entries} entries ({verdict.keyed} keyed, {verdict.legacy} legacy "
+        f"SHA-256); {verdict.anchors} anchors checked ({anchors}); head {verdict.head} "
+        "(keep it to check the tail later)"
     )
     return 0 if verdict.intact else 1
 
@@ -108,7 +133,7 @@ def _device_token(args: argparse.Namespace, settings: Settings) -> int:
 
     db = open_engine(settings.database_url)
     migrate(db)
-    _record(db, "device.credentials", f"device:{args.device or '*'}")
+    _record(db, settings, "device.credentials", f"device:{args.device or '*'}")
     with db.begin() as conn:
         now = datetime.now(UTC)
         token = issue_token(conn, role=Role.DEVICE, now=now, device_id=args.device)
@@ -245,7 +270,12 @@ def _purge(args: argparse.Namespace, settings: Settings) -> int:
     try:
         migrate(db)
         _record(
-            db, "retention.purge", "fixes,device_events", dry_run=args.dry_run, days=settings.retention_days
+            db,
+            settings,
+            "retention.purge",
+            "fixes,device_events",
+            dry_run=args.dry_run,
+            days=settings.retention_days,
         )
         report = purge(
             db,
@@ -292,7 +322,7 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
     db = open_engine(settings.database_url)
     try:
         target = f"alert:{args.alert}" if args.alert else f"order:{args.order}"
-        _record(db, "evidence.read", target, args.purpose, args.reason.strip(), out=str(out))
+        _record(db, settings, "evidence.read", target, args.purpose, args.reason.strip(), out=str(out))
         with db.connect() as conn:
             if args.alert is not None:
                 evidence = alert_evidence(conn, args.alert, generated_at=now, generated_by=by)
@@ -334,8 +364,13 @@ def parser() -> argparse.ArgumentParser:
     user.set_defaults(run=_user)
     audit = sub.add_parser("audit", help="the audit trail")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
-    verify = audit_sub.add_parser("verify", help="check the hash chain; exit 1 and say where if it is broken")
+    verify = audit_sub.add_parser(
+        "verify", help="check the keyed chain and its anchors; exit 1 and say where if it is broken"
+    )
     verify.add_argument("--expect-head", help="the head hash recorded earlier: detects a cut tail")
+    verify.add_argument(
+        "--anchors", metavar="FILE", help="the anchor file to check against (default: the server's)"
+    )
     verify.set_defaults(run=_audit)
     device = sub.add_parser("device-token", help="issue a device token and print it")
     device.add_argument("--device", help="the device it may post for (omit for a gateway token)")
@@ -427,7 +462,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for chatty in ("alembic", "httpx", "httpcore"):  # routine migrations and requests are not news
         logging.getLogger(chatty).setLevel(logging.WARNING)
-    code: int = args.run(args, settings)
+    from vigil.store.audit_key import AuditKeyError
+
+    try:
+        code: int = args.run(args, settings)
+    except AuditKeyError as exc:  # no key to append or verify with: say what to set
+        print(f"vigil: {exc}", file=sys.stderr)
+        return 2
     return code
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -67,6 +68,22 @@ class Settings(BaseSettings):
     # deleted per writer transaction, so reports never wait long behind it.
     retention_purge_every_s: float = Field(default=3600.0, ge=0)
     retention_chunk: int = Field(default=5000, ge=1, le=100_000)
+    # --- the audit trail (store/audit.py, store/audit_key.py, anchoring.py) ---
+    # The key of the chain's HMAC. It must live where the database's users cannot read it: inline
+    # here, or in a file. With neither (development), the server makes a key file on first start,
+    # beside a SQLite database file, else under var/ (`audit_key.default_key_file`).
+    audit_key: SecretStr | None = None
+    audit_key_file: Path | None = None
+    # Where the chain's head is written down, outside the database (JSON lines, append-only);
+    # default: beside the key file (`<key file without .key>.anchors.jsonl`). Every this many
+    # seconds when the trail has grown (0: only at start-up and clean shutdown).
+    audit_anchor_file: Path | None = None
+    audit_anchor_every_s: float = Field(default=60.0, ge=0)
+    # Optionally, each anchor is also POSTed to a witness outside the operator's control, signed
+    # (Standard Webhooks) with its own whsec_ secret; failures are retried at the next anchor.
+    audit_witness_url: str | None = None
+    audit_witness_secret: str | None = None  # whsec_...
+    audit_witness_timeout_s: float = Field(default=5.0, gt=0)
 
     # --- hardening (api/hardening.py; docs/deployment.md) ---------------------------------------------
     # "production" refuses to start with unsafe settings: see `production_problems`.
@@ -104,6 +121,20 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _one_audit_key(self) -> Self:
+        # Two keys named at once: which one the chain is written with would be a guess.
+        if self.audit_key is not None and self.audit_key_file is not None:
+            raise ValueError("set VIGIL_AUDIT_KEY or VIGIL_AUDIT_KEY_FILE, not both")
+        if self.audit_key is not None and not self.audit_key.get_secret_value().strip():
+            raise ValueError("VIGIL_AUDIT_KEY is empty")
+        if self.audit_witness_url is not None and not _whsec(self.audit_witness_secret):
+            raise ValueError(
+                "VIGIL_AUDIT_WITNESS_URL needs VIGIL_AUDIT_WITNESS_SECRET: whsec_ followed by base64 "
+                "(the witness checks each anchor's signature with it)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Self:
         if self.environment == "production":
             problems = self.production_problems()
@@ -119,8 +150,9 @@ class Settings(BaseSettings):
 
         Vigil has no built-in default secret to leave in place: the incident-link key is generated
         in the database on first start and tokens are issued per install. The secrets that come from
-        the environment are the dispatch target's webhook secret; "default" there means an example
-        value copied from documentation, or one too short to be a real key."""
+        the environment are the dispatch target's and the audit witness's webhook secrets and the
+        audit key; "default" there means an example value copied from documentation, or one too
+        short to be a real key. The audit key must be given (not made implicitly on first start)."""
         problems: list[str] = []
         if not _is_https(self.public_url):
             problems.append("VIGIL_PUBLIC_URL must be the https:// address people reach (TLS is required)")
@@ -140,6 +172,7 @@ class Settings(BaseSettings):
         ):
             if url is not None and not (_is_https(url) or _is_loopback(url)):
                 problems.append(f"{name} must use https:// (pushes carry personal data)")
+        problems += self._audit_problems()
         if self.tile_url is not None and not _is_https(self.tile_url):
             problems.append("VIGIL_TILE_URL must use https:// (browsers block plain tiles on an https page)")
         if "*" in self.cors_origins:
@@ -157,12 +190,43 @@ class Settings(BaseSettings):
             )
         return problems
 
+    def _audit_problems(self) -> list[str]:
+        """The audit key must be one the operator made and keeps (a key file created implicitly
+        beside the database is readable by whoever can read the database's directory), strong, and
+        the anchors must have a named home."""
+        problems: list[str] = []
+        if self.audit_key is None and self.audit_key_file is None:
+            problems.append(
+                "VIGIL_AUDIT_KEY_FILE (or VIGIL_AUDIT_KEY) must be set: the audit chain's key, kept "
+                "where the database's users cannot read it (the implicit key file is for development)"
+            )
+        if self.audit_key is not None and not _strong_key(self.audit_key.get_secret_value()):
+            problems.append(
+                f"VIGIL_AUDIT_KEY is too short or too plain: at least {_MIN_AUDIT_KEY_CHARS} random "
+                "characters (e.g. `openssl rand -hex 32`)"
+            )
+        if self.audit_key is not None and self.audit_anchor_file is None:
+            problems.append(
+                "VIGIL_AUDIT_ANCHOR_FILE must be set when the audit key is given inline (there is no "
+                "key file to keep the anchors beside)"
+            )
+        if self.audit_witness_url is not None:
+            if not (_is_https(self.audit_witness_url) or _is_loopback(self.audit_witness_url)):
+                problems.append("VIGIL_AUDIT_WITNESS_URL must use https://")
+            if self.audit_witness_secret is None or not _strong_secret(self.audit_witness_secret):
+                problems.append(
+                    "VIGIL_AUDIT_WITNESS_SECRET is an example value or too short: use whsec_ followed "
+                    f"by at least {_MIN_SECRET_BYTES} random bytes in base64"
+                )
+        return problems
+
     def link_base(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
 
 _DEFAULT_DATABASE_URL = "sqlite:///var/vigil.db"
 _MIN_SECRET_BYTES = 24
+_MIN_AUDIT_KEY_CHARS = 32
 # Values seen in documentation (ours and the Standard Webhooks specification's) and placeholders.
 _EXAMPLE_SECRETS = frozenset(
     {
@@ -183,6 +247,20 @@ def _is_https(url: str | None) -> bool:
 def _is_loopback(url: str) -> bool:
     host = urlsplit(url.strip()).hostname or ""
     return host in {"localhost", "127.0.0.1", "::1"}
+
+
+def _strong_key(key: str) -> bool:
+    text = key.strip()
+    return len(text) >= _MIN_AUDIT_KEY_CHARS and len(set(text)) > 8 and text not in _EXAMPLE_SECRETS
+
+
+def _whsec(secret: str | None) -> bool:
+    if secret is None or not secret.startswith("whsec_"):
+        return False
+    try:
+        return len(base64.b64decode(secret.removeprefix("whsec_"), validate=True)) > 0
+    except (binascii.Error, ValueError):
+        return False
 
 
 def _strong_secret(secret: str) -> bool:

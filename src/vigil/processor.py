@@ -31,6 +31,7 @@ from vigil.store import audit, registry
 from vigil.store import tables as t
 from vigil.store.areas import AlertAreas
 from vigil.store.audit import Entry
+from vigil.store.audit_key import AuditKey
 from vigil.store.codec import facts_json
 
 log = logging.getLogger(__name__)
@@ -143,9 +144,11 @@ class Processor:
         tuning: Tuning | None = None,
         new_id: Callable[[], str] | None = None,
         outbox: Outbox | None = None,
+        audit_key: AuditKey | None = None,
     ) -> None:
         self.db = db
         self.outbox = outbox  # None: nothing is pushed to dispatch (replays without targets)
+        self.audit_key = audit_key  # None: Audit commands fail (replays and benchmarks audit nothing)
         self._tuning = tuning
         self._new_id = new_id
         self.engine = RuleEngine(tuning, new_id)
@@ -191,7 +194,7 @@ class Processor:
         after rebuilding the engine from what the database holds."""
         results: list[Any] = []
         out = Published()
-        writes = _Rows(now)
+        writes = _Rows(now, self.audit_key)
         try:
             with self.db.begin() as conn:
                 for command in commands:
@@ -221,6 +224,8 @@ class Processor:
         if isinstance(command, Ingest):
             return self._ingest(conn, command, out, writes)
         if isinstance(command, Audit):
+            if self.audit_key is None:  # refused alone: the rest of the batch must not fail with it
+                return CommandFailed("this processor has no audit key: nothing can be audited")
             writes.audit(command.entries)
             return len(command.entries)
         if isinstance(command, Tick):
@@ -516,7 +521,8 @@ def _latest(conn: Connection, column: Any) -> dict[str, datetime]:
 class _Rows:
     """Rows of one batch, written with one executemany per table (the hot path's main saving)."""
 
-    def __init__(self, now: datetime) -> None:
+    def __init__(self, now: datetime, audit_key: AuditKey | None) -> None:
+        self._audit_key = audit_key
         self._fixes: list[tuple[Any, ...]] = []
         self._events: list[dict[str, Any]] = []
         self._changes: list[AlertChange] = []
@@ -570,7 +576,8 @@ class _Rows:
         if self._changes:
             self._flush_alerts(conn)
         if self._audits:
-            audit.append(conn, self._audits)
+            assert self._audit_key is not None  # Audit commands are refused without one
+            audit.append(conn, self._audit_key, self._audits)
         self._fixes, self._events, self._changes, self._audits = [], [], [], []
 
     def _flush_alerts(self, conn: Connection) -> None:

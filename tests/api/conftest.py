@@ -210,7 +210,11 @@ def _provision(url: str, now: datetime) -> dict[str, str]:
 def _api(request: pytest.FixtureRequest, database_url: str, **extra: Any) -> Api:
     marker = request.node.get_closest_marker("app_settings")
     overrides = {**extra, **(marker.kwargs if marker else {})}
-    settings = Settings(database_url=database_url, token_cache_s=0, **overrides)
+    # Anchors only when a test takes them (app.state.anchorer), never on a timer that a busy machine
+    # might reach in the middle of a test.
+    settings = Settings(
+        **{"database_url": database_url, "token_cache_s": 0, "audit_anchor_every_s": 0, **overrides}
+    )
     clock = Clock(datetime.now(UTC).replace(microsecond=0))
     return Api(database_url, settings, clock, _provision(database_url, clock()))
 

@@ -117,6 +117,19 @@ def _untriggered(api):
             conn.execute(text("DROP TRIGGER audit_log_no_delete"))
 
 
+def cli_env(api) -> dict[str, str]:
+    """What `vigil audit verify` in another process needs to find this app's database, key and
+    anchors (the tests keep the last two in their own folder)."""
+    from vigil.store import audit_key
+
+    where = audit_key.places(api.settings)
+    return {
+        "VIGIL_DATABASE_URL": api.url,
+        "VIGIL_AUDIT_KEY_FILE": str(where.key_file),
+        "VIGIL_AUDIT_ANCHOR_FILE": str(where.anchor_file),
+    }
+
+
 def verify(api, **params) -> dict:
     r = api.get("/v1/audit/verify", who=Role.AUDITOR, params=params)
     assert r.status_code == 200, r.text
@@ -139,7 +152,7 @@ def test_verify_finds_an_edited_entry_and_says_where(app_client):
     assert found["findings"] == [{"seq": seqs[1], "problem": "edited: its content does not match its hash"}]
     done = subprocess.run(
         [sys.executable, "-m", "vigil.cli", "audit", "verify"],
-        env={**os.environ, "VIGIL_DATABASE_URL": api.url},
+        env={**os.environ, **cli_env(api)},
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert done.returncode == 1, done.stdout + done.stderr
@@ -187,7 +200,9 @@ def test_command_line_entries_and_the_servers_share_one_chain(app_client):
     api = app_client
     with ThreadPoolExecutor(4) as pool:
         done = [
-            pool.submit(_record, api.db, "evidence.read", f"alert:x{i}", "court_order", "a test")
+            pool.submit(
+                _record, api.db, api.settings, "evidence.read", f"alert:x{i}", "court_order", "a test"
+            )
             for i in range(20)
         ]
         for _ in range(20):

@@ -304,6 +304,7 @@ def _production(**overrides: Any) -> Settings:
         "public_url": "https://vigil.example",
         "database_url": "postgresql+psycopg://vigil@db/vigil",
         "log_level": "INFO",
+        "audit_key_file": "/etc/vigil/audit.key",
     }
     return Settings(**{**base, **overrides})
 
@@ -330,6 +331,15 @@ def test_production_accepts_sound_settings() -> None:
         ({"cors_origins": '["http://a.example"]'}, "VIGIL_CORS_ORIGINS"),
         ({"log_level": "debug"}, "VIGIL_LOG_LEVEL"),
         ({"rate_user_per_s": 0}, "rate limits"),
+        ({"audit_key_file": None}, "VIGIL_AUDIT_KEY_FILE"),
+        (
+            {"audit_witness_url": "http://witness.example", "audit_witness_secret": STRONG},
+            "VIGIL_AUDIT_WITNESS_URL",
+        ),
+        (
+            {"audit_witness_url": "https://w.example", "audit_witness_secret": "whsec_c2hvcnQ="},
+            "WITNESS_SECRET",
+        ),
     ],
 )
 def test_production_refuses_unsafe_settings(overrides: dict[str, Any], named: str) -> None:
@@ -342,7 +352,13 @@ def test_production_names_every_problem_at_once() -> None:
     with pytest.raises(ValidationError) as caught:
         Settings(environment="production", log_level="DEBUG", cors_origins="*")
     text = str(caught.value)
-    for name in ("VIGIL_PUBLIC_URL", "VIGIL_DATABASE_URL", "VIGIL_CORS_ORIGINS", "VIGIL_LOG_LEVEL"):
+    for name in (
+        "VIGIL_PUBLIC_URL",
+        "VIGIL_DATABASE_URL",
+        "VIGIL_CORS_ORIGINS",
+        "VIGIL_LOG_LEVEL",
+        "VIGIL_AUDIT_KEY",
+    ):
         assert name in text
 
 

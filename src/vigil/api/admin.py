@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import APIRouter, Depends, Request
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from vigil.api.auth import require
@@ -42,7 +43,7 @@ def running_settings(request: Request, _: Admin) -> dict[str, Any]:
     user and password they carry."""
     shown: dict[str, Any] = {}
     for name, value in request.app.state.settings.model_dump().items():
-        if "secret" in name and value:
+        if ("secret" in name or isinstance(value, SecretStr)) and value:
             shown[name] = HIDDEN
         elif isinstance(value, str) and "://" in value:
             shown[name] = _without_credentials(value)

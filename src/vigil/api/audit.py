@@ -50,7 +50,7 @@ def _json(row: Any) -> dict[str, Any]:
     return {
         "seq": row.seq, "at": iso(row.at), "actor": row.actor, "role": row.role, "action": row.action,
         "target": row.target, "purpose": row.purpose, "reason": row.reason, "source": row.source,
-        "detail": row.detail, "hash": row.hash,
+        "detail": row.detail, "hash": row.hash, "mac": row.mac,
     }  # fmt: skip
 
 
@@ -97,12 +97,18 @@ def export(
 
 @router.get("/verify")
 def verify(request: Request, _: Auditor, expect_head: str | None = None) -> dict[str, Any]:
-    """Walk the chain: whether it is intact, and where it breaks if not."""
-    with request.app.state.db.connect() as conn:
-        verdict = audit.verify(conn, expect_head)
+    """Walk the chain with the server's audit key and check every anchor: whether it is intact, and
+    where it breaks if not."""
+    state = request.app.state
+    with state.db.connect() as conn:
+        verdict = audit.verify(conn, state.audit_key, expect_head, state.anchorer.path)
     return {
         "entries": verdict.entries,
         "head": verdict.head,
         "intact": verdict.intact,
+        "legacy": verdict.legacy,
+        "keyed": verdict.keyed,
+        "anchors": verdict.anchors,
+        "notes": list(verdict.notes),
         "findings": [{"seq": f.seq, "problem": f.problem} for f in verdict.findings],
     }

@@ -12,7 +12,7 @@ from urllib.parse import unquote
 from fastapi import HTTPException, Request, WebSocket, status
 
 from vigil.api.policy import Action
-from vigil.processor import Audit
+from vigil.processor import Audit, CommandFailed
 from vigil.store import audit
 from vigil.store.accounts import Principal
 
@@ -84,7 +84,8 @@ def record_sync(conn: Request | WebSocket, item: audit.Entry) -> None:
     """Record before serving, from a worker thread; refuse to serve (503) if it cannot be recorded."""
     future: Future[Any] = conn.app.state.runner.submit(Audit((item,)))
     try:
-        future.result(timeout=AUDIT_TIMEOUT_S)
+        if isinstance(future.result(timeout=AUDIT_TIMEOUT_S), CommandFailed):
+            raise RuntimeError("the writer refused the entry")
     except Exception:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, "the access could not be audited; retry"
@@ -94,9 +95,11 @@ def record_sync(conn: Request | WebSocket, item: audit.Entry) -> None:
 async def record(conn: Request | WebSocket, item: audit.Entry) -> None:
     """Record before serving, from the event loop."""
     try:
-        await asyncio.wait_for(
+        outcome = await asyncio.wait_for(
             asyncio.wrap_future(conn.app.state.runner.submit(Audit((item,)))), AUDIT_TIMEOUT_S
         )
+        if isinstance(outcome, CommandFailed):
+            raise RuntimeError("the writer refused the entry")
     except Exception:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, "the access could not be audited; retry"

@@ -60,8 +60,9 @@ class _QuietServer(uvicorn.Server):
 
 
 def fresh_database(path: Path) -> str:
-    """Delete the previous run's database (and its WAL), so every run starts the same way."""
-    for suffix in ("", "-wal", "-shm"):
+    """Delete the previous run's database (and its WAL), so every run starts the same way; and its
+    audit anchors, which would otherwise say that the new trail lost the old one's entries."""
+    for suffix in ("", "-wal", "-shm", ".audit.anchors.jsonl"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     return f"sqlite:///{path}"
 
