@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,6 +24,7 @@ from vigil.dispatch.outbox import DispatchCommand, Escalate, Outbox, Pending, Re
 from vigil.dispatch.reports import IllegalReport
 from vigil.domain.alerts import AlertChange, AlertState, Change, IllegalTransition, UnknownAlert, parties
 from vigil.domain.model import DeviceEvent, Fix, Report
+from vigil.domain.plausibility import Doubt
 from vigil.rules.engine import Engine as RuleEngine
 from vigil.rules.tuning import Tuning
 from vigil.store import audit, registry
@@ -46,6 +47,9 @@ class Ingest:
     reports: Sequence[tuple[int, Report]]
     received_at: datetime
     only_device: str | None = None  # a device's own token may post only for that device
+    # Judge the positions' physical plausibility (the victim app's own reports): an implausible one
+    # is stored with its doubt but moves no one and feeds no rule (an alarm still raises).
+    vet: bool = False
 
 
 @dataclass(slots=True)
@@ -315,17 +319,28 @@ class Processor:
                 outcome.duplicates += 1
                 continue
             if isinstance(report, Fix):
-                writes.fix(report, now)
-                changes = engine.on_fix(report, now, now)
+                doubt = engine.doubt(report) if command.vet else None
+                writes.fix(report, now, doubt)
+                if doubt is None:
+                    changes = engine.on_fix(report, now, now)
+                else:
+                    changes = engine.on_doubted(report, doubt, now, now)
                 fix: Fix | None = report
             else:
                 event = report
                 if event.fix is not None and event.fix.time - now > FUTURE_LIMIT:
                     event = DeviceEvent(event.device_id, event.time, event.kind, None, event.detail)
+                doubt = engine.doubt(event.fix) if command.vet and event.fix is not None else None
+                if doubt is not None:  # the claimed place stays on the event, with why it is not believed
+                    event = replace(event, detail={**event.detail, "position_doubt": doubt.reason})
                 writes.event(event, now)
                 if event.fix is not None and fresh.get(-1 - index, True):
-                    writes.fix(event.fix, now)
-                changes = engine.on_event(event, now, now)
+                    writes.fix(event.fix, now, doubt)
+                if doubt is None or event.fix is None:
+                    changes = engine.on_event(event, now, now)
+                else:  # the alarm raises all the same, where she was last believed to be
+                    changes = engine.on_event(replace(event, fix=None), now, now)
+                    changes += engine.on_doubted(event.fix, doubt, now, now)
                 fix = event.fix
             outcome.stored += 1
             self.stored_total += 1
@@ -415,7 +430,7 @@ class _Rows:
     def audit(self, entries: Sequence[Entry]) -> None:
         self._audits += [(self._now, entry) for entry in entries]
 
-    def fix(self, fix: Fix, received_at: datetime) -> None:
+    def fix(self, fix: Fix, received_at: datetime, doubt: Doubt | None = None) -> None:
         self._fixes.append(
             (
                 fix.device_id,
@@ -428,6 +443,7 @@ class _Rows:
                 fix.source.value,
                 fix.battery_pct,
                 received_at,
+                None if doubt is None else doubt.reason,
             )
         )
 
@@ -515,7 +531,7 @@ class _Rows:
 
 FIX_COLUMNS = (
     "device_id", "time", "lat", "lon", "accuracy_m", "speed_mps", "heading_deg", "source", "battery_pct",
-    "received_at",
+    "received_at", "doubt",
 )  # fmt: skip
 
 
@@ -531,7 +547,7 @@ def _insert_fixes(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
         "ON CONFLICT DO NOTHING"
     )
     if sqlite:
-        rows = [(r[0], _sqlite_time(r[1]), *r[2:9], _sqlite_time(r[9])) for r in rows]
+        rows = [(r[0], _sqlite_time(r[1]), *r[2:9], _sqlite_time(r[9]), *r[10:]) for r in rows]
     conn.exec_driver_sql(sql, rows)
 
 

@@ -155,9 +155,11 @@ class Reader:
             return [dict(r._mapping) for r in conn.execute(query)]
 
     def latest_positions(self, person_ids: list[str] | None = None) -> list[dict[str, Any]]:
-        """The newest fix of every bound device, with its person."""
+        """The newest believed fix of every bound device, with its person (a doubted position, kept
+        for the record, places no one)."""
         newest = (
             select(t.fixes.c.device_id, func.max(t.fixes.c.time).label("time"))
+            .where(t.fixes.c.doubt.is_(None))
             .group_by(t.fixes.c.device_id)
             .subquery()
         )
@@ -175,11 +177,11 @@ class Reader:
     def track(
         self, person_id: str, since: datetime, until: datetime | None, limit: int
     ) -> list[dict[str, Any]]:
-        """A person's fixes in time order, from every device bound to them now."""
+        """A person's believed fixes in time order, from every device bound to them now."""
         devices = select(t.devices.c.id).where(t.devices.c.person_id == person_id)
         query = (
             select(t.fixes)
-            .where(t.fixes.c.device_id.in_(devices), t.fixes.c.time >= since)
+            .where(t.fixes.c.device_id.in_(devices), t.fixes.c.time >= since, t.fixes.c.doubt.is_(None))
             .order_by(t.fixes.c.time)
             .limit(limit)
         )
