@@ -333,3 +333,20 @@ def test_every_answer_that_showed_him_is_audited_with_her_position(app_client, v
     assert (entry.actor, entry.role, entry.target) == ("u-p1", "protected_person", "/v1/me/status")
     assert entry.detail["her"]["lat"] == pytest.approx(HOME_LAT)
     assert entry.detail["shown"] == [{"order": "O1", "subject": "S1", "distance_m": 400}]
+
+
+@pytest.mark.timeout(60)
+def test_a_doubted_position_is_not_published_on_the_live_stream(app_client, victim):
+    """Sent first, then a believed one: the stream publishes committed batches in order, so the
+    believed one arriving next shows the doubted one was never sent."""
+    api = app_client
+    query = "&".join(f"{k}={v}" for k, v in {"token": api.tokens["operator"], **WATCH}.items())
+    with api.client.websocket_connect(f"/v1/stream?{query}") as ws:
+        assert ws.receive_json()["type"] == "hello"
+        assert report(api, victim, north(8000)).status_code == 200
+        assert report(api, victim, north(20)).status_code == 200
+        message = ws.receive_json()
+        while message["type"] != "position":
+            message = ws.receive_json()
+        assert message["feature"]["properties"]["person"] == "P1"
+        assert message["feature"]["geometry"]["coordinates"][1] == pytest.approx(north(20))
