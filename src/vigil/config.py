@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     # No token, or one that is not known: per client address (static files of the web apps too).
     rate_anonymous_per_s: float = Field(default=50.0, ge=0)
     rate_anonymous_burst: int = Field(default=500, ge=1)
+    # A victim app's own position reports, per account (besides its token's bucket): the app sends
+    # one every 10 s; each report is a probe of what she is then shown, so they are few.
+    rate_my_position_per_s: float = Field(default=0.2, ge=0)
+    rate_my_position_burst: int = Field(default=3, ge=1)
     # Buckets kept at most (idle ones are dropped first); bounds the limiter's memory.
     rate_max_buckets: int = Field(default=100_000, ge=100)
 
@@ -184,9 +188,15 @@ class Settings(BaseSettings):
             problems.append(
                 "VIGIL_LOG_LEVEL must not be DEBUG in production (debug logs carry personal data)"
             )
-        if self.rate_user_per_s == 0 or self.rate_anonymous_per_s == 0 or self.rate_device_per_s == 0:
+        if (
+            self.rate_user_per_s == 0
+            or self.rate_anonymous_per_s == 0
+            or self.rate_device_per_s == 0
+            or self.rate_my_position_per_s == 0
+        ):
             problems.append(
-                "rate limits for users, devices and anonymous callers must not be switched off (0)"
+                "rate limits for users, devices, anonymous callers and the victim app's position "
+                "reports must not be switched off (0)"
             )
         return problems
 

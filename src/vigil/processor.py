@@ -24,6 +24,7 @@ from vigil.dispatch.outbox import DispatchCommand, Escalate, Outbox, Pending, Re
 from vigil.dispatch.reports import IllegalReport
 from vigil.domain.alerts import AlertChange, AlertState, Change, IllegalTransition, UnknownAlert, parties
 from vigil.domain.model import ALARM_EVENTS, ClockDoubt, ClockSuspect, DeviceEvent, Fix, PersonRef, Report
+from vigil.domain.plausibility import Doubt
 from vigil.rules import device_clock
 from vigil.rules.engine import Engine as RuleEngine
 from vigil.rules.tuning import Tuning
@@ -52,6 +53,9 @@ class Ingest:
     reports: Sequence[tuple[int, Report]]
     received_at: datetime
     only_device: str | None = None  # a device's own token may post only for that device
+    # Judge the positions' physical plausibility (the victim app's own reports): an implausible one
+    # is stored with its doubt but moves no one and feeds no rule (an alarm still raises).
+    vet: bool = False
 
 
 @dataclass(slots=True)
@@ -336,15 +340,26 @@ class Processor:
                 outcome.duplicates += 1
                 continue
             if isinstance(report, Fix):
-                writes.fix(report, now)
-                changes = engine.on_fix(report, now, now)
+                doubt = engine.doubt(report) if command.vet else None
+                writes.fix(report, now, doubt)
+                if doubt is None:
+                    changes = engine.on_fix(report, now, now)
+                else:
+                    changes = engine.on_doubted(report, doubt, now, now)
                 fix: Fix | None = report
             else:
                 event = report
+                doubt = engine.doubt(event.fix) if command.vet and event.fix is not None else None
+                if doubt is not None:  # the claimed place stays on the event, with why it is not believed
+                    event = replace(event, detail={**event.detail, "position_doubt": doubt.reason})
                 writes.event(event, now)
                 if event.fix is not None and fresh.get(-1 - index, True):
-                    writes.fix(event.fix, now)
-                changes = engine.on_event(event, now, now)
+                    writes.fix(event.fix, now, doubt)
+                if doubt is None or event.fix is None:
+                    changes = engine.on_event(event, now, now)
+                else:  # the alarm raises all the same, where she was last believed to be
+                    changes = engine.on_event(replace(event, fix=None), now, now)
+                    changes += engine.on_doubted(event.fix, doubt, now, now)
                 fix = event.fix
             outcome.stored += 1
             self.stored_total += 1
@@ -532,7 +547,7 @@ class _Rows:
     def audit(self, entries: Sequence[Entry]) -> None:
         self._audits += [(self._now, entry) for entry in entries]
 
-    def fix(self, fix: Fix, received_at: datetime) -> None:
+    def fix(self, fix: Fix, received_at: datetime, doubt: Doubt | None = None) -> None:
         self._fixes.append(
             (
                 fix.device_id,
@@ -546,6 +561,7 @@ class _Rows:
                 fix.battery_pct,
                 received_at,
                 None if fix.clock_suspect is None else fix.clock_suspect.device_time,
+                None if doubt is None else doubt.reason,
             )
         )
 
@@ -635,7 +651,7 @@ class _Rows:
 
 FIX_COLUMNS = (
     "device_id", "time", "lat", "lon", "accuracy_m", "speed_mps", "heading_deg", "source", "battery_pct",
-    "received_at", "device_time",
+    "received_at", "device_time", "doubt",
 )  # fmt: skip
 
 
@@ -658,6 +674,7 @@ def _insert_fixes(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
                 *r[2:9],
                 _sqlite_time(r[9]),
                 None if r[10] is None else _sqlite_time(r[10]),
+                r[11],
             )
             for r in rows
         ]

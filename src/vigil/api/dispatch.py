@@ -82,7 +82,8 @@ class TargetIn(BaseModel):
     @classmethod
     def _kinds(cls, value: list[AlertKind] | None) -> list[AlertKind] | None:
         if value is not None and any(k in INTERNAL for k in value):
-            raise ValueError("dispatch_failure alarms are for the control centre and are never pushed")
+            internal = ", ".join(sorted(INTERNAL))
+            raise ValueError(f"{internal} alarms are for the control centre and are never pushed")
         return value
 
 

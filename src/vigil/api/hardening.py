@@ -8,8 +8,10 @@ connection-time checks. See docs/deployment.md for the settings and how to run b
 Rate limits are token buckets per credential: the Bearer token, `?token=` or the OsmAnd path token,
 hashed (never kept in clear), classified once a minute by who it belongs to: a device bound to one
 device id, a gateway (a device token for every device behind it: its own, much higher limit), or a
-person. Calls without a known token share one bucket per client address. Over the limit: 429 with
-Retry-After. The buckets live in one LRU map: buckets that have refilled (idle) are dropped first,
+person. Calls without a known token share one bucket per client address. A victim app's own
+position reports (`POST /v1/me/position`) also draw on a bucket of their own per account, whatever
+session or token they come from: each one is a probe of the status she reads. Over the limit: 429
+with Retry-After. The buckets live in one LRU map: buckets that have refilled (idle) are dropped first,
 and the map never holds more than `rate_max_buckets`.
 """
 
@@ -52,6 +54,7 @@ INT_LIMIT: Final = 2**63
 CLASS_TTL_S: Final = 60.0  # how long a token's class (device, gateway, user, unknown) is remembered
 METHODS_WITH_BODY: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 DEVICE_PATHS: Final = ("/v1/devices/messages", "/osmand")
+MY_POSITION: Final = "/v1/me/position"  # her phone's reports: a bucket per account besides the token's
 SELF_CHECKED: Final = ("/v1/dispatch/callbacks/",)
 
 # Cheap pre-check of a JSON body: only bodies with one of these are parsed here in full.
@@ -142,36 +145,37 @@ class _Classes:
     hit the database), keyed by the token's hash."""
 
     def __init__(self, max_entries: int = 10_000) -> None:
-        self._known: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        self._known: OrderedDict[str, tuple[float, tuple[str, str]]] = OrderedDict()
         self._max = max_entries
 
-    async def of(self, scope: Scope, token: str, digest: str) -> str:
+    async def of(self, scope: Scope, token: str, digest: str) -> tuple[str, str]:
+        """(class, account id: "" unless a person's)."""
         now = time.monotonic()
         hit = self._known.get(digest)
         if hit is not None and now - hit[0] < CLASS_TTL_S:
             return hit[1]
-        kind = await anyio.to_thread.run_sync(_classify, scope, token)
-        self._known[digest] = (now, kind)
+        found = await anyio.to_thread.run_sync(_classify, scope, token)
+        self._known[digest] = (now, found)
         self._known.move_to_end(digest)
         while len(self._known) > self._max:
             self._known.popitem(last=False)
-        return kind
+        return found
 
 
-def _classify(scope: Scope, token: str) -> str:
+def _classify(scope: Scope, token: str) -> tuple[str, str]:
     tokens = getattr(scope["app"].state, "tokens", None)
     if tokens is None:
-        return "unknown"
+        return "unknown", ""
     try:
         principal = tokens.principal(token)
     except Exception:  # the database is down: auth will answer for itself
         log.warning("token lookup failed during rate limiting", exc_info=True)
-        return "unknown"
+        return "unknown", ""
     if principal is None:
-        return "unknown"
+        return "unknown", ""
     if principal.role is Role.DEVICE:
-        return "device" if principal.device_id else "gateway"
-    return "user"
+        return ("device" if principal.device_id else "gateway"), ""
+    return "user", principal.id
 
 
 def credential(scope: Scope) -> str | None:
@@ -209,6 +213,7 @@ class Guard:
             "user": Limit(settings.rate_user_per_s, settings.rate_user_burst),
             "unknown": Limit(settings.rate_anonymous_per_s, settings.rate_anonymous_burst),
         }
+        self.my_position = Limit(settings.rate_my_position_per_s, settings.rate_my_position_burst)
         self.limiter = Limiter(settings.rate_max_buckets)
         self.classes = _Classes()
         self.headers = SecurityHeaders(settings)
@@ -266,15 +271,19 @@ class Guard:
 
     async def _throttle(self, scope: Scope) -> float:
         token = credential(scope)
+        account = ""
         if token is None:
             kind, key = "unknown", ""
         else:
             key = hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
-            kind = await self.classes.of(scope, token, key)
+            kind, account = await self.classes.of(scope, token, key)
         if kind == "unknown":
             client = scope.get("client")
             key = "ip:" + (str(client[0]) if client else "?")
-        return self.limiter.take(f"{kind}:{key}", self.limits[kind])
+        wait = self.limiter.take(f"{kind}:{key}", self.limits[kind])
+        if wait == 0 and account and scope.get("method") == "POST" and scope.get("path") == MY_POSITION:
+            wait = self.limiter.take(f"my-position:{account}", self.my_position)
+        return wait
 
 
 def _declared_length(scope: Scope) -> tuple[int | None, bool]:

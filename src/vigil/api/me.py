@@ -1,6 +1,12 @@
 """The victim app's API: her own status, what she may see of him (decided by the server, in
 `domain.victim_view`), her phone's position, and her SOS. Only a protected person's own account
-reaches it, and only for herself."""
+reaches it, and only for herself.
+
+Whoever holds her account can post any position and read the status; nothing answered here may
+tell them more about him than the view allows. Her positions are judged for plausibility by the
+writer (an implausible one is kept for the record and moves no one); the answers to her posts say
+nothing of the alerts they caused (those are judged on his exact position); and every answer that
+showed his place is in the audit trail with hers (`victim.view`)."""
 
 from __future__ import annotations
 
@@ -12,12 +18,13 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from vigil.api import trail
 from vigil.api.auth import identify, require
 from vigil.api.policy import Action
 from vigil.domain import victim_view
 from vigil.domain.alerts import TERMINAL, AlertKind
 from vigil.domain.model import DeviceEvent, EventKind, Fix, FixSource, PersonKind, protected_ref, subject_ref
-from vigil.domain.victim_view import Limits, Near, Sighting, Warning
+from vigil.domain.victim_view import Limits, Near, Offender, Sighting, Warning
 from vigil.processor import Ingest, IngestOutcome
 from vigil.store import notices
 from vigil.store import tables as t
@@ -59,12 +66,15 @@ def _herself(principal: Principal) -> str:
 
 Self = Annotated[Principal, Depends(require(Action.SELF))]
 
+VIEW_ACTION = "victim.view"  # an answer that showed his place, recorded with hers
+
 
 @router.get("/status")
 def my_status(request: Request, principal: Self) -> dict[str, Any]:
     """Safe / nearby / danger, her own last position, and what she may see of each man an order
     protects her from: position and heading within the order's view, a distance band inside the
-    warning distance, nothing beyond."""
+    warning distance (decided on his grid cell), nothing beyond. An answer that shows his place is
+    recorded in the audit trail, with her position, before it is sent."""
     person = _herself(principal)
     now: datetime = request.app.state.clock()
     db = request.app.state.db
@@ -72,16 +82,15 @@ def my_status(request: Request, principal: Self) -> dict[str, Any]:
         orders = conn.execute(
             select(t.orders).where(t.orders.c.protected_person_id == person, t.orders.c.ended_at.is_(None))
         ).all()
-        open_kinds = {
-            row.kind
-            for row in conn.execute(
-                select(t.alerts.c.kind).where(
-                    t.alerts.c.protected_person_id == person,
-                    t.alerts.c.state.not_in([s.value for s in TERMINAL]),
-                    t.alerts.c.active.is_(True),
-                )
+        open_alerts = conn.execute(
+            select(t.alerts.c.kind, t.alerts.c.order_id).where(
+                t.alerts.c.protected_person_id == person,
+                t.alerts.c.state.not_in([s.value for s in TERMINAL]),
+                t.alerts.c.active.is_(True),
             )
-        }
+        ).all()
+    sos = any(a.kind == AlertKind.SOS.value for a in open_alerts)
+    violated = {a.order_id for a in open_alerts if a.kind == AlertKind.PROXIMITY_VIOLATION.value}
     orders = [
         o
         for o in orders
@@ -97,13 +106,26 @@ def my_status(request: Request, principal: Self) -> dict[str, Any]:
         if row["person_id"] not in latest or latest[row["person_id"]].time < seen.time:
             latest[row["person_id"]] = seen
     her = latest.get(person)
-    views: list[victim_view.View | None] = []
+    told = victim_view.answer(
+        her,
+        [
+            Offender(
+                latest.get(o.subject_id),
+                Limits(o.violation_distance_m, o.warning_distance_m, o.victim_view_m),
+                violation_open=o.id in violated,
+            )
+            for o in orders
+        ],
+        sos_open=sos,
+        now=now,
+    )
     offenders: list[dict[str, Any]] = []
-    for order in orders:
-        limits = Limits(order.violation_distance_m, order.warning_distance_m, order.victim_view_m)
-        shown = victim_view.view(her, latest.get(order.subject_id), limits, now)
-        views.append(shown)
+    shown_place: list[dict[str, Any]] = []
+    for order, shown in zip(orders, told.views, strict=True):
         if isinstance(shown, Near):
+            shown_place.append(
+                {"order": order.id, "subject": order.subject_id, "distance_m": shown.distance_m}
+            )
             offenders.append(
                 {"band": "near", "distance_m": shown.distance_m, "lat": shown.lat, "lon": shown.lon,
                  "bearing_deg": shown.bearing_deg, "compass": shown.compass, "heading_deg": shown.heading_deg,
@@ -111,22 +133,23 @@ def my_status(request: Request, principal: Self) -> dict[str, Any]:
             )  # fmt: skip
         elif isinstance(shown, Warning):
             offenders.append({"band": "warning", "from_m": shown.band_from_m, "to_m": shown.band_to_m})
-    verdict = victim_view.status(
-        views,
-        open_violation=bool(open_kinds & {AlertKind.PROXIMITY_VIOLATION.value, AlertKind.SOS.value}),
-        open_warning=AlertKind.PROXIMITY_WARNING.value in open_kinds,
-    )
     own = None
     if her is not None:
         own = {"lat": her.lat, "lon": her.lon, "accuracy_m": her.accuracy_m, "time": iso(her.time)}
-    told = notices.recent(db, principal.id, now)  # what was done to her account (store/notices.py)
-    return {"status": verdict.value, "own": own, "offenders": offenders, "at": iso(now), "notices": told}
+    if shown_place:
+        # His place is about to leave the server: on the record first, with where she was.
+        trail.record_sync(
+            request,
+            trail.entry(request, principal.id, principal.role.value, VIEW_ACTION, her=own, shown=shown_place),
+        )
+    notes = notices.recent(db, principal.id, now)  # what was done to her account (store/notices.py)
+    return {"status": told.status.value, "own": own, "offenders": offenders, "at": iso(now), "notices": notes}
 
 
 async def _report(request: Request, person: str, report: Fix | DeviceEvent) -> IngestOutcome:
-    outcome = await asyncio.wrap_future(
-        request.app.state.runner.submit(Ingest([(0, report)], request.app.state.clock(), report.device_id))
-    )
+    # vet: her positions are judged for plausibility by the writer, against her believed ones
+    command = Ingest([(0, report)], request.app.state.clock(), report.device_id, vet=True)
+    outcome = await asyncio.wrap_future(request.app.state.runner.submit(command))
     assert isinstance(outcome, IngestOutcome)
     if outcome.errors:
         raise HTTPException(
@@ -151,23 +174,28 @@ def _device_of(request: Request, person: str) -> str:
 @router.post("/position")
 async def my_position(request: Request, here: Here, principal: Self) -> dict[str, Any]:
     """Her phone's own position (browser geolocation) while the app is open: it moves her dynamic
-    zone like any fix from her device."""
+    zone like any fix from her device, once judged plausible against her believed positions (an
+    implausible one is stored for the record and moves nothing). The answer says only that it was
+    stored: not whether it was believed, nor the alerts it caused (they are judged on his exact
+    position). Rate limited per account (`rate_my_position_*`)."""
     person = _herself(principal)
     device = await asyncio.to_thread(_device_of, request, person)
     now = request.app.state.clock()
     fix = Fix(device, now, here.lat, here.lon, here.accuracy_m, source=FixSource.GNSS)
     outcome = await _report(request, person, fix)
-    return {"stored": outcome.stored, "alerts": outcome.alerts}
+    return {"stored": outcome.stored}
 
 
 @router.post("/sos")
 async def my_sos(request: Request, body: Sos, principal: Self) -> dict[str, Any]:
     """The SOS button (held for 3 seconds in the app): an sos event from her device, with her
-    position when the phone knows it."""
+    position when the phone knows it. The SOS always raises its alert; only its position may be
+    doubted (then the alert places her where she was last believed to be). The answer does not
+    count the alerts it caused, for the reason `my_position` gives."""
     person = _herself(principal)
     device = await asyncio.to_thread(_device_of, request, person)
     now = request.app.state.clock()
     here = body.position
     fix = None if here is None else Fix(device, now, here.lat, here.lon, here.accuracy_m)
     outcome = await _report(request, person, DeviceEvent(device, now, EventKind.SOS, fix))
-    return {"stored": outcome.stored, "alerts": outcome.alerts}
+    return {"stored": outcome.stored, "sos": "raised"}

@@ -27,8 +27,11 @@ NEEDS_ACK = frozenset(
     {AlertKind.PROXIMITY_VIOLATION, AlertKind.ZONE_VIOLATION, AlertKind.TAMPER, AlertKind.SOS}
 )
 
-# Kinds that concern only the control centre (its own delivery alarms): never pushed.
-INTERNAL = frozenset({AlertKind.DISPATCH_FAILURE})
+# Kinds that concern only the control centre, never pushed: its own delivery alarms, and doubts about
+# a person's reported positions (an account perhaps in someone else's hands is for operators to
+# check with her, not an emergency for 112: nothing says she is in danger, and the claimed places
+# are the ones not believed).
+INTERNAL = frozenset({AlertKind.DISPATCH_FAILURE, AlertKind.POSITION_DOUBT})
 
 # Police are sent to the victim for these even when she is not a party to the alert itself: a cut
 # strap or a dead monitor on a man under a protection order puts her at risk.

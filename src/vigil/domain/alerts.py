@@ -29,6 +29,9 @@ class AlertKind(StrEnum):
     SOS = "sos"
     # The control centre's own alarm: a push to a dispatch system is not getting through.
     DISPATCH_FAILURE = "dispatch_failure"
+    # For operators: a person's device keeps reporting positions that cannot be true (the victim
+    # app's account may be in someone else's hands).
+    POSITION_DOUBT = "position_doubt"
 
 
 class Severity(StrEnum):
@@ -45,6 +48,7 @@ SEVERITY: dict[AlertKind, Severity] = {
     AlertKind.ZONE_VIOLATION: Severity.HIGH,
     AlertKind.POWER_OFF: Severity.HIGH,
     AlertKind.DISPATCH_FAILURE: Severity.HIGH,
+    AlertKind.POSITION_DOUBT: Severity.HIGH,
     AlertKind.PROXIMITY_WARNING: Severity.MEDIUM,
     AlertKind.SIGNAL_LOSS: Severity.MEDIUM,
     AlertKind.BATTERY_LOW: Severity.LOW,

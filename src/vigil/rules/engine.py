@@ -6,6 +6,8 @@ clock. Inputs, in the order they are judged:
   on_fix    -> silence ended -> battery -> proximity to each protected party (or each subject)
                -> the subject's zones
   on_event  -> silence ended -> the event's own alarm (tamper, sos, power, battery) -> its fix as above
+  on_doubted -> silence ended -> position_doubt (a position judged implausible by `doubt`: it moves
+               no one and feeds no other rule)
   tick      -> due deadlines: device silence, zone schedule boundaries, orders starting or ending
 
 A fix older than the person's live position (out of order, or a late batch) is judged at its own
@@ -21,6 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
 
+from vigil.domain import plausibility
 from vigil.domain import schedule as schedules
 from vigil.domain.alerts import (
     RANK,
@@ -43,8 +46,10 @@ from vigil.domain.model import (
     Zone,
     ZoneKind,
 )
+from vigil.domain.plausibility import Doubt
 from vigil.domain.track import Track
-from vigil.rules import device_health, proximity, signal, zones
+from vigil.rules import device_health, position_doubt, proximity, signal, zones
+from vigil.rules.position_doubt import DoubtState
 from vigil.rules.proximity import PairState, Party
 from vigil.rules.tuning import Tuning
 from vigil.rules.zones import ZoneState
@@ -78,6 +83,7 @@ class Engine:
         self._silence_at: dict[str, datetime] = {}
         self._silence_queued: set[str] = set()
         self._battery_low: dict[str, bool] = {}
+        self._doubts: dict[str, DoubtState] = {}  # people with recent implausible positions
         # A zone's next schedule boundary on the timer; an entry for any other time is stale (the zone
         # was replaced or removed), so putting a zone again does not start a second chain of entries.
         self._flip_at: dict[str, datetime] = {}
@@ -201,6 +207,30 @@ class Engine:
             changes += self._place(device, event.fix, received_at, now)
         return changes
 
+    def doubt(self, fix: Fix) -> Doubt | None:
+        """Why the fix's position is not believed, judged against the person's trusted positions (the
+        track holds only believed ones); None: it is plausible."""
+        device = self.device_for(fix.device_id)
+        track = self.tracks.get(device.person_id or "")
+        return plausibility.judge(track.history if track else (), fix, self.tuning.plausibility)
+
+    def on_doubted(self, fix: Fix, doubt: Doubt, received_at: datetime, now: datetime) -> list[AlertChange]:
+        """A fix whose position is not believed (stored by the caller for the record): it proves the
+        device alive, but moves no one and feeds no rule and no view; repeated ones raise
+        position_doubt for the person."""
+        device = self.device_for(fix.device_id)
+        assert device.person_id is not None
+        changes = self._heard_from(device, received_at, now, EventKind.HEARTBEAT)
+        held = self._doubts.get(device.person_id, DoubtState())
+        state, verdict = position_doubt.doubted(held, device, doubt, received_at, self.tuning)
+        self._doubts[device.person_id] = state
+        if verdict is None:
+            return changes
+        if verdict.active and held.raised and self.book.for_key(verdict.key) is None:
+            return changes  # a person closed it while the doubts went on: not again until they stop
+        # the sentence goes in the timeline too, where the operator reads what happened
+        return changes + [replace(c, note=verdict.facts.event or "") for c in self._apply([verdict], now)]
+
     def on_heard(self, device_id: str, received_at: datetime, now: datetime) -> list[AlertChange]:
         """A message that carries nothing to judge (a heartbeat) still proves the device is alive."""
         return self._heard_from(self.device_for(device_id), received_at, now, EventKind.HEARTBEAT)
@@ -263,6 +293,9 @@ class Engine:
                 self._schedule_silence(device, at)
         for alert in alerts:
             self.book.restore(alert)
+            if alert.key.family == position_doubt.FAMILY and alert.active:
+                # the doubts themselves are not kept; the next believed position ends the alarm
+                self._doubts[alert.key.person] = DoubtState(raised=True)
         for order in self.orders.values():
             pair = self._parties(order, now)
             if pair is not None and order.active_at(now):
@@ -309,6 +342,15 @@ class Engine:
         )
         live = track.add(fix)
         changes: list[AlertChange] = []
+        doubts = self._doubts.get(person)
+        if doubts is not None:
+            doubts, ended = position_doubt.trusted(doubts, device, received_at, self.tuning)
+            if doubts.raised or doubts.times:
+                self._doubts[person] = doubts
+            else:
+                del self._doubts[person]
+            if ended is not None:
+                changes += self._apply([ended], now)
         low, battery = device_health.battery(
             device,
             fix,

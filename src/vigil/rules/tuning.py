@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from vigil.domain.plausibility import Limits
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,13 @@ class Tuning:
     # five minutes is a fault; a day behind is no late batch but a reset or GPS week rollover.
     clock_future_s: float = 300.0
     clock_behind_s: float = 86_400.0
+    # What a position must satisfy to be believed (domain/plausibility.py), for the reports that are
+    # judged (today the victim app's own; time moves forward there: the server stamps it).
+    plausibility: Limits = field(default_factory=lambda: Limits(allow_earlier=False))
+    # This many implausible positions from one person within the window raise position_doubt: the
+    # account (or device) may be in someone else's hands. One is a glitch; three is a pattern.
+    doubt_alert_count: int = 3
+    doubt_alert_window_s: float = 600.0
 
     def margin(self, distance_m: float) -> float:
         return max(self.margin_min_m, distance_m * self.margin_fraction)

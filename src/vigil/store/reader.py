@@ -183,10 +183,11 @@ class Reader:
             return [dict(r._mapping) for r in conn.execute(query)]
 
     def latest_positions(self, people: Collection[PersonRef] | None = None) -> list[dict[str, Any]]:
-        """The newest fix of every bound device, with its person (of these people: each matched on
-        the kind the device was bound to, not the bare id)."""
+        """The newest believed fix of every bound device, with its person (of these people: each matched on
+        the kind the device was bound to, not the bare id). A doubted position, kept for the record, places no one."""
         newest = (
             select(t.fixes.c.device_id, func.max(t.fixes.c.time).label("time"))
+            .where(t.fixes.c.doubt.is_(None))
             .group_by(t.fixes.c.device_id)
             .subquery()
         )
@@ -204,11 +205,11 @@ class Reader:
     def track(
         self, person: PersonRef, since: datetime, until: datetime | None, limit: int
     ) -> list[dict[str, Any]]:
-        """A person's fixes in time order, from every device bound to them (as that kind) now."""
+        """A person's believed fixes in time order, from every device bound to them (as that kind) now."""
         devices = select(t.devices.c.id).where(bound_to((person,)))
         query = (
             select(t.fixes)
-            .where(t.fixes.c.device_id.in_(devices), t.fixes.c.time >= since)
+            .where(t.fixes.c.device_id.in_(devices), t.fixes.c.time >= since, t.fixes.c.doubt.is_(None))
             .order_by(t.fixes.c.time)
             .limit(limit)
         )

@@ -119,13 +119,18 @@ def fix_from_row(row: Any) -> Fix:
 
 
 def recent_fixes(conn: Connection, per_device: int) -> Iterator[Fix]:
-    """The newest `per_device` fixes of every device (window query; index on (device, time))."""
-    ranked = select(
-        t.fixes,
-        func.row_number()
-        .over(partition_by=t.fixes.c.device_id, order_by=t.fixes.c.time.desc())
-        .label("rank"),
-    ).subquery()
+    """The newest `per_device` believed fixes of every device (window query; index on (device, time)).
+    Doubted ones are kept for the record only: they must not become anyone's position on restart."""
+    ranked = (
+        select(
+            t.fixes,
+            func.row_number()
+            .over(partition_by=t.fixes.c.device_id, order_by=t.fixes.c.time.desc())
+            .label("rank"),
+        )
+        .where(t.fixes.c.doubt.is_(None))
+        .subquery()
+    )
     query = select(ranked).where(ranked.c.rank <= per_device)
     for row in conn.execute(query):
         yield fix_from_row(row)

@@ -34,6 +34,7 @@ EVENT: dict[AlertKind, tuple[str, str]] = {
     AlertKind.POWER_OFF: ("장치 전원 꺼짐", "Device powered off"),
     AlertKind.SOS: ("피해자 긴급 호출", "SOS from the protected person"),
     AlertKind.DISPATCH_FAILURE: ("출동 요청 전송 실패", "Dispatch push failure"),
+    AlertKind.POSITION_DOUBT: ("위치 신뢰 불가", "Implausible positions reported"),
 }
 CAP_SEVERITY: dict[AlertKind, str] = {
     AlertKind.PROXIMITY_VIOLATION: "Extreme",
@@ -45,6 +46,7 @@ CAP_SEVERITY: dict[AlertKind, str] = {
     AlertKind.SIGNAL_LOSS: "Moderate",
     AlertKind.BATTERY_LOW: "Minor",
     AlertKind.DISPATCH_FAILURE: "Severe",
+    AlertKind.POSITION_DOUBT: "Moderate",
 }
 # For a kind added later and not yet mapped here: the alert's own severity decides.
 BY_SEVERITY = {
@@ -67,6 +69,7 @@ RESPONSE: dict[AlertKind, str] = {
     AlertKind.SIGNAL_LOSS: "Assess",
     AlertKind.BATTERY_LOW: "Monitor",
     AlertKind.DISPATCH_FAILURE: "Assess",
+    AlertKind.POSITION_DOUBT: "Assess",
 }
 CERTAINTY: dict[Confidence | None, str] = {
     Confidence.CERTAIN: "Observed",

@@ -30,6 +30,7 @@ INCIDENT_TYPE: dict[AlertKind, str] = {
     AlertKind.BATTERY_LOW: "ORDERV",
     # The centre's own alarm still concerns a supervised person's order.
     AlertKind.DISPATCH_FAILURE: "ORDERV",
+    AlertKind.POSITION_DOUBT: "ORDERV",
 }
 STATUS: dict[AlertState, list[str]] = {
     AlertState.OPEN: ["Active"],
