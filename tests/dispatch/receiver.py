@@ -82,7 +82,7 @@ class Receiver:
         with self._lock:
             return [p.event for p in self.pushes[path]]
 
-    def wait(self, path: str, count: int, timeout_s: float = 10.0) -> list[dict[str, Any]]:
+    def wait(self, path: str, count: int, timeout_s: float = 30.0) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             found = self.events(path)
