@@ -210,7 +210,8 @@ def _provision(url: str, now: datetime) -> dict[str, str]:
 def _api(request: pytest.FixtureRequest, database_url: str, **extra: Any) -> Api:
     marker = request.node.get_closest_marker("app_settings")
     overrides = {**extra, **(marker.kwargs if marker else {})}
-    settings = Settings(database_url=database_url, token_cache_s=0, **overrides)
+    # No token cache unless a test asks for one (the revocation tests do).
+    settings = Settings(**{"database_url": database_url, "token_cache_s": 0, **overrides})
     clock = Clock(datetime.now(UTC).replace(microsecond=0))
     return Api(database_url, settings, clock, _provision(database_url, clock()))
 
