@@ -173,8 +173,7 @@ def test_logout_in_one_instance_is_refused_at_once_by_another(app_client, other)
     session = login(app_client)
     assert reads(other, session["access_token"]) == 200
     assert (
-        app_client.client.post("/v1/auth/logout", headers=bearer(session["access_token"])).status_code
-        == 204
+        app_client.client.post("/v1/auth/logout", headers=bearer(session["access_token"])).status_code == 204
     )
     assert reads(other, session["access_token"]) == 401
 

@@ -48,6 +48,7 @@ from sqlalchemy import select as sql_select
 log = logging.getLogger(__name__)
 
 CHANNEL = "vigil_revocations"
+LISTENER_NAME = "vigil revocations"  # the listening connection, as pg_stat_activity shows it
 FILE_SUFFIX = "-revocations"
 # The file is started afresh past this size; a watcher seeing a new file forgets everything once.
 ROTATE_BYTES = 16 * 1024 * 1024
@@ -97,6 +98,8 @@ def announce(conn: Connection, *keys: Key) -> None:
     if not keys:
         return
     _signal(conn.engine)
+    if not conn.in_transaction():
+        conn.begin()  # what autobegin would do: the keys are told when the caller commits
     if conn.dialect.name == "postgresql":
         for payload in _payloads(keys):
             conn.execute(sql_select(func.pg_notify(CHANNEL, payload)))
@@ -408,6 +411,7 @@ class _Notifications(_Source):
         self._db = db
         self._conn: Any = None  # the driver's connection (psycopg)
         self._retry_at = 0.0
+        self._closer: weakref.finalize[Any, Any] | None = None
         self.blind = True
 
     def read(self) -> list[Key]:
@@ -434,22 +438,23 @@ class _Notifications(_Source):
         try:
             dialect = self._db.dialect
             cargs, cparams = dialect.create_connect_args(self._db.url)
-            conn = dialect.connect(*cargs, **cparams)
+            conn = dialect.connect(*cargs, **{**cparams, "application_name": LISTENER_NAME})
             conn.autocommit = True
             conn.execute(f"LISTEN {CHANNEL}")
         except Exception:
             log.warning("cannot listen for revocations yet; looking every token up meanwhile", exc_info=True)
             return []
         self._conn, self.blind = conn, False
+        self._closer = weakref.finalize(self, conn.close)  # closed with its watcher if not before
         return [EVERYTHING]  # whatever was announced before now is unknown: start clean
 
     def close(self) -> None:
         self._drop()
 
     def _drop(self) -> None:
-        conn, self._conn, self.blind = self._conn, None, True
-        if conn is not None:
+        closer, self._conn, self._closer, self.blind = self._closer, None, None, True
+        if closer is not None:
             try:
-                conn.close()
+                closer()
             except Exception:
                 log.debug("closing the revocation listener failed", exc_info=True)
