@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from starlette.websockets import WebSocketDisconnect
 
 from vigil.domain.model import Role
 
@@ -224,3 +225,27 @@ def test_a_role_changed_by_the_cli_is_refused_at_once_by_a_running_app(app_clien
     assert reads(api, token) == 401
     new = done.stdout.split("token: ")[1].split()[0]
     assert api.client.get("/v1/audit", headers=bearer(new)).status_code == 200  # an auditor's token
+
+
+# --- an open stream -------------------------------------------------------------------------------------
+
+
+@CACHED
+@pytest.mark.timeout(60)
+def test_an_open_stream_sends_nothing_more_once_its_session_is_revoked(app_client, another):
+    api = app_client
+    api.subject("S1", "AM-1")
+    make_user(api)
+    session = login(api)
+    other = another()  # the revocation is made by another server than the one streaming
+    query = f"token={session['access_token']}&purpose=monitoring&reason=live+watch"
+    with api.client.websocket_connect(f"/v1/stream?{query}") as ws:
+        assert ws.receive_json()["type"] == "hello"
+        assert api.send([api.fix("AM-1", api.HOME_LAT, seconds=-2)]).status_code == 200
+        assert ws.receive_json()["type"] == "position"  # watching
+        r = other.post("/v1/users/kim/revoke", who=Role.ADMIN)
+        assert r.json()["revoked"] == 2
+        assert api.send([api.fix("AM-1", api.HOME_LAT, seconds=-1)]).status_code == 200
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+    assert closed.value.code == 1008

@@ -15,8 +15,8 @@ reload the old row and keep it), and everything is told before the revoking call
   listening, and drops if the transaction rolls back;
 * SQLite (one machine): after the commit, a line appended to a file beside the database
   (`<database>-revocations`), which every process on that file watches;
-* this process: the watchers on the same engine are told directly after the commit (on PostgreSQL
-  the notification reaches them a little later; a revoking request must not outrun it).
+* this process: the watchers on the same engine are told directly after the commit, so a revoking
+  request does not depend on its own notification coming back.
 
 "After the commit" is found with SQLAlchemy's events: `commit` moves what the transaction announced
 aside, `rollback` drops it, and it is told when the connection is next used or returned to its pool,
@@ -141,7 +141,12 @@ class _Signal:
                 # token_cache_s. Loud, because that is what this module exists to prevent.
                 log.exception("could not append to %s: other processes may honour revoked tokens", self.path)
         for watcher in list(self.watchers):
-            watcher.hear(keys)
+            try:
+                watcher.hear(keys)
+            except Exception:
+                # Raised here, it would fail a committed transaction; the watcher hears it again
+                # from the file or the notification at its next check.
+                log.exception("a token cache could not be told of a revocation")
 
 
 _signals: weakref.WeakKeyDictionary[Engine, _Signal] = weakref.WeakKeyDictionary()
