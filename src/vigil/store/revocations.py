@@ -323,6 +323,7 @@ class _File(_Source):
     def __init__(self, path: Path) -> None:
         self._path = path
         self._fd: int | None = None
+        self._closer: weakref.finalize[Any, Any] | None = None
         self._file: tuple[int, int] | None = None  # (device, inode) of the open file
         self._offset = 0  # read up to here
         self._seen: tuple[int, int, int] | None = None  # the stat `quiet` expects; None: no file
@@ -390,13 +391,14 @@ class _File(_Source):
         fd = os.open(self._path, os.O_RDONLY)
         st = os.fstat(fd)
         self._fd, self._file = fd, (st.st_dev, st.st_ino)
+        self._closer = weakref.finalize(self, os.close, fd)  # closed with its watcher if not before
         self._offset = st.st_size if at_end else 0
         self._next = (st.st_dev, st.st_ino, self._offset)
 
     def _close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-        self._fd, self._file, self._offset = None, None, 0
+        if self._closer is not None:
+            self._closer()
+        self._fd, self._file, self._offset, self._closer = None, None, 0, None
 
     def _broke(self) -> list[Key]:
         self._close()
