@@ -131,6 +131,16 @@ def test_a_new_password_ends_the_sessions_the_old_one_opened(app_client):
     assert r.status_code == 200 and reads(api, r.json()["access_token"]) == 200
 
 
+@pytest.mark.app_settings(token_cache_s=300, access_token_s=60)
+def test_a_cached_access_token_is_not_honoured_past_its_expiry(app_client):
+    api = app_client
+    make_user(api)
+    session = login(api)
+    assert reads(api, session["access_token"]) == 200  # cached for five minutes
+    api.clock.advance(61)
+    assert reads(api, session["access_token"]) == 401
+
+
 # --- from another app instance on the same database ----------------------------------------------------
 
 

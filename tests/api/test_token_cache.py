@@ -15,7 +15,7 @@ from accounts_kit import GATEWAY, provision
 from vigil.api import auth
 from vigil.api.auth import Tokens
 from vigil.domain.model import Role
-from vigil.store.accounts import issue_token, revoke_user, rotate_device_token
+from vigil.store.accounts import Found, issue_token, revoke_user, rotate_device_token
 from vigil.store.database import open_engine
 from vigil.store.revocations import Key, Watcher
 
@@ -74,7 +74,7 @@ def test_a_look_up_that_raced_a_revocation_is_not_cached(setup, monkeypatch):
     cache = Tokens(counted.db, 300.0)
     real_find = auth.find
 
-    def find_then_revoked(db: Engine, token: str, now: datetime) -> Any:
+    def find_then_revoked(db: Engine, token: str, now: datetime) -> Found:
         found = real_find(db, token, now)  # read just before the revocation committed
         with other.begin() as conn:  # another process revokes...
             revoke_user(conn, "u-operator", now)

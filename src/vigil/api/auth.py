@@ -45,7 +45,8 @@ class Tokens:
         self._revocations = revocations or Watcher(db)
         self._revocations.listen(self._forget)
         self._lock = threading.Lock()
-        self._cache: dict[str, tuple[float, Principal | None]] = {}
+        # token -> (monotonic time cached, the answer, when the token expires by itself)
+        self._cache: dict[str, tuple[float, Principal | None, datetime | None]] = {}
         self._under: dict[Key, set[str]] = {}  # which cached tokens each revocation would make stale
         # Bumped by every revocation heard: a look-up that raced one is not cached (it may have read
         # the row just before the revocation committed).
@@ -58,20 +59,21 @@ class Tokens:
         now = time.monotonic()
         if trusted:
             hit = self._cache.get(token)
-            if hit is not None and now - hit[0] < self._ttl:
+            # A login's token is not honoured past its expiry (device tokens have none).
+            if hit is not None and now - hit[0] < self._ttl and (hit[2] is None or hit[2] > self._clock()):
                 return hit[1]
         generation = self._generation
-        found, stale_on = find(self._db, token, self._clock())
+        found = find(self._db, token, self._clock())
         if trusted:
             with self._lock:
                 if generation == self._generation:
                     if len(self._cache) >= self.MAX_ENTRIES:
                         self._cache.clear()
                         self._under.clear()
-                    self._cache[token] = (now, found)
-                    for key in stale_on:
+                    self._cache[token] = (now, found.principal, found.expires_at)
+                    for key in found.stale_on:
                         self._under.setdefault(key, set()).add(token)
-        return found
+        return found.principal
 
     def clear(self) -> None:
         """Every token is looked up afresh."""

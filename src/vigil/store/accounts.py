@@ -70,13 +70,23 @@ def issue_token(
     return token
 
 
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A look-up, with what a cache needs to keep it: the revocations that would make it stale, and
+    when the token expires by itself."""
+
+    principal: Principal | None
+    stale_on: tuple[Key, ...]
+    expires_at: datetime | None = None
+
+
 def lookup(db: Engine, token: str, now: datetime) -> Principal | None:
     """The principal a token stands for, or None if unknown, revoked, expired or disabled."""
-    return find(db, token, now)[0]
+    return find(db, token, now).principal
 
 
-def find(db: Engine, token: str, now: datetime) -> tuple[Principal | None, tuple[Key, ...]]:
-    """`lookup`, and the revocations that would make its answer stale (for a cache to listen for)."""
+def find(db: Engine, token: str, now: datetime) -> Found:
+    """`lookup`, for a cache."""
     digest = token_hash(token)
     query = (
         select(t.tokens, t.users.c.disabled, t.users.c.person_id, t.users.c.areas)
@@ -86,7 +96,7 @@ def find(db: Engine, token: str, now: datetime) -> tuple[Principal | None, tuple
     with db.connect() as conn:
         row = conn.execute(query).first()
     if row is None:
-        return None, (revocations.of_token(digest),)
+        return Found(None, (revocations.of_token(digest),))
     stale_on = (
         revocations.of_token(digest),
         *([revocations.of_user(row.user_id)] if row.user_id else []),
@@ -94,15 +104,15 @@ def find(db: Engine, token: str, now: datetime) -> tuple[Principal | None, tuple
         *([revocations.of_device(row.device_id)] if row.device_id else []),
     )
     if row.revoked_at is not None or row.disabled or row.kind == "refresh":
-        return None, stale_on  # a refresh token only exchanges for new tokens; it is never a bearer
+        return Found(None, stale_on)  # a refresh token only exchanges for new tokens; never a bearer
     if row.expires_at is not None and row.expires_at <= now:
-        return None, stale_on
+        return Found(None, stale_on)
     ident = row.user_id or (f"device:{row.device_id}" if row.device_id else "device:gateway")
     areas = tuple(a for a in (row.areas or "").split(",") if a)
     principal = Principal(
         id=ident, role=Role(row.role), device_id=row.device_id, person_id=row.person_id, areas=areas
     )
-    return principal, stale_on
+    return Found(principal, stale_on, row.expires_at)
 
 
 def bootstrap(conn: Connection, now: datetime) -> dict[str, str]:
