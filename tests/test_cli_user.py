@@ -29,3 +29,18 @@ def test_areas_that_are_not_code_prefixes_are_refused(tmp_path, monkeypatch, cap
     monkeypatch.setenv("VIGIL_DATABASE_URL", f"sqlite:///{tmp_path / 'vigil.db'}")
     assert main(["user", "Kim", "police_dispatcher", "--areas", areas]) == 2
     assert "--areas" in capsys.readouterr().out
+
+
+def test_an_existing_user_gets_the_new_role_and_the_old_tokens_stop_working(tmp_path, monkeypatch, capsys):
+    url = f"sqlite:///{tmp_path / 'vigil.db'}"
+    monkeypatch.setenv("VIGIL_DATABASE_URL", url)
+    assert main(["user", "Kim", "operator", "--id", "kim"]) == 0
+    old = capsys.readouterr().out.split("token: ")[1].strip()
+    assert main(["user", "Kim", "auditor", "--id", "kim"]) == 0
+    new = capsys.readouterr().out.split("token: ")[1].strip()
+    db = open_engine(url)
+    now = datetime.now(UTC)
+    assert lookup(db, old, now) is None
+    principal = lookup(db, new, now)
+    db.dispose()
+    assert principal is not None and principal.role is Role.AUDITOR

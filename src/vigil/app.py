@@ -16,6 +16,7 @@ devices ─► api.ingest ─► adapters (bytes → Fix/DeviceEvent)
                                      └── api.dispatch ◄───────┘ signed callbacks (received … closed)
 
 people ─► api.registry / api.alerts ─► runner (writes) | store.reader (reads)
+     └─► api.auth (token cache) ◄── store.revocations ◄── every revocation, in any process on the database
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ from vigil.store.audit import head_problem
 from vigil.store.audit_key import AuditKey
 from vigil.store.database import migrate, open_engine
 from vigil.store.reader import Reader
+from vigil.store.revocations import Watcher
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +161,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
             await asyncio.to_thread(runner.stop)
             await anchorer.step(client)  # the last head, once every entry is committed
             await client.aclose()
+            revocations.close()
             db.dispose()
 
     app = FastAPI(
@@ -171,7 +174,10 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     app.state.clock = clock
     app.state.db = db
     app.state.reader = Reader(db)
-    app.state.tokens = Tokens(db, settings.token_cache_s, clock)
+    # Revocations made by any process on the database (another server, the CLI) reach the token
+    # cache before it answers again; the ones made here are told after their commit.
+    revocations = Watcher(db)
+    app.state.tokens = Tokens(db, settings.token_cache_s, clock, revocations)
     for router in (
         ingest.router, registry.router, alerts.router, positions.router, streams.router, dispatch.router,
         incidents.router, me.router, web.router, evidence.router, audit.router, accounts.router, admin.router,

@@ -74,7 +74,12 @@ def _record(
 
 
 def _user(args: argparse.Namespace, settings: Settings) -> int:
-    from vigil.store.accounts import create_user, issue_token
+    """A new user, or new name, role and areas for an existing one, and a token. A changed role
+    revokes the user's tokens; a server running on the same database refuses them at once."""
+    from sqlalchemy import select
+
+    from vigil.store import tables as t
+    from vigil.store.accounts import issue_token, put_user
     from vigil.store.database import migrate, open_engine
 
     db = open_engine(settings.database_url)
@@ -87,9 +92,16 @@ def _user(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     _record(db, settings, "users.manage", f"user:{user_id}", role=args.role, areas=areas)
     with db.begin() as conn:
-        create_user(conn, user_id=user_id, name=args.name, role=Role(args.role), now=now, areas=areas)
+        before = conn.execute(
+            select(t.users.c.person_id, t.users.c.disabled).where(t.users.c.id == user_id)
+        ).first()
+        person_id, disabled = (before.person_id, before.disabled) if before is not None else (None, False)
+        put_user(conn, user_id, args.name, Role(args.role), person_id, disabled, now, areas=areas)
         token = issue_token(conn, role=Role(args.role), now=now, user_id=user_id)
+    db.dispose()
     print(f"user {user_id} ({args.role}) token: {token}")
+    if disabled:
+        print(f"user {user_id} is disabled: the token works once an admin enables the account")
     return 0
 
 
@@ -356,7 +368,9 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.set_defaults(run=_serve)
-    user = sub.add_parser("user", help="create a user and print a token")
+    user = sub.add_parser(
+        "user", help="create a user (or change an existing one's name, role and areas) and print a token"
+    )
     user.add_argument("name")
     user.add_argument("role", choices=[r.value for r in Role if r is not Role.DEVICE])
     user.add_argument("--id")

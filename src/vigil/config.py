@@ -23,7 +23,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # Per-viewer WebSocket queue: a client this far behind is dropped, never the server.
     stream_queue: int = Field(default=1000, ge=10)
-    # Token look-ups are cached this long; a revoked token stops working within it.
+    # Token look-ups are cached this long (0: none). A revocation still takes effect at once: every
+    # server on the database hears of it before it answers from the cache (store/revocations.py).
     token_cache_s: float = Field(default=30.0, ge=0)
     # Rule tuning
     stale_after_s: float = Field(default=600.0, gt=0)

@@ -167,8 +167,7 @@ async def logout(request: Request) -> Response:
         accounts.logout(conn, token, now)
         return Touched()
 
-    await _run(request, apply)
-    request.app.state.tokens.forget(token)
+    await _run(request, apply)  # the token cache is told by the revocation itself (store.revocations)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -197,8 +196,7 @@ async def put_user(
             accounts.set_password(conn, user_id, body.password, now)
         return Touched(result=created)
 
-    created = await _write(request, apply)
-    request.app.state.tokens.clear()  # a new role, jurisdictions or a disabled account: at once
+    created = await _write(request, apply)  # a new role, areas or a disabled account: caches are told
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return {
         "id": user_id,
@@ -231,7 +229,6 @@ async def revoke_user(
 ) -> dict[str, Any]:
     """Revoke every token a user holds (a lost phone, someone leaving)."""
     revoked = await _run(request, lambda c, now: Touched(result=accounts.revoke_user(c, user_id, now)))
-    request.app.state.tokens.clear()
     return {"revoked": revoked}
 
 
@@ -350,5 +347,4 @@ async def rotate(
         return Touched(result=token)
 
     token = await _write(request, apply)
-    request.app.state.tokens.clear()
     return {"device": device_id, "token": token}

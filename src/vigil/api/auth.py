@@ -3,8 +3,9 @@ client cannot set headers: browsers' WebSockets, OsmAnd phone apps). No anonymou
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 
 from fastapi import HTTPException, Request, WebSocket, status
@@ -12,7 +13,8 @@ from sqlalchemy import Engine
 
 from vigil.api import trail
 from vigil.api.policy import RECORDLESS, Action, Record, Scope, allows, reaches, scope_of
-from vigil.store.accounts import Principal, lookup
+from vigil.store.accounts import Principal, find, lookup
+from vigil.store.revocations import EVERYTHING, Key, Watcher
 
 NO_TOKEN = "a token is required (Authorization: Bearer <token>)"
 BAD_TOKEN = "the token is unknown, expired or revoked"
@@ -21,33 +23,72 @@ OUT_OF_SCOPE = "outside what you may see (your caseload, jurisdictions or incide
 
 
 class Tokens:
-    """Token look-ups with a short cache, so the hot ingest path does not hit the database per call."""
+    """Token look-ups with a short cache, so the hot ingest path does not hit the database per call.
+
+    The cache hears of every revocation before it answers (`store.revocations`): whatever a revoked
+    token, session, user or device stood for is forgotten at once, here and in every other process
+    on the database, so a token is honoured from the cache only while nothing revoked it. When the
+    signal cannot be heard (PostgreSQL's listening connection lost), every call is looked up."""
+
+    MAX_ENTRIES = 10_000
 
     def __init__(
-        self, db: Engine, ttl_s: float, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self,
+        db: Engine,
+        ttl_s: float,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        revocations: Watcher | None = None,
     ) -> None:
         self._db = db
         self._ttl = ttl_s
         self._clock = clock  # the server's clock decides expiry, as it decided issue
-        self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self._revocations = revocations or Watcher(db)
+        self._revocations.listen(self._forget)
+        self._lock = threading.Lock()
+        # token -> (monotonic time cached, the answer, when the token expires by itself)
+        self._cache: dict[str, tuple[float, Principal | None, datetime | None]] = {}
+        self._under: dict[Key, set[str]] = {}  # which cached tokens each revocation would make stale
+        # Bumped by every revocation heard: a look-up that raced one is not cached (it may have read
+        # the row just before the revocation committed).
+        self._generation = 0
 
     def principal(self, token: str) -> Principal | None:
+        if self._ttl <= 0:
+            return lookup(self._db, token, self._clock())
+        trusted = self._revocations.check()  # before the cache is read: it may have just heard
         now = time.monotonic()
-        hit = self._cache.get(token)
-        if hit is not None and now - hit[0] < self._ttl:
-            return hit[1]
-        found = lookup(self._db, token, self._clock())
-        if len(self._cache) > 10_000:
-            self._cache.clear()
-        self._cache[token] = (now, found)
-        return found
-
-    def forget(self, token: str) -> None:
-        self._cache.pop(token, None)
+        if trusted:
+            hit = self._cache.get(token)
+            # A login's token is not honoured past its expiry (device tokens have none).
+            if hit is not None and now - hit[0] < self._ttl and (hit[2] is None or hit[2] > self._clock()):
+                return hit[1]
+        generation = self._generation
+        found = find(self._db, token, self._clock())
+        if trusted:
+            with self._lock:
+                if generation == self._generation:
+                    if len(self._cache) >= self.MAX_ENTRIES:
+                        self._cache.clear()
+                        self._under.clear()
+                    self._cache[token] = (now, found.principal, found.expires_at)
+                    for key in found.stale_on:
+                        self._under.setdefault(key, set()).add(token)
+        return found.principal
 
     def clear(self) -> None:
-        """After a revocation: every token is looked up afresh."""
-        self._cache.clear()
+        """Every token is looked up afresh."""
+        self._forget([EVERYTHING])
+
+    def _forget(self, keys: Collection[Key]) -> None:
+        with self._lock:
+            self._generation += 1
+            if EVERYTHING in keys:
+                self._cache.clear()
+                self._under.clear()
+                return
+            for key in keys:
+                for token in self._under.pop(key, ()):
+                    self._cache.pop(token, None)
 
 
 def token_of(conn: Request | WebSocket) -> str | None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
 
 from vigil.api import trail
-from vigil.api.auth import FORBIDDEN, OUT_OF_SCOPE, identify
+from vigil.api.auth import FORBIDDEN, OUT_OF_SCOPE, identify, token_of
 from vigil.api.policy import Action, Record, Scope, allows, reaches, scope_of
 from vigil.api.views import change_json, position_feature
 from vigil.domain.alerts import TERMINAL, Alert, parties
@@ -28,6 +28,7 @@ CLOSE_TOO_SLOW = 4008  # an application close code: "you fell behind, reconnect"
 CLOSE_POLICY = 1008
 NO_PURPOSE = "a purpose is required: purpose=<code>&reason=<a few words>"  # a close reason: <= 123 bytes
 CLOSE_UNAVAILABLE = 1013  # "try again later": the access could not be audited
+REVOKED = "the token was revoked, or what it stands for changed: sign in again"
 
 
 @dataclass(eq=False)
@@ -179,6 +180,8 @@ async def stream(websocket: WebSocket) -> None:
             return
         people.update(await asyncio.to_thread(parties, alert, reader.subjects_of))
     hub: Hub = websocket.app.state.hub
+    tokens = websocket.app.state.tokens
+    token = token_of(websocket) or ""
     await websocket.accept()
     viewer = hub.join(principal, scope, subject=subject, alert=alert_id, people=people)
     try:
@@ -190,11 +193,20 @@ async def stream(websocket: WebSocket) -> None:
             if receiver in done:
                 getter.cancel()
                 return
-            text = getter.result()
-            if text is None:
-                await websocket.close(code=CLOSE_TOO_SLOW, reason="too slow: reconnect")
+            texts = [getter.result()]
+            while not viewer.queue.empty():
+                texts.append(viewer.queue.get_nowait())
+            # Revocation takes effect on an open stream too: nothing more is sent on a token revoked
+            # (or standing for another role or scope) before this check. One check (a cache hit
+            # unless something was revoked) serves whatever queued meanwhile.
+            if await asyncio.to_thread(tokens.principal, token) != principal:
+                await websocket.close(code=CLOSE_POLICY, reason=REVOKED)
                 return
-            await websocket.send_text(text)
+            for text in texts:
+                if text is None:
+                    await websocket.close(code=CLOSE_TOO_SLOW, reason="too slow: reconnect")
+                    return
+                await websocket.send_text(text)
     except (WebSocketDisconnect, RuntimeError):
         return
     finally:

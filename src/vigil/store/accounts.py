@@ -11,11 +11,12 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, and_, insert, select, update
 
 from vigil.domain.model import Role
-from vigil.store import notices
+from vigil.store import notices, revocations
 from vigil.store import tables as t
+from vigil.store.revocations import Key
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,24 +70,49 @@ def issue_token(
     return token
 
 
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A look-up, with what a cache needs to keep it: the revocations that would make it stale, and
+    when the token expires by itself."""
+
+    principal: Principal | None
+    stale_on: tuple[Key, ...]
+    expires_at: datetime | None = None
+
+
 def lookup(db: Engine, token: str, now: datetime) -> Principal | None:
     """The principal a token stands for, or None if unknown, revoked, expired or disabled."""
+    return find(db, token, now).principal
+
+
+def find(db: Engine, token: str, now: datetime) -> Found:
+    """`lookup`, for a cache."""
+    digest = token_hash(token)
     query = (
         select(t.tokens, t.users.c.disabled, t.users.c.person_id, t.users.c.areas)
         .select_from(t.tokens.outerjoin(t.users, t.users.c.id == t.tokens.c.user_id))
-        .where(t.tokens.c.hash == token_hash(token))
+        .where(t.tokens.c.hash == digest)
     )
     with db.connect() as conn:
         row = conn.execute(query).first()
-    if row is None or row.revoked_at is not None or row.disabled or row.kind == "refresh":
-        return None  # a refresh token only exchanges for new tokens; it is never a bearer
+    if row is None:
+        return Found(None, (revocations.of_token(digest),))
+    stale_on = (
+        revocations.of_token(digest),
+        *([revocations.of_user(row.user_id)] if row.user_id else []),
+        *([revocations.of_family(row.family)] if row.family else []),
+        *([revocations.of_device(row.device_id)] if row.device_id else []),
+    )
+    if row.revoked_at is not None or row.disabled or row.kind == "refresh":
+        return Found(None, stale_on)  # a refresh token only exchanges for new tokens; never a bearer
     if row.expires_at is not None and row.expires_at <= now:
-        return None
+        return Found(None, stale_on)
     ident = row.user_id or (f"device:{row.device_id}" if row.device_id else "device:gateway")
     areas = tuple(a for a in (row.areas or "").split(",") if a)
-    return Principal(
+    principal = Principal(
         id=ident, role=Role(row.role), device_id=row.device_id, person_id=row.person_id, areas=areas
     )
+    return Found(principal, stale_on, row.expires_at)
 
 
 def bootstrap(conn: Connection, now: datetime) -> dict[str, str]:
@@ -146,7 +172,12 @@ class Refused(Exception):
         self.locked_until = locked_until
 
 
-def set_password(conn: Connection, user_id: str, password: str, now: datetime) -> None:
+def set_password(
+    conn: Connection, user_id: str, password: str, now: datetime, *, end_sessions: bool = True
+) -> None:
+    """A new password ends the sessions the old one opened (whoever knew it may hold one); tokens
+    not made by a login (from the CLI, for integrations) stay. `end_sessions=False` is for an
+    activation code: see `activate`."""
     if len(password) < MIN_PASSWORD:
         raise ValueError(f"at least {MIN_PASSWORD} characters")
     conn.execute(
@@ -154,6 +185,15 @@ def set_password(conn: Connection, user_id: str, password: str, now: datetime) -
         .where(t.users.c.id == user_id)
         .values(password_hash=_hasher.hash(password), failed_logins=0, locked_until=None, updated_at=now)
     )
+    if end_sessions:
+        revoke(
+            conn,
+            now,
+            and_(t.tokens.c.user_id == user_id, t.tokens.c.kind != "api"),
+            revocations.of_user(user_id),
+        )
+    else:  # nothing revoked, but the cached look-ups of this user are stale all the same
+        revocations.announce(conn, revocations.of_user(user_id))
 
 
 def _issue(conn: Connection, kind: str, row: Any, family: str, now: datetime, ttl_s: float) -> str:
@@ -225,17 +265,25 @@ def refresh(conn: Connection, token: str, now: datetime, limits: Limits) -> Sess
     user = conn.execute(select(t.users).where(t.users.c.id == row.user_id)).first()
     if user is None or user.disabled:
         raise Refused("the account is disabled")
-    conn.execute(update(t.tokens).where(t.tokens.c.hash == row.hash).values(revoked_at=now))
+    revoke(conn, now, t.tokens.c.hash == row.hash, revocations.of_token(row.hash))  # spent
     return _session(conn, user, now, limits, row.family)
+
+
+def revoke(conn: Connection, now: datetime, which: ColumnElement[bool], *stale: Key) -> int:
+    """The one place tokens are revoked: the rows `which` selects stop working, and every process on
+    the database is told, when this transaction commits, to forget what it cached under `stale`
+    (`store.revocations`). A change that revokes nothing but alters what a token stands for (a role,
+    a disabled account) announces its keys the same way."""
+    result = conn.execute(
+        update(t.tokens).where(which, t.tokens.c.revoked_at.is_(None)).values(revoked_at=now)
+    )
+    revocations.announce(conn, *stale)
+    return int(result.rowcount or 0)
 
 
 def revoke_family(conn: Connection, family: str | None, now: datetime) -> None:
     if family is not None:
-        conn.execute(
-            update(t.tokens)
-            .where(t.tokens.c.family == family, t.tokens.c.revoked_at.is_(None))
-            .values(revoked_at=now)
-        )
+        revoke(conn, now, t.tokens.c.family == family, revocations.of_family(family))
 
 
 def logout(conn: Connection, token: str, now: datetime) -> None:
@@ -243,18 +291,13 @@ def logout(conn: Connection, token: str, now: datetime) -> None:
     row = conn.execute(select(t.tokens).where(t.tokens.c.hash == token_hash(token))).first()
     if row is None:
         return
-    conn.execute(update(t.tokens).where(t.tokens.c.hash == row.hash).values(revoked_at=now))
+    revoke(conn, now, t.tokens.c.hash == row.hash, revocations.of_token(row.hash))
     revoke_family(conn, row.family, now)
 
 
 def revoke_user(conn: Connection, user_id: str, now: datetime) -> int:
     """Revoke every token of a user (a lost phone, a leaver)."""
-    result = conn.execute(
-        update(t.tokens)
-        .where(t.tokens.c.user_id == user_id, t.tokens.c.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
-    return int(result.rowcount or 0)
+    return revoke(conn, now, t.tokens.c.user_id == user_id, revocations.of_user(user_id))
 
 
 class AccountTaken(Exception):
@@ -295,7 +338,10 @@ def activate(conn: Connection, code: str, password: str, now: datetime, limits: 
     if row is None or row.activation_expires_at is None or row.activation_expires_at <= now:
         raise Refused("the code is unknown or has expired: ask for a new one")
     notices.code_used(conn, row, now)
-    set_password(conn, row.id, password, now)
+    # Her sessions on her own phone stay: a code used by someone else must not lock her out of her
+    # SOS, and her open app is where she learns of it (the notice above). An operator who means to
+    # end them (a lost phone) revokes them as an admin action.
+    set_password(conn, row.id, password, now, end_sessions=False)
     conn.execute(
         update(t.users)
         .where(t.users.c.id == row.id)
@@ -306,11 +352,7 @@ def activate(conn: Connection, code: str, password: str, now: datetime, limits: 
 
 def rotate_device_token(conn: Connection, device_id: str, now: datetime) -> str:
     """A new credential for one device; the ones it had stop working."""
-    conn.execute(
-        update(t.tokens)
-        .where(t.tokens.c.device_id == device_id, t.tokens.c.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
+    revoke(conn, now, t.tokens.c.device_id == device_id, revocations.of_device(device_id))
     return issue_token(conn, role=Role.DEVICE, now=now, device_id=device_id)
 
 
@@ -326,10 +368,14 @@ def put_user(
 ) -> bool:
     """Create or update a user; True when created. Disabling one revokes nothing by itself, but a
     disabled user's tokens are refused at every call. A changed role revokes the user's tokens: each
-    token carries the role it was issued for, and a demotion must take effect now."""
+    token carries the role it was issued for, and a demotion must take effect now. Any other change
+    (disabled, jurisdictions, the person spoken for) changes what the tokens stand for: caches are
+    told to look them up again."""
     before = conn.execute(select(t.users.c.role).where(t.users.c.id == user_id)).scalar()
     if before is not None and before != role.value:
         revoke_user(conn, user_id, now)
+    elif before is not None:
+        revocations.announce(conn, revocations.of_user(user_id))
     if before is None:
         create_user(conn, user_id=user_id, name=name, role=role, now=now, person_id=person_id, areas=areas)
         conn.execute(update(t.users).where(t.users.c.id == user_id).values(disabled=disabled))
