@@ -53,7 +53,6 @@ from vigil.api import (
 from vigil.api.auth import Tokens
 from vigil.api.streams import Hub
 from vigil.config import Settings
-from vigil.dispatch import links
 from vigil.dispatch.deliverer import Deliverer, DeliverySettings
 from vigil.dispatch.fallback import Fallback, HttpFallback, LogFallback
 from vigil.dispatch.outbox import Outbox, OutboxSettings, Pending
@@ -63,7 +62,6 @@ from vigil.processor import Processor, Published
 from vigil.retention import purge_periodically
 from vigil.rules.tuning import Tuning
 from vigil.runner import Runner, utc_now
-from vigil.store.accounts import instance_secret
 from vigil.store.database import migrate, open_engine
 from vigil.store.reader import Reader
 
@@ -78,18 +76,19 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await asyncio.to_thread(migrate, db)
-        link_key = await asyncio.to_thread(_prepare, db, settings, clock())
+        await asyncio.to_thread(_prepare, db, settings, clock())
         loop = asyncio.get_running_loop()
         hub = Hub(settings.stream_queue)
-        base = settings.link_base()
         outbox = Outbox(
             OutboxSettings(
                 sender=settings.dispatch_sender,
                 source=settings.dispatch_source,
                 timezone=settings.timezone,
                 stale_after_s=settings.stale_after_s,
+                link_lifetime_s=settings.incident_link_s,
             ),
-            link=lambda alert_id: links.live_track_url(base, link_key, alert_id),
+            # asked at each push: where the server listens is known only after this lifespan starts
+            link_base=lambda: settings.link_base(app.state.listening),
         )
         # Pushes leave from this process over a client that ignores proxy settings in the
         # environment: alerts go to the configured targets and nowhere else.
@@ -127,7 +126,6 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         app.state.hub = hub
         app.state.runner = runner
         app.state.deliverer = deliverer
-        app.state.link_key = link_key
         try:
             yield
         finally:
@@ -145,6 +143,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.listening = None  # http://host:port once serving.Server has bound its sockets
     app.state.clock = clock
     app.state.db = db
     app.state.reader = Reader(db)
@@ -174,12 +173,10 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     return app
 
 
-def _prepare(db: Engine, settings: Settings, now: datetime) -> bytes:
-    """Start-up writes before the writer thread runs: the environment's dispatch target, and the
-    key of incident links."""
+def _prepare(db: Engine, settings: Settings, now: datetime) -> None:
+    """Start-up writes before the writer thread runs: the environment's dispatch target."""
     with db.begin() as conn:
         sync_env_target(conn, settings.dispatch_url, settings.dispatch_secret, now)
-        return instance_secret(conn, "incident-links", now)
 
 
 def _outbox_state(db: Engine) -> tuple[list[Pending], list[tuple[int, str, str, datetime]]]:
