@@ -136,6 +136,19 @@ def test_a_unit_taken_off_the_incident_loses_its_link_at_once(app_client):
     assert use(api, alert_id, fresh) == 200 and use(api, alert_id, token) == 401
 
 
+def test_a_unit_whose_account_is_disabled_or_no_longer_a_field_officer_loses_its_link(app_client):
+    api = app_client
+    alert_id = api.violation()
+    token = api.link(alert_id)
+    account = {"name": "field officer", "role": "field_officer"}
+    assert api.put(f"/v1/users/{UNIT}", {**account, "disabled": True}, who=Role.ADMIN).status_code == 200
+    assert use(api, alert_id, token) == 401
+    assert api.put(f"/v1/users/{UNIT}", account, who=Role.ADMIN).status_code == 200
+    assert use(api, alert_id, token) == 200  # the link itself was not revoked: he is back on duty
+    assert api.put(f"/v1/users/{UNIT}", {**account, "role": "auditor"}, who=Role.ADMIN).status_code == 200
+    assert use(api, alert_id, token) == 401 and step(api, alert_id, token) == 401
+
+
 def test_a_link_dies_when_the_incident_has_been_closed_for_the_grace(app_client):
     api = app_client
     alert_id = api.violation()

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field
+from sqlalchemy import Connection
 
 from vigil.api import trail
 from vigil.api.positions import _Row
@@ -29,36 +30,42 @@ INVALID = "this link is not valid for this incident"
 
 def _link_holder(request: Request, alert_id: str, token: str = "") -> links.Link:
     """A dependency, so a bad link is refused before the body is even looked at: 401 for a token
-    that is not a live link of this incident (unknown, another incident's, revoked, expired), 410 for
-    one whose incident closed more than GRACE ago. Every use of a real link, refused or not, is
-    audited under its holder with the link's id, before anything is served."""
+    that is not a live link of this incident (unknown, another incident's, revoked, expired, its
+    unit no longer sent), 410 for one whose incident closed more than GRACE ago. Every use of a real
+    link, refused or not, is audited under its holder with the link's id, before anything is served."""
     with request.app.state.db.connect() as conn:
         link = links.find(conn, token)
-    if link is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, INVALID)
-    now = request.app.state.clock()
-    alert = request.app.state.reader.alert(alert_id) if link.alert_id == alert_id else None
-    refusal: tuple[int, str] | None = None
-    if link.alert_id != alert_id:
-        refusal = (status.HTTP_401_UNAUTHORIZED, INVALID)
-    elif link.revoked_at is not None:
-        refusal = (status.HTTP_401_UNAUTHORIZED, "this link has been revoked")
-    elif (
-        alert is not None
-        and alert.state in TERMINAL
-        and (now >= link.expires_at or now - alert.updated_at > GRACE)
-    ):
-        refusal = (status.HTTP_410_GONE, "the incident is closed; this link has expired")
-    elif now >= link.expires_at:
-        refusal = (status.HTTP_401_UNAUTHORIZED, "this link has expired")
+        if link is None:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, INVALID)
+        refusal = _refusal(request, conn, link, alert_id)
     detail: dict[str, Any] = {"alert": alert_id, "link": link.id, "holder_kind": link.holder_kind.value}
-    if refusal is not None:
-        detail |= {"allowed": False, "refused": refusal[1]}
+    detail |= {"allowed": False, "refused": refusal[1]} if refusal else {"allowed": True}
     role = "field_unit" if link.holder_kind is links.Holder.UNIT else "dispatch_unit"
     trail.record_sync(request, trail.entry(request, link.actor, role, "incident", **detail))
     if refusal is not None:
         raise HTTPException(*refusal)
     return link
+
+
+def _refusal(request: Request, conn: Connection, link: links.Link, alert_id: str) -> tuple[int, str] | None:
+    """Why this link may not open this incident now (status, reason), or None: it may."""
+    if link.alert_id != alert_id:
+        return status.HTTP_401_UNAUTHORIZED, INVALID
+    if link.revoked_at is not None:
+        return status.HTTP_401_UNAUTHORIZED, "this link has been revoked"
+    now = request.app.state.clock()
+    alert = request.app.state.reader.alert(alert_id)
+    if (
+        alert is not None
+        and alert.state in TERMINAL
+        and (now >= link.expires_at or now - alert.updated_at > GRACE)
+    ):
+        return status.HTTP_410_GONE, "the incident is closed; this link has expired"
+    if now >= link.expires_at:
+        return status.HTTP_401_UNAUTHORIZED, "this link has expired"
+    if not links.holder_on_duty(conn, link):
+        return status.HTTP_401_UNAUTHORIZED, "the unit this link was issued to is no longer on this incident"
+    return None
 
 
 Holding = Annotated[links.Link, Depends(_link_holder)]

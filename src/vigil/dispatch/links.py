@@ -169,6 +169,21 @@ def find(conn: Connection, token: str) -> Link | None:
     return _link(row)
 
 
+def holder_on_duty(conn: Connection, link: Link) -> bool:
+    """Whether a unit's link still stands for a live assignment: the unit is still sent to the
+    incident, and its account is a field officer's and not disabled. Taking a unit off revokes its
+    links in the same write; this is the check that holds even for a path that forgets to."""
+    if link.holder_kind is not Holder.UNIT:
+        return True
+    a, u = t.assignments.c, t.users.c
+    row = conn.execute(
+        select(u.role, u.disabled)
+        .select_from(t.assignments.join(t.users, u.id == a.user_id))
+        .where(a.alert_id == link.alert_id, a.user_id == link.holder_id)
+    ).first()
+    return row is not None and row.role == "field_officer" and not row.disabled
+
+
 def of_alert(conn: Connection, alert_id: str) -> list[Link]:
     query = (
         select(t.incident_links)
