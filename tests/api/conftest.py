@@ -4,6 +4,7 @@ every role, a hand-driven clock, and a few helpers to set up people and devices.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
@@ -312,9 +313,9 @@ def served_client(request: pytest.FixtureRequest, database_url: str, receiver: R
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = datetime.now(UTC) + timedelta(seconds=20)
-    while not server.started and datetime.now(UTC) < deadline:
-        threading.Event().wait(0.02)
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert server.started, "the server did not start"
     api.client = httpx.Client(base_url=f"http://127.0.0.1:{port}", trust_env=False)  # type: ignore[assignment]
     try:
