@@ -307,8 +307,10 @@ def served_client(request: pytest.FixtureRequest, database_url: str, receiver: R
     )
     port = _free_port()
     server = Server(
+        # log_config=None: uvicorn leaves the process's loggers as they are (its default config would
+        # stop uvicorn.access propagating, and tests that read logs later in this process would miss)
         uvicorn.Config(
-            create_app(api.settings, clock=api.clock), host="127.0.0.1", port=port, log_level="warning"
+            create_app(api.settings, clock=api.clock), host="127.0.0.1", port=port, log_config=None
         )
     )
     thread = threading.Thread(target=server.run, daemon=True)
