@@ -56,7 +56,6 @@ from vigil.api.auth import Tokens
 from vigil.api.notices import router as notices_router
 from vigil.api.streams import Hub
 from vigil.config import Settings
-from vigil.dispatch import links
 from vigil.dispatch.deliverer import Deliverer, DeliverySettings
 from vigil.dispatch.fallback import Fallback, HttpFallback, LogFallback
 from vigil.dispatch.outbox import Outbox, OutboxSettings, Pending
@@ -67,7 +66,6 @@ from vigil.retention import purge_periodically
 from vigil.rules.tuning import Tuning
 from vigil.runner import Runner, utc_now
 from vigil.store import audit_key
-from vigil.store.accounts import instance_secret
 from vigil.store.audit import head_problem
 from vigil.store.audit_key import AuditKey
 from vigil.store.database import migrate, open_engine
@@ -92,19 +90,20 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         await asyncio.to_thread(migrate, db)
         for shared in await asyncio.to_thread(app.state.reader.shared_ids):  # made before one namespace
             log.warning("the id %r names both a subject and a protected person: rename one", shared)
-        link_key = await asyncio.to_thread(_prepare, db, settings, clock())
+        await asyncio.to_thread(_prepare, db, settings, clock())
         trail_key = await asyncio.to_thread(_audit_key, db, settings)
         loop = asyncio.get_running_loop()
         hub = Hub(settings.stream_queue)
-        base = settings.link_base()
         outbox = Outbox(
             OutboxSettings(
                 sender=settings.dispatch_sender,
                 source=settings.dispatch_source,
                 timezone=settings.timezone,
                 stale_after_s=settings.stale_after_s,
+                link_lifetime_s=settings.incident_link_s,
             ),
-            link=lambda alert_id: links.live_track_url(base, link_key, alert_id),
+            # asked at each push: where the server listens is known only after this lifespan starts
+            link_base=lambda: settings.link_base(app.state.listening),
         )
         # Pushes leave from this process over a client that ignores proxy settings in the
         # environment: alerts go to the configured targets and nowhere else.
@@ -148,7 +147,6 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         app.state.hub = hub
         app.state.runner = runner
         app.state.deliverer = deliverer
-        app.state.link_key = link_key
         app.state.audit_key = trail_key
         app.state.anchorer = anchorer
         try:
@@ -171,6 +169,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.listening = None  # http://host:port once serving.Server has bound its sockets
     app.state.clock = clock
     app.state.db = db
     app.state.reader = Reader(db)
@@ -204,12 +203,10 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     return app
 
 
-def _prepare(db: Engine, settings: Settings, now: datetime) -> bytes:
-    """Start-up writes before the writer thread runs: the environment's dispatch target, and the
-    key of incident links."""
+def _prepare(db: Engine, settings: Settings, now: datetime) -> None:
+    """Start-up writes before the writer thread runs: the environment's dispatch target."""
     with db.begin() as conn:
         sync_env_target(conn, settings.dispatch_url, settings.dispatch_secret, now)
-        return instance_secret(conn, "incident-links", now)
 
 
 def _audit_key(db: Engine, settings: Settings) -> AuditKey:

@@ -22,11 +22,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from vigil.app import create_app
+    from vigil.serving import Server
     from vigil.store.accounts import bootstrap
     from vigil.store.database import migrate, open_engine
 
     host = args.host or settings.host
     port = args.port or settings.port
+    settings = settings.model_copy(update={"host": host, "port": port})
     db = open_engine(settings.database_url)
     migrate(db)
     with db.begin() as conn:
@@ -38,10 +40,14 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             print(f"  {label:15} {token}", flush=True)
     print(f"Vigil serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)", flush=True)
     print(f"database: {settings.database_url}", flush=True)
-    uvicorn.run(
-        create_app(settings), host=host, port=port, log_level=settings.log_level.lower(), access_log=False
+    # serving.Server tells the app where it really listens (the live-track links in pushes name it)
+    server = Server(
+        uvicorn.Config(
+            create_app(settings), host=host, port=port, log_level=settings.log_level.lower(), access_log=False
+        )
     )
-    return 0
+    server.run()
+    return 0 if server.started else 3  # 3: uvicorn's own code for a server that could not start
 
 
 def _record(

@@ -41,8 +41,12 @@ class Settings(BaseSettings):
     refresh_token_s: float = Field(default=43_200.0, gt=0)
     login_max_failures: int = Field(default=5, ge=1)
     login_lock_s: float = Field(default=900.0, ge=0)
-    # Where people reach this server (links in pushes); default http://host:port.
+    # Where people reach this server (live-track links); unset: the address a request came to, and
+    # for pushes the address the server really listens on.
     public_url: str | None = None
+    # A live-track link lives at most this long (a unit's shift); it ends earlier when its holder is
+    # taken off the incident, or 15 minutes after the incident closes.
+    incident_link_s: float = Field(default=43_200.0, gt=0)
     # Human-facing local time (CAP `sent`, replay output) and the dispatch sender's names.
     timezone: str = "Asia/Seoul"
     dispatch_sender: str = "vigil@localhost"
@@ -153,8 +157,8 @@ class Settings(BaseSettings):
     def production_problems(self) -> list[str]:
         """What makes these settings unfit for production, one sentence each (empty: none).
 
-        Vigil has no built-in default secret to leave in place: the incident-link key is generated
-        in the database on first start and tokens are issued per install. The secrets that come from
+        Vigil has no built-in default secret to leave in place: incident links and tokens are
+        random and issued per install. The secrets that come from
         the environment are the dispatch target's and the audit witness's webhook secrets and the
         audit key; "default" there means an example value copied from documentation, or one too
         short to be a real key. The audit key must be given (not made implicitly on first start)."""
@@ -231,8 +235,10 @@ class Settings(BaseSettings):
                 )
         return problems
 
-    def link_base(self) -> str:
-        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+    def link_base(self, listening: str | None = None) -> str:
+        """Where people reach this server: the public URL, else where it listens (when known), else
+        the configured host and port."""
+        return (self.public_url or listening or f"http://{self.host}:{self.port}").rstrip("/")
 
 
 _DEFAULT_DATABASE_URL = "sqlite:///var/vigil.db"

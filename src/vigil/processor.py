@@ -20,9 +20,18 @@ from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, s
 from sqlalchemy.dialects import postgresql, sqlite
 
 from vigil.adapters import InputError
+from vigil.dispatch import links
 from vigil.dispatch.outbox import DispatchCommand, Escalate, Outbox, Pending, Record
 from vigil.dispatch.reports import IllegalReport
-from vigil.domain.alerts import AlertChange, AlertState, Change, IllegalTransition, UnknownAlert, parties
+from vigil.domain.alerts import (
+    TERMINAL,
+    AlertChange,
+    AlertState,
+    Change,
+    IllegalTransition,
+    UnknownAlert,
+    parties,
+)
 from vigil.domain.model import ALARM_EVENTS, ClockDoubt, ClockSuspect, DeviceEvent, Fix, PersonRef, Report
 from vigil.domain.plausibility import Doubt
 from vigil.rules import device_clock
@@ -210,6 +219,10 @@ class Processor:
                 if self.outbox is not None and out.alerts:
                     # the pushes are committed with the changes they report, or not at all
                     out.deliveries += self.outbox.stage(conn, out.alerts, self.engine, now)
+                # live-track links end with their incident (after the grace), the last push's included
+                links.end_with_incidents(
+                    conn, (c.alert.id for c in out.alerts if c.alert.state in TERMINAL), now
+                )
         except Exception:
             log.exception(
                 "batch of %d commands failed; rebuilding the engine from the database", len(commands)

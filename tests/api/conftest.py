@@ -4,6 +4,7 @@ every role, a hand-driven clock, and a few helpers to set up people and devices.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
@@ -11,17 +12,19 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from api_kit import ENV_PATH, HOME_LAT, HOME_LON, TARGET_PATHS, north
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, func, select, update
 
 from accounts_kit import GATEWAY, provision
-from dispatch.receiver import Receiver
+from dispatch.receiver import Receiver, _free_port
 from dispatch.schemas import validate_cap, validate_cloudevent, validate_eido
 from vigil.app import create_app
 from vigil.config import Settings
 from vigil.dispatch.signing import new_secret
 from vigil.domain.model import Role
+from vigil.serving import Server
 from vigil.store import tables as t
 from vigil.store.accounts import issue_token
 from vigil.store.database import open_engine
@@ -40,6 +43,7 @@ CASELOAD_OF = f"u-{Role.PROBATION_OFFICER.value}"
 DISPATCHER = f"u-{Role.POLICE_DISPATCHER.value}"
 HOME_AREA = "31"  # Gyeonggi-do: the code prefix of HOME's municipality (Namyangju, 31130)
 BOUND_DEVICE = "AM-1"
+FIELD_UNIT = f"u-{Role.FIELD_OFFICER.value}"  # the field officer's account: a unit to send
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -176,6 +180,12 @@ class Api:
         assert [a["kind"] for a in alerts] == ["proximity_violation"], alerts
         return str(alerts[0]["id"])
 
+    def link(self, alert_id: str, unit: str = FIELD_UNIT, who: str = Role.OPERATOR) -> str:
+        """Send `unit` to the incident and return the token of the live-track link it is issued."""
+        r = self.put(f"/v1/alerts/{alert_id}/assignments/{unit}", None, who)
+        assert r.status_code == 200 and r.json()["link"], r.text
+        return str(r.json()["link"]["url"]).split("token=")[1]
+
     # --- looking in the database --------------------------------------------------------------------
 
     @property
@@ -286,3 +296,40 @@ def dispatch_client(
         yield api
     finally:
         api.stop()
+
+
+@pytest.fixture
+def served_client(request: pytest.FixtureRequest, database_url: str, receiver: Receiver) -> Iterator[Api]:
+    """The app behind a real uvicorn (vigil.serving.Server) on a free loopback port, pushing to
+    `receiver`, with no public URL and a configured port (8000) that is not the one it listens on.
+    `client` is an httpx client to it (no `client.app`)."""
+    api = _api(
+        request,
+        database_url,
+        dispatch_url=receiver.url + ENV_PATH,
+        dispatch_secret=receiver.secrets[ENV_PATH],
+        port=8000,
+    )
+    port = _free_port()
+    server = Server(
+        # log_config=None: uvicorn leaves the process's loggers as they are (its default config would
+        # stop uvicorn.access propagating, and tests that read logs later in this process would miss)
+        uvicorn.Config(
+            create_app(api.settings, clock=api.clock), host="127.0.0.1", port=port, log_config=None
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started, "the server did not start"
+    api.client = httpx.Client(base_url=f"http://127.0.0.1:{port}", trust_env=False)  # type: ignore[assignment]
+    try:
+        yield api
+    finally:
+        api.client.close()
+        server.should_exit = True
+        thread.join(timeout=15)
+        if api._db is not None:
+            api._db.dispose()

@@ -115,6 +115,18 @@ def matrix(a1: str, a2: str) -> list[Row]:
             f"/v1/alerts/{a2}/assignments/u-fo3",
             roles(operator=ALL, police_dispatcher=IN),
         ),
+        Row(
+            "POST",
+            f"/v1/alerts/{a1}/assignments/u-fo2/link",
+            f"/v1/alerts/{a2}/assignments/u-fo2/link",
+            roles(operator=ALL, police_dispatcher=IN),
+        ),
+        Row(
+            "DELETE",
+            f"/v1/alerts/{a1}/links/none",
+            f"/v1/alerts/{a2}/links/none",
+            roles(operator=ALL, police_dispatcher=IN),
+        ),
         # --- positions ---
         Row("GET", "/v1/people/S1/track", "/v1/people/S2/track", ALERT_READERS, params=WATCH),
         Row(
@@ -413,6 +425,28 @@ def test_a_body_naming_someone_out_of_scope_is_refused_and_changes_nothing(scene
     assert r.status_code == 422 and "probation_officer" in r.text
 
 
+def test_no_read_hands_out_a_live_track_link(scene):
+    """A live-track link opens both parties' live positions: no read gives one to anyone. Operators
+    and dispatchers are handed one when they send a unit (and a dispatch target in its push)."""
+    api, alerts = scene
+    handed = []
+    for row in matrix(alerts["A1"], alerts["A2"]):
+        if row.method != "GET":
+            continue
+        for who in ROLES:
+            for path in (row.inside, row.outside):
+                r = call(api, who, "GET", path, None, row.params)
+                if "inc_" in r.text or "/field/?" in r.text:
+                    handed.append((who, path))
+    assert handed == []
+    a1 = api.get(f"/v1/alerts/{alerts['A1']}", who="probation_officer").json()
+    assert a1["live_track"] == {"links": 2} and "links" not in a1  # two units hold one: not which
+    assert {x["holder"] for x in api.get(f"/v1/alerts/{alerts['A1']}").json()["links"]} == {
+        "u-fo3",
+        "u-field_officer",
+    }
+
+
 def test_every_endpoint_is_in_the_matrix(scene):
     api, alerts = scene
     covered = {(r.method, _template(r.inside, alerts)) for r in matrix(alerts["A1"], alerts["A2"])}
@@ -427,7 +461,7 @@ def _template(path: str, alerts: dict[str, str]) -> str:
     names = {
         "alerts": "alert_id", "people": "person_id", "subjects": "subject_id", "protected-persons": "person_id",
         "devices": "device_id", "orders": "order_id", "zones": "zone_id", "assignments": "user_id",
-        "targets": "target_id", "legal-holds": "hold_id", "users": "user_id",
+        "targets": "target_id", "legal-holds": "hold_id", "users": "user_id", "links": "link_id",
     }  # fmt: skip
     parts = path.strip("/").split("/")
     out = [

@@ -106,14 +106,7 @@ def test_only_her_own_account_reaches_her_status(app_client, victim):
 def test_field_buttons_move_the_incident_and_end_with_it(app_client):
     api = app_client
     alert_id = api.violation()
-    from vigil.dispatch.links import incident_token
-
-    token = incident_token(api.client.app.state.link_key, alert_id)
-    assert (
-        api.get(f"/v1/alerts/{alert_id}")
-        .json()["live_track_url"]
-        .endswith(f"?incident={alert_id}&token={token}")
-    )
+    token = api.link(alert_id)
     path = f"/v1/incidents/{alert_id}/status"
     assert api.client.post(path, json={"status": "en_route"}, params={"token": "inc_x"}).status_code == 401
     for step, state in (("en_route", "dispatched"), ("on_scene", "on_scene")):
@@ -124,7 +117,7 @@ def test_field_buttons_move_the_incident_and_end_with_it(app_client):
     assert r.json()["state"] == "false_alarm"
     assert api.client.post(path, json={"status": "closed"}, params={"token": token}).status_code == 410
     actors = [c["actor"] for c in api.get(f"/v1/alerts/{alert_id}").json()["timeline"]]
-    assert actors.count("field-unit") == 3
+    assert actors.count("u-field_officer") == 3  # the unit holding the link
 
 
 def test_live_figures(app_client):
@@ -147,9 +140,7 @@ def test_her_sos_incident_shows_the_man_her_order_keeps_away(app_client, victim)
     assert api.send([api.fix("AM-1", north(300))]).status_code == 200
     assert api.client.post("/v1/me/sos", json={}, headers=victim).status_code == 200
     [alert] = [a for a in api.get("/v1/alerts").json() if a["kind"] == "sos"]
-    from vigil.dispatch.links import incident_token
-
-    token = incident_token(api.client.app.state.link_key, alert["id"])
+    token = api.link(alert["id"])
     seen = api.client.get(f"/v1/incidents/{alert['id']}", params={"token": token}).json()
     assert seen["subject"]["id"] == "S1"
     assert seen["subject"]["position"]["geometry"]["coordinates"][1] == pytest.approx(north(300))

@@ -15,7 +15,19 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import create_engine, select
-from web_kit import HOME_LAT, HOME_LON, PURPOSE, REASON, SOCKETS, SOON, Site, north, shoot, state_purpose
+from web_kit import (
+    HOME_LAT,
+    HOME_LON,
+    PHONE,
+    PURPOSE,
+    REASON,
+    SOCKETS,
+    SOON,
+    Site,
+    north,
+    shoot,
+    state_purpose,
+)
 
 from vigil.store import tables
 
@@ -364,6 +376,59 @@ def test_alert_detail_shows_distance_bearing_timeline_and_plan(site: Site, desk:
     english(page)
     expect(detail.get_by_test_id("detail-state")).to_have_text("Dispatched")
     shoot(page, "control-alert.png")
+    assert problems == []
+
+
+def test_a_dispatcher_sends_a_unit_with_a_link_that_ends_when_he_is_taken_off(
+    site: Site, desk: Any, browser: Any
+) -> None:
+    site.pair("S1", "P1")
+    alert = approach(site)
+    page = desk.new_page()
+    problems = watch(page)
+    sign_in(page, site, "police_dispatcher")
+    english(page)
+    page.locator(f"[data-testid=alert-item][data-alert-id='{alert['id']}'] .kind").click()
+    units = page.get_by_test_id("alert-detail").get_by_test_id("detail-units")
+    expect(units.get_by_test_id("link-count")).to_have_text("Live-track links out: 0")
+    units.get_by_test_id("assign-user").fill("u-field_officer")
+    units.get_by_test_id("assign-submit").click()
+    shown = units.get_by_test_id("issued-url")
+    expect(shown).to_have_value(
+        re.compile(rf"^{re.escape(site.url)}/field/\?incident={alert['id']}&token=inc_")
+    )
+    url = shown.input_value()
+    unit = units.locator("[data-testid=unit][data-user=u-field_officer]")
+    expect(unit.get_by_test_id("unit-has-link")).to_have_text("has a link")
+    expect(units.get_by_test_id("link-count")).to_have_text("Live-track links out: 1")
+    expect(units.get_by_test_id("link-record")).to_have_attribute("data-state", "live")
+    shoot(page, "control-units.png")
+
+    # The unit opens it on a phone and follows the incident.
+    phone = browser.new_context(viewport=PHONE)
+    try:
+        field = phone.new_page()
+        field.add_init_script("localStorage.setItem('vigil.language', 'en')")
+        field.goto(url)
+        expect(field.locator("#kind")).to_have_text("Proximity violation")
+
+        # The probation officer sees that a unit holds a link, but not the link.
+        other = desk.new_page()
+        sign_in(other, site, "probation_officer")
+        other.locator(f"[data-testid=alert-item][data-alert-id='{alert['id']}'] .kind").click()
+        theirs = other.get_by_test_id("alert-detail").get_by_test_id("detail-units")
+        expect(theirs.get_by_test_id("unit-has-link")).to_be_visible()
+        expect(theirs.get_by_test_id("assign-form")).not_to_be_attached()
+        expect(theirs.get_by_test_id("issued-link")).not_to_be_attached()
+        assert "inc_" not in other.content()
+
+        # Taken off: the terminal in his hand loses the incident at once.
+        unit.get_by_test_id("unit-take-off").click()
+        expect(units.locator("[data-testid=unit]")).to_have_count(0)
+        expect(units.get_by_test_id("link-record")).to_have_attribute("data-state", "revoked")
+        expect(field.get_by_text("This link is not valid")).to_be_visible()
+    finally:
+        phone.close()
     assert problems == []
 
 

@@ -5,33 +5,20 @@ position, moves the incident forward (en route, on scene, closed), and refuses a
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, select
 from web_kit import HOME_LAT, HOME_LON, PHONE, Site, north, shoot
 
-from vigil.dispatch.links import incident_token
-from vigil.store import tables
-
 OFFICER = (north(-300), HOME_LON)  # 300 m south of the victim's home
+UNIT = "u-field_officer"
 
 
-def link_token(db_file: Path, alert_id: str) -> str:
-    """The incident link's token, as the server makes it, from the installation's key in the database
-    (the key never leaves the server; a push carries the finished link)."""
-    engine = create_engine(f"sqlite:///{db_file}")
-    try:
-        with engine.connect() as conn:
-            key = conn.execute(
-                select(tables.instance_secrets.c.value).where(
-                    tables.instance_secrets.c.name == "incident-links"
-                )
-            ).scalar_one()
-    finally:
-        engine.dispose()
-    return incident_token(bytes.fromhex(key), alert_id)
+def link_token(site: Site, alert_id: str) -> str:
+    """The live-track link's token, as an operator is handed it when sending the field officer's unit
+    to the incident (the server keeps only its hash)."""
+    link = site.call("PUT", f"/v1/alerts/{alert_id}/assignments/{UNIT}").json()["link"]
+    return str(link["url"]).split("token=")[1]
 
 
 def violation(site: Site) -> dict[str, Any]:
@@ -60,13 +47,11 @@ def officer(browser: Any) -> Any:
     context.close()
 
 
-def test_field_terminal_follows_the_incident_and_moves_it_forward(
-    site: Site, officer: Any, tmp_path: Path
-) -> None:
+def test_field_terminal_follows_the_incident_and_moves_it_forward(site: Site, officer: Any) -> None:
     from playwright.sync_api import expect
 
     alert = violation(site)
-    token = link_token(tmp_path / "vigil.db", alert["id"])
+    token = link_token(site, alert["id"])
     page = officer.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -124,18 +109,19 @@ def test_field_terminal_follows_the_incident_and_moves_it_forward(
     # a forged link (or another incident's) opens nothing
     page.goto(f"{site.url}/field/?incident={alert['id']}&token=inc_forged{token[10:]}")
     expect(page.get_by_text("This link is not valid")).to_be_visible()
-    other = link_token(tmp_path / "vigil.db", "another-alert")
-    page.goto(f"{site.url}/field/?incident={alert['id']}&token={other}")
+    # ... nor does the link of a unit taken off the incident
+    site.call("DELETE", f"/v1/alerts/{alert['id']}/assignments/{UNIT}")
+    page.goto(f"{site.url}/field/?incident={alert['id']}&token={token}")
     expect(page.get_by_text("This link is not valid")).to_be_visible()
     page.goto(f"{site.url}/field/")
     expect(page.get_by_text("This link is not valid")).to_be_visible()
 
 
-def test_field_terminal_without_location_permission(site: Site, browser: Any, tmp_path: Path) -> None:
+def test_field_terminal_without_location_permission(site: Site, browser: Any) -> None:
     from playwright.sync_api import expect
 
     alert = violation(site)
-    token = link_token(tmp_path / "vigil.db", alert["id"])
+    token = link_token(site, alert["id"])
     context = browser.new_context(viewport=PHONE, permissions=[])
     try:
         page = context.new_page()
@@ -157,7 +143,7 @@ def test_field_terminal_without_location_permission(site: Site, browser: Any, tm
         context.close()
 
 
-def test_field_terminal_for_a_victims_sos_points_to_her(site: Site, officer: Any, tmp_path: Path) -> None:
+def test_field_terminal_for_a_victims_sos_points_to_her(site: Site, officer: Any) -> None:
     from playwright.sync_api import expect
 
     site.pair("S1", "P1")
@@ -169,9 +155,7 @@ def test_field_terminal_for_a_victims_sos_points_to_her(site: Site, officer: Any
     assert len(sos) == 1, sos
     page = officer.new_page()
     page.add_init_script("localStorage.setItem('vigil.language', 'en')")
-    page.goto(
-        f"{site.url}/field/?incident={sos[0]['id']}&token={link_token(tmp_path / 'vigil.db', sos[0]['id'])}"
-    )
+    page.goto(f"{site.url}/field/?incident={sos[0]['id']}&token={link_token(site, sos[0]['id'])}")
     expect(page.locator("#kind")).to_have_text("Victim SOS")
     expect(page.locator(".pin.victim")).to_have_count(1)
     # an SOS alert names her; the incident adds the man her order keeps away, and the terminal

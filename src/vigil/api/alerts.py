@@ -1,9 +1,11 @@
-"""Alerts: the queue, one alert with its timeline, and lifecycle steps."""
+"""Alerts: the queue, one alert with its timeline, lifecycle steps, and the field units sent to it
+with their live-track links."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
@@ -12,13 +14,14 @@ from sqlalchemy import Connection, delete, insert, select
 
 from vigil.api.auth import require, scope
 from vigil.api.dispatch import deliveries_of
-from vigil.api.policy import Action, Record
+from vigil.api.policy import Action, Record, allows
 from vigil.api.registry import Ident, write
 from vigil.api.views import alert_json, change_json
-from vigil.dispatch.links import live_track_url
-from vigil.domain.alerts import AlertChange, AlertState
+from vigil.dispatch import links
+from vigil.dispatch.links import Holder, Issued
+from vigil.domain.alerts import TERMINAL, AlertChange, AlertState
 from vigil.domain.model import Role
-from vigil.processor import CommandFailed, Move, Touched
+from vigil.processor import CommandFailed, Conflict, Move, Touched, Write
 from vigil.store import tables as t
 from vigil.store.accounts import Principal
 from vigil.store.codec import iso
@@ -51,10 +54,13 @@ def list_alerts(
 def get_alert(
     request: Request,
     alert_id: str,
-    _: Annotated[Principal, Depends(require(Action.ALERTS_READ, on=Record.ALERT))],
+    principal: Annotated[Principal, Depends(require(Action.ALERTS_READ, on=Record.ALERT))],
 ) -> dict[str, Any]:
     """One alert, its full timeline (every change, with actor, time and note; dispatch reports
-    included) and the delivery state of every push about it."""
+    included), the delivery state of every push about it, and the field units sent to it. Everyone
+    who may read the alert sees how many live-track links are out (`live_track.links`) and which
+    units hold one; those who send units (operators, dispatchers) also see each link's record
+    (`links`: holder, expiry, revocation), never its URL: that is handed out once, when issued."""
     reader = request.app.state.reader
     alert = reader.alert(alert_id)
     if alert is None:
@@ -64,17 +70,25 @@ def get_alert(
          "state": r["state"], "active": r["active"], "facts": r["facts"]}
         for r in reader.timeline(alert_id)
     ]  # fmt: skip
-    link = live_track_url(request.app.state.settings.link_base(), request.app.state.link_key, alert_id)
-    return {
+    now = request.app.state.clock()
+    with request.app.state.db.connect() as conn:
+        held = links.of_alert(conn, alert_id)
+    live = [link for link in held if link.live(now)]
+    linked = {link.holder_id for link in live if link.holder_kind is Holder.UNIT}
+    body = {
         **alert_json(alert),
         "timeline": timeline,
         "deliveries": deliveries_of(request, alert_id),
         "assigned": [
-            {"user": r["user_id"], "by": r["assigned_by"], "at": iso(r["assigned_at"])}
+            {"user": r["user_id"], "by": r["assigned_by"], "at": iso(r["assigned_at"]),
+             "has_link": r["user_id"] in linked}
             for r in reader.assignees(alert_id)
         ],
-        "live_track_url": link,  # the field terminal's link for this incident, to hand to a unit
-    }
+        "live_track": {"links": len(live)},
+    }  # fmt: skip
+    if allows(principal.role, Action.INCIDENTS_ASSIGN):
+        body["links"] = [link.json(now) for link in held]
+    return body
 
 
 @router.post("/{alert_id}/steps")
@@ -110,45 +124,88 @@ Assigner = Annotated[Principal, Depends(require(Action.INCIDENTS_ASSIGN, on=Reco
 @router.put("/{alert_id}/assignments/{user_id}")
 async def assign(request: Request, alert_id: str, user_id: Ident, principal: Assigner) -> dict[str, Any]:
     """Send a field officer (their own account) to this incident: they see it, its parties' live
-    positions and its stream while it is open and for 15 minutes after it closes. 422 unless the user
-    is a field officer; 404 for an unknown alert."""
+    positions and its stream while it is open and for 15 minutes after it closes. While the incident
+    is open, a unit with no live link is issued one (`link`, with its `url`, shown this once: hand it
+    to the unit); a unit that holds one gets `link: null` (a new one: POST .../link). 422 unless the
+    user is a field officer; 404 for an unknown alert."""
 
     _known(request, alert_id)
+    lifetime = _lifetime(request)
 
     def apply(conn: Connection, now: datetime) -> Touched:
         role = conn.execute(select(t.users.c.role).where(t.users.c.id == user_id)).scalar()
         if role != Role.FIELD_OFFICER.value:
             raise CommandFailed(f"user_id: {user_id!r} is not a field officer's account")
-        known = t.assignments.c
-        if (
-            conn.execute(
-                select(known.user_id).where(known.alert_id == alert_id, known.user_id == user_id)
-            ).first()
-            is None
-        ):
+        if not _is_assigned(conn, alert_id, user_id):
             conn.execute(
                 insert(t.assignments).values(
                     alert_id=alert_id, user_id=user_id, assigned_by=principal.id, assigned_at=now
                 )
             )
-        return Touched()
+        if not _is_open(conn, alert_id) or _holds_link(conn, alert_id, user_id, now):
+            return Touched(result=None)
+        return Touched(result=links.issue(conn, alert_id, Holder.UNIT, user_id, principal.id, now, lifetime))
 
-    await write(request, apply)
-    return _assigned(request, alert_id)
+    issued: Issued | None = await write(request, apply)
+    return {**_assigned(request, alert_id), "link": _issued_json(request, issued)}
+
+
+@router.post("/{alert_id}/assignments/{user_id}/link")
+async def reissue(request: Request, alert_id: str, user_id: Ident, principal: Assigner) -> dict[str, Any]:
+    """A new live-track link for a unit sent to this incident (its link was lost, or may have been
+    seen by someone else): the unit's earlier links stop working at once. The URL is shown this once.
+    404 unless the unit is assigned; 409 once the incident is closed."""
+    _known(request, alert_id)
+    lifetime = _lifetime(request)
+
+    def apply(conn: Connection, now: datetime) -> Touched:
+        if not _is_assigned(conn, alert_id, user_id):
+            raise _Missing(f"{user_id} is not assigned to this incident")
+        if not _is_open(conn, alert_id):
+            raise Conflict("the incident is closed: no new links are issued for it")
+        links.revoke(
+            conn, alert_id, now, f"replaced by a new link from {principal.id}", holder=(Holder.UNIT, user_id)
+        )
+        return Touched(result=links.issue(conn, alert_id, Holder.UNIT, user_id, principal.id, now, lifetime))
+
+    issued: Issued = await _change(request, apply)
+    return {**_assigned(request, alert_id), "link": _issued_json(request, issued)}
 
 
 @router.delete("/{alert_id}/assignments/{user_id}")
-async def unassign(request: Request, alert_id: str, user_id: Ident, _: Assigner) -> dict[str, Any]:
-    """Take a field officer off this incident: their access ends at once."""
+async def unassign(request: Request, alert_id: str, user_id: Ident, principal: Assigner) -> dict[str, Any]:
+    """Take a field officer off this incident: their access, and every link issued to them for it,
+    end at once."""
     _known(request, alert_id)
 
     def apply(conn: Connection, now: datetime) -> Touched:
         known = t.assignments.c
         conn.execute(delete(t.assignments).where(known.alert_id == alert_id, known.user_id == user_id))
+        links.revoke(
+            conn, alert_id, now, f"taken off the incident by {principal.id}", holder=(Holder.UNIT, user_id)
+        )
         return Touched()
 
     await write(request, apply)
     return _assigned(request, alert_id)
+
+
+@router.delete("/{alert_id}/links/{link_id}")
+async def revoke_link(request: Request, alert_id: str, link_id: Ident, principal: Assigner) -> dict[str, Any]:
+    """Revoke one live-track link of this incident (a unit's or a dispatch target's), e.g. one that
+    was forwarded where it should not be: it stops working at once. A target's next push carries a
+    new link. 404 for a link this incident does not have."""
+    _known(request, alert_id)
+
+    def apply(conn: Connection, now: datetime) -> Touched:
+        links.revoke(conn, alert_id, now, f"revoked by {principal.id}", link_id=link_id)
+        found = [link for link in links.of_alert(conn, alert_id) if link.id == link_id]
+        if not found:
+            raise _Missing("no such link for this incident")
+        return Touched(result=found[0])
+
+    link: links.Link = await _change(request, apply)
+    return link.json(request.app.state.clock())
 
 
 def _known(request: Request, alert_id: str) -> None:
@@ -161,3 +218,48 @@ def _assigned(request: Request, alert_id: str) -> dict[str, Any]:
         "alert": alert_id,
         "assigned": [r["user_id"] for r in request.app.state.reader.assignees(alert_id)],
     }
+
+
+class _Missing(CommandFailed):
+    """The record the path names is not there."""
+
+
+async def _change(request: Request, apply: Callable[[Connection, datetime], Touched]) -> Any:
+    """A write about links through the single writer: 404 for what is not there, 409 otherwise."""
+    result = await asyncio.wrap_future(request.app.state.runner.submit(Write(apply)))
+    if isinstance(result, _Missing):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(result))
+    if isinstance(result, CommandFailed):
+        raise HTTPException(status.HTTP_409_CONFLICT, str(result))
+    return result
+
+
+def _lifetime(request: Request) -> timedelta:
+    return timedelta(seconds=request.app.state.settings.incident_link_s)
+
+
+def _issued_json(request: Request, issued: Issued | None) -> dict[str, Any] | None:
+    """A link just issued, with its URL: the public URL if one is set, else the address this
+    request came to (the one the operator reaches the server by)."""
+    if issued is None:
+        return None
+    base = request.app.state.settings.link_base(str(request.base_url))
+    return issued.json(base, request.app.state.clock())
+
+
+def _is_assigned(conn: Connection, alert_id: str, user_id: str) -> bool:
+    known = t.assignments.c
+    query = select(known.user_id).where(known.alert_id == alert_id, known.user_id == user_id)
+    return conn.execute(query).first() is not None
+
+
+def _is_open(conn: Connection, alert_id: str) -> bool:
+    state = conn.execute(select(t.alerts.c.state).where(t.alerts.c.id == alert_id)).scalar()
+    return state is not None and AlertState(state) not in TERMINAL
+
+
+def _holds_link(conn: Connection, alert_id: str, user_id: str, now: datetime) -> bool:
+    return any(
+        link.live(now) and link.holder_kind is Holder.UNIT and link.holder_id == user_id
+        for link in links.of_alert(conn, alert_id)
+    )

@@ -88,7 +88,7 @@ class Dossier:
     protected: Party | None
     order: OrderInfo | None
     plan: tuple[Task, ...]  # empty for alerts that need no joint response (battery, ...)
-    live_track_url: str | None  # incident-scoped link for dispatched units
+    live_track_url: str | None  # the live-track link issued to the target this body goes to
     references: tuple[Reference, ...]  # earlier pushes about this alert, oldest first
     sender: str  # CAP sender, e.g. "vigil@control.example.kr"
     source: str  # CloudEvents source URI-reference, e.g. "/vigil/control-centre"

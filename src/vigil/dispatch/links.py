@@ -1,25 +1,207 @@
-"""Incident links: the live-track URL a push carries for the units sent to an incident.
+"""Live-track links: the field terminal's URL for one incident, issued to one named holder.
 
-The token in it is a capability for one alert, made with the installation's secret key: nothing is
-stored, it cannot be turned to another alert, and the server honours it only while the incident is
-open (plus a short grace), so a link in a dispatch system's records goes dead with the incident.
+A holder is a field unit sent to the incident (its user account, through an assignment) or a dispatch
+target the incident was pushed to. Each link is a row of its own (`incident_links`): an id, the holder,
+who issued it, when it expires, and when and why it was revoked. The token names its link
+(`inc_<link id>_<secret>`) so every use is audited under that holder; only its SHA-256 is stored, so
+the URL can be handed out once (at assignment, in a push) and never read back from the database.
+
+A link dies when its holder is taken off (the assignment ends), when an operator revokes it, when it
+expires, and at the latest GRACE after the incident closes: units still on their way can finish.
+Every write here runs inside the single writer's transaction.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy import Connection, select, update
+
+from vigil.store import tables as t
+
+GRACE = timedelta(minutes=15)
+PREFIX = "inc_"
 
 
-def incident_token(key: bytes, alert_id: str) -> str:
-    digest = hmac.new(key, f"incident:{alert_id}".encode(), hashlib.sha256).digest()
-    return "inc_" + base64.urlsafe_b64encode(digest[:24]).decode().rstrip("=")
+class Holder(StrEnum):
+    UNIT = "unit"  # a field officer's account, sent to the incident by an assignment
+    TARGET = "target"  # a dispatch system the incident was pushed to
 
 
-def token_matches(key: bytes, alert_id: str, token: str) -> bool:
-    return hmac.compare_digest(incident_token(key, alert_id).encode(), token.encode())
+@dataclass(frozen=True, slots=True)
+class Link:
+    """One link as stored: what it is for and whether it still works (never its token)."""
+
+    id: str
+    alert_id: str
+    holder_kind: Holder
+    holder_id: str
+    issued_by: str
+    issued_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None = None
+    revoked_reason: str | None = None
+
+    def live(self, now: datetime) -> bool:
+        return self.revoked_at is None and now < self.expires_at
+
+    @property
+    def actor(self) -> str:
+        """Who uses it, as the audit trail and the alert's timeline name them."""
+        return self.holder_id if self.holder_kind is Holder.UNIT else f"dispatch:{self.holder_id}"
+
+    def json(self, now: datetime) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "holder_kind": self.holder_kind.value,
+            "holder": self.holder_id,
+            "issued_by": self.issued_by,
+            "issued_at": self.issued_at.isoformat(),
+            "expires_at": self.expires_at.isoformat(),
+            "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+            "revoked_reason": self.revoked_reason,
+            "live": self.live(now),
+        }
 
 
-def live_track_url(base: str, key: bytes, alert_id: str) -> str:
-    return f"{base}/field/?incident={alert_id}&token={incident_token(key, alert_id)}"
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """A link just issued: the only moment its token exists outside the holder's hands."""
+
+    link: Link
+    token: str
+
+    def url(self, base: str) -> str:
+        return url(base, self.link.alert_id, self.token)
+
+    def json(self, base: str, now: datetime) -> dict[str, Any]:
+        return {**self.link.json(now), "url": self.url(base)}
+
+
+def url(base: str, alert_id: str, token: str) -> str:
+    return f"{base.rstrip('/')}/field/?incident={quote(alert_id, safe='')}&token={token}"
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> tuple[str, str]:
+    """(link id, token): the id is safe to show and log; the secret after it is 192 random bits."""
+    link_id = secrets.token_hex(8)
+    return link_id, f"{PREFIX}{link_id}_{secrets.token_urlsafe(24)}"
+
+
+def issue(
+    conn: Connection,
+    alert_id: str,
+    holder_kind: Holder,
+    holder_id: str,
+    issued_by: str,
+    now: datetime,
+    lifetime: timedelta,
+) -> Issued:
+    link_id, token = new_token()
+    link = Link(link_id, alert_id, holder_kind, holder_id, issued_by, now, now + lifetime)
+    conn.execute(
+        t.incident_links.insert().values(
+            id=link.id,
+            alert_id=alert_id,
+            holder_kind=holder_kind.value,
+            holder_id=holder_id,
+            token_hash=digest(token),
+            issued_by=issued_by,
+            issued_at=now,
+            expires_at=link.expires_at,
+        )
+    )
+    return Issued(link, token)
+
+
+def revoke(
+    conn: Connection,
+    alert_id: str,
+    now: datetime,
+    reason: str,
+    *,
+    holder: tuple[Holder, str] | None = None,
+    link_id: str | None = None,
+) -> int:
+    """Revoke the alert's live links of one holder, or one link by id; returns how many."""
+    c = t.incident_links.c
+    query = update(t.incident_links).where(c.alert_id == alert_id, c.revoked_at.is_(None))
+    if holder is not None:
+        query = query.where(c.holder_kind == holder[0].value, c.holder_id == holder[1])
+    if link_id is not None:
+        query = query.where(c.id == link_id)
+    return int(conn.execute(query.values(revoked_at=now, revoked_reason=reason[:200])).rowcount)
+
+
+def end_with_incidents(conn: Connection, alert_ids: Iterable[str], now: datetime) -> None:
+    """Incidents that have just closed: their links expire GRACE from now, and never later (a note
+    on a closed alert must not lengthen the grace)."""
+    ids = sorted(set(alert_ids))
+    if not ids:
+        return
+    c = t.incident_links.c
+    end = now + GRACE
+    conn.execute(
+        update(t.incident_links)
+        .where(c.alert_id.in_(ids), c.revoked_at.is_(None), c.expires_at > end)
+        .values(expires_at=end)
+    )
+
+
+def find(conn: Connection, token: str) -> Link | None:
+    """The link a token stands for, or None (malformed, unknown, or a forgery naming a real id)."""
+    if not token.startswith(PREFIX) or len(token) > 200:
+        return None
+    row = conn.execute(select(t.incident_links).where(t.incident_links.c.token_hash == digest(token))).first()
+    if row is None or not token.startswith(f"{PREFIX}{row.id}_"):
+        return None
+    return _link(row)
+
+
+def holder_on_duty(conn: Connection, link: Link) -> bool:
+    """Whether a unit's link still stands for a live assignment: the unit is still sent to the
+    incident, and its account is a field officer's and not disabled. Taking a unit off revokes its
+    links in the same write; this is the check that holds even for a path that forgets to."""
+    if link.holder_kind is not Holder.UNIT:
+        return True
+    a, u = t.assignments.c, t.users.c
+    row = conn.execute(
+        select(u.role, u.disabled)
+        .select_from(t.assignments.join(t.users, u.id == a.user_id))
+        .where(a.alert_id == link.alert_id, a.user_id == link.holder_id)
+    ).first()
+    return row is not None and row.role == "field_officer" and not row.disabled
+
+
+def of_alert(conn: Connection, alert_id: str) -> list[Link]:
+    query = (
+        select(t.incident_links)
+        .where(t.incident_links.c.alert_id == alert_id)
+        .order_by(t.incident_links.c.issued_at, t.incident_links.c.id)
+    )
+    return [_link(row) for row in conn.execute(query)]
+
+
+def _link(row: Any) -> Link:
+    return Link(
+        id=row.id,
+        alert_id=row.alert_id,
+        holder_kind=Holder(row.holder_kind),
+        holder_id=row.holder_id,
+        issued_by=row.issued_by,
+        issued_at=row.issued_at,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+        revoked_reason=row.revoked_reason,
+    )

@@ -11,15 +11,16 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, insert, select, update
 
 from vigil import jurisdiction
-from vigil.dispatch import routing
+from vigil.dispatch import links, routing
 from vigil.dispatch.dossier import Dossier, OrderInfo, Party, PushType, Reference
 from vigil.dispatch.formats import render
+from vigil.dispatch.links import Holder, Issued
 from vigil.dispatch.reports import Outcome, Status, judge, latest
 from vigil.dispatch.routing import Target, Whereabouts
 from vigil.dispatch.targets import load_targets
@@ -55,6 +56,7 @@ class OutboxSettings:
     source: str = "/vigil"
     timezone: str = "Asia/Seoul"
     stale_after_s: float = 600.0  # a victim's fix older than this sends police to her home instead
+    link_lifetime_s: float = 43_200.0  # a target's live-track link, at most (it dies earlier at close)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,12 +147,17 @@ class _History:
     facts: Facts
     references: list[Reference] = field(default_factory=list)
     sequence: int = 0
+    # The live-track link each target was sent, so its later pushes carry the same one. Only the
+    # hash is stored, so after a restart a target's next push carries a new link (the old one lives on).
+    links: dict[str, Issued] = field(default_factory=dict)
 
 
 class Outbox:
-    def __init__(self, settings: OutboxSettings, link: Callable[[str], str | None] = lambda _: None) -> None:
+    def __init__(self, settings: OutboxSettings, link_base: Callable[[], str | None] = lambda: None) -> None:
+        """link_base: where people reach this server, asked at each push (the port is known only once
+        the server listens); None: pushes carry no live-track link (replays)."""
         self.settings = settings
-        self._link = link
+        self._link_base = link_base
         self._pushed: dict[str, _History] = {}
 
     def load(self, conn: Connection) -> None:
@@ -218,8 +225,13 @@ class Outbox:
         ]
         if not chosen:
             return []  # no one serves these areas: the alert stays on the control centre's screen
-        # Render first: a push that cannot be rendered leaves no trace, in the database or here.
-        bodies = {formats: render(dossier, formats) for formats in {target.formats for target in chosen}}
+        # Each target's body carries the link issued to that target. Render first: a push that cannot
+        # be rendered leaves no trace here (its link rows go with the caller's savepoint).
+        sent, issued = self._target_links(conn, alert.id, [target.id for target in chosen], now)
+        bodies = {
+            target.id: render(replace(dossier, live_track_url=sent.get(target.id)), target.formats)
+            for target in chosen
+        }
         needs_ack = routing.needs_ack(kind, alert.kind, alert.state) or level > 0
         conn.execute(
             insert(t.dispatch_events).values(
@@ -235,7 +247,7 @@ class Outbox:
         )
         staged = []
         for target in chosen:
-            body = bodies[target.formats]
+            body = bodies[target.id]
             inserted = conn.execute(
                 insert(t.deliveries).values(
                     event_id=dossier.event_id,
@@ -271,7 +283,36 @@ class Outbox:
             history.sequence = dossier.sequence
             history.facts = alert.facts
             history.references.append(Reference(dossier.event_id, now))
+            history.links.update(issued)
         return staged
+
+    def _target_links(
+        self, conn: Connection, alert_id: str, target_ids: Sequence[str], now: datetime
+    ) -> tuple[dict[str, str], dict[str, Issued]]:
+        """The live-track URL for each target: the one it was sent before while it is not revoked and
+        more than half its life remains, else a new link issued to that target. Returns the URLs and
+        the links issued now, which are remembered only once the push is staged (a push that fails
+        leaves none)."""
+        issued: dict[str, Issued] = {}
+        base = self._link_base()
+        if base is None:
+            return {}, issued
+        lifetime = timedelta(seconds=self.settings.link_lifetime_s)
+        history = self._pushed.get(alert_id)
+        sent = {tid: history.links[tid] for tid in target_ids if history and tid in history.links}
+        if sent:  # an operator may have revoked one since (a leaked link)
+            c = t.incident_links.c
+            ids = [issued_link.link.id for issued_link in sent.values()]
+            alive = set(conn.scalars(select(c.id).where(c.id.in_(ids), c.revoked_at.is_(None))))
+            sent = {tid: known for tid, known in sent.items() if known.link.id in alive}
+        urls = {}
+        for target_id in target_ids:
+            known = sent.get(target_id)
+            if known is None or known.link.expires_at - now < lifetime / 2:
+                known = links.issue(conn, alert_id, Holder.TARGET, target_id, "vigil", now, lifetime)
+                issued[target_id] = known
+            urls[target_id] = known.url(base)
+        return urls, issued
 
     def _dossier(
         self,
@@ -298,7 +339,7 @@ class Outbox:
             protected=scene.victim,
             order=_order_info(scene.order),
             plan=routing.plan(alert.kind, scene.offender_at, scene.victim_at, targets, level),
-            live_track_url=self._link(alert.id),
+            live_track_url=None,  # each target's own, set when its body is rendered
             references=tuple(history.references) if history else (),
             sender=self.settings.sender,
             source=self.settings.source,

@@ -25,6 +25,7 @@ from vigil.app import create_app
 from vigil.config import Settings
 from vigil.domain.alerts import AlertKind
 from vigil.domain.model import Role
+from vigil.serving import Server
 from vigil.sim.caseload import Caseload, make_caseload
 from vigil.sim.driver import Driver, run_live
 from vigil.sim.incidents import IncidentKind
@@ -51,7 +52,7 @@ OPENING = (
 )
 
 
-class _QuietServer(uvicorn.Server):
+class _QuietServer(Server):
     """uvicorn, minus its own Ctrl-C handling: the demo stops the devices before the server."""
 
     @contextlib.contextmanager

@@ -391,7 +391,7 @@ dispatch_callbacks = Table(
     Column("body", JSON, nullable=False),
 )
 
-# Per-installation secrets the server makes itself on first start (e.g. the key of incident links).
+# Per-installation secrets the server makes itself on first use (store.accounts.instance_secret).
 instance_secrets = Table(
     "instance_secrets",
     metadata,

@@ -14,6 +14,7 @@ const WATCHERS = new Set([...MOVERS, "field_officer"]); // the map, the queue an
 const REGISTRY = new Set(MOVERS); // registry read
 const REGISTRY_WRITERS = new Set(["operator", "probation_officer"]);
 const TARGETS = new Set(["operator", "admin"]);
+const ASSIGNERS = new Set(["operator", "police_dispatcher"]); // send field units, hand them live-track links
 
 const $ = (selector) => document.querySelector(selector);
 const state = { config: { tile_url: null, language: "ko" }, me: null, view: null, screens: {}, message: null, purposeErrors: {} };
@@ -88,6 +89,7 @@ async function show(view) {
     if (!state.screens.monitor) {
       state.screens.monitor = new Monitor($("#monitor"), state.config, {
         onForbidden: notAllowed, onPurpose: purposeRefused, canMove: MOVERS.has(role), registry: REGISTRY.has(role),
+        canAssign: ASSIGNERS.has(role),
       });
     }
     await state.screens.monitor.start();

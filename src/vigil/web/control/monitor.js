@@ -3,7 +3,7 @@
 import { api, stream, ApiError } from "/web/common/api.js";
 import { t } from "/web/common/i18n.js";
 import { makeMap, rings, compass } from "/web/common/map.js";
-import { esc, clock, duration, metres, el } from "./util.js";
+import { esc, clock, dateTime, duration, metres, el } from "./util.js";
 
 const SEVERITY = { critical: 0, high: 1, medium: 2, low: 3 };
 const TERMINAL = new Set(["resolved", "false_alarm"]);
@@ -30,14 +30,19 @@ function alarming(alert) {
 export class Monitor {
   // onForbidden: the role may not watch at all; onPurpose: the server wants a stated purpose first;
   // canMove: whether the user may take an alert's steps (field officers report from their terminal);
-  // registry: whether it may read orders and subjects (the lines between pairs, rings, zones).
-  constructor(root, config, { onForbidden, onPurpose = () => {}, canMove = true, registry = true }) {
+  // registry: whether it may read orders and subjects (the lines between pairs, rings, zones);
+  // canAssign: whether it may send field units to an incident and hand them live-track links.
+  constructor(root, config, { onForbidden, onPurpose = () => {}, canMove = true, registry = true, canAssign = false }) {
     this.root = root;
     this.config = config;
     this.onForbidden = onForbidden;
     this.onPurpose = onPurpose;
     this.canMove = canMove;
     this.registry = registry;
+    this.canAssign = canAssign;
+    // The link last issued here, {alert, holder, url}: the server shows a link's URL only when it
+    // issues it, so it stays on screen (to copy, or read out) until the detail is closed.
+    this.issued = null;
     this.people = new Map(); // person -> {feature, marker, status, layer}
     this.alerts = new Map(); // open alerts by id
     this.items = new Map(); // queue <li> by alert id
@@ -526,6 +531,7 @@ export class Monitor {
   // --- one alert in detail ---------------------------------------------------------------------------
 
   async openDetail(id) {
+    if (this.detailId !== id) this.issued = null;
     this.detailId = id;
     this.queuePanel.hidden = true;
     this.detailEl.hidden = false;
@@ -539,6 +545,7 @@ export class Monitor {
     this.detailId = null;
     this.detail = null;
     this.detailParties = null;
+    this.issued = null;
     this.detailLayer.clearLayers();
     this.detailEl.hidden = true;
     this.queuePanel.hidden = false;
@@ -636,6 +643,7 @@ export class Monitor {
         ${row("detail.stale", f.stale && f.stale.length ? esc(f.stale.join(", ")) : null)}
       </dl>
       <div data-slot="steps"></div>
+      <div data-slot="units"></div>
       <h3>${esc(t("detail.plan"))}</h3>
       <ul class="plan" data-testid="detail-plan">
         <li>${esc(t("detail.plan.probation"))}: ${where(sp)}</li>
@@ -648,9 +656,108 @@ export class Monitor {
         : `<p class="muted small" data-testid="detail-deliveries">${esc(t("detail.no_deliveries"))}</p>`}
     </div>`);
     body.querySelector("[data-slot=steps]").replaceWith(this.stepsFor(d));
+    body.querySelector("[data-slot=units]").replaceWith(this.unitsFor(d));
     const back = this.detailEl.querySelector(".back");
     this.detailEl.replaceChildren(back, body);
     back.textContent = t("detail.back");
+  }
+
+  // --- field units and their live-track links ---------------------------------------------------------
+
+  // The units sent to the incident. Everyone who sees the alert sees who is sent and whether each
+  // holds a live link; operators and dispatchers send units (each is issued a link, shown once here
+  // to hand over), issue a new link to a unit, take a unit off (its link dies), and revoke any link.
+  unitsFor(d) {
+    const open = !TERMINAL.has(d.state);
+    const box = el(`<section class="units" data-testid="detail-units"><h3>${esc(t("units.title"))}</h3>
+      <p class="muted small" data-testid="link-count">${esc(t("units.links", { n: (d.live_track && d.live_track.links) || 0 }))}</p></section>`);
+    const error = el(`<p class="error" data-testid="units-error" hidden></p>`);
+    const act = (call) => this.unitAction(call, error);
+    const list = el(`<ul class="unit-list"></ul>`);
+    for (const unit of d.assigned || []) {
+      const li = el(`<li data-testid="unit" data-user="${esc(unit.user)}"><span class="mono">${esc(unit.user)}</span>
+        <span class="chip ${unit.has_link ? "ok" : "outline"}" data-testid="unit-has-link">${esc(t(unit.has_link ? "units.has_link" : "units.no_link"))}</span></li>`);
+      if (this.canAssign && open) {
+        const again = el(`<button type="button" data-testid="unit-new-link">${esc(t("units.new_link"))}</button>`);
+        again.addEventListener("click", () => act(() => this.issueLink(d.id, unit.user, "POST")));
+        li.appendChild(again);
+      }
+      if (this.canAssign) {
+        const off = el(`<button type="button" data-testid="unit-take-off">${esc(t("units.take_off"))}</button>`);
+        off.addEventListener("click", () => act(() => api("DELETE", `/v1/alerts/${encodeURIComponent(d.id)}/assignments/${encodeURIComponent(unit.user)}`)));
+        li.appendChild(off);
+      }
+      list.appendChild(li);
+    }
+    if (!list.children.length) list.appendChild(el(`<li class="muted small">${esc(t("units.none"))}</li>`));
+    box.appendChild(list);
+    if (this.canAssign && open) {
+      const form = el(`<form class="assign" data-testid="assign-form"><input type="text" data-testid="assign-user" maxlength="64" required>
+        <button type="submit" class="primary" data-testid="assign-submit">${esc(t("units.send"))}</button></form>`);
+      form.querySelector("input").placeholder = t("units.user");
+      form.addEventListener("submit", (event) => {
+        event.preventDefault();
+        const user = form.querySelector("input").value.trim();
+        if (user) act(() => this.issueLink(d.id, user, "PUT"));
+      });
+      box.appendChild(form);
+    }
+    if (this.issued && this.issued.alert === d.id) box.appendChild(this.issuedBox());
+    if (this.canAssign && (d.links || []).length) box.appendChild(this.linkRecords(d, act));
+    box.appendChild(error);
+    return box;
+  }
+
+  // PUT: send the unit (a link is issued unless it holds one); POST: a new link, the old one dies.
+  async issueLink(id, user, method) {
+    const path = `/v1/alerts/${encodeURIComponent(id)}/assignments/${encodeURIComponent(user)}${method === "POST" ? "/link" : ""}`;
+    const answer = await api(method, path);
+    this.issued = { alert: id, holder: user, url: answer.link ? answer.link.url : null };
+  }
+
+  async unitAction(call, error) {
+    error.hidden = true;
+    try {
+      await call();
+    } catch (e) {
+      error.hidden = false;
+      const fields = e instanceof ApiError ? Object.values(e.fields()) : [];
+      error.textContent = t("error.generic", { detail: fields.length ? fields.join("; ") : e instanceof ApiError && typeof e.detail === "string" ? e.detail : e.message });
+      return;
+    }
+    await this.refreshDetail();
+  }
+
+  issuedBox() {
+    const { holder, url } = this.issued;
+    if (!url) return el(`<p class="muted small" data-testid="issued-link">${esc(t("units.kept", { user: holder }))}</p>`);
+    const box = el(`<div class="issued" data-testid="issued-link"><p>${esc(t("units.issued", { user: holder }))}</p>
+      <input type="text" readonly data-testid="issued-url"><button type="button" data-testid="issued-copy">${esc(t("units.copy"))}</button></div>`);
+    const input = box.querySelector("input");
+    input.value = url;
+    box.querySelector("button").addEventListener("click", () => {
+      input.select();
+      if (navigator.clipboard) navigator.clipboard.writeText(url).catch(() => {});
+    });
+    return box;
+  }
+
+  // Every link issued for the incident (units' and dispatch targets'), with a revoke button.
+  linkRecords(d, act) {
+    const now = Date.now();
+    const rows = d.links.map((x) => {
+      const state = x.live ? "live" : x.revoked_at ? "revoked" : Date.parse(x.expires_at) <= now ? "expired" : "live";
+      return `<tr data-testid="link-record" data-link="${esc(x.id)}" data-state="${state}"><td class="mono">${esc(x.holder)}</td>
+        <td>${esc(t(`units.kind.${x.holder_kind}`))}</td><td>${esc(dateTime(x.expires_at))}</td>
+        <td><span class="chip ${x.live ? "ok" : "outline"}" title="${esc(x.revoked_reason || "")}">${esc(t(`units.state.${state}`))}</span></td>
+        <td>${x.live ? `<button type="button" data-testid="link-revoke" data-link="${esc(x.id)}">${esc(t("units.revoke"))}</button>` : ""}</td></tr>`;
+    }).join("");
+    const table = el(`<table class="links" data-testid="link-records"><thead><tr><th>${esc(t("units.holder"))}</th><th></th>
+      <th>${esc(t("units.expires"))}</th><th></th><th></th></tr></thead><tbody>${rows}</tbody></table>`);
+    for (const button of table.querySelectorAll("[data-testid=link-revoke]")) {
+      button.addEventListener("click", () => act(() => api("DELETE", `/v1/alerts/${encodeURIComponent(d.id)}/links/${encodeURIComponent(button.dataset.link)}`)));
+    }
+    return table;
   }
 
   // --- figures -----------------------------------------------------------------------------------------
