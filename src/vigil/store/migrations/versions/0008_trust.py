@@ -33,10 +33,13 @@ def upgrade() -> None:
             sqlite_where=sa.text("device_time IS NOT NULL"),
             postgresql_where=sa.text("device_time IS NOT NULL"),
         )  # fmt: skip
-    # Entries written before this revision were chained with plain SHA-256.
-    op.add_column(
-        "audit_log", sa.Column("mac", sa.String(length=20), server_default="sha256", nullable=False)
-    )
+    # Entries written before this revision were chained with plain SHA-256. The downgrade keeps the
+    # column (see there), so an upgrade after a downgrade finds it already present.
+    audit_columns = {c["name"] for c in sa.inspect(op.get_bind()).get_columns("audit_log")}
+    if "mac" not in audit_columns:
+        op.add_column(
+            "audit_log", sa.Column("mac", sa.String(length=20), server_default="sha256", nullable=False)
+        )
     op.create_table(
         "incident_links",
         sa.Column("id", sa.String(length=64), nullable=False),
