@@ -4,6 +4,11 @@ folder uses."""
 
 from __future__ import annotations
 
+import threading
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
 # Two places in Seoul; offsets in metres north of HOME are converted with ~111.2 km per degree.
 HOME_LAT, HOME_LON = 37.60, 127.20
 M_PER_DEG_LAT = 111_195.0
@@ -20,3 +25,33 @@ TARGET_PATHS = ("/112", "/seoul-police", "/national-police", "/probation", "/gye
 # What the control centre states at sign-in for its shift: the whole map is a view beyond live
 # alerts, so the operator's calls for it carry a purpose.
 WATCH = {"purpose": "monitoring", "reason": "control-centre watch"}
+
+
+class Clock:
+    """The app's clock, moved by hand. The runner thread reads it for ticks, so it only moves when a
+    test says so: no silence deadline comes due by accident."""
+
+    def __init__(self, start: datetime) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+
+    def __call__(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> datetime:
+        with self._lock:
+            self._now += timedelta(seconds=seconds)
+            return self._now
+
+
+def wait_until(check: Any, timeout_s: float = 10.0) -> Any:
+    """Poll `check` until it returns something truthy (what the server does after answering, such as
+    a push, happens on its own threads)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.02)
+    raise AssertionError("timed out")

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from api_kit import ENV_PATH, HOME_LAT, HOME_LON, TARGET_PATHS, north
+from api_kit import ENV_PATH, HOME_LAT, HOME_LON, TARGET_PATHS, Clock, north
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, func, select, update
 
@@ -50,24 +50,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "app_settings(**overrides): Settings fields for the app_client fixture's app"
     )
-
-
-class Clock:
-    """The app's clock, moved by hand. The runner thread reads it for ticks, so it only moves when a
-    test says so: no silence deadline comes due by accident."""
-
-    def __init__(self, start: datetime) -> None:
-        self._now = start
-        self._lock = threading.Lock()
-
-    def __call__(self) -> datetime:
-        with self._lock:
-            return self._now
-
-    def advance(self, seconds: float) -> datetime:
-        with self._lock:
-            self._now += timedelta(seconds=seconds)
-            return self._now
 
 
 class Api:

@@ -11,20 +11,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from api_kit import ENV_PATH, north
+from api_kit import ENV_PATH, north, wait_until
 from standardwebhooks.webhooks import Webhook
 
 SEOUL = ("/seoul-police", "/national-police", "/probation")
-
-
-def wait_until(check: Any, timeout_s: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.02)
-    raise AssertionError("timed out")
 
 
 def play(api: Any, seconds: float, step_s: float = 5.0) -> None:

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 import pytest
-from api_kit import ENV_PATH, north
+from api_kit import ENV_PATH, north, wait_until
 from sqlalchemy import select
 
 from vigil.domain.model import Role
@@ -38,16 +38,6 @@ def trail(api: Any, actor: str) -> list[dict[str, Any]]:
     r = api.get("/v1/audit", who=Role.AUDITOR, params={"actor": actor, "action": "incident"})
     assert r.status_code == 200, r.text
     return list(r.json())
-
-
-def wait_for(check: Any, timeout_s: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.02)
-    raise AssertionError("timed out")
 
 
 # --- who gets the link --------------------------------------------------------------------------------
@@ -297,7 +287,7 @@ def test_a_retried_push_carries_the_same_link(dispatch_client, receiver):
     def attempts() -> int:
         return int(api.get(f"/v1/alerts/{alert_id}/deliveries").json()[0]["attempts"])
 
-    wait_for(lambda: attempts() >= 1)
+    wait_until(lambda: attempts() >= 1)
     for _ in range(20):  # a few refused attempts, the clock moved past each backoff
         if attempts() >= 3:
             break

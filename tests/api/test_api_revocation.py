@@ -204,11 +204,11 @@ def test_a_rotated_device_credential_is_refused_at_once_by_another_instance(app_
     api = app_client
     api.subject("S1", "AM-1")
     other = another()
-    old = api.post("/v1/devices/AM-1/credentials").json()["token"]
+    old = api.post("/v1/devices/AM-1/credentials", {"reason": "replaced monitor"}).json()["token"]
     fix = [api.fix("AM-1", api.HOME_LAT)]
     posted = other.client.post("/v1/devices/messages", json=fix, headers=bearer(old))
     assert posted.status_code == 200, posted.text  # the hot path: cached by the other instance
-    new = api.post("/v1/devices/AM-1/credentials").json()["token"]
+    new = api.post("/v1/devices/AM-1/credentials", {"reason": "replaced monitor"}).json()["token"]
     fix = [api.fix("AM-1", api.HOME_LAT, seconds=1)]
     assert other.client.post("/v1/devices/messages", json=fix, headers=bearer(old)).status_code == 401
     assert other.client.post("/v1/devices/messages", json=fix, headers=bearer(new)).status_code == 200

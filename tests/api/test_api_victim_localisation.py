@@ -10,15 +10,14 @@ adds no channel of its own (the answers to her posts, the order of reads, what t
 from __future__ import annotations
 
 import tempfile
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from api_kit import HOME_LAT, HOME_LON
+from api_kit import HOME_LAT, HOME_LON, Clock
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
@@ -35,20 +34,6 @@ from vigil.store.accounts import create_user, issue_token
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 HOME = (HOME_LAT, HOME_LON)
 Point = tuple[float, float]
-
-
-class Clock:
-    def __init__(self, start: datetime) -> None:
-        self._now = start
-        self._lock = threading.Lock()
-
-    def __call__(self) -> datetime:
-        with self._lock:
-            return self._now
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self._now += timedelta(seconds=seconds)
 
 
 @dataclass

@@ -203,9 +203,8 @@ def test_a_file_that_cannot_be_read_means_nothing_cached_is_trusted(sqlite_url, 
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # the listener is PostgreSQL's
 def test_a_lost_listener_trusts_nothing_until_it_listens_again(database_url, monkeypatch):
-    if not database_url.startswith("postgresql"):
-        pytest.skip("the listening connection is PostgreSQL's")
     db = open_engine(database_url)
     ear = Ear(database_url)
     assert ear.watcher.check() is True
