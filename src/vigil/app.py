@@ -47,13 +47,13 @@ from vigil.api import (
     incidents,
     ingest,
     me,
+    notices,
     positions,
     registry,
     streams,
     web,
 )
 from vigil.api.auth import Tokens
-from vigil.api.notices import router as notices_router
 from vigil.api.streams import Hub
 from vigil.config import Settings
 from vigil.dispatch.deliverer import Deliverer, DeliverySettings
@@ -179,10 +179,10 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     app.state.tokens = Tokens(db, settings.token_cache_s, clock, revocations)
     for router in (
         ingest.router, registry.router, alerts.router, positions.router, streams.router, dispatch.router,
-        incidents.router, me.router, web.router, evidence.router, audit.router, accounts.router, admin.router,
+        incidents.router, me.router, notices.router, web.router, evidence.router, audit.router, accounts.router,
+        admin.router,
     ):  # fmt: skip
         app.include_router(router)
-    app.include_router(notices_router)  # an account's own notices, /v1/me/notices
     web.mount(app)
     hardening.install(app, settings)  # rate limits, body checks, security headers, CORS, log redaction
 
