@@ -16,7 +16,7 @@ from vigil.adapters.osmand import KNOTS_TO_MPS, decode_json, decode_query
 from vigil.domain.model import DeviceEvent, EventKind, Fix
 
 RECEIVED = datetime(2025, 6, 15, 12, 0, 0, tzinfo=UTC)
-VECTORS = Path("/work/shared/devices/gt06_vectors.txt")
+VECTORS = Path(__file__).resolve().parents[1] / "data" / "devices" / "gt06_vectors.txt"
 T_1377177267 = datetime(2013, 8, 22, 13, 14, 27, tzinfo=UTC)
 
 

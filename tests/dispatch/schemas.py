@@ -1,4 +1,4 @@
-"""Validators for what a push carries, against the pinned schemas in /work/shared/standards.
+"""Validators for what a push carries, against the pinned schemas in tests/data/standards.
 
 `validate_cloudevent`, `validate_cap` and `validate_eido` raise AssertionError (or the schema library's
 error) with a message that says what is wrong. The schemas are loaded once per process. Known upstream
@@ -26,7 +26,7 @@ from openapi_schema_validator import OAS30Validator, oas30_format_checker
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
-STANDARDS = Path("/work/shared/standards")
+STANDARDS = Path(__file__).resolve().parents[1] / "data" / "standards"  # copies: tests/data/README.md
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 _C = "{" + CAP_NS + "}"
 
