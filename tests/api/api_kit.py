@@ -9,6 +9,8 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import text
+
 # Two places in Seoul; offsets in metres north of HOME are converted with ~111.2 km per degree.
 HOME_LAT, HOME_LON = 37.60, 127.20
 M_PER_DEG_LAT = 111_195.0
@@ -55,3 +57,15 @@ def wait_until(check: Any, timeout_s: float = 10.0) -> Any:
             return found
         time.sleep(0.02)
     raise AssertionError("timed out")
+
+
+def unguard(api: Any) -> None:
+    """What an attacker with the database's keys does first: switch off the audit trail's
+    append-only triggers and the unique predecessor that stops a fork."""
+    with api.db.begin() as conn:
+        conn.execute(text("DROP INDEX ix_audit_log_prev_hash"))
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("ALTER TABLE audit_log DISABLE TRIGGER USER"))
+        else:
+            conn.execute(text("DROP TRIGGER audit_log_no_update"))
+            conn.execute(text("DROP TRIGGER audit_log_no_delete"))

@@ -11,8 +11,8 @@ import sys
 from datetime import timedelta
 
 import pytest
-from api_kit import WATCH
-from sqlalchemy import select, text, update
+from api_kit import WATCH, unguard
+from sqlalchemy import select, update
 
 from vigil.domain.model import Role
 from vigil.store import tables as t
@@ -103,18 +103,6 @@ def test_the_database_refuses_to_rewrite_the_trail(app_client):
         conn.execute(t.audit_log.delete())
 
 
-def _untriggered(api):
-    """What an attacker with the database's keys would do first: switch the guards off (the
-    append-only triggers, and the unique predecessor that stops a fork)."""
-    with api.db.begin() as conn:
-        conn.execute(text("DROP INDEX ix_audit_log_prev_hash"))
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("ALTER TABLE audit_log DISABLE TRIGGER USER"))
-        else:
-            conn.execute(text("DROP TRIGGER audit_log_no_update"))
-            conn.execute(text("DROP TRIGGER audit_log_no_delete"))
-
-
 def cli_env(api) -> dict[str, str]:
     """What `vigil audit verify` in another process needs to find this app's database, key and
     anchors (the tests keep the last two in their own folder)."""
@@ -142,7 +130,7 @@ def test_verify_finds_an_edited_entry_and_says_where(app_client):
     assert clean["intact"] and clean["entries"] >= 4
     with api.db.connect() as conn:
         seqs = [r.seq for r in conn.execute(select(t.audit_log.c.seq).order_by(t.audit_log.c.seq))]
-    _untriggered(api)
+    unguard(api)
     with api.db.begin() as conn:
         conn.execute(update(t.audit_log).where(t.audit_log.c.seq == seqs[1]).values(actor="nobody"))
     found = verify(api)
@@ -164,7 +152,7 @@ def test_verify_finds_removed_reordered_and_cut_entries(app_client):
     head = verify(api)["head"]
     with api.db.connect() as conn:
         rows = list(conn.execute(select(t.audit_log).order_by(t.audit_log.c.seq)))
-    _untriggered(api)
+    unguard(api)
     with api.db.begin() as conn:  # remove one in the middle
         conn.execute(t.audit_log.delete().where(t.audit_log.c.seq == rows[2].seq))
     assert [f["seq"] for f in verify(api)["findings"]] == [rows[3].seq]

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api_kit import WATCH
+from api_kit import WATCH, unguard
 from pydantic import SecretStr
 from sqlalchemy import Engine, select, text, update
 from standardwebhooks.webhooks import Webhook
@@ -42,18 +42,6 @@ seq_c = t.audit_log.c.seq
 def reads(api: Any, n: int) -> None:
     for _ in range(n):
         assert api.get("/v1/positions", params=WATCH).status_code == 200
-
-
-def unguard(api: Any) -> None:
-    """What an attacker with the database's keys does first: switch off the append-only triggers and
-    the unique predecessor."""
-    with api.db.begin() as conn:
-        conn.execute(text("DROP INDEX ix_audit_log_prev_hash"))
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("ALTER TABLE audit_log DISABLE TRIGGER USER"))
-        else:
-            conn.execute(text("DROP TRIGGER audit_log_no_update"))
-            conn.execute(text("DROP TRIGGER audit_log_no_delete"))
 
 
 def rechain(db: Engine, key: AuditKey | None, start: int) -> None:

@@ -5,7 +5,6 @@ the key comes from settings, a named file, or one made on first start, never fro
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -36,16 +35,6 @@ def migrate_to(engine: Engine, revision: str) -> None:
     with engine.begin() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Engine]:
-    engine = open_engine(database_url)
-    migrate(engine)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
 
 
 def keyed(db: Engine, count: int, first: int = 0) -> None:

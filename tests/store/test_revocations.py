@@ -16,7 +16,7 @@ from sqlalchemy import Engine, create_engine, text
 
 from vigil.store import revocations
 from vigil.store.accounts import revoke_user
-from vigil.store.database import migrate, open_engine
+from vigil.store.database import open_engine
 from vigil.store.revocations import EVERYTHING, Key, Watcher, of_device, of_user
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "vigil"
@@ -43,16 +43,6 @@ class Ear:
     def close(self) -> None:
         self.watcher.close()
         self.db.dispose()
-
-
-@pytest.fixture
-def db(database_url: str) -> Iterator[Engine]:
-    engine = open_engine(database_url)
-    migrate(engine)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
 
 
 @pytest.fixture
