@@ -215,7 +215,10 @@ async def stream(websocket: WebSocket) -> None:
 
 def _ref(kind: str, person_id: str) -> PersonRef | None:
     """The person a position is of, with the kind its device was bound as (None if not recorded)."""
-    return PersonRef(PersonKind(kind), person_id) if kind in set(PersonKind) else None
+    return PersonRef(PersonKind(kind), person_id) if kind in _KINDS else None
+
+
+_KINDS = frozenset(PersonKind)  # built once: asked for every position sent to every viewer
 
 
 async def _refuse(websocket: WebSocket, code: int, reason: str) -> None:
