@@ -32,6 +32,9 @@ class AlertKind(StrEnum):
     # For operators: a person's device keeps reporting positions that cannot be true (the victim
     # app's account may be in someone else's hands).
     POSITION_DOUBT = "position_doubt"
+    # A device that keeps reporting but gives no usable position (no fix, or cell positions only)
+    # for longer than its limit: possible jamming or shielding, unlike signal_loss (nothing heard).
+    LOCATION_LOSS = "location_loss"
 
 
 class Severity(StrEnum):
@@ -49,6 +52,7 @@ SEVERITY: dict[AlertKind, Severity] = {
     AlertKind.POWER_OFF: Severity.HIGH,
     AlertKind.DISPATCH_FAILURE: Severity.HIGH,
     AlertKind.POSITION_DOUBT: Severity.HIGH,
+    AlertKind.LOCATION_LOSS: Severity.HIGH,
     AlertKind.PROXIMITY_WARNING: Severity.MEDIUM,
     AlertKind.SIGNAL_LOSS: Severity.MEDIUM,
     AlertKind.BATTERY_LOW: Severity.LOW,
@@ -173,6 +177,17 @@ class Facts:
     occurred_at: datetime | None = None  # when the breach happened, if it differs from the alert time
     # The device's clock was not believed: the event was judged at receipt; both times are here.
     clock_suspect: ClockSuspect | None = None
+    # Where a tiered alert stands now and the highest it reached: "warning", "violation", or None
+    # (clear, or no tiers). A violation whose parties are back at warning range says so here.
+    tier: str | None = None
+    peak_tier: str | None = None
+    # Raised on the straight path between two consecutive plausible fixes, not on a fix itself;
+    # `evidence` holds the fixes the verdict rests on (both ends of the path, or a late pair).
+    inferred: bool = False
+    evidence: tuple[Position, ...] = ()
+    # Raised on a position that is not yet believed (an implausible move): at most a possible
+    # warning until the next consistent fix or corroboration confirms it.
+    unconfirmed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +224,8 @@ class Alert:
     zone_id: str | None = None
     order_id: str | None = None
     late: bool = False
+    # The incident (one danger: the same pair or subject within a window) this alert belongs to.
+    incident_id: str | None = None
 
     @property
     def severity(self) -> Severity:

@@ -162,6 +162,11 @@ class Device:
     # Silence longer than this raises signal_loss; None leaves the device unwatched (victim phones
     # are closed and opened at will, so their silence is normal and is shown as staleness instead).
     silence_limit_s: float | None = None
+    # Reporting but no usable position (no fix, or only cell positions) for longer than this raises
+    # location_loss; None: the default for its kind (rules/tuning.py).
+    location_limit_s: float | None = None
+    # How often it is set to report, when known; otherwise the rules learn it from what it sends.
+    report_interval_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -204,6 +204,11 @@ def facts_json(f: Facts) -> dict[str, Any]:
         "event": f.event,
         "occurred_at": iso(f.occurred_at),
         "clock_suspect": _suspect_json(f.clock_suspect),
+        "tier": f.tier,
+        "peak_tier": f.peak_tier,
+        "inferred": f.inferred,
+        "evidence": [_position_json(p) for p in f.evidence],
+        "unconfirmed": f.unconfirmed,
     }
 
 
@@ -257,6 +262,11 @@ def facts_from_json(data: dict[str, Any]) -> Facts:
         event=data.get("event"),
         occurred_at=None if occurred is None else datetime.fromisoformat(occurred),
         clock_suspect=_suspect(data.get("clock_suspect")),
+        tier=data.get("tier"),
+        peak_tier=data.get("peak_tier"),
+        inferred=bool(data.get("inferred", False)),
+        evidence=tuple(p for p in (_position(e) for e in data.get("evidence") or ()) if p is not None),
+        unconfirmed=bool(data.get("unconfirmed", False)),
     )
 
 
@@ -276,4 +286,5 @@ def alert_from_row(row: Any) -> Alert:
         zone_id=row.zone_id,
         order_id=row.order_id,
         late=bool(row.late),
+        incident_id=getattr(row, "incident_id", None),
     )

@@ -101,6 +101,8 @@ devices = Table(
     Column("person_id", String(ID), nullable=True),
     Column("person_kind", String(20), nullable=True),
     Column("silence_limit_s", Float, nullable=True),
+    Column("location_limit_s", Float, nullable=True),
+    Column("report_interval_s", Float, nullable=True),
     *_stamps(),
 )
 
@@ -212,6 +214,25 @@ alerts = Table(
     Column("opened_at", UTCTime(), nullable=False),
     Column("updated_at", UTCTime(), nullable=False),
     Column("facts", JSON, nullable=False),
+    Column("incident_id", String(ID), nullable=True, index=True),
+)
+
+# One danger, however many alerts it raised (the same pair or subject within a window): what the
+# control centre queues, what dispatch gets one chain of pushes for, and what is read over the radio.
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("number", String(20), nullable=False, unique=True),  # short, for the radio
+    Column("subject_id", String(ID), nullable=True, index=True),
+    Column("protected_person_id", String(ID), nullable=True),
+    Column("kind", String(30), nullable=False),  # the most severe alert kind it holds
+    Column("severity", String(10), nullable=False),
+    Column("open", Boolean, nullable=False, index=True),
+    Column("opened_at", UTCTime(), nullable=False),
+    Column("escalated_at", UTCTime(), nullable=False),  # the queue is ordered by this, newest first
+    Column("updated_at", UTCTime(), nullable=False),
+    Column("closed_at", UTCTime(), nullable=True),
 )
 
 alert_changes = Table(
