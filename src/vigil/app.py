@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from zoneinfo import ZoneInfo
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -118,7 +119,13 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
 
         # Alert ids must stay unique across restarts and servers: random, not counted.
         processor = Processor(
-            db, tuning=tuning, new_id=lambda: str(uuid.uuid4()), outbox=outbox, audit_key=trail_key
+            db,
+            tuning=tuning,
+            new_id=lambda: str(uuid.uuid4()),
+            outbox=outbox,
+            audit_key=trail_key,
+            new_incident_id=lambda: f"inc-{uuid.uuid4()}",
+            local_zone=ZoneInfo(settings.timezone),
         )
         runner = Runner(processor, publish, clock)
         deliverer = Deliverer(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, select, update
@@ -38,6 +38,7 @@ from vigil.rules import device_clock
 from vigil.rules.engine import Engine as RuleEngine
 from vigil.rules.tuning import Tuning
 from vigil.store import audit, registry
+from vigil.store import incidents as incident_rows
 from vigil.store import tables as t
 from vigil.store.areas import AlertAreas
 from vigil.store.audit import Entry
@@ -158,13 +159,17 @@ class Processor:
         new_id: Callable[[], str] | None = None,
         outbox: Outbox | None = None,
         audit_key: AuditKey | None = None,
+        new_incident_id: Callable[[], str] | None = None,
+        local_zone: tzinfo = UTC,
     ) -> None:
         self.db = db
+        self._new_incident_id = new_incident_id
+        self.local_zone = local_zone  # the day in an incident's radio number is this zone's
         self.outbox = outbox  # None: nothing is pushed to dispatch (replays without targets)
         self.audit_key = audit_key  # None: Audit commands fail (replays and benchmarks audit nothing)
         self._tuning = tuning
         self._new_id = new_id
-        self.engine = RuleEngine(tuning, new_id)
+        self.engine = RuleEngine(tuning, new_id, new_incident_id)
         # Per device, the newest stored report's time (as judged) and the newest claim of a report
         # whose time was not believed: what decides whether a report needs looking up (_fresh).
         self._fix_latest: dict[str, datetime] = {}
@@ -179,7 +184,7 @@ class Processor:
 
     def load(self, now: datetime) -> None:
         """Build the engine from the database (at start-up, and after a failed commit)."""
-        engine = RuleEngine(self._tuning, self._new_id)
+        engine = RuleEngine(self._tuning, self._new_id, self._new_incident_id)
         with self.db.connect() as conn:
             for device in registry.load_devices(conn):
                 engine.put_device(device)
@@ -190,7 +195,9 @@ class Processor:
             # Loading the registry above judged nothing (no fixes yet); now restore the past.
             fixes = list(registry.recent_fixes(conn, RESTORE_FIXES_PER_DEVICE))
             heard = registry.last_heard(conn)
-            engine.restore(fixes, heard, registry.load_open_alerts(conn), now)
+            engine.restore(
+                fixes, heard, registry.load_open_alerts(conn), now, incident_rows.load_open(conn)
+            )
             self._fix_latest = _latest(conn, t.fixes.c.time)
             self._event_latest = _latest(conn, t.device_events.c.time)
             self._fix_claimed = _latest(conn, t.fixes.c.device_time)
@@ -207,7 +214,7 @@ class Processor:
         after rebuilding the engine from what the database holds."""
         results: list[Any] = []
         out = Published()
-        writes = _Rows(now, self.audit_key)
+        writes = _Rows(now, self.audit_key, self)
         try:
             with self.db.begin() as conn:
                 for command in commands:
@@ -549,8 +556,9 @@ def _latest(conn: Connection, column: Any) -> dict[str, datetime]:
 class _Rows:
     """Rows of one batch, written with one executemany per table (the hot path's main saving)."""
 
-    def __init__(self, now: datetime, audit_key: AuditKey | None) -> None:
+    def __init__(self, now: datetime, audit_key: AuditKey | None, processor: Processor) -> None:
         self._audit_key = audit_key
+        self._processor = processor  # whose engine's incidents are written with the alert changes
         self._fixes: list[tuple[Any, ...]] = []
         self._events: list[dict[str, Any]] = []
         self._changes: list[AlertChange] = []
@@ -604,6 +612,8 @@ class _Rows:
             conn.execute(_insert_ignoring_duplicates(conn, t.device_events), self._events)
         if self._changes:
             self._flush_alerts(conn)
+            engine = self._processor.engine
+            incident_rows.write(conn, engine.incidents.changed(), self._processor.local_zone)
         if self._audits:
             assert self._audit_key is not None  # Audit commands are refused without one
             audit.append(conn, self._audit_key, self._audits)
@@ -630,6 +640,7 @@ class _Rows:
                 "opened_at": alert.opened_at,
                 "updated_at": alert.updated_at,
                 "facts": facts_json(alert.facts),
+                "incident_id": alert.incident_id,
             }
             newest[alert.id] = row
             if change.change is Change.OPENED:

@@ -46,6 +46,7 @@ from vigil.domain.model import (
     Zone,
     ZoneKind,
 )
+from vigil.domain.incidents import Incident, IncidentBook
 from vigil.domain.plausibility import Doubt
 from vigil.domain.track import Track
 from vigil.rules import device_health, position_doubt, proximity, signal, zones
@@ -65,10 +66,19 @@ class UnknownDevice(KeyError):
 
 
 class Engine:
-    def __init__(self, tuning: Tuning | None = None, new_id: Callable[[], str] | None = None) -> None:
+    def __init__(
+        self,
+        tuning: Tuning | None = None,
+        new_id: Callable[[], str] | None = None,
+        new_incident_id: Callable[[], str] | None = None,
+    ) -> None:
         counter = itertools.count(1)
+        incident_counter = itertools.count(1)
         self.tuning = tuning or Tuning()
         self.book = AlertBook(new_id or (lambda: f"a-{next(counter)}"))
+        self.incidents = IncidentBook(
+            new_incident_id or (lambda: f"i-{next(incident_counter)}"), self.tuning.incident_window_s
+        )
         self.devices: dict[str, Device] = {}
         self.orders: dict[str, Order] = {}
         self.zones: dict[str, Zone] = {}  # a subject's own zones and orders' fixed zones, by id
@@ -262,10 +272,10 @@ class Engine:
     def move(
         self, alert_id: str, target: AlertState, *, actor: str, now: datetime, note: str = ""
     ) -> AlertChange:
-        return self.book.move(alert_id, target, actor=actor, now=now, note=note)
+        return self._grouped(self.book.move(alert_id, target, actor=actor, now=now, note=note))
 
     def note(self, alert_id: str, change: Change, *, actor: str, now: datetime, note: str) -> AlertChange:
-        return self.book.note(alert_id, change, actor=actor, now=now, note=note)
+        return self._grouped(self.book.note(alert_id, change, actor=actor, now=now, note=note))
 
     def alarm(self, verdict: Signal, now: datetime) -> list[AlertChange]:
         """Raise or clear an alarm that no rule judges: the control centre's own delivery failures."""
@@ -278,10 +288,19 @@ class Engine:
     # --- restoring after a restart -----------------------------------------------------------------
 
     def restore(
-        self, fixes: Iterable[Fix], heard: dict[str, datetime], alerts: Iterable[Alert], now: datetime
+        self,
+        fixes: Iterable[Fix],
+        heard: dict[str, datetime],
+        alerts: Iterable[Alert],
+        now: datetime,
+        incidents: Iterable[Incident] = (),
     ) -> None:
-        """Take back recent fixes, last-heard times and open alerts from storage, then settle the rule
-        state on the positions known, without announcing anything: the next input carries on."""
+        """Take back recent fixes, last-heard times, open alerts and open incidents from storage, then
+        settle the rule state on the positions known, without announcing anything: the next input
+        carries on."""
+        alerts = list(alerts)
+        for incident in incidents:
+            self.incidents.restore(incident, alerts)
         for fix in sorted(fixes, key=lambda f: f.time):
             device = self.devices.get(fix.device_id)
             if device is not None and device.person_id is not None:
@@ -515,8 +534,21 @@ class Engine:
         for verdict in verdicts:
             change = self.book.apply(verdict, now)
             if change is not None:
-                changes.append(change)
+                changes.append(self._grouped(change))
         return changes
+
+    def _grouped(self, change: AlertChange) -> AlertChange:
+        """Count a change into its incident; an alert that has just opened is first placed in one
+        (domain/incidents.py), and carries that incident's id from then on."""
+        alert = change.alert
+        if change.change is Change.OPENED and alert.incident_id is None:
+            incident_id = self.incidents.place(alert, change.at, self.kept_from)
+            if incident_id is not None:
+                alert = replace(alert, incident_id=incident_id)
+                self.book.restore(alert)  # the open alert carries its incident from now on
+                change = replace(change, alert=alert)
+        self.incidents.follow(change)
+        return change
 
     def _is_active(self, key: AlertKey) -> bool:
         alert = self.book.for_key(key)

@@ -42,6 +42,10 @@ class Tuning:
     # account (or device) may be in someone else's hands. One is a glitch; three is a pattern.
     doubt_alert_count: int = 3
     doubt_alert_window_s: float = 600.0
+    # An alert joins an open incident of the same danger while one of its alerts holds and for this
+    # long after the last one cleared (domain/incidents.py): the same man back an hour later is the
+    # same danger, the next evening is a new one.
+    incident_window_s: float = 7_200.0
 
     def margin(self, distance_m: float) -> float:
         return max(self.margin_min_m, distance_m * self.margin_fraction)

@@ -583,6 +583,7 @@ def alert_line(change: AlertChange, tz: ZoneInfo) -> dict[str, Any]:
         "event": facts.event,
         "occurred_at": None if facts.occurred_at is None else _iso(facts.occurred_at, tz),
         "clock_suspect": _clock_suspect(facts.clock_suspect, tz),
+        "incident": alert.incident_id,
     }
 
 
@@ -693,7 +694,14 @@ def simulate(scenario: Scenario, dispatch: Dispatch | None = None) -> Outcome:
                     sync_env_target(conn, dispatch.url, dispatch.secret, scenario.start)
                 settings = OutboxSettings(dispatch.sender, dispatch.source, scenario.timezone)
                 outbox = Outbox(settings)
-            processor = Processor(db, new_id=lambda: f"a-{next(counter)}", outbox=outbox)
+            incidents = itertools.count(1)
+            processor = Processor(
+                db,
+                new_id=lambda: f"a-{next(counter)}",
+                outbox=outbox,
+                new_incident_id=lambda: f"i-{next(incidents)}",
+                local_zone=ZoneInfo(scenario.timezone),
+            )
             _Replay(scenario, processor, outcome).run()
             if dispatch is not None:
                 outcome.undelivered = asyncio.run(_drain(processor, scenario.until, dispatch.timeout_s))

@@ -233,6 +233,8 @@ incidents = Table(
     Column("escalated_at", UTCTime(), nullable=False),  # the queue is ordered by this, newest first
     Column("updated_at", UTCTime(), nullable=False),
     Column("closed_at", UTCTime(), nullable=True),
+    # The last moment one of its alerts was active: a new alert joins it within the window after.
+    Column("active_at", UTCTime(), nullable=False),
 )
 
 alert_changes = Table(
@@ -279,6 +281,9 @@ incident_links = Table(
     metadata,
     Column("id", String(ID), primary_key=True),
     Column("alert_id", String(ID), ForeignKey("alerts.id"), nullable=False, index=True),
+    # Set for links issued since incidents: the link opens this incident (all its alerts), and the
+    # alert above is the one it was issued for. Null on older links: they open their alert alone.
+    Column("incident_id", String(ID), nullable=True, index=True),
     Column("holder_kind", String(10), nullable=False),  # unit | target
     Column("holder_id", String(ID), nullable=False),
     Column("token_hash", String(64), nullable=False, unique=True),

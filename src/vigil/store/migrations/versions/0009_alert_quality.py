@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("escalated_at", vigil.store.tables.UTCTime(timezone=True), nullable=False),
         sa.Column("updated_at", vigil.store.tables.UTCTime(timezone=True), nullable=False),
         sa.Column("closed_at", vigil.store.tables.UTCTime(timezone=True), nullable=True),
+        sa.Column("active_at", vigil.store.tables.UTCTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_incidents")),
         sa.UniqueConstraint("number", name=op.f("uq_incidents_number")),
     )
@@ -42,9 +43,16 @@ def upgrade() -> None:
     op.create_index(op.f("ix_incidents_open"), "incidents", ["open"], unique=False)
     op.add_column("alerts", sa.Column("incident_id", sa.String(length=64), nullable=True))
     op.create_index(op.f("ix_alerts_incident_id"), "alerts", ["incident_id"], unique=False)
+    op.add_column("incident_links", sa.Column("incident_id", sa.String(length=64), nullable=True))
+    op.create_index(
+        op.f("ix_incident_links_incident_id"), "incident_links", ["incident_id"], unique=False
+    )
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_incident_links_incident_id"), table_name="incident_links")
+    with op.batch_alter_table("incident_links") as batch:
+        batch.drop_column("incident_id")
     op.drop_index(op.f("ix_alerts_incident_id"), table_name="alerts")
     with op.batch_alter_table("alerts") as batch:
         batch.drop_column("incident_id")

@@ -1,0 +1,99 @@
+"""Incidents in the database: written by the single writer with the alert changes that made them, and
+given the short number read over the radio.
+
+The number is `MMDD-NN`: the month and day the incident opened (in the control centre's time zone)
+and a sequence for that calendar day. The sequence never starts again for a calendar day: the first
+incident of 6 December next year follows the last of 6 December this year (`1206-07` is followed,
+a year later, by `1206-08`). So a number is unique forever (the column is unique too) and stays short:
+four digits of day and two or three of sequence, read as "twelve-oh-six, zero-seven". Incidents hold
+no positions, so retention never purges them and a number is never freed for reuse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, tzinfo
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, insert, select, update
+
+from vigil.domain.alerts import AlertKind
+from vigil.domain.incidents import Incident
+from vigil.store import tables as t
+
+
+def number_day(at: datetime, tz: tzinfo) -> str:
+    return at.astimezone(tz).strftime("%m%d")
+
+
+def next_number(conn: Connection, day: str, taken: Iterable[str] = ()) -> str:
+    """The next number of a calendar day (`MMDD`): one past the highest ever given for it."""
+    c = t.incidents.c
+    numbers = list(conn.scalars(select(c.number).where(c.number.startswith(f"{day}-"))))
+    numbers += [n for n in taken if n.startswith(f"{day}-")]
+    highest = max((int(n.split("-", 1)[1]) for n in numbers if n.split("-", 1)[1].isdigit()), default=0)
+    return f"{day}-{highest + 1:02d}"
+
+
+def write(conn: Connection, incidents: Iterable[Incident], tz: tzinfo) -> None:
+    """Insert new incidents (numbered) and update known ones, in two statements at most."""
+    wanted = list(incidents)
+    if not wanted:
+        return
+    c = t.incidents.c
+    known = set(conn.scalars(select(c.id).where(c.id.in_([i.id for i in wanted]))))
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    given: list[str] = []
+    for incident in wanted:
+        row = _row(incident)
+        if incident.id in known:
+            updates.append({**row, "incident_id": incident.id})
+        else:
+            number = next_number(conn, number_day(incident.opened_at, tz), given)
+            given.append(number)
+            inserts.append({**row, "id": incident.id, "number": number})
+    if inserts:
+        conn.execute(insert(t.incidents), inserts)
+    if updates:
+        statement = (
+            update(t.incidents)
+            .where(c.id == bindparam("incident_id"))
+            .values({k: bindparam(k) for k in updates[0] if k != "incident_id"})
+        )
+        conn.execute(statement, updates)
+
+
+def _row(incident: Incident) -> dict[str, Any]:
+    return {
+        "subject_id": incident.subject_id,
+        "protected_person_id": incident.protected_person_id,
+        "kind": incident.kind.value,
+        "severity": incident.severity.value,
+        "open": incident.open,
+        "opened_at": incident.opened_at,
+        "escalated_at": incident.escalated_at,
+        "updated_at": incident.updated_at,
+        "closed_at": incident.closed_at,
+        "active_at": incident.active_at,
+    }
+
+
+def from_row(row: Any) -> Incident:
+    """An incident as the engine holds it; its alerts are filled in by the engine from the open alerts."""
+    return Incident(
+        id=row.id,
+        subject_id=row.subject_id,
+        protected_person_id=row.protected_person_id,
+        kind=AlertKind(row.kind),
+        opened_at=row.opened_at,
+        escalated_at=row.escalated_at,
+        updated_at=row.updated_at,
+        active_at=row.active_at,
+        open=bool(row.open),
+        closed_at=row.closed_at,
+    )
+
+
+def load_open(conn: Connection) -> list[Incident]:
+    return [from_row(r) for r in conn.execute(select(t.incidents).where(t.incidents.c.open.is_(True)))]
