@@ -24,10 +24,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from zoneinfo import ZoneInfo
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import httpx
 from fastapi import FastAPI, Request

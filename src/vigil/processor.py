@@ -195,9 +195,7 @@ class Processor:
             # Loading the registry above judged nothing (no fixes yet); now restore the past.
             fixes = list(registry.recent_fixes(conn, RESTORE_FIXES_PER_DEVICE))
             heard = registry.last_heard(conn)
-            engine.restore(
-                fixes, heard, registry.load_open_alerts(conn), now, incident_rows.load_open(conn)
-            )
+            engine.restore(fixes, heard, registry.load_open_alerts(conn), now, incident_rows.load_open(conn))
             self._fix_latest = _latest(conn, t.fixes.c.time)
             self._event_latest = _latest(conn, t.device_events.c.time)
             self._fix_claimed = _latest(conn, t.fixes.c.device_time)
@@ -228,7 +226,10 @@ class Processor:
                     out.deliveries += self.outbox.stage(conn, out.alerts, self.engine, now)
                 # live-track links end with their incident (after the grace), the last push's included
                 links.end_with_incidents(
-                    conn, (c.alert.id for c in out.alerts if c.alert.state in TERMINAL), now
+                    conn,
+                    (c.alert.id for c in out.alerts if c.alert.state in TERMINAL),
+                    now,
+                    writes.closed_incidents,
                 )
         except Exception:
             log.exception(
@@ -559,6 +560,7 @@ class _Rows:
     def __init__(self, now: datetime, audit_key: AuditKey | None, processor: Processor) -> None:
         self._audit_key = audit_key
         self._processor = processor  # whose engine's incidents are written with the alert changes
+        self.closed_incidents: list[str] = []  # incidents this batch closed: their links end
         self._fixes: list[tuple[Any, ...]] = []
         self._events: list[dict[str, Any]] = []
         self._changes: list[AlertChange] = []
@@ -612,8 +614,9 @@ class _Rows:
             conn.execute(_insert_ignoring_duplicates(conn, t.device_events), self._events)
         if self._changes:
             self._flush_alerts(conn)
-            engine = self._processor.engine
-            incident_rows.write(conn, engine.incidents.changed(), self._processor.local_zone)
+            changed = self._processor.engine.incidents.changed()
+            incident_rows.write(conn, changed, self._processor.local_zone)
+            self.closed_incidents += [i.id for i in changed if not i.open]
         if self._audits:
             assert self._audit_key is not None  # Audit commands are refused without one
             audit.append(conn, self._audit_key, self._audits)

@@ -51,7 +51,10 @@ def test_only_those_who_send_units_are_handed_links_others_see_that_one_exists(a
     issued = r.json()["link"]
     assert issued["holder"] == UNIT and issued["holder_kind"] == "unit" and issued["live"] is True
     # no public URL is set: the link names the address the operator reached the server by
-    assert issued["url"].startswith(f"http://testserver/field/?incident={alert_id}&token=inc_{issued['id']}_")
+    # the link opens the alert's incident (all alerts of one danger), named in its URL
+    incident = api.get(f"/v1/alerts/{alert_id}").json()["incident"]
+    assert incident and issued["incident"] == incident and issued["alert"] == alert_id
+    assert issued["url"].startswith(f"http://testserver/field/?incident={incident}&token=inc_{issued['id']}_")
     token = issued["url"].split("token=")[1]
     # The probation officer (who may read the alert, not her track) and the unit's own account see
     # that a link is out, never a URL or a token.
@@ -250,8 +253,9 @@ def test_each_dispatch_target_is_pushed_a_link_of_its_own(dispatch_client, recei
 
     [police_token], [probation_token] = links_in(police), links_in(probation)
     assert police_token != probation_token  # each body carries its own target's link (CAP, EIDO too)
+    incident = api.get(f"/v1/alerts/{alert_id}").json()["incident"]
     assert police["data"]["alert"]["live_track_url"].startswith(
-        f"https://vigil.test/field/?incident={alert_id}&token=inc_"
+        f"https://vigil.test/field/?incident={incident}&token=inc_"
     )
     assert use(api, alert_id, police_token) == 200 and use(api, alert_id, probation_token) == 200
     [entry] = trail(api, "dispatch:env-default")
@@ -319,9 +323,10 @@ def test_links_name_the_address_the_server_really_listens_on(served_client, rece
     alert_id = api.violation()
     [event] = receiver.wait(ENV_PATH, 1)
     pushed = event["data"]["alert"]["live_track_url"]
-    assert pushed.startswith(f"{base}/field/?incident={alert_id}&token=inc_"), pushed
+    incident = api.get(f"/v1/alerts/{alert_id}").json()["incident"]
+    assert pushed.startswith(f"{base}/field/?incident={incident}&token=inc_"), pushed
     assert ":8000/" not in pushed  # the configured port, not the one in use
     token = pushed.split("token=")[1]
     assert use(api, alert_id, token) == 200
     r = api.put(f"/v1/alerts/{alert_id}/assignments/{UNIT}", None)
-    assert r.json()["link"]["url"].startswith(f"{base}/field/?incident={alert_id}&token=inc_")
+    assert r.json()["link"]["url"].startswith(f"{base}/field/?incident={incident}&token=inc_")

@@ -143,8 +143,13 @@ async def assign(request: Request, alert_id: str, user_id: Ident, principal: Ass
                 )
             )
         if not _is_open(conn, alert_id) or _holds_link(conn, alert_id, user_id, now):
-            return Touched(result=None)
-        return Touched(result=links.issue(conn, alert_id, Holder.UNIT, user_id, principal.id, now, lifetime))
+            return Touched(result=None)  # one link per unit per incident, however many alerts
+        incident_id = links.incident_of(conn, alert_id)
+        return Touched(
+            result=links.issue(
+                conn, alert_id, Holder.UNIT, user_id, principal.id, now, lifetime, incident_id=incident_id
+            )
+        )
 
     issued: Issued | None = await write(request, apply)
     return {**_assigned(request, alert_id), "link": _issued_json(request, issued)}
@@ -166,7 +171,12 @@ async def reissue(request: Request, alert_id: str, user_id: Ident, principal: As
         links.revoke(
             conn, alert_id, now, f"replaced by a new link from {principal.id}", holder=(Holder.UNIT, user_id)
         )
-        return Touched(result=links.issue(conn, alert_id, Holder.UNIT, user_id, principal.id, now, lifetime))
+        incident_id = links.incident_of(conn, alert_id)
+        return Touched(
+            result=links.issue(
+                conn, alert_id, Holder.UNIT, user_id, principal.id, now, lifetime, incident_id=incident_id
+            )
+        )
 
     issued: Issued = await _change(request, apply)
     return {**_assigned(request, alert_id), "link": _issued_json(request, issued)}
@@ -181,9 +191,15 @@ async def unassign(request: Request, alert_id: str, user_id: Ident, principal: A
     def apply(conn: Connection, now: datetime) -> Touched:
         known = t.assignments.c
         conn.execute(delete(t.assignments).where(known.alert_id == alert_id, known.user_id == user_id))
-        links.revoke(
-            conn, alert_id, now, f"taken off the incident by {principal.id}", holder=(Holder.UNIT, user_id)
-        )
+        # The unit's link is for the incident: it ends when the unit is sent to none of its alerts.
+        if not _sent_to_incident(conn, alert_id, user_id):
+            links.revoke(
+                conn,
+                alert_id,
+                now,
+                f"taken off the incident by {principal.id}",
+                holder=(Holder.UNIT, user_id),
+            )
         return Touched()
 
     await write(request, apply)
@@ -250,6 +266,17 @@ def _issued_json(request: Request, issued: Issued | None) -> dict[str, Any] | No
 def _is_assigned(conn: Connection, alert_id: str, user_id: str) -> bool:
     known = t.assignments.c
     query = select(known.user_id).where(known.alert_id == alert_id, known.user_id == user_id)
+    return conn.execute(query).first() is not None
+
+
+def _sent_to_incident(conn: Connection, alert_id: str, user_id: str) -> bool:
+    """Whether the unit is still assigned to another alert of this alert's incident."""
+    incident_id = links.incident_of(conn, alert_id)
+    if incident_id is None:
+        return False
+    a = t.assignments.c
+    siblings = select(t.alerts.c.id).where(t.alerts.c.incident_id == incident_id)
+    query = select(a.alert_id).where(a.user_id == user_id, a.alert_id.in_(siblings)).limit(1)
     return conn.execute(query).first() is not None
 
 

@@ -1,7 +1,17 @@
-"""The live incident view behind a live-track link: for the unit or dispatch target the link was
-issued to, where the offender is now (with his last 30 minutes) and where the victim is, while the
-link lives (not revoked, not expired, and at most 15 minutes after the incident closes). The link's
-token opens this one incident and nothing else, and every use is audited under its holder."""
+"""Incidents: the alerts of one danger (domain/incidents.py), for the control centre's queue and for
+the field units sent to them.
+
+Staff (whoever may read alerts) list incidents at `/v1/incidents`, latest escalation first, and read
+one at `/v1/incidents/{id}`: scoped exactly like alerts (an incident is seen by whoever sees one of
+its alerts, and shows only the alerts they see), 403 outside the caller's scope.
+
+The same `GET /v1/incidents/{id}` is the live view behind a live-track link: for the unit or dispatch
+target the link was issued to, where the offender is now (with his last 30 minutes) and where the
+victim is, while the link lives (not revoked, not expired, and at most 15 minutes after the incident
+closes). A call with a link's token (`?token=inc_...`, no Authorization header) is a link holder's;
+any other is staff's. A link opens its own incident and nothing else (a link issued before incidents
+opens its one alert, by the alert's id, as it always did), and every use is audited under its holder.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +19,21 @@ import asyncio
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
 from vigil.api import trail
+from vigil.api.auth import require, scope
+from vigil.api.policy import Action, Record
 from vigil.api.positions import _Row
 from vigil.api.views import alert_json, position_feature
 from vigil.dispatch import links
-from vigil.domain.alerts import TERMINAL, AlertChange, AlertState
+from vigil.domain.alerts import TERMINAL, Alert, AlertChange, AlertState
+from vigil.domain.incidents import weight
 from vigil.domain.model import PersonKind, PersonRef
 from vigil.processor import CommandFailed, Move
+from vigil.store.codec import iso
 from vigil.store.registry import fix_from_row
 
 router = APIRouter(prefix="/v1", tags=["incidents"])
@@ -29,7 +43,7 @@ TRACK = timedelta(minutes=30)
 INVALID = "this link is not valid for this incident"
 
 
-def _link_holder(request: Request, alert_id: str, token: str = "") -> links.Link:
+def _link_holder(request: Request, incident_id: str, token: str = "") -> links.Link:
     """A dependency, so a bad link is refused before the body is even looked at: 401 for a token
     that is not a live link of this incident (unknown, another incident's, revoked, expired, its
     unit no longer sent), 410 for one whose incident closed more than GRACE ago. Every use of a real
@@ -38,8 +52,8 @@ def _link_holder(request: Request, alert_id: str, token: str = "") -> links.Link
         link = links.find(conn, token)
         if link is None:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, INVALID)
-        refusal = _refusal(request, conn, link, alert_id)
-    detail: dict[str, Any] = {"alert": alert_id, "link": link.id, "holder_kind": link.holder_kind.value}
+        refusal = _refusal(request, conn, link, incident_id)
+    detail: dict[str, Any] = {"alert": incident_id, "link": link.id, "holder_kind": link.holder_kind.value}
     detail |= {"allowed": False, "refused": refusal[1]} if refusal else {"allowed": True}
     role = "field_unit" if link.holder_kind is links.Holder.UNIT else "dispatch_unit"
     trail.record_sync(request, trail.entry(request, link.actor, role, "incident", **detail))
@@ -48,19 +62,25 @@ def _link_holder(request: Request, alert_id: str, token: str = "") -> links.Link
     return link
 
 
-def _refusal(request: Request, conn: Connection, link: links.Link, alert_id: str) -> tuple[int, str] | None:
-    """Why this link may not open this incident now (status, reason), or None: it may."""
-    if link.alert_id != alert_id:
+def _refusal(
+    request: Request, conn: Connection, link: links.Link, incident_id: str
+) -> tuple[int, str] | None:
+    """Why this link may not open this incident now (status, reason), or None: it may. A link opens
+    its own incident only: by the incident's id (its URL), or by the id of the alert it was issued for
+    (the form of links before incidents, which stay valid for their one alert)."""
+    if incident_id not in (link.opens, link.alert_id):
         return status.HTTP_401_UNAUTHORIZED, INVALID
     if link.revoked_at is not None:
         return status.HTTP_401_UNAUTHORIZED, "this link has been revoked"
     now = request.app.state.clock()
-    alert = request.app.state.reader.alert(alert_id)
-    if (
-        alert is not None
-        and alert.state in TERMINAL
-        and (now >= link.expires_at or now - alert.updated_at > GRACE)
-    ):
+    reader = request.app.state.reader
+    if link.incident_id is not None:
+        row = reader.incident(link.incident_id)
+        closed_at = None if row is None or row.open else row.closed_at
+    else:
+        alert = reader.alert(link.alert_id)
+        closed_at = alert.updated_at if alert is not None and alert.state in TERMINAL else None
+    if closed_at is not None and (now >= link.expires_at or now - closed_at > GRACE):
         return status.HTTP_410_GONE, "the incident is closed; this link has expired"
     if now >= link.expires_at:
         return status.HTTP_401_UNAUTHORIZED, "this link has expired"
@@ -72,22 +92,117 @@ def _refusal(request: Request, conn: Connection, link: links.Link, alert_id: str
 Holding = Annotated[links.Link, Depends(_link_holder)]
 
 
-@router.get("/incidents/{alert_id}")
-def incident(request: Request, alert_id: str, _: Holding) -> dict[str, Any]:
-    """One incident for the unit holding its link: the alert, the offender's live position and
-    track, the victim's position. 401 without a live link of this incident; 410 once it has been
-    closed a while."""
+def _link_call(request: Request) -> bool:
+    """A link holder's call: a link's token in the query and no Authorization header."""
+    token = request.query_params.get("token", "")
+    return "authorization" not in request.headers and token.startswith(links.PREFIX)
+
+
+@router.get("/incidents")
+def list_incidents(
+    request: Request,
+    _: Annotated[Any, Depends(require(Action.ALERTS_READ))],
+    state: Literal["open", "closed", "all"] = "open",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[dict[str, Any]]:
+    """The incidents the caller may see (those with an alert in their caseload, jurisdictions or
+    assignments; operators: all), latest escalation first, each with the alerts of it they may see.
+    By default only open ones (an incident is open until people have closed all its alerts)."""
+    within = scope(request).alert_filter()
     reader = request.app.state.reader
-    alert = reader.alert(alert_id)
-    if alert is None:
+    rows = reader.incidents(state=state, limit=limit, within=within)
+    alerts = reader.incident_alerts([r.id for r in rows], within)
+    by_incident: dict[str, list[Alert]] = {}
+    for alert in alerts:
+        by_incident.setdefault(alert.incident_id or "", []).append(alert)
+    return [incident_json(r, by_incident.get(r.id, [])) for r in rows]
+
+
+@router.get("/incidents/{incident_id}")
+def incident(request: Request, incident_id: str) -> dict[str, Any]:
+    """For staff: the incident, the alerts of it they may see with their latest facts, and its
+    timeline (every change of those alerts, oldest first); an alert's id names its incident. 403
+    outside the caller's scope, 404 for no such incident.
+
+    For the unit holding its live-track link (`?token=`): the incident, its gravest open alert
+    (`alert`), the offender's live position and track, the victim's position. 401 without a live
+    link of this incident; 410 once it has been closed a while."""
+    if _link_call(request):
+        link = _link_holder(request, incident_id, request.query_params["token"])
+        return _field_view(request, link)
+    require(Action.ALERTS_READ, on=Record.INCIDENT)(request)
+    return _staff_view(request, incident_id)
+
+
+def _staff_view(request: Request, ident: str) -> dict[str, Any]:
+    reader = request.app.state.reader
+    row = reader.incident(ident)
+    if row is None:
+        alert = reader.alert(ident)
+        row = reader.incident(alert.incident_id) if alert is not None and alert.incident_id else None
+    if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such incident")
+    alerts = reader.incident_alerts([row.id], scope(request).alert_filter())
+    timeline = sorted(
+        (
+            {"alert": a.id, "change": r["change"], "at": iso(r["at"]), "actor": r["actor"],
+             "note": r["note"], "kind": r["kind"], "state": r["state"], "active": r["active"],
+             "_order": (r["at"], r["id"])}
+            for a in alerts
+            for r in reader.timeline(a.id)
+        ),
+        key=lambda entry: entry["_order"],
+    )  # fmt: skip
+    for entry in timeline:
+        del entry["_order"]
+    return {**incident_json(row, alerts), "timeline": timeline}
+
+
+def incident_json(row: Any, alerts: list[Alert]) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "number": row.number,
+        "kind": row.kind,
+        "severity": row.severity,
+        "open": bool(row.open),
+        "subject": row.subject_id,
+        "protected_person": row.protected_person_id,
+        "opened_at": iso(row.opened_at),
+        "escalated_at": iso(row.escalated_at),
+        "updated_at": iso(row.updated_at),
+        "closed_at": iso(row.closed_at) if row.closed_at is not None else None,
+        "alerts": [alert_json(a) for a in alerts],
+    }
+
+
+def _gravest(alerts: list[Alert]) -> Alert:
+    """The alert a field unit is shown first: the gravest still open, else the last closed."""
+    live = [a for a in alerts if a.state not in TERMINAL]
+    if live:
+        return max(live, key=lambda a: (weight(a.kind), a.updated_at))
+    return max(alerts, key=lambda a: a.updated_at)
+
+
+def _field_view(request: Request, link: links.Link) -> dict[str, Any]:
+    reader = request.app.state.reader
+    row = reader.incident(link.incident_id) if link.incident_id is not None else None
+    alerts = reader.incident_alerts([row.id]) if row is not None else []
+    if not alerts:
+        one = reader.alert(link.alert_id)
+        if one is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such incident")
+        alerts = [one]
+    alert = _gravest(alerts)
     now = request.app.state.clock()
-    subject = alert.subject_id
-    if subject is None and alert.protected_person_id is not None:
+    subject = (row.subject_id if row is not None else None) or next(
+        (a.subject_id for a in alerts if a.subject_id), None
+    )
+    protected = (row.protected_person_id if row is not None else None) or alert.protected_person_id
+    if subject is None and protected is not None:
         # Her SOS names only her; the units going to her must see the man her order keeps away.
-        subject = next(iter(reader.subjects_of(alert.protected_person_id)), None)
+        subject = next(iter(reader.subjects_of(protected)), None)
     parties: dict[str, Any] = {}
-    for role, person in (("subject", subject), ("protected_person", alert.protected_person_id)):
+    for role, person in (("subject", subject), ("protected_person", protected)):
         if person is None:
             continue
         rows = reader.track(PersonRef(PersonKind(role), person), now - TRACK, None, 2000)
@@ -97,7 +212,10 @@ def incident(request: Request, alert_id: str, _: Holding) -> dict[str, Any]:
             "position": features[-1] if features else None,
             "track": {"type": "FeatureCollection", "features": features} if role == "subject" else None,
         }
-    return {"alert": alert_json(alert), **parties}
+    body: dict[str, Any] = {"alert": alert_json(alert), **parties}
+    if row is not None:
+        body["incident"] = incident_json(row, alerts)
+    return body
 
 
 class FieldStep(BaseModel):
@@ -109,21 +227,34 @@ class FieldStep(BaseModel):
 _FIELD_STATE = {"en_route": AlertState.DISPATCHED, "on_scene": AlertState.ON_SCENE}
 
 
-@router.post("/incidents/{alert_id}/status")
-async def field_status(request: Request, alert_id: str, step: FieldStep, link: Holding) -> dict[str, Any]:
-    """The field terminal's buttons: en route, on scene, closed (with an outcome). Forward only:
-    409 for a step the incident has passed, 410 once it is closed."""
+@router.post("/incidents/{incident_id}/status")
+async def field_status(request: Request, incident_id: str, step: FieldStep, link: Holding) -> dict[str, Any]:
+    """The field terminal's buttons: en route, on scene, closed (with an outcome), for every open
+    alert of the incident. Forward only: 409 for a step the incident has passed, 410 once it is
+    closed."""
     target = _FIELD_STATE.get(step.status) or AlertState(step.outcome)
     note = " ".join(p for p in (f"field unit: {step.status}", step.note) if p)
-    result = await asyncio.wrap_future(
-        request.app.state.runner.submit(Move(alert_id, target, actor=link.actor, note=note))
-    )
-    if isinstance(result, CommandFailed):
-        known = await asyncio.to_thread(request.app.state.reader.alert, alert_id)
+    reader = request.app.state.reader
+    if link.incident_id is not None:
+        alerts = await asyncio.to_thread(reader.incident_alerts, [link.incident_id])
+        ids = [a.id for a in alerts if a.state not in TERMINAL]
+        if not ids:
+            raise HTTPException(status.HTTP_410_GONE, "the incident is closed")
+    else:
+        ids = [link.alert_id]
+    runner = request.app.state.runner
+    results = [
+        await asyncio.wrap_future(runner.submit(Move(alert_id, target, actor=link.actor, note=note)))
+        for alert_id in ids
+    ]
+    moved = [r for r in results if isinstance(r, AlertChange)]
+    if not moved:
+        failed = results[0]
+        assert isinstance(failed, CommandFailed)
+        known = await asyncio.to_thread(reader.alert, ids[0])
         if known is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such incident")
         if known.state in TERMINAL:
             raise HTTPException(status.HTTP_410_GONE, "the incident is closed")
-        raise HTTPException(status.HTTP_409_CONFLICT, str(result))
-    assert isinstance(result, AlertChange)
-    return {"state": result.alert.state.value}
+        raise HTTPException(status.HTTP_409_CONFLICT, str(failed))
+    return {"state": moved[-1].alert.state.value}

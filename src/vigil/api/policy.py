@@ -184,6 +184,7 @@ class Record(StrEnum):
     """The kind of record a path parameter names, for the per-record check in `auth.require`."""
 
     ALERT = "alert"
+    INCIDENT = "incident"  # an incident, or (an old link's path) an alert: seen if one alert is
     SUBJECT = "subject"
     PERSON = "protected_person"  # a protected person
     ANYONE = "person"  # a person of either kind (a track): the kind is looked up
@@ -198,6 +199,7 @@ class Record(StrEnum):
 
 _PARAMS = {
     Record.ALERT: "alert_id",
+    Record.INCIDENT: "incident_id",
     Record.SUBJECT: "subject_id",
     Record.PERSON: "person_id",
     Record.ANYONE: "person_id",
@@ -218,6 +220,11 @@ def reaches(scope: Scope, record: Record, ident: str, reader: Reader) -> bool:
         if alert is None:
             return True
         return scope.sees_alert(alert, reader.alert_codes(ident))
+    if record is Record.INCIDENT:
+        if reader.incident(ident) is None:
+            return reaches(scope, Record.ALERT, ident, reader)  # an alert's id names its incident
+        # Scoped exactly like alerts: an incident is seen by whoever sees one of its alerts.
+        return any(scope.sees_alert(a, reader.alert_codes(a.id)) for a in reader.incident_alerts([ident]))
     if record is Record.ORDER:
         pair = reader.order_parties(ident)
         return pair is None or scope.sees_order(*pair)

@@ -24,6 +24,7 @@ def alert_json(alert: Alert) -> dict[str, Any]:
         "opened_at": iso(alert.opened_at),
         "updated_at": iso(alert.updated_at),
         "facts": facts_json(alert.facts),
+        "incident": alert.incident_id,
     }
 
 

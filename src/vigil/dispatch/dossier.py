@@ -70,7 +70,7 @@ class Task:
 
 @dataclass(frozen=True, slots=True)
 class Reference:
-    """An earlier push about the same alert (CAP `references`: sender,identifier,sent)."""
+    """An earlier push about the same alert or incident (CAP `references`: sender,identifier,sent)."""
 
     identifier: str
     sent: datetime
@@ -95,3 +95,8 @@ class Dossier:
     timezone: str  # IANA zone for human-facing local times (CAP `sent` needs a numeric offset)
     escalation_level: int = 0  # 0 for a normal push; 1, 2, ... for re-sends after no acknowledgement
     escalation_reason: str = ""
+    # The incident the alert belongs to (domain/incidents.py): its id, its radio number, and every
+    # earlier push about any of its alerts, oldest first: one stream per danger for dispatch.
+    incident_id: str | None = None
+    incident_number: str | None = None
+    incident_references: tuple[Reference, ...] = ()

@@ -1,5 +1,10 @@
 """Live-track links: the field terminal's URL for one incident, issued to one named holder.
 
+Since incidents (domain/incidents.py) a link is issued for an incident: one per holder per incident,
+whichever of its alerts the holder was sent to or pushed, and it opens that incident (its alerts and
+parties) and nothing else. It still names the alert it was issued for. Links issued before incidents
+(`incident_id` null) open their one alert, as they always did.
+
 A holder is a field unit sent to the incident (its user account, through an assignment) or a dispatch
 target the incident was pushed to. Each link is a row of its own (`incident_links`): an id, the holder,
 who issued it, when it expires, and when and why it was revoked. The token names its link
@@ -22,7 +27,7 @@ from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, or_, select, update
 
 from vigil.store import tables as t
 
@@ -48,6 +53,12 @@ class Link:
     expires_at: datetime
     revoked_at: datetime | None = None
     revoked_reason: str | None = None
+    incident_id: str | None = None  # None: a link from before incidents, for its alert alone
+
+    @property
+    def opens(self) -> str:
+        """The id in its URL: its incident, or (an older link) its alert."""
+        return self.incident_id or self.alert_id
 
     def live(self, now: datetime) -> bool:
         return self.revoked_at is None and now < self.expires_at
@@ -60,6 +71,8 @@ class Link:
     def json(self, now: datetime) -> dict[str, Any]:
         return {
             "id": self.id,
+            "incident": self.incident_id,
+            "alert": self.alert_id,
             "holder_kind": self.holder_kind.value,
             "holder": self.holder_id,
             "issued_by": self.issued_by,
@@ -79,14 +92,14 @@ class Issued:
     token: str
 
     def url(self, base: str) -> str:
-        return url(base, self.link.alert_id, self.token)
+        return url(base, self.link.opens, self.token)
 
     def json(self, base: str, now: datetime) -> dict[str, Any]:
         return {**self.link.json(now), "url": self.url(base)}
 
 
-def url(base: str, alert_id: str, token: str) -> str:
-    return f"{base.rstrip('/')}/field/?incident={quote(alert_id, safe='')}&token={token}"
+def url(base: str, opens: str, token: str) -> str:
+    return f"{base.rstrip('/')}/field/?incident={quote(opens, safe='')}&token={token}"
 
 
 def digest(token: str) -> str:
@@ -107,13 +120,17 @@ def issue(
     issued_by: str,
     now: datetime,
     lifetime: timedelta,
+    incident_id: str | None = None,
 ) -> Issued:
     link_id, token = new_token()
-    link = Link(link_id, alert_id, holder_kind, holder_id, issued_by, now, now + lifetime)
+    link = Link(
+        link_id, alert_id, holder_kind, holder_id, issued_by, now, now + lifetime, incident_id=incident_id
+    )
     conn.execute(
         t.incident_links.insert().values(
             id=link.id,
             alert_id=alert_id,
+            incident_id=incident_id,
             holder_kind=holder_kind.value,
             holder_id=holder_id,
             token_hash=digest(token),
@@ -134,9 +151,16 @@ def revoke(
     holder: tuple[Holder, str] | None = None,
     link_id: str | None = None,
 ) -> int:
-    """Revoke the alert's live links of one holder, or one link by id; returns how many."""
+    """Revoke the live links of one holder for this alert (and for its incident, if it has one), or
+    one such link by id; returns how many."""
     c = t.incident_links.c
-    query = update(t.incident_links).where(c.alert_id == alert_id, c.revoked_at.is_(None))
+    incident_id = incident_of(conn, alert_id)
+    mine = (
+        c.alert_id == alert_id
+        if incident_id is None
+        else or_(c.alert_id == alert_id, c.incident_id == incident_id)
+    )
+    query = update(t.incident_links).where(mine, c.revoked_at.is_(None))
     if holder is not None:
         query = query.where(c.holder_kind == holder[0].value, c.holder_id == holder[1])
     if link_id is not None:
@@ -144,19 +168,25 @@ def revoke(
     return int(conn.execute(query.values(revoked_at=now, revoked_reason=reason[:200])).rowcount)
 
 
-def end_with_incidents(conn: Connection, alert_ids: Iterable[str], now: datetime) -> None:
-    """Incidents that have just closed: their links expire GRACE from now, and never later (a note
-    on a closed alert must not lengthen the grace)."""
-    ids = sorted(set(alert_ids))
-    if not ids:
-        return
+def end_with_incidents(
+    conn: Connection, alert_ids: Iterable[str], now: datetime, incident_ids: Iterable[str] = ()
+) -> None:
+    """Alerts and incidents that have just closed: their links expire GRACE from now, and never later
+    (a note on a closed alert must not lengthen the grace). A link issued for an incident lives as
+    long as its incident, not as long as the alert it was issued for."""
     c = t.incident_links.c
     end = now + GRACE
-    conn.execute(
-        update(t.incident_links)
-        .where(c.alert_id.in_(ids), c.revoked_at.is_(None), c.expires_at > end)
-        .values(expires_at=end)
-    )
+    live = (c.revoked_at.is_(None), c.expires_at > end)
+    ids = sorted(set(alert_ids))
+    if ids:
+        conn.execute(
+            update(t.incident_links)
+            .where(c.alert_id.in_(ids), c.incident_id.is_(None), *live)
+            .values(expires_at=end)
+        )
+    closed = sorted(set(incident_ids))
+    if closed:
+        conn.execute(update(t.incident_links).where(c.incident_id.in_(closed), *live).values(expires_at=end))
 
 
 def find(conn: Connection, token: str) -> Link | None:
@@ -176,20 +206,40 @@ def holder_on_duty(conn: Connection, link: Link) -> bool:
     if link.holder_kind is not Holder.UNIT:
         return True
     a, u = t.assignments.c, t.users.c
+    if link.incident_id is None:
+        sent_to = a.alert_id == link.alert_id
+    else:  # sent to any alert of its incident
+        sent_to = a.alert_id.in_(select(t.alerts.c.id).where(t.alerts.c.incident_id == link.incident_id))
     row = conn.execute(
         select(u.role, u.disabled)
         .select_from(t.assignments.join(t.users, u.id == a.user_id))
-        .where(a.alert_id == link.alert_id, a.user_id == link.holder_id)
+        .where(sent_to, a.user_id == link.holder_id)
+        .limit(1)
     ).first()
     return row is not None and row.role == "field_officer" and not row.disabled
 
 
+def incident_of(conn: Connection, alert_id: str) -> str | None:
+    found: str | None = conn.scalar(select(t.alerts.c.incident_id).where(t.alerts.c.id == alert_id))
+    return found
+
+
 def of_alert(conn: Connection, alert_id: str) -> list[Link]:
-    query = (
-        select(t.incident_links)
-        .where(t.incident_links.c.alert_id == alert_id)
-        .order_by(t.incident_links.c.issued_at, t.incident_links.c.id)
+    """The links that open this alert: issued for it, or for its incident."""
+    c = t.incident_links.c
+    incident_id = incident_of(conn, alert_id)
+    mine = (
+        c.alert_id == alert_id
+        if incident_id is None
+        else or_(c.alert_id == alert_id, c.incident_id == incident_id)
     )
+    query = select(t.incident_links).where(mine).order_by(c.issued_at, c.id)
+    return [_link(row) for row in conn.execute(query)]
+
+
+def of_incident(conn: Connection, incident_id: str) -> list[Link]:
+    c = t.incident_links.c
+    query = select(t.incident_links).where(c.incident_id == incident_id).order_by(c.issued_at, c.id)
     return [_link(row) for row in conn.execute(query)]
 
 
@@ -204,4 +254,5 @@ def _link(row: Any) -> Link:
         expires_at=row.expires_at,
         revoked_at=row.revoked_at,
         revoked_reason=row.revoked_reason,
+        incident_id=row.incident_id,
     )

@@ -159,6 +159,10 @@ class Outbox:
         self.settings = settings
         self._link_base = link_base
         self._pushed: dict[str, _History] = {}
+        # Per open incident: every push about its alerts, oldest first (CAP references: one stream),
+        # and the live-track link each target was sent for it (one per target per incident).
+        self._chains: dict[str, list[Reference]] = {}
+        self._incident_links: dict[str, dict[str, Issued]] = {}
 
     def load(self, conn: Connection) -> None:
         """What was pushed about alerts still open (at start-up, and after a failed commit)."""
@@ -174,6 +178,16 @@ class Outbox:
             history.facts = facts_from_json(row.facts)
             history.sequence = row.sequence
             history.references.append(Reference(row.id, row.created_at))
+        self._chains, self._incident_links = {}, {}
+        chained = (
+            select(t.dispatch_events.c.id, t.dispatch_events.c.created_at, t.alerts.c.incident_id)
+            .join(t.alerts, t.alerts.c.id == t.dispatch_events.c.alert_id)
+            .join(t.incidents, t.incidents.c.id == t.alerts.c.incident_id)
+            .where(t.incidents.c.open.is_(True))
+            .order_by(t.dispatch_events.c.created_at, t.dispatch_events.c.id)
+        )
+        for event_id, created_at, incident_id in conn.execute(chained):
+            self._chains.setdefault(incident_id, []).append(Reference(event_id, created_at))
 
     # --- staging --------------------------------------------------------------------------------
 
@@ -183,6 +197,7 @@ class Outbox:
         """Stage the pushes these committed-to-be changes call for; returns the deliveries made."""
         targets: list[Target] | None = None
         staged: list[Pending] = []
+        changes = list(changes)
         for change in changes:
             alert = change.alert
             history = self._pushed.get(alert.id)
@@ -204,6 +219,12 @@ class Outbox:
                 # A push that cannot be rendered must not cost the devices their answer: the alert
                 # is committed and on the operators' screens; the failure is logged loudly.
                 log.exception("could not stage the push for alert %s (%s)", alert.id, kind)
+        # Incidents closed by these changes: their streams end (after the closing pushes are staged).
+        for change in changes:
+            incident_id = change.alert.incident_id
+            if incident_id is not None and engine.incidents.get(incident_id) is None:
+                self._chains.pop(incident_id, None)
+                self._incident_links.pop(incident_id, None)
         return staged
 
     def _push(
@@ -227,7 +248,7 @@ class Outbox:
             return []  # no one serves these areas: the alert stays on the control centre's screen
         # Each target's body carries the link issued to that target. Render first: a push that cannot
         # be rendered leaves no trace here (its link rows go with the caller's savepoint).
-        sent, issued = self._target_links(conn, alert.id, [target.id for target in chosen], now)
+        sent, issued = self._target_links(conn, alert, [target.id for target in chosen], now)
         bodies = {
             target.id: render(replace(dossier, live_track_url=sent.get(target.id)), target.formats)
             for target in chosen
@@ -284,22 +305,32 @@ class Outbox:
             history.facts = alert.facts
             history.references.append(Reference(dossier.event_id, now))
             history.links.update(issued)
+        if alert.incident_id is not None:
+            # the incident's stream: the next push about any of its alerts references this one
+            self._chains.setdefault(alert.incident_id, []).append(Reference(dossier.event_id, now))
+            self._incident_links.setdefault(alert.incident_id, {}).update(issued)
         return staged
 
     def _target_links(
-        self, conn: Connection, alert_id: str, target_ids: Sequence[str], now: datetime
+        self, conn: Connection, alert: Alert, target_ids: Sequence[str], now: datetime
     ) -> tuple[dict[str, str], dict[str, Issued]]:
-        """The live-track URL for each target: the one it was sent before while it is not revoked and
-        more than half its life remains, else a new link issued to that target. Returns the URLs and
-        the links issued now, which are remembered only once the push is staged (a push that fails
-        leaves none)."""
+        """The live-track URL for each target: the one it was sent before (for any alert of the same
+        incident: one link per target per incident) while it is not revoked and more than half its
+        life remains, else a new link issued to that target. Returns the URLs and the links issued
+        now, which are remembered only once the push is staged (a push that fails leaves none)."""
         issued: dict[str, Issued] = {}
         base = self._link_base()
         if base is None:
             return {}, issued
         lifetime = timedelta(seconds=self.settings.link_lifetime_s)
+        alert_id = alert.id
         history = self._pushed.get(alert_id)
-        sent = {tid: history.links[tid] for tid in target_ids if history and tid in history.links}
+        known_links = (
+            self._incident_links.get(alert.incident_id, {})
+            if alert.incident_id is not None
+            else (history.links if history else {})
+        )
+        sent = {tid: known_links[tid] for tid in target_ids if tid in known_links}
         if sent:  # an operator may have revoked one since (a leaked link)
             c = t.incident_links.c
             ids = [issued_link.link.id for issued_link in sent.values()]
@@ -309,7 +340,9 @@ class Outbox:
         for target_id in target_ids:
             known = sent.get(target_id)
             if known is None or known.link.expires_at - now < lifetime / 2:
-                known = links.issue(conn, alert_id, Holder.TARGET, target_id, "vigil", now, lifetime)
+                known = links.issue(
+                    conn, alert_id, Holder.TARGET, target_id, "vigil", now, lifetime, alert.incident_id
+                )
                 issued[target_id] = known
             urls[target_id] = known.url(base)
         return urls, issued
@@ -341,6 +374,9 @@ class Outbox:
             plan=routing.plan(alert.kind, scene.offender_at, scene.victim_at, targets, level),
             live_track_url=None,  # each target's own, set when its body is rendered
             references=tuple(history.references) if history else (),
+            incident_id=alert.incident_id,
+            incident_number=_number(conn, alert.incident_id),
+            incident_references=tuple(self._chains.get(alert.incident_id or "", ())),
             sender=self.settings.sender,
             source=self.settings.source,
             timezone=self.settings.timezone,
@@ -640,6 +676,14 @@ def _alarm(key: AlertKey, subject: str | None, text: str, active: bool) -> Signa
         facts=Facts(event=text),
         subject_id=subject,
     )
+
+
+def _number(conn: Connection, incident_id: str | None) -> str | None:
+    """The incident's radio number (written with the alert changes, before the pushes are staged)."""
+    if incident_id is None:
+        return None
+    found: str | None = conn.scalar(select(t.incidents.c.number).where(t.incidents.c.id == incident_id))
+    return found
 
 
 def _subject_of(conn: Connection, alert_id: str) -> str | None:

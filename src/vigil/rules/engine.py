@@ -36,6 +36,7 @@ from vigil.domain.alerts import (
     Facts,
     Signal,
 )
+from vigil.domain.incidents import Incident, IncidentBook
 from vigil.domain.model import (
     Device,
     DeviceEvent,
@@ -46,7 +47,6 @@ from vigil.domain.model import (
     Zone,
     ZoneKind,
 )
-from vigil.domain.incidents import Incident, IncidentBook
 from vigil.domain.plausibility import Doubt
 from vigil.domain.track import Track
 from vigil.rules import device_health, position_doubt, proximity, signal, zones

@@ -88,6 +88,44 @@ class Reader:
         with self.db.connect() as conn:
             return [alert_from_row(r) for r in conn.execute(query)]
 
+    # --- incidents: the alerts of one danger ------------------------------------------------------------
+
+    def incident(self, incident_id: str) -> Any | None:
+        """One incident's row (with its radio number), or None."""
+        with self.db.connect() as conn:
+            return conn.execute(select(t.incidents).where(t.incidents.c.id == incident_id)).first()
+
+    def incidents(self, *, state: str, limit: int, within: AlertFilter | None = None) -> list[Any]:
+        """Incident rows, latest escalation first; `state` is open, closed or all; `within` narrows to
+        the incidents with at least one alert a scoped caller may see."""
+        c = t.incidents.c
+        query = select(t.incidents).order_by(c.escalated_at.desc(), c.id).limit(limit)
+        if state != "all":
+            query = query.where(c.open.is_(state == "open"))
+        if within is not None:
+            visible = select(t.alerts.c.incident_id).where(
+                t.alerts.c.incident_id.is_not(None), within.clause()
+            )
+            query = query.where(c.id.in_(visible))
+        with self.db.connect() as conn:
+            return list(conn.execute(query))
+
+    def incident_alerts(
+        self, incident_ids: Collection[str], within: AlertFilter | None = None
+    ) -> list[Alert]:
+        """The alerts of these incidents (those a scoped caller may see), oldest first."""
+        if not incident_ids:
+            return []
+        query = (
+            select(t.alerts)
+            .where(t.alerts.c.incident_id.in_(sorted(incident_ids)))
+            .order_by(t.alerts.c.opened_at, t.alerts.c.id)
+        )
+        if within is not None:
+            query = query.where(within.clause())
+        with self.db.connect() as conn:
+            return [alert_from_row(r) for r in conn.execute(query)]
+
     # --- what scoped callers may see (read by api.policy) -------------------------------------------
 
     def caseload(self, officer: str) -> frozenset[str]:

@@ -180,6 +180,7 @@ def alert_view(d: Dossier) -> dict[str, Any]:
         order = {"id": a.order_id, **dict.fromkeys(_ORDER_FIELDS)}
     return {
         "id": a.id,
+        "incident": None if d.incident_id is None else {"id": d.incident_id, "number": d.incident_number},
         "kind": a.kind.value,
         "severity": a.severity.value,
         "state": a.state.value,

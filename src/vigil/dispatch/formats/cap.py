@@ -11,7 +11,7 @@ import re
 import xml.etree.ElementTree as ET
 from datetime import tzinfo
 
-from vigil.dispatch.dossier import Agency, Dossier, PushType
+from vigil.dispatch.dossier import Agency, Dossier, PushType, Reference
 from vigil.dispatch.formats.alert import PROTECTED, SUBJECT, local, parties, tenth, whole, zone
 from vigil.domain.alerts import Alert, AlertKind, AlertState, Confidence, Position, Severity
 
@@ -135,6 +135,15 @@ def msg_type(d: Dossier) -> str:
     if d.push_type is PushType.CLOSED and d.alert.state is AlertState.FALSE_ALARM:
         return "Cancel"
     return "Update"
+
+
+def _references(d: Dossier, kind: str) -> tuple[Reference, ...]:
+    """What a message references: the incident's earlier messages (about any of its alerts), so a
+    receiver can follow one stream per danger; a Cancel (one alert was a false alarm) only its own
+    alert's, so it withdraws that alert and not the rest of the incident."""
+    if kind == "Cancel" or not d.incident_references:
+        return d.references
+    return d.incident_references
 
 
 def _ended(d: Dossier) -> bool:
@@ -365,17 +374,21 @@ def render(d: Dossier) -> str:
     _sub(root, "restriction", RESTRICTION)
     if d.note:
         _sub(root, "note", d.note)
-    if kind != "Alert" and not d.references:
+    references = _references(d, kind)
+    if kind != "Alert" and not references:
         raise ValueError(f"CAP {kind} needs references to earlier pushes (alert {d.alert.id})")
-    if d.references:
-        for ref in d.references:
+    if references:
+        for ref in references:
             _check_token("reference identifier", ref.identifier)
         _sub(
             root,
             "references",
-            " ".join(f"{d.sender},{r.identifier},{local(r.sent, tz)}" for r in d.references),
+            " ".join(f"{d.sender},{r.identifier},{local(r.sent, tz)}" for r in references),
         )
-    _sub(root, "incidents", d.alert.id)
+    # The incident groups the messages of one danger; its radio number is what dispatchers say.
+    incident = d.incident_number or d.incident_id or d.alert.id
+    _check_token("incidents", incident)
+    _sub(root, "incidents", incident)
     parameters = _parameters(d)
     for lang in (KO, EN):
         _info(root, d, tz, lang, parameters)

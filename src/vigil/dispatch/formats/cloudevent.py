@@ -25,6 +25,11 @@ def envelope(d: Dossier, data: dict[str, Any]) -> dict[str, Any]:
         "sequence": f"{d.sequence:0{SEQUENCE_DIGITS}d}",
         "severity": d.alert.severity.value,
     }
+    if d.incident_id is not None:
+        # Extension attributes: the pushes of one danger share these, whatever alert they are about.
+        event["incident"] = d.incident_id
+        if d.incident_number is not None:
+            event["incidentnumber"] = d.incident_number
     if d.escalation_level > 0:
         event["escalation"] = d.escalation_level
     event["data"] = data

@@ -231,7 +231,8 @@ def render(d: Dossier) -> dict[str, Any]:
         "incidentTypeCommonRegistryText": INCIDENT_TYPE.get(a.kind, "ORDERV"),
         "incidentStatusInternalText": status_internal,
         "incidentStatusCommonRegistryText": STATUS[a.state],
-        "internalIncidentId": a.id,
+        # the control centre's own incident: its radio number (the alert's id before incidents)
+        "internalIncidentId": d.incident_number or d.incident_id or a.id,
         "incidentPriorityInternalText": a.severity.value,
         "notesReference": notes,
     }

@@ -44,9 +44,7 @@ def upgrade() -> None:
     op.add_column("alerts", sa.Column("incident_id", sa.String(length=64), nullable=True))
     op.create_index(op.f("ix_alerts_incident_id"), "alerts", ["incident_id"], unique=False)
     op.add_column("incident_links", sa.Column("incident_id", sa.String(length=64), nullable=True))
-    op.create_index(
-        op.f("ix_incident_links_incident_id"), "incident_links", ["incident_id"], unique=False
-    )
+    op.create_index(op.f("ix_incident_links_incident_id"), "incident_links", ["incident_id"], unique=False)
 
 
 def downgrade() -> None:
