@@ -127,6 +127,8 @@ def matrix(a1: str, a2: str) -> list[Row]:
             f"/v1/alerts/{a2}/links/none",
             roles(operator=ALL, police_dispatcher=IN),
         ),
+        # --- incidents (scoped like their alerts; an alert's id names its incident) ---
+        Row("GET", f"/v1/incidents/{a1}", f"/v1/incidents/{a2}", ALERT_READERS),
         # --- positions ---
         Row("GET", "/v1/people/S1/track", "/v1/people/S2/track", ALERT_READERS, params=WATCH),
         Row(
@@ -250,6 +252,12 @@ LISTS: dict[str, tuple[str, str, dict[str, tuple[set[str], set[str]] | None]]] =
         "police_dispatcher": ({"A1"}, {"A2"}),
         "field_officer": ({"A1"}, {"A2"}),
     }),
+    "/v1/incidents": ("id", "", {
+        "operator": ({"I1", "I2"}, set()),
+        "probation_officer": ({"I1"}, {"I2"}),
+        "police_dispatcher": ({"I1"}, {"I2"}),
+        "field_officer": ({"I1"}, {"I2"}),
+    }),
     "/v1/subjects": ("id", "", {
         "operator": ({"S1", "S2"}, set()),
         "probation_officer": ({"S1"}, {"S2"}),
@@ -284,7 +292,7 @@ LISTS: dict[str, tuple[str, str, dict[str, tuple[set[str], set[str]] | None]]] =
 OTHER_CREDENTIALS = {
     ("POST", "/v1/auth/login"), ("POST", "/v1/auth/refresh"), ("POST", "/v1/auth/activate"),
     ("POST", "/v1/auth/logout"), ("GET", "/v1/me"),
-    ("GET", "/v1/incidents/{alert_id}"), ("POST", "/v1/incidents/{alert_id}/status"),
+    ("POST", "/v1/incidents/{incident_id}/status"),
     ("POST", "/v1/dispatch/callbacks/{target_id}"),
     ("POST", "/v1/devices/messages"), ("GET", "/osmand"), ("POST", "/osmand"),
     ("GET", "/osmand/t/{token}"), ("POST", "/osmand/t/{token}"),
@@ -334,6 +342,7 @@ def build(api) -> dict[str, str]:
         [alert] = [a for a in api.get("/v1/alerts").json() if a["order"] == order]
         assert alert["kind"] == "proximity_violation", alert
         alerts[name] = alert["id"]
+        alerts[name.replace("A", "I")] = alert["incident"]  # each danger its own incident
     for name in ("A1", "A2"):
         assert api.put(f"/v1/alerts/{alerts[name]}/assignments/u-fo3", None).status_code == 200
     assert api.put(f"/v1/alerts/{alerts['A1']}/assignments/u-field_officer", None).status_code == 200
@@ -462,6 +471,7 @@ def _template(path: str, alerts: dict[str, str]) -> str:
         "alerts": "alert_id", "people": "person_id", "subjects": "subject_id", "protected-persons": "person_id",
         "devices": "device_id", "orders": "order_id", "zones": "zone_id", "assignments": "user_id",
         "targets": "target_id", "legal-holds": "hold_id", "users": "user_id", "links": "link_id",
+        "incidents": "incident_id",
     }  # fmt: skip
     parts = path.strip("/").split("/")
     out = [
@@ -802,3 +812,27 @@ def test_her_app_speaks_for_her_own_device_even_beside_a_subject_of_her_id(scene
     r = api.post("/v1/me/position", {"lat": HOME_LAT, "lon": HOME_LON}, who="protected_person")
     assert r.status_code == 200, r.text
     assert api.fixes_of("AM-0") == [] and len(api.fixes_of("W-1")) >= 2
+
+
+# --- incidents by their own id ----------------------------------------------------------------------
+
+
+def test_an_incident_is_read_by_whoever_sees_one_of_its_alerts_and_refused_to_others(scene):
+    api, ids = scene
+    assert ids["I1"] != ids["I2"]
+    for who in ROLES:
+        expect = ALERT_READERS.get(who, NONE)
+        for side, incident in (("in", ids["I1"]), ("out", ids["I2"])):
+            should = expect == ALL or (expect == IN and side == "in")
+            r = api.get(f"/v1/incidents/{incident}", who=who)
+            if should:
+                assert r.status_code == 200, (who, incident, r.text)
+                body = r.json()
+                assert body["id"] == incident and body["number"]
+                assert [a["id"] for a in body["alerts"]] == [ids["A1" if side == "in" else "A2"]]
+            else:
+                assert r.status_code == 403, (who, incident, r.status_code)
+    r = api.get("/v1/audit", who="auditor", params={"actor": "u-police_dispatcher"})
+    assert any(e["target"] == f"/v1/incidents/{ids['I2']}" and not e["detail"]["allowed"] for e in r.json())
+    # a staff token never opens the link holder's view, even in ?token=
+    assert api.get("/v1/incidents/nonexistent").status_code == 404
