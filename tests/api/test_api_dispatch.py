@@ -73,7 +73,8 @@ def test_a_violation_is_pushed_signed_valid_and_complete(dispatch_client, receiv
     plan = {task["agency"]: task for task in alert["response_plan"]}
     assert plan["probation"]["basis"] == "live_position"
     assert plan["police"]["basis"] == "live_position"
-    assert alert["live_track_url"].startswith(f"https://vigil.test/field/?incident={alert_id}&token=inc_")
+    incident = api.get(f"/v1/alerts/{alert_id}").json()["incident"]  # the link opens the incident
+    assert alert["live_track_url"].startswith(f"https://vigil.test/field/?incident={incident}&token=inc_")
     assert "<identifier>" in event["data"]["cap"] and event["data"]["eido"]
     [delivery] = wait_until(lambda: [d for d in deliveries(api, alert_id) if d["state"] == "delivered"])
     assert (delivery["target"], delivery["attempts"], delivery["last_status"]) == ("env-default", 1, 200)

@@ -203,3 +203,32 @@ def test_a_link_from_before_incidents_still_opens_its_alert_and_only_that(app_cl
     assert api.send(api.fix("AM-1", north(40), seconds=1)).status_code == 200
     position = view(api, violation, token).json()["subject"]["position"]
     assert position["geometry"]["coordinates"][1] == pytest.approx(north(40))
+
+
+# --- one stream of pushes per incident ------------------------------------------------------------------
+
+
+def test_the_pushes_of_one_incident_form_one_stream_with_one_link_per_target(dispatch_client, receiver):
+    import xml.etree.ElementTree as ET
+
+    from api_kit import ENV_PATH
+
+    api = dispatch_client
+    violation = api.violation()
+    [first] = receiver.wait(ENV_PATH, 1)
+    tamper(api, seconds=1)
+    second = receiver.wait(ENV_PATH, 2)[1]
+    assert receiver.problems == []  # signatures, CloudEvents, CAP XSD and EIDO all checked there
+    incident = alert_of(api, violation)["incident"]
+    number = api.get(f"/v1/incidents/{incident}").json()["number"]
+    assert second["data"]["alert"]["kind"] == "tamper"
+    for event in (first, second):
+        assert (event["incident"], event["incidentnumber"]) == (incident, number)
+        cap = ET.fromstring(event["data"]["cap"])
+        assert cap.findtext("{urn:oasis:names:tc:emergency:cap:1.2}incidents") == number
+    cap = ET.fromstring(second["data"]["cap"])
+    references = cap.findtext("{urn:oasis:names:tc:emergency:cap:1.2}references") or ""
+    assert [r.split(",")[1] for r in references.split()] == [first["id"]]
+    # the target was sent one link for the incident, not one per alert
+    assert first["data"]["alert"]["live_track_url"] == second["data"]["alert"]["live_track_url"]
+    assert f"incident={incident}&" in first["data"]["alert"]["live_track_url"]

@@ -442,3 +442,60 @@ def test_every_dossier_renders_valid_formats(d: Dossier) -> None:
     event = _all_valid(d)
     assert render(d, FORMATS) == render(d, FORMATS)
     assert event["type"] == f"org.vigil.alert.{d.push_type.value}"
+
+
+# --- incidents: one stream of pushes per danger ----------------------------------------------------------
+
+
+def _incident(**changes: object) -> Dossier:
+    """A tamper pushed in the incident of an earlier violation (two pushes about it before)."""
+    chain = (Reference("ev-1", AT - timedelta(minutes=3)), Reference("ev-2", AT - timedelta(minutes=1)))
+    tamper = replace(
+        dossier().alert,
+        id="al-2",
+        key=AlertKey("tamper", "s1", "AM-1"),
+        kind=AlertKind.TAMPER,
+        state=AlertState.OPEN,
+        incident_id="inc-7",
+    )
+    base = dossier(
+        event_id="ev-3",
+        push_type=PushType.OPENED,
+        sequence=1,
+        alert=tamper,
+        references=(),
+        incident_id="inc-7",
+        incident_number="1206-07",
+        incident_references=chain,
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_cap_of_a_new_alert_in_an_incident_references_the_incidents_earlier_messages() -> None:
+    event = _all_valid(_incident())  # the XSD and CAP's prose rules
+    root = ET.fromstring(event["data"]["cap"])
+    assert root.findtext(C + "msgType") == "Alert"
+    assert root.findtext(C + "references") == (
+        "vigil@control.example.kr,ev-1,2026-03-14T16:09:05+09:00 "
+        "vigil@control.example.kr,ev-2,2026-03-14T16:11:05+09:00"
+    )
+    assert root.findtext(C + "incidents") == "1206-07"
+    # CloudEvents and EIDO carry the incident too; data.alert names it
+    assert (event["incident"], event["incidentnumber"]) == ("inc-7", "1206-07")
+    assert event["data"]["eido"]["incidentComponent"]["internalIncidentId"] == "1206-07"
+    assert event["data"]["alert"]["incident"] == {"id": "inc-7", "number": "1206-07"}
+
+
+def test_cap_cancel_of_one_alert_references_only_its_own_messages_not_the_whole_incident() -> None:
+    own = (Reference("ev-3", AT - timedelta(seconds=30)),)
+    closed = replace(_incident().alert, state=AlertState.FALSE_ALARM)
+    d = _incident(push_type=PushType.CLOSED, alert=closed, references=own, sequence=2, event_id="ev-4")
+    root = ET.fromstring(_all_valid(d)["data"]["cap"])
+    assert root.findtext(C + "msgType") == "Cancel"
+    assert root.findtext(C + "references") == "vigil@control.example.kr,ev-3,2026-03-14T16:11:35+09:00"
+
+
+def test_without_an_incident_the_formats_are_as_before() -> None:
+    event = _all_valid(dossier())
+    assert "incident" not in event and event["data"]["alert"]["incident"] is None
+    assert ET.fromstring(event["data"]["cap"]).findtext(C + "incidents") == "al-1"
