@@ -9,6 +9,7 @@ field; and the KO/EN switch changes the visible text."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -394,9 +395,8 @@ def test_a_dispatcher_sends_a_unit_with_a_link_that_ends_when_he_is_taken_off(
     units.get_by_test_id("assign-user").fill("u-field_officer")
     units.get_by_test_id("assign-submit").click()
     shown = units.get_by_test_id("issued-url")
-    expect(shown).to_have_value(
-        re.compile(rf"^{re.escape(site.url)}/field/\?incident={alert['id']}&token=inc_")
-    )
+    incident = site.call("GET", f"/v1/alerts/{alert['id']}").json()["incident"]  # the link opens it
+    expect(shown).to_have_value(re.compile(rf"^{re.escape(site.url)}/field/\?incident={incident}&token=inc_"))
     url = shown.input_value()
     unit = units.locator("[data-testid=unit][data-user=u-field_officer]")
     expect(unit.get_by_test_id("unit-has-link")).to_have_text("has a link")
@@ -528,3 +528,50 @@ def test_language_switch_changes_visible_text(site: Site, desk: Any) -> None:
     expect(queue_title).to_contain_text("Alert queue")
     page.get_by_test_id("language").get_by_role("button", name="KO").click()
     expect(queue_title).to_contain_text("경보 대기열")
+
+
+def test_the_queue_shows_one_entry_per_incident_with_its_number_latest_escalation_first(
+    site: Site, desk: Any
+) -> None:
+    """His approach and his strap cut are one incident: one queue entry with the number read over the
+    radio, holding both alerts; another pair's danger is another entry. The entry escalated last is
+    on top, however early its first warning; selecting one shows its alerts and timeline."""
+    gyeonggi, seoul = two_approaches(site)
+    page = desk.new_page()
+    problems = watch(page)
+    sign_in(page, site, "operator")
+    english(page)
+    entries = page.get_by_test_id("incident-item")
+    expect(entries).to_have_count(2)
+    incidents = site.call("GET", "/v1/incidents").json()
+    by_subject = {i["subject"]: i for i in incidents}
+    # both are violations: the later escalation (S2's, listed first by the API too) is on top
+    expect(entries.first).to_have_attribute("data-incident-id", incidents[0]["id"])
+
+    # S1 cuts his strap: it joins S1's incident, which now escalated last and comes to the top
+    at = datetime.now(UTC).isoformat()
+    site.call(
+        "POST", "/v1/devices/messages", {"device": "AM-1", "at": at, "event": "strap_cut"}, who="gateway"
+    )
+    first = entries.first
+    expect(first).to_have_attribute("data-incident-id", by_subject["S1"]["id"])
+    expect(entries).to_have_count(2)
+    expect(first.get_by_test_id("alert-item")).to_have_count(len(gyeonggi) + 1)
+    expect(first.get_by_test_id("incident-number")).to_have_text(by_subject["S1"]["number"])
+    expect(first.get_by_test_id("incident-kind")).to_have_text("Proximity violation")
+    expect(first.get_by_test_id("incident-parties")).to_contain_text("S1")
+    second = entries.nth(1)
+    expect(second.get_by_test_id("alert-item")).to_have_count(len(seoul))
+    expect(second.get_by_test_id("incident-number")).to_have_text(by_subject["S2"]["number"])
+
+    # selecting the incident shows its alerts and their timeline
+    first.get_by_test_id("incident-head").click()
+    detail = page.get_by_test_id("incident-detail")
+    expect(detail.get_by_test_id("incident-detail-number")).to_have_text(by_subject["S1"]["number"])
+    expect(detail.get_by_test_id("incident-alert")).to_have_count(len(gyeonggi) + 1)
+    expect(detail.get_by_test_id("incident-timeline").locator("li")).to_have_count(len(gyeonggi) + 1)
+    expect(detail.get_by_test_id("incident-timeline")).to_contain_text("Tamper")
+    # and one of its alerts opens that alert's own detail, with its steps
+    detail.get_by_test_id("incident-alert").first.click()
+    expect(page.get_by_test_id("detail-state")).to_be_visible()
+    assert problems == []

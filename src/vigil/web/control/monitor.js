@@ -1,4 +1,5 @@
-// The shared picture: the live map, the alert queue, one alert's detail, and the live figures.
+// The shared picture: the live map, the queue of incidents (the alerts of one danger, grouped under
+// the number read over the radio), one incident's or one alert's detail, and the live figures.
 /* global L */
 import { api, stream, ApiError } from "/web/common/api.js";
 import { t } from "/web/common/i18n.js";
@@ -46,6 +47,8 @@ export class Monitor {
     this.people = new Map(); // person -> {feature, marker, status, layer}
     this.alerts = new Map(); // open alerts by id
     this.items = new Map(); // queue <li> by alert id
+    this.incidents = new Map(); // open incidents by id, as /v1/incidents gives them
+    this.groups = new Map(); // queue <li> by incident id (or "alert:<id>" for an alert with none)
     this.pairs = new Map(); // subject -> Set(protected person) under an active order
     this.lines = new Map(); // "subject|person" -> polyline
     this.notes = new Map(); // alert id -> note being typed
@@ -136,11 +139,13 @@ export class Monitor {
   // --- loading and the stream --------------------------------------------------------------------
 
   async load(first = false) {
-    const [positions, alerts, orders] = await Promise.all([
+    const [positions, alerts, orders, incidents] = await Promise.all([
       api("GET", "/v1/positions"),
       api("GET", "/v1/alerts?open_only=true"),
       this.registry ? api("GET", "/v1/orders").catch(() => []) : [],
+      api("GET", "/v1/incidents?state=open").catch(() => []),
     ]);
+    this.incidents = new Map(incidents.map((i) => [i.id, i]));
     this.pairs.clear();
     for (const o of orders) {
       this.orders.set(o.id, o);
@@ -360,9 +365,12 @@ export class Monitor {
     }
     for (const id of [alert.subject, alert.protected_person]) if (id) this.restyle(id);
     for (const id of [alert.subject, alert.protected_person]) if (id) this.redrawLines(id);
+    // A new incident, or a change of its rank or end: its number and latest escalation are the server's.
+    if (alert.incident && (!this.incidents.has(alert.incident) || message.change !== "updated")) this.reloadIncidents();
     this.renderQueue();
     this.updateFlash();
     if (this.detailId === alert.id) this.refreshDetail();
+    if (this.incidentId && this.incidentId === alert.incident) this.refreshIncident();
     // The figures follow alert changes promptly, besides the regular poll.
     clearTimeout(this.soonPoll);
     if (!this.noStats) this.soonPoll = setTimeout(() => this.poll(), 400);
@@ -373,38 +381,127 @@ export class Monitor {
       (SEVERITY[a.severity] ?? 9) - (SEVERITY[b.severity] ?? 9) || a.opened_at.localeCompare(b.opened_at) || a.id.localeCompare(b.id));
   }
 
+  // The open incidents (re)read from the server, at most once at a time; the queue is redrawn after.
+  reloadIncidents() {
+    if (this.incidentsLoading) {
+      this.incidentsAgain = true;
+      return;
+    }
+    this.incidentsLoading = api("GET", "/v1/incidents?state=open")
+      .then((incidents) => {
+        this.incidents = new Map(incidents.map((i) => [i.id, i]));
+        this.renderQueue();
+      })
+      .catch(() => {})
+      .finally(() => {
+        this.incidentsLoading = null;
+        if (this.incidentsAgain) {
+          this.incidentsAgain = false;
+          this.reloadIncidents();
+        }
+      });
+  }
+
+  // The queue's entries: one per incident (an alert from before incidents is an entry of its own),
+  // the gravest first, then the latest escalation (not the first warning) on top.
+  grouped() {
+    const groups = new Map();
+    for (const alert of this.sorted()) {
+      const key = alert.incident || `alert:${alert.id}`;
+      if (!groups.has(key)) groups.set(key, { key, incident: alert.incident ? this.incidents.get(alert.incident) || null : null, alerts: [] });
+      groups.get(key).alerts.push(alert);
+    }
+    for (const g of groups.values()) {
+      g.severity = Math.min(...g.alerts.map((a) => SEVERITY[a.severity] ?? 9));
+      // until the server's record arrives, the newest opening of its alerts stands in for it
+      g.escalated = (g.incident && g.incident.escalated_at) || g.alerts.map((a) => a.opened_at).sort().at(-1);
+    }
+    return [...groups.values()].sort((a, b) => a.severity - b.severity || b.escalated.localeCompare(a.escalated) || a.key.localeCompare(b.key));
+  }
+
   renderQueue() {
     const alerts = this.sorted();
-    this.root.querySelector("[data-testid=queue-count]").textContent = alerts.length ? `(${alerts.length})` : "";
+    const groups = this.grouped();
+    this.root.querySelector("[data-testid=queue-count]").textContent = groups.length ? `(${groups.length})` : "";
     const keep = new Set(alerts.map((a) => a.id));
     for (const [id, li] of this.items) if (!keep.has(id)) { li.remove(); this.items.delete(id); }
+    const keepGroups = new Set(groups.map((g) => g.key));
+    for (const [key, li] of this.groups) if (!keepGroups.has(key)) { li.remove(); this.groups.delete(key); }
     const empty = this.queueEl.querySelector("li.empty");
     if (!alerts.length) {
       if (!empty) this.queueEl.appendChild(el(`<li class="empty" data-testid="queue-empty">${esc(t("queue.empty"))}</li>`));
       return;
     }
     if (empty) empty.remove();
-    const order = [];
-    for (const alert of alerts) {
-      let li = this.items.get(alert.id);
-      if (!li) {
-        li = document.createElement("li");
-        li.className = "alert";
-        li.dataset.testid = "alert-item";
-        li.dataset.alertId = alert.id;
-        li.addEventListener("click", (event) => {
-          if (event.target.closest("button, input")) return;
-          this.openDetail(li.dataset.alertId);
-        });
-        this.items.set(alert.id, li);
+    const outer = [];
+    for (const group of groups) {
+      const entry = this.groupItem(group);
+      outer.push(entry);
+      const list = entry.querySelector("ol.incident-alerts");
+      const inner = group.alerts.map((alert) => this.alertItem(alert));
+      const current = [...list.children];
+      if (current.length !== inner.length || current.some((c, i) => c !== inner[i])) {
+        for (const li of inner) list.appendChild(li);
       }
-      this.fillItem(li, alert);
-      order.push(li);
     }
     const current = [...this.queueEl.children];
-    if (current.length !== order.length || current.some((c, i) => c !== order[i])) {
-      for (const li of order) this.queueEl.appendChild(li);
+    if (current.length !== outer.length || current.some((c, i) => c !== outer[i])) {
+      for (const li of outer) this.queueEl.appendChild(li);
     }
+  }
+
+  // One queue entry: the incident's number, gravity, parties and latest escalation, over its alerts.
+  groupItem(group) {
+    let li = this.groups.get(group.key);
+    if (!li) {
+      li = el(`<li class="incident" data-testid="incident-item"><div class="incident-head" data-testid="incident-head"></div><ol class="incident-alerts"></ol></li>`);
+      li.querySelector(".incident-head").addEventListener("click", () => {
+        if (li.dataset.incidentId) this.openIncident(li.dataset.incidentId);
+        else this.openDetail(li.dataset.alertId);
+      });
+      this.groups.set(group.key, li);
+    }
+    const worst = Object.keys(SEVERITY).find((k) => SEVERITY[k] === group.severity) || "low";
+    const record = group.incident;
+    const kind = record ? record.kind : group.alerts[0].kind;
+    const people = new Set();
+    for (const a of group.alerts) for (const p of [a.subject, a.protected_person]) if (p) people.add(p);
+    if (record) for (const p of [record.subject, record.protected_person]) if (p) people.add(p);
+    const stamp = `${record ? record.number : ""}|${worst}|${kind}|${group.escalated}|${[...people].join(",")}|${group.alerts.length}`;
+    li.className = `incident ${worst}`;
+    if (group.key.startsWith("alert:")) {
+      li.dataset.alertId = group.alerts[0].id;
+      delete li.dataset.incidentId;
+    } else {
+      li.dataset.incidentId = group.key;
+    }
+    if (li.dataset.stamp === stamp) return li;
+    li.dataset.stamp = stamp;
+    const number = record ? record.number : group.key.startsWith("alert:") ? "" : "…";
+    li.querySelector(".incident-head").innerHTML = `
+      ${number ? `<span class="number mono" data-testid="incident-number">${esc(number)}</span>` : ""}
+      <span class="chip ${worst}">${esc(t(`severity.${worst}`))}</span>
+      <span class="kind" data-testid="incident-kind">${esc(t(`kind.${kind}`))}</span>
+      <span class="who" data-testid="incident-parties">${[...people].map(esc).join(" · ")}</span>
+      <span class="escalated" data-testid="incident-escalated" title="${esc(t("incident.escalated"))}">${esc(t("incident.escalated"))} ${esc(clock(group.escalated))}</span>`;
+    return li;
+  }
+
+  alertItem(alert) {
+    let li = this.items.get(alert.id);
+    if (!li) {
+      li = document.createElement("li");
+      li.className = "alert";
+      li.dataset.testid = "alert-item";
+      li.dataset.alertId = alert.id;
+      li.addEventListener("click", (event) => {
+        if (event.target.closest("button, input")) return;
+        this.openDetail(li.dataset.alertId);
+      });
+      this.items.set(alert.id, li);
+    }
+    this.fillItem(li, alert);
+    return li;
   }
 
   fillItem(li, alert) {
@@ -530,7 +627,63 @@ export class Monitor {
 
   // --- one alert in detail ---------------------------------------------------------------------------
 
+  // --- one incident in detail: its alerts and their merged timeline ---------------------------------
+
+  async openIncident(id) {
+    this.closeDetail();
+    this.incidentId = id;
+    this.queuePanel.hidden = true;
+    this.detailEl.hidden = false;
+    this.detailEl.innerHTML = `<button type="button" class="back">${esc(t("detail.back"))}</button>`;
+    this.detailEl.querySelector(".back").addEventListener("click", () => this.closeDetail());
+    await this.refreshIncident();
+  }
+
+  async refreshIncident() {
+    const id = this.incidentId;
+    if (!id) return;
+    let d;
+    try {
+      d = await api("GET", `/v1/incidents/${encodeURIComponent(id)}`);
+    } catch (e) {
+      this.detailEl.innerHTML = `<p class="error">${esc(t("error.generic", { detail: e.message }))}</p>`;
+      return;
+    }
+    if (this.incidentId !== id) return;
+    const kinds = new Map(d.alerts.map((a) => [a.id, a.kind]));
+    const alerts = d.alerts.map((a) => `<li class="alert ${esc(a.severity)}" data-testid="incident-alert" data-alert-id="${esc(a.id)}">
+        <div class="head"><span class="kind">${esc(t(`kind.${a.kind}`))}</span>
+        <span class="chip outline">${esc(t(`state.${a.state}`))}</span>
+        <span class="age">${esc(clock(a.opened_at))}</span></div>
+        <div class="who">${[a.subject, a.protected_person].filter(Boolean).map(esc).join(" → ")}</div></li>`).join("");
+    const timeline = (d.timeline || []).map((c) => `<li data-change="${esc(c.change)}" data-alert-id="${esc(c.alert)}"><span class="at">${clock(c.at)}</span>
+        <b>${esc(t(`change.${c.change}`))}</b> · ${esc(t(`kind.${kinds.get(c.alert) || c.kind}`))}
+        ${c.actor ? ` · <span class="mono">${esc(c.actor)}</span>` : ""}${c.note ? ` — ${esc(c.note)}` : ""}</li>`).join("");
+    const row = (label, value, testid = "") => (value ? `<dt>${esc(t(label))}</dt><dd${testid ? ` data-testid="${testid}"` : ""}>${value}</dd>` : "");
+    const body = el(`<div data-testid="incident-detail">
+      <h2><span class="number mono" data-testid="incident-detail-number">${esc(d.number)}</span>
+        <span class="chip ${esc(d.severity)}">${esc(t(`severity.${d.severity}`))}</span> ${esc(t(`kind.${d.kind}`))}
+        ${d.open ? "" : `<span class="chip outline">${esc(t("incident.closed"))}</span>`}</h2>
+      <dl>
+        ${row("detail.subject", esc(d.subject || ""))}
+        ${row("detail.protected", esc(d.protected_person || ""))}
+        ${row("detail.opened", esc(clock(d.opened_at)))}
+        ${row("incident.escalated", esc(clock(d.escalated_at)), "incident-detail-escalated")}
+      </dl>
+      <h3>${esc(t("incident.alerts", { n: d.alerts.length }))}</h3>
+      <ol class="alerts incident-alerts" data-testid="incident-alerts">${alerts}</ol>
+      <h3>${esc(t("detail.timeline"))}</h3>
+      <ol class="timeline" data-testid="incident-timeline">${timeline}</ol>
+    </div>`);
+    for (const li of body.querySelectorAll("[data-testid=incident-alert]")) {
+      li.addEventListener("click", () => this.openDetail(li.dataset.alertId));
+    }
+    const back = this.detailEl.querySelector(".back");
+    this.detailEl.replaceChildren(back, body);
+  }
+
   async openDetail(id) {
+    this.incidentId = null;
     if (this.detailId !== id) this.issued = null;
     this.detailId = id;
     this.queuePanel.hidden = true;
@@ -542,6 +695,7 @@ export class Monitor {
 
   closeDetail() {
     const parties = this.detailParties || [];
+    this.incidentId = null;
     this.detailId = null;
     this.detail = null;
     this.detailParties = null;
