@@ -86,6 +86,10 @@ class IncidentBook:
         self.window_s = window_s
         self._open: dict[str, Incident] = {}
         self._changed: dict[str, Incident] = {}
+        # Open incidents by the people they name, so placing an alert looks at a few, not all: a
+        # caseload whose alerts nobody closes keeps thousands open.
+        self._of_subject: dict[str, set[str]] = {}
+        self._of_protected: dict[str, set[str]] = {}
 
     def __iter__(self) -> Iterator[Incident]:
         return iter(self._open.values())
@@ -102,12 +106,14 @@ class IncidentBook:
         mine = [a for a in alerts if a.incident_id == incident.id and a.state not in TERMINAL]
         if not mine:
             return
-        self._open[incident.id] = replace(
-            incident,
-            alerts=frozenset(a.id for a in mine),
-            active=frozenset(a.id for a in mine if a.active),
-            open=True,
-            closed_at=None,
+        self._index(
+            replace(
+                incident,
+                alerts=frozenset(a.id for a in mine),
+                active=frozenset(a.id for a in mine if a.active),
+                open=True,
+                closed_at=None,
+            )
         )
 
     def place(self, alert: Alert, now: datetime, kept_from: Callable[[str], Iterable[str]]) -> str | None:
@@ -187,28 +193,41 @@ class IncidentBook:
         return taken
 
     def _put(self, incident: Incident) -> None:
+        self._index(incident)
+        self._changed[incident.id] = incident
+
+    def _index(self, incident: Incident) -> None:
+        old = self._open.pop(incident.id, None)
+        if old is not None:
+            self._of_subject.get(old.subject_id or "", set()).discard(old.id)
+            self._of_protected.get(old.protected_person_id or "", set()).discard(old.id)
         if incident.open:
             self._open[incident.id] = incident
-        else:
-            self._open.pop(incident.id, None)
-        self._changed[incident.id] = incident
+            if incident.subject_id is not None:
+                self._of_subject.setdefault(incident.subject_id, set()).add(incident.id)
+            if incident.protected_person_id is not None:
+                self._of_protected.setdefault(incident.protected_person_id, set()).add(incident.id)
+
+    def _named(self, index: dict[str, set[str]], person: str) -> list[Incident]:
+        return [self._open[i] for i in index.get(person, ())]
 
     def _candidate(
         self, alert: Alert, now: datetime, kept_from: Callable[[str], Iterable[str]]
     ) -> Incident | None:
         """The open incident of the same danger that can still be joined, the latest escalated if
         several qualify."""
-        joinable = [i for i in self._open.values() if i.joinable(now, self.window_s)]
         her = alert.protected_person_id
+        found: list[Incident] = []
         if alert.subject_id is not None:
-            found = [i for i in joinable if i.subject_id == alert.subject_id]
-            if not found and her is not None:
-                found = [i for i in joinable if i.subject_id is None and i.protected_person_id == her]
+            found = self._named(self._of_subject, alert.subject_id)
         elif her is not None:
-            kept = set(kept_from(her))
-            found = [i for i in joinable if i.subject_id in kept]
-            if not found:
-                found = [i for i in joinable if i.subject_id is None and i.protected_person_id == her]
-        else:
-            found = []
+            found = [i for s in sorted(set(kept_from(her))) for i in self._named(self._of_subject, s)]
+        found = [i for i in found if i.joinable(now, self.window_s)]
+        if not found and her is not None:
+            # her own incident (started by her alone): his alert joins it, and so does her next one
+            found = [
+                i
+                for i in self._named(self._of_protected, her)
+                if i.subject_id is None and i.joinable(now, self.window_s)
+            ]
         return max(found, key=lambda i: (i.escalated_at, i.id), default=None)
