@@ -11,6 +11,7 @@ holds what the disk does not.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
@@ -163,7 +164,9 @@ class Processor:
         local_zone: tzinfo = UTC,
     ) -> None:
         self.db = db
-        self._new_incident_id = new_incident_id
+        # Incident ids outlive the engine (it is rebuilt after a failed commit): never a counter that
+        # starts again, unless the caller's own (a replay's) carries on across rebuilds.
+        self._new_incident_id = new_incident_id or (lambda: f"inc-{uuid.uuid4()}")
         self.local_zone = local_zone  # the day in an incident's radio number is this zone's
         self.outbox = outbox  # None: nothing is pushed to dispatch (replays without targets)
         self.audit_key = audit_key  # None: Audit commands fail (replays and benchmarks audit nothing)
