@@ -54,6 +54,8 @@ def _link_holder(request: Request, incident_id: str, token: str = "") -> links.L
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, INVALID)
         refusal = _refusal(request, conn, link, incident_id)
     detail: dict[str, Any] = {"alert": incident_id, "link": link.id, "holder_kind": link.holder_kind.value}
+    if link.incident_id is not None:
+        detail["incident"] = link.incident_id  # `alert` is the id in the path, as before incidents
     detail |= {"allowed": False, "refused": refusal[1]} if refusal else {"allowed": True}
     role = "field_unit" if link.holder_kind is links.Holder.UNIT else "dispatch_unit"
     trail.record_sync(request, trail.entry(request, link.actor, role, "incident", **detail))

@@ -299,8 +299,12 @@ class Engine:
         settle the rule state on the positions known, without announcing anything: the next input
         carries on."""
         alerts = list(alerts)
+        members: dict[str, list[Alert]] = {}
+        for alert in alerts:
+            if alert.incident_id is not None:
+                members.setdefault(alert.incident_id, []).append(alert)
         for incident in incidents:
-            self.incidents.restore(incident, alerts)
+            self.incidents.restore(incident, members.get(incident.id, []))
         for fix in sorted(fixes, key=lambda f: f.time):
             device = self.devices.get(fix.device_id)
             if device is not None and device.person_id is not None:
