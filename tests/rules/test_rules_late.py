@@ -57,12 +57,12 @@ def test_an_out_of_order_breach_opens_late_then_clears_and_leaves_the_live_state
 def test_an_out_of_order_fix_is_judged_against_where_the_partner_was_then() -> None:
     w = World()
     w.victim(0, HOME)
-    w.victim(100, FAR)  # she went to work
-    assert w.subject(200, near(50)) == []  # he is at her home now, but she is not
+    w.victim(600, FAR)  # she drove to work
+    assert w.subject(700, near(50)) == []  # he is at her home now, but she is not
     # At 50 s she was still home: a breach, raised late.
-    assert summary(w.subject(50, near(50), received=210)) == [(Change.OPENED, VIOL), (Change.CLEARED, VIOL)]
-    # At 150 s she was already at work: nothing, and no second alert.
-    assert w.subject(150, near(50), received=220) == []
+    assert summary(w.subject(50, near(50), received=710)) == [(Change.OPENED, VIOL), (Change.CLEARED, VIOL)]
+    # At 650 s she was already at work: nothing, and no second alert.
+    assert w.subject(650, near(50), received=720) == []
     assert len(w.open_alerts()) == 1
 
 
@@ -181,7 +181,7 @@ def test_late_in_order_fix_moves_the_live_state() -> None:
     w = World()
     w.victim(0)
     w.subject(10, near(50), received=400)
-    assert kinds(w.subject(20, near(3000), received=410)) == [Change.CLEARED]
+    assert kinds(w.subject(70, near(3000), received=410)) == [Change.CLEARED]
 
 
 def test_a_fix_at_the_same_instant_as_one_already_held_is_ignored() -> None:
@@ -195,7 +195,10 @@ def test_a_fix_at_the_same_instant_as_one_already_held_is_ignored() -> None:
     assert w.report(WATCH, 25, HOME, received=30) == []  # her watch, same second as her phone
     assert w.subject(10, near(50), received=40) == []  # his fix sent twice
     assert w.open_alerts() == []
-    assert [f.device_id for f in w.engine.tracks[VICTIM].history] == [PHONE, PHONE]
+    # Each device keeps its own track (the watch's fix is its own, not a second phone fix).
+    devices = w.engine.tracks[VICTIM].devices
+    assert [f.time for f in devices[PHONE].history] == [at(0), at(25)]
+    assert [f.time for f in devices[WATCH].history] == [at(25)]
 
 
 def test_an_exact_resend_of_the_live_fix_changes_nothing() -> None:
