@@ -404,9 +404,9 @@ class Engine:
                 # Confirmed: he really was where the doubted fix said; it becomes a good fix.
                 where.add(pending.fix, device.kind in BODY_WORN, tuning.keep_s, tuning.keep_n)
                 anchor = pending.fix
-            reason = movement.suspect(anchor, fix, tuning)
-            if reason is not None and anchor is not None:
-                return changes + self._unconfirmed(device, fix, anchor, reason, now)
+            doubt = movement.suspect(anchor, fix, tuning)
+            if doubt is not None and anchor is not None:
+                return changes + self._unconfirmed(device, fix, anchor, doubt, now)
         if (now - fix.time).total_seconds() > tuning.late_horizon_s:
             where.add(fix, device.kind in BODY_WORN, tuning.keep_s, tuning.keep_n)
             return changes  # stored for the record; too old to act on
@@ -432,7 +432,7 @@ class Engine:
         return changes
 
     def _unconfirmed(
-        self, device: Device, fix: Fix, anchor: Fix, reason: str, now: datetime
+        self, device: Device, fix: Fix, anchor: Fix, doubt: Doubt, now: datetime
     ) -> list[AlertChange]:
         """A fix that is not a move its device could have made: held aside until the next fix settles
         it. It moves no one; where it would put him inside a tier the pair is not in, a possible
@@ -440,9 +440,9 @@ class Engine:
         person = device.person_id
         assert person is not None
         tuning = self.tuning
-        self._suspects[device.id] = Suspect(fix, anchor, reason)
+        self._suspects[device.id] = Suspect(fix, anchor, doubt)
         until = now + timedelta(seconds=tuning.confirm_window_s)
-        self.requests.append(ReportingRequest(device.id, tuning.confirm_interval_s, reason, until))
+        self.requests.append(ReportingRequest(device.id, tuning.confirm_interval_s, doubt.reason, until))
         verdicts: list[Signal] = []
         for order_id in sorted(self._orders_of.get(person, ())):
             order = self.orders[order_id]
@@ -722,6 +722,11 @@ class Engine:
     def forget(self) -> None:
         """Drop what `recall` handed in: memory stays bounded between batches."""
         self._past.clear()
+
+    def suspicion(self, fix: Fix) -> Doubt | None:
+        """Why the engine put this fix aside as an implausible move (awaiting confirmation), if it did."""
+        pending = self._suspects.get(fix.device_id)
+        return pending.doubt if pending is not None and pending.fix is fix else None
 
     def drain_requests(self) -> list[ReportingRequest]:
         """The requests for faster reporting made since the last drain."""

@@ -24,6 +24,7 @@ from datetime import datetime
 
 from vigil.domain import geo
 from vigil.domain.model import Fix
+from vigil.domain.plausibility import REASON_MAX, Doubt, DoubtKind
 from vigil.domain.track import accuracy
 from vigil.rules.tuning import Tuning
 
@@ -45,10 +46,10 @@ class Suspect:
 
     fix: Fix
     anchor: Fix  # the last good fix of the device when it came
-    reason: str
+    doubt: Doubt
 
 
-def suspect(anchor: Fix | None, fix: Fix, tuning: Tuning) -> str | None:
+def suspect(anchor: Fix | None, fix: Fix, tuning: Tuning) -> Doubt | None:
     """Why `fix` is not a move the device could have made since `anchor` (its last good fix); None:
     it is plausible (or there is nothing to judge it against)."""
     if anchor is None:
@@ -62,9 +63,10 @@ def suspect(anchor: Fix | None, fix: Fix, tuning: Tuning) -> str | None:
         return None
     speed = beyond / seconds
     if speed > tuning.move_max_mps:
-        return (
-            f"speed: {beyond:.0f} m beyond both accuracies in {seconds:.0f} s ({speed * 3.6:.0f} km/h, "
-            f"above {tuning.move_max_mps * 3.6:.0f} km/h)"
+        return _doubt(
+            DoubtKind.SPEED,
+            f"{beyond:.0f} m beyond both accuracies in {seconds:.0f} s ({speed * 3.6:.0f} km/h, "
+            f"above {tuning.move_max_mps * 3.6:.0f} km/h)",
         )
     reported = fix.speed_mps
     if (
@@ -74,9 +76,10 @@ def suspect(anchor: Fix | None, fix: Fix, tuning: Tuning) -> str | None:
         and beyond >= tuning.still_jump_m
         and max(reported, anchor.speed_mps or 0.0) * seconds < beyond
     ):
-        return (
-            f"still: {beyond:.0f} m beyond both accuracies in {seconds:.0f} s while the receiver "
-            f"measures {reported:.1f} m/s"
+        return _doubt(
+            DoubtKind.JUMP,
+            f"{beyond:.0f} m beyond both accuracies in {seconds:.0f} s while the receiver measures "
+            f"{reported:.1f} m/s (a reflection, until a second fix agrees)",
         )
     return None
 
@@ -89,3 +92,7 @@ def agrees(pending: Suspect, fix: Fix, tuning: Tuning) -> bool:
     to_suspect = geo.distance_m(pending.fix.lat, pending.fix.lon, fix.lat, fix.lon)
     to_anchor = geo.distance_m(pending.anchor.lat, pending.anchor.lon, fix.lat, fix.lon)
     return to_suspect < to_anchor
+
+
+def _doubt(kind: DoubtKind, reason: str) -> Doubt:
+    return Doubt(kind, f"{kind.value}: {reason}"[:REASON_MAX])
