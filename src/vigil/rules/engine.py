@@ -523,7 +523,20 @@ class Engine:
         self._pairs[order.id], verdict = proximity.assess(
             order, held, *pair, now, self.tuning, late=late, measured_at=measured_at
         )
+        if not verdict.active and self._awaiting(order):
+            return []  # an unconfirmed warning stands until its device's next fix settles it
         return self._apply([verdict], now)
+
+    def _awaiting(self, order: Order) -> bool:
+        """Whether the pair's open alert rests on a doubted fix still awaiting confirmation."""
+        if not self._suspects:
+            return False
+        alert = self.book.for_key(proximity.key(order))
+        if alert is None or not alert.active or not alert.facts.unconfirmed:
+            return False
+        return any(
+            self.devices[d].person_id in (order.subject_id, order.protected_person_id) for d in self._suspects
+        )
 
     def _judge_zone(
         self, subject_id: str, zone: Zone, now: datetime, *, late: bool = False
