@@ -185,6 +185,15 @@ _PATH_STEP_M = 5.0
 _PATH_MAX_SAMPLES = 400
 
 
+def flat_bound_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """A distance never shorter than the great-circle one, without trigonometry: the straight line in
+    (lat, lon) degrees, a degree of longitude counted as long as one of latitude (never shorter)."""
+    d_lon = abs(lon2 - lon1)
+    if d_lon > 180.0:
+        d_lon = 360.0 - d_lon
+    return math.hypot(lat2 - lat1, d_lon) * _M_PER_DEG
+
+
 def local_xy(lat0: float, lon0: float, lat: float, lon: float) -> tuple[float, float]:
     """(east, north) metres of (lat, lon) from (lat0, lon0), flat around the origin."""
     d_lon = (lon - lon0 + 540.0) % 360.0 - 180.0
@@ -213,7 +222,8 @@ def closest_approach(
 
 def path_depth(shape: Shape, a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
     """How deep the straight path a->b ((lat, lon) each) reaches into the shape: (depth in metres,
-    positive inside, negative the least clearance outside; t in [0, 1] of the deepest point)."""
+    positive inside; negative: it stays outside, by at least that much; t in [0, 1] of the deepest
+    point). Against a polygon the path is sampled every few metres."""
     if isinstance(shape, Circle):
         ax, ay = local_xy(shape.lat, shape.lon, a[0], a[1])
         bx, by = local_xy(shape.lat, shape.lon, b[0], b[1])

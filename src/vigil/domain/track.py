@@ -83,7 +83,9 @@ class Track:
 
     def _trim(self, keep_s: float, keep_n: int) -> None:
         history = self.history
-        horizon = history[-1].time - timedelta(seconds=keep_s)
+        horizon = history[-1].time - _span(keep_s)
+        if len(history) <= keep_n and history[0].time >= horizon:
+            return  # the common case: nothing to drop
         drop = bisect.bisect_left(history, horizon, key=_time)
         drop = max(drop, len(history) - keep_n)
         if drop > 0:
@@ -120,6 +122,17 @@ class Track:
 
 def _time(fix: Fix) -> datetime:
     return fix.time
+
+
+_SPANS: dict[float, timedelta] = {}
+
+
+def _span(seconds: float) -> timedelta:
+    """timedelta(seconds=...), made once per value (on the hot path at every fix)."""
+    span = _SPANS.get(seconds)
+    if span is None:
+        span = _SPANS[seconds] = timedelta(seconds=seconds)
+    return span
 
 
 @dataclass(slots=True)
@@ -172,10 +185,25 @@ class Whereabouts:
         return changed
 
     def answers(self, when: datetime) -> bool:
+        if len(self.devices) == 1:
+            (only,) = self.devices.values()
+            return only.answers(when)
         return all(t.answers(when) for t in self.devices.values())
 
     def at(self, when: datetime) -> Fix | None:
         """The fused position in force at `when`, from the fixes held."""
+        if len(self.devices) == 1:
+            (only,) = self.devices.values()
+            return only.at(when)
+        latest = self.latest
+        # the live position is in force from its time on, unless a device reported since
+        if (
+            latest is not None
+            and latest.time <= when
+            and self.answers(when)
+            and all(t.latest is None or t.latest.time <= latest.time for t in self.devices.values())
+        ):
+            return latest
         return fuse((t.at(when), t.worn) for t in self.devices.values())
 
     def earliest(self) -> Fix | None:

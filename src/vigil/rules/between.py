@@ -39,9 +39,13 @@ def proximity_pass(
     her positions in force at a's and b's times); a violation signal when he passed inside."""
     if accuracy(p) > tuning.coarse_accuracy_m or accuracy(q) > tuning.coarse_accuracy_m:
         return None
+    v = order.violation_distance_m
+    for his, hers in ((a, p), (b, q)):
+        if geo.distance_m(his.lat, his.lon, hers.lat, hers.lon) - accuracy(his) - accuracy(hers) <= v:
+            return None  # a fix itself is (or may be) inside: judged as such, not as a pass
     miss, t = geo.closest_approach((a.lat, a.lon), (b.lat, b.lon), (p.lat, p.lon), (q.lat, q.lon))
     slack = max(accuracy(a), accuracy(b)) + max(accuracy(p), accuracy(q)) + tuning.inferred_depth_m
-    if order.violation_distance_m - miss <= slack:
+    if v - miss <= slack:
         return None
     when = a.time + (b.time - a.time) * t
     facts = Facts(
@@ -71,6 +75,9 @@ def zone_pass(
     """His path a->b against an exclusion zone; a zone_violation signal when he passed inside."""
     if zone.kind is not ZoneKind.EXCLUSION:
         return None
+    for end in (a, b):
+        if geo.signed_distance_m(zone.shape, end.lat, end.lon) <= accuracy(end):
+            return None  # a fix itself is (or may be) inside: judged as such, not as a pass
     depth, t = geo.path_depth(zone.shape, (a.lat, a.lon), (b.lat, b.lon))
     if depth <= max(accuracy(a), accuracy(b)) + tuning.inferred_depth_m:
         return None

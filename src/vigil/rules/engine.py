@@ -95,6 +95,7 @@ class Engine:
         self._suspects: dict[str, Suspect] = {}
         # Requests for faster reporting, drained by the caller.
         self.requests: list[ReportingRequest] = []
+        self._horizon = timedelta(seconds=self.tuning.late_horizon_s)
         self._orders_of: dict[str, set[str]] = {}  # person (either side) -> order ids
         self._zones_of: dict[str, set[str]] = {}  # subject -> zone ids
         self._pairs: dict[str, PairState] = {}
@@ -370,7 +371,7 @@ class Engine:
         if where is None:
             where = self.tracks[person] = Whereabouts(person)
         own = where.devices.get(device.id)
-        newest = own is None or own.latest is None or fix.time > own.latest.time
+        newest = own is None or not own.history or fix.time > own.history[-1].time
         # A device keeps the first fix of an instant (a resend); a second one is no new evidence and
         # must not be judged as late.
         repeat = not newest and own is not None and own.holds(fix.time)
@@ -398,8 +399,8 @@ class Engine:
             return changes
         tuning = self.tuning
         if newest:
-            anchor = own.latest if own is not None else None
-            pending = self._suspects.pop(device.id, None)
+            anchor = own.history[-1] if own is not None and own.history else None
+            pending = self._suspects.pop(device.id, None) if self._suspects else None
             if pending is not None and movement.agrees(pending, fix, tuning):
                 # Confirmed: he really was where the doubted fix said; it becomes a good fix.
                 where.add(pending.fix, device.kind in BODY_WORN, tuning.keep_s, tuning.keep_n)
@@ -407,10 +408,12 @@ class Engine:
             doubt = movement.suspect(anchor, fix, tuning)
             if doubt is not None and anchor is not None:
                 return changes + self._unconfirmed(device, fix, anchor, doubt, now)
-        if (now - fix.time).total_seconds() > tuning.late_horizon_s:
+        if now - fix.time > self._horizon:
             where.add(fix, device.kind in BODY_WORN, tuning.keep_s, tuning.keep_n)
             return changes  # stored for the record; too old to act on
         _, live = where.add(fix, device.kind in BODY_WORN, tuning.keep_s, tuning.keep_n)
+        if self._suspects and newest and self._corroborates(where, device, fix):
+            live = True  # another device's doubted fix is confirmed: the person is judged again
         if live:
             latest = where.latest
             assert latest is not None
@@ -430,6 +433,22 @@ class Engine:
             # Out of order (for its device, or behind the person's live position): judged at its time.
             changes += self._judge_late(device, fix, now)
         return changes
+
+    def _corroborates(self, where: Whereabouts, device: Device, fix: Fix) -> bool:
+        """A believed fix of one device that agrees with another device's doubted one, within the
+        confirmation window, confirms it (he really is there): it becomes a good fix of its device.
+        True when one was confirmed."""
+        confirmed = False
+        for other_id in [d for d in where.devices if d != device.id and d in self._suspects]:
+            pending = self._suspects[other_id]
+            seconds = abs((fix.time - pending.fix.time).total_seconds())
+            if seconds > self.tuning.confirm_window_s or not movement.corroborates(pending, fix, self.tuning):
+                continue
+            del self._suspects[other_id]
+            other = self.devices[other_id]
+            where.add(pending.fix, other.kind in BODY_WORN, self.tuning.keep_s, self.tuning.keep_n)
+            confirmed = True
+        return confirmed
 
     def _unconfirmed(
         self, device: Device, fix: Fix, anchor: Fix, doubt: Doubt, now: datetime
@@ -465,6 +484,8 @@ class Engine:
         """The straight path from the device's previous fix to this one (rules/between.py): a breach
         between them raises an alert marked inferred, which clears at once when the live state does
         not hold it (he has passed)."""
+        if person not in self._orders_of and person not in self._zones_of:
+            return []
         where = self.tracks[person]
         previous = where.before(fix)
         if previous is None or not between.believable(previous, fix, self.tuning):
@@ -476,9 +497,12 @@ class Engine:
                 continue
             if self._pairs.get(order.id, _APART).tier >= proximity.VIOLATION:
                 continue  # the fix itself is inside: the live rule has it
-            p = self._position_at(order.protected_person_id, previous.time)
             q = self._position_at(order.protected_person_id, fix.time)
-            if p is None or q is None or self._far_from_path(order, previous, fix, p, q):
+            if q is None:
+                continue
+            gap = geo.distance_m(fix.lat, fix.lon, q.lat, q.lon) - order.violation_distance_m
+            p = self._position_at(order.protected_person_id, previous.time)
+            if p is None or self._far_from_path(order, previous, fix, p, q, gap):
                 continue
             verdict = between.proximity_pass(order, previous, fix, p, q, now, self.tuning)
             if verdict is not None:
@@ -496,12 +520,12 @@ class Engine:
         return self._raise_past(verdicts, now)
 
     @staticmethod
-    def _far_from_path(order: Order, a: Fix, b: Fix, p: Fix, q: Fix) -> bool:
-        """No point of his path a->b can come within her violation distance of her path p->q: the hot
-        path's cheap test (the gap at the end, less what either of them moved)."""
-        gap = geo.distance_m(b.lat, b.lon, q.lat, q.lon)
-        moved = geo.distance_m(a.lat, a.lon, b.lat, b.lon) + geo.distance_m(p.lat, p.lon, q.lat, q.lon)
-        return gap - moved > order.violation_distance_m
+    def _far_from_path(order: Order, a: Fix, b: Fix, p: Fix, q: Fix, gap: float) -> bool:
+        """No point of his path a->b can come within her violation distance of her path p->q: `gap`
+        (the distance at the end beyond it) exceeds what either of them moved."""
+        return gap > geo.flat_bound_m(a.lat, a.lon, b.lat, b.lon) + geo.flat_bound_m(
+            p.lat, p.lon, q.lat, q.lon
+        )
 
     def _judge_order(
         self, order: Order, now: datetime, *, late: bool = False, measured_at: datetime | None = None

@@ -57,8 +57,14 @@ def suspect(anchor: Fix | None, fix: Fix, tuning: Tuning) -> Doubt | None:
     seconds = (fix.time - anchor.time).total_seconds()
     if seconds <= 0:
         return None  # out of order: judged at its own time by the late path, not as a move
-    distance = geo.distance_m(anchor.lat, anchor.lon, fix.lat, fix.lon)
-    beyond = distance - accuracy(anchor) - accuracy(fix)
+    slack = accuracy(anchor) + accuracy(fix)
+    # The hot path: a flat bound that is never shorter than the true distance (a degree of longitude
+    # is at most a degree of latitude long) settles most fixes without trigonometry.
+    bound = geo.flat_bound_m(anchor.lat, anchor.lon, fix.lat, fix.lon) - slack
+    moving = fix.speed_mps is None or fix.speed_mps >= tuning.moving_mps
+    if bound <= 0 or (moving and bound <= tuning.move_max_mps * seconds):
+        return None
+    beyond = geo.distance_m(anchor.lat, anchor.lon, fix.lat, fix.lon) - slack
     if beyond <= 0:
         return None
     speed = beyond / seconds
@@ -92,6 +98,17 @@ def agrees(pending: Suspect, fix: Fix, tuning: Tuning) -> bool:
     to_suspect = geo.distance_m(pending.fix.lat, pending.fix.lon, fix.lat, fix.lon)
     to_anchor = geo.distance_m(pending.anchor.lat, pending.anchor.lon, fix.lat, fix.lon)
     return to_suspect < to_anchor
+
+
+def corroborates(pending: Suspect, fix: Fix, tuning: Tuning) -> bool:
+    """Whether another device's believed fix places the person where the doubted one did: within
+    both accuracies plus what could be walked or driven in between (the device's own check)."""
+    seconds = abs((fix.time - pending.fix.time).total_seconds())
+    distance = geo.distance_m(pending.fix.lat, pending.fix.lon, fix.lat, fix.lon)
+    slack = accuracy(pending.fix) + accuracy(fix)
+    return distance - slack <= tuning.moving_mps * seconds and distance < geo.distance_m(
+        pending.anchor.lat, pending.anchor.lon, fix.lat, fix.lon
+    )
 
 
 def _doubt(kind: DoubtKind, reason: str) -> Doubt:
