@@ -357,8 +357,8 @@ class Processor:
         finally:
             engine.forget()  # the past recalled for this batch: memory stays bounded
         requests = engine.drain_requests()
-        for request in requests:
-            log.info(
+        for request in requests:  # debug: one per doubted fix would flood a busy centre's log
+            log.debug(
                 "device %s asked to report every %.0f s until %s: %s",
                 request.device_id, request.interval_s, request.until.isoformat(), request.reason,
             )  # fmt: skip
