@@ -72,3 +72,15 @@ def test_her_watch_and_phone_fuse_to_one_position() -> None:
     latest = w.engine.tracks[VICTIM].latest
     assert latest is not None and latest.device_id == "watch-1"
     assert latest.time == at(0)
+
+
+def test_a_jump_of_the_phone_he_left_at_home_warns_of_nothing() -> None:
+    w = _world()
+    w.victim(0)
+    w.subject(0, HIS_HOME, acc=8, speed=0.0)
+    w.report(HIS_PHONE, 0, HIS_HOME, acc=15, speed=0.0)
+    w.subject(60, HIS_HOME, acc=8, speed=0.0)
+    # the phone's reflection puts it at her door: the ankle monitor says where he is
+    assert w.report(HIS_PHONE, 70, near(50), acc=15, speed=0.0) == []
+    (request,) = w.engine.drain_requests()  # still asked to confirm
+    assert request.device_id == HIS_PHONE

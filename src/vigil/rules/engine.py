@@ -462,6 +462,8 @@ class Engine:
         self._suspects[device.id] = Suspect(fix, anchor, doubt)
         until = now + timedelta(seconds=tuning.confirm_window_s)
         self.requests.append(ReportingRequest(device.id, tuning.confirm_interval_s, doubt.reason, until))
+        if self._own_at(person, fix) is not fix:
+            return []  # another device (a body-worn one) stands for the person: this one warns of nothing
         verdicts: list[Signal] = []
         for order_id in sorted(self._orders_of.get(person, ())):
             order = self.orders[order_id]
