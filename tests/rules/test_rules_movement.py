@@ -53,6 +53,7 @@ def test_a_lone_jump_gives_at_most_an_unconfirmed_possible_warning_and_asks_for_
     assert summary([raised]) == [(Change.OPENED, WARN)]
     assert raised.alert.facts.unconfirmed
     assert raised.alert.facts.confidence is Confidence.POSSIBLE
+    assert [p.time for p in raised.alert.facts.evidence] == [at(540), at(600)]
     # it moved no one, and the pair's live state is untouched
     latest = w.engine.tracks[SUBJECT].latest
     assert latest is not None and latest.time == at(540)

@@ -478,7 +478,11 @@ class Engine:
             pair = (doubted, believed) if person == order.subject_id else (believed, doubted)
             _, verdict = proximity.assess(order, PairState(), *pair, now, tuning)
             if verdict.active:
-                facts = replace(verdict.facts, confidence=Confidence.POSSIBLE, unconfirmed=True)
+                # the good fix it jumped from and the doubted one: what an operator weighs
+                evidence = (position(anchor, now), position(fix, now))
+                facts = replace(
+                    verdict.facts, confidence=Confidence.POSSIBLE, unconfirmed=True, evidence=evidence
+                )
                 verdicts.append(replace(verdict, kind=AlertKind.PROXIMITY_WARNING, facts=facts))
         return self._apply(verdicts, now)
 
