@@ -13,6 +13,7 @@ EARTH_RADIUS_M = 6_371_008.8
 BOUNDARY_TOLERANCE_M = 1e-3
 
 _M_PER_DEG = EARTH_RADIUS_M * math.pi / 180.0
+M_PER_DEG = _M_PER_DEG  # metres in a degree of latitude: |dlat| * M_PER_DEG never exceeds the distance
 _COMPASS = (
     "N",
     "NNE",

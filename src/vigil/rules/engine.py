@@ -503,12 +503,19 @@ class Engine:
                 continue
             if self._pairs.get(order.id, _APART).tier >= proximity.VIOLATION:
                 continue  # the fix itself is inside: the live rule has it
-            q = self._position_at(order.protected_person_id, fix.time)
-            if q is None:
+            her = self.tracks.get(order.protected_person_id)
+            q = None if her is None else her.latest
+            if her is None or q is None:
                 continue
-            gap = geo.distance_m(fix.lat, fix.lon, q.lat, q.lon) - order.violation_distance_m
-            p = self._position_at(order.protected_person_id, previous.time)
-            if p is None or self._far_from_path(order, previous, fix, p, q, gap):
+            if q.time <= fix.time and her.answers(previous.time):
+                # the common case, without look-ups: her live position, and where she was before
+                p = q if q.time <= previous.time else her.at(previous.time)
+            else:
+                q, p = (
+                    self._position_at(her.person_id, fix.time),
+                    self._position_at(her.person_id, previous.time),
+                )
+            if p is None or q is None or self._far_from_path(order, previous, fix, p, q):
                 continue
             verdict = between.proximity_pass(order, previous, fix, p, q, now, self.tuning)
             if verdict is not None:
@@ -526,12 +533,16 @@ class Engine:
         return self._raise_past(verdicts, now)
 
     @staticmethod
-    def _far_from_path(order: Order, a: Fix, b: Fix, p: Fix, q: Fix, gap: float) -> bool:
-        """No point of his path a->b can come within her violation distance of her path p->q: `gap`
-        (the distance at the end beyond it) exceeds what either of them moved."""
-        return gap > geo.flat_bound_m(a.lat, a.lon, b.lat, b.lon) + geo.flat_bound_m(
-            p.lat, p.lon, q.lat, q.lon
-        )
+    def _far_from_path(order: Order, a: Fix, b: Fix, p: Fix, q: Fix) -> bool:
+        """No point of his path a->b can come within her violation distance of her path p->q: the
+        gap at the end exceeds what either of them moved. The hot path's test: the latitude
+        difference alone (never more than the distance) settles most pairs without trigonometry."""
+        reach = order.violation_distance_m + geo.flat_bound_m(a.lat, a.lon, b.lat, b.lon)
+        if p is not q:
+            reach += geo.flat_bound_m(p.lat, p.lon, q.lat, q.lon)
+        if abs(b.lat - q.lat) * geo.M_PER_DEG > reach:
+            return True
+        return geo.distance_m(b.lat, b.lon, q.lat, q.lon) > reach
 
     def _judge_order(
         self, order: Order, now: datetime, *, late: bool = False, measured_at: datetime | None = None
