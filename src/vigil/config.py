@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     # and marked clock_suspect (an alarm is never refused for its time). rules/device_clock.py.
     clock_future_limit_s: float = Field(default=300.0, gt=0)
     clock_behind_limit_s: float = Field(default=86_400.0, gt=0)
+    # A fix this late (measured this long before it arrives) is still judged against where the other
+    # party was then (from memory, or read back from the store); older ones are only stored.
+    late_horizon_s: float = Field(default=86_400.0, gt=0)
     log_level: str = "INFO"
     # Logins: a password gives a short-lived bearer token and a refresh token for the shift; wrong
     # passwords in a row lock the account for a while.

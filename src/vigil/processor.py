@@ -37,6 +37,7 @@ from vigil.domain.model import ALARM_EVENTS, ClockDoubt, ClockSuspect, DeviceEve
 from vigil.domain.plausibility import Doubt
 from vigil.rules import device_clock
 from vigil.rules.engine import Engine as RuleEngine
+from vigil.rules.movement import ReportingRequest
 from vigil.rules.tuning import Tuning
 from vigil.store import audit, registry
 from vigil.store import incidents as incident_rows
@@ -135,6 +136,9 @@ class Published:
     # For scoped streams, per changed alert: every municipality it has concerned, and its parties
     areas: dict[str, frozenset[str]] = field(default_factory=dict)
     parties: dict[str, frozenset[PersonRef]] = field(default_factory=dict)
+    # Devices asked to report faster to confirm a doubted position (a device command in future; for
+    # now logged): not in __bool__, since nothing else is published for them.
+    reporting: list[ReportingRequest] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.alerts or self.positions or self.deliveries or self.acks)
@@ -358,6 +362,56 @@ class Processor:
             known.append((index, report))
         reports = self._judge_times(known, now, outcome)
         fresh = self._fresh(conn, reports, writes)
+        self._recall(conn, reports, fresh, now, writes)
+        try:
+            self._judge(command, reports, fresh, out, writes, outcome)
+        finally:
+            engine.forget()  # the past recalled for this batch: memory stays bounded
+        requests = engine.drain_requests()
+        for request in requests:  # debug: one per doubted fix would flood a busy centre's log
+            log.debug(
+                "device %s asked to report every %.0f s until %s: %s",
+                request.device_id, request.interval_s, request.until.isoformat(), request.reason,
+            )  # fmt: skip
+        out.reporting += requests
+        return outcome
+
+    def _recall(
+        self,
+        conn: Connection,
+        reports: Sequence[tuple[int, Report]],
+        fresh: dict[int, bool],
+        now: datetime,
+        writes: _Rows,
+    ) -> None:
+        """Hand the engine the past its late fixes are judged against, where memory no longer holds
+        it (rules/engine.py: past_needed, recall): one read per person and batch."""
+        engine = self.engine
+        spans: dict[str, tuple[datetime, datetime]] = {}
+        for index, report in reports:
+            fix = report if isinstance(report, Fix) else report.fix
+            if fix is None or not fresh[index]:
+                continue
+            for person, since, until in engine.past_needed(fix, now):
+                held = spans.get(person)
+                spans[person] = (since, until) if held is None else (min(held[0], since), max(held[1], until))
+        if not spans:
+            return
+        writes.flush(conn)  # what this batch already stored is part of that past
+        for person, (since, until) in sorted(spans.items()):
+            engine.recall(person, registry.fixes_between(conn, engine.devices_of(person), since, until))
+
+    def _judge(
+        self,
+        command: Ingest,
+        reports: Sequence[tuple[int, Report]],
+        fresh: dict[int, bool],
+        out: Published,
+        writes: _Rows,
+        outcome: IngestOutcome,
+    ) -> None:
+        engine = self.engine
+        now = command.received_at
         for index, report in reports:
             device = engine.devices[report.device_id]
             if not fresh[index]:
@@ -365,11 +419,13 @@ class Processor:
                 continue
             if isinstance(report, Fix):
                 doubt = engine.doubt(report) if command.vet else None
-                writes.fix(report, now, doubt)
                 if doubt is None:
                     changes = engine.on_fix(report, now, now)
                 else:
                     changes = engine.on_doubted(report, doubt, now, now)
+                # a fix the engine put aside as an implausible move is stored with why (it must not
+                # become anyone's position when read back from the store)
+                writes.fix(report, now, doubt or engine.suspicion(report))
                 fix: Fix | None = report
             else:
                 event = report
@@ -377,13 +433,13 @@ class Processor:
                 if doubt is not None:  # the claimed place stays on the event, with why it is not believed
                     event = replace(event, detail={**event.detail, "position_doubt": doubt.reason})
                 writes.event(event, now)
-                if event.fix is not None and fresh.get(-1 - index, True):
-                    writes.fix(event.fix, now, doubt)
                 if doubt is None or event.fix is None:
                     changes = engine.on_event(event, now, now)
                 else:  # the alarm raises all the same, where she was last believed to be
                     changes = engine.on_event(replace(event, fix=None), now, now)
                     changes += engine.on_doubted(event.fix, doubt, now, now)
+                if event.fix is not None and fresh.get(-1 - index, True):
+                    writes.fix(event.fix, now, doubt or engine.suspicion(event.fix))
                 fix = event.fix
             outcome.stored += 1
             self.stored_total += 1
@@ -395,7 +451,6 @@ class Processor:
                 out.positions.append(
                     PositionUpdate(track.person_id, (device.person_kind or "").__str__(), fix)
                 )
-        return outcome
 
     def _judge_times(
         self, reports: Sequence[tuple[int, Report]], received_at: datetime, outcome: IngestOutcome

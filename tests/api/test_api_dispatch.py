@@ -86,7 +86,7 @@ def test_material_updates_and_the_close_are_pushed_with_references(dispatch_clie
     alert_id = api.violation()
     receiver.wait(ENV_PATH, 1)
     api.send([api.fix("AM-1", north(60))])  # 10 m: not news for a dispatcher
-    api.send([api.fix("AM-1", north(-60), seconds=1)])  # 120 m across her: news
+    api.send([api.fix("AM-1", north(-60), seconds=2)])  # 120 m across her in 2 s: news
     events = receiver.wait(ENV_PATH, 2)
     assert [e["type"] for e in events] == ["org.vigil.alert.opened", "org.vigil.alert.updated"]
     assert (
@@ -112,7 +112,8 @@ def test_target_down_for_minutes_then_up_delivers_everything_once_in_order(
     receiver.down()
     first = api.violation()
     for step, metres in enumerate((-50, 60, -60, 55)):  # crossing her each time: every one is news
-        api.send([api.fix("AM-1", north(metres), seconds=step + 1)])
+        # two seconds apart: 110 m a second would be an impossible move, which moves no one
+        api.send([api.fix("AM-1", north(metres), seconds=2 * (step + 1))])
     second = api.violation("O2", "S2", "P2", "AM-2", "W-2")
     play(api, 150, step_s=10)  # two and a half minutes of refused connections
     attempts = [d["attempts"] for d in deliveries(api, first)]

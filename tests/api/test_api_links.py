@@ -272,7 +272,7 @@ def test_each_dispatch_target_is_pushed_a_link_of_its_own(dispatch_client, recei
     r = api.client.delete(f"/v1/alerts/{alert_id}/links/{link_id(police_token)}", headers=api.auth())
     assert r.status_code == 200
     assert use(api, alert_id, police_token) == 401 and use(api, alert_id, probation_token) == 200
-    api.send([api.fix("AM-1", north(60), seconds=2)])
+    api.send([api.fix("AM-1", north(60), seconds=3)])  # 120 m in 2 s: a move he could make
     [renewed] = links_in(receiver.wait(ENV_PATH, 3)[2])
     assert renewed != police_token and use(api, alert_id, renewed) == 200
     # The close: the last push carries the link, which then lives for the grace only.

@@ -40,7 +40,7 @@ def scene(api) -> dict[str, str]:
 
 
 def status_of(api, headers, metres: float) -> dict:
-    api.clock.advance(1)
+    api.clock.advance(30)  # long enough for his move from the last call to be one he could make
     assert api.send([api.fix("AM-1", north(metres))]).status_code == 200
     r = api.client.get("/v1/me/status", headers=headers)
     assert r.status_code == 200, r.text

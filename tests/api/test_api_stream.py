@@ -94,10 +94,11 @@ def test_subject_filter_receives_only_that_subject(app_client):
         assert hello(ws)["subject"] == "S1"
         assert api.send(api.fix("AM-2", 37.62, seconds=-3)).status_code == 200
         assert api.send(api.fix("AM-1", 37.61, seconds=-3)).status_code == 200
-        assert api.send(api.fix("AM-2", 37.63, seconds=-2)).status_code == 200
-        assert api.send(api.fix("AM-1", 37.64, seconds=-2)).status_code == 200
+        # moves a second apart that a car could make (an impossible one moves no one)
+        assert api.send(api.fix("AM-2", 37.6206, seconds=-2)).status_code == 200
+        assert api.send(api.fix("AM-1", 37.6106, seconds=-2)).status_code == 200
         assert position_of(ws.receive_json()) == ("S1", 37.61)
-        assert position_of(ws.receive_json()) == ("S1", 37.64)
+        assert position_of(ws.receive_json()) == ("S1", 37.6106)
 
 
 def test_alert_filter_receives_that_alert_and_its_parties(app_client):
@@ -141,6 +142,6 @@ def test_a_slow_viewer_is_dropped_and_the_server_keeps_serving(app_client):
         assert received < 10
     with connect(api) as fresh:
         hello(fresh)
-        assert api.send(api.fix("AM-1", 37.5, seconds=0)).status_code == 200
-        assert position_of(fresh.receive_json()) == ("S1", 37.5)
+        assert api.send(api.fix("AM-1", 37.6026, seconds=0)).status_code == 200
+        assert position_of(fresh.receive_json()) == ("S1", 37.6026)
     assert api.get("/v1/positions", params=WATCH).status_code == 200

@@ -1,9 +1,10 @@
 import math
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from vigil.domain import geo
 from vigil.domain.geo import (
     EARTH_RADIUS_M,
     bearing_deg,
@@ -346,3 +347,81 @@ def test_regular_polygon_contains_inscribed_disc_and_excludes_beyond_circumcircl
     assert not contains(zone, outer_lat, outer_lon)
     # The signed distance from the centre is close to minus the inradius.
     assert signed_distance_m(zone, lat, lon) == pytest.approx(-inradius, rel=2e-2)
+
+
+# --- paths between two fixes ------------------------------------------------------------------------
+
+_CENTRE = (37.5, 127.0)
+
+
+@given(
+    st.floats(-3000, 3000),
+    st.floats(-3000, 3000),
+    st.floats(-3000, 3000),
+    st.floats(-3000, 3000),
+    st.floats(10, 1000),
+)
+def test_path_depth_in_a_circle_is_the_deepest_of_the_points_along_it(
+    ax: float, ay: float, bx: float, by: float, radius: float
+) -> None:
+    a = _offset(ax, ay)
+    b = _offset(bx, by)
+    circle = Circle(_CENTRE[0], _CENTRE[1], radius)
+    depth, t = geo.path_depth(circle, a, b)
+    sampled = max(
+        -geo.signed_distance_m(circle, a[0] + (b[0] - a[0]) * i / 200, a[1] + (b[1] - a[1]) * i / 200)
+        for i in range(201)
+    )
+    step = geo.distance_m(*a, *b) / 200
+    assert sampled - 1.0 <= depth <= sampled + step / 2 + 1.0
+    assert 0.0 <= t <= 1.0
+    # the ends bound it from below
+    assert depth >= -geo.signed_distance_m(circle, *a) - 1.0
+    assert depth >= -geo.signed_distance_m(circle, *b) - 1.0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.floats(-2000, 2000), st.floats(-2000, 2000), st.floats(-2000, 2000), st.floats(-2000, 2000))
+def test_path_depth_in_a_polygon_matches_dense_sampling(ax: float, ay: float, bx: float, by: float) -> None:
+    """Inside, the depth found is the deepest point (to the sampling step); a path that stays out
+    may be given a bound on its clearance instead (it never claims to reach inside when it does not)."""
+    square = Polygon(tuple(_lonlat(x, y) for x, y in ((-300, -300), (300, -300), (300, 300), (-300, 300))))
+    a, b = _offset(ax, ay), _offset(bx, by)
+    depth, _ = geo.path_depth(square, a, b)
+    sampled = max(
+        -geo.signed_distance_m(square, a[0] + (b[0] - a[0]) * i / 800, a[1] + (b[1] - a[1]) * i / 800)
+        for i in range(801)
+    )
+    assert depth >= sampled - 5.0
+    if sampled > 0 or depth > 0:
+        assert abs(depth - sampled) <= 5.0
+
+
+def test_a_path_through_a_zone_is_found_though_both_ends_are_outside() -> None:
+    circle = Circle(_CENTRE[0], _CENTRE[1], 200)
+    depth, t = geo.path_depth(circle, _offset(0, -750), _offset(0, 750))
+    assert abs(depth - 200) < 0.5 and abs(t - 0.5) < 1e-3
+    depth, _ = geo.path_depth(circle, _offset(400, -750), _offset(400, 750))
+    assert abs(depth + 200) < 0.5  # passes 200 m clear of it
+
+
+def test_closest_approach_of_two_movers() -> None:
+    # he goes south to north through the origin while she stands at 100 m east: 100 m at half time
+    miss, t = geo.closest_approach(_offset(0, -500), _offset(0, 500), _offset(100, 0), _offset(100, 0))
+    assert abs(miss - 100) < 0.5 and abs(t - 0.5) < 1e-3
+    # both move north together, 100 m apart: never nearer
+    miss, _ = geo.closest_approach(_offset(0, -500), _offset(0, 500), _offset(100, -500), _offset(100, 500))
+    assert abs(miss - 100) < 0.5
+    # head on: they meet
+    miss, t = geo.closest_approach(_offset(0, -500), _offset(0, 500), _offset(0, 500), _offset(0, -500))
+    assert miss < 0.5 and abs(t - 0.5) < 1e-3
+
+
+def _offset(east: float, north: float) -> tuple[float, float]:
+    lat, lon = geo.destination(_CENTRE[0], _CENTRE[1], 90.0, east)
+    return geo.destination(lat, lon, 0.0, north)
+
+
+def _lonlat(east: float, north: float) -> tuple[float, float]:
+    lat, lon = _offset(east, north)
+    return lon, lat

@@ -15,6 +15,7 @@ from rules_kit import (
     World,
     at,
     circle_zone,
+    fix,
     kinds,
     near,
     order,
@@ -22,7 +23,9 @@ from rules_kit import (
 )
 
 from vigil.domain.alerts import AlertKind, AlertState, Change
+from vigil.domain.model import Fix
 from vigil.rules.proximity import CLEAR
+from vigil.rules.tuning import Tuning
 
 VIOL, WARN = AlertKind.PROXIMITY_VIOLATION, AlertKind.PROXIMITY_WARNING
 
@@ -57,12 +60,12 @@ def test_an_out_of_order_breach_opens_late_then_clears_and_leaves_the_live_state
 def test_an_out_of_order_fix_is_judged_against_where_the_partner_was_then() -> None:
     w = World()
     w.victim(0, HOME)
-    w.victim(100, FAR)  # she went to work
-    assert w.subject(200, near(50)) == []  # he is at her home now, but she is not
+    w.victim(600, FAR)  # she drove to work
+    assert w.subject(700, near(50)) == []  # he is at her home now, but she is not
     # At 50 s she was still home: a breach, raised late.
-    assert summary(w.subject(50, near(50), received=210)) == [(Change.OPENED, VIOL), (Change.CLEARED, VIOL)]
-    # At 150 s she was already at work: nothing, and no second alert.
-    assert w.subject(150, near(50), received=220) == []
+    assert summary(w.subject(50, near(50), received=710)) == [(Change.OPENED, VIOL), (Change.CLEARED, VIOL)]
+    # At 650 s she was already at work: nothing, and no second alert.
+    assert w.subject(650, near(50), received=720) == []
     assert len(w.open_alerts()) == 1
 
 
@@ -181,7 +184,7 @@ def test_late_in_order_fix_moves_the_live_state() -> None:
     w = World()
     w.victim(0)
     w.subject(10, near(50), received=400)
-    assert kinds(w.subject(20, near(3000), received=410)) == [Change.CLEARED]
+    assert kinds(w.subject(70, near(3000), received=410)) == [Change.CLEARED]
 
 
 def test_a_fix_at_the_same_instant_as_one_already_held_is_ignored() -> None:
@@ -195,7 +198,10 @@ def test_a_fix_at_the_same_instant_as_one_already_held_is_ignored() -> None:
     assert w.report(WATCH, 25, HOME, received=30) == []  # her watch, same second as her phone
     assert w.subject(10, near(50), received=40) == []  # his fix sent twice
     assert w.open_alerts() == []
-    assert [f.device_id for f in w.engine.tracks[VICTIM].history] == [PHONE, PHONE]
+    # Each device keeps its own track (the watch's fix is its own, not a second phone fix).
+    devices = w.engine.tracks[VICTIM].devices
+    assert [f.time for f in devices[PHONE].history] == [at(0), at(25)]
+    assert [f.time for f in devices[WATCH].history] == [at(25)]
 
 
 def test_an_exact_resend_of_the_live_fix_changes_nothing() -> None:
@@ -242,3 +248,69 @@ def test_a_late_batch_in_time_order_dates_the_breach_by_the_fix_not_the_partner(
     assert opened.alert.late
     assert opened.alert.facts.occurred_at == at(200)
     assert opened.at == at(600)
+
+
+# --- history by time: the past beyond memory comes from the store ---------------------------------------
+
+
+def _she_left_home_at_11_min() -> tuple[World, list[Fix]]:
+    """She reports every minute for 40 min, at home until 11 min, then drives off south: memory holds
+    only her last 20 minutes. Returns the world and everything she sent (what the store holds)."""
+    w = World()
+    sent = []
+    for minute in range(41):
+        where = HOME if minute <= 11 else near((minute - 11) * 340, 180)
+        sent.append(fix(PHONE, at(minute * 60), where, acc=10))
+        w.engine.on_fix(sent[-1], at(minute * 60), at(minute * 60))
+    w.subject(0, near(3000, 0), acc=10)
+    return w, sent
+
+
+def test_a_fix_older_than_memory_holds_of_the_partner_asks_for_the_past() -> None:
+    w, _ = _she_left_home_at_11_min()
+    late = fix(ANKLE, at(300), near(50, 0), acc=10)
+    ((person, since, until),) = w.engine.past_needed(late, at(2430))
+    assert person == VICTIM and since <= at(300) <= until
+    # a fix of now needs nothing from the store
+    assert w.engine.past_needed(fix(ANKLE, at(2400), near(3000, 0)), at(2430)) == []
+
+
+def test_a_30_minute_late_batch_is_judged_against_where_she_really_was() -> None:
+    w, sent = _she_left_home_at_11_min()
+    late = fix(ANKLE, at(300), near(50, 0), acc=10)
+    ((_, since, until),) = w.engine.past_needed(late, at(2430))
+    w.engine.recall(VICTIM, [f for f in sent if since <= f.time <= until])
+    changes = w.record(w.engine.on_fix(late, at(2430), at(2430)))
+    w.engine.forget()
+    assert summary(changes) == [(Change.OPENED, VIOL), (Change.CLEARED, VIOL)]
+    facts = changes[0].alert.facts
+    assert changes[0].alert.late and facts.occurred_at == at(300)
+    assert facts.protected_position is not None and facts.protected_position.time == at(300)
+    assert [p.time for p in facts.evidence] == [at(300), at(300)]  # both positions, as measured
+    assert w.engine._past == {}
+
+
+def test_without_the_store_the_late_fix_is_judged_against_the_nearest_held() -> None:
+    """What a caller that hands in nothing gets: her earliest position held (already gone), marked
+    stale, as before this change. `vigil replay` and the server always hand the past in."""
+    w, _ = _she_left_home_at_11_min()
+    changes = w.engine.on_fix(fix(ANKLE, at(300), near(50, 0), acc=10), at(2430), at(2430))
+    assert changes == []
+
+
+def test_a_fix_beyond_the_late_horizon_is_stored_but_judged_by_no_rule() -> None:
+    w = World(tuning=Tuning(late_horizon_s=3600))
+    w.victim(0)
+    w.victim(7300)
+    w.subject(7300, near(3000))
+    old = fix(ANKLE, at(0), near(20), acc=10)
+    assert w.engine.past_needed(old, at(7300)) == []
+    assert w.engine.on_fix(old, at(7300), at(7300)) == []
+
+
+def test_after_a_restart_anything_older_than_what_was_restored_comes_from_the_store() -> None:
+    w = World()
+    engine = w.engine
+    engine.restore([fix(PHONE, at(1800), HOME, acc=10)], {}, [], at(1900))
+    assert engine.past_needed(fix(ANKLE, at(1700), near(50)), at(1900)) != []
+    assert engine.past_needed(fix(ANKLE, at(1850), near(50)), at(1900)) == []

@@ -107,7 +107,7 @@ def test_resolved_while_it_still_holds_no_new_alert_until_it_ends_and_recurs() -
     for t, d in ((30, 50), (40, 10), (50, 90), (60, 40)):
         assert w.subject(t, near(d)) == [], d
     # He leaves: nothing to clear.
-    assert w.subject(70, near(3000)) == []
+    assert w.subject(70, near(700)) == []
     # He comes back: a new alert.
     (again,) = w.subject(80, near(50))
     assert again.change is Change.OPENED
@@ -118,7 +118,7 @@ def test_a_false_alarm_while_it_still_holds_behaves_the_same() -> None:
     w, alert_id = _raised()
     w.engine.move(alert_id, S.FALSE_ALARM, actor="op", now=at(20))
     assert w.subject(30, near(40)) == []
-    assert w.subject(40, near(3000)) == []
+    assert w.subject(40, near(700)) == []
     assert kinds(w.subject(50, near(40))) == [Change.OPENED]
 
 
@@ -135,7 +135,7 @@ def test_a_warning_resolved_while_it_holds_still_escalates_into_a_new_violation(
 
 def test_resolved_after_it_cleared_a_recurrence_opens_anew() -> None:
     w, alert_id = _raised()
-    w.subject(20, near(3000))
+    w.subject(20, near(700))
     w.engine.move(alert_id, S.RESOLVED, actor="op", now=at(30))
     assert summary(w.subject(40, near(50))) == [(Change.OPENED, AlertKind.PROXIMITY_VIOLATION)]
 
@@ -148,7 +148,7 @@ def test_rules_do_not_move_the_lifecycle() -> None:
     (escalated,) = w.subject(20, near(50))
     assert escalated.change is Change.ESCALATED
     assert escalated.alert.state is S.ACKNOWLEDGED
-    (cleared,) = w.subject(30, near(3000))
+    (cleared,) = w.subject(30, near(700))
     assert cleared.change is Change.CLEARED
     assert cleared.alert.state is S.ACKNOWLEDGED
     (back,) = w.subject(40, near(50))

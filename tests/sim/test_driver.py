@@ -201,11 +201,14 @@ def test_native_and_osmand_reports_land(server: Server) -> None:
                 reports = sim.advance(t)
                 sent.extend(reports)
                 await drv.send(reports)
-            # One OsmAnd request written out by hand: 10 knots must arrive as 5.14 m/s.
-            at = until.timestamp()
+            # One OsmAnd request written out by hand: 10 knots must arrive as 5.14 m/s. Two hours on,
+            # so that the jump to its fixed place is a move she could have made (rules/movement.py).
+            later = until + timedelta(hours=2)
+            server.clock.set(later)
+            at = later.timestamp()
             params = [("id", phone), ("timestamp", str(int(at))), ("lat", "37.500000"), ("lon", "127.000000")]
             params += [("accuracy", "8.0"), ("speed", "10.00"), ("bearing", "90.0"), ("batt", "77")]
-            await drv.send([Report(until, phone, "osmand", params)])
+            await drv.send([Report(later, phone, "osmand", params)])
             return drv.stats
 
     stats = asyncio.run(go())

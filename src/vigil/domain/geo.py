@@ -13,6 +13,7 @@ EARTH_RADIUS_M = 6_371_008.8
 BOUNDARY_TOLERANCE_M = 1e-3
 
 _M_PER_DEG = EARTH_RADIUS_M * math.pi / 180.0
+M_PER_DEG = _M_PER_DEG  # metres in a degree of latitude: |dlat| * M_PER_DEG never exceeds the distance
 _COMPASS = (
     "N",
     "NNE",
@@ -174,3 +175,74 @@ def _polygon_signed_distance(polygon: Polygon, lat: float, lon: float) -> float:
     if d < BOUNDARY_TOLERANCE_M:
         return 0.0
     return -d if inside else d
+
+
+# --- paths between two fixes ------------------------------------------------------------------------
+# Over a straight path of a few kilometres a flat equirectangular projection centred near the path is
+# exact to well under a metre per kilometre, far below GNSS error.
+
+# Points sampled along a path per metre against a polygon (at least every this many metres).
+_PATH_STEP_M = 5.0
+_PATH_MAX_SAMPLES = 400
+
+
+def flat_bound_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """A distance never shorter than the great-circle one, without trigonometry: the straight line in
+    (lat, lon) degrees, a degree of longitude counted as long as one of latitude (never shorter)."""
+    d_lon = abs(lon2 - lon1)
+    if d_lon > 180.0:
+        d_lon = 360.0 - d_lon
+    return math.hypot(lat2 - lat1, d_lon) * _M_PER_DEG
+
+
+def local_xy(lat0: float, lon0: float, lat: float, lon: float) -> tuple[float, float]:
+    """(east, north) metres of (lat, lon) from (lat0, lon0), flat around the origin."""
+    d_lon = (lon - lon0 + 540.0) % 360.0 - 180.0
+    return d_lon * _cos(_radians(lat0)) * _M_PER_DEG, (lat - lat0) * _M_PER_DEG
+
+
+def closest_to_origin(ax: float, ay: float, bx: float, by: float) -> tuple[float, float]:
+    """The segment a->b's closest approach to the origin: (distance, t in [0, 1] along a->b)."""
+    dx, dy = bx - ax, by - ay
+    len2 = dx * dx + dy * dy
+    t = 0.0 if len2 == 0.0 else min(1.0, max(0.0, -(ax * dx + ay * dy) / len2))
+    return math.hypot(ax + t * dx, ay + t * dy), t
+
+
+def closest_approach(
+    a: tuple[float, float], b: tuple[float, float], p: tuple[float, float], q: tuple[float, float]
+) -> tuple[float, float]:
+    """Two points moving in straight lines over the same interval, one a->b and the other p->q (each
+    (lat, lon)): their least separation in metres and when, as a fraction t of the interval."""
+    ax, ay = local_xy(p[0], p[1], a[0], a[1])
+    bx, by = local_xy(p[0], p[1], b[0], b[1])
+    qx, qy = local_xy(p[0], p[1], q[0], q[1])
+    # relative to the second mover: it starts at the origin and ends at q, so a->b becomes a->(b-q)
+    return closest_to_origin(ax, ay, bx - qx, by - qy)
+
+
+def path_depth(shape: Shape, a: tuple[float, float], b: tuple[float, float]) -> tuple[float, float]:
+    """How deep the straight path a->b ((lat, lon) each) reaches into the shape: (depth in metres,
+    positive inside; negative: it stays outside, by at least that much; t in [0, 1] of the deepest
+    point). Against a polygon the path is sampled every few metres."""
+    if isinstance(shape, Circle):
+        ax, ay = local_xy(shape.lat, shape.lon, a[0], a[1])
+        bx, by = local_xy(shape.lat, shape.lon, b[0], b[1])
+        nearest, t = closest_to_origin(ax, ay, bx, by)
+        return shape.radius_m - nearest, t
+    length = distance_m(a[0], a[1], b[0], b[1])
+    sa = signed_distance_m(shape, a[0], a[1])
+    sb = signed_distance_m(shape, b[0], b[1])
+    # The signed distance changes by at most a metre per metre walked, so a path whose ends are far
+    # enough out cannot reach inside: the common case costs two distances.
+    floor = (sa + sb - length) / 2
+    if floor > 0:
+        return -floor, 0.0 if sa <= sb else 1.0
+    samples = max(2, min(_PATH_MAX_SAMPLES, math.ceil(length / _PATH_STEP_M)))
+    best, best_t = -sa, 0.0
+    for i in range(1, samples + 1):
+        t = i / samples
+        depth = -signed_distance_m(shape, a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t)
+        if depth > best:
+            best, best_t = depth, t
+    return best, best_t

@@ -1,82 +1,255 @@
-"""Where a person has been lately: the latest fix, and a short ordered history for late fixes."""
+"""Where a person has been lately: one track per device, and the person's position fused from them.
+
+Each device keeps its own track (its fixes in time order) so that speed, heading and plausibility are
+always judged between fixes of one receiver: two devices of one person disagree by their accuracies,
+and a hop between them is no movement. The person's live position is fused from the devices' newest
+fixes: body-worn devices (ankle monitor, smartwatch) first while they are current, then the freshest,
+then the most accurate. A phone left at home therefore never stands for him while his ankle monitor
+reports from somewhere else.
+
+Memory is bounded by time, not by count alone: a track keeps the fixes of the last `keep_s` seconds
+(at most `keep_n`), enough for the live rules and for most late fixes. What it no longer holds, it
+says: `answers(when)` is False when the fix in force at `when` may have been dropped (or never loaded
+after a restart), and the engine then asks its caller for that part of the past from the store.
+"""
 
 from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from vigil.domain import geo
 from vigil.domain.alerts import Position
-from vigil.domain.model import Fix
+from vigil.domain.model import DeviceKind, Fix
 
-# Fixes kept per person: 16 minutes at 60 s reporting. A trade-off with memory (100,000 people must
-# fit in 1 GB): a late fix older than what is held is judged against the nearest fix held, and the
-# alert says how far apart in time the two were (facts.stale).
-HISTORY = 16
+# Devices strapped to or worn on the body: where they are, the person is.
+BODY_WORN = frozenset({DeviceKind.ANKLE_MONITOR, DeviceKind.SMARTWATCH})
+# Defaults of the memory window (rules/tuning.py sets the engine's): at one fix a minute, 20 minutes
+# is 20 fixes of about 280 bytes, so 100,000 people hold about 0.6 GB at most.
+KEEP_S = 1_200.0
+KEEP_N = 32
+# A body-worn device stands for the person while its newest fix is at most this much older than the
+# newest fix of any of the person's devices; beyond it (switched off, cut off) the others take over.
+WORN_CURRENT_S = 900.0
+# Fixes of one class this close in time to its newest are equally fresh: the more accurate wins.
+SAME_MOMENT_S = 30.0
 # Speed is derived from two fixes only when they are close enough in time to describe one movement.
 DERIVE_SPEED_WITHIN_S = 600.0
 DERIVE_SPEED_AFTER_S = 5.0
+# A fix with no accuracy is taken to be a phone's usual GNSS, where an accuracy is needed.
+UNKNOWN_ACCURACY_M = 30.0
+
+
+def accuracy(fix: Fix) -> float:
+    return UNKNOWN_ACCURACY_M if fix.accuracy_m is None else fix.accuracy_m
 
 
 @dataclass(slots=True)
 class Track:
-    person_id: str
-    history: list[Fix] = field(default_factory=list)  # ordered by fix time, newest last
+    """One device's fixes, oldest first."""
+
+    device_id: str
+    worn: bool = False
+    history: list[Fix] = field(default_factory=list)
+    # True while the track holds every fix the device ever sent before its newest: nothing dropped
+    # by the window and nothing left in the store at a restart.
+    complete: bool = True
 
     @property
     def latest(self) -> Fix | None:
         return self.history[-1] if self.history else None
 
-    def add(self, fix: Fix) -> bool:
-        """Insert a fix in time order; True when it became the latest (the live position moved)."""
+    def add(self, fix: Fix, keep_s: float = KEEP_S, keep_n: int = KEEP_N) -> bool:
+        """Insert a fix in time order; False when it is not held (an instant already held, or older
+        than what an incomplete track holds: the store has it)."""
         history = self.history
         if not history or fix.time > history[-1].time:
             history.append(fix)
-            if len(history) > HISTORY:
-                del history[0]
+            self._trim(keep_s, keep_n)
             return True
-        times = [f.time for f in history]
-        i = bisect.bisect_left(times, fix.time)
+        i = bisect.bisect_left(history, fix.time, key=_time)
         if i < len(history) and history[i].time == fix.time:
-            return False  # same instant from another of the person's devices: keep the first
-        if i > 0 or len(history) < HISTORY:
-            history.insert(i, fix)
-            if len(history) > HISTORY:
-                del history[0]
-        return False
+            return False
+        if i == 0 and not self.complete:
+            return False  # the fixes between it and the oldest held may be missing: do not pretend
+        if fix.time < history[-1].time - timedelta(seconds=keep_s):
+            return False
+        history.insert(i, fix)
+        self._trim(keep_s, keep_n)
+        return True
+
+    def _trim(self, keep_s: float, keep_n: int) -> None:
+        history = self.history
+        horizon = history[-1].time - _span(keep_s)
+        if len(history) <= keep_n and history[0].time >= horizon:
+            return  # the common case: nothing to drop
+        drop = bisect.bisect_left(history, horizon, key=_time)
+        drop = max(drop, len(history) - keep_n)
+        if drop > 0:
+            del history[:drop]
+            self.complete = False
+
+    def holds(self, when: datetime) -> bool:
+        """Whether a fix measured at exactly `when` is held."""
+        i = bisect.bisect_left(self.history, when, key=_time)
+        return i < len(self.history) and self.history[i].time == when
+
+    def answers(self, when: datetime) -> bool:
+        """Whether the fix in force at `when` (the last measured at or before it) is surely held."""
+        return self.complete or (bool(self.history) and self.history[0].time <= when)
 
     def at(self, when: datetime) -> Fix | None:
-        """The fix that was current at `when`: the last one measured at or before it, or, when every
-        fix held is later, the earliest held."""
-        best: Fix | None = None
-        for fix in self.history:
-            if fix.time > when:
-                break
-            best = fix
-        if best is None and self.history:
-            return self.history[0]
-        return best
+        """The last fix measured at or before `when`, if held."""
+        i = bisect.bisect_right(self.history, when, key=_time)
+        return self.history[i - 1] if i > 0 else None
 
     def before(self, fix: Fix) -> Fix | None:
-        best: Fix | None = None
-        for other in self.history:
-            if other.time >= fix.time:
-                break
-            best = other
-        return best
+        i = bisect.bisect_left(self.history, fix.time, key=_time)
+        return self.history[i - 1] if i > 0 else None
 
     def fine_before(self, fix: Fix, coarse_accuracy_m: float) -> Fix | None:
         """The last fix before `fix` whose accuracy is no coarser than `coarse_accuracy_m` (a fix
         with no accuracy counts as fine): what confirms or contradicts it."""
-        best: Fix | None = None
-        for other in self.history:
-            if other.time >= fix.time:
-                break
+        i = bisect.bisect_left(self.history, fix.time, key=_time)
+        for other in reversed(self.history[:i]):
             if (other.accuracy_m or 0.0) <= coarse_accuracy_m:
-                best = other
-        return best
+                return other
+        return None
+
+
+def _time(fix: Fix) -> datetime:
+    return fix.time
+
+
+_SPANS: dict[float, timedelta] = {}
+
+
+def _span(seconds: float) -> timedelta:
+    """timedelta(seconds=...), made once per value (on the hot path at every fix)."""
+    span = _SPANS.get(seconds)
+    if span is None:
+        span = _SPANS[seconds] = timedelta(seconds=seconds)
+    return span
+
+
+@dataclass(slots=True)
+class Whereabouts:
+    """One person's devices' tracks, and the live position fused from them."""
+
+    person_id: str
+    devices: dict[str, Track] = field(default_factory=dict)
+    latest: Fix | None = None  # the fused live position
+
+    @property
+    def history(self) -> list[Fix]:
+        """Every fix held, of all devices, oldest first (for views and tests; not the hot path)."""
+        return sorted((f for t in self.devices.values() for f in t.history), key=_time)
+
+    def track(self, device_id: str) -> Track | None:
+        return self.devices.get(device_id)
+
+    def add(self, fix: Fix, worn: bool, keep_s: float = KEEP_S, keep_n: int = KEEP_N) -> tuple[bool, bool]:
+        """Hold a fix in its device's track: (held, live): live when the fused position changed."""
+        track = self.devices.get(fix.device_id)
+        if track is None:
+            track = self.devices[fix.device_id] = Track(fix.device_id, worn)
+        track.worn = worn
+        if not track.add(fix, keep_s, keep_n):
+            return False, False
+        if track.latest is not fix:
+            return True, False  # an older fix of its device: the live position is not about it
+        return True, self._refuse(forward=True)
+
+    def drop(self, device_id: str) -> bool:
+        """The device is no longer this person's; True when the live position changed."""
+        if self.devices.pop(device_id, None) is None:
+            return False
+        return self._refuse(forward=False)
+
+    def _refuse(self, forward: bool) -> bool:
+        """Fuse the live position again. `forward`: it never moves back in time (a body-worn device's
+        fix that arrives after a fresher one of another device is judged as late, not made live)."""
+        if len(self.devices) == 1:
+            (only,) = self.devices.values()
+            fused = only.latest
+        else:
+            fused = fuse((t.latest, t.worn) for t in self.devices.values())
+            current = self.latest
+            if forward and fused is not None and current is not None and fused.time < current.time:
+                return False
+        changed = fused is not self.latest
+        self.latest = fused
+        return changed
+
+    def answers(self, when: datetime) -> bool:
+        if len(self.devices) == 1:
+            (only,) = self.devices.values()
+            return only.answers(when)
+        return all(t.answers(when) for t in self.devices.values())
+
+    def at(self, when: datetime) -> Fix | None:
+        """The fused position in force at `when`, from the fixes held."""
+        if len(self.devices) == 1:
+            (only,) = self.devices.values()
+            return only.at(when)
+        latest = self.latest
+        # the live position is in force from its time on, unless a device reported since
+        if (
+            latest is not None
+            and latest.time <= when
+            and self.answers(when)
+            and all(t.latest is None or t.latest.time <= latest.time for t in self.devices.values())
+        ):
+            return latest
+        return fuse((t.at(when), t.worn) for t in self.devices.values())
+
+    def earliest(self) -> Fix | None:
+        return min((t.history[0] for t in self.devices.values() if t.history), key=_time, default=None)
+
+    def before(self, fix: Fix) -> Fix | None:
+        """The fix before `fix` from the same device: speed and heading never mix receivers."""
+        track = self.devices.get(fix.device_id)
+        return track.before(fix) if track is not None else None
+
+    def fine_before(self, fix: Fix, coarse_accuracy_m: float) -> Fix | None:
+        track = self.devices.get(fix.device_id)
+        return track.fine_before(fix, coarse_accuracy_m) if track is not None else None
+
+    def with_past(self, fixes: Iterable[Fix], worn: Callable[[str], bool]) -> Whereabouts:
+        """A copy that also holds `fixes` (read back from the store), complete over their span, for
+        judging late fixes; nothing is trimmed from it and it is dropped after use."""
+        copy = Whereabouts(self.person_id)
+        for device_id, held in self.devices.items():
+            copy.devices[device_id] = Track(device_id, held.worn, list(held.history), True)
+        for fix in fixes:
+            track = copy.devices.get(fix.device_id)
+            if track is None:
+                track = copy.devices[fix.device_id] = Track(fix.device_id, worn(fix.device_id))
+            i = bisect.bisect_left(track.history, fix.time, key=_time)
+            if i == len(track.history) or track.history[i].time != fix.time:
+                track.history.insert(i, fix)
+        copy.latest = self.latest
+        return copy
+
+
+def fuse(candidates: Iterable[tuple[Fix | None, bool]]) -> Fix | None:
+    """The person's position from their devices' fixes (each with whether its device is body-worn):
+    body-worn first while current, then the freshest, then the most accurate of equally fresh ones."""
+    pool = [(f, worn) for f, worn in candidates if f is not None]
+    if not pool:
+        return None
+    if len(pool) == 1:
+        return pool[0][0]
+    newest = max(f.time for f, _ in pool)
+    current = newest - timedelta(seconds=WORN_CURRENT_S)
+    worn = [f for f, w in pool if w and f.time >= current]
+    chosen = worn or [f for f, _ in pool]
+    top = max(f.time for f in chosen)
+    moment = top - timedelta(seconds=SAME_MOMENT_S)
+    return min((f for f in chosen if f.time >= moment), key=lambda f: (accuracy(f), -f.time.timestamp()))
 
 
 def velocity(fix: Fix, previous: Fix | None) -> tuple[float, float] | None:

@@ -13,6 +13,18 @@ clock. Inputs, in the order they are judged:
 A fix older than the person's live position (out of order, or a late batch) is judged at its own
 time against what the partner's position was then; it may open an alert (marked late) but never
 moves the live position or the live rule state.
+
+Where people were (domain/track.py): each device keeps its own track, bounded by time
+(`Tuning.keep_s`); a person's live position is fused from their devices. A late fix older than what
+memory holds of the partner (up to `Tuning.late_horizon_s`) needs the partner's past from the store:
+the caller asks `past_needed(fix, now)` before handing the fix in, reads those fixes and gives them
+with `recall(person, fixes)`, and calls `forget()` after the batch. The engine stays pure: it says
+what it needs and is handed it.
+
+Every device's fix is first checked for plausibility against the same device's last good fix
+(rules/movement.py): a suspect one moves no one, raises at most an unconfirmed possible warning, and
+asks for faster reporting (`requests`, drained by the caller with `drain_requests()`). A live fix of
+the subject is also judged on the straight path from the device's previous fix (rules/between.py).
 """
 
 from __future__ import annotations
@@ -21,9 +33,9 @@ import heapq
 import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from vigil.domain import plausibility
+from vigil.domain import geo, plausibility
 from vigil.domain import schedule as schedules
 from vigil.domain.alerts import (
     RANK,
@@ -31,8 +43,10 @@ from vigil.domain.alerts import (
     AlertBook,
     AlertChange,
     AlertKey,
+    AlertKind,
     AlertState,
     Change,
+    Confidence,
     Facts,
     Signal,
 )
@@ -48,8 +62,9 @@ from vigil.domain.model import (
     ZoneKind,
 )
 from vigil.domain.plausibility import Doubt
-from vigil.domain.track import Track
-from vigil.rules import device_health, position_doubt, proximity, signal, zones
+from vigil.domain.track import BODY_WORN, Whereabouts, fuse, position
+from vigil.rules import between, device_health, movement, position_doubt, proximity, signal, zones
+from vigil.rules.movement import ReportingRequest, Suspect
 from vigil.rules.position_doubt import DoubtState
 from vigil.rules.proximity import PairState, Party
 from vigil.rules.tuning import Tuning
@@ -82,7 +97,15 @@ class Engine:
         self.devices: dict[str, Device] = {}
         self.orders: dict[str, Order] = {}
         self.zones: dict[str, Zone] = {}  # a subject's own zones and orders' fixed zones, by id
-        self.tracks: dict[str, Track] = {}
+        self.tracks: dict[str, Whereabouts] = {}
+        # Per person, memory completed with the past read back from the store for this batch's late
+        # fixes (`recall`); dropped by `forget`.
+        self._past: dict[str, Whereabouts] = {}
+        # Per device, the fix that is not yet believed (an implausible move) awaiting the next one.
+        self._suspects: dict[str, Suspect] = {}
+        # Requests for faster reporting, drained by the caller.
+        self.requests: list[ReportingRequest] = []
+        self._horizon = timedelta(seconds=self.tuning.late_horizon_s)
         self._orders_of: dict[str, set[str]] = {}  # person (either side) -> order ids
         self._zones_of: dict[str, set[str]] = {}  # subject -> zone ids
         self._pairs: dict[str, PairState] = {}
@@ -103,6 +126,13 @@ class Engine:
     # --- registry ---------------------------------------------------------------------------------
 
     def put_device(self, device: Device) -> None:
+        old = self.devices.get(device.id)
+        if old is not None and old.person_id is not None and old.person_id != device.person_id:
+            # Rebound (or returned to stock): its fixes no longer say where its old person is.
+            where = self.tracks.get(old.person_id)
+            if where is not None:
+                where.drop(device.id)
+            self._suspects.pop(device.id, None)
         self.devices[device.id] = device
         heard = self._heard.get(device.id)
         if heard is not None:
@@ -308,7 +338,11 @@ class Engine:
         for fix in sorted(fixes, key=lambda f: f.time):
             device = self.devices.get(fix.device_id)
             if device is not None and device.person_id is not None:
-                self.tracks.setdefault(device.person_id, Track(device.person_id)).add(fix)
+                where = self.tracks.setdefault(device.person_id, Whereabouts(device.person_id))
+                where.add(fix, device.kind in BODY_WORN, self.tuning.keep_s, self.tuning.keep_n)
+        for whereabouts in self.tracks.values():
+            for kept in whereabouts.devices.values():
+                kept.complete = False  # the store holds what came before: late fixes read it there
         for device_id, at in heard.items():
             self._heard[device_id] = at
             device = self.devices.get(device_id)
@@ -356,14 +390,14 @@ class Engine:
     def _place(self, device: Device, fix: Fix, received_at: datetime, now: datetime) -> list[AlertChange]:
         person = device.person_id
         assert person is not None
-        track = self.tracks.setdefault(person, Track(person))
-        latest = track.latest
-        # The track keeps the first fix of an instant (a resend, or another of the person's devices
-        # in the same second); a second one is no new evidence and must not be judged as late.
-        repeat = (
-            latest is not None and fix.time <= latest.time and any(f.time == fix.time for f in track.history)
-        )
-        live = track.add(fix)
+        where = self.tracks.get(person)
+        if where is None:
+            where = self.tracks[person] = Whereabouts(person)
+        own = where.devices.get(device.id)
+        newest = own is None or not own.history or fix.time > own.history[-1].time
+        # A device keeps the first fix of an instant (a resend); a second one is no new evidence and
+        # must not be judged as late.
+        repeat = not newest and own is not None and own.holds(fix.time)
         changes: list[AlertChange] = []
         doubts = self._doubts.get(person)
         if doubts is not None:
@@ -384,20 +418,154 @@ class Engine:
         self._battery_low[device.id] = low
         if battery is not None:
             changes += self._apply([battery], now)
+        if repeat:
+            return changes
+        tuning = self.tuning
+        if newest:
+            anchor = own.history[-1] if own is not None and own.history else None
+            pending = self._suspects.pop(device.id, None) if self._suspects else None
+            if pending is not None and movement.agrees(pending, fix, tuning):
+                # Confirmed: he really was where the doubted fix said; it becomes a good fix.
+                where.add(pending.fix, device.kind in BODY_WORN, tuning.keep_s, tuning.keep_n)
+                anchor = pending.fix
+            doubt = movement.suspect(anchor, fix, tuning)
+            if doubt is not None and anchor is not None:
+                return changes + self._unconfirmed(device, fix, anchor, doubt, now)
+        if now - fix.time > self._horizon:
+            where.add(fix, device.kind in BODY_WORN, tuning.keep_s, tuning.keep_n)
+            return changes  # stored for the record; too old to act on
+        _, live = where.add(fix, device.kind in BODY_WORN, tuning.keep_s, tuning.keep_n)
+        if self._suspects and newest and self._corroborates(where, device, fix):
+            live = True  # another device's doubted fix is confirmed: the person is judged again
         if live:
-            late = (received_at - fix.time).total_seconds() > self.tuning.late_after_s
+            latest = where.latest
+            assert latest is not None
+            late = (received_at - latest.time).total_seconds() > tuning.late_after_s
             for order_id in sorted(self._orders_of.get(person, ())):
-                changes += self._judge_order(self.orders[order_id], now, late=late, measured_at=fix.time)
+                changes += self._judge_order(self.orders[order_id], now, late=late, measured_at=latest.time)
             if device.person_kind is PersonKind.SUBJECT:
                 for zone_id in sorted(self._zones_of.get(person, ())):
                     changes += self._judge_zone(person, self.zones[zone_id], now, late=late)
-            if late:
+            if late and latest is fix:
                 # The newest fix, but measured long ago: the partner's latest fix may be from a later
                 # moment, so also judge it against where the partner was when it was measured.
                 changes += self._judge_late(device, fix, now)
-        elif not repeat:
+            if latest is fix and device.person_kind is PersonKind.SUBJECT:
+                changes += self._judge_path(person, fix, now)
+        elif where.latest is not None and fix.time < where.latest.time:
+            # Out of order (for its device, or behind the person's live position): judged at its time.
             changes += self._judge_late(device, fix, now)
         return changes
+
+    def _corroborates(self, where: Whereabouts, device: Device, fix: Fix) -> bool:
+        """A believed fix of one device that agrees with another device's doubted one, within the
+        confirmation window, confirms it (he really is there): it becomes a good fix of its device.
+        True when one was confirmed."""
+        confirmed = False
+        for other_id in [d for d in where.devices if d != device.id and d in self._suspects]:
+            pending = self._suspects[other_id]
+            seconds = abs((fix.time - pending.fix.time).total_seconds())
+            if seconds > self.tuning.confirm_window_s or not movement.corroborates(pending, fix, self.tuning):
+                continue
+            del self._suspects[other_id]
+            other = self.devices[other_id]
+            where.add(pending.fix, other.kind in BODY_WORN, self.tuning.keep_s, self.tuning.keep_n)
+            confirmed = True
+        return confirmed
+
+    def _unconfirmed(
+        self, device: Device, fix: Fix, anchor: Fix, doubt: Doubt, now: datetime
+    ) -> list[AlertChange]:
+        """A fix that is not a move its device could have made: held aside until the next fix settles
+        it. It moves no one; where it would put him inside a tier the pair is not in, a possible
+        warning marked unconfirmed is raised, and the device is asked to report faster."""
+        person = device.person_id
+        assert person is not None
+        tuning = self.tuning
+        self._suspects[device.id] = Suspect(fix, anchor, doubt)
+        until = now + timedelta(seconds=tuning.confirm_window_s)
+        self.requests.append(ReportingRequest(device.id, tuning.confirm_interval_s, doubt.reason, until))
+        if self._own_at(person, fix) is not fix:
+            return []  # another device (a body-worn one) stands for the person: this one warns of nothing
+        verdicts: list[Signal] = []
+        for order_id in sorted(self._orders_of.get(person, ())):
+            order = self.orders[order_id]
+            if not order.active_at(now) or self._is_active(proximity.key(order)):
+                continue  # a believed position already holds the pair in a tier: nothing to add
+            other = order.protected_person_id if person == order.subject_id else order.subject_id
+            partner = self._latest(other)
+            if partner is None:
+                continue
+            # No speed from a doubted move: only what the receiver itself measures.
+            doubted, believed = Party(fix, None), Party(partner, self.tracks[other].before(partner))
+            pair = (doubted, believed) if person == order.subject_id else (believed, doubted)
+            _, verdict = proximity.assess(order, PairState(), *pair, now, tuning)
+            if verdict.active:
+                # the good fix it jumped from and the doubted one: what an operator weighs
+                evidence = (position(anchor, now), position(fix, now))
+                facts = replace(
+                    verdict.facts, confidence=Confidence.POSSIBLE, unconfirmed=True, evidence=evidence
+                )
+                verdicts.append(replace(verdict, kind=AlertKind.PROXIMITY_WARNING, facts=facts))
+        return self._apply(verdicts, now)
+
+    def _judge_path(self, person: str, fix: Fix, now: datetime) -> list[AlertChange]:
+        """The straight path from the device's previous fix to this one (rules/between.py): a breach
+        between them raises an alert marked inferred, which clears at once when the live state does
+        not hold it (he has passed)."""
+        if person not in self._orders_of and person not in self._zones_of:
+            return []
+        where = self.tracks[person]
+        previous = where.before(fix)
+        if previous is None or not between.believable(previous, fix, self.tuning):
+            return []
+        verdicts: list[Signal] = []
+        for order_id in sorted(self._orders_of.get(person, ())):
+            order = self.orders[order_id]
+            if order.subject_id != person or not order.active_at(fix.time):
+                continue
+            if self._pairs.get(order.id, _APART).tier >= proximity.VIOLATION:
+                continue  # the fix itself is inside: the live rule has it
+            her = self.tracks.get(order.protected_person_id)
+            q = None if her is None else her.latest
+            if her is None or q is None:
+                continue
+            if q.time <= fix.time and her.answers(previous.time):
+                # the common case, without look-ups: her live position, and where she was before
+                p = q if q.time <= previous.time else her.at(previous.time)
+            else:
+                q, p = (
+                    self._position_at(her.person_id, fix.time),
+                    self._position_at(her.person_id, previous.time),
+                )
+            if p is None or q is None or self._far_from_path(order, previous, fix, p, q):
+                continue
+            verdict = between.proximity_pass(order, previous, fix, p, q, now, self.tuning)
+            if verdict is not None:
+                verdicts.append(verdict)
+        for zone_id in sorted(self._zones_of.get(person, ())):
+            zone = self.zones[zone_id]
+            if zone.kind is not ZoneKind.EXCLUSION or self._zone_states.get(zone.id, ZoneState()).breach:
+                continue
+            scheduled, protected = self._zone_in_force(zone, previous.time)
+            if not scheduled:
+                continue
+            verdict = between.zone_pass(person, zone, previous, fix, now, self.tuning, protected)
+            if verdict is not None:
+                verdicts.append(verdict)
+        return self._raise_past(verdicts, now)
+
+    @staticmethod
+    def _far_from_path(order: Order, a: Fix, b: Fix, p: Fix, q: Fix) -> bool:
+        """No point of his path a->b can come within her violation distance of her path p->q: the
+        gap at the end exceeds what either of them moved. The hot path's test: the latitude
+        difference alone (never more than the distance) settles most pairs without trigonometry."""
+        reach = order.violation_distance_m + geo.flat_bound_m(a.lat, a.lon, b.lat, b.lon)
+        if p is not q:
+            reach += geo.flat_bound_m(p.lat, p.lon, q.lat, q.lon)
+        if abs(b.lat - q.lat) * geo.M_PER_DEG > reach:
+            return True
+        return geo.distance_m(b.lat, b.lon, q.lat, q.lon) > reach
 
     def _judge_order(
         self, order: Order, now: datetime, *, late: bool = False, measured_at: datetime | None = None
@@ -419,7 +587,20 @@ class Engine:
         self._pairs[order.id], verdict = proximity.assess(
             order, held, *pair, now, self.tuning, late=late, measured_at=measured_at
         )
+        if not verdict.active and self._awaiting(order):
+            return []  # an unconfirmed warning stands until its device's next fix settles it
         return self._apply([verdict], now)
+
+    def _awaiting(self, order: Order) -> bool:
+        """Whether the pair's open alert rests on a doubted fix still awaiting confirmation."""
+        if not self._suspects:
+            return False
+        alert = self.book.for_key(proximity.key(order))
+        if alert is None or not alert.active or not alert.facts.unconfirmed:
+            return False
+        return any(
+            self.devices[d].person_id in (order.subject_id, order.protected_person_id) for d in self._suspects
+        )
 
     def _judge_zone(
         self, subject_id: str, zone: Zone, now: datetime, *, late: bool = False
@@ -435,7 +616,7 @@ class Engine:
         )  # fmt: skip
         return self._apply([verdict], now)
 
-    def _fine_before(self, zone: Zone, track: Track) -> Fix | None:
+    def _fine_before(self, zone: Zone, track: Whereabouts) -> Fix | None:
         """What confirms a curfew absence (zones.assess); exclusion zones need nothing, so the hot
         path does not look for it."""
         if zone.kind is not ZoneKind.INCLUSION or track.latest is None:
@@ -455,10 +636,13 @@ class Engine:
     def _judge_late(self, device: Device, fix: Fix, now: datetime) -> list[AlertChange]:
         """Judge an out-of-order fix at its own time. It may open (or escalate) an alert marked late;
         an alert already open for the same thing keeps its live facts. Then the live state is
-        re-asserted, so a breach that is over shows as opened then cleared."""
+        re-asserted, so a breach that is over shows as opened then cleared. Where another of the
+        person's devices stood for them at that time (a body-worn one), the fix judges nothing."""
         person = device.person_id
         assert person is not None
         at = fix.time
+        if (now - at).total_seconds() > self.tuning.late_horizon_s or self._own_at(person, fix) is not fix:
+            return []
         verdicts: list[Signal] = []
         for order_id in sorted(self._orders_of.get(person, ())):
             order = self.orders[order_id]
@@ -468,10 +652,17 @@ class Engine:
             if pair is None:
                 continue
             _, verdict = proximity.assess(order, PairState(), *pair, at, self.tuning, late=True)
+            if verdict.active:
+                # both positions, as measured, are what the late alert rests on
+                verdict = replace(
+                    verdict,
+                    facts=replace(
+                        verdict.facts, evidence=(position(pair[0].fix, now), position(pair[1].fix, now))
+                    ),
+                )
             verdicts.append(verdict)
         if device.person_kind is PersonKind.SUBJECT:
-            track = self.tracks[person]
-            previous = track.fine_before(fix, self.tuning.coarse_accuracy_m)
+            previous = self._view(person, at).fine_before(fix, self.tuning.coarse_accuracy_m)
             for zone_id in sorted(self._zones_of.get(person, ())):
                 zone = self.zones[zone_id]
                 scheduled, protected = self._zone_in_force(zone, at)
@@ -483,6 +674,24 @@ class Engine:
         changes: list[AlertChange] = []
         for verdict in verdicts:
             if not verdict.active or not self._news(verdict):
+                continue
+            changes += self._apply([verdict], now)
+            if not self._live_holds(verdict.key):
+                changes += self._apply([replace(verdict, active=False, onset=False)], now)
+        return changes
+
+    def _raise_past(self, verdicts: list[Signal], now: datetime) -> list[AlertChange]:
+        """Raise breaches that happened between fixes; one that the live state does not hold (he has
+        passed) clears at once and stays open for a person to look at. An alert already active for the
+        same thing at the same or a higher kind is left as it is."""
+        changes: list[AlertChange] = []
+        for verdict in verdicts:
+            current = self.book.for_key(verdict.key)
+            if (
+                current is not None
+                and current.active
+                and RANK.get(verdict.kind, 0) <= RANK.get(current.kind, 0)
+            ):
                 continue
             changes += self._apply([verdict], now)
             if not self._live_holds(verdict.key):
@@ -503,18 +712,103 @@ class Engine:
         return self._zone_states.get(key.target, ZoneState()).breach
 
     def _parties(self, order: Order, at: datetime, late_fix: Fix | None = None) -> tuple[Party, Party] | None:
-        """Both parties' fixes in force at `at`; for a late fix, its own side is that fix."""
+        """Both parties' fixes in force at `at`; for a late fix, its own side is that fix, and the
+        other side comes from memory or, older than memory holds, from what was recalled."""
         sides: list[Party] = []
+        late_person = None if late_fix is None else self.devices[late_fix.device_id].person_id
         for person in (order.subject_id, order.protected_person_id):
-            track = self.tracks.get(person)
-            if track is None:
+            where = self.tracks.get(person)
+            if where is None:
                 return None
-            own = late_fix is not None and self.devices[late_fix.device_id].person_id == person
-            fix = late_fix if own else (track.at(at) if late_fix is not None else track.latest)
+            if late_fix is None:
+                fix = where.latest
+            else:
+                where = self._view(person, at)
+                fix = late_fix if person == late_person else (where.at(at) or where.earliest())
             if fix is None:
                 return None
-            sides.append(Party(fix, track.before(fix)))
+            sides.append(Party(fix, where.before(fix)))
         return sides[0], sides[1]
+
+    def _view(self, person: str, at: datetime) -> Whereabouts:
+        """What is known of where the person was around `at`: memory when it holds that time, else
+        memory completed by the past recalled from the store for this batch."""
+        where = self.tracks[person]
+        if where.answers(at):
+            return where
+        return self._past.get(person, where)
+
+    def _position_at(self, person: str, at: datetime) -> Fix | None:
+        """The person's fused position in force at `at` (the earliest known when nothing is older)."""
+        if person not in self.tracks:
+            return None
+        where = self._view(person, at)
+        return where.at(at) or where.earliest()
+
+    def _own_at(self, person: str, fix: Fix) -> Fix | None:
+        """Which fix stood for the person at `fix`'s time, `fix` included: another device's when a
+        body-worn one was current then."""
+        where = self._view(person, fix.time)
+        device = self.devices[fix.device_id]
+        candidates = [
+            (fix if device_id == fix.device_id else track.at(fix.time), track.worn)
+            for device_id, track in where.devices.items()
+        ]
+        if fix.device_id not in where.devices:
+            candidates.append((fix, device.kind in BODY_WORN))
+        return fuse(candidates)
+
+    # --- the past from the store ----------------------------------------------------------------
+
+    def past_needed(self, fix: Fix, now: datetime) -> list[tuple[str, datetime, datetime]]:
+        """What of the past judging `fix` needs that memory does not hold: (person, since, until) per
+        partner whose position at the fix's time was dropped from memory (or never loaded). The caller
+        reads those fixes of all the person's devices from the store and hands them to `recall`."""
+        device = self.devices.get(fix.device_id)
+        if device is None or device.person_id is None:
+            return []
+        at = fix.time
+        if (now - at).total_seconds() > self.tuning.late_horizon_s:
+            return []
+        needs: list[tuple[str, datetime, datetime]] = []
+        reach = timedelta(seconds=self.tuning.stale_after_s)
+        for order_id in sorted(self._orders_of.get(device.person_id, ())):
+            order = self.orders[order_id]
+            other = order.protected_person_id if order.subject_id == device.person_id else order.subject_id
+            where = self.tracks.get(other)
+            if where is not None and not where.answers(at):
+                needs.append((other, at - reach, at + reach))
+        return needs
+
+    def devices_of(self, person: str) -> list[str]:
+        """The person's devices now (whose stored fixes tell where they were)."""
+        where = self.tracks.get(person)
+        bound = {d.id for d in self.devices.values() if d.person_id == person} if where is None else set()
+        return sorted(bound | (set(where.devices) if where is not None else set()))
+
+    def recall(self, person: str, fixes: Iterable[Fix]) -> None:
+        """Hand in the person's stored fixes that `past_needed` asked for (believed ones only)."""
+        where = self.tracks.get(person) or Whereabouts(person)
+        base = self._past.get(person, where)
+        self._past[person] = base.with_past(fixes, self._worn)
+
+    def _worn(self, device_id: str) -> bool:
+        device = self.devices.get(device_id)
+        return device is not None and device.kind in BODY_WORN
+
+    def forget(self) -> None:
+        """Drop what `recall` handed in: memory stays bounded between batches."""
+        self._past.clear()
+
+    def suspicion(self, fix: Fix) -> Doubt | None:
+        """Why the engine put this fix aside as an implausible move (awaiting confirmation), if it did."""
+        pending = self._suspects.get(fix.device_id)
+        return pending.doubt if pending is not None and pending.fix is fix else None
+
+    def drain_requests(self) -> list[ReportingRequest]:
+        """The requests for faster reporting made since the last drain."""
+        requests, self.requests = self.requests, []
+        return requests
 
     def _silence_due(self, device_id: str, when: datetime) -> list[AlertChange]:
         self._silence_queued.discard(device_id)

@@ -46,6 +46,31 @@ class Tuning:
     # long after the last one cleared (domain/incidents.py): the same man back an hour later is the
     # same danger, the next evening is a new one.
     incident_window_s: float = 7_200.0
+    # A fix measured longer ago than this is stored but judged by no rule (a device's day-old memory
+    # dump proves nothing actionable); within it, a late fix is judged against where the other party
+    # really was at its time, from memory or, older than memory holds, from the store.
+    late_horizon_s: float = 86_400.0
+    # What memory holds per device (domain/track.py): the last `keep_s` seconds, at most `keep_n`
+    # fixes (100,000 people must fit in about 1 GB); older positions are read back from the store.
+    keep_s: float = 1_200.0
+    keep_n: int = 32
+    # Every device's fix is checked against the last good fix of the same device (rules/movement.py).
+    # Top speed: fast road traffic (250 km/h) plus margin; the accuracy discs are slack on top.
+    move_max_mps: float = 70.0
+    # A jump of at least `still_jump_m` beyond both accuracies within `still_within_s`, while the
+    # receiver itself measures a standstill (below `moving_mps`) and no speed it reported explains
+    # the distance, is a multipath reflection until a second fix agrees.
+    still_jump_m: float = 100.0
+    still_within_s: float = 300.0
+    # A doubted fix asks its device to report every `confirm_interval_s` for `confirm_window_s`: the
+    # next fix confirms it (escalating to what the rules say) or shows it was a glitch.
+    confirm_interval_s: float = 10.0
+    confirm_window_s: float = 300.0
+    # Between two consecutive plausible fixes of one device at most this far apart in time, the
+    # straight line between them is believed (rules/between.py); the path must pass inside a zone or
+    # her violation circle by more than both accuracies plus `inferred_depth_m`.
+    inferred_within_s: float = 120.0
+    inferred_depth_m: float = 10.0
 
     def margin(self, distance_m: float) -> float:
         return max(self.margin_min_m, distance_m * self.margin_fraction)

@@ -54,13 +54,15 @@ from sqlalchemy import Engine, insert
 from vigil.adapters.native import decode
 from vigil.domain import geo
 from vigil.domain.model import DeviceKind, LegalBasis, PersonKind
-from vigil.domain.track import HISTORY
 from vigil.processor import Ingest, IngestOutcome, Processor, Published
+from vigil.rules.tuning import Tuning
 from vigil.runner import Runner
 from vigil.store import tables as t
 from vigil.store.database import migrate, open_engine
 
 SEED = 7
+# Fixes a device's track holds once full, at one fix a minute (rules/tuning.py: keep_s, keep_n).
+HISTORY = min(Tuning().keep_n, int(Tuning().keep_s // 60))
 PRODUCERS = 4
 WINDOW = 8  # batches each producer keeps in flight at full speed
 LATENCY_LOAD = 0.5  # the latency phase runs at this share of the target (or measured, if lower) load
@@ -73,7 +75,10 @@ WARNING_M = 1000.0
 FAR_M = (300.0, 3000.0)
 CLOSE_M = (50.0, 150.0)
 CLOSE_SHARE = 0.02
-STEP_M = 50.0
+# A move is at most a step within both fixes' accuracies: the bench stamps a device's fixes only
+# milliseconds apart, and a longer step in a millisecond is an impossible move that the engine puts
+# aside (rules/movement.py), which is not the hot path being measured.
+STEP_M = 15.0
 ACCURACY_M = 10.0
 # Bench devices get a long silence limit so no signal_loss alert fires during a long run; the
 # proximity path is what is measured.
@@ -565,8 +570,8 @@ def run(
     throughput, latency = by_name["throughput"], by_name["latency"]
     peak = after["peak_rss_mb"] if after["peak_rss_mb"] is not None else after["maxrss_mb"]
     per_fix = bytes_per_fix(work)
-    # Each person's track keeps its last HISTORY fixes; after HISTORY reports (an hour at one a
-    # minute) every track is full. The bench's short run fills them only a little.
+    # Each device's track keeps the fixes of its last `keep_s` (at most `keep_n`): at one fix a minute
+    # HISTORY of them once it has reported that long. The bench's short run fills them only a little.
     missing = max(0, HISTORY * tracked - retained)
     projected = None if after["rss_mb"] is None else round(after["rss_mb"] + missing * per_fix / 2**20, 1)
     figures = {

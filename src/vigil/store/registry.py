@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -134,6 +134,21 @@ def recent_fixes(conn: Connection, per_device: int) -> Iterator[Fix]:
     query = select(ranked).where(ranked.c.rank <= per_device)
     for row in conn.execute(query):
         yield fix_from_row(row)
+
+
+def fixes_between(conn: Connection, device_ids: Sequence[str], since: datetime, until: datetime) -> list[Fix]:
+    """The believed fixes of these devices measured from `since` to `until` (index on (device, time)):
+    what a late fix is judged against when memory no longer holds that time."""
+    if not device_ids:
+        return []
+    query = (
+        select(t.fixes)
+        .where(t.fixes.c.device_id.in_(device_ids))
+        .where(t.fixes.c.time >= since, t.fixes.c.time <= until)
+        .where(t.fixes.c.doubt.is_(None))
+        .order_by(t.fixes.c.time)
+    )
+    return [fix_from_row(row) for row in conn.execute(query)]
 
 
 def last_heard(conn: Connection) -> dict[str, datetime]:

@@ -1,0 +1,116 @@
+"""Between fixes: a breach on the straight path between two consecutive plausible fixes of his.
+
+At one fix a minute a car crosses a 200 m exclusion zone, or passes her, between two reports: neither
+fix is inside, yet he was. When two consecutive plausible fixes of one device are close enough in
+time for a straight line between them to be believed (`Tuning.inferred_within_s`), the path is
+checked against each exclusion zone and against her violation circle (her position moving straight
+between where she was at the two times). It counts only when it passes inside by more than the fixes'
+accuracy can explain (the interpolated point is off by at most the larger of the two accuracies, hers
+likewise) plus `Tuning.inferred_depth_m`. The alert is marked `inferred`, carries both fixes as
+evidence, and says when he passed (`occurred_at`). Coarse fixes prove nothing here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from vigil.domain import geo
+from vigil.domain.alerts import AlertKind, Confidence, Facts, Position, Signal
+from vigil.domain.model import Fix, Order, Zone, ZoneKind
+from vigil.domain.track import accuracy, position
+from vigil.rules import proximity, zones
+from vigil.rules.tuning import Tuning
+
+
+def believable(a: Fix, b: Fix, tuning: Tuning) -> bool:
+    """Whether the straight line a->b (consecutive fixes of one device) stands for the path taken."""
+    seconds = (b.time - a.time).total_seconds()
+    return (
+        0 < seconds <= tuning.inferred_within_s
+        and accuracy(a) <= tuning.coarse_accuracy_m
+        and accuracy(b) <= tuning.coarse_accuracy_m
+    )
+
+
+def proximity_pass(
+    order: Order, a: Fix, b: Fix, p: Fix, q: Fix, at: datetime, tuning: Tuning
+) -> Signal | None:
+    """His path a->b against her violation circle, her moving p->q over the same interval (p and q:
+    her positions in force at a's and b's times); a violation signal when he passed inside."""
+    if accuracy(p) > tuning.coarse_accuracy_m or accuracy(q) > tuning.coarse_accuracy_m:
+        return None
+    v = order.violation_distance_m
+    for his, hers in ((a, p), (b, q)):
+        if geo.distance_m(his.lat, his.lon, hers.lat, hers.lon) - accuracy(his) - accuracy(hers) <= v:
+            return None  # a fix itself is (or may be) inside: judged as such, not as a pass
+    miss, t = geo.closest_approach((a.lat, a.lon), (b.lat, b.lon), (p.lat, p.lon), (q.lat, q.lon))
+    slack = max(accuracy(a), accuracy(b)) + max(accuracy(p), accuracy(q)) + tuning.inferred_depth_m
+    if v - miss <= slack:
+        return None
+    when = a.time + (b.time - a.time) * t
+    facts = Facts(
+        subject_position=_between(a, b, t, when, at),
+        protected_position=_between(p, q, t, when, at),
+        distance_m=round(miss, 1),
+        confidence=Confidence.LIKELY,
+        occurred_at=when,
+        inferred=True,
+        evidence=(position(a, at), position(b, at)),
+    )
+    return Signal(
+        key=proximity.key(order),
+        kind=AlertKind.PROXIMITY_VIOLATION,
+        active=True,
+        onset=True,
+        facts=facts,
+        subject_id=order.subject_id,
+        protected_person_id=order.protected_person_id,
+        order_id=order.id,
+    )
+
+
+def zone_pass(
+    subject_id: str, zone: Zone, a: Fix, b: Fix, at: datetime, tuning: Tuning, protected_person_id: str | None
+) -> Signal | None:
+    """His path a->b against an exclusion zone; a zone_violation signal when he passed inside."""
+    if zone.kind is not ZoneKind.EXCLUSION:
+        return None
+    for end in (a, b):
+        if geo.signed_distance_m(zone.shape, end.lat, end.lon) <= accuracy(end):
+            return None  # a fix itself is (or may be) inside: judged as such, not as a pass
+    depth, t = geo.path_depth(zone.shape, (a.lat, a.lon), (b.lat, b.lon))
+    if depth <= max(accuracy(a), accuracy(b)) + tuning.inferred_depth_m:
+        return None
+    when = a.time + (b.time - a.time) * t
+    facts = Facts(
+        subject_position=_between(a, b, t, when, at),
+        distance_m=round(depth, 1),
+        confidence=Confidence.LIKELY,
+        zone_label=zone.label or None,
+        occurred_at=when,
+        inferred=True,
+        evidence=(position(a, at), position(b, at)),
+    )
+    return Signal(
+        key=zones.key(subject_id, zone),
+        kind=AlertKind.ZONE_VIOLATION,
+        active=True,
+        onset=True,
+        facts=facts,
+        subject_id=subject_id,
+        protected_person_id=protected_person_id,
+        zone_id=zone.id,
+        order_id=zone.order_id,
+    )
+
+
+def _between(a: Fix, b: Fix, t: float, when: datetime, at: datetime) -> Position:
+    """The estimated point a fraction t of the way from a to b, at `when`."""
+    return Position(
+        lat=a.lat + (b.lat - a.lat) * t,
+        lon=a.lon + (b.lon - a.lon) * t,
+        accuracy_m=max(accuracy(a), accuracy(b)),
+        time=when,
+        age_s=max(0.0, (at - when) / timedelta(seconds=1)),
+        source=b.source.value,
+    )

@@ -1,0 +1,115 @@
+"""Plausibility before certainty, for every device: is this fix a move the person could have made?
+
+A fix is judged against the last good fix of the SAME device (two receivers disagree by their
+accuracies; a hop between them is no movement). It is suspect when:
+
+  speed  the displacement beyond both accuracy discs, over the time between the fixes, is faster than
+         road traffic (`Tuning.move_max_mps`, 70 m/s): a real car at 30 m/s on a 60 s interval
+         (1.8 km) passes, a reflection 5 km away does not;
+  still  the receiver measures a standstill (its Doppler speed, which a reflection does not fake),
+         the jump is at least `still_jump_m` beyond both accuracies within `still_within_s`, and no
+         speed the receiver reported (now or at the fix before) covers the distance: the classic
+         multipath jump of a few hundred metres while he sits at home.
+
+A suspect fix moves no one's position and feeds no rule; it raises at most a `possible` proximity
+warning marked unconfirmed, and asks the device to report faster (`ReportingRequest`). The next fix of
+the device settles it (`settles`): one that agrees with the suspect fix confirms it (he really is
+there, and the rules then say what they say), one that agrees with the last good fix shows a glitch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from vigil.domain import geo
+from vigil.domain.model import Fix
+from vigil.domain.plausibility import REASON_MAX, Doubt, DoubtKind
+from vigil.domain.track import accuracy
+from vigil.rules.tuning import Tuning
+
+
+@dataclass(frozen=True, slots=True)
+class ReportingRequest:
+    """Ask a device to report every `interval_s` until `until`: to confirm or dismiss a doubted fix.
+    Collected by the engine, drained and published by the processor (a device command later)."""
+
+    device_id: str
+    interval_s: float
+    reason: str
+    until: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Suspect:
+    """A device's doubted fix, waiting for the next one to settle it."""
+
+    fix: Fix
+    anchor: Fix  # the last good fix of the device when it came
+    doubt: Doubt
+
+
+def suspect(anchor: Fix | None, fix: Fix, tuning: Tuning) -> Doubt | None:
+    """Why `fix` is not a move the device could have made since `anchor` (its last good fix); None:
+    it is plausible (or there is nothing to judge it against)."""
+    if anchor is None:
+        return None
+    seconds = (fix.time - anchor.time).total_seconds()
+    if seconds <= 0:
+        return None  # out of order: judged at its own time by the late path, not as a move
+    slack = accuracy(anchor) + accuracy(fix)
+    # The hot path: a flat bound that is never shorter than the true distance (a degree of longitude
+    # is at most a degree of latitude long) settles most fixes without trigonometry.
+    bound = geo.flat_bound_m(anchor.lat, anchor.lon, fix.lat, fix.lon) - slack
+    moving = fix.speed_mps is None or fix.speed_mps >= tuning.moving_mps
+    if bound <= 0 or (moving and bound <= tuning.move_max_mps * seconds):
+        return None
+    beyond = geo.distance_m(anchor.lat, anchor.lon, fix.lat, fix.lon) - slack
+    if beyond <= 0:
+        return None
+    speed = beyond / seconds
+    if speed > tuning.move_max_mps:
+        return _doubt(
+            DoubtKind.SPEED,
+            f"{beyond:.0f} m beyond both accuracies in {seconds:.0f} s ({speed * 3.6:.0f} km/h, "
+            f"above {tuning.move_max_mps * 3.6:.0f} km/h)",
+        )
+    reported = fix.speed_mps
+    if (
+        reported is not None
+        and reported < tuning.moving_mps
+        and seconds <= tuning.still_within_s
+        and beyond >= tuning.still_jump_m
+        and max(reported, anchor.speed_mps or 0.0) * seconds < beyond
+    ):
+        return _doubt(
+            DoubtKind.JUMP,
+            f"{beyond:.0f} m beyond both accuracies in {seconds:.0f} s while the receiver measures "
+            f"{reported:.1f} m/s (a reflection, until a second fix agrees)",
+        )
+    return None
+
+
+def agrees(pending: Suspect, fix: Fix, tuning: Tuning) -> bool:
+    """Whether a later fix confirms the suspect one: a plausible move from it, and nearer to it than
+    to the good fix it jumped from (he really is there)."""
+    if suspect(pending.fix, fix, tuning) is not None:
+        return False
+    to_suspect = geo.distance_m(pending.fix.lat, pending.fix.lon, fix.lat, fix.lon)
+    to_anchor = geo.distance_m(pending.anchor.lat, pending.anchor.lon, fix.lat, fix.lon)
+    return to_suspect < to_anchor
+
+
+def corroborates(pending: Suspect, fix: Fix, tuning: Tuning) -> bool:
+    """Whether another device's believed fix places the person where the doubted one did: within
+    both accuracies plus what could be walked or driven in between (the device's own check)."""
+    seconds = abs((fix.time - pending.fix.time).total_seconds())
+    distance = geo.distance_m(pending.fix.lat, pending.fix.lon, fix.lat, fix.lon)
+    slack = accuracy(pending.fix) + accuracy(fix)
+    return distance - slack <= tuning.moving_mps * seconds and distance < geo.distance_m(
+        pending.anchor.lat, pending.anchor.lon, fix.lat, fix.lon
+    )
+
+
+def _doubt(kind: DoubtKind, reason: str) -> Doubt:
+    return Doubt(kind, f"{kind.value}: {reason}"[:REASON_MAX])

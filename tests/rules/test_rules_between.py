@@ -1,0 +1,96 @@
+"""Between fixes (rules/between.py): a breach on the straight path between two plausible fixes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from rules_kit import FAR, SUBJECT, World, at, circle_zone, near, order, summary
+
+from vigil.domain import geo
+from vigil.domain.alerts import AlertKind, Change
+from vigil.domain.model import Polygon, Zone, ZoneKind
+from vigil.rules.tuning import Tuning
+
+VIOL, ZONE = AlertKind.PROXIMITY_VIOLATION, AlertKind.ZONE_VIOLATION
+WORK = FAR
+
+
+def _drive(
+    w: World, centre: tuple[float, float], times: tuple[float, ...], offsets: tuple[float, ...], **kw: float
+) -> list:
+    changes = []
+    for t, north in zip(times, offsets, strict=True):
+        changes += w.subject(
+            t, near(north, 0, centre) if north >= 0 else near(-north, 180, centre), acc=10, speed=25.0, **kw
+        )
+    return changes
+
+
+def test_a_drive_through_an_exclusion_zone_between_two_fixes_is_raised_inferred() -> None:
+    w = World(order(zones=(circle_zone("work", WORK, 200, subject_id=None),)))
+    w.victim(0, near(5000, 0, WORK))
+    changes = _drive(w, WORK, (0, 60, 120), (-2250, -750, 750))
+    assert summary(changes) == [(Change.OPENED, ZONE), (Change.CLEARED, ZONE)]
+    opened = changes[0]
+    assert opened.at == at(120)
+    facts = opened.alert.facts
+    assert facts.inferred
+    assert facts.occurred_at == at(90)
+    assert [p.time for p in facts.evidence] == [at(60), at(120)]
+    assert not changes[1].alert.active and changes[1].alert.facts.inferred
+
+
+def test_a_path_that_only_grazes_the_zone_within_the_accuracies_is_not_raised() -> None:
+    w = World(order(zones=(circle_zone("work", WORK, 200, subject_id=None),)))
+    w.victim(0, near(5000, 0, WORK))
+    side = geo.destination(*WORK, 90.0, 185.0)  # the line passes 15 m inside: accuracy explains it
+    assert _drive(w, side, (0, 60, 120), (-2250, -750, 750)) == []
+
+
+def test_a_gap_too_long_for_a_straight_line_is_not_raised() -> None:
+    w = World(order(zones=(circle_zone("work", WORK, 200, subject_id=None),)), tuning=Tuning())
+    w.victim(0, near(5000, 0, WORK))
+    assert _drive(w, WORK, (0, 300), (-2250, 2250)) == []  # five minutes: he may have gone round
+
+
+def test_passing_her_between_two_fixes_raises_an_inferred_violation() -> None:
+    w = World(order(warning=500))
+    w.victim(0)
+    home = w.engine.tracks["victim-1"].latest
+    assert home is not None
+    changes = _drive(w, (home.lat, home.lon), (0, 60, 120, 180), (-2250, -750, 750, 2250))
+    assert (Change.OPENED, VIOL) in summary(changes)
+    raised = next(c for c in changes if c.alert.kind is VIOL)
+    assert raised.alert.facts.inferred and raised.alert.facts.occurred_at == at(90)
+    assert raised.alert.facts.distance_m is not None and raised.alert.facts.distance_m < 1
+    assert not w.only_alert().active  # he has passed
+
+
+def test_she_moving_out_of_his_way_is_no_pass() -> None:
+    """Her position is taken as moving between her fixes too: she left the road before he came."""
+    w = World(order(warning=300))
+    w.victim(0, near(0, 0, WORK))
+    w.victim(59, near(600, 90, WORK))  # she walked... 600 m east in a minute: a car, fine
+    assert _drive(w, WORK, (60, 120), (-750, 750)) == []
+
+
+def test_a_polygon_zone_is_checked_along_the_path() -> None:
+    lat, lon = WORK
+    d = 0.002
+    square = Polygon(((lon - d, lat - d), (lon + d, lat - d), (lon + d, lat + d), (lon - d, lat + d)))
+    zone = Zone("sq", ZoneKind.EXCLUSION, square, subject_id=None)
+    w = World(order(zones=(zone,)))
+    w.victim(0, near(5000, 0, WORK))
+    changes = _drive(w, WORK, (0, 60), (-750, 750))
+    assert summary(changes) == [(Change.OPENED, ZONE), (Change.CLEARED, ZONE)]
+    assert changes[0].alert.facts.occurred_at is not None
+    assert abs((changes[0].alert.facts.occurred_at - at(30)) / timedelta(seconds=1)) < 2
+
+
+def test_a_fix_inside_is_judged_by_the_live_rule_not_twice() -> None:
+    w = World(order(zones=(circle_zone("work", WORK, 200, subject_id=None),)))
+    w.victim(0, near(5000, 0, WORK))
+    changes = _drive(w, WORK, (0, 30, 60), (-750, 0, 750))
+    assert summary(changes) == [(Change.OPENED, ZONE), (Change.CLEARED, ZONE)]
+    assert not changes[0].alert.facts.inferred
+    assert w.engine.tracks[SUBJECT].latest is not None

@@ -1,0 +1,86 @@
+"""One person, several devices: each keeps its own track; the person's position is fused."""
+
+from __future__ import annotations
+
+from rules_kit import ANKLE, DEVICES, SUBJECT, VICTIM, World, at, near, summary
+
+from vigil.domain.alerts import AlertKind, Change
+from vigil.domain.model import Device, DeviceKind, PersonKind
+
+HIS_PHONE = "his-phone"
+PHONE_DEVICE = Device(HIS_PHONE, DeviceKind.PHONE, SUBJECT, PersonKind.SUBJECT, silence_limit_s=None)
+VIOL = AlertKind.PROXIMITY_VIOLATION
+HIS_HOME = near(3000, 0)
+
+
+def _world() -> World:
+    return World(devices=(*DEVICES, PHONE_DEVICE))
+
+
+def test_a_phone_left_at_home_never_clears_a_violation_the_ankle_monitor_holds() -> None:
+    w = _world()
+    w.victim(0)
+    assert w.report(HIS_PHONE, 0, HIS_HOME, acc=15) == []
+    assert summary(w.subject(0, near(50), acc=8)) == [(Change.OPENED, VIOL)]
+    for t in range(15, 600, 30):
+        assert w.report(HIS_PHONE, t, HIS_HOME, acc=15) == [], t
+        if t % 60 == 45:
+            assert w.subject(t + 15, near(45), acc=8) == [], t
+    assert w.only_alert().active
+    latest = w.engine.tracks[SUBJECT].latest
+    assert latest is not None and latest.device_id == ANKLE
+
+
+def test_the_phone_stands_for_him_once_the_ankle_monitor_has_been_silent_long() -> None:
+    w = _world()
+    w.victim(0)
+    w.subject(0, near(3000, 90), acc=8)
+    assert w.report(HIS_PHONE, 600, near(3000, 90), acc=15) == []
+    latest = w.engine.tracks[SUBJECT].latest
+    assert latest is not None and latest.device_id == ANKLE  # 10 min: the monitor still counts
+    # 20 minutes without the monitor: the phone near her is all that says where he is
+    assert summary(w.report(HIS_PHONE, 1200, near(50), acc=15)) == [(Change.OPENED, VIOL)]
+
+
+def test_speed_and_plausibility_never_mix_two_receivers() -> None:
+    w = _world()
+    w.victim(0)
+    w.subject(0, near(2000), acc=8, speed=0.0)
+    # his phone 2 km away at the same moment: another receiver, no impossible move, no doubt
+    assert w.report(HIS_PHONE, 5, near(50), acc=15, speed=0.0) == []
+    assert w.engine.drain_requests() == []
+    (warned,) = w.subject(60, near(400), acc=8)
+    assert warned.alert.facts.subject_speed_mps is not None
+    assert abs(warned.alert.facts.subject_speed_mps - 1600 / 60) < 1.0  # from his ankle fixes only
+
+
+def test_a_device_given_to_someone_else_no_longer_places_its_old_person() -> None:
+    w = _world()
+    w.victim(0)
+    w.report(HIS_PHONE, 0, near(50), acc=15)
+    assert w.engine.tracks[SUBJECT].latest is not None
+    w.engine.put_device(Device(HIS_PHONE, DeviceKind.PHONE, None, None))
+    assert w.engine.tracks[SUBJECT].latest is None
+    assert HIS_PHONE not in w.engine.tracks[SUBJECT].devices
+
+
+def test_her_watch_and_phone_fuse_to_one_position() -> None:
+    w = World()
+    w.subject(0, near(3000, 0))
+    w.report("watch-1", 0, near(0), acc=10)
+    w.victim(20, near(60, 180), acc=40)  # her phone, 20 s fresher but far less precise
+    latest = w.engine.tracks[VICTIM].latest
+    assert latest is not None and latest.device_id == "watch-1"
+    assert latest.time == at(0)
+
+
+def test_a_jump_of_the_phone_he_left_at_home_warns_of_nothing() -> None:
+    w = _world()
+    w.victim(0)
+    w.subject(0, HIS_HOME, acc=8, speed=0.0)
+    w.report(HIS_PHONE, 0, HIS_HOME, acc=15, speed=0.0)
+    w.subject(60, HIS_HOME, acc=8, speed=0.0)
+    # the phone's reflection puts it at her door: the ankle monitor says where he is
+    assert w.report(HIS_PHONE, 70, near(50), acc=15, speed=0.0) == []
+    (request,) = w.engine.drain_requests()  # still asked to confirm
+    assert request.device_id == HIS_PHONE

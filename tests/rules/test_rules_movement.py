@@ -1,0 +1,125 @@
+"""Plausibility before certainty for every device (rules/movement.py and the engine's use of it)."""
+
+from __future__ import annotations
+
+from rules_kit import ANKLE, DEVICES, HOME, SUBJECT, World, at, fix, near, summary
+
+from vigil.domain.alerts import AlertKind, Change, Confidence
+from vigil.domain.plausibility import DoubtKind
+from vigil.rules import movement
+from vigil.rules.proximity import CLEAR
+from vigil.rules.tuning import Tuning
+
+TUNING = Tuning()
+VIOL, WARN = AlertKind.PROXIMITY_VIOLATION, AlertKind.PROXIMITY_WARNING
+HIS_HOME = near(1750, 0)
+
+
+def test_a_real_car_is_plausible_and_a_teleport_is_not() -> None:
+    anchor = fix(ANKLE, at(0), near(1800, 0), acc=10)
+    car = fix(ANKLE, at(60), near(0, 0), acc=10, speed=30.0)  # 30 m/s for a minute
+    assert movement.suspect(anchor, car, TUNING) is None
+    teleport = fix(ANKLE, at(20), near(0, 0), acc=10)  # 1.8 km in 20 s: 89 m/s
+    doubt = movement.suspect(anchor, teleport, TUNING)
+    assert doubt is not None and doubt.kind is DoubtKind.SPEED
+
+
+def test_a_jump_while_the_receiver_measures_a_standstill_is_suspect() -> None:
+    anchor = fix(ANKLE, at(0), HIS_HOME, acc=8, speed=0.0)
+    jump = fix(ANKLE, at(60), near(50, 0), acc=8, speed=0.0)
+    doubt = movement.suspect(anchor, jump, TUNING)
+    assert doubt is not None and doubt.kind is DoubtKind.JUMP
+    # the same move measured by the receiver (it was driving, or is): no doubt
+    assert movement.suspect(anchor, fix(ANKLE, at(60), near(50, 0), acc=8, speed=29.0), TUNING) is None
+    driving = fix(ANKLE, at(0), HIS_HOME, acc=8, speed=30.0)
+    assert movement.suspect(driving, jump, TUNING) is None  # he braked at her door
+    # a long gap: anything within road speed may have happened
+    assert movement.suspect(anchor, fix(ANKLE, at(900), near(50, 0), acc=8, speed=0.0), TUNING) is None
+    # a small hop within the accuracies is jitter
+    assert movement.suspect(anchor, fix(ANKLE, at(60), near(1700, 0), acc=8, speed=0.0), TUNING) is None
+
+
+def _at_home() -> World:
+    w = World()
+    w.victim(0)
+    for t in range(0, 600, 60):
+        assert w.subject(t, HIS_HOME, acc=8, speed=0.0) == []
+    return w
+
+
+def test_a_lone_jump_gives_at_most_an_unconfirmed_possible_warning_and_asks_for_confirmation() -> None:
+    w = _at_home()
+    (raised,) = w.subject(600, near(50, 0), acc=8, speed=0.0)
+    assert summary([raised]) == [(Change.OPENED, WARN)]
+    assert raised.alert.facts.unconfirmed
+    assert raised.alert.facts.confidence is Confidence.POSSIBLE
+    assert [p.time for p in raised.alert.facts.evidence] == [at(540), at(600)]
+    # it moved no one, and the pair's live state is untouched
+    latest = w.engine.tracks[SUBJECT].latest
+    assert latest is not None and latest.time == at(540)
+    assert w.engine._pairs["order-1"].tier == CLEAR
+    (request,) = w.engine.drain_requests()
+    assert request.device_id == ANKLE and request.interval_s == TUNING.confirm_interval_s
+    assert request.until == at(600 + TUNING.confirm_window_s)
+    assert w.engine.drain_requests() == []
+    # her own fix meanwhile does not settle it: only his device's next fix does
+    assert w.victim(605) == []
+    # back home: it was a reflection
+    assert summary(w.subject(610, HIS_HOME, acc=8, speed=0.0)) == [(Change.CLEARED, WARN)]
+
+
+def test_the_next_fix_that_agrees_confirms_the_jump_and_escalates() -> None:
+    w = _at_home()
+    w.subject(600, near(50, 0), acc=8, speed=0.0)
+    changes = w.subject(610, near(45, 0), acc=8, speed=0.0)
+    assert summary(changes) == [(Change.ESCALATED, VIOL)]
+    assert not changes[0].alert.facts.unconfirmed
+    # the confirmed fix is now a good fix of his device
+    times = [f.time for f in w.engine.tracks[SUBJECT].devices[ANKLE].history]
+    assert times[-2:] == [at(600), at(610)]
+
+
+def test_a_real_fast_approach_is_a_violation_on_its_first_fix() -> None:
+    w = _at_home()
+    (opened,) = w.subject(600, near(50, 0), acc=8, speed=28.0, heading=180.0)
+    assert summary([opened]) == [(Change.OPENED, VIOL)]
+    assert not opened.alert.facts.unconfirmed
+    assert w.engine.drain_requests() == []
+
+
+def test_speeds_come_from_plausible_fixes_only() -> None:
+    w = World()
+    w.victim(0)
+    w.subject(0, near(3000, 0), acc=10)
+    w.subject(10, near(3000, 90), acc=10)  # 4 km in 10 s: doubted, not an anchor
+    (warned,) = w.subject(70, near(400, 0), acc=10)
+    # the speed is from the fix at 0 s (2.6 km in 70 s), not from the doubted one
+    assert warned.alert.facts.subject_speed_mps is not None
+    assert warned.alert.facts.subject_speed_mps > 30
+
+
+def test_a_doubted_fix_of_hers_moves_no_one_either() -> None:
+    w = World()
+    w.subject(0, near(3000, 0), acc=10)
+    w.victim(0, HOME, acc=10)
+    (raised,) = w.victim(10, near(2950, 0), acc=10)  # her phone says she is by him, 3 km in 10 s
+    assert raised.alert.facts.unconfirmed and raised.alert.kind is WARN
+    latest = w.engine.tracks["victim-1"].latest
+    assert latest is not None and latest.time == at(0)
+
+
+def test_another_device_at_the_doubted_place_corroborates_it() -> None:
+    from vigil.domain.model import Device, DeviceKind, PersonKind
+
+    phone = Device("his-phone", DeviceKind.PHONE, SUBJECT, PersonKind.SUBJECT)
+    w = World(devices=(*DEVICES, phone))
+    w.victim(0)
+    for t in range(0, 600, 60):
+        w.subject(t, HIS_HOME, acc=8, speed=0.0)
+    (raised,) = w.subject(600, near(50, 0), acc=8, speed=0.0)
+    assert raised.alert.facts.unconfirmed
+    # his phone, which he carries too, puts him at her door 20 s later: the jump was real
+    changes = w.report("his-phone", 620, near(55, 0), acc=10)
+    assert summary(changes) == [(Change.ESCALATED, VIOL)]
+    latest = w.engine.tracks[SUBJECT].latest
+    assert latest is not None and latest.device_id == ANKLE and latest.time == at(600)
