@@ -255,6 +255,15 @@ def _material(old: Facts, new: Facts) -> bool:
         new.confidence is Confidence.COARSE
     ):
         return True
+    # Into or out of the violation tier is what dispatch acts on (a violation back at warning range,
+    # or in again). Between warning and apart-within-the-hold is not: that is the boundary jitter
+    # the hold absorbs, and the hysteresis on each tier keeps these changes few.
+    if old.tier != new.tier and "violation" in (old.tier, new.tier):
+        return True
+    if new.tier is None and new.peak_tier is not None:
+        # Apart, in the hold before the alert clears: where they wander meanwhile is no news (the
+        # clear, or their return, will be).
+        return False
     if (
         old.distance_m is not None
         and new.distance_m is not None

@@ -2,15 +2,30 @@
 
 The decision is accuracy-aware and leans toward the victim's safety: a tier is entered when the
 nearest plausible separation (distance minus the combined accuracy) is inside it, and the alert says
-how sure that is. A tier is left only beyond its distance plus a margin, so GPS jitter at a boundary
-does not make an alert flap.
+how sure that is. A tier is left only when that nearest separation is beyond its distance plus a
+margin (so the distance must clear the line by the combined accuracy and the margin), so GPS jitter
+at a boundary does not make an alert flap.
+
+A coarse position (cell, or combined accuracy beyond `Tuning.coarse_accuracy_m`) can warn, judged on
+the reported positions, but can neither prove a violation nor lower a tier held: it cannot place
+anyone against a 100 m line in either direction.
+
+A pair that leaves every tier does not clear its alert at once: the alert stays active for
+`Tuning.tier_hold_s` (a pending clear; the engine clears it at the end of the hold if they are still
+apart), and a pair that falls back in within the hold carries on with the same alert, saying
+nothing new unless something material changed. Neighbours 1-2 km apart at a 1 km warning line would
+otherwise raise a new warning all night.
+
+Every verdict says the tier the pair is in now and the highest it reached in this alert
+(`Facts.tier`, `Facts.peak_tier`): a violation whose parties are back at warning range says
+"warning" while the alert stays a proximity_violation (kinds never fall back).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from vigil.domain import geo
 from vigil.domain.alerts import AlertKey, AlertKind, Confidence, Facts, Signal
@@ -20,12 +35,30 @@ from vigil.rules.tuning import Tuning
 
 CLEAR, WARNING, VIOLATION = 0, 1, 2
 KIND = {WARNING: AlertKind.PROXIMITY_WARNING, VIOLATION: AlertKind.PROXIMITY_VIOLATION}
+TIER_NAME = {CLEAR: None, WARNING: "warning", VIOLATION: "violation"}
 FAMILY = "proximity"
 
 
 @dataclass(frozen=True, slots=True)
 class PairState:
+    """tier: the tier held now. peak: the highest reached since the alert opened. left_at: when the
+    pair left every tier while its alert stays active for the hold (a pending clear), else None."""
+
     tier: int = CLEAR
+    peak: int = CLEAR
+    left_at: datetime | None = None
+
+    @property
+    def holding(self) -> bool:
+        """The alert this pair raised still holds: in a tier, or in the hold after leaving."""
+        return self.tier > CLEAR or self.left_at is not None
+
+
+def hold_ends(state: PairState, tuning: Tuning) -> datetime | None:
+    """When a pending clear falls due (the engine's deadline), or None if none is pending."""
+    if state.left_at is None:
+        return None
+    return state.left_at + timedelta(seconds=tuning.tier_hold_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +110,17 @@ def assess(
     coarse = uncertainty > tuning.coarse_accuracy_m
     effective = distance if coarse else max(0.0, distance - uncertainty)
     tier = tier_for(effective, state.tier, order, tuning)
-    if coarse and tier == VIOLATION and state.tier < VIOLATION:
-        tier = WARNING  # a coarse fix can warn, but cannot prove him within 100 m on its own
+    if coarse:
+        # A coarse fix can warn, but cannot prove him within 100 m on its own, nor that he left:
+        # whatever tier was held stays held until a fine position says otherwise.
+        tier = max(state.tier, min(tier, WARNING))
+    # The hold runs from when they were measured apart: a late batch that shows them apart long ago
+    # clears at once.
+    new_state, active = _hold(state, tier, min(measured_at or at, at), at, tuning)
+    # Falling back in within the hold is the same alert carrying on, not a new onset; rising above
+    # the peak reached is (a warning that now is a violation).
+    returning = state.left_at is not None and tier <= state.peak
+    onset = tier > state.tier and not returning
 
     bearing = geo.bearing_deg(p.lat, p.lon, s.lat, s.lon)
     closing = _closing_speed(bearing, velocity(s, subject.previous), velocity(p, protected.previous))
@@ -101,19 +143,37 @@ def assess(
         time_to_contact_s=None if ttc is None else round(ttc, 1),
         stale=stale,
         occurred_at=(measured_at or at) if late else None,
+        tier=TIER_NAME[tier],
+        peak_tier=TIER_NAME[max(state.peak, tier)],
     )
     signal = Signal(
         key=key(order),
         kind=KIND.get(tier, AlertKind.PROXIMITY_WARNING),
-        active=tier > CLEAR,
-        onset=tier > state.tier,
+        active=active,
+        onset=onset,
         facts=facts,
         subject_id=order.subject_id,
         protected_person_id=order.protected_person_id,
         order_id=order.id,
         late=late,
     )
-    return PairState(tier), signal
+    return new_state, signal
+
+
+def _hold(
+    state: PairState, tier: int, measured: datetime, at: datetime, tuning: Tuning
+) -> tuple[PairState, bool]:
+    """The state after judging `tier` at `at` (on a fix measured at `measured`), and whether the
+    alert holds (stays active)."""
+    peak = max(state.peak, tier)
+    if tier > CLEAR:
+        return PairState(tier, peak), True
+    if not state.holding or tuning.tier_hold_s <= 0:
+        return PairState(), False
+    left_at = state.left_at or measured
+    if (at - left_at).total_seconds() >= tuning.tier_hold_s:
+        return PairState(), False  # apart for the whole hold: the alert clears
+    return PairState(CLEAR, peak, left_at), True
 
 
 def cleared(order: Order, facts: Facts) -> Signal:
