@@ -41,6 +41,7 @@ KINDS = {
     "signal_loss",
     "power_off",
     "sos",
+    "location_loss",
 }
 CHANGES = {"opened", "updated", "escalated", "cleared"}
 

@@ -13,7 +13,8 @@ anyone against a 100 m line in either direction.
 A pair that leaves every tier does not clear its alert at once: the alert stays active for
 `Tuning.tier_hold_s` (a pending clear; the engine clears it at the end of the hold if they are still
 apart), and a pair that falls back in within the hold carries on with the same alert, saying
-nothing new unless something material changed. Neighbours 1-2 km apart at a 1 km warning line would
+nothing new unless something material changed. Each such return doubles the pair's hold for the
+rest of the alert, up to `Tuning.tier_hold_max_s` (`hold_s`). Neighbours 1-2 km apart at a 1 km warning line would
 otherwise raise a new warning all night.
 
 Every verdict says the tier the pair is in now and the highest it reached in this alert
@@ -47,6 +48,7 @@ class PairState:
     tier: int = CLEAR
     peak: int = CLEAR
     left_at: datetime | None = None
+    returns: int = 0  # times it fell back in within the hold in this alert: each doubles the hold
 
     @property
     def holding(self) -> bool:
@@ -54,11 +56,19 @@ class PairState:
         return self.tier > CLEAR or self.left_at is not None
 
 
+def hold_s(state: PairState, tuning: Tuning) -> float:
+    """The hold for this pair: `tuning.tier_hold_s`, doubled for every time it fell back in within
+    the hold in this alert, up to `tuning.tier_hold_max_s` (flap damping: a pair that keeps coming
+    back, neighbours at the line all night, needs a longer quiet before it is called over; one
+    approach and retreat clears after the base hold)."""
+    return min(tuning.tier_hold_max_s, tuning.tier_hold_s * 2.0 ** min(state.returns, 16))
+
+
 def hold_ends(state: PairState, tuning: Tuning) -> datetime | None:
     """When a pending clear falls due (the engine's deadline), or None if none is pending."""
     if state.left_at is None:
         return None
-    return state.left_at + timedelta(seconds=tuning.tier_hold_s)
+    return state.left_at + timedelta(seconds=hold_s(state, tuning))
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,13 +177,14 @@ def _hold(
     alert holds (stays active)."""
     peak = max(state.peak, tier)
     if tier > CLEAR:
-        return PairState(tier, peak), True
+        returns = state.returns + (state.left_at is not None)
+        return PairState(tier, peak, None, returns), True
     if not state.holding or tuning.tier_hold_s <= 0:
         return PairState(), False
     left_at = state.left_at or measured
-    if (at - left_at).total_seconds() >= tuning.tier_hold_s:
+    if (at - left_at).total_seconds() >= hold_s(state, tuning):
         return PairState(), False  # apart for the whole hold: the alert clears
-    return PairState(CLEAR, peak, left_at), True
+    return PairState(CLEAR, peak, left_at, state.returns), True
 
 
 def cleared(order: Order, facts: Facts) -> Signal:

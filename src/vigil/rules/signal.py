@@ -23,9 +23,11 @@ FAMILY = "signal"
 class Cadence:
     """How often one device reports, learned from the gaps between its messages' arrivals.
 
-    The median of the last few gaps: one outage (a single long gap) or one burst (a batch arriving
-    at once, gaps under a second, which are not counted) does not move it, while a device switched
-    from 60 s to 300 s reporting is followed within a few reports."""
+    The low median of the last few gaps: one outage (a single long gap) or one burst (a batch
+    arriving at once, gaps under a second, which are not counted) does not move it, while a device
+    switched from 60 s to 300 s reporting is followed within a few reports. Low, so that two gaps
+    known (the least taken) give the shorter one: an outage in a device's first minutes must not
+    stretch its silence limit."""
 
     def __init__(self, keep: int) -> None:
         self._gaps: deque[float] = deque(maxlen=keep)
@@ -43,7 +45,7 @@ class Cadence:
         """The learned interval; None until `least` gaps are known."""
         if len(self._gaps) < max(1, least):
             return None
-        return float(statistics.median(self._gaps))
+        return float(statistics.median_low(self._gaps))
 
 
 def interval(device: Device, learned: float | None) -> float | None:

@@ -19,13 +19,13 @@ class Tuning:
     coarse_accuracy_m: float = 300.0
     # Silence allowed for an ankle monitor with no limit of its own.
     default_silence_s: float = 300.0
-    # ... but never less than this many reporting intervals (configured, or learned as the median of
-    # the last `cadence_keep` gaps between its messages, once `cadence_least` are known): at 60 s
-    # the default rules, at 300 s the limit is 900 s, so a report lost or late is not an outage
-    # while a 20-minute one still is.
+    # ... but never less than this many reporting intervals (configured, or learned as the low
+    # median of the last `cadence_keep` gaps between its messages, once `cadence_least` are known):
+    # at 60 s the default rules, at 300 s the limit is 900 s, so a report lost or late is not an
+    # outage while a 20-minute one still is. Only a device's first gap is judged on the default.
     silence_intervals: float = 3.0
-    cadence_keep: int = 15
-    cadence_least: int = 3
+    cadence_keep: int = 9
+    cadence_least: int = 2
     # A fix received this long after it was measured is late (a batch after a coverage gap).
     late_after_s: float = 120.0
     battery_low_pct: float = 15.0
@@ -48,6 +48,11 @@ class Tuning:
     # or a spell of Wi-Fi jitter at a boundary (minutes), and is short against the hour of a real
     # new approach, which then opens a new alert. 0: clear at once.
     tier_hold_s: float = 900.0
+    # Each return within the hold doubles it for the rest of that alert, up to this (flap damping):
+    # neighbours whose near edge crosses the line all night keep one alert, while one approach and
+    # retreat still clears after the base hold. Two hours: the longest lull measured between returns
+    # of such a pair in the simulated nights was under an hour.
+    tier_hold_max_s: float = 7200.0
     # Closing speeds below this are GPS jitter, not an approach: no time to contact.
     min_closing_mps: float = 0.3
     # A device's own time is not believed (rules/device_clock.py) when it is this far ahead of the
