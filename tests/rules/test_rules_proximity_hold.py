@@ -177,3 +177,22 @@ def test_a_violation_whose_parties_are_apart_says_so_and_then_clears() -> None:
 
 def _proximity_changes(changes: list) -> list:  # type: ignore[type-arg]
     return [c for c in changes if c.alert.key == KEY]
+
+
+def test_a_cell_fix_that_only_blurs_his_last_fine_one_is_not_judged() -> None:
+    """Neighbours 1.6 km apart, warning at 1 km: a cell fix a minute after a fine one, its centre
+    600 m from her but its 1,500 m disc around his fine position, says nothing new."""
+    w = World(order(violation=100, warning=1000))
+    w.victim(0, acc=10)
+    w.subject(0, near(1600), acc=10)
+    assert _proximity(w.subject(60, near(600), acc=1500, source=FixSource.CELL)) == []
+    # a cell fix with no fine fix recent enough before it is judged (on its centre: a coarse warning)
+    assert _proximity(w.subject(600, near(600), acc=1500, source=FixSource.CELL)) == [(Change.OPENED, WARN)]
+
+
+def test_a_cell_fix_that_places_him_elsewhere_is_judged() -> None:
+    w = World(order(violation=100, warning=1000))
+    w.victim(0, acc=10)
+    w.subject(0, near(5000), acc=10)
+    # 4.2 km from his fine fix, beyond its own 1,500 m accuracy: he has moved; it warns
+    assert _proximity(w.subject(60, near(800), acc=1500, source=FixSource.CELL)) == [(Change.OPENED, WARN)]

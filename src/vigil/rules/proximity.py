@@ -8,7 +8,8 @@ at a boundary does not make an alert flap.
 
 A coarse position (cell, or combined accuracy beyond `Tuning.coarse_accuracy_m`) can warn, judged on
 the reported positions, but can neither prove a violation nor lower a tier held: it cannot place
-anyone against a 100 m line in either direction.
+anyone against a 100 m line in either direction. A coarse fix that only repeats, less precisely, a
+fine fix of a minute before (which lies inside its disc) is not judged at all: the fine one is.
 
 A pair that leaves every tier does not clear its alert at once: the alert stays active for
 `Tuning.tier_hold_s` (a pending clear; the engine clears it at the end of the hold if they are still
@@ -30,7 +31,7 @@ from datetime import datetime, timedelta
 
 from vigil.domain import geo
 from vigil.domain.alerts import AlertKey, AlertKind, Confidence, Facts, Signal
-from vigil.domain.model import Fix, Order
+from vigil.domain.model import Fix, FixSource, Order
 from vigil.domain.track import position, velocity
 from vigil.rules.tuning import Tuning
 
@@ -114,6 +115,7 @@ def assess(
 ) -> tuple[PairState, Signal]:
     """Judge the pair at instant `at` (now, or a late fix's own time). `measured_at`: when the fix that
     prompted a late judgement was measured, if not `at` (a late fix that is still the newest)."""
+    subject, protected = _best(subject, tuning), _best(protected, tuning)
     s, p = subject.fix, protected.fix
     distance = geo.distance_m(p.lat, p.lon, s.lat, s.lon)
     uncertainty = math.hypot(s.accuracy_m or 0.0, p.accuracy_m or 0.0)
@@ -168,6 +170,26 @@ def assess(
         late=late,
     )
     return new_state, signal
+
+
+def _coarse(fix: Fix, tuning: Tuning) -> bool:
+    return fix.source is FixSource.CELL or (fix.accuracy_m or 0.0) > tuning.coarse_accuracy_m
+
+
+def _best(party: Party, tuning: Tuning) -> Party:
+    """The party's fix to judge: its latest, unless that is coarse and the fine fix before it, at
+    most `tuning.coarse_defers_s` older, lies inside its accuracy disc. Then the coarse fix says
+    nothing the fine one did not say better (a cell fix's centre lands anywhere in a disc 1-2 km
+    wide: judged on its own, a neighbour 1.6 km away "came within 1 km" at every cell fix). A coarse
+    fix that places him elsewhere than his last fine one, or follows none recent, is judged."""
+    fix, before = party.fix, party.previous
+    if before is None or not _coarse(fix, tuning) or _coarse(before, tuning):
+        return party
+    if not 0.0 <= (fix.time - before.time).total_seconds() <= tuning.coarse_defers_s:
+        return party
+    if geo.distance_m(fix.lat, fix.lon, before.lat, before.lon) > (fix.accuracy_m or 0.0):
+        return party
+    return Party(before, None)
 
 
 def _hold(

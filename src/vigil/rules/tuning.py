@@ -17,6 +17,10 @@ class Tuning:
     # Combined accuracy above this cannot place a person against a 100 m line: judge the reported
     # positions alone and say the result is coarse, rather than alert on every cell-tower fix.
     coarse_accuracy_m: float = 300.0
+    # A coarse fix (cell, or beyond coarse_accuracy_m) within this of a fine fix of the same person
+    # that lies inside its accuracy disc adds nothing: proximity judges the fine one (five reports
+    # at 60 s; a cell fix's centre alone put neighbours 1.6 km apart "within 1 km" all night).
+    coarse_defers_s: float = 300.0
     # Silence allowed for an ankle monitor with no limit of its own.
     default_silence_s: float = 300.0
     # ... but never less than this many reporting intervals (configured, or learned as the low
