@@ -83,8 +83,12 @@ def test_active_iff_effective_separation_within_warning_distance(
     coarse = uncertainty > TUNING.coarse_accuracy_m
     effective = distance if coarse else max(0.0, distance - uncertainty)
     reach = o.warning_distance_m + (TUNING.margin(o.warning_distance_m) if held > CLEAR else 0.0)
-    # a coarse position cannot lower a tier held
-    within = effective <= reach or (coarse and held > CLEAR)
+    # entering the warning tier on the near edge alone needs someone moving (no speeds here); a
+    # coarse position cannot lower a tier held
+    entered = (
+        held > CLEAR or coarse or distance <= o.warning_distance_m or effective <= o.violation_distance_m
+    )
+    within = (effective <= reach and entered) or (coarse and held > CLEAR)
     assert (state.tier > CLEAR) is within
     # a pair that leaves every tier keeps its alert active for the hold (a pending clear)
     assert signal.active is (within or held > CLEAR)

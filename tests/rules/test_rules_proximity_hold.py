@@ -196,3 +196,25 @@ def test_a_cell_fix_that_places_him_elsewhere_is_judged() -> None:
     w.subject(0, near(5000), acc=10)
     # 4.2 km from his fine fix, beyond its own 1,500 m accuracy: he has moved; it warns
     assert _proximity(w.subject(60, near(800), acc=1500, source=FixSource.CELL)) == [(Change.OPENED, WARN)]
+
+
+def test_a_warning_on_the_near_edge_alone_needs_someone_moving() -> None:
+    """Warning at 1 km: reported 1,150 m apart with 200 m accuracy is only possibly inside."""
+    w = World(order(violation=100, warning=1000))
+    w.victim(0, acc=10)
+    assert _proximity(w.subject(10, near(1150), acc=200, speed=0.0)) == []
+    assert _proximity(w.subject(20, near(1150), acc=200)) == []  # no speed measured: at a standstill
+    # moving (his receiver says so): the near edge is enough, as it always is for a violation
+    assert _proximity(w.subject(30, near(1150), acc=200, speed=12.0)) == [(Change.OPENED, WARN)]
+
+
+def test_a_warning_whose_reported_positions_cross_the_line_needs_nothing_more() -> None:
+    w = World(order(violation=100, warning=1000))
+    w.victim(0, acc=10)
+    assert _proximity(w.subject(10, near(990), acc=200, speed=0.0)) == [(Change.OPENED, WARN)]
+
+
+def test_a_violation_on_the_near_edge_alone_is_raised_at_a_standstill() -> None:
+    w = World(order(violation=100, warning=1000))
+    w.victim(0, acc=10)
+    assert _proximity(w.subject(10, near(150), acc=60, speed=0.0)) == [(Change.OPENED, VIOL)]

@@ -2,7 +2,8 @@
 
 The decision is accuracy-aware and leans toward the victim's safety: a tier is entered when the
 nearest plausible separation (distance minus the combined accuracy) is inside it, and the alert says
-how sure that is. A tier is left only when that nearest separation is beyond its distance plus a
+how sure that is (a warning on that near edge alone, with both at a standstill, waits for the
+reported positions to cross the line: `_possible_warning`). A tier is left only when that nearest separation is beyond its distance plus a
 margin (so the distance must clear the line by the combined accuracy and the margin), so GPS jitter
 at a boundary does not make an alert flap.
 
@@ -126,6 +127,8 @@ def assess(
         # A coarse fix can warn, but cannot prove him within 100 m on its own, nor that he left:
         # whatever tier was held stays held until a fine position says otherwise.
         tier = max(state.tier, min(tier, WARNING))
+    elif tier == WARNING and state.tier == CLEAR and distance > order.warning_distance_m:
+        tier = _possible_warning(s, p, tuning)
     # The hold runs from when they were measured apart: a late batch that shows them apart long ago
     # clears at once.
     new_state, active = _hold(state, tier, min(measured_at or at, at), at, tuning)
@@ -170,6 +173,17 @@ def assess(
         late=late,
     )
     return new_state, signal
+
+
+def _possible_warning(s: Fix, p: Fix, tuning: Tuning) -> int:
+    """A warning on the near edge of the accuracy discs alone (the reported positions are beyond the
+    line): entered only when a receiver measures one of them moving. Neighbours 1.2 km apart at a
+    1 km line, at home at night with Wi-Fi fixes of 150-250 m, are "possibly" within 1 km at every
+    other fix; that was most of the operators' load, and no approach: a real one is moving, and
+    otherwise is a warning one report later, when the reported positions cross the line. Violations
+    keep the near edge with no such condition: there, safety comes first."""
+    moving = any(f.speed_mps is not None and f.speed_mps >= tuning.moving_mps for f in (s, p))
+    return WARNING if moving else CLEAR
 
 
 def _coarse(fix: Fix, tuning: Tuning) -> bool:
