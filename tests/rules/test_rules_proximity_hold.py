@@ -187,7 +187,7 @@ def test_a_cell_fix_that_only_blurs_his_last_fine_one_is_not_judged() -> None:
     w.subject(0, near(1600), acc=10)
     assert _proximity(w.subject(60, near(600), acc=1500, source=FixSource.CELL)) == []
     # a cell fix with no fine fix recent enough before it is judged (on its centre: a coarse warning)
-    assert _proximity(w.subject(600, near(600), acc=1500, source=FixSource.CELL)) == [(Change.OPENED, WARN)]
+    assert _proximity(w.subject(1900, near(600), acc=1500, source=FixSource.CELL)) == [(Change.OPENED, WARN)]
 
 
 def test_a_cell_fix_that_places_him_elsewhere_is_judged() -> None:

@@ -10,7 +10,7 @@ at a boundary does not make an alert flap.
 A coarse position (cell, or combined accuracy beyond `Tuning.coarse_accuracy_m`) can warn, judged on
 the reported positions, but can neither prove a violation nor lower a tier held: it cannot place
 anyone against a 100 m line in either direction. A coarse fix that only repeats, less precisely, a
-fine fix of a minute before (which lies inside its disc) is not judged at all: the fine one is.
+fine fix of the last half hour (which lies inside its disc) is not judged at all: the fine one is.
 
 A pair that leaves every tier does not clear its alert at once: the alert stays active for
 `Tuning.tier_hold_s` (a pending clear; the engine clears it at the end of the hold if they are still

@@ -18,9 +18,11 @@ class Tuning:
     # positions alone and say the result is coarse, rather than alert on every cell-tower fix.
     coarse_accuracy_m: float = 300.0
     # A coarse fix (cell, or beyond coarse_accuracy_m) within this of a fine fix of the same person
-    # that lies inside its accuracy disc adds nothing: proximity judges the fine one (five reports
-    # at 60 s; a cell fix's centre alone put neighbours 1.6 km apart "within 1 km" all night).
-    coarse_defers_s: float = 300.0
+    # that lies inside its accuracy disc adds nothing: proximity judges the fine one (a cell fix's
+    # centre alone put neighbours 1.6 km apart "within 1 km" at every cell fix, night after night).
+    # Half an hour: a coarse fix that places him elsewhere (his fine position outside its disc) is
+    # still judged at once, and a device with no usable position for 10 minutes is location_loss.
+    coarse_defers_s: float = 1800.0
     # Silence allowed for an ankle monitor with no limit of its own.
     default_silence_s: float = 300.0
     # ... but never less than this many reporting intervals (configured, or learned as the low
