@@ -194,7 +194,7 @@ def test_a_cell_fix_that_places_him_elsewhere_is_judged() -> None:
     w = World(order(violation=100, warning=1000))
     w.victim(0, acc=10)
     w.subject(0, near(5000), acc=10)
-    # 4.2 km from his fine fix, beyond its own 1,500 m accuracy: he has moved; it warns
+    # 4.2 km from his fine fix, beyond twice its own 1,500 m accuracy: he has moved; it warns
     assert _proximity(w.subject(60, near(800), acc=1500, source=FixSource.CELL)) == [(Change.OPENED, WARN)]
 
 
@@ -218,3 +218,13 @@ def test_a_violation_on_the_near_edge_alone_is_raised_at_a_standstill() -> None:
     w = World(order(violation=100, warning=1000))
     w.victim(0, acc=10)
     assert _proximity(w.subject(10, near(150), acc=60, speed=0.0)) == [(Change.OPENED, VIOL)]
+
+
+def test_her_phones_coarse_fix_is_deferred_to_her_fine_one_too() -> None:
+    """A phone's cell fallback (no source given, 1.5 km accuracy) whose centre lands 1.8 km off."""
+    w = World(order(violation=100, warning=1000))
+    w.subject(0, near(1700), acc=20)
+    w.victim(0, acc=50)
+    off = near(1800, bearing=225.0)  # 1.8 km south-west of home, toward nobody
+    assert _proximity(w.victim(30, near(1300, bearing=45.0), acc=1570)) == []
+    assert _proximity(w.victim(60, off, acc=1570)) == []

@@ -192,7 +192,7 @@ def _coarse(fix: Fix, tuning: Tuning) -> bool:
 
 def _best(party: Party, tuning: Tuning) -> Party:
     """The party's fix to judge: its latest, unless that is coarse and the fine fix before it, at
-    most `tuning.coarse_defers_s` older, lies inside its accuracy disc. Then the coarse fix says
+    most `tuning.coarse_defers_s` older, lies inside its ~95 % disc. Then the coarse fix says
     nothing the fine one did not say better (a cell fix's centre lands anywhere in a disc 1-2 km
     wide: judged on its own, a neighbour 1.6 km away "came within 1 km" at every cell fix). A coarse
     fix that places him elsewhere than his last fine one, or follows none recent, is judged."""
@@ -201,7 +201,8 @@ def _best(party: Party, tuning: Tuning) -> Party:
         return party
     if not 0.0 <= (fix.time - before.time).total_seconds() <= tuning.coarse_defers_s:
         return party
-    if geo.distance_m(fix.lat, fix.lon, before.lat, before.lon) > (fix.accuracy_m or 0.0):
+    # inside its ~95 % disc (twice the stated 68 % accuracy): one cell fix in three lies beyond it
+    if geo.distance_m(fix.lat, fix.lon, before.lat, before.lon) > 2 * (fix.accuracy_m or 0.0):
         return party
     return Party(before, None)
 
