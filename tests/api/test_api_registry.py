@@ -42,6 +42,35 @@ def test_protected_person_created_then_updated(app_client):
     assert api.get("/v1/protected-persons/nobody").status_code == 404
 
 
+def test_device_location_limit_and_report_interval(app_client):
+    """Both are stored, read back, validated, and reach the engine with the device."""
+    api = app_client
+    api.subject("S1", device=None)
+    body = {"kind": "ankle_monitor", "person_id": "S1", "location_limit_s": 900, "report_interval_s": 300}
+    r = api.put("/v1/devices/D1", body)
+    assert r.status_code == 201
+    assert (r.json()["location_limit_s"], r.json()["report_interval_s"]) == (900, 300)
+    for bad in ({"location_limit_s": 0}, {"report_interval_s": -5}, {"location_limit_s": 86_401}):
+        assert (
+            api.put("/v1/devices/D1", {"kind": "ankle_monitor", "person_id": "S1", **bad}).status_code == 422
+        )
+    r = api.put("/v1/devices/D1", {"kind": "ankle_monitor", "person_id": "S1"})
+    assert (r.json()["location_limit_s"], r.json()["report_interval_s"]) == (None, None)
+
+
+def test_device_from_row_reads_both_limits():
+    from types import SimpleNamespace
+
+    from vigil.store.registry import device_from_row
+
+    row = SimpleNamespace(
+        id="D1", kind="ankle_monitor", person_id="S1", person_kind="subject", silence_limit_s=None,
+        location_limit_s=900.0, report_interval_s=300.0,
+    )  # fmt: skip
+    device = device_from_row(row)
+    assert (device.location_limit_s, device.report_interval_s) == (900.0, 300.0)
+
+
 def test_device_bound_rebound_and_unbound(app_client):
     api = app_client
     api.subject("S1", device=None)

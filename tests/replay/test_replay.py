@@ -41,6 +41,7 @@ KINDS = {
     "signal_loss",
     "power_off",
     "sos",
+    "location_loss",
 }
 CHANGES = {"opened", "updated", "escalated", "cleared"}
 
@@ -412,3 +413,14 @@ def test_unreadable_files_exit_2(tmp_path: Path) -> None:
     err = io.StringIO()
     assert replay.main(nan, stderr=err) == 2
     assert "NaN is not a JSON number" in err.getvalue()
+
+
+def test_a_devices_location_limit_and_report_interval_are_read_and_checked() -> None:
+    doc = _scenario("issue_example")
+    doc["subjects"][0]["devices"] = [{"id": "AM-1", "location_limit_s": 900, "report_interval_s": 300}]
+    (device,) = parse(doc).subjects[0].devices
+    assert (device.location_limit_s, device.report_interval_s) == (900, 300)
+    doc["subjects"][0]["devices"] = [{"id": "AM-1", "location_limit_s": 0, "report_interval_s": "often"}]
+    paths = [e.split(": ", 1)[0] for e in _errors(doc)]
+    assert "$.subjects[0].devices[0].location_limit_s" in paths
+    assert "$.subjects[0].devices[0].report_interval_s" in paths

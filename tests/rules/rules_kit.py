@@ -47,9 +47,13 @@ ANKLE_MONITOR = Device(ANKLE, DeviceKind.ANKLE_MONITOR, SUBJECT, PersonKind.SUBJ
 VICTIM_PHONE = Device(PHONE, DeviceKind.PHONE, VICTIM, PersonKind.PROTECTED_PERSON)
 VICTIM_WATCH = Device(WATCH, DeviceKind.SMARTWATCH, VICTIM, PersonKind.PROTECTED_PERSON)
 DEVICES = (ANKLE_MONITOR, VICTIM_PHONE, VICTIM_WATCH)
-# The same, but with an ankle monitor whose silence never matters here, so the only deadlines on the
-# engine's timer are schedule and order boundaries.
-QUIET = (replace(ANKLE_MONITOR, silence_limit_s=30 * 86400.0), VICTIM_PHONE, VICTIM_WATCH)
+# The same, but with an ankle monitor whose silence (and want of a position) never matters here, so
+# the only deadlines on the engine's timer are schedule and order boundaries.
+QUIET = (
+    replace(ANKLE_MONITOR, silence_limit_s=30 * 86400.0, location_limit_s=30 * 86400.0),
+    VICTIM_PHONE,
+    VICTIM_WATCH,
+)
 
 Point = tuple[float, float]
 

@@ -181,7 +181,7 @@ def test_a_late_in_order_zone_fix_says_when_it_happened() -> None:
 
 
 def test_late_in_order_fix_moves_the_live_state() -> None:
-    w = World()
+    w = World(tuning=Tuning(tier_hold_s=0))  # no pending clear: the live state is cleared at once
     w.victim(0)
     w.subject(10, near(50), received=400)
     assert kinds(w.subject(70, near(3000), received=410)) == [Change.CLEARED]
@@ -235,8 +235,9 @@ def test_devices_are_judged_for_their_own_person() -> None:
 
 def test_a_late_batch_in_time_order_dates_the_breach_by_the_fix_not_the_partner() -> None:
     """The monitor uploads its stored fixes at 600 s, oldest first, so each is the newest when judged;
-    her latest fix (300 s) is newer than his breach (200 s), which is still when it happened."""
-    w = World()
+    her latest fix (300 s) is newer than his breach (200 s), which is still when it happened. (No
+    hold here, so the breach that is over clears at once; with one it clears at the hold's end.)"""
+    w = World(tuning=Tuning(tier_hold_s=0))
     w.victim(0)
     w.victim(300)
     w.subject(0, near(3000))

@@ -201,7 +201,7 @@ def test_a_still_pair_sending_fixes_every_second_stays_quiet() -> None:
 # --- hysteresis ------------------------------------------------------------------------------------
 
 
-def test_jitter_around_the_warning_line_does_not_flap_then_leaving_clears_and_reentry_reactivates() -> None:
+def test_jitter_around_the_warning_line_does_not_flap_then_leaving_clears_after_the_hold() -> None:
     w = World(order(violation=30, warning=100))
     w.victim(0)
     changes = []
@@ -213,20 +213,35 @@ def test_jitter_around_the_warning_line_does_not_flap_then_leaving_clears_and_re
     assert all(c.alert.active for c in changes)
     assert alert.kind is WARN
 
-    # Beyond 100 + max(25, 10) = 125 m: cleared, but still open for a person to close.
-    cleared = w.subject(70, near(126))
-    assert kinds(cleared) == [Change.CLEARED]
-    alert = w.only_alert()
-    assert not alert.active
-    assert alert.state is AlertState.OPEN
+    # Beyond 100 + max(25, 10) = 125 m the pair has left, but the alert holds (a pending clear)...
+    assert kinds(w.subject(70, near(126))) == []
+    assert w.only_alert().active
+    # ...and falling back in within the hold says nothing: the same alert, still active.
+    assert w.subject(80, near(100)) == []  # (24 m from what it last said: not material)
+    assert w.subject(90, near(130)) == []  # left again at 90: the hold runs from here...
+    hold = Tuning().tier_hold_s
+    assert [c for c in w.tick(at(70 + hold)) if c.alert.kind is WARN] == []  # the first hold's end is moot
+    # ...and it is twice as long: the pair came back once within it (flap damping)
+    assert [c for c in w.tick(at(90 + hold)) if c.alert.kind is WARN] == []
+    (cleared,) = [c for c in w.tick(at(90 + 2 * hold)) if c.alert.kind is WARN]
+    assert cleared.change is Change.CLEARED
+    assert cleared.alert.facts.tier is None and cleared.alert.facts.peak_tier == "warning"
+    alert = w.engine.book.for_key(alert.key)
+    assert alert is not None and not alert.active and alert.state is AlertState.OPEN
 
-    # Between the line and the margin nothing is entered again...
-    assert w.subject(80, near(110)) == []
-    # ...until the tier itself is: the same alert comes back to life.
-    (back,) = w.subject(90, near(99))
+    # After the hold, entering the tier again brings the same (still open) alert back to life.
+    w.victim(2000)
+    (back,) = [c for c in w.subject(2000, near(99)) if c.alert.kind is WARN]
     assert back.change is Change.UPDATED
     assert back.alert.id == alert.id
     assert back.alert.active
+
+
+def test_no_hold_clears_at_once() -> None:
+    w = World(order(violation=30, warning=100), tuning=Tuning(tier_hold_s=0))
+    w.victim(0)
+    w.subject(10, near(95))
+    assert kinds(w.subject(20, near(126))) == [Change.CLEARED]
 
 
 def test_jitter_around_the_violation_line_keeps_the_violation() -> None:

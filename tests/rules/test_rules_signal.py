@@ -24,7 +24,12 @@ from rules_kit import (
 
 from vigil.domain.alerts import AlertKey, AlertKind, Change, Severity
 from vigil.domain.model import Device, DeviceKind, EventKind, PersonKind
+from vigil.rules import signal
 from vigil.rules.tuning import Tuning
+
+# The standard devices, with the ankle monitor's want of a position unwatched: the only deadline on
+# the timer is its silence.
+SILENCE_ONLY = (replace(ANKLE_MONITOR, location_limit_s=30 * 86400.0), VICTIM_PHONE, VICTIM_WATCH)
 
 
 def test_an_ankle_monitor_silent_for_300_s_raises_exactly_then() -> None:
@@ -58,7 +63,7 @@ def test_a_late_tick_raises_at_the_deadline_time() -> None:
 
 
 def test_the_next_message_clears_signal_loss() -> None:
-    w = World(with_order=False)
+    w = World(with_order=False, devices=SILENCE_ONLY)
     w.subject(0, near(3000))
     (opened,) = w.tick(at(300))
     (cleared,) = w.subject(400, near(3000))
@@ -115,7 +120,7 @@ def test_per_device_silence_limit_is_honoured() -> None:
 
 
 def test_default_silence_limit_is_tunable() -> None:
-    w = World(with_order=False, tuning=Tuning(default_silence_s=900))
+    w = World(with_order=False, tuning=Tuning(default_silence_s=900), devices=SILENCE_ONLY)
     w.subject(0, near(3000))
     assert w.engine.next_deadline() == at(900)
 
@@ -212,3 +217,86 @@ def test_person_kinds_are_read_from_the_device() -> None:
     w.report("his-phone", 0, near(3000))
     (opened,) = w.tick(at(120))
     assert opened.alert.subject_id == SUBJECT
+
+
+# --- the silence allowed follows the device's reporting interval -----------------------------------
+
+
+def _signal_lines(w: World) -> list[Change]:
+    return [c.change for c in w.log if c.alert.kind is AlertKind.SIGNAL_LOSS]
+
+
+def test_a_device_reporting_every_300_s_is_never_silent_between_its_reports() -> None:
+    """Learned from the gaps between its messages: once three are known the limit is 3 x 300 s.
+    (Before that the default rules: a device with no configured interval is judged by it at first.)"""
+    w = World(with_order=False, devices=SILENCE_ONLY)
+    for t in range(0, 12 * 3600, 300):
+        w.tick(at(t))
+        w.subject(t + (t // 300 % 3), near(3000))  # a second or two of jitter
+    learned = [c.change for c in w.log if c.alert.kind is AlertKind.SIGNAL_LOSS and c.at > at(900)]
+    assert learned == []
+    assert len(_signal_lines(w)) <= 2  # at most the first gap, before anything was learned
+
+
+def test_a_configured_interval_sets_the_limit_from_the_first_message() -> None:
+    slow = replace(ANKLE_MONITOR, report_interval_s=300.0, location_limit_s=30 * 86400.0)
+    w = World(with_order=False, devices=(slow,))
+    w.subject(0, near(3000))
+    assert w.engine.next_deadline() == at(900)
+
+
+@pytest.mark.parametrize("configured", [True, False])
+def test_a_real_outage_of_a_slow_reporter_opens_once_and_clears_once(configured: bool) -> None:
+    monitor = replace(ANKLE_MONITOR, location_limit_s=30 * 86400.0)
+    if configured:
+        monitor = replace(monitor, report_interval_s=300.0)
+    else:  # learned: a few quick reports first, as when it is switched to 300 s reporting
+        monitor = replace(monitor, silence_limit_s=3000.0)
+    w = World(with_order=False, devices=(monitor,))
+    if not configured:
+        for t in range(0, 3000, 300):
+            w.subject(t - 3000, near(3000))
+        w.engine.put_device(replace(monitor, silence_limit_s=None))
+    for t in range(0, 3600, 300):
+        w.tick(at(t))
+        w.subject(t, near(3000))
+    # silent from 3300 for 20 min (the limit is 900 s), then reporting again
+    for t in range(3300 + 1200, 3300 + 1200 + 3600, 300):
+        w.tick(at(t))
+        w.subject(t, near(3000))
+    assert _signal_lines(w) == [Change.OPENED, Change.CLEARED]
+    opened = next(c for c in w.log if c.alert.kind is AlertKind.SIGNAL_LOSS)
+    assert opened.at == at(3300 + 900)
+
+
+def test_a_fast_reporter_keeps_the_default_limit() -> None:
+    w = World(with_order=False, devices=SILENCE_ONLY)
+    for t in range(0, 600, 60):
+        w.subject(t, near(3000))
+    assert w.engine._silence_at[ANKLE] == at(540 + 300)
+
+
+def test_the_learned_interval_is_the_median_of_recent_gaps() -> None:
+    cadence = signal.Cadence(keep=5)
+    assert cadence.interval(least=3) is None
+    for t in (0, 60, 120, 180):
+        cadence.heard(at(t))
+    assert cadence.interval(least=3) == 60
+    cadence.heard(at(180 + 3600))  # one outage does not move it
+    assert cadence.interval(least=3) == 60
+    for _ in range(10):  # a batch arriving at once is not a cadence
+        cadence.heard(at(180 + 3600))
+    assert cadence.interval(least=3) == 60
+    for n in range(1, 4):  # switched to 300 s reporting: followed within a few reports
+        cadence.heard(at(3780 + 300 * n))
+    assert cadence.interval(least=3) == 300
+
+
+def test_the_silence_limit_is_the_larger_of_the_limit_and_three_intervals() -> None:
+    tuning = Tuning()
+    assert signal.silence_limit(ANKLE_MONITOR, tuning) == 300
+    assert signal.silence_limit(ANKLE_MONITOR, tuning, learned=60) == 300
+    assert signal.silence_limit(ANKLE_MONITOR, tuning, learned=300) == 900
+    assert signal.silence_limit(replace(ANKLE_MONITOR, report_interval_s=600), tuning, learned=60) == 1800
+    assert signal.silence_limit(replace(ANKLE_MONITOR, silence_limit_s=3600), tuning, learned=300) == 3600
+    assert signal.silence_limit(VICTIM_PHONE, tuning, learned=300) is None

@@ -384,7 +384,7 @@ def test_putting_a_scheduled_zone_again_does_not_grow_the_timer() -> None:
     # each boundary is judged once
     assert summary(w.tick(kst(11, 22))) == [(Change.OPENED, ZONE)]
     assert kinds(w.tick(kst(12, 6))) == [Change.CLEARED]
-    assert sorted(kind for _, _, kind, _ in w.engine._deadlines) == ["schedule", "silence"]
+    assert sorted(kind for _, _, kind, _ in w.engine._deadlines) == ["location", "schedule", "silence"]
 
 
 def test_an_orders_scheduled_zone_put_again_does_not_grow_the_timer() -> None:

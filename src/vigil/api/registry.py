@@ -67,6 +67,21 @@ class DeviceIn(BaseModel):
     silence_limit_s: float | None = Field(
         default=None, gt=0, le=86_400, description="silence that raises signal_loss"
     )
+    location_limit_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=86_400,
+        description="reporting with no usable position (no fix, or cell/coarse ones only) for longer "
+        "than this raises location_loss; null: the default for its kind (600 s for an ankle monitor, "
+        "not watched for other kinds)",
+    )
+    report_interval_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=86_400,
+        description="how often the device is set to report; null: learned from what it sends. The "
+        "silence limit and the curfew confirmation window stretch to a slow reporter's interval",
+    )
 
 
 class Circle(BaseModel):

@@ -8,6 +8,7 @@ never close an alert, because someone must look at every breach.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -244,33 +245,57 @@ class AlertChange:
 
 
 # Below these, a still-active alert is not re-announced: the same approach must not become a flood.
+# Each grows with the distance (a tenth of it): 25 m matters at 100 m from her, not at 1.2 km, where
+# Wi-Fi jitter alone moves a position by more than that at every fix.
 MATERIAL_DISTANCE_M = 25.0
 MATERIAL_MOVE_M = 100.0
+MATERIAL_FRACTION = 0.1
 
 
 def _material(old: Facts, new: Facts) -> bool:
+    if old.stale != new.stale:
+        return True
+    # Into or out of the violation tier is what dispatch acts on (a violation back at warning range,
+    # or in again). Between warning and apart-within-the-hold is not: that is the boundary jitter
+    # the hold absorbs, and the hysteresis on each tier keeps these changes few.
+    if old.tier != new.tier and "violation" in (old.tier, new.tier):
+        return True
+    if new.tier is None and new.peak_tier is not None:
+        # Apart, in the hold before the alert clears: where they wander meanwhile is no news (the
+        # clear, or their return, will be).
+        return False
     # Confidence flips with every jittering fix at a boundary, so only a change of the kind of
     # evidence (coarse cell/Wi-Fi fallback versus a real fix) is material, not likely <-> possible.
-    if old.stale != new.stale or (old.confidence is Confidence.COARSE) != (
-        new.confidence is Confidence.COARSE
-    ):
+    if (old.confidence is Confidence.COARSE) != (new.confidence is Confidence.COARSE):
         return True
+    scale = MATERIAL_FRACTION * min(old.distance_m or 0.0, new.distance_m or 0.0)
+    # Nor is a change within the positions' own accuracy: Wi-Fi fixes of neighbours who live inside
+    # the warning distance moved them by more than 100 m at every fix, all day.
+    noise_s = _noise(old.subject_position, new.subject_position)
+    noise_p = _noise(old.protected_position, new.protected_position)
     if (
         old.distance_m is not None
         and new.distance_m is not None
-        and abs(old.distance_m - new.distance_m) >= MATERIAL_DISTANCE_M
+        and abs(old.distance_m - new.distance_m)
+        >= max(MATERIAL_DISTANCE_M, scale, math.hypot(noise_s, noise_p))
     ):
         return True
     # Circling her at the same distance is news too: responders need to know where he is now.
     return any(
         before is not None
         and after is not None
-        and geo.distance_m(before.lat, before.lon, after.lat, after.lon) >= MATERIAL_MOVE_M
-        for before, after in (
-            (old.subject_position, new.subject_position),
-            (old.protected_position, new.protected_position),
+        and geo.distance_m(before.lat, before.lon, after.lat, after.lon) >= max(MATERIAL_MOVE_M, scale, noise)
+        for before, after, noise in (
+            (old.subject_position, new.subject_position, noise_s),
+            (old.protected_position, new.protected_position, noise_p),
         )
     )
+
+
+def _noise(before: Position | None, after: Position | None) -> float:
+    """How far one party's reported position may wander with no move: the worse of the two
+    accuracies (0 when unknown)."""
+    return max((p.accuracy_m or 0.0 for p in (before, after) if p is not None), default=0.0)
 
 
 class AlertBook:

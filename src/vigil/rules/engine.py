@@ -8,7 +8,9 @@ clock. Inputs, in the order they are judged:
   on_event  -> silence ended -> the event's own alarm (tamper, sos, power, battery) -> its fix as above
   on_doubted -> silence ended -> position_doubt (a position judged implausible by `doubt`: it moves
                no one and feeds no other rule)
-  tick      -> due deadlines: device silence, zone schedule boundaries, orders starting or ending
+  tick      -> due deadlines: device silence, a device's spell with no usable position
+               (location_loss), a pair's pending clear at the end of its hold, zone schedule
+               boundaries, orders starting or ending
 
 A fix older than the person's live position (out of order, or a late batch) is judged at its own
 time against what the partner's position was then; it may open an alert (marked late) but never
@@ -63,7 +65,8 @@ from vigil.domain.model import (
 )
 from vigil.domain.plausibility import Doubt
 from vigil.domain.track import BODY_WORN, Whereabouts, fuse, position
-from vigil.rules import between, device_health, movement, position_doubt, proximity, signal, zones
+from vigil.rules import between, device_health, location, movement, position_doubt, proximity, signal, zones
+from vigil.rules.location import LocationState
 from vigil.rules.movement import ReportingRequest, Suspect
 from vigil.rules.position_doubt import DoubtState
 from vigil.rules.proximity import PairState, Party
@@ -74,6 +77,7 @@ _APART = PairState()
 
 # Deadline kinds on the engine's timer.
 _SILENCE, _SCHEDULE, _ORDER = "silence", "schedule", "order"
+_LOCATION, _HOLD = "location", "hold"
 
 
 class UnknownDevice(KeyError):
@@ -115,6 +119,12 @@ class Engine:
         # that comes due early is pushed back to the device's current deadline.
         self._silence_at: dict[str, datetime] = {}
         self._silence_queued: set[str] = set()
+        self._cadence: dict[str, signal.Cadence] = {}  # how often each device reports, as learned
+        # Each watched device's spell with no usable position; its deadline, one timer entry per
+        # device at most (as for silence).
+        self._located: dict[str, LocationState] = {}
+        self._location_at: dict[str, datetime] = {}
+        self._location_queued: set[str] = set()
         self._battery_low: dict[str, bool] = {}
         self._doubts: dict[str, DoubtState] = {}  # people with recent implausible positions
         # A zone's next schedule boundary on the timer; an entry for any other time is stale (the zone
@@ -137,6 +147,7 @@ class Engine:
         heard = self._heard.get(device.id)
         if heard is not None:
             self._schedule_silence(device, heard)
+        self._schedule_location(device)
 
     def kept_from(self, protected_id: str) -> list[str]:
         """The subjects of the orders in force protecting this person."""
@@ -227,6 +238,7 @@ class Engine:
     def on_fix(self, fix: Fix, received_at: datetime, now: datetime) -> list[AlertChange]:
         device = self.device_for(fix.device_id)
         changes = self._heard_from(device, received_at, now, EventKind.HEARTBEAT)
+        changes += self._located_by(device, fix, now)
         changes += self._place(device, fix, received_at, now)
         return changes
 
@@ -244,6 +256,7 @@ class Engine:
         if alarm is not None:
             changes += self._apply([alarm], now)
         if event.fix is not None:
+            changes += self._located_by(device, event.fix, now)
             changes += self._place(device, event.fix, received_at, now)
         return changes
 
@@ -282,6 +295,10 @@ class Engine:
             when, _, kind, ref = heapq.heappop(self._deadlines)
             if kind == _SILENCE:
                 changes += self._silence_due(ref, when)
+            elif kind == _LOCATION:
+                changes += self._location_due(ref, when)
+            elif kind == _HOLD:
+                changes += self._hold_due(ref, when)
             elif kind == _SCHEDULE:
                 zone = self.zones.get(ref)
                 if zone is not None and zone.subject_id is not None and self._flip_at.get(ref) == when:
@@ -356,7 +373,13 @@ class Engine:
         for order in self.orders.values():
             pair = self._parties(order, now)
             if pair is not None and order.active_at(now):
-                self._pairs[order.id], _ = proximity.assess(order, PairState(), *pair, now, self.tuning)
+                state, _ = proximity.assess(order, PairState(), *pair, now, self.tuning)
+                held = self.book.for_key(proximity.key(order))
+                if state.tier == proximity.CLEAR and held is not None and held.active:
+                    # its alert is still open but they are apart: the hold starts again now
+                    peak = proximity.VIOLATION if RANK.get(held.kind, 0) > 1 else proximity.WARNING
+                    state = self._start_hold(order, PairState(proximity.CLEAR, peak, now))
+                self._pairs[order.id] = state
         for zone in self.zones.values():
             track = self.tracks.get(zone.subject_id or "")
             if zone.subject_id and track and track.latest:
@@ -373,9 +396,11 @@ class Engine:
         self, device: Device, received_at: datetime, now: datetime, kind: EventKind
     ) -> list[AlertChange]:
         previous = self._heard.get(device.id)
+        self._cadence.setdefault(device.id, signal.Cadence(self.tuning.cadence_keep)).heard(received_at)
         if previous is None or received_at > previous:
             self._heard[device.id] = received_at
             self._schedule_silence(device, received_at)
+        self._location_heard(device, received_at, previous)
         ended: list[Signal] = []
         person = device.person_id or ""
         if self._is_active(AlertKey(signal.FAMILY, person, device.id)):
@@ -574,6 +599,8 @@ class Engine:
             self._pairs.pop(order.id, None)
             return self._apply([proximity.cleared(order, Facts())], now)
         held = self._pairs.get(order.id, _APART)
+        if held.left_at is not None and not self._is_active(proximity.key(order)):
+            held = _APART  # a person closed it in its hold: a new approach must open a new one
         if held.tier == proximity.CLEAR and not self._is_active(proximity.key(order)):
             # The common case, on the hot path: far apart, nothing raised. Judging in full would
             # build facts only to say nothing; the same verdict costs one distance.
@@ -584,9 +611,10 @@ class Engine:
         pair = self._parties(order, now)
         if pair is None:
             return []
-        self._pairs[order.id], verdict = proximity.assess(
+        state, verdict = proximity.assess(
             order, held, *pair, now, self.tuning, late=late, measured_at=measured_at
         )
+        self._pairs[order.id] = self._start_hold(order, state) if state.left_at != held.left_at else state
         if not verdict.active and self._awaiting(order):
             return []  # an unconfirmed warning stands until its device's next fix settles it
         return self._apply([verdict], now)
@@ -613,6 +641,7 @@ class Engine:
         self._zone_states[zone.id], verdict = zones.assess(
             subject_id, zone, held, track.latest, now, scheduled, self.tuning,
             protected_person_id=protected, late=late, previous=self._fine_before(zone, track),
+            confirm_within_s=self._confirm_window(track.latest.device_id),
         )  # fmt: skip
         return self._apply([verdict], now)
 
@@ -669,6 +698,7 @@ class Engine:
                 _, verdict = zones.assess(
                     person, zone, ZoneState(), fix, at, scheduled, self.tuning,
                     protected_person_id=protected, late=True, previous=previous,
+                    confirm_within_s=self._confirm_window(fix.device_id),
                 )  # fmt: skip
                 verdicts.append(verdict)
         changes: list[AlertChange] = []
@@ -705,7 +735,7 @@ class Engine:
     def _live_holds(self, key: AlertKey) -> bool:
         if key.family == proximity.FAMILY:
             return any(
-                self._pairs.get(oid, PairState()).tier > proximity.CLEAR
+                self._pairs.get(oid, PairState()).holding
                 for oid in self._orders_of.get(key.person, ())
                 if self.orders[oid].protected_person_id == key.target
             )
@@ -825,6 +855,118 @@ class Engine:
         person = device.person_id or ""
         return self._apply([signal.signal(device, True, heard, self._latest(person), when)], when)
 
+    # --- no churn: reporting cadence, location loss, pending clears -----------------------------------
+
+    def _learned(self, device_id: str) -> float | None:
+        cadence = self._cadence.get(device_id)
+        return None if cadence is None else cadence.interval(self.tuning.cadence_least)
+
+    def _interval(self, device_id: str) -> float | None:
+        device = self.devices.get(device_id)
+        return None if device is None else signal.interval(device, self._learned(device_id))
+
+    def _confirm_window(self, device_id: str) -> float:
+        return zones.confirm_window(self._interval(device_id), self.tuning)
+
+    def _silence_allowed(self, device: Device) -> float:
+        """The silence after which the device is not "reporting" any more: its signal_loss limit, or
+        for a device whose silence is not watched, what an ankle monitor would be allowed."""
+        limit = signal.silence_limit(device, self.tuning, self._learned(device.id))
+        if limit is not None:
+            return limit
+        every = signal.interval(device, self._learned(device.id))
+        return max(self.tuning.default_silence_s, self.tuning.silence_intervals * (every or 0.0))
+
+    def _location_heard(self, device: Device, received_at: datetime, previous: datetime | None) -> None:
+        """Any message starts the location clock if none runs; after a silence it starts again, so a
+        silence is signal_loss alone and its end does not raise location_loss at once."""
+        if location.limit(device, self.tuning) is None:
+            return
+        state = self._located.get(device.id)
+        if state is None:
+            state = LocationState(received_at)
+        elif previous is not None and (received_at - previous).total_seconds() > self._silence_allowed(
+            device
+        ):
+            state = replace(state, since=max(state.since, received_at))
+        else:
+            return
+        self._located[device.id] = state
+        self._schedule_location(device)
+
+    def _located_by(self, device: Device, fix: Fix, now: datetime) -> list[AlertChange]:
+        """A fix from the device: a usable position ends the spell (and its location_loss)."""
+        state = self._located.get(device.id)
+        if location.limit(device, self.tuning) is None or not location.usable(fix, self.tuning):
+            return []
+        placed = location.placed(state, fix, self.tuning)
+        if placed is None or placed == state:
+            return []
+        self._located[device.id] = placed
+        key = AlertKey(location.FAMILY, device.person_id or "", device.id)
+        changes = []
+        if self._is_active(key):
+            changes = self._apply([location.signal(device, False, placed, now)], now)
+        self._schedule_location(device)  # once it is clear: the next spell is watched again
+        return changes
+
+    def _schedule_location(self, device: Device) -> None:
+        state = self._located.get(device.id)
+        key = AlertKey(location.FAMILY, device.person_id or "", device.id)
+        due = None if state is None else location.deadline(device, state, self.tuning)
+        if due is None or self._is_active(key):
+            self._location_at.pop(device.id, None)
+            return
+        previous = self._location_at.get(device.id)
+        self._location_at[device.id] = due
+        if device.id not in self._location_queued or previous is None or due < previous:
+            self._location_queued.add(device.id)
+            self._push(due, _LOCATION, device.id)
+
+    def _location_due(self, device_id: str, when: datetime) -> list[AlertChange]:
+        self._location_queued.discard(device_id)
+        device = self.devices.get(device_id)
+        state = self._located.get(device_id)
+        due = self._location_at.get(device_id)
+        if device is None or state is None or due is None:
+            return []
+        if due > when:  # a usable position since this entry was queued
+            self._location_queued.add(device_id)
+            self._push(due, _LOCATION, device_id)
+            return []
+        del self._location_at[device_id]
+        heard = self._heard.get(device_id)
+        person = device.person_id or ""
+        silent = (
+            heard is None
+            or heard <= state.since  # nothing heard since the spell began: silence, not shielding
+            or self._is_active(AlertKey(signal.FAMILY, person, device_id))
+            or (when - heard).total_seconds() >= self._silence_allowed(device)
+        )
+        if silent:
+            return []  # signal_loss covers it; the clock starts again when the device is heard
+        return self._apply([location.signal(device, True, state, when)], when)
+
+    def _start_hold(self, order: Order, state: PairState) -> PairState:
+        """Queue the pending clear of a pair that has just left every tier."""
+        due = proximity.hold_ends(state, self.tuning)
+        if due is not None:
+            self._push(due, _HOLD, order.id)
+        return state
+
+    def _hold_due(self, order_id: str, when: datetime) -> list[AlertChange]:
+        """The end of a pair's hold: if they are still apart, its alert clears now."""
+        order = self.orders.get(order_id)
+        state = self._pairs.get(order_id)
+        if order is None or state is None or proximity.hold_ends(state, self.tuning) != when:
+            return []  # back in a tier, or left again later (that entry is queued), or gone
+        pair = self._parties(order, when)
+        if pair is None:
+            self._pairs[order_id] = PairState()
+            return self._apply([proximity.cleared(order, Facts())], when)
+        self._pairs[order_id], verdict = proximity.assess(order, state, *pair, when, self.tuning)
+        return self._apply([verdict], when)
+
     # --- plumbing ---------------------------------------------------------------------------------
 
     def _apply(self, verdicts: list[Signal], now: datetime) -> list[AlertChange]:
@@ -857,7 +999,7 @@ class Engine:
         return track.latest if track else None
 
     def _schedule_silence(self, device: Device, heard: datetime) -> None:
-        due = signal.deadline(device, heard, self.tuning)
+        due = signal.deadline(device, heard, self.tuning, self._learned(device.id))
         if due is None:
             self._silence_at.pop(device.id, None)
             return

@@ -2,30 +2,75 @@
 
 The decision is accuracy-aware and leans toward the victim's safety: a tier is entered when the
 nearest plausible separation (distance minus the combined accuracy) is inside it, and the alert says
-how sure that is. A tier is left only beyond its distance plus a margin, so GPS jitter at a boundary
-does not make an alert flap.
+how sure that is (a warning on that near edge alone, with both at a standstill, waits for the
+reported positions to cross the line: `_possible_warning`). A tier is left only when that nearest separation is beyond its distance plus a
+margin (so the distance must clear the line by the combined accuracy and the margin), so GPS jitter
+at a boundary does not make an alert flap.
+
+A coarse position (cell, or combined accuracy beyond `Tuning.coarse_accuracy_m`) can warn, judged on
+the reported positions, but can neither prove a violation nor lower a tier held: it cannot place
+anyone against a 100 m line in either direction. A coarse fix that only repeats, less precisely, a
+fine fix of the last half hour (which lies inside its disc) is not judged at all: the fine one is.
+
+A pair that leaves every tier does not clear its alert at once: the alert stays active for
+`Tuning.tier_hold_s` (a pending clear; the engine clears it at the end of the hold if they are still
+apart), and a pair that falls back in within the hold carries on with the same alert, saying
+nothing new unless something material changed. Each such return doubles the pair's hold for the
+rest of the alert, up to `Tuning.tier_hold_max_s` (`hold_s`). Neighbours 1-2 km apart at a 1 km warning line would
+otherwise raise a new warning all night.
+
+Every verdict says the tier the pair is in now and the highest it reached in this alert
+(`Facts.tier`, `Facts.peak_tier`): a violation whose parties are back at warning range says
+"warning" while the alert stays a proximity_violation (kinds never fall back).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from vigil.domain import geo
 from vigil.domain.alerts import AlertKey, AlertKind, Confidence, Facts, Signal
-from vigil.domain.model import Fix, Order
+from vigil.domain.model import Fix, FixSource, Order
 from vigil.domain.track import position, velocity
 from vigil.rules.tuning import Tuning
 
 CLEAR, WARNING, VIOLATION = 0, 1, 2
 KIND = {WARNING: AlertKind.PROXIMITY_WARNING, VIOLATION: AlertKind.PROXIMITY_VIOLATION}
+TIER_NAME = {CLEAR: None, WARNING: "warning", VIOLATION: "violation"}
 FAMILY = "proximity"
 
 
 @dataclass(frozen=True, slots=True)
 class PairState:
+    """tier: the tier held now. peak: the highest reached since the alert opened. left_at: when the
+    pair left every tier while its alert stays active for the hold (a pending clear), else None."""
+
     tier: int = CLEAR
+    peak: int = CLEAR
+    left_at: datetime | None = None
+    returns: int = 0  # times it fell back in within the hold in this alert: each doubles the hold
+
+    @property
+    def holding(self) -> bool:
+        """The alert this pair raised still holds: in a tier, or in the hold after leaving."""
+        return self.tier > CLEAR or self.left_at is not None
+
+
+def hold_s(state: PairState, tuning: Tuning) -> float:
+    """The hold for this pair: `tuning.tier_hold_s`, doubled for every time it fell back in within
+    the hold in this alert, up to `tuning.tier_hold_max_s` (flap damping: a pair that keeps coming
+    back, neighbours at the line all night, needs a longer quiet before it is called over; one
+    approach and retreat clears after the base hold)."""
+    return min(tuning.tier_hold_max_s, tuning.tier_hold_s * 2.0 ** min(state.returns, 16))
+
+
+def hold_ends(state: PairState, tuning: Tuning) -> datetime | None:
+    """When a pending clear falls due (the engine's deadline), or None if none is pending."""
+    if state.left_at is None:
+        return None
+    return state.left_at + timedelta(seconds=hold_s(state, tuning))
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,14 +116,26 @@ def assess(
 ) -> tuple[PairState, Signal]:
     """Judge the pair at instant `at` (now, or a late fix's own time). `measured_at`: when the fix that
     prompted a late judgement was measured, if not `at` (a late fix that is still the newest)."""
+    subject, protected = _best(subject, tuning), _best(protected, tuning)
     s, p = subject.fix, protected.fix
     distance = geo.distance_m(p.lat, p.lon, s.lat, s.lon)
     uncertainty = math.hypot(s.accuracy_m or 0.0, p.accuracy_m or 0.0)
     coarse = uncertainty > tuning.coarse_accuracy_m
     effective = distance if coarse else max(0.0, distance - uncertainty)
     tier = tier_for(effective, state.tier, order, tuning)
-    if coarse and tier == VIOLATION and state.tier < VIOLATION:
-        tier = WARNING  # a coarse fix can warn, but cannot prove him within 100 m on its own
+    if coarse:
+        # A coarse fix can warn, but cannot prove him within 100 m on its own, nor that he left:
+        # whatever tier was held stays held until a fine position says otherwise.
+        tier = max(state.tier, min(tier, WARNING))
+    elif tier == WARNING and state.tier == CLEAR and distance > order.warning_distance_m:
+        tier = _possible_warning(s, p, tuning)
+    # The hold runs from when they were measured apart: a late batch that shows them apart long ago
+    # clears at once.
+    new_state, active = _hold(state, tier, min(measured_at or at, at), at, tuning)
+    # Falling back in within the hold is the same alert carrying on, not a new onset; rising above
+    # the peak reached is (a warning that now is a violation).
+    returning = state.left_at is not None and tier <= state.peak
+    onset = tier > state.tier and not returning
 
     bearing = geo.bearing_deg(p.lat, p.lon, s.lat, s.lon)
     closing = _closing_speed(bearing, velocity(s, subject.previous), velocity(p, protected.previous))
@@ -101,19 +158,70 @@ def assess(
         time_to_contact_s=None if ttc is None else round(ttc, 1),
         stale=stale,
         occurred_at=(measured_at or at) if late else None,
+        tier=TIER_NAME[tier],
+        peak_tier=TIER_NAME[max(state.peak, tier)],
     )
     signal = Signal(
         key=key(order),
         kind=KIND.get(tier, AlertKind.PROXIMITY_WARNING),
-        active=tier > CLEAR,
-        onset=tier > state.tier,
+        active=active,
+        onset=onset,
         facts=facts,
         subject_id=order.subject_id,
         protected_person_id=order.protected_person_id,
         order_id=order.id,
         late=late,
     )
-    return PairState(tier), signal
+    return new_state, signal
+
+
+def _possible_warning(s: Fix, p: Fix, tuning: Tuning) -> int:
+    """A warning on the near edge of the accuracy discs alone (the reported positions are beyond the
+    line): entered only when a receiver measures one of them moving. Neighbours 1.2 km apart at a
+    1 km line, at home at night with Wi-Fi fixes of 150-250 m, are "possibly" within 1 km at every
+    other fix; that was most of the operators' load, and no approach: a real one is moving, and
+    otherwise is a warning one report later, when the reported positions cross the line. Violations
+    keep the near edge with no such condition: there, safety comes first."""
+    moving = any(f.speed_mps is not None and f.speed_mps >= tuning.moving_mps for f in (s, p))
+    return WARNING if moving else CLEAR
+
+
+def _coarse(fix: Fix, tuning: Tuning) -> bool:
+    return fix.source is FixSource.CELL or (fix.accuracy_m or 0.0) > tuning.coarse_accuracy_m
+
+
+def _best(party: Party, tuning: Tuning) -> Party:
+    """The party's fix to judge: its latest, unless that is coarse and the fine fix before it, at
+    most `tuning.coarse_defers_s` older, lies inside its ~95 % disc. Then the coarse fix says
+    nothing the fine one did not say better (a cell fix's centre lands anywhere in a disc 1-2 km
+    wide: judged on its own, a neighbour 1.6 km away "came within 1 km" at every cell fix). A coarse
+    fix that places him elsewhere than his last fine one, or follows none recent, is judged."""
+    fix, before = party.fix, party.previous
+    if before is None or not _coarse(fix, tuning) or _coarse(before, tuning):
+        return party
+    if not 0.0 <= (fix.time - before.time).total_seconds() <= tuning.coarse_defers_s:
+        return party
+    # inside its ~95 % disc (twice the stated 68 % accuracy): one cell fix in three lies beyond it
+    if geo.distance_m(fix.lat, fix.lon, before.lat, before.lon) > 2 * (fix.accuracy_m or 0.0):
+        return party
+    return Party(before, None)
+
+
+def _hold(
+    state: PairState, tier: int, measured: datetime, at: datetime, tuning: Tuning
+) -> tuple[PairState, bool]:
+    """The state after judging `tier` at `at` (on a fix measured at `measured`), and whether the
+    alert holds (stays active)."""
+    peak = max(state.peak, tier)
+    if tier > CLEAR:
+        returns = state.returns + (state.left_at is not None)
+        return PairState(tier, peak, None, returns), True
+    if not state.holding or tuning.tier_hold_s <= 0:
+        return PairState(), False
+    left_at = state.left_at or measured
+    if (at - left_at).total_seconds() >= hold_s(state, tuning):
+        return PairState(), False  # apart for the whole hold: the alert clears
+    return PairState(CLEAR, peak, left_at, state.returns), True
 
 
 def cleared(order: Order, facts: Facts) -> Signal:

@@ -17,8 +17,21 @@ class Tuning:
     # Combined accuracy above this cannot place a person against a 100 m line: judge the reported
     # positions alone and say the result is coarse, rather than alert on every cell-tower fix.
     coarse_accuracy_m: float = 300.0
+    # A coarse fix (cell, or beyond coarse_accuracy_m) within this of a fine fix of the same person
+    # that lies inside its accuracy disc adds nothing: proximity judges the fine one (a cell fix's
+    # centre alone put neighbours 1.6 km apart "within 1 km" at every cell fix, night after night).
+    # Half an hour: a coarse fix that places him elsewhere (his fine position outside its disc) is
+    # still judged at once, and a device with no usable position for 10 minutes is location_loss.
+    coarse_defers_s: float = 1800.0
     # Silence allowed for an ankle monitor with no limit of its own.
     default_silence_s: float = 300.0
+    # ... but never less than this many reporting intervals (configured, or learned as the low
+    # median of the last `cadence_keep` gaps between its messages, once `cadence_least` are known):
+    # at 60 s the default rules, at 300 s the limit is 900 s, so a report lost or late is not an
+    # outage while a 20-minute one still is. Only a device's first gap is judged on the default.
+    silence_intervals: float = 3.0
+    cadence_keep: int = 9
+    cadence_least: int = 2
     # A fix received this long after it was measured is late (a batch after a coverage gap).
     late_after_s: float = 120.0
     battery_low_pct: float = 15.0
@@ -28,6 +41,24 @@ class Tuning:
     # was absent too: a lone multipath jump, measured at a standstill, is not an absence.
     moving_mps: float = 1.0
     confirm_within_s: float = 300.0
+    # ... and for a slower reporter, this many of its reporting intervals (the fix before is one
+    # interval back; a few are allowed for fixes lost indoors).
+    confirm_intervals: float = 5.0
+    # A device that keeps reporting but gives no usable position (a fix within coarse_accuracy_m,
+    # not a cell fix) for this long raises location_loss: ankle monitors by default (possible
+    # jamming or shielding); other kinds only with a limit of their own, since a victim's phone
+    # indoors with no fix is normal, not an attack, and her staleness is shown on proximity alerts.
+    default_location_s: float = 600.0
+    # A pair that leaves every tier keeps its alert active this long (a pending clear): falling
+    # back in within it re-activates nothing and says nothing new. 15 min spans an indoor GNSS lapse
+    # or a spell of Wi-Fi jitter at a boundary (minutes), and is short against the hour of a real
+    # new approach, which then opens a new alert. 0: clear at once.
+    tier_hold_s: float = 900.0
+    # Each return within the hold doubles it for the rest of that alert, up to this (flap damping):
+    # neighbours whose near edge crosses the line all night keep one alert, while one approach and
+    # retreat still clears after the base hold. Two hours: the longest lull measured between returns
+    # of such a pair in the simulated nights was under an hour.
+    tier_hold_max_s: float = 7200.0
     # Closing speeds below this are GPS jitter, not an approach: no time to contact.
     min_closing_mps: float = 0.3
     # A device's own time is not believed (rules/device_clock.py) when it is this far ahead of the

@@ -44,6 +44,7 @@ def assess(
     protected_person_id: str | None = None,
     late: bool = False,
     previous: Fix | None = None,
+    confirm_within_s: float | None = None,
 ) -> tuple[ZoneState, Signal]:
     """Judge the subject's fix against one zone at instant `at`; `scheduled` says the zone is in force.
 
@@ -54,7 +55,11 @@ def assess(
     `tuning.moving_mps`) or when the fine fix before it, at most `tuning.confirm_within_s` earlier,
     put him outside too. A real absence is seen again at the next fix, one reporting interval later;
     if no fix comes, the silence alert covers it. Exclusion (a victim's home or work) still raises on
-    the first fix: safety comes first there."""
+    the first fix: safety comes first there. `confirm_within_s`: that window for this device (it
+    follows the device's reporting interval, `confirm_window`); None: `tuning.confirm_within_s`.
+
+    The verdict says its tier like proximity's: "violation" while in breach, None once over, and
+    the peak "violation" on every alert it opens or clears."""
     outside = geo.signed_distance_m(zone.shape, fix.lat, fix.lon)  # < 0 inside
     accuracy = fix.accuracy_m or 0.0
     coarse = accuracy > tuning.coarse_accuracy_m
@@ -74,7 +79,8 @@ def assess(
     else:
         # Absence only when even the ~95 % disc (twice the stated 68 % accuracy) is outside: a
         # curfew alarm sends someone to a door at night, and one fix in three lies beyond accuracy_m.
-        confirmed = _absent(zone, fix, tuning) and _confirms(zone, fix, previous, tuning)
+        window = tuning.confirm_within_s if confirm_within_s is None else confirm_within_s
+        confirmed = _absent(zone, fix, tuning) and _confirms(zone, fix, previous, tuning, window)
         breach = scheduled and (confirmed or (state.breach and outside > -margin))
         confidence = _grade(outside, accuracy, coarse)
     stale = ("subject",) if (at - fix.time).total_seconds() > tuning.stale_after_s else ()
@@ -85,6 +91,8 @@ def assess(
         zone_label=zone.label or None,
         stale=stale,
         occurred_at=fix.time if late else None,  # `at` is the processing time for a late newest fix
+        tier="violation" if breach else None,
+        peak_tier="violation" if breach or state.breach else None,
     )
     signal = Signal(
         key=key(subject_id, zone),
@@ -109,7 +117,16 @@ def _absent(zone: Zone, fix: Fix, tuning: Tuning) -> bool:
     return geo.signed_distance_m(zone.shape, fix.lat, fix.lon) - 2 * accuracy > 0
 
 
-def _confirms(zone: Zone, fix: Fix, previous: Fix | None, tuning: Tuning) -> bool:
+def confirm_window(interval_s: float | None, tuning: Tuning) -> float:
+    """How far back the fix confirming a curfew absence may be: `tuning.confirm_within_s` (five
+    intervals at 60 s), or `tuning.confirm_intervals` of a slower device's own interval, whose fix
+    before is a whole interval back (a flat 300 s never confirmed anything at 300 s reporting)."""
+    if interval_s is None:
+        return tuning.confirm_within_s
+    return max(tuning.confirm_within_s, tuning.confirm_intervals * interval_s)
+
+
+def _confirms(zone: Zone, fix: Fix, previous: Fix | None, tuning: Tuning, window: float) -> bool:
     """Whether an absent fix can be believed on its own: the receiver measures him moving (its
     Doppler speed, which a reflection does not fake: a jump reports the standstill he is really in),
     or the fine fix before it, recent enough, was absent too."""
@@ -117,7 +134,7 @@ def _confirms(zone: Zone, fix: Fix, previous: Fix | None, tuning: Tuning) -> boo
         return True
     if previous is None or not _absent(zone, previous, tuning):
         return False
-    return 0.0 < (fix.time - previous.time).total_seconds() <= tuning.confirm_within_s
+    return 0.0 < (fix.time - previous.time).total_seconds() <= window
 
 
 def lifted(subject_id: str, zone: Zone) -> Signal:

@@ -19,7 +19,8 @@ starting or ending) fire at their own virtual time. Each alert change is one JSO
      "until": time}
 
 Times are ISO 8601 with an offset. A device is a plain id (ankle monitor for a subject, smartwatch
-for a protected person) or {"id", "kind"?, "silence_limit_s"?}. Unknown keys are ignored.
+for a protected person) or {"id", "kind"?, "silence_limit_s"?, "location_limit_s"?,
+"report_interval_s"?}. Unknown keys are ignored.
 
 Errors in the file stop the replay before it starts, each named by its JSON path (exit 2). A
 message the adapter or the processor refuses is reported on stderr as a JSON line and the replay
@@ -91,6 +92,8 @@ class DeviceSpec:
     id: str
     kind: DeviceKind
     silence_limit_s: float | None = None
+    location_limit_s: float | None = None
+    report_interval_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,9 +356,11 @@ def _device(parser: _Parser, raw: Any, path: str, default_kind: DeviceKind) -> D
         return None
     kind = parser.choice(obj, "kind", path, DeviceKind, default_kind)
     silence = parser.number(obj, "silence_limit_s", path, MAX_SILENCE_S, required=False)
+    location = parser.number(obj, "location_limit_s", path, MAX_SILENCE_S, required=False)
+    interval = parser.number(obj, "report_interval_s", path, MAX_SILENCE_S, required=False)
     if not parser.claim(device_id, id_path, "device"):
         return None
-    return DeviceSpec(device_id, kind, silence)
+    return DeviceSpec(device_id, kind, silence, location, interval)
 
 
 def _orders(
@@ -523,6 +528,8 @@ def _registry(scenario: Scenario) -> list[Write]:
                     kind=d.kind,
                     person_id=p.id,
                     silence_limit_s=d.silence_limit_s,
+                    location_limit_s=d.location_limit_s,
+                    report_interval_s=d.report_interval_s,
                 )
             )
     for o in scenario.orders:

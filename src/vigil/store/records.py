@@ -111,7 +111,8 @@ def _person_kind(conn: Connection, person_id: str, field: str = "person_id") -> 
 
 
 def put_device(conn: Connection, now: datetime, *, device_id: str, kind: DeviceKind, person_id: str | None,
-               silence_limit_s: float | None = None) -> Touched:  # fmt: skip
+               silence_limit_s: float | None = None, location_limit_s: float | None = None,
+               report_interval_s: float | None = None) -> Touched:  # fmt: skip
     """Register a device and bind it to one person (or to nobody). Binding it elsewhere unbinds it."""
     person_kind = None if person_id is None else _person_kind(conn, person_id)
     if person_kind is PersonKind.SUBJECT and kind is not DeviceKind.ANKLE_MONITOR:
@@ -121,6 +122,8 @@ def put_device(conn: Connection, now: datetime, *, device_id: str, kind: DeviceK
         "person_id": person_id,
         "person_kind": None if person_kind is None else person_kind.value,
         "silence_limit_s": silence_limit_s,
+        "location_limit_s": location_limit_s,
+        "report_interval_s": report_interval_s,
     }
     created = _upsert(conn, t.devices, device_id, values, now)
     return Touched(result=created, devices=(device_id,))

@@ -32,6 +32,8 @@ def device_from_row(row: Any) -> Device:
         person_id=row.person_id,
         person_kind=None if row.person_kind is None else PersonKind(row.person_kind),
         silence_limit_s=row.silence_limit_s,
+        location_limit_s=row.location_limit_s,
+        report_interval_s=row.report_interval_s,
     )
 
 

@@ -1,0 +1,94 @@
+"""Location loss: a device that keeps reporting but gives no usable position.
+
+Heartbeats, events, fixes from a cell tower or too coarse to place anyone (beyond
+`Tuning.coarse_accuracy_m`) prove the device alive but say nothing about where its wearer is. Past
+the device's limit that is possible jamming or shielding (a foil-lined bag, a basement chosen on
+purpose), raised as location_loss; it clears on the next usable position. A device that is not heard
+at all is signal_loss instead, and never both raised for one silence: silence has its own alert, and
+the location clock starts again when the device is heard again.
+
+Time-driven like silence: the engine keeps one deadline per device at (start of the spell without a
+usable position) + limit, and calls `due` when it comes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from vigil.domain.alerts import AlertKey, AlertKind, Facts, Signal
+from vigil.domain.model import Device, DeviceKind, Fix, FixSource, PersonKind
+from vigil.domain.track import position
+from vigil.rules.tuning import Tuning
+
+FAMILY = "location"
+
+
+@dataclass(frozen=True, slots=True)
+class LocationState:
+    """One device's spell without a usable position: since when it counts (the last usable
+    position's measurement, or the moment it was heard again after a silence) and that position."""
+
+    since: datetime
+    last_usable: Fix | None = None
+
+
+def usable(fix: Fix, tuning: Tuning) -> bool:
+    """A position that can place a person against a line: not a cell fix, and an accuracy within the
+    coarse limit (no accuracy stated: taken as the receiver's own fix, as every rule does)."""
+    if fix.source is FixSource.CELL:
+        return False
+    return fix.accuracy_m is None or fix.accuracy_m <= tuning.coarse_accuracy_m
+
+
+def limit(device: Device, tuning: Tuning) -> float | None:
+    """Seconds without a usable position allowed; None: not watched. Ankle monitors by default, since
+    his position is what the order is enforced with; a victim's phone or watch indoors has no fix
+    for hours as a matter of course (that is no attack, and her staleness is shown on every
+    proximity alert), so other kinds are watched only with a limit of their own."""
+    if device.location_limit_s is not None:
+        return device.location_limit_s
+    if device.kind is DeviceKind.ANKLE_MONITOR:
+        return tuning.default_location_s
+    return None
+
+
+def deadline(device: Device, state: LocationState, tuning: Tuning) -> datetime | None:
+    allowed = limit(device, tuning)
+    if allowed is None or device.person_id is None:
+        return None
+    return state.since + timedelta(seconds=allowed)
+
+
+def placed(state: LocationState | None, fix: Fix, tuning: Tuning) -> LocationState | None:
+    """The state after a fix from the device: a usable one starts a new spell at its measurement (a
+    late one does not move the spell back); anything else changes nothing. None: not usable and no
+    state yet (the caller starts one when it hears the device)."""
+    if not usable(fix, tuning):
+        return state
+    if state is not None and state.last_usable is not None and fix.time <= state.last_usable.time:
+        return state
+    since = fix.time if state is None else max(state.since, fix.time)
+    return LocationState(since, fix)
+
+
+def signal(device: Device, active: bool, state: LocationState, now: datetime) -> Signal:
+    """location_loss for the device, with the last usable position and when it was measured."""
+    person = device.person_id or ""
+    is_subject = device.person_kind is PersonKind.SUBJECT
+    last = state.last_usable
+    pos = None if last is None else position(last, now)
+    return Signal(
+        key=AlertKey(FAMILY, person, device.id),
+        kind=AlertKind.LOCATION_LOSS,
+        active=active,
+        onset=active,
+        facts=Facts(
+            subject_position=pos if is_subject else None,
+            protected_position=None if is_subject else pos,
+            device_id=device.id,
+            occurred_at=None if last is None else last.time,  # the last usable position's measurement
+        ),
+        subject_id=person if is_subject else None,
+        protected_person_id=None if is_subject else person,
+    )

@@ -1,0 +1,158 @@
+"""Location loss: a device that keeps reporting with no usable position past its limit raises
+location_loss (possible jamming or shielding), which the next usable position clears. A silent device
+is signal_loss alone."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from rules_kit import ANKLE, ANKLE_MONITOR, PHONE, SUBJECT, VICTIM_PHONE, World, at, kinds, near
+
+from vigil.domain.alerts import AlertKey, AlertKind, Change, Severity
+from vigil.domain.model import DeviceKind, EventKind, FixSource
+from vigil.rules import location
+from vigil.rules.tuning import Tuning
+
+LOCATION = AlertKind.LOCATION_LOSS
+SIGNAL = AlertKind.SIGNAL_LOSS
+KEY = AlertKey("location", SUBJECT, ANKLE)
+
+
+def _heartbeats(w: World, start: int, end: int, every: int = 60) -> list[tuple[Change, AlertKind]]:
+    """Heartbeats from his monitor at start, start+every, ... < end, each tick run before it."""
+    out = []
+    for t in range(start, end, every):
+        out += [(c.change, c.alert.kind) for c in w.tick(at(t))]
+        out += [(c.change, c.alert.kind) for c in w.record(w.engine.on_heard(ANKLE, at(t), at(t)))]
+    return out
+
+
+def test_heartbeats_with_no_fix_past_the_limit_raise_location_loss_at_the_limit() -> None:
+    w = World(with_order=False)
+    w.subject(0, near(3000), acc=10)
+    assert _heartbeats(w, 60, 600) == []
+    (opened,) = w.tick(at(600))
+    assert (opened.change, opened.alert.kind, opened.at) == (Change.OPENED, LOCATION, at(600))
+    alert = opened.alert
+    assert alert.severity is Severity.HIGH
+    assert alert.key == KEY
+    assert alert.facts.device_id == ANKLE
+    assert alert.facts.occurred_at == at(0)  # when the last usable position was measured
+    assert alert.facts.subject_position is not None and alert.facts.subject_position.age_s == 600
+    # no signal_loss: it kept reporting
+    assert _heartbeats(w, 660, 1800) == []
+    assert [a.kind for a in w.open_alerts()] == [LOCATION]
+
+
+def test_a_usable_fix_clears_it_and_the_watch_starts_again() -> None:
+    w = World(with_order=False)
+    w.subject(0, near(3000), acc=10)
+    _heartbeats(w, 60, 601)
+    (cleared,) = w.subject(700, near(3000), acc=15)
+    assert (cleared.change, cleared.alert.kind) == (Change.CLEARED, LOCATION)
+    assert cleared.alert.facts.occurred_at == at(700)
+    assert _heartbeats(w, 760, 1300) == []
+    assert kinds(w.tick(at(1300))) == [Change.UPDATED]  # the same alert, again
+    assert w.only_alert().active
+
+
+@pytest.mark.parametrize(
+    ("source", "acc"),
+    [(FixSource.CELL, 150.0), (FixSource.GNSS, 800.0), (FixSource.WIFI, 301.0)],
+)
+def test_cell_or_coarse_fixes_are_no_position(source: FixSource, acc: float) -> None:
+    w = World(with_order=False)
+    w.subject(0, near(3000), acc=10)
+    for t in range(60, 600, 60):
+        assert w.subject(t, near(3000), acc=acc, source=source) == []
+    (opened,) = w.tick(at(600))
+    assert opened.alert.kind is LOCATION
+    assert opened.alert.facts.occurred_at == at(0)
+
+
+def test_wifi_within_the_coarse_limit_is_a_position() -> None:
+    w = World(with_order=False)
+    for t in range(0, 1800, 60):
+        w.tick(at(t))
+        w.subject(t, near(3000), acc=150, source=FixSource.WIFI)
+    assert w.open_alerts() == []
+
+
+def test_events_with_no_fix_count_as_reporting() -> None:
+    w = World(with_order=False)
+    w.subject(0, near(3000), acc=10)
+    for t in range(60, 600, 60):
+        w.tick(at(t))
+        w.event(ANKLE, t, EventKind.CHARGING)
+    assert [a.kind for a in w.open_alerts()] == []
+    assert [c.alert.kind for c in w.tick(at(600))] == [LOCATION]
+
+
+def test_a_silent_device_gets_signal_loss_only() -> None:
+    w = World(with_order=False)
+    w.subject(0, near(3000), acc=10)
+    assert [(c.change, c.alert.kind) for c in w.tick(at(3600))] == [(Change.OPENED, SIGNAL)]
+    # back with a heartbeat: signal_loss clears, and location_loss is not raised at once for the
+    # silence; the location clock starts again from its return
+    assert [(c.change, c.alert.kind) for c in w.record(w.engine.on_heard(ANKLE, at(3700), at(3700)))] == [
+        (Change.CLEARED, SIGNAL)
+    ]
+    assert _heartbeats(w, 3760, 4300) == []
+    assert [c.alert.kind for c in w.tick(at(4300))] == [LOCATION]
+
+
+def test_a_device_gone_silent_after_a_few_heartbeats_is_not_location_loss() -> None:
+    w = World(with_order=False)
+    w.subject(0, near(3000), acc=10)
+    w.record(w.engine.on_heard(ANKLE, at(60), at(60)))
+    changes = w.tick(at(1000))
+    assert [c.alert.kind for c in changes] == [SIGNAL]
+
+
+def test_a_victims_phone_is_not_watched_by_default_but_can_be() -> None:
+    w = World(with_order=False)
+    w.victim(0, acc=10)
+    for t in range(60, 3600, 60):
+        w.tick(at(t))
+        w.victim(t, acc=1500, source=FixSource.CELL)
+    assert w.open_alerts() == []
+
+    watched = replace(VICTIM_PHONE, location_limit_s=900.0)
+    w = World(with_order=False, devices=(ANKLE_MONITOR, watched))
+    w.victim(0, acc=10)
+    for t in range(60, 960, 60):
+        w.tick(at(t))
+        w.victim(t, acc=1500, source=FixSource.CELL)
+    (alert,) = w.open_alerts()
+    assert (alert.kind, alert.protected_person_id, alert.facts.device_id) == (LOCATION, "victim-1", PHONE)
+    assert alert.facts.protected_position is not None and alert.facts.subject_position is None
+
+
+def test_a_device_limit_and_the_tuning_default() -> None:
+    tuning = Tuning(default_location_s=1200)
+    assert location.limit(ANKLE_MONITOR, tuning) == 1200
+    assert location.limit(replace(ANKLE_MONITOR, location_limit_s=300), tuning) == 300
+    assert location.limit(VICTIM_PHONE, tuning) is None
+    assert location.limit(replace(VICTIM_PHONE, kind=DeviceKind.SMARTWATCH), tuning) is None
+    w = World(with_order=False, devices=(replace(ANKLE_MONITOR, location_limit_s=300),))
+    w.subject(0, near(3000), acc=10)
+    _heartbeats(w, 60, 300)
+    assert [c.alert.kind for c in w.tick(at(300))] == [LOCATION]
+
+
+def test_a_never_located_device_raises_with_no_last_position() -> None:
+    w = World(with_order=False)
+    _heartbeats(w, 0, 600)
+    (opened,) = w.tick(at(600))
+    assert opened.alert.kind is LOCATION
+    assert opened.alert.facts.occurred_at is None
+    assert opened.alert.facts.subject_position is None
+
+
+def test_one_timer_entry_per_device_however_often_it_reports() -> None:
+    w = World(with_order=False)
+    for t in range(0, 3000, 10):
+        w.subject(t, near(3000), acc=10)
+    kinds_on_timer = [kind for _, _, kind, _ in w.engine._deadlines]
+    assert kinds_on_timer.count("location") == 1

@@ -1,0 +1,230 @@
+"""Proximity without churn: coarse positions neither prove nor clear, a pair that leaves its tiers
+keeps its alert for a hold (a pending clear), and every verdict says its tier now and its peak."""
+
+from __future__ import annotations
+
+from rules_kit import SUBJECT, VICTIM, World, at, near, order
+
+from vigil.domain.alerts import AlertKey, AlertKind, AlertState, Change
+from vigil.domain.model import FixSource
+from vigil.rules import proximity
+from vigil.rules.proximity import CLEAR, VIOLATION, WARNING, PairState
+from vigil.rules.tuning import Tuning
+
+WARN, VIOL = AlertKind.PROXIMITY_WARNING, AlertKind.PROXIMITY_VIOLATION
+KEY = AlertKey("proximity", SUBJECT, VICTIM)
+HOLD = Tuning().tier_hold_s
+
+
+def _proximity(changes: list) -> list[tuple[Change, AlertKind]]:  # type: ignore[type-arg]
+    return [(c.change, c.alert.kind) for c in changes if c.alert.key == KEY]
+
+
+# --- coarse positions ---------------------------------------------------------------------------
+
+
+def test_a_coarse_fix_far_away_neither_clears_nor_lowers_a_violation() -> None:
+    w = World()  # violation 100 m, warning 500 m
+    w.victim(0, acc=10)
+    w.subject(10, near(50), acc=10)
+    for t, d in ((20, 3000), (30, 400), (40, 8000)):
+        w.subject(t, near(d), acc=1500, source=FixSource.CELL)
+        assert w.engine._pairs["order-1"].tier == VIOLATION
+    alert = w.engine.book.for_key(KEY)
+    assert alert is not None and alert.active and alert.kind is VIOL
+    assert alert.facts.tier == "violation"
+    # a fine fix does clear it (after the hold)
+    w.subject(50, near(3000), acc=10)
+    assert w.engine._pairs["order-1"].tier == CLEAR
+
+
+def test_a_coarse_fix_with_its_centre_at_her_door_warns_but_never_proves_a_violation() -> None:
+    w = World()
+    w.victim(0, acc=10)
+    assert _proximity(w.subject(10, near(30), acc=900, source=FixSource.CELL)) == [(Change.OPENED, WARN)]
+    assert _proximity(w.subject(20, near(10), acc=400)) == []  # GNSS, but 400 m: coarse too
+    assert w.engine.book.for_key(KEY).kind is WARN  # type: ignore[union-attr]
+    assert _proximity(w.subject(30, near(10), acc=10)) == [(Change.ESCALATED, VIOL)]
+
+
+def test_a_coarse_fix_cannot_lower_a_warning_either() -> None:
+    w = World()
+    w.victim(0, acc=10)
+    w.subject(10, near(300), acc=10)
+    w.subject(20, near(5000), acc=2000, source=FixSource.CELL)
+    assert w.engine._pairs["order-1"] == PairState(WARNING, WARNING)
+
+
+# --- leaving a tier ---------------------------------------------------------------------------------
+
+
+def test_leaving_needs_the_combined_accuracy_as_well_as_the_margin() -> None:
+    """Warning 500 m, margin 50 m: the pair leaves only when distance - combined accuracy > 550 m."""
+    w = World(tuning=Tuning(tier_hold_s=0))
+    w.victim(0, acc=30)
+    w.subject(10, near(400), acc=40)
+    w.subject(20, near(580), acc=40)  # 580 - 50 = 530: still inside line + margin
+    assert w.engine._pairs["order-1"].tier == WARNING
+    w.subject(30, near(620), acc=40)  # 620 - 50 = 570: out
+    assert w.engine._pairs["order-1"].tier == CLEAR
+
+
+# --- the hold -----------------------------------------------------------------------------------------
+
+
+def test_a_pair_in_and_out_of_the_warning_tier_raises_once() -> None:
+    w = World()
+    w.victim(0, acc=10)
+    lines = []
+    for n in range(60):  # an hour: inside for a minute, out for the next four, again and again
+        d = 450 if n % 5 == 0 else 800
+        lines += _proximity(w.victim(60 * n, acc=10))
+        lines += _proximity(w.subject(60 * n, near(d), acc=10))
+        lines += _proximity(w.tick(at(60 * n + 30)))
+    assert lines == [(Change.OPENED, WARN)]
+    assert w.engine.book.for_key(KEY).active  # type: ignore[union-attr]
+
+
+def test_the_hold_ends_by_the_clock_and_says_where_they_stand() -> None:
+    w = World()
+    w.victim(0, acc=10)
+    w.subject(10, near(300), acc=10)
+    assert _proximity(w.subject(100, near(3000), acc=10)) == []  # warning -> apart: not material
+    assert w.engine.next_deadline() is not None
+    assert _proximity(w.tick(at(100 + HOLD - 1))) == []
+    (cleared,) = [c for c in w.tick(at(100 + HOLD)) if c.alert.key == KEY]
+    assert cleared.change is Change.CLEARED
+    assert cleared.at == at(100 + HOLD)
+    assert (cleared.alert.facts.tier, cleared.alert.facts.peak_tier) == (None, "warning")
+    assert cleared.alert.facts.distance_m is not None and cleared.alert.facts.distance_m > 2900
+    assert w.engine._pairs["order-1"] == PairState()
+
+
+def test_after_the_hold_a_new_approach_is_a_new_raise() -> None:
+    w = World()
+    w.victim(0, acc=10)
+    w.subject(10, near(300), acc=10)
+    w.subject(100, near(3000), acc=10)
+    w.tick(at(100 + HOLD))
+    w.victim(2000, acc=10)
+    (back,) = [c for c in w.subject(2000, near(300), acc=10) if c.alert.key == KEY]
+    assert (back.change, back.alert.active) == (Change.UPDATED, True)  # the same open alert, again
+    assert (back.alert.facts.tier, back.alert.facts.peak_tier) == ("warning", "warning")
+
+
+def test_each_return_within_the_hold_doubles_it_up_to_the_cap() -> None:
+    tuning = Tuning()
+    assert proximity.hold_s(PairState(), tuning) == HOLD
+    assert proximity.hold_s(PairState(returns=1), tuning) == 2 * HOLD
+    assert proximity.hold_s(PairState(returns=2), tuning) == 4 * HOLD
+    assert proximity.hold_s(PairState(returns=50), tuning) == tuning.tier_hold_max_s
+
+
+def test_a_person_closing_the_alert_in_its_hold_lets_a_new_approach_open_a_new_one() -> None:
+    w = World()
+    w.victim(0, acc=10)
+    (opened,) = w.subject(10, near(300), acc=10)
+    w.subject(100, near(3000), acc=10)
+    w.engine.move(opened.alert.id, AlertState.RESOLVED, actor="op", now=at(110))
+    (again,) = _proximity(w.subject(200, near(300), acc=10))
+    assert again == (Change.OPENED, WARN)
+
+
+def test_restart_in_the_hold_keeps_the_alert_until_the_hold_ends() -> None:
+    w = World()
+    w.victim(0, acc=10)
+    w.subject(10, near(300), acc=10)
+    w.subject(100, near(3000), acc=10)
+    alerts = list(w.engine.book)
+    fixes = [f for track in w.engine.tracks.values() for f in track.history]
+    fresh = World(with_order=False)
+    fresh.engine.put_order(order(), at(-3600))
+    fresh.engine.restore(fixes, {}, alerts, at(200))
+    assert fresh.engine.book.for_key(KEY).active  # type: ignore[union-attr]
+    assert _proximity(fresh.tick(at(200 + HOLD - 1))) == []
+    assert _proximity(fresh.tick(at(200 + HOLD))) == [(Change.CLEARED, WARN)]
+
+
+# --- tier and peak tier -----------------------------------------------------------------------------
+
+
+def test_a_violation_back_at_warning_range_says_so_once() -> None:
+    w = World()
+    w.victim(0, acc=10)
+    w.subject(10, near(300), acc=10)
+    (escalated,) = _proximity_changes(w.subject(20, near(50), acc=10))
+    assert (escalated.alert.facts.tier, escalated.alert.facts.peak_tier) == ("violation", "violation")
+    (back,) = _proximity_changes(w.subject(30, near(300), acc=10))
+    assert back.change is Change.UPDATED
+    assert back.alert.kind is VIOL  # kinds never fall back
+    assert (back.alert.facts.tier, back.alert.facts.peak_tier) == ("warning", "violation")
+    # staying at warning range: nothing more (jitter at the same tier is not news)
+    assert _proximity_changes(w.subject(40, near(310), acc=10)) == []
+    # in again: material
+    (again,) = _proximity_changes(w.subject(50, near(60), acc=10))
+    assert (again.change, again.alert.facts.tier) == (Change.UPDATED, "violation")
+
+
+def test_a_violation_whose_parties_are_apart_says_so_and_then_clears() -> None:
+    w = World()
+    w.victim(0, acc=10)
+    w.subject(10, near(50), acc=10)
+    (apart,) = _proximity_changes(w.subject(100, near(3000), acc=10))
+    assert (apart.change, apart.alert.active) == (Change.UPDATED, True)
+    assert (apart.alert.facts.tier, apart.alert.facts.peak_tier) == (None, "violation")
+    assert _proximity_changes(w.subject(200, near(5000), acc=10)) == []  # wandering apart: no news
+
+
+def _proximity_changes(changes: list) -> list:  # type: ignore[type-arg]
+    return [c for c in changes if c.alert.key == KEY]
+
+
+def test_a_cell_fix_that_only_blurs_his_last_fine_one_is_not_judged() -> None:
+    """Neighbours 1.6 km apart, warning at 1 km: a cell fix a minute after a fine one, its centre
+    600 m from her but its 1,500 m disc around his fine position, says nothing new."""
+    w = World(order(violation=100, warning=1000))
+    w.victim(0, acc=10)
+    w.subject(0, near(1600), acc=10)
+    assert _proximity(w.subject(60, near(600), acc=1500, source=FixSource.CELL)) == []
+    # a cell fix with no fine fix recent enough before it is judged (on its centre: a coarse warning)
+    assert _proximity(w.subject(1900, near(600), acc=1500, source=FixSource.CELL)) == [(Change.OPENED, WARN)]
+
+
+def test_a_cell_fix_that_places_him_elsewhere_is_judged() -> None:
+    w = World(order(violation=100, warning=1000))
+    w.victim(0, acc=10)
+    w.subject(0, near(5000), acc=10)
+    # 4.2 km from his fine fix, beyond twice its own 1,500 m accuracy: he has moved; it warns
+    assert _proximity(w.subject(60, near(800), acc=1500, source=FixSource.CELL)) == [(Change.OPENED, WARN)]
+
+
+def test_a_warning_on_the_near_edge_alone_needs_someone_moving() -> None:
+    """Warning at 1 km: reported 1,150 m apart with 200 m accuracy is only possibly inside."""
+    w = World(order(violation=100, warning=1000))
+    w.victim(0, acc=10)
+    assert _proximity(w.subject(10, near(1150), acc=200, speed=0.0)) == []
+    assert _proximity(w.subject(20, near(1150), acc=200)) == []  # no speed measured: at a standstill
+    # moving (his receiver says so): the near edge is enough, as it always is for a violation
+    assert _proximity(w.subject(30, near(1150), acc=200, speed=12.0)) == [(Change.OPENED, WARN)]
+
+
+def test_a_warning_whose_reported_positions_cross_the_line_needs_nothing_more() -> None:
+    w = World(order(violation=100, warning=1000))
+    w.victim(0, acc=10)
+    assert _proximity(w.subject(10, near(990), acc=200, speed=0.0)) == [(Change.OPENED, WARN)]
+
+
+def test_a_violation_on_the_near_edge_alone_is_raised_at_a_standstill() -> None:
+    w = World(order(violation=100, warning=1000))
+    w.victim(0, acc=10)
+    assert _proximity(w.subject(10, near(150), acc=60, speed=0.0)) == [(Change.OPENED, VIOL)]
+
+
+def test_her_phones_coarse_fix_is_deferred_to_her_fine_one_too() -> None:
+    """A phone's cell fallback (no source given, 1.5 km accuracy) whose centre lands 1.8 km off."""
+    w = World(order(violation=100, warning=1000))
+    w.subject(0, near(1700), acc=20)
+    w.victim(0, acc=50)
+    off = near(1800, bearing=225.0)  # 1.8 km south-west of home, toward nobody
+    assert _proximity(w.victim(30, near(1300, bearing=45.0), acc=1570)) == []
+    assert _proximity(w.victim(60, off, acc=1570)) == []
