@@ -97,7 +97,16 @@ def test_late_messages_carry_their_arrival_time() -> None:
 def test_an_alert_line_carries_tier_evidence_and_the_quality_marks() -> None:
     from zoneinfo import ZoneInfo
 
-    from vigil.domain.alerts import Alert, AlertChange, AlertKey, AlertKind, AlertState, Change, Facts, Position
+    from vigil.domain.alerts import (
+        Alert,
+        AlertChange,
+        AlertKey,
+        AlertKind,
+        AlertState,
+        Change,
+        Facts,
+        Position,
+    )
 
     at = datetime(2026, 3, 16, 1, 0, 0, tzinfo=UTC)
     fixes = (
