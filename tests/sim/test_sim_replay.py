@@ -138,3 +138,16 @@ def test_an_alert_line_carries_tier_evidence_and_the_quality_marks() -> None:
     ]
     plain = replay.alert_line(AlertChange(alert, Change.OPENED, at), ZoneInfo("UTC"))
     assert plain["clock_suspect"] is None  # the older extra fields are unchanged
+
+
+def test_after_the_strap_cut_his_monitor_no_longer_tells_where_he_is() -> None:
+    sim, _, outcome = _namyangju_run()
+    order = closest_order(caseload(4, 5))
+    [cut] = [e for e in sim.truth.events if e.event == "strap_cut"]
+    [blind] = sim.truth.blind
+    assert (blind.subject_id, blind.device_id, blind.start) == (order.subject_id, cut.device_id, cut.at)
+    assert blind.end > blind.start
+    quality = score(sim.truth, outcome.alerts)
+    # what began after the cut is the tamper's, not a position rule's miss
+    assert all(v.start >= blind.start for v in quality.excused_violations)
+    assert all(v.start < blind.start or v.subject_id != order.subject_id for v in quality.missed_violations)
