@@ -364,7 +364,7 @@ def totals(runs: Sequence[Mapping[str, Any]]) -> list[tuple[str, dict[str, Any]]
         mine = [r for r in runs if r["noise"] == name]
         out.append((f"total {name} ({len(mine)} runs)", quality.total(mine, noise=name)))
     if len(profiles) > 1:
-        out.append((f"total ({len(runs)} runs)", quality.total(runs, noise="noisy")))
+        out.append((f"total ({len(runs)} runs)", quality.total(runs, noise="all")))
     return out
 
 
