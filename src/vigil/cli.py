@@ -274,6 +274,7 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
             seeds=seeds,
             noise=noise,
             workers=args.workers,
+            plain_world=args.plain_world,
             scenario_out=args.scenario_out,
             quality=args.quality,
             json_out=args.json,
@@ -468,6 +469,11 @@ def parser() -> argparse.ArgumentParser:
     )
     simulate.add_argument(
         "--workers", type=int, help="with several runs: worker processes (default: the cores)"
+    )
+    simulate.add_argument(
+        "--plain-world",
+        action="store_true",
+        help="no 300 s devices and no second phones (the simulated world before issue 13), to compare",
     )
     simulate.add_argument("--force", action="append", default=[], metavar="KIND@MINUTES[:SUBJECT]")
     simulate.add_argument("--scenario-out", metavar="FILE", help="write the run as a `vigil replay` file")

@@ -169,6 +169,12 @@ def test_several_runs_in_workers_give_what_one_after_the_other_gives(tmp_path: P
     assert total["events"]["tamper"]["true"] == 4  # one forced per run
 
 
+def test_the_plain_world_has_no_slow_devices_and_no_second_phones() -> None:
+    settings = Options(plain_world=True).caseload_settings()
+    assert (settings.slow_device_fraction, settings.second_device_fraction) == (0.0, 0.0)
+    assert Options().caseload_settings().second_device_fraction > 0
+
+
 def test_forced_incidents_parse() -> None:
     assert Forced.parse("namyangju@10") == Forced(IncidentKind.NAMYANGJU, 10.0)
     assert Forced.parse("tamper@2.5:S-000003") == Forced(IncidentKind.TAMPER, 2.5, "S-000003")

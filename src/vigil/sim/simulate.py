@@ -39,7 +39,7 @@ from typing import Any, TextIO
 
 from vigil.domain import geo
 from vigil.sim import quality, replay
-from vigil.sim.caseload import Caseload, make_caseload
+from vigil.sim.caseload import Caseload, CaseloadSettings, make_caseload
 from vigil.sim.devices import NOISE_NAMES, NOISE_PROFILES
 from vigil.sim.driver import Driver, RegistrationError, run_live
 from vigil.sim.incidents import DEFAULT_RATE, IncidentKind
@@ -155,12 +155,18 @@ class Options:
     seeds: tuple[int, ...] | None = None  # several runs; None: just `seed`
     incident_rates: tuple[float, ...] | None = None  # several runs; None: just `incident_rate`
     workers: int | None = None  # None: as many as runs, at most the machine's cores
+    plain_world: bool = False  # no slow devices, no second phones: the world before issue 13
 
     @property
     def subject_count(self) -> int:
         if self.subjects is not None:
             return self.subjects
         return QUALITY_SUBJECTS if self.quality else DEFAULT_SUBJECTS
+
+    def caseload_settings(self) -> CaseloadSettings:
+        if self.plain_world:
+            return CaseloadSettings(slow_device_fraction=0.0, second_device_fraction=0.0)
+        return CaseloadSettings()
 
     def runs(self) -> list[RunSpec]:
         """Every combination, noise first, then rate, then seed (the order of the table)."""
@@ -268,7 +274,7 @@ def run_offline(options: Options, progress: TextIO | None = None, spec: RunSpec 
     """Simulate `options.hours` of virtual time and return the run as a replay document."""
     spec = spec or options.runs()[0]
     began = time.perf_counter()
-    load = make_caseload(options.subject_count, spec.seed)
+    load = make_caseload(options.subject_count, spec.seed, options.caseload_settings())
     sim = Simulation(
         load, seed=spec.seed, incident_rate=spec.incident_rate, tuning=NOISE_PROFILES[spec.noise]
     )
@@ -303,6 +309,7 @@ def judge(run: OfflineRun, options: Options, progress: TextIO | None = None) -> 
     spec = run.spec
     described = {
         "noise": spec.noise,
+        "world": "plain" if options.plain_world else "issue 13",
         "seed": spec.seed,
         "incident_rate": spec.incident_rate,
         "subjects": len(load.subjects),
@@ -463,7 +470,7 @@ def _stop_on_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> It
 async def live(options: Options, out: TextIO, err: TextIO, stop: asyncio.Event | None = None) -> int:
     assert options.url and options.device_token and options.registry_token
     stop = stop or asyncio.Event()
-    load = make_caseload(options.subject_count, options.seed)
+    load = make_caseload(options.subject_count, options.seed, options.caseload_settings())
     async with Driver(
         options.url,
         device_token=options.device_token,
