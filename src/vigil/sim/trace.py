@@ -34,11 +34,11 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from vigil.sim.movement import Position, separation
-from vigil.sim.simulator import Simulation
+from vigil.sim.simulator import TZ, Simulation
 from vigil.sim.truth import PROXIMITY, ZONE, Quality, TrueViolation, Truth
 
 COARSE_M = 300.0  # the engine's coarse limit: beyond this a fix can warn but not decide
@@ -77,7 +77,7 @@ class Sent:
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(ts, TZ).isoformat(timespec="seconds")  # as the alert lines say it
 
 
 def _ts(text: str) -> float:
@@ -192,8 +192,8 @@ class Tracer:
             "subject": v.subject_id,
             "protected_person": v.protected_person_id,
             "zone": v.zone_id,
-            "start": v.start.isoformat(),
-            "end": None if v.end is None else v.end.isoformat(),
+            "start": _iso(start),
+            "end": None if v.end is None else _iso(end),
             "duration_s": round(end - start),
             "depth_m": v.depth_m,
         }
