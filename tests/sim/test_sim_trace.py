@@ -121,3 +121,11 @@ def test_a_false_alert_on_a_multipath_jump_is_traced_to_it(sim: Simulation) -> N
     assert found["cause"] == "multipath jump"
     assert found["rule"] == f"proximity (order {ORDER.id})"
     assert 380 <= found["evidence"][0]["error_m"] <= 420
+
+
+def test_a_late_detection_is_traced_over_the_time_it_took(sim: Simulation) -> None:
+    later = fix(sim, 14, ZONE_.lat, ZONE_.lon)  # after the 2 minutes it took: does not explain them
+    found = Tracer(sim, [later], TRUTH).delayed(VIOLATION, 120.0)
+    assert (found["cause"], found["delay_s"]) == ("no fix", 120)
+    inside = fix(sim, 10.5, ZONE_.lat, ZONE_.lon)
+    assert Tracer(sim, [inside], TRUTH).delayed(VIOLATION, 120.0)["cause"] == "engine did not raise"

@@ -89,6 +89,7 @@ def test_detected_missed_false_and_delays() -> None:
     assert q.delay_median_s == 10.0
     assert q.delay_p95_s == 30.0
     assert q.missed_violations[0].subject_id == "S2"
+    assert sorted(d for _, d in q.detections) == sorted(q.delays_s)
     assert {(line["alert"], line["change"]) for line in q.false_alert_lines} == {
         ("a-3", "opened"),
         ("a-4", "opened"),

@@ -106,6 +106,7 @@ def figures(
     missed: Sequence[Mapping[str, Any]],
     false: Sequence[Mapping[str, Any]],
     curfews: set[str],
+    slow: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """One run's figures; `run` holds what describes it (seed, noise, timings, ...)."""
     q = quality
@@ -149,6 +150,7 @@ def figures(
         "missed_violations": list(missed),
         "excused_violations": [_violation(v) for v in q.excused_violations],
         "false_alerts_traced": list(false),
+        "slow_detections": list(slow),  # detected later than the p95 target, traced like a miss
         "false_alert_lines": [dict(line) for line in q.false_alert_lines],
     }
     f["targets"] = targets(f)
@@ -374,6 +376,11 @@ def trace_lines(runs: Sequence[Mapping[str, Any]]) -> list[str]:
             out.append(
                 f"FALSE  [{tag}] {x['rule']}: {x['subject']} {x['at']} {x['change']} "
                 f"({x.get('confidence')}): {x['cause']}: {x['detail']}"
+            )
+        for d in r.get("slow_detections", ()):
+            out.append(
+                f"SLOW   [{tag}] {d['rule']}: {d['subject']} {d['start']} detected after {d['delay_s']} s: "
+                f"{d['cause']}: {d['detail']}"
             )
         for p in r["load"]["noisy_pairs"]:
             out.append(f"NOISY  [{tag}] {p['person']} {p['target']} on {p['day']}: {p['raises']} raises")

@@ -303,7 +303,9 @@ def judge(run: OfflineRun, options: Options, progress: TextIO | None = None) -> 
     replay_s = time.perf_counter() - began
     truth = run.sim.truth
     q = score(truth, outcome.alerts)
-    missed, false = trace(run.sim, truth, messages, q, outcome.alerts)
+    missed, false, slow = trace(
+        run.sim, truth, messages, q, outcome.alerts, slow_s=quality.TARGET_DELAY_P95_S
+    )
     load = run.sim.caseload
     curfews = {s.curfew.id for s in load.subjects if s.curfew is not None}
     spec = run.spec
@@ -331,6 +333,7 @@ def judge(run: OfflineRun, options: Options, progress: TextIO | None = None) -> 
         load=operator_load(truth, outcome.alerts),
         missed=missed,
         false=false,
+        slow=slow,
         curfews=curfews,
     )
 

@@ -181,11 +181,22 @@ class Tracer:
 
     # --- misses --------------------------------------------------------------------------------------
 
-    def missed(self, v: TrueViolation, alerts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    def delayed(self, v: TrueViolation, delay_s: float) -> dict[str, Any]:
+        """Why a detection came late: what was reported between the true crossing and the alert."""
+        found = self.missed(v, (), until=v.start.timestamp() + delay_s)
+        found["delay_s"] = round(delay_s)
+        return found
+
+    def missed(
+        self, v: TrueViolation, alerts: Sequence[Mapping[str, Any]], *, until: float | None = None
+    ) -> dict[str, Any]:
+        """Why nothing detected `v` (or, with `until`, why nothing did before then)."""
         truth = self.truth
         start = v.start.timestamp()
         end = truth.until.timestamp() if v.end is None else v.end.timestamp()
         grace = 2.0 * max(truth.interval_of(v.subject_id), truth.interval_of(v.protected_person_id))
+        if until is not None:
+            end, grace = until, 0.0
         out: dict[str, Any] = {
             "kind": v.kind,
             "rule": self.rule(v.kind, v.zone_id, v.order_id),
@@ -219,7 +230,7 @@ class Tracer:
             return out
         if not his:
             out["cause"] = "no fix"
-            out["detail"] = f"no fix of his measured during the {end - start:.0f} s it lasted"
+            out["detail"] = f"no fix of his measured in the {end - start:.0f} s from the crossing"
             return out
         if v.kind == PROXIMITY and not hers:
             out["cause"] = "no fix"
@@ -335,10 +346,13 @@ def trace(
     messages: Iterable[Mapping[str, Any]],
     quality: Quality,
     alerts: Sequence[Mapping[str, Any]],
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(every miss traced, every false violation alert traced)."""
+    slow_s: float = 120.0,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """(every miss traced, every false violation alert traced, every detection later than
+    `slow_s` traced)."""
     tracer = Tracer(sim, messages, truth)
     return (
         [tracer.missed(v, alerts) for v in quality.missed_violations],
         [tracer.false(line) for line in quality.false_alert_lines],
+        [tracer.delayed(v, d) for v, d in quality.detections if d > slow_s],
     )

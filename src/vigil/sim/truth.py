@@ -378,6 +378,7 @@ class Quality:
     # violation alerts raised then that the truth does not bear out (the dropped monitor's word).
     excused_violations: tuple[TrueViolation, ...] = ()
     excused_alert_lines: tuple[Mapping[str, Any], ...] = ()
+    detections: tuple[tuple[TrueViolation, float], ...] = ()  # each detected violation and its delay
 
     @property
     def detection_rate(self) -> float | None:
@@ -473,6 +474,7 @@ def score(truth: Truth, alerts: Sequence[Mapping[str, Any]]) -> Quality:
             by_key.setdefault(_key_of_alert(s.line), []).append(s)
 
     delays: list[float] = []
+    detections: list[tuple[TrueViolation, float]] = []
     missed: list[TrueViolation] = []
     excused: list[TrueViolation] = []
     windows: dict[tuple[str, str, str | None], list[tuple[float, float]]] = {}
@@ -494,6 +496,7 @@ def score(truth: Truth, alerts: Sequence[Mapping[str, Any]]) -> Quality:
             missed.append(v)
         else:
             delays.append(hit)
+            detections.append((v, hit))
 
     false_lines: list[Mapping[str, Any]] = []
     excused_lines: list[Mapping[str, Any]] = []
@@ -532,6 +535,7 @@ def score(truth: Truth, alerts: Sequence[Mapping[str, Any]]) -> Quality:
         delays_s=tuple(delays),
         excused_violations=tuple(excused),
         excused_alert_lines=tuple(excused_lines),
+        detections=tuple(detections),
     )
 
 
