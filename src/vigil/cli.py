@@ -253,11 +253,14 @@ def _dispatch_bench(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
-    from vigil.sim.simulate import Forced, Options, UsageError
+    from vigil.sim.simulate import Forced, Options, UsageError, parse_noise, parse_rates, parse_seeds
     from vigil.sim.simulate import main as simulate_main
 
     try:
         forced = tuple(Forced.parse(text) for text in args.force)
+        rates = parse_rates(args.incident_rate)
+        seeds = None if args.seeds is None else parse_seeds(args.seeds)
+        noise = parse_noise(args.noise)
     except UsageError as exc:
         print(f"vigil simulate: {exc}", file=sys.stderr)
         return 2
@@ -266,7 +269,12 @@ def _simulate(args: argparse.Namespace, settings: Settings) -> int:
             subjects=args.subjects,
             hours=args.hours,
             seed=args.seed,
-            incident_rate=args.incident_rate,
+            incident_rate=rates[0],
+            incident_rates=rates if len(rates) > 1 else None,
+            seeds=seeds,
+            noise=noise,
+            workers=args.workers,
+            plain_world=args.plain_world,
             scenario_out=args.scenario_out,
             quality=args.quality,
             json_out=args.json,
@@ -448,7 +456,25 @@ def parser() -> argparse.ArgumentParser:
     simulate.add_argument("--subjects", type=int, help="default 200 (50 with --quality)")
     simulate.add_argument("--hours", type=float, default=24.0, help="virtual hours offline; live: stop after")
     simulate.add_argument("--seed", type=int, default=1)
-    simulate.add_argument("--incident-rate", type=float, default=0.05, help="incidents per subject-day")
+    simulate.add_argument(
+        "--seeds", metavar="A-B", help="with --quality: one run per seed, e.g. 1-6 or 1,3,7-9"
+    )
+    simulate.add_argument(
+        "--incident-rate", default="0.05", help="incidents per subject-day; with --quality several: 0.05,0.5"
+    )
+    simulate.add_argument(
+        "--noise",
+        default="default",
+        help="device noise: clean, default or noisy; with --quality several: default,noisy",
+    )
+    simulate.add_argument(
+        "--workers", type=int, help="with several runs: worker processes (default: the cores)"
+    )
+    simulate.add_argument(
+        "--plain-world",
+        action="store_true",
+        help="no 300 s devices and no second phones (the simulated world before issue 13), to compare",
+    )
     simulate.add_argument("--force", action="append", default=[], metavar="KIND@MINUTES[:SUBJECT]")
     simulate.add_argument("--scenario-out", metavar="FILE", help="write the run as a `vigil replay` file")
     simulate.add_argument("--quality", action="store_true", help="replay the run and score it vs the truth")

@@ -39,10 +39,11 @@ KINDS = {
     "tamper",
     "battery_low",
     "signal_loss",
+    "location_loss",
     "power_off",
     "sos",
-    "location_loss",
 }
+TIERS = {None, "warning", "violation"}
 CHANGES = {"opened", "updated", "escalated", "cleared"}
 
 
@@ -106,6 +107,12 @@ def test_every_line_keeps_the_contract(name: str) -> None:
         assert line["alert"].startswith("a-")
         assert line["distance_m"] is None or isinstance(line["distance_m"], float)
         assert isinstance(line["late"], bool)
+        # The alert-quality facts (issue 13): present on every line, whatever the kind.
+        assert line["tier"] in TIERS and line["peak_tier"] in TIERS
+        assert isinstance(line["inferred"], bool) and isinstance(line["unconfirmed"], bool)
+        for fix in line["evidence"]:
+            assert list(fix) == ["lat", "lon", "accuracy_m", "time"]
+            assert datetime.fromisoformat(fix["time"]).utcoffset() is not None
 
 
 def test_issue_example_silence_fires_300_s_after_last_heard() -> None:

@@ -110,7 +110,8 @@ def test_registry_bodies_are_accepted_by_the_api_models_in_dependency_order() ->
         seen.add(parts[3])
         counts[kind] += 1
     assert counts["subject"] == 50
-    assert counts["device"] == 50 + counts["person"]
+    devices = sum(len(p.devices) for p in load.people.values())
+    assert counts["device"] == devices > 50 + counts["person"]  # some subjects carry a phone too
     assert counts["order"] == len(load.orders)
     assert counts["zone"] == sum(1 for s in load.subjects if s.curfew is not None)
 

@@ -6,6 +6,7 @@ import itertools
 import json
 import math
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import cache
 
@@ -14,7 +15,8 @@ from sim_kit import START, at_of, caseload, messages
 from vigil.adapters import native, osmand
 from vigil.domain import geo
 from vigil.domain.model import DeviceKind, Fix
-from vigil.sim.devices import KNOT_MPS, DeviceTuning, Report
+from vigil.sim.caseload import CaseloadSettings, make_caseload
+from vigil.sim.devices import KNOT_MPS, NOISE_PROFILES, DeviceTuning, Report
 from vigil.sim.simulator import Simulation
 
 # No random incidents: these tests look at ordinary reporting.
@@ -176,3 +178,104 @@ def test_battery_is_reported_and_drains() -> None:
     assert levels and all(0.0 <= b <= 100.0 for b in levels)
     assert levels[-1] < levels[0]  # 3-5 %/h, and nobody charges in the morning
     assert sim.devices[device].info.kind is DeviceKind.ANKLE_MONITOR
+
+
+# --- noise profiles and the world's devices -----------------------------------------------------------
+
+OUTDOORS = (37.5, 127.0, 0.0, 0.0, False)  # standing still in the open
+
+
+def _errors(tuning: DeviceTuning, n: int = 3_000) -> list[tuple[float, float, str]]:
+    """(metres off, stated accuracy, source) of n fixes of one device standing in the open."""
+    sim = Simulation(caseload(), seed=1, start=START, incident_rate=QUIET, tuning=tuning)
+    device = next(iter(sim.devices.values()))
+    out = []
+    for _ in range(n):
+        found = device._measure(OUTDOORS)
+        assert found is not None
+        lat, lon, accuracy, _, _, source = found
+        out.append((geo.distance_m(OUTDOORS[0], OUTDOORS[1], lat, lon), accuracy, source))
+    return out
+
+
+def test_default_noise_is_the_field_figures_of_before() -> None:
+    assert NOISE_PROFILES["default"] == DeviceTuning()
+    assert set(NOISE_PROFILES) == {"clean", "default", "noisy"}
+
+
+def test_clean_fixes_never_jump_and_noisy_ones_do_more_often_than_default() -> None:
+    def jumps(profile: str) -> int:
+        return sum(
+            1
+            for off, acc, source in _errors(NOISE_PROFILES[profile])
+            if source == "gnss" and off > 100 + 3 * acc
+        )
+
+    clean = _errors(NOISE_PROFILES["clean"])
+    assert all(source == "gnss" and off < 5 * acc and acc <= 30 for off, acc, source in clean)
+    assert jumps("clean") == 0 < jumps("noisy")
+    assert jumps("noisy") > 2 * jumps("default")
+    assert any(source == "cell" for _, _, source in _errors(NOISE_PROFILES["noisy"]))  # outdoor fallbacks
+
+
+def test_noisy_gaps_are_uploaded_30_to_60_minutes_late_as_a_batch() -> None:
+    tuning = replace(NOISE_PROFILES["noisy"], gap_per_fix=0.005)
+    sim = Simulation(caseload(), seed=2, start=START, incident_rate=QUIET, tuning=tuning)
+    reports = sim.advance(START + timedelta(hours=3))
+    lateness = [r.send_at.timestamp() - at_of(messages([r])[0]) for r in reports]
+    assert max(lateness) >= 1800 - 15
+    assert max(lateness) <= 3600 + 15
+
+
+def test_noisy_devices_change_their_interval_for_some_hours() -> None:
+    sim = Simulation(caseload(), seed=2, start=START, incident_rate=QUIET, tuning=NOISE_PROFILES["noisy"])
+    device = next(iter(sim.devices.values()))
+    hours = [device._interval(START.timestamp() + h * 3600.0) for h in range(2_000)]
+    changed = [i for i in hours if i != device.info.interval_s]
+    assert 0.01 < len(changed) / len(hours) < 0.06
+    assert set(changed) <= {120, 300}
+    assert device.silence_limit_s == 600.0  # the truth allows two of its longest intervals
+
+
+def test_some_devices_report_every_five_minutes_and_say_so_in_the_replay_file() -> None:
+    load = make_caseload(4, 5, CaseloadSettings(slow_device_fraction=1.0))
+    monitor = load.subjects[0].person.device
+    assert monitor.interval_s == 300
+    tuning = DeviceTuning(pursuit_distance_m=0.0, gap_per_fix=0.0)
+    sim = Simulation(load, seed=5, start=START, incident_rate=QUIET, tuning=tuning)
+    sent = [at_of(m) for m in messages(sim.advance(START + timedelta(hours=1)), monitor.id)]
+    assert len(sent) >= 10
+    assert all(b - a == 300 for a, b in itertools.pairwise(sent))
+    doc = sim.replay_document([], START + timedelta(hours=1))
+    assert {"id": monitor.id, "kind": "ankle_monitor", "report_interval_s": 300} in doc["subjects"][0][
+        "devices"
+    ]
+
+
+def test_the_slow_share_and_the_second_phones_leave_everything_else_a_seed_gives_alone() -> None:
+    plain = make_caseload(30, 3, CaseloadSettings(slow_device_fraction=0.0, second_device_fraction=0.0))
+    world = make_caseload(30, 3)
+    assert [p.home for p in plain.people.values()] == [p.home for p in world.people.values()]
+    assert [o.id for o in plain.orders] == [o.id for o in world.orders]
+    slow = [p.device.id for p in world.people.values() if p.device.interval_s == 300]
+    phones = [d for p in world.subjects for d in p.person.extra_devices]
+    assert slow and phones and all(d.kind is DeviceKind.PHONE and not d.body_worn for d in phones)
+
+
+def test_a_phone_left_at_home_reports_home_while_he_is_out() -> None:
+    settings = CaseloadSettings(second_device_fraction=1.0, phone_left_home_share=1.0)
+    load = make_caseload(6, 5, settings)
+    sim = Simulation(load, seed=5, start=START, incident_rate=QUIET)
+    # someone out during the day, and when
+    subject, noon = next(
+        (s, START.replace(hour=h).timestamp())
+        for h in range(10, 20)
+        for s in load.subjects
+        if sim.position(s.id, START.replace(hour=h).timestamp())[:2] != (s.person.home.lat, s.person.home.lon)
+    )
+    phone = sim.devices[subject.person.extra_devices[0].id]
+    where = phone.true_location(noon, sim)
+    assert (where[0], where[1]) == (subject.person.home.lat, subject.person.home.lon)
+    carried = make_caseload(6, 5, replace(settings, phone_left_home_share=0.0))
+    sim2 = Simulation(carried, seed=5, start=START, incident_rate=QUIET)
+    assert sim2.devices[phone.info.id].true_location(noon, sim2) == sim2.position(subject.id, noon)

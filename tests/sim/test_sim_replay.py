@@ -92,3 +92,62 @@ def test_late_messages_carry_their_arrival_time() -> None:
         if "received_at" in m:
             assert m["received_at"] != m["at"]
     assert any("received_at" in m for m in doc["messages"])  # latency and clock skew alone do that
+
+
+def test_an_alert_line_carries_tier_evidence_and_the_quality_marks() -> None:
+    from zoneinfo import ZoneInfo
+
+    from vigil.domain.alerts import (
+        Alert,
+        AlertChange,
+        AlertKey,
+        AlertKind,
+        AlertState,
+        Change,
+        Facts,
+        Position,
+    )
+
+    at = datetime(2026, 3, 16, 1, 0, 0, tzinfo=UTC)
+    fixes = (
+        Position(37.5, 127.0, 12.0, at - timedelta(seconds=60), 60.0),
+        Position(37.501, 127.001, None, at, 0.0, source="cell"),
+    )
+    facts = Facts(tier="warning", peak_tier="violation", inferred=True, evidence=fixes, unconfirmed=True)
+    alert = Alert(
+        "a-1",
+        AlertKey("proximity", "S1", "P1"),
+        AlertKind.PROXIMITY_VIOLATION,
+        AlertState.OPEN,
+        True,
+        at,
+        at,
+        facts,
+        subject_id="S1",
+        protected_person_id="P1",
+    )
+    line = replay.alert_line(AlertChange(alert, Change.UPDATED, at), ZoneInfo("Asia/Seoul"))
+    assert list(line)[:9] == [
+        "at", "alert", "kind", "change", "subject", "protected_person", "zone", "distance_m", "late"
+    ]  # fmt: skip
+    assert line["tier"] == "warning" and line["peak_tier"] == "violation"
+    assert line["inferred"] is True and line["unconfirmed"] is True
+    assert line["evidence"] == [
+        {"lat": 37.5, "lon": 127.0, "accuracy_m": 12.0, "time": "2026-03-16T09:59:00+09:00"},
+        {"lat": 37.501, "lon": 127.001, "accuracy_m": None, "time": "2026-03-16T10:00:00+09:00"},
+    ]
+    plain = replay.alert_line(AlertChange(alert, Change.OPENED, at), ZoneInfo("UTC"))
+    assert plain["clock_suspect"] is None  # the older extra fields are unchanged
+
+
+def test_after_the_strap_cut_his_monitor_no_longer_tells_where_he_is() -> None:
+    sim, _, outcome = _namyangju_run()
+    order = closest_order(caseload(4, 5))
+    [cut] = [e for e in sim.truth.events if e.event == "strap_cut"]
+    [blind] = sim.truth.blind
+    assert (blind.subject_id, blind.device_id, blind.start) == (order.subject_id, cut.device_id, cut.at)
+    assert blind.end > blind.start
+    quality = score(sim.truth, outcome.alerts)
+    # what began after the cut is the tamper's, not a position rule's miss
+    assert all(v.start >= blind.start for v in quality.excused_violations)
+    assert all(v.start < blind.start or v.subject_id != order.subject_id for v in quality.missed_violations)

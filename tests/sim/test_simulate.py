@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_driver import Server, server  # noqa: F401  (the live server fixture)
@@ -12,7 +14,17 @@ from test_driver import Server, server  # noqa: F401  (the live server fixture)
 from vigil import cli
 from vigil.sim import replay
 from vigil.sim.incidents import IncidentKind
-from vigil.sim.simulate import Forced, Options, UsageError, main
+from vigil.sim.simulate import (
+    Forced,
+    Options,
+    RunSpec,
+    UsageError,
+    main,
+    parse_noise,
+    parse_rates,
+    parse_seeds,
+    quality_runs,
+)
 
 TINY = ["simulate", "--subjects", "5", "--hours", "1.5", "--seed", "3", "--force", "namyangju@20"]
 
@@ -58,7 +70,9 @@ def test_quality_scores_a_tiny_run_against_the_truth(
         assert any(line.startswith(row) for line in table.splitlines()), row
     missed = next(line for line in table.splitlines() if line.startswith("missed"))
     assert missed.split() == ["missed", "0", "0", "PASS"]
-    assert "<= 60 s" in table and "<= 1" in table
+    assert "<= 30 s" in table and "<= 120 s" in table and "<= 0.5" in table
+    for row in ("alert raises / subject-day", "alert lines / subject-day", "worst pair: raises in a day"):
+        assert any(line.startswith(row) for line in table.splitlines()), row
 
     figures = json.loads(figures_path.read_text(encoding="utf-8"))
     assert figures["subjects"] == 10 and figures["subject_days"] == pytest.approx(10 * 2 / 24, abs=1e-3)
@@ -87,11 +101,78 @@ def test_a_plain_offline_run_prints_a_summary(capsys: pytest.CaptureFixture[str]
         ["--force", "nonsense@5"],
         ["--force", "tamper@-1"],
         ["--force", "tamper@5:S-999999", "--subjects", "2"],
+        ["--quality", "--seeds", "6-1"],
+        ["--quality", "--seeds", "a-b"],
+        ["--quality", "--seeds", ""],
+        ["--quality", "--seeds", "1-"],
+        ["--quality", "--seeds", "-3"],
+        ["--quality", "--seeds", "1-3,2"],
+        ["--quality", "--seeds", "0-100000"],
+        ["--quality", "--noise", "loud"],
+        ["--quality", "--noise", "default,"],
+        ["--quality", "--incident-rate", "0.05,x"],
+        ["--quality", "--incident-rate", "0.05,1.5"],
+        ["--quality", "--seeds", "1-2", "--workers", "0"],
+        ["--seeds", "1-2"],  # several runs need --quality
+        ["--quality", "--seeds", "1-2", "--scenario-out", "x.json"],
     ],
 )
 def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["simulate", *argv]) == 2
     assert capsys.readouterr().err.startswith("vigil simulate: ")
+
+
+def test_seeds_rates_and_noise_parse() -> None:
+    assert parse_seeds("1-6") == (1, 2, 3, 4, 5, 6)
+    assert parse_seeds("4") == (4,)
+    assert parse_seeds("1,3,7-9") == (1, 3, 7, 8, 9)
+    assert parse_rates("0.05,0.5") == (0.05, 0.5)
+    assert parse_noise("default,noisy") == ("default", "noisy")
+    runs = Options(quality=True, seeds=(1, 2), incident_rates=(0.05, 0.5), noise=("default", "noisy")).runs()
+    assert len(runs) == 8 and runs[0] == RunSpec(1, 0.05, "default") and runs[-1] == RunSpec(2, 0.5, "noisy")
+
+
+def test_several_runs_in_workers_give_what_one_after_the_other_gives(tmp_path: Path) -> None:
+    options = Options(
+        subjects=2,
+        hours=0.5,
+        quality=True,
+        seeds=(1, 2),
+        noise=("clean", "noisy"),
+        force=(Forced.parse("tamper@5"),),
+    )
+    serial = quality_runs(replace(options, workers=1))
+    parallel = quality_runs(replace(options, workers=2))
+
+    def stable(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in r.items() if not k.endswith("_s")} for r in runs]  # not the timings
+
+    assert stable(serial) == stable(parallel)
+    assert [(r["seed"], r["noise"]) for r in serial] == [
+        (1, "clean"),
+        (2, "clean"),
+        (1, "noisy"),
+        (2, "noisy"),
+    ]
+
+    out, err = io.StringIO(), io.StringIO()
+    path = tmp_path / "runs.json"
+    assert main(replace(options, json_out=str(path)), stdout=out, stderr=err) == 0
+    table = out.getvalue()
+    assert table.startswith("| run | subject-days |")
+    assert "| **total clean (2 runs)** |" in table and "| **total (4 runs)** |" in table
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    assert len(saved["runs"]) == 4 and [t["label"] for t in saved["totals"]][-1] == "total (4 runs)"
+    total = saved["totals"][-1]
+    assert total["subject_days"] == pytest.approx(4 * 2 * 0.5 / 24, abs=1e-3)
+    assert total["load"]["raises"] == sum(r["load"]["raises"] for r in saved["runs"])
+    assert total["events"]["tamper"]["true"] == 4  # one forced per run
+
+
+def test_the_plain_world_has_no_slow_devices_and_no_second_phones() -> None:
+    settings = Options(plain_world=True).caseload_settings()
+    assert (settings.slow_device_fraction, settings.second_device_fraction) == (0.0, 0.0)
+    assert Options().caseload_settings().second_device_fraction > 0
 
 
 def test_forced_incidents_parse() -> None:

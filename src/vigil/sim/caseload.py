@@ -24,6 +24,7 @@ from typing import Any
 from vigil.domain import geo
 from vigil.domain.model import DeviceKind, LegalBasis, PersonKind
 from vigil.jurisdiction import Atlas, Municipality, municipalities
+from vigil.sim.draws import unit_hash
 
 TIMEZONE = "Asia/Seoul"
 
@@ -167,6 +168,14 @@ class Habits:
 class DeviceInfo:
     id: str
     kind: DeviceKind
+    interval_s: int = 60  # how often it reports when not in pursuit
+    # A device the person may leave at home (a subject's phone): the share of days it stays there.
+    left_home_share: float = 0.0
+
+    @property
+    def body_worn(self) -> bool:
+        """Worn on the body (a monitor or a watch), so it goes where its wearer goes."""
+        return self.kind is not DeviceKind.PHONE
 
     @property
     def protocol(self) -> str:
@@ -185,6 +194,11 @@ class Person:
     errands: tuple[Place, ...]
     habits: Habits
     device: DeviceInfo
+    extra_devices: tuple[DeviceInfo, ...] = ()  # a second unit the person carries (or not)
+
+    @property
+    def devices(self) -> tuple[DeviceInfo, ...]:
+        return (self.device, *self.extra_devices)
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,7 +289,8 @@ class Caseload:
         for p in self.protected_persons:
             yield "PUT", f"/v1/protected-persons/{p.id}", {"name": p.name}
         for p in self.people.values():
-            yield "PUT", f"/v1/devices/{p.device.id}", {"kind": p.device.kind.value, "person_id": p.id}
+            for d in p.devices:
+                yield "PUT", f"/v1/devices/{d.id}", {"kind": d.kind.value, "person_id": p.id}
         for o in self.orders:
             yield "PUT", f"/v1/orders/{o.id}", order_body(o)
         for s in self.subjects:
@@ -323,6 +338,12 @@ class CaseloadSettings:
     near_victim_fraction: float = 0.15  # victims living 1-3 km from their offender
     watch_fraction: float = 0.4  # victims given a smartwatch; the rest use their phone
     employed_fraction: float = 0.65
+    # Drawn by hash, not from the caseload's generator, so that changing them leaves everything
+    # else a seed gives as it was.
+    slow_device_fraction: float = 0.10  # monitors and watches set to report every 300 s, not 60 s
+    slow_interval_s: int = 300
+    second_device_fraction: float = 0.10  # subjects who also carry a phone
+    phone_left_home_share: float = 0.3  # days such a phone stays at home
 
 
 @contextmanager
@@ -430,11 +451,28 @@ class _Builder:
             work=work if habits.works else None,
             errands=errands,
             habits=habits,
-            device=DeviceInfo(f"AM-{i:06d}", DeviceKind.ANKLE_MONITOR),
+            device=self._device(f"AM-{i:06d}", DeviceKind.ANKLE_MONITOR),
+            extra_devices=self._second_device(i),
         )
         self.subjects.append(Subject(person, basis, f"CASE-{self.seed}-{i:06d}", curfew))
         for v in victims:
             self._order(sid, basis, v)
+
+    def _device(self, device_id: str, kind: DeviceKind) -> DeviceInfo:
+        """Some monitors and watches are set to report every 5 minutes (battery saving, an older
+        model); phones report when their app gets a fix and keep the usual minute."""
+        s = self.settings
+        slow = (
+            kind is not DeviceKind.PHONE and unit_hash(self.seed, device_id, "slow") < s.slow_device_fraction
+        )
+        return DeviceInfo(device_id, kind, s.slow_interval_s if slow else 60)
+
+    def _second_device(self, i: int) -> tuple[DeviceInfo, ...]:
+        """A phone the subject carries on top of his monitor, left at home on some days."""
+        s = self.settings
+        if unit_hash(self.seed, f"S-{i:06d}", "second") >= s.second_device_fraction:
+            return ()
+        return (DeviceInfo(f"PH-{i:06d}", DeviceKind.PHONE, left_home_share=s.phone_left_home_share),)
 
     def _victim_for(self, home: tuple[float, float], p_share: float, taken: list[Person]) -> Person:
         r = self.rng
@@ -472,7 +510,7 @@ class _Builder:
             work=work if habits.works else None,
             errands=errands,
             habits=habits,
-            device=DeviceInfo(
+            device=self._device(
                 f"W-{n:06d}" if watch else f"P-{n:06d}", DeviceKind.SMARTWATCH if watch else DeviceKind.PHONE
             ),
         )

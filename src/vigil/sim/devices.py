@@ -17,7 +17,6 @@ and 68 % of it lies within 1.5096 sigma, so a fix drawn with sigma = accuracy / 
 
 from __future__ import annotations
 
-import hashlib
 import math
 import random
 from collections import deque
@@ -28,6 +27,7 @@ from typing import Any, Literal, Protocol
 from vigil.domain import geo
 from vigil.domain.model import DeviceKind, EventKind
 from vigil.sim.caseload import DeviceInfo
+from vigil.sim.draws import unit_hash, unit_hashes
 from vigil.sim.movement import DAY_S, MAX_SPEED_MPS, UTC_OFFSET_S, Position
 
 R68 = 1.5096  # radius holding 68 % of a 2-D Gaussian, in per-axis sigmas: sqrt(-2 ln 0.32)
@@ -45,7 +45,7 @@ Fix = tuple[float, float, float, float | None, float | None, str]
 class DeviceTuning:
     """How devices behave; the defaults follow the field figures in the domain notes."""
 
-    interval_s: int = 60
+    interval_s: int = 60  # the usual interval (a device's own, `DeviceInfo.interval_s`, rules)
     pursuit_interval_s: int = 15
     pursuit_distance_m: float = 2_000.0  # auto pursuit when the other party of an order is this close
     accuracy_median_m: float = 12.0  # outdoor GNSS, log-normal, clipped to 5-50 m
@@ -55,6 +55,10 @@ class DeviceTuning:
     indoor_missing: float = 0.7  # indoor samples with no fix at all
     indoor_wifi_share: float = 0.5  # of indoor fixes: Wi-Fi (50-200 m)
     indoor_cell_share: float = 0.05  # of indoor fixes: cell (500-2000 m); the rest is weak GNSS
+    wifi_accuracy_m: tuple[float, float] = (50.0, 200.0)
+    cell_accuracy_m: tuple[float, float] = (500.0, 2000.0)
+    indoor_gnss_accuracy_min_m: float = 20.0  # weak GNSS indoors: this to accuracy_max_m
+    outdoor_cell_per_fix: float = 0.0  # outdoor samples where the receiver falls back to a cell position
     drain_pct_per_h: tuple[float, float] = (3.0, 5.0)
     charge_pct_per_h: float = 40.0
     forget_charging: float = 0.02  # charges a wearer skips
@@ -63,10 +67,44 @@ class DeviceTuning:
     battery_ok_pct: float = 30.0
     gap_per_fix: float = 1 / 10_000  # a coverage gap starts (then a late batch)
     gap_s: tuple[int, int] = (300, 1200)
+    # Hours in which a device reports at another interval (a firmware profile switch, power saving),
+    # and the intervals it switches to.
+    interval_change_per_hour: float = 0.0
+    changed_intervals_s: tuple[int, ...] = (120, 300)
     skew_sigma_s: float = 3.0
     max_skew_s: int = 10
     latency_s: tuple[int, int] = (0, 2)
     silence_s: float = 300.0  # what the server allows an ankle monitor; gaps beyond it are truth
+
+
+NOISE_PROFILES: dict[str, DeviceTuning] = {
+    # Ideal receivers: no multipath, tight GNSS, Wi-Fi indoors at its best, no cell fallback.
+    "clean": DeviceTuning(
+        accuracy_median_m=8.0,
+        accuracy_max_m=30.0,
+        multipath_per_fix=0.0,
+        indoor_cell_share=0.0,
+        wifi_accuracy_m=(30.0, 80.0),
+        indoor_gnss_accuracy_min_m=15.0,
+    ),
+    # The field figures of the domain notes (what every run used before the profiles existed).
+    "default": DeviceTuning(),
+    # A bad month: five times the multipath, worse indoor positions and more cell fallbacks,
+    # coverage gaps uploaded as a batch 30-60 min late, devices switching interval now and then.
+    "noisy": DeviceTuning(
+        accuracy_median_m=16.0,
+        multipath_per_fix=1 / 100,
+        indoor_missing=0.6,
+        indoor_wifi_share=0.45,
+        indoor_cell_share=0.2,
+        wifi_accuracy_m=(80.0, 400.0),
+        outdoor_cell_per_fix=0.02,
+        gap_per_fix=1 / 2_000,
+        gap_s=(1800, 3600),
+        interval_change_per_hour=0.03,
+    ),
+}
+NOISE_NAMES = tuple(NOISE_PROFILES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,19 +164,6 @@ class World(Protocol):
         ...
 
 
-def unit_hash(*parts: object) -> float:
-    """A uniform number in [0, 1) from the parts: cheap, stable across runs and platforms."""
-    digest = hashlib.blake2b("/".join(map(str, parts)).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2.0**64
-
-
-def unit_hashes(*parts: object) -> tuple[float, float, float, float]:
-    """Four independent uniforms in [0, 1) from one hash of the parts."""
-    digest = hashlib.blake2b("/".join(map(str, parts)).encode(), digest_size=16).digest()
-    a, b, c, d = (int.from_bytes(digest[i : i + 4], "big") / 2.0**32 for i in range(0, 16, 4))
-    return a, b, c, d
-
-
 def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, KST).isoformat()
 
@@ -154,6 +179,7 @@ class DeviceSim:
     seed: int
     start: float
     tuning: DeviceTuning = field(default_factory=DeviceTuning)
+    home: tuple[float, float] | None = None  # where a device left at home lies (a phone)
     rng: random.Random = field(init=False)
     skew_s: int = field(init=False)
     quality: float = field(init=False)
@@ -188,7 +214,7 @@ class DeviceSim:
         self.skew_s = max(-t.max_skew_s, min(t.max_skew_s, round(r.gauss(0.0, t.skew_sigma_s))))
         self.quality = r.uniform(0.8, 1.25)  # some devices (or wearers' surroundings) are worse
         self.drain = r.uniform(*t.drain_pct_per_h) / 3600.0
-        self.next_t = float(math.floor(self.start) + r.randrange(t.interval_s))
+        self.next_t = float(math.floor(self.start) + r.randrange(self.info.interval_s))
         self.battery = self._settled_battery()
         self.battery_t = self.start
 
@@ -235,7 +261,7 @@ class DeviceSim:
         """One sampling instant; returns the interval to the next."""
         tuning = self.tuning
         pursuit = t < self.pursuit_until or self._near(t, world)
-        interval = tuning.pursuit_interval_s if pursuit else tuning.interval_s
+        interval = tuning.pursuit_interval_s if pursuit else self._interval(t)
         if not self._battery_at(t, world) or self._silenced(t):
             return interval
         fix = self._measure(self._where(t, world))
@@ -266,7 +292,45 @@ class DeviceSim:
         self.near_next = t + gap / (2.0 * MAX_SPEED_MPS)
         return False
 
+    def _interval(self, t: float) -> int:
+        """The interval outside pursuit: the device's own, or another one for the hour (noisy)."""
+        tuning = self.tuning
+        if tuning.interval_change_per_hour > 0.0:
+            hour = int(t // 3600)
+            a, b, _, _ = unit_hashes(self.seed, self.info.id, "interval", hour)
+            if a < tuning.interval_change_per_hour:
+                options = tuning.changed_intervals_s
+                return options[min(len(options) - 1, int(b * len(options)))]
+        return self.info.interval_s
+
+    @property
+    def longest_interval_s(self) -> int:
+        """The longest interval it may report at outside pursuit."""
+        longest = self.info.interval_s
+        if self.tuning.interval_change_per_hour > 0.0:
+            longest = max(longest, *self.tuning.changed_intervals_s)
+        return longest
+
+    @property
+    def silence_limit_s(self) -> float:
+        """A gap in sending longer than this is a true silence: the server's limit, or two of the
+        device's intervals when it reports more rarely than that allows."""
+        return max(self.tuning.silence_s, 2.0 * self.longest_interval_s)
+
+    def left_home(self, t: float) -> bool:
+        """A phone left at home all this local day."""
+        if self.home is None or self.info.left_home_share <= 0.0:
+            return False
+        day = int((t + UTC_OFFSET_S) // DAY_S)
+        return unit_hash(self.seed, self.info.id, "left", day) < self.info.left_home_share
+
+    def true_location(self, t: float, world: World) -> Position:
+        """Where the device itself truly is at `t` (with its wearer, left at home, or cut off)."""
+        return self._where(t, world)
+
     def _where(self, t: float, world: World) -> Position:
+        if self.home is not None and self.left_home(t):
+            return self.home[0], self.home[1], 0.0, 0.0, True
         if self.drops:
             for d in self.drops:
                 if d.start <= t < d.end:
@@ -402,11 +466,14 @@ class DeviceSim:
                 return None
             u = r.random()
             if u < t.indoor_wifi_share:
-                source, accuracy = "wifi", r.uniform(50.0, 200.0)
+                source, accuracy = "wifi", r.uniform(*t.wifi_accuracy_m)
             elif u < t.indoor_wifi_share + t.indoor_cell_share:
-                source, accuracy = "cell", r.uniform(500.0, 2000.0)
+                source, accuracy = "cell", r.uniform(*t.cell_accuracy_m)
             else:
-                accuracy = r.uniform(20.0, t.accuracy_max_m)
+                accuracy = r.uniform(t.indoor_gnss_accuracy_min_m, t.accuracy_max_m)
+        elif t.outdoor_cell_per_fix > 0.0 and r.random() < t.outdoor_cell_per_fix:
+            # (drawn only when the profile has outdoor fallbacks: the default's draws stay as they were)
+            source, accuracy = "cell", r.uniform(*t.cell_accuracy_m)
         else:
             accuracy = r.lognormvariate(math.log(t.accuracy_median_m), 0.45) * self.quality
             accuracy = min(t.accuracy_max_m, max(t.accuracy_min_m, accuracy))
@@ -505,7 +572,7 @@ class DeviceSim:
         last = self.last_send
         if last is not None:
             at = max(at, last)  # one connection: requests leave in order
-            if at - last > self.tuning.silence_s and self.info.kind is DeviceKind.ANKLE_MONITOR:
+            if at - last > self.silence_limit_s and self.info.kind is DeviceKind.ANKLE_MONITOR:
                 self.silences.append((last, at))
         self.last_send = at
         self.seq += 1

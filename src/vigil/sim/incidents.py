@@ -25,7 +25,8 @@ from enum import StrEnum
 
 from vigil.domain.model import EventKind
 from vigil.sim.caseload import CaseOrder, Person, Subject
-from vigil.sim.devices import BatteryDeath, Drop, Outage, ScriptedEvent, unit_hash
+from vigil.sim.devices import BatteryDeath, Drop, Outage, ScriptedEvent
+from vigil.sim.draws import unit_hash
 from vigil.sim.movement import (
     WALK_MAX_M,
     Leg,

@@ -53,7 +53,7 @@ from vigil.dispatch.fallback import LogFallback
 from vigil.dispatch.outbox import DispatchCommand, Outbox, OutboxSettings, Pending
 from vigil.dispatch.routing import Target
 from vigil.dispatch.targets import load_targets, sync_env_target
-from vigil.domain.alerts import AlertChange, Change
+from vigil.domain.alerts import AlertChange, Change, Position
 from vigil.domain.model import ClockSuspect, DeviceKind, LegalBasis, Report, Schedule, Shape, ZoneKind
 from vigil.processor import CommandFailed, Ingest, IngestOutcome, Processor, Tick, Write
 from vigil.runner import utc_now
@@ -590,7 +590,22 @@ def alert_line(change: AlertChange, tz: ZoneInfo) -> dict[str, Any]:
         "event": facts.event,
         "occurred_at": None if facts.occurred_at is None else _iso(facts.occurred_at, tz),
         "clock_suspect": _clock_suspect(facts.clock_suspect, tz),
+        "tier": facts.tier,
+        "peak_tier": facts.peak_tier,
+        "inferred": facts.inferred,
+        "evidence": [_evidence(p, tz) for p in facts.evidence],
+        "unconfirmed": facts.unconfirmed,
         "incident": alert.incident_id,
+    }
+
+
+def _evidence(position: Position, tz: ZoneInfo) -> dict[str, Any]:
+    """A fix an alert rests on: where, how sure, and when it was measured."""
+    return {
+        "lat": position.lat,
+        "lon": position.lon,
+        "accuracy_m": position.accuracy_m,
+        "time": _iso(position.time, tz),
     }
 
 

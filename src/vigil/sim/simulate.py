@@ -7,11 +7,12 @@ one-line summary every few seconds.
 Offline (no `--url`): `--hours` of virtual time as fast as the simulator goes, from a fixed Monday
 00:00 in Seoul, so the same arguments always give the same run. `--scenario-out FILE` writes it as
 a `vigil replay` scenario; `--quality` replays it through the real engine (virtual clock, temporary
-database) and scores the alerts against the simulation's ground truth, beside the targets:
-
-* no true violation missed;
-* at most 1 false violation alert per 100 subject-days under the default noise;
-* median delay from the true crossing to the alert at most one reporting interval (60 s).
+database) and scores the alerts against the simulation's ground truth, beside the issue's targets
+(`vigil.sim.quality`). `--noise clean|default|noisy` picks the device noise profile; `--seeds A-B`,
+several `--incident-rate`s and several `--noise` profiles (comma-separated) make one run per
+combination, in parallel worker processes (`--workers`, at most the machine's cores), with the same
+results as one after the other; the figures are printed per run and in total, with every miss and
+false violation alert traced to its cause.
 
 `--force KIND@MINUTES[:SUBJECT]` scripts an incident MINUTES into the run (default subject: the one
 whose order's two parties live closest together), on top of the random ones (`--incident-rate` per
@@ -24,40 +25,33 @@ import asyncio
 import contextlib
 import json
 import math
+import os
 import signal
 import sys
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
 from vigil.domain import geo
-from vigil.sim import replay
-from vigil.sim.caseload import Caseload, make_caseload
+from vigil.sim import quality, replay
+from vigil.sim.caseload import Caseload, CaseloadSettings, make_caseload
+from vigil.sim.devices import NOISE_NAMES, NOISE_PROFILES
 from vigil.sim.driver import Driver, RegistrationError, run_live
 from vigil.sim.incidents import DEFAULT_RATE, IncidentKind
 from vigil.sim.simulator import TZ, Simulation
-from vigil.sim.truth import PROXIMITY, ZONE, Quality, Truth, score
+from vigil.sim.trace import trace
+from vigil.sim.truth import load as operator_load
+from vigil.sim.truth import score
 
 DEFAULT_SUBJECTS = 200
 QUALITY_SUBJECTS = 50  # --quality without --subjects: 50 x 24 h replays in well under a minute
 SUMMARY_EVERY_S = 5.0
-
-# The issue's targets.
-TARGET_MISSED = 0
-TARGET_FALSE_PER_100 = 1.0
-TARGET_DELAY_S = 60.0  # one reporting interval
-
-EVENT_ROWS = (
-    ("tamper", "tamper"),
-    ("sos", "sos"),
-    ("battery_low", "battery low"),
-    ("power_off", "battery dead (power off)"),
-    ("signal_loss", "silence (signal loss)"),
-)
+MAX_RUNS = 1_000
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -93,6 +87,56 @@ class Forced:
         return cls(parsed, at, subject.strip() or None)
 
 
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """ "A-B" (inclusive), "A", or a comma-separated list of either: "1-6", "1,3,7-9"."""
+    seeds: list[int] = []
+    for part in text.split(","):
+        low, dash, high = part.strip().partition("-")
+        try:
+            a = int(low)
+            b = int(high) if dash else a
+        except ValueError:
+            raise UsageError(f"--seeds {text!r}: expected A-B or a list such as 1,3,7-9") from None
+        if a < 0 or b < a:
+            raise UsageError(f"--seeds {text!r}: a range A-B needs 0 <= A <= B")
+        if b - a + len(seeds) >= MAX_RUNS:
+            raise UsageError(f"--seeds {text!r}: at most {MAX_RUNS} seeds")
+        seeds.extend(range(a, b + 1))
+    if len(set(seeds)) != len(seeds):
+        raise UsageError(f"--seeds {text!r}: a seed is named twice")
+    return tuple(seeds)
+
+
+def parse_rates(text: str) -> tuple[float, ...]:
+    """One incident rate or several, comma-separated: "0.05,0.5"."""
+    try:
+        rates = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise UsageError(f"--incident-rate {text!r}: expected numbers such as 0.05 or 0.05,0.5") from None
+    for r in rates:
+        if not (math.isfinite(r) and 0 <= r <= 1):
+            raise UsageError("--incident-rate must be between 0 and 1 (incidents per subject-day)")
+    return rates
+
+
+def parse_noise(text: str) -> tuple[str, ...]:
+    """One noise profile or several, comma-separated: "default,noisy"."""
+    names = tuple(part.strip() for part in text.split(","))
+    for name in names:
+        if name not in NOISE_PROFILES:
+            raise UsageError(f"--noise {name!r}: one of {', '.join(NOISE_NAMES)}")
+    return names
+
+
+@dataclass(frozen=True, slots=True)
+class RunSpec:
+    """One offline run: what it simulates and how."""
+
+    seed: int
+    incident_rate: float
+    noise: str
+
+
 @dataclass(frozen=True, slots=True)
 class Options:
     subjects: int | None = None  # None: 200, or 50 for --quality
@@ -107,6 +151,11 @@ class Options:
     registry_token: str | None = None
     force: tuple[Forced, ...] = ()
     concurrency: int = 16
+    noise: tuple[str, ...] = ("default",)
+    seeds: tuple[int, ...] | None = None  # several runs; None: just `seed`
+    incident_rates: tuple[float, ...] | None = None  # several runs; None: just `incident_rate`
+    workers: int | None = None  # None: as many as runs, at most the machine's cores
+    plain_world: bool = False  # no slow devices, no second phones: the world before issue 13
 
     @property
     def subject_count(self) -> int:
@@ -114,13 +163,43 @@ class Options:
             return self.subjects
         return QUALITY_SUBJECTS if self.quality else DEFAULT_SUBJECTS
 
+    def caseload_settings(self) -> CaseloadSettings:
+        if self.plain_world:
+            return CaseloadSettings(slow_device_fraction=0.0, second_device_fraction=0.0)
+        return CaseloadSettings()
+
+    def runs(self) -> list[RunSpec]:
+        """Every combination, noise first, then rate, then seed (the order of the table)."""
+        seeds = self.seeds if self.seeds is not None else (self.seed,)
+        rates = self.incident_rates if self.incident_rates is not None else (self.incident_rate,)
+        return [RunSpec(seed, rate, noise) for noise in self.noise for rate in rates for seed in seeds]
+
+    def worker_count(self) -> int:
+        wanted = self.workers if self.workers is not None else (os.cpu_count() or 1)
+        return max(1, min(wanted, os.cpu_count() or 1, len(self.runs())))
+
     def check(self) -> None:
         if not 1 <= self.subject_count <= 100_000:
             raise UsageError("--subjects must be between 1 and 100,000")
         if not (math.isfinite(self.hours) and self.hours > 0):
             raise UsageError("--hours must be above 0")
-        if not (math.isfinite(self.incident_rate) and 0 <= self.incident_rate <= 1):
-            raise UsageError("--incident-rate must be between 0 and 1 (incidents per subject-day)")
+        for rate in self.incident_rates or (self.incident_rate,):
+            if not (math.isfinite(rate) and 0 <= rate <= 1):
+                raise UsageError("--incident-rate must be between 0 and 1 (incidents per subject-day)")
+        for name in self.noise:
+            if name not in NOISE_PROFILES:
+                raise UsageError(f"--noise {name!r}: one of {', '.join(NOISE_NAMES)}")
+        if not self.noise:
+            raise UsageError("--noise names no profile")
+        if self.workers is not None and self.workers < 1:
+            raise UsageError("--workers must be 1 or more")
+        several = len(self.runs()) > 1
+        if len(self.runs()) > MAX_RUNS:
+            raise UsageError(f"at most {MAX_RUNS} runs in one command")
+        if several and not self.quality:
+            raise UsageError("several seeds, incident rates or noise profiles go with --quality")
+        if several and self.scenario_out:
+            raise UsageError("--scenario-out writes one run: give one seed, one rate and one noise profile")
         if self.url is None:
             if self.device_token or self.registry_token:
                 raise UsageError("--device-token and --registry-token go with --url")
@@ -188,186 +267,148 @@ class OfflineRun:
     doc: dict[str, Any]
     simulate_s: float
     forced: list[str]
+    spec: RunSpec
 
 
-def run_offline(options: Options, progress: TextIO | None = None) -> OfflineRun:
+def run_offline(options: Options, progress: TextIO | None = None, spec: RunSpec | None = None) -> OfflineRun:
     """Simulate `options.hours` of virtual time and return the run as a replay document."""
+    spec = spec or options.runs()[0]
     began = time.perf_counter()
-    load = make_caseload(options.subject_count, options.seed)
-    sim = Simulation(load, seed=options.seed, incident_rate=options.incident_rate)
+    load = make_caseload(options.subject_count, spec.seed, options.caseload_settings())
+    sim = Simulation(
+        load, seed=spec.seed, incident_rate=spec.incident_rate, tuning=NOISE_PROFILES[spec.noise]
+    )
     forced = force_all(sim, options.force, sim.start)
     until = sim.start + timedelta(hours=options.hours)
     if progress is not None:
+        devices = sum(len(p.devices) for p in load.people.values())
         print(
-            f"simulating {options.hours:g} h for {len(load.subjects)} subjects "
-            f"({len(load.people)} devices) from {sim.start.isoformat()}",
+            f"simulating {options.hours:g} h for {len(load.subjects)} subjects ({devices} devices) "
+            f"from {sim.start.isoformat()}, seed {spec.seed}, rate {spec.incident_rate:g}, noise {spec.noise}",
             file=progress,
             flush=True,
         )
     doc = sim.replay_document(sim.run(until), until)  # streamed: the reports are never all in memory
-    return OfflineRun(sim, doc, time.perf_counter() - began, forced)
+    return OfflineRun(sim, doc, time.perf_counter() - began, forced, spec)
 
 
-@dataclass(slots=True)
-class QualityReport:
-    quality: Quality
-    truth: Truth
-    figures: dict[str, Any]
-    table: str
-
-
-def _pct(part: int, whole: int) -> str:
-    return "-" if whole == 0 else f"{100.0 * part / whole:.0f} %"
-
-
-def _seconds(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.0f} s"
-
-
-def _verdict(ok: bool | None) -> str:
-    return "-" if ok is None else ("PASS" if ok else "MISS")
-
-
-def _false_breakdown(q: Quality, load: Caseload) -> dict[str, int]:
-    curfews = {s.curfew.id for s in load.subjects if s.curfew is not None}
-    found: Counter[str] = Counter()
-    for line in q.false_alert_lines:
-        if line["kind"] == PROXIMITY:
-            found["proximity"] += 1
-        elif line.get("zone") in curfews:
-            found["curfew"] += 1
-        else:
-            found["exclusion"] += 1
-        if line.get("confidence") == "coarse":
-            found["coarse"] += 1
-        if line.get("change") == "updated":
-            found["reactivated"] += 1
-    return dict(found)
-
-
-def judge(run: OfflineRun, options: Options, progress: TextIO | None = None) -> QualityReport:
-    """Replay the run through the real engine and score its alerts against the truth."""
-    messages = len(run.doc["messages"])
+def judge(run: OfflineRun, options: Options, progress: TextIO | None = None) -> dict[str, Any]:
+    """Replay the run through the real engine, score its alerts against the truth, trace every miss
+    and false alert, and count the operators' load: the run's figures."""
+    messages = run.doc["messages"]
     if progress is not None:
-        print(f"replaying {messages:,} messages through the engine", file=progress, flush=True)
+        print(f"replaying {len(messages):,} messages through the engine", file=progress, flush=True)
     began = time.perf_counter()
     outcome = replay.simulate(replay.parse(run.doc))
     replay_s = time.perf_counter() - began
     truth = run.sim.truth
     q = score(truth, outcome.alerts)
+    missed, false, slow = trace(
+        run.sim, truth, messages, q, outcome.alerts, slow_s=quality.TARGET_DELAY_P95_S
+    )
     load = run.sim.caseload
-
-    by_kind: dict[str, dict[str, int]] = {}
-    missed = set(q.missed_violations)
-    for v in truth.violations:
-        row = by_kind.setdefault(v.kind, {"true": 0, "detected": 0})
-        row["true"] += 1
-        row["detected"] += v not in missed
-    ok_missed = q.missed <= TARGET_MISSED
-    ok_false = q.false_per_100_subject_days <= TARGET_FALSE_PER_100
-    ok_delay = None if q.delay_median_s is None else q.delay_median_s <= TARGET_DELAY_S
-    incidents = Counter(i.kind for i in truth.incidents)
-    figures: dict[str, Any] = {
+    curfews = {s.curfew.id for s in load.subjects if s.curfew is not None}
+    spec = run.spec
+    described = {
+        "noise": spec.noise,
+        "world": "plain" if options.plain_world else "issue 13",
+        "seed": spec.seed,
+        "incident_rate": spec.incident_rate,
         "subjects": len(load.subjects),
         "hours": options.hours,
-        "seed": options.seed,
-        "incident_rate": options.incident_rate,
         "start": truth.start.isoformat(),
         "until": truth.until.isoformat(),
-        "subject_days": round(q.subject_days, 3),
-        "messages": messages,
+        "messages": len(messages),
         "alert_changes": len(outcome.alerts),
         "refused_messages": len(outcome.refusals),
         "simulate_s": round(run.simulate_s, 2),
         "replay_s": round(replay_s, 2),
-        "incidents": dict(sorted(incidents.items())),
+        "incidents": dict(sorted(Counter(i.kind for i in truth.incidents).items())),
         "forced": run.forced,
-        "true_violations": q.true_violations,
-        "violations_by_kind": by_kind,
-        "detected": q.detected,
-        "missed": q.missed,
-        "false_alerts": q.false_alerts,
-        "false_alerts_by_cause": _false_breakdown(q, load),
-        "false_per_100_subject_days": round(q.false_per_100_subject_days, 3),
-        "delay_median_s": q.delay_median_s,
-        "delay_p95_s": q.delay_p95_s,
-        "events": {kind: {"true": t, "detected": d} for kind, (t, d) in sorted(q.events.items())},
-        "targets": {
-            "missed": {"target": TARGET_MISSED, "pass": ok_missed},
-            "false_per_100_subject_days": {"target": TARGET_FALSE_PER_100, "pass": ok_false},
-            "delay_median_s": {"target": TARGET_DELAY_S, "pass": ok_delay},
-        },
-        "missed_violations": [
-            {
-                "kind": v.kind,
-                "subject": v.subject_id,
-                "protected_person": v.protected_person_id,
-                "zone": v.zone_id,
-                "start": v.start.isoformat(),
-                "end": None if v.end is None else v.end.isoformat(),
-                "depth_m": v.depth_m,
-            }
-            for v in q.missed_violations
-        ],
-        "false_alert_lines": [dict(line) for line in q.false_alert_lines],
     }
-    return QualityReport(q, truth, figures, quality_table(figures))
-
-
-def quality_table(f: Mapping[str, Any]) -> str:
-    """The figures as a plain-text table with the targets beside them."""
-    w = 46
-    rows: list[str] = [
-        f"Detection quality: {f['subjects']} subjects x {f['hours']:g} h = {f['subject_days']:g} subject-days, "
-        f"seed {f['seed']}, incident rate {f['incident_rate']:g}/subject-day",
-        f"{f['messages']:,} messages simulated in {f['simulate_s']:.1f} s, replayed in {f['replay_s']:.1f} s: "
-        f"{f['alert_changes']:,} alert changes, {f['refused_messages']:,} messages refused",
-    ]
-    incidents = ", ".join(f"{k} {n}" for k, n in f["incidents"].items()) or "none"
-    rows.append(f"incidents: {incidents}")
-    rows.append("")
-    rows.append(f"{'':{w}}{'result':>10}   {'target':<10} ")
-
-    def row(label: str, value: str, target: str = "", verdict: str = "") -> None:
-        rows.append(f"{label:{w}}{value:>10}   {target:<10} {verdict}".rstrip())
-
-    targets = f["targets"]
-    row("true violations", str(f["true_violations"]))
-    labels = {PROXIMITY: "  proximity: detected / true", ZONE: "  zone (exclusion, curfew): detected / true"}
-    for kind, label in labels.items():
-        k = f["violations_by_kind"].get(kind, {"true": 0, "detected": 0})
-        row(label, f"{k['detected']}/{k['true']}")
-    row("detected", str(f["detected"]))
-    row("missed", str(f["missed"]), f"{TARGET_MISSED}", _verdict(targets["missed"]["pass"]))
-    row("false alerts", str(f["false_alerts"]))
-    causes = f["false_alerts_by_cause"]
-    if causes:
-        row(
-            "  curfew / exclusion / proximity",
-            f"{causes.get('curfew', 0)}/{causes.get('exclusion', 0)}/{causes.get('proximity', 0)}",
-        )
-        row("  on coarse fixes (accuracy > 300 m)", str(causes.get("coarse", 0)))
-    row(
-        "false violation alerts / 100 subject-days",
-        f"{f['false_per_100_subject_days']:.2f}",
-        f"<= {TARGET_FALSE_PER_100:g}",
-        _verdict(targets["false_per_100_subject_days"]["pass"]),
+    return quality.figures(
+        run=described,
+        truth=truth,
+        quality=q,
+        load=operator_load(truth, outcome.alerts),
+        missed=missed,
+        false=false,
+        slow=slow,
+        curfews=curfews,
     )
-    row(
-        "delay after the true crossing, median",
-        _seconds(f["delay_median_s"]),
-        f"<= {TARGET_DELAY_S:.0f} s",
-        _verdict(targets["delay_median_s"]["pass"]),
-    )
-    row("delay after the true crossing, p95", _seconds(f["delay_p95_s"]))
-    rows.append("events: detected / true")
-    for kind, label in EVENT_ROWS:
-        e = f["events"].get(kind, {"true": 0, "detected": 0})
-        row(f"  {label}", f"{e['detected']}/{e['true']}", _pct(e["detected"], e["true"]))
-    return "\n".join(rows)
+
+
+def quality_run(options: Options, spec: RunSpec) -> dict[str, Any]:
+    """One whole run, simulated and judged: what a worker process does."""
+    return judge(run_offline(options, spec=spec), options)
+
+
+def quality_runs(options: Options, progress: TextIO | None = None) -> list[dict[str, Any]]:
+    """Every run's figures, in the order of `options.runs()`, from worker processes when there are
+    several (each run depends only on its own arguments, so the results are those of a serial loop)."""
+    specs = options.runs()
+    workers = options.worker_count()
+    if workers == 1:
+        return [quality_run(options, spec) for spec in specs]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(quality_run, options, spec) for spec in specs]
+        results = []
+        for k, future in enumerate(futures, 1):
+            results.append(future.result())
+            if progress is not None:
+                r = results[-1]
+                print(
+                    f"run {k}/{len(specs)} done: noise {r['noise']}, rate {r['incident_rate']:g}, seed {r['seed']} "
+                    f"({r['simulate_s'] + r['replay_s']:.0f} s)",
+                    file=progress,
+                    flush=True,
+                )
+        return results
+
+
+def totals(runs: Sequence[Mapping[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """The runs added up per noise profile (each against its own false-alert target), then all."""
+    out: list[tuple[str, dict[str, Any]]] = []
+    profiles = list(dict.fromkeys(r["noise"] for r in runs))
+    for name in profiles:
+        mine = [r for r in runs if r["noise"] == name]
+        out.append((f"total {name} ({len(mine)} runs)", quality.total(mine, noise=name)))
+    if len(profiles) > 1:
+        out.append((f"total ({len(runs)} runs)", quality.total(runs, noise="all")))
+    return out
+
+
+def _save(path_text: str, document: Any, err: TextIO) -> None:
+    path = Path(path_text)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"saved {path}", file=err)
 
 
 def _offline(options: Options, out: TextIO, err: TextIO) -> int:
+    specs = options.runs()
+    if options.quality and len(specs) > 1:
+        began = time.perf_counter()
+        print(
+            f"{len(specs)} runs of {options.subject_count} subjects x {options.hours:g} h "
+            f"on {options.worker_count()} worker(s)",
+            file=err,
+            flush=True,
+        )
+        runs = quality_runs(options, progress=err)
+        summed = totals(runs)
+        wall = time.perf_counter() - began
+        print(quality.summary_table(runs, summed), file=out, flush=True)
+        print(f"{len(specs)} runs in {wall:.0f} s on {options.worker_count()} worker(s)", file=err)
+        if options.json_out:
+            document = {
+                "runs": runs,
+                "totals": [{"label": label, **f} for label, f in summed],
+                "wall_s": round(wall, 1),
+                "workers": options.worker_count(),
+            }
+            _save(options.json_out, document, err)
+        return EXIT_OK
     run = run_offline(options, progress=err)
     for text in run.forced:
         print(f"forced: {text}", file=err)
@@ -388,13 +429,12 @@ def _offline(options: Options, out: TextIO, err: TextIO) -> int:
             file=out,
         )
         return EXIT_OK
-    report = judge(run, options, progress=err)
-    print(report.table, file=out, flush=True)
+    figures = judge(run, options, progress=err)
+    print(quality.run_table(figures), file=out, flush=True)
+    lines = quality.trace_lines([figures])
+    print("\n".join(lines), file=out, flush=True)
     if options.json_out:
-        path = Path(options.json_out)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(report.figures, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        print(f"saved {path}", file=err)
+        _save(options.json_out, figures, err)
     return EXIT_OK
 
 
@@ -433,7 +473,7 @@ def _stop_on_signals(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> It
 async def live(options: Options, out: TextIO, err: TextIO, stop: asyncio.Event | None = None) -> int:
     assert options.url and options.device_token and options.registry_token
     stop = stop or asyncio.Event()
-    load = make_caseload(options.subject_count, options.seed)
+    load = make_caseload(options.subject_count, options.seed, options.caseload_settings())
     async with Driver(
         options.url,
         device_token=options.device_token,
@@ -454,7 +494,13 @@ async def live(options: Options, out: TextIO, err: TextIO, stop: asyncio.Event |
             return EXIT_FAILED
         print(f"registered in {time.monotonic() - began:.1f} s", file=out, flush=True)
         # The simulation starts now: the server refuses fixes from more than 5 minutes ahead.
-        sim = Simulation(load, seed=options.seed, start=datetime.now(TZ), incident_rate=options.incident_rate)
+        sim = Simulation(
+            load,
+            seed=options.seed,
+            start=datetime.now(TZ),
+            incident_rate=options.incident_rate,
+            tuning=NOISE_PROFILES[options.noise[0]],
+        )
         for text in force_all(sim, options.force, sim.start):
             print(f"forced: {text}", file=out)
         loop = asyncio.get_running_loop()

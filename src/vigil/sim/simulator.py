@@ -25,12 +25,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from vigil.adapters.osmand import KNOTS_TO_MPS
-from vigil.sim.caseload import TIMEZONE, Caseload, CaseOrder, Person, Subject, gc_paused
+from vigil.domain.model import DeviceKind
+from vigil.sim.caseload import TIMEZONE, Caseload, CaseOrder, DeviceInfo, Person, Subject, gc_paused
 from vigil.sim.devices import DeviceSim, DeviceTuning, Report, iso
 from vigil.sim.incidents import DEFAULT_RATE, Incident, IncidentKind, Override, build, draw
 from vigil.sim.movement import Position, Routines, day_of, separation
 from vigil.sim.truth import (
     EVENT_ALERTS,
+    TrueBlind,
     TrueEvent,
     TrueIncident,
     Truth,
@@ -75,9 +77,19 @@ class Simulation:
         self._days_drawn: set[int] = set()
         self.devices: dict[str, DeviceSim] = {}
         with gc_paused():
-            for index, person in enumerate(self._people.values()):
+            # Each person's main device first, in the order they always had, then the second units:
+            # the index only breaks ties between reports sent at the same instant.
+            index = 0
+            for person in self._people.values():
                 device = DeviceSim(person.device, person.id, index, seed, self.start_ts, self.tuning)
                 self.devices[person.device.id] = device
+                index += 1
+            for person in self._people.values():
+                for info in person.extra_devices:
+                    home = (person.home.lat, person.home.lon)
+                    extra = DeviceSim(info, person.id, index, seed, self.start_ts, self.tuning, home=home)
+                    self.devices[info.id] = extra
+                    index += 1
             self._watches = self._make_watches()
 
     # --- the world the devices see ------------------------------------------------------------------
@@ -273,6 +285,7 @@ class Simulation:
     def truth(self) -> Truth:
         """Ground truth from the start to the present (the last `advance`)."""
         events: list[TrueEvent] = []
+        blind: list[TrueBlind] = []
         for device in self.devices.values():
             person = device.person_id
             is_subject = person in self.caseload.subject_by_id
@@ -280,11 +293,14 @@ class Simulation:
                 alert = EVENT_ALERTS.get(kind)
                 if alert is not None:
                     events.append(TrueEvent(alert, kind, device.info.id, person, is_subject, utc(ts)))
-            if not is_subject:
-                continue
+            for d in device.drops:
+                if d.start <= self.now_ts:
+                    blind.append(TrueBlind(person, device.info.id, utc(d.start), utc(d.end)))
+            if not is_subject or device.info.kind is not DeviceKind.ANKLE_MONITOR:
+                continue  # only a monitor's silence is watched (and raises signal_loss)
             gaps: list[tuple[float, float | None]] = list(device.silences)
             last = device.last_send
-            if last is not None and self.now_ts - last > self.tuning.silence_s:
+            if last is not None and self.now_ts - last > device.silence_limit_s:
                 gaps.append((last, None))
             for a, b in gaps:
                 end = None if b is None else utc(b)
@@ -311,7 +327,19 @@ class Simulation:
             violations=tuple(violations(self._watches)),
             events=tuple(events),
             incidents=incidents,
+            blind=tuple(sorted(blind, key=lambda b: (b.start, b.subject_id))),
+            intervals=self.intervals(),
         )
+
+    def intervals(self) -> dict[str, float]:
+        """Per person, the longest interval any of their body-worn devices may report at: a
+        violation is detected in time up to two of these after it ends."""
+        found: dict[str, float] = {}
+        for device in self.devices.values():
+            if device.info.body_worn:
+                person = device.person_id
+                found[person] = max(found.get(person, 0.0), float(device.longest_interval_s))
+        return found
 
     # --- replay files --------------------------------------------------------------------------------
 
@@ -336,12 +364,12 @@ def replay_document(caseload: Caseload, reports: Iterable[Report], until: dateti
                 "id": s.id,
                 "name": s.person.name,
                 "legal_basis": s.legal_basis.value,
-                "devices": [{"id": s.person.device.id, "kind": s.person.device.kind.value}],
+                "devices": [device_spec(d) for d in s.person.devices],
             }
             for s in caseload.subjects
         ],
         "protected_persons": [
-            {"id": p.id, "name": p.name, "devices": [{"id": p.device.id, "kind": p.device.kind.value}]}
+            {"id": p.id, "name": p.name, "devices": [device_spec(d) for d in p.devices]}
             for p in caseload.protected_persons
         ],
         "orders": [
@@ -374,6 +402,16 @@ def replay_document(caseload: Caseload, reports: Iterable[Report], until: dateti
         "messages": messages,
         "until": iso(until.timestamp()),
     }
+
+
+def device_spec(info: DeviceInfo) -> dict[str, Any]:
+    """A device as a replay file names it. A device that reports more rarely than every minute
+    says so (`report_interval_s`, for an engine that learns or is told each device's interval); no
+    silence limit is set for it, as none would be in the field unless someone thought of it."""
+    spec: dict[str, Any] = {"id": info.id, "kind": info.kind.value}
+    if info.interval_s != 60:
+        spec["report_interval_s"] = info.interval_s
+    return spec
 
 
 def native_message(report: Report) -> dict[str, Any]:

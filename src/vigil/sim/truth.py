@@ -84,6 +84,17 @@ class TrueIncident:
 
 
 @dataclass(frozen=True, slots=True)
+class TrueBlind:
+    """The subject's only body-worn device was cut off and lay elsewhere: from `start` (the cut) to
+    `end` nothing tells where he is, and the tamper alert is what reports it."""
+
+    subject_id: str
+    device_id: str
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Truth:
     start: datetime
     until: datetime
@@ -92,6 +103,26 @@ class Truth:
     violations: tuple[TrueViolation, ...]
     events: tuple[TrueEvent, ...]
     incidents: tuple[TrueIncident, ...]
+    blind: tuple[TrueBlind, ...] = ()
+    # person -> the longest interval their body-worn devices report at (default: interval_s)
+    intervals: Mapping[str, float] = field(default_factory=dict)
+
+    def interval_of(self, person_id: str | None) -> float:
+        if person_id is None:
+            return self.interval_s
+        return self.intervals.get(person_id, self.interval_s)
+
+    def blind_at(self, subject_id: str, at: datetime) -> TrueBlind | None:
+        """The window in which the subject's monitor lay cut off, if `at` is in one."""
+        for b in self.blind:
+            if b.subject_id == subject_id and b.start <= at < b.end:
+                return b
+        return None
+
+    def excused(self, v: TrueViolation) -> bool:
+        """A violation that starts after his monitor was cut off is not expected of the position
+        rules: the device no longer tells where he is. The tamper alert reports that danger."""
+        return self.blind_at(v.subject_id, v.start) is not None
 
     @property
     def subject_days(self) -> float:
@@ -332,7 +363,7 @@ class Quality:
     that reported it (0 when the alert came early, or was already open for the same pair)."""
 
     subject_days: float
-    true_violations: int
+    true_violations: int  # the ones the position rules are expected to catch (excused ones apart)
     detected: int
     missed: int
     false_alerts: int
@@ -343,6 +374,11 @@ class Quality:
     missed_violations: tuple[TrueViolation, ...]
     false_alert_lines: tuple[Mapping[str, Any], ...]
     delays_s: tuple[float, ...]
+    # Violations that started while the subject's monitor lay cut off (scored as the tamper), and
+    # violation alerts raised then that the truth does not bear out (the dropped monitor's word).
+    excused_violations: tuple[TrueViolation, ...] = ()
+    excused_alert_lines: tuple[Mapping[str, Any], ...] = ()
+    detections: tuple[tuple[TrueViolation, float], ...] = ()  # each detected violation and its delay
 
     @property
     def detection_rate(self) -> float | None:
@@ -396,7 +432,7 @@ def _spans(alerts: Sequence[Mapping[str, Any]]) -> list[_AlertSpan]:
     return ordered
 
 
-def _percentile(values: Sequence[float], q: float) -> float | None:
+def percentile(values: Sequence[float], q: float) -> float | None:
     if not values:
         return None
     ordered = sorted(values)
@@ -404,24 +440,33 @@ def _percentile(values: Sequence[float], q: float) -> float | None:
     return ordered[k]
 
 
+def _claims_violation(span: _AlertSpan) -> bool:
+    """Whether a raise says "violation". An escalated proximity alert keeps its violation kind when
+    it later comes back at warning level, so a re-activation counts only when its line says the
+    tier is violation (engines that report tiers); zones have one tier, so theirs always count."""
+    return span.fresh or span.kind == ZONE or span.line.get("tier") == "violation"
+
+
 def score(truth: Truth, alerts: Sequence[Mapping[str, Any]]) -> Quality:
     """Match replay-format alert lines ({"at", "alert", "kind", "change", "subject",
     "protected_person", "zone", ...}) against the truth.
 
-    * A true violation is detected by an alert of the matching kind and pair (proximity: subject and
-      protected person; zone: subject and zone) raised -- opened, escalated from a warning, or made
-      active again by an "updated" line after it had cleared -- between 5 min before the true
-      crossing and 2 reporting intervals after the violation ended, or by such an alert already
-      raised and not cleared when the crossing happened. Otherwise it is missed.
-    * A violation alert raised with no true violation of its pair within +-5 min is false; for
-      proximity only opened and escalated lines count (a re-activated alert that was once escalated
-      still says proximity_violation even when it is back at warning level).
+    * A violation that starts while the subject's monitor lies cut off (`Truth.blind`) is excused:
+      nothing tells where he is, the tamper alert reports that. It is neither detected nor missed.
+    * Any other true violation is detected by an alert of the matching kind and pair (proximity:
+      subject and protected person; zone: subject and zone) raised -- opened, escalated from a
+      warning, or made active again by an "updated" line after it had cleared -- between 5 min
+      before the true crossing and 2 reporting intervals (the slower party's) after the violation
+      ended, or by such an alert already raised and not cleared when the crossing happened.
+      Otherwise it is missed.
+    * A violation alert raised with no true violation of its pair within +-5 min is false (for
+      proximity re-activations, only those whose line says tier "violation"); raised while the
+      subject's monitor lay cut off, it is excused instead (the dropped monitor's word).
     * An event (tamper, SOS, battery low, power off) is detected by an alert of its kind for the
       same person raised within 5 min after it (1 min before allowed for clock skew) or still open
       then; a monitor's silence by a signal_loss alert raised while it lasted (+2 intervals).
     """
     spans = _spans(alerts)
-    grace = 2.0 * truth.interval_s
     frontier = truth.until.timestamp()
     by_key: dict[tuple[str, str, str | None], list[_AlertSpan]] = {}
     for s in spans:
@@ -429,13 +474,19 @@ def score(truth: Truth, alerts: Sequence[Mapping[str, Any]]) -> Quality:
             by_key.setdefault(_key_of_alert(s.line), []).append(s)
 
     delays: list[float] = []
+    detections: list[tuple[TrueViolation, float]] = []
     missed: list[TrueViolation] = []
+    excused: list[TrueViolation] = []
     windows: dict[tuple[str, str, str | None], list[tuple[float, float]]] = {}
     for v in truth.violations:
         start = v.start.timestamp()
         end = frontier if v.end is None else v.end.timestamp()
         key = _key_of_truth(v)
         windows.setdefault(key, []).append((start, end))
+        if truth.excused(v):
+            excused.append(v)
+            continue
+        grace = 2.0 * max(truth.interval_of(v.subject_id), truth.interval_of(v.protected_person_id))
         hit: float | None = None
         for s in by_key.get(key, ()):
             if start - EARLY_S <= s.raised <= end + grace or s.raised <= start < s.cleared:
@@ -445,37 +496,46 @@ def score(truth: Truth, alerts: Sequence[Mapping[str, Any]]) -> Quality:
             missed.append(v)
         else:
             delays.append(hit)
+            detections.append((v, hit))
 
-    # An escalated proximity alert keeps its violation kind when it later comes back at warning
-    # level, so a proximity re-activation cannot be told from a warning: it may detect, but it is
-    # not counted as a false violation alert. Zones have one tier, so theirs count.
-    false_lines = [
-        s.line
-        for key, found in by_key.items()
-        for s in found
-        if (s.fresh or s.kind == ZONE)
-        and not any(a - FALSE_WINDOW_S <= s.raised <= b + FALSE_WINDOW_S for a, b in windows.get(key, ()))
-    ]
+    false_lines: list[Mapping[str, Any]] = []
+    excused_lines: list[Mapping[str, Any]] = []
+    for key, found in by_key.items():
+        for s in found:
+            if not _claims_violation(s) or any(
+                a - FALSE_WINDOW_S <= s.raised <= b + FALSE_WINDOW_S for a, b in windows.get(key, ())
+            ):
+                continue
+            blind = truth.blind_at(key[1], datetime.fromtimestamp(s.raised - FALSE_WINDOW_S, UTC))
+            if blind is not None or truth.blind_at(key[1], datetime.fromtimestamp(s.raised, UTC)):
+                excused_lines.append(s.line)
+            else:
+                false_lines.append(s.line)
 
     events: dict[str, tuple[int, int]] = {}
+    event_grace = 2.0 * truth.interval_s
     for e in truth.events:
         total, hits = events.get(e.alert_kind, (0, 0))
+        grace = 2.0 * truth.interval_of(e.person_id) if e.alert_kind == "signal_loss" else event_grace
         events[e.alert_kind] = (total + 1, hits + (1 if _event_detected(e, spans, grace, frontier) else 0))
 
     days = truth.subject_days
     return Quality(
         subject_days=days,
-        true_violations=len(truth.violations),
+        true_violations=len(truth.violations) - len(excused),
         detected=len(delays),
         missed=len(missed),
         false_alerts=len(false_lines),
         delay_median_s=statistics.median(delays) if delays else None,
-        delay_p95_s=_percentile(delays, 0.95),
+        delay_p95_s=percentile(delays, 0.95),
         false_per_100_subject_days=100.0 * len(false_lines) / days if days > 0 else 0.0,
         events=events,
         missed_violations=tuple(missed),
         false_alert_lines=tuple(false_lines),
         delays_s=tuple(delays),
+        excused_violations=tuple(excused),
+        excused_alert_lines=tuple(excused_lines),
+        detections=tuple(detections),
     )
 
 
@@ -492,3 +552,143 @@ def _event_detected(e: TrueEvent, spans: Sequence[_AlertSpan], grace: float, fro
         if lo <= s.raised <= hi or s.raised <= lo < s.cleared:
             return True
     return False
+
+
+# --- operator load ---------------------------------------------------------------------------------
+
+PAIR_RAISES_PER_DAY = 3  # the issue: no pair raising more than 3 times a day without a true violation
+POSITION_KINDS = frozenset({"proximity_warning", PROXIMITY, ZONE})
+
+
+@dataclass(frozen=True, slots=True)
+class Raise:
+    """An alert line that puts an alert in front of an operator: an `opened` line, or an `updated`
+    or `escalated` line that makes an inactive alert active again. (Escalating an active warning is
+    not a raise: it is the same alert, already in front of someone, getting worse.)"""
+
+    at: datetime
+    kind: str
+    alert: str
+    person: str  # the subject (the protected person for an alert about her alone, e.g. sos)
+    target: str  # the protected person or zone of a position alert; the kind (and device) otherwise
+    day: str  # the local day of the line (its own offset), YYYY-MM-DD
+
+    @property
+    def pair(self) -> tuple[str, str]:
+        return self.person, self.target
+
+
+def pair_of(line: Mapping[str, Any]) -> tuple[str, str]:
+    """(person, target): who the alert is about and what it concerns. The two proximity kinds are
+    one pair (a warning that escalates is the same danger)."""
+    kind = line["kind"]
+    subject, person = line.get("subject"), line.get("protected_person")
+    if kind in ("proximity_warning", PROXIMITY):
+        return str(subject), f"protected:{person}"
+    if kind == ZONE:
+        return str(subject), f"zone:{line.get('zone')}"
+    who = person if kind == "sos" or subject is None else subject
+    device = line.get("device")
+    return str(who), kind if device is None else f"{kind}:{device}"
+
+
+def raises(alerts: Sequence[Mapping[str, Any]]) -> list[Raise]:
+    active: dict[str, bool] = {}
+    found: list[Raise] = []
+    for line in sorted(alerts, key=lambda a: _parse(a["at"])):
+        alert_id, change = str(line.get("alert")), line["change"]
+        was = active.get(alert_id, False)
+        now = change != "cleared" and bool(line.get("active", True))
+        active[alert_id] = now
+        if change == "opened" or (change in ("updated", "escalated") and now and not was):
+            at = datetime.fromisoformat(line["at"])
+            who, target = pair_of(line)
+            found.append(Raise(at, line["kind"], alert_id, who, target, at.date().isoformat()))
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class PairDay:
+    person: str
+    target: str
+    day: str
+    raises: int
+    justified: bool  # a true violation (or, for an event kind, a true event) of the pair that day
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    """What the alerts ask of operators."""
+
+    subject_days: float
+    lines: int
+    raises_by_kind: dict[str, int]
+    pair_days: tuple[PairDay, ...]  # every (pair, day) with at least one raise, most raises first
+
+    @property
+    def raises(self) -> int:
+        return sum(self.raises_by_kind.values())
+
+    @property
+    def raises_per_subject_day(self) -> float:
+        return self.raises / self.subject_days if self.subject_days > 0 else 0.0
+
+    @property
+    def lines_per_subject_day(self) -> float:
+        return self.lines / self.subject_days if self.subject_days > 0 else 0.0
+
+    @property
+    def worst(self) -> PairDay | None:
+        return self.pair_days[0] if self.pair_days else None
+
+    @property
+    def noisy_pairs(self) -> tuple[PairDay, ...]:
+        """Pairs raising more than 3 times in a day without a true violation that day."""
+        return tuple(p for p in self.pair_days if p.raises > PAIR_RAISES_PER_DAY and not p.justified)
+
+
+def _truth_days(truth: Truth, offset: Any) -> set[tuple[str, str, str]]:
+    """(person, target, local day) for every day touched by a true violation or event."""
+    days: set[tuple[str, str, str]] = set()
+
+    def span(person: str, target: str, a: datetime, b: datetime | None) -> None:
+        end = truth.until if b is None else b
+        d = a.astimezone(offset).date()
+        last = end.astimezone(offset).date()
+        while d <= last:
+            days.add((person, target, d.isoformat()))
+            d = d.fromordinal(d.toordinal() + 1)
+
+    for v in truth.violations:
+        if v.kind == PROXIMITY:
+            span(v.subject_id, f"protected:{v.protected_person_id}", v.start, v.end)
+        else:
+            span(v.subject_id, f"zone:{v.zone_id}", v.start, v.end)
+    for e in truth.events:
+        span(e.person_id, e.alert_kind, e.at, e.end if e.end is not None else e.at)
+    return days
+
+
+def load(truth: Truth, alerts: Sequence[Mapping[str, Any]]) -> Load:
+    """Raises by kind, lines, and raises per (pair, local day) with whether the truth justifies them."""
+    found = raises(alerts)
+    by_kind: dict[str, int] = {}
+    per_pair_day: dict[tuple[str, str, str], int] = {}
+    for r in found:
+        by_kind[r.kind] = by_kind.get(r.kind, 0) + 1
+        key = (r.person, r.target, r.day)
+        per_pair_day[key] = per_pair_day.get(key, 0) + 1
+    offset = found[0].at.tzinfo if found else UTC
+    justified = _truth_days(truth, offset)
+    pair_days = [
+        PairDay(
+            person,
+            target,
+            day,
+            n,
+            (person, target, day) in justified or (person, target.split(":")[0], day) in justified,
+        )
+        for (person, target, day), n in per_pair_day.items()
+    ]
+    pair_days.sort(key=lambda p: (-p.raises, p.person, p.target, p.day))
+    return Load(truth.subject_days, len(alerts), dict(sorted(by_kind.items())), tuple(pair_days))
