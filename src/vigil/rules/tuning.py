@@ -48,7 +48,7 @@ class Tuning:
     late_horizon_s: float = 86_400.0
     # What memory holds per device (domain/track.py): the last `keep_s` seconds, at most `keep_n`
     # fixes (100,000 people must fit in about 1 GB); older positions are read back from the store.
-    keep_s: float = 1_200.0
+    keep_s: float = 900.0
     keep_n: int = 32
     # Every device's fix is checked against the last good fix of the same device (rules/movement.py).
     # Top speed: fast road traffic (250 km/h) plus margin; the accuracy discs are slack on top.
