@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Connection
 
 from vigil.domain import geo
@@ -86,3 +87,12 @@ def test_an_implausible_move_is_stored_with_its_doubt_and_reporting_is_requested
     latest = processor.engine.tracks["S1"].latest
     assert latest is not None and latest.time == at(0)
     db.dispose()
+
+
+def test_the_late_horizon_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vigil.config import Settings
+
+    monkeypatch.setenv("VIGIL_LATE_HORIZON_S", "3600")
+    assert Settings().late_horizon_s == 3600.0
+    monkeypatch.delenv("VIGIL_LATE_HORIZON_S")
+    assert Settings().late_horizon_s == 86_400.0

@@ -256,7 +256,7 @@ def test_a_late_batch_in_time_order_dates_the_breach_by_the_fix_not_the_partner(
 
 def _she_left_home_at_11_min() -> tuple[World, list[Fix]]:
     """She reports every minute for 40 min, at home until 11 min, then drives off south: memory holds
-    only her last 20 minutes. Returns the world and everything she sent (what the store holds)."""
+    only her last 15 minutes. Returns the world and everything she sent (what the store holds)."""
     w = World()
     sent = []
     for minute in range(41):

@@ -19,7 +19,10 @@ def test_a_real_car_is_plausible_and_a_teleport_is_not() -> None:
     anchor = fix(ANKLE, at(0), near(1800, 0), acc=10)
     car = fix(ANKLE, at(60), near(0, 0), acc=10, speed=30.0)  # 30 m/s for a minute
     assert movement.suspect(anchor, car, TUNING) is None
-    teleport = fix(ANKLE, at(20), near(0, 0), acc=10)  # 1.8 km in 20 s: 89 m/s
+    teleport = fix(ANKLE, at(10), near(0, 0), acc=10)  # 1.8 km in 10 s: 178 m/s
+    train = fix(ANKLE, at(60), near(0, 0), acc=10)
+    anchor_far = fix(ANKLE, at(0), near(5000, 0), acc=10)  # 5 km in 60 s: the KTX at full speed
+    assert movement.suspect(anchor_far, train, TUNING) is None
     doubt = movement.suspect(anchor, teleport, TUNING)
     assert doubt is not None and doubt.kind is DoubtKind.SPEED
 

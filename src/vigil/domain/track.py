@@ -27,9 +27,10 @@ from vigil.domain.model import DeviceKind, Fix
 
 # Devices strapped to or worn on the body: where they are, the person is.
 BODY_WORN = frozenset({DeviceKind.ANKLE_MONITOR, DeviceKind.SMARTWATCH})
-# Defaults of the memory window (rules/tuning.py sets the engine's): at one fix a minute, 20 minutes
-# is 20 fixes of about 280 bytes, so 100,000 people hold about 0.6 GB at most.
-KEEP_S = 1_200.0
+# Defaults of the memory window (rules/tuning.py sets the engine's): at one fix a minute, 15 minutes
+# is 15 fixes of about 300 bytes; `vigil bench` projects 100,000 people with full tracks at well
+# under 1 GB (with 20 minutes it was 975 MiB: too close).
+KEEP_S = 900.0
 KEEP_N = 32
 # A body-worn device stands for the person while its newest fix is at most this much older than the
 # newest fix of any of the person's devices; beyond it (switched off, cut off) the others take over.

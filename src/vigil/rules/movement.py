@@ -4,8 +4,8 @@ A fix is judged against the last good fix of the SAME device (two receivers disa
 accuracies; a hop between them is no movement). It is suspect when:
 
   speed  the displacement beyond both accuracy discs, over the time between the fixes, is faster than
-         road traffic (`Tuning.move_max_mps`, 70 m/s): a real car at 30 m/s on a 60 s interval
-         (1.8 km) passes, a reflection 5 km away does not;
+         any car or train (`Tuning.move_max_mps`, 90 m/s): a real car at 30 m/s on a 60 s interval
+         (1.8 km) passes, a reflection 10 km away does not;
   still  the receiver measures a standstill (its Doppler speed, which a reflection does not fake),
          the jump is at least `still_jump_m` beyond both accuracies within `still_within_s`, and no
          speed the receiver reported (now or at the fix before) covers the distance: the classic

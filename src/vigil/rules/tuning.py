@@ -83,11 +83,13 @@ class Tuning:
     late_horizon_s: float = 86_400.0
     # What memory holds per device (domain/track.py): the last `keep_s` seconds, at most `keep_n`
     # fixes (100,000 people must fit in about 1 GB); older positions are read back from the store.
-    keep_s: float = 1_200.0
+    keep_s: float = 900.0
     keep_n: int = 32
     # Every device's fix is checked against the last good fix of the same device (rules/movement.py).
-    # Top speed: fast road traffic (250 km/h) plus margin; the accuracy discs are slack on top.
-    move_max_mps: float = 70.0
+    # Top speed: 324 km/h, above fast road traffic and the KTX (305 km/h), so a subject on a train is
+    # not frozen at the station he boarded; the accuracy discs are slack on top. Multipath jumps are
+    # caught by the standstill test below, not by this limit.
+    move_max_mps: float = 90.0
     # A jump of at least `still_jump_m` beyond both accuracies within `still_within_s`, while the
     # receiver itself measures a standstill (below `moving_mps`) and no speed it reported explains
     # the distance, is a multipath reflection until a second fix agrees.
