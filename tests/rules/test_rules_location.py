@@ -49,7 +49,7 @@ def test_a_usable_fix_clears_it_and_the_watch_starts_again() -> None:
     w = World(with_order=False)
     w.subject(0, near(3000), acc=10)
     _heartbeats(w, 60, 601)
-    (cleared,) = w.subject(700, near(3000), acc=15)
+    (cleared,) = w.subject(700, near(3200), acc=15)  # 200 m on: he is on the move, not at rest
     assert (cleared.change, cleared.alert.kind) == (Change.CLEARED, LOCATION)
     assert cleared.alert.facts.occurred_at == at(700)
     assert _heartbeats(w, 760, 1300) == []
@@ -156,3 +156,48 @@ def test_one_timer_entry_per_device_however_often_it_reports() -> None:
         w.subject(t, near(3000), acc=10)
     kinds_on_timer = [kind for _, _, kind, _ in w.engine._deadlines]
     assert kinds_on_timer.count("location") == 1
+
+
+# --- at rest behind walls ------------------------------------------------------------------------
+
+
+REST = Tuning().rest_location_s
+
+
+def test_a_man_at_rest_indoors_gets_the_long_limit() -> None:
+    """Two usable positions that agree he stays put (a Wi-Fi fix at home after a GNSS one): the
+    spell that follows is judged against the rest limit, not 10 minutes."""
+    w = World(with_order=False)
+    w.subject(0, near(3000), acc=10)
+    w.subject(300, near(3040), acc=80, source=FixSource.WIFI)
+    assert _heartbeats(w, 360, 300 + int(REST)) == []
+    (opened,) = w.tick(at(300 + REST))
+    assert (opened.change, opened.alert.kind) == (Change.OPENED, LOCATION)
+
+
+def test_a_man_on_the_move_when_positions_stop_gets_the_short_limit() -> None:
+    w = World(with_order=False)
+    w.subject(0, near(3000), acc=10)
+    w.subject(60, near(3500), acc=10, speed=8.0)
+    assert _heartbeats(w, 120, 660) == []
+    (opened,) = w.tick(at(660))
+    assert opened.alert.kind is LOCATION
+
+
+def test_a_cell_fix_that_places_him_elsewhere_ends_the_rest() -> None:
+    w = World(with_order=False)
+    w.subject(0, near(3000), acc=10)
+    w.subject(300, near(3000), acc=20)
+    # a cell fix 5 km away whose 1.5 km disc does not hold his home: he has left
+    assert w.subject(400, near(8000), acc=1500, source=FixSource.CELL) == []
+    assert _heartbeats(w, 460, 900) == []
+    (opened,) = w.tick(at(900))  # 10 min after his last usable position, not 2 h
+    assert opened.alert.kind is LOCATION
+
+
+def test_a_cell_fix_around_his_home_keeps_the_rest() -> None:
+    w = World(with_order=False)
+    w.subject(0, near(3000), acc=10)
+    w.subject(300, near(3000), acc=20)
+    assert w.subject(400, near(3600), acc=1500, source=FixSource.CELL) == []
+    assert _heartbeats(w, 460, 3600) == []

@@ -897,12 +897,15 @@ class Engine:
     def _located_by(self, device: Device, fix: Fix, now: datetime) -> list[AlertChange]:
         """A fix from the device: a usable position ends the spell (and its location_loss)."""
         state = self._located.get(device.id)
-        if location.limit(device, self.tuning) is None or not location.usable(fix, self.tuning):
+        if location.limit(device, self.tuning) is None:
             return []
         placed = location.placed(state, fix, self.tuning)
         if placed is None or placed == state:
             return []
         self._located[device.id] = placed
+        if not location.usable(fix, self.tuning):  # a coarse position that places him elsewhere
+            self._schedule_location(device)  # the shorter limit: its deadline comes forward
+            return []
         key = AlertKey(location.FAMILY, device.person_id or "", device.id)
         changes = []
         if self._is_active(key):
@@ -913,7 +916,8 @@ class Engine:
     def _schedule_location(self, device: Device) -> None:
         state = self._located.get(device.id)
         key = AlertKey(location.FAMILY, device.person_id or "", device.id)
-        due = None if state is None else location.deadline(device, state, self.tuning)
+        every = signal.interval(device, self._learned(device.id))
+        due = None if state is None else location.deadline(device, state, self.tuning, every)
         if due is None or self._is_active(key):
             self._location_at.pop(device.id, None)
             return

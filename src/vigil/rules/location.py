@@ -7,15 +7,24 @@ purpose), raised as location_loss; it clears on the next usable position. A devi
 at all is signal_loss instead, and never both raised for one silence: silence has its own alert, and
 the location clock starts again when the device is heard again.
 
+Indoors is not shielding. Walls block satellites as a matter of course, and an ankle monitor at home
+gives a usable position only now and then (a Wi-Fi fix, a weak GNSS one). While his last usable
+positions agree that he is at rest in one place (no speed measured, each within the other's
+~95 % disc) and no coarse position since puts him elsewhere, the spell is judged against the longer
+`Tuning.rest_location_s`: a man who stays put behind walls is where he was last seen; one who moved
+before the positions stopped, or whom a cell fix places elsewhere, gets the short limit. The limit
+also never falls below a few of the device's reporting intervals, as for silence.
+
 Time-driven like silence: the engine keeps one deadline per device at (start of the spell without a
 usable position) + limit, and calls `due` when it comes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from vigil.domain import geo
 from vigil.domain.alerts import AlertKey, AlertKind, Facts, Signal
 from vigil.domain.model import Device, DeviceKind, Fix, FixSource, PersonKind
 from vigil.domain.track import position
@@ -31,6 +40,8 @@ class LocationState:
 
     since: datetime
     last_usable: Fix | None = None
+    # His last two usable positions agree he is at rest in one place and nothing since contradicts it.
+    at_rest: bool = False
 
 
 def usable(fix: Fix, tuning: Tuning) -> bool:
@@ -53,11 +64,41 @@ def limit(device: Device, tuning: Tuning) -> float | None:
     return None
 
 
-def deadline(device: Device, state: LocationState, tuning: Tuning) -> datetime | None:
+def deadline(
+    device: Device, state: LocationState, tuning: Tuning, every: float | None = None
+) -> datetime | None:
+    """When the spell becomes location_loss: its limit (longer at rest indoors), and never fewer than
+    `tuning.location_intervals` of the device's reporting interval `every` (configured or learned)."""
     allowed = limit(device, tuning)
     if allowed is None or device.person_id is None:
         return None
+    if state.at_rest:
+        allowed = max(allowed, tuning.rest_location_s)
+    if every is not None:
+        allowed = max(allowed, tuning.location_intervals * every)
     return state.since + timedelta(seconds=allowed)
+
+
+def _at_rest(fix: Fix, before: Fix | None, tuning: Tuning) -> bool:
+    """Two consecutive usable positions that agree he stays put: the later measured no movement, and
+    they lie within each other's ~95 % disc. However long apart: the question is whether he was
+    moving when the positions stopped, and the latest of them says where he is."""
+    if before is None or (fix.speed_mps is not None and fix.speed_mps >= tuning.moving_mps):
+        return False
+    apart = geo.distance_m(before.lat, before.lon, fix.lat, fix.lon)
+    return apart <= _discs(fix, before) + tuning.margin_min_m
+
+
+def _elsewhere(fix: Fix, last: Fix) -> bool:
+    """A coarse position whose disc does not hold his last usable one: he has moved."""
+    return geo.distance_m(last.lat, last.lon, fix.lat, fix.lon) > _discs(fix, last)
+
+
+def _discs(a: Fix, b: Fix) -> float:
+    """How far apart two positions of one man at rest may lie: the ~95 % discs (twice the stated
+    68 % accuracy) of both, since a Wi-Fi or cell position lands beyond its stated accuracy one time
+    in three."""
+    return 2.0 * ((a.accuracy_m or 0.0) + (b.accuracy_m or 0.0))
 
 
 def placed(state: LocationState | None, fix: Fix, tuning: Tuning) -> LocationState | None:
@@ -65,11 +106,15 @@ def placed(state: LocationState | None, fix: Fix, tuning: Tuning) -> LocationSta
     late one does not move the spell back); anything else changes nothing. None: not usable and no
     state yet (the caller starts one when it hears the device)."""
     if not usable(fix, tuning):
+        last = None if state is None or not state.at_rest else state.last_usable
+        if state is not None and last is not None and fix.time > last.time and _elsewhere(fix, last):
+            return replace(state, at_rest=False)
         return state
     if state is not None and state.last_usable is not None and fix.time <= state.last_usable.time:
         return state
     since = fix.time if state is None else max(state.since, fix.time)
-    return LocationState(since, fix)
+    before = None if state is None else state.last_usable
+    return LocationState(since, fix, _at_rest(fix, before, tuning))
 
 
 def signal(device: Device, active: bool, state: LocationState, now: datetime) -> Signal:

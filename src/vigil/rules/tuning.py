@@ -49,6 +49,13 @@ class Tuning:
     # jamming or shielding); other kinds only with a limit of their own, since a victim's phone
     # indoors with no fix is normal, not an attack, and her staleness is shown on proximity alerts.
     default_location_s: float = 600.0
+    # ... but a man at rest behind walls (his last usable positions agree he stays put, nothing since
+    # places him elsewhere) is where he was last seen: indoors an ankle monitor gets a usable position
+    # only now and then, and the longest such gap in a simulated night at home is well under an hour.
+    # Two hours still catches a jammer or a shield kept on while he stays put.
+    rest_location_s: float = 7_200.0
+    # Never fewer than this many reporting intervals: a 300 s reporter gives two reports in 10 min.
+    location_intervals: float = 4.0
     # A pair that leaves every tier keeps its alert active this long (a pending clear): falling
     # back in within it re-activates nothing and says nothing new. 15 min spans an indoor GNSS lapse
     # or a spell of Wi-Fi jitter at a boundary (minutes), and is short against the hour of a real
