@@ -127,7 +127,8 @@ def assess(
         # A coarse fix can warn, but cannot prove him within 100 m on its own, nor that he left:
         # whatever tier was held stays held until a fine position says otherwise.
         tier = max(state.tier, min(tier, WARNING))
-    elif tier == WARNING and state.tier == CLEAR and distance > order.warning_distance_m:
+    elif tier == WARNING and not state.holding and distance > order.warning_distance_m:
+        # (within the hold the near edge is enough to carry on: that is not a new raise)
         tier = _possible_warning(s, p, tuning)
     # The hold runs from when they were measured apart: a late batch that shows them apart long ago
     # clears at once.
