@@ -228,3 +228,16 @@ def test_her_phones_coarse_fix_is_deferred_to_her_fine_one_too() -> None:
     off = near(1800, bearing=225.0)  # 1.8 km south-west of home, toward nobody
     assert _proximity(w.victim(30, near(1300, bearing=45.0), acc=1570)) == []
     assert _proximity(w.victim(60, off, acc=1570)) == []
+
+
+def test_within_the_hold_the_near_edge_alone_carries_the_alert_on() -> None:
+    """A fresh warning at a standstill needs the reported positions inside; a pair already in its
+    hold carries on with the near edge alone (a return, which also doubles the hold)."""
+    w = World(order(violation=100, warning=1000))
+    w.victim(0, acc=10)
+    w.subject(10, near(990), acc=50, speed=0.0)  # reported inside: warning
+    w.subject(70, near(1300), acc=50, speed=0.0)  # out: the hold starts
+    assert w.engine._pairs["order-1"].left_at == at(70)
+    assert _proximity(w.subject(130, near(1150), acc=200, speed=0.0)) == []  # possibly inside: back
+    state = w.engine._pairs["order-1"]
+    assert (state.tier, state.left_at, state.returns) == (WARNING, None, 1)

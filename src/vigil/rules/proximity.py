@@ -3,9 +3,9 @@
 The decision is accuracy-aware and leans toward the victim's safety: a tier is entered when the
 nearest plausible separation (distance minus the combined accuracy) is inside it, and the alert says
 how sure that is (a warning on that near edge alone, with both at a standstill, waits for the
-reported positions to cross the line: `_possible_warning`). A tier is left only when that nearest separation is beyond its distance plus a
-margin (so the distance must clear the line by the combined accuracy and the margin), so GPS jitter
-at a boundary does not make an alert flap.
+reported positions to cross the line: `_possible_warning`). A tier is left only when that nearest
+separation is beyond its distance plus a margin (so the distance must clear the line by the
+combined accuracy and the margin), so GPS jitter at a boundary does not make an alert flap.
 
 A coarse position (cell, or combined accuracy beyond `Tuning.coarse_accuracy_m`) can warn, judged on
 the reported positions, but can neither prove a violation nor lower a tier held: it cannot place
@@ -127,7 +127,8 @@ def assess(
         # A coarse fix can warn, but cannot prove him within 100 m on its own, nor that he left:
         # whatever tier was held stays held until a fine position says otherwise.
         tier = max(state.tier, min(tier, WARNING))
-    elif tier == WARNING and state.tier == CLEAR and distance > order.warning_distance_m:
+    elif tier == WARNING and not state.holding and distance > order.warning_distance_m:
+        # (within the hold the near edge is enough to carry on: that is not a new raise)
         tier = _possible_warning(s, p, tuning)
     # The hold runs from when they were measured apart: a late batch that shows them apart long ago
     # clears at once.
