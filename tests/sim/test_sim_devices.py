@@ -279,3 +279,12 @@ def test_a_phone_left_at_home_reports_home_while_he_is_out() -> None:
     carried = make_caseload(6, 5, replace(settings, phone_left_home_share=0.0))
     sim2 = Simulation(carried, seed=5, start=START, incident_rate=QUIET)
     assert sim2.devices[phone.info.id].true_location(noon, sim2) == sim2.position(subject.id, noon)
+
+
+def test_every_profile_gives_the_same_run_for_the_same_seed_however_chunked() -> None:
+    load = make_caseload(6, 5, CaseloadSettings(slow_device_fraction=0.5, second_device_fraction=0.5))
+    for name, tuning in NOISE_PROFILES.items():
+        a = Simulation(load, seed=3, start=START, tuning=tuning)
+        b = Simulation(load, seed=3, start=START, tuning=tuning)
+        one_go = a.advance(START + timedelta(minutes=40))
+        assert [_key(r) for r in one_go] == [_key(r) for r in _run(b, 40, step=7)], name

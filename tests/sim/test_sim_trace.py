@@ -127,5 +127,10 @@ def test_a_late_detection_is_traced_over_the_time_it_took(sim: Simulation) -> No
     later = fix(sim, 14, ZONE_.lat, ZONE_.lon)  # after the 2 minutes it took: does not explain them
     found = Tracer(sim, [later], TRUTH).delayed(VIOLATION, 120.0)
     assert (found["cause"], found["delay_s"]) == ("no fix", 120)
-    inside = fix(sim, 10.5, ZONE_.lat, ZONE_.lon)
-    assert Tracer(sim, [inside], TRUTH).delayed(VIOLATION, 120.0)["cause"] == "engine did not raise"
+    waited = fix(sim, 11.5, ZONE_.lat, ZONE_.lon)  # 90 s after the crossing, on time
+    assert Tracer(sim, [waited], TRUTH).delayed(VIOLATION, 120.0)["cause"] == "waiting for a fix"
+    in_transit = fix(sim, 10.1, ZONE_.lat, ZONE_.lon, late_s=100.0)
+    assert Tracer(sim, [in_transit], TRUTH).delayed(VIOLATION, 120.0)["cause"] == "fix late"
+    ignored = fix(sim, 10.1, ZONE_.lat, ZONE_.lon)
+    found = Tracer(sim, [ignored], TRUTH).delayed(VIOLATION, 120.0)
+    assert found["cause"] == "engine waited" and "alert 113 s after it arrived" in found["detail"]

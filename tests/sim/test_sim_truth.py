@@ -267,3 +267,14 @@ def test_raises_are_exactly_the_returns_to_active(steps: list[str]) -> None:
         active = now
         lines.append(alert(DAY + timedelta(seconds=k), "a-1", "tamper", change, "S1", active=now))
     assert len(raises(lines)) == expected <= len(lines)
+
+
+def test_a_late_alert_from_a_batch_detects_the_breach_it_reveals_with_its_true_delay() -> None:
+    v = proximity("S1", "P1", t(10, 0), t(10, 5))
+    truth = Truth(DAY, DAY + timedelta(days=1), 1, 60.0, (v,), (), ())
+    line = alert(t(10, 45), "a-1", "proximity_violation", "opened", "S1", protected_person="P1", late=True)
+    revealed = {**line, "occurred_at": t(10, 1).isoformat()}
+    q = score(truth, [revealed])
+    assert (q.detected, q.false_alerts, q.delays_s) == (1, 0, (45 * 60.0,))
+    q = score(truth, [line])  # no occurred_at: judged by when it was raised
+    assert (q.missed, q.false_alerts) == (1, 1)

@@ -69,6 +69,19 @@ def _violation(v: Any) -> dict[str, Any]:
     }
 
 
+def _excused(truth: Truth, v: Any) -> dict[str, Any]:
+    """An excused violation with the window in which his monitor lay cut off."""
+    found = _violation(v)
+    cut = truth.blind_at(v.subject_id, v.start)
+    if cut is not None:
+        found["monitor_cut"] = {
+            "device": cut.device_id,
+            "from": cut.start.isoformat(),
+            "until": cut.end.isoformat(),
+        }
+    return found
+
+
 def targets(f: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Each target with its verdict (None: nothing to judge, e.g. no delay without a violation)."""
     # Runs of several profiles together have no false-alert target of their own (None: no verdict).
@@ -148,7 +161,7 @@ def figures(
         "events": {kind: {"true": t, "detected": d} for kind, (t, d) in sorted(q.events.items())},
         "load": load_figures(load),
         "missed_violations": list(missed),
-        "excused_violations": [_violation(v) for v in q.excused_violations],
+        "excused_violations": [_excused(truth, v) for v in q.excused_violations],
         "false_alerts_traced": list(false),
         "slow_detections": list(slow),  # detected later than the p95 target, traced like a miss
         "false_alert_lines": [dict(line) for line in q.false_alert_lines],

@@ -26,6 +26,11 @@ false
     ``accuracy disc``           honest fixes near the line: the nearest plausible separation (or
                                 the disc's edge) was in breach while the truth was not.
 
+late detection (later than the p95 target)
+    ``waiting for a fix``       most of the delay passed before the first fix inside was measured;
+    ``fix late``                ... while that fix was in transit (a late batch);
+    ``engine waited``           ... after it arrived (a rule waiting for corroboration).
+
 Measurement times are the devices' clocks put right (each simulated device knows its own skew).
 """
 
@@ -182,22 +187,43 @@ class Tracer:
     # --- misses --------------------------------------------------------------------------------------
 
     def delayed(self, v: TrueViolation, delay_s: float) -> dict[str, Any]:
-        """Why a detection came late: what was reported between the true crossing and the alert."""
-        found = self.missed(v, (), until=v.start.timestamp() + delay_s)
-        found["delay_s"] = round(delay_s)
-        return found
-
-    def missed(
-        self, v: TrueViolation, alerts: Sequence[Mapping[str, Any]], *, until: float | None = None
-    ) -> dict[str, Any]:
-        """Why nothing detected `v` (or, with `until`, why nothing did before then)."""
-        truth = self.truth
+        """Why a detection came late: the time from the crossing to the first fix that was inside,
+        that fix's time in transit, and the time the engine took after it arrived (the largest of
+        the three is the cause: `waiting for a fix`, `fix late`, `engine waited`)."""
         start = v.start.timestamp()
-        end = truth.until.timestamp() if v.end is None else v.end.timestamp()
-        grace = 2.0 * max(truth.interval_of(v.subject_id), truth.interval_of(v.protected_person_id))
-        if until is not None:
-            end, grace = until, 0.0
-        out: dict[str, Any] = {
+        alert_at = start + delay_s
+        out = self._about(v)
+        out["delay_s"] = round(delay_s)
+        his = self.reported.between(v.subject_id, start, alert_at)
+        inside = [
+            s
+            for s in his
+            if not s.coarse and (m := self._inside(v.kind, v.zone_id, v.order_id, s)) is not None and m > 0.0
+        ]
+        out["fixes"] = len(his)
+        if not inside:
+            out["cause"] = "no fix inside" if his else "no fix"
+            out["detail"] = f"{len(his)} fix(es) of his in the {delay_s:.0f} s, none inside"
+            return out
+        first = inside[0]
+        parts = {
+            "waiting for a fix": first.measured - start,
+            "fix late": first.received - first.measured,
+            "engine waited": alert_at - first.received,
+        }
+        out["cause"] = max(parts, key=lambda k: parts[k])
+        out["detail"] = (
+            f"first fix inside measured {parts['waiting for a fix']:.0f} s after the crossing "
+            f"({first.device}, {first.source}, {first.accuracy_m:.0f} m), in transit "
+            f"{parts['fix late']:.0f} s; alert {parts['engine waited']:.0f} s after it arrived"
+        )
+        out["evidence"] = [s.json() for s in inside[:3]]
+        return out
+
+    def _about(self, v: TrueViolation) -> dict[str, Any]:
+        start = v.start.timestamp()
+        end = self.truth.until.timestamp() if v.end is None else v.end.timestamp()
+        return {
             "kind": v.kind,
             "rule": self.rule(v.kind, v.zone_id, v.order_id),
             "subject": v.subject_id,
@@ -208,6 +234,14 @@ class Tracer:
             "duration_s": round(end - start),
             "depth_m": v.depth_m,
         }
+
+    def missed(self, v: TrueViolation, alerts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """Why nothing detected `v`."""
+        truth = self.truth
+        start = v.start.timestamp()
+        end = truth.until.timestamp() if v.end is None else v.end.timestamp()
+        grace = 2.0 * max(truth.interval_of(v.subject_id), truth.interval_of(v.protected_person_id))
+        out = self._about(v)
         others = [
             a
             for a in alerts
@@ -230,7 +264,7 @@ class Tracer:
             return out
         if not his:
             out["cause"] = "no fix"
-            out["detail"] = f"no fix of his measured in the {end - start:.0f} s from the crossing"
+            out["detail"] = f"no fix of his measured during the {end - start:.0f} s it lasted"
             return out
         if v.kind == PROXIMITY and not hers:
             out["cause"] = "no fix"

@@ -411,6 +411,19 @@ class _AlertSpan:
     raised: float
     cleared: float = math.inf
     fresh: bool = True  # opened or escalated; False when an old alert became active again
+    # When the breach it reports happened: its `occurred_at` for a late alert (a batch revealing a
+    # breach long after), else when it was raised.
+    occurred: float = math.nan
+
+    def __post_init__(self) -> None:
+        if math.isnan(self.occurred):
+            occurred_at = self.line.get("occurred_at")
+            late = bool(self.line.get("late"))
+            self.occurred = _parse(occurred_at) if late and isinstance(occurred_at, str) else self.raised
+
+    def within(self, a: float, b: float) -> bool:
+        """Raised, or (late) its breach happened, between a and b."""
+        return a <= self.raised <= b or a <= self.occurred <= b
 
 
 def _spans(alerts: Sequence[Mapping[str, Any]]) -> list[_AlertSpan]:
@@ -457,8 +470,9 @@ def score(truth: Truth, alerts: Sequence[Mapping[str, Any]]) -> Quality:
       subject and protected person; zone: subject and zone) raised -- opened, escalated from a
       warning, or made active again by an "updated" line after it had cleared -- between 5 min
       before the true crossing and 2 reporting intervals (the slower party's) after the violation
-      ended, or by such an alert already raised and not cleared when the crossing happened.
-      Otherwise it is missed.
+      ended, or by such an alert already raised and not cleared when the crossing happened. A late
+      alert (a batch that revealed the breach long after) is matched by when the breach happened
+      (`occurred_at`); its delay is still counted to when it was raised. Otherwise it is missed.
     * A violation alert raised with no true violation of its pair within +-5 min is false (for
       proximity re-activations, only those whose line says tier "violation"); raised while the
       subject's monitor lay cut off, it is excused instead (the dropped monitor's word).
@@ -489,7 +503,7 @@ def score(truth: Truth, alerts: Sequence[Mapping[str, Any]]) -> Quality:
         grace = 2.0 * max(truth.interval_of(v.subject_id), truth.interval_of(v.protected_person_id))
         hit: float | None = None
         for s in by_key.get(key, ()):
-            if start - EARLY_S <= s.raised <= end + grace or s.raised <= start < s.cleared:
+            if s.within(start - EARLY_S, end + grace) or s.raised <= start < s.cleared:
                 delay = max(0.0, s.raised - start)
                 hit = delay if hit is None else min(hit, delay)
         if hit is None:
@@ -503,7 +517,7 @@ def score(truth: Truth, alerts: Sequence[Mapping[str, Any]]) -> Quality:
     for key, found in by_key.items():
         for s in found:
             if not _claims_violation(s) or any(
-                a - FALSE_WINDOW_S <= s.raised <= b + FALSE_WINDOW_S for a, b in windows.get(key, ())
+                s.within(a - FALSE_WINDOW_S, b + FALSE_WINDOW_S) for a, b in windows.get(key, ())
             ):
                 continue
             blind = truth.blind_at(key[1], datetime.fromtimestamp(s.raised - FALSE_WINDOW_S, UTC))
