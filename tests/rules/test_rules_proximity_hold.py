@@ -236,7 +236,7 @@ def test_within_the_hold_the_near_edge_alone_carries_the_alert_on() -> None:
     w = World(order(violation=100, warning=1000))
     w.victim(0, acc=10)
     w.subject(10, near(990), acc=50, speed=0.0)  # reported inside: warning
-    w.subject(70, near(1300), acc=50, speed=0.0)  # out: the hold starts
+    w.subject(70, near(1300), acc=50, speed=5.5)  # walked out (a standstill would make 310 m a jump)
     assert w.engine._pairs["order-1"].left_at == at(70)
     assert _proximity(w.subject(130, near(1150), acc=200, speed=0.0)) == []  # possibly inside: back
     state = w.engine._pairs["order-1"]

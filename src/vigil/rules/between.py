@@ -56,6 +56,8 @@ def proximity_pass(
         occurred_at=when,
         inferred=True,
         evidence=(position(a, at), position(b, at)),
+        tier="violation",  # at the moment of passage; the live state says where it stands after
+        peak_tier="violation",
     )
     return Signal(
         key=proximity.key(order),
@@ -90,6 +92,8 @@ def zone_pass(
         occurred_at=when,
         inferred=True,
         evidence=(position(a, at), position(b, at)),
+        tier="violation",  # at the moment of passage; the live state says where it stands after
+        peak_tier="violation",
     )
     return Signal(
         key=zones.key(subject_id, zone),

@@ -529,8 +529,9 @@ class Engine:
                 # the good fix it jumped from and the doubted one: what an operator weighs
                 evidence = (position(anchor, now), position(fix, now))
                 facts = replace(
-                    verdict.facts, confidence=Confidence.POSSIBLE, unconfirmed=True, evidence=evidence
-                )
+                    verdict.facts, confidence=Confidence.POSSIBLE, unconfirmed=True, evidence=evidence,
+                    tier="warning", peak_tier="warning",  # at most a warning until it is confirmed
+                )  # fmt: skip
                 verdicts.append(replace(verdict, kind=AlertKind.PROXIMITY_WARNING, facts=facts))
         return self._apply(verdicts, now)
 
@@ -707,7 +708,7 @@ class Engine:
                 continue
             changes += self._apply([verdict], now)
             if not self._live_holds(verdict.key):
-                changes += self._apply([replace(verdict, active=False, onset=False)], now)
+                changes += self._apply([_over(verdict)], now)
         return changes
 
     def _raise_past(self, verdicts: list[Signal], now: datetime) -> list[AlertChange]:
@@ -725,7 +726,7 @@ class Engine:
                 continue
             changes += self._apply([verdict], now)
             if not self._live_holds(verdict.key):
-                changes += self._apply([replace(verdict, active=False, onset=False)], now)
+                changes += self._apply([_over(verdict)], now)
         return changes
 
     def _news(self, late: Signal) -> bool:
@@ -1017,3 +1018,9 @@ class Engine:
 
     def _push(self, when: datetime, kind: str, ref: str) -> None:
         heapq.heappush(self._deadlines, (when, next(self._seq), kind, ref))
+
+
+def _over(breach: Signal) -> Signal:
+    """A breach from the past that the live state does not hold: cleared at once, its facts still
+    those of the breach (where and when it happened), its tier now none."""
+    return replace(breach, active=False, onset=False, facts=replace(breach.facts, tier=None))
