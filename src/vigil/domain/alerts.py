@@ -298,6 +298,17 @@ def _noise(before: Position | None, after: Position | None) -> float:
     return max((p.accuracy_m or 0.0 for p in (before, after) if p is not None), default=0.0)
 
 
+_TIER_RANK = {None: 0, "warning": 1, "violation": 2}
+
+
+def _peaked(old: Facts, new: Facts) -> Facts:
+    """The new facts, with the highest tier the alert ever reached: a rule sees only its own state
+    (an inferred breach or a restart is not in the pair's memory), the alert remembers them all."""
+    if _TIER_RANK.get(old.peak_tier, 0) <= _TIER_RANK.get(new.peak_tier, 0):
+        return new
+    return replace(new, peak_tier=old.peak_tier)
+
+
 class AlertBook:
     """The open alerts (not yet resolved or false_alarm), one per key. Pure: ids and time are given."""
 
@@ -347,18 +358,20 @@ class AlertBook:
             if not current.active:
                 return None
             # say where things stand now (the breach itself stays in the timeline)
-            facts = current.facts if signal.facts == Facts() else signal.facts
+            facts = current.facts if signal.facts == Facts() else _peaked(current.facts, signal.facts)
             return self._record(
                 replace(current, active=False, facts=facts, updated_at=now), Change.CLEARED, now
             )
         if RANK.get(signal.kind, 0) > RANK.get(current.kind, 0):
             escalated = replace(
-                current, kind=signal.kind, active=True, facts=signal.facts, updated_at=now,
-                late=current.late or signal.late,
+                current, kind=signal.kind, active=True, facts=_peaked(current.facts, signal.facts),
+                updated_at=now, late=current.late or signal.late,
             )  # fmt: skip
             return self._record(escalated, Change.ESCALATED, now)
         if not current.active or signal.onset or _material(current.facts, signal.facts):
-            updated = replace(current, active=True, facts=signal.facts, updated_at=now)
+            updated = replace(
+                current, active=True, facts=_peaked(current.facts, signal.facts), updated_at=now
+            )
             return self._record(updated, Change.UPDATED, now)
         return None
 
