@@ -85,6 +85,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         clock_future_s=settings.clock_future_limit_s,
         clock_behind_s=settings.clock_behind_limit_s,
         late_horizon_s=settings.late_horizon_s,
+        tier_hold_s=settings.tier_hold_s,
     )
 
     @asynccontextmanager

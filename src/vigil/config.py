@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     # A fix this late (measured this long before it arrives) is still judged against where the other
     # party was then (from memory, or read back from the store); older ones are only stored.
     late_horizon_s: float = Field(default=86_400.0, gt=0)
+    # A pair that leaves every proximity tier keeps its alert this long before it clears (a pending
+    # clear; falling back in within it says nothing new). 0: clear at once. rules/proximity.py.
+    tier_hold_s: float = Field(default=900.0, ge=0)
     log_level: str = "INFO"
     # Logins: a password gives a short-lived bearer token and a refresh token for the shift; wrong
     # passwords in a row lock the account for a while.

@@ -27,7 +27,7 @@ Every verdict says the tier the pair is in now and the highest it reached in thi
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from vigil.domain import geo
@@ -51,6 +51,12 @@ class PairState:
     peak: int = CLEAR
     left_at: datetime | None = None
     returns: int = 0  # times it fell back in within the hold in this alert: each doubles the hold
+    # When a judgement last put only the near edge of the discs inside the violation distance: a
+    # second one soon after confirms a violation the reported positions do not show (`_brink`).
+    brink_at: datetime | None = None
+    # ... and the fix whose accuracy dominated that judgement: only a newer fix of that party is new
+    # evidence (her phone's next report says nothing new about his poor Wi-Fi fix).
+    brink_fix: tuple[str, datetime] | None = None
 
     @property
     def holding(self) -> bool:
@@ -130,9 +136,16 @@ def assess(
     elif tier == WARNING and not state.holding and distance > order.warning_distance_m:
         # (within the hold the near edge is enough to carry on: that is not a new raise)
         tier = _possible_warning(s, p, tuning)
+    brink = False
+    if not coarse and tier == VIOLATION and state.tier < VIOLATION and distance > order.violation_distance_m:
+        tier, brink = _brink(state, s, p, measured_at or at, tuning)
     # The hold runs from when they were measured apart: a late batch that shows them apart long ago
     # clears at once.
     new_state, active = _hold(state, tier, min(measured_at or at, at), at, tuning)
+    if brink:
+        new_state = replace(new_state, brink_at=measured_at or at, brink_fix=_dominant(s, p))
+    elif state.brink_at is not None and new_state.tier < VIOLATION:  # the window runs on
+        new_state = replace(new_state, brink_at=state.brink_at, brink_fix=state.brink_fix)
     # Falling back in within the hold is the same alert carrying on, not a new onset; rising above
     # the peak reached is (a warning that now is a violation).
     returning = state.left_at is not None and tier <= state.peak
@@ -185,6 +198,27 @@ def _possible_warning(s: Fix, p: Fix, tuning: Tuning) -> int:
     keep the near edge with no such condition: there, safety comes first."""
     moving = any(f.speed_mps is not None and f.speed_mps >= tuning.moving_mps for f in (s, p))
     return WARNING if moving else CLEAR
+
+
+def _dominant(s: Fix, p: Fix) -> tuple[str, datetime]:
+    """The party whose fix is the less accurate, and when that fix was measured."""
+    return ("subject", s.time) if (s.accuracy_m or 0.0) >= (p.accuracy_m or 0.0) else ("protected", p.time)
+
+
+def _brink(state: PairState, s: Fix, p: Fix, measured: datetime, tuning: Tuning) -> tuple[int, bool]:
+    """A violation on the near edge of the accuracy discs alone (the reported positions are beyond
+    the line): (tier, brink). Every false violation alert left in the simulated runs was one such
+    fix, a Wi-Fi position or a GNSS one a little off, with the next fix back outside; a real approach
+    shows the reported positions inside at once (a violation on that first fix), or the near edge
+    inside again within `tuning.brink_window_s` on a newer fix of the party whose accuracy made the
+    doubt, which then confirms it. Until then it is a warning,
+    a violation possibly near."""
+    if state.brink_at is not None and state.brink_fix is not None:
+        side, measured_then = state.brink_fix
+        newer = (s if side == "subject" else p).time > measured_then
+        if newer and 0.0 < (measured - state.brink_at).total_seconds() <= tuning.brink_window_s:
+            return VIOLATION, False
+    return WARNING, True
 
 
 def _coarse(fix: Fix, tuning: Tuning) -> bool:

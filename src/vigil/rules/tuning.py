@@ -49,6 +49,10 @@ class Tuning:
     # jamming or shielding); other kinds only with a limit of their own, since a victim's phone
     # indoors with no fix is normal, not an attack, and her staleness is shown on proximity alerts.
     default_location_s: float = 600.0
+    # A violation on the near edge of the accuracy discs alone (the reported positions outside) is
+    # confirmed by a second such judgement (or a closer one) within this window; until then it is a
+    # warning (rules/proximity.py `_brink`). Five minutes: five fixes at the usual interval.
+    brink_window_s: float = 300.0
     # ... but a man at rest behind walls (his last usable positions agree he stays put, nothing since
     # places him elsewhere) is where he was last seen: indoors an ankle monitor gets a usable position
     # only now and then, and the longest such gap in a simulated night at home is well under an hour.

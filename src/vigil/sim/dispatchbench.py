@@ -584,6 +584,9 @@ def run(
                     "VIGIL_DISPATCH_URL": f"{receiver.url}{RECEIVER_PATH}",
                     "VIGIL_DISPATCH_SECRET": secret,
                     "VIGIL_DISPATCH_ACK_TIMEOUT_S": str(ACK_TIMEOUT_S),
+                    # the third step's clear is pushed when the subject is far again, not after the
+                    # proximity hold: this measures the push, not the hold
+                    "VIGIL_TIER_HOLD_S": "0",
                 },
             )
             startup_s = server.wait_ready()
