@@ -269,13 +269,39 @@ def test_jitter_at_a_line_opens_once_and_stays_quiet() -> None:
 
 
 def test_near_edge_of_the_accuracy_discs_in_breach_is_a_possible_violation() -> None:
+    """Only the near edge inside: a warning first; his next fix with the near edge inside again
+    (within 5 min) confirms the violation."""
     w = World()
     w.victim(0, acc=20.0)
     (opened,) = w.subject(10, near(130), acc=30.0)
     # 130 m apart, combined accuracy hypot(30, 20) = 36 m: the near edge is 94 m, inside 100 m
-    assert opened.alert.kind is VIOL
-    assert opened.alert.facts.confidence is Confidence.POSSIBLE
-    assert opened.alert.facts.distance_m == pytest.approx(130, abs=0.1)
+    assert opened.alert.kind is WARN
+    (escalated,) = w.subject(70, near(128), acc=30.0)
+    assert escalated.change is Change.ESCALATED
+    assert escalated.alert.kind is VIOL
+    assert escalated.alert.facts.confidence is Confidence.POSSIBLE
+    assert escalated.alert.facts.distance_m == pytest.approx(128, abs=0.1)
+
+
+def test_her_next_report_does_not_confirm_his_poor_fix() -> None:
+    """The doubt lies in his Wi-Fi fix: her phone reporting again is no new evidence about it."""
+    w = World()
+    w.victim(0, acc=10.0)
+    w.subject(10, near(200), acc=120.0, source=FixSource.WIFI)
+    assert w.only_alert().kind is WARN
+    w.victim(20, acc=10.0)
+    assert w.only_alert().kind is WARN
+    w.subject(80, near(190), acc=120.0, source=FixSource.WIFI)  # his next fix, again on the brink
+    assert w.only_alert().kind is VIOL
+
+
+def test_a_brink_too_long_ago_does_not_confirm() -> None:
+    w = World()
+    w.victim(0, acc=10.0)
+    w.subject(10, near(200), acc=120.0, source=FixSource.WIFI)
+    w.subject(200, near(600), acc=20.0)  # out of the violation tier, still warning
+    w.subject(10 + 301 + 60, near(200), acc=120.0, source=FixSource.WIFI)  # 6 min after the first
+    assert w.only_alert().kind is WARN
 
 
 def test_far_edge_in_breach_is_certain() -> None:
@@ -328,9 +354,13 @@ def test_coarse_threshold_is_on_the_combined_accuracy() -> None:
     s = fix(ANKLE, at(0), near(150), acc=250.0)
     p_ok = fix(PHONE, at(0), HOME, acc=10.0)
     p_bad = fix(PHONE, at(0), HOME, acc=200.0)  # hypot(250, 200) = 320 > 300
-    _, sig = proximity.assess(o, PairState(), Party(s, None), Party(p_ok, None), at(0), tuning)
+    state, sig = proximity.assess(o, PairState(), Party(s, None), Party(p_ok, None), at(0), tuning)
+    assert sig.kind is WARN  # near edge 150 - 250 < 0: a violation only once a newer fix confirms it
+    assert sig.facts.tier == "warning"
+    s2 = fix(ANKLE, at(60), near(150), acc=250.0)
+    _, sig = proximity.assess(o, state, Party(s2, s), Party(p_ok, None), at(60), tuning)
     assert sig.facts.confidence is Confidence.POSSIBLE
-    assert sig.kind is VIOL  # near edge 150 - 250 < 0
+    assert sig.kind is VIOL
     _, sig = proximity.assess(o, PairState(), Party(s, None), Party(p_bad, None), at(0), tuning)
     assert sig.facts.confidence is Confidence.COARSE
     assert sig.kind is WARN  # centre 150 m: warning only

@@ -215,9 +215,12 @@ def test_a_warning_whose_reported_positions_cross_the_line_needs_nothing_more() 
 
 
 def test_a_violation_on_the_near_edge_alone_is_raised_at_a_standstill() -> None:
+    """At a standstill too (no waiting for movement as a lone near-edge warning does), once his next
+    fix confirms it."""
     w = World(order(violation=100, warning=1000))
     w.victim(0, acc=10)
-    assert _proximity(w.subject(10, near(150), acc=60, speed=0.0)) == [(Change.OPENED, VIOL)]
+    assert _proximity(w.subject(10, near(150), acc=60, speed=0.0)) == [(Change.OPENED, WARN)]
+    assert _proximity(w.subject(70, near(150), acc=60, speed=0.0)) == [(Change.ESCALATED, VIOL)]
 
 
 def test_her_phones_coarse_fix_is_deferred_to_her_fine_one_too() -> None:

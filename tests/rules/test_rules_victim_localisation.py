@@ -176,5 +176,6 @@ def test_the_close_call_is_one_where_the_rules_do_tell_them_apart() -> None:
         world = World(order(violation=100, warning=1_000))
         world.subject(0, him, acc=scene.his_accuracy)
         world.victim(1, HOME, acc=140)
+        world.subject(60, him, acc=scene.his_accuracy)  # a violation on the near edge needs his next fix
         opened.append({a.kind for a in world.open_alerts()})
     assert opened == [{AlertKind.PROXIMITY_VIOLATION}, {AlertKind.PROXIMITY_WARNING}]
