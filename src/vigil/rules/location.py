@@ -25,9 +25,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from vigil.domain import geo
-from vigil.domain.alerts import AlertKey, AlertKind, Facts, Signal
-from vigil.domain.model import Device, DeviceKind, Fix, FixSource, PersonKind
-from vigil.domain.track import position
+from vigil.domain.alerts import AlertKind, Signal
+from vigil.domain.model import Device, DeviceKind, Fix, FixSource
+from vigil.rules.signal import device_signal
 from vigil.rules.tuning import Tuning
 
 FAMILY = "location"
@@ -119,21 +119,6 @@ def placed(state: LocationState | None, fix: Fix, tuning: Tuning) -> LocationSta
 
 def signal(device: Device, active: bool, state: LocationState, now: datetime) -> Signal:
     """location_loss for the device, with the last usable position and when it was measured."""
-    person = device.person_id or ""
-    is_subject = device.person_kind is PersonKind.SUBJECT
     last = state.last_usable
-    pos = None if last is None else position(last, now)
-    return Signal(
-        key=AlertKey(FAMILY, person, device.id),
-        kind=AlertKind.LOCATION_LOSS,
-        active=active,
-        onset=active,
-        facts=Facts(
-            subject_position=pos if is_subject else None,
-            protected_position=None if is_subject else pos,
-            device_id=device.id,
-            occurred_at=None if last is None else last.time,  # the last usable position's measurement
-        ),
-        subject_id=person if is_subject else None,
-        protected_person_id=None if is_subject else person,
-    )
+    when = None if last is None else last.time
+    return device_signal(device, FAMILY, AlertKind.LOCATION_LOSS, active, last, when, now)

@@ -77,19 +77,28 @@ def deadline(
 
 
 def signal(device: Device, active: bool, heard_at: datetime, last_fix: Fix | None, now: datetime) -> Signal:
+    return device_signal(device, FAMILY, AlertKind.SIGNAL_LOSS, active, last_fix, heard_at, now)  # last heard
+
+
+def device_signal(
+    device: Device, family: str, kind: AlertKind, active: bool, where: Fix | None,
+    occurred_at: datetime | None, now: datetime,
+) -> Signal:  # fmt: skip
+    """A verdict about one device of a person (silence, location loss): keyed by the device, with the
+    person's side of the facts set from the position it was last placed at."""
     person = device.person_id or ""
     is_subject = device.person_kind is PersonKind.SUBJECT
-    pos = None if last_fix is None else position(last_fix, now)
+    pos = None if where is None else position(where, now)
     return Signal(
-        key=AlertKey(FAMILY, person, device.id),
-        kind=AlertKind.SIGNAL_LOSS,
+        key=AlertKey(family, person, device.id),
+        kind=kind,
         active=active,
         onset=active,
         facts=Facts(
             subject_position=pos if is_subject else None,
             protected_position=None if is_subject else pos,
             device_id=device.id,
-            occurred_at=heard_at,  # last heard
+            occurred_at=occurred_at,
         ),
         subject_id=person if is_subject else None,
         protected_person_id=None if is_subject else person,
