@@ -86,6 +86,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         clock_behind_s=settings.clock_behind_limit_s,
         late_horizon_s=settings.late_horizon_s,
         tier_hold_s=settings.tier_hold_s,
+        move_max_mps=settings.move_max_mps,
     )
 
     @asynccontextmanager

@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     # A pair that leaves every proximity tier keeps its alert this long before it clears (a pending
     # clear; falling back in within it says nothing new). 0: clear at once. rules/proximity.py.
     tier_hold_s: float = Field(default=900.0, ge=0)
+    # A fix implying a faster move than this since the same device's last good fix is put aside as
+    # impossible (rules/movement.py). The dispatch benchmark raises it: its driven subjects jump.
+    move_max_mps: float = Field(default=90.0, gt=0)
     log_level: str = "INFO"
     # Logins: a password gives a short-lived bearer token and a refresh token for the shift; wrong
     # passwords in a row lock the account for a while.

@@ -148,7 +148,8 @@ def test_within_her_view_she_sees_where_he_is_and_where_he_goes(site: Site, phon
 
     site.pair("S1", "P1")
     him = diagonal(400)
-    site.fixes(("PH-1", HOME_LAT, HOME_LON), ("AM-1", *him), heading_deg=225, speed_mps=1.4)
+    # 40 s before he comes within 100 m: a move he could make (an impossible one moves no one)
+    site.fixes(("PH-1", HOME_LAT, HOME_LON), ("AM-1", *him), heading_deg=225, speed_mps=1.4, seconds_ago=40)
     page, traffic, errors = open_app(site, phone)
     expect(page.locator("#status")).to_have_attribute("data-status", "nearby")
     expect(page.locator("#near")).to_be_visible()

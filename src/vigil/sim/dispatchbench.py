@@ -587,6 +587,9 @@ def run(
                     # the third step's clear is pushed when the subject is far again, not after the
                     # proximity hold: this measures the push, not the hold
                     "VIGIL_TIER_HOLD_S": "0",
+                    # its driven subjects jump 550 m and 2,950 m between steps a few seconds apart,
+                    # which the movement rule would rightly put aside as impossible
+                    "VIGIL_MOVE_MAX_MPS": "100000",
                 },
             )
             startup_s = server.wait_ready()
