@@ -76,3 +76,13 @@ def test_an_update_keeps_the_number_and_the_open_ones_come_back(db: Engine) -> N
         "i1", T0, kind=AlertKind.PROXIMITY_VIOLATION, escalated_at=later, updated_at=later
     )
     assert (row.severity, row.open) == ("critical", True)
+
+
+def test_a_busy_day_goes_past_99_and_the_next_day_does_not_see_it(db: Engine) -> None:
+    with db.begin() as conn:
+        incidents.write(conn, [incident(f"a{n}", T0) for n in range(99)], SEOUL)
+        incidents.write(conn, [incident("a99", T0)], SEOUL)  # -100 sorts before -99 as text
+        incidents.write(conn, [incident("a100", T0)], SEOUL)
+        incidents.write(conn, [incident("b0", T0 + timedelta(days=1))], SEOUL)
+    got = numbers(db)
+    assert (got["a98"], got["a99"], got["a100"], got["b0"]) == ("1206-99", "1206-100", "1206-101", "1207-01")

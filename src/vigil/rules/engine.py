@@ -396,7 +396,10 @@ class Engine:
         self, device: Device, received_at: datetime, now: datetime, kind: EventKind
     ) -> list[AlertChange]:
         previous = self._heard.get(device.id)
-        self._cadence.setdefault(device.id, signal.Cadence(self.tuning.cadence_keep)).heard(received_at)
+        cadence = self._cadence.get(device.id)
+        if cadence is None:
+            cadence = self._cadence[device.id] = signal.Cadence(self.tuning.cadence_keep)
+        cadence.heard(received_at)
         if previous is None or received_at > previous:
             self._heard[device.id] = received_at
             self._schedule_silence(device, received_at)
@@ -801,9 +804,12 @@ class Engine:
         at = fix.time
         if (now - at).total_seconds() > self.tuning.late_horizon_s:
             return []
+        orders = self._orders_of.get(device.person_id)
+        if not orders:
+            return []
         needs: list[tuple[str, datetime, datetime]] = []
         reach = timedelta(seconds=self.tuning.stale_after_s)
-        for order_id in sorted(self._orders_of.get(device.person_id, ())):
+        for order_id in sorted(orders):
             order = self.orders[order_id]
             other = order.protected_person_id if order.subject_id == device.person_id else order.subject_id
             where = self.tracks.get(other)

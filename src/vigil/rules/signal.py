@@ -32,12 +32,14 @@ class Cadence:
     def __init__(self, keep: int) -> None:
         self._gaps: deque[float] = deque(maxlen=keep)
         self._last: datetime | None = None
+        self._median: float | None = None  # of the gaps held; asked for on every message, so kept
 
     def heard(self, at: datetime) -> None:
         if self._last is not None and at > self._last:
             gap = (at - self._last).total_seconds()
             if gap >= 1.0:
                 self._gaps.append(gap)
+                self._median = None
         if self._last is None or at > self._last:
             self._last = at
 
@@ -45,7 +47,9 @@ class Cadence:
         """The learned interval; None until `least` gaps are known."""
         if len(self._gaps) < max(1, least):
             return None
-        return float(statistics.median_low(self._gaps))
+        if self._median is None:
+            self._median = float(statistics.median_low(self._gaps))
+        return self._median
 
 
 def interval(device: Device, learned: float | None) -> float | None:
