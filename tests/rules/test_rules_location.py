@@ -184,6 +184,26 @@ def test_a_man_on_the_move_when_positions_stop_gets_the_short_limit() -> None:
     assert opened.alert.kind is LOCATION
 
 
+def test_one_wifi_position_after_walking_in_is_indoors_not_shielding() -> None:
+    """He walks to work (GNSS, moving), gives one Wi-Fi fix inside, then nothing usable: indoors,
+    judged against the rest limit."""
+    w = World(with_order=False)
+    w.subject(0, near(3000), acc=10, speed=1.5)
+    w.subject(60, near(3400), acc=90, source=FixSource.WIFI)
+    assert _heartbeats(w, 120, 60 + int(REST)) == []
+    (opened,) = w.tick(at(60 + REST))
+    assert opened.alert.kind is LOCATION
+
+
+def test_a_wifi_fix_that_measured_movement_is_not_rest() -> None:
+    w = World(with_order=False)
+    w.subject(0, near(3000), acc=10)
+    w.subject(60, near(3040), acc=90, source=FixSource.WIFI, speed=5.0)
+    assert _heartbeats(w, 120, 660) == []
+    (opened,) = w.tick(at(660))
+    assert opened.alert.kind is LOCATION
+
+
 def test_a_cell_fix_that_places_him_elsewhere_ends_the_rest() -> None:
     w = World(with_order=False)
     w.subject(0, near(3000), acc=10)
@@ -201,3 +221,20 @@ def test_a_cell_fix_around_his_home_keeps_the_rest() -> None:
     w.subject(300, near(3000), acc=20)
     assert w.subject(400, near(3600), acc=1500, source=FixSource.CELL) == []
     assert _heartbeats(w, 460, 3600) == []
+
+
+def test_a_restart_carries_the_location_clock_on_from_the_stored_positions() -> None:
+    """After a restart the engine takes his last usable positions back from the store: he was at
+    rest indoors before it, so heartbeats afterwards are judged against the rest limit, not a new
+    10-minute spell that would raise for every monitor indoors."""
+    w = World(with_order=False)
+    w.subject(0, near(3000), acc=10)
+    w.subject(300, near(3040), acc=80, source=FixSource.WIFI)
+    _heartbeats(w, 360, 1200)
+    fixes = [f for track in w.engine.tracks.values() for f in track.history]
+    fresh = World(with_order=False)
+    fresh.engine.restore(fixes, {ANKLE: at(1140)}, [], at(1200))
+    assert _heartbeats(fresh, 1200, 300 + int(REST)) == []
+    (opened,) = fresh.tick(at(300 + REST))
+    assert opened.alert.kind is LOCATION
+    assert opened.alert.facts.occurred_at == at(300)

@@ -357,6 +357,12 @@ class Engine:
             if device is not None and device.person_id is not None:
                 where = self.tracks.setdefault(device.person_id, Whereabouts(device.person_id))
                 where.add(fix, device.kind in BODY_WORN, self.tuning.keep_s, self.tuning.keep_n)
+                if location.limit(device, self.tuning) is not None:
+                    # the location clock carries on from his last usable position (and whether he
+                    # was at rest): a restart must not start every indoor monitor's spell afresh
+                    placed = location.placed(self._located.get(device.id), fix, self.tuning)
+                    if placed is not None:
+                        self._located[device.id] = placed
         for whereabouts in self.tracks.values():
             for kept in whereabouts.devices.values():
                 kept.complete = False  # the store holds what came before: late fixes read it there
@@ -370,6 +376,10 @@ class Engine:
             if alert.key.family == position_doubt.FAMILY and alert.active:
                 # the doubts themselves are not kept; the next believed position ends the alarm
                 self._doubts[alert.key.person] = DoubtState(raised=True)
+        for device_id in self._located:
+            device = self.devices.get(device_id)
+            if device is not None:
+                self._schedule_location(device)
         for order in self.orders.values():
             pair = self._parties(order, now)
             if pair is not None and order.active_at(now):
