@@ -52,14 +52,13 @@ class Outbox:
     def escalate(
         self, conn: Connection, delivery_id: int, reason: str, engine: EngineView, now: datetime
     ) -> tuple[list[Pending], list[AlertChange]]:
-        """A pushed violation that its target did not acknowledge in time (or rejected): re-send it,
-        marked as escalated, to the next target by priority, and flag it on the alert's timeline."""
+        """A push its target left unacknowledged (or rejected) goes to the next target: `escalation`."""
         return escalation.escalate(conn, self._stager, delivery_id, reason, engine, now)
 
     def record(
         self, conn: Connection, attempts: Sequence[Attempt], engine: EngineView, now: datetime
     ) -> list[AlertChange]:
-        """Record delivery attempts; raise (or clear) the operators' alarm where one is due."""
+        """The deliverer's attempts, written to their deliveries: `records`."""
         return records.record(conn, attempts, engine, now)
 
     def report(

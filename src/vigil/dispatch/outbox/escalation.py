@@ -24,8 +24,10 @@ from vigil.store import tables as t
 def escalate(
     conn: Connection, stager: Stager, delivery_id: int, reason: str, engine: EscalationView, now: datetime
 ) -> tuple[list[Pending], list[AlertChange]]:
-    """Escalate one delivery (once: a delivery already acknowledged or escalated is left alone).
-    Returns the deliveries made and the flag on the alert's timeline."""
+    """A pushed violation that its target did not acknowledge in time (or rejected): re-send it,
+    marked as escalated, to the next target by priority, and flag it on the alert's timeline. Once:
+    a delivery already acknowledged or escalated is left alone. Returns the deliveries made and the
+    flag."""
     row = conn.execute(
         select(t.deliveries, t.dispatch_events.c.escalation, t.dispatch_events.c.push_type)
         .join(t.dispatch_events, t.dispatch_events.c.id == t.deliveries.c.event_id)
