@@ -1,0 +1,143 @@
+"""The delivery records: each attempt the deliverer reports is written to its delivery, and what
+they come to is raised to the operators (a push undelivered for too long, a target gone). Also the
+deliverer's view of the records: what is still to send and what still awaits an acknowledgement.
+It reads the engine through `RecordView` only: it raises and clears alarms, nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, select, update
+
+from vigil.dispatch.outbox.messages import Attempt, Pending
+from vigil.dispatch.outbox.views import RecordView
+from vigil.domain.alerts import TERMINAL, AlertChange, AlertKey, AlertKind, Facts, Signal
+from vigil.store import tables as t
+
+
+def record(
+    conn: Connection, attempts: Sequence[Attempt], engine: RecordView, now: datetime
+) -> list[AlertChange]:
+    """Record delivery attempts; raise (or clear) the operators' alarm where one is due."""
+    changes: list[AlertChange] = []
+    for attempt in attempts:
+        row = conn.execute(select(t.deliveries).where(t.deliveries.c.id == attempt.delivery_id)).first()
+        if row is None or row.state != "pending":
+            continue
+        values: dict[str, Any] = {
+            "attempts": row.attempts + 1,
+            "last_attempt_at": attempt.at,
+            "last_status": attempt.status,
+            "last_error": attempt.error[:1000],
+        }
+        if attempt.delivered:
+            values.update(state="delivered", delivered_at=attempt.at)
+        elif attempt.gone:
+            values.update(state="gone")
+        if attempt.next_attempt_at is not None:
+            values["next_attempt_at"] = attempt.next_attempt_at
+        if attempt.alarm and row.alarmed_at is None:
+            values["alarmed_at"] = now
+        conn.execute(update(t.deliveries).where(t.deliveries.c.id == row.id).values(**values))
+        subject = _subject_of(conn, row.alert_id)
+        key = AlertKey("dispatch", row.target_id, row.alert_id)
+        if attempt.alarm and row.alarmed_at is None:
+            seconds = round((attempt.at - row.created_at).total_seconds())
+            text = f"push to {row.target_id} undelivered for {seconds} s: {attempt.error or attempt.status}"
+            changes += engine.alarm(_alarm(key, subject, text, True), now)
+        elif attempt.delivered and row.alarmed_at is not None:
+            changes += engine.alarm(_alarm(key, subject, f"push to {row.target_id} delivered", False), now)
+        if attempt.gone:
+            changes += _gone(conn, row.target_id, attempt, subject, engine, now)
+    return changes
+
+
+def _gone(
+    conn: Connection,
+    target_id: str,
+    attempt: Attempt,
+    subject: str | None,
+    engine: RecordView,
+    now: datetime,
+) -> list[AlertChange]:
+    """A target that answered 410 Gone is disabled, its queue dropped, and operators told."""
+    reason = f"answered 410 Gone at {attempt.at.isoformat()}"
+    conn.execute(
+        update(t.dispatch_targets)
+        .where(t.dispatch_targets.c.id == target_id)
+        .values(enabled=False, disabled_reason=reason, updated_at=now)
+    )
+    conn.execute(
+        update(t.deliveries)
+        .where(and_(t.deliveries.c.target_id == target_id, t.deliveries.c.state == "pending"))
+        .values(state="gone", last_error=reason)
+    )
+    text = f"dispatch target {target_id} {reason}: disabled; pushes to it stopped"
+    return engine.alarm(_alarm(AlertKey("dispatch", target_id, ""), subject, text, True), now)
+
+
+def pending(conn: Connection) -> list[Pending]:
+    """Every delivery still to make, in commit order (at start-up, after a crash)."""
+    query = (
+        select(t.deliveries, t.dispatch_events.c.sequence, t.dispatch_events.c.needs_ack)
+        .join(t.dispatch_events, t.dispatch_events.c.id == t.deliveries.c.event_id)
+        .where(t.deliveries.c.state == "pending")
+        .order_by(t.deliveries.c.id)
+    )
+    return [
+        Pending(
+            delivery_id=r.id,
+            event_id=r.event_id,
+            target_id=r.target_id,
+            alert_id=r.alert_id,
+            sequence=r.sequence,
+            body=r.body.encode(),
+            created_at=r.created_at,
+            attempts=r.attempts,
+            next_attempt_at=r.next_attempt_at,
+            needs_ack=r.needs_ack,
+            alarmed=r.alarmed_at is not None,
+        )
+        for r in conn.execute(query)
+    ]
+
+
+def awaiting_ack(conn: Connection) -> list[tuple[int, str, str, datetime]]:
+    """(delivery, alert, target, pushed at) of violations pushed and not yet acknowledged."""
+    query = (
+        select(
+            t.deliveries.c.id,
+            t.deliveries.c.alert_id,
+            t.deliveries.c.target_id,
+            t.deliveries.c.created_at,
+        )
+        .join(t.dispatch_events, t.dispatch_events.c.id == t.deliveries.c.event_id)
+        .join(t.alerts, t.alerts.c.id == t.deliveries.c.alert_id)
+        .where(
+            t.dispatch_events.c.needs_ack.is_(True),
+            t.deliveries.c.acked_at.is_(None),
+            t.deliveries.c.escalated_at.is_(None),
+            t.deliveries.c.state != "gone",
+            t.alerts.c.state.not_in([s.value for s in TERMINAL]),
+        )
+    )
+    return [(r.id, r.alert_id, r.target_id, r.created_at) for r in conn.execute(query)]
+
+
+def _alarm(key: AlertKey, subject: str | None, text: str, active: bool) -> Signal:
+    return Signal(
+        key=key,
+        kind=AlertKind.DISPATCH_FAILURE,
+        active=active,
+        onset=active,
+        facts=Facts(event=text),
+        subject_id=subject,
+    )
+
+
+def _subject_of(conn: Connection, alert_id: str) -> str | None:
+    row = conn.execute(select(t.alerts.c.subject_id).where(t.alerts.c.id == alert_id)).first()
+    return None if row is None else row.subject_id

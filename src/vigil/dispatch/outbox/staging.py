@@ -1,0 +1,276 @@
+"""Staging: what a committed alert change makes to push. Each push is rendered once per target and
+written to the outbox (an event row and one delivery row per target) in the transaction that
+commits the change, so a change and its pushes are committed together or not at all.
+
+The stager remembers, per open alert and per open incident, what was pushed before: the next push
+carries the sequence, the references (CAP's chain) and the live-track link its target was sent.
+It reads the engine through `StagingView` only.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, insert, select
+
+from vigil.dispatch import links, routing
+from vigil.dispatch.dossier import Dossier, PushType, Reference
+from vigil.dispatch.formats import render
+from vigil.dispatch.links import Holder, Issued
+from vigil.dispatch.outbox.messages import OutboxSettings, Pending
+from vigil.dispatch.outbox.scene import incident_number, order_info, scene
+from vigil.dispatch.outbox.views import SceneView, StagingView
+from vigil.dispatch.routing import Target
+from vigil.dispatch.targets import load_targets
+from vigil.domain.alerts import TERMINAL, Alert, AlertChange, Facts
+from vigil.store import tables as t
+from vigil.store.codec import facts_from_json, facts_json
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class _History:
+    """What has been pushed about one alert, for the next push to build on."""
+
+    facts: Facts
+    references: list[Reference] = field(default_factory=list)
+    sequence: int = 0
+    # The live-track link each target was sent, so its later pushes carry the same one. Only the
+    # hash is stored, so after a restart a target's next push carries a new link (the old one lives on).
+    links: dict[str, Issued] = field(default_factory=dict)
+
+
+class Stager:
+    def __init__(self, settings: OutboxSettings, link_base: Callable[[], str | None]) -> None:
+        self.settings = settings
+        self._link_base = link_base
+        self._pushed: dict[str, _History] = {}
+        # Per open incident: every push about its alerts, oldest first (CAP references: one stream),
+        # and the live-track link each target was sent for it (one per target per incident).
+        self._chains: dict[str, list[Reference]] = {}
+        self._incident_links: dict[str, dict[str, Issued]] = {}
+
+    def load(self, conn: Connection) -> None:
+        """What was pushed about alerts still open (at start-up, and after a failed commit)."""
+        self._pushed = {}
+        query = (
+            select(t.dispatch_events)
+            .join(t.alerts, t.alerts.c.id == t.dispatch_events.c.alert_id)
+            .where(t.alerts.c.state.not_in([s.value for s in TERMINAL]))
+            .order_by(t.dispatch_events.c.alert_id, t.dispatch_events.c.sequence)
+        )
+        for row in conn.execute(query):
+            history = self._pushed.setdefault(row.alert_id, _History(Facts()))
+            history.facts = facts_from_json(row.facts)
+            history.sequence = row.sequence
+            history.references.append(Reference(row.id, row.created_at))
+        self._chains, self._incident_links = {}, {}
+        chained = (
+            select(t.dispatch_events.c.id, t.dispatch_events.c.created_at, t.alerts.c.incident_id)
+            .join(t.alerts, t.alerts.c.id == t.dispatch_events.c.alert_id)
+            .join(t.incidents, t.incidents.c.id == t.alerts.c.incident_id)
+            .where(t.incidents.c.open.is_(True))
+            .order_by(t.dispatch_events.c.created_at, t.dispatch_events.c.id)
+        )
+        for event_id, created_at, incident_id in conn.execute(chained):
+            self._chains.setdefault(incident_id, []).append(Reference(event_id, created_at))
+
+    def stage(
+        self, conn: Connection, changes: Iterable[AlertChange], engine: StagingView, now: datetime
+    ) -> list[Pending]:
+        """Stage the pushes these committed-to-be changes call for; returns the deliveries made."""
+        targets: list[Target] | None = None
+        staged: list[Pending] = []
+        changes = list(changes)
+        for change in changes:
+            alert = change.alert
+            history = self._pushed.get(alert.id)
+            order = engine.orders.get(alert.order_id or "")
+            tiers = (order.violation_distance_m, order.warning_distance_m) if order else None
+            kind = routing.push_type(change, history.facts if history else None, tiers)
+            if kind is None:
+                if alert.state in TERMINAL:
+                    self._pushed.pop(alert.id, None)
+                continue
+            if targets is None:
+                targets = [target for target in load_targets(conn) if target.enabled]
+            if not targets:
+                continue  # no dispatch configured: nothing to render
+            try:
+                with conn.begin_nested():
+                    staged += self.push(conn, change, kind, engine, targets, now)
+            except Exception:
+                # A push that cannot be rendered must not cost the devices their answer: the alert
+                # is committed and on the operators' screens; the failure is logged loudly.
+                log.exception("could not stage the push for alert %s (%s)", alert.id, kind)
+        # Incidents closed by these changes: their streams end (after the closing pushes are staged).
+        for change in changes:
+            incident_id = change.alert.incident_id
+            if incident_id is not None and engine.incidents.get(incident_id) is None:
+                self._chains.pop(incident_id, None)
+                self._incident_links.pop(incident_id, None)
+        return staged
+
+    def push(
+        self,
+        conn: Connection,
+        change: AlertChange,
+        kind: PushType,
+        engine: SceneView,
+        targets: Sequence[Target],
+        now: datetime,
+        level: int = 0,
+        only: Callable[[str], bool] = lambda _: True,
+        reason: str = "",
+    ) -> list[Pending]:
+        """Render and write one push about `change` for the targets its plan names (of those `only`
+        lets through), at escalation `level`; returns the deliveries made (none: no one serves it)."""
+        alert = change.alert
+        dossier = self._dossier(conn, change, kind, engine, targets, now, level, reason)
+        chosen = [
+            target for target in targets if target.id in routing.recipients(dossier.plan) and only(target.id)
+        ]
+        if not chosen:
+            return []  # no one serves these areas: the alert stays on the control centre's screen
+        # Each target's body carries the link issued to that target. Render first: a push that cannot
+        # be rendered leaves no trace here (its link rows go with the caller's savepoint).
+        sent, issued = self._target_links(conn, alert, [target.id for target in chosen], now)
+        bodies = {
+            target.id: render(replace(dossier, live_track_url=sent.get(target.id)), target.formats)
+            for target in chosen
+        }
+        needs_ack = routing.needs_ack(kind, alert.kind, alert.state) or level > 0
+        conn.execute(
+            insert(t.dispatch_events).values(
+                id=dossier.event_id,
+                alert_id=alert.id,
+                sequence=dossier.sequence,
+                push_type=kind.value,
+                escalation=level,
+                needs_ack=needs_ack,
+                created_at=now,
+                facts=facts_json(alert.facts),
+            )
+        )
+        staged = []
+        for target in chosen:
+            body = bodies[target.id]
+            inserted = conn.execute(
+                insert(t.deliveries).values(
+                    event_id=dossier.event_id,
+                    target_id=target.id,
+                    alert_id=alert.id,
+                    body=body.decode(),
+                    state="pending",
+                    attempts=0,
+                    created_at=now,
+                    next_attempt_at=now,
+                    last_error="",
+                )
+            ).inserted_primary_key
+            assert inserted is not None
+            staged.append(
+                Pending(
+                    delivery_id=int(inserted[0]),
+                    event_id=dossier.event_id,
+                    target_id=target.id,
+                    alert_id=alert.id,
+                    sequence=dossier.sequence,
+                    body=body,
+                    created_at=now,
+                    attempts=0,
+                    next_attempt_at=now,
+                    needs_ack=needs_ack,
+                )
+            )
+        if alert.state in TERMINAL:
+            self._pushed.pop(alert.id, None)  # nothing more will follow
+        else:
+            history = self._pushed.setdefault(alert.id, _History(alert.facts))
+            history.sequence = dossier.sequence
+            history.facts = alert.facts
+            history.references.append(Reference(dossier.event_id, now))
+            history.links.update(issued)
+        if alert.incident_id is not None:
+            # the incident's stream: the next push about any of its alerts references this one
+            self._chains.setdefault(alert.incident_id, []).append(Reference(dossier.event_id, now))
+            self._incident_links.setdefault(alert.incident_id, {}).update(issued)
+        return staged
+
+    def _target_links(
+        self, conn: Connection, alert: Alert, target_ids: Sequence[str], now: datetime
+    ) -> tuple[dict[str, str], dict[str, Issued]]:
+        """The live-track URL for each target: the one it was sent before (for any alert of the same
+        incident: one link per target per incident) while it is not revoked and more than half its
+        life remains, else a new link issued to that target. Returns the URLs and the links issued
+        now, which are remembered only once the push is staged (a push that fails leaves none)."""
+        issued: dict[str, Issued] = {}
+        base = self._link_base()
+        if base is None:
+            return {}, issued
+        lifetime = timedelta(seconds=self.settings.link_lifetime_s)
+        alert_id = alert.id
+        history = self._pushed.get(alert_id)
+        known_links = (
+            self._incident_links.get(alert.incident_id, {})
+            if alert.incident_id is not None
+            else (history.links if history else {})
+        )
+        sent = {tid: known_links[tid] for tid in target_ids if tid in known_links}
+        if sent:  # an operator may have revoked one since (a leaked link)
+            c = t.incident_links.c
+            ids = [issued_link.link.id for issued_link in sent.values()]
+            alive = set(conn.scalars(select(c.id).where(c.id.in_(ids), c.revoked_at.is_(None))))
+            sent = {tid: known for tid, known in sent.items() if known.link.id in alive}
+        urls = {}
+        for target_id in target_ids:
+            known = sent.get(target_id)
+            if known is None or known.link.expires_at - now < lifetime / 2:
+                known = links.issue(
+                    conn, alert_id, Holder.TARGET, target_id, "vigil", now, lifetime, alert.incident_id
+                )
+                issued[target_id] = known
+            urls[target_id] = known.url(base)
+        return urls, issued
+
+    def _dossier(
+        self,
+        conn: Connection,
+        change: AlertChange,
+        kind: PushType,
+        engine: SceneView,
+        targets: Sequence[Target],
+        now: datetime,
+        level: int,
+        reason: str,
+    ) -> Dossier:
+        alert = change.alert
+        found = scene(conn, alert, engine, now, self.settings.stale_after_s)
+        history = self._pushed.get(alert.id)
+        return Dossier(
+            event_id=str(uuid.uuid4()),
+            push_type=kind,
+            sequence=(history.sequence if history else 0) + 1,
+            alert=alert,
+            at=now,
+            note=change.note,
+            subject=found.subject,
+            protected=found.victim,
+            order=order_info(found.order),
+            plan=routing.plan(alert.kind, found.offender_at, found.victim_at, targets, level),
+            live_track_url=None,  # each target's own, set when its body is rendered
+            references=tuple(history.references) if history else (),
+            incident_id=alert.incident_id,
+            incident_number=incident_number(conn, alert.incident_id),
+            incident_references=tuple(self._chains.get(alert.incident_id or "", ())),
+            sender=self.settings.sender,
+            source=self.settings.source,
+            timezone=self.settings.timezone,
+            escalation_level=level,
+            escalation_reason=reason,
+        )
