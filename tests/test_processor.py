@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, func, select
 
+from vigil.commands import Ingest, IngestOutcome, Touched, Write
 from vigil.domain.model import DeviceKind, Fix, LegalBasis
-from vigil.processor import Ingest, IngestOutcome, Processor, Touched, Write
+from vigil.processor import Processor
 from vigil.store import records
 from vigil.store import tables as t
 from vigil.store.database import migrate, open_engine

@@ -17,11 +17,12 @@ from typing import Any
 from sqlalchemy import Connection, and_, insert, select, update
 
 from vigil import jurisdiction
+from vigil.commands import Attempt, Callback, Reported
 from vigil.dispatch import links, routing
 from vigil.dispatch.dossier import Dossier, OrderInfo, Party, PushType, Reference
 from vigil.dispatch.formats import render
 from vigil.dispatch.links import Holder, Issued
-from vigil.dispatch.reports import Outcome, Status, judge, latest
+from vigil.dispatch.reports import Status, judge, latest
 from vigil.dispatch.routing import Target, Whereabouts
 from vigil.dispatch.targets import load_targets
 from vigil.domain import geo
@@ -74,61 +75,6 @@ class Pending:
     next_attempt_at: datetime
     needs_ack: bool
     alarmed: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """What one delivery attempt came to, for the record."""
-
-    delivery_id: int
-    at: datetime
-    status: int | None  # HTTP status, None when no answer came (refused, timed out)
-    error: str = ""
-    delivered: bool = False
-    gone: bool = False  # the target answered 410: it is disabled
-    next_attempt_at: datetime | None = None
-    alarm: bool = False  # undelivered for too long: operators are told (once)
-
-
-# --- commands the processor hands to the outbox ---------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """Delivery attempts to record."""
-
-    attempts: tuple[Attempt, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Escalate:
-    """A pushed violation went unacknowledged (or was rejected): tell the next target."""
-
-    delivery_id: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Callback:
-    """A dispatch system's signed report about an alert (already verified at the edge)."""
-
-    target_id: str
-    callback_id: str  # its webhook-id: a retried report is recorded once
-    alert_id: str
-    status: Status
-    outcome: Outcome | None
-    note: str
-    body: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Reported:
-    alert_id: str
-    state: str
-    duplicate: bool = False
-
-
-DispatchCommand = Record | Escalate | Callback
 
 
 @dataclass(frozen=True, slots=True)
