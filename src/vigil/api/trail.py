@@ -11,6 +11,7 @@ from urllib.parse import unquote
 
 from fastapi import HTTPException, Request, WebSocket, status
 
+from vigil.api import writer
 from vigil.api.policy import Action
 from vigil.commands import Audit
 from vigil.store import audit
@@ -95,9 +96,7 @@ async def record(conn: Request | WebSocket, item: audit.Entry) -> None:
     """Record before serving, from the event loop."""
     try:
         # raises if the writer refused the entry
-        await asyncio.wait_for(
-            asyncio.wrap_future(conn.app.state.runner.submit(Audit((item,)))), AUDIT_TIMEOUT_S
-        )
+        await asyncio.wait_for(writer.run(conn, Audit((item,))), AUDIT_TIMEOUT_S)
     except Exception:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, "the access could not be audited; retry"

@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.requests import HTTPConnection
 
 from vigil.commands import Command, Refusal
 from vigil.runner import Runner
@@ -19,10 +20,10 @@ from vigil.runner import Runner
 T = TypeVar("T")
 
 
-async def run(request: Request, command: Command[T]) -> T:
+async def run(request: HTTPConnection, command: Command[T]) -> T:
     """Submit a command to the single writer and wait for its answer, off the event loop's thread.
     A refusal is raised as itself, so a route may catch one to answer otherwise (a 404 it can tell
-    from a read); left alone, `install`'s handler answers it."""
+    from a read); left alone, `install`'s handler answers it. A WebSocket's connection serves too."""
     runner: Runner = request.app.state.runner
     return await asyncio.wrap_future(runner.submit(command))
 
