@@ -407,7 +407,7 @@ class Engine:
                 break
         return report.changes
 
-    def _heard(self, r: _Report) -> bool:
+    def _alive(self, r: _Report) -> bool:
         """Any message proves the device alive: its silence (signal_loss), or power_off, ends."""
         kind = EventKind.HEARTBEAT if r.event is None else r.event.kind
         r.changes += self._heard_from(r.device, r.received_at, r.now, kind)
@@ -1149,7 +1149,7 @@ Rule = Callable[[Engine, _Report], bool]
 # The rules each kind of report goes through, in the order they run, the way Traccar lists its
 # position handlers. Each rule answers whether the report goes on; where one stops it is said.
 ON_FIX: tuple[Rule, ...] = (
-    Engine._heard,  # signal_loss, power_off: any message ends them
+    Engine._alive,  # signal_loss, power_off: any message ends them
     Engine._location,  # location_loss: a usable position ends the spell with none
     Engine._placed,  # where the fix falls in its device's track (newest, older, a repeat)
     Engine._doubt_ended,  # position_doubt: a believed position ends it
@@ -1163,9 +1163,9 @@ ON_FIX: tuple[Rule, ...] = (
     Engine._path,  # between: the straight path from his previous fix (live subject)
 )
 # An event: its own alarm, then its fix (if it carries one) as any fix is.
-ON_EVENT: tuple[Rule, ...] = (Engine._heard, Engine._alarm, *ON_FIX[1:])
+ON_EVENT: tuple[Rule, ...] = (Engine._alive, Engine._alarm, *ON_FIX[1:])
 # A position judged implausible (`Engine.doubt`): it proves the device alive and feeds only this.
-ON_DOUBTED: tuple[Rule, ...] = (Engine._heard, Engine._doubted)
+ON_DOUBTED: tuple[Rule, ...] = (Engine._alive, Engine._doubted)
 
 
 def _over(breach: Signal) -> Signal:
