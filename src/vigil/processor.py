@@ -6,6 +6,9 @@ the commit are the callers answered and the changes published. That gives, at on
 ordering, group commit (one fsync for many devices), idempotency, and "answer a device only after
 its report is on disk". If a commit fails, the engine is rebuilt from the database, so memory never
 holds what the disk does not.
+
+The commands (vigil.commands) and the one handler for each are listed in HANDLERS, after the class:
+the write path on one screen. A handler that refuses its command raises; the batch goes on.
 """
 
 from __future__ import annotations
