@@ -15,9 +15,10 @@ from hypothesis import strategies as st
 from sqlalchemy import Connection, func, select
 
 from vigil.adapters import native
+from vigil.commands import Ingest, IngestOutcome, Touched, Write
 from vigil.domain.alerts import AlertKey
 from vigil.domain.model import ALARM_EVENTS, DeviceEvent, DeviceKind, EventKind, LegalBasis
-from vigil.processor import Ingest, IngestOutcome, Processor, Touched, Write
+from vigil.processor import Processor
 from vigil.rules import device_health
 from vigil.store import records
 from vigil.store import tables as t

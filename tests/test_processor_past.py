@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection
 
+from vigil.commands import Ingest, Touched, Write
 from vigil.domain import geo
 from vigil.domain.alerts import AlertKind, Change
 from vigil.domain.model import DeviceKind, Fix, LegalBasis
-from vigil.processor import Ingest, Processor, Touched, Write
+from vigil.processor import Processor
 from vigil.store import records
 from vigil.store.database import migrate, open_engine
 

@@ -53,6 +53,7 @@ from vigil.api import (
     registry,
     streams,
     web,
+    writer,
 )
 from vigil.api.auth import Tokens
 from vigil.api.streams import Hub
@@ -195,6 +196,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         app.include_router(router)
     web.mount(app)
     hardening.install(app, settings)  # rate limits, body checks, security headers, CORS, log redaction
+    writer.install(app)  # what the single writer refuses answers 4xx, naming the field
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

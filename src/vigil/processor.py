@@ -6,6 +6,9 @@ the commit are the callers answered and the changes published. That gives, at on
 ordering, group commit (one fsync for many devices), idempotency, and "answer a device only after
 its report is on disk". If a commit fails, the engine is rebuilt from the database, so memory never
 holds what the disk does not.
+
+The commands (vigil.commands) and the one handler for each are listed in HANDLERS, after the class:
+the write path on one screen. A handler that refuses its command raises; the batch goes on.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from typing import Any
@@ -21,13 +25,28 @@ from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, s
 from sqlalchemy.dialects import postgresql, sqlite
 
 from vigil.adapters import InputError
+from vigil.commands import (
+    Audit,
+    Callback,
+    Command,
+    Conflict,
+    Escalate,
+    Ingest,
+    IngestOutcome,
+    Move,
+    NotFound,
+    Record,
+    Refusal,
+    Reported,
+    Tick,
+    Write,
+)
 from vigil.dispatch import links
-from vigil.dispatch.outbox import DispatchCommand, Escalate, Outbox, Pending, Record
+from vigil.dispatch.outbox import Outbox, Pending
 from vigil.dispatch.reports import IllegalReport
 from vigil.domain.alerts import (
     TERMINAL,
     AlertChange,
-    AlertState,
     Change,
     IllegalTransition,
     UnknownAlert,
@@ -57,65 +76,7 @@ CLOCK_SUSPECT = "clock_suspect"  # the event detail key that says the device's t
 RESTORE_FIXES_PER_DEVICE = 2  # the live position and the one before it, for speed and heading
 
 
-# --- commands -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Ingest:
-    reports: Sequence[tuple[int, Report]]
-    received_at: datetime
-    only_device: str | None = None  # a device's own token may post only for that device
-    # Judge the positions' physical plausibility (the victim app's own reports): an implausible one
-    # is stored with its doubt but moves no one and feeds no rule (an alarm still raises).
-    vet: bool = False
-
-
-@dataclass(slots=True)
-class IngestOutcome:
-    stored: int = 0
-    duplicates: int = 0
-    alerts: int = 0  # alert changes these reports caused
-    errors: list[InputError] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class Touched:
-    """What a registry write changed, so the engine can reload exactly that."""
-
-    result: Any = None
-    devices: tuple[str, ...] = ()
-    orders: tuple[str, ...] = ()
-    zones: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Write:
-    """A registry write: `apply` writes rows in the batch's transaction and says what it touched."""
-
-    apply: Callable[[Connection, datetime], Touched]
-
-
-@dataclass(frozen=True, slots=True)
-class Move:
-    alert_id: str
-    target: AlertState
-    actor: str
-    note: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Audit:
-    """Accesses to record in the audit trail (reads of location data, exports)."""
-
-    entries: tuple[Entry, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Tick:
-    pass
-
-
-Command = Ingest | Write | Move | Tick | Audit | DispatchCommand
+# --- what a batch publishes ---------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,12 +105,19 @@ class Published:
         return bool(self.alerts or self.positions or self.deliveries or self.acks)
 
 
-class CommandFailed(Exception):
-    """A command that was refused; the rest of its batch went through."""
+@dataclass(slots=True)
+class Batch:
+    """One transaction's worth of commands: what every handler is handed."""
 
+    conn: Connection
+    now: datetime
+    out: Published  # what is published once the batch commits
+    rows: _Rows  # reports, alert changes and audit entries, written together at the end
 
-class Conflict(CommandFailed):
-    """Refused because of the record's state (already ended, already removed), not the input."""
+    def changed(self, changes: list[AlertChange]) -> None:
+        """Alert changes a handler made: stored with the batch, published after it commits."""
+        self.rows.alerts(changes)
+        self.out.alerts += changes
 
 
 # --- the processor --------------------------------------------------------------------------------
@@ -213,17 +181,18 @@ class Processor:
             self.areas.load(conn)
         self.engine = engine
 
-    def run(self, commands: Sequence[Command], now: datetime) -> tuple[list[Any], Published]:
-        """Judge and store a batch in one transaction. Returns one result per command (an outcome, a
-        value, or a CommandFailed) and what to publish once committed. Raises if the commit fails,
-        after rebuilding the engine from what the database holds."""
+    def run(self, commands: Sequence[Command[Any]], now: datetime) -> tuple[list[Any], Published]:
+        """Judge and store a batch in one transaction. Returns one result per command, in order
+        (what its handler answered, or the Refusal it raised) and what to publish once committed.
+        Raises if the commit fails, after rebuilding the engine from what the database holds."""
         results: list[Any] = []
         out = Published()
         writes = _Rows(now, self.audit_key, self)
         try:
             with self.db.begin() as conn:
+                batch = Batch(conn, now, out, writes)
                 for command in commands:
-                    results.append(self._one(conn, command, now, out, writes))
+                    results.append(self._one(batch, command))
                 writes.flush(conn)
                 if out.alerts:
                     out.areas = self.areas.note(conn, out.alerts)
@@ -252,73 +221,47 @@ class Processor:
             self.areas.committed()
         return results, out
 
-    def _one(self, conn: Connection, command: Command, now: datetime, out: Published, writes: _Rows) -> Any:
-        if isinstance(command, Ingest):
-            return self._ingest(conn, command, out, writes)
-        if isinstance(command, Audit):
-            if self.audit_key is None:  # refused alone: the rest of the batch must not fail with it
-                return CommandFailed("this processor has no audit key: nothing can be audited")
-            writes.audit(command.entries)
-            return len(command.entries)
-        if isinstance(command, Tick):
-            changes = self.engine.tick(now)
-            writes.alerts(changes)
-            out.alerts += changes
-            return len(changes)
-        if isinstance(command, Move):
-            try:
-                change = self.engine.move(
-                    command.alert_id, command.target, actor=command.actor, now=now, note=command.note
-                )
-            except UnknownAlert:
-                return CommandFailed(
-                    f"alert {command.alert_id!r} is not open (resolved, false alarm, or unknown)"
-                )
-            except IllegalTransition as exc:
-                return CommandFailed(str(exc))
-            writes.alerts([change])
-            out.alerts.append(change)
-            return change
-        if isinstance(command, Write):
-            return self._write(conn, command, now, out, writes)
-        return self._dispatch(conn, command, now, out, writes)
-
-    def _dispatch(
-        self, conn: Connection, command: DispatchCommand, now: datetime, out: Published, writes: _Rows
-    ) -> Any:
-        if self.outbox is None:
-            return CommandFailed("dispatch is not configured")
-        writes.flush(conn)  # a report may concern an alert opened earlier in this batch
-        result: Any = None
-        pending: list[Pending] = []
-        acks: list[tuple[str, str]] = []
+    def _one(self, batch: Batch, command: Command[Any]) -> Any:
         try:
-            with conn.begin_nested():
-                if isinstance(command, Record):
-                    changes = self.outbox.record(conn, command.attempts, self.engine, now)
-                elif isinstance(command, Escalate):
-                    pending, changes = self.outbox.escalate(
-                        conn, command.delivery_id, command.reason, self.engine, now
-                    )
-                else:
-                    result, changes, pending, acks = self.outbox.report(conn, command, self.engine, now)
+            return HANDLERS[type(command)](self, batch, command)
+        except Refusal as refusal:
+            # Turned down alone: a handler refuses before it writes, or from inside its savepoint, so
+            # nothing of it is left and the rest of the batch goes on. Its traceback holds this
+            # batch's frames (the connection among them): the caller needs only the refusal.
+            return refusal.with_traceback(None)
+
+    # --- the handlers (see HANDLERS below the class) ------------------------------------------------
+
+    def _audit(self, batch: Batch, command: Audit) -> int:
+        if self.audit_key is None:
+            raise Conflict("this processor has no audit key: nothing can be audited")
+        batch.rows.audit(command.entries)
+        return len(command.entries)
+
+    def _tick(self, batch: Batch, command: Tick) -> int:
+        changes = self.engine.tick(batch.now)
+        batch.changed(changes)
+        return len(changes)
+
+    def _move(self, batch: Batch, command: Move) -> AlertChange:
+        try:
+            change = self.engine.move(
+                command.alert_id, command.target, actor=command.actor, now=batch.now, note=command.note
+            )
         except UnknownAlert:
-            return CommandFailed("no such alert")
-        except IllegalReport as exc:
-            return Conflict(str(exc))
-        writes.alerts(changes)
-        out.alerts += changes
-        out.deliveries += pending
-        out.acks += acks
-        return result
+            raise Conflict(
+                f"alert {command.alert_id!r} is not open (resolved, false alarm, or unknown)"
+            ) from None
+        except IllegalTransition as exc:
+            raise Conflict(str(exc)) from None
+        batch.changed([change])
+        return change
 
-    def _write(self, conn: Connection, command: Write, now: datetime, out: Published, writes: _Rows) -> Any:
-        writes.flush(conn)  # a registry change must see the reports before it, in order
-        try:
-            with conn.begin_nested():
-                touched = command.apply(conn, now)
-        except CommandFailed as exc:
-            return exc
+    def _write(self, batch: Batch, command: Write) -> Any:
+        conn, now = batch.conn, batch.now
+        batch.rows.flush(conn)  # a registry change must see the reports before it, in order
+        with conn.begin_nested():  # a refusal raised by `apply` undoes its rows alone
+            touched = command.apply(conn, now)
         changes: list[AlertChange] = []
         for device_id in touched.devices:
             row = conn.execute(select(t.devices).where(t.devices.c.id == device_id)).first()
@@ -338,11 +281,47 @@ class Processor:
                 changes += self.engine.remove_zone(zone_id, now)
             else:
                 changes += self.engine.put_zone(registry.zone_from_row(row), now)
-        writes.alerts(changes)
-        out.alerts += changes
+        batch.changed(changes)
         return touched.result
 
-    def _ingest(self, conn: Connection, command: Ingest, out: Published, writes: _Rows) -> IngestOutcome:
+    def _record(self, batch: Batch, command: Record) -> None:
+        with self._outbox_step(batch) as outbox:
+            changes = outbox.record(batch.conn, command.attempts, self.engine, batch.now)
+        batch.changed(changes)
+
+    def _escalate(self, batch: Batch, command: Escalate) -> None:
+        with self._outbox_step(batch) as outbox:
+            pending, changes = outbox.escalate(
+                batch.conn, command.delivery_id, command.reason, self.engine, batch.now
+            )
+        batch.changed(changes)
+        batch.out.deliveries += pending
+
+    def _callback(self, batch: Batch, command: Callback) -> Reported:
+        with self._outbox_step(batch, missing=f"no alert {command.alert_id!r}") as outbox:
+            result, changes, pending, acks = outbox.report(batch.conn, command, self.engine, batch.now)
+        batch.changed(changes)
+        batch.out.deliveries += pending
+        batch.out.acks += acks
+        return result
+
+    @contextmanager
+    def _outbox_step(self, batch: Batch, missing: str = "no such alert") -> Iterator[Outbox]:
+        """The outbox's writes for one dispatch command, in a savepoint: a report about an unknown
+        alert, or one that does not fit the alert's state, undoes only itself."""
+        if self.outbox is None:
+            raise NotFound("dispatch is not configured")
+        batch.rows.flush(batch.conn)  # a report may concern an alert opened earlier in this batch
+        try:
+            with batch.conn.begin_nested():
+                yield self.outbox
+        except UnknownAlert:
+            raise NotFound(missing) from None
+        except IllegalReport as exc:
+            raise Conflict(str(exc)) from None
+
+    def _ingest(self, batch: Batch, command: Ingest) -> IngestOutcome:
+        conn, out, writes = batch.conn, batch.out, batch.rows
         outcome = IngestOutcome()
         now = command.received_at
         engine = self.engine
@@ -569,6 +548,25 @@ class Processor:
                         claims = self._event_claimed if event else self._fix_claimed
                         _newer(claims, item.device_id, item.clock_suspect.device_time)
         return fresh
+
+
+# --- the write path -------------------------------------------------------------------------------
+
+Handler = Callable[[Processor, Batch, Any], Any]
+
+# Every command the writer takes, and the one handler for it. A handler answers its command's
+# result or raises a Refusal; one that writes rows and may still refuse does so in a savepoint
+# (Write, and the dispatch reports), so a refused command never fails the rest of its batch.
+HANDLERS: dict[type[Command[Any]], Handler] = {
+    Ingest: Processor._ingest,  # device reports: clock judged, de-duplicated, stored, fed to the rules
+    Write: Processor._write,  # a registry write (savepoint), then the engine reloads what it touched
+    Move: Processor._move,  # an operator's lifecycle step on an open alert
+    Tick: Processor._tick,  # the clock: silence, schedules, holds and orders that came due
+    Audit: Processor._audit,  # accesses to the audit trail (refused without a key)
+    Record: Processor._record,  # the deliverer's attempts (outbox, savepoint)
+    Escalate: Processor._escalate,  # an unacknowledged push goes to the next target (outbox, savepoint)
+    Callback: Processor._callback,  # a dispatch system's report on its alert (outbox, savepoint)
+}
 
 
 _LOOKUP_DEVICES = 200  # devices per look-up statement: SQLite caps an expression's depth at 1000

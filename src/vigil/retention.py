@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, Table, delete, func, or_, select, union
 
-from vigil.processor import CommandFailed, Touched, Write
+from vigil.commands import Conflict, Touched, Write
 from vigil.store import tables as t
 
 log = logging.getLogger(__name__)
@@ -252,11 +252,10 @@ def purge(
                         return Touched(result=purge_step(conn, batch, now=now, cutoff=cutoff, limit=chunk))
                 except Exception as exc:
                     log.exception("retention purge step failed")
-                    raise CommandFailed(f"retention purge step failed: {exc}") from exc
+                    # a refusal: the writer undoes this step alone, and the caller's wait raises it
+                    raise Conflict(f"retention purge step failed: {exc}") from exc
 
             step = execute(apply)
-            if isinstance(step, CommandFailed):
-                raise step
             assert isinstance(step, Step)
             report.transactions += 1
         report.add(step)

@@ -11,13 +11,15 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from vigil.processor import Command, Processor, Published, Tick
+from vigil.commands import Command, Refusal, Tick
+from vigil.processor import Processor, Published
 from vigil.store.database import Checkpointer
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 Clock = Callable[[], datetime]
 MAX_BATCH = 512  # commands per transaction; a command may itself hold a batch of reports
 IDLE_WAIT_S = 1.0
@@ -37,7 +39,7 @@ class Runner:
         self.processor = processor
         self._publish = publish
         self._clock = clock
-        self._queue: queue.SimpleQueue[tuple[Command, Future[Any]] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[Command[Any], Future[Any]] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name="vigil-processor", daemon=True)
         self._checkpointer = Checkpointer(processor.db)
         self.batches = 0
@@ -57,8 +59,10 @@ class Runner:
         self._thread.join(timeout=10)
         self._checkpointer.stop()
 
-    def submit(self, command: Command) -> Future[Any]:
-        future: Future[Any] = Future()
+    def submit(self, command: Command[T]) -> Future[T]:
+        """Queue a command for the next batch. The future holds what its handler answered, or raises
+        the Refusal it was turned down with (or the error that failed its whole batch)."""
+        future: Future[T] = Future()
         self._queue.put((command, future))
         return future
 
@@ -91,9 +95,9 @@ class Runner:
             if stopping:
                 return
 
-    def _run(self, batch: list[tuple[Command, Future[Any]]]) -> None:
+    def _run(self, batch: list[tuple[Command[Any], Future[Any]]]) -> None:
         now = self._clock()
-        commands: list[Command] = [command for command, _ in batch]
+        commands: list[Command[Any]] = [command for command, _ in batch]
         due = self.processor.engine.next_deadline()
         if due is not None and due <= now and not any(isinstance(c, Tick) for c in commands):
             commands.append(Tick())
@@ -112,4 +116,7 @@ class Runner:
             except Exception:
                 log.exception("publishing a committed batch failed")
         for (_, future), result in zip(batch, results, strict=False):
-            future.set_result(result)
+            if isinstance(result, Refusal):
+                future.set_exception(result)
+            else:
+                future.set_result(result)

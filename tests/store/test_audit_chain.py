@@ -279,11 +279,12 @@ def _everything(db: Engine, database_url: str) -> bytes:
 def test_a_processor_without_a_key_refuses_to_audit_and_only_that(db: Engine) -> None:
     """Replays and benchmarks run a processor without the key: an access recorded there would be
     unverifiable, so it is refused (the API answers 503 to such a refusal), and nothing else fails."""
-    from vigil.processor import Audit, CommandFailed, Processor, Tick
+    from vigil.commands import Audit, Refusal, Tick
+    from vigil.processor import Processor
 
     processor = Processor(db)
     processor.load(T0)
     results, _ = processor.run([Audit((entry(1),)), Tick()], T0)
-    assert isinstance(results[0], CommandFailed) and results[1] == 0
+    assert isinstance(results[0], Refusal) and results[1] == 0
     with db.connect() as conn:
         assert audit.newest(conn) is None

@@ -16,12 +16,13 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from vigil.api import trail
+from vigil import commands
+from vigil.api import trail, writer
 from vigil.api.auth import FORBIDDEN, identify, require, token_of
 from vigil.api.policy import Action, Record, allows
 from vigil.api.registry import Ident
+from vigil.commands import Conflict, Touched, Write
 from vigil.domain.model import Role
-from vigil.processor import CommandFailed, Conflict, Touched, Write
 from vigil.store import accounts, notices
 from vigil.store import tables as t
 from vigil.store.accounts import Limits, Principal, Refused, Session
@@ -78,12 +79,10 @@ def _limits(request: Request) -> Limits:
     )
 
 
-async def _run(request: Request, apply: Any) -> Any:
-    """Account changes go through the single writer like every other write."""
-    outcome = await asyncio.wrap_future(request.app.state.runner.submit(Write(apply)))
-    if isinstance(outcome, CommandFailed):
-        raise HTTPException(status.HTTP_409_CONFLICT, str(outcome))
-    return outcome
+async def _write(request: Request, apply: Any) -> Any:
+    """Account changes go through the single writer like every other write: a conflict (a state
+    that changed under the caller) answers 409, a refusal naming a field 422 (vigil.api.writer)."""
+    return await writer.run(request, Write(apply))
 
 
 def _session_json(session: Session) -> dict[str, Any]:
@@ -109,7 +108,7 @@ async def _sessioned(request: Request, action: str, actor: str, make: Any) -> di
             holder["refused"] = refused
         return Touched()
 
-    await _run(request, apply)
+    await _write(request, apply)
     refused = holder.get("refused")
     if refused is not None:
         if refused.locked_until is not None:
@@ -167,7 +166,7 @@ async def logout(request: Request) -> Response:
         accounts.logout(conn, token, now)
         return Touched()
 
-    await _run(request, apply)  # the token cache is told by the revocation itself (store.revocations)
+    await _write(request, apply)  # the token cache is told by the revocation itself (store.revocations)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -215,11 +214,11 @@ def _speaks_for(conn: Any, user_id: str, person_id: str) -> None:
         select(t.protected_persons.c.id).where(t.protected_persons.c.id == person_id)
     ).first()
     if exists is None:
-        raise CommandFailed(f"person_id: no protected person {person_id!r}")
+        raise commands.Refused("person_id", f"no protected person {person_id!r}")
     others = [u for u in notices.accounts_of(conn, person_id) if u != user_id]
     if others:
         raise Conflict(
-            f"person_id: {person_id!r} already has an account ({others[0]}); issue her a new code instead"
+            f"{person_id!r} already has an account ({others[0]}); issue her a new code instead", "person_id"
         )
 
 
@@ -228,7 +227,7 @@ async def revoke_user(
     request: Request, user_id: Ident, _: Annotated[Principal, Depends(require(Action.USERS_MANAGE))]
 ) -> dict[str, Any]:
     """Revoke every token a user holds (a lost phone, someone leaving)."""
-    revoked = await _run(request, lambda c, now: Touched(result=accounts.revoke_user(c, user_id, now)))
+    revoked = await _write(request, lambda c, now: Touched(result=accounts.revoke_user(c, user_id, now)))
     return {"revoked": revoked}
 
 
@@ -260,23 +259,6 @@ async def _takeover(
     return reason
 
 
-async def _write(request: Request, apply: Any) -> Any:
-    """Through the single writer: a conflict (a state that changed under the caller) answers 409, a
-    refusal naming a field 422."""
-    outcome = await asyncio.wrap_future(request.app.state.runner.submit(Write(apply)))
-    if isinstance(outcome, CommandFailed):
-        field, _, reason = str(outcome).partition(": ")
-        code = (
-            status.HTTP_409_CONFLICT
-            if isinstance(outcome, Conflict)
-            else status.HTTP_422_UNPROCESSABLE_CONTENT
-        )
-        if reason and " " not in field:
-            raise _refused(field, reason, code)
-        raise HTTPException(status.HTTP_409_CONFLICT, str(outcome))
-    return outcome
-
-
 def _has_account(request: Request, person_id: str) -> bool:
     with request.app.state.db.connect() as conn:
         return bool(notices.accounts_of(conn, person_id))
@@ -303,16 +285,16 @@ async def activation(
 
     def apply(conn: Any, now: datetime) -> Touched:
         if not accounts.person_exists(conn, person_id):
-            raise CommandFailed(f"no protected person {person_id!r}")
+            raise Conflict(f"no protected person {person_id!r}")  # 409, as it has always answered
         told = notices.accounts_of(conn, person_id)
         if told and not reactivating:  # she got an account since the check: ask again, as an operator
             raise Conflict(
-                f"person_id: {person_id!r} has an account now; a new code needs an operator and a reason"
+                f"{person_id!r} has an account now; a new code needs an operator and a reason", "person_id"
             )
         try:
             user_id, code = accounts.issue_activation(conn, person_id, now, VALID.total_seconds())
         except accounts.AccountTaken as taken:
-            raise Conflict(f"person_id: {taken}") from None
+            raise Conflict(str(taken), "person_id") from None
         detail = {"by_role": principal.role.value, "user": user_id, "valid_until": (now + VALID).isoformat()}
         notices.tell(conn, told, notices.REACTIVATED, now, actor=principal.id, reason=reason, detail=detail)
         return Touched(result=(user_id, code))
@@ -340,7 +322,7 @@ async def rotate(
 
     def apply(conn: Any, now: datetime) -> Touched:
         if not accounts.device_exists(conn, device_id):
-            raise CommandFailed(f"no device {device_id!r}")
+            raise Conflict(f"no device {device_id!r}")  # 409, as it has always answered
         token = accounts.rotate_device_token(conn, device_id, now)
         role = principal.role.value
         notices.device_credential(conn, device_id, now, actor=principal.id, by_role=role, reason=reason)

@@ -4,7 +4,6 @@ with their live-track links."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -12,16 +11,17 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, delete, insert, select
 
+from vigil.api import writer
 from vigil.api.auth import require, scope
 from vigil.api.dispatch import deliveries_of
 from vigil.api.policy import Action, Record, allows
 from vigil.api.registry import Ident, write
 from vigil.api.views import alert_json, change_json
+from vigil.commands import Conflict, Move, NotFound, Refused, Touched
 from vigil.dispatch import links
 from vigil.dispatch.links import Holder, Issued
-from vigil.domain.alerts import TERMINAL, AlertChange, AlertState
+from vigil.domain.alerts import TERMINAL, AlertState
 from vigil.domain.model import Role
-from vigil.processor import CommandFailed, Conflict, Move, Touched, Write
 from vigil.store import tables as t
 from vigil.store.accounts import Principal
 from vigil.store.codec import iso
@@ -105,14 +105,14 @@ async def move_alert(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             [{"field": "state", "reason": "an alert cannot be reopened"}],
         )
-    future = request.app.state.runner.submit(Move(alert_id, step.state, actor=principal.id, note=step.note))
-    result = await asyncio.wrap_future(future)
-    if isinstance(result, CommandFailed):
+    try:
+        result = await writer.run(request, Move(alert_id, step.state, actor=principal.id, note=step.note))
+    except Conflict:
+        # not open: 404 if there is no such alert at all, else the 409 as it stands
         known = await asyncio.to_thread(request.app.state.reader.alert, alert_id)
         if known is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
-        raise HTTPException(status.HTTP_409_CONFLICT, str(result))
-    assert isinstance(result, AlertChange)
+            raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND) from None
+        raise
     return change_json(result)
 
 
@@ -135,7 +135,7 @@ async def assign(request: Request, alert_id: str, user_id: Ident, principal: Ass
     def apply(conn: Connection, now: datetime) -> Touched:
         role = conn.execute(select(t.users.c.role).where(t.users.c.id == user_id)).scalar()
         if role != Role.FIELD_OFFICER.value:
-            raise CommandFailed(f"user_id: {user_id!r} is not a field officer's account")
+            raise Refused("user_id", f"{user_id!r} is not a field officer's account")
         if not _is_assigned(conn, alert_id, user_id):
             conn.execute(
                 insert(t.assignments).values(
@@ -165,7 +165,7 @@ async def reissue(request: Request, alert_id: str, user_id: Ident, principal: As
 
     def apply(conn: Connection, now: datetime) -> Touched:
         if not _is_assigned(conn, alert_id, user_id):
-            raise _Missing(f"{user_id} is not assigned to this incident")
+            raise NotFound(f"{user_id} is not assigned to this incident")
         if not _is_open(conn, alert_id):
             raise Conflict("the incident is closed: no new links are issued for it")
         links.revoke(
@@ -178,7 +178,7 @@ async def reissue(request: Request, alert_id: str, user_id: Ident, principal: As
             )
         )
 
-    issued: Issued = await _change(request, apply)
+    issued: Issued = await write(request, apply)
     return {**_assigned(request, alert_id), "link": _issued_json(request, issued)}
 
 
@@ -217,10 +217,10 @@ async def revoke_link(request: Request, alert_id: str, link_id: Ident, principal
         links.revoke(conn, alert_id, now, f"revoked by {principal.id}", link_id=link_id)
         found = [link for link in links.of_alert(conn, alert_id) if link.id == link_id]
         if not found:
-            raise _Missing("no such link for this incident")
+            raise NotFound("no such link for this incident")
         return Touched(result=found[0])
 
-    link: links.Link = await _change(request, apply)
+    link: links.Link = await write(request, apply)
     return link.json(request.app.state.clock())
 
 
@@ -234,20 +234,6 @@ def _assigned(request: Request, alert_id: str) -> dict[str, Any]:
         "alert": alert_id,
         "assigned": [r["user_id"] for r in request.app.state.reader.assignees(alert_id)],
     }
-
-
-class _Missing(CommandFailed):
-    """The record the path names is not there."""
-
-
-async def _change(request: Request, apply: Callable[[Connection, datetime], Touched]) -> Any:
-    """A write about links through the single writer: 404 for what is not there, 409 otherwise."""
-    result = await asyncio.wrap_future(request.app.state.runner.submit(Write(apply)))
-    if isinstance(result, _Missing):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(result))
-    if isinstance(result, CommandFailed):
-        raise HTTPException(status.HTTP_409_CONFLICT, str(result))
-    return result
 
 
 def _lifetime(request: Request) -> timedelta:

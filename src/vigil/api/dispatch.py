@@ -3,7 +3,6 @@ the delivery state of every push."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from typing import Annotated, Any, Literal
@@ -20,19 +19,18 @@ from pydantic import (
 )
 from sqlalchemy import Connection, func, select
 
-from vigil.api import trail
+from vigil.api import trail, writer
 from vigil.api.auth import require
 from vigil.api.ingest import read_body
 from vigil.api.policy import Action, Record
 from vigil.api.registry import ID_PATTERN, Ident, refused, write
+from vigil.commands import Callback, Touched
 from vigil.dispatch import signing
 from vigil.dispatch.dossier import Agency
-from vigil.dispatch.outbox import Callback, Reported
 from vigil.dispatch.reports import Outcome, Status
 from vigil.dispatch.routing import INTERNAL, Target
 from vigil.dispatch.targets import ENV_TARGET, put_target, target_json
 from vigil.domain.alerts import AlertKind
-from vigil.processor import CommandFailed, Conflict, Touched
 from vigil.store import tables as t
 from vigil.store.codec import iso, reject_constant
 
@@ -293,10 +291,5 @@ async def dispatch_callback(request: Request, target_id: str) -> dict[str, Any]:
         if part
     )
     command = Callback(target_id, callback_id, body.alert, body.status, body.outcome, note, data)
-    result = await asyncio.wrap_future(request.app.state.runner.submit(command))
-    if isinstance(result, Conflict):
-        raise HTTPException(status.HTTP_409_CONFLICT, str(result))
-    if isinstance(result, CommandFailed):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no alert {body.alert!r}")
-    assert isinstance(result, Reported)
+    result = await writer.run(request, command)  # 404 for no such alert, 409 for a report out of turn
     return {"alert": result.alert_id, "state": result.state, "duplicate": result.duplicate}

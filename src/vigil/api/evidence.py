@@ -16,9 +16,9 @@ from vigil.api.auth import require
 from vigil.api.policy import Action, Record
 from vigil.api.registry import write
 from vigil.api.trail import require_purpose
+from vigil.commands import Conflict, Refused, Touched
 from vigil.evidence import pdf
 from vigil.evidence.report import Sealed, alert_evidence, seal
-from vigil.processor import CommandFailed, Conflict, Touched
 from vigil.store import tables as t
 from vigil.store.accounts import Principal
 from vigil.store.codec import iso
@@ -112,7 +112,7 @@ async def create_legal_hold(request: Request, body: LegalHoldIn, principal: Hold
 
     def apply(conn: Connection, now: datetime) -> Touched:
         if body.person_id is not None and not _person_exists(conn, body.person_id):
-            raise CommandFailed(f"person_id: no subject or protected person {body.person_id!r}")
+            raise Refused("person_id", f"no subject or protected person {body.person_id!r}")
         conn.execute(
             insert(t.legal_holds).values(
                 id=hold_id,

@@ -23,16 +23,16 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
-from vigil.api import trail
+from vigil.api import trail, writer
 from vigil.api.auth import require, scope
 from vigil.api.policy import Action, Record
 from vigil.api.positions import _Row
 from vigil.api.views import alert_json, position_feature
+from vigil.commands import Move, Refusal
 from vigil.dispatch import links
 from vigil.domain.alerts import TERMINAL, Alert, AlertChange, AlertState
 from vigil.domain.incidents import weight
 from vigil.domain.model import PersonKind, PersonRef
-from vigil.processor import CommandFailed, Move
 from vigil.store.codec import iso
 from vigil.store.registry import fix_from_row
 
@@ -244,15 +244,15 @@ async def field_status(request: Request, incident_id: str, step: FieldStep, link
             raise HTTPException(status.HTTP_410_GONE, "the incident is closed")
     else:
         ids = [link.alert_id]
-    runner = request.app.state.runner
-    results = [
-        await asyncio.wrap_future(runner.submit(Move(alert_id, target, actor=link.actor, note=note)))
-        for alert_id in ids
-    ]
-    moved = [r for r in results if isinstance(r, AlertChange)]
+    moved: list[AlertChange] = []
+    refusals: list[Refusal] = []
+    for alert_id in ids:
+        try:
+            moved.append(await writer.run(request, Move(alert_id, target, actor=link.actor, note=note)))
+        except Refusal as refusal:
+            refusals.append(refusal)
     if not moved:
-        failed = results[0]
-        assert isinstance(failed, CommandFailed)
+        failed = refusals[0]
         known = await asyncio.to_thread(reader.alert, ids[0])
         if known is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such incident")

@@ -7,7 +7,6 @@ store failed, nothing was kept, retry."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -16,9 +15,10 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import FormData
 
 from vigil.adapters import Decoded, InputError, native, osmand
+from vigil.api import writer
 from vigil.api.auth import identify, require
 from vigil.api.policy import Action, allows
-from vigil.processor import Ingest, IngestOutcome
+from vigil.commands import Ingest, IngestOutcome
 from vigil.store.accounts import Principal
 
 router = APIRouter(tags=["devices"])
@@ -47,9 +47,8 @@ async def store(
 ) -> IngestOutcome:
     if not decoded.reports:
         return IngestOutcome()
-    future = request.app.state.runner.submit(Ingest(decoded.reports, received_at, principal.device_id))
     try:
-        outcome: IngestOutcome = await asyncio.wrap_future(future)
+        outcome = await writer.run(request, Ingest(decoded.reports, received_at, principal.device_id))
     except Exception as exc:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, STORE_DOWN) from exc
     return outcome

@@ -18,14 +18,14 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from vigil.api import trail
+from vigil.api import trail, writer
 from vigil.api.auth import identify, require
 from vigil.api.policy import Action
+from vigil.commands import Ingest, IngestOutcome
 from vigil.domain import victim_view
 from vigil.domain.alerts import TERMINAL, AlertKind
 from vigil.domain.model import DeviceEvent, EventKind, Fix, FixSource, PersonKind, protected_ref, subject_ref
 from vigil.domain.victim_view import Limits, Near, Offender, Sighting, Warning
-from vigil.processor import Ingest, IngestOutcome
 from vigil.store import notices
 from vigil.store import tables as t
 from vigil.store.accounts import Principal
@@ -149,8 +149,7 @@ def my_status(request: Request, principal: Self) -> dict[str, Any]:
 async def _report(request: Request, person: str, report: Fix | DeviceEvent) -> IngestOutcome:
     # vet: her positions are judged for plausibility by the writer, against her believed ones
     command = Ingest([(0, report)], request.app.state.clock(), report.device_id, vet=True)
-    outcome = await asyncio.wrap_future(request.app.state.runner.submit(command))
-    assert isinstance(outcome, IngestOutcome)
+    outcome = await writer.run(request, command)
     if outcome.errors:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, [{"field": "", "reason": outcome.errors[0].reason}]

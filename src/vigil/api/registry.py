@@ -6,7 +6,6 @@ added to a subject already wearing a monitor protects the victim from the moment
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
@@ -15,10 +14,11 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from pydantic import AwareDatetime, BaseModel, Field, ValidationInfo, field_validator, model_validator
 from sqlalchemy import Connection, and_, or_, select
 
+from vigil.api import writer
 from vigil.api.auth import refuse_out_of_scope, require, scope
 from vigil.api.policy import Action, Record, may_protect
+from vigil.commands import Touched, Write
 from vigil.domain.model import DeviceKind, LegalBasis, PersonKind, Role, ZoneKind, subject_ref
-from vigil.processor import CommandFailed, Conflict, Touched, Write
 from vigil.store import records
 from vigil.store import tables as t
 from vigil.store.accounts import Principal
@@ -155,17 +155,9 @@ def refused(field: str, reason: str) -> HTTPException:
 
 
 async def write(request: Request, apply: Callable[[Connection, datetime], Touched]) -> Any:
-    """Run a registry write through the single writer: 409 for a conflict, 422 for a refusal. A
-    message "field: reason" names the field at fault in either."""
-    result = await asyncio.wrap_future(request.app.state.runner.submit(Write(apply)))
-    if isinstance(result, CommandFailed):
-        message = str(result)
-        field, _, reason = message.partition(": ")
-        if isinstance(result, Conflict):
-            detail: Any = [{"field": field, "reason": reason}] if reason and " " not in field else message
-            raise HTTPException(status.HTTP_409_CONFLICT, detail)
-        raise refused(field if reason else "", reason or message)
-    return result
+    """Run a registry write through the single writer. What it refuses is answered by the refusal
+    handler (vigil.api.writer): 422 naming the field at fault, 409 for a conflict."""
+    return await writer.run(request, Write(apply))
 
 
 def _zone_spec(zone: ZoneIn, default_id: str, path: str) -> records.ZoneSpec:

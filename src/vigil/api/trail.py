@@ -11,8 +11,9 @@ from urllib.parse import unquote
 
 from fastapi import HTTPException, Request, WebSocket, status
 
+from vigil.api import writer
 from vigil.api.policy import Action
-from vigil.processor import Audit, CommandFailed
+from vigil.commands import Audit
 from vigil.store import audit
 from vigil.store.accounts import Principal
 
@@ -82,10 +83,9 @@ def _without_secrets(conn: Request | WebSocket) -> str:
 
 def record_sync(conn: Request | WebSocket, item: audit.Entry) -> None:
     """Record before serving, from a worker thread; refuse to serve (503) if it cannot be recorded."""
-    future: Future[Any] = conn.app.state.runner.submit(Audit((item,)))
+    future: Future[int] = conn.app.state.runner.submit(Audit((item,)))
     try:
-        if isinstance(future.result(timeout=AUDIT_TIMEOUT_S), CommandFailed):
-            raise RuntimeError("the writer refused the entry")
+        future.result(timeout=AUDIT_TIMEOUT_S)  # raises if the writer refused the entry
     except Exception:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, "the access could not be audited; retry"
@@ -95,11 +95,8 @@ def record_sync(conn: Request | WebSocket, item: audit.Entry) -> None:
 async def record(conn: Request | WebSocket, item: audit.Entry) -> None:
     """Record before serving, from the event loop."""
     try:
-        outcome = await asyncio.wait_for(
-            asyncio.wrap_future(conn.app.state.runner.submit(Audit((item,)))), AUDIT_TIMEOUT_S
-        )
-        if isinstance(outcome, CommandFailed):
-            raise RuntimeError("the writer refused the entry")
+        # raises if the writer refused the entry
+        await asyncio.wait_for(writer.run(conn, Audit((item,))), AUDIT_TIMEOUT_S)
     except Exception:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, "the access could not be audited; retry"

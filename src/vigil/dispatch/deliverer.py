@@ -25,9 +25,10 @@ from typing import Any
 
 import httpx
 
+from vigil.commands import Attempt, DispatchCommand, Escalate, Record, Refusal
 from vigil.dispatch import signing
 from vigil.dispatch.fallback import Fallback, Notice
-from vigil.dispatch.outbox import Attempt, DispatchCommand, Escalate, Pending, Record
+from vigil.dispatch.outbox import Pending
 from vigil.dispatch.routing import Target
 
 log = logging.getLogger(__name__)
@@ -265,6 +266,8 @@ class Deliverer:
     async def _tell(self, command: DispatchCommand) -> bool:
         try:
             await asyncio.wrap_future(self._submit(command))
+        except Refusal:
+            return True  # the writer judged it and turned it down: telling it again changes nothing
         except Exception:
             log.exception("the writer could not record %s", type(command).__name__)
             return False

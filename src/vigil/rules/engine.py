@@ -1,16 +1,11 @@
 """The detection engine: registry knowledge, per-pair and per-zone rule state, and the open alerts.
 
 It is handed every input and the time, and answers with alert changes; it does no I/O and reads no
-clock. Inputs, in the order they are judged:
-
-  on_fix    -> silence ended -> battery -> proximity to each protected party (or each subject)
-               -> the subject's zones
-  on_event  -> silence ended -> the event's own alarm (tamper, sos, power, battery) -> its fix as above
-  on_doubted -> silence ended -> position_doubt (a position judged implausible by `doubt`: it moves
-               no one and feeds no other rule)
-  tick      -> due deadlines: device silence, a device's spell with no usable position
-               (location_loss), a pair's pending clear at the end of its hold, zone schedule
-               boundaries, orders starting or ending
+clock. The rules each report goes through, in the order they run, are listed once, at the end of
+this module: ON_FIX, ON_EVENT (the event's own alarm, then its fix as any fix) and ON_DOUBTED (a
+position judged implausible by `doubt`: it moves no one and feeds no other rule). `tick` runs the
+deadlines due: device silence, a device's spell with no usable position (location_loss), a pair's
+pending clear at the end of its hold, zone schedule boundaries, orders starting or ending.
 
 A fix older than the person's live position (out of order, or a late batch) is judged at its own
 time against what the partner's position was then; it may open an alert (marked late) but never
@@ -34,7 +29,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Callable, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from vigil.domain import geo, plausibility
@@ -64,7 +59,7 @@ from vigil.domain.model import (
     ZoneKind,
 )
 from vigil.domain.plausibility import Doubt
-from vigil.domain.track import BODY_WORN, Whereabouts, fuse, position
+from vigil.domain.track import BODY_WORN, Track, Whereabouts, fuse, position
 from vigil.rules import between, device_health, location, movement, position_doubt, proximity, signal, zones
 from vigil.rules.location import LocationState
 from vigil.rules.movement import ReportingRequest, Suspect
@@ -236,29 +231,16 @@ class Engine:
         return device
 
     def on_fix(self, fix: Fix, received_at: datetime, now: datetime) -> list[AlertChange]:
+        """A fix, through the rules of ON_FIX in their order."""
         device = self.device_for(fix.device_id)
-        changes = self._heard_from(device, received_at, now, EventKind.HEARTBEAT)
-        changes += self._located_by(device, fix, now)
-        changes += self._place(device, fix, received_at, now)
-        return changes
+        return self._judge(ON_FIX, _Report(device, received_at, now, fix))
 
     def on_event(self, event: DeviceEvent, received_at: datetime, now: datetime) -> list[AlertChange]:
+        """A device event, through the rules of ON_EVENT in their order (its own fix, if it has one,
+        as a fix is)."""
         device = self.device_for(event.device_id)
         assert device.person_id is not None
-        changes = self._heard_from(device, received_at, now, event.kind)
-        if event.kind is EventKind.BATTERY_LOW:
-            # What the device says outright is what the levels on its fixes are compared with, so a
-            # charged level on a later fix ends the alert (charging is not always reported).
-            self._battery_low[device.id] = True
-        track = self.tracks.get(device.person_id)
-        where = event.fix or (track.latest if track else None)
-        alarm = device_health.on_event(event, device, where, now)
-        if alarm is not None:
-            changes += self._apply([alarm], now)
-        if event.fix is not None:
-            changes += self._located_by(device, event.fix, now)
-            changes += self._place(device, event.fix, received_at, now)
-        return changes
+        return self._judge(ON_EVENT, _Report(device, received_at, now, event.fix, event=event))
 
     def doubt(self, fix: Fix) -> Doubt | None:
         """Why the fix's position is not believed, judged against the person's trusted positions (the
@@ -273,16 +255,7 @@ class Engine:
         position_doubt for the person."""
         device = self.device_for(fix.device_id)
         assert device.person_id is not None
-        changes = self._heard_from(device, received_at, now, EventKind.HEARTBEAT)
-        held = self._doubts.get(device.person_id, DoubtState())
-        state, verdict = position_doubt.doubted(held, device, doubt, received_at, self.tuning)
-        self._doubts[device.person_id] = state
-        if verdict is None:
-            return changes
-        if verdict.active and held.raised and self.book.for_key(verdict.key) is None:
-            return changes  # a person closed it while the doubts went on: not again until they stop
-        # the sentence goes in the timeline too, where the operator reads what happened
-        return changes + [replace(c, note=verdict.facts.event or "") for c in self._apply([verdict], now)]
+        return self._judge(ON_DOUBTED, _Report(device, received_at, now, fix, doubt=doubt))
 
     def on_heard(self, device_id: str, received_at: datetime, now: datetime) -> list[AlertChange]:
         """A message that carries nothing to judge (a heartbeat) still proves the device is alive."""
@@ -425,75 +398,177 @@ class Engine:
             ended.append(replace(power, active=False, onset=False))
         return self._apply(ended, now)
 
-    def _place(self, device: Device, fix: Fix, received_at: datetime, now: datetime) -> list[AlertChange]:
-        person = device.person_id
+    # --- the rules a report goes through (ON_FIX, ON_EVENT, ON_DOUBTED below the class) -------------
+    # Each adds its alert changes to the report's and answers whether the report goes on to the next.
+
+    def _judge(self, rules: tuple[Rule, ...], report: _Report) -> list[AlertChange]:
+        for rule in rules:
+            if not rule(self, report):
+                break
+        return report.changes
+
+    def _alive(self, r: _Report) -> bool:
+        """Any message proves the device alive: its silence (signal_loss), or power_off, ends."""
+        kind = EventKind.HEARTBEAT if r.event is None else r.event.kind
+        r.changes += self._heard_from(r.device, r.received_at, r.now, kind)
+        return True
+
+    def _alarm(self, r: _Report) -> bool:
+        """The event's own alarm (tamper, sos, power, battery: device_health), where it was sent
+        from, or where the person last was."""
+        event, device = r.event, r.device
+        assert event is not None and device.person_id is not None
+        if event.kind is EventKind.BATTERY_LOW:
+            # What the device says outright is what the levels on its fixes are compared with, so a
+            # charged level on a later fix ends the alert (charging is not always reported).
+            self._battery_low[device.id] = True
+        track = self.tracks.get(device.person_id)
+        where = event.fix or (track.latest if track else None)
+        alarm = device_health.on_event(event, device, where, r.now)
+        if alarm is not None:
+            r.changes += self._apply([alarm], r.now)
+        return r.fix is not None  # an event with no fix of its own goes no further
+
+    def _doubted(self, r: _Report) -> bool:
+        """A position not believed: repeated ones raise position_doubt for the person. It moves no
+        one and feeds no other rule."""
+        device, doubt = r.device, r.doubt
+        assert device.person_id is not None and doubt is not None
+        held = self._doubts.get(device.person_id, DoubtState())
+        state, verdict = position_doubt.doubted(held, device, doubt, r.received_at, self.tuning)
+        self._doubts[device.person_id] = state
+        if verdict is None:
+            return False
+        if verdict.active and held.raised and self.book.for_key(verdict.key) is None:
+            return False  # a person closed it while the doubts went on: not again until they stop
+        # the sentence goes in the timeline too, where the operator reads what happened
+        r.changes += [replace(c, note=verdict.facts.event or "") for c in self._apply([verdict], r.now)]
+        return False
+
+    def _location(self, r: _Report) -> bool:
+        """location: a usable position ends the device's spell with none (location_loss)."""
+        r.changes += self._located_by(r.device, r.position, r.now)
+        return True
+
+    def _placed(self, r: _Report) -> bool:
+        """Where the fix falls in its device's track: the newest, older, or a repeat of an instant."""
+        person = r.device.person_id
         assert person is not None
         where = self.tracks.get(person)
         if where is None:
             where = self.tracks[person] = Whereabouts(person)
-        own = where.devices.get(device.id)
-        newest = own is None or not own.history or fix.time > own.history[-1].time
+        own = where.devices.get(r.device.id)
+        r.where, r.own = where, own
+        r.newest = own is None or not own.history or r.position.time > own.history[-1].time
         # A device keeps the first fix of an instant (a resend); a second one is no new evidence and
         # must not be judged as late.
-        repeat = not newest and own is not None and own.holds(fix.time)
-        changes: list[AlertChange] = []
+        r.repeat = not r.newest and own is not None and own.holds(r.position.time)
+        return True
+
+    def _doubt_ended(self, r: _Report) -> bool:
+        """position_doubt: a believed position ends the person's doubt."""
+        person = r.device.person_id
+        assert person is not None
         doubts = self._doubts.get(person)
         if doubts is not None:
-            doubts, ended = position_doubt.trusted(doubts, device, received_at, self.tuning)
+            doubts, ended = position_doubt.trusted(doubts, r.device, r.received_at, self.tuning)
             if doubts.raised or doubts.times:
                 self._doubts[person] = doubts
             else:
                 del self._doubts[person]
             if ended is not None:
-                changes += self._apply([ended], now)
+                r.changes += self._apply([ended], r.now)
+        return True
+
+    def _battery(self, r: _Report) -> bool:
+        """device_health: the battery level the fix carries."""
+        device = r.device
         low, battery = device_health.battery(
             device,
-            fix,
+            r.position,
             self._battery_low.get(device.id, False),
             self.tuning.battery_low_pct,
             self.tuning.battery_ok_pct,
         )
         self._battery_low[device.id] = low
         if battery is not None:
-            changes += self._apply([battery], now)
-        if repeat:
-            return changes
-        tuning = self.tuning
-        if newest:
-            anchor = own.history[-1] if own is not None and own.history else None
-            pending = self._suspects.pop(device.id, None) if self._suspects else None
-            if pending is not None and movement.agrees(pending, fix, tuning):
-                # Confirmed: he really was where the doubted fix said; it becomes a good fix.
-                where.add(pending.fix, device.kind in BODY_WORN, tuning.keep_s, tuning.keep_n)
-                anchor = pending.fix
-            doubt = movement.suspect(anchor, fix, tuning)
-            if doubt is not None and anchor is not None:
-                return changes + self._unconfirmed(device, fix, anchor, doubt, now)
-        if now - fix.time > self._horizon:
-            where.add(fix, device.kind in BODY_WORN, tuning.keep_s, tuning.keep_n)
-            return changes  # stored for the record; too old to act on
-        _, live = where.add(fix, device.kind in BODY_WORN, tuning.keep_s, tuning.keep_n)
-        if self._suspects and newest and self._corroborates(where, device, fix):
-            live = True  # another device's doubted fix is confirmed: the person is judged again
-        if live:
+            r.changes += self._apply([battery], r.now)
+        return not r.repeat  # a repeat goes no further
+
+    def _plausible(self, r: _Report) -> bool:
+        """movement: a newest fix that is not a move its device could have made is held aside until
+        the next one settles it (an unconfirmed warning at most), and goes no further."""
+        if not r.newest:
+            return True
+        fix, own, tuning = r.position, r.own, self.tuning
+        anchor = own.history[-1] if own is not None and own.history else None
+        pending = self._suspects.pop(r.device.id, None) if self._suspects else None
+        if pending is not None and movement.agrees(pending, fix, tuning):
+            # Confirmed: he really was where the doubted fix said; it becomes a good fix.
+            r.track.add(pending.fix, r.device.kind in BODY_WORN, tuning.keep_s, tuning.keep_n)
+            anchor = pending.fix
+        doubt = movement.suspect(anchor, fix, tuning)
+        if doubt is not None and anchor is not None:
+            r.changes += self._unconfirmed(r.device, fix, anchor, doubt, r.now)
+            return False
+        return True
+
+    def _recent(self, r: _Report) -> bool:
+        """A fix older than the late horizon is stored for the record, too old to act on."""
+        if r.now - r.position.time > self._horizon:
+            r.track.add(r.position, r.device.kind in BODY_WORN, self.tuning.keep_s, self.tuning.keep_n)
+            return False
+        return True
+
+    def _tracked(self, r: _Report) -> bool:
+        """Into the person's track: live when it becomes (or confirms) the person's position."""
+        where, tuning = r.track, self.tuning
+        _, r.live = where.add(r.position, r.device.kind in BODY_WORN, tuning.keep_s, tuning.keep_n)
+        if self._suspects and r.newest and self._corroborates(where, r.device, r.position):
+            r.live = True  # another device's doubted fix is confirmed: the person is judged again
+        if r.live:
             latest = where.latest
             assert latest is not None
-            late = (received_at - latest.time).total_seconds() > tuning.late_after_s
+            r.latest = latest
+            r.late = (r.received_at - latest.time).total_seconds() > tuning.late_after_s
+        return True
+
+    def _proximity(self, r: _Report) -> bool:
+        """proximity: each order the person is party to, on the live positions."""
+        if r.live:
+            person = r.track.person_id
+            measured_at = None if r.latest is None else r.latest.time
             for order_id in sorted(self._orders_of.get(person, ())):
-                changes += self._judge_order(self.orders[order_id], now, late=late, measured_at=latest.time)
-            if device.person_kind is PersonKind.SUBJECT:
-                for zone_id in sorted(self._zones_of.get(person, ())):
-                    changes += self._judge_zone(person, self.zones[zone_id], now, late=late)
-            if late and latest is fix:
-                # The newest fix, but measured long ago: the partner's latest fix may be from a later
-                # moment, so also judge it against where the partner was when it was measured.
-                changes += self._judge_late(device, fix, now)
-            if latest is fix and device.person_kind is PersonKind.SUBJECT:
-                changes += self._judge_path(person, fix, now)
-        elif where.latest is not None and fix.time < where.latest.time:
-            # Out of order (for its device, or behind the person's live position): judged at its time.
-            changes += self._judge_late(device, fix, now)
-        return changes
+                order = self.orders[order_id]
+                r.changes += self._judge_order(order, r.now, late=r.late, measured_at=measured_at)
+        return True
+
+    def _zones(self, r: _Report) -> bool:
+        """zones: a subject's zones (his own and his orders'), on his live position."""
+        if r.live and r.device.person_kind is PersonKind.SUBJECT:
+            person = r.track.person_id
+            for zone_id in sorted(self._zones_of.get(person, ())):
+                r.changes += self._judge_zone(person, self.zones[zone_id], r.now, late=r.late)
+        return True
+
+    def _late(self, r: _Report) -> bool:
+        """A fix judged at its own time: one out of order (for its device, or behind the person's
+        live position), or the newest but measured long ago (the partner's latest fix may be from a
+        later moment, so it is also judged against where the partner was when it was measured)."""
+        fix, where = r.position, r.track
+        if r.live:
+            judge = r.late and r.latest is fix
+        else:
+            judge = where.latest is not None and fix.time < where.latest.time
+        if judge:
+            r.changes += self._judge_late(r.device, fix, r.now)
+        return True
+
+    def _path(self, r: _Report) -> bool:
+        """between: the straight path to a subject's live fix from his previous one."""
+        if r.live and r.latest is r.position and r.device.person_kind is PersonKind.SUBJECT:
+            r.changes += self._judge_path(r.track.person_id, r.position, r.now)
+        return True
 
     def _corroborates(self, where: Whereabouts, device: Device, fix: Fix) -> bool:
         """A believed fix of one device that agrees with another device's doubted one, within the
@@ -1034,6 +1109,63 @@ class Engine:
 
     def _push(self, when: datetime, kind: str, ref: str) -> None:
         heapq.heappush(self._deadlines, (when, next(self._seq), kind, ref))
+
+
+@dataclass(slots=True)
+class _Report:
+    """One report on its way through the rules: what each rule hands the next."""
+
+    device: Device
+    received_at: datetime
+    now: datetime
+    fix: Fix | None  # the fix, or an event's own (None: an event sent without one)
+    event: DeviceEvent | None = None
+    doubt: Doubt | None = None  # why the fix is not believed (on_doubted)
+    changes: list[AlertChange] = field(default_factory=list)
+    # Set by `_placed` and `_tracked`, for the rules after them:
+    where: Whereabouts | None = None
+    own: Track | None = None
+    newest: bool = False
+    repeat: bool = False
+    live: bool = False
+    latest: Fix | None = None  # the person's live position, when this fix made it live
+    late: bool = False  # ...measured long before it was received
+
+    @property
+    def position(self) -> Fix:
+        """The fix being judged (past `_alarm`, an event has one)."""
+        assert self.fix is not None
+        return self.fix
+
+    @property
+    def track(self) -> Whereabouts:
+        """The person's whereabouts (past `_placed`)."""
+        assert self.where is not None
+        return self.where
+
+
+Rule = Callable[[Engine, _Report], bool]
+
+# The rules each kind of report goes through, in the order they run, the way Traccar lists its
+# position handlers. Each rule answers whether the report goes on; where one stops it is said.
+ON_FIX: tuple[Rule, ...] = (
+    Engine._alive,  # signal_loss, power_off: any message ends them
+    Engine._location,  # location_loss: a usable position ends the spell with none
+    Engine._placed,  # where the fix falls in its device's track (newest, older, a repeat)
+    Engine._doubt_ended,  # position_doubt: a believed position ends it
+    Engine._battery,  # battery_low from the level on the fix; a repeat stops here
+    Engine._plausible,  # movement: an impossible move is held aside (unconfirmed warning) and stops
+    Engine._recent,  # older than the late horizon: kept for the record only, and stops
+    Engine._tracked,  # into the person's track: live, or out of order
+    Engine._proximity,  # proximity, each order (live)
+    Engine._zones,  # zones, a subject's (live)
+    Engine._late,  # judged at its own time: out of order, or long delayed
+    Engine._path,  # between: the straight path from his previous fix (live subject)
+)
+# An event: its own alarm, then its fix (if it carries one) as any fix is.
+ON_EVENT: tuple[Rule, ...] = (Engine._alive, Engine._alarm, *ON_FIX[1:])
+# A position judged implausible (`Engine.doubt`): it proves the device alive and feeds only this.
+ON_DOUBTED: tuple[Rule, ...] = (Engine._alive, Engine._doubted)
 
 
 def _over(breach: Signal) -> Signal:

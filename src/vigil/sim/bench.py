@@ -52,9 +52,10 @@ import msgspec
 from sqlalchemy import Engine, insert
 
 from vigil.adapters.native import decode
+from vigil.commands import Ingest, IngestOutcome
 from vigil.domain import geo
 from vigil.domain.model import DeviceKind, LegalBasis, PersonKind
-from vigil.processor import Ingest, IngestOutcome, Processor, Published
+from vigil.processor import Processor, Published
 from vigil.rules.tuning import Tuning
 from vigil.runner import Runner
 from vigil.store import tables as t

@@ -48,14 +48,15 @@ import httpx
 from sqlalchemy import event, func, select
 
 from vigil.adapters import InputError, native
+from vigil.commands import DispatchCommand, Ingest, IngestOutcome, Refusal, Tick, Write
 from vigil.dispatch.deliverer import Deliverer, DeliverySettings
 from vigil.dispatch.fallback import LogFallback
-from vigil.dispatch.outbox import DispatchCommand, Outbox, OutboxSettings, Pending
+from vigil.dispatch.outbox import Outbox, OutboxSettings, Pending
 from vigil.dispatch.routing import Target
 from vigil.dispatch.targets import load_targets, sync_env_target
 from vigil.domain.alerts import AlertChange, Change, Position
 from vigil.domain.model import ClockSuspect, DeviceKind, LegalBasis, Report, Schedule, Shape, ZoneKind
-from vigil.processor import CommandFailed, Ingest, IngestOutcome, Processor, Tick, Write
+from vigil.processor import Processor
 from vigil.runner import utc_now
 from vigil.store import records
 from vigil.store import tables as t
@@ -674,7 +675,7 @@ class _Replay:
     def judge(self, commands: list[Write | Ingest | Tick], now: datetime) -> list[Any]:
         results, published = self.processor.run(commands, now)
         for result in results:
-            if isinstance(result, CommandFailed):
+            if isinstance(result, Refusal):
                 raise ScenarioError([f"$: the registry refused the scenario: {result}"])
         for change in published.alerts:
             if change.change in ENGINE_CHANGES:
@@ -740,7 +741,11 @@ async def _drain(processor: Processor, until: datetime, timeout_s: float) -> lis
 
     def submit(command: DispatchCommand) -> Future[Any]:
         done: Future[Any] = Future()
-        done.set_result(processor.run([command], until)[0][0])
+        result = processor.run([command], until)[0][0]
+        if isinstance(result, Refusal):  # as the server's runner answers it
+            done.set_exception(result)
+        else:
+            done.set_result(result)
         return done
 
     def state() -> tuple[list[Pending], list[tuple[int, str, str, datetime]]]:

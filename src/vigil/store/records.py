@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from vigil.commands import Conflict, Refused, Touched
 from vigil.domain.model import DeviceKind, LegalBasis, PersonKind, Schedule, Shape, ZoneKind
-from vigil.processor import CommandFailed, Conflict, Touched
 from vigil.store import tables as t
 from vigil.store.codec import schedule_to_json, shape_to_json
 
@@ -50,8 +50,9 @@ def _one_namespace(conn: Connection, other: Any, person_id: str, field: str) -> 
     does not say which kind: to a caller who may not see that person, only that the id is taken."""
     if _taken(conn, other, person_id):
         raise Conflict(
-            f"{field}: {person_id!r} already names another person; subjects and protected persons "
-            "share one namespace of ids, choose another"
+            f"{person_id!r} already names another person; subjects and protected persons "
+            "share one namespace of ids, choose another",
+            field,
         )
 
 
@@ -69,8 +70,8 @@ def put_subject(conn: Connection, now: datetime, *, subject_id: str, name: str, 
         if probation_officer is not None:
             role = conn.execute(select(t.users.c.role).where(t.users.c.id == probation_officer)).scalar()
             if role != "probation_officer":
-                raise CommandFailed(
-                    f"probation_officer: {probation_officer!r} is not a probation officer's account"
+                raise Refused(
+                    "probation_officer", f"{probation_officer!r} is not a probation officer's account"
                 )
         values["probation_officer"] = probation_officer
     _one_namespace(conn, t.protected_persons, subject_id, "subject_id")
@@ -102,12 +103,12 @@ def _person_kind(conn: Connection, person_id: str, field: str = "person_id") -> 
     subject = _taken(conn, t.subjects, person_id)
     protected = _taken(conn, t.protected_persons, person_id)
     if subject and protected:
-        raise Conflict(f"{field}: {person_id!r} names both a subject and a protected person; rename one")
+        raise Conflict(f"{person_id!r} names both a subject and a protected person; rename one", field)
     if subject:
         return PersonKind.SUBJECT
     if protected:
         return PersonKind.PROTECTED_PERSON
-    raise CommandFailed(f"{field}: no subject or protected person {person_id!r}")
+    raise Refused(field, f"no subject or protected person {person_id!r}")
 
 
 def put_device(conn: Connection, now: datetime, *, device_id: str, kind: DeviceKind, person_id: str | None,
@@ -146,12 +147,12 @@ def put_order(conn: Connection, now: datetime, *, order_id: str, subject_id: str
               valid_from: datetime | None = None, valid_until: datetime | None = None, issuing_agency: str = "",
               reference: str = "", victim_view_m: float = 600.0, zones: tuple[ZoneSpec, ...] = ()) -> Touched:  # fmt: skip
     if _person_kind(conn, subject_id, "subject_id") is not PersonKind.SUBJECT:
-        raise CommandFailed(f"subject_id: {subject_id!r} is not a subject")
+        raise Refused("subject_id", f"{subject_id!r} is not a subject")
     if _person_kind(conn, protected_person_id, "protected_person_id") is not PersonKind.PROTECTED_PERSON:
-        raise CommandFailed(f"protected_person_id: {protected_person_id!r} is not a protected person")
+        raise Refused("protected_person_id", f"{protected_person_id!r} is not a protected person")
     existing = conn.execute(select(t.orders.c.ended_at).where(t.orders.c.id == order_id)).first()
     if existing is not None and existing.ended_at is not None:
-        raise CommandFailed(f"order {order_id!r} has ended; issue a new order")
+        raise Refused("", f"order {order_id!r} has ended; issue a new order")  # the order as a whole
     values = {
         "subject_id": subject_id,
         "protected_person_id": protected_person_id,
@@ -175,7 +176,7 @@ def put_order(conn: Connection, now: datetime, *, order_id: str, subject_id: str
     for spec in zones:
         owner = conn.execute(select(t.zones.c.order_id).where(t.zones.c.id == spec.id)).first()
         if owner is not None and owner.order_id != order_id:
-            raise CommandFailed(f"zones: zone id {spec.id!r} belongs to something else")
+            raise Refused("zones", f"zone id {spec.id!r} belongs to something else")
         _upsert(conn, t.zones, spec.id, _zone_row(spec, subject_id=subject_id, order_id=order_id), now)
     return Touched(result=created, orders=(order_id,))
 
@@ -194,12 +195,12 @@ def end_order(conn: Connection, now: datetime, *, order_id: str) -> Touched:
 def put_zone(conn: Connection, now: datetime, *, subject_id: str, spec: ZoneSpec) -> Touched:
     """A subject's own zone (curfew at home, exclusion from an area), with an optional schedule."""
     if _person_kind(conn, subject_id, "subject_id") is not PersonKind.SUBJECT:
-        raise CommandFailed(f"subject_id: {subject_id!r} is not a subject")
+        raise Refused("subject_id", f"{subject_id!r} is not a subject")
     owner = conn.execute(
         select(t.zones.c.order_id, t.zones.c.subject_id).where(t.zones.c.id == spec.id)
     ).first()
     if owner is not None and (owner.order_id is not None or owner.subject_id != subject_id):
-        raise CommandFailed(f"id: zone {spec.id!r} belongs to something else")
+        raise Refused("id", f"zone {spec.id!r} belongs to something else")
     created = _upsert(conn, t.zones, spec.id, _zone_row(spec, subject_id=subject_id, order_id=None), now)
     return Touched(result=created, zones=(spec.id,))
 

@@ -1,13 +1,12 @@
 """What the outbox exchanges with the processor and the deliverer: its settings, the deliveries it
-stages, the attempts reported back, and the dispatch commands (with their one result)."""
+stages; the attempts reported back and the dispatch commands come from vigil.commands."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from vigil.dispatch.reports import Outcome, Status
+from vigil.commands import Attempt, Callback, DispatchCommand, Escalate, Record, Reported
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,56 +35,15 @@ class Pending:
     alarmed: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """What one delivery attempt came to, for the record."""
-
-    delivery_id: int
-    at: datetime
-    status: int | None  # HTTP status, None when no answer came (refused, timed out)
-    error: str = ""
-    delivered: bool = False
-    gone: bool = False  # the target answered 410: it is disabled
-    next_attempt_at: datetime | None = None
-    alarm: bool = False  # undelivered for too long: operators are told (once)
-
-
-# --- commands the processor hands to the outbox ---------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """Delivery attempts to record."""
-
-    attempts: tuple[Attempt, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Escalate:
-    """A pushed violation went unacknowledged (or was rejected): tell the next target."""
-
-    delivery_id: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Callback:
-    """A dispatch system's signed report about an alert (already verified at the edge)."""
-
-    target_id: str
-    callback_id: str  # its webhook-id: a retried report is recorded once
-    alert_id: str
-    status: Status
-    outcome: Outcome | None
-    note: str
-    body: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Reported:
-    alert_id: str
-    state: str
-    duplicate: bool = False
-
-
-DispatchCommand = Record | Escalate | Callback
+# The attempts reported back and the dispatch commands are the processor's commands
+# (vigil.commands); they are named here too, where the outbox's other messages are.
+__all__ = [
+    "Attempt",
+    "Callback",
+    "DispatchCommand",
+    "Escalate",
+    "OutboxSettings",
+    "Pending",
+    "Record",
+    "Reported",
+]
