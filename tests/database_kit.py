@@ -77,6 +77,7 @@ class Templates:
         self._root = root
         self._session = uuid.uuid4().hex[:8]
         self._built: dict[tuple[str, str], _Template] = {}
+        self._kinds: dict[str, Kind] = {}
         self._admin: Any = None  # psycopg connection to the `postgres` database, autocommit
         self._pg_error: Exception | None = None
 
@@ -107,6 +108,8 @@ class Templates:
     # --- templates, per session -----------------------------------------------------------------
 
     def _template(self, backend: str, kind: Kind) -> _Template:
+        known = self._kinds.setdefault(kind.name, kind)
+        assert known is kind, f"two kinds of template are named {kind.name!r}"
         key = (backend, kind.name)
         if key not in self._built:
             self._built[key] = self._build_sqlite(kind) if backend == "sqlite" else self._build_pg(kind)
@@ -117,8 +120,12 @@ class Templates:
         folder.mkdir(parents=True)
         path = folder / DB_FILE
         url = _sqlite_url(path)
-        data = kind.fill(url)
-        _check_unaudited(url)
+        try:
+            data = kind.fill(url)
+            _check_unaudited(url)
+        except BaseException:
+            shutil.rmtree(folder)  # the next test tries again
+            raise
         # Fold the WAL into the file and drop it, so the file alone is the whole database.
         with closing(sqlite3.connect(path)) as conn:
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -130,8 +137,12 @@ class Templates:
         name = f"vigil_tmpl_{self._session}_{kind.name}"
         self._execute(f'CREATE DATABASE "{name}"')
         url = _pg_url(name)
-        data = kind.fill(url)  # fill disposes of its engines: a template must have no connections
-        _check_unaudited(url)
+        try:
+            data = kind.fill(url)  # fill disposes of its engines: a template must have no connections
+            _check_unaudited(url)
+        except BaseException:
+            self._execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # the next test tries again
+            raise
         return _Template(name, data)
 
     def close(self) -> None:
