@@ -1,19 +1,74 @@
-"""Shared, generic fixtures: a fresh database on each supported backend, and the skip-or-fail rule for
-external services."""
+"""Shared, generic fixtures: a database per test on the backends it runs on, and the skip-or-fail rule
+for external services.
+
+Which backends. A test that uses a database runs on SQLite only, unless it is marked
+`@pytest.mark.both_backends` (a module opts in whole with `pytestmark = pytest.mark.both_backends`):
+then it runs on SQLite and on PostgreSQL, as `test_x[sqlite]` and `test_x[postgresql]`. Both where
+the storage behaves differently between them: scope filtering in SQL, the audit chain, retention,
+evidence, idempotent writes (ON CONFLICT), the revocation signal (NOTIFY), savepoints and locking,
+JSON and text a store may refuse (NUL), times and time zones read back (after a restart), and
+migrations. The rest runs the same SQL on either, so SQLite, the cheaper, is enough. When unsure,
+both. A test that is about one backend only parametrises `backend` itself, e.g.
+`@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)`.
+
+Which database. Migrating takes longer than most tests, so a migrated database is built once per
+session and backend (a template, tests/database_kit.py) and each test gets a copy of it:
+`database_url` is migrated and holds no rows beyond what the migrations put there. A test that
+migrates itself (the migrations' own tests) takes `empty_database_url` instead. Either is the test's
+own: a SQLite file in its tmp_path, or a PostgreSQL database dropped after it.
+"""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from services import service_unavailable
+from database_kit import BACKENDS, MIGRATED, Templates
 
-PG_HOST = "127.0.0.1"
-PG_PORT = 5432
-PG_USER = "postgres"
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "both_backends: run on SQLite and PostgreSQL (storage behaviour differs), not SQLite only",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that needs a database gets `backend`: SQLite, or both when marked. A test that
+    parametrises `backend` itself keeps its own choice."""
+    if "backend" not in metafunc.fixturenames or _parametrises(metafunc, "backend"):
+        return
+    chosen = BACKENDS if metafunc.definition.get_closest_marker("both_backends") else ("sqlite",)
+    params = [pytest.param(b, marks=pytest.mark.postgres) if b == "postgresql" else b for b in chosen]
+    metafunc.parametrize("backend", params, indirect=True)
+
+
+def _parametrises(metafunc: pytest.Metafunc, name: str) -> bool:
+    for marker in metafunc.definition.iter_markers("parametrize"):
+        names = marker.args[0] if marker.args else marker.kwargs.get("argnames", ())
+        if isinstance(names, str):
+            names = [n.strip() for n in names.split(",")]
+        if name in names:
+            return True
+    return False
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> str:
+    """ "sqlite" or "postgresql": which one this test runs on (see the module docstring)."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture(scope="session")
+def database_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Templates]:
+    """The session's template databases (built on first use) and their copies."""
+    templates = Templates(tmp_path_factory.mktemp("templates"))
+    try:
+        yield templates
+    finally:
+        templates.close()
 
 
 @pytest.fixture(autouse=True)
@@ -25,28 +80,19 @@ def _audit_files_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(audit_key, "VAR", tmp_path / "var")
 
 
-@pytest.fixture(
-    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
-)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A SQLAlchemy URL for an empty database: a SQLite file, or a fresh PostgreSQL database that is
-    dropped afterwards. Not migrated."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'vigil.db'}"
-        return
-    import psycopg
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path, database_templates: Templates) -> Iterator[str]:
+    """A SQLAlchemy URL for the test's own database, migrated to the newest revision and otherwise
+    empty (no users, no tokens, no audit entries): a copy of the session's template, a SQLite file
+    (tmp_path/vigil.db) or a PostgreSQL database dropped afterwards."""
+    with database_templates.copy(backend, MIGRATED, tmp_path) as copy:
+        yield copy.url
 
-    where = f"{PG_HOST}:{PG_PORT}"
-    try:
-        admin = psycopg.connect(
-            host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", autocommit=True, connect_timeout=5
-        )
-    except psycopg.Error as exc:
-        service_unavailable("PostgreSQL", where, exc)
-    name = f"vigil_test_{uuid.uuid4().hex[:16]}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield f"postgresql+psycopg://{PG_USER}@{where}/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+@pytest.fixture
+def empty_database_url(backend: str, tmp_path: Path, database_templates: Templates) -> Iterator[str]:
+    """A SQLAlchemy URL for an empty database, not migrated, for tests that migrate it themselves:
+    a SQLite file not made yet (tmp_path/vigil.db), or a fresh PostgreSQL database dropped
+    afterwards."""
+    with database_templates.empty(backend, tmp_path) as url:
+        yield url

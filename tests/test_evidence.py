@@ -19,7 +19,9 @@ from vigil.evidence.pdf import render
 from vigil.evidence.report import alert_evidence, canonical_json, order_evidence, seal
 from vigil.store import audit, audit_key
 from vigil.store import tables as t
-from vigil.store.database import migrate, open_engine
+from vigil.store.database import open_engine
+
+pytestmark = pytest.mark.both_backends  # evidence
 
 OPENED = datetime(2026, 3, 2, 21, 0, tzinfo=UTC)
 CLOSED = OPENED + timedelta(minutes=40)
@@ -30,7 +32,6 @@ MIN = timedelta(minutes=1)
 @pytest.fixture
 def db(database_url: str) -> Iterator[Engine]:
     engine = open_engine(database_url)
-    migrate(engine)
     stamps = {"created_at": OPENED - timedelta(days=30), "updated_at": OPENED - timedelta(days=30)}
     with engine.begin() as conn:
         conn.execute(

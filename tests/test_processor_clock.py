@@ -22,7 +22,9 @@ from vigil.processor import Processor
 from vigil.rules import device_health
 from vigil.store import records
 from vigil.store import tables as t
-from vigil.store.database import migrate, open_engine
+from vigil.store.database import open_engine
+
+pytestmark = pytest.mark.both_backends  # times in any offset stored and read back
 
 NOW = datetime(2026, 3, 14, 7, 0, tzinfo=UTC)
 _ids = itertools.count(1)
@@ -40,7 +42,6 @@ alarms = st.sampled_from(sorted(ALARM_EVENTS))
 def processor(database_url: str) -> Iterator[Processor]:
     """One writer for all the examples of a test (each example brings its own subject and device)."""
     engine = open_engine(database_url)
-    migrate(engine)
     found = Processor(engine, new_id=lambda: f"al-{next(_ids)}")
     found.load(NOW)
     yield found

@@ -12,7 +12,9 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from vigil.retention import direct, gaps, merge, purge
 from vigil.store import tables as t
-from vigil.store.database import migrate, open_engine
+from vigil.store.database import open_engine
+
+pytestmark = pytest.mark.both_backends  # retention: chunked deletes and savepoints
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 RETENTION = timedelta(days=180)
@@ -23,7 +25,6 @@ MIN = timedelta(minutes=1)
 @pytest.fixture
 def db(database_url: str) -> Iterator[Engine]:
     engine = open_engine(database_url)
-    migrate(engine)
     with engine.begin() as conn:
         for person, table, device in (("S1", t.subjects, "AM-1"), ("P1", t.protected_persons, "W-1")):
             values: dict[str, Any] = {"id": person, "name": person, "created_at": OLD, "updated_at": OLD}

@@ -27,6 +27,8 @@ from vigil.app import create_app
 from vigil.config import Settings
 from vigil.domain.model import Role
 
+pytestmark = pytest.mark.both_backends  # text PostgreSQL refuses (NUL) and SQLite stores
+
 EXAMPLES = int(os.environ.get("VIGIL_SCHEMATHESIS_EXAMPLES", "12"))
 DEVICE_PATHS = ("/v1/devices/messages", "/osmand")
 

@@ -1,5 +1,10 @@
-"""The running application over a real database (both backends via `database_url`), with a token for
-every role, a hand-driven clock, and a few helpers to set up people and devices."""
+"""The running application over a real database, with a token for every role, a hand-driven clock,
+and a few helpers to set up people and devices.
+
+The users and tokens are provisioned once per session and backend, in a template that each test
+copies (`provisioned`; tests/database_kit.py). Its tokens never expire, and its users were made
+before any test's clock starts (each test's clock starts at the wall-clock time it begins). Which
+backends a test runs on: see tests/conftest.py (SQLite, or both when marked `both_backends`)."""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,6 +24,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, func, select, update
 
 from accounts_kit import GATEWAY, provision
+from database_kit import Copy, Kind, Templates
 from dispatch.receiver import Receiver, _free_port
 from dispatch.schemas import validate_cap, validate_cloudevent, validate_eido
 from vigil.app import create_app
@@ -187,36 +194,47 @@ class Api:
             )
 
 
-def _provision(url: str, now: datetime) -> dict[str, str]:
+def _provision(url: str) -> dict[str, str]:
     """A user and token per role, the gateway token, and a token bound to BOUND_DEVICE. The
     dispatcher's jurisdiction is Gyeonggi, where HOME lies; the probation officer's caseload is the
-    subjects `Api.subject` makes."""
+    subjects `Api.subject` makes. Made now, before the clock of any test that copies it: tokens
+    issued this way never expire, so they hold for the whole session."""
 
     def bound(conn: Connection, at: datetime, tokens: dict[str, str]) -> None:
         tokens[BOUND] = issue_token(conn, role=Role.DEVICE, now=at, device_id=BOUND_DEVICE)
         conn.execute(update(t.users).where(t.users.c.id == DISPATCHER).values(areas=HOME_AREA))
 
-    return provision(url, USER_ROLES, now, bound)
+    return provision(url, USER_ROLES, datetime.now(UTC).replace(microsecond=0), bound)
 
 
-def _api(request: pytest.FixtureRequest, database_url: str, **extra: Any) -> Api:
-    marker = request.node.get_closest_marker("app_settings")
-    overrides = {**extra, **(marker.kwargs if marker else {})}
-    # Anchors only when a test takes them (app.state.anchorer), never on a timer that a busy machine
-    # might reach in the middle of a test. No token cache unless a test asks for one (the revocation
-    # tests do).
-    settings = Settings(
-        **{"database_url": database_url, "token_cache_s": 0, "audit_anchor_every_s": 0, **overrides}
-    )
-    clock = Clock(datetime.now(UTC).replace(microsecond=0))
-    return Api(database_url, settings, clock, _provision(database_url, clock()))
+PROVISIONED = Kind("api", _provision)
 
 
 @pytest.fixture
-def app_client(request: pytest.FixtureRequest, database_url: str) -> Iterator[Api]:
-    """The app, started (lifespan entered) on a migrated database with tokens for every role.
-    Settings may be overridden per test with @pytest.mark.app_settings(...)."""
-    api = _api(request, database_url)
+def provisioned(backend: str, tmp_path: Path, database_templates: Templates) -> Iterator[Copy]:
+    """The test's own database, migrated and provisioned by `_provision` (a copy of the session's
+    template): `url`, and `data`, the tokens by role value (plus GATEWAY and BOUND)."""
+    with database_templates.copy(backend, PROVISIONED, tmp_path) as copy:
+        yield copy
+
+
+def _api(request: pytest.FixtureRequest, provisioned: Copy, **extra: Any) -> Api:
+    marker = request.node.get_closest_marker("app_settings")
+    overrides = {**extra, **(marker.kwargs if marker else {})}
+    url = provisioned.url
+    # Anchors only when a test takes them (app.state.anchorer), never on a timer that a busy machine
+    # might reach in the middle of a test. No token cache unless a test asks for one (the revocation
+    # tests do).
+    settings = Settings(**{"database_url": url, "token_cache_s": 0, "audit_anchor_every_s": 0, **overrides})
+    clock = Clock(datetime.now(UTC).replace(microsecond=0))
+    return Api(url, settings, clock, dict(provisioned.data))  # a test may add tokens of its own
+
+
+@pytest.fixture
+def app_client(request: pytest.FixtureRequest, provisioned: Copy) -> Iterator[Api]:
+    """The app, started (lifespan entered) on the test's own migrated database with tokens for every
+    role (`provisioned`). Settings may be overridden per test with @pytest.mark.app_settings(...)."""
+    api = _api(request, provisioned)
     api.start()
     try:
         yield api
@@ -262,12 +280,12 @@ def gateway() -> Iterator[Receiver]:
 
 @pytest.fixture
 def dispatch_client(
-    request: pytest.FixtureRequest, database_url: str, receiver: Receiver, gateway: Receiver
+    request: pytest.FixtureRequest, provisioned: Copy, receiver: Receiver, gateway: Receiver
 ) -> Iterator[Api]:
     """The app pushing to `receiver`: VIGIL_DISPATCH_URL is its /112 path; the fallback is `gateway`."""
     api = _api(
         request,
-        database_url,
+        provisioned,
         dispatch_url=receiver.url + ENV_PATH,
         dispatch_secret=receiver.secrets[ENV_PATH],
         fallback_url=gateway.url + "/sms",
@@ -281,13 +299,13 @@ def dispatch_client(
 
 
 @pytest.fixture
-def served_client(request: pytest.FixtureRequest, database_url: str, receiver: Receiver) -> Iterator[Api]:
+def served_client(request: pytest.FixtureRequest, provisioned: Copy, receiver: Receiver) -> Iterator[Api]:
     """The app behind a real uvicorn (vigil.serving.Server) on a free loopback port, pushing to
     `receiver`, with no public URL and a configured port (8000) that is not the one it listens on.
     `client` is an httpx client to it (no `client.app`)."""
     api = _api(
         request,
-        database_url,
+        provisioned,
         dispatch_url=receiver.url + ENV_PATH,
         dispatch_secret=receiver.secrets[ENV_PATH],
         port=8000,

@@ -28,6 +28,8 @@ from vigil.domain.model import Role, protected_ref, subject_ref
 from vigil.store import tables as t
 from vigil.store.accounts import create_user, issue_token
 
+pytestmark = pytest.mark.both_backends  # scope is filtered in SQL
+
 SEOUL_LAT, SEOUL_LON = 37.5730, 126.9794  # Jongno-gu, 11010: outside the dispatcher's Gyeonggi
 M_PER_DEG_LAT = 111_195.0
 

@@ -10,6 +10,8 @@ import pytest
 
 from vigil.domain.model import Role
 
+pytestmark = pytest.mark.both_backends  # token families revoked in SQL; lockout and expiry times read back
+
 PASSWORD = "correct horse battery"
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 
 def steps(api, alert_id: str) -> list[tuple[str, str, str]]:
     r = api.get(f"/v1/alerts/{alert_id}")
@@ -82,6 +84,7 @@ def test_queue_filters_by_subject(app_client):
     assert api.get("/v1/alerts", params={"limit": 0}).status_code == 422
 
 
+@pytest.mark.both_backends  # state read back from the store after a restart
 def test_after_a_restart_the_open_alert_is_updated_not_duplicated(app_client):
     api = app_client
     alert_id = api.violation()

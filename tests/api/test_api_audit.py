@@ -17,6 +17,8 @@ from sqlalchemy import select, update
 from vigil.domain.model import Role
 from vigil.store import tables as t
 
+pytestmark = pytest.mark.both_backends  # the audit chain and its filters (LIKE) in SQL
+
 WHY = {"purpose": "investigation", "reason": "case 2026-17, court request"}
 
 

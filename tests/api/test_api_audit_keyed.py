@@ -32,6 +32,8 @@ from vigil.store import anchors, audit, audit_key
 from vigil.store import tables as t
 from vigil.store.audit_key import AuditKey
 
+pytestmark = pytest.mark.both_backends  # the audit chain; the append-only triggers differ
+
 INLINE_KEY = "audit-key-" + secrets.token_hex(20)
 seq_c = t.audit_log.c.seq
 

@@ -7,11 +7,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from api_kit import ENV_PATH, HOME_LAT, north
 from sqlalchemy import select
 
 from vigil.processor import GARBAGE_TIME
 from vigil.store import tables as t
+
+pytestmark = pytest.mark.both_backends  # times in any offset stored and read back; retries stored once
 
 
 def events_of(api: Any, device: str) -> list[Any]:

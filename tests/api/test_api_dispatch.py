@@ -14,6 +14,8 @@ import pytest
 from api_kit import ENV_PATH, north, wait_until
 from standardwebhooks.webhooks import Webhook
 
+pytestmark = pytest.mark.both_backends  # the outbox: savepoints, deliveries stored once, restarts
+
 SEOUL = ("/seoul-police", "/national-police", "/probation")
 
 

@@ -19,6 +19,8 @@ from vigil.domain.model import Role
 from vigil.evidence.report import canonical_json
 from vigil.retention import purge, purge_periodically, through_writer
 
+pytestmark = pytest.mark.both_backends  # evidence and retention
+
 AUDITOR = "auditor"
 WHY = {"purpose": "court_order", "reason": "Seoul court request 2026-771"}
 

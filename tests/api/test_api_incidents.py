@@ -14,6 +14,8 @@ from vigil.dispatch import links
 from vigil.dispatch.links import Holder
 from vigil.domain.model import Role
 
+pytestmark = pytest.mark.both_backends  # incident numbers by day; read back after a restart
+
 UNIT = "u-field_officer"
 NUMBER = re.compile(r"^\d{4}-\d{2,}$")
 

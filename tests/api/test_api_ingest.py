@@ -10,6 +10,8 @@ from api_kit import WATCH
 
 from vigil.store import tables as t
 
+pytestmark = pytest.mark.both_backends  # idempotent retries (ON CONFLICT)
+
 KNOT = 0.514444
 
 

@@ -17,6 +17,8 @@ from sqlalchemy import select
 from vigil.domain.model import Role
 from vigil.store import tables as t
 
+pytestmark = pytest.mark.both_backends  # expiry compared in SQL
+
 UNIT = "u-field_officer"
 TOKEN = re.compile(r"inc_[A-Za-z0-9_\-]+")
 

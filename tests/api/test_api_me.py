@@ -194,6 +194,7 @@ def test_a_teleport_is_kept_for_the_record_and_moves_nothing(app_client, victim)
     assert kinds(api) == []
 
 
+@pytest.mark.both_backends  # positions and doubts read back after a restart
 def test_a_restart_does_not_take_a_doubted_position_back(app_client, victim):
     api = app_client
     assert report(api, victim, north(7990)).status_code == 200  # doubted: the newest fix on disk

@@ -17,6 +17,8 @@ from vigil.domain.model import Role
 from vigil.sim.replay import ScenarioError, parse
 from vigil.store import tables as t
 
+pytestmark = pytest.mark.both_backends  # one id per person, refused inside the write
+
 PO = Role.PROBATION_OFFICER.value
 SUBJECT = {"legal_basis": "parole", "name": "him"}
 ORDER = {

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from vigil.store import tables as t
+
+pytestmark = pytest.mark.both_backends  # zones and schedules in JSON columns, with time zones
 
 HOME_LAT, HOME_LON = 37.60, 127.20
 

@@ -18,6 +18,8 @@ from starlette.websockets import WebSocketDisconnect
 
 from vigil.domain.model import Role
 
+pytestmark = pytest.mark.both_backends  # the revocation signal (NOTIFY, or the SQLite file)
+
 CACHED = pytest.mark.app_settings(token_cache_s=300)
 PASSWORD = "correct horse battery"
 

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Connection
 
 from accounts_kit import GATEWAY, provision
+from database_kit import Kind, Templates
 from vigil.app import create_app
 from vigil.config import Settings
 from vigil.domain import geo
@@ -55,12 +56,16 @@ def _her_account(conn: Connection, now: datetime, tokens: dict[str, str]) -> Non
     tokens["victim"] = issue_token(conn, role=Role.PROTECTED_PERSON, now=now, user_id="u-p1")
 
 
+# An operator and her account, made once per session and copied for every server.
+ACCOUNTS = Kind("victim-localisation", lambda url: provision(url, (Role.OPERATOR,), START, _her_account))
+
+
 @contextmanager
-def server(folder: Path, view_m: float, him: Point) -> Iterator[Server]:
+def server(templates: Templates, folder: Path, view_m: float, him: Point) -> Iterator[Server]:
     """A fresh app on its own SQLite file, at START: S1 (monitor AM-1) placed at `him`, P1 (phone
     PH-1) at home, and an order between them with her view `view_m`."""
-    url = f"sqlite:///{folder / 'vigil.db'}"
-    tokens = provision(url, (Role.OPERATOR,), START, _her_account)
+    with templates.copy("sqlite", ACCOUNTS, folder) as copy:
+        url, tokens = copy.url, dict(copy.data)
     clock = Clock(START)
     app = create_app(Settings(database_url=url, token_cache_s=0, rate_my_position_per_s=0), clock=clock)
     with TestClient(app) as client:
@@ -126,10 +131,10 @@ def cases(draw: st.DrawFn) -> Case:
     return Case(view, tuple(walk), one, two)
 
 
-def conversation(case: Case, him: Point) -> list[Any]:
+def conversation(templates: Templates, case: Case, him: Point) -> list[Any]:
     """Everything her account is told while it walks, with him standing at `him`."""
     told: list[Any] = []
-    with tempfile.TemporaryDirectory() as folder, server(Path(folder), case.view_m, him) as s:
+    with tempfile.TemporaryDirectory() as folder, server(templates, Path(folder), case.view_m, him) as s:
         told.append(s.call("GET", "/v1/me/status", who="victim"))
         for (seconds, _, _), (lat, lon) in zip(case.walk, case.places(), strict=True):
             s.clock.advance(seconds)
@@ -148,11 +153,13 @@ def conversation(case: Case, him: Point) -> list[Any]:
     phases=[Phase.generate],  # two servers per example: a failure is reported as found, not shrunk
 )
 @given(case=cases())
-def test_the_whole_conversation_is_the_same_for_two_places_of_his_in_one_cell(case: Case) -> None:
+def test_the_whole_conversation_is_the_same_for_two_places_of_his_in_one_cell(
+    database_templates: Templates, case: Case
+) -> None:
     places = [HOME, *case.places()]
     assume(min(geo.distance_m(*p, *h) for p in places for h in (case.one, case.two)) > case.view_m)
-    first = conversation(case, case.one)
-    assert first == conversation(case, case.two)
+    first = conversation(database_templates, case, case.one)
+    assert first == conversation(database_templates, case, case.two)
     assert all(
         answer.get("offenders", []) == [] or answer["offenders"][0]["band"] == "warning" for answer in first
     )

@@ -19,6 +19,8 @@ from vigil.store.accounts import Found, issue_token, revoke_user, rotate_device_
 from vigil.store.database import open_engine
 from vigil.store.revocations import Key, Watcher
 
+pytestmark = pytest.mark.both_backends  # the revocation signal (NOTIFY, or the SQLite file)
+
 
 class Counted:
     """An engine that counts token look-ups."""

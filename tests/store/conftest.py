@@ -7,14 +7,13 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine
 
-from vigil.store.database import migrate, open_engine
+from vigil.store.database import open_engine
 
 
 @pytest.fixture
 def db(database_url: str) -> Iterator[Engine]:
-    """A migrated database on each backend, disposed of afterwards."""
+    """An engine on the test's own migrated database (`database_url`), disposed of afterwards."""
     engine = open_engine(database_url)
-    migrate(engine)
     try:
         yield engine
     finally:

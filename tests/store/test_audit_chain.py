@@ -21,6 +21,8 @@ from vigil.store.audit import Entry
 from vigil.store.audit_key import AuditKey, AuditKeyError
 from vigil.store.database import MIGRATIONS, migrate, open_engine
 
+pytestmark = pytest.mark.both_backends  # the audit chain and its migration
+
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 KEY = AuditKey(b"k" * 16 + b"0123456789abcdef", "test")
 
@@ -45,10 +47,10 @@ def keyed(db: Engine, count: int, first: int = 0) -> None:
 # --- a trail from before the key ------------------------------------------------------------------
 
 
-def test_entries_from_before_the_key_then_keyed_ones_verify_intact(database_url: str) -> None:
+def test_entries_from_before_the_key_then_keyed_ones_verify_intact(empty_database_url: str) -> None:
     """A trail written by the old code (plain SHA-256, before migration 0008 added `mac`) goes on
     keyed after the upgrade, and `verify` says how many entries are legacy."""
-    engine = open_engine(database_url)
+    engine = open_engine(empty_database_url)
     try:
         migrate_to(engine, "0007")
         legacy = t.audit_log.c

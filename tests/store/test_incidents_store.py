@@ -7,12 +7,15 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import Engine, select
 
 from vigil.domain.alerts import AlertKind
 from vigil.domain.incidents import Incident
 from vigil.store import incidents
 from vigil.store import tables as t
+
+pytestmark = pytest.mark.both_backends  # incident numbers by day, through the index
 
 SEOUL = ZoneInfo("Asia/Seoul")
 T0 = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)  # 12:00 in Seoul, 6 December

@@ -19,6 +19,8 @@ from vigil.store.accounts import revoke_user
 from vigil.store.database import open_engine
 from vigil.store.revocations import EVERYTHING, Key, Watcher, of_device, of_user
 
+pytestmark = pytest.mark.both_backends  # the revocation signal (NOTIFY, or the SQLite file)
+
 SRC = Path(__file__).resolve().parents[2] / "src" / "vigil"
 
 
@@ -193,7 +195,7 @@ def test_a_file_that_cannot_be_read_means_nothing_cached_is_trusted(sqlite_url, 
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # the listener is PostgreSQL's
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)  # the listener is PostgreSQL's
 def test_a_lost_listener_trusts_nothing_until_it_listens_again(database_url, monkeypatch):
     db = open_engine(database_url)
     ear = Ear(database_url)
