@@ -138,8 +138,11 @@ def test_an_expired_access_token_is_renewed_unnoticed(site: Site, desk: Any) -> 
     page.wait_for_timeout(2500)
     assert bearer(site, first) == 401  # expired
 
-    # the live stream drops: it comes back with a renewed token
+    # the live stream drops: it comes back with a renewed token (waited for as a new socket: the
+    # state reads "live" until the page has handled the close)
+    sockets = page.evaluate("window.__sockets.length")
     page.evaluate("window.__sockets.at(-1).close()")
+    page.wait_for_function("n => window.__sockets.length > n", arg=sockets)
     expect(page.get_by_test_id("live")).to_have_attribute("data-state", "live")
     second = stored(page, "vigil.token")
     assert second and second != first
