@@ -14,6 +14,7 @@ from web_kit import HOME_LAT, HOME_LON, PHONE, SOON, Site, north, shoot
 from vigil.domain.model import Role
 
 expect.set_options(timeout=SOON)
+pytestmark = pytest.mark.slow  # a real server and Chromium
 
 
 @pytest.fixture

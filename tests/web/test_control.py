@@ -35,6 +35,7 @@ from vigil.domain.model import Role
 from vigil.store import tables
 
 expect.set_options(timeout=SOON)
+pytestmark = pytest.mark.slow  # a real server and Chromium
 
 JONGNO = (37.5665, 126.978)  # central Seoul (11010): outside the dispatcher's Gyeonggi
 

@@ -12,6 +12,8 @@ from web_kit import HOME_LAT, HOME_LON, PHONE, Pair, Site, north, shoot
 
 from vigil.domain.model import Role
 
+pytestmark = pytest.mark.slow  # a real server and Chromium
+
 OFFICER = (north(-300), HOME_LON)  # 300 m south of the victim's home
 
 

@@ -19,6 +19,7 @@ from vigil.domain.model import Role
 
 PASSWORD = "correct horse battery"
 expect.set_options(timeout=SOON)
+pytestmark = pytest.mark.slow  # a real server and Chromium
 
 
 @pytest.fixture

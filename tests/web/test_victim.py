@@ -15,6 +15,8 @@ from web_kit import HOME_LAT, HOME_LON, M_PER_DEG_LAT, PHONE, Pair, Site, north,
 
 from vigil.domain.model import Role
 
+pytestmark = pytest.mark.slow  # a real server and Chromium
+
 
 def place(north_m: float, east_m: float) -> tuple[float, float]:
     """A point north_m north and east_m east of her home (east_m > 0 so his longitude is not hers)."""
