@@ -27,6 +27,9 @@ def test_ruff_format() -> None:
     _run(str(BIN / "ruff"), "format", "--check", "src", "tests")
 
 
+# Most of this file's time: tens of seconds on a cold cache (a fresh clone, CI), a few on the warm
+# one it keeps in .mypy_cache. Run with everything else, not in the quick loop.
+@pytest.mark.slow
 def test_mypy_strict() -> None:
     _run(str(BIN / "mypy"))
 

@@ -28,6 +28,7 @@ def test_proc_readings_of_this_process() -> None:
     assert (server_memory_mb(os.getpid())["peak_rss_mb"] or 0.0) > 10.0
 
 
+@pytest.mark.slow  # server processes and load generators
 @pytest.mark.timeout(120)
 def test_tiny_http_bench_end_to_end(tmp_path: Path) -> None:
     result = httpbench.run([200], fixes=2_000, latency_fixes=1_000, w1_pairs=[100], updates=2_000, quiet=True)

@@ -29,6 +29,7 @@ from vigil.sim.simulate import (
 TINY = ["simulate", "--subjects", "5", "--hours", "1.5", "--seed", "3", "--force", "namyangju@20"]
 
 
+@pytest.mark.slow  # two simulated runs and their replay
 def test_an_offline_run_is_a_scenario_that_vigil_replay_accepts(tmp_path: Path) -> None:
     first, second = tmp_path / "run.json", tmp_path / "again.json"
     assert cli.main([*TINY, "--scenario-out", str(first)]) == 0
@@ -45,6 +46,7 @@ def test_an_offline_run_is_a_scenario_that_vigil_replay_accepts(tmp_path: Path) 
     assert {"tamper", "proximity_violation"} <= {line["kind"] for line in lines}
 
 
+@pytest.mark.slow  # simulated runs scored against their truth
 def test_quality_scores_a_tiny_run_against_the_truth(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -132,6 +134,7 @@ def test_seeds_rates_and_noise_parse() -> None:
     assert len(runs) == 8 and runs[0] == RunSpec(1, 0.05, "default") and runs[-1] == RunSpec(2, 0.5, "noisy")
 
 
+@pytest.mark.slow  # worker processes, and the same runs again one after the other
 def test_several_runs_in_workers_give_what_one_after_the_other_gives(tmp_path: Path) -> None:
     options = Options(
         subjects=2,
@@ -183,6 +186,7 @@ def test_forced_incidents_parse() -> None:
         Forced.parse("sos@soon")
 
 
+@pytest.mark.slow  # a live run against a real server, for its simulated hours
 def test_live_mode_registers_and_drives_the_server_until_the_hours_are_up(server: Server) -> None:  # noqa: F811
     server.clock.wall()  # live runs start at "now": the server must be on the wall clock
     options = Options(

@@ -8,6 +8,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,6 @@ from vigil.app import create_app
 from vigil.config import Settings
 from vigil.domain.model import Role
 from vigil.store import tables
-from vigil.store.accounts import create_user, issue_token
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -33,18 +33,17 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "site_settings(**overrides): Settings fields for the `site` server, e.g. access_token_s=2"
     )
+    config.addinivalue_line(
+        "markers", "fresh_site: the `site` fixture is a server of the test's own, over a fresh database"
+    )
 
 
 def _provision(url: str) -> dict[str, str]:
-    """A user per staff role, the gateway token, and a victim's own account bound to P1. The police
-    dispatcher's jurisdiction is Gyeonggi (where the scenes happen); the probation officer's caseload
-    is whoever `Site.pair` puts in it."""
+    """A user per staff role and the gateway token (a victim's own account is a test's: `Site.account`).
+    The police dispatcher's jurisdiction is Gyeonggi (where the scenes happen); the probation
+    officer's caseload is whoever `Site.pair` puts in it."""
 
     def extra(conn: Connection, now: datetime, tokens: dict[str, str]) -> None:
-        create_user(
-            conn, user_id="u-victim", name="victim", role=Role.PROTECTED_PERSON, now=now, person_id="P1"
-        )
-        tokens["victim"] = issue_token(conn, role=Role.PROTECTED_PERSON, now=now, user_id="u-victim")
         dispatcher = tables.users.c.id == f"u-{Role.POLICE_DISPATCHER.value}"
         conn.execute(update(tables.users).where(dispatcher).values(areas=DISPATCHER_AREAS))
 
@@ -52,15 +51,11 @@ def _provision(url: str) -> dict[str, str]:
     return provision(url, staff, extra=extra)
 
 
-@pytest.fixture
-def site(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Site]:
-    """The server, with uvicorn on a free loopback port, over a fresh SQLite file. A test marked
-    @pytest.mark.site_settings(name=value, ...) gets those Settings instead of the defaults."""
-    url = f"sqlite:///{tmp_path / 'vigil.db'}"
+@contextmanager
+def _serving(url: str, overrides: dict[str, Any]) -> Iterator[Site]:
+    """A server on a free loopback port over the SQLite file at `url`, provisioned here."""
     tokens = _provision(url)
     port = _free_port()
-    marker = request.node.get_closest_marker("site_settings")
-    overrides: dict[str, Any] = dict(marker.kwargs) if marker else {}
     settings = Settings(
         **{
             "database_url": url,
@@ -80,13 +75,37 @@ def site(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Site]:
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.02)
     assert server.started, "the server did not start"
-    found = Site(f"http://127.0.0.1:{port}", tokens)
+    found = Site(f"http://127.0.0.1:{port}", tokens, url)
     try:
         yield found
     finally:
-        found.http.close()
+        found.close()
         server.should_exit = True
         thread.join(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def shared_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """One server for the tests of a module that can share it: each sets its own scene (`Site.pair`
+    and `Site.account` hand out ids no other test of the module uses), so none sees another's."""
+    folder = tmp_path_factory.mktemp("site")
+    with _serving(f"sqlite:///{folder / 'vigil.db'}", {}) as found:
+        yield found
+
+
+@pytest.fixture
+def site(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Site]:
+    """The server, with uvicorn on a free loopback port over SQLite: the module's shared one, or a
+    server of the test's own over a fresh database when it is marked @pytest.mark.fresh_site (it
+    looks at everything there is: an empty queue, every alert) or
+    @pytest.mark.site_settings(name=value, ...) (it gets those Settings instead of the defaults)."""
+    marker = request.node.get_closest_marker("site_settings")
+    if marker is None and request.node.get_closest_marker("fresh_site") is None:
+        yield request.getfixturevalue("shared_site")
+        return
+    overrides: dict[str, Any] = dict(marker.kwargs) if marker else {}
+    with _serving(f"sqlite:///{tmp_path / 'vigil.db'}", overrides) as found:
+        yield found
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,10 @@ import pytest
 from playwright.sync_api import expect
 from web_kit import HOME_LAT, HOME_LON, PHONE, SOON, Site, north, shoot
 
+from vigil.domain.model import Role
+
 expect.set_options(timeout=SOON)
+pytestmark = pytest.mark.slow  # a real server and Chromium
 
 
 @pytest.fixture
@@ -23,17 +26,18 @@ def phone(browser: Any) -> Iterator[Any]:
 
 
 def test_her_open_app_shows_that_her_account_was_reactivated(site: Site, phone: Any) -> None:
-    site.pair("S1", "P1")
-    site.fixes(("PH-1", HOME_LAT, HOME_LON), ("AM-1", north(3000), HOME_LON))
+    pair = site.pair()
+    her = site.account(Role.PROTECTED_PERSON, person_id=pair.victim)
+    site.fixes((pair.phone, HOME_LAT, HOME_LON), (pair.ankle, north(3000), HOME_LON))
     page = phone.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{site.url}/victim/?token={site.tokens['victim']}")
+    page.goto(f"{site.url}/victim/?token={site.tokens[her]}")
     expect(page.locator("#status")).to_have_attribute("data-status", "safe")
     expect(page.locator("#account-notices")).to_be_hidden()
 
-    # u-victim speaks for P1: a new code for her is a re-activation, by an operator, with a reason
-    site.call("POST", "/v1/protected-persons/P1/activation", {"reason": "새 휴대폰 등록 요청"})
+    # her account speaks for her: a new code for her is a re-activation, by an operator, with a reason
+    site.call("POST", f"/v1/protected-persons/{pair.victim}/activation", {"reason": "새 휴대폰 등록 요청"})
     notice = page.locator(".account-notice")
     expect(notice).to_be_visible()  # at the next poll, in the session she already had
     expect(notice).to_contain_text("상황실 운영자가")
@@ -46,10 +50,10 @@ def test_her_open_app_shows_that_her_account_was_reactivated(site: Site, phone: 
     shoot(page, "victim-account-notice.png")
 
     # her device's credential replaced: a second notice; read ones stay dismissed across polls
-    site.call("POST", "/v1/devices/PH-1/credentials", {"reason": "phone replaced"})
+    site.call("POST", f"/v1/devices/{pair.phone}/credentials", {"reason": "phone replaced"})
     expect(page.locator(".account-notice")).to_have_count(2)
     expect(page.locator(".account-notice").first).to_contain_text(
-        "replaced the credential of your device (PH-1)"
+        f"replaced the credential of your device ({pair.phone})"
     )
     for _ in range(2):
         page.locator(".account-notice-ok").first.click()

@@ -9,8 +9,8 @@ field; and the KO/EN switch changes the visible text."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,26 +24,30 @@ from web_kit import (
     REASON,
     SOCKETS,
     SOON,
+    Pair,
     Site,
     north,
     shoot,
     state_purpose,
 )
 
+from vigil.domain.model import Role
 from vigil.store import tables
 
 expect.set_options(timeout=SOON)
+pytestmark = pytest.mark.slow  # a real server and Chromium
 
 JONGNO = (37.5665, 126.978)  # central Seoul (11010): outside the dispatcher's Gyeonggi
 
 
-def sign_in(page: Page, site: Site, who: str, *, purpose: bool = True) -> None:
+def sign_in(page: Page, site: Site, who: str, *, purpose: bool = True, role: str | None = None) -> None:
     """Through the login screen: paste the token, as a user would, then state the session's purpose
-    (asked of everyone who will see people; purpose=False leaves the step to the test)."""
+    (asked of everyone who will see people; purpose=False leaves the step to the test). `who` names
+    the token; `role` is its role where `who` is an account's id rather than a role."""
     page.goto(f"{site.url}/control/")
     page.get_by_test_id("token-input").fill(site.tokens[who])
     page.get_by_test_id("login-submit").click()
-    expect(page.get_by_test_id("role")).to_have_attribute("data-role", who)
+    expect(page.get_by_test_id("role")).to_have_attribute("data-role", role or who)
     if purpose:
         state_purpose(page)
         expect(page.get_by_test_id("purpose-step")).to_be_hidden()
@@ -70,20 +74,26 @@ def english(page: Page) -> None:
     expect(page.get_by_test_id("nav-monitor")).to_have_text("Monitor")
 
 
-def approach(site: Site) -> dict[str, Any]:
+def approach(site: Site, pair: Pair) -> dict[str, Any]:
     """The victim at home, the subject 2 km away, then 50 m away walking towards her."""
     # 100 s before his fix at her door: 1,950 m at 20 m/s, a move a car makes (a faster one is put
     # aside as impossible and moves no one)
-    site.fixes(("PH-1", HOME_LAT, HOME_LON), ("AM-1", north(2000), HOME_LON), seconds_ago=100)
-    site.fixes(("PH-1", HOME_LAT, HOME_LON), ("AM-1", north(50), HOME_LON), heading_deg=180, speed_mps=1.5)
-    found = [a for a in site.call("GET", "/v1/alerts").json() if a["kind"] == "proximity_violation"]
+    site.fixes((pair.phone, HOME_LAT, HOME_LON), (pair.ankle, north(2000), HOME_LON), seconds_ago=100)
+    site.fixes(
+        (pair.phone, HOME_LAT, HOME_LON), (pair.ankle, north(50), HOME_LON), heading_deg=180, speed_mps=1.5
+    )
+    found = [
+        a
+        for a in site.call("GET", "/v1/alerts").json()
+        if a["kind"] == "proximity_violation" and a["subject"] == pair.subject
+    ]
     assert found
     return found[0]
 
 
-def audited(db_file: Path, actor: str, action: str) -> list[tuple[str, str]]:
+def audited(site: Site, actor: str, action: str) -> list[tuple[str, str]]:
     """(purpose, reason) of each access the audit trail holds for this actor and action."""
-    engine = create_engine(f"sqlite:///{db_file}")
+    engine = create_engine(site.database_url)
     try:
         with engine.connect() as conn:
             log = tables.audit_log.c
@@ -97,6 +107,7 @@ def audited(db_file: Path, actor: str, action: str) -> list[tuple[str, str]]:
         engine.dispose()
 
 
+@pytest.mark.fresh_site  # an empty queue and no one on the map
 @pytest.mark.parametrize("who", ["operator", "police_dispatcher", "probation_officer"])
 def test_watchers_see_the_map_queue_and_figures(site: Site, desk: Any, who: str) -> None:
     page = desk.new_page()
@@ -126,9 +137,10 @@ def test_watchers_see_the_map_queue_and_figures(site: Site, desk: Any, who: str)
     assert problems == []
 
 
-def test_an_operator_states_a_purpose_before_the_map(site: Site, desk: Any, tmp_path: Path) -> None:
-    site.pair("S1", "P1")
-    site.fixes(("PH-1", HOME_LAT, HOME_LON), ("AM-1", north(2000), HOME_LON))
+@pytest.mark.fresh_site  # an empty queue
+def test_an_operator_states_a_purpose_before_the_map(site: Site, desk: Any) -> None:
+    pair = site.pair()
+    site.fixes((pair.phone, HOME_LAT, HOME_LON), (pair.ankle, north(2000), HOME_LON))
     page = desk.new_page()
     page.add_init_script(SOCKETS)
     problems = watch(page)
@@ -159,15 +171,14 @@ def test_an_operator_states_a_purpose_before_the_map(site: Site, desk: Any, tmp_
     page.get_by_test_id("purpose-submit").click()
     expect(page.get_by_test_id("monitor")).to_be_visible()
     expect(page.get_by_test_id("queue-empty")).to_be_visible()
-    expect(page.get_by_test_id("marker-S1")).to_be_attached()
+    expect(page.get_by_test_id(f"marker-{pair.subject}")).to_be_attached()
     expect(page.get_by_test_id("live")).to_have_attribute("data-state", "live")
     expect(page.get_by_test_id("purpose-label")).to_have_text("목적: 관제 근무 (전체 관제)")
     expect(page.get_by_test_id("purpose-label")).to_have_attribute("title", REASON)
     assert "purpose=monitoring" in page.evaluate("window.__sockets.at(-1).url")
     # the Korean reason went in a header, percent-encoded, and reached the audit trail intact
-    db = tmp_path / "vigil.db"
-    assert (PURPOSE, REASON) in audited(db, "u-operator", "positions.read")
-    assert audited(db, "u-operator", "stream")[-1] == (PURPOSE, REASON)
+    assert (PURPOSE, REASON) in audited(site, "u-operator", "positions.read")
+    assert audited(site, "u-operator", "stream")[-1] == (PURPOSE, REASON)
 
     # Changed from the header: the stream reconnects with the new purpose.
     sockets = page.evaluate("window.__sockets.length")
@@ -208,40 +219,53 @@ def test_an_operator_states_a_purpose_before_the_map(site: Site, desk: Any, tmp_
     assert problems == []
 
 
-def two_approaches(site: Site) -> tuple[set[str], set[str]]:
-    """S1 at P1's door in Namyangju (Gyeonggi) and S2 at P2's in central Seoul: the ids of the
+@dataclass(frozen=True)
+class Approaches:
+    """One pair's danger in Namyangju (Gyeonggi) and another's in central Seoul, with the ids of the
     alerts about each."""
-    site.pair("S1", "P1")
-    site.pair("S2", "P2", order="O2")
+
+    gyeonggi: Pair
+    seoul: Pair
+    in_gyeonggi: set[str]
+    in_seoul: set[str]
+
+
+def two_approaches(site: Site) -> Approaches:
+    """A subject at his victim's door in Namyangju (Gyeonggi), another at his victim's in central
+    Seoul."""
+    one, two = site.pair(), site.pair()
     site.fixes(
-        ("PH-1", HOME_LAT, HOME_LON), ("AM-1", north(50), HOME_LON),
-        ("PH-2", *JONGNO), ("AM-2", north(50, JONGNO[0]), JONGNO[1]),
+        (one.phone, HOME_LAT, HOME_LON), (one.ankle, north(50), HOME_LON),
+        (two.phone, *JONGNO), (two.ankle, north(50, JONGNO[0]), JONGNO[1]),
     )  # fmt: skip
     alerts = site.call("GET", "/v1/alerts").json()  # the operator's: everything
-    gyeonggi = {a["id"] for a in alerts if a["subject"] == "S1"}
-    seoul = {a["id"] for a in alerts if a["subject"] == "S2"}
+    gyeonggi = {a["id"] for a in alerts if a["subject"] == one.subject}
+    seoul = {a["id"] for a in alerts if a["subject"] == two.subject}
     assert gyeonggi and seoul
-    return gyeonggi, seoul
+    return Approaches(one, two, gyeonggi, seoul)
 
 
+@pytest.mark.fresh_site  # every alert of the jurisdiction
 def test_a_dispatcher_sees_only_the_alerts_of_their_jurisdiction(site: Site, desk: Any) -> None:
-    theirs, _ = two_approaches(site)  # Gyeonggi is theirs, Seoul is not
+    scene = two_approaches(site)
+    theirs = scene.in_gyeonggi  # Gyeonggi is theirs, Seoul is not
+    s1, s2 = scene.gyeonggi.subject, scene.seoul.subject
     page = desk.new_page()
     problems = watch(page)
     sign_in(page, site, "police_dispatcher")
     items = page.get_by_test_id("alert-item")
     expect(items).to_have_count(len(theirs))
     assert {items.nth(i).get_attribute("data-alert-id") for i in range(len(theirs))} == theirs
-    expect(page.get_by_test_id("queue")).not_to_contain_text("S2")
-    expect(page.get_by_test_id("marker-S1")).to_be_attached()
-    expect(page.get_by_test_id("marker-S2")).not_to_be_attached()
+    expect(page.get_by_test_id("queue")).not_to_contain_text(s2)
+    expect(page.get_by_test_id(f"marker-{s1}")).to_be_attached()
+    expect(page.get_by_test_id(f"marker-{s2}")).not_to_be_attached()
 
     # The registry: the parties of their alerts, to read, not to change.
     page.get_by_test_id("nav-registry").click()
-    expect(page.get_by_test_id("reg-row-S1")).to_be_visible()
-    expect(page.get_by_test_id("reg-row-S2")).not_to_be_attached()
+    expect(page.get_by_test_id(f"reg-row-{s1}")).to_be_visible()
+    expect(page.get_by_test_id(f"reg-row-{s2}")).not_to_be_attached()
     expect(page.get_by_test_id("reg-new")).to_be_hidden()
-    page.get_by_test_id("reg-row-S1").click()
+    page.get_by_test_id(f"reg-row-{s1}").click()
     expect(page.get_by_test_id("field-name")).to_be_disabled()
     expect(page.get_by_test_id("reg-save")).not_to_be_attached()
     expect(page.get_by_test_id("zone-draw-circle")).to_be_hidden()
@@ -249,17 +273,18 @@ def test_a_dispatcher_sees_only_the_alerts_of_their_jurisdiction(site: Site, des
 
 
 def test_a_field_officer_sees_the_incident_assigned_to_him_read_only(site: Site, desk: Any) -> None:
-    _, seoul = two_approaches(site)
-    incident = sorted(seoul)[0]
-    site.call("PUT", f"/v1/alerts/{incident}/assignments/u-field_officer")
+    scene = two_approaches(site)
+    incident = sorted(scene.in_seoul)[0]
+    officer = site.account(Role.FIELD_OFFICER)  # his own: no other test's incidents are his
+    site.call("PUT", f"/v1/alerts/{incident}/assignments/{officer}")
     page = desk.new_page()
     problems = watch(page)
-    sign_in(page, site, "field_officer")
+    sign_in(page, site, officer, role="field_officer")
     items = page.get_by_test_id("alert-item")
     expect(items).to_have_count(1)
     expect(items).to_have_attribute("data-alert-id", incident)
-    expect(page.get_by_test_id("marker-S2")).to_be_attached()
-    expect(page.get_by_test_id("marker-S1")).not_to_be_attached()
+    expect(page.get_by_test_id(f"marker-{scene.seoul.subject}")).to_be_attached()
+    expect(page.get_by_test_id(f"marker-{scene.gyeonggi.subject}")).not_to_be_attached()
     # he reports from his terminal, not by steps here; and he has no registry or targets
     expect(items.locator("button")).to_have_count(0)
     expect(page.get_by_test_id("nav-registry")).to_be_hidden()
@@ -295,8 +320,9 @@ def test_a_bad_token_goes_back_to_login_and_logout_forgets(site: Site, desk: Any
     expect(page.get_by_test_id("login")).to_be_visible()
 
 
+@pytest.mark.fresh_site  # an empty queue, and every open alert
 def test_an_approach_reaches_map_and_queue_live_and_is_handled(site: Site, desk: Any) -> None:
-    site.pair("S1", "P1")
+    pair = site.pair()
     page = desk.new_page()
     problems = watch(page)
     page.goto(f"{site.url}/control/?token={site.tokens['operator']}")
@@ -304,10 +330,10 @@ def test_an_approach_reaches_map_and_queue_live_and_is_handled(site: Site, desk:
     expect(page.get_by_test_id("live")).to_have_attribute("data-state", "live")
     expect(page.get_by_test_id("queue-empty")).to_be_visible()
 
-    alert = approach(site)  # no reload from here on
-    marker = page.get_by_test_id("marker-S1")
+    alert = approach(site, pair)  # no reload from here on
+    marker = page.get_by_test_id(f"marker-{pair.subject}")
     expect(marker).to_have_attribute("data-state", "violation")
-    expect(page.get_by_test_id("marker-P1")).to_be_attached()
+    expect(page.get_by_test_id(f"marker-{pair.victim}")).to_be_attached()
     item = page.locator(f"[data-testid=alert-item][data-alert-id='{alert['id']}']")
     expect(item).to_have_attribute("data-kind", "proximity_violation")
     expect(item.get_by_test_id("alert-distance")).to_have_text(re.compile(r"^\d+ m$"))
@@ -315,8 +341,8 @@ def test_an_approach_reaches_map_and_queue_live_and_is_handled(site: Site, desk:
     assert int(page.locator("body").get_attribute("data-beeps") or 0) >= 1
     expect(page.get_by_test_id("stat-kinds")).to_contain_text("접근금지 위반")
 
-    page.get_by_test_id("marker-S1").click()  # the subject's track and zones, and a view on both
-    expect(page.get_by_test_id("selected")).to_contain_text("S1")
+    marker.click()  # the subject's track and zones, and a view on both
+    expect(page.get_by_test_id("selected")).to_contain_text(pair.subject)
     page.get_by_test_id(f"note-{alert['id']}").fill("victim called, she is inside")
     page.get_by_test_id(f"step-acknowledged-{alert['id']}").click()
     expect(item).to_have_attribute("data-state", "acknowledged")
@@ -347,12 +373,13 @@ def test_an_approach_reaches_map_and_queue_live_and_is_handled(site: Site, desk:
     assert problems == []
 
 
+@pytest.mark.fresh_site  # a dispatch target every later alert would be pushed to
 def test_alert_detail_shows_distance_bearing_timeline_and_plan(site: Site, desk: Any) -> None:
     # A 112 system that does not answer (nothing listens there): its deliveries wait and retry.
     target = {"name": "Gyeonggi 112", "url": "http://127.0.0.1:9/push", "agency": "any"}
     site.call("PUT", "/v1/dispatch/targets/gg-112", target, who="admin")
-    site.pair("S1", "P1")
-    alert = approach(site)
+    pair = site.pair()
+    alert = approach(site, pair)
     site.call("POST", f"/v1/alerts/{alert['id']}/steps", {"state": "acknowledged", "note": "on it"})
     page = desk.new_page()
     problems = watch(page)
@@ -361,7 +388,7 @@ def test_alert_detail_shows_distance_bearing_timeline_and_plan(site: Site, desk:
     detail = page.get_by_test_id("alert-detail")
     expect(detail).to_be_visible()
     expect(detail.get_by_test_id("detail-distance")).to_have_text(re.compile(r"^\d+ m$"))
-    expect(detail.get_by_test_id("detail-order")).to_have_text("O1")
+    expect(detail.get_by_test_id("detail-order")).to_have_text(pair.order)
     expect(detail.get_by_test_id("detail-bearing")).to_contain_text("°")
     timeline = detail.get_by_test_id("detail-timeline")
     expect(timeline.locator("li[data-change=opened]")).to_have_count(1)
@@ -385,8 +412,9 @@ def test_alert_detail_shows_distance_bearing_timeline_and_plan(site: Site, desk:
 def test_a_dispatcher_sends_a_unit_with_a_link_that_ends_when_he_is_taken_off(
     site: Site, desk: Any, browser: Any
 ) -> None:
-    site.pair("S1", "P1")
-    alert = approach(site)
+    pair = site.pair()
+    alert = approach(site, pair)
+    officer = site.account(Role.FIELD_OFFICER)
     page = desk.new_page()
     problems = watch(page)
     sign_in(page, site, "police_dispatcher")
@@ -394,13 +422,13 @@ def test_a_dispatcher_sends_a_unit_with_a_link_that_ends_when_he_is_taken_off(
     page.locator(f"[data-testid=alert-item][data-alert-id='{alert['id']}'] .kind").click()
     units = page.get_by_test_id("alert-detail").get_by_test_id("detail-units")
     expect(units.get_by_test_id("link-count")).to_have_text("Live-track links out: 0")
-    units.get_by_test_id("assign-user").fill("u-field_officer")
+    units.get_by_test_id("assign-user").fill(officer)
     units.get_by_test_id("assign-submit").click()
     shown = units.get_by_test_id("issued-url")
     incident = site.call("GET", f"/v1/alerts/{alert['id']}").json()["incident"]  # the link opens it
     expect(shown).to_have_value(re.compile(rf"^{re.escape(site.url)}/field/\?incident={incident}&token=inc_"))
     url = shown.input_value()
-    unit = units.locator("[data-testid=unit][data-user=u-field_officer]")
+    unit = units.locator(f"[data-testid=unit][data-user={officer}]")
     expect(unit.get_by_test_id("unit-has-link")).to_have_text("has a link")
     expect(units.get_by_test_id("link-count")).to_have_text("Live-track links out: 1")
     expect(units.get_by_test_id("link-record")).to_have_attribute("data-state", "live")
@@ -435,18 +463,19 @@ def test_a_dispatcher_sends_a_unit_with_a_link_that_ends_when_he_is_taken_off(
 
 
 def test_registry_shows_a_422_reason_next_to_its_field(site: Site, desk: Any) -> None:
-    site.pair("S1", "P1")
+    pair = site.pair()
+    new_order = f"O{site.number()}"
     page = desk.new_page()
     sign_in(page, site, "probation_officer")
     page.get_by_test_id("nav-registry").click()
-    expect(page.get_by_test_id("reg-row-S1")).to_be_visible()  # her caseload
+    expect(page.get_by_test_id(f"reg-row-{pair.subject}")).to_be_visible()  # her caseload
     expect(page.get_by_test_id("field-probation_officer")).not_to_be_attached()  # operators assign it
     page.get_by_test_id("reg-tab-orders").click()
-    expect(page.get_by_test_id("reg-row-O1")).to_be_visible()
+    expect(page.get_by_test_id(f"reg-row-{pair.order}")).to_be_visible()
     page.get_by_test_id("reg-new").click()
-    page.get_by_test_id("field-id").fill("O2")
-    page.get_by_test_id("field-subject_id").fill("S1")
-    page.get_by_test_id("field-protected_person_id").fill("P1")
+    page.get_by_test_id("field-id").fill(new_order)
+    page.get_by_test_id("field-subject_id").fill(pair.subject)
+    page.get_by_test_id("field-protected_person_id").fill(pair.victim)
     page.get_by_test_id("field-violation_distance_m").fill("500")
     page.get_by_test_id("field-warning_distance_m").fill("100")
     page.get_by_test_id("reg-save").click()
@@ -465,7 +494,7 @@ def test_registry_shows_a_422_reason_next_to_its_field(site: Site, desk: Any) ->
     page.get_by_test_id("zone-add-window").click()
     page.get_by_test_id("reg-save").click()
     expect(page.get_by_test_id("reg-message")).not_to_be_empty()
-    order = site.call("GET", "/v1/orders/O2").json()
+    order = site.call("GET", f"/v1/orders/{new_order}").json()
     assert (order["violation_distance_m"], order["warning_distance_m"]) == (500, 1500)
     assert len(order["zones"]) == 1
     assert order["zones"][0]["shape"]["circle"]["radius_m"] > 0
@@ -473,12 +502,12 @@ def test_registry_shows_a_422_reason_next_to_its_field(site: Site, desk: Any) ->
 
 
 def test_subject_zone_drawn_as_polygon_with_a_schedule(site: Site, desk: Any) -> None:
-    site.pair("S1", "P1")
+    pair = site.pair()
     page = desk.new_page()
     sign_in(page, site, "operator")
     page.get_by_test_id("nav-registry").click()
-    page.get_by_test_id("reg-row-S1").click()
-    expect(page.get_by_test_id("field-id")).to_have_value("S1")
+    page.get_by_test_id(f"reg-row-{pair.subject}").click()
+    expect(page.get_by_test_id("field-id")).to_have_value(pair.subject)
     expect(page.get_by_test_id("field-probation_officer")).to_have_value("u-probation_officer")
     page.get_by_test_id("zone-draw-polygon").click()
     box = page.locator("#regmap").bounding_box()
@@ -495,26 +524,29 @@ def test_subject_zone_drawn_as_polygon_with_a_schedule(site: Site, desk: Any) ->
     card.locator("input[value=sun]").uncheck()
     card.locator("[data-testid^=zone-save-]").click()
     expect(card.locator("[data-testid^=zone-message-]")).not_to_be_empty()
-    zones = site.call("GET", "/v1/subjects/S1").json()["zones"]
+    zones = site.call("GET", f"/v1/subjects/{pair.subject}").json()["zones"]
     school = [z for z in zones if z["label"] == "school"]
     assert len(school) == 1 and len(school[0]["shape"]["polygon"]) >= 3
     assert school[0]["schedule"]["windows"][0]["days"] == ["mon", "tue", "wed", "thu", "fri"]
 
 
+@pytest.mark.fresh_site  # every subject on the map is one of its 40
 def test_many_quiet_subjects_cluster_and_one_in_trouble_stands_out(site: Site, desk: Any) -> None:
-    site.pair("S1", "P1")
+    pair = site.pair()
     for n in range(2, 41):
         site.call("PUT", f"/v1/subjects/S{n}", {"legal_basis": "parole"})
         site.call("PUT", f"/v1/devices/AM-{n}", {"kind": "ankle_monitor", "person_id": f"S{n}"})
     spread = [(f"AM-{n}", north(3000 + 40 * n), HOME_LON + 0.0004 * (n % 7)) for n in range(2, 41)]
-    site.fixes(("PH-1", HOME_LAT, HOME_LON), ("AM-1", north(2500), HOME_LON), *spread, seconds_ago=110)
+    site.fixes(
+        (pair.phone, HOME_LAT, HOME_LON), (pair.ankle, north(2500), HOME_LON), *spread, seconds_ago=110
+    )
     page = desk.new_page()
     sign_in(page, site, "operator")
     expect(page.locator("#map .marker-cluster").first).to_be_visible()
     assert page.locator("#map [data-testid^=marker-S]").count() < 40
-    site.fixes(("AM-1", north(50), HOME_LON))  # S1 walks up to her door
-    expect(page.get_by_test_id("marker-S1")).to_have_attribute("data-state", "violation")
-    expect(page.get_by_test_id("marker-P1")).to_be_attached()
+    site.fixes((pair.ankle, north(50), HOME_LON))  # he walks up to her door
+    expect(page.get_by_test_id(f"marker-{pair.subject}")).to_have_attribute("data-state", "violation")
+    expect(page.get_by_test_id(f"marker-{pair.victim}")).to_be_attached()
 
 
 def test_language_switch_changes_visible_text(site: Site, desk: Any) -> None:
@@ -532,13 +564,16 @@ def test_language_switch_changes_visible_text(site: Site, desk: Any) -> None:
     expect(queue_title).to_contain_text("경보 대기열")
 
 
+@pytest.mark.fresh_site  # every incident in the queue
 def test_the_queue_shows_one_entry_per_incident_with_its_number_latest_escalation_first(
     site: Site, desk: Any
 ) -> None:
     """His approach and his strap cut are one incident: one queue entry with the number read over the
     radio, holding both alerts; another pair's danger is another entry. The entry escalated last is
     on top, however early its first warning; selecting one shows its alerts and timeline."""
-    gyeonggi, seoul = two_approaches(site)
+    scene = two_approaches(site)
+    gyeonggi, seoul = scene.in_gyeonggi, scene.in_seoul
+    one, two = scene.gyeonggi, scene.seoul
     page = desk.new_page()
     problems = watch(page)
     sign_in(page, site, "operator")
@@ -547,29 +582,30 @@ def test_the_queue_shows_one_entry_per_incident_with_its_number_latest_escalatio
     expect(entries).to_have_count(2)
     incidents = site.call("GET", "/v1/incidents").json()
     by_subject = {i["subject"]: i for i in incidents}
-    # both are violations: the later escalation (S2's, listed first by the API too) is on top
+    # both are violations: the later escalation (Seoul's, listed first by the API too) is on top
     expect(entries.first).to_have_attribute("data-incident-id", incidents[0]["id"])
 
-    # S1 cuts his strap: it joins S1's incident, which now escalated last and comes to the top
+    # The Gyeonggi subject cuts his strap: it joins his incident, which now escalated last and comes
+    # to the top
     at = datetime.now(UTC).isoformat()
     site.call(
-        "POST", "/v1/devices/messages", {"device": "AM-1", "at": at, "event": "strap_cut"}, who="gateway"
+        "POST", "/v1/devices/messages", {"device": one.ankle, "at": at, "event": "strap_cut"}, who="gateway"
     )
     first = entries.first
-    expect(first).to_have_attribute("data-incident-id", by_subject["S1"]["id"])
+    expect(first).to_have_attribute("data-incident-id", by_subject[one.subject]["id"])
     expect(entries).to_have_count(2)
     expect(first.get_by_test_id("alert-item")).to_have_count(len(gyeonggi) + 1)
-    expect(first.get_by_test_id("incident-number")).to_have_text(by_subject["S1"]["number"])
+    expect(first.get_by_test_id("incident-number")).to_have_text(by_subject[one.subject]["number"])
     expect(first.get_by_test_id("incident-kind")).to_have_text("Proximity violation")
-    expect(first.get_by_test_id("incident-parties")).to_contain_text("S1")
+    expect(first.get_by_test_id("incident-parties")).to_contain_text(one.subject)
     second = entries.nth(1)
     expect(second.get_by_test_id("alert-item")).to_have_count(len(seoul))
-    expect(second.get_by_test_id("incident-number")).to_have_text(by_subject["S2"]["number"])
+    expect(second.get_by_test_id("incident-number")).to_have_text(by_subject[two.subject]["number"])
 
     # selecting the incident shows its alerts and their timeline
     first.get_by_test_id("incident-head").click()
     detail = page.get_by_test_id("incident-detail")
-    expect(detail.get_by_test_id("incident-detail-number")).to_have_text(by_subject["S1"]["number"])
+    expect(detail.get_by_test_id("incident-detail-number")).to_have_text(by_subject[one.subject]["number"])
     expect(detail.get_by_test_id("incident-alert")).to_have_count(len(gyeonggi) + 1)
     expect(detail.get_by_test_id("incident-timeline").locator("li")).to_have_count(len(gyeonggi) + 1)
     expect(detail.get_by_test_id("incident-timeline")).to_contain_text("Tamper")

@@ -8,25 +8,29 @@ import re
 from typing import Any
 
 import pytest
-from web_kit import HOME_LAT, HOME_LON, PHONE, Site, north, shoot
+from web_kit import HOME_LAT, HOME_LON, PHONE, Pair, Site, north, shoot
+
+from vigil.domain.model import Role
+
+pytestmark = pytest.mark.slow  # a real server and Chromium
 
 OFFICER = (north(-300), HOME_LON)  # 300 m south of the victim's home
-UNIT = "u-field_officer"
 
 
-def link_token(site: Site, alert_id: str) -> str:
-    """The live-track link's token, as an operator is handed it when sending the field officer's unit
+def link_token(site: Site, alert_id: str, unit: str) -> str:
+    """The live-track link's token, as an operator is handed it when sending a field officer's unit
     to the incident (the server keeps only its hash)."""
-    link = site.call("PUT", f"/v1/alerts/{alert_id}/assignments/{UNIT}").json()["link"]
+    link = site.call("PUT", f"/v1/alerts/{alert_id}/assignments/{unit}").json()["link"]
     return str(link["url"]).split("token=")[1]
 
 
-def violation(site: Site) -> dict[str, Any]:
+def violation(site: Site, pair: Pair) -> dict[str, Any]:
     """The victim at home and the subject 50 m north of her, walking east: a proximity violation."""
-    site.pair("S1", "P1")
-    site.fixes(("PH-1", HOME_LAT, HOME_LON), ("AM-1", north(50), HOME_LON), heading_deg=90, speed_mps=1.4)
+    site.fixes(
+        (pair.phone, HOME_LAT, HOME_LON), (pair.ankle, north(50), HOME_LON), heading_deg=90, speed_mps=1.4
+    )
     alerts = site.call("GET", "/v1/alerts").json()
-    found = [a for a in alerts if a["kind"] == "proximity_violation"]
+    found = [a for a in alerts if a["kind"] == "proximity_violation" and a["subject"] == pair.subject]
     assert found, alerts
     return found[0]
 
@@ -50,8 +54,10 @@ def officer(browser: Any) -> Any:
 def test_field_terminal_follows_the_incident_and_moves_it_forward(site: Site, officer: Any) -> None:
     from playwright.sync_api import expect
 
-    alert = violation(site)
-    token = link_token(site, alert["id"])
+    pair = site.pair()
+    alert = violation(site, pair)
+    unit = site.account(Role.FIELD_OFFICER)
+    token = link_token(site, alert["id"], unit)
     page = officer.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -79,7 +85,7 @@ def test_field_terminal_follows_the_incident_and_moves_it_forward(site: Site, of
 
     # he moves 100 m further north: the page follows without a reload
     page.evaluate("window.__sameDocument = true")
-    site.fixes(("AM-1", north(150), HOME_LON), heading_deg=0, speed_mps=1.4)
+    site.fixes((pair.ankle, north(150), HOME_LON), heading_deg=0, speed_mps=1.4)
     expect(page.locator("#distance")).to_have_text("450 m")
     assert page.evaluate("window.__sameDocument") is True
 
@@ -110,7 +116,7 @@ def test_field_terminal_follows_the_incident_and_moves_it_forward(site: Site, of
     page.goto(f"{site.url}/field/?incident={alert['id']}&token=inc_forged{token[10:]}")
     expect(page.get_by_text("This link is not valid")).to_be_visible()
     # ... nor does the link of a unit taken off the incident
-    site.call("DELETE", f"/v1/alerts/{alert['id']}/assignments/{UNIT}")
+    site.call("DELETE", f"/v1/alerts/{alert['id']}/assignments/{unit}")
     page.goto(f"{site.url}/field/?incident={alert['id']}&token={token}")
     expect(page.get_by_text("This link is not valid")).to_be_visible()
     page.goto(f"{site.url}/field/")
@@ -120,8 +126,8 @@ def test_field_terminal_follows_the_incident_and_moves_it_forward(site: Site, of
 def test_field_terminal_without_location_permission(site: Site, browser: Any) -> None:
     from playwright.sync_api import expect
 
-    alert = violation(site)
-    token = link_token(site, alert["id"])
+    alert = violation(site, site.pair())
+    token = link_token(site, alert["id"], site.account(Role.FIELD_OFFICER))
     context = browser.new_context(viewport=PHONE, permissions=[])
     try:
         page = context.new_page()
@@ -146,16 +152,17 @@ def test_field_terminal_without_location_permission(site: Site, browser: Any) ->
 def test_field_terminal_for_a_victims_sos_points_to_her(site: Site, officer: Any) -> None:
     from playwright.sync_api import expect
 
-    site.pair("S1", "P1")
-    site.fixes(("AM-1", north(3000), HOME_LON))
-    site.call(
-        "POST", "/v1/me/sos", {"position": {"lat": HOME_LAT, "lon": HOME_LON, "accuracy_m": 10}}, "victim"
-    )
-    sos = [a for a in site.call("GET", "/v1/alerts").json() if a["kind"] == "sos"]
+    pair = site.pair()
+    site.fixes((pair.ankle, north(3000), HOME_LON))
+    her = site.account(Role.PROTECTED_PERSON, person_id=pair.victim)
+    site.call("POST", "/v1/me/sos", {"position": {"lat": HOME_LAT, "lon": HOME_LON, "accuracy_m": 10}}, her)
+    alerts = site.call("GET", "/v1/alerts").json()
+    sos = [a for a in alerts if a["kind"] == "sos" and a["protected_person"] == pair.victim]
     assert len(sos) == 1, sos
+    token = link_token(site, sos[0]["id"], site.account(Role.FIELD_OFFICER))
     page = officer.new_page()
     page.add_init_script("localStorage.setItem('vigil.language', 'en')")
-    page.goto(f"{site.url}/field/?incident={sos[0]['id']}&token={link_token(site, sos[0]['id'])}")
+    page.goto(f"{site.url}/field/?incident={sos[0]['id']}&token={token}")
     expect(page.locator("#kind")).to_have_text("Victim SOS")
     expect(page.locator(".pin.victim")).to_have_count(1)
     # an SOS alert names her; the incident adds the man her order keeps away, and the terminal

@@ -15,8 +15,11 @@ import pytest
 from playwright.sync_api import Page, expect
 from web_kit import HOME_LAT, HOME_LON, PHONE, SOCKETS, SOON, Site, north, state_purpose
 
+from vigil.domain.model import Role
+
 PASSWORD = "correct horse battery"
 expect.set_options(timeout=SOON)
+pytestmark = pytest.mark.slow  # a real server and Chromium
 
 
 @pytest.fixture
@@ -38,9 +41,12 @@ def errors_of(page: Page) -> list[str]:
     return found
 
 
-def operator(site: Site, user: str = "kim") -> None:
+def operator(site: Site) -> str:
+    """A new operator with a password (kim<n>: her own, so no other test locks or revokes it)."""
+    user = f"kim{site.number()}"
     body = {"name": "Kim", "role": "operator", "password": PASSWORD}
     site.call("PUT", f"/v1/users/{user}", body, who="admin")
+    return user
 
 
 def sign_in(page: Page, site: Site, user: str, password: str) -> None:
@@ -63,15 +69,15 @@ def bearer(site: Site, token: str | None) -> int:
 
 
 def test_an_operator_signs_in_with_a_password_and_out_again(site: Site, desk: Any) -> None:
-    operator(site)
+    kim = operator(site)
     page = desk.new_page()
     errors = errors_of(page)
     page.goto(f"{site.url}/control/")
     expect(page.get_by_test_id("password-form")).to_be_visible()
     expect(page.get_by_test_id("token-input")).to_be_visible()  # the pasted token: still there
-    sign_in(page, site, "kim", PASSWORD)
+    sign_in(page, site, kim, PASSWORD)
     expect(page.get_by_test_id("role")).to_have_attribute("data-role", "operator")
-    expect(page.get_by_test_id("role")).to_contain_text("kim")
+    expect(page.get_by_test_id("role")).to_contain_text(kim)
     state_purpose(page)
     expect(page.locator("#map .leaflet-pane")).not_to_have_count(0)
     expect(page.get_by_test_id("live")).to_have_attribute("data-state", "live")
@@ -91,11 +97,11 @@ def test_an_operator_signs_in_with_a_password_and_out_again(site: Site, desk: An
 
 
 def test_a_wrong_password_says_so_and_five_lock_the_account(site: Site, desk: Any) -> None:
-    operator(site)
+    kim = operator(site)
     page = desk.new_page()
     errors = errors_of(page)
     page.goto(f"{site.url}/control/")
-    sign_in(page, site, "kim", "not the password")
+    sign_in(page, site, kim, "not the password")
     error = page.get_by_test_id("login-error")
     expect(error).to_have_text("사용자 ID 또는 비밀번호가 올바르지 않습니다.")  # Korean first
     expect(page.get_by_test_id("password-input")).to_have_value("")
@@ -104,14 +110,14 @@ def test_a_wrong_password_says_so_and_five_lock_the_account(site: Site, desk: An
     sign_in(page, site, "nobody", PASSWORD)  # an unknown user gets the same answer
     expect(error).to_have_text("Wrong user id or password.")
     for attempt in range(2, 5):
-        sign_in(page, site, "kim", f"wrong {attempt}")
+        sign_in(page, site, kim, f"wrong {attempt}")
         expect(error).to_have_text("Wrong user id or password.")
         expect(page.get_by_test_id("password-submit")).to_be_enabled()
-    sign_in(page, site, "kim", "wrong 5")
+    sign_in(page, site, kim, "wrong 5")
     expect(error).to_have_text(
         "The account is locked after too many wrong passwords. Try again in 15 minutes."
     )
-    sign_in(page, site, "kim", PASSWORD)  # locked: the right password does not open it either
+    sign_in(page, site, kim, PASSWORD)  # locked: the right password does not open it either
     expect(error).to_contain_text("Try again in 15 minutes.")
     page.get_by_test_id("language").get_by_role("button", name="KO").click()
     expect(error).to_contain_text("15분 후에 다시 시도하세요")
@@ -121,20 +127,23 @@ def test_a_wrong_password_says_so_and_five_lock_the_account(site: Site, desk: An
 
 @pytest.mark.site_settings(access_token_s=2)
 def test_an_expired_access_token_is_renewed_unnoticed(site: Site, desk: Any) -> None:
-    operator(site)
+    kim = operator(site)
     page = desk.new_page()
     page.add_init_script(SOCKETS)
     errors = errors_of(page)
     page.goto(f"{site.url}/control/")
-    sign_in(page, site, "kim", PASSWORD)
+    sign_in(page, site, kim, PASSWORD)
     state_purpose(page)
     expect(page.get_by_test_id("live")).to_have_attribute("data-state", "live")
     first = stored(page, "vigil.token")
     page.wait_for_timeout(2500)
     assert bearer(site, first) == 401  # expired
 
-    # the live stream drops: it comes back with a renewed token
+    # the live stream drops: it comes back with a renewed token (waited for as a new socket: the
+    # state reads "live" until the page has handled the close)
+    sockets = page.evaluate("window.__sockets.length")
     page.evaluate("window.__sockets.at(-1).close()")
+    page.wait_for_function("n => window.__sockets.length > n", arg=sockets)
     expect(page.get_by_test_id("live")).to_have_attribute("data-state", "live")
     second = stored(page, "vigil.token")
     assert second and second != first
@@ -150,24 +159,28 @@ def test_an_expired_access_token_is_renewed_unnoticed(site: Site, desk: Any) -> 
     expect(page.get_by_test_id("login")).to_be_hidden()
 
     # the server ends the session (an admin revokes her tokens): the next call brings the login back
-    site.call("POST", "/v1/users/kim/revoke", who="admin")
+    site.call("POST", f"/v1/users/{kim}/revoke", who="admin")
     page.get_by_test_id("nav-registry").click()  # the registry lists afresh
     expect(page.get_by_test_id("login")).to_be_visible()
     expect(page.get_by_test_id("login-error")).to_have_text("로그인 시간이 끝났습니다. 다시 로그인하세요.")
     assert stored(page, "vigil.token") is None and stored(page, "vigil.refresh") is None
     assert stored(page, "vigil.purpose") is None  # the purpose went with the session
-    sign_in(page, site, "kim", PASSWORD)  # and she signs in again
+    sign_in(page, site, kim, PASSWORD)  # and she signs in again
     expect(page.get_by_test_id("role")).to_have_attribute("data-role", "operator")
     expect(page.get_by_test_id("purpose-step")).to_be_visible()
     assert errors == []
 
 
 def test_a_protected_person_activates_her_account_and_signs_in(site: Site, phone: Any) -> None:
-    site.pair("S1", "P1")
-    site.fixes(("PH-1", HOME_LAT, HOME_LON), ("AM-1", north(2000), HOME_LON))
-    # P1 has an account already (u-victim): a new code is an operator's, with a reason
-    issued = site.call("POST", "/v1/protected-persons/P1/activation", {"reason": "new phone"}).json()
-    assert issued["user"] == "pp-P1"
+    pair = site.pair()
+    site.fixes((pair.phone, HOME_LAT, HOME_LON), (pair.ankle, north(2000), HOME_LON))
+    # she has an account already: a new code is an operator's, with a reason
+    site.account(Role.PROTECTED_PERSON, person_id=pair.victim)
+    issued = site.call(
+        "POST", f"/v1/protected-persons/{pair.victim}/activation", {"reason": "new phone"}
+    ).json()
+    user = f"pp-{pair.victim}"
+    assert issued["user"] == user
     page = phone.new_page()
     errors = errors_of(page)
     page.goto(f"{site.url}/victim/")
@@ -201,7 +214,7 @@ def test_a_protected_person_activates_her_account_and_signs_in(site: Site, phone
     page.locator("#activate-submit").click()
     expect(page.locator("#status")).to_have_attribute("data-status", "safe")
     expect(page.locator("#status-title")).to_have_text("You are safe")
-    expect(page.locator("#welcome")).to_contain_text("pp-P1")
+    expect(page.locator("#welcome")).to_contain_text(user)
     assert stored(page, "vigil.refresh")
 
     # signing out ends the session; she signs in with her user id and password
@@ -209,11 +222,11 @@ def test_a_protected_person_activates_her_account_and_signs_in(site: Site, phone
     page.locator("#main").get_by_role("button", name="Sign out").click()
     expect(page.locator("#signin-form")).to_be_visible()
     assert bearer(site, access) == 401
-    page.locator("#signin-user").fill("pp-P1")
+    page.locator("#signin-user").fill(user)
     page.locator("#signin-password").fill("not my password")
     page.locator("#signin-submit").click()
     expect(page.locator("#signin-error")).to_have_text("Wrong user id or password.")
-    page.locator("#signin-user").fill("pp-P1")
+    page.locator("#signin-user").fill(user)
     page.locator("#signin-password").fill("my own long password")
     page.locator("#signin-submit").click()
     expect(page.locator("#status")).to_have_attribute("data-status", "safe")
@@ -228,9 +241,12 @@ def test_a_protected_person_activates_her_account_and_signs_in(site: Site, phone
 
 @pytest.mark.site_settings(access_token_s=2)
 def test_her_status_keeps_coming_when_her_access_token_expires(site: Site, phone: Any) -> None:
-    site.pair("S1", "P1")
-    site.fixes(("PH-1", HOME_LAT, HOME_LON), ("AM-1", north(2000), HOME_LON))
-    code = site.call("POST", "/v1/protected-persons/P1/activation", {"reason": "new phone"}).json()["code"]
+    pair = site.pair()
+    site.fixes((pair.phone, HOME_LAT, HOME_LON), (pair.ankle, north(2000), HOME_LON))
+    site.account(Role.PROTECTED_PERSON, person_id=pair.victim)  # a new code for her is a re-activation
+    code = site.call(
+        "POST", f"/v1/protected-persons/{pair.victim}/activation", {"reason": "new phone"}
+    ).json()["code"]
     page = phone.new_page()
     errors = errors_of(page)
     page.goto(f"{site.url}/victim/")

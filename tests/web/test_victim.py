@@ -11,7 +11,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from web_kit import HOME_LAT, HOME_LON, M_PER_DEG_LAT, PHONE, Site, north, shoot
+from web_kit import HOME_LAT, HOME_LON, M_PER_DEG_LAT, PHONE, Pair, Site, north, shoot
+
+from vigil.domain.model import Role
+
+pytestmark = pytest.mark.slow  # a real server and Chromium
 
 
 def place(north_m: float, east_m: float) -> tuple[float, float]:
@@ -89,24 +93,36 @@ def phone(browser: Any) -> Iterator[Any]:
     context.close()
 
 
-def open_app(site: Site, phone: Any, english: bool = True) -> tuple[Any, Traffic, list[str]]:
+def open_app(site: Site, phone: Any, her: str, english: bool = True) -> tuple[Any, Traffic, list[str]]:
+    """Her app, opened with her account's token."""
     page = phone.new_page()
     if english:
         page.add_init_script("localStorage.setItem('vigil.language', 'en')")
     traffic = Traffic(page)
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{site.url}/victim/?token={site.tokens['victim']}")
+    page.goto(f"{site.url}/victim/?token={site.tokens[her]}")
     return page, traffic, errors
+
+
+def herself(site: Site, pair: Pair) -> str:
+    """An account of her own, speaking for the pair's victim."""
+    return site.account(Role.PROTECTED_PERSON, person_id=pair.victim)
+
+
+def sos_of(site: Site, pair: Pair) -> list[dict[str, Any]]:
+    """The SOS alerts she raised."""
+    alerts = site.call("GET", "/v1/alerts").json()
+    return [a for a in alerts if a["kind"] == "sos" and a["protected_person"] == pair.victim]
 
 
 def test_far_away_she_is_safe_and_sees_nothing_of_him(site: Site, phone: Any) -> None:
     from playwright.sync_api import expect
 
-    site.pair("S1", "P1")
+    pair = site.pair()
     him = diagonal(2000)
-    site.fixes(("PH-1", HOME_LAT, HOME_LON), ("AM-1", *him), heading_deg=200, speed_mps=1.2)
-    page, traffic, errors = open_app(site, phone, english=False)
+    site.fixes((pair.phone, HOME_LAT, HOME_LON), (pair.ankle, *him), heading_deg=200, speed_mps=1.2)
+    page, traffic, errors = open_app(site, phone, herself(site, pair), english=False)
     status = page.locator("#status")
     expect(status).to_have_attribute("data-status", "safe")
     expect(page.locator("#status-title")).to_have_text("안전합니다")  # Korean first
@@ -130,10 +146,10 @@ def test_far_away_she_is_safe_and_sees_nothing_of_him(site: Site, phone: Any) ->
 def test_in_the_warning_band_she_gets_a_band_and_no_place(site: Site, phone: Any) -> None:
     from playwright.sync_api import expect
 
-    site.pair("S1", "P1")
+    pair = site.pair()
     him = diagonal(800)
-    site.fixes(("PH-1", HOME_LAT, HOME_LON), ("AM-1", *him), heading_deg=225, speed_mps=1.2)
-    page, traffic, errors = open_app(site, phone)
+    site.fixes((pair.phone, HOME_LAT, HOME_LON), (pair.ankle, *him), heading_deg=225, speed_mps=1.2)
+    page, traffic, errors = open_app(site, phone, herself(site, pair))
     expect(page.locator("#status")).to_have_attribute("data-status", "nearby")
     expect(page.locator("#band")).to_be_visible()
     expect(page.locator("#band-text")).to_have_text("The offender is 600\u20131000 m from you")
@@ -146,11 +162,13 @@ def test_in_the_warning_band_she_gets_a_band_and_no_place(site: Site, phone: Any
 def test_within_her_view_she_sees_where_he_is_and_where_he_goes(site: Site, phone: Any) -> None:
     from playwright.sync_api import expect
 
-    site.pair("S1", "P1")
+    pair = site.pair()
     him = diagonal(400)
     # 40 s before he comes within 100 m: a move he could make (an impossible one moves no one)
-    site.fixes(("PH-1", HOME_LAT, HOME_LON), ("AM-1", *him), heading_deg=225, speed_mps=1.4, seconds_ago=40)
-    page, traffic, errors = open_app(site, phone)
+    site.fixes(
+        (pair.phone, HOME_LAT, HOME_LON), (pair.ankle, *him), heading_deg=225, speed_mps=1.4, seconds_ago=40
+    )
+    page, traffic, errors = open_app(site, phone, herself(site, pair))
     expect(page.locator("#status")).to_have_attribute("data-status", "nearby")
     expect(page.locator("#near")).to_be_visible()
     # the control for the checks above: within her view the server does send his place
@@ -163,7 +181,7 @@ def test_within_her_view_she_sees_where_he_is_and_where_he_goes(site: Site, phon
     expect(page.locator("#band")).to_be_hidden()
 
     # he comes within 100 m: danger, in red, with a vibration
-    site.fixes(("AM-1", *diagonal(60)), heading_deg=225, speed_mps=1.4)
+    site.fixes((pair.ankle, *diagonal(60)), heading_deg=225, speed_mps=1.4)
     expect(page.locator("#status")).to_have_attribute("data-status", "danger")
     expect(page.locator("#status-title")).to_have_text("Danger")
     expect(page.locator("#near-distance")).to_have_text("About 60 m · to the northeast")
@@ -177,9 +195,9 @@ def test_within_her_view_she_sees_where_he_is_and_where_he_goes(site: Site, phon
 def test_sos_needs_a_three_second_hold(site: Site, phone: Any) -> None:
     from playwright.sync_api import expect
 
-    site.pair("S1", "P1")
-    site.fixes(("PH-1", HOME_LAT, HOME_LON))
-    page, traffic, errors = open_app(site, phone)
+    pair = site.pair()
+    site.fixes((pair.phone, HOME_LAT, HOME_LON))
+    page, traffic, errors = open_app(site, phone, herself(site, pair))
     expect(page.locator("#status")).to_have_attribute("data-status", "safe")
     button = page.locator("#sos")
     box = button.bounding_box()
@@ -193,15 +211,15 @@ def test_sos_needs_a_three_second_hold(site: Site, phone: Any) -> None:
     expect(page.locator("#sos-hint")).to_have_text("Cancelled. Hold for 3 seconds to send.")
     page.wait_for_timeout(300)
     assert traffic.posted("/v1/me/sos") == 0
-    assert not [a for a in site.call("GET", "/v1/alerts").json() if a["kind"] == "sos"]
+    assert not sos_of(site, pair)
 
     # held for three seconds: sent, with her position, and confirmed
     page.mouse.down()
     expect(page.get_by_text("Help is being sent")).to_be_visible(timeout=6000)
     page.mouse.up()
     assert traffic.posted("/v1/me/sos") == 1
-    sos = [a for a in site.call("GET", "/v1/alerts").json() if a["kind"] == "sos"]
-    assert len(sos) == 1 and sos[0]["protected_person"] == "P1", sos
+    sos = sos_of(site, pair)
+    assert len(sos) == 1 and sos[0]["protected_person"] == pair.victim, sos
     expect(page.locator("#status")).to_have_attribute("data-status", "danger")
     page.get_by_role("button", name="OK").click()
     expect(page.locator("#sos-done")).to_be_hidden()
@@ -220,6 +238,7 @@ def test_sign_in_with_a_pasted_code_and_only_for_protected_persons(site: Site, p
     page.locator("#login-token").fill("not-a-token")
     page.get_by_role("button", name="Start").click()
     expect(page.locator("#login-error")).to_have_text("That access code is not valid. Please check it.")
-    page.locator("#login-token").fill(site.tokens["victim"])
+    her = site.account(Role.PROTECTED_PERSON, person_id=f"P{site.number()}")  # no one to fear yet
+    page.locator("#login-token").fill(site.tokens[her])
     page.get_by_role("button", name="Start").click()
     expect(page.locator("#status")).to_have_attribute("data-status", "safe")

@@ -4,14 +4,20 @@ conftest, so test files import it by a name no other test folder uses."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from vigil.domain.model import Role
+from vigil.store.accounts import create_user, issue_token
+from vigil.store.database import open_engine
 
 DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
@@ -64,17 +70,70 @@ def north(metres: float, lat: float = HOME_LAT) -> float:
     return lat + metres / M_PER_DEG_LAT
 
 
+@dataclass(frozen=True)
+class Pair:
+    """A subject wearing an ankle monitor, the victim his order protects carrying a phone, and the
+    order between them, numbered together: S<n>, P<n>, AM-<n>, PH-<n>, O<n>."""
+
+    n: int
+
+    @property
+    def subject(self) -> str:
+        return f"S{self.n}"
+
+    @property
+    def victim(self) -> str:
+        return f"P{self.n}"
+
+    @property
+    def ankle(self) -> str:
+        return f"AM-{self.n}"
+
+    @property
+    def phone(self) -> str:
+        return f"PH-{self.n}"
+
+    @property
+    def order(self) -> str:
+        return f"O{self.n}"
+
+
 @dataclass
 class Site:
-    """A running server: its URL, a token per role (and a victim's own account bound to P1), and
-    shortcuts to set a scene over the REST API as the registry and devices would."""
+    """A running server: its URL, a token per staff role and the gateway's, and shortcuts to set a scene over the REST API as the registry and devices would. A server may be
+    shared by the tests of a module: each takes its people and accounts from `pair` and `account`,
+    which never hand out the same ids twice on one server."""
 
     url: str
     tokens: dict[str, str]
+    database_url: str
     http: httpx.Client = field(init=False)
+    _numbers: Iterator[int] = field(init=False)
 
     def __post_init__(self) -> None:
         self.http = httpx.Client(base_url=self.url, timeout=10)
+        self._numbers = itertools.count(1)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def number(self) -> int:
+        """A number no other caller on this server has had."""
+        return next(self._numbers)
+
+    def account(self, role: Role, person_id: str | None = None) -> str:
+        """A new user of `role` (for a protected person, speaking for `person_id`), made straight in the
+        store as an administrator would; returns its id, and its token is `tokens[id]`."""
+        user = f"u-{role.value}-{self.number()}"
+        db = open_engine(self.database_url)
+        try:
+            with db.begin() as conn:
+                now = datetime.now(UTC)
+                create_user(conn, user_id=user, name=user, role=role, now=now, person_id=person_id)
+                self.tokens[user] = issue_token(conn, role=role, now=now, user_id=user)
+        finally:
+            db.dispose()
+        return user
 
     def call(self, method: str, path: str, body: Any = None, who: str = "operator") -> httpx.Response:
         r = self.http.request(
@@ -89,26 +148,27 @@ class Site:
                 for d, lat, lon in fixes]  # fmt: skip
         self.call("POST", "/v1/devices/messages", body, who="gateway")
 
-    def pair(
-        self,
-        subject: str = "S1",
-        victim: str = "P1",
-        *,
-        order: str = "O1",
-        officer: str | None = "u-probation_officer",
-    ) -> None:
-        """A subject wearing AM-<n>, his victim carrying a phone, and the order between them; the
-        subject is in the probation officer's caseload (conftest's u-probation_officer) unless told."""
-        n = subject[1:]
+    def pair(self, *, officer: str | None = "u-probation_officer") -> Pair:
+        """A new subject wearing his ankle monitor, his victim carrying a phone, and the order between
+        them, with her home as a zone; the subject is in the probation officer's caseload (conftest's
+        u-probation_officer) unless told. On a fresh server the first pair is S1, P1, AM-1, PH-1, O1."""
+        pair = Pair(self.number())
         self.call(
             "PUT",
-            f"/v1/subjects/{subject}",
-            {"legal_basis": "stalking_provisional_measure", "name": f"Kim {n}", "probation_officer": officer},
+            f"/v1/subjects/{pair.subject}",
+            {
+                "legal_basis": "stalking_provisional_measure",
+                "name": f"Kim {pair.n}",
+                "probation_officer": officer,
+            },
         )
-        self.call("PUT", f"/v1/protected-persons/{victim}", {"name": f"Lee {n}", "phone": "010-0000-0000"})
-        self.call("PUT", f"/v1/devices/AM-{n}", {"kind": "ankle_monitor", "person_id": subject})
-        self.call("PUT", f"/v1/devices/PH-{n}", {"kind": "phone", "person_id": victim})
-        body = {"subject_id": subject, "protected_person_id": victim, "violation_distance_m": 100,
+        self.call(
+            "PUT", f"/v1/protected-persons/{pair.victim}", {"name": f"Lee {pair.n}", "phone": "010-0000-0000"}
+        )
+        self.call("PUT", f"/v1/devices/{pair.ankle}", {"kind": "ankle_monitor", "person_id": pair.subject})
+        self.call("PUT", f"/v1/devices/{pair.phone}", {"kind": "phone", "person_id": pair.victim})
+        body = {"subject_id": pair.subject, "protected_person_id": pair.victim, "violation_distance_m": 100,
                 "warning_distance_m": 1000, "victim_view_m": 600, "legal_basis": "stalking_provisional_measure",
                 "zones": [{"label": "home", "circle": {"lat": HOME_LAT, "lon": HOME_LON, "radius_m": 200}}]}  # fmt: skip
-        self.call("PUT", f"/v1/orders/{order}", body)
+        self.call("PUT", f"/v1/orders/{pair.order}", body)
+        return pair
