@@ -85,7 +85,7 @@ class Api:
 
     @property
     def hub(self) -> Any:
-        return self.client.app.state.hub  # type: ignore[attr-defined]
+        return self.client.app.state.services.hub  # type: ignore[attr-defined]
 
     # --- requests -----------------------------------------------------------------------------------
 
@@ -202,7 +202,7 @@ def _provision(url: str, now: datetime) -> dict[str, str]:
 def _api(request: pytest.FixtureRequest, database_url: str, **extra: Any) -> Api:
     marker = request.node.get_closest_marker("app_settings")
     overrides = {**extra, **(marker.kwargs if marker else {})}
-    # Anchors only when a test takes them (app.state.anchorer), never on a timer that a busy machine
+    # Anchors only when a test takes them (app.state.services.anchorer), never on a timer that a busy machine
     # might reach in the middle of a test. No token cache unless a test asks for one (the revocation
     # tests do).
     settings = Settings(

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from vigil.api import trail
+from vigil.api import deps, trail
 from vigil.api.auth import FORBIDDEN, identify, require, token_of
 from vigil.api.policy import Action, Record, allows
 from vigil.api.registry import Ident
@@ -69,7 +69,7 @@ class ReasonIn(BaseModel):
 
 
 def _limits(request: Request) -> Limits:
-    settings = request.app.state.settings
+    settings = deps.services(request).settings
     return Limits(
         access_s=settings.access_token_s,
         refresh_s=settings.refresh_token_s,
@@ -80,7 +80,7 @@ def _limits(request: Request) -> Limits:
 
 async def _run(request: Request, apply: Any) -> Any:
     """Account changes go through the single writer like every other write."""
-    outcome = await asyncio.wrap_future(request.app.state.runner.submit(Write(apply)))
+    outcome = await asyncio.wrap_future(deps.services(request).runner.submit(Write(apply)))
     if isinstance(outcome, CommandFailed):
         raise HTTPException(status.HTTP_409_CONFLICT, str(outcome))
     return outcome
@@ -113,7 +113,7 @@ async def _sessioned(request: Request, action: str, actor: str, make: Any) -> di
     refused = holder.get("refused")
     if refused is not None:
         if refused.locked_until is not None:
-            wait = max(1, int((refused.locked_until - request.app.state.clock()).total_seconds()))
+            wait = max(1, int((refused.locked_until - deps.services(request).clock()).total_seconds()))
             raise HTTPException(status.HTTP_423_LOCKED, str(refused), headers={"Retry-After": str(wait)})
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(refused))
     return _session_json(holder["session"])
@@ -263,7 +263,7 @@ async def _takeover(
 async def _write(request: Request, apply: Any) -> Any:
     """Through the single writer: a conflict (a state that changed under the caller) answers 409, a
     refusal naming a field 422."""
-    outcome = await asyncio.wrap_future(request.app.state.runner.submit(Write(apply)))
+    outcome = await asyncio.wrap_future(deps.services(request).runner.submit(Write(apply)))
     if isinstance(outcome, CommandFailed):
         field, _, reason = str(outcome).partition(": ")
         code = (
@@ -278,7 +278,7 @@ async def _write(request: Request, apply: Any) -> Any:
 
 
 def _has_account(request: Request, person_id: str) -> bool:
-    with request.app.state.db.connect() as conn:
+    with deps.services(request).db.connect() as conn:
         return bool(notices.accounts_of(conn, person_id))
 
 

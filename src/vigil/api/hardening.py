@@ -163,11 +163,11 @@ class _Classes:
 
 
 def _classify(scope: Scope, token: str) -> tuple[str, str]:
-    tokens = getattr(scope["app"].state, "tokens", None)
-    if tokens is None:
+    services = getattr(scope["app"].state, "services", None)  # none before the lifespan starts
+    if services is None:
         return "unknown", ""
     try:
-        principal = tokens.principal(token)
+        principal = services.tokens.principal(token)
     except Exception:  # the database is down: auth will answer for itself
         log.warning("token lookup failed during rate limiting", exc_info=True)
         return "unknown", ""

@@ -15,7 +15,9 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from pydantic import AwareDatetime, BaseModel, Field, ValidationInfo, field_validator, model_validator
 from sqlalchemy import Connection, and_, or_, select
 
+from vigil.api import deps
 from vigil.api.auth import refuse_out_of_scope, require, scope
+from vigil.api.deps import Wired
 from vigil.api.policy import Action, Record, may_protect
 from vigil.domain.model import DeviceKind, LegalBasis, PersonKind, Role, ZoneKind, subject_ref
 from vigil.processor import CommandFailed, Conflict, Touched, Write
@@ -157,7 +159,7 @@ def refused(field: str, reason: str) -> HTTPException:
 async def write(request: Request, apply: Callable[[Connection, datetime], Touched]) -> Any:
     """Run a registry write through the single writer: 409 for a conflict, 422 for a refusal. A
     message "field: reason" names the field at fault in either."""
-    result = await asyncio.wrap_future(request.app.state.runner.submit(Write(apply)))
+    result = await asyncio.wrap_future(deps.services(request).runner.submit(Write(apply)))
     if isinstance(result, CommandFailed):
         message = str(result)
         field, _, reason = message.partition(": ")
@@ -191,7 +193,7 @@ def _row(conn_rows: Any) -> dict[str, Any]:
 
 
 def _get(request: Request, table: Any, row_id: str) -> dict[str, Any]:
-    with request.app.state.db.connect() as conn:
+    with deps.services(request).db.connect() as conn:
         row = conn.execute(select(table).where(table.c.id == row_id)).first()
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no such record {row_id!r}")
@@ -224,7 +226,7 @@ def _bound(person_id: str, kind: PersonKind) -> tuple[Any, ...]:
 
 
 def _list(request: Request, table: Any, *where: Any) -> list[dict[str, Any]]:
-    with request.app.state.db.connect() as conn:
+    with deps.services(request).db.connect() as conn:
         return [_row(r) for r in conn.execute(select(table).where(*where).order_by(table.c.id))]
 
 
@@ -234,7 +236,7 @@ def _within(request: Request, principal: Principal, field: str, person_id: str |
     if person_id is None:
         return
     seen = scope(request)
-    kinds = request.app.state.reader.person_kinds(person_id)
+    kinds = deps.services(request).reader.person_kinds(person_id)
     if not all(seen.sees(kind, person_id) for kind in kinds):
         raise refuse_out_of_scope(request, principal, Action.REGISTRY_WRITE, field)
 
@@ -245,7 +247,7 @@ def _subject_within(request: Request, principal: Principal, field: str, subject_
     seen = scope(request)
     if seen.sees(PersonKind.SUBJECT, subject_id):
         return
-    if request.app.state.reader.is_person(subject_ref(subject_id)):
+    if deps.services(request).reader.is_person(subject_ref(subject_id)):
         raise refuse_out_of_scope(request, principal, Action.REGISTRY_WRITE, field)
 
 
@@ -369,7 +371,12 @@ def _order_view(request: Request, order_id: str) -> dict[str, Any]:
 
 @router.put("/orders/{order_id}")
 async def put_order(
-    request: Request, response: Response, order_id: Ident, body: OrderIn, principal: OrderWriter
+    request: Request,
+    services: Wired,
+    response: Response,
+    order_id: Ident,
+    body: OrderIn,
+    principal: OrderWriter,
 ) -> dict[str, Any]:
     """Create or update an order linking a subject to a protected person, with its distances and
     fixed exclusion zones. It protects from the moment it is stored. A probation officer makes
@@ -377,7 +384,7 @@ async def put_order(
     their caseload or one they registered who is in no one's order yet (`policy.may_protect`): an
     order sends her position to whoever follows its subject."""
     _subject_within(request, principal, "subject_id", body.subject_id)
-    reader = request.app.state.reader
+    reader = services.reader
     if not may_protect(scope(request), principal, body.protected_person_id, reader):
         raise refuse_out_of_scope(request, principal, Action.REGISTRY_WRITE, "protected_person_id")
     zones = tuple(_zone_spec(z, f"{order_id}.z{i + 1}", f"zones[{i}]") for i, z in enumerate(body.zones))

@@ -11,6 +11,7 @@ from urllib.parse import unquote
 
 from fastapi import HTTPException, Request, WebSocket, status
 
+from vigil.api import deps
 from vigil.api.policy import Action
 from vigil.processor import Audit, CommandFailed
 from vigil.store import audit
@@ -82,7 +83,7 @@ def _without_secrets(conn: Request | WebSocket) -> str:
 
 def record_sync(conn: Request | WebSocket, item: audit.Entry) -> None:
     """Record before serving, from a worker thread; refuse to serve (503) if it cannot be recorded."""
-    future: Future[Any] = conn.app.state.runner.submit(Audit((item,)))
+    future: Future[Any] = deps.services(conn).runner.submit(Audit((item,)))
     try:
         if isinstance(future.result(timeout=AUDIT_TIMEOUT_S), CommandFailed):
             raise RuntimeError("the writer refused the entry")
@@ -96,7 +97,7 @@ async def record(conn: Request | WebSocket, item: audit.Entry) -> None:
     """Record before serving, from the event loop."""
     try:
         outcome = await asyncio.wait_for(
-            asyncio.wrap_future(conn.app.state.runner.submit(Audit((item,)))), AUDIT_TIMEOUT_S
+            asyncio.wrap_future(deps.services(conn).runner.submit(Audit((item,)))), AUDIT_TIMEOUT_S
         )
         if isinstance(outcome, CommandFailed):
             raise RuntimeError("the writer refused the entry")

@@ -41,6 +41,7 @@ from vigil.domain.alerts import (
 from vigil.domain.model import Circle, Order, ZoneKind
 from vigil.domain.track import position
 from vigil.rules.engine import Engine
+from vigil.rules.tuning import STALE_AFTER_S
 from vigil.store import tables as t
 from vigil.store.codec import alert_from_row, facts_from_json, facts_json
 
@@ -55,7 +56,7 @@ class OutboxSettings:
     sender: str = "vigil@localhost"
     source: str = "/vigil"
     timezone: str = "Asia/Seoul"
-    stale_after_s: float = 600.0  # a victim's fix older than this sends police to her home instead
+    stale_after_s: float = STALE_AFTER_S  # a victim's fix older than this sends police to her home instead
     link_lifetime_s: float = 43_200.0  # a target's live-track link, at most (it dies earlier at close)
 
 
