@@ -15,6 +15,7 @@ import io
 import json
 import subprocess
 import sys
+import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,9 +25,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from vigil import replay
 from vigil.processor import GARBAGE_TIME
-from vigil.sim import replay
-from vigil.sim.replay import ScenarioError, parse, run, simulate
+from vigil.replay import ScenarioError, parse, run, simulate
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 NAMES = sorted(p.stem for p in SCENARIOS.glob("*.json") if not p.name.endswith(".expected.json"))
@@ -193,7 +194,7 @@ def test_messages_arriving_together_are_one_batch_in_file_order() -> None:
 
 
 def test_the_temporary_database_is_removed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(replay.tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     assert run(_scenario("signal_loss"))
     assert list(tmp_path.iterdir()) == []
 

@@ -18,8 +18,8 @@ from sqlalchemy import select
 
 from vigil.api import deps, trail
 from vigil.api.auth import FORBIDDEN, identify, require, token_of
+from vigil.api.bodies import Ident
 from vigil.api.policy import Action, Record, allows
-from vigil.api.registry import Ident
 from vigil.domain.model import Role
 from vigil.processor import CommandFailed, Conflict, Touched, Write
 from vigil.store import accounts, notices

@@ -14,10 +14,11 @@ from sqlalchemy import Connection, delete, insert, select
 
 from vigil.api import deps
 from vigil.api.auth import require, scope
+from vigil.api.bodies import Ident
 from vigil.api.deps import Wired
 from vigil.api.dispatch import deliveries_of
 from vigil.api.policy import Action, Record, allows
-from vigil.api.registry import Ident, write
+from vigil.api.registry import write
 from vigil.api.views import alert_json, change_json
 from vigil.dispatch import links
 from vigil.dispatch.links import Holder, Issued

@@ -22,10 +22,11 @@ from sqlalchemy import Connection, func, select
 
 from vigil.api import deps, trail
 from vigil.api.auth import require
+from vigil.api.bodies import ID_PATTERN, Ident
 from vigil.api.deps import Wired
 from vigil.api.ingest import read_body
 from vigil.api.policy import Action, Record
-from vigil.api.registry import ID_PATTERN, Ident, refused, write
+from vigil.api.registry import refused, write
 from vigil.dispatch import signing
 from vigil.dispatch.dossier import Agency
 from vigil.dispatch.outbox import Callback, Reported
