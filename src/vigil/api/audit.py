@@ -98,12 +98,12 @@ def export(
 
 
 @router.get("/verify")
-def verify(request: Request, _: Auditor, expect_head: str | None = None) -> dict[str, Any]:
+def verify(services: Wired, _: Auditor, expect_head: str | None = None) -> dict[str, Any]:
     """Walk the chain with the server's audit key and check every anchor: whether it is intact, and
     where it breaks if not."""
-    state = request.app.state
-    with state.db.connect() as conn:
-        verdict = audit.verify(conn, state.audit_key, expect_head, state.anchorer.path)
+    assert services.audit_key is not None and services.anchorer is not None  # a server has both
+    with services.db.connect() as conn:
+        verdict = audit.verify(conn, services.audit_key, expect_head, services.anchorer.path)
     return {
         "entries": verdict.entries,
         "head": verdict.head,
