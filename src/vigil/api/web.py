@@ -77,7 +77,7 @@ def stats(services: Wired, _: Annotated[Any, Depends(require(Action.STATS))]) ->
     first_stamp, first_total = samples[0]
     rate = (total - first_total) / (stamp - first_stamp) if stamp - first_stamp >= 1 else None
     with services.db.connect() as conn:
-        by_kind = dict(
+        by_kind: dict[str, int] = dict(
             conn.execute(
                 select(t.alerts.c.kind, func.count())
                 .where(t.alerts.c.state.not_in([s.value for s in TERMINAL]))

@@ -469,9 +469,9 @@ class _Problems:
                 zone_id = f"{order_id}.z{n}"
                 self.claim(zone_id, f"{path}.zones[{n - 1}] (id {zone_id})", "zone id")
         for i, zone in _objects(doc, "zones"):
-            zone_id = _ident(zone.get("id"))
-            if zone_id is not None:
-                self.claim(zone_id, f"$.zones[{i}].id", "zone id")
+            own_id = _ident(zone.get("id"))
+            if own_id is not None:
+                self.claim(own_id, f"$.zones[{i}].id", "zone id")
             self._refers(zone.get("subject"), subjects, f"$.zones[{i}].subject", "subject", "$.subjects")
         devices = self._claimed.get("device", {})
         for i, message in _objects(doc, "messages"):
