@@ -545,8 +545,8 @@ def _reason(error: ErrorDetails) -> str:
         return f"must be above {ctx['gt']:g}"
     if kind == "less_than_equal":
         return f"must be at most {ctx['le']:g}"
-    if kind == "enum":
-        return f"must be one of {ctx['expected']}"
+    if kind == "enum":  # pydantic says "'a', 'b' or 'c'"; the file format's words are "a, b, c"
+        return "must be one of " + str(ctx["expected"]).replace("'", "").replace(" or ", ", ")
     if kind == "value_error":
         return str(ctx["error"])
     return error["msg"]  # our own checks' words (custom errors)
