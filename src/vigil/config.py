@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from vigil.rules.tuning import Tuning
 
@@ -259,7 +259,7 @@ class Settings(BaseSettings):
     def of(cls, **values: Any) -> Settings:
         """These values and the documented defaults, whatever the environment says: a replay or a
         benchmark must give the same answer on every machine."""
-        return cls.model_validate(values)  # validated, but not read from VIGIL_* (only __init__ does)
+        return _Given(**values)
 
     def tuning(self) -> Tuning:
         """The rules' knobs that are settings; the rest keep the rules' own defaults."""
@@ -301,6 +301,21 @@ class Settings(BaseSettings):
         """Where people reach this server: the public URL, else where it listens (when known), else
         the configured host and port."""
         return (self.public_url or listening or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+class _Given(Settings):
+    """Settings read from the values given alone (validated as ever), not from VIGIL_* or files."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
 
 
 _DEFAULT_DATABASE_URL = "sqlite:///var/vigil.db"

@@ -432,3 +432,11 @@ def test_a_devices_location_limit_and_report_interval_are_read_and_checked() -> 
     paths = [e.split(": ", 1)[0] for e in _errors(doc)]
     assert "$.subjects[0].devices[0].location_limit_s" in paths
     assert "$.subjects[0].devices[0].report_interval_s" in paths
+
+
+def test_the_environment_does_not_change_a_replay(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A file gives the same lines on every machine: the server's VIGIL_* settings are not read.
+    monkeypatch.setenv("VIGIL_TIER_HOLD_S", "0")
+    monkeypatch.setenv("VIGIL_STALE_AFTER_S", "10")
+    monkeypatch.setenv("VIGIL_DEFAULT_SILENCE_S", "60")
+    assert run(_scenario("stale_victim")) == replayed("stale_victim")
