@@ -177,8 +177,8 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
-    from vigil.sim.replay import Dispatch
-    from vigil.sim.replay import main as replay_main
+    from vigil.replay import Dispatch
+    from vigil.replay import main as replay_main
 
     dispatch = None
     if settings.dispatch_url and settings.dispatch_secret:

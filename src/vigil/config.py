@@ -5,11 +5,20 @@ from __future__ import annotations
 import base64
 import binascii
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+from vigil.rules.tuning import Tuning
+
+if TYPE_CHECKING:  # the dispatch stack is loaded by what dispatches, not by every command
+    from vigil.dispatch.deliverer import DeliverySettings
+    from vigil.dispatch.outbox import OutboxSettings
+
+# The rule knobs below default to the rules' own figures (rules/tuning.py): one definition each.
+_RULES = Tuning()
 
 
 class Settings(BaseSettings):
@@ -26,23 +35,23 @@ class Settings(BaseSettings):
     # Token look-ups are cached this long (0: none). A revocation still takes effect at once: every
     # server on the database hears of it before it answers from the cache (store/revocations.py).
     token_cache_s: float = Field(default=30.0, ge=0)
-    # Rule tuning
-    stale_after_s: float = Field(default=600.0, gt=0)
-    default_silence_s: float = Field(default=300.0, gt=0)
+    # Rule tuning (handed to the rules as `tuning()`)
+    stale_after_s: float = Field(default=_RULES.stale_after_s, gt=0)
+    default_silence_s: float = Field(default=_RULES.default_silence_s, gt=0)
     # A device's own time is not believed when it is this far ahead of the server (or of the newest
     # receipt), or this far behind the device's last message; such a report is judged at receipt
     # and marked clock_suspect (an alarm is never refused for its time). rules/device_clock.py.
-    clock_future_limit_s: float = Field(default=300.0, gt=0)
-    clock_behind_limit_s: float = Field(default=86_400.0, gt=0)
+    clock_future_limit_s: float = Field(default=_RULES.clock_future_s, gt=0)
+    clock_behind_limit_s: float = Field(default=_RULES.clock_behind_s, gt=0)
     # A fix this late (measured this long before it arrives) is still judged against where the other
     # party was then (from memory, or read back from the store); older ones are only stored.
-    late_horizon_s: float = Field(default=86_400.0, gt=0)
+    late_horizon_s: float = Field(default=_RULES.late_horizon_s, gt=0)
     # A pair that leaves every proximity tier keeps its alert this long before it clears (a pending
     # clear; falling back in within it says nothing new). 0: clear at once. rules/proximity.py.
-    tier_hold_s: float = Field(default=900.0, ge=0)
+    tier_hold_s: float = Field(default=_RULES.tier_hold_s, ge=0)
     # A fix implying a faster move than this since the same device's last good fix is put aside as
     # impossible (rules/movement.py). The dispatch benchmark raises it: its driven subjects jump.
-    move_max_mps: float = Field(default=90.0, gt=0)
+    move_max_mps: float = Field(default=_RULES.move_max_mps, gt=0)
     log_level: str = "INFO"
     # Logins: a password gives a short-lived bearer token and a refresh token for the shift; wrong
     # passwords in a row lock the account for a while.
@@ -244,10 +253,69 @@ class Settings(BaseSettings):
                 )
         return problems
 
+    # --- the parts' own settings, handed out here so nothing copies them field by field ---------------
+
+    @classmethod
+    def of(cls, **values: Any) -> Settings:
+        """These values and the documented defaults, whatever the environment says: a replay or a
+        benchmark must give the same answer on every machine."""
+        return _Given(**values)
+
+    def tuning(self) -> Tuning:
+        """The rules' knobs that are settings; the rest keep the rules' own defaults."""
+        return Tuning(
+            stale_after_s=self.stale_after_s,
+            default_silence_s=self.default_silence_s,
+            clock_future_s=self.clock_future_limit_s,
+            clock_behind_s=self.clock_behind_limit_s,
+            late_horizon_s=self.late_horizon_s,
+            tier_hold_s=self.tier_hold_s,
+            move_max_mps=self.move_max_mps,
+        )
+
+    def outbox(self) -> OutboxSettings:
+        """What every push says about its sender, in which local time, and how long its link lives."""
+        from vigil.dispatch.outbox import OutboxSettings
+
+        return OutboxSettings(
+            sender=self.dispatch_sender,
+            source=self.dispatch_source,
+            timezone=self.timezone,
+            stale_after_s=self.stale_after_s,
+            link_lifetime_s=self.incident_link_s,
+        )
+
+    def delivery(self) -> DeliverySettings:
+        """How pushes are sent, retried, alarmed about and awaited."""
+        from vigil.dispatch.deliverer import DeliverySettings
+
+        return DeliverySettings(
+            timeout_s=self.dispatch_timeout_s,
+            backoff_s=self.dispatch_backoff_s,
+            backoff_max_s=self.dispatch_backoff_max_s,
+            alarm_after_s=self.dispatch_alarm_after_s,
+            ack_timeout_s=self.dispatch_ack_timeout_s,
+        )
+
     def link_base(self, listening: str | None = None) -> str:
         """Where people reach this server: the public URL, else where it listens (when known), else
         the configured host and port."""
         return (self.public_url or listening or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+class _Given(Settings):
+    """Settings read from the values given alone (validated as ever), not from VIGIL_* or files."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
 
 
 _DEFAULT_DATABASE_URL = "sqlite:///var/vigil.db"

@@ -22,12 +22,15 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, Table, delete, func, or_, select, union
 
 from vigil.commands import Conflict, Touched, Write
 from vigil.store import tables as t
+
+if TYPE_CHECKING:
+    from vigil.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -282,19 +285,19 @@ def through_writer(runner: Any) -> Execute:
     return execute
 
 
-def purge_now(app_state: Any) -> PurgeReport:
+def purge_now(services: Services) -> PurgeReport:
     """One purge on a running server, with its settings, clock and writer."""
-    settings = app_state.settings
+    settings = services.settings
     return purge(
-        app_state.db,
-        through_writer(app_state.runner),
-        now=app_state.clock(),
+        services.db,
+        through_writer(services.runner),
+        now=services.clock(),
         retention=timedelta(days=settings.retention_days),
         chunk=settings.retention_chunk,
     )
 
 
-async def purge_periodically(app_state: Any, every_s: float) -> None:
+async def purge_periodically(services: Services, every_s: float) -> None:
     """The server's schedule: a purge a few minutes after start-up, then every `every_s` seconds
     (0: never). A failed run is logged and retried at the next time. Cancel the task to stop it."""
     if every_s <= 0:
@@ -302,7 +305,7 @@ async def purge_periodically(app_state: Any, every_s: float) -> None:
     await asyncio.sleep(min(every_s, FIRST_RUN_AFTER_S))
     while True:
         try:
-            report = await asyncio.to_thread(purge_now, app_state)
+            report = await asyncio.to_thread(purge_now, services)
             log.info("retention purge: %s", report.as_dict())
         except Exception:
             log.exception("retention purge failed; retrying at the next run")

@@ -3,7 +3,7 @@
 The live-track links a push carries name this server. With no public URL configured they must name
 the address the sockets were bound to: the configured port is not the one in use when `vigil serve
 --port` or port 0 chose another. The app's lifespan runs before uvicorn binds, so the address is
-handed over once the sockets exist (`app.state.listening`).
+handed over once the sockets exist (`Services.listening`).
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import uvicorn
 class Server(uvicorn.Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
-        state = getattr(self.config.app, "state", None)
+        services = getattr(getattr(self.config.app, "state", None), "services", None)
         bound = [s for server in getattr(self, "servers", []) for s in server.sockets or ()]
-        if state is not None and bound and not self.should_exit:
-            state.listening = listening_url(bound[0].getsockname())
+        if services is not None and bound and not self.should_exit:
+            services.listening = listening_url(bound[0].getsockname())
 
 
 def listening_url(address: object) -> str | None:

@@ -92,7 +92,7 @@ class Api:
 
     @property
     def hub(self) -> Any:
-        return self.client.app.state.hub  # type: ignore[attr-defined]
+        return self.client.app.state.services.hub  # type: ignore[attr-defined]
 
     # --- requests -----------------------------------------------------------------------------------
 

@@ -351,7 +351,7 @@ def build(api) -> dict[str, str]:
     with api.db.begin() as conn:  # her own account speaks for P1; P2 has one too
         conn.execute(update(t.users).where(t.users.c.id == "u-protected_person").values(person_id="P1"))
         create_user(conn, user_id="u-p2", name="P2", role=Role.PROTECTED_PERSON, now=now, person_id="P2")
-    api.client.app.state.tokens.clear()
+    api.client.app.state.services.tokens.clear()
     return alerts
 
 

@@ -162,7 +162,7 @@ def test_a_new_role_or_jurisdiction_takes_effect_at_once(app_client):
     assert api.client.get("/v1/alerts", headers=bearer(token)).status_code == 200
     body = {"name": "Lee", "role": "police_dispatcher", "areas": ["31", "41"]}
     assert api.put("/v1/users/lee", body, who=Role.ADMIN).json()["areas"] == ["31", "41"]
-    assert api.client.app.state.tokens.principal(token).areas == ("31", "41")
+    assert api.client.app.state.services.tokens.principal(token).areas == ("31", "41")
     # A demotion revokes the tokens issued for the old role.
     assert api.put("/v1/users/lee", {"name": "Lee", "role": "auditor"}, who=Role.ADMIN).status_code == 200
     assert api.client.get("/v1/alerts", headers=bearer(token)).status_code == 401

@@ -103,7 +103,7 @@ def test_erased_and_rechained_entries_are_found(
     api = app_client
     reads(api, 6)
     if anchored_first:
-        assert api.client.app.state.anchorer.anchor_now() is not None
+        assert api.client.app.state.services.anchorer.anchor_now() is not None
     assert verify(api)["intact"]
     assert cli_verify(api, monkeypatch, capsys)[0] == 0
     with api.db.connect() as conn:
@@ -150,7 +150,7 @@ def test_a_cut_tail_shows_against_the_anchors(
 ) -> None:
     api = app_client
     reads(api, 5)
-    anchor = api.client.app.state.anchorer.anchor_now()
+    anchor = api.client.app.state.services.anchorer.anchor_now()
     assert anchor is not None
     with api.db.connect() as conn:
         assert (anchor.seq, anchor.head) == audit.newest(conn)
@@ -163,7 +163,7 @@ def test_a_cut_tail_shows_against_the_anchors(
     assert f"tail cut: anchored at {anchor.at}, the chain reached seq {anchor.seq}" in out
     # The running server notices at its next anchor, and says so in its log.
     with caplog.at_level(logging.ERROR, logger="vigil.anchoring"):
-        api.client.app.state.anchorer.anchor_now()
+        api.client.app.state.services.anchorer.anchor_now()
     assert f"the audit trail's head went back from seq {anchor.seq} to {anchor.seq - 2}" in caplog.text
     # The server goes on appending (SQLite even reuses the numbers): the anchor still shows the cut.
     # (A later time: the very same reads at the very same moment would rebuild the very same chain.)
@@ -179,7 +179,7 @@ def test_a_cut_tail_shows_against_the_anchors(
 
 def test_the_anchor_file_is_tamper_evident(app_client: Any) -> None:
     api = app_client
-    anchorer = api.client.app.state.anchorer
+    anchorer = api.client.app.state.services.anchorer
     for _ in range(3):
         reads(api, 2)
         assert anchorer.anchor_now() is not None
@@ -196,13 +196,13 @@ def test_the_anchor_file_is_tamper_evident(app_client: Any) -> None:
 def test_anchors_are_taken_at_start_and_at_clean_shutdown(app_client: Any) -> None:
     api = app_client
     reads(api, 3)
-    path = api.client.app.state.anchorer.path
+    path = api.client.app.state.services.anchorer.path
     api.restart()  # stop: the final head is anchored; start: nothing new, so no new line
     with api.db.connect() as conn:
         newest = audit.newest(conn)
     last = anchors.last(path)
     assert last is not None and (last.seq, last.head) == newest
-    assert len(anchors.read(path, api.client.app.state.audit_key).anchors) == 1
+    assert len(anchors.read(path, api.client.app.state.services.audit_key).anchors) == 1
 
 
 # --- the key stays out ---------------------------------------------------------------------------
@@ -231,7 +231,7 @@ def test_an_inline_key_reaches_neither_the_database_nor_the_settings_nor_the_log
     caplog.set_level(logging.DEBUG)
     api = app_client
     reads(api, 3)
-    api.client.app.state.anchorer.anchor_now()
+    api.client.app.state.services.anchorer.anchor_now()
     assert verify(api)["intact"]
     shown = api.get("/v1/settings", who=Role.ADMIN)
     assert shown.status_code == 200
@@ -239,7 +239,9 @@ def test_an_inline_key_reaches_neither_the_database_nor_the_settings_nor_the_log
     api.restart()
     assert INLINE_KEY.encode() not in everything(api.db, api.url)
     assert INLINE_KEY not in caplog.text
-    assert INLINE_KEY not in repr(api.settings) and INLINE_KEY not in repr(api.client.app.state.audit_key)
+    assert INLINE_KEY not in repr(api.settings) and INLINE_KEY not in repr(
+        api.client.app.state.services.audit_key
+    )
 
 
 def test_the_default_key_file_is_private_and_its_key_stays_out_of_the_database(app_client: Any) -> None:
@@ -281,10 +283,10 @@ def test_anchors_reach_the_witness_signed_and_a_failure_is_retried(app_client: A
         received.append(request)
         return httpx.Response(next(answers))
 
-    path = api.client.app.state.anchorer.path.with_name("witnessed.jsonl")
+    path = api.client.app.state.services.anchorer.path.with_name("witnessed.jsonl")
     anchorer = Anchorer(
         api.db,
-        api.client.app.state.audit_key,
+        api.client.app.state.services.audit_key,
         path,
         api.clock,
         lambda: datetime.now(UTC),
@@ -301,7 +303,7 @@ def test_anchors_reach_the_witness_signed_and_a_failure_is_retried(app_client: A
     reads(api, 2)
     asyncio.run(step())  # both go, oldest first
     assert not anchorer.backlog
-    written = anchors.read(path, api.client.app.state.audit_key).anchors
+    written = anchors.read(path, api.client.app.state.services.audit_key).anchors
     bodies = [json.loads(r.content) for r in received]
     assert [b["seq"] for b in bodies] == [written[0].seq, written[0].seq, written[1].seq]
     for request in received:

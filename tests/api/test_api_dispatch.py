@@ -25,7 +25,7 @@ def play(api: Any, seconds: float, step_s: float = 5.0) -> None:
     while done < seconds:
         api.clock.advance(min(step_s, seconds - done))
         done += step_s
-        api.client.app.state.deliverer.kick()
+        api.client.app.state.services.deliverer.kick()
         time.sleep(0.03)
 
 

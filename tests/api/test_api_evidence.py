@@ -171,7 +171,7 @@ def test_the_purge_through_the_writer_keeps_evidence(api: Any) -> None:
     assert api.send([api.fix("AM-2", api.north(5000), seconds=-s) for s in (30, 20, 10)]).status_code == 200
     held = hold(api, person_id="S2", held_until=api.at(60)).json()
 
-    runner = api.client.app.state.runner
+    runner = api.client.app.state.services.runner
     later = api.clock() + timedelta(days=200)
 
     def run() -> Any:
@@ -191,7 +191,7 @@ def test_the_purge_through_the_writer_keeps_evidence(api: Any) -> None:
 
 @pytest.mark.app_settings(retention_days=30)
 def test_the_periodic_purge_runs_and_logs(api: Any, caplog: pytest.LogCaptureFixture) -> None:
-    state = api.client.app.state
+    state = api.client.app.state.services
 
     async def briefly() -> None:
         task = asyncio.ensure_future(purge_periodically(state, 0.05))

@@ -298,7 +298,7 @@ def test_a_retried_push_carries_the_same_link(dispatch_client, receiver):
         if attempts() >= 3:
             break
         api.clock.advance(5)
-        api.client.app.state.deliverer.kick()
+        api.client.app.state.services.deliverer.kick()
         time.sleep(0.05)
     assert attempts() >= 2
     with api.db.connect() as conn:
@@ -308,7 +308,7 @@ def test_a_retried_push_carries_the_same_link(dispatch_client, receiver):
         if receiver.events(ENV_PATH):
             break
         api.clock.advance(5)
-        api.client.app.state.deliverer.kick()
+        api.client.app.state.services.deliverer.kick()
         time.sleep(0.05)
     event = receiver.wait(ENV_PATH, 1)[0]
     sent = TOKEN.findall(event["data"]["alert"]["live_track_url"])

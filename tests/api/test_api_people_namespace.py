@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from vigil.domain.model import Role
-from vigil.sim.replay import ScenarioError, parse
+from vigil.replay import ScenarioError, parse
 from vigil.store import tables as t
 
 pytestmark = pytest.mark.both_backends  # one id per person, refused inside the write

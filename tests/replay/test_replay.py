@@ -15,6 +15,7 @@ import io
 import json
 import subprocess
 import sys
+import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,9 +25,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from vigil import replay
 from vigil.processor import GARBAGE_TIME
-from vigil.sim import replay
-from vigil.sim.replay import ScenarioError, parse, run, simulate
+from vigil.replay import ScenarioError, parse, run, simulate
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 NAMES = sorted(p.stem for p in SCENARIOS.glob("*.json") if not p.name.endswith(".expected.json"))
@@ -193,7 +194,7 @@ def test_messages_arriving_together_are_one_batch_in_file_order() -> None:
 
 
 def test_the_temporary_database_is_removed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(replay.tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     assert run(_scenario("signal_loss"))
     assert list(tmp_path.iterdir()) == []
 
@@ -431,3 +432,11 @@ def test_a_devices_location_limit_and_report_interval_are_read_and_checked() -> 
     paths = [e.split(": ", 1)[0] for e in _errors(doc)]
     assert "$.subjects[0].devices[0].location_limit_s" in paths
     assert "$.subjects[0].devices[0].report_interval_s" in paths
+
+
+def test_the_environment_does_not_change_a_replay(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A file gives the same lines on every machine: the server's VIGIL_* settings are not read.
+    monkeypatch.setenv("VIGIL_TIER_HOLD_S", "0")
+    monkeypatch.setenv("VIGIL_STALE_AFTER_S", "10")
+    monkeypatch.setenv("VIGIL_DEFAULT_SILENCE_S", "60")
+    assert run(_scenario("stale_victim")) == replayed("stale_victim")

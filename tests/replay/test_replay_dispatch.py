@@ -16,7 +16,7 @@ import pytest
 from dispatch.receiver import Receiver
 from dispatch.schemas import validate_cap, validate_cloudevent, validate_eido
 from vigil.dispatch.signing import new_secret
-from vigil.sim.replay import EXIT_OK, EXIT_UNDELIVERED, Dispatch, main
+from vigil.replay import EXIT_OK, EXIT_UNDELIVERED, Dispatch, main
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 PATH = "/112"

@@ -8,7 +8,7 @@ from typing import Any
 
 from sim_kit import START, caseload, closest_order
 
-from vigil.sim import replay
+from vigil import replay
 from vigil.sim.devices import Report
 from vigil.sim.incidents import IncidentKind
 from vigil.sim.simulator import Simulation, native_message

@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 from test_driver import Server, server  # noqa: F401  (the live server fixture)
 
-from vigil import cli
-from vigil.sim import replay
+from vigil import cli, replay
 from vigil.sim.incidents import IncidentKind
 from vigil.sim.simulate import (
     Forced,

@@ -17,10 +17,10 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from vigil import commands
-from vigil.api import trail, writer
+from vigil.api import deps, trail, writer
 from vigil.api.auth import FORBIDDEN, identify, require, token_of
+from vigil.api.bodies import Ident
 from vigil.api.policy import Action, Record, allows
-from vigil.api.registry import Ident
 from vigil.commands import Conflict, Touched, Write
 from vigil.domain.model import Role
 from vigil.store import accounts, notices
@@ -70,7 +70,7 @@ class ReasonIn(BaseModel):
 
 
 def _limits(request: Request) -> Limits:
-    settings = request.app.state.settings
+    settings = deps.services(request).settings
     return Limits(
         access_s=settings.access_token_s,
         refresh_s=settings.refresh_token_s,
@@ -112,7 +112,7 @@ async def _sessioned(request: Request, action: str, actor: str, make: Any) -> di
     refused = holder.get("refused")
     if refused is not None:
         if refused.locked_until is not None:
-            wait = max(1, int((refused.locked_until - request.app.state.clock()).total_seconds()))
+            wait = max(1, int((refused.locked_until - deps.services(request).clock()).total_seconds()))
             raise HTTPException(status.HTTP_423_LOCKED, str(refused), headers={"Retry-After": str(wait)})
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(refused))
     return _session_json(holder["session"])
@@ -260,7 +260,7 @@ async def _takeover(
 
 
 def _has_account(request: Request, person_id: str) -> bool:
-    with request.app.state.db.connect() as conn:
+    with deps.services(request).db.connect() as conn:
         return bool(notices.accounts_of(conn, person_id))
 
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from pydantic import SecretStr
 from sqlalchemy import select
 
 from vigil.api.auth import require
+from vigil.api.deps import Wired
 from vigil.api.policy import Action
 from vigil.store import tables as t
 from vigil.store.accounts import Principal
@@ -22,12 +23,12 @@ HIDDEN = "(set)"
 
 
 @router.get("/users")
-def list_users(request: Request, _: Admin) -> list[dict[str, Any]]:
+def list_users(services: Wired, _: Admin) -> list[dict[str, Any]]:
     """Every user with their role, jurisdictions (dispatchers), the person a victim's account speaks
     for, and whether the account is disabled or locked. No password hashes or codes."""
     u = t.users.c
     query = select(u.id, u.name, u.role, u.person_id, u.areas, u.disabled, u.locked_until).order_by(u.id)
-    with request.app.state.db.connect() as conn:
+    with services.db.connect() as conn:
         rows = conn.execute(query).all()
     return [
         {"id": r.id, "name": r.name, "role": r.role, "person_id": r.person_id,
@@ -38,11 +39,11 @@ def list_users(request: Request, _: Admin) -> list[dict[str, Any]]:
 
 
 @router.get("/settings")
-def running_settings(request: Request, _: Admin) -> dict[str, Any]:
+def running_settings(services: Wired, _: Admin) -> dict[str, Any]:
     """The settings this server runs with. Secrets show only that they are set; URLs lose any
     user and password they carry."""
     shown: dict[str, Any] = {}
-    for name, value in request.app.state.settings.model_dump().items():
+    for name, value in services.settings.model_dump().items():
         if ("secret" in name or isinstance(value, SecretStr)) and value:
             shown[name] = HIDDEN
         elif isinstance(value, str) and "://" in value:

@@ -11,11 +11,13 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, delete, insert, select
 
-from vigil.api import writer
+from vigil.api import deps, writer
 from vigil.api.auth import require, scope
+from vigil.api.bodies import Ident
+from vigil.api.deps import Wired
 from vigil.api.dispatch import deliveries_of
 from vigil.api.policy import Action, Record, allows
-from vigil.api.registry import Ident, write
+from vigil.api.registry import write
 from vigil.api.views import alert_json, change_json
 from vigil.commands import Conflict, Move, NotFound, Refused, Touched
 from vigil.dispatch import links
@@ -38,6 +40,7 @@ class Step(BaseModel):
 @router.get("")
 def list_alerts(
     request: Request,
+    services: Wired,
     _: Annotated[Principal, Depends(require(Action.ALERTS_READ))],
     open_only: bool = True,
     subject: str | None = None,
@@ -46,13 +49,14 @@ def list_alerts(
     """Alerts the caller may see (their caseload, jurisdictions or incidents; operators: all), newest
     change first; by default only those not yet resolved."""
     within = scope(request).alert_filter()
-    alerts = request.app.state.reader.alerts(open_only=open_only, subject=subject, limit=limit, within=within)
+    alerts = services.reader.alerts(open_only=open_only, subject=subject, limit=limit, within=within)
     return [alert_json(a) for a in alerts]
 
 
 @router.get("/{alert_id}")
 def get_alert(
     request: Request,
+    services: Wired,
     alert_id: str,
     principal: Annotated[Principal, Depends(require(Action.ALERTS_READ, on=Record.ALERT))],
 ) -> dict[str, Any]:
@@ -61,7 +65,7 @@ def get_alert(
     who may read the alert sees how many live-track links are out (`live_track.links`) and which
     units hold one; those who send units (operators, dispatchers) also see each link's record
     (`links`: holder, expiry, revocation), never its URL: that is handed out once, when issued."""
-    reader = request.app.state.reader
+    reader = services.reader
     alert = reader.alert(alert_id)
     if alert is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
@@ -70,8 +74,8 @@ def get_alert(
          "state": r["state"], "active": r["active"], "facts": r["facts"]}
         for r in reader.timeline(alert_id)
     ]  # fmt: skip
-    now = request.app.state.clock()
-    with request.app.state.db.connect() as conn:
+    now = services.clock()
+    with services.db.connect() as conn:
         held = links.of_alert(conn, alert_id)
     live = [link for link in held if link.live(now)]
     linked = {link.holder_id for link in live if link.holder_kind is Holder.UNIT}
@@ -94,6 +98,7 @@ def get_alert(
 @router.post("/{alert_id}/steps")
 async def move_alert(
     request: Request,
+    services: Wired,
     alert_id: str,
     step: Step,
     principal: Annotated[Principal, Depends(require(Action.ALERTS_MOVE, on=Record.ALERT))],
@@ -109,7 +114,7 @@ async def move_alert(
         result = await writer.run(request, Move(alert_id, step.state, actor=principal.id, note=step.note))
     except Conflict:
         # not open: 404 if there is no such alert at all, else the 409 as it stands
-        known = await asyncio.to_thread(request.app.state.reader.alert, alert_id)
+        known = await asyncio.to_thread(services.reader.alert, alert_id)
         if known is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND) from None
         raise
@@ -207,7 +212,9 @@ async def unassign(request: Request, alert_id: str, user_id: Ident, principal: A
 
 
 @router.delete("/{alert_id}/links/{link_id}")
-async def revoke_link(request: Request, alert_id: str, link_id: Ident, principal: Assigner) -> dict[str, Any]:
+async def revoke_link(
+    request: Request, services: Wired, alert_id: str, link_id: Ident, principal: Assigner
+) -> dict[str, Any]:
     """Revoke one live-track link of this incident (a unit's or a dispatch target's), e.g. one that
     was forwarded where it should not be: it stops working at once. A target's next push carries a
     new link. 404 for a link this incident does not have."""
@@ -221,23 +228,23 @@ async def revoke_link(request: Request, alert_id: str, link_id: Ident, principal
         return Touched(result=found[0])
 
     link: links.Link = await write(request, apply)
-    return link.json(request.app.state.clock())
+    return link.json(deps.services(request).clock())
 
 
 def _known(request: Request, alert_id: str) -> None:
-    if request.app.state.reader.alert(alert_id) is None:
+    if deps.services(request).reader.alert(alert_id) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
 
 
 def _assigned(request: Request, alert_id: str) -> dict[str, Any]:
     return {
         "alert": alert_id,
-        "assigned": [r["user_id"] for r in request.app.state.reader.assignees(alert_id)],
+        "assigned": [r["user_id"] for r in deps.services(request).reader.assignees(alert_id)],
     }
 
 
 def _lifetime(request: Request) -> timedelta:
-    return timedelta(seconds=request.app.state.settings.incident_link_s)
+    return timedelta(seconds=deps.services(request).settings.incident_link_s)
 
 
 def _issued_json(request: Request, issued: Issued | None) -> dict[str, Any] | None:
@@ -245,8 +252,8 @@ def _issued_json(request: Request, issued: Issued | None) -> dict[str, Any] | No
     request came to (the one the operator reaches the server by)."""
     if issued is None:
         return None
-    base = request.app.state.settings.link_base(str(request.base_url))
-    return issued.json(base, request.app.state.clock())
+    services = deps.services(request)
+    return issued.json(services.settings.link_base(str(request.base_url)), services.clock())
 
 
 def _is_assigned(conn: Connection, alert_id: str, user_id: str) -> bool:

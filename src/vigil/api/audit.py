@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from vigil.api import trail
 from vigil.api.auth import require
+from vigil.api.deps import Wired
 from vigil.api.policy import Action
 from vigil.store import audit
 from vigil.store import tables as t
@@ -56,7 +57,7 @@ def _json(row: Any) -> dict[str, Any]:
 
 @router.get("")
 def search(
-    request: Request,
+    services: Wired,
     _: Auditor,
     actor: str | None = None,
     action: str | None = None,
@@ -66,13 +67,14 @@ def search(
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[dict[str, Any]]:
     """Search the trail (auditors): by actor, action, what was accessed, and time."""
-    with request.app.state.db.connect() as conn:
+    with services.db.connect() as conn:
         return [_json(r) for r in conn.execute(_query(actor, action, target, since, until).limit(limit))]
 
 
 @router.get("/export")
 def export(
     request: Request,
+    services: Wired,
     _: Auditor,
     format: str = Query(default="json", pattern="^(json|csv)$"),
     actor: str | None = None,
@@ -83,7 +85,7 @@ def export(
 ) -> Response:
     """Export the matching entries as JSON or CSV. Exporting needs a purpose (and is itself audited)."""
     trail.require_purpose(request)
-    with request.app.state.db.connect() as conn:
+    with services.db.connect() as conn:
         rows = [_json(r) for r in conn.execute(_query(actor, action, target, since, until))]
     if format == "json":
         return Response(json.dumps(rows, ensure_ascii=False), media_type="application/json")
@@ -96,12 +98,12 @@ def export(
 
 
 @router.get("/verify")
-def verify(request: Request, _: Auditor, expect_head: str | None = None) -> dict[str, Any]:
+def verify(services: Wired, _: Auditor, expect_head: str | None = None) -> dict[str, Any]:
     """Walk the chain with the server's audit key and check every anchor: whether it is intact, and
     where it breaks if not."""
-    state = request.app.state
-    with state.db.connect() as conn:
-        verdict = audit.verify(conn, state.audit_key, expect_head, state.anchorer.path)
+    assert services.audit_key is not None and services.anchorer is not None  # a server has both
+    with services.db.connect() as conn:
+        verdict = audit.verify(conn, services.audit_key, expect_head, services.anchorer.path)
     return {
         "entries": verdict.entries,
         "head": verdict.head,

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from fastapi import HTTPException, Request, WebSocket, status
 from sqlalchemy import Engine
 
-from vigil.api import trail
+from vigil.api import deps, trail
 from vigil.api.policy import RECORDLESS, Action, Record, Scope, allows, reaches, scope_of
 from vigil.store.accounts import Principal, find, lookup
 from vigil.store.revocations import EVERYTHING, Key, Watcher
@@ -103,7 +103,7 @@ def identify(conn: Request | WebSocket) -> Principal:
     token = token_of(conn)
     if token is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, NO_TOKEN, headers={"WWW-Authenticate": "Bearer"})
-    tokens: Tokens = conn.app.state.tokens
+    tokens: Tokens = deps.services(conn).tokens
     principal = tokens.principal(token)
     if principal is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, BAD_TOKEN, headers={"WWW-Authenticate": "Bearer"})
@@ -120,8 +120,9 @@ def require(action: Action, on: Record | None = None) -> Callable[[Request], Pri
         allowed = allows(principal.role, action)
         why = FORBIDDEN
         if allowed and action not in RECORDLESS:
-            reader = request.app.state.reader
-            scope = scope_of(principal, reader, request.app.state.clock())
+            services = deps.services(request)
+            reader = services.reader
+            scope = scope_of(principal, reader, services.clock())
             request.state.scope = scope
             if on is not None and not reaches(scope, on, request.path_params[on.param], reader):
                 allowed, why = False, OUT_OF_SCOPE

@@ -19,11 +19,13 @@ from pydantic import (
 )
 from sqlalchemy import Connection, func, select
 
-from vigil.api import trail, writer
+from vigil.api import deps, trail, writer
 from vigil.api.auth import require
+from vigil.api.bodies import ID_PATTERN, Ident
+from vigil.api.deps import Wired
 from vigil.api.ingest import read_body
 from vigil.api.policy import Action, Record
-from vigil.api.registry import ID_PATTERN, Ident, refused, write
+from vigil.api.registry import refused, write
 from vigil.commands import Callback, Touched
 from vigil.dispatch import signing
 from vigil.dispatch.dossier import Agency
@@ -103,10 +105,10 @@ class CallbackIn(BaseModel):
 
 @router.get("/dispatch/targets")
 def list_targets(
-    request: Request, _: Annotated[Any, Depends(require(Action.TARGETS_READ))]
+    services: Wired, _: Annotated[Any, Depends(require(Action.TARGETS_READ))]
 ) -> list[dict[str, Any]]:
     """Every dispatch target, enabled or not (never their secrets)."""
-    with request.app.state.db.connect() as conn:
+    with services.db.connect() as conn:
         return [
             target_json(r) for r in conn.execute(select(t.dispatch_targets).order_by(t.dispatch_targets.c.id))
         ]
@@ -115,6 +117,7 @@ def list_targets(
 @router.put("/dispatch/targets/{target_id}")
 async def put_dispatch_target(
     request: Request,
+    services: Wired,
     response: Response,
     target_id: Ident,
     body: TargetIn,
@@ -128,7 +131,7 @@ async def put_dispatch_target(
     secret = body.secret
     made = secret is None
     if secret is None:
-        with request.app.state.db.connect() as conn:
+        with services.db.connect() as conn:
             row = conn.execute(
                 select(t.dispatch_targets.c.secret).where(t.dispatch_targets.c.id == target_id)
             ).first()
@@ -151,9 +154,9 @@ async def put_dispatch_target(
         return Touched(result=put_target(conn, target, now, "disabled by an administrator"))
 
     created = await write(request, apply)
-    request.app.state.deliverer.refresh()
+    services.deliverer.refresh()
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-    with request.app.state.db.connect() as conn:
+    with services.db.connect() as conn:
         row = conn.execute(select(t.dispatch_targets).where(t.dispatch_targets.c.id == target_id)).one()
     shown = target_json(row)
     if made:
@@ -163,10 +166,10 @@ async def put_dispatch_target(
 
 @router.get("/dispatch/status")
 def dispatch_status(
-    request: Request, _: Annotated[Any, Depends(require(Action.TARGETS_READ))]
+    services: Wired, _: Annotated[Any, Depends(require(Action.TARGETS_READ))]
 ) -> dict[str, Any]:
     """For the operators' panel: pushes waiting, the oldest of them, and targets switched off."""
-    with request.app.state.db.connect() as conn:
+    with services.db.connect() as conn:
         waiting = conn.execute(
             select(func.count(), func.min(t.deliveries.c.created_at)).where(t.deliveries.c.state == "pending")
         ).one()
@@ -208,7 +211,7 @@ def deliveries_of(request: Request, alert_id: str) -> list[dict[str, Any]]:
         .where(t.deliveries.c.alert_id == alert_id)
         .order_by(t.deliveries.c.id)
     )
-    with request.app.state.db.connect() as conn:
+    with deps.services(request).db.connect() as conn:
         return [
             {
                 "event": r.event_id,
@@ -235,7 +238,7 @@ def deliveries_of(request: Request, alert_id: str) -> list[dict[str, Any]]:
 
 
 @router.post("/dispatch/callbacks/{target_id}", tags=["dispatch"])
-async def dispatch_callback(request: Request, target_id: str) -> dict[str, Any]:
+async def dispatch_callback(request: Request, services: Wired, target_id: str) -> dict[str, Any]:
     """A dispatch system reports on an alert: received, accepted, rejected (with a reason), units
     assigned, en route, on scene, closed (with an outcome). Signed with Standard Webhooks using the
     target's own secret; a retried report (same webhook-id) is recorded once. 401 for a bad or old
@@ -244,7 +247,7 @@ async def dispatch_callback(request: Request, target_id: str) -> dict[str, Any]:
     is accepted."""
     row = None
     if TARGET_ID.fullmatch(target_id):
-        with request.app.state.db.connect() as conn:
+        with services.db.connect() as conn:
             row = conn.execute(
                 select(t.dispatch_targets.c.secret, t.dispatch_targets.c.enabled).where(
                     t.dispatch_targets.c.id == target_id
@@ -254,7 +257,7 @@ async def dispatch_callback(request: Request, target_id: str) -> dict[str, Any]:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "signature refused: unknown dispatch target")
     raw = await read_body(request)
     try:
-        callback_id = signing.verify(row.secret, request.headers, raw, request.app.state.clock())
+        callback_id = signing.verify(row.secret, request.headers, raw, services.clock())
     except signing.BadSignature as exc:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, f"signature refused: {exc}") from None
     await trail.record(

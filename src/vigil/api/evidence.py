@@ -12,7 +12,9 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response,
 from pydantic import AwareDatetime, BaseModel, Field, ValidationInfo, field_validator
 from sqlalchemy import Connection, insert, select, update
 
+from vigil.api import deps
 from vigil.api.auth import require
+from vigil.api.deps import Wired
 from vigil.api.policy import Action, Record
 from vigil.api.registry import write
 from vigil.api.trail import require_purpose
@@ -34,8 +36,9 @@ HASH_HEADER = "X-Content-SHA256"
 
 
 def _sealed(request: Request, alert_id: str, by: str) -> Sealed | None:
-    with request.app.state.db.connect() as conn:
-        evidence = alert_evidence(conn, alert_id, generated_at=request.app.state.clock(), generated_by=by)
+    services = deps.services(request)
+    with services.db.connect() as conn:
+        evidence = alert_evidence(conn, alert_id, generated_at=services.clock(), generated_by=by)
     return None if evidence is None else seal(evidence)
 
 
@@ -131,7 +134,7 @@ async def create_legal_hold(request: Request, body: LegalHoldIn, principal: Hold
 
 
 def _get_hold(request: Request, hold_id: str) -> dict[str, Any]:
-    with request.app.state.db.connect() as conn:
+    with deps.services(request).db.connect() as conn:
         row = conn.execute(select(t.legal_holds).where(t.legal_holds.c.id == hold_id)).first()
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such legal hold")
@@ -140,7 +143,7 @@ def _get_hold(request: Request, hold_id: str) -> dict[str, Any]:
 
 @router.get("/legal-holds")
 def list_legal_holds(
-    request: Request, _: HoldKeeper, active: bool = False, person: str | None = None
+    services: Wired, _: HoldKeeper, active: bool = False, person: str | None = None
 ) -> list[dict[str, Any]]:
     """Legal holds, newest first; `active=true`: only those not released; `person`: on this person
     (holds on everyone included)."""
@@ -149,7 +152,7 @@ def list_legal_holds(
         query = query.where(t.legal_holds.c.released_at.is_(None))
     if person is not None:
         query = query.where((t.legal_holds.c.person_id == person) | t.legal_holds.c.person_id.is_(None))
-    with request.app.state.db.connect() as conn:
+    with services.db.connect() as conn:
         return [_hold_json(r) for r in conn.execute(query)]
 
 

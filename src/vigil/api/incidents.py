@@ -23,8 +23,9 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 
-from vigil.api import trail, writer
+from vigil.api import deps, trail, writer
 from vigil.api.auth import require, scope
+from vigil.api.deps import Wired
 from vigil.api.policy import Action, Record
 from vigil.api.positions import _Row
 from vigil.api.views import alert_json, position_feature
@@ -48,7 +49,7 @@ def _link_holder(request: Request, incident_id: str, token: str = "") -> links.L
     that is not a live link of this incident (unknown, another incident's, revoked, expired, its
     unit no longer sent), 410 for one whose incident closed more than GRACE ago. Every use of a real
     link, refused or not, is audited under its holder with the link's id, before anything is served."""
-    with request.app.state.db.connect() as conn:
+    with deps.services(request).db.connect() as conn:
         link = links.find(conn, token)
         if link is None:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, INVALID)
@@ -74,8 +75,8 @@ def _refusal(
         return status.HTTP_401_UNAUTHORIZED, INVALID
     if link.revoked_at is not None:
         return status.HTTP_401_UNAUTHORIZED, "this link has been revoked"
-    now = request.app.state.clock()
-    reader = request.app.state.reader
+    services = deps.services(request)
+    now, reader = services.clock(), services.reader
     if link.incident_id is not None:
         row = reader.incident(link.incident_id)
         closed_at = None if row is None or row.open else row.closed_at
@@ -103,6 +104,7 @@ def _link_call(request: Request) -> bool:
 @router.get("/incidents")
 def list_incidents(
     request: Request,
+    services: Wired,
     _: Annotated[Any, Depends(require(Action.ALERTS_READ))],
     state: Literal["open", "closed", "all"] = "open",
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
@@ -111,7 +113,7 @@ def list_incidents(
     assignments; operators: all), latest escalation first, each with the alerts of it they may see.
     By default only open ones (an incident is open until people have closed all its alerts)."""
     within = scope(request).alert_filter()
-    reader = request.app.state.reader
+    reader = services.reader
     rows = reader.incidents(state=state, limit=limit, within=within)
     alerts = reader.incident_alerts([r.id for r in rows], within)
     by_incident: dict[str, list[Alert]] = {}
@@ -137,7 +139,7 @@ def incident(request: Request, incident_id: str) -> dict[str, Any]:
 
 
 def _staff_view(request: Request, ident: str) -> dict[str, Any]:
-    reader = request.app.state.reader
+    reader = deps.services(request).reader
     row = reader.incident(ident)
     if row is None:
         alert = reader.alert(ident)
@@ -186,7 +188,8 @@ def _gravest(alerts: list[Alert]) -> Alert:
 
 
 def _field_view(request: Request, link: links.Link) -> dict[str, Any]:
-    reader = request.app.state.reader
+    services = deps.services(request)
+    reader = services.reader
     row = reader.incident(link.incident_id) if link.incident_id is not None else None
     alerts = reader.incident_alerts([row.id]) if row is not None else []
     if not alerts:
@@ -195,7 +198,7 @@ def _field_view(request: Request, link: links.Link) -> dict[str, Any]:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such incident")
         alerts = [one]
     alert = _gravest(alerts)
-    now = request.app.state.clock()
+    now = services.clock()
     subject = (row.subject_id if row is not None else None) or next(
         (a.subject_id for a in alerts if a.subject_id), None
     )
@@ -230,13 +233,15 @@ _FIELD_STATE = {"en_route": AlertState.DISPATCHED, "on_scene": AlertState.ON_SCE
 
 
 @router.post("/incidents/{incident_id}/status")
-async def field_status(request: Request, incident_id: str, step: FieldStep, link: Holding) -> dict[str, Any]:
+async def field_status(
+    request: Request, services: Wired, incident_id: str, step: FieldStep, link: Holding
+) -> dict[str, Any]:
     """The field terminal's buttons: en route, on scene, closed (with an outcome), for every open
     alert of the incident. Forward only: 409 for a step the incident has passed, 410 once it is
     closed."""
     target = _FIELD_STATE.get(step.status) or AlertState(step.outcome)
     note = " ".join(p for p in (f"field unit: {step.status}", step.note) if p)
-    reader = request.app.state.reader
+    reader = services.reader
     if link.incident_id is not None:
         alerts = await asyncio.to_thread(reader.incident_alerts, [link.incident_id])
         ids = [a.id for a in alerts if a.state not in TERMINAL]

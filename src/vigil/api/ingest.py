@@ -15,8 +15,9 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import FormData
 
 from vigil.adapters import Decoded, InputError, native, osmand
-from vigil.api import writer
+from vigil.api import deps, writer
 from vigil.api.auth import identify, require
+from vigil.api.deps import Wired
 from vigil.api.policy import Action, allows
 from vigil.commands import Ingest, IngestOutcome
 from vigil.store.accounts import Principal
@@ -28,7 +29,7 @@ STORE_DOWN = "the report could not be stored; nothing was kept: retry"
 
 async def read_body(request: Request) -> bytes:
     """The body, refused with 413 as soon as it passes the limit (before reading it all)."""
-    limit: int = request.app.state.settings.max_body_bytes
+    limit: int = deps.services(request).settings.max_body_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, TOO_LARGE.format(limit=limit))
@@ -74,21 +75,22 @@ def answer(decoded: Decoded, outcome: IngestOutcome) -> JSONResponse:
 
 @router.post("/v1/devices/messages")
 async def post_messages(
-    request: Request, principal: Annotated[Principal, Depends(require(Action.DEVICE_POST))]
+    request: Request, services: Wired, principal: Annotated[Principal, Depends(require(Action.DEVICE_POST))]
 ) -> JSONResponse:
     """One message or a batch (a JSON array, or {"messages": [...]}) of fixes and device events."""
-    received_at = request.app.state.clock()
+    received_at = services.clock()
     decoded = native.decode(await read_body(request), received_at)
     return answer(decoded, await store(request, decoded, received_at, principal))
 
 
 async def _osmand(request: Request, token: str | None) -> JSONResponse:
-    principal = request.app.state.tokens.principal(token) if token else identify(request)
+    services = deps.services(request)
+    principal = services.tokens.principal(token) if token else identify(request)
     if principal is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "the token is unknown, expired or revoked")
     if not allows(principal.role, Action.DEVICE_POST):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "your role may not do this")
-    received_at = request.app.state.clock()
+    received_at = services.clock()
     body = await read_body(request)
     params = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
     content_type = request.headers.get("content-type", "")

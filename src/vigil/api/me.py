@@ -18,8 +18,9 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from vigil.api import trail, writer
+from vigil.api import deps, trail, writer
 from vigil.api.auth import identify, require
+from vigil.api.deps import Wired
 from vigil.api.policy import Action
 from vigil.commands import Ingest, IngestOutcome
 from vigil.domain import victim_view
@@ -45,11 +46,11 @@ class Sos(BaseModel):
 
 
 @router.get("", tags=["accounts"])
-def who_am_i(request: Request) -> dict[str, Any]:
+def who_am_i(request: Request, services: Wired) -> dict[str, Any]:
     """The caller's own account: id, role, for a protected person whom it speaks for, and the
     account's recent notices (a new activation code, a device credential rotated)."""
     principal = identify(request)
-    told = notices.recent(request.app.state.db, principal.id, request.app.state.clock())
+    told = notices.recent(services.db, principal.id, services.clock())
     return {
         "id": principal.id,
         "role": principal.role.value,
@@ -70,14 +71,14 @@ VIEW_ACTION = "victim.view"  # an answer that showed his place, recorded with he
 
 
 @router.get("/status")
-def my_status(request: Request, principal: Self) -> dict[str, Any]:
+def my_status(request: Request, services: Wired, principal: Self) -> dict[str, Any]:
     """Safe / nearby / danger, her own last position, and what she may see of each man an order
     protects her from: position and heading within the order's view, a distance band inside the
     warning distance (decided on his grid cell), nothing beyond. An answer that shows his place is
     recorded in the audit trail, with her position, before it is sent."""
     person = _herself(principal)
-    now: datetime = request.app.state.clock()
-    db = request.app.state.db
+    now: datetime = services.clock()
+    db = services.db
     with db.connect() as conn:
         orders = conn.execute(
             select(t.orders).where(t.orders.c.protected_person_id == person, t.orders.c.ended_at.is_(None))
@@ -96,7 +97,7 @@ def my_status(request: Request, principal: Self) -> dict[str, Any]:
         for o in orders
         if (o.valid_from is None or o.valid_from <= now) and (o.valid_until is None or now < o.valid_until)
     ]
-    reader = request.app.state.reader
+    reader = services.reader
     people = [protected_ref(person), *{subject_ref(o.subject_id) for o in orders}]
     latest: dict[str, Sighting] = {}
     for row in reader.latest_positions(people):
@@ -148,7 +149,7 @@ def my_status(request: Request, principal: Self) -> dict[str, Any]:
 
 async def _report(request: Request, person: str, report: Fix | DeviceEvent) -> IngestOutcome:
     # vet: her positions are judged for plausibility by the writer, against her believed ones
-    command = Ingest([(0, report)], request.app.state.clock(), report.device_id, vet=True)
+    command = Ingest([(0, report)], deps.services(request).clock(), report.device_id, vet=True)
     outcome = await writer.run(request, command)
     if outcome.errors:
         raise HTTPException(
@@ -159,7 +160,7 @@ async def _report(request: Request, person: str, report: Fix | DeviceEvent) -> I
 
 def _device_of(request: Request, person: str) -> str:
     """Her device: the app speaks for the phone or watch bound to her (a phone first)."""
-    with request.app.state.db.connect() as conn:
+    with deps.services(request).db.connect() as conn:
         rows = conn.execute(
             select(t.devices.c.id, t.devices.c.kind).where(
                 t.devices.c.person_id == person, t.devices.c.person_kind == PersonKind.PROTECTED_PERSON.value
@@ -171,7 +172,7 @@ def _device_of(request: Request, person: str) -> str:
 
 
 @router.post("/position")
-async def my_position(request: Request, here: Here, principal: Self) -> dict[str, Any]:
+async def my_position(request: Request, services: Wired, here: Here, principal: Self) -> dict[str, Any]:
     """Her phone's own position (browser geolocation) while the app is open: it moves her dynamic
     zone like any fix from her device, once judged plausible against her believed positions (an
     implausible one is stored for the record and moves nothing). The answer says only that it was
@@ -179,21 +180,21 @@ async def my_position(request: Request, here: Here, principal: Self) -> dict[str
     position). Rate limited per account (`rate_my_position_*`)."""
     person = _herself(principal)
     device = await asyncio.to_thread(_device_of, request, person)
-    now = request.app.state.clock()
+    now = services.clock()
     fix = Fix(device, now, here.lat, here.lon, here.accuracy_m, source=FixSource.GNSS)
     outcome = await _report(request, person, fix)
     return {"stored": outcome.stored}
 
 
 @router.post("/sos")
-async def my_sos(request: Request, body: Sos, principal: Self) -> dict[str, Any]:
+async def my_sos(request: Request, services: Wired, body: Sos, principal: Self) -> dict[str, Any]:
     """The SOS button (held for 3 seconds in the app): an sos event from her device, with her
     position when the phone knows it. The SOS always raises its alert; only its position may be
     doubted (then the alert places her where she was last believed to be). The answer does not
     count the alerts it caused, for the reason `my_position` gives."""
     person = _herself(principal)
     device = await asyncio.to_thread(_device_of, request, person)
-    now = request.app.state.clock()
+    now = services.clock()
     here = body.position
     fix = None if here is None else Fix(device, now, here.lat, here.lon, here.accuracy_m)
     outcome = await _report(request, person, DeviceEvent(device, now, EventKind.SOS, fix))

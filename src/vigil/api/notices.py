@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 
 from vigil.api.auth import require
+from vigil.api.deps import Wired
 from vigil.api.policy import Action
 from vigil.store import notices
 from vigil.store.accounts import Principal
@@ -18,8 +19,8 @@ router = APIRouter(prefix="/v1/me", tags=["victim app"])
 
 @router.get("/notices")
 def my_notices(
-    request: Request, principal: Annotated[Principal, Depends(require(Action.SELF))]
+    services: Wired, principal: Annotated[Principal, Depends(require(Action.SELF))]
 ) -> list[dict[str, Any]]:
     """Her account's notices, newest first: kind (`account_reactivated`, `device_credential_rotated`,
     `activation_code_used`), when, by whom (a role: `operator`), the reason given, and details."""
-    return notices.listed(request.app.state.db, principal.id)
+    return notices.listed(services.db, principal.id)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import AwareDatetime
 
 from vigil.api.auth import require, scope
+from vigil.api.deps import Wired
 from vigil.api.policy import Action, Record
 from vigil.api.trail import require_purpose
 from vigil.api.views import position_feature
@@ -22,7 +23,7 @@ LIVE = timedelta(minutes=30)  # a track this recent is live monitoring; older is
 
 @router.get("/positions")
 def latest(
-    request: Request, _: Annotated[Principal, Depends(require(Action.POSITIONS_READ))]
+    request: Request, services: Wired, _: Annotated[Principal, Depends(require(Action.POSITIONS_READ))]
 ) -> dict[str, Any]:
     """The latest position of everyone the caller may see, as a GeoJSON FeatureCollection. For
     those who may see everyone (the control centre's whole map), a view beyond live alerts: it needs
@@ -31,7 +32,7 @@ def latest(
     if seen.everything:
         require_purpose(request)
     people = None if seen.everything else seen.people
-    rows = request.app.state.reader.latest_positions(people)
+    rows = services.reader.latest_positions(people)
     features = [position_feature(r["person_id"], r["person_kind"] or "", fix_from_row(_Row(r))) for r in rows]
     return {"type": "FeatureCollection", "features": features}
 
@@ -39,6 +40,7 @@ def latest(
 @router.get("/people/{person_id}/track")
 def track(
     request: Request,
+    services: Wired,
     person_id: str,
     _: Annotated[Principal, Depends(require(Action.POSITIONS_READ, on=Record.ANYONE))],
     since: AwareDatetime | None = None,
@@ -49,9 +51,9 @@ def track(
     Anything older than 30 minutes is history, and the track of someone who is party to no open alert
     (for those who may see everyone) a view beyond live alerts: both need a purpose (`purpose` and
     `reason`). The id may name a subject or a protected person; its kind is looked up."""
-    now = request.app.state.clock()
+    now = services.clock()
     start = since or now - LIVE
-    reader = request.app.state.reader
+    reader = services.reader
     kinds = reader.person_kinds(person_id)
     if len(kinds) > 1:
         # Only in a database made before ids were one namespace: whose track is meant is unknown.

@@ -11,18 +11,19 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
-from pydantic import AwareDatetime, BaseModel, Field, ValidationInfo, field_validator, model_validator
 from sqlalchemy import Connection, and_, or_, select
 
-from vigil.api import writer
+from vigil.api import deps, writer
 from vigil.api.auth import refuse_out_of_scope, require, scope
+from vigil.api.bodies import DeviceIn, Ident, OrderIn, ProtectedPersonIn, SubjectIn, ZoneIn
+from vigil.api.deps import Wired
 from vigil.api.policy import Action, Record, may_protect
 from vigil.commands import Touched, Write
-from vigil.domain.model import DeviceKind, LegalBasis, PersonKind, Role, ZoneKind, subject_ref
+from vigil.domain.model import PersonKind, Role, subject_ref
 from vigil.store import records
 from vigil.store import tables as t
 from vigil.store.accounts import Principal
-from vigil.store.codec import CodecError, iso, schedule_from_json, shape_from_json
+from vigil.store.codec import CodecError, iso
 
 router = APIRouter(prefix="/v1", tags=["registry"])
 # Each names the record its path points at, so the caller's scope is checked before anything else.
@@ -35,116 +36,6 @@ DeviceReader = Annotated[Principal, Depends(require(Action.REGISTRY_READ, on=Rec
 DeviceWriter = Annotated[Principal, Depends(require(Action.REGISTRY_WRITE, on=Record.DEVICE))]
 OrderReader = Annotated[Principal, Depends(require(Action.REGISTRY_READ, on=Record.ORDER))]
 OrderWriter = Annotated[Principal, Depends(require(Action.REGISTRY_WRITE, on=Record.ORDER))]
-
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
-Ident = Annotated[str, Field(pattern=ID_PATTERN, description="the agency's own reference, or any unique id")]
-
-
-# --- bodies ---------------------------------------------------------------------------------------
-
-
-class SubjectIn(BaseModel):
-    name: str = Field(default="", max_length=200)
-    legal_basis: LegalBasis
-    case_reference: str = Field(default="", max_length=200)
-    notes: str = Field(default="", max_length=5000)
-    probation_officer: Ident | None = Field(
-        default=None,
-        description="the probation officer (user id) whose caseload he is; left out: unchanged "
-        "(a probation officer creating a subject takes him on)",
-    )
-
-
-class ProtectedPersonIn(BaseModel):
-    name: str = Field(default="", max_length=200)
-    phone: str = Field(default="", max_length=40)
-    notes: str = Field(default="", max_length=5000)
-
-
-class DeviceIn(BaseModel):
-    kind: DeviceKind
-    person_id: Ident | None = Field(default=None, description="bind to this subject or protected person")
-    silence_limit_s: float | None = Field(
-        default=None, gt=0, le=86_400, description="silence that raises signal_loss"
-    )
-    location_limit_s: float | None = Field(
-        default=None,
-        gt=0,
-        le=86_400,
-        description="reporting with no usable position (no fix, or cell/coarse ones only) for longer "
-        "than this raises location_loss; null: the default for its kind (600 s for an ankle monitor, "
-        "not watched for other kinds)",
-    )
-    report_interval_s: float | None = Field(
-        default=None,
-        gt=0,
-        le=86_400,
-        description="how often the device is set to report; null: learned from what it sends. The "
-        "silence limit and the curfew confirmation window stretch to a slow reporter's interval",
-    )
-
-
-class Circle(BaseModel):
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
-    radius_m: float = Field(gt=0, le=100_000)
-
-
-class Window(BaseModel):
-    days: list[str] = Field(min_length=1)
-    start: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
-    end: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
-
-
-class ZoneIn(BaseModel):
-    id: Ident | None = None
-    kind: ZoneKind = ZoneKind.EXCLUSION
-    label: str = Field(default="", max_length=200)
-    circle: Circle | None = None
-    polygon: list[tuple[float, float]] | None = Field(
-        default=None, description="[lon, lat] pairs, GeoJSON order"
-    )
-    schedule: list[Window] | None = None
-    timezone: str = "Asia/Seoul"
-
-    @model_validator(mode="after")
-    def one_shape(self) -> ZoneIn:
-        if (self.circle is None) == (self.polygon is None):
-            raise ValueError("give exactly one of circle or polygon")
-        return self
-
-
-class OrderIn(BaseModel):
-    subject_id: Ident
-    protected_person_id: Ident
-    violation_distance_m: float = Field(gt=0, le=100_000)
-    warning_distance_m: float = Field(gt=0, le=200_000)
-    victim_view_m: float = Field(default=600.0, ge=0, le=100_000)
-    legal_basis: LegalBasis
-    valid_from: AwareDatetime | None = None
-    valid_until: AwareDatetime | None = None
-    issuing_agency: str = Field(default="", max_length=200)
-    reference: str = Field(default="", max_length=200)
-    zones: list[ZoneIn] = Field(default_factory=list, max_length=50)
-
-    # Field validators (not a model validator) so that a 422 names the field at fault; each sees the
-    # fields declared before it in info.data (absent there if that one was invalid itself).
-    @field_validator("warning_distance_m")
-    @classmethod
-    def _warning_not_inside_violation(cls, value: float, info: ValidationInfo) -> float:
-        violation = info.data.get("violation_distance_m")
-        if violation is not None and value < violation:
-            raise ValueError("must be at least violation_distance_m")
-        return value
-
-    @field_validator("valid_until")
-    @classmethod
-    def _until_after_from(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
-        start = info.data.get("valid_from")
-        if value is not None and start is not None and value <= start:
-            raise ValueError("must be after valid_from")
-        return value
-
 
 # --- plumbing -------------------------------------------------------------------------------------
 
@@ -162,17 +53,7 @@ async def write(request: Request, apply: Callable[[Connection, datetime], Touche
 
 def _zone_spec(zone: ZoneIn, default_id: str, path: str) -> records.ZoneSpec:
     try:
-        shape = shape_from_json(
-            {"circle": zone.circle.model_dump()}
-            if zone.circle
-            else {"polygon": [list(p) for p in zone.polygon or []]},
-            f"{path}",
-        )
-        schedule = None
-        if zone.schedule:
-            schedule = schedule_from_json(
-                [w.model_dump() for w in zone.schedule], zone.timezone, f"{path}.schedule"
-            )
+        shape, schedule = zone.parts(path)
     except CodecError as exc:
         raise refused(exc.path, exc.reason) from None
     return records.ZoneSpec(zone.id or default_id, zone.kind, shape, zone.label, schedule)
@@ -183,7 +64,7 @@ def _row(conn_rows: Any) -> dict[str, Any]:
 
 
 def _get(request: Request, table: Any, row_id: str) -> dict[str, Any]:
-    with request.app.state.db.connect() as conn:
+    with deps.services(request).db.connect() as conn:
         row = conn.execute(select(table).where(table.c.id == row_id)).first()
     if row is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no such record {row_id!r}")
@@ -216,7 +97,7 @@ def _bound(person_id: str, kind: PersonKind) -> tuple[Any, ...]:
 
 
 def _list(request: Request, table: Any, *where: Any) -> list[dict[str, Any]]:
-    with request.app.state.db.connect() as conn:
+    with deps.services(request).db.connect() as conn:
         return [_row(r) for r in conn.execute(select(table).where(*where).order_by(table.c.id))]
 
 
@@ -226,7 +107,7 @@ def _within(request: Request, principal: Principal, field: str, person_id: str |
     if person_id is None:
         return
     seen = scope(request)
-    kinds = request.app.state.reader.person_kinds(person_id)
+    kinds = deps.services(request).reader.person_kinds(person_id)
     if not all(seen.sees(kind, person_id) for kind in kinds):
         raise refuse_out_of_scope(request, principal, Action.REGISTRY_WRITE, field)
 
@@ -237,7 +118,7 @@ def _subject_within(request: Request, principal: Principal, field: str, subject_
     seen = scope(request)
     if seen.sees(PersonKind.SUBJECT, subject_id):
         return
-    if request.app.state.reader.is_person(subject_ref(subject_id)):
+    if deps.services(request).reader.is_person(subject_ref(subject_id)):
         raise refuse_out_of_scope(request, principal, Action.REGISTRY_WRITE, field)
 
 
@@ -361,7 +242,12 @@ def _order_view(request: Request, order_id: str) -> dict[str, Any]:
 
 @router.put("/orders/{order_id}")
 async def put_order(
-    request: Request, response: Response, order_id: Ident, body: OrderIn, principal: OrderWriter
+    request: Request,
+    services: Wired,
+    response: Response,
+    order_id: Ident,
+    body: OrderIn,
+    principal: OrderWriter,
 ) -> dict[str, Any]:
     """Create or update an order linking a subject to a protected person, with its distances and
     fixed exclusion zones. It protects from the moment it is stored. A probation officer makes
@@ -369,7 +255,7 @@ async def put_order(
     their caseload or one they registered who is in no one's order yet (`policy.may_protect`): an
     order sends her position to whoever follows its subject."""
     _subject_within(request, principal, "subject_id", body.subject_id)
-    reader = request.app.state.reader
+    reader = services.reader
     if not may_protect(scope(request), principal, body.protected_person_id, reader):
         raise refuse_out_of_scope(request, principal, Action.REGISTRY_WRITE, "protected_person_id")
     zones = tuple(_zone_spec(z, f"{order_id}.z{i + 1}", f"zones[{i}]") for i, z in enumerate(body.zones))

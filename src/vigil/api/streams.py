@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
 
-from vigil.api import trail
+from vigil.api import deps, trail
 from vigil.api.auth import FORBIDDEN, OUT_OF_SCOPE, identify, token_of
+from vigil.api.deps import Wired
 from vigil.api.policy import Action, Record, Scope, allows, reaches, scope_of
 from vigil.api.views import change_json, position_feature
 from vigil.domain.alerts import TERMINAL, Alert, parties
@@ -137,7 +138,7 @@ class Hub:
 
 
 @router.websocket("/v1/stream")
-async def stream(websocket: WebSocket) -> None:
+async def stream(websocket: WebSocket, services: Wired) -> None:
     """Positions (GeoJSON Features) and alert changes, filtered to what the viewer may see.
     Query: token, and optionally subject=<id> or alert=<id>."""
     try:
@@ -170,17 +171,17 @@ async def stream(websocket: WebSocket) -> None:
     people: set[PersonRef] = set()
     if subject:
         people.add(subject_ref(subject))
-        protected = await asyncio.to_thread(websocket.app.state.reader.protected_of, subject)
+        protected = await asyncio.to_thread(services.reader.protected_of, subject)
         people.update(protected_ref(p) for p in protected)
     if alert_id:
-        reader = websocket.app.state.reader
+        reader = services.reader
         alert = await asyncio.to_thread(reader.alert, alert_id)
         if alert is None:
             await _refuse(websocket, CLOSE_POLICY, "unknown alert")
             return
         people.update(await asyncio.to_thread(parties, alert, reader.subjects_of))
-    hub: Hub = websocket.app.state.hub
-    tokens = websocket.app.state.tokens
+    hub: Hub = services.hub
+    tokens = services.tokens
     token = token_of(websocket) or ""
     await websocket.accept()
     viewer = hub.join(principal, scope, subject=subject, alert=alert_id, people=people)
@@ -232,8 +233,9 @@ def _scope(
     websocket: WebSocket, principal: Principal, subject: str | None, alert_id: str | None
 ) -> tuple[Scope, bool]:
     """The viewer's scope, and whether the subject or alert it asked to follow is within it."""
-    reader = websocket.app.state.reader
-    scope = scope_of(principal, reader, websocket.app.state.clock())
+    services = deps.services(websocket)
+    reader = services.reader
+    scope = scope_of(principal, reader, services.clock())
     reach = all(
         reaches(scope, record, ident, reader)
         for record, ident in ((Record.SUBJECT, subject), (Record.ALERT, alert_id))

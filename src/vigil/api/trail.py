@@ -11,7 +11,7 @@ from urllib.parse import unquote
 
 from fastapi import HTTPException, Request, WebSocket, status
 
-from vigil.api import writer
+from vigil.api import deps, writer
 from vigil.api.policy import Action
 from vigil.commands import Audit
 from vigil.store import audit
@@ -83,7 +83,7 @@ def _without_secrets(conn: Request | WebSocket) -> str:
 
 def record_sync(conn: Request | WebSocket, item: audit.Entry) -> None:
     """Record before serving, from a worker thread; refuse to serve (503) if it cannot be recorded."""
-    future: Future[int] = conn.app.state.runner.submit(Audit((item,)))
+    future: Future[int] = deps.services(conn).runner.submit(Audit((item,)))
     try:
         future.result(timeout=AUDIT_TIMEOUT_S)  # raises if the writer refused the entry
     except Exception:

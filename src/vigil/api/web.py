@@ -11,12 +11,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import func, select
 
 from vigil.api.auth import require
+from vigil.api.deps import Wired
 from vigil.api.policy import Action
 from vigil.domain.alerts import TERMINAL
 from vigil.domain.model import PersonKind
@@ -31,7 +32,6 @@ ONLINE = timedelta(minutes=10)  # a subject heard from within this is online
 
 def mount(app: FastAPI) -> None:
     """Serve the apps: /control/, /field/, /victim/, and their shared files under /web/."""
-    app.state.rate_samples = deque(maxlen=600)  # (time, reports stored) for the live fixes/s figure
     app.mount("/web", StaticFiles(directory=WEB), name="web")
     for name in ("control", "field", "victim"):
         app.mount(f"/{name}", StaticFiles(directory=WEB / name, html=True), name=name)
@@ -43,9 +43,9 @@ def home() -> RedirectResponse:
 
 
 @router.get("/v1/web/config")
-def web_config(request: Request) -> dict[str, Any]:
+def web_config(services: Wired) -> dict[str, Any]:
     """What the apps need before login: the optional tile server and the default language."""
-    settings = request.app.state.settings
+    settings = services.settings
     return {"tile_url": settings.tile_url, "language": settings.language}
 
 
@@ -56,11 +56,11 @@ def basemap() -> FileResponse:
 
 
 @router.get("/v1/stats")
-def stats(request: Request, _: Annotated[Any, Depends(require(Action.STATS))]) -> dict[str, Any]:
+def stats(services: Wired, _: Annotated[Any, Depends(require(Action.STATS))]) -> dict[str, Any]:
     """The control centre's live figures: subjects online, fixes per second, open alerts by kind,
     and the median time to acknowledge over the last 24 hours."""
-    now = request.app.state.clock()
-    processor = request.app.state.runner.processor
+    now = services.clock()
+    processor = services.runner.processor
     engine = processor.engine
     subjects = {d.person_id for d in list(engine.devices.values()) if d.person_kind is PersonKind.SUBJECT}
     online = sum(
@@ -70,14 +70,14 @@ def stats(request: Request, _: Annotated[Any, Depends(require(Action.STATS))]) -
     )
     # Fixes per second from the writer's running count, sampled at each call (no table scan).
     stamp, total = time.monotonic(), processor.stored_total
-    samples: deque[tuple[float, int]] = request.app.state.rate_samples
+    samples: deque[tuple[float, int]] = services.rate_samples
     samples.append((stamp, total))
     while len(samples) > 1 and stamp - samples[0][0] > 60:
         samples.popleft()
     first_stamp, first_total = samples[0]
     rate = (total - first_total) / (stamp - first_stamp) if stamp - first_stamp >= 1 else None
-    with request.app.state.db.connect() as conn:
-        by_kind = dict(
+    with services.db.connect() as conn:
+        by_kind: dict[str, int] = dict(
             conn.execute(
                 select(t.alerts.c.kind, func.count())
                 .where(t.alerts.c.state.not_in([s.value for s in TERMINAL]))

@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.requests import HTTPConnection
 
+from vigil.api import deps
 from vigil.commands import Command, Refusal
 from vigil.runner import Runner
 
@@ -24,7 +25,7 @@ async def run(request: HTTPConnection, command: Command[T]) -> T:
     """Submit a command to the single writer and wait for its answer, off the event loop's thread.
     A refusal is raised as itself, so a route may catch one to answer otherwise (a 404 it can tell
     from a read); left alone, `install`'s handler answers it. A WebSocket's connection serves too."""
-    runner: Runner = request.app.state.runner
+    runner: Runner = deps.services(request).runner
     return await asyncio.wrap_future(runner.submit(command))
 
 

@@ -6,11 +6,14 @@ from dataclasses import dataclass, field
 
 from vigil.domain.plausibility import Limits
 
+# A partner's fix older than this is not trusted as current: the alert says so, and a push sends
+# police to her home rather than to where she was. One figure for the rules and the outbox.
+STALE_AFTER_S = 600.0
+
 
 @dataclass(frozen=True, slots=True)
 class Tuning:
-    # A partner's fix older than this is not trusted as current; the alert says so.
-    stale_after_s: float = 600.0
+    stale_after_s: float = STALE_AFTER_S
     # Hysteresis: a tier is left only beyond its distance plus this margin (the larger of the two).
     margin_min_m: float = 25.0
     margin_fraction: float = 0.1

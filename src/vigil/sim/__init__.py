@@ -1,1 +1,1 @@
-"""Simulation, replay and benchmarks: Vigil driven as devices would drive it."""
+"""Simulation and benchmarks: Vigil driven as devices would drive it (replay is `vigil.replay`)."""

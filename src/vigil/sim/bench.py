@@ -52,12 +52,14 @@ import msgspec
 from sqlalchemy import Engine, insert
 
 from vigil.adapters.native import decode
+from vigil.bootstrap import build
 from vigil.commands import Ingest, IngestOutcome
+from vigil.config import Settings
 from vigil.domain import geo
 from vigil.domain.model import DeviceKind, LegalBasis, PersonKind
-from vigil.processor import Processor, Published
+from vigil.processor import Published
 from vigil.rules.tuning import Tuning
-from vigil.runner import Runner
+from vigil.runner import Runner, utc_now
 from vigil.store import tables as t
 from vigil.store.database import migrate, open_engine
 
@@ -535,7 +537,12 @@ def run(
                 published["alerts"] += len(out.alerts)
                 published["positions"] += len(out.positions)
 
-            runner = Runner(Processor(db, new_id=lambda: str(uuid.uuid4())), publish)
+            # The server's own wiring (default settings, whatever the environment says), counted
+            # where the server would hand each batch to its live streams.
+            services = build(
+                db, Settings.of(database_url=url), utc_now, lambda: str(uuid.uuid4()), observe=publish
+            )
+            runner = services.runner
             runner.start()  # loads the registry into the engine
             registered_s = time.perf_counter() - began
             registered_devices = len(runner.processor.engine.devices)
@@ -564,6 +571,7 @@ def run(
                 retained = sum(len(track.history) for track in engine.tracks.values())
             finally:
                 runner.stop()
+                services.close()
         finally:
             db.dispose()
         db_bytes = sum(p.stat().st_size for p in Path(tmp).iterdir() if p.is_file())

@@ -25,6 +25,7 @@ from vigil.app import create_app
 from vigil.config import Settings
 from vigil.domain.alerts import AlertKind
 from vigil.domain.model import Role
+from vigil.services import Services
 from vigil.serving import Server
 from vigil.sim.caseload import Caseload, make_caseload
 from vigil.sim.driver import Driver, run_live
@@ -118,8 +119,8 @@ def script_opening(sim: Simulation, caseload: Caseload, now: datetime) -> list[s
     return scripted
 
 
-def _alert_counts(app_state: object) -> dict[AlertKind, int]:
-    book = app_state.runner.processor.engine.book  # type: ignore[attr-defined]
+def _alert_counts(services: Services) -> dict[AlertKind, int]:
+    book = services.processor.engine.book
     counts: dict[AlertKind, int] = {}
     for alert in list(book):
         counts[alert.kind] = counts.get(alert.kind, 0) + 1
@@ -181,7 +182,9 @@ async def run_demo(*, subjects: int, seed: int, host: str, port: int) -> int:
     devices = asyncio.create_task(run_live(sim, driver, stop=stop))
     try:
         while not stop.is_set() and not devices.done() and not serving.done():
-            line = summary(len(caseload.subjects), driver.stats.fixes_per_s(), _alert_counts(app.state))
+            line = summary(
+                len(caseload.subjects), driver.stats.fixes_per_s(), _alert_counts(app.state.services)
+            )
             sys.stdout.write("\r" + line.ljust(100))
             sys.stdout.flush()
             with contextlib.suppress(TimeoutError):

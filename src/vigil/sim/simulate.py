@@ -37,8 +37,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+from vigil import replay
 from vigil.domain import geo
-from vigil.sim import quality, replay
+from vigil.sim import quality
 from vigil.sim.caseload import Caseload, CaseloadSettings, make_caseload
 from vigil.sim.devices import NOISE_NAMES, NOISE_PROFILES
 from vigil.sim.driver import Driver, RegistrationError, run_live

@@ -116,11 +116,11 @@ class _Classes:
 def _classify(scope: Scope, token: str) -> tuple[str, str]:
     # The token cache is the app's (built beside the routers, after the middleware is installed):
     # read where the app keeps it, at the call. Without one (a bare app) every call is anonymous.
-    tokens = getattr(scope["app"].state, "tokens", None)
-    if tokens is None:
+    services = getattr(scope["app"].state, "services", None)  # none before the lifespan starts
+    if services is None:
         return "unknown", ""
     try:
-        principal = tokens.principal(token)
+        principal = services.tokens.principal(token)
     except Exception:  # the database is down: auth will answer for itself
         log.warning("token lookup failed during rate limiting", exc_info=True)
         return "unknown", ""

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from vigil.commands import Attempt, Callback, DispatchCommand, Escalate, Record, Reported
+from vigil.rules.tuning import STALE_AFTER_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,7 +15,7 @@ class OutboxSettings:
     sender: str = "vigil@localhost"
     source: str = "/vigil"
     timezone: str = "Asia/Seoul"
-    stale_after_s: float = 600.0  # a victim's fix older than this sends police to her home instead
+    stale_after_s: float = STALE_AFTER_S  # a victim's fix older than this sends police to her home instead
     link_lifetime_s: float = 43_200.0  # a target's live-track link, at most (it dies earlier at close)
 
 

@@ -1,0 +1,160 @@
+"""What a valid registry record is: the REST bodies and the field types and checks they are made of.
+
+One definition, shared by the REST edge (`api.registry`) and by the scenario files of `vigil replay`
+(`replay.scenario`), so that a scenario can describe only what the REST edge accepts. Shapes and
+schedules are read by the store's codec (`zone_parts`), the one reader of their JSON forms. Only
+pydantic here: no framework, so the replay does not load the web stack.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, ValidationInfo, model_validator
+
+from vigil.domain.model import DeviceKind, LegalBasis, Schedule, Shape, ZoneKind
+from vigil.store.codec import schedule_from_json, shape_from_json
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+Ident = Annotated[str, Field(pattern=ID_PATTERN, description="the agency's own reference, or any unique id")]
+Text = Annotated[str, Field(max_length=200)]  # names, labels, references
+# A device's own limits and interval, in seconds: at most a day.
+DeviceSeconds = Annotated[float, Field(gt=0, le=86_400)]
+
+
+def _not_inside_violation(value: float, info: ValidationInfo) -> float:
+    # Checked on the field (not the model), so that an error names the field at fault; it sees the
+    # fields declared before it in info.data (absent there if that one was invalid itself).
+    violation = info.data.get("violation_distance_m")
+    if violation is not None and value < violation:
+        raise ValueError("must be at least violation_distance_m")
+    return value
+
+
+def after_valid_from(value: datetime | None, info: ValidationInfo) -> datetime | None:
+    """An order's end comes after its start (a field check on `valid_until`, declared after
+    `valid_from`)."""
+    start = info.data.get("valid_from")
+    if value is not None and start is not None and value <= start:
+        raise ValueError("must be after valid_from")
+    return value
+
+
+ViolationDistance = Annotated[float, Field(gt=0, le=100_000)]
+# The warning ring lies on or outside the violation ring (declared after `violation_distance_m`).
+WarningDistance = Annotated[float, Field(gt=0, le=200_000), AfterValidator(_not_inside_violation)]
+
+
+def one_shape(circle: object, polygon: object) -> None:
+    """A zone is a circle or a polygon: exactly one of them."""
+    if (circle is None) == (polygon is None):
+        raise ValueError("give exactly one of circle or polygon")
+
+
+def read_shape(circle: Any, polygon: Any, path: str) -> Shape:
+    """A zone's shape from the JSON form of its circle, else its polygon; raises CodecError naming
+    the part at fault under `path` ("zones[0].circle.radius_m")."""
+    return shape_from_json({"circle": circle} if circle is not None else {"polygon": polygon}, path)
+
+
+def read_schedule(windows: Any, timezone: str, path: str) -> Schedule | None:
+    """A zone's weekly schedule in local time (None: always on); raises CodecError likewise."""
+    return None if windows is None else schedule_from_json(windows, timezone, f"{path}.schedule")
+
+
+def zone_parts(
+    circle: Any, polygon: Any, schedule: Any, timezone: str, path: str
+) -> tuple[Shape, Schedule | None]:
+    return read_shape(circle, polygon, path), read_schedule(schedule, timezone, path)
+
+
+# --- the REST bodies ----------------------------------------------------------------------------------
+
+
+class SubjectIn(BaseModel):
+    name: Text = ""
+    legal_basis: LegalBasis
+    case_reference: Text = ""
+    notes: str = Field(default="", max_length=5000)
+    probation_officer: Ident | None = Field(
+        default=None,
+        description="the probation officer (user id) whose caseload he is; left out: unchanged "
+        "(a probation officer creating a subject takes him on)",
+    )
+
+
+class ProtectedPersonIn(BaseModel):
+    name: Text = ""
+    phone: str = Field(default="", max_length=40)
+    notes: str = Field(default="", max_length=5000)
+
+
+class DeviceIn(BaseModel):
+    kind: DeviceKind
+    person_id: Ident | None = Field(default=None, description="bind to this subject or protected person")
+    silence_limit_s: DeviceSeconds | None = Field(default=None, description="silence that raises signal_loss")
+    location_limit_s: DeviceSeconds | None = Field(
+        default=None,
+        description="reporting with no usable position (no fix, or cell/coarse ones only) for longer "
+        "than this raises location_loss; null: the default for its kind (600 s for an ankle monitor, "
+        "not watched for other kinds)",
+    )
+    report_interval_s: DeviceSeconds | None = Field(
+        default=None,
+        description="how often the device is set to report; null: learned from what it sends. The "
+        "silence limit and the curfew confirmation window stretch to a slow reporter's interval",
+    )
+
+
+class Circle(BaseModel):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    radius_m: float = Field(gt=0, le=100_000)
+
+
+class Window(BaseModel):
+    days: list[str] = Field(min_length=1)
+    start: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
+    end: str = Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
+
+
+class ZoneIn(BaseModel):
+    id: Ident | None = None
+    kind: ZoneKind = ZoneKind.EXCLUSION
+    label: Text = ""
+    circle: Circle | None = None
+    polygon: list[tuple[float, float]] | None = Field(
+        default=None, description="[lon, lat] pairs, GeoJSON order"
+    )
+    schedule: list[Window] | None = None
+    timezone: str = "Asia/Seoul"
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> ZoneIn:
+        one_shape(self.circle, self.polygon)
+        return self
+
+    def parts(self, path: str) -> tuple[Shape, Schedule | None]:
+        """Its shape and schedule, read by the codec (an empty schedule: always on)."""
+        return zone_parts(
+            self.circle.model_dump() if self.circle else None,
+            [list(p) for p in self.polygon] if self.polygon is not None else None,
+            [w.model_dump() for w in self.schedule] if self.schedule else None,
+            self.timezone,
+            path,
+        )
+
+
+class OrderIn(BaseModel):
+    subject_id: Ident
+    protected_person_id: Ident
+    violation_distance_m: ViolationDistance
+    warning_distance_m: WarningDistance
+    victim_view_m: float = Field(default=600.0, ge=0, le=100_000)
+    legal_basis: LegalBasis
+    valid_from: AwareDatetime | None = None
+    valid_until: Annotated[AwareDatetime | None, AfterValidator(after_valid_from)] = None
+    issuing_agency: Text = ""
+    reference: Text = ""
+    zones: list[ZoneIn] = Field(default_factory=list, max_length=50)

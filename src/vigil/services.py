@@ -1,0 +1,101 @@
+"""The long-lived parts of one running Vigil, typed, as `bootstrap.build` wires them.
+
+Routes receive them by dependency injection (`api.deps`); the server starts and stops them in its
+lifespan; replays and benchmarks use the parts they drive. Only types are imported here, so every
+module may name `Services` without importing the whole system.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import httpx
+    from sqlalchemy import Engine
+
+    from vigil.anchoring import Anchorer
+    from vigil.api.auth import Tokens
+    from vigil.api.streams import Hub
+    from vigil.config import Settings
+    from vigil.dispatch.deliverer import Deliverer
+    from vigil.dispatch.outbox import Outbox
+    from vigil.processor import Processor, Published
+    from vigil.runner import Runner
+    from vigil.store.audit_key import AuditKey
+    from vigil.store.reader import Reader
+    from vigil.store.revocations import Watcher
+
+
+class Handoff:
+    """Committed batches, from the writer thread to the event loop: the live streams and the
+    deliverer. Until a loop is known (replays and benchmarks run none) there is no one to tell."""
+
+    def __init__(self, hub: Hub, observe: Callable[[Published], None] | None = None) -> None:
+        self.hub = hub
+        self.deliverer: Deliverer | None = None  # set once built: it submits through the runner
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._observe = observe
+
+    def __call__(self, published: Published) -> None:
+        if self._observe is not None:
+            self._observe(published)
+        loop = self.loop
+        if loop is None:
+            return
+        loop.call_soon_threadsafe(self.hub.publish, published)
+        if self.deliverer is not None and (published.deliveries or published.acks):
+            loop.call_soon_threadsafe(self.deliverer.accept, published.deliveries, published.acks)
+
+
+@dataclass(eq=False, slots=True)
+class Services:
+    settings: Settings
+    clock: Callable[[], datetime]
+    db: Engine
+    reader: Reader  # the read side: what routes and streams look up outside the writer
+    revocations: Watcher  # revocations made by any process on the database
+    tokens: Tokens  # token look-ups, cached, told of every revocation
+    hub: Hub  # per-viewer live streams
+    outbox: Outbox  # pushes staged in the same transaction as the alert changes they report
+    processor: Processor  # the write path: rules engine and store, one transaction per batch
+    runner: Runner  # the single writer thread (group commit) and the engine's timer
+    handoff: Handoff
+    client: httpx.AsyncClient  # the pushes' own client (proxy settings in the environment ignored)
+    deliverer: Deliverer  # signed pushes after commit, retries, the fallback channel
+    audit_key: AuditKey | None = None  # None: nothing can be audited (replays, benchmarks)
+    anchorer: Anchorer | None = None  # the audit chain's head written down outside the database
+    # http://host:port once serving.Server has bound its sockets (live-track links name it)
+    listening: str | None = None
+    # (time, reports stored) for the control centre's live fixes/s figure
+    rate_samples: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=600))
+    started: bool = False
+
+    def link_base(self) -> str | None:
+        """Where people reach this server, asked at each push; None while no server runs (a replay):
+        its pushes carry no live-track link."""
+        return self.settings.link_base(self.listening) if self.started else None
+
+    async def start(self) -> None:
+        """The writer (after loading the engine from the database), then the deliverer."""
+        self.handoff.loop = asyncio.get_running_loop()
+        self.started = True
+        await asyncio.to_thread(self.runner.start)
+        await self.deliverer.start()
+
+    async def stop(self) -> None:
+        """The reverse, then the last audit anchor once every entry is committed."""
+        await self.deliverer.stop()
+        await asyncio.to_thread(self.runner.stop)
+        if self.anchorer is not None:
+            await self.anchorer.step(self.client)
+        await self.client.aclose()
+        self.close()
+
+    def close(self) -> None:
+        """What is held without running: the revocation watcher's file or connection."""
+        self.revocations.close()
