@@ -26,6 +26,7 @@ def result(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     )
 
 
+@pytest.mark.slow  # the benchmark run (the module's `result`)
 def test_every_phase_stores_every_fix_once(result: dict[str, Any]) -> None:
     phases = result["phases"]
     assert list(phases) == ["warm-up", "throughput", "latency", "memory"]
@@ -40,6 +41,7 @@ def test_every_phase_stores_every_fix_once(result: dict[str, Any]) -> None:
         assert phase["batches"] >= phase["commits"] > 0  # group commit: never more commits than batches
 
 
+@pytest.mark.slow  # the benchmark run (the module's `result`)
 def test_figures_are_present_and_sane(result: dict[str, Any]) -> None:
     f = result["figures"]
     assert f["fixes_per_s"] > 0
@@ -57,6 +59,7 @@ def test_figures_are_present_and_sane(result: dict[str, Any]) -> None:
     assert result["phases"]["latency"]["paced_at_fixes_per_s"] > 0
 
 
+@pytest.mark.slow  # the benchmark run (the module's `result`)
 def test_targets_are_judged(result: dict[str, Any]) -> None:
     verdicts = {v["figure"]: v for v in result["targets"]}
     assert set(verdicts) == {"fixes_per_s", "alert_p99_ms", "peak_rss_mb"}
@@ -67,6 +70,7 @@ def test_targets_are_judged(result: dict[str, Any]) -> None:
     assert m["sqlite"]
 
 
+@pytest.mark.slow  # the benchmark run (the module's `result`)
 def test_report_shows_each_figure_with_its_target(result: dict[str, Any]) -> None:
     text = bench.report(result)
     for needle in (

@@ -26,6 +26,7 @@ def result(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     )
 
 
+@pytest.mark.slow  # the benchmark run (the module's `result`)
 @pytest.mark.timeout(60)
 def test_every_driven_step_is_pushed_once_and_timed(result: dict[str, Any]) -> None:
     json.dumps(result)  # JSON-ready
@@ -54,6 +55,7 @@ def test_every_driven_step_is_pushed_once_and_timed(result: dict[str, Any]) -> N
     assert result["machine"]["cores"] >= 1
 
 
+@pytest.mark.slow  # the benchmark run (the module's `result`)
 def test_report_prints_the_figures_and_the_verdict(result: dict[str, Any]) -> None:
     text = dispatchbench.report(result)
     for needle in ("judged -> push", "answered -> push", "p99", "<= 50.0 ms"):

@@ -354,6 +354,7 @@ def test_arbitrary_bytes_never_raise(raw: bytes) -> None:
     assert_sound(decode(raw, RECEIVED))
 
 
+@pytest.mark.slow  # 300 generated documents
 @settings(max_examples=300)
 @given(near_messages | st.lists(near_messages, max_size=5))
 def test_arbitrary_json_never_raises_and_accounts_for_every_message(doc: object) -> None:
@@ -429,6 +430,7 @@ def test_round_trip(pairs: list[tuple[dict[str, Any], Fix | DeviceEvent]]) -> No
     assert_sound(decoded)
 
 
+@pytest.mark.slow  # generated batches of up to eight messages
 @given(st.lists(valid_messages() | near_messages, max_size=8))
 def test_mixed_batches_account_for_every_message(items: list[Any]) -> None:
     docs = [item[0] if isinstance(item, tuple) else item for item in items]

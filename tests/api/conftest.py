@@ -222,7 +222,7 @@ def _api(request: pytest.FixtureRequest, provisioned: Copy, **extra: Any) -> Api
     marker = request.node.get_closest_marker("app_settings")
     overrides = {**extra, **(marker.kwargs if marker else {})}
     url = provisioned.url
-    # Anchors only when a test takes them (app.state.anchorer), never on a timer that a busy machine
+    # Anchors only when a test takes them (app.state.services.anchorer), never on a timer that a busy machine
     # might reach in the middle of a test. No token cache unless a test asks for one (the revocation
     # tests do).
     settings = Settings(**{"database_url": url, "token_cache_s": 0, "audit_anchor_every_s": 0, **overrides})

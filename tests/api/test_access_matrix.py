@@ -373,6 +373,7 @@ def call(api, who: str, method: str, path: str, body: Any, params: dict[str, str
 # --- the tests -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # every endpoint, every role, both sides
 def test_every_endpoint_against_every_role_in_and_out_of_scope(scene):
     api, alerts = scene
     wrong = []
@@ -436,6 +437,7 @@ def test_a_body_naming_someone_out_of_scope_is_refused_and_changes_nothing(scene
     assert r.status_code == 422 and "probation_officer" in r.text
 
 
+@pytest.mark.slow  # every read, every role, both sides
 def test_no_read_hands_out_a_live_track_link(scene):
     """A live-track link opens both parties' live positions: no read gives one to anyone. Operators
     and dispatchers are handed one when they send a unit (and a dispatch target in its push)."""

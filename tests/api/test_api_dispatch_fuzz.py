@@ -179,6 +179,7 @@ def is_utf8(raw: bytes) -> bool:
     return True
 
 
+@pytest.mark.slow  # generated bodies, each through the app
 @FUZZ
 @given(data=st.data())
 def test_signed_callbacks_with_any_body_never_fail_the_server(scene: Scene, data: st.DataObject) -> None:
@@ -203,6 +204,7 @@ def test_signed_callbacks_with_any_body_never_fail_the_server(scene: Scene, data
     assert after[len(before)]["actor"] == f"dispatch:{TARGET}"
 
 
+@pytest.mark.slow  # generated bodies, each through the app
 @FUZZ
 @given(data=st.data())
 def test_a_refused_signature_changes_nothing_whatever_the_body(scene: Scene, data: st.DataObject) -> None:

@@ -269,6 +269,7 @@ def test_the_answer_to_her_report_does_not_count_the_alerts_it_caused(app_client
     assert kinds(api) == ["proximity_warning"]
 
 
+@pytest.mark.slow  # a grid of positions, each a call
 @pytest.mark.app_settings(rate_my_position_per_s=0)
 def test_the_old_attack_a_grid_of_fake_positions_from_8_km_no_longer_finds_him(app_client, victim):
     """Reproduced from the report: she at home, he 8 km away; her account posts a grid of places around

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from api_kit import HOME_LAT, HOME_LON, Clock
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase, assume, given, settings
@@ -145,6 +146,7 @@ def conversation(templates: Templates, case: Case, him: Point) -> list[Any]:
     return told
 
 
+@pytest.mark.slow  # two servers per generated case
 @settings(
     max_examples=5,
     deadline=None,

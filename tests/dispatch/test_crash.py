@@ -70,6 +70,7 @@ def _serve(url: str, port: int, receiver: Receiver, log: Path) -> subprocess.Pop
     raise AssertionError(f"the server did not start: {log.read_text()}")
 
 
+@pytest.mark.slow  # a server process killed and started again
 def test_a_push_committed_before_a_crash_is_delivered_after_restart(
     tmp_path: Path, receiver: Receiver
 ) -> None:

@@ -436,6 +436,7 @@ def dossiers(draw: st.DrawFn) -> Dossier:
     )
 
 
+@pytest.mark.slow  # 150 generated dossiers, each checked against the schemas
 @settings(max_examples=150, deadline=None)
 @given(dossiers())
 def test_every_dossier_renders_valid_formats(d: Dossier) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pytest
 from hypothesis import HealthCheck, assume, event, example, given, settings
 from hypothesis import strategies as st
 from rules_kit import ANKLE, HOME, PHONE, SUBJECT, VICTIM, World, at, fix, order
@@ -152,6 +153,7 @@ def answers(scene: Scene, him: Point) -> list[Answer]:
     return told
 
 
+@pytest.mark.slow  # 300 generated scenes through the engine
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 @given(scene=scenes())
 @example(scene=close_call())

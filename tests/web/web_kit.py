@@ -100,9 +100,10 @@ class Pair:
 
 @dataclass
 class Site:
-    """A running server: its URL, a token per staff role and the gateway's, and shortcuts to set a scene over the REST API as the registry and devices would. A server may be
-    shared by the tests of a module: each takes its people and accounts from `pair` and `account`,
-    which never hand out the same ids twice on one server."""
+    """A running server: its URL, a token per staff role and the gateway's, and shortcuts to set a
+    scene over the REST API as the registry and devices would. A server may be shared by the tests
+    of a module: each takes its people and accounts from `pair` and `account`, which never hand out
+    the same ids twice on one server."""
 
     url: str
     tokens: dict[str, str]
