@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from vigil.domain import geo
-from vigil.sim import bench
+from vigil_sim import bench
 
 QUICK = {"pairs": 200, "fixes": 5000, "devices": 2000, "batch": 100}
 

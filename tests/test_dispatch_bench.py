@@ -14,7 +14,7 @@ import pytest
 
 from vigil.cli import main as cli_main
 from vigil.dispatch import signing
-from vigil.sim import dispatchbench
+from vigil_sim import dispatchbench
 
 PAIRS = 3
 

@@ -275,7 +275,7 @@ def test_near_the_coast_the_distance_agrees_with_the_domain_geometry(lat: float,
 
 
 def test_the_benchmark_reports_its_figures() -> None:
-    from vigil.sim import geobench
+    from vigil_sim import geobench
 
     figures = geobench.figures(points=50, rounds=1)
     assert set(figures) == {"land_lookups_per_s", "sea_lookups_per_s", "load_s"}

@@ -166,7 +166,7 @@ def _device_token(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from vigil.sim.demo import main as demo_main
+    from vigil_sim.demo import main as demo_main
 
     return demo_main(
         subjects=args.subjects,
@@ -207,7 +207,7 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
     if args.workload == "dispatch":
         return _dispatch_bench(args)
     if args.http or args.workload:
-        from vigil.sim.httpbench import main as http_main
+        from vigil_sim.httpbench import main as http_main
 
         w1 = args.workload == "w1"
         try:
@@ -226,7 +226,7 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
             out=args.out,
             chart_path=args.chart,
         )
-    from vigil.sim.bench import main as bench_main
+    from vigil_sim.bench import main as bench_main
 
     return bench_main(
         pairs=int(args.pairs or 10_000),
@@ -238,8 +238,8 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _dispatch_bench(args: argparse.Namespace) -> int:
-    from vigil.sim.dispatchbench import DEVICES, PAIRS, RATE
-    from vigil.sim.dispatchbench import main as dispatch_main
+    from vigil_sim.dispatchbench import DEVICES, PAIRS, RATE
+    from vigil_sim.dispatchbench import main as dispatch_main
 
     try:
         pairs = _counts(args.pairs) if args.pairs else [PAIRS]
@@ -253,8 +253,8 @@ def _dispatch_bench(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
-    from vigil.sim.simulate import Forced, Options, UsageError, parse_noise, parse_rates, parse_seeds
-    from vigil.sim.simulate import main as simulate_main
+    from vigil_sim.simulate import Forced, Options, UsageError, parse_noise, parse_rates, parse_seeds
+    from vigil_sim.simulate import main as simulate_main
 
     try:
         forced = tuple(Forced.parse(text) for text in args.force)

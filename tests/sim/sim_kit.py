@@ -7,9 +7,9 @@ from functools import cache
 from typing import Any
 
 from vigil.domain import geo
-from vigil.sim.caseload import Caseload, CaseOrder, make_caseload
-from vigil.sim.devices import Report
-from vigil.sim.simulator import TZ, native_message
+from vigil_sim.caseload import Caseload, CaseOrder, make_caseload
+from vigil_sim.devices import Report
+from vigil_sim.simulator import TZ, native_message
 
 # A Monday morning: people are at work or on their way.
 START = datetime(2026, 3, 16, 10, 0, tzinfo=TZ)

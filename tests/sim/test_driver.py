@@ -25,13 +25,13 @@ from sim_kit import START, caseload, closest_order
 from vigil.app import create_app
 from vigil.config import Settings
 from vigil.domain.model import Role
-from vigil.sim import driver as driver_module
-from vigil.sim.devices import Report
-from vigil.sim.driver import Driver, DriverStats, RegistrationError, run_live
-from vigil.sim.incidents import IncidentKind
-from vigil.sim.simulator import Simulation
 from vigil.store.accounts import create_user, issue_token
 from vigil.store.database import migrate, open_engine
+from vigil_sim import driver as driver_module
+from vigil_sim.devices import Report
+from vigil_sim.driver import Driver, DriverStats, RegistrationError, run_live
+from vigil_sim.incidents import IncidentKind
+from vigil_sim.simulator import Simulation
 
 KNOTS_TO_MPS = 1852.0 / 3600.0
 

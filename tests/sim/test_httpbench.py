@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from vigil.cli import main as cli_main
-from vigil.sim import httpbench
-from vigil.sim.loadgen import delivery, server_cpu_s, server_memory_mb
+from vigil_sim import httpbench
+from vigil_sim.loadgen import delivery, server_cpu_s, server_memory_mb
 
 
 def test_delivery_matches_the_latest_batch_of_the_pair() -> None:

@@ -11,7 +11,7 @@ from sim_kit import caseload
 from vigil.api import registry as api
 from vigil.domain import geo
 from vigil.domain.model import DeviceKind, Polygon
-from vigil.sim.caseload import atlas, make_caseload
+from vigil_sim.caseload import atlas, make_caseload
 
 
 def test_same_seed_same_caseload_and_another_seed_differs() -> None:

@@ -15,9 +15,9 @@ from sim_kit import START, at_of, caseload, messages
 from vigil.adapters import native, osmand
 from vigil.domain import geo
 from vigil.domain.model import DeviceKind, Fix
-from vigil.sim.caseload import CaseloadSettings, make_caseload
-from vigil.sim.devices import KNOT_MPS, NOISE_PROFILES, DeviceTuning, Report
-from vigil.sim.simulator import Simulation
+from vigil_sim.caseload import CaseloadSettings, make_caseload
+from vigil_sim.devices import KNOT_MPS, NOISE_PROFILES, DeviceTuning, Report
+from vigil_sim.simulator import Simulation
 
 # No random incidents: these tests look at ordinary reporting.
 QUIET = 0.0

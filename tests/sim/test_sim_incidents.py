@@ -9,9 +9,9 @@ import pytest
 from sim_kit import START, at_of, caseload, closest_order, messages, order_apart
 
 from vigil.domain import geo
-from vigil.sim.incidents import IncidentKind, draw
-from vigil.sim.movement import day_of
-from vigil.sim.simulator import Simulation
+from vigil_sim.incidents import IncidentKind, draw
+from vigil_sim.movement import day_of
+from vigil_sim.simulator import Simulation
 
 QUIET = 0.0
 

@@ -9,10 +9,10 @@ from typing import Any
 from sim_kit import START, caseload, closest_order
 
 from vigil import replay
-from vigil.sim.devices import Report
-from vigil.sim.incidents import IncidentKind
-from vigil.sim.simulator import Simulation, native_message
-from vigil.sim.truth import score
+from vigil_sim.devices import Report
+from vigil_sim.incidents import IncidentKind
+from vigil_sim.simulator import Simulation, native_message
+from vigil_sim.truth import score
 
 
 @cache

@@ -9,10 +9,10 @@ import pytest
 from sim_kit import START, caseload, closest_order
 
 from vigil.domain import geo
-from vigil.sim.devices import iso
-from vigil.sim.simulator import Simulation
-from vigil.sim.trace import Tracer
-from vigil.sim.truth import PROXIMITY, ZONE, TrueViolation, Truth
+from vigil_sim.devices import iso
+from vigil_sim.simulator import Simulation
+from vigil_sim.trace import Tracer
+from vigil_sim.truth import PROXIMITY, ZONE, TrueViolation, Truth
 
 LOAD = caseload(4, 5)
 ORDER = closest_order(LOAD)

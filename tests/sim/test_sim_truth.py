@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vigil.sim.simulator import TZ
-from vigil.sim.truth import (
+from vigil_sim.simulator import TZ
+from vigil_sim.truth import (
     PROXIMITY,
     ZONE,
     PairDay,

@@ -12,8 +12,8 @@ import pytest
 from test_driver import Server, server  # noqa: F401  (the live server fixture)
 
 from vigil import cli, replay
-from vigil.sim.incidents import IncidentKind
-from vigil.sim.simulate import (
+from vigil_sim.incidents import IncidentKind
+from vigil_sim.simulate import (
     Forced,
     Options,
     RunSpec,

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from vigil.sim.movement import DAY_S, MAX_SPEED_MPS, Position, day_of, day_start, separation, weekday
+from vigil_sim.movement import DAY_S, MAX_SPEED_MPS, Position, day_of, day_start, separation, weekday
 
 MAX_STEP_S = 600.0
 INSIDE_STEP_S = 10.0

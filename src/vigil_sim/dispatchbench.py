@@ -62,11 +62,11 @@ from sqlalchemy import select
 
 from vigil.dispatch.signing import new_secret
 from vigil.domain import geo
-from vigil.sim import bench
-from vigil.sim.httpbench import Server, _free_port, prepare
-from vigil.sim.loadgen import NATIVE_PATH, PhaseResult, Sender
 from vigil.store import tables as t
 from vigil.store.database import open_engine
+from vigil_sim import bench
+from vigil_sim.httpbench import Server, _free_port, prepare
+from vigil_sim.loadgen import NATIVE_PATH, PhaseResult, Sender
 
 TARGET_PUSH_P99_MS = 50.0  # the issue: alert -> push within 50 ms p99 when the target is up
 PAIRS = 200  # driven pairs: 3 pushes each

@@ -8,7 +8,7 @@ Offline (no `--url`): `--hours` of virtual time as fast as the simulator goes, f
 00:00 in Seoul, so the same arguments always give the same run. `--scenario-out FILE` writes it as
 a `vigil replay` scenario; `--quality` replays it through the real engine (virtual clock, temporary
 database) and scores the alerts against the simulation's ground truth, beside the issue's targets
-(`vigil.sim.quality`). `--noise clean|default|noisy` picks the device noise profile; `--seeds A-B`,
+(`vigil_sim.quality`). `--noise clean|default|noisy` picks the device noise profile; `--seeds A-B`,
 several `--incident-rate`s and several `--noise` profiles (comma-separated) make one run per
 combination, in parallel worker processes (`--workers`, at most the machine's cores), with the same
 results as one after the other; the figures are printed per run and in total, with every miss and
@@ -39,15 +39,15 @@ from typing import Any, TextIO
 
 from vigil import replay
 from vigil.domain import geo
-from vigil.sim import quality
-from vigil.sim.caseload import Caseload, CaseloadSettings, make_caseload
-from vigil.sim.devices import NOISE_NAMES, NOISE_PROFILES
-from vigil.sim.driver import Driver, RegistrationError, run_live
-from vigil.sim.incidents import DEFAULT_RATE, IncidentKind
-from vigil.sim.simulator import TZ, Simulation
-from vigil.sim.trace import trace
-from vigil.sim.truth import load as operator_load
-from vigil.sim.truth import score
+from vigil_sim import quality
+from vigil_sim.caseload import Caseload, CaseloadSettings, make_caseload
+from vigil_sim.devices import NOISE_NAMES, NOISE_PROFILES
+from vigil_sim.driver import Driver, RegistrationError, run_live
+from vigil_sim.incidents import DEFAULT_RATE, IncidentKind
+from vigil_sim.simulator import TZ, Simulation
+from vigil_sim.trace import trace
+from vigil_sim.truth import load as operator_load
+from vigil_sim.truth import score
 
 DEFAULT_SUBJECTS = 200
 QUALITY_SUBJECTS = 50  # --quality without --subjects: 50 x 24 h replays in well under a minute

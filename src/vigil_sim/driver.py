@@ -32,9 +32,9 @@ from typing import Any
 
 import httpx
 
-from vigil.sim.caseload import Caseload
-from vigil.sim.devices import Report
-from vigil.sim.simulator import Simulation
+from vigil_sim.caseload import Caseload
+from vigil_sim.devices import Report
+from vigil_sim.simulator import Simulation
 
 log = logging.getLogger(__name__)
 

@@ -26,11 +26,11 @@ from zoneinfo import ZoneInfo
 
 from vigil.adapters.osmand import KNOTS_TO_MPS
 from vigil.domain.model import DeviceKind
-from vigil.sim.caseload import TIMEZONE, Caseload, CaseOrder, DeviceInfo, Person, Subject, gc_paused
-from vigil.sim.devices import DeviceSim, DeviceTuning, Report, iso
-from vigil.sim.incidents import DEFAULT_RATE, Incident, IncidentKind, Override, build, draw
-from vigil.sim.movement import Position, Routines, day_of, separation
-from vigil.sim.truth import (
+from vigil_sim.caseload import TIMEZONE, Caseload, CaseOrder, DeviceInfo, Person, Subject, gc_paused
+from vigil_sim.devices import DeviceSim, DeviceTuning, Report, iso
+from vigil_sim.incidents import DEFAULT_RATE, Incident, IncidentKind, Override, build, draw
+from vigil_sim.movement import Position, Routines, day_of, separation
+from vigil_sim.truth import (
     EVENT_ALERTS,
     TrueBlind,
     TrueEvent,

@@ -42,9 +42,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from vigil.sim.movement import Position, separation
-from vigil.sim.simulator import TZ, Simulation
-from vigil.sim.truth import PROXIMITY, ZONE, Quality, TrueViolation, Truth
+from vigil_sim.movement import Position, separation
+from vigil_sim.simulator import TZ, Simulation
+from vigil_sim.truth import PROXIMITY, ZONE, Quality, TrueViolation, Truth
 
 COARSE_M = 300.0  # the engine's coarse limit: beyond this a fix can warn but not decide
 LATE_S = 120.0  # arrived this long after it was measured: a late fix

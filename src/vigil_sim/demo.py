@@ -27,13 +27,13 @@ from vigil.domain.alerts import AlertKind
 from vigil.domain.model import Role
 from vigil.services import Services
 from vigil.serving import Server
-from vigil.sim.caseload import Caseload, make_caseload
-from vigil.sim.driver import Driver, run_live
-from vigil.sim.incidents import IncidentKind
-from vigil.sim.simulator import Simulation
 from vigil.store import tables as t
 from vigil.store.accounts import create_user, issue_token
 from vigil.store.database import migrate, open_engine
+from vigil_sim.caseload import Caseload, make_caseload
+from vigil_sim.driver import Driver, run_live
+from vigil_sim.incidents import IncidentKind
+from vigil_sim.simulator import Simulation
 
 DEMO_DB = Path("var/demo.db")
 # Who logs in to the demo, one of each role that watches or acts.

@@ -2,7 +2,7 @@
 
 For each size: a fresh SQLite file in a temporary directory, the bench registry inserted in bulk
 (`bench.register`), a gateway device token and an operator token; then `python -m vigil serve` in a
-process of its own, and `python -m vigil.sim.loadgen` in another (which starts a third, its
+process of its own, and `python -m vigil_sim.loadgen` in another (which starts a third, its
 WebSocket client). See `loadgen` for the phases and how each figure is timed.
 
 Two runs:
@@ -33,9 +33,9 @@ from typing import Any
 import httpx
 
 from vigil.domain.model import Role
-from vigil.sim import bench
 from vigil.store.accounts import create_user, issue_token
 from vigil.store.database import migrate, open_engine
+from vigil_sim import bench
 
 MAX_PAIRS = 10_000
 LATENCY_RATE = bench.TARGET_FIXES_PER_S * bench.LATENCY_LOAD  # 5,000 fixes/s
@@ -143,7 +143,7 @@ def run_one(
             command = [
                 sys.executable,
                 "-m",
-                "vigil.sim.loadgen",
+                "vigil_sim.loadgen",
                 "--url",
                 server.url,
                 "--device-token",

@@ -11,7 +11,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from vigil.sim.truth import PAIR_RAISES_PER_DAY, PROXIMITY, ZONE, Load, PairDay, Quality, Truth, percentile
+from vigil_sim.truth import PAIR_RAISES_PER_DAY, PROXIMITY, ZONE, Load, PairDay, Quality, Truth, percentile
 
 # The targets (default noise unless said).
 TARGET_MISSED = 0

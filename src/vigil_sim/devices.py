@@ -26,9 +26,9 @@ from typing import Any, Literal, Protocol
 
 from vigil.domain import geo
 from vigil.domain.model import DeviceKind, EventKind
-from vigil.sim.caseload import DeviceInfo
-from vigil.sim.draws import unit_hash, unit_hashes
-from vigil.sim.movement import DAY_S, MAX_SPEED_MPS, UTC_OFFSET_S, Position
+from vigil_sim.caseload import DeviceInfo
+from vigil_sim.draws import unit_hash, unit_hashes
+from vigil_sim.movement import DAY_S, MAX_SPEED_MPS, UTC_OFFSET_S, Position
 
 R68 = 1.5096  # radius holding 68 % of a 2-D Gaussian, in per-axis sigmas: sqrt(-2 ln 0.32)
 KNOT_MPS = 1852.0 / 3600.0

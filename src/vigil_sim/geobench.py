@@ -1,4 +1,4 @@
-"""How fast jurisdiction lookups are: `python -m vigil.sim.geobench` prints the figures as JSON.
+"""How fast jurisdiction lookups are: `python -m vigil_sim.geobench` prints the figures as JSON.
 
 Points are drawn uniformly (fixed seed) over a box around South Korea (33-38.7 N, 124.5-131 E) and
 split by whether a municipality holds them: "land" points take the grid index, "sea" points (open

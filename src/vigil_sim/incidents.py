@@ -24,10 +24,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from vigil.domain.model import EventKind
-from vigil.sim.caseload import CaseOrder, Person, Subject
-from vigil.sim.devices import BatteryDeath, Drop, Outage, ScriptedEvent
-from vigil.sim.draws import unit_hash
-from vigil.sim.movement import (
+from vigil_sim.caseload import CaseOrder, Person, Subject
+from vigil_sim.devices import BatteryDeath, Drop, Outage, ScriptedEvent
+from vigil_sim.draws import unit_hash
+from vigil_sim.movement import (
     WALK_MAX_M,
     Leg,
     Plan,

@@ -24,7 +24,7 @@ from typing import Any
 from vigil.domain import geo
 from vigil.domain.model import DeviceKind, LegalBasis, PersonKind
 from vigil.jurisdiction import Atlas, Municipality, municipalities
-from vigil.sim.draws import unit_hash
+from vigil_sim.draws import unit_hash
 
 TIMEZONE = "Asia/Seoul"
 

@@ -1,7 +1,7 @@
 """The load generator of `vigil bench --http`: a separate process that drives a running server over
 its real device interface and times what comes back.
 
-    python -m vigil.sim.loadgen --url http://127.0.0.1:PORT --device-token T --operator-token T \\
+    python -m vigil_sim.loadgen --url http://127.0.0.1:PORT --device-token T --operator-token T \\
         --pairs 5000 --devices 10000 --throughput 100000 --latency 50000 --rate 5000 --memory \\
         --server-pid PID --out result.json
 
@@ -41,7 +41,7 @@ from typing import Any
 
 import httpx
 
-from vigil.sim.bench import PRODUCERS, Move, _Stamper, percentile, plan
+from vigil_sim.bench import PRODUCERS, Move, _Stamper, percentile, plan
 
 CONNECTIONS = PRODUCERS  # 4, as the issue sets
 BATCH = 100
@@ -371,7 +371,7 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m vigil.sim.loadgen", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m vigil_sim.loadgen", description=__doc__)
     p.add_argument("--url", required=True)
     p.add_argument("--device-token", required=True)
     p.add_argument("--operator-token", required=True)

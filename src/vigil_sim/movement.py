@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from vigil.domain import geo
-from vigil.sim.caseload import Mode, Person, Place
+from vigil_sim.caseload import Mode, Person, Place
 
 DAY_S = 86_400
 # Asia/Seoul has kept +09:00 without daylight saving since 1988, so local days are fixed-length
