@@ -9,7 +9,8 @@ evidence, idempotent writes (ON CONFLICT), the revocation signal (NOTIFY), savep
 JSON and text a store may refuse (NUL), times and time zones read back (after a restart), and
 migrations. The rest runs the same SQL on either, so SQLite, the cheaper, is enough. When unsure,
 both. A test that is about one backend only parametrises `backend` itself, e.g.
-`@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)`.
+`@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)`. PostgreSQL tests carry the
+`postgres` marker; without the server they skip, or fail under CI=true (tests/services.py).
 
 Which database. Migrating takes longer than most tests, so a migrated database is built once per
 session and backend (a template, tests/database_kit.py) and each test gets a copy of it:
