@@ -40,9 +40,16 @@ router = APIRouter(prefix="/v1", tags=["dispatch"])
 
 
 def _printable(value: str) -> str:
-    # PostgreSQL text cannot hold NUL, and no dispatch system means one: refuse it at the edge.
+    # PostgreSQL text cannot hold NUL, and no dispatch system means one: refuse it at the edge. A
+    # lone surrogate (a JSON escape such as "\ud800" that names no character) is no text either: no
+    # store can encode it, and the whole batch it was written in would fail. The signed callbacks
+    # check their own bodies (the edge's body checks leave them alone), so this is where it is caught.
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (it holds a lone surrogate)") from None
     return value
 
 
