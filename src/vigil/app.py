@@ -59,6 +59,10 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         await services.start()
         purge = asyncio.create_task(purge_periodically(services, settings.retention_purge_every_s))
         assert services.anchorer is not None
+        # The start anchor is taken before the first request is served: taken by the task alone, it
+        # could land after the first audited reads, and a restart would write two anchors where one
+        # belongs. The task's first step then finds nothing new to write and makes the push.
+        await services.anchorer.step(None)
         anchoring = asyncio.create_task(services.anchorer.run(settings.audit_anchor_every_s, services.client))
         try:
             yield
