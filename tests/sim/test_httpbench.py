@@ -50,7 +50,8 @@ def test_tiny_http_bench_end_to_end(tmp_path: Path) -> None:
     assert size["alerts_opened"] >= 1
     assert size["positions_received"] >= 3_400 - 50  # one per fix (a few may arrive after the stop)
     assert size["stream_closed"] is None
-    assert phases["warm-up"]["delivery_p50_ms"] is not None
+    # Which phase's window an alert's delivery falls in depends on the machine's load (a busy machine
+    # delivered the warm-up's alerts after its window closed): that they arrive is alert_messages above.
     assert phases["latency"]["paced_at_fixes_per_s"] == httpbench.LATENCY_RATE
     (w1,) = result["w1"]
     assert w1["devices"] == 200 and list(w1["phases"]) == ["warm-up", "throughput"]
