@@ -25,8 +25,29 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from database_kit import BACKENDS, MIGRATED, Templates
+
+# Generated-input tests run beside other work (another test process, a CI neighbour): how long one
+# example takes says nothing about the code under test, so neither a deadline nor the "too slow"
+# health check may fail a test. A test's own @settings still choose its example counts.
+settings.register_profile("vigil", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("vigil")
+
+
+MAX_WORKERS = 4
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto` (in pyproject's addopts): one test process per core, at most MAX_WORKERS. Each
+    process builds its own template databases and starts its own servers on free ports, so more
+    processes than that cost more in set-up than they save. Files go whole to one process
+    (`--dist loadfile`), so a module's shared server (tests/web) starts once. `-n 0` runs in this
+    process, for a debugger."""
+    import os
+
+    return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
 
 
 def pytest_configure(config: pytest.Config) -> None:

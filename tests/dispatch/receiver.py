@@ -63,7 +63,7 @@ class Receiver:
         server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         server.daemon_threads = True
         self._server = server
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
 
     def down(self) -> None:
         """Stop listening: connections are refused, as with a dispatch system that is off."""
