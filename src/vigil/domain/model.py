@@ -86,6 +86,16 @@ ROUTINE_EVENTS = frozenset({EventKind.HEARTBEAT, EventKind.BLE_CONTACT, EventKin
 ALARM_EVENTS = frozenset(EventKind) - ROUTINE_EVENTS
 
 
+class CommandKind(StrEnum):
+    """What Vigil can ask of a device over its own channel."""
+
+    SET_INTERVAL = "set_interval"  # report every `seconds` (pursuit mode: 15 s)
+    LOCATE = "locate"  # send a fix now
+    VIBRATE = "vibrate"  # the wearer must call probation
+    ALARM = "alarm"  # sound the device's alarm
+    MESSAGE = "message"  # show `text` on the device
+
+
 class ClockDoubt(StrEnum):
     """Why a device's own time for a report was not believed."""
 
