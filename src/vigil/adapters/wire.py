@@ -14,6 +14,7 @@ second report).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -32,6 +33,32 @@ class Protocol(StrEnum):
     WATCH = "watch"  # WATCH / 3G text over TCP
     TELTONIKA = "teltonika"  # Teltonika Codec 8 / 8E over TCP
     OWNTRACKS = "owntracks"  # OwnTracks JSON over MQTT
+
+
+# The identifier each protocol's wire carries, as a device record must give it. IMEIs are 15 digits
+# (GT06 sends 8 BCD bytes, a leading 0 dropped; Teltonika 15 ASCII digits); WATCH units name themselves
+# by a 10-digit serial or their IMEI; OwnTracks by the `user/device` of its topic, where MQTT's
+# separators and wildcards cannot appear. Native and OsmAnd devices are addressed by their device id.
+IDENTIFIER_FORMS: dict[Protocol, re.Pattern[str]] = {
+    Protocol.GT06: re.compile(r"\d{15}", re.ASCII),
+    Protocol.TELTONIKA: re.compile(r"\d{15}", re.ASCII),
+    Protocol.WATCH: re.compile(r"[0-9A-Za-z]{1,20}", re.ASCII),
+    Protocol.OWNTRACKS: re.compile(r"[^/+#\s\x00-\x1f]{1,40}/[^/+#\s\x00-\x1f]{1,40}"),
+}
+
+
+def identifier_problem(protocol: Protocol, identifier: str | None) -> str | None:
+    """Why `identifier` cannot name a device of `protocol`; None when it can (or none is needed)."""
+    form = IDENTIFIER_FORMS.get(protocol)
+    if form is None:
+        return (
+            None if identifier is None else f"a {protocol.value} device is addressed by its id: no identifier"
+        )
+    if identifier is None:
+        return f"a {protocol.value} device needs the identifier its frames carry"
+    if form.fullmatch(identifier) is None:
+        return f"not a {protocol.value} identifier (expected {form.pattern})"
+    return None
 
 
 class ProtocolViolation(Exception):

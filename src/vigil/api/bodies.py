@@ -8,11 +8,13 @@ pydantic here: no framework, so the replay does not load the web stack.
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, ValidationInfo, model_validator
 
+from vigil.adapters.wire import Protocol, identifier_problem
 from vigil.domain.model import DeviceKind, LegalBasis, Schedule, Shape, ZoneKind
 from vigil.store.codec import schedule_from_json, shape_from_json
 
@@ -90,6 +92,25 @@ class ProtectedPersonIn(BaseModel):
     notes: str = Field(default="", max_length=5000)
 
 
+def _identifier_fits(value: str | None, info: ValidationInfo) -> str | None:
+    # On the field, after `protocol`, so the error names `identifier` (absent protocol: native).
+    if "protocol" not in info.data:
+        return value  # the protocol itself was refused
+    problem = identifier_problem(info.data["protocol"] or Protocol.NATIVE, value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+def _a_network(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return str(ipaddress.ip_network(value, strict=False))
+    except ValueError:
+        raise ValueError("must be an IP network in CIDR form, e.g. 10.64.0.0/16") from None
+
+
 class DeviceIn(BaseModel):
     kind: DeviceKind
     person_id: Ident | None = Field(default=None, description="bind to this subject or protected person")
@@ -104,6 +125,21 @@ class DeviceIn(BaseModel):
         default=None,
         description="how often the device is set to report; null: learned from what it sends. The "
         "silence limit and the curfew confirmation window stretch to a slow reporter's interval",
+    )
+    protocol: Protocol | None = Field(
+        default=None, description="how the device talks to Vigil; null: native (Vigil's JSON over HTTP)"
+    )
+    identifier: Annotated[str | None, AfterValidator(_identifier_fits)] = Field(
+        default=None,
+        validate_default=True,  # a protocol that needs one is refused without it
+        description="what the device's frames name it by, unique per protocol: the IMEI (gt06, "
+        "teltonika), the unit's id (watch), user/device of its topic (owntracks); null for native "
+        "and osmand devices",
+    )
+    network: Annotated[str | None, AfterValidator(_a_network)] = Field(
+        default=None,
+        description="the network (CIDR) its reports must come from (a private APN's range); a report "
+        "from elsewhere raises device_conflict. Null: any",
     )
 
 

@@ -45,6 +45,16 @@ class Reader:
     def __init__(self, db: Engine) -> None:
         self.db = db
 
+    def device_for(self, protocol: str, identifier: str) -> str | None:
+        """The device whose frames carry `identifier` on `protocol`, if one is registered."""
+        with self.db.connect() as conn:
+            found = conn.execute(
+                select(t.devices.c.id).where(
+                    t.devices.c.protocol == protocol, t.devices.c.identifier == identifier
+                )
+            ).scalar()
+        return None if found is None else str(found)
+
     def protected_of(self, subject_id: str) -> list[str]:
         with self.db.connect() as conn:
             rows = conn.execute(

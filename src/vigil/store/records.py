@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from vigil.adapters.wire import Protocol
 from vigil.commands import Conflict, Refused, Touched
 from vigil.domain.model import DeviceKind, LegalBasis, PersonKind, Schedule, Shape, ZoneKind
 from vigil.store import tables as t
@@ -113,8 +114,21 @@ def _person_kind(conn: Connection, person_id: str, field: str = "person_id") -> 
 
 def put_device(conn: Connection, now: datetime, *, device_id: str, kind: DeviceKind, person_id: str | None,
                silence_limit_s: float | None = None, location_limit_s: float | None = None,
-               report_interval_s: float | None = None) -> Touched:  # fmt: skip
-    """Register a device and bind it to one person (or to nobody). Binding it elsewhere unbinds it."""
+               report_interval_s: float | None = None, protocol: Protocol | None = None,
+              identifier: str | None = None, network: str | None = None) -> Touched:  # fmt: skip
+    """Register a device and bind it to one person (or to nobody). Binding it elsewhere unbinds it.
+    Its wire identifier names one device per protocol: one another device holds is a conflict (409),
+    never a second owner for the same frames."""
+    if identifier is not None and protocol is not None:
+        holder = conn.execute(
+            select(t.devices.c.id).where(
+                t.devices.c.protocol == protocol.value,
+                t.devices.c.identifier == identifier,
+                t.devices.c.id != device_id,
+            )
+        ).scalar()
+        if holder is not None:
+            raise Conflict(f"device {holder!r} already has this {protocol.value} identifier", "identifier")
     person_kind = None if person_id is None else _person_kind(conn, person_id)
     if person_kind is PersonKind.SUBJECT and kind is not DeviceKind.ANKLE_MONITOR:
         pass  # allowed: some programmes give subjects a phone as a second device
@@ -125,6 +139,9 @@ def put_device(conn: Connection, now: datetime, *, device_id: str, kind: DeviceK
         "silence_limit_s": silence_limit_s,
         "location_limit_s": location_limit_s,
         "report_interval_s": report_interval_s,
+        "protocol": None if protocol is None else protocol.value,
+        "identifier": identifier,
+        "network": network,
     }
     created = _upsert(conn, t.devices, device_id, values, now)
     return Touched(result=created, devices=(device_id,))

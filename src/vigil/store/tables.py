@@ -103,7 +103,14 @@ devices = Table(
     Column("silence_limit_s", Float, nullable=True),
     Column("location_limit_s", Float, nullable=True),
     Column("report_interval_s", Float, nullable=True),
+    # How the device talks (vigil.adapters.wire.Protocol; null: native) and the identifier its wire
+    # carries (an IMEI; OwnTracks' user/device): unique per protocol, so a frame names one device.
+    Column("protocol", String(20), nullable=True),
+    Column("identifier", String(ID), nullable=True),
+    # The network (CIDR) its reports must come from, when restricted (a private APN's range).
+    Column("network", String(50), nullable=True),
     *_stamps(),
+    Index("ix_devices_protocol_identifier", "protocol", "identifier", unique=True),
 )
 
 orders = Table(
