@@ -34,8 +34,11 @@ NEEDS_ACK = frozenset(
 INTERNAL = frozenset({AlertKind.DISPATCH_FAILURE, AlertKind.POSITION_DOUBT})
 
 # Police are sent to the victim for these even when she is not a party to the alert itself: a cut
-# strap or a dead monitor on a man under a protection order puts her at risk.
-VICTIM_AT_RISK = frozenset({AlertKind.TAMPER, AlertKind.POWER_OFF, AlertKind.SIGNAL_LOSS})
+# strap or a dead monitor on a man under a protection order puts her at risk, as does a monitor whose
+# identifier someone else speaks with (what it says of him can no longer be believed).
+VICTIM_AT_RISK = frozenset(
+    {AlertKind.TAMPER, AlertKind.POWER_OFF, AlertKind.SIGNAL_LOSS, AlertKind.DEVICE_CONFLICT}
+)
 
 MAX_ESCALATION = 3
 

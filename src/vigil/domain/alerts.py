@@ -36,6 +36,9 @@ class AlertKind(StrEnum):
     # A device that keeps reporting but gives no usable position (no fix, or cell positions only)
     # for longer than its limit: possible jamming or shielding, unlike signal_loss (nothing heard).
     LOCATION_LOSS = "location_loss"
+    # Reports under a device's identifier that cannot all be the device: two live connections at
+    # once, or reports from outside its network. Someone may be speaking for his monitor.
+    DEVICE_CONFLICT = "device_conflict"
 
 
 class Severity(StrEnum):
@@ -54,6 +57,7 @@ SEVERITY: dict[AlertKind, Severity] = {
     AlertKind.DISPATCH_FAILURE: Severity.HIGH,
     AlertKind.POSITION_DOUBT: Severity.HIGH,
     AlertKind.LOCATION_LOSS: Severity.HIGH,
+    AlertKind.DEVICE_CONFLICT: Severity.HIGH,
     AlertKind.PROXIMITY_WARNING: Severity.MEDIUM,
     AlertKind.SIGNAL_LOSS: Severity.MEDIUM,
     AlertKind.BATTERY_LOW: Severity.LOW,

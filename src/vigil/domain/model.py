@@ -77,6 +77,9 @@ class EventKind(StrEnum):
     SOS = "sos"
     BLE_CONTACT = "ble_contact"
     HEARTBEAT = "heartbeat"
+    # Made by the gateway, not sent by a device: the device's identifier spoke from two connections
+    # at once, or from outside the network it is restricted to. An IMEI is no secret.
+    DEVICE_CONFLICT = "device_conflict"
 
 
 TAMPER_EVENTS = frozenset({EventKind.STRAP_CUT, EventKind.STRAP_OPEN, EventKind.CASE_OPEN, EventKind.REMOVAL})

@@ -1,4 +1,5 @@
-"""Device health: tamper, battery, power and SOS, straight from what the device says.
+"""Device health: tamper, battery, power and SOS, straight from what the device says (and a
+device_conflict, which the gateway says about it).
 
 Alarms never depend on position quality: an event with no fix (or a bad one) still raises, and the
 alert carries the best position known, marked with its age.
@@ -17,6 +18,7 @@ _RAISES: dict[EventKind, tuple[str, AlertKind]] = {
     EventKind.BATTERY_LOW: ("battery", AlertKind.BATTERY_LOW),
     EventKind.POWER_OFF: ("power", AlertKind.POWER_OFF),
     EventKind.SOS: ("sos", AlertKind.SOS),
+    EventKind.DEVICE_CONFLICT: ("conflict", AlertKind.DEVICE_CONFLICT),
 }
 _ENDS: dict[EventKind, tuple[str, AlertKind]] = {
     EventKind.CHARGING: ("battery", AlertKind.BATTERY_LOW),

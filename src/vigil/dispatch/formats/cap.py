@@ -35,6 +35,8 @@ EVENT: dict[AlertKind, tuple[str, str]] = {
     AlertKind.SOS: ("피해자 긴급 호출", "SOS from the protected person"),
     AlertKind.DISPATCH_FAILURE: ("출동 요청 전송 실패", "Dispatch push failure"),
     AlertKind.POSITION_DOUBT: ("위치 신뢰 불가", "Implausible positions reported"),
+    AlertKind.LOCATION_LOSS: ("위치 끊김", "Location loss (no usable position)"),
+    AlertKind.DEVICE_CONFLICT: ("장치 충돌", "Device conflict (identifier in use elsewhere)"),
 }
 CAP_SEVERITY: dict[AlertKind, str] = {
     AlertKind.PROXIMITY_VIOLATION: "Extreme",
@@ -70,6 +72,8 @@ RESPONSE: dict[AlertKind, str] = {
     AlertKind.BATTERY_LOW: "Monitor",
     AlertKind.DISPATCH_FAILURE: "Assess",
     AlertKind.POSITION_DOUBT: "Assess",
+    AlertKind.LOCATION_LOSS: "Assess",
+    AlertKind.DEVICE_CONFLICT: "Assess",
 }
 CERTAINTY: dict[Confidence | None, str] = {
     Confidence.CERTAIN: "Observed",
