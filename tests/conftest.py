@@ -21,6 +21,7 @@ own: a SQLite file in its tmp_path, or a PostgreSQL database dropped after it.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,6 +36,12 @@ from database_kit import BACKENDS, MIGRATED, Templates
 settings.register_profile("vigil", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("vigil")
 
+
+# No test's server listens for devices on the protocols' fixed ports (5023, 5093, 5027): tests run in
+# parallel, and one that tests a listener gives it a port of its own. Servers started as processes
+# (the demo, the simulator's) inherit this.
+for _protocol in ("GT06", "WATCH", "TELTONIKA"):
+    os.environ[f"VIGIL_{_protocol}_PORT"] = "0"
 
 MAX_WORKERS = 4
 

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -34,6 +35,8 @@ from vigil.api import (
     writer,
 )
 from vigil.config import Settings
+from vigil.gateway.intake import Admission
+from vigil.gateway.listeners import SESSIONS, Gateway
 from vigil.retention import purge_periodically
 from vigil.runner import utc_now
 from vigil.store.database import migrate, open_engine
@@ -57,6 +60,8 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         services = bootstrap.build(db, settings, clock, lambda: str(uuid.uuid4()), trail_key=trail_key)
         app.state.services = services
         await services.start()
+        services.gateway = Gateway(settings, Admission(services.reader, services.runner), clock, SESSIONS)
+        await services.gateway.start()
         purge = asyncio.create_task(purge_periodically(services, settings.retention_purge_every_s))
         assert services.anchorer is not None
         # The start anchor is taken before the first request is served: taken by the task alone, it
@@ -70,6 +75,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
             purge.cancel()
             anchoring.cancel()
             await asyncio.gather(purge, anchoring, return_exceptions=True)
+            await services.gateway.stop()
             await services.stop()
             db.dispose()
 
@@ -99,8 +105,15 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         return JSONResponse({"detail": errors}, status_code=422)
 
     @app.get("/health", tags=["system"])
-    def health() -> dict[str, str]:
-        """Liveness, without authentication and without any personal data."""
-        return {"status": "ok", "version": __version__}
+    def health(request: Request) -> dict[str, Any]:
+        """Liveness, without authentication and without any personal data: the version, and each
+        device listener's port and state (a listener whose port was taken says so here)."""
+        services = getattr(request.app.state, "services", None)
+        gateway = None if services is None else services.gateway
+        return {
+            "status": "ok",
+            "version": __version__,
+            "listeners": {} if gateway is None else gateway.status(),
+        }
 
     return app

@@ -28,6 +28,16 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///var/vigil.db"
     host: str = "127.0.0.1"
     port: int = 8000
+    # The device gateway (vigil/gateway): a TCP port per protocol, 0 to disable one. They listen on
+    # `device_host`, the HTTP host unless set (0.0.0.0 for devices out in the field).
+    gt06_port: int = Field(default=5023, ge=0, le=65535)
+    watch_port: int = Field(default=5093, ge=0, le=65535)
+    teltonika_port: int = Field(default=5027, ge=0, le=65535)
+    device_host: str | None = None
+    # A device connection that says nothing for this long is closed (devices send heartbeats every
+    # few minutes); past `device_max_connections` a new one is closed at once.
+    device_idle_s: float = Field(default=900.0, gt=0)
+    device_max_connections: int = Field(default=20_000, ge=1)
     # Request bodies above this are refused with 413 before they are read in full.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # Per-viewer WebSocket queue: a client this far behind is dropped, never the server.

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from vigil.config import Settings
     from vigil.dispatch.deliverer import Deliverer
     from vigil.dispatch.outbox import Outbox
+    from vigil.gateway.listeners import Gateway
     from vigil.processor import Processor, Published
     from vigil.runner import Runner
     from vigil.store.audit_key import AuditKey
@@ -69,6 +70,7 @@ class Services:
     deliverer: Deliverer  # signed pushes after commit, retries, the fallback channel
     audit_key: AuditKey | None = None  # None: nothing can be audited (replays, benchmarks)
     anchorer: Anchorer | None = None  # the audit chain's head written down outside the database
+    gateway: Gateway | None = None  # the device listeners, while a server runs them
     # http://host:port once serving.Server has bound its sockets (live-track links name it)
     listening: str | None = None
     # (time, reports stored) for the control centre's live fixes/s figure

@@ -1,18 +1,27 @@
 """What the gateway's listeners need from the rest of Vigil: whose device an identifier is, and a
 durable store for what it reported.
 
-Listeners are written against `Intake`, not the services, so each can be tested with the real one
-(over a real database) and none reaches into the processor."""
+Listeners are written against `Intake`, not the services, so each can be tested with a double or the
+real one (`Admission`, over the processor and a real database), and none reaches into the engine.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 from typing import Protocol as Interface
 
 from vigil.adapters.wire import Protocol
-from vigil.commands import IngestOutcome
-from vigil.domain.model import Report
+from vigil.commands import Ingest, IngestOutcome
+from vigil.domain.model import DeviceEvent, EventKind, Report
+
+if TYPE_CHECKING:
+    from vigil.runner import Runner
+    from vigil.store.reader import Reader
 
 
 class Intake(Interface):
@@ -29,3 +38,40 @@ class Intake(Interface):
     def refused(self, protocol: Protocol, why: str) -> None:
         """Count a frame or connection refused (unknown identifier, bad CRC, violation), by reason."""
         ...
+
+
+class Admission:
+    """The real intake: the registry's read side for identifiers, the single writer for reports."""
+
+    def __init__(self, reader: Reader, runner: Runner) -> None:
+        self._reader = reader
+        self._runner = runner
+        self.refusals: Counter[tuple[str, str]] = Counter()  # (protocol, why) -> how many
+
+    async def device_for(self, protocol: Protocol, identifier: str) -> str | None:
+        return await asyncio.to_thread(self._reader.device_for, protocol.value, identifier)
+
+    async def store(self, reports: Sequence[Report], received_at: datetime) -> IngestOutcome:
+        command = Ingest(tuple(enumerate(reports)), received_at)
+        return await asyncio.wrap_future(self._runner.submit(command))
+
+    def refused(self, protocol: Protocol, why: str) -> None:
+        self.refusals[(protocol.value, why)] += 1
+
+    async def admits(self, device_id: str, peer: str | None) -> bool:
+        """Whether a report from address `peer` may be the device's: any address, unless the device
+        is restricted to a network (a private APN's range) and `peer` lies outside it."""
+        network = await asyncio.to_thread(self._reader.network_of, device_id)
+        if network is None:
+            return True
+        if peer is None:
+            return False
+        try:
+            return ipaddress.ip_address(peer) in ipaddress.ip_network(network)
+        except ValueError:
+            return False
+
+    async def conflict(self, device_id: str, why: str, at: datetime) -> None:
+        """Raise device_conflict on the device: its identifier is speaking where it cannot be."""
+        event = DeviceEvent(device_id, at, EventKind.DEVICE_CONFLICT, detail={"reason": why})
+        await self.store([event], at)

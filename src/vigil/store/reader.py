@@ -55,6 +55,12 @@ class Reader:
             ).scalar()
         return None if found is None else str(found)
 
+    def network_of(self, device_id: str) -> str | None:
+        """The network (CIDR) the device's reports must come from; None: any."""
+        with self.db.connect() as conn:
+            found = conn.execute(select(t.devices.c.network).where(t.devices.c.id == device_id)).scalar()
+        return None if found is None else str(found)
+
     def protected_of(self, subject_id: str) -> list[str]:
         with self.db.connect() as conn:
             rows = conn.execute(
