@@ -6,6 +6,7 @@ through a real socket in test_gateway_devices.py."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -82,10 +83,8 @@ def _run(api: Any, scenario: Callable[[Listener], Awaitable[None]], **options: A
             while OPEN:
                 writer = OPEN.pop()
                 writer.close()
-                try:
+                with contextlib.suppress(ConnectionError, OSError):
                     await writer.wait_closed()
-                except (ConnectionError, OSError):
-                    pass
             await listener.stop()
 
     asyncio.run(main())

@@ -23,6 +23,7 @@ closed (with the protocol's refusal, where it has one). An IMEI is no secret, so
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -136,10 +137,8 @@ class Listener:
             if link.identifier is not None and self._live.get(link.identifier) is link:
                 del self._live[link.identifier]
             writer.close()
-            try:
+            with contextlib.suppress(ConnectionError, OSError, asyncio.CancelledError):
                 await writer.wait_closed()
-            except (ConnectionError, OSError, asyncio.CancelledError):
-                pass
 
     async def _take(self, link: _Link, inbound: Inbound) -> bool:
         """Act on one frame; False: close the connection."""
