@@ -21,6 +21,7 @@ from vigil.api import (
     admin,
     alerts,
     audit,
+    device_commands,
     dispatch,
     evidence,
     hardening,
@@ -35,6 +36,7 @@ from vigil.api import (
     writer,
 )
 from vigil.config import Settings
+from vigil.gateway.courier import Courier
 from vigil.gateway.intake import Admission
 from vigil.gateway.listeners import SESSIONS, Gateway
 from vigil.retention import purge_periodically
@@ -60,7 +62,10 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         services = bootstrap.build(db, settings, clock, lambda: str(uuid.uuid4()), trail_key=trail_key)
         app.state.services = services
         await services.start()
-        services.gateway = Gateway(settings, Admission(services.reader, services.runner), clock, SESSIONS)
+        courier = Courier(db, services.runner, clock)
+        services.gateway = Gateway(
+            settings, Admission(services.reader, services.runner), clock, SESSIONS, courier
+        )
         await services.gateway.start()
         purge = asyncio.create_task(purge_periodically(services, settings.retention_purge_every_s))
         assert services.anchorer is not None
@@ -88,7 +93,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     for router in (
         ingest.router, registry.router, alerts.router, positions.router, streams.router, dispatch.router,
         incidents.router, me.router, notices.router, web.router, evidence.router, audit.router, accounts.router,
-        admin.router,
+        admin.router, device_commands.router,
     ):  # fmt: skip
         app.include_router(router)
     web.mount(app)

@@ -45,6 +45,8 @@ class Action(StrEnum):
     # --- taking over an account or a device: whoever holds the new code or token speaks for her ---
     ACCOUNT_REACTIVATE = "account.reactivate"  # a new activation code for an account that exists
     DEVICE_ROTATE = "device.rotate"  # a new credential for a device (its old ones stop working)
+    # --- commands to a device: locate, vibrate or sound it, change how often it reports ---
+    DEVICE_COMMAND = "device.command"
 
 
 _WATCHERS = {Role.OPERATOR, Role.PROBATION_OFFICER, Role.POLICE_DISPATCHER}
@@ -78,6 +80,9 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     # lets its bearer post positions as that device. Operators only, with a reason, in the trail.
     Action.ACCOUNT_REACTIVATE: frozenset({Role.OPERATOR}),
     Action.DEVICE_ROTATE: frozenset({Role.OPERATOR}),
+    # Those who follow a case may ask his monitor for a fix now, or make it vibrate or sound (he must
+    # call probation); a probation officer for the devices of their caseload only.
+    Action.DEVICE_COMMAND: frozenset({Role.OPERATOR, Role.PROBATION_OFFICER}),
 }
 
 # Actions on system settings, the trail or the caller's own device: there are no records to scope,

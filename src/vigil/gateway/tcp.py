@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from vigil.adapters.wire import Inbound, Protocol, ProtocolViolation, Session, bind
+from vigil.adapters.wire import Inbound, Outbound, Protocol, ProtocolViolation, Session, bind
+from vigil.gateway.courier import Courier
 from vigil.gateway.intake import Admission
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ class _Link:
     writer: asyncio.StreamWriter
     peer: str | None
     task: asyncio.Task[None] | None
+    session: Session
     identifier: str | None = None
     device_id: str | None = None
     superseded: bool = False
@@ -64,6 +66,7 @@ class Listener:
     sessions: Callable[[], Session]
     intake: Admission
     clock: Callable[[], datetime]
+    courier: Courier | None = None  # commands to the connected devices; None: none are sent
     idle_s: float = 900.0
     max_connections: int = 20_000
     state: str = "disabled"  # disabled | listening | failed
@@ -72,6 +75,8 @@ class Listener:
     _server: asyncio.Server | None = None
     _links: set[_Link] = field(default_factory=set)
     _live: dict[str, _Link] = field(default_factory=dict)  # identifier -> its current connection
+    _devices: dict[str, _Link] = field(default_factory=dict)  # device id -> its current connection
+    _delivering: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def start(self) -> None:
         """Listen, unless disabled. A port that cannot be had does not stop the server: it is logged
@@ -114,9 +119,11 @@ class Listener:
             writer.close()
             return
         peername = writer.get_extra_info("peername")
-        link = _Link(writer, peername[0] if isinstance(peername, tuple) else None, asyncio.current_task())
-        self._links.add(link)
         session = self.sessions()
+        link = _Link(
+            writer, peername[0] if isinstance(peername, tuple) else None, asyncio.current_task(), session
+        )
+        self._links.add(link)
         try:
             while True:
                 data = await asyncio.wait_for(reader.read(CHUNK), self.idle_s)
@@ -136,6 +143,8 @@ class Listener:
             self._links.discard(link)
             if link.identifier is not None and self._live.get(link.identifier) is link:
                 del self._live[link.identifier]
+            if link.device_id is not None and self._devices.get(link.device_id) is link:
+                del self._devices[link.device_id]
             writer.close()
             with contextlib.suppress(ConnectionError, OSError, asyncio.CancelledError):
                 await writer.wait_closed()
@@ -145,8 +154,10 @@ class Listener:
         self.frames += 1
         if link.superseded:
             return await self._both_alive(link)
+        identified = link.device_id is None
         if inbound.identifier is not None and not await self._identify(link, inbound):
             return False
+        identified = identified and link.device_id is not None
         if inbound.error is not None:
             self.intake.refused(self.protocol, inbound.error)
             log.info("%s frame from %s: %s", self.protocol.value, link.identifier or link.peer, inbound.error)
@@ -164,7 +175,39 @@ class Listener:
         if inbound.ack is not None:
             link.writer.write(inbound.ack)
             await link.writer.drain()
+        if inbound.command_reply is not None and link.device_id is not None and self.courier is not None:
+            await self.courier.answered(link.device_id, inbound.command_reply)
+        if identified:
+            await self._deliver(link)  # what waited for the device, once its login is answered
         return True
+
+    # --- commands -------------------------------------------------------------------------------
+
+    def deliver_soon(self, device_id: str) -> bool:
+        """Send the device its pending commands now, if it is connected here; False: it is not."""
+        link = self._devices.get(device_id)
+        if link is None:
+            return False
+        task = asyncio.get_running_loop().create_task(self._deliver(link))
+        self._delivering.add(task)
+        task.add_done_callback(self._delivering.discard)
+        return True
+
+    async def _deliver(self, link: _Link) -> None:
+        if self.courier is None or link.device_id is None or link.superseded:
+            return
+        for command in await self.courier.pending(link.device_id):
+            wire = link.session.encode(Outbound(command.kind, command.params, command.ref))
+            if wire is None:
+                await self.courier.failed(
+                    command, f"a {self.protocol.value} device cannot be sent {command.kind.value}"
+                )
+                continue
+            if link.writer.is_closing():
+                return  # it stays pending for the next connection
+            link.writer.write(wire)
+            await link.writer.drain()
+            await self.courier.sent(command, f"{self.protocol.value} connection from {link.peer}")
 
     async def _identify(self, link: _Link, inbound: Inbound) -> bool:
         identifier = inbound.identifier
@@ -190,6 +233,7 @@ class Listener:
         if earlier is not None:
             earlier.superseded = True  # a reconnect, unless it speaks again
         self._live[identifier] = link
+        self._devices[device_id] = link
         return True
 
     async def _both_alive(self, link: _Link) -> bool:

@@ -280,6 +280,28 @@ assignments = Table(
     Column("assigned_at", UTCTime(), nullable=False),
 )
 
+# Commands to devices, queued durably and delivered over the device's own channel when it is
+# reachable: pending -> sent -> acknowledged | expired | failed. `ref` is the number the command goes
+# out with (a GT06 server flag), per device, to match the device's reply.
+device_commands = Table(
+    "device_commands",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("device_id", String(ID), nullable=False, index=True),
+    Column("ref", Integer, nullable=False),
+    Column("type", String(20), nullable=False),  # vigil.domain.model.CommandKind
+    Column("params", JSON, nullable=False),  # {"seconds": "15"}: text, as devices take it
+    Column("status", String(20), nullable=False),
+    Column("requested_by", String(200), nullable=False),  # a user id, or "vigil" for pursuit mode
+    Column("reason", String(200), nullable=False, default=""),  # why (pursuit: which danger)
+    Column("created_at", UTCTime(), nullable=False),
+    Column("expires_at", UTCTime(), nullable=False),
+    Column("sent_at", UTCTime(), nullable=True),
+    Column("done_at", UTCTime(), nullable=True),  # acknowledged, expired or failed
+    Column("reply", String(500), nullable=True),  # what the device answered, or why it failed
+    UniqueConstraint("device_id", "ref", name="uq_device_commands_device_id"),
+)
+
 # Live-track links: each is issued to one named assignment (a field unit's account, or a dispatch
 # target) for one incident, carries its own id, expires, and is revoked when the assignment ends or
 # the incident closes (plus the grace). Only the token's SHA-256 is kept.

@@ -1,0 +1,100 @@
+"""Commands on their way to devices: what is pending for a device, and each step it takes (sent,
+answered, failed, expired) written through the single writer and into the audit trail as the
+system's own act."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from vigil.adapters.wire import CommandReply
+from vigil.commands import Audit, Touched, Write
+from vigil.store import device_commands
+from vigil.store.audit import Entry
+from vigil.store.device_commands import Queued
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine
+
+    from vigil.runner import Runner
+
+SYSTEM = "vigil"
+
+
+class Courier:
+    def __init__(self, db: Engine, runner: Runner, clock: Callable[[], datetime]) -> None:
+        self._db = db
+        self._runner = runner
+        self._clock = clock
+
+    async def pending(self, device_id: str) -> list[Queued]:
+        def read() -> list[Queued]:
+            with self._db.connect() as conn:
+                return device_commands.pending(conn, device_id, self._clock())
+
+        return await asyncio.to_thread(read)
+
+    async def waiting_devices(self) -> list[str]:
+        def read() -> list[str]:
+            with self._db.connect() as conn:
+                return device_commands.devices_with_pending(conn, self._clock())
+
+        return await asyncio.to_thread(read)
+
+    async def sent(self, command: Queued, via: str) -> None:
+        await self._step(
+            lambda conn, now: device_commands.sent(conn, now, command.id),
+            command.device_id,
+            command.id,
+            "sent",
+            via,
+        )
+
+    async def failed(self, command: Queued, why: str) -> None:
+        await self._step(
+            lambda conn, now: device_commands.failed(conn, now, command.id, why),
+            command.device_id,
+            command.id,
+            "failed",
+            why,
+        )
+
+    async def answered(self, device_id: str, reply: CommandReply) -> str | None:
+        """The device's answer to the command it is for; returns that command's id (None: none was
+        waiting for an answer)."""
+        done = await self._write(
+            lambda conn, now: device_commands.acknowledged(conn, now, device_id, reply.ref, reply.text)
+        )
+        if done is not None:
+            await self._audit(device_id, str(done), "acknowledged", reply.text[:200])
+        return None if done is None else str(done)
+
+    async def expire(self) -> int:
+        expired = await self._write(device_commands.expire)
+        return int(expired or 0)
+
+    async def _step(
+        self,
+        apply: Callable[[Connection, datetime], Touched],
+        device_id: str,
+        command_id: str,
+        what: str,
+        note: str,
+    ) -> None:
+        if await self._write(apply):
+            await self._audit(device_id, command_id, what, note)
+
+    async def _write(self, apply: Callable[[Connection, datetime], Touched]) -> Any:
+        return await asyncio.wrap_future(self._runner.submit(Write(apply)))
+
+    async def _audit(self, device_id: str, command_id: str, what: str, note: str) -> None:
+        entry = Entry(
+            actor=SYSTEM,
+            role="system",
+            action=f"device.command.{what}",
+            target=f"devices/{device_id}/commands/{command_id}",
+            reason=note,
+        )
+        await asyncio.wrap_future(self._runner.submit(Audit((entry,))))

@@ -1,0 +1,159 @@
+"""Commands to devices, kept durably: queued, sent, answered, expired or failed.
+
+Each write runs in the single writer's transaction (a `Write` command), so a command queued is on
+disk before the caller hears of it, and a restart finds every pending command where it was (an
+in-memory queue would lose them). Status moves one way: pending -> sent -> acknowledged, and pending
+or sent -> expired (past `expires_at`) or failed (the device's protocol cannot say it, or the device
+refused it); a command that is done stays done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from vigil.commands import Touched
+from vigil.domain.model import CommandKind
+from vigil.store import tables as t
+
+REPLY_MAX = 500
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    ACKNOWLEDGED = "acknowledged"
+    EXPIRED = "expired"
+    FAILED = "failed"
+
+
+OPEN = (Status.PENDING.value, Status.SENT.value)
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """A command as the gateway needs it to put it on the wire."""
+
+    id: str
+    device_id: str
+    ref: int
+    kind: CommandKind
+    params: Mapping[str, str]
+    expires_at: datetime
+
+
+def queue(
+    conn: Connection,
+    now: datetime,
+    *,
+    command_id: str,
+    device_id: str,
+    kind: CommandKind,
+    params: Mapping[str, str],
+    expires_at: datetime,
+    requested_by: str,
+    reason: str = "",
+) -> Touched:
+    """Queue a command for `device_id` (pending). Its `ref` is the device's next number."""
+    last = conn.execute(
+        select(func.max(t.device_commands.c.ref)).where(t.device_commands.c.device_id == device_id)
+    ).scalar()
+    conn.execute(
+        insert(t.device_commands).values(
+            id=command_id,
+            device_id=device_id,
+            ref=(last or 0) + 1,
+            type=kind.value,
+            params=dict(params),
+            status=Status.PENDING.value,
+            requested_by=requested_by,
+            reason=reason,
+            created_at=now,
+            expires_at=expires_at,
+        )
+    )
+    return Touched(result=command_id)
+
+
+def _queued(row: Any) -> Queued:
+    return Queued(row.id, row.device_id, row.ref, CommandKind(row.type), dict(row.params), row.expires_at)
+
+
+def pending(conn: Connection, device_id: str, now: datetime) -> list[Queued]:
+    """The device's commands still to send, oldest first (expired ones are left to `expire`)."""
+    rows = conn.execute(
+        select(t.device_commands)
+        .where(
+            t.device_commands.c.device_id == device_id,
+            t.device_commands.c.status == Status.PENDING.value,
+            t.device_commands.c.expires_at > now,
+        )
+        .order_by(t.device_commands.c.ref)
+    )
+    return [_queued(row) for row in rows]
+
+
+def devices_with_pending(conn: Connection, now: datetime) -> list[str]:
+    rows = conn.execute(
+        select(t.device_commands.c.device_id)
+        .where(t.device_commands.c.status == Status.PENDING.value, t.device_commands.c.expires_at > now)
+        .distinct()
+    )
+    return [r[0] for r in rows]
+
+
+def _move(conn: Connection, command_id: str, from_: tuple[str, ...], **values: Any) -> bool:
+    done = conn.execute(
+        update(t.device_commands)
+        .where(t.device_commands.c.id == command_id, t.device_commands.c.status.in_(from_))
+        .values(**values)
+    )
+    return done.rowcount == 1
+
+
+def sent(conn: Connection, now: datetime, command_id: str) -> Touched:
+    return Touched(
+        result=_move(conn, command_id, (Status.PENDING.value,), status=Status.SENT.value, sent_at=now)
+    )
+
+
+def failed(conn: Connection, now: datetime, command_id: str, why: str) -> Touched:
+    moved = _move(conn, command_id, OPEN, status=Status.FAILED.value, done_at=now, reply=why[:REPLY_MAX])
+    return Touched(result=moved)
+
+
+def acknowledged(conn: Connection, now: datetime, device_id: str, ref: int | None, reply: str) -> Touched:
+    """The device answered: the sent command with that `ref`, or (a protocol that echoes none) its
+    oldest sent command. Answers the command's id, or None when nothing sent was waiting."""
+    where = [t.device_commands.c.device_id == device_id, t.device_commands.c.status == Status.SENT.value]
+    if ref is not None:
+        where.append(t.device_commands.c.ref == ref)
+    found = conn.execute(
+        select(t.device_commands.c.id).where(*where).order_by(t.device_commands.c.ref).limit(1)
+    ).scalar()
+    if found is None:
+        return Touched(result=None)
+    _move(
+        conn,
+        found,
+        (Status.SENT.value,),
+        status=Status.ACKNOWLEDGED.value,
+        done_at=now,
+        reply=reply[:REPLY_MAX],
+    )
+    return Touched(result=found)
+
+
+def expire(conn: Connection, now: datetime) -> Touched:
+    """Pending or sent commands past their time: expired. Answers how many."""
+    done = conn.execute(
+        update(t.device_commands)
+        .where(t.device_commands.c.status.in_(OPEN), t.device_commands.c.expires_at <= now)
+        .values(status=Status.EXPIRED.value, done_at=now)
+    )
+    return Touched(result=done.rowcount)
