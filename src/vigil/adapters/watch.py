@@ -458,6 +458,11 @@ class WatchSession:
         self._discarded = 0
         self._bound: Header | None = None  # the first frame's header: the session's device
 
+    @property
+    def buffered(self) -> int:
+        """How many bytes the session holds, waiting for the rest of a frame."""
+        return len(self._buffer)
+
     def feed(self, data: bytes, received_at: datetime) -> list[Inbound]:
         """The frames `data` completes, in order (a partial frame waits for the rest)."""
         self._buffer += data
