@@ -110,7 +110,7 @@ TAT240_REMOVED_STATES = frozenset({0, 3})  # "holder removed", "removed from met
 
 HDOP_DIVISOR = 10  # HDOP is sent x10
 METRES_PER_HDOP = 5.0  # rough 68 % radius per unit of HDOP; see module doc
-KMH_TO_MPS = 1 / 3.6
+KMH_PER_MPS = 3.6
 COORDINATE_DIVISOR = 10_000_000  # 1e-7 degrees; dividing rounds exactly, multiplying by 1e-7 does not
 HEADING_MAX = 360
 BATTERY_MAX = 100
@@ -320,7 +320,7 @@ def record_fix(record: AvlRecord, device_id: str, at: datetime) -> tuple[Fix | N
         lon=lon,
         # HDOP x 5 m: a rough 68 % radius, not a measured accuracy (see module doc); 0 = unknown.
         accuracy_m=hdop * METRES_PER_HDOP / HDOP_DIVISOR if hdop else None,
-        speed_mps=record.speed_kmh * KMH_TO_MPS,
+        speed_mps=record.speed_kmh / KMH_PER_MPS,
         heading_deg=float(record.angle) if record.angle <= HEADING_MAX else None,
         battery_pct=float(battery) if battery is not None and battery <= BATTERY_MAX else None,
     )
