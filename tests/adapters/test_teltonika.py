@@ -714,3 +714,34 @@ def test_round_trip(codec: int, built: list[AvlRecord], cut: int) -> None:
         for r in built
     ]
     assert list(inbound.reports) == expected
+
+
+any_records = st.builds(
+    AvlRecord,
+    timestamp_ms=st.one_of(st.integers(0, 2**64 - 1), st.just(2**64 - 1)),
+    priority=st.integers(0, 255),
+    lon_e7=st.integers(-(2**31), 2**31 - 1),
+    lat_e7=st.integers(-(2**31), 2**31 - 1),
+    altitude_m=st.integers(-32768, 32767),
+    angle=st.integers(0, 65535),
+    satellites=st.integers(0, 255),
+    speed_kmh=st.integers(0, 65535),
+    event_io=st.sampled_from([0, IO_ALARM, IO_UNPLUG]),
+    io=st.dictionaries(st.sampled_from([IO_ALARM, IO_UNPLUG, IO_BATTERY_PCT, IO_HDOP]), st.integers(0, 255)),
+    io_variable=st.just({}),
+)
+
+
+@settings(max_examples=200)
+@given(st.sampled_from([CODEC_8, CODEC_8E, CODEC_16]), st.lists(any_records, max_size=4), st.booleans())
+def test_a_panic_record_is_never_lost(codec: int, built: list[AvlRecord], good_crc: bool) -> None:
+    packet = avl_packet(codec, built)
+    inbound = decode(packet if good_crc else bad_crc(packet))
+    assert_sound(inbound)
+    panics = [r for r in inbound.reports if isinstance(r, DeviceEvent) and r.detail == {"priority": "panic"}]
+    assert len(panics) == sum(r.priority == 2 for r in built)
+    assert all(event.kind is EventKind.SOS for event in panics)
+    assert (inbound.ack is not None) == good_crc
+    if not good_crc:
+        assert inbound.error == BAD_CRC
+        assert all(isinstance(r, DeviceEvent) and r.fix is None for r in inbound.reports)

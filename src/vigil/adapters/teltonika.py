@@ -19,13 +19,16 @@ and TeltonikaFrameDecoder were read for cross-checking; tests/data/devices/telto
   (server to device), 06 the device's response. Codec 13 (0D) is a device-to-server response whose
   payload starts with a u32 Unix timestamp. Neither is acknowledged.
 * A lone `FF` between packets is a keep-alive some firmware sends on an open link (Traccar's frame
-  decoder skips it); it is skipped here too.
+  decoder splits it off as a frame of its own and nothing comes of it); it is skipped here.
 
 Deliberate choices:
 
 * One Inbound per packet. Each record yields its reports: the alarms it names (each a DeviceEvent
   carrying the record's fix when it has a valid one), otherwise its Fix, otherwise a HEARTBEAT (the
   device is reporting, only without a position: the location-loss rule needs to know).
+* The ack counts every record of a well-formed packet, including one whose position was refused
+  (named in `error`): the same bytes sent again would be refused again, so holding the ack back
+  would only stop the device's buffer behind them.
 * A position is valid when satellites > 0 (Teltonika: a record without a fix repeats the last
   coordinates with angle, speed and satellites at 0) and it is not exactly (0, 0). Out-of-range
   coordinates are not a Fix and are named in `Inbound.error`. Altitude is not kept.
