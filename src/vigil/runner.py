@@ -9,11 +9,11 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from vigil.commands import Command, Refusal, Tick
+from vigil.commands import Command, Tick
 from vigil.processor import Processor, Published
 from vigil.store.database import Checkpointer
 
@@ -105,7 +105,7 @@ class Runner:
             results, published = self.processor.run(commands, now)
         except Exception as exc:
             for _, future in batch:
-                future.set_exception(exc)
+                _answer(future, exc)
             return
         self.batches += 1
         # Publish before answering: once a caller has its answer, the batch is already on its way to
@@ -116,7 +116,17 @@ class Runner:
             except Exception:
                 log.exception("publishing a committed batch failed")
         for (_, future), result in zip(batch, results, strict=False):
-            if isinstance(result, Refusal):
-                future.set_exception(result)
-            else:
-                future.set_result(result)
+            _answer(future, result)
+
+
+def _answer(future: Future[Any], result: object) -> None:
+    """Hand a command's answer to whoever waits for it. A caller that stopped waiting (a device
+    connection closed, a request cancelled) cancelled its future: its command still ran, and a
+    device not acknowledged sends the report again, which the store takes as a duplicate."""
+    try:
+        if isinstance(result, BaseException):
+            future.set_exception(result)
+        else:
+            future.set_result(result)
+    except InvalidStateError:
+        pass  # cancelled, even between a check and the answer: no one is waiting

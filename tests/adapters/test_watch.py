@@ -168,7 +168,7 @@ def check_alarm(inbound: Inbound, reading: dict[str, Any], status: int) -> None:
         assert kinds == wanted
         assert inbound.error is None
     else:
-        assert kinds == [EventKind.HEARTBEAT]
+        assert kinds == [EventKind.SOS]  # an alarm frame is an alarm, named or not
         assert found[0].detail["alarm"] == "unknown"
         assert inbound.error is not None
 
@@ -188,7 +188,8 @@ def test_real_alarms_by_name() -> None:
     sos = events(by_device["8809008845AL"])[0]
     assert sos.fix is None  # V at (0, 0): no fix, the alarm stands
     fall = events(by_device["8308373902AL"])[0]
-    assert fall.kind is EventKind.HEARTBEAT and fall.detail == {"alarm": "unknown", "status": "00200010"}
+    assert fall.kind is EventKind.SOS
+    assert fall.detail == {"alarm": "unknown", "status": "00200010", "named": "fallDown"}
     assert fall.fix is not None and (fall.fix.lat, fall.fix.lon) == (47.08395, 15.482185)
     assert by_device["8308373902AL"].error is not None and "fallDown" in by_device["8308373902AL"].error
 
@@ -340,7 +341,7 @@ def test_alarm_kept_when_its_position_and_time_are_bad() -> None:
 def test_unreadable_alarm_is_still_reported_and_answered(content: str) -> None:
     inbound = one(frame(content))
     (event,) = events(inbound)
-    assert (event.kind, event.time, event.detail["alarm"]) == (EventKind.HEARTBEAT, RECEIVED, "unknown")
+    assert (event.kind, event.time, event.detail["alarm"]) == (EventKind.SOS, RECEIVED, "unknown")
     assert inbound.error is not None
     assert inbound.ack == f"[3G*{IMEI}*0002*AL]".encode()
 

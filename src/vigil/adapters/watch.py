@@ -46,9 +46,11 @@ Deliberate choices:
   (low battery stays set for hours); the device raises its alarms with AL frames, which it repeats
   until the server replies.
 * Alarm (any type starting with AL, as Traccar does: AL, AL_LTE, ALCUSTOMER1): one DeviceEvent per
-  kind the STATUS bits name, SOS first, each with the frame's Fix when there is one. Bits Vigil has
-  no event for (fence, fall), or an unreadable STATUS, give a HEARTBEAT with detail alarm=unknown
-  and an error: the device did raise something. The AL reply is always sent.
+  kind the STATUS bits name, SOS first, each with the frame's Fix when there is one. An AL frame
+  whose STATUS names nothing Vigil has an event for (no bit at all, as older firmware sends for the
+  SOS button; fence or fall bits; an unreadable STATUS) is still an alarm the wearer's device raised:
+  it is reported as SOS with detail alarm=unknown and the names it had, plus an error, so that a
+  person looks at it. Never a heartbeat: an alarm is never dropped. The AL reply is always sent.
 * Coordinates: a ``S``/``W`` hemisphere makes the value negative whatever its own sign (Traccar's
   reading; real frames send ``-84.14,W``); with ``N``/``E`` or none the signed value stands.
 * Health frames (bphrt, heart, oxygen, btemp2, TEMP, BLOOD, PULSE) and anything unknown: no report,
@@ -394,9 +396,10 @@ def decode_alarm(frame: Frame, received_at: datetime) -> Inbound:
         detail = {ALARM_DETAIL_KEY: UNKNOWN_ALARM}
         if status_text:
             detail[STATUS_DETAIL_KEY] = status_text
-        reports.append(
-            DeviceEvent(device_id=device, time=at, kind=EventKind.HEARTBEAT, fix=fix, detail=detail)
-        )
+        if others:
+            detail["named"] = ",".join(others)
+        # An alarm frame is an alarm, whatever its bits say: a person must look at it.
+        reports.append(DeviceEvent(device_id=device, time=at, kind=EventKind.SOS, fix=fix, detail=detail))
     return Inbound(
         identifier=device,
         reports=tuple(reports),

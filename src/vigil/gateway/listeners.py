@@ -9,6 +9,8 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from vigil.adapters.teltonika import TeltonikaSession
+from vigil.adapters.watch import WatchSession
 from vigil.adapters.wire import Protocol, Session
 from vigil.config import Settings
 from vigil.gateway.courier import Courier
@@ -19,7 +21,10 @@ log = logging.getLogger(__name__)
 SWEEP_S = 15.0
 
 # How each TCP protocol's connections are read: a new codec session per connection.
-SESSIONS: dict[Protocol, Callable[[], Session]] = {}
+SESSIONS: dict[Protocol, Callable[[], Session]] = {
+    Protocol.WATCH: WatchSession,
+    Protocol.TELTONIKA: TeltonikaSession,
+}
 
 
 def ports(settings: Settings) -> dict[Protocol, int]:

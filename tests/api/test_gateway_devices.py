@@ -1,0 +1,198 @@
+"""Real devices through real sockets: the server started as `vigil serve` starts it (its lifespan
+opens the listeners on the configured ports), real frames from tests/data/devices, the store
+behind. Each protocol: its device is known by its identifier, its reports are stored before the
+acknowledgement, an alarm raises, and a command queued over the API reaches the connected device
+and its answer is recorded."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import Api, _api
+from database_kit import Copy
+from dispatch.receiver import _free_port
+from vigil.adapters import teltonika, watch
+
+DATA = Path(__file__).parent.parent / "data" / "devices"
+TELTONIKA_IMEI = "123456789012345"
+WATCH_ID = "9031853319"
+
+
+def frames(name: str) -> list[str]:
+    return [
+        line.split("  #")[0].strip()
+        for line in (DATA / name).read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+
+
+@pytest.fixture
+def served(request: pytest.FixtureRequest, provisioned: Copy) -> Iterator[Api]:
+    """The app with its device listeners on free ports (`api.settings.<protocol>_port`)."""
+    api = _api(
+        request, provisioned, gt06_port=_free_port(), watch_port=_free_port(), teltonika_port=_free_port()
+    )
+    api.start()
+    try:
+        yield api
+    finally:
+        api.stop()
+
+
+class Device:
+    """A device's end of a TCP connection, blocking, with a deadline on every read."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def read(self, size: int) -> bytes:
+        got = b""
+        while len(got) < size:
+            chunk = self.sock.recv(size - len(got))
+            if not chunk:
+                break
+            got += chunk
+        return got
+
+    def until(self, end: bytes) -> bytes:
+        got = b""
+        while not got.endswith(end):
+            chunk = self.sock.recv(1)
+            if not chunk:
+                break
+            got += chunk
+        return got
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _register(api: Api, device: str, protocol: str, identifier: str, person: str = "S1") -> None:
+    if person.startswith("S"):
+        api.subject(person, device=None)
+    else:
+        api.protected(person, device=None)
+    kind = "ankle_monitor" if person.startswith("S") else "smartwatch"
+    body = {"kind": kind, "protocol": protocol, "identifier": identifier, "person_id": person}
+    assert api.put(f"/v1/devices/{device}", body).status_code == 201
+
+
+def _command(api: Api, device: str, body: dict[str, Any]) -> dict[str, Any]:
+    r = api.post(f"/v1/devices/{device}/commands", body)
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+def _status(api: Api, device: str, command_id: str, wanted: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 10
+    while True:
+        found = {c["id"]: c for c in api.get(f"/v1/devices/{device}/commands").json()}[command_id]
+        if found["status"] == wanted or time.monotonic() > deadline:
+            return dict(found)
+        time.sleep(0.02)
+
+
+def test_health_shows_the_listeners(served: Api) -> None:
+    listeners = served.client.get("/health").json()["listeners"]
+    assert listeners["watch"] == {"port": served.settings.watch_port, "state": "listening", "connections": 0}
+    assert listeners["teltonika"]["state"] == "listening"
+
+
+def test_teltonika_handshake_records_ack_and_a_command_answered(served: Api) -> None:
+    api = served
+    _register(api, "AM-T", "teltonika", TELTONIKA_IMEI)
+    handshake, avl = frames("teltonika_frames.txt")[:2]
+    device = Device(api.settings.teltonika_port)
+    try:
+        device.send(bytes.fromhex(handshake))
+        assert device.read(1) == b"\x01"
+        device.send(bytes.fromhex(avl))
+        assert device.read(4) == (2).to_bytes(4, "big")  # two records, stored before this
+        assert len(api.fixes_of("AM-T")) == 2
+        command = _command(api, "AM-T", {"type": "locate"})
+        wire = device.read(len(teltonika.command_packet("getgps")))
+        assert wire == teltonika.command_packet("getgps")
+        assert _status(api, "AM-T", command["id"], "sent")["status"] == "sent"
+        answer = b"GPS:1 Sat:7 Lat:54.6 Long:25.2"
+        device.send(
+            teltonika.frame(bytes([0x0C, 1, 0x06]) + len(answer).to_bytes(4, "big") + answer + b"\x01")
+        )
+        done = _status(api, "AM-T", command["id"], "acknowledged")
+        assert (done["status"], done["reply"]) == ("acknowledged", answer.decode())
+    finally:
+        device.close()
+
+
+def test_an_unknown_teltonika_imei_is_refused_with_its_00(served: Api) -> None:
+    device = Device(served.settings.teltonika_port)
+    try:
+        device.send(bytes.fromhex(frames("teltonika_frames.txt")[0]))
+        assert device.read(1) == b"\x00"
+        assert device.read(1) == b""  # and closed
+    finally:
+        device.close()
+    assert served.fixes_of("AM-T") == []
+
+
+def test_watch_location_alarm_and_command(served: Api) -> None:
+    api = served
+    _register(api, "W-9", "watch", WATCH_ID, person="P1")
+    device = Device(api.settings.watch_port)
+    ud2 = next(f for f in frames("watch_frames.txt") if f.startswith(f"[3G*{WATCH_ID}*") and "*UD2," in f)
+    link = watch.build_frame("3G", WATCH_ID, b"LK,0,0,88")
+    alarm = watch.build_frame(
+        "3G", WATCH_ID, b"AL,220322,055105,A,22.761162,N,114.360192,E,0,0,47,14,100,64,0,0,00010000,0,0"
+    )
+    try:
+        device.send(link)
+        assert device.until(b"]") == f"[3G*{WATCH_ID}*0002*LK]".encode()
+        device.send(ud2.encode())  # a location gets no reply in this protocol
+        device.send(alarm)
+        assert device.until(b"]") == f"[3G*{WATCH_ID}*0002*AL]".encode()
+        assert len(api.fixes_of("W-9")) >= 1
+        alerts = api.get("/v1/alerts", params={"protected_person": "P1"}).json()
+        assert "sos" in [a["kind"] for a in alerts]
+        command = _command(api, "W-9", {"type": "set_interval", "params": {"seconds": 15}})
+        assert device.until(b"]") == f"[3G*{WATCH_ID}*0009*UPLOAD,15]".encode()
+        device.send(f"[3G*{WATCH_ID}*0006*UPLOAD]".encode())
+        assert _status(api, "W-9", command["id"], "acknowledged")["status"] == "acknowledged"
+    finally:
+        device.close()
+
+
+def test_a_command_for_a_device_that_cannot_say_it_fails_with_the_reason(served: Api) -> None:
+    api = served
+    _register(api, "AM-T", "teltonika", TELTONIKA_IMEI)
+    device = Device(api.settings.teltonika_port)
+    try:
+        device.send(bytes.fromhex(frames("teltonika_frames.txt")[0]))
+        assert device.read(1) == b"\x01"
+        command = _command(api, "AM-T", {"type": "vibrate"})
+        failed = _status(api, "AM-T", command["id"], "failed")
+        assert failed["status"] == "failed" and "cannot be sent vibrate" in failed["reply"]
+    finally:
+        device.close()
+
+
+def test_a_command_queued_while_the_device_is_away_goes_out_when_it_connects(served: Api) -> None:
+    api = served
+    _register(api, "W-9", "watch", WATCH_ID, person="P1")
+    command = _command(api, "W-9", {"type": "locate"})
+    assert command["status"] == "pending"
+    device = Device(api.settings.watch_port)
+    try:
+        device.send(watch.build_frame("3G", WATCH_ID, b"LK"))
+        assert device.until(b"]") == f"[3G*{WATCH_ID}*0002*LK]".encode()
+        assert device.until(b"]") == f"[3G*{WATCH_ID}*0002*CR]".encode()
+        assert _status(api, "W-9", command["id"], "sent")["status"] == "sent"
+    finally:
+        device.close()
