@@ -224,7 +224,8 @@ def test_the_one_position_traccar_asserts() -> None:
     raw = bytes.fromhex("78781f120f0a140e150bc505e51e780293a9e800540000f601006e0055da00035f240d0a")
     fix = as_fix(only(one(logged_in(), raw)))
     assert fix.time == datetime(2015, 10, 20, 14, 21, 11, tzinfo=UTC)
-    assert (fix.lat, fix.lon) == (pytest.approx(54.94535, abs=1e-5), pytest.approx(24.01762, abs=1e-5))
+    assert fix.lat == pytest.approx(54.94535, abs=1e-5)
+    assert fix.lon == pytest.approx(24.01762, abs=1e-5)
 
 
 def test_real_removal_alarm_carries_its_fix() -> None:
@@ -525,7 +526,8 @@ def test_course_out_of_range_drops_only_the_heading() -> None:
     inbound = one(logged_in(), position(gps(NOW, 1, 2, course=700)))
     assert inbound.error == "course out of range"
     fix = as_fix(inbound.reports[0])
-    assert (fix.heading_deg, fix.lat) == (None, pytest.approx(1.0))
+    assert fix.heading_deg is None
+    assert fix.lat == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("proto", [0x10, 0x11, 0x12, 0x22, 0x1A, 0x2D, 0x31, 0x37, 0xA0])
@@ -629,6 +631,14 @@ def test_length_not_ending_in_0d0a_resynchronises() -> None:
     out = session.feed(bytes(bad) + b"\x00" + heartbeat(0x40, serial=2), RECEIVED)
     assert [inbound.ack for inbound in out if inbound.ack] == [ack(0x13, 2)]
     assert all(inbound.error for inbound in out if not inbound.ack)
+
+
+def test_stray_marker_does_not_swallow_the_frame_inside_it() -> None:
+    frame = heartbeat(0x40)
+    # "xx" + a LEN that ends exactly on the heartbeat's own 0D0A
+    out = logged_in().feed(b"xx" + bytes([len(frame) - 2]) + frame, RECEIVED)
+    assert out[-1].ack == ack(0x13, 1)
+    assert as_event(only(out[-1])).kind is EventKind.HEARTBEAT
 
 
 def test_stray_marker_does_not_delay_the_frame_behind_it() -> None:

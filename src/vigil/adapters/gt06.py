@@ -82,7 +82,7 @@ Framing and bounds
 Bytes before a start marker are skipped (one error Inbound per run); a LEN below 5 or a frame not
 ending in 0D0A skips the marker and looks for the next; a head that waits for bytes while a complete
 CRC-valid frame follows it is skipped too (a stray marker in garbage must not delay an alarm behind
-it). More than MAX_GARBAGE skipped bytes since the last frame, an extended LEN above
+it), and so is a bad-CRC frame inside which a CRC-valid frame starts. More than MAX_GARBAGE skipped bytes since the last frame, an extended LEN above
 MAX_EXTENDED_LENGTH (we decode no media), or more than MAX_BEFORE_LOGIN frames before a login raise
 ProtocolViolation. When that happens after frames of the same `feed` were decoded, those are returned
 first and the violation is raised by the next `feed`, so an alarm is never lost to the garbage after
@@ -105,7 +105,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from vigil.adapters.native import as_utc
-from vigil.adapters.wire import CommandReply, Inbound, Outbound, ProtocolViolation
+from vigil.adapters.wire import CommandReply, Inbound, Outbound, ProtocolViolation, Session
 from vigil.domain.model import CommandKind, DeviceEvent, EventKind, Fix, FixSource, Report
 
 SHORT_START = b"\x78\x78"
@@ -157,6 +157,7 @@ SKIPPED = "bytes skipped before a start marker"
 SHORT_LENGTH = "length below 5"
 NO_STOP = "frame not ended by 0D0A"
 BEHIND_HEAD = "bytes of an incomplete frame skipped: a complete frame follows"
+SWALLOWING = "bytes of a bad-CRC frame skipped: a complete frame starts inside it"
 TOO_MUCH_GARBAGE = f"more than {MAX_GARBAGE} bytes of garbage"
 LENGTH_PAST_LIMIT = f"extended length above {MAX_EXTENDED_LENGTH}"
 TOO_MANY_BEFORE_LOGIN = f"more than {MAX_BEFORE_LOGIN} frames before a login"
@@ -168,13 +169,35 @@ BATTERY_LEVELS = 6  # GT06 voltage level 0..6
 HEADING_MAX = 360
 
 # Status byte bits 3-5 and the alarm byte, by name; the names that are ours map to an EventKind.
-STATUS_ALARMS: dict[int, str] = {1: "vibration", 2: "power_cut", 3: "low_battery", 4: "sos"}
-STATUS_ALARMS |= {6: "geofence", 7: "removing"}
-ALARM_BYTES: dict[int, str] = {0x01: "sos", 0x02: "power_cut", 0x03: "vibration", 0x04: "geofence_enter"}
-ALARM_BYTES |= {0x05: "geofence_exit", 0x06: "overspeed", 0x09: "vibration", 0x0C: "tampering"}
-ALARM_BYTES |= {0x0E: "low_battery", 0x0F: "low_battery", 0x11: "power_off", 0x13: "tampering"}
-ALARM_BYTES |= {0x14: "door", 0x18: "removing", 0x19: "low_battery", 0x23: "fall_down"}
-ALARM_BYTES |= {0x25: "tampering", 0x30: "jamming", 0x32: "tampering"}
+STATUS_ALARMS: dict[int, str] = {
+    1: "vibration",
+    2: "power_cut",
+    3: "low_battery",
+    4: "sos",
+    6: "geofence",
+    7: "removing",
+}
+ALARM_BYTES: dict[int, str] = {
+    0x01: "sos",
+    0x02: "power_cut",
+    0x03: "vibration",
+    0x04: "geofence_enter",
+    0x05: "geofence_exit",
+    0x06: "overspeed",
+    0x09: "vibration",
+    0x0C: "tampering",
+    0x0E: "low_battery",
+    0x0F: "low_battery",
+    0x11: "power_off",
+    0x13: "tampering",
+    0x14: "door",
+    0x18: "removing",
+    0x19: "low_battery",
+    0x23: "fall_down",
+    0x25: "tampering",
+    0x30: "jamming",
+    0x32: "tampering",
+}
 PROTECTION: dict[str, EventKind] = {
     "sos": EventKind.SOS,
     "power_cut": EventKind.POWER_OFF,
@@ -557,13 +580,20 @@ class Gt06Session:
         if buffer[total - 2 : total] != STOP:
             return self._skip(len(SHORT_START), NO_STOP)
         raw = bytes(buffer[:total])
+        frame_ = _split(raw)
+        if not frame_.crc_ok:
+            # A stray marker whose LEN happens to end on a 0D0A may swallow a good frame: keep that.
+            inner = self._complete_later(before=total)
+            if inner is not None:
+                return self._skip(inner, SWALLOWING)
         del buffer[:total]
         self._garbage = 0
-        return self._decode(_split(raw), at)
+        return self._decode(frame_, at)
 
-    def _complete_later(self) -> int | None:
+    def _complete_later(self, before: int | None = None) -> int | None:
+        """Where the first complete, CRC-valid frame after the head starts (before `before`)."""
         at = _find_marker(self._buffer, len(SHORT_START))
-        while at >= 0:
+        while at >= 0 and (before is None or at < before):
             if _complete_at(self._buffer, at):
                 return at
             at = _find_marker(self._buffer, at + 1)
@@ -681,3 +711,8 @@ class Gt06Session:
         rising = status.charging and self._charging is not True
         self._charging = status.charging
         return EventKind.CHARGING if rising else EventKind.HEARTBEAT
+
+
+def new_session() -> Session:
+    """A session for a new connection (what the gateway's GT06 listener starts each one with)."""
+    return Gt06Session()
