@@ -19,6 +19,7 @@ from vigil.adapters.gt06 import (
     Gt06Session,
     crc_x25,
     decode_imei,
+    new_session,
 )
 from vigil.adapters.wire import CommandReply, Inbound, Outbound, ProtocolViolation
 from vigil.domain.model import CommandKind, DeviceEvent, EventKind, Fix, FixSource, Report
@@ -548,6 +549,43 @@ def test_extended_form_is_acked_in_the_extended_form() -> None:
     assert inbound.ack == ack(0x12, 9, extended=True)
     assert inbound.ack.startswith(bytes.fromhex("79790005"))
     assert as_fix(only(inbound)).lat == pytest.approx(1.0)
+
+
+def test_other_heartbeat_layouts_are_alive_with_the_charging_bit() -> None:
+    session = logged_in()
+    inbound = one(session, build(0x23, bytes.fromhex("44019a04 0002".replace(" ", ""))))  # GK310: volts u16
+    assert inbound.error is None
+    assert only(inbound) == DeviceEvent(IMEI, RECEIVED, EventKind.CHARGING, detail={"charging": "true"})
+    inbound = one(session, build(0x13, bytes(22)))  # a 22-byte 0x13 variant we do not read
+    assert inbound.error == "protocol 0x13: unrecognised layout"
+    assert inbound.ack == ack(0x13, 1)
+    assert as_event(inbound.reports[0]).kind is EventKind.HEARTBEAT
+
+
+def test_alarm_type_without_its_status_block() -> None:
+    session = logged_in()
+    for raw in (build(0x16, gps(NOW, 1, 2)), build(0x19, bytes(20))):  # too short; 0x19 multi-cell list
+        inbound = one(session, raw)
+        assert (inbound.reports, inbound.ack) == ((), ack(raw[3], 1))
+        assert inbound.error is not None
+
+
+def test_command_reply_too_short() -> None:
+    for raw in (build(0x15, b"\x09\x00\x00"), build(0x15, b"\x02ab"), build(0x21, b"\x00\x00")):
+        inbound = one(logged_in(), raw)
+        assert (inbound.command_reply, inbound.ack) == (None, None)
+        assert inbound.error is not None
+
+
+def test_time_request_when_the_time_cannot_be_said() -> None:
+    inbound = logged_in().feed(build(0x8A, b""), datetime(1999, 12, 31, tzinfo=UTC))[0]
+    assert (inbound.ack, inbound.error) == (None, "receipt time cannot be said in a GT06 time reply")
+
+
+def test_new_session_is_fresh() -> None:
+    session = new_session()
+    assert isinstance(session, Gt06Session)
+    assert session.identifier is None
 
 
 def test_command_reply_0x15() -> None:

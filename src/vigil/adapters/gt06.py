@@ -147,6 +147,8 @@ NOT_LOGGED_IN = "frame before login"
 BAD_IMEI = "login IMEI is not 8 BCD bytes"
 OTHER_IMEI = "a second login names another IMEI"
 TOO_SHORT = "content too short"
+NO_STATUS = "content too short, or a layout without the status block"
+UNKNOWN_LAYOUT = "unrecognised layout"
 UNSUPPORTED = "unsupported protocol number"
 BAD_TIME = "GPS time is not a date"
 BAD_LAT = "latitude out of range"
@@ -668,7 +670,7 @@ class Gt06Session:
     def _alarm(self, device: str, frame_: _Frame, at: datetime, reply: bytes) -> Inbound:
         status = alarm_status(frame_.proto, frame_.length, frame_.content)
         if status is None:
-            return Inbound(ack=reply, error=self._problem(frame_, TOO_SHORT))
+            return Inbound(ack=reply, error=self._problem(frame_, NO_STATUS))
         fix: Fix | None = None
         problem: str | None = None
         if ALARM_TYPES[frame_.proto][0]:
@@ -703,7 +705,7 @@ class Gt06Session:
         if content:
             status = Status(charging=bool(content[0] & 0x04), battery_pct=None, gsm_signal=None, alarms=())
             event = DeviceEvent(device, at, self._routine_kind(status), detail=status.detail())
-        problem = None if frame_.proto == HEARTBEAT_GK310 else self._problem(frame_, "unrecognised layout")
+        problem = None if frame_.proto == HEARTBEAT_GK310 else self._problem(frame_, UNKNOWN_LAYOUT)
         return Inbound(reports=(event,), ack=reply, error=problem)
 
     def _routine_kind(self, status: Status) -> EventKind:
