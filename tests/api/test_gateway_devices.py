@@ -17,10 +17,11 @@ import pytest
 from conftest import Api, _api
 from database_kit import Copy
 from dispatch.receiver import _free_port
-from vigil.adapters import teltonika, watch
+from vigil.adapters import gt06, teltonika, watch
 
 DATA = Path(__file__).parent.parent / "data" / "devices"
 TELTONIKA_IMEI = "123456789012345"
+GT06_IMEI = "864717003283581"
 WATCH_ID = "9031853319"
 
 
@@ -194,5 +195,45 @@ def test_a_command_queued_while_the_device_is_away_goes_out_when_it_connects(ser
         assert device.until(b"]") == f"[3G*{WATCH_ID}*0002*LK]".encode()
         assert device.until(b"]") == f"[3G*{WATCH_ID}*0002*CR]".encode()
         assert _status(api, "W-9", command["id"], "sent")["status"] == "sent"
+    finally:
+        device.close()
+
+
+def _hex_frames(name: str) -> dict[str, bytes]:
+    """The file's frames with their expected acknowledgements: frame hex -> ack bytes (or b"")."""
+    found = {}
+    for line in (DATA / name).read_text().splitlines():
+        if not line or line.startswith("#"):
+            continue
+        raw = line.split("  #")[0].strip()
+        found[raw] = bytes.fromhex(line.rsplit("ack=", 1)[1].strip()) if "ack=" in line else b""
+    return found
+
+
+def test_gt06_login_position_alarm_and_a_command_answered(served: Api) -> None:
+    api = served
+    _register(api, "AM-G", "gt06", GT06_IMEI)
+    vectors = _hex_frames("gt06_frames.txt")
+    login = next(f for f in vectors if f.startswith("78780d01" + "0" + GT06_IMEI[:7]))
+    position = next(f for f in vectors if f.startswith("78781f12"))
+    removal = next(f for f in vectors if f.startswith("7878251613020c12"))  # strap removal alarm
+    device = Device(api.settings.gt06_port)
+    try:
+        device.send(bytes.fromhex(login))
+        assert device.until(b"\r\n") == vectors[login]
+        device.send(bytes.fromhex(position))
+        assert device.until(b"\r\n") == gt06.ack(0x12, int(position[-12:-8], 16))
+        assert len(api.fixes_of("AM-G")) == 1
+        device.send(bytes.fromhex(removal))
+        assert device.until(b"\r\n") == vectors[removal]
+        assert "tamper" in [a["kind"] for a in api.get("/v1/alerts", params={"subject": "S1"}).json()]
+        command = _command(api, "AM-G", {"type": "locate"})
+        wire = device.until(b"\r\n")
+        assert b"WHERE#" in wire and wire[3] == 0x80
+        ref = int.from_bytes(wire[5:9], "big")
+        text = b"Lat:N23.1, Lon:E114.4"
+        device.send(gt06.frame(0x15, bytes([4 + len(text)]) + ref.to_bytes(4, "big") + text, 7))
+        done = _status(api, "AM-G", command["id"], "acknowledged")
+        assert (done["status"], done["reply"]) == ("acknowledged", text.decode())
     finally:
         device.close()

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from vigil.adapters.gt06 import Gt06Session
 from vigil.adapters.teltonika import TeltonikaSession
 from vigil.adapters.watch import WatchSession
 from vigil.adapters.wire import Protocol, Session
@@ -22,6 +23,7 @@ SWEEP_S = 15.0
 
 # How each TCP protocol's connections are read: a new codec session per connection.
 SESSIONS: dict[Protocol, Callable[[], Session]] = {
+    Protocol.GT06: Gt06Session,
     Protocol.WATCH: WatchSession,
     Protocol.TELTONIKA: TeltonikaSession,
 }

@@ -197,7 +197,11 @@ class Listener:
         if self.courier is None or link.device_id is None or link.superseded:
             return
         for command in await self.courier.pending(link.device_id):
-            wire = link.session.encode(Outbound(command.kind, command.params, command.ref))
+            try:
+                wire = link.session.encode(Outbound(command.kind, command.params, command.ref))
+            except ValueError as exc:  # parameters the protocol cannot carry
+                await self.courier.failed(command, f"{command.kind.value}: {exc}")
+                continue
             if wire is None:
                 await self.courier.failed(
                     command, f"a {self.protocol.value} device cannot be sent {command.kind.value}"
