@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
             settings, Admission(services.reader, services.runner), clock, SESSIONS, courier
         )
         await services.gateway.start()
+        services.handoff.gateway = services.gateway
         purge = asyncio.create_task(purge_periodically(services, settings.retention_purge_every_s))
         assert services.anchorer is not None
         # The start anchor is taken before the first request is served: taken by the task alone, it
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
             purge.cancel()
             anchoring.cancel()
             await asyncio.gather(purge, anchoring, return_exceptions=True)
+            services.handoff.gateway = None
             await services.gateway.stop()
             await services.stop()
             db.dispose()

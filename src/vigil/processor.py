@@ -57,8 +57,9 @@ from vigil.domain.plausibility import Doubt
 from vigil.rules import device_clock
 from vigil.rules.engine import Engine as RuleEngine
 from vigil.rules.movement import ReportingRequest
+from vigil.rules.pursuit import ModeChange
 from vigil.rules.tuning import Tuning
-from vigil.store import audit, registry
+from vigil.store import audit, device_commands, registry
 from vigil.store import incidents as incident_rows
 from vigil.store import tables as t
 from vigil.store.areas import AlertAreas
@@ -100,9 +101,13 @@ class Published:
     # Devices asked to report faster to confirm a doubted position (a device command in future; for
     # now logged): not in __bool__, since nothing else is published for them.
     reporting: list[ReportingRequest] = field(default_factory=list)
+    # Pursuit mode's changes (rules/pursuit.py), and the devices with a command newly queued for one:
+    # the gateway sends it if they are connected.
+    modes: list[ModeChange] = field(default_factory=list)
+    commanded: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.alerts or self.positions or self.deliveries or self.acks)
+        return bool(self.alerts or self.positions or self.deliveries or self.acks or self.commanded)
 
 
 @dataclass(slots=True)
@@ -207,6 +212,13 @@ class Processor:
                     now,
                     writes.closed_incidents,
                 )
+                # pursuit mode: the devices of the people in a danger are asked to report fast
+                modes = self.engine.drain_modes()
+                if modes:
+                    out.modes += modes
+                    out.commanded += device_commands.pursue(
+                        conn, now, modes, self._normal_interval, self.engine.tuning.pursuit_interval_s
+                    )
         except Exception:
             log.exception(
                 "batch of %d commands failed; rebuilding the engine from the database", len(commands)
@@ -220,6 +232,11 @@ class Processor:
         if out.alerts:
             self.areas.committed()
         return results, out
+
+    def _normal_interval(self, device_id: str) -> float:
+        device = self.engine.devices.get(device_id)
+        configured = None if device is None else device.report_interval_s
+        return configured or self.engine.tuning.normal_interval_s
 
     def _one(self, batch: Batch, command: Command[Any]) -> Any:
         try:

@@ -39,6 +39,7 @@ class Handoff:
     def __init__(self, hub: Hub, observe: Callable[[Published], None] | None = None) -> None:
         self.hub = hub
         self.deliverer: Deliverer | None = None  # set once built: it submits through the runner
+        self.gateway: Gateway | None = None  # set while a server runs its device listeners
         self.loop: asyncio.AbstractEventLoop | None = None
         self._observe = observe
 
@@ -51,6 +52,10 @@ class Handoff:
         loop.call_soon_threadsafe(self.hub.publish, published)
         if self.deliverer is not None and (published.deliveries or published.acks):
             loop.call_soon_threadsafe(self.deliverer.accept, published.deliveries, published.acks)
+        gateway = self.gateway
+        if gateway is not None and published.commanded:
+            for device_id in published.commanded:  # pursuit mode's commands, to connected devices
+                loop.call_soon_threadsafe(gateway.deliver_soon, device_id)
 
 
 @dataclass(eq=False, slots=True)

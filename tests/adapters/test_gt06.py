@@ -511,6 +511,7 @@ def test_alarm_without_valid_fix_is_at_receipt_time() -> None:
         (gps(NOW, 91, 2), "latitude out of range"),
         (gps(NOW, 1, 181), "longitude out of range"),
     ],
+    ids=["bad date", "null island", "latitude", "longitude"],  # not the bytes: they hold the time
 )
 def test_unusable_fix(block: bytes, problem: str) -> None:
     inbound = one(logged_in(), position(block))

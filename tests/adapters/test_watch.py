@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vigil.adapters.watch import (
+    COMMAND_ECHOES,
     KMH_TO_MPS,
     MAX_BINARY_FRAME,
     MAX_TEXT_FRAME,
@@ -484,7 +485,9 @@ def test_commands_with_the_index_form() -> None:
 @pytest.mark.parametrize("echo", ["UPLOAD", "CR", "FIND", "MESSAGE"])
 def test_command_replies(echo: str) -> None:
     inbound = one(frame(echo))
-    assert inbound == Inbound(identifier=IMEI, command_reply=CommandReply(ref=None, text=echo))
+    assert inbound == Inbound(
+        identifier=IMEI, command_reply=CommandReply(ref=None, text=echo, kind=COMMAND_ECHOES[echo])
+    )
 
 
 # --- round trips and fuzzing ----------------------------------------------------------------------------------

@@ -149,6 +149,7 @@ def matrix(a1: str, a2: str) -> list[Row]:
             roles(operator=ALL, police_dispatcher=IN),
         ),
         Row("GET", "/v1/devices/AM-1", "/v1/devices/AM-2", WATCHERS),
+        Row("GET", "/v1/devices/AM-1/commands", "/v1/devices/AM-2/commands", WATCHERS),
         Row("GET", "/v1/orders/O1", "/v1/orders/O2", WATCHERS),
         # --- the registry: writes (bodies restate what is there, so the scene does not change) ---
         Row(
@@ -195,6 +196,15 @@ def matrix(a1: str, a2: str) -> list[Row]:
             roles(operator=ALL),
             BECAUSE,
             BECAUSE,
+        ),
+        # commands to his monitor: those who follow the case (a probation officer: her caseload)
+        Row(
+            "POST",
+            "/v1/devices/AM-1/commands",
+            "/v1/devices/AM-2/commands",
+            WRITERS,
+            {"type": "locate"},
+            {"type": "locate"},
         ),
         # --- no records to scope: the role decides ---
         Row("GET", "/v1/stats", "/v1/stats", roles(operator=ALL)),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -162,10 +163,14 @@ def test_watch_location_alarm_and_command(served: Api) -> None:
         assert len(api.fixes_of("W-9")) >= 1
         alerts = api.get("/v1/alerts", params={"protected_person": "P1"}).json()
         assert "sos" in [a["kind"] for a in alerts]
-        command = _command(api, "W-9", {"type": "set_interval", "params": {"seconds": 15}})
+        # her SOS put her watch in pursuit mode: report every 15 s
         assert device.until(b"]") == f"[3G*{WATCH_ID}*0009*UPLOAD,15]".encode()
-        device.send(f"[3G*{WATCH_ID}*0006*UPLOAD]".encode())
+        command = _command(api, "W-9", {"type": "locate"})
+        assert device.until(b"]") == f"[3G*{WATCH_ID}*0002*CR]".encode()
+        device.send(f"[3G*{WATCH_ID}*0002*CR]".encode())  # the echo names the command it answers
         assert _status(api, "W-9", command["id"], "acknowledged")["status"] == "acknowledged"
+        pursuit = next(c for c in api.get("/v1/devices/W-9/commands").json() if c["requested_by"] == "vigil")
+        assert pursuit["status"] == "sent"  # not taken for the answer to the locate
     finally:
         device.close()
 
@@ -227,6 +232,7 @@ def test_gt06_login_position_alarm_and_a_command_answered(served: Api) -> None:
         device.send(bytes.fromhex(removal))
         assert device.until(b"\r\n") == vectors[removal]
         assert "tamper" in [a["kind"] for a in api.get("/v1/alerts", params={"subject": "S1"}).json()]
+        assert b"TIMER,15,15#" in device.until(b"\r\n")  # the tamper put his monitor in pursuit mode
         command = _command(api, "AM-G", {"type": "locate"})
         wire = device.until(b"\r\n")
         assert b"WHERE#" in wire and wire[3] == 0x80
@@ -237,3 +243,47 @@ def test_gt06_login_position_alarm_and_a_command_answered(served: Api) -> None:
         assert (done["status"], done["reply"]) == ("acknowledged", text.decode())
     finally:
         device.close()
+
+
+def _gps_frame(at: datetime, lat: float, lon: float, serial: int, speed_kmh: int = 30) -> bytes:
+    """A GT06 0x12 position: time, a valid fix north and east, speed, no cell block worth reading."""
+    flags = 0x0400 | 0x1000  # north, fix valid; east
+    block = (
+        bytes([at.year - 2000, at.month, at.day, at.hour, at.minute, at.second, 0xC9])
+        + round(lat * 1_800_000).to_bytes(4, "big")
+        + round(lon * 1_800_000).to_bytes(4, "big")
+        + bytes([speed_kmh])
+        + flags.to_bytes(2, "big")
+    )
+    return gt06.frame(0x12, block + bytes.fromhex("01cc00287d001f71"), serial)
+
+
+def test_pursuit_mode_reaches_a_connected_monitor_when_he_comes_near(served: Api) -> None:
+    """His approach within the warning distance asks his GT06 monitor, over its open connection,
+    to report every 15 s; the command is recorded as the system's, sent."""
+    api = served
+    _register(api, "AM-G", "gt06", GT06_IMEI)
+    api.protected("P1", "W-1")
+    assert api.order().status_code == 201
+    assert api.send([api.fix("W-1", api.HOME_LAT)]).status_code == 200
+    device = Device(api.settings.gt06_port)
+    try:
+        device.send(gt06.frame(0x01, bytes.fromhex("0" + GT06_IMEI), 1))
+        assert device.until(b"\r\n") == gt06.ack(0x01, 1)
+        device.send(_gps_frame(api.clock(), api.north(800), api.HOME_LON, 2))
+        assert device.until(b"\r\n") == gt06.ack(0x12, 2)
+        command = device.until(b"\r\n")
+        assert command[3] == 0x80 and b"TIMER,15,15#" in command
+    finally:
+        device.close()
+    (queued,) = api.get("/v1/devices/AM-G/commands").json()
+    assert (queued["type"], queued["params"], queued["requested_by"]) == (
+        "set_interval",
+        {"seconds": "15"},
+        "vigil",
+    )
+    assert _status(api, "AM-G", queued["id"], "sent")["status"] == "sent"
+    assert api.get("/v1/devices/AM-G").json()["pursuit_since"] is not None
+    assert (
+        api.get("/v1/devices/W-1").json()["pursuit_since"] is not None
+    )  # hers too (no channel back: native)

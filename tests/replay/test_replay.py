@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from vigil import replay
 from vigil.processor import GARBAGE_TIME
-from vigil.replay import ScenarioError, parse, run, simulate
+from vigil.replay import ScenarioError, load, parse, run, simulate
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 NAMES = sorted(p.stem for p in SCENARIOS.glob("*.json") if not p.name.endswith(".expected.json"))
@@ -258,7 +258,10 @@ def test_refused_messages_are_reported_and_the_rest_goes_on(tmp_path: Path) -> N
     path = tmp_path / "refusals.json"
     path.write_text(json.dumps(doc), encoding="utf-8")
     assert replay.main(path, stdout=out, stderr=err) == 0
-    assert [json.loads(line)["path"] for line in err.getvalue().splitlines()] == [r[1] for r in refused]
+    lines = [json.loads(line) for line in err.getvalue().splitlines()]
+    assert [line["path"] for line in lines if "refused" in line] == [r[1] for r in refused]
+    # beside them, pursuit mode's changes (the violation asks both devices to report fast)
+    assert {line["pursuit"] for line in lines if "refused" not in line} == {"on"}
     assert len(out.getvalue().splitlines()) == 2
 
 
@@ -440,3 +443,17 @@ def test_the_environment_does_not_change_a_replay(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("VIGIL_STALE_AFTER_S", "10")
     monkeypatch.setenv("VIGIL_DEFAULT_SILENCE_S", "60")
     assert run(_scenario("stale_victim")) == replayed("stale_victim")
+
+
+def test_pursuit_mode_starts_with_the_danger_and_ends_on_its_own() -> None:
+    """scenarios/pursuit_mode.json: both parties' devices report fast from the warning, and go back
+    to normal 5 min (the pursuit hold) after the warning clears at the end of its 15-min hold."""
+    outcome = simulate(parse(load(SCENARIOS / "pursuit_mode.json")))
+    modes = [(m["at"][11:19], m["pursuit"], m["device"]) for m in outcome.modes]
+    assert modes == [
+        ("21:10:30", "on", "AM-1"),
+        ("21:10:30", "on", "W-1"),
+        ("21:32:30", "off", "AM-1"),
+        ("21:32:30", "off", "W-1"),
+    ]
+    assert outcome.modes[0]["reason"] == "proximity_warning a-1"

@@ -250,7 +250,10 @@ def test_curfew_in_seoul_starts_and_ends_by_the_clock() -> None:
     assert w.engine.next_deadline() == kst(12, 6)
     assert kinds(w.tick(kst(12, 6))) == [Change.CLEARED]
     assert w.subject(seconds(kst(12, 7)), near(3000, 0, HIS_HOME)) == []
-    # And the next night's start is already on the timer.
+    # The breach's pursuit mode ends after its hold (rules/pursuit.py) ...
+    assert w.engine.next_deadline() == kst(12, 6, 5)
+    assert w.tick(kst(12, 7)) == []
+    # ... and the next night's start is already on the timer.
     assert w.engine.next_deadline() == kst(12, 22)
 
 
@@ -297,6 +300,7 @@ def test_a_weekday_curfew_runs_past_midnight_into_the_next_day() -> None:
     assert summary(w.tick(kst(15, 22))) == [(Change.OPENED, ZONE)]
     assert w.engine.next_deadline() == kst(16, 6)  # Saturday morning
     assert kinds(w.tick(kst(16, 6))) == [Change.CLEARED]
+    assert w.tick(kst(16, 6, 5)) == []  # its pursuit mode ends after the hold
     assert w.engine.next_deadline() == kst(22, 22)  # the next Friday
 
 

@@ -92,7 +92,13 @@ ALARM_PREFIX = "AL"
 LINK = "LK"
 ECHOED = frozenset({"TKQ", "TKQ2"})
 INIT, INIT_REPLY = "INIT", "INIT,1"
-COMMAND_ECHOES = frozenset({"UPLOAD", "CR", "FIND", "MESSAGE"})
+# A device's echo of a command, and the kinds it may answer (FIND rings: alarm and vibrate alike).
+COMMAND_ECHOES: dict[str, CommandKind | None] = {
+    "UPLOAD": CommandKind.SET_INTERVAL,
+    "CR": CommandKind.LOCATE,
+    "FIND": None,
+    "MESSAGE": CommandKind.MESSAGE,
+}
 
 ALARM_DETAIL_KEY = "alarm"
 STATUS_DETAIL_KEY = "status"
@@ -423,7 +429,10 @@ def decode_frame(frame: Frame, received_at: datetime) -> Inbound:
     if kind == INIT:
         return Inbound(identifier=device, ack=reply(frame.header, INIT_REPLY))
     if kind in COMMAND_ECHOES:
-        return Inbound(identifier=device, command_reply=CommandReply(ref=None, text=frame.content))
+        answered = COMMAND_ECHOES[kind]
+        return Inbound(
+            identifier=device, command_reply=CommandReply(ref=None, text=frame.content, kind=answered)
+        )
     return Inbound(identifier=device)  # health readings and the rest: nothing Vigil reports
 
 

@@ -73,6 +73,9 @@ class CommandReply:
 
     ref: int | None
     text: str
+    # What kind of command it answers, for a protocol that echoes no ref but names the command
+    # (WATCH's UPLOAD, CR): the oldest sent command of that kind. None with no ref: the oldest sent.
+    kind: CommandKind | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -180,6 +180,8 @@ class Device:
     location_limit_s: float | None = None
     # How often it is set to report, when known; otherwise the rules learn it from what it sends.
     report_interval_s: float | None = None
+    # Asked to report fast (pursuit mode, rules/pursuit.py) when last stored: a restart carries on.
+    in_pursuit: bool = False
 
 
 @dataclass(frozen=True, slots=True)

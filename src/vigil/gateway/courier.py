@@ -65,7 +65,9 @@ class Courier:
         """The device's answer to the command it is for; returns that command's id (None: none was
         waiting for an answer)."""
         done = await self._write(
-            lambda conn, now: device_commands.acknowledged(conn, now, device_id, reply.ref, reply.text)
+            lambda conn, now: device_commands.acknowledged(
+                conn, now, device_id, reply.ref, reply.text, reply.kind
+            )
         )
         if done is not None:
             await self._audit(device_id, str(done), "acknowledged", reply.text[:200])

@@ -53,6 +53,8 @@ class _Link:
     peer: str | None
     task: asyncio.Task[None] | None
     session: Session
+    turn: asyncio.Lock = field(default_factory=asyncio.Lock)  # one frame's answer, or commands, at a time
+    welcomed: bool = False  # its pending commands were sent once it identified itself
     identifier: str | None = None
     device_id: str | None = None
     superseded: bool = False
@@ -130,8 +132,16 @@ class Listener:
                 if not data:
                     return
                 for inbound in session.feed(data, self.clock()):
-                    if not await self._take(link, inbound):
+                    # A frame is stored and answered before any command goes out on the connection:
+                    # a device waits for its acknowledgement, not for a command (pursuit mode's may be
+                    # queued by the very report being stored).
+                    async with link.turn:
+                        keep = await self._take(link, inbound)
+                    if not keep:
                         return
+                    if link.device_id is not None and not link.welcomed:
+                        link.welcomed = True
+                        await self._deliver(link)  # what waited for the device, once its login is answered
         except ProtocolViolation as exc:
             self.intake.refused(self.protocol, f"violation: {exc}")
             log.info("%s connection from %s closed: %s", self.protocol.value, link.peer, exc)
@@ -154,10 +164,8 @@ class Listener:
         self.frames += 1
         if link.superseded:
             return await self._both_alive(link)
-        identified = link.device_id is None
         if inbound.identifier is not None and not await self._identify(link, inbound):
             return False
-        identified = identified and link.device_id is not None
         if inbound.error is not None:
             self.intake.refused(self.protocol, inbound.error)
             log.info("%s frame from %s: %s", self.protocol.value, link.identifier or link.peer, inbound.error)
@@ -177,8 +185,6 @@ class Listener:
             await link.writer.drain()
         if inbound.command_reply is not None and link.device_id is not None and self.courier is not None:
             await self.courier.answered(link.device_id, inbound.command_reply)
-        if identified:
-            await self._deliver(link)  # what waited for the device, once its login is answered
         return True
 
     # --- commands -------------------------------------------------------------------------------
@@ -196,6 +202,11 @@ class Listener:
     async def _deliver(self, link: _Link) -> None:
         if self.courier is None or link.device_id is None or link.superseded:
             return
+        async with link.turn:
+            await self._send_pending(link)
+
+    async def _send_pending(self, link: _Link) -> None:
+        assert self.courier is not None and link.device_id is not None
         for command in await self.courier.pending(link.device_id):
             try:
                 wire = link.session.encode(Outbound(command.kind, command.params, command.ref))

@@ -56,6 +56,7 @@ class Outcome:
 
     alerts: list[dict[str, Any]] = field(default_factory=list)
     refusals: list[dict[str, Any]] = field(default_factory=list)
+    modes: list[dict[str, Any]] = field(default_factory=list)  # pursuit mode's changes
     pushed: int = 0  # pushes staged for dispatch (one per change and target)
     undelivered: list[dict[str, Any]] = field(default_factory=list)
     # both, interleaved as they happened: (True for an alert line, the line)
@@ -67,6 +68,11 @@ class Outcome:
 
     def refusal(self, line: dict[str, Any]) -> None:
         self.refusals.append(line)
+        self.lines.append((False, line))
+
+    def pursuit(self, line: dict[str, Any]) -> None:
+        """A device asked to report fast, or back to normal (stderr, beside the refusals)."""
+        self.modes.append(line)
         self.lines.append((False, line))
 
 
@@ -265,6 +271,15 @@ class _Replay:
         for change in published.alerts:
             if change.change in ENGINE_CHANGES:
                 self.outcome.alert(alert_line(change, self.tz))
+        for mode in published.modes:
+            self.outcome.pursuit(
+                {
+                    "at": _iso(mode.at, self.tz),
+                    "pursuit": "on" if mode.pursuit else "off",
+                    "device": mode.device_id,
+                    "reason": mode.reason,
+                }
+            )
         return results
 
 

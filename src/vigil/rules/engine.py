@@ -60,7 +60,17 @@ from vigil.domain.model import (
 )
 from vigil.domain.plausibility import Doubt
 from vigil.domain.track import BODY_WORN, Track, Whereabouts, fuse, position
-from vigil.rules import between, device_health, location, movement, position_doubt, proximity, signal, zones
+from vigil.rules import (
+    between,
+    device_health,
+    location,
+    movement,
+    position_doubt,
+    proximity,
+    pursuit,
+    signal,
+    zones,
+)
 from vigil.rules.location import LocationState
 from vigil.rules.movement import ReportingRequest, Suspect
 from vigil.rules.position_doubt import DoubtState
@@ -104,6 +114,9 @@ class Engine:
         self._suspects: dict[str, Suspect] = {}
         # Requests for faster reporting, drained by the caller.
         self.requests: list[ReportingRequest] = []
+        # Which devices are asked to report fast, and why (pursuit mode): changes drained by the caller.
+        self.pursuit = pursuit.Pursuit(self.tuning.pursuit_hold_s)
+        self._bound: dict[str, set[str]] = {}  # person -> the devices bound to them
         self._horizon = timedelta(seconds=self.tuning.late_horizon_s)
         self._orders_of: dict[str, set[str]] = {}  # person (either side) -> order ids
         self._zones_of: dict[str, set[str]] = {}  # subject -> zone ids
@@ -138,6 +151,12 @@ class Engine:
             if where is not None:
                 where.drop(device.id)
             self._suspects.pop(device.id, None)
+        if old is not None and old.person_id is not None:
+            self._bound.get(old.person_id, set()).discard(device.id)
+        if device.person_id is not None:
+            self._bound.setdefault(device.person_id, set()).add(device.id)
+        if device.in_pursuit and (old is None or not old.in_pursuit):
+            self.pursuit.restore([device.id])
         self.devices[device.id] = device
         heard = self._heard.get(device.id)
         if heard is not None:
@@ -284,10 +303,18 @@ class Engine:
                     # its zones start and stop counting at the same instant, with no fix needed
                     for zone_id in sorted(z.id for z in order.zones if z.id in self.zones):
                         changes += self._judge_zone(order.subject_id, self.zones[zone_id], when)
+        self.pursuit.due(now)
         return changes
 
     def next_deadline(self) -> datetime | None:
-        return self._deadlines[0][0] if self._deadlines else None
+        due = [self._deadlines[0][0]] if self._deadlines else []
+        ending = self.pursuit.next_due()
+        return min(due + ([ending] if ending is not None else []), default=None)
+
+    def drain_modes(self) -> list[pursuit.ModeChange]:
+        """The pursuit-mode changes made since the last drain: devices to ask to report fast, or as
+        normal (rules/pursuit.py)."""
+        return self.pursuit.drain()
 
     def move(
         self, alert_id: str, target: AlertState, *, actor: str, now: datetime, note: str = ""
@@ -346,6 +373,7 @@ class Engine:
                 self._schedule_silence(device, at)
         for alert in alerts:
             self.book.restore(alert)
+            self._pursue(alert, now)
             if alert.key.family == position_doubt.FAMILY and alert.active:
                 # the doubts themselves are not kept; the next believed position ends the alarm
                 self._doubts[alert.key.person] = DoubtState(raised=True)
@@ -372,6 +400,7 @@ class Engine:
                     zone.subject_id, zone, ZoneState(), latest, now, on, self.tuning,
                     previous=track.fine_before(latest, self.tuning.coarse_accuracy_m),
                 )  # fmt: skip
+        self.pursuit.settle(now)  # devices left in pursuit with no danger now end after the hold
 
     # --- the rules, in order ----------------------------------------------------------------------
 
@@ -598,6 +627,7 @@ class Engine:
         self._suspects[device.id] = Suspect(fix, anchor, doubt)
         until = now + timedelta(seconds=tuning.confirm_window_s)
         self.requests.append(ReportingRequest(device.id, tuning.confirm_interval_s, doubt.reason, until))
+        self.pursuit.request(device.id, doubt.reason, until, now)
         if self._own_at(person, fix) is not fix:
             return []  # another device (a body-worn one) stands for the person: this one warns of nothing
         verdicts: list[Signal] = []
@@ -1084,7 +1114,14 @@ class Engine:
                 self.book.restore(alert)  # the open alert carries its incident from now on
                 change = replace(change, alert=alert)
         self.incidents.follow(change)
+        self._pursue(change.alert, change.at)
         return change
+
+    def _pursue(self, alert: Alert, at: datetime) -> None:
+        """Pursuit mode follows the alert: the devices of the people it names."""
+        if alert.kind in pursuit.KINDS:
+            people = [p for p in (alert.subject_id, alert.protected_person_id) if p is not None]
+            self.pursuit.follow(alert, sorted(d for p in people for d in self._bound.get(p, ())), at)
 
     def _is_active(self, key: AlertKey) -> bool:
         alert = self.book.for_key(key)

@@ -118,6 +118,12 @@ class Tuning:
     # her violation circle by more than both accuracies plus `inferred_depth_m`.
     inferred_within_s: float = 120.0
     inferred_depth_m: float = 10.0
+    # Pursuit mode (rules/pursuit.py): the devices of the people in a danger report this often, and
+    # go back to normal this long after the last danger ended; back to normal is the device's
+    # configured interval, or `normal_interval_s` when it has none.
+    pursuit_interval_s: float = 15.0
+    pursuit_hold_s: float = 300.0
+    normal_interval_s: float = 60.0
 
     def margin(self, distance_m: float) -> float:
         return max(self.margin_min_m, distance_m * self.margin_fraction)

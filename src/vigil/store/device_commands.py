@@ -9,9 +9,10 @@ refused it); a command that is done stays done.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -19,9 +20,11 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from vigil.commands import Touched
 from vigil.domain.model import CommandKind
+from vigil.rules.pursuit import ModeChange
 from vigil.store import tables as t
 
 REPLY_MAX = 500
+SYSTEM = "vigil"  # who asks for what pursuit mode asks
 
 
 class Status(StrEnum):
@@ -127,12 +130,22 @@ def failed(conn: Connection, now: datetime, command_id: str, why: str) -> Touche
     return Touched(result=moved)
 
 
-def acknowledged(conn: Connection, now: datetime, device_id: str, ref: int | None, reply: str) -> Touched:
+def acknowledged(
+    conn: Connection,
+    now: datetime,
+    device_id: str,
+    ref: int | None,
+    reply: str,
+    kind: CommandKind | None = None,
+) -> Touched:
     """The device answered: the sent command with that `ref`, or (a protocol that echoes none) its
-    oldest sent command. Answers the command's id, or None when nothing sent was waiting."""
+    oldest sent command of that `kind` (of any, when the answer does not say). Answers the command's
+    id, or None when nothing sent was waiting."""
     where = [t.device_commands.c.device_id == device_id, t.device_commands.c.status == Status.SENT.value]
     if ref is not None:
         where.append(t.device_commands.c.ref == ref)
+    elif kind is not None:
+        where.append(t.device_commands.c.type == kind.value)
     found = conn.execute(
         select(t.device_commands.c.id).where(*where).order_by(t.device_commands.c.ref).limit(1)
     ).scalar()
@@ -157,3 +170,49 @@ def expire(conn: Connection, now: datetime) -> Touched:
         .values(status=Status.EXPIRED.value, done_at=now)
     )
     return Touched(result=done.rowcount)
+
+
+# --- pursuit mode ---------------------------------------------------------------------------------
+
+# Protocols Vigil can command (the gateway's); native and OsmAnd devices have no channel back yet.
+COMMANDABLE = frozenset({"gt06", "watch", "teltonika", "owntracks"})
+PURSUIT_LIFETIME = timedelta(minutes=10)  # a fast-reporting order that waited this long is stale
+NORMAL_LIFETIME = timedelta(hours=1)
+
+
+def pursue(
+    conn: Connection,
+    now: datetime,
+    changes: Sequence[ModeChange],
+    normal_s: Callable[[str], float],
+    fast_s: float,
+) -> list[str]:
+    """Write pursuit-mode changes: the device's mode, and where its protocol can take one, a
+    `set_interval` command (`fast_s`, or back to `normal_s(device)`). Answers the devices commanded."""
+    commanded: list[str] = []
+    for change in changes:
+        on = change.pursuit
+        conn.execute(
+            update(t.devices)
+            .where(t.devices.c.id == change.device_id)
+            .values(pursuit_since=now if on else None, pursuit_reason=change.reason[:200] if on else None)
+        )
+        protocol = conn.execute(
+            select(t.devices.c.protocol).where(t.devices.c.id == change.device_id)
+        ).scalar()
+        if protocol not in COMMANDABLE:
+            continue
+        seconds = fast_s if on else normal_s(change.device_id)
+        queue(
+            conn,
+            now,
+            command_id=f"cmd-{uuid.uuid4().hex[:16]}",
+            device_id=change.device_id,
+            kind=CommandKind.SET_INTERVAL,
+            params={"seconds": str(round(seconds))},
+            expires_at=now + (PURSUIT_LIFETIME if on else NORMAL_LIFETIME),
+            requested_by=SYSTEM,
+            reason=("pursuit: " if on else "normal: ") + change.reason[:180],
+        )
+        commanded.append(change.device_id)
+    return commanded

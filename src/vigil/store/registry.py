@@ -34,6 +34,7 @@ def device_from_row(row: Any) -> Device:
         silence_limit_s=row.silence_limit_s,
         location_limit_s=row.location_limit_s,
         report_interval_s=row.report_interval_s,
+        in_pursuit=row.pursuit_since is not None,
     )
 
 

@@ -109,6 +109,9 @@ devices = Table(
     Column("identifier", String(ID), nullable=True),
     # The network (CIDR) its reports must come from, when restricted (a private APN's range).
     Column("network", String(50), nullable=True),
+    # Since when it is asked to report fast (pursuit mode, rules/pursuit.py); null: normal reporting.
+    Column("pursuit_since", UTCTime(), nullable=True),
+    Column("pursuit_reason", String(200), nullable=True),
     *_stamps(),
     Index("ix_devices_protocol_identifier", "protocol", "identifier", unique=True),
 )

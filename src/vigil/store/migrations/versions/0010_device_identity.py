@@ -24,6 +24,10 @@ def upgrade() -> None:
     op.add_column("devices", sa.Column("protocol", sa.String(length=20), nullable=True))
     op.add_column("devices", sa.Column("identifier", sa.String(length=64), nullable=True))
     op.add_column("devices", sa.Column("network", sa.String(length=50), nullable=True))
+    op.add_column(
+        "devices", sa.Column("pursuit_since", vigil.store.tables.UTCTime(timezone=True), nullable=True)
+    )
+    op.add_column("devices", sa.Column("pursuit_reason", sa.String(length=200), nullable=True))
     op.create_index("ix_devices_protocol_identifier", "devices", ["protocol", "identifier"], unique=True)
     op.create_table(
         "device_commands",
@@ -51,6 +55,8 @@ def downgrade() -> None:
     op.drop_table("device_commands")
     op.drop_index("ix_devices_protocol_identifier", table_name="devices")
     with op.batch_alter_table("devices") as batch:
+        batch.drop_column("pursuit_reason")
+        batch.drop_column("pursuit_since")
         batch.drop_column("network")
         batch.drop_column("identifier")
         batch.drop_column("protocol")

@@ -1,0 +1,96 @@
+"""Pursuit mode (rules/pursuit.py): which devices are asked to report fast, and when that ends."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from vigil.domain.alerts import Alert, AlertKey, AlertKind, AlertState, Facts
+from vigil.rules.pursuit import Pursuit
+
+T0 = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)
+HOLD = 300.0
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def alert(
+    kind: AlertKind = AlertKind.PROXIMITY_WARNING, active: bool = True, state: AlertState = AlertState.OPEN
+) -> Alert:
+    return Alert(
+        id="a-1", key=AlertKey("proximity", "S1", "P1"), kind=kind, state=state, active=active, opened_at=T0,
+        updated_at=T0, facts=Facts(), subject_id="S1", protected_person_id="P1",
+    )  # fmt: skip
+
+
+def modes(p: Pursuit) -> list[tuple[str, bool, datetime]]:
+    return [(c.device_id, c.pursuit, c.at) for c in p.drain()]
+
+
+def test_a_danger_starts_pursuit_once_and_its_end_waits_for_the_hold() -> None:
+    p = Pursuit(HOLD)
+    p.follow(alert(), ["AM-1", "W-1"], at(0))
+    assert modes(p) == [("AM-1", True, at(0)), ("W-1", True, at(0))]
+    p.follow(alert(), ["AM-1", "W-1"], at(30))  # the same danger again: nothing new
+    assert modes(p) == []
+    p.follow(alert(active=False), ["AM-1", "W-1"], at(60))
+    assert p.next_due() == at(60 + HOLD)
+    p.due(at(60 + HOLD - 1))
+    assert modes(p) == []
+    p.due(at(60 + HOLD))
+    assert modes(p) == [("AM-1", False, at(60 + HOLD)), ("W-1", False, at(60 + HOLD))]
+    assert p.next_due() is None
+
+
+def test_a_danger_back_within_the_hold_keeps_the_mode_without_a_flip() -> None:
+    p = Pursuit(HOLD)
+    p.follow(alert(), ["AM-1"], at(0))
+    p.follow(alert(active=False), ["AM-1"], at(60))
+    p.follow(alert(), ["AM-1"], at(120))
+    p.due(at(1000))
+    assert modes(p) == [("AM-1", True, at(0))]
+
+
+def test_one_of_two_dangers_ending_keeps_the_mode() -> None:
+    p = Pursuit(HOLD)
+    p.follow(alert(), ["AM-1"], at(0))
+    p.follow(replace(alert(AlertKind.TAMPER), id="a-2"), ["AM-1"], at(10))
+    p.follow(alert(active=False), ["AM-1"], at(60))
+    p.due(at(1000))
+    assert modes(p) == [("AM-1", True, at(0))]
+
+
+def test_a_closed_alert_ends_the_danger_even_while_its_condition_holds() -> None:
+    p = Pursuit(HOLD)
+    p.follow(alert(), ["AM-1"], at(0))
+    p.follow(alert(state=AlertState.RESOLVED), ["AM-1"], at(60))
+    p.due(at(60 + HOLD))
+    assert [m[1] for m in modes(p)] == [True, False]
+
+
+def test_kinds_that_are_no_danger_do_not_start_it() -> None:
+    p = Pursuit(HOLD)
+    for kind in (AlertKind.BATTERY_LOW, AlertKind.SIGNAL_LOSS, AlertKind.DISPATCH_FAILURE):
+        p.follow(alert(kind), ["AM-1"], at(0))
+    assert modes(p) == []
+
+
+def test_a_confirmation_request_ends_at_its_own_time() -> None:
+    p = Pursuit(HOLD)
+    p.request("AM-1", "a jump of 900 m in 60 s", at(300), at(0))
+    assert modes(p) == [("AM-1", True, at(0))]
+    assert p.next_due() == at(300)
+    p.due(at(300))
+    assert modes(p) == [("AM-1", False, at(300))]
+
+
+def test_after_a_restart_a_device_left_in_pursuit_with_no_danger_ends_after_the_hold() -> None:
+    p = Pursuit(HOLD)
+    p.restore(["AM-1", "AM-2"])
+    p.follow(alert(), ["AM-2"], at(0))  # a restored danger keeps AM-2 fast, with no new command
+    p.settle(at(0))
+    assert modes(p) == []
+    p.due(at(HOLD))
+    assert modes(p) == [("AM-1", False, at(HOLD))]
