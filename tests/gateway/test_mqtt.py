@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 import socket
+import ssl
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -142,6 +143,16 @@ def test_broker_urls(url: str, expected: Broker) -> None:
 def test_bad_broker_urls(url: str) -> None:
     with pytest.raises(ValueError, match=r"."):
         parse_url(url)
+
+
+def test_mqtts_verifies_the_broker_by_default() -> None:
+    subscriber = OwnTracksSubscriber("mqtts://user:pw@broker.example", RecordingIntake({}), clock)
+    context = subscriber._tls_context
+    assert isinstance(context, ssl.SSLContext)
+    assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
+    assert subscriber.broker == Broker("broker.example", 8883, True, "user", "pw")
+    assert subscriber.client_id.startswith("vigil-") and len(subscriber.client_id) <= 23
+    assert OwnTracksSubscriber("mqtt://b", RecordingIntake({}), clock).client_id != subscriber.client_id
 
 
 # --- against Mosquitto ------------------------------------------------------------------------------
@@ -396,7 +407,7 @@ def test_it_reconnects_and_resumes_its_session_when_the_broker_goes_away(broker:
     run(test)
 
 
-def test_no_broker_is_retried_not_fatal(broker: str) -> None:
+def test_no_broker_is_retried_not_fatal() -> None:
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind((HOST, 0))
         port = probe.getsockname()[1]

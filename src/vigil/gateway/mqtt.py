@@ -23,10 +23,13 @@ Deliberate choices:
   resumes. A deployment that runs one subscriber per role can pass a stable `client_id` instead,
   and a restart then resumes the session (within SESSION_EXPIRY_S) and loses nothing.
 * Flow control: the broker keeps at most RECEIVE_MAXIMUM messages unacknowledged in flight to us
-  (MQTT 5 Receive Maximum), so memory stays bounded while a store is slow.
-* A retained last will is old news (the device went offline at some earlier time, unknown): it is
-  acknowledged and ignored. A retained location is stored like any other (it carries its own time,
-  and the store makes a repeat a duplicate).
+  (MQTT 5 Receive Maximum), so memory stays bounded while a store is slow. Past MAX_QUEUED unhandled
+  messages (only a QoS 0 flood gets there) aiomqtt drops what comes; a QoS 1 message so dropped
+  is sent again on the next reconnect.
+* Retained messages come with a new subscription only (MQTT 5 retain handling 1), not again on each
+  reconnect. A retained last will is old news (the device went offline at some earlier, unknown
+  time): acknowledged and ignored. A retained location is stored like any other (it carries its own
+  time, and the store makes a repeat a duplicate).
 * The last will's time is the receipt time: the broker publishes it when it loses the app, and its
   own `tst` is when the app connected.
 * The broker going away is never fatal: every failure is logged and followed by a reconnect, with
@@ -220,7 +223,10 @@ class OwnTracksSubscriber:
                 self._client = None
 
     async def _subscribe(self, client: aiomqtt.Client) -> None:
-        granted = await client.subscribe([(topic, SubscribeOptions(qos=QOS)) for topic in self._topics])
+        # Retained messages (each app's last location) only for a new subscription, not again on
+        # every reconnect into the resumed session.
+        options = SubscribeOptions(qos=QOS, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
+        granted = await client.subscribe([(topic, options) for topic in self._topics])
         for topic, code in zip(self._topics, granted, strict=False):
             if _refused(code):
                 raise aiomqtt.MqttError(f"the broker refused the subscription to {topic}: {code}")
