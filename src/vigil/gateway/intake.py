@@ -35,6 +35,12 @@ class Intake(Interface):
         raises if they could not be (nothing kept: do not acknowledge)."""
         ...
 
+    async def offline(self, device_id: str, at: datetime) -> None:
+        """The device said it is going offline (OwnTracks' last will, published by the broker when it
+        loses the app) at `at`: its silence from then on is expected, not news. Raises if it could not
+        be recorded (do not acknowledge)."""
+        ...
+
     def refused(self, protocol: Protocol, why: str) -> None:
         """Count a frame or connection refused (unknown identifier, bad CRC, violation), by reason."""
         ...
