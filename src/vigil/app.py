@@ -63,9 +63,8 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         app.state.services = services
         await services.start()
         courier = Courier(db, services.runner, clock)
-        services.gateway = Gateway(
-            settings, Admission(services.reader, services.runner), clock, SESSIONS, courier
-        )
+        admission = Admission(services.reader, services.runner, courier)
+        services.gateway = Gateway(settings, admission, clock, SESSIONS, courier)
         await services.gateway.start()
         services.handoff.gateway = services.gateway
         purge = asyncio.create_task(purge_periodically(services, settings.retention_purge_every_s))

@@ -114,6 +114,15 @@ class Ingest(Command[IngestOutcome]):
     vet: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Offline(Command[bool]):
+    """The device said it is going offline (an OwnTracks last will): shown until it is heard again;
+    its silence is left to the silence rules. Answers whether the device is known."""
+
+    device_id: str
+    at: datetime
+
+
 # --- registry writes ------------------------------------------------------------------------------
 
 

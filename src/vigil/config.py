@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     # few minutes); past `device_max_connections` a new one is closed at once.
     device_idle_s: float = Field(default=900.0, gt=0)
     device_max_connections: int = Field(default=20_000, ge=1)
+    # OwnTracks phones over MQTT (gateway/mqtt.py), when set: mqtt://user:password@host:1883, or
+    # mqtts:// for TLS (checked against the system's CAs, or `mqtt_ca_file`). A stable client id
+    # keeps the broker's session, and the messages queued in it, across a restart of this server.
+    mqtt_url: str | None = None
+    mqtt_client_id: str | None = None
+    mqtt_ca_file: str | None = None
     # Request bodies above this are refused with 413 before they are read in full.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # Per-viewer WebSocket queue: a client this far behind is dropped, never the server.

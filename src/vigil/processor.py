@@ -35,6 +35,7 @@ from vigil.commands import (
     IngestOutcome,
     Move,
     NotFound,
+    Offline,
     Record,
     Refusal,
     Reported,
@@ -159,6 +160,7 @@ class Processor:
         # The newest receipt: "in the future" counts from the later of this and the server's clock,
         # so a clock stepped backwards does not make every device's correct time look ahead.
         self._newest_receipt: datetime | None = None
+        self._offline_ids: set[str] = set()  # devices that said they went offline and were not heard since
         self.stored_total = 0  # reports stored since start, for the live figures (read from any thread)
         self.areas = AlertAreas()
 
@@ -181,6 +183,7 @@ class Processor:
             self._fix_claimed = _latest(conn, t.fixes.c.device_time)
             self._event_claimed = _latest(conn, t.device_events.c.device_time)
             self._newest_receipt = max(heard.values(), default=None)
+            self._offline_ids = registry.offline_devices(conn)
             if self.outbox is not None:
                 self.outbox.load(conn)
             self.areas.load(conn)
@@ -232,6 +235,15 @@ class Processor:
         if out.alerts:
             self.areas.committed()
         return results, out
+
+    def _went_offline(self, batch: Batch, command: Offline) -> bool:
+        done = batch.conn.execute(
+            update(t.devices).where(t.devices.c.id == command.device_id).values(offline_since=command.at)
+        )
+        if done.rowcount != 1:
+            return False
+        self._offline_ids.add(command.device_id)
+        return True
 
     def _normal_interval(self, device_id: str) -> float:
         device = self.engine.devices.get(device_id)
@@ -363,6 +375,10 @@ class Processor:
             self._judge(command, reports, fresh, out, writes, outcome)
         finally:
             engine.forget()  # the past recalled for this batch: memory stays bounded
+        back = self._offline_ids.intersection(r.device_id for i, r in reports if fresh[i])
+        if back:  # heard again after a last will: online
+            conn.execute(update(t.devices).where(t.devices.c.id.in_(sorted(back))).values(offline_since=None))
+            self._offline_ids -= back
         requests = engine.drain_requests()
         for request in requests:  # debug: one per doubted fix would flood a busy centre's log
             log.debug(
@@ -583,6 +599,7 @@ HANDLERS: dict[type[Command[Any]], Handler] = {
     Record: Processor._record,  # the deliverer's attempts (outbox, savepoint)
     Escalate: Processor._escalate,  # an unacknowledged push goes to the next target (outbox, savepoint)
     Callback: Processor._callback,  # a dispatch system's report on its alert (outbox, savepoint)
+    Offline: Processor._went_offline,  # a device's last will: offline until it is heard again
 }
 
 

@@ -18,7 +18,7 @@ import aiomqtt
 import pytest
 
 from services import service_unavailable
-from vigil.adapters.wire import Outbound, Protocol
+from vigil.adapters.wire import CommandReply, Outbound, Protocol
 from vigil.commands import IngestOutcome
 from vigil.domain.model import CommandKind, Fix, Report
 from vigil.gateway.mqtt import UNKNOWN_IDENTIFIER, Broker, OwnTracksSubscriber, parse_url
@@ -48,6 +48,7 @@ class RecordingIntake:
         self.stored: list[tuple[list[Report], datetime]] = []
         self.offline_calls: list[tuple[str, datetime]] = []
         self.refusals: list[str] = []
+        self.answers: list[tuple[str, CommandReply]] = []
 
     async def device_for(self, protocol: Protocol, identifier: str) -> str | None:
         assert protocol is Protocol.OWNTRACKS
@@ -64,6 +65,9 @@ class RecordingIntake:
 
     async def offline(self, device_id: str, at: datetime) -> None:
         self.offline_calls.append((device_id, at))
+
+    async def answered(self, device_id: str, reply: CommandReply) -> None:
+        self.answers.append((device_id, reply))
 
     def refused(self, protocol: Protocol, why: str) -> None:
         assert protocol is Protocol.OWNTRACKS

@@ -228,7 +228,11 @@ def list_devices(request: Request, _: Lister) -> list[dict[str, Any]]:
 
 @router.get("/devices/{device_id}")
 def get_device(request: Request, device_id: str, _: DeviceReader) -> dict[str, Any]:
-    return _get(request, t.devices, device_id)
+    """The device record, with `online`: false from its last will (OwnTracks) until it is heard
+    again, true otherwise; and `pursuit_since` while it is asked to report fast (pursuit mode)."""
+    device = _get(request, t.devices, device_id)
+    device["online"] = device["offline_since"] is None
+    return device
 
 
 # --- orders ---------------------------------------------------------------------------------------

@@ -15,11 +15,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 from typing import Protocol as Interface
 
-from vigil.adapters.wire import Protocol
-from vigil.commands import Ingest, IngestOutcome
+from vigil.adapters.wire import CommandReply, Protocol
+from vigil.commands import Ingest, IngestOutcome, Offline
 from vigil.domain.model import DeviceEvent, EventKind, Report
 
 if TYPE_CHECKING:
+    from vigil.gateway.courier import Courier
     from vigil.runner import Runner
     from vigil.store.reader import Reader
 
@@ -37,8 +38,12 @@ class Intake(Interface):
 
     async def offline(self, device_id: str, at: datetime) -> None:
         """The device said it is going offline (OwnTracks' last will, published by the broker when it
-        loses the app) at `at`: its silence from then on is expected, not news. Raises if it could not
-        be recorded (do not acknowledge)."""
+        loses the app) at `at`: shown as offline until it is heard again, while the silence rules
+        judge its silence as any other. Raises if it could not be recorded (do not acknowledge)."""
+        ...
+
+    async def answered(self, device_id: str, reply: CommandReply) -> None:
+        """The device's answer to a command sent to it (recorded against that command)."""
         ...
 
     def refused(self, protocol: Protocol, why: str) -> None:
@@ -49,9 +54,10 @@ class Intake(Interface):
 class Admission:
     """The real intake: the registry's read side for identifiers, the single writer for reports."""
 
-    def __init__(self, reader: Reader, runner: Runner) -> None:
+    def __init__(self, reader: Reader, runner: Runner, courier: Courier | None = None) -> None:
         self._reader = reader
         self._runner = runner
+        self._courier = courier
         self.refusals: Counter[tuple[str, str]] = Counter()  # (protocol, why) -> how many
 
     async def device_for(self, protocol: Protocol, identifier: str) -> str | None:
@@ -63,6 +69,17 @@ class Admission:
 
     def refused(self, protocol: Protocol, why: str) -> None:
         self.refusals[(protocol.value, why)] += 1
+
+    async def offline(self, device_id: str, at: datetime) -> None:
+        await asyncio.wrap_future(self._runner.submit(Offline(device_id, at)))
+
+    async def answered(self, device_id: str, reply: CommandReply) -> None:
+        if self._courier is not None:
+            await self._courier.answered(device_id, reply)
+
+    def identity_of(self, device_id: str) -> tuple[str | None, str | None]:
+        """The device's protocol and wire identifier (blocking: call it off the event loop)."""
+        return self._reader.identity_of(device_id)
 
     async def admits(self, device_id: str, peer: str | None) -> bool:
         """Whether a report from address `peer` may be the device's: any address, unless the device

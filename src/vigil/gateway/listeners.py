@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from vigil.adapters import owntracks
 from vigil.adapters.gt06 import Gt06Session
 from vigil.adapters.teltonika import TeltonikaSession
 from vigil.adapters.watch import WatchSession
-from vigil.adapters.wire import Protocol, Session
+from vigil.adapters.wire import Outbound, Protocol, Session
 from vigil.config import Settings
 from vigil.gateway.courier import Courier
 from vigil.gateway.intake import Admission
+from vigil.gateway.mqtt import OwnTracksSubscriber
 from vigil.gateway.tcp import Listener
 
 log = logging.getLogger(__name__)
@@ -50,6 +53,18 @@ class Gateway:
     ) -> None:
         self.admission = admission
         self.courier = courier
+        self._clock = clock
+        self.mqtt: OwnTracksSubscriber | None = None
+        self._mqtt_task: asyncio.Task[None] | None = None
+        self._mqtt_stop = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        if settings.mqtt_url:
+            tls = None
+            if settings.mqtt_ca_file:
+                tls = ssl.create_default_context(cafile=settings.mqtt_ca_file)
+            self.mqtt = OwnTracksSubscriber(
+                settings.mqtt_url, admission, clock, client_id=settings.mqtt_client_id, tls_context=tls
+            )
         self._sweeping: asyncio.Task[None] | None = None
         host = settings.device_host or settings.host
         self.listeners = [
@@ -70,6 +85,8 @@ class Gateway:
 
     async def start(self) -> None:
         await asyncio.gather(*(listener.start() for listener in self.listeners))
+        if self.mqtt is not None:
+            self._mqtt_task = asyncio.create_task(self.mqtt.run(self._mqtt_stop))
         if self.courier is not None:
             self._sweeping = asyncio.create_task(self._sweep())
 
@@ -77,11 +94,41 @@ class Gateway:
         if self._sweeping is not None:
             self._sweeping.cancel()
             await asyncio.gather(self._sweeping, return_exceptions=True)
+        if self._mqtt_task is not None:
+            self._mqtt_stop.set()
+            await asyncio.gather(self._mqtt_task, return_exceptions=True)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.gather(*(listener.stop() for listener in self.listeners))
 
     def deliver_soon(self, device_id: str) -> bool:
-        """Send the device its pending commands now, over whichever listener holds its connection."""
-        return any(listener.deliver_soon(device_id) for listener in self.listeners)
+        """Send the device its pending commands now: over whichever listener holds its connection,
+        or published to its MQTT command topic."""
+        if any(listener.deliver_soon(device_id) for listener in self.listeners):
+            return True
+        if self.mqtt is None or self.courier is None:
+            return False
+        task = asyncio.get_running_loop().create_task(self._publish(device_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
+
+    async def _publish(self, device_id: str) -> None:
+        """An OwnTracks device's pending commands, to its `cmd` topic (the broker keeps them for the
+        app). A command the app cannot take fails; with the broker away, they stay pending."""
+        assert self.mqtt is not None and self.courier is not None
+        protocol, identifier = await asyncio.to_thread(self.admission.identity_of, device_id)
+        if protocol != Protocol.OWNTRACKS.value or identifier is None:
+            return
+        for command in await self.courier.pending(device_id):
+            outbound = Outbound(command.kind, command.params, command.ref)
+            if owntracks.encode_command(command.kind, command.params) is None:
+                await self.courier.failed(command, f"an OwnTracks app cannot be sent {command.kind.value}")
+                continue
+            if not await self.mqtt.send(identifier, outbound):
+                return  # not connected now: the sweep tries again
+            await self.courier.sent(command, f"mqtt {owntracks.command_topic(identifier)}")
 
     async def _sweep(self, every_s: float = SWEEP_S) -> None:
         """Now and then: expire what is past its time, and try again for every connected device
@@ -97,5 +144,9 @@ class Gateway:
                 log.exception("the command sweep failed; trying again in %.0f s", every_s)
 
     def status(self) -> dict[str, Any]:
-        """What /health shows: each listener's port, state and open connections (no identifiers)."""
-        return {listener.protocol.value: listener.status() for listener in self.listeners}
+        """What /health shows: each listener's port, state and open connections, and whether the MQTT
+        broker is connected (no identifiers, no credentials)."""
+        shown: dict[str, Any] = {listener.protocol.value: listener.status() for listener in self.listeners}
+        if self.mqtt is not None:
+            shown["owntracks"] = {"broker": str(self.mqtt.broker), "connected": self.mqtt.connected}
+        return shown

@@ -268,6 +268,8 @@ class OwnTracksSubscriber:
                 await self._intake.offline(device, received_at)
             else:
                 await self._intake.store([bind(report, device) for report in inbound.reports], received_at)
+            if inbound.command_reply is not None:
+                await self._intake.answered(device, inbound.command_reply)
         except Exception as exc:
             raise Unstored(f"storing for {identifier} failed: {exc!r}") from exc
         self._stored = True

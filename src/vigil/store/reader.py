@@ -55,6 +55,14 @@ class Reader:
             ).scalar()
         return None if found is None else str(found)
 
+    def identity_of(self, device_id: str) -> tuple[str | None, str | None]:
+        """The device's protocol and wire identifier (None, None: unknown device)."""
+        with self.db.connect() as conn:
+            row = conn.execute(
+                select(t.devices.c.protocol, t.devices.c.identifier).where(t.devices.c.id == device_id)
+            ).first()
+        return (None, None) if row is None else (row.protocol, row.identifier)
+
     def network_of(self, device_id: str) -> str | None:
         """The network (CIDR) the device's reports must come from; None: any."""
         with self.db.connect() as conn:

@@ -38,6 +38,11 @@ def device_from_row(row: Any) -> Device:
     )
 
 
+def offline_devices(conn: Connection) -> set[str]:
+    """Devices that said they went offline and were not heard since."""
+    return set(conn.execute(select(t.devices.c.id).where(t.devices.c.offline_since.is_not(None))).scalars())
+
+
 def zone_from_row(row: Any) -> Zone:
     return Zone(
         id=row.id,

@@ -28,6 +28,9 @@ def upgrade() -> None:
         "devices", sa.Column("pursuit_since", vigil.store.tables.UTCTime(timezone=True), nullable=True)
     )
     op.add_column("devices", sa.Column("pursuit_reason", sa.String(length=200), nullable=True))
+    op.add_column(
+        "devices", sa.Column("offline_since", vigil.store.tables.UTCTime(timezone=True), nullable=True)
+    )
     op.create_index("ix_devices_protocol_identifier", "devices", ["protocol", "identifier"], unique=True)
     op.create_table(
         "device_commands",
@@ -55,6 +58,7 @@ def downgrade() -> None:
     op.drop_table("device_commands")
     op.drop_index("ix_devices_protocol_identifier", table_name="devices")
     with op.batch_alter_table("devices") as batch:
+        batch.drop_column("offline_since")
         batch.drop_column("pursuit_reason")
         batch.drop_column("pursuit_since")
         batch.drop_column("network")
