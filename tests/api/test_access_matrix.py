@@ -308,6 +308,8 @@ OTHER_CREDENTIALS = {
     ("POST", "/v1/dispatch/callbacks/{target_id}"),
     ("POST", "/v1/devices/messages"), ("GET", "/osmand"), ("POST", "/osmand"),
     ("GET", "/osmand/t/{token}"), ("POST", "/osmand/t/{token}"),
+    # a device's answer to a command: its own token (tests/api/test_api_device_commands.py)
+    ("POST", "/v1/devices/{device_id}/commands/{command_id}/reply"),
     ("GET", "/health"), ("GET", "/v1/web/config"), ("GET", "/v1/web/basemap"),
 }  # fmt: skip
 

@@ -29,6 +29,7 @@ from vigil.store.codec import iso
 
 router = APIRouter(prefix="/v1", tags=["devices"])
 Commander = Annotated[Principal, Depends(require(Action.DEVICE_COMMAND, on=Record.DEVICE))]
+DevicePoster = Annotated[Principal, Depends(require(Action.DEVICE_POST))]
 Reader = Annotated[Principal, Depends(require(Action.REGISTRY_READ, on=Record.DEVICE))]
 
 DEFAULT_LIFETIME = timedelta(hours=1)  # a fix asked for an hour ago is no longer the question
@@ -142,3 +143,28 @@ def list_commands(request: Request, services: Wired, device_id: str, _: Reader) 
             .limit(LISTED)
         )
         return [_view(row) for row in rows]
+
+
+class ReplyIn(BaseModel):
+    reply: str = Field(default="", max_length=500, description="what the device says it did")
+
+
+@router.post("/devices/{device_id}/commands/{command_id}/reply")
+async def reply_to_command(
+    request: Request, services: Wired, device_id: str, command_id: str, body: ReplyIn, principal: DevicePoster
+) -> dict[str, Any]:
+    """An HTTP device's answer to a command it was handed in the answer to a post (native or
+    OsmAnd): the command is acknowledged. A device-bound token answers for its own device only."""
+    if principal.device_id is not None and principal.device_id != device_id:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this token may answer only for its own device")
+    if not body.reply.isprintable():
+        raise Refused("reply", "must be printable text")
+    done = await writer.run(
+        request,
+        Write(lambda conn, at: device_commands.answered_by_id(conn, at, device_id, command_id, body.reply)),
+    )
+    if not done:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"no command {command_id!r} sent to {device_id!r} waits for an answer"
+        )
+    return _one(request, command_id)

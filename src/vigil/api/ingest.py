@@ -55,7 +55,23 @@ async def store(
     return outcome
 
 
-def answer(decoded: Decoded, outcome: IngestOutcome) -> JSONResponse:
+async def commands_for(request: Request, decoded: Decoded, principal: Principal) -> list[dict[str, Any]]:
+    """The pending commands of the devices this post spoke for (its own device, for a device-bound
+    token), marked sent: an HTTP device's only channel back is the answer to its next post."""
+    gateway = deps.services(request).gateway
+    if gateway is None or gateway.courier is None:
+        return []
+    devices = {principal.device_id} if principal.device_id else {r.device_id for _, r in decoded.reports}
+    handed = await gateway.courier.handed_over(devices, "the answer to its post")
+    return [
+        {"id": c.id, "device": c.device_id, "ref": c.ref, "type": c.kind.value, "params": dict(c.params)}
+        for c in handed
+    ]
+
+
+def answer(
+    decoded: Decoded, outcome: IngestOutcome, commands: list[dict[str, Any]] | None = None
+) -> JSONResponse:
     errors: list[InputError] = sorted(
         decoded.errors + outcome.errors, key=lambda e: (-1 if e.index is None else e.index, e.field)
     )
@@ -64,6 +80,8 @@ def answer(decoded: Decoded, outcome: IngestOutcome) -> JSONResponse:
         "duplicates": outcome.duplicates,
         "errors": [e.as_dict() for e in errors],
     }
+    if commands:
+        body["commands"] = commands
     if not errors:
         code = status.HTTP_200_OK
     elif any(e.index is None for e in errors):
@@ -80,7 +98,8 @@ async def post_messages(
     """One message or a batch (a JSON array, or {"messages": [...]}) of fixes and device events."""
     received_at = services.clock()
     decoded = native.decode(await read_body(request), received_at)
-    return answer(decoded, await store(request, decoded, received_at, principal))
+    outcome = await store(request, decoded, received_at, principal)
+    return answer(decoded, outcome, await commands_for(request, decoded, principal))
 
 
 async def _osmand(request: Request, token: str | None) -> JSONResponse:
@@ -102,7 +121,7 @@ async def _osmand(request: Request, token: str | None) -> JSONResponse:
             params = [(k, str(v)) for k, v in form.multi_items() if k != "token"]
         decoded = osmand.decode_query(params, received_at)
     outcome = await store(request, decoded, received_at, principal)
-    response = answer(decoded, outcome)
+    response = answer(decoded, outcome, await commands_for(request, decoded, principal))
     if response.status_code == status.HTTP_422_UNPROCESSABLE_CONTENT:
         response.status_code = status.HTTP_400_BAD_REQUEST  # Traccar clients expect 400 for refusals
     return response

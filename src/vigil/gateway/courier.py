@@ -5,7 +5,7 @@ system's own act."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +28,26 @@ class Courier:
         self._db = db
         self._runner = runner
         self._clock = clock
+        # Devices with something pending, as last known (queued here, or found by a sweep): an HTTP
+        # device's post asks the store only when it is one of them, not on every report.
+        self.waiting: set[str] = set()
+
+    def expect(self, device_id: str) -> None:
+        """A command was queued for the device."""
+        self.waiting.add(device_id)
+
+    async def handed_over(self, device_ids: Iterable[str], via: str) -> list[Queued]:
+        """The pending commands of devices that just posted over HTTP, marked sent: they go back in
+        that post's answer (the device's only channel back)."""
+        out: list[Queued] = []
+        for device_id in sorted(set(device_ids) & self.waiting):
+            commands = await self.pending(device_id)
+            if not commands:
+                self.waiting.discard(device_id)
+            for command in commands:
+                await self.sent(command, via)
+                out.append(command)
+        return out
 
     async def pending(self, device_id: str) -> list[Queued]:
         def read() -> list[Queued]:
@@ -41,7 +61,9 @@ class Courier:
             with self._db.connect() as conn:
                 return device_commands.devices_with_pending(conn, self._clock())
 
-        return await asyncio.to_thread(read)
+        found = await asyncio.to_thread(read)
+        self.waiting = set(found)
+        return found
 
     async def sent(self, command: Queued, via: str) -> None:
         await self._step(

@@ -88,6 +88,7 @@ class Gateway:
         if self.mqtt is not None:
             self._mqtt_task = asyncio.create_task(self.mqtt.run(self._mqtt_stop))
         if self.courier is not None:
+            await self.courier.waiting_devices()  # what a previous run left pending
             self._sweeping = asyncio.create_task(self._sweep())
 
     async def stop(self) -> None:
@@ -104,7 +105,9 @@ class Gateway:
 
     def deliver_soon(self, device_id: str) -> bool:
         """Send the device its pending commands now: over whichever listener holds its connection,
-        or published to its MQTT command topic."""
+        or published to its MQTT command topic (an HTTP device gets them in its next post's answer)."""
+        if self.courier is not None:
+            self.courier.expect(device_id)
         if any(listener.deliver_soon(device_id) for listener in self.listeners):
             return True
         if self.mqtt is None or self.courier is None:

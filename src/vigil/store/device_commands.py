@@ -162,6 +162,21 @@ def acknowledged(
     return Touched(result=found)
 
 
+def answered_by_id(conn: Connection, now: datetime, device_id: str, command_id: str, reply: str) -> Touched:
+    """An HTTP device's answer to a command it was handed, by the command's id: True when it was
+    sent to that device and waiting; False otherwise (unknown, another device's, already done)."""
+    row = conn.execute(
+        select(t.device_commands.c.status).where(
+            t.device_commands.c.id == command_id, t.device_commands.c.device_id == device_id
+        )
+    ).first()
+    if row is None or row.status != Status.SENT.value:
+        return Touched(result=False)
+    moved = _move(conn, command_id, (Status.SENT.value,), status=Status.ACKNOWLEDGED.value, done_at=now,
+                  reply=reply[:REPLY_MAX])  # fmt: skip
+    return Touched(result=moved)
+
+
 def expire(conn: Connection, now: datetime) -> Touched:
     """Pending or sent commands past their time: expired. Answers how many."""
     done = conn.execute(
