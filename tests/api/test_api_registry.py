@@ -68,7 +68,7 @@ def test_device_from_row_reads_both_limits():
 
     row = SimpleNamespace(
         id="D1", kind="ankle_monitor", person_id="S1", person_kind="subject", silence_limit_s=None,
-        location_limit_s=900.0, report_interval_s=300.0, pursuit_since=None,
+        location_limit_s=900.0, report_interval_s=300.0, pursuit_since=None, ble_tag=None,
     )  # fmt: skip
     device = device_from_row(row)
     assert (device.location_limit_s, device.report_interval_s) == (900.0, 300.0)

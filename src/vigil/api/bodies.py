@@ -21,6 +21,7 @@ from vigil.store.codec import schedule_from_json, shape_from_json
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 Ident = Annotated[str, Field(pattern=ID_PATTERN, description="the agency's own reference, or any unique id")]
 Text = Annotated[str, Field(max_length=200)]  # names, labels, references
+BleTag = Annotated[str, Field(pattern=r"^[0-9A-Za-z:._-]{1,64}$", description="a BLE tag id, as reported")]
 # A device's own limits and interval, in seconds: at most a day.
 DeviceSeconds = Annotated[float, Field(gt=0, le=86_400)]
 
@@ -135,6 +136,11 @@ class DeviceIn(BaseModel):
         description="what the device's frames name it by, unique per protocol: the IMEI (gt06, "
         "teltonika), the unit's id (watch), user/device of its topic (owntracks); null for native "
         "and osmand devices",
+    )
+    ble_tag: BleTag | None = Field(
+        default=None,
+        description="the BLE tag the device broadcasts (a monitor's), as her watch or phone reports it "
+        "in ble_contact events: contact is proximity evidence without GPS",
     )
     network: Annotated[str | None, AfterValidator(_a_network)] = Field(
         default=None,

@@ -193,6 +193,10 @@ class Facts:
     # Raised on a position that is not yet believed (an implausible move): at most a possible
     # warning until the next consistent fix or corroboration confirms it.
     unconfirmed: bool = False
+    # Raised on her device seeing his monitor's BLE tag (no GPS needed: indoors, basements, car
+    # parks), with the signal strength it was seen at (dBm).
+    ble: bool = False
+    ble_rssi: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,13 +76,24 @@ class EventKind(StrEnum):
     POWER_OFF = "power_off"
     SOS = "sos"
     BLE_CONTACT = "ble_contact"
+    # The monitor lost the BLE link to its paired unit (a two-piece system's strap and base): as
+    # good as the strap cut, as far as knowing where he is goes.
+    BLE_LINK_LOST = "ble_link_lost"
     HEARTBEAT = "heartbeat"
     # Made by the gateway, not sent by a device: the device's identifier spoke from two connections
     # at once, or from outside the network it is restricted to. An IMEI is no secret.
     DEVICE_CONFLICT = "device_conflict"
 
 
-TAMPER_EVENTS = frozenset({EventKind.STRAP_CUT, EventKind.STRAP_OPEN, EventKind.CASE_OPEN, EventKind.REMOVAL})
+TAMPER_EVENTS = frozenset(
+    {
+        EventKind.STRAP_CUT,
+        EventKind.STRAP_OPEN,
+        EventKind.CASE_OPEN,
+        EventKind.REMOVAL,
+        EventKind.BLE_LINK_LOST,
+    }
+)
 # Events that are never refused, whatever their time says: everything but the routine ones. Written
 # as "all but" so that a kind added later is an alarm until someone decides otherwise.
 ROUTINE_EVENTS = frozenset({EventKind.HEARTBEAT, EventKind.BLE_CONTACT, EventKind.CHARGING})
@@ -182,6 +193,8 @@ class Device:
     report_interval_s: float | None = None
     # Asked to report fast (pursuit mode, rules/pursuit.py) when last stored: a restart carries on.
     in_pursuit: bool = False
+    # The BLE tag his monitor broadcasts, which her watch or phone may see (rules/ble.py).
+    ble_tag: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

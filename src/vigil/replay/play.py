@@ -117,6 +117,7 @@ def _registry(scenario: Scenario) -> list[Write]:
                     silence_limit_s=d.silence_limit_s,
                     location_limit_s=d.location_limit_s,
                     report_interval_s=d.report_interval_s,
+                    ble_tag=d.ble_tag,
                 )
             )
     for o in scenario.orders:
@@ -182,6 +183,7 @@ def alert_line(change: AlertChange, tz: ZoneInfo) -> dict[str, Any]:
         "inferred": facts.inferred,
         "evidence": [_evidence(p, tz) for p in facts.evidence],
         "unconfirmed": facts.unconfirmed,
+        "ble": facts.ble,
         "incident": alert.incident_id,
     }
 

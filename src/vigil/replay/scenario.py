@@ -35,6 +35,7 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 
 from vigil.adapters import native
 from vigil.api.bodies import (
+    BleTag,
     DeviceSeconds,
     Ident,
     Text,
@@ -73,6 +74,7 @@ class DeviceSpec:
     silence_limit_s: float | None = None
     location_limit_s: float | None = None
     report_interval_s: float | None = None
+    ble_tag: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,13 +189,15 @@ class Outline(_Part):
 
 
 class Device(_Part):
-    """A plain id, or {"id", "kind", "silence_limit_s", "location_limit_s", "report_interval_s"}."""
+    """A plain id, or {"id", "kind", "silence_limit_s", "location_limit_s", "report_interval_s",
+    "ble_tag"}."""
 
     id: Ident
     kind: DeviceKind | None = None  # None: the person's usual kind
     silence_limit_s: Seconds | None = None
     location_limit_s: Seconds | None = None
     report_interval_s: Seconds | None = None
+    ble_tag: BleTag | None = None
 
     @model_validator(mode="wrap")
     @classmethod
@@ -211,7 +215,9 @@ class Device(_Part):
 
     def spec(self, usual: DeviceKind) -> DeviceSpec:
         kind = self.kind or usual
-        return DeviceSpec(self.id, kind, self.silence_limit_s, self.location_limit_s, self.report_interval_s)
+        return DeviceSpec(
+            self.id, kind, self.silence_limit_s, self.location_limit_s, self.report_interval_s, self.ble_tag
+        )
 
 
 class Subject(_Part):

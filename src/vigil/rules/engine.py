@@ -62,6 +62,7 @@ from vigil.domain.plausibility import Doubt
 from vigil.domain.track import BODY_WORN, Track, Whereabouts, fuse, position
 from vigil.rules import (
     between,
+    ble,
     device_health,
     location,
     movement,
@@ -117,6 +118,7 @@ class Engine:
         # Which devices are asked to report fast, and why (pursuit mode): changes drained by the caller.
         self.pursuit = pursuit.Pursuit(self.tuning.pursuit_hold_s)
         self._bound: dict[str, set[str]] = {}  # person -> the devices bound to them
+        self._tags: dict[str, str] = {}  # a monitor's BLE tag -> the monitor
         self._horizon = timedelta(seconds=self.tuning.late_horizon_s)
         self._orders_of: dict[str, set[str]] = {}  # person (either side) -> order ids
         self._zones_of: dict[str, set[str]] = {}  # subject -> zone ids
@@ -155,6 +157,10 @@ class Engine:
             self._bound.get(old.person_id, set()).discard(device.id)
         if device.person_id is not None:
             self._bound.setdefault(device.person_id, set()).add(device.id)
+        if old is not None and old.ble_tag is not None and self._tags.get(old.ble_tag) == device.id:
+            del self._tags[old.ble_tag]
+        if device.ble_tag is not None:
+            self._tags[device.ble_tag] = device.id
         if device.in_pursuit and (old is None or not old.in_pursuit):
             self.pursuit.restore([device.id])
         self.devices[device.id] = device
@@ -456,7 +462,41 @@ class Engine:
         alarm = device_health.on_event(event, device, where, r.now)
         if alarm is not None:
             r.changes += self._apply([alarm], r.now)
+        if event.kind is EventKind.BLE_CONTACT:
+            r.changes += self._ble_contact(event, device, where, r.now)
         return r.fix is not None  # an event with no fix of its own goes no further
+
+    def _ble_contact(
+        self, event: DeviceEvent, device: Device, hers: Fix | None, now: datetime
+    ) -> list[AlertChange]:
+        """Her device saw a monitor's tag: each order in force between her and its wearer is in the
+        violation tier (rules/ble.py). A tag no monitor has, or a wearer she has no order against,
+        says nothing."""
+        tag = ble.tag_of(event)
+        monitor = self.devices.get(self._tags.get(tag, "")) if tag is not None else None
+        if (
+            device.person_kind is not PersonKind.PROTECTED_PERSON
+            or monitor is None
+            or monitor.person_id is None
+        ):
+            return []
+        subject, her = monitor.person_id, device.person_id
+        assert her is not None
+        verdicts: list[Signal] = []
+        for order in self.orders_of(her):
+            if (
+                order.subject_id != subject
+                or order.protected_person_id != her
+                or not order.active_at(event.time)
+            ):
+                continue
+            held = self._pairs.get(order.id, _APART)
+            state, verdict = ble.contact(
+                order, held, hers, self._latest(subject), ble.rssi_of(event), event.time
+            )
+            self._pairs[order.id] = state
+            verdicts.append(verdict)
+        return self._apply(verdicts, now)
 
     def _doubted(self, r: _Report) -> bool:
         """A position not believed: repeated ones raise position_doubt for the person. It moves no

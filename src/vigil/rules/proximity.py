@@ -57,6 +57,9 @@ class PairState:
     # ... and the fix whose accuracy dominated that judgement: only a newer fix of that party is new
     # evidence (her phone's next report says nothing new about his poor Wi-Fi fix).
     brink_fix: tuple[str, datetime] | None = None
+    # When her device last saw his monitor's BLE tag (rules/ble.py): a position of his measured
+    # before it cannot say he was not there.
+    ble_at: datetime | None = None
 
     @property
     def holding(self) -> bool:
@@ -129,6 +132,9 @@ def assess(
     coarse = uncertainty > tuning.coarse_accuracy_m
     effective = distance if coarse else max(0.0, distance - uncertainty)
     tier = tier_for(effective, state.tier, order, tuning)
+    contact = state.ble_at
+    if contact is not None and s.time < contact:
+        tier = max(tier, state.tier)  # his position predates her device's contact with his tag
     if coarse:
         # A coarse fix can warn, but cannot prove him within 100 m on its own, nor that he left:
         # whatever tier was held stays held until a fine position says otherwise.
@@ -142,6 +148,8 @@ def assess(
     # The hold runs from when they were measured apart: a late batch that shows them apart long ago
     # clears at once.
     new_state, active = _hold(state, tier, min(measured_at or at, at), at, tuning)
+    if contact is not None and new_state.tier > CLEAR:
+        new_state = replace(new_state, ble_at=contact)
     if brink:
         new_state = replace(new_state, brink_at=measured_at or at, brink_fix=_dominant(s, p))
     elif state.brink_at is not None and new_state.tier < VIOLATION:  # the window runs on

@@ -209,6 +209,8 @@ def facts_json(f: Facts) -> dict[str, Any]:
         "inferred": f.inferred,
         "evidence": [_position_json(p) for p in f.evidence],
         "unconfirmed": f.unconfirmed,
+        "ble": f.ble,
+        "ble_rssi": f.ble_rssi,
     }
 
 
@@ -267,6 +269,8 @@ def facts_from_json(data: dict[str, Any]) -> Facts:
         inferred=bool(data.get("inferred", False)),
         evidence=tuple(p for p in (_position(e) for e in data.get("evidence") or ()) if p is not None),
         unconfirmed=bool(data.get("unconfirmed", False)),
+        ble=bool(data.get("ble", False)),
+        ble_rssi=data.get("ble_rssi"),
     )
 
 

@@ -115,7 +115,8 @@ def _person_kind(conn: Connection, person_id: str, field: str = "person_id") -> 
 def put_device(conn: Connection, now: datetime, *, device_id: str, kind: DeviceKind, person_id: str | None,
                silence_limit_s: float | None = None, location_limit_s: float | None = None,
                report_interval_s: float | None = None, protocol: Protocol | None = None,
-              identifier: str | None = None, network: str | None = None) -> Touched:  # fmt: skip
+              identifier: str | None = None, network: str | None = None,
+              ble_tag: str | None = None) -> Touched:  # fmt: skip
     """Register a device and bind it to one person (or to nobody). Binding it elsewhere unbinds it.
     Its wire identifier names one device per protocol: one another device holds is a conflict (409),
     never a second owner for the same frames."""
@@ -129,6 +130,12 @@ def put_device(conn: Connection, now: datetime, *, device_id: str, kind: DeviceK
         ).scalar()
         if holder is not None:
             raise Conflict(f"device {holder!r} already has this {protocol.value} identifier", "identifier")
+    if ble_tag is not None:
+        taken = conn.execute(
+            select(t.devices.c.id).where(t.devices.c.ble_tag == ble_tag, t.devices.c.id != device_id)
+        ).scalar()
+        if taken is not None:
+            raise Conflict(f"device {taken!r} already broadcasts this BLE tag", "ble_tag")
     person_kind = None if person_id is None else _person_kind(conn, person_id)
     if person_kind is PersonKind.SUBJECT and kind is not DeviceKind.ANKLE_MONITOR:
         pass  # allowed: some programmes give subjects a phone as a second device
@@ -142,6 +149,7 @@ def put_device(conn: Connection, now: datetime, *, device_id: str, kind: DeviceK
         "protocol": None if protocol is None else protocol.value,
         "identifier": identifier,
         "network": network,
+        "ble_tag": ble_tag,
     }
     created = _upsert(conn, t.devices, device_id, values, now)
     return Touched(result=created, devices=(device_id,))

@@ -35,6 +35,7 @@ def device_from_row(row: Any) -> Device:
         location_limit_s=row.location_limit_s,
         report_interval_s=row.report_interval_s,
         in_pursuit=row.pursuit_since is not None,
+        ble_tag=row.ble_tag,
     )
 
 

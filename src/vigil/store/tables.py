@@ -112,10 +112,13 @@ devices = Table(
     # Since when it is asked to report fast (pursuit mode, rules/pursuit.py); null: normal reporting.
     Column("pursuit_since", UTCTime(), nullable=True),
     Column("pursuit_reason", String(200), nullable=True),
+    # The BLE tag a monitor broadcasts (her device reports seeing it: rules/ble.py); one per tag.
+    Column("ble_tag", String(ID), nullable=True),
     # Since when it said it went offline (an OwnTracks last will), until it is heard again.
     Column("offline_since", UTCTime(), nullable=True),
     *_stamps(),
     Index("ix_devices_protocol_identifier", "protocol", "identifier", unique=True),
+    Index("ix_devices_ble_tag", "ble_tag", unique=True),
 )
 
 orders = Table(

@@ -31,6 +31,8 @@ def upgrade() -> None:
     op.add_column(
         "devices", sa.Column("offline_since", vigil.store.tables.UTCTime(timezone=True), nullable=True)
     )
+    op.add_column("devices", sa.Column("ble_tag", sa.String(length=64), nullable=True))
+    op.create_index("ix_devices_ble_tag", "devices", ["ble_tag"], unique=True)
     op.create_index("ix_devices_protocol_identifier", "devices", ["protocol", "identifier"], unique=True)
     op.create_table(
         "device_commands",
@@ -54,10 +56,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_devices_ble_tag", table_name="devices")
     op.drop_index(op.f("ix_device_commands_device_id"), table_name="device_commands")
     op.drop_table("device_commands")
     op.drop_index("ix_devices_protocol_identifier", table_name="devices")
     with op.batch_alter_table("devices") as batch:
+        batch.drop_column("ble_tag")
         batch.drop_column("offline_since")
         batch.drop_column("pursuit_reason")
         batch.drop_column("pursuit_since")
