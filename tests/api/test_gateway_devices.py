@@ -143,6 +143,7 @@ def test_an_unknown_teltonika_imei_is_refused_with_its_00(served: Api) -> None:
     finally:
         device.close()
     assert served.fixes_of("AM-T") == []
+    assert served.client.get("/health").json()["listeners"]["teltonika"]["refused"] == 1  # counted
 
 
 def test_watch_location_alarm_and_command(served: Api) -> None:

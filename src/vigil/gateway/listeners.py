@@ -152,4 +152,9 @@ class Gateway:
         shown: dict[str, Any] = {listener.protocol.value: listener.status() for listener in self.listeners}
         if self.mqtt is not None:
             shown["owntracks"] = {"broker": str(self.mqtt.broker), "connected": self.mqtt.connected}
+        refused: dict[str, int] = {}
+        for (protocol, _), count in self.admission.refusals.items():
+            refused[protocol] = refused.get(protocol, 0) + count
+        for protocol, count in refused.items():
+            shown.setdefault(protocol, {})["refused"] = count  # frames and connections, since start
         return shown
