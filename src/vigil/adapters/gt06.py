@@ -104,6 +104,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from vigil.adapters import crc
 from vigil.adapters.native import as_utc
 from vigil.adapters.wire import CommandReply, Inbound, Outbound, ProtocolViolation, Session
 from vigil.domain.model import CommandKind, DeviceEvent, EventKind, Fix, FixSource, Report
@@ -210,18 +211,8 @@ PROTECTION: dict[str, EventKind] = {
 }
 
 
-def _table() -> tuple[int, ...]:
-    table = []
-    for byte in range(256):
-        crc = byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x8408 if crc & 1 else crc >> 1
-        table.append(crc)
-    return tuple(table)
-
-
 # CRC-16/X.25 works on the reflected polynomial 0x1021 (0x8408), a byte at a time.
-_CRC_TABLE = _table()
+_CRC_TABLE = crc.table(0x8408)
 
 
 # --- pure helpers ----------------------------------------------------------------------------------
@@ -229,10 +220,7 @@ _CRC_TABLE = _table()
 
 def crc_x25(data: bytes) -> int:
     """CRC-16/X.25 (CRC-ITU) of `data`: crc_x25(bytes.fromhex("05010001")) == 0xD9DC."""
-    crc = 0xFFFF
-    for byte in data:
-        crc = (crc >> 8) ^ _CRC_TABLE[(crc ^ byte) & 0xFF]
-    return crc ^ 0xFFFF
+    return crc.crc16(data, _CRC_TABLE, 0xFFFF, 0xFFFF)
 
 
 def frame(proto: int, content: bytes, serial: int, *, extended: bool = False) -> bytes:

@@ -77,6 +77,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from vigil.adapters import crc
 from vigil.adapters.native import as_utc
 from vigil.adapters.wire import CommandReply, Inbound, Outbound, ProtocolViolation
 from vigil.domain.model import CommandKind, DeviceEvent, EventKind, Fix, Report
@@ -131,25 +132,12 @@ _UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # --- CRC-16/IBM -----------------------------------------------------------------------------------
 
 
-def _crc_table() -> tuple[int, ...]:
-    table = []
-    for byte in range(256):
-        crc = byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-        table.append(crc)
-    return tuple(table)
-
-
-_CRC_TABLE = _crc_table()
+_CRC_TABLE = crc.table(0xA001)
 
 
 def crc16_ibm(data: bytes) -> int:
     """CRC-16/IBM (a.k.a. ARC): reflected polynomial 0xA001, initial value 0, no final XOR."""
-    crc = 0
-    for byte in data:
-        crc = (crc >> 8) ^ _CRC_TABLE[(crc ^ byte) & 0xFF]
-    return crc
+    return crc.crc16(data, _CRC_TABLE, 0, 0)
 
 
 # --- records --------------------------------------------------------------------------------------
