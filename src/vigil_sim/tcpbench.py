@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import random
 import resource
 import sys
@@ -125,7 +126,9 @@ def prepare(tmp: Path, devices: int) -> Registered:
         )
         with db.begin() as conn:
             conn.execute(statement, rows)
-        placed = [(d, r["b_identifier"], *work.where[d]) for d, r in zip(ids, rows, strict=True)]
+        placed = [
+            (d, r["b_identifier"], work.where[d][0], work.where[d][1]) for d, r in zip(ids, rows, strict=True)
+        ]
         return Registered(url, placed, time.perf_counter() - began)
     finally:
         db.dispose()
@@ -275,12 +278,14 @@ async def _sample(pid: int, samples: list[tuple[float, float]], origin: float) -
         await asyncio.sleep(SAMPLE_S)
 
 
-async def _lag(lags: list[float], every: float = LAG_TICK_S) -> None:
-    """How late this process's own event loop wakes: the devices' side of every latency figure."""
+async def _lag(lags: list[tuple[float, float]], origin: float, every: float = LAG_TICK_S) -> None:
+    """How late this process's own event loop wakes (phase time, seconds late): the devices' side
+    of every latency figure."""
     while True:
         due = time.perf_counter() + every
         await asyncio.sleep(every)
-        lags.append(max(0.0, time.perf_counter() - due))
+        now = time.perf_counter()
+        lags.append((now - origin, max(0.0, now - due)))
 
 
 def _open_connections(base_url: str) -> int | None:
@@ -324,14 +329,22 @@ async def drive(
     end = start + seconds
     cpu0, own0 = server_cpu_s(pid), time.process_time()
     sampling = asyncio.create_task(_sample(pid, samples, start))
-    lags: list[float] = []
-    lagging = asyncio.create_task(_lag(lags))
+    lags: list[tuple[float, float]] = []
+    lagging = asyncio.create_task(_lag(lags, start))
+    # The devices' process holds 10,000 connections too: a full collection of its heap stalls its
+    # loop for a good part of a second, and every ack read meanwhile would be timed late. Its
+    # garbage is nearly all acyclic, so the collector is off while the devices report.
+    gc.collect()
+    gc.freeze()
+    gc.disable()
     try:
         await asyncio.gather(
             *(_report(d, start, end, interval, rng.uniform(0.0, interval), tally) for d in live)
         )
     finally:
         phase_s = time.perf_counter() - start
+        gc.enable()
+        gc.unfreeze()
         cpu1, own1 = server_cpu_s(pid), time.process_time()
         end_wall = datetime.now(UTC)
         rss_end = server_memory_mb(pid)
@@ -387,7 +400,7 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
         import uvloop
     except ImportError:
         return None
-    return uvloop.new_event_loop  # type: ignore[no-any-return]
+    return uvloop.new_event_loop
 
 
 def _ms(seconds: float | None) -> float | None:
@@ -485,7 +498,7 @@ def run(
         "fixes_clock_suspect": counts["clock_suspect"],
         "ack": _latency(tally.latency),
         "ack_steady": _latency(steady),
-        "device_loop_lag": _latency(out["lags"]),
+        "device_loop_lag": _latency([late for _, late in out["lags"]]),
         "rss_before_mb": before,
         "rss_all_open_mb": open_all,
         "rss_peak_open_mb": out["rss_peak_open_mb"],
@@ -517,7 +530,9 @@ def run(
         "server_startup_s": round(startup_s, 2),
         "figures": figures,
         "rss_samples": [(round(at, 1), rss) for at, rss in out["rss_samples"]],
+        "phase_began_at": out["start_wall"].isoformat(),
         "slow_acks_per_second": _slow_per_second(tally),
+        "device_loop_stalls": [(round(at, 2), _ms(late)) for at, late in out["lags"] if late >= 0.02],
         "targets": verdicts(figures),
     }
 
