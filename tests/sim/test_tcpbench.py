@@ -66,3 +66,12 @@ def test_tiny_tcp_bench_end_to_end() -> None:
     assert set(verdicts.values()) == {"n/a"}  # far below the targets' scale
     text = tcpbench.report(result)
     assert "frame -> ack p99" in text and "memory per connection" in text
+
+
+def test_the_cli_refuses_what_it_cannot_run(capsys: pytest.CaptureFixture[str]) -> None:
+    from vigil.cli import main as cli_main
+
+    assert cli_main(["bench", "--workload", "tcp", "--devices", "1"]) == 2
+    assert cli_main(["bench", "--workload", "tcp", "--devices", "10,20"]) == 2
+    assert cli_main(["bench", "--workload", "tcp", "--interval", "0"]) == 2
+    assert "--workload tcp" in capsys.readouterr().err
