@@ -206,6 +206,8 @@ def _counts(text: str) -> list[int]:
 def _bench(args: argparse.Namespace, settings: Settings) -> int:
     if args.workload == "dispatch":
         return _dispatch_bench(args)
+    if args.workload == "tcp":
+        return _tcp_bench(args)
     if args.http or args.workload:
         from vigil_sim.httpbench import main as http_main
 
@@ -250,6 +252,24 @@ def _dispatch_bench(args: argparse.Namespace) -> int:
         print(f"vigil bench: {exc}", file=sys.stderr)
         return 2
     return dispatch_main(pairs[0], devices[0], rate=args.rate or RATE, out=args.out)
+
+
+def _tcp_bench(args: argparse.Namespace) -> int:
+    from vigil_sim.tcpbench import DEVICES, INTERVAL_S, SECONDS
+    from vigil_sim.tcpbench import main as tcp_main
+
+    try:
+        devices = _counts(args.devices) if args.devices else [DEVICES]
+        if len(devices) != 1 or devices[0] < 2:
+            raise ValueError("--workload tcp takes one --devices count, at least 2")
+        seconds = SECONDS if args.seconds is None else args.seconds
+        interval = INTERVAL_S if args.interval is None else args.interval
+        if seconds <= 0 or interval <= 0:
+            raise ValueError("--seconds and --interval must be positive")
+    except ValueError as exc:
+        print(f"vigil bench: {exc}", file=sys.stderr)
+        return 2
+    return tcp_main(devices[0], seconds=seconds, interval=interval, out=args.out)
 
 
 def _simulate(args: argparse.Namespace, settings: Settings) -> int:
@@ -430,7 +450,8 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--devices",
         help="registered devices for the memory figure (default 100,000); "
-        "with --http, comma-separated sizes (default 1000,10000,100000)",
+        "with --http, comma-separated sizes (default 1000,10000,100000); "
+        "with --workload tcp, devices connected at once (default 10,000)",
     )
     bench.add_argument("--batch", type=int, default=100)
     bench.add_argument("--out", help="also save the figures as JSON here (e.g. docs/bench/latest.json)")
@@ -439,14 +460,23 @@ def parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--workload",
-        choices=["w1", "dispatch"],
+        choices=["w1", "dispatch", "tcp"],
         help="w1: the named comparison workload (implies --http); "
-        "dispatch: alert -> push latency to a loopback dispatch receiver",
+        "dispatch: alert -> push latency to a loopback dispatch receiver; "
+        "tcp: GT06 devices connected at once to the device gateway",
     )
     bench.add_argument("--updates", type=int, default=200_000, help="with --workload w1: updates sent")
     bench.add_argument("--chart", help="with --http: draw a PNG chart here (needs matplotlib)")
     bench.add_argument(
         "--rate", type=float, help="with --workload dispatch: background fixes/s (default 1,500)"
+    )
+    bench.add_argument(
+        "--seconds",
+        type=float,
+        help="with --workload tcp: reporting time after all are connected (default 60)",
+    )
+    bench.add_argument(
+        "--interval", type=float, help="with --workload tcp: seconds between a device's reports (default 10)"
     )
     bench.set_defaults(run=_bench)
     simulate = sub.add_parser(
