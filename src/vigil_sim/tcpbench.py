@@ -87,6 +87,7 @@ TARGET_FRAMES_PER_S = 1_000.0
 KEEP = Tuning()  # what the engine keeps per device (domain/track.py): memory grows until it is full
 POSITION = 0x12  # GPS + cell
 ACK_BYTES = len(gt06.ack(POSITION, 0))
+COMMAND = 0x80  # the GT06 online command
 # A Korean cell (MCC 450, MNC 5, a LAC and cell id): decoded as nothing, as the codec ignores cells.
 CELL = bytes.fromhex("01c2052b5c00a1b2")
 
@@ -218,6 +219,7 @@ class Tally:
     frames: int = 0
     lost: int = 0  # no ack within ACK_TIMEOUT_S, or the connection closed
     bad_acks: int = 0
+    commands: int = 0  # commands the server sent (pursuit mode), read past while waiting for acks
     failures: Counter[str] = field(default_factory=Counter)  # connect/login failures by reason
 
 
@@ -270,7 +272,7 @@ async def _report(
         tally.frames += 1
         try:
             device.writer.write(data)
-            reply = await asyncio.wait_for(device.reader.readexactly(ACK_BYTES), ACK_TIMEOUT_S)
+            reply = await asyncio.wait_for(_ack(device.reader, tally), ACK_TIMEOUT_S)
         except (OSError, asyncio.IncompleteReadError, TimeoutError):
             tally.lost += 1
             return
@@ -281,6 +283,23 @@ async def _report(
         tally.sent.append(sent - start)
         tally.latency.append(latency)
         due += interval
+
+
+async def _ack(reader: asyncio.StreamReader, tally: Tally) -> bytes:
+    """The next acknowledgement, past any command the server sends in between (pursuit mode asks
+    the devices of pairs in a warning to report faster: counted, not answered)."""
+    while True:
+        head = await reader.readexactly(3)
+        if head[:2] == b"\x79\x79":
+            more = await reader.readexactly(1)
+            length = int.from_bytes(head[2:3] + more, "big")
+            frame = head + more + await reader.readexactly(length + 2)
+        else:
+            frame = head + await reader.readexactly(head[2] + 2)
+        if frame[3 if head[:2] == b"\x78\x78" else 4] == COMMAND:
+            tally.commands += 1
+            continue
+        return frame
 
 
 async def _sample(pid: int, samples: list[tuple[float, float]], origin: float) -> None:
@@ -502,6 +521,7 @@ def run(
         "frames_acked": len(tally.latency),
         "frames_lost": tally.lost,
         "bad_acks": tally.bad_acks,
+        "commands_received": tally.commands,
         "frames_per_s_offered": round(out["connected"] / interval, 1),
         "acks_per_s": round(len(tally.latency) / phase_s, 1),
         "fixes_stored": counts["all"],
@@ -615,7 +635,8 @@ def report(result: dict[str, Any]) -> str:
         f"connected {f['connected']:,} of {f['devices']:,} in {f['connect_s']:.1f} s "
         f"(the server counted {f['server_connections_open']} open; {f['server_connections_end']} at the end)",
         f"frames sent {f['frames_sent']:,}, acked {f['frames_acked']:,}, lost {f['frames_lost']:,}, "
-        f"bad acks {f['bad_acks']:,}; fixes stored {f['fixes_stored']:,} "
+        f"bad acks {f['bad_acks']:,}; commands received {f.get('commands_received', 0):,} (pursuit mode); "
+        f"fixes stored {f['fixes_stored']:,} "
         f"({f['fixes_doubted']:,} doubted, {f['fixes_clock_suspect']:,} clock-suspect)",
         f"server CPU {_n(f['server_cpu_share'], 2)} cores, devices' process {_n(f['loadgen_cpu_share'], 2)} "
         "(reporting phase)",

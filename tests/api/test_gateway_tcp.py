@@ -62,21 +62,12 @@ class Lines:
 
 def _run(api: Any, scenario: Callable[[Listener], Awaitable[None]], **options: Any) -> Listener:
     services = api.client.app.state.services
-    listener = Listener(
-        Protocol.GT06,
-        "127.0.0.1",
-        -1,
-        Lines,
-        Admission(services.reader, services.runner),
-        api.clock,
-        **options,
-    )
+    admission = Admission(services.reader, services.runner)
+    listener = Listener(Protocol.GT06, "127.0.0.1", 0, Lines, admission, api.clock, **options)
 
     async def main() -> None:
-        listener.port = 0  # any free port (0 in the settings means disabled; here, the OS picks)
-        server = await asyncio.start_server(listener._serve, "127.0.0.1", 0)
-        listener._server, listener.state = server, "listening"
-        listener.port = server.sockets[0].getsockname()[1]
+        await listener.bind(0)  # any free port (0 in the settings means disabled)
+        assert listener.state == "listening"
         try:
             await scenario(listener)
         finally:
