@@ -134,6 +134,9 @@ class Touched:
     devices: tuple[str, ...] = ()
     orders: tuple[str, ...] = ()
     zones: tuple[str, ...] = ()
+    # Audit entries for what the write did, appended in its transaction (the system's own steps,
+    # such as a command handed to a device; a person's writes are audited at the edge).
+    audit: tuple[Entry, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -291,6 +291,8 @@ class Processor:
         batch.rows.flush(conn)  # a registry change must see the reports before it, in order
         with conn.begin_nested():  # a refusal raised by `apply` undoes its rows alone
             touched = command.apply(conn, now)
+        if touched.audit and self.audit_key is not None:
+            batch.rows.audit(touched.audit)
         changes: list[AlertChange] = []
         for device_id in touched.devices:
             row = conn.execute(select(t.devices).where(t.devices.c.id == device_id)).first()

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from vigil.adapters.wire import CommandReply
-from vigil.commands import Audit, Touched, Write
+from vigil.commands import Touched, Write
 from vigil.store import device_commands
 from vigil.store.audit import Entry
 from vigil.store.device_commands import Queued
@@ -86,14 +87,17 @@ class Courier:
     async def answered(self, device_id: str, reply: CommandReply) -> str | None:
         """The device's answer to the command it is for; returns that command's id (None: none was
         waiting for an answer)."""
-        done = await self._write(
-            lambda conn, now: device_commands.acknowledged(
-                conn, now, device_id, reply.ref, reply.text, reply.kind
+
+        def step(conn: Connection, now: datetime) -> Touched:
+            done = device_commands.acknowledged(conn, now, device_id, reply.ref, reply.text, reply.kind)
+            if done.result is None:
+                return done
+            return replace(
+                done, audit=(_entry(device_id, str(done.result), "acknowledged", reply.text[:200]),)
             )
-        )
-        if done is not None:
-            await self._audit(device_id, str(done), "acknowledged", reply.text[:200])
-        return None if done is None else str(done)
+
+        found = await self._write(step)
+        return None if found is None else str(found)
 
     async def expire(self) -> int:
         expired = await self._write(device_commands.expire)
@@ -107,18 +111,25 @@ class Courier:
         what: str,
         note: str,
     ) -> None:
-        if await self._write(apply):
-            await self._audit(device_id, command_id, what, note)
+        """One step of a command, and its audit entry, in one transaction (when the step was taken)."""
+
+        def step(conn: Connection, now: datetime) -> Touched:
+            done = apply(conn, now)
+            if not done.result:
+                return done
+            return replace(done, audit=(_entry(device_id, command_id, what, note),))
+
+        await self._write(step)
 
     async def _write(self, apply: Callable[[Connection, datetime], Touched]) -> Any:
         return await asyncio.wrap_future(self._runner.submit(Write(apply)))
 
-    async def _audit(self, device_id: str, command_id: str, what: str, note: str) -> None:
-        entry = Entry(
-            actor=SYSTEM,
-            role="system",
-            action=f"device.command.{what}",
-            target=f"devices/{device_id}/commands/{command_id}",
-            reason=note,
-        )
-        await asyncio.wrap_future(self._runner.submit(Audit((entry,))))
+
+def _entry(device_id: str, command_id: str, what: str, note: str) -> Entry:
+    return Entry(
+        actor=SYSTEM,
+        role="system",
+        action=f"device.command.{what}",
+        target=f"devices/{device_id}/commands/{command_id}",
+        reason=note,
+    )
