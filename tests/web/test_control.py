@@ -613,3 +613,26 @@ def test_the_queue_shows_one_entry_per_incident_with_its_number_latest_escalatio
     detail.get_by_test_id("incident-alert").first.click()
     expect(page.get_by_test_id("detail-state")).to_be_visible()
     assert problems == []
+
+
+def test_from_the_alert_detail_an_operator_asks_his_monitor_for_a_fix_and_sees_pursuit_mode(
+    site: Site, desk: Any
+) -> None:
+    """His approach put his monitor in pursuit mode (shown on the detail); a click queues a `locate`
+    command for it, which the device API then shows as the operator's."""
+    pair = site.pair()
+    alert = approach(site, pair)
+    page = desk.new_page()
+    problems = watch(page)
+    sign_in(page, site, "operator")
+    page.locator(f"[data-testid=alert-item][data-alert-id='{alert['id']}'] .kind").click()
+    devices = page.get_by_test_id("alert-detail").get_by_test_id("detail-devices")
+    monitor = devices.locator(f"[data-testid=device][data-device='{pair.ankle}']")
+    expect(monitor.get_by_test_id("pursuit")).to_be_visible()
+    monitor.get_by_test_id("command-locate").click()
+    expect(monitor.get_by_test_id("command-locate")).to_have_text("요청됨")
+    commands = site.call("GET", f"/v1/devices/{pair.ankle}/commands").json()
+    assert [(c["type"], c["requested_by"]) for c in commands if c["type"] == "locate"] == [
+        ("locate", "u-operator")
+    ]
+    assert problems == []

@@ -89,7 +89,7 @@ async function show(view) {
     if (!state.screens.monitor) {
       state.screens.monitor = new Monitor($("#monitor"), state.config, {
         onForbidden: notAllowed, onPurpose: purposeRefused, canMove: MOVERS.has(role), registry: REGISTRY.has(role),
-        canAssign: ASSIGNERS.has(role),
+        canAssign: ASSIGNERS.has(role), canCommand: REGISTRY_WRITERS.has(role),
       });
     }
     await state.screens.monitor.start();

@@ -32,8 +32,9 @@ export class Monitor {
   // onForbidden: the role may not watch at all; onPurpose: the server wants a stated purpose first;
   // canMove: whether the user may take an alert's steps (field officers report from their terminal);
   // registry: whether it may read orders and subjects (the lines between pairs, rings, zones);
-  // canAssign: whether it may send field units to an incident and hand them live-track links.
-  constructor(root, config, { onForbidden, onPurpose = () => {}, canMove = true, registry = true, canAssign = false }) {
+  // canAssign: whether it may send field units to an incident and hand them live-track links;
+  // canCommand: whether it may command his monitor (a fix now, vibrate or sound it).
+  constructor(root, config, { onForbidden, onPurpose = () => {}, canMove = true, registry = true, canAssign = false, canCommand = false }) {
     this.root = root;
     this.config = config;
     this.onForbidden = onForbidden;
@@ -41,6 +42,7 @@ export class Monitor {
     this.canMove = canMove;
     this.registry = registry;
     this.canAssign = canAssign;
+    this.canCommand = canCommand;
     // The link last issued here, {alert, holder, url}: the server shows a link's URL only when it
     // issues it, so it stays on screen (to copy, or read out) until the detail is closed.
     this.issued = null;
@@ -798,6 +800,7 @@ export class Monitor {
       </dl>
       <div data-slot="steps"></div>
       <div data-slot="units"></div>
+      <div data-slot="devices"></div>
       <h3>${esc(t("detail.plan"))}</h3>
       <ul class="plan" data-testid="detail-plan">
         <li>${esc(t("detail.plan.probation"))}: ${where(sp)}</li>
@@ -811,9 +814,48 @@ export class Monitor {
     </div>`);
     body.querySelector("[data-slot=steps]").replaceWith(this.stepsFor(d));
     body.querySelector("[data-slot=units]").replaceWith(this.unitsFor(d));
+    body.querySelector("[data-slot=devices]").replaceWith(this.devicesFor(d));
     const back = this.detailEl.querySelector(".back");
     this.detailEl.replaceChildren(back, body);
     back.textContent = t("detail.back");
+  }
+
+  // --- his devices: pursuit mode, and commands (a fix now; vibrate or sound: he must call probation) ---
+
+  devicesFor(d) {
+    const box = el(`<section class="devices" data-testid="detail-devices"><h3>${esc(t("devices.title"))}</h3></section>`);
+    if (!d.subject || !this.registry) {
+      box.hidden = true;
+      return box;
+    }
+    const list = el(`<ul class="device-list"></ul>`);
+    const error = el(`<p class="error" data-testid="command-error" hidden></p>`);
+    box.append(list, error);
+    api("GET", "/v1/devices").then((devices) => {
+      for (const device of devices.filter((x) => x.person_id === d.subject && x.person_kind === "subject")) {
+        const li = el(`<li data-testid="device" data-device="${esc(device.id)}"><span class="mono">${esc(device.id)}</span>
+          ${device.pursuit_since ? `<span class="chip warning" data-testid="pursuit" title="${esc(device.pursuit_reason || "")}">${esc(t("devices.pursuit"))}</span>` : ""}</li>`);
+        if (this.canCommand) {
+          for (const type of ["locate", "vibrate", "alarm"]) {
+            const button = el(`<button type="button" data-testid="command-${type}">${esc(t(`devices.${type}`))}</button>`);
+            button.addEventListener("click", async () => {
+              button.disabled = true;
+              try {
+                await api("POST", `/v1/devices/${encodeURIComponent(device.id)}/commands`, { type });
+                button.textContent = t("devices.queued");
+              } catch (e) {
+                error.hidden = false;
+                error.textContent = t("step.failed", { detail: e instanceof ApiError ? (typeof e.detail === "string" ? e.detail : e.message) : e.message });
+                button.disabled = false;
+              }
+            });
+            li.appendChild(button);
+          }
+        }
+        list.appendChild(li);
+      }
+    }).catch(() => { box.hidden = true; });
+    return box;
   }
 
   // --- field units and their live-track links ---------------------------------------------------------
