@@ -97,6 +97,11 @@ class _Link(asyncio.Protocol):
             log.info("%s connection from %s closed: %s", listener.protocol.value, self.peer, exc)
             self.close()
             return
+        except Exception:  # a codec's bug costs this connection only
+            log.exception("%s connection from %s: the codec failed", listener.protocol.value, self.peer)
+            listener.intake.refused(listener.protocol, "codec error")
+            self.close()
+            return
         if not frames:
             return
         self.queue.extend(frames)
