@@ -74,6 +74,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("backend", params, indirect=True)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The PostgreSQL variants are `slow` too: the quick loop (`-m "not slow"`) runs on the embedded
+    default, SQLite, and the whole suite (the README command, CI) runs them all. They exist to check
+    what PostgreSQL stores differently, which an inner loop on one backend does not change; each
+    costs four times its SQLite twin (a database made from the template, a server on it)."""
+    for item in items:
+        if item.get_closest_marker("postgres") is not None and item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.slow)
+
+
 def _parametrises(metafunc: pytest.Metafunc, name: str) -> bool:
     for marker in metafunc.definition.iter_markers("parametrize"):
         names = marker.args[0] if marker.args else marker.kwargs.get("argnames", ())

@@ -47,9 +47,9 @@ from vigil.store import tables as t
 from vigil.store.accounts import issue_token
 from vigil.store.database import open_engine
 
-pytestmark = pytest.mark.slow
-
-pytestmark = pytest.mark.both_backends  # text PostgreSQL refuses (NUL) and SQLite stores
+# slow: every operation, fuzzed (the second assignment used to replace the first, and it ran in the
+# quick loop); both backends: text PostgreSQL refuses (NUL) and SQLite stores.
+pytestmark = [pytest.mark.slow, pytest.mark.both_backends]
 
 EXAMPLES = int(os.environ.get("VIGIL_SCHEMATHESIS_EXAMPLES", "12"))
 # The OsmAnd protocol's routes read a device's token themselves (?token=, the path or a Bearer
