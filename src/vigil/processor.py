@@ -86,6 +86,7 @@ class PositionUpdate:
     person_id: str
     person_kind: str
     fix: Fix
+    pursuit: bool = False  # its device is asked to report fast (pursuit mode)
 
 
 @dataclass(slots=True)
@@ -463,7 +464,12 @@ class Processor:
             track = engine.tracks.get(device.person_id or "")
             if fix is not None and track is not None and track.latest is fix:
                 out.positions.append(
-                    PositionUpdate(track.person_id, (device.person_kind or "").__str__(), fix)
+                    PositionUpdate(
+                        track.person_id,
+                        (device.person_kind or "").__str__(),
+                        fix,
+                        self.engine.pursuit.on(fix.device_id),
+                    )
                 )
 
     def _judge_times(

@@ -626,6 +626,8 @@ def test_from_the_alert_detail_an_operator_asks_his_monitor_for_a_fix_and_sees_p
     problems = watch(page)
     sign_in(page, site, "operator")
     page.locator(f"[data-testid=alert-item][data-alert-id='{alert['id']}'] .kind").click()
+    # on the map too: his marker carries the pursuit ring (the fix that placed him was the monitor's)
+    expect(page.get_by_test_id(f"marker-{pair.subject}")).to_have_attribute("data-pursuit", "true")
     devices = page.get_by_test_id("alert-detail").get_by_test_id("detail-devices")
     monitor = devices.locator(f"[data-testid=device][data-device='{pair.ankle}']")
     expect(monitor.get_by_test_id("pursuit")).to_be_visible()

@@ -33,7 +33,11 @@ def latest(
         require_purpose(request)
     people = None if seen.everything else seen.people
     rows = services.reader.latest_positions(people)
-    features = [position_feature(r["person_id"], r["person_kind"] or "", fix_from_row(_Row(r))) for r in rows]
+    fast = services.reader.in_pursuit()
+    features = [
+        position_feature(r["person_id"], r["person_kind"] or "", fix, fix.device_id in fast)
+        for fix, r in ((fix_from_row(_Row(r)), r) for r in rows)
+    ]
     return {"type": "FeatureCollection", "features": features}
 
 

@@ -108,7 +108,10 @@ class Hub:
             (
                 _ref(p.person_kind, p.person_id),
                 json.dumps(
-                    {"type": "position", "feature": position_feature(p.person_id, p.person_kind, p.fix)}
+                    {
+                        "type": "position",
+                        "feature": position_feature(p.person_id, p.person_kind, p.fix, p.pursuit),
+                    }
                 ),
             )
             for p in published.positions

@@ -39,8 +39,9 @@ def change_json(change: AlertChange) -> dict[str, Any]:
     }
 
 
-def position_feature(person_id: str, person_kind: str, fix: Fix) -> dict[str, Any]:
-    """A GeoJSON Feature (coordinates in [lon, lat] order)."""
+def position_feature(person_id: str, person_kind: str, fix: Fix, pursuit: bool = False) -> dict[str, Any]:
+    """A GeoJSON Feature (coordinates in [lon, lat] order); `pursuit`: the device that measured it is
+    asked to report fast (pursuit mode)."""
     return {
         "type": "Feature",
         "geometry": {"type": "Point", "coordinates": [fix.lon, fix.lat]},
@@ -53,5 +54,6 @@ def position_feature(person_id: str, person_kind: str, fix: Fix) -> dict[str, An
             "speed_mps": fix.speed_mps,
             "heading_deg": fix.heading_deg,
             "source": fix.source.value,
+            "pursuit": pursuit,
         },
     }

@@ -55,6 +55,13 @@ class Reader:
             ).scalar()
         return None if found is None else str(found)
 
+    def in_pursuit(self) -> set[str]:
+        """The devices asked to report fast now (pursuit mode)."""
+        with self.db.connect() as conn:
+            return set(
+                conn.execute(select(t.devices.c.id).where(t.devices.c.pursuit_since.is_not(None))).scalars()
+            )
+
     def identity_of(self, device_id: str) -> tuple[str | None, str | None]:
         """The device's protocol and wire identifier (None, None: unknown device)."""
         with self.db.connect() as conn:

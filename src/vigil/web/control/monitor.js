@@ -182,9 +182,10 @@ export class Monitor {
     live.hidden = false;
     live.dataset.state = state;
     live.textContent = t(`live.${state}`);
-    // After a (re)connection, catch up on what happened while the socket was down.
-    if (state === "live" && this.connectedOnce) this.load().catch(() => {});
-    if (state === "live") this.connectedOnce = true;
+    // Once the stream is live, catch up on what happened before it was: while the socket was down,
+    // and on the first connection, between the first load and the server's hello (an alert raised
+    // then would otherwise never reach this screen: seen once under load in the browser tests).
+    if (state === "live") this.load().catch(() => {});
   }
 
   onMessage(message) {
@@ -239,7 +240,8 @@ export class Monitor {
     if (!person) return;
     const status = this.statusOf(id);
     const selected = this.selected === id;
-    const key = `${status}|${selected}|${person.kind}`;
+    const pursuit = Boolean(person.feature && person.feature.properties.pursuit);
+    const key = `${status}|${selected}|${person.kind}|${pursuit}`;
     if (person.style !== key) {
       person.style = key;
       person.status = status;
@@ -248,10 +250,10 @@ export class Monitor {
         className: "marker",
         iconSize: [18, 18],
         iconAnchor: [9, 9],
-        html: `<div class="pin${protectedClass}${selected ? " selected" : ""}" data-testid="marker-${esc(id)}" data-state="${status}" data-kind="${esc(person.kind)}"></div><div class="pin-label">${esc(id)}</div>`,
+        html: `<div class="pin${protectedClass}${selected ? " selected" : ""}${pursuit ? " pursuit" : ""}" data-testid="marker-${esc(id)}" data-state="${status}" data-kind="${esc(person.kind)}" data-pursuit="${pursuit}"></div><div class="pin-label">${esc(id)}${pursuit ? ` · ${esc(t("devices.pursuit_short"))}` : ""}</div>`,
       }));
       person.marker.setZIndexOffset(RANK[status] * 1000 + (selected ? 5000 : 0));
-      person.marker.options.title = `${id} · ${t(`status.${status}`)}`;
+      person.marker.options.title = `${id} · ${t(`status.${status}`)}${pursuit ? ` · ${t("devices.pursuit")}` : ""}`;
     }
     const layer = this.involved(id) || status !== "ok" ? this.urgent : this.cluster;
     if (person.layer !== layer) {
