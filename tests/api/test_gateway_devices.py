@@ -6,6 +6,7 @@ and its answer is recorded."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 from collections.abc import Iterator
@@ -259,9 +260,20 @@ def _gps_frame(at: datetime, lat: float, lon: float, serial: int, speed_kmh: int
     return gt06.frame(0x12, block + bytes.fromhex("01cc00287d001f71"), serial)
 
 
+def _until_ack(device: Device, proto: int, serial: int) -> list[bytes]:
+    """Frames read until the ack of (proto, serial): the commands that came before it."""
+    others: list[bytes] = []
+    while (frame := device.until(b"\r\n")) != gt06.ack(proto, serial):
+        assert frame, "the connection closed"
+        others.append(frame)
+    return others
+
+
+@pytest.mark.slow  # about 12 s: the writer's timer must see the hand-driven clock pass two holds
 def test_pursuit_mode_reaches_a_connected_monitor_when_he_comes_near(served: Api) -> None:
     """His approach within the warning distance asks his GT06 monitor, over its open connection,
-    to report every 15 s; the command is recorded as the system's, sent."""
+    to report every 15 s; the command is recorded as the system's, sent; once the danger is over,
+    the mode ends on its own and the monitor is asked back to its normal interval."""
     api = served
     _register(api, "AM-G", "gt06", GT06_IMEI)
     api.protected("P1", "W-1")
@@ -275,16 +287,31 @@ def test_pursuit_mode_reaches_a_connected_monitor_when_he_comes_near(served: Api
         assert device.until(b"\r\n") == gt06.ack(0x12, 2)
         command = device.until(b"\r\n")
         assert command[3] == 0x80 and b"TIMER,15,15#" in command
+        # He drives off and keeps reporting: the warning clears at the end of its 15-min hold, and
+        # 5 min later the mode ends on its own: the monitor is asked back to its normal interval.
+        seen: list[bytes] = []
+        for serial in range(3, 12):  # every 240 s, until the mode has ended (about 1,500 s)
+            api.clock.advance(240)
+            device.send(_gps_frame(api.clock(), api.north(3000), api.HOME_LON, serial, speed_kmh=0))
+            device.sock.settimeout(10)
+            seen += _until_ack(device, 0x12, serial)
+            device.sock.settimeout(1)
+            deadline = time.monotonic() + 2  # the writer's timer wakes within a second
+            while not any(b"TIMER,60,60#" in frame for frame in seen) and time.monotonic() < deadline:
+                with contextlib.suppress(TimeoutError):
+                    seen.append(device.until(b"\r\n"))
+            if any(b"TIMER,60,60#" in frame for frame in seen):
+                break
+        assert any(b"TIMER,60,60#" in frame for frame in seen), seen
     finally:
         device.close()
-    (queued,) = api.get("/v1/devices/AM-G/commands").json()
-    assert (queued["type"], queued["params"], queued["requested_by"]) == (
+    back, fast = api.get("/v1/devices/AM-G/commands").json()  # newest first
+    assert (fast["type"], fast["params"], fast["requested_by"]) == (
         "set_interval",
         {"seconds": "15"},
         "vigil",
     )
-    assert _status(api, "AM-G", queued["id"], "sent")["status"] == "sent"
-    assert api.get("/v1/devices/AM-G").json()["pursuit_since"] is not None
-    assert (
-        api.get("/v1/devices/W-1").json()["pursuit_since"] is not None
-    )  # hers too (no channel back: native)
+    assert (back["params"], back["requested_by"]) == ({"seconds": "60"}, "vigil")
+    assert _status(api, "AM-G", back["id"], "sent")["status"] == "sent"
+    assert api.get("/v1/devices/AM-G").json()["pursuit_since"] is None
+    assert api.get("/v1/devices/W-1").json()["pursuit_since"] is None  # hers had started and ended too
