@@ -67,6 +67,7 @@ from vigil.store.areas import AlertAreas
 from vigil.store.audit import Entry
 from vigil.store.audit_key import AuditKey
 from vigil.store.codec import facts_json
+from vigil.store.device_commands import Queued
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,7 @@ class Published:
     # Pursuit mode's changes (rules/pursuit.py), and the devices with a command newly queued for one:
     # the gateway sends it if they are connected.
     modes: list[ModeChange] = field(default_factory=list)
-    commanded: list[str] = field(default_factory=list)
+    commanded: list[Queued] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.alerts or self.positions or self.deliveries or self.acks or self.commanded)

@@ -53,9 +53,8 @@ class Handoff:
         if self.deliverer is not None and (published.deliveries or published.acks):
             loop.call_soon_threadsafe(self.deliverer.accept, published.deliveries, published.acks)
         gateway = self.gateway
-        if gateway is not None and published.commanded:
-            for device_id in published.commanded:  # pursuit mode's commands, to connected devices
-                loop.call_soon_threadsafe(gateway.deliver_soon, device_id)
+        if gateway is not None and published.commanded:  # pursuit mode's commands, to connected devices
+            loop.call_soon_threadsafe(gateway.hand, published.commanded)
 
 
 @dataclass(eq=False, slots=True)

@@ -46,8 +46,8 @@ class Courier:
             if not commands:
                 self.waiting.discard(device_id)
             for command in commands:
-                await self.sent(command, via)
-                out.append(command)
+                if await self.sent(command, via):  # not handed twice (two posts at once)
+                    out.append(command)
         return out
 
     async def pending(self, device_id: str) -> list[Queued]:
@@ -66,8 +66,10 @@ class Courier:
         self.waiting = set(found)
         return found
 
-    async def sent(self, command: Queued, via: str) -> None:
-        await self._step(
+    async def sent(self, command: Queued, via: str) -> bool:
+        """Mark the command sent; False when it was no longer pending (sent by another path, expired):
+        then it must not go out again."""
+        return await self._step(
             lambda conn, now: device_commands.sent(conn, now, command.id),
             command.device_id,
             command.id,
@@ -110,8 +112,8 @@ class Courier:
         command_id: str,
         what: str,
         note: str,
-    ) -> None:
-        """One step of a command, and its audit entry, in one transaction (when the step was taken)."""
+    ) -> bool:
+        """One step of a command, and its audit entry, in one transaction; whether it was taken."""
 
         def step(conn: Connection, now: datetime) -> Touched:
             done = apply(conn, now)
@@ -119,7 +121,7 @@ class Courier:
                 return done
             return replace(done, audit=(_entry(device_id, command_id, what, note),))
 
-        await self._write(step)
+        return bool(await self._write(step))
 
     async def _write(self, apply: Callable[[Connection, datetime], Touched]) -> Any:
         return await asyncio.wrap_future(self._runner.submit(Write(apply)))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from vigil.gateway.courier import Courier
 from vigil.gateway.intake import Admission
 from vigil.gateway.mqtt import OwnTracksSubscriber
 from vigil.gateway.tcp import Listener
+from vigil.store.device_commands import Queued
 
 log = logging.getLogger(__name__)
 SWEEP_S = 15.0
@@ -102,6 +103,17 @@ class Gateway:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.gather(*(listener.stop() for listener in self.listeners))
+
+    def hand(self, commands: Sequence[Queued]) -> None:
+        """Commands a batch just queued (pursuit mode), sent as they are to the devices connected
+        here: no read back. Those of devices not connected here wait for their next connection, the
+        MQTT topic or an HTTP post (the sweep, `deliver_soon`)."""
+        by_device: dict[str, list[Queued]] = {}
+        for command in commands:
+            by_device.setdefault(command.device_id, []).append(command)
+        for device_id, theirs in by_device.items():
+            if not any(listener.hand(device_id, theirs) for listener in self.listeners):
+                self.deliver_soon(device_id)
 
     def deliver_soon(self, device_id: str) -> bool:
         """Send the device its pending commands now: over whichever listener holds its connection,

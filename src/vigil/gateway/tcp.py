@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -33,6 +33,7 @@ from typing import Any, cast
 from vigil.adapters.wire import Inbound, Outbound, Protocol, ProtocolViolation, Session, bind
 from vigil.gateway.courier import Courier
 from vigil.gateway.intake import Admission
+from vigil.store.device_commands import Queued
 
 log = logging.getLogger(__name__)
 
@@ -282,15 +283,28 @@ class Listener:
         task.add_done_callback(self._delivering.discard)
         return True
 
-    async def _deliver(self, link: _Link) -> None:
+    def hand(self, device_id: str, commands: Sequence[Queued]) -> bool:
+        """Send these just-queued commands to the device if it is connected here; False: it is not."""
+        link = self._devices.get(device_id)
+        if link is None:
+            return False
+        task = asyncio.get_running_loop().create_task(self._deliver(link, commands))
+        self._delivering.add(task)
+        task.add_done_callback(self._delivering.discard)
+        return True
+
+    async def _deliver(self, link: _Link, commands: Sequence[Queued] | None = None) -> None:
+        """Send `commands`, or (None) whatever is pending for the device, read from the store."""
         if self.courier is None or link.device_id is None or link.superseded:
             return
         async with link.turn:
-            await self._send_pending(link)
+            await self._send(
+                link, await self.courier.pending(link.device_id) if commands is None else commands
+            )
 
-    async def _send_pending(self, link: _Link) -> None:
-        assert self.courier is not None and link.device_id is not None
-        for command in await self.courier.pending(link.device_id):
+    async def _send(self, link: _Link, commands: Sequence[Queued]) -> None:
+        assert self.courier is not None
+        for command in commands:
             try:
                 wire = link.session.encode(Outbound(command.kind, command.params, command.ref))
             except ValueError as exc:  # parameters the protocol cannot carry
@@ -303,8 +317,10 @@ class Listener:
                 continue
             if link.closing:
                 return  # it stays pending for the next connection
-            link.send(wire)
-            await self.courier.sent(command, f"{self.protocol.value} connection from {link.peer}")
+            # Marked first, sent second: a command another path already sent (the sweep and a
+            # batch's hand-over may both hold it) goes out once.
+            if await self.courier.sent(command, f"{self.protocol.value} connection from {link.peer}"):
+                link.send(wire)
 
     async def _identify(self, link: _Link, inbound: Inbound) -> bool:
         identifier = inbound.identifier

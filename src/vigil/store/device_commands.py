@@ -62,15 +62,17 @@ def queue(
     requested_by: str,
     reason: str = "",
 ) -> Touched:
-    """Queue a command for `device_id` (pending). Its `ref` is the device's next number."""
+    """Queue a command for `device_id` (pending). Its `ref` is the device's next number. Answers
+    the command as the gateway puts it on the wire (`Touched.result`)."""
     last = conn.execute(
         select(func.max(t.device_commands.c.ref)).where(t.device_commands.c.device_id == device_id)
     ).scalar()
+    ref = (last or 0) + 1
     conn.execute(
         insert(t.device_commands).values(
             id=command_id,
             device_id=device_id,
-            ref=(last or 0) + 1,
+            ref=ref,
             type=kind.value,
             params=dict(params),
             status=Status.PENDING.value,
@@ -80,7 +82,7 @@ def queue(
             expires_at=expires_at,
         )
     )
-    return Touched(result=command_id)
+    return Touched(result=Queued(command_id, device_id, ref, kind, dict(params), expires_at))
 
 
 def _queued(row: Any) -> Queued:
@@ -201,10 +203,11 @@ def pursue(
     changes: Sequence[ModeChange],
     normal_s: Callable[[str], float],
     fast_s: float,
-) -> list[str]:
+) -> list[Queued]:
     """Write pursuit-mode changes: the device's mode, and where its protocol can take one, a
-    `set_interval` command (`fast_s`, or back to `normal_s(device)`). Answers the devices commanded."""
-    commanded: list[str] = []
+    `set_interval` command (`fast_s`, or back to `normal_s(device)`). Answers the commands queued,
+    which the gateway sends to the devices connected to it without reading them back."""
+    commanded: list[Queued] = []
     for change in changes:
         on = change.pursuit
         conn.execute(
@@ -218,7 +221,7 @@ def pursue(
         if protocol not in COMMANDABLE:
             continue
         seconds = fast_s if on else normal_s(change.device_id)
-        queue(
+        queued = queue(
             conn,
             now,
             command_id=f"cmd-{uuid.uuid4().hex[:16]}",
@@ -229,5 +232,5 @@ def pursue(
             requested_by=SYSTEM,
             reason=("pursuit: " if on else "normal: ") + change.reason[:180],
         )
-        commanded.append(change.device_id)
+        commanded.append(queued.result)
     return commanded
