@@ -32,6 +32,7 @@ class Courier:
         # Devices with something pending, as last known (queued here, or found by a sweep): an HTTP
         # device's post asks the store only when it is one of them, not on every report.
         self.waiting: set[str] = set()
+        self._marks: list[tuple[Queued, str, asyncio.Future[bool]]] = []  # `sent`, not yet written
 
     def expect(self, device_id: str) -> None:
         """A command was queued for the device."""
@@ -68,14 +69,42 @@ class Courier:
 
     async def sent(self, command: Queued, via: str) -> bool:
         """Mark the command sent; False when it was no longer pending (sent by another path, expired):
-        then it must not go out again."""
-        return await self._step(
-            lambda conn, now: device_commands.sent(conn, now, command.id),
-            command.device_id,
-            command.id,
-            "sent",
-            via,
-        )
+        then it must not go out again. Marks asked for in the same turn of the event loop go to the
+        writer as one write (pursuit mode sends thousands at once when many pairs start together)."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._marks.append((command, via, future))
+        if len(self._marks) == 1:
+            asyncio.get_running_loop().call_soon(self._flush_marks)
+        return await future
+
+    def _flush_marks(self) -> None:
+        marks, self._marks = self._marks, []
+
+        def apply(conn: Connection, now: datetime) -> Touched:
+            moved: list[bool] = []
+            entries: list[Entry] = []
+            for command, via, _ in marks:
+                done = bool(device_commands.sent(conn, now, command.id).result)
+                moved.append(done)
+                if done:
+                    entries.append(_entry(command.device_id, command.id, "sent", via))
+            return Touched(result=moved, audit=tuple(entries))
+
+        def settle(done: asyncio.Future[Any]) -> None:
+            if done.cancelled():  # shutting down: no one will send them
+                for _, _, future in marks:
+                    future.cancel()
+                return
+            error = done.exception()
+            for i, (_, _, future) in enumerate(marks):
+                if future.done():
+                    continue
+                if error is not None:
+                    future.set_exception(error)
+                else:
+                    future.set_result(done.result()[i])
+
+        asyncio.wrap_future(self._runner.submit(Write(apply))).add_done_callback(settle)
 
     async def failed(self, command: Queued, why: str) -> None:
         await self._step(
