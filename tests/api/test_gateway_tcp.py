@@ -172,13 +172,14 @@ def test_a_reconnect_takes_over_quietly_but_two_live_ends_raise_device_conflict(
         await _say(new, f"LOGIN {IMEI}")  # a reconnect: the old socket may be half open
         assert await _say(new, f"FIX {api.HOME_LAT} {api.HOME_LON}") == b"ACK\n"
         assert api.get("/v1/alerts", params={"subject": "S1"}).json() == []
-        old[1].write(f"FIX {api.north(5000)} {api.HOME_LON}\n".encode())  # the old end is alive too
-        assert await asyncio.wait_for(old[0].read(), 10) == b""  # closed, not acknowledged
+        # the old end is alive too: a conflict; its position is not believed, its alarm still stands
+        assert await _say(old, f"FIX {api.north(5000)} {api.HOME_LON}") == b"ACK\n"
+        assert await _say(old, "SOS") == b"ACK\n"
         assert await _say(new, f"FIX {api.HOME_LAT} {api.HOME_LON}") == b"ACK\n"  # the newer goes on
 
     _run(api, scenario)
     alerts = api.get("/v1/alerts", params={"subject": "S1"}).json()
-    assert [a["kind"] for a in alerts] == ["device_conflict"]
+    assert sorted(a["kind"] for a in alerts) == ["device_conflict", "sos"]
     assert all(f.lat != pytest.approx(api.north(5000)) for f in api.fixes_of("AM-9"))
 
 
@@ -187,15 +188,21 @@ def test_a_device_restricted_to_a_network_is_not_believed_from_outside_it(app_cl
     _monitor(api, network="10.64.0.0/16")  # the test connects from 127.0.0.1
 
     async def scenario(listener: Listener) -> None:
-        reader, writer = await _connect(listener)
-        writer.write(f"LOGIN {IMEI}\nFIX {api.HOME_LAT} {api.HOME_LON}\n".encode())
-        assert await asyncio.wait_for(reader.read(), 10) == b""
+        conn = await _connect(listener)
+        assert await _say(conn, f"LOGIN {IMEI}") == b"OK\n"
+        assert await _say(conn, f"FIX {api.HOME_LAT} {api.HOME_LON}") == b"ACK\n"  # judged: refused
+        assert await _say(conn, "SOS") == b"ACK\n"  # an alarm is never dropped, whoever sends it
 
-    _run(api, scenario)
+    listener = _run(api, scenario)
     assert api.count(t.fixes) == 0
+    assert listener.intake.refusals[("gt06", "untrusted connection")] == 1
     with api.db.connect() as conn:
-        kinds = list(conn.execute(select(t.alerts.c.kind)).scalars())
-    assert kinds == ["device_conflict"]
+        kinds = sorted(conn.execute(select(t.alerts.c.kind)).scalars())
+        detail = conn.execute(
+            select(t.device_events.c.detail).where(t.device_events.c.kind == "sos")
+        ).scalar_one()
+    assert kinds == ["device_conflict", "sos"]
+    assert "outside its network" in detail["untrusted"]
 
 
 def test_a_violation_closes_that_connection_only(app_client) -> None:

@@ -14,10 +14,12 @@ closed (with the protocol's refusal, where it has one). An IMEI is no secret, so
 * **two live connections for one identifier.** A device that reconnects (a new cell, a NAT timeout)
   leaves its old socket half open on our side, so a second login is not yet a conflict: the new
   connection takes over and the old one is marked superseded. Only if the superseded connection
-  sends again (both ends are alive) is it a conflict: raised once, the old connection closed, its
-  frame not stored.
-* **a connection from outside the device's network** (a private APN's range set on the device): the
-  conflict is raised and the connection closed before anything it says is stored.
+  sends again (both ends are alive) is it a conflict, raised once.
+* **a connection from outside the device's network** (a private APN's range set on the device).
+
+From then on that connection is untrusted: its positions are refused (counted), it is sent no
+commands, and its alarms are still stored, without their positions and marked `untrusted` with
+why: which end is the real device no one can tell here, and an alarm is never dropped.
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, cast
 
 from vigil.adapters.wire import Inbound, Outbound, Protocol, ProtocolViolation, Session, bind
+from vigil.domain.model import ALARM_EVENTS, DeviceEvent, Report
 from vigil.gateway.courier import Courier
 from vigil.gateway.intake import Admission
 from vigil.store.device_commands import Queued
@@ -71,6 +74,9 @@ class _Link(asyncio.Protocol):
         self.identifier: str | None = None
         self.device_id: str | None = None
         self.superseded = False
+        # Why what this connection says is not believed (a device_conflict was raised): its alarms are
+        # still stored, without their positions; its positions are not.
+        self.untrusted: str | None = None
 
     # --- asyncio's callbacks ----------------------------------------------------------------------
 
@@ -247,8 +253,8 @@ class Listener:
     async def _take(self, link: _Link, inbound: Inbound) -> bool:
         """Act on one frame; False: close the connection."""
         self.frames += 1
-        if link.superseded:
-            return await self._both_alive(link)
+        if link.superseded and link.untrusted is None:
+            await self._both_alive(link)
         if inbound.identifier is not None and not await self._identify(link, inbound):
             return False
         if inbound.error is not None:
@@ -259,8 +265,11 @@ class Listener:
                 self.intake.refused(self.protocol, BEFORE_LOGIN)
                 return True
             reports = [bind(report, link.device_id) for report in inbound.reports]
+            if link.untrusted is not None:
+                reports = self._alarms_only(reports, link.untrusted)
             try:
-                await self.intake.store(reports, self.clock())
+                if reports:
+                    await self.intake.store(reports, self.clock())
             except Exception:
                 # Nothing was kept: no acknowledgement, and the device sends it again elsewhere.
                 log.exception("%s reports of %s could not be stored", self.protocol.value, link.device_id)
@@ -295,7 +304,7 @@ class Listener:
 
     async def _deliver(self, link: _Link, commands: Sequence[Queued] | None = None) -> None:
         """Send `commands`, or (None) whatever is pending for the device, read from the store."""
-        if self.courier is None or link.device_id is None or link.superseded:
+        if self.courier is None or link.device_id is None or link.superseded or link.untrusted is not None:
             return
         async with link.turn:
             await self._send(
@@ -337,10 +346,11 @@ class Listener:
             if inbound.refusal is not None:
                 link.send(inbound.refusal)
             return False
-        if not await self.intake.admits(device_id, link.peer):
-            await self.intake.conflict(device_id, f"{OUTSIDE_NETWORK} ({link.peer})", self.clock())
-            return False
         link.identifier, link.device_id = identifier, device_id
+        if not await self.intake.admits(device_id, link.peer):
+            link.untrusted = f"{OUTSIDE_NETWORK} ({link.peer})"
+            await self.intake.conflict(device_id, link.untrusted, self.clock())
+            return True  # not its device's connection: no commands, no positions; its alarms stand
         earlier = self._live.get(identifier)
         if earlier is not None:
             earlier.superseded = True  # a reconnect, unless it speaks again
@@ -348,10 +358,22 @@ class Listener:
         self._devices[device_id] = link
         return True
 
-    async def _both_alive(self, link: _Link) -> bool:
-        """A superseded connection spoke: two ends use the identifier at once."""
+    async def _both_alive(self, link: _Link) -> None:
+        """A superseded connection spoke: two ends use the identifier at once. Raised once; from
+        then on that connection is not believed (which end is the device, no one can tell here)."""
         assert link.device_id is not None
         newer = self._live.get(link.identifier or "")
-        where = f"{link.peer} and {newer.peer if newer else 'another'}"
-        await self.intake.conflict(link.device_id, f"{TWO_LIVE} ({where})", self.clock())
-        return False
+        link.untrusted = f"{TWO_LIVE} ({link.peer} and {newer.peer if newer else 'another'})"
+        await self.intake.conflict(link.device_id, link.untrusted, self.clock())
+
+    def _alarms_only(self, reports: list[Report], why: str) -> list[Report]:
+        """What an untrusted connection may still report: its alarms (an alarm is never dropped,
+        whoever may be sending it), without their positions and marked with why; its positions are
+        refused and counted."""
+        kept: list[Report] = []
+        for report in reports:
+            if isinstance(report, DeviceEvent) and report.kind in ALARM_EVENTS:
+                kept.append(replace(report, fix=None, detail={**report.detail, "untrusted": why}))
+            else:
+                self.intake.refused(self.protocol, "untrusted connection")
+        return kept
