@@ -379,8 +379,13 @@ class Processor:
             self._judge(command, reports, fresh, out, writes, outcome)
         finally:
             engine.forget()  # the past recalled for this batch: memory stays bounded
-        back = self._offline_ids.intersection(r.device_id for i, r in reports if fresh[i])
-        if back:  # heard again after a last will: online
+        # heard again after a last will: online (most batches have no device offline: no work)
+        back = (
+            self._offline_ids.intersection(r.device_id for i, r in reports if fresh[i])
+            if self._offline_ids
+            else set()
+        )
+        if back:
             conn.execute(update(t.devices).where(t.devices.c.id.in_(sorted(back))).values(offline_since=None))
             self._offline_ids -= back
         requests = engine.drain_requests()

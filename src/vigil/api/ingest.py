@@ -59,8 +59,8 @@ async def commands_for(request: Request, decoded: Decoded, principal: Principal)
     """The pending commands of the devices this post spoke for (its own device, for a device-bound
     token), marked sent: an HTTP device's only channel back is the answer to its next post."""
     gateway = deps.services(request).gateway
-    if gateway is None or gateway.courier is None:
-        return []
+    if gateway is None or gateway.courier is None or not gateway.courier.waiting:
+        return []  # nothing waits for any HTTP device: the common case costs nothing
     devices = {principal.device_id} if principal.device_id else {r.device_id for _, r in decoded.reports}
     handed = await gateway.courier.handed_over(devices, "the answer to its post")
     return [

@@ -477,6 +477,7 @@ class Engine:
         if (
             device.person_kind is not PersonKind.PROTECTED_PERSON
             or monitor is None
+            or monitor.person_kind is not PersonKind.SUBJECT  # an id is looked up with its kind
             or monitor.person_id is None
         ):
             return []

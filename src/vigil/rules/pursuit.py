@@ -61,6 +61,10 @@ class Pursuit:
         self._on: set[str] = set()  # devices in pursuit now (as last asked)
         self._ending: dict[str, datetime] = {}  # devices with no reason left: when their mode ends
         self.changes: list[ModeChange] = []
+        # `next_due`, worked out again only after a change: the writer asks for it on every batch,
+        # and thousands of devices may be in pursuit at once.
+        self._due: datetime | None = None
+        self._stale = False
 
     def restore(self, in_pursuit: Iterable[str]) -> None:
         """The devices a previous run left in pursuit (from the store): those with no reason once
@@ -69,6 +73,7 @@ class Pursuit:
 
     def settle(self, now: datetime) -> None:
         """After a restart: devices in pursuit with no reason start their hold now."""
+        self._stale = True
         for device_id in self._on:
             if not self._reasons.get(device_id):
                 self._ending.setdefault(device_id, now + self._hold)
@@ -91,12 +96,18 @@ class Pursuit:
 
     def next_due(self) -> datetime | None:
         """When `due` has something to end: a hold, or a request's time."""
-        times = list(self._ending.values())
-        times += [u for reasons in self._reasons.values() for u in reasons.values() if u is not None]
-        return min(times) if times else None
+        if self._stale:
+            times = list(self._ending.values())
+            times += [u for reasons in self._reasons.values() for u in reasons.values() if u is not None]
+            self._due, self._stale = (min(times) if times else None), False
+        return self._due
 
     def due(self, now: datetime) -> None:
         """End what is over by `now`: requests past their time, then modes past their hold."""
+        first = self.next_due()
+        if first is None or first > now:
+            return  # nothing is over yet (the common case: this runs on every tick)
+        self._stale = True
         for device_id, reasons in list(self._reasons.items()):
             for reason, until in list(reasons.items()):
                 if until is not None and until <= now:
@@ -120,6 +131,7 @@ class Pursuit:
         return device_id in self._on
 
     def _add(self, device_id: str, reason: str, until: datetime | None, at: datetime) -> None:
+        self._stale = True
         reasons = self._reasons.setdefault(device_id, {})
         if until is None or (reason in reasons and reasons[reason] is None):
             reasons[reason] = None  # for as long as the alert stays a danger
@@ -135,6 +147,7 @@ class Pursuit:
         reasons = self._reasons.get(device_id)
         if reasons is None or reason not in reasons:
             return
+        self._stale = True
         del reasons[reason]
         if not reasons and device_id in self._on:
             self._ending[device_id] = at + self._hold
