@@ -306,6 +306,8 @@ class Listener:
         """Send `commands`, or (None) whatever is pending for the device, read from the store."""
         if self.courier is None or link.device_id is None or link.superseded or link.untrusted is not None:
             return
+        if commands is None and link.device_id not in self.courier.waiting:
+            return  # nothing known to wait for it: no read (10,000 devices log in after a restart)
         async with link.turn:
             await self._send(
                 link, await self.courier.pending(link.device_id) if commands is None else commands
