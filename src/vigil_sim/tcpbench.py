@@ -35,7 +35,7 @@ their alerts then (about a quarter of them), so the latency is given for the who
 verdict) and for the rounds after the first (steady).
 
 Memory keeps growing after the connections are open: each device's track fills until it holds the
-engine's `keep_n` fixes (320 s at 10 s intervals). A shorter run understates the steady state, and
+engine's `keep_n` fixes (160 s at 10 s intervals). A shorter run understates the steady state, and
 the report says so. The devices' own garbage collector is off while they report (a full collection
 of their 10,000 connections stalls their loop and would time acks late); the lateness of their loop
 is reported beside the figures.
@@ -80,7 +80,8 @@ SAMPLE_S = 1.0  # server RSS sampling while the connections are open
 LAG_TICK_S = 0.01  # the devices' loop is checked for lateness this often
 
 TARGET_CONNECTIONS = 10_000
-TARGET_RSS_MB = 300.0  # MiB, as the other memory targets are checked (1 GB = 1,024 MiB)
+# The issue says 300 MB; RSS is read in MiB, so the strict reading is 300,000,000 bytes = 286.1 MiB.
+TARGET_RSS_MB = 300e6 / 2**20
 TARGET_ACK_P99_MS = 50.0
 TARGET_FRAMES_PER_S = 1_000.0
 
@@ -593,7 +594,7 @@ def verdicts(f: dict[str, Any]) -> list[dict[str, Any]]:
         {
             "figure": "server RSS with all open (peak)",
             "value": rss,
-            "target": f"<= {TARGET_RSS_MB:g} MiB",
+            "target": f"<= 300 MB ({TARGET_RSS_MB:.1f} MiB)",
             "verdict": verdict(None if rss is None else rss <= TARGET_RSS_MB, at_scale),
         },
         {

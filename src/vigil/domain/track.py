@@ -29,9 +29,10 @@ from vigil.domain.model import DeviceKind, Fix
 BODY_WORN = frozenset({DeviceKind.ANKLE_MONITOR, DeviceKind.SMARTWATCH})
 # Defaults of the memory window (rules/tuning.py sets the engine's): at one fix a minute, 15 minutes
 # is 15 fixes of about 300 bytes; `vigil bench` projects 100,000 people with full tracks at well
-# under 1 GB (with 20 minutes it was 975 MiB: too close).
+# under 1 GB (with 20 minutes it was 975 MiB: too close). The count caps faster reporters: 32 let
+# 10,000 devices reporting every 10 s hold 145 MiB of tracks, past the gateway's 300 MB.
 KEEP_S = 900.0
-KEEP_N = 32
+KEEP_N = 16
 # A body-worn device stands for the person while its newest fix is at most this much older than the
 # newest fix of any of the person's devices; beyond it (switched off, cut off) the others take over.
 WORN_CURRENT_S = 900.0

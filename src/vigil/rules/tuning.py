@@ -96,9 +96,12 @@ class Tuning:
     # really was at its time, from memory or, older than memory holds, from the store.
     late_horizon_s: float = 86_400.0
     # What memory holds per device (domain/track.py): the last `keep_s` seconds, at most `keep_n`
-    # fixes (100,000 people must fit in about 1 GB); older positions are read back from the store.
+    # fixes (100,000 people must fit in about 1 GB, 10,000 device connections in 300 MB); older
+    # positions are read back from the store. 16 covers the window at the usual one fix a minute;
+    # a device in pursuit mode (15 s) keeps its last 4 minutes, and a late fix older than that is
+    # judged from the store, as one older than the window always was.
     keep_s: float = 900.0
-    keep_n: int = 32
+    keep_n: int = 16
     # Every device's fix is checked against the last good fix of the same device (rules/movement.py).
     # Top speed: 324 km/h, above fast road traffic and the KTX (305 km/h), so a subject on a train is
     # not frozen at the station he boarded; the accuracy discs are slack on top. Multipath jumps are
