@@ -35,6 +35,7 @@ from vigil.api import (
     web,
     writer,
 )
+from vigil.cluster import edge
 from vigil.config import Settings
 from vigil.gateway.courier import Courier
 from vigil.gateway.intake import Admission
@@ -61,7 +62,12 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         # Alert ids must stay unique across restarts and servers: random, not counted.
         services = bootstrap.build(db, settings, clock, lambda: str(uuid.uuid4()), trail_key=trail_key)
         app.state.services = services
-        await services.start()
+        cluster_log = None
+        if settings.cluster:
+            # An edge: reports go to the log, what the workers commit comes back for the viewers.
+            cluster_log = await edge.connect(services, settings)
+        else:
+            await services.start()
         courier = Courier(db, services.runner, clock)
         admission = Admission(services.reader, services.runner, courier)
         services.gateway = Gateway(settings, admission, clock, SESSIONS, courier)
@@ -83,6 +89,8 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
             services.handoff.gateway = None
             await services.gateway.stop()
             await services.stop()
+            if cluster_log is not None:
+                await cluster_log.close()
             db.dispose()
 
     app = FastAPI(

@@ -18,14 +18,42 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
 
+def _edge(args: argparse.Namespace, settings: Settings) -> int:
+    """`vigil edge`: `vigil serve`, refusing to start outside cluster mode."""
+    from vigil.cluster.roles import require_cluster
+
+    problem = require_cluster(settings)
+    if problem:
+        print(f"vigil edge: {problem}", file=sys.stderr)
+        return 2
+    args.workers = 0
+    return _serve(args, settings)
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from vigil.cluster.roles import worker_main
+
+    return worker_main(settings)
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from vigil.app import create_app
+    from vigil.cluster.roles import Supervisor, require_cluster
     from vigil.serving import Server
     from vigil.store.accounts import bootstrap
     from vigil.store.database import migrate, open_engine
 
+    workers: int = getattr(args, "workers", 0) or 0
+    if workers:
+        problem = require_cluster(settings)
+        if problem:
+            print(f"vigil serve --workers: {problem}", file=sys.stderr)
+            return 2
+    elif settings.nats_url is not None and not settings.cluster:
+        print("vigil serve: VIGIL_NATS_URL is set but the database is not PostgreSQL", file=sys.stderr)
+        return 2
     host = args.host or settings.host
     port = args.port or settings.port
     settings = settings.model_copy(update={"host": host, "port": port})
@@ -46,7 +74,16 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             create_app(settings), host=host, port=port, log_level=settings.log_level.lower(), access_log=False
         )
     )
-    server.run()
+    supervisor = Supervisor(workers) if workers else None
+    if supervisor is not None:
+        print(f"cluster {settings.cluster_name}: this edge and {workers} worker processes", flush=True)
+        supervisor.start()
+        server.every_second = supervisor.check
+    try:
+        server.run()
+    finally:
+        if supervisor is not None:
+            supervisor.stop()
     return 0 if server.started else 3  # 3: uvicorn's own code for a server that could not start
 
 
@@ -401,7 +438,16 @@ def parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the HTTP/WebSocket server")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument(
+        "--workers", type=int, default=0, help="cluster mode: also start this many `vigil worker` processes"
+    )
     serve.set_defaults(run=_serve)
+    edge = sub.add_parser("edge", help="cluster mode: the API, device listeners and live streams (no engine)")
+    edge.add_argument("--host")
+    edge.add_argument("--port", type=int)
+    edge.set_defaults(run=_edge)
+    worker = sub.add_parser("worker", help="cluster mode: run the engine for a share of the log's partitions")
+    worker.set_defaults(run=_worker)
     user = sub.add_parser(
         "user", help="create a user (or change an existing one's name, role and areas) and print a token"
     )

@@ -84,6 +84,15 @@ class NotFound(Refusal):
         super().__init__(reason)
 
 
+class Unavailable(Refusal):
+    """This process cannot do it (503): a step that cluster mode does not carry yet."""
+
+    status = 503
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+
+
 class Conflict(Refusal):
     """The record's state does not allow it (409): already ended, already removed, taken."""
 
@@ -145,6 +154,40 @@ class Write(Command[Any]):
     It answers `Touched.result`, whatever the write chose to hand back."""
 
     apply: Callable[[Connection, datetime], Touched]
+
+
+@dataclass(frozen=True, slots=True)
+class Reload(Command[int]):
+    """Take these registry records back into the engine as the database holds them: what a write
+    touched (cluster mode: written by an edge, told to every worker over the log). Answers how
+    many alert changes that made."""
+
+    devices: tuple[str, ...] = ()
+    orders: tuple[str, ...] = ()
+    zones: tuple[str, ...] = ()
+
+
+# --- cluster mode: the log's progress -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Advance(Command[None]):
+    """A log partition is applied up to `to_seq` by this batch; it was at `from_seq` when the worker
+    last knew it (0: never applied)."""
+
+    partition: int
+    from_seq: int
+    to_seq: int
+    worker: str
+
+
+class Fenced(Exception):
+    """Another worker moved the partition on since this one read it: this one no longer owns it, and
+    the whole batch must not commit (not a Refusal: it undoes the batch, not one command)."""
+
+    def __init__(self, partition: int) -> None:
+        super().__init__(f"partition {partition} was applied by another worker: given up")
+        self.partition = partition
 
 
 # --- people's steps and the clock -----------------------------------------------------------------

@@ -44,6 +44,16 @@ class Settings(BaseSettings):
     mqtt_url: str | None = None
     mqtt_client_id: str | None = None
     mqtt_ca_file: str | None = None
+    # Cluster mode (vigil/cluster, docs/scale-out.md): on when `nats_url` is set and the database
+    # is PostgreSQL. Streams, consumers and buckets are named under `cluster_name`, so several
+    # installations (or test runs) can share one NATS server; `partitions` is fixed for the
+    # lifetime of a cluster's log (a report's partition is part of its subject).
+    nats_url: str | None = None
+    cluster_name: str = Field(default="vigil", pattern=r"^[A-Za-z0-9_-]{1,40}$")
+    partitions: int = Field(default=64, ge=1, le=4096)
+    # A worker that has not said it is alive for this long is taken for dead: its partitions go
+    # to the others. Workers say so every third of it.
+    worker_lease_s: float = Field(default=6.0, ge=1.0, le=300.0)
     # Request bodies above this are refused with 413 before they are read in full.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # Per-viewer WebSocket queue: a client this far behind is dropped, never the server.
@@ -276,6 +286,12 @@ class Settings(BaseSettings):
         """These values and the documented defaults, whatever the environment says: a replay or a
         benchmark must give the same answer on every machine."""
         return _Given(**values)
+
+    @property
+    def cluster(self) -> bool:
+        """Cluster mode: a NATS server to log on and a PostgreSQL system of record. A NATS URL with
+        a SQLite database is refused where it is used (cli.py): one file cannot be shared."""
+        return self.nats_url is not None and self.database_url.startswith("postgresql")
 
     def tuning(self) -> Tuning:
         """The rules' knobs that are settings; the rest keep the rules' own defaults."""

@@ -26,11 +26,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from vigil.adapters import InputError
 from vigil.commands import (
+    Advance,
     Audit,
     Callback,
     Command,
     Conflict,
     Escalate,
+    Fenced,
     Ingest,
     IngestOutcome,
     Move,
@@ -38,8 +40,10 @@ from vigil.commands import (
     Offline,
     Record,
     Refusal,
+    Reload,
     Reported,
     Tick,
+    Touched,
     Write,
 )
 from vigil.dispatch import links
@@ -53,7 +57,18 @@ from vigil.domain.alerts import (
     UnknownAlert,
     parties,
 )
-from vigil.domain.model import ALARM_EVENTS, ClockDoubt, ClockSuspect, DeviceEvent, Fix, PersonRef, Report
+from vigil.domain.model import (
+    ALARM_EVENTS,
+    ClockDoubt,
+    ClockSuspect,
+    DeviceEvent,
+    Fix,
+    PersonKind,
+    PersonRef,
+    Report,
+    protected_ref,
+    subject_ref,
+)
 from vigil.domain.plausibility import Doubt
 from vigil.rules import device_clock
 from vigil.rules.engine import Engine as RuleEngine
@@ -108,6 +123,8 @@ class Published:
     # the gateway sends it if they are connected.
     modes: list[ModeChange] = field(default_factory=list)
     commanded: list[Queued] = field(default_factory=list)
+    # Registry writes committed (cluster mode: the edge tells the workers to take them in).
+    touched: list[Touched] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.alerts or self.positions or self.deliveries or self.acks or self.commanded)
@@ -165,21 +182,48 @@ class Processor:
         self._offline_ids: set[str] = set()  # devices that said they went offline and were not heard since
         self.stored_total = 0  # reports stored since start, for the live figures (read from any thread)
         self.areas = AlertAreas()
+        # The people whose reports this processor judges (a cluster worker's partitions); None: all.
+        self.scope: frozenset[PersonRef] | None = None
 
-    def load(self, now: datetime) -> None:
-        """Build the engine from the database (at start-up, and after a failed commit)."""
+    def _within(self, person: PersonRef | None) -> bool:
+        if self.scope is None:
+            return True
+        return person is not None and person in self.scope
+
+    def load(self, now: datetime, scope: frozenset[PersonRef] | None = None) -> None:
+        """Build the engine from the database (at start-up, and after a failed commit). `scope`: only
+        these people, their devices, orders, zones and alerts (a cluster worker's partitions, which
+        hold every party of each order); None: everyone. Kept for the rebuild after a failure."""
+        if scope is not None:
+            self.scope = scope
         engine = RuleEngine(self._tuning, self._new_id, self._new_incident_id)
+        within = self._within
         with self.db.connect() as conn:
+            kept: set[str] = set()
             for device in registry.load_devices(conn):
-                engine.put_device(device)
+                if within(_wearer(device.person_kind, device.person_id)):
+                    engine.put_device(device)
+                    kept.add(device.id)
             for order in registry.load_orders(conn):
-                engine.put_order(order, now)
+                if within(subject_ref(order.subject_id)):
+                    engine.put_order(order, now)
             for zone in registry.load_subject_zones(conn):
-                engine.put_zone(zone, now)
+                if zone.subject_id is None or within(subject_ref(zone.subject_id)):
+                    engine.put_zone(zone, now)
             # Loading the registry above judged nothing (no fixes yet); now restore the past.
-            fixes = list(registry.recent_fixes(conn, RESTORE_FIXES_PER_DEVICE))
-            heard = registry.last_heard(conn)
-            engine.restore(fixes, heard, registry.load_open_alerts(conn), now, incident_rows.load_open(conn))
+            fixes = [f for f in registry.recent_fixes(conn, RESTORE_FIXES_PER_DEVICE) if f.device_id in kept]
+            heard = {d: at for d, at in registry.last_heard(conn).items() if d in kept}
+            alerts = [
+                a
+                for a in registry.load_open_alerts(conn)
+                if within(_party(a.subject_id, a.protected_person_id))
+            ]
+            incidents = [
+                i
+                for i in incident_rows.load_open(conn)
+                if within(_party(i.subject_id, i.protected_person_id))
+            ]
+            engine.restore(fixes, heard, alerts, now, incidents)
             self._fix_latest = _latest(conn, t.fixes.c.time)
             self._event_latest = _latest(conn, t.device_events.c.time)
             self._fix_claimed = _latest(conn, t.fixes.c.device_time)
@@ -295,27 +339,69 @@ class Processor:
             touched = command.apply(conn, now)
         if touched.audit and self.audit_key is not None:
             batch.rows.audit(touched.audit)
+        batch.out.touched.append(touched)
+        self._reload(batch, Reload(touched.devices, touched.orders, touched.zones))
+        return touched.result
+
+    def _reload(self, batch: Batch, command: Reload) -> int:
+        """Take what a registry write changed back into the engine, as the database now holds it
+        (in cluster mode the edge wrote it, and each worker takes its share). Answers how many
+        alert changes that made."""
+        conn, now = batch.conn, batch.now
+        batch.rows.flush(conn)
         changes: list[AlertChange] = []
-        for device_id in touched.devices:
+        within = self._within
+        for device_id in command.devices:
             row = conn.execute(select(t.devices).where(t.devices.c.id == device_id)).first()
-            if row is not None:
-                self.engine.put_device(registry.device_from_row(row))
+            device = None if row is None else registry.device_from_row(row)
+            if device is not None and within(_wearer(device.person_kind, device.person_id)):
+                self.engine.put_device(device)
             else:
                 self.engine.devices.pop(device_id, None)
-        for order_id in touched.orders:
+        for order_id in command.orders:
             order = registry.load_order(conn, order_id)
-            if order is None or order.ended_at is not None:
+            if order is None or order.ended_at is not None or not within(subject_ref(order.subject_id)):
                 changes += self.engine.end_order(order_id, now)
             else:
                 changes += self.engine.put_order(order, now)
-        for zone_id in touched.zones:
+        for zone_id in command.zones:
             row = conn.execute(select(t.zones).where(t.zones.c.id == zone_id)).first()
-            if row is None or row.removed_at is not None or row.order_id is not None:
+            zone = None if row is None or row.removed_at is not None else registry.zone_from_row(row)
+            if (
+                zone is None
+                or zone.order_id is not None
+                or (zone.subject_id is not None and not within(subject_ref(zone.subject_id)))
+            ):
                 changes += self.engine.remove_zone(zone_id, now)
             else:
-                changes += self.engine.put_zone(registry.zone_from_row(row), now)
+                changes += self.engine.put_zone(zone, now)
         batch.changed(changes)
-        return touched.result
+        return len(changes)
+
+    def _advance(self, batch: Batch, command: Advance) -> None:
+        """Move a log partition's applied sequence on, in the transaction of the reports it covers.
+        Only from the sequence this worker read when it took the partition: if another worker has
+        moved it since, this batch is not committed at all (Fenced), and the partition is given up."""
+        conn = batch.conn
+        values = {"seq": command.to_seq, "worker": command.worker, "updated_at": batch.now}
+        if command.from_seq == 0:
+            # never applied: the row may not exist yet; two workers racing both insert, one fails
+            exists = conn.execute(
+                select(t.cluster_offsets.c.seq).where(t.cluster_offsets.c.partition == command.partition)
+            ).first()
+            if exists is None:
+                conn.execute(insert(t.cluster_offsets).values(partition=command.partition, **values))
+                return
+        done = conn.execute(
+            update(t.cluster_offsets)
+            .where(
+                t.cluster_offsets.c.partition == command.partition,
+                t.cluster_offsets.c.seq == command.from_seq,
+            )
+            .values(**values)
+        )
+        if done.rowcount != 1:
+            raise Fenced(command.partition)
 
     def _record(self, batch: Batch, command: Record) -> None:
         with self._outbox_step(batch) as outbox:
@@ -614,6 +700,8 @@ HANDLERS: dict[type[Command[Any]], Handler] = {
     Escalate: Processor._escalate,  # an unacknowledged push goes to the next target (outbox, savepoint)
     Callback: Processor._callback,  # a dispatch system's report on its alert (outbox, savepoint)
     Offline: Processor._went_offline,  # a device's last will: offline until it is heard again
+    Reload: Processor._reload,  # cluster: a registry write made by an edge, taken into the engine
+    Advance: Processor._advance,  # cluster: a log partition applied this far (fenced by its last value)
 }
 
 
@@ -821,3 +909,19 @@ def _insert_ignoring_duplicates(conn: Connection, table: Any) -> Any:
     if conn.dialect.name == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing()
     return sqlite.insert(table).on_conflict_do_nothing()
+
+
+def _wearer(kind: PersonKind | str | None, person_id: str | None) -> PersonRef | None:
+    if kind is None or person_id is None:
+        return None
+    return PersonRef(PersonKind(kind), person_id)
+
+
+def _party(subject_id: str | None, protected_person_id: str | None) -> PersonRef | None:
+    """The person an alert or incident belongs to, for scoping: both parties of an order are in one
+    partition, so the subject stands for the pair."""
+    if subject_id is not None:
+        return subject_ref(subject_id)
+    if protected_person_id is not None:
+        return protected_ref(protected_person_id)
+    return None

@@ -86,12 +86,14 @@ class Services:
         its pushes carry no live-track link."""
         return self.settings.link_base(self.listening) if self.started else None
 
-    async def start(self) -> None:
-        """The writer (after loading the engine from the database), then the deliverer."""
+    async def start(self, deliver: bool = True) -> None:
+        """The writer (after loading the engine from the database), then the deliverer (not on a
+        cluster's edge: `deliver` False)."""
         self.handoff.loop = asyncio.get_running_loop()
         self.started = True
         await asyncio.to_thread(self.runner.start)
-        await self.deliverer.start()
+        if deliver:
+            await self.deliverer.start()
 
     async def stop(self) -> None:
         """The reverse, then the last audit anchor once every entry is committed."""

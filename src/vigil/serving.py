@@ -10,11 +10,20 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Callable
 
 import uvicorn
 
 
 class Server(uvicorn.Server):
+    # Called about once a second while serving (`vigil serve --workers`: restart dead workers).
+    every_second: Callable[[], None] | None = None
+
+    async def on_tick(self, counter: int) -> bool:
+        if self.every_second is not None and counter % 10 == 0:  # uvicorn ticks every 0.1 s
+            self.every_second()
+        return await super().on_tick(counter)
+
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         services = getattr(getattr(self.config.app, "state", None), "services", None)

@@ -46,11 +46,16 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
+# Alembic keeps its running context in module globals: two migrations at once in one process (an edge
+# and a worker started side by side in one test) would tear each other's down.
+_MIGRATING = threading.Lock()
+
+
 def migrate(engine: Engine) -> None:
     """Run every Alembic migration not yet applied."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
+    with _MIGRATING, engine.begin() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -505,4 +506,19 @@ audit_log = Table(
     # How `hash` was made: "sha256" (entries written before the chain was keyed) or "hmac-sha256"
     # (keyed with a secret that lives outside the database).
     Column("mac", String(20), nullable=False, default="sha256", server_default="sha256"),
+)
+
+# --- cluster mode ---------------------------------------------------------------------------------
+
+# How far each partition of the durable log has been applied (cluster/worker.py): the stream
+# sequence of the last report message whose effects are committed, written in the same transaction
+# as those effects. A worker advances it only from the value it read when it took the partition, so
+# a worker that lost the partition (and does not know yet) cannot commit: exactly-once effects.
+cluster_offsets = Table(
+    "cluster_offsets",
+    metadata,
+    Column("partition", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("worker", String(200), nullable=False),  # who applied it last (for operators)
+    Column("updated_at", UTCTime(), nullable=False),
 )

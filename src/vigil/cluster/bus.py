@@ -1,0 +1,39 @@
+"""What a worker committed, told to every edge: the alert changes and positions its viewers follow.
+
+Core NATS, not the durable log: a viewer that misses a change (an edge restarting) loads the current
+state when it connects, as it does today after any reconnect. Encoded once per batch by the worker;
+every edge decodes it once and its hub renders it once per message for all its viewers.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from vigil.domain.alerts import AlertChange
+from vigil.domain.model import PersonRef
+from vigil.processor import PositionUpdate, Published
+
+
+class Changes(msgspec.Struct, omit_defaults=True):
+    alerts: list[AlertChange] = []
+    positions: list[PositionUpdate] = []
+    areas: dict[str, frozenset[str]] = {}
+    parties: dict[str, frozenset[PersonRef]] = {}
+
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(Changes)
+
+
+def encode(published: Published) -> bytes | None:
+    """None when the batch changed nothing a viewer sees."""
+    if not (published.alerts or published.positions):
+        return None
+    return _encoder.encode(Changes(published.alerts, published.positions, published.areas, published.parties))
+
+
+def decode(data: bytes) -> Published:
+    changes = _decoder.decode(data)
+    return Published(
+        alerts=changes.alerts, positions=changes.positions, areas=changes.areas, parties=changes.parties
+    )

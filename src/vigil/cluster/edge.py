@@ -1,0 +1,198 @@
+"""An edge: the API, the device listeners and the live streams, with no engine of its own.
+
+Where the embedded server hands a command to its single writer, an edge's `EdgeRunner` decides
+where it goes:
+
+* device reports (`Ingest`) are split by the partition of each device's wearer and appended to the
+  log; the device is answered once the log holds them durably (the worker judges and stores them);
+* registry writes and audit entries are written to PostgreSQL here, in a transaction of this edge's
+  own processor (whose engine holds nobody), and each registry write is then told to the workers on
+  the log (`Reload`), in order with the reports of its partitions;
+* a device's last will (`Offline`) is written here;
+* the rest (an operator's step on an alert, the dispatch steps) needs the engine that owns the
+  alert, and is not carried by cluster mode yet: it is refused with 503 and says so.
+
+Live streams: the edge subscribes to what workers committed (cluster/bus.py) and feeds its hub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import Engine
+
+from vigil.adapters import InputError
+from vigil.cluster import bus, envelope, partitions
+from vigil.cluster.log import KIND, RELOAD, Log
+from vigil.commands import Audit, Command, Ingest, IngestOutcome, Offline, Touched, Unavailable, Write
+from vigil.config import Settings
+from vigil.domain.model import Report
+from vigil.processor import Processor, Published
+from vigil.runner import Runner
+from vigil.services import Services
+from vigil.store import registry
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+MAP_MAX_AGE_S = 2.0  # a new device or order reaches this edge's routing within this (or at once on a miss)
+LOCAL = (Write, Audit, Offline)  # written by the edge itself, in PostgreSQL
+
+
+class Directory:
+    """This edge's copy of the partition map: which partition a device's reports go to."""
+
+    def __init__(self, db: Engine, partition_count: int) -> None:
+        self._db = db
+        self._count = partition_count
+        self.map = partitions.PartitionMap(partition_count, {}, {})
+        self._at = -1e9
+        self._lock = asyncio.Lock()
+
+    async def current(self, max_age_s: float = MAP_MAX_AGE_S) -> partitions.PartitionMap:
+        if time.monotonic() - self._at > max_age_s:
+            async with self._lock:
+                if time.monotonic() - self._at > max_age_s:
+                    self.map = await asyncio.to_thread(self._load)
+                    self._at = time.monotonic()
+        return self.map
+
+    def _load(self) -> partitions.PartitionMap:
+        with self._db.connect() as conn:
+            return partitions.build(registry.load_devices(conn), registry.load_orders(conn), self._count)
+
+
+class EdgeRunner(Runner):
+    """The writer seam of an edge (see the module's docstring). Commands are submitted from the
+    event loop's thread (routes, listeners) or a worker thread; answers come back as futures."""
+
+    def __init__(
+        self, processor: Processor, log_: Log, directory: Directory, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        super().__init__(processor, lambda _: None)
+        self.log = log_
+        self.directory = directory
+        self._event_loop = loop
+        self._local = threading.Lock()  # the local processor: one transaction at a time
+
+    def start(self) -> None:
+        """Nothing to load: this processor judges nobody (its scope is empty)."""
+        self.processor.load(self._clock(), frozenset())
+
+    def stop(self) -> None:
+        pass
+
+    def submit(self, command: Command[T]) -> Future[T]:
+        if isinstance(command, Ingest):
+            appended = asyncio.run_coroutine_threadsafe(self._append(command), self._event_loop)
+            return cast("Future[T]", appended)
+        if isinstance(command, LOCAL):
+            return asyncio.run_coroutine_threadsafe(self._write_here(command), self._event_loop)
+        future: Future[T] = Future()
+        future.set_exception(
+            Unavailable(
+                f"{type(command).__name__}: this step needs the worker that owns the alert, which cluster "
+                "mode does not reach yet (docs/scale-out.md)"
+            )
+        )
+        return future
+
+    async def _append(self, command: Ingest) -> IngestOutcome:
+        outcome = IngestOutcome()
+        the_map = await self.directory.current()
+        by_partition: dict[int, list[Report]] = {}
+        unplaced: list[tuple[int, Report]] = []
+        for index, report in command.reports:
+            p = the_map.of_device(report.device_id)
+            if p is None:
+                unplaced.append((index, report))
+            else:
+                by_partition.setdefault(p, []).append(report)
+        if unplaced:
+            # a device registered since the map was read: look again once before refusing
+            the_map = await self.directory.current(max_age_s=0.0)
+            for index, report in unplaced:
+                p = the_map.of_device(report.device_id)
+                if p is None:
+                    outcome.errors.append(InputError(index, f"messages[{index}].device", "unknown device"))
+                else:
+                    by_partition.setdefault(p, []).append(report)
+        appends = [
+            self.log.append(
+                p, envelope.encode(reports, command.received_at, command.only_device, command.vet)
+            )
+            for p, reports in sorted(by_partition.items())
+        ]
+        await asyncio.gather(*appends)  # raises if any could not be stored: nothing is acknowledged
+        outcome.stored = sum(len(r) for r in by_partition.values())
+        return outcome
+
+    async def _write_here(self, command: Command[T]) -> T:
+        results, published = await asyncio.to_thread(self._run_local, command)
+        result = results[0]
+        if isinstance(result, BaseException):
+            raise result
+        for touched in published.touched:
+            await self._tell_workers(touched)
+        return result  # type: ignore[no-any-return]
+
+    def _run_local(self, command: Command[Any]) -> tuple[list[Any], Published]:
+        with self._local:
+            return self.processor.run([command], self._clock())
+
+    async def _tell_workers(self, touched: Touched) -> None:
+        """Every partition hears of a registry write (they are rare): the owner of each person it
+        touched, before and after, takes it in order with that partition's reports."""
+        if not (touched.devices or touched.orders or touched.zones):
+            return
+        body = json.dumps(
+            {
+                "id": uuid.uuid4().hex,
+                "devices": touched.devices,
+                "orders": touched.orders,
+                "zones": touched.zones,
+            }
+        ).encode()
+        await asyncio.gather(*(self.log.append(p, body, {KIND: RELOAD}) for p in range(self.log.partitions)))
+        await self.directory.current(max_age_s=0.0)  # route by the new map from now on
+
+
+def feed(hub_publish: Callable[[Published], None]) -> Callable[[Any], Any]:
+    """A NATS callback handing what workers committed to this edge's hub."""
+
+    async def on_changes(msg: Any) -> None:
+        try:
+            hub_publish(bus.decode(msg.data))
+        except Exception:
+            log.exception("a change message from a worker could not be read")
+
+    return on_changes
+
+
+async def connect(services: Services, settings: Settings) -> Log:
+    """Make the embedded server's parts an edge's: its writer seam sends to the log, its hub hears
+    the workers. The deliverer is not started: pushes are sent from the workers' side (not yet in
+    cluster mode, docs/scale-out.md), never twice from several edges."""
+    assert settings.nats_url is not None
+    cluster_log = await Log.connect(
+        settings.nats_url,
+        settings.cluster_name,
+        settings.partitions,
+        lease_s=settings.worker_lease_s,
+        name="vigil-edge",
+    )
+    loop = asyncio.get_running_loop()
+    services.runner = EdgeRunner(
+        services.processor, cluster_log, Directory(services.db, settings.partitions), loop
+    )
+    await services.start(deliver=False)
+    await cluster_log.nc.subscribe(cluster_log.names.changes, cb=feed(services.hub.publish))
+    return cluster_log

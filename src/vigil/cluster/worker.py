@@ -1,0 +1,385 @@
+"""A worker: owns a share of the log's partitions and runs the engine for them.
+
+    leases (NATS KV) ──► which partitions are mine (rendezvous hashing over the live workers)
+    log (JetStream) ──► my partitions' messages, in order, from PostgreSQL's offsets
+                         ──► processor (the same as in one process: rules, store, outbox, audit),
+                             one transaction per batch with each partition's new offset (Advance)
+                         ──► what committed, on the bus (edges feed their viewers from it)
+
+Exactly-once effects: a partition's offset is written in the transaction of the effects it covers,
+and only from the value this worker last read (processor `_advance`). A worker that lost a
+partition without knowing it yet cannot commit; it is told so (`Fenced`) and gives the partition
+up, and the new owner reads on from the committed offset. Its engine is rebuilt from PostgreSQL
+whenever its partitions change, as at a restart, so no state is carried outside the database.
+
+Everything the processor does runs on one task, one batch at a time (in a thread, so the event loop
+keeps the leases and the subscriptions alive meanwhile): the processor is single-threaded here as in
+the embedded mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.errors import NoKeysError
+from sqlalchemy import Engine, select
+
+from vigil.cluster import envelope, partitions
+from vigil.cluster.log import KIND, RELOAD, Log
+from vigil.commands import Advance, Command, Fenced, Ingest, Reload, Tick
+from vigil.processor import Processor, Published
+from vigil.store import registry
+from vigil.store import tables as t
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 512  # log messages per transaction
+IDLE_WAIT_S = 1.0
+RETRY_S = 1.0  # after a failed batch (database down): try the same messages again
+Clock = Callable[[], datetime]
+
+
+@dataclass(slots=True)
+class _Message:
+    partition: int
+    seq: int
+    data: bytes
+    kind: str  # "" for reports, RELOAD for a registry change
+
+
+class _Stale(Exception):
+    """The engine does not hold people the registry now places in our partitions: rebuild it."""
+
+
+def new_worker_id() -> str:
+    """Readable by operators (host and pid) and unique across restarts (the random tail)."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    def __init__(
+        self,
+        db: Engine,
+        log_: Log,
+        processor: Processor,
+        clock: Clock,
+        *,
+        worker_id: str | None = None,
+        lease_s: float = 6.0,
+        publish: Callable[[Published], Awaitable[None]] | None = None,
+    ) -> None:
+        self.db = db
+        self.log = log_
+        self.processor = processor
+        self.clock = clock
+        self.id = worker_id or new_worker_id()
+        self.lease_s = lease_s
+        self._publish = publish
+        self.owned: frozenset[int] = frozenset()
+        self.offsets: dict[int, int] = {}  # partition -> the last sequence applied, as committed
+        self._subs: dict[int, Any] = {}
+        self._inbox: asyncio.Queue[_Message] = asyncio.Queue()
+        self._map = partitions.PartitionMap(log_.partitions, {}, {})
+        self._map_at = 0.0
+        self._rescope = True
+        self._reloads_seen: dict[str, None] = {}  # ids of registry changes applied (bounded, ordered)
+        self.applied = 0  # log messages applied since start (for figures and tests)
+        self.batches = 0
+
+    # --- the whole life ---------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self._renew()
+        await self._refresh_map()
+        await self._rebalance()
+        tasks = [
+            asyncio.create_task(self._leases(stop), name="vigil-worker-leases"),
+            asyncio.create_task(self._apply(stop), name="vigil-worker-apply"),
+        ]
+        try:
+            await stop.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for sub in self._subs.values():
+                await _quietly(sub.unsubscribe())
+            # Leave at once rather than by expiry: the others take the partitions now.
+            if self.log.leases is not None:
+                await _quietly(self.log.leases.delete(self.id))
+
+    # --- leases and ownership ---------------------------------------------------------------------
+
+    async def _renew(self) -> None:
+        assert self.log.leases is not None
+        await self.log.leases.put(
+            self.id, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode()
+        )
+
+    async def live_workers(self) -> list[str]:
+        assert self.log.leases is not None
+        try:
+            return list(await self.log.leases.keys())
+        except NoKeysError:
+            return []
+
+    async def _leases(self, stop: asyncio.Event) -> None:
+        every = self.lease_s / 3.0
+        while not stop.is_set():
+            try:
+                await self._renew()
+                await self._rebalance()
+            except Exception:  # NATS away: keep trying; the offsets fence whatever happens meanwhile
+                log.warning("worker %s: lease renewal failed", self.id, exc_info=True)
+            await asyncio.sleep(every)
+
+    async def _rebalance(self) -> None:
+        live = await self.live_workers()
+        mine = partitions.owned(self.id, live, self.log.partitions)
+        if mine == self.owned:
+            return
+        lost, gained = self.owned - mine, mine - self.owned
+        log.info(
+            "worker %s: partitions %d (+%d, -%d) among %d workers",
+            self.id,
+            len(mine),
+            len(gained),
+            len(lost),
+            len(live) or 1,
+        )
+        for p in lost:
+            sub = self._subs.pop(p, None)
+            if sub is not None:
+                await _quietly(sub.unsubscribe())
+            self.offsets.pop(p, None)
+        self.owned = mine
+        committed = await asyncio.to_thread(self._read_offsets, sorted(gained))
+        for p in sorted(gained):
+            await self._follow(p, committed.get(p, 0))
+        self._rescope = True
+
+    def _read_offsets(self, wanted: Sequence[int]) -> dict[int, int]:
+        if not wanted:
+            return {}
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                select(t.cluster_offsets.c.partition, t.cluster_offsets.c.seq).where(
+                    t.cluster_offsets.c.partition.in_(list(wanted))
+                )
+            )
+            return {int(p): int(s) for p, s in rows}
+
+    async def _follow(self, partition: int, applied: int) -> None:
+        """Read `partition` from just after `applied`, in order (an ordered consumer: no acks to
+        wait out when the previous owner died, the offsets in PostgreSQL are the truth)."""
+        old = self._subs.pop(partition, None)
+        if old is not None:
+            await _quietly(old.unsubscribe())
+        self.offsets[partition] = applied
+        inbox = self._inbox
+
+        async def take(msg: Any) -> None:
+            headers = msg.headers or {}
+            await inbox.put(
+                _Message(partition, msg.metadata.sequence.stream, msg.data, headers.get(KIND, ""))
+            )
+
+        self._subs[partition] = await self.log.js.subscribe(
+            self.log.names.partition_subject(partition),
+            stream=self.log.names.stream,
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            config=ConsumerConfig(opt_start_seq=applied + 1),
+            cb=take,
+        )
+
+    async def _refresh_map(self, at_most_every_s: float = 0.0) -> None:
+        if time.monotonic() - self._map_at < at_most_every_s:
+            return
+        self._map = await asyncio.to_thread(self._load_map)
+        self._map_at = time.monotonic()
+
+    def _load_map(self) -> partitions.PartitionMap:
+        with self.db.connect() as conn:
+            return partitions.build(
+                registry.load_devices(conn), registry.load_orders(conn), self.log.partitions
+            )
+
+    # --- applying ---------------------------------------------------------------------------------
+
+    async def _apply(self, stop: asyncio.Event) -> None:
+        pending: list[_Message] = []
+        while not stop.is_set():
+            if self._rescope:
+                await self._load_scope()
+            if not pending:
+                pending = await self._take()
+            # A registry change ends its batch: the reports after it are judged by the engine as
+            # it stands after the change (rebuilt first if people moved between partitions).
+            cut = next((i + 1 for i, m in enumerate(pending) if m.kind == RELOAD), len(pending))
+            batch, rest = pending[:cut], pending[cut:]
+            try:
+                await self._one_batch(batch)
+            except Fenced as fenced:
+                await self._fenced(fenced.partition)
+                pending = [m for m in pending if m.partition != fenced.partition]
+                continue
+            except _Stale:
+                continue  # the engine is rebuilt for the people our partitions hold now; same batch again
+            except Exception:
+                log.exception("worker %s: a batch of %d messages failed; retrying", self.id, len(batch))
+                await asyncio.sleep(RETRY_S)
+                continue
+            pending = rest
+
+    async def _take(self) -> list[_Message]:
+        """The next messages: all that wait, up to MAX_BATCH; none when the engine's next deadline
+        comes first (the batch is then a Tick)."""
+        due = self.processor.engine.next_deadline()
+        wait = (
+            IDLE_WAIT_S if due is None else max(0.0, min(IDLE_WAIT_S, (due - self.clock()).total_seconds()))
+        )
+        try:
+            first = (
+                await asyncio.wait_for(self._inbox.get(), timeout=wait)
+                if wait > 0
+                else self._inbox.get_nowait()
+            )
+        except (TimeoutError, asyncio.QueueEmpty):
+            return []
+        batch = [first]
+        while len(batch) < MAX_BATCH:
+            try:
+                batch.append(self._inbox.get_nowait())
+            except asyncio.QueueEmpty:
+                break
+        return batch
+
+    async def _load_scope(self) -> None:
+        self._rescope = False
+        await self._refresh_map()
+        scope = self._map.members(self.owned)
+        now = self.clock()
+        await asyncio.to_thread(self.processor.load, now, scope)
+        log.info(
+            "worker %s: engine loaded for %d people in %d partitions", self.id, len(scope), len(self.owned)
+        )
+
+    async def _fenced(self, partition: int) -> None:
+        """Another worker applied `partition` since we read it: read on from what it committed (if
+        the partition is still ours by the leases; if not, the next rebalance drops it)."""
+        log.warning(
+            "worker %s: partition %d was applied elsewhere; reading on from the store", self.id, partition
+        )
+        committed = await asyncio.to_thread(self._read_offsets, [partition])
+        if partition in self.owned:
+            await self._follow(partition, committed.get(partition, 0))
+        self._rescope = True  # the engine was rebuilt by the processor; rebuild it for our scope
+
+    async def _one_batch(self, messages: list[_Message]) -> None:
+        now = self.clock()
+        commands: list[Command[Any]] = []
+        last: dict[int, int] = {}
+        reloaded = False
+        taken = 0
+        for m in messages:
+            if m.partition not in self.owned or m.seq <= self.offsets.get(m.partition, 0):
+                continue  # not ours any more, or already applied (a re-read after a fence)
+            last[m.partition] = m.seq
+            taken += 1
+            if m.kind == RELOAD:
+                reload = self._reload(m)
+                if reload is not None:
+                    commands.append(reload)
+                    reloaded = True
+                continue
+            commands += await self._ingest(m)
+        advances = [Advance(p, self.offsets[p], seq, self.id) for p, seq in sorted(last.items())]
+        due = self.processor.engine.next_deadline()
+        if due is not None and due <= now:
+            commands.append(Tick())
+        if not commands and not advances:
+            return
+        _, published = await asyncio.to_thread(self.processor.run, [*advances, *commands], now)
+        self.batches += 1
+        self.applied += taken
+        self.offsets.update(last)
+        if published and self._publish is not None:
+            try:
+                await self._publish(published)
+            except Exception:
+                log.exception("worker %s: publishing a committed batch failed", self.id)
+        if reloaded:
+            # a registry change may move people between partitions: take the new map, and rebuild
+            # the engine if the people of our partitions changed
+            await self._refresh_map()
+            if self._map.members(self.owned) != self.processor.scope:
+                self._rescope = True
+
+    def _reload(self, m: _Message) -> Reload | None:
+        body = json.loads(m.data)
+        change = str(body.get("id", ""))
+        if change in self._reloads_seen:
+            return None  # the same change, told on another of our partitions
+        self._reloads_seen[change] = None
+        while len(self._reloads_seen) > 10_000:
+            self._reloads_seen.pop(next(iter(self._reloads_seen)))
+        return Reload(
+            tuple(body.get("devices", ())), tuple(body.get("orders", ())), tuple(body.get("zones", ()))
+        )
+
+    async def _ingest(self, m: _Message) -> list[Command[Any]]:
+        try:
+            env = envelope.decode(m.data)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            log.error(
+                "worker %s: partition %d seq %d is not a report message; skipped", self.id, m.partition, m.seq
+            )
+            return []
+        reports = env.reports
+        known = self.processor.engine.devices
+        strays = [r for r in reports if r.device_id not in known]
+        if strays:
+            # Sent here by an edge whose map was older than ours (a group moved): forward each to
+            # where its wearer is now, before this partition's offset moves past it.
+            await self._refresh_map(at_most_every_s=1.0)
+            keep = []
+            forward: dict[int, list[Any]] = {}
+            for r in reports:
+                target = self._map.of_device(r.device_id) if r.device_id not in known else m.partition
+                if r.device_id not in known and target in self.owned:
+                    # ours by the registry as it is now, unknown to the engine: it was built before
+                    # the device (or its wearer's order) was registered
+                    self._rescope = True
+                    raise _Stale
+                if target is None:
+                    keep.append(r)  # unknown or unbound: the processor refuses it as the embedded mode does
+                else:
+                    forward.setdefault(target, []).append(r)
+            for target, moved in forward.items():
+                await self.log.append(
+                    target, envelope.encode(moved, env.received_at, env.only_device, env.vet)
+                )
+            reports = keep
+        if not reports:
+            return []
+        return [Ingest(tuple(enumerate(reports)), env.received_at, env.only_device, env.vet)]
+
+
+async def _quietly(awaitable: Any) -> None:
+    try:
+        await awaitable
+    except Exception:
+        log.debug("ignored while stopping", exc_info=True)
