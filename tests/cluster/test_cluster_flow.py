@@ -95,6 +95,9 @@ def test_reports_go_through_the_log_to_a_worker_that_stores_and_judges_them(scen
         with TestClient(create_app(settings)) as client:
             _register(client, tokens[Role.OPERATOR])
             now = datetime.now(UTC).replace(microsecond=0)
+            watch = f"/v1/stream?token={tokens[Role.OPERATOR]}&purpose=monitoring&reason=watch"
+            viewer = client.websocket_connect(watch).__enter__()
+            assert viewer.receive_json()["type"] == "hello"
             r = client.post(
                 "/v1/devices/messages",
                 json=[_fix("W-1", 0, now), _fix("AM-1", 40, now + timedelta(seconds=1)), _fix("NOPE", 0, now)],
@@ -122,6 +125,17 @@ def test_reports_go_through_the_log_to_a_worker_that_stores_and_judges_them(scen
             with db.connect() as conn:
                 offsets = conn.execute(select(t.cluster_offsets)).all()
             assert offsets and all(o.worker == "w-a" for o in offsets)
+            # what the worker committed reached this edge's viewer, over the bus
+            kinds: set[str] = set()
+            try:
+                for _ in range(50):
+                    m = viewer.receive_json()
+                    kinds.add(m["alert"]["kind"] if m.get("type") == "alert" else m.get("type", ""))
+                    if {"proximity_violation", "position"} <= kinds:
+                        break
+            finally:
+                viewer.__exit__(None, None, None)
+            assert {"proximity_violation", "position"} <= kinds, kinds
     finally:
         worker.stop()
     assert worker.error is None
