@@ -16,6 +16,7 @@ known, 403 for another role.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
@@ -32,7 +33,6 @@ router = APIRouter(tags=["system"])
 TEXT_FORMAT = CONTENT_TYPE_PLAIN_0_0_4
 SCRAPER = "scrape token"
 NOT_READY = "the server is starting: no metrics yet"
-_admin = require(Action.METRICS)
 
 
 def scrape_token(request: Request) -> bool:
@@ -45,12 +45,17 @@ def scrape_token(request: Request) -> bool:
     return hmac.compare_digest(given, expected.get_secret_value().encode("utf-8", "surrogatepass"))
 
 
-def caller(request: Request) -> str:
-    """Who scrapes: the scraper's token, else an admin (401/403 otherwise, as `require` answers).
-    A plain function, so FastAPI runs it on a worker thread: `require` waits for the audit write."""
-    if scrape_token(request):
-        return SCRAPER
-    return _admin(request).id
+def scraper_or(action: Action) -> Callable[[Request], str]:
+    """A dependency: who scrapes. The scraper's token, else an account whose role may take `action`
+    (checked and audited by `require`: 401/403 otherwise). A plain function, so FastAPI runs it on
+    a worker thread: `require` waits for the audit write."""
+
+    def dependency(request: Request) -> str:
+        if scrape_token(request):
+            return SCRAPER
+        return require(action)(request).id
+
+    return dependency
 
 
 @router.get(
@@ -58,7 +63,7 @@ def caller(request: Request) -> str:
     response_class=Response,
     responses={200: {"content": {TEXT_FORMAT: {}}, "description": "Prometheus text format"}},
 )
-async def metrics(services: Wired, _: Annotated[str, Depends(caller)]) -> Response:
+async def metrics(services: Wired, _: Annotated[str, Depends(scraper_or(Action.METRICS))]) -> Response:
     """Counters and gauges of this server (reports by channel, the writer, alerts by kind, the
     dispatch outbox, device listeners, live streams, the process), for Prometheus. Bearer: the
     scrape token (`VIGIL_METRICS_TOKEN`) or an admin's token. Read on the event loop, where most of
