@@ -117,6 +117,8 @@ def _reports(s: Services) -> Iterator[Metric]:
         stored.add_metric([channel], counts.stored)
         duplicates.add_metric([channel], counts.duplicates)
         unstored.add_metric([channel], counts.unstored)
+        for reason, count in counts.refused.items():
+            refusals[(channel, reason)] += count
     for (channel, reason), count in sorted(refusals.items()):
         refused.add_metric([channel, reason], count)
     yield from (received, stored, duplicates, unstored, refused, frames)

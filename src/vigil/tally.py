@@ -26,17 +26,21 @@ if TYPE_CHECKING:
 @dataclass(slots=True)
 class Reports:
     """One channel's device reports: handed to the writer, stored (new), already stored (a device's
-    retry), and lost to a failed store (nothing kept; the device is not acknowledged and retries)."""
+    retry), refused by the writer (by a fixed label), and lost to a failed store (nothing kept; the
+    device is not acknowledged and retries)."""
 
     received: int = 0
     stored: int = 0
     duplicates: int = 0
     unstored: int = 0
+    refused: Counter[str] = field(default_factory=Counter)
 
     def took(self, handed: int, outcome: IngestOutcome) -> None:
         self.received += handed
         self.stored += outcome.stored
         self.duplicates += outcome.duplicates
+        for error in outcome.errors:  # rare: an unknown device, a time not believed
+            self.refused[writer_reason(error)] += 1
 
     def lost(self, handed: int) -> None:
         self.received += handed
@@ -51,15 +55,14 @@ APP = "app"  # the victim app's own position reports and SOS (POST /v1/me/...)
 
 @dataclass(slots=True)
 class Traffic:
-    """The HTTP channels' reports, and the messages they refused, by channel and a bounded reason."""
+    """The HTTP channels' reports, and the messages their decoders refused, by channel and reason
+    (what the writer refused is counted with each channel's `Reports`)."""
 
     channels: dict[str, Reports] = field(default_factory=lambda: {c: Reports() for c in (HTTP, OSMAND, APP)})
     refused: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     def took(self, channel: str, handed: int, outcome: IngestOutcome) -> None:
         self.channels[channel].took(handed, outcome)
-        for error in outcome.errors:
-            self.refused[(channel, writer_reason(error))] += 1
 
     def lost(self, channel: str, handed: int) -> None:
         self.channels[channel].lost(handed)
