@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from vigil import __version__, bootstrap
+from vigil import metrics as measured
 from vigil.api import (
     accounts,
     admin,
@@ -28,6 +29,7 @@ from vigil.api import (
     incidents,
     ingest,
     me,
+    metrics,
     notices,
     positions,
     registry,
@@ -73,6 +75,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         services.gateway = Gateway(settings, admission, clock, SESSIONS, courier)
         await services.gateway.start()
         services.handoff.gateway = services.gateway
+        services.metrics = measured.registry(services)  # the app's own, read at each scrape
         purge = asyncio.create_task(purge_periodically(services, settings.retention_purge_every_s))
         assert services.anchorer is not None
         # The start anchor is taken before the first request is served: taken by the task alone, it
@@ -102,7 +105,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     for router in (
         ingest.router, registry.router, alerts.router, positions.router, streams.router, dispatch.router,
         incidents.router, me.router, notices.router, web.router, evidence.router, audit.router, accounts.router,
-        admin.router, device_commands.router,
+        admin.router, device_commands.router, metrics.router,
     ):  # fmt: skip
         app.include_router(router)
     web.mount(app)

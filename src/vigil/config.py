@@ -160,6 +160,9 @@ class Settings(BaseSettings):
     rate_my_position_burst: int = Field(default=3, ge=1)
     # Buckets kept at most (idle ones are dropped first); bounds the limiter's memory.
     rate_max_buckets: int = Field(default=100_000, ge=100)
+    # GET /metrics (Prometheus text format) is served to this bearer token (the scraper's, sent as
+    # `Authorization: Bearer …`), or to an admin's own token. Unset: admins only.
+    metrics_token: SecretStr | None = None
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -180,6 +183,8 @@ class Settings(BaseSettings):
             raise ValueError("set VIGIL_AUDIT_KEY or VIGIL_AUDIT_KEY_FILE, not both")
         if self.audit_key is not None and not self.audit_key.get_secret_value().strip():
             raise ValueError("VIGIL_AUDIT_KEY is empty")
+        if self.metrics_token is not None and not self.metrics_token.get_secret_value().strip():
+            raise ValueError("VIGIL_METRICS_TOKEN is empty (unset it to leave /metrics to admins)")
         if self.audit_witness_url is not None and not _whsec(self.audit_witness_secret):
             raise ValueError(
                 "VIGIL_AUDIT_WITNESS_URL needs VIGIL_AUDIT_WITNESS_SECRET: whsec_ followed by base64 "
@@ -226,6 +231,11 @@ class Settings(BaseSettings):
             if url is not None and not (_is_https(url) or _is_loopback(url)):
                 problems.append(f"{name} must use https:// (pushes carry personal data)")
         problems += self._audit_problems()
+        if self.metrics_token is not None and not _strong_key(self.metrics_token.get_secret_value()):
+            problems.append(
+                f"VIGIL_METRICS_TOKEN is too short or too plain: at least {_MIN_AUDIT_KEY_CHARS} random "
+                "characters (e.g. `openssl rand -hex 32`)"
+            )
         if self.tile_url is not None and not _is_https(self.tile_url):
             problems.append("VIGIL_TILE_URL must use https:// (browsers block plain tiles on an https page)")
         if "*" in self.cors_origins:

@@ -42,7 +42,8 @@ class Runner:
         self._queue: queue.SimpleQueue[tuple[Command[Any], Future[Any]] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._loop, name="vigil-processor", daemon=True)
         self._checkpointer = Checkpointer(processor.db)
-        self.batches = 0
+        self.batches = 0  # committed (read by /metrics, like the two below)
+        self.failed = 0  # batches whose transaction failed: every command in them was answered with the error
 
     def start(self) -> None:
         self.processor.load(self._clock())
@@ -65,6 +66,10 @@ class Runner:
         future: Future[T] = Future()
         self._queue.put((command, future))
         return future
+
+    def depth(self) -> int:
+        """Commands waiting for the next batch (approximate, as any queue's size read from outside)."""
+        return self._queue.qsize()
 
     def _wait(self) -> float:
         due = self.processor.engine.next_deadline()
@@ -104,6 +109,7 @@ class Runner:
         try:
             results, published = self.processor.run(commands, now)
         except Exception as exc:
+            self.failed += 1
             for _, future in batch:
                 _answer(future, exc)
             return

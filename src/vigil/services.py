@@ -1,8 +1,9 @@
 """The long-lived parts of one running Vigil, typed, as `bootstrap.build` wires them.
 
 Routes receive them by dependency injection (`api.deps`); the server starts and stops them in its
-lifespan; replays and benchmarks use the parts they drive. Only types are imported here, so every
-module may name `Services` without importing the whole system.
+lifespan; replays and benchmarks use the parts they drive. Only types (and `tally`'s counters,
+standard library and domain only) are imported here, so every module may name `Services` without
+importing the whole system.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from vigil.tally import AlertTally, Traffic
+
 if TYPE_CHECKING:
     import httpx
+    from prometheus_client import CollectorRegistry
     from sqlalchemy import Engine
 
     from vigil.anchoring import Anchorer
@@ -42,10 +46,13 @@ class Handoff:
         self.gateway: Gateway | None = None  # set while a server runs its device listeners
         self.loop: asyncio.AbstractEventLoop | None = None
         self._observe = observe
+        self.alerts = AlertTally()  # alert changes committed, for /metrics (on the writer thread)
 
     def __call__(self, published: Published) -> None:
         if self._observe is not None:
             self._observe(published)
+        if published.alerts:
+            self.alerts.count(published.alerts)
         loop = self.loop
         if loop is None:
             return
@@ -79,6 +86,10 @@ class Services:
     listening: str | None = None
     # (time, reports stored) for the control centre's live fixes/s figure
     rate_samples: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=600))
+    # Reports over the HTTP channels, counted for /metrics; and the registry /metrics serves (the
+    # server makes it: never the library's global one, since tests run many apps in one process).
+    traffic: Traffic = field(default_factory=Traffic)
+    metrics: CollectorRegistry | None = None
     started: bool = False
 
     def link_base(self) -> str | None:

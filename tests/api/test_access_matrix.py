@@ -240,6 +240,8 @@ def matrix(a1: str, a2: str) -> list[Row]:
         Row("POST", "/v1/users/u-new/revoke", "/v1/users/u-new/revoke", roles(admin=ALL)),
         Row("GET", "/v1/users", "/v1/users", roles(admin=ALL)),
         Row("GET", "/v1/settings", "/v1/settings", roles(admin=ALL)),
+        # how the system runs: admins (and the scrape token, tests/api/test_api_metrics.py)
+        Row("GET", "/metrics", "/metrics", roles(admin=ALL)),
         Row("GET", "/v1/me/status", "/v1/me/status", roles(protected_person=ALL)),
         Row("GET", "/v1/me/notices", "/v1/me/notices", roles(protected_person=ALL)),
         Row(

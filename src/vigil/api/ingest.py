@@ -21,6 +21,7 @@ from vigil.api.deps import Wired
 from vigil.api.policy import Action, allows
 from vigil.commands import Ingest, IngestOutcome
 from vigil.store.accounts import Principal
+from vigil.tally import HTTP, OSMAND
 
 router = APIRouter(tags=["devices"])
 TOO_LARGE = "the body is larger than {limit} bytes"
@@ -44,14 +45,18 @@ async def read_body(request: Request) -> bytes:
 
 
 async def store(
-    request: Request, decoded: Decoded, received_at: datetime, principal: Principal
+    request: Request, decoded: Decoded, received_at: datetime, principal: Principal, channel: str
 ) -> IngestOutcome:
+    traffic = deps.services(request).traffic  # counted for /metrics by channel (vigil/tally.py)
+    traffic.rejected(channel, decoded.errors)
     if not decoded.reports:
         return IngestOutcome()
     try:
         outcome = await writer.run(request, Ingest(decoded.reports, received_at, principal.device_id))
     except Exception as exc:
+        traffic.lost(channel, len(decoded.reports))
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, STORE_DOWN) from exc
+    traffic.took(channel, len(decoded.reports), outcome)
     return outcome
 
 
@@ -98,7 +103,7 @@ async def post_messages(
     """One message or a batch (a JSON array, or {"messages": [...]}) of fixes and device events."""
     received_at = services.clock()
     decoded = native.decode(await read_body(request), received_at)
-    outcome = await store(request, decoded, received_at, principal)
+    outcome = await store(request, decoded, received_at, principal, HTTP)
     return answer(decoded, outcome, await commands_for(request, decoded, principal))
 
 
@@ -120,7 +125,7 @@ async def _osmand(request: Request, token: str | None) -> JSONResponse:
             form: FormData = await _form(request, body)
             params = [(k, str(v)) for k, v in form.multi_items() if k != "token"]
         decoded = osmand.decode_query(params, received_at)
-    outcome = await store(request, decoded, received_at, principal)
+    outcome = await store(request, decoded, received_at, principal, OSMAND)
     response = answer(decoded, outcome, await commands_for(request, decoded, principal))
     if response.status_code == status.HTTP_422_UNPROCESSABLE_CONTENT:
         response.status_code = status.HTTP_400_BAD_REQUEST  # Traccar clients expect 400 for refusals

@@ -31,6 +31,7 @@ from vigil.store import notices
 from vigil.store import tables as t
 from vigil.store.accounts import Principal
 from vigil.store.codec import iso
+from vigil.tally import APP
 
 router = APIRouter(prefix="/v1/me", tags=["victim app"])
 
@@ -149,8 +150,14 @@ def my_status(request: Request, services: Wired, principal: Self) -> dict[str, A
 
 async def _report(request: Request, person: str, report: Fix | DeviceEvent) -> IngestOutcome:
     # vet: her positions are judged for plausibility by the writer, against her believed ones
-    command = Ingest([(0, report)], deps.services(request).clock(), report.device_id, vet=True)
-    outcome = await writer.run(request, command)
+    services = deps.services(request)
+    command = Ingest([(0, report)], services.clock(), report.device_id, vet=True)
+    try:
+        outcome = await writer.run(request, command)
+    except Exception:
+        services.traffic.lost(APP, 1)
+        raise
+    services.traffic.took(APP, 1, outcome)
     if outcome.errors:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT, [{"field": "", "reason": outcome.errors[0].reason}]

@@ -47,6 +47,8 @@ class Action(StrEnum):
     DEVICE_ROTATE = "device.rotate"  # a new credential for a device (its old ones stop working)
     # --- commands to a device: locate, vibrate or sound it, change how often it reports ---
     DEVICE_COMMAND = "device.command"
+    # --- operating it: /metrics (counts and states, no personal data; also a scrape token) ---
+    METRICS = "metrics"
 
 
 _WATCHERS = {Role.OPERATOR, Role.PROBATION_OFFICER, Role.POLICE_DISPATCHER}
@@ -83,13 +85,15 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     # Those who follow a case may ask his monitor for a fix now, or make it vibrate or sound (he must
     # call probation); a probation officer for the devices of their caseload only.
     Action.DEVICE_COMMAND: frozenset({Role.OPERATOR, Role.PROBATION_OFFICER}),
+    # How the system runs (queues, listeners, alert counts by kind): those who run it.
+    Action.METRICS: frozenset({Role.ADMIN}),
 }
 
 # Actions on system settings, the trail or the caller's own device: there are no records to scope,
 # so no scope is looked up for them.
 RECORDLESS = frozenset(
     {Action.DEVICE_POST, Action.USERS_MANAGE, Action.AUDIT_READ, Action.TARGETS_READ, Action.TARGETS_MANAGE,
-     Action.LEGAL_HOLD, Action.STATS}
+     Action.LEGAL_HOLD, Action.STATS, Action.METRICS}
 )  # fmt: skip
 
 # Roles whose scope is every record their role may touch.

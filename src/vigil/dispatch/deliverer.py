@@ -81,6 +81,11 @@ class Deliverer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sending: set[asyncio.Task[None]] = set()
         self._stopping = False
+        # Counted for /metrics (read on this loop, like the lanes: `backlog`)
+        self.delivered = 0
+        self.failures = 0  # attempts that did not deliver (refused, timed out, unreachable, gone)
+        self.alarms = 0  # operators' alarms: a push undelivered past `alarm_after_s`
+        self.escalations = 0  # pushes not acknowledged in time, sent on to the next target
 
     # --- life cycle ---------------------------------------------------------------------------------
 
@@ -133,6 +138,21 @@ class Deliverer:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._wake.set)
 
+    def backlog(self) -> tuple[int, datetime | None]:
+        """How many pushes are not yet delivered (in flight included), and when the oldest of them
+        was staged (None: none is waiting)."""
+        count, oldest = 0, None
+        for queue in self._lanes.values():
+            count += len(queue)
+            for push in queue:
+                if oldest is None or push.created_at < oldest:
+                    oldest = push.created_at
+        return count, oldest
+
+    def awaiting(self) -> int:
+        """Pushes delivered that wait for their target's acknowledgement."""
+        return len(self._awaiting)
+
     def _add(self, pending: Iterable[Pending]) -> None:
         ack = timedelta(seconds=self.settings.ack_timeout_s)
         for push in pending:
@@ -166,6 +186,7 @@ class Deliverer:
                 task.add_done_callback(self._sending.discard)
         for delivery_id, (_, target_id, deadline) in list(self._awaiting.items()):
             if deadline <= now and self._awaiting.pop(delivery_id, None) is not None:
+                self.escalations += 1
                 reason = f"no acknowledgement from {target_id} within {self.settings.ack_timeout_s:g} s"
                 await self._tell(Escalate(delivery_id, reason))
 
@@ -187,13 +208,19 @@ class Deliverer:
                 attempt = replace(attempt, next_attempt_at=self._clock() + timedelta(seconds=1))
                 alarm = False
             self._settle(lane, push, attempt)
+            if attempt.delivered:
+                self.delivered += 1
+            else:
+                self.failures += 1
             if alarm:
+                self.alarms += 1
                 text = (
                     f"Vigil could not deliver alert {push.alert_id} to dispatch target {push.target_id} "
                     f"for {self.settings.alarm_after_s:g} s ({attempt.error or attempt.status}); act by phone."
                 )
                 await self._fallback.send(Notice(push.alert_id, push.target_id, text))
         except Exception:
+            self.failures += 1
             log.exception("sending delivery %d failed unexpectedly", push.delivery_id)
             self._settle(lane, push, Attempt(push.delivery_id, self._clock(), None, "internal error",
                                              next_attempt_at=self._clock() + timedelta(seconds=1)))  # fmt: skip

@@ -61,6 +61,7 @@ from vigil.adapters import owntracks
 from vigil.adapters.native import Refused
 from vigil.adapters.wire import Inbound, Outbound, Protocol, bind
 from vigil.gateway.intake import Intake
+from vigil.tally import Reports
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +155,7 @@ class OwnTracksSubscriber:
         self._client: aiomqtt.Client | None = None  # while connected and subscribed
         self._subscribed = False  # this connection got as far as its subscription
         self._stored = False  # this connection stored something
+        self.reports = Reports()  # counted for /metrics
 
     @property
     def connected(self) -> bool:
@@ -267,7 +269,15 @@ class OwnTracksSubscriber:
             if inbound.offline:
                 await self._intake.offline(device, received_at)
             else:
-                await self._intake.store([bind(report, device) for report in inbound.reports], received_at)
+                handed = len(inbound.reports)
+                try:
+                    outcome = await self._intake.store(
+                        [bind(report, device) for report in inbound.reports], received_at
+                    )
+                except Exception:
+                    self.reports.lost(handed)
+                    raise
+                self.reports.took(handed, outcome)
             if inbound.command_reply is not None:
                 await self._intake.answered(device, inbound.command_reply)
         except Exception as exc:

@@ -37,6 +37,7 @@ from vigil.domain.model import ALARM_EVENTS, DeviceEvent, Report
 from vigil.gateway.courier import Courier
 from vigil.gateway.intake import Admission
 from vigil.store.device_commands import Queued
+from vigil.tally import Reports
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +181,7 @@ class Listener:
     state: str = "disabled"  # disabled | listening | failed
     reason: str = ""
     frames: int = 0
+    reports: Reports = field(default_factory=Reports)  # counted for /metrics
     _server: asyncio.Server | None = None
     _sweeper: asyncio.Task[None] | None = None
     _links: set[_Link] = field(default_factory=set)
@@ -269,8 +271,9 @@ class Listener:
                 reports = self._alarms_only(reports, link.untrusted)
             try:
                 if reports:
-                    await self.intake.store(reports, self.clock())
+                    self.reports.took(len(reports), await self.intake.store(reports, self.clock()))
             except Exception:
+                self.reports.lost(len(reports))
                 # Nothing was kept: no acknowledgement, and the device sends it again elsewhere.
                 log.exception("%s reports of %s could not be stored", self.protocol.value, link.device_id)
                 return False
