@@ -1,3 +1,3 @@
-"""Cluster tests' fixtures live in conftest_cluster.py (importable by name from the test files)."""
+"""Cluster tests' fixtures live in cluster_kit.py (importable by name from the test files)."""
 
-from conftest_cluster import cluster_name, nats_url  # noqa: F401  (fixtures)
+from cluster_kit import cluster_name, nats_url  # noqa: F401  (fixtures)

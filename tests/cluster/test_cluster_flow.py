@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from cluster_kit import ThreadWorker
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from accounts_kit import GATEWAY, provision
-from conftest_cluster import ThreadWorker
 from vigil.app import create_app
 from vigil.config import Settings
 from vigil.domain.model import Role
@@ -100,7 +100,11 @@ def test_reports_go_through_the_log_to_a_worker_that_stores_and_judges_them(scen
             assert viewer.receive_json()["type"] == "hello"
             r = client.post(
                 "/v1/devices/messages",
-                json=[_fix("W-1", 0, now), _fix("AM-1", 40, now + timedelta(seconds=1)), _fix("NOPE", 0, now)],
+                json=[
+                    _fix("W-1", 0, now),
+                    _fix("AM-1", 40, now + timedelta(seconds=1)),
+                    _fix("NOPE", 0, now),
+                ],
                 headers=_auth(tokens[GATEWAY]),
             )
             # answered once the log holds them: the unknown device refused at the edge, by field
@@ -117,9 +121,11 @@ def test_reports_go_through_the_log_to_a_worker_that_stores_and_judges_them(scen
 
             def alert() -> Any:
                 with db.connect() as conn:
-                    return conn.execute(
-                        select(t.alerts.c.kind).where(t.alerts.c.subject_id == "S1")
-                    ).scalars().all()
+                    return (
+                        conn.execute(select(t.alerts.c.kind).where(t.alerts.c.subject_id == "S1"))
+                        .scalars()
+                        .all()
+                    )
 
             assert "proximity_violation" in wait_for(alert)
             with db.connect() as conn:
