@@ -268,10 +268,15 @@ class Processor:
                     out.commanded += device_commands.pursue(
                         conn, now, modes, self._normal_interval, self.engine.tuning.pursuit_interval_s
                     )
-        except Exception:
-            log.exception(
-                "batch of %d commands failed; rebuilding the engine from the database", len(commands)
-            )
+        except Exception as exc:
+            if isinstance(
+                exc, Fenced
+            ):  # cluster mode: a partition moved on; expected when workers come and go
+                log.warning("%s; rebuilding the engine from the database", exc)
+            else:
+                log.exception(
+                    "batch of %d commands failed; rebuilding the engine from the database", len(commands)
+                )
             try:
                 self.load(now)
             except Exception:

@@ -1,0 +1,197 @@
+"""Failover: two `vigil worker` processes, one killed with SIGKILL in the middle of a load, round after
+round. Every report the edge acknowledged is in PostgreSQL, every pair's alert was opened once, the
+audit chain is one chain, and the partitions of the dead worker are taken over within 10 s."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from accounts_kit import GATEWAY, provision
+from vigil.app import create_app
+from vigil.config import Settings
+from vigil.domain.model import Role
+from vigil.store import tables as t
+from vigil.store.database import open_engine
+
+pytestmark = [
+    pytest.mark.parametrize("backend", ["postgresql"], indirect=True),
+    pytest.mark.postgres,
+    pytest.mark.slow,
+]
+
+PAIRS = 12
+PARTITIONS = 16
+LEASE_S = 3.0
+ROUNDS = 3
+HOME_LAT, HOME_LON = 37.60, 127.20
+M_PER_DEG = 111_195.0
+
+
+def wait_for(check: Any, timeout_s: float) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+@pytest.fixture
+def cluster(database_url: str, nats_url: str, cluster_name: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    env = {
+        **os.environ,
+        "VIGIL_DATABASE_URL": database_url,
+        "VIGIL_NATS_URL": nats_url,
+        "VIGIL_CLUSTER_NAME": cluster_name,
+        "VIGIL_PARTITIONS": str(PARTITIONS),
+        "VIGIL_WORKER_LEASE_S": str(LEASE_S),
+        "VIGIL_AUDIT_KEY": secrets.token_urlsafe(32),
+        "VIGIL_AUDIT_ANCHOR_FILE": str(tmp_path / "anchors"),
+        "VIGIL_LOG_LEVEL": "WARNING",
+    }
+    workers: list[subprocess.Popen[bytes]] = []
+
+    def start_worker() -> subprocess.Popen[bytes]:
+        p = subprocess.Popen([sys.executable, "-m", "vigil", "worker"], env=env, cwd=tmp_path)
+        workers.append(p)
+        return p
+
+    db = open_engine(database_url)
+    try:
+        yield {"env": env, "start_worker": start_worker, "workers": workers, "db": db}
+    finally:
+        for p in workers:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in workers:
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        db.dispose()
+
+
+def _count(db: Any, table: Any) -> int:
+    with db.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def test_a_worker_killed_mid_load_loses_nothing_and_opens_nothing_twice(cluster: dict[str, Any]) -> None:
+    env, db = cluster["env"], cluster["db"]
+    settings = Settings.of(
+        database_url=env["VIGIL_DATABASE_URL"],
+        nats_url=env["VIGIL_NATS_URL"],
+        cluster_name=env["VIGIL_CLUSTER_NAME"],
+        partitions=PARTITIONS,
+        worker_lease_s=LEASE_S,
+        audit_key=env["VIGIL_AUDIT_KEY"],
+        audit_anchor_file=env["VIGIL_AUDIT_ANCHOR_FILE"],
+        gt06_port=0,
+        watch_port=0,
+        teltonika_port=0,
+    )
+    tokens = provision(settings.database_url, (Role.OPERATOR,))
+    a, b = cluster["start_worker"](), cluster["start_worker"]()
+    with TestClient(create_app(settings)) as client:
+        op = {"Authorization": f"Bearer {tokens[Role.OPERATOR]}"}
+        for i in range(PAIRS):
+            for path, body in (
+                (f"/v1/subjects/S{i}", {"legal_basis": "parole", "name": f"subject {i}"}),
+                (f"/v1/devices/AM-{i}", {"kind": "ankle_monitor", "person_id": f"S{i}"}),
+                (f"/v1/protected-persons/P{i}", {"name": f"person {i}"}),
+                (f"/v1/devices/W-{i}", {"kind": "phone", "person_id": f"P{i}"}),
+                (
+                    f"/v1/orders/O{i}",
+                    {
+                        "subject_id": f"S{i}",
+                        "protected_person_id": f"P{i}",
+                        "violation_distance_m": 100,
+                        "warning_distance_m": 1000,
+                        "legal_basis": "stalking_provisional_measure",
+                    },
+                ),
+            ):
+                assert client.put(path, json=body, headers=op).status_code in (200, 201)
+        device = {"Authorization": f"Bearer {tokens[GATEWAY]}"}
+        start = datetime.now(UTC).replace(microsecond=0)
+        acked = 0
+        step = 0
+
+        def send_round() -> None:
+            nonlocal acked, step
+            at = start + timedelta(seconds=step)
+            step += 1
+            batch = []
+            for i in range(PAIRS):
+                lat = HOME_LAT + i * 0.05  # pairs 5 km apart: each only near its own
+                batch.append(
+                    {
+                        "device": f"W-{i}",
+                        "at": at.isoformat(),
+                        "fix": {"lat": lat, "lon": HOME_LON, "accuracy_m": 5},
+                    }
+                )
+                batch.append(
+                    {
+                        "device": f"AM-{i}",
+                        "at": at.isoformat(),
+                        "fix": {"lat": lat + 40 / M_PER_DEG, "lon": HOME_LON, "accuracy_m": 5},
+                    }
+                )
+            r = client.post("/v1/devices/messages", json=batch, headers=device)
+            if r.status_code == 200:
+                acked += r.json()["stored"]
+
+        takeovers: list[float] = []
+        alive = [a, b]
+        for round_no in range(ROUNDS):
+            for _ in range(10):
+                send_round()
+                time.sleep(0.05)
+            victim = alive[round_no % 2]
+            victim.send_signal(signal.SIGKILL)
+            victim.wait(5)
+            killed_at = time.monotonic()
+            for _ in range(10):
+                send_round()
+                time.sleep(0.05)
+            # everything acknowledged so far is applied: the survivor took the dead one's partitions
+            target = acked
+            wait_for(lambda target=target: _count(db, t.fixes) >= target, timeout_s=30)
+            takeovers.append(time.monotonic() - killed_at)
+            alive[round_no % 2] = cluster["start_worker"]()  # as the supervisor would
+        assert _count(db, t.fixes) == acked  # nothing acknowledged is lost, nothing stored twice
+        with db.connect() as conn:
+            opened = conn.execute(
+                select(t.alerts.c.subject_id, func.count())
+                .where(t.alerts.c.kind == "proximity_violation")
+                .group_by(t.alerts.c.subject_id)
+            ).all()
+        assert sorted(s for s, _ in opened) == sorted(f"S{i}" for i in range(PAIRS))
+        assert all(n == 1 for _, n in opened), opened  # each pair's violation opened once
+        with db.connect() as conn:
+            appliers = set(conn.execute(select(t.cluster_offsets.c.worker)).scalars())
+        assert len(appliers) >= 2  # the partitions were shared, and taken over
+        print(f"takeover after SIGKILL, per round (s): {[round(x, 1) for x in takeovers]}")
+    verify = subprocess.run(
+        [sys.executable, "-m", "vigil", "audit", "verify"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert verify.returncode == 0, verify.stdout + verify.stderr
