@@ -189,6 +189,7 @@ def test_a_worker_killed_mid_load_loses_nothing_and_opens_nothing_twice(cluster:
         print(f"takeover after SIGKILL, per round (s): {[round(x, 1) for x in takeovers]}")
     verify = subprocess.run(
         [sys.executable, "-m", "vigil", "audit", "verify"],
+        check=False,
         env=env,
         capture_output=True,
         text=True,
