@@ -81,7 +81,7 @@ def cluster(
         "VIGIL_WORKER_LEASE_S": str(LEASE_S),
         "VIGIL_AUDIT_KEY": secrets.token_urlsafe(32),
         "VIGIL_AUDIT_ANCHOR_FILE": str(tmp_path / "anchors"),
-        "VIGIL_LOG_LEVEL": "WARNING",
+        "VIGIL_LOG_LEVEL": os.environ.get("VIGIL_TEST_WORKER_LOG", "WARNING"),
     }
     workers: list[subprocess.Popen[bytes]] = []
 

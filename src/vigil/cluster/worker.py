@@ -64,6 +64,7 @@ class _Message:
     seq: int
     data: bytes
     kind: str  # "" for reports, RELOAD for a registry change, STEP for a step on an alert
+    generation: int = 0  # of the subscription that delivered it: an older one's are not ours to apply
 
 
 @dataclass(slots=True)
@@ -105,6 +106,7 @@ class Worker:
         self._publish = publish
         self.owned: frozenset[int] = frozenset()
         self.offsets: dict[int, int] = {}  # partition -> the last sequence applied, as committed
+        self._generation: dict[int, int] = {}  # partition -> its current subscription's number
         self._subs: dict[int, Any] = {}
         self._inbox: asyncio.Queue[_Message | _Local] = asyncio.Queue()
         self._map = partitions.PartitionMap(log_.partitions, {}, {})
@@ -113,6 +115,7 @@ class Worker:
         self._reloads_seen: dict[str, None] = {}  # ids of registry changes applied (bounded, ordered)
         self._make_deliverer = make_deliverer
         self.deliverer: Deliverer | None = None
+        self._deliverer_turn: asyncio.Task[None] | None = None
         self.applied = 0  # log messages applied since start (for figures and tests)
         self.batches = 0
 
@@ -134,6 +137,8 @@ class Worker:
             await asyncio.gather(*tasks, return_exceptions=True)
             for sub in self._subs.values():
                 await _quietly(sub.unsubscribe())
+            if self._deliverer_turn is not None:
+                await _quietly(self._deliverer_turn)
             if self.deliverer is not None:
                 await _quietly(self.deliverer.stop())
             # Leave at once rather than by expiry: the others take the partitions now.
@@ -184,11 +189,19 @@ class Worker:
             if sub is not None:
                 await _quietly(sub.unsubscribe())
             self.offsets.pop(p, None)
+            self._generation[p] = self._generation.get(p, 0) + 1  # what it left in the inbox is void
         self.owned = mine
+        self._rescope = True  # the apply loop rebuilds the engine while we subscribe
+        began = time.monotonic()
         committed = await asyncio.to_thread(self._read_offsets, sorted(gained))
         for p in sorted(gained):
             await self._follow(p, committed.get(p, 0))
-        self._rescope = True
+        log.info(
+            "worker %s: following %d new partitions took %.2f s",
+            self.id,
+            len(gained),
+            time.monotonic() - began,
+        )
 
     def _read_offsets(self, wanted: Sequence[int]) -> dict[int, int]:
         if not wanted:
@@ -208,13 +221,15 @@ class Worker:
         if old is not None:
             await _quietly(old.unsubscribe())
         self.offsets[partition] = applied
+        # Messages an earlier subscription of this partition left in the inbox are dropped by their
+        # generation: this one delivers everything after `applied` again, in order, with no gap.
+        generation = self._generation[partition] = self._generation.get(partition, 0) + 1
         inbox = self._inbox
 
         async def take(msg: Any) -> None:
             headers = msg.headers or {}
-            await inbox.put(
-                _Message(partition, msg.metadata.sequence.stream, msg.data, headers.get(KIND, ""))
-            )
+            seq = msg.metadata.sequence.stream
+            await inbox.put(_Message(partition, seq, msg.data, headers.get(KIND, ""), generation))
 
         self._subs[partition] = await self.log.js.subscribe(
             self.log.names.partition_subject(partition),
@@ -302,15 +317,24 @@ class Worker:
         now = self.clock()
         await asyncio.to_thread(self.processor.load, now, scope)
         if self._make_deliverer is not None:
-            # The pushes of our partitions' alerts, and only those: two workers never send the same
-            # delivery, except in the seconds of a handover (the same id twice: receivers dedupe).
-            if self.deliverer is not None:
-                await self.deliverer.stop()
-            self.deliverer = self._make_deliverer(self.submit, self._scoped_outbox)
-            await self.deliverer.start()
+            # Not awaited here: the old deliverer's sends in flight wait for their records, which
+            # this loop applies; stopping it from inside the loop would stall both until timeout.
+            previous = self._deliverer_turn
+            self._deliverer_turn = asyncio.create_task(self._new_deliverer(previous))
         log.info(
             "worker %s: engine loaded for %d people in %d partitions", self.id, len(scope), len(self.owned)
         )
+
+    async def _new_deliverer(self, previous: asyncio.Task[None] | None) -> None:
+        """The pushes of our partitions' alerts, and only those: two workers never send the same
+        delivery, except in the seconds of a handover (the same id twice: receivers dedupe)."""
+        assert self._make_deliverer is not None
+        if previous is not None:
+            await _quietly(previous)  # one change of deliverer at a time, in order
+        if self.deliverer is not None:
+            await self.deliverer.stop()
+        self.deliverer = self._make_deliverer(self.submit, self._scoped_outbox)
+        await self.deliverer.start()
 
     async def _fenced(self, partition: int) -> None:
         """Another worker applied `partition` since we read it: read on from what it committed (if
@@ -336,8 +360,12 @@ class Worker:
                 commands.append(m.command)
                 sinks.append(m.future)
                 continue
-            if m.partition not in self.owned or m.seq <= self.offsets.get(m.partition, 0):
-                continue  # not ours any more, or already applied (a re-read after a fence)
+            if (
+                m.partition not in self.offsets  # not ours (any more, or not yet followed)
+                or m.generation != self._generation.get(m.partition)
+                or m.seq <= self.offsets[m.partition]
+            ):
+                continue  # not ours any more, from a subscription since replaced, or already applied
             last[m.partition] = m.seq
             taken += 1
             if m.kind == RELOAD:
@@ -400,6 +428,7 @@ class Worker:
             # the engine if the people of our partitions changed
             await self._refresh_map()
             if self._map.members(self.owned) != self.processor.scope:
+                log.info("worker %s: a registry change moved people between partitions: rebuilding", self.id)
                 self._rescope = True
 
     async def _widen_scope(self) -> None:
@@ -464,8 +493,10 @@ class Worker:
         strays = [r for r in reports if r.device_id not in known]
         if strays:
             # Sent here by an edge whose map was older than ours (a group moved): forward each to
-            # where its wearer is now, before this partition's offset moves past it.
-            await self._refresh_map(at_most_every_s=1.0)
+            # where its wearer is now, before this partition's offset moves past it. A device our
+            # map does not know may have been registered since we read it: read it again first.
+            fresh = any(self._map.of_device(r.device_id) is None for r in strays)
+            await self._refresh_map(at_most_every_s=0.0 if fresh else 1.0)
             keep = []
             forward: dict[int, list[Any]] = {}
             for r in reports:
@@ -473,6 +504,11 @@ class Worker:
                 if r.device_id not in known and target in self.owned:
                     # ours by the registry as it is now, unknown to the engine: it was built before
                     # the device (or its wearer's order) was registered
+                    log.info(
+                        "worker %s: device %s is ours but not in the engine: rebuilding it",
+                        self.id,
+                        r.device_id,
+                    )
                     self._rescope = True
                     raise _Stale
                 if target is None:
