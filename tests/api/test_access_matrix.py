@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from api_kit import HOME_LAT, HOME_LON, WATCH, north
+from api_kit import features as shown_in
 from sqlalchemy import insert, select, update
 from starlette.websockets import WebSocketDisconnect
 
@@ -539,9 +540,8 @@ def test_the_stream_carries_only_what_each_role_may_see(scene, who):
         people, seen_alerts = set(), set()
         while "S1" not in people:
             message = ws.receive_json()
-            if message["type"] == "position":
-                people.add(message["feature"]["properties"]["person"])
-            elif message["type"] == "alert":
+            people.update(f["properties"]["person"] for f in shown_in(message))
+            if message["type"] == "alert":
                 seen_alerts.add(message["alert"]["id"])
     assert people == STREAM_SEES[who]
     if who != "operator":
@@ -654,16 +654,14 @@ def test_her_sos_shows_a_dispatcher_the_man_her_order_names(scene):
         assert api.send([api.fix("AM-7", far + 0.001, HOME_LON, seconds=2)]).status_code == 200
         marker = HOME_LAT + 0.0005
         assert api.send([api.fix("W-7", marker, HOME_LON, seconds=3)]).status_code == 200
-        people, kinds = set(), set()
-        while True:
+        people, kinds, shown = set(), set(), set()
+        while ("P7", marker) not in shown:
             message = ws.receive_json()
             if message["type"] == "alert":
                 kinds.add(message["alert"]["kind"])
                 continue
-            person, lat = position_of(message)
-            people.add(person)
-            if (person, lat) == ("P7", marker):
-                break
+            shown = {position_of({"feature": f}) for f in shown_in(message)}
+            people.update(person for person, _ in shown)
     assert "sos" in kinds and "S7" in people
 
 
@@ -804,9 +802,8 @@ def test_a_colliding_pair_in_an_old_database_lets_no_scope_across_kinds(scene, c
         assert api.send([api.fix("AM-1", north(53), HOME_LON, seconds=1)]).status_code == 200
         seen = set()
         while ("S1", "subject") not in seen:
-            message = ws.receive_json()
-            if message["type"] == "position":
-                props = message["feature"]["properties"]
+            for feature in shown_in(ws.receive_json()):
+                props = feature["properties"]
                 seen.add((props["person"], props["person_kind"]))
     assert seen == {("S1", "subject")}
     with connect(api, PO, subject="P2") as ws:  # following "his" P2 shows the subject P2 only
