@@ -5,9 +5,10 @@ What it costs is kept per change, not per viewer: each alert change and each pos
 once, and the same text is handed to every viewer that may see it (`Hub.publish`). Viewers of the
 whole map (no subject or alert filter) get positions in batches, at most one every `batch_s`, the
 latest fix per person winning (`Viewer.hold`); an alert change is never held back: the positions
-waiting for that viewer go out just before it, then the change itself. A viewer's held positions are
-at most one per person it may see, however far behind it is; its queue (alert changes, batches, and
-single positions for filtered viewers) is bounded, and a full queue drops the viewer (4008)."""
+gathered for that viewer go out just before it, then the change itself. However far behind a viewer
+is, it holds at most two positions per person it may see (one gathering, one queued and not yet
+sent: `Hub._flush` keeps only the newest queued); its queue (alert changes, batches, and single
+positions for filtered viewers) is bounded, and a full queue drops the viewer (4008)."""
 
 from __future__ import annotations
 
@@ -75,9 +76,10 @@ class Viewer:
     # People are compared with their kind: an id shared by a subject and a protected person (an old
     # database) does not make one's positions flow to a viewer of the other.
     followed: dict[str, frozenset[PersonRef]] = field(default_factory=dict)
-    # Batching (whole-map viewers only): the positions gathered since the last flush, the batch of
-    # each person's held position (the open one or one queued and not yet sent: one per person in
-    # all), and the batch at the queue's tail while nothing was queued after it (a flush adds to it).
+    # Batching (whole-map viewers only): the positions gathered since the last flush (one per
+    # person), the queued batch, not yet sent, that holds each person's position (one per person
+    # across the queue), and the batch at the queue's tail while nothing was queued after it (a
+    # flush adds to it rather than queue another).
     batched: bool = False
     gathering: Batch = field(default_factory=dict)
     held: dict[Key, Batch] = field(default_factory=dict)
@@ -110,16 +112,14 @@ class Viewer:
         return allowed and (unfiltered or person in self.people or followed)
 
     def hold(self, key: Key, held: Held) -> None:
-        """Keep a person's position for the next flush: the newest fix (by its time) wins, also over
-        one in a batch queued and not yet sent (which then goes without it)."""
-        batch = self.held.get(key)
-        if batch is not None:
-            if batch[key][0] > held[0]:
-                return  # a late fix, older than the one about to be sent
-            if batch is not self.gathering:
-                del batch[key]
+        """Keep a person's position for the next flush; the newest fix (by its time) wins."""
+        mine = self.gathering.get(key)
+        if mine is None:
+            queued = self.held.get(key)
+            mine = None if queued is None else queued.get(key)
+        if mine is not None and mine[0] > held[0]:
+            return  # a late fix, older than one this viewer is about to be sent
         self.gathering[key] = held
-        self.held[key] = self.gathering
 
     def take(self, batch: Batch) -> str | None:
         """The text of a batch the sender took from the queue (None if every position in it was
@@ -210,16 +210,19 @@ class Hub:
         if not gathered:
             return
         viewer.gathering = {}
-        tail = viewer.tail
-        if tail is not None:  # the sender has not taken the last batch yet: one message will do
-            tail.update(gathered)
-            for key in gathered:
-                viewer.held[key] = tail
-            return
-        for key in gathered:
-            viewer.held[key] = gathered
-        if self._offer(viewer, gathered):
-            viewer.tail = gathered
+        tail = viewer.tail  # the sender has not taken the last batch yet: one message will do
+        batch = gathered if tail is None else tail
+        held = viewer.held
+        for key, position in gathered.items():
+            older = held.get(key)
+            if older is not None and older is not batch:
+                # still queued a window later, behind this one: the viewer is behind, and it is
+                # sent the newest only (so it holds one position per person at most, queued)
+                del older[key]
+            batch[key] = position
+            held[key] = batch
+        if tail is None and self._offer(viewer, batch):
+            viewer.tail = batch
 
     def _offer(self, viewer: Viewer, item: str | Batch) -> bool:
         if viewer.dropped:
