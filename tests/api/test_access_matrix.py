@@ -548,6 +548,33 @@ def test_the_stream_carries_only_what_each_role_may_see(scene, who):
         assert alerts["A2"] not in seen_alerts
 
 
+# The whole map at national zoom (view=areas): counts per municipality of those each role may see.
+HOME_CODE, SEOUL_CODE = "31130", "11010"
+BOTH = {"subject": 1, "protected_person": 1}
+AREAS_SEEN = {
+    "operator": {HOME_CODE: BOTH, SEOUL_CODE: BOTH},
+    "probation_officer": {HOME_CODE: {"subject": 1}},
+    "police_dispatcher": {HOME_CODE: BOTH},
+    "field_officer": {HOME_CODE: BOTH},
+}
+
+
+@pytest.mark.parametrize("who", ROLES)
+def test_the_areas_view_counts_only_what_each_role_may_see(scene, who):
+    api, _ = scene
+    if who not in AREAS_SEEN:
+        with pytest.raises(WebSocketDisconnect) as refused, connect(api, who, view="areas") as ws:
+            ws.receive_json()  # accepted, then closed with the reason
+        assert refused.value.code == 1008
+        return
+    with connect(api, who, view="areas") as ws:
+        assert ws.receive_json()["type"] == "hello"
+        message = ws.receive_json()
+        while message["type"] != "areas":
+            message = ws.receive_json()
+        assert message["areas"] == AREAS_SEEN[who]
+
+
 @pytest.mark.parametrize("who", ["probation_officer", "police_dispatcher", "field_officer"])
 def test_the_stream_refuses_to_follow_what_is_out_of_scope(scene, who):
     api, alerts = scene

@@ -15,9 +15,11 @@ from typing import Any
 
 import pytest
 from api_kit import HOME_LAT, WATCH, features, north
+from starlette.websockets import WebSocketDisconnect
 
 from vigil.api import streams
 from vigil.api.policy import Scope
+from vigil.api.stream_areas import Tally
 from vigil.api.streams import Hub, Viewer
 from vigil.domain.alerts import Alert, AlertChange, AlertKey, AlertKind, AlertState, Change, Facts
 from vigil.domain.model import Fix, Role, protected_ref, subject_ref
@@ -255,3 +257,93 @@ def test_the_victims_view_keeps_its_limits_while_the_whole_map_streams_him(app_c
     ):
         ws.receive_json()
     assert getattr(refused.value, "code", None) == 1008
+
+
+# --- the whole map at national zoom: counts per municipality ------------------------------------------
+
+HOME_CODE, SEOUL_CODE = "31130", "11010"  # Namyangju (HOME), Jongno-gu
+SEOUL_LAT, SEOUL_LON = 37.5730, 126.9794
+
+
+def test_a_tally_counts_people_per_municipality_and_says_only_what_changed():
+    tally = Tally()
+    tally.place(("subject", "S1"), T0, HOME_CODE)
+    tally.place(("protected_person", "P1"), T0, HOME_CODE)
+    tally.place(("subject", "S2"), T0, SEOUL_CODE)
+    first = json.loads(tally.take() or "")
+    assert first == {
+        "type": "areas",
+        "areas": {HOME_CODE: {"subject": 1, "protected_person": 1}, SEOUL_CODE: {"subject": 1}},
+    }
+    assert tally.take() is None  # nothing changed since
+    tally.place(("subject", "S1"), T0 + timedelta(seconds=5), HOME_CODE)  # moved within: no news
+    assert tally.take() is None
+    tally.place(("subject", "S2"), T0 + timedelta(seconds=9), HOME_CODE)
+    tally.place(("subject", "S2"), T0 + timedelta(seconds=8), SEOUL_CODE)  # late: ignored
+    assert json.loads(tally.take() or "")["areas"] == {
+        HOME_CODE: {"subject": 2, "protected_person": 1},
+        SEOUL_CODE: {},  # emptied: said once, as absolute counts always are
+    }
+    tally.seed(("subject", "S2"), T0, SEOUL_CODE)  # the stream told of him already: the seed loses
+    tally.seed(("subject", "S3"), T0, SEOUL_CODE)
+    assert json.loads(tally.take() or "")["areas"] == {SEOUL_CODE: {"subject": 1}}
+    assert len(tally.where) == 4
+
+
+def test_an_areas_viewer_has_at_most_one_message_waiting_and_sees_only_its_scope():
+    async def body() -> None:
+        hub = Hub(10, batch_s=10.0)
+        slow = hub.join(OPERATOR, EVERYTHING, subject=None, alert=None, people=set(), areas=True)
+        scope = Scope(caseload=frozenset({"S1"}), own=frozenset({subject_ref("S1")}))
+        officer = Principal("u-po", Role.PROBATION_OFFICER)
+        narrow = hub.join(officer, scope, subject=None, alert=None, people=set(), areas=True)
+        assert slow.tally is not None and not slow.batched
+        for second in range(100):  # never read
+            lat = HOME_LAT if second % 2 else SEOUL_LAT
+            lon = 127.2 if second % 2 else SEOUL_LON
+            moves = [
+                PositionUpdate(p, "subject", Fix(f"AM-{p}", T0 + timedelta(seconds=second), lat, lon))
+                for p in ("S1", "S2", "S3")
+            ]
+            hub.publish(Published(positions=moves))
+            hub.flush()
+        assert slow.queue.qsize() == 1 and not slow.dropped
+        [message] = queued(slow)
+        assert message["areas"] == {HOME_CODE: {"subject": 3}, SEOUL_CODE: {}}
+        [message] = queued(narrow)
+        assert message["areas"] == {HOME_CODE: {"subject": 1}, SEOUL_CODE: {}}
+
+    run(body)
+
+
+def test_the_areas_view_starts_from_where_everyone_was_and_follows_them(app_client):
+    api = app_client
+    api.subject("S1", "AM-1")
+    api.subject("S2", "AM-2")
+    assert api.send([api.fix("AM-1", HOME_LAT), api.fix("AM-2", SEOUL_LAT, SEOUL_LON)]).status_code == 200
+    query = "&".join(
+        f"{k}={v}" for k, v in {"token": api.tokens["operator"], **WATCH, "view": "areas"}.items()
+    )
+    with api.client.websocket_connect(f"/v1/stream?{query}") as ws:
+        assert ws.receive_json()["type"] == "hello"
+        first = ws.receive_json()
+        assert first == {"type": "areas", "areas": {HOME_CODE: {"subject": 1}, SEOUL_CODE: {"subject": 1}}}
+        api.clock.advance(7200)  # 25 km in two hours: a move he could make
+        assert api.send([api.fix("AM-2", HOME_LAT)]).status_code == 200
+        message = ws.receive_json()
+        while message["type"] != "areas":
+            message = ws.receive_json()
+        assert message["areas"] == {HOME_CODE: {"subject": 2}, SEOUL_CODE: {}}
+
+
+@pytest.mark.parametrize("params", ["view=areas&subject=S1", "view=everything"], ids=["filtered", "unknown"])
+def test_the_areas_view_is_of_the_whole_map_only(app_client, params):
+    api = app_client
+    api.subject("S1", "AM-1")
+    query = "&".join(f"{k}={v}" for k, v in {"token": api.tokens["operator"], **WATCH}.items())
+    with (
+        pytest.raises(WebSocketDisconnect) as refused,
+        api.client.websocket_connect(f"/v1/stream?{query}&{params}") as ws,
+    ):
+        ws.receive_json()
+    assert refused.value.code == 1008 and "view=" in refused.value.reason

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeAlias
@@ -28,9 +28,11 @@ from vigil.api import deps, trail
 from vigil.api.auth import FORBIDDEN, OUT_OF_SCOPE, identify, token_of
 from vigil.api.deps import Wired
 from vigil.api.policy import Action, Record, Scope, allows, reaches, scope_of
+from vigil.api.stream_areas import Tally
 from vigil.api.views import change_json, position_feature
 from vigil.domain.alerts import TERMINAL, Alert, parties
 from vigil.domain.model import PersonKind, PersonRef, protected_ref, subject_ref
+from vigil.jurisdiction import locate
 from vigil.processor import Published
 from vigil.store.accounts import Principal
 
@@ -46,7 +48,8 @@ REVOKED = "the token was revoked, or what it stands for changed: sign in again"
 Key: TypeAlias = tuple[str, str]  # (person_kind, person_id) as the position names them
 Held: TypeAlias = tuple[datetime, str]  # a fix's time and its feature, encoded
 Batch: TypeAlias = dict[Key, Held]  # positions for one message, at most one per person
-Item: TypeAlias = str | Batch | None  # a text to send, a batch to render when sent, or "close: too slow"
+# a text to send, a batch or a tally to render when sent, or None: "close: too slow"
+Item: TypeAlias = str | Batch | Tally | None
 
 _encoder = msgspec.json.Encoder()
 
@@ -84,6 +87,8 @@ class Viewer:
     gathering: Batch = field(default_factory=dict)
     held: dict[Key, Batch] = field(default_factory=dict)
     tail: Batch | None = None
+    # The whole map at national zoom (view=areas): counts per municipality instead of positions.
+    tally: Tally | None = None
 
     def wants_alert(self, alert: Alert, codes: Iterable[str]) -> bool:
         if not self.scope.sees_alert(alert, codes):
@@ -121,9 +126,11 @@ class Viewer:
             return  # a late fix, older than one this viewer is about to be sent
         self.gathering[key] = held
 
-    def take(self, batch: Batch) -> str | None:
-        """The text of a batch the sender took from the queue (None if every position in it was
-        overtaken by a newer one); its people are no longer held."""
+    def take(self, batch: Batch | Tally) -> str | None:
+        """The text of a batch or tally the sender took from the queue (None if nothing is left to
+        say: every position in it was overtaken by a newer one); a batch's people are no longer held."""
+        if isinstance(batch, Tally):
+            return batch.take()
         if self.tail is batch:
             self.tail = None
         for key in batch:
@@ -148,11 +155,15 @@ class Hub:
         subject: str | None,
         alert: str | None,
         people: set[PersonRef],
+        areas: bool = False,
     ) -> Viewer:
+        """A new viewer; `areas`: counts per municipality instead of positions (the whole map only)."""
+        whole = subject is None and alert is None
         viewer = Viewer(
             principal, asyncio.Queue(self._queue_size), scope, subject, alert, people=people,
             followed=dict(scope.followed),
-            batched=self._batch_s > 0 and subject is None and alert is None,
+            batched=self._batch_s > 0 and whole and not areas,
+            tally=Tally() if areas and whole else None,
         )  # fmt: skip
         self.viewers.add(viewer)
         return viewer
@@ -175,6 +186,7 @@ class Hub:
             for p in published.positions
         ]
         single: dict[int, str] = {}  # the one-position message, made once if a filtered viewer wants it
+        codes: dict[int, str] = {}  # the municipality of a position, found once if a tally wants it
         gathered = False
         for viewer in list(self.viewers):
             for change, text in alerts:
@@ -187,7 +199,14 @@ class Hub:
             for i, (person, key, held) in enumerate(positions):
                 if not viewer.wants_position(person):
                     continue
-                if viewer.batched:
+                if viewer.tally is not None:
+                    code = codes.get(i)
+                    if code is None:
+                        fix = published.positions[i].fix
+                        code = codes[i] = locate(fix.lat, fix.lon).code
+                    viewer.tally.place(key, held[0], code)
+                    gathered = True
+                elif viewer.batched:
                     viewer.hold(key, held)
                     gathered = True
                 else:
@@ -196,7 +215,8 @@ class Hub:
                         one = single[i] = '{"type":"position","feature":' + held[1] + "}"
                     self._offer(viewer, one)
         if gathered and self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self._batch_s, self.flush)
+            # a tally without batching (batch_s 0) is still sent at most every 250 ms
+            self._timer = asyncio.get_running_loop().call_later(self._batch_s or 0.25, self.flush)
 
     def flush(self) -> None:
         """Send every whole-map viewer what it has gathered (the batching timer calls it)."""
@@ -204,6 +224,14 @@ class Hub:
         for viewer in list(self.viewers):
             if viewer.batched:
                 self._flush(viewer)
+            elif viewer.tally is not None:
+                self.tell(viewer)
+
+    def tell(self, viewer: Viewer) -> None:
+        """Queue a tally's message, unless one is waiting already (it will say the newest counts)."""
+        tally = viewer.tally
+        if tally is not None and tally.changed and not tally.queued and self._offer(viewer, tally):
+            tally.queued = True
 
     def _flush(self, viewer: Viewer) -> None:
         gathered = viewer.gathering
@@ -224,7 +252,7 @@ class Hub:
         if tail is None and self._offer(viewer, batch):
             viewer.tail = batch
 
-    def _offer(self, viewer: Viewer, item: str | Batch) -> bool:
+    def _offer(self, viewer: Viewer, item: str | Batch | Tally) -> bool:
         if viewer.dropped:
             return False
         viewer.tail = None  # anything queued after a batch closes it: the batch keeps its place
@@ -245,7 +273,9 @@ class Hub:
 @router.websocket("/v1/stream")
 async def stream(websocket: WebSocket, services: Wired) -> None:
     """Positions (GeoJSON Features) and alert changes, filtered to what the viewer may see.
-    Query: token, and optionally subject=<id> or alert=<id>."""
+    Query: token, and optionally subject=<id> or alert=<id>. Without either (the whole map),
+    positions come batched ({"type": "positions", "features": [...]}), or with view=areas as counts
+    per municipality ({"type": "areas", "areas": {code: {kind: n}}}) instead of positions."""
     try:
         principal = identify(websocket)
     except HTTPException as exc:
@@ -253,8 +283,11 @@ async def stream(websocket: WebSocket, services: Wired) -> None:
         return
     subject = websocket.query_params.get("subject")
     alert_id = websocket.query_params.get("alert")
+    view = websocket.query_params.get("view", "positions")
     allowed = allows(principal.role, Action.STREAM)
     reason = FORBIDDEN
+    if allowed and (view not in VIEWS or (view == "areas" and (subject or alert_id))):
+        allowed, reason = False, BAD_VIEW
     scope = Scope()
     if allowed:
         scope, reach = await asyncio.to_thread(_scope, websocket, principal, subject, alert_id)
@@ -289,9 +322,14 @@ async def stream(websocket: WebSocket, services: Wired) -> None:
     tokens = services.tokens
     token = token_of(websocket) or ""
     await websocket.accept()
-    viewer = hub.join(principal, scope, subject=subject, alert=alert_id, people=people)
+    viewer = hub.join(principal, scope, subject=subject, alert=alert_id, people=people, areas=view == "areas")
     try:
         await websocket.send_text(json.dumps({"type": "hello", "subject": subject, "alert": alert_id}))
+        if viewer.tally is not None:  # where everyone it may see was when it connected
+            placed = await asyncio.to_thread(_placed, services.reader.latest_positions, scope)
+            for key, at, code in placed:
+                viewer.tally.seed(key, at, code)  # unless the stream told of them meanwhile
+            hub.tell(viewer)
         receiver = asyncio.create_task(_drain_incoming(websocket))
         while True:
             getter = asyncio.create_task(viewer.queue.get())
@@ -319,6 +357,21 @@ async def stream(websocket: WebSocket, services: Wired) -> None:
         return
     finally:
         hub.leave(viewer)
+
+
+VIEWS = frozenset({"positions", "areas"})
+BAD_VIEW = "view=positions (the default) or view=areas; areas are of the whole map (no subject or alert)"
+
+
+def _placed(
+    latest: Callable[[frozenset[PersonRef] | None], list[dict[str, Any]]], scope: Scope
+) -> list[tuple[Key, datetime, str]]:
+    """Where everyone the viewer may see was last placed: every bound device's newest believed fix,
+    with its municipality (read in a thread; the tally is seeded on the loop)."""
+    rows = latest(None if scope.everything else scope.people)
+    return [
+        ((r["person_kind"] or "", r["person_id"]), r["time"], locate(r["lat"], r["lon"]).code) for r in rows
+    ]
 
 
 def _ref(kind: str, person_id: str) -> PersonRef | None:
