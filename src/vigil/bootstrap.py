@@ -74,7 +74,7 @@ def build(
     a-2, …); new_incident_id likewise incidents (default random). trail_key: the audit chain's key
     (None: nothing can be audited, as in replays and benchmarks). observe: told of every committed
     batch on the writer thread (a benchmark's count)."""
-    hub = Hub(settings.stream_queue)
+    hub = Hub(settings.stream_queue, settings.stream_batch_s)
     handoff = Handoff(hub, observe)
     # asked at each push: `services` is made below, and where the server listens is known later
     outbox = Outbox(settings.outbox(), link_base=lambda: services.link_base())  # noqa: PLW0108

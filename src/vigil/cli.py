@@ -71,7 +71,12 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     # serving.Server tells the app where it really listens (the live-track links in pushes name it)
     server = Server(
         uvicorn.Config(
-            create_app(settings), host=host, port=port, log_level=settings.log_level.lower(), access_log=False
+            create_app(settings),
+            host=host,
+            port=port,
+            log_level=settings.log_level.lower(),
+            access_log=False,
+            ws_per_message_deflate=settings.stream_compression,
         )
     )
     supervisor = Supervisor(workers) if workers else None
@@ -264,6 +269,7 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
             updates=args.updates,
             out=args.out,
             chart_path=args.chart,
+            viewers=args.viewers,
         )
     from vigil_sim.bench import main as bench_main
 
@@ -513,6 +519,9 @@ def parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--updates", type=int, default=200_000, help="with --workload w1: updates sent")
     bench.add_argument("--chart", help="with --http: draw a PNG chart here (needs matplotlib)")
+    bench.add_argument(
+        "--viewers", type=int, default=1, help="with --http: operators watching the whole stream (default 1)"
+    )
     bench.add_argument(
         "--rate", type=float, help="with --workload dispatch: background fixes/s (default 1,500)"
     )

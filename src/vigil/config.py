@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # Per-viewer WebSocket queue: a client this far behind is dropped, never the server.
     stream_queue: int = Field(default=1000, ge=10)
+    # Whole-map viewers get positions in batches, at most one message this often, the newest fix per
+    # person winning (alert changes are never held back). 0: every fix its own message.
+    stream_batch_s: float = Field(default=0.25, ge=0, le=10)
+    # WebSocket per-message compression (permessage-deflate). Off: it cost most of the server's CPU
+    # for the live streams, per viewer, and positions are small; see docs/benchmarks.md.
+    stream_compression: bool = False
     # Token look-ups are cached this long (0: none). A revocation still takes effect at once: every
     # server on the database hears of it before it answers from the cache (store/revocations.py).
     token_cache_s: float = Field(default=30.0, ge=0)

@@ -140,7 +140,15 @@ async def run_demo(*, subjects: int, seed: int, host: str, port: int) -> int:
     tokens = make_accounts(url)
     settings = Settings(database_url=url, host=host, port=port)
     app = create_app(settings)
-    server = _QuietServer(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        ws_per_message_deflate=settings.stream_compression,
+    )
+    server = _QuietServer(config)
     serving = asyncio.create_task(server.serve())
     while not server.started:
         if serving.done():

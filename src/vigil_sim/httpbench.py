@@ -130,6 +130,7 @@ def run_one(
     memory: bool,
     quiet: bool = False,
     workdir: str | Path | None = None,
+    viewers: int = 1,
 ) -> dict[str, Any]:
     """One size, or one w1 run: prepare, serve, load, collect."""
     with tempfile.TemporaryDirectory(prefix="vigil-httpbench-", dir=workdir) as name:
@@ -164,6 +165,8 @@ def run_one(
                 str(pid),
                 "--label",
                 label,
+                "--viewers",
+                str(viewers),
                 "--out",
                 str(out),
             ]
@@ -210,6 +213,7 @@ def _figures(run: dict[str, Any]) -> dict[str, Any]:
         "server_cpu_s": round(sum(cpu), 2) if cpu else None,
         "server_cpu_share": round(sum(cpu) / seconds, 2) if cpu and seconds else None,
         "server_peak_rss_mb": run["server_memory"].get("peak_rss_mb"),
+        "server_cpu_ms_per_1k_fixes": run.get("server_cpu_ms_per_1k_fixes"),
         "alert_messages": run["alert_messages"],
         "alerts_opened": run["alerts_opened"],
         "errors": sum(p["errors"] + p["failed_batches"] for p in ph.values()),
@@ -233,6 +237,7 @@ def _w1_figures(run: dict[str, Any]) -> dict[str, Any]:
         "loadgen_cpu_share": up["loadgen_cpu_share"],
         "listener_cpu_share": up["listener_cpu_share"],
         "server_peak_rss_mb": run["server_memory"].get("peak_rss_mb"),
+        "server_cpu_ms_per_1k_fixes": run.get("server_cpu_ms_per_1k_fixes"),
         "errors": sum(p["errors"] + p["failed_batches"] for p in ph.values()),
     }
 
@@ -247,6 +252,7 @@ def run(
     quiet: bool = False,
     workdir: str | Path | None = None,
     say: Callable[[str], None] | None = None,
+    viewers: int = 1,
 ) -> dict[str, Any]:
     """Every size, then every w1 pair count; a JSON-ready dict."""
     tell = say or (lambda _: None)
@@ -264,6 +270,7 @@ def run(
             memory=True,
             quiet=quiet,
             workdir=workdir,
+            viewers=viewers,
         )
         one["figures"] = _figures(one)
         sizes.append(one)
@@ -279,6 +286,7 @@ def run(
             memory=False,
             quiet=quiet,
             workdir=workdir,
+            viewers=viewers,
         )
         one["figures"] = _w1_figures(one)
         w1.append(one)
@@ -291,6 +299,7 @@ def run(
             "latency_fixes": latency_fixes,
             "latency_rate_fixes_per_s": LATENCY_RATE,
             "w1_updates": updates,
+            "viewers": viewers,
             "seed": bench.SEED,
             "database": "SQLite file, WAL, synchronous=FULL",
         },
@@ -322,13 +331,14 @@ def report(result: dict[str, Any]) -> str:
         f"Python {m['python']}, SQLite {m['sqlite']}",
         f"         load average {result['load_average']['before']} before, {result['load_average']['after']} after",
         f"server and load generator in separate processes; {p['connections']} connections, batches of "
-        f"{p['batch']}; latency phase paced at {p['latency_rate_fixes_per_s']:,.0f} fixes/s",
+        f"{p['batch']}; latency phase paced at {p['latency_rate_fixes_per_s']:,.0f} fixes/s; "
+        f"{p.get('viewers', 1)} operator(s) watching the whole stream",
     ]
     if result["sizes"]:
         lines += [
             "",
             f"{'devices':>8} {'pairs':>7} {'fixes/s':>8} {'POST p50':>9} {'p95':>7} {'p99':>7} "
-            f"{'WS p99':>8} {'srv cpu':>7} {'gen cpu':>7} {'peak MiB':>9} {'alerts':>7} {'errors':>6}",
+            f"{'WS p99':>8} {'srv cpu':>7} {'gen cpu':>7} {'ms/1k':>6} {'peak MiB':>9} {'alerts':>7} {'errors':>6}",
         ]
         for s in result["sizes"]:
             f = s["figures"]
@@ -336,28 +346,30 @@ def report(result: dict[str, Any]) -> str:
                 f"{s['devices']:>8,} {s['pairs']:>7,} {_n(f['fixes_per_s'], 0):>8} {_n(f['post_p50_ms']):>9} "
                 f"{_n(f['post_p95_ms']):>7} {_n(f['post_p99_ms']):>7} {_n(f['delivery_p99_ms']):>8} "
                 f"{_n(f['server_cpu_share_throughput'], 2):>7} {_n(_sum(f), 2):>7} "
-                f"{_n(f['server_peak_rss_mb']):>9} "
+                f"{_n(f.get('server_cpu_ms_per_1k_fixes'), 0):>6} {_n(f['server_peak_rss_mb']):>9} "
                 f"{f['alert_messages']:>7,} {f['errors']:>6,}"
             )
         lines.append(
             "fixes/s: throughput phase, full speed. POST p50/p95/p99 (receipt -> alert, ms): round trip of "
             "every batch in the latency phase; WS p99: receipt -> alert message on the WebSocket, latency "
             "phase. srv/gen cpu: CPU seconds per wall second of the server / of the load generator and "
-            "its WebSocket client, in the throughput phase (2 = both cores)."
+            "its WebSocket client, in the throughput phase (2 = both cores). ms/1k: the server's CPU ms "
+            "per 1,000 fixes over the whole run, until every viewer's stream has gone quiet."
         )
     if result["w1"]:
         lines += [
             "",
             f"workload w1 ({p['w1_updates']:,} updates, full speed)",
             f"{'pairs':>7} {'updates/s':>10} {'upd->alert p50':>15} {'p99':>8} {'alerts opened':>14} "
-            f"{'alert msgs':>11} {'cpu s':>7} {'cpu':>5} {'peak MiB':>9}",
+            f"{'alert msgs':>11} {'cpu s':>7} {'cpu':>5} {'ms/1k':>6} {'peak MiB':>9}",
         ]
         for w in result["w1"]:
             f = w["figures"]
             lines.append(
                 f"{w['pairs']:>7,} {_n(f['updates_per_s'], 0):>10} {_n(f['update_alert_p50_ms']):>15} "
                 f"{_n(f['update_alert_p99_ms']):>8} {f['alerts_opened']:>14,} {f['alert_messages']:>11,} "
-                f"{_n(f['server_cpu_s']):>7} {_n(f['server_cpu_share'], 2):>5} {_n(f['server_peak_rss_mb']):>9}"
+                f"{_n(f['server_cpu_s']):>7} {_n(f['server_cpu_share'], 2):>5} "
+                f"{_n(f.get('server_cpu_ms_per_1k_fixes'), 0):>6} {_n(f['server_peak_rss_mb']):>9}"
             )
     return "\n".join(lines)
 
@@ -436,6 +448,7 @@ def main(
     updates: int = 200_000,
     out: str | None = None,
     chart_path: str | None = None,
+    viewers: int = 1,
 ) -> int:
     if chart_path and importlib.util.find_spec("matplotlib") is None:
         # say so before a run of several minutes, not after it
@@ -448,6 +461,7 @@ def main(
         w1_pairs=w1_pairs,
         updates=updates,
         say=lambda text: print(text, file=sys.stderr, flush=True),
+        viewers=viewers,
     )
     print(report(result), flush=True)
     if out:

@@ -10,7 +10,8 @@ registered), then sends native JSON batches (`bench.BATCH` messages each) to POS
 /v1/devices/messages with httpx over `CONNECTIONS` keep-alive connections, one request in flight per
 connection. Each pair's moves always travel on the same connection, so every device's fixes arrive in
 order. Meanwhile a WebSocket client (a child process, so reading the stream does not slow the
-sender) is subscribed to /v1/stream as an operator and notes when each alert message arrives.
+sender) is subscribed to /v1/stream as an operator (`--viewers N`: N operators, on N connections of
+that one process) and notes when each alert message arrives.
 
 Phases: warm-up (one fix per party), throughput (full speed), latency (paced, open loop within the
 connections: a batch is sent when due, or as soon as its connection is free if it is late), memory
@@ -48,6 +49,8 @@ BATCH = 100
 NATIVE_PATH = "/v1/devices/messages"
 TIMEOUT_S = 60.0
 GRACE_S = 1.0
+QUIET_S = 0.5  # the stream counts as drained once no viewer has heard anything for this long
+DRAIN_S = 120.0
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -119,21 +122,38 @@ class Bar:
 # --- the WebSocket listener (a child process) -----------------------------------------------------
 
 
-def _listen(url: str, ready: Any, stop: Any, results: Connection) -> None:
-    """Subscribe as an operator; note (arrival, change, kind, subject) of every alert message."""
-    asyncio.run(_listen_async(url, ready, stop, results))
+def _listen(url: str, viewers: int, ready: Any, stop: Any, results: Connection, last: Any) -> None:
+    """Subscribe `viewers` operators; note (arrival, change, kind, subject) of every alert message the
+    first one receives, and count what each receives. `last` holds the latest arrival (monotonic), so
+    the sender can wait until the stream has gone quiet."""
+    asyncio.run(_listen_async(url, viewers, ready, stop, results, last))
 
 
-async def _listen_async(url: str, ready: Any, stop: Any, results: Connection) -> None:
-    from websockets.asyncio.client import connect
+def _is_alert(text: str) -> bool:
+    head = text[:24]  # '{"type": "alert", ...' however the server spaces its JSON
+    return '"alert"' in head
+
+
+def _features(text: str) -> int:
+    """Positions in one message: one, or as many as a batch holds (counted without parsing it)."""
+    if '"positions"' in text[:24]:
+        return text.count('"Feature"')
+    return 1
+
+
+async def _listen_async(
+    url: str, viewers: int, ready: Any, stop: Any, results: Connection, last: Any
+) -> None:
+    from websockets.asyncio.client import ClientConnection, connect
     from websockets.exceptions import ConnectionClosed
 
     alerts: list[tuple[float, str, str, str]] = []
-    positions = 0
-    closed: str | None = None
-    async with connect(url, max_size=None, max_queue=None, ping_interval=None) as ws:
-        await ws.recv()  # hello
-        ready.set()
+    positions = [0] * viewers
+    messages = [0] * viewers
+    received = [0] * viewers  # characters
+    closed: list[str | None] = [None] * viewers
+
+    async def one(k: int, ws: ClientConnection) -> None:
         try:
             while not stop.is_set():
                 try:
@@ -141,17 +161,39 @@ async def _listen_async(url: str, ready: Any, stop: Any, results: Connection) ->
                 except TimeoutError:
                     continue
                 arrived = time.monotonic()
+                last.value = arrived
                 if isinstance(text, bytes):
                     text = text.decode()
-                if text.startswith('{"type": "alert"'):
-                    message = json.loads(text)
-                    alert = message["alert"]
-                    alerts.append((arrived, message["change"], alert["kind"], alert["subject"] or ""))
+                messages[k] += 1
+                received[k] += len(text)
+                if _is_alert(text):
+                    if k == 0:
+                        message = json.loads(text)
+                        alert = message["alert"]
+                        alerts.append((arrived, message["change"], alert["kind"], alert["subject"] or ""))
                 else:
-                    positions += 1
+                    positions[k] += _features(text)
         except ConnectionClosed as exc:
-            closed = f"{exc.rcvd.code if exc.rcvd else 'no close frame'}"
-    results.send({"alerts": alerts, "positions": positions, "closed": closed})
+            closed[k] = f"{exc.rcvd.code if exc.rcvd else 'no close frame'}"
+
+    async with contextlib.AsyncExitStack() as stack:
+        sockets = []
+        for _ in range(viewers):
+            ws = await stack.enter_async_context(
+                connect(url, max_size=None, max_queue=None, ping_interval=None)
+            )
+            await ws.recv()  # hello
+            sockets.append(ws)
+        ready.set()
+        await asyncio.gather(*(one(k, ws) for k, ws in enumerate(sockets)))
+    results.send(
+        {
+            "alerts": alerts,
+            "positions": positions[0],
+            "closed": next((c for c in closed if c is not None), None),
+            "viewers": {"positions": positions, "messages": messages, "characters": received},
+        }
+    )
     results.close()
 
 
@@ -317,8 +359,12 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
     # The whole stream is a view beyond one alert: it is opened with a purpose, as operators do.
     query = f"token={args.operator_token}&purpose=monitoring&reason=load+benchmark"
     ws_url = args.url.replace("http://", "ws://", 1) + f"/v1/stream?{query}"
+    last = multiprocessing.get_context("spawn").Value("d", 0.0)
     listener = multiprocessing.get_context("spawn").Process(
-        target=_listen, args=(ws_url, ready, stop, sender_end), name="vigil-bench-ws", daemon=True
+        target=_listen,
+        args=(ws_url, args.viewers, ready, stop, sender_end, last),
+        name="vigil-bench-ws",
+        daemon=True,
     )
     listener.start()
     sender_end.close()
@@ -329,6 +375,7 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
         args.url, args.device_token, args.server_pid, bar=not args.quiet, listener_pid=listener.pid
     )
     phases: list[PhaseResult] = []
+    cpu_start = None if args.server_pid is None else server_cpu_s(args.server_pid)
     try:
         phases.append(await sender.phase(args.label, "warm-up", work.everyone(work.party_devices())))
         if args.throughput > 0:
@@ -339,6 +386,11 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
             everyone = work.everyone(work.party_devices() + work.extra_devices())
             phases.append(await sender.phase(args.label, "memory", everyone))
         await asyncio.sleep(GRACE_S)  # let the last alerts reach the stream
+        # Viewers that fell behind are still being sent to: the server's CPU for the run counts
+        # until the stream has been quiet for a while (at most DRAIN_S more).
+        drained_by = time.monotonic() + DRAIN_S
+        while time.monotonic() < drained_by and time.monotonic() - last.value < QUIET_S:
+            await asyncio.sleep(0.1)
     finally:
         await sender.aclose()
         stop.set()
@@ -360,13 +412,23 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
         summary["delivery_p99_ms"] = _ms(percentile(lat, 99))
         out_phases[ph.name] = summary
     memory = server_memory_mb(args.server_pid) if args.server_pid is not None else {}
+    cpu_end = None if args.server_pid is None else server_cpu_s(args.server_pid)
+    fixes = sum(ph.stored for ph in phases)
+    run_cpu = None if cpu_start is None or cpu_end is None else cpu_end - cpu_start
     return {
         "phases": out_phases,
         "alert_messages": len(alerts),
         "alerts_opened": sum(1 for a in alerts if a[1] == "opened"),
         "positions_received": heard.get("positions"),
         "stream_closed": heard.get("closed"),
+        "viewers": heard.get("viewers"),
         "server_memory": memory,
+        # the server's CPU from the warm-up to a quiet stream, per 1,000 fixes stored: the cost of an
+        # update with everything it publishes to the viewers
+        "server_cpu_s_run": None if run_cpu is None else round(run_cpu, 2),
+        "server_cpu_ms_per_1k_fixes": None
+        if run_cpu is None or not fixes
+        else round(run_cpu / fixes * 1e6, 1),
     }
 
 
@@ -380,6 +442,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--throughput", type=int, default=0, help="fixes sent at full speed")
     p.add_argument("--latency", type=int, default=0, help="fixes sent paced at --rate")
     p.add_argument("--rate", type=float, default=5000.0, help="fixes/s in the latency phase")
+    p.add_argument("--viewers", type=int, default=1, help="operators watching the whole stream")
     p.add_argument("--memory", action="store_true", help="end with one fix for every registered device")
     p.add_argument("--server-pid", type=int)
     p.add_argument("--label", default="")

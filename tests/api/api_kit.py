@@ -29,6 +29,16 @@ TARGET_PATHS = ("/112", "/seoul-police", "/national-police", "/probation", "/gye
 WATCH = {"purpose": "monitoring", "reason": "control-centre watch"}
 
 
+def features(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """The positions a stream message carries: one ("position", filtered viewers), several
+    ("positions", the whole map's batches), or none (an alert change, the hello)."""
+    if message["type"] == "position":
+        return [message["feature"]]
+    if message["type"] == "positions":
+        return list(message["features"])
+    return []
+
+
 class Clock:
     """The app's clock, moved by hand. The runner thread reads it for ticks, so it only moves when a
     test says so: no silence deadline comes due by accident."""

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from api_kit import HOME_LAT, HOME_LON, WATCH, north
+from api_kit import features as shown_in
 from sqlalchemy import insert, select, update
 from starlette.websockets import WebSocketDisconnect
 
@@ -541,13 +542,39 @@ def test_the_stream_carries_only_what_each_role_may_see(scene, who):
         people, seen_alerts = set(), set()
         while "S1" not in people:
             message = ws.receive_json()
-            if message["type"] == "position":
-                people.add(message["feature"]["properties"]["person"])
-            elif message["type"] == "alert":
+            people.update(f["properties"]["person"] for f in shown_in(message))
+            if message["type"] == "alert":
                 seen_alerts.add(message["alert"]["id"])
     assert people == STREAM_SEES[who]
     if who != "operator":
         assert alerts["A2"] not in seen_alerts
+
+
+# The whole map at national zoom (view=areas): counts per municipality of those each role may see.
+HOME_CODE, SEOUL_CODE = "31130", "11010"
+BOTH = {"subject": 1, "protected_person": 1}
+AREAS_SEEN = {
+    "operator": {HOME_CODE: BOTH, SEOUL_CODE: BOTH},
+    "probation_officer": {HOME_CODE: {"subject": 1}},
+    "police_dispatcher": {HOME_CODE: BOTH},
+    "field_officer": {HOME_CODE: BOTH},
+}
+
+
+@pytest.mark.parametrize("who", ROLES)
+def test_the_areas_view_counts_only_what_each_role_may_see(scene, who):
+    api, _ = scene
+    if who not in AREAS_SEEN:
+        with pytest.raises(WebSocketDisconnect) as refused, connect(api, who, view="areas") as ws:
+            ws.receive_json()  # accepted, then closed with the reason
+        assert refused.value.code == 1008
+        return
+    with connect(api, who, view="areas") as ws:
+        assert ws.receive_json()["type"] == "hello"
+        message = ws.receive_json()
+        while message["type"] != "areas":
+            message = ws.receive_json()
+        assert message["areas"] == AREAS_SEEN[who]
 
 
 @pytest.mark.parametrize("who", ["probation_officer", "police_dispatcher", "field_officer"])
@@ -656,16 +683,14 @@ def test_her_sos_shows_a_dispatcher_the_man_her_order_names(scene):
         assert api.send([api.fix("AM-7", far + 0.001, HOME_LON, seconds=2)]).status_code == 200
         marker = HOME_LAT + 0.0005
         assert api.send([api.fix("W-7", marker, HOME_LON, seconds=3)]).status_code == 200
-        people, kinds = set(), set()
-        while True:
+        people, kinds, shown = set(), set(), set()
+        while ("P7", marker) not in shown:
             message = ws.receive_json()
             if message["type"] == "alert":
                 kinds.add(message["alert"]["kind"])
                 continue
-            person, lat = position_of(message)
-            people.add(person)
-            if (person, lat) == ("P7", marker):
-                break
+            shown = {position_of({"feature": f}) for f in shown_in(message)}
+            people.update(person for person, _ in shown)
     assert "sos" in kinds and "S7" in people
 
 
@@ -806,9 +831,8 @@ def test_a_colliding_pair_in_an_old_database_lets_no_scope_across_kinds(scene, c
         assert api.send([api.fix("AM-1", north(53), HOME_LON, seconds=1)]).status_code == 200
         seen = set()
         while ("S1", "subject") not in seen:
-            message = ws.receive_json()
-            if message["type"] == "position":
-                props = message["feature"]["properties"]
+            for feature in shown_in(ws.receive_json()):
+                props = feature["properties"]
                 seen.add((props["person"], props["person_kind"]))
     assert seen == {("S1", "subject")}
     with connect(api, PO, subject="P2") as ws:  # following "his" P2 shows the subject P2 only

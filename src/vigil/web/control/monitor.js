@@ -190,6 +190,8 @@ export class Monitor {
 
   onMessage(message) {
     if (message.type === "position") this.position(message.feature, true);
+    // the whole map's positions come batched (at most a few times a second, the newest per person)
+    else if (message.type === "positions") for (const feature of message.features) this.position(feature, true);
     else if (message.type === "alert") this.alertChange(message);
   }
 
