@@ -107,6 +107,8 @@ class Worker:
         self.owned: frozenset[int] = frozenset()
         self.offsets: dict[int, int] = {}  # partition -> the last sequence applied, as committed
         self._generation: dict[int, int] = {}  # partition -> its current subscription's number
+        self._known: set[str] = set()  # the workers taken to be alive at the last look
+        self._missing: dict[str, int] = {}  # worker -> looks in a row it was not listed
         self._subs: dict[int, Any] = {}
         self._inbox: asyncio.Queue[_Message | _Local] = asyncio.Queue()
         self._map = partitions.PartitionMap(log_.partitions, {}, {})
@@ -171,7 +173,16 @@ class Worker:
             await asyncio.sleep(every)
 
     async def _rebalance(self) -> None:
-        live = await self.live_workers()
+        listed = set(await self.live_workers())
+        # A worker missing from one listing is not taken for dead yet: a listing made while its
+        # lease is being renewed can miss it. Twice in a row (a renewal period apart) it is.
+        for w in listed:
+            self._missing.pop(w, None)
+        for w in self._known - listed:
+            self._missing[w] = self._missing.get(w, 0) + 1
+        live = listed | {w for w, n in self._missing.items() if n < 2}
+        self._missing = {w: n for w, n in self._missing.items() if n < 2}
+        self._known = live
         mine = partitions.owned(self.id, live, self.log.partitions)
         if mine == self.owned:
             return
