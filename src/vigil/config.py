@@ -52,8 +52,8 @@ class Settings(BaseSettings):
     cluster_name: str = Field(default="vigil", pattern=r"^[A-Za-z0-9_-]{1,40}$")
     partitions: int = Field(default=64, ge=1, le=4096)
     # A worker that has not said it is alive for this long is taken for dead: its partitions go
-    # to the others. Workers say so every third of it.
-    worker_lease_s: float = Field(default=6.0, ge=1.0, le=300.0)
+    # to the others. Workers say so (and look at the others) every second, or every third of it.
+    worker_lease_s: float = Field(default=5.0, ge=2.0, le=300.0)
     # Request bodies above this are refused with 413 before they are read in full.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # Per-viewer WebSocket queue: a client this far behind is dropped, never the server.

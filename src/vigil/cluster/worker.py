@@ -93,7 +93,7 @@ class Worker:
         clock: Clock,
         *,
         worker_id: str | None = None,
-        lease_s: float = 6.0,
+        lease_s: float = 5.0,
         publish: Callable[[Published], Awaitable[None]] | None = None,
         make_deliverer: MakeDeliverer | None = None,
     ) -> None:
@@ -163,7 +163,7 @@ class Worker:
             return []
 
     async def _leases(self, stop: asyncio.Event) -> None:
-        every = self.lease_s / 3.0
+        every = min(self.lease_s / 3.0, 1.0)  # a look a second: a dead worker is seen soon after its lease ends
         while not stop.is_set():
             try:
                 await self._renew()
