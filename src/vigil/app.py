@@ -93,6 +93,8 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
             await services.gateway.stop()
             await services.stop()
             if cluster_log is not None:
+                if services.cluster is not None:
+                    await services.cluster.stop()
                 await cluster_log.close()
             db.dispose()
 

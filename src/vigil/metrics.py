@@ -70,6 +70,7 @@ class VigilCollector(Collector):
         yield from _dispatch(s)
         yield from _listeners(s)
         yield from _streams(s)
+        yield from _cluster(s)
 
 
 # --- device reports ---------------------------------------------------------------------------------
@@ -298,6 +299,25 @@ def _streams(s: Services) -> Iterator[Metric]:
         "vigil_stream_viewers_dropped",
         "Viewers dropped for falling behind (their queue full)",
         value=hub.dropped,
+    )
+
+
+def _cluster(s: Services) -> Iterator[Metric]:
+    """Cluster mode's edge: the workers and the log's partitions, as last looked at (every 5 s)."""
+    if s.cluster is None:
+        return
+    status = s.cluster.status
+    yield GaugeMetricFamily("vigil_cluster_workers", "Workers holding a lease", value=status.workers)
+    lag = GaugeMetricFamily(
+        "vigil_cluster_partition_lag_seconds",
+        "Age of the oldest report not yet applied, per partition of the log (0: none waiting)",
+        labels=["partition"],
+    )
+    for p in range(s.settings.partitions):
+        lag.add_metric([str(p)], status.lag_s.get(p, 0.0))
+    yield lag
+    yield GaugeMetricFamily(
+        "vigil_cluster_alarms", "Operators' alarms about the cluster in force", value=len(status.alarms())
     )
 
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from vigil.anchoring import Anchorer
     from vigil.api.auth import Tokens
     from vigil.api.streams import Hub
+    from vigil.cluster.watch import ClusterWatch
     from vigil.config import Settings
     from vigil.dispatch.deliverer import Deliverer
     from vigil.dispatch.outbox import Outbox
@@ -90,6 +91,8 @@ class Services:
     # server makes it: never the library's global one, since tests run many apps in one process).
     traffic: Traffic = field(default_factory=Traffic)
     metrics: CollectorRegistry | None = None
+    # Cluster mode's edge: how the workers and the log's partitions are doing (cluster/watch.py).
+    cluster: ClusterWatch | None = None
     started: bool = False
 
     def link_base(self) -> str | None:

@@ -118,6 +118,9 @@ def test_target_down_for_minutes_then_up_delivers_everything_once_in_order(
         api.send([api.fix("AM-1", north(metres), seconds=2 * (step + 1))])
     second = api.violation("O2", "S2", "P2", "AM-2", "W-2")
     play(api, 150, step_s=10)  # two and a half minutes of refused connections
+    status = api.get("/v1/dispatch/status").json()  # the operators' panel raises the backlog
+    assert [a["kind"] for a in status["alarms"]] == ["outbox_backlog"], status
+    assert "cluster" not in status  # the embedded mode has no cluster to tell of
     attempts = [d["attempts"] for d in deliveries(api, first)]
     assert attempts[0] >= 3  # it kept trying, backing off
     assert attempts[0] < 40  # ... but not in a tight loop
@@ -137,6 +140,7 @@ def test_target_down_for_minutes_then_up_delivers_everything_once_in_order(
         assert sequence == sorted(sequence), sequence  # in order per alert
     assert len([e for e in events if e["subject"] == first]) == 5
     assert {s["alert"] for s in gateway.sms} == {first, second}
+    assert api.get("/v1/dispatch/status").json()["alarms"] == []
     cleared = [a for a in api.get("/v1/alerts").json() if a["kind"] == "dispatch_failure"]
     assert all(not a["active"] for a in cleared)  # delivered at last: the alarm condition ended
     assert receiver.problems == []

@@ -177,6 +177,28 @@ def test_reports_go_through_the_log_to_a_worker_that_stores_and_judges_them(scen
             assert r.status_code == 409, r.text  # the worker's refusal, as the embedded writer says it
             r = client.post("/v1/alerts/no-such/steps", json={"state": "acknowledged"}, headers=op)
             assert r.status_code == 404, r.text
+
+            # the operators' panel tells of the workers and the log
+            def cluster() -> Any:
+                found = client.get("/v1/dispatch/status", headers=op).json().get("cluster") or {}
+                return found if found.get("checked_at") else None
+
+            status = wait_for(cluster)
+            assert status["workers"] == 1 and status["alarms"] == [], status
+            metrics = client.get(
+                "/metrics",
+                headers=_auth(
+                    tokens[Role.ADMIN],
+                ),
+            ).text
+            assert "vigil_cluster_workers 1.0" in metrics
+            worker.stop()  # the only worker leaves: reports would wait on the log
+
+            def no_workers() -> Any:
+                alarms = client.get("/v1/dispatch/status", headers=op).json()["alarms"]
+                return [a for a in alarms if a["kind"] == "no_workers"]
+
+            wait_for(no_workers)
     finally:
         worker.stop()
     assert worker.error is None

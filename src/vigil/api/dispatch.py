@@ -171,6 +171,10 @@ async def put_dispatch_target(
     return shown
 
 
+# A push waiting longer than this is the outbox backing up: the operators' panel says so.
+OUTBOX_ALARM_S = 60.0
+
+
 @router.get("/dispatch/status")
 def dispatch_status(
     services: Wired, _: Annotated[Any, Depends(require(Action.TARGETS_READ))]
@@ -190,12 +194,29 @@ def dispatch_status(
                 t.dispatch_targets.c.enabled.is_(False)
             )
         ).all()
-    return {
+    alarms: list[dict[str, Any]] = []
+    oldest = waiting[1]
+    if oldest is not None:
+        waited = (services.clock() - oldest).total_seconds()
+        if waited > OUTBOX_ALARM_S:
+            alarms.append(
+                {
+                    "kind": "outbox_backlog",
+                    "detail": f"{waiting[0]} pushes waiting, the oldest for {waited:.0f} s",
+                }
+            )
+    body: dict[str, Any] = {
         "pending": waiting[0],
-        "oldest_pending": iso(waiting[1]) if waiting[1] is not None else None,
+        "oldest_pending": iso(oldest) if oldest is not None else None,
         "retrying_by_target": {target: count for target, count in failing},
         "disabled_targets": [{"id": i, "reason": r} for i, r in disabled],
     }
+    if services.cluster is not None:  # cluster mode: the workers and the log, as this edge sees them
+        cluster = services.cluster.status.as_json()
+        alarms += cluster["alarms"]
+        body["cluster"] = cluster
+    body["alarms"] = alarms
+    return body
 
 
 @router.get("/alerts/{alert_id}/deliveries", tags=["alerts"])

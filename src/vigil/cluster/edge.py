@@ -35,6 +35,7 @@ from vigil.adapters import InputError
 from vigil.cluster import bus, envelope, partitions, steps
 from vigil.cluster.log import KIND, RELOAD, Log
 from vigil.cluster.steps import STEP
+from vigil.cluster.watch import ClusterWatch
 from vigil.commands import (
     Audit,
     Callback,
@@ -251,4 +252,6 @@ async def connect(services: Services, settings: Settings) -> Log:
     )
     await services.start(deliver=False)
     await cluster_log.nc.subscribe(cluster_log.names.changes, cb=feed(services.hub.publish))
+    services.cluster = ClusterWatch(services.db, cluster_log)
+    services.cluster.start()
     return cluster_log

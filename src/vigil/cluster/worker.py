@@ -163,7 +163,9 @@ class Worker:
             return []
 
     async def _leases(self, stop: asyncio.Event) -> None:
-        every = min(self.lease_s / 3.0, 1.0)  # a look a second: a dead worker is seen soon after its lease ends
+        every = min(
+            self.lease_s / 3.0, 1.0
+        )  # a look a second: a dead worker is seen soon after its lease ends
         while not stop.is_set():
             try:
                 await self._renew()

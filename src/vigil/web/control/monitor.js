@@ -995,7 +995,8 @@ export class Monitor {
       ${fig(s.fixes_per_s === null ? "–" : s.fixes_per_s, "stats.fixes", "stat-fixes")}
       ${fig(s.median_ack_s === null ? "–" : duration(s.median_ack_s), "stats.ack", "stat-ack")}
       <div class="kinds" data-testid="stat-kinds"><span class="muted">${esc(t("stats.open"))}:</span> ${kinds || `<span class="muted">${esc(t("stats.none"))}</span>`}
-      ${d ? `<span class="muted" style="margin-left:auto">${esc(t("stats.pending"))}: ${d.pending}${d.disabled_targets.length ? ` · ${esc(t("stats.disabled"))}: ${d.disabled_targets.map((x) => esc(x.id)).join(", ")}` : ""}</span>` : ""}</div>`;
+      ${d ? `<span class="muted" style="margin-left:auto">${esc(t("stats.pending"))}: ${d.pending}${d.disabled_targets.length ? ` · ${esc(t("stats.disabled"))}: ${d.disabled_targets.map((x) => esc(x.id)).join(", ")}` : ""}</span>` : ""}</div>
+      ${d && d.alarms && d.alarms.length ? `<div class="system-alarm" role="alert" data-testid="system-alarm"><b>${esc(t("system.alarm"))}</b> ${d.alarms.map((a) => `<span title="${esc(a.detail)}">${esc(t(`system.${a.kind}`))}: ${esc(a.detail)}</span>`).join(" · ")}</div>` : ""}`;
   }
 
   relabel() {
