@@ -12,6 +12,7 @@ import msgspec
 from vigil.domain.alerts import AlertChange
 from vigil.domain.model import PersonRef
 from vigil.processor import PositionUpdate, Published
+from vigil.store.device_commands import Queued
 
 
 class Changes(msgspec.Struct, omit_defaults=True):
@@ -19,6 +20,8 @@ class Changes(msgspec.Struct, omit_defaults=True):
     positions: list[PositionUpdate] = []
     areas: dict[str, frozenset[str]] = {}
     parties: dict[str, frozenset[PersonRef]] = {}
+    # pursuit mode's commands just queued: the edge holding the device's connection sends them now
+    commanded: list[Queued] = []
 
 
 _encoder = msgspec.json.Encoder()
@@ -27,13 +30,21 @@ _decoder = msgspec.json.Decoder(Changes)
 
 def encode(published: Published) -> bytes | None:
     """None when the batch changed nothing a viewer sees."""
-    if not (published.alerts or published.positions):
+    if not (published.alerts or published.positions or published.commanded):
         return None
-    return _encoder.encode(Changes(published.alerts, published.positions, published.areas, published.parties))
+    return _encoder.encode(
+        Changes(
+            published.alerts, published.positions, published.areas, published.parties, published.commanded
+        )
+    )
 
 
 def decode(data: bytes) -> Published:
     changes = _decoder.decode(data)
     return Published(
-        alerts=changes.alerts, positions=changes.positions, areas=changes.areas, parties=changes.parties
+        alerts=changes.alerts,
+        positions=changes.positions,
+        areas=changes.areas,
+        parties=changes.parties,
+        commanded=changes.commanded,
     )

@@ -8,7 +8,7 @@ where it goes:
 * registry writes and audit entries are written to PostgreSQL here, in a transaction of this edge's
   own processor (whose engine holds nobody), and each registry write is then told to the workers on
   the log (`Reload`), in order with the reports of its partitions;
-* a device's last will (`Offline`) is written here;
+* a device's last will (`Offline`) goes to its partition's worker on the log;
 * a step on an alert (an operator's `Move`, a dispatch system's `Callback`) is appended to the
   partition of the alert's people, with a reply subject: the worker that owns it applies it in
   order with their reports and answers once committed (cluster/steps.py);
@@ -33,7 +33,7 @@ from sqlalchemy import Engine, select
 
 from vigil.adapters import InputError
 from vigil.cluster import bus, envelope, partitions, steps
-from vigil.cluster.log import KIND, RELOAD, Log
+from vigil.cluster.log import KIND, OFFLINE, RELOAD, Log
 from vigil.cluster.steps import STEP
 from vigil.cluster.watch import ClusterWatch
 from vigil.commands import (
@@ -64,7 +64,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 STEP_TIMEOUT_S = 10.0  # a worker that does not answer a step in this long is taken to be failing over
 MAP_MAX_AGE_S = 2.0  # a new device or order reaches this edge's routing within this (or at once on a miss)
-LOCAL = (Write, Audit, Offline)  # written by the edge itself, in PostgreSQL
+LOCAL = (Write, Audit)  # written by the edge itself, in PostgreSQL
 
 
 class Directory:
@@ -116,6 +116,9 @@ class EdgeRunner(Runner):
             return cast("Future[T]", appended)
         if isinstance(command, LOCAL):
             return asyncio.run_coroutine_threadsafe(self._write_here(command), self._event_loop)
+        if isinstance(command, Offline):
+            went = asyncio.run_coroutine_threadsafe(self._offline(command), self._event_loop)
+            return cast("Future[T]", went)
         if isinstance(command, Move | Callback):
             stepped = asyncio.run_coroutine_threadsafe(self._step(command), self._event_loop)
             return cast("Future[T]", stepped)
@@ -157,6 +160,16 @@ class EdgeRunner(Runner):
         await asyncio.gather(*appends)  # raises if any could not be stored: nothing is acknowledged
         outcome.stored = sum(len(r) for r in by_partition.values())
         return outcome
+
+    async def _offline(self, command: Offline) -> bool:
+        """A device's last will, to the worker of its wearer's partition (it keeps the device's
+        offline mark, and clears it when the device is heard again). False: nobody's device."""
+        partition = (await self.directory.current()).of_device(command.device_id)
+        if partition is None:
+            return False
+        body = json.dumps({"device": command.device_id, "at": command.at.isoformat()}).encode()
+        await self.log.append(partition, body, {KIND: OFFLINE})
+        return True
 
     async def _step(self, command: Move | Callback) -> Any:
         """A step on an alert, applied by the worker that owns it, which answers once committed."""
@@ -222,14 +235,20 @@ class EdgeRunner(Runner):
         await self.directory.current(max_age_s=0.0)  # route by the new map from now on
 
 
-def feed(hub_publish: Callable[[Published], None]) -> Callable[[Any], Any]:
-    """A NATS callback handing what workers committed to this edge's hub."""
+def feed(services: Services) -> Callable[[Any], Any]:
+    """A NATS callback handing what workers committed to this edge's hub, and pursuit mode's new
+    commands to its gateway (which sends those of the devices connected here)."""
 
     async def on_changes(msg: Any) -> None:
         try:
-            hub_publish(bus.decode(msg.data))
+            published = bus.decode(msg.data)
         except Exception:
             log.exception("a change message from a worker could not be read")
+            return
+        if published.alerts or published.positions:
+            services.hub.publish(published)
+        if published.commanded and services.gateway is not None:
+            services.gateway.hand(published.commanded)
 
     return on_changes
 
@@ -251,7 +270,7 @@ async def connect(services: Services, settings: Settings) -> Log:
         services.processor, cluster_log, Directory(services.db, settings.partitions), loop
     )
     await services.start(deliver=False)
-    await cluster_log.nc.subscribe(cluster_log.names.changes, cb=feed(services.hub.publish))
+    await cluster_log.nc.subscribe(cluster_log.names.changes, cb=feed(services))
     services.cluster = ClusterWatch(services.db, cluster_log)
     services.cluster.start()
     return cluster_log

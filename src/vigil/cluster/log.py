@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 KIND = "Vigil-Kind"  # header: what a log message is (absent: reports)
 RELOAD = "reload"
+OFFLINE = "offline"  # a device's last will
 # How long the log keeps a message, applied or not: long enough to outlive any outage of the
 # workers (they read on from PostgreSQL's offsets), short enough to bound the disk.
 KEEP_S = 7 * 86_400

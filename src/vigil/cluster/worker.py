@@ -38,9 +38,9 @@ from nats.js.errors import NoKeysError
 from sqlalchemy import Engine, select
 
 from vigil.cluster import envelope, partitions, steps
-from vigil.cluster.log import KIND, RELOAD, Log
+from vigil.cluster.log import KIND, OFFLINE, RELOAD, Log
 from vigil.cluster.steps import STEP
-from vigil.commands import Advance, Command, Fenced, Ingest, Reload, Tick
+from vigil.commands import Advance, Command, Fenced, Ingest, Offline, Reload, Tick
 from vigil.dispatch.deliverer import Deliverer
 from vigil.dispatch.outbox import Outbox, Pending
 from vigil.processor import Processor, Published
@@ -388,6 +388,11 @@ class Worker:
                     commands.append(reload)
                     sinks.append(None)
                     reloaded = True
+                continue
+            if m.kind == OFFLINE:
+                body = json.loads(m.data)
+                commands.append(Offline(str(body["device"]), datetime.fromisoformat(body["at"])))
+                sinks.append(None)
                 continue
             if m.kind == STEP:
                 try:
