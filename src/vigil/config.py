@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     # A worker that has not said it is alive for this long is taken for dead: its partitions go
     # to the others. Workers say so (and look at the others) every second, or every third of it.
     worker_lease_s: float = Field(default=5.0, ge=2.0, le=300.0)
+    # A worker's own /metrics (Prometheus text) on this port of `host`; 0: none. Counts only.
+    worker_metrics_port: int = Field(default=0, ge=0, le=65535)
     # Request bodies above this are refused with 413 before they are read in full.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # Per-viewer WebSocket queue: a client this far behind is dropped, never the server.

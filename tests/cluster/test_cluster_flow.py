@@ -4,11 +4,13 @@ edge's viewers. Real NATS JetStream, real PostgreSQL."""
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from cluster_kit import ThreadWorker
 from fastapi.testclient import TestClient
@@ -63,6 +65,7 @@ def scene(
         cluster_name=cluster_name,
         partitions=8,
         worker_lease_s=3.0,
+        worker_metrics_port=_free_port(),
         gt06_port=0,
         watch_port=0,
         teltonika_port=0,
@@ -70,6 +73,12 @@ def scene(
     db = open_engine(database_url)
     yield {"settings": settings, "tokens": tokens, "db": db, "receiver": receiver}
     db.dispose()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _auth(token: str) -> dict[str, str]:
@@ -192,6 +201,10 @@ def test_reports_go_through_the_log_to_a_worker_that_stores_and_judges_them(scen
                 ),
             ).text
             assert "vigil_cluster_workers 1.0" in metrics
+            # the worker's own figures
+            own = httpx.get(f"http://127.0.0.1:{settings.worker_metrics_port}/metrics", timeout=5).text
+            assert f"vigil_worker_partitions {settings.partitions}.0" in own
+            assert "vigil_worker_messages_applied_total" in own
             worker.stop()  # the only worker leaves: reports would wait on the log
 
             def no_workers() -> Any:

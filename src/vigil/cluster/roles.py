@@ -15,10 +15,12 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
+from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server
+
 from vigil import bootstrap
 from vigil.cluster import bus
 from vigil.cluster.log import Log
-from vigil.cluster.worker import OutboxState, Worker, new_worker_id
+from vigil.cluster.worker import OutboxState, Worker, WorkerCollector, new_worker_id
 from vigil.config import Settings
 from vigil.dispatch.deliverer import Deliverer
 from vigil.processor import Published
@@ -73,9 +75,19 @@ async def run_worker(settings: Settings, stop: asyncio.Event, worker_id: str | N
         publish=publish,
         make_deliverer=deliverer,
     )
+    server = None
+    if settings.worker_metrics_port:
+        # Counts only, no personal data; bind it to an internal address (the API's host by default).
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(WorkerCollector(worker))
+        ProcessCollector(registry=registry)
+        server, _ = start_http_server(settings.worker_metrics_port, addr=settings.host, registry=registry)
     try:
         await worker.run(stop)
     finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
         await cluster_log.close()
         await services.client.aclose()
         services.close()

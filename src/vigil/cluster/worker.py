@@ -26,7 +26,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +35,9 @@ from typing import Any
 import msgspec
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import NoKeysError
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 from sqlalchemy import Engine, select
 
 from vigil.cluster import envelope, partitions, steps
@@ -120,6 +123,8 @@ class Worker:
         self._deliverer_turn: asyncio.Task[None] | None = None
         self.applied = 0  # log messages applied since start (for figures and tests)
         self.batches = 0
+        self.fenced = 0  # batches rolled back because a partition had moved on
+        self.forwarded = 0  # reports sent on to the partition their wearer moved to
 
     # --- the whole life ---------------------------------------------------------------------------
 
@@ -284,6 +289,7 @@ class Worker:
             try:
                 await self._one_batch(batch)
             except Fenced as fenced:
+                self.fenced += 1
                 await self._fenced(fenced.partition)
                 pending = [
                     m
@@ -462,6 +468,9 @@ class Worker:
         if scope <= now_ours and not any(p in before.people for p in arrived):
             self.processor.scope = now_ours
 
+    def inbox_depth(self) -> int:
+        return self._inbox.qsize()
+
     def submit(self, command: Command[Any]) -> Future[Any]:
         """Run a command of this worker's own in its next batch (the deliverer's records): from the
         event loop's thread only."""
@@ -537,6 +546,7 @@ class Worker:
                 await self.log.append(
                     target, envelope.encode(moved, env.received_at, env.only_device, env.vet)
                 )
+                self.forwarded += len(moved)
             reports = keep
         if not reports:
             return []
@@ -554,3 +564,40 @@ async def _quietly(awaitable: Any) -> None:
         await awaitable
     except Exception:
         log.debug("ignored while stopping", exc_info=True)
+
+
+class WorkerCollector(Collector):
+    """A worker's own figures for Prometheus (`VIGIL_WORKER_METRICS_PORT`): what it owns and applies.
+    Read at scrape time from plain integers and sets the apply loop replaces whole."""
+
+    def __init__(self, worker: Worker) -> None:
+        self._w = worker
+
+    def collect(self) -> Iterator[Metric]:
+        w = self._w
+        yield GaugeMetricFamily("vigil_worker_partitions", "Partitions this worker owns", value=len(w.owned))
+        scope = w.processor.scope
+        yield GaugeMetricFamily(
+            "vigil_worker_people", "People in this worker's engine", value=0 if scope is None else len(scope)
+        )
+        yield CounterMetricFamily("vigil_worker_messages_applied", "Log messages applied", value=w.applied)
+        yield CounterMetricFamily("vigil_worker_batches", "Batches committed", value=w.batches)
+        yield CounterMetricFamily(
+            "vigil_worker_batches_fenced", "Batches rolled back: a partition had moved on", value=w.fenced
+        )
+        yield CounterMetricFamily(
+            "vigil_worker_reports_forwarded",
+            "Reports sent on to their wearer's new partition",
+            value=w.forwarded,
+        )
+        applied = GaugeMetricFamily(
+            "vigil_worker_partition_offset",
+            "The log sequence applied, per partition owned",
+            labels=["partition"],
+        )
+        for p, seq in sorted(dict(w.offsets).items()):
+            applied.add_metric([str(p)], seq)
+        yield applied
+        yield GaugeMetricFamily(
+            "vigil_worker_inbox", "Log messages received, not applied yet", value=w.inbox_depth()
+        )
