@@ -128,7 +128,9 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         """The database could not be reached (restarting, failing over) where a route or its
         authentication reads it: 503, so a device or an app tries again, rather than a bare 500.
         (Writes through the single writer already answer 503 when their commit fails.)"""
-        log.warning("%s %s: the database is unreachable (%s)", request.method, request.url.path, type(exc).__name__)
+        log.warning(
+            "%s %s: the database is unreachable (%s)", request.method, request.url.path, type(exc).__name__
+        )
         return JSONResponse(
             {"detail": "the database is unreachable for the moment: retry"},
             status_code=503,

@@ -71,7 +71,9 @@ def settings_of(env: dict[str, str]) -> Settings:
 
 
 @contextmanager
-def worker_processes(env: dict[str, str], folder: Path, count: int) -> Iterator[list[subprocess.Popen[bytes]]]:
+def worker_processes(
+    env: dict[str, str], folder: Path, count: int
+) -> Iterator[list[subprocess.Popen[bytes]]]:
     """`count` `vigil worker` processes, stopped with SIGTERM afterwards (SIGKILL if they hang)."""
     log = (folder / "workers.log").open("ab")
     workers = [

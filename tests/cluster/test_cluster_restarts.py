@@ -65,7 +65,9 @@ def restart_mid_load(
             for _ in range(BEFORE):
                 devices.send_round()
                 time.sleep(0.05)
-            wait_for(lambda: count(db, t.fixes) == devices.acked, WAIT_S, "the cluster to store the first rounds")
+            wait_for(
+                lambda: count(db, t.fixes) == devices.acked, WAIT_S, "the cluster to store the first rounds"
+            )
             back: dict[str, float] = {}
 
             def bring_up() -> None:
@@ -79,7 +81,9 @@ def restart_mid_load(
             timer.start()
             try:
                 last = NEAR_EVERY * (PAIRS - 1) + 1
-                while "at" not in back or devices.rounds < last or devices.first_ack_after(back["at"]) is None:
+                while (
+                    "at" not in back or devices.rounds < last or devices.first_ack_after(back["at"]) is None
+                ):
                     devices.send_round()  # each round sent until it is acknowledged
                     time.sleep(0.05)
                 for _ in range(AFTER):

@@ -89,6 +89,11 @@ class Log:
             max_reconnect_attempts=-1,  # a NATS restart is waited out, never a reason to exit
             reconnect_time_wait=0.5,
             connect_timeout=2,
+            # nats-py's own callbacks log every failed reconnect with a traceback (two a second
+            # while the server is away): one line each says as much
+            error_cb=_error,
+            disconnected_cb=_disconnected,
+            reconnected_cb=_reconnected,
         )
         js = nc.jetstream(timeout=APPEND_TIMEOUT_S)
         self = cls(nc, js, Names(cluster), partitions)
@@ -130,3 +135,15 @@ class Log:
         except Exception:  # closing: nothing left to save
             log.debug("NATS drain on close failed", exc_info=True)
             await self.nc.close()
+
+
+async def _error(exc: Exception) -> None:
+    log.warning("NATS: %s", exc or type(exc).__name__)
+
+
+async def _disconnected() -> None:
+    log.warning("NATS: disconnected; reconnecting (appends wait, then fail: devices are told to retry)")
+
+
+async def _reconnected() -> None:
+    log.warning("NATS: reconnected")

@@ -48,6 +48,11 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 512  # log messages per transaction
 IDLE_WAIT_S = 1.0
 RETRY_S = 1.0  # after a failed batch (database down): try the same messages again
+# An ordered consumer lives in the NATS server's memory: a restarted server has lost it, and the
+# client notices only when two of its heartbeats are missed, then makes it again from the last
+# message it had. nats-py's default (5 s) left a partition unread ~10 s after a NATS restart; at 1 s
+# it is ~2 s, for one small heartbeat a second per idle partition.
+HEARTBEAT_S = 1.0
 Clock = Callable[[], datetime]
 
 
@@ -159,16 +164,22 @@ class Worker:
             len(lost),
             len(live) or 1,
         )
-        for p in lost:
-            sub = self._subs.pop(p, None)
-            if sub is not None:
-                await _quietly(sub.unsubscribe())
-            self.offsets.pop(p, None)
-        self.owned = mine
-        committed = await asyncio.to_thread(self._read_offsets, sorted(gained))
-        for p in sorted(gained):
-            await self._follow(p, committed.get(p, 0))
-        self._rescope = True
+        try:
+            for p in lost:
+                sub = self._subs.pop(p, None)
+                if sub is not None:
+                    await _quietly(sub.unsubscribe())
+                self.offsets.pop(p, None)
+            self.owned -= lost
+            # A partition counts as ours once it is followed: if the database or NATS fails half way
+            # (a restart), the rest are still "gained" at the next renewal and taken then, rather
+            # than owned and never read.
+            committed = await asyncio.to_thread(self._read_offsets, sorted(gained))
+            for p in sorted(gained):
+                await self._follow(p, committed.get(p, 0))
+                self.owned |= {p}
+        finally:
+            self._rescope = True
 
     def _read_offsets(self, wanted: Sequence[int]) -> dict[int, int]:
         if not wanted:
@@ -200,6 +211,7 @@ class Worker:
             self.log.names.partition_subject(partition),
             stream=self.log.names.stream,
             ordered_consumer=True,
+            idle_heartbeat=HEARTBEAT_S,
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
             config=ConsumerConfig(opt_start_seq=applied + 1),
             cb=take,
@@ -223,7 +235,12 @@ class Worker:
         pending: list[_Message] = []
         while not stop.is_set():
             if self._rescope:
-                await self._load_scope()
+                try:
+                    await self._load_scope()
+                except Exception:  # the database away (a restart): this task must live on and retry
+                    log.warning("worker %s: loading the engine failed; retrying", self.id, exc_info=True)
+                    await asyncio.sleep(RETRY_S)
+                    continue
             if not pending:
                 pending = await self._take()
             # A registry change ends its batch: the reports after it are judged by the engine as
@@ -240,6 +257,11 @@ class Worker:
                 continue  # the engine is rebuilt for the people our partitions hold now; same batch again
             except Exception:
                 log.exception("worker %s: a batch of %d messages failed; retrying", self.id, len(batch))
+                # The processor rebuilds its engine after a failed commit, but when the database is
+                # still away that rebuild fails too, and the engine keeps what the lost transaction
+                # changed (an alert it opened, say): retried on that engine, the batch would not
+                # open the alert again and it would never be stored. Rebuild it before the retry.
+                self._rescope = True
                 await asyncio.sleep(RETRY_S)
                 continue
             pending = rest
@@ -268,11 +290,11 @@ class Worker:
         return batch
 
     async def _load_scope(self) -> None:
-        self._rescope = False
         await self._refresh_map()
         scope = self._map.members(self.owned)
         now = self.clock()
         await asyncio.to_thread(self.processor.load, now, scope)
+        self._rescope = False  # only once loaded: a failed load is tried again
         log.info(
             "worker %s: engine loaded for %d people in %d partitions", self.id, len(scope), len(self.owned)
         )
@@ -295,8 +317,13 @@ class Worker:
         reloaded = False
         taken = 0
         for m in messages:
-            if m.partition not in self.owned or m.seq <= self.offsets.get(m.partition, 0):
-                continue  # not ours any more, or already applied (a re-read after a fence)
+            if m.partition not in self.owned or m.seq <= max(
+                self.offsets.get(m.partition, 0), last.get(m.partition, 0)
+            ):
+                # not ours any more, or already applied, or already in this batch: a partition
+                # followed again (after a fence, or a consumer re-created after a NATS restart) may
+                # deliver again what the old subscription had queued
+                continue
             last[m.partition] = m.seq
             taken += 1
             if m.kind == RELOAD:
