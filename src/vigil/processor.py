@@ -92,6 +92,7 @@ GARBAGE_TIME = (
 )
 CLOCK_SUSPECT = "clock_suspect"  # the event detail key that says the device's time was not believed
 RESTORE_FIXES_PER_DEVICE = 2  # the live position and the one before it, for speed and heading
+OWN_DEVICE_ONLY = "this token may post only for its own device"  # a device-bound token's refusal
 
 
 # --- what a batch publishes ---------------------------------------------------------------------
@@ -456,11 +457,7 @@ class Processor:
                 outcome.errors.append(InputError(index, f"messages[{index}].device", "unknown device"))
                 continue
             if command.only_device is not None and report.device_id != command.only_device:
-                outcome.errors.append(
-                    InputError(
-                        index, f"messages[{index}].device", "this token may post only for its own device"
-                    )
-                )
+                outcome.errors.append(InputError(index, f"messages[{index}].device", OWN_DEVICE_ONLY))
                 continue
             known.append((index, report))
         reports = self._judge_times(known, now, outcome)

@@ -35,7 +35,7 @@ from vigil.cluster.log import KIND, RELOAD, Log
 from vigil.commands import Audit, Command, Ingest, IngestOutcome, Offline, Touched, Unavailable, Write
 from vigil.config import Settings
 from vigil.domain.model import Report
-from vigil.processor import Processor, Published
+from vigil.processor import OWN_DEVICE_ONLY, Processor, Published
 from vigil.runner import Runner
 from vigil.services import Services
 from vigil.store import registry
@@ -111,6 +111,11 @@ class EdgeRunner(Runner):
         by_partition: dict[int, list[Report]] = {}
         unplaced: list[tuple[int, Report]] = []
         for index, report in command.reports:
+            if command.only_device is not None and report.device_id != command.only_device:
+                # Refused here, as the embedded processor refuses it, not only by the worker later:
+                # the device is answered now, and must not be told a report was stored that will not be.
+                outcome.errors.append(InputError(index, f"messages[{index}].device", OWN_DEVICE_ONLY))
+                continue
             p = the_map.of_device(report.device_id)
             if p is None:
                 unplaced.append((index, report))

@@ -142,7 +142,8 @@ async def _error(exc: Exception) -> None:
 
 
 async def _disconnected() -> None:
-    log.warning("NATS: disconnected; reconnecting (appends wait, then fail: devices are told to retry)")
+    # unless this process is closing, the client reconnects; appends wait for it, then fail (503)
+    log.warning("NATS: disconnected")
 
 
 async def _reconnected() -> None:
