@@ -34,14 +34,14 @@ M_PER_DEG = 111_195.0
 RETRY_AFTER_S = 0.2  # a device told to retry tries again after this
 
 
-def wait_for(check: Any, timeout_s: float, what: str = "the condition") -> Any:
+def wait_for(check: Any, timeout_s: float, what: Any = "the condition") -> Any:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         found = check()
         if found:
             return found
         time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
 
 
 def cluster_env(database_url: str, nats_url: str, cluster: str, folder: Path) -> dict[str, str]:
@@ -54,7 +54,7 @@ def cluster_env(database_url: str, nats_url: str, cluster: str, folder: Path) ->
         "VIGIL_WORKER_LEASE_S": str(LEASE_S),
         "VIGIL_AUDIT_KEY": secrets.token_urlsafe(32),
         "VIGIL_AUDIT_ANCHOR_FILE": str(folder / "anchors"),
-        "VIGIL_LOG_LEVEL": "WARNING",
+        "VIGIL_LOG_LEVEL": os.environ.get("T_LOG", "WARNING"),
     }
 
 

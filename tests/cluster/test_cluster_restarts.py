@@ -66,7 +66,9 @@ def restart_mid_load(
                 devices.send_round()
                 time.sleep(0.05)
             wait_for(
-                lambda: count(db, t.fixes) == devices.acked, WAIT_S, "the cluster to store the first rounds"
+                lambda: count(db, t.fixes) == devices.acked,
+                WAIT_S,
+                lambda: f"the cluster to store the first rounds ({count(db, t.fixes)} of {devices.acked})",
             )
             back: dict[str, float] = {}
 

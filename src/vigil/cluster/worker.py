@@ -62,6 +62,7 @@ class _Message:
     seq: int
     data: bytes
     kind: str  # "" for reports, RELOAD for a registry change
+    generation: int  # which following of its partition delivered it (see Worker._follow)
 
 
 class _Stale(Exception):
@@ -95,6 +96,7 @@ class Worker:
         self.owned: frozenset[int] = frozenset()
         self.offsets: dict[int, int] = {}  # partition -> the last sequence applied, as committed
         self._subs: dict[int, Any] = {}
+        self._generation: dict[int, int] = {}  # partition -> how many times it has been followed
         self._inbox: asyncio.Queue[_Message] = asyncio.Queue()
         self._map = partitions.PartitionMap(log_.partitions, {}, {})
         self._map_at = 0.0
@@ -113,9 +115,18 @@ class Worker:
             asyncio.create_task(self._leases(stop), name="vigil-worker-leases"),
             asyncio.create_task(self._apply(stop), name="vigil-worker-apply"),
         ]
+        stopping = asyncio.create_task(stop.wait(), name="vigil-worker-stop")
         try:
-            await stop.wait()
+            await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            for task in tasks:
+                if task.done() and not task.cancelled() and task.exception() is not None:
+                    # A worker that renews its leases but no longer applies (or the reverse) holds
+                    # partitions nobody reads: better gone, so the others take them and the
+                    # supervisor starts it again.
+                    log.critical("worker %s: %s ended", self.id, task.get_name(), exc_info=task.exception())
+                    raise RuntimeError(f"worker {self.id}: {task.get_name()} ended") from task.exception()
         finally:
+            stopping.cancel()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -199,12 +210,17 @@ class Worker:
         if old is not None:
             await _quietly(old.unsubscribe())
         self.offsets[partition] = applied
+        # What the old subscription queued and was not applied yet is delivered again by the new
+        # one, in order; the old copies are passed over (by their generation) rather than applied
+        # out of order, or, worse, taken as the newer ones with those in between skipped.
+        generation = self._generation.get(partition, 0) + 1
+        self._generation[partition] = generation
         inbox = self._inbox
 
         async def take(msg: Any) -> None:
             headers = msg.headers or {}
             await inbox.put(
-                _Message(partition, msg.metadata.sequence.stream, msg.data, headers.get(KIND, ""))
+                _Message(partition, msg.metadata.sequence.stream, msg.data, headers.get(KIND, ""), generation)
             )
 
         self._subs[partition] = await self.log.js.subscribe(
@@ -234,37 +250,51 @@ class Worker:
     async def _apply(self, stop: asyncio.Event) -> None:
         pending: list[_Message] = []
         while not stop.is_set():
-            if self._rescope:
-                try:
-                    await self._load_scope()
-                except Exception:  # the database away (a restart): this task must live on and retry
-                    log.warning("worker %s: loading the engine failed; retrying", self.id, exc_info=True)
-                    await asyncio.sleep(RETRY_S)
-                    continue
-            if not pending:
-                pending = await self._take()
-            # A registry change ends its batch: the reports after it are judged by the engine as
-            # it stands after the change (rebuilt first if people moved between partitions).
-            cut = next((i + 1 for i, m in enumerate(pending) if m.kind == RELOAD), len(pending))
-            batch, rest = pending[:cut], pending[cut:]
             try:
-                await self._one_batch(batch)
-            except Fenced as fenced:
-                await self._fenced(fenced.partition)
-                pending = [m for m in pending if m.partition != fenced.partition]
-                continue
-            except _Stale:
-                continue  # the engine is rebuilt for the people our partitions hold now; same batch again
-            except Exception:
-                log.exception("worker %s: a batch of %d messages failed; retrying", self.id, len(batch))
-                # The processor rebuilds its engine after a failed commit, but when the database is
-                # still away that rebuild fails too, and the engine keeps what the lost transaction
-                # changed (an alert it opened, say): retried on that engine, the batch would not
-                # open the alert again and it would never be stored. Rebuild it before the retry.
+                pending = await self._apply_next(pending)
+            except Exception:  # unforeseen: this task must not end while the worker holds leases
+                log.exception("worker %s: applying failed; rebuilding and trying again", self.id)
                 self._rescope = True
                 await asyncio.sleep(RETRY_S)
-                continue
-            pending = rest
+
+    async def _apply_next(self, pending: list[_Message]) -> list[_Message]:
+        """One step of `_apply`: a batch from `pending` (or the inbox); returns what is left."""
+        if self._rescope:
+            try:
+                await self._load_scope()
+            except Exception:  # the database away (a restart): try again
+                log.warning("worker %s: loading the engine failed; retrying", self.id, exc_info=True)
+                await asyncio.sleep(RETRY_S)
+                return pending
+        if not pending:
+            pending = await self._take()
+        # A registry change ends its batch: the reports after it are judged by the engine as it
+        # stands after the change (rebuilt first if people moved between partitions).
+        cut = next((i + 1 for i, m in enumerate(pending) if m.kind == RELOAD), len(pending))
+        batch, rest = pending[:cut], pending[cut:]
+        try:
+            await self._one_batch(batch)
+        except Fenced as fenced:
+            pending = [m for m in pending if m.partition != fenced.partition]
+            try:
+                await self._fenced(fenced.partition)
+            except Exception:  # database or NATS away: the next batch of it is fenced again
+                log.warning("worker %s: reading on after a fence failed", self.id, exc_info=True)
+                self._rescope = True
+                await asyncio.sleep(RETRY_S)
+            return pending
+        except _Stale:
+            return pending  # the engine is rebuilt for the people our partitions hold now; same batch
+        except Exception:
+            log.exception("worker %s: a batch of %d messages failed; retrying", self.id, len(batch))
+            # The processor rebuilds its engine after a failed commit, but when the database is
+            # still away that rebuild fails too, and the engine keeps what the lost transaction
+            # changed (an alert it opened, say): retried on that engine, the batch would not open
+            # the alert again and it would never be stored. Rebuild it before the retry.
+            self._rescope = True
+            await asyncio.sleep(RETRY_S)
+            return pending
+        return rest
 
     async def _take(self) -> list[_Message]:
         """The next messages: all that wait, up to MAX_BATCH; none when the engine's next deadline
@@ -315,19 +345,19 @@ class Worker:
         commands: list[Command[Any]] = []
         last: dict[int, int] = {}
         reloaded = False
+        changes: list[str] = []  # the registry changes this batch applies, marked seen once committed
         taken = 0
         for m in messages:
-            if m.partition not in self.owned or m.seq <= max(
-                self.offsets.get(m.partition, 0), last.get(m.partition, 0)
+            if (
+                m.partition not in self.owned
+                or m.generation != self._generation.get(m.partition)
+                or m.seq <= self.offsets.get(m.partition, 0)
             ):
-                # not ours any more, or already applied, or already in this batch: a partition
-                # followed again (after a fence, or a consumer re-created after a NATS restart) may
-                # deliver again what the old subscription had queued
-                continue
+                continue  # not ours any more, queued by a subscription since replaced, or applied
             last[m.partition] = m.seq
             taken += 1
             if m.kind == RELOAD:
-                reload = self._reload(m)
+                reload = self._reload(m, changes)
                 if reload is not None:
                     commands.append(reload)
                     reloaded = True
@@ -343,6 +373,11 @@ class Worker:
         self.batches += 1
         self.applied += taken
         self.offsets.update(last)
+        # Seen only once committed: a batch that failed is retried with its registry changes.
+        for change in changes:
+            self._reloads_seen[change] = None
+        while len(self._reloads_seen) > 10_000:
+            self._reloads_seen.pop(next(iter(self._reloads_seen)))
         if published and self._publish is not None:
             try:
                 await self._publish(published)
@@ -355,14 +390,12 @@ class Worker:
             if self._map.members(self.owned) != self.processor.scope:
                 self._rescope = True
 
-    def _reload(self, m: _Message) -> Reload | None:
+    def _reload(self, m: _Message, batch: list[str]) -> Reload | None:
         body = json.loads(m.data)
         change = str(body.get("id", ""))
-        if change in self._reloads_seen:
+        if change in self._reloads_seen or change in batch:
             return None  # the same change, told on another of our partitions
-        self._reloads_seen[change] = None
-        while len(self._reloads_seen) > 10_000:
-            self._reloads_seen.pop(next(iter(self._reloads_seen)))
+        batch.append(change)
         return Reload(
             tuple(body.get("devices", ())), tuple(body.get("orders", ())), tuple(body.get("zones", ()))
         )
