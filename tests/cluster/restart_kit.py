@@ -54,7 +54,7 @@ def cluster_env(database_url: str, nats_url: str, cluster: str, folder: Path) ->
         "VIGIL_WORKER_LEASE_S": str(LEASE_S),
         "VIGIL_AUDIT_KEY": secrets.token_urlsafe(32),
         "VIGIL_AUDIT_ANCHOR_FILE": str(folder / "anchors"),
-        "VIGIL_LOG_LEVEL": os.environ.get("T_LOG", "WARNING"),
+        "VIGIL_LOG_LEVEL": os.environ.get("VIGIL_TEST_CLUSTER_LOG", "WARNING"),  # INFO to follow a run
     }
 
 
