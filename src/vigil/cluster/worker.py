@@ -184,11 +184,16 @@ class Worker:
             self.owned -= lost
             # A partition counts as ours once it is followed: if the database or NATS fails half way
             # (a restart), the rest are still "gained" at the next renewal and taken then, rather
-            # than owned and never read.
+            # than owned and never read. (Ours just before: what the new subscription delivers while
+            # it is being made must not be passed over as another worker's.)
             committed = await asyncio.to_thread(self._read_offsets, sorted(gained))
             for p in sorted(gained):
-                await self._follow(p, committed.get(p, 0))
                 self.owned |= {p}
+                try:
+                    await self._follow(p, committed.get(p, 0))
+                except BaseException:
+                    self.owned -= {p}
+                    raise
         finally:
             self._rescope = True
 
