@@ -138,7 +138,10 @@ class Log:
 
 
 async def _error(exc: Exception) -> None:
-    log.warning("NATS: %s", exc or type(exc).__name__)
+    # The connection's own troubles in one line; anything else (a callback that raised) with its
+    # traceback, as nats-py's default said it.
+    expected = isinstance(exc, (OSError, nats.errors.Error))
+    log.warning("NATS: %s", exc or type(exc).__name__, exc_info=None if expected else exc)
 
 
 async def _disconnected() -> None:
