@@ -391,12 +391,15 @@ class Processor:
         conn = batch.conn
         values = {"seq": command.to_seq, "worker": command.worker, "updated_at": batch.now}
         if command.from_seq == 0:
-            # never applied: the row may not exist yet; two workers racing both insert, one fails
-            exists = conn.execute(
-                select(t.cluster_offsets.c.seq).where(t.cluster_offsets.c.partition == command.partition)
+            # Never applied: the row may not exist yet. Two workers racing (both own everything for
+            # a moment at start-up) both insert; the second's insert does nothing and it goes on to
+            # the update below, which fences it, rather than failing its batch on the key.
+            inserted = conn.execute(
+                _insert_ignoring_duplicates(conn, t.cluster_offsets)
+                .values(partition=command.partition, **values)
+                .returning(t.cluster_offsets.c.partition)  # rowcount says -1 for this insert
             ).first()
-            if exists is None:
-                conn.execute(insert(t.cluster_offsets).values(partition=command.partition, **values))
+            if inserted is not None:
                 return
         done = conn.execute(
             update(t.cluster_offsets)
