@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from vigil import __version__, bootstrap
 from vigil import metrics as measured
@@ -122,6 +123,21 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
             for e in exc.errors()
         ]
         return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def store_away(request: Request, exc: Exception) -> JSONResponse:
+        """The database could not be reached (restarting, failing over) where a route or its
+        authentication reads it: 503, so a device or an app tries again, rather than a bare 500.
+        (Writes through the single writer already answer 503 when their commit fails.)"""
+        log.warning(
+            "%s %s: the database is unreachable (%s)", request.method, request.url.path, type(exc).__name__
+        )
+        return JSONResponse(
+            {"detail": "the database is unreachable for the moment: retry"},
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
 
     @app.get("/health", tags=["system"])
     def health(request: Request) -> dict[str, Any]:

@@ -92,6 +92,7 @@ GARBAGE_TIME = (
 )
 CLOCK_SUSPECT = "clock_suspect"  # the event detail key that says the device's time was not believed
 RESTORE_FIXES_PER_DEVICE = 2  # the live position and the one before it, for speed and heading
+OWN_DEVICE_ONLY = "this token may post only for its own device"  # a device-bound token's refusal
 
 
 # --- what a batch publishes ---------------------------------------------------------------------
@@ -394,12 +395,15 @@ class Processor:
         conn = batch.conn
         values = {"seq": command.to_seq, "worker": command.worker, "updated_at": batch.now}
         if command.from_seq == 0:
-            # never applied: the row may not exist yet; two workers racing both insert, one fails
-            exists = conn.execute(
-                select(t.cluster_offsets.c.seq).where(t.cluster_offsets.c.partition == command.partition)
+            # Never applied: the row may not exist yet. Two workers racing (both own everything for
+            # a moment at start-up) both insert; the second's insert does nothing and it goes on to
+            # the update below, which fences it, rather than failing its batch on the key.
+            inserted = conn.execute(
+                _insert_ignoring_duplicates(conn, t.cluster_offsets)
+                .values(partition=command.partition, **values)
+                .returning(t.cluster_offsets.c.partition)  # rowcount says -1 for this insert
             ).first()
-            if exists is None:
-                conn.execute(insert(t.cluster_offsets).values(partition=command.partition, **values))
+            if inserted is not None:
                 return
         done = conn.execute(
             update(t.cluster_offsets)
@@ -460,11 +464,7 @@ class Processor:
                 outcome.errors.append(InputError(index, f"messages[{index}].device", "unknown device"))
                 continue
             if command.only_device is not None and report.device_id != command.only_device:
-                outcome.errors.append(
-                    InputError(
-                        index, f"messages[{index}].device", "this token may post only for its own device"
-                    )
-                )
+                outcome.errors.append(InputError(index, f"messages[{index}].device", OWN_DEVICE_ONLY))
                 continue
             known.append((index, report))
         reports = self._judge_times(known, now, outcome)

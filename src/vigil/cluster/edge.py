@@ -53,7 +53,7 @@ from vigil.commands import (
 )
 from vigil.config import Settings
 from vigil.domain.model import Report, protected_ref, subject_ref
-from vigil.processor import Processor, Published
+from vigil.processor import OWN_DEVICE_ONLY, Processor, Published
 from vigil.runner import Runner
 from vigil.services import Services
 from vigil.store import registry
@@ -75,14 +75,28 @@ class Directory:
         self._count = partition_count
         self.map = partitions.PartitionMap(partition_count, {}, {})
         self._at = -1e9
+        self._held = False  # a map was read at least once
         self._lock = asyncio.Lock()
 
     async def current(self, max_age_s: float = MAP_MAX_AGE_S) -> partitions.PartitionMap:
+        """The map, read again when older than `max_age_s`. When the database cannot be read (a
+        restart), the map already held serves on: the log is durable without the database, so
+        reports keep being appended and acknowledged, and a worker forwards any that an old map
+        placed wrongly (as after any move). A look asked to be fresh (0 s: a device the map does
+        not know) raises instead: whether the device exists cannot be told, so the device retries."""
         if time.monotonic() - self._at > max_age_s:
             async with self._lock:
                 if time.monotonic() - self._at > max_age_s:
-                    self.map = await asyncio.to_thread(self._load)
+                    try:
+                        self.map = await asyncio.to_thread(self._load)
+                    except Exception:
+                        if not self._held or max_age_s <= 0.0:
+                            raise
+                        log.warning("the partition map could not be read again; routing by the one held")
+                        self._at = time.monotonic()  # tried again in max_age_s, not at every report
+                        return self.map
                     self._at = time.monotonic()
+                    self._held = True
         return self.map
 
     def _load(self) -> partitions.PartitionMap:
@@ -137,6 +151,11 @@ class EdgeRunner(Runner):
         by_partition: dict[int, list[Report]] = {}
         unplaced: list[tuple[int, Report]] = []
         for index, report in command.reports:
+            if command.only_device is not None and report.device_id != command.only_device:
+                # Refused here, as the embedded processor refuses it, not only by the worker later:
+                # the device is answered now, and must not be told a report was stored that will not be.
+                outcome.errors.append(InputError(index, f"messages[{index}].device", OWN_DEVICE_ONLY))
+                continue
             p = the_map.of_device(report.device_id)
             if p is None:
                 unplaced.append((index, report))

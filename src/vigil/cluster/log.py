@@ -90,6 +90,11 @@ class Log:
             max_reconnect_attempts=-1,  # a NATS restart is waited out, never a reason to exit
             reconnect_time_wait=0.5,
             connect_timeout=2,
+            # nats-py's own callbacks log every failed reconnect with a traceback (two a second
+            # while the server is away): one line each says as much
+            error_cb=_error,
+            disconnected_cb=_disconnected,
+            reconnected_cb=_reconnected,
         )
         js = nc.jetstream(timeout=APPEND_TIMEOUT_S)
         self = cls(nc, js, Names(cluster), partitions)
@@ -131,3 +136,19 @@ class Log:
         except Exception:  # closing: nothing left to save
             log.debug("NATS drain on close failed", exc_info=True)
             await self.nc.close()
+
+
+async def _error(exc: Exception) -> None:
+    # The connection's own troubles in one line; anything else (a callback that raised) with its
+    # traceback, as nats-py's default said it.
+    expected = isinstance(exc, (OSError, nats.errors.Error))
+    log.warning("NATS: %s", exc or type(exc).__name__, exc_info=None if expected else exc)
+
+
+async def _disconnected() -> None:
+    # unless this process is closing, the client reconnects; appends wait for it, then fail (503)
+    log.warning("NATS: disconnected")
+
+
+async def _reconnected() -> None:
+    log.warning("NATS: reconnected")

@@ -55,6 +55,11 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 512  # log messages per transaction
 IDLE_WAIT_S = 1.0
 RETRY_S = 1.0  # after a failed batch (database down): try the same messages again
+# An ordered consumer lives in the NATS server's memory: a restarted server has lost it, and the
+# client notices only when two of its heartbeats are missed, then makes it again from the last
+# message it had. nats-py's default (5 s) left a partition unread ~10 s after a NATS restart; at 1 s
+# it is ~2 s, for one small heartbeat a second per idle partition.
+HEARTBEAT_S = 1.0
 Clock = Callable[[], datetime]
 OutboxState = tuple[list[Pending], list[tuple[int, str, str, datetime]]]
 # (submit, load) -> a deliverer: its records go through this worker, its pushes are our partitions'
@@ -136,9 +141,18 @@ class Worker:
             asyncio.create_task(self._leases(stop), name="vigil-worker-leases"),
             asyncio.create_task(self._apply(stop), name="vigil-worker-apply"),
         ]
+        stopping = asyncio.create_task(stop.wait(), name="vigil-worker-stop")
         try:
-            await stop.wait()
+            await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            for task in tasks:
+                if task.done() and not task.cancelled() and task.exception() is not None:
+                    # A worker that renews its leases but no longer applies (or the reverse) holds
+                    # partitions nobody reads: better gone, so the others take them and the
+                    # supervisor starts it again.
+                    log.critical("worker %s: %s ended", self.id, task.get_name(), exc_info=task.exception())
+                    raise RuntimeError(f"worker {self.id}: {task.get_name()} ended") from task.exception()
         finally:
+            stopping.cancel()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -202,24 +216,36 @@ class Worker:
             len(lost),
             len(live) or 1,
         )
-        for p in lost:
-            sub = self._subs.pop(p, None)
-            if sub is not None:
-                await _quietly(sub.unsubscribe())
-            self.offsets.pop(p, None)
-            self._generation[p] = self._generation.get(p, 0) + 1  # what it left in the inbox is void
-        self.owned = mine
-        self._rescope = True  # the apply loop rebuilds the engine while we subscribe
-        began = time.monotonic()
-        committed = await asyncio.to_thread(self._read_offsets, sorted(gained))
-        for p in sorted(gained):
-            await self._follow(p, committed.get(p, 0))
-        log.info(
-            "worker %s: following %d new partitions took %.2f s",
-            self.id,
-            len(gained),
-            time.monotonic() - began,
-        )
+        try:
+            for p in lost:
+                sub = self._subs.pop(p, None)
+                if sub is not None:
+                    await _quietly(sub.unsubscribe())
+                self.offsets.pop(p, None)
+                self._generation[p] = self._generation.get(p, 0) + 1  # what it left in the inbox is void
+            self.owned -= lost
+            self._rescope = True  # the apply loop rebuilds the engine while we subscribe
+            # A partition counts as ours once it is followed: if the database or NATS fails half way
+            # (a restart), the rest are still "gained" at the next renewal and taken then, rather
+            # than owned and never read. (Ours just before: what the new subscription delivers while
+            # it is being made must not be passed over as another worker's.)
+            began = time.monotonic()
+            committed = await asyncio.to_thread(self._read_offsets, sorted(gained))
+            for p in sorted(gained):
+                self.owned |= {p}
+                try:
+                    await self._follow(p, committed.get(p, 0))
+                except BaseException:
+                    self.owned -= {p}
+                    raise
+            log.info(
+                "worker %s: following %d new partitions took %.2f s",
+                self.id,
+                len(gained),
+                time.monotonic() - began,
+            )
+        finally:
+            self._rescope = True
 
     def _read_offsets(self, wanted: Sequence[int]) -> dict[int, int]:
         if not wanted:
@@ -239,8 +265,9 @@ class Worker:
         if old is not None:
             await _quietly(old.unsubscribe())
         self.offsets[partition] = applied
-        # Messages an earlier subscription of this partition left in the inbox are dropped by their
-        # generation: this one delivers everything after `applied` again, in order, with no gap.
+        # What the old subscription queued and was not applied yet is delivered again by the new
+        # one, in order; the old copies are passed over (by their generation) rather than applied
+        # out of order, or, worse, taken as the newer ones with those in between skipped.
         generation = self._generation[partition] = self._generation.get(partition, 0) + 1
         inbox = self._inbox
 
@@ -253,6 +280,7 @@ class Worker:
             self.log.names.partition_subject(partition),
             stream=self.log.names.stream,
             ordered_consumer=True,
+            idle_heartbeat=HEARTBEAT_S,
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
             config=ConsumerConfig(opt_start_seq=applied + 1),
             cb=take,
@@ -275,36 +303,57 @@ class Worker:
     async def _apply(self, stop: asyncio.Event) -> None:
         pending: list[_Message | _Local] = []
         while not stop.is_set():
-            if self._rescope:
-                await self._load_scope()
-            if not pending:
-                pending = await self._take()
-            # A registry change ends its batch: the reports after it are judged by the engine as
-            # it stands after the change (rebuilt first if people moved between partitions).
-            cut = next(
-                (i + 1 for i, m in enumerate(pending) if isinstance(m, _Message) and m.kind == RELOAD),
-                len(pending),
-            )
-            batch, rest = pending[:cut], pending[cut:]
             try:
-                await self._one_batch(batch)
-            except Fenced as fenced:
-                self.fenced += 1
-                await self._fenced(fenced.partition)
-                pending = [
-                    m
-                    for m in pending
-                    if _retry(m) and (isinstance(m, _Local) or m.partition != fenced.partition)
-                ]
-                continue
-            except _Stale:
-                continue  # the engine is rebuilt for the people our partitions hold now; same batch again
-            except Exception:
-                log.exception("worker %s: a batch of %d messages failed; retrying", self.id, len(batch))
-                pending = [m for m in pending if _retry(m)]
+                pending = await self._apply_next(pending)
+            except Exception:  # unforeseen: this task must not end while the worker holds leases
+                log.exception("worker %s: applying failed; rebuilding and trying again", self.id)
+                self._rescope = True
                 await asyncio.sleep(RETRY_S)
-                continue
-            pending = rest
+
+    async def _apply_next(self, pending: list[_Message | _Local]) -> list[_Message | _Local]:
+        """One step of `_apply`: a batch from `pending` (or the inbox); returns what is left."""
+        if self._rescope:
+            try:
+                await self._load_scope()
+            except Exception:  # the database away (a restart): try again
+                log.warning("worker %s: loading the engine failed; retrying", self.id, exc_info=True)
+                await asyncio.sleep(RETRY_S)
+                return pending
+        if not pending:
+            pending = await self._take()
+        # A registry change ends its batch: the reports after it are judged by the engine as it
+        # stands after the change (rebuilt first if people moved between partitions).
+        cut = next(
+            (i + 1 for i, m in enumerate(pending) if isinstance(m, _Message) and m.kind == RELOAD),
+            len(pending),
+        )
+        batch, rest = pending[:cut], pending[cut:]
+        try:
+            await self._one_batch(batch)
+        except Fenced as fenced:
+            self.fenced += 1
+            pending = [
+                m for m in pending if _retry(m) and (isinstance(m, _Local) or m.partition != fenced.partition)
+            ]
+            try:
+                await self._fenced(fenced.partition)
+            except Exception:  # database or NATS away: the next batch of it is fenced again
+                log.warning("worker %s: reading on after a fence failed", self.id, exc_info=True)
+                self._rescope = True
+                await asyncio.sleep(RETRY_S)
+            return pending
+        except _Stale:
+            return pending  # the engine is rebuilt for the people our partitions hold now; same batch
+        except Exception:
+            log.exception("worker %s: a batch of %d messages failed; retrying", self.id, len(batch))
+            # The processor rebuilds its engine after a failed commit, but when the database is
+            # still away that rebuild fails too, and the engine keeps what the lost transaction
+            # changed (an alert it opened, say): retried on that engine, the batch would not open
+            # the alert again and it would never be stored. Rebuild it before the retry.
+            self._rescope = True
+            await asyncio.sleep(RETRY_S)
+            return [m for m in pending if _retry(m)]
+        return rest
 
     async def _take(self) -> list[_Message | _Local]:
         """The next messages: all that wait, up to MAX_BATCH; none when the engine's next deadline
@@ -330,11 +379,16 @@ class Worker:
         return batch
 
     async def _load_scope(self) -> None:
+        # Cleared first: a rebalance during the load asks for another; a failed load is tried again.
         self._rescope = False
-        await self._refresh_map()
-        scope = self._map.members(self.owned)
-        now = self.clock()
-        await asyncio.to_thread(self.processor.load, now, scope)
+        try:
+            await self._refresh_map()
+            scope = self._map.members(self.owned)
+            now = self.clock()
+            await asyncio.to_thread(self.processor.load, now, scope)
+        except BaseException:
+            self._rescope = True
+            raise
         if self._make_deliverer is not None:
             # Not awaited here: the old deliverer's sends in flight wait for their records, which
             # this loop applies; stopping it from inside the loop would stall both until timeout.
@@ -373,6 +427,7 @@ class Worker:
         sinks: list[Future[Any] | str | None] = []
         last: dict[int, int] = {}
         reloaded = False
+        changes: list[str] = []  # the registry changes this batch applies, marked seen once committed
         taken = 0
         for m in messages:
             if isinstance(m, _Local):
@@ -388,7 +443,7 @@ class Worker:
             last[m.partition] = m.seq
             taken += 1
             if m.kind == RELOAD:
-                reload = self._reload(m)
+                reload = self._reload(m, changes)
                 if reload is not None:
                     await self._widen_scope()
                     commands.append(reload)
@@ -440,6 +495,11 @@ class Worker:
                         sink.set_result(result)
             elif isinstance(sink, str):
                 await _quietly(self.log.nc.publish(sink, steps.answer(result)))
+        # Seen only once committed: a batch that failed is retried with its registry changes.
+        for change in changes:
+            self._reloads_seen[change] = None
+        while len(self._reloads_seen) > 10_000:
+            self._reloads_seen.pop(next(iter(self._reloads_seen)))
         if published and self._publish is not None:
             try:
                 await self._publish(published)
@@ -495,14 +555,12 @@ class Worker:
         ours = {a for a, (s, p) in owners.items() if self.processor.owns(s, p)}
         return [p for p in pending if p.alert_id in ours], [a for a in awaiting if a[1] in ours]
 
-    def _reload(self, m: _Message) -> Reload | None:
+    def _reload(self, m: _Message, batch: list[str]) -> Reload | None:
         body = json.loads(m.data)
         change = str(body.get("id", ""))
-        if change in self._reloads_seen:
+        if change in self._reloads_seen or change in batch:
             return None  # the same change, told on another of our partitions
-        self._reloads_seen[change] = None
-        while len(self._reloads_seen) > 10_000:
-            self._reloads_seen.pop(next(iter(self._reloads_seen)))
+        batch.append(change)
         return Reload(
             tuple(body.get("devices", ())), tuple(body.get("orders", ())), tuple(body.get("zones", ()))
         )

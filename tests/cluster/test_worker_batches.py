@@ -1,0 +1,90 @@
+"""A worker's batch, with the processor and the log stood in for (no NATS, no database): which log
+messages it takes, in what order, and how far it moves its partition's offset.
+
+The case that matters: a partition followed again (after a fence, a consumer re-created after a NATS
+restart) while the old subscription's messages still wait in the inbox. The new subscription
+delivers them again, from the committed offset, in order; the old copies must be passed over, not
+applied out of order, and never taken in a way that skips the messages between them."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from vigil.cluster import envelope
+from vigil.cluster.worker import Worker, _Message
+from vigil.commands import Advance, Ingest
+from vigil.domain.model import Fix
+from vigil.processor import Published
+
+T0 = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
+
+
+class _Engine:
+    devices = {"D": object()}
+
+    def next_deadline(self) -> None:
+        return None
+
+
+class _Processor:
+    def __init__(self) -> None:
+        self.engine = _Engine()
+        self.scope: frozenset[Any] = frozenset()
+        self.batches: list[list[Any]] = []
+
+    def run(self, commands: list[Any], now: datetime) -> tuple[list[Any], Published]:
+        self.batches.append(list(commands))
+        return [None] * len(commands), Published()
+
+
+class _Log:
+    partitions = 4
+    leases = None
+
+
+def message(seq: int, generation: int) -> _Message:
+    """Log message `seq` of partition 0: one fix whose time says which message it was."""
+    fix = Fix("D", T0 + timedelta(seconds=seq), 37.6, 127.2)
+    return _Message(0, seq, envelope.encode([fix], T0), "", generation)
+
+
+def worker(applied: int, generation: int) -> tuple[Worker, _Processor]:
+    processor = _Processor()
+    w = Worker(None, _Log(), processor, lambda: T0, worker_id="w")  # type: ignore[arg-type]
+    w.owned = frozenset({0})
+    w.offsets = {0: applied}
+    w._generation = {0: generation}
+    return w, processor
+
+
+def taken(processor: _Processor) -> tuple[list[int], list[Advance]]:
+    [commands] = processor.batches
+    seqs = [
+        int((report.time - T0).total_seconds())
+        for c in commands
+        if isinstance(c, Ingest)
+        for _, report in c.reports
+    ]
+    return seqs, [c for c in commands if isinstance(c, Advance)]
+
+
+def test_what_a_replaced_subscription_queued_is_passed_over_and_nothing_is_skipped() -> None:
+    # Applied up to 8 (another worker's commit, read after a fence). The old subscription (1) had
+    # queued 11 and 12; 9 and 10 were in the failed batch. The new one (2) delivers 9 to 12.
+    w, processor = worker(applied=8, generation=2)
+    inbox = [message(11, 1), message(12, 1), *(message(s, 2) for s in (9, 10, 11, 12))]
+    asyncio.run(w._one_batch(inbox))
+    seqs, advances = taken(processor)
+    assert seqs == [9, 10, 11, 12]  # each once, in the log's order
+    assert [(a.partition, a.from_seq, a.to_seq) for a in advances] == [(0, 8, 12)]
+    assert w.offsets[0] == 12
+
+
+def test_what_was_applied_is_not_taken_again() -> None:
+    w, processor = worker(applied=10, generation=1)
+    asyncio.run(w._one_batch([message(s, 1) for s in (9, 10, 11)]))
+    seqs, advances = taken(processor)
+    assert seqs == [11]
+    assert [(a.from_seq, a.to_seq) for a in advances] == [(10, 11)]
