@@ -14,7 +14,9 @@ from urllib.parse import urlparse
 
 import pytest
 
+from dispatch.receiver import Receiver
 from services import service_unavailable
+from vigil.dispatch.signing import new_secret
 
 NATS_URL = "nats://127.0.0.1:4222"
 
@@ -86,3 +88,14 @@ class ThreadWorker:
         if self._loop is not None and self._stop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._stop.set)
         self._thread.join(15)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A dispatch system on loopback at /112 (signatures checked; the formats are checked elsewhere)."""
+    found = Receiver({"/112": new_secret()}, lambda _: None)
+    found.up()
+    try:
+        yield found
+    finally:
+        found.down()

@@ -34,7 +34,7 @@ M_PER_DEG = 111_195.0
 RETRY_AFTER_S = 0.2  # a device told to retry tries again after this
 
 
-def wait_for(check: Any, timeout_s: float, what: Any = "the condition") -> Any:
+def wait_for(check: Any, timeout_s: float = 20.0, what: Any = "the condition") -> Any:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         found = check()

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from cluster_kit import ThreadWorker
 from fastapi.testclient import TestClient
+from private_kit import free_port
 from sqlalchemy import select
 
 from accounts_kit import provision
@@ -25,12 +26,6 @@ pytestmark = [pytest.mark.parametrize("backend", ["postgresql"], indirect=True),
 
 DATA = Path(__file__).parent.parent / "data" / "devices"
 IMEI = "864717003283581"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _vectors() -> dict[str, bytes]:
@@ -62,7 +57,7 @@ def edge(database_url: str, nats_url: str, cluster_name: str) -> Iterator[dict[s
         cluster_name=cluster_name,
         partitions=4,
         worker_lease_s=3.0,
-        gt06_port=_free_port(),
+        gt06_port=free_port(),
         watch_port=0,
         teltonika_port=0,
     )

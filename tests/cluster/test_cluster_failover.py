@@ -20,13 +20,13 @@ import nats
 import pytest
 from fastapi.testclient import TestClient
 from nats.js.errors import NoKeysError
-from sqlalchemy import func, select
+from restart_kit import audit_verifies, count, register, violations_per_subject, wait_for
+from sqlalchemy import select
 
 from accounts_kit import GATEWAY, provision
 from dispatch.receiver import Receiver
 from vigil.app import create_app
 from vigil.config import Settings
-from vigil.dispatch.signing import new_secret
 from vigil.domain.model import Role
 from vigil.store import tables as t
 from vigil.store.database import open_engine
@@ -46,26 +46,6 @@ LEASE_S = float(
 ROUNDS = int(os.environ.get("VIGIL_TEST_FAILOVER_ROUNDS", "3"))
 HOME_LAT, HOME_LON = 37.60, 127.20
 M_PER_DEG = 111_195.0
-
-
-def wait_for(check: Any, timeout_s: float) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError("timed out")
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    found = Receiver({"/112": new_secret()}, lambda _: None)
-    found.up()
-    try:
-        yield found
-    finally:
-        found.down()
 
 
 @pytest.fixture
@@ -124,11 +104,6 @@ def live_workers(env: dict[str, str]) -> list[str]:
     return asyncio.run(keys())
 
 
-def _count(db: Any, table: Any) -> int:
-    with db.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
-
-
 def test_a_worker_killed_mid_load_loses_nothing_and_opens_nothing_twice(
     cluster: dict[str, Any], receiver: Receiver
 ) -> None:
@@ -150,25 +125,7 @@ def test_a_worker_killed_mid_load_loses_nothing_and_opens_nothing_twice(
     tokens = provision(settings.database_url, (Role.OPERATOR,))
     a, b = cluster["start_worker"](), cluster["start_worker"]()
     with TestClient(create_app(settings)) as client:
-        op = {"Authorization": f"Bearer {tokens[Role.OPERATOR]}"}
-        for i in range(PAIRS):
-            for path, body in (
-                (f"/v1/subjects/S{i}", {"legal_basis": "parole", "name": f"subject {i}"}),
-                (f"/v1/devices/AM-{i}", {"kind": "ankle_monitor", "person_id": f"S{i}"}),
-                (f"/v1/protected-persons/P{i}", {"name": f"person {i}"}),
-                (f"/v1/devices/W-{i}", {"kind": "phone", "person_id": f"P{i}"}),
-                (
-                    f"/v1/orders/O{i}",
-                    {
-                        "subject_id": f"S{i}",
-                        "protected_person_id": f"P{i}",
-                        "violation_distance_m": 100,
-                        "warning_distance_m": 1000,
-                        "legal_basis": "stalking_provisional_measure",
-                    },
-                ),
-            ):
-                assert client.put(path, json=body, headers=op).status_code in (200, 201)
+        register(client, tokens[Role.OPERATOR], PAIRS)
         device = {"Authorization": f"Bearer {tokens[GATEWAY]}"}
         start = datetime.now(UTC).replace(microsecond=0)
         acked = 0
@@ -216,18 +173,13 @@ def test_a_worker_killed_mid_load_loses_nothing_and_opens_nothing_twice(
                 time.sleep(0.05)
             # everything acknowledged so far is applied: the survivor took the dead one's partitions
             target = acked
-            wait_for(lambda target=target: _count(db, t.fixes) >= target, timeout_s=30)
+            wait_for(lambda target=target: count(db, t.fixes) >= target, timeout_s=30)
             takeovers.append(time.monotonic() - killed_at)
             alive[round_no % 2] = cluster["start_worker"]()  # as the supervisor would
-        assert _count(db, t.fixes) == acked  # nothing acknowledged is lost, nothing stored twice
-        with db.connect() as conn:
-            opened = conn.execute(
-                select(t.alerts.c.subject_id, func.count())
-                .where(t.alerts.c.kind == "proximity_violation")
-                .group_by(t.alerts.c.subject_id)
-            ).all()
-        assert sorted(s for s, _ in opened) == sorted(f"S{i}" for i in range(PAIRS))
-        assert all(n == 1 for _, n in opened), opened  # each pair's violation opened once
+        assert count(db, t.fixes) == acked  # nothing acknowledged is lost, nothing stored twice
+        opened = violations_per_subject(db)
+        assert sorted(opened) == sorted(f"S{i}" for i in range(PAIRS))
+        assert all(n == 1 for n in opened.values()), opened  # each pair's violation opened once
         with db.connect() as conn:
             appliers = set(conn.execute(select(t.cluster_offsets.c.worker)).scalars())
         assert len(appliers) >= 2  # the partitions were shared, and taken over
@@ -245,12 +197,5 @@ def test_a_worker_killed_mid_load_loses_nothing_and_opens_nothing_twice(
             staged = conn.execute(select(t.deliveries.c.event_id, t.deliveries.c.alert_id)).all()
         assert sorted(receiver.ids("/112")) == sorted(e for e, _ in staged)
         assert not receiver.problems
-    verify = subprocess.run(
-        [sys.executable, "-m", "vigil", "audit", "verify"],
-        check=False,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert verify.returncode == 0, verify.stdout + verify.stderr
+    verified, said = audit_verifies(env)
+    assert verified, said

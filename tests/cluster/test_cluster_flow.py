@@ -4,8 +4,6 @@ edge's viewers. Real NATS JetStream, real PostgreSQL."""
 
 from __future__ import annotations
 
-import socket
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,13 +12,14 @@ import httpx
 import pytest
 from cluster_kit import ThreadWorker
 from fastapi.testclient import TestClient
+from private_kit import free_port
+from restart_kit import wait_for
 from sqlalchemy import func, select
 
 from accounts_kit import GATEWAY, provision
 from dispatch.receiver import Receiver
 from vigil.app import create_app
 from vigil.config import Settings
-from vigil.dispatch.signing import new_secret
 from vigil.domain.model import Role
 from vigil.store import tables as t
 from vigil.store.database import open_engine
@@ -29,27 +28,6 @@ pytestmark = [pytest.mark.parametrize("backend", ["postgresql"], indirect=True),
 
 HOME_LAT, HOME_LON = 37.60, 127.20
 M_PER_DEG = 111_195.0
-
-
-def wait_for(check: Any, timeout_s: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError("timed out")
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    """A dispatch system on loopback (signatures checked; the formats are checked elsewhere)."""
-    found = Receiver({"/112": new_secret()}, lambda _: None)
-    found.up()
-    try:
-        yield found
-    finally:
-        found.down()
 
 
 @pytest.fixture
@@ -65,7 +43,7 @@ def scene(
         cluster_name=cluster_name,
         partitions=8,
         worker_lease_s=3.0,
-        worker_metrics_port=_free_port(),
+        worker_metrics_port=free_port(),
         gt06_port=0,
         watch_port=0,
         teltonika_port=0,
@@ -73,12 +51,6 @@ def scene(
     db = open_engine(database_url)
     yield {"settings": settings, "tokens": tokens, "db": db, "receiver": receiver}
     db.dispose()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _auth(token: str) -> dict[str, str]:
