@@ -19,8 +19,9 @@ from prometheus_client import CollectorRegistry, ProcessCollector, start_http_se
 
 from vigil import bootstrap
 from vigil.cluster import bus
+from vigil.cluster.figures import WorkerCollector
 from vigil.cluster.log import Log
-from vigil.cluster.worker import OutboxState, Worker, WorkerCollector, new_worker_id
+from vigil.cluster.worker import OutboxState, Worker, new_worker_id
 from vigil.config import Settings
 from vigil.dispatch.deliverer import Deliverer
 from vigil.processor import Published

@@ -26,7 +26,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,9 +35,6 @@ from typing import Any
 import msgspec
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import NoKeysError
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.metrics_core import Metric
-from prometheus_client.registry import Collector
 from sqlalchemy import Engine, select
 
 from vigil.cluster import envelope, partitions, steps
@@ -71,7 +68,7 @@ class _Message:
     partition: int
     seq: int
     data: bytes
-    kind: str  # "" for reports, RELOAD for a registry change, STEP for a step on an alert
+    kind: str  # "" for reports; RELOAD a registry change, STEP a step on an alert, OFFLINE a last will
     generation: int = 0  # of the subscription that delivered it: an older one's are not ours to apply
 
 
@@ -622,40 +619,3 @@ async def _quietly(awaitable: Any) -> None:
         await awaitable
     except Exception:
         log.debug("ignored while stopping", exc_info=True)
-
-
-class WorkerCollector(Collector):
-    """A worker's own figures for Prometheus (`VIGIL_WORKER_METRICS_PORT`): what it owns and applies.
-    Read at scrape time from plain integers and sets the apply loop replaces whole."""
-
-    def __init__(self, worker: Worker) -> None:
-        self._w = worker
-
-    def collect(self) -> Iterator[Metric]:
-        w = self._w
-        yield GaugeMetricFamily("vigil_worker_partitions", "Partitions this worker owns", value=len(w.owned))
-        scope = w.processor.scope
-        yield GaugeMetricFamily(
-            "vigil_worker_people", "People in this worker's engine", value=0 if scope is None else len(scope)
-        )
-        yield CounterMetricFamily("vigil_worker_messages_applied", "Log messages applied", value=w.applied)
-        yield CounterMetricFamily("vigil_worker_batches", "Batches committed", value=w.batches)
-        yield CounterMetricFamily(
-            "vigil_worker_batches_fenced", "Batches rolled back: a partition had moved on", value=w.fenced
-        )
-        yield CounterMetricFamily(
-            "vigil_worker_reports_forwarded",
-            "Reports sent on to their wearer's new partition",
-            value=w.forwarded,
-        )
-        applied = GaugeMetricFamily(
-            "vigil_worker_partition_offset",
-            "The log sequence applied, per partition owned",
-            labels=["partition"],
-        )
-        for p, seq in sorted(dict(w.offsets).items()):
-            applied.add_metric([str(p)], seq)
-        yield applied
-        yield GaugeMetricFamily(
-            "vigil_worker_inbox", "Log messages received, not applied yet", value=w.inbox_depth()
-        )
