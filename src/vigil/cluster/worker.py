@@ -38,7 +38,7 @@ from sqlalchemy import Engine, select
 
 from vigil.cluster import envelope, partitions
 from vigil.cluster.log import KIND, RELOAD, Log
-from vigil.commands import Advance, Command, Fenced, Ingest, Reload, Tick
+from vigil.commands import Advance, Advances, Command, Fenced, Ingest, Reload, Tick
 from vigil.processor import Processor, Published
 from vigil.store import registry
 from vigil.store import tables as t
@@ -306,7 +306,8 @@ class Worker:
                     reloaded = True
                 continue
             commands += await self._ingest(m)
-        advances = [Advance(p, self.offsets[p], seq, self.id) for p, seq in sorted(last.items())]
+        moves = tuple(Advance(p, self.offsets[p], seq, self.id) for p, seq in sorted(last.items()))
+        advances = [Advances(moves)] if moves else []
         due = self.processor.engine.next_deadline()
         if due is not None and due <= now:
             commands.append(Tick())
