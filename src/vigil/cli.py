@@ -280,7 +280,7 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
 
 def _cluster_bench(args: argparse.Namespace) -> int:
     """`vigil bench --workload w1 --workers 1,2`: the embedded mode and the cluster side by side."""
-    from vigil_sim.clusterbench import PAIRS, PG_ADMIN_URL
+    from vigil_sim.clusterbench import PAIRS, PARTITIONS, PG_ADMIN_URL
     from vigil_sim.clusterbench import main as cluster_main
 
     try:
@@ -301,6 +301,7 @@ def _cluster_bench(args: argparse.Namespace) -> int:
         modes,
         pg_admin_url=args.pg_admin_url or PG_ADMIN_URL,
         nats_url=args.nats_url,
+        partitions=args.partitions or PARTITIONS,
         out=args.out,
     )
 
@@ -550,6 +551,9 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--nats-url",
         help="with --workers: use this NATS server (default: a private nats-server on a free port)",
+    )
+    bench.add_argument(
+        "--partitions", type=int, help="with --workers: the cluster log's partitions (default 64)"
     )
     bench.add_argument(
         "--pg-admin-url",

@@ -419,6 +419,7 @@ def run_cluster(
     nats_url: str | None,
     quiet: bool,
     workdir: Path | None,
+    partitions: int = PARTITIONS,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="vigil-cbench-", dir=workdir) as name:
         tmp = Path(name)
@@ -437,7 +438,7 @@ def run_cluster(
                 "VIGIL_DATABASE_URL": pg.url,
                 "VIGIL_NATS_URL": url_of_nats,
                 "VIGIL_CLUSTER_NAME": cluster,
-                "VIGIL_PARTITIONS": str(PARTITIONS),
+                "VIGIL_PARTITIONS": str(partitions),
                 "VIGIL_WORKER_LEASE_S": str(LEASE_S),
             }
             began = time.perf_counter()
@@ -464,7 +465,7 @@ def run_cluster(
             roles = Roles(pids, pg)
 
             async def wait_applied() -> float:
-                tails = await _log_tails(url_of_nats, cluster, PARTITIONS)
+                tails = await _log_tails(url_of_nats, cluster, partitions)
                 deadline = time.monotonic() + DRAIN_TIMEOUT_S
                 while time.monotonic() < deadline:
                     done = await asyncio.to_thread(pg.offsets)
@@ -508,7 +509,7 @@ def run_cluster(
         workers=workers,
         database="PostgreSQL",
         nats="private nats-server" if nats_url is None else nats_url,
-        partitions=PARTITIONS,
+        partitions=partitions,
         startup_s=round(startup, 2),
     )
     result["peak_rss_mb_by_role"] = peaks
@@ -551,6 +552,7 @@ def run(
     *,
     pg_admin_url: str = PG_ADMIN_URL,
     nats_url: str | None = None,
+    partitions: int = PARTITIONS,
     quiet: bool = False,
     workdir: str | Path | None = None,
     say: Callable[[str], None] | None = None,
@@ -575,6 +577,7 @@ def run(
                     nats_url=nats_url,
                     quiet=quiet,
                     workdir=where,
+                    partitions=partitions,
                 )
             )
     result = {
@@ -588,7 +591,7 @@ def run(
             "latency_share": LATENCY_SHARE,
             "connections": 4,
             "batch": 100,
-            "partitions": PARTITIONS,
+            "partitions": partitions,
             "seed": bench.SEED,
         },
         "machine": bench.machine(where or Path(tempfile.gettempdir())),
@@ -712,6 +715,7 @@ def main(
     *,
     pg_admin_url: str = PG_ADMIN_URL,
     nats_url: str | None = None,
+    partitions: int = PARTITIONS,
     out: str | None = None,
 ) -> int:
     result = run(
@@ -720,6 +724,7 @@ def main(
         workers,
         pg_admin_url=pg_admin_url,
         nats_url=nats_url,
+        partitions=partitions,
         say=lambda line: print(line, file=sys.stderr, flush=True),
     )
     print(report(result), flush=True)
