@@ -126,12 +126,15 @@ def make_deliverer(
     submit: Callable[[DispatchCommand], Future[Any]],
     client: httpx.AsyncClient,
     clock: Clock,
+    load: Callable[[], tuple[list[Pending], list[tuple[int, str, str, datetime]]]] | None = None,
 ) -> Deliverer:
     """The deliverer of what the outbox staged in `db`, with the settings' retries, alarm and
-    fallback channel; `submit` runs its records through the writer (a replay: its own processor)."""
+    fallback channel; `submit` runs its records through the writer (a replay: its own processor).
+    `load`: what it takes over at its start (default: every pending push; a cluster worker: its
+    partitions' alone)."""
     return Deliverer(
         submit=submit,
-        load=lambda: _outbox_state(db),
+        load=load or (lambda: _outbox_state(db)),
         targets=lambda: _targets(db),
         settings=settings.delivery(),
         fallback=_fallback(settings, client),

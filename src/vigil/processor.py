@@ -186,6 +186,10 @@ class Processor:
         # The people whose reports this processor judges (a cluster worker's partitions); None: all.
         self.scope: frozenset[PersonRef] | None = None
 
+    def owns(self, subject_id: str | None, protected_person_id: str | None) -> bool:
+        """Whether an alert or incident of these parties is this processor's to judge."""
+        return self._within(_party(subject_id, protected_person_id))
+
     def _within(self, person: PersonRef | None) -> bool:
         if self.scope is None:
             return True

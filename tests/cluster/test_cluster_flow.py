@@ -15,8 +15,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from accounts_kit import GATEWAY, provision
+from dispatch.receiver import Receiver
 from vigil.app import create_app
 from vigil.config import Settings
+from vigil.dispatch.signing import new_secret
 from vigil.domain.model import Role
 from vigil.store import tables as t
 from vigil.store.database import open_engine
@@ -38,9 +40,24 @@ def wait_for(check: Any, timeout_s: float = 20.0) -> Any:
 
 
 @pytest.fixture
-def scene(database_url: str, nats_url: str, cluster_name: str) -> Iterator[dict[str, Any]]:
+def receiver() -> Iterator[Receiver]:
+    """A dispatch system on loopback (signatures checked; the formats are checked elsewhere)."""
+    found = Receiver({"/112": new_secret()}, lambda _: None)
+    found.up()
+    try:
+        yield found
+    finally:
+        found.down()
+
+
+@pytest.fixture
+def scene(
+    database_url: str, nats_url: str, cluster_name: str, receiver: Receiver
+) -> Iterator[dict[str, Any]]:
     tokens = provision(database_url, (Role.OPERATOR, Role.ADMIN))
     settings = Settings.of(
+        dispatch_url=receiver.url + "/112",
+        dispatch_secret=receiver.secrets["/112"],
         database_url=database_url,
         nats_url=nats_url,
         cluster_name=cluster_name,
@@ -51,7 +68,7 @@ def scene(database_url: str, nats_url: str, cluster_name: str) -> Iterator[dict[
         teltonika_port=0,
     )
     db = open_engine(database_url)
-    yield {"settings": settings, "tokens": tokens, "db": db}
+    yield {"settings": settings, "tokens": tokens, "db": db, "receiver": receiver}
     db.dispose()
 
 
@@ -142,6 +159,23 @@ def test_reports_go_through_the_log_to_a_worker_that_stores_and_judges_them(scen
             finally:
                 viewer.__exit__(None, None, None)
             assert {"proximity_violation", "position"} <= kinds, kinds
+            # the worker that owns the alert pushed it to dispatch
+            receiver = scene["receiver"]
+            wait_for(lambda: receiver.ids("/112"))
+            assert not receiver.problems
+            # an operator's step goes to that worker and comes back with its answer
+            with db.connect() as conn:
+                alert_id = conn.execute(
+                    select(t.alerts.c.id).where(t.alerts.c.kind == "proximity_violation")
+                ).scalar_one()
+            op = _auth(tokens[Role.OPERATOR])
+            r = client.post(f"/v1/alerts/{alert_id}/steps", json={"state": "acknowledged"}, headers=op)
+            assert r.status_code == 200, r.text
+            assert r.json()["alert"]["state"] == "acknowledged"
+            r = client.post(f"/v1/alerts/{alert_id}/steps", json={"state": "acknowledged"}, headers=op)
+            assert r.status_code == 409, r.text  # the worker's refusal, as the embedded writer says it
+            r = client.post("/v1/alerts/no-such/steps", json={"state": "acknowledged"}, headers=op)
+            assert r.status_code == 404, r.text
     finally:
         worker.stop()
     assert worker.error is None

@@ -9,8 +9,10 @@ where it goes:
   own processor (whose engine holds nobody), and each registry write is then told to the workers on
   the log (`Reload`), in order with the reports of its partitions;
 * a device's last will (`Offline`) is written here;
-* the rest (an operator's step on an alert, the dispatch steps) needs the engine that owns the
-  alert, and is not carried by cluster mode yet: it is refused with 503 and says so.
+* a step on an alert (an operator's `Move`, a dispatch system's `Callback`) is appended to the
+  partition of the alert's people, with a reply subject: the worker that owns it applies it in
+  order with their reports and answers once committed (cluster/steps.py);
+* the clock (`Tick`) and the deliverer's records belong to the workers: an edge never sends them.
 
 Live streams: the edge subscribes to what workers committed (cluster/bus.py) and feeds its hub.
 """
@@ -27,22 +29,39 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, select, text
 
 from vigil.adapters import InputError
-from vigil.cluster import bus, envelope, partitions
+from vigil.cluster import bus, envelope, partitions, steps
 from vigil.cluster.log import KIND, RELOAD, Log
-from vigil.commands import Audit, Command, Ingest, IngestOutcome, Offline, Touched, Unavailable, Write
+from vigil.cluster.steps import STEP
+from vigil.commands import (
+    Audit,
+    Callback,
+    Command,
+    Conflict,
+    Ingest,
+    IngestOutcome,
+    Move,
+    NotFound,
+    Offline,
+    Refusal,
+    Touched,
+    Unavailable,
+    Write,
+)
 from vigil.config import Settings
-from vigil.domain.model import Report
+from vigil.domain.model import Report, protected_ref, subject_ref
 from vigil.processor import Processor, Published
 from vigil.runner import Runner
 from vigil.services import Services
 from vigil.store import registry
+from vigil.store import tables as t
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+STEP_TIMEOUT_S = 10.0  # a worker that does not answer a step in this long is taken to be failing over
 MAP_MAX_AGE_S = 2.0  # a new device or order reaches this edge's routing within this (or at once on a miss)
 LOCAL = (Write, Audit, Offline)  # written by the edge itself, in PostgreSQL
 
@@ -125,6 +144,9 @@ class EdgeRunner(Runner):
             return cast("Future[T]", appended)
         if isinstance(command, LOCAL):
             return asyncio.run_coroutine_threadsafe(self._write_here(command), self._event_loop)
+        if isinstance(command, Move | Callback):
+            stepped = asyncio.run_coroutine_threadsafe(self._step(command), self._event_loop)
+            return cast("Future[T]", stepped)
         future: Future[T] = Future()
         future.set_exception(
             Unavailable(
@@ -163,6 +185,40 @@ class EdgeRunner(Runner):
         await asyncio.gather(*appends)  # raises if any could not be stored: nothing is acknowledged
         outcome.stored = sum(len(r) for r in by_partition.values())
         return outcome
+
+    async def _step(self, command: Move | Callback) -> Any:
+        """A step on an alert, applied by the worker that owns it, which answers once committed."""
+        unknown: Refusal = (
+            Conflict(f"alert {command.alert_id!r} is not open (resolved, false alarm, or unknown)")
+            if isinstance(command, Move)
+            else NotFound(f"no alert {command.alert_id!r}")
+        )
+        parties = await asyncio.to_thread(self._parties, command.alert_id)
+        if parties is None:
+            raise unknown
+        the_map = await self.directory.current()
+        person = subject_ref(parties[0]) if parties[0] else protected_ref(parties[1] or "")
+        inbox = self.log.nc.new_inbox()
+        sub = await self.log.nc.subscribe(inbox, max_msgs=1)
+        try:
+            await self.log.append(the_map.of_person(person), steps.encode(command, inbox), {KIND: STEP})
+            try:
+                answer = await sub.next_msg(timeout=STEP_TIMEOUT_S)
+            except TimeoutError:
+                raise Unavailable(
+                    "the worker that owns this alert did not answer in time; the step is on the log and "
+                    "will be applied: look at the alert again before repeating it"
+                ) from None
+        finally:
+            await sub.unsubscribe()
+        return steps.result_of(answer.data)
+
+    def _parties(self, alert_id: str) -> tuple[str | None, str | None] | None:
+        with self.processor.db.connect() as conn:
+            row = conn.execute(
+                select(t.alerts.c.subject_id, t.alerts.c.protected_person_id).where(t.alerts.c.id == alert_id)
+            ).first()
+        return None if row is None else (row.subject_id, row.protected_person_id)
 
     async def _write_here(self, command: Command[T]) -> T:
         results, published = await asyncio.to_thread(self._run_local, command)
@@ -208,8 +264,8 @@ def feed(hub_publish: Callable[[Published], None]) -> Callable[[Any], Any]:
 
 async def connect(services: Services, settings: Settings) -> Log:
     """Make the embedded server's parts an edge's: its writer seam sends to the log, its hub hears
-    the workers. The deliverer is not started: pushes are sent from the workers' side (not yet in
-    cluster mode, docs/scale-out.md), never twice from several edges."""
+    the workers. The deliverer is not started: each worker sends the pushes of its own partitions,
+    so several edges never send one twice."""
     assert settings.nats_url is not None
     cluster_log = await Log.connect(
         settings.nats_url,

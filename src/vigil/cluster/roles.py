@@ -11,13 +11,16 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from typing import Any
 
 from vigil import bootstrap
 from vigil.cluster import bus
 from vigil.cluster.log import Log
-from vigil.cluster.worker import Worker, new_worker_id
+from vigil.cluster.worker import OutboxState, Worker, new_worker_id
 from vigil.config import Settings
+from vigil.dispatch.deliverer import Deliverer
 from vigil.processor import Published
 from vigil.runner import utc_now
 from vigil.store.database import migrate, open_engine
@@ -57,6 +60,9 @@ async def run_worker(settings: Settings, stop: asyncio.Event, worker_id: str | N
         if data is not None:
             await cluster_log.nc.publish(cluster_log.names.changes, data)
 
+    def deliverer(submit: Callable[[Any], Future[Any]], load: Callable[[], OutboxState]) -> Deliverer:
+        return bootstrap.make_deliverer(db, settings, submit, services.client, utc_now, load)
+
     worker = Worker(
         db,
         cluster_log,
@@ -65,6 +71,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event, worker_id: str | N
         worker_id=worker_id,
         lease_s=settings.worker_lease_s,
         publish=publish,
+        make_deliverer=deliverer,
     )
     try:
         await worker.run(stop)

@@ -27,6 +27,7 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -36,9 +37,12 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import NoKeysError
 from sqlalchemy import Engine, select
 
-from vigil.cluster import envelope, partitions
+from vigil.cluster import envelope, partitions, steps
 from vigil.cluster.log import KIND, RELOAD, Log
+from vigil.cluster.steps import STEP
 from vigil.commands import Advance, Advances, Command, Fenced, Ingest, Reload, Tick
+from vigil.dispatch.deliverer import Deliverer
+from vigil.dispatch.outbox import Outbox, Pending
 from vigil.processor import Processor, Published
 from vigil.store import registry
 from vigil.store import tables as t
@@ -49,6 +53,9 @@ MAX_BATCH = 512  # log messages per transaction
 IDLE_WAIT_S = 1.0
 RETRY_S = 1.0  # after a failed batch (database down): try the same messages again
 Clock = Callable[[], datetime]
+OutboxState = tuple[list[Pending], list[tuple[int, str, str, datetime]]]
+# (submit, load) -> a deliverer: its records go through this worker, its pushes are our partitions'
+MakeDeliverer = Callable[[Callable[[Any], Future[Any]], Callable[[], OutboxState]], Deliverer]
 
 
 @dataclass(slots=True)
@@ -56,7 +63,15 @@ class _Message:
     partition: int
     seq: int
     data: bytes
-    kind: str  # "" for reports, RELOAD for a registry change
+    kind: str  # "" for reports, RELOAD for a registry change, STEP for a step on an alert
+
+
+@dataclass(slots=True)
+class _Local:
+    """A command of this worker's own (its deliverer's records and escalations): no log message."""
+
+    command: Command[Any]
+    future: Future[Any]
 
 
 class _Stale(Exception):
@@ -79,6 +94,7 @@ class Worker:
         worker_id: str | None = None,
         lease_s: float = 6.0,
         publish: Callable[[Published], Awaitable[None]] | None = None,
+        make_deliverer: MakeDeliverer | None = None,
     ) -> None:
         self.db = db
         self.log = log_
@@ -90,11 +106,13 @@ class Worker:
         self.owned: frozenset[int] = frozenset()
         self.offsets: dict[int, int] = {}  # partition -> the last sequence applied, as committed
         self._subs: dict[int, Any] = {}
-        self._inbox: asyncio.Queue[_Message] = asyncio.Queue()
+        self._inbox: asyncio.Queue[_Message | _Local] = asyncio.Queue()
         self._map = partitions.PartitionMap(log_.partitions, {}, {})
         self._map_at = 0.0
         self._rescope = True
         self._reloads_seen: dict[str, None] = {}  # ids of registry changes applied (bounded, ordered)
+        self._make_deliverer = make_deliverer
+        self.deliverer: Deliverer | None = None
         self.applied = 0  # log messages applied since start (for figures and tests)
         self.batches = 0
 
@@ -116,6 +134,8 @@ class Worker:
             await asyncio.gather(*tasks, return_exceptions=True)
             for sub in self._subs.values():
                 await _quietly(sub.unsubscribe())
+            if self.deliverer is not None:
+                await _quietly(self.deliverer.stop())
             # Leave at once rather than by expiry: the others take the partitions now.
             if self.log.leases is not None:
                 await _quietly(self.log.leases.delete(self.id))
@@ -220,7 +240,7 @@ class Worker:
     # --- applying ---------------------------------------------------------------------------------
 
     async def _apply(self, stop: asyncio.Event) -> None:
-        pending: list[_Message] = []
+        pending: list[_Message | _Local] = []
         while not stop.is_set():
             if self._rescope:
                 await self._load_scope()
@@ -228,23 +248,31 @@ class Worker:
                 pending = await self._take()
             # A registry change ends its batch: the reports after it are judged by the engine as
             # it stands after the change (rebuilt first if people moved between partitions).
-            cut = next((i + 1 for i, m in enumerate(pending) if m.kind == RELOAD), len(pending))
+            cut = next(
+                (i + 1 for i, m in enumerate(pending) if isinstance(m, _Message) and m.kind == RELOAD),
+                len(pending),
+            )
             batch, rest = pending[:cut], pending[cut:]
             try:
                 await self._one_batch(batch)
             except Fenced as fenced:
                 await self._fenced(fenced.partition)
-                pending = [m for m in pending if m.partition != fenced.partition]
+                pending = [
+                    m
+                    for m in pending
+                    if _retry(m) and (isinstance(m, _Local) or m.partition != fenced.partition)
+                ]
                 continue
             except _Stale:
                 continue  # the engine is rebuilt for the people our partitions hold now; same batch again
             except Exception:
                 log.exception("worker %s: a batch of %d messages failed; retrying", self.id, len(batch))
+                pending = [m for m in pending if _retry(m)]
                 await asyncio.sleep(RETRY_S)
                 continue
             pending = rest
 
-    async def _take(self) -> list[_Message]:
+    async def _take(self) -> list[_Message | _Local]:
         """The next messages: all that wait, up to MAX_BATCH; none when the engine's next deadline
         comes first (the batch is then a Tick)."""
         due = self.processor.engine.next_deadline()
@@ -273,6 +301,13 @@ class Worker:
         scope = self._map.members(self.owned)
         now = self.clock()
         await asyncio.to_thread(self.processor.load, now, scope)
+        if self._make_deliverer is not None:
+            # The pushes of our partitions' alerts, and only those: two workers never send the same
+            # delivery, except in the seconds of a handover (the same id twice: receivers dedupe).
+            if self.deliverer is not None:
+                await self.deliverer.stop()
+            self.deliverer = self._make_deliverer(self.submit, self._scoped_outbox)
+            await self.deliverer.start()
         log.info(
             "worker %s: engine loaded for %d people in %d partitions", self.id, len(scope), len(self.owned)
         )
@@ -288,13 +323,19 @@ class Worker:
             await self._follow(partition, committed.get(partition, 0))
         self._rescope = True  # the engine was rebuilt by the processor; rebuild it for our scope
 
-    async def _one_batch(self, messages: list[_Message]) -> None:
+    async def _one_batch(self, messages: list[_Message | _Local]) -> None:
         now = self.clock()
         commands: list[Command[Any]] = []
+        # where each command's answer goes: a local future, a step's reply subject, or nowhere
+        sinks: list[Future[Any] | str | None] = []
         last: dict[int, int] = {}
         reloaded = False
         taken = 0
         for m in messages:
+            if isinstance(m, _Local):
+                commands.append(m.command)
+                sinks.append(m.future)
+                continue
             if m.partition not in self.owned or m.seq <= self.offsets.get(m.partition, 0):
                 continue  # not ours any more, or already applied (a re-read after a fence)
             last[m.partition] = m.seq
@@ -302,32 +343,102 @@ class Worker:
             if m.kind == RELOAD:
                 reload = self._reload(m)
                 if reload is not None:
+                    await self._widen_scope()
                     commands.append(reload)
+                    sinks.append(None)
                     reloaded = True
                 continue
-            commands += await self._ingest(m)
+            if m.kind == STEP:
+                try:
+                    step, reply = steps.decode(m.data)
+                except ValueError:
+                    log.error(
+                        "worker %s: partition %d seq %d is not a step; skipped", self.id, m.partition, m.seq
+                    )
+                    continue
+                commands.append(step)
+                sinks.append(reply)
+                continue
+            for command in await self._ingest(m):
+                commands.append(command)
+                sinks.append(None)
         moves = tuple(Advance(p, self.offsets[p], seq, self.id) for p, seq in sorted(last.items()))
         advances = [Advances(moves)] if moves else []
         due = self.processor.engine.next_deadline()
         if due is not None and due <= now:
             commands.append(Tick())
+            sinks.append(None)
         if not commands and not advances:
             return
-        _, published = await asyncio.to_thread(self.processor.run, [*advances, *commands], now)
+        try:
+            results, published = await asyncio.to_thread(self.processor.run, [*advances, *commands], now)
+        except Exception as exc:
+            for sink in sinks:
+                if isinstance(sink, Future) and not sink.done():
+                    sink.set_exception(exc)  # a local command is not retried: its caller retries
+            raise
         self.batches += 1
         self.applied += taken
         self.offsets.update(last)
+        for sink, result in zip(sinks, results[len(advances) :], strict=True):
+            if isinstance(sink, Future):
+                if not sink.done():
+                    if isinstance(result, BaseException):
+                        sink.set_exception(result)
+                    else:
+                        sink.set_result(result)
+            elif isinstance(sink, str):
+                await _quietly(self.log.nc.publish(sink, steps.answer(result)))
         if published and self._publish is not None:
             try:
                 await self._publish(published)
             except Exception:
                 log.exception("worker %s: publishing a committed batch failed", self.id)
+        if self.deliverer is not None and (published.deliveries or published.acks):
+            self.deliverer.accept(published.deliveries, published.acks)
         if reloaded:
             # a registry change may move people between partitions: take the new map, and rebuild
             # the engine if the people of our partitions changed
             await self._refresh_map()
             if self._map.members(self.owned) != self.processor.scope:
                 self._rescope = True
+
+    async def _widen_scope(self) -> None:
+        """Before a registry change is taken in: people new to the registry who land in our
+        partitions join the engine's scope at once (the change itself puts their records in), so
+        registering a caseload does not rebuild the engine once per person. Someone who moved here
+        from another partition, or away, needs the rebuild (their past is in the store)."""
+        before = self._map
+        await self._refresh_map()
+        scope = self.processor.scope or frozenset()
+        now_ours = self._map.members(self.owned)
+        arrived = now_ours - scope
+        if scope <= now_ours and not any(p in before.people for p in arrived):
+            self.processor.scope = now_ours
+
+    def submit(self, command: Command[Any]) -> Future[Any]:
+        """Run a command of this worker's own in its next batch (the deliverer's records): from the
+        event loop's thread only."""
+        future: Future[Any] = Future()
+        self._inbox.put_nowait(_Local(command, future))
+        return future
+
+    def _scoped_outbox(self) -> OutboxState:
+        """What the deliverer takes over at its start: the pending pushes (and the pushes awaiting a
+        dispatch system's acknowledgement) of alerts whose people are in our partitions."""
+        with self.db.connect() as conn:
+            pending, awaiting = Outbox.pending(conn), Outbox.awaiting_ack(conn)
+            ids = sorted({p.alert_id for p in pending} | {a[1] for a in awaiting})
+            owners: dict[str, tuple[str | None, str | None]] = {}
+            for chunk in range(0, len(ids), 500):
+                rows = conn.execute(
+                    select(t.alerts.c.id, t.alerts.c.subject_id, t.alerts.c.protected_person_id).where(
+                        t.alerts.c.id.in_(ids[chunk : chunk + 500])
+                    )
+                )
+                owners.update({r.id: (r.subject_id, r.protected_person_id) for r in rows})
+        ours = {a for a, (s, p) in owners.items() if self.processor.owns(s, p)}
+        return [p for p in pending if p.alert_id in ours], [a for a in awaiting if a[1] in ours]
 
     def _reload(self, m: _Message) -> Reload | None:
         body = json.loads(m.data)
@@ -377,6 +488,12 @@ class Worker:
         if not reports:
             return []
         return [Ingest(tuple(enumerate(reports)), env.received_at, env.only_device, env.vet)]
+
+
+def _retry(m: _Message | _Local) -> bool:
+    """Log messages are applied again after a failed batch; a local command whose caller was told
+    of the failure is not (its caller, the deliverer, tries again itself)."""
+    return isinstance(m, _Message) or not m.future.done()
 
 
 async def _quietly(awaitable: Any) -> None:
