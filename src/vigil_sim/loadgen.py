@@ -23,7 +23,8 @@ every role's CPU there, and in cluster mode answers a phase's end only once the 
 applied all of it, telling the instant they did (the edge answers a device once the log holds its
 report, before any worker judges it, so the phase's capacity is until then). `--bus URL --bus-subject
 S` adds a listener on the cluster's bus (core NATS), which times alert changes as the workers publish
-them after their commit, like the WebSocket listener does at the viewer.
+them after their commit, like the WebSocket listener does at the viewer. The parent may also hand
+back, at a phase's end, the signed pushes its dispatch receiver got, timed the same way.
 
 Receipt -> alert delivery: for an alert message on the stream about pair i, the latency is from just
 before the POST of the latest batch sent before it that carried a move of pair i, to the message's
@@ -293,6 +294,7 @@ class Sender:
         self.listener_pid = listener_pid
         self.stampers = [_Stamper() for _ in range(CONNECTIONS)]
         self.sends: dict[int, list[float]] = {}  # pair -> monotonic send times, increasing
+        self.pushes: list[tuple[float, str, str, str]] = []
         self.bar = bar
 
     async def aclose(self) -> None:
@@ -355,6 +357,8 @@ class Sender:
             # the parent answers once the phase is applied (cluster mode: by the workers)
             answer = await sync.ask("end", name, stored=result.stored)
             result.ended = max(result.ended, float(answer.get("applied_at", result.ended)))
+            # pushes the parent's dispatch receiver got: (arrival, "push", type, subject), monotonic
+            self.pushes += [tuple(p) for p in answer.get("pushes", [])]
         result.seconds = result.ended - start
         result.loadgen_cpu_s = time.process_time() - own_before
         if self.listener_pid is not None and listener_before is not None:
@@ -474,6 +478,13 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
         summary["delivery_p50_ms"] = _ms(percentile(lat, 50))
         summary["delivery_p95_ms"] = _ms(percentile(lat, 95))
         summary["delivery_p99_ms"] = _ms(percentile(lat, 99))
+        if sender.pushes:
+            pushed = delivery(sender.pushes, sender.sends, ph.started, end)
+            summary["pushes"] = len(_window(sender.pushes, ph.started, end))
+            summary["push_timed"] = len(pushed)
+            summary["push_p50_ms"] = _ms(percentile(pushed, 50))
+            summary["push_p95_ms"] = _ms(percentile(pushed, 95))
+            summary["push_p99_ms"] = _ms(percentile(pushed, 99))
         if args.bus:
             on_time = delivery(bus_alerts, sender.sends, ph.started, end)
             summary["bus_alerts"] = len(_window(bus_alerts, ph.started, end))
