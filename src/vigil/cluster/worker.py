@@ -3,7 +3,7 @@
     leases (NATS KV) ──► which partitions are mine (rendezvous hashing over the live workers)
     log (JetStream) ──► my partitions' messages, in order, from PostgreSQL's offsets
                          ──► processor (the same as in one process: rules, store, outbox, audit),
-                             one transaction per batch with each partition's new offset (Advance)
+                             one transaction per batch with its partitions' new offsets (Advances)
                          ──► what committed, on the bus (edges feed their viewers from it)
 
 Exactly-once effects: a partition's offset is written in the transaction of the effects it covers,
