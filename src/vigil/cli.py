@@ -250,6 +250,8 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
         return _dispatch_bench(args)
     if args.workload == "tcp":
         return _tcp_bench(args)
+    if args.workers is not None:
+        return _cluster_bench(args)
     if args.http or args.workload:
         from vigil_sim.httpbench import main as http_main
 
@@ -278,6 +280,34 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
         fixes=args.fixes or 200_000,
         devices=int(args.devices or 100_000),
         batch=args.batch,
+        out=args.out,
+    )
+
+
+def _cluster_bench(args: argparse.Namespace) -> int:
+    """`vigil bench --workload w1 --workers 1,2`: the embedded mode and the cluster side by side."""
+    from vigil_sim.clusterbench import PAIRS, PARTITIONS, PG_ADMIN_URL
+    from vigil_sim.clusterbench import main as cluster_main
+
+    try:
+        if args.workload not in (None, "w1"):
+            raise ValueError("--workers runs workload w1 only")
+        # 0 is the embedded mode, always run first as the baseline
+        others = ",".join(part for part in args.workers.split(",") if part.strip() != "0")
+        modes = [0, *(_counts(others) if others.strip() else [])]
+        pairs = _counts(args.pairs) if args.pairs else [PAIRS]
+        if len(pairs) != 1:
+            raise ValueError("--workers takes one --pairs count")
+    except ValueError as exc:
+        print(f"vigil bench: {exc}", file=sys.stderr)
+        return 2
+    return cluster_main(
+        pairs[0],
+        args.updates,
+        modes,
+        pg_admin_url=args.pg_admin_url or PG_ADMIN_URL,
+        nats_url=args.nats_url,
+        partitions=args.partitions or PARTITIONS,
         out=args.out,
     )
 
@@ -521,6 +551,23 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--chart", help="with --http: draw a PNG chart here (needs matplotlib)")
     bench.add_argument(
         "--viewers", type=int, default=1, help="with --http: operators watching the whole stream (default 1)"
+    )
+    bench.add_argument(
+        "--workers",
+        help="with --workload w1: cluster mode with these worker counts, e.g. 1,2, beside the embedded "
+        "mode (an edge and N `vigil worker` processes on NATS JetStream and PostgreSQL)",
+    )
+    bench.add_argument(
+        "--nats-url",
+        help="with --workers: use this NATS server (default: a private nats-server on a free port)",
+    )
+    bench.add_argument(
+        "--partitions", type=int, help="with --workers: the cluster log's partitions (default 64)"
+    )
+    bench.add_argument(
+        "--pg-admin-url",
+        help="with --workers: PostgreSQL on which each run's own database is created and dropped "
+        "(default postgresql+psycopg://postgres@127.0.0.1:5432/test)",
     )
     bench.add_argument(
         "--rate", type=float, help="with --workload dispatch: background fixes/s (default 1,500)"

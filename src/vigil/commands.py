@@ -181,6 +181,14 @@ class Advance(Command[None]):
     worker: str
 
 
+@dataclass(frozen=True, slots=True)
+class Advances(Command[None]):
+    """Every partition a worker's batch applied, moved on together: one statement for all of them
+    rather than one round trip each (a batch spans most of a worker's partitions)."""
+
+    moves: tuple[Advance, ...]
+
+
 class Fenced(Exception):
     """Another worker moved the partition on since this one read it: this one no longer owns it, and
     the whole batch must not commit (not a Refusal: it undoes the batch, not one command)."""

@@ -21,12 +21,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from vigil.adapters import InputError
 from vigil.commands import (
     Advance,
+    Advances,
     Audit,
     Callback,
     Command,
@@ -416,6 +417,37 @@ class Processor:
         if done.rowcount != 1:
             raise Fenced(command.partition)
 
+    def _advance_all(self, batch: Batch, command: Advances) -> None:
+        """`_advance` for many partitions; on PostgreSQL those already applied once move in one
+        UPDATE, and any partition it did not move (another worker's since) fences the batch."""
+        conn = batch.conn
+        moves = list(command.moves)
+        if conn.dialect.name != "postgresql":
+            for move in moves:
+                self._advance(batch, move)
+            return
+        for move in moves:
+            if move.from_seq == 0:  # never applied: the row may not exist yet (rare: once each)
+                self._advance(batch, move)
+        rest = [m for m in moves if m.from_seq != 0]
+        if not rest:
+            return
+        moved = set(
+            conn.execute(
+                _ADVANCE_ALL,
+                {
+                    "parts": [m.partition for m in rest],
+                    "froms": [m.from_seq for m in rest],
+                    "tos": [m.to_seq for m in rest],
+                    "worker": rest[0].worker,
+                    "now": batch.now,
+                },
+            ).scalars()
+        )
+        for move in rest:
+            if move.partition not in moved:
+                raise Fenced(move.partition)
+
     def _record(self, batch: Batch, command: Record) -> None:
         with self._outbox_step(batch) as outbox:
             changes = outbox.record(batch.conn, command.attempts, self.engine, batch.now)
@@ -711,9 +743,17 @@ HANDLERS: dict[type[Command[Any]], Handler] = {
     Offline: Processor._went_offline,  # a device's last will: offline until it is heard again
     Reload: Processor._reload,  # cluster: a registry write made by an edge, taken into the engine
     Advance: Processor._advance,  # cluster: a log partition applied this far (fenced by its last value)
+    Advances: Processor._advance_all,  # cluster: the same for all of a batch's partitions at once
 }
 
 
+# Each partition moves only from the value this worker read (the fence); the rows it moved come back.
+_ADVANCE_ALL = text(
+    "UPDATE cluster_offsets AS o SET seq = v.to_seq, worker = :worker, updated_at = :now "
+    "FROM unnest(CAST(:parts AS integer[]), CAST(:froms AS bigint[]), CAST(:tos AS bigint[])) "
+    'AS v(part, from_seq, to_seq) WHERE o."partition" = v.part AND o.seq = v.from_seq '
+    'RETURNING o."partition"'
+)
 _LOOKUP_DEVICES = 200  # devices per look-up statement: SQLite caps an expression's depth at 1000
 
 

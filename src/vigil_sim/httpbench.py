@@ -71,12 +71,20 @@ def prepare(tmp: Path, pairs: int, devices: int) -> tuple[str, dict[str, str], f
 
 
 class Server:
-    """`python -m vigil serve` as a child process, its output in a log file."""
+    """`python -m vigil serve` (or another role: `edge`) as a child process, its output in a log file."""
 
-    def __init__(self, db_url: str, tmp: Path, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        db_url: str,
+        tmp: Path,
+        env: Mapping[str, str] | None = None,
+        *,
+        role: str = "serve",
+        cwd: Path | None = None,
+    ) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = tmp / "server.log"
+        self.log_path = tmp / f"{role}.log"
         env = {
             **os.environ,
             "VIGIL_DATABASE_URL": db_url,
@@ -87,8 +95,9 @@ class Server:
         }
         self._log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "vigil", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            [sys.executable, "-m", "vigil", role, "--host", "127.0.0.1", "--port", str(self.port)],
             env=env,
+            cwd=cwd,
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )

@@ -18,6 +18,15 @@ connections: a batch is sent when due, or as soon as its connection is free if i
 (one fix for every registered device). The server's CPU time (/proc/PID/stat) and peak memory
 (VmHWM) are read around each phase.
 
+Two additions for the cluster benchmark (`clusterbench`): `--sync` makes each phase wait for the
+parent at its start and end (one JSON line out on stdout, one line back on stdin): the parent reads
+every role's CPU there, and in cluster mode answers a phase's end only once the workers have
+applied all of it, telling the instant they did (the edge answers a device once the log holds its
+report, before any worker judges it, so the phase's capacity is until then). `--bus URL --bus-subject
+S` adds a listener on the cluster's bus (core NATS), which times alert changes as the workers publish
+them after their commit, like the WebSocket listener does at the viewer. The parent may also hand
+back, at a phase's end, the signed pushes its dispatch receiver got, timed the same way.
+
 Receipt -> alert delivery: for an alert message on the stream about pair i, the latency is from just
 before the POST of the latest batch sent before it that carried a move of pair i, to the message's
 arrival. Clocks: `time.monotonic()`, which is one clock for every process on Linux.
@@ -41,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 
 from vigil_sim.bench import PRODUCERS, Move, _Stamper, percentile, plan
 
@@ -197,6 +207,67 @@ async def _listen_async(
     results.close()
 
 
+class _BusAlert(msgspec.Struct):
+    kind: str
+    subject_id: str | None = None
+
+
+class _BusChange(msgspec.Struct):
+    alert: _BusAlert
+    change: str
+
+
+class _Changes(msgspec.Struct):
+    """The fields of `vigil.cluster.bus.Changes` the bus listener reads (the rest is skipped)."""
+
+    alerts: list[_BusChange] = []
+
+
+def _listen_bus(url: str, subject: str, ready: Any, stop: Any, results: Connection) -> None:
+    """Subscribe to the cluster's bus; note (arrival, change, kind, subject) of every alert change."""
+    asyncio.run(_listen_bus_async(url, subject, ready, stop, results))
+
+
+async def _listen_bus_async(url: str, subject: str, ready: Any, stop: Any, results: Connection) -> None:
+    import nats
+
+    decode = msgspec.json.Decoder(_Changes).decode
+    alerts: list[tuple[float, str, str, str]] = []
+    messages = 0
+
+    async def heard(msg: Any) -> None:
+        nonlocal messages
+        arrived = time.monotonic()
+        messages += 1
+        for c in decode(msg.data).alerts:
+            alerts.append((arrived, c.change, c.alert.kind, c.alert.subject_id or ""))
+
+    nc = await nats.connect(url, name="vigil-bench-bus")
+    await nc.subscribe(subject, cb=heard, pending_msgs_limit=-1, pending_bytes_limit=-1)
+    await nc.flush()
+    ready.set()
+    while not stop.is_set():
+        await asyncio.sleep(0.1)
+    await nc.close()
+    results.send({"alerts": alerts, "messages": messages})
+    results.close()
+
+
+class Sync:
+    """The handshake with the parent (`--sync`): a JSON line out, a JSON line back."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    async def ask(self, event: str, phase: str, **more: Any) -> dict[str, Any]:
+        if not self.enabled:
+            return {}
+        print(json.dumps({"event": event, "phase": phase, "at": time.monotonic(), **more}), flush=True)
+        line = await asyncio.to_thread(sys.stdin.readline)
+        answer: dict[str, Any] = json.loads(line) if line.strip() else {}
+        return answer
+
+
 # --- the sender -----------------------------------------------------------------------------------
 
 
@@ -265,19 +336,28 @@ class Sender:
         self.listener_pid = listener_pid
         self.stampers = [_Stamper() for _ in range(CONNECTIONS)]
         self.sends: dict[int, list[float]] = {}  # pair -> monotonic send times, increasing
+        self.pushes: list[tuple[float, str, str, str]] = []
         self.bar = bar
 
     async def aclose(self) -> None:
         await self.client.aclose()
 
     async def phase(
-        self, label: str, name: str, streams: Sequence[Sequence[Move]], *, rate: float | None = None
+        self,
+        label: str,
+        name: str,
+        streams: Sequence[Sequence[Move]],
+        *,
+        rate: float | None = None,
+        sync: Sync | None = None,
     ) -> PhaseResult:
         result = PhaseResult(name, paced_at=rate)
         chunks = [[s[i : i + BATCH] for i in range(0, len(s), BATCH)] for s in streams]
         result.fixes = sum(len(s) for s in streams)
         bar = Bar(f"{label} {name}", result.fixes, enabled=self.bar)
         interval = None if rate is None else BATCH / rate
+        if sync is not None:
+            await sync.ask("start", name)
         cpu_before = None if self.server_pid is None else server_cpu_s(self.server_pid)
         listener_before = None if self.listener_pid is None else server_cpu_s(self.listener_pid)
         own_before = time.process_time()
@@ -314,8 +394,14 @@ class Sender:
 
         await asyncio.gather(*(work(k) for k in range(len(chunks))))
         result.ended = time.monotonic()
-        result.seconds = result.ended - start
         bar.close()
+        if sync is not None:
+            # the parent answers once the phase is applied (cluster mode: by the workers)
+            answer = await sync.ask("end", name, stored=result.stored)
+            result.ended = max(result.ended, float(answer.get("applied_at", result.ended)))
+            # pushes the parent's dispatch receiver got: (arrival, "push", type, subject), monotonic
+            self.pushes += [tuple(p) for p in answer.get("pushes", [])]
+        result.seconds = result.ended - start
         result.loadgen_cpu_s = time.process_time() - own_before
         if self.listener_pid is not None and listener_before is not None:
             listener_after = server_cpu_s(self.listener_pid)
@@ -353,9 +439,10 @@ def _window(alerts: Sequence[tuple[float, str, str, str]], start: float, end: fl
 
 async def drive(args: argparse.Namespace) -> dict[str, Any]:
     work = plan(args.pairs, args.devices)
-    stop = multiprocessing.get_context("spawn").Event()
-    ready = multiprocessing.get_context("spawn").Event()
-    receiver, sender_end = multiprocessing.get_context("spawn").Pipe(duplex=False)
+    spawn = multiprocessing.get_context("spawn")
+    stop = spawn.Event()
+    ready = spawn.Event()
+    receiver, sender_end = spawn.Pipe(duplex=False)
     # The whole stream is a view beyond one alert: it is opened with a purpose, as operators do.
     query = f"token={args.operator_token}&purpose=monitoring&reason=load+benchmark"
     ws_url = args.url.replace("http://", "ws://", 1) + f"/v1/stream?{query}"
@@ -371,20 +458,48 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
     if not await asyncio.to_thread(ready.wait, 30.0):
         listener.kill()
         raise RuntimeError("the WebSocket client did not connect")
+    bus_receiver = bus_listener = None
+    if args.bus:
+        bus_ready = spawn.Event()
+        bus_receiver, bus_end = spawn.Pipe(duplex=False)
+        bus_listener = spawn.Process(
+            target=_listen_bus,
+            args=(args.bus, args.bus_subject, bus_ready, stop, bus_end),
+            name="vigil-bench-bus",
+            daemon=True,
+        )
+        bus_listener.start()
+        bus_end.close()
+        if not await asyncio.to_thread(bus_ready.wait, 30.0):
+            bus_listener.kill()
+            listener.kill()
+            raise RuntimeError("the bus listener did not connect")
     sender = Sender(
         args.url, args.device_token, args.server_pid, bar=not args.quiet, listener_pid=listener.pid
     )
+    sync = Sync(args.sync)
     phases: list[PhaseResult] = []
     cpu_start = None if args.server_pid is None else server_cpu_s(args.server_pid)
+    rate = args.rate
     try:
-        phases.append(await sender.phase(args.label, "warm-up", work.everyone(work.party_devices())))
+        phases.append(
+            await sender.phase(args.label, "warm-up", work.everyone(work.party_devices()), sync=sync)
+        )
         if args.throughput > 0:
-            phases.append(await sender.phase(args.label, "throughput", work.moves(args.throughput)))
+            phases.append(
+                await sender.phase(args.label, "throughput", work.moves(args.throughput), sync=sync)
+            )
+            if args.rate_share:
+                # paced at a share of the capacity just measured (the issue: "at half the measured capacity")
+                measured = phases[-1].stored / phases[-1].seconds if phases[-1].seconds > 0 else 0.0
+                rate = max(BATCH / 1.0, args.rate_share * measured)
         if args.latency > 0:
-            phases.append(await sender.phase(args.label, "latency", work.moves(args.latency), rate=args.rate))
+            phases.append(
+                await sender.phase(args.label, "latency", work.moves(args.latency), rate=rate, sync=sync)
+            )
         if args.memory:
             everyone = work.everyone(work.party_devices() + work.extra_devices())
-            phases.append(await sender.phase(args.label, "memory", everyone))
+            phases.append(await sender.phase(args.label, "memory", everyone, sync=sync))
         await asyncio.sleep(GRACE_S)  # let the last alerts reach the stream
         # Viewers that fell behind are still being sent to: the server's CPU for the run counts
         # until the stream has been quiet for a while (at most DRAIN_S more).
@@ -396,7 +511,12 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
         stop.set()
     heard: dict[str, Any] = await asyncio.to_thread(receiver.recv) if receiver.poll(30.0) else {}
     listener.join(10.0)
+    on_bus: dict[str, Any] = {}
+    if bus_receiver is not None and bus_listener is not None:
+        on_bus = await asyncio.to_thread(bus_receiver.recv) if bus_receiver.poll(30.0) else {}
+        bus_listener.join(10.0)
     alerts: list[tuple[float, str, str, str]] = [tuple(a) for a in heard.get("alerts", [])]
+    bus_alerts: list[tuple[float, str, str, str]] = [tuple(a) for a in on_bus.get("alerts", [])]
     out_phases: dict[str, Any] = {}
     for i, ph in enumerate(phases):
         summary = ph.summary()
@@ -410,6 +530,20 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
         summary["delivery_p50_ms"] = _ms(percentile(lat, 50))
         summary["delivery_p95_ms"] = _ms(percentile(lat, 95))
         summary["delivery_p99_ms"] = _ms(percentile(lat, 99))
+        if sender.pushes:
+            pushed = delivery(sender.pushes, sender.sends, ph.started, end)
+            summary["pushes"] = len(_window(sender.pushes, ph.started, end))
+            summary["push_timed"] = len(pushed)
+            summary["push_p50_ms"] = _ms(percentile(pushed, 50))
+            summary["push_p95_ms"] = _ms(percentile(pushed, 95))
+            summary["push_p99_ms"] = _ms(percentile(pushed, 99))
+        if args.bus:
+            on_time = delivery(bus_alerts, sender.sends, ph.started, end)
+            summary["bus_alerts"] = len(_window(bus_alerts, ph.started, end))
+            summary["bus_timed"] = len(on_time)
+            summary["bus_p50_ms"] = _ms(percentile(on_time, 50))
+            summary["bus_p95_ms"] = _ms(percentile(on_time, 95))
+            summary["bus_p99_ms"] = _ms(percentile(on_time, 99))
         out_phases[ph.name] = summary
     memory = server_memory_mb(args.server_pid) if args.server_pid is not None else {}
     cpu_end = None if args.server_pid is None else server_cpu_s(args.server_pid)
@@ -429,6 +563,8 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
         "server_cpu_ms_per_1k_fixes": None
         if run_cpu is None or not fixes
         else round(run_cpu / fixes * 1e6, 1),
+        "bus_messages": on_bus.get("messages"),
+        "bus_alert_changes": len(bus_alerts) if args.bus else None,
     }
 
 
@@ -443,7 +579,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--latency", type=int, default=0, help="fixes sent paced at --rate")
     p.add_argument("--rate", type=float, default=5000.0, help="fixes/s in the latency phase")
     p.add_argument("--viewers", type=int, default=1, help="operators watching the whole stream")
+    p.add_argument(
+        "--rate-share",
+        type=float,
+        help="pace the latency phase at this share of the throughput phase's measured rate (not --rate)",
+    )
     p.add_argument("--memory", action="store_true", help="end with one fix for every registered device")
+    p.add_argument("--sync", action="store_true", help="wait for the parent at each phase's start and end")
+    p.add_argument("--bus", help="also time alert changes on this NATS server's cluster bus")
+    p.add_argument("--bus-subject", default="vigil.changes", help="the bus subject (<cluster>.changes)")
     p.add_argument("--server-pid", type=int)
     p.add_argument("--label", default="")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

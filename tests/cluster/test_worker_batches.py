@@ -14,7 +14,7 @@ from typing import Any
 
 from vigil.cluster import envelope
 from vigil.cluster.worker import Worker, _Message
-from vigil.commands import Advance, Ingest
+from vigil.commands import Advance, Advances, Ingest
 from vigil.domain.model import Fix
 from vigil.processor import Published
 
@@ -67,7 +67,8 @@ def taken(processor: _Processor) -> tuple[list[int], list[Advance]]:
         if isinstance(c, Ingest)
         for _, report in c.reports
     ]
-    return seqs, [c for c in commands if isinstance(c, Advance)]
+    moves = [m for c in commands if isinstance(c, Advances) for m in c.moves]
+    return seqs, moves + [c for c in commands if isinstance(c, Advance)]
 
 
 def test_what_a_replaced_subscription_queued_is_passed_over_and_nothing_is_skipped() -> None:

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select, text
 
 from vigil.adapters import InputError
 from vigil.cluster import bus, envelope, partitions, steps
@@ -68,7 +68,13 @@ LOCAL = (Write, Audit)  # written by the edge itself, in PostgreSQL
 
 
 class Directory:
-    """This edge's copy of the partition map: which partition a device's reports go to."""
+    """This edge's copy of the partition map: which partition a device's reports go to.
+
+    Rebuilding the map reads the whole registry (0.4 s of CPU for 20,000 devices, and it grows with
+    them), so it is rebuilt only when the registry has changed: before each rebuild the edge reads a
+    fingerprint of the devices and orders (their counts, and the sum of their `updated_at`, which
+    every registry write sets), and keeps its map while that is unchanged. A report from a device
+    this edge does not know, sent again and again, then costs a fingerprint, not a rebuild."""
 
     def __init__(self, db: Engine, partition_count: int) -> None:
         self._db = db
@@ -76,7 +82,9 @@ class Directory:
         self.map = partitions.PartitionMap(partition_count, {}, {})
         self._at = -1e9
         self._held = False  # a map was read at least once
+        self._seen: tuple[Any, ...] | None = None  # the fingerprint the map was built from
         self._lock = asyncio.Lock()
+        self.rebuilds = 0
 
     async def current(self, max_age_s: float = MAP_MAX_AGE_S) -> partitions.PartitionMap:
         """The map, read again when older than `max_age_s`. When the database cannot be read (a
@@ -101,7 +109,28 @@ class Directory:
 
     def _load(self) -> partitions.PartitionMap:
         with self._db.connect() as conn:
-            return partitions.build(registry.load_devices(conn), registry.load_orders(conn), self._count)
+            seen = _fingerprint(conn)
+            if seen is not None and seen == self._seen:
+                return self.map
+            built = partitions.build(registry.load_devices(conn), registry.load_orders(conn), self._count)
+        self._seen = seen  # read before the registry: a write in between shows at the next look
+        self.rebuilds += 1
+        return built
+
+
+_FINGERPRINT = text(
+    "SELECT (SELECT count(*) FROM devices), (SELECT sum(extract(epoch FROM updated_at)) FROM devices), "
+    "(SELECT count(*) FROM orders), (SELECT sum(extract(epoch FROM updated_at)) FROM orders)"
+)
+
+
+def _fingerprint(conn: Connection) -> tuple[Any, ...] | None:
+    """What changes whenever a device or an order is added or written (PostgreSQL; None elsewhere:
+    rebuild every time)."""
+    if conn.dialect.name != "postgresql":
+        return None
+    row = conn.execute(_FINGERPRINT).one()
+    return tuple(row)
 
 
 class EdgeRunner(Runner):

@@ -3,7 +3,7 @@
     leases (NATS KV) ──► which partitions are mine (rendezvous hashing over the live workers)
     log (JetStream) ──► my partitions' messages, in order, from PostgreSQL's offsets
                          ──► processor (the same as in one process: rules, store, outbox, audit),
-                             one transaction per batch with each partition's new offset (Advance)
+                             one transaction per batch with its partitions' new offsets (Advances)
                          ──► what committed, on the bus (edges feed their viewers from it)
 
 Exactly-once effects: a partition's offset is written in the transaction of the effects it covers,
@@ -40,7 +40,7 @@ from sqlalchemy import Engine, select
 from vigil.cluster import envelope, partitions, steps
 from vigil.cluster.log import KIND, OFFLINE, RELOAD, Log
 from vigil.cluster.steps import STEP
-from vigil.commands import Advance, Command, Fenced, Ingest, Offline, Reload, Tick
+from vigil.commands import Advance, Advances, Command, Fenced, Ingest, Offline, Reload, Tick
 from vigil.dispatch.deliverer import Deliverer
 from vigil.dispatch.outbox import Outbox, Pending
 from vigil.processor import Processor, Published
@@ -466,7 +466,8 @@ class Worker:
             for command in await self._ingest(m):
                 commands.append(command)
                 sinks.append(None)
-        advances = [Advance(p, self.offsets[p], seq, self.id) for p, seq in sorted(last.items())]
+        moves = tuple(Advance(p, self.offsets[p], seq, self.id) for p, seq in sorted(last.items()))
+        advances = [Advances(moves)] if moves else []
         due = self.processor.engine.next_deadline()
         if due is not None and due <= now:
             commands.append(Tick())

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from vigil.commands import Touched
 from vigil.domain.model import CommandKind
@@ -195,6 +195,7 @@ def expire(conn: Connection, now: datetime) -> Touched:
 COMMANDABLE = frozenset({"gt06", "watch", "teltonika", "owntracks"})
 PURSUIT_LIFETIME = timedelta(minutes=10)  # a fast-reporting order that waited this long is stale
 NORMAL_LIFETIME = timedelta(hours=1)
+_CHUNK = 200  # ids per IN (...): SQLite caps an expression's depth
 
 
 def pursue(
@@ -208,16 +209,33 @@ def pursue(
     `set_interval` command (`fast_s`, or back to `normal_s(device)`). Answers the commands queued,
     which the gateway sends to the devices connected to it without reading them back."""
     commanded: list[Queued] = []
+    if not changes:
+        return commanded
+    # All the batch's changes in one statement and their protocols in one read per chunk, not two
+    # round trips per device: a burst of alerts puts thousands of devices into pursuit at once.
+    device = t.devices.c
+    conn.execute(
+        update(t.devices)
+        .where(device.id == bindparam("b_id"))
+        .values(pursuit_since=bindparam("b_since"), pursuit_reason=bindparam("b_reason")),
+        [
+            {
+                "b_id": change.device_id,
+                "b_since": now if change.pursuit else None,
+                "b_reason": change.reason[:200] if change.pursuit else None,
+            }
+            for change in changes
+        ],
+    )
+    ids = sorted({change.device_id for change in changes})
+    protocols: dict[str, str | None] = {}
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        rows = conn.execute(select(device.id, device.protocol).where(device.id.in_(chunk)))
+        protocols.update((str(i), p) for i, p in rows)
     for change in changes:
         on = change.pursuit
-        conn.execute(
-            update(t.devices)
-            .where(t.devices.c.id == change.device_id)
-            .values(pursuit_since=now if on else None, pursuit_reason=change.reason[:200] if on else None)
-        )
-        protocol = conn.execute(
-            select(t.devices.c.protocol).where(t.devices.c.id == change.device_id)
-        ).scalar()
+        protocol = protocols.get(change.device_id)
         if protocol not in COMMANDABLE:
             continue
         seconds = fast_s if on else normal_s(change.device_id)

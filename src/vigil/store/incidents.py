@@ -57,7 +57,7 @@ def write(conn: Connection, incidents: Iterable[Incident], tz: tzinfo) -> None:
     known = set(conn.scalars(select(c.id).where(c.id.in_([i.id for i in wanted]))))
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
-    given: list[str] = []
+    last: dict[str, int] = {}  # day -> the highest number given so far (read once per day and batch)
     if conn.dialect.name == "postgresql" and any(i.id not in known for i in wanted):
         # Several writers (cluster workers) number incidents: the next number is read and taken
         # under one lock, held to the end of the transaction, or two would both take `-07`.
@@ -67,9 +67,13 @@ def write(conn: Connection, incidents: Iterable[Incident], tz: tzinfo) -> None:
         if incident.id in known:
             updates.append({**row, "incident_id": incident.id})
         else:
-            number = next_number(conn, number_day(incident.opened_at, tz), given)
-            given.append(number)
-            inserts.append({**row, "id": incident.id, "number": number})
+            # One look-up per day, then counted on here: a burst opens hundreds of incidents in one
+            # batch, and each look-up sorts the day's numbers by length.
+            day = number_day(incident.opened_at, tz)
+            if day not in last:
+                last[day] = int(next_number(conn, day).split("-", 1)[1]) - 1
+            last[day] += 1
+            inserts.append({**row, "id": incident.id, "number": f"{day}-{last[day]:02d}"})
     if inserts:
         conn.execute(insert(t.incidents), inserts)
     if updates:
