@@ -283,7 +283,7 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _dispatch_bench(args: argparse.Namespace) -> int:
-    from vigil_sim.dispatchbench import DEVICES, PAIRS, RATE
+    from vigil_sim.dispatchbench import BURST, DEVICES, PAIRS, RATE
     from vigil_sim.dispatchbench import main as dispatch_main
 
     try:
@@ -294,7 +294,8 @@ def _dispatch_bench(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"vigil bench: {exc}", file=sys.stderr)
         return 2
-    return dispatch_main(pairs[0], devices[0], rate=args.rate or RATE, out=args.out)
+    bursting = BURST if args.burst is None else max(0, args.burst)
+    return dispatch_main(pairs[0], devices[0], rate=args.rate or RATE, bursting=bursting, out=args.out)
 
 
 def _tcp_bench(args: argparse.Namespace) -> int:
@@ -524,6 +525,11 @@ def parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--rate", type=float, help="with --workload dispatch: background fixes/s (default 1,500)"
+    )
+    bench.add_argument(
+        "--burst",
+        type=int,
+        help="with --workload dispatch: violations opened by one POST before the measured phase (default 300; 0: none)",
     )
     bench.add_argument(
         "--seconds",

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 
 from vigil.commands import Attempt, DispatchCommand, Escalate, Record, Refusal
-from vigil.dispatch import signing
+from vigil.dispatch import draft, signing
 from vigil.dispatch.fallback import Fallback, Notice
 from vigil.dispatch.outbox import Pending
 from vigil.dispatch.routing import Target
@@ -232,16 +232,21 @@ class Deliverer:
         target = self._targets.get(push.target_id)
         status: int | None = None
         retry_after: float | None = None
+        body, error = push.body, ""
+        unrenderable = False
         if target is None or not target.enabled:
             error = "the target is disabled or removed"
-        else:
+        elif not body:
+            body, error = await self._render(push)
+            unrenderable = not body
+        if target is not None and target.enabled and body:
             headers = {
                 "content-type": "application/cloudevents+json; charset=utf-8",
-                **signing.headers(target.secret, push.event_id, self._wall(), push.body),
+                **signing.headers(target.secret, push.event_id, self._wall(), body),
             }
             try:
                 answer = await self._client.post(
-                    target.url, content=push.body, headers=headers, timeout=self.settings.timeout_s
+                    target.url, content=body, headers=headers, timeout=self.settings.timeout_s
                 )
                 status = answer.status_code
                 error = "" if answer.is_success else f"HTTP {status} {answer.reason_phrase}".strip()
@@ -249,24 +254,39 @@ class Deliverer:
             except httpx.HTTPError as exc:
                 error = f"{type(exc).__name__}: {exc}"[:300] or type(exc).__name__
         now = self._clock()
+        sent = body  # recorded with the attempt: the delivery keeps the bytes its target was sent
         if status is not None and 200 <= status < 300:
-            return Attempt(push.delivery_id, now, status, delivered=True)
+            return Attempt(push.delivery_id, now, status, delivered=True, body=sent)
         if status == 410:
-            return Attempt(push.delivery_id, now, status, error, gone=True)
+            return Attempt(push.delivery_id, now, status, error, gone=True, body=sent)
         if retry_after is not None and status in (429, 503):
             delay = min(retry_after, self.settings.retry_after_max_s)
         else:
             ceiling = min(self.settings.backoff_max_s, self.settings.backoff_s * 2 ** min(push.attempts, 30))
             delay = ceiling * self._rng.uniform(0.5, 1.0)  # jitter: many retries must not land together
         overdue = (now - push.created_at).total_seconds() >= self.settings.alarm_after_s
+        # A push that cannot be rendered will not get through by waiting: operators are told at once
+        # (and it is tried again with backoff, in case what failed was passing).
         return Attempt(
             push.delivery_id,
             now,
             status,
             error,
             next_attempt_at=now + timedelta(seconds=delay),
-            alarm=overdue and not push.alarmed,
+            alarm=(overdue or unrenderable) and not push.alarmed,
+            body=sent,
         )
+
+    async def _render(self, push: Pending) -> tuple[bytes, str]:
+        """The body from the push's draft, off the event loop (CAP and EIDO take milliseconds);
+        b"" and why, if it cannot be rendered (the attempt then fails and alarms)."""
+        try:
+            if not push.draft:
+                raise ValueError("the push has neither a body nor a draft")
+            return await asyncio.to_thread(draft.render, push.draft, push.target_id), ""
+        except Exception as exc:
+            log.exception("could not render delivery %d (event %s)", push.delivery_id, push.event_id)
+            return b"", f"could not render the push: {type(exc).__name__}: {exc}"[:300]
 
     def _settle(self, lane: Lane, push: Pending, attempt: Attempt) -> None:
         queue = self._lanes.get(lane)
@@ -283,6 +303,7 @@ class Deliverer:
         else:
             queue[0] = replace(
                 push,
+                body=push.body or attempt.body,  # rendered once: every retry sends these bytes
                 attempts=push.attempts + 1,
                 next_attempt_at=attempt.next_attempt_at or attempt.at,
                 alarmed=push.alarmed or attempt.alarm,

@@ -41,6 +41,9 @@ def record(
             values["next_attempt_at"] = attempt.next_attempt_at
         if attempt.alarm and row.alarmed_at is None:
             values["alarmed_at"] = now
+        if attempt.body and not row.body:
+            # what was rendered and sent: kept, so a retry after a restart sends these very bytes
+            values["body"] = attempt.body.decode()
         conn.execute(update(t.deliveries).where(t.deliveries.c.id == row.id).values(**values))
         subject = _subject_of(conn, row.alert_id)
         key = AlertKey("dispatch", row.target_id, row.alert_id)
@@ -82,7 +85,12 @@ def _gone(
 def pending(conn: Connection) -> list[Pending]:
     """Every delivery still to make, in commit order (at start-up, after a crash)."""
     query = (
-        select(t.deliveries, t.dispatch_events.c.sequence, t.dispatch_events.c.needs_ack)
+        select(
+            t.deliveries,
+            t.dispatch_events.c.sequence,
+            t.dispatch_events.c.needs_ack,
+            t.dispatch_events.c.draft,
+        )
         .join(t.dispatch_events, t.dispatch_events.c.id == t.deliveries.c.event_id)
         .where(t.deliveries.c.state == "pending")
         .order_by(t.deliveries.c.id)
@@ -100,6 +108,7 @@ def pending(conn: Connection) -> list[Pending]:
             next_attempt_at=r.next_attempt_at,
             needs_ack=r.needs_ack,
             alarmed=r.alarmed_at is not None,
+            draft=r.draft or "",
         )
         for r in conn.execute(query)
     ]

@@ -12,14 +12,13 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, insert, select
 
-from vigil.dispatch import links, routing
+from vigil.dispatch import draft, links, routing
 from vigil.dispatch.dossier import Dossier, PushType, Reference
-from vigil.dispatch.formats import render
 from vigil.dispatch.links import Holder, Issued
 from vigil.dispatch.outbox.messages import OutboxSettings, Pending
 from vigil.dispatch.outbox.scene import incident_number, order_info, scene
@@ -128,8 +127,9 @@ class Stager:
         only: Callable[[str], bool] = lambda _: True,
         reason: str = "",
     ) -> list[Pending]:
-        """Render and write one push about `change` for the targets its plan names (of those `only`
-        lets through), at escalation `level`; returns the deliveries made (none: no one serves it)."""
+        """Write one push about `change` for the targets its plan names (of those `only` lets
+        through), at escalation `level`: its identity and its draft, rendered after the commit by the
+        deliverer (dispatch/draft.py). Returns the deliveries made (none: no one serves it)."""
         alert = change.alert
         dossier = self._dossier(conn, change, kind, engine, targets, now, level, reason)
         chosen = [
@@ -137,13 +137,12 @@ class Stager:
         ]
         if not chosen:
             return []  # no one serves these areas: the alert stays on the control centre's screen
-        # Each target's body carries the link issued to that target. Render first: a push that cannot
-        # be rendered leaves no trace here (its link rows go with the caller's savepoint).
+        # Each target's body carries the link issued to that target, and its formats: both are in the
+        # draft, so the body rendered later is the one this moment calls for.
         sent, issued = self._target_links(conn, alert, [target.id for target in chosen], now)
-        bodies = {
-            target.id: render(replace(dossier, live_track_url=sent.get(target.id)), target.formats)
-            for target in chosen
-        }
+        text = draft.dump(
+            dossier, {target.id: draft.Leg(target.formats, sent.get(target.id)) for target in chosen}
+        )
         needs_ack = routing.needs_ack(kind, alert.kind, alert.state) or level > 0
         conn.execute(
             insert(t.dispatch_events).values(
@@ -155,17 +154,17 @@ class Stager:
                 needs_ack=needs_ack,
                 created_at=now,
                 facts=facts_json(alert.facts),
+                draft=text,
             )
         )
         staged = []
         for target in chosen:
-            body = bodies[target.id]
             inserted = conn.execute(
                 insert(t.deliveries).values(
                     event_id=dossier.event_id,
                     target_id=target.id,
                     alert_id=alert.id,
-                    body=body.decode(),
+                    body="",  # rendered after the commit; stored with the first attempt
                     state="pending",
                     attempts=0,
                     created_at=now,
@@ -181,11 +180,12 @@ class Stager:
                     target_id=target.id,
                     alert_id=alert.id,
                     sequence=dossier.sequence,
-                    body=body,
+                    body=b"",
                     created_at=now,
                     attempts=0,
                     next_attempt_at=now,
                     needs_ack=needs_ack,
+                    draft=text,
                 )
             )
         if alert.state in TERMINAL:
