@@ -39,7 +39,9 @@ pytestmark = [
 
 PAIRS = 12
 PARTITIONS = 16
-LEASE_S = float(os.environ.get("VIGIL_TEST_WORKER_LEASE_S", "3"))  # the default is 6 s; 3 keeps the test short
+LEASE_S = float(
+    os.environ.get("VIGIL_TEST_WORKER_LEASE_S", "3")
+)  # the default is 6 s; 3 keeps the test short
 # Three rounds in the suite; the ten: VIGIL_TEST_FAILOVER_ROUNDS=10 (docs/scale-out.md has that run).
 ROUNDS = int(os.environ.get("VIGIL_TEST_FAILOVER_ROUNDS", "3"))
 HOME_LAT, HOME_LON = 37.60, 127.20

@@ -144,33 +144,37 @@ class Stager:
             dossier, {target.id: draft.Leg(target.formats, sent.get(target.id)) for target in chosen}
         )
         needs_ack = routing.needs_ack(kind, alert.kind, alert.state) or level > 0
+        # Parameters handed to a plain INSERT rather than `.values(...)`: its statement is compiled
+        # once and cached, where `.values` built a new one per push (a third of staging's time).
         conn.execute(
-            insert(t.dispatch_events).values(
-                id=dossier.event_id,
-                alert_id=alert.id,
-                sequence=dossier.sequence,
-                push_type=kind.value,
-                escalation=level,
-                needs_ack=needs_ack,
-                created_at=now,
-                facts=facts_json(alert.facts),
-                draft=text,
-            )
+            insert(t.dispatch_events),
+            {
+                "id": dossier.event_id,
+                "alert_id": alert.id,
+                "sequence": dossier.sequence,
+                "push_type": kind.value,
+                "escalation": level,
+                "needs_ack": needs_ack,
+                "created_at": now,
+                "facts": facts_json(alert.facts),
+                "draft": text,
+            },
         )
         staged = []
         for target in chosen:
             inserted = conn.execute(
-                insert(t.deliveries).values(
-                    event_id=dossier.event_id,
-                    target_id=target.id,
-                    alert_id=alert.id,
-                    body="",  # rendered after the commit; stored with the first attempt
-                    state="pending",
-                    attempts=0,
-                    created_at=now,
-                    next_attempt_at=now,
-                    last_error="",
-                )
+                insert(t.deliveries),
+                {
+                    "event_id": dossier.event_id,
+                    "target_id": target.id,
+                    "alert_id": alert.id,
+                    "body": "",  # rendered after the commit; stored with the first attempt
+                    "state": "pending",
+                    "attempts": 0,
+                    "created_at": now,
+                    "next_attempt_at": now,
+                    "last_error": "",
+                },
             ).inserted_primary_key
             assert inserted is not None
             staged.append(
