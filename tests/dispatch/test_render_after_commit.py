@@ -170,8 +170,8 @@ def test_a_push_staged_in_a_transaction_that_rolls_back_is_never_sent(
     staged: list[Pending] = []
     real_stage = Outbox.stage
 
-    def stage_then_fail(self: Outbox, *args: Any) -> list[Pending]:
-        staged.extend(real_stage(self, *args))
+    def stage_then_fail(self: Outbox, *args: Any) -> tuple[list[Pending], list[Any]]:
+        staged.extend(real_stage(self, *args)[0])
         raise RuntimeError("the commit fails after the pushes were staged")
 
     monkeypatch.setattr(Outbox, "stage", stage_then_fail)
@@ -309,3 +309,21 @@ def test_a_draft_round_trips_to_the_same_dossier(db: Engine) -> None:
     # and renders to the same bytes (equal is not enough: a renderer must not tell objects apart)
     everything = frozenset({"cap", "eido"})
     assert render_formats(decoded, everything) == render_formats(dossiers[0], everything)
+
+
+def test_a_push_that_cannot_be_staged_alarms_in_the_same_commit(
+    db: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    processor = _processor(db)
+
+    def broken(self: Stager, *args: Any, **kwargs: Any) -> list[Pending]:
+        raise RuntimeError("the registry could not be read")
+
+    monkeypatch.setattr(Stager, "push", broken)
+    out = _violate(processor, driven_pairs(0, 1)[0], T0)  # committed all the same
+    assert out.deliveries == []
+    [alarm] = [c.alert for c in out.alerts if c.alert.kind.value == "dispatch_failure"]
+    assert "not staged" in (alarm.facts.event or "")
+    with db.connect() as conn:
+        kinds = set(conn.scalars(select(t.alerts.c.kind).where(t.alerts.c.active)))
+    assert "dispatch_failure" in kinds and len(kinds) == 2  # the alert itself, and the alarm

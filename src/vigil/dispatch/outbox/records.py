@@ -50,9 +50,11 @@ def record(
         if attempt.alarm and row.alarmed_at is None:
             seconds = round((attempt.at - row.created_at).total_seconds())
             text = f"push to {row.target_id} undelivered for {seconds} s: {attempt.error or attempt.status}"
-            changes += engine.alarm(_alarm(key, subject, text, True), now)
+            changes += engine.alarm(alarm_signal(key, subject, text, True), now)
         elif attempt.delivered and row.alarmed_at is not None:
-            changes += engine.alarm(_alarm(key, subject, f"push to {row.target_id} delivered", False), now)
+            changes += engine.alarm(
+                alarm_signal(key, subject, f"push to {row.target_id} delivered", False), now
+            )
         if attempt.gone:
             changes += _gone(conn, row.target_id, attempt, subject, engine, now)
     return changes
@@ -79,7 +81,7 @@ def _gone(
         .values(state="gone", last_error=reason)
     )
     text = f"dispatch target {target_id} {reason}: disabled; pushes to it stopped"
-    return engine.alarm(_alarm(AlertKey("dispatch", target_id, ""), subject, text, True), now)
+    return engine.alarm(alarm_signal(AlertKey("dispatch", target_id, ""), subject, text, True), now)
 
 
 def pending(conn: Connection) -> list[Pending]:
@@ -136,7 +138,8 @@ def awaiting_ack(conn: Connection) -> list[tuple[int, str, str, datetime]]:
     return [(r.id, r.alert_id, r.target_id, r.created_at) for r in conn.execute(query)]
 
 
-def _alarm(key: AlertKey, subject: str | None, text: str, active: bool) -> Signal:
+def alarm_signal(key: AlertKey, subject: str | None, text: str, active: bool) -> Signal:
+    """The operators' `dispatch_failure` alarm about a push (raised, or cleared)."""
     return Signal(
         key=key,
         kind=AlertKind.DISPATCH_FAILURE,

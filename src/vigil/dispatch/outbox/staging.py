@@ -1,6 +1,8 @@
-"""Staging: what a committed alert change makes to push. Each push is rendered once per target and
-written to the outbox (an event row and one delivery row per target) in the transaction that
-commits the change, so a change and its pushes are committed together or not at all.
+"""Staging: what a committed alert change makes to push. Each push is written to the outbox (an
+event row with its draft, and one delivery row per target) in the transaction that commits the
+change, so a change and its pushes are committed together or not at all. Only what must be atomic
+with the change is done here: the dossier (it reads the engine's live state, which only this
+thread may), the links issued, the rows. Rendering is the deliverer's, after the commit.
 
 The stager remembers, per open alert and per open incident, what was pushed before: the next push
 carries the sequence, the references (CAP's chain) and the live-track link its target was sent.
@@ -21,11 +23,12 @@ from vigil.dispatch import draft, links, routing
 from vigil.dispatch.dossier import Dossier, PushType, Reference
 from vigil.dispatch.links import Holder, Issued
 from vigil.dispatch.outbox.messages import OutboxSettings, Pending
+from vigil.dispatch.outbox.records import alarm_signal
 from vigil.dispatch.outbox.scene import incident_number, order_info, scene
 from vigil.dispatch.outbox.views import SceneView, StagingView
 from vigil.dispatch.routing import Target
 from vigil.dispatch.targets import load_targets
-from vigil.domain.alerts import TERMINAL, Alert, AlertChange, Facts
+from vigil.domain.alerts import TERMINAL, Alert, AlertChange, AlertKey, Facts
 from vigil.store import tables as t
 from vigil.store.codec import facts_from_json, facts_json
 
@@ -81,10 +84,12 @@ class Stager:
 
     def stage(
         self, conn: Connection, changes: Iterable[AlertChange], engine: StagingView, now: datetime
-    ) -> list[Pending]:
-        """Stage the pushes these committed-to-be changes call for; returns the deliveries made."""
+    ) -> tuple[list[Pending], list[AlertChange]]:
+        """Stage the pushes these committed-to-be changes call for; returns the deliveries made,
+        and the operators' alarms raised for pushes that could not be staged."""
         targets: list[Target] | None = None
         staged: list[Pending] = []
+        alarms: list[AlertChange] = []
         changes = list(changes)
         for change in changes:
             alert = change.alert
@@ -103,17 +108,21 @@ class Stager:
             try:
                 with conn.begin_nested():
                     staged += self.push(conn, change, kind, engine, targets, now)
-            except Exception:
-                # A push that cannot be rendered must not cost the devices their answer: the alert
-                # is committed and on the operators' screens; the failure is logged loudly.
+            except Exception as exc:
+                # A push that cannot be staged must not cost the devices their answer, nor be lost
+                # silently: the alert is committed, and the operators are alarmed that dispatch
+                # was not told (rendering, the usual suspect, is after the commit and alarms there).
                 log.exception("could not stage the push for alert %s (%s)", alert.id, kind)
+                text = f"push for alert {alert.id} ({kind}) not staged, dispatch not told: {exc}"[:500]
+                key = AlertKey("dispatch", "", alert.id)
+                alarms += engine.alarm(alarm_signal(key, alert.subject_id, text, True), now)
         # Incidents closed by these changes: their streams end (after the closing pushes are staged).
         for change in changes:
             incident_id = change.alert.incident_id
             if incident_id is not None and engine.incidents.get(incident_id) is None:
                 self._chains.pop(incident_id, None)
                 self._incident_links.pop(incident_id, None)
-        return staged
+        return staged, alarms
 
     def push(
         self,
