@@ -3,10 +3,10 @@
 It runs on the server's event loop. New pushes are handed over the moment their transaction
 commits (no polling: the push leaves within milliseconds); on start-up it takes back whatever the
 outbox still holds, so nothing committed is lost to a restart or a crash. A push's body is rendered
-here, from the draft staged with it, in a worker thread before its first send (out of the writer's
-transaction); the first attempt recorded stores it, and retries send those bytes. A push that cannot
-be rendered fails its attempt and alarms the operators at once. Every attempt is recorded
-through the single writer. It never gives up: a push that keeps failing is retried with backoff and
+here, from the draft staged with it, before its first send (out of the writer's transaction, one
+push per turn of the loop); the first attempt recorded stores it, and retries send those bytes. A
+push that cannot be rendered fails its attempt and alarms the operators at once. Every attempt is
+recorded through the single writer. It never gives up: a push that keeps failing is retried with backoff and
 jitter (a target's Retry-After is honoured), and after a set time operators are alarmed and the
 fallback channel is used while retries go on. A violation that its target does not acknowledge in
 time is escalated to the next target by priority.
