@@ -17,12 +17,19 @@ from vigil.dispatch import signing
 from vigil_sim import dispatchbench
 
 PAIRS = 3
+BURST = 5
 
 
 @pytest.fixture(scope="module")
 def result(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return dispatchbench.run(
-        PAIRS, 100, rate=300.0, interval_s=0.03, quiet=True, workdir=tmp_path_factory.mktemp("dispatch")
+        PAIRS,
+        100,
+        rate=300.0,
+        interval_s=0.03,
+        bursting=BURST,
+        quiet=True,
+        workdir=tmp_path_factory.mktemp("dispatch"),
     )
 
 
@@ -53,6 +60,12 @@ def test_every_driven_step_is_pushed_once_and_timed(result: dict[str, Any]) -> N
     assert f["target_p99_ms"] == 50.0
     assert result["phases"]["load"]["stored"] == result["phases"]["load"]["fixes"] > 0
     assert result["machine"]["cores"] >= 1
+    # the burst: one POST, one violation and one push per burst pair, the writer's batch timed
+    assert result["latency"]["burst_judged_to_push"]["count"] == BURST
+    burst = result["latency"]["burst"]
+    assert burst["post_stored"] == BURST
+    assert 0 < burst["batch_judged_to_answered_ms"] <= burst["post_sent_to_answered_ms"] + 1
+    assert burst["bystander_answers"]["count"] > 0
 
 
 @pytest.mark.slow  # the benchmark run (the module's `result`)

@@ -11,7 +11,7 @@ devices ─► api.ingest ─► adapters (bytes → Fix/DeviceEvent)
                           │
           dispatch.outbox (pushes staged in the same transaction as the alert changes)
                           ▼
-          dispatch.deliverer (after commit) ─► signed POSTs to 112 / probation targets
+          dispatch.deliverer (after commit: renders, signs) ─► signed POSTs to 112 / probation targets
                                      ▲                        │
                                      └── api.dispatch ◄───────┘ signed callbacks (received … closed)
 

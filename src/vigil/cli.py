@@ -313,7 +313,7 @@ def _cluster_bench(args: argparse.Namespace) -> int:
 
 
 def _dispatch_bench(args: argparse.Namespace) -> int:
-    from vigil_sim.dispatchbench import DEVICES, PAIRS, RATE
+    from vigil_sim.dispatchbench import BURST, DEVICES, PAIRS, RATE
     from vigil_sim.dispatchbench import main as dispatch_main
 
     try:
@@ -324,7 +324,8 @@ def _dispatch_bench(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"vigil bench: {exc}", file=sys.stderr)
         return 2
-    return dispatch_main(pairs[0], devices[0], rate=args.rate or RATE, out=args.out)
+    bursting = BURST if args.burst is None else max(0, args.burst)
+    return dispatch_main(pairs[0], devices[0], rate=args.rate or RATE, bursting=bursting, out=args.out)
 
 
 def _tcp_bench(args: argparse.Namespace) -> int:
@@ -571,6 +572,11 @@ def parser() -> argparse.ArgumentParser:
     )
     bench.add_argument(
         "--rate", type=float, help="with --workload dispatch: background fixes/s (default 1,500)"
+    )
+    bench.add_argument(
+        "--burst",
+        type=int,
+        help="with --workload dispatch: violations opened by one POST before the measured phase (default 300; 0: none)",
     )
     bench.add_argument(
         "--seconds",

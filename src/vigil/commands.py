@@ -238,6 +238,7 @@ class Attempt:
     gone: bool = False  # the target answered 410: it is disabled
     next_attempt_at: datetime | None = None
     alarm: bool = False  # undelivered for too long: operators are told (once)
+    body: bytes = b""  # what was rendered and sent, stored with the delivery's first record
 
 
 @dataclass(frozen=True, slots=True)

@@ -254,12 +254,17 @@ class Processor:
                 for command in commands:
                     results.append(self._one(batch, command))
                 writes.flush(conn)
+                if self.outbox is not None and out.alerts:
+                    # the pushes are committed with the changes they report, or not at all (their
+                    # identity and draft: they are rendered after the commit, by the deliverer)
+                    staged, alarms = self.outbox.stage(conn, out.alerts, self.engine, now)
+                    out.deliveries += staged
+                    if alarms:  # pushes that could not be staged: the operators are told
+                        batch.changed(alarms)
+                        writes.flush(conn)
                 if out.alerts:
                     out.areas = self.areas.note(conn, out.alerts)
                     out.parties = {c.alert.id: parties(c.alert, self.engine.kept_from) for c in out.alerts}
-                if self.outbox is not None and out.alerts:
-                    # the pushes are committed with the changes they report, or not at all
-                    out.deliveries += self.outbox.stage(conn, out.alerts, self.engine, now)
                 # live-track links end with their incident (after the grace), the last push's included
                 links.end_with_incidents(
                     conn,

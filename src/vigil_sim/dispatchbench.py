@@ -82,6 +82,9 @@ RECEIVER_PATH = "/push"
 SETTLE_S = 1.0  # no new push for this long: the deliverer has caught up
 WAIT_S = 30.0  # at most this long for pushes still on their way
 SEED = 11
+BURST = 300  # subjects that come within the violation distance in one POST (one writer batch)
+PROBE_S = 0.01  # during the burst, a bystander device posts a fix this often (its answers timed)
+PROBE_FOR_S = 2.0
 
 
 # --- the receiver (a process of its own) ------------------------------------------------------------
@@ -318,6 +321,43 @@ async def drive(client: httpx.AsyncClient, pairs: Sequence[Pair], interval_s: fl
     return sends
 
 
+async def burst(
+    client: httpx.AsyncClient, pairs: Sequence[Pair], bystander: Pair
+) -> tuple[Sent, list[tuple[float, float]]]:
+    """Every burst subject comes to 50 m of his victim in one POST, so one writer batch opens a
+    violation for each (and stages their pushes); meanwhile a bystander (a driven victim, standing
+    still: no alert) posts a fix every PROBE_S, open loop, and each answer is timed: what a device
+    waits while the burst is in the writer. Returns the burst POST and (sent, answered) per probe."""
+    at = datetime.now(UTC)
+    body = json.dumps([_message(p.subject_device, at, p.subject_at(VIOLATE_M)) for p in pairs])
+    record = Sent(-1, 1, "burst", at, time.time())
+    probes: list[tuple[float, float]] = []
+
+    async def probe(when: datetime) -> None:
+        sent = time.time()
+        text = json.dumps([_message(bystander.victim_device, when, bystander.victim)])
+        with contextlib.suppress(httpx.HTTPError):
+            (await client.post(NATIVE_PATH, content=text)).raise_for_status()
+            probes.append((sent, time.time()))
+
+    async def the_burst() -> None:
+        answer = await client.post(NATIVE_PATH, content=body)
+        record.answered = time.time()
+        record.status = answer.status_code
+        if answer.status_code == 200:
+            record.stored = int(answer.json().get("stored", 0))
+
+    tasks = [asyncio.create_task(the_burst())]
+    start = time.monotonic()
+    for n in range(int(PROBE_FOR_S / PROBE_S)):
+        pause = start + n * PROBE_S - time.monotonic()
+        if pause > 0:
+            await asyncio.sleep(pause)
+        tasks.append(asyncio.create_task(probe(datetime.now(UTC))))
+    await asyncio.gather(*tasks)
+    return record, probes
+
+
 # --- matching and figures ---------------------------------------------------------------------------
 
 
@@ -410,6 +450,7 @@ def measure(
     pairs: Sequence[Pair],
     received_at: dict[tuple[str, datetime], float],
     load_started: float,
+    burst_subjects: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """Match every push received to its delivery row (by id), and the driven ones to their fix."""
     first: dict[str, float] = {}
@@ -422,6 +463,7 @@ def measure(
 
     judged_all: list[float] = []
     warmup: list[float] = []
+    in_burst: list[float] = []
     server_side: list[float] = []
     judged: list[float] = []
     answered: list[float] = []
@@ -436,6 +478,9 @@ def measure(
         if d is None:
             continue
         latency = arrived - d.judged
+        if d.subject_id in burst_subjects:
+            in_burst.append(latency)
+            continue
         if d.judged < load_started:
             warmup.append(latency)
             continue
@@ -473,6 +518,7 @@ def measure(
         "all_pushes_judged_to_push": stats(judged_all),
         "all_pushes_judged_to_delivered_server_clock": stats(server_side),
         "warmup_burst_judged_to_push": stats(warmup),
+        "burst_judged_to_push": stats(in_burst),
     }
 
 
@@ -505,6 +551,7 @@ async def _exercise(
     device_token: str,
     background: bench.Workload,
     pairs: Sequence[Pair],
+    bursting: Sequence[Pair],
     *,
     rate: float,
     interval_s: float,
@@ -522,10 +569,17 @@ async def _exercise(
     local = httpx.AsyncClient(trust_env=False)
     try:
         warm = await sender.phase("dispatch", "warm-up", background.everyone(background.party_devices()))
-        placed = await place(client, pairs)
+        placed = await place(client, [*pairs, *bursting])
         burst = await receiver.settle(local, want=lambda _: True, limit_s=60.0)
-        say(f"warm-up: {burst:,} pushes for the background pairs' alerts; now the measured phase")
+        say(f"warm-up: {burst:,} pushes for the background pairs' alerts")
         before = burst
+        burst_post: Sent | None = None
+        probes: list[tuple[float, float]] = []
+        if bursting:
+            burst_post, probes = await globals()["burst"](client, bursting, pairs[0])
+            before = await receiver.settle(local, want=lambda n: n >= burst + len(bursting), limit_s=WAIT_S)
+            say(f"burst: {len(bursting):,} violations in one POST, {before - burst:,} pushes")
+        say("now the measured phase")
         load_started = time.time()
         seconds = len(STEPS) * len(pairs) * interval_s + 2.0  # background load outlasts the driven fixes
         load_task = asyncio.create_task(
@@ -548,6 +602,8 @@ async def _exercise(
         "sends": sends,
         "records": records,
         "burst": burst,
+        "burst_post": burst_post,
+        "probes": probes,
     }
 
 
@@ -557,6 +613,7 @@ def run(
     *,
     rate: float = RATE,
     interval_s: float = INTERVAL_S,
+    bursting: int = BURST,
     quiet: bool = False,
     workdir: str | Path | None = None,
     say: Callable[[str], None] | None = None,
@@ -564,7 +621,7 @@ def run(
     """One run: prepare, receive, serve, drive, match; a JSON-ready dict."""
     tell = say or (lambda _: None)
     background_pairs = max(1, devices // BACKGROUND_SHARE)
-    registered = max(devices, 2 * (background_pairs + pairs))
+    registered = max(devices, 2 * (background_pairs + pairs + bursting))
     load_before = bench._load()
     secret = new_secret()
     with tempfile.TemporaryDirectory(prefix="vigil-dispatchbench-", dir=workdir) as name:
@@ -572,7 +629,7 @@ def run(
         tell(
             f"registering {background_pairs:,} background pairs, {pairs:,} driven pairs, {registered:,} devices"
         )
-        db_url, tokens, registered_s = prepare(tmp, background_pairs + pairs, registered)
+        db_url, tokens, registered_s = prepare(tmp, background_pairs + pairs + bursting, registered)
         receiver = Receiver(secret)
         server: Server | None = None
         try:
@@ -595,6 +652,7 @@ def run(
             startup_s = server.wait_ready()
             background = bench.plan(background_pairs, 2 * background_pairs)
             driven = driven_pairs(background_pairs, pairs)
+            in_burst = driven_pairs(background_pairs + pairs, bursting, SEED + 1)
             out = asyncio.run(
                 _exercise(
                     server,
@@ -602,6 +660,7 @@ def run(
                     tokens["device"],
                     background,
                     driven,
+                    in_burst,
                     rate=rate,
                     interval_s=interval_s,
                     quiet=quiet,
@@ -620,7 +679,9 @@ def run(
         sends: list[Sent] = out["sends"]
         received_at = read_received_at(db_url, (p.subject_device for p in driven))
     receipts = out["records"]["pushes"]
-    latency = measure(receipts, deliveries, sends, driven, received_at, out["load_started"])
+    burst_subjects = frozenset(p.subject_id for p in in_burst)
+    latency = measure(receipts, deliveries, sends, driven, received_at, out["load_started"], burst_subjects)
+    latency["burst"] = _burst_figures(out["burst_post"], out["probes"], deliveries, burst_subjects)
     ids = {r[1] for r in receipts}
     load: PhaseResult = out["load"]
     headline = latency["driven"]["judged_to_push"]
@@ -635,6 +696,7 @@ def run(
             "background_batch": 100,
             "connections": 4,
             "driven_interval_s": interval_s,
+            "burst": bursting,
             "steps": [{"push": name, "subject_at_m": m} for name, m in STEPS],
             "order": {"violation_m": bench.VIOLATION_M, "warning_m": bench.WARNING_M},
             "ack_timeout_s": ACK_TIMEOUT_S,
@@ -725,12 +787,55 @@ def report(result: dict[str, Any]) -> str:
         _row("judged -> push, every push", lat["all_pushes_judged_to_push"]),
         _row("judged -> 2xx, every push, server", lat["all_pushes_judged_to_delivered_server_clock"]),
         _row("judged -> push, warm-up burst", lat["warmup_burst_judged_to_push"]),
+        *_burst_rows(p["burst"], lat),
         "",
         f"{'figure':<42} {'measured':>12} {'target':>12}  verdict",
         f"{'alert -> push p99 (judged -> receipt)':<42} {_ms(f['p99_ms']):>12} "
         f"{'<= ' + _ms(f['target_p99_ms']):>12}  {f['verdict']}",
     ]
     return "\n".join(lines)
+
+
+def _burst_figures(
+    post: Sent | None,
+    probes: Sequence[tuple[float, float]],
+    deliveries: Sequence[Delivery],
+    subjects: frozenset[str],
+) -> dict[str, Any]:
+    """The burst POST's batch (judged -> answered: judging, staging the pushes and the commit, plus
+    the reply), and the bystander's answers (sent -> answered) while the burst was in the writer."""
+    judged = [d.judged for d in deliveries if d.subject_id in subjects]
+    batch = None
+    if post is not None and post.answered is not None and judged:
+        batch = round((post.answered - min(judged)) * 1000.0, 3)
+    during = [answered - sent for sent, answered in probes]
+    busy = [
+        answered - sent
+        for sent, answered in probes
+        if post is not None and post.answered is not None and sent <= post.answered
+    ]
+    return {
+        "post_stored": None if post is None else post.stored,
+        "post_sent_to_answered_ms": None
+        if post is None or post.answered is None
+        else round((post.answered - post.sent) * 1000.0, 3),
+        "batch_judged_to_answered_ms": batch,
+        "bystander_answers": stats(during),
+        "bystander_answers_until_burst_answered": stats(busy),
+    }
+
+
+def _burst_rows(size: int, lat: dict[str, Any]) -> list[str]:
+    if not size:
+        return []
+    b = lat["burst"]
+    return [
+        _row(f"judged -> push, burst of {size} (one POST)", lat["burst_judged_to_push"]),
+        f"{'  burst POST: judged -> answered (batch)':<42} {_ms(b['batch_judged_to_answered_ms']):>24}",
+        f"{'  burst POST: sent -> answered':<42} {_ms(b['post_sent_to_answered_ms']):>24}",
+        _row("  bystander POST answered, during burst", b["bystander_answers_until_burst_answered"]),
+        _row("  bystander POST answered, 2 s window", b["bystander_answers"]),
+    ]
 
 
 def _ms(value: float | None) -> str:
@@ -742,9 +847,16 @@ def main(
     devices: int = DEVICES,
     *,
     rate: float = RATE,
+    bursting: int = BURST,
     out: str | None = None,
 ) -> int:
-    result = run(pairs, devices, rate=rate, say=lambda text: print(text, file=sys.stderr, flush=True))
+    result = run(
+        pairs,
+        devices,
+        rate=rate,
+        bursting=bursting,
+        say=lambda text: print(text, file=sys.stderr, flush=True),
+    )
     print(report(result), flush=True)
     if out:
         bench.save(result, Path(out))

@@ -23,6 +23,7 @@ class Push:
     id: str
     event: dict[str, Any]
     received: float  # time.time() at receipt
+    raw: bytes = b""  # the body as it arrived
 
 
 @dataclass
@@ -130,7 +131,7 @@ class Receiver:
         with self._lock:
             status, extra = script.queue.pop(0) if script.queue else (script.status, {})
             if 200 <= status < 300 and message_id not in {p.id for p in self.pushes[path]}:
-                self.pushes[path].append(Push(path, message_id, event, time.time()))
+                self.pushes[path].append(Push(path, message_id, event, time.time(), body))
         _answer(request, status, extra)
 
     def _problem(self, text: str) -> None:

@@ -1,8 +1,9 @@
 """The dossier: everything one push says about one alert change, as plain data.
 
 The processor assembles it inside the transaction that commits the change (from the alert, the
-registry and the engine's live tracks); the formats (CloudEvents, CAP, EIDO) only render it. So a
-push is rendered once, stored in the outbox with its id, and re-sent byte for byte on every retry.
+registry and the engine's live tracks) and stores it with the push as its draft (`draft.py`); the
+formats (CloudEvents, CAP, EIDO) render it after the commit, from that stored draft, so a push is
+sent byte for byte the same on every retry, after a restart too.
 """
 
 from __future__ import annotations

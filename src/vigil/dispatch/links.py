@@ -127,17 +127,18 @@ def issue(
         link_id, alert_id, holder_kind, holder_id, issued_by, now, now + lifetime, incident_id=incident_id
     )
     conn.execute(
-        t.incident_links.insert().values(
-            id=link.id,
-            alert_id=alert_id,
-            incident_id=incident_id,
-            holder_kind=holder_kind.value,
-            holder_id=holder_id,
-            token_hash=digest(token),
-            issued_by=issued_by,
-            issued_at=now,
-            expires_at=link.expires_at,
-        )
+        t.incident_links.insert(),  # parameters apart: one compiled statement for every link
+        {
+            "id": link.id,
+            "alert_id": alert_id,
+            "incident_id": incident_id,
+            "holder_kind": holder_kind.value,
+            "holder_id": holder_id,
+            "token_hash": digest(token),
+            "issued_by": issued_by,
+            "issued_at": now,
+            "expires_at": link.expires_at,
+        },
     )
     return Issued(link, token)
 

@@ -417,6 +417,9 @@ dispatch_events = Table(
     Column("needs_ack", Boolean, nullable=False),
     Column("created_at", UTCTime(), nullable=False),
     Column("facts", JSON, nullable=False),  # what this push said, to judge what is news next time
+    # What the push is rendered from after the commit (dispatch/draft.py): the dossier as JSON and
+    # each target's formats and link. None for pushes staged rendered, before this column existed.
+    Column("draft", Text, nullable=True),
 )
 
 # One row per push and target: the delivery state the control centre sees per alert.
@@ -427,7 +430,8 @@ deliveries = Table(
     Column("event_id", String(ID), ForeignKey("dispatch_events.id"), nullable=False),
     Column("target_id", String(ID), ForeignKey("dispatch_targets.id"), nullable=False),
     Column("alert_id", String(ID), nullable=False, index=True),
-    # Rendered once in the target's formats, so every retry sends the same bytes under the same id.
+    # Rendered after the commit from the event's draft, in the target's formats; '' until the first
+    # attempt is recorded with what it sent. Every retry sends the same bytes under the same id.
     Column("body", Text, nullable=False),
     Column("state", String(20), nullable=False, index=True),  # pending | delivered | gone
     Column("attempts", Integer, nullable=False),

@@ -2,8 +2,9 @@
 
 Every push is a CloudEvent (structured mode, `application/cloudevents+json`) whose `data.alert` is the
 native view; a target may also ask for CAP 1.2 (`data.cap`, an XML string) and EIDO (`data.eido`).
-Rendering is pure and deterministic: the same dossier always gives the same bytes, so a push can be
-stored once in the outbox and re-sent byte for byte.
+Rendering is pure and deterministic: the same dossier always gives the same bytes (objects are
+compared by value, never by identity), so a push rendered after the commit from its stored draft
+(dispatch/draft.py) is the same whenever, and however often, it is rendered.
 """
 
 from __future__ import annotations

@@ -215,7 +215,9 @@ def render(d: Dossier) -> dict[str, Any]:
             incident_locations.extend(mine)
         people.append({"$ref": _person(b, role, party, pid, mine)})
     for i, t in enumerate(d.plan):
-        if t.position is not None and all(t.position is not p for _, _, _, p in parties(d)):
+        # A leg sent to where a party is needs no location of its own. Compared by value, not by
+        # identity: a dossier read back from its stored draft must render to the same bytes.
+        if t.position is not None and all(t.position != p for _, _, _, p in parties(d)):
             incident_locations.append(b.location(f"task{i + 1}", t.position, "Other", _task_words(t, b.tz)))
     _agencies(b, d.plan)
     notes = [b.note("headline", headline(d, EN) + "\n" + description(d, b.tz, EN))]

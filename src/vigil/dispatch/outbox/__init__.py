@@ -45,8 +45,9 @@ class Outbox:
 
     def stage(
         self, conn: Connection, changes: Iterable[AlertChange], engine: EngineView, now: datetime
-    ) -> list[Pending]:
-        """Stage the pushes these committed-to-be changes call for; returns the deliveries made."""
+    ) -> tuple[list[Pending], list[AlertChange]]:
+        """Stage the pushes these committed-to-be changes call for; returns the deliveries made and
+        the alarms raised for any that could not be staged (to be written with the batch)."""
         return self._stager.stage(conn, changes, engine, now)
 
     def escalate(

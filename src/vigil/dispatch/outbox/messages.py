@@ -21,19 +21,22 @@ class OutboxSettings:
 
 @dataclass(frozen=True, slots=True)
 class Pending:
-    """A delivery the deliverer must make: one push to one target."""
+    """A delivery the deliverer must make: one push to one target. Staged with its `draft` and an
+    empty body: the deliverer renders the body from the draft (dispatch/draft.py) before the first
+    send; once an attempt is recorded the body is stored, and taken back as it is after a restart."""
 
     delivery_id: int
     event_id: str
     target_id: str
     alert_id: str
     sequence: int
-    body: bytes
+    body: bytes  # b"": not rendered yet
     created_at: datetime
     attempts: int
     next_attempt_at: datetime
     needs_ack: bool
     alarmed: bool = False
+    draft: str = ""  # what the body is rendered from ("": a push stored rendered, before drafts)
 
 
 # The attempts reported back and the dispatch commands are the processor's commands

@@ -41,15 +41,20 @@ def record(
             values["next_attempt_at"] = attempt.next_attempt_at
         if attempt.alarm and row.alarmed_at is None:
             values["alarmed_at"] = now
+        if attempt.body and not row.body:
+            # what was rendered and sent: kept, so a retry after a restart sends these very bytes
+            values["body"] = attempt.body.decode()
         conn.execute(update(t.deliveries).where(t.deliveries.c.id == row.id).values(**values))
         subject = _subject_of(conn, row.alert_id)
         key = AlertKey("dispatch", row.target_id, row.alert_id)
         if attempt.alarm and row.alarmed_at is None:
             seconds = round((attempt.at - row.created_at).total_seconds())
             text = f"push to {row.target_id} undelivered for {seconds} s: {attempt.error or attempt.status}"
-            changes += engine.alarm(_alarm(key, subject, text, True), now)
+            changes += engine.alarm(alarm_signal(key, subject, text, True), now)
         elif attempt.delivered and row.alarmed_at is not None:
-            changes += engine.alarm(_alarm(key, subject, f"push to {row.target_id} delivered", False), now)
+            changes += engine.alarm(
+                alarm_signal(key, subject, f"push to {row.target_id} delivered", False), now
+            )
         if attempt.gone:
             changes += _gone(conn, row.target_id, attempt, subject, engine, now)
     return changes
@@ -76,13 +81,18 @@ def _gone(
         .values(state="gone", last_error=reason)
     )
     text = f"dispatch target {target_id} {reason}: disabled; pushes to it stopped"
-    return engine.alarm(_alarm(AlertKey("dispatch", target_id, ""), subject, text, True), now)
+    return engine.alarm(alarm_signal(AlertKey("dispatch", target_id, ""), subject, text, True), now)
 
 
 def pending(conn: Connection) -> list[Pending]:
     """Every delivery still to make, in commit order (at start-up, after a crash)."""
     query = (
-        select(t.deliveries, t.dispatch_events.c.sequence, t.dispatch_events.c.needs_ack)
+        select(
+            t.deliveries,
+            t.dispatch_events.c.sequence,
+            t.dispatch_events.c.needs_ack,
+            t.dispatch_events.c.draft,
+        )
         .join(t.dispatch_events, t.dispatch_events.c.id == t.deliveries.c.event_id)
         .where(t.deliveries.c.state == "pending")
         .order_by(t.deliveries.c.id)
@@ -100,6 +110,7 @@ def pending(conn: Connection) -> list[Pending]:
             next_attempt_at=r.next_attempt_at,
             needs_ack=r.needs_ack,
             alarmed=r.alarmed_at is not None,
+            draft=r.draft or "",
         )
         for r in conn.execute(query)
     ]
@@ -127,7 +138,8 @@ def awaiting_ack(conn: Connection) -> list[tuple[int, str, str, datetime]]:
     return [(r.id, r.alert_id, r.target_id, r.created_at) for r in conn.execute(query)]
 
 
-def _alarm(key: AlertKey, subject: str | None, text: str, active: bool) -> Signal:
+def alarm_signal(key: AlertKey, subject: str | None, text: str, active: bool) -> Signal:
+    """The operators' `dispatch_failure` alarm about a push (raised, or cleared)."""
     return Signal(
         key=key,
         kind=AlertKind.DISPATCH_FAILURE,

@@ -1,6 +1,8 @@
-"""Staging: what a committed alert change makes to push. Each push is rendered once per target and
-written to the outbox (an event row and one delivery row per target) in the transaction that
-commits the change, so a change and its pushes are committed together or not at all.
+"""Staging: what a committed alert change makes to push. Each push is written to the outbox (an
+event row with its draft, and one delivery row per target) in the transaction that commits the
+change, so a change and its pushes are committed together or not at all. Only what must be atomic
+with the change is done here: the dossier (it reads the engine's live state, which only this
+thread may), the links issued, the rows. Rendering is the deliverer's, after the commit.
 
 The stager remembers, per open alert and per open incident, what was pushed before: the next push
 carries the sequence, the references (CAP's chain) and the live-track link its target was sent.
@@ -12,21 +14,21 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, insert, select
 
-from vigil.dispatch import links, routing
+from vigil.dispatch import draft, links, routing
 from vigil.dispatch.dossier import Dossier, PushType, Reference
-from vigil.dispatch.formats import render
 from vigil.dispatch.links import Holder, Issued
 from vigil.dispatch.outbox.messages import OutboxSettings, Pending
+from vigil.dispatch.outbox.records import alarm_signal
 from vigil.dispatch.outbox.scene import incident_number, order_info, scene
 from vigil.dispatch.outbox.views import SceneView, StagingView
 from vigil.dispatch.routing import Target
 from vigil.dispatch.targets import load_targets
-from vigil.domain.alerts import TERMINAL, Alert, AlertChange, Facts
+from vigil.domain.alerts import TERMINAL, Alert, AlertChange, AlertKey, Facts
 from vigil.store import tables as t
 from vigil.store.codec import facts_from_json, facts_json
 
@@ -82,10 +84,12 @@ class Stager:
 
     def stage(
         self, conn: Connection, changes: Iterable[AlertChange], engine: StagingView, now: datetime
-    ) -> list[Pending]:
-        """Stage the pushes these committed-to-be changes call for; returns the deliveries made."""
+    ) -> tuple[list[Pending], list[AlertChange]]:
+        """Stage the pushes these committed-to-be changes call for; returns the deliveries made,
+        and the operators' alarms raised for pushes that could not be staged."""
         targets: list[Target] | None = None
         staged: list[Pending] = []
+        alarms: list[AlertChange] = []
         changes = list(changes)
         for change in changes:
             alert = change.alert
@@ -104,17 +108,21 @@ class Stager:
             try:
                 with conn.begin_nested():
                     staged += self.push(conn, change, kind, engine, targets, now)
-            except Exception:
-                # A push that cannot be rendered must not cost the devices their answer: the alert
-                # is committed and on the operators' screens; the failure is logged loudly.
+            except Exception as exc:
+                # A push that cannot be staged must not cost the devices their answer, nor be lost
+                # silently: the alert is committed, and the operators are alarmed that dispatch
+                # was not told (rendering, the usual suspect, is after the commit and alarms there).
                 log.exception("could not stage the push for alert %s (%s)", alert.id, kind)
+                text = f"push for alert {alert.id} ({kind}) not staged, dispatch not told: {exc}"[:500]
+                key = AlertKey("dispatch", "", alert.id)
+                alarms += engine.alarm(alarm_signal(key, alert.subject_id, text, True), now)
         # Incidents closed by these changes: their streams end (after the closing pushes are staged).
         for change in changes:
             incident_id = change.alert.incident_id
             if incident_id is not None and engine.incidents.get(incident_id) is None:
                 self._chains.pop(incident_id, None)
                 self._incident_links.pop(incident_id, None)
-        return staged
+        return staged, alarms
 
     def push(
         self,
@@ -128,8 +136,9 @@ class Stager:
         only: Callable[[str], bool] = lambda _: True,
         reason: str = "",
     ) -> list[Pending]:
-        """Render and write one push about `change` for the targets its plan names (of those `only`
-        lets through), at escalation `level`; returns the deliveries made (none: no one serves it)."""
+        """Write one push about `change` for the targets its plan names (of those `only` lets
+        through), at escalation `level`: its identity and its draft, rendered after the commit by the
+        deliverer (dispatch/draft.py). Returns the deliveries made (none: no one serves it)."""
         alert = change.alert
         dossier = self._dossier(conn, change, kind, engine, targets, now, level, reason)
         chosen = [
@@ -137,41 +146,44 @@ class Stager:
         ]
         if not chosen:
             return []  # no one serves these areas: the alert stays on the control centre's screen
-        # Each target's body carries the link issued to that target. Render first: a push that cannot
-        # be rendered leaves no trace here (its link rows go with the caller's savepoint).
+        # Each target's body carries the link issued to that target, and its formats: both are in the
+        # draft, so the body rendered later is the one this moment calls for.
         sent, issued = self._target_links(conn, alert, [target.id for target in chosen], now)
-        bodies = {
-            target.id: render(replace(dossier, live_track_url=sent.get(target.id)), target.formats)
-            for target in chosen
-        }
+        text = draft.dump(
+            dossier, {target.id: draft.Leg(target.formats, sent.get(target.id)) for target in chosen}
+        )
         needs_ack = routing.needs_ack(kind, alert.kind, alert.state) or level > 0
+        # Parameters handed to a plain INSERT rather than `.values(...)`: its statement is compiled
+        # once and cached, where `.values` built a new one per push (a third of staging's time).
         conn.execute(
-            insert(t.dispatch_events).values(
-                id=dossier.event_id,
-                alert_id=alert.id,
-                sequence=dossier.sequence,
-                push_type=kind.value,
-                escalation=level,
-                needs_ack=needs_ack,
-                created_at=now,
-                facts=facts_json(alert.facts),
-            )
+            insert(t.dispatch_events),
+            {
+                "id": dossier.event_id,
+                "alert_id": alert.id,
+                "sequence": dossier.sequence,
+                "push_type": kind.value,
+                "escalation": level,
+                "needs_ack": needs_ack,
+                "created_at": now,
+                "facts": facts_json(alert.facts),
+                "draft": text,
+            },
         )
         staged = []
         for target in chosen:
-            body = bodies[target.id]
             inserted = conn.execute(
-                insert(t.deliveries).values(
-                    event_id=dossier.event_id,
-                    target_id=target.id,
-                    alert_id=alert.id,
-                    body=body.decode(),
-                    state="pending",
-                    attempts=0,
-                    created_at=now,
-                    next_attempt_at=now,
-                    last_error="",
-                )
+                insert(t.deliveries),
+                {
+                    "event_id": dossier.event_id,
+                    "target_id": target.id,
+                    "alert_id": alert.id,
+                    "body": "",  # rendered after the commit; stored with the first attempt
+                    "state": "pending",
+                    "attempts": 0,
+                    "created_at": now,
+                    "next_attempt_at": now,
+                    "last_error": "",
+                },
             ).inserted_primary_key
             assert inserted is not None
             staged.append(
@@ -181,11 +193,12 @@ class Stager:
                     target_id=target.id,
                     alert_id=alert.id,
                     sequence=dossier.sequence,
-                    body=body,
+                    body=b"",
                     created_at=now,
                     attempts=0,
                     next_attempt_at=now,
                     needs_ack=needs_ack,
+                    draft=text,
                 )
             )
         if alert.state in TERMINAL:

@@ -40,10 +40,13 @@ class SceneView(Protocol):
 
 
 class StagingView(SceneView, Protocol):
-    """Staging: the scene, and which incidents are still open (a closed one's stream ends)."""
+    """Staging: the scene, which incidents are still open (a closed one's stream ends), and the
+    operators' alarm (a push that could not be staged)."""
 
     @property
     def incidents(self) -> OpenIncidents: ...
+
+    def alarm(self, verdict: Signal, now: datetime) -> list[AlertChange]: ...
 
 
 class EscalationView(SceneView, Protocol):
