@@ -44,7 +44,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,6 +54,7 @@ import httpx
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
+from vigil.cluster.log import Names
 from vigil.dispatch.signing import new_secret
 from vigil.domain.model import Role
 from vigil.store.accounts import create_user, issue_token
@@ -200,50 +201,47 @@ class PrivateNats:
         self._log.close()
 
 
-async def _log_tails(url: str, cluster: str, partitions: int) -> dict[int, int]:
-    """Each partition's last sequence on the cluster's log (partitions with nothing left out)."""
+@contextlib.asynccontextmanager
+async def _jetstream(url: str) -> AsyncIterator[Any]:
+    """A short-lived connection for the bench's own looks at the cluster (closed afterwards)."""
     import nats
-    from nats.js.errors import NotFoundError
 
     nc = await nats.connect(url, name="vigil-bench")
     try:
-        js = nc.jetstream()
-        tails: dict[int, int] = {}
-        for p in range(partitions):
-            with contextlib.suppress(NotFoundError):
-                msg = await js.get_last_msg(f"{cluster}_reports", f"{cluster}.reports.{p}")
-                tails[p] = int(msg.seq or 0)
-        return tails
+        yield nc.jetstream()
     finally:
         await nc.close()
+
+
+async def _log_tails(url: str, cluster: str, partitions: int) -> dict[int, int]:
+    """Each partition's last sequence on the cluster's log (partitions with nothing left out)."""
+    from nats.js.errors import NotFoundError
+
+    names = Names(cluster)
+    tails: dict[int, int] = {}
+    async with _jetstream(url) as js:
+        for p in range(partitions):
+            with contextlib.suppress(NotFoundError):
+                msg = await js.get_last_msg(names.stream, names.partition_subject(p))
+                tails[p] = int(msg.seq or 0)
+    return tails
 
 
 async def _live_workers(url: str, cluster: str) -> int:
-    import nats
-
-    nc = await nats.connect(url, name="vigil-bench")
-    try:
-        js = nc.jetstream()
+    async with _jetstream(url) as js:
         try:
-            kv = await js.key_value(f"{cluster}_workers")
+            kv = await js.key_value(Names(cluster).leases)
             return len(await kv.keys())
         except Exception:  # no bucket or no keys yet
             return 0
-    finally:
-        await nc.close()
 
 
 async def _remove_cluster(url: str, cluster: str) -> None:
-    import nats
-
-    nc = await nats.connect(url, name="vigil-bench")
-    try:
-        js = nc.jetstream()
-        for step in (js.delete_stream(f"{cluster}_reports"), js.delete_key_value(f"{cluster}_workers")):
+    names = Names(cluster)
+    async with _jetstream(url) as js:
+        for step in (js.delete_stream(names.stream), js.delete_key_value(names.leases)):
             with contextlib.suppress(Exception):
                 await step
-    finally:
-        await nc.close()
 
 
 # --- the dispatch receiver: signed pushes, as a dispatch centre gets them -----------------------------
@@ -536,7 +534,7 @@ def run_cluster(
             out = tmp / "loadgen.json"
             command = _loadgen_command(edge.url, tokens, pairs, updates, out)
             command += ["--server-pid", str(edge.process.pid), "--label", f"{workers} worker(s)"]
-            command += ["--bus", url_of_nats, "--bus-subject", f"{cluster}.changes"]
+            command += ["--bus", url_of_nats, "--bus-subject", Names(cluster).changes]
             driven = asyncio.run(
                 _drive(command, roles, wait_applied, quiet, _pushes_reader(receiver, pg.url))
             )

@@ -16,6 +16,7 @@ import pytest
 
 from dispatch.receiver import Receiver
 from services import service_unavailable
+from vigil.cluster.log import Names
 from vigil.dispatch.signing import new_secret
 
 NATS_URL = "nats://127.0.0.1:4222"
@@ -43,7 +44,8 @@ def cluster_name(nats_url: str) -> Iterator[str]:
 
         nc = await nats.connect(nats_url)
         js = nc.jetstream()
-        for step in (js.delete_stream(f"{name}_reports"), js.delete_key_value(f"{name}_workers")):
+        names = Names(name)
+        for step in (js.delete_stream(names.stream), js.delete_key_value(names.leases)):
             with contextlib.suppress(Exception):  # never made (a test that failed early)
                 await step
         await nc.close()

@@ -86,15 +86,20 @@ def worker_processes(
     try:
         yield workers
     finally:
-        for p in workers:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in workers:
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_processes(workers)
         log.close()
+
+
+def stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM to those still running, then SIGKILL to any that has not stopped within 15 s."""
+    for p in processes:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in processes:
+        try:
+            p.wait(15)
+        except subprocess.TimeoutExpired:
+            p.kill()
 
 
 def register(client: TestClient, operator_token: str, pairs: int) -> None:

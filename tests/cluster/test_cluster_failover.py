@@ -20,12 +20,13 @@ import nats
 import pytest
 from fastapi.testclient import TestClient
 from nats.js.errors import NoKeysError
-from restart_kit import audit_verifies, count, register, violations_per_subject, wait_for
+from restart_kit import audit_verifies, count, register, stop_processes, violations_per_subject, wait_for
 from sqlalchemy import select
 
 from accounts_kit import GATEWAY, provision
 from dispatch.receiver import Receiver
 from vigil.app import create_app
+from vigil.cluster.log import Names
 from vigil.config import Settings
 from vigil.domain.model import Role
 from vigil.store import tables as t
@@ -76,14 +77,7 @@ def cluster(
     try:
         yield {"env": env, "start_worker": start_worker, "workers": workers, "db": db}
     finally:
-        for p in workers:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in workers:
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_processes(workers)
         db.dispose()
 
 
@@ -93,7 +87,7 @@ def live_workers(env: dict[str, str]) -> list[str]:
     async def keys() -> list[str]:
         nc = await nats.connect(env["VIGIL_NATS_URL"])
         try:
-            kv = await nc.jetstream().key_value(f"{env['VIGIL_CLUSTER_NAME']}_workers")
+            kv = await nc.jetstream().key_value(Names(env["VIGIL_CLUSTER_NAME"]).leases)
             try:
                 return list(await kv.keys())
             except NoKeysError:

@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from vigil.cluster import envelope
+from vigil.cluster.log import OFFLINE, RELOAD
+from vigil.cluster.steps import STEP
 from vigil.cluster.worker import Worker, _Message
 from vigil.commands import Advance, Advances, Ingest
 from vigil.domain.model import Fix
@@ -89,3 +91,13 @@ def test_what_was_applied_is_not_taken_again() -> None:
     seqs, advances = taken(processor)
     assert seqs == [11]
     assert [(a.from_seq, a.to_seq) for a in advances] == [(10, 11)]
+
+
+def test_a_message_no_edge_wrote_is_passed_over_and_what_follows_it_applied() -> None:
+    # a partition stuck on one unreadable message would hold back every alarm behind it
+    w, processor = worker(applied=10, generation=1)
+    bad = [_Message(0, 11, b"not json", kind, 1) for kind in (OFFLINE, RELOAD, STEP, "")]
+    asyncio.run(w._one_batch([*bad, message(15, 1)]))
+    seqs, advances = taken(processor)
+    assert seqs == [15]
+    assert [(a.from_seq, a.to_seq) for a in advances] == [(10, 15)]

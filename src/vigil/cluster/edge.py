@@ -29,7 +29,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Connection, Engine, text
 
 from vigil.adapters import InputError
 from vigil.cluster import bus, envelope, partitions, steps
@@ -57,7 +57,7 @@ from vigil.processor import OWN_DEVICE_ONLY, Processor, Published
 from vigil.runner import Runner
 from vigil.services import Services
 from vigil.store import registry
-from vigil.store import tables as t
+from vigil.store.reader import Reader
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +145,7 @@ class EdgeRunner(Runner):
         self.directory = directory
         self._event_loop = loop
         self._local = threading.Lock()  # the local processor: one transaction at a time
+        self._reader = Reader(processor.db)
 
     def start(self) -> None:
         """Nothing to load: this processor judges nobody (its scope is empty)."""
@@ -226,11 +227,15 @@ class EdgeRunner(Runner):
             if isinstance(command, Move)
             else NotFound(f"no alert {command.alert_id!r}")
         )
-        parties = await asyncio.to_thread(self._parties, command.alert_id)
-        if parties is None:
+        alert = await asyncio.to_thread(self._reader.alert, command.alert_id)
+        if alert is None:
             raise unknown
         the_map = await self.directory.current()
-        person = subject_ref(parties[0]) if parties[0] else protected_ref(parties[1] or "")
+        person = (
+            subject_ref(alert.subject_id)
+            if alert.subject_id
+            else protected_ref(alert.protected_person_id or "")
+        )
         inbox = self.log.nc.new_inbox()
         sub = await self.log.nc.subscribe(inbox, max_msgs=1)
         try:
@@ -245,13 +250,6 @@ class EdgeRunner(Runner):
         finally:
             await sub.unsubscribe()
         return steps.result_of(answer.data)
-
-    def _parties(self, alert_id: str) -> tuple[str | None, str | None] | None:
-        with self.processor.db.connect() as conn:
-            row = conn.execute(
-                select(t.alerts.c.subject_id, t.alerts.c.protected_person_id).where(t.alerts.c.id == alert_id)
-            ).first()
-        return None if row is None else (row.subject_id, row.protected_person_id)
 
     async def _write_here(self, command: Command[T]) -> T:
         results, published = await asyncio.to_thread(self._run_local, command)

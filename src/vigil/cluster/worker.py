@@ -448,17 +448,20 @@ class Worker:
                     reloaded = True
                 continue
             if m.kind == OFFLINE:
-                body = json.loads(m.data)
-                commands.append(Offline(str(body["device"]), datetime.fromisoformat(body["at"])))
+                try:
+                    body = json.loads(m.data)
+                    offline = Offline(str(body["device"]), datetime.fromisoformat(body["at"]))
+                except (ValueError, KeyError, TypeError):
+                    _unreadable(self.id, m)
+                    continue
+                commands.append(offline)
                 sinks.append(None)
                 continue
             if m.kind == STEP:
                 try:
                     step, reply = steps.decode(m.data)
                 except ValueError:
-                    log.error(
-                        "worker %s: partition %d seq %d is not a step; skipped", self.id, m.partition, m.seq
-                    )
+                    _unreadable(self.id, m)
                     continue
                 commands.append(step)
                 sinks.append(reply)
@@ -554,22 +557,27 @@ class Worker:
         return [p for p in pending if p.alert_id in ours], [a for a in awaiting if a[1] in ours]
 
     def _reload(self, m: _Message, batch: list[str]) -> Reload | None:
-        body = json.loads(m.data)
-        change = str(body.get("id", ""))
+        try:
+            body = json.loads(m.data)
+            change = str(body.get("id", ""))
+            reload = Reload(
+                tuple(map(str, body.get("devices", ()))),
+                tuple(map(str, body.get("orders", ()))),
+                tuple(map(str, body.get("zones", ()))),
+            )
+        except (ValueError, TypeError, AttributeError):
+            _unreadable(self.id, m)
+            return None
         if change in self._reloads_seen or change in batch:
             return None  # the same change, told on another of our partitions
         batch.append(change)
-        return Reload(
-            tuple(body.get("devices", ())), tuple(body.get("orders", ())), tuple(body.get("zones", ()))
-        )
+        return reload
 
     async def _ingest(self, m: _Message) -> list[Command[Any]]:
         try:
             env = envelope.decode(m.data)
         except (msgspec.DecodeError, msgspec.ValidationError):
-            log.error(
-                "worker %s: partition %d seq %d is not a report message; skipped", self.id, m.partition, m.seq
-            )
+            _unreadable(self.id, m)
             return []
         reports = env.reports
         known = self.processor.engine.devices
@@ -607,6 +615,14 @@ class Worker:
         if not reports:
             return []
         return [Ingest(tuple(enumerate(reports)), env.received_at, env.only_device, env.vet)]
+
+
+def _unreadable(worker: str, m: _Message) -> None:
+    """A log message no edge of this version wrote: passed over with an error in the log, never
+    retried for ever (a partition stuck on it would hold back every alarm behind it)."""
+    log.error(
+        "worker %s: partition %d seq %d (%s) cannot be read; passed over", worker, m.partition, m.seq, m.kind
+    )
 
 
 def _retry(m: _Message | _Local) -> bool:
