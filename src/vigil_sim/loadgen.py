@@ -433,6 +433,23 @@ def delivery(
     return out
 
 
+def _by_change(
+    alerts: Sequence[tuple[float, str, str, str]], sends: dict[int, list[float]], start: float, end: float
+) -> dict[str, Any]:
+    """The delivery figures split by the kind of change (opened, updated, escalated, cleared...): a
+    change no move caused (a clear after the hold time, a timer) is timed from an older batch."""
+    out: dict[str, Any] = {}
+    for change in sorted({a[1] for a in alerts}):
+        lat = delivery([a for a in alerts if a[1] == change], sends, start, end)
+        if lat:
+            out[change] = {
+                "n": len(lat),
+                "p50_ms": _ms(percentile(lat, 50)),
+                "p99_ms": _ms(percentile(lat, 99)),
+            }
+    return out
+
+
 def _window(alerts: Sequence[tuple[float, str, str, str]], start: float, end: float) -> list[Any]:
     return [a for a in alerts if start <= a[0] < end]
 
@@ -544,6 +561,7 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
             summary["bus_p50_ms"] = _ms(percentile(on_time, 50))
             summary["bus_p95_ms"] = _ms(percentile(on_time, 95))
             summary["bus_p99_ms"] = _ms(percentile(on_time, 99))
+            summary["bus_by_change"] = _by_change(bus_alerts, sender.sends, ph.started, end)
         out_phases[ph.name] = summary
     memory = server_memory_mb(args.server_pid) if args.server_pid is not None else {}
     cpu_end = None if args.server_pid is None else server_cpu_s(args.server_pid)
