@@ -201,12 +201,10 @@ class EdgeRunner(Runner):
                 else:
                     by_partition.setdefault(p, []).append(report)
         appends = [
-            self.log.append(
-                p, envelope.encode(reports, command.received_at, command.only_device, command.vet)
-            )
+            (p, envelope.encode(reports, command.received_at, command.only_device, command.vet), None)
             for p, reports in sorted(by_partition.items())
         ]
-        await asyncio.gather(*appends)  # raises if any could not be stored: nothing is acknowledged
+        await self.log.append_all(appends)  # raises if any could not be stored: nothing is acknowledged
         outcome.stored = sum(len(r) for r in by_partition.values())
         return outcome
 
@@ -277,7 +275,7 @@ class EdgeRunner(Runner):
                 "zones": touched.zones,
             }
         ).encode()
-        await asyncio.gather(*(self.log.append(p, body, {KIND: RELOAD}) for p in range(self.log.partitions)))
+        await self.log.append_all([(p, body, {KIND: RELOAD}) for p in range(self.log.partitions)])
         await self.directory.current(max_age_s=0.0)  # route by the new map from now on
 
 

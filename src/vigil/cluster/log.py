@@ -22,6 +22,7 @@ from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError
+from nats.js.errors import Error as JetStreamError
 from nats.js.kv import KeyValue
 
 log = logging.getLogger(__name__)
@@ -121,14 +122,33 @@ class Log:
     async def append(self, partition: int, data: bytes, headers: dict[str, str] | None = None) -> int:
         """Append to a partition; returns the stream sequence once the log holds it durably.
         Raises when it could not (the caller must not acknowledge anything)."""
-        ack = await self.js.publish(
-            self.names.partition_subject(partition),
-            data,
-            stream=self.names.stream,
-            timeout=APPEND_TIMEOUT_S,
-            headers=headers,
-        )
-        return ack.seq
+        (seq,) = await self.append_all([(partition, data, headers)])
+        return seq
+
+    async def append_all(self, messages: list[tuple[int, bytes, dict[str, str] | None]]) -> list[int]:
+        """Append several messages at once (one device post's partitions): all are sent, then their
+        acknowledgements awaited together under one deadline. Returns their stream sequences; raises
+        if any is not held (nothing of the post may then be acknowledged; the device's retry is
+        deduplicated by the workers, as after any failure).
+
+        JetStream's asynchronous publish rather than a request per message: one shared reply
+        subscription instead of an inbox and a timer each, which halved the edge's cost of an
+        append. Reports carry no header (the stream is the only one on these subjects; the
+        acknowledgement names it and is checked), which spares the parsing of one at both ends."""
+        pending = [
+            await self.js.publish_async(self.names.partition_subject(p), data, headers=headers)
+            for p, data, headers in messages
+        ]
+        try:
+            acks = await asyncio.wait_for(asyncio.gather(*pending), timeout=APPEND_TIMEOUT_S)
+        except BaseException:
+            for future in pending:
+                future.cancel()  # frees its place among the client's outstanding publishes
+            raise
+        for ack in acks:
+            if ack.stream != self.names.stream:
+                raise JetStreamError(f"appended to stream {ack.stream!r}, not {self.names.stream!r}")
+        return [ack.seq for ack in acks]
 
     async def close(self) -> None:
         try:
