@@ -29,6 +29,23 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def settle_heap() -> None:
+    """After an engine is loaded: the registry and tracks it holds live as long as the process (or
+    until the next load), so freeze them out of the collector, and collect the young generation
+    less often. A full collection over 100,000 tracks takes hundreds of milliseconds, which is the
+    whole tail of receipt -> alert latency; done every few thousand allocations, it is also a good
+    part of the CPU. Called once per load: what an earlier load froze is unfrozen first
+    (`unsettle_heap`), so an engine rebuilt by a worker does not stay frozen, and leak, for ever."""
+    gc.freeze()
+    gc.set_threshold(10_000, 50, 1_000)
+
+
+def unsettle_heap() -> None:
+    """Before an engine is rebuilt: hand what was frozen back to the collector (the old engine's
+    objects become garbage with the rebuild)."""
+    gc.unfreeze()
+
+
 class Runner:
     def __init__(
         self,
@@ -47,11 +64,7 @@ class Runner:
 
     def start(self) -> None:
         self.processor.load(self._clock())
-        # The registry and tracks just loaded live as long as the process: freeze them out of the
-        # collector, and collect the young generation less often. A full collection over 100,000
-        # tracks takes hundreds of milliseconds, which is the whole tail of receipt -> alert latency.
-        gc.freeze()
-        gc.set_threshold(10_000, 50, 1_000)
+        settle_heap()
         self._thread.start()
         self._checkpointer.start()
 

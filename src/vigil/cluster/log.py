@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import nats
@@ -125,7 +126,7 @@ class Log:
         (seq,) = await self.append_all([(partition, data, headers)])
         return seq
 
-    async def append_all(self, messages: list[tuple[int, bytes, dict[str, str] | None]]) -> list[int]:
+    async def append_all(self, messages: Sequence[tuple[int, bytes, dict[str, str] | None]]) -> list[int]:
         """Append several messages at once (one device post's partitions): all are sent, then their
         acknowledgements awaited together under one deadline. Returns their stream sequences; raises
         if any is not held (nothing of the post may then be acknowledged; the device's retry is

@@ -44,6 +44,7 @@ from vigil.commands import Advance, Advances, Command, Fenced, Ingest, Offline, 
 from vigil.dispatch.deliverer import Deliverer
 from vigil.dispatch.outbox import Outbox, Pending
 from vigil.processor import Processor, Published
+from vigil.runner import settle_heap, unsettle_heap
 from vigil.store import registry
 from vigil.store import tables as t
 
@@ -382,7 +383,9 @@ class Worker:
             await self._refresh_map()
             scope = self._map.members(self.owned)
             now = self.clock()
+            unsettle_heap()
             await asyncio.to_thread(self.processor.load, now, scope)
+            settle_heap()  # as the embedded runner does: no full collections over the engine
         except BaseException:
             self._rescope = True
             raise
