@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, text, update
 
 from vigil.retention import direct, gaps, merge, purge
 from vigil.store import tables as t
@@ -257,3 +257,49 @@ def test_the_cli_purge_and_its_dry_run(
     assert main(["purge"]) == 0
     assert "deleted 1 fixes" in capsys.readouterr().out
     assert count(db, t.fixes) == 1
+
+
+class _Writer:
+    """The server's writer reduced to what a purge asks of it: each Write in its own transaction."""
+
+    def __init__(self, db: Engine) -> None:
+        self.db = db
+
+    def submit(self, command: Any) -> Any:
+        from concurrent.futures import Future
+
+        done: Future[Any] = Future()
+        with self.db.begin() as conn:
+            done.set_result(command.apply(conn, NOW).result)
+        return done
+
+
+def test_one_purge_at_a_time_across_a_cluster(db: Engine, database_url: str) -> None:
+    """Every edge of a cluster keeps the purge's schedule; on PostgreSQL the one that takes the lock
+    does the work and the others skip their turn (None) instead of deleting the same rows at once."""
+    from types import SimpleNamespace
+
+    from vigil.retention import PURGE_LOCK, purge_now
+
+    with db.begin() as conn:
+        add_fixes(conn, "AM-1", [OLD, OLD + MIN])
+    services: Any = SimpleNamespace(
+        db=db,
+        runner=_Writer(db),
+        clock=lambda: NOW,
+        settings=SimpleNamespace(retention_days=RETENTION.days, retention_chunk=5000),
+    )
+    if db.dialect.name == "postgresql":
+        other = open_engine(database_url)  # another edge, purging meanwhile
+        try:
+            with other.connect() as busy:
+                busy.execute(text("SELECT pg_advisory_lock(:key)"), {"key": PURGE_LOCK})
+                assert purge_now(services) is None
+                assert count(db, t.fixes) == 2
+                busy.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": PURGE_LOCK})
+        finally:
+            other.dispose()
+    report = purge_now(services)
+    assert report is not None and report.fixes_deleted == 2
+    assert count(db, t.fixes) == 0
+    assert purge_now(services) is not None  # the lock was given back

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Table, delete, func, or_, select, union
+from sqlalchemy import ColumnElement, Connection, Engine, Table, delete, func, or_, select, text, union
 
 from vigil.commands import Conflict, Touched, Write
 from vigil.store import tables as t
@@ -285,8 +285,28 @@ def through_writer(runner: Any) -> Execute:
     return execute
 
 
-def purge_now(services: Services) -> PurgeReport:
-    """One purge on a running server, with its settings, clock and writer."""
+PURGE_LOCK = 0x76_69_67_69_70  # PostgreSQL's advisory lock: one purge at a time in a cluster
+
+
+def purge_now(services: Services) -> PurgeReport | None:
+    """One purge on a running server, with its settings, clock and writer. None: another process
+    on the same PostgreSQL database is purging (in cluster mode every edge keeps the schedule;
+    whichever takes the lock first does the work, the others skip this turn rather than repeat it)."""
+    if services.db.dialect.name != "postgresql":
+        return _purge_with(services)
+    with services.db.connect() as guard:
+        got = guard.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": PURGE_LOCK}).scalar()
+        guard.commit()
+        if not got:
+            return None
+        try:
+            return _purge_with(services)
+        finally:
+            guard.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": PURGE_LOCK})
+            guard.commit()
+
+
+def _purge_with(services: Services) -> PurgeReport:
     settings = services.settings
     return purge(
         services.db,
@@ -306,7 +326,10 @@ async def purge_periodically(services: Services, every_s: float) -> None:
     while True:
         try:
             report = await asyncio.to_thread(purge_now, services)
-            log.info("retention purge: %s", report.as_dict())
+            if report is None:
+                log.info("retention purge: another process of the cluster is purging; skipped")
+            else:
+                log.info("retention purge: %s", report.as_dict())
         except Exception:
             log.exception("retention purge failed; retrying at the next run")
         await asyncio.sleep(every_s)
