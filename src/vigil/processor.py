@@ -217,8 +217,11 @@ class Processor:
                 if zone.subject_id is None or within(subject_ref(zone.subject_id)):
                     engine.put_zone(zone, now)
             # Loading the registry above judged nothing (no fixes yet); now restore the past.
-            fixes = [f for f in registry.recent_fixes(conn, RESTORE_FIXES_PER_DEVICE) if f.device_id in kept]
-            heard = {d: at for d, at in registry.last_heard(conn).items() if d in kept}
+            only = None if self.scope is None else kept  # a worker reads its own devices' past only
+            fixes = [
+                f for f in registry.recent_fixes(conn, RESTORE_FIXES_PER_DEVICE, only) if f.device_id in kept
+            ]
+            heard = {d: at for d, at in registry.last_heard(conn, only).items() if d in kept}
             alerts = [
                 a
                 for a in registry.load_open_alerts(conn)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import ARRAY, Connection, String, any_, func, literal, select, true
 
 from vigil.domain.alerts import Alert
 from vigil.domain.model import (
@@ -127,9 +127,19 @@ def fix_from_row(row: Any) -> Fix:
     )
 
 
-def recent_fixes(conn: Connection, per_device: int) -> Iterator[Fix]:
+SCOPED_CHUNK = 5_000  # device ids per statement when a load is limited to some devices
+
+
+def recent_fixes(conn: Connection, per_device: int, devices: Collection[str] | None = None) -> Iterator[Fix]:
     """The newest `per_device` believed fixes of every device (window query; index on (device, time)).
-    Doubted ones are kept for the record only: they must not become anyone's position on restart."""
+    Doubted ones are kept for the record only: they must not become anyone's position on restart.
+
+    `devices`: only these (a cluster worker's share). On PostgreSQL each device's newest rows are
+    then read from the index alone (a lateral LIMIT per device), so a worker taking over partitions
+    reads its devices' last fixes, not the window over every fix ever stored."""
+    if devices is not None and conn.dialect.name == "postgresql":
+        yield from _recent_fixes_of(conn, per_device, sorted(devices))
+        return
     ranked = (
         select(
             t.fixes,
@@ -142,7 +152,23 @@ def recent_fixes(conn: Connection, per_device: int) -> Iterator[Fix]:
     )
     query = select(ranked).where(ranked.c.rank <= per_device)
     for row in conn.execute(query):
-        yield fix_from_row(row)
+        if devices is None or row.device_id in devices:
+            yield fix_from_row(row)
+
+
+def _recent_fixes_of(conn: Connection, per_device: int, devices: list[str]) -> Iterator[Fix]:
+    for start in range(0, len(devices), SCOPED_CHUNK):
+        ids = devices[start : start + SCOPED_CHUNK]
+        wanted = select(func.unnest(literal(ids, ARRAY(String))).label("id")).subquery("wanted")
+        newest = (
+            select(t.fixes)
+            .where(t.fixes.c.device_id == wanted.c.id, t.fixes.c.doubt.is_(None))
+            .order_by(t.fixes.c.time.desc())
+            .limit(per_device)
+            .lateral("newest")
+        )
+        for row in conn.execute(select(newest).select_from(wanted).join(newest, true())):
+            yield fix_from_row(row)
 
 
 def fixes_between(conn: Connection, device_ids: Sequence[str], since: datetime, until: datetime) -> list[Fix]:
@@ -160,15 +186,27 @@ def fixes_between(conn: Connection, device_ids: Sequence[str], since: datetime, 
     return [fix_from_row(row) for row in conn.execute(query)]
 
 
-def last_heard(conn: Connection) -> dict[str, datetime]:
-    """When each device was last heard from: its latest receipt of a fix or an event."""
+def last_heard(conn: Connection, devices: Collection[str] | None = None) -> dict[str, datetime]:
+    """When each device was last heard from: its latest receipt of a fix or an event. `devices`:
+    only these (on PostgreSQL, read through the device index rather than grouping every row)."""
     heard: dict[str, datetime] = {}
     decode = UTCTime().process_result_value
     dialect = conn.dialect
+    scoped = devices is not None and dialect.name == "postgresql"
+    chunks = (
+        [sorted(devices)[i : i + SCOPED_CHUNK] for i in range(0, len(devices), SCOPED_CHUNK)]
+        if devices is not None and scoped
+        else [None]
+    )
     for table in (t.fixes, t.device_events):
-        query = select(table.c.device_id, func.max(table.c.received_at)).group_by(table.c.device_id)
-        for device_id, at in conn.execute(query):
-            value = decode(at, dialect)
-            if value is not None and (device_id not in heard or value > heard[device_id]):
-                heard[device_id] = value
+        for ids in chunks:
+            query = select(table.c.device_id, func.max(table.c.received_at)).group_by(table.c.device_id)
+            if ids is not None:
+                query = query.where(table.c.device_id == any_(literal(ids, ARRAY(String))))
+            for device_id, at in conn.execute(query):
+                if devices is not None and device_id not in devices:
+                    continue
+                value = decode(at, dialect)
+                if value is not None and (device_id not in heard or value > heard[device_id]):
+                    heard[device_id] = value
     return heard
