@@ -193,6 +193,43 @@ def test_ending_an_order_asks_first_in_the_current_language(site: Site, desk: An
     assert problems == []
 
 
+def test_a_subject_zone_says_its_problem_and_its_saving_in_the_current_language(
+    site: Site, desk: Any
+) -> None:
+    pair = site.pair()
+    page = desk.new_page()
+    problems = errors_of(page)
+    sign_in(page, site, "operator")
+    page.get_by_test_id("nav-registry").click()
+    page.get_by_test_id(f"reg-row-{pair.subject}").click()
+    expect(page.get_by_test_id("field-id")).to_have_value(pair.subject)
+    page.get_by_test_id("zone-draw-circle").click()
+    box = page.locator("#regmap").bounding_box()
+    assert box is not None
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.click(cx, cy)
+    page.mouse.click(cx + 40, cy)
+    card = page.locator("[data-testid^=zone-card-]").last
+    card.locator("[data-k=id]").fill("")
+    card.locator("[data-testid^=zone-save-]").click()
+    error = page.locator("[data-testid^=zone-card-]").last.locator("[data-testid^=zone-error-]")
+    expect(error).to_have_text("구역 ID: 반드시 입력해야 합니다.")
+    english(page)
+    expect(error).to_have_text("Zone ID: Required.")
+    card = page.locator("[data-testid^=zone-card-]").last
+    card.locator("[data-k=id]").fill(f"{pair.subject}.school")
+    card.locator("[data-testid^=zone-save-]").click()
+    message = page.locator("[data-testid^=zone-card-]").last.locator("[data-testid^=zone-message-]")
+    expect(message).to_have_text("Saved.")
+    page.get_by_test_id("language").get_by_role("button", name="KO").click()
+    expect(
+        page.locator("[data-testid^=zone-card-]").last.locator("[data-testid^=zone-message-]")
+    ).to_have_text("저장되었습니다.")
+    zones = site.call("GET", f"/v1/subjects/{pair.subject}").json()["zones"]
+    assert f"{pair.subject}.school" in {z["id"] for z in zones}
+    assert problems == []
+
+
 def test_people_are_picked_by_searching_their_names(site: Site, desk: Any) -> None:
     n = site.number()
     him, her = f"S-pick-{n}", f"P-pick-{n}"

@@ -590,8 +590,8 @@ export class Registry {
       <div class="wide steps"${this.canWrite ? "" : " hidden"}>
         ${mode === "subject" && !z.fromOrder ? `<button type="button" class="primary" data-testid="zone-save-${i}">${esc(t("reg.save"))}</button>` : ""}
         ${z.fromOrder ? "" : `<button type="button" data-testid="zone-remove-${i}">${esc(t("reg.remove"))}</button>`}
-        <span class="error" data-testid="zone-error-${i}"${error ? "" : " hidden"}>${esc(error ? `${error.part ? `${error.part}: ` : ""}${say(error.problem)}` : "")}</span>
-        <span class="ok-msg" data-testid="zone-message-${i}"></span></div></div>`);
+        <span class="error" data-testid="zone-error-${i}"${error ? "" : " hidden"}>${esc(error ? `${error.part ? `${typeof error.part === "string" ? error.part : say(error.part)}: ` : ""}${say(error.problem)}` : "")}</span>
+        <span class="ok-msg" data-testid="zone-message-${i}" role="status">${esc(say(z.message))}</span></div></div>`);
     for (const input of card.querySelectorAll("[data-k]")) {
       input.addEventListener("input", () => { z[input.dataset.k] = input.value; });
       input.addEventListener("change", () => { z[input.dataset.k] = input.value; this.drawZonesOnMap(); });
@@ -626,16 +626,16 @@ export class Registry {
 
   async saveSubjectZone(z, i) {
     if (!z.id) {
-      this.zoneErrors = { ...(this.zoneErrors || {}), [i]: { part: t("reg.zone_id"), problem: msg("err.missing") } };
+      this.zoneErrors = { ...(this.zoneErrors || {}), [i]: { part: msg("reg.zone_id"), problem: msg("err.missing") } };
       return this.renderZones();
     }
     const { id, ...body } = this.zoneBody(z);
     try {
       await api("PUT", `/v1/subjects/${encodeURIComponent(this.current.id)}/zones/${encodeURIComponent(id)}`, body);
       z.saved = true;
+      z.message = msg("reg.saved"); // a key: said again in the language switched to
       this.zoneErrors = {};
       this.renderZones();
-      this.root.querySelector(`[data-testid=zone-message-${i}]`).textContent = t("reg.saved");
     } catch (error) {
       const parts = Object.entries(this.refusal(error)).map(([field, problem]) => ({ field, problem }));
       this.zoneErrors = { ...(this.zoneErrors || {}), [i]: { part: "", problem: { parts } } };
