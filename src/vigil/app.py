@@ -117,9 +117,15 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        """422 with the field (as a dotted path) and the reason for each problem."""
+        """422 with the field (as a dotted path), the reason for each problem in English, and its
+        kind as a code (pydantic's error type: `missing`, `string_too_short`, `phone`...), so that
+        an app can say it in its user's language."""
         errors = [
-            {"field": ".".join(str(p) for p in e["loc"] if p != "body"), "reason": e["msg"]}
+            {
+                "field": ".".join(str(p) for p in e["loc"] if p != "body"),
+                "reason": e["msg"],
+                "code": e["type"],
+            }
             for e in exc.errors()
         ]
         return JSONResponse({"detail": errors}, status_code=422)

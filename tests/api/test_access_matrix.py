@@ -293,6 +293,12 @@ LISTS: dict[str, tuple[str, str, dict[str, tuple[set[str], set[str]] | None]]] =
         "probation_officer": ({"O1"}, {"O2"}),
         "police_dispatcher": ({"O1"}, {"O2"}),
     }),
+    # the registry forms' picker: what the lists above show, in one
+    "/v1/registry/search": ("id", "", {
+        "operator": ({"S1", "S2", "P1", "P2", "AM-1", "AM-2", "W-1", "W-2"}, set()),
+        "probation_officer": ({"S1", "AM-1", "AM-3"}, {"S2", "P1", "P2", "AM-2", "AM-4", "W-1", "W-2"}),
+        "police_dispatcher": ({"S1", "P1", "AM-1", "W-1"}, {"S2", "P2", "AM-2", "W-2"}),
+    }),
     "/v1/positions": ("person", "features", {
         "operator": ({"S1", "P1", "S2", "P2"}, set()),
         "probation_officer": ({"S1"}, {"P1", "S2", "P2"}),

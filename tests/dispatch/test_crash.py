@@ -82,7 +82,7 @@ def test_a_push_committed_before_a_crash_is_delivered_after_restart(
     server = _serve(url, port, receiver, log)
     api = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"})
     try:
-        assert api.put("/v1/subjects/S1", json={"legal_basis": "parole"}).status_code == 201
+        assert api.put("/v1/subjects/S1", json={"legal_basis": "parole", "name": "S"}).status_code == 201
         assert api.put("/v1/protected-persons/P1", json={"name": "P"}).status_code == 201
         for device, kind, person in (("AM-1", "ankle_monitor", "S1"), ("W-1", "smartwatch", "P1")):
             assert (

@@ -479,7 +479,10 @@ def test_registry_shows_a_422_reason_next_to_its_field(site: Site, desk: Any) ->
     page.get_by_test_id("field-violation_distance_m").fill("500")
     page.get_by_test_id("field-warning_distance_m").fill("100")
     page.get_by_test_id("reg-save").click()
-    expect(page.get_by_test_id("error-warning_distance_m")).to_contain_text("at least violation_distance_m")
+    # checked in the browser before it is sent, and said in the page's language
+    expect(page.get_by_test_id("error-warning_distance_m")).to_have_text(
+        "경고 거리는 위반 거리 이상이어야 합니다."
+    )
     expect(page.get_by_test_id("field-warning_distance_m")).to_have_attribute("aria-invalid", "true")
     expect(page.get_by_test_id("error-violation_distance_m")).to_be_hidden()
 
@@ -534,7 +537,7 @@ def test_subject_zone_drawn_as_polygon_with_a_schedule(site: Site, desk: Any) ->
 def test_many_quiet_subjects_cluster_and_one_in_trouble_stands_out(site: Site, desk: Any) -> None:
     pair = site.pair()
     for n in range(2, 41):
-        site.call("PUT", f"/v1/subjects/S{n}", {"legal_basis": "parole"})
+        site.call("PUT", f"/v1/subjects/S{n}", {"legal_basis": "parole", "name": f"Park {n}"})
         site.call("PUT", f"/v1/devices/AM-{n}", {"kind": "ankle_monitor", "person_id": f"S{n}"})
     spread = [(f"AM-{n}", north(3000 + 40 * n), HOME_LON + 0.0004 * (n % 7)) for n in range(2, 41)]
     site.fixes(

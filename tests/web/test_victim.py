@@ -185,7 +185,7 @@ def test_within_her_view_she_sees_where_he_is_and_where_he_goes(site: Site, phon
     expect(page.locator("#status")).to_have_attribute("data-status", "danger")
     expect(page.locator("#status-title")).to_have_text("Danger")
     expect(page.locator("#near-distance")).to_have_text("About 60 m · to the northeast")
-    expect(page.locator("#guidance")).to_contain_text("Move away from the direction shown; call 112.")
+    expect(page.locator("#guidance")).to_contain_text("Move away from the direction shown and call 112.")
     page.wait_for_function("() => window.__vibrations.length === 1")
     page.wait_for_timeout(300)  # the pulse settles for the screenshot
     shoot(page, "victim-danger.png")

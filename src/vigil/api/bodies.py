@@ -12,7 +12,16 @@ import ipaddress
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, ValidationInfo, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from vigil.adapters.wire import Protocol, identifier_problem
 from vigil.domain.model import DeviceKind, LegalBasis, Schedule, Shape, ZoneKind
@@ -22,6 +31,32 @@ ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 Ident = Annotated[str, Field(pattern=ID_PATTERN, description="the agency's own reference, or any unique id")]
 Text = Annotated[str, Field(max_length=200)]  # names, labels, references
 BleTag = Annotated[str, Field(pattern=r"^[0-9A-Za-z:._-]{1,64}$", description="a BLE tag id, as reported")]
+# A person's name: required, and not blank (trimmed; a record no one can recognise helps no one).
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+PHONE_DIGITS = (7, 15)  # a Korean landline has 9 or 10 digits, a mobile 11; E.164 allows 15
+
+
+def _a_phone(value: str) -> str:
+    """Empty (not known), or a phone number: digits with spaces, '-', '.', '(' or ')' between them
+    and an optional leading '+', 7 to 15 digits in all. The error's type, `phone`, lets a client
+    say it in its own words."""
+    value = value.strip()
+    if not value:
+        return value
+    digits = sum(c.isdigit() for c in value)
+    shaped = all(c.isdigit() or c in " -.()" for c in value.removeprefix("+"))
+    if not shaped or not PHONE_DIGITS[0] <= digits <= PHONE_DIGITS[1] or not value.isascii():
+        raise PydanticCustomError(
+            "phone",
+            "must be a phone number: {low} to {high} digits, with spaces, '-', '.', '(' or ')' and an "
+            "optional leading '+' (e.g. 010-1234-5678)",
+            {"low": PHONE_DIGITS[0], "high": PHONE_DIGITS[1]},
+        )
+    return value
+
+
+Phone = Annotated[str, Field(max_length=40), AfterValidator(_a_phone)]
+
 # A device's own limits and interval, in seconds: at most a day.
 DeviceSeconds = Annotated[float, Field(gt=0, le=86_400)]
 
@@ -76,7 +111,7 @@ def zone_parts(
 
 
 class SubjectIn(BaseModel):
-    name: Text = ""
+    name: Name
     legal_basis: LegalBasis
     case_reference: Text = ""
     notes: str = Field(default="", max_length=5000)
@@ -88,8 +123,8 @@ class SubjectIn(BaseModel):
 
 
 class ProtectedPersonIn(BaseModel):
-    name: Text = ""
-    phone: str = Field(default="", max_length=40)
+    name: Name
+    phone: Phone = Field(default="", description="her phone number; empty: not known")
     notes: str = Field(default="", max_length=5000)
 
 

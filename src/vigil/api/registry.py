@@ -10,8 +10,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
-from sqlalchemy import Connection, and_, or_, select
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from sqlalchemy import Connection, and_, literal, or_, select
 
 from vigil.api import deps, writer
 from vigil.api.auth import refuse_out_of_scope, require, scope
@@ -126,6 +126,70 @@ def _created(response: Response, created: bool) -> None:
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
 
 
+# --- search (the registry forms' pickers) ---------------------------------------------------------
+
+SEARCH_KINDS = ("subject", "protected_person", "device")
+
+
+def _like(text: str) -> str:
+    """A LIKE pattern for `text` anywhere, its own % and _ taken literally."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+@router.get("/registry/search")
+def search(
+    request: Request,
+    _: Lister,
+    q: Annotated[str, Query(max_length=100, description="part of an id or a name; empty: any")] = "",
+    kind: Annotated[
+        list[str] | None,
+        Query(description="subject, protected_person or device (repeatable); none: all three"),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=50)] = 20,
+) -> list[dict[str, Any]]:
+    """People and devices whose id or name holds `q` (case-insensitive), for picking one in a form:
+    `{kind, id, name, detail}`, exact ids first, at most `limit`. Only what the caller's registry
+    lists would show them: the same scope (a probation officer: his caseload and its devices, and
+    devices in stock; a dispatcher: the parties of his open alerts), and like every call it is
+    recorded in the audit trail with its query. A protected person's phone is not searched."""
+    kinds = kind or list(SEARCH_KINDS)
+    unknown = [k for k in kinds if k not in SEARCH_KINDS]
+    if unknown:
+        raise refused("kind", f"must be one of {', '.join(SEARCH_KINDS)}")
+    text = q.strip()
+    pattern = _like(text.lower())
+
+    def matching(*columns: Any) -> tuple[Any, ...]:
+        return (or_(*(c.ilike(pattern, escape="\\") for c in columns)),) if text else ()
+
+    s, p, d = t.subjects.c, t.protected_persons.c, t.devices.c
+    queries = {
+        "subject": select(s.id, s.name, s.case_reference.label("detail")).where(
+            *_visible(request, s.id, PersonKind.SUBJECT), *matching(s.id, s.name, s.case_reference)
+        ),
+        "protected_person": select(p.id, p.name, literal("").label("detail")).where(
+            *_visible(request, p.id, PersonKind.PROTECTED_PERSON), *matching(p.id, p.name)
+        ),
+        "device": select(d.id, literal("").label("name"), d.kind.label("detail"), d.person_id).where(
+            *_devices_visible(request), *matching(d.id, d.person_id)
+        ),
+    }
+    found: list[dict[str, Any]] = []
+    with deps.services(request).db.connect() as conn:
+        for name in SEARCH_KINDS:
+            if name not in kinds:
+                continue
+            query = queries[name]
+            for row in conn.execute(query.order_by(query.selected_columns[0]).limit(limit)):
+                item = {"kind": name, "id": row.id, "name": row.name or "", "detail": row.detail or ""}
+                if name == "device":
+                    item["person_id"] = row.person_id
+                found.append(item)
+    low = text.lower()
+    found.sort(key=lambda f: (f["id"].lower() != low, not f["id"].lower().startswith(low)))  # stable
+    return found[:limit]
+
+
 # --- subjects and protected persons ---------------------------------------------------------------
 
 
@@ -238,8 +302,38 @@ def get_device(request: Request, device_id: str, _: DeviceReader) -> dict[str, A
 # --- orders ---------------------------------------------------------------------------------------
 
 
+def _with_party_names(request: Request, orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each order with `subject_name` and `protected_person_name`: the party's name where the
+    caller may see that party's record, else null (a probation officer sees his subject's orders,
+    not the victim's record, so not her name either)."""
+    seen = scope(request)
+    wanted = {
+        PersonKind.SUBJECT: {
+            o["subject_id"] for o in orders if seen.sees(PersonKind.SUBJECT, o["subject_id"])
+        },
+        PersonKind.PROTECTED_PERSON: {
+            o["protected_person_id"]
+            for o in orders
+            if seen.sees(PersonKind.PROTECTED_PERSON, o["protected_person_id"])
+        },
+    }
+    names: dict[PersonKind, dict[str, str]] = {}
+    with deps.services(request).db.connect() as conn:
+        for kind, table in (
+            (PersonKind.SUBJECT, t.subjects),
+            (PersonKind.PROTECTED_PERSON, t.protected_persons),
+        ):
+            ids = sorted(wanted[kind])
+            query = select(table.c.id, table.c.name).where(table.c.id.in_(ids))
+            names[kind] = {r.id: r.name for r in conn.execute(query)} if ids else {}
+    for order in orders:
+        order["subject_name"] = names[PersonKind.SUBJECT].get(order["subject_id"])
+        order["protected_person_name"] = names[PersonKind.PROTECTED_PERSON].get(order["protected_person_id"])
+    return orders
+
+
 def _order_view(request: Request, order_id: str) -> dict[str, Any]:
-    order = _get(request, t.orders, order_id)
+    order = _with_party_names(request, [_get(request, t.orders, order_id)])[0]
     order["zones"] = _list(request, t.zones, t.zones.c.order_id == order_id, t.zones.c.removed_at.is_(None))
     return order
 
@@ -284,7 +378,7 @@ def list_orders(request: Request, _: Lister, active: bool = True) -> list[dict[s
                 t.orders.c.protected_person_id.in_(sorted(protected)),
             )
         )
-    return _list(request, t.orders, *where)
+    return _with_party_names(request, _list(request, t.orders, *where))
 
 
 @router.get("/orders/{order_id}")

@@ -1,5 +1,10 @@
-// The shared registry: subjects, protected persons, devices, orders and zones, with each 422 reason
-// shown next to its field. Zones are drawn on the map by clicking (circle: centre then edge;
+// The shared registry: subjects, protected persons, devices, orders and zones. Each form is checked
+// here before it is sent (the same rules the server applies), and whatever the server still refuses
+// is shown next to its field in the user's language: its field errors carry a code (`missing`,
+// `phone`...) looked up in strings.js as "err.<field>.<code>", then "err.<code>", with the server's
+// own words as the fallback. Messages are kept as keys, so switching language translates them.
+// People are picked by searching (/v1/registry/search: what the caller's lists would show), and an
+// order shows its parties by name. Zones are drawn on the map by clicking (circle: centre then edge;
 // polygon: corners then Finish), with an optional weekly schedule. Roles that may only read it (112
 // dispatchers) get the same screens without anything to change; the server lists only what the
 // caller may see.
@@ -18,7 +23,7 @@ const KINDS = {
   subjects: {
     label: "reg.subjects", path: "/v1/subjects", zones: "subject", sub: (r) => r.name,
     fields: [
-      { name: "name" },
+      { name: "name", required: true },
       { name: "legal_basis", type: "select", options: LEGAL, prefix: "legal." },
       { name: "case_reference" },
       // whose caseload he is: operators assign it (a probation officer's new subject is theirs)
@@ -28,24 +33,25 @@ const KINDS = {
   },
   protected: {
     label: "reg.protected", path: "/v1/protected-persons", sub: (r) => r.name,
-    fields: [{ name: "name" }, { name: "phone" }, { name: "notes", type: "textarea", wide: true }],
+    fields: [{ name: "name", required: true }, { name: "phone", type: "tel", phone: true }, { name: "notes", type: "textarea", wide: true }],
   },
   devices: {
     label: "reg.devices", path: "/v1/devices", sub: (r) => `${t(`device.${r.kind}`)}${r.person_id ? ` · ${r.person_id}` : ""}`,
     fields: [
       { name: "kind", type: "select", options: DEVICE_KINDS, prefix: "device." },
-      { name: "person_id", optional: true },
-      { name: "silence_limit_s", type: "number", optional: true },
+      { name: "person_id", optional: true, pick: ["subject", "protected_person"] },
+      { name: "silence_limit_s", type: "number", optional: true, min: 0, max: 86400 },
     ],
   },
   orders: {
-    label: "reg.orders", path: "/v1/orders", zones: "order", sub: (r) => `${r.subject_id} → ${r.protected_person_id}`,
+    label: "reg.orders", path: "/v1/orders", zones: "order",
+    sub: (r) => `${r.subject_name || r.subject_id} → ${r.protected_person_name || r.protected_person_id}`,
     fields: [
-      { name: "subject_id" },
-      { name: "protected_person_id" },
-      { name: "violation_distance_m", type: "number" },
-      { name: "warning_distance_m", type: "number" },
-      { name: "victim_view_m", type: "number", value: 600 },
+      { name: "subject_id", pick: ["subject"], names: "subject_name" },
+      { name: "protected_person_id", pick: ["protected_person"], names: "protected_person_name" },
+      { name: "violation_distance_m", type: "number", min: 0, max: 100000 },
+      { name: "warning_distance_m", type: "number", min: 0, max: 200000 },
+      { name: "victim_view_m", type: "number", value: 600, min: 0, max: 100000, zero: true },
       { name: "legal_basis", type: "select", options: LEGAL, prefix: "legal." },
       { name: "valid_from", type: "datetime-local", optional: true },
       { name: "valid_until", type: "datetime-local", optional: true },
@@ -54,6 +60,36 @@ const KINDS = {
     ],
   },
 };
+
+const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/; // as the server's ids
+const PHONE_DIGITS = [7, 15]; // as the server's phone numbers
+
+// A message to show, kept as a string key and its values so that it can be said again in another
+// language: {key, vars}.
+const msg = (key, vars = {}) => ({ key, vars });
+// A problem with a part that has no field of its own: {parts: [{field, problem}]}, said in a row.
+const say = (m) => {
+  if (!m) return "";
+  if (m.parts) return m.parts.map((p) => `${p.field ? `${p.field}: ` : ""}${say(p.problem)}`).join("; ");
+  return t(m.key, m.vars);
+};
+
+// The words for one problem the server named: "err.<field>.<code>", else "err.<code>", else its own
+// (English) reason, said as such.
+export function problem(field, code, reason) {
+  const last = String(field || "").split(".").pop();
+  for (const key of [`err.${last}.${code}`, `err.${code}`]) if (code && t(key) !== key) return msg(key);
+  return msg("err.other", { reason: String(reason || "").replace(/^Value error, /, "") });
+}
+
+// The server's rule for a phone number: empty, or 7 to 15 digits with spaces, '-', '.', '(' or ')'
+// between them and an optional leading '+'.
+export function isPhone(value) {
+  const v = value.trim();
+  if (!v) return true;
+  const digits = (v.match(/[0-9]/g) || []).length;
+  return /^\+?[0-9 ().-]+$/.test(v) && digits >= PHONE_DIGITS[0] && digits <= PHONE_DIGITS[1];
+}
 
 function localInput(iso) {
   if (!iso) return "";
@@ -75,6 +111,8 @@ export class Registry {
     this.current = null; // the record being edited (null: a new one)
     this.zones = []; // zone drafts: {id, label, kind, shape, schedule: [{days, start, end}], saved}
     this.drawing = null;
+    this.confirming = false; // the "end order?" question is showing
+    this.searches = {}; // field -> the latest search's sequence number (older answers are dropped)
   }
 
   async start() {
@@ -125,7 +163,7 @@ export class Registry {
   relabel() {
     this.tabs();
     this.renderList();
-    this.renderForm(this.lastErrors || {});
+    if (this.formShown) this.keepingInputs(() => this.renderForm(this.lastErrors || {}));
     this.renderZones();
   }
 
@@ -167,7 +205,8 @@ export class Registry {
     this.current = record;
     this.formShown = true;
     this.lastErrors = {};
-    this.message = "";
+    this.message = null;
+    this.confirming = false;
     this.cancelDraw();
     const zones = record && KINDS[this.kind].zones ? record.zones || [] : [];
     this.zones = zones.map((z) => ({
@@ -183,6 +222,7 @@ export class Registry {
     this.fitZones();
   }
 
+  // errors: {field: {key, vars}} ("" for the form as a whole)
   renderForm(errors) {
     const spec = KINDS[this.kind];
     const col = this.root.querySelector("[data-testid=reg-form-col]");
@@ -195,7 +235,7 @@ export class Registry {
     const lock = this.canWrite ? "" : " disabled";
     const field = (f) => {
       const value = record ? record[f.name] : f.value;
-      const label = `<label for="f-${f.name}">${esc(t(`reg.${f.name}`))}</label>`;
+      const label = `<label for="f-${f.name}">${esc(t(`reg.${f.name}`))}${f.required ? ' <span aria-hidden="true">*</span>' : ""}</label>`;
       let input;
       if (f.type === "select") {
         input = `<select id="f-${f.name}" name="${f.name}" data-testid="field-${f.name}"${lock}>${f.options.map((o) =>
@@ -204,37 +244,157 @@ export class Registry {
         input = `<textarea id="f-${f.name}" name="${f.name}" rows="3" data-testid="field-${f.name}"${lock}>${esc(value ?? "")}</textarea>`;
       } else {
         const shown = f.type === "datetime-local" ? localInput(value) : value ?? "";
-        input = `<input id="f-${f.name}" name="${f.name}" type="${f.type || "text"}" ${f.type === "number" ? 'step="any"' : ""} value="${esc(shown)}" data-testid="field-${f.name}"${lock}>`;
+        const extra = f.pick ? ` autocomplete="off" role="combobox" aria-autocomplete="list" aria-expanded="false" aria-controls="pick-${f.name}" placeholder="${esc(t("reg.search_hint"))}"` : "";
+        input = `<input id="f-${f.name}" name="${f.name}" type="${f.type || "text"}" ${f.type === "number" ? 'step="any"' : ""}${f.required ? ' aria-required="true"' : ""} value="${esc(shown)}" data-testid="field-${f.name}"${extra}${lock}>`;
+        if (f.pick) {
+          const name = record && f.names ? record[f.names] : null;
+          input += `<div class="picked muted small" data-testid="picked-${f.name}">${esc(name || "")}</div>
+            <ul class="picker" role="listbox" id="pick-${f.name}" data-testid="picker-${f.name}" aria-label="${esc(t(`reg.${f.name}`))}" hidden></ul>`;
+        }
       }
       const error = errors[f.name];
-      return `<div class="field${f.wide ? " wide" : ""}" data-field="${f.name}">${label}${input}
-        <div class="error" data-testid="error-${f.name}"${error ? "" : " hidden"}>${esc(error || "")}</div></div>`;
+      return `<div class="field${f.wide ? " wide" : ""}${f.pick ? " picks" : ""}" data-field="${f.name}">${label}${input}
+        <div class="error" data-testid="error-${f.name}" id="e-${f.name}"${error ? "" : " hidden"}>${esc(say(error))}</div></div>`;
     };
     const idError = errors.id;
     const ended = record && record.ended_at;
+    const parties = this.kind === "orders" && record
+      ? `<p class="parties" data-testid="reg-parties">${esc(record.subject_name || record.subject_id)} (<span class="mono">${esc(record.subject_id)}</span>) → ${esc(record.protected_person_name || record.protected_person_id)} (<span class="mono">${esc(record.protected_person_id)}</span>)</p>`
+      : "";
+    const endable = this.kind === "orders" && record && !ended;
+    const confirm = endable && this.confirming
+      ? `<div class="confirm" role="alertdialog" aria-labelledby="confirm-end-text" data-testid="reg-end-confirm-box">
+          <p id="confirm-end-text">${esc(t("reg.end_confirm", { subject: record.subject_name || record.subject_id, person: record.protected_person_name || record.protected_person_id }))}</p>
+          <button type="button" class="danger" data-testid="reg-end-confirm">${esc(t("reg.end_order_now"))}</button>
+          <button type="button" data-testid="reg-end-cancel">${esc(t("reg.cancel"))}</button></div>`
+      : "";
     col.innerHTML = `<h2>${esc(t(spec.label))}${record ? ` · <span class="mono">${esc(record.id)}</span>` : ` · ${esc(t("reg.new"))}`}
         ${ended ? `<span class="chip silent">${esc(t("reg.ended"))}</span>` : ""}</h2>
+      ${parties}
       <form class="record" data-testid="reg-form" novalidate>
-        <div class="field" data-field="id"><label for="f-id">${esc(t("reg.id"))}</label>
-          <input id="f-id" name="id" data-testid="field-id" value="${esc(record ? record.id : "")}" ${record ? "readonly" : ""} placeholder="${esc(t("reg.id_hint"))}">
-          <div class="error" data-testid="error-id"${idError ? "" : " hidden"}>${esc(idError || "")}</div></div>
+        <div class="field" data-field="id"><label for="f-id">${esc(t("reg.id"))} <span aria-hidden="true">*</span></label>
+          <input id="f-id" name="id" data-testid="field-id" aria-required="true" value="${esc(record ? record.id : "")}" ${record ? "readonly" : ""} placeholder="${esc(t("reg.id_hint"))}">
+          <div class="error" data-testid="error-id" id="e-id"${idError ? "" : " hidden"}>${esc(say(idError))}</div></div>
         ${this.fields().map(field).join("")}
         ${this.canWrite ? `<div class="actions"><button type="submit" class="primary" data-testid="reg-save">${esc(t("reg.save"))}</button>
-          ${this.kind === "orders" && record && !ended ? `<button type="button" class="danger" data-testid="reg-end-order">${esc(t("reg.end_order"))}</button>` : ""}
-          <span class="ok-msg" data-testid="reg-message">${esc(this.message || "")}</span>
-          <span class="error" data-testid="error-general"${errors[""] ? "" : " hidden"}>${esc(errors[""] || "")}</span></div>`
+          ${endable && !this.confirming ? `<button type="button" class="danger" data-testid="reg-end-order">${esc(t("reg.end_order"))}</button>` : ""}
+          <span class="ok-msg" data-testid="reg-message" role="status">${esc(say(this.message))}</span>
+          <span class="error" data-testid="error-general" role="alert"${errors[""] ? "" : " hidden"}>${esc(say(errors[""]))}</span></div>
+          ${confirm}`
           : `<p class="muted small read-only" data-testid="reg-read-only">${esc(t("reg.read_only", { role: t(`role.${this.role}`) }))}</p>`}
       </form>
       ${record && record.devices ? `<h3>${esc(t("reg.devices_of"))}</h3><p class="mono">${record.devices.map((d) => `${esc(d.id)} (${esc(t(`device.${d.kind}`))})`).join(", ") || "–"}</p>` : ""}
       ${record && record.orders ? `<h3>${esc(t("reg.orders_of"))}</h3><p class="mono">${record.orders.map((o) => esc(o.id) + (o.ended_at ? ` (${esc(t("reg.ended"))})` : "")).join(", ") || "–"}</p>` : ""}`;
     for (const [name, reason] of Object.entries(errors)) {
       const input = col.querySelector(`[name="${CSS.escape(name)}"]`);
-      if (input && reason) input.setAttribute("aria-invalid", "true");
+      if (input && reason) {
+        input.setAttribute("aria-invalid", "true");
+        input.setAttribute("aria-describedby", `e-${name}`);
+      }
     }
     col.querySelector("form").addEventListener("submit", (e) => { e.preventDefault(); if (this.canWrite) this.save(); });
     const end = col.querySelector("[data-testid=reg-end-order]");
-    if (end) end.addEventListener("click", () => this.endOrder());
+    if (end) end.addEventListener("click", () => this.askEnd(true));
+    const yes = col.querySelector("[data-testid=reg-end-confirm]");
+    if (yes) {
+      yes.addEventListener("click", () => this.endOrder());
+      col.querySelector("[data-testid=reg-end-cancel]").addEventListener("click", () => this.askEnd(false));
+      yes.focus();
+    }
+    if (this.canWrite) for (const f of this.fields().filter((f) => f.pick)) this.wirePicker(col, f);
   }
+
+  // --- picking people by search ---------------------------------------------------------------------
+
+  wirePicker(col, f) {
+    const input = col.querySelector(`[name="${f.name}"]`);
+    const list = col.querySelector(`[data-testid=picker-${f.name}]`);
+    const picked = col.querySelector(`[data-testid=picked-${f.name}]`);
+    let timer = null;
+    input.addEventListener("input", () => {
+      picked.textContent = "";
+      this.searches[f.name] = (this.searches[f.name] || 0) + 1; // what is on its way is for older text
+      list.replaceChildren();
+      this.closePicker(input, list);
+      clearTimeout(timer);
+      timer = setTimeout(() => this.search(f, input, list), 200);
+    });
+    input.addEventListener("focus", () => { if (!input.value.trim()) this.search(f, input, list); });
+    input.addEventListener("keydown", (e) => {
+      if (e.key === "ArrowDown" && !list.hidden) {
+        e.preventDefault();
+        const first = list.querySelector("button");
+        if (first) first.focus();
+      } else if (e.key === "Escape") {
+        this.closePicker(input, list);
+      }
+    });
+    list.addEventListener("keydown", (e) => {
+      const buttons = [...list.querySelectorAll("button")];
+      const at = buttons.indexOf(document.activeElement);
+      if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+        e.preventDefault();
+        const next = at + (e.key === "ArrowDown" ? 1 : -1);
+        if (next < 0) input.focus();
+        else if (buttons[next]) buttons[next].focus();
+      } else if (e.key === "Escape") {
+        this.closePicker(input, list);
+        input.focus();
+      }
+    });
+    // a value already there (a device's wearer): say whose it is
+    if (input.value.trim() && !picked.textContent) this.nameOf(f, input.value.trim(), picked);
+  }
+
+  closePicker(input, list) {
+    list.hidden = true;
+    input.setAttribute("aria-expanded", "false");
+  }
+
+  async search(f, input, list) {
+    const seq = (this.searches[f.name] || 0) + 1;
+    this.searches[f.name] = seq;
+    const query = new URLSearchParams({ q: input.value.trim(), limit: "8" });
+    for (const kind of f.pick) query.append("kind", kind);
+    let found;
+    try {
+      found = await api("GET", `/v1/registry/search?${query}`);
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      found = [];
+    }
+    if (this.searches[f.name] !== seq || !input.isConnected) return; // typed on meanwhile
+    list.innerHTML = found.length ? "" : `<li class="muted small" data-testid="picker-none">${esc(t("reg.search_none"))}</li>`;
+    for (const item of found) {
+      const li = el(`<li role="presentation"><button type="button" role="option" data-testid="pick-${esc(item.id)}">
+        <b>${esc(item.name || item.id)}</b> <span class="mono">${esc(item.id)}</span>
+        <span class="muted small">${esc(t(`reg.kind.${item.kind}`))}${item.detail ? ` · ${esc(item.detail)}` : ""}</span></button></li>`);
+      li.querySelector("button").addEventListener("click", () => {
+        input.value = item.id;
+        input.closest(".field").querySelector(".picked").textContent = item.name || "";
+        input.removeAttribute("aria-invalid");
+        this.closePicker(input, list);
+        input.focus();
+      });
+      list.appendChild(li);
+    }
+    list.hidden = false;
+    input.setAttribute("aria-expanded", "true");
+  }
+
+  async nameOf(f, id, picked) {
+    const query = new URLSearchParams({ q: id, limit: "5" });
+    for (const kind of f.pick) query.append("kind", kind);
+    try {
+      const found = await api("GET", `/v1/registry/search?${query}`);
+      const same = found.find((x) => x.id === id);
+      if (same && picked.isConnected && !picked.textContent) picked.textContent = same.name || "";
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+    }
+  }
+
+  // --- saving ---------------------------------------------------------------------------------------
 
   body() {
     const spec = KINDS[this.kind];
@@ -258,39 +418,90 @@ export class Registry {
     return out;
   }
 
+  // What the server would refuse, found here first: {field: {key, vars}}.
+  check(id, body) {
+    const errors = {};
+    if (!id) errors.id = msg("err.missing");
+    else if (!ID.test(id)) errors.id = msg("err.string_pattern_mismatch");
+    for (const f of this.fields()) {
+      const value = body[f.name];
+      if (f.type === "number") {
+        if (value === undefined) errors[f.name] = msg("err.missing");
+        else if (value !== null && (!Number.isFinite(value) || value < f.min || (value === f.min && !f.zero) || value > f.max)) {
+          errors[f.name] = msg(f.zero ? "err.range_from" : "err.range", { min: f.min, max: f.max });
+        }
+      } else if (f.required && !value) {
+        errors[f.name] = msg(`err.${f.name}.missing`);
+      } else if (f.phone && !isPhone(value || "")) {
+        errors[f.name] = msg("err.phone");
+      } else if (f.pick && value && !ID.test(value)) {
+        errors[f.name] = msg("err.string_pattern_mismatch");
+      } else if (f.pick && !f.optional && !value) {
+        errors[f.name] = msg("err.missing");
+      }
+    }
+    if (this.kind === "orders") {
+      const { violation_distance_m: v, warning_distance_m: w, valid_from: from, valid_until: until } = body;
+      if (!errors.warning_distance_m && !errors.violation_distance_m && w < v) errors.warning_distance_m = msg("err.warning_distance_m.value_error");
+      if (from && until && until <= from) errors.valid_until = msg("err.valid_until.value_error");
+    }
+    return errors;
+  }
+
   async save() {
     const spec = KINDS[this.kind];
     const { id, body } = this.body();
-    if (!id) return this.showErrors({ id: "required" });
+    const found = this.check(id, body);
+    if (Object.keys(found).length) return this.showErrors(found);
     try {
       const saved = await api("PUT", `${spec.path}/${encodeURIComponent(id)}`, body);
-      this.message = t("reg.saved");
       await this.list();
       await this.edit(await api("GET", `${spec.path}/${encodeURIComponent(saved.id)}`));
-      this.message = t("reg.saved");
-      this.root.querySelector("[data-testid=reg-message]").textContent = this.message;
+      this.message = msg("reg.saved");
+      this.root.querySelector("[data-testid=reg-message]").textContent = say(this.message);
     } catch (error) {
-      if (!(error instanceof ApiError)) throw error;
-      this.showErrors(error.status === 422 ? error.fields() : { "": typeof error.detail === "string" ? error.detail : error.message });
+      this.showErrors(this.refusal(error));
     }
   }
 
-  // 422 reasons next to their fields: "warning_distance_m", "path.subject_id" (the id in the URL),
-  // "zones.0.circle.radius_m" or "zones[0].schedule" (a zone's card); anything else at the bottom.
+  // What the server said, as {field: {key, vars}} (zone problems under "zones.<n>...").
+  refusal(error) {
+    if (!(error instanceof ApiError)) return { "": msg("err.unreachable") };
+    const out = {};
+    if (Array.isArray(error.detail)) {
+      for (const e of error.detail) {
+        let field = String(e.field || "").replace(/^path\.\w+$/, "id").replace(/^body\.?/, "");
+        // a subject's or protected person's id taken by the other kind of person (409)
+        if (error.status === 409 && ["subject_id", "person_id"].includes(field) && this.kind !== "orders" && this.kind !== "devices") field = "id";
+        const code = e.code || (error.status === 409 ? "taken" : "refused");
+        out[field] = problem(field, code, e.reason);
+      }
+      return out;
+    }
+    const detail = typeof error.detail === "string" ? error.detail : error.message;
+    const scoped = error.status === 403 && detail.match(/^(\w+): outside/);
+    if (scoped) out[scoped[1]] = msg("err.out_of_scope");
+    else if (error.status === 403) out[""] = msg("err.forbidden");
+    else out[""] = msg("err.other", { reason: detail });
+    return out;
+  }
+
+  // Each problem next to its field: "warning_distance_m", "id", "zones.0.circle.radius_m" or
+  // "zones[0].schedule" (a zone's card); anything else at the bottom.
   showErrors(fields) {
     const known = new Set(["id", ...this.fields().map((f) => f.name)]);
     const errors = {};
     const zoneErrors = {};
-    for (let [key, reason] of Object.entries(fields)) {
-      const name = key.replace(/^path\.\w+$/, "id");
-      reason = String(reason).replace(/^Value error, /, "");
+    const parts = [];
+    for (const [name, problem] of Object.entries(fields)) {
       const zone = name.match(/^zones[.[](\d+)/);
-      if (known.has(name)) errors[name] = reason;
-      else if (zone) zoneErrors[Number(zone[1])] = `${name.slice(zone[0].length).replace(/^[\].]+/, "")}: ${reason}`;
-      else errors[""] = errors[""] ? `${errors[""]}; ${name ? `${name}: ` : ""}${reason}` : `${name ? `${name}: ` : ""}${reason}`;
+      if (known.has(name)) errors[name] = problem;
+      else if (zone) zoneErrors[Number(zone[1])] = { part: name.slice(zone[0].length).replace(/^[\].]+/, ""), problem };
+      else parts.push({ field: name, problem });
     }
+    if (parts.length) errors[""] = { parts };
     this.lastErrors = errors;
-    this.message = "";
+    this.message = null;
     this.keepingInputs(() => this.renderForm(errors));
     this.zoneErrors = zoneErrors;
     this.renderZones();
@@ -300,15 +511,35 @@ export class Registry {
   keepingInputs(render) {
     const form = this.root.querySelector("[data-testid=reg-form]");
     const values = form ? Object.fromEntries([...form.elements].filter((e) => e.name).map((e) => [e.name, e.value])) : {};
+    const names = form ? Object.fromEntries([...form.querySelectorAll(".picked")].map((p) => [p.dataset.testid, p.textContent])) : {};
     render();
     const again = this.root.querySelector("[data-testid=reg-form]");
+    if (!again) return;
     for (const [name, value] of Object.entries(values)) if (again.elements[name]) again.elements[name].value = value;
+    for (const p of again.querySelectorAll(".picked")) if (names[p.dataset.testid]) p.textContent = names[p.dataset.testid];
+  }
+
+  askEnd(asking) {
+    this.confirming = asking;
+    this.keepingInputs(() => this.renderForm(this.lastErrors || {}));
+    if (!asking) {
+      const end = this.root.querySelector("[data-testid=reg-end-order]");
+      if (end) end.focus();
+    }
   }
 
   async endOrder() {
-    await api("POST", `/v1/orders/${encodeURIComponent(this.current.id)}/end`);
+    const id = this.current.id;
+    try {
+      await api("POST", `/v1/orders/${encodeURIComponent(id)}/end`);
+    } catch (error) {
+      this.confirming = false;
+      return this.showErrors(this.refusal(error));
+    }
     await this.list();
-    this.edit(await api("GET", `/v1/orders/${encodeURIComponent(this.current.id)}`));
+    await this.edit(await api("GET", `/v1/orders/${encodeURIComponent(id)}`));
+    this.message = msg("reg.order_ended");
+    this.root.querySelector("[data-testid=reg-message]").textContent = say(this.message);
   }
 
   // --- zones ---------------------------------------------------------------------------------------
@@ -359,8 +590,8 @@ export class Registry {
       <div class="wide steps"${this.canWrite ? "" : " hidden"}>
         ${mode === "subject" && !z.fromOrder ? `<button type="button" class="primary" data-testid="zone-save-${i}">${esc(t("reg.save"))}</button>` : ""}
         ${z.fromOrder ? "" : `<button type="button" data-testid="zone-remove-${i}">${esc(t("reg.remove"))}</button>`}
-        <span class="error" data-testid="zone-error-${i}"${error ? "" : " hidden"}>${esc(error || "")}</span>
-        <span class="ok-msg" data-testid="zone-message-${i}"></span></div></div>`);
+        <span class="error" data-testid="zone-error-${i}"${error ? "" : " hidden"}>${esc(error ? `${error.part ? `${typeof error.part === "string" ? error.part : say(error.part)}: ` : ""}${say(error.problem)}` : "")}</span>
+        <span class="ok-msg" data-testid="zone-message-${i}" role="status">${esc(say(z.message))}</span></div></div>`);
     for (const input of card.querySelectorAll("[data-k]")) {
       input.addEventListener("input", () => { z[input.dataset.k] = input.value; });
       input.addEventListener("change", () => { z[input.dataset.k] = input.value; this.drawZonesOnMap(); });
@@ -395,20 +626,19 @@ export class Registry {
 
   async saveSubjectZone(z, i) {
     if (!z.id) {
-      this.zoneErrors = { ...(this.zoneErrors || {}), [i]: `${t("reg.zone_id")}: required` };
+      this.zoneErrors = { ...(this.zoneErrors || {}), [i]: { part: msg("reg.zone_id"), problem: msg("err.missing") } };
       return this.renderZones();
     }
     const { id, ...body } = this.zoneBody(z);
     try {
       await api("PUT", `/v1/subjects/${encodeURIComponent(this.current.id)}/zones/${encodeURIComponent(id)}`, body);
       z.saved = true;
+      z.message = msg("reg.saved"); // a key: said again in the language switched to
       this.zoneErrors = {};
       this.renderZones();
-      this.root.querySelector(`[data-testid=zone-message-${i}]`).textContent = t("reg.saved");
     } catch (error) {
-      if (!(error instanceof ApiError)) throw error;
-      const reasons = error.status === 422 ? Object.entries(error.fields()).map(([k, r]) => `${k.replace(/^body\.?/, "")}${k ? ": " : ""}${r}`).join("; ") : String(error.detail);
-      this.zoneErrors = { ...(this.zoneErrors || {}), [i]: reasons };
+      const parts = Object.entries(this.refusal(error)).map(([field, problem]) => ({ field, problem }));
+      this.zoneErrors = { ...(this.zoneErrors || {}), [i]: { part: "", problem: { parts } } };
       this.renderZones();
     }
   }

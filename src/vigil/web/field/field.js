@@ -10,6 +10,7 @@
 import { COMPASS_KO, compass16 } from "/web/common/compass.js";
 import { addStrings, initLanguage, languageSwitch, t, translatePage } from "/web/common/i18n.js";
 import { distanceBearing, makeMap } from "/web/common/map.js";
+import { colour } from "/web/common/palette.js";
 
 const LINK_KEY = "vigil.incident-link";
 const POLL_MS = 2000;
@@ -254,8 +255,8 @@ function pin(kind, heading) {
 async function startMap(config, center) {
   map = await makeMap($("map"), { center, zoom: 16, config });
   layers = {
-    track: L.polyline([], { color: "#b3261e", weight: 4, opacity: 0.55 }).addTo(map),
-    accuracy: L.circle([0, 0], { radius: 1, color: "#1f5fa8", weight: 1, fillOpacity: 0.08, interactive: false }),
+    track: L.polyline([], { color: colour("subject"), weight: 4, opacity: 0.55 }).addTo(map),
+    accuracy: L.circle([0, 0], { radius: 1, color: colour("unit"), weight: 1, fillOpacity: 0.08, interactive: false }),
     subject: null,
     victim: null,
     me: null,

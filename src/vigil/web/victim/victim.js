@@ -55,6 +55,7 @@ addStrings("ko", {
   "status.safe.text": "주변에 위험 신호가 없습니다.",
   "status.nearby": "주의하세요",
   "status.nearby.text": "가해자가 가까운 곳에 있습니다. 상황실이 지켜보고 있습니다.",
+  "status.nearby.watching": "상황실이 지켜보고 있습니다.",
   "status.danger": "위험합니다",
   "status.danger.text": "가해자가 매우 가까이 있습니다. 상황실에 알렸습니다.",
   "status.danger.open": "긴급 상황이 접수되어 상황실이 대응하고 있습니다.",
@@ -66,14 +67,13 @@ addStrings("ko", {
   "band.text": "가해자가 {from}–{to} m 거리 안에 있습니다",
   "guidance.title": "이렇게 하세요",
   "guide.safe.1": "평소처럼 지내셔도 됩니다. 이 앱을 켜 두면 위치가 상황실에 전달됩니다.",
-  "guide.safe.2": "불안하거나 위급하면 아래 SOS 버튼을 3초간 누르세요.",
   "guide.nearby.1": "사람이 많고 밝은 곳에 머무르세요.",
   "guide.nearby.2": "가능하면 가해자가 있는 쪽에서 멀어지세요.",
   "guide.nearby.3": "위협을 느끼면 바로 112에 전화하세요.",
-  "guide.danger.1": "표시된 방향에서 멀어지세요. 112에 전화하세요.",
+  "guide.danger.1": "표시된 방향에서 멀어지고, 112에 전화하세요.",
+  "guide.danger.call": "할 수 있으면 지금 112에 전화하세요.",
   "guide.danger.2": "가까운 가게, 역, 관공서 등 사람이 있는 곳으로 들어가세요.",
-  "guide.danger.3": "SOS 버튼을 3초간 누르면 상황실에 바로 알려집니다.",
-  "guide.near": "표시된 방향에서 멀어지세요. 위협을 느끼면 112에 전화하세요.",
+  "guide.near": "표시된 방향에서 멀어지세요.",
   "position.on": "내 위치 공유 중 (정확도 ±{m} m)",
   "position.waiting": "내 위치 확인 중…",
   "position.off": "휴대폰 위치 권한이 꺼져 있습니다. 보호 장치의 위치가 대신 사용됩니다.",
@@ -131,6 +131,7 @@ addStrings("en", {
   "status.safe.text": "Nothing to worry about nearby.",
   "status.nearby": "Be careful",
   "status.nearby.text": "The offender is somewhere near. The control centre is watching.",
+  "status.nearby.watching": "The control centre is watching.",
   "status.danger": "Danger",
   "status.danger.text": "The offender is very close. The control centre has been alerted.",
   "status.danger.open": "An emergency is open and the control centre is dealing with it.",
@@ -142,14 +143,13 @@ addStrings("en", {
   "band.text": "The offender is {from}–{to} m from you",
   "guidance.title": "What to do",
   "guide.safe.1": "Go about your day. While this app is open, your position reaches the control centre.",
-  "guide.safe.2": "If you feel unsafe, hold the SOS button below for 3 seconds.",
   "guide.nearby.1": "Stay where it is busy and well lit.",
   "guide.nearby.2": "If you can, move away from where he might be.",
   "guide.nearby.3": "If you feel threatened, call 112 at once.",
-  "guide.danger.1": "Move away from the direction shown; call 112.",
+  "guide.danger.1": "Move away from the direction shown and call 112.",
+  "guide.danger.call": "Call 112 now if you can.",
   "guide.danger.2": "Go into a shop, station or public office where there are people.",
-  "guide.danger.3": "Hold SOS for 3 seconds to alert the control centre at once.",
-  "guide.near": "Move away from the direction shown; call 112 if you feel threatened.",
+  "guide.near": "Move away from the direction shown.",
   "position.on": "Sharing my position (±{m} m)",
   "position.waiting": "Finding my position…",
   "position.off": "Location is off on this phone; your protection device's position is used instead.",
@@ -394,9 +394,13 @@ function render() {
   $("status-title").textContent = t(`status.${status}`);
   const near = last.offenders.filter((o) => o.band === "near");
   const close = near.some((o) => o.danger);
-  $("status-text").textContent = t(status === "danger" && !close ? "status.danger.open" : `status.${status}.text`);
-
   const warning = last.offenders.filter((o) => o.band === "warning");
+  // Each thing is said once: where the radar or the band says where he is, the status does not
+  // say it again; the SOS and 112 say themselves at the bottom, so the guidance does not.
+  const shown = near.length > 0 || warning.length > 0;
+  $("status-text").textContent = t(
+    status === "danger" && !close ? "status.danger.open" : status === "nearby" && shown ? "status.nearby.watching" : `status.${status}.text`,
+  );
 
   // within her view: the radar, from the distance and bearing the server sent
   const marks = $("offender-marks");
@@ -425,10 +429,10 @@ function render() {
 
   const list = $("guidance");
   list.replaceChildren();
-  const keys = status === "danger" ? ["guide.danger.1", "guide.danger.2", "guide.danger.3"]
+  const keys = status === "danger" ? [near.length ? "guide.danger.1" : "guide.danger.call", "guide.danger.2"]
     : near.length ? ["guide.near", "guide.nearby.1", "guide.nearby.3"]
       : status === "nearby" ? ["guide.nearby.1", "guide.nearby.2", "guide.nearby.3"]
-        : ["guide.safe.1", "guide.safe.2"];
+        : ["guide.safe.1"];
   for (const key of keys) {
     const li = document.createElement("li");
     li.textContent = t(key);
