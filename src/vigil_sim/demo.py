@@ -45,9 +45,14 @@ DEMO_USERS = (
     ("victim", Role.PROTECTED_PERSON),
     ("admin", Role.ADMIN),
 )
-# Scripted in the first minute, so a visitor sees the system work without waiting for chance.
+# Scripted in the first minute, so a visitor sees the system work without waiting for chance. The
+# approach starts at once, with him already driving to her, 1.2 km from her door: a warning as soon
+# as both devices have reported, and a violation about a minute and a half in (within two minutes
+# whatever the draw: his speed, the devices' first reports, the order's violation distance).
+APPROACH_FROM_M = 1_200.0
+PURSUIT = timedelta(minutes=30)
 OPENING = (
-    (IncidentKind.NAMYANGJU, timedelta(seconds=5)),
+    (IncidentKind.NAMYANGJU, timedelta(seconds=0)),
     (IncidentKind.TAMPER, timedelta(seconds=10)),
     (IncidentKind.SOS, timedelta(seconds=20)),
 )
@@ -114,7 +119,16 @@ def script_opening(sim: Simulation, caseload: Caseload, now: datetime) -> list[s
     by_distance = sorted(caseload.subjects, key=lambda s: sim.partner_distance(s.id, ts))
     scripted: list[str] = []
     for (kind, delay), subject in zip(OPENING, by_distance, strict=False):
-        sim.force(kind, subject.id, now + delay)
+        if kind is IncidentKind.NAMYANGJU:
+            sim.force(kind, subject.id, now + delay, approach_from_m=APPROACH_FROM_M)
+            # Both parties' devices report every 15 s from the start, as the server's pursuit mode
+            # would have them once the warning opens: a watch on a 5-minute interval would otherwise
+            # keep the first warning waiting for minutes.
+            for person_id in (subject.id, *caseload.partners(subject.id)):
+                for device in caseload.people[person_id].devices:
+                    sim.pursuit(device.id, now + PURSUIT, at=now)
+        else:
+            sim.force(kind, subject.id, now + delay)
         scripted.append(f"{kind.value} by {subject.id} at +{int(delay.total_seconds())} s")
     return scripted
 
