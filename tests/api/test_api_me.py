@@ -12,9 +12,9 @@ import math
 
 import pytest
 from api_kit import HOME_LAT, HOME_LON, M_PER_DEG_LAT, WATCH, features, north
-from conftest import DISPATCHER
 from sqlalchemy import select, update
 
+from conftest import DISPATCHER
 from vigil.domain.model import Role
 from vigil.store import tables as t
 from vigil.store.accounts import create_user, issue_token
