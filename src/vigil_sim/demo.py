@@ -228,19 +228,20 @@ async def run_demo(*, subjects: int, seed: int, host: str, port: int) -> int:
         await register_desks(base, tokens["admin"], desk_list, desks_url)
 
         caseload = make_caseload(subjects, seed)
+        driver = Driver(base, device_token=tokens["devices"], registry_token=tokens["operator"])
+        await driver.register(caseload)
+        # The simulated world starts once its registry is in: the scripted minutes are all seen.
         now = datetime.now(UTC)
         sim = Simulation(caseload, seed, start=now)
         scripted = script_opening(sim, caseload, now)
         # The victim app's demo account speaks for the woman the scripted approach is aimed at.
-        approached = min(caseload.subjects, key=lambda s: sim.partner_distance(s.id, now.timestamp()))
-        victim_id = caseload.partners(approached.id)[0]
+        approach = next(i for i in sim.incidents if i.forced and i.kind is IncidentKind.NAMYANGJU)
+        victim_id = approach.protected_person_id or caseload.partners(approach.subject_id)[0]
         bind_victim(url, "victim", victim_id)
-        driver = Driver(base, device_token=tokens["devices"], registry_token=tokens["operator"])
-        await driver.register(caseload)
         # Every other subject, and the man of the scripted approach, are the probation officer's; the
         # dispatcher's jurisdiction is the province the approach happens in.
         ids = sorted(s.id for s in caseload.subjects)
-        caseload_ids = sorted({*ids[::2], approached.id})
+        caseload_ids = sorted({*ids[::2], approach.subject_id})
         province = province_of(sim, victim_id, now.timestamp())
         give_scopes(url, caseload_ids, province)
         names = jurisdiction.area_names(province) or (province, province)

@@ -69,7 +69,7 @@ def demo_desks() -> tuple[Desk, Desk]:
 
 @dataclass(slots=True)
 class Tally:
-    verified: int = 0  # pushes whose signature held (retries of one webhook-id counted once)
+    verified: int = 0  # pushes whose signature held (a retry of one webhook-id to a desk counted once)
     refused: int = 0  # pushes refused for their signature
     reported: int = 0  # reports Vigil accepted (200)
     report_errors: list[str] = field(default_factory=list)  # reports Vigil refused, and why
@@ -84,7 +84,7 @@ class Desks:
         self.vigil_url = vigil_url.rstrip("/")
         self.unit_after_s = unit_after_s
         self.tally = Tally()
-        self._seen: set[str] = set()
+        self._seen: set[tuple[str, str]] = set()  # (target, webhook-id): one change goes to each target
         self._units_sent: set[tuple[str, str]] = set()  # (target, alert)
         self._pending: set[asyncio.Task[None]] = set()
         self._client: httpx.AsyncClient | None = None
@@ -120,10 +120,10 @@ class Desks:
         except (WebhookVerificationError, ValueError):
             self.tally.refused += 1
             return 401, b'{"error": "bad signature"}'
-        message_id = headers["webhook-id"]
-        if message_id in self._seen:
+        seen = (desk.target_id, headers["webhook-id"])
+        if seen in self._seen:
             return 200, b'{"duplicate": true}'
-        self._seen.add(message_id)
+        self._seen.add(seen)
         self.tally.verified += 1
         if isinstance(event, dict):
             self._answer(desk, event)

@@ -37,6 +37,7 @@ ROLES = {
     "admin": "admin",
 }
 POLICE_DESK = "demo-112"
+PROBATION_DESK = "demo-probation"
 
 
 @dataclass
@@ -148,6 +149,8 @@ def test_the_demo_shows_alerts_within_a_minute_and_stops_cleanly(tmp_path: Path)
         police = [d for d in detail["deliveries"] if d["target"] == POLICE_DESK]
         assert any(d["state"] == "delivered" and d["last_status"] == 200 for d in police), police
         assert any(d["acknowledged_at"] for d in police), police
+        probation = [d for d in detail["deliveries"] if d["target"] == PROBATION_DESK]
+        assert any(d["acknowledged_at"] for d in probation), probation  # the same change, its own receipt
         assert detail["state"] in ("dispatched", "on_scene"), detail["state"]
         # the dispatcher sees it: his jurisdiction is where it happens
         assert detail["id"] in {a["id"] for a in _alerts(port, tokens["dispatcher"])}
