@@ -136,7 +136,7 @@ def _user(args: argparse.Namespace, settings: Settings) -> int:
     user_id = args.id or f"u-{uuid.uuid4().hex[:12]}"
     areas = [a for a in (args.areas or "").split(",") if a]
     if any(not (a.isdigit() and 2 <= len(a) <= 10) for a in areas):
-        print("--areas: municipality code prefixes of 2 to 10 digits, comma-separated (e.g. 11,41135)")
+        print("--areas: municipality code prefixes of 2 to 10 digits, comma-separated (e.g. 11,31130)")
         return 2
     _record(db, settings, "users.manage", f"user:{user_id}", role=args.role, areas=areas)
     with db.begin() as conn:
@@ -491,7 +491,10 @@ def parser() -> argparse.ArgumentParser:
     user.add_argument("name")
     user.add_argument("role", choices=[r.value for r in Role if r is not Role.DEVICE])
     user.add_argument("--id")
-    user.add_argument("--areas", help="a police dispatcher's jurisdictions: code prefixes, e.g. 11,41")
+    user.add_argument(
+        "--areas",
+        help="a police dispatcher's jurisdictions: code prefixes, e.g. 11,31 (Seoul, Gyeonggi-do: the 2012 codes)",
+    )
     user.set_defaults(run=_user)
     audit = sub.add_parser("audit", help="the audit trail")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)

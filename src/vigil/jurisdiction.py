@@ -407,3 +407,40 @@ def municipalities() -> Atlas:
 def locate(lat: float, lon: float) -> Area:
     """The municipality responsible for a position, from the packaged outlines: see `Atlas.locate`."""
     return municipalities().locate(lat, lon)
+
+
+# The provinces and metropolitan cities: the first two digits of a municipality's code in the 2012
+# outlines (Statistics Korea's codes of that year), with their names of that year. A dispatcher's
+# jurisdiction is usually one of these ("31" is all of Gyeonggi-do).
+PROVINCES: dict[str, tuple[str, str]] = {
+    "11": ("서울특별시", "Seoul"),
+    "21": ("부산광역시", "Busan"),
+    "22": ("대구광역시", "Daegu"),
+    "23": ("인천광역시", "Incheon"),
+    "24": ("광주광역시", "Gwangju"),
+    "25": ("대전광역시", "Daejeon"),
+    "26": ("울산광역시", "Ulsan"),
+    "29": ("세종특별자치시", "Sejong"),
+    "31": ("경기도", "Gyeonggi-do"),
+    "32": ("강원도", "Gangwon-do"),
+    "33": ("충청북도", "Chungcheongbuk-do"),
+    "34": ("충청남도", "Chungcheongnam-do"),
+    "35": ("전라북도", "Jeollabuk-do"),
+    "36": ("전라남도", "Jeollanam-do"),
+    "37": ("경상북도", "Gyeongsangbuk-do"),
+    "38": ("경상남도", "Gyeongsangnam-do"),
+    "39": ("제주특별자치도", "Jeju-do"),
+}
+
+
+def area_names(prefix: str) -> tuple[str, str] | None:
+    """The Korean and English names of a code prefix as jurisdictions are given (a province's two
+    digits or a municipality's five, its province named first), or None for a prefix that names
+    neither."""
+    if len(prefix) == 2:
+        return PROVINCES.get(prefix)
+    found = municipalities().by_code.get(prefix)
+    province = PROVINCES.get(prefix[:2])
+    if found is None or province is None:
+        return None
+    return f"{province[0]} {found.name}", f"{found.name_eng}, {province[1]}"

@@ -13,14 +13,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import socket
 import sys
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import uvicorn
 from sqlalchemy import update
 
+from vigil import jurisdiction
 from vigil.app import create_app
 from vigil.config import Settings
 from vigil.domain.alerts import AlertKind
@@ -31,6 +34,7 @@ from vigil.store import tables as t
 from vigil.store.accounts import create_user, issue_token
 from vigil.store.database import migrate, open_engine
 from vigil_sim.caseload import Caseload, make_caseload
+from vigil_sim.desk import Desk, Desks, Tally, demo_desks
 from vigil_sim.driver import Driver, run_live
 from vigil_sim.incidents import IncidentKind
 from vigil_sim.simulator import Simulation
@@ -45,9 +49,14 @@ DEMO_USERS = (
     ("victim", Role.PROTECTED_PERSON),
     ("admin", Role.ADMIN),
 )
-# Scripted in the first minute, so a visitor sees the system work without waiting for chance.
+# Scripted in the first minute, so a visitor sees the system work without waiting for chance. The
+# approach starts at once, with him already driving to her, 1.2 km from her door: a warning as soon
+# as both devices have reported, and a violation about a minute and a half in (within two minutes
+# whatever the draw: his speed, the devices' first reports, the order's violation distance).
+APPROACH_FROM_M = 1_200.0
+PURSUIT = timedelta(minutes=30)
 OPENING = (
-    (IncidentKind.NAMYANGJU, timedelta(seconds=5)),
+    (IncidentKind.NAMYANGJU, timedelta(seconds=0)),
     (IncidentKind.TAMPER, timedelta(seconds=10)),
     (IncidentKind.SOS, timedelta(seconds=20)),
 )
@@ -91,20 +100,43 @@ def bind_victim(url: str, user_id: str, person_id: str) -> None:
     db.dispose()
 
 
-# The dispatcher's jurisdiction: Gyeonggi-do, where the scripted approach happens (Namyangju).
-DISPATCHER_AREAS = "31"
-
-
-def give_scopes(url: str, caseload: list[str]) -> None:
-    """The probation officer's caseload and the dispatcher's jurisdiction, so that logging in as
-    either shows a narrower view than the operator's."""
+def give_scopes(url: str, caseload: list[str], areas: str) -> None:
+    """The probation officer's caseload and the dispatcher's jurisdiction (code prefixes), so that
+    logging in as either shows a narrower view than the operator's."""
     db = open_engine(url)
     with db.begin() as conn:
         conn.execute(
             update(t.subjects).where(t.subjects.c.id.in_(caseload)).values(probation_officer="probation")
         )
-        conn.execute(update(t.users).where(t.users.c.id == "dispatcher").values(areas=DISPATCHER_AREAS))
+        conn.execute(update(t.users).where(t.users.c.id == "dispatcher").values(areas=areas))
     db.dispose()
+
+
+def province_of(sim: Simulation, person_id: str, ts: float) -> str:
+    """The province (two-digit code) where a person is at `ts`: the dispatcher's jurisdiction is the
+    one the scripted approach happens in, so that he sees it."""
+    lat, lon = sim.position(person_id, ts)[:2]
+    return jurisdiction.locate(lat, lon).code[:2]
+
+
+async def register_desks(base: str, admin_token: str, desks: Sequence[Desk], desks_url: str) -> None:
+    """The desks as dispatch targets, through the registry API as an administrator would."""
+    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {admin_token}"}) as client:
+        for desk in desks:
+            r = await client.put(f"/v1/dispatch/targets/{desk.target_id}", json=desk.registration(desks_url))
+            if r.status_code not in (200, 201):
+                raise RuntimeError(
+                    f"the dispatch desk {desk.target_id} was refused: {r.status_code} {r.text}"
+                )
+
+
+def role_links(base: str, tokens: dict[str, str], scopes: dict[str, str]) -> list[str]:
+    """One line per demo account: who, the link that signs in as them, and what they see there."""
+    lines = []
+    for user_id, role in DEMO_USERS:
+        app = "victim" if role is Role.PROTECTED_PERSON else "control"
+        lines.append(f"  {user_id:10} {base}/{app}/?token={tokens[user_id]}   {scopes[user_id]}")
+    return lines
 
 
 def script_opening(sim: Simulation, caseload: Caseload, now: datetime) -> list[str]:
@@ -114,7 +146,16 @@ def script_opening(sim: Simulation, caseload: Caseload, now: datetime) -> list[s
     by_distance = sorted(caseload.subjects, key=lambda s: sim.partner_distance(s.id, ts))
     scripted: list[str] = []
     for (kind, delay), subject in zip(OPENING, by_distance, strict=False):
-        sim.force(kind, subject.id, now + delay)
+        if kind is IncidentKind.NAMYANGJU:
+            sim.force(kind, subject.id, now + delay, approach_from_m=APPROACH_FROM_M)
+            # Both parties' devices report every 15 s from the start, as the server's pursuit mode
+            # would have them once the warning opens: a watch on a 5-minute interval would otherwise
+            # keep the first warning waiting for minutes.
+            for person_id in (subject.id, *caseload.partners(subject.id)):
+                for device in caseload.people[person_id].devices:
+                    sim.pursuit(device.id, now + PURSUIT, at=now)
+        else:
+            sim.force(kind, subject.id, now + delay)
         scripted.append(f"{kind.value} by {subject.id} at +{int(delay.total_seconds())} s")
     return scripted
 
@@ -127,12 +168,22 @@ def _alert_counts(services: Services) -> dict[AlertKind, int]:
     return counts
 
 
-def summary(subjects: int, fixes_per_s: float, counts: dict[AlertKind, int]) -> str:
+def summary(subjects: int, fixes_per_s: float, counts: dict[AlertKind, int], desks: Tally) -> str:
     total = sum(counts.values())
-    worst = ", ".join(f"{kind.value} {n}" for kind, n in sorted(counts.items(), key=lambda kv: -kv[1])[:4])
-    return f"subjects {subjects} | fixes/s {fixes_per_s:6.1f} | open alerts {total}" + (
-        f" ({worst})" if worst else ""
+    worst = ", ".join(f"{kind.value} {n}" for kind, n in sorted(counts.items(), key=lambda kv: -kv[1])[:3])
+    return (
+        f"subjects {subjects} | fixes/s {fixes_per_s:6.1f} | open alerts {total}"
+        + (f" ({worst})" if worst else "")
+        + f" | pushes {desks.verified}, answered {desks.reported}"
     )
+
+
+async def _started(server: uvicorn.Server, serving: asyncio.Task[None]) -> bool:
+    while not server.started:
+        if serving.done():
+            return False
+        await asyncio.sleep(0.05)
+    return True
 
 
 async def run_demo(*, subjects: int, seed: int, host: str, port: int) -> int:
@@ -150,63 +201,107 @@ async def run_demo(*, subjects: int, seed: int, host: str, port: int) -> int:
     )
     server = _QuietServer(config)
     serving = asyncio.create_task(server.serve())
-    while not server.started:
-        if serving.done():
-            print(f"the server did not start on {host}:{port} (is the port taken?)", file=sys.stderr)
-            return 1
-        await asyncio.sleep(0.05)
-
+    if not await _started(server, serving):
+        print(f"the server did not start on {host}:{port} (is the port taken?)", file=sys.stderr)
+        return 1
     base = f"http://{host}:{port}"
-    caseload = make_caseload(subjects, seed)
-    now = datetime.now(UTC)
-    sim = Simulation(caseload, seed, start=now)
-    scripted = script_opening(sim, caseload, now)
-    # The victim app's demo account speaks for the woman the scripted approach is aimed at.
-    approached = min(caseload.subjects, key=lambda s: sim.partner_distance(s.id, now.timestamp()))
-    victim_id = caseload.partners(approached.id)[0]
-    bind_victim(url, "victim", victim_id)
-    driver = Driver(base, device_token=tokens["devices"], registry_token=tokens["operator"])
-    await driver.register(caseload)
-    # Every other subject, and the man of the scripted approach, are the probation officer's.
-    ids = sorted(s.id for s in caseload.subjects)
-    give_scopes(url, sorted({*ids[::2], approached.id}))
-
-    print(f"\nVigil demo: {base}   (API and docs: {base}/docs)", flush=True)
-    print(f"database: {DEMO_DB} (fresh each run); caseload: {subjects} subjects, seed {seed}")
-    print("tokens (Authorization: Bearer <token>, or ?token=<token>):")
-    for label, token in tokens.items():
-        print(f"  {label:10} {token}")
-    print("web apps (Korean first; KO/EN switch at the top):")
-    print(f"  control centre  {base}/control/?token={tokens['operator']}")
-    print(f"  victim app      {base}/victim/?token={tokens['victim']}   ({victim_id}, the approach's target)")
-    print("  field terminal  the live-track link in an alert's detail (opens that incident only)")
-    print("scripted in the first minute: " + "; ".join(scripted))
-    print("Ctrl-C to stop.\n", flush=True)
-
+    # The dispatch desks (a 112 centre and a probation service) on a loopback port of their own; they
+    # call back the server on loopback too, whatever address it was asked to listen on.
+    local = base if host not in ("0.0.0.0", "::", "") else f"http://127.0.0.1:{port}"
+    desk_list = demo_desks()
+    desks = Desks(desk_list, local)
+    desk_socket = socket.socket()
+    desk_socket.bind(("127.0.0.1", 0))
+    desks_url = f"http://127.0.0.1:{desk_socket.getsockname()[1]}"
+    desk_server = _QuietServer(uvicorn.Config(desks, log_level="warning", access_log=False, lifespan="off"))
+    desk_serving = asyncio.create_task(desk_server.serve(sockets=[desk_socket]))
     stop = asyncio.Event()
+    devices: asyncio.Task[None] | None = None
+    driver: Driver | None = None
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    devices = asyncio.create_task(run_live(sim, driver, stop=stop))
     try:
+        if not await _started(desk_server, desk_serving):
+            print("the dispatch desks did not start on 127.0.0.1", file=sys.stderr)
+            return 1
+        await register_desks(base, tokens["admin"], desk_list, desks_url)
+
+        caseload = make_caseload(subjects, seed)
+        driver = Driver(base, device_token=tokens["devices"], registry_token=tokens["operator"])
+        await driver.register(caseload)
+        # The simulated world starts once its registry is in: the scripted minutes are all seen.
+        now = datetime.now(UTC)
+        sim = Simulation(caseload, seed, start=now)
+        scripted = script_opening(sim, caseload, now)
+        # The victim app's demo account speaks for the woman the scripted approach is aimed at.
+        approach = next(i for i in sim.incidents if i.forced and i.kind is IncidentKind.NAMYANGJU)
+        victim_id = approach.protected_person_id or caseload.partners(approach.subject_id)[0]
+        bind_victim(url, "victim", victim_id)
+        # Every other subject, and the man of the scripted approach, are the probation officer's; the
+        # dispatcher's jurisdiction is the province the approach happens in.
+        ids = sorted(s.id for s in caseload.subjects)
+        caseload_ids = sorted({*ids[::2], approach.subject_id})
+        province = province_of(sim, victim_id, now.timestamp())
+        give_scopes(url, caseload_ids, province)
+        names = jurisdiction.area_names(province) or (province, province)
+
+        print(f"\nVigil demo: {base}   (API and docs: {base}/docs)", flush=True)
+        print(f"database: {DEMO_DB} (fresh each run); caseload: {subjects} subjects, seed {seed}")
+        print("tokens (Authorization: Bearer <token>, or ?token=<token>):")
+        for label, token in tokens.items():
+            print(f"  {label:10} {token}")
+        print("sign in as each role (Korean first; KO/EN switch at the top; the scope is in the header):")
+        scopes = {
+            "operator": "control centre: everything monitored",
+            "probation": f"control centre: his caseload, {len(caseload_ids)} subjects",
+            "dispatcher": f"control centre: his jurisdiction, {province} {names[1]} ({names[0]})",
+            "field": "control centre: the incidents he is sent to (an operator sends him from an alert)",
+            "victim": f"victim app: {victim_id}, the approach's target",
+            "admin": "control centre: users and dispatch targets, no one's records",
+        }
+        for line in role_links(base, tokens, scopes):
+            print(line)
+        print("  field terminal  the live-track link in an alert's detail, or in a push (that incident only)")
+        print(
+            f"dispatch: every push goes to a local 112 centre and probation service ({desks_url}), which "
+            "check its signature and answer: receipts and a patrol unit in the alert's detail"
+        )
+        print("scripted in the first minute: " + "; ".join(scripted))
+        print("Ctrl-C to stop.\n", flush=True)
+
+        devices = asyncio.create_task(run_live(sim, driver, stop=stop))
         while not stop.is_set() and not devices.done() and not serving.done():
             line = summary(
-                len(caseload.subjects), driver.stats.fixes_per_s(), _alert_counts(app.state.services)
+                len(caseload.subjects),
+                driver.stats.fixes_per_s(),
+                _alert_counts(app.state.services),
+                desks.tally,
             )
-            sys.stdout.write("\r" + line.ljust(100))
+            sys.stdout.write("\r" + line.ljust(110))
             sys.stdout.flush()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
     finally:
         stop.set()
-        print("\nstopping: devices first, then the server...", flush=True)
-        with contextlib.suppress(Exception):
-            await devices
-        await driver.aclose()
+        print("\nstopping: devices first, then the dispatch desks, then the server...", flush=True)
+        if devices is not None:
+            with contextlib.suppress(Exception):
+                await devices
+        if driver is not None:
+            await driver.aclose()
+        await desks.aclose()
         server.should_exit = True
         await serving
+        desk_server.should_exit = True
+        await desk_serving
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+    tally = desks.tally
+    print(
+        f"dispatch desks: {tally.verified} pushes verified, {tally.refused} refused for their signature, "
+        f"{tally.reported} answers accepted, {len(tally.report_errors)} refused"
+    )
     print("stopped; the database is consistent. Run again to start afresh.")
     return 0
 

@@ -224,8 +224,10 @@ class DeviceSim:
 
     # --- controls ---------------------------------------------------------------------------------
 
-    def pursue(self, until: float) -> None:
+    def pursue(self, until: float, at: float | None = None) -> None:
         self.pursuit_until = max(self.pursuit_until, until)
+        if at is not None:  # taken at `at`: the next sample within one pursuit interval of it
+            self.next_t = min(self.next_t, at + self.tuning.pursuit_interval_s)
 
     def add_event(self, event: ScriptedEvent) -> None:
         self.events.append(event)

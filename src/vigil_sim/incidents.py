@@ -129,9 +129,13 @@ def build(
     routine: RoutineAt,
     *,
     forced: bool = False,
+    approach_from_m: float | None = None,
 ) -> Incident:
     """Script an incident of `kind` starting at epoch second `at`. Kinds involving a victim need
-    `order` and `victim`; `routine` gives where people would otherwise be."""
+    `order` and `victim`; `routine` gives where people would otherwise be. `approach_from_m`: a
+    staged namyangju (the demo's): he is already on his way, driving, at most this far from her
+    door, and she waits outdoors where she is, so her device sees the sky (only for an incident
+    that starts before his device has reported: the demo's first instant)."""
     device = subject.person.device.id
     base = Incident(
         kind,
@@ -144,7 +148,7 @@ def build(
         forced=forced,
     )
     if kind is IncidentKind.NAMYANGJU:
-        return _namyangju(base, rng, subject.person, _need(victim, kind), routine)
+        return _namyangju(base, rng, subject.person, _need(victim, kind), routine, approach_from_m)
     if kind is IncidentKind.VICTIM_APPROACH:
         return _victim_approach(base, rng, subject.person, _need(victim, kind), routine)
     if kind is IncidentKind.CURFEW_BREACH:
@@ -196,21 +200,34 @@ def back_to_routine(
 
 
 def _drive(
-    rng: random.Random, person: Person, t: float, a: tuple[float, float], b: tuple[float, float]
+    rng: random.Random,
+    person: Person,
+    t: float,
+    a: tuple[float, float],
+    b: tuple[float, float],
+    by_car: bool = False,
 ) -> Leg:
-    """A determined trip: driving (12-17 m/s) unless it is a short walk."""
-    if dist(a, b) < WALK_MAX_M:
+    """A determined trip: driving (12-17 m/s) unless it is a short walk (and not `by_car`)."""
+    if dist(a, b) < WALK_MAX_M and not by_car:
         return trip(t, [a, b], person.habits.walk_mps)
     return trip(t, jittered(rng, a, b), rng.uniform(12.0, 17.0))
 
 
 def _namyangju(
-    base: Incident, rng: random.Random, offender: Person, victim: Person, routine: RoutineAt
+    base: Incident,
+    rng: random.Random,
+    offender: Person,
+    victim: Person,
+    routine: RoutineAt,
+    approach_from_m: float | None = None,
 ) -> Incident:
     at = base.start
     s0, v = routine(offender, at), routine(victim, at)
     door = toward(v[0], v[1], s0[0], s0[1], rng.uniform(15.0, 40.0))  # on the side he comes from
-    approach = _drive(rng, offender, at, _point(s0), door)
+    setout = _point(s0)
+    if approach_from_m is not None and dist(setout, _point(v)) > approach_from_m:
+        setout = toward(v[0], v[1], s0[0], s0[1], approach_from_m)  # already on his way to her
+    approach = _drive(rng, offender, at, setout, door, by_car=approach_from_m is not None)
     cut = approach.end + rng.uniform(8.0, 20.0) * 60.0
     hideout = jitter_point(rng, door[0], door[1], 5_000.0, 15_000.0)
     flee = trip(cut, jittered(rng, door, hideout), rng.uniform(13.0, 17.0))
@@ -225,10 +242,11 @@ def _namyangju(
             back,
         ]
     )
-    # She stays where she was (at home, mostly) until he has gone.
+    # She stays where she was (at home, mostly) until he has gone; outdoors when staged.
     victim_leaves = cut + rng.uniform(5.0, 15.0) * 60.0
     victim_back = back_to_routine(rng, victim, victim_leaves, _point(v), routine)
-    victim_plan = Plan([stay(at, victim_leaves, v[0], v[1], v[4]), victim_back])
+    indoors = v[4] and approach_from_m is None
+    victim_plan = Plan([stay(at, victim_leaves, v[0], v[1], indoors), victim_back])
     return _with(
         base,
         end=max(back.end, victim_back.end),

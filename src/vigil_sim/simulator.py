@@ -138,10 +138,11 @@ class Simulation:
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.now_ts, UTC)
 
-    def pursuit(self, device_id: str, until: datetime) -> None:
+    def pursuit(self, device_id: str, until: datetime, at: datetime | None = None) -> None:
         """Report every 15 s until `until` (as a server command would), on top of the automatic
-        pursuit while the other party of an order is within 2 km."""
-        self.devices[device_id].pursue(until.timestamp())
+        pursuit while the other party of an order is within 2 km. Told `at` a time, the device
+        takes it then: its next report comes within 15 s of it, not at the end of a slow interval."""
+        self.devices[device_id].pursue(until.timestamp(), None if at is None else at.timestamp())
 
     def force(
         self,
@@ -149,17 +150,22 @@ class Simulation:
         subject_id: str,
         at: datetime,
         protected_person_id: str | None = None,
+        approach_from_m: float | None = None,
     ) -> Incident:
         """Script an incident for `subject_id` starting at `at` (not before the simulation's
         present); `protected_person_id` picks the order for kinds involving a victim (default:
-        the subject's first order)."""
+        the subject's first order). `approach_from_m`: a staged namyangju (the demo's): he is
+        already driving to her, this far from her door at most, and she waits outdoors (only at
+        the start, before his device reports)."""
         ts = at.timestamp()
         if ts < self.now_ts:
             raise ValueError(f"cannot force an incident in the simulated past ({at} < {self.now})")
         subject = self.caseload.subject_by_id[subject_id]
         order = self._order_for(subject, protected_person_id)
         rng = random.Random(f"{self.seed}/{subject_id}/forced/{ts}/{kind}")
-        incident = self._script(IncidentKind(kind), rng, subject, order, ts, forced=True)
+        incident = self._script(
+            IncidentKind(kind), rng, subject, order, ts, forced=True, approach_from_m=approach_from_m
+        )
         # The truth scanners may have looked ahead past `at` on the old plans.
         for watch in self._watches:
             watch.scanner.rewind(ts)
@@ -183,9 +189,20 @@ class Simulation:
         ts: float,
         *,
         forced: bool = False,
+        approach_from_m: float | None = None,
     ) -> Incident:
         victim = self._people[order.protected_person_id] if order is not None else None
-        incident = build(kind, rng, subject, order, victim, ts, self._routine, forced=forced)
+        incident = build(
+            kind,
+            rng,
+            subject,
+            order,
+            victim,
+            ts,
+            self._routine,
+            forced=forced,
+            approach_from_m=approach_from_m,
+        )
         self.incidents.append(incident)
         for o in incident.overrides:
             found = [

@@ -113,7 +113,13 @@ def test_a_protected_person_activates_her_account_with_a_one_time_code(app_clien
     session = api.client.post("/v1/auth/activate", json={"code": code, "password": PASSWORD})
     assert session.status_code == 200, session.text
     me = api.client.get("/v1/me", headers=bearer(session.json()["access_token"])).json()
-    assert me == {"id": "pp-P1", "role": "protected_person", "person_id": "P1", "notices": []}
+    assert me == {
+        "id": "pp-P1",
+        "role": "protected_person",
+        "person_id": "P1",
+        "scope": {"kind": "self"},
+        "notices": [],
+    }
     assert api.client.post("/v1/auth/activate", json={"code": code, "password": PASSWORD}).status_code == 401
     assert api.post("/v1/protected-persons/NOPE/activation").status_code == 409
     assert api.post("/v1/protected-persons/P1/activation", who=Role.POLICE_DISPATCHER).status_code == 403

@@ -12,8 +12,9 @@ import math
 
 import pytest
 from api_kit import HOME_LAT, HOME_LON, M_PER_DEG_LAT, WATCH, features, north
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from conftest import DISPATCHER
 from vigil.domain.model import Role
 from vigil.store import tables as t
 from vigil.store.accounts import create_user, issue_token
@@ -98,9 +99,43 @@ def test_only_her_own_account_reaches_her_status(app_client, victim):
         "id": "u-p1",
         "role": "protected_person",
         "person_id": "P1",
+        "scope": {"kind": "self"},
         "notices": [],
     }
     assert api.client.get("/v1/positions", headers=victim).status_code == 403
+
+
+def test_every_account_is_told_its_scope_for_the_header(app_client):
+    """GET /v1/me says what the policy lets the account see: the probation officer's caseload, the
+    dispatcher's jurisdiction by name, the field officer's incidents, everything or no one."""
+    api = app_client
+
+    def scope(who: Role) -> dict:
+        r = api.get("/v1/me", who=who)
+        assert r.status_code == 200, r.text
+        return dict(r.json()["scope"])
+
+    assert scope(Role.OPERATOR) == {"kind": "all"}
+    assert scope(Role.AUDITOR) == {"kind": "all"}
+    assert scope(Role.ADMIN) == {"kind": "none"}
+    assert scope(Role.PROBATION_OFFICER) == {"kind": "caseload", "subjects": 0}
+    assert scope(Role.FIELD_OFFICER) == {"kind": "assigned", "alerts": 0}
+    assert scope(Role.POLICE_DISPATCHER) == {
+        "kind": "jurisdiction",
+        "areas": [{"code": "31", "name": "경기도", "name_en": "Gyeonggi-do"}],
+    }
+    alert_id = api.violation()  # S1 is in the probation officer's caseload
+    api.subject("S2", "AM-2")
+    assert scope(Role.PROBATION_OFFICER) == {"kind": "caseload", "subjects": 2}
+    api.link(alert_id)  # the field officer is sent to it
+    assert scope(Role.FIELD_OFFICER) == {"kind": "assigned", "alerts": 1}
+    # a municipality's code names its province and itself
+    with api.db.begin() as conn:
+        conn.execute(update(t.users).where(t.users.c.id == DISPATCHER).values(areas="31130,11"))
+    assert scope(Role.POLICE_DISPATCHER)["areas"] == [
+        {"code": "31130", "name": "경기도 남양주시", "name_en": "Namyangju-si, Gyeonggi-do"},
+        {"code": "11", "name": "서울특별시", "name_en": "Seoul"},
+    ]
 
 
 def test_field_buttons_move_the_incident_and_end_with_it(app_client):

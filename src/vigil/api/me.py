@@ -18,14 +18,24 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from vigil import jurisdiction
 from vigil.api import deps, trail, writer
 from vigil.api.auth import identify, require
 from vigil.api.deps import Wired
-from vigil.api.policy import Action
+from vigil.api.policy import Action, Scope, scope_of
 from vigil.commands import Ingest, IngestOutcome
 from vigil.domain import victim_view
 from vigil.domain.alerts import TERMINAL, AlertKind
-from vigil.domain.model import DeviceEvent, EventKind, Fix, FixSource, PersonKind, protected_ref, subject_ref
+from vigil.domain.model import (
+    DeviceEvent,
+    EventKind,
+    Fix,
+    FixSource,
+    PersonKind,
+    Role,
+    protected_ref,
+    subject_ref,
+)
 from vigil.domain.victim_view import Limits, Near, Offender, Sighting, Warning
 from vigil.store import notices
 from vigil.store import tables as t
@@ -48,16 +58,44 @@ class Sos(BaseModel):
 
 @router.get("", tags=["accounts"])
 def who_am_i(request: Request, services: Wired) -> dict[str, Any]:
-    """The caller's own account: id, role, for a protected person whom it speaks for, and the
-    account's recent notices (a new activation code, a device credential rotated)."""
+    """The caller's own account: id, role, for a protected person whom it speaks for, its scope
+    (what it may see, as the apps' headers say it), and the account's recent notices (a new
+    activation code, a device credential rotated).
+
+    `scope.kind` is `all` (operators, auditors), `caseload` (a probation officer: `subjects`, how
+    many), `jurisdiction` (a police dispatcher: `areas`, each a code prefix with its Korean and
+    English names), `assigned` (a field officer: `alerts`, how many he is sent to now), `self` (a
+    protected person) or `none` (an administrator: no one's records)."""
     principal = identify(request)
-    told = notices.recent(services.db, principal.id, services.clock())
+    now = services.clock()
+    told = notices.recent(services.db, principal.id, now)
     return {
         "id": principal.id,
         "role": principal.role.value,
         "person_id": principal.person_id,
+        "scope": _scope_shown(principal, scope_of(principal, services.reader, now)),
         "notices": told,
     }
+
+
+def _scope_shown(principal: Principal, scope: Scope) -> dict[str, Any]:
+    """The scope the policy enforces (`policy.scope_of`), in the few words a header shows."""
+    role = principal.role
+    if scope.everything:
+        return {"kind": "all"}
+    if role is Role.PROBATION_OFFICER:
+        return {"kind": "caseload", "subjects": len(scope.caseload)}
+    if role is Role.POLICE_DISPATCHER:
+        areas = []
+        for code in scope.areas:
+            ko, en = jurisdiction.area_names(code) or (code, code)
+            areas.append({"code": code, "name": ko, "name_en": en})
+        return {"kind": "jurisdiction", "areas": areas}
+    if role is Role.FIELD_OFFICER:
+        return {"kind": "assigned", "alerts": len(scope.incidents)}
+    if role is Role.PROTECTED_PERSON and principal.person_id is not None:
+        return {"kind": "self"}
+    return {"kind": "none"}
 
 
 def _herself(principal: Principal) -> str:

@@ -2,6 +2,7 @@
 // the session, the role's screens, and switching between them.
 import { api, token, setToken, login, logout, purpose, setPurpose, PURPOSES, MIN_REASON, ApiError } from "/web/common/api.js";
 import { t, translatePage, languageSwitch, initLanguage } from "/web/common/i18n.js";
+import { scopeText } from "/web/common/scope.js";
 import "./strings.js";
 import { Monitor } from "./monitor.js";
 import { Registry } from "./registry.js";
@@ -72,8 +73,10 @@ async function signInWithPassword(event) {
 function renderRole() {
   if (!state.me) return;
   const role = $("[data-testid=role]");
-  role.textContent = `${t(`role.${state.me.role}`)} · ${state.me.id}`;
+  const scope = scopeText(state.me.scope);
+  role.textContent = `${t(`role.${state.me.role}`)} · ${state.me.id}${scope ? ` · ${scope}` : ""}`;
   role.dataset.role = state.me.role;
+  role.dataset.scope = state.me.scope?.kind || "";
 }
 
 async function show(view) {
