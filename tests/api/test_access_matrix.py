@@ -635,7 +635,12 @@ def test_dispatchers_see_the_parties_only_while_the_alert_is_open(scene):
     api, alerts = scene
     assert api.get("/v1/subjects/S1", who="police_dispatcher").status_code == 200
     for alert in ("A1",):
-        assert api.post(f"/v1/alerts/{alerts[alert]}/steps", {"state": "false_alarm", "note": "done"}).status_code == 200
+        assert (
+            api.post(
+                f"/v1/alerts/{alerts[alert]}/steps", {"state": "false_alarm", "note": "done"}
+            ).status_code
+            == 200
+        )
     # The alert itself stays theirs (it happened in their jurisdiction); its parties do not.
     assert api.get(f"/v1/alerts/{alerts['A1']}", who="police_dispatcher").status_code == 200
     assert api.get("/v1/subjects/S1", who="police_dispatcher").status_code == 403

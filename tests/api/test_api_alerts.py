@@ -78,7 +78,9 @@ def test_closing_a_critical_alert_takes_a_note(app_client):
         for note in ("", "   "):
             r = step(api, alert_id, state, note=note)
             assert r.status_code == 422, r.text
-            assert r.json()["detail"] == [{"field": "note", "reason": "a note is required to close a critical alert"}]
+            assert r.json()["detail"] == [
+                {"field": "note", "reason": "a note is required to close a critical alert"}
+            ]
     assert [s[0] for s in steps(api, alert_id)] == ["opened"]  # nothing moved
     assert step(api, alert_id, "acknowledged").status_code == 200  # other steps need none
     assert step(api, alert_id, "resolved", note="police on scene, he left").status_code == 200

@@ -35,7 +35,9 @@ NOT_FOUND = "no such alert"
 class Step(BaseModel):
     state: AlertState = Field(description="acknowledged, dispatched, on_scene, resolved or false_alarm")
     note: str = Field(
-        default="", max_length=2000, description="required (not blank) to close a critical alert: 422 otherwise"
+        default="",
+        max_length=2000,
+        description="required (not blank) to close a critical alert: 422 otherwise",
     )
 
 
