@@ -1169,6 +1169,9 @@ export class Monitor {
     this.legend();
     this.renderStats();
     for (const li of this.items.values()) delete li.dataset.stamp;
+    for (const li of this.groups.values()) delete li.dataset.stamp;
+    const empty = this.queueEl.querySelector("li.empty");
+    if (empty) empty.remove(); // drawn again in the new language
     this.renderQueue();
     this.renderSelection();
     for (const person of this.people.values()) person.style = null;
