@@ -798,7 +798,8 @@ def test_closing_a_critical_alert_asks_for_a_note_and_a_confirmation(site: Site,
 
     item.get_by_test_id(f"step-resolved-{alert['id']}").click()
     expect(ask).to_contain_text("Resolve")
-    ask.get_by_test_id("confirm-yes").click()
+    expect(ask.get_by_test_id("confirm-yes")).to_be_focused()  # the keyboard is where the question is
+    page.keyboard.press("Enter")
     expect(item).not_to_be_attached()
     stored = site.call("GET", f"/v1/alerts/{alert['id']}").json()
     assert (stored["state"], stored["timeline"][-1]["note"]) == (

@@ -694,6 +694,10 @@ export class Monitor {
       if (alert) this.fillItem(li, alert);
     }
     if (this.detailId === id && this.detail) this.renderDetail();
+    // the keyboard goes where the question is: Enter confirms, Tab then Enter cancels
+    const where = this.detailId === id ? this.detailEl : li;
+    const yes = step && where ? where.querySelector("[data-testid=confirm-yes]") : null;
+    if (yes) yes.focus();
   }
 
   async step(id, state, note, box) {
@@ -800,7 +804,7 @@ export class Monitor {
     const alerts = d.alerts.map((a) => `<li class="alert ${esc(a.severity)}" data-testid="incident-alert" data-alert-id="${esc(a.id)}">
         <div class="head"><span class="kind">${esc(t(`kind.${a.kind}`))}</span>
         <span class="chip outline">${esc(t(`state.${a.state}`))}</span>
-        <span class="age">${esc(clock(a.opened_at))}</span></div>
+        <span class="age" title="${esc(t("queue.raised_title", { opened: clock(a.opened_at), raised: clock(raisedAt(a)) }))}">${esc(clock(raisedAt(a)))}</span></div>
         <div class="who">${[a.subject, a.protected_person].filter(Boolean).map(esc).join(" → ")}</div></li>`).join("");
     const timeline = foldTimeline(d.timeline || []).map((c) => (c.folded ? foldedRow(c.folded, (x) => t(`kind.${kinds.get(x.alert) || x.kind}`))
       : `<li data-change="${esc(c.change)}" data-alert-id="${esc(c.alert)}"><span class="at">${clock(c.at)}</span>
