@@ -759,6 +759,7 @@ def test_the_systems_updates_fold_into_one_line_of_the_timeline(site: Site, desk
     expect(longest).to_contain_text(f"Updated \u00d7{max(runs)}")
     expect(longest).to_contain_text("vigil, last ")
     expect(rows.locator("xpath=self::*[@data-change='acknowledged']")).to_contain_text("calling her")
+    shoot(page, "control-timeline.png")
     # the incident's merged timeline folds them too
     page.get_by_test_id("alert-detail").locator(".back").click()
     page.get_by_test_id("incident-head").first.click()
@@ -798,6 +799,7 @@ def test_closing_a_critical_alert_asks_for_a_note_and_a_confirmation(site: Site,
 
     item.get_by_test_id(f"step-resolved-{alert['id']}").click()
     expect(ask).to_contain_text("Resolve")
+    shoot(page, "control-confirm-close.png")
     expect(ask.get_by_test_id("confirm-yes")).to_be_focused()  # the keyboard is where the question is
     page.keyboard.press("Enter")
     expect(item).not_to_be_attached()
