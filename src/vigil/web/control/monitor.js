@@ -163,7 +163,9 @@ export class Monitor {
     this.selectionEl = this.root.querySelector("[data-testid=selection]");
     this.mapEl = mapEl;
     // Over the map while the stream is down: nothing on this screen is live then.
-    this.outageEl = el(`<div class="outage" role="alert" data-testid="outage" hidden></div>`);
+    // Its title is announced once when it appears (role=alert); the second-by-second age is not.
+    this.outageEl = el(`<div class="outage" data-testid="outage" hidden><b role="alert"></b><span class="hint"></span>
+      <span class="since" data-testid="outage-since"></span></div>`);
     mapEl.parentElement.appendChild(this.outageEl);
     this.legend();
 
@@ -268,8 +270,12 @@ export class Monitor {
     live.dataset.state = state;
     live.textContent = this.down ? `${t("live.offline")} · ${since}` : t("live.live");
     if (this.down) {
-      this.outageEl.innerHTML = `<b>${esc(t("outage.title"))}</b><span>${esc(t("outage.hint"))}</span>
-        <span class="since" data-testid="outage-since">${esc(since)}</span>`;
+      const [title, hint, age] = this.outageEl.children;
+      if (title.textContent !== t("outage.title")) title.textContent = t("outage.title");
+      hint.textContent = t("outage.hint");
+      age.textContent = since;
+    } else {
+      this.outageEl.firstElementChild.textContent = ""; // the next outage is announced again
     }
   }
 
