@@ -66,7 +66,9 @@ def test_scrapes_while_the_writer_opens_and_closes_alerts(database_url: str) -> 
                 runner.submit(Ingest([(0, cut)], NOW)).result(timeout=30)
             opened.extend(alert.id for alert in services.processor.engine.book)
             for alert_id in opened[: PEOPLE // 2]:
-                runner.submit(Move(alert_id, AlertState.RESOLVED, actor="test")).result(timeout=30)
+                runner.submit(Move(alert_id, AlertState.RESOLVED, actor="test", note="done")).result(
+                    timeout=30
+                )
             done.set()
 
         thread = threading.Thread(target=writer_side)

@@ -203,14 +203,15 @@ def _alerts(s: Services) -> Iterator[Metric]:
     )
     oldest = GaugeMetricFamily(
         "vigil_alerts_unacknowledged_oldest_age_seconds",
-        "Age of the oldest alert no one has acknowledged, by severity (0: none)",
+        "How long the longest-waiting alert no one has acknowledged has waited since it was last raised "
+        "(opened or escalated), by severity (0: none)",
         labels=["severity"],
     )
     now = s.clock()
     for severity in Severity:
         theirs = [alert for alert in waiting if alert.severity is severity]
         unacknowledged.add_metric([severity.value], len(theirs))
-        oldest.add_metric([severity.value], _age(now, (a.opened_at for a in theirs)))
+        oldest.add_metric([severity.value], _age(now, (a.raised_at for a in theirs)))
     yield unacknowledged
     yield oldest
 

@@ -41,6 +41,7 @@ from vigil.commands import (
     Offline,
     Record,
     Refusal,
+    Refused,
     Reload,
     Reported,
     Tick,
@@ -56,6 +57,7 @@ from vigil.domain.alerts import (
     Change,
     IllegalTransition,
     UnknownAlert,
+    needs_note,
     parties,
 )
 from vigil.domain.model import (
@@ -338,6 +340,9 @@ class Processor:
         return len(changes)
 
     def _move(self, batch: Batch, command: Move) -> AlertChange:
+        current = self.engine.book.get(command.alert_id)
+        if current is not None and not command.note.strip() and needs_note(current, command.target):
+            raise Refused("note", f"a note is required to close a {current.severity.value} alert")
         try:
             change = self.engine.move(
                 command.alert_id, command.target, actor=command.actor, now=batch.now, note=command.note
@@ -893,6 +898,7 @@ class _Rows:
                 "updated_at": alert.updated_at,
                 "facts": facts_json(alert.facts),
                 "incident_id": alert.incident_id,
+                "escalated_at": alert.escalated_at,
             }
             newest[alert.id] = row
             if change.change is Change.OPENED:

@@ -615,7 +615,7 @@ def test_field_officer_access_ends_with_the_incident_and_its_grace(scene):
     api, alerts = scene
     a1 = alerts["A1"]
     assert api.get(f"/v1/alerts/{a1}", who="field_officer").status_code == 200
-    assert api.post(f"/v1/alerts/{a1}/steps", {"state": "resolved"}).status_code == 200
+    assert api.post(f"/v1/alerts/{a1}/steps", {"state": "resolved", "note": "done"}).status_code == 200
     api.clock.advance(14 * 60)  # the grace: units still on their way can finish
     assert api.get(f"/v1/alerts/{a1}", who="field_officer").status_code == 200
     api.clock.advance(2 * 60)
@@ -641,7 +641,12 @@ def test_dispatchers_see_the_parties_only_while_the_alert_is_open(scene):
     api, alerts = scene
     assert api.get("/v1/subjects/S1", who="police_dispatcher").status_code == 200
     for alert in ("A1",):
-        assert api.post(f"/v1/alerts/{alerts[alert]}/steps", {"state": "false_alarm"}).status_code == 200
+        assert (
+            api.post(
+                f"/v1/alerts/{alerts[alert]}/steps", {"state": "false_alarm", "note": "done"}
+            ).status_code
+            == 200
+        )
     # The alert itself stays theirs (it happened in their jurisdiction); its parties do not.
     assert api.get(f"/v1/alerts/{alerts['A1']}", who="police_dispatcher").status_code == 200
     assert api.get("/v1/subjects/S1", who="police_dispatcher").status_code == 403

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
+from api_kit import HOME_LAT, north
 
 
 def steps(api, alert_id: str) -> list[tuple[str, str, str]]:
@@ -47,7 +50,7 @@ def test_forward_steps_record_their_actors(app_client):
 def test_a_step_may_skip_ahead(app_client):
     alert_id = app_client.violation()
     assert step(app_client, alert_id, "dispatched").status_code == 200
-    assert step(app_client, alert_id, "false_alarm").status_code == 200
+    assert step(app_client, alert_id, "false_alarm", note="his neighbour's phone").status_code == 200
     assert [s[0] for s in steps(app_client, alert_id)] == ["opened", "dispatched", "false_alarm"]
 
 
@@ -58,7 +61,7 @@ def test_illegal_steps_are_409_and_change_nothing(app_client):
     r = step(api, alert_id, "acknowledged")  # backward
     assert r.status_code == 409, r.text
     assert step(api, alert_id, "dispatched").status_code == 409  # standing still is not a step
-    assert step(api, alert_id, "resolved").status_code == 200
+    assert step(api, alert_id, "resolved", note="he left").status_code == 200
     for state in ("on_scene", "false_alarm", "resolved"):
         assert step(api, alert_id, state).status_code == 409  # nothing leaves resolved
     r = step(api, alert_id, "open")
@@ -66,6 +69,58 @@ def test_illegal_steps_are_409_and_change_nothing(app_client):
     r = api.post(f"/v1/alerts/{alert_id}/steps", {"state": "partying"})
     assert r.status_code == 422 and r.json()["detail"][0]["field"] == "state"
     assert [s[0] for s in steps(api, alert_id)] == ["opened", "dispatched", "resolved"]
+
+
+def test_closing_a_critical_alert_takes_a_note(app_client):
+    api = app_client
+    alert_id = api.violation()  # a proximity violation: critical
+    for state in ("resolved", "false_alarm"):
+        for note in ("", "   "):
+            r = step(api, alert_id, state, note=note)
+            assert r.status_code == 422, r.text
+            assert r.json()["detail"] == [
+                {"field": "note", "reason": "a note is required to close a critical alert"}
+            ]
+    assert [s[0] for s in steps(api, alert_id)] == ["opened"]  # nothing moved
+    assert step(api, alert_id, "acknowledged").status_code == 200  # other steps need none
+    assert step(api, alert_id, "resolved", note="police on scene, he left").status_code == 200
+    assert steps(api, alert_id)[-1] == ("resolved", "resolved", "u-operator")
+
+
+def test_closing_a_warning_needs_no_note(app_client):
+    api = app_client
+    api.subject()
+    api.protected()
+    assert api.send([api.fix("W-1", HOME_LAT), api.fix("AM-1", north(500))]).status_code == 200
+    assert api.order().status_code == 201
+    (warning,) = api.get("/v1/alerts").json()
+    assert (warning["kind"], warning["severity"]) == ("proximity_warning", "medium")
+    assert step(api, warning["id"], "false_alarm").status_code == 200
+
+
+def test_the_queue_and_the_time_to_acknowledge_count_from_the_latest_escalation(app_client):
+    """A warning that became a violation ten minutes later: its alert says when it escalated, and
+    acknowledging it half a minute after the escalation is half a minute to acknowledge, not ten."""
+    api = app_client
+    api.subject()
+    api.protected()
+    assert api.send([api.fix("W-1", HOME_LAT), api.fix("AM-1", north(500))]).status_code == 200
+    assert api.order().status_code == 201
+    (warning,) = api.get("/v1/alerts").json()
+    assert warning["escalated_at"] == warning["opened_at"]
+    api.clock.advance(600)
+    assert api.send([api.fix("W-1", HOME_LAT), api.fix("AM-1", north(50))]).status_code == 200
+    (alert,) = api.get("/v1/alerts").json()
+    assert (alert["id"], alert["kind"]) == (warning["id"], "proximity_violation")
+    raised = datetime.fromisoformat(alert["escalated_at"])
+    assert (raised - datetime.fromisoformat(alert["opened_at"])).total_seconds() == 600
+    assert api.get(f"/v1/alerts/{alert['id']}").json()["escalated_at"] == alert["escalated_at"]
+    api.clock.advance(30)
+    assert step(api, alert["id"], "acknowledged").status_code == 200
+    assert api.get("/v1/stats").json()["median_ack_s"] == 30.0
+    api.restart()  # read back from the store
+    (stored,) = api.get("/v1/alerts").json()
+    assert stored["escalated_at"] == alert["escalated_at"]
 
 
 def test_unknown_alert_is_404(app_client):
@@ -101,4 +156,4 @@ def test_after_a_restart_the_open_alert_is_updated_not_duplicated(app_client):
     assert alerts[0]["facts"]["distance_m"] < 20
     assert [s[0] for s in steps(api, alert_id)] == ["opened", "acknowledged", "updated"]
     # the restarted engine still knows the alert: it can be moved on
-    assert step(api, alert_id, "resolved").status_code == 200
+    assert step(api, alert_id, "resolved", note="he left").status_code == 200

@@ -350,7 +350,7 @@ def test_the_live_track_link_opens_its_incident_only_while_it_lasts(dispatch_cli
     assert api.client.get(f"/v1/incidents/{other}", params={"token": token}).status_code == 401
     assert api.client.get(f"/v1/incidents/{alert_id}", params={"token": "inc_forged"}).status_code == 401
     assert api.client.get(f"/v1/incidents/{alert_id}").status_code == 401
-    assert api.post(f"/v1/alerts/{alert_id}/steps", {"state": "resolved"}).status_code == 200
+    assert api.post(f"/v1/alerts/{alert_id}/steps", {"state": "resolved", "note": "done"}).status_code == 200
     assert api.client.get(f"/v1/incidents/{alert_id}", params={"token": token}).status_code == 200  # grace
     api.clock.advance(16 * 60)
     assert api.client.get(f"/v1/incidents/{alert_id}", params={"token": token}).status_code == 410

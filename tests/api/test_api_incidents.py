@@ -73,9 +73,12 @@ def test_an_incident_closes_when_all_its_alerts_are_closed_and_the_filters_follo
     tamper(api, seconds=1)
     [strap] = [a for a in alerts_of(api, "S1") if a["kind"] == "tamper"]
     incident = alert_of(api, violation)["incident"]
-    assert api.post(f"/v1/alerts/{violation}/steps", {"state": "resolved"}).status_code == 200
+    assert api.post(f"/v1/alerts/{violation}/steps", {"state": "resolved", "note": "done"}).status_code == 200
     assert [i["id"] for i in api.get("/v1/incidents").json()] == [incident]  # the tamper is still open
-    assert api.post(f"/v1/alerts/{strap['id']}/steps", {"state": "false_alarm"}).status_code == 200
+    assert (
+        api.post(f"/v1/alerts/{strap['id']}/steps", {"state": "false_alarm", "note": "done"}).status_code
+        == 200
+    )
     assert api.get("/v1/incidents").json() == []
     [closed] = api.get("/v1/incidents", params={"state": "closed"}).json()
     assert closed["id"] == incident and closed["open"] is False and closed["closed_at"]
@@ -175,7 +178,7 @@ def test_an_incident_link_lives_while_its_incident_does_and_grace_after(app_clie
     incident = alert_of(api, violation)["incident"]
     token = api.link(violation)
     # the alert it was issued for closes; the incident is still open: the link works on
-    assert api.post(f"/v1/alerts/{violation}/steps", {"state": "resolved"}).status_code == 200
+    assert api.post(f"/v1/alerts/{violation}/steps", {"state": "resolved", "note": "done"}).status_code == 200
     api.clock.advance(20 * 60)
     assert view(api, incident, token).status_code == 200
     assert view(api, incident, token).json()["alert"]["id"] == strap["id"]
@@ -183,7 +186,9 @@ def test_an_incident_link_lives_while_its_incident_does_and_grace_after(app_clie
     still = [a["id"] for a in api.get(f"/v1/incidents/{incident}").json()["alerts"] if a["state"] == "open"]
     assert strap["id"] in still
     for alert_id in still:
-        assert api.post(f"/v1/alerts/{alert_id}/steps", {"state": "resolved"}).status_code == 200
+        assert (
+            api.post(f"/v1/alerts/{alert_id}/steps", {"state": "resolved", "note": "done"}).status_code == 200
+        )
     assert api.get(f"/v1/incidents/{incident}").json()["open"] is False
     api.clock.advance(14 * 60)
     assert view(api, incident, token).status_code == 200  # the grace

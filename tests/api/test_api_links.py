@@ -105,7 +105,7 @@ def test_assigning_again_keeps_the_link_and_a_new_one_replaces_it(app_client):
     # No link for a unit that is not sent, nor once the incident is closed.
     r = api.post(f"/v1/alerts/{alert_id}/assignments/u-nobody/link")
     assert r.status_code == 404, r.text
-    assert api.post(f"/v1/alerts/{alert_id}/steps", {"state": "resolved"}).status_code == 200
+    assert api.post(f"/v1/alerts/{alert_id}/steps", {"state": "resolved", "note": "done"}).status_code == 200
     r = api.post(f"/v1/alerts/{alert_id}/assignments/{UNIT}/link")
     assert r.status_code == 409 and "closed" in r.text
     assert api.post(f"/v1/alerts/no-such-alert/assignments/{UNIT}/link").status_code == 404
@@ -148,7 +148,7 @@ def test_a_link_dies_when_the_incident_has_been_closed_for_the_grace(app_client)
     api = app_client
     alert_id = api.violation()
     token = api.link(alert_id)
-    assert api.post(f"/v1/alerts/{alert_id}/steps", {"state": "resolved"}).status_code == 200
+    assert api.post(f"/v1/alerts/{alert_id}/steps", {"state": "resolved", "note": "done"}).status_code == 200
     api.clock.advance(14 * 60)
     assert use(api, alert_id, token) == 200  # units still on their way can finish
     [record] = api.get(f"/v1/alerts/{alert_id}").json()["links"]
@@ -278,7 +278,7 @@ def test_each_dispatch_target_is_pushed_a_link_of_its_own(dispatch_client, recei
     [renewed] = links_in(receiver.wait(ENV_PATH, 3)[2])
     assert renewed != police_token and use(api, alert_id, renewed) == 200
     # The close: the last push carries the link, which then lives for the grace only.
-    assert api.post(f"/v1/alerts/{alert_id}/steps", {"state": "resolved"}).status_code == 200
+    assert api.post(f"/v1/alerts/{alert_id}/steps", {"state": "resolved", "note": "done"}).status_code == 200
     assert links_in(receiver.wait(ENV_PATH, 4)[3]) == {renewed}
     api.clock.advance(16 * 60)
     assert use(api, alert_id, renewed) == 410 and use(api, alert_id, probation_token) == 410

@@ -34,7 +34,11 @@ NOT_FOUND = "no such alert"
 
 class Step(BaseModel):
     state: AlertState = Field(description="acknowledged, dispatched, on_scene, resolved or false_alarm")
-    note: str = Field(default="", max_length=2000)
+    note: str = Field(
+        default="",
+        max_length=2000,
+        description="required (not blank) to close a critical alert: 422 otherwise",
+    )
 
 
 @router.get("")
@@ -104,7 +108,8 @@ async def move_alert(
     principal: Annotated[Principal, Depends(require(Action.ALERTS_MOVE, on=Record.ALERT))],
 ) -> dict[str, Any]:
     """Take a lifecycle step (open -> acknowledged -> dispatched -> on_scene -> resolved | false_alarm).
-    Steps go forward only; 409 for an illegal one, 404 for an alert that is not open."""
+    Steps go forward only; 409 for an illegal one, 404 for an alert that is not open. Closing a
+    critical alert (resolved or false_alarm) needs a note: 422 naming the field `note` without one."""
     if step.state is AlertState.OPEN:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,

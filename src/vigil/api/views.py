@@ -23,6 +23,7 @@ def alert_json(alert: Alert) -> dict[str, Any]:
         "order": alert.order_id,
         "opened_at": iso(alert.opened_at),
         "updated_at": iso(alert.updated_at),
+        "escalated_at": iso(alert.raised_at),
         "facts": facts_json(alert.facts),
         "incident": alert.incident_id,
     }

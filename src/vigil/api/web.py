@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from vigil.api.auth import require
 from vigil.api.deps import Wired
 from vigil.api.policy import Action
-from vigil.domain.alerts import TERMINAL
+from vigil.domain.alerts import TERMINAL, Change
 from vigil.domain.model import PersonKind
 from vigil.store import tables as t
 
@@ -28,6 +28,7 @@ router = APIRouter(tags=["web"])
 WEB = Path(str(resources.files("vigil").joinpath("web")))
 BASEMAP = Path(str(resources.files("vigil").joinpath("data", "kr-municipalities-2012.geojson")))
 ONLINE = timedelta(minutes=10)  # a subject heard from within this is online
+RAISES = (Change.OPENED.value, Change.ESCALATED.value)  # the changes an operator acknowledges
 
 
 def mount(app: FastAPI) -> None:
@@ -58,7 +59,8 @@ def basemap() -> FileResponse:
 @router.get("/v1/stats")
 def stats(services: Wired, _: Annotated[Any, Depends(require(Action.STATS))]) -> dict[str, Any]:
     """The control centre's live figures: subjects online, fixes per second, open alerts by kind,
-    and the median time to acknowledge over the last 24 hours."""
+    and the median time to acknowledge over the last 24 hours, each counted from the raise it
+    answered (the alert's latest opening or escalation before it)."""
     now = services.clock()
     processor = services.runner.processor
     engine = processor.engine
@@ -84,15 +86,22 @@ def stats(services: Wired, _: Annotated[Any, Depends(require(Action.STATS))]) ->
                 .group_by(t.alerts.c.kind)
             ).all()
         )
+        # Each acknowledgement against the raise it answered: the alert's latest opening or
+        # escalation before it (a warning acknowledged only once it became a violation counts from
+        # the violation), never the first warning.
+        ack, raise_ = t.alert_changes.alias("ack"), t.alert_changes.alias("raised")
         acks = conn.execute(
-            select(t.alert_changes.c.alert_id, func.min(t.alert_changes.c.at), t.alerts.c.opened_at)
-            .join(t.alerts, t.alerts.c.id == t.alert_changes.c.alert_id)
-            .where(
-                t.alert_changes.c.change == "acknowledged", t.alert_changes.c.at >= now - timedelta(days=1)
+            select(ack.c.at, func.max(raise_.c.at))
+            .join(
+                raise_,
+                (raise_.c.alert_id == ack.c.alert_id)
+                & raise_.c.change.in_(RAISES)
+                & (raise_.c.at <= ack.c.at),
             )
-            .group_by(t.alert_changes.c.alert_id, t.alerts.c.opened_at)
+            .where(ack.c.change == Change.ACKNOWLEDGED.value, ack.c.at >= now - timedelta(days=1))
+            .group_by(ack.c.id, ack.c.at)
         ).all()
-    waits = [(at - opened).total_seconds() for _, at, opened in acks if at is not None and opened is not None]
+    waits = [(at - raised).total_seconds() for at, raised in acks if at is not None and raised is not None]
     return {
         "subjects": len(subjects),
         "subjects_online": online,

@@ -118,6 +118,12 @@ def parties(alert: Alert, kept_from: Callable[[str], Iterable[str]]) -> frozense
     return frozenset(found)
 
 
+def needs_note(alert: Alert, target: AlertState) -> bool:
+    """Closing a critical alert (resolved or false alarm) takes a note: why a violation, a cut strap
+    or an SOS is over is part of the record, and one careless click must not end it silently."""
+    return target in TERMINAL and alert.severity is Severity.CRITICAL
+
+
 def can_move(current: AlertState, target: AlertState) -> bool:
     """Forward only: a step may skip ahead (one click from open to dispatched), never go back,
     and nothing leaves resolved or false_alarm."""
@@ -235,6 +241,14 @@ class Alert:
     late: bool = False
     # The incident (one danger: the same pair or subject within a window) this alert belongs to.
     incident_id: str | None = None
+    # When it was last raised: opened, or escalated (a warning that became a violation). The queue's
+    # age and order, and the time to acknowledge, count from here, not from the first warning. None
+    # only for alerts stored before it was kept: their opening stands in (`raised_at`).
+    escalated_at: datetime | None = None
+
+    @property
+    def raised_at(self) -> datetime:
+        return self.escalated_at or self.opened_at
 
     @property
     def severity(self) -> Severity:
@@ -360,6 +374,7 @@ class AlertBook:
                 zone_id=signal.zone_id,
                 order_id=signal.order_id,
                 late=signal.late,
+                escalated_at=now,
             )
             return self._record(alert, Change.OPENED, now)
         if not signal.active:
@@ -373,7 +388,7 @@ class AlertBook:
         if RANK.get(signal.kind, 0) > RANK.get(current.kind, 0):
             escalated = replace(
                 current, kind=signal.kind, active=True, facts=_peaked(current.facts, signal.facts),
-                updated_at=now, late=current.late or signal.late,
+                updated_at=now, late=current.late or signal.late, escalated_at=now,
             )  # fmt: skip
             return self._record(escalated, Change.ESCALATED, now)
         if not current.active or signal.onset or _material(current.facts, signal.facts):

@@ -291,4 +291,5 @@ def alert_from_row(row: Any) -> Alert:
         order_id=row.order_id,
         late=bool(row.late),
         incident_id=getattr(row, "incident_id", None),
+        escalated_at=getattr(row, "escalated_at", None),
     )

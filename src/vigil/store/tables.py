@@ -231,6 +231,8 @@ alerts = Table(
     Column("updated_at", UTCTime(), nullable=False),
     Column("facts", JSON, nullable=False),
     Column("incident_id", String(ID), nullable=True, index=True),
+    # when it was last raised (opened or escalated); null only on rows from before 0013 that had none
+    Column("escalated_at", UTCTime(), nullable=True),
 )
 
 # One danger, however many alerts it raised (the same pair or subject within a window): what the

@@ -5,6 +5,7 @@ import { api, stream, ApiError } from "/web/common/api.js";
 import { t } from "/web/common/i18n.js";
 import { makeMap, rings, compass } from "/web/common/map.js";
 import { esc, clock, dateTime, duration, metres, el } from "./util.js";
+import qrcode from "/web/vendor/qrcode-generator/qrcode.mjs";
 
 const SEVERITY = { critical: 0, high: 1, medium: 2, low: 3 };
 const TERMINAL = new Set(["resolved", "false_alarm"]);
@@ -16,6 +17,48 @@ const RANK = { ok: 0, warning: 1, silent: 2, tamper: 3, violation: 4 };
 const PROGRESS = ["open", "acknowledged", "dispatched", "on_scene"];
 const STEPS = ["acknowledged", "dispatched", "on_scene", "resolved", "false_alarm"];
 const STATS_EVERY_MS = 5000;
+const CLOSING = new Set(["resolved", "false_alarm"]);
+
+// When an alert was last raised (opened, or escalated from a warning): its age in the queue and its
+// place there count from here, not from the first warning.
+export function raisedAt(alert) {
+  return alert.escalated_at || alert.opened_at;
+}
+
+// Closing a critical alert asks for a note and a confirmation (the server refuses it without a note).
+export function guarded(alert, step) {
+  return CLOSING.has(step) && alert.severity === "critical";
+}
+
+// A timeline with each run of the system's own updates (a new distance every few seconds) folded
+// into one entry {folded: [changes]}, so the steps people took stand out.
+export function foldTimeline(changes) {
+  const out = [];
+  for (const c of changes) {
+    const routine = c.change === "updated" && (!c.actor || c.actor === "vigil");
+    const last = out.at(-1);
+    if (routine && last && last.folded) last.folded.push(c);
+    else if (routine && last && last.change === "updated" && (!last.actor || last.actor === "vigil")) out[out.length - 1] = { folded: [last, c] };
+    else out.push(c);
+  }
+  return out;
+}
+
+// The worst status among a cluster's markers: the cluster wears its colour, not a count's.
+export function clusterIcon(cluster) {
+  let worst = "ok";
+  for (const marker of cluster.getAllChildMarkers()) {
+    const status = marker.options.status || "ok";
+    if (RANK[status] > RANK[worst]) worst = status;
+  }
+  const n = cluster.getChildCount();
+  const size = n < 10 ? 30 : n < 100 ? 36 : 42;
+  return L.divIcon({
+    className: "cluster",
+    iconSize: [size, size],
+    html: `<div class="cluster-dot" data-testid="cluster" data-state="${worst}" title="${esc(t(`status.${worst}`))}"><span>${n}</span></div>`,
+  });
+}
 
 // The steps an alert in `state` may still take (forward only; resolve or false alarm at any time).
 export function nextSteps(state) {
@@ -33,8 +76,10 @@ export class Monitor {
   // canMove: whether the user may take an alert's steps (field officers report from their terminal);
   // registry: whether it may read orders and subjects (the lines between pairs, rings, zones);
   // canAssign: whether it may send field units to an incident and hand them live-track links;
-  // canCommand: whether it may command his monitor (a fix now, vibrate or sound it).
-  constructor(root, config, { onForbidden, onPurpose = () => {}, canMove = true, registry = true, canAssign = false, canCommand = false }) {
+  // canCommand: whether it may command his monitor (a fix now, vibrate or sound it);
+  // canStats: whether it may read the live figures over everything monitored (operators): others are
+  // never asked for them, and see the open alerts of their own scope instead.
+  constructor(root, config, { onForbidden, onPurpose = () => {}, canMove = true, registry = true, canAssign = false, canCommand = false, canStats = false }) {
     this.root = root;
     this.config = config;
     this.onForbidden = onForbidden;
@@ -43,6 +88,10 @@ export class Monitor {
     this.registry = registry;
     this.canAssign = canAssign;
     this.canCommand = canCommand;
+    this.canStats = canStats;
+    this.confirming = new Map(); // alert id -> the closing step waiting for its confirmation
+    this.lastHeard = null; // when the server was last heard over the stream (ms)
+    this.down = false; // the stream is down: the page says so loudly and the map is greyed
     // The link last issued here, {alert, holder, url}: the server shows a link's URL only when it
     // issues it, so it stays on screen (to copy, or read out) until the detail is closed.
     this.issued = null;
@@ -84,10 +133,14 @@ export class Monitor {
       throw error;
     }
     this.running = true;
+    this.stopped = false;
     this.socket = stream({}, (m) => this.onMessage(m), (s, opened) => this.onState(s, opened));
     this.poll();
-    this.statsTimer = setInterval(() => this.poll(), STATS_EVERY_MS);
-    this.tick = setInterval(() => this.ages(), 1000);
+    if (this.canStats) this.statsTimer = setInterval(() => this.poll(), STATS_EVERY_MS);
+    this.tick = setInterval(() => {
+      this.ages();
+      this.renderOutage();
+    }, 1000);
   }
 
   // The map, its layers and the panels, once; connect() (again after a refusal) loads and follows.
@@ -95,7 +148,7 @@ export class Monitor {
     this.started = true;
     const mapEl = this.root.querySelector("#map");
     this.map = await makeMap(mapEl, { center: [37.56, 126.98], zoom: 11, config: this.config });
-    this.cluster = L.markerClusterGroup({ maxClusterRadius: 45, disableClusteringAtZoom: 15, chunkedLoading: true, showCoverageOnHover: false, animate: false });
+    this.cluster = L.markerClusterGroup({ maxClusterRadius: 45, disableClusteringAtZoom: 15, chunkedLoading: true, showCoverageOnHover: false, animate: false, iconCreateFunction: clusterIcon });
     this.urgent = L.layerGroup(); // people with an alert, and the selected: never hidden in a cluster
     this.lineLayer = L.layerGroup();
     this.selectionLayer = L.layerGroup();
@@ -108,6 +161,12 @@ export class Monitor {
     this.statsEl = this.root.querySelector("[data-testid=stats]");
     this.statsEl.hidden = true; // until there are figures: not every role may have them
     this.selectionEl = this.root.querySelector("[data-testid=selection]");
+    this.mapEl = mapEl;
+    // Over the map while the stream is down: nothing on this screen is live then.
+    // Its title is announced once when it appears (role=alert); the second-by-second age is not.
+    this.outageEl = el(`<div class="outage" data-testid="outage" hidden><b role="alert"></b><span class="hint"></span>
+      <span class="since" data-testid="outage-since"></span></div>`);
+    mapEl.parentElement.appendChild(this.outageEl);
     this.legend();
 
     // Sound needs a user gesture first: the sign-in click, or any click on the page.
@@ -118,10 +177,13 @@ export class Monitor {
   }
 
   stop() {
+    this.stopped = true; // the closing socket's last word is not an outage
     if (this.socket) this.socket.close();
     clearInterval(this.statsTimer);
     clearInterval(this.tick);
     this.stopFlash();
+    this.down = false;
+    if (this.outageEl) this.renderOutage();
   }
 
   // The stated purpose changed: follow the stream under the new one (the reconnection catches up).
@@ -167,10 +229,12 @@ export class Monitor {
     }
     this.restyleAll();
     this.renderQueue();
+    if (!this.canStats) this.renderStats();
     return positions.features;
   }
 
   onState(state, opened = true) {
+    if (this.stopped) return;
     if (state === "purpose") return this.needPurpose();
     // A refusal at the handshake reaches the browser without its reason: the REST calls say why.
     if (state === "offline" && !opened && this.running) {
@@ -178,17 +242,45 @@ export class Monitor {
         if (error instanceof ApiError && error.wantsPurpose() && this.running) this.needPurpose();
       });
     }
-    const live = document.querySelector("[data-testid=live]");
-    live.hidden = false;
-    live.dataset.state = state;
-    live.textContent = t(`live.${state}`);
+    if (state === "live") {
+      this.lastHeard = Date.now();
+      this.down = false;
+    } else if (state === "offline" && this.running) {
+      this.down = true;
+    }
+    this.renderOutage();
     // Once the stream is live, catch up on what happened before it was: while the socket was down,
     // and on the first connection, between the first load and the server's hello (an alert raised
     // then would otherwise never reach this screen: seen once under load in the browser tests).
     if (state === "live") this.load().catch(() => {});
   }
 
+  // The stream's state wherever it matters: the header; and while it is down a banner over the map, the
+  // map greyed and the figures marked stale, each saying how long ago the server was last heard.
+  renderOutage() {
+    const live = document.querySelector("[data-testid=live]");
+    const state = this.down ? "offline" : this.lastHeard ? "live" : null;
+    this.outageEl.hidden = !this.down;
+    this.mapEl.classList.toggle("stale", this.down);
+    this.statsEl.classList.toggle("stale", this.down);
+    if (!state) return;
+    const ago = this.lastHeard === null ? null : duration((Date.now() - this.lastHeard) / 1000);
+    const since = ago === null ? t("outage.never") : t("outage.last", { t: ago });
+    live.hidden = false;
+    live.dataset.state = state;
+    live.textContent = this.down ? `${t("live.offline")} · ${since}` : t("live.live");
+    if (this.down) {
+      const [title, hint, age] = this.outageEl.children;
+      if (title.textContent !== t("outage.title")) title.textContent = t("outage.title");
+      hint.textContent = t("outage.hint");
+      age.textContent = since;
+    } else {
+      this.outageEl.firstElementChild.textContent = ""; // the next outage is announced again
+    }
+  }
+
   onMessage(message) {
+    this.lastHeard = Date.now();
     if (message.type === "position") this.position(message.feature, true);
     // the whole map's positions come batched (at most a few times a second, the newest per person)
     else if (message.type === "positions") for (const feature of message.features) this.position(feature, true);
@@ -254,7 +346,9 @@ export class Monitor {
         iconAnchor: [9, 9],
         html: `<div class="pin${protectedClass}${selected ? " selected" : ""}${pursuit ? " pursuit" : ""}" data-testid="marker-${esc(id)}" data-state="${status}" data-kind="${esc(person.kind)}" data-pursuit="${pursuit}"></div><div class="pin-label">${esc(id)}${pursuit ? ` · ${esc(t("devices.pursuit_short"))}` : ""}</div>`,
       }));
+      person.marker.options.status = status; // a cluster wears the worst of its markers' colours
       person.marker.setZIndexOffset(RANK[status] * 1000 + (selected ? 5000 : 0));
+      if (person.layer === this.cluster) this.cluster.refreshClusters(person.marker);
       person.marker.options.title = `${id} · ${t(`status.${status}`)}${pursuit ? ` · ${t("devices.pursuit")}` : ""}`;
     }
     const layer = this.involved(id) || status !== "ok" ? this.urgent : this.cluster;
@@ -379,12 +473,15 @@ export class Monitor {
     if (this.incidentId && this.incidentId === alert.incident) this.refreshIncident();
     // The figures follow alert changes promptly, besides the regular poll.
     clearTimeout(this.soonPoll);
-    if (!this.noStats) this.soonPoll = setTimeout(() => this.poll(), 400);
+    if (!this.canStats) this.renderStats();
+    else if (!this.noStats) this.soonPoll = setTimeout(() => this.poll(), 400);
   }
 
+  // The gravest first, then the latest raised on top (a warning that became a violation a minute ago
+  // is a minute old, however early its first warning).
   sorted() {
     return [...this.alerts.values()].sort((a, b) =>
-      (SEVERITY[a.severity] ?? 9) - (SEVERITY[b.severity] ?? 9) || a.opened_at.localeCompare(b.opened_at) || a.id.localeCompare(b.id));
+      (SEVERITY[a.severity] ?? 9) - (SEVERITY[b.severity] ?? 9) || raisedAt(b).localeCompare(raisedAt(a)) || a.id.localeCompare(b.id));
   }
 
   // The open incidents (re)read from the server, at most once at a time; the queue is redrawn after.
@@ -419,8 +516,8 @@ export class Monitor {
     }
     for (const g of groups.values()) {
       g.severity = Math.min(...g.alerts.map((a) => SEVERITY[a.severity] ?? 9));
-      // until the server's record arrives, the newest opening of its alerts stands in for it
-      g.escalated = (g.incident && g.incident.escalated_at) || g.alerts.map((a) => a.opened_at).sort().at(-1);
+      // until the server's record arrives, the latest raise of its alerts stands in for it
+      g.escalated = (g.incident && g.incident.escalated_at) || g.alerts.map(raisedAt).sort().at(-1);
     }
     return [...groups.values()].sort((a, b) => a.severity - b.severity || b.escalated.localeCompare(a.escalated) || a.key.localeCompare(b.key));
   }
@@ -475,6 +572,7 @@ export class Monitor {
     if (record) for (const p of [record.subject, record.protected_person]) if (p) people.add(p);
     const stamp = `${record ? record.number : ""}|${worst}|${kind}|${group.escalated}|${[...people].join(",")}|${group.alerts.length}`;
     li.className = `incident ${worst}`;
+    li.dataset.severity = worst; // critical entries are pinned above the rest
     if (group.key.startsWith("alert:")) {
       li.dataset.alertId = group.alerts[0].id;
       delete li.dataset.incidentId;
@@ -489,7 +587,8 @@ export class Monitor {
       <span class="chip ${worst}">${esc(t(`severity.${worst}`))}</span>
       <span class="kind" data-testid="incident-kind">${esc(t(`kind.${kind}`))}</span>
       <span class="who" data-testid="incident-parties">${[...people].map(esc).join(" · ")}</span>
-      <span class="escalated" data-testid="incident-escalated" title="${esc(t("incident.escalated"))}">${esc(t("incident.escalated"))} ${esc(clock(group.escalated))}</span>`;
+      <span class="escalated" data-testid="incident-escalated" title="${esc(t("incident.escalated"))} ${esc(clock(group.escalated))}">${esc(t("incident.escalated"))} ${esc(clock(group.escalated))} · <span data-raised="${esc(group.escalated)}"></span></span>`;
+    this.ages(li.querySelector(".incident-head"));
     return li;
   }
 
@@ -511,7 +610,7 @@ export class Monitor {
   }
 
   fillItem(li, alert) {
-    const stamp = `${alert.updated_at}|${alert.state}|${alert.severity}`;
+    const stamp = `${alert.updated_at}|${alert.state}|${alert.severity}|${raisedAt(alert)}|${this.confirming.get(alert.id) || ""}`;
     li.className = `alert ${alert.severity}${this.fresh === alert.id ? " fresh" : ""}`;
     li.dataset.kind = alert.kind;
     li.dataset.state = alert.state;
@@ -530,33 +629,81 @@ export class Monitor {
         <span class="kind">${esc(t(`kind.${alert.kind}`))}</span>
         <span class="chip outline" data-testid="alert-state">${esc(t(`state.${alert.state}`))}</span>
         ${alert.late ? `<span class="chip outline">${esc(t("queue.late"))}</span>` : ""}
-        <span class="age" data-opened="${esc(alert.opened_at)}"></span></div>
+        <span class="age" data-testid="alert-age" data-raised="${esc(raisedAt(alert))}" title="${esc(t("queue.raised_title", { opened: clock(alert.opened_at), raised: clock(raisedAt(alert)) }))}"></span></div>
       <div class="who">${parties}${alert.order ? ` · ${esc(alert.order)}` : ""}</div>
       ${facts.length ? `<div class="facts">${facts.join(" · ")}</div>` : ""}`;
     li.appendChild(this.stepsFor(alert));
     this.ages(li);
   }
 
-  // Note + one button per legal next step; a click takes the step with the note.
+  // Note + one button per legal next step; a click takes the step with the note. Closing a critical
+  // alert (resolve, false alarm) needs a note and then a second, explicit confirmation.
   stepsFor(alert) {
     const box = el(`<div class="steps"></div>`);
     if (!this.canMove) {
       box.hidden = true;
       return box;
     }
+    const critical = alert.severity === "critical";
     const input = el(`<input type="text" maxlength="2000" data-testid="note-${esc(alert.id)}">`);
-    input.placeholder = t("queue.note");
+    input.placeholder = t(critical ? "queue.note_critical" : "queue.note");
     input.value = this.notes.get(alert.id) || "";
-    input.addEventListener("input", () => this.notes.set(alert.id, input.value));
+    input.addEventListener("input", () => {
+      this.notes.set(alert.id, input.value);
+      if (input.value.trim()) input.removeAttribute("aria-invalid");
+    });
     box.appendChild(input);
+    const error = el(`<span class="error" data-testid="step-error" role="alert" hidden></span>`);
+    const pending = this.confirming.get(alert.id);
+    if (pending && nextSteps(alert.state).includes(pending)) {
+      const ask = el(`<div class="confirm-close" data-testid="confirm-close" data-step="${pending}">
+        <span>${esc(t("step.confirm", { step: t(`step.${pending}`) }))}</span>
+        <button type="button" class="danger" data-testid="confirm-yes">${esc(t("step.confirm_yes", { step: t(`step.${pending}`) }))}</button>
+        <button type="button" data-testid="confirm-no">${esc(t("step.confirm_no"))}</button></div>`);
+      ask.querySelector("[data-testid=confirm-yes]").addEventListener("click", () => {
+        if (!input.value.trim()) return this.needNote(alert.id, input, error);
+        this.step(alert.id, pending, input.value, box);
+      });
+      ask.querySelector("[data-testid=confirm-no]").addEventListener("click", () => this.confirm(alert.id, null));
+      box.append(ask, error);
+      return box;
+    }
     for (const step of nextSteps(alert.state)) {
       const button = el(`<button type="button" data-testid="step-${step}-${esc(alert.id)}" data-step="${step}">${esc(t(`step.${step}`))}</button>`);
       if (step === "acknowledged" || (step === "dispatched" && alert.state !== "open")) button.classList.add("primary");
-      button.addEventListener("click", () => this.step(alert.id, step, input.value, box));
+      button.addEventListener("click", () => {
+        if (!guarded(alert, step)) return this.step(alert.id, step, input.value, box);
+        if (!input.value.trim()) return this.needNote(alert.id, input, error);
+        this.confirm(alert.id, step);
+      });
       box.appendChild(button);
     }
-    box.appendChild(el(`<span class="error" data-testid="step-error" hidden></span>`));
+    box.appendChild(error);
     return box;
+  }
+
+  needNote(id, input, error) {
+    error.hidden = false;
+    error.textContent = t("step.note_required");
+    input.setAttribute("aria-invalid", "true");
+    input.focus();
+  }
+
+  // Ask (step) or stop asking (null) for the confirmation of a closing step, in the queue and detail.
+  confirm(id, step) {
+    if (step) this.confirming.set(id, step);
+    else this.confirming.delete(id);
+    const li = this.items.get(id);
+    if (li) {
+      delete li.dataset.stamp;
+      const alert = this.alerts.get(id);
+      if (alert) this.fillItem(li, alert);
+    }
+    if (this.detailId === id && this.detail) this.renderDetail();
+    // the keyboard goes where the question is: Enter confirms, Tab then Enter cancels
+    const where = this.detailId === id ? this.detailEl : li;
+    const yes = step && where ? where.querySelector("[data-testid=confirm-yes]") : null;
+    if (yes) yes.focus();
   }
 
   async step(id, state, note, box) {
@@ -565,19 +712,22 @@ export class Monitor {
     try {
       const change = await api("POST", `/v1/alerts/${encodeURIComponent(id)}/steps`, { state, note });
       this.notes.delete(id);
+      this.confirming.delete(id);
       for (const b of box.querySelectorAll("input")) b.value = "";
       this.alertChange(change);
     } catch (e) {
       error.hidden = false;
-      error.textContent = t("step.failed", { detail: e instanceof ApiError ? (typeof e.detail === "string" ? e.detail : e.message) : e.message });
+      const fields = e instanceof ApiError ? e.fields() : {};
+      error.textContent = fields.note ? t("step.note_required")
+        : t("step.failed", { detail: e instanceof ApiError ? (typeof e.detail === "string" ? e.detail : Object.values(fields).join("; ") || e.message) : e.message });
       for (const b of box.querySelectorAll("button")) b.disabled = false;
     }
   }
 
   ages(root = this.root) {
     const now = Date.now();
-    for (const span of root.querySelectorAll("[data-opened]")) {
-      span.textContent = t("queue.ago", { t: duration((now - Date.parse(span.dataset.opened)) / 1000) });
+    for (const span of root.querySelectorAll("[data-raised]")) {
+      span.textContent = t("queue.ago", { t: duration((now - Date.parse(span.dataset.raised)) / 1000) });
     }
   }
 
@@ -660,11 +810,12 @@ export class Monitor {
     const alerts = d.alerts.map((a) => `<li class="alert ${esc(a.severity)}" data-testid="incident-alert" data-alert-id="${esc(a.id)}">
         <div class="head"><span class="kind">${esc(t(`kind.${a.kind}`))}</span>
         <span class="chip outline">${esc(t(`state.${a.state}`))}</span>
-        <span class="age">${esc(clock(a.opened_at))}</span></div>
+        <span class="age" title="${esc(t("queue.raised_title", { opened: clock(a.opened_at), raised: clock(raisedAt(a)) }))}">${esc(clock(raisedAt(a)))}</span></div>
         <div class="who">${[a.subject, a.protected_person].filter(Boolean).map(esc).join(" → ")}</div></li>`).join("");
-    const timeline = (d.timeline || []).map((c) => `<li data-change="${esc(c.change)}" data-alert-id="${esc(c.alert)}"><span class="at">${clock(c.at)}</span>
+    const timeline = foldTimeline(d.timeline || []).map((c) => (c.folded ? foldedRow(c.folded, (x) => t(`kind.${kinds.get(x.alert) || x.kind}`))
+      : `<li data-change="${esc(c.change)}" data-alert-id="${esc(c.alert)}"><span class="at">${clock(c.at)}</span>
         <b>${esc(t(`change.${c.change}`))}</b> · ${esc(t(`kind.${kinds.get(c.alert) || c.kind}`))}
-        ${c.actor ? ` · <span class="mono">${esc(c.actor)}</span>` : ""}${c.note ? ` — ${esc(c.note)}` : ""}</li>`).join("");
+        ${c.actor ? ` · <span class="mono">${esc(c.actor)}</span>` : ""}${c.note ? ` — ${esc(c.note)}` : ""}</li>`)).join("");
     const row = (label, value, testid = "") => (value ? `<dt>${esc(t(label))}</dt><dd${testid ? ` data-testid="${testid}"` : ""}>${value}</dd>` : "");
     const body = el(`<div data-testid="incident-detail">
       <h2><span class="number mono" data-testid="incident-detail-number">${esc(d.number)}</span>
@@ -778,8 +929,9 @@ export class Monitor {
       ? `${f.closing_speed_mps.toFixed(1)} m/s${Math.abs(f.closing_speed_mps) >= 0.05 ? ` (${esc(t(f.closing_speed_mps > 0 ? "detail.approaching" : "detail.leaving"))})` : ""}` : null;
     const sp = f.subject_position, pp = f.protected_position;
     const where = (p) => (p ? `<span class="mono">${p.lat.toFixed(5)}, ${p.lon.toFixed(5)}</span> ±${metres(p.accuracy_m)}${p.age_s !== undefined && p.age_s !== null ? ` · ${duration(p.age_s)}` : ""}` : `<span class="muted">${esc(t("detail.plan.unknown"))}</span>`);
-    const timeline = (d.timeline || []).map((c) => `<li data-change="${esc(c.change)}"><span class="at">${clock(c.at)}</span><b>${esc(t(`change.${c.change}`))}</b>
-        ${c.actor ? ` · <span class="mono">${esc(c.actor)}</span>` : ""}${c.note ? ` — <span data-testid="timeline-note">${esc(c.note)}</span>` : ""}</li>`).join("");
+    const timeline = foldTimeline(d.timeline || []).map((c) => (c.folded ? foldedRow(c.folded)
+      : `<li data-change="${esc(c.change)}"><span class="at">${clock(c.at)}</span><b>${esc(t(`change.${c.change}`))}</b>
+        ${c.actor ? ` · <span class="mono">${esc(c.actor)}</span>` : ""}${c.note ? ` — <span data-testid="timeline-note">${esc(c.note)}</span>` : ""}</li>`)).join("");
     const deliveries = (d.deliveries || []).map((x) => `<tr data-testid="delivery"><td class="mono">${esc(x.target)}</td><td>${esc(x.type)}${x.escalation ? ` ↑${x.escalation}` : ""}</td>
         <td><span class="chip ${x.state === "delivered" ? "ok" : x.state === "gone" ? "violation" : "warning"}">${esc(x.state)}</span></td><td>${x.attempts}</td>
         <td>${esc(x.last_status ?? "")}${x.last_error ? ` <span class="error">${esc(x.last_error)}</span>` : ""}</td>
@@ -932,13 +1084,23 @@ export class Monitor {
     const { holder, url } = this.issued;
     if (!url) return el(`<p class="muted small" data-testid="issued-link">${esc(t("units.kept", { user: holder }))}</p>`);
     const box = el(`<div class="issued" data-testid="issued-link"><p>${esc(t("units.issued", { user: holder }))}</p>
-      <input type="text" readonly data-testid="issued-url"><button type="button" data-testid="issued-copy">${esc(t("units.copy"))}</button></div>`);
+      <input type="text" readonly data-testid="issued-url" aria-label="${esc(t("units.url"))}">
+      <div class="issued-actions"><button type="button" class="primary" data-testid="issued-copy">${esc(t("units.copy"))}</button>
+      <span class="ok-msg" data-testid="issued-copied" hidden>${esc(t("units.copied"))}</span></div>
+      <figure class="qr"><div data-testid="issued-qr"></div><figcaption class="muted small">${esc(t("units.qr"))}</figcaption></figure></div>`);
     const input = box.querySelector("input");
     input.value = url;
-    box.querySelector("button").addEventListener("click", () => {
+    const copied = box.querySelector("[data-testid=issued-copied]");
+    box.querySelector("[data-testid=issued-copy]").addEventListener("click", async () => {
       input.select();
-      if (navigator.clipboard) navigator.clipboard.writeText(url).catch(() => {});
+      try {
+        await navigator.clipboard.writeText(url);
+      } catch {
+        document.execCommand("copy"); // the selected text, where the clipboard API is not allowed
+      }
+      copied.hidden = false;
     });
+    box.querySelector("[data-testid=issued-qr]").replaceWith(qrSvg(url, t("units.qr")));
     return box;
   }
 
@@ -962,9 +1124,10 @@ export class Monitor {
 
   // --- figures -----------------------------------------------------------------------------------------
 
-  // The live figures count everything monitored: operators only. For anyone else the server says
-  // 403 once, and the panel goes away rather than polling a refusal every few seconds.
+  // The live figures count everything monitored: operators only. Anyone else is never asked for them
+  // (the server would refuse: 403), and the panel shows the open alerts of their own scope instead.
   async poll() {
+    if (!this.canStats) return this.renderStats();
     if (this.noStats) return;
     try {
       // one after the other: whoever may not have the figures is not asked about dispatch either
@@ -983,6 +1146,7 @@ export class Monitor {
   }
 
   renderStats() {
+    if (!this.canStats) return this.renderScopeStats();
     const s = this.stats;
     if (!s) return;
     this.statsEl.hidden = false;
@@ -999,12 +1163,25 @@ export class Monitor {
       ${d && d.alarms && d.alarms.length ? `<div class="system-alarm" role="alert" data-testid="system-alarm"><b>${esc(t("system.alarm"))}</b> ${d.alarms.map((a) => `<span title="${esc(a.detail)}">${esc(t(`system.${a.kind}`))}: ${esc(a.detail)}</span>`).join(" · ")}</div>` : ""}`;
   }
 
+  // What a role without the figures sees there: the open alerts it may see, by kind, from the queue.
+  renderScopeStats() {
+    if (!this.statsEl) return;
+    const counts = new Map();
+    for (const a of this.alerts.values()) if (!TERMINAL.has(a.state)) counts.set(a.kind, (counts.get(a.kind) || 0) + 1);
+    const kinds = [...counts].sort((a, b) => b[1] - a[1])
+      .map(([k, n]) => `<span class="chip ${STATUS_OF_KIND[k] || "silent"}">${esc(t(`kind.${k}`))} ${n}</span>`).join("");
+    this.statsEl.hidden = false;
+    this.statsEl.innerHTML = `<div class="kinds" data-testid="stat-kinds"><span class="muted">${esc(t("stats.open_mine"))}:</span> ${kinds || `<span class="muted">${esc(t("stats.none"))}</span>`}</div>`;
+  }
+
   relabel() {
-    const live = document.querySelector("[data-testid=live]");
-    if (live.dataset.state) live.textContent = t(`live.${live.dataset.state}`);
+    if (this.outageEl) this.renderOutage();
     this.legend();
     this.renderStats();
     for (const li of this.items.values()) delete li.dataset.stamp;
+    for (const li of this.groups.values()) delete li.dataset.stamp;
+    const empty = this.queueEl.querySelector("li.empty");
+    if (empty) empty.remove(); // drawn again in the new language
     this.renderQueue();
     this.renderSelection();
     for (const person of this.people.values()) person.style = null;
@@ -1012,6 +1189,34 @@ export class Monitor {
     if (this.detail) this.renderDetail();
     this.updateFlash();
   }
+}
+
+// A QR code of `text` as an SVG (one path of dark modules, a quiet zone of four), drawn from the
+// vendored encoder's module matrix: a unit's phone camera opens the link from the screen.
+export function qrSvg(text, label) {
+  const code = qrcode(0, "M"); // the smallest version that holds it, error correction M (15 %)
+  code.addData(text, "Byte");
+  code.make();
+  const n = code.getModuleCount();
+  const quiet = 4;
+  let d = "";
+  for (let r = 0; r < n; r++) for (let c = 0; c < n; c++) if (code.isDark(r, c)) d += `M${c + quiet} ${r + quiet}h1v1h-1z`;
+  const size = n + 2 * quiet;
+  const svg = el(`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${size} ${size}" width="${size * 4}" height="${size * 4}"
+    shape-rendering="crispEdges" role="img" data-testid="issued-qr" data-modules="${n}"><title>${esc(label)}</title>
+    <rect width="${size}" height="${size}" fill="#fff"/><path d="${d}" fill="#000"/></svg>`);
+  return svg;
+}
+
+// One timeline entry for a run of the system's updates: "Updated ×30 · vigil, last 14:02:10", its
+// times (and, in an incident, which alerts) one click away.
+function foldedRow(run, kindOf = null) {
+  const first = run[0], last = run.at(-1);
+  const kinds = kindOf ? [...new Set(run.map(kindOf))].join(", ") : "";
+  const times = run.map((c) => clock(c.at)).join(", ");
+  return `<li data-change="updated" data-folded="${run.length}" data-testid="timeline-folded"><details><summary><span class="at">${clock(first.at)}</span>
+    <b>${esc(t("change.updated"))} ×${run.length}</b>${kinds ? ` · ${esc(kinds)}` : ""} · <span class="mono">${esc(last.actor || "vigil")}</span>, ${esc(t("timeline.last", { at: clock(last.at) }))}</summary>
+    <span class="muted small">${esc(times)}</span></details></li>`;
 }
 
 // A zone row ({shape: {circle}|{polygon}, kind}) as a Leaflet layer.
