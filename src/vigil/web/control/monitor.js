@@ -6,6 +6,7 @@ import { t } from "/web/common/i18n.js";
 import { makeMap, rings, compass } from "/web/common/map.js";
 import { esc, clock, dateTime, duration, metres, el } from "./util.js";
 import qrcode from "/web/vendor/qrcode-generator/qrcode.mjs";
+import { colour } from "/web/common/palette.js";
 
 const SEVERITY = { critical: 0, high: 1, medium: 2, low: 3 };
 const TERMINAL = new Set(["resolved", "false_alarm"]);
@@ -901,10 +902,10 @@ export class Monitor {
     const her = here(d.protected_person, f.protected_position);
     const order = d.order && this.orders.get(d.order);
     if (her && order) {
-      this.detailLayer.addLayer(rings(this.map, her.lat, her.lng, [order.violation_distance_m, order.warning_distance_m], { color: "#c62828" }));
+      this.detailLayer.addLayer(rings(this.map, her.lat, her.lng, [order.violation_distance_m, order.warning_distance_m], { color: colour("violation") }));
     }
     if (him && her) {
-      L.polyline([him, her], { color: "#c62828", weight: 3, interactive: false }).addTo(this.detailLayer);
+      L.polyline([him, her], { color: colour("violation"), weight: 3, interactive: false }).addTo(this.detailLayer);
       const mid = L.latLng((him.lat + her.lat) / 2, (him.lng + her.lng) / 2);
       L.marker(mid, { interactive: false, icon: L.divIcon({ className: "ring-label", html: `<b>${metres(him.distanceTo(her))}</b>` }) }).addTo(this.detailLayer);
     }
@@ -1222,7 +1223,7 @@ function foldedRow(run, kindOf = null) {
 // A zone row ({shape: {circle}|{polygon}, kind}) as a Leaflet layer.
 export function drawZone(zone) {
   const shape = zone.shape || zone;
-  const color = zone.kind === "inclusion" ? "#2e7d4f" : "#c62828";
+  const color = zone.kind === "inclusion" ? colour("ok") : colour("violation");
   const style = { color, weight: 2, fillOpacity: 0.08, dashArray: zone.schedule ? "6 4" : null };
   const layer = shape.circle
     ? L.circle([shape.circle.lat, shape.circle.lon], { radius: shape.circle.radius_m, ...style })
