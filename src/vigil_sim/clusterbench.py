@@ -416,6 +416,9 @@ def _mode_figures(result: dict[str, Any], cpu: Mapping[str, Mapping[str, float]]
         "bus_p50_ms": lt.get("bus_p50_ms"),
         "bus_p99_ms": lt.get("bus_p99_ms"),
         "bus_timed": lt.get("bus_timed"),
+        "bus_commit_p50_ms": lt.get("bus_commit_p50_ms"),
+        "bus_commit_p99_ms": lt.get("bus_commit_p99_ms"),
+        "bus_commit_timed": lt.get("bus_commit_timed"),
         "push_p50_ms": lt.get("push_p50_ms"),
         "push_p99_ms": lt.get("push_p99_ms"),
         "push_timed": lt.get("push_timed"),
@@ -694,12 +697,20 @@ def verdicts(result: dict[str, Any]) -> list[dict[str, Any]]:
                 _le(p99, EMBEDDED_P99_MS),
             )
         else:
-            p99 = f["bus_p99_ms"]
+            # every report's commit (its position on the bus), as the embedded figure is every
+            # post's; the alert changes alone are the same event for far fewer reports
+            p99 = f.get("bus_commit_p99_ms")
             add(
-                f"{n} worker(s): p99 received -> alert committed (bus), ms",
+                f"{n} worker(s): p99 received -> committed (bus), ms",
                 p99,
                 f"<= {CLUSTER_P99_MS}",
                 _le(p99, CLUSTER_P99_MS),
+            )
+            add(
+                f"{n} worker(s): the same, alert changes only, ms",
+                f["bus_p99_ms"],
+                f"<= {CLUSTER_P99_MS}",
+                _le(f["bus_p99_ms"], CLUSTER_P99_MS),
             )
         push = f.get("push_p99_ms")
         add(
@@ -750,16 +761,17 @@ def report(result: dict[str, Any]) -> str:
     ]
     for mode in result["modes"]:
         f = mode["figures"]
-        commit50 = f["post_p50_ms"] if mode["workers"] == 0 else f["bus_p50_ms"]
-        commit99 = f["post_p99_ms"] if mode["workers"] == 0 else f["bus_p99_ms"]
+        commit50 = f["post_p50_ms"] if mode["workers"] == 0 else f.get("bus_commit_p50_ms")
+        commit99 = f["post_p99_ms"] if mode["workers"] == 0 else f.get("bus_commit_p99_ms")
         lines.append(
             f"{mode['mode']:<22} {_n(f['latency_paced_at'], 0):>9} {_n(f['post_p50_ms']):>8} "
             f"{_n(f['post_p99_ms']):>7} {_n(commit50):>10} {_n(commit99):>7} {_n(f['ws_p50_ms']):>7} "
             f"{_n(f['ws_p99_ms']):>7} {_n(f.get('push_p50_ms')):>8} {_n(f.get('push_p99_ms')):>7}"
         )
     lines += [
-        "received -> committed: embedded, the POST round trip (answered after the commit); cluster, the",
-        "alert change on the bus (published after the commit), from the POST of its pair's latest batch.",
+        "received -> committed: embedded, the POST round trip (answered after the commit); cluster, each",
+        "report's position on the bus (published with its batch's alert changes after the commit), from",
+        "the POST of its pair's latest batch.",
         "",
         f"{'target':<58} {'figure':>8} {'target':>8}  verdict",
     ]

@@ -217,14 +217,22 @@ class _BusChange(msgspec.Struct):
     change: str
 
 
+class _BusPosition(msgspec.Struct):
+    person_id: str
+
+
 class _Changes(msgspec.Struct):
     """The fields of `vigil.cluster.bus.Changes` the bus listener reads (the rest is skipped)."""
 
     alerts: list[_BusChange] = []
+    positions: list[_BusPosition] = []
 
 
 def _listen_bus(url: str, subject: str, ready: Any, stop: Any, results: Connection) -> None:
-    """Subscribe to the cluster's bus; note (arrival, change, kind, subject) of every alert change."""
+    """Subscribe to the cluster's bus; note (arrival, change, kind, subject) of every alert change,
+    and (arrival, pair) of every position: a worker publishes each batch's positions and alert
+    changes in one message after its commit, so a position's arrival is its report's commit, seen
+    for every report rather than for the few that change an alert."""
     asyncio.run(_listen_bus_async(url, subject, ready, stop, results))
 
 
@@ -233,14 +241,19 @@ async def _listen_bus_async(url: str, subject: str, ready: Any, stop: Any, resul
 
     decode = msgspec.json.Decoder(_Changes).decode
     alerts: list[tuple[float, str, str, str]] = []
+    positions: list[tuple[float, str, str, str]] = []
     messages = 0
 
     async def heard(msg: Any) -> None:
         nonlocal messages
         arrived = time.monotonic()
         messages += 1
-        for c in decode(msg.data).alerts:
+        changes = decode(msg.data)
+        for c in changes.alerts:
             alerts.append((arrived, c.change, c.alert.kind, c.alert.subject_id or ""))
+        for p in changes.positions:
+            # w1's people are s-N and p-N: either party's position is its pair's (timed as "s-N")
+            positions.append((arrived, "position", "", "s-" + p.person_id[2:]))
 
     nc = await nats.connect(url, name="vigil-bench-bus")
     await nc.subscribe(subject, cb=heard, pending_msgs_limit=-1, pending_bytes_limit=-1)
@@ -249,7 +262,7 @@ async def _listen_bus_async(url: str, subject: str, ready: Any, stop: Any, resul
     while not stop.is_set():
         await asyncio.sleep(0.1)
     await nc.close()
-    results.send({"alerts": alerts, "messages": messages})
+    results.send({"alerts": alerts, "positions": positions, "messages": messages})
     results.close()
 
 
@@ -534,6 +547,7 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
         bus_listener.join(10.0)
     alerts: list[tuple[float, str, str, str]] = [tuple(a) for a in heard.get("alerts", [])]
     bus_alerts: list[tuple[float, str, str, str]] = [tuple(a) for a in on_bus.get("alerts", [])]
+    bus_positions: list[tuple[float, str, str, str]] = [tuple(a) for a in on_bus.get("positions", [])]
     out_phases: dict[str, Any] = {}
     for i, ph in enumerate(phases):
         summary = ph.summary()
@@ -562,6 +576,11 @@ async def drive(args: argparse.Namespace) -> dict[str, Any]:
             summary["bus_p95_ms"] = _ms(percentile(on_time, 95))
             summary["bus_p99_ms"] = _ms(percentile(on_time, 99))
             summary["bus_by_change"] = _by_change(bus_alerts, sender.sends, ph.started, end)
+            committed = delivery(bus_positions, sender.sends, ph.started, end)
+            summary["bus_commit_timed"] = len(committed)
+            summary["bus_commit_p50_ms"] = _ms(percentile(committed, 50))
+            summary["bus_commit_p95_ms"] = _ms(percentile(committed, 95))
+            summary["bus_commit_p99_ms"] = _ms(percentile(committed, 99))
         out_phases[ph.name] = summary
     memory = server_memory_mb(args.server_pid) if args.server_pid is not None else {}
     cpu_end = None if args.server_pid is None else server_cpu_s(args.server_pid)

@@ -72,5 +72,7 @@ def test_tiny_cluster_bench_end_to_end() -> None:
     # every alert change the worker committed reached the bus listener; the close pairs open some
     assert cluster["bus_alert_changes"] > 0
     assert cluster["figures"]["bus_timed"] is not None
+    # and every report's commit, seen as its position on the bus
+    assert cluster["figures"]["bus_commit_timed"] and cluster["figures"]["bus_commit_p99_ms"] is not None
     text = clusterbench.report(result)
     assert "cluster, 1 worker" in text and "embedded" in text
