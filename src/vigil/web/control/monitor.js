@@ -7,6 +7,7 @@ import { makeMap, rings, compass } from "/web/common/map.js";
 import { esc, clock, dateTime, duration, metres, el } from "./util.js";
 import qrcode from "/web/vendor/qrcode-generator/qrcode.mjs";
 import { colour } from "/web/common/palette.js";
+import { Alarm } from "./alarm.js";
 
 const SEVERITY = { critical: 0, high: 1, medium: 2, low: 3 };
 const TERMINAL = new Set(["resolved", "false_alarm"]);
@@ -109,7 +110,7 @@ export class Monitor {
     this.detailId = null;
     this.started = false;
     this.flashing = null;
-    this.audio = null;
+    this.alarm = null; // the sound (alarm.js): built with the panels
     this.orders = new Map();
   }
 
@@ -138,6 +139,8 @@ export class Monitor {
     this.socket = stream({}, (m) => this.onMessage(m), (s, opened) => this.onState(s, opened));
     this.poll();
     if (this.canStats) this.statsTimer = setInterval(() => this.poll(), STATS_EVERY_MS);
+    this.alarm.start();
+    this.alarm.sync(this.alerts.values());
     this.tick = setInterval(() => {
       this.ages();
       this.renderOutage();
@@ -170,9 +173,8 @@ export class Monitor {
     mapEl.parentElement.appendChild(this.outageEl);
     this.legend();
 
-    // Sound needs a user gesture first: the sign-in click, or any click on the page.
-    document.addEventListener("pointerdown", () => this.unlockAudio(), { once: true });
-    this.unlockAudio();
+    // The alarm repeats only for those who can acknowledge; one who cannot hears each raise once.
+    this.alarm = new Alarm(document.querySelector("[data-testid=alarm]"), { repeat: this.canMove });
     window.addEventListener("languagechange", () => this.relabel());
     window.addEventListener("focus", () => this.updateFlash());
   }
@@ -183,6 +185,7 @@ export class Monitor {
     clearInterval(this.statsTimer);
     clearInterval(this.tick);
     this.stopFlash();
+    if (this.alarm) this.alarm.stop();
     this.down = false;
     if (this.outageEl) this.renderOutage();
   }
@@ -230,6 +233,7 @@ export class Monitor {
     }
     this.restyleAll();
     this.renderQueue();
+    if (this.running) this.alarm.sync(this.alerts.values());
     if (!this.canStats) this.renderStats();
     return positions.features;
   }
@@ -460,10 +464,11 @@ export class Monitor {
     if (known && known.updated_at > alert.updated_at) return;
     if (TERMINAL.has(alert.state)) this.alerts.delete(alert.id);
     else this.alerts.set(alert.id, alert);
-    if ((message.change === "opened" || message.change === "escalated") && alarming(alert) && !TERMINAL.has(alert.state)) {
-      this.beep();
-      this.fresh = alert.id;
+    if ((message.change === "opened" || message.change === "escalated") && !TERMINAL.has(alert.state)) {
+      this.alarm.raised(alert);
+      if (alarming(alert)) this.fresh = alert.id;
     }
+    this.alarm.sync(this.alerts.values());
     for (const id of [alert.subject, alert.protected_person]) if (id) this.restyle(id);
     for (const id of [alert.subject, alert.protected_person]) if (id) this.redrawLines(id);
     // A new incident, or a change of its rank or end: its number and latest escalation are the server's.
@@ -732,35 +737,7 @@ export class Monitor {
     }
   }
 
-  // --- sound and title flash for new violations ------------------------------------------------------
-
-  unlockAudio() {
-    try {
-      if (!this.audio) this.audio = new AudioContext();
-      if (this.audio.state === "suspended") this.audio.resume().catch(() => {});
-    } catch {
-      this.audio = null;
-    }
-  }
-
-  beep() {
-    document.body.dataset.beeps = String(Number(document.body.dataset.beeps || 0) + 1);
-    const ctx = this.audio;
-    if (!ctx) return;
-    const start = ctx.currentTime + 0.01;
-    for (let i = 0; i < 3; i++) {
-      const osc = ctx.createOscillator();
-      const gain = ctx.createGain();
-      osc.type = "sine";
-      osc.frequency.value = i % 2 ? 660 : 880;
-      gain.gain.setValueAtTime(0.0001, start + i * 0.3);
-      gain.gain.exponentialRampToValueAtTime(0.25, start + i * 0.3 + 0.02);
-      gain.gain.exponentialRampToValueAtTime(0.0001, start + i * 0.3 + 0.22);
-      osc.connect(gain).connect(ctx.destination);
-      osc.start(start + i * 0.3);
-      osc.stop(start + i * 0.3 + 0.25);
-    }
-  }
+  // --- the title flash for new violations (the sound is alarm.js) ---------------------------------
 
   // The title flashes while a violation waits for someone to acknowledge it.
   updateFlash() {
@@ -1189,6 +1166,7 @@ export class Monitor {
     for (const id of this.people.keys()) this.restyle(id);
     if (this.detail) this.renderDetail();
     this.updateFlash();
+    this.alarm.render();
   }
 }
 
