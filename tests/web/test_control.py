@@ -539,6 +539,35 @@ def test_subject_zone_drawn_as_polygon_with_a_schedule(site: Site, desk: Any) ->
     assert school[0]["schedule"]["windows"][0]["days"] == ["mon", "tue", "wed", "thu", "fri"]
 
 
+def test_a_zone_typed_in_by_coordinates_and_a_numeric_radius(site: Site, desk: Any) -> None:
+    """Issue 17: zones are not drawn blind only; a circle's centre and radius can be typed in, and a
+    radius out of range is refused in the form, not sent."""
+    pair = site.pair()
+    page = desk.new_page()
+    sign_in(page, site, "operator")
+    page.get_by_test_id("nav-registry").click()
+    page.get_by_test_id(f"reg-row-{pair.subject}").click()
+    expect(page.get_by_test_id("field-id")).to_have_value(pair.subject)
+    page.get_by_test_id("zone-add-numeric").click()
+    card = page.locator("[data-testid^=zone-card-]").last
+    card.locator("[data-k=label]").fill("her office")
+    card.locator("[data-c=lat]").fill("37.498095")
+    card.locator("[data-c=lat]").dispatch_event("change")
+    card.locator("[data-c=lon]").fill("127.02761")
+    card.locator("[data-c=lon]").dispatch_event("change")
+    card.locator("[data-c=radius_m]").fill("0")  # out of range: kept out of the zone
+    card.locator("[data-c=radius_m]").dispatch_event("change")
+    assert not card.locator("[data-c=radius_m]").evaluate("(e) => e.checkValidity()")
+    card.locator("[data-c=radius_m]").fill("350")
+    card.locator("[data-c=radius_m]").dispatch_event("change")
+    card.locator("[data-testid^=zone-save-]").click()
+    expect(card.locator("[data-testid^=zone-message-]")).not_to_be_empty()
+    zones = site.call("GET", f"/v1/subjects/{pair.subject}").json()["zones"]
+    office = [z for z in zones if z["label"] == "her office"]
+    assert len(office) == 1
+    assert office[0]["shape"]["circle"] == {"lat": 37.498095, "lon": 127.02761, "radius_m": 350}
+
+
 @pytest.mark.fresh_site  # every subject on the map is one of its 40
 def test_many_quiet_subjects_cluster_and_one_in_trouble_stands_out(site: Site, desk: Any) -> None:
     pair = site.pair()

@@ -5,7 +5,8 @@
 // own words as the fallback. Messages are kept as keys, so switching language translates them.
 // People are picked by searching (/v1/registry/search: what the caller's lists would show), and an
 // order shows its parties by name. Zones are drawn on the map by clicking (circle: centre then edge;
-// polygon: corners then Finish), with an optional weekly schedule. Roles that may only read it (112
+// polygon: corners then Finish), or a circle typed in (centre and radius in numbers), with an
+// optional weekly schedule. Roles that may only read it (112
 // dispatchers) get the same screens without anything to change; the server lists only what the
 // caller may see.
 /* global L */
@@ -560,12 +561,18 @@ export class Registry {
     box.innerHTML = `<h3>${esc(t(mode === "order" ? "reg.order_zones" : "reg.subject_zones"))}</h3>
       <div class="steps"${this.canWrite ? "" : " hidden"}><button type="button" data-testid="zone-draw-circle">${esc(t("reg.add_circle"))}</button>
         <button type="button" data-testid="zone-draw-polygon">${esc(t("reg.add_polygon"))}</button>
+        <button type="button" data-testid="zone-add-numeric">${esc(t("reg.add_circle_numbers"))}</button>
         ${this.drawing ? `<span class="drawhelp" data-testid="draw-help">${esc(t(this.drawing.type === "circle" ? "reg.draw_circle_help" : "reg.draw_polygon_help"))}</span>
           ${this.drawing.type === "polygon" ? `<button type="button" class="primary" data-testid="zone-finish">${esc(t("reg.finish"))}</button>` : ""}
           <button type="button" data-testid="zone-cancel">${esc(t("reg.cancel"))}</button>` : ""}</div>
       <div data-slot="cards"></div>`;
     box.querySelector("[data-testid=zone-draw-circle]").addEventListener("click", () => this.startDraw("circle"));
     box.querySelector("[data-testid=zone-draw-polygon]").addEventListener("click", () => this.startDraw("polygon"));
+    // A circle typed in rather than drawn: placed at the map's centre, its numbers then set in its card.
+    box.querySelector("[data-testid=zone-add-numeric]").addEventListener("click", () => {
+      const centre = this.map ? this.map.getCenter() : { lat: 37.5665, lng: 126.978 };
+      this.addZone({ circle: { lat: +centre.lat.toFixed(6), lon: +centre.lng.toFixed(6), radius_m: 200 } });
+    });
     const finish = box.querySelector("[data-testid=zone-finish]");
     if (finish) finish.addEventListener("click", () => this.finishPolygon());
     const cancel = box.querySelector("[data-testid=zone-cancel]");
@@ -581,6 +588,10 @@ export class Registry {
     const card = el(`<div class="zone-card" data-testid="zone-card-${i}">
       <div><label>${esc(t("reg.zone_id"))}</label><input data-k="id" value="${esc(z.id || "")}" ${z.saved ? "readonly" : ""}${lock}></div>
       <div><label>${esc(t("reg.zone_label"))}</label><input data-k="label" value="${esc(z.label || "")}"${lock}></div>
+      ${z.shape.circle ? `<div class="circle-numbers">
+        <label>${esc(t("reg.lat"))}<input type="number" step="0.000001" min="-90" max="90" data-c="lat" value="${z.shape.circle.lat}"${lock}></label>
+        <label>${esc(t("reg.lon"))}<input type="number" step="0.000001" min="-180" max="180" data-c="lon" value="${z.shape.circle.lon}"${lock}></label>
+        <label>${esc(t("reg.radius_m"))}<input type="number" step="1" min="1" max="100000" data-c="radius_m" value="${z.shape.circle.radius_m}"${lock}></label></div>` : ""}
       <div><label>${esc(t("reg.zone_kind"))}</label><select data-k="kind"${lock}>
         <option value="exclusion"${z.kind === "exclusion" ? " selected" : ""}>${esc(t("reg.exclusion"))}</option>
         <option value="inclusion"${z.kind === "inclusion" ? " selected" : ""}>${esc(t("reg.inclusion"))}</option></select></div>
@@ -595,6 +606,19 @@ export class Registry {
     for (const input of card.querySelectorAll("[data-k]")) {
       input.addEventListener("input", () => { z[input.dataset.k] = input.value; });
       input.addEventListener("change", () => { z[input.dataset.k] = input.value; this.drawZonesOnMap(); });
+    }
+    for (const input of card.querySelectorAll("[data-c]")) {
+      // A number out of its range is shown as such and not taken; the server checks it again.
+      input.addEventListener("change", () => {
+        const value = Number(input.value);
+        const ok = input.value !== "" && Number.isFinite(value) && value >= Number(input.min) && value <= Number(input.max);
+        input.setCustomValidity(ok ? "" : t("reg.number_range", { min: input.min, max: input.max }));
+        input.reportValidity();
+        if (!ok) return;
+        z.shape = { circle: { ...z.shape.circle, [input.dataset.c]: value } };
+        this.drawZonesOnMap();
+        if (this.map) this.map.panTo([z.shape.circle.lat, z.shape.circle.lon]);
+      });
     }
     const windows = card.querySelector("[data-slot=windows]");
     z.schedule.forEach((w, j) => windows.appendChild(this.windowRow(z, w, j)));
