@@ -171,3 +171,11 @@ def test_field_terminal_for_a_victims_sos_points_to_her(site: Site, officer: Any
     expect(page.locator("#direction h2")).to_have_text("To the victim (from me)")
     expect(page.locator("#distance")).to_have_text("300 m")
     expect(page.locator(".pin.subject")).to_have_count(1)
+    # "navigate" hands her place to the phone's navigation app (a geo: URI, RFC 5870)
+    navigate = page.locator("#navigate")
+    expect(navigate).to_be_visible()
+    expect(navigate).to_have_text("Navigate")
+    href = navigate.get_attribute("href") or ""
+    lat, lon = (float(v) for v in href.removeprefix("geo:").split("?")[0].split(","))
+    assert abs(lat - HOME_LAT) < 1e-5 and abs(lon - HOME_LON) < 1e-5, href
+    assert href.endswith(f"?q={lat:.6f},{lon:.6f}")

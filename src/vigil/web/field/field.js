@@ -85,6 +85,7 @@ addStrings("ko", {
   "closed.outcome": "결과: {outcome}",
   offline: "연결이 끊겼습니다. 다시 연결하는 중…",
   "to.subject": "대상자까지 (내 위치 기준)",
+  navigate: "길 안내",
   "to.victim": "피해자까지 (내 위치 기준)",
   gap: "대상자–피해자 거리",
   "subject.seen": "대상자 마지막 위치",
@@ -149,6 +150,7 @@ addStrings("en", {
   "closed.outcome": "Outcome: {outcome}",
   offline: "Connection lost. Reconnecting…",
   "to.subject": "To the subject (from me)",
+  navigate: "Navigate",
   "to.victim": "To the victim (from me)",
   gap: "Subject–victim distance",
   "subject.seen": "Subject last seen",
@@ -350,6 +352,17 @@ function render() {
     delete $("distance").dataset.metres;
     $("bearing").textContent = "";
     box.classList.add("unknown");
+  }
+  // "navigate": the phone's own navigation app, by a geo: URI (RFC 5870) to where help is needed;
+  // the q= form puts a pin there in the apps that read it
+  const navigate = $("navigate");
+  if (target) {
+    const [lat, lon] = target.map((v) => v.toFixed(6));
+    navigate.href = `geo:${lat},${lon}?q=${lat},${lon}`;
+    navigate.hidden = false;
+  } else {
+    navigate.removeAttribute("href");
+    navigate.hidden = true;
   }
   $("me-status").textContent = meProblem ? t(`me.${meProblem}`) : t("me.accuracy", { m: Math.round(me.accuracy || 0) });
 
