@@ -46,9 +46,8 @@ settings.load_profile("vigil")
 # tests spent most of their time inside argon2, on work no test looks at. The code around it is the
 # same: the hash is argon2id, a check reads its cost from the stored hash (one made at full cost by a
 # `vigil` process is checked at that cost, then rehashed as after a change of parameters), and an
-# unknown user's dummy check costs what a real one does, as in the product.
+# unknown user's dummy hash is made by this hasher too, so it costs what a real check does.
 accounts._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-accounts._DUMMY = accounts._hasher.hash("not a password anyone has")
 
 # No test's server listens for devices on the protocols' fixed ports (5023, 5093, 5027): tests run in
 # parallel, and one that tests a listener gives it a port of its own. Servers started as processes
