@@ -154,6 +154,7 @@ def _dummy_hash() -> str:
         _dummy = _hasher.hash("not a password anyone has")
     return _dummy
 
+
 MIN_PASSWORD = 12
 
 
