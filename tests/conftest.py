@@ -26,9 +26,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from hypothesis import HealthCheck, settings
 
 from database_kit import BACKENDS, MIGRATED, Templates
+from vigil.store import accounts
 
 # Generated-input tests run beside other work (another test process, a CI neighbour): how long one
 # example takes says nothing about the code under test, so neither a deadline nor the "too slow"
@@ -36,6 +38,16 @@ from database_kit import BACKENDS, MIGRATED, Templates
 settings.register_profile("vigil", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("vigil")
 
+
+# Passwords are hashed at a low argon2id cost in every test process (and so by every server a test
+# runs in it). The product's hasher (vigil.store.accounts: the library's recommended 64 MiB and three
+# passes) takes about half a second of one core per hash or check on this kind of machine, a second
+# when both cores are busy; the logins, activations, lockouts and new passwords of the API and browser
+# tests spent most of their time inside argon2, on work no test looks at. The code around it is the
+# same: the hash is argon2id, a check reads its cost from the stored hash (one made at full cost by a
+# `vigil` process is checked at that cost, then rehashed as after a change of parameters), and an
+# unknown user's dummy hash is made by this hasher too, so it costs what a real check does.
+accounts._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 # No test's server listens for devices on the protocols' fixed ports (5023, 5093, 5027): tests run in
 # parallel, and one that tests a listener gives it a port of its own. Servers started as processes

@@ -8,6 +8,12 @@ a database with `CREATE DATABASE ... TEMPLATE`, and drops it after the test.
 A template holds no audit entries (checked when it is built): the audit chain's key is made beside
 each copy by the first server that starts on it, so every test has its own key and anchor files, as
 it had when each test migrated its own database.
+
+PostgreSQL copies are made one ahead. `CREATE DATABASE ... TEMPLATE` takes a few tenths of a second,
+most of it the server writing and syncing the copy, not work in the test's process: so when a test
+takes a copy, the next copy of that template is started on a thread of its own while the test runs,
+and the test's copy is dropped on that thread after it. Every test still gets a fresh copy of the
+template, made before it began; the spares left at the end are dropped with the templates.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import shutil
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +87,10 @@ class Templates:
         self._kinds: dict[str, Kind] = {}
         self._admin: Any = None  # psycopg connection to the `postgres` database, autocommit
         self._pg_error: Exception | None = None
+        # Every statement on the admin connection runs on this one thread, in the order asked: the
+        # copy made ahead of each template, and the drops of the copies tests are done with.
+        self._pg_thread: ThreadPoolExecutor | None = None
+        self._spares: dict[str, Future[str]] = {}  # template name -> its next copy, being made
 
     # --- copies, per test -----------------------------------------------------------------------
 
@@ -135,18 +146,28 @@ class Templates:
 
     def _build_pg(self, kind: Kind) -> _Template:
         name = f"vigil_tmpl_{self._session}_{kind.name}"
-        self._execute(f'CREATE DATABASE "{name}"')
+        self._on_pg_thread(self._execute, f'CREATE DATABASE "{name}"').result()
         url = _pg_url(name)
         try:
             data = kind.fill(url)  # fill disposes of its engines: a template must have no connections
             _check_unaudited(url)
         except BaseException:
-            self._execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # the next test tries again
+            drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+            self._on_pg_thread(self._execute, drop).result()  # the next test tries again
             raise
         return _Template(name, data)
 
     def close(self) -> None:
-        """Drop the PostgreSQL templates (SQLite's go with the session's temporary folder)."""
+        """Drop the PostgreSQL templates and their spare copies (SQLite's go with the session's
+        temporary folder)."""
+        if self._pg_thread is not None:
+            for spare in self._spares.values():
+                name = _made(spare)
+                if name is not None:
+                    self._pg_thread.submit(self._execute, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            self._spares.clear()
+            self._pg_thread.shutdown(wait=True)
+            self._pg_thread = None
         if self._admin is None:
             return
         with self._admin:
@@ -159,12 +180,28 @@ class Templates:
 
     @contextmanager
     def _pg_database(self, template: str | None) -> Iterator[str]:
-        name = f"vigil_test_{uuid.uuid4().hex[:16]}"
-        self._execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+        if template is None:
+            name = self._on_pg_thread(self._create, None).result()
+        else:
+            spare = self._spares.pop(template, None)
+            name = _made(spare) if spare is not None else None
+            if name is None:  # the first copy of this template (or its spare failed): made now
+                name = self._on_pg_thread(self._create, template).result()
+            self._spares[template] = self._on_pg_thread(self._create, template)  # the next test's
         try:
             yield _pg_url(name)
         finally:
-            self._execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            self._on_pg_thread(self._execute, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def _on_pg_thread(self, work: Callable[..., Any], *args: Any) -> Future[Any]:
+        if self._pg_thread is None:
+            self._pg_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-copies")
+        return self._pg_thread.submit(work, *args)
+
+    def _create(self, template: str | None) -> str:
+        name = f"vigil_test_{uuid.uuid4().hex[:16]}"
+        self._execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+        return name
 
     def _execute(self, sql: str) -> None:
         self._connected().execute(sql)
@@ -190,6 +227,15 @@ class Templates:
                 self._pg_error = exc
                 service_unavailable("PostgreSQL", PG_WHERE, exc)
         return self._admin
+
+
+def _made(spare: Future[str]) -> str | None:
+    """The name of the copy a spare made, or None if making it failed (the caller makes another,
+    and meets the failure itself: a server gone skips or fails that test, as without spares)."""
+    try:
+        return spare.result()
+    except BaseException:
+        return None
 
 
 def _sqlite_url(path: Path) -> str:

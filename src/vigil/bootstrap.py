@@ -25,7 +25,9 @@ lifespan (`Services.start`), a replay drives the processor on its own virtual cl
 
 from __future__ import annotations
 
+import functools
 import logging
+import ssl
 from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import datetime
@@ -90,7 +92,7 @@ def build(
     runner = Runner(processor, handoff, clock)
     # Pushes leave from this process over a client that ignores proxy settings in the environment:
     # alerts go to the configured targets and nowhere else.
-    client = httpx.AsyncClient(trust_env=False, follow_redirects=False)
+    client = httpx.AsyncClient(trust_env=False, follow_redirects=False, verify=_tls())
     deliverer = make_deliverer(db, settings, runner.submit, client, clock)
     handoff.deliverer = deliverer
     # Revocations made by any process on the database (another server, the CLI) reach the token
@@ -160,6 +162,14 @@ def load_trail_key(db: Engine, settings: Settings) -> AuditKey:
     if problem:
         log.error("%s", problem)
     return key
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """The pushes' TLS settings, httpx's defaults (its CA bundle, the environment ignored), made once
+    per process: loading the CA bundle takes tens of milliseconds, paid at every `build` before (each
+    server start; each test's app). A context is safe to share between clients."""
+    return httpx.create_ssl_context(trust_env=False)
 
 
 def _witness(settings: Settings) -> Witness | None:

@@ -24,7 +24,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, func, select, update
 
 from accounts_kit import GATEWAY, provision
-from database_kit import Copy, Kind, Templates
+from database_kit import BACKENDS, Copy, Kind, Templates
 from dispatch.receiver import Receiver, _free_port
 from dispatch.schemas import validate_cap, validate_cloudevent, validate_eido
 from vigil.app import create_app
@@ -32,6 +32,7 @@ from vigil.config import Settings
 from vigil.dispatch.signing import new_secret
 from vigil.domain.model import Role
 from vigil.serving import Server
+from vigil.store import audit_key
 from vigil.store import tables as t
 from vigil.store.accounts import issue_token
 from vigil.store.database import open_engine
@@ -240,6 +241,31 @@ def app_client(request: pytest.FixtureRequest, provisioned: Copy) -> Iterator[Ap
         yield api
     finally:
         api.stop()
+
+
+@pytest.fixture(
+    scope="module",
+    params=[pytest.param(b, marks=pytest.mark.postgres) if b == "postgresql" else b for b in BACKENDS],
+)
+def shared_app(
+    request: pytest.FixtureRequest, database_templates: Templates, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Api]:
+    """One app per module and backend (SQLite, and PostgreSQL as `slow`, as for `both_backends`), for
+    tests that only read what the module's fixture sets up once on it, where each test's own scene
+    would be rebuilt for nothing. A test that writes, or counts what others may also have made (the
+    audit trail's last entry), takes `app_client` instead."""
+    folder = tmp_path_factory.mktemp("shared-app")
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        database_templates.copy(request.param, PROVISIONED, folder) as provisioned,
+    ):
+        patch.setattr(audit_key, "VAR", folder / "var")  # read once, at the start
+        api = _api(request, provisioned)
+        api.start()
+        try:
+            yield api
+        finally:
+            api.stop()
 
 
 # --- dispatch ---------------------------------------------------------------------------------------

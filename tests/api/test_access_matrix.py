@@ -381,6 +381,13 @@ def scene(app_client):
     return app_client, build(app_client)
 
 
+@pytest.fixture(scope="module")
+def read_scene(shared_app):
+    """The same scene, built once per backend for the tests that only read it: lists, streams, the
+    areas view, the schema. Their reads are audited, which no test here counts on that app."""
+    return shared_app, build(shared_app)
+
+
 def passes(method: str, status: int) -> bool:
     if method == "GET":
         return 200 <= status < 300
@@ -412,8 +419,8 @@ def test_every_endpoint_against_every_role_in_and_out_of_scope(scene):
 
 
 @pytest.mark.parametrize("path", sorted(LISTS))
-def test_lists_hold_only_what_each_role_may_see(scene, path):
-    api, alerts = scene
+def test_lists_hold_only_what_each_role_may_see(read_scene, path):
+    api, alerts = read_scene
     key, inner, expected = LISTS[path]
     names = {v: k for k, v in alerts.items()}
     for who in ROLES:
@@ -459,10 +466,10 @@ def test_a_body_naming_someone_out_of_scope_is_refused_and_changes_nothing(scene
 
 
 @pytest.mark.slow  # every read, every role, both sides
-def test_no_read_hands_out_a_live_track_link(scene):
+def test_no_read_hands_out_a_live_track_link(read_scene):
     """A live-track link opens both parties' live positions: no read gives one to anyone. Operators
     and dispatchers are handed one when they send a unit (and a dispatch target in its push)."""
-    api, alerts = scene
+    api, alerts = read_scene
     handed = []
     for row in matrix(alerts["A1"], alerts["A2"]):
         if row.method != "GET":
@@ -481,8 +488,8 @@ def test_no_read_hands_out_a_live_track_link(scene):
     }
 
 
-def test_every_endpoint_is_in_the_matrix(scene):
-    api, alerts = scene
+def test_every_endpoint_is_in_the_matrix(read_scene):
+    api, alerts = read_scene
     covered = {(r.method, _template(r.inside, alerts)) for r in matrix(alerts["A1"], alerts["A2"])}
     covered |= {("GET", path) for path in LISTS} | OTHER_CREDENTIALS
     schema = api.client.get("/openapi.json").json()
@@ -568,8 +575,8 @@ AREAS_SEEN = {
 
 
 @pytest.mark.parametrize("who", ROLES)
-def test_the_areas_view_counts_only_what_each_role_may_see(scene, who):
-    api, _ = scene
+def test_the_areas_view_counts_only_what_each_role_may_see(read_scene, who):
+    api, _ = read_scene
     if who not in AREAS_SEEN:
         with pytest.raises(WebSocketDisconnect) as refused, connect(api, who, view="areas") as ws:
             ws.receive_json()  # accepted, then closed with the reason
@@ -584,8 +591,8 @@ def test_the_areas_view_counts_only_what_each_role_may_see(scene, who):
 
 
 @pytest.mark.parametrize("who", ["probation_officer", "police_dispatcher", "field_officer"])
-def test_the_stream_refuses_to_follow_what_is_out_of_scope(scene, who):
-    api, alerts = scene
+def test_the_stream_refuses_to_follow_what_is_out_of_scope(read_scene, who):
+    api, alerts = read_scene
     with pytest.raises(WebSocketDisconnect) as refused, connect(api, who, alert=alerts["A2"]) as ws:
         ws.receive_json()  # accepted, then closed with the reason
     assert refused.value.code == 1008 and "outside" in refused.value.reason
@@ -593,8 +600,8 @@ def test_the_stream_refuses_to_follow_what_is_out_of_scope(scene, who):
         assert ws.receive_json()["type"] == "hello"
 
 
-def test_the_whole_stream_needs_a_purpose_from_those_who_see_everything(scene):
-    api, alerts = scene
+def test_the_whole_stream_needs_a_purpose_from_those_who_see_everything(read_scene):
+    api, alerts = read_scene
     token = api.tokens["operator"]
     with (
         pytest.raises(WebSocketDisconnect) as refused,
@@ -870,8 +877,8 @@ def test_her_app_speaks_for_her_own_device_even_beside_a_subject_of_her_id(scene
 # --- incidents by their own id ----------------------------------------------------------------------
 
 
-def test_an_incident_is_read_by_whoever_sees_one_of_its_alerts_and_refused_to_others(scene):
-    api, ids = scene
+def test_an_incident_is_read_by_whoever_sees_one_of_its_alerts_and_refused_to_others(read_scene):
+    api, ids = read_scene
     assert ids["I1"] != ids["I2"]
     for who in ROLES:
         expect = ALERT_READERS.get(who, NONE)

@@ -142,8 +142,19 @@ def instance_secret(conn: Connection, name: str, now: datetime) -> bytes:
 # --- logins and sessions ----------------------------------------------------------------------------
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
-# Verified against when the user does not exist, so a wrong name costs as long as a wrong password.
-_DUMMY = _hasher.hash("not a password anyone has")
+_dummy: str | None = None
+
+
+def _dummy_hash() -> str:
+    """Verified against when the user does not exist, so a wrong name costs as long as a wrong
+    password. Made at the first such login, not at import: every `vigil` process imports this
+    module (a worker, a replay, the audit check), and a hash costs a good part of a second."""
+    global _dummy
+    if _dummy is None:
+        _dummy = _hasher.hash("not a password anyone has")
+    return _dummy
+
+
 MIN_PASSWORD = 12
 
 
@@ -224,7 +235,7 @@ def login(conn: Connection, user_id: str, password: str, now: datetime, limits: 
     and a wrong password. Too many wrong passwords in a row lock the account for a while."""
     row = conn.execute(select(t.users).where(t.users.c.id == user_id)).first()
     if row is None or row.password_hash is None or row.disabled:
-        _check(_DUMMY, password)
+        _check(_dummy_hash(), password)
         raise Refused("wrong user or password")
     if row.locked_until is not None and row.locked_until > now:
         raise Refused("the account is locked after too many wrong passwords", row.locked_until)
