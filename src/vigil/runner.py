@@ -72,6 +72,7 @@ class Runner:
         self._queue.put(None)
         self._thread.join(timeout=10)
         self._checkpointer.stop()
+        unsettle_heap()  # a stopped server's engine is garbage (tests start many in one process)
 
     def submit(self, command: Command[T]) -> Future[T]:
         """Queue a command for the next batch. The future holds what its handler answered, or raises
