@@ -70,3 +70,26 @@ def test_a_refusal_comes_back_with_its_status_field_and_reason(refusal: Exceptio
     with pytest.raises(type(refusal)) as raised:
         steps.result_of(steps.answer(refusal))
     assert (raised.value.status, str(raised.value)) == (refusal.status, str(refusal))  # type: ignore[attr-defined]
+
+
+@given(st.lists(fixes, max_size=6), st.lists(st.text(min_size=1, max_size=12), max_size=3), times)
+def test_an_edge_nobody_watches_through_reads_only_the_commands(
+    moved: list[Fix], devices: list[str], at: datetime
+) -> None:
+    """A change message read for its commands alone gives the commands the whole reading gives."""
+    from vigil.cluster import bus
+    from vigil.domain.model import CommandKind
+    from vigil.processor import PositionUpdate, Published
+    from vigil.store.device_commands import Queued
+
+    commanded = [
+        Queued(f"c{i}", d, i, CommandKind.SET_INTERVAL, {"seconds": "15"}, at) for i, d in enumerate(devices)
+    ]
+    published = Published(
+        positions=[PositionUpdate(f"s-{i}", "subject", f) for i, f in enumerate(moved)], commanded=commanded
+    )
+    data = bus.encode(published)
+    if data is None:
+        assert not moved and not commanded
+        return
+    assert bus.decode_commanded(data) == bus.decode(data).commanded == commanded

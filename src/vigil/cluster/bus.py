@@ -24,8 +24,16 @@ class Changes(msgspec.Struct, omit_defaults=True):
     commanded: list[Queued] = []
 
 
+class _Commanded(msgspec.Struct):
+    """What an edge with no viewers needs of a change message: the commands for its devices. The
+    positions and alert changes are skipped, not built (most of a message's decoding)."""
+
+    commanded: list[Queued] = []
+
+
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(Changes)
+_commanded_decoder = msgspec.json.Decoder(_Commanded)
 
 
 def encode(published: Published) -> bytes | None:
@@ -48,3 +56,8 @@ def decode(data: bytes) -> Published:
         parties=changes.parties,
         commanded=changes.commanded,
     )
+
+
+def decode_commanded(data: bytes) -> list[Queued]:
+    """Only the pursuit-mode commands of a change message (an edge nobody is watching through)."""
+    return _commanded_decoder.decode(data).commanded

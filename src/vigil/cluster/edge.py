@@ -287,6 +287,13 @@ def feed(services: Services) -> Callable[[Any], Any]:
 
     async def on_changes(msg: Any) -> None:
         try:
+            if not services.hub.viewers:
+                # no one watches through this edge (a device-facing one, or a quiet hour): only its
+                # devices' commands matter, and the positions are not decoded at all
+                commanded = bus.decode_commanded(msg.data)
+                if commanded and services.gateway is not None:
+                    services.gateway.hand(commanded)
+                return
             published = bus.decode(msg.data)
         except Exception:
             log.exception("a change message from a worker could not be read")
