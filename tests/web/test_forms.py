@@ -452,6 +452,14 @@ def test_sos_is_within_reach_and_each_thing_said_once_in_every_state(site: Site,
     within_reach(page, "danger")
     said_once(page, "danger")
 
+    # discreet mode (a dim screen, no vibration): the same reach, each thing still said once
+    page.locator("#discreet").click()
+    expect(page.locator("html")).to_have_class(re.compile("discreet"))
+    within_reach(page, "danger, discreet")
+    said_once(page, "danger, discreet")
+    page.locator("#discreet").click()
+    expect(page.locator("html")).not_to_have_class(re.compile("discreet"))
+
     # and two account notices on top (the longest page there is)
     site.call("POST", f"/v1/protected-persons/{pair.victim}/activation", {"reason": "새 휴대폰 등록 요청"})
     site.call("POST", f"/v1/devices/{pair.phone}/credentials", {"reason": "phone replaced"})

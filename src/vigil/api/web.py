@@ -3,6 +3,7 @@ offline basemap, and the live figures of the control centre's panel."""
 
 from __future__ import annotations
 
+import mimetypes
 import statistics
 import time
 from collections import deque
@@ -30,11 +31,16 @@ BASEMAP = Path(str(resources.files("vigil").joinpath("data", "kr-municipalities-
 ONLINE = timedelta(minutes=10)  # a subject heard from within this is online
 RAISES = (Change.OPENED.value, Change.ESCALATED.value)  # the changes an operator acknowledges
 
+# The victim app's manifest, whatever the host's mime.types says (a browser wants this type).
+mimetypes.add_type("application/manifest+json", ".webmanifest")
+
 
 def mount(app: FastAPI) -> None:
-    """Serve the apps: /control/, /field/, /victim/, and their shared files under /web/."""
+    """Serve the apps: /control/, /field/, /victim/, and their shared files under /web/; and
+    /notes/, the plain notepad the victim app's quick exit leaves for (nothing in it names Vigil).
+    The victim app's service worker (/victim/sw.js) is scoped to /victim/ by where it lies."""
     app.mount("/web", StaticFiles(directory=WEB), name="web")
-    for name in ("control", "field", "victim"):
+    for name in ("control", "field", "victim", "notes"):
         app.mount(f"/{name}", StaticFiles(directory=WEB / name, html=True), name=name)
 
 

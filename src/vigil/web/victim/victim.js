@@ -4,8 +4,17 @@
 // What she sees of him is decided by the server (domain.victim_view): this page shows what
 // GET /v1/me/status sends and nothing else. It never asks for his position any other way and never
 // works it out: the radar is drawn from the distance and bearing the server sent.
+//
+// Discreet mode (remembered on this phone): a dim, dark screen, no vibration, and a page title that
+// says "Notes" instead of naming the app (the title shows in the task switcher and on a lock screen).
+// The exit button, on every screen, leaves at once for /notes/ (a plain notepad served here, naming
+// nothing) with location.replace, so Back does not come back; it first forgets the sign-in kept in
+// this tab (sessionStorage) and ends a password session on the server, so whoever picks the phone up
+// next cannot reopen her account from it. She signs in again afterwards.
+// The app is installable (manifest.webmanifest) and its shell opens offline (sw.js); the API is never
+// answered from a cache, so an offline app says so and shows nothing of him.
 
-import { activate, api, ApiError, login, logout, setToken, token } from "/web/common/api.js";
+import { activate, api, ApiError, hasSession, login, logout, setToken, token } from "/web/common/api.js";
 import { COMPASS_KO, compass16 } from "/web/common/compass.js";
 import { addStrings, initLanguage, languageSwitch, t, translatePage } from "/web/common/i18n.js";
 import { showNotices } from "/web/common/notices.js";
@@ -16,10 +25,19 @@ const HOLD_MS = 3000;
 const FRESH_MS = 120000; // her browser position is used for an SOS while it is this recent
 const VIEW_M = 600; // the radar's outer ring (the default victim view of an order)
 const MIN_PASSWORD = 12; // as the server asks
+const RETRY_MS = 5000; // opened without a network: how often to try again
+const DISCREET_KEY = "vigil.discreet";
+const EXIT_TO = "/notes/";
 
 addStrings("ko", {
   title: "안심 도우미",
   loading: "불러오는 중…",
+  discreet: "화면 어둡게",
+  "discreet.title": "메모",
+  exit: "나가기",
+  "nonet.title": "인터넷에 연결되어 있지 않습니다",
+  "nonet.text": "연결되지 않은 동안에는 위치를 보여 주지 않습니다. 연결되면 바로 다시 확인합니다. 위급하면 112에 전화하세요.",
+  retry: "다시 시도",
   "login.text": "또는 담당 기관에서 받은 접속 코드를 붙여 넣으세요.",
   "activate.title": "처음 사용하시나요?",
   "activate.text": "담당자에게 받은 코드를 넣고, 앞으로 쓸 비밀번호를 정하세요.",
@@ -96,6 +114,12 @@ addStrings("ko", {
 addStrings("en", {
   title: "My safety",
   loading: "Loading…",
+  discreet: "Dim the screen",
+  "discreet.title": "Notes",
+  exit: "Exit",
+  "nonet.title": "No internet connection",
+  "nonet.text": "No positions are shown without a connection. The app checks again as soon as it is back. If you are in danger, call 112.",
+  retry: "Try again",
   "login.text": "Or paste the access code you were given by the agency.",
   "activate.title": "First time here?",
   "activate.text": "Enter the code you were given and choose a password.",
@@ -175,7 +199,7 @@ const $ = (id) => document.getElementById(id);
 const SVG = "http://www.w3.org/2000/svg";
 
 function show(screen) {
-  for (const id of ["loading", "login", "wrong-role", "main"]) $(id).hidden = id !== screen;
+  for (const id of ["loading", "login", "wrong-role", "main", "no-network"]) $(id).hidden = id !== screen;
 }
 
 function metres(m) {
@@ -199,6 +223,54 @@ let positionState = "waiting";
 let watch = null;
 let lastSent = 0;
 let sendTimer = null;
+let retryTimer = null;
+
+// ---- discreet mode and the quick exit ------------------------------------------------------------
+
+function discreet() {
+  return localStorage.getItem(DISCREET_KEY) === "1";
+}
+
+function pageTitle() {
+  document.title = discreet() ? t("discreet.title") : `Vigil · ${t("title")}`;
+}
+
+function applyDiscreet() {
+  const on = discreet();
+  document.documentElement.classList.toggle("discreet", on);
+  $("discreet").setAttribute("aria-pressed", String(on));
+  document.querySelector('meta[name="theme-color"]').content = on ? "#0e1114" : "#f5f6f8";
+  pageTitle();
+}
+
+function toggleDiscreet() {
+  if (discreet()) localStorage.removeItem(DISCREET_KEY);
+  else localStorage.setItem(DISCREET_KEY, "1");
+  applyDiscreet();
+}
+
+// A vibration, unless she asked for quiet (the colour and the words still say it).
+function buzz(pattern) {
+  if (discreet()) return;
+  try {
+    if (navigator.vibrate) navigator.vibrate(pattern);
+  } catch {
+    // not allowed here (no user gesture yet, or no vibrator)
+  }
+}
+
+// Leave now: nothing is awaited. A password session is ended on the server by a request that
+// outlives the page (keepalive); a pasted code is only forgotten here, as signing out does.
+function quickExit() {
+  stop();
+  const bearer = token();
+  if (bearer && hasSession()) {
+    fetch("/v1/auth/logout", { method: "POST", headers: { Authorization: `Bearer ${bearer}` }, keepalive: true }).catch(() => {});
+  }
+  sessionStorage.clear();
+  // without a network the notepad cannot load (it lies outside the app's offline shell): a blank page
+  location.replace(navigator.onLine === false ? "about:blank" : EXIT_TO);
+}
 
 // ---- signing in ---------------------------------------------------------------------------------
 
@@ -219,6 +291,11 @@ async function signIn(loginMessage) {
     if (error instanceof ApiError && (error.status === 401 || error.status === 403)) {
       setToken(null);
       showLogin(loginMessage || "login.invalid");
+    } else if (!(error instanceof ApiError)) {
+      // no network (the shell came from the worker's cache): say so, and try again
+      show("no-network");
+      clearTimeout(retryTimer);
+      retryTimer = setTimeout(() => signIn(loginMessage), RETRY_MS);
     } else {
       showLogin("login.failed");
     }
@@ -336,6 +413,7 @@ async function onSignIn(event) {
 // ---- the status ---------------------------------------------------------------------------------
 
 function start() {
+  clearTimeout(retryTimer);
   show("main");
   if (running) return;
   running = true;
@@ -357,7 +435,7 @@ async function poll() {
   try {
     const status = await api("GET", "/v1/me/status");
     if (!running) return;
-    $("offline").hidden = true;
+    stale(false);
     last = status;
     render();
   } catch (error) {
@@ -372,9 +450,15 @@ async function poll() {
       show("wrong-role");
       return;
     }
-    $("offline").hidden = false;
+    stale(true);
   }
   if (running) timer = setTimeout(poll, POLL_MS);
+}
+
+// The server out of reach: the notice, and what she saw of him greyed out (it is no longer live).
+function stale(on) {
+  $("offline").hidden = !on;
+  $("main").classList.toggle("stale", on);
 }
 
 function render() {
@@ -382,13 +466,7 @@ function render() {
   if (!last) return;
   showNotices($("account-notices"), last.notices); // what someone else did to her account
   const status = last.status;
-  if (status === "danger" && lastStatus !== "danger") {
-    try {
-      if (navigator.vibrate) navigator.vibrate([400, 150, 400, 150, 400]);
-    } catch {
-      // not allowed here (no user gesture yet, or no vibrator): the colour and text still say it
-    }
-  }
+  if (status === "danger" && lastStatus !== "danger") buzz([400, 150, 400, 150, 400]);
   lastStatus = status;
   $("status").dataset.status = status;
   $("status-title").textContent = t(`status.${status}`);
@@ -577,11 +655,7 @@ async function sendSos() {
     await api("POST", "/v1/me/sos", body);
     $("sos-done").hidden = false;
     $("sos-ok").focus();
-    try {
-      if (navigator.vibrate) navigator.vibrate(200);
-    } catch {
-      // no vibrator
-    }
+    buzz(200);
     poll();
   } catch {
     $("sos-failed").hidden = false;
@@ -628,9 +702,20 @@ async function main() {
   await initLanguage(config.language);
   languageSwitch($("langs"));
   translatePage();
-  document.title = `Vigil · ${t("title")}`;
+  applyDiscreet();
+  $("discreet").addEventListener("click", toggleDiscreet);
+  $("exit").addEventListener("click", quickExit);
+  $("retry").addEventListener("click", () => signIn(null));
+  window.addEventListener("online", () => {
+    if (!$("no-network").hidden) signIn(null);
+  });
+  if ("serviceWorker" in navigator) {
+    navigator.serviceWorker.register("/victim/sw.js", { scope: "/victim/" }).catch(() => {
+      // not installable here (an insecure origin): the app works as a plain page
+    });
+  }
   window.addEventListener("languagechange", () => {
-    document.title = `Vigil · ${t("title")}`;
+    pageTitle();
     retranslate();
     render();
   });
