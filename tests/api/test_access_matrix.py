@@ -132,6 +132,21 @@ def matrix(a1: str, a2: str) -> list[Row]:
         ),
         # --- incidents (scoped like their alerts; an alert's id names its incident) ---
         Row("GET", f"/v1/incidents/{a1}", f"/v1/incidents/{a2}", ALERT_READERS),
+        # claims: those who work incidents, on the incidents they may see (claimed like read)
+        Row(
+            "POST",
+            f"/v1/incidents/{a1}/claim",
+            f"/v1/incidents/{a2}/claim",
+            roles(operator=ALL, police_dispatcher=IN),
+            {"take_over": True},
+            {"take_over": True},
+        ),
+        Row(
+            "DELETE",
+            f"/v1/incidents/{a1}/claim",
+            f"/v1/incidents/{a2}/claim",
+            roles(operator=ALL, police_dispatcher=IN),
+        ),
         # --- positions ---
         Row("GET", "/v1/people/S1/track", "/v1/people/S2/track", ALERT_READERS, params=WATCH),
         Row(

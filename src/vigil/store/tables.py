@@ -282,6 +282,18 @@ alert_areas = Table(
 
 # Field officers assigned to an incident: they see it, its parties and its stream while it is open
 # and for a short grace after.
+# Which operator is working an incident (one claim per incident): shown in the queue and the
+# incident to everyone; moved by a take-over, removed by a release. A claim on a closed incident is
+# over: it is not shown and the incident cannot be claimed (the row stays, it records who held it).
+incident_claims = Table(
+    "incident_claims",
+    metadata,
+    Column("incident_id", String(ID), ForeignKey("incidents.id"), primary_key=True),
+    Column("user_id", String(ID), nullable=False),
+    Column("role", String(30), nullable=False),
+    Column("claimed_at", UTCTime(), nullable=False),
+)
+
 assignments = Table(
     "assignments",
     metadata,

@@ -16,6 +16,7 @@ const REGISTRY = new Set(MOVERS); // registry read
 const REGISTRY_WRITERS = new Set(["operator", "probation_officer"]);
 const TARGETS = new Set(["operator", "admin"]);
 const ASSIGNERS = new Set(["operator", "police_dispatcher"]); // send field units, hand them live-track links
+const CLAIMERS = new Set(["operator", "police_dispatcher"]); // claim an incident, take it over, release it
 const FIGURES = new Set(["operator"]); // the live figures over everything monitored (GET /v1/stats)
 
 const $ = (selector) => document.querySelector(selector);
@@ -94,6 +95,7 @@ async function show(view) {
       state.screens.monitor = new Monitor($("#monitor"), state.config, {
         onForbidden: notAllowed, onPurpose: purposeRefused, canMove: MOVERS.has(role), registry: REGISTRY.has(role),
         canAssign: ASSIGNERS.has(role), canCommand: REGISTRY_WRITERS.has(role), canStats: FIGURES.has(role),
+        canClaim: CLAIMERS.has(role), me: state.me.id,
       });
     }
     await state.screens.monitor.start();
