@@ -68,6 +68,7 @@ WATCHERS = roles(operator=ALL, probation_officer=IN, police_dispatcher=IN)
 ALERT_READERS = roles(operator=ALL, probation_officer=IN, police_dispatcher=IN, field_officer=IN)
 WRITERS = roles(operator=ALL, probation_officer=IN)
 SUBJECT = {"legal_basis": "parole", "name": "subject"}
+NOTE = {"text": "matrix test: a note on the person"}
 ZONE = {"kind": "exclusion", "circle": {"lat": 37.7, "lon": 127.3, "radius_m": 200}}
 
 
@@ -164,6 +165,26 @@ def matrix(a1: str, a2: str) -> list[Row]:
             "/v1/protected-persons/P2",
             roles(operator=ALL, police_dispatcher=IN),
         ),
+        # notes on a person outside any alert: read like the person's record, written by those who
+        # follow people (operators, and probation officers for their caseload)
+        Row("GET", "/v1/subjects/S1/notes", "/v1/subjects/S2/notes", WATCHERS),
+        Row(
+            "GET",
+            "/v1/protected-persons/P1/notes",
+            "/v1/protected-persons/P2/notes",
+            roles(operator=ALL, police_dispatcher=IN),
+        ),
+        Row("POST", "/v1/subjects/S1/notes", "/v1/subjects/S2/notes", WRITERS, NOTE, NOTE),
+        Row(
+            "POST",
+            "/v1/protected-persons/P1/notes",
+            "/v1/protected-persons/P2/notes",
+            roles(operator=ALL),
+            NOTE,
+            NOTE,
+        ),
+        # the shift handover: everything monitored, operators only
+        Row("GET", "/v1/handover", "/v1/handover", roles(operator=ALL)),
         Row("GET", "/v1/devices/AM-1", "/v1/devices/AM-2", WATCHERS),
         Row("GET", "/v1/devices/AM-1/commands", "/v1/devices/AM-2/commands", WATCHERS),
         Row("GET", "/v1/orders/O1", "/v1/orders/O2", WATCHERS),

@@ -294,6 +294,22 @@ incident_claims = Table(
     Column("claimed_at", UTCTime(), nullable=False),
 )
 
+# Notes on a subject or protected person written outside any alert (an operator's or probation
+# officer's), seen by whoever may see the person's record; the handover lists those of the shift.
+person_notes = Table(
+    "person_notes",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("person_kind", String(20), nullable=False),  # subject | protected_person
+    Column("person_id", String(ID), nullable=False),
+    Column("author", String(ID), nullable=False),
+    Column("author_role", String(30), nullable=False),
+    Column("at", UTCTime(), nullable=False),
+    Column("text", String(4000), nullable=False),
+    Index("ix_person_notes_person", "person_kind", "person_id", "at"),
+    Index("ix_person_notes_at", "at"),
+)
+
 assignments = Table(
     "assignments",
     metadata,
