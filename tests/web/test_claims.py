@@ -58,7 +58,8 @@ def test_an_operator_claims_an_incident_and_a_second_takes_it_over_after_confirm
     assert site.call("GET", f"/v1/incidents/{incident}").json()["claim"]["user"] == me
 
     other_panel.get_by_test_id("take-over").click()
-    other_panel.get_by_test_id("take-over-confirm-yes").click()
+    expect(other_panel.get_by_test_id("take-over-confirm-yes")).to_be_focused()
+    other_page.keyboard.press("Enter")
     expect(other_panel.get_by_test_id("incident-detail-claim")).to_contain_text("claimed by you")
     assert site.call("GET", f"/v1/incidents/{incident}").json()["claim"]["user"] == second
     trail = site.call("GET", "/v1/audit?action=incident.claim", who=site.account(Role.AUDITOR)).json()

@@ -884,6 +884,9 @@ export class Monitor {
     this.ages(body);
     const back = this.detailEl.querySelector(".back");
     this.detailEl.replaceChildren(back, body);
+    // the keyboard is where the question is
+    const confirm = body.querySelector("[data-testid=take-over-confirm-yes]");
+    if (confirm) confirm.focus();
   }
 
   async openDetail(id) {
