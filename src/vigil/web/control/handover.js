@@ -71,7 +71,7 @@ export class Handover {
     const notes = d.notes.map((n) => `<li data-testid="handover-note"><span class="mono">${esc(n.person)}</span> (${esc(t(`reg.kind.${n.person_kind}`))}) · <span class="mono">${esc(n.author)}</span> · ${esc(dateTime(n.at))}<div>${esc(n.text)}</div></li>`).join("");
     return `
       <section><h3 data-testid="handover-open-title">${esc(t("handover.open", { n: c.open }))}</h3>
-        ${d.open.length ? `<table class="handover-open" data-testid="handover-open"><tbody>${open}</tbody></table>` : `<p class="muted">${esc(t("handover.open_none"))}</p>`}</section>
+        ${d.open.length ? `<table class="handover-open" data-testid="handover-open"><thead><tr>${["handover.col.number", "handover.col.kind", "handover.col.parties", "handover.latest", "handover.col.claim"].map((k) => `<th scope="col">${esc(t(k))}</th>`).join("")}</tr></thead><tbody>${open}</tbody></table>` : `<p class="muted">${esc(t("handover.open_none"))}</p>`}</section>
       <section><h3>${esc(t("handover.changes"))}</h3>
         <p class="counts" data-testid="handover-counts">${esc(t("handover.opened", { n: c.opened }))} · ${esc(t("handover.escalated", { n: c.escalated }))} · ${esc(t("handover.closed", { n: c.closed }))}</p>
         <div class="changes"><div><h4>${esc(t("handover.opened", { n: c.opened }))}</h4>${list(d.changes.opened, "handover-opened")}</div>
