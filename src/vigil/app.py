@@ -26,11 +26,13 @@ from vigil.api import (
     device_commands,
     dispatch,
     evidence,
+    handover,
     hardening,
     incidents,
     ingest,
     me,
     metrics,
+    notes,
     notices,
     positions,
     registry,
@@ -108,7 +110,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     for router in (
         ingest.router, registry.router, alerts.router, positions.router, streams.router, dispatch.router,
         incidents.router, me.router, notices.router, web.router, evidence.router, audit.router, accounts.router,
-        admin.router, device_commands.router, metrics.router,
+        admin.router, device_commands.router, metrics.router, notes.router, handover.router,
     ):  # fmt: skip
         app.include_router(router)
     web.mount(app)

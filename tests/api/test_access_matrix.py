@@ -68,6 +68,7 @@ WATCHERS = roles(operator=ALL, probation_officer=IN, police_dispatcher=IN)
 ALERT_READERS = roles(operator=ALL, probation_officer=IN, police_dispatcher=IN, field_officer=IN)
 WRITERS = roles(operator=ALL, probation_officer=IN)
 SUBJECT = {"legal_basis": "parole", "name": "subject"}
+NOTE = {"text": "matrix test: a note on the person"}
 ZONE = {"kind": "exclusion", "circle": {"lat": 37.7, "lon": 127.3, "radius_m": 200}}
 
 
@@ -132,6 +133,21 @@ def matrix(a1: str, a2: str) -> list[Row]:
         ),
         # --- incidents (scoped like their alerts; an alert's id names its incident) ---
         Row("GET", f"/v1/incidents/{a1}", f"/v1/incidents/{a2}", ALERT_READERS),
+        # claims: those who work incidents, on the incidents they may see (claimed like read)
+        Row(
+            "POST",
+            f"/v1/incidents/{a1}/claim",
+            f"/v1/incidents/{a2}/claim",
+            roles(operator=ALL, police_dispatcher=IN),
+            {"take_over": True},
+            {"take_over": True},
+        ),
+        Row(
+            "DELETE",
+            f"/v1/incidents/{a1}/claim",
+            f"/v1/incidents/{a2}/claim",
+            roles(operator=ALL, police_dispatcher=IN),
+        ),
         # --- positions ---
         Row("GET", "/v1/people/S1/track", "/v1/people/S2/track", ALERT_READERS, params=WATCH),
         Row(
@@ -149,6 +165,26 @@ def matrix(a1: str, a2: str) -> list[Row]:
             "/v1/protected-persons/P2",
             roles(operator=ALL, police_dispatcher=IN),
         ),
+        # notes on a person outside any alert: read like the person's record, written by those who
+        # follow people (operators, and probation officers for their caseload)
+        Row("GET", "/v1/subjects/S1/notes", "/v1/subjects/S2/notes", WATCHERS),
+        Row(
+            "GET",
+            "/v1/protected-persons/P1/notes",
+            "/v1/protected-persons/P2/notes",
+            roles(operator=ALL, police_dispatcher=IN),
+        ),
+        Row("POST", "/v1/subjects/S1/notes", "/v1/subjects/S2/notes", WRITERS, NOTE, NOTE),
+        Row(
+            "POST",
+            "/v1/protected-persons/P1/notes",
+            "/v1/protected-persons/P2/notes",
+            roles(operator=ALL),
+            NOTE,
+            NOTE,
+        ),
+        # the shift handover: everything monitored, operators only
+        Row("GET", "/v1/handover", "/v1/handover", roles(operator=ALL)),
         Row("GET", "/v1/devices/AM-1", "/v1/devices/AM-2", WATCHERS),
         Row("GET", "/v1/devices/AM-1/commands", "/v1/devices/AM-2/commands", WATCHERS),
         Row("GET", "/v1/orders/O1", "/v1/orders/O2", WATCHERS),

@@ -16,24 +16,27 @@ opens its one alert, by the alert's id, as it always did), and every use is audi
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection
+from sqlalchemy import Connection, delete, insert, select, update
 
 from vigil.api import deps, trail, writer
 from vigil.api.auth import require, scope
 from vigil.api.deps import Wired
 from vigil.api.policy import Action, Record
 from vigil.api.positions import _Row
+from vigil.api.registry import write
 from vigil.api.views import alert_json, position_feature
-from vigil.commands import Move, Refusal
+from vigil.commands import Conflict, Move, NotFound, Refusal, Touched
 from vigil.dispatch import links
 from vigil.domain.alerts import TERMINAL, Alert, AlertChange, AlertState
 from vigil.domain.incidents import weight
 from vigil.domain.model import PersonKind, PersonRef
+from vigil.store import tables as t
+from vigil.store.accounts import Principal
 from vigil.store.codec import iso
 from vigil.store.registry import fix_from_row
 
@@ -116,10 +119,11 @@ def list_incidents(
     reader = services.reader
     rows = reader.incidents(state=state, limit=limit, within=within)
     alerts = reader.incident_alerts([r.id for r in rows], within)
+    claims = reader.claims([r.id for r in rows])
     by_incident: dict[str, list[Alert]] = {}
     for alert in alerts:
         by_incident.setdefault(alert.incident_id or "", []).append(alert)
-    return [incident_json(r, by_incident.get(r.id, [])) for r in rows]
+    return [incident_json(r, by_incident.get(r.id, []), claims.get(r.id)) for r in rows]
 
 
 @router.get("/incidents/{incident_id}")
@@ -159,10 +163,17 @@ def _staff_view(request: Request, ident: str) -> dict[str, Any]:
     )  # fmt: skip
     for entry in timeline:
         del entry["_order"]
-    return {**incident_json(row, alerts), "timeline": timeline}
+    claim = reader.claims([row.id]).get(row.id)
+    return {**incident_json(row, alerts, claim), "timeline": timeline}
 
 
-def incident_json(row: Any, alerts: list[Alert]) -> dict[str, Any]:
+def claim_json(claim: Any | None) -> dict[str, Any] | None:
+    if claim is None:
+        return None
+    return {"user": claim.user_id, "role": claim.role, "at": iso(claim.claimed_at)}
+
+
+def incident_json(row: Any, alerts: list[Alert], claim: Any | None = None) -> dict[str, Any]:
     return {
         "id": row.id,
         "number": row.number,
@@ -176,6 +187,7 @@ def incident_json(row: Any, alerts: list[Alert]) -> dict[str, Any]:
         "updated_at": iso(row.updated_at),
         "closed_at": iso(row.closed_at) if row.closed_at is not None else None,
         "alerts": [alert_json(a) for a in alerts],
+        "claim": claim_json(claim),
     }
 
 
@@ -265,3 +277,101 @@ async def field_status(
             raise HTTPException(status.HTTP_410_GONE, "the incident is closed")
         raise HTTPException(status.HTTP_409_CONFLICT, str(failed))
     return {"state": moved[-1].alert.state.value}
+
+
+# --- claims: which operator is working an incident ---------------------------------------------------
+
+
+class ClaimStep(BaseModel):
+    take_over: bool = Field(
+        default=False,
+        description="take the incident from the operator who holds it (409 without it when another does)",
+    )
+
+
+Claimer = Annotated[Principal, Depends(require(Action.INCIDENTS_CLAIM, on=Record.INCIDENT))]
+
+
+@router.post("/incidents/{incident_id}/claim")
+async def claim(
+    request: Request, incident_id: str, principal: Claimer, step: ClaimStep | None = None
+) -> dict[str, Any]:
+    """Say "I am working this incident": everyone sees the claim in the queue and the incident. An
+    incident another operator holds is refused (409, naming `take_over`) unless `take_over` is true,
+    which moves the claim to the caller; both are in the trail with the one they were taken from.
+    Claiming one's own claim again keeps its time. 404 for no such incident, 409 once it is closed
+    (a claim ends with its incident). Refused (403) outside the caller's scope, like reading it."""
+    take_over = step is not None and step.take_over
+    incident_id = _incident_of(request, incident_id)
+
+    def apply(conn: Connection, now: datetime) -> Touched:
+        held = _claim_row(conn, incident_id)
+        if held is not None and held.user_id == principal.id:
+            return Touched(result=(held, None, False))
+        if held is not None and not take_over:
+            raise Conflict(f"{held.user_id} is working this incident; take it over to work it", "take_over")
+        row = {"user_id": principal.id, "role": principal.role.value, "claimed_at": now}
+        c = t.incident_claims.c
+        if held is None:
+            conn.execute(insert(t.incident_claims).values(incident_id=incident_id, **row))
+        else:
+            conn.execute(update(t.incident_claims).where(c.incident_id == incident_id).values(**row))
+        return Touched(
+            result=(_claim_row(conn, incident_id), held.user_id if held is not None else None, True)
+        )
+
+    now_held, taken_from, changed = await write(request, apply)
+    if changed:
+        detail: dict[str, Any] = {"incident": incident_id, "claim": "taken_over" if taken_from else "claimed"}
+        if taken_from is not None:
+            detail["taken_from"] = taken_from
+        await trail.record(
+            request, trail.entry(request, principal.id, principal.role.value, "incident.claim", **detail)
+        )
+    return {"incident": incident_id, "claim": claim_json(now_held)}
+
+
+@router.delete("/incidents/{incident_id}/claim")
+async def release(request: Request, incident_id: str, principal: Claimer) -> dict[str, Any]:
+    """Stop working this incident: the caller's claim is removed (nothing happens when there is
+    none). 409 for a claim another operator holds (take it over first). 404 for no such incident."""
+    incident_id = _incident_of(request, incident_id)
+
+    def apply(conn: Connection, now: datetime) -> Touched:
+        held = _claim_row(conn, incident_id, closed_too=True)
+        if held is None:
+            return Touched(result=False)
+        if held.user_id != principal.id:
+            raise Conflict(f"{held.user_id} is working this incident; only they may release it")
+        conn.execute(delete(t.incident_claims).where(t.incident_claims.c.incident_id == incident_id))
+        return Touched(result=True)
+
+    if await write(request, apply):
+        detail = {"incident": incident_id, "claim": "released"}
+        await trail.record(
+            request, trail.entry(request, principal.id, principal.role.value, "incident.claim", **detail)
+        )
+    return {"incident": incident_id, "claim": None}
+
+
+def _incident_of(request: Request, ident: str) -> str:
+    """The incident an id names: its own, or (as in the incident's view) one of its alerts'."""
+    reader = deps.services(request).reader
+    if reader.incident(ident) is None:
+        alert = reader.alert(ident)
+        if alert is not None and alert.incident_id:
+            return alert.incident_id
+    return ident
+
+
+def _claim_row(conn: Connection, incident_id: str, *, closed_too: bool = False) -> Any | None:
+    """The claim on this incident; NotFound for no such incident, Conflict for a closed one (its
+    claim is over) unless `closed_too`."""
+    is_open = conn.execute(select(t.incidents.c.open).where(t.incidents.c.id == incident_id)).scalar()
+    if is_open is None:
+        raise NotFound("no such incident")
+    if not is_open and not closed_too:
+        raise Conflict("the incident is closed: its claim ended with it")
+    c = t.incident_claims.c
+    row = conn.execute(select(t.incident_claims).where(c.incident_id == incident_id)).first()
+    return row if is_open else None

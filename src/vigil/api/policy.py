@@ -31,6 +31,9 @@ class Action(StrEnum):
     ALERTS_READ = "alerts.read"
     ALERTS_MOVE = "alerts.move"
     INCIDENTS_ASSIGN = "incidents.assign"  # send a field officer's account to an incident
+    INCIDENTS_CLAIM = "incidents.claim"  # say "I am working this incident", take it over, release it
+    NOTES_WRITE = "notes.write"  # a note on a subject or protected person, outside any alert
+    HANDOVER = "handover"  # the shift handover: open incidents, what changed, notes written
     STREAM = "stream"
     STATS = "stats"  # the control centre's live figures: counts over everything monitored
     DEVICE_POST = "device.post"
@@ -63,6 +66,13 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     # Field officers report on their incident through /v1/incidents (its link), not by steps here.
     Action.ALERTS_MOVE: frozenset(_WATCHERS),
     Action.INCIDENTS_ASSIGN: frozenset({Role.OPERATOR, Role.POLICE_DISPATCHER}),
+    # Those who work incidents in a control room (operators, and dispatchers in their jurisdictions);
+    # probation officers follow their caseload's alerts but do not run the response to them.
+    Action.INCIDENTS_CLAIM: frozenset({Role.OPERATOR, Role.POLICE_DISPATCHER}),
+    # Those who follow people day to day write notes on them (read like the person's record).
+    Action.NOTES_WRITE: frozenset({Role.OPERATOR, Role.PROBATION_OFFICER}),
+    # The control centre's shift handover: everything monitored, like the live figures.
+    Action.HANDOVER: frozenset({Role.OPERATOR}),
     Action.STREAM: frozenset(_WATCHERS | {Role.FIELD_OFFICER}),
     Action.STATS: frozenset({Role.OPERATOR}),
     Action.DEVICE_POST: frozenset({Role.DEVICE}),

@@ -157,6 +157,19 @@ class Reader:
         with self.db.connect() as conn:
             return [alert_from_row(r) for r in conn.execute(query)]
 
+    def claims(self, incident_ids: Collection[str]) -> dict[str, Any]:
+        """The claims on these incidents, while open (a closed incident's claim is over), by id."""
+        if not incident_ids:
+            return {}
+        c = t.incident_claims.c
+        query = (
+            select(t.incident_claims)
+            .join(t.incidents, t.incidents.c.id == c.incident_id)
+            .where(c.incident_id.in_(sorted(incident_ids)), t.incidents.c.open.is_(True))
+        )
+        with self.db.connect() as conn:
+            return {r.incident_id: r for r in conn.execute(query)}
+
     # --- what scoped callers may see (read by api.policy) -------------------------------------------
 
     def caseload(self, officer: str) -> frozenset[str]:

@@ -282,6 +282,34 @@ alert_areas = Table(
 
 # Field officers assigned to an incident: they see it, its parties and its stream while it is open
 # and for a short grace after.
+# Which operator is working an incident (one claim per incident): shown in the queue and the
+# incident to everyone; moved by a take-over, removed by a release. A claim on a closed incident is
+# over: it is not shown and the incident cannot be claimed (the row stays, it records who held it).
+incident_claims = Table(
+    "incident_claims",
+    metadata,
+    Column("incident_id", String(ID), ForeignKey("incidents.id"), primary_key=True),
+    Column("user_id", String(ID), nullable=False),
+    Column("role", String(30), nullable=False),
+    Column("claimed_at", UTCTime(), nullable=False),
+)
+
+# Notes on a subject or protected person written outside any alert (an operator's or probation
+# officer's), seen by whoever may see the person's record; the handover lists those of the shift.
+person_notes = Table(
+    "person_notes",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("person_kind", String(20), nullable=False),  # subject | protected_person
+    Column("person_id", String(ID), nullable=False),
+    Column("author", String(ID), nullable=False),
+    Column("author_role", String(30), nullable=False),
+    Column("at", UTCTime(), nullable=False),
+    Column("text", String(4000), nullable=False),
+    Index("ix_person_notes_person", "person_kind", "person_id", "at"),
+    Index("ix_person_notes_at", "at"),
+)
+
 assignments = Table(
     "assignments",
     metadata,

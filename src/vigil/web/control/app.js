@@ -7,6 +7,7 @@ import "./strings.js";
 import { Monitor } from "./monitor.js";
 import { Registry } from "./registry.js";
 import { Targets } from "./targets.js";
+import { Handover } from "./handover.js";
 
 // What each role gets here, as the server's policy allows (the server narrows each to its scope).
 // Field officers see the incidents they are assigned to, but report on them from their terminal.
@@ -16,7 +17,9 @@ const REGISTRY = new Set(MOVERS); // registry read
 const REGISTRY_WRITERS = new Set(["operator", "probation_officer"]);
 const TARGETS = new Set(["operator", "admin"]);
 const ASSIGNERS = new Set(["operator", "police_dispatcher"]); // send field units, hand them live-track links
-const FIGURES = new Set(["operator"]); // the live figures over everything monitored (GET /v1/stats)
+const CLAIMERS = new Set(["operator", "police_dispatcher"]); // claim an incident, take it over, release it
+const FIGURES = new Set(["operator"]);
+const HANDOVER = new Set(["operator"]); // the shift handover (GET /v1/handover) // the live figures over everything monitored (GET /v1/stats)
 
 const $ = (selector) => document.querySelector(selector);
 const state = { config: { tile_url: null, language: "ko" }, me: null, view: null, screens: {}, message: null, purposeErrors: {} };
@@ -94,6 +97,7 @@ async function show(view) {
       state.screens.monitor = new Monitor($("#monitor"), state.config, {
         onForbidden: notAllowed, onPurpose: purposeRefused, canMove: MOVERS.has(role), registry: REGISTRY.has(role),
         canAssign: ASSIGNERS.has(role), canCommand: REGISTRY_WRITERS.has(role), canStats: FIGURES.has(role),
+        canClaim: CLAIMERS.has(role), me: state.me.id,
       });
     }
     await state.screens.monitor.start();
@@ -101,10 +105,15 @@ async function show(view) {
     showOnly("registry");
     if (!state.screens.registry) {
       state.screens.registry = new Registry($("#registry"), state.config, {
-        role, canWrite: REGISTRY_WRITERS.has(role), caseloads: role === "operator",
+        role, canWrite: REGISTRY_WRITERS.has(role), caseloads: role === "operator", canNote: REGISTRY_WRITERS.has(role),
       });
     }
     await state.screens.registry.start();
+  } else if (view === "handover") {
+    if (!HANDOVER.has(role)) return notAllowed();
+    showOnly("handover");
+    if (!state.screens.handover) state.screens.handover = new Handover($("#handover"));
+    await state.screens.handover.start();
   } else if (view === "targets") {
     showOnly("targets");
     if (!state.screens.targets) state.screens.targets = new Targets($("#targets"));
@@ -229,6 +238,7 @@ async function proceed() {
   $("[data-testid=nav-monitor]").hidden = !WATCHERS.has(role);
   $("[data-testid=nav-registry]").hidden = !REGISTRY.has(role);
   $("[data-testid=nav-targets]").hidden = !TARGETS.has(role);
+  $("[data-testid=nav-handover]").hidden = !HANDOVER.has(role);
   await show("monitor").catch(signedOff);
 }
 

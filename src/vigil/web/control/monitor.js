@@ -20,6 +20,7 @@ const PROGRESS = ["open", "acknowledged", "dispatched", "on_scene"];
 const STEPS = ["acknowledged", "dispatched", "on_scene", "resolved", "false_alarm"];
 const STATS_EVERY_MS = 5000;
 const CLOSING = new Set(["resolved", "false_alarm"]);
+const CLAIMS_EVERY_MS = 15000; // claims are not on the stream: the open incidents are re-read this often
 
 // When an alert was last raised (opened, or escalated from a warning): its age in the queue and its
 // place there count from here, not from the first warning.
@@ -81,7 +82,9 @@ export class Monitor {
   // canCommand: whether it may command his monitor (a fix now, vibrate or sound it);
   // canStats: whether it may read the live figures over everything monitored (operators): others are
   // never asked for them, and see the open alerts of their own scope instead.
-  constructor(root, config, { onForbidden, onPurpose = () => {}, canMove = true, registry = true, canAssign = false, canCommand = false, canStats = false }) {
+  // canClaim: whether it may claim incidents (say "I am working this one"), take them over, release
+  // them; me: the signed-in user's id (whose claim is "mine").
+  constructor(root, config, { onForbidden, onPurpose = () => {}, canMove = true, registry = true, canAssign = false, canCommand = false, canStats = false, canClaim = false, me = null }) {
     this.root = root;
     this.config = config;
     this.onForbidden = onForbidden;
@@ -91,6 +94,9 @@ export class Monitor {
     this.canAssign = canAssign;
     this.canCommand = canCommand;
     this.canStats = canStats;
+    this.canClaim = canClaim;
+    this.me = me;
+    this.takingOver = null; // the incident whose take-over waits for its confirmation
     this.confirming = new Map(); // alert id -> the closing step waiting for its confirmation
     this.lastHeard = null; // when the server was last heard over the stream (ms)
     this.down = false; // the stream is down: the page says so loudly and the map is greyed
@@ -145,6 +151,11 @@ export class Monitor {
       this.ages();
       this.renderOutage();
     }, 1000);
+    this.claimsTimer = setInterval(() => {
+      if (this.down) return;
+      this.reloadIncidents();
+      if (this.incidentId) this.refreshIncident();
+    }, CLAIMS_EVERY_MS);
   }
 
   // The map, its layers and the panels, once; connect() (again after a refusal) loads and follows.
@@ -184,6 +195,7 @@ export class Monitor {
     if (this.socket) this.socket.close();
     clearInterval(this.statsTimer);
     clearInterval(this.tick);
+    clearInterval(this.claimsTimer);
     this.stopFlash();
     if (this.alarm) this.alarm.stop();
     this.down = false;
@@ -576,7 +588,8 @@ export class Monitor {
     const people = new Set();
     for (const a of group.alerts) for (const p of [a.subject, a.protected_person]) if (p) people.add(p);
     if (record) for (const p of [record.subject, record.protected_person]) if (p) people.add(p);
-    const stamp = `${record ? record.number : ""}|${worst}|${kind}|${group.escalated}|${[...people].join(",")}|${group.alerts.length}`;
+    const claim = record ? record.claim : null;
+    const stamp = `${record ? record.number : ""}|${worst}|${kind}|${group.escalated}|${[...people].join(",")}|${group.alerts.length}|${claim ? `${claim.user}@${claim.at}` : ""}`;
     li.className = `incident ${worst}`;
     li.dataset.severity = worst; // critical entries are pinned above the rest
     if (group.key.startsWith("alert:")) {
@@ -593,9 +606,58 @@ export class Monitor {
       <span class="chip ${worst}">${esc(t(`severity.${worst}`))}</span>
       <span class="kind" data-testid="incident-kind">${esc(t(`kind.${kind}`))}</span>
       <span class="who" data-testid="incident-parties">${[...people].map(esc).join(" · ")}</span>
-      <span class="escalated" data-testid="incident-escalated" title="${esc(t("incident.escalated"))} ${esc(clock(group.escalated))}">${esc(t("incident.escalated"))} ${esc(clock(group.escalated))} · <span data-raised="${esc(group.escalated)}"></span></span>`;
+      <span class="escalated" data-testid="incident-escalated" title="${esc(t("incident.escalated"))} ${esc(clock(group.escalated))}">${esc(t("incident.escalated"))} ${esc(clock(group.escalated))} · <span data-raised="${esc(group.escalated)}"></span></span>
+      ${this.claimText(claim, "incident-claim")}`;
     this.ages(li.querySelector(".incident-head"));
     return li;
+  }
+
+  // "claimed by X, N min ago" (the age kept fresh by ages()), or nothing for no claim.
+  claimText(claim, testid) {
+    if (!claim) return "";
+    const mine = this.me && claim.user === this.me;
+    const who = mine ? t("claim.mine") : t("claim.by", { user: claim.user });
+    return `<span class="claim${mine ? " mine" : ""}" data-testid="${testid}" data-claimed-by="${esc(claim.user)}" title="${esc(clock(claim.at))}">${esc(who)} · <span data-raised="${esc(claim.at)}"></span></span>`;
+  }
+
+  // The claim's line in an incident's detail, with what the user may do about it: claim an incident
+  // no one holds, release their own, or take over another's after confirming it.
+  claimPanel(d) {
+    const claim = d.claim;
+    const text = claim ? this.claimText(claim, "incident-detail-claim") : `<span class="claim none" data-testid="incident-detail-claim">${esc(t("claim.none"))}</span>`;
+    if (!this.canClaim || !d.open) return `<div class="claim-panel">${text}</div>`;
+    const mine = claim && this.me && claim.user === this.me;
+    let actions;
+    if (!claim) actions = `<button type="button" data-claim="claim" data-testid="claim">${esc(t("claim.claim"))}</button>`;
+    else if (mine) actions = `<button type="button" data-claim="release" data-testid="claim-release">${esc(t("claim.release"))}</button>`;
+    else if (this.takingOver === d.id) {
+      actions = `<div class="confirm" role="alertdialog" data-testid="take-over-confirm"><p>${esc(t("claim.confirm", { user: claim.user }))}</p>
+        <button type="button" class="danger" data-claim="confirm" data-testid="take-over-confirm-yes">${esc(t("claim.confirm_yes"))}</button>
+        <button type="button" data-claim="cancel" data-testid="take-over-cancel">${esc(t("claim.cancel"))}</button></div>`;
+    } else actions = `<button type="button" data-claim="take_over" data-testid="take-over">${esc(t("claim.take_over"))}</button>`;
+    const warning = claim && !mine ? ` warning` : "";
+    const error = this.claimError ? `<p class="error">${esc(t("error.generic", { detail: this.claimError }))}</p>` : "";
+    return `<div class="claim-panel${warning}" data-testid="claim-panel">${text} ${actions}${error}</div>`;
+  }
+
+  async claimStep(d, what) {
+    const path = `/v1/incidents/${encodeURIComponent(d.id)}/claim`;
+    if (what === "take_over") {
+      this.takingOver = d.id;
+      return this.refreshIncident();
+    }
+    this.takingOver = null;
+    this.claimError = null;
+    if (what === "cancel") return this.refreshIncident();
+    try {
+      if (what === "release") await api("DELETE", path);
+      else await api("POST", path, { take_over: what === "confirm" });
+    } catch (e) {
+      // someone claimed it meanwhile: the detail shows who, and offers the take-over
+      if (!(e instanceof ApiError && e.status === 409)) this.claimError = e.message;
+    }
+    this.reloadIncidents();
+    await this.refreshIncident();
   }
 
   alertItem(alert) {
@@ -765,6 +827,8 @@ export class Monitor {
 
   async openIncident(id) {
     this.closeDetail();
+    this.takingOver = null;
+    this.claimError = null;
     this.incidentId = id;
     this.queuePanel.hidden = true;
     this.detailEl.hidden = false;
@@ -805,6 +869,7 @@ export class Monitor {
         ${row("detail.opened", esc(clock(d.opened_at)))}
         ${row("incident.escalated", esc(clock(d.escalated_at)), "incident-detail-escalated")}
       </dl>
+      ${this.claimPanel(d)}
       <h3>${esc(t("incident.alerts", { n: d.alerts.length }))}</h3>
       <ol class="alerts incident-alerts" data-testid="incident-alerts">${alerts}</ol>
       <h3>${esc(t("detail.timeline"))}</h3>
@@ -813,8 +878,15 @@ export class Monitor {
     for (const li of body.querySelectorAll("[data-testid=incident-alert]")) {
       li.addEventListener("click", () => this.openDetail(li.dataset.alertId));
     }
+    for (const button of body.querySelectorAll("[data-claim]")) {
+      button.addEventListener("click", () => this.claimStep(d, button.dataset.claim));
+    }
+    this.ages(body);
     const back = this.detailEl.querySelector(".back");
     this.detailEl.replaceChildren(back, body);
+    // the keyboard is where the question is
+    const confirm = body.querySelector("[data-testid=take-over-confirm-yes]");
+    if (confirm) confirm.focus();
   }
 
   async openDetail(id) {

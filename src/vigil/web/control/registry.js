@@ -15,6 +15,7 @@ import { t } from "/web/common/i18n.js";
 import { makeMap } from "/web/common/map.js";
 import { drawZone } from "./monitor.js";
 import { esc, el, metres } from "./util.js";
+import { Notes } from "./notes.js";
 
 const LEGAL = ["sex_offence_em_order", "parole", "bail", "stalking_provisional_measure", "other"];
 const DEVICE_KINDS = ["ankle_monitor", "smartwatch", "phone"];
@@ -101,12 +102,14 @@ function localInput(iso) {
 
 export class Registry {
   // canWrite: the role may change the registry; caseloads: it assigns subjects to probation officers.
-  constructor(root, config, { role, canWrite = false, caseloads = false }) {
+  // canNote: it may write notes on a person (read where the person is).
+  constructor(root, config, { role, canWrite = false, caseloads = false, canNote = false }) {
     this.root = root;
     this.config = config;
     this.role = role;
     this.canWrite = canWrite;
     this.caseloads = caseloads;
+    this.canNote = canNote;
     this.kind = "subjects";
     this.rows = [];
     this.current = null; // the record being edited (null: a new one)
@@ -132,7 +135,8 @@ export class Registry {
         <button type="button" class="primary" data-testid="reg-new"></button>
         <ul class="list" data-testid="reg-list"></ul></div>
       <div class="col panel" data-testid="reg-form-col"></div>
-      <div class="col panel mapcol"><div id="regmap" data-testid="reg-map"></div><div class="zones" data-testid="reg-zones"></div></div>`;
+      <div class="col panel mapcol"><div id="regmap" data-testid="reg-map"></div><div class="zones" data-testid="reg-zones"></div><div class="notes" data-testid="reg-notes" hidden></div></div>`;
+    this.notes = new Notes(this.root.querySelector("[data-testid=reg-notes]"), { canWrite: this.canNote });
     const add = this.root.querySelector("[data-testid=reg-new]");
     add.hidden = !this.canWrite;
     add.addEventListener("click", () => this.edit(null));
@@ -218,6 +222,7 @@ export class Registry {
     }));
     this.renderList();
     this.renderForm({});
+    this.notes.show(this.kind, record);
     await this.ensureMap();
     this.renderZones();
     this.fitZones();
