@@ -33,6 +33,7 @@ from vigil.api import (
     metrics,
     notices,
     positions,
+    profiles,
     registry,
     streams,
     web,
@@ -108,7 +109,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     for router in (
         ingest.router, registry.router, alerts.router, positions.router, streams.router, dispatch.router,
         incidents.router, me.router, notices.router, web.router, evidence.router, audit.router, accounts.router,
-        admin.router, device_commands.router, metrics.router,
+        admin.router, device_commands.router, metrics.router, profiles.router,
     ):  # fmt: skip
         app.include_router(router)
     web.mount(app)

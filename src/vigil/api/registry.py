@@ -15,7 +15,7 @@ from sqlalchemy import Connection, and_, literal, or_, select
 
 from vigil.api import deps, writer
 from vigil.api.auth import refuse_out_of_scope, require, scope
-from vigil.api.bodies import DeviceIn, Ident, OrderIn, ProtectedPersonIn, SubjectIn, ZoneIn
+from vigil.api.bodies import PROFILE_FIELDS, DeviceIn, Ident, OrderIn, ProtectedPersonIn, SubjectIn, ZoneIn
 from vigil.api.deps import Wired
 from vigil.api.policy import Action, Record, may_protect
 from vigil.commands import Touched, Write
@@ -199,7 +199,9 @@ async def put_subject(
 ) -> dict[str, Any]:
     """Create or update a subject (201 when created). A probation officer may create subjects (they
     join their caseload) and update those of their caseload."""
-    fields = body.model_dump(exclude={"probation_officer"})
+    # The profile's fields are written only when given: a client that knows none keeps them.
+    left_out = {f for f in PROFILE_FIELDS if f not in body.model_fields_set}
+    fields = body.model_dump(exclude={"probation_officer", *left_out})
     officer: object = records.KEEP
     if "probation_officer" in body.model_fields_set:
         officer = body.probation_officer
