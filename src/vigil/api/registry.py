@@ -225,8 +225,12 @@ def list_subjects(request: Request, _: Lister) -> list[dict[str, Any]]:
 
 @router.get("/subjects/{subject_id}")
 def get_subject(request: Request, subject_id: str, _: SubjectReader) -> dict[str, Any]:
-    """A subject with his devices, orders and zones."""
+    """A subject with his devices, orders and zones, and `has_photo` (read it at `…/photo`)."""
     subject = _get(request, t.subjects, subject_id)
+    photos = t.subject_photos
+    with deps.services(request).db.connect() as conn:
+        query = select(photos.c.subject_id).where(photos.c.subject_id == subject_id)
+        subject["has_photo"] = conn.execute(query).first() is not None
     subject["devices"] = _list(request, t.devices, *_bound(subject_id, PersonKind.SUBJECT))
     subject["orders"] = _list(request, t.orders, t.orders.c.subject_id == subject_id)
     subject["zones"] = _list(
