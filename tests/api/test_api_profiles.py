@@ -8,9 +8,9 @@ import struct
 import zlib
 
 import pytest
-from conftest import CASELOAD_OF
 from sqlalchemy import select, update
 
+from conftest import CASELOAD_OF
 from vigil.domain.model import Role
 from vigil.store import tables as t
 
@@ -281,7 +281,9 @@ def test_a_revoked_link_shows_nothing_of_him(app_client):
 
 def test_a_staff_member_can_set_his_work_phone(app_client):
     api = app_client
-    r = api.put("/v1/users/u-po9", {"name": "officer", "role": "probation_officer", "phone": "031-555-0199"}, "admin")
+    r = api.put(
+        "/v1/users/u-po9", {"name": "officer", "role": "probation_officer", "phone": "031-555-0199"}, "admin"
+    )
     assert r.status_code == 201, r.text
     r = api.put("/v1/users/u-po9", {"name": "officer", "role": "probation_officer", "phone": "abc"}, "admin")
     assert r.status_code == 422

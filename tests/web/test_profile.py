@@ -30,7 +30,7 @@ PROFILE = {
 
 
 def png() -> bytes:
-    """A 2×2 grey PNG."""
+    """A grey PNG of 2 by 2 pixels."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
