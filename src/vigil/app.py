@@ -35,6 +35,7 @@ from vigil.api import (
     notes,
     notices,
     positions,
+    profiles,
     registry,
     streams,
     web,
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         ingest.router, registry.router, alerts.router, positions.router, streams.router, dispatch.router,
         incidents.router, me.router, notices.router, web.router, evidence.router, audit.router, accounts.router,
         admin.router, device_commands.router, metrics.router, notes.router, handover.router,
+        profiles.router,
     ):  # fmt: skip
         app.include_router(router)
     web.mount(app)

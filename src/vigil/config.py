@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(default=0, ge=0, le=65535)
     # Request bodies above this are refused with 413 before they are read in full.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # A subject's photo (PUT /v1/subjects/{id}/photo): JPEG or PNG, at most this many bytes (and
+    # never more than max_body_bytes, which the edge enforces first).
+    photo_max_bytes: int = Field(default=1_000_000, ge=1024, le=10_000_000)
+    # The emergency desk the profile's call link rings (112 in Korea; a control room's direct line).
+    desk_phone: str = Field(default="112", pattern=r"^\+?[0-9][0-9 ()-]{1,30}$")
     # Per-viewer WebSocket queue: a client this far behind is dropped, never the server.
     stream_queue: int = Field(default=1000, ge=10)
     # Whole-map viewers get positions in batches, at most one message this often, the newest fix per

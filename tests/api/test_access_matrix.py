@@ -47,6 +47,7 @@ ROLES = (
 ALL, IN, NONE = "all", "in", "none"
 WHY = {"purpose": "investigation", "reason": "matrix test"}
 BECAUSE = {"reason": "matrix test: she lost her phone"}
+PHOTO = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,9 @@ def matrix(a1: str, a2: str) -> list[Row]:
         Row("GET", "/v1/devices/AM-1", "/v1/devices/AM-2", WATCHERS),
         Row("GET", "/v1/devices/AM-1/commands", "/v1/devices/AM-2/commands", WATCHERS),
         Row("GET", "/v1/orders/O1", "/v1/orders/O2", WATCHERS),
+        # his profile and photo: read like his record, with a purpose (a field unit: through its link)
+        Row("GET", "/v1/subjects/S1/profile", "/v1/subjects/S2/profile", WATCHERS, params=WHY),
+        Row("GET", "/v1/subjects/S1/photo", "/v1/subjects/S2/photo", WATCHERS, params=WHY),
         # --- the registry: writes (bodies restate what is there, so the scene does not change) ---
         Row(
             "PUT",
@@ -217,6 +221,9 @@ def matrix(a1: str, a2: str) -> list[Row]:
         Row("POST", "/v1/orders/O1b/end", "/v1/orders/O2b/end", WRITERS),
         Row("PUT", "/v1/subjects/S1/zones/Z1", "/v1/subjects/S2/zones/Z2", WRITERS, ZONE, ZONE),
         Row("DELETE", "/v1/subjects/S1/zones/Z1b", "/v1/subjects/S2/zones/Z2b", WRITERS),
+        # a JSON body is no photo (415): the policy has let it through by then
+        Row("PUT", "/v1/subjects/S1/photo", "/v1/subjects/S2/photo", WRITERS, {}, {}),
+        Row("DELETE", "/v1/subjects/S1/photo", "/v1/subjects/S2/photo", WRITERS),
         # P1 and P2 have accounts (below): a new code, like a new device credential, is an operator's
         Row(
             "POST",
@@ -350,6 +357,7 @@ OTHER_CREDENTIALS = {
     ("POST", "/v1/auth/login"), ("POST", "/v1/auth/refresh"), ("POST", "/v1/auth/activate"),
     ("POST", "/v1/auth/logout"), ("GET", "/v1/me"),
     ("POST", "/v1/incidents/{incident_id}/status"),
+    ("GET", "/v1/incidents/{incident_id}/subject"), ("GET", "/v1/incidents/{incident_id}/subject/photo"),
     ("POST", "/v1/dispatch/callbacks/{target_id}"),
     ("POST", "/v1/devices/messages"), ("GET", "/osmand"), ("POST", "/osmand"),
     ("GET", "/osmand/t/{token}"), ("POST", "/osmand/t/{token}"),
@@ -393,6 +401,13 @@ def build(api) -> dict[str, str]:
         ("O2b", "S2", "P2"),
     ):  # to be ended; 50 m apart is no breach of these
         assert api.put(f"/v1/orders/{oid}", order_body(s, p, 10, 20)).status_code == 201
+    for sid in ("S1", "S2"):  # a photo each (a PNG's signature is all the route checks)
+        r = api.client.put(
+            f"/v1/subjects/{sid}/photo",
+            content=PHOTO,
+            headers={**api.auth("operator"), "Content-Type": "image/png"},
+        )
+        assert r.status_code == 201, r.text
     for sid, zones in (("S1", ("Z1", "Z1b")), ("S2", ("Z2", "Z2b"))):
         for zone in zones:
             assert api.put(f"/v1/subjects/{sid}/zones/{zone}", ZONE).status_code == 201
@@ -932,3 +947,13 @@ def test_an_incident_is_read_by_whoever_sees_one_of_its_alerts_and_refused_to_ot
     assert any(e["target"] == f"/v1/incidents/{ids['I2']}" and not e["detail"]["allowed"] for e in r.json())
     # a staff token never opens the link holder's view, even in ?token=
     assert api.get("/v1/incidents/nonexistent").status_code == 404
+
+
+def test_a_roles_token_opens_no_subject_through_the_field_paths(read_scene):
+    """His photo and description reach a field unit through its incident's link only: every role's
+    own token is refused there (401: it is not a link)."""
+    api, alerts = read_scene
+    for who in ROLES:
+        for path in (f"/v1/incidents/{alerts['A1']}/subject", f"/v1/incidents/{alerts['A1']}/subject/photo"):
+            r = api.client.get(path, headers=api.auth(who))
+            assert r.status_code == 401, (who, path, r.status_code)

@@ -57,6 +57,25 @@ def _a_phone(value: str) -> str:
 
 Phone = Annotated[str, Field(max_length=40), AfterValidator(_a_phone)]
 
+
+def _a_plate(value: str) -> str:
+    """Empty (no vehicle known), or a number plate as written on it: 2 to 20 letters (any script:
+    Korean plates carry a Hangul syllable, "12가 3456", older ones a region, "서울 12 가 3456"), digits,
+    spaces and '-', with at least one digit. Loose on purpose: foreign and old plates must fit."""
+    value = " ".join(value.split())
+    if not value:
+        return value
+    shaped = all(c.isalnum() or c in " -" for c in value) and any(c.isdigit() for c in value)
+    if not shaped or not 2 <= len(value) <= 20:
+        raise PydanticCustomError(
+            "plate", "must be a number plate: 2 to 20 letters and digits (at least one digit), spaces or '-'"
+        )
+    return value
+
+
+Plate = Annotated[str, Field(max_length=40), AfterValidator(_a_plate)]
+Address = Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)]
+
 # A device's own limits and interval, in seconds: at most a day.
 DeviceSeconds = Annotated[float, Field(gt=0, le=86_400)]
 
@@ -120,6 +139,17 @@ class SubjectIn(BaseModel):
         description="the probation officer (user id) whose caseload he is; left out: unchanged "
         "(a probation officer creating a subject takes him on)",
     )
+    # His profile for the police sent to find him; each left out: unchanged (empty when created).
+    description: str = Field(
+        default="", max_length=2000, description="what he looks like: height, build, distinguishing marks"
+    )
+    vehicle_plate: Plate = Field(default="", description="his vehicle's number plate ('12가 3456')")
+    vehicle: Text = Field(default="", description="its make, model and colour")
+    home_address: Address = ""
+    work_address: Address = ""
+
+
+PROFILE_FIELDS = ("description", "vehicle_plate", "vehicle", "home_address", "work_address")
 
 
 class ProtectedPersonIn(BaseModel):

@@ -48,6 +48,10 @@ INVALID = "this link is not valid for this incident"
 
 
 def _link_holder(request: Request, incident_id: str, token: str = "") -> links.Link:
+    return link_holder(request, incident_id, token)
+
+
+def link_holder(request: Request, incident_id: str, token: str, what: str | None = None) -> links.Link:
     """A dependency, so a bad link is refused before the body is even looked at: 401 for a token
     that is not a live link of this incident (unknown, another incident's, revoked, expired, its
     unit no longer sent), 410 for one whose incident closed more than GRACE ago. Every use of a real
@@ -58,6 +62,8 @@ def _link_holder(request: Request, incident_id: str, token: str = "") -> links.L
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, INVALID)
         refusal = _refusal(request, conn, link, incident_id)
     detail: dict[str, Any] = {"alert": incident_id, "link": link.id, "holder_kind": link.holder_kind.value}
+    if what is not None:
+        detail["read"] = what  # a part of the incident read on its own (the subject's profile)
     if link.incident_id is not None:
         detail["incident"] = link.incident_id  # `alert` is the id in the path, as before incidents
     detail |= {"allowed": False, "refused": refusal[1]} if refusal else {"allowed": True}
@@ -211,13 +217,7 @@ def _field_view(request: Request, link: links.Link) -> dict[str, Any]:
         alerts = [one]
     alert = _gravest(alerts)
     now = services.clock()
-    subject = (row.subject_id if row is not None else None) or next(
-        (a.subject_id for a in alerts if a.subject_id), None
-    )
-    protected = (row.protected_person_id if row is not None else None) or alert.protected_person_id
-    if subject is None and protected is not None:
-        # Her SOS names only her; the units going to her must see the man her order keeps away.
-        subject = next(iter(reader.subjects_of(protected)), None)
+    subject, protected = _parties(reader, row, alerts, alert)
     parties: dict[str, Any] = {}
     for role, person in (("subject", subject), ("protected_person", protected)):
         if person is None:
@@ -233,6 +233,31 @@ def _field_view(request: Request, link: links.Link) -> dict[str, Any]:
     if row is not None:
         body["incident"] = incident_json(row, alerts)
     return body
+
+
+def _parties(reader: Any, row: Any, alerts: list[Alert], alert: Alert) -> tuple[str | None, str | None]:
+    """The subject and the protected person a link's unit is shown."""
+    subject = (row.subject_id if row is not None else None) or next(
+        (a.subject_id for a in alerts if a.subject_id), None
+    )
+    protected = (row.protected_person_id if row is not None else None) or alert.protected_person_id
+    if subject is None and protected is not None:
+        # Her SOS names only her; the units going to her must see the man her order keeps away.
+        subject = next(iter(reader.subjects_of(protected)), None)
+    return subject, protected
+
+
+def field_subject(request: Request, link: links.Link) -> str | None:
+    """The subject the unit holding `link` is sent to find (as its live view shows him), or None."""
+    reader = deps.services(request).reader
+    row = reader.incident(link.incident_id) if link.incident_id is not None else None
+    alerts = reader.incident_alerts([row.id]) if row is not None else []
+    if not alerts:
+        one = reader.alert(link.alert_id)
+        if one is None:
+            return None
+        alerts = [one]
+    return _parties(reader, row, alerts, _gravest(alerts))[0]
 
 
 class FieldStep(BaseModel):

@@ -15,7 +15,7 @@ from sqlalchemy import Connection, and_, literal, or_, select
 
 from vigil.api import deps, writer
 from vigil.api.auth import refuse_out_of_scope, require, scope
-from vigil.api.bodies import DeviceIn, Ident, OrderIn, ProtectedPersonIn, SubjectIn, ZoneIn
+from vigil.api.bodies import PROFILE_FIELDS, DeviceIn, Ident, OrderIn, ProtectedPersonIn, SubjectIn, ZoneIn
 from vigil.api.deps import Wired
 from vigil.api.policy import Action, Record, may_protect
 from vigil.commands import Touched, Write
@@ -199,7 +199,9 @@ async def put_subject(
 ) -> dict[str, Any]:
     """Create or update a subject (201 when created). A probation officer may create subjects (they
     join their caseload) and update those of their caseload."""
-    fields = body.model_dump(exclude={"probation_officer"})
+    # The profile's fields are written only when given: a client that knows none keeps them.
+    left_out = {f for f in PROFILE_FIELDS if f not in body.model_fields_set}
+    fields = body.model_dump(exclude={"probation_officer", *left_out})
     officer: object = records.KEEP
     if "probation_officer" in body.model_fields_set:
         officer = body.probation_officer
@@ -223,8 +225,12 @@ def list_subjects(request: Request, _: Lister) -> list[dict[str, Any]]:
 
 @router.get("/subjects/{subject_id}")
 def get_subject(request: Request, subject_id: str, _: SubjectReader) -> dict[str, Any]:
-    """A subject with his devices, orders and zones."""
+    """A subject with his devices, orders and zones, and `has_photo` (read it at `…/photo`)."""
     subject = _get(request, t.subjects, subject_id)
+    photos = t.subject_photos
+    with deps.services(request).db.connect() as conn:
+        query = select(photos.c.subject_id).where(photos.c.subject_id == subject_id)
+        subject["has_photo"] = conn.execute(query).first() is not None
     subject["devices"] = _list(request, t.devices, *_bound(subject_id, PersonKind.SUBJECT))
     subject["orders"] = _list(request, t.orders, t.orders.c.subject_id == subject_id)
     subject["zones"] = _list(

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from vigil.adapters.wire import Protocol
-from vigil.commands import Conflict, Refused, Touched
+from vigil.commands import Conflict, NotFound, Refused, Touched
 from vigil.domain.model import DeviceKind, LegalBasis, PersonKind, Schedule, Shape, ZoneKind
 from vigil.store import tables as t
 from vigil.store.codec import schedule_to_json, shape_to_json
@@ -40,6 +40,7 @@ def _upsert(conn: Connection, table: Any, row_id: str, values: dict[str, Any], n
 
 
 KEEP = object()  # a probation officer left as it is
+PROFILE = ("description", "vehicle_plate", "vehicle", "home_address", "work_address")
 
 
 def _taken(conn: Connection, table: Any, row_id: str) -> bool:
@@ -58,14 +59,21 @@ def _one_namespace(conn: Connection, other: Any, person_id: str, field: str) -> 
 
 
 def put_subject(conn: Connection, now: datetime, *, subject_id: str, name: str, legal_basis: LegalBasis,
-                case_reference: str = "", notes: str = "", probation_officer: object = KEEP) -> Touched:  # fmt: skip
+                case_reference: str = "", notes: str = "", probation_officer: object = KEEP,
+                **profile: str) -> Touched:  # fmt: skip
     """Create or update a subject. `probation_officer` (a user with that role, or None) puts him in
-    that officer's caseload; KEEP leaves the assignment as it is."""
+    that officer's caseload; KEEP leaves the assignment as it is. `profile` holds the profile fields
+    given (description, vehicle_plate, vehicle, home_address, work_address); those not given are
+    left as they are."""
+    unknown = set(profile) - set(PROFILE)
+    if unknown:
+        raise TypeError(f"not a subject's profile field: {sorted(unknown)}")
     values: dict[str, Any] = {
         "name": name,
         "legal_basis": legal_basis.value,
         "case_reference": case_reference,
         "notes": notes,
+        **profile,
     }
     if probation_officer is not KEEP:
         if probation_officer is not None:
@@ -239,3 +247,30 @@ def remove_zone(conn: Connection, now: datetime, *, zone_id: str) -> Touched:
     if found.rowcount == 0:
         raise Conflict(f"zone {zone_id!r} is already removed or belongs to an order")
     return Touched(result=True, zones=(zone_id,))
+
+
+# --- a subject's photo ------------------------------------------------------------------------------
+
+
+def put_photo(conn: Connection, now: datetime, *, subject_id: str, media_type: str, data: bytes,
+              sha256: str, uploaded_by: str) -> Touched:  # fmt: skip
+    """Keep (or replace) a subject's photo; True when he had none. Checked bytes only: the edge
+    decided the type from the content."""
+    if not _taken(conn, t.subjects, subject_id):
+        raise NotFound(f"no subject {subject_id!r}")
+    values = {"media_type": media_type, "data": data, "size": len(data), "sha256": sha256,
+              "uploaded_by": uploaded_by, "uploaded_at": now}  # fmt: skip
+    photos = t.subject_photos
+    had = conn.execute(select(photos.c.subject_id).where(photos.c.subject_id == subject_id)).first()
+    if had is not None:
+        conn.execute(update(photos).where(photos.c.subject_id == subject_id).values(**values))
+    else:
+        conn.execute(insert(photos).values(subject_id=subject_id, **values))
+    return Touched(result=had is None)
+
+
+def delete_photo(conn: Connection, now: datetime, *, subject_id: str) -> Touched:
+    """Remove a subject's photo; True when there was one."""
+    photos = t.subject_photos
+    gone = conn.execute(delete(photos).where(photos.c.subject_id == subject_id)).rowcount
+    return Touched(result=bool(gone))

@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -78,7 +79,29 @@ subjects = Table(
     Column("notes", Text, nullable=False, default=""),
     # The user (a probation officer) whose caseload he is: only they, and operators, follow him.
     Column("probation_officer", String(ID), nullable=True, index=True),
+    # His profile for the police sent to find him (issue 17): what he looks like, what he drives,
+    # where he lives and works. Free text, checked for length (and the plate's shape) at the edge.
+    Column("description", Text, nullable=False, default="", server_default=""),
+    Column("vehicle_plate", String(20), nullable=False, default="", server_default=""),
+    Column("vehicle", String(200), nullable=False, default="", server_default=""),  # make, model, colour
+    Column("home_address", String(300), nullable=False, default="", server_default=""),
+    Column("work_address", String(300), nullable=False, default="", server_default=""),
     *_stamps(),
+)
+
+# A subject's photo (at most one), kept in the database so it is backed up, held and purged with
+# his record and no file name from a request ever reaches a disk path. Its type is what its first
+# bytes say (JPEG or PNG), never what the uploader claimed.
+subject_photos = Table(
+    "subject_photos",
+    metadata,
+    Column("subject_id", String(ID), primary_key=True),
+    Column("media_type", String(20), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("uploaded_by", String(ID), nullable=False),
+    Column("uploaded_at", UTCTime(), nullable=False),
 )
 
 protected_persons = Table(
@@ -396,6 +419,8 @@ users = Table(
     # A police dispatcher's jurisdictions: municipality code prefixes, comma-separated ("11" is all
     # of Seoul, "41360" one city). Empty: none.
     Column("areas", String(400), nullable=False, default="", server_default=""),
+    # A staff member's work phone (a probation officer's, shown to the police in a subject's profile).
+    Column("phone", String(40), nullable=False, default="", server_default=""),
     *_stamps(),
 )
 

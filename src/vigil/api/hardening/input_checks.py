@@ -32,6 +32,9 @@ INT_LIMIT: Final = 2**63
 METHODS_WITH_BODY: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 DEVICE_PATHS: Final = ("/v1/devices/messages", "/osmand")
 SELF_CHECKED: Final = ("/v1/dispatch/callbacks/",)
+# Images (a subject's photo): binary, so NUL bytes are their content; only their size is checked
+# here, their type by the route (by the bytes themselves).
+BINARY: Final = re.compile(r"^/v1/subjects/[^/]+/photo$")
 
 # Cheap pre-check of a JSON body: only bodies with one of these are parsed here in full.
 _SUSPECT = re.compile(rb"\\u0000|\\u[dD][89abAB]|NaN|Infinity|[eE][+-]?[0-9]{3,}|(?<![.0-9])-?[0-9]{19,}")
@@ -80,7 +83,7 @@ class BodyChecks:
         if body is None:
             await refuse(scope, receive, send, 413, TOO_LARGE.format(limit=self.max_body))
             return
-        problem = _body_problem(scope, body)
+        problem = None if BINARY.match(path) else _body_problem(scope, body)
         if problem is not None:
             reason, field = problem
             if field is None or path.startswith(DEVICE_PATHS):

@@ -8,6 +8,7 @@ import { esc, clock, dateTime, duration, metres, el } from "./util.js";
 import qrcode from "/web/vendor/qrcode-generator/qrcode.mjs";
 import { colour } from "/web/common/palette.js";
 import { Alarm } from "./alarm.js";
+import { profilePanel } from "./profile.js";
 
 const SEVERITY = { critical: 0, high: 1, medium: 2, low: 3 };
 const TERMINAL = new Set(["resolved", "false_alarm"]);
@@ -118,6 +119,16 @@ export class Monitor {
     this.flashing = null;
     this.alarm = null; // the sound (alarm.js): built with the panels
     this.orders = new Map();
+    this.profileBox = null; // the subject's profile panel in the open detail (read once per opening)
+  }
+
+  // The profile of the detail's subject, for roles that read the registry: read once while the
+  // detail stays on him (each read is audited), not at every change of the alert.
+  profileFor(subject, open = true) {
+    // Only while it is live: the police are sent to open ones (and a dispatcher sees him only then).
+    if (!subject || !this.registry || !open) return document.createComment("no profile");
+    if (!this.profileBox || this.profileBox.dataset.subject !== subject) this.profileBox = profilePanel(subject);
+    return this.profileBox;
   }
 
   async start() {
@@ -870,11 +881,13 @@ export class Monitor {
         ${row("incident.escalated", esc(clock(d.escalated_at)), "incident-detail-escalated")}
       </dl>
       ${this.claimPanel(d)}
+      <div data-slot="profile"></div>
       <h3>${esc(t("incident.alerts", { n: d.alerts.length }))}</h3>
       <ol class="alerts incident-alerts" data-testid="incident-alerts">${alerts}</ol>
       <h3>${esc(t("detail.timeline"))}</h3>
       <ol class="timeline" data-testid="incident-timeline">${timeline}</ol>
     </div>`);
+    body.querySelector("[data-slot=profile]").replaceWith(this.profileFor(d.subject, d.open));
     for (const li of body.querySelectorAll("[data-testid=incident-alert]")) {
       li.addEventListener("click", () => this.openDetail(li.dataset.alertId));
     }
@@ -907,6 +920,7 @@ export class Monitor {
     this.detail = null;
     this.detailParties = null;
     this.issued = null;
+    this.profileBox = null;
     this.detailLayer.clearLayers();
     this.detailEl.hidden = true;
     this.queuePanel.hidden = false;
@@ -1006,6 +1020,7 @@ export class Monitor {
       </dl>
       <div data-slot="steps"></div>
       <div data-slot="units"></div>
+      <div data-slot="profile"></div>
       <div data-slot="devices"></div>
       <h3>${esc(t("detail.plan"))}</h3>
       <ul class="plan" data-testid="detail-plan">
@@ -1020,6 +1035,7 @@ export class Monitor {
     </div>`);
     body.querySelector("[data-slot=steps]").replaceWith(this.stepsFor(d));
     body.querySelector("[data-slot=units]").replaceWith(this.unitsFor(d));
+    body.querySelector("[data-slot=profile]").replaceWith(this.profileFor(d.subject, !TERMINAL.has(d.state)));
     body.querySelector("[data-slot=devices]").replaceWith(this.devicesFor(d));
     const back = this.detailEl.querySelector(".back");
     this.detailEl.replaceChildren(back, body);
@@ -1236,6 +1252,7 @@ export class Monitor {
     this.renderSelection();
     for (const person of this.people.values()) person.style = null;
     for (const id of this.people.keys()) this.restyle(id);
+    this.profileBox = null; // drawn again in the new language
     if (this.detail) this.renderDetail();
     this.updateFlash();
     this.alarm.render();

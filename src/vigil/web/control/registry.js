@@ -14,6 +14,7 @@ import { api, ApiError } from "/web/common/api.js";
 import { t } from "/web/common/i18n.js";
 import { makeMap } from "/web/common/map.js";
 import { drawZone } from "./monitor.js";
+import { photoUrl, uploadPhoto, PHOTO_TYPES, PHOTO_MAX_BYTES } from "./profile.js";
 import { esc, el, metres } from "./util.js";
 import { Notes } from "./notes.js";
 
@@ -31,6 +32,12 @@ const KINDS = {
       // whose caseload he is: operators assign it (a probation officer's new subject is theirs)
       { name: "probation_officer", optional: true, caseloads: true },
       { name: "notes", type: "textarea", wide: true },
+      // his profile for the police sent to find him (each shown in the alert detail's profile)
+      { name: "description", type: "textarea", wide: true, maxLength: 2000 },
+      { name: "vehicle_plate", plate: true, maxLength: 20 },
+      { name: "vehicle", maxLength: 200 },
+      { name: "home_address", wide: true, maxLength: 300 },
+      { name: "work_address", wide: true, maxLength: 300 },
     ],
   },
   protected: {
@@ -91,6 +98,14 @@ export function isPhone(value) {
   if (!v) return true;
   const digits = (v.match(/[0-9]/g) || []).length;
   return /^\+?[0-9 ().-]+$/.test(v) && digits >= PHONE_DIGITS[0] && digits <= PHONE_DIGITS[1];
+}
+
+// The server's rule for a number plate: empty, or 2 to 20 letters (any script: "12가 3456"), digits,
+// spaces and '-', with at least one digit.
+export function isPlate(value) {
+  const v = value.trim().replace(/\s+/g, " ");
+  if (!v) return true;
+  return /^[\p{L}\p{N} -]{2,20}$/u.test(v) && /[0-9]/.test(v);
 }
 
 function localInput(iso) {
@@ -289,6 +304,7 @@ export class Registry {
           ${confirm}`
           : `<p class="muted small read-only" data-testid="reg-read-only">${esc(t("reg.read_only", { role: t(`role.${this.role}`) }))}</p>`}
       </form>
+      ${this.kind === "subjects" && record ? '<div data-slot="photo"></div>' : ""}
       ${record && record.devices ? `<h3>${esc(t("reg.devices_of"))}</h3><p class="mono">${record.devices.map((d) => `${esc(d.id)} (${esc(t(`device.${d.kind}`))})`).join(", ") || "–"}</p>` : ""}
       ${record && record.orders ? `<h3>${esc(t("reg.orders_of"))}</h3><p class="mono">${record.orders.map((o) => esc(o.id) + (o.ended_at ? ` (${esc(t("reg.ended"))})` : "")).join(", ") || "–"}</p>` : ""}`;
     for (const [name, reason] of Object.entries(errors)) {
@@ -299,6 +315,8 @@ export class Registry {
       }
     }
     col.querySelector("form").addEventListener("submit", (e) => { e.preventDefault(); if (this.canWrite) this.save(); });
+    const slot = col.querySelector("[data-slot=photo]");
+    if (slot) slot.replaceWith(this.photoSection(record));
     const end = col.querySelector("[data-testid=reg-end-order]");
     if (end) end.addEventListener("click", () => this.askEnd(true));
     const yes = col.querySelector("[data-testid=reg-end-confirm]");
@@ -308,6 +326,72 @@ export class Registry {
       yes.focus();
     }
     if (this.canWrite) for (const f of this.fields().filter((f) => f.pick)) this.wirePicker(col, f);
+  }
+
+  // --- his photo: shown, uploaded (JPEG or PNG, checked here and by its bytes on the server), removed ---
+
+  photoSection(record) {
+    const base = `/v1/subjects/${encodeURIComponent(record.id)}/photo`;
+    const box = el(`<section class="photo-edit" data-testid="reg-photo">
+      <h3>${esc(t("reg.photo"))}</h3>
+      <img data-testid="reg-photo-img" alt="${esc(t("profile.photo"))}" hidden>
+      <p class="muted small" data-testid="reg-photo-none">${esc(t("profile.no_photo"))}</p>
+      ${this.canWrite ? `<label for="f-photo">${esc(t("reg.photo_pick"))}</label>
+        <input id="f-photo" type="file" accept="${PHOTO_TYPES.join(",")}" data-testid="reg-photo-file">
+        <button type="button" class="primary" data-testid="reg-photo-upload">${esc(t("reg.photo_upload"))}</button>
+        <button type="button" data-testid="reg-photo-remove" hidden>${esc(t("reg.photo_remove"))}</button>` : ""}
+      <span class="ok-msg" data-testid="reg-photo-message" role="status"></span>
+      <span class="error" data-testid="reg-photo-error" role="alert" hidden></span></section>`);
+    const img = box.querySelector("img");
+    const none = box.querySelector("[data-testid=reg-photo-none]");
+    const remove = box.querySelector("[data-testid=reg-photo-remove]");
+    const error = box.querySelector("[data-testid=reg-photo-error]");
+    const message = box.querySelector("[data-testid=reg-photo-message]");
+    const show = (url) => {
+      img.hidden = !url;
+      if (url) img.src = url;
+      else img.removeAttribute("src");
+      none.hidden = Boolean(url);
+      if (remove) remove.hidden = !url;
+    };
+    const fail = (key, vars = {}) => {
+      error.hidden = false;
+      error.textContent = t(key, vars);
+    };
+    const cached = this.photoCache && this.photoCache.id === record.id ? this.photoCache : null;
+    if (cached) show(cached.url);
+    else if (!record.has_photo) show(null);
+    else photoUrl(base).then((url) => { this.photoCache = { id: record.id, url }; show(url); }).catch(() => show(null));
+    if (!this.canWrite) return box;
+    box.querySelector("[data-testid=reg-photo-upload]").addEventListener("click", async () => {
+      error.hidden = true;
+      message.textContent = "";
+      const file = box.querySelector("input[type=file]").files[0];
+      if (!file) return fail("err.photo.missing");
+      if (!PHOTO_TYPES.includes(file.type)) return fail("err.photo.type");
+      if (file.size > PHOTO_MAX_BYTES) return fail("err.photo.size", { mb: (PHOTO_MAX_BYTES / 1e6).toFixed(0) });
+      try {
+        await uploadPhoto(base, file);
+        const url = await photoUrl(base);
+        this.photoCache = { id: record.id, url };
+        show(url);
+        message.textContent = t("reg.photo_saved");
+      } catch (e) {
+        fail(e && e.status === 413 ? "err.photo.size" : e && (e.status === 415 || e.status === 422) ? "err.photo.type" : "err.other",
+          { mb: (PHOTO_MAX_BYTES / 1e6).toFixed(0), reason: e && e.message });
+      }
+    });
+    remove.addEventListener("click", async () => {
+      error.hidden = true;
+      try {
+        await api("DELETE", base);
+        this.photoCache = { id: record.id, url: null };
+        show(null);
+      } catch (e) {
+        fail("err.other", { reason: e.message });
+      }
+    });
+    return box;
   }
 
   // --- picking people by search ---------------------------------------------------------------------
@@ -440,6 +524,10 @@ export class Registry {
         errors[f.name] = msg(`err.${f.name}.missing`);
       } else if (f.phone && !isPhone(value || "")) {
         errors[f.name] = msg("err.phone");
+      } else if (f.plate && !isPlate(value || "")) {
+        errors[f.name] = msg("err.plate");
+      } else if (f.maxLength && (value || "").length > f.maxLength) {
+        errors[f.name] = msg("err.string_too_long");
       } else if (f.pick && value && !ID.test(value)) {
         errors[f.name] = msg("err.string_pattern_mismatch");
       } else if (f.pick && !f.optional && !value) {

@@ -86,6 +86,9 @@ addStrings("ko", {
   offline: "연결이 끊겼습니다. 다시 연결하는 중…",
   "to.subject": "대상자까지 (내 위치 기준)",
   navigate: "길 안내",
+  "profile.title": "대상자 인상착의",
+  "profile.photo": "대상자 사진",
+  "profile.none": "등록된 인상착의가 없습니다.",
   "to.victim": "피해자까지 (내 위치 기준)",
   gap: "대상자–피해자 거리",
   "subject.seen": "대상자 마지막 위치",
@@ -151,6 +154,9 @@ addStrings("en", {
   offline: "Connection lost. Reconnecting…",
   "to.subject": "To the subject (from me)",
   navigate: "Navigate",
+  "profile.title": "The subject: how he looks",
+  "profile.photo": "Photo of the subject",
+  "profile.none": "No description on record.",
   "to.victim": "To the victim (from me)",
   gap: "Subject–victim distance",
   "subject.seen": "Subject last seen",
@@ -415,6 +421,46 @@ function invalid() {
   show("invalid");
 }
 
+// ---- the man the unit is sent to find: his photo and description ------------------------------
+
+let profile = null; // {id, description, has_photo} from the link, once read
+
+async function loadProfile() {
+  try {
+    profile = await call("GET", `/v1/incidents/${encodeURIComponent(link.incident)}/subject`);
+  } catch {
+    return; // no subject named, or the link ended: the rest of the terminal says so
+  }
+  renderProfile();
+  if (!profile.has_photo) return;
+  const url = `/v1/incidents/${encodeURIComponent(link.incident)}/subject/photo?token=${encodeURIComponent(link.token)}`;
+  try {
+    const response = await fetch(url, { cache: "no-store", credentials: "omit", referrerPolicy: "no-referrer" });
+    if (!response.ok) return;
+    const blob = await response.blob();
+    if (!["image/jpeg", "image/png"].includes(blob.type)) return;
+    // a data: URL (allowed by the page's policy) held in memory only: nothing is cached on the phone
+    const reader = new FileReader();
+    reader.onload = () => {
+      const img = $("subject-photo");
+      img.src = String(reader.result);
+      img.hidden = false;
+    };
+    reader.readAsDataURL(blob);
+  } catch {
+    // no photo: the description still helps
+  }
+}
+
+function renderProfile() {
+  if (!profile) return;
+  $("profile").hidden = false;
+  const text = (profile.description || "").trim();
+  $("subject-description").textContent = text || t("profile.none");
+  $("subject-description").classList.toggle("muted", !text);
+  $("subject-photo").alt = t("profile.photo");
+}
+
 // ---- polling ------------------------------------------------------------------------------------
 
 async function poll() {
@@ -506,6 +552,7 @@ async function main() {
   window.addEventListener("languagechange", () => {
     document.title = `Vigil · ${t("title")}`;
     render();
+    renderProfile();
   });
   document.title = `Vigil · ${t("title")}`;
 
@@ -547,6 +594,7 @@ async function main() {
 function begin(config) {
   show("incident");
   watchMe();
+  loadProfile();
   const centre = (last.subject && latLon(last.subject.position)) || (last.protected_person && latLon(last.protected_person.position)) || [37.56, 126.98];
   startMap(config, centre).catch(() => {
     // the map is a help, not a requirement: the distance, direction and buttons work without it

@@ -2,7 +2,7 @@
 operators do not work the same one; person_notes: notes on a subject or protected person written
 outside any alert (for the next shift, for probation)
 
-Revision ID: 0014_claims
+Revision ID: 0014
 Revises: 0013
 Create Date: 2026-12-06 15:15:00
 """
@@ -14,7 +14,7 @@ from alembic import op
 
 import vigil.store.tables
 
-revision = "0014_claims"
+revision = "0014"
 down_revision = "0013"
 branch_labels = None
 depends_on = None
