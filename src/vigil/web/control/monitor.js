@@ -106,6 +106,7 @@ export class Monitor {
     this.issued = null;
     this.people = new Map(); // person -> {feature, marker, status, layer}
     this.alerts = new Map(); // open alerts by id
+    this.hearing = new Set(); // alert changes heard while a snapshot loads (see load())
     this.items = new Map(); // queue <li> by alert id
     this.incidents = new Map(); // open incidents by id, as /v1/incidents gives them
     this.groups = new Map(); // queue <li> by incident id (or "alert:<id>" for an alert with none)
@@ -230,12 +231,22 @@ export class Monitor {
   // --- loading and the stream --------------------------------------------------------------------
 
   async load(first = false) {
-    const [positions, alerts, orders, incidents] = await Promise.all([
-      api("GET", "/v1/positions"),
-      api("GET", "/v1/alerts?open_only=true"),
-      this.registry ? api("GET", "/v1/orders").catch(() => []) : [],
-      api("GET", "/v1/incidents?state=open").catch(() => []),
-    ]);
+    // What the stream says while the snapshot is on its way is newer than the snapshot may be: an
+    // alert raised (or closed) after the server read it would otherwise be dropped (or brought back)
+    // when the snapshot lands (seen under load in the browser tests).
+    const heard = new Map();
+    this.hearing.add(heard);
+    let positions, alerts, orders, incidents;
+    try {
+      [positions, alerts, orders, incidents] = await Promise.all([
+        api("GET", "/v1/positions"),
+        api("GET", "/v1/alerts?open_only=true"),
+        this.registry ? api("GET", "/v1/orders").catch(() => []) : [],
+        api("GET", "/v1/incidents?state=open").catch(() => []),
+      ]);
+    } finally {
+      this.hearing.delete(heard);
+    }
     this.incidents = new Map(incidents.map((i) => [i.id, i]));
     this.pairs.clear();
     for (const o of orders) {
@@ -247,6 +258,12 @@ export class Monitor {
     for (const [id, known] of this.alerts) {
       const now = fresh.get(id);
       if (now && known.updated_at > now.updated_at) fresh.set(id, known);
+    }
+    for (const [id, latest] of heard) {
+      const snap = fresh.get(id);
+      if (snap && snap.updated_at > latest.updated_at) continue;
+      if (TERMINAL.has(latest.state)) fresh.delete(id);
+      else fresh.set(id, latest);
     }
     this.alerts = fresh;
     for (const f of positions.features) this.position(f, false);
@@ -483,6 +500,10 @@ export class Monitor {
 
   alertChange(message) {
     const alert = message.alert;
+    for (const heard of this.hearing) {
+      const before = heard.get(alert.id);
+      if (!before || before.updated_at <= alert.updated_at) heard.set(alert.id, alert);
+    }
     const known = this.alerts.get(alert.id);
     if (known && known.updated_at > alert.updated_at) return;
     if (TERMINAL.has(alert.state)) this.alerts.delete(alert.id);
