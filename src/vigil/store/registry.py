@@ -138,7 +138,7 @@ def recent_fixes(conn: Connection, per_device: int, devices: Collection[str] | N
     then read from the index alone (a lateral LIMIT per device), so a worker taking over partitions
     reads its devices' last fixes, not the window over every fix ever stored."""
     if devices is not None and conn.dialect.name == "postgresql":
-        yield from _recent_fixes_of(conn, per_device, sorted(devices))
+        yield from _recent_fixes_of(conn, per_device, devices)
         return
     ranked = (
         select(
@@ -156,9 +156,15 @@ def recent_fixes(conn: Connection, per_device: int, devices: Collection[str] | N
             yield fix_from_row(row)
 
 
-def _recent_fixes_of(conn: Connection, per_device: int, devices: list[str]) -> Iterator[Fix]:
-    for start in range(0, len(devices), SCOPED_CHUNK):
-        ids = devices[start : start + SCOPED_CHUNK]
+def _chunks(devices: Collection[str]) -> Iterator[list[str]]:
+    """The ids in order, SCOPED_CHUNK to a statement."""
+    ordered = sorted(devices)
+    for start in range(0, len(ordered), SCOPED_CHUNK):
+        yield ordered[start : start + SCOPED_CHUNK]
+
+
+def _recent_fixes_of(conn: Connection, per_device: int, devices: Collection[str]) -> Iterator[Fix]:
+    for ids in _chunks(devices):
         wanted = select(func.unnest(literal(ids, ARRAY(String))).label("id")).subquery("wanted")
         newest = (
             select(t.fixes)
@@ -193,11 +199,7 @@ def last_heard(conn: Connection, devices: Collection[str] | None = None) -> dict
     decode = UTCTime().process_result_value
     dialect = conn.dialect
     scoped = devices is not None and dialect.name == "postgresql"
-    chunks = (
-        [sorted(devices)[i : i + SCOPED_CHUNK] for i in range(0, len(devices), SCOPED_CHUNK)]
-        if devices is not None and scoped
-        else [None]
-    )
+    chunks: list[list[str] | None] = list(_chunks(devices)) if devices is not None and scoped else [None]
     for table in (t.fixes, t.device_events):
         for ids in chunks:
             query = select(table.c.device_id, func.max(table.c.received_at)).group_by(table.c.device_id)
