@@ -187,13 +187,19 @@ export class Registry {
     this.renderZones();
   }
 
-  async ensureMap() {
-    if (this.map) return;
-    this.map = await makeMap(this.root.querySelector("#regmap"), { center: [37.56, 126.98], zoom: 11, config: this.config });
-    this.zoneLayer = L.layerGroup().addTo(this.map);
-    this.draftLayer = L.layerGroup().addTo(this.map);
-    this.map.on("click", (e) => this.drawClick(e.latlng));
-    this.map.on("mousemove", (e) => this.drawMove(e.latlng));
+  // Made once: edit() may run twice before the first map is ready (a tab's click, then its list), and a
+  // second makeMap on the same element throws "Map container is already initialized".
+  ensureMap() {
+    if (!this.mapReady) {
+      this.mapReady = makeMap(this.root.querySelector("#regmap"), { center: [37.56, 126.98], zoom: 11, config: this.config }).then((map) => {
+        this.map = map;
+        this.zoneLayer = L.layerGroup().addTo(map);
+        this.draftLayer = L.layerGroup().addTo(map);
+        map.on("click", (e) => this.drawClick(e.latlng));
+        map.on("mousemove", (e) => this.drawMove(e.latlng));
+      });
+    }
+    return this.mapReady;
   }
 
   async list() {
