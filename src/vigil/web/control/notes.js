@@ -13,15 +13,21 @@ export class Notes {
     this.canWrite = canWrite;
     this.path = null;
     this.notes = [];
+    this.loading = false;
     this.error = null;
   }
 
   // kind: the registry's tab; record: the person open there (null: none, or not a person)
   async show(kind, record) {
     const base = PATHS[kind];
+    const before = this.path;
     this.path = base && record ? `${base}/${encodeURIComponent(record.id)}/notes` : null;
     this.notes = [];
     this.error = null;
+    // "No notes." only once the list is known: said while loading, it was a lie a reader (or a test)
+    // could act on
+    this.loading = Boolean(this.path);
+    if (this.path !== before) this.root.innerHTML = ""; // another person: nothing typed carries over
     this.render();
     if (!this.path) return;
     const path = this.path;
@@ -31,6 +37,8 @@ export class Notes {
     } catch (e) {
       if (this.path === path) this.error = e.message;
     }
+    if (this.path !== path) return;
+    this.loading = false;
     this.render();
   }
 
@@ -40,6 +48,8 @@ export class Notes {
       this.root.innerHTML = "";
       return;
     }
+    // a re-render (the list arriving, a note saved) keeps what is being typed
+    const typed = this.root.querySelector("textarea")?.value ?? "";
     const items = this.notes.map((n) => `<li data-testid="person-note"><div class="meta"><span class="mono">${esc(n.author)}</span> · <time datetime="${esc(n.at)}">${esc(dateTime(n.at))}</time></div>
       <div class="text">${esc(n.text)}</div></li>`).join("");
     const form = this.canWrite
@@ -49,7 +59,9 @@ export class Notes {
       : "";
     this.root.innerHTML = `<h3>${esc(t("notes.title"))}</h3>${form}
       ${this.error ? `<p class="error" data-testid="note-error">${esc(t("error.generic", { detail: this.error }))}</p>` : ""}
-      <ol class="notes-list" data-testid="person-notes">${items || `<li class="muted">${esc(t("notes.none"))}</li>`}</ol>`;
+      <ol class="notes-list" data-testid="person-notes" aria-busy="${this.loading}">${items || (this.loading ? "" : `<li class="muted">${esc(t("notes.none"))}</li>`)}</ol>`;
+    const area = this.root.querySelector("textarea");
+    if (area) area.value = typed;
     const formEl = this.root.querySelector("form");
     if (formEl) formEl.addEventListener("submit", (event) => {
       event.preventDefault();
@@ -68,6 +80,8 @@ export class Notes {
       if (this.path !== path) return;
       this.notes = [note, ...this.notes];
       this.error = null;
+      const area = this.root.querySelector("textarea");
+      if (area) area.value = "";
     } catch (e) {
       this.error = e instanceof ApiError ? e.message : String(e);
     }
