@@ -215,7 +215,7 @@ export class Registry {
     ul.innerHTML = this.rows.length ? "" : `<li class="muted">${esc(t("reg.none"))}</li>`;
     for (const row of this.rows) {
       const li = el(`<li data-testid="reg-row-${esc(row.id)}"><span class="mono">${esc(row.id)}</span><span class="sub">${esc(spec.sub(row) || "")}</span></li>`);
-      if (this.current && this.current.id === row.id) li.setAttribute("aria-selected", "true");
+      if (this.current && this.current.id === row.id) li.setAttribute("aria-current", "true"); // aria-selected belongs to options of a listbox, not list items
       li.addEventListener("click", () => this.open(row.id));
       ul.appendChild(li);
     }
@@ -685,13 +685,13 @@ export class Registry {
     const shape = z.shape.circle ? `○ ${metres(z.shape.circle.radius_m)}` : `▱ ${(z.shape.polygon || []).length}`;
     const lock = this.canWrite ? "" : " disabled";
     const card = el(`<div class="zone-card" data-testid="zone-card-${i}">
-      <div><label>${esc(t("reg.zone_id"))}</label><input data-k="id" value="${esc(z.id || "")}" ${z.saved ? "readonly" : ""}${lock}></div>
-      <div><label>${esc(t("reg.zone_label"))}</label><input data-k="label" value="${esc(z.label || "")}"${lock}></div>
+      <div><label for="zone-${i}-id">${esc(t("reg.zone_id"))}</label><input id="zone-${i}-id" data-k="id" value="${esc(z.id || "")}" ${z.saved ? "readonly" : ""}${lock}></div>
+      <div><label for="zone-${i}-label">${esc(t("reg.zone_label"))}</label><input id="zone-${i}-label" data-k="label" value="${esc(z.label || "")}"${lock}></div>
       ${z.shape.circle ? `<div class="circle-numbers">
         <label>${esc(t("reg.lat"))}<input type="number" step="0.000001" min="-90" max="90" data-c="lat" value="${z.shape.circle.lat}"${lock}></label>
         <label>${esc(t("reg.lon"))}<input type="number" step="0.000001" min="-180" max="180" data-c="lon" value="${z.shape.circle.lon}"${lock}></label>
         <label>${esc(t("reg.radius_m"))}<input type="number" step="1" min="1" max="100000" data-c="radius_m" value="${z.shape.circle.radius_m}"${lock}></label></div>` : ""}
-      <div><label>${esc(t("reg.zone_kind"))}</label><select data-k="kind"${lock}>
+      <div><label for="zone-${i}-kind">${esc(t("reg.zone_kind"))}</label><select id="zone-${i}-kind" data-k="kind"${lock}>
         <option value="exclusion"${z.kind === "exclusion" ? " selected" : ""}>${esc(t("reg.exclusion"))}</option>
         <option value="inclusion"${z.kind === "inclusion" ? " selected" : ""}>${esc(t("reg.inclusion"))}</option></select></div>
       <div class="wide small">${esc(t("reg.shape"))}: <b>${shape}</b></div>
