@@ -469,6 +469,69 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from vigil.api.trail import Purpose
+    from vigil.store.archive import ArchiveError
+    from vigil.store.database import open_engine
+    from vigil.transfer import export_record
+
+    if args.purpose not in set(Purpose) or len(args.reason.strip()) < 5:
+        print(f"vigil export: needs --purpose ({', '.join(Purpose)}) and a --reason", file=sys.stderr)
+        return 2
+    db = open_engine(settings.database_url)
+    try:
+        written = export_record(
+            db,
+            settings,
+            Path(args.folder),
+            purpose=args.purpose,
+            reason=args.reason.strip(),
+            with_key=args.with_audit_key,
+        )
+    except ArchiveError as exc:
+        print(f"vigil export: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        db.dispose()
+    print(
+        f"{written.folder}: {written.rows} rows in {written.tables} tables; "
+        f"SHA-256 of manifest.json {written.manifest_sha256} (keep it to check the archive later)"
+    )
+    return 0
+
+
+def _import(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from vigil.store.archive import ArchiveError, open_archive
+    from vigil.store.database import open_engine
+    from vigil.transfer import import_record
+
+    try:
+        archive = open_archive(Path(args.folder))
+    except ArchiveError as exc:
+        print(f"vigil import: {exc}", file=sys.stderr)
+        return 1
+    db = open_engine(settings.database_url)
+    try:
+        done = import_record(
+            db, settings, archive, Path(args.audit_key_file) if args.audit_key_file else None
+        )
+    except ArchiveError as exc:
+        print(f"vigil import: {exc} (nothing was loaded)", file=sys.stderr)
+        return 1
+    finally:
+        db.dispose()
+    print(f"imported {done.rows} rows; audit chain verified: {done.entries} entries, head {done.head}")
+    if done.key_installed is not None:
+        print(f"the archive's audit key is now at {done.key_installed} (mode 0600)")
+    if done.anchors_installed is not None:
+        print(f"its anchors are at {done.anchors_installed}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vigil", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -640,6 +703,29 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--purpose", default="", help="why it is exported: a reason code (court_order, ...)")
     report.add_argument("--reason", default="", help="why, in words (recorded in the audit trail)")
     report.set_defaults(run=_report)
+    export_cmd = sub.add_parser(
+        "export",
+        help="write the whole system of record as a vendor-neutral archive (NDJSON per table, manifest with hashes)",
+    )
+    export_cmd.add_argument("folder", help="a new (or empty) folder")
+    export_cmd.add_argument(
+        "--purpose", default="", help="why: a reason code (court_order, audit_review, ...)"
+    )
+    export_cmd.add_argument("--reason", default="", help="why, in words (recorded in the audit trail)")
+    export_cmd.add_argument(
+        "--with-audit-key",
+        action="store_true",
+        help="put the audit chain's key in the archive too (then keep the archive as safe as the key)",
+    )
+    export_cmd.set_defaults(run=_export)
+    import_cmd = sub.add_parser(
+        "import", help="load an archive written by `vigil export` into an empty database (either backend)"
+    )
+    import_cmd.add_argument("folder")
+    import_cmd.add_argument(
+        "--audit-key-file", metavar="FILE", help="the audit chain's key, when it is not in the archive"
+    )
+    import_cmd.set_defaults(run=_import)
     return p
 
 

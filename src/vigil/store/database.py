@@ -51,13 +51,24 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 _MIGRATING = threading.Lock()
 
 
-def migrate(engine: Engine) -> None:
-    """Run every Alembic migration not yet applied."""
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Run every Alembic migration not yet applied, up to `revision` (an archive is loaded into the
+    schema it was written from, then brought up to date with the data in it: store/archive.py)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with _MIGRATING, engine.begin() as conn:
         config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
+
+
+def known_revisions() -> list[str]:
+    """This version's schema revisions, oldest first."""
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    found = [script.revision for script in ScriptDirectory.from_config(config).walk_revisions()]
+    return list(reversed(found))
 
 
 class Checkpointer:
