@@ -556,7 +556,7 @@ def parser() -> argparse.ArgumentParser:
     user.add_argument("--id")
     user.add_argument(
         "--areas",
-        help="a police dispatcher's jurisdictions: code prefixes, e.g. 11,31 (Seoul, Gyeonggi-do: the 2012 codes)",
+        help="a police dispatcher's jurisdictions or an investigator's station areas: code prefixes, e.g. 11,31 (Seoul, Gyeonggi-do: the 2012 codes)",
     )
     user.set_defaults(run=_user)
     audit = sub.add_parser("audit", help="the audit trail")

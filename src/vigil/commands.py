@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from vigil.adapters import InputError
 from vigil.dispatch.reports import Outcome, Status
-from vigil.domain.alerts import AlertChange, AlertState
+from vigil.domain.alerts import AlertChange, AlertState, Signal
 from vigil.domain.model import Report
 
 if TYPE_CHECKING:
@@ -146,6 +146,9 @@ class Touched:
     # Audit entries for what the write did, appended in its transaction (the system's own steps,
     # such as a command handed to a device; a person's writes are audited at the edge).
     audit: tuple[Entry, ...] = ()
+    # Alerts the write itself raises, no rule judging them (a police case that names a monitored
+    # subject: store/cases.py), opened by the engine in the same batch.
+    alarms: tuple[Signal, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -365,6 +365,8 @@ class Processor:
             batch.rows.audit(touched.audit)
         batch.out.touched.append(touched)
         self._reload(batch, Reload(touched.devices, touched.orders, touched.zones))
+        for alarm in touched.alarms:
+            batch.changed(self.engine.alarm(alarm, now))
         return touched.result
 
     def _reload(self, batch: Batch, command: Reload) -> int:

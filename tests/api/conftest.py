@@ -45,10 +45,12 @@ USER_ROLES = (
     Role.FIELD_OFFICER,
     Role.PROTECTED_PERSON,
     Role.AUDITOR,
+    Role.POLICE_INVESTIGATOR,
 )
 BOUND = "bound"  # a device token bound to BOUND_DEVICE
 CASELOAD_OF = f"u-{Role.PROBATION_OFFICER.value}"
 DISPATCHER = f"u-{Role.POLICE_DISPATCHER.value}"
+INVESTIGATOR = f"u-{Role.POLICE_INVESTIGATOR.value}"  # of a Gyeonggi station, like the dispatcher
 HOME_AREA = "31"  # Gyeonggi-do: the code prefix of HOME's municipality (Namyangju, 31130)
 BOUND_DEVICE = "AM-1"
 FIELD_UNIT = f"u-{Role.FIELD_OFFICER.value}"  # the field officer's account: a unit to send
@@ -203,7 +205,8 @@ def _provision(url: str) -> dict[str, str]:
 
     def bound(conn: Connection, at: datetime, tokens: dict[str, str]) -> None:
         tokens[BOUND] = issue_token(conn, role=Role.DEVICE, now=at, device_id=BOUND_DEVICE)
-        conn.execute(update(t.users).where(t.users.c.id == DISPATCHER).values(areas=HOME_AREA))
+        police = t.users.c.id.in_([DISPATCHER, INVESTIGATOR])
+        conn.execute(update(t.users).where(police).values(areas=HOME_AREA))
 
     return provision(url, USER_ROLES, datetime.now(UTC).replace(microsecond=0), bound)
 

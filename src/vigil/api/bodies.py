@@ -9,7 +9,7 @@ pydantic here: no framework, so the replay does not load the web stack.
 from __future__ import annotations
 
 import ipaddress
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from pydantic import (
@@ -147,6 +147,13 @@ class SubjectIn(BaseModel):
     vehicle: Text = Field(default="", description="its make, model and colour")
     home_address: Address = ""
     work_address: Address = ""
+    # His identity, for matching police cases to him (issue 18); each left out: unchanged.
+    birth_date: date | None = Field(default=None, description="YYYY-MM-DD")
+    national_id: str | None = Field(
+        default=None,
+        pattern=r"^\d{6}-?\d{7}$",
+        description="the resident registration number; stored only as a keyed hash, never shown back",
+    )
 
 
 PROFILE_FIELDS = ("description", "vehicle_plate", "vehicle", "home_address", "work_address")

@@ -85,12 +85,13 @@ def _scope_shown(principal: Principal, scope: Scope) -> dict[str, Any]:
         return {"kind": "all"}
     if role is Role.PROBATION_OFFICER:
         return {"kind": "caseload", "subjects": len(scope.caseload)}
-    if role is Role.POLICE_DISPATCHER:
+    if role in (Role.POLICE_DISPATCHER, Role.POLICE_INVESTIGATOR):
         areas = []
-        for code in scope.areas:
+        # a dispatcher's alerts, an investigator's cases: both by the station's areas
+        for code in scope.areas or principal.areas:
             ko, en = jurisdiction.area_names(code) or (code, code)
             areas.append({"code": code, "name": ko, "name_en": en})
-        return {"kind": "jurisdiction", "areas": areas}
+        return {"kind": "jurisdiction" if role is Role.POLICE_DISPATCHER else "station", "areas": areas}
     if role is Role.FIELD_OFFICER:
         return {"kind": "assigned", "alerts": len(scope.incidents)}
     if role is Role.PROTECTED_PERSON and principal.person_id is not None:

@@ -52,6 +52,11 @@ class Action(StrEnum):
     DEVICE_COMMAND = "device.command"
     # --- operating it: /metrics (counts and states, no personal data; also a scrape token) ---
     METRICS = "metrics"
+    # --- police cases and the courts' decisions (issue 18, api/cases.py) ---
+    CASES_WRITE = "cases.write"  # record a stalking or domestic-violence case
+    CASES_READ = "cases.read"  # a case: its station's investigators, the matched subject's officer
+    CASES_DECIDE = "cases.decide"  # record a court's decision on a case's measures
+    CASES_REVIEW = "cases.review"  # confirm or dismiss a near match (never sent to probation alone)
 
 
 _WATCHERS = {Role.OPERATOR, Role.PROBATION_OFFICER, Role.POLICE_DISPATCHER}
@@ -97,6 +102,15 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.DEVICE_COMMAND: frozenset({Role.OPERATOR, Role.PROBATION_OFFICER}),
     # How the system runs (queues, listeners, alert counts by kind): those who run it.
     Action.METRICS: frozenset({Role.ADMIN}),
+    # Cases are recorded by the police who take the reports; each is read by its station's
+    # investigators and, once it names a subject, by his probation officer; operators see all, to
+    # review near matches; auditors oversee. A court's decision is recorded by either agency.
+    Action.CASES_WRITE: frozenset({Role.POLICE_INVESTIGATOR}),
+    Action.CASES_READ: frozenset(
+        {Role.POLICE_INVESTIGATOR, Role.PROBATION_OFFICER, Role.OPERATOR, Role.AUDITOR}
+    ),
+    Action.CASES_DECIDE: frozenset({Role.POLICE_INVESTIGATOR, Role.PROBATION_OFFICER, Role.OPERATOR}),
+    Action.CASES_REVIEW: frozenset({Role.OPERATOR}),
 }
 
 # Actions on system settings, the trail or the caller's own device: there are no records to scope,

@@ -17,10 +17,11 @@ from vigil.api import deps, writer
 from vigil.api.auth import refuse_out_of_scope, require, scope
 from vigil.api.bodies import PROFILE_FIELDS, DeviceIn, Ident, OrderIn, ProtectedPersonIn, SubjectIn, ZoneIn
 from vigil.api.deps import Wired
+from vigil.api.national_id import keyed_hash
 from vigil.api.policy import Action, Record, may_protect
 from vigil.commands import Touched, Write
 from vigil.domain.model import PersonKind, Role, subject_ref
-from vigil.store import records
+from vigil.store import cases, records
 from vigil.store import tables as t
 from vigil.store.accounts import Principal
 from vigil.store.codec import CodecError, iso
@@ -60,7 +61,10 @@ def _zone_spec(zone: ZoneIn, default_id: str, path: str) -> records.ZoneSpec:
 
 
 def _row(conn_rows: Any) -> dict[str, Any]:
-    return {k: iso(v) if isinstance(v, datetime) else v for k, v in conn_rows._mapping.items()}
+    found = {k: iso(v) if isinstance(v, datetime) else v for k, v in conn_rows._mapping.items()}
+    if "national_id_hash" in found:  # never shown back, not even hashed: only whether there is one
+        found["has_national_id"] = found.pop("national_id_hash") is not None
+    return found
 
 
 def _get(request: Request, table: Any, row_id: str) -> dict[str, Any]:
@@ -201,7 +205,12 @@ async def put_subject(
     join their caseload) and update those of their caseload."""
     # The profile's fields are written only when given: a client that knows none keeps them.
     left_out = {f for f in PROFILE_FIELDS if f not in body.model_fields_set}
-    fields = body.model_dump(exclude={"probation_officer", *left_out})
+    fields = body.model_dump(exclude={"probation_officer", "birth_date", "national_id", *left_out})
+    identity: dict[str, Any] = {}
+    if "birth_date" in body.model_fields_set:
+        identity["birth_date"] = body.birth_date.isoformat() if body.birth_date else None
+    if "national_id" in body.model_fields_set:
+        identity["national_id_hash"] = keyed_hash(request, body.national_id) if body.national_id else None
     officer: object = records.KEEP
     if "probation_officer" in body.model_fields_set:
         officer = body.probation_officer
@@ -210,9 +219,11 @@ async def put_subject(
     created = await write(
         request,
         lambda c, now: records.put_subject(
-            c, now, subject_id=subject_id, probation_officer=officer, **fields
+            c, now, subject_id=subject_id, probation_officer=officer, identity=identity, **fields
         ),
     )
+    if identity or created:  # open police cases he may be the suspect of (store/cases.py)
+        await write(request, lambda c, now: cases.match_subject(c, now, subject_id))
     _created(response, created)
     return _get(request, t.subjects, subject_id)
 

@@ -40,6 +40,10 @@ VICTIM_AT_RISK = frozenset(
     {AlertKind.TAMPER, AlertKind.POWER_OFF, AlertKind.SIGNAL_LOSS, AlertKind.DEVICE_CONFLICT}
 )
 
+# Kinds for probation alone: a police case naming a man probation supervises is casework for his
+# officer, not a call for a patrol car; a target of "any" agency (a 112 centre's catch-all) is not told.
+PROBATION_ONLY = frozenset({AlertKind.CASE_MATCH})
+
 MAX_ESCALATION = 3
 
 
@@ -180,6 +184,14 @@ def plan(
     """The response plan: probation to the offender, police to the victim (and police where he is,
     when that is another area). `level` 0 picks each area's first targets; 1, 2, ... the next ones."""
     tasks: list[Task] = []
+    if kind in PROBATION_ONLY:
+        own = [t for t in targets if t.agency is Agency.PROBATION]
+        him = offender or Whereabouts(None, None, "unknown")
+        goal = "Probation: the supervising officer to act on the police case"
+        picked = choose(own, kind, Agency.PROBATION, [him.area], level)
+        if not picked and him.area is not None:  # no office for where he is: the catch-all ones
+            picked = choose([t for t in own if not t.codes], kind, Agency.PROBATION, [None], level)
+        return (Task(Agency.PROBATION, goal, him.position, him.basis, him.area, picked),)
     if offender is not None:
         tasks.append(
             Task(

@@ -39,6 +39,9 @@ class AlertKind(StrEnum):
     # Reports under a device's identifier that cannot all be the device: two live connections at
     # once, or reports from outside its network. Someone may be speaking for his monitor.
     DEVICE_CONFLICT = "device_conflict"
+    # Probation's: a police stalking or domestic-violence case names a man they already supervise
+    # (issue 18). Not a danger to answer with a patrol car; a fact his officer must act on at once.
+    CASE_MATCH = "case_match"
 
 
 class Severity(StrEnum):
@@ -58,6 +61,7 @@ SEVERITY: dict[AlertKind, Severity] = {
     AlertKind.POSITION_DOUBT: Severity.HIGH,
     AlertKind.LOCATION_LOSS: Severity.HIGH,
     AlertKind.DEVICE_CONFLICT: Severity.HIGH,
+    AlertKind.CASE_MATCH: Severity.HIGH,
     AlertKind.PROXIMITY_WARNING: Severity.MEDIUM,
     AlertKind.SIGNAL_LOSS: Severity.MEDIUM,
     AlertKind.BATTERY_LOW: Severity.LOW,

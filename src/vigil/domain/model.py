@@ -17,6 +17,9 @@ class Role(StrEnum):
     OPERATOR = "operator"
     PROBATION_OFFICER = "probation_officer"
     POLICE_DISPATCHER = "police_dispatcher"
+    # A police investigator (issue 18): records stalking and domestic-violence cases for their
+    # station's areas, and the courts' decisions on them; sees no one's positions or alerts.
+    POLICE_INVESTIGATOR = "police_investigator"
     FIELD_OFFICER = "field_officer"
     PROTECTED_PERSON = "protected_person"
     AUDITOR = "auditor"

@@ -60,7 +60,7 @@ def _one_namespace(conn: Connection, other: Any, person_id: str, field: str) -> 
 
 def put_subject(conn: Connection, now: datetime, *, subject_id: str, name: str, legal_basis: LegalBasis,
                 case_reference: str = "", notes: str = "", probation_officer: object = KEEP,
-                **profile: str) -> Touched:  # fmt: skip
+                identity: dict[str, str | None] | None = None, **profile: str) -> Touched:  # fmt: skip
     """Create or update a subject. `probation_officer` (a user with that role, or None) puts him in
     that officer's caseload; KEEP leaves the assignment as it is. `profile` holds the profile fields
     given (description, vehicle_plate, vehicle, home_address, work_address); those not given are
@@ -74,6 +74,7 @@ def put_subject(conn: Connection, now: datetime, *, subject_id: str, name: str, 
         "case_reference": case_reference,
         "notes": notes,
         **profile,
+        **(identity or {}),  # birth_date, national_id_hash: those given (the hash made at the edge)
     }
     if probation_officer is not KEEP:
         if probation_officer is not None:

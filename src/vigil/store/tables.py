@@ -86,6 +86,10 @@ subjects = Table(
     Column("vehicle", String(200), nullable=False, default="", server_default=""),  # make, model, colour
     Column("home_address", String(300), nullable=False, default="", server_default=""),
     Column("work_address", String(300), nullable=False, default="", server_default=""),
+    # Identity for matching police cases to him (issue 18; domain/identity.py): the birth date
+    # (YYYY-MM-DD) and the national identifier as a keyed hash only, never in clear.
+    Column("birth_date", String(10), nullable=True),
+    Column("national_id_hash", String(64), nullable=True, index=True),
     *_stamps(),
 )
 
@@ -580,4 +584,54 @@ cluster_offsets = Table(
     Column("seq", BigInteger, nullable=False),
     Column("worker", String(200), nullable=False),  # who applied it last (for operators)
     Column("updated_at", UTCTime(), nullable=False),
+)
+
+
+# A police stalking or domestic-violence case (issue 18, api/cases.py): recorded by an investigator of
+# the station whose areas include `area`, matched to a monitored subject on identity (never on a
+# name alone: domain/identity.py), and the court's decisions on the measures asked for.
+cases = Table(
+    "cases",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("kind", String(30), nullable=False),  # stalking | domestic_violence
+    Column("area", String(10), nullable=False, index=True),  # the station's municipality code
+    Column("station", String(200), nullable=False, default=""),
+    Column("status", String(20), nullable=False, default="open"),  # open | closed
+    Column("suspect_name", String(200), nullable=False),
+    Column("suspect_birth_date", String(10), nullable=True),
+    Column("suspect_national_id_hash", String(64), nullable=True),
+    Column("suspect_subject_id", String(ID), nullable=True),  # as the investigator named him
+    Column("victim_id", String(ID), nullable=True),  # a protected person, registered or made for her
+    Column("victim_name", String(200), nullable=False, default=""),
+    Column("victim_phone", String(40), nullable=False, default=""),
+    Column("offences", JSON, nullable=False),
+    Column("reports", JSON, nullable=False),
+    Column("measures_requested", JSON, nullable=False),
+    # none | matched | review (near matches wait for a person) | dismissed
+    Column("match_state", String(20), nullable=False, default="none"),
+    Column("matched_subject_id", String(ID), nullable=True, index=True),
+    Column("match_basis", String(30), nullable=False, default=""),
+    Column("matched_at", UTCTime(), nullable=True),
+    Column("matched_by", String(ID), nullable=True),  # a reviewer who confirmed a near match
+    Column("review", JSON, nullable=False),  # near candidates: [{subject_id, why}]
+    Column("created_by", String(ID), nullable=False),
+    *_stamps(),
+)
+
+case_decisions = Table(
+    "case_decisions",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("case_id", String(ID), ForeignKey("cases.id"), nullable=False, index=True),
+    Column("measure", String(20), nullable=False),  # e.g. 3-2: electronic monitoring with her protected
+    Column("granted", Boolean, nullable=False),
+    Column("court", String(200), nullable=False, default=""),
+    Column("court_reference", String(100), nullable=False),
+    Column("decided_on", String(10), nullable=False),
+    Column("valid_from", UTCTime(), nullable=False),
+    Column("valid_until", UTCTime(), nullable=True),
+    Column("order_id", String(ID), nullable=True),  # the order it made or changed
+    Column("recorded_by", String(ID), nullable=False),
+    Column("recorded_at", UTCTime(), nullable=False),
 )

@@ -37,6 +37,7 @@ EVENT: dict[AlertKind, tuple[str, str]] = {
     AlertKind.POSITION_DOUBT: ("위치 신뢰 불가", "Implausible positions reported"),
     AlertKind.LOCATION_LOSS: ("위치 끊김", "Location loss (no usable position)"),
     AlertKind.DEVICE_CONFLICT: ("장치 충돌", "Device conflict (identifier in use elsewhere)"),
+    AlertKind.CASE_MATCH: ("스토킹 사건 피의자: 전자감독 대상자", "Police case names a monitored subject"),
 }
 CAP_SEVERITY: dict[AlertKind, str] = {
     AlertKind.PROXIMITY_VIOLATION: "Extreme",
@@ -74,6 +75,7 @@ RESPONSE: dict[AlertKind, str] = {
     AlertKind.POSITION_DOUBT: "Assess",
     AlertKind.LOCATION_LOSS: "Assess",
     AlertKind.DEVICE_CONFLICT: "Assess",
+    AlertKind.CASE_MATCH: "Assess",
 }
 CERTAINTY: dict[Confidence | None, str] = {
     Confidence.CERTAIN: "Observed",

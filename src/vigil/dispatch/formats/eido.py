@@ -31,6 +31,7 @@ INCIDENT_TYPE: dict[AlertKind, str] = {
     # The centre's own alarm still concerns a supervised person's order.
     AlertKind.DISPATCH_FAILURE: "ORDERV",
     AlertKind.POSITION_DOUBT: "ORDERV",
+    AlertKind.CASE_MATCH: "STKX",  # a stalking case against a supervised man
 }
 STATUS: dict[AlertState, list[str]] = {
     AlertState.OPEN: ["Active"],
