@@ -42,6 +42,7 @@ ROLES = (
     "protected_person",
     "admin",
     "auditor",
+    "police_investigator",
     "gateway",
 )
 ALL, IN, NONE = "all", "in", "none"
@@ -298,7 +299,41 @@ def matrix(a1: str, a2: str) -> list[Row]:
         ),
         # last, as it raises an alert: her SOS
         Row("POST", "/v1/me/sos", "/v1/me/sos", roles(protected_person=ALL), {}, {}),
+        # --- police cases: the station's investigators (C1 is in Gyeonggi, theirs; C2 in Seoul), the
+        # matched subject's probation officer (C1 names S1, his caseload), operators and auditors ---
+        Row("GET", "/v1/cases/C1", "/v1/cases/C2", CASE_READERS),
+        Row(
+            "PUT",
+            "/v1/cases/C1",
+            "/v1/cases/C2",
+            roles(police_investigator=IN),
+            case_body("S1", "31130"),
+            case_body("S2", "11010"),
+        ),
+        Row(
+            "POST",
+            "/v1/cases/C1/decisions",
+            "/v1/cases/C2/decisions",
+            roles(operator=ALL, probation_officer=IN, police_investigator=IN),
+            REFUSED,
+            REFUSED,
+        ),
+        # a matched case answers 409 to a second match: the policy let it through
+        Row("POST", "/v1/cases/C1/match", "/v1/cases/C2/match", roles(operator=ALL), NO_MATCH, NO_MATCH),
+        Row("GET", "/v1/cases/review", "/v1/cases/review", roles(operator=ALL)),
     ]
+
+
+CASE_READERS = roles(operator=ALL, probation_officer=IN, police_investigator=IN, auditor=ALL)
+REFUSED = {"measure": "4", "granted": False, "court_reference": "matrix 1", "decided_on": "2026-12-01"}
+NO_MATCH = {"subject_id": None}
+
+
+def case_body(subject: str, area: str) -> dict[str, Any]:
+    return {
+        "kind": "stalking", "area": area, "suspect": {"name": f"suspect {subject}", "subject_id": subject},
+        "victim": {"name": "her"}, "offences": ["stalking"],
+    }  # fmt: skip
 
 
 # Lists are not refused: they hold what the caller may see. Role -> (ids that must be there, ids
@@ -341,6 +376,12 @@ LISTS: dict[str, tuple[str, str, dict[str, tuple[set[str], set[str]] | None]]] =
         "operator": ({"S1", "S2", "P1", "P2", "AM-1", "AM-2", "W-1", "W-2"}, set()),
         "probation_officer": ({"S1", "AM-1", "AM-3"}, {"S2", "P1", "P2", "AM-2", "AM-4", "W-1", "W-2"}),
         "police_dispatcher": ({"S1", "P1", "AM-1", "W-1"}, {"S2", "P2", "AM-2", "W-2"}),
+    }),
+    "/v1/cases": ("id", "", {
+        "operator": ({"C1", "C2"}, set()),
+        "probation_officer": ({"C1"}, {"C2"}),
+        "police_investigator": ({"C1"}, {"C2"}),
+        "auditor": ({"C1", "C2"}, set()),
     }),
     "/v1/positions": ("person", "features", {
         "operator": ({"S1", "P1", "S2", "P2"}, set()),
@@ -423,7 +464,22 @@ def build(api) -> dict[str, str]:
     with api.db.begin() as conn:  # her own account speaks for P1; P2 has one too
         conn.execute(update(t.users).where(t.users.c.id == "u-protected_person").values(person_id="P1"))
         create_user(conn, user_id="u-p2", name="P2", role=Role.PROTECTED_PERSON, now=now, person_id="P2")
+        # a Seoul station's investigator, who records C2
+        create_user(
+            conn, user_id="u-inv-seoul", name="inv", role=Role.POLICE_INVESTIGATOR, now=now, areas=["11"]
+        )
+        api.tokens["u-inv-seoul"] = issue_token(
+            conn, role=Role.POLICE_INVESTIGATOR, now=now, user_id="u-inv-seoul"
+        )
     api.client.app.state.services.tokens.clear()
+    for case, who, body in (
+        ("C1", "police_investigator", case_body("S1", "31130")),
+        ("C2", "u-inv-seoul", case_body("S2", "11010")),
+    ):
+        r = api.put(f"/v1/cases/{case}", body, who=who)
+        assert r.status_code == 201 and r.json()["match"]["subject_id"] == body["suspect"]["subject_id"], (
+            r.text
+        )
     return alerts
 
 
@@ -554,11 +610,14 @@ def _template(path: str, alerts: dict[str, str]) -> str:
         "alerts": "alert_id", "people": "person_id", "subjects": "subject_id", "protected-persons": "person_id",
         "devices": "device_id", "orders": "order_id", "zones": "zone_id", "assignments": "user_id",
         "targets": "target_id", "legal-holds": "hold_id", "users": "user_id", "links": "link_id",
-        "incidents": "incident_id",
+        "incidents": "incident_id", "cases": "case_id",
     }  # fmt: skip
+    fixed = {"review"}  # a route of its own beside a collection, not an id
     parts = path.strip("/").split("/")
     out = [
-        "{" + names[parts[i - 1]] + "}" if i and parts[i - 1] in names and part not in names else part
+        "{" + names[parts[i - 1]] + "}"
+        if i and parts[i - 1] in names and part not in {*names, *fixed}
+        else part
         for i, part in enumerate(parts)
     ]
     return "/" + "/".join(out)

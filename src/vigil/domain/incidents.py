@@ -37,8 +37,10 @@ from vigil.domain.alerts import (
     Severity,
 )
 
-# Kinds that are not a danger to anyone but the control centre's own trouble: no incident.
-UNGROUPED = frozenset({AlertKind.DISPATCH_FAILURE})
+# Kinds that are not a danger in progress, so no incident: the control centre's own trouble, and a
+# police case matched to a subject (casework for his officer: its own line in the queue, never
+# folded into an approach that happens to be open).
+UNGROUPED = frozenset({AlertKind.DISPATCH_FAILURE, AlertKind.CASE_MATCH})
 
 _WEIGHT = {Severity.LOW: 0, Severity.MEDIUM: 1, Severity.HIGH: 2, Severity.CRITICAL: 3}
 
