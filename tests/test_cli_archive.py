@@ -14,7 +14,10 @@ def test_export_then_import_from_the_command_line(tmp_path, monkeypatch, capsys)
     assert main(["user", "Kim", "operator", "--id", "kim"]) == 0
     assert main(["export", str(tmp_path / "archive")]) == 2
     assert "--purpose" in capsys.readouterr().err
-    assert main(["export", str(tmp_path / "archive"), "--purpose", "audit_review", "--reason", "new contractor"]) == 0
+    assert (
+        main(["export", str(tmp_path / "archive"), "--purpose", "audit_review", "--reason", "new contractor"])
+        == 0
+    )
     assert "SHA-256 of manifest.json" in capsys.readouterr().out
     assert main(["export", str(tmp_path / "archive"), "--purpose", "audit_review", "--reason", "again"]) == 1
     assert "not empty" in capsys.readouterr().err

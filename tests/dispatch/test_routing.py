@@ -13,6 +13,7 @@ from vigil.dispatch.routing import (
     INTERNAL,
     MOVED_M,
     NEEDS_ACK,
+    PROBATION_ONLY,
     VICTIM_AT_RISK,
     Target,
     Whereabouts,
@@ -504,6 +505,21 @@ def test_every_chosen_target_may_take_the_task(
     tasks = plan(kind, offender, victim, targets, level)
     known = {t.id: t for t in targets}
     for task in tasks:
+        if kind in PROBATION_ONLY:  # his officer is told even when nothing is known of where he is
+            assert task.agency is Agency.PROBATION and len(tasks) == 1
+            areas = [offender.area if offender is not None else None]
+            # probation's own targets only: never police, nor a catch-all of "any" agency
+            assert all(
+                known[tid].agency is Agency.PROBATION and known[tid].takes(kind) for tid in task.targets
+            )
+            assert len(task.targets) == len(set(task.targets))
+            # where his area has no probation office, one that serves everywhere is told
+            if not task.targets:
+                assert not any(
+                    t.agency is Agency.PROBATION and t.takes(kind) and (t.serves(task.area) or not t.codes)
+                    for t in targets
+                )
+            continue
         if task.agency is Agency.PROBATION:
             assert offender is not None
             areas = [offender.area]

@@ -11,7 +11,9 @@ from hypothesis import strategies as st
 
 from vigil.domain.identity import Basis, Identity, match, normal_name
 
-NAMES = st.text(alphabet="김이박민수서연 -ABCabc", min_size=1, max_size=8).filter(lambda n: normal_name(n) != "")
+NAMES = st.text(alphabet="김이박민수서연 -ABCabc", min_size=1, max_size=8).filter(
+    lambda n: normal_name(n) != ""
+)
 DATES = st.dates(min_value=date(1940, 1, 1), max_value=date(2008, 12, 31))
 HASHES = st.text(alphabet="0123456789abcdef", min_size=64, max_size=64)
 
