@@ -3,8 +3,8 @@ fast: two dangers (an approach in Namyangju, a subject at his victim's door in c
 queue searched by radio number and filtered by area and state on the server; the keyboard (shortcut
 help, "/" to search without firing shortcuts while typing, "n" to the critical entry, "a" to
 acknowledge it, "o" to open it); the incident's track playback (the slider moves both parties and the
-distance between them follows; play runs the clock); and its printable report, in both languages,
-printed without buttons or header."""
+distance between them follows; play runs the clock); its printable report, in both languages,
+printed without buttons or header; and a person's playback from his marker."""
 
 from __future__ import annotations
 
@@ -142,4 +142,12 @@ def test_the_queue_is_searched_and_worked_by_keyboard_and_an_incident_played_bac
     expect(report.get_by_test_id("report-print")).to_have_text("인쇄")
     report.get_by_test_id("report-back").click()
     expect(page.get_by_test_id("monitor")).to_be_visible()
+
+    # a person's playback, from his marker: his track with the victim his order protects
+    page.get_by_test_id(f"marker-{near.subject}").click()
+    page.get_by_test_id("selection-playback").click()
+    expect(playback.get_by_test_id("playback-title")).to_contain_text(near.subject)
+    expect(playback.get_by_test_id(f"playback-pos-{near.subject}")).to_be_visible()
+    expect(playback.get_by_test_id(f"playback-pos-{near.victim}")).to_be_visible()
+    expect(playback.get_by_test_id("playback-range")).to_have_value("h1")
     assert problems == []
