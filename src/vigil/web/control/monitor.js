@@ -633,8 +633,13 @@ export class Monitor {
       this.filterError = null;
     } catch (e) {
       if (this.filterAsked !== asked) return;
-      const fields = e instanceof ApiError ? e.fields() : {};
-      const said = Object.entries(fields).map(([field, reason]) => `${t(`filter.field.${field.replace(/^query\./, "")}`)}: ${reason}`);
+      // each refused value in the UI's language where its code is known (err.<field>.<code>, err.<code>)
+      const problems = e instanceof ApiError && Array.isArray(e.detail) ? e.detail : [];
+      const said = problems.map((p) => {
+        const field = String(p.field || "").replace(/^query\./, "");
+        const known = [`err.${field}.${p.code}`, `err.${p.code}`].find((key) => p.code && t(key) !== key);
+        return `${t(`filter.field.${field}`)}: ${known ? t(known) : p.reason}`;
+      });
       this.filterError = t("filter.refused", { detail: said.length ? said.join("; ") : e.message });
     }
     this.showFilterError();
