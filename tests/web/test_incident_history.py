@@ -4,7 +4,8 @@ queue searched by radio number and filtered by area and state on the server; the
 help, "/" to search without firing shortcuts while typing, "n" to the critical entry, "a" to
 acknowledge it, "o" to open it); the incident's track playback (the slider moves both parties and the
 distance between them follows; play runs the clock); its printable report, in both languages,
-printed without buttons or header; and a person's playback from his marker."""
+printed without buttons or header; a person's playback from his marker; and the probation officer's
+playback, without the victim's track."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 from test_control import JONGNO, approach, english, sign_in, watch
-from web_kit import HOME_LAT, HOME_LON, SOON, Site, north
+from web_kit import HOME_LAT, HOME_LON, SOON, Site, north, shoot
 
 expect.set_options(timeout=SOON)
 pytestmark = pytest.mark.slow  # a real server and Chromium
@@ -97,23 +98,28 @@ def test_the_queue_is_searched_and_worked_by_keyboard_and_an_incident_played_bac
     her = playback.get_by_test_id(f"playback-pos-{near.victim}")
     expect(him).to_be_visible()
     expect(her).to_be_visible()
+    # it starts at the first position in the range (his, 2 km away), not at the range's empty start
+    distance = playback.get_by_test_id("playback-distance")
+    expect(distance).not_to_have_attribute("data-metres", "")
     alerts = site.call("GET", f"/v1/incidents/{mine['id']}").json()["alerts"]
     since = min(when(a["opened_at"]) for a in alerts) - timedelta(minutes=5)
     far = when(violation["opened_at"]) - timedelta(seconds=100)  # his fix 2 km away
     slider = playback.get_by_test_id("playback-slider")
     slider.fill(str(int((far - since).total_seconds()) + 5))
-    distance = playback.get_by_test_id("playback-distance")
     expect(distance).not_to_have_attribute("data-metres", "")
     assert int(distance.get_attribute("data-metres") or 0) > 1500
     expect(page.get_by_test_id(f"playback-marker-{near.subject}")).to_be_visible()
     start = float(him.get_attribute("data-lat") or 0)
     assert start > north(1500)
+    shoot(page, "control-playback-en.png")
     slider.fill(slider.get_attribute("max") or "0")
     expect(distance).to_have_attribute("data-metres", re.compile(r"^[4-5]\d$"))
     assert float(him.get_attribute("data-lat") or 0) == pytest.approx(north(50), abs=1e-4)
     assert float(her.get_attribute("data-lat") or 0) == pytest.approx(HOME_LAT, abs=1e-4)
     assert float(her.get_attribute("data-lon") or 0) == pytest.approx(HOME_LON, abs=1e-4)
-    slider.fill("0")  # five minutes before the first alert: the range starts before his first fix
+    slider.fill("0")  # five minutes before the first alert: before his first fix, he is nowhere
+    expect(him).to_have_attribute("data-lat", "")
+    expect(distance).to_have_attribute("data-metres", "")
     before = playback.get_by_test_id("playback-time").get_attribute("data-at")
     playback.get_by_test_id("playback-play").click()
     expect(playback.get_by_test_id("playback-time")).not_to_have_attribute("data-at", before or "")
@@ -131,6 +137,7 @@ def test_the_queue_is_searched_and_worked_by_keyboard_and_an_incident_played_bac
     acknowledged = report.locator("[data-testid=report-moment][data-change=acknowledged]")
     expect(acknowledged.first).to_contain_text("u-operator")  # by "a": each of its waiting alerts
     expect(report.get_by_test_id("report-generated")).to_contain_text("Asia/Seoul")
+    shoot(page, "control-report-en.png")
     page.emulate_media(media="print")
     expect(report.get_by_test_id("report-print")).to_be_hidden()
     expect(page.get_by_test_id("nav")).to_be_hidden()
@@ -140,6 +147,7 @@ def test_the_queue_is_searched_and_worked_by_keyboard_and_an_incident_played_bac
     page.get_by_test_id("language").get_by_role("button", name="KO").click()
     expect(report).to_contain_text("사건 보고서")
     expect(report.get_by_test_id("report-print")).to_have_text("인쇄")
+    shoot(page, "control-report-ko.png")
     report.get_by_test_id("report-back").click()
     expect(page.get_by_test_id("monitor")).to_be_visible()
 
@@ -150,4 +158,19 @@ def test_the_queue_is_searched_and_worked_by_keyboard_and_an_incident_played_bac
     expect(playback.get_by_test_id(f"playback-pos-{near.subject}")).to_be_visible()
     expect(playback.get_by_test_id(f"playback-pos-{near.victim}")).to_be_visible()
     expect(playback.get_by_test_id("playback-range")).to_have_value("h1")
+    assert problems == []
+
+    # his probation officer plays the incident back: his subject's track, the victim's named as not
+    # shown and never asked for (no refused call)
+    page = desk.new_page()
+    problems = watch(page)
+    sign_in(page, site, "probation_officer")
+    english(page)
+    page.get_by_test_id("queue-search").fill(mine["number"])
+    expect(page.get_by_test_id("incident-item")).to_have_count(1)
+    page.get_by_test_id("incident-head").click()
+    page.get_by_test_id("incident-playback").click()
+    playback = page.get_by_test_id("playback")
+    expect(playback.get_by_test_id(f"playback-pos-{near.subject}")).to_be_visible()
+    expect(playback.get_by_test_id("playback-missing")).to_contain_text(near.victim)
     assert problems == []

@@ -30,6 +30,7 @@ from vigil.api.incidents import claim_json, incident_json
 from vigil.api.notes import note_json
 from vigil.api.policy import Action, Record, allows, reaches
 from vigil.api.trail import require_purpose
+from vigil.domain.geo import distance_m
 from vigil.store import tables as t
 from vigil.store.accounts import Principal
 from vigil.store.codec import iso
@@ -92,6 +93,7 @@ def report(request: Request, services: Wired, incident_id: str, principal: Reade
 def _moment(alert_id: str, change: dict[str, Any]) -> dict[str, Any]:
     """One change of an alert, with where both parties were believed to be then."""
     facts = change["facts"] or {}
+    him, her = _where(facts.get("subject_position")), _where(facts.get("protected_position"))
     return {
         "_id": change["id"],
         "alert": alert_id,
@@ -101,14 +103,17 @@ def _moment(alert_id: str, change: dict[str, Any]) -> dict[str, Any]:
         "note": change["note"],
         "kind": change["kind"],
         "state": change["state"],
-        "subject_position": _where(facts.get("subject_position")),
-        "protected_position": _where(facts.get("protected_position")),
-        "distance_m": facts.get("distance_m"),
+        "subject_position": him,
+        "protected_position": her,
+        # between the two (a zone alert's own `distance_m` is to its zone's edge, not to her)
+        "distance_m": round(distance_m(him["lat"], him["lon"], her["lat"], her["lon"]), 1)
+        if him and her
+        else None,
     }
 
 
 def _where(position: Any) -> dict[str, Any] | None:
-    if not isinstance(position, dict) or position.get("lat") is None:
+    if not isinstance(position, dict) or position.get("lat") is None or position.get("lon") is None:
         return None
     keep = ("lat", "lon", "accuracy_m", "time")
     return {k: position.get(k) for k in keep}

@@ -99,6 +99,7 @@ async function show(view) {
         onForbidden: notAllowed, onPurpose: purposeRefused, canMove: MOVERS.has(role), registry: REGISTRY.has(role),
         canAssign: ASSIGNERS.has(role), canCommand: REGISTRY_WRITERS.has(role), canStats: FIGURES.has(role),
         canClaim: CLAIMERS.has(role), me: state.me.id, onReport: showReport,
+        seesVictims: role !== "probation_officer", // his subjects' alerts, not the victims' records or tracks
       });
     }
     await state.screens.monitor.start();

@@ -97,7 +97,7 @@ export class Monitor {
   // canClaim: whether it may claim incidents (say "I am working this one"), take them over, release
   // them; me: the signed-in user's id (whose claim is "mine").
   // onReport(incident id): show an incident's printable report.
-  constructor(root, config, { onForbidden, onPurpose = () => {}, canMove = true, registry = true, canAssign = false, canCommand = false, canStats = false, canClaim = false, me = null, onReport = null }) {
+  constructor(root, config, { onForbidden, onPurpose = () => {}, canMove = true, registry = true, canAssign = false, canCommand = false, canStats = false, canClaim = false, me = null, onReport = null, seesVictims = true }) {
     this.root = root;
     this.config = config;
     this.onForbidden = onForbidden;
@@ -134,6 +134,7 @@ export class Monitor {
     this.orders = new Map();
     this.profileBox = null; // the subject's profile panel in the open detail (read once per opening)
     this.onReport = onReport;
+    this.seesVictims = seesVictims; // whether it may read protected persons' tracks (not probation officers)
     // The queue's search and filters, sent to the server (GET /v1/incidents); while any is set the
     // queue holds the incidents it answered (closed ones too with "closed" or "all").
     this.filter = { q: "", kind: "", area: "", state: "open" };
@@ -1155,7 +1156,8 @@ export class Monitor {
 
   // The incident's two parties over its time: from its first alert (minus a few minutes) to its end.
   playIncident(d) {
-    const people = [[d.subject, "subject"], [d.protected_person, "protected_person"]].filter(([id]) => id).map(([id, kind]) => ({ id, kind }));
+    const people = [[d.subject, "subject"], [d.protected_person, "protected_person"]].filter(([id]) => id)
+      .map(([id, kind]) => ({ id, kind, hidden: kind === "protected_person" && !this.seesVictims }));
     const ranges = incidentRanges(d);
     this.playback.open({ title: t("playback.title_incident", { number: d.number }), people, ranges, range: ranges[0].key });
   }
@@ -1164,7 +1166,7 @@ export class Monitor {
   playPerson(id) {
     const person = this.people.get(id);
     const people = [{ id, kind: person ? person.kind : "subject" }];
-    for (const other of this.pairs.get(id) || []) people.push({ id: other, kind: "protected_person" });
+    for (const other of this.pairs.get(id) || []) people.push({ id: other, kind: "protected_person", hidden: !this.seesVictims });
     const ranges = personRanges();
     this.playback.open({ title: t("playback.title_person", { id }), people, ranges, range: ranges[0].key });
   }

@@ -43,7 +43,7 @@ export class Playback {
     this.spec = null;
   }
 
-  // spec: {title, people: [{id, kind}], ranges: [{key, label, since(ms), until(ms)}], range: key}
+  // spec: {title, people: [{id, kind, hidden}], ranges: [{key, label, since(ms), until(ms)}], range: key}
   async open(spec) {
     this.stop();
     this.spec = spec;
@@ -63,7 +63,9 @@ export class Playback {
     this.loading = true;
     this.render();
     const query = `since=${encodeURIComponent(new Date(this.since).toISOString())}&until=${encodeURIComponent(new Date(this.until).toISOString())}&limit=${LIMIT}`;
-    const answers = await Promise.all(spec.people.map((p) => api("GET", `/v1/people/${encodeURIComponent(p.id)}/track?${query}`).then((r) => ({ p, r }), () => ({ p, r: null }))));
+    // a person the user may not see is not asked for (the server would refuse: 403), only named
+    const read = (p) => (p.hidden ? Promise.resolve(null) : api("GET", `/v1/people/${encodeURIComponent(p.id)}/track?${query}`).catch(() => null));
+    const answers = await Promise.all(spec.people.map((p) => read(p).then((r) => ({ p, r }))));
     if (this.spec !== spec) return;
     this.layer.clearLayers();
     this.tracks = [];
@@ -79,15 +81,19 @@ export class Playback {
       if (points.length) L.polyline(points.map((x) => [x.lat, x.lon]), { color: tint, weight: 3, opacity: 0.6, interactive: false }).addTo(this.layer);
       const marker = L.marker([0, 0], {
         interactive: false, keyboard: false, zIndexOffset: 9000,
-        icon: L.divIcon({ className: "marker", iconSize: [18, 18], iconAnchor: [9, 9], html: `<div class="pin playback${kind === "protected_person" ? " protected" : ""}" data-testid="playback-marker-${esc(p.id)}"></div><div class="pin-label">${esc(p.id)}</div>` }),
+        icon: L.divIcon({ className: "marker", iconSize: [18, 18], iconAnchor: [9, 9], html: `<div class="pin replay${kind === "protected_person" ? " protected" : ""}" data-testid="playback-marker-${esc(p.id)}"></div><div class="pin-label">${esc(p.id)}</div>` }),
       });
       this.tracks.push({ id: p.id, kind, points, marker });
     }
     this.loading = false;
-    const all = this.tracks.flatMap((x) => x.points.map((pt) => [pt.lat, pt.lon]));
-    if (all.length) this.map.fitBounds(L.latLngBounds(all).pad(0.3), { maxZoom: 17, animate: false });
     this.render();
-    this.move(this.since);
+    // the view on the tracks, clear of this panel over the map's foot
+    const all = this.tracks.flatMap((x) => x.points.map((pt) => [pt.lat, pt.lon]));
+    const below = this.map.getContainer().getBoundingClientRect().bottom - this.box.getBoundingClientRect().top + 24;
+    if (all.length) this.map.fitBounds(L.latLngBounds(all), { maxZoom: 17, animate: false, paddingTopLeft: [40, 40], paddingBottomRight: [40, below] });
+    // from the first position in the range: before it there is nothing to see
+    const first = Math.min(...this.tracks.filter((x) => x.points.length).map((x) => x.points[0].t));
+    this.move(Number.isFinite(first) ? first : this.since);
   }
 
   // The markers, the clock and the distance at `at` (ms).

@@ -81,14 +81,14 @@ export class Report {
         ${row("detail.subject", esc(i.subject || ""))}
         ${row("detail.protected", esc(i.protected_person || ""))}
         ${row("detail.opened", at(i.opened_at), "report-opened")}
-        ${row("incident.escalated", at(i.escalated_at))}
+        ${row("report.escalated", at(i.escalated_at))}
         ${row("report.closed", i.closed_at ? at(i.closed_at) : "")}
         ${row("report.claim", claim, "report-claim")}
       </dl>
       <section><h3>${esc(t("incident.alerts", { n: i.alerts.length }))}</h3>
-        ${table("report-alerts", ["report.col.kind", "report.col.severity", "report.col.state", "detail.opened", "incident.escalated", "units.title"], alerts, "report.none")}</section>
+        ${table("report-alerts", ["report.col.kind", "report.col.severity", "report.col.state", "detail.opened", "report.escalated", "units.title"], alerts, "report.none")}</section>
       <section><h3>${esc(t("report.moments"))}</h3>
-        ${table("report-moments", ["report.col.time", "report.col.what", "report.col.actor", "detail.subject", "detail.protected", "detail.distance"], moments, "report.none")}</section>
+        ${table("report-moments", ["report.col.time", "report.col.what", "report.col.actor", "detail.subject", "detail.protected", "report.col.distance"], moments, "report.none")}</section>
       <section><h3>${esc(t("detail.timeline"))}</h3><ol class="timeline" data-testid="report-timeline">${timeline}</ol></section>
       <section><h3>${esc(t("detail.deliveries"))}</h3>
         ${table("report-pushes", ["report.col.kind", "detail.target", "report.col.type", "report.col.state", "detail.attempts", "report.col.delivered", "report.col.acknowledged"], pushes, "detail.no_deliveries")}</section>
