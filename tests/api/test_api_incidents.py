@@ -330,3 +330,11 @@ def test_the_report_holds_the_alerts_timeline_positions_units_claim_and_notes(ap
     trail = api.get("/v1/audit", who="auditor", params={"actor": "u-operator"}).json()
     assert any(e["target"].startswith(f"/v1/incidents/{violation}/report") for e in trail)
     assert api.get("/v1/incidents/nothing/report", params=WHY).status_code == 404
+
+
+def test_a_search_with_a_nul_is_refused_not_a_server_error(app_client):
+    """PostgreSQL refuses a NUL inside a string: the query string is refused before the search
+    (hardening's check, 400) rather than failing in the database."""
+    for params in ({"q": "a\x00b"}, {"person": "S\x001"}):
+        r = app_client.get("/v1/incidents", params=params)
+        assert r.status_code == 400 and "NUL" in r.text, r.text
