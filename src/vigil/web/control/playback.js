@@ -83,7 +83,8 @@ export class Playback {
         interactive: false, keyboard: false, zIndexOffset: 9000,
         icon: L.divIcon({ className: "marker", iconSize: [18, 18], iconAnchor: [9, 9], html: `<div class="pin replay${kind === "protected_person" ? " protected" : ""}" data-testid="playback-marker-${esc(p.id)}"></div><div class="pin-label">${esc(p.id)}</div>` }),
       });
-      this.tracks.push({ id: p.id, kind, points, marker });
+      // the server gives the oldest LIMIT fixes of a range: a longer track is said to be cut short
+      this.tracks.push({ id: p.id, kind, points, marker, cut: points.length >= LIMIT });
     }
     this.loading = false;
     this.render();
@@ -170,7 +171,7 @@ export class Playback {
     const span = Math.round((this.until - this.since) / 1000);
     const ranges = spec.ranges.map((r) => `<option value="${esc(r.key)}"${r.key === spec.range ? " selected" : ""}>${esc(r.label)}</option>`).join("");
     const people = this.tracks.map((x) => `<li data-testid="playback-pos-${esc(x.id)}" data-kind="${esc(x.kind)}"><i class="dot" style="background:${colour(x.kind === "protected_person" ? "protected" : "subject")}"></i>
-      <span class="mono">${esc(x.id)}</span> <span class="muted small">${esc(t("playback.fixes", { n: x.points.length }))}</span> <span class="where mono"></span></li>`).join("");
+      <span class="mono">${esc(x.id)}</span> <span class="muted small">${esc(t("playback.fixes", { n: x.points.length }))}${x.cut ? ` · ${esc(t("playback.cut"))}` : ""}</span> <span class="where mono"></span></li>`).join("");
     const missing = this.missing.map((id) => `<li class="muted" data-testid="playback-missing"><span class="mono">${esc(id)}</span> ${esc(t("playback.not_shown"))}</li>`).join("");
     this.box.innerHTML = `<div class="playback-head"><b data-testid="playback-title">${esc(spec.title)}</b>
         <label class="small">${esc(t("playback.range"))} <select data-testid="playback-range">${ranges}</select></label>
