@@ -322,6 +322,7 @@ def test_the_report_holds_the_alerts_timeline_positions_units_claim_and_notes(ap
     assert opened["distance_m"] == pytest.approx(50, abs=2)
     assert body["timeline"][-1]["note"] == "arrested"
     assert body["claim"]["user"] == "u-operator"  # a closed incident's report still says who worked it
+    assert [(c["user"], c["step"]) for c in body["claims"]] == [("u-operator", "claimed")]
     assert [n["text"] for n in body["notes"]] == ["seen near her work"]
     # a probation officer reads his subject's incident, but not the notes on her
     r = api.get(f"/v1/incidents/{incident}/report", who="probation_officer", params=WHY)

@@ -35,6 +35,7 @@ def test_the_queue_is_searched_and_worked_by_keyboard_and_an_incident_played_bac
     site.fixes((seoul.phone, *JONGNO), (seoul.ankle, north(50, JONGNO[0]), JONGNO[1]))
     incidents = {i["subject"]: i for i in site.call("GET", "/v1/incidents").json()}
     mine, other = incidents[near.subject], incidents[seoul.subject]
+    site.call("POST", f"/v1/incidents/{mine['id']}/claim", {})
 
     page = desk.new_page()
     problems = watch(page)
@@ -137,6 +138,7 @@ def test_the_queue_is_searched_and_worked_by_keyboard_and_an_incident_played_bac
     acknowledged = report.locator("[data-testid=report-moment][data-change=acknowledged]")
     expect(acknowledged.first).to_contain_text("u-operator")  # by "a": each of its waiting alerts
     expect(report.get_by_test_id("report-generated")).to_contain_text("Asia/Seoul")
+    expect(report.get_by_test_id("report-claim-step")).to_contain_text("claimed")
     shoot(page, "control-report-en.png")
     page.emulate_media(media="print")
     expect(report.get_by_test_id("report-print")).to_be_hidden()

@@ -5,7 +5,8 @@ incident, the alerts of it the caller may see (each with its pushes to dispatch,
 dispatch sent back and the units sent), the merged timeline with both parties' positions and the
 distance between them at every change (from the facts stored with each change: where the system
 believed them then, not a later re-reading of the tracks), the claim on it (still shown once it is
-closed: the report says who worked it) and the notes written on its parties while it was open.
+closed: the report says who worked it) with every claim, take-over and release from the audit
+trail, and the notes written on its parties while it was open.
 
 Scoped like reading the incident (`Record.INCIDENT`), with a stated purpose like any history, and
 audited as an access by `require` (the path names the report). Notes on a party appear only for
@@ -62,6 +63,7 @@ def report(request: Request, services: Wired, incident_id: str, principal: Reade
             select(t.incident_claims).where(t.incident_claims.c.incident_id == row.id)
         ).first()
         callbacks = _callbacks(conn, [a.id for a in alerts])
+        claims = _claims(conn, [row.id, *(a.id for a in reader.incident_alerts([row.id]))])
     timeline = sorted(
         (_moment(a.id, r) for a in alerts for r in reader.timeline(a.id)),
         key=lambda entry: (entry["at"], entry.pop("_id")),
@@ -83,6 +85,7 @@ def report(request: Request, services: Wired, incident_id: str, principal: Reade
         "incident": body,
         "timeline": timeline,
         "claim": claim_json(claim),
+        "claims": claims,
         "notes": _notes(request, principal, row, now),
         "generated_at": iso(now),
         "generated_by": principal.id,
@@ -131,6 +134,24 @@ def _callbacks(conn: Any, alert_ids: list[str]) -> dict[str, list[dict[str, Any]
             {"target": r.target_id, "status": r.status, "at": iso(r.received_at)}
         )
     return out
+
+
+def _claims(conn: Any, idents: list[str]) -> list[dict[str, Any]]:
+    """Who claimed, took over and released the incident, oldest first, from the audit trail (a claim
+    is recorded there as `incident.claim`, its path naming the incident or one of its alerts)."""
+    a = t.audit_log.c
+    paths = [f"/v1/incidents/{ident}/claim" for ident in idents]
+    query = select(t.audit_log).where(a.action == "incident.claim", a.target.in_(paths)).order_by(a.seq)
+    return [
+        {
+            "user": r.actor,
+            "role": r.role,
+            "at": iso(r.at),
+            "step": (r.detail or {}).get("claim"),
+            "taken_from": (r.detail or {}).get("taken_from"),
+        }
+        for r in conn.execute(query)
+    ]
 
 
 def _notes(request: Request, principal: Principal, row: Any, now: datetime) -> list[dict[str, Any]]:

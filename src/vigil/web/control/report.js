@@ -72,6 +72,8 @@ export class Report {
     const callbacks = i.alerts.flatMap((a) => a.callbacks.map((x) => `<tr data-testid="report-callback"><td>${esc(t(`kind.${a.kind}`))}</td><td class="mono">${esc(x.target)}</td>
       <td>${esc(x.status)}</td><td>${time(x.at)}</td></tr>`));
     const notes = d.notes.map((n) => `<li data-testid="report-person-note"><span class="mono">${esc(n.person)}</span> · <span class="mono">${esc(n.author)}</span> · ${at(n.at)}<div>${esc(n.text)}</div></li>`).join("");
+    const claims = (d.claims || []).map((c) => `<tr data-testid="report-claim-step" data-step="${esc(c.step)}"><td>${time(c.at)}</td><td class="mono">${esc(c.user)}</td>
+      <td>${esc(t(`report.claim_step.${c.step}`))}${c.taken_from ? ` (${esc(t("report.taken_from", { user: c.taken_from }))})` : ""}</td></tr>`);
     const claim = d.claim ? `${esc(t("claim.by", { user: d.claim.user }))} · ${at(d.claim.at)}` : esc(t("claim.none"));
     return `<header class="report-head"><h2>${esc(t("report.title"))} <span class="mono" data-testid="report-number">${esc(i.number)}</span></h2>
         <p class="muted small" data-testid="report-generated">${esc(t("report.generated", { at: zoned(d.generated_at, zone), by: d.generated_by, zone }))}</p></header>
@@ -87,6 +89,8 @@ export class Report {
       </dl>
       <section><h3>${esc(t("incident.alerts", { n: i.alerts.length }))}</h3>
         ${table("report-alerts", ["report.col.kind", "report.col.severity", "report.col.state", "detail.opened", "report.escalated", "units.title"], alerts, "report.none")}</section>
+      <section><h3>${esc(t("report.claims"))}</h3>
+        ${table("report-claims", ["report.col.time", "report.col.actor", "report.col.what"], claims, "report.none")}</section>
       <section><h3>${esc(t("report.moments"))}</h3>
         ${table("report-moments", ["report.col.time", "report.col.what", "report.col.actor", "detail.subject", "detail.protected", "report.col.distance"], moments, "report.none")}</section>
       <section><h3>${esc(t("detail.timeline"))}</h3><ol class="timeline" data-testid="report-timeline">${timeline}</ol></section>
