@@ -29,6 +29,7 @@ from vigil.api import (
     evidence,
     handover,
     hardening,
+    incident_report,
     incidents,
     ingest,
     me,
@@ -113,7 +114,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         ingest.router, registry.router, alerts.router, positions.router, streams.router, dispatch.router,
         incidents.router, me.router, notices.router, web.router, evidence.router, audit.router, accounts.router,
         admin.router, device_commands.router, metrics.router, notes.router, handover.router,
-        profiles.router, cases.router,
+        profiles.router, incident_report.router, cases.router,
     ):  # fmt: skip
         app.include_router(router)
     web.mount(app)

@@ -135,6 +135,8 @@ def matrix(a1: str, a2: str) -> list[Row]:
         ),
         # --- incidents (scoped like their alerts; an alert's id names its incident) ---
         Row("GET", f"/v1/incidents/{a1}", f"/v1/incidents/{a2}", ALERT_READERS),
+        # the printable report: read like the incident, with a purpose (it is history)
+        Row("GET", f"/v1/incidents/{a1}/report", f"/v1/incidents/{a2}/report", ALERT_READERS, params=WHY),
         # claims: those who work incidents, on the incidents they may see (claimed like read)
         Row(
             "POST",
@@ -1006,6 +1008,33 @@ def test_an_incident_is_read_by_whoever_sees_one_of_its_alerts_and_refused_to_ot
     assert any(e["target"] == f"/v1/incidents/{ids['I2']}" and not e["detail"]["allowed"] for e in r.json())
     # a staff token never opens the link holder's view, even in ?token=
     assert api.get("/v1/incidents/nonexistent").status_code == 404
+
+
+def test_the_queue_filters_never_reach_past_the_callers_scope(read_scene):
+    """Searching and filtering narrow what the caller sees, never widen it: the probation officer
+    looking for the other caseload's subject, or the dispatcher for Seoul (outside Gyeonggi), finds
+    nothing; each finds his own incident by the same filters."""
+    api, ids = read_scene
+    every = {"state": "all"}
+
+    def found(who: str, **params: str) -> set[str]:
+        r = api.get("/v1/incidents", who=who, params={**every, **params})
+        assert r.status_code == 200, (who, params, r.text)
+        return {i["id"] for i in r.json()}
+
+    for who in ("probation_officer", "police_dispatcher", "field_officer"):
+        assert found(who, q="S2") == found(who, person="S2") == found(who, q=ids["I2"]) == set(), who
+        assert found(who, area="11") == set(), who  # A2 is in Seoul's Jongno-gu
+        assert found(who, q="S1") == found(who, person="S1") == {ids["I1"]}, who
+    assert found("operator", q="S2") == found("operator", area="11") == {ids["I2"]}
+    assert found("operator", kind="proximity_violation") == {ids["I1"], ids["I2"]}
+    # her name finds her incident for those who may see her record, never for a probation officer
+    assert found("operator", q="person P1") == {ids["I1"]}
+    assert found("police_dispatcher", q="person P1") == {ids["I1"]}
+    assert found("probation_officer", q="person P1") == set()
+    # a name without regard to case (both subjects are named "subject"): his own only
+    assert found("operator", q="SUBJECT") == {ids["I1"], ids["I2"]}
+    assert found("probation_officer", q="SUBJECT") == {ids["I1"]}
 
 
 def test_a_roles_token_opens_no_subject_through_the_field_paths(read_scene):

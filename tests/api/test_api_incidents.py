@@ -239,3 +239,103 @@ def test_the_pushes_of_one_incident_form_one_stream_with_one_link_per_target(dis
     # the target was sent one link for the incident, not one per alert
     assert first["data"]["alert"]["live_track_url"] == second["data"]["alert"]["live_track_url"]
     assert f"incident={incident}&" in first["data"]["alert"]["live_track_url"]
+
+
+# --- the queue's search and filters, and the printable report ----------------------------------------
+
+
+def test_the_queue_is_searched_and_filtered_on_the_server(app_client):
+    api = app_client
+    first = alert_of(api, api.violation())["incident"]
+    api.clock.advance(30)
+    tamper(api, "AM-1")
+    second_alert = api.violation("O2", "S2", "P2", "AM-2", "W-2")
+    second = alert_of(api, second_alert)["incident"]
+    number = api.get(f"/v1/incidents/{first}").json()["number"]
+
+    def found(**params: Any) -> set[str]:
+        r = api.get("/v1/incidents", params={"state": "all", **params})
+        assert r.status_code == 200, r.text
+        return {i["id"] for i in r.json()}
+
+    assert found() == {first, second}
+    assert found(q=number) == {first}  # the radio number, as read over the radio
+    assert found(q=number.split("-")[1]) >= {first}  # part of it
+    assert found(q=first) == {first} and found(q=second_alert) == {second}  # ids, of it or an alert
+    assert found(q="s2") == {second}  # a party's id, without regard to case
+    assert found(q="Subject S1") == {first} and found(q="person p2") == {second}  # names
+    assert found(person="P1") == {first} and found(person="P") == set()  # an exact id
+    assert found(kind="tamper") == {first}  # one of its alerts is of this kind
+    assert found(severity="critical") == {first, second} and found(severity="low") == set()
+    assert found(area="31") == {first, second} and found(area="11") == set()  # both in Namyangju
+    assert found(q="nobody") == set() and found(q="  ") == {first, second}  # blank: no search
+    assert found(q="%") == set() and found(q="_") == set()  # wildcards are plain characters
+    assert found(kind="tamper", person="S2") == set()  # every filter given must match
+
+
+@pytest.mark.parametrize(
+    ("params", "field", "code"),
+    [
+        ({"kind": "fire"}, "query.kind", "enum"),
+        ({"severity": "urgent"}, "query.severity", "enum"),
+        ({"state": "gone"}, "query.state", "literal_error"),
+        ({"area": "Seoul"}, "query.area", "string_pattern_mismatch"),
+        ({"area": "1"}, "query.area", "string_pattern_mismatch"),
+        ({"q": "x" * 101}, "query.q", "string_too_long"),
+        ({"limit": "0"}, "query.limit", "greater_than_equal"),
+    ],
+)
+def test_a_bad_filter_is_a_422_naming_it(app_client, params, field, code):
+    r = app_client.get("/v1/incidents", params=params)
+    assert r.status_code == 422, r.text
+    assert [(e["field"], e["code"]) for e in r.json()["detail"]] == [(field, code)]
+
+
+WHY = {"purpose": "investigation", "reason": "incident report test"}
+
+
+def test_the_report_holds_the_alerts_timeline_positions_units_claim_and_notes(app_client):
+    api = app_client
+    violation = api.violation()
+    incident = alert_of(api, violation)["incident"]
+    assert api.post("/v1/subjects/S1/notes", {"text": "seen near her work"}).status_code == 201
+    assert api.put(f"/v1/alerts/{violation}/assignments/{UNIT}", None).status_code == 200
+    assert api.post(f"/v1/incidents/{incident}/claim").status_code == 200
+    api.clock.advance(20)
+    r = api.post(f"/v1/alerts/{violation}/steps", {"state": "resolved", "note": "arrested"})
+    assert r.status_code == 200, r.text
+
+    assert api.get(f"/v1/incidents/{incident}/report").status_code == 422  # history: a purpose
+    r = api.get(f"/v1/incidents/{violation}/report", params=WHY)  # an alert's id names it
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["incident"]["id"] == incident and body["incident"]["open"] is False
+    assert body["timezone"] == "Asia/Seoul" and body["generated_by"] == "u-operator"
+    [alert] = body["incident"]["alerts"]
+    assert alert["id"] == violation and [u["user"] for u in alert["assigned"]] == [UNIT]
+    assert "deliveries" in alert and alert["callbacks"] == []
+    changes = [(e["change"], e["actor"]) for e in body["timeline"] if e["change"] != "updated"]
+    assert changes[0] == ("opened", "vigil") and changes[-1] == ("resolved", "u-operator")
+    opened = body["timeline"][0]
+    assert opened["subject_position"]["lat"] == pytest.approx(north(50), abs=1e-6)
+    assert opened["protected_position"]["lat"] == pytest.approx(api.HOME_LAT, abs=1e-6)
+    assert opened["distance_m"] == pytest.approx(50, abs=2)
+    assert body["timeline"][-1]["note"] == "arrested"
+    assert body["claim"]["user"] == "u-operator"  # a closed incident's report still says who worked it
+    assert [(c["user"], c["step"]) for c in body["claims"]] == [("u-operator", "claimed")]
+    assert [n["text"] for n in body["notes"]] == ["seen near her work"]
+    # a probation officer reads his subject's incident, but not the notes on her
+    r = api.get(f"/v1/incidents/{incident}/report", who="probation_officer", params=WHY)
+    assert r.status_code == 200 and [n["person"] for n in r.json()["notes"]] == ["S1"]
+    # audited as an access, with its purpose
+    trail = api.get("/v1/audit", who="auditor", params={"actor": "u-operator"}).json()
+    assert any(e["target"].startswith(f"/v1/incidents/{violation}/report") for e in trail)
+    assert api.get("/v1/incidents/nothing/report", params=WHY).status_code == 404
+
+
+def test_a_search_with_a_nul_is_refused_not_a_server_error(app_client):
+    """PostgreSQL refuses a NUL inside a string: the query string is refused before the search
+    (hardening's check, 400) rather than failing in the database."""
+    for params in ({"q": "a\x00b"}, {"person": "S\x001"}):
+        r = app_client.get("/v1/incidents", params=params)
+        assert r.status_code == 400 and "NUL" in r.text, r.text

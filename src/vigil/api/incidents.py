@@ -32,12 +32,13 @@ from vigil.api.registry import write
 from vigil.api.views import alert_json, position_feature
 from vigil.commands import Conflict, Move, NotFound, Refusal, Touched
 from vigil.dispatch import links
-from vigil.domain.alerts import TERMINAL, Alert, AlertChange, AlertState
+from vigil.domain.alerts import TERMINAL, Alert, AlertChange, AlertKind, AlertState, Severity
 from vigil.domain.incidents import weight
 from vigil.domain.model import PersonKind, PersonRef
 from vigil.store import tables as t
 from vigil.store.accounts import Principal
 from vigil.store.codec import iso
+from vigil.store.reader import IncidentSearch
 from vigil.store.registry import fix_from_row
 
 router = APIRouter(prefix="/v1", tags=["incidents"])
@@ -117,13 +118,41 @@ def list_incidents(
     _: Annotated[Any, Depends(require(Action.ALERTS_READ))],
     state: Literal["open", "closed", "all"] = "open",
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    q: Annotated[
+        str,
+        Query(
+            max_length=100,
+            description="part of a radio number, an incident's or alert's id, a party's id or name",
+        ),
+    ] = "",
+    person: Annotated[str, Query(max_length=64, description="a party's exact id")] = "",
+    area: Annotated[
+        str,
+        Query(pattern=r"^\d{2,10}$", description="a municipality code or its prefix (11: Seoul)"),
+    ] = "",
+    kind: Annotated[AlertKind | None, Query(description="one of its alerts is of this kind")] = None,
+    severity: Annotated[Severity | None, Query(description="the incident's severity")] = None,
 ) -> list[dict[str, Any]]:
     """The incidents the caller may see (those with an alert in their caseload, jurisdictions or
     assignments; operators: all), latest escalation first, each with the alerts of it they may see.
-    By default only open ones (an incident is open until people have closed all its alerts)."""
-    within = scope(request).alert_filter()
+    By default only open ones (an incident is open until people have closed all its alerts).
+
+    Narrowed by the queue's search and filters, every one given having to match, always inside the
+    caller's scope: `q` (a protected person's name only for those who may see protected persons'
+    records: not probation officers), `person`, `area`, `kind`, `severity`. A bad value is a 422
+    naming the parameter."""
+    seen = scope(request)
+    within = seen.alert_filter()
+    search = IncidentSearch(
+        text=q.strip(),
+        person=person.strip(),
+        area=area,
+        kind=kind.value if kind is not None else "",
+        severity=severity.value if severity is not None else "",
+        victim_names=seen.everything or seen.by_alerts,
+    )
     reader = services.reader
-    rows = reader.incidents(state=state, limit=limit, within=within)
+    rows = reader.incidents(state=state, limit=limit, within=within, search=search)
     alerts = reader.incident_alerts([r.id for r in rows], within)
     claims = reader.claims([r.id for r in rows])
     by_incident: dict[str, list[Alert]] = {}

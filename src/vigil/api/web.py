@@ -51,9 +51,10 @@ def home() -> RedirectResponse:
 
 @router.get("/v1/web/config")
 def web_config(services: Wired) -> dict[str, Any]:
-    """What the apps need before login: the optional tile server and the default language."""
+    """What the apps need before login: the optional tile server, the default language, and the
+    control centre's time zone (a printed report gives its times there, wherever it is printed)."""
     settings = services.settings
-    return {"tile_url": settings.tile_url, "language": settings.language}
+    return {"tile_url": settings.tile_url, "language": settings.language, "timezone": settings.timezone}
 
 
 @router.get("/v1/web/basemap")

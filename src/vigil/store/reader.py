@@ -41,6 +41,60 @@ class AlertFilter:
         return or_(*terms) if terms else false()
 
 
+@dataclass(frozen=True, slots=True)
+class IncidentSearch:
+    """What the control centre's queue is narrowed to (each given term must match; none: all).
+
+    `text` matches, without regard to case, an incident's id, its radio number (or part of it), one
+    of its alerts' ids, a party's id (or part of it) or name (part of it); protected persons' names
+    only with `victim_names` (a probation officer does not read the victims' records, so he may not
+    find an incident by a victim's name either). `person`: a party's exact id. `area`: a
+    municipality code prefix one of its alerts' parties stood in. `kind`: one of its alerts is of
+    this kind. `severity`: the incident's."""
+
+    text: str = ""
+    person: str = ""
+    area: str = ""
+    kind: str = ""
+    severity: str = ""
+    victim_names: bool = False
+
+    def clauses(self) -> list[Any]:
+        c, a = t.incidents.c, t.alerts.c
+        terms: list[Any] = []
+        if self.text:
+            q = self.text
+            named = select(t.subjects.c.id).where(t.subjects.c.name.icontains(q, autoescape=True))
+            protected = select(t.protected_persons.c.id).where(
+                t.protected_persons.c.name.icontains(q, autoescape=True)
+            )
+            terms.append(
+                or_(
+                    c.id == q,
+                    c.number.icontains(q, autoescape=True),
+                    c.subject_id.icontains(q, autoescape=True),
+                    c.protected_person_id.icontains(q, autoescape=True),
+                    c.id.in_(select(a.incident_id).where(a.id == q)),
+                    c.subject_id.in_(named),
+                    *([c.protected_person_id.in_(protected)] if self.victim_names else []),
+                )
+            )
+        if self.person:
+            terms.append(or_(c.subject_id == self.person, c.protected_person_id == self.person))
+        if self.area:
+            inside = (
+                select(a.incident_id)
+                .join(t.alert_areas, t.alert_areas.c.alert_id == a.id)
+                .where(t.alert_areas.c.code.startswith(self.area, autoescape=True))
+            )
+            terms.append(c.id.in_(inside))
+        if self.kind:
+            terms.append(c.id.in_(select(a.incident_id).where(a.kind == self.kind)))
+        if self.severity:
+            terms.append(c.severity == self.severity)
+        return terms
+
+
 class Reader:
     def __init__(self, db: Engine) -> None:
         self.db = db
@@ -126,13 +180,22 @@ class Reader:
         with self.db.connect() as conn:
             return conn.execute(select(t.incidents).where(t.incidents.c.id == incident_id)).first()
 
-    def incidents(self, *, state: str, limit: int, within: AlertFilter | None = None) -> list[Any]:
+    def incidents(
+        self,
+        *,
+        state: str,
+        limit: int,
+        within: AlertFilter | None = None,
+        search: IncidentSearch | None = None,
+    ) -> list[Any]:
         """Incident rows, latest escalation first; `state` is open, closed or all; `within` narrows to
-        the incidents with at least one alert a scoped caller may see."""
+        the incidents with at least one alert a scoped caller may see; `search` to those it matches."""
         c = t.incidents.c
         query = select(t.incidents).order_by(c.escalated_at.desc(), c.id).limit(limit)
         if state != "all":
             query = query.where(c.open.is_(state == "open"))
+        if search is not None:
+            query = query.where(*search.clauses())
         if within is not None:
             visible = select(t.alerts.c.incident_id).where(
                 t.alerts.c.incident_id.is_not(None), within.clause()

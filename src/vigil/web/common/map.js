@@ -23,6 +23,12 @@ export async function makeMap(element, { center = [37.56, 126.98], zoom = 11, co
   return map;
 }
 
+// The municipalities of the basemap ({code, name, name_eng}), once a map has loaded it: the control
+// centre's area filter offers them by name and sends the code.
+export function municipalities() {
+  return basemapData ? basemapData.features.map((f) => f.properties) : [];
+}
+
 // Rings at `radii` metres around a point, each labelled with its distance.
 export function rings(map, lat, lon, radii, options = {}) {
   const group = L.layerGroup();

@@ -8,6 +8,7 @@ import { Monitor } from "./monitor.js";
 import { Registry } from "./registry.js";
 import { Targets } from "./targets.js";
 import { Handover } from "./handover.js";
+import { Report } from "./report.js";
 
 // What each role gets here, as the server's policy allows (the server narrows each to its scope).
 // Field officers see the incidents they are assigned to, but report on them from their terminal.
@@ -97,7 +98,8 @@ async function show(view) {
       state.screens.monitor = new Monitor($("#monitor"), state.config, {
         onForbidden: notAllowed, onPurpose: purposeRefused, canMove: MOVERS.has(role), registry: REGISTRY.has(role),
         canAssign: ASSIGNERS.has(role), canCommand: REGISTRY_WRITERS.has(role), canStats: FIGURES.has(role),
-        canClaim: CLAIMERS.has(role), me: state.me.id,
+        canClaim: CLAIMERS.has(role), me: state.me.id, onReport: showReport,
+        seesVictims: role !== "probation_officer", // his subjects' alerts, not the victims' records or tracks
       });
     }
     await state.screens.monitor.start();
@@ -119,6 +121,13 @@ async function show(view) {
     if (!state.screens.targets) state.screens.targets = new Targets($("#targets"));
     await state.screens.targets.start();
   }
+}
+
+// An incident's printable report, over the monitor (Back returns to it as it was).
+async function showReport(id) {
+  showOnly("report");
+  if (!state.screens.report) state.screens.report = new Report($("#report"), { onBack: () => show("monitor").catch(signedOff) });
+  await state.screens.report.open(id);
 }
 
 function notAllowed() {

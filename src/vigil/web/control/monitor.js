@@ -2,13 +2,14 @@
 // the number read over the radio), one incident's or one alert's detail, and the live figures.
 /* global L */
 import { api, stream, ApiError } from "/web/common/api.js";
-import { t } from "/web/common/i18n.js";
-import { makeMap, rings, compass } from "/web/common/map.js";
+import { t, language } from "/web/common/i18n.js";
+import { makeMap, rings, compass, municipalities } from "/web/common/map.js";
 import { esc, clock, dateTime, duration, metres, el } from "./util.js";
 import qrcode from "/web/vendor/qrcode-generator/qrcode.mjs";
 import { colour } from "/web/common/palette.js";
 import { Alarm } from "./alarm.js";
 import { profilePanel } from "./profile.js";
+import { Playback, incidentRanges, personRanges } from "./playback.js";
 
 const SEVERITY = { critical: 0, high: 1, medium: 2, low: 3 };
 const TERMINAL = new Set(["resolved", "false_alarm"]);
@@ -22,6 +23,16 @@ const STEPS = ["acknowledged", "dispatched", "on_scene", "resolved", "false_alar
 const STATS_EVERY_MS = 5000;
 const CLOSING = new Set(["resolved", "false_alarm"]);
 const CLAIMS_EVERY_MS = 15000; // claims are not on the stream: the open incidents are re-read this often
+const KINDS = ["proximity_violation", "proximity_warning", "zone_violation", "sos", "tamper", "power_off", "signal_loss",
+  "location_loss", "battery_low", "device_conflict", "position_doubt"];
+const FILTER_WAIT_MS = 250; // the search is sent once the typing pauses
+// The queue's keyboard: what each key does (shown by "?"), in the order the help lists them.
+const KEYS = [["n", "keys.next"], ["j / k", "keys.move"], ["o / Enter", "keys.open"], ["a", "keys.ack"], ["/", "keys.search"], ["Esc", "keys.back"], ["?", "keys.help"]];
+
+// Whether a key press belongs to what is being typed (a search, a note): shortcuts stay out of it.
+export function typing(target) {
+  return Boolean(target && target.closest && target.closest("input, textarea, select, [contenteditable=''], [contenteditable=true]"));
+}
 
 // When an alert was last raised (opened, or escalated from a warning): its age in the queue and its
 // place there count from here, not from the first warning.
@@ -85,7 +96,8 @@ export class Monitor {
   // never asked for them, and see the open alerts of their own scope instead.
   // canClaim: whether it may claim incidents (say "I am working this one"), take them over, release
   // them; me: the signed-in user's id (whose claim is "mine").
-  constructor(root, config, { onForbidden, onPurpose = () => {}, canMove = true, registry = true, canAssign = false, canCommand = false, canStats = false, canClaim = false, me = null }) {
+  // onReport(incident id): show an incident's printable report.
+  constructor(root, config, { onForbidden, onPurpose = () => {}, canMove = true, registry = true, canAssign = false, canCommand = false, canStats = false, canClaim = false, me = null, onReport = null, seesVictims = true }) {
     this.root = root;
     this.config = config;
     this.onForbidden = onForbidden;
@@ -121,6 +133,19 @@ export class Monitor {
     this.alarm = null; // the sound (alarm.js): built with the panels
     this.orders = new Map();
     this.profileBox = null; // the subject's profile panel in the open detail (read once per opening)
+    this.onReport = onReport;
+    this.seesVictims = seesVictims; // whether it may read protected persons' tracks (not probation officers)
+    // The queue's search and filters, sent to the server (GET /v1/incidents); while any is set the
+    // queue holds the incidents it answered (closed ones too with "closed" or "all").
+    this.filter = { q: "", kind: "", area: "", state: "open" };
+    this.filtered = null; // incident id -> incident, the server's answer to the filter
+    this.filterError = null;
+    this.cursor = null; // the queue entry the keyboard is on (its group key)
+  }
+
+  filtering() {
+    const f = this.filter;
+    return Boolean(f.q.trim() || f.kind || f.area || f.state !== "open");
   }
 
   // The profile of the detail's subject, for roles that read the registry: read once while the
@@ -195,6 +220,15 @@ export class Monitor {
       <span class="since" data-testid="outage-since"></span></div>`);
     mapEl.parentElement.appendChild(this.outageEl);
     this.legend();
+    this.playbackEl = el(`<div class="playback panel" data-testid="playback" hidden></div>`);
+    mapEl.parentElement.appendChild(this.playbackEl);
+    this.playback = new Playback(this.map, this.playbackEl, this.config.timezone || null);
+    this.filtersEl = this.root.querySelector("[data-testid=queue-filters]");
+    this.renderFilters();
+    this.helpEl = el(`<div class="keys-help panel" role="dialog" aria-labelledby="keys-help-title" data-testid="shortcut-help" hidden></div>`);
+    this.root.querySelector(".side").appendChild(this.helpEl);
+    this.root.querySelector("[data-testid=shortcuts-button]").addEventListener("click", () => this.toggleHelp());
+    document.addEventListener("keydown", (event) => this.onKey(event));
 
     // The alarm repeats only for those who can acknowledge; one who cannot hears each raise once.
     this.alarm = new Alarm(document.querySelector("[data-testid=alarm]"), { repeat: this.canMove });
@@ -492,8 +526,11 @@ export class Monitor {
     box.hidden = false;
     const name = this.names.get(this.selected);
     box.innerHTML = `<span data-testid="selected">${esc(t("map.selected", { id: this.selected }))}${name ? ` · ${esc(name)}` : ""}</span>
+      <button type="button" data-testid="selection-playback">${esc(t("playback.open"))}</button>
       <button type="button" data-testid="clear-selection">${esc(t("map.clear"))}</button>`;
-    box.querySelector("button").addEventListener("click", () => this.clearSelection());
+    box.querySelector("[data-testid=clear-selection]").addEventListener("click", () => this.clearSelection());
+    const chosen = this.selected;
+    box.querySelector("[data-testid=selection-playback]").addEventListener("click", () => this.playPerson(chosen));
   }
 
   // --- alerts: the queue -------------------------------------------------------------------------
@@ -534,8 +571,91 @@ export class Monitor {
       (SEVERITY[a.severity] ?? 9) - (SEVERITY[b.severity] ?? 9) || raisedAt(b).localeCompare(raisedAt(a)) || a.id.localeCompare(b.id));
   }
 
+  // --- the queue's search and filters ---------------------------------------------------------------
+
+  renderFilters() {
+    const f = this.filter;
+    const option = (value, label, chosen) => `<option value="${esc(value)}"${value === chosen ? " selected" : ""}>${esc(label)}</option>`;
+    const kinds = KINDS.map((k) => option(k, t(`kind.${k}`), f.kind)).join("");
+    const english = language() === "en";
+    const areas = municipalities().map((m) => ({ code: m.code, name: english ? m.name_eng : m.name }))
+      .sort((a, b) => a.name.localeCompare(b.name)).map((m) => option(m.code, m.name, f.area)).join("");
+    const states = ["open", "closed", "all"].map((x) => option(x, t(`filter.state.${x}`), f.state)).join("");
+    this.filtersEl.innerHTML = `<input type="search" maxlength="100" data-testid="queue-search" aria-label="${esc(t("filter.search"))}" placeholder="${esc(t("filter.search_hint"))}">
+      <select data-testid="queue-kind" aria-label="${esc(t("filter.kind"))}">${option("", t("filter.kind_all"), f.kind)}${kinds}</select>
+      <select data-testid="queue-area" aria-label="${esc(t("filter.area"))}">${option("", t("filter.area_all"), f.area)}${areas}</select>
+      <select data-testid="queue-state" aria-label="${esc(t("filter.state"))}">${states}</select>
+      <button type="button" class="link" data-testid="queue-filter-clear"${this.filtering() ? "" : " hidden"}>${esc(t("filter.clear"))}</button>
+      <p class="error small" data-testid="queue-filter-error" role="alert"${this.filterError ? "" : " hidden"}>${esc(this.filterError || "")}</p>`;
+    const search = this.filtersEl.querySelector("[data-testid=queue-search]");
+    search.value = f.q;
+    search.addEventListener("input", () => this.setFilter({ q: search.value }, FILTER_WAIT_MS));
+    search.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") search.blur();
+      if (event.key === "Enter") this.setFilter({ q: search.value }, 0);
+    });
+    for (const [name, testid] of [["kind", "queue-kind"], ["area", "queue-area"], ["state", "queue-state"]]) {
+      this.filtersEl.querySelector(`[data-testid=${testid}]`).addEventListener("change", (event) => this.setFilter({ [name]: event.target.value }, 0));
+    }
+    this.filtersEl.querySelector("[data-testid=queue-filter-clear]").addEventListener("click", () => {
+      this.filter = { q: "", kind: "", area: "", state: "open" };
+      this.renderFilters();
+      this.setFilter({}, 0);
+    });
+  }
+
+  setFilter(change, wait) {
+    Object.assign(this.filter, change);
+    clearTimeout(this.filterTimer);
+    this.filtersEl.querySelector("[data-testid=queue-filter-clear]").hidden = !this.filtering();
+    this.filterTimer = setTimeout(() => this.loadFiltered(), wait);
+  }
+
+  // The server's answer to the filter (every term must match, inside the user's scope); a refused
+  // value is said under the filters, in the UI's language where the code is known.
+  async loadFiltered() {
+    if (!this.filtering()) {
+      this.filtered = null;
+      this.filterError = null;
+      this.showFilterError();
+      return this.renderQueue();
+    }
+    const f = this.filter;
+    const params = new URLSearchParams({ state: f.state, limit: "200" });
+    if (f.q.trim()) params.set("q", f.q.trim());
+    if (f.kind) params.set("kind", f.kind);
+    if (f.area) params.set("area", f.area);
+    const asked = params.toString();
+    this.filterAsked = asked;
+    try {
+      const incidents = await api("GET", `/v1/incidents?${asked}`);
+      if (this.filterAsked !== asked) return;
+      this.filtered = new Map(incidents.map((i) => [i.id, i]));
+      this.filterError = null;
+    } catch (e) {
+      if (this.filterAsked !== asked) return;
+      // each refused value in the UI's language where its code is known (err.<field>.<code>, err.<code>)
+      const problems = e instanceof ApiError && Array.isArray(e.detail) ? e.detail : [];
+      const said = problems.map((p) => {
+        const field = String(p.field || "").replace(/^query\./, "");
+        const known = [`err.${field}.${p.code}`, `err.${p.code}`].find((key) => p.code && t(key) !== key);
+        return `${t(`filter.field.${field}`)}: ${known ? t(known) : p.reason}`;
+      });
+      this.filterError = t("filter.refused", { detail: said.length ? said.join("; ") : e.message });
+    }
+    this.showFilterError();
+    this.renderQueue();
+  }
+
+  showFilterError() {
+    const box = this.filtersEl.querySelector("[data-testid=queue-filter-error]");
+    box.hidden = !this.filterError;
+    box.textContent = this.filterError || "";
+  }
+
   // The open incidents (re)read from the server, at most once at a time; the queue is redrawn after.
   reloadIncidents() {
+    if (this.filtering()) this.loadFiltered();
     if (this.incidentsLoading) {
       this.incidentsAgain = true;
       return;
@@ -557,12 +677,24 @@ export class Monitor {
 
   // The queue's entries: one per incident (an alert from before incidents is an entry of its own),
   // the gravest first, then the latest escalation (not the first warning) on top.
+  // While filtered: only the incidents the server answered, with the live alerts of the open ones
+  // (steps taken here show at once) and the server's alerts of the rest (closed ones).
   grouped() {
     const groups = new Map();
+    const only = this.filtering() ? this.filtered || new Map() : null;
     for (const alert of this.sorted()) {
       const key = alert.incident || `alert:${alert.id}`;
-      if (!groups.has(key)) groups.set(key, { key, incident: alert.incident ? this.incidents.get(alert.incident) || null : null, alerts: [] });
+      if (only && !only.has(key)) continue;
+      const record = alert.incident ? (only && only.get(alert.incident)) || this.incidents.get(alert.incident) || null : null;
+      if (!groups.has(key)) groups.set(key, { key, incident: record, alerts: [] });
       groups.get(key).alerts.push(alert);
+    }
+    if (only) {
+      for (const incident of only.values()) {
+        if (groups.has(incident.id) || !incident.alerts.length) continue;
+        const alerts = [...incident.alerts].sort((a, b) => (SEVERITY[a.severity] ?? 9) - (SEVERITY[b.severity] ?? 9) || raisedAt(b).localeCompare(raisedAt(a)));
+        groups.set(incident.id, { key: incident.id, incident, alerts });
+      }
     }
     for (const g of groups.values()) {
       g.severity = Math.min(...g.alerts.map((a) => SEVERITY[a.severity] ?? 9));
@@ -573,8 +705,8 @@ export class Monitor {
   }
 
   renderQueue() {
-    const alerts = this.sorted();
     const groups = this.grouped();
+    const alerts = groups.flatMap((g) => g.alerts);
     this.root.querySelector("[data-testid=queue-count]").textContent = groups.length ? `(${groups.length})` : "";
     const keep = new Set(alerts.map((a) => a.id));
     for (const [id, li] of this.items) if (!keep.has(id)) { li.remove(); this.items.delete(id); }
@@ -582,7 +714,9 @@ export class Monitor {
     for (const [key, li] of this.groups) if (!keepGroups.has(key)) { li.remove(); this.groups.delete(key); }
     const empty = this.queueEl.querySelector("li.empty");
     if (!alerts.length) {
-      if (!empty) this.queueEl.appendChild(el(`<li class="empty" data-testid="queue-empty">${esc(t("queue.empty"))}</li>`));
+      const text = t(this.filtering() ? "queue.no_match" : "queue.empty");
+      if (!empty) this.queueEl.appendChild(el(`<li class="empty" data-testid="queue-empty">${esc(text)}</li>`));
+      else empty.textContent = text;
       return;
     }
     if (empty) empty.remove();
@@ -601,16 +735,107 @@ export class Monitor {
     if (current.length !== outer.length || current.some((c, i) => c !== outer[i])) {
       for (const li of outer) this.queueEl.appendChild(li);
     }
+    this.markCursor();
+  }
+
+  // --- the queue's keyboard ----------------------------------------------------------------------------
+
+  // n: the next critical entry; j/k: the next/previous entry; o or Enter: open it; a: acknowledge its
+  // (or the open detail's) waiting alerts; /: the search; Esc: back to the queue; ?: the list of keys.
+  // Never while something is being typed, nor with Ctrl, Alt or Meta (the browser's own keys).
+  onKey(event) {
+    if (this.root.hidden || event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (typing(event.target)) return;
+    const key = event.key;
+    if (key === "Escape") {
+      if (!this.helpEl.hidden) this.toggleHelp(false);
+      else if (this.detailId || this.incidentId) this.closeDetail();
+      else return;
+    } else if (key === "?") this.toggleHelp();
+    else if (key === "/") {
+      this.closeDetail();
+      this.filtersEl.querySelector("[data-testid=queue-search]").focus();
+    } else if (key === "n") this.moveCursor(1, true);
+    else if (key === "j") this.moveCursor(1);
+    else if (key === "k") this.moveCursor(-1);
+    else if (key === "o" || (key === "Enter" && !event.target.closest("button, a, summary"))) {
+      if (!this.cursor || !this.groups.has(this.cursor)) return;
+      this.openEntry(this.cursor);
+    } else if (key === "a") this.acknowledge();
+    else return;
+    event.preventDefault();
+  }
+
+  // Move the keyboard's place in the queue (critical: to the next critical entry, round again).
+  moveCursor(by, critical = false) {
+    if (this.detailId || this.incidentId) this.closeDetail();
+    const entries = [...this.queueEl.querySelectorAll("li.incident")].filter((li) => !critical || li.dataset.severity === "critical");
+    if (!entries.length) return;
+    const at = entries.findIndex((li) => li.dataset.key === this.cursor);
+    const next = entries[at < 0 ? (by > 0 ? 0 : entries.length - 1) : (at + by + entries.length) % entries.length];
+    this.cursor = next.dataset.key;
+    this.markCursor();
+    const head = next.querySelector(".incident-head");
+    head.focus({ preventScroll: true });
+    head.scrollIntoView({ block: "nearest" });
+  }
+
+  openEntry(key) {
+    const li = this.groups.get(key);
+    if (!li) return;
+    this.cursor = key;
+    if (li.dataset.incidentId) this.openIncident(li.dataset.incidentId);
+    else this.openDetail(li.dataset.alertId);
+  }
+
+  // Acknowledge what waits: the open alert's, the open incident's, or the keyboard's entry's alerts.
+  async acknowledge() {
+    if (!this.canMove) return;
+    let waiting;
+    if (this.detailId) waiting = [this.alerts.get(this.detailId)];
+    else if (this.incidentId) waiting = [...this.alerts.values()].filter((a) => a.incident === this.incidentId);
+    else {
+      const group = this.grouped().find((g) => g.key === this.cursor);
+      waiting = group ? group.alerts : [];
+    }
+    for (const alert of waiting.filter((a) => a && a.state === "open")) {
+      try {
+        this.alertChange(await api("POST", `/v1/alerts/${encodeURIComponent(alert.id)}/steps`, { state: "acknowledged", note: "" }));
+      } catch (e) {
+        this.filterError = t("step.failed", { detail: e.message });
+        this.showFilterError();
+      }
+    }
+    if (this.incidentId) this.refreshIncident();
+  }
+
+  toggleHelp(show = this.helpEl.hidden) {
+    this.helpEl.hidden = !show;
+    if (!show) return;
+    const rows = KEYS.map(([k, label]) => `<tr><th scope="row"><kbd>${esc(k)}</kbd></th><td>${esc(t(label))}</td></tr>`).join("");
+    this.helpEl.innerHTML = `<h3 id="keys-help-title">${esc(t("keys.title"))}</h3><table>${rows}</table>
+      <p class="muted small">${esc(t("keys.typing"))}</p><button type="button" data-testid="shortcut-help-close">${esc(t("keys.close"))}</button>`;
+    this.helpEl.querySelector("button").addEventListener("click", () => this.toggleHelp(false));
+  }
+
+  markCursor() {
+    for (const [key, li] of this.groups) {
+      li.classList.toggle("cursor", key === this.cursor);
+      if (key === this.cursor) li.setAttribute("aria-current", "true");
+      else li.removeAttribute("aria-current");
+    }
   }
 
   // One queue entry: the incident's number, gravity, parties and latest escalation, over its alerts.
   groupItem(group) {
     let li = this.groups.get(group.key);
     if (!li) {
-      li = el(`<li class="incident" data-testid="incident-item"><div class="incident-head" data-testid="incident-head"></div><ol class="incident-alerts"></ol></li>`);
-      li.querySelector(".incident-head").addEventListener("click", () => {
-        if (li.dataset.incidentId) this.openIncident(li.dataset.incidentId);
-        else this.openDetail(li.dataset.alertId);
+      li = el(`<li class="incident" data-testid="incident-item"><div class="incident-head" data-testid="incident-head" tabindex="0" role="button"></div><ol class="incident-alerts"></ol></li>`);
+      const head = li.querySelector(".incident-head");
+      head.addEventListener("click", () => this.openEntry(group.key));
+      head.addEventListener("focus", () => {
+        this.cursor = group.key;
+        this.markCursor();
       });
       this.groups.set(group.key, li);
     }
@@ -622,7 +847,8 @@ export class Monitor {
     if (record) for (const p of [record.subject, record.protected_person]) if (p) people.add(p);
     const claim = record ? record.claim : null;
     const stamp = `${record ? record.number : ""}|${worst}|${kind}|${group.escalated}|${[...people].join(",")}|${group.alerts.length}|${claim ? `${claim.user}@${claim.at}` : ""}`;
-    li.className = `incident ${worst}`;
+    li.className = `incident ${worst}${group.key === this.cursor ? " cursor" : ""}`;
+    li.dataset.key = group.key;
     li.dataset.severity = worst; // critical entries are pinned above the rest
     if (group.key.startsWith("alert:")) {
       li.dataset.alertId = group.alerts[0].id;
@@ -740,7 +966,7 @@ export class Monitor {
   // alert (resolve, false alarm) needs a note and then a second, explicit confirmation.
   stepsFor(alert) {
     const box = el(`<div class="steps"></div>`);
-    if (!this.canMove) {
+    if (!this.canMove || !nextSteps(alert.state).length) {
       box.hidden = true;
       return box;
     }
@@ -902,6 +1128,8 @@ export class Monitor {
         ${row("incident.escalated", esc(clock(d.escalated_at)), "incident-detail-escalated")}
       </dl>
       ${this.claimPanel(d)}
+      <div class="history-actions"><button type="button" data-testid="incident-playback">${esc(t("playback.open"))}</button>
+        ${this.onReport ? `<button type="button" data-testid="incident-report">${esc(t("report.open"))}</button>` : ""}</div>
       <div data-slot="profile"></div>
       <h3>${esc(t("incident.alerts", { n: d.alerts.length }))}</h3>
       <ol class="alerts incident-alerts" data-testid="incident-alerts">${alerts}</ol>
@@ -915,12 +1143,32 @@ export class Monitor {
     for (const button of body.querySelectorAll("[data-claim]")) {
       button.addEventListener("click", () => this.claimStep(d, button.dataset.claim));
     }
+    body.querySelector("[data-testid=incident-playback]").addEventListener("click", () => this.playIncident(d));
+    const report = body.querySelector("[data-testid=incident-report]");
+    if (report) report.addEventListener("click", () => this.onReport(d.id));
     this.ages(body);
     const back = this.detailEl.querySelector(".back");
     this.detailEl.replaceChildren(back, body);
     // the keyboard is where the question is
     const confirm = body.querySelector("[data-testid=take-over-confirm-yes]");
     if (confirm) confirm.focus();
+  }
+
+  // The incident's two parties over its time: from its first alert (minus a few minutes) to its end.
+  playIncident(d) {
+    const people = [[d.subject, "subject"], [d.protected_person, "protected_person"]].filter(([id]) => id)
+      .map(([id, kind]) => ({ id, kind, hidden: kind === "protected_person" && !this.seesVictims }));
+    const ranges = incidentRanges(d);
+    this.playback.open({ title: t("playback.title_incident", { number: d.number }), people, ranges, range: ranges[0].key });
+  }
+
+  // One person's track (with the people an order protects from him, where the user may see them).
+  playPerson(id) {
+    const person = this.people.get(id);
+    const people = [{ id, kind: person ? person.kind : "subject" }];
+    for (const other of this.pairs.get(id) || []) people.push({ id: other, kind: "protected_person", hidden: !this.seesVictims });
+    const ranges = personRanges();
+    this.playback.open({ title: t("playback.title_person", { id }), people, ranges, range: ranges[0].key });
   }
 
   async openDetail(id) {
@@ -1263,6 +1511,9 @@ export class Monitor {
 
   relabel() {
     if (this.outageEl) this.renderOutage();
+    this.renderFilters();
+    if (!this.helpEl.hidden) this.toggleHelp(true);
+    this.playback.relabel();
     this.legend();
     this.renderStats();
     for (const li of this.items.values()) delete li.dataset.stamp;

@@ -38,3 +38,15 @@ export function el(html) {
   template.innerHTML = html.trim();
   return template.content.firstElementChild;
 }
+
+// A time in the control centre's time zone (a report printed elsewhere keeps its times), with the
+// date unless `timeOnly`. zone: an IANA name (VIGIL_TIMEZONE, from /v1/web/config); null: the browser's.
+export function zoned(iso, zone, { timeOnly = false } = {}) {
+  if (!iso) return "";
+  const options = timeOnly ? { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false } : { dateStyle: "short", timeStyle: "medium", hour12: false };
+  try {
+    return new Date(iso).toLocaleString(locale(), zone ? { ...options, timeZone: zone } : options);
+  } catch {
+    return new Date(iso).toLocaleString(locale(), options); // a zone this browser does not know
+  }
+}
