@@ -52,6 +52,8 @@ class Action(StrEnum):
     DEVICE_COMMAND = "device.command"
     # --- operating it: /metrics (counts and states, no personal data; also a scrape token) ---
     METRICS = "metrics"
+    # --- maps: an address to a position and back, through the deployment's geocoder ---
+    GEOCODE = "geocode"
 
 
 _WATCHERS = {Role.OPERATOR, Role.PROBATION_OFFICER, Role.POLICE_DISPATCHER}
@@ -97,13 +99,16 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.DEVICE_COMMAND: frozenset({Role.OPERATOR, Role.PROBATION_OFFICER}),
     # How the system runs (queues, listeners, alert counts by kind): those who run it.
     Action.METRICS: frozenset({Role.ADMIN}),
+    # Those who enter zones (a victim's home, his workplace) by address: the registry's writers. What
+    # they ask leaves for the geocoder; it is in the trail (the query), like every call.
+    Action.GEOCODE: frozenset({Role.OPERATOR, Role.PROBATION_OFFICER}),
 }
 
 # Actions on system settings, the trail or the caller's own device: there are no records to scope,
 # so no scope is looked up for them.
 RECORDLESS = frozenset(
     {Action.DEVICE_POST, Action.USERS_MANAGE, Action.AUDIT_READ, Action.TARGETS_READ, Action.TARGETS_MANAGE,
-     Action.LEGAL_HOLD, Action.STATS, Action.METRICS}
+     Action.LEGAL_HOLD, Action.STATS, Action.METRICS, Action.GEOCODE}
 )  # fmt: skip
 
 # Roles whose scope is every record their role may touch.

@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import func, select
 
+from vigil.api import tiles
 from vigil.api.auth import require
 from vigil.api.deps import Wired
 from vigil.api.policy import Action
@@ -51,9 +52,17 @@ def home() -> RedirectResponse:
 
 @router.get("/v1/web/config")
 def web_config(services: Wired) -> dict[str, Any]:
-    """What the apps need before login: the optional tile server and the default language."""
+    """What the apps need before login: the street map if the deployment has one (a tile server's
+    URL template, or Vigil's own PMTiles archive: its URL and whether its tiles are vector or
+    images), whether a geocoder answers address searches, and the default language."""
     settings = services.settings
-    return {"tile_url": settings.tile_url, "language": settings.language}
+    archive = tiles.archive(settings.pmtiles)
+    return {
+        "tile_url": settings.tile_url,
+        "pmtiles": None if archive is None else archive.config(tiles.PATH),
+        "geocoder": settings.geocoder_url is not None,
+        "language": settings.language,
+    }
 
 
 @router.get("/v1/web/basemap")
