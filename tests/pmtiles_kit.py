@@ -40,6 +40,70 @@ def tile_xy(lon: float, lat: float, z: int) -> tuple[int, int]:
     return x, y
 
 
+# --- vector tiles (Mapbox Vector Tile 2.1, protobuf written by hand: a few fields suffice) ---------
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _field(number: int, payload: bytes | int) -> bytes:
+    if isinstance(payload, int):
+        return _varint(number << 3) + _varint(payload)
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _zigzag(n: int) -> int:
+    return (n << 1) ^ (n >> 31)
+
+
+def _geometry(kind: int, points: list[tuple[int, int]]) -> bytes:
+    """MoveTo the first point, LineTo the rest; a polygon (kind 3) is closed."""
+    commands = [1 | 1 << 3]
+    x = y = 0
+    for i, (px, py) in enumerate(points):
+        if i == 1:
+            commands.append(2 | (len(points) - 1) << 3)
+        commands += [_zigzag(px - x), _zigzag(py - y)]
+        x, y = px, py
+    if kind == 3:
+        commands.append(7 | 1 << 3)
+    return b"".join(_varint(c) for c in commands)
+
+
+def _layer(name: str, kind: int, points: list[tuple[int, int]], tags: dict[str, str]) -> bytes:
+    keys = list(tags)
+    feature = _field(1, 1) + _field(2, b"".join(_varint(v) for i in range(len(keys)) for v in (i, i)))
+    feature += _field(3, kind) + _field(4, _geometry(kind, points))
+    body = _field(15, 2) + _field(1, name.encode()) + _field(2, feature)
+    body += b"".join(_field(3, k.encode()) for k in keys)
+    body += b"".join(_field(4, _field(1, tags[k].encode())) for k in keys)  # string values
+    return _field(3, body + _field(5, 4096))
+
+
+def mvt() -> bytes:
+    """A tile in the Protomaps basemap's layers: land over all of it, a major road across it."""
+    land = _layer("earth", 3, [(0, 0), (4096, 0), (4096, 4096), (0, 4096)], {"kind": "earth"})
+    road = _layer("roads", 2, [(0, 2048), (4096, 2048)], {"kind": "major_road"})
+    return land + road
+
+
+def build_vector(path: Path, zooms: range = range(10, 13)) -> Path:
+    """An archive of vector tiles (MVT, uncompressed) covering SEOUL at `zooms`."""
+    west, south, east, north = SEOUL
+    tiles = []
+    for z in zooms:
+        x0, y0 = tile_xy(west, north, z)
+        x1, y1 = tile_xy(east, south, z)
+        tiles += [(zxy_to_tileid(z, x, y), mvt()) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)]
+    return _write(path, tiles, zooms, TileType.MVT)
+
+
 def build_one(path: Path, data: bytes) -> Path:
     """An archive of one tile (0/0/0) holding `data`."""
     return _write(path, [(0, data)], range(0, 1))
@@ -60,7 +124,7 @@ def build_raster(path: Path, zooms: range = range(10, 15), rgb: tuple[int, int, 
     return _write(path, tiles, zooms)
 
 
-def _write(path: Path, tiles: list[tuple[int, bytes]], zooms: range) -> Path:
+def _write(path: Path, tiles: list[tuple[int, bytes]], zooms: range, kind: TileType = TileType.PNG) -> Path:
     west, south, east, north = SEOUL
     with path.open("wb") as f:
         writer = Writer(f)
@@ -68,7 +132,7 @@ def _write(path: Path, tiles: list[tuple[int, bytes]], zooms: range) -> Path:
             writer.write_tile(tile_id, data)
         writer.finalize(
             {
-                "tile_type": TileType.PNG,
+                "tile_type": kind,
                 "tile_compression": Compression.NONE,
                 "min_zoom": zooms.start,
                 "max_zoom": zooms.stop - 1,
@@ -80,6 +144,13 @@ def _write(path: Path, tiles: list[tuple[int, bytes]], zooms: range) -> Path:
                 "center_lon_e7": int((west + east) / 2 * 1e7),
                 "center_lat_e7": int((south + north) / 2 * 1e7),
             },
-            {"attribution": "test tiles", "name": "seoul-test"},
+            {
+                "attribution": "test tiles",
+                "name": "seoul-test",
+                "vector_layers": [
+                    {"id": "earth", "fields": {}},
+                    {"id": "roads", "fields": {"kind": "String"}},
+                ],
+            },
         )
     return path
