@@ -226,3 +226,15 @@ def test_a_units_link_reads_the_address_of_the_man_it_is_sent_to_find(geocoded: 
     assert geocoded.get(f"/v1/incidents/{incident}/address").status_code == 401
     trail = geocoded.get("/v1/audit", who=Role.AUDITOR).json()
     assert any(e["detail"].get("read") == "address" for e in trail)
+
+
+def test_a_plain_http_geocoder_is_refused_in_production_unless_on_loopback():
+    assert any(
+        "VIGIL_GEOCODER_URL" in p for p in Settings(geocoder_url="http://geo.example/").production_problems()
+    )
+    assert not any(
+        "GEOCODER" in p for p in Settings(geocoder_url="http://127.0.0.1:8080/").production_problems()
+    )
+    assert not any(
+        "GEOCODER" in p for p in Settings(geocoder_url="https://geo.example/").production_problems()
+    )
