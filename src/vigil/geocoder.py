@@ -10,6 +10,8 @@ server's audit trail. Nominatim's API: https://nominatim.org/release-docs/latest
 from __future__ import annotations
 
 import math
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -17,6 +19,11 @@ import httpx
 
 USER_AGENT: Final = "Vigil (control centre geocoding)"  # Nominatim's policy asks callers to say who
 MAX_RESULTS: Final = 5
+# Reverse answers are kept a while per ~10 m cell: field terminals ask again as he moves, and many
+# units on one incident ask about the same spot; the geocoder is the deployment's own, and small.
+REVERSE_KEEP_S: Final = 300.0
+REVERSE_KEPT: Final = 2000
+_reversed: OrderedDict[tuple[str, float, float, str], tuple[float, Place | None]] = OrderedDict()
 
 
 class GeocoderFailed(Exception):
@@ -53,12 +60,21 @@ class Geocoder:
 
     async def reverse(self, lat: float, lon: float, language: str) -> Place | None:
         """The address at a position, or None where the geocoder knows none (at sea)."""
+        key = (self.base, round(lat, 4), round(lon, 4), language)
+        kept = _reversed.get(key)
+        now = time.monotonic()
+        if kept is not None and now - kept[0] < REVERSE_KEEP_S:
+            return kept[1]
         found = await self._get(
             "/reverse", {"lat": f"{lat:.6f}", "lon": f"{lon:.6f}", "format": "jsonv2", "zoom": "18"}, language
         )
-        if isinstance(found, dict) and "error" in found:
-            return None  # Nominatim's "Unable to geocode"
-        return _place(found)
+        # Nominatim's {"error": "Unable to geocode"}: no address there
+        place = None if isinstance(found, dict) and "error" in found else _place(found)
+        _reversed[key] = (now, place)
+        _reversed.move_to_end(key)
+        while len(_reversed) > REVERSE_KEPT:
+            _reversed.popitem(last=False)
+        return place
 
     async def _get(self, path: str, params: dict[str, str], language: str) -> Any:
         try:

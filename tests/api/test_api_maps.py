@@ -156,6 +156,10 @@ def test_an_address_is_found_through_the_geocoder_and_the_search_is_in_the_trail
 
     r = geocoded.get("/v1/geocode/reverse", params={"lat": 37.5665, "lon": 126.978})
     assert r.status_code == 200 and r.json()["place"]["name"] == REVERSE_NAME
+    # asked again for the same spot (10 m), the answer is kept: the geocoder is not asked twice
+    asked = len(geocoder.asked)
+    again = geocoded.get("/v1/geocode/reverse", params={"lat": 37.56652, "lon": 126.97802})
+    assert again.json() == r.json() and len(geocoder.asked) == asked
     assert geocoded.get("/v1/geocode/reverse", params={"lat": 33.0, "lon": 150.0}).json() == {"place": None}
 
     trail = geocoded.get("/v1/audit", who=Role.AUDITOR, params={"actor": "u-operator"}).json()
