@@ -53,6 +53,15 @@ def sign_in(page: Page, site: Site) -> None:
     expect(page.get_by_test_id("purpose-step")).to_be_hidden()
 
 
+def settled(page: Page) -> None:
+    """The zoom's animation over and the place names placed for the new zoom."""
+    page.wait_for_timeout(100)  # the click's zoom started
+    page.wait_for_function(
+        "() => !document.querySelector('.leaflet-zoom-anim')"
+        " && document.querySelector('[data-testid=place-labels]').style.visibility === ''"
+    )
+
+
 def overlapping(boxes: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return [
         (a["text"], b["text"])
@@ -91,7 +100,7 @@ def test_streets_from_vigil_a_layer_switcher_and_place_names_that_do_not_overlap
     # zoomed out, the districts' names would pile up: some wait for a closer zoom, none overlap
     for _ in range(2):
         page.locator(".leaflet-control-zoom-out").click()
-        page.wait_for_timeout(400)  # the zoom's animation
+        settled(page)
     farther = page.evaluate(LABEL_BOXES)
     assert overlapping(farther) == [], farther
     assert 0 < len([b for b in farther if b["code"].startswith("11")]) < len(seoul)
