@@ -27,6 +27,7 @@ from vigil.api import (
     device_commands,
     dispatch,
     evidence,
+    geocode,
     handover,
     hardening,
     incident_report,
@@ -40,6 +41,7 @@ from vigil.api import (
     profiles,
     registry,
     streams,
+    tiles,
     web,
     writer,
 )
@@ -114,7 +116,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         ingest.router, registry.router, alerts.router, positions.router, streams.router, dispatch.router,
         incidents.router, me.router, notices.router, web.router, evidence.router, audit.router, accounts.router,
         admin.router, device_commands.router, metrics.router, notes.router, handover.router,
-        profiles.router, incident_report.router, cases.router,
+        profiles.router, incident_report.router, cases.router, tiles.router, geocode.router,
     ):  # fmt: skip
         app.include_router(router)
     web.mount(app)

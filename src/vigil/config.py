@@ -122,6 +122,17 @@ class Settings(BaseSettings):
     # default: the apps draw the municipality outlines offline) and the first language (ko or en).
     tile_url: str | None = None
     language: str = Field(default="ko", pattern="^(ko|en)$")
+    # A street map served by Vigil itself (an offline control room loads a country extract): a
+    # PMTiles archive, vector (Protomaps basemap layers) or raster (PNG/JPEG/WebP), served at
+    # /tiles/map.pmtiles to HTTP Range requests (api/tiles.py). Takes the place of `tile_url`.
+    pmtiles: Path | None = None
+    # The largest byte range one tile request may ask for (a tile, or a directory of the archive).
+    pmtiles_max_range_bytes: int = Field(default=4_194_304, ge=65_536, le=67_108_864)
+    # Street addresses: a Nominatim-compatible geocoder (e.g. a self-hosted Nominatim,
+    # https://geocoder.example/), asked by /v1/geocode with this timeout. Unset: no address search
+    # and no network; places are named from the municipality outlines offline.
+    geocoder_url: str | None = None
+    geocoder_timeout_s: float = Field(default=3.0, gt=0, le=30)
     # --- retention ---
     # Position history and device events older than this are purged, except evidence: what lies
     # around an alert (30 min either side) and what a legal hold keeps (docs/retention.md).
@@ -189,6 +200,16 @@ class Settings(BaseSettings):
             return [part.strip().rstrip("/") for part in text.split(",") if part.strip()]
         return value
 
+    @field_validator("pmtiles")
+    @classmethod
+    def _readable_archive(cls, value: Path | None) -> Path | None:
+        # Told at start-up, not by an empty map on the night shift.
+        if value is not None:
+            from vigil.pmtiles import open_archive
+
+            open_archive(value)  # NotPmtiles (a ValueError) says what is wrong with it
+        return value
+
     @model_validator(mode="after")
     def _one_audit_key(self) -> Self:
         # Two keys named at once: which one the chain is written with would be a guess.
@@ -251,6 +272,10 @@ class Settings(BaseSettings):
             )
         if self.tile_url is not None and not _is_https(self.tile_url):
             problems.append("VIGIL_TILE_URL must use https:// (browsers block plain tiles on an https page)")
+        if self.geocoder_url is not None and not (
+            _is_https(self.geocoder_url) or _is_loopback(self.geocoder_url)
+        ):
+            problems.append("VIGIL_GEOCODER_URL must use https:// (a zone's address is a victim's home)")
         if "*" in self.cors_origins:
             problems.append("VIGIL_CORS_ORIGINS must list origins, not '*'")
         insecure = [o for o in self.cors_origins if o != "*" and not o.startswith("https://")]

@@ -93,6 +93,16 @@ def shared_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         yield found
 
 
+@pytest.fixture(scope="module")
+def module_site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """One server for a module whose Settings are made at run time (a file, a loopback server's
+    port): the module's own `module_settings` fixture gives them."""
+    overrides: dict[str, Any] = request.getfixturevalue("module_settings")
+    folder = tmp_path_factory.mktemp("site")
+    with _serving(f"sqlite:///{folder / 'vigil.db'}", overrides) as found:
+        yield found
+
+
 @pytest.fixture
 def site(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Site]:
     """The server, with uvicorn on a free loopback port over SQLite: the module's shared one, or a

@@ -76,10 +76,13 @@ def test_field_terminal_follows_the_incident_and_moves_it_forward(site: Site, of
     expect(page.locator(".pin.subject .heading")).to_have_count(1)
     expect(page.locator("#distance")).to_have_text("350 m")
     expect(page.locator("#bearing")).to_contain_text("북 방향")
+    # where he is, in words: no geocoder on this server, so the municipality from the outlines
+    expect(page.get_by_test_id("field-address")).to_have_text("남양주시")
 
     page.get_by_role("button", name="EN").click()
     expect(page.locator("#kind")).to_have_text("Proximity violation")
     expect(page.locator("#bearing")).to_have_text("N · 0°")
+    expect(page.get_by_test_id("field-address")).to_have_text("Namyangju-si")
     page.wait_for_timeout(600)  # the offline basemap drawn, for the screenshot
     shoot(page, "field-terminal.png")
 

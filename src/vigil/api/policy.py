@@ -57,6 +57,8 @@ class Action(StrEnum):
     CASES_READ = "cases.read"  # a case: its station's investigators, the matched subject's officer
     CASES_DECIDE = "cases.decide"  # record a court's decision on a case's measures
     CASES_REVIEW = "cases.review"  # confirm or dismiss a near match (never sent to probation alone)
+    # --- maps: an address to a position and back, through the deployment's geocoder ---
+    GEOCODE = "geocode"
 
 
 _WATCHERS = {Role.OPERATOR, Role.PROBATION_OFFICER, Role.POLICE_DISPATCHER}
@@ -111,13 +113,16 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     ),
     Action.CASES_DECIDE: frozenset({Role.POLICE_INVESTIGATOR, Role.PROBATION_OFFICER, Role.OPERATOR}),
     Action.CASES_REVIEW: frozenset({Role.OPERATOR}),
+    # Those who enter zones (a victim's home, his workplace) by address: the registry's writers. What
+    # they ask leaves for the geocoder; it is in the trail (the query), like every call.
+    Action.GEOCODE: frozenset({Role.OPERATOR, Role.PROBATION_OFFICER}),
 }
 
 # Actions on system settings, the trail or the caller's own device: there are no records to scope,
 # so no scope is looked up for them.
 RECORDLESS = frozenset(
     {Action.DEVICE_POST, Action.USERS_MANAGE, Action.AUDIT_READ, Action.TARGETS_READ, Action.TARGETS_MANAGE,
-     Action.LEGAL_HOLD, Action.STATS, Action.METRICS}
+     Action.LEGAL_HOLD, Action.STATS, Action.METRICS, Action.GEOCODE}
 )  # fmt: skip
 
 # Roles whose scope is every record their role may touch.

@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import func, select
 
+from vigil.api import tiles
 from vigil.api.auth import require
 from vigil.api.deps import Wired
 from vigil.api.policy import Action
@@ -51,10 +52,19 @@ def home() -> RedirectResponse:
 
 @router.get("/v1/web/config")
 def web_config(services: Wired) -> dict[str, Any]:
-    """What the apps need before login: the optional tile server, the default language, and the
-    control centre's time zone (a printed report gives its times there, wherever it is printed)."""
+    """What the apps need before login: the street map if the deployment has one (a tile server's
+    URL template, or Vigil's own PMTiles archive: its URL and whether its tiles are vector or
+    images), whether a geocoder answers address searches, the default language, and the control
+    centre's time zone (a printed report gives its times there, wherever it is printed)."""
     settings = services.settings
-    return {"tile_url": settings.tile_url, "language": settings.language, "timezone": settings.timezone}
+    archive = tiles.archive(settings.pmtiles)
+    return {
+        "tile_url": settings.tile_url,
+        "pmtiles": None if archive is None else archive.config(tiles.PATH),
+        "geocoder": settings.geocoder_url is not None,
+        "language": settings.language,
+        "timezone": settings.timezone,
+    }
 
 
 @router.get("/v1/web/basemap")

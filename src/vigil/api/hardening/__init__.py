@@ -50,7 +50,12 @@ def install(app: FastAPI, settings: Settings) -> None:
         max_buckets=settings.rate_max_buckets,
     )
     app.add_middleware(CleanUrl)
-    app.add_middleware(SecurityHeaders, tile_url=settings.tile_url, public_url=settings.public_url)
+    app.add_middleware(
+        SecurityHeaders,
+        tile_url=settings.tile_url,
+        public_url=settings.public_url,
+        blob_images=settings.pmtiles is not None,
+    )
     install_log_redaction()
 
 

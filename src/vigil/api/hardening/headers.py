@@ -23,12 +23,22 @@ class SecurityHeaders:
     a few, e.g. the field terminal's heading arrow); inline scripts, other origins and framing are not.
 
     tile_url: the map tiles' URL template (their server is allowed as an image source);
-    public_url: where people reach this server (https: browsers are told to keep to HTTPS)."""
+    public_url: where people reach this server (https: browsers are told to keep to HTTPS);
+    blob_images: images from blob: URLs too (raster tiles read from Vigil's own PMTiles archive are
+    handed to their <img> as blobs made in the page)."""
 
-    def __init__(self, app: ASGIApp, tile_url: str | None = None, public_url: str | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        tile_url: str | None = None,
+        public_url: str | None = None,
+        blob_images: bool = False,
+    ) -> None:
         self.app = app
         tiles = tile_source(tile_url)
-        self._img = " ".join(["'self'", "data:", *([tiles] if tiles else [])])
+        self._img = " ".join(
+            ["'self'", "data:", *(["blob:"] if blob_images else []), *([tiles] if tiles else [])]
+        )
         self._hsts = _is_https(public_url)
         self._csp: dict[str, str] = {}
         self._docs_csp = (

@@ -3,7 +3,7 @@
 /* global L */
 import { api, stream, ApiError } from "/web/common/api.js";
 import { t, language } from "/web/common/i18n.js";
-import { makeMap, rings, compass, municipalities } from "/web/common/map.js";
+import { addOverlay, makeMap, rings, compass, municipalities } from "/web/common/map.js";
 import { esc, clock, dateTime, duration, metres, el } from "./util.js";
 import qrcode from "/web/vendor/qrcode-generator/qrcode.mjs";
 import { colour } from "/web/common/palette.js";
@@ -204,8 +204,10 @@ export class Monitor {
     this.urgent = L.layerGroup(); // people with an alert, and the selected: never hidden in a cluster
     this.lineLayer = L.layerGroup();
     this.selectionLayer = L.layerGroup();
+    this.zoneLayer = L.layerGroup(); // the selected subject's zones: an overlay of the layer switcher
     this.detailLayer = L.layerGroup();
-    for (const layer of [this.lineLayer, this.selectionLayer, this.detailLayer, this.cluster, this.urgent]) layer.addTo(this.map);
+    for (const layer of [this.lineLayer, this.zoneLayer, this.selectionLayer, this.detailLayer, this.cluster, this.urgent]) layer.addTo(this.map);
+    addOverlay(this.map, "map.zones", this.zoneLayer);
 
     this.queueEl = this.root.querySelector("[data-testid=queue]");
     this.detailEl = this.root.querySelector("[data-testid=alert-detail]");
@@ -480,6 +482,7 @@ export class Monitor {
     if (previous) this.restyle(previous);
     this.restyle(id);
     this.selectionLayer.clearLayers();
+    this.zoneLayer.clearLayers();
     this.track = null;
     this.renderSelection();
     const person = this.people.get(id);
@@ -496,13 +499,13 @@ export class Monitor {
     }
     if (record) {
       this.names.set(id, record.name);
-      for (const zone of record.zones || []) drawZone(zone).addTo(this.selectionLayer);
+      for (const zone of record.zones || []) drawZone(zone).addTo(this.zoneLayer);
       this.renderSelection();
     }
     // A view on him, his last half hour, his zones and the people an order protects from him.
     if (!this.detailId) {
       const bounds = L.latLngBounds([]);
-      for (const layer of this.selectionLayer.getLayers()) bounds.extend(layer.getBounds ? layer.getBounds() : layer.getLatLng());
+      for (const layer of [...this.selectionLayer.getLayers(), ...this.zoneLayer.getLayers()]) bounds.extend(layer.getBounds ? layer.getBounds() : layer.getLatLng());
       for (const other of [id, ...(this.pairs.get(id) || [])]) if (this.people.has(other)) bounds.extend(this.people.get(other).marker.getLatLng());
       if (bounds.isValid()) this.map.fitBounds(bounds.pad(0.3), { maxZoom: 17, animate: false });
     }
@@ -513,6 +516,7 @@ export class Monitor {
     this.selected = null;
     this.track = null;
     this.selectionLayer.clearLayers();
+    this.zoneLayer.clearLayers();
     if (previous) this.restyle(previous);
     this.renderSelection();
   }

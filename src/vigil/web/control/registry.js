@@ -11,8 +11,8 @@
 // caller may see.
 /* global L */
 import { api, ApiError } from "/web/common/api.js";
-import { t } from "/web/common/i18n.js";
-import { makeMap } from "/web/common/map.js";
+import { language, t } from "/web/common/i18n.js";
+import { addOverlay, makeMap } from "/web/common/map.js";
 import { drawZone } from "./monitor.js";
 import { photoUrl, uploadPhoto, PHOTO_TYPES, PHOTO_MAX_BYTES } from "./profile.js";
 import { esc, el, metres } from "./util.js";
@@ -195,6 +195,7 @@ export class Registry {
         this.map = map;
         this.zoneLayer = L.layerGroup().addTo(map);
         this.draftLayer = L.layerGroup().addTo(map);
+        addOverlay(map, "map.zones", this.zoneLayer);
         map.on("click", (e) => this.drawClick(e.latlng));
         map.on("mousemove", (e) => this.drawMove(e.latlng));
       });
@@ -664,7 +665,9 @@ export class Registry {
         ${this.drawing ? `<span class="drawhelp" data-testid="draw-help">${esc(t(this.drawing.type === "circle" ? "reg.draw_circle_help" : "reg.draw_polygon_help"))}</span>
           ${this.drawing.type === "polygon" ? `<button type="button" class="primary" data-testid="zone-finish">${esc(t("reg.finish"))}</button>` : ""}
           <button type="button" data-testid="zone-cancel">${esc(t("reg.cancel"))}</button>` : ""}</div>
+      ${this.canWrite && this.config && this.config.geocoder ? this.addressForm() : ""}
       <div data-slot="cards"></div>`;
+    this.wireAddress(box);
     box.querySelector("[data-testid=zone-draw-circle]").addEventListener("click", () => this.startDraw("circle"));
     box.querySelector("[data-testid=zone-draw-polygon]").addEventListener("click", () => this.startDraw("polygon"));
     // A circle typed in rather than drawn: placed at the map's centre, its numbers then set in its card.
@@ -839,10 +842,61 @@ export class Registry {
     this.addZone({ polygon: d.points.map((p) => [+p.lng.toFixed(6), +p.lat.toFixed(6)]) });
   }
 
-  addZone(shape) {
+  // --- a zone by address: the deployment's geocoder finds it, a circle is placed on it ------------
+
+  addressForm() {
+    const a = this.address || { query: "", places: null, problem: null };
+    const places = a.places || [];
+    return `<form class="address-search" data-testid="zone-address-form">
+        <label for="zone-address">${esc(t("reg.by_address"))}</label>
+        <input id="zone-address" data-testid="zone-address" maxlength="200" autocomplete="off" value="${esc(a.query)}">
+        <button type="submit" data-testid="zone-address-search">${esc(t("reg.find_address"))}</button>
+        <span class="error" data-testid="zone-address-error" role="alert"${a.problem ? "" : " hidden"}>${esc(a.problem ? t(a.problem) : "")}</span>
+        <ul class="address-results" data-testid="zone-address-results"${places.length ? "" : " hidden"}>
+          ${places.map((p, i) => `<li><button type="button" data-place="${i}">${esc(p.name)}</button></li>`).join("")}</ul></form>`;
+  }
+
+  wireAddress(box) {
+    const form = box.querySelector("[data-testid=zone-address-form]");
+    if (!form) return;
+    const input = form.querySelector("[data-testid=zone-address]");
+    input.addEventListener("input", () => { this.address = { ...(this.address || {}), query: input.value }; });
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.findAddress(input.value);
+    });
+    for (const button of form.querySelectorAll("[data-place]")) {
+      button.addEventListener("click", () => {
+        const place = this.address.places[Number(button.dataset.place)];
+        this.address = { query: "", places: null, problem: null };
+        this.addZone({ circle: { lat: +place.lat.toFixed(6), lon: +place.lon.toFixed(6), radius_m: 200 } }, place.name.slice(0, 200));
+        if (this.map) this.map.setView([place.lat, place.lon], Math.max(this.map.getZoom(), 16));
+      });
+    }
+  }
+
+  async findAddress(query) {
+    const text = query.trim();
+    if (!text) {
+      this.address = { query, places: null, problem: "reg.address_empty" };
+      return this.renderZones();
+    }
+    let places = null, problem = null;
+    try {
+      places = (await api("GET", `/v1/geocode?q=${encodeURIComponent(text)}&lang=${language()}`)).places;
+      if (!places.length) problem = "reg.address_none";
+    } catch (error) {
+      const status = error instanceof ApiError ? error.status : 0;
+      problem = { 404: "reg.geocoder_none", 422: "reg.address_empty", 502: "reg.geocoder_down", 504: "reg.geocoder_slow" }[status] || "reg.geocoder_down";
+    }
+    this.address = { query, places, problem };
+    this.renderZones();
+  }
+
+  addZone(shape, label = "") {
     this.cancelDraw();
     const id = this.current ? `${this.current.id}.z${this.zones.length + 1}` : "";
-    this.zones.push({ id, label: "", kind: "exclusion", shape, schedule: [], timezone: "Asia/Seoul", saved: false });
+    this.zones.push({ id, label, kind: "exclusion", shape, schedule: [], timezone: "Asia/Seoul", saved: false });
     this.renderZones();
   }
 }

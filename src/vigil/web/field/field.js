@@ -8,8 +8,8 @@
 /* global L */
 
 import { COMPASS_KO, compass16 } from "/web/common/compass.js";
-import { addStrings, initLanguage, languageSwitch, t, translatePage } from "/web/common/i18n.js";
-import { distanceBearing, makeMap } from "/web/common/map.js";
+import { addStrings, initLanguage, language, languageSwitch, t, translatePage } from "/web/common/i18n.js";
+import { distanceBearing, makeMap, municipalityAt } from "/web/common/map.js";
 import { colour } from "/web/common/palette.js";
 
 const LINK_KEY = "vigil.incident-link";
@@ -51,7 +51,7 @@ class LinkError extends Error {
 }
 
 async function call(method, path, body) {
-  const url = `${path}?token=${encodeURIComponent(link.token)}`;
+  const url = `${path}${path.includes("?") ? "&" : "?"}token=${encodeURIComponent(link.token)}`;
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const response = await fetch(url, {
@@ -92,6 +92,7 @@ addStrings("ko", {
   "to.victim": "피해자까지 (내 위치 기준)",
   gap: "대상자–피해자 거리",
   "subject.seen": "대상자 마지막 위치",
+  "subject.address": "대상자 위치 (주소)",
   "subject.speed": "대상자 속도",
   "subject.none": "대상자 위치 없음",
   "legend.subject": "대상자(가해자)",
@@ -160,6 +161,7 @@ addStrings("en", {
   "to.victim": "To the victim (from me)",
   gap: "Subject–victim distance",
   "subject.seen": "Subject last seen",
+  "subject.address": "Subject's whereabouts",
   "subject.speed": "Subject speed",
   "subject.none": "No position for the subject",
   "legend.subject": "Subject (offender)",
@@ -252,6 +254,7 @@ let timer = null;
 let watch = null;
 let stopped = false;
 let busy = false;
+let config = { tile_url: null, pmtiles: null, geocoder: false, language: null };
 
 // ---- the map ------------------------------------------------------------------------------------
 
@@ -380,6 +383,7 @@ function render() {
     $("subject-seen").textContent = t("subject.none");
     $("subject-speed").textContent = "—";
   }
+  whereabouts();
   $("victim-distance").textContent = me && victimAt ? metres(distanceBearing(me.lat, me.lon, victimAt[0], victimAt[1]).distance) : "—";
   const gap = subjectAt && victimAt ? distanceBearing(subjectAt[0], subjectAt[1], victimAt[0], victimAt[1]).distance : a.facts && a.facts.distance_m;
   $("gap").textContent = metres(gap);
@@ -395,6 +399,48 @@ function render() {
   for (const id of ["resolved", "false-alarm", "close-cancel"]) $(id).disabled = busy;
 
   renderMap();
+}
+
+// ---- where he is, in words ------------------------------------------------------------------------
+//
+// The municipality from the outlines at once (offline), then the street address from the
+// deployment's geocoder where one is configured (asked by the server for his newest position, at
+// most every ADDRESS_MS and only once he has moved ADDRESS_MOVE_M).
+
+const ADDRESS_MS = 30000;
+const ADDRESS_MOVE_M = 50;
+let address = { at: null, asked: 0, area: null, street: null, busy: false };
+
+async function whereabouts() {
+  const position = last && last.subject && last.subject.position;
+  if (!position) {
+    $("subject-address").textContent = "—";
+    return;
+  }
+  const [lat, lon] = latLon(position);
+  const moved = !address.at || distanceBearing(address.at[0], address.at[1], lat, lon).distance >= ADDRESS_MOVE_M;
+  showAddress();
+  if (!moved || address.busy || Date.now() - address.asked < ADDRESS_MS) return;
+  address.busy = true;
+  address.asked = Date.now();
+  address.at = [lat, lon];
+  try {
+    address.area = await municipalityAt(lat, lon).catch(() => null);
+    address.street = null;
+    showAddress();
+    if (config && config.geocoder) {
+      const found = await call("GET", `/v1/incidents/${encodeURIComponent(link.incident)}/address?lang=${language()}`).catch(() => null);
+      address.street = found && found.place ? found.place.name : null;
+      showAddress();
+    }
+  } finally {
+    address.busy = false;
+  }
+}
+
+function showAddress() {
+  const area = address.area ? (language() === "en" ? address.area.en : address.area.ko) : null;
+  $("subject-address").textContent = address.street || area || "—";
 }
 
 function closed(outcome) {
@@ -540,7 +586,6 @@ function watchMe() {
 // ---- start --------------------------------------------------------------------------------------
 
 async function main() {
-  let config = { tile_url: null, language: null };
   try {
     config = await (await fetch("/v1/web/config", { cache: "no-store" })).json();
   } catch {
