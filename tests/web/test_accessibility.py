@@ -86,6 +86,29 @@ def test_the_control_centre_meets_wcag_aa_and_works_from_the_keyboard(site: Site
     # the operator's first step on an alert is in reach of the keyboard
     assert tab_reaches(page, f"[data-testid='step-acknowledged-{alert['id']}']", presses=150)
 
+    page.keyboard.press("Escape")
+    page.keyboard.press("?")  # the keyboard's own help
+    expect(page.get_by_test_id("shortcut-help")).to_be_visible()
+    found += violations(page, "shortcut help (en)")
+    page.keyboard.press("Escape")
+    # the incident's history: playback over the map, then the printable report
+    incident = page.locator(f"[data-testid=incident-item]:has([data-alert-id='{alert['id']}'])")
+    incident.get_by_test_id("incident-head").click()
+    detail = page.get_by_test_id("incident-detail")
+    expect(detail).to_be_visible()
+    found += violations(page, "incident detail (en)")
+    detail.get_by_test_id("incident-playback").click()
+    expect(page.get_by_test_id("playback-slider")).to_be_visible()
+    found += violations(page, "playback (en)")
+    page.get_by_test_id("playback-close").click()
+    detail.get_by_test_id("incident-report").click()
+    expect(page.get_by_test_id("report-print")).to_be_visible()
+    found += violations(page, "incident report (en)")
+    page.get_by_test_id("report-back").click()
+    # the map's layer switcher, opened
+    page.get_by_test_id("layers").hover()
+    found += violations(page, "layer switcher (en)")
+
     page.get_by_test_id("nav-registry").click()
     page.get_by_test_id(f"reg-row-{pair.subject}").click()
     expect(page.get_by_test_id("reg-notes")).to_be_visible()

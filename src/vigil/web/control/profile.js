@@ -154,7 +154,7 @@ function render(p) {
     const who = t(`profile.contact.${c.role}`);
     const name = c.role === "desk" ? "" : ` <span class="muted">${esc(c.name || "")}</span>`;
     return `<li data-testid="profile-contact" data-role="${esc(c.role)}">${esc(who)}${name}
-      ${href ? `<a class="call" data-testid="profile-call" href="${esc(href)}" aria-label="${esc(t("profile.call", { who }))}">☎ ${esc(c.phone)}</a>` : none}</li>`;
+      ${href ? `<a class="call" data-testid="profile-call" href="${esc(href)}" aria-label="${esc(`${t("profile.call", { who })} ${c.phone}`)}">☎ ${esc(c.phone)}</a>` : none}</li>`;
   }).join("");
   return el(`<div><h3>${esc(t("profile.title"))}</h3>
     <div class="profile-head">
