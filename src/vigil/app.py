@@ -19,6 +19,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from vigil import __version__, bootstrap
 from vigil import metrics as measured
 from vigil.api import (
+    absences,
     accounts,
     admin,
     alerts,
@@ -116,7 +117,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         ingest.router, registry.router, alerts.router, positions.router, streams.router, dispatch.router,
         incidents.router, me.router, notices.router, web.router, evidence.router, audit.router, accounts.router,
         admin.router, device_commands.router, metrics.router, notes.router, handover.router,
-        profiles.router, incident_report.router, cases.router, tiles.router, geocode.router,
+        profiles.router, incident_report.router, cases.router, tiles.router, geocode.router, absences.router,
     ):  # fmt: skip
         app.include_router(router)
     web.mount(app)

@@ -228,6 +228,11 @@ def matrix(a1: str, a2: str) -> list[Row]:
         Row("POST", "/v1/orders/O1b/end", "/v1/orders/O2b/end", WRITERS),
         Row("PUT", "/v1/subjects/S1/zones/Z1", "/v1/subjects/S2/zones/Z2", WRITERS, ZONE, ZONE),
         Row("DELETE", "/v1/subjects/S1/zones/Z1b", "/v1/subjects/S2/zones/Z2b", WRITERS),
+        # approved absences: read like his record (both agencies), approved by his officer or operators
+        Row("GET", "/v1/subjects/S1/absences", "/v1/subjects/S2/absences", WATCHERS),
+        Row("POST", "/v1/subjects/S1/absences", "/v1/subjects/S2/absences", WRITERS, ABSENCE, ABSENCE),
+        # an unknown absence is a 404: the policy let it through
+        Row("DELETE", "/v1/subjects/S1/absences/abs-x", "/v1/subjects/S2/absences/abs-x", WRITERS),
         # a JSON body is no photo (415): the policy has let it through by then
         Row("PUT", "/v1/subjects/S1/photo", "/v1/subjects/S2/photo", WRITERS, {}, {}),
         Row("DELETE", "/v1/subjects/S1/photo", "/v1/subjects/S2/photo", WRITERS),
@@ -342,6 +347,11 @@ def matrix(a1: str, a2: str) -> list[Row]:
     ]
 
 
+ABSENCE = {
+    "starts_at": "2026-01-01T00:00:00+00:00",
+    "ends_at": "2099-01-01T00:00:00+00:00",  # refused as too long (422), after the policy let it in
+    "reason": "matrix test: a night shift",
+}
 CASE_READERS = roles(operator=ALL, probation_officer=IN, police_investigator=IN, auditor=ALL)
 REFUSED = {"measure": "4", "granted": False, "court_reference": "matrix 1", "decided_on": "2026-12-01"}
 NO_MATCH = {"subject_id": None}
@@ -630,7 +640,7 @@ def _template(path: str, alerts: dict[str, str]) -> str:
         "alerts": "alert_id", "people": "person_id", "subjects": "subject_id", "protected-persons": "person_id",
         "devices": "device_id", "orders": "order_id", "zones": "zone_id", "assignments": "user_id",
         "targets": "target_id", "legal-holds": "hold_id", "users": "user_id", "links": "link_id",
-        "incidents": "incident_id", "cases": "case_id",
+        "incidents": "incident_id", "cases": "case_id", "absences": "absence_id",
     }  # fmt: skip
     fixed = {"review"}  # a route of its own beside a collection, not an id
     parts = path.strip("/").split("/")

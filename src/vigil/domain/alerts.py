@@ -98,6 +98,7 @@ class Change(StrEnum):
     # timeline entries about the dispatch push, which leave the state as it is
     CALLBACK = "callback"  # a dispatch system reported (received, en route, rejected, ...)
     UNACKNOWLEDGED = "unacknowledged"  # no acknowledgement in time: escalated to the next target
+    COVERED = "covered"  # held back from dispatch: an approved absence covers it (issue 18)
 
 
 class IllegalTransition(ValueError):

@@ -635,3 +635,22 @@ case_decisions = Table(
     Column("recorded_by", String(ID), nullable=False),
     Column("recorded_at", UTCTime(), nullable=False),
 )
+
+
+# An approved absence (issue 18): a probation officer lets a subject be away from a curfew or zone
+# for a window (a night shift, a hospital stay), with a reason. A zone violation inside it is held
+# back from dispatch and shown as covered; both agencies see the approval (api/absences.py).
+absences = Table(
+    "absences",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("subject_id", String(ID), ForeignKey("subjects.id"), nullable=False, index=True),
+    Column("zone_id", String(ID), nullable=True),  # None: every zone and curfew of his
+    Column("starts_at", UTCTime(), nullable=False),
+    Column("ends_at", UTCTime(), nullable=False),
+    Column("reason", String(500), nullable=False),
+    Column("approved_by", String(ID), nullable=False),
+    Column("approved_at", UTCTime(), nullable=False),
+    Column("revoked_at", UTCTime(), nullable=True),
+    Column("revoked_by", String(ID), nullable=True),
+)

@@ -28,7 +28,8 @@ from vigil.dispatch.outbox.scene import incident_number, order_info, scene
 from vigil.dispatch.outbox.views import SceneView, StagingView
 from vigil.dispatch.routing import Target
 from vigil.dispatch.targets import load_targets
-from vigil.domain.alerts import TERMINAL, Alert, AlertChange, AlertKey, Facts
+from vigil.domain.alerts import TERMINAL, Alert, AlertChange, AlertKey, AlertKind, Change, Facts
+from vigil.store import absences
 from vigil.store import tables as t
 from vigil.store.codec import facts_from_json, facts_json
 
@@ -47,6 +48,11 @@ class _History:
     links: dict[str, Issued] = field(default_factory=dict)
 
 
+# Alerts an approved absence can cover: being away from a zone or a curfew his officer allowed. Never
+# an approach to her, a cut strap or her SOS: no approval covers those.
+COVERABLE = frozenset({AlertKind.ZONE_VIOLATION})
+
+
 class Stager:
     def __init__(self, settings: OutboxSettings, link_base: Callable[[], str | None]) -> None:
         self.settings = settings
@@ -56,6 +62,7 @@ class Stager:
         # and the live-track link each target was sent for it (one per target per incident).
         self._chains: dict[str, list[Reference]] = {}
         self._incident_links: dict[str, dict[str, Issued]] = {}
+        self._covered: set[str] = set()  # alerts whose timeline says an absence covers them
 
     def load(self, conn: Connection) -> None:
         """What was pushed about alerts still open (at start-up, and after a failed commit)."""
@@ -97,9 +104,30 @@ class Stager:
             order = engine.orders.get(alert.order_id or "")
             tiers = (order.violation_distance_m, order.warning_distance_m) if order else None
             kind = routing.push_type(change, history.facts if history else None, tiers)
+            if alert.kind in COVERABLE and alert.state not in TERMINAL:
+                cover = absences.covering(
+                    conn, alert.subject_id, alert.zone_id, alert.facts.occurred_at or now
+                )
+                if cover is not None:
+                    # Approved by his officer: not a breach for the police. Said once in the timeline.
+                    if kind is not None and history is None and alert.id not in self._covered:
+                        self._covered.add(alert.id)
+                        note = (
+                            f"held back from dispatch: approved absence {cover.id} ({cover.reason}), "
+                            f"by {cover.approved_by}, until {cover.ends_at.isoformat()}"
+                        )
+                        alarms.append(
+                            engine.note(alert.id, Change.COVERED, actor="vigil", now=now, note=note[:500])
+                        )
+                    continue
+                if kind is None and history is None and alert.id in self._covered and alert.active:
+                    # the window ended (or was revoked) while he is still in breach: news now
+                    kind = PushType.OPENED
+                    self._covered.discard(alert.id)
             if kind is None:
                 if alert.state in TERMINAL:
                     self._pushed.pop(alert.id, None)
+                    self._covered.discard(alert.id)
                 continue
             if targets is None:
                 targets = [target for target in load_targets(conn) if target.enabled]

@@ -40,13 +40,15 @@ class SceneView(Protocol):
 
 
 class StagingView(SceneView, Protocol):
-    """Staging: the scene, which incidents are still open (a closed one's stream ends), and the
-    operators' alarm (a push that could not be staged)."""
+    """Staging: the scene, which incidents are still open (a closed one's stream ends), the
+    operators' alarm (a push that could not be staged), and the timeline (a push held back)."""
 
     @property
     def incidents(self) -> OpenIncidents: ...
 
     def alarm(self, verdict: Signal, now: datetime) -> list[AlertChange]: ...
+
+    def note(self, alert_id: str, change: Change, *, actor: str, now: datetime, note: str) -> AlertChange: ...
 
 
 class EscalationView(SceneView, Protocol):
