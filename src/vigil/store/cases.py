@@ -18,7 +18,7 @@ from sqlalchemy import Connection, insert, or_, select, update
 
 from vigil.commands import Conflict, NotFound, Refused, Touched
 from vigil.domain.alerts import AlertKey, AlertKind, Facts, Signal
-from vigil.domain.identity import Basis, Identity, Verdict, match
+from vigil.domain.identity import Basis, Candidate, Identity, Verdict, match
 from vigil.domain.model import LegalBasis
 from vigil.store import records
 from vigil.store import tables as t
@@ -82,9 +82,9 @@ def put_case(conn: Connection, now: datetime, case: CaseIn) -> Touched:
     existing = conn.execute(select(t.cases).where(t.cases.c.id == case.case_id)).first()
     if existing is not None and existing.area != case.area:
         raise Refused("area", "a case stays with the station that recorded it")
-    if case.suspect_subject_id is not None and not records._taken(conn, t.subjects, case.suspect_subject_id):
+    if case.suspect_subject_id is not None and not records.exists(conn, t.subjects, case.suspect_subject_id):
         raise Refused("suspect.subject_id", f"no subject {case.suspect_subject_id!r}")
-    if case.victim_id is not None and not records._taken(conn, t.protected_persons, case.victim_id):
+    if case.victim_id is not None and not records.exists(conn, t.protected_persons, case.victim_id):
         raise Refused("victim.protected_person_id", f"no protected person {case.victim_id!r}")
     values: dict[str, Any] = {
         "kind": case.kind,
@@ -172,10 +172,8 @@ def confirm(conn: Connection, now: datetime, case_id: str, subject_id: str | Non
             .values(match_state="dismissed", matched_by=by, updated_at=now)
         )
         return Touched(result=None)
-    if not records._taken(conn, t.subjects, subject_id):
+    if not records.exists(conn, t.subjects, subject_id):
         raise Refused("subject_id", f"no subject {subject_id!r}")
-    from vigil.domain.identity import Candidate
-
     verdict = Verdict(Candidate(subject_id, Basis.NEAR, "confirmed by a reviewer"), ())
     return Touched(result=subject_id, alarms=_settle(conn, now, case_id, verdict, by=by))
 

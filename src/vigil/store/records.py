@@ -43,14 +43,15 @@ KEEP = object()  # a probation officer left as it is
 PROFILE = ("description", "vehicle_plate", "vehicle", "home_address", "work_address")
 
 
-def _taken(conn: Connection, table: Any, row_id: str) -> bool:
+def exists(conn: Connection, table: Any, row_id: str) -> bool:
+    """Whether `table` holds a row with this id."""
     return conn.execute(select(table.c.id).where(table.c.id == row_id)).first() is not None
 
 
 def _one_namespace(conn: Connection, other: Any, person_id: str, field: str) -> None:
     """Refuse (409, naming the field) an id a person of the other kind already has. The message
     does not say which kind: to a caller who may not see that person, only that the id is taken."""
-    if _taken(conn, other, person_id):
+    if exists(conn, other, person_id):
         raise Conflict(
             f"{person_id!r} already names another person; subjects and protected persons "
             "share one namespace of ids, choose another",
@@ -110,8 +111,8 @@ def _person_kind(conn: Connection, person_id: str, field: str = "person_id") -> 
     """Which kind of person `person_id` is; refused naming `field` (the caller's own field) if nobody,
     or if the id names both kinds (a database made before ids were one namespace: which one was
     meant cannot be known, so nothing is bound or ordered to it until an operator renames one)."""
-    subject = _taken(conn, t.subjects, person_id)
-    protected = _taken(conn, t.protected_persons, person_id)
+    subject = exists(conn, t.subjects, person_id)
+    protected = exists(conn, t.protected_persons, person_id)
     if subject and protected:
         raise Conflict(f"{person_id!r} names both a subject and a protected person; rename one", field)
     if subject:
@@ -257,7 +258,7 @@ def put_photo(conn: Connection, now: datetime, *, subject_id: str, media_type: s
               sha256: str, uploaded_by: str) -> Touched:  # fmt: skip
     """Keep (or replace) a subject's photo; True when he had none. Checked bytes only: the edge
     decided the type from the content."""
-    if not _taken(conn, t.subjects, subject_id):
+    if not exists(conn, t.subjects, subject_id):
         raise NotFound(f"no subject {subject_id!r}")
     values = {"media_type": media_type, "data": data, "size": len(data), "sha256": sha256,
               "uploaded_by": uploaded_by, "uploaded_at": now}  # fmt: skip
