@@ -45,6 +45,7 @@ DEMO_USERS = (
     ("operator", Role.OPERATOR),
     ("probation", Role.PROBATION_OFFICER),
     ("dispatcher", Role.POLICE_DISPATCHER),
+    ("investigator", Role.POLICE_INVESTIGATOR),
     ("field", Role.FIELD_OFFICER),
     ("victim", Role.PROTECTED_PERSON),
     ("admin", Role.ADMIN),
@@ -101,14 +102,16 @@ def bind_victim(url: str, user_id: str, person_id: str) -> None:
 
 
 def give_scopes(url: str, caseload: list[str], areas: str) -> None:
-    """The probation officer's caseload and the dispatcher's jurisdiction (code prefixes), so that
-    logging in as either shows a narrower view than the operator's."""
+    """The probation officer's caseload, and the dispatcher's jurisdiction and the investigator's
+    station areas (code prefixes), so that logging in as any of them shows a narrower view than the
+    operator's."""
     db = open_engine(url)
     with db.begin() as conn:
         conn.execute(
             update(t.subjects).where(t.subjects.c.id.in_(caseload)).values(probation_officer="probation")
         )
-        conn.execute(update(t.users).where(t.users.c.id == "dispatcher").values(areas=areas))
+        police = t.users.c.id.in_(["dispatcher", "investigator"])
+        conn.execute(update(t.users).where(police).values(areas=areas))
     db.dispose()
 
 
@@ -256,6 +259,7 @@ async def run_demo(*, subjects: int, seed: int, host: str, port: int) -> int:
             "operator": "control centre: everything monitored",
             "probation": f"control centre: his caseload, {len(caseload_ids)} subjects",
             "dispatcher": f"control centre: his jurisdiction, {province} {names[1]} ({names[0]})",
+            "investigator": f"control centre: police cases of his station's areas, {province} {names[1]}",
             "field": "control centre: the incidents he is sent to (an operator sends him from an alert)",
             "victim": f"victim app: {victim_id}, the approach's target",
             "admin": "control centre: users and dispatch targets, no one's records",

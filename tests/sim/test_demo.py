@@ -32,6 +32,7 @@ ROLES = {
     "operator": "operator",
     "probation": "probation_officer",
     "dispatcher": "police_dispatcher",
+    "investigator": "police_investigator",
     "field": "field_officer",
     "victim": "protected_person",
     "admin": "admin",
