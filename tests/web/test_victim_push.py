@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
-from web_kit import HOME_LAT, HOME_LON, SOON, Site
+from web_kit import HOME_LAT, HOME_LON, SOON, Site, north, state_purpose
 
 from vigil.domain.model import Role
 from vigil.store import tables as t
@@ -169,3 +172,66 @@ def test_the_service_worker_shows_a_push_without_saying_where_he_is(site: Site, 
     page.wait_for_timeout(300)
     [quiet] = worker.evaluate(SHOWN, push)
     assert (quiet["title"], quiet["body"], quiet["silent"]) == ("Notes", "You have a new note.", True)
+
+
+# --- what the control centre sees of the messages to her ------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+SMS_PORT = _free_port()  # chosen at import: the site's settings name it before the gateway listens
+
+
+@pytest.fixture
+def gateway() -> Iterator[list[dict[str, Any]]]:
+    """An SMS gateway on loopback that accepts every text (its checks: tests/api/test_api_wake.py)."""
+    texts: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            texts.append(json.loads(self.rfile.read(int(self.headers["content-length"]))))
+            self.send_response(200)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", SMS_PORT), Handler)
+    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
+    try:
+        yield texts
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.site_settings(sms_url=f"http://127.0.0.1:{SMS_PORT}/sms", sms_token="test-token")
+def test_the_alert_detail_shows_the_text_sent_to_her(
+    gateway: list[dict[str, Any]], site: Site, desk: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    pair = site.pair()  # her number: 010-0000-0000
+    site.fixes((pair.phone, HOME_LAT, HOME_LON), (pair.ankle, north(2000), HOME_LON), seconds_ago=100)
+    site.fixes((pair.phone, HOME_LAT, HOME_LON), (pair.ankle, north(50), HOME_LON))
+    alerts = site.call("GET", "/v1/alerts").json()
+    [alert] = [a for a in alerts if a["subject"] == pair.subject and a["kind"] == "proximity_violation"]
+    page = desk.new_page()
+    page.goto(f"{site.url}/control/?token={site.tokens['operator']}")
+    state_purpose(page)
+    page.get_by_test_id("language").get_by_role("button", name="EN").click()
+    page.locator(f"[data-testid=alert-item][data-alert-id='{alert['id']}'] .kind").click()
+    told = page.get_by_test_id("alert-detail").get_by_test_id("detail-notifications")
+    expect(told.get_by_test_id("notification")).to_have_count(1)
+    row = told.get_by_test_id("notification").first
+    expect(row).to_contain_text("Text")
+    expect(row).to_contain_text("Danger")
+    expect(row).to_contain_text("…0000")
+    expect(row).to_contain_text("100 m")
+    expect(row).to_contain_text("Delivered")
+    assert [m["to"] for m in gateway] == ["010-0000-0000"]
