@@ -268,6 +268,10 @@ class Settings(BaseSettings):
             if url is not None and not (_is_https(url) or _is_loopback(url)):
                 problems.append(f"{name} must use https:// (pushes carry personal data)")
         problems += self._audit_problems()
+        if self.sms_url is not None and (
+            self.sms_token is None or not self.sms_token.get_secret_value().strip()
+        ):
+            problems.append("VIGIL_SMS_URL needs VIGIL_SMS_TOKEN (the gateway must know the texts are ours)")
         if self.push_allow_loopback_http:
             problems.append("VIGIL_PUSH_ALLOW_LOOPBACK_HTTP is for tests: push endpoints must be https://")
         if self.metrics_token is not None and not _strong_key(self.metrics_token.get_secret_value()):
