@@ -18,6 +18,8 @@ from vigil.domain.model import Role
 from vigil.store import tables as t
 from vigil.store.accounts import create_user, issue_token
 
+pytestmark = pytest.mark.both_backends  # the records are written and read back on each backend
+
 SMS_TOKEN = "sms-gateway-token-for-tests"
 
 
