@@ -268,10 +268,14 @@ def _dispatch(s: Services) -> Iterator[Metric]:
     sender = s.sender
     if sender is not None:  # messages to her (notify/): none in replays and benchmarks
         yield GaugeMetricFamily(
-            "vigil_notify_backlog", "Pushes and texts to protected persons not yet sent", value=sender.backlog()
+            "vigil_notify_backlog",
+            "Pushes and texts to protected persons not yet sent",
+            value=sender.backlog(),
         )
         yield CounterMetricFamily(
-            "vigil_notify_delivered", "Pushes and texts to protected persons delivered", value=sender.delivered
+            "vigil_notify_delivered",
+            "Pushes and texts to protected persons delivered",
+            value=sender.delivered,
         )
         yield CounterMetricFamily(
             "vigil_notify_failures",
