@@ -9,8 +9,9 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, func, insert, select
 
 from vigil.domain.alerts import AlertChange, AlertKind
 from vigil.notify import planning
@@ -37,47 +38,57 @@ class Notifier:
         self.settings = settings
 
     def stage(self, conn: Connection, changes: Iterable[AlertChange], now: datetime) -> list[Notice]:
-        staged: list[Notice] = []
-        for change in changes:
-            alert = change.alert
-            if alert.protected_person_id is None or alert.kind not in _CONCERNS_HER:
-                continue  # most changes: one look and out
-            try:
-                with conn.begin_nested():
-                    staged += self._one(conn, change, now)
-            except Exception:
-                # Her messages must not cost the devices their answer, nor the alert its commit: the
-                # operators have the alert; the failure is in the log.
-                log.exception("could not stage the messages to her about alert %s", alert.id)
-        return staged
+        """Her messages for these changes. A burst of alerts costs a few queries for the whole batch
+        (her subscriptions, her number, the last distance texted), not a few per change."""
+        concern = [
+            c for c in changes if c.alert.protected_person_id is not None and c.alert.kind in _CONCERNS_HER
+        ]
+        if not concern:
+            return []  # most batches: one look at each change and out
+        try:
+            with conn.begin_nested():
+                return self._stage(conn, concern, now)
+        except Exception:
+            # Her messages must not cost the devices their answer, nor the alerts their commit: the
+            # operators have the alerts; the failure is in the log.
+            log.exception("could not stage the messages to her about %d alert changes", len(concern))
+            return []
 
-    def _one(self, conn: Connection, change: AlertChange, now: datetime) -> list[Notice]:
-        alert = change.alert
-        person = alert.protected_person_id
-        assert person is not None
+    def _stage(self, conn: Connection, changes: list[AlertChange], now: datetime) -> list[Notice]:
+        pushes = [(c, kind) for c in changes if (kind := planning.push_kind(c)) is not None]
+        subscriptions = _subscriptions(conn, {_her(c) for c, _ in pushes})
+        texting = [c for c in changes if self.settings.sms and planning.text_due(c, None, 1.0) is not None]
+        told = _last_told(conn, {c.alert.id for c in texting})
+        phones = _phones(conn, {_her(c) for c in texting})
         out: list[Notice] = []
-        kind = planning.push_kind(change)
-        if kind is not None:
+        for change, kind in pushes:
+            alert = change.alert
             payload = json.dumps({"v": 1, "kind": kind.value, "alert": alert.id, "at": iso(change.at)})
-            subscriptions = conn.execute(
-                select(t.push_subscriptions).where(t.push_subscriptions.c.person_id == person)
-            ).all()
-            for sub in subscriptions:
-                row_id = _insert(conn, alert.id, person, Channel.PUSH, kind.value, sub.id, sub.endpoint,
+            for sub in subscriptions.get(_her(change), ()):
+                row_id = _insert(conn, alert.id, _her(change), Channel.PUSH, kind.value, sub.id, sub.endpoint,
                                  payload, None, now)  # fmt: skip
                 out.append(Notice(row_id, Channel.PUSH, alert.id, sub.endpoint, payload, now, now,
                                   p256dh=sub.p256dh, auth=sub.auth))  # fmt: skip
-        if self.settings.sms and alert.kind in planning.PROXIMITY:
-            step = self.settings.sms_step_m
-            due = planning.text_due(change, _last_told(conn, alert.id), step)
-            phone = _phone(conn, person) if due is not None else ""
-            if due is not None and phone:
-                text_kind, distance = due
-                body = planning.text(text_kind, distance, self.settings.language, step)
-                row_id = _insert(conn, alert.id, person, Channel.SMS, text_kind.value, None, phone, body,
-                                 distance, now)  # fmt: skip
-                out.append(Notice(row_id, Channel.SMS, alert.id, phone, body, now, now))
+        step = self.settings.sms_step_m
+        for change in texting:  # in the batch's order: a second change sees the first one's text
+            alert = change.alert
+            phone = phones.get(_her(change), "")
+            due = planning.text_due(change, told.get(alert.id), step)
+            if due is None or not phone:
+                continue
+            text_kind, distance = due
+            body = planning.text(text_kind, distance, self.settings.language, step)
+            row_id = _insert(conn, alert.id, _her(change), Channel.SMS, text_kind.value, None, phone, body,
+                             distance, now)  # fmt: skip
+            told[alert.id] = distance
+            out.append(Notice(row_id, Channel.SMS, alert.id, phone, body, now, now))
         return out
+
+
+def _her(change: AlertChange) -> str:
+    person = change.alert.protected_person_id
+    assert person is not None  # only such changes are staged
+    return person
 
 
 def _insert(
@@ -114,21 +125,34 @@ def _insert(
     return int(inserted[0])
 
 
-def _last_told(conn: Connection, alert_id: str) -> float | None:
-    """The distance the last text about this alert told (whatever became of it): the per-pair state
+def _subscriptions(conn: Connection, people: set[str]) -> dict[str, list[Any]]:
+    found: dict[str, list[Any]] = {}
+    if people:
+        c = t.push_subscriptions.c
+        for row in conn.execute(select(t.push_subscriptions).where(c.person_id.in_(sorted(people)))):
+            found.setdefault(row.person_id, []).append(row)
+    return found
+
+
+def _last_told(conn: Connection, alert_ids: set[str]) -> dict[str, float]:
+    """The distance the last text about each alert told (whatever became of it): the per-pair state
     that keeps texts to one per step, kept in the records themselves so it survives a restart."""
+    if not alert_ids:
+        return {}
     c = t.notifications.c
-    row = conn.execute(
-        select(c.distance_m)
-        .where(c.alert_id == alert_id, c.channel == Channel.SMS.value)
-        .order_by(c.id.desc())
-        .limit(1)
-    ).first()
-    return None if row is None else row.distance_m
+    last = (
+        select(func.max(c.id))
+        .where(c.alert_id.in_(sorted(alert_ids)), c.channel == Channel.SMS.value)
+        .group_by(c.alert_id)
+    )
+    rows = conn.execute(select(c.alert_id, c.distance_m).where(c.id.in_(last)))
+    return {r.alert_id: r.distance_m for r in rows if r.distance_m is not None}
 
 
-def _phone(conn: Connection, person: str) -> str:
-    """Her number from the registry ('' when none is recorded)."""
+def _phones(conn: Connection, people: set[str]) -> dict[str, str]:
+    """Their numbers from the registry (none recorded: left out)."""
+    if not people:
+        return {}
     c = t.protected_persons.c
-    row = conn.execute(select(c.phone).where(c.id == person)).first()
-    return "" if row is None else str(row.phone or "").strip()
+    rows = conn.execute(select(c.id, c.phone).where(c.id.in_(sorted(people))))
+    return {r.id: str(r.phone).strip() for r in rows if r.phone and str(r.phone).strip()}
