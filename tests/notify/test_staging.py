@@ -61,9 +61,8 @@ def test_texts_per_step_across_batches_and_pushes_to_each_of_her_browsers(empty_
             "700",
         ]  # 850, 745, 640
         # P2 has a browser but no number: one push, no text
-        assert [
-            (n.channel, n.recipient) for n in second if n.alert_id == "a-1" and n.recipient.endswith("/3")
-        ] == [(Channel.PUSH, "https://push.example.com/3")]
+        theirs = [(n.channel, n.recipient) for n in second if n.alert_id == "a-2"]
+        assert theirs == [(Channel.PUSH, "https://push.example.com/3")]
         with engine.connect() as conn:
             rows = conn.execute(select(t.notifications).order_by(t.notifications.c.id)).all()
         assert len(rows) == len(first) + len(second)
