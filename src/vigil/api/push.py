@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -80,7 +81,7 @@ async def subscribe(request: Request, services: Wired, body: Subscription, princ
     p256dh = _key(body.keys.p256dh)
     auth = _auth(body.keys.auth)
 
-    def apply(conn: Connection, now: Any) -> Touched:
+    def apply(conn: Connection, now: datetime) -> Touched:
         c = t.push_subscriptions.c
         known = conn.execute(select(t.push_subscriptions).where(c.endpoint == endpoint)).first()
         if known is not None and known.person_id != person:
@@ -119,7 +120,7 @@ async def unsubscribe(
     none with that endpoint (someone else's is never touched)."""
     person = _herself(principal)
 
-    def apply(conn: Connection, now: Any) -> Touched:
+    def apply(conn: Connection, now: datetime) -> Touched:
         c = t.push_subscriptions.c
         gone = conn.execute(
             delete(t.push_subscriptions).where(c.endpoint == endpoint, c.person_id == person)

@@ -110,12 +110,14 @@ function notification(data, kept) {
     body,
     tag: `vigil-${data.alert || "news"}`, // a newer word about the same alert replaces the older
     renotify: true,
-    icon: "/victim/icons/icon-192.png",
     silent: quiet,
     requireInteraction: !quiet && data.kind === "danger",
     data: { url: "/victim/" },
   };
-  if (!quiet) options.vibrate = data.kind === "danger" ? [400, 150, 400, 150, 400] : [200, 100, 200];
+  if (!quiet) {
+    options.icon = "/victim/icons/icon-192.png"; // in discreet mode not even the app's ring
+    options.vibrate = data.kind === "danger" ? [400, 150, 400, 150, 400] : [200, 100, 200];
+  }
   return [title, options];
 }
 
