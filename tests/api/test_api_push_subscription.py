@@ -75,6 +75,10 @@ def test_she_registers_refreshes_lists_and_removes_her_own(app_client, her):
     assert r.status_code == 200 and r.json()["created"] is True
     again = api.client.put("/v1/me/push-subscription", json=body(), headers=her)  # new keys, same browser
     assert again.json() == {"id": r.json()["id"], "created": False}
+    # a new browser is told to her account (whoever holds it may have registered one of their own);
+    # a refresh of the same one is not
+    told = [n for n in api.client.get("/v1/me/notices", headers=her).json() if n["kind"] == "push_subscribed"]
+    assert [n["detail"] for n in told] == [{"service": "push.example.com"}]
     assert [s["service"] for s in api.client.get("/v1/me/push-subscriptions", headers=her).json()] == [
         "push.example.com"
     ]

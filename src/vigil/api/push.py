@@ -22,6 +22,7 @@ from vigil.api.deps import Wired
 from vigil.api.me import Self, _herself
 from vigil.commands import Conflict, NotFound, Refused, Touched, Write
 from vigil.config import Settings
+from vigil.store import notices
 from vigil.store import tables as t
 from vigil.store.codec import iso
 
@@ -104,6 +105,10 @@ async def subscribe(request: Request, services: Wired, body: Subscription, princ
              "created_at": now, "updated_at": now},
         ).inserted_primary_key  # fmt: skip
         assert inserted is not None
+        # told to her account, on every phone she uses (GET /v1/me/status): it may not have been her
+        detail = {"service": urlsplit(endpoint).hostname or ""}
+        notices.tell(conn, notices.accounts_of(conn, person), notices.PUSH_SUBSCRIBED, now,
+                     actor=principal.id, reason="", detail=detail)  # fmt: skip
         return Touched(result={"id": int(inserted[0]), "created": True})
 
     result: dict[str, Any] = await writer.run(request, Write(apply))
