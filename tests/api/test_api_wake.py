@@ -81,12 +81,13 @@ def test_he_comes_near_her_browser_is_woken_with_a_push_it_can_decrypt(wake):
     assert [s["service"] for s in listed] == ["127.0.0.1"] and "endpoint" not in listed[0]
 
     him_at(api, 3000)
-    him_at(api, 850)  # within the warning distance: a push
+    him_at(api, 850)  # within the warning distance, beyond her view (600 m): a text, not yet a push
+    him_at(api, 500)  # within her view, where the app shows him: a push
     [near] = push.wait(1)
     assert near.payload["kind"] == "near" and near.payload["v"] == 1
     assert set(near.payload) == {"v", "kind", "alert", "at"}  # never where he is
     assert near.claims["aud"] == push.url and near.headers["urgency"] == "high"
-    him_at(api, 820)  # nearer, still a warning: nothing new
+    him_at(api, 480)  # nearer, still a warning: nothing new
     him_at(api, 50)  # a violation: danger
     received = push.wait(2)
     assert [p.payload["kind"] for p in received] == ["near", "danger"]
@@ -106,8 +107,8 @@ def test_he_comes_near_her_browser_is_woken_with_a_push_it_can_decrypt(wake):
     assert [n["kind"] for n in detail["notifications"] if n["channel"] == "push"] == ["near", "danger"]
     # and counted for /metrics (once the sender has settled what the writer recorded)
     wait_until(lambda: "vigil_notify_backlog 0.0" in api.get("/metrics", who=Role.ADMIN).text)
-    # two pushes and two texts (her number is in the registry too)
-    assert "vigil_notify_delivered_total 4.0" in api.get("/metrics", who=Role.ADMIN).text
+    # two pushes and three texts (her number is in the registry too: at 850, 500 and 50 m)
+    assert "vigil_notify_delivered_total 5.0" in api.get("/metrics", who=Role.ADMIN).text
 
 
 def test_her_sos_answered_is_pushed(wake):
@@ -134,7 +135,7 @@ def test_a_subscription_the_push_service_says_is_gone_is_removed(wake):
     assert api.client.put("/v1/me/push-subscription", json=subscription, headers=her).status_code == 200
     push.answers["/push/old-phone"] = [410]
     him_at(api, 3000)
-    him_at(api, 850)
+    him_at(api, 500)
     wait_until(lambda: api.count(t.push_subscriptions) == 0)
     alert_id = alert_of(api)["id"]
     [record] = [n for n in api.get(f"/v1/alerts/{alert_id}/notifications").json() if n["channel"] == "push"]
@@ -150,7 +151,7 @@ def test_a_push_service_that_is_down_is_retried_until_delivered(wake):
     assert api.client.put("/v1/me/push-subscription", json=subscription, headers=her).status_code == 200
     push.answers["/push/her-phone"] = [503, 500]
     him_at(api, 3000)
-    him_at(api, 850)
+    him_at(api, 500)
     alert_id = alert_of(api)["id"]
 
     def attempts() -> int:

@@ -23,23 +23,44 @@ def change(kind: AlertKind = AlertKind.PROXIMITY_WARNING, what: Change = Change.
     return AlertChange(replace(base, **alert), what, T0)  # type: ignore[arg-type]
 
 
-def test_pushes_when_he_comes_near_becomes_a_danger_and_her_sos_is_answered() -> None:
-    assert push_kind(change()) is Kind.NEAR
-    assert push_kind(change(AlertKind.PROXIMITY_VIOLATION)) is Kind.DANGER
-    assert push_kind(change(AlertKind.PROXIMITY_VIOLATION, Change.ESCALATED)) is Kind.DANGER
-    assert push_kind(change(what=Change.UPDATED)) is None  # the same danger again: no new push
+VIEW = 600.0  # the order's victim view: within it the app shows him exactly
+
+
+def test_pushes_once_he_is_within_her_view_a_danger_and_her_sos_answered() -> None:
+    assert push_kind(change(distance=850), VIEW) is None  # a warning beyond her view: a text, no push
+    assert push_kind(change(distance=500), VIEW) is Kind.NEAR
+    assert push_kind(change(what=Change.UPDATED, distance=590), VIEW) is Kind.NEAR  # he came within it
+    assert push_kind(change(what=Change.UPDATED, distance=450), VIEW, {"near"}) is None  # once
+    violation = change(AlertKind.PROXIMITY_VIOLATION, Change.ESCALATED, 90, "violation")
+    assert push_kind(violation, VIEW, {"near"}) is Kind.DANGER
+    assert push_kind(replace(violation, change=Change.UPDATED), VIEW, {"near", "danger"}) is None
+    assert (
+        push_kind(change(AlertKind.PROXIMITY_VIOLATION, distance=50, tier="violation"), VIEW) is Kind.DANGER
+    )
     sos = change(AlertKind.SOS, tier=None)
-    assert push_kind(sos) is None
+    assert push_kind(sos, VIEW) is None
     for answered in (Change.ACKNOWLEDGED, Change.DISPATCHED):
-        assert push_kind(replace(sos, change=answered)) is Kind.SOS_ANSWERED
-    assert push_kind(replace(sos, change=Change.RESOLVED)) is None
+        assert push_kind(replace(sos, change=answered), VIEW) is Kind.SOS_ANSWERED
+    assert push_kind(replace(sos, change=Change.RESOLVED), VIEW) is None
+
+
+def test_a_violation_beyond_her_view_is_not_pushed_one_without_a_distance_is() -> None:
+    # an order whose violation distance is wider than her view: the exact line is not hers to learn
+    wide = change(AlertKind.PROXIMITY_VIOLATION, distance=800, tier="violation")
+    assert push_kind(wide, VIEW) is None
+    assert push_kind(wide, 1000) is Kind.DANGER
+    # her device saw his tag (no GPS): a danger, as her status says
+    tag = change(AlertKind.PROXIMITY_VIOLATION, tier="violation")
+    tag = replace(tag, alert=replace(tag.alert, facts=replace(tag.alert.facts, distance_m=None, ble=True)))
+    assert push_kind(tag, VIEW) is Kind.DANGER
+    assert push_kind(tag, None) is Kind.DANGER
 
 
 @pytest.mark.parametrize(
     "other", [{"late": True}, {"unconfirmed": True}, {"active": False}, {"protected_person_id": None}]
 )
 def test_nothing_for_what_is_not_a_live_danger_to_her(other: dict) -> None:
-    assert push_kind(change(**other)) is None
+    assert push_kind(change(distance=300, **other), VIEW) is None
     assert text_due(change(**other), None, 100) is None
 
 

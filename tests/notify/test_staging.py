@@ -39,6 +39,12 @@ def test_texts_per_step_across_batches_and_pushes_to_each_of_her_browsers(empty_
             for pid, phone in (("P1", "010-1111-2222"), ("P2", "")):
                 conn.execute(insert(t.protected_persons),
                              {"id": pid, "name": pid, "phone": phone, "notes": "", "created_at": T0, "updated_at": T0})  # fmt: skip
+            conn.execute(insert(t.subjects), {"id": "S1", "name": "him", "legal_basis": "parole", "case_reference": "",
+                                               "notes": "", "created_at": T0, "updated_at": T0})  # fmt: skip
+            conn.execute(insert(t.orders), {"id": "O1", "subject_id": "S1", "protected_person_id": "P1",
+                                            "violation_distance_m": 100, "warning_distance_m": 1000,
+                                            "victim_view_m": 600, "legal_basis": "parole",
+                                            "created_at": T0, "updated_at": T0})  # fmt: skip
             for n, pid in ((1, "P1"), (2, "P1"), (3, "P2")):
                 conn.execute(insert(t.push_subscriptions),
                              {"person_id": pid, "endpoint": f"https://push.example.com/{n}", "p256dh": f"k{n}",
@@ -47,8 +53,12 @@ def test_texts_per_step_across_batches_and_pushes_to_each_of_her_browsers(empty_
         with engine.begin() as conn:
             first = notifier.stage(conn, [at(850, Change.OPENED), at(790), at(745), at(700)], T0)
         with engine.begin() as conn:
-            second = notifier.stage(conn, [at(660), at(640), at(500, Change.OPENED, "P2")], T0)
-        pushes = [n for n in first if n.channel is Channel.PUSH]
+            second = notifier.stage(
+                conn, [at(660), at(640), at(590), at(550), at(500, Change.OPENED, "P2")], T0
+            )
+        # beyond her view (600 m) no push; within it one, to each of her browsers, once
+        assert [n for n in first if n.channel is Channel.PUSH] == []
+        pushes = [n for n in second if n.channel is Channel.PUSH and n.alert_id == "a-1"]
         assert sorted(n.recipient for n in pushes) == [
             "https://push.example.com/1",
             "https://push.example.com/2",

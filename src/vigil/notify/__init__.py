@@ -1,10 +1,10 @@
 """Waking her: messages to the protected person herself, on two channels of their own.
 
 - Web Push (RFC 8030) to each browser where the victim app subscribed, encrypted for that browser
-  (RFC 8291, aes128gcm) and signed with the server's VAPID key (RFC 8292): when he comes near (a
-  proximity warning or violation about her opens, or a warning becomes a violation) and when the
-  control centre answers her SOS (acknowledged, dispatched). The push says which of these it is and
-  nothing more: never where he is.
+  (RFC 8291, aes128gcm) and signed with the server's VAPID key (RFC 8292): when he comes near (within
+  her view while a proximity alert about her is open: where the app shows him anyway), when it
+  becomes a violation, and when the control centre answers her SOS (acknowledged, dispatched). The
+  push says which of these it is and nothing more: never where he is.
 - Text messages through the configured SMS gateway, as Korea's system does: one when he comes
   within the warning distance, then one each time the distance has changed by 100 m (closer or
   farther) since the last text, while he stays within it.

@@ -1,4 +1,5 @@
-"""What an alert change says to her, decided on the change alone (pure: no database, no clock).
+"""What an alert change says to her, decided on the change, her order's view and what was sent
+before (pure: no database, no clock).
 
 A push names one of three kinds and nothing else; a text gives the distance, rounded up to the next
 100 m. Neither is sent for what is not a live danger to her now: a late alert (about the past), or
@@ -8,6 +9,7 @@ a position not yet believed (an unconfirmed warning: the operators check it firs
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from enum import StrEnum
 
 from vigil.domain.alerts import AlertChange, AlertKind, Change
@@ -34,19 +36,34 @@ def _live(change: AlertChange) -> bool:
     )
 
 
-def push_kind(change: AlertChange) -> Kind | None:
-    """The push this change calls for, if any."""
+def push_kind(change: AlertChange, view_m: float | None, pushed: Collection[str] = ()) -> Kind | None:
+    """The push this change calls for, if any. `view_m`: the order's victim view (None: unknown);
+    `pushed`: the kinds already pushed about this alert.
+
+    He is pushed as near only once he is within her view, where the app shows him exactly anyway:
+    her status never depends on where exactly he stands beyond it (domain/victim_view.py), and a
+    push at the moment an exact warning distance is crossed would hand whoever holds her account
+    what the status withholds. (The texts, which go to the number the operators recorded, are told
+    at the warning distance.) A violation is a danger push once: within her view, or with no
+    distance at all (her device saw his tag: her status says danger then too)."""
     alert = change.alert
     if alert.protected_person_id is None:
         return None
-    if alert.kind is AlertKind.SOS and change.change in (Change.ACKNOWLEDGED, Change.DISPATCHED):
-        return Kind.SOS_ANSWERED
-    if not _live(change):
+    if alert.kind is AlertKind.SOS:
+        answered = change.change in (Change.ACKNOWLEDGED, Change.DISPATCHED)
+        return Kind.SOS_ANSWERED if answered else None
+    if not _live(change) or change.change not in (Change.OPENED, Change.UPDATED, Change.ESCALATED):
         return None
-    if change.change is Change.OPENED:
-        return Kind.DANGER if alert.kind is AlertKind.PROXIMITY_VIOLATION else Kind.NEAR
-    if change.change is Change.ESCALATED and alert.kind is AlertKind.PROXIMITY_VIOLATION:
+    distance = alert.facts.distance_m
+    shown = distance is not None and view_m is not None and distance <= view_m
+    if (
+        alert.kind is AlertKind.PROXIMITY_VIOLATION
+        and Kind.DANGER not in pushed
+        and (shown or distance is None)
+    ):
         return Kind.DANGER
+    if shown and not pushed:
+        return Kind.NEAR
     return None
 
 

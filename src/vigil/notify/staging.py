@@ -55,7 +55,14 @@ class Notifier:
             return []
 
     def _stage(self, conn: Connection, changes: list[AlertChange], now: datetime) -> list[Notice]:
-        pushes = [(c, kind) for c in changes if (kind := planning.push_kind(c)) is not None]
+        views = _views(conn, {c.alert.order_id for c in changes if c.alert.order_id is not None})
+        pushed = _pushed(conn, {c.alert.id for c in changes if c.alert.kind in planning.PROXIMITY})
+        pushes: list[tuple[AlertChange, planning.Kind]] = []
+        for c in changes:  # in the batch's order: a later change sees what an earlier one pushed
+            kind = planning.push_kind(c, views.get(c.alert.order_id or ""), pushed.get(c.alert.id, set()))
+            if kind is not None:
+                pushes.append((c, kind))
+                pushed.setdefault(c.alert.id, set()).add(kind.value)
         subscriptions = _subscriptions(conn, {_her(c) for c, _ in pushes})
         texting = [c for c in changes if self.settings.sms and planning.text_due(c, None, 1.0) is not None]
         told = _last_told(conn, {c.alert.id for c in texting})
@@ -131,6 +138,31 @@ def _subscriptions(conn: Connection, people: set[str]) -> dict[str, list[Any]]:
         c = t.push_subscriptions.c
         for row in conn.execute(select(t.push_subscriptions).where(c.person_id.in_(sorted(people)))):
             found.setdefault(row.person_id, []).append(row)
+    return found
+
+
+def _views(conn: Connection, order_ids: set[str]) -> dict[str, float]:
+    """Each order's victim view: how far she is shown him exactly."""
+    if not order_ids:
+        return {}
+    c = t.orders.c
+    rows = conn.execute(select(c.id, c.victim_view_m).where(c.id.in_(sorted(order_ids))))
+    return {r.id: float(r.victim_view_m) for r in rows}
+
+
+def _pushed(conn: Connection, alert_ids: set[str]) -> dict[str, set[str]]:
+    """The kinds already pushed about each alert (to any of her browsers)."""
+    if not alert_ids:
+        return {}
+    c = t.notifications.c
+    rows = conn.execute(
+        select(c.alert_id, c.kind)
+        .where(c.alert_id.in_(sorted(alert_ids)), c.channel == Channel.PUSH.value)
+        .distinct()
+    )
+    found: dict[str, set[str]] = {}
+    for r in rows:
+        found.setdefault(r.alert_id, set()).add(r.kind)
     return found
 
 
