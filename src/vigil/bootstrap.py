@@ -108,15 +108,7 @@ def build(
     handoff.deliverer = deliverer
     sender = None
     if vapid is not None:
-        sender = Sender(
-            submit=runner.submit,
-            load=lambda: _notify_state(db),
-            client=client,
-            key=vapid,
-            settings=settings.sender(),
-            clock=clock,
-            wall=utc_now,  # VAPID tokens carry the real time: push services check it
-        )
+        sender = make_sender(settings, runner.submit, client, clock, vapid, lambda: _notify_state(db))
         handoff.sender = sender
     # Revocations made by any process on the database (another server, the CLI) reach the token
     # cache before it answers again; the ones made here are told after their commit.
@@ -168,6 +160,27 @@ def make_deliverer(
         client=client,
         clock=clock,
         wall=utc_now,  # signatures carry the real time: receivers check it against their clocks
+    )
+
+
+def make_sender(
+    settings: Settings,
+    submit: Callable[[Any], Future[Any]],
+    client: httpx.AsyncClient,
+    clock: Clock,
+    vapid: VapidKey,
+    load: Callable[[], list[Notice]],
+) -> Sender:
+    """The sender of her pushes and texts; `submit` runs its records through the writer, `load` is
+    what it takes over at its start (every pending message; a cluster worker: its partitions')."""
+    return Sender(
+        submit=submit,
+        load=load,
+        client=client,
+        key=vapid,
+        settings=settings.sender(),
+        clock=clock,
+        wall=utc_now,  # VAPID tokens carry the real time: push services check it
     )
 
 

@@ -24,3 +24,4 @@ class Notice:
     attempts: int = 0
     p256dh: str = ""  # push: her browser's keys (RFC 8291)
     auth: str = ""
+    person_id: str = ""  # the protected person (cluster mode: whose partition sends it)

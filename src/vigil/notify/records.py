@@ -63,7 +63,7 @@ def pending(conn: Connection) -> list[Notice]:
         if channel is Channel.PUSH and r.p256dh is None:
             continue
         notice = Notice(r.id, channel, r.alert_id, r.recipient, r.payload, r.created_at, r.next_attempt_at,
-                        r.attempts, r.p256dh or "", r.auth or "")  # fmt: skip
+                        r.attempts, r.p256dh or "", r.auth or "", r.person_id)  # fmt: skip
         out.append(notice)
     return out
 

@@ -75,7 +75,7 @@ class Notifier:
                 row_id = _insert(conn, alert.id, _her(change), Channel.PUSH, kind.value, sub.id, sub.endpoint,
                                  payload, None, now)  # fmt: skip
                 out.append(Notice(row_id, Channel.PUSH, alert.id, sub.endpoint, payload, now, now,
-                                  p256dh=sub.p256dh, auth=sub.auth))  # fmt: skip
+                                  p256dh=sub.p256dh, auth=sub.auth, person_id=_her(change)))  # fmt: skip
         step = self.settings.sms_step_m
         for change in texting:  # in the batch's order: a second change sees the first one's text
             alert = change.alert
@@ -88,7 +88,7 @@ class Notifier:
             row_id = _insert(conn, alert.id, _her(change), Channel.SMS, text_kind.value, None, phone, body,
                              distance, now)  # fmt: skip
             told[alert.id] = distance
-            out.append(Notice(row_id, Channel.SMS, alert.id, phone, body, now, now))
+            out.append(Notice(row_id, Channel.SMS, alert.id, phone, body, now, now, person_id=_her(change)))
         return out
 
 
