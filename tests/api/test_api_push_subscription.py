@@ -41,6 +41,7 @@ def her(app_client) -> dict[str, str]:
         (body("http://push.example.com/x"), "endpoint", "https://"),
         (body("ftp://push.example.com/x"), "endpoint", "https://"),
         (body("https:///nohost"), "endpoint", "host"),
+        (body("https://[::1/x"), "endpoint", "host"),
         (body("https://user:pw@push.example.com/x"), "endpoint", "credentials"),
         (body("https://127.0.0.1/x"), "endpoint", "not this machine"),
         (body("https://10.1.2.3/x"), "endpoint", "private"),

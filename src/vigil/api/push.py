@@ -139,8 +139,11 @@ async def unsubscribe(
 
 def _endpoint(value: str, settings: Settings) -> str:
     value = value.strip()
-    parts = urlsplit(value)
-    host = (parts.hostname or "").lower()
+    try:
+        parts = urlsplit(value)
+        host = (parts.hostname or "").lower()
+    except ValueError:  # "https://[::1" and the like
+        raise Refused("endpoint", "must be an absolute URL with a host and no credentials") from None
     if not host or parts.username or parts.password:
         raise Refused("endpoint", "must be an absolute URL with a host and no credentials")
     if parts.scheme == "http":
