@@ -40,6 +40,7 @@ from vigil.api import (
     notices,
     positions,
     profiles,
+    push,
     registry,
     streams,
     tiles,
@@ -51,6 +52,7 @@ from vigil.config import Settings
 from vigil.gateway.courier import Courier
 from vigil.gateway.intake import Admission
 from vigil.gateway.listeners import SESSIONS, Gateway
+from vigil.notify import vapid as vapid_key
 from vigil.retention import purge_periodically
 from vigil.runner import utc_now
 from vigil.store.database import migrate, open_engine
@@ -71,7 +73,10 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         await asyncio.to_thread(bootstrap.prepare, db, settings, clock())
         trail_key = await asyncio.to_thread(bootstrap.load_trail_key, db, settings)
         # Alert ids must stay unique across restarts and servers: random, not counted.
-        services = bootstrap.build(db, settings, clock, lambda: str(uuid.uuid4()), trail_key=trail_key)
+        vapid = await asyncio.to_thread(vapid_key.load, settings, create=True)
+        services = bootstrap.build(
+            db, settings, clock, lambda: str(uuid.uuid4()), trail_key=trail_key, vapid=vapid
+        )
         app.state.services = services
         cluster_log = None
         if settings.cluster:
@@ -115,7 +120,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     )
     for router in (
         ingest.router, registry.router, alerts.router, positions.router, streams.router, dispatch.router,
-        incidents.router, me.router, notices.router, web.router, evidence.router, audit.router, accounts.router,
+        incidents.router, me.router, push.router, notices.router, web.router, evidence.router, audit.router, accounts.router,
         admin.router, device_commands.router, metrics.router, notes.router, handover.router,
         profiles.router, incident_report.router, cases.router, tiles.router, geocode.router, absences.router,
     ):  # fmt: skip

@@ -14,6 +14,9 @@ devices ─► api.ingest ─► adapters (bytes → Fix/DeviceEvent)
           dispatch.deliverer (after commit: renders, signs) ─► signed POSTs to 112 / probation targets
                                      ▲                        │
                                      └── api.dispatch ◄───────┘ signed callbacks (received … closed)
+          notify.staging (her pushes and texts, staged in the same transaction)
+                          ▼
+          notify.sender (after commit: encrypts, signs) ─► Web Push to her browsers, the SMS gateway
 
 people ─► api.registry / api.alerts ─► runner (writes) | store.reader (reads)
      └─► api.auth (token cache) ◄── store.revocations ◄── every revocation, in any process on the database
@@ -46,6 +49,11 @@ from vigil.dispatch.fallback import Fallback, HttpFallback, LogFallback
 from vigil.dispatch.outbox import DispatchCommand, Outbox, Pending
 from vigil.dispatch.routing import Target
 from vigil.dispatch.targets import load_targets, sync_env_target
+from vigil.notify import records as notify_records
+from vigil.notify.messages import Notice
+from vigil.notify.sender import Sender
+from vigil.notify.staging import Notifier
+from vigil.notify.vapid import VapidKey
 from vigil.processor import Processor, Published
 from vigil.runner import Runner, utc_now
 from vigil.services import Handoff, Services
@@ -69,13 +77,15 @@ def build(
     new_incident_id: Callable[[], str] | None = None,
     trail_key: AuditKey | None = None,
     observe: Callable[[Published], None] | None = None,
+    vapid: VapidKey | None = None,
 ) -> Services:
     """Every long-lived part on a migrated database, wired and not started.
 
     new_id names alerts (the server: random, unique across restarts and servers; a replay: a-1,
     a-2, …); new_incident_id likewise incidents (default random). trail_key: the audit chain's key
     (None: nothing can be audited, as in replays and benchmarks). observe: told of every committed
-    batch on the writer thread (a benchmark's count)."""
+    batch on the writer thread (a benchmark's count). vapid: the key her pushes are signed with (None:
+    nothing is staged for her: replays and benchmarks wake no one)."""
     hub = Hub(settings.stream_queue, settings.stream_batch_s)
     handoff = Handoff(hub, observe)
     # asked at each push: `services` is made below, and where the server listens is known later
@@ -88,6 +98,7 @@ def build(
         audit_key=trail_key,
         new_incident_id=new_incident_id,
         local_zone=ZoneInfo(settings.timezone),
+        notifier=Notifier(settings.notify()) if vapid is not None else None,
     )
     runner = Runner(processor, handoff, clock)
     # Pushes leave from this process over a client that ignores proxy settings in the environment:
@@ -95,6 +106,10 @@ def build(
     client = httpx.AsyncClient(trust_env=False, follow_redirects=False, verify=_tls())
     deliverer = make_deliverer(db, settings, runner.submit, client, clock)
     handoff.deliverer = deliverer
+    sender = None
+    if vapid is not None:
+        sender = make_sender(settings, runner.submit, client, clock, vapid, lambda: _notify_state(db))
+        handoff.sender = sender
     # Revocations made by any process on the database (another server, the CLI) reach the token
     # cache before it answers again; the ones made here are told after their commit.
     revocations = Watcher(db)
@@ -118,6 +133,8 @@ def build(
         deliverer=deliverer,
         audit_key=trail_key,
         anchorer=anchorer,
+        sender=sender,
+        vapid=vapid,
     )
     return services
 
@@ -143,6 +160,27 @@ def make_deliverer(
         client=client,
         clock=clock,
         wall=utc_now,  # signatures carry the real time: receivers check it against their clocks
+    )
+
+
+def make_sender(
+    settings: Settings,
+    submit: Callable[[Any], Future[Any]],
+    client: httpx.AsyncClient,
+    clock: Clock,
+    vapid: VapidKey,
+    load: Callable[[], list[Notice]],
+) -> Sender:
+    """The sender of her pushes and texts; `submit` runs its records through the writer, `load` is
+    what it takes over at its start (every pending message; a cluster worker: its partitions')."""
+    return Sender(
+        submit=submit,
+        load=load,
+        client=client,
+        key=vapid,
+        settings=settings.sender(),
+        clock=clock,
+        wall=utc_now,  # VAPID tokens carry the real time: push services check it
     )
 
 
@@ -183,6 +221,11 @@ def _witness(settings: Settings) -> Witness | None:
 def _outbox_state(db: Engine) -> tuple[list[Pending], list[tuple[int, str, str, datetime]]]:
     with db.connect() as conn:
         return Outbox.pending(conn), Outbox.awaiting_ack(conn)
+
+
+def _notify_state(db: Engine) -> list[Notice]:
+    with db.connect() as conn:
+        return notify_records.pending(conn)
 
 
 def _targets(db: Engine) -> list[Target]:

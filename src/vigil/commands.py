@@ -282,3 +282,27 @@ class Callback(Command[Reported]):
 
 
 DispatchCommand = Record | Escalate | Callback
+
+
+# --- waking her: pushes and texts to the protected person (notify/) -------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """What one attempt at a message to her came to, for the record."""
+
+    notification_id: int
+    at: datetime
+    status: int | None  # HTTP status, None when no answer came
+    error: str = ""
+    # pending (tried again at next_attempt_at) | delivered | gone (her subscription expired: it is
+    # removed) | failed (refused for good: retrying cannot help) | expired (given up: too old)
+    state: str = "pending"
+    next_attempt_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Notified(Command[None]):
+    """Attempts at messages to her to record."""
+
+    sent: tuple[Sent, ...]

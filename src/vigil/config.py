@@ -16,6 +16,8 @@ from vigil.rules.tuning import Tuning
 if TYPE_CHECKING:  # the dispatch stack is loaded by what dispatches, not by every command
     from vigil.dispatch.deliverer import DeliverySettings
     from vigil.dispatch.outbox import OutboxSettings
+    from vigil.notify.sender import SenderSettings
+    from vigil.notify.staging import NotifySettings
 
 # The rule knobs below default to the rules' own figures (rules/tuning.py): one definition each.
 _RULES = Tuning()
@@ -118,6 +120,27 @@ class Settings(BaseSettings):
     dispatch_ack_timeout_s: float = Field(default=60.0, gt=0)
     # The fallback channel for pushes that do not get through: an HTTP gateway (e.g. SMS), else a log line.
     fallback_url: str | None = None
+    # --- waking her (notify/): Web Push to the victim app and text messages to her phone ---
+    # The VAPID key pair (RFC 8292) that signs every push: a P-256 private key, PEM or raw base64url,
+    # inline or in a file; with neither, the server makes a key file on first start (mode 0600)
+    # beside the audit key's default (`<database>.vapid.pem`) and reuses it.
+    vapid_private_key: SecretStr | None = None
+    vapid_key_file: Path | None = None
+    # Who runs this server, in each push's VAPID claims (a push service writes here about abuse).
+    vapid_subject: str = Field(default="mailto:vigil@localhost", pattern=r"^(mailto:|https://)\S+$")
+    # How long a push service keeps a push for a phone that is off (seconds; RFC 8030 TTL).
+    push_ttl_s: int = Field(default=3600, ge=0, le=2_419_200)
+    # Push endpoints must be https://; tests and a local push service may allow http:// on loopback.
+    push_allow_loopback_http: bool = False
+    # The SMS gateway (docs/notifications.md): POST JSON {id, to, text} with this bearer token.
+    sms_url: str | None = None
+    sms_token: SecretStr | None = None
+    # A text when he comes within the warning distance, then again each time the distance has
+    # changed by this much (closer or farther) since the last text.
+    sms_step_m: float = Field(default=100.0, gt=0)
+    # A message to her not delivered by then is given up (recorded `expired`): it would tell her
+    # what was true that long ago. Retried with backoff until then.
+    notify_give_up_s: float = Field(default=3600.0, gt=0)
     # The web apps: an optional map tile server (e.g. https://tiles.example/{z}/{x}/{y}.png; none by
     # default: the apps draw the municipality outlines offline) and the first language (ko or en).
     tile_url: str | None = None
@@ -261,10 +284,17 @@ class Settings(BaseSettings):
         for name, url in (
             ("VIGIL_DISPATCH_URL", self.dispatch_url),
             ("VIGIL_FALLBACK_URL", self.fallback_url),
+            ("VIGIL_SMS_URL", self.sms_url),
         ):
             if url is not None and not (_is_https(url) or _is_loopback(url)):
                 problems.append(f"{name} must use https:// (pushes carry personal data)")
         problems += self._audit_problems()
+        if self.sms_url is not None and (
+            self.sms_token is None or not self.sms_token.get_secret_value().strip()
+        ):
+            problems.append("VIGIL_SMS_URL needs VIGIL_SMS_TOKEN (the gateway must know the texts are ours)")
+        if self.push_allow_loopback_http:
+            problems.append("VIGIL_PUSH_ALLOW_LOOPBACK_HTTP is for tests: push endpoints must be https://")
         if self.metrics_token is not None and not _strong_key(self.metrics_token.get_secret_value()):
             problems.append(
                 f"VIGIL_METRICS_TOKEN is too short or too plain: at least {_MIN_AUDIT_KEY_CHARS} random "
@@ -375,6 +405,27 @@ class Settings(BaseSettings):
             backoff_max_s=self.dispatch_backoff_max_s,
             alarm_after_s=self.dispatch_alarm_after_s,
             ack_timeout_s=self.dispatch_ack_timeout_s,
+        )
+
+    def notify(self) -> NotifySettings:
+        """What is staged for her: texts only when an SMS gateway is configured."""
+        from vigil.notify.staging import NotifySettings
+
+        return NotifySettings(sms=bool(self.sms_url), sms_step_m=self.sms_step_m, language=self.language)
+
+    def sender(self) -> SenderSettings:
+        """How her pushes and texts are sent and retried."""
+        from vigil.notify.sender import SenderSettings
+
+        return SenderSettings(
+            timeout_s=self.dispatch_timeout_s,
+            backoff_s=self.dispatch_backoff_s,
+            backoff_max_s=self.dispatch_backoff_max_s,
+            give_up_s=self.notify_give_up_s,
+            push_ttl_s=self.push_ttl_s,
+            vapid_subject=self.vapid_subject,
+            sms_url=self.sms_url,
+            sms_token=None if self.sms_token is None else self.sms_token.get_secret_value(),
         )
 
     def link_base(self, listening: str | None = None) -> str:

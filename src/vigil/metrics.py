@@ -265,6 +265,23 @@ def _dispatch(s: Services) -> Iterator[Metric]:
         "Pushes not acknowledged in time, sent on to the next target",
         value=deliverer.escalations,
     )
+    sender = s.sender
+    if sender is not None:  # messages to her (notify/): none in replays and benchmarks
+        yield GaugeMetricFamily(
+            "vigil_notify_backlog",
+            "Pushes and texts to protected persons not yet sent",
+            value=sender.backlog(),
+        )
+        yield CounterMetricFamily(
+            "vigil_notify_delivered",
+            "Pushes and texts to protected persons delivered",
+            value=sender.delivered,
+        )
+        yield CounterMetricFamily(
+            "vigil_notify_failures",
+            "Attempts at pushes and texts to protected persons that did not deliver",
+            value=sender.failures,
+        )
 
 
 # --- device listeners and live streams -------------------------------------------------------------------

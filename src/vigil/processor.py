@@ -38,6 +38,7 @@ from vigil.commands import (
     IngestOutcome,
     Move,
     NotFound,
+    Notified,
     Offline,
     Record,
     Refusal,
@@ -73,6 +74,9 @@ from vigil.domain.model import (
     subject_ref,
 )
 from vigil.domain.plausibility import Doubt
+from vigil.notify import records as notify_records
+from vigil.notify.messages import Notice
+from vigil.notify.staging import Notifier
 from vigil.rules import device_clock
 from vigil.rules.engine import Engine as RuleEngine
 from vigil.rules.movement import ReportingRequest
@@ -116,6 +120,7 @@ class Published:
     alerts: list[AlertChange] = field(default_factory=list)
     positions: list[PositionUpdate] = field(default_factory=list)
     deliveries: list[Pending] = field(default_factory=list)  # pushes staged, for the deliverer
+    notices: list[Notice] = field(default_factory=list)  # messages to her staged, for the sender
     acks: list[tuple[str, str]] = field(default_factory=list)  # (alert, target) acknowledged
     # For scoped streams, per changed alert: every municipality it has concerned, and its parties
     areas: dict[str, frozenset[str]] = field(default_factory=dict)
@@ -131,7 +136,9 @@ class Published:
     touched: list[Touched] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.alerts or self.positions or self.deliveries or self.acks or self.commanded)
+        return bool(
+            self.alerts or self.positions or self.deliveries or self.notices or self.acks or self.commanded
+        )
 
 
 @dataclass(slots=True)
@@ -163,6 +170,7 @@ class Processor:
         audit_key: AuditKey | None = None,
         new_incident_id: Callable[[], str] | None = None,
         local_zone: tzinfo = UTC,
+        notifier: Notifier | None = None,
     ) -> None:
         self.db = db
         # Incident ids outlive the engine (it is rebuilt after a failed commit): never a counter that
@@ -171,6 +179,7 @@ class Processor:
         self.local_zone = local_zone  # the day in an incident's radio number is this zone's
         self.outbox = outbox  # None: nothing is pushed to dispatch (replays without targets)
         self.audit_key = audit_key  # None: Audit commands fail (replays and benchmarks audit nothing)
+        self.notifier = notifier  # None: nothing is sent to her (replays, benchmarks)
         self._tuning = tuning
         self._new_id = new_id
         self.engine = RuleEngine(tuning, new_id, new_incident_id)
@@ -267,6 +276,9 @@ class Processor:
                     if alarms:  # pushes that could not be staged: the operators are told
                         batch.changed(alarms)
                         writes.flush(conn)
+                if self.notifier is not None and out.alerts:
+                    # her pushes and texts, committed with the changes they are about (sent after)
+                    out.notices += self.notifier.stage(conn, out.alerts, now)
                 if out.alerts:
                     out.areas = self.areas.note(conn, out.alerts)
                     out.parties = {c.alert.id: parties(c.alert, self.engine.kept_from) for c in out.alerts}
@@ -475,6 +487,11 @@ class Processor:
             )
         batch.changed(changes)
         batch.out.deliveries += pending
+
+    def _notified(self, batch: Batch, command: Notified) -> None:
+        batch.rows.flush(batch.conn)
+        with batch.conn.begin_nested():
+            notify_records.record(batch.conn, command.sent)
 
     def _callback(self, batch: Batch, command: Callback) -> Reported:
         with self._outbox_step(batch, missing=f"no alert {command.alert_id!r}") as outbox:
@@ -755,6 +772,7 @@ HANDLERS: dict[type[Command[Any]], Handler] = {
     Record: Processor._record,  # the deliverer's attempts (outbox, savepoint)
     Escalate: Processor._escalate,  # an unacknowledged push goes to the next target (outbox, savepoint)
     Callback: Processor._callback,  # a dispatch system's report on its alert (outbox, savepoint)
+    Notified: Processor._notified,  # the sender's attempts at messages to her (savepoint)
     Offline: Processor._went_offline,  # a device's last will: offline until it is heard again
     Reload: Processor._reload,  # cluster: a registry write made by an edge, taken into the engine
     Advance: Processor._advance,  # cluster: a log partition applied this far (fenced by its last value)

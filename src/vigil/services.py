@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from vigil.dispatch.deliverer import Deliverer
     from vigil.dispatch.outbox import Outbox
     from vigil.gateway.listeners import Gateway
+    from vigil.notify.sender import Sender
+    from vigil.notify.vapid import VapidKey
     from vigil.processor import Processor, Published
     from vigil.runner import Runner
     from vigil.store.audit_key import AuditKey
@@ -44,6 +46,7 @@ class Handoff:
     def __init__(self, hub: Hub, observe: Callable[[Published], None] | None = None) -> None:
         self.hub = hub
         self.deliverer: Deliverer | None = None  # set once built: it submits through the runner
+        self.sender: Sender | None = None  # her pushes and texts (none in replays and benchmarks)
         self.gateway: Gateway | None = None  # set while a server runs its device listeners
         self.loop: asyncio.AbstractEventLoop | None = None
         self._observe = observe
@@ -60,6 +63,8 @@ class Handoff:
         loop.call_soon_threadsafe(self.hub.publish, published)
         if self.deliverer is not None and (published.deliveries or published.acks):
             loop.call_soon_threadsafe(self.deliverer.accept, published.deliveries, published.acks)
+        if self.sender is not None and published.notices:
+            loop.call_soon_threadsafe(self.sender.accept, published.notices)
         gateway = self.gateway
         if gateway is not None and published.commanded:  # pursuit mode's commands, to connected devices
             loop.call_soon_threadsafe(gateway.hand, published.commanded)
@@ -93,6 +98,10 @@ class Services:
     metrics: CollectorRegistry | None = None
     # Cluster mode's edge: how the workers and the log's partitions are doing (cluster/watch.py).
     cluster: ClusterWatch | None = None
+    # Waking her (notify/): the sender of her pushes and texts, and the key that signs the pushes
+    # (None in replays and benchmarks: nothing is sent to her).
+    sender: Sender | None = None
+    vapid: VapidKey | None = None
     started: bool = False
 
     def link_base(self) -> str | None:
@@ -108,10 +117,14 @@ class Services:
         await asyncio.to_thread(self.runner.start)
         if deliver:
             await self.deliverer.start()
+            if self.sender is not None:
+                await self.sender.start()
 
     async def stop(self) -> None:
         """The reverse, then the last audit anchor once every entry is committed."""
         await self.deliverer.stop()
+        if self.sender is not None:
+            await self.sender.stop()
         await asyncio.to_thread(self.runner.stop)
         if self.anchorer is not None:
             await self.anchorer.step(self.client)

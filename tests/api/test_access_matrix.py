@@ -15,6 +15,7 @@ A last test checks that the rows cover every endpoint of the OpenAPI schema.
 
 from __future__ import annotations
 
+import base64
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,8 @@ from typing import Any
 import pytest
 from api_kit import HOME_LAT, HOME_LON, WATCH, north
 from api_kit import features as shown_in
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import insert, select, update
 from starlette.websockets import WebSocketDisconnect
 
@@ -78,6 +81,21 @@ NOTE = {"text": "matrix test: a note on the person"}
 ZONE = {"kind": "exclusion", "circle": {"lat": 37.7, "lon": 127.3, "radius_m": 200}}
 
 
+# A Web Push subscription as her browser makes one (a real P-256 public key, a 16-byte secret).
+SUBSCRIPTION = {
+    "endpoint": "https://push.example.com/send/matrix",
+    "keys": {
+        "p256dh": base64.urlsafe_b64encode(
+            ec.generate_private_key(ec.SECP256R1())
+            .public_key()
+            .public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+        )
+        .decode()
+        .rstrip("="),
+        "auth": base64.urlsafe_b64encode(b"0123456789abcdef").decode().rstrip("="),
+    },
+}
+
 # A target switched off: it may be written and read, and no push goes anywhere.
 TARGET = {"name": "112", "url": "http://127.0.0.1:9/112", "agency": "police", "enabled": False}
 
@@ -105,6 +123,8 @@ def matrix(a1: str, a2: str) -> list[Row]:
         # --- alerts ---
         Row("GET", f"/v1/alerts/{a1}", f"/v1/alerts/{a2}", ALERT_READERS),
         Row("GET", f"/v1/alerts/{a1}/deliveries", f"/v1/alerts/{a2}/deliveries", ALERT_READERS),
+        # what was sent to her about it (pushes, texts): read like the alert
+        Row("GET", f"/v1/alerts/{a1}/notifications", f"/v1/alerts/{a2}/notifications", ALERT_READERS),
         Row("POST", f"/v1/alerts/{a1}/steps", f"/v1/alerts/{a2}/steps", WATCHERS, step, step),
         Row(
             "GET",
@@ -319,6 +339,24 @@ def matrix(a1: str, a2: str) -> list[Row]:
             roles(protected_person=ALL),
             {"lat": HOME_LAT, "lon": HOME_LON},
             {"lat": HOME_LAT, "lon": HOME_LON},
+        ),
+        # her browsers' Web Push subscriptions: her own account, for herself only
+        Row("GET", "/v1/me/push-key", "/v1/me/push-key", roles(protected_person=ALL)),
+        Row("GET", "/v1/me/push-subscriptions", "/v1/me/push-subscriptions", roles(protected_person=ALL)),
+        Row(
+            "PUT",
+            "/v1/me/push-subscription",
+            "/v1/me/push-subscription",
+            roles(protected_person=ALL),
+            SUBSCRIPTION,
+            SUBSCRIPTION,
+        ),
+        Row(
+            "DELETE",
+            "/v1/me/push-subscription",
+            "/v1/me/push-subscription",
+            roles(protected_person=ALL),
+            params={"endpoint": SUBSCRIPTION["endpoint"]},
         ),
         # last, as it raises an alert: her SOS
         Row("POST", "/v1/me/sos", "/v1/me/sos", roles(protected_person=ALL), {}, {}),

@@ -338,6 +338,9 @@ def test_production_accepts_sound_settings() -> None:
         ({"log_level": "debug"}, "VIGIL_LOG_LEVEL"),
         ({"rate_user_per_s": 0}, "rate limits"),
         ({"audit_key_file": None}, "VIGIL_AUDIT_KEY_FILE"),
+        ({"sms_url": "http://sms.example/send", "sms_token": "a-token"}, "VIGIL_SMS_URL"),
+        ({"sms_url": "https://sms.example/send"}, "VIGIL_SMS_TOKEN"),
+        ({"push_allow_loopback_http": True}, "VIGIL_PUSH_ALLOW_LOOPBACK_HTTP"),
         (
             {"audit_witness_url": "http://witness.example", "audit_witness_secret": STRONG},
             "VIGIL_AUDIT_WITNESS_URL",

@@ -24,6 +24,8 @@ from vigil.dispatch import links
 from vigil.dispatch.links import Holder, Issued
 from vigil.domain.alerts import TERMINAL, AlertState
 from vigil.domain.model import Role
+from vigil.notify import records as notify_records
+from vigil.services import Services
 from vigil.store import tables as t
 from vigil.store.accounts import Principal
 from vigil.store.codec import iso
@@ -57,6 +59,27 @@ def list_alerts(
     return [alert_json(a) for a in alerts]
 
 
+def notifications_of(services: Services, alert_id: str) -> list[dict[str, Any]]:
+    with services.db.connect() as conn:
+        return notify_records.of_alert(conn, alert_id)
+
+
+@router.get("/{alert_id}/notifications")
+def get_notifications(
+    services: Wired,
+    alert_id: str,
+    principal: Annotated[Principal, Depends(require(Action.ALERTS_READ, on=Record.ALERT))],
+) -> list[dict[str, Any]]:
+    """What was sent to the protected person about this alert, each message with its delivery
+    record: channel (push, sms), kind (near, danger, sos_answered, distance), the recipient shown as
+    the push service's host or the number's last four digits, state (pending, delivered, gone,
+    failed, expired), attempts and the last answer. A text's words are shown; a push's are not (it
+    names only its kind). Readable by whoever may read the alert."""
+    if services.reader.alert(alert_id) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
+    return notifications_of(services, alert_id)
+
+
 @router.get("/{alert_id}")
 def get_alert(
     request: Request,
@@ -87,6 +110,7 @@ def get_alert(
         **alert_json(alert),
         "timeline": timeline,
         "deliveries": deliveries_of(request, alert_id),
+        "notifications": notifications_of(services, alert_id),
         "assigned": [
             {"user": r["user_id"], "by": r["assigned_by"], "at": iso(r["assigned_at"]),
              "has_link": r["user_id"] in linked}

@@ -24,6 +24,9 @@ from vigil.cluster.log import Log
 from vigil.cluster.worker import OutboxState, Worker, new_worker_id
 from vigil.config import Settings
 from vigil.dispatch.deliverer import Deliverer
+from vigil.notify import vapid as vapid_key
+from vigil.notify.messages import Notice
+from vigil.notify.sender import Sender
 from vigil.processor import Published
 from vigil.runner import utc_now
 from vigil.store.database import migrate, open_engine
@@ -48,7 +51,11 @@ async def run_worker(settings: Settings, stop: asyncio.Event, worker_id: str | N
     db = open_engine(settings.database_url)
     await asyncio.to_thread(migrate, db)
     trail_key = await asyncio.to_thread(bootstrap.load_trail_key, db, settings)
-    services = bootstrap.build(db, settings, utc_now, lambda: str(uuid.uuid4()), trail_key=trail_key)
+    # Her pushes are signed with the key the edges serve to her app: the same key file (or setting)
+    vapid = await asyncio.to_thread(vapid_key.load, settings, create=True)
+    services = bootstrap.build(
+        db, settings, utc_now, lambda: str(uuid.uuid4()), trail_key=trail_key, vapid=vapid
+    )
     worker_id = worker_id or new_worker_id()
     cluster_log = await Log.connect(
         settings.nats_url,
@@ -66,6 +73,9 @@ async def run_worker(settings: Settings, stop: asyncio.Event, worker_id: str | N
     def deliverer(submit: Callable[[Any], Future[Any]], load: Callable[[], OutboxState]) -> Deliverer:
         return bootstrap.make_deliverer(db, settings, submit, services.client, utc_now, load)
 
+    def sender(submit: Callable[[Any], Future[Any]], load: Callable[[], list[Notice]]) -> Sender:
+        return bootstrap.make_sender(settings, submit, services.client, utc_now, vapid, load)
+
     worker = Worker(
         db,
         cluster_log,
@@ -75,6 +85,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event, worker_id: str | N
         lease_s=settings.worker_lease_s,
         publish=publish,
         make_deliverer=deliverer,
+        make_sender=sender,
     )
     server = None
     if settings.worker_metrics_port:

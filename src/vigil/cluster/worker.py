@@ -43,6 +43,9 @@ from vigil.cluster.steps import STEP
 from vigil.commands import Advance, Advances, Command, Fenced, Ingest, Offline, Reload, Tick
 from vigil.dispatch.deliverer import Deliverer
 from vigil.dispatch.outbox import Outbox, Pending
+from vigil.notify import records as notify_records
+from vigil.notify.messages import Notice
+from vigil.notify.sender import Sender
 from vigil.processor import Processor, Published
 from vigil.runner import settle_heap, unsettle_heap
 from vigil.store import registry
@@ -62,6 +65,9 @@ Clock = Callable[[], datetime]
 OutboxState = tuple[list[Pending], list[tuple[int, str, str, datetime]]]
 # (submit, load) -> a deliverer: its records go through this worker, its pushes are our partitions'
 MakeDeliverer = Callable[[Callable[[Any], Future[Any]], Callable[[], OutboxState]], Deliverer]
+# (submit, load) -> her messages' sender: its records go through this worker, the messages are to the
+# protected persons of our partitions
+MakeSender = Callable[[Callable[[Any], Future[Any]], Callable[[], list[Notice]]], Sender]
 
 
 @dataclass(slots=True)
@@ -102,6 +108,7 @@ class Worker:
         lease_s: float = 5.0,
         publish: Callable[[Published], Awaitable[None]] | None = None,
         make_deliverer: MakeDeliverer | None = None,
+        make_sender: MakeSender | None = None,
     ) -> None:
         self.db = db
         self.log = log_
@@ -124,6 +131,9 @@ class Worker:
         self._make_deliverer = make_deliverer
         self.deliverer: Deliverer | None = None
         self._deliverer_turn: asyncio.Task[None] | None = None
+        self._make_sender = make_sender
+        self.sender: Sender | None = None
+        self._sender_turn: asyncio.Task[None] | None = None
         self.applied = 0  # log messages applied since start (for figures and tests)
         self.batches = 0
         self.fenced = 0  # batches rolled back because a partition had moved on
@@ -160,6 +170,10 @@ class Worker:
                 await _quietly(self._deliverer_turn)
             if self.deliverer is not None:
                 await _quietly(self.deliverer.stop())
+            if self._sender_turn is not None:
+                await _quietly(self._sender_turn)
+            if self.sender is not None:
+                await _quietly(self.sender.stop())
             # Leave at once rather than by expiry: the others take the partitions now.
             if self.log.leases is not None:
                 await _quietly(self.log.leases.delete(self.id))
@@ -394,6 +408,10 @@ class Worker:
             # this loop applies; stopping it from inside the loop would stall both until timeout.
             previous = self._deliverer_turn
             self._deliverer_turn = asyncio.create_task(self._new_deliverer(previous))
+        if self._make_sender is not None:
+            # the same for her messages: only our partitions' protected persons', one sender at a time
+            previous_sender = self._sender_turn
+            self._sender_turn = asyncio.create_task(self._new_sender(previous_sender))
         log.info(
             "worker %s: engine loaded for %d people in %d partitions", self.id, len(scope), len(self.owned)
         )
@@ -408,6 +426,22 @@ class Worker:
             await self.deliverer.stop()
         self.deliverer = self._make_deliverer(self.submit, self._scoped_outbox)
         await self.deliverer.start()
+
+    async def _new_sender(self, previous: asyncio.Task[None] | None) -> None:
+        """Her messages, of our partitions' protected persons only (as `_new_deliverer`)."""
+        assert self._make_sender is not None
+        if previous is not None:
+            await _quietly(previous)
+        if self.sender is not None:
+            await self.sender.stop()
+        self.sender = self._make_sender(self.submit, self._scoped_notices)
+        await self.sender.start()
+
+    def _scoped_notices(self) -> list[Notice]:
+        """What her messages' sender takes over at its start: the pending ones of our partitions."""
+        with self.db.connect() as conn:
+            pending = notify_records.pending(conn)
+        return [n for n in pending if self.processor.owns(None, n.person_id)]
 
     async def _fenced(self, partition: int) -> None:
         """Another worker applied `partition` since we read it: read on from what it committed (if
@@ -511,6 +545,8 @@ class Worker:
                 log.exception("worker %s: publishing a committed batch failed", self.id)
         if self.deliverer is not None and (published.deliveries or published.acks):
             self.deliverer.accept(published.deliveries, published.acks)
+        if self.sender is not None and published.notices:
+            self.sender.accept(published.notices)
         if reloaded:
             # a registry change may move people between partitions: take the new map, and rebuild
             # the engine if the people of our partitions changed

@@ -19,6 +19,9 @@ from vigil.store.codec import iso
 REACTIVATED = "account_reactivated"  # a new activation code for a person who has an account
 DEVICE_ROTATED = "device_credential_rotated"  # a new credential for a device bound to her
 CODE_USED = "activation_code_used"  # a password was set with a code where one was set before
+# A new browser receives her alerts (Web Push): whoever holds her account could have registered one
+# of their own, and would then learn when he comes near; she is told on every phone she uses.
+PUSH_SUBSCRIBED = "push_subscribed"
 
 RECENT = timedelta(days=30)  # what her status carries: the notices of the last 30 days...
 RECENT_MAX = 5  # ...at most this many, newest first

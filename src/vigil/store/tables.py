@@ -654,3 +654,45 @@ absences = Table(
     Column("revoked_at", UTCTime(), nullable=True),
     Column("revoked_by", String(ID), nullable=True),
 )
+
+# --- waking her: Web Push and text messages to the protected person (vigil/notify/) ---------------
+
+# Her browsers' Web Push subscriptions (RFC 8030): the push service's endpoint (a capability URL,
+# one per browser) and the keys her browser encrypts with (RFC 8291). Registered by her own account.
+push_subscriptions = Table(
+    "push_subscriptions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("person_id", String(ID), nullable=False, index=True),  # the protected person
+    Column("endpoint", String(2000), nullable=False, unique=True),
+    Column("p256dh", String(100), nullable=False),  # her browser's P-256 public key, base64url
+    Column("auth", String(40), nullable=False),  # the 16-byte auth secret, base64url
+    Column("created_at", UTCTime(), nullable=False),
+    Column("updated_at", UTCTime(), nullable=False),
+)
+
+# One row per message to her (a push to one of her browsers, or a text to her phone), staged in the
+# transaction of the alert change it is about and sent after the commit (notify/sender.py): the
+# delivery record the control centre sees in the alert's detail.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alert_id", String(ID), nullable=False, index=True),
+    Column("person_id", String(ID), nullable=False),
+    Column("channel", String(10), nullable=False),  # push | sms
+    Column("kind", String(20), nullable=False),  # near | danger | sos_answered | distance
+    # push: the subscription's id (null once it is removed); sms: the number the text went to
+    Column("subscription_id", Integer, nullable=True),
+    Column("recipient", String(2000), nullable=False),  # push: the endpoint; sms: the phone number
+    Column("payload", Text, nullable=False),  # push: the JSON before encryption; sms: the text
+    Column("distance_m", Float, nullable=True),  # the distance a text told her (the next is 100 m on)
+    Column("state", String(20), nullable=False, index=True),  # pending|delivered|gone|failed|expired
+    Column("attempts", Integer, nullable=False),
+    Column("created_at", UTCTime(), nullable=False),
+    Column("next_attempt_at", UTCTime(), nullable=False),
+    Column("last_attempt_at", UTCTime(), nullable=True),
+    Column("last_status", Integer, nullable=True),
+    Column("last_error", Text, nullable=False, default=""),
+    Column("delivered_at", UTCTime(), nullable=True),
+)

@@ -13,6 +13,7 @@ addStrings("ko", {
   "notice.account_reactivated": "{time}에 {by}가 회원님 계정의 새 접속 코드를 발급했습니다(계정 재활성화). 그 코드로 비밀번호를 새로 정할 수 있습니다.",
   "notice.device_credential_rotated": "{time}에 {by}가 보호 장치({device})의 접속 정보를 새로 바꿨습니다.",
   "notice.activation_code_used": "{time}에 접속 코드로 회원님 계정의 비밀번호가 새로 정해졌습니다.",
+  "notice.push_subscribed": "{time}에 새 기기({service})가 회원님 계정의 알림을 받도록 등록되었습니다.",
   "notice.other": "{time}에 회원님 계정에 변경이 있었습니다.",
   "notice.reason": "사유: {reason}",
   "notice.call": "직접 요청하지 않으셨다면 지금 바로 112 또는 이 앱을 안내한 담당 기관에 전화하세요. 다른 사람이 회원님 계정을 쓰고 있을 수 있습니다.",
@@ -28,6 +29,7 @@ addStrings("en", {
   "notice.account_reactivated": "At {time} {by} re-activated your account: a new sign-in code was issued, with which a new password can be set.",
   "notice.device_credential_rotated": "At {time} {by} replaced the credential of your device ({device}).",
   "notice.activation_code_used": "At {time} a sign-in code was used to set a new password for your account.",
+  "notice.push_subscribed": "At {time} a new browser ({service}) was set to receive your account's alerts.",
   "notice.other": "At {time} something changed on your account.",
   "notice.reason": "Reason given: {reason}",
   "notice.call": "If you did not ask for this, call 112 or the agency that gave you this app now: someone else may be using your account.",
@@ -38,7 +40,7 @@ addStrings("en", {
   "notice.by.other": "the agency",
 });
 
-const KNOWN = new Set(["account_reactivated", "device_credential_rotated", "activation_code_used"]);
+const KNOWN = new Set(["account_reactivated", "device_credential_rotated", "activation_code_used", "push_subscribed"]);
 
 function seen() {
   try {
@@ -71,7 +73,8 @@ function card(notice, onDismiss) {
   const text = document.createElement("p");
   const key = KNOWN.has(notice.kind) ? `notice.${notice.kind}` : "notice.other";
   const by = t(["operator", "shell"].includes(notice.by) ? `notice.by.${notice.by}` : "notice.by.other");
-  text.textContent = t(key, { time: when(notice.at), by, device: (notice.detail && notice.detail.device) || "" });
+  const detail = notice.detail || {};
+  text.textContent = t(key, { time: when(notice.at), by, device: detail.device || "", service: detail.service || "" });
   box.append(title, text);
   if (notice.reason) {
     const reason = document.createElement("p");

@@ -1273,6 +1273,13 @@ export class Monitor {
         <td><span class="chip ${x.state === "delivered" ? "ok" : x.state === "gone" ? "violation" : "warning"}">${esc(x.state)}</span></td><td>${x.attempts}</td>
         <td>${esc(x.last_status ?? "")}${x.last_error ? ` <span class="error">${esc(x.last_error)}</span>` : ""}</td>
         <td>${clock(x.acknowledged_at || x.delivered_at)}</td></tr>`).join("");
+    // what was sent to her about it (pushes to her phone, texts): one row per message and its record
+    const told = (d.notifications || []).map((x) => `<tr data-testid="notification"><td>${esc(t(`notify.channel.${x.channel}`))}</td>
+        <td>${esc(t(`notify.kind.${x.kind}`))}${x.text ? `<div class="small muted">${esc(x.text)}</div>` : ""}</td>
+        <td class="mono">${esc(x.to)}</td>
+        <td><span class="chip ${x.state === "delivered" ? "ok" : x.state === "pending" ? "warning" : "violation"}">${esc(t(`notify.state.${x.state}`))}</span></td><td>${x.attempts}</td>
+        <td>${esc(x.last_status ?? "")}${x.last_error ? ` <span class="error">${esc(x.last_error)}</span>` : ""}</td>
+        <td>${clock(x.delivered_at || x.last_attempt_at || x.created_at)}</td></tr>`).join("");
     const body = el(`<div>
       <h2><span class="chip ${esc(d.severity)}">${esc(t(`severity.${d.severity}`))}</span> ${esc(t(`kind.${d.kind}`))}
         <span class="chip outline" data-testid="detail-state">${esc(t(`state.${d.state}`))}</span></h2>
@@ -1305,6 +1312,8 @@ export class Monitor {
       <h3>${esc(t("detail.deliveries"))}</h3>
       ${deliveries ? `<table data-testid="detail-deliveries"><thead><tr><th>${esc(t("detail.target"))}</th><th></th><th></th><th>${esc(t("detail.attempts"))}</th><th></th><th></th></tr></thead><tbody>${deliveries}</tbody></table>`
         : `<p class="muted small" data-testid="detail-deliveries">${esc(t("detail.no_deliveries"))}</p>`}
+      ${told ? `<h3>${esc(t("detail.notifications"))}</h3>
+      <table data-testid="detail-notifications"><thead><tr><th></th><th></th><th></th><th></th><th>${esc(t("detail.attempts"))}</th><th></th><th></th></tr></thead><tbody>${told}</tbody></table>` : ""}
     </div>`);
     body.querySelector("[data-slot=steps]").replaceWith(this.stepsFor(d));
     body.querySelector("[data-slot=units]").replaceWith(this.unitsFor(d));

@@ -13,11 +13,14 @@
 // next cannot reopen her account from it. She signs in again afterwards.
 // The app is installable (manifest.webmanifest) and its shell opens offline (sw.js); the API is never
 // answered from a cache, so an offline app says so and shows nothing of him.
+// Alerts wake her with the app closed (wake.js, sw.js): she turns them on for this phone, and a
+// push comes when he comes near or when her SOS is answered. Signing out turns them off here.
 
 import { activate, api, ApiError, hasSession, login, logout, setToken, token } from "/web/common/api.js";
 import { COMPASS_KO, compass16 } from "/web/common/compass.js";
-import { addStrings, initLanguage, languageSwitch, t, translatePage } from "/web/common/i18n.js";
+import { addStrings, initLanguage, language, languageSwitch, t, translatePage } from "/web/common/i18n.js";
 import { showNotices } from "/web/common/notices.js";
+import * as wake from "/victim/wake.js";
 
 const POLL_MS = 3000;
 const POSITION_EVERY_MS = 10000;
@@ -105,6 +108,13 @@ addStrings("ko", {
   "sos.sent.text": "상황실에 알렸습니다. 상황실이 도움을 보냅니다. 안전한 곳으로 이동하고, 가능하면 112에 전화하세요.",
   "sos.failed": "SOS를 보내지 못했습니다",
   "sos.failed.text": "지금 바로 112에 전화하세요.",
+  "alerts.title": "이 휴대폰으로 알림 받기",
+  "alerts.off": "가해자가 가까이 오거나 SOS에 응답이 오면, 앱이 닫혀 있어도 알려 드립니다.",
+  "alerts.on": "이 휴대폰으로 알림을 받고 있습니다.",
+  "alerts.blocked": "이 브라우저에서 알림이 차단되어 있습니다. 브라우저 설정에서 알림을 허용하세요.",
+  "alerts.failed": "알림을 켜지 못했습니다. 잠시 후 다시 시도하세요.",
+  "alerts.enable": "알림 켜기",
+  "alerts.disable": "알림 끄기",
   ok: "확인",
   seconds: "{n}초",
   minutes: "{n}분",
@@ -187,6 +197,13 @@ addStrings("en", {
   "sos.sent.text": "The control centre has been alerted and is sending help. Move somewhere safe and call 112 if you can.",
   "sos.failed": "SOS could not be sent",
   "sos.failed.text": "Call 112 now.",
+  "alerts.title": "Alerts on this phone",
+  "alerts.off": "Get an alert when the offender comes near or your SOS is answered, even with the app closed.",
+  "alerts.on": "Alerts are on for this phone.",
+  "alerts.blocked": "Notifications are blocked in this browser. Allow them in the browser's settings.",
+  "alerts.failed": "Alerts could not be turned on. Try again in a moment.",
+  "alerts.enable": "Turn alerts on",
+  "alerts.disable": "Turn alerts off",
   ok: "OK",
   seconds: "{n} s",
   minutes: "{n} min",
@@ -237,6 +254,7 @@ function pageTitle() {
 
 function applyDiscreet() {
   const on = discreet();
+  wake.savePrefs({ discreet: on, language: language() }); // for the service worker's notifications
   document.documentElement.classList.toggle("discreet", on);
   $("discreet").setAttribute("aria-pressed", String(on));
   document.querySelector('meta[name="theme-color"]').content = on ? "#0e1114" : "#f5f6f8";
@@ -343,7 +361,12 @@ function showLogin(message, box = "login-error") {
 
 function signOut() {
   stop();
-  const ending = logout(); // forgets the tokens at once; a session also ends on the server
+  // Alerts for her account stop on this phone first (with her token), then the session ends; the
+  // screen changes at once whatever the network does.
+  const bearer = token();
+  const leaving = Promise.race([wake.leave(bearer), new Promise((resolve) => setTimeout(resolve, 3000))]);
+  const ending = leaving.then(() => logout()); // forgets the tokens; a session also ends on the server
+  alertsState = "off";
   last = null;
   lastStatus = null;
   for (const id of ["login-token", ...FIELDS]) $(id).value = "";
@@ -419,6 +442,7 @@ function start() {
   running = true;
   watchPosition();
   poll();
+  checkAlerts();
 }
 
 function stop() {
@@ -554,6 +578,42 @@ function drawOffender(group, o) {
   dot.setAttribute("cx", x.toFixed(1));
   dot.setAttribute("cy", y.toFixed(1));
   group.appendChild(dot);
+}
+
+// ---- alerts on this phone (Web Push) --------------------------------------------------------------
+
+let alertsState = "unsupported";
+let alertsBusy = false;
+
+function renderAlerts() {
+  const box = $("alerts");
+  box.hidden = alertsState === "unsupported";
+  if (box.hidden) return;
+  $("alerts-state").textContent = t(`alerts.${alertsState}`);
+  const button = $("alerts-toggle");
+  button.hidden = alertsState === "blocked";
+  button.disabled = alertsBusy;
+  button.textContent = t(alertsState === "on" ? "alerts.disable" : "alerts.enable");
+  button.classList.toggle("primary", alertsState !== "on");
+}
+
+async function toggleAlerts() {
+  if (alertsBusy) return;
+  alertsBusy = true;
+  renderAlerts();
+  try {
+    alertsState = alertsState === "on" ? await wake.disable() : await wake.enable();
+  } catch {
+    alertsState = "failed";
+  } finally {
+    alertsBusy = false;
+    renderAlerts();
+  }
+}
+
+async function checkAlerts() {
+  alertsState = await wake.renew();
+  renderAlerts();
 }
 
 // ---- her phone's position -----------------------------------------------------------------------
@@ -714,7 +774,10 @@ async function main() {
       // not installable here (an insecure origin): the app works as a plain page
     });
   }
+  $("alerts-toggle").addEventListener("click", toggleAlerts);
   window.addEventListener("languagechange", () => {
+    wake.savePrefs({ discreet: discreet(), language: language() });
+    renderAlerts();
     pageTitle();
     retranslate();
     render();
