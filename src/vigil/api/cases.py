@@ -27,6 +27,7 @@ from vigil.api.bodies import Ident, Name, Phone, Text, ZoneIn
 from vigil.api.national_id import PATTERN, keyed_hash
 from vigil.api.policy import Action
 from vigil.api.registry import _zone_spec, write
+from vigil.domain import caseload
 from vigil.domain.identity import Identity, Verdict
 from vigil.domain.model import Role
 from vigil.store import cases as store
@@ -157,6 +158,8 @@ def case_json(request: Request, principal: Principal, row: Any) -> dict[str, Any
             .where(t.case_decisions.c.case_id == row.id)
             .order_by(t.case_decisions.c.recorded_at)
         ).all()
+        made = sorted({d.order_id for d in decisions if d.order_id})
+        orders = conn.execute(select(t.orders).where(t.orders.c.id.in_(made))).all() if made else []
         subject, devices, officer = None, [], None
         if row.matched_subject_id is not None:
             subject = conn.execute(
@@ -221,6 +224,7 @@ def case_json(request: Request, principal: Principal, row: Any) -> dict[str, Any
             }
             for d in decisions
         ],
+        "orders": [_order_state(o, services.clock()) for o in orders],
         "created_by": row.created_by,
         "created_at": iso(row.created_at),
         "updated_at": iso(row.updated_at),
@@ -231,6 +235,21 @@ def case_json(request: Request, principal: Principal, row: Any) -> dict[str, Any
     if row.match_state == "matched" and not granted and subject is not None:
         body["proposal"] = _proposal(row, subject, devices)
     return body
+
+
+def _order_state(order: Any, now: datetime) -> dict[str, Any]:
+    """An order a decision of the case made, as it stands now (probation may have changed it since):
+    both agencies are reminded when it ends within the reminder window (domain/caseload.py)."""
+    state = caseload.expiry(now, order.valid_from, order.valid_until, order.ended_at)
+    return {
+        "id": order.id,
+        "valid_from": iso(order.valid_from),
+        "valid_until": iso(order.valid_until),
+        "ended_at": iso(order.ended_at),
+        "in_force": state.in_force,
+        "days_left": state.days_left,
+        "expires_soon": state.expires_soon,
+    }
 
 
 def _proposal(row: Any, subject: Any, devices: list[str]) -> dict[str, Any]:

@@ -57,6 +57,7 @@ class Action(StrEnum):
     CASES_READ = "cases.read"  # a case: its station's investigators, the matched subject's officer
     CASES_DECIDE = "cases.decide"  # record a court's decision on a case's measures
     CASES_REVIEW = "cases.review"  # confirm or dismiss a near match (never sent to probation alone)
+    CASELOAD = "caseload.read"  # a probation officer's caseload and load (api/caseload.py)
     # --- maps: an address to a position and back, through the deployment's geocoder ---
     GEOCODE = "geocode"
 
@@ -113,6 +114,9 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     ),
     Action.CASES_DECIDE: frozenset({Role.POLICE_INVESTIGATOR, Role.PROBATION_OFFICER, Role.OPERATOR}),
     Action.CASES_REVIEW: frozenset({Role.OPERATOR}),
+    # A probation officer's own caseload (subjects, cases, orders, alerts, load); operators any
+    # officer's, and every officer's load, to share the work out.
+    Action.CASELOAD: frozenset({Role.OPERATOR, Role.PROBATION_OFFICER}),
     # Those who enter zones (a victim's home, his workplace) by address: the registry's writers. What
     # they ask leaves for the geocoder; it is in the trail (the query), like every call.
     Action.GEOCODE: frozenset({Role.OPERATOR, Role.PROBATION_OFFICER}),
