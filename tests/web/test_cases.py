@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from test_accessibility import violations
 from test_control import sign_in, watch
-from web_kit import DESK, SOON, Site
+from web_kit import DESK, SOON, Site, shoot
 
 from vigil.domain.model import Role
 
@@ -74,6 +74,7 @@ def test_a_case_across_the_agencies_from_report_to_a_live_order(site: Site, peop
     expect(police.get_by_test_id("case-error-id")).to_have_text("반드시 입력해야 합니다.")
     expect(police.get_by_test_id("case-error-suspect.national_id")).to_contain_text("숫자 13자리")
     found += violations(police, "case form with errors (ko)")
+    shoot(police, "cases-form.png")
     language(police, "en")
     expect(police.get_by_test_id("nav-cases")).to_have_text("Cases")
     expect(police.get_by_test_id("case-error-suspect.national_id")).to_have_text(
@@ -100,8 +101,9 @@ def test_a_case_across_the_agencies_from_report_to_a_live_order(site: Site, peop
     expect(police.get_by_test_id("case-devices")).to_have_text(known.ankle)
     expect(police.get_by_test_id("case-officer")).to_contain_text("u-probation_officer")
     expect(police.get_by_test_id("case-proposal")).to_contain_text("3-2")
-    expect(police.get_by_test_id("case-proposal")).to_contain_text("1 reports")
+    expect(police.get_by_test_id("case-proposal")).to_contain_text("1 in all")
     found += violations(police, "case matched, with its proposal (en)")
+    shoot(police, "cases-matched.png")
 
     # --- his probation officer: the case, and the caseload with its load ------------------------
     probation = people()
@@ -117,6 +119,7 @@ def test_a_case_across_the_agencies_from_report_to_a_live_order(site: Site, peop
     expect(card.locator("[data-testid=caseload-case]")).to_contain_text("C-100")
     expect(card.get_by_test_id("caseload-alert-kinds")).to_contain_text("수사 사건 일치 1")
     found += violations(probation, "caseload (ko)")
+    shoot(probation, "caseload.png")
 
     # --- an operator confirms the near match ---------------------------------------------------
     operator = people()
@@ -126,6 +129,7 @@ def test_a_case_across_the_agencies_from_report_to_a_live_order(site: Site, peop
     operator.locator("[data-testid=review-list] [data-case-id='C-NEAR']").click()
     expect(operator.get_by_test_id("review-candidates")).to_contain_text(near.subject)
     found += violations(operator, "review of a near match (ko)")
+    shoot(operator, "cases-review.png")
     operator.get_by_test_id("review-confirm").click()
     expect(operator.get_by_test_id("case-detail-state")).to_have_text("전자감독 대상자")
     expect(operator.get_by_test_id("review-list-empty")).to_be_visible()
@@ -143,6 +147,7 @@ def test_a_case_across_the_agencies_from_report_to_a_live_order(site: Site, peop
     expect(police.get_by_test_id("case-expiring")).to_be_visible()
     expect(police.get_by_test_id("case-proposal")).to_have_count(0)
     found += violations(police, "case with its order (en)")
+    shoot(police, "cases-order.png")
 
     probation.get_by_test_id("caseload-refresh").click()
     expect(probation.get_by_test_id("caseload-expiring")).to_contain_text("10일 후 만료")

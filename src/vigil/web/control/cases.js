@@ -19,6 +19,15 @@ const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/; // as the server's ids
 const NATIONAL_ID = /^\d{6}-?\d{7}$/; // as the server's (api/national_id.py)
 const NEW_VICTIM = "";
 
+// The server's reasons for a near match (domain/identity.py), in the user's language; any other
+// (two subjects matching equally) is shown in the server's words.
+const WHY = {
+  "the same name; a birth date is not known": "cases.why.no_date",
+  "the same name; birth dates one slip apart": "cases.why.date_slip",
+  "the same birth date; names one letter apart": "cases.why.name_slip",
+};
+const why = (text) => (WHY[text] ? t(WHY[text]) : text);
+
 const msg = (key, vars = {}) => ({ key, vars });
 const say = (m) => (m ? t(m.key, m.vars) : "");
 
@@ -209,7 +218,7 @@ export class Cases {
   }
 
   candidates(c) {
-    const rows = c.review.map((x) => `<li><span class="mono">${esc(x.subject_id)}</span> · ${esc(x.why)}
+    const rows = c.review.map((x) => `<li><span class="mono">${esc(x.subject_id)}</span> · ${esc(why(x.why))}
       <button type="button" data-testid="review-confirm" data-subject-id="${esc(x.subject_id)}">${esc(t("cases.review.confirm", { subject: x.subject_id }))}</button></li>`).join("");
     return `<section class="candidates" aria-labelledby="candidates-title"><h3 id="candidates-title">${esc(t("cases.review.candidates"))}</h3>
       <ul data-testid="review-candidates">${rows}</ul>
@@ -275,7 +284,7 @@ export class Cases {
         ${this.field(`reports.${i}.summary`, "cases.f.report_summary", text(`reports.${i}.summary`, ' maxlength="2000"'), { wide: true })}</div>`).join("");
     const general = this.errors[""];
     return `<form class="record case-form" data-testid="case-form" novalidate>
-      <h2 tabindex="-1">${esc(t("cases.new_title"))}</h2>
+      <h2 class="wide" tabindex="-1">${esc(t("cases.new_title"))}</h2>
       ${this.field("id", "cases.f.id", text("id", ` placeholder="${esc(t("cases.f.id_hint"))}"`), { required: true })}
       ${this.field("kind", "cases.f.kind", (id, a) => `<select id="${id}" name="kind"${a}>${opts(KINDS, "cases.kind.")}</select>`)}
       ${this.field("area", "cases.f.area", (id, a) => `<select id="${id}" name="area"${a}>${areas.map((x) => `<option value="${esc(x.code)}">${esc((english ? x.name_en : x.name) || x.code)} (${esc(x.code)})</option>`).join("")}</select>`, { required: true })}
@@ -296,7 +305,7 @@ export class Cases {
       </fieldset>
       ${this.field("offences", "cases.f.offences_lines", (id, a) => `<textarea id="${id}" name="offences" rows="3"${a}></textarea>`, { wide: true, required: true })}
       <fieldset class="wide"><legend>${esc(t("cases.f.reports_legend"))}</legend>${reportRows}
-        <button type="button" data-testid="case-add-report">${esc(t("cases.f.add_report"))}</button></fieldset>
+        <button type="button" class="add-report" data-testid="case-add-report">${esc(t("cases.f.add_report"))}</button></fieldset>
       <fieldset class="wide measures" data-testid="case-measures"><legend>${esc(t("cases.f.measures"))}</legend>
         ${MEASURES.map((x) => `<label class="check"><input type="checkbox" name="measures_requested" value="${esc(x)}"> ${esc(t(`cases.measure.${x}`))}</label>`).join("")}</fieldset>
       <div class="actions wide"><button type="submit" class="primary" data-testid="case-save">${esc(t("cases.save"))}</button>
