@@ -133,6 +133,13 @@ def test_a_case_across_the_agencies_from_report_to_a_live_order(site: Site, peop
     operator.get_by_test_id("review-confirm").click()
     expect(operator.get_by_test_id("case-detail-state")).to_have_text("전자감독 대상자")
     expect(operator.get_by_test_id("review-list-empty")).to_be_visible()
+    # and every officer's load, then one officer's caseload
+    operator.get_by_test_id("nav-caseload").click()
+    officer = operator.locator("[data-testid=caseload-load][data-officer='u-probation_officer']")
+    expect(officer.get_by_test_id("caseload-load-figure")).to_contain_text("대상자 2명")
+    found += violations(operator, "every officer's load (ko)")
+    officer.get_by_test_id("caseload-officer").click()
+    expect(operator.locator("[data-testid=caseload-subject]")).to_have_count(2)
 
     # --- the court grants 3-2: the order, with its end ten days away ---------------------------
     until = (datetime.now() + timedelta(days=10, hours=2)).strftime("%Y-%m-%dT%H:%M")
