@@ -62,6 +62,7 @@ def test_a_case_across_the_agencies_from_report_to_a_live_order(site: Site, peop
     problems = watch(police)
     sign_in(police, site, investigator, purpose=False, role="police_investigator")
     expect(police.get_by_test_id("role")).to_have_attribute("data-scope", "station")
+    expect(police.get_by_test_id("role")).to_contain_text("경찰서 구역 경기도")
     expect(police.get_by_test_id("case-form")).to_be_visible()
     expect(police.get_by_test_id("nav-cases")).to_be_visible()
     for hidden in ("nav-monitor", "nav-registry", "nav-handover", "nav-caseload", "nav-targets"):
@@ -127,7 +128,9 @@ def test_a_case_across_the_agencies_from_report_to_a_live_order(site: Site, peop
     sign_in(operator, site, "operator")
     operator.get_by_test_id("nav-cases").click()
     operator.locator("[data-testid=review-list] [data-case-id='C-NEAR']").click()
-    expect(operator.get_by_test_id("review-candidates")).to_contain_text(near.subject)
+    candidate = operator.locator(f"[data-testid=review-candidate][data-subject-id='{near.subject}']")
+    expect(candidate).to_contain_text("Kim 2")  # his record beside the suspect's, to compare
+    expect(candidate).to_contain_text("이름이 같고 생년월일을 모름")
     found += violations(operator, "review of a near match (ko)")
     shoot(operator, "cases-review.png")
     operator.get_by_test_id("review-confirm").click()

@@ -171,6 +171,7 @@ export class Cases {
     this.current = this.cases.find((c) => c.id === id) || this.review.find((c) => c.id === id);
     try {
       this.current = await api("GET", `/v1/cases/${encodeURIComponent(id)}`);
+      if (this.canReview && this.current.review) await this.lookUp(this.current.review.map((x) => x.subject_id));
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) throw error;
     }
@@ -179,6 +180,19 @@ export class Cases {
   }
 
   // --- one case ---------------------------------------------------------------------------------
+
+  // The candidates' own records, for the reviewer to compare with the suspect (operators read them).
+  async lookUp(ids) {
+    this.subjects = this.subjects || {};
+    for (const id of ids) {
+      if (this.subjects[id]) continue;
+      try {
+        this.subjects[id] = await api("GET", `/v1/subjects/${encodeURIComponent(id)}`);
+      } catch (error) {
+        if (error instanceof ApiError && error.status === 401) throw error;
+      }
+    }
+  }
 
   detail(c) {
     const m = c.match;
@@ -218,7 +232,14 @@ export class Cases {
   }
 
   candidates(c) {
-    const rows = c.review.map((x) => `<li><span class="mono">${esc(x.subject_id)}</span> · ${esc(why(x.why))}
+    const known = (id) => {
+      const s = (this.subjects || {})[id];
+      if (!s) return "";
+      const born = s.birth_date ? ` · ${esc(t("cases.f.birth_date"))} ${esc(s.birth_date)}` : "";
+      const officer = s.probation_officer ? ` · ${esc(t("cases.officer"))} <span class="mono">${esc(s.probation_officer)}</span>` : "";
+      return ` · ${esc(s.name)}${born}${s.has_national_id ? ` · ${esc(t("cases.has_national_id"))}` : ""}${officer}`;
+    };
+    const rows = c.review.map((x) => `<li data-testid="review-candidate" data-subject-id="${esc(x.subject_id)}"><span class="mono">${esc(x.subject_id)}</span>${known(x.subject_id)} · ${esc(why(x.why))}
       <button type="button" data-testid="review-confirm" data-subject-id="${esc(x.subject_id)}">${esc(t("cases.review.confirm", { subject: x.subject_id }))}</button></li>`).join("");
     return `<section class="candidates" aria-labelledby="candidates-title"><h3 id="candidates-title">${esc(t("cases.review.candidates"))}</h3>
       <ul data-testid="review-candidates">${rows}</ul>
