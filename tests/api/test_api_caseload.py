@@ -102,8 +102,16 @@ def test_an_officer_sees_his_subjects_cases_orders_alerts_and_load(app_client):
         assert r.status_code == 422 and "within_days" in r.text, bad
 
     # the police read the same reminder on the case
-    [shown] = api.get("/v1/cases/C-1", who=INV).json()["orders"]
+    found = api.get("/v1/cases/C-1", who=INV).json()
+    [shown] = found["orders"]
     assert shown["id"] == made and shown["expires_soon"] and shown["days_left"] == 10
+
+    # extended in the registry: both agencies see the new end at once, and no reminder
+    her = found["victim"]["protected_person_id"]
+    assert api.order(made, "S1", her, valid_until=api.at(90 * 86400)).status_code == 200
+    [shown] = api.get("/v1/cases/C-1", who=INV).json()["orders"]
+    assert shown["days_left"] == 90 and shown["expires_soon"] is False
+    assert api.get("/v1/caseload", who=PO).json()["expiring"] == []
 
 
 def test_operators_see_every_load_or_one_caseload_and_no_one_else_does(app_client):
