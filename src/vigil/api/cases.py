@@ -8,9 +8,10 @@ targets), and the case shows that he already wears a monitor, with the facts a c
 measure 3-2 needs. A near match waits in the operators' review list (`GET /v1/cases/review`,
 `POST /v1/cases/{id}/match`). A court's decision (`POST /v1/cases/{id}/decisions`) that grants 3-2
 makes the order at once; the case then shows that order as it stands, with a reminder when it ends
-within 14 days (domain/caseload.py), so the police see what probation sees. Who reads a case: its station's investigators (the case's area within
-theirs), the matched subject's probation officer, operators and auditors. Every access is in the
-audit trail (auth.require), each write also with what it did.
+within 14 days (domain/caseload.py), so the police see what probation sees. Who reads a case: its
+station's investigators (the case's area within theirs), the matched subject's probation officer,
+operators and auditors. Every access is in the audit trail (auth.require), each write also with
+what it did.
 """
 
 from __future__ import annotations
