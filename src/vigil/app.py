@@ -24,6 +24,7 @@ from vigil.api import (
     admin,
     alerts,
     audit,
+    caseload,
     cases,
     device_commands,
     dispatch,
@@ -122,7 +123,8 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         ingest.router, registry.router, alerts.router, positions.router, streams.router, dispatch.router,
         incidents.router, me.router, push.router, notices.router, web.router, evidence.router, audit.router, accounts.router,
         admin.router, device_commands.router, metrics.router, notes.router, handover.router,
-        profiles.router, incident_report.router, cases.router, tiles.router, geocode.router, absences.router,
+        profiles.router, incident_report.router, cases.router, caseload.router, tiles.router,
+        geocode.router, absences.router,
     ):  # fmt: skip
         app.include_router(router)
     web.mount(app)

@@ -382,6 +382,13 @@ def matrix(a1: str, a2: str) -> list[Row]:
         # a matched case answers 409 to a second match: the policy let it through
         Row("POST", "/v1/cases/C1/match", "/v1/cases/C2/match", roles(operator=ALL), NO_MATCH, NO_MATCH),
         Row("GET", "/v1/cases/review", "/v1/cases/review", roles(operator=ALL)),
+        # a probation officer's caseload view: his own; an operator's, any officer's
+        Row(
+            "GET",
+            "/v1/caseload?officer=u-probation_officer",
+            "/v1/caseload?officer=u-po2",
+            roles(operator=ALL, probation_officer=IN),
+        ),
     ]
 
 
@@ -403,7 +410,8 @@ def case_body(subject: str, area: str) -> dict[str, Any]:
 
 
 # Lists are not refused: they hold what the caller may see. Role -> (ids that must be there, ids
-# that must not); None: the role is refused (403).
+# that must not); None: the role is refused (403). Path -> (the id's key, the list's key in the
+# answer: "" the answer itself, "features" a GeoJSON collection's properties, else a plain list).
 LISTS: dict[str, tuple[str, str, dict[str, tuple[set[str], set[str]] | None]]] = {
     "/v1/alerts": ("id", "", {
         "operator": ({"A1", "A2"}, set()),
@@ -448,6 +456,11 @@ LISTS: dict[str, tuple[str, str, dict[str, tuple[set[str], set[str]] | None]]] =
         "probation_officer": ({"C1"}, {"C2"}),
         "police_investigator": ({"C1"}, {"C2"}),
         "auditor": ({"C1", "C2"}, set()),
+    }),
+    # the load per officer: every officer's for operators, his own for a probation officer
+    "/v1/caseload": ("officer", "load", {
+        "operator": ({"u-probation_officer", "u-po2"}, set()),
+        "probation_officer": ({"u-probation_officer"}, {"u-po2"}),
     }),
     "/v1/positions": ("person", "features", {
         "operator": ({"S1", "P1", "S2", "P2"}, set()),
@@ -605,7 +618,8 @@ def test_lists_hold_only_what_each_role_may_see(read_scene, path):
             continue
         assert r.status_code == 200, (who, r.text)
         items = r.json()[inner] if inner else r.json()
-        seen = {names.get(i, i) for i in (x["properties"][key] if inner else x[key] for x in items)}
+        ids = (x["properties"][key] if inner == "features" else x[key] for x in items)
+        seen = {names.get(i, i) for i in ids}
         must, must_not = expected[who]
         assert must <= seen and not (must_not & seen), (who, path, seen)
 

@@ -122,15 +122,18 @@ class Site:
         """A number no other caller on this server has had."""
         return next(self._numbers)
 
-    def account(self, role: Role, person_id: str | None = None) -> str:
-        """A new user of `role` (for a protected person, speaking for `person_id`), made straight in the
-        store as an administrator would; returns its id, and its token is `tokens[id]`."""
+    def account(self, role: Role, person_id: str | None = None, areas: tuple[str, ...] = ()) -> str:
+        """A new user of `role` (for a protected person, speaking for `person_id`; for police, of
+        `areas`), made straight in the store as an administrator would; returns its id, and its token
+        is `tokens[id]`."""
         user = f"u-{role.value}-{self.number()}"
         db = open_engine(self.database_url)
         try:
             with db.begin() as conn:
                 now = datetime.now(UTC)
-                create_user(conn, user_id=user, name=user, role=role, now=now, person_id=person_id)
+                create_user(
+                    conn, user_id=user, name=user, role=role, now=now, person_id=person_id, areas=areas
+                )
                 self.tokens[user] = issue_token(conn, role=role, now=now, user_id=user)
         finally:
             db.dispose()

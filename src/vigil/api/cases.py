@@ -7,9 +7,11 @@ a match raises `case_match` in his probation officer's queue (and a push to prob
 targets), and the case shows that he already wears a monitor, with the facts a court application for
 measure 3-2 needs. A near match waits in the operators' review list (`GET /v1/cases/review`,
 `POST /v1/cases/{id}/match`). A court's decision (`POST /v1/cases/{id}/decisions`) that grants 3-2
-makes the order at once. Who reads a case: its station's investigators (the case's area within
-theirs), the matched subject's probation officer, operators and auditors. Every access is in the
-audit trail (auth.require), each write also with what it did.
+makes the order at once; the case then shows that order as it stands, with a reminder when it ends
+within 14 days (domain/caseload.py), so the police see what probation sees. Who reads a case: its
+station's investigators (the case's area within theirs), the matched subject's probation officer,
+operators and auditors. Every access is in the audit trail (auth.require), each write also with
+what it did.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from vigil.api.bodies import Ident, Name, Phone, Text, ZoneIn
 from vigil.api.national_id import PATTERN, keyed_hash
 from vigil.api.policy import Action
 from vigil.api.registry import _zone_spec, write
+from vigil.domain import caseload
 from vigil.domain.identity import Identity, Verdict
 from vigil.domain.model import Role
 from vigil.store import cases as store
@@ -157,6 +160,8 @@ def case_json(request: Request, principal: Principal, row: Any) -> dict[str, Any
             .where(t.case_decisions.c.case_id == row.id)
             .order_by(t.case_decisions.c.recorded_at)
         ).all()
+        made = sorted({d.order_id for d in decisions if d.order_id})
+        orders = conn.execute(select(t.orders).where(t.orders.c.id.in_(made))).all() if made else []
         subject, devices, officer = None, [], None
         if row.matched_subject_id is not None:
             subject = conn.execute(
@@ -221,6 +226,7 @@ def case_json(request: Request, principal: Principal, row: Any) -> dict[str, Any
             }
             for d in decisions
         ],
+        "orders": [_order_state(o, services.clock()) for o in orders],
         "created_by": row.created_by,
         "created_at": iso(row.created_at),
         "updated_at": iso(row.updated_at),
@@ -231,6 +237,21 @@ def case_json(request: Request, principal: Principal, row: Any) -> dict[str, Any
     if row.match_state == "matched" and not granted and subject is not None:
         body["proposal"] = _proposal(row, subject, devices)
     return body
+
+
+def _order_state(order: Any, now: datetime) -> dict[str, Any]:
+    """An order a decision of the case made, as it stands now (probation may have changed it since):
+    both agencies are reminded when it ends within the reminder window (domain/caseload.py)."""
+    state = caseload.expiry(now, order.valid_from, order.valid_until, order.ended_at)
+    return {
+        "id": order.id,
+        "valid_from": iso(order.valid_from),
+        "valid_until": iso(order.valid_until),
+        "ended_at": iso(order.ended_at),
+        "in_force": state.in_force,
+        "days_left": state.days_left,
+        "expires_soon": state.expires_soon,
+    }
 
 
 def _proposal(row: Any, subject: Any, devices: list[str]) -> dict[str, Any]:

@@ -58,6 +58,7 @@ class Action(StrEnum):
     CASES_DECIDE = "cases.decide"  # record a court's decision on a case's measures
     CASES_REVIEW = "cases.review"  # confirm or dismiss a near match (never sent to probation alone)
     ABSENCES_APPROVE = "absences.approve"  # let a subject be away from a curfew or zone for a window
+    CASELOAD = "caseload.read"  # a probation officer's caseload and load (api/caseload.py)
     # --- maps: an address to a position and back, through the deployment's geocoder ---
     GEOCODE = "geocode"
 
@@ -117,6 +118,9 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     # His officer approves an absence for the subjects of their caseload; operators, who run the
     # night, may too. Read like his record (api/absences.py), so the police see it as well.
     Action.ABSENCES_APPROVE: frozenset({Role.PROBATION_OFFICER, Role.OPERATOR}),
+    # A probation officer's own caseload (subjects, cases, orders, alerts, load); operators any
+    # officer's, and every officer's load, to share the work out.
+    Action.CASELOAD: frozenset({Role.OPERATOR, Role.PROBATION_OFFICER}),
     # Those who enter zones (a victim's home, his workplace) by address: the registry's writers. What
     # they ask leaves for the geocoder; it is in the trail (the query), like every call.
     Action.GEOCODE: frozenset({Role.OPERATOR, Role.PROBATION_OFFICER}),

@@ -9,6 +9,8 @@ import { Registry } from "./registry.js";
 import { Targets } from "./targets.js";
 import { Handover } from "./handover.js";
 import { Report } from "./report.js";
+import { Cases } from "./cases.js";
+import { Caseload } from "./caseload.js";
 
 // What each role gets here, as the server's policy allows (the server narrows each to its scope).
 // Field officers see the incidents they are assigned to, but report on them from their terminal.
@@ -21,6 +23,13 @@ const ASSIGNERS = new Set(["operator", "police_dispatcher"]); // send field unit
 const CLAIMERS = new Set(["operator", "police_dispatcher"]); // claim an incident, take it over, release it
 const FIGURES = new Set(["operator"]);
 const HANDOVER = new Set(["operator"]); // the shift handover (GET /v1/handover) // the live figures over everything monitored (GET /v1/stats)
+// Police cases (issue 18): investigators record them (and see nothing else here: no map, no alerts);
+// probation officers read those matched to their caseload; operators review near matches.
+const CASES = new Set(["police_investigator", "probation_officer", "operator"]);
+const CASE_WRITERS = new Set(["police_investigator"]);
+const CASE_DECIDERS = new Set(["police_investigator", "probation_officer", "operator"]);
+const CASE_REVIEWERS = new Set(["operator"]);
+const CASELOAD = new Set(["probation_officer", "operator"]); // GET /v1/caseload
 
 const $ = (selector) => document.querySelector(selector);
 const state = { config: { tile_url: null, language: "ko" }, me: null, view: null, screens: {}, message: null, purposeErrors: {} };
@@ -116,6 +125,20 @@ async function show(view) {
     showOnly("handover");
     if (!state.screens.handover) state.screens.handover = new Handover($("#handover"));
     await state.screens.handover.start();
+  } else if (view === "cases") {
+    if (!CASES.has(role)) return notAllowed();
+    showOnly("cases");
+    if (!state.screens.cases) {
+      state.screens.cases = new Cases($("#cases"), {
+        me: state.me, canWrite: CASE_WRITERS.has(role), canDecide: CASE_DECIDERS.has(role), canReview: CASE_REVIEWERS.has(role),
+      });
+    }
+    await state.screens.cases.start();
+  } else if (view === "caseload") {
+    if (!CASELOAD.has(role)) return notAllowed();
+    showOnly("caseload");
+    if (!state.screens.caseload) state.screens.caseload = new Caseload($("#caseload"), { operator: role === "operator" });
+    await state.screens.caseload.start();
   } else if (view === "targets") {
     showOnly("targets");
     if (!state.screens.targets) state.screens.targets = new Targets($("#targets"));
@@ -248,7 +271,10 @@ async function proceed() {
   $("[data-testid=nav-registry]").hidden = !REGISTRY.has(role);
   $("[data-testid=nav-targets]").hidden = !TARGETS.has(role);
   $("[data-testid=nav-handover]").hidden = !HANDOVER.has(role);
-  await show("monitor").catch(signedOff);
+  $("[data-testid=nav-cases]").hidden = !CASES.has(role);
+  $("[data-testid=nav-caseload]").hidden = !CASELOAD.has(role);
+  // an investigator's first (and only) screen is their cases
+  await show(WATCHERS.has(role) || !CASES.has(role) ? "monitor" : "cases").catch(signedOff);
 }
 
 async function boot() {

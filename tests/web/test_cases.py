@@ -1,0 +1,165 @@
+"""Police cases and the caseload view in the control centre (issue 18), in one scene across the
+agencies: a police investigator records a case whose suspect is a monitored man and sees at once
+that he is monitored, by whom, and the 3-2 proposal; his probation officer finds the case and his
+caseload with its load; an operator confirms a near match; the investigator records the court's
+granted 3-2 and the order shows with its expiry reminder. The investigator sees nothing else (no
+map, no alerts). Each new view passes axe-core's WCAG 2.1 AA rules; messages come in both languages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+from test_accessibility import violations
+from test_control import sign_in, watch
+from web_kit import DESK, SOON, Site, shoot
+
+from vigil.domain.model import Role
+
+expect.set_options(timeout=SOON)
+pytestmark = pytest.mark.slow  # a real server and Chromium
+
+
+@pytest.fixture
+def people(browser: Any) -> Iterator[Any]:
+    """A fresh Korean browser context per person (each their own session and language), which lets
+    the test add axe-core to the page (the apps' Content-Security-Policy refuses inline scripts)."""
+    contexts: list[Any] = []
+
+    def person() -> Page:
+        context = browser.new_context(viewport=DESK, locale="ko-KR", bypass_csp=True)
+        context.set_default_timeout(SOON)
+        contexts.append(context)
+        return context.new_page()
+
+    yield person
+    for context in contexts:
+        context.close()
+
+
+def language(page: Page, lang: str) -> None:
+    page.get_by_test_id("language").get_by_role("button", name=lang.upper()).click()
+    expect(page.locator("html")).to_have_attribute("lang", lang)
+
+
+@pytest.mark.fresh_site  # the probation officer's whole caseload, and the review list, are this scene's
+def test_a_case_across_the_agencies_from_report_to_a_live_order(site: Site, people: Any) -> None:
+    known = site.pair()  # S1 wears AM-1, in u-probation_officer's caseload
+    near = site.pair()  # S2 "Kim 2": a case naming "Kim 2" with no birth date nearly matches him
+    investigator = site.account(Role.POLICE_INVESTIGATOR, areas=("31",))
+    near_case = {
+        "kind": "stalking", "area": "31130", "suspect": {"name": "Kim 2"},
+        "victim": {"name": "Choi"}, "offences": ["stalking"],
+    }  # fmt: skip
+    site.call("PUT", "/v1/cases/C-NEAR", near_case, who=investigator)
+    found: list[str] = []
+
+    # --- the investigator: cases only, and the case form ---------------------------------------
+    police = people()
+    problems = watch(police)
+    sign_in(police, site, investigator, purpose=False, role="police_investigator")
+    expect(police.get_by_test_id("role")).to_have_attribute("data-scope", "station")
+    expect(police.get_by_test_id("role")).to_contain_text("경찰서 구역 경기도")
+    expect(police.get_by_test_id("case-form")).to_be_visible()
+    expect(police.get_by_test_id("nav-cases")).to_be_visible()
+    for hidden in ("nav-monitor", "nav-registry", "nav-handover", "nav-caseload", "nav-targets"):
+        expect(police.get_by_test_id(hidden)).to_be_hidden()
+    expect(police.get_by_test_id("monitor")).to_be_hidden()
+
+    # checked before it is sent, in her language: Korean, then English (what was typed is kept)
+    police.get_by_label("주민등록번호").fill("85031412")
+    police.get_by_test_id("case-save").click()
+    expect(police.get_by_test_id("case-error-id")).to_have_text("반드시 입력해야 합니다.")
+    expect(police.get_by_test_id("case-error-suspect.national_id")).to_contain_text("숫자 13자리")
+    found += violations(police, "case form with errors (ko)")
+    shoot(police, "cases-form.png")
+    language(police, "en")
+    expect(police.get_by_test_id("nav-cases")).to_have_text("Cases")
+    expect(police.get_by_test_id("case-error-suspect.national_id")).to_have_text(
+        "A national id has 13 digits (e.g. 850314-1234567)."
+    )
+    expect(police.get_by_label("National id (resident registration number)")).to_have_value("85031412")
+
+    police.get_by_label("Case number").fill("C-100")
+    police.get_by_label("Police station").fill("Namyangju South")
+    police.get_by_label("National id (resident registration number)").fill("")
+    police.locator("fieldset", has_text="Suspect").get_by_label("Name").fill("Kim 1")
+    police.get_by_label("Monitored subject's id (if known)").fill(known.subject)
+    police.locator("fieldset", has_text="Victim").get_by_label("Name").fill("Lee 1")
+    police.get_by_label("Offences (one per line)").fill("stalking\nthreats by messages")
+    police.get_by_label("Reported at").fill("2026-11-20T21:10")
+    police.get_by_label("What happened").fill("waited outside her flat")
+    police.get_by_label("3-2: electronic monitoring").check()
+    police.get_by_test_id("case-save").click()
+
+    detail = police.get_by_test_id("case-detail")
+    expect(detail).to_have_attribute("data-case-id", "C-100")
+    monitored = police.get_by_test_id("case-monitored")
+    expect(monitored).to_contain_text("Already monitored")
+    expect(police.get_by_test_id("case-devices")).to_have_text(known.ankle)
+    expect(police.get_by_test_id("case-officer")).to_contain_text("u-probation_officer")
+    expect(police.get_by_test_id("case-proposal")).to_contain_text("3-2")
+    expect(police.get_by_test_id("case-proposal")).to_contain_text("1 in all")
+    found += violations(police, "case matched, with its proposal (en)")
+    shoot(police, "cases-matched.png")
+
+    # --- his probation officer: the case, and the caseload with its load ------------------------
+    probation = people()
+    problems += watch(probation)
+    sign_in(probation, site, "probation_officer")
+    probation.get_by_test_id("nav-cases").click()
+    expect(probation.locator("[data-testid=case-item][data-case-id='C-100']")).to_be_visible()
+    expect(probation.locator("[data-testid=case-item][data-case-id='C-NEAR']")).to_have_count(0)
+    probation.get_by_test_id("nav-caseload").click()
+    figure = probation.get_by_test_id("caseload-load-figure")
+    expect(figure).to_have_text("대상자 2명 · 기준 10명 · 현장 평균 21.6명")
+    card = probation.locator(f"[data-testid=caseload-subject][data-subject-id='{known.subject}']")
+    expect(card.locator("[data-testid=caseload-case]")).to_contain_text("C-100")
+    expect(card.get_by_test_id("caseload-alert-kinds")).to_contain_text("수사 사건 일치 1")
+    found += violations(probation, "caseload (ko)")
+    shoot(probation, "caseload.png")
+
+    # --- an operator confirms the near match ---------------------------------------------------
+    operator = people()
+    problems += watch(operator)
+    sign_in(operator, site, "operator")
+    operator.get_by_test_id("nav-cases").click()
+    operator.locator("[data-testid=review-list] [data-case-id='C-NEAR']").click()
+    candidate = operator.locator(f"[data-testid=review-candidate][data-subject-id='{near.subject}']")
+    expect(candidate).to_contain_text("Kim 2")  # his record beside the suspect's, to compare
+    expect(candidate).to_contain_text("이름이 같고 생년월일을 모름")
+    found += violations(operator, "review of a near match (ko)")
+    shoot(operator, "cases-review.png")
+    operator.get_by_test_id("review-confirm").click()
+    expect(operator.get_by_test_id("case-detail-state")).to_have_text("전자감독 대상자")
+    expect(operator.get_by_test_id("review-list-empty")).to_be_visible()
+    # and every officer's load, then one officer's caseload
+    operator.get_by_test_id("nav-caseload").click()
+    officer = operator.locator("[data-testid=caseload-load][data-officer='u-probation_officer']")
+    expect(officer.get_by_test_id("caseload-load-figure")).to_contain_text("대상자 2명")
+    found += violations(operator, "every officer's load (ko)")
+    officer.get_by_test_id("caseload-officer").click()
+    expect(operator.locator("[data-testid=caseload-subject]")).to_have_count(2)
+
+    # --- the court grants 3-2: the order, with its end ten days away ---------------------------
+    until = (datetime.now() + timedelta(days=10, hours=2)).strftime("%Y-%m-%dT%H:%M")
+    decision = police.get_by_test_id("decision-form")
+    decision.get_by_label("Court case number").fill("2026초기1234")
+    decision.get_by_label("Decided on").fill(datetime.now().strftime("%Y-%m-%d"))
+    decision.get_by_label("Valid until").fill(until)
+    police.get_by_test_id("decision-save").click()
+    expect(police.get_by_test_id("case-message")).to_contain_text("is in force from now")
+    order = police.get_by_test_id("case-order")
+    expect(order).to_contain_text("ends in 10 days")
+    expect(police.get_by_test_id("case-expiring")).to_be_visible()
+    expect(police.get_by_test_id("case-proposal")).to_have_count(0)
+    found += violations(police, "case with its order (en)")
+    shoot(police, "cases-order.png")
+
+    probation.get_by_test_id("caseload-refresh").click()
+    expect(probation.get_by_test_id("caseload-expiring")).to_contain_text("10일 후 만료")
+    assert found == []
+    assert problems == []
