@@ -404,7 +404,7 @@ NO_MATCH = {"subject_id": None}
 
 def case_body(subject: str, area: str) -> dict[str, Any]:
     return {
-        "kind": "stalking", "area": area, "suspect": {"name": f"suspect {subject}", "subject_id": subject},
+        "kind": "stalking", "area": area, "suspect": {"name": SUBJECT["name"], "subject_id": subject},
         "victim": {"name": "her"}, "offences": ["stalking"],
     }  # fmt: skip
 

@@ -26,7 +26,7 @@ OFFICER = "u-probation_officer"
 def case(subject: str) -> dict[str, Any]:
     return {
         "kind": "stalking", "area": "31130", "station": "남양주남부경찰서",
-        "suspect": {"name": "김민수", "subject_id": subject}, "victim": {"name": "이서연", "phone": "010-2345-6789"},
+        "suspect": {"name": f"subject {subject}", "subject_id": subject}, "victim": {"name": "이서연", "phone": "010-2345-6789"},
         "offences": ["stalking"], "measures_requested": ["3-2"],
     }  # fmt: skip
 

@@ -143,8 +143,9 @@ def test_a_near_match_waits_for_an_operator_and_a_name_alone_is_nothing(app_clie
     # a birth date one digit off: near, for review; probation is not told
     r = api.put("/v1/cases/C-2", case_body(suspect={"name": "김민수", "birth_date": "1985-03-15"}), who=INV)
     assert r.status_code == 201, r.text
-    assert r.json()["match"] == {"state": "review"}
-    assert "review" not in r.json()  # the investigator does not see the candidates
+    # the investigator learns nothing of who nearly matches: not even that someone does
+    assert r.json()["match"] == {"state": "none"} and "review" not in r.json()
+    assert api.get("/v1/cases/C-2").json()["match"] == {"state": "review"}  # an operator sees it
     assert alerts_of(api, "S1", who=Role.OPERATOR) == []
     review = api.get("/v1/cases/review").json()
     assert [(c["id"], [x["subject_id"] for x in c["review"]]) for c in review] == [("C-2", ["S1"])]
@@ -157,8 +158,25 @@ def test_a_near_match_waits_for_an_operator_and_a_name_alone_is_nothing(app_clie
 
     # the same name with no birth date and no id: never a match, a review at most
     r = api.put("/v1/cases/C-3", case_body(suspect={"name": "김민수"}), who=INV)
-    assert r.json()["match"]["state"] == "review"
+    assert api.get("/v1/cases/C-3").json()["match"]["state"] == "review"
     assert len(alerts_of(api, "S1")) == 1
+
+
+def test_an_id_guessed_or_mistyped_tells_the_police_nothing_and_his_officer_nothing(app_client):
+    api = app_client
+    monitored(api, birth_date=BORN)  # S1, 김민수
+    for case_id, named in (("C-G1", "S1"), ("C-G2", "S-does-not-exist")):
+        body = case_body(suspect={"name": "박서준", "birth_date": "1990-01-01", "subject_id": named})
+        r = api.put(f"/v1/cases/{case_id}", body, who=INV)
+        assert r.status_code == 201, r.text  # an unknown id is not refused: that would say which exist
+        assert r.json()["match"] == {"state": "none"}
+    assert alerts_of(api, "S1", who=Role.OPERATOR) == []
+    # the named subject whose identity disagrees waits for an operator
+    review = {c["id"]: [x["subject_id"] for x in c["review"]] for c in api.get("/v1/cases/review").json()}
+    assert review == {"C-G1": ["S1"]}
+    # named, and his identity agrees: a match
+    body = case_body(suspect={"name": "김민수", "birth_date": BORN, "subject_id": "S1"})
+    assert api.put("/v1/cases/C-G3", body, who=INV).json()["match"]["basis"] == "subject_id"
 
 
 def test_a_subject_registered_after_the_case_is_matched_then(app_client):

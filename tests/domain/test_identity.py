@@ -73,6 +73,23 @@ def test_day_and_month_swapped_is_near() -> None:
     assert verdict.match is None and [c.subject_id for c in verdict.near] == ["S1"]
 
 
-def test_the_named_subject_wins() -> None:
-    verdict = match(Identity("someone else"), [("S1", Identity("김민수"))], named_subject="S1")
-    assert verdict.match is not None and verdict.match.basis is Basis.SUBJECT_ID
+def test_a_named_subject_matches_only_when_his_identity_agrees() -> None:
+    """An id alone could be a guess (to learn who is monitored) or a typing slip."""
+    him = [("S1", Identity("김민수", date(1985, 3, 14)))]
+    guess = match(Identity("someone else"), him, named_subject="S1")
+    assert guess.match is None and [c.subject_id for c in guess.near] == ["S1"]
+    agreed = match(Identity("김 민수", date(1985, 3, 14)), him, named_subject="S1")
+    assert agreed.match is not None and agreed.match.basis is Basis.SUBJECT_ID
+    no_date = match(Identity("김민수"), him, named_subject="S1")  # his name, birth date not known
+    assert no_date.match is not None
+    other_date = match(Identity("김민수", date(1990, 1, 1)), him, named_subject="S1")
+    assert other_date.match is None
+
+
+@given(NAMES, st.none() | DATES, st.text(min_size=1, max_size=6))
+def test_an_id_alone_never_matches_a_stranger(name, born, other) -> None:
+    him = [("S1", Identity(name, born))]
+    stranger = Identity(other + "#", None)  # never the same name once normalised... unless it is
+    verdict = match(stranger, him, named_subject="S1")
+    if normal_name(stranger.name) != normal_name(name):
+        assert verdict.match is None

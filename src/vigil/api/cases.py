@@ -181,7 +181,12 @@ def case_json(request: Request, principal: Principal, row: Any) -> dict[str, Any
                         t.users.c.id == subject.probation_officer
                     )
                 ).first()
-    match: dict[str, Any] = {"state": row.match_state}
+    state = row.match_state
+    if principal.role is Role.POLICE_INVESTIGATOR and state in ("review", "dismissed"):
+        # that some monitored subject nearly matches is for operators to weigh, not a hint to the
+        # police about who is monitored: until confirmed, nothing is found
+        state = "none"
+    match: dict[str, Any] = {"state": state}
     if row.match_state == "matched":
         match |= {
             "subject_id": row.matched_subject_id,

@@ -5,8 +5,9 @@ for probation. The join is made here, but a wrong join is harm too: a probation 
 subject is the suspect in a stalking case acts on it, and a common name (김민수 is thousands of men)
 proves nothing. So:
 
-- a **match** rests on an identifier: the subject's id named by the investigator, the national
-  identifier (compared as keyed hashes, never in clear), or the name together with the birth date;
+- a **match** rests on an identifier: the subject's id named by the investigator (when his name,
+  birth date or national id agree: an id alone could be a guess), the national identifier (compared
+  as keyed hashes, never in clear), or the name together with the birth date;
 - a **near match** (the same birth date and a name one typing slip away, or the same name and a birth
   date with two digits swapped or one digit off, or the same name where either birth date is unknown)
   goes to a review list for people to confirm or dismiss, never to probation on its own;
@@ -72,7 +73,16 @@ def match(
     name = normal_name(suspect.name)
     for subject_id, known in subjects:
         if named_subject is not None and subject_id == named_subject:
-            strong.append(Candidate(subject_id, Basis.SUBJECT_ID, "named by the investigator"))
+            # An id alone proves nothing: typed from a report, or guessed to learn who is monitored.
+            # It matches when his identity agrees too; otherwise a person looks at it.
+            if _agrees(suspect, known):
+                strong.append(
+                    Candidate(subject_id, Basis.SUBJECT_ID, "named by the investigator, identity agrees")
+                )
+            else:
+                near.append(
+                    Candidate(subject_id, Basis.NEAR, "named by the investigator; identity does not agree")
+                )
             continue
         if suspect.national_id_hash and suspect.national_id_hash == known.national_id_hash:
             strong.append(Candidate(subject_id, Basis.NATIONAL_ID, "the same national identifier"))
@@ -98,6 +108,17 @@ def match(
         return Verdict(top[0], tuple(near))
     ambiguous = tuple(Candidate(c.subject_id, Basis.NEAR, f"{c.why}, as another subject has") for c in top)
     return Verdict(None, ambiguous + tuple(near))
+
+
+def _agrees(suspect: Identity, known: Identity) -> bool:
+    """The suspect's known fields agree with the subject's: the national id when both have one,
+    else the name, with the birth date when both have one."""
+    if suspect.national_id_hash and known.national_id_hash:
+        return suspect.national_id_hash == known.national_id_hash
+    if normal_name(suspect.name) != normal_name(known.name) or not normal_name(known.name):
+        return False
+    both = suspect.birth_date is not None and known.birth_date is not None
+    return not both or suspect.birth_date == known.birth_date
 
 
 def _one_slip(a: str, b: str) -> bool:

@@ -82,8 +82,8 @@ def put_case(conn: Connection, now: datetime, case: CaseIn) -> Touched:
     existing = conn.execute(select(t.cases).where(t.cases.c.id == case.case_id)).first()
     if existing is not None and existing.area != case.area:
         raise Refused("area", "a case stays with the station that recorded it")
-    if case.suspect_subject_id is not None and not records.exists(conn, t.subjects, case.suspect_subject_id):
-        raise Refused("suspect.subject_id", f"no subject {case.suspect_subject_id!r}")
+    # A named subject id that does not exist is kept and matches no one: refusing it would tell an
+    # investigator which ids are monitored subjects.
     if case.victim_id is not None and not records.exists(conn, t.protected_persons, case.victim_id):
         raise Refused("victim.protected_person_id", f"no protected person {case.victim_id!r}")
     values: dict[str, Any] = {
