@@ -107,16 +107,7 @@ def _record(
     from vigil.store import audit, audit_key
 
     key, _ = audit_key.load(settings, create=True)
-    entry = audit.Entry(
-        f"cli:{getpass.getuser()}",
-        "cli",
-        action,
-        target,
-        purpose,
-        reason,
-        "localhost",
-        {"method": "CLI", **detail},
-    )
+    entry = audit.cli_entry(action, target, purpose, reason, **detail)
     with db.begin() as conn:
         audit.append(conn, key, [(datetime.now(UTC), entry)])
 

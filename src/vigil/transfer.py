@@ -10,9 +10,7 @@ verify is refused, so the new installation never starts a second chain on top of
 
 from __future__ import annotations
 
-import getpass
 import hmac
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,19 +23,6 @@ from vigil.store import tables as t
 from vigil.store.archive import Archive, ArchiveError, Written, export, load
 from vigil.store.audit_key import AuditKey, AuditKeyError
 from vigil.store.database import known_revisions, migrate
-
-
-def _entry(action: str, target: str, purpose: str = "", reason: str = "", **detail: object) -> audit.Entry:
-    return audit.Entry(
-        f"cli:{getpass.getuser()}",
-        "cli",
-        action,
-        target,
-        purpose,
-        reason,
-        "localhost",
-        {"method": "CLI", **detail},
-    )
 
 
 def export_record(
@@ -55,7 +40,14 @@ def export_record(
         audit.append(
             conn,
             key,
-            [(now, _entry("archive.export", f"archive:{folder.name}", purpose, reason, key=with_key))],
+            [
+                (
+                    now,
+                    audit.cli_entry(
+                        "archive.export", f"archive:{folder.name}", purpose, reason, key=with_key
+                    ),
+                )
+            ],
         )
     return export(
         engine,
@@ -121,7 +113,12 @@ def import_record(engine: Engine, settings: Settings, archive: Archive, key_file
         audit.append(
             conn,
             final_key,
-            [(datetime.now(UTC), _entry("archive.import", f"archive:{archive.manifest_sha256}", rows=rows))],
+            [
+                (
+                    datetime.now(UTC),
+                    audit.cli_entry("archive.import", f"archive:{archive.manifest_sha256}", rows=rows),
+                )
+            ],
         )
     return Imported(rows, len(entries), head, installed_key, anchors_to_install)
 
@@ -171,11 +168,8 @@ def _install_key(settings: Settings, key: AuditKey) -> Path | None:
     where = audit_key.places(settings)
     if not where.implicit or where.key_file is None or where.key_file.exists():
         return None
-    source = Path(key.source)
-    where.key_file.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(where.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(_read_key(source) + b"\n")
+    if not audit_key.write_once(where.key_file, _read_key(Path(key.source)) + b"\n"):
+        return None  # made by a server starting at the same moment: checked against on its start
     return where.key_file
 
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import os
-import secrets
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -23,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
 
 from vigil.config import Settings
-from vigil.store.audit_key import default_key_file
+from vigil.store.audit_key import default_key_file, write_once
 
 log = logging.getLogger(__name__)
 
@@ -111,24 +109,8 @@ def _parse(text: str, source: str) -> ec.EllipticCurvePrivateKey:
 
 
 def _make(path: Path) -> bool:
-    """A new key in `path`, whole or not at all (a private scratch file linked into place); False
-    when another process made it first."""
+    """A new key in `path`, whole or not at all; False when another process made it first."""
     pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    scratch = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        try:
-            os.write(fd, pem)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.link(scratch, path)
-        except FileExistsError:
-            return False
-    finally:
-        scratch.unlink(missing_ok=True)
-    return True
+    return write_once(path, pem)

@@ -28,6 +28,7 @@ a fork impossible even so. The database refuses UPDATE and DELETE on the table (
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import hmac
 import json
@@ -74,6 +75,20 @@ def _content(at: datetime, entry: Entry) -> dict[str, Any]:
         "source": entry.source,
         "detail": entry.detail,
     }
+
+
+def cli_entry(action: str, target: str, purpose: str = "", reason: str = "", **detail: Any) -> Entry:
+    """A command's own entry: the shell user who ran it on this host, and what it was asked to do."""
+    return Entry(
+        f"cli:{getpass.getuser()}",
+        "cli",
+        action,
+        target,
+        purpose,
+        reason,
+        "localhost",
+        {"method": "CLI", **detail},
+    )
 
 
 def link(prev_hash: str, at: datetime, entry: Entry, key: AuditKey | None) -> str:

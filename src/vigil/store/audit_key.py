@@ -155,15 +155,22 @@ def _read(path: Path, production: bool) -> bytes:
 
 
 def _make(path: Path) -> bool:
-    """Write a new random key to `path`, whole or not at all: written to a private temporary file,
-    then linked into place, so a second process starting at the same moment either makes it or reads
-    the first one's, never half a key. Returns False when another process made it first."""
+    """Write a new random key to `path` (see `write_once`). Returns False when another process made
+    it first."""
+    return write_once(path, (secrets.token_hex(KEY_BYTES) + "\n").encode())
+
+
+def write_once(path: Path, data: bytes) -> bool:
+    """Write a secret to `path`, mode 0600, whole or not at all: written to a private temporary
+    file, then linked into place, so a second process starting at the same moment either makes it or
+    reads the first one's, never half a key. Returns False when the file exists already (nothing
+    written). The VAPID key (notify/vapid.py) and an imported audit key (transfer.py) use it too."""
     path.parent.mkdir(parents=True, exist_ok=True)
     scratch = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
     fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         try:
-            os.write(fd, (secrets.token_hex(KEY_BYTES) + "\n").encode())
+            os.write(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -173,9 +180,4 @@ def _make(path: Path) -> bool:
             return False
     finally:
         scratch.unlink(missing_ok=True)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)  # the new name survives a power cut with the file
-    finally:
-        os.close(directory)
     return True
