@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import logging
 import sys
 import uuid
@@ -422,6 +423,7 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
 
     from vigil.api.trail import Purpose
     from vigil.evidence import pdf
+    from vigil.evidence.issued import issue
     from vigil.evidence.report import alert_evidence, order_evidence, seal
     from vigil.store.database import open_engine
 
@@ -445,7 +447,9 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
         _record(db, settings, "evidence.read", target, args.purpose, args.reason.strip(), out=str(out))
         with db.connect() as conn:
             if args.alert is not None:
-                evidence = alert_evidence(conn, args.alert, generated_at=now, generated_by=by)
+                evidence = alert_evidence(
+                    conn, args.alert, generated_at=now, generated_by=by, timezone=settings.timezone
+                )
             else:
                 try:
                     since, until = (datetime.fromisoformat(v) for v in (args.since, args.until))
@@ -456,17 +460,50 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
                     print("vigil report: --from and --until need a time zone (e.g. +09:00)", file=sys.stderr)
                     return 2
                 evidence = order_evidence(
-                    conn, args.order, since=since, until=until, generated_at=now, generated_by=by
+                    conn,
+                    args.order,
+                    since=since,
+                    until=until,
+                    generated_at=now,
+                    generated_by=by,
+                    timezone=settings.timezone,
                 )
+        if evidence is None:
+            print(f"vigil report: no such {'alert' if args.alert else 'order'}", file=sys.stderr)
+            return 1
+        sealed = seal(evidence)
+        fmt = out.suffix.lower().lstrip(".")
+        body = pdf.render(sealed) if fmt == "pdf" else sealed.envelope()
+        with db.begin() as conn:  # recorded as issued, so a court can check it against Vigil
+            issue(conn, sealed, body, fmt, issued_to=by, at=now)
     finally:
         db.dispose()
-    if evidence is None:
-        print(f"vigil report: no such {'alert' if args.alert else 'order'}", file=sys.stderr)
-        return 1
-    sealed = seal(evidence)
-    out.write_bytes(pdf.render(sealed) if out.suffix.lower() == ".pdf" else sealed.envelope())
+    out.write_bytes(body)
     print(f"{out}: SHA-256 of the JSON evidence {sealed.sha256}")
     return 0
+
+
+def _evidence_verify(args: argparse.Namespace, settings: Settings) -> int:
+    """Whether Vigil issued this evidence file (JSON envelope or PDF), and whether its content matches
+    its hash: 0 yes, 1 no, 2 the file cannot be read."""
+    from pathlib import Path
+
+    from vigil.evidence.issued import verify_file
+    from vigil.store.database import open_engine
+
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as exc:
+        print(f"vigil evidence verify: {exc}", file=sys.stderr)
+        return 2
+    db = open_engine(settings.database_url)
+    try:
+        with db.connect() as conn:
+            verdict = verify_file(conn, data)
+    finally:
+        db.dispose()
+    print(json.dumps(verdict.as_json(), ensure_ascii=False, indent=2))
+    return 0 if verdict.issued and verdict.intact else 1
 
 
 def _export(args: argparse.Namespace, settings: Settings) -> int:
@@ -703,6 +740,13 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--purpose", default="", help="why it is exported: a reason code (court_order, ...)")
     report.add_argument("--reason", default="", help="why, in words (recorded in the audit trail)")
     report.set_defaults(run=_report)
+    evidence_cmd = sub.add_parser("evidence", help="check evidence files against what Vigil issued")
+    evidence_sub = evidence_cmd.add_subparsers(dest="evidence_command", required=True)
+    verify_cmd = evidence_sub.add_parser(
+        "verify", help="whether Vigil issued this JSON or PDF evidence file, and its content is intact"
+    )
+    verify_cmd.add_argument("file", metavar="FILE")
+    verify_cmd.set_defaults(run=_evidence_verify)
     export_cmd = sub.add_parser(
         "export",
         help="write the whole system of record as a vendor-neutral archive (NDJSON per table, manifest with hashes)",
