@@ -227,6 +227,7 @@ def _evidence(
         "tracks": {role: _fixes(conn, [d["id"] for d in devices[role]], since, until) for role in devices},
         "device_events": _events(conn, all_devices, since, until),
         "dispatch_targets": _targets(conn, target_ids),
+        "actors": _actors(conn, sorted({c["actor"] for a in alert_items for c in a["timeline"]})),
     }
 
 
