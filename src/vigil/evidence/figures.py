@@ -468,6 +468,7 @@ class MapModel:
     tracks: dict[str, tuple[XY, ...]] = field(default_factory=dict)  # "subject", "protected_person"
     closest: tuple[XY | None, XY | None, str] | None = None  # his place, hers, label
     places: tuple[str, ...] = ()  # the municipalities shown, by name
+    labels: tuple[tuple[str, XY], ...] = ()  # a name at the middle of its outline's visible part
 
 
 def map_model(case: Case, aspect: float = 0.55) -> MapModel | None:
@@ -519,7 +520,18 @@ def map_model(case: Case, aspect: float = 0.55) -> MapModel | None:
             xy(*nearest.her) if nearest.her else None,
             f"{closest_words(nearest)[1]} {local(nearest.at, case.tz)}",
         )
-    return MapModel(half_w, half_h, tuple(outlines), zones, tracks, closest, tuple(n for n, _ in outlines))
+    labels = []
+    for name, rings in outlines:
+        seen = [p for ring in rings for p in ring if abs(p[0]) < half_w * 0.9 and abs(p[1]) < half_h * 0.9]
+        if len(seen) >= 3:
+            labels.append((name, (sum(x for x, _ in seen) / len(seen), sum(y for _, y in seen) / len(seen))))
+    if not labels:  # all inside one municipality, no boundary in sight: name it at the top
+        here = jurisdiction.municipalities().municipality_at(lat0, lon0)
+        if here is not None:
+            labels.append((f"{here.name} {here.name_eng}", (0.0, half_h * 0.85)))
+    return MapModel(
+        half_w, half_h, tuple(outlines), zones, tracks, closest, tuple(n for n, _ in outlines), tuple(labels)
+    )
 
 
 # --- the chart -----------------------------------------------------------------------------------

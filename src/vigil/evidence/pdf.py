@@ -1,16 +1,26 @@
 """The breach report as a PDF, made from sealed evidence (`report.seal`).
 
 Every page's footer carries the SHA-256 of the JSON evidence the PDF was made from, so a reader can
-tie the paper to the JSON (and check the JSON's bytes against it). Korean names render with
-reportlab's built-in CID font (no font files). The output is deterministic: the same evidence gives
-the same PDF bytes (reportlab's invariant mode: no creation time, fixed document id).
+tie the paper to the JSON (and check the JSON's bytes against it). The output is deterministic: the
+same evidence gives the same PDF bytes on the same machine (reportlab's invariant mode: no creation
+time, fixed document id).
+
+Korean text: a TrueType font with Hangul is embedded (only the glyphs used: reportlab subsets it)
+when the machine has one (`FONT_FILES`, or the file `VIGIL_PDF_FONT` names): a court's reader then
+needs no Korean fonts of its own. Without one, reportlab's built-in CID font is named instead (not
+embedded: the reader supplies the glyphs). Nanum Gothic (fonts-nanum) is under the SIL Open Font
+Licence, which allows embedding; nothing is shipped in the package. Which font a PDF was drawn with
+does not matter to its verification: Vigil keeps the hash of the exact bytes it issued.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import os
 from datetime import datetime
+from functools import cache
+from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -20,6 +30,7 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
     Flowable,
@@ -35,21 +46,32 @@ from reportlab.platypus import (
 from vigil.evidence import figures
 from vigil.evidence.report import Sealed
 
-FONT = "HYSMyeongJo-Medium"  # Korean (and Latin) from reportlab's CID fonts: nothing to ship
+CID_FONT = "HYSMyeongJo-Medium"  # Korean (and Latin) from reportlab's CID fonts: the fallback
+EMBEDDED = "VigilKorean"
+FONT_FILES = (  # Hangul TrueType fonts of common systems, the first found is embedded
+    "/usr/share/fonts/truetype/nanum/NanumGothic.ttf",  # Debian/Ubuntu fonts-nanum (SIL OFL 1.1)
+    "/usr/share/fonts/nanum/NanumGothic.ttf",
+    "/usr/share/fonts/truetype/noto/NotoSansCJK-Regular.ttc",
+)
 MAX_TRACK_ROWS = 400  # per party in the tables; the JSON holds every fix
 SUBJECT_COLOUR = colors.HexColor("#c0392b")
 PROTECTED_COLOUR = colors.HexColor("#2471a3")
 ZONE_COLOUR = colors.HexColor("#1e8449")
 
-_registered = False
 
-
+@cache
 def _font() -> str:
-    global _registered
-    if not _registered:
-        pdfmetrics.registerFont(UnicodeCIDFont(FONT))
-        _registered = True
-    return FONT
+    """The font every text is set in, registered once per process."""
+    named = os.environ.get("VIGIL_PDF_FONT", "")
+    for candidate in (named, *FONT_FILES) if named else FONT_FILES:
+        if candidate.endswith(".ttf") and Path(candidate).is_file():
+            try:
+                pdfmetrics.registerFont(TTFont(EMBEDDED, candidate))
+            except Exception:  # not a usable TrueType font: try the next
+                continue
+            return EMBEDDED
+    pdfmetrics.registerFont(UnicodeCIDFont(CID_FONT))
+    return CID_FONT
 
 
 def _styles() -> dict[str, ParagraphStyle]:
@@ -81,8 +103,7 @@ def render(sealed: Sealed) -> bytes:
     case = figures.case_of(ev)
     st = _styles()
     buffer = io.BytesIO()
-    scope = ev["scope"]
-    title = _title(scope)
+    title = _title(ev)
     doc = SimpleDocTemplate(
         buffer,
         pagesize=A4,
@@ -124,12 +145,13 @@ def render(sealed: Sealed) -> bytes:
     return buffer.getvalue()
 
 
-def _title(scope: dict[str, Any]) -> str:
+def _title(ev: dict[str, Any]) -> str:
+    scope = ev["scope"]
     if scope["kind"] == "victim_pack":
         return "피해자 증거 자료 / Her evidence record"
     if scope["kind"] == "person":
-        return f"Evidence concerning {scope['person']}"
-    return f"Breach report {scope.get('alert') or scope.get('order')}"
+        return f"보호대상자 증거 자료 / Evidence concerning {_name(ev.get('protected_person'))}"
+    return f"위반 사건 보고서 / Breach report {scope.get('alert') or scope.get('order')}"
 
 
 # --- sections -------------------------------------------------------------------------------------
@@ -256,7 +278,10 @@ def _facts_page(
             ),
             (
                 "In force / 유효 기간",
-                f"{figures.local(_when(order.get('valid_from')), tz)} - {figures.local(_when(order.get('valid_until')), tz)}",
+                f"{figures.local(_when(order.get('valid_from')), tz)} - "
+                f"{figures.local(_when(order.get('valid_until')), tz)}"
+                if order.get("valid_from") or order.get("valid_until")
+                else "not limited / 기한 없음",
             ),
         ]
     rows += [
@@ -491,7 +516,7 @@ def _events(ev: dict[str, Any], case: figures.Case, st: dict[str, ParagraphStyle
                     e["device"],
                     e["kind"].replace("_", " "),
                     _where(e),
-                    figures.local(_when(e["received_at"]), case.tz),
+                    figures.local(_when(e.get("received_at")), case.tz),
                 ]
                 for e in ev["device_events"]
             ],
@@ -575,17 +600,23 @@ class MapFigure(Flowable):  # type: ignore[misc]  # reportlab ships no type hint
         frame = c.beginPath()
         frame.rect(0, 0, w, h)
         c.clipPath(frame, stroke=1, fill=0)
+        c.setFillColor(colors.HexColor("#dfe9f2"))  # the sea, and whatever no outline covers
+        c.rect(0, 0, w, h, stroke=0, fill=1)
         c.setLineWidth(0.6)
         c.setStrokeColor(colors.HexColor("#9a9a9a"))
         c.setFillColor(colors.HexColor("#f4f1ea"))
         for _, rings in m.outlines:
+            path = c.beginPath()
             for ring in rings:
-                path = c.beginPath()
                 path.moveTo(*at(ring[0]))
                 for p in ring[1:]:
                     path.lineTo(*at(p))
                 path.close()
-                c.drawPath(path, stroke=1, fill=0)
+            c.drawPath(path, stroke=1, fill=1, fillMode=0)  # even-odd: holes stay holes
+        c.setFillColor(colors.HexColor("#7b7b7b"))
+        c.setFont(_font(), 7)
+        for name, p in m.labels:
+            c.drawCentredString(*at(p), name)
         c.setStrokeColor(ZONE_COLOUR)
         c.setFillColor(colors.Color(0.1, 0.6, 0.3, alpha=0.15))
         for zone, centre, ring in m.zones:
@@ -622,8 +653,10 @@ class MapFigure(Flowable):  # type: ignore[misc]  # reportlab ships no type hint
                 c.circle(*p, 3.5, stroke=1, fill=0)
             c.setFillColor(colors.black)
             c.setFont(_font(), 7)
+            text = f"closest / 최근접: {label}"
+            width = c.stringWidth(text, _font(), 7)
             x, y = ends[0]
-            c.drawString(min(x + 5, w - 120), min(y + 5, h - 10), f"closest / 최근접: {label}")
+            c.drawString(max(4, min(x + 5, w - width - 4)), max(4, min(y + 5, h - 24)), text)
         c.restoreState()
         # scale bar and north, outside the clip
         bar_m = _round_metres(m.half_w_m / 2)
@@ -633,8 +666,8 @@ class MapFigure(Flowable):  # type: ignore[misc]  # reportlab ships no type hint
         c.setFont(_font(), 7)
         c.setFillColor(colors.black)
         c.drawString(6, 9, f"{bar_m:,.0f} m")
-        c.drawString(w - 14, h - 12, "N")
-        c.line(w - 11, h - 30, w - 11, h - 15)
+        c.drawString(8, h - 12, "N")
+        c.line(10.5, h - 30, 10.5, h - 15)
 
 
 class ChartFigure(Flowable):  # type: ignore[misc]
