@@ -62,7 +62,7 @@ def test_her_pack_as_pdf_checks_out_and_a_changed_byte_does_not(approach, tmp_pa
     pages = [p.extract_text() for p in PdfReader(io.BytesIO(r.content)).pages]
     assert "KST" in pages[0] and "50 m" in pages[0]
     verify = api.client.post("/v1/evidence/verify", content=r.content, headers=api.auth())
-    assert verify.json()["issued"] is True
+    assert verify.status_code == 200 and verify.json()["issued"] is True, verify.text
     changed = bytearray(r.content)
     changed[len(changed) // 2] ^= 1
     verify = api.client.post("/v1/evidence/verify", content=bytes(changed), headers=api.auth())
