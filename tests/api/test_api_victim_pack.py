@@ -96,10 +96,16 @@ def test_a_changed_json_is_refused(approach) -> None:
 def test_a_courts_full_version_of_the_same_period(approach) -> None:
     api, her, period = approach
     path = "/v1/protected-persons/P1/evidence"
-    r = api.get(path, params={**period, "format": "json", **WHY})
+    r = api.get(path, who=Role.COURT, params={**period, "format": "json", **WHY})
     assert r.status_code == 200, r.text
     full = json.loads(r.content)["evidence"]
     assert full["scope"]["kind"] == "person" and full["tracks"]["subject"]  # his track too
+    assert full["generated"]["by"] == "u-court"
+    for who in (Role.OPERATOR, Role.AUDITOR):
+        assert api.get(path, who=who, params={**period, **WHY}).status_code == 200, who
+    # the court checks her pack and the full version against Vigil
+    verdict = api.client.post("/v1/evidence/verify", content=r.content, headers=api.auth(Role.COURT)).json()
+    assert verdict["issued"] and verdict["issues"][0]["issued_to"] == "u-court"
     pdf = api.get(path, params={**period, "format": "pdf", **WHY})
     assert pdf.headers["content-type"] == "application/pdf"
     assert api.get(path, params=period).status_code == 422  # an export needs a purpose
@@ -112,7 +118,9 @@ def test_a_courts_full_version_of_the_same_period(approach) -> None:
 def test_her_pack_is_hers_alone(approach) -> None:
     api, her, period = approach
     with api.db.begin() as conn:
-        create_user(conn, user_id="u-p2", name="P2", role=Role.PROTECTED_PERSON, now=api.clock(), person_id="P2")
+        create_user(
+            conn, user_id="u-p2", name="P2", role=Role.PROTECTED_PERSON, now=api.clock(), person_id="P2"
+        )
         other = issue_token(conn, role=Role.PROTECTED_PERSON, now=api.clock(), user_id="u-p2")
     api.protected("P2", None)
     r = api.client.get(

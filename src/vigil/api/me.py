@@ -66,7 +66,7 @@ def who_am_i(request: Request, services: Wired) -> dict[str, Any]:
     activation code, a device credential rotated).
 
     `scope.kind` is `all` (operators, auditors), `caseload` (a probation officer: `subjects`, how
-    many), `jurisdiction` (a police dispatcher: `areas`, each a code prefix with its Korean and
+    many), `evidence` (a court or prosecutor: evidence files only), `jurisdiction` (a police dispatcher: `areas`, each a code prefix with its Korean and
     English names), `assigned` (a field officer: `alerts`, how many he is sent to now), `self` (a
     protected person) or `none` (an administrator: no one's records)."""
     principal = identify(request)
@@ -84,6 +84,8 @@ def who_am_i(request: Request, services: Wired) -> dict[str, Any]:
 def _scope_shown(principal: Principal, scope: Scope) -> dict[str, Any]:
     """The scope the policy enforces (`policy.scope_of`), in the few words a header shows."""
     role = principal.role
+    if role is Role.COURT:  # everyone's evidence, with a purpose, and nothing live
+        return {"kind": "evidence"}
     if scope.everything:
         return {"kind": "all"}
     if role is Role.PROBATION_OFFICER:
