@@ -116,7 +116,7 @@ def test_a_courts_full_version_of_the_same_period(approach) -> None:
 
 
 def test_her_pack_is_hers_alone(approach) -> None:
-    api, her, period = approach
+    api, _her, period = approach
     with api.db.begin() as conn:
         create_user(
             conn, user_id="u-p2", name="P2", role=Role.PROTECTED_PERSON, now=api.clock(), person_id="P2"
