@@ -310,3 +310,68 @@ def test_the_cli_writes_both_formats(db: Engine, database_url: str, tmp_path: An
         ("alert:a-1", "court_order", "cli"), ("alert:a-1", "court_order", "cli"),
         ("alert:nope", "court_order", "cli"), ("order:O1", "court_order", "cli"),
     ]  # fmt: skip
+
+
+def test_her_pack_from_the_store_holds_nothing_of_his(db: Engine, tmp_path: Any, monkeypatch: Any) -> None:
+    from vigil.evidence.pack import victim_pack
+    from vigil.evidence.report import person_evidence
+
+    his = {"lat": 37.61234, "lon": 127.23456}  # his own place, and in the alert's facts
+    with db.begin() as conn:
+        ids = [r.id for r in conn.execute(select(t.devices.c.id).where(t.devices.c.person_kind == "subject"))]
+        conn.execute(update(t.fixes).where(t.fixes.c.device_id.in_(ids)).values(**his))
+        conn.execute(
+            update(t.alert_changes)
+            .where(t.alert_changes.c.change == "opened")
+            .values(facts={"distance_m": 50.0, "subject_position": {**his, "time": OPENED.isoformat()}})
+        )
+    with db.connect() as conn:
+        full = person_evidence(
+            conn,
+            "P1",
+            since=OPENED - timedelta(hours=1),
+            until=LATER,
+            generated_at=LATER,
+            generated_by="u-p1",
+        )
+    assert full is not None and {f["lat"] for f in full["tracks"]["subject"]} == {his["lat"]}
+    pack = seal(victim_pack(full))
+    text = pack.canonical.decode()
+    assert "37.612" not in text and "127.234" not in text and "AM-1" not in text
+    assert "경찰 출동" not in text  # a note may say where he was: never in her pack
+    (approach,) = pack.evidence["approaches"]
+    assert approach["closest"]["m"] == 50 and approach["active_s"] == 2400
+    assert [s["by"] for s in approach["steps"]] == ["vigil", "control_centre"]
+    assert approach["reports_back"] == [
+        {
+            "at": (OPENED + 9 * MIN).isoformat(),
+            "from": {"name": "112 서울", "agency": "police"},
+            "status": "on_scene",
+        }
+    ]
+    pdf_text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(render(pack))).pages)
+    assert "37.612" not in pdf_text and "이영희" in pdf_text and "50 m" in pdf_text
+
+
+def test_the_cli_makes_her_pack_and_the_full_version_and_verifies_them(
+    db: Engine, database_url: str, tmp_path: Any, monkeypatch: Any
+) -> None:
+    from vigil.cli import main
+
+    monkeypatch.setenv("VIGIL_DATABASE_URL", database_url)
+    why = ["--purpose", "court_order", "--reason", "Seoul District Court 2026-17"]
+    period = ["--from", OPENED.isoformat(), "--until", LATER.isoformat()]
+    assert main(["report", "--person", "P1", *period, "--out", str(tmp_path / "full.json"), *why]) == 0
+    assert main(["report", "--person", "P1", "--pack", *period, "--out", str(tmp_path / "p.pdf"), *why]) == 0
+    assert json.loads((tmp_path / "full.json").read_bytes())["evidence"]["tracks"]["subject"]
+    assert (
+        main(["report", "--pack", "a-1", "--out", str(tmp_path / "x.pdf"), *why]) == 2
+    )  # --pack needs --person
+    assert main(["report", "--person", "P1", "--out", str(tmp_path / "x.pdf"), *why]) == 2  # and a period
+    for name in ("full.json", "p.pdf"):
+        assert main(["evidence", "verify", str(tmp_path / name)]) == 0, name
+    data = (tmp_path / "full.json").read_bytes()
+    changed = data.replace(b'"distance_m":50.0', b'"distance_m":90.0', 1)  # he was farther away
+    assert changed != data
+    (tmp_path / "changed.json").write_bytes(changed)
+    assert main(["evidence", "verify", str(tmp_path / "changed.json")]) == 1

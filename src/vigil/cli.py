@@ -424,52 +424,68 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
     from vigil.api.trail import Purpose
     from vigil.evidence import pdf
     from vigil.evidence.issued import issue
-    from vigil.evidence.report import alert_evidence, order_evidence, seal
+    from vigil.evidence.pack import victim_pack
+    from vigil.evidence.report import alert_evidence, order_evidence, person_evidence, seal
     from vigil.store.database import open_engine
 
     out = Path(args.out)
     if out.suffix.lower() not in {".pdf", ".json"}:
         print("vigil report: --out must end in .pdf or .json", file=sys.stderr)
         return 2
-    if (args.alert is None) == (args.order is None):
-        print("vigil report: give an ALERT_ID or --order (with --from and --until)", file=sys.stderr)
+    chosen = [x for x in (args.alert, args.order, args.person) if x is not None]
+    if len(chosen) != 1 or (args.pack and args.person is None):
+        print(
+            "vigil report: give an ALERT_ID, or --order or --person (with --from and --until; "
+            "--pack: her own pack)",
+            file=sys.stderr,
+        )
         return 2
     if args.purpose not in set(Purpose) or len(args.reason.strip()) < 5:
         print(
             f"vigil report: an export needs --purpose ({', '.join(Purpose)}) and a --reason", file=sys.stderr
         )
         return 2
+    since = until = None
+    if args.alert is None:
+        try:
+            since, until = (datetime.fromisoformat(v) for v in (args.since, args.until))
+        except (TypeError, ValueError):
+            print("vigil report: --order and --person need --from and --until as ISO times", file=sys.stderr)
+            return 2
+        if since.tzinfo is None or until.tzinfo is None:
+            print("vigil report: --from and --until need a time zone (e.g. +09:00)", file=sys.stderr)
+            return 2
     now = datetime.now(UTC)
     by = f"cli:{getpass.getuser()}"
+    what = "alert" if args.alert else "order" if args.order else "person"
     db = open_engine(settings.database_url)
     try:
-        target = f"alert:{args.alert}" if args.alert else f"order:{args.order}"
+        target = f"{what}:{chosen[0]}"
         _record(db, settings, "evidence.read", target, args.purpose, args.reason.strip(), out=str(out))
         with db.connect() as conn:
+            tz = settings.timezone
             if args.alert is not None:
-                evidence = alert_evidence(
-                    conn, args.alert, generated_at=now, generated_by=by, timezone=settings.timezone
+                evidence = alert_evidence(conn, args.alert, generated_at=now, generated_by=by, timezone=tz)
+            elif args.order is not None:
+                assert since is not None and until is not None
+                evidence = order_evidence(
+                    conn, args.order, since=since, until=until, generated_at=now, generated_by=by, timezone=tz
                 )
             else:
-                try:
-                    since, until = (datetime.fromisoformat(v) for v in (args.since, args.until))
-                except (TypeError, ValueError):
-                    print("vigil report: --order needs --from and --until as ISO times", file=sys.stderr)
-                    return 2
-                if since.tzinfo is None or until.tzinfo is None:
-                    print("vigil report: --from and --until need a time zone (e.g. +09:00)", file=sys.stderr)
-                    return 2
-                evidence = order_evidence(
+                assert since is not None and until is not None
+                evidence = person_evidence(
                     conn,
-                    args.order,
+                    args.person,
                     since=since,
                     until=until,
                     generated_at=now,
                     generated_by=by,
-                    timezone=settings.timezone,
+                    timezone=tz,
                 )
+                if evidence is not None and args.pack:
+                    evidence = victim_pack(evidence)
         if evidence is None:
-            print(f"vigil report: no such {'alert' if args.alert else 'order'}", file=sys.stderr)
+            print(f"vigil report: no such {what}", file=sys.stderr)
             return 1
         sealed = seal(evidence)
         fmt = out.suffix.lower().lstrip(".")
@@ -730,13 +746,21 @@ def parser() -> argparse.ArgumentParser:
     purge_cmd.add_argument("--dry-run", action="store_true", help="only say what would be deleted and kept")
     purge_cmd.set_defaults(run=_purge)
     report = sub.add_parser(
-        "report", help="export the breach report of an alert (or an order) as PDF or JSON"
+        "report", help="export the breach report of an alert (an order, a protected person) as PDF or JSON"
     )
     report.add_argument("alert", nargs="?", metavar="ALERT_ID")
     report.add_argument("--out", required=True, metavar="FILE.pdf|FILE.json")
     report.add_argument("--order", help="instead of an alert: every alert and both tracks of this order")
-    report.add_argument("--from", dest="since", metavar="ISO", help="with --order: start (with time zone)")
-    report.add_argument("--until", metavar="ISO", help="with --order: end (with time zone)")
+    report.add_argument(
+        "--person", help="instead: everything that concerned this protected person (both tracks, for a court)"
+    )
+    report.add_argument(
+        "--pack", action="store_true", help="with --person: her own pack instead (nothing of his whereabouts)"
+    )
+    report.add_argument(
+        "--from", dest="since", metavar="ISO", help="with --order/--person: start (with time zone)"
+    )
+    report.add_argument("--until", metavar="ISO", help="with --order/--person: end (with time zone)")
     report.add_argument("--purpose", default="", help="why it is exported: a reason code (court_order, ...)")
     report.add_argument("--reason", default="", help="why, in words (recorded in the audit trail)")
     report.set_defaults(run=_report)
