@@ -106,7 +106,7 @@ def verify_file(conn: Connection, data: bytes) -> Verdict:
         envelope = json.loads(data)
         evidence, stated = envelope["evidence"], envelope["sha256"]
         content = hashlib.sha256(canonical_json(evidence)).hexdigest()
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         return Verdict(False, False, "json", None, "neither a PDF nor a Vigil evidence envelope")
     if content != stated:
         return Verdict(False, False, "json", content, "the content does not match the hash the file states")
