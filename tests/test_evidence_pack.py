@@ -147,3 +147,12 @@ def test_a_distance_is_shown_as_her_app_would() -> None:
     assert shown_distance(601, 600, 1000) == {"from_m": 600, "to_m": 1000}
     assert shown_distance(1500, 600, 1000) == {"from_m": 1000}
     assert shown_distance(None, 600, 1000) is None
+
+
+def test_a_zone_alerts_distance_is_not_a_distance_between_them() -> None:
+    full = scene([(37.57, 127.17)], [(37.52, 127.12)], 600.0)
+    full["alerts"][0]["kind"] = "zone_violation"
+    full["alerts"][0]["zone_id"] = "O1.z1"
+    (approach,) = victim_pack(full)["approaches"]
+    assert approach["closest"] is None and approach["distances"] == []
+    assert approach["zone"] == "her home"

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from vigil import jurisdiction
 from vigil.domain import geo
+from vigil.evidence.pack import BETWEEN
 
 PAIR_WINDOW = timedelta(seconds=120)  # his fix and hers at most this far apart make one distance
 MIN_MAP_SPAN_M = 400.0
@@ -248,7 +249,7 @@ def _full_incident(
 ) -> Incident:
     closest: Closest | None = None
     distances = []
-    for c in a["timeline"]:
+    for c in a["timeline"] if a["kind"] in BETWEEN else ():
         facts = c.get("facts") or {}
         metres = facts.get("distance_m")
         if isinstance(metres, (int, float)) and not isinstance(metres, bool):

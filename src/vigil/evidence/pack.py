@@ -28,6 +28,9 @@ ROLE_WORDS = {  # who took a step, by role: never a staff member's account
     "protected_person": "herself",
 }
 TERMINAL = ("resolved", "false_alarm")
+# The alerts whose `distance_m` is the distance between them (a zone alert's is how far he is inside
+# or outside the zone: from her home, say, which is not a distance her app shows).
+BETWEEN = ("proximity_warning", "proximity_violation")
 _WORD = re.compile(r"^[a-z][a-z0-9_]{0,39}$")  # a status that is a code, not a message
 
 
@@ -102,7 +105,11 @@ def _approach(
     view_m = float(order["victim_view_m"]) if order and order.get("victim_view_m") is not None else 600.0
     warning_m = float(order["warning_distance_m"]) if order else view_m
     zone_labels = {z["id"]: z["label"] for z in _order(order)["zones"]} if order else {}
-    measured = [(c["at"], m) for c in alert["timeline"] if (m := _distance(c.get("facts"))) is not None]
+    measured = [
+        (c["at"], m)
+        for c in alert["timeline"]
+        if alert["kind"] in BETWEEN and (m := _distance(c.get("facts"))) is not None
+    ]
     closest = min(measured, key=lambda p: p[1]) if measured else None
     return {
         "id": alert["id"],

@@ -44,6 +44,7 @@ from reportlab.platypus import (
 )
 
 from vigil.evidence import figures
+from vigil.evidence.pack import BETWEEN
 from vigil.evidence.report import Sealed
 
 CID_FONT = "HYSMyeongJo-Medium"  # Korean (and Latin) from reportlab's CID fonts: the fallback
@@ -416,7 +417,7 @@ def _alerts(ev: dict[str, Any], case: figures.Case, st: dict[str, ParagraphStyle
         story += _incident_head(inc, case.tz, st)
         rows = _incident_rows(inc, case.tz)
         for row, change in zip(rows, notes[inc.id], strict=True):
-            row.append(change.get("note") or _facts(change.get("facts")))
+            row.append(change.get("note") or _facts(change.get("facts"), inc.kind))
         story.append(
             _table(["time", "step", "state", "by", "note / measured"], rows, st, [36, 40, 22, 30, 52])
         )
@@ -424,13 +425,14 @@ def _alerts(ev: dict[str, Any], case: figures.Case, st: dict[str, ParagraphStyle
     return story
 
 
-def _facts(facts: Any) -> str:
+def _facts(facts: Any, kind: str) -> str:
     """The measurement behind a change, in words."""
     if not isinstance(facts, dict):
         return ""
     parts = []
     if isinstance(facts.get("distance_m"), (int, float)):
-        parts.append(f"{figures.metres(facts['distance_m'])} apart")
+        between = kind in BETWEEN
+        parts.append(f"{figures.metres(facts['distance_m'])} {'apart' if between else 'from the zone edge'}")
     if facts.get("confidence"):
         parts.append(f"{facts['confidence']} by the positions' accuracy")
     if facts.get("tier"):
