@@ -154,3 +154,13 @@ def test_every_pack_is_recorded_as_issued(approach) -> None:
     api.clock.advance(timedelta(seconds=1).total_seconds())
     assert api.client.get("/v1/me/evidence", headers=her, params=period).status_code == 200
     assert api.count(t.evidence_issued) == before + 1
+
+
+@pytest.mark.app_settings(rate_my_evidence_per_s=0.001, rate_my_evidence_burst=2)
+def test_her_packs_have_a_rate_limit_of_their_own(app_client) -> None:
+    api = app_client
+    her = scene(api)
+    period = {"from": api.at(-3600), "until": api.at(60), "format": "json"}
+    got = [api.client.get("/v1/me/evidence", headers=her, params=period).status_code for _ in range(3)]
+    assert got[:2] == [200, 200] and got[2] == 429
+    assert api.client.get("/v1/me/status", headers=her).status_code == 200  # her status is not held back
