@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -43,6 +44,7 @@ def db(database_url: str) -> Iterator[Engine]:
         conn.execute(
             insert(t.protected_persons).values(id="P1", name="이영희", phone="010-0000-0000", **stamps)
         )
+        conn.execute(insert(t.users).values(id="u-operator", name="관제요원", role="operator", **stamps))
         conn.execute(
             insert(t.orders).values(
                 id="O1", subject_id="S1", protected_person_id="P1", violation_distance_m=100.0,
@@ -126,7 +128,7 @@ def db(database_url: str) -> Iterator[Engine]:
 
 def evidence(db: Engine, at: datetime = LATER) -> dict[str, Any]:
     with db.connect() as conn:
-        found = alert_evidence(conn, "a-1", generated_at=at, generated_by="u-operator")
+        found = alert_evidence(conn, "a-1", generated_at=at, generated_by="u-operator", timezone="Asia/Seoul")
     assert found is not None
     return found
 
@@ -216,13 +218,45 @@ def test_the_pdf_is_tied_to_the_json_by_its_hash(db: Engine) -> None:
     assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF")
     assert render(sealed) == data  # deterministic: same evidence, same PDF
     reader = PdfReader(io.BytesIO(data))
-    assert len(reader.pages) >= 2
+    assert len(reader.pages) >= 3
     texts = [page.extract_text() for page in reader.pages]
     assert all(sealed.sha256 in text for text in texts)  # the footer of every page
-    assert "김철수" in texts[0] and "이영희" in texts[0] and "2026고단1234" in texts[0]
     everything = "\n".join(texts)
-    for expected in ("a-1", "resolved", "경찰 출동", "112 서울", "on_scene", "strap_open"):
+    for expected in ("2026고단1234", "a-1", "resolved", "경찰 출동", "112 서울", "on scene", "strap open"):
         assert expected in everything, expected
+    assert "confidence" not in everything and "stale []" not in everything  # words, not field dumps
+
+
+def test_the_report_leads_with_a_summary_in_korean_and_english_in_local_time(db: Engine) -> None:
+    sealed = seal(evidence(db))
+    first = PdfReader(io.BytesIO(render(sealed))).pages[0].extract_text().replace("\n", " ")
+    # who, which order, when (local: 21:00 UTC is 06:00 KST the next day), how close, how long
+    for expected in ("요약", "Summary", "김철수", "이영희", "2026즈기1", "서울중앙지방법원",
+                     "2026-03-03 06:00:00 KST", "50 m", "40분 0초", "40 min 0 s", "Asia/Seoul", "UTC+09:00"):  # fmt: skip
+        assert expected in first, expected
+    # what the centre and police did and when, in both languages
+    assert "관제센터(u-operator): 종결 06:40:00" in first
+    assert "The control centre (u-operator): resolved at 06:40:00" in first
+    assert "acknowledged at 06:01:00" in first and "현장 도착 06:09:00" in first
+
+
+def test_the_map_and_the_chart(db: Engine) -> None:
+    from vigil.evidence import figures
+
+    case = figures.case_of(evidence(db))
+    drawn = figures.map_model(case)
+    assert drawn is not None
+    assert set(drawn.tracks) == {"subject", "protected_person"} and len(drawn.tracks["subject"]) == 3
+    assert any("Namyangju" in name or "남양주" in name for name in drawn.places), drawn.places  # 37.6, 127.2
+    assert [z.label for z, _, _ in drawn.zones] == ["피해자 자택"]
+    chart = figures.chart_model(case)
+    assert chart is not None and [m for m, _ in chart.lines] == [100.0, 1000.0]
+    assert any(m == 50.0 for _, m in chart.points)
+    # drawn into the PDF with the canvas's primitives: paths, a clip, circles (Bezier curves)
+    page = PdfReader(io.BytesIO(render(seal(evidence(db))))).pages[1]
+    ops = page.get_contents().get_data()
+    assert re.search(rb"re W\*? [nS]", ops)  # the map's frame, clipping what lies beyond it
+    assert ops.count(b" l") > 30 and ops.count(b" c") > 10  # outlines and tracks; points and zones
 
 
 def test_an_order_over_a_time_range(db: Engine) -> None:
@@ -276,3 +310,68 @@ def test_the_cli_writes_both_formats(db: Engine, database_url: str, tmp_path: An
         ("alert:a-1", "court_order", "cli"), ("alert:a-1", "court_order", "cli"),
         ("alert:nope", "court_order", "cli"), ("order:O1", "court_order", "cli"),
     ]  # fmt: skip
+
+
+def test_her_pack_from_the_store_holds_nothing_of_his(db: Engine, tmp_path: Any, monkeypatch: Any) -> None:
+    from vigil.evidence.pack import victim_pack
+    from vigil.evidence.report import person_evidence
+
+    his = {"lat": 37.61234, "lon": 127.23456}  # his own place, and in the alert's facts
+    with db.begin() as conn:
+        ids = [r.id for r in conn.execute(select(t.devices.c.id).where(t.devices.c.person_kind == "subject"))]
+        conn.execute(update(t.fixes).where(t.fixes.c.device_id.in_(ids)).values(**his))
+        conn.execute(
+            update(t.alert_changes)
+            .where(t.alert_changes.c.change == "opened")
+            .values(facts={"distance_m": 50.0, "subject_position": {**his, "time": OPENED.isoformat()}})
+        )
+    with db.connect() as conn:
+        full = person_evidence(
+            conn,
+            "P1",
+            since=OPENED - timedelta(hours=1),
+            until=LATER,
+            generated_at=LATER,
+            generated_by="u-p1",
+        )
+    assert full is not None and {f["lat"] for f in full["tracks"]["subject"]} == {his["lat"]}
+    pack = seal(victim_pack(full))
+    text = pack.canonical.decode()
+    assert "37.612" not in text and "127.234" not in text and "AM-1" not in text
+    assert "경찰 출동" not in text  # a note may say where he was: never in her pack
+    (approach,) = pack.evidence["approaches"]
+    assert approach["closest"]["m"] == 50 and approach["active_s"] == 2400
+    assert [s["by"] for s in approach["steps"]] == ["vigil", "control_centre"]
+    assert approach["reports_back"] == [
+        {
+            "at": (OPENED + 9 * MIN).isoformat(),
+            "from": {"name": "112 서울", "agency": "police"},
+            "status": "on_scene",
+        }
+    ]
+    pdf_text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(render(pack))).pages)
+    assert "37.612" not in pdf_text and "이영희" in pdf_text and "50 m" in pdf_text
+
+
+def test_the_cli_makes_her_pack_and_the_full_version_and_verifies_them(
+    db: Engine, database_url: str, tmp_path: Any, monkeypatch: Any
+) -> None:
+    from vigil.cli import main
+
+    monkeypatch.setenv("VIGIL_DATABASE_URL", database_url)
+    why = ["--purpose", "court_order", "--reason", "Seoul District Court 2026-17"]
+    period = ["--from", OPENED.isoformat(), "--until", LATER.isoformat()]
+    assert main(["report", "--person", "P1", *period, "--out", str(tmp_path / "full.json"), *why]) == 0
+    assert main(["report", "--person", "P1", "--pack", *period, "--out", str(tmp_path / "p.pdf"), *why]) == 0
+    assert json.loads((tmp_path / "full.json").read_bytes())["evidence"]["tracks"]["subject"]
+    assert (
+        main(["report", "--pack", "a-1", "--out", str(tmp_path / "x.pdf"), *why]) == 2
+    )  # --pack needs --person
+    assert main(["report", "--person", "P1", "--out", str(tmp_path / "x.pdf"), *why]) == 2  # and a period
+    for name in ("full.json", "p.pdf"):
+        assert main(["evidence", "verify", str(tmp_path / name)]) == 0, name
+    data = (tmp_path / "full.json").read_bytes()
+    changed = data.replace(b'"distance_m":50.0', b'"distance_m":90.0', 1)  # he was farther away
+    assert changed != data
+    (tmp_path / "changed.json").write_bytes(changed)
+    assert main(["evidence", "verify", str(tmp_path / "changed.json")]) == 1

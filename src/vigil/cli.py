@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import logging
 import sys
 import uuid
@@ -413,51 +414,103 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
 
     from vigil.api.trail import Purpose
     from vigil.evidence import pdf
-    from vigil.evidence.report import alert_evidence, order_evidence, seal
+    from vigil.evidence.issued import issue
+    from vigil.evidence.pack import victim_pack
+    from vigil.evidence.report import alert_evidence, order_evidence, person_evidence, seal
     from vigil.store.database import open_engine
 
     out = Path(args.out)
     if out.suffix.lower() not in {".pdf", ".json"}:
         print("vigil report: --out must end in .pdf or .json", file=sys.stderr)
         return 2
-    if (args.alert is None) == (args.order is None):
-        print("vigil report: give an ALERT_ID or --order (with --from and --until)", file=sys.stderr)
+    chosen = [x for x in (args.alert, args.order, args.person) if x is not None]
+    if len(chosen) != 1 or (args.pack and args.person is None):
+        print(
+            "vigil report: give an ALERT_ID, or --order or --person (with --from and --until; "
+            "--pack: her own pack)",
+            file=sys.stderr,
+        )
         return 2
     if args.purpose not in set(Purpose) or len(args.reason.strip()) < 5:
         print(
             f"vigil report: an export needs --purpose ({', '.join(Purpose)}) and a --reason", file=sys.stderr
         )
         return 2
+    since = until = None
+    if args.alert is None:
+        try:
+            since, until = (datetime.fromisoformat(v) for v in (args.since, args.until))
+        except (TypeError, ValueError):
+            print("vigil report: --order and --person need --from and --until as ISO times", file=sys.stderr)
+            return 2
+        if since.tzinfo is None or until.tzinfo is None:
+            print("vigil report: --from and --until need a time zone (e.g. +09:00)", file=sys.stderr)
+            return 2
     now = datetime.now(UTC)
     by = f"cli:{getpass.getuser()}"
+    what = "alert" if args.alert else "order" if args.order else "person"
     db = open_engine(settings.database_url)
     try:
-        target = f"alert:{args.alert}" if args.alert else f"order:{args.order}"
+        target = f"{what}:{chosen[0]}"
         _record(db, settings, "evidence.read", target, args.purpose, args.reason.strip(), out=str(out))
         with db.connect() as conn:
+            tz = settings.timezone
             if args.alert is not None:
-                evidence = alert_evidence(conn, args.alert, generated_at=now, generated_by=by)
-            else:
-                try:
-                    since, until = (datetime.fromisoformat(v) for v in (args.since, args.until))
-                except (TypeError, ValueError):
-                    print("vigil report: --order needs --from and --until as ISO times", file=sys.stderr)
-                    return 2
-                if since.tzinfo is None or until.tzinfo is None:
-                    print("vigil report: --from and --until need a time zone (e.g. +09:00)", file=sys.stderr)
-                    return 2
+                evidence = alert_evidence(conn, args.alert, generated_at=now, generated_by=by, timezone=tz)
+            elif args.order is not None:
+                assert since is not None and until is not None
                 evidence = order_evidence(
-                    conn, args.order, since=since, until=until, generated_at=now, generated_by=by
+                    conn, args.order, since=since, until=until, generated_at=now, generated_by=by, timezone=tz
                 )
+            else:
+                assert since is not None and until is not None
+                evidence = person_evidence(
+                    conn,
+                    args.person,
+                    since=since,
+                    until=until,
+                    generated_at=now,
+                    generated_by=by,
+                    timezone=tz,
+                )
+                if evidence is not None and args.pack:
+                    evidence = victim_pack(evidence)
+        if evidence is None:
+            print(f"vigil report: no such {what}", file=sys.stderr)
+            return 1
+        sealed = seal(evidence)
+        fmt = out.suffix.lower().lstrip(".")
+        body = pdf.render(sealed) if fmt == "pdf" else sealed.envelope()
+        with db.begin() as conn:  # recorded as issued, so a court can check it against Vigil
+            issue(conn, sealed, body, fmt, issued_to=by, at=now)
     finally:
         db.dispose()
-    if evidence is None:
-        print(f"vigil report: no such {'alert' if args.alert else 'order'}", file=sys.stderr)
-        return 1
-    sealed = seal(evidence)
-    out.write_bytes(pdf.render(sealed) if out.suffix.lower() == ".pdf" else sealed.envelope())
+    out.write_bytes(body)
     print(f"{out}: SHA-256 of the JSON evidence {sealed.sha256}")
     return 0
+
+
+def _evidence_verify(args: argparse.Namespace, settings: Settings) -> int:
+    """Whether Vigil issued this evidence file (JSON envelope or PDF), and whether its content matches
+    its hash: 0 yes, 1 no, 2 the file cannot be read."""
+    from pathlib import Path
+
+    from vigil.evidence.issued import verify_file
+    from vigil.store.database import open_engine
+
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as exc:
+        print(f"vigil evidence verify: {exc}", file=sys.stderr)
+        return 2
+    db = open_engine(settings.database_url)
+    try:
+        with db.connect() as conn:
+            verdict = verify_file(conn, data)
+    finally:
+        db.dispose()
+    print(json.dumps(verdict.as_json(), ensure_ascii=False, indent=2))
+    return 0 if verdict.issued and verdict.intact else 1
 
 
 def _export(args: argparse.Namespace, settings: Settings) -> int:
@@ -684,16 +737,31 @@ def parser() -> argparse.ArgumentParser:
     purge_cmd.add_argument("--dry-run", action="store_true", help="only say what would be deleted and kept")
     purge_cmd.set_defaults(run=_purge)
     report = sub.add_parser(
-        "report", help="export the breach report of an alert (or an order) as PDF or JSON"
+        "report", help="export the breach report of an alert (an order, a protected person) as PDF or JSON"
     )
     report.add_argument("alert", nargs="?", metavar="ALERT_ID")
     report.add_argument("--out", required=True, metavar="FILE.pdf|FILE.json")
     report.add_argument("--order", help="instead of an alert: every alert and both tracks of this order")
-    report.add_argument("--from", dest="since", metavar="ISO", help="with --order: start (with time zone)")
-    report.add_argument("--until", metavar="ISO", help="with --order: end (with time zone)")
+    report.add_argument(
+        "--person", help="instead: everything that concerned this protected person (both tracks, for a court)"
+    )
+    report.add_argument(
+        "--pack", action="store_true", help="with --person: her own pack instead (nothing of his whereabouts)"
+    )
+    report.add_argument(
+        "--from", dest="since", metavar="ISO", help="with --order/--person: start (with time zone)"
+    )
+    report.add_argument("--until", metavar="ISO", help="with --order/--person: end (with time zone)")
     report.add_argument("--purpose", default="", help="why it is exported: a reason code (court_order, ...)")
     report.add_argument("--reason", default="", help="why, in words (recorded in the audit trail)")
     report.set_defaults(run=_report)
+    evidence_cmd = sub.add_parser("evidence", help="check evidence files against what Vigil issued")
+    evidence_sub = evidence_cmd.add_subparsers(dest="evidence_command", required=True)
+    verify_cmd = evidence_sub.add_parser(
+        "verify", help="whether Vigil issued this JSON or PDF evidence file, and its content is intact"
+    )
+    verify_cmd.add_argument("file", metavar="FILE")
+    verify_cmd.set_defaults(run=_evidence_verify)
     export_cmd = sub.add_parser(
         "export",
         help="write the whole system of record as a vendor-neutral archive (NDJSON per table, manifest with hashes)",

@@ -205,6 +205,10 @@ class Settings(BaseSettings):
     # one every 10 s; each report is a probe of what she is then shown, so they are few.
     rate_my_position_per_s: float = Field(default=0.2, ge=0)
     rate_my_position_burst: int = Field(default=3, ge=1)
+    # A victim's evidence packs (GET /v1/me/evidence), per account: each gathers and draws a whole
+    # period; a few in a row, then one a minute.
+    rate_my_evidence_per_s: float = Field(default=1 / 60, ge=0)
+    rate_my_evidence_burst: int = Field(default=5, ge=1)
     # Buckets kept at most (idle ones are dropped first); bounds the limiter's memory.
     rate_max_buckets: int = Field(default=100_000, ge=100)
     # GET /metrics (Prometheus text format) is served to this bearer token (the scraper's, sent as

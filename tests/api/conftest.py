@@ -46,6 +46,7 @@ USER_ROLES = (
     Role.PROTECTED_PERSON,
     Role.AUDITOR,
     Role.POLICE_INVESTIGATOR,
+    Role.COURT,
 )
 BOUND = "bound"  # a device token bound to BOUND_DEVICE
 CASELOAD_OF = f"u-{Role.PROBATION_OFFICER.value}"

@@ -46,10 +46,12 @@ ROLES = (
     "admin",
     "auditor",
     "police_investigator",
+    "court",
     "gateway",
 )
 ALL, IN, NONE = "all", "in", "none"
 WHY = {"purpose": "investigation", "reason": "matrix test"}
+PERIOD = {"from": "2026-01-01T00:00:00+00:00", "until": "2026-02-01T00:00:00+00:00"}
 BECAUSE = {"reason": "matrix test: she lost her phone"}
 PHOTO = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 
@@ -130,7 +132,7 @@ def matrix(a1: str, a2: str) -> list[Row]:
             "GET",
             f"/v1/alerts/{a1}/evidence",
             f"/v1/alerts/{a2}/evidence",
-            roles(operator=ALL, probation_officer=IN, auditor=ALL),
+            roles(operator=ALL, probation_officer=IN, auditor=ALL, court=ALL),
             params=WHY,
         ),
         Row(
@@ -331,6 +333,26 @@ def matrix(a1: str, a2: str) -> list[Row]:
             unconfigured=True,
         ),
         Row("GET", "/v1/me/status", "/v1/me/status", roles(protected_person=ALL)),
+        # her evidence pack: her own only (the path names no one: it is always hers)
+        Row("GET", "/v1/me/evidence", "/v1/me/evidence", roles(protected_person=ALL), params=PERIOD),
+        # a court's full version of her period (both tracks): courts, and those who read evidence and
+        # see her
+        Row(
+            "GET",
+            "/v1/protected-persons/P1/evidence",
+            "/v1/protected-persons/P2/evidence",
+            roles(operator=ALL, auditor=ALL, court=ALL),
+            params={**WHY, **PERIOD},
+        ),
+        # whether Vigil issued a file: says only when and for whom, to those who read evidence and
+        # the investigators who take a victim's pack with her petition
+        Row(
+            "POST",
+            "/v1/evidence/verify",
+            "/v1/evidence/verify",
+            roles(operator=ALL, probation_officer=ALL, auditor=ALL, police_investigator=ALL, court=ALL),
+            params={"sha256": "0" * 64},
+        ),
         Row("GET", "/v1/me/notices", "/v1/me/notices", roles(protected_person=ALL)),
         Row(
             "POST",

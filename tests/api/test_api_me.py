@@ -117,6 +117,7 @@ def test_every_account_is_told_its_scope_for_the_header(app_client):
 
     assert scope(Role.OPERATOR) == {"kind": "all"}
     assert scope(Role.AUDITOR) == {"kind": "all"}
+    assert scope(Role.COURT) == {"kind": "evidence"}
     assert scope(Role.ADMIN) == {"kind": "none"}
     assert scope(Role.PROBATION_OFFICER) == {"kind": "caseload", "subjects": 0}
     assert scope(Role.FIELD_OFFICER) == {"kind": "assigned", "alerts": 0}

@@ -242,3 +242,23 @@ def test_sign_in_with_a_pasted_code_and_only_for_protected_persons(site: Site, p
     page.locator("#login-token").fill(site.tokens[her])
     page.get_by_role("button", name="Start").click()
     expect(page.locator("#status")).to_have_attribute("data-status", "safe")
+
+
+def test_she_downloads_her_record_for_a_court(site: Site, phone: Any) -> None:
+    from playwright.sync_api import expect
+
+    pair = site.pair()
+    him = diagonal(2000)
+    site.fixes((pair.phone, HOME_LAT, HOME_LON), (pair.ankle, *him))
+    page, traffic, errors = open_app(site, phone, herself(site, pair))
+    expect(page.locator("#status")).to_have_attribute("data-status", "safe")
+    page.locator("#record summary").click()
+    expect(page.locator("#record-submit")).to_have_text("Download")
+    with page.expect_download() as info:
+        page.locator("#record-submit").click()
+    saved = info.value.path()
+    with open(saved, "rb") as f:
+        assert f.read(5) == b"%PDF-"
+    expect(page.locator("#record-done")).to_contain_text("SHA-256")
+    assert_hidden(page, traffic, *him)
+    assert errors == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
@@ -19,14 +19,17 @@ from vigil.api.policy import Action, Record
 from vigil.api.registry import write
 from vigil.api.trail import require_purpose
 from vigil.commands import Conflict, Refused, Touched
-from vigil.evidence import pdf
-from vigil.evidence.report import Sealed, alert_evidence, seal
+from vigil.evidence import issued, pdf
+from vigil.evidence.report import Sealed, alert_evidence, person_evidence, seal
 from vigil.store import tables as t
 from vigil.store.accounts import Principal
 from vigil.store.codec import iso
 
 router = APIRouter(prefix="/v1", tags=["evidence"])
 EvidenceReader = Annotated[Principal, Depends(require(Action.EVIDENCE_READ, on=Record.ALERT))]
+PersonEvidenceReader = Annotated[Principal, Depends(require(Action.EVIDENCE_READ, on=Record.PERSON))]
+Verifier = Annotated[Principal, Depends(require(Action.EVIDENCE_VERIFY))]
+MAX_PERIOD = timedelta(days=366)
 HoldKeeper = Annotated[Principal, Depends(require(Action.LEGAL_HOLD))]
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 HASH_HEADER = "X-Content-SHA256"
@@ -38,35 +41,144 @@ HASH_HEADER = "X-Content-SHA256"
 def _sealed(request: Request, alert_id: str, by: str) -> Sealed | None:
     services = deps.services(request)
     with services.db.connect() as conn:
-        evidence = alert_evidence(conn, alert_id, generated_at=services.clock(), generated_by=by)
+        evidence = alert_evidence(
+            conn,
+            alert_id,
+            generated_at=services.clock(),
+            generated_by=by,
+            timezone=services.settings.timezone,
+        )
     return None if evidence is None else seal(evidence)
+
+
+def safe_name(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+
+
+async def hand_out(request: Request, sealed: Sealed, fmt: str, issued_to: str, name: str) -> Response:
+    """The file (JSON envelope or PDF), recorded as issued (its hashes, for whom) before it is sent."""
+    body = await asyncio.to_thread(pdf.render, sealed) if fmt == "pdf" else sealed.envelope()
+
+    def apply(conn: Connection, now: datetime) -> Touched:
+        issued.issue(conn, sealed, body, fmt, issued_to=issued_to, at=now)
+        return Touched()
+
+    await write(request, apply)
+    headers = {
+        HASH_HEADER: sealed.sha256,
+        "Cache-Control": "no-store",
+        "Content-Disposition": f'attachment; filename="{safe_name(name)}.{fmt}"',
+    }
+    media = "application/pdf" if fmt == "pdf" else "application/json"
+    return Response(body, media_type=media, headers=headers)
+
+
+def period(since: datetime, until: datetime) -> None:
+    """A period for evidence: forward, and at most a year (422 naming the field)."""
+    if until <= since:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT, [{"field": "until", "reason": "must be after from"}]
+        )
+    if until - since > MAX_PERIOD:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            [{"field": "until", "reason": f"a period of at most {MAX_PERIOD.days} days"}],
+        )
+
+
+Format = Annotated[Literal["json", "pdf"], Query(description="json (canonical, hashed) or pdf")]
 
 
 @router.get("/alerts/{alert_id}/evidence")
 async def alert_evidence_export(
-    request: Request,
-    alert_id: str,
-    principal: EvidenceReader,
-    format: Annotated[Literal["json", "pdf"], Query(description="json (canonical, hashed) or pdf")] = "json",
+    request: Request, alert_id: str, principal: EvidenceReader, format: Format = "json"
 ) -> Response:
     """The breach report of one alert for a court: the alert and its timeline, both parties' tracks
     and device events in its window (30 min either side), dispatch deliveries and reports back, the
     order and its zones. JSON: `{"evidence": …, "sha256": …}` where the hash is over the canonical
     bytes of `evidence` (sorted keys, no spaces, UTF-8), also in the X-Content-SHA256 header. PDF:
-    the same evidence, with that hash on every page. An export: it needs a purpose (`purpose` and
-    `reason`), recorded in the audit trail."""
+    a summary in Korean and English in local time, a map and a distance chart, then the tables, with
+    that hash on every page. An export: it needs a purpose (`purpose` and `reason`), recorded in the
+    audit trail; the file is recorded as issued (`POST /v1/evidence/verify`)."""
     require_purpose(request)
     sealed = await asyncio.to_thread(_sealed, request, alert_id, principal.id)
     if sealed is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such alert")
-    headers = {HASH_HEADER: sealed.sha256, "Cache-Control": "no-store"}
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in alert_id)
-    if format == "pdf":
-        body = await asyncio.to_thread(pdf.render, sealed)
-        headers["Content-Disposition"] = f'attachment; filename="evidence-{safe}.pdf"'
-        return Response(body, media_type="application/pdf", headers=headers)
-    headers["Content-Disposition"] = f'attachment; filename="evidence-{safe}.json"'
-    return Response(sealed.envelope(), media_type="application/json", headers=headers)
+    return await hand_out(request, sealed, format, principal.id, f"evidence-{alert_id}")
+
+
+def sealed_person(
+    request: Request, person_id: str, since: datetime, until: datetime, by: str
+) -> Sealed | None:
+    services = deps.services(request)
+    with services.db.connect() as conn:
+        evidence = person_evidence(
+            conn,
+            person_id,
+            since=since,
+            until=until,
+            generated_at=services.clock(),
+            generated_by=by,
+            timezone=services.settings.timezone,
+        )
+    return None if evidence is None else seal(evidence)
+
+
+@router.get("/protected-persons/{person_id}/evidence")
+async def person_evidence_export(
+    request: Request,
+    person_id: str,
+    principal: PersonEvidenceReader,
+    since: Annotated[AwareDatetime, Query(alias="from", description="start, with a time zone")],
+    until: Annotated[AwareDatetime, Query(description="end, with a time zone (at most a year on)")],
+    format: Format = "json",
+) -> Response:
+    """The full, sealed evidence for a court of everything that concerned one protected person over a
+    period: her orders, every alert that concerned her with its timeline and dispatch, both parties'
+    tracks (hers and his) and device events. The same period as her own pack (`GET /v1/me/evidence`),
+    which shows nothing of his whereabouts. Needs a purpose; recorded as issued."""
+    require_purpose(request)
+    period(since, until)
+    sealed = await asyncio.to_thread(sealed_person, request, person_id, since, until, principal.id)
+    if sealed is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such protected person")
+    return await hand_out(request, sealed, format, principal.id, f"evidence-{person_id}-full")
+
+
+@router.post(
+    "/evidence/verify",
+    openapi_extra={
+        "requestBody": {
+            "required": False,
+            "content": {
+                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                "application/json": {"schema": {"type": "object"}},
+            },
+        }
+    },
+)
+async def verify_evidence(
+    request: Request,
+    _: Verifier,
+    sha256: Annotated[str | None, Query(description="a hash instead of the file", max_length=64)] = None,
+) -> dict[str, Any]:
+    """Whether Vigil issued an evidence file: send its bytes as the body (the JSON envelope or the
+    PDF), or only its `sha256` (of the content or of the file). The answer: `issued`, `intact` (the
+    content hashes to what the file states), the content hash, and each time it was issued (when,
+    for whom, what it covers). A file with one byte changed is not one Vigil issued."""
+    data = await request.body()
+    services = deps.services(request)
+    if not data and sha256 is None:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            [{"field": "body", "reason": "send the file as the body, or a sha256 in the query"}],
+        )
+
+    def check() -> issued.Verdict:
+        with services.db.connect() as conn:
+            return issued.verify_file(conn, data) if data else issued.verify_hash(conn, sha256 or "")
+
+    return (await asyncio.to_thread(check)).as_json()
 
 
 # --- legal holds ----------------------------------------------------------------------------------

@@ -14,14 +14,15 @@ import asyncio
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import select
 
 from vigil import jurisdiction
 from vigil.api import deps, trail, writer
 from vigil.api.auth import identify, require
 from vigil.api.deps import Wired
+from vigil.api.evidence import Format, hand_out, period
 from vigil.api.policy import Action, Scope, scope_of
 from vigil.commands import Ingest, IngestOutcome
 from vigil.domain import victim_view
@@ -37,6 +38,8 @@ from vigil.domain.model import (
     subject_ref,
 )
 from vigil.domain.victim_view import Limits, Near, Offender, Sighting, Warning
+from vigil.evidence.pack import victim_pack
+from vigil.evidence.report import Sealed, person_evidence, seal
 from vigil.store import notices
 from vigil.store import tables as t
 from vigil.store.accounts import Principal
@@ -63,7 +66,7 @@ def who_am_i(request: Request, services: Wired) -> dict[str, Any]:
     activation code, a device credential rotated).
 
     `scope.kind` is `all` (operators, auditors), `caseload` (a probation officer: `subjects`, how
-    many), `jurisdiction` (a police dispatcher: `areas`, each a code prefix with its Korean and
+    many), `evidence` (a court or prosecutor: evidence files only), `jurisdiction` (a police dispatcher: `areas`, each a code prefix with its Korean and
     English names), `assigned` (a field officer: `alerts`, how many he is sent to now), `self` (a
     protected person) or `none` (an administrator: no one's records)."""
     principal = identify(request)
@@ -81,6 +84,8 @@ def who_am_i(request: Request, services: Wired) -> dict[str, Any]:
 def _scope_shown(principal: Principal, scope: Scope) -> dict[str, Any]:
     """The scope the policy enforces (`policy.scope_of`), in the few words a header shows."""
     role = principal.role
+    if role is Role.COURT:  # everyone's evidence, with a purpose, and nothing live
+        return {"kind": "evidence"}
     if scope.everything:
         return {"kind": "all"}
     if role is Role.PROBATION_OFFICER:
@@ -245,3 +250,44 @@ async def my_sos(request: Request, services: Wired, body: Sos, principal: Self) 
     fix = None if here is None else Fix(device, now, here.lat, here.lon, here.accuracy_m)
     outcome = await _report(request, person, DeviceEvent(device, now, EventKind.SOS, fix))
     return {"stored": outcome.stored, "sos": "raised"}
+
+
+def _pack(request: Request, person: str, since: datetime, until: datetime, by: str) -> Sealed:
+    services = deps.services(request)
+    with services.db.connect() as conn:
+        full = person_evidence(
+            conn,
+            person,
+            since=since,
+            until=until,
+            generated_at=services.clock(),
+            generated_by=by,
+            timezone=services.settings.timezone,
+        )
+    if full is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such protected person")
+    return seal(victim_pack(full))
+
+
+@router.get("/evidence")
+async def my_evidence(
+    request: Request,
+    principal: Self,
+    since: Annotated[AwareDatetime, Query(alias="from", description="start, with a time zone")],
+    until: Annotated[AwareDatetime, Query(description="end, with a time zone (at most a year on)")],
+    format: Format = "pdf",
+) -> Response:
+    """Her evidence pack for a petition to a court: every approach and alert that concerned her over
+    the period (when, the closest distance as her app shows distances, how long, and what the
+    control centre and police did and when), as PDF or as JSON sealed with its SHA-256 like every
+    evidence file, and recorded as issued so a court can check it (`POST /v1/evidence/verify`). It
+    shows nothing of his whereabouts her app could not show her: no position, track or zone of his,
+    distances beyond her view only as the band (`evidence/pack.py`). Her own only; rate limited per
+    account (`rate_my_evidence_*`). A court's full version (both tracks) is
+    `GET /v1/protected-persons/{id}/evidence`."""
+    person = _herself(principal)
+    period(since, until)
+    sealed = await asyncio.to_thread(_pack, request, person, since, until, principal.id)
+    return await hand_out(
+        request, sealed, format, principal.id, f"evidence-pack-{since.date()}-{until.date()}"
+    )

@@ -44,6 +44,7 @@ class Action(StrEnum):
     TARGETS_MANAGE = "targets.manage"
     # --- retention and evidence ---
     EVIDENCE_READ = "evidence.read"  # a breach report for a court (JSON/PDF with a content hash)
+    EVIDENCE_VERIFY = "evidence.verify"  # whether Vigil issued an evidence file (by its bytes or hash)
     LEGAL_HOLD = "legal_hold"  # place, list and release legal holds that keep history from the purge
     # --- taking over an account or a device: whoever holds the new code or token speaks for her ---
     ACCOUNT_REACTIVATE = "account.reactivate"  # a new activation code for an account that exists
@@ -91,9 +92,15 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     # Dispatch targets hold secrets and decide where alerts go: admins set them, operators see them.
     Action.TARGETS_READ: frozenset({Role.ADMIN, Role.OPERATOR}),
     Action.TARGETS_MANAGE: frozenset({Role.ADMIN}),
-    # A breach report holds both parties' tracks: those who follow and supervise cases, and auditors;
-    # not admins (they run the system, not cases), dispatchers (they see incidents) or field officers.
-    Action.EVIDENCE_READ: frozenset({Role.OPERATOR, Role.PROBATION_OFFICER, Role.AUDITOR}),
+    # A breach report holds both parties' tracks: those who follow and supervise cases, auditors, and
+    # courts and prosecutors (every export with a purpose, in the trail); not admins (they run the
+    # system, not cases), dispatchers (they see incidents) or field officers.
+    Action.EVIDENCE_READ: frozenset({Role.OPERATOR, Role.PROBATION_OFFICER, Role.AUDITOR, Role.COURT}),
+    # Checking a file someone holds says only whether Vigil issued it, when and for whom: those who
+    # read evidence, and the police investigators who take a victim's pack with her petition.
+    Action.EVIDENCE_VERIFY: frozenset(
+        {Role.OPERATOR, Role.PROBATION_OFFICER, Role.AUDITOR, Role.POLICE_INVESTIGATOR, Role.COURT}
+    ),
     # Holds are records management: operators place them on a request, auditors oversee them, admins
     # run retention. A hold shows whose history is kept and why, not the history itself.
     Action.LEGAL_HOLD: frozenset({Role.OPERATOR, Role.ADMIN, Role.AUDITOR}),
@@ -130,11 +137,11 @@ ALLOWED: dict[Action, frozenset[Role]] = {
 # so no scope is looked up for them.
 RECORDLESS = frozenset(
     {Action.DEVICE_POST, Action.USERS_MANAGE, Action.AUDIT_READ, Action.TARGETS_READ, Action.TARGETS_MANAGE,
-     Action.LEGAL_HOLD, Action.STATS, Action.METRICS, Action.GEOCODE}
+     Action.LEGAL_HOLD, Action.STATS, Action.METRICS, Action.GEOCODE, Action.EVIDENCE_VERIFY}
 )  # fmt: skip
 
-# Roles whose scope is every record their role may touch.
-UNSCOPED = frozenset({Role.OPERATOR, Role.AUDITOR})
+# Roles whose scope is every record their role may touch (a court: evidence only, by its role).
+UNSCOPED = frozenset({Role.OPERATOR, Role.AUDITOR, Role.COURT})
 
 GRACE = timedelta(minutes=15)  # a field officer still on the way when the incident closes can finish
 

@@ -23,6 +23,9 @@ class Role(StrEnum):
     FIELD_OFFICER = "field_officer"
     PROTECTED_PERSON = "protected_person"
     AUDITOR = "auditor"
+    # A court or prosecutor (issue 18): obtains sealed evidence (a breach report, the full version of
+    # a victim's period) and checks files against Vigil; sees nothing live, changes nothing.
+    COURT = "court"
     DEVICE = "device"
 
 

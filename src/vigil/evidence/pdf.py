@@ -1,25 +1,36 @@
 """The breach report as a PDF, made from sealed evidence (`report.seal`).
 
 Every page's footer carries the SHA-256 of the JSON evidence the PDF was made from, so a reader can
-tie the paper to the JSON (and check the JSON's bytes against it). Korean names render with
-reportlab's built-in CID font (no font files). The output is deterministic: the same evidence gives
-the same PDF bytes (reportlab's invariant mode: no creation time, fixed document id).
+tie the paper to the JSON (and check the JSON's bytes against it). The output is deterministic: the
+same evidence gives the same PDF bytes on the same machine (reportlab's invariant mode: no creation
+time, fixed document id).
+
+Korean text: a TrueType font with Hangul is embedded (only the glyphs used: reportlab subsets it)
+when the machine has one (`FONT_FILES`, or the file `VIGIL_PDF_FONT` names): a court's reader then
+needs no Korean fonts of its own. Without one, reportlab's built-in CID font is named instead (not
+embedded: the reader supplies the glyphs). Nanum Gothic (fonts-nanum) is under the SIL Open Font
+Licence, which allows embedding; nothing is shipped in the package. Which font a PDF was drawn with
+does not matter to its verification: Vigil keeps the hash of the exact bytes it issued.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import os
+from datetime import datetime
+from functools import cache
+from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
-from reportlab.graphics.shapes import Circle, Drawing, PolyLine, String
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 from reportlab.platypus import (
     Flowable,
@@ -32,22 +43,36 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from vigil.evidence import figures
+from vigil.evidence.pack import BETWEEN
 from vigil.evidence.report import Sealed
 
-FONT = "HYSMyeongJo-Medium"  # Korean (and Latin) from reportlab's CID fonts: nothing to ship
+CID_FONT = "HYSMyeongJo-Medium"  # Korean (and Latin) from reportlab's CID fonts: the fallback
+EMBEDDED = "VigilKorean"
+FONT_FILES = (  # Hangul TrueType fonts of common systems, the first found is embedded
+    "/usr/share/fonts/truetype/nanum/NanumGothic.ttf",  # Debian/Ubuntu fonts-nanum (SIL OFL 1.1)
+    "/usr/share/fonts/nanum/NanumGothic.ttf",
+    "/usr/share/fonts/truetype/noto/NotoSansCJK-Regular.ttc",
+)
 MAX_TRACK_ROWS = 400  # per party in the tables; the JSON holds every fix
 SUBJECT_COLOUR = colors.HexColor("#c0392b")
 PROTECTED_COLOUR = colors.HexColor("#2471a3")
+ZONE_COLOUR = colors.HexColor("#1e8449")
 
-_registered = False
 
-
+@cache
 def _font() -> str:
-    global _registered
-    if not _registered:
-        pdfmetrics.registerFont(UnicodeCIDFont(FONT))
-        _registered = True
-    return FONT
+    """The font every text is set in, registered once per process."""
+    named = os.environ.get("VIGIL_PDF_FONT", "")
+    for candidate in (named, *FONT_FILES) if named else FONT_FILES:
+        if candidate.endswith(".ttf") and Path(candidate).is_file():
+            try:
+                pdfmetrics.registerFont(TTFont(EMBEDDED, candidate))
+            except Exception:  # not a usable TrueType font: try the next
+                continue
+            return EMBEDDED
+    pdfmetrics.registerFont(UnicodeCIDFont(CID_FONT))
+    return CID_FONT
 
 
 def _styles() -> dict[str, ParagraphStyle]:
@@ -73,12 +98,13 @@ def _text(value: Any) -> str:
 
 
 def render(sealed: Sealed) -> bytes:
-    """The PDF of this evidence."""
+    """The PDF of this evidence (a breach report, a court's full version, or her pack): a summary in
+    Korean and English in local time, a map and a distance chart, then the tables."""
     ev = sealed.evidence
+    case = figures.case_of(ev)
     st = _styles()
     buffer = io.BytesIO()
-    scope = ev["scope"]
-    title = f"Breach report {scope.get('alert') or scope.get('order')}"
+    title = _title(ev)
     doc = SimpleDocTemplate(
         buffer,
         pagesize=A4,
@@ -92,6 +118,7 @@ def render(sealed: Sealed) -> bytes:
         subject=f"SHA-256 of the JSON evidence: {sealed.sha256}",
         invariant=1,
     )
+    made = figures.local(datetime.fromisoformat(ev["generated"]["at"]), case.tz)
 
     def footer(canvas: Canvas, document: Any) -> None:
         canvas.saveState()
@@ -99,17 +126,33 @@ def render(sealed: Sealed) -> bytes:
         canvas.setFillColor(colors.black)
         canvas.drawString(15 * mm, 10 * mm, f"SHA-256 of the JSON evidence: {sealed.sha256}")
         canvas.drawRightString(A4[0] - 15 * mm, 10 * mm, f"page {document.page}")
-        canvas.drawString(15 * mm, 6 * mm, f"{title} / generated {ev['generated']['at']} (UTC)")
+        canvas.drawString(15 * mm, 6 * mm, f"{title} / generated {made}")
         canvas.restoreState()
 
-    story = _title_page(ev, sealed.sha256, st)
+    story = _summary_page(case, title, st)
     story.append(PageBreak())
-    story += _alerts(ev, st)
-    story += _dispatch(ev, st)
-    story += _events(ev, st)
-    story += _tracks(ev, st)
+    story += _pictures(case, st)
+    story.append(PageBreak())
+    if case.for_her:
+        story += _facts_page(ev, case, sealed.sha256, st, her=True)
+        story += _pack_tables(case, st)
+    else:
+        story += _facts_page(ev, case, sealed.sha256, st, her=False)
+        story += _alerts(ev, case, st)
+        story += _dispatch(ev, case, st)
+        story += _events(ev, case, st)
+        story += _tracks(ev, case, st)
     doc.build(story, onFirstPage=footer, onLaterPages=footer)
     return buffer.getvalue()
+
+
+def _title(ev: dict[str, Any]) -> str:
+    scope = ev["scope"]
+    if scope["kind"] == "victim_pack":
+        return "피해자 증거 자료 / Her evidence record"
+    if scope["kind"] == "person":
+        return f"보호대상자 증거 자료 / Evidence concerning {_name(ev.get('protected_person'))}"
+    return f"위반 사건 보고서 / Breach report {scope.get('alert') or scope.get('order')}"
 
 
 # --- sections -------------------------------------------------------------------------------------
@@ -153,158 +196,302 @@ def _name(person: dict[str, Any] | None) -> str:
     if person is None:
         return "-"
     name = person.get("name") or ""
-    return f"{name} ({person['id']})" if name else str(person["id"])
+    return f"{name} ({person['id']})" if name and person.get("id") else str(name or person.get("id"))
 
 
-def _title_page(ev: dict[str, Any], sha256: str, st: dict[str, ParagraphStyle]) -> list[Flowable]:
-    scope, order, subject = ev["scope"], ev["order"] or {}, ev["subject"] or {}
-    case = scope.get("alert") or scope.get("order")
+def _summary_page(case: figures.Case, title: str, st: dict[str, ParagraphStyle]) -> list[Flowable]:
+    told = figures.summary(case)
+    story: list[Flowable] = [_p(title, st["title"]), _p("요약", st["h1"])]
+    story += [_p(line, st["body"]) for line in told.ko]
+    story += [Spacer(1, 3 * mm), _p("Summary", st["h1"])]
+    story += [_p(line, st["body"]) for line in told.en]
+    if case.for_her:
+        story += [
+            Spacer(1, 4 * mm),
+            _p(
+                "이 자료에는 상대방의 위치가 들어 있지 않습니다. 거리는 보호대상자 앱에 표시되는 방식대로 "
+                "표시합니다(표시 한계 안: 10 m 단위, 그 밖: 구간만). / This record holds no position of his; "
+                "distances are as her app shows them (within her view to 10 m, beyond it only the band). "
+                "A court may obtain the full sealed version for the same period from Vigil.",
+                st["small"],
+            ),
+        ]
+    return story
+
+
+def _pictures(case: figures.Case, st: dict[str, ParagraphStyle]) -> list[Flowable]:
+    story: list[Flowable] = [_p("지도 / Map", st["h1"])]
+    model = figures.map_model(case)
+    if model is None:
+        story.append(_p("위치 기록 없음 / No position in this period.", st["body"]))
+    else:
+        story.append(MapFigure(model))
+        legend = (
+            "blue: her track (보호대상자); green: her zones (exclusion); grey: municipality outlines "
+            "(2012). No position of his is shown."
+            if case.for_her
+            else "red: his track (대상자); blue: her track (보호대상자); green: zones; black line: the closest "
+            "approach; grey: municipality outlines (2012)."
+        )
+        story.append(_p(legend + " " + " / ".join(model.places[:6]), st["small"]))
+    story.append(_p("시간에 따른 거리 / Distance over time", st["h1"]))
+    chart = figures.chart_model(case)
+    if chart is None:
+        story.append(_p("거리 기록 없음 / No distance recorded in this period.", st["body"]))
+    else:
+        story.append(ChartFigure(chart, case.tz))
+        note = (
+            "Distances the alerts recorded within her view; beyond it her app shows only a band."
+            if case.for_her
+            else "Distances from both tracks (fixes within 2 minutes of each other) and the alerts' own."
+        )
+        story.append(_p(note + " " + figures.zone_named(case.tz, chart.start)[1], st["small"]))
+    return story
+
+
+def _facts_page(
+    ev: dict[str, Any], case: figures.Case, sha256: str, st: dict[str, ParagraphStyle], *, her: bool
+) -> list[Flowable]:
+    scope, tz = ev["scope"], case.tz
+    orders = ev.get("orders") or ([ev["order"]] if ev.get("order") else [])
     rows: list[tuple[str, Any]] = [
-        ("Case", f"{scope['kind']} {case}"),
-        ("Case reference", subject.get("case_reference") or "-"),
-        ("Subject", _name(ev["subject"])),
-        ("Protected person", _name(ev["protected_person"])),
-        ("Order", order.get("id")),
-        ("Order reference", order.get("reference") or "-"),
-        ("Issuing agency", order.get("issuing_agency") or "-"),
-        ("Legal basis", order.get("legal_basis") or subject.get("legal_basis")),
+        ("File / 자료", f"{scope['kind']} {scope.get('alert') or scope.get('order') or scope.get('person')}")
+    ]
+    if not her and ev.get("subject"):
+        rows.append(("Case reference / 사건번호", ev["subject"].get("case_reference") or "-"))
+    rows += [
+        ("Monitored person / 대상자", case.him),
+        ("Protected person / 보호대상자", case.her),
+    ]
+    for order in orders:
+        if order.get("missing"):
+            continue
+        rows += [
+            (
+                "Order / 명령",
+                f"{order.get('reference') or order['id']} ({order.get('issuing_agency') or '-'})",
+            ),
+            ("Legal basis / 법적 근거", order.get("legal_basis") or "-"),
+            (
+                "Distances / 거리",
+                f"keep away {figures.metres(order['violation_distance_m'])}, "
+                f"warning {figures.metres(order['warning_distance_m'])}",
+            ),
+            (
+                "In force / 유효 기간",
+                f"{figures.local(_when(order.get('valid_from')), tz)} - "
+                f"{figures.local(_when(order.get('valid_until')), tz)}"
+                if order.get("valid_from") or order.get("valid_until")
+                else "not limited / 기한 없음",
+            ),
+        ]
+    rows += [
+        ("Period / 기간", f"{figures.local(case.since, tz)} - {figures.local(case.until, tz)}"),
+        ("Alerts / 경보", len(case.incidents)),
         (
-            "Distances",
-            f"violation {_text(order.get('violation_distance_m'))} m, "
-            f"warning {_text(order.get('warning_distance_m'))} m"
-            if order
-            else "-",
+            "Positions / 위치 기록",
+            f"hers {len(case.her_track)}" + ("" if her else f", his {len(case.his_track)}"),
         ),
-        ("Order in force", f"{_text(order.get('valid_from'))} - {_text(order.get('valid_until'))}"),
-        ("Period of this report", f"{scope['from']} - {scope['until']} (UTC)"),
-        ("Alerts", len(ev["alerts"])),
-        (
-            "Fixes (subject / protected)",
-            f"{len(ev['tracks']['subject'])} / {len(ev['tracks']['protected_person'])}",
-        ),
-        ("Generated", f"{ev['generated']['at']} by {ev['generated']['by']}"),
+        ("Generated / 작성", f"{figures.local(_when(ev['generated']['at']), tz)} by {ev['generated']['by']}"),
         ("Software", f"Vigil {ev['generated']['vigil_version']} ({ev['generated']['format']})"),
         ("SHA-256 of the JSON evidence", sha256),
     ]
     story: list[Flowable] = [
-        _p("위반 사건 보고서 / Breach report", st["title"]),
+        _p("기본 사항 / Particulars", st["h1"]),
         _pairs(rows, st),
-        Spacer(1, 6 * mm),
+        Spacer(1, 3 * mm),
         _p(
             "This report is a rendering of the JSON evidence named by the hash above (canonical JSON: "
-            "sorted keys, no spaces, UTF-8). The JSON is the record; every page carries its hash. "
-            "All times are UTC.",
+            "sorted keys, no spaces, UTF-8). The JSON is the record, in UTC; every page carries its hash. "
+            "Vigil can say whether it issued this file (vigil evidence verify, POST /v1/evidence/verify). "
+            + figures.zone_named(tz, case.since)[1],
             st["small"],
         ),
     ]
-    zones = order.get("zones") or []
-    if zones:
-        story.append(_p("Zones", st["h2"]))
+    if case.zones:
+        story.append(_p("Zones / 구역", st["h2"]))
         story.append(
             _table(
-                ["id", "kind", "label", "shape", "removed"],
-                [[z["id"], z["kind"], z["label"], _shape(z["shape"]), z["removed_at"]] for z in zones],
+                ["kind", "label", "shape"],
+                [[z.kind, z.label, _shape(z)] for z in case.zones],
                 st,
-                [30, 18, 40, 72, 20],
+                [30, 60, 90],
             )
         )
     return story
 
 
-def _shape(shape: Any) -> str:
-    if isinstance(shape, dict) and "circle" in shape:
-        c = shape["circle"]
-        return f"circle {_text(c.get('lat'))}, {_text(c.get('lon'))} r {_text(c.get('radius_m'))} m"
-    if isinstance(shape, dict) and "polygon" in shape:
-        return f"polygon of {len(shape['polygon'])} points"
-    return _text(shape)
+def _when(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
 
 
-def _alerts(ev: dict[str, Any], st: dict[str, ParagraphStyle]) -> list[Flowable]:
-    story: list[Flowable] = [_p("Alerts and their timelines", st["h1"])]
-    if not ev["alerts"]:
-        story.append(_p("No alert in this period.", st["body"]))
-    for alert in ev["alerts"]:
-        head = [
-            ("Alert", alert["id"]),
-            ("Kind / severity", f"{alert['kind']} / {alert['severity']}"),
-            ("State", f"{alert['state']} (active: {_text(alert['active'])}, late: {_text(alert['late'])})"),
-            ("Opened / last change", f"{alert['opened_at']} / {alert['updated_at']}"),
-            ("Zone", alert.get("zone_id")),
-        ]
-        story.append(KeepTogether([_p(f"Alert {alert['id']}", st["h2"]), _pairs(head, st)]))
+def _shape(zone: figures.Zone) -> str:
+    if zone.circle is not None:
+        lat, lon, radius = zone.circle
+        return f"circle of {figures.metres(radius)} around {lat:.5f}, {lon:.5f}"
+    return f"area of {len(zone.polygon)} corners"
+
+
+def _incident_rows(inc: figures.Incident, tz: Any) -> list[list[Any]]:
+    rows = []
+    for s in inc.steps:
+        ko, en = figures.words(figures.CHANGE_WORDS, s.change)
+        by = figures.words(figures.BY_WORDS, s.by)[1] + (f" ({s.who})" if s.who else "")
+        rows.append([figures.local(s.at, tz), f"{en} / {ko}", figures.words({}, s.state)[1], by])
+    return rows
+
+
+def _incident_head(inc: figures.Incident, tz: Any, st: dict[str, ParagraphStyle]) -> list[Flowable]:
+    ko, en = figures.words(figures.KIND_WORDS, inc.kind)
+    _c_ko, c_en = figures.closest_words(inc.closest)
+    head = [
+        ("What / 내용", f"{en} / {ko}" + (f" ({inc.zone})" if inc.zone else "")),
+        ("Opened / 발생", figures.local(inc.opened, tz)),
+        ("Closed / 종결", figures.local(inc.closed, tz)),
+        ("Closest / 최근접", c_en + (f" at {figures.local(inc.closest.at, tz)}" if inc.closest else "")),
+        ("Lasted / 지속", " / ".join(reversed(figures.duration(inc.active_s)))),
+        ("State / 상태", inc.state.replace("_", " ")),
+    ]
+    return [KeepTogether([_p(f"Alert {inc.id}", st["h2"]), _pairs(head, st)]), Spacer(1, 2 * mm)]
+
+
+def _pack_tables(case: figures.Case, st: dict[str, ParagraphStyle]) -> list[Flowable]:
+    story: list[Flowable] = [PageBreak(), _p("경보와 조치 / Alerts and what was done", st["h1"])]
+    if not case.incidents:
+        story.append(_p("이 기간에 경보가 없습니다. / No alert in this period.", st["body"]))
+    for inc in case.incidents:
+        story += _incident_head(inc, case.tz, st)
+        story.append(
+            _table(["time", "step", "state", "by"], _incident_rows(inc, case.tz), st, [45, 60, 30, 45])
+        )
+        story += _push_tables(inc, case.tz, st)
+    return story
+
+
+def _push_tables(inc: figures.Incident, tz: Any, st: dict[str, ParagraphStyle]) -> list[Flowable]:
+    story: list[Flowable] = []
+    if inc.pushes:
         story.append(Spacer(1, 2 * mm))
         story.append(
             _table(
-                ["time", "change", "state", "actor", "note / facts"],
+                ["sent to police / 통보", "sent", "delivered", "acknowledged"],
                 [
-                    [c["at"], c["change"], c["state"], c["actor"], c["note"] or _facts(c["facts"])]
-                    for c in alert["timeline"]
+                    [
+                        p.to,
+                        figures.local(p.sent, tz),
+                        figures.local(p.delivered, tz),
+                        figures.local(p.acknowledged, tz),
+                    ]
+                    for p in inc.pushes
                 ],
                 st,
-                [38, 20, 22, 30, 70],
+                [45, 45, 45, 45],
+            )
+        )
+    if inc.reports:
+        story.append(Spacer(1, 2 * mm))
+        story.append(
+            _table(
+                ["report back / 보고", "received", "status"],
+                [
+                    [
+                        r.source,
+                        figures.local(r.at, tz),
+                        " / ".join(reversed(figures.words(figures.STATUS_WORDS, r.status))),
+                    ]
+                    for r in inc.reports
+                ],
+                st,
+                [60, 50, 70],
             )
         )
     return story
 
 
-def _facts(facts: Any) -> str:
+def _alerts(ev: dict[str, Any], case: figures.Case, st: dict[str, ParagraphStyle]) -> list[Flowable]:
+    story: list[Flowable] = [PageBreak(), _p("경보와 경과 / Alerts and their timelines", st["h1"])]
+    if not case.incidents:
+        story.append(_p("이 기간에 경보가 없습니다. / No alert in this period.", st["body"]))
+    notes = {a["id"]: a["timeline"] for a in ev["alerts"]}
+    for inc in case.incidents:
+        story += _incident_head(inc, case.tz, st)
+        rows = _incident_rows(inc, case.tz)
+        for row, change in zip(rows, notes[inc.id], strict=True):
+            row.append(change.get("note") or _facts(change.get("facts"), inc.kind))
+        story.append(
+            _table(["time", "step", "state", "by", "note / measured"], rows, st, [36, 40, 22, 30, 52])
+        )
+        story += _push_tables(inc, case.tz, st)
+    return story
+
+
+def _facts(facts: Any, kind: str) -> str:
+    """The measurement behind a change, in words."""
     if not isinstance(facts, dict):
-        return _text(facts)
-    keys = ("distance_m", "separation_m", "confidence", "tier", "stale", "zone")
-    shown = [f"{k} {_text(facts[k])}" for k in keys if k in facts]
-    return ", ".join(shown)
+        return ""
+    parts = []
+    if isinstance(facts.get("distance_m"), (int, float)):
+        between = kind in BETWEEN
+        parts.append(f"{figures.metres(facts['distance_m'])} {'apart' if between else 'from the zone edge'}")
+    if facts.get("confidence"):
+        parts.append(f"{facts['confidence']} by the positions' accuracy")
+    if facts.get("tier"):
+        parts.append(f"now at {facts['tier']} level")
+    if facts.get("stale"):
+        parts.append("old position of " + " and ".join(str(s).replace("_", " ") for s in facts["stale"]))
+    if facts.get("zone_label"):
+        parts.append(f"zone {facts['zone_label']}")
+    return "; ".join(parts)
 
 
-def _dispatch(ev: dict[str, Any], st: dict[str, ParagraphStyle]) -> list[Flowable]:
-    story: list[Flowable] = [_p("Dispatch: deliveries and reports back", st["h1"])]
+def _dispatch(ev: dict[str, Any], case: figures.Case, st: dict[str, ParagraphStyle]) -> list[Flowable]:
+    story: list[Flowable] = [_p("통보 내역 / Dispatch: deliveries and reports back", st["h1"])]
     names = {target["id"]: f"{target['name']} ({target['agency']})" for target in ev["dispatch_targets"]}
     deliveries = [(a["id"], d) for a in ev["alerts"] for d in a["deliveries"]]
     callbacks = [(a["id"], c) for a in ev["alerts"] for c in a["callbacks"]]
     if not deliveries and not callbacks:
         story.append(_p("Nothing was pushed to dispatch about these alerts.", st["body"]))
         return story
+    tz = case.tz
     if deliveries:
         story.append(_p("Deliveries (one per push and target)", st["h2"]))
         story.append(
             _table(
-                ["alert", "target", "push", "state", "tries", "created", "delivered", "acknowledged", "last"],
+                ["alert", "target", "state", "tries", "sent", "delivered", "acknowledged", "last answer"],
                 [
                     [
                         alert_id,
                         names.get(d["target"], d["target"]),
-                        d["event"],
                         d["state"],
                         d["attempts"],
-                        d["created_at"],
-                        d["delivered_at"],
-                        d["acked_at"],
-                        f"{_text(d['last_status'])} {d['last_error']}".strip(),
+                        figures.local(_when(d["created_at"]), tz),
+                        figures.local(_when(d["delivered_at"]), tz),
+                        figures.local(_when(d["acked_at"]), tz),
+                        f"HTTP {d['last_status']}" if d.get("last_status") else (d.get("last_error") or "-"),
                     ]
                     for alert_id, d in deliveries
                 ],
                 st,
-                [18, 24, 22, 14, 9, 25, 25, 25, 18],
+                [18, 26, 16, 10, 30, 30, 30, 20],
             )
         )
     if callbacks:
         story.append(_p("Reports back from dispatch", st["h2"]))
         story.append(
             _table(
-                ["alert", "received", "target", "status", "message id", "detail"],
+                ["alert", "received", "from", "status", "detail"],
                 [
                     [
                         alert_id,
-                        c["received_at"],
+                        figures.local(_when(c["received_at"]), tz),
                         names.get(c["target"], c["target"]),
-                        c["status"],
-                        c["id"],
+                        " / ".join(reversed(figures.words(figures.STATUS_WORDS, str(c["status"])))),
                         _callback_detail(c["body"]),
                     ]
                     for alert_id, c in callbacks
                 ],
                 st,
-                [20, 34, 28, 20, 30, 48],
+                [20, 36, 34, 34, 56],
             )
         )
     return story
@@ -317,101 +504,238 @@ def _callback_detail(body: Any) -> str:
     return "; ".join(parts)
 
 
-def _events(ev: dict[str, Any], st: dict[str, ParagraphStyle]) -> list[Flowable]:
-    story: list[Flowable] = [_p("Device events", st["h1"])]
+def _events(ev: dict[str, Any], case: figures.Case, st: dict[str, ParagraphStyle]) -> list[Flowable]:
+    story: list[Flowable] = [_p("장치 사건 / Device events", st["h1"])]
     if not ev["device_events"]:
         story.append(_p("No device event in this period.", st["body"]))
         return story
     story.append(
         _table(
-            ["time", "device", "event", "lat", "lon", "accuracy m", "received"],
+            ["time", "device", "event", "where", "received"],
             [
-                [e["time"], e["device"], e["kind"], e["lat"], e["lon"], e["accuracy_m"], e["received_at"]]
+                [
+                    figures.local(_when(e["time"]), case.tz),
+                    e["device"],
+                    e["kind"].replace("_", " "),
+                    _where(e),
+                    figures.local(_when(e.get("received_at")), case.tz),
+                ]
                 for e in ev["device_events"]
             ],
             st,
-            [36, 22, 20, 20, 22, 16, 36],
+            [36, 22, 30, 56, 36],
         )
     )
     return story
 
 
-def _tracks(ev: dict[str, Any], st: dict[str, ParagraphStyle]) -> list[Flowable]:
-    story: list[Flowable] = [PageBreak(), _p("Tracks of both parties", st["h1"])]
+def _where(record: dict[str, Any]) -> str:
+    if record.get("lat") is None or record.get("lon") is None:
+        return "-"
+    accuracy = record.get("accuracy_m")
+    near = f" (within {figures.metres(accuracy)})" if isinstance(accuracy, (int, float)) else ""
+    return f"{record['lat']:.5f}, {record['lon']:.5f}{near}"
+
+
+def _tracks(ev: dict[str, Any], case: figures.Case, st: dict[str, ParagraphStyle]) -> list[Flowable]:
+    story: list[Flowable] = [PageBreak(), _p("위치 기록 / Positions of both parties", st["h1"])]
     tracks = ev["tracks"]
-    story.append(_plot(tracks["subject"], tracks["protected_person"]))
-    story.append(
-        _p("red: subject; blue: protected person; the ring marks each track's first position.", st["small"])
-    )
-    for role, label in (("subject", "Subject"), ("protected_person", "Protected person")):
+    for role, label in (
+        ("subject", "His positions / 대상자"),
+        ("protected_person", "Her positions / 보호대상자"),
+    ):
         fixes = tracks[role]
-        story.append(_p(f"{label}: {_name(ev[role])}, {len(fixes)} fixes", st["h2"]))
+        story.append(_p(f"{label}: {len(fixes)}", st["h2"]))
         if not fixes:
             story.append(_p("No position in this period.", st["body"]))
             continue
         shown = fixes[:MAX_TRACK_ROWS]
         story.append(
             _table(
-                ["time", "device", "lat", "lon", "accuracy m", "source", "speed m/s", "received"],
+                ["time", "device", "where", "source", "speed"],
                 [
                     [
-                        f["time"],
+                        figures.local(_when(f["time"]), case.tz),
                         f["device"],
-                        f["lat"],
-                        f["lon"],
-                        f["accuracy_m"],
-                        f["source"],
-                        f["speed_mps"],
-                        f["received_at"],
+                        _where(f),
+                        f.get("source") or "-",
+                        "-" if f.get("speed_mps") is None else f"{f['speed_mps'] * 3.6:.0f} km/h",
                     ]
                     for f in shown
                 ],
                 st,
-                [34, 20, 20, 22, 14, 12, 14, 34],
+                [36, 22, 72, 20, 30],
             )
         )
         if len(fixes) > len(shown):
             story.append(
-                _p(f"... and {len(fixes) - len(shown)} more fixes in the JSON evidence.", st["small"])
+                _p(f"... and {len(fixes) - len(shown)} more positions in the JSON evidence.", st["small"])
             )
     return story
 
 
-def _plot(subject: list[dict[str, Any]], protected: list[dict[str, Any]]) -> Drawing:
-    """Both tracks on a local equirectangular projection, with a scale bar."""
-    width, height, pad = 180 * mm, 90 * mm, 6 * mm
-    drawing = Drawing(width, height)
-    points = [(f["lat"], f["lon"]) for f in subject + protected]
-    if not points:
-        drawing.add(String(pad, height / 2, "no positions", fontName=_font(), fontSize=8))
-        return drawing
-    lat0 = sum(p[0] for p in points) / len(points)
-    k = math.cos(math.radians(lat0)) * 111_320.0  # metres per degree of longitude here
-    xs = [lon * k for _, lon in points]
-    ys = [lat * 110_574.0 for lat, _ in points]
-    span = max(max(xs) - min(xs), max(ys) - min(ys), 50.0)  # at least 50 m across
-    scale = min(width - 2 * pad, height - 2 * pad) / span
-    x0 = (min(xs) + max(xs)) / 2
-    y0 = (min(ys) + max(ys)) / 2
+# --- figures --------------------------------------------------------------------------------------
 
-    def place(lat: float, lon: float) -> tuple[float, float]:
-        return width / 2 + (lon * k - x0) * scale, height / 2 + (lat * 110_574.0 - y0) * scale
 
-    for fixes, colour in ((subject, SUBJECT_COLOUR), (protected, PROTECTED_COLOUR)):
-        placed = [place(f["lat"], f["lon"]) for f in fixes]
+class MapFigure(Flowable):  # type: ignore[misc]  # reportlab ships no type hints
+    """The map, drawn with the canvas's own primitives and clipped to its frame: municipality
+    outlines, zones, tracks, the closest approach, a scale bar and north."""
+
+    def __init__(self, model: figures.MapModel, width: float = 180 * mm) -> None:
+        super().__init__()
+        self.model = model
+        self.width = width
+        self.height = width * model.half_h_m / model.half_w_m
+
+    def wrap(self, available_width: float, available_height: float) -> tuple[float, float]:
+        return self.width, self.height
+
+    def draw(self) -> None:
+        c, m = self.canv, self.model
+        w, h = self.width, self.height
+        scale = w / (2 * m.half_w_m)
+
+        def at(p: tuple[float, float]) -> tuple[float, float]:
+            return w / 2 + p[0] * scale, h / 2 + p[1] * scale
+
+        c.saveState()
+        frame = c.beginPath()
+        frame.rect(0, 0, w, h)
+        c.clipPath(frame, stroke=1, fill=0)
+        c.setFillColor(colors.HexColor("#dfe9f2"))  # the sea, and whatever no outline covers
+        c.rect(0, 0, w, h, stroke=0, fill=1)
+        c.setLineWidth(0.6)
+        c.setStrokeColor(colors.HexColor("#9a9a9a"))
+        c.setFillColor(colors.HexColor("#f4f1ea"))
+        for _, rings in m.outlines:
+            path = c.beginPath()
+            for ring in rings:
+                path.moveTo(*at(ring[0]))
+                for p in ring[1:]:
+                    path.lineTo(*at(p))
+                path.close()
+            c.drawPath(path, stroke=1, fill=1, fillMode=0)  # even-odd: holes stay holes
+        c.setFillColor(colors.HexColor("#7b7b7b"))
+        c.setFont(_font(), 7)
+        for name, p in m.labels:
+            c.drawCentredString(*at(p), name)
+        c.setStrokeColor(ZONE_COLOUR)
+        c.setFillColor(colors.Color(0.1, 0.6, 0.3, alpha=0.15))
+        for zone, centre, ring in m.zones:
+            if centre is not None and zone.circle is not None:
+                c.circle(*at(centre), zone.circle[2] * scale, stroke=1, fill=1)
+            elif ring:
+                path = c.beginPath()
+                path.moveTo(*at(ring[0]))
+                for p in ring[1:]:
+                    path.lineTo(*at(p))
+                path.close()
+                c.drawPath(path, stroke=1, fill=1)
+        for role, colour in (("subject", SUBJECT_COLOUR), ("protected_person", PROTECTED_COLOUR)):
+            placed = [at(p) for p in m.tracks.get(role, ())]
+            c.setStrokeColor(colour)
+            c.setFillColor(colour)
+            c.setLineWidth(1.2)
+            if len(placed) > 1:
+                path = c.beginPath()
+                path.moveTo(*placed[0])
+                for p in placed[1:]:
+                    path.lineTo(*p)
+                c.drawPath(path, stroke=1, fill=0)
+            for p in placed:
+                c.circle(*p, 1.3, stroke=0, fill=1)
+        if m.closest is not None:
+            his, hers, label = m.closest
+            c.setStrokeColor(colors.black)
+            c.setLineWidth(1.5)
+            ends = [at(p) for p in (his, hers) if p is not None]
+            if len(ends) == 2:
+                c.line(*ends[0], *ends[1])
+            for p in ends:
+                c.circle(*p, 3.5, stroke=1, fill=0)
+            c.setFillColor(colors.black)
+            c.setFont(_font(), 7)
+            text = f"closest / 최근접: {label}"
+            width = c.stringWidth(text, _font(), 7)
+            x, y = ends[0]
+            c.drawString(max(4, min(x + 5, w - width - 4)), max(4, min(y + 5, h - 24)), text)
+        c.restoreState()
+        # scale bar and north, outside the clip
+        bar_m = _round_metres(m.half_w_m / 2)
+        c.setStrokeColor(colors.black)
+        c.setLineWidth(1.5)
+        c.line(6, 6, 6 + bar_m * scale, 6)
+        c.setFont(_font(), 7)
+        c.setFillColor(colors.black)
+        c.drawString(6, 9, f"{bar_m:,.0f} m")
+        c.drawString(8, h - 12, "N")
+        c.line(10.5, h - 30, 10.5, h - 15)
+
+
+class ChartFigure(Flowable):  # type: ignore[misc]
+    """Distance over time, with the order's distances as labelled lines."""
+
+    def __init__(
+        self, chart: figures.Chart, tz: Any, width: float = 180 * mm, height: float = 70 * mm
+    ) -> None:
+        super().__init__()
+        self.chart, self.tz = chart, tz
+        self.width, self.height = width, height
+
+    def wrap(self, available_width: float, available_height: float) -> tuple[float, float]:
+        return self.width, self.height
+
+    def draw(self) -> None:
+        c, ch = self.canv, self.chart
+        left, bottom, right, top = 40.0, 20.0, self.width - 8, self.height - 6
+        span = max((ch.end - ch.start).total_seconds(), 1.0)
+
+        def at(when: datetime, metres: float) -> tuple[float, float]:
+            x = left + (when - ch.start).total_seconds() / span * (right - left)
+            return x, bottom + min(metres, ch.top_m) / ch.top_m * (top - bottom)
+
+        c.saveState()
+        c.setStrokeColor(colors.black)
+        c.setLineWidth(0.8)
+        c.line(left, bottom, right, bottom)
+        c.line(left, bottom, left, top)
+        c.setFont(_font(), 6.5)
+        c.setFillColor(colors.black)
+        step = _round_metres(ch.top_m / 5)
+        tick = 0.0
+        while tick <= ch.top_m:
+            y = at(ch.start, tick)[1]
+            c.drawRightString(left - 3, y - 2, f"{tick:,.0f} m")
+            tick += step
+        for i in range(5):
+            when = ch.start + (ch.end - ch.start) * (i / 4)
+            x = at(when, 0)[0]
+            c.drawCentredString(x, bottom - 9, figures.local(when, self.tz, date=False))
+        c.drawString(left, 2, figures.local(ch.start, self.tz) + " ~")
+        for metres, label in ch.lines:
+            y = at(ch.start, metres)[1]
+            c.setStrokeColor(SUBJECT_COLOUR if "violation" in label else colors.HexColor("#d68910"))
+            c.setDash(4, 2)
+            c.line(left, y, right, y)
+            c.drawRightString(right, y + 2, label)
+        c.setDash()
+        c.setStrokeColor(PROTECTED_COLOUR)
+        c.setFillColor(PROTECTED_COLOUR)
+        c.setLineWidth(1.2)
+        placed = [at(when, m) for when, m in ch.points]
         if len(placed) > 1:
-            drawing.add(PolyLine([c for xy in placed for c in xy], strokeColor=colour, strokeWidth=1))
-        for x, y in placed:
-            drawing.add(Circle(x, y, 1.2, fillColor=colour, strokeColor=None))
-        if placed:
-            drawing.add(Circle(*placed[0], 3.5, fillColor=None, strokeColor=colour, strokeWidth=1))
-    bar_m = _round_metres(span / 4)
-    drawing.add(PolyLine([pad, pad, pad + bar_m * scale, pad], strokeColor=colors.black, strokeWidth=1.2))
-    drawing.add(String(pad, pad + 2, f"{bar_m:g} m", fontName=_font(), fontSize=7))
-    return drawing
+            path = c.beginPath()
+            path.moveTo(*placed[0])
+            for p in placed[1:]:
+                path.lineTo(*p)
+            c.drawPath(path, stroke=1, fill=0)
+        for p in placed:
+            c.circle(*p, 1.4, stroke=0, fill=1)
+        c.restoreState()
 
 
 def _round_metres(value: float) -> float:
+    value = max(value, 1.0)
     magnitude = 10 ** math.floor(math.log10(value))
     for step in (1, 2, 5, 10):
         if step * magnitude >= value:

@@ -59,7 +59,7 @@ def seal(evidence: dict[str, Any]) -> Sealed:
 
 
 def alert_evidence(
-    conn: Connection, alert_id: str, *, generated_at: datetime, generated_by: str
+    conn: Connection, alert_id: str, *, generated_at: datetime, generated_by: str, timezone: str = "UTC"
 ) -> dict[str, Any] | None:
     """The evidence of one alert (None: no such alert)."""
     row = conn.execute(select(t.alerts).where(t.alerts.c.id == alert_id)).first()
@@ -77,7 +77,7 @@ def alert_evidence(
         order_id=row.order_id,
         since=since,
         until=until,
-        generated=_generated(generated_at, generated_by),
+        generated=_generated(generated_at, generated_by, timezone),
     )
 
 
@@ -89,6 +89,7 @@ def order_evidence(
     until: datetime,
     generated_at: datetime,
     generated_by: str,
+    timezone: str = "UTC",
 ) -> dict[str, Any] | None:
     """The evidence of an order over [since, until]: every alert of it alive in that time, and both
     parties' history in it (None: no such order)."""
@@ -114,12 +115,88 @@ def order_evidence(
         order_id=order_id,
         since=since,
         until=until,
-        generated=_generated(generated_at, generated_by),
+        generated=_generated(generated_at, generated_by, timezone),
     )
 
 
-def _generated(at: datetime, by: str) -> dict[str, Any]:
-    return {"at": iso(at), "by": by, "vigil_version": __version__, "format": FORMAT}
+def person_evidence(
+    conn: Connection,
+    person_id: str,
+    *,
+    since: datetime,
+    until: datetime,
+    generated_at: datetime,
+    generated_by: str,
+    timezone: str = "UTC",
+) -> dict[str, Any] | None:
+    """The full evidence concerning one protected person over [since, until], for a court: every
+    order protecting her (ended ones too), every alert that concerned her alive in that time, both
+    parties' tracks (hers and those of every man her orders name) and device events, and who the
+    staff were by role (`actors`), so her pack (`pack.victim_pack`) can say "the control centre"
+    without naming anyone. None: no such protected person."""
+    her = conn.execute(select(t.protected_persons.c.id).where(t.protected_persons.c.id == person_id)).first()
+    if her is None:
+        return None
+    order_rows = list(
+        conn.execute(
+            select(t.orders).where(t.orders.c.protected_person_id == person_id).order_by(t.orders.c.id)
+        )
+    )
+    alerts = list(
+        conn.execute(
+            select(t.alerts)
+            .where(
+                t.alerts.c.protected_person_id == person_id,
+                t.alerts.c.opened_at <= until,
+                t.alerts.c.updated_at >= since,
+            )
+            .order_by(t.alerts.c.opened_at, t.alerts.c.id)
+        )
+    )
+    subject_ids = sorted({o.subject_id for o in order_rows} | {a.subject_id for a in alerts if a.subject_id})
+    devices = {
+        "subject": [d for s in subject_ids for d in _devices(conn, s, "subject")],
+        "protected_person": _devices(conn, person_id, "protected_person"),
+    }
+    all_devices = [d["id"] for role in devices for d in devices[role]]
+    alert_items = [_alert(conn, row) for row in alerts]
+    target_ids = sorted({d["target"] for a in alert_items for d in a["deliveries"]})
+    actors = sorted({c["actor"] for a in alert_items for c in a["timeline"]})
+    orders = []
+    for row in order_rows:
+        order = _order(conn, row.id, row.subject_id)
+        order["subject"] = _person(
+            conn, t.subjects, row.subject_id, ("id", "name", "legal_basis", "case_reference")
+        )
+        orders.append(order)
+    return {
+        "scope": {"kind": "person", "person": person_id, "from": iso(since), "until": iso(until)},
+        "generated": _generated(generated_at, generated_by, timezone),
+        "protected_person": _person(conn, t.protected_persons, person_id, ("id", "name")),
+        "subjects": [
+            _person(conn, t.subjects, s, ("id", "name", "legal_basis", "case_reference")) for s in subject_ids
+        ],
+        "orders": orders,
+        "devices": devices,
+        "alerts": alert_items,
+        "tracks": {role: _fixes(conn, [d["id"] for d in devices[role]], since, until) for role in devices},
+        "device_events": _events(conn, all_devices, since, until),
+        "dispatch_targets": _targets(conn, target_ids),
+        "actors": _actors(conn, actors),
+    }
+
+
+def _actors(conn: Connection, ids: list[str]) -> dict[str, str]:
+    """Each actor of a timeline by role ("system" for Vigil's own changes)."""
+    found = {
+        r.id: r.role for r in conn.execute(select(t.users.c.id, t.users.c.role).where(t.users.c.id.in_(ids)))
+    }
+    return {i: found.get(i, "system") for i in ids}
+
+
+def _generated(at: datetime, by: str, timezone: str) -> dict[str, Any]:
+    # The zone the PDF shows local times in: part of what is sealed, so the PDF follows from the JSON.
+    return {"at": iso(at), "by": by, "vigil_version": __version__, "format": FORMAT, "timezone": timezone}
 
 
 def _evidence(
@@ -150,6 +227,7 @@ def _evidence(
         "tracks": {role: _fixes(conn, [d["id"] for d in devices[role]], since, until) for role in devices},
         "device_events": _events(conn, all_devices, since, until),
         "dispatch_targets": _targets(conn, target_ids),
+        "actors": _actors(conn, sorted({c["actor"] for a in alert_items for c in a["timeline"]})),
     }
 
 

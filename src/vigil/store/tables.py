@@ -545,6 +545,22 @@ legal_holds = Table(
     Column("released_by", String(200), nullable=True),
 )
 
+# Every evidence file Vigil handed out (a breach report, her pack, a court's full version): the
+# SHA-256 of its content (the canonical JSON evidence) and of the exact bytes of the file, so a court
+# can ask whether Vigil issued a file, when and for whom (evidence/issued.py).
+evidence_issued = Table(
+    "evidence_issued",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("content_sha256", String(64), nullable=False, index=True),
+    Column("file_sha256", String(64), nullable=False, index=True),
+    Column("format", String(10), nullable=False),  # json | pdf
+    Column("kind", String(20), nullable=False),  # alert | order | person | victim_pack
+    Column("scope", JSON, nullable=False),
+    Column("issued_to", String(200), nullable=False),  # the account (or cli:user) it was made for
+    Column("issued_at", UTCTime(), nullable=False),
+)
+
 # --- the audit trail ------------------------------------------------------------------------------
 
 # Append-only (triggers refuse UPDATE and DELETE) and chained: each entry's hash covers its content

@@ -47,6 +47,7 @@ def install(app: FastAPI, settings: Settings) -> None:
         user=Limit(settings.rate_user_per_s, settings.rate_user_burst),
         anonymous=Limit(settings.rate_anonymous_per_s, settings.rate_anonymous_burst),
         my_position=Limit(settings.rate_my_position_per_s, settings.rate_my_position_burst),
+        my_evidence=Limit(settings.rate_my_evidence_per_s, settings.rate_my_evidence_burst),
         max_buckets=settings.rate_max_buckets,
     )
     app.add_middleware(CleanUrl)

@@ -32,9 +32,10 @@ INT_LIMIT: Final = 2**63
 METHODS_WITH_BODY: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 DEVICE_PATHS: Final = ("/v1/devices/messages", "/osmand")
 SELF_CHECKED: Final = ("/v1/dispatch/callbacks/",)
-# Images (a subject's photo): binary, so NUL bytes are their content; only their size is checked
-# here, their type by the route (by the bytes themselves).
-BINARY: Final = re.compile(r"^/v1/subjects/[^/]+/photo$")
+# Images (a subject's photo) and evidence files to verify (a PDF): binary, so NUL bytes are their
+# content; only their size is checked here, their type by the route (by the bytes themselves). The
+# verifier stores nothing of what it is sent.
+BINARY: Final = re.compile(r"^/v1/subjects/[^/]+/photo$|^/v1/evidence/verify$")
 
 # Cheap pre-check of a JSON body: only bodies with one of these are parsed here in full.
 _SUSPECT = re.compile(rb"\\u0000|\\u[dD][89abAB]|NaN|Infinity|[eE][+-]?[0-9]{3,}|(?<![.0-9])-?[0-9]{19,}")

@@ -5,7 +5,8 @@ clear), classified once a minute by who it belongs to: a device bound to one dev
 (a device token for every device behind it: its own, much higher limit), or a person. Calls without
 a known token share one bucket per client address. A victim app's own position reports
 (`POST /v1/me/position`) also draw on a bucket of their own per account, whatever session or token
-they come from: each one is a probe of the status she reads. Over the limit: 429 with Retry-After
+they come from: each one is a probe of the status she reads; so do her evidence packs
+(`GET /v1/me/evidence`), each a whole period gathered and drawn. Over the limit: 429 with Retry-After
 (a WebSocket is closed with 1013). The buckets live in one LRU map: buckets that have refilled
 (idle) are dropped first, and the map never holds more than `max_buckets`.
 """
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 TOO_MANY = "too many requests: slow down and retry after {seconds} s"
 CLASS_TTL_S: Final = 60.0  # how long a token's class (device, gateway, user, unknown) is remembered
 MY_POSITION: Final = "/v1/me/position"  # her phone's reports: a bucket per account besides the token's
+MY_EVIDENCE: Final = "/v1/me/evidence"  # her evidence pack: a whole period gathered and drawn, per account
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,10 +169,12 @@ class RateLimit:
         anonymous: Limit,
         my_position: Limit,
         max_buckets: int,
+        my_evidence: Limit = Limit(0, 1),
     ) -> None:
         self.app = app
         self.limits = {"device": device, "gateway": gateway, "user": user, "unknown": anonymous}
         self.my_position = my_position
+        self.my_evidence = my_evidence
         self.limiter = Limiter(max_buckets)
         self.classes = _Classes()
 
@@ -201,4 +205,6 @@ class RateLimit:
         wait = self.limiter.take(f"{kind}:{key}", self.limits[kind])
         if wait == 0 and account and scope.get("method") == "POST" and scope.get("path") == MY_POSITION:
             wait = self.limiter.take(f"my-position:{account}", self.my_position)
+        if wait == 0 and account and scope.get("method") == "GET" and scope.get("path") == MY_EVIDENCE:
+            wait = self.limiter.take(f"my-evidence:{account}", self.my_evidence)
         return wait

@@ -12,6 +12,7 @@ addStrings("ko", {
   "scope.assigned": "배정된 사건 {n}건",
   "scope.self": "본인",
   "scope.none": "위치·경보 열람 없음",
+  "scope.evidence": "증거 자료만 (목적 기재)",
 });
 addStrings("en", {
   "scope.all": "everyone monitored",
@@ -21,6 +22,7 @@ addStrings("en", {
   "scope.assigned": "assigned incidents: {n}",
   "scope.self": "herself",
   "scope.none": "no records, positions or alerts",
+  "scope.evidence": "evidence files only (with a purpose)",
 });
 
 // The scope as header text ("" when the server said none), in the current language.

@@ -16,7 +16,7 @@
 // Alerts wake her with the app closed (wake.js, sw.js): she turns them on for this phone, and a
 // push comes when he comes near or when her SOS is answered. Signing out turns them off here.
 
-import { activate, api, ApiError, hasSession, login, logout, setToken, token } from "/web/common/api.js";
+import { activate, api, ApiError, hasSession, login, logout, refreshSession, setToken, token } from "/web/common/api.js";
 import { COMPASS_KO, compass16 } from "/web/common/compass.js";
 import { addStrings, initLanguage, language, languageSwitch, t, translatePage } from "/web/common/i18n.js";
 import { showNotices } from "/web/common/notices.js";
@@ -115,6 +115,17 @@ addStrings("ko", {
   "alerts.failed": "알림을 켜지 못했습니다. 잠시 후 다시 시도하세요.",
   "alerts.enable": "알림 켜기",
   "alerts.disable": "알림 끄기",
+  "record.title": "내 기록 받기 (법원 제출용)",
+  "record.text": "기간 동안의 접근과 경보, 상황실과 경찰의 조치를 기록한 자료입니다. 가해자의 위치는 들어 있지 않습니다.",
+  "record.from": "시작일",
+  "record.until": "종료일",
+  "record.format": "형식",
+  "record.submit": "내려받기",
+  "record.working": "만드는 중…",
+  "record.done": "받았습니다. 확인 번호(SHA-256): {hash}",
+  "record.bad": "기간을 확인하세요: {reason}",
+  "record.slow": "잠시 후 다시 시도하세요 ({n}초).",
+  "record.failed": "기록을 받지 못했습니다. 잠시 후 다시 시도하세요.",
   ok: "확인",
   seconds: "{n}초",
   minutes: "{n}분",
@@ -204,6 +215,17 @@ addStrings("en", {
   "alerts.failed": "Alerts could not be turned on. Try again in a moment.",
   "alerts.enable": "Turn alerts on",
   "alerts.disable": "Turn alerts off",
+  "record.title": "My record (for a court)",
+  "record.text": "Every approach and alert over a period, and what the control centre and police did. It holds nothing of his whereabouts.",
+  "record.from": "From",
+  "record.until": "Until",
+  "record.format": "Format",
+  "record.submit": "Download",
+  "record.working": "Making it…",
+  "record.done": "Downloaded. Its check number (SHA-256): {hash}",
+  "record.bad": "Check the dates: {reason}",
+  "record.slow": "Please try again in a moment ({n} s).",
+  "record.failed": "The record could not be downloaded. Please try again later.",
   ok: "OK",
   seconds: "{n} s",
   minutes: "{n} min",
@@ -748,6 +770,84 @@ function wireSos() {
   $("sos-failed-ok").addEventListener("click", () => ($("sos-failed").hidden = true));
 }
 
+// ---- her evidence pack ---------------------------------------------------------------------------
+
+function isoDay(date) {
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}`;
+}
+
+function wireRecord() {
+  const today = new Date();
+  $("record-until").value = isoDay(today);
+  $("record-from").value = isoDay(new Date(today.getTime() - 30 * 86400000));
+  $("record-form").addEventListener("submit", downloadRecord);
+}
+
+// The pack is a file, not JSON to read here: fetched with her token and handed to the browser to save.
+async function fetchRecord(url) {
+  let response = await fetch(url, { headers: { Authorization: `Bearer ${token()}` }, cache: "no-store" });
+  if (response.status === 401 && hasSession() && (await refreshSession())) {
+    response = await fetch(url, { headers: { Authorization: `Bearer ${token()}` }, cache: "no-store" });
+  }
+  return response;
+}
+
+async function downloadRecord(event) {
+  event.preventDefault();
+  const error = $("record-error");
+  const done = $("record-done");
+  error.hidden = true;
+  done.hidden = true;
+  const from = $("record-from").value;
+  const until = $("record-until").value;
+  if (!from || !until) {
+    error.textContent = t("record.bad", { reason: "-" });
+    error.hidden = false;
+    return;
+  }
+  // whole local days: from the first day's midnight to the midnight after the last
+  const start = new Date(`${from}T00:00:00`);
+  const end = new Date(new Date(`${until}T00:00:00`).getTime() + 86400000);
+  const format = $("record-format").value;
+  const query = new URLSearchParams({ from: start.toISOString(), until: end.toISOString(), format });
+  const button = $("record-submit");
+  button.disabled = true;
+  button.textContent = t("record.working");
+  try {
+    const response = await fetchRecord(`/v1/me/evidence?${query}`);
+    if (response.status === 422) {
+      const detail = (await response.json()).detail;
+      const reason = Array.isArray(detail) ? detail.map((d) => d.reason || d.msg).join("; ") : String(detail);
+      error.textContent = t("record.bad", { reason });
+      error.hidden = false;
+      return;
+    }
+    if (response.status === 429) {
+      error.textContent = t("record.slow", { n: response.headers.get("Retry-After") || "60" });
+      error.hidden = false;
+      return;
+    }
+    if (!response.ok) throw new Error(String(response.status));
+    const blob = await response.blob();
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(blob);
+    link.download = `evidence-${from}-${until}.${format}`;
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 60000);
+    done.textContent = t("record.done", { hash: response.headers.get("X-Content-SHA256") || "-" });
+    done.hidden = false;
+  } catch {
+    error.textContent = t("record.failed");
+    error.hidden = false;
+  } finally {
+    button.disabled = false;
+    button.textContent = t("record.submit");
+  }
+}
+
 // ---- start --------------------------------------------------------------------------------------
 
 async function main() {
@@ -783,6 +883,7 @@ async function main() {
     render();
   });
   wireSos();
+  wireRecord();
   $("login-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const value = $("login-token").value.trim();
