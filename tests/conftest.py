@@ -59,14 +59,17 @@ MAX_WORKERS = 4
 
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """`-n auto` (in pyproject's addopts): one test process per core, at most MAX_WORKERS. Each
-    process builds its own template databases and starts its own servers on free ports, so more
-    processes than that cost more in set-up than they save. Files go whole to one process
-    (`--dist loadfile`), so a module's shared server (tests/web) starts once. `-n 0` runs in this
-    process, for a debugger."""
+    """`-n auto` (in pyproject's addopts): two test processes per core, at most MAX_WORKERS. The
+    suite waits more than it computes (browsers, databases committing, servers answering, a
+    cluster's processes): on 2 cores, 4 processes ran it in 469 s where 2 took 547 s. Each process
+    builds its own template databases and starts its own servers on free ports, so more than that
+    costs more in set-up than it saves. Files go whole to one process (`--dist loadfile`), so a
+    module's shared server (tests/web) starts once; a file that takes a minute or more is split in
+    two for the processes to share (test_access_matrix_sweep.py, test_control_queue.py). `-n 0`
+    runs in this process, for a debugger."""
     import os
 
-    return max(1, min(MAX_WORKERS, os.cpu_count() or 1))
+    return max(1, min(MAX_WORKERS, 2 * (os.cpu_count() or 1)))
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -610,22 +611,8 @@ def call(api, who: str, method: str, path: str, body: Any, params: dict[str, str
 # --- the tests -------------------------------------------------------------------------------------
 
 
-@pytest.mark.slow  # every endpoint, every role, both sides
-def test_every_endpoint_against_every_role_in_and_out_of_scope(scene):
-    api, alerts = scene
-    wrong = []
-    for row in matrix(alerts["A1"], alerts["A2"]):
-        for who in ROLES:
-            expect = row.expect.get(who, NONE)
-            for side, path, body in (("in", row.inside, row.body_in), ("out", row.outside, row.body_out)):
-                should = expect == ALL or (expect == IN and side == "in")
-                r = call(api, who, row.method, path, body, row.params)
-                unconfigured = row.unconfigured and r.status_code == 404
-                if should and not passes(row.method, r.status_code) and not unconfigured:
-                    wrong.append((who, row.method, path, "should pass", r.status_code, r.text[:120]))
-                if not should and r.status_code != 403:
-                    wrong.append((who, row.method, path, "should be refused", r.status_code, r.text[:120]))
-    assert wrong == []
+# The sweep of every row against every role is in test_access_matrix_sweep.py: a file of its own,
+# so the test processes (one file each) share the matrix's minute between them.
 
 
 @pytest.mark.parametrize("path", sorted(LISTS))
@@ -748,33 +735,38 @@ STREAM_SEES = {
 }
 
 
-@pytest.mark.parametrize("who", ROLES)
-def test_the_stream_carries_only_what_each_role_may_see(scene, who):
+def test_the_stream_carries_only_what_each_role_may_see(scene):
+    """Every role at once on one scene (a scene per role cost a minute of the suite): those who may
+    not watch are refused; the watchers are connected together, everyone moves a little, and each
+    watcher must have seen exactly their people by the time S1's move reaches them."""
     api, alerts = scene
-    if who not in STREAM_SEES:
-        with pytest.raises(WebSocketDisconnect) as refused, connect(api, who) as ws:
-            ws.receive_json()  # accepted, then closed with the reason
-        assert refused.value.code == 1008
-        return
-    with connect(api, who) as ws:
-        assert ws.receive_json()["type"] == "hello"
-        # Everyone moves a little; S1 last, whom every watcher may see, so when his position has
-        # arrived everything sent before it has been decided for this viewer.
+    for who in ROLES:
+        if who not in STREAM_SEES:
+            with pytest.raises(WebSocketDisconnect) as refused, connect(api, who) as ws:
+                ws.receive_json()  # accepted, then closed with the reason
+            assert refused.value.code == 1008, who
+    with ExitStack() as stack:
+        watching = {who: stack.enter_context(connect(api, who)) for who in STREAM_SEES}
+        for ws in watching.values():
+            assert ws.receive_json()["type"] == "hello"
+        # S1 last, whom every watcher may see, so when his position has arrived everything sent
+        # before it has been decided for that viewer.
         r = api.send([
             api.fix("AM-2", seoul_north(52), SEOUL_LON), api.fix("W-2", SEOUL_LAT, SEOUL_LON),
             api.fix("W-1", HOME_LAT, HOME_LON),
         ])  # fmt: skip
         assert r.status_code == 200, r.text
         assert api.send([api.fix("AM-1", north(52), HOME_LON, seconds=1)]).status_code == 200
-        people, seen_alerts = set(), set()
-        while "S1" not in people:
-            message = ws.receive_json()
-            people.update(f["properties"]["person"] for f in shown_in(message))
-            if message["type"] == "alert":
-                seen_alerts.add(message["alert"]["id"])
-    assert people == STREAM_SEES[who]
-    if who != "operator":
-        assert alerts["A2"] not in seen_alerts
+        for who, ws in watching.items():
+            people, seen_alerts = set(), set()
+            while "S1" not in people:
+                message = ws.receive_json()
+                people.update(f["properties"]["person"] for f in shown_in(message))
+                if message["type"] == "alert":
+                    seen_alerts.add(message["alert"]["id"])
+            assert people == STREAM_SEES[who], who
+            if who != "operator":
+                assert alerts["A2"] not in seen_alerts, who
 
 
 # The whole map at national zoom (view=areas): counts per municipality of those each role may see.
