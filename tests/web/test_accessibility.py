@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 from test_control import approach, english, sign_in, watch
-from web_kit import DESK, PHONE, SOON, Site
+from web_kit import DESK, PHONE, SOON, Site, shoot
 
 from services import service_unavailable
 from vigil.domain.model import Role
@@ -78,11 +78,13 @@ def test_the_control_centre_meets_wcag_aa_and_works_from_the_keyboard(site: Site
     row = page.locator(f"[data-testid=alert-item][data-alert-id='{alert['id']}'] .kind")
     expect(row).to_be_visible()
     found += violations(page, "monitor (ko)")
-    english(page)
-    found += violations(page, "monitor (en)")
     row.click()
     expect(page.get_by_test_id("alert-detail")).to_be_visible()
+    shoot(page, "control-alert-ko.png")  # the screenshots in the README, in both languages
+    english(page)
+    found += violations(page, "monitor (en)")
     found += violations(page, "alert detail (en)")
+    shoot(page, "control-alert-en.png")
     # the operator's first step on an alert is in reach of the keyboard
     assert tab_reaches(page, f"[data-testid='step-acknowledged-{alert['id']}']", presses=150)
 
@@ -129,6 +131,7 @@ def test_the_victim_app_and_the_field_terminal_meet_wcag_aa(site: Site, browser:
         geolocation={"latitude": 37.6360, "longitude": 127.2165, "accuracy": 12},
         permissions=["geolocation"],
         bypass_csp=True,
+        locale="ko-KR",
     )
     try:
         found: list[str] = []
@@ -136,6 +139,7 @@ def test_the_victim_app_and_the_field_terminal_meet_wcag_aa(site: Site, browser:
         page.goto(f"{site.url}/victim/?token={site.tokens[her]}")
         expect(page.locator("#sos")).to_be_visible()
         found += violations(page, "victim app, danger (ko)")
+        shoot(page, "victim-danger-ko.png")
         # her SOS is reachable without a pointer
         assert tab_reaches(page, "#sos")
 
@@ -145,6 +149,7 @@ def test_the_victim_app_and_the_field_terminal_meet_wcag_aa(site: Site, browser:
         field.goto(f"{site.url}/field/?incident={alert['id']}&token={str(token).split('token=')[1]}")
         expect(field.locator("#kind")).not_to_be_empty()
         found += violations(field, "field terminal (ko)")
+        shoot(field, "field-terminal-ko.png")
         assert found == [], "\n".join(found)
     finally:
         phone.close()

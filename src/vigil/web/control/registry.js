@@ -171,9 +171,11 @@ export class Registry {
       if (key === this.kind) b.setAttribute("aria-current", "page");
       b.addEventListener("click", async () => {
         this.kind = key;
+        // The other kind's form goes; a new one is shown once the list is in (`list`), unless "new"
+        // was pressed meanwhile: showing it again then would wipe what is being typed into it.
+        this.formShown = false;
         this.tabs();
         await this.list();
-        this.edit(null);
       });
       box.appendChild(b);
     }
