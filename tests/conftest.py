@@ -106,10 +106,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 LONG_FIRST = frozenset(
     {
+        # the longest files (a minute or half of one each, on a busy two-core machine): started first,
+        # so none of them is the last thing a test process does while the others wait
         "tests/sim/test_demo.py",
         "tests/cluster/test_cluster_failover.py",
         "tests/cluster/test_cluster_restarts.py",
         "tests/sim/test_clusterbench.py",
+        "tests/api/test_access_matrix.py",
+        "tests/api/test_access_matrix_sweep.py",
+        "tests/web/test_control.py",
+        "tests/web/test_control_queue.py",
+        "tests/api/test_api_dispatch_fuzz.py",
+        "tests/test_schemathesis.py",
+        "tests/web/test_forms.py",
+        "tests/api/test_api_profiles.py",
     }
 )
 

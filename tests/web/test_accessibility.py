@@ -6,6 +6,7 @@ a screen reader, a victim who enlarges her text. A rule axe cannot decide (it re
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -80,6 +81,7 @@ def test_the_control_centre_meets_wcag_aa_and_works_from_the_keyboard(site: Site
     found += violations(page, "monitor (ko)")
     row.click()
     expect(page.get_by_test_id("alert-detail")).to_be_visible()
+    expect(page.get_by_test_id("detail-distance")).to_have_text(re.compile(r"^\d+ m$"))
     shoot(page, "control-alert-ko.png")  # the screenshots in the README, in both languages
     english(page)
     found += violations(page, "monitor (en)")
