@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
-from sqlalchemy import select
+from sqlalchemy import false, or_, select
 
 from vigil.api import deps, trail
 from vigil.api.auth import require, scope
@@ -358,6 +358,10 @@ def list_cases(
         query = query.where(c.status == state)
     if principal.role is Role.PROBATION_OFFICER:
         query = query.where(c.matched_subject_id.in_(sorted(scope(request).caseload)))
+    elif principal.role is Role.POLICE_INVESTIGATOR:  # narrowed before the limit, not after it
+        query = query.where(
+            or_(false(), *(c.area.startswith(prefix, autoescape=True) for prefix in principal.areas))
+        )
     with deps.services(request).db.connect() as conn:
         rows = conn.execute(query).all()
     return [case_json(request, principal, r) for r in rows if _reaches(request, principal, r)]
