@@ -97,31 +97,37 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("postgres") is not None and item.get_closest_marker("slow") is None:
             item.add_marker(pytest.mark.slow)
-    # The files whose tests run longest, one process each for minutes (the demo until its scripted
-    # violation, real workers killed and servers restarted), go first: handed out last, as they were
-    # by collection order, one of them ran alone at the end of every run for a minute or more.
-    # (xdist hands out whole files, in this order, to the first free process.)
-    items.sort(key=lambda item: 0 if item.nodeid.split("::", 1)[0] in LONG_FIRST else 1)
+    # The files whose tests run longest go first, the longest first: handed out last, one of them ran
+    # alone at the end of every run for a minute or more while the other processes waited. (xdist
+    # would reorder files by how many tests they hold, not how long they take: pyproject's addopts
+    # turn that off with --no-loadscope-reorder, so this order is the one the processes get.)
+    items.sort(key=lambda item: LONG_FIRST.get(item.nodeid.split("::", 1)[0], len(LONG_FIRST)))
 
 
-LONG_FIRST = frozenset(
-    {
-        # the longest files (a minute or half of one each, on a busy two-core machine): started first,
-        # so none of them is the last thing a test process does while the others wait
-        "tests/sim/test_demo.py",
-        "tests/cluster/test_cluster_failover.py",
-        "tests/cluster/test_cluster_restarts.py",
-        "tests/sim/test_clusterbench.py",
-        "tests/api/test_access_matrix.py",
-        "tests/api/test_access_matrix_sweep.py",
-        "tests/web/test_control.py",
-        "tests/web/test_control_queue.py",
-        "tests/api/test_api_dispatch_fuzz.py",
-        "tests/test_schemathesis.py",
-        "tests/web/test_forms.py",
-        "tests/api/test_api_profiles.py",
-    }
+# Seconds each took on a busy two-core machine (a full run with --durations=0, session 10).
+_LONGEST = (
+    ("tests/api/test_access_matrix.py", 140),
+    ("tests/api/test_access_matrix_sweep.py", 60),
+    ("tests/api/test_api_dispatch_fuzz.py", 62),
+    ("tests/sim/test_clusterbench.py", 55),
+    ("tests/test_schemathesis.py", 53),
+    ("tests/web/test_forms.py", 52),
+    ("tests/web/test_control.py", 50),
+    ("tests/web/test_control_queue.py", 45),
+    ("tests/sim/test_demo.py", 38),
+    ("tests/api/test_api_profiles.py", 35),
+    ("tests/cluster/test_cluster_restarts.py", 35),
+    ("tests/web/test_victim.py", 31),
+    ("tests/api/test_api_dispatch.py", 31),
+    ("tests/web/test_login.py", 31),
+    ("tests/web/test_alarm.py", 26),
+    ("tests/sim/test_httpbench.py", 26),
+    ("tests/api/test_api_incidents.py", 26),
+    ("tests/api/test_api_me.py", 25),
+    ("tests/replay/test_replay.py", 24),
+    ("tests/cluster/test_cluster_failover.py", 21),
 )
+LONG_FIRST = {path: rank for rank, (path, _) in enumerate(sorted(_LONGEST, key=lambda p: -p[1]))}
 
 
 def _parametrises(metafunc: pytest.Metafunc, name: str) -> bool:
