@@ -68,7 +68,7 @@ def test_only_those_who_send_units_are_handed_links_others_see_that_one_exists(a
         assert "links" not in body
         assert body["live_track"] == {"links": 1}
         assert body["assigned"] == [{"user": UNIT, "by": "u-operator", "at": body["assigned"][0]["at"],
-                                     "has_link": True}]  # fmt: skip
+                                     "has_link": True, "opened_at": None}]  # fmt: skip
     # Operators and dispatchers see each link's record, but its URL was shown once, when issued.
     for who in (Role.OPERATOR, Role.POLICE_DISPATCHER):
         r = api.get(f"/v1/alerts/{alert_id}", who=who)
@@ -220,8 +220,11 @@ def test_every_use_is_audited_under_its_holder_with_the_link_id(app_client):
         assert entry["detail"]["link"] == link_id(token) and entry["detail"]["holder_kind"] == "unit"
         assert entry["detail"]["alert"] == alert_id
         assert token not in str(entry)
-    timeline = api.get(f"/v1/alerts/{alert_id}").json()["timeline"]
-    assert timeline[-1]["actor"] == UNIT  # his button, in his name
+    detail = api.get(f"/v1/alerts/{alert_id}").json()
+    assert detail["timeline"][-1]["actor"] == UNIT  # his button, in his name
+    # the control centre sees that the unit has opened it, and when (its first use, from the trail)
+    [sent] = detail["assigned"]
+    assert sent["opened_at"] is not None and sent["opened_at"] >= sent["at"]
     # Refused uses of a real link are recorded too: a unit taken off who tries again.
     api.client.delete(f"/v1/alerts/{alert_id}/assignments/{UNIT}", headers=api.auth())
     assert use(api, alert_id, token) == 401

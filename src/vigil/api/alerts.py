@@ -106,6 +106,10 @@ def get_alert(
         held = links.of_alert(conn, alert_id)
     live = [link for link in held if link.live(now)]
     linked = {link.holder_id for link in live if link.holder_kind is Holder.UNIT}
+    assignees = list(reader.assignees(alert_id))
+    with services.db.connect() as conn:
+        paths = [f"/v1/incidents/{i}" for i in (alert_id, alert.incident_id) if i]
+        opened = _opened(conn, [r["user_id"] for r in assignees], {link.id for link in held}, paths)
     body = {
         **alert_json(alert),
         "timeline": timeline,
@@ -113,8 +117,8 @@ def get_alert(
         "notifications": notifications_of(services, alert_id),
         "assigned": [
             {"user": r["user_id"], "by": r["assigned_by"], "at": iso(r["assigned_at"]),
-             "has_link": r["user_id"] in linked}
-            for r in reader.assignees(alert_id)
+             "has_link": r["user_id"] in linked, "opened_at": iso(opened.get(r["user_id"]))}
+            for r in assignees
         ],
         "live_track": {"links": len(live)},
     }  # fmt: skip
@@ -312,3 +316,24 @@ def _holds_link(conn: Connection, alert_id: str, user_id: str, now: datetime) ->
         link.live(now) and link.holder_kind is Holder.UNIT and link.holder_id == user_id
         for link in links.of_alert(conn, alert_id)
     )
+
+
+def _opened(conn: Connection, units: list[str], link_ids: set[str], paths: list[str]) -> dict[str, datetime]:
+    """When each unit first opened one of this alert's links, from the audit trail, where every use
+    of a link is recorded under its holder with the link's id (api/incidents.py `link_holder`); a
+    refused use is not an opening. Read by the incident's own path (the trail's `target`, indexed):
+    the terminal's first call fetches it."""
+    if not units or not link_ids:
+        return {}
+    log = t.audit_log.c
+    rows = conn.execute(
+        select(log.actor, log.at, log.detail)
+        .where(log.target.in_(paths), log.action == "incident", log.actor.in_(units))
+        .order_by(log.seq)
+    )
+    found: dict[str, datetime] = {}
+    for row in rows:
+        detail = row.detail or {}
+        if detail.get("allowed") and detail.get("link") in link_ids and row.actor not in found:
+            found[row.actor] = row.at
+    return found

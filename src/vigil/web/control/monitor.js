@@ -1376,7 +1376,8 @@ export class Monitor {
     const list = el(`<ul class="unit-list"></ul>`);
     for (const unit of d.assigned || []) {
       const li = el(`<li data-testid="unit" data-user="${esc(unit.user)}"><span class="mono">${esc(unit.user)}</span>
-        <span class="chip ${unit.has_link ? "ok" : "outline"}" data-testid="unit-has-link">${esc(t(unit.has_link ? "units.has_link" : "units.no_link"))}</span></li>`);
+        <span class="chip ${unit.has_link ? "ok" : "outline"}" data-testid="unit-has-link">${esc(t(unit.has_link ? "units.has_link" : "units.no_link"))}</span>
+        <span class="small ${unit.opened_at ? "" : "muted"}" data-testid="unit-opened"${unit.opened_at ? ` data-at="${esc(unit.opened_at)}"` : ""}>${esc(unit.opened_at ? t("units.opened", { at: clock(unit.opened_at) }) : t("units.not_opened"))}</span></li>`);
       if (this.canAssign && open) {
         const again = el(`<button type="button" data-testid="unit-new-link">${esc(t("units.new_link"))}</button>`);
         again.addEventListener("click", () => act(() => this.issueLink(d.id, unit.user, "POST")));
