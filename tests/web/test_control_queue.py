@@ -370,7 +370,9 @@ def test_the_units_link_is_in_the_detail_to_copy_or_scan(site: Site, desk: Any) 
     token = link.split("token=")[1]
     incident = link.split("incident=")[1].split("&")[0]
     assert site.http.get(f"/v1/incidents/{incident}", params={"token": token}).status_code == 200
-    page.get_by_test_id("alert-detail").locator("button.back").first.click()  # back to the queue, and in again
+    page.get_by_test_id("alert-detail").locator(
+        "button.back"
+    ).first.click()  # back to the queue, and in again
     page.locator(f"[data-testid=alert-item][data-alert-id='{alert['id']}'] .kind").click()
     expect(sent.get_by_test_id("unit-opened")).to_have_attribute("data-at", re.compile("."))
     shoot(page, "control-unit-link.png")
