@@ -107,12 +107,12 @@ async def alert_evidence_export(
     return await hand_out(request, sealed, format, principal.id, f"evidence-{alert_id}")
 
 
-def sealed_person(
-    request: Request, person_id: str, since: datetime, until: datetime, by: str
-) -> Sealed | None:
+def evidence_of(request: Request, person_id: str, since: datetime, until: datetime, by: str) -> Any:
+    """Her full evidence over the period, as of now (None: no such protected person): what the court's
+    version seals whole and her own pack (api/me.py) cuts down."""
     services = deps.services(request)
     with services.db.connect() as conn:
-        evidence = person_evidence(
+        return person_evidence(
             conn,
             person_id,
             since=since,
@@ -121,6 +121,12 @@ def sealed_person(
             generated_by=by,
             timezone=services.settings.timezone,
         )
+
+
+def sealed_person(
+    request: Request, person_id: str, since: datetime, until: datetime, by: str
+) -> Sealed | None:
+    evidence = evidence_of(request, person_id, since, until, by)
     return None if evidence is None else seal(evidence)
 
 

@@ -22,7 +22,7 @@ from vigil import jurisdiction
 from vigil.api import deps, trail, writer
 from vigil.api.auth import identify, require
 from vigil.api.deps import Wired
-from vigil.api.evidence import Format, hand_out, period
+from vigil.api.evidence import Format, evidence_of, hand_out, period
 from vigil.api.policy import Action, Scope, scope_of
 from vigil.commands import Ingest, IngestOutcome
 from vigil.domain import victim_view
@@ -39,7 +39,7 @@ from vigil.domain.model import (
 )
 from vigil.domain.victim_view import Limits, Near, Offender, Sighting, Warning
 from vigil.evidence.pack import victim_pack
-from vigil.evidence.report import Sealed, person_evidence, seal
+from vigil.evidence.report import Sealed, seal
 from vigil.store import notices
 from vigil.store import tables as t
 from vigil.store.accounts import Principal
@@ -253,17 +253,7 @@ async def my_sos(request: Request, services: Wired, body: Sos, principal: Self) 
 
 
 def _pack(request: Request, person: str, since: datetime, until: datetime, by: str) -> Sealed:
-    services = deps.services(request)
-    with services.db.connect() as conn:
-        full = person_evidence(
-            conn,
-            person,
-            since=since,
-            until=until,
-            generated_at=services.clock(),
-            generated_by=by,
-            timezone=services.settings.timezone,
-        )
+    full = evidence_of(request, person, since, until, by)
     if full is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such protected person")
     return seal(victim_pack(full))
