@@ -174,6 +174,9 @@ def test_an_id_guessed_or_mistyped_tells_the_police_nothing_and_his_officer_noth
     # the named subject whose identity disagrees waits for an operator
     review = {c["id"]: [x["subject_id"] for x in c["review"]] for c in api.get("/v1/cases/review").json()}
     assert review == {"C-G1": ["S1"]}
+    # a court's 3-2 on the case that only named him makes no order against him
+    decision = {"measure": "3-2", "granted": True, "court_reference": "2026초기7", "decided_on": "2026-12-06"}
+    assert api.post("/v1/cases/C-G1/decisions", decision, who=INV).status_code == 409
     # named, and his identity agrees: a match
     body = case_body(suspect={"name": "김민수", "birth_date": BORN, "subject_id": "S1"})
     assert api.put("/v1/cases/C-G3", body, who=INV).json()["match"]["basis"] == "subject_id"

@@ -248,7 +248,9 @@ def decide(conn: Connection, now: datetime, decision: DecisionIn) -> Touched:
     order_id: str | None = None
     touched = Touched()
     if decision.granted and decision.measure == MEASURE_EM:
-        subject = case.matched_subject_id or case.suspect_subject_id
+        # Only the subject the case was matched to: an id the investigator merely named may be a
+        # slip or a guess (domain/identity.py), and an order against the wrong man protects no one.
+        subject = case.matched_subject_id
         if subject is None:
             raise Conflict(
                 "measure 3-2 adds her to a monitored man's order: the case matches no monitored subject "
