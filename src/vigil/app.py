@@ -43,6 +43,7 @@ from vigil.api import (
     profiles,
     push,
     registry,
+    reminders,
     streams,
     tiles,
     web,
@@ -54,6 +55,7 @@ from vigil.gateway.courier import Courier
 from vigil.gateway.intake import Admission
 from vigil.gateway.listeners import SESSIONS, Gateway
 from vigil.notify import vapid as vapid_key
+from vigil.order_reminders import remind_periodically
 from vigil.retention import purge_periodically
 from vigil.runner import utc_now
 from vigil.store.database import migrate, open_engine
@@ -92,6 +94,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         services.handoff.gateway = services.gateway
         services.metrics = measured.registry(services)  # the app's own, read at each scrape
         purge = asyncio.create_task(purge_periodically(services, settings.retention_purge_every_s))
+        reminding = asyncio.create_task(remind_periodically(services, settings.order_reminder_every_s))
         assert services.anchorer is not None
         # The start anchor is taken before the first request is served: taken by the task alone, it
         # could land after the first audited reads, and a restart would write two anchors where one
@@ -102,8 +105,9 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
             yield
         finally:
             purge.cancel()
+            reminding.cancel()
             anchoring.cancel()
-            await asyncio.gather(purge, anchoring, return_exceptions=True)
+            await asyncio.gather(purge, reminding, anchoring, return_exceptions=True)
             services.handoff.gateway = None
             await services.gateway.stop()
             await services.stop()
@@ -124,7 +128,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         incidents.router, me.router, push.router, notices.router, web.router, evidence.router, audit.router, accounts.router,
         admin.router, device_commands.router, metrics.router, notes.router, handover.router,
         profiles.router, incident_report.router, cases.router, caseload.router, tiles.router,
-        geocode.router, absences.router,
+        geocode.router, absences.router, reminders.router,
     ):  # fmt: skip
         app.include_router(router)
     web.mount(app)

@@ -164,6 +164,11 @@ class Settings(BaseSettings):
     # deleted per writer transaction, so reports never wait long behind it.
     retention_purge_every_s: float = Field(default=3600.0, ge=0)
     retention_chunk: int = Field(default=5000, ge=1, le=100_000)
+    # --- reminders before an order ends (store/reminders.py, docs/workflow.md) ---
+    # Days before an order's end at which its probation officer and the case's police are reminded
+    # (each once per end; an extension starts again), and how often the server looks (0: never).
+    order_reminder_days: Annotated[tuple[int, ...], NoDecode] = (14, 3)  # e.g. VIGIL_ORDER_REMINDER_DAYS=14,3
+    order_reminder_every_s: float = Field(default=600.0, ge=0)
     # --- the audit trail (store/audit.py, store/audit_key.py, anchoring.py) ---
     # The key of the chain's HMAC. It must live where the database's users cannot read it: inline
     # here, or in a file. With neither (development), the server makes a key file on first start,
@@ -226,6 +231,21 @@ class Settings(BaseSettings):
                 return json.loads(text)
             return [part.strip().rstrip("/") for part in text.split(",") if part.strip()]
         return value
+
+    @field_validator("order_reminder_days", mode="before")
+    @classmethod
+    def _split_days(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip().strip("[]")
+            return tuple(int(part) for part in text.split(",") if part.strip())
+        return value
+
+    @field_validator("order_reminder_days")
+    @classmethod
+    def _sensible_days(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(not 1 <= d <= 365 for d in value):
+            raise ValueError("each reminder lead time is a whole number of days from 1 to 365")
+        return tuple(sorted(set(value), reverse=True))
 
     @field_validator("pmtiles")
     @classmethod

@@ -230,7 +230,16 @@ def _api(request: pytest.FixtureRequest, provisioned: Copy, **extra: Any) -> Api
     # Anchors only when a test takes them (app.state.services.anchorer), never on a timer that a busy machine
     # might reach in the middle of a test. No token cache unless a test asks for one (the revocation
     # tests do).
-    settings = Settings(**{"database_url": url, "token_cache_s": 0, "audit_anchor_every_s": 0, **overrides})
+    # Reminders before an order ends likewise only when a test sweeps (order_reminders.remind_now).
+    settings = Settings(
+        **{
+            "database_url": url,
+            "token_cache_s": 0,
+            "audit_anchor_every_s": 0,
+            "order_reminder_every_s": 0,
+            **overrides,
+        }
+    )
     clock = Clock(datetime.now(UTC).replace(microsecond=0))
     return Api(url, settings, clock, dict(provisioned.data))  # a test may add tokens of its own
 

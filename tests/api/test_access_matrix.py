@@ -355,6 +355,13 @@ def matrix(a1: str, a2: str) -> list[Row]:
             params={"sha256": "0" * 64},
         ),
         Row("GET", "/v1/me/notices", "/v1/me/notices", roles(protected_person=ALL)),
+        # reminders before an order ends: one's own, to those reminded (the path names no one)
+        Row(
+            "GET",
+            "/v1/me/reminders",
+            "/v1/me/reminders",
+            roles(probation_officer=ALL, police_investigator=ALL),
+        ),
         Row(
             "POST",
             "/v1/me/position",

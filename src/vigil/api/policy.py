@@ -60,6 +60,7 @@ class Action(StrEnum):
     CASES_REVIEW = "cases.review"  # confirm or dismiss a near match (never sent to probation alone)
     ABSENCES_APPROVE = "absences.approve"  # let a subject be away from a curfew or zone for a window
     CASELOAD = "caseload.read"  # a probation officer's caseload and load (api/caseload.py)
+    REMINDERS = "reminders.read"  # one's own reminders of orders about to end (api/reminders.py)
     # --- maps: an address to a position and back, through the deployment's geocoder ---
     GEOCODE = "geocode"
 
@@ -128,6 +129,9 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     # A probation officer's own caseload (subjects, cases, orders, alerts, load); operators any
     # officer's, and every officer's load, to share the work out.
     Action.CASELOAD: frozenset({Role.OPERATOR, Role.PROBATION_OFFICER}),
+    # Those reminded before an order ends: the subject's probation officer and the case's police.
+    # Each reads only the reminders sent to their own account.
+    Action.REMINDERS: frozenset({Role.PROBATION_OFFICER, Role.POLICE_INVESTIGATOR}),
     # Those who enter zones (a victim's home, his workplace) by address: the registry's writers. What
     # they ask leaves for the geocoder; it is in the trail (the query), like every call.
     Action.GEOCODE: frozenset({Role.OPERATOR, Role.PROBATION_OFFICER}),
@@ -137,7 +141,8 @@ ALLOWED: dict[Action, frozenset[Role]] = {
 # so no scope is looked up for them.
 RECORDLESS = frozenset(
     {Action.DEVICE_POST, Action.USERS_MANAGE, Action.AUDIT_READ, Action.TARGETS_READ, Action.TARGETS_MANAGE,
-     Action.LEGAL_HOLD, Action.STATS, Action.METRICS, Action.GEOCODE, Action.EVIDENCE_VERIFY}
+     Action.LEGAL_HOLD, Action.STATS, Action.METRICS, Action.GEOCODE, Action.EVIDENCE_VERIFY,
+     Action.REMINDERS}
 )  # fmt: skip
 
 # Roles whose scope is every record their role may touch (a court: evidence only, by its role).

@@ -712,3 +712,17 @@ notifications = Table(
     Column("last_error", Text, nullable=False, default=""),
     Column("delivered_at", UTCTime(), nullable=True),
 )
+
+# Reminders sent to both agencies before an order ends (store/reminders.py), one per order, end and
+# lead time: the key makes a second sweep (another process, a retry) a no-op, not a second message.
+order_reminders = Table(
+    "order_reminders",
+    metadata,
+    Column("order_id", String(ID), primary_key=True),
+    Column("valid_until", UTCTime(), primary_key=True),  # the end it was about (an extension: new series)
+    Column("lead_days", Integer, primary_key=True),  # 14, 3: the lead time this row marks as sent
+    Column("sent_at", UTCTime(), nullable=False),
+    Column("days_left", Integer, nullable=False),
+    Column("sent_for", Integer, nullable=False),  # the lead time the message was sent for (the nearest)
+    Column("recipients", JSON, nullable=False),  # the user ids told
+)
