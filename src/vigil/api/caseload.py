@@ -30,6 +30,7 @@ from vigil.api.policy import Action
 from vigil.domain import caseload as figures
 from vigil.domain.alerts import TERMINAL
 from vigil.domain.model import Role
+from vigil.store import reminders
 from vigil.store import tables as t
 from vigil.store.accounts import Principal
 from vigil.store.codec import iso
@@ -131,7 +132,19 @@ def _order_json(row: Any, now: datetime, within_days: int) -> dict[str, Any]:
         "in_force": state.in_force,
         "days_left": state.days_left,
         "expires_soon": state.expires_soon,
+        "reminded": None,  # the last reminder sent for its current end (store/reminders.py)
     }
+
+
+def _with_reminders(conn: Connection, orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    sent = reminders.latest(conn, {o["id"]: _end(o) for o in orders})
+    for order in orders:
+        order["reminded"] = sent.get(order["id"])
+    return orders
+
+
+def _end(order: dict[str, Any]) -> datetime | None:
+    return datetime.fromisoformat(order["valid_until"]) if order["valid_until"] else None
 
 
 def _expiring(
@@ -151,7 +164,7 @@ def _expiring(
     )
     if subjects is not None:
         query = query.where(o.subject_id.in_(subjects))
-    return [_order_json(r, now, within_days) for r in conn.execute(query)]
+    return _with_reminders(conn, [_order_json(r, now, within_days) for r in conn.execute(query)])
 
 
 def _details(
@@ -200,6 +213,7 @@ def _details(
         .order_by(o.valid_until, o.id)
     ):
         orders[r.subject_id].append(_order_json(r, now, within_days))
+    _with_reminders(conn, [order for listed in orders.values() for order in listed])
 
     a = t.alerts.c
     since = now - timedelta(days=figures.RECENT_DAYS)

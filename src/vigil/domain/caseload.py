@@ -4,9 +4,9 @@ beside a case (issue 18). Pure: handed counts and times, it answers.
 The load is the number of subjects an officer supervises against the guideline of 10 per officer;
 the field average in Korea is 21.6, so an officer's figure is read against both. An order "expires
 soon" when its `valid_until` falls within the reminder window (14 days by default): the time a
-probation officer needs to ask the court for an extension and the police to tell her. The reminder
-is computed when read, not raised as an alert: it needs no one to act on it at once, and a
-computed figure cannot be missed by a writer that was down at the wrong minute.
+probation officer needs to ask the court for an extension and the police to tell her. The figure
+is computed when read, not raised as an alert: it needs no one to act on it at once. The messages
+to both agencies at each lead time are the sweep's (domain/reminders.py, store/reminders.py).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, insert, select
+from sqlalchemy import Connection, insert, select
 
 from vigil.commands import Touched
 from vigil.domain import reminders as rule
@@ -164,27 +164,25 @@ def remind(conn: Connection, now: datetime, lead_days: Iterable[int] = rule.LEAD
     return Touched(result=out, audit=tuple(audit))
 
 
-def sent_for(db: Engine, order_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
-    """The reminders sent for these orders, each order's newest first (for the caseload and cases)."""
-    ids = sorted(set(order_ids))
+def latest(conn: Connection, ends: dict[str, datetime | None]) -> dict[str, dict[str, Any]]:
+    """The last reminder sent for each order's current end (`ends`: order id -> its valid_until now),
+    for the views both agencies read beside the order (the caseload, the case)."""
+    ids = sorted(oid for oid, end in ends.items() if end is not None)
     if not ids:
         return {}
     r = t.order_reminders.c
-    out: dict[str, list[dict[str, Any]]] = {}
-    with db.connect() as conn:
-        rows = conn.execute(
-            select(r.order_id, r.valid_until, r.sent_at, r.sent_for, r.days_left, r.recipients)
-            .where(and_(r.order_id.in_(ids), r.lead_days == r.sent_for))
-            .order_by(r.order_id, r.sent_at.desc())
-        )
-        for row in rows:
-            out.setdefault(row.order_id, []).append(
-                {
-                    "valid_until": iso(row.valid_until),
-                    "sent_at": iso(row.sent_at),
-                    "lead_days": row.sent_for,
-                    "days_left": row.days_left,
-                    "told": len(row.recipients or []),
-                }
-            )
+    out: dict[str, dict[str, Any]] = {}
+    rows = conn.execute(
+        select(r.order_id, r.valid_until, r.sent_at, r.sent_for, r.days_left, r.recipients)
+        .where(r.order_id.in_(ids), r.lead_days == r.sent_for)
+        .order_by(r.sent_at)
+    )
+    for row in rows:
+        if iso(row.valid_until) == iso(ends[row.order_id]):  # an earlier end's series is history
+            out[row.order_id] = {
+                "sent_at": iso(row.sent_at),
+                "lead_days": row.sent_for,
+                "days_left": row.days_left,
+                "told": len(row.recipients or []),
+            }
     return out

@@ -11,6 +11,7 @@ import { Handover } from "./handover.js";
 import { Report } from "./report.js";
 import { Cases } from "./cases.js";
 import { Caseload } from "./caseload.js";
+import { Reminders } from "./reminders.js";
 
 // What each role gets here, as the server's policy allows (the server narrows each to its scope).
 // Field officers see the incidents they are assigned to, but report on them from their terminal.
@@ -30,6 +31,7 @@ const CASE_WRITERS = new Set(["police_investigator"]);
 const CASE_DECIDERS = new Set(["police_investigator", "probation_officer", "operator"]);
 const CASE_REVIEWERS = new Set(["operator"]);
 const CASELOAD = new Set(["probation_officer", "operator"]); // GET /v1/caseload
+const REMINDED = new Set(["probation_officer", "police_investigator"]); // GET /v1/me/reminders
 
 const $ = (selector) => document.querySelector(selector);
 const state = { config: { tile_url: null, language: "ko" }, me: null, view: null, screens: {}, message: null, purposeErrors: {} };
@@ -41,7 +43,7 @@ function showOnly(id) {
 
 // message: [key, vars] of a string, or null
 function showLogin(message = null) {
-  for (const el of document.querySelectorAll("[data-testid=nav], [data-testid=role], [data-testid=logout], [data-testid=live], [data-testid=purpose]")) el.hidden = true;
+  for (const el of document.querySelectorAll("[data-testid=nav], [data-testid=role], [data-testid=logout], [data-testid=live], [data-testid=purpose], [data-testid=reminders], [data-testid=reminders-panel]")) el.hidden = true;
   showOnly("login");
   state.message = message;
   renderLoginMessage();
@@ -273,8 +275,25 @@ async function proceed() {
   $("[data-testid=nav-handover]").hidden = !HANDOVER.has(role);
   $("[data-testid=nav-cases]").hidden = !CASES.has(role);
   $("[data-testid=nav-caseload]").hidden = !CASELOAD.has(role);
+  if (REMINDED.has(role)) startReminders().catch(signedOff);
   // an investigator's first (and only) screen is their cases
   await show(WATCHERS.has(role) || !CASES.has(role) ? "monitor" : "cases").catch(signedOff);
+}
+
+// Orders about to end, in the top bar: the police go to the case the order came from, probation to
+// the caseload (where the order is listed with its end).
+async function startReminders() {
+  if (!state.reminders) {
+    state.reminders = new Reminders($("[data-testid=reminders]"), $("[data-testid=reminders-panel]"), {
+      onOpen: async (reminder) => {
+        if (state.me.role === "police_investigator" && reminder.cases.length) {
+          await show("cases");
+          await state.screens.cases.open(reminder.cases[0]);
+        } else if (CASELOAD.has(state.me.role)) await show("caseload");
+      },
+    });
+  }
+  await state.reminders.start();
 }
 
 async function boot() {
@@ -310,6 +329,7 @@ async function boot() {
   });
   $("[data-testid=logout]").addEventListener("click", async () => {
     for (const screen of Object.values(state.screens)) if (screen.stop) screen.stop();
+    state.reminders?.stop();
     await logout(); // a session ends on the server too
     restart();
   });
