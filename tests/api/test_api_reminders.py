@@ -74,7 +74,12 @@ def test_both_agencies_are_reminded_once_per_lead_time_and_an_extension_starts_a
     assert sweep(api) == []  # swept again: nothing new
     # beside the order, both agencies' views say it was reminded of, and when
     [shown] = api.get("/v1/caseload", who=PO).json()["expiring"]
-    assert shown["reminded"] == {"sent_at": api.clock().isoformat(), "lead_days": 14, "days_left": 13, "told": 2}
+    assert shown["reminded"] == {
+        "sent_at": api.clock().isoformat(),
+        "lead_days": 14,
+        "days_left": 13,
+        "told": 2,
+    }
     api.clock.advance(5 * DAY)  # 8.5 days left: between lead times
     assert sweep(api) == []
     api.clock.advance(6 * DAY)  # 2.5 days left: the last call
