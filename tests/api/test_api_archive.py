@@ -23,6 +23,7 @@ from accounts_kit import GATEWAY
 from database_kit import MIGRATED, Templates
 from vigil.app import create_app
 from vigil.config import Settings
+from vigil.order_reminders import remind_now
 from vigil.store import audit, audit_key
 from vigil.store import tables as t
 from vigil.store.archive import ArchiveError, open_archive
@@ -100,6 +101,9 @@ def record(api: Any, receiver: Any) -> None:
         "/v1/subjects/S1/photo", content=photo, headers={**api.auth(), "Content-Type": "image/jpeg"}
     )
     assert put.status_code in (200, 201), put.text
+    # the order ends in five days: both agencies are reminded (a row keyed by a time, too)
+    assert api.order("O1", "S1", "P1", valid_until=api.at(5 * 86400)).status_code == 200
+    assert remind_now(api.client.app.state.services)
     assert api.client.app.state.services.anchorer.anchor_now() is not None
 
 
