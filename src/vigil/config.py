@@ -450,6 +450,7 @@ class Settings(BaseSettings):
             vapid_subject=self.vapid_subject,
             sms_url=self.sms_url,
             sms_token=None if self.sms_token is None else self.sms_token.get_secret_value(),
+            allow_loopback=self.push_allow_loopback_http,
         )
 
     def link_base(self, listening: str | None = None) -> str:

@@ -24,7 +24,7 @@ import httpx
 
 from vigil.commands import Notified, Refusal, Sent
 from vigil.dispatch.deliverer import _retry_after
-from vigil.notify import sms, webpush
+from vigil.notify import destination, sms, webpush
 from vigil.notify.messages import Channel, Notice
 from vigil.notify.vapid import VapidKey
 
@@ -49,6 +49,7 @@ class SenderSettings:
     sms_url: str | None = None
     sms_token: str | None = None
     parallel: int = 8  # messages in flight at once
+    allow_loopback: bool = False  # pushes to 127.0.0.1 (a test's push service), never in production
 
 
 class Sender:
@@ -183,9 +184,22 @@ class Sender:
         except Exception as exc:
             return self._retry(notice, now, None, f"could not build the request: {type(exc).__name__}: {exc}")
         status: int | None = None
+        extensions: dict[str, Any] = {}
+        if notice.channel is Channel.PUSH:
+            # her endpoint is chosen by whoever holds her account: only a push service outside
+            try:
+                pinned = await destination.pin(url, allow_loopback=self.settings.allow_loopback)
+            except destination.Refused as refused:
+                return Sent(notice.id, self._clock(), None, str(refused), state="failed")
+            except OSError as exc:
+                return self._retry(
+                    notice, self._clock(), None, f"could not resolve the endpoint: {exc}"[:300]
+                )
+            url, headers = pinned.url, {**headers, "Host": pinned.host_header}
+            extensions = {"sni_hostname": pinned.server_name}
         try:
             answer = await self._client.post(
-                url, content=body, headers=headers, timeout=self.settings.timeout_s
+                url, content=body, headers=headers, timeout=self.settings.timeout_s, extensions=extensions
             )
         except httpx.HTTPError as exc:
             return self._retry(notice, self._clock(), None, f"{type(exc).__name__}: {exc}"[:300])
