@@ -55,16 +55,16 @@ def test_both_agencies_see_an_order_about_to_end_and_are_taken_to_it(site: Site,
     case = {
         "kind": "stalking", "area": "31130", "station": "남양주남부경찰서",
         "suspect": {"name": f"Kim {pair.n}", "subject_id": pair.subject},
-        "victim": {"protected_person_id": pair.victim}, "offences": ["stalking"], "measures_requested": ["3-2"],
+        "victim": {"name": f"Lee {pair.n}", "phone": "010-0000-0000"}, "offences": ["stalking"], "measures_requested": ["3-2"],
     }  # fmt: skip
     site.call("PUT", "/v1/cases/C-R1", case, who=investigator)
     until = (datetime.now(UTC) + timedelta(days=5, hours=2)).isoformat()
     decision = {
         "measure": "3-2", "granted": True, "court_reference": "2026초기77", "decided_on": "2026-12-06",
-        "valid_until": until, "order_id": pair.order,
+        "valid_until": until,
     }  # fmt: skip
-    site.call("POST", "/v1/cases/C-R1/decisions", decision, who=investigator)
-    assert [r["order"] for r in reminded(site, "probation_officer")] == [pair.order]
+    order = site.call("POST", "/v1/cases/C-R1/decisions", decision, who=investigator).json()["order_id"]
+    assert [r["order"] for r in reminded(site, "probation_officer")] == [order]
     assert [r["cases"] for r in reminded(site, investigator)] == [["C-R1"]]
     found: list[str] = []
 
@@ -76,12 +76,12 @@ def test_both_agencies_see_an_order_about_to_end_and_are_taken_to_it(site: Site,
     expect(button).to_have_attribute("data-count", "1")
     button.click()
     panel = probation.get_by_test_id("reminders-panel")
-    item = panel.locator(f"[data-testid=reminder][data-order='{pair.order}']")
-    expect(item).to_contain_text(f"명령 {pair.order}: 5일 후 만료")
+    item = panel.locator(f"[data-testid=reminder][data-order='{order}']")
+    expect(item).to_contain_text(f"명령 {order}: 5일 후 만료")
     expect(item).to_contain_text(f"대상자 {pair.subject}")
     found += violations(probation, "reminders (ko)")
     probation.get_by_test_id("language").get_by_role("button", name="EN").click()
-    expect(item).to_contain_text(f"Order {pair.order} ends in 5 days")
+    expect(item).to_contain_text(f"Order {order} ends in 5 days")
     expect(button).to_have_text("Expiring 1")
     found += violations(probation, "reminders (en)")
     probation.keyboard.press("Escape")
@@ -90,7 +90,7 @@ def test_both_agencies_see_an_order_about_to_end_and_are_taken_to_it(site: Site,
     button.click()
     item.get_by_test_id("reminder-open").click()
     expect(probation.get_by_test_id("caseload-page")).to_be_visible()
-    expect(probation.get_by_test_id("caseload-expiring")).to_contain_text(pair.order)
+    expect(probation.get_by_test_id("caseload-expiring")).to_contain_text(order)
 
     police = person()
     problems += watch(police)

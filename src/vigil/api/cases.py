@@ -297,6 +297,15 @@ Decider = Annotated[Principal, Depends(require(Action.CASES_DECIDE))]
 Reviewer = Annotated[Principal, Depends(require(Action.CASES_REVIEW))]
 
 
+def _station_victim(conn: Any, principal: Principal, person_id: str) -> bool:
+    """Whether she is the victim of a case of the investigator's station: the only protected persons
+    an investigator may name (they cannot read the registry; the form offers these)."""
+    c = t.cases.c
+    areas = or_(false(), *(c.area.startswith(prefix, autoescape=True) for prefix in principal.areas))
+    found = conn.execute(select(c.id).where(c.victim_id == person_id, areas).limit(1)).first()
+    return found is not None
+
+
 @router.put("/cases/{case_id}")
 async def put_case(
     request: Request, response: Response, case_id: Ident, body: CaseIn, principal: Writer
@@ -310,8 +319,19 @@ async def put_case(
         )
     with deps.services(request).db.connect() as conn:
         existing = conn.execute(select(t.cases.c.area).where(t.cases.c.id == case_id)).first()
+        named = body.victim.protected_person_id
+        known = named is None or _station_victim(conn, principal, named)
     if existing is not None and not any(existing.area.startswith(p) for p in principal.areas):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "this case is another station's")
+    if not known:
+        # One answer whether or not such a person exists: the registry is not the police's to probe,
+        # and a granted 3-2 must not protect a stranger whose id was guessed or mistyped.
+        trail.access(request, principal, Action.CASES_WRITE, False, refused="victim")
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            [{"field": "victim.protected_person_id",
+              "reason": "not the victim of one of your station's cases: enter her name and phone instead"}],
+        )  # fmt: skip
     hashed = keyed_hash(request, body.suspect.national_id) if body.suspect.national_id else None
     case = store.CaseIn(
         case_id=case_id,
