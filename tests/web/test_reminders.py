@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from test_accessibility import violations
 from test_control import sign_in, watch
-from web_kit import DESK, SOON, Site
+from web_kit import DESK, SOON, Site, shoot
 
 from vigil.domain.model import Role
 
@@ -80,6 +80,7 @@ def test_both_agencies_see_an_order_about_to_end_and_are_taken_to_it(site: Site,
     expect(item).to_contain_text(f"명령 {order}: 5일 후 만료")
     expect(item).to_contain_text(f"대상자 {pair.subject}")
     found += violations(probation, "reminders (ko)")
+    shoot(probation, "reminders-ko.png")
     probation.get_by_test_id("language").get_by_role("button", name="EN").click()
     expect(item).to_contain_text(f"Order {order} ends in 5 days")
     expect(button).to_have_text("Expiring 1")

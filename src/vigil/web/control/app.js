@@ -91,6 +91,7 @@ function renderRole() {
   const role = $("[data-testid=role]");
   const scope = scopeText(state.me.scope);
   role.textContent = `${t(`role.${state.me.role}`)} · ${state.me.id}${scope ? ` · ${scope}` : ""}`;
+  role.title = role.textContent;
   role.dataset.role = state.me.role;
   role.dataset.scope = state.me.scope?.kind || "";
 }

@@ -5,9 +5,14 @@
 // leads to where the order is worked on (the case for the police, the caseload for probation).
 import { api, ApiError } from "/web/common/api.js";
 import { t } from "/web/common/i18n.js";
-import { esc, dateTime } from "./util.js";
+import { esc, dateTime, locale } from "./util.js";
 
 const EVERY_MS = 5 * 60 * 1000; // reminders come at most every sweep (10 min): this is soon enough
+
+// An order's end to the minute: a court's order ends on a date at a time, never at a second.
+function endOf(iso) {
+  return iso ? new Date(iso).toLocaleString(locale(), { dateStyle: "medium", timeStyle: "short" }) : "";
+}
 
 export class Reminders {
   // button: the top bar's counter; panel: the list it opens; onOpen(reminder): go to its order.
@@ -50,6 +55,8 @@ export class Reminders {
 
   toggle() {
     if (this.panel.hidden) {
+      // just below the button, wherever the top bar's wrapping put it
+      this.panel.style.top = `${Math.round(this.button.getBoundingClientRect().bottom + 6)}px`;
       this.panel.hidden = false;
       this.button.setAttribute("aria-expanded", "true");
       this.panel.querySelector("button")?.focus();
@@ -72,7 +79,7 @@ export class Reminders {
       .map(
         (r, i) => `<li data-testid="reminder" data-order="${esc(r.order)}">
           <strong>${esc(t(r.days_left === 0 ? "reminders.today" : "reminders.ends", { order: r.order, n: r.days_left }))}</strong>
-          <span class="muted small">${esc(t("reminders.detail", { subject: r.subject, end: dateTime(r.valid_until), sent: dateTime(r.sent_at) }))}${
+          <span class="muted small">${esc(t("reminders.detail", { subject: r.subject, end: endOf(r.valid_until), sent: dateTime(r.sent_at) }))}${
             r.cases.length ? ` · ${esc(t("reminders.cases", { cases: r.cases.join(", ") }))}` : ""
           }</span>
           <button type="button" data-testid="reminder-open" data-index="${i}">${esc(t("reminders.open"))}</button>
