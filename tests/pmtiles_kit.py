@@ -109,9 +109,15 @@ def build_one(path: Path, data: bytes) -> Path:
     return _write(path, [(0, data)], range(0, 1))
 
 
-def build_raster(path: Path, zooms: range = range(10, 15), rgb: tuple[int, int, int] = TILE_RGB) -> Path:
-    """An archive of PNG tiles covering SEOUL at `zooms`."""
-    west, south, east, north = SEOUL
+def build_raster(
+    path: Path,
+    zooms: range = range(10, 15),
+    rgb: tuple[int, int, int] = TILE_RGB,
+    bounds: tuple[float, float, float, float] = SEOUL,
+) -> Path:
+    """An archive of PNG tiles covering `bounds` (west, south, east, north; SEOUL unless told) at
+    `zooms`."""
+    west, south, east, north = bounds
     tiles: list[tuple[int, bytes]] = []
     for z in zooms:
         x0, y0 = tile_xy(west, north, z)

@@ -129,7 +129,7 @@ class Unreadable(ValueError):
 def tile_id(z: int, x: int, y: int) -> int:
     """The tile's id in the archive: the tiles of every lower zoom, then its place on zoom z's
     Hilbert curve (spec: "Tile IDs")."""
-    base = (4**z - 1) // 3
+    base = ((1 << 2 * z) - 1) // 3
     n = 1 << z
     d = 0
     s = n >> 1
