@@ -3,7 +3,7 @@
 Every page's footer carries the SHA-256 of the JSON evidence the PDF was made from, so a reader can
 tie the paper to the JSON (and check the JSON's bytes against it). The output is deterministic: the
 same evidence gives the same PDF bytes on the same machine (reportlab's invariant mode: no creation
-time, fixed document id).
+time, fixed document id), with the same street tiles where the map has streets (`streets`).
 
 Korean text: a TrueType font with Hangul is embedded (only the glyphs used: reportlab subsets it)
 when the machine has one (`FONT_FILES`, or the file `VIGIL_PDF_FONT` names): a court's reader then
