@@ -1,7 +1,8 @@
-"""Streets under the report's map: from a real PMTiles raster archive (built in the test) and from a
-real tile server on loopback, laid exactly where the tracks are; and a street map that is missing,
-down, slow, broken or not raster costs nothing but the streets: the report is still made, in
-bounded time, with the outline map, and says nothing of streets."""
+"""Streets under the report's map: from a real PMTiles archive built in the test (raster tiles, or
+vector tiles whose roads and water are decoded and drawn as lines) and from a real tile server on
+loopback, laid exactly where the tracks are; and a street map that is missing, down, slow or broken
+costs nothing but the streets: the report is still made, in bounded time, with the outline map, and
+says nothing of streets."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import io
 import math
 import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from PIL import Image
 from pmtiles.tile import zxy_to_tileid
 from pypdf import PdfReader
 
-from pmtiles_kit import SEOUL, TILE_RGB, build_raster, build_vector, png, tile_xy
+from pmtiles_kit import GRID, SEOUL, TILE_RGB, build_raster, build_vector, mvt_grid, png, tile_xy
 from test_evidence_pack import scene
 from tile_server_kit import SERVER_RGB, TileServer
 from vigil import pmtiles
@@ -124,6 +125,7 @@ class Checkered:
 
     attribution = "checkered"
     zooms = (0, 19)
+    vector = False
 
     def fetch(self, tiles: Sequence[streets.Tile]) -> Mapping[streets.Tile, bytes]:
         return {(z, x, y): png((255 * (x % 2), 255 * (y % 2), 128), 256) for z, x, y in tiles}
@@ -168,14 +170,58 @@ def test_the_streets_lie_exactly_where_the_tracks_are(sealed: Sealed) -> None:
     assert edges >= 4
 
 
-def test_a_vector_archive_or_one_elsewhere_gives_the_outline_map(sealed: Sealed, tmp_path: Path) -> None:
-    vector = build_vector(tmp_path / "vector.pmtiles")
-    assert tile_source(Settings(pmtiles=vector)) is None  # vector tiles: not drawn in the PDF yet
+def test_an_archive_with_no_tile_here_gives_the_outline_map(sealed: Sealed, tmp_path: Path) -> None:
     elsewhere = build_raster(tmp_path / "busan.pmtiles", bounds=(129.0, 35.1, 129.1, 35.2))
     source = tile_source(Settings(pmtiles=elsewhere))
     assert source is not None
     text, pictures, _ = map_page(render(sealed, source))
     assert pictures == [] and "Streets" not in text  # no tile here: nothing to credit
+
+
+# --- streets from a vector archive --------------------------------------------------------------
+
+
+def test_a_vector_archives_roads_and_water_lie_where_they_are(sealed: Sealed, tmp_path: Path) -> None:
+    """The vector tiles' roads, read from a real archive and decoded, placed by their own latitude
+    and longitude: every major road (across its tile at a GRID row) lies at that row's latitude,
+    every minor road (down it) at that column's longitude, to a millimetre."""
+    source = tile_source(Settings(pmtiles=build_vector(tmp_path / "grid.pmtiles", range(10, 16), mvt_grid)))
+    assert source is not None and source.vector
+    model = figures.map_model(figures.case_of(sealed.evidence))
+    assert model is not None
+    drawn = streets.streets(model, source, 1063)
+    assert drawn is not None and drawn.image is None
+    n = 2**drawn.zoom
+
+    def in_tile(x: float, y: float) -> tuple[float, float]:
+        """Where a point of the map lies within its tile, in tile units (0 to 4096 across)."""
+        lat, lon = model.lat_lon(x, y)
+        across = (lon + 180) / 360 * n
+        down = (1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n
+        return across % 1 * 4096, down % 1 * 4096
+
+    def on_grid(value: float) -> bool:  # a hundredth of a tile unit: millimetres on the ground
+        return any(abs(value - g) < 0.01 for g in GRID)
+
+    majors = [line for kind, line in drawn.roads if kind == "major_road"]
+    minors = [line for kind, line in drawn.roads if kind == "minor_road"]
+    assert majors and minors and drawn.water
+    assert all(on_grid(in_tile(*p)[1]) for line in majors for p in line)
+    assert all(on_grid(in_tile(*p)[0]) for line in minors for p in line)
+    text, pictures, ops = map_page(render(sealed, source))
+    assert pictures == [] and "Streets: test tiles" in text  # drawn as lines, credited
+    assert ops.count(b"1 1 1 RG") >= 2  # the white minor roads
+    assert ops.index(b".662745 .803922 .878431 rg") < ops.index(SUBJECT_STROKE)  # water, under his track
+
+
+@pytest.mark.parametrize(("tile", "why"), [(lambda: b"", "no layer"), (lambda: b"\xff\xff\xff", "not MVT")])
+def test_vector_tiles_with_nothing_to_draw_give_the_outline_map(
+    sealed: Sealed, tmp_path: Path, tile: Callable[[], bytes], why: str
+) -> None:
+    source = tile_source(Settings(pmtiles=build_vector(tmp_path / "v.pmtiles", range(10, 16), tile)))
+    assert source is not None
+    text, pictures, _ = map_page(render(sealed, source))
+    assert pictures == [] and "Streets" not in text, why
 
 
 # --- streets from a tile server -----------------------------------------------------------------

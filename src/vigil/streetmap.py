@@ -3,8 +3,8 @@
 connection.
 
 Two sources, as the web maps have (config: `pmtiles` first, else `tile_url`):
-- the local PMTiles archive, raster tiles read from the file (`pmtiles.TileReader`). A vector
-  archive (MVT) gives no tiles here yet: the report's map is then drawn from the outlines alone;
+- the local PMTiles archive, its tiles read from the file (`pmtiles.TileReader`): images, or
+  vector tiles (MVT) whose roads and water the report draws as lines and areas;
 - the configured XYZ tile server, asked over HTTP for exactly the tiles the map needs, and no other
   host: the template's own, a few at a time, within a total budget (`BUDGET_S`) so a slow or dead
   server delays a report by seconds, never more. Any error, any status but 200 or 404, or the
@@ -47,7 +47,7 @@ def plain(text: str) -> str:
 
 
 class ArchiveTiles:
-    """Raster tiles from the local PMTiles archive."""
+    """Tiles from the local PMTiles archive, raster or vector."""
 
     def __init__(self, archive: pmtiles.Archive, attribution: str | None = None) -> None:
         self._reader = pmtiles.TileReader(archive)
@@ -55,6 +55,7 @@ class ArchiveTiles:
         self._attribution = attribution or (plain(own) if isinstance(own, str) and own.strip() else "")
         self._attribution = self._attribution or f"street map {archive.path.name}"
         self._zooms = (archive.min_zoom, archive.max_zoom)
+        self._vector = archive.tile_type == "mvt"
 
     @property
     def attribution(self) -> str:
@@ -63,6 +64,10 @@ class ArchiveTiles:
     @property
     def zooms(self) -> tuple[int, int]:
         return self._zooms
+
+    @property
+    def vector(self) -> bool:
+        return self._vector
 
     def fetch(self, tiles: Sequence[Tile]) -> Mapping[Tile, bytes] | None:
         found: dict[Tile, bytes] = {}
@@ -101,6 +106,10 @@ class ServerTiles:
     @property
     def zooms(self) -> tuple[int, int]:
         return SERVER_ZOOMS
+
+    @property
+    def vector(self) -> bool:
+        return False  # an XYZ template is images, as the web maps take it
 
     def url(self, tile: Tile) -> str:
         z, x, y = tile
@@ -145,15 +154,13 @@ class ServerTiles:
 
 
 def tile_source(settings: Settings) -> TileSource | None:
-    """The deployment's street map as the report reads it, or None (none configured, or a vector
-    archive: the report's map is then the outline map)."""
+    """The deployment's street map as the report reads it, or None (none configured, or an archive
+    that cannot be read now: the report's map is then the outline map)."""
     if settings.pmtiles is not None:
         try:
             archive = pmtiles.open_archive(settings.pmtiles)
         except pmtiles.NotPmtiles as exc:
             log.warning("report map: %s", exc)
-            return None
-        if archive.tile_type == "mvt":
             return None
         try:
             return ArchiveTiles(archive, settings.tile_attribution)

@@ -473,6 +473,11 @@ class MapModel:
     labels: tuple[tuple[str, XY], ...] = ()  # a name at the middle of its outline's visible part
     origin: tuple[float, float] = (0.0, 0.0)  # (lat, lon) of the centre: where x = y = 0
 
+    def xy(self, lat: float, lon: float) -> XY:
+        """A place in the map's metres, as `map_model` places everything."""
+        lat0, lon0 = self.origin
+        return (lon - lon0) * math.cos(math.radians(lat0)) * _KY, (lat - lat0) * _KY
+
     def lat_lon(self, x: float, y: float) -> tuple[float, float]:
         """The place at (x, y) metres from the centre, undoing `map_model`'s projection exactly (so
         street tiles, in another projection, can be laid under the tracks where they belong)."""

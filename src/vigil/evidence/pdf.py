@@ -63,6 +63,15 @@ SUBJECT_COLOUR = colors.HexColor("#c0392b")
 PROTECTED_COLOUR = colors.HexColor("#2471a3")
 ZONE_COLOUR = colors.HexColor("#1e8449")
 MAP_WIDTH = 180 * mm
+WATER_COLOUR = colors.HexColor("#a9cde0")
+ROAD_STYLE = {  # vector streets: line width (pt) and colour by the basemap's road kind
+    "highway": (2.4, colors.HexColor("#f6c96b")),
+    "major_road": (1.8, colors.HexColor("#fbe2a0")),
+    "medium_road": (1.4, colors.white),
+    "minor_road": (0.9, colors.white),
+    "path": (0.4, colors.HexColor("#a39b8d")),
+    "other": (0.4, colors.HexColor("#a39b8d")),
+}
 STREETS_DPI = 150  # the street picture's resolution in the PDF: print quality for a map, not more
 
 
@@ -633,6 +642,51 @@ class MapFigure(Flowable):  # type: ignore[misc]  # reportlab ships no type hint
                 path.close()
             c.drawPath(path, stroke=int(stroke), fill=int(fill), fillMode=0)  # even-odd: holes stay holes
 
+    def _line(self, at: Any, points: tuple[tuple[float, float], ...], *, close: bool = False) -> Any:
+        path = self.canv.beginPath()
+        path.moveTo(*at(points[0]))
+        for p in points[1:]:
+            path.lineTo(*at(p))
+        if close:
+            path.close()
+        return path
+
+    def _vector_streets(self, at: Any) -> None:
+        """Water, then the roads: each kind cased in grey, then filled, the most important on top."""
+        c, under = self.canv, self.under
+        assert under is not None
+        c.saveState()
+        c.setFillColor(WATER_COLOUR)
+        c.setStrokeColor(WATER_COLOUR)
+        for area in under.water:
+            path = c.beginPath()
+            for ring in area:
+                path.moveTo(*at(ring[0]))
+                for p in ring[1:]:
+                    path.lineTo(*at(p))
+                path.close()
+            c.drawPath(path, stroke=0, fill=1, fillMode=0)
+        c.setLineWidth(0.8)
+        for line in under.waterways:
+            c.drawPath(self._line(at, line), stroke=1, fill=0)
+        c.setLineCap(1)
+        c.setLineJoin(1)
+        for kind in reversed(streets.ROAD_KINDS):
+            lines = [line for k, line in under.roads if k == kind]
+            width, fill = ROAD_STYLE[kind]
+            if not lines:
+                continue
+            if kind not in ("path", "other"):  # a grey edge, so white roads show on pale land
+                c.setStrokeColor(colors.HexColor("#b9b2a6"))
+                c.setLineWidth(width + 0.7)
+                for line in lines:
+                    c.drawPath(self._line(at, line), stroke=1, fill=0)
+            c.setStrokeColor(fill)
+            c.setLineWidth(width)
+            for line in lines:
+                c.drawPath(self._line(at, line), stroke=1, fill=0)
+        c.restoreState()
+
     def draw(self) -> None:
         c, m = self.canv, self.model
         w, h = self.width, self.height
@@ -655,7 +709,10 @@ class MapFigure(Flowable):  # type: ignore[misc]  # reportlab ships no type hint
         else:
             self._outlines(at, stroke=False, fill=True)  # shows through where a tile is missing
             image = self.under.image
-            c.drawImage(ImageReader(image), 0, 0, w, h, mask="auto" if image.mode == "RGBA" else None)
+            if image is not None:
+                c.drawImage(ImageReader(image), 0, 0, w, h, mask="auto" if image.mode == "RGBA" else None)
+            else:
+                self._vector_streets(at)
             c.setStrokeColor(colors.HexColor("#5b6675"))  # on streets, only where one area ends
             c.setDash(4, 2)
             self._outlines(at, stroke=True, fill=False)

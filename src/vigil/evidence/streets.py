@@ -1,5 +1,6 @@
 """Streets under the report map, where the deployment has a street map: tiles (web mercator, XYZ)
-chosen for the map's box, stitched, and laid into the map's own projection.
+chosen for the map's box, stitched, and laid into the map's own projection; or, from vector tiles
+(MVT, the Protomaps basemap's layers), the roads and water as lines and areas in the map's metres.
 
 The map (`figures.map_model`) is drawn in metres east and north of its centre, an equirectangular
 projection; tiles are web mercator. Across a map of a few kilometres the two differ by well under
@@ -18,19 +19,26 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
 
 from PIL import Image, UnidentifiedImageError
 
-from vigil.evidence.figures import MapModel
+from vigil.evidence import mvt
+from vigil.evidence.figures import XY, MapModel
 
 Tile = tuple[int, int, int]  # z, x, y
 MAX_TILES: Final = 25  # a bounded fetch: about 5 by 5 tiles, whatever the map's size
 MAX_TILE_SIDE: Final = 1024  # a tile claiming more pixels is not a map tile (nor decoded)
 BAND_ROWS: Final = 8  # rows resampled together from their own mercator latitudes
 WORLD_M: Final = 2 * math.pi * 6_378_137.0  # web mercator's circumference at the equator
+# Vector tiles: the roads by the Protomaps basemap's `kind`, most important first; what is drawn
+# stops at MAX_POINTS (a dense city's paths would otherwise swell the PDF), the least important
+# roads left out first.
+ROAD_KINDS: Final = ("highway", "major_road", "medium_road", "minor_road", "path", "other")
+MAX_POINTS: Final = 60_000
+_LAYERS: Final = frozenset({"roads", "water"})
 
 
 class TileSource(Protocol):
@@ -46,6 +54,11 @@ class TileSource(Protocol):
         """The lowest and highest zoom the source has tiles for."""
         ...
 
+    @property
+    def vector(self) -> bool:
+        """Vector tiles (MVT), not images."""
+        ...
+
     def fetch(self, tiles: Sequence[Tile]) -> Mapping[Tile, bytes] | None:
         """The tiles found (a tile the source does not have is absent), within the source's own
         time budget; None when the source failed (down, too slow, an error): no streets then."""
@@ -54,12 +67,16 @@ class TileSource(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Streets:
-    """The picture to draw under the map, exactly covering its box, and whose it is."""
+    """What to draw under the map, and whose it is: a picture exactly covering its box (raster
+    tiles), or roads and water in the map's metres (vector tiles)."""
 
-    image: Image.Image
     attribution: str
     zoom: int
     tiles: int  # how many tiles it was made of
+    image: Image.Image | None = None
+    roads: tuple[tuple[str, tuple[XY, ...]], ...] = ()  # (kind, line), most important kind last
+    water: tuple[tuple[tuple[XY, ...], ...], ...] = ()  # areas: rings (outer, then holes)
+    waterways: tuple[tuple[XY, ...], ...] = ()  # rivers and streams as lines
 
 
 def zoom_for(model: MapModel, width_px: int, zooms: tuple[int, int]) -> tuple[int, list[Tile]] | None:
@@ -125,6 +142,8 @@ def streets(model: MapModel, source: TileSource, width_px: int) -> Streets | Non
     found = source.fetch(wanted)
     if not found:
         return None
+    if source.vector:
+        return _vector(model, wanted, found, source.attribution)
     side = 0
     images: dict[Tile, Image.Image] = {}
     for tile in wanted:
@@ -147,7 +166,73 @@ def streets(model: MapModel, source: TileSource, width_px: int) -> Streets | Non
     picture = _laid(model, mosaic, z, (x0, y0), side, width_px)
     if len(images) == len(wanted):
         picture = picture.convert("RGB")  # opaque: no mask to carry into the PDF
-    return Streets(picture, source.attribution, z, len(images))
+    return Streets(source.attribution, z, len(images), image=picture)
+
+
+def _vector(
+    model: MapModel, wanted: Sequence[Tile], found: Mapping[Tile, bytes], attribution: str
+) -> Streets | None:
+    """Roads and water from vector tiles, each point placed by its own latitude and longitude."""
+    reach_x, reach_y = model.half_w_m * 1.05, model.half_h_m * 1.05
+    roads: dict[str, list[tuple[XY, ...]]] = {}
+    water: list[tuple[tuple[XY, ...], ...]] = []
+    waterways: list[tuple[XY, ...]] = []
+    used = 0
+    for tile in wanted:
+        data = found.get(tile)
+        if data is None:
+            continue
+        try:
+            decoded = mvt.layers(data, _LAYERS)
+        except mvt.NotMvt:
+            return None  # not a vector tile: the source is broken, and nothing of it is drawn
+        used += 1
+        for layer in decoded.values():
+            place = _placer(model, tile, layer.extent)
+            for feature in layer.features:
+                parts = tuple(tuple(place(p) for p in part) for part in feature.parts)
+                if not _overlaps(parts, reach_x, reach_y):
+                    continue  # nowhere near the map (a tile's edges reach beyond it)
+                if layer.name == "water" and feature.kind == mvt.POLYGON:
+                    water.append(parts)
+                elif layer.name == "water":
+                    waterways.extend(parts)
+                elif feature.kind == mvt.LINE:
+                    kind = str(feature.tags.get("kind", "other"))
+                    roads.setdefault(kind if kind in ROAD_KINDS else "other", []).extend(parts)
+    if not (roads or water or waterways):
+        return None  # nothing of streets on this map: none to credit either
+    budget = MAX_POINTS - sum(len(r) for area in water for r in area) - sum(len(w) for w in waterways)
+    kept: list[tuple[str, tuple[XY, ...]]] = []
+    for kind in ROAD_KINDS:  # the most important first, while the budget lasts
+        lines = roads.get(kind, [])
+        points = sum(len(line) for line in lines)
+        if points > budget:
+            break
+        budget -= points
+        kept += [(kind, line) for line in lines]
+    kept.reverse()  # drawn last: the most important, on top
+    return Streets(attribution, wanted[0][0], used, None, tuple(kept), tuple(water), tuple(waterways))
+
+
+def _placer(model: MapModel, tile: Tile, extent: int) -> Callable[[mvt.Point], XY]:
+    """Tile coordinates (0..extent across the tile) to the map's metres."""
+    z, tx, ty = tile
+    n = 2**z
+
+    def place(p: mvt.Point) -> XY:
+        lon = (tx + p[0] / extent) / n * 360.0 - 180.0
+        lat = math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * (ty + p[1] / extent) / n))))
+        return model.xy(lat, lon)
+
+    return place
+
+
+def _overlaps(parts: tuple[tuple[XY, ...], ...], reach_x: float, reach_y: float) -> bool:
+    """Whether a feature's bounding box meets the map's (a lake around the whole map does)."""
+    xs = [x for part in parts for x, _ in part]
+    ys = [y for part in parts for _, y in part]
+    return bool(xs) and min(xs) < reach_x and max(xs) > -reach_x and min(ys) < reach_y and max(ys) > -reach_y
 
 
 def _laid(
