@@ -1,6 +1,7 @@
 """A PMTiles archive (version 3) as Vigil serves it: its fixed 127-byte header read once, so the apps
 know whether the street map is vector or raster, its zooms and bounds, and byte ranges checked
-against its size. The browser's PMTiles reader does the rest (directories, tiles) by HTTP Range.
+against its size. The browser's PMTiles reader does the rest (directories, tiles) by HTTP Range;
+the printed report's map reads its tiles here (`TileReader`), on the server.
 
 Spec: https://github.com/protomaps/PMTiles/blob/main/spec/v3/spec.md (little-endian throughout).
 """
