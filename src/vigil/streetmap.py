@@ -118,39 +118,46 @@ class ServerTiles:
     def fetch(self, tiles: Sequence[Tile]) -> Mapping[Tile, bytes] | None:
         deadline = time.monotonic() + self._budget_s
         found: dict[Tile, bytes] = {}
-        with httpx.Client(follow_redirects=False, trust_env=False) as client:
+        client = httpx.Client(follow_redirects=False, trust_env=False)
 
-            def one(tile: Tile) -> None:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError("the tile budget is spent")
-                url = self.url(tile)
-                if urlsplit(url).hostname != self._host:  # the template's own server, no other
-                    raise ValueError(f"a tile URL outside {self._host}")
-                answer = client.get(url, timeout=min(self._timeout_s, left))
+        def one(tile: Tile) -> None:
+            url = self.url(tile)
+            if urlsplit(url).hostname != self._host:  # the template's own server, no other
+                raise ValueError(f"a tile URL outside {self._host}")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the tile budget is spent")
+            with client.stream("GET", url, timeout=min(self._timeout_s, left)) as answer:
                 if answer.status_code == 404:
                     return  # no tile there
                 if answer.status_code != 200:
                     raise ValueError(f"HTTP {answer.status_code}")
-                if len(answer.content) > MAX_TILE_BYTES:
-                    raise ValueError("a tile larger than any map tile")
-                found[tile] = answer.content
+                body = bytearray()
+                for chunk in answer.iter_bytes():  # a server that dribbles is cut off at the deadline
+                    body += chunk
+                    if len(body) > MAX_TILE_BYTES:
+                        raise ValueError("a tile larger than any map tile")
+                    if time.monotonic() > deadline:
+                        raise TimeoutError("the tile budget is spent")
+            found[tile] = bytes(body)
 
-            pool = ThreadPoolExecutor(max_workers=PARALLEL, thread_name_prefix="report-tiles")
-            try:
-                futures = [pool.submit(one, tile) for tile in tiles]
-                done, pending = wait(
-                    futures, timeout=max(0.0, deadline - time.monotonic()), return_when=FIRST_EXCEPTION
-                )
-                failed = next((f.exception() for f in done if f.exception() is not None), None)
-            finally:
-                pool.shutdown(wait=True, cancel_futures=True)  # running ones end by their timeout
+        pool = ThreadPoolExecutor(max_workers=PARALLEL, thread_name_prefix="report-tiles")
+        try:
+            futures = [pool.submit(one, tile) for tile in tiles]
+            done, pending = wait(
+                futures, timeout=max(0.0, deadline - time.monotonic()), return_when=FIRST_EXCEPTION
+            )
+            failed = next((f.exception() for f in done if f.exception() is not None), None)
+        finally:
+            # The report does not wait for stragglers: closing the client ends their requests.
+            pool.shutdown(wait=False, cancel_futures=True)
+            client.close()
         if pending or failed is not None:
             log.warning(
                 "report map: no streets from %s (%s)", self._host, failed or "out of time for its tiles"
             )
             return None
-        return found
+        return dict(found)
 
 
 def tile_source(settings: Settings) -> TileSource | None:
