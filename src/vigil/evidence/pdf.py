@@ -616,8 +616,9 @@ def _tracks(ev: dict[str, Any], case: figures.Case, st: dict[str, ParagraphStyle
 
 class MapFigure(Flowable):  # type: ignore[misc]  # reportlab ships no type hints
     """The map, drawn with the canvas's own primitives and clipped to its frame: the streets when
-    there are (a picture exactly covering the frame, `streets`), municipality outlines (over streets:
-    only their dashed boundaries), zones, tracks, the closest approach, a scale bar and north."""
+    there are (a picture exactly covering the frame, or roads and water as lines: `streets`),
+    municipality outlines (over streets: only their boundaries), zones, tracks, the closest
+    approach, a scale bar and north."""
 
     def __init__(
         self, model: figures.MapModel, under: streets.Streets | None = None, width: float = MAP_WIDTH
@@ -713,10 +714,11 @@ class MapFigure(Flowable):  # type: ignore[misc]  # reportlab ships no type hint
                 c.drawImage(ImageReader(image), 0, 0, w, h, mask="auto" if image.mode == "RGBA" else None)
             else:
                 self._vector_streets(at)
-            c.setStrokeColor(colors.HexColor("#5b6675"))  # on streets, only where one area ends
-            c.setDash(4, 2)
+            # on streets, only where one area ends: thin and solid (a dash would not show on a
+            # boundary two areas share: each draws it in its own phase)
+            c.setStrokeColor(colors.Color(0.36, 0.4, 0.46, alpha=0.8))
+            c.setLineWidth(0.7)
             self._outlines(at, stroke=True, fill=False)
-            c.setDash()
         c.setFillColor(colors.HexColor("#7b7b7b") if self.under is None else colors.HexColor("#3d4450"))
         c.setFont(_font(), 7)
         for name, p in m.labels:
@@ -737,7 +739,7 @@ class MapFigure(Flowable):  # type: ignore[misc]  # reportlab ships no type hint
             placed = [at(p) for p in m.tracks.get(role, ())]
             if self.under is not None and len(placed) > 1:  # a white casing: the track over streets
                 c.setStrokeColor(colors.white)
-                c.setLineWidth(3.2)
+                c.setLineWidth(2.8)
                 path = c.beginPath()
                 path.moveTo(*placed[0])
                 for p in placed[1:]:
