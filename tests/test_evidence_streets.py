@@ -23,6 +23,7 @@ from test_evidence_pack import scene
 from tile_server_kit import SERVER_RGB, TileServer
 from vigil import pmtiles
 from vigil.config import Settings
+from vigil.domain.geo import EARTH_RADIUS_M
 from vigil.evidence import figures, streets
 from vigil.evidence.pdf import render
 from vigil.evidence.report import Sealed, seal
@@ -151,7 +152,8 @@ def test_the_streets_lie_exactly_where_the_tracks_are(sealed: Sealed) -> None:
     picture = drawn.image.convert("RGB")
     height = picture.size[1]
     lat0, lon0 = model.origin
-    per_lon = math.cos(math.radians(lat0)) * figures._KY  # metres per degree, as map_model
+    per_lat = EARTH_RADIUS_M * math.pi / 180  # metres per degree, as map_model projects
+    per_lon = math.cos(math.radians(lat0)) * per_lat
     n = 2**drawn.zoom
     edges = 0
     for tx in range(n):
@@ -162,7 +164,7 @@ def test_the_streets_lie_exactly_where_the_tracks_are(sealed: Sealed) -> None:
             edges += 1
     for ty in range(n):
         lat = math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * ty / n))))
-        row_at = (model.half_h_m - (lat - lat0) * figures._KY) / (2 * model.half_h_m) * height
+        row_at = (model.half_h_m - (lat - lat0) * per_lat) / (2 * model.half_h_m) * height
         if 6 < row_at < height - 6:
             column = [picture.getpixel((width // 2, r))[1] for r in range(int(row_at) - 5, int(row_at) + 6)]
             assert abs(_crossing(column, int(row_at) - 5) - row_at) < 0.25, ty
