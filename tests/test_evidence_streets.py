@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import math
+import random
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -15,7 +16,8 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from pmtiles.tile import zxy_to_tileid
+from pmtiles.tile import Compression, TileType, zxy_to_tileid
+from pmtiles.writer import Writer
 from pypdf import PdfReader
 
 from pmtiles_kit import GRID, SEOUL, TILE_RGB, build_raster, build_vector, mvt_grid, png, tile_xy
@@ -80,6 +82,37 @@ def test_every_tile_reads_back_as_the_pmtiles_package_wrote_it(archive: Path) ->
                 assert reader.tile(z, x, y) == png((TILE_RGB[0], TILE_RGB[1], (TILE_RGB[2] + x + y) % 256))
     assert reader.tile(12, 0, 0) is None and reader.tile(3, 6, 3) is None  # outside: no tile
     assert reader.metadata()["attribution"] == "test tiles"
+
+
+def test_a_big_archive_is_read_through_its_leaf_directories(tmp_path: Path) -> None:
+    """Past a few thousand tiles the root directory no longer fits and the writer makes leaves."""
+    path = tmp_path / "big.pmtiles"
+    z = 8
+    chance = random.Random(8)  # gaps and lengths that do not compress away
+    every = [(x, y) for x in range(2**z) for y in range(2**z) if chance.random() < 0.7]
+
+    def data(x: int, y: int) -> bytes:
+        return f"{x}/{y}".encode() * (1 + (x * 7 + y * 13) % 5)
+
+    with path.open("wb") as f:
+        writer = Writer(f)
+        for tid, (x, y) in sorted((zxy_to_tileid(z, x, y), (x, y)) for x, y in every):
+            writer.write_tile(tid, data(x, y))
+        writer.finalize(
+            {"tile_type": TileType.PNG, "tile_compression": Compression.NONE, "min_zoom": z, "max_zoom": z,
+             "min_lon_e7": -1_800_000_000, "min_lat_e7": -850_000_000, "max_lon_e7": 1_800_000_000,
+             "max_lat_e7": 850_000_000, "center_zoom": z, "center_lon_e7": 0, "center_lat_e7": 0},
+            {},
+        )  # fmt: skip
+    header = path.read_bytes()[:127]
+    assert int.from_bytes(header[48:56], "little") > 0  # it has leaf directories
+    reader = pmtiles.TileReader(pmtiles.open_archive(path))
+    for x, y in [*every[::997], every[0], every[-1]]:
+        assert reader.tile(z, x, y) == data(x, y)
+    kept = set(every)
+    gaps = [(x, y) for x in range(2**z) for y in range(2**z) if (x, y) not in kept]
+    assert all(reader.tile(z, x, y) is None for x, y in gaps[::331])  # a gap between entries: no tile
+    assert reader.tile(z + 1, 0, 0) is None
 
 
 # --- streets from the archive -------------------------------------------------------------------
