@@ -4,6 +4,7 @@ ask Vigil for it by Range and a browser can draw it."""
 
 from __future__ import annotations
 
+import gzip
 import math
 import struct
 import zlib
@@ -114,15 +115,20 @@ def mvt_grid() -> bytes:
     return water + major + minor
 
 
-def build_vector(path: Path, zooms: range = range(10, 13), tile: Callable[[], bytes] = mvt) -> Path:
-    """An archive of vector tiles (MVT, uncompressed; each `tile()`) covering SEOUL at `zooms`."""
+def build_vector(
+    path: Path, zooms: range = range(10, 13), tile: Callable[[], bytes] = mvt, *, gzipped: bool = False
+) -> Path:
+    """An archive of vector tiles (MVT, each `tile()`; gzipped as the Protomaps basemap's are, or
+    not) covering SEOUL at `zooms`."""
     west, south, east, north = SEOUL
     tiles = []
     for z in zooms:
         x0, y0 = tile_xy(west, north, z)
         x1, y1 = tile_xy(east, south, z)
         tiles += [(zxy_to_tileid(z, x, y), tile()) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)]
-    return _write(path, tiles, zooms, TileType.MVT)
+    if gzipped:
+        tiles = [(tid, gzip.compress(data, mtime=0)) for tid, data in tiles]
+    return _write(path, tiles, zooms, TileType.MVT, Compression.GZIP if gzipped else Compression.NONE)
 
 
 def build_one(path: Path, data: bytes) -> Path:
@@ -151,7 +157,13 @@ def build_raster(
     return _write(path, tiles, zooms)
 
 
-def _write(path: Path, tiles: list[tuple[int, bytes]], zooms: range, kind: TileType = TileType.PNG) -> Path:
+def _write(
+    path: Path,
+    tiles: list[tuple[int, bytes]],
+    zooms: range,
+    kind: TileType = TileType.PNG,
+    compression: Compression = Compression.NONE,
+) -> Path:
     west, south, east, north = SEOUL
     with path.open("wb") as f:
         writer = Writer(f)
@@ -160,7 +172,7 @@ def _write(path: Path, tiles: list[tuple[int, bytes]], zooms: range, kind: TileT
         writer.finalize(
             {
                 "tile_type": kind,
-                "tile_compression": Compression.NONE,
+                "tile_compression": compression,
                 "min_zoom": zooms.start,
                 "max_zoom": zooms.stop - 1,
                 "min_lon_e7": int(west * 1e7),

@@ -216,11 +216,15 @@ def test_an_archive_with_no_tile_here_gives_the_outline_map(sealed: Sealed, tmp_
 # --- streets from a vector archive --------------------------------------------------------------
 
 
-def test_a_vector_archives_roads_and_water_lie_where_they_are(sealed: Sealed, tmp_path: Path) -> None:
+@pytest.mark.parametrize("gzipped", [True, False])
+def test_a_vector_archives_roads_and_water_lie_where_they_are(
+    sealed: Sealed, tmp_path: Path, gzipped: bool
+) -> None:
     """The vector tiles' roads, read from a real archive and decoded, placed by their own latitude
     and longitude: every major road (across its tile at a GRID row) lies at that row's latitude,
     every minor road (down it) at that column's longitude, to a millimetre."""
-    source = tile_source(Settings(pmtiles=build_vector(tmp_path / "grid.pmtiles", range(10, 16), mvt_grid)))
+    archive = build_vector(tmp_path / "grid.pmtiles", range(10, 16), mvt_grid, gzipped=gzipped)
+    source = tile_source(Settings(pmtiles=archive))
     assert source is not None and source.vector
     model = figures.map_model(figures.case_of(sealed.evidence))
     assert model is not None
