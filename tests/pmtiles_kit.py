@@ -4,9 +4,11 @@ ask Vigil for it by Range and a browser can draw it."""
 
 from __future__ import annotations
 
+import gzip
 import math
 import struct
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 from pmtiles.tile import Compression, TileType, zxy_to_tileid
@@ -76,11 +78,17 @@ def _geometry(kind: int, points: list[tuple[int, int]]) -> bytes:
     return b"".join(_varint(c) for c in commands)
 
 
-def _layer(name: str, kind: int, points: list[tuple[int, int]], tags: dict[str, str]) -> bytes:
+def _layer(
+    name: str, kind: int, points: list[tuple[int, int]], tags: dict[str, str], *more: list[tuple[int, int]]
+) -> bytes:
+    """A layer of features of one kind and tags: `points`, then each of `more`."""
     keys = list(tags)
-    feature = _field(1, 1) + _field(2, b"".join(_varint(v) for i in range(len(keys)) for v in (i, i)))
-    feature += _field(3, kind) + _field(4, _geometry(kind, points))
-    body = _field(15, 2) + _field(1, name.encode()) + _field(2, feature)
+    body = _field(15, 2) + _field(1, name.encode())
+    for i, shape in enumerate((points, *more)):
+        feature = _field(1, i + 1)
+        feature += _field(2, b"".join(_varint(v) for i in range(len(keys)) for v in (i, i)))
+        feature += _field(3, kind) + _field(4, _geometry(kind, shape))
+        body += _field(2, feature)
     body += b"".join(_field(3, k.encode()) for k in keys)
     body += b"".join(_field(4, _field(1, tags[k].encode())) for k in keys)  # string values
     return _field(3, body + _field(5, 4096))
@@ -93,15 +101,34 @@ def mvt() -> bytes:
     return land + road
 
 
-def build_vector(path: Path, zooms: range = range(10, 13)) -> Path:
-    """An archive of vector tiles (MVT, uncompressed) covering SEOUL at `zooms`."""
+GRID = (512, 1536, 2560, 3584)  # where mvt_grid's roads run, across and down each tile (of 4096)
+
+
+def mvt_grid() -> bytes:
+    """A tile of a street grid: major roads across it at GRID rows, minor roads down it at GRID
+    columns, and a square of water in its top left corner."""
+    across = [[(0, y), (4096, y)] for y in GRID]
+    down = [[(x, 0), (x, 4096)] for x in GRID]
+    water = _layer("water", 3, [(0, 0), (400, 0), (400, 400), (0, 400)], {"kind": "water"})
+    major = _layer("roads", 2, across[0], {"kind": "major_road"}, *across[1:])
+    minor = _layer("roads", 2, down[0], {"kind": "minor_road"}, *down[1:])
+    return water + major + minor
+
+
+def build_vector(
+    path: Path, zooms: range = range(10, 13), tile: Callable[[], bytes] = mvt, *, gzipped: bool = False
+) -> Path:
+    """An archive of vector tiles (MVT, each `tile()`; gzipped as the Protomaps basemap's are, or
+    not) covering SEOUL at `zooms`."""
     west, south, east, north = SEOUL
     tiles = []
     for z in zooms:
         x0, y0 = tile_xy(west, north, z)
         x1, y1 = tile_xy(east, south, z)
-        tiles += [(zxy_to_tileid(z, x, y), mvt()) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)]
-    return _write(path, tiles, zooms, TileType.MVT)
+        tiles += [(zxy_to_tileid(z, x, y), tile()) for x in range(x0, x1 + 1) for y in range(y0, y1 + 1)]
+    if gzipped:
+        tiles = [(tid, gzip.compress(data, mtime=0)) for tid, data in tiles]
+    return _write(path, tiles, zooms, TileType.MVT, Compression.GZIP if gzipped else Compression.NONE)
 
 
 def build_one(path: Path, data: bytes) -> Path:
@@ -109,9 +136,15 @@ def build_one(path: Path, data: bytes) -> Path:
     return _write(path, [(0, data)], range(0, 1))
 
 
-def build_raster(path: Path, zooms: range = range(10, 15), rgb: tuple[int, int, int] = TILE_RGB) -> Path:
-    """An archive of PNG tiles covering SEOUL at `zooms`."""
-    west, south, east, north = SEOUL
+def build_raster(
+    path: Path,
+    zooms: range = range(10, 15),
+    rgb: tuple[int, int, int] = TILE_RGB,
+    bounds: tuple[float, float, float, float] = SEOUL,
+) -> Path:
+    """An archive of PNG tiles covering `bounds` (west, south, east, north; SEOUL unless told) at
+    `zooms`."""
+    west, south, east, north = bounds
     tiles: list[tuple[int, bytes]] = []
     for z in zooms:
         x0, y0 = tile_xy(west, north, z)
@@ -124,7 +157,13 @@ def build_raster(path: Path, zooms: range = range(10, 15), rgb: tuple[int, int, 
     return _write(path, tiles, zooms)
 
 
-def _write(path: Path, tiles: list[tuple[int, bytes]], zooms: range, kind: TileType = TileType.PNG) -> Path:
+def _write(
+    path: Path,
+    tiles: list[tuple[int, bytes]],
+    zooms: range,
+    kind: TileType = TileType.PNG,
+    compression: Compression = Compression.NONE,
+) -> Path:
     west, south, east, north = SEOUL
     with path.open("wb") as f:
         writer = Writer(f)
@@ -133,7 +172,7 @@ def _write(path: Path, tiles: list[tuple[int, bytes]], zooms: range, kind: TileT
         writer.finalize(
             {
                 "tile_type": kind,
-                "tile_compression": Compression.NONE,
+                "tile_compression": compression,
                 "min_zoom": zooms.start,
                 "max_zoom": zooms.stop - 1,
                 "min_lon_e7": int(west * 1e7),

@@ -418,6 +418,7 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
     from vigil.evidence.pack import victim_pack
     from vigil.evidence.report import alert_evidence, order_evidence, person_evidence, seal
     from vigil.store.database import open_engine
+    from vigil.streetmap import tile_source
 
     out = Path(args.out)
     if out.suffix.lower() not in {".pdf", ".json"}:
@@ -480,7 +481,7 @@ def _report(args: argparse.Namespace, settings: Settings) -> int:
             return 1
         sealed = seal(evidence)
         fmt = out.suffix.lower().lstrip(".")
-        body = pdf.render(sealed) if fmt == "pdf" else sealed.envelope()
+        body = pdf.render(sealed, tile_source(settings)) if fmt == "pdf" else sealed.envelope()
         with db.begin() as conn:  # recorded as issued, so a court can check it against Vigil
             issue(conn, sealed, body, fmt, issued_to=by, at=now)
     finally:

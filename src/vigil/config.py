@@ -144,6 +144,10 @@ class Settings(BaseSettings):
     # The web apps: an optional map tile server (e.g. https://tiles.example/{z}/{x}/{y}.png; none by
     # default: the apps draw the municipality outlines offline) and the first language (ko or en).
     tile_url: str | None = None
+    # Whose street map it is, credited under the map in the apps and in printed reports (e.g.
+    # "© OpenStreetMap contributors"). Unset: a PMTiles archive's own attribution, else the tile
+    # server's host name. The report's map shows the streets of `pmtiles` or `tile_url` too.
+    tile_attribution: str | None = Field(default=None, max_length=200)
     language: str = Field(default="ko", pattern="^(ko|en)$")
     # A street map served by Vigil itself (an offline control room loads a country extract): a
     # PMTiles archive, vector (Protomaps basemap layers) or raster (PNG/JPEG/WebP), served at

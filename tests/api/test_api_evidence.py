@@ -10,11 +10,14 @@ import io
 import json
 import logging
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pypdf import PdfReader
 
+from conftest import _api
+from pmtiles_kit import TILE_RGB, build_raster
 from vigil.domain.model import Role
 from vigil.evidence.report import canonical_json
 from vigil.retention import purge, purge_periodically, through_writer
@@ -78,6 +81,28 @@ def test_the_pdf_evidence_names_the_json_hash_on_every_page(api: Any) -> None:
     assert len(pages) >= 2
     assert all(digest in text for text in pages)
     assert "김철수" in pages[0] and "이영희" in pages[0]
+
+
+def test_the_pdfs_map_shows_the_servers_street_map_and_still_verifies(
+    request: pytest.FixtureRequest, provisioned: Any, tmp_path: Path
+) -> None:
+    """With VIGIL_PMTILES (raster), the report's map has the streets under it, credited; the PDF
+    issued is what verifies, byte for byte."""
+    home = (127.19, 37.59, 127.21, 37.61)  # around api_kit's HOME_LAT, HOME_LON
+    mapped = _api(request, provisioned, pmtiles=build_raster(tmp_path / "home.pmtiles", bounds=home))
+    mapped.start()
+    try:
+        alert_id = korean_violation(mapped)
+        r = mapped.get(f"/v1/alerts/{alert_id}/evidence", params={"format": "pdf", **WHY})
+        assert r.status_code == 200, r.text
+        page = next(p for p in PdfReader(io.BytesIO(r.content)).pages if "지도 / Map" in p.extract_text())
+        (streets,) = page.images
+        assert streets.image.convert("RGB").getpixel((5, 5))[:2] == TILE_RGB[:2]
+        assert "Streets: test tiles" in page.extract_text()
+        verdict = mapped.client.post("/v1/evidence/verify", content=r.content, headers=mapped.auth())
+        assert verdict.status_code == 200 and verdict.json()["issued"] is True, verdict.text
+    finally:
+        mapped.stop()
 
 
 def test_who_may_read_evidence(api: Any) -> None:

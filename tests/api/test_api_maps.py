@@ -57,9 +57,11 @@ def geocoded(request: pytest.FixtureRequest, provisioned, geocoder: Geocoder) ->
 # --- tiles -------------------------------------------------------------------------------------------
 
 
+@pytest.mark.app_settings(tile_attribution="© test streets")
 def test_the_archive_is_served_by_range_and_read_back_through_its_directories(mapped: Api, archive: Path):
     config = mapped.client.get("/v1/web/config").json()
     assert config["pmtiles"]["url"] == TILES and config["pmtiles"]["tile_type"] == "png"
+    assert config["tile_attribution"] == "© test streets"  # credited under the map (map.js, the report)
     assert config["pmtiles"]["vector"] is False and (
         config["pmtiles"]["min_zoom"],
         config["pmtiles"]["max_zoom"],
@@ -124,6 +126,7 @@ def test_without_an_archive_there_are_no_tiles(app_client: Api):
     assert app_client.client.get(TILES, headers={"Range": "bytes=0-99"}).status_code == 404
     config = app_client.client.get("/v1/web/config").json()
     assert config["pmtiles"] is None and config["geocoder"] is False
+    assert config["tile_attribution"] is None  # nothing to credit
     assert "blob:" not in app_client.client.get("/control/").headers["content-security-policy"]
 
 

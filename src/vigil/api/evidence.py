@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response,
 from pydantic import AwareDatetime, BaseModel, Field, ValidationInfo, field_validator
 from sqlalchemy import Connection, insert, select, update
 
+from vigil import streetmap
 from vigil.api import deps
 from vigil.api.auth import require
 from vigil.api.deps import Wired
@@ -56,8 +57,14 @@ def safe_name(text: str) -> str:
 
 
 async def hand_out(request: Request, sealed: Sealed, fmt: str, issued_to: str, name: str) -> Response:
-    """The file (JSON envelope or PDF), recorded as issued (its hashes, for whom) before it is sent."""
-    body = await asyncio.to_thread(pdf.render, sealed) if fmt == "pdf" else sealed.envelope()
+    """The file (JSON envelope or PDF), recorded as issued (its hashes, for whom) before it is sent.
+    A PDF's map shows the deployment's streets when it has a street map (`streetmap`)."""
+    settings = deps.services(request).settings
+
+    def drawn() -> bytes:
+        return pdf.render(sealed, streetmap.tile_source(settings))
+
+    body = await asyncio.to_thread(drawn) if fmt == "pdf" else sealed.envelope()
 
     def apply(conn: Connection, now: datetime) -> Touched:
         issued.issue(conn, sealed, body, fmt, issued_to=issued_to, at=now)

@@ -54,12 +54,13 @@ def home() -> RedirectResponse:
 def web_config(services: Wired) -> dict[str, Any]:
     """What the apps need before login: the street map if the deployment has one (a tile server's
     URL template, or Vigil's own PMTiles archive: its URL and whether its tiles are vector or
-    images), whether a geocoder answers address searches, the default language, and the control
+    images; whose map it is, when configured, to credit it), whether a geocoder answers address searches, the default language, and the control
     centre's time zone (a printed report gives its times there, wherever it is printed)."""
     settings = services.settings
     archive = tiles.archive(settings.pmtiles)
     return {
         "tile_url": settings.tile_url,
+        "tile_attribution": settings.tile_attribution,
         "pmtiles": None if archive is None else archive.config(tiles.PATH),
         "geocoder": settings.geocoder_url is not None,
         "language": settings.language,

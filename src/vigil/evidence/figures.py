@@ -455,6 +455,7 @@ def _actions(inc: Incident, tz: ZoneInfo) -> tuple[list[str], list[str]]:
 # --- the map -------------------------------------------------------------------------------------
 
 XY = tuple[float, float]
+_KY = geo.EARTH_RADIUS_M * math.pi / 180.0  # metres per degree of latitude (and of longitude at the equator)
 
 
 @dataclass(frozen=True, slots=True)
@@ -470,6 +471,18 @@ class MapModel:
     closest: tuple[XY | None, XY | None, str] | None = None  # his place, hers, label
     places: tuple[str, ...] = ()  # the municipalities shown, by name
     labels: tuple[tuple[str, XY], ...] = ()  # a name at the middle of its outline's visible part
+    origin: tuple[float, float] = (0.0, 0.0)  # (lat, lon) of the centre: where x = y = 0
+
+    def xy(self, lat: float, lon: float) -> XY:
+        """A place in the map's metres, as `map_model` places everything."""
+        lat0, lon0 = self.origin
+        return (lon - lon0) * math.cos(math.radians(lat0)) * _KY, (lat - lat0) * _KY
+
+    def lat_lon(self, x: float, y: float) -> tuple[float, float]:
+        """The place at (x, y) metres from the centre, undoing `map_model`'s projection exactly (so
+        street tiles, in another projection, can be laid under the tracks where they belong)."""
+        lat0, lon0 = self.origin
+        return lat0 + y / _KY, lon0 + x / (math.cos(math.radians(lat0)) * _KY)
 
 
 def map_model(case: Case, aspect: float = 0.55) -> MapModel | None:
@@ -484,8 +497,8 @@ def map_model(case: Case, aspect: float = 0.55) -> MapModel | None:
         return None
     lat0 = (min(p[0] for p in points) + max(p[0] for p in points)) / 2
     lon0 = (min(p[1] for p in points) + max(p[1] for p in points)) / 2
-    k = math.cos(math.radians(lat0)) * geo.EARTH_RADIUS_M * math.pi / 180.0
-    ky = geo.EARTH_RADIUS_M * math.pi / 180.0
+    k = math.cos(math.radians(lat0)) * _KY
+    ky = _KY
 
     def xy(lat: float, lon: float) -> XY:
         return (lon - lon0) * k, (lat - lat0) * ky
@@ -531,8 +544,9 @@ def map_model(case: Case, aspect: float = 0.55) -> MapModel | None:
         if here is not None:
             labels.append((f"{here.name} {here.name_eng}", (0.0, half_h * 0.85)))
     return MapModel(
-        half_w, half_h, tuple(outlines), zones, tracks, closest, tuple(n for n, _ in outlines), tuple(labels)
-    )
+        half_w, half_h, tuple(outlines), zones, tracks, closest, tuple(n for n, _ in outlines), tuple(labels),
+        (lat0, lon0),
+    )  # fmt: skip
 
 
 # --- the chart -----------------------------------------------------------------------------------

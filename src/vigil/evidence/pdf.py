@@ -3,7 +3,7 @@
 Every page's footer carries the SHA-256 of the JSON evidence the PDF was made from, so a reader can
 tie the paper to the JSON (and check the JSON's bytes against it). The output is deterministic: the
 same evidence gives the same PDF bytes on the same machine (reportlab's invariant mode: no creation
-time, fixed document id).
+time, fixed document id), with the same street tiles where the map has streets (`streets`).
 
 Korean text: a TrueType font with Hangul is embedded (only the glyphs used: reportlab subsets it)
 when the machine has one (`FONT_FILES`, or the file `VIGIL_PDF_FONT` names): a court's reader then
@@ -16,6 +16,7 @@ does not matter to its verification: Vigil keeps the hash of the exact bytes it 
 from __future__ import annotations
 
 import io
+import logging
 import math
 import os
 from datetime import datetime
@@ -28,6 +29,7 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
+from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfbase.ttfonts import TTFont
@@ -43,9 +45,11 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from vigil.evidence import figures
+from vigil.evidence import figures, streets
 from vigil.evidence.pack import BETWEEN
 from vigil.evidence.report import Sealed
+
+log = logging.getLogger(__name__)
 
 CID_FONT = "HYSMyeongJo-Medium"  # Korean (and Latin) from reportlab's CID fonts: the fallback
 EMBEDDED = "VigilKorean"
@@ -58,6 +62,17 @@ MAX_TRACK_ROWS = 400  # per party in the tables; the JSON holds every fix
 SUBJECT_COLOUR = colors.HexColor("#c0392b")
 PROTECTED_COLOUR = colors.HexColor("#2471a3")
 ZONE_COLOUR = colors.HexColor("#1e8449")
+MAP_WIDTH = 180 * mm
+WATER_COLOUR = colors.HexColor("#a9cde0")
+ROAD_STYLE = {  # vector streets: line width (pt) and colour by the basemap's road kind
+    "highway": (2.4, colors.HexColor("#f6c96b")),
+    "major_road": (1.8, colors.HexColor("#fbe2a0")),
+    "medium_road": (1.4, colors.white),
+    "minor_road": (0.9, colors.white),
+    "path": (0.4, colors.HexColor("#a39b8d")),
+    "other": (0.4, colors.HexColor("#a39b8d")),
+}
+STREETS_DPI = 150  # the street picture's resolution in the PDF: print quality for a map, not more
 
 
 @cache
@@ -97,9 +112,15 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def render(sealed: Sealed) -> bytes:
+def render(sealed: Sealed, tiles: streets.TileSource | None = None) -> bytes:
     """The PDF of this evidence (a breach report, a court's full version, or her pack): a summary in
-    Korean and English in local time, a map and a distance chart, then the tables."""
+    Korean and English in local time, a map and a distance chart, then the tables.
+
+    `tiles`: the deployment's street map, if it has one: the map then shows the streets under the
+    tracks, credited beneath it. Without it, or when its tiles cannot be had, the map is drawn from
+    the municipality outlines alone, and says nothing of streets. The same evidence with the same
+    tiles gives the same bytes; the bytes issued are what `vigil evidence verify` checks (it never
+    draws the PDF again), so a street map that changes later does not unmake an issued report."""
     ev = sealed.evidence
     case = figures.case_of(ev)
     st = _styles()
@@ -131,7 +152,7 @@ def render(sealed: Sealed) -> bytes:
 
     story = _summary_page(case, title, st)
     story.append(PageBreak())
-    story += _pictures(case, st)
+    story += _pictures(case, st, tiles)
     story.append(PageBreak())
     if case.for_her:
         story += _facts_page(ev, case, sealed.sha256, st, her=True)
@@ -219,13 +240,27 @@ def _summary_page(case: figures.Case, title: str, st: dict[str, ParagraphStyle])
     return story
 
 
-def _pictures(case: figures.Case, st: dict[str, ParagraphStyle]) -> list[Flowable]:
+def _streets(model: figures.MapModel, tiles: streets.TileSource | None) -> streets.Streets | None:
+    """The streets under the map, or None (no street map, or none to be had now: never an error)."""
+    if tiles is None:
+        return None
+    try:
+        return streets.streets(model, tiles, round(MAP_WIDTH / 72 * STREETS_DPI))
+    except Exception:  # a source's fault must not cost the court its report
+        log.warning("report map: no streets (the street map failed)", exc_info=True)
+        return None
+
+
+def _pictures(
+    case: figures.Case, st: dict[str, ParagraphStyle], tiles: streets.TileSource | None
+) -> list[Flowable]:
     story: list[Flowable] = [_p("지도 / Map", st["h1"])]
     model = figures.map_model(case)
     if model is None:
         story.append(_p("위치 기록 없음 / No position in this period.", st["body"]))
     else:
-        story.append(MapFigure(model))
+        under = _streets(model, tiles)
+        story.append(MapFigure(model, under))
         legend = (
             "blue: her track (보호대상자); green: her zones (exclusion); grey: municipality outlines "
             "(2012). No position of his is shown."
@@ -234,6 +269,8 @@ def _pictures(case: figures.Case, st: dict[str, ParagraphStyle]) -> list[Flowabl
             "approach; grey: municipality outlines (2012)."
         )
         story.append(_p(legend + " " + " / ".join(model.places[:6]), st["small"]))
+        if under is not None:  # said only when the streets are on the map
+            story.append(_p(f"도로 지도 / Streets: {under.attribution}", st["small"]))
     story.append(_p("시간에 따른 거리 / Distance over time", st["h1"]))
     chart = figures.chart_model(case)
     if chart is None:
@@ -578,17 +615,78 @@ def _tracks(ev: dict[str, Any], case: figures.Case, st: dict[str, ParagraphStyle
 
 
 class MapFigure(Flowable):  # type: ignore[misc]  # reportlab ships no type hints
-    """The map, drawn with the canvas's own primitives and clipped to its frame: municipality
-    outlines, zones, tracks, the closest approach, a scale bar and north."""
+    """The map, drawn with the canvas's own primitives and clipped to its frame: the streets when
+    there are (a picture exactly covering the frame, or roads and water as lines: `streets`),
+    municipality outlines (over streets: only their boundaries), zones, tracks, the closest
+    approach, a scale bar and north."""
 
-    def __init__(self, model: figures.MapModel, width: float = 180 * mm) -> None:
+    def __init__(
+        self, model: figures.MapModel, under: streets.Streets | None = None, width: float = MAP_WIDTH
+    ) -> None:
         super().__init__()
         self.model = model
+        self.under = under
         self.width = width
         self.height = width * model.half_h_m / model.half_w_m
 
     def wrap(self, available_width: float, available_height: float) -> tuple[float, float]:
         return self.width, self.height
+
+    def _outlines(self, at: Any, *, stroke: bool, fill: bool) -> None:
+        c = self.canv
+        for _, rings in self.model.outlines:
+            path = c.beginPath()
+            for ring in rings:
+                path.moveTo(*at(ring[0]))
+                for p in ring[1:]:
+                    path.lineTo(*at(p))
+                path.close()
+            c.drawPath(path, stroke=int(stroke), fill=int(fill), fillMode=0)  # even-odd: holes stay holes
+
+    def _line(self, at: Any, points: tuple[tuple[float, float], ...], *, close: bool = False) -> Any:
+        path = self.canv.beginPath()
+        path.moveTo(*at(points[0]))
+        for p in points[1:]:
+            path.lineTo(*at(p))
+        if close:
+            path.close()
+        return path
+
+    def _vector_streets(self, at: Any) -> None:
+        """Water, then the roads: each kind cased in grey, then filled, the most important on top."""
+        c, under = self.canv, self.under
+        assert under is not None
+        c.saveState()
+        c.setFillColor(WATER_COLOUR)
+        c.setStrokeColor(WATER_COLOUR)
+        for area in under.water:
+            path = c.beginPath()
+            for ring in area:
+                path.moveTo(*at(ring[0]))
+                for p in ring[1:]:
+                    path.lineTo(*at(p))
+                path.close()
+            c.drawPath(path, stroke=0, fill=1, fillMode=0)
+        c.setLineWidth(0.8)
+        for line in under.waterways:
+            c.drawPath(self._line(at, line), stroke=1, fill=0)
+        c.setLineCap(1)
+        c.setLineJoin(1)
+        for kind in reversed(streets.ROAD_KINDS):
+            lines = [line for k, line in under.roads if k == kind]
+            width, fill = ROAD_STYLE[kind]
+            if not lines:
+                continue
+            if kind not in ("path", "other"):  # a grey edge, so white roads show on pale land
+                c.setStrokeColor(colors.HexColor("#b9b2a6"))
+                c.setLineWidth(width + 0.7)
+                for line in lines:
+                    c.drawPath(self._line(at, line), stroke=1, fill=0)
+            c.setStrokeColor(fill)
+            c.setLineWidth(width)
+            for line in lines:
+                c.drawPath(self._line(at, line), stroke=1, fill=0)
+        c.restoreState()
 
     def draw(self) -> None:
         c, m = self.canv, self.model
@@ -607,15 +705,21 @@ class MapFigure(Flowable):  # type: ignore[misc]  # reportlab ships no type hint
         c.setLineWidth(0.6)
         c.setStrokeColor(colors.HexColor("#9a9a9a"))
         c.setFillColor(colors.HexColor("#f4f1ea"))
-        for _, rings in m.outlines:
-            path = c.beginPath()
-            for ring in rings:
-                path.moveTo(*at(ring[0]))
-                for p in ring[1:]:
-                    path.lineTo(*at(p))
-                path.close()
-            c.drawPath(path, stroke=1, fill=1, fillMode=0)  # even-odd: holes stay holes
-        c.setFillColor(colors.HexColor("#7b7b7b"))
+        if self.under is None:
+            self._outlines(at, stroke=True, fill=True)
+        else:
+            self._outlines(at, stroke=False, fill=True)  # shows through where a tile is missing
+            image = self.under.image
+            if image is not None:
+                c.drawImage(ImageReader(image), 0, 0, w, h, mask="auto" if image.mode == "RGBA" else None)
+            else:
+                self._vector_streets(at)
+            # on streets, only where one area ends: thin and solid (a dash would not show on a
+            # boundary two areas share: each draws it in its own phase)
+            c.setStrokeColor(colors.Color(0.36, 0.4, 0.46, alpha=0.8))
+            c.setLineWidth(0.7)
+            self._outlines(at, stroke=True, fill=False)
+        c.setFillColor(colors.HexColor("#7b7b7b") if self.under is None else colors.HexColor("#3d4450"))
         c.setFont(_font(), 7)
         for name, p in m.labels:
             c.drawCentredString(*at(p), name)
@@ -633,6 +737,14 @@ class MapFigure(Flowable):  # type: ignore[misc]  # reportlab ships no type hint
                 c.drawPath(path, stroke=1, fill=1)
         for role, colour in (("subject", SUBJECT_COLOUR), ("protected_person", PROTECTED_COLOUR)):
             placed = [at(p) for p in m.tracks.get(role, ())]
+            if self.under is not None and len(placed) > 1:  # a white casing: the track over streets
+                c.setStrokeColor(colors.white)
+                c.setLineWidth(2.8)
+                path = c.beginPath()
+                path.moveTo(*placed[0])
+                for p in placed[1:]:
+                    path.lineTo(*p)
+                c.drawPath(path, stroke=1, fill=0)
             c.setStrokeColor(colour)
             c.setFillColor(colour)
             c.setLineWidth(1.2)
@@ -658,10 +770,21 @@ class MapFigure(Flowable):  # type: ignore[misc]  # reportlab ships no type hint
             text = f"closest / 최근접: {label}"
             width = c.stringWidth(text, _font(), 7)
             x, y = ends[0]
-            c.drawString(max(4, min(x + 5, w - width - 4)), max(4, min(y + 5, h - 24)), text)
+            x, y = max(4, min(x + 5, w - width - 4)), max(4, min(y + 5, h - 24))
+            if self.under is not None:  # legible over streets
+                c.setFillColor(colors.Color(1, 1, 1, alpha=0.8))
+                c.rect(x - 1.5, y - 2, width + 3, 9, stroke=0, fill=1)
+                c.setFillColor(colors.black)
+            c.drawString(x, y, text)
         c.restoreState()
         # scale bar and north, outside the clip
         bar_m = _round_metres(m.half_w_m / 2)
+        if self.under is not None:  # a white ground under them, legible over streets
+            c.saveState()
+            c.setFillColor(colors.Color(1, 1, 1, alpha=0.8))
+            c.rect(2, 2, bar_m * scale + 8, 15, stroke=0, fill=1)
+            c.rect(4, h - 32, 12, 30, stroke=0, fill=1)
+            c.restoreState()
         c.setStrokeColor(colors.black)
         c.setLineWidth(1.5)
         c.line(6, 6, 6 + bar_m * scale, 6)

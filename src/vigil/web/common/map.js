@@ -52,18 +52,21 @@ export async function basemap() {
   return basemapData;
 }
 
-// The street layer the deployment configured, or null.
+// The street layer the deployment configured, or null; credited as configured (`tile_attribution`).
 async function streets(config) {
+  // Leaflet shows attributions as HTML: the configured credit is shown as text
+  const text = config && config.tile_attribution ? config.tile_attribution.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`) : "";
+  const credit = text ? { attribution: text } : {};
   if (config && config.pmtiles) {
     const archive = config.pmtiles;
     if (archive.vector) {
       await loadScript("/web/vendor/protomaps-leaflet/protomaps-leaflet.js");
-      return protomapsL.leafletLayer({ url: archive.url, flavor: "light", lang: language(), maxDataZoom: archive.max_zoom });
+      return protomapsL.leafletLayer({ url: archive.url, flavor: "light", lang: language(), maxDataZoom: archive.max_zoom, ...credit });
     }
     await loadScript("/web/vendor/pmtiles/pmtiles.js");
-    return pmtiles.leafletRasterLayer(new pmtiles.PMTiles(archive.url), { maxNativeZoom: archive.max_zoom, maxZoom: 19, className: "street-tiles" });
+    return pmtiles.leafletRasterLayer(new pmtiles.PMTiles(archive.url), { maxNativeZoom: archive.max_zoom, maxZoom: 19, className: "street-tiles", ...credit });
   }
-  if (config && config.tile_url) return L.tileLayer(config.tile_url, { maxZoom: 19, className: "street-tiles" });
+  if (config && config.tile_url) return L.tileLayer(config.tile_url, { maxZoom: 19, className: "street-tiles", ...credit });
   return null;
 }
 
