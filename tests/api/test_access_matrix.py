@@ -78,7 +78,6 @@ def roles(**expect: str) -> dict[str, str]:
 WATCHERS = roles(operator=ALL, probation_officer=IN, police_dispatcher=IN)
 ALERT_READERS = roles(operator=ALL, probation_officer=IN, police_dispatcher=IN, field_officer=IN)
 WRITERS = roles(operator=ALL, probation_officer=IN)
-WRITERS_ALL = roles(operator=ALL, probation_officer=ALL)  # their action names no record
 ZONE_ENTRY = roles(operator=ALL, probation_officer=ALL, police_investigator=ALL)
 SUBJECT = {"legal_basis": "parole", "name": "subject"}
 NOTE = {"text": "matrix test: a note on the person"}
