@@ -146,3 +146,41 @@ def test_an_edit_leaving_the_national_id_empty_keeps_the_stored_one(app_client):
     # and it is still what he is matched on
     monitored(api, national_id=RRN)
     assert api.get("/v1/cases/C-5").json()["match"]["basis"] == "national_id"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (
+            {"valid_from": "2026-12-06T10:00:00+09:00", "valid_until": "2026-12-06T09:00:00+09:00"},
+            "valid_until",
+        ),
+        ({"violation_distance_m": 500, "warning_distance_m": 400}, "warning_distance_m"),
+        ({"zones": [{"kind": "exclusion", "circle": {"lat": 37.6, "lon": 127.2, "radius_m": 0}}]}, "zones.0"),
+    ],
+)
+def test_a_bad_decision_names_its_field(app_client, change, field):
+    """Each refusal names the field to change: the decision form shows it there."""
+    api = app_client
+    assert api.put("/v1/cases/C-6", case_body(), who=INV).status_code == 201
+    r = api.post("/v1/cases/C-6/decisions", {**GRANT, "granted": False, **change}, who=INV)
+    assert r.status_code == 422, r.text
+    assert any(d["field"].startswith(field) for d in r.json()["detail"]), r.json()
+
+
+def test_a_granted_decision_with_a_start_and_a_zone_makes_the_order_with_them(app_client):
+    api = app_client
+    monitored(api, birth_date=BORN, national_id=RRN)
+    assert api.put("/v1/cases/C-7", case_body(), who=INV).status_code == 201
+    zone = {
+        "kind": "exclusion",
+        "label": "her flat",
+        "circle": {"lat": 37.64, "lon": 127.21, "radius_m": 300},
+    }
+    body = {**GRANT, "valid_from": "2026-12-06T09:00:00+09:00", "zones": [zone]}
+    r = api.post("/v1/cases/C-7/decisions", body, who=INV)
+    assert r.status_code == 201, r.text
+    order = api.get(f"/v1/orders/{r.json()['order_id']}").json()
+    assert order["valid_from"].startswith("2026-12-06T00:00:00")
+    [made] = order["zones"]
+    assert made["label"] == "her flat" and made["shape"]["circle"]["radius_m"] == 300

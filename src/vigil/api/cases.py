@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
-from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, ValidationInfo, field_validator, model_validator
 from sqlalchemy import false, or_, select
 
 from vigil.api import deps, trail
@@ -108,17 +108,24 @@ class DecisionIn(BaseModel):
         default=None, description="an existing order to change; default: a new one"
     )
 
-    @model_validator(mode="after")
-    def consistent(self) -> DecisionIn:
-        if self.warning_distance_m < self.violation_distance_m:
-            raise ValueError("warning_distance_m must be at least violation_distance_m")
-        if (
-            self.valid_until is not None
-            and self.valid_from is not None
-            and self.valid_until <= self.valid_from
-        ):
+    # Checked on the later field of each pair (fields are validated in order, so the earlier one is
+    # in `info.data` when it was valid): the refusal names the field to change, and the control
+    # centre shows it there.
+    @field_validator("valid_until")
+    @classmethod
+    def ends_after_start(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        start = info.data.get("valid_from")
+        if value is not None and start is not None and value <= start:
             raise ValueError("valid_until must be after valid_from")
-        return self
+        return value
+
+    @field_validator("warning_distance_m")
+    @classmethod
+    def warns_before(cls, value: float, info: ValidationInfo) -> float:
+        violation = info.data.get("violation_distance_m")
+        if violation is not None and value < violation:
+            raise ValueError("warning_distance_m must be at least violation_distance_m")
+        return value
 
 
 # How a case ended (store.cases.OUTCOMES, spelled out for the schema and checked the same below).
