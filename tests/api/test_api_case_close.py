@@ -96,6 +96,18 @@ def test_a_closed_case_is_not_matched_when_a_subject_comes(app_client):
     assert len(alerts_of(api, "S1")) == 1
 
 
+def test_a_closed_case_leaves_the_review_list_and_takes_no_match(app_client):
+    api = app_client
+    monitored(api, birth_date=BORN)  # 김민수, no national id
+    assert api.put("/v1/cases/C-8", case_body(suspect={"name": "김민수"}), who=INV).status_code == 201
+    assert [c["id"] for c in api.get("/v1/cases/review").json()] == ["C-8"]
+    assert api.post("/v1/cases/C-8/close", {**CLOSE, "outcome": "transferred"}).status_code == 200
+    assert api.get("/v1/cases/review").json() == []
+    r = api.post("/v1/cases/C-8/match", {"subject_id": "S1"})
+    assert r.status_code == 409 and "reopen" in r.text
+    assert alerts_of(api, "S1") == []
+
+
 def test_who_may_close(app_client):
     api = app_client
     monitored(api, birth_date=BORN, national_id=RRN)
