@@ -426,7 +426,8 @@ export class Cases {
   form() {
     const editing = this.editing;
     // A case stays with its station's area (the server refuses a move): editing shows only its own.
-    const areas = editing ? [{ code: editing.area, name: editing.area, name_en: editing.area }] : this.me.scope?.areas || [];
+    const scoped = this.me.scope?.areas || [];
+    const areas = editing ? [scoped.find((x) => x.code === editing.area) || { code: editing.area }] : scoped;
     const english = language() === "en";
     const text = (name, extra = "") => (id, a) => `<input id="${id}" name="${name}" type="text"${a}${extra}>`;
     const opts = (values, prefix) => values.map((v) => `<option value="${esc(v)}">${esc(t(`${prefix}${v}`))}</option>`).join("");
