@@ -78,7 +78,7 @@ def roles(**expect: str) -> dict[str, str]:
 WATCHERS = roles(operator=ALL, probation_officer=IN, police_dispatcher=IN)
 ALERT_READERS = roles(operator=ALL, probation_officer=IN, police_dispatcher=IN, field_officer=IN)
 WRITERS = roles(operator=ALL, probation_officer=IN)
-WRITERS_ALL = roles(operator=ALL, probation_officer=ALL)  # their action names no record
+ZONE_ENTRY = roles(operator=ALL, probation_officer=ALL, police_investigator=ALL)
 SUBJECT = {"legal_basis": "parole", "name": "subject"}
 NOTE = {"text": "matrix test: a note on the person"}
 ZONE = {"kind": "exclusion", "circle": {"lat": 37.7, "lon": 127.3, "radius_m": 200}}
@@ -321,15 +321,14 @@ def matrix(a1: str, a2: str) -> list[Row]:
         Row("GET", "/v1/settings", "/v1/settings", roles(admin=ALL)),
         # how the system runs: admins (and the scrape token, tests/api/test_api_metrics.py)
         Row("GET", "/metrics", "/metrics", roles(admin=ALL)),
-        # addresses through the deployment's geocoder: those who enter zones
-        Row(
-            "GET", "/v1/geocode", "/v1/geocode", WRITERS_ALL, params={"q": "세종대로 110"}, unconfigured=True
-        ),
+        # addresses through the deployment's geocoder: those who enter zones (a court's 3-2 on a case
+        # too: the investigator records its zones)
+        Row("GET", "/v1/geocode", "/v1/geocode", ZONE_ENTRY, params={"q": "세종대로 110"}, unconfigured=True),
         Row(
             "GET",
             "/v1/geocode/reverse",
             "/v1/geocode/reverse",
-            WRITERS_ALL,
+            ZONE_ENTRY,
             params={"lat": "37.5665", "lon": "126.978"},
             unconfigured=True,
         ),
@@ -412,6 +411,10 @@ def matrix(a1: str, a2: str) -> list[Row]:
         # a matched case answers 409 to a second match: the policy let it through
         Row("POST", "/v1/cases/C1/match", "/v1/cases/C2/match", roles(operator=ALL), NO_MATCH, NO_MATCH),
         Row("GET", "/v1/cases/review", "/v1/cases/review", roles(operator=ALL)),
+        # closing (and reopening) the police's case: its station's investigators and operators, not
+        # probation; the first close passes, the others are 409 (the case's state, past the policy)
+        Row("POST", "/v1/cases/C1/close", "/v1/cases/C2/close", CASE_CLOSERS, CLOSE, CLOSE),
+        Row("POST", "/v1/cases/C1/reopen", "/v1/cases/C2/reopen", CASE_CLOSERS, REOPEN, REOPEN),
         # a probation officer's caseload view: his own; an operator's, any officer's
         Row(
             "GET",
@@ -430,6 +433,9 @@ ABSENCE = {
 CASE_READERS = roles(operator=ALL, probation_officer=IN, police_investigator=IN, auditor=ALL)
 REFUSED = {"measure": "4", "granted": False, "court_reference": "matrix 1", "decided_on": "2026-12-01"}
 NO_MATCH = {"subject_id": None}
+CASE_CLOSERS = roles(operator=ALL, police_investigator=IN)
+CLOSE = {"outcome": "other", "reason": "matrix test"}
+REOPEN = {"reason": "matrix test"}
 
 
 def case_body(subject: str, area: str) -> dict[str, Any]:

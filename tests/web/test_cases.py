@@ -163,3 +163,111 @@ def test_a_case_across_the_agencies_from_report_to_a_live_order(site: Site, peop
     expect(probation.get_by_test_id("caseload-expiring")).to_contain_text("10일 후 만료")
     assert found == []
     assert problems == []
+
+
+def test_a_case_edited_decided_with_a_start_and_a_zone_then_closed_and_reopened(
+    site: Site, people: Any
+) -> None:
+    """The investigator edits a recorded case (the form filled in from it, the national id never
+    shown back and kept when left empty), records the court's 3-2 with its start and a zone typed in,
+    then closes the case with its outcome (the order stays in force) and reopens it."""
+    pair = site.pair()
+    investigator = site.account(Role.POLICE_INVESTIGATOR, areas=("31",))
+    name = site.call("GET", f"/v1/subjects/{pair.subject}").json()["name"]
+    case_id = f"C-CLOSE-{pair.n}"
+    body = {
+        "kind": "stalking", "area": "31", "station": "Namyangju South",
+        "suspect": {"name": name, "subject_id": pair.subject, "national_id": "850314-1234567"},
+        "victim": {"name": "Choi"}, "offences": ["stalking", "threats"],
+        "reports": [{"at": "2026-11-20T21:10:00+09:00", "summary": "waited outside her flat"}],
+        "measures_requested": ["3-2"],
+    }  # fmt: skip
+    site.call("PUT", f"/v1/cases/{case_id}", body, who=investigator)
+    found: list[str] = []
+    police = people()
+    problems = watch(police)
+    sign_in(police, site, investigator, purpose=False, role="police_investigator")
+    language(police, "en")
+    police.locator(f"[data-testid=case-item][data-case-id='{case_id}']").click()
+    expect(police.get_by_test_id("case-detail")).to_have_attribute("data-case-id", case_id)
+
+    # --- edit: the form holds the case as recorded, but not its national id ----------------------
+    police.get_by_test_id("case-edit").click()
+    form = police.get_by_test_id("case-form")
+    expect(form).to_have_attribute("data-editing", case_id)
+    expect(form.get_by_label("Case number")).to_have_value(case_id)
+    expect(form.get_by_label("Police station")).to_have_value("Namyangju South")
+    expect(form.get_by_label("Offences (one per line)")).to_have_value("stalking\nthreats")
+    expect(form.get_by_label("What happened")).to_have_value("waited outside her flat")
+    expect(form.get_by_label("3-2: electronic monitoring")).to_be_checked()
+    expect(form.get_by_label("National id (resident registration number)")).to_have_value("")
+    expect(police.get_by_test_id("case-nid-kept")).to_be_visible()
+    found += violations(police, "editing a case (en)")
+    form.get_by_label("Police station").fill("Namyangju South, team 2")
+    police.get_by_test_id("case-save").click()
+    expect(police.get_by_test_id("case-message")).to_have_text("The case is updated.")
+    stored = site.call("GET", f"/v1/cases/{case_id}").json()
+    assert stored["station"] == "Namyangju South, team 2" and stored["suspect"]["has_national_id"] is True
+
+    # --- the court's 3-2, valid from an hour ago, with a zone typed in ---------------------------
+    start = (datetime.now() - timedelta(hours=1)).replace(second=0, microsecond=0)
+    until = (datetime.now() + timedelta(days=60)).strftime("%Y-%m-%dT%H:%M")
+    decision = police.get_by_test_id("decision-form")
+    expect(decision.get_by_label("Valid from")).not_to_have_value("")  # now, unless changed
+    decision.get_by_label("Court case number").fill("2026초기77")
+    decision.get_by_label("Decided on").fill(datetime.now().strftime("%Y-%m-%d"))
+    decision.get_by_label("Valid from").fill(start.strftime("%Y-%m-%dT%H:%M"))
+    decision.get_by_label("Valid until").fill(start.strftime("%Y-%m-%dT%H:%M"))  # not after the start
+    zones = police.get_by_test_id("decision-zones")
+    zones.get_by_test_id("zone-add-numeric").click()
+    card = zones.get_by_test_id("zone-card-0")
+    expect(card).to_be_visible()
+    card.get_by_label("Label").fill("her workplace")
+    police.get_by_test_id("decision-save").click()
+    expect(police.get_by_test_id("case-error-d.valid_until")).to_have_text(
+        "The end must come after the start."
+    )
+    expect(card.get_by_label("Label")).to_have_value("her workplace")  # the zone is kept
+    found += violations(police, "decision with a zone and an error (en)")
+    shoot(police, "cases-decision-zones.png")
+    decision.get_by_label("Valid until").fill(until)
+    police.get_by_test_id("decision-save").click()
+    expect(police.get_by_test_id("case-message")).to_contain_text("is in force from now")
+    order_id = police.get_by_test_id("case-order").get_attribute("data-order-id")
+    order = site.call("GET", f"/v1/orders/{order_id}").json()
+    assert datetime.fromisoformat(order["valid_from"]) == start.astimezone()
+    [zone] = order["zones"]
+    assert zone["label"] == "her workplace" and zone["shape"]["circle"]["radius_m"] == 200
+
+    # --- closed: the outcome is asked for; the order stays in force ----------------------------
+    police.get_by_test_id("case-close").click()
+    close = police.get_by_test_id("close-form")
+    close.get_by_label("Why it is closed").fill("sent to the prosecutor")
+    police.get_by_test_id("close-confirm").click()
+    expect(police.get_by_test_id("case-error-close.outcome")).to_have_text("Required.")
+    found += violations(police, "closing a case, with an error (en)")
+    close.get_by_label("Outcome").select_option("charged")
+    police.get_by_test_id("close-confirm").click()
+    closed = police.get_by_test_id("case-closed")
+    expect(closed).to_contain_text("Closed: Charged")
+    expect(closed).to_contain_text("sent to the prosecutor")
+    expect(closed).to_contain_text("leaves them in force")
+    expect(police.get_by_test_id("case-detail")).to_have_attribute("data-status", "closed")
+    for gone in ("decision-form", "case-edit", "case-close"):
+        expect(police.get_by_test_id(gone)).to_have_count(0)
+    expect(police.get_by_test_id("case-order")).to_contain_text("in force")
+    assert site.call("GET", f"/v1/orders/{order_id}").json()["ended_at"] is None
+    language(police, "ko")
+    expect(closed).to_contain_text("종결된 사건: 송치")
+    found += violations(police, "a closed case (ko)")
+    shoot(police, "cases-closed.png")
+
+    # --- reopened, saying why -----------------------------------------------------------------
+    police.get_by_test_id("case-reopen").click()
+    police.get_by_test_id("close-form").get_by_label("재개 사유").fill("새 신고 접수")
+    police.get_by_test_id("close-confirm").click()
+    expect(police.get_by_test_id("case-message")).to_have_text("사건을 재개했습니다.")
+    expect(police.get_by_test_id("case-reopened")).to_contain_text("새 신고 접수")
+    expect(police.get_by_test_id("decision-form")).to_be_visible()
+    assert found == []
+    assert problems == []

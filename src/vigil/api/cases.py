@@ -17,10 +17,10 @@ what it did.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
-from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, ValidationInfo, field_validator, model_validator
 from sqlalchemy import false, or_, select
 
 from vigil.api import deps, trail
@@ -108,17 +108,52 @@ class DecisionIn(BaseModel):
         default=None, description="an existing order to change; default: a new one"
     )
 
-    @model_validator(mode="after")
-    def consistent(self) -> DecisionIn:
-        if self.warning_distance_m < self.violation_distance_m:
-            raise ValueError("warning_distance_m must be at least violation_distance_m")
-        if (
-            self.valid_until is not None
-            and self.valid_from is not None
-            and self.valid_until <= self.valid_from
-        ):
+    # Checked on the later field of each pair (fields are validated in order, so the earlier one is
+    # in `info.data` when it was valid): the refusal names the field to change, and the control
+    # centre shows it there.
+    @field_validator("valid_until")
+    @classmethod
+    def ends_after_start(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        start = info.data.get("valid_from")
+        if value is not None and start is not None and value <= start:
             raise ValueError("valid_until must be after valid_from")
-        return self
+        return value
+
+    @field_validator("warning_distance_m")
+    @classmethod
+    def warns_before(cls, value: float, info: ValidationInfo) -> float:
+        violation = info.data.get("violation_distance_m")
+        if violation is not None and value < violation:
+            raise ValueError("warning_distance_m must be at least violation_distance_m")
+        return value
+
+
+# How a case ended (store.cases.OUTCOMES, spelled out for the schema and checked the same below).
+Outcome = Literal["charged", "no_further_action", "withdrawn", "transferred", "other"]
+assert get_args(Outcome) == store.OUTCOMES
+
+
+class CloseIn(BaseModel):
+    outcome: Outcome
+    reason: str = Field(min_length=1, max_length=2000, description="why, in a sentence or two")
+
+    @field_validator("reason")
+    @classmethod
+    def said(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("say why")
+        return value.strip()
+
+
+class ReopenIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000, description="why the case is open again")
+
+    @field_validator("reason")
+    @classmethod
+    def said(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("say why")
+        return value.strip()
 
 
 class MatchIn(BaseModel):
@@ -235,6 +270,18 @@ def case_json(request: Request, principal: Principal, row: Any) -> dict[str, Any
         "created_by": row.created_by,
         "created_at": iso(row.created_at),
         "updated_at": iso(row.updated_at),
+        # closing ends the police's case, never the court's orders (they stay in `orders`, in force)
+        "closed": None
+        if row.status != "closed"
+        else {
+            "at": iso(row.closed_at),
+            "by": row.closed_by,
+            "outcome": row.close_outcome,
+            "reason": row.close_reason,
+        },
+        "reopened": None
+        if row.reopened_at is None
+        else {"at": iso(row.reopened_at), "by": row.reopened_by, "reason": row.reopen_reason},
     }
     if principal.role is Role.OPERATOR:
         body["review"] = row.review
@@ -295,6 +342,7 @@ Writer = Annotated[Principal, Depends(require(Action.CASES_WRITE))]
 Reader = Annotated[Principal, Depends(require(Action.CASES_READ))]
 Decider = Annotated[Principal, Depends(require(Action.CASES_DECIDE))]
 Reviewer = Annotated[Principal, Depends(require(Action.CASES_REVIEW))]
+Closer = Annotated[Principal, Depends(require(Action.CASES_CLOSE))]
 
 
 def _station_victim(conn: Any, principal: Principal, person_id: str) -> bool:
@@ -393,7 +441,9 @@ def review_list(request: Request, principal: Reviewer) -> list[dict[str, Any]]:
     (probation is never told on a near match)."""
     with deps.services(request).db.connect() as conn:
         rows = conn.execute(
-            select(t.cases).where(t.cases.c.match_state == "review").order_by(t.cases.c.updated_at)
+            select(t.cases)
+            .where(t.cases.c.match_state == "review", t.cases.c.status == "open")
+            .order_by(t.cases.c.updated_at)
         ).all()
     return [case_json(request, principal, r) for r in rows]
 
@@ -459,3 +509,31 @@ async def add_decision(
     )
     found = case_json(request, principal, _case(request, principal, case_id))
     return {"decision": decision_id, "order_id": order_id, "case": found}
+
+
+@router.post("/cases/{case_id}/close")
+async def close_case(request: Request, case_id: str, body: CloseIn, principal: Closer) -> dict[str, Any]:
+    """Close a case with its outcome and why: its station's investigators, or an operator. A closed
+    case is matched no more and leaves probation's open cases; the orders its decisions made are
+    court orders and stay in force. Closed already: 409."""
+    _case(request, principal, case_id)
+    await write(request, lambda c, now: store.close(c, now, case_id, body.outcome, body.reason, principal.id))
+    await trail.record(
+        request,
+        trail.entry(
+            request, principal.id, principal.role.value, "case.close", case=case_id, outcome=body.outcome
+        ),
+    )
+    return case_json(request, principal, _case(request, principal, case_id))
+
+
+@router.post("/cases/{case_id}/reopen")
+async def reopen_case(request: Request, case_id: str, body: ReopenIn, principal: Closer) -> dict[str, Any]:
+    """Reopen a closed case, saying why (open already: 409). It is matched again on its next write
+    and when a subject changes, as any open case."""
+    _case(request, principal, case_id)
+    await write(request, lambda c, now: store.reopen(c, now, case_id, body.reason, principal.id))
+    await trail.record(
+        request, trail.entry(request, principal.id, principal.role.value, "case.reopen", case=case_id)
+    )
+    return case_json(request, principal, _case(request, principal, case_id))

@@ -58,6 +58,7 @@ class Action(StrEnum):
     CASES_READ = "cases.read"  # a case: its station's investigators, the matched subject's officer
     CASES_DECIDE = "cases.decide"  # record a court's decision on a case's measures
     CASES_REVIEW = "cases.review"  # confirm or dismiss a near match (never sent to probation alone)
+    CASES_CLOSE = "cases.close"  # close a case with its outcome, or reopen it
     ABSENCES_APPROVE = "absences.approve"  # let a subject be away from a curfew or zone for a window
     CASELOAD = "caseload.read"  # a probation officer's caseload and load (api/caseload.py)
     REMINDERS = "reminders.read"  # one's own reminders of orders about to end (api/reminders.py)
@@ -123,6 +124,9 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     ),
     Action.CASES_DECIDE: frozenset({Role.POLICE_INVESTIGATOR, Role.PROBATION_OFFICER, Role.OPERATOR}),
     Action.CASES_REVIEW: frozenset({Role.OPERATOR}),
+    # A case is the police's: its station's investigators close and reopen it, operators too (a
+    # station gone quiet on a case matched long ago). Probation does not end the police's work.
+    Action.CASES_CLOSE: frozenset({Role.POLICE_INVESTIGATOR, Role.OPERATOR}),
     # His officer approves an absence for the subjects of their caseload; operators, who run the
     # night, may too. Read like his record (api/absences.py), so the police see it as well.
     Action.ABSENCES_APPROVE: frozenset({Role.PROBATION_OFFICER, Role.OPERATOR}),
@@ -132,9 +136,10 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     # Those reminded before an order ends: the subject's probation officer and the case's police.
     # Each reads only the reminders sent to their own account.
     Action.REMINDERS: frozenset({Role.PROBATION_OFFICER, Role.POLICE_INVESTIGATOR}),
-    # Those who enter zones (a victim's home, his workplace) by address: the registry's writers. What
-    # they ask leaves for the geocoder; it is in the trail (the query), like every call.
-    Action.GEOCODE: frozenset({Role.OPERATOR, Role.PROBATION_OFFICER}),
+    # Those who enter zones (a victim's home, his workplace) by address: the registry's writers, and
+    # the police investigators who record a court's 3-2 with its zones (api/cases.py). What they ask
+    # leaves for the geocoder; it is in the trail (the query), like every call.
+    Action.GEOCODE: frozenset({Role.OPERATOR, Role.PROBATION_OFFICER, Role.POLICE_INVESTIGATOR}),
 }
 
 # Actions on system settings, the trail or the caller's own device: there are no records to scope,

@@ -82,6 +82,13 @@ def put_case(conn: Connection, now: datetime, case: CaseIn) -> Touched:
     existing = conn.execute(select(t.cases).where(t.cases.c.id == case.case_id)).first()
     if existing is not None and existing.area != case.area:
         raise Refused("area", "a case stays with the station that recorded it")
+    if existing is not None and existing.status == "closed":
+        raise Conflict(f"case {case.case_id!r} is closed: reopen it first to change it", "status")
+    suspect = case.suspect
+    if suspect.national_id_hash is None and existing is not None:
+        # The number is never shown back, so the edit form cannot hold it: left empty, the stored
+        # hash stays (and is matched on), rather than an edit silently forgetting it.
+        suspect = Identity(suspect.name, suspect.birth_date, existing.suspect_national_id_hash)
     # A named subject id that does not exist is kept and matches no one: refusing it would tell an
     # investigator which ids are monitored subjects.
     if case.victim_id is not None and not records.exists(conn, t.protected_persons, case.victim_id):
@@ -90,9 +97,9 @@ def put_case(conn: Connection, now: datetime, case: CaseIn) -> Touched:
         "kind": case.kind,
         "area": case.area,
         "station": case.station,
-        "suspect_name": case.suspect.name,
-        "suspect_birth_date": case.suspect.birth_date.isoformat() if case.suspect.birth_date else None,
-        "suspect_national_id_hash": case.suspect.national_id_hash,
+        "suspect_name": suspect.name,
+        "suspect_birth_date": suspect.birth_date.isoformat() if suspect.birth_date else None,
+        "suspect_national_id_hash": suspect.national_id_hash,
         "suspect_subject_id": case.suspect_subject_id,
         "victim_id": case.victim_id,
         "victim_name": case.victim_name,
@@ -114,9 +121,7 @@ def put_case(conn: Connection, now: datetime, case: CaseIn) -> Touched:
     alarms: tuple[Signal, ...] = ()
     verdict = Verdict(None, ())
     if existing is None or existing.match_state in ("none", "review"):
-        verdict = match(
-            case.suspect, _subjects(conn, case.suspect, case.suspect_subject_id), case.suspect_subject_id
-        )
+        verdict = match(suspect, _subjects(conn, suspect, case.suspect_subject_id), case.suspect_subject_id)
         alarms = _settle(conn, now, case.case_id, verdict, by=None)
     return Touched(result=(existing is None, verdict), alarms=alarms)
 
@@ -165,6 +170,8 @@ def confirm(conn: Connection, now: datetime, case_id: str, subject_id: str | Non
         raise NotFound(f"no case {case_id!r}")
     if case.match_state == "matched":
         raise Conflict(f"case {case_id!r} is matched already (to {case.matched_subject_id})")
+    if case.status == "closed":
+        raise Conflict(f"case {case_id!r} is closed: reopen it first", "status")
     if subject_id is None:
         conn.execute(
             update(t.cases)
@@ -244,6 +251,10 @@ def decide(conn: Connection, now: datetime, decision: DecisionIn) -> Touched:
     case = conn.execute(select(t.cases).where(t.cases.c.id == decision.case_id)).first()
     if case is None:
         raise NotFound(f"no case {decision.case_id!r}")
+    if case.status == "closed":
+        # A closed case takes no more work: a decision that comes after (an extension) is recorded
+        # once the case is reopened, or on the order in the registry.
+        raise Conflict(f"case {decision.case_id!r} is closed: reopen it first", "status")
     decision_id = f"dec-{uuid.uuid4().hex[:16]}"
     order_id: str | None = None
     touched = Touched()
@@ -296,3 +307,46 @@ def decide(conn: Connection, now: datetime, decision: DecisionIn) -> Touched:
     )  # fmt: skip
     conn.execute(update(t.cases).where(t.cases.c.id == case.id).values(updated_at=now))
     return Touched(result=(decision_id, order_id), orders=touched.orders)
+
+
+# --- closing and reopening --------------------------------------------------------------------------
+
+# How a case ended, as the police record it (a fixed list, so the figures can be counted).
+OUTCOMES = ("charged", "no_further_action", "withdrawn", "transferred", "other")
+
+
+def close(conn: Connection, now: datetime, case_id: str, outcome: str, reason: str, by: str) -> Touched:
+    """Close a case: it is matched no more and leaves probation's open cases. The orders its decisions
+    made are the court's and stay in force: closing the police case ends none of them."""
+    case = conn.execute(select(t.cases).where(t.cases.c.id == case_id)).first()
+    if case is None:
+        raise NotFound(f"no case {case_id!r}")
+    if case.status == "closed":
+        raise Conflict(f"case {case_id!r} is closed already", "status")
+    conn.execute(
+        update(t.cases)
+        .where(t.cases.c.id == case_id)
+        .values(
+            status="closed", closed_at=now, closed_by=by, close_outcome=outcome, close_reason=reason,
+            updated_at=now,
+        )
+    )  # fmt: skip
+    return Touched(result=None)
+
+
+def reopen(conn: Connection, now: datetime, case_id: str, reason: str, by: str) -> Touched:
+    """Reopen a closed case: open again, matched again on its next write or a subject's change."""
+    case = conn.execute(select(t.cases).where(t.cases.c.id == case_id)).first()
+    if case is None:
+        raise NotFound(f"no case {case_id!r}")
+    if case.status != "closed":
+        raise Conflict(f"case {case_id!r} is open", "status")
+    conn.execute(
+        update(t.cases)
+        .where(t.cases.c.id == case_id)
+        .values(
+            status="open", closed_at=None, closed_by=None, close_outcome=None, close_reason=None,
+            reopened_at=now, reopened_by=by, reopen_reason=reason, updated_at=now,
+        )
+    )  # fmt: skip
+    return Touched(result=None)

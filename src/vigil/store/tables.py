@@ -633,6 +633,16 @@ cases = Table(
     Column("review", JSON, nullable=False),  # near candidates: [{subject_id, why}]
     Column("created_by", String(ID), nullable=False),
     *_stamps(),
+    # Closed by its station's investigator or an operator (migration 0021): the outcome is one of
+    # store.cases.OUTCOMES; the reason is free text. A reopening keeps its own last who, when, why
+    # (the trail holds every close and reopen); reopening clears the closing.
+    Column("closed_at", UTCTime(), nullable=True),
+    Column("closed_by", String(ID), nullable=True),
+    Column("close_outcome", String(30), nullable=True),
+    Column("close_reason", String(2000), nullable=True),
+    Column("reopened_at", UTCTime(), nullable=True),
+    Column("reopened_by", String(ID), nullable=True),
+    Column("reopen_reason", String(2000), nullable=True),
 )
 
 case_decisions = Table(

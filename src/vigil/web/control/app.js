@@ -30,6 +30,7 @@ const CASES = new Set(["police_investigator", "probation_officer", "operator"]);
 const CASE_WRITERS = new Set(["police_investigator"]);
 const CASE_DECIDERS = new Set(["police_investigator", "probation_officer", "operator"]);
 const CASE_REVIEWERS = new Set(["operator"]);
+const CASE_CLOSERS = new Set(["police_investigator", "operator"]); // api/policy.py CASES_CLOSE
 const CASELOAD = new Set(["probation_officer", "operator"]); // GET /v1/caseload
 const REMINDED = new Set(["probation_officer", "police_investigator"]); // GET /v1/me/reminders
 
@@ -133,7 +134,8 @@ async function show(view) {
     showOnly("cases");
     if (!state.screens.cases) {
       state.screens.cases = new Cases($("#cases"), {
-        me: state.me, canWrite: CASE_WRITERS.has(role), canDecide: CASE_DECIDERS.has(role), canReview: CASE_REVIEWERS.has(role),
+        me: state.me, config: state.config, canWrite: CASE_WRITERS.has(role), canDecide: CASE_DECIDERS.has(role),
+        canReview: CASE_REVIEWERS.has(role), canClose: CASE_CLOSERS.has(role),
       });
     }
     await state.screens.cases.start();

@@ -5,19 +5,26 @@
 //   proposal with the facts a court application needs, and takes the court's decision;
 // - a probation officer lists the cases matched to his caseload (and records decisions too);
 // - an operator lists the near matches waiting for review, to confirm or dismiss each.
-// Every order a case's decision made shows its end, with a reminder when it is near. The form is
+// Every order a case's decision made shows its end, with a reminder when it is near. The decision
+// form takes the order's start and its zones (zones.js, the registry's editor, on a map of its own).
+// A recorded case is edited in the same form as a new one (its national id is never shown back: left
+// empty, the stored one stays), and closed with its outcome or reopened, saying why. The forms are
 // checked here first (the server's rules) and whatever the server still refuses is shown next to
 // its field, in the user's language, like the registry's forms.
 import { api, ApiError } from "/web/common/api.js";
 import { language, t } from "/web/common/i18n.js";
+import { makeMap } from "/web/common/map.js";
 import { problem, isPhone } from "./registry.js";
-import { esc, dateTime } from "./util.js";
+import { esc, el, dateTime, msg, say } from "./util.js";
+import { ZoneEditor } from "./zones.js";
 
 const KINDS = ["stalking", "domestic_violence"];
 const MEASURES = ["1", "2", "3", "3-2", "4"];
 const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/; // as the server's ids
 const NATIONAL_ID = /^\d{6}-?\d{7}$/; // as the server's (api/national_id.py)
 const NEW_VICTIM = "";
+const OUTCOMES = ["charged", "no_further_action", "withdrawn", "transferred", "other"]; // store/cases.py
+const REASON_MAX = 2000;
 
 // The server's reasons for a near match (domain/identity.py), in the user's language; any other
 // (two subjects matching equally) is shown in the server's words.
@@ -28,11 +35,15 @@ const WHY = {
 };
 const why = (text) => (WHY[text] ? t(WHY[text]) : text);
 
-const msg = (key, vars = {}) => ({ key, vars });
-const say = (m) => (m ? t(m.key, m.vars) : "");
-
 function isoFromLocal(value) {
   return value ? new Date(value).toISOString() : null;
+}
+
+// An instant as a datetime-local input shows it (the browser's time zone, to the minute).
+function localInput(iso) {
+  const d = iso ? new Date(iso) : new Date();
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
 }
 
 function day(iso) {
@@ -49,14 +60,20 @@ export function orderEnd(order) {
 }
 
 export class Cases {
-  // me: GET /v1/me (role and scope); canWrite: record cases; canDecide: record decisions;
-  // canReview: confirm or dismiss near matches.
-  constructor(root, { me, canWrite = false, canDecide = false, canReview = false }) {
+  // me: GET /v1/me (role and scope); config: /v1/web/config (the map, the geocoder); canWrite:
+  // record and edit cases; canDecide: record decisions; canReview: confirm or dismiss near matches;
+  // canClose: close and reopen cases.
+  constructor(root, { me, config = null, canWrite = false, canDecide = false, canReview = false, canClose = false }) {
     this.root = root;
     this.me = me;
+    this.config = config;
     this.canWrite = canWrite;
     this.canDecide = canDecide;
     this.canReview = canReview;
+    this.canClose = canClose;
+    this.editing = null; // the case being edited in the form (null with `creating`: a new one)
+    this.closing = null; // "close" or "reopen": its form is showing
+    this.closeErrors = {};
     this.cases = [];
     this.review = [];
     this.current = null; // the case shown; null with `creating`: the new-case form
@@ -71,7 +88,7 @@ export class Cases {
     if (!this.built) {
       this.built = true;
       // said again in the new language, keeping what was typed in the form
-      window.addEventListener("languagechange", () => (this.creating ? this.keeping(() => {}) : this.render()));
+      window.addEventListener("languagechange", () => (this.creating ? this.keeping(() => {}) : this.again()));
     }
     await this.load();
   }
@@ -116,6 +133,7 @@ export class Cases {
         <span class="mono">${esc(c.id)}</span> ${esc(t(`cases.kind.${c.kind}`))}
         <span class="chip ${stateClass(c.match.state)}" data-testid="case-state">${esc(t(`cases.match.${c.match.state}`))}</span>
         ${soon ? `<span class="chip warning">${esc(t("cases.expiring"))}</span>` : ""}
+        ${c.status === "closed" ? `<span class="chip outline" data-testid="case-closed-chip">${esc(t("cases.closed"))}</span>` : ""}
         <span class="sub">${esc(c.suspect.name)}</span></button></li>`;
     }).join("");
     return `<ul class="list" data-testid="${testid}">${items}</ul>`;
@@ -130,6 +148,9 @@ export class Cases {
     const root = this.root;
     root.querySelector("[data-testid=case-new]")?.addEventListener("click", () => {
       this.creating = true;
+      this.editing = null;
+      this.reports = 1;
+      this.picked = NEW_VICTIM;
       this.current = null;
       this.errors = {};
       this.message = null;
@@ -157,6 +178,33 @@ export class Cases {
         e.preventDefault();
         this.decide();
       });
+      this.mountZones();
+    }
+    root.querySelector("[data-testid=case-edit]")?.addEventListener("click", () => this.edit(this.current));
+    root.querySelector("[data-testid=case-cancel-edit]")?.addEventListener("click", () => {
+      this.creating = false;
+      this.editing = null;
+      this.errors = {};
+      this.render();
+    });
+    for (const b of root.querySelectorAll("[data-testid=case-close], [data-testid=case-reopen]")) {
+      b.addEventListener("click", () => {
+        this.closing = b.dataset.testid === "case-close" ? "close" : "reopen";
+        this.closeErrors = {};
+        this.render();
+        this.root.querySelector("[data-testid=close-form] select, [data-testid=close-form] textarea")?.focus();
+      });
+    }
+    const closeForm = root.querySelector("[data-testid=close-form]");
+    if (closeForm) {
+      closeForm.addEventListener("submit", (e) => {
+        e.preventDefault();
+        this.close();
+      });
+      closeForm.querySelector("[data-testid=close-cancel]").addEventListener("click", () => {
+        this.closing = null;
+        this.render();
+      });
     }
     for (const b of root.querySelectorAll("[data-testid=review-confirm], [data-testid=review-dismiss]")) {
       b.addEventListener("click", () => this.confirm(b.dataset.subjectId || null));
@@ -165,9 +213,13 @@ export class Cases {
 
   async open(id) {
     this.creating = false;
+    this.editing = null;
+    this.closing = null;
     this.errors = {};
     this.decisionErrors = {};
+    this.decisionValues = null;
     this.message = null;
+    if (this.zones && (!this.current || this.current.id !== id)) this.zones.load([]);
     this.current = this.cases.find((c) => c.id === id) || this.review.find((c) => c.id === id);
     try {
       this.current = await api("GET", `/v1/cases/${encodeURIComponent(id)}`);
@@ -200,9 +252,18 @@ export class Cases {
     const victim = c.victim.protected_person_id ? `${esc(c.victim.name || "")} <span class="mono">${esc(c.victim.protected_person_id)}</span>` : esc(c.victim.name);
     const measures = c.measures_requested.map((x) => esc(t(`cases.measure.${x}`))).join(", ") || esc(t("cases.none_short"));
     const message = this.message ? `<p class="notice" role="status" data-testid="case-message">${esc(say(this.message))}</p>` : "";
-    return `<article class="case" data-testid="case-detail" data-case-id="${esc(c.id)}">
-      <h2 tabindex="-1"><span class="mono">${esc(c.id)}</span> · ${esc(t(`cases.kind.${c.kind}`))}</h2>
+    const open = c.status !== "closed";
+    const actions = [
+      this.canWrite && open ? `<button type="button" data-testid="case-edit">${esc(t("cases.edit"))}</button>` : "",
+      this.canClose && open && !this.closing ? `<button type="button" data-testid="case-close">${esc(t("cases.close"))}</button>` : "",
+      this.canClose && !open && !this.closing ? `<button type="button" data-testid="case-reopen">${esc(t("cases.reopen"))}</button>` : "",
+    ].join("");
+    return `<article class="case" data-testid="case-detail" data-case-id="${esc(c.id)}" data-status="${esc(c.status)}">
+      <h2 tabindex="-1"><span class="mono">${esc(c.id)}</span> · ${esc(t(`cases.kind.${c.kind}`))}${open ? "" : ` <span class="chip outline">${esc(t("cases.closed"))}</span>`}</h2>
       ${message}
+      ${this.closedNote(c)}
+      ${actions ? `<div class="steps case-actions">${actions}</div>` : ""}
+      ${this.closing ? this.closeForm(c) : ""}
       <dl class="facts">
         <dt>${esc(t("cases.f.station"))}</dt><dd>${esc(c.station || "–")} (${esc(c.area)})</dd>
         <dt>${esc(t("cases.f.suspect"))}</dt><dd>${esc(c.suspect.name)}${c.suspect.birth_date ? ` · ${esc(c.suspect.birth_date)}` : ""}${c.suspect.has_national_id ? ` · ${esc(t("cases.has_national_id"))}` : ""}${c.suspect.subject_id ? ` · <span class="mono">${esc(c.suspect.subject_id)}</span>` : ""}</dd>
@@ -217,8 +278,76 @@ export class Cases {
       ${c.proposal ? this.proposal(c.proposal) : ""}
       ${this.orders(c)}
       ${this.decisions(c)}
-      ${this.canDecide ? this.decisionForm(c) : ""}
+      ${this.canDecide && open ? this.decisionForm(c) : ""}
     </article>`;
+  }
+
+  // --- closing and reopening --------------------------------------------------------------------
+
+  // How a closed case ended; on a reopened one, when and why it was reopened.
+  closedNote(c) {
+    if (c.closed) {
+      const outcome = t(`cases.outcome.${c.closed.outcome}`);
+      return `<section class="notice closed" data-testid="case-closed" aria-labelledby="closed-title">
+        <h3 id="closed-title">${esc(t("cases.closed_title", { outcome }))}</h3>
+        <p>${esc(c.closed.reason)}</p>
+        <p class="muted small">${esc(t("cases.closed_by", { by: c.closed.by, at: dateTime(c.closed.at) }))}</p>
+        <p class="small">${esc(t("cases.closed_orders"))}</p></section>`;
+    }
+    if (c.reopened) {
+      return `<p class="muted small" data-testid="case-reopened">${esc(t("cases.reopened_by", { by: c.reopened.by, at: dateTime(c.reopened.at), reason: c.reopened.reason }))}</p>`;
+    }
+    return "";
+  }
+
+  closeForm(c) {
+    const e = this.closeErrors;
+    const f = (name, label, control, opts = {}) => this.field(`close.${name}`, label, control, { ...opts, errors: e });
+    const closing = this.closing === "close";
+    const general = e[""];
+    return `<form class="record close-form" data-testid="close-form" data-action="${esc(this.closing)}" novalidate aria-labelledby="close-title">
+      <h3 id="close-title" class="wide">${esc(t(closing ? "cases.close_title" : "cases.reopen_title", { id: c.id }))}</h3>
+      ${closing ? f("outcome", "cases.f.close_outcome", (id, a) => `<select id="${id}" name="outcome"${a}><option value="">${esc(t("cases.outcome.pick"))}</option>${OUTCOMES.map((x) => `<option value="${esc(x)}">${esc(t(`cases.outcome.${x}`))}</option>`).join("")}</select>`, { required: true }) : ""}
+      ${f("reason", closing ? "cases.f.close_reason" : "cases.f.reopen_reason", (id, a) => `<textarea id="${id}" name="reason" rows="3" maxlength="${REASON_MAX}"${a}></textarea>`, { wide: true, required: true })}
+      ${closing ? `<p class="muted small wide">${esc(t("cases.closed_orders"))}</p>` : ""}
+      <div class="actions wide"><button type="submit" class="primary" data-testid="close-confirm">${esc(t(closing ? "cases.close_confirm" : "cases.reopen_confirm"))}</button>
+        <button type="button" data-testid="close-cancel">${esc(t("cases.cancel"))}</button>
+        <span class="error" role="alert" data-testid="close-error-general"${general ? "" : " hidden"}>${esc(say(general))}</span></div>
+    </form>`;
+  }
+
+  async close() {
+    const form = this.root.querySelector("[data-testid=close-form]");
+    const action = this.closing;
+    const values = Object.fromEntries([...form.elements].filter((x) => x.name).map((x) => [x.name, x.value]));
+    const errors = {};
+    const body = { reason: values.reason.trim() };
+    if (!body.reason) errors["close.reason"] = msg("err.missing");
+    else if (body.reason.length > REASON_MAX) errors["close.reason"] = msg("err.string_too_long");
+    if (action === "close") {
+      body.outcome = values.outcome;
+      if (!OUTCOMES.includes(body.outcome)) errors["close.outcome"] = msg("err.missing");
+    }
+    const shown = (found) => {
+      this.closeErrors = found;
+      this.render();
+      const again = this.root.querySelector("[data-testid=close-form]");
+      for (const [k, val] of Object.entries(values)) if (again.elements[k]) again.elements[k].value = val;
+      again.querySelector("[aria-invalid=true]")?.focus();
+    };
+    if (Object.keys(errors).length) return shown(errors);
+    try {
+      this.current = await api("POST", `/v1/cases/${encodeURIComponent(this.current.id)}/${action}`, body);
+      this.closing = null;
+      this.closeErrors = {};
+      this.message = msg(action === "close" ? "cases.closed_now" : "cases.reopened_now");
+      await this.load();
+      this.root.querySelector("[data-testid=case-main] h2")?.focus();
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) throw error;
+      const found = refusal(error, new Set(Object.keys(values)));
+      shown(Object.fromEntries(Object.entries(found).map(([k, val]) => [k ? `close.${k}` : "", val])));
+    }
   }
 
   monitored(m) {
@@ -295,7 +424,10 @@ export class Cases {
   }
 
   form() {
-    const areas = this.me.scope?.areas || [];
+    const editing = this.editing;
+    // A case stays with its station's area (the server refuses a move): editing shows only its own.
+    const scoped = this.me.scope?.areas || [];
+    const areas = editing ? [scoped.find((x) => x.code === editing.area) || { code: editing.area }] : scoped;
     const english = language() === "en";
     const text = (name, extra = "") => (id, a) => `<input id="${id}" name="${name}" type="text"${a}${extra}>`;
     const opts = (values, prefix) => values.map((v) => `<option value="${esc(v)}">${esc(t(`${prefix}${v}`))}</option>`).join("");
@@ -304,9 +436,10 @@ export class Cases {
         ${this.field(`reports.${i}.at`, "cases.f.report_at", (id, a) => `<input id="${id}" name="reports.${i}.at" type="datetime-local"${a}>`)}
         ${this.field(`reports.${i}.summary`, "cases.f.report_summary", text(`reports.${i}.summary`, ' maxlength="2000"'), { wide: true })}</div>`).join("");
     const general = this.errors[""];
-    return `<form class="record case-form" data-testid="case-form" novalidate>
-      <h2 class="wide" tabindex="-1">${esc(t("cases.new_title"))}</h2>
-      ${this.field("id", "cases.f.id", text("id", ` placeholder="${esc(t("cases.f.id_hint"))}"`), { required: true })}
+    const nidHint = editing && editing.suspect.has_national_id ? `<p class="muted small wide" id="c-nid-kept" data-testid="case-nid-kept">${esc(t("cases.f.national_id_kept"))}</p>` : "";
+    return `<form class="record case-form" data-testid="case-form" data-editing="${esc(editing ? editing.id : "")}" novalidate>
+      <h2 class="wide" tabindex="-1">${esc(editing ? t("cases.edit_title", { id: editing.id }) : t("cases.new_title"))}</h2>
+      ${this.field("id", "cases.f.id", text("id", editing ? " readonly" : ` placeholder="${esc(t("cases.f.id_hint"))}"`), { required: true })}
       ${this.field("kind", "cases.f.kind", (id, a) => `<select id="${id}" name="kind"${a}>${opts(KINDS, "cases.kind.")}</select>`)}
       ${this.field("area", "cases.f.area", (id, a) => `<select id="${id}" name="area"${a}>${areas.map((x) => `<option value="${esc(x.code)}">${esc((english ? x.name_en : x.name) || x.code)} (${esc(x.code)})</option>`).join("")}</select>`, { required: true })}
       ${this.field("station", "cases.f.station", text("station", ' maxlength="200"'))}
@@ -314,6 +447,7 @@ export class Cases {
         ${this.field("suspect.name", "cases.f.name", text("suspect.name", ' maxlength="200" autocomplete="off"'), { required: true })}
         ${this.field("suspect.birth_date", "cases.f.birth_date", (id, a) => `<input id="${id}" name="suspect.birth_date" type="date"${a}>`)}
         ${this.field("suspect.national_id", "cases.f.national_id", text("suspect.national_id", ' autocomplete="off" inputmode="numeric"'))}
+        ${nidHint}
         ${this.field("suspect.subject_id", "cases.f.subject_id", text("suspect.subject_id", ' autocomplete="off"'))}
         <p class="muted small wide">${esc(t("cases.f.suspect_hint"))}</p>
       </fieldset>
@@ -329,9 +463,36 @@ export class Cases {
         <button type="button" class="add-report" data-testid="case-add-report">${esc(t("cases.f.add_report"))}</button></fieldset>
       <fieldset class="wide measures" data-testid="case-measures"><legend>${esc(t("cases.f.measures"))}</legend>
         ${MEASURES.map((x) => `<label class="check"><input type="checkbox" name="measures_requested" value="${esc(x)}"> ${esc(t(`cases.measure.${x}`))}</label>`).join("")}</fieldset>
-      <div class="actions wide"><button type="submit" class="primary" data-testid="case-save">${esc(t("cases.save"))}</button>
+      <div class="actions wide"><button type="submit" class="primary" data-testid="case-save">${esc(t(editing ? "cases.save_changes" : "cases.save"))}</button>
+        ${editing ? `<button type="button" data-testid="case-cancel-edit">${esc(t("cases.cancel"))}</button>` : ""}
         <span class="error" role="alert" data-testid="case-error-general"${general ? "" : " hidden"}>${esc(say(general))}</span></div>
     </form>`;
+  }
+
+  // A recorded case in the form, as it stands: everything but the national id, which is never shown
+  // back (left empty, the stored one stays: api/cases.py).
+  edit(c) {
+    this.creating = true;
+    this.editing = c;
+    this.closing = null;
+    this.errors = {};
+    this.message = null;
+    this.reports = Math.max(1, c.reports.length);
+    this.picked = c.victim.protected_person_id || NEW_VICTIM;
+    const values = {
+      id: c.id, kind: c.kind, area: c.area, station: c.station || "",
+      "suspect.name": c.suspect.name, "suspect.birth_date": c.suspect.birth_date || "", "suspect.national_id": "",
+      "suspect.subject_id": c.suspect.subject_id || "", "victim.name": c.victim.name || "", "victim.phone": c.victim.phone || "",
+      offences: c.offences.join("\n"),
+    };
+    c.reports.forEach((r, i) => {
+      values[`reports.${i}.at`] = localInput(r.at);
+      values[`reports.${i}.summary`] = r.summary;
+    });
+    for (const m of MEASURES) values[`measures_requested=${m}`] = c.measures_requested.includes(m);
+    this.render();
+    this.restore(values);
+    this.root.querySelector("[data-testid=case-form] h2")?.focus();
   }
 
   // Re-render the form keeping what the user typed (a report row added, the victim picked).
@@ -425,12 +586,14 @@ export class Cases {
     button.disabled = true;
     try {
       const saved = await api("PUT", `/v1/cases/${encodeURIComponent(id)}`, body);
+      const edited = Boolean(this.editing);
       this.creating = false;
+      this.editing = null;
       this.current = saved;
       this.errors = {};
       this.reports = 1;
       this.picked = NEW_VICTIM;
-      this.message = msg(saved.match.state === "matched" ? "cases.saved_matched" : "cases.saved");
+      this.message = msg(edited ? "cases.updated" : saved.match.state === "matched" ? "cases.saved_matched" : "cases.saved");
       await this.load();
       this.root.querySelector("[data-testid=case-main] h2")?.focus();
     } catch (error) {
@@ -452,19 +615,62 @@ export class Cases {
     const f = (name, label, control, opts = {}) => this.field(`d.${name}`, label, control, { ...opts, errors: e });
     const proposed = c.proposal?.proposed_order || { violation_distance_m: 100, warning_distance_m: 1000 };
     const general = e[""];
-    return `<form class="record decision-form" data-testid="decision-form" novalidate aria-labelledby="decision-title">
+    // The zones' editor holds a form of its own (the address search), and forms do not nest: the
+    // decision's fields, then its zones, then the button that sends them all (form="…").
+    return `<section class="decision" data-testid="decision" aria-labelledby="decision-title">
+      <form class="record decision-form" id="decision-form" data-testid="decision-form" novalidate>
       <h3 id="decision-title" class="wide">${esc(t("cases.decision.title"))}</h3>
       ${f("measure", "cases.f.measure", (id, a) => `<select id="${id}" name="measure"${a}>${MEASURES.map((x) => `<option value="${esc(x)}"${x === "3-2" ? " selected" : ""}>${esc(t(`cases.measure.${x}`))}</option>`).join("")}</select>`)}
       ${f("granted", "cases.f.outcome", (id, a) => `<select id="${id}" name="granted"${a}><option value="true">${esc(t("cases.granted"))}</option><option value="false">${esc(t("cases.refused"))}</option></select>`)}
       ${f("court", "cases.f.court", (id, a) => `<input id="${id}" name="court" type="text" maxlength="200"${a}>`)}
       ${f("court_reference", "cases.f.court_reference", (id, a) => `<input id="${id}" name="court_reference" type="text" maxlength="100"${a}>`, { required: true })}
       ${f("decided_on", "cases.f.decided_on", (id, a) => `<input id="${id}" name="decided_on" type="date"${a}>`, { required: true })}
+      ${f("valid_from", "cases.f.valid_from", (id, a) => `<input id="${id}" name="valid_from" type="datetime-local" value="${esc(localInput(null))}"${a}>`)}
       ${f("valid_until", "cases.f.valid_until", (id, a) => `<input id="${id}" name="valid_until" type="datetime-local"${a}>`)}
       ${f("violation_distance_m", "cases.f.violation_m", (id, a) => `<input id="${id}" name="violation_distance_m" type="number" step="any" value="${esc(proposed.violation_distance_m)}"${a}>`)}
       ${f("warning_distance_m", "cases.f.warning_m", (id, a) => `<input id="${id}" name="warning_distance_m" type="number" step="any" value="${esc(proposed.warning_distance_m)}"${a}>`)}
-      <div class="actions wide"><button type="submit" class="primary" data-testid="decision-save">${esc(t("cases.decision.save"))}</button>
+      <p class="muted small wide">${esc(t("cases.decision.zones_hint"))}</p>
+      </form>
+      <div data-slot="decision-zones"></div>
+      <div class="actions"><button type="submit" form="decision-form" class="primary" data-testid="decision-save">${esc(t("cases.decision.save"))}</button>
         <span class="error" role="alert" data-testid="decision-error-general"${general ? "" : " hidden"}>${esc(say(general))}</span></div>
-    </form>`;
+    </section>`;
+  }
+
+  // The zones of the decision: the registry's editor (zones.js) with a map of its own, made once and
+  // moved into each rendering of the page, so what is drawn survives a re-render.
+  mountZones() {
+    const slot = this.root.querySelector("[data-slot=decision-zones]");
+    if (!slot) return;
+    if (!this.zoneArea) {
+      this.zoneArea = el(`<div class="decision-zones"><div class="decision-map" data-testid="decision-map"></div><div class="zones" data-testid="decision-zones"></div></div>`);
+      this.zones = new ZoneEditor(this.zoneArea.querySelector("[data-testid=decision-zones]"), {
+        canWrite: true, config: this.config, idPrefix: "dzone", title: "cases.decision.zones",
+        newId: (n) => (this.current ? `O-${this.current.id}.z${n}`.slice(0, 64) : ""),
+      });
+    }
+    slot.replaceWith(this.zoneArea);
+    this.zones.render();
+    if (!this.mapReady) {
+      const centre = [37.64, 127.21]; // Namyangju, till a zone is placed
+      this.mapReady = makeMap(this.zoneArea.querySelector("[data-testid=decision-map]"), { center: centre, zoom: 12, config: this.config })
+        .then((map) => {
+          this.zones.attach(map);
+          this.zones.drawOnMap();
+        })
+        .catch(() => {}); // no map: circles are still typed in or found by address
+    } else if (this.zones.map) {
+      this.zones.map.invalidateSize();
+    }
+  }
+
+  // Re-render keeping what was typed in the decision form.
+  again() {
+    const form = this.root.querySelector("[data-testid=decision-form]");
+    const values = form ? Object.fromEntries([...form.elements].filter((x) => x.name).map((x) => [x.name, x.value])) : null;
+    this.render();
+    const after = this.root.querySelector("[data-testid=decision-form]");
+    if (values && after) for (const [k, val] of Object.entries(values)) if (after.elements[k]) after.elements[k].value = val;
   }
 
   async decide() {
@@ -474,9 +680,16 @@ export class Cases {
     const body = { measure: v("measure"), granted: v("granted") === "true", court: v("court"), court_reference: v("court_reference"), decided_on: v("decided_on") };
     if (!body.court_reference) errors["d.court_reference"] = msg("err.missing");
     if (!body.decided_on) errors["d.decided_on"] = msg("err.missing");
+    // valid_from: the server's default is now; a start typed in is sent as such (a past one too: a
+    // court's order may be recorded after the hour it began).
+    const from = v("valid_from") ? new Date(v("valid_from")) : new Date();
+    if (v("valid_from")) {
+      if (Number.isNaN(from.getTime())) errors["d.valid_from"] = msg("err.missing");
+      else body.valid_from = from.toISOString();
+    }
     if (v("valid_until")) {
       body.valid_until = isoFromLocal(v("valid_until"));
-      if (new Date(body.valid_until) <= new Date()) errors["d.valid_until"] = msg("err.valid_until.value_error");
+      if (new Date(body.valid_until) <= from) errors["d.valid_until"] = msg("err.valid_until.value_error");
     }
     for (const name of ["violation_distance_m", "warning_distance_m"]) {
       const n = Number(v(name));
@@ -487,14 +700,20 @@ export class Cases {
     if (!errors["d.violation_distance_m"] && !errors["d.warning_distance_m"] && body.warning_distance_m < body.violation_distance_m) {
       errors["d.warning_distance_m"] = msg("err.warning_distance_m.value_error");
     }
+    const zones = this.zones ? this.zones.bodies() : [];
+    if (zones.length > 20) errors[""] = msg("err.zones.too_many");
+    if (zones.length) body.zones = zones;
+    const zoneErrors = this.zones ? this.zones.check() : {};
     const values = Object.fromEntries([...form.elements].filter((x) => x.name).map((x) => [x.name, x.value]));
     const again = () => {
       const f = this.root.querySelector("[data-testid=decision-form]");
       for (const [k, val] of Object.entries(values)) if (f.elements[k]) f.elements[k].value = val;
+      this.root.querySelector("[data-testid=decision] [aria-invalid=true], [data-testid=decision] .zone-card .error:not([hidden])")?.scrollIntoView({ block: "center" });
       this.root.querySelector("[data-testid=decision-form] [aria-invalid=true]")?.focus();
     };
-    if (Object.keys(errors).length) {
+    if (Object.keys(errors).length || Object.keys(zoneErrors).length) {
       this.decisionErrors = errors;
+      if (this.zones) this.zones.errors = zoneErrors;
       this.render();
       return again();
     }
@@ -502,13 +721,17 @@ export class Cases {
       const done = await api("POST", `/v1/cases/${encodeURIComponent(this.current.id)}/decisions`, body);
       this.current = done.case;
       this.decisionErrors = {};
+      if (this.zones) this.zones.load([]);
       this.message = msg(done.order_id ? "cases.decision.ordered" : "cases.decision.saved", { order: done.order_id || "" });
       await this.load();
       this.root.querySelector("[data-testid=case-main] h2")?.focus();
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) throw error;
-      const found = refusal(error, new Set(Object.keys(values)));
-      this.decisionErrors = Object.fromEntries(Object.entries(found).map(([k, val]) => [k ? `d.${k}` : "", val]));
+      // a zone's problem goes on its card ("zones.0.circle.radius_m", "zones[1].schedule"), the rest
+      // next to its field in the form
+      const raw = refusal(error, new Set([...Object.keys(values), "zones"]), { keep: /^zones[.[]\d/ });
+      const rest = this.zones ? this.zones.refused(raw) : raw;
+      this.decisionErrors = Object.fromEntries(Object.entries(rest).map(([k, val]) => [k ? `d.${k}` : "", val]));
       this.render();
       again();
     }
@@ -538,12 +761,17 @@ function formFields(form) {
 
 // What the server refused, as {field: message}: a field the form has ("suspect.national_id"), the
 // nearest one it has ("offences.3" -> "offences", "victim" -> "victim.name"), else the form's.
-function refusal(error, fields) {
+// `keep`: fields named so are kept whole (a zone's "zones.0.circle.radius_m", for its card).
+function refusal(error, fields, { keep = null } = {}) {
   if (!(error instanceof ApiError)) return { "": msg("err.unreachable") };
   const out = {};
   if (Array.isArray(error.detail)) {
     for (const e of error.detail) {
       let field = String(e.field || "").replace(/^body\.?/, "").replace(/^path\.case_id$/, "id");
+      if (keep && keep.test(field)) {
+        out[field] = problem(field, e.code || "refused", e.reason);
+        continue;
+      }
       while (field && !fields.has(field) && field.includes(".")) field = field.slice(0, field.lastIndexOf("."));
       if (field === "victim") field = fields.has("victim.name") ? "victim.name" : "victim.protected_person_id";
       if (!fields.has(field)) field = "";

@@ -4,23 +4,21 @@
 // `phone`...) looked up in strings.js as "err.<field>.<code>", then "err.<code>", with the server's
 // own words as the fallback. Messages are kept as keys, so switching language translates them.
 // People are picked by searching (/v1/registry/search: what the caller's lists would show), and an
-// order shows its parties by name. Zones are drawn on the map by clicking (circle: centre then edge;
-// polygon: corners then Finish), or a circle typed in (centre and radius in numbers), with an
-// optional weekly schedule. Roles that may only read it (112
+// order shows its parties by name. Zones are edited by zones.js (drawn on the map, typed in or
+// found by address, with an optional weekly schedule; a case's decision form uses the same editor).
+// Roles that may only read it (112
 // dispatchers) get the same screens without anything to change; the server lists only what the
 // caller may see.
-/* global L */
 import { api, ApiError } from "/web/common/api.js";
-import { language, t } from "/web/common/i18n.js";
+import { t } from "/web/common/i18n.js";
 import { addOverlay, makeMap } from "/web/common/map.js";
-import { drawZone } from "./monitor.js";
 import { photoUrl, uploadPhoto, PHOTO_TYPES, PHOTO_MAX_BYTES } from "./profile.js";
-import { esc, el, metres } from "./util.js";
+import { esc, el, msg, say } from "./util.js";
 import { Notes } from "./notes.js";
+import { ZoneEditor } from "./zones.js";
 
 const LEGAL = ["sex_offence_em_order", "parole", "bail", "stalking_provisional_measure", "other"];
 const DEVICE_KINDS = ["ankle_monitor", "smartwatch", "phone"];
-const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 const KINDS = {
   subjects: {
@@ -73,15 +71,6 @@ const KINDS = {
 const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/; // as the server's ids
 const PHONE_DIGITS = [7, 15]; // as the server's phone numbers
 
-// A message to show, kept as a string key and its values so that it can be said again in another
-// language: {key, vars}.
-const msg = (key, vars = {}) => ({ key, vars });
-// A problem with a part that has no field of its own: {parts: [{field, problem}]}, said in a row.
-const say = (m) => {
-  if (!m) return "";
-  if (m.parts) return m.parts.map((p) => `${p.field ? `${p.field}: ` : ""}${say(p.problem)}`).join("; ");
-  return t(m.key, m.vars);
-};
 
 // The words for one problem the server named: "err.<field>.<code>", else "err.<code>", else its own
 // (English) reason, said as such.
@@ -128,8 +117,6 @@ export class Registry {
     this.kind = "subjects";
     this.rows = [];
     this.current = null; // the record being edited (null: a new one)
-    this.zones = []; // zone drafts: {id, label, kind, shape, schedule: [{days, start, end}], saved}
-    this.drawing = null;
     this.confirming = false; // the "end order?" question is showing
     this.searches = {}; // field -> the latest search's sequence number (older answers are dropped)
   }
@@ -152,6 +139,12 @@ export class Registry {
       <div class="col panel" data-testid="reg-form-col"></div>
       <div class="col panel mapcol"><div id="regmap" data-testid="reg-map"></div><div class="zones" data-testid="reg-zones"></div><div class="notes" data-testid="reg-notes" hidden></div></div>`;
     this.notes = new Notes(this.root.querySelector("[data-testid=reg-notes]"), { canWrite: this.canNote });
+    // The zones of the record shown (a subject's or an order's): zones.js, shared with a case's decision.
+    this.zoneEditor = new ZoneEditor(this.root.querySelector("[data-testid=reg-zones]"), {
+      canWrite: this.canWrite, config: this.config, idPrefix: "zone",
+      newId: (n) => (this.current ? `${this.current.id}.z${n}` : ""),
+      save: (z, i) => this.saveSubjectZone(z, i), remove: (z) => this.removeZone(z),
+    });
     const add = this.root.querySelector("[data-testid=reg-new]");
     add.hidden = !this.canWrite;
     add.addEventListener("click", () => this.edit(null));
@@ -195,11 +188,7 @@ export class Registry {
     if (!this.mapReady) {
       this.mapReady = makeMap(this.root.querySelector("#regmap"), { center: [37.56, 126.98], zoom: 11, config: this.config }).then((map) => {
         this.map = map;
-        this.zoneLayer = L.layerGroup().addTo(map);
-        this.draftLayer = L.layerGroup().addTo(map);
-        addOverlay(map, "map.zones", this.zoneLayer);
-        map.on("click", (e) => this.drawClick(e.latlng));
-        map.on("mousemove", (e) => this.drawMove(e.latlng));
+        addOverlay(map, "map.zones", this.zoneEditor.attach(map));
       });
     }
     return this.mapReady;
@@ -236,20 +225,14 @@ export class Registry {
     this.lastErrors = {};
     this.message = null;
     this.confirming = false;
-    this.cancelDraw();
     const zones = record && KINDS[this.kind].zones ? record.zones || [] : [];
-    this.zones = zones.map((z) => ({
-      id: z.id, label: z.label, kind: z.kind, shape: z.shape, saved: true,
-      fromOrder: this.kind === "subjects" && Boolean(z.order_id),
-      schedule: z.schedule ? z.schedule.windows.map((w) => ({ ...w, days: [...w.days] })) : [],
-      timezone: z.schedule ? z.schedule.timezone : "Asia/Seoul",
-    }));
+    this.zoneEditor.load(zones, (z) => this.kind === "subjects" && Boolean(z.order_id));
     this.renderList();
     this.renderForm({});
     this.notes.show(this.kind, record);
     await this.ensureMap();
     this.renderZones();
-    this.fitZones();
+    this.zoneEditor.fit();
   }
 
   // errors: {field: {key, vars}} ("" for the form as a whole)
@@ -505,16 +488,8 @@ export class Registry {
       else if (f.type === "datetime-local") body[f.name] = raw ? new Date(raw).toISOString() : null;
       else body[f.name] = raw === "" && f.optional ? null : raw;
     }
-    if (spec.zones === "order") body.zones = this.zones.map((z) => this.zoneBody(z));
+    if (spec.zones === "order") body.zones = this.zoneEditor.bodies();
     return { id: form.elements.id.value.trim(), body };
-  }
-
-  zoneBody(z) {
-    const out = { id: z.id || undefined, kind: z.kind, label: z.label || "", timezone: z.timezone || "Asia/Seoul" };
-    Object.assign(out, z.shape);
-    const windows = z.schedule.filter((w) => w.days.length);
-    if (windows.length) out.schedule = windows.map((w) => ({ days: w.days, start: w.start, end: w.end }));
-    return out;
   }
 
   // What the server would refuse, found here first: {field: {key, vars}}.
@@ -594,19 +569,15 @@ export class Registry {
   showErrors(fields) {
     const known = new Set(["id", ...this.fields().map((f) => f.name)]);
     const errors = {};
-    const zoneErrors = {};
     const parts = [];
-    for (const [name, problem] of Object.entries(fields)) {
-      const zone = name.match(/^zones[.[](\d+)/);
+    for (const [name, problem] of Object.entries(this.zoneEditor.refused(fields))) {
       if (known.has(name)) errors[name] = problem;
-      else if (zone) zoneErrors[Number(zone[1])] = { part: name.slice(zone[0].length).replace(/^[\].]+/, ""), problem };
       else parts.push({ field: name, problem });
     }
     if (parts.length) errors[""] = { parts };
     this.lastErrors = errors;
     this.message = null;
     this.keepingInputs(() => this.renderForm(errors));
-    this.zoneErrors = zoneErrors;
     this.renderZones();
   }
 
@@ -645,7 +616,7 @@ export class Registry {
     this.root.querySelector("[data-testid=reg-message]").textContent = say(this.message);
   }
 
-  // --- zones ---------------------------------------------------------------------------------------
+  // --- zones: zones.js edits them; a subject's are saved one by one here ------------------------
 
   renderZones() {
     const box = this.root.querySelector("[data-testid=reg-zones]");
@@ -653,252 +624,42 @@ export class Registry {
     const mapcol = this.root.querySelector(".mapcol");
     mapcol.hidden = !mode;
     if (!mode) return;
-    if (this.map) this.map.invalidateSize();
+    const editor = this.zoneEditor;
+    editor.mode = mode;
+    editor.title = mode === "order" ? "reg.order_zones" : "reg.subject_zones";
     if (mode === "subject" && !this.current) {
+      if (this.map) this.map.invalidateSize();
       box.innerHTML = `<p class="muted small">${esc(t("reg.pick"))}</p>`;
-      this.drawZonesOnMap();
+      editor.drawOnMap();
       return;
     }
-    const errors = this.zoneErrors || {};
-    box.innerHTML = `<h3>${esc(t(mode === "order" ? "reg.order_zones" : "reg.subject_zones"))}</h3>
-      <div class="steps"${this.canWrite ? "" : " hidden"}><button type="button" data-testid="zone-draw-circle">${esc(t("reg.add_circle"))}</button>
-        <button type="button" data-testid="zone-draw-polygon">${esc(t("reg.add_polygon"))}</button>
-        <button type="button" data-testid="zone-add-numeric">${esc(t("reg.add_circle_numbers"))}</button>
-        ${this.drawing ? `<span class="drawhelp" data-testid="draw-help">${esc(t(this.drawing.type === "circle" ? "reg.draw_circle_help" : "reg.draw_polygon_help"))}</span>
-          ${this.drawing.type === "polygon" ? `<button type="button" class="primary" data-testid="zone-finish">${esc(t("reg.finish"))}</button>` : ""}
-          <button type="button" data-testid="zone-cancel">${esc(t("reg.cancel"))}</button>` : ""}</div>
-      ${this.canWrite && this.config && this.config.geocoder ? this.addressForm() : ""}
-      <div data-slot="cards"></div>`;
-    this.wireAddress(box);
-    box.querySelector("[data-testid=zone-draw-circle]").addEventListener("click", () => this.startDraw("circle"));
-    box.querySelector("[data-testid=zone-draw-polygon]").addEventListener("click", () => this.startDraw("polygon"));
-    // A circle typed in rather than drawn: placed at the map's centre, its numbers then set in its card.
-    box.querySelector("[data-testid=zone-add-numeric]").addEventListener("click", () => {
-      const centre = this.map ? this.map.getCenter() : { lat: 37.5665, lng: 126.978 };
-      this.addZone({ circle: { lat: +centre.lat.toFixed(6), lon: +centre.lng.toFixed(6), radius_m: 200 } });
-    });
-    const finish = box.querySelector("[data-testid=zone-finish]");
-    if (finish) finish.addEventListener("click", () => this.finishPolygon());
-    const cancel = box.querySelector("[data-testid=zone-cancel]");
-    if (cancel) cancel.addEventListener("click", () => { this.cancelDraw(); this.renderZones(); });
-    const cards = box.querySelector("[data-slot=cards]");
-    this.zones.forEach((z, i) => cards.appendChild(this.zoneCard(z, i, mode, errors[i])));
-    this.drawZonesOnMap();
-  }
-
-  zoneCard(z, i, mode, error) {
-    const shape = z.shape.circle ? `○ ${metres(z.shape.circle.radius_m)}` : `▱ ${(z.shape.polygon || []).length}`;
-    const lock = this.canWrite ? "" : " disabled";
-    const card = el(`<div class="zone-card" data-testid="zone-card-${i}">
-      <div><label for="zone-${i}-id">${esc(t("reg.zone_id"))}</label><input id="zone-${i}-id" data-k="id" value="${esc(z.id || "")}" ${z.saved ? "readonly" : ""}${lock}></div>
-      <div><label for="zone-${i}-label">${esc(t("reg.zone_label"))}</label><input id="zone-${i}-label" data-k="label" value="${esc(z.label || "")}"${lock}></div>
-      ${z.shape.circle ? `<div class="circle-numbers">
-        <label>${esc(t("reg.lat"))}<input type="number" step="0.000001" min="-90" max="90" data-c="lat" value="${z.shape.circle.lat}"${lock}></label>
-        <label>${esc(t("reg.lon"))}<input type="number" step="0.000001" min="-180" max="180" data-c="lon" value="${z.shape.circle.lon}"${lock}></label>
-        <label>${esc(t("reg.radius_m"))}<input type="number" step="1" min="1" max="100000" data-c="radius_m" value="${z.shape.circle.radius_m}"${lock}></label></div>` : ""}
-      <div><label for="zone-${i}-kind">${esc(t("reg.zone_kind"))}</label><select id="zone-${i}-kind" data-k="kind"${lock}>
-        <option value="exclusion"${z.kind === "exclusion" ? " selected" : ""}>${esc(t("reg.exclusion"))}</option>
-        <option value="inclusion"${z.kind === "inclusion" ? " selected" : ""}>${esc(t("reg.inclusion"))}</option></select></div>
-      <div class="wide small">${esc(t("reg.shape"))}: <b>${shape}</b></div>
-      <div class="wide"><label>${esc(t("reg.schedule"))}</label><div data-slot="windows"></div>
-        <button type="button" data-testid="zone-add-window"${this.canWrite ? "" : " hidden"}>${esc(t("reg.add_window"))}</button></div>
-      <div class="wide steps"${this.canWrite ? "" : " hidden"}>
-        ${mode === "subject" && !z.fromOrder ? `<button type="button" class="primary" data-testid="zone-save-${i}">${esc(t("reg.save"))}</button>` : ""}
-        ${z.fromOrder ? "" : `<button type="button" data-testid="zone-remove-${i}">${esc(t("reg.remove"))}</button>`}
-        <span class="error" data-testid="zone-error-${i}"${error ? "" : " hidden"}>${esc(error ? `${error.part ? `${typeof error.part === "string" ? error.part : say(error.part)}: ` : ""}${say(error.problem)}` : "")}</span>
-        <span class="ok-msg" data-testid="zone-message-${i}" role="status">${esc(say(z.message))}</span></div></div>`);
-    for (const input of card.querySelectorAll("[data-k]")) {
-      input.addEventListener("input", () => { z[input.dataset.k] = input.value; });
-      input.addEventListener("change", () => { z[input.dataset.k] = input.value; this.drawZonesOnMap(); });
-    }
-    for (const input of card.querySelectorAll("[data-c]")) {
-      // A number out of its range is shown as such and not taken; the server checks it again.
-      input.addEventListener("change", () => {
-        const value = Number(input.value);
-        const ok = input.value !== "" && Number.isFinite(value) && value >= Number(input.min) && value <= Number(input.max);
-        input.setCustomValidity(ok ? "" : t("reg.number_range", { min: input.min, max: input.max }));
-        input.reportValidity();
-        if (!ok) return;
-        z.shape = { circle: { ...z.shape.circle, [input.dataset.c]: value } };
-        this.drawZonesOnMap();
-        if (this.map) this.map.panTo([z.shape.circle.lat, z.shape.circle.lon]);
-      });
-    }
-    const windows = card.querySelector("[data-slot=windows]");
-    z.schedule.forEach((w, j) => windows.appendChild(this.windowRow(z, w, j)));
-    card.querySelector("[data-testid=zone-add-window]").addEventListener("click", () => {
-      z.schedule.push({ days: [...DAYS], start: "22:00", end: "06:00" });
-      this.renderZones();
-    });
-    const save = card.querySelector(`[data-testid=zone-save-${i}]`);
-    if (save) save.addEventListener("click", () => this.saveSubjectZone(z, i));
-    const remove = card.querySelector(`[data-testid=zone-remove-${i}]`);
-    if (remove) remove.addEventListener("click", () => this.removeZone(z, i, mode));
-    return card;
-  }
-
-  windowRow(z, w, j) {
-    const lock = this.canWrite ? "" : " disabled";
-    const row = el(`<div class="window" data-testid="window-${j}">
-      ${DAYS.map((d) => `<label><input type="checkbox" value="${d}"${w.days.includes(d) ? " checked" : ""}${lock}>${esc(t(`day.${d}`))}</label>`).join("")}
-      <input type="time" data-k="start" value="${esc(w.start)}" aria-label="${esc(t("reg.start"))}"${lock}> –
-      <input type="time" data-k="end" value="${esc(w.end === "24:00" ? "23:59" : w.end)}" aria-label="${esc(t("reg.end"))}"${lock}>
-      <button type="button" aria-label="${esc(t("reg.remove"))}"${this.canWrite ? "" : " hidden"}>✕</button></div>`);
-    for (const box of row.querySelectorAll("input[type=checkbox]")) {
-      box.addEventListener("change", () => { w.days = DAYS.filter((d) => row.querySelector(`input[value=${d}]`).checked); });
-    }
-    for (const input of row.querySelectorAll("input[type=time]")) input.addEventListener("change", () => { w[input.dataset.k] = input.value; });
-    row.querySelector("button").addEventListener("click", () => { z.schedule.splice(j, 1); this.renderZones(); });
-    return row;
+    editor.render();
   }
 
   async saveSubjectZone(z, i) {
+    const editor = this.zoneEditor;
     if (!z.id) {
-      this.zoneErrors = { ...(this.zoneErrors || {}), [i]: { part: msg("reg.zone_id"), problem: msg("err.missing") } };
+      editor.errors = { ...editor.errors, [i]: { part: msg("reg.zone_id"), problem: msg("err.missing") } };
       return this.renderZones();
     }
-    const { id, ...body } = this.zoneBody(z);
+    const { id, ...body } = editor.body(z);
     try {
       await api("PUT", `/v1/subjects/${encodeURIComponent(this.current.id)}/zones/${encodeURIComponent(id)}`, body);
       z.saved = true;
       z.message = msg("reg.saved"); // a key: said again in the language switched to
-      this.zoneErrors = {};
+      editor.errors = {};
       this.renderZones();
     } catch (error) {
       const parts = Object.entries(this.refusal(error)).map(([field, problem]) => ({ field, problem }));
-      this.zoneErrors = { ...(this.zoneErrors || {}), [i]: { part: "", problem: { parts } } };
+      editor.errors = { ...editor.errors, [i]: { part: "", problem: { parts } } };
       this.renderZones();
     }
   }
 
-  async removeZone(z, i, mode) {
-    if (mode === "subject" && z.saved) {
+  // A subject's saved zone goes from the server; an order's leaves with the order's next save.
+  async removeZone(z) {
+    if (KINDS[this.kind].zones === "subject" && z.saved) {
       await api("DELETE", `/v1/subjects/${encodeURIComponent(this.current.id)}/zones/${encodeURIComponent(z.id)}`);
     }
-    this.zones.splice(i, 1);
-    this.zoneErrors = {};
-    this.renderZones();
-  }
-
-  drawZonesOnMap() {
-    if (!this.zoneLayer) return;
-    this.zoneLayer.clearLayers();
-    for (const z of this.zones) drawZone(z).addTo(this.zoneLayer);
-  }
-
-  fitZones() {
-    const layers = this.zoneLayer ? this.zoneLayer.getLayers() : [];
-    if (!layers.length) return;
-    this.map.fitBounds(L.featureGroup(layers).getBounds().pad(0.3), { maxZoom: 16 });
-  }
-
-  // --- drawing by clicking ----------------------------------------------------------------------------
-
-  startDraw(type) {
-    this.cancelDraw();
-    this.drawing = { type, points: [] };
-    this.map.getContainer().style.cursor = "crosshair";
-    this.renderZones();
-  }
-
-  cancelDraw() {
-    this.drawing = null;
-    if (this.draftLayer) this.draftLayer.clearLayers();
-    if (this.map) this.map.getContainer().style.cursor = "";
-  }
-
-  drawClick(latlng) {
-    const d = this.drawing;
-    if (!d || !this.canWrite) return;
-    d.points.push(latlng);
-    if (d.type === "circle" && d.points.length === 2) {
-      const [centre, edge] = d.points;
-      const radius = Math.max(1, Math.round(centre.distanceTo(edge)));
-      this.addZone({ circle: { lat: +centre.lat.toFixed(6), lon: +centre.lng.toFixed(6), radius_m: radius } });
-      return;
-    }
-    this.preview(latlng);
-  }
-
-  drawMove(latlng) {
-    if (this.drawing && this.drawing.points.length) this.preview(latlng);
-  }
-
-  preview(cursor) {
-    const d = this.drawing;
-    this.draftLayer.clearLayers();
-    const style = { color: "#2457a6", weight: 2, dashArray: "4 4", fillOpacity: 0.05, interactive: false };
-    if (d.type === "circle") {
-      const centre = d.points[0];
-      L.circleMarker(centre, { radius: 3, color: "#2457a6", interactive: false }).addTo(this.draftLayer);
-      L.circle(centre, { radius: centre.distanceTo(cursor), ...style }).addTo(this.draftLayer);
-    } else {
-      for (const p of d.points) L.circleMarker(p, { radius: 3, color: "#2457a6", interactive: false }).addTo(this.draftLayer);
-      L.polygon([...d.points, cursor], style).addTo(this.draftLayer);
-    }
-  }
-
-  finishPolygon() {
-    const d = this.drawing;
-    if (!d || d.points.length < 3) return;
-    this.addZone({ polygon: d.points.map((p) => [+p.lng.toFixed(6), +p.lat.toFixed(6)]) });
-  }
-
-  // --- a zone by address: the deployment's geocoder finds it, a circle is placed on it ------------
-
-  addressForm() {
-    const a = this.address || { query: "", places: null, problem: null };
-    const places = a.places || [];
-    return `<form class="address-search" data-testid="zone-address-form">
-        <label for="zone-address">${esc(t("reg.by_address"))}</label>
-        <input id="zone-address" data-testid="zone-address" maxlength="200" autocomplete="off" value="${esc(a.query)}">
-        <button type="submit" data-testid="zone-address-search">${esc(t("reg.find_address"))}</button>
-        <span class="error" data-testid="zone-address-error" role="alert"${a.problem ? "" : " hidden"}>${esc(a.problem ? t(a.problem) : "")}</span>
-        <ul class="address-results" data-testid="zone-address-results"${places.length ? "" : " hidden"}>
-          ${places.map((p, i) => `<li><button type="button" data-place="${i}">${esc(p.name)}</button></li>`).join("")}</ul></form>`;
-  }
-
-  wireAddress(box) {
-    const form = box.querySelector("[data-testid=zone-address-form]");
-    if (!form) return;
-    const input = form.querySelector("[data-testid=zone-address]");
-    input.addEventListener("input", () => { this.address = { ...(this.address || {}), query: input.value }; });
-    form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      this.findAddress(input.value);
-    });
-    for (const button of form.querySelectorAll("[data-place]")) {
-      button.addEventListener("click", () => {
-        const place = this.address.places[Number(button.dataset.place)];
-        this.address = { query: "", places: null, problem: null };
-        this.addZone({ circle: { lat: +place.lat.toFixed(6), lon: +place.lon.toFixed(6), radius_m: 200 } }, place.name.slice(0, 200));
-        if (this.map) this.map.setView([place.lat, place.lon], Math.max(this.map.getZoom(), 16));
-      });
-    }
-  }
-
-  async findAddress(query) {
-    const text = query.trim();
-    if (!text) {
-      this.address = { query, places: null, problem: "reg.address_empty" };
-      return this.renderZones();
-    }
-    let places = null, problem = null;
-    try {
-      places = (await api("GET", `/v1/geocode?q=${encodeURIComponent(text)}&lang=${language()}`)).places;
-      if (!places.length) problem = "reg.address_none";
-    } catch (error) {
-      const status = error instanceof ApiError ? error.status : 0;
-      problem = { 404: "reg.geocoder_none", 422: "reg.address_empty", 502: "reg.geocoder_down", 504: "reg.geocoder_slow" }[status] || "reg.geocoder_down";
-    }
-    this.address = { query, places, problem };
-    this.renderZones();
-  }
-
-  addZone(shape, label = "") {
-    this.cancelDraw();
-    const id = this.current ? `${this.current.id}.z${this.zones.length + 1}` : "";
-    this.zones.push({ id, label, kind: "exclusion", shape, schedule: [], timezone: "Asia/Seoul", saved: false });
-    this.renderZones();
   }
 }

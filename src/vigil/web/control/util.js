@@ -6,6 +6,18 @@ export function esc(value) {
   return String(value ?? "").replace(/[&<>"']/g, (c) => ESCAPES[c]);
 }
 
+// A message to show, kept as a string key and its values so that it can be said again in another
+// language: {key, vars}.
+export const msg = (key, vars = {}) => ({ key, vars });
+
+// Said in the current language. A problem with a part that has no field of its own is
+// {parts: [{field, problem}]}, said in a row.
+export function say(m) {
+  if (!m) return "";
+  if (m.parts) return m.parts.map((p) => `${p.field ? `${p.field}: ` : ""}${say(p.problem)}`).join("; ");
+  return t(m.key, m.vars);
+}
+
 export function locale() {
   return language() === "en" ? "en-GB" : "ko-KR";
 }
