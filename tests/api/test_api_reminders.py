@@ -80,6 +80,8 @@ def test_both_agencies_are_reminded_once_per_lead_time_and_an_extension_starts_a
         "days_left": 13,
         "told": 2,
     }
+    [on_case] = api.get("/v1/cases/C-1", who=INV).json()["orders"]
+    assert on_case["reminded"] == shown["reminded"]
     api.clock.advance(5 * DAY)  # 8.5 days left: between lead times
     assert sweep(api) == []
     api.clock.advance(6 * DAY)  # 2.5 days left: the last call

@@ -92,6 +92,7 @@ def test_both_agencies_see_an_order_about_to_end_and_are_taken_to_it(site: Site,
     item.get_by_test_id("reminder-open").click()
     expect(probation.get_by_test_id("caseload-page")).to_be_visible()
     expect(probation.get_by_test_id("caseload-expiring")).to_contain_text(order)
+    expect(probation.get_by_test_id("caseload-reminded")).to_contain_text("reminded")
 
     police = person()
     problems += watch(police)
@@ -100,6 +101,7 @@ def test_both_agencies_see_an_order_about_to_end_and_are_taken_to_it(site: Site,
     police.get_by_test_id("reminders").click()
     police.get_by_test_id("reminder-open").click()
     expect(police.get_by_test_id("case-detail")).to_have_attribute("data-case-id", "C-R1")
+    expect(police.get_by_test_id("case-order-reminded")).to_contain_text("만료 알림 보냄(14일 전)")
 
     # others have no reminders to be shown: the button stays hidden for an operator
     operator = person()

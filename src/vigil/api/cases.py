@@ -33,6 +33,7 @@ from vigil.domain import caseload
 from vigil.domain.identity import Identity, Verdict
 from vigil.domain.model import Role
 from vigil.store import cases as store
+from vigil.store import reminders
 from vigil.store import tables as t
 from vigil.store.accounts import Principal
 from vigil.store.codec import iso
@@ -197,6 +198,7 @@ def case_json(request: Request, principal: Principal, row: Any) -> dict[str, Any
         ).all()
         made = sorted({d.order_id for d in decisions if d.order_id})
         orders = conn.execute(select(t.orders).where(t.orders.c.id.in_(made))).all() if made else []
+        reminded = reminders.latest(conn, {o.id: o.valid_until for o in orders})
         subject, devices, officer = None, [], None
         if row.matched_subject_id is not None:
             subject = conn.execute(
@@ -266,7 +268,7 @@ def case_json(request: Request, principal: Principal, row: Any) -> dict[str, Any
             }
             for d in decisions
         ],
-        "orders": [_order_state(o, services.clock()) for o in orders],
+        "orders": [{**_order_state(o, services.clock()), "reminded": reminded.get(o.id)} for o in orders],
         "created_by": row.created_by,
         "created_at": iso(row.created_at),
         "updated_at": iso(row.updated_at),

@@ -5,7 +5,7 @@
 // caseload as he sees it.
 import { api, ApiError } from "/web/common/api.js";
 import { t } from "/web/common/i18n.js";
-import { orderEnd } from "./cases.js";
+import { orderEnd, remindedText } from "./cases.js";
 import { esc, dateTime } from "./util.js";
 
 export class Caseload {
@@ -82,7 +82,7 @@ export class Caseload {
 
   expiring(d) {
     const rows = d.expiring.map((o) => `<li data-testid="caseload-expiring" data-order-id="${esc(o.id)}"><strong>${esc(orderEnd(o))}</strong> ·
-      ${esc(t("caseload.order_of", { order: o.id, subject: o.subject_id }))}${o.reference ? ` · ${esc(o.issuing_agency)} ${esc(o.reference)}` : ""}</li>`).join("");
+      ${esc(t("caseload.order_of", { order: o.id, subject: o.subject_id }))}${o.reference ? ` · ${esc(o.issuing_agency)} ${esc(o.reference)}` : ""}${o.reminded ? ` · <span class="muted small" data-testid="caseload-reminded">${esc(remindedText(o))}</span>` : ""}</li>`).join("");
     return `<section class="reminders" aria-labelledby="expiring-title"><h3 id="expiring-title">${esc(t("caseload.expiring", { n: d.expiring.length, days: d.reminder_days }))}</h3>
       ${rows ? `<ul>${rows}</ul>` : `<p class="muted">${esc(t("caseload.expiring_none"))}</p>`}</section>`;
   }

@@ -59,6 +59,12 @@ export function orderEnd(order) {
   return t("cases.order.ends", { left, date: day(order.valid_until) });
 }
 
+// When both agencies were last reminded of this order's end (store/reminders.py), if they were.
+export function remindedText(order) {
+  if (!order.reminded) return "";
+  return t("cases.order.reminded", { date: day(order.reminded.sent_at), n: order.reminded.lead_days });
+}
+
 export class Cases {
   // me: GET /v1/me (role and scope); config: /v1/web/config (the map, the geocoder); canWrite:
   // record and edit cases; canDecide: record decisions; canReview: confirm or dismiss near matches;
@@ -395,7 +401,8 @@ export class Cases {
     if (!c.orders || !c.orders.length) return "";
     const rows = c.orders.map((o) => `<li data-testid="case-order" data-order-id="${esc(o.id)}" class="${o.expires_soon ? "expiring" : ""}">
       <span class="mono">${esc(o.id)}</span> · ${esc(t(o.in_force ? "cases.order.in_force" : "cases.order.not_in_force"))} · <span data-testid="case-order-end">${esc(orderEnd(o))}</span>
-      ${o.expires_soon ? `<strong class="reminder" data-testid="case-expiring">${esc(t("cases.order.remind"))}</strong>` : ""}</li>`).join("");
+      ${o.expires_soon ? `<strong class="reminder" data-testid="case-expiring">${esc(t("cases.order.remind"))}</strong>` : ""}
+      ${o.reminded ? `<span class="muted small" data-testid="case-order-reminded">${esc(remindedText(o))}</span>` : ""}</li>`).join("");
     return `<section aria-labelledby="orders-title"><h3 id="orders-title">${esc(t("cases.orders"))}</h3><ul class="orders">${rows}</ul></section>`;
   }
 
