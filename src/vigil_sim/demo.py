@@ -18,6 +18,7 @@ import sys
 from collections.abc import Generator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
@@ -163,6 +164,61 @@ def script_opening(sim: Simulation, caseload: Caseload, now: datetime) -> list[s
     return scripted
 
 
+DEMO_CASE = "DEMO-1"
+ORDER_ENDS_IN = timedelta(days=10)  # inside the 14-day reminder: both agencies are told within a minute
+
+
+async def seed_case(
+    base: str, tokens: dict[str, str], sim: Simulation, caseload_ids: list[str], skip: str, province: str
+) -> str | None:
+    """A police case of the investigator's station against a subject of the probation officer's
+    caseload (not the man of the scripted approach), matched at once, and a court's 3-2 granted for
+    ten days: the Cases and Caseload tabs have something to show, and the reminders in the top bar
+    reach both agencies at the server's first sweep. Returns what was seeded, or None when no subject
+    of the caseload is in the station's province now."""
+    ts = datetime.now(UTC).timestamp()
+    here = []
+    for sid in caseload_ids:
+        lat, lon = sim.position(sid, ts)[:2]
+        code = jurisdiction.locate(lat, lon).code
+        if sid != skip and code.startswith(province):
+            here.append((sid, code))
+    if not here:
+        return None
+    subject_id, area = here[0]
+
+    def auth(who: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {tokens[who]}"}
+
+    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+        him = (await client.get(f"/v1/subjects/{subject_id}", headers=auth("operator"))).json()
+        suspect: dict[str, Any] = {"name": him.get("name") or subject_id, "subject_id": subject_id}
+        if him.get("birth_date"):
+            suspect["birth_date"] = him["birth_date"]
+        case = {
+            "kind": "stalking", "area": area, "station": "데모 경찰서 (demo station)", "suspect": suspect,
+            "victim": {"name": "이서연 (demo)", "phone": "010-0000-0000"},
+            "offences": ["stalking (Stalking Act art. 18)"],
+            "reports": [{"at": (datetime.now(UTC) - timedelta(days=3)).isoformat(),
+                         "summary": "waited outside her flat at night"}],
+            "measures_requested": ["2", "3-2"],
+        }  # fmt: skip
+        r = await client.put(f"/v1/cases/{DEMO_CASE}", json=case, headers=auth("investigator"))
+        if not r.is_success or r.json().get("match", {}).get("subject_id") != subject_id:
+            return None
+        decision = {
+            "measure": "3-2", "granted": True, "court": "데모 지방법원 (demo court)",
+            "court_reference": "2026초기0001", "decided_on": datetime.now(UTC).date().isoformat(),
+            "valid_until": (datetime.now(UTC) + ORDER_ENDS_IN).isoformat(),
+        }  # fmt: skip
+        r = await client.post(f"/v1/cases/{DEMO_CASE}/decisions", json=decision, headers=auth("investigator"))
+        if not r.is_success:
+            return None
+    return (
+        f"police case {DEMO_CASE} matched to {subject_id}, with a 3-2 ending in 10 days (reminders at +30 s)"
+    )
+
+
 def _alert_counts(services: Services) -> dict[AlertKind, int]:
     book = services.processor.engine.book
     counts: dict[AlertKind, int] = {}
@@ -248,6 +304,9 @@ async def run_demo(*, subjects: int, seed: int, host: str, port: int) -> int:
         province = province_of(sim, victim_id, now.timestamp())
         give_scopes(url, caseload_ids, province)
         names = jurisdiction.area_names(province) or (province, province)
+        seeded = await seed_case(base, tokens, sim, caseload_ids, approach.subject_id, province)
+        if seeded:
+            scripted.append(seeded)
 
         print(f"\nVigil demo: {base}   (API and docs: {base}/docs)", flush=True)
         print(f"database: {DEMO_DB} (fresh each run); caseload: {subjects} subjects, seed {seed}")
