@@ -6,11 +6,12 @@ remembers what it was asked, and can be made slow (`delay_s`) or broken (`status
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from loopback_kit import LoopbackServer
 
 # address -> (display name, lat, lon)
 PLACES: dict[str, tuple[str, float, float]] = {
@@ -24,26 +25,16 @@ PLACES: dict[str, tuple[str, float, float]] = {
 REVERSE_NAME = "세종대로 110, 중구, 서울특별시"
 
 
-class Geocoder:
+class Geocoder(LoopbackServer):
     def __init__(self) -> None:
         self.asked: list[dict[str, Any]] = []
         self.delay_s = 0.0
         self.status = 200
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> Geocoder:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        return self.base
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         geocoder = self

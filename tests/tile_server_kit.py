@@ -7,39 +7,29 @@ report's map), remembers every path it was asked, and can be made slow (`delay_s
 from __future__ import annotations
 
 import re
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from loopback_kit import LoopbackServer
 from pmtiles_kit import png
 
 _TILE = re.compile(r"^/(\d+)/(\d+)/(\d+)\.png$")
 SERVER_RGB = (0x2E, 0x8B, 0xC0)  # no other layer of the report's map uses it
 
 
-class TileServer:
+class TileServer(LoopbackServer):
     def __init__(self) -> None:
         self.asked: list[str] = []
         self.delay_s = 0.0
         self.status = 200
         self.garbage = False
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__()
 
     @property
     def url(self) -> str:
         """The tile URL template, as VIGIL_TILE_URL takes it."""
-        return f"http://127.0.0.1:{self._server.server_address[1]}/{{z}}/{{x}}/{{y}}.png"
-
-    def __enter__(self) -> TileServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        return f"{self.base}/{{z}}/{{x}}/{{y}}.png"
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self

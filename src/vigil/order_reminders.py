@@ -13,10 +13,9 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from sqlalchemy import text
-
 from vigil.commands import Write
 from vigil.store import reminders
+from vigil.store.database import one_at_a_time
 
 if TYPE_CHECKING:
     from vigil.services import Services
@@ -36,18 +35,8 @@ def remind_now(services: Services) -> list[reminders.Sent] | None:
         sent = services.runner.submit(Write(lambda conn, now: reminders.remind(conn, now, days))).result()
         return list(sent or [])
 
-    if services.db.dialect.name != "postgresql":
-        return sweep()
-    with services.db.connect() as guard:
-        got = guard.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": REMIND_LOCK}).scalar()
-        guard.commit()
-        if not got:
-            return None
-        try:
-            return sweep()
-        finally:
-            guard.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": REMIND_LOCK})
-            guard.commit()
+    with one_at_a_time(services.db, REMIND_LOCK) as mine:
+        return sweep() if mine else None
 
 
 async def remind_periodically(services: Services, every_s: float) -> None:

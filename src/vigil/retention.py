@@ -24,10 +24,11 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Table, delete, func, or_, select, text, union
+from sqlalchemy import ColumnElement, Connection, Engine, Table, delete, func, or_, select, union
 
 from vigil.commands import Conflict, Touched, Write
 from vigil.store import tables as t
+from vigil.store.database import one_at_a_time
 
 if TYPE_CHECKING:
     from vigil.services import Services
@@ -292,18 +293,8 @@ def purge_now(services: Services) -> PurgeReport | None:
     """One purge on a running server, with its settings, clock and writer. None: another process
     on the same PostgreSQL database is purging (in cluster mode every edge keeps the schedule;
     whichever takes the lock first does the work, the others skip this turn rather than repeat it)."""
-    if services.db.dialect.name != "postgresql":
-        return _purge_with(services)
-    with services.db.connect() as guard:
-        got = guard.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": PURGE_LOCK}).scalar()
-        guard.commit()
-        if not got:
-            return None
-        try:
-            return _purge_with(services)
-        finally:
-            guard.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": PURGE_LOCK})
-            guard.commit()
+    with one_at_a_time(services.db, PURGE_LOCK) as mine:
+        return _purge_with(services) if mine else None
 
 
 def _purge_with(services: Services) -> PurgeReport:

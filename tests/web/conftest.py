@@ -142,3 +142,20 @@ def desk(browser: Any) -> Iterator[Any]:
     context.set_default_timeout(SOON)
     yield context
     context.close()
+
+
+@pytest.fixture
+def people(browser: Any) -> Iterator[Any]:
+    """A fresh Korean browser context per person (each their own session and language), which lets
+    the test add axe-core to the page (the apps' Content-Security-Policy refuses inline scripts)."""
+    contexts: list[Any] = []
+
+    def person() -> Any:  # a Playwright Page
+        context = browser.new_context(viewport=DESK, locale="ko-KR", bypass_csp=True)
+        context.set_default_timeout(SOON)
+        contexts.append(context)
+        return context.new_page()
+
+    yield person
+    for context in contexts:
+        context.close()

@@ -7,7 +7,6 @@ map, no alerts). Each new view passes axe-core's WCAG 2.1 AA rules; messages com
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,29 +14,12 @@ import pytest
 from playwright.sync_api import Page, expect
 from test_accessibility import violations
 from test_control import sign_in, watch
-from web_kit import DESK, SOON, Site, shoot
+from web_kit import SOON, Site, shoot
 
 from vigil.domain.model import Role
 
 expect.set_options(timeout=SOON)
 pytestmark = pytest.mark.slow  # a real server and Chromium
-
-
-@pytest.fixture
-def people(browser: Any) -> Iterator[Any]:
-    """A fresh Korean browser context per person (each their own session and language), which lets
-    the test add axe-core to the page (the apps' Content-Security-Policy refuses inline scripts)."""
-    contexts: list[Any] = []
-
-    def person() -> Page:
-        context = browser.new_context(viewport=DESK, locale="ko-KR", bypass_csp=True)
-        context.set_default_timeout(SOON)
-        contexts.append(context)
-        return context.new_page()
-
-    yield person
-    for context in contexts:
-        context.close()
 
 
 def language(page: Page, lang: str) -> None:

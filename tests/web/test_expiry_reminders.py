@@ -7,35 +7,19 @@ police, the caseload for probation."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 from test_accessibility import violations
 from test_control import sign_in, watch
-from web_kit import DESK, SOON, Site, shoot
+from web_kit import SOON, Site, shoot
 
 from vigil.domain.model import Role
 
 expect.set_options(timeout=SOON)
 pytestmark = pytest.mark.slow  # a real server and Chromium
-
-
-@pytest.fixture
-def person(browser: Any) -> Iterator[Any]:
-    contexts: list[Any] = []
-
-    def make() -> Page:
-        context = browser.new_context(viewport=DESK, locale="ko-KR", bypass_csp=True)  # axe-core
-        context.set_default_timeout(SOON)
-        contexts.append(context)
-        return context.new_page()
-
-    yield make
-    for context in contexts:
-        context.close()
 
 
 def reminded(site: Site, who: str) -> list[Any]:
@@ -49,7 +33,7 @@ def reminded(site: Site, who: str) -> list[Any]:
 
 
 @pytest.mark.site_settings(order_reminder_every_s=1)
-def test_both_agencies_see_an_order_about_to_end_and_are_taken_to_it(site: Site, person: Any) -> None:
+def test_both_agencies_see_an_order_about_to_end_and_are_taken_to_it(site: Site, people: Any) -> None:
     pair = site.pair()
     investigator = site.account(Role.POLICE_INVESTIGATOR, areas=("31",))
     case = {
@@ -68,7 +52,7 @@ def test_both_agencies_see_an_order_about_to_end_and_are_taken_to_it(site: Site,
     assert [r["cases"] for r in reminded(site, investigator)] == [["C-R1"]]
     found: list[str] = []
 
-    probation = person()
+    probation = people()
     problems = watch(probation)
     sign_in(probation, site, "probation_officer")
     button = probation.get_by_test_id("reminders")
@@ -94,7 +78,7 @@ def test_both_agencies_see_an_order_about_to_end_and_are_taken_to_it(site: Site,
     expect(probation.get_by_test_id("caseload-expiring")).to_contain_text(order)
     expect(probation.get_by_test_id("caseload-reminded")).to_contain_text("reminded")
 
-    police = person()
+    police = people()
     problems += watch(police)
     sign_in(police, site, investigator, purpose=False, role="police_investigator")
     expect(police.get_by_test_id("reminders")).to_have_text("만료 알림 1")
@@ -104,7 +88,7 @@ def test_both_agencies_see_an_order_about_to_end_and_are_taken_to_it(site: Site,
     expect(police.get_by_test_id("case-order-reminded")).to_contain_text("만료 알림 보냄(14일 전)")
 
     # others have no reminders to be shown: the button stays hidden for an operator
-    operator = person()
+    operator = people()
     problems += watch(operator)
     sign_in(operator, site, "operator")
     expect(operator.get_by_test_id("nav")).to_be_visible()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -96,3 +98,22 @@ class Checkpointer:
                     conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
             except Exception:
                 log.exception("WAL checkpoint failed; the backstop in the writer still bounds the WAL")
+
+
+@contextmanager
+def one_at_a_time(db: Engine, key: int) -> Iterator[bool]:
+    """Whether this process may run a periodic job now (the purge, the reminders' sweep): on
+    PostgreSQL, while it holds the advisory lock `key` (another process of the cluster holding it:
+    False, and that one does the work); on SQLite, always (one process)."""
+    if db.dialect.name != "postgresql":
+        yield True
+        return
+    with db.connect() as guard:
+        got = bool(guard.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar())
+        guard.commit()
+        try:
+            yield got
+        finally:
+            if got:
+                guard.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                guard.commit()
