@@ -134,8 +134,7 @@ Outcome = Literal["charged", "no_further_action", "withdrawn", "transferred", "o
 assert get_args(Outcome) == store.OUTCOMES
 
 
-class CloseIn(BaseModel):
-    outcome: Outcome
+class ReopenIn(BaseModel):
     reason: str = Field(min_length=1, max_length=2000, description="why, in a sentence or two")
 
     @field_validator("reason")
@@ -146,15 +145,8 @@ class CloseIn(BaseModel):
         return value.strip()
 
 
-class ReopenIn(BaseModel):
-    reason: str = Field(min_length=1, max_length=2000, description="why the case is open again")
-
-    @field_validator("reason")
-    @classmethod
-    def said(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("say why")
-        return value.strip()
+class CloseIn(ReopenIn):
+    outcome: Outcome
 
 
 class MatchIn(BaseModel):
