@@ -94,8 +94,8 @@ def test_no_absence_covers_an_approach_to_her(dispatch_client):
     ("change", "field"),
     [
         ({"start_h": -3, "end_h": -2}, "ends_at"),  # over already
-        ({"start_h": 2, "end_h": 1}, ""),  # ends before it starts
-        ({"start_h": 0, "end_h": 24 * 40}, ""),  # longer than a month
+        ({"start_h": 2, "end_h": 1}, "ends_at"),  # ends before it starts
+        ({"start_h": 0, "end_h": 24 * 40}, "ends_at"),  # longer than a month
         ({"reason": "x"}, "reason"),
         ({"zone_id": "Z-other"}, "zone_id"),
     ],

@@ -13,7 +13,7 @@ import { api, ApiError } from "/web/common/api.js";
 import { t } from "/web/common/i18n.js";
 import { addOverlay, makeMap } from "/web/common/map.js";
 import { photoUrl, uploadPhoto, PHOTO_TYPES, PHOTO_MAX_BYTES } from "./profile.js";
-import { esc, el, msg, say } from "./util.js";
+import { esc, el, msg, problem, say } from "./util.js";
 import { Notes } from "./notes.js";
 import { ZoneEditor } from "./zones.js";
 
@@ -72,13 +72,9 @@ const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/; // as the server's ids
 const PHONE_DIGITS = [7, 15]; // as the server's phone numbers
 
 
-// The words for one problem the server named: "err.<field>.<code>", else "err.<code>", else its own
-// (English) reason, said as such.
-export function problem(field, code, reason) {
-  const last = String(field || "").split(".").pop();
-  for (const key of [`err.${last}.${code}`, `err.${code}`]) if (code && t(key) !== key) return msg(key);
-  return msg("err.other", { reason: String(reason || "").replace(/^Value error, /, "") });
-}
+// problem(): the words for one problem the server named (util.js, shared with absences.js); exported
+// here as well, where the registry's tests look for it.
+export { problem };
 
 // The server's rule for a phone number: empty, or 7 to 15 digits with spaces, '-', '.', '(' or ')'
 // between them and an optional leading '+'.
