@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from test_accessibility import violations
 from test_control import approach, english, sign_in
-from web_kit import DESK, SOON, Site
+from web_kit import DESK, SOON, Site, shoot
 
 expect.set_options(timeout=SOON)
 pytestmark = pytest.mark.slow  # a real server and Chromium
@@ -71,6 +71,8 @@ def test_an_officer_approves_an_absence_both_agencies_read_it_and_he_revokes_it(
     section = open_subject(page, pair.subject)
     expect(section.get_by_test_id("absences")).to_contain_text("No approved absences.")
     form = section.get_by_test_id("absence-form")
+    expect(form).to_be_hidden()  # folded until asked for
+    section.get_by_test_id("absence-new-toggle").click()
     expect(form.get_by_test_id("absence-zone")).to_have_value("")  # every zone and curfew, unless told
     expect(form.get_by_test_id("absence-starts")).not_to_have_value("")  # from now
 
@@ -90,6 +92,7 @@ def test_an_officer_approves_an_absence_both_agencies_read_it_and_he_revokes_it(
     page.get_by_test_id("language").get_by_role("button", name="KO").click()
     expect(form.get_by_test_id("absence-error-ends_at")).to_have_text("최대 31일입니다. 더 긴 외출은 명령 변경 사항입니다.")
     found += violations(page, "absences with problems (ko)")
+    shoot(page, "control-absences-problems-ko.png")
     english(page)
     assert site.call("GET", stored).json() == []
 
@@ -118,10 +121,11 @@ def test_an_officer_approves_an_absence_both_agencies_read_it_and_he_revokes_it(
     expect(item.get_by_test_id("absence-zone")).to_have_text(f"home ({home})")
     expect(item.get_by_test_id("absence-reason")).to_have_text("night shift at the Guri logistics centre")
     expect(item).to_contain_text("Approved by u-probation_officer")
-    expect(form.get_by_test_id("absence-reason-input")).to_have_value("")  # a fresh form
+    expect(form.get_by_test_id("absence-reason-input")).to_have_value("")  # a fresh form (still open)
     [absence] = site.call("GET", stored).json()
     assert (absence["zone"], absence["in_force"], absence["approved_by"]) == (home, True, "u-probation_officer")
     found += violations(page, "absences (en)")
+    shoot(page, "control-absences-en.png")
     page.close()
 
     # a police dispatcher reads it: no form, no revoke
@@ -133,7 +137,7 @@ def test_an_officer_approves_an_absence_both_agencies_read_it_and_he_revokes_it(
     item = section.get_by_test_id("absence")
     expect(item).to_have_attribute("data-state", "in_force")
     expect(item.get_by_test_id("absence-reason")).to_have_text("night shift at the Guri logistics centre")
-    expect(section.get_by_test_id("absence-form")).to_have_count(0)
+    expect(section.get_by_test_id("absence-new")).to_have_count(0)
     expect(item.get_by_test_id("absence-revoke")).to_have_count(0)
     found += violations(page, "absences read only (en)")
     page.get_by_test_id("language").get_by_role("button", name="KO").click()

@@ -57,6 +57,7 @@ export class Absences {
     this.error = null; // the list could not be read: {key, vars}
     this.errors = {}; // the form's problems: {field: {key, vars}}, "" for the form as a whole
     this.message = null;
+    this.formOpen = false; // the approver unfolded the form
     this.confirming = null; // the absence whose revocation is being asked about
     this.revokeError = null;
     window.addEventListener("languagechange", () => this.render());
@@ -76,6 +77,7 @@ export class Absences {
       this.root.innerHTML = ""; // another subject: nothing typed carries over
       this.errors = {};
       this.message = null;
+      this.formOpen = false;
     }
     this.render();
     if (!this.path) return;
@@ -128,7 +130,10 @@ export class Absences {
       <div class="error" data-testid="absence-error-${name}" id="abs-e-${name}"${e[name] ? "" : " hidden"}>${esc(say(e[name]))}</div></div>`;
     const invalid = (name) => (e[name] ? ` aria-invalid="true" aria-describedby="abs-e-${name}"` : "");
     const zones = this.zones.map((z) => `<option value="${esc(z.id)}">${esc(this.zoneName(z.id))}</option>`).join("");
-    return `<form class="absence-form" data-testid="absence-form" novalidate>
+    // folded until asked for: the map column it shares with his zones and notes is short
+    return `<details class="absence-new" data-testid="absence-new"${this.formOpen ? " open" : ""}>
+      <summary data-testid="absence-new-toggle">${esc(t("abs.new"))}</summary>
+      <form class="absence-form" data-testid="absence-form" novalidate>
       <p class="muted small">${esc(t("abs.why"))}</p>
       ${field("zone_id", "abs.zone", `<select id="abs-zone_id" name="zone_id" data-testid="absence-zone"${invalid("zone_id")}><option value="">${esc(t("abs.all_zones"))}</option>${zones}</select>`)}
       ${field("starts_at", "abs.starts_at", `<input id="abs-starts_at" name="starts_at" type="datetime-local" data-testid="absence-starts" aria-required="true"${invalid("starts_at")}>`)}
@@ -136,7 +141,7 @@ export class Absences {
       ${field("reason", "abs.reason", `<textarea id="abs-reason" name="reason" rows="2" maxlength="${REASON[1]}" data-testid="absence-reason-input" aria-required="true"${invalid("reason")}></textarea>`)}
       <div class="actions"><button type="submit" class="primary" data-testid="absence-approve">${esc(t("abs.approve"))}</button>
         <span class="ok-msg" role="status" data-testid="absence-message">${esc(say(this.message))}</span>
-        <span class="error" role="alert" data-testid="absence-error"${e[""] ? "" : " hidden"}>${esc(say(e[""]))}</span></div></form>`;
+        <span class="error" role="alert" data-testid="absence-error"${e[""] ? "" : " hidden"}>${esc(say(e[""]))}</span></div></form></details>`;
   }
 
   render() {
@@ -159,6 +164,7 @@ export class Absences {
       if (typed) for (const f of FIELDS) form.elements[f].value = typed[f];
       else form.elements.starts_at.value = localInput(new Date()); // from now, unless told
       if (typed && typed.zone_id && !form.elements.zone_id.value) form.elements.zone_id.value = ""; // a zone gone
+      this.root.querySelector("details").addEventListener("toggle", (event) => { this.formOpen = event.target.open; });
       form.addEventListener("submit", (event) => {
         event.preventDefault();
         this.approve();
@@ -209,6 +215,7 @@ export class Absences {
       this.message = msg("abs.approved");
       this.root.innerHTML = ""; // a fresh form: from now again, no reason typed
       this.render();
+      this.root.scrollTop = 0; // the new approval, at the top of the list
     } catch (error) {
       if (this.path !== path) return;
       this.errors = this.refusal(error);
