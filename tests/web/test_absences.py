@@ -1,6 +1,6 @@
 """Approved absences in a real browser: his probation officer approves one for a zone in the registry
 (a problem found in the browser, then one only the server can find, each shown next to its field),
-sees it in force; a police dispatcher reads it without a form to change it; the officer revokes it
+sees it in force, in the registry and on his caseload card; a police dispatcher reads it without a form to change it; the officer revokes it
 after a confirmation. The section meets WCAG 2.1 AA in Korean and English (axe-core)."""
 
 from __future__ import annotations
@@ -126,6 +126,13 @@ def test_an_officer_approves_an_absence_both_agencies_read_it_and_he_revokes_it(
     assert (absence["zone"], absence["in_force"], absence["approved_by"]) == (home, True, "u-probation_officer")
     found += violations(page, "absences (en)")
     shoot(page, "control-absences-en.png")
+    # and on his card in the caseload
+    page.get_by_test_id("nav-caseload").click()
+    card = page.locator(f"[data-testid=caseload-subject][data-subject-id='{pair.subject}']")
+    line = card.get_by_test_id("caseload-absence")
+    expect(line).to_have_attribute("data-in-force", "true")
+    expect(line).to_contain_text(f"Approved absence (home ({home})) until")
+    found += violations(page, "caseload with an absence (en)")
     page.close()
 
     # a police dispatcher reads it: no form, no revoke
