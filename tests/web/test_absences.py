@@ -55,7 +55,9 @@ def local_in(page: Page, hours: float) -> str:
     )
 
 
-def test_an_officer_approves_an_absence_both_agencies_read_it_and_he_revokes_it(site: Site, desk: Any) -> None:
+def test_an_officer_approves_an_absence_both_agencies_read_it_and_he_revokes_it(
+    site: Site, desk: Any
+) -> None:
     pair = site.pair()
     approach(site, pair)  # an open alert in Gyeonggi: the dispatcher may read him
     home = f"{pair.order}.z1"  # the order's zone at her home
@@ -80,7 +82,9 @@ def test_an_officer_approves_an_absence_both_agencies_read_it_and_he_revokes_it(
     form.get_by_test_id("absence-reason-input").fill("work")
     form.get_by_test_id("absence-approve").click()
     expect(form.get_by_test_id("absence-error-ends_at")).to_have_text("Enter the end.")
-    expect(form.get_by_test_id("absence-error-reason")).to_have_text("Give the reason in at least 5 characters.")
+    expect(form.get_by_test_id("absence-error-reason")).to_have_text(
+        "Give the reason in at least 5 characters."
+    )
     expect(form.get_by_test_id("absence-ends")).to_have_attribute("aria-invalid", "true")
     expect(form.get_by_test_id("absence-ends")).to_be_focused()
     # a window longer than a month, said in the language switched to
@@ -90,7 +94,9 @@ def test_an_officer_approves_an_absence_both_agencies_read_it_and_he_revokes_it(
         "At most 31 days: a longer absence is a change of his order."
     )
     page.get_by_test_id("language").get_by_role("button", name="KO").click()
-    expect(form.get_by_test_id("absence-error-ends_at")).to_have_text("최대 31일입니다. 더 긴 외출은 명령 변경 사항입니다.")
+    expect(form.get_by_test_id("absence-error-ends_at")).to_have_text(
+        "최대 31일입니다. 더 긴 외출은 명령 변경 사항입니다."
+    )
     found += violations(page, "absences with problems (ko)")
     shoot(page, "control-absences-problems-ko.png")
     english(page)
@@ -107,7 +113,9 @@ def test_an_officer_approves_an_absence_both_agencies_read_it_and_he_revokes_it(
     )
     expect(form.get_by_test_id("absence-zone")).to_have_attribute("aria-invalid", "true")
     expect(form.get_by_test_id("absence-error-ends_at")).to_be_hidden()
-    expect(form.get_by_test_id("absence-reason-input")).to_have_value("night shift at the Guri logistics centre")
+    expect(form.get_by_test_id("absence-reason-input")).to_have_value(
+        "night shift at the Guri logistics centre"
+    )
     assert site.call("GET", stored).json() == []
 
     # her home's zone: approved, in force
@@ -123,7 +131,11 @@ def test_an_officer_approves_an_absence_both_agencies_read_it_and_he_revokes_it(
     expect(item).to_contain_text("Approved by u-probation_officer")
     expect(form.get_by_test_id("absence-reason-input")).to_have_value("")  # a fresh form (still open)
     [absence] = site.call("GET", stored).json()
-    assert (absence["zone"], absence["in_force"], absence["approved_by"]) == (home, True, "u-probation_officer")
+    assert (absence["zone"], absence["in_force"], absence["approved_by"]) == (
+        home,
+        True,
+        "u-probation_officer",
+    )
     found += violations(page, "absences (en)")
     shoot(page, "control-absences-en.png")
     # and on his card in the caseload

@@ -49,7 +49,9 @@ class AbsenceIn(BaseModel):
         if value <= start:
             raise PydanticCustomError("after_start", "ends_at must be after starts_at")
         if value - start > LONGEST:
-            raise PydanticCustomError("too_long", "at most 31 days: a longer absence is a change of his order")
+            raise PydanticCustomError(
+                "too_long", "at most 31 days: a longer absence is a change of his order"
+            )
         return value
 
 

@@ -241,15 +241,15 @@ def _details(
     # label: the card says why no 112 push came for a zone violation (api/absences.py).
     ab, z = t.absences.c, t.zones.c
     absences: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in conn.execute(
+    for row in conn.execute(
         select(ab.id, ab.subject_id, ab.zone_id, z.label, ab.starts_at, ab.ends_at, ab.reason)
         .select_from(t.absences.outerjoin(t.zones, z.id == ab.zone_id))
         .where(ab.subject_id.in_(ids), ab.revoked_at.is_(None), ab.ends_at > now)
         .order_by(ab.starts_at, ab.id)
     ):
-        absences[r.subject_id].append(
-            {"id": r.id, "zone": r.zone_id, "zone_label": r.label, "starts_at": iso(r.starts_at),
-             "ends_at": iso(r.ends_at), "reason": r.reason, "in_force": r.starts_at <= now}
+        absences[row.subject_id].append(
+            {"id": row.id, "zone": row.zone_id, "zone_label": row.label, "starts_at": iso(row.starts_at),
+             "ends_at": iso(row.ends_at), "reason": row.reason, "in_force": row.starts_at <= now}
         )  # fmt: skip
 
     return [
