@@ -88,6 +88,7 @@ def test_an_officer_sees_his_subjects_cases_orders_alerts_and_load(app_client):
     assert s1["alerts"]["recent"] == {"case_match": 1} and s1["alerts"]["recent_total"] == 1
     assert [a["kind"] for a in s1["alerts"]["open"]] == ["case_match"]
     assert s2["alerts"] == {"recent": {}, "recent_total": 0, "open": []}
+    assert s1["absences"] == [] and s2["absences"] == []
     # reminded: the court's order, not S2's (60 days), nor the ended one
     assert [o["id"] for o in view["expiring"]] == [made]
     # her name and phone are the case's, not the caseload view's
@@ -168,3 +169,29 @@ def test_a_lapsed_order_is_no_longer_in_force_nor_reminded_of(app_client):
     [shown] = api.get("/v1/cases/C-1", who=INV).json()["orders"]
     assert shown["id"] == made and shown["in_force"] is False and shown["expires_soon"] is False
     assert datetime.fromisoformat(shown["valid_until"]) < api.clock() + timedelta(0)
+
+
+def test_the_caseload_shows_his_absences_in_force_or_upcoming(app_client):
+    api = app_client
+    scene(api)
+    work = {"kind": "exclusion", "label": "work", "circle": {"lat": 37.70, "lon": 127.30, "radius_m": 300}}
+    assert api.put("/v1/subjects/S1/zones/Z-work", work).status_code == 201
+
+    def approve(zone: str | None, start_h: float, end_h: float) -> dict[str, Any]:
+        body = {"zone_id": zone, "starts_at": api.at(start_h * 3600), "ends_at": api.at(end_h * 3600),
+                "reason": "night shift at the Guri logistics centre"}  # fmt: skip
+        r = api.post("/v1/subjects/S1/absences", body, who=PO)
+        assert r.status_code == 201, r.text
+        return dict(r.json())
+
+    now, later, gone = approve("Z-work", -1, 8), approve(None, 24, 48), approve(None, 0, 1)
+    r = api.client.delete(f"/v1/subjects/S1/absences/{gone['id']}", headers=api.auth(PO))
+    assert r.status_code == 200
+    s1 = api.get("/v1/caseload", who=PO).json()["subjects"][0]
+    assert [(a["id"], a["zone"], a["zone_label"], a["in_force"]) for a in s1["absences"]] == [
+        (now["id"], "Z-work", "work", True),
+        (later["id"], None, None, False),
+    ]
+    api.clock.advance(9 * 3600)  # the first is over, the revoked one stays out
+    s1 = api.get("/v1/caseload", who=PO).json()["subjects"][0]
+    assert [a["id"] for a in s1["absences"]] == [later["id"]]

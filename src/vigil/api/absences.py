@@ -12,7 +12,8 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 from sqlalchemy import select
 
 from vigil.api import deps, trail
@@ -36,13 +37,22 @@ class AbsenceIn(BaseModel):
     ends_at: AwareDatetime
     reason: str = Field(min_length=5, max_length=500, description="why, in words (a night shift at ...)")
 
-    @model_validator(mode="after")
-    def a_window(self) -> AbsenceIn:
-        if self.ends_at <= self.starts_at:
-            raise ValueError("ends_at must be after starts_at")
-        if self.ends_at - self.starts_at > LONGEST:
-            raise ValueError("at most 31 days: a longer absence is a change of his order")
-        return self
+    # Checked on the later field (starts_at is in `info.data` when it was valid), so the refusal names
+    # the field to change and the control centre shows it there; each rule has its own code
+    # (`after_start`, `too_long`) for the app to say in its user's language.
+    @field_validator("ends_at")
+    @classmethod
+    def a_window(cls, value: datetime, info: ValidationInfo) -> datetime:
+        start = info.data.get("starts_at")
+        if start is None:
+            return value
+        if value <= start:
+            raise PydanticCustomError("after_start", "ends_at must be after starts_at")
+        if value - start > LONGEST:
+            raise PydanticCustomError(
+                "too_long", "at most 31 days: a longer absence is a change of his order"
+            )
+        return value
 
 
 def absence_json(row: Any, now: datetime) -> dict[str, Any]:

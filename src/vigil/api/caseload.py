@@ -1,5 +1,6 @@
 """A probation officer's caseload view (`GET /v1/caseload`, issue 18): his subjects, each with the
-open police cases matched to him, the orders in force with their expiry, and his recent alerts;
+open police cases matched to him, the orders in force with their expiry, his approved absences in
+force or upcoming, and his recent alerts;
 the orders that expire soon; and the load, subjects per officer against the guideline of 10 (the
 field average is 21.6: domain/caseload.py).
 
@@ -236,6 +237,21 @@ def _details(
                  "opened_at": iso(alert.opened_at), "order": alert.order_id}
             )  # fmt: skip
 
+    # His approved absences not over yet (in force now or upcoming, not revoked), with the zone's
+    # label: the card says why no 112 push came for a zone violation (api/absences.py).
+    ab, z = t.absences.c, t.zones.c
+    absences: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in conn.execute(
+        select(ab.id, ab.subject_id, ab.zone_id, z.label, ab.starts_at, ab.ends_at, ab.reason)
+        .select_from(t.absences.outerjoin(t.zones, z.id == ab.zone_id))
+        .where(ab.subject_id.in_(ids), ab.revoked_at.is_(None), ab.ends_at > now)
+        .order_by(ab.starts_at, ab.id)
+    ):
+        absences[row.subject_id].append(
+            {"id": row.id, "zone": row.zone_id, "zone_label": row.label, "starts_at": iso(row.starts_at),
+             "ends_at": iso(row.ends_at), "reason": row.reason, "in_force": row.starts_at <= now}
+        )  # fmt: skip
+
     return [
         {
             "id": s.id,
@@ -245,6 +261,7 @@ def _details(
             "devices": devices.get(s.id, []),
             "cases": by_subject.get(s.id, []),
             "orders": orders.get(s.id, []),
+            "absences": absences.get(s.id, []),
             "alerts": {
                 "recent": dict(sorted(counts.get(s.id, {}).items())),
                 "recent_total": sum(counts.get(s.id, {}).values()),

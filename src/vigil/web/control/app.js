@@ -33,6 +33,7 @@ const CASE_REVIEWERS = new Set(["operator"]);
 const CASE_CLOSERS = new Set(["police_investigator", "operator"]); // api/policy.py CASES_CLOSE
 const CASELOAD = new Set(["probation_officer", "operator"]); // GET /v1/caseload
 const REMINDED = new Set(["probation_officer", "police_investigator"]); // GET /v1/me/reminders
+const ABSENCE_APPROVERS = new Set(["probation_officer", "operator"]); // api/policy.py ABSENCES_APPROVE
 
 const $ = (selector) => document.querySelector(selector);
 const state = { config: { tile_url: null, language: "ko" }, me: null, view: null, screens: {}, message: null, purposeErrors: {} };
@@ -121,6 +122,7 @@ async function show(view) {
     if (!state.screens.registry) {
       state.screens.registry = new Registry($("#registry"), state.config, {
         role, canWrite: REGISTRY_WRITERS.has(role), caseloads: role === "operator", canNote: REGISTRY_WRITERS.has(role),
+        canApprove: ABSENCE_APPROVERS.has(role),
       });
     }
     await state.screens.registry.start();

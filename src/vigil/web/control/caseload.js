@@ -1,7 +1,7 @@
 // The caseload view (GET /v1/caseload; api/caseload.py). A probation officer: his load against the
 // guideline of 10 subjects per officer (the field average is 21.6), the orders that end soon, and
-// each subject with the police cases matched to him, his orders with their ends, and his alerts of
-// the last week. An operator: every officer's load and every order ending soon, or one officer's
+// each subject with the police cases matched to him, his orders with their ends, his approved absences
+// in force or upcoming (absences.js approves them, in the registry), and his alerts of the last week. An operator: every officer's load and every order ending soon, or one officer's
 // caseload as he sees it.
 import { api, ApiError } from "/web/common/api.js";
 import { t } from "/web/common/i18n.js";
@@ -94,6 +94,14 @@ export class Caseload {
         · ${esc(t("cases.f.measures"))}: ${c.measures_requested.map((m) => esc(t(`cases.measure.${m}`))).join(", ") || "–"}
         ${c.decisions.map((x) => `<br>${esc(t(`cases.measure.${x.measure}`))} · ${esc(t(x.granted ? "cases.granted" : "cases.refused"))} · ${esc(x.court_reference)}`).join("")}</li>`).join("");
       const orders = s.orders.map((o) => `<li class="${o.expires_soon ? "expiring" : ""}"><span class="mono">${esc(o.id)}</span> · ${esc(orderEnd(o))}</li>`).join("");
+      // his approved absences not over yet: why a zone violation of his was not pushed to 112
+      const absences = (s.absences || []).map((a) => {
+        const zone = a.zone ? (a.zone_label ? `${a.zone_label} (${a.zone})` : a.zone) : t("abs.all_zones");
+        const line = a.in_force
+          ? t("caseload.absence_until", { end: dateTime(a.ends_at), zone })
+          : t("caseload.absence_from", { start: dateTime(a.starts_at), end: dateTime(a.ends_at), zone });
+        return `<li data-testid="caseload-absence" data-absence-id="${esc(a.id)}" data-in-force="${a.in_force}">${esc(line)} · <span class="muted small">${esc(a.reason)}</span></li>`;
+      }).join("");
       const kinds = Object.entries(s.alerts.recent).map(([k, n]) => `${esc(t(`kind.${k}`))} ${n}`).join(", ");
       const open = s.alerts.open.map((a) => `<li><span class="chip ${esc(a.severity)}">${esc(t(`severity.${a.severity}`))}</span> ${esc(t(`kind.${a.kind}`))} · ${esc(t(`state.${a.state}`))} · ${esc(dateTime(a.opened_at))}</li>`).join("");
       return `<article class="panel subject-card" data-testid="caseload-subject" data-subject-id="${esc(s.id)}" aria-labelledby="cl-${esc(s.id)}">
@@ -101,6 +109,7 @@ export class Caseload {
         <p class="muted small">${esc(t(`legal.${s.legal_basis}`))}${s.case_reference ? ` · ${esc(s.case_reference)}` : ""} · ${esc(t("cases.devices"))}: <span class="mono">${s.devices.map(esc).join(", ") || "–"}</span></p>
         <h5>${esc(t("caseload.cases", { n: s.cases.length }))}</h5>${cases ? `<ul>${cases}</ul>` : ""}
         <h5>${esc(t("caseload.orders", { n: s.orders.length }))}</h5>${orders ? `<ul>${orders}</ul>` : ""}
+        ${absences ? `<ul class="absences-short">${absences}</ul>` : ""}
         <h5>${esc(t("caseload.alerts", { days: d.recent_days, n: s.alerts.recent_total }))}</h5>
         ${kinds ? `<p data-testid="caseload-alert-kinds">${kinds}</p>` : ""}${open ? `<ul>${open}</ul>` : ""}
       </article>`;

@@ -13,7 +13,8 @@ import { api, ApiError } from "/web/common/api.js";
 import { t } from "/web/common/i18n.js";
 import { addOverlay, makeMap } from "/web/common/map.js";
 import { photoUrl, uploadPhoto, PHOTO_TYPES, PHOTO_MAX_BYTES } from "./profile.js";
-import { esc, el, msg, say } from "./util.js";
+import { esc, el, msg, problem, say } from "./util.js";
+import { Absences } from "./absences.js";
 import { Notes } from "./notes.js";
 import { ZoneEditor } from "./zones.js";
 
@@ -72,13 +73,9 @@ const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/; // as the server's ids
 const PHONE_DIGITS = [7, 15]; // as the server's phone numbers
 
 
-// The words for one problem the server named: "err.<field>.<code>", else "err.<code>", else its own
-// (English) reason, said as such.
-export function problem(field, code, reason) {
-  const last = String(field || "").split(".").pop();
-  for (const key of [`err.${last}.${code}`, `err.${code}`]) if (code && t(key) !== key) return msg(key);
-  return msg("err.other", { reason: String(reason || "").replace(/^Value error, /, "") });
-}
+// problem(): the words for one problem the server named (util.js, shared with absences.js); exported
+// here as well, where the registry's tests look for it.
+export { problem };
 
 // The server's rule for a phone number: empty, or 7 to 15 digits with spaces, '-', '.', '(' or ')'
 // between them and an optional leading '+'.
@@ -106,14 +103,16 @@ function localInput(iso) {
 
 export class Registry {
   // canWrite: the role may change the registry; caseloads: it assigns subjects to probation officers.
-  // canNote: it may write notes on a person (read where the person is).
-  constructor(root, config, { role, canWrite = false, caseloads = false, canNote = false }) {
+  // canNote: it may write notes on a person (read where the person is). canApprove: it may approve and
+  // revoke a subject's absences (read by whoever reads him).
+  constructor(root, config, { role, canWrite = false, caseloads = false, canNote = false, canApprove = false }) {
     this.root = root;
     this.config = config;
     this.role = role;
     this.canWrite = canWrite;
     this.caseloads = caseloads;
     this.canNote = canNote;
+    this.canApprove = canApprove;
     this.kind = "subjects";
     this.rows = [];
     this.current = null; // the record being edited (null: a new one)
@@ -137,7 +136,10 @@ export class Registry {
         <button type="button" class="primary" data-testid="reg-new"></button>
         <ul class="list" data-testid="reg-list"></ul></div>
       <div class="col panel" data-testid="reg-form-col"></div>
-      <div class="col panel mapcol"><div id="regmap" data-testid="reg-map"></div><div class="zones" data-testid="reg-zones"></div><div class="notes" data-testid="reg-notes" hidden></div></div>`;
+      <div class="col panel mapcol"><div id="regmap" data-testid="reg-map"></div><div class="zones" data-testid="reg-zones"></div>
+        <section class="absences" data-testid="reg-absences" aria-labelledby="abs-title" hidden></section><div class="notes" data-testid="reg-notes" hidden></div></div>`;
+    // A subject's approved absences (absences.js): the list for every reader, the form for approvers.
+    this.absences = new Absences(this.root.querySelector("[data-testid=reg-absences]"), { canApprove: this.canApprove });
     this.notes = new Notes(this.root.querySelector("[data-testid=reg-notes]"), { canWrite: this.canNote });
     // The zones of the record shown (a subject's or an order's): zones.js, shared with a case's decision.
     this.zoneEditor = new ZoneEditor(this.root.querySelector("[data-testid=reg-zones]"), {
@@ -230,6 +232,7 @@ export class Registry {
     this.renderList();
     this.renderForm({});
     this.notes.show(this.kind, record);
+    this.absences.show(this.kind, record);
     await this.ensureMap();
     this.renderZones();
     this.zoneEditor.fit();

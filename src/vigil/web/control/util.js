@@ -18,6 +18,14 @@ export function say(m) {
   return t(m.key, m.vars);
 }
 
+// The words for one problem the server named: "err.<field>.<code>", else "err.<code>", else its own
+// (English) reason, said as such.
+export function problem(field, code, reason) {
+  const last = String(field || "").split(".").pop();
+  for (const key of [`err.${last}.${code}`, `err.${code}`]) if (code && t(key) !== key) return msg(key);
+  return msg("err.other", { reason: String(reason || "").replace(/^Value error, /, "") });
+}
+
 export function locale() {
   return language() === "en" ? "en-GB" : "ko-KR";
 }
