@@ -129,3 +129,26 @@ def test_only_his_officer_and_operators_approve(app_client):
     assert api.post("/v1/subjects/nobody/absences", window(api)).status_code == 404
     assert api.client.delete("/v1/subjects/S1/absences/abs-none", headers=api.auth()).status_code == 404
     assert timedelta(days=31)  # the longest window (api/absences.py LONGEST)
+
+
+def test_the_police_case_matched_to_him_shows_what_probation_allowed(app_client):
+    api = app_client
+    api.subject("S1", "AM-1")
+    assert api.put("/v1/subjects/S1/zones/Z1", {**ZONE, "label": "her workplace"}).status_code == 201
+    now_on = api.post("/v1/subjects/S1/absences", window(api, zone_id="Z1"), who=PO).json()["id"]
+    later = api.post("/v1/subjects/S1/absences", window(api, 24, 30), who=PO).json()["id"]
+    gone = api.post("/v1/subjects/S1/absences", window(api, 1, 2), who=PO).json()["id"]
+    assert api.client.delete(f"/v1/subjects/S1/absences/{gone}", headers=api.auth(PO)).status_code == 200
+    case = {
+        "kind": "stalking", "area": "31130", "suspect": {"name": "subject S1", "subject_id": "S1"},
+        "victim": {"name": "Lee"}, "offences": ["stalking"],
+    }  # fmt: skip
+    inv = Role.POLICE_INVESTIGATOR
+    assert api.put("/v1/cases/C-1", case, who=inv).status_code == 201
+    shown = api.get("/v1/cases/C-1", who=inv).json()["match"]["absences"]
+    assert [(a["id"], a["zone_label"], a["in_force"]) for a in shown] == [
+        (now_on, "her workplace", True),
+        (later, None, False),
+    ]  # the revoked one is not shown; an unmatched case shows none (no "absences" key)
+    unmatched = {**case, "suspect": {"name": "someone else"}}
+    assert "absences" not in api.put("/v1/cases/C-2", unmatched, who=inv).json()["match"]

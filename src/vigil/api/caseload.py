@@ -31,6 +31,7 @@ from vigil.api.policy import Action
 from vigil.domain import caseload as figures
 from vigil.domain.alerts import TERMINAL
 from vigil.domain.model import Role
+from vigil.store import absences as store_absences
 from vigil.store import reminders
 from vigil.store import tables as t
 from vigil.store.accounts import Principal
@@ -237,20 +238,7 @@ def _details(
                  "opened_at": iso(alert.opened_at), "order": alert.order_id}
             )  # fmt: skip
 
-    # His approved absences not over yet (in force now or upcoming, not revoked), with the zone's
-    # label: the card says why no 112 push came for a zone violation (api/absences.py).
-    ab, z = t.absences.c, t.zones.c
-    absences: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in conn.execute(
-        select(ab.id, ab.subject_id, ab.zone_id, z.label, ab.starts_at, ab.ends_at, ab.reason)
-        .select_from(t.absences.outerjoin(t.zones, z.id == ab.zone_id))
-        .where(ab.subject_id.in_(ids), ab.revoked_at.is_(None), ab.ends_at > now)
-        .order_by(ab.starts_at, ab.id)
-    ):
-        absences[row.subject_id].append(
-            {"id": row.id, "zone": row.zone_id, "zone_label": row.label, "starts_at": iso(row.starts_at),
-             "ends_at": iso(row.ends_at), "reason": row.reason, "in_force": row.starts_at <= now}
-        )  # fmt: skip
+    absences = store_absences.current(conn, ids, now)
 
     return [
         {

@@ -32,6 +32,7 @@ from vigil.api.registry import _zone_spec, write
 from vigil.domain import caseload
 from vigil.domain.identity import Identity, Verdict
 from vigil.domain.model import Role
+from vigil.store import absences as store_absences
 from vigil.store import cases as store
 from vigil.store import reminders
 from vigil.store import tables as t
@@ -191,6 +192,13 @@ def case_json(request: Request, principal: Principal, row: Any) -> dict[str, Any
         made = sorted({d.order_id for d in decisions if d.order_id})
         orders = conn.execute(select(t.orders).where(t.orders.c.id.in_(made))).all() if made else []
         reminded = reminders.latest(conn, {o.id: o.valid_until for o in orders})
+        absences = (
+            store_absences.current(conn, [row.matched_subject_id], services.clock()).get(
+                row.matched_subject_id, []
+            )
+            if row.match_state == "matched" and row.matched_subject_id is not None
+            else []
+        )
         subject, devices, officer = None, [], None
         if row.matched_subject_id is not None:
             subject = conn.execute(
@@ -226,6 +234,8 @@ def case_json(request: Request, principal: Principal, row: Any) -> dict[str, Any
             "probation_officer": None
             if officer is None
             else {"id": officer.id, "name": officer.name, "phone": officer.phone},
+            # what probation allowed him (a night shift): why a zone alert of his was not pushed
+            "absences": absences,
         }
     body: dict[str, Any] = {
         "id": row.id,

@@ -6,7 +6,7 @@
 import { api, ApiError } from "/web/common/api.js";
 import { t } from "/web/common/i18n.js";
 import { orderEnd, remindedText } from "./cases.js";
-import { esc, dateTime } from "./util.js";
+import { esc, dateTime, absenceLine } from "./util.js";
 
 export class Caseload {
   constructor(root, { operator = false } = {}) {
@@ -95,13 +95,7 @@ export class Caseload {
         ${c.decisions.map((x) => `<br>${esc(t(`cases.measure.${x.measure}`))} · ${esc(t(x.granted ? "cases.granted" : "cases.refused"))} · ${esc(x.court_reference)}`).join("")}</li>`).join("");
       const orders = s.orders.map((o) => `<li class="${o.expires_soon ? "expiring" : ""}"><span class="mono">${esc(o.id)}</span> · ${esc(orderEnd(o))}</li>`).join("");
       // his approved absences not over yet: why a zone violation of his was not pushed to 112
-      const absences = (s.absences || []).map((a) => {
-        const zone = a.zone ? (a.zone_label ? `${a.zone_label} (${a.zone})` : a.zone) : t("abs.all_zones");
-        const line = a.in_force
-          ? t("caseload.absence_until", { end: dateTime(a.ends_at), zone })
-          : t("caseload.absence_from", { start: dateTime(a.starts_at), end: dateTime(a.ends_at), zone });
-        return `<li data-testid="caseload-absence" data-absence-id="${esc(a.id)}" data-in-force="${a.in_force}">${esc(line)} · <span class="muted small">${esc(a.reason)}</span></li>`;
-      }).join("");
+      const absences = (s.absences || []).map((a) => `<li data-testid="caseload-absence" data-absence-id="${esc(a.id)}" data-in-force="${a.in_force}">${esc(absenceLine(a))} · <span class="muted small">${esc(a.reason)}</span></li>`).join("");
       const kinds = Object.entries(s.alerts.recent).map(([k, n]) => `${esc(t(`kind.${k}`))} ${n}`).join(", ");
       const open = s.alerts.open.map((a) => `<li><span class="chip ${esc(a.severity)}">${esc(t(`severity.${a.severity}`))}</span> ${esc(t(`kind.${a.kind}`))} · ${esc(t(`state.${a.state}`))} · ${esc(dateTime(a.opened_at))}</li>`).join("");
       return `<article class="panel subject-card" data-testid="caseload-subject" data-subject-id="${esc(s.id)}" aria-labelledby="cl-${esc(s.id)}">

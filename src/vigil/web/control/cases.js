@@ -15,7 +15,7 @@ import { api, ApiError } from "/web/common/api.js";
 import { language, t } from "/web/common/i18n.js";
 import { makeMap } from "/web/common/map.js";
 import { problem, isPhone } from "./registry.js";
-import { esc, el, dateTime, msg, say } from "./util.js";
+import { esc, el, dateTime, msg, say, absenceLine } from "./util.js";
 import { ZoneEditor } from "./zones.js";
 
 const KINDS = ["stalking", "domestic_violence"];
@@ -363,6 +363,7 @@ export class Cases {
       <h3 id="monitored-title">${esc(t(m.already_monitored ? "cases.monitored" : "cases.matched_unworn", { subject: m.subject_id }))}</h3>
       <p>${esc(t("cases.devices"))}: <span class="mono" data-testid="case-devices">${m.devices.map(esc).join(", ") || "–"}</span></p>
       <p data-testid="case-officer">${esc(t("cases.officer"))}: ${contact}</p>
+      ${(m.absences || []).length ? `<ul class="absences-short" data-testid="case-absences">${m.absences.map((a) => `<li data-testid="case-absence">${esc(absenceLine(a))} · <span class="muted small">${esc(a.reason)}</span></li>`).join("")}</ul>` : ""}
     </section>`;
   }
 

@@ -70,3 +70,11 @@ export function zoned(iso, zone, { timeOnly = false } = {}) {
     return new Date(iso).toLocaleString(locale(), options); // a zone this browser does not know
   }
 }
+
+// One approved absence of his not over yet, in words: in force until when, or from when to when.
+export function absenceLine(a) {
+  const zone = a.zone ? (a.zone_label ? `${a.zone_label} (${a.zone})` : a.zone) : t("abs.all_zones");
+  return a.in_force
+    ? t("caseload.absence_until", { end: dateTime(a.ends_at), zone })
+    : t("caseload.absence_from", { start: dateTime(a.starts_at), end: dateTime(a.ends_at), zone });
+}
