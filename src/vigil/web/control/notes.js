@@ -15,6 +15,8 @@ export class Notes {
     this.notes = [];
     this.loading = false;
     this.error = null;
+    // the headings, labels and times follow the language switch (what is typed is kept)
+    window.addEventListener("languagechange", () => this.render());
   }
 
   // kind: the registry's tab; record: the person open there (null: none, or not a person)
