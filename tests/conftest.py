@@ -36,7 +36,15 @@ from vigil.store import accounts
 # example takes says nothing about the code under test, so neither a deadline nor the "too slow"
 # health check may fail a test. A test's own @settings still choose its example counts.
 settings.register_profile("vigil", deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile("vigil")
+# Under CI=true the draw is derandomized (seeded from each test), as in Hypothesis's own "ci" profile:
+# every run sends the same cases, so a red run is the code's doing, not the draw's, and a failure
+# prints its blob (`@reproduce_failure`) to replay it anywhere. A fresh clone has no database of past
+# failures to replay, so none is kept there. Locally the draw stays random and the database in
+# .hypothesis/ replays what failed before: the many runs there explore, the CI run checks.
+settings.register_profile(
+    "vigil-ci", settings.get_profile("vigil"), derandomize=True, database=None, print_blob=True
+)
+settings.load_profile("vigil-ci" if os.environ.get("CI", "").lower() in ("1", "true") else "vigil")
 
 
 # Passwords are hashed at a low argon2id cost in every test process (and so by every server a test
