@@ -121,9 +121,9 @@ def site(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Site]:
 class _Chromium:
     """The test process's Chromium, started by the first test that needs it and kept while the tests
     that follow need it too: a launch costs about a second of CPU (the browser's processes and
-    Playwright's driver), once per module before. Closed before a test that does not use it, and
-    after the last: Playwright's sync API keeps an event loop running in the main thread while it
-    lives, and tests elsewhere (asyncio.run) must not find one."""
+    Playwright's driver), once per module before. Closed before a test of another file that does not
+    use it, and after the last: Playwright's sync API keeps an event loop running in the main thread
+    while it lives, and tests elsewhere (asyncio.run) must not find one."""
 
     def __init__(self) -> None:
         self._stack: ExitStack | None = None
@@ -153,9 +153,10 @@ class _Chromium:
 _CHROMIUM = _Chromium()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def browser() -> Any:
-    """Headless Debian Chromium through Playwright: the process's one (see `_Chromium`). Each test
+    """Headless Debian Chromium through Playwright: the process's one (see `_Chromium`), asked for
+    per test, since it may have been closed and started again since the module's first. Each test
     opens contexts of its own on it (`desk`, a module's `phone`), so no test sees another's cookies,
     storage or pages."""
     return _CHROMIUM.get()
@@ -163,7 +164,10 @@ def browser() -> Any:
 
 @pytest.hookimpl(trylast=True)  # after the test's fixtures (its contexts) are torn down
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
-    if nextitem is None or "browser" not in getattr(nextitem, "fixturenames", ()):
+    """Kept for the next test if it uses the browser or is in the same file (as when the browser was
+    the module's, the file's other tests ran beside it); else closed."""
+    uses = nextitem is not None and "browser" in getattr(nextitem, "fixturenames", ())
+    if nextitem is None or not (uses or nextitem.path == item.path):
         _CHROMIUM.close()
 
 
