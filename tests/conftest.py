@@ -36,7 +36,15 @@ from vigil.store import accounts
 # example takes says nothing about the code under test, so neither a deadline nor the "too slow"
 # health check may fail a test. A test's own @settings still choose its example counts.
 settings.register_profile("vigil", deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile("vigil")
+# Under CI=true the draw is derandomized (seeded from each test), as in Hypothesis's own "ci" profile:
+# every run sends the same cases, so a red run is the code's doing, not the draw's, and a failure
+# prints its blob (`@reproduce_failure`) to replay it anywhere. A fresh clone has no database of past
+# failures to replay, so none is kept there. Locally the draw stays random and the database in
+# .hypothesis/ replays what failed before: the many runs there explore, the CI run checks.
+settings.register_profile(
+    "vigil-ci", settings.get_profile("vigil"), derandomize=True, database=None, print_blob=True
+)
+settings.load_profile("vigil-ci" if os.environ.get("CI", "").lower() in ("1", "true") else "vigil")
 
 
 # Passwords are hashed at a low argon2id cost in every test process (and so by every server a test
@@ -79,6 +87,68 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """In the process that hands out the tests (xdist's controller, before it starts the test
+    processes: its own `pytest_sessionstart` runs last), rewrite every test module's asserts once and
+    keep the result where each test process looks for it first (tests/**/__pycache__, pytest's
+    hash-checked `.pyc`). Each test process imports every test module to collect them; rewriting and
+    compiling them took 6 of its 10.5 s of CPU on a two-core machine whose environment sets
+    PYTHONDONTWRITEBYTECODE=1, under which no process writes them and every process pays it: four
+    times per run. The processes only read what is kept here (the variable stays set for them), and a
+    changed file fails its hash and is rewritten in memory as before."""
+    config = session.config
+    if getattr(config, "workerinput", None) is not None or not config.getoption("numprocesses", None):
+        return  # a test process, or no test processes (-n 0): collection rewrites once anyway
+    if config.getoption("assertmode") != "rewrite":
+        return
+    from _pytest.assertion import rewrite
+
+    _compile_the_product(config)
+    state = config.stash[rewrite.assertstate_key]
+    for source in _collected_modules(config):
+        pyc = rewrite.get_cache_dir(source) / (source.name[:-3] + rewrite.PYC_TAIL)
+        if rewrite._read_pyc(source, pyc, state.trace) is not None:
+            continue  # kept by an earlier run and still current
+        if rewrite.try_makedirs(pyc.parent):
+            source_hash, code = rewrite._rewrite_test(source, config)
+            rewrite._write_pyc(state, code, source_hash, pyc)
+
+
+def _compile_the_product(config: pytest.Config) -> None:
+    """The same for `src/vigil` when it is this checkout's (an editable install; an installed package
+    was compiled by pip): every test process imports it, and so does every `vigil` process a test
+    starts (the cluster's, the benches', the replays'), each compiling all of it again (about 0.2 s
+    of its 1.5 s start) where nothing may write the bytecode they would read."""
+    import compileall
+
+    import vigil
+
+    package = Path(vigil.__file__).resolve().parent
+    if package.is_relative_to(config.rootpath):
+        compileall.compile_dir(package, quiet=1)
+
+
+def _collected_modules(config: pytest.Config) -> list[Path]:
+    """The test modules and conftests the test processes will import for this run's arguments (a
+    file, a folder, a test id; none: the testpaths), so a run of one file rewrites only that."""
+    found: set[Path] = set()
+    for arg in config.args:
+        path = (config.invocation_params.dir / arg.split("::", 1)[0]).resolve()
+        if path.is_dir():
+            found.update(
+                p for p in path.rglob("*.py") if p.name == "conftest.py" or p.name.startswith("test_")
+            )
+        elif path.suffix == ".py":
+            found.add(path)
+        for folder in path.parents:  # the conftests above it, up to the root
+            if not folder.is_relative_to(config.rootpath):
+                break
+            if (folder / "conftest.py").is_file():
+                found.add(folder / "conftest.py")
+    roots = [(config.rootpath / root).resolve() for root in config.getini("testpaths")]
+    return sorted(p for p in found if any(p.is_relative_to(root) for root in roots))  # never .venv
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Every test that needs a database gets `backend`: SQLite, or both when marked. A test that
     parametrises `backend` itself keeps its own choice."""
@@ -104,18 +174,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=lambda item: LONG_FIRST.get(item.nodeid.split("::", 1)[0], len(LONG_FIRST)))
 
 
-# Seconds each took on a busy two-core machine (a full run with --durations=0, session 10).
+# Seconds each took on a busy two-core machine (a full run with --durations=0, session 10; the four
+# files changed on branch h-suitetime scaled by how much faster they ran alone, before against after).
 _LONGEST = (
-    ("tests/api/test_access_matrix.py", 140),
+    ("tests/api/test_access_matrix.py", 82),  # 140 before its scene template
     ("tests/api/test_access_matrix_sweep.py", 60),
-    ("tests/api/test_api_dispatch_fuzz.py", 62),
+    ("tests/api/test_api_dispatch_fuzz.py", 47),  # 62 at 60 examples
     ("tests/sim/test_clusterbench.py", 55),
-    ("tests/test_schemathesis.py", 53),
+    ("tests/test_schemathesis.py", 29),  # 53 at 12 examples per operation
     ("tests/web/test_forms.py", 52),
     ("tests/web/test_control.py", 50),
     ("tests/web/test_control_queue.py", 45),
     ("tests/sim/test_demo.py", 38),
-    ("tests/api/test_api_profiles.py", 35),
+    ("tests/api/test_api_profiles.py", 27),  # 35 with PostgreSQL twins of its refusals
     ("tests/cluster/test_cluster_restarts.py", 35),
     ("tests/web/test_victim.py", 31),
     ("tests/api/test_api_dispatch.py", 31),

@@ -7,7 +7,10 @@ a database with `CREATE DATABASE ... TEMPLATE`, and drops it after the test.
 
 A template holds no audit entries (checked when it is built): the audit chain's key is made beside
 each copy by the first server that starts on it, so every test has its own key and anchor files, as
-it had when each test migrated its own database.
+it had when each test migrated its own database. The exception is a kind filled through a running
+server (`Kind.audited`: a test module's whole scene, set up once instead of per test): its entries
+are chained under the key that server made for the template, so each copy gets a copy of that key
+and of its anchor file, beside the copy under the copy's own name, where a server looks for them.
 
 PostgreSQL copies are made one ahead. `CREATE DATABASE ... TEMPLATE` takes a few tenths of a second,
 most of it the server writing and syncing the copy, not work in the test's process: so when a test
@@ -31,6 +34,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from services import service_unavailable
+from vigil.notify import vapid
+from vigil.store import audit_key
 from vigil.store import tables as t
 from vigil.store.database import migrate, open_engine
 
@@ -40,6 +45,9 @@ PG_USER = "postgres"
 PG_WHERE = f"{PG_HOST}:{PG_PORT}"
 BACKENDS = ("sqlite", "postgresql")
 DB_FILE = "vigil.db"  # the name a test's SQLite copy has in its tmp_path
+# The files a server keeps beside a database's audit key (`<base>.key`, `<base>.anchors.jsonl`:
+# vigil.store.audit_key.places, with neither named in its settings).
+AUDIT_SUFFIXES = (".key", ".anchors.jsonl")
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,9 @@ class Kind:
 
     name: str
     fill: Callable[[str], Any]
+    # Filled through a running server, so it holds audit entries under the key that server made: the
+    # key and anchor files go with every copy (see the module docstring).
+    audited: bool = False
 
 
 def _migrated(url: str) -> None:
@@ -74,6 +85,7 @@ class Copy:
 class _Template:
     where: str  # the SQLite file, or the PostgreSQL database's name
     data: Any
+    audit_files: dict[str, bytes] | None = None  # an audited kind's key and anchors, by suffix
 
 
 class Templates:
@@ -100,9 +112,12 @@ class Templates:
         database, dropped on leaving."""
         template = self._template(backend, kind)
         if backend == "sqlite":
-            yield Copy(_sqlite_url(_copy_file(Path(template.where), folder)), template.data)
+            url = _sqlite_url(_copy_file(Path(template.where), folder))
+            _place_audit_files(template, url)
+            yield Copy(url, template.data)
             return
         with self._pg_database(template.where) as url:
+            _place_audit_files(template, url)
             yield Copy(url, template.data)
 
     @contextmanager
@@ -133,7 +148,7 @@ class Templates:
         url = _sqlite_url(path)
         try:
             data = kind.fill(url)
-            _check_unaudited(url)
+            audit_files = _take_audit_files(kind, url)
         except BaseException:
             shutil.rmtree(folder)  # the next test tries again
             raise
@@ -142,7 +157,7 @@ class Templates:
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         leftovers = sorted(p.name for p in folder.iterdir() if p != path)
         assert not leftovers, f"the {kind.name} template left {leftovers} beside its file"
-        return _Template(str(path), data)
+        return _Template(str(path), data, audit_files)
 
     def _build_pg(self, kind: Kind) -> _Template:
         name = f"vigil_tmpl_{self._session}_{kind.name}"
@@ -150,12 +165,12 @@ class Templates:
         url = _pg_url(name)
         try:
             data = kind.fill(url)  # fill disposes of its engines: a template must have no connections
-            _check_unaudited(url)
+            audit_files = _take_audit_files(kind, url)
         except BaseException:
             drop = f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
             self._on_pg_thread(self._execute, drop).result()  # the next test tries again
             raise
-        return _Template(name, data)
+        return _Template(name, data, audit_files)
 
     def close(self) -> None:
         """Drop the PostgreSQL templates and their spare copies (SQLite's go with the session's
@@ -257,6 +272,36 @@ def _refuse_a_second(path: Path) -> None:
     """Two databases asked for by one test would be one file: say so rather than share it."""
     if path.exists():
         raise RuntimeError(f"{path} exists: a test asked for two databases (database_url and another?)")
+
+
+def _take_audit_files(kind: Kind, url: str) -> dict[str, bytes] | None:
+    """An audited kind's key and anchor files, read from where the server that filled the template
+    put them (and removed from there: beside a SQLite template nothing may lie but the database, and
+    the server's VAPID key is not carried over, so each copy's server makes its own, as a test's
+    server always has). Any other kind must hold no audit entries."""
+    if not kind.audited:
+        _check_unaudited(url)
+        return None
+    key_file = audit_key.default_key_file(url)
+    files = {suffix: key_file.with_suffix(suffix) for suffix in AUDIT_SUFFIXES}
+    found = {suffix: path.read_bytes() for suffix, path in files.items() if path.exists()}
+    assert ".key" in found, f"the {kind.name} template's server left no audit key at {key_file}"
+    for path in (*files.values(), vapid.default_file(url)):
+        path.unlink(missing_ok=True)
+    return found
+
+
+def _place_audit_files(template: _Template, url: str) -> None:
+    """Where a server looks for the key of the database at `url` (audit_key.default_key_file), a copy
+    of the template's key, readable by this user only, and of its anchors."""
+    if template.audit_files is None:
+        return
+    key_file = audit_key.default_key_file(url)
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    for suffix, content in template.audit_files.items():
+        path = key_file.with_suffix(suffix)
+        path.touch(mode=0o600, exist_ok=False)  # a second copy in one place would be two chains' keys
+        path.write_bytes(content)
 
 
 def _check_unaudited(url: str) -> None:

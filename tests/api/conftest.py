@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -223,10 +224,15 @@ def provisioned(backend: str, tmp_path: Path, database_templates: Templates) -> 
         yield copy
 
 
-def _api(request: pytest.FixtureRequest, provisioned: Copy, **extra: Any) -> Api:
+def _api(
+    request: pytest.FixtureRequest, provisioned: Copy, start: datetime | None = None, **extra: Any
+) -> Api:
     marker = request.node.get_closest_marker("app_settings")
     overrides = {**extra, **(marker.kwargs if marker else {})}
-    url = provisioned.url
+    return _unstarted(provisioned.url, provisioned.data, start, overrides)
+
+
+def _unstarted(url: str, tokens: dict[str, str], start: datetime | None, overrides: dict[str, Any]) -> Api:
     # Anchors only when a test takes them (app.state.services.anchorer), never on a timer that a busy machine
     # might reach in the middle of a test. No token cache unless a test asks for one (the revocation
     # tests do).
@@ -240,8 +246,8 @@ def _api(request: pytest.FixtureRequest, provisioned: Copy, **extra: Any) -> Api
             **overrides,
         }
     )
-    clock = Clock(datetime.now(UTC).replace(microsecond=0))
-    return Api(url, settings, clock, dict(provisioned.data))  # a test may add tokens of its own
+    clock = Clock(start or datetime.now(UTC).replace(microsecond=0))
+    return Api(url, settings, clock, dict(tokens))  # a test may add tokens of its own
 
 
 @pytest.fixture
@@ -279,6 +285,75 @@ def shared_app(
             yield api
         finally:
             api.stop()
+
+
+# --- a module's scene, set up once --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scene:
+    """What a scene's template holds besides its rows: the tokens (the provisioned ones and any the
+    set-up issued), what the module's `build` returned, and the clock's time while it was built."""
+
+    tokens: dict[str, str]
+    made: Any
+    at: datetime
+
+
+def scene_kind(name: str, build: Callable[[Api], Any]) -> Kind:
+    """A template for a module whose tests each start from the same scene and change it: the
+    provisioned users, and whatever `build` makes through a running app (its requests, audited, and
+    its own writes to the database), made once per session and backend instead of once per test.
+    Each test gets a copy (`scene_app`) and an app started on it, as after a restart: what the app
+    knows it reads from the database, and its clock starts where the scene's stood, so the scene's
+    times are as new to the test as when each test built its own."""
+
+    def fill(url: str) -> Scene:
+        api = _unstarted(url, _provision(url), None, {})
+        api.start()
+        try:
+            made = build(api)
+        finally:
+            api.stop()
+        return Scene(dict(api.tokens), made, api.clock())
+
+    return Kind(name, fill, audited=True)
+
+
+_SCENES: dict[Callable[[Api], Any], Kind] = {}  # one kind per build function, for the session
+
+
+@contextmanager
+def _scene_app(
+    request: pytest.FixtureRequest, kind: Kind, backend: str, folder: Path, templates: Templates
+) -> Iterator[tuple[Api, Any]]:
+    with templates.copy(backend, kind, folder) as copy:
+        scene: Scene = copy.data
+        api = _api(request, Copy(copy.url, scene.tokens), scene.at)
+        api.start()
+        try:
+            yield api, scene.made
+        finally:
+            api.stop()
+
+
+@pytest.fixture
+def scene_of(
+    request: pytest.FixtureRequest, backend: str, tmp_path: Path, database_templates: Templates
+) -> Iterator[Callable[[Callable[[Api], Any]], tuple[Api, Any]]]:
+    """`scene_of(build)`: the app, started on the test's own copy of the scene `build` sets up (see
+    `scene_kind`; built on first use per session and backend), and what `build` returned. Settings
+    may be overridden with @pytest.mark.app_settings(...), as for `app_client`."""
+    with ExitStack() as stack:
+
+        def start(build: Callable[[Api], Any]) -> tuple[Api, Any]:
+            if build not in _SCENES:
+                name = f"scene_{build.__module__}_{build.__qualname__}".replace(".", "_")
+                _SCENES[build] = scene_kind(name[:40], build)
+            found = _scene_app(request, _SCENES[build], backend, tmp_path, database_templates)
+            return stack.enter_context(found)
+
+        yield start
 
 
 # --- dispatch ---------------------------------------------------------------------------------------

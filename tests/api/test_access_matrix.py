@@ -600,8 +600,10 @@ def build(api) -> dict[str, str]:
 
 
 @pytest.fixture
-def scene(app_client):
-    return app_client, build(app_client)
+def scene(scene_of):
+    """The scene for a test that changes it: its own copy of the scene, which is built once per
+    session and backend (tests/api/conftest.py `scene_of`), with an app started on the copy."""
+    return scene_of(build)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -118,21 +118,57 @@ def site(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Site]:
         yield found
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Headless Debian Chromium through Playwright. Per module, not per session: Playwright's sync
-    API keeps an event loop running in the main thread while it lives, and later tests elsewhere
-    (asyncio.run) must not find one."""
-    if shutil.which(CHROMIUM) is None:
-        service_unavailable("Chromium", CHROMIUM, "not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
+class _Chromium:
+    """The test process's Chromium, started by the first test that needs it and kept while the tests
+    that follow need it too: a launch costs about a second of CPU (the browser's processes and
+    Playwright's driver), once per module before. Closed before a test of another file that does not
+    use it, and after the last: Playwright's sync API keeps an event loop running in the main thread
+    while it lives, and tests elsewhere (asyncio.run) must not find one."""
 
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        try:
-            yield launched
-        finally:
-            launched.close()
+    def __init__(self) -> None:
+        self._stack: ExitStack | None = None
+        self._browser: Any = None
+
+    def get(self) -> Any:
+        if self._browser is not None and not self._browser.is_connected():
+            self.close()  # it crashed (or a test closed it): the next module gets a new one
+        if self._browser is None:
+            if shutil.which(CHROMIUM) is None:
+                service_unavailable("Chromium", CHROMIUM, "not installed (apt-get install chromium)")
+            from playwright.sync_api import sync_playwright
+
+            with ExitStack() as stack:
+                playwright = stack.enter_context(sync_playwright())
+                launched = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+                stack.callback(launched.close)
+                self._stack, self._browser = stack.pop_all(), launched
+        return self._browser
+
+    def close(self) -> None:
+        stack, self._stack, self._browser = self._stack, None, None
+        if stack is not None:
+            stack.close()
+
+
+_CHROMIUM = _Chromium()
+
+
+@pytest.fixture
+def browser() -> Any:
+    """Headless Debian Chromium through Playwright: the process's one (see `_Chromium`), asked for
+    per test, since it may have been closed and started again since the module's first. Each test
+    opens contexts of its own on it (`desk`, a module's `phone`), so no test sees another's cookies,
+    storage or pages."""
+    return _CHROMIUM.get()
+
+
+@pytest.hookimpl(trylast=True)  # after the test's fixtures (its contexts) are torn down
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Kept for the next test if it uses the browser or is in the same file (as when the browser was
+    the module's, the file's other tests ran beside it); else closed."""
+    uses = nextitem is not None and "browser" in getattr(nextitem, "fixturenames", ())
+    if nextitem is None or not (uses or nextitem.path == item.path):
+        _CHROMIUM.close()
 
 
 @pytest.fixture
