@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, and_, select, update
@@ -23,8 +24,13 @@ def record(
 ) -> list[AlertChange]:
     """Record delivery attempts; raise (or clear) the operators' alarm where one is due."""
     changes: list[AlertChange] = []
+    # One read for the batch's deliveries, not one per attempt: after a burst of alerts the
+    # deliverer reports thousands of attempts, and on PostgreSQL each read is a round trip.
+    ids = sorted({a.delivery_id for a in attempts})
+    found = conn.execute(select(t.deliveries).where(t.deliveries.c.id.in_(ids))) if ids else ()
+    rows = {r.id: SimpleNamespace(**r._asdict()) for r in found}
     for attempt in attempts:
-        row = conn.execute(select(t.deliveries).where(t.deliveries.c.id == attempt.delivery_id)).first()
+        row = rows.get(attempt.delivery_id)
         if row is None or row.state != "pending":
             continue
         values: dict[str, Any] = {
@@ -45,7 +51,13 @@ def record(
             # what was rendered and sent: kept, so a retry after a restart sends these very bytes
             values["body"] = attempt.body.decode()
         conn.execute(update(t.deliveries).where(t.deliveries.c.id == row.id).values(**values))
-        subject = _subject_of(conn, row.alert_id)
+        # his id, for an alarm raised or cleared, or a target gone: most attempts need none
+        needs_subject = (
+            attempt.gone
+            or (attempt.alarm and row.alarmed_at is None)
+            or (attempt.delivered and row.alarmed_at is not None)
+        )
+        subject = _subject_of(conn, row.alert_id) if needs_subject else None
         key = AlertKey("dispatch", row.target_id, row.alert_id)
         if attempt.alarm and row.alarmed_at is None:
             seconds = round((attempt.at - row.created_at).total_seconds())
@@ -57,6 +69,9 @@ def record(
             )
         if attempt.gone:
             changes += _gone(conn, row.target_id, attempt, subject, engine, now)
+        # the same delivery twice in one batch: the second attempt sees what the first wrote
+        for name, value in values.items():
+            setattr(row, name, value)
     return changes
 
 
