@@ -160,6 +160,24 @@ def test_an_edit_leaving_the_national_id_empty_keeps_the_stored_one(app_client):
     assert api.get("/v1/cases/C-5").json()["match"]["basis"] == "national_id"
 
 
+def test_a_wrong_national_id_is_removed_on_request_and_then_matches_no_one(app_client):
+    api = app_client
+    assert api.put("/v1/cases/C-7", case_body(), who=INV).json()["suspect"]["has_national_id"] is True
+    # both at once is refused, naming the suspect, and changes nothing
+    both = case_body(suspect={"name": "김 민수", "national_id": RRN, "forget_national_id": True})
+    r = api.put("/v1/cases/C-7", both, who=INV)
+    assert r.status_code == 422 and "suspect" in r.text, r.text
+    assert api.get("/v1/cases/C-7").json()["suspect"]["has_national_id"] is True
+    forget = case_body(suspect={"name": "김 민수", "forget_national_id": True})
+    r = api.put("/v1/cases/C-7", forget, who=INV)
+    assert r.status_code == 200 and r.json()["suspect"]["has_national_id"] is False, r.text
+    # a subject registered with that number later is no match for it: the same name with no birth
+    # date is only a near match, for an operator's review, and probation is not told
+    monitored(api, national_id=RRN)
+    assert api.get("/v1/cases/C-7").json()["match"]["state"] == "review"
+    assert api.get("/v1/cases/C-7", who=INV).json()["match"]["state"] == "none"
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [

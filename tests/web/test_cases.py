@@ -190,6 +190,18 @@ def test_a_case_edited_decided_with_a_start_and_a_zone_then_closed_and_reopened(
     expect(police.get_by_test_id("case-message")).to_have_text("The case is updated.")
     stored = site.call("GET", f"/v1/cases/{case_id}").json()
     assert stored["station"] == "Namyangju South, team 2" and stored["suspect"]["has_national_id"] is True
+    # the number was wrong: removed on request (not with a new one at once), and gone
+    police.get_by_test_id("case-edit").click()
+    form.get_by_label("Remove the stored national id (it was wrong)").check()
+    form.get_by_label("National id (resident registration number)").fill("850314-1234568")
+    police.get_by_test_id("case-save").click()
+    expect(police.get_by_test_id("case-error-suspect.national_id")).to_have_text(
+        "Give a new number or remove the stored one, not both."
+    )
+    form.get_by_label("National id (resident registration number)").fill("")
+    police.get_by_test_id("case-save").click()
+    expect(police.get_by_test_id("case-message")).to_have_text("The case is updated.")
+    assert site.call("GET", f"/v1/cases/{case_id}").json()["suspect"]["has_national_id"] is False
 
     # --- the court's 3-2, valid from an hour ago, with a zone typed in ---------------------------
     start = (datetime.now() - timedelta(hours=1)).replace(second=0, microsecond=0)

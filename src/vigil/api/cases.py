@@ -55,6 +55,17 @@ class SuspectIn(BaseModel):
         "stored only as a keyed hash, never shown back",
     )
     subject_id: Ident | None = Field(default=None, description="the monitored subject, when known")
+    # On an edit the stored number is kept when `national_id` is left out (it is never shown back);
+    # a number found to be wrong is removed with this, so it can no longer match anyone.
+    forget_national_id: bool = Field(
+        default=False, description="remove the stored national id (it was wrong); not with a new one"
+    )
+
+    @model_validator(mode="after")
+    def one_or_the_other(self) -> SuspectIn:
+        if self.forget_national_id and self.national_id:
+            raise ValueError("give a new national_id or forget the stored one, not both")
+        return self
 
     @field_validator("birth_date")
     @classmethod
@@ -392,6 +403,7 @@ async def put_case(
         station=body.station,
         suspect=Identity(body.suspect.name, body.suspect.birth_date, hashed),
         suspect_subject_id=body.suspect.subject_id,
+        forget_national_id=body.suspect.forget_national_id,
         victim_id=body.victim.protected_person_id,
         victim_name=body.victim.name,
         victim_phone=body.victim.phone,

@@ -47,6 +47,7 @@ class CaseIn:
     reports: Sequence[dict[str, Any]]
     measures_requested: Sequence[str]
     by: str
+    forget_national_id: bool = False  # remove the stored hash (a wrong number), rather than keep it
 
 
 def _identity(row: Any) -> Identity:
@@ -85,7 +86,7 @@ def put_case(conn: Connection, now: datetime, case: CaseIn) -> Touched:
     if existing is not None and existing.status == "closed":
         raise Conflict(f"case {case.case_id!r} is closed: reopen it first to change it", "status")
     suspect = case.suspect
-    if suspect.national_id_hash is None and existing is not None:
+    if suspect.national_id_hash is None and existing is not None and not case.forget_national_id:
         # The number is never shown back, so the edit form cannot hold it: left empty, the stored
         # hash stays (and is matched on), rather than an edit silently forgetting it.
         suspect = Identity(suspect.name, suspect.birth_date, existing.suspect_national_id_hash)

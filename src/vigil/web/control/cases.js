@@ -444,7 +444,10 @@ export class Cases {
         ${this.field(`reports.${i}.at`, "cases.f.report_at", (id, a) => `<input id="${id}" name="reports.${i}.at" type="datetime-local"${a}>`)}
         ${this.field(`reports.${i}.summary`, "cases.f.report_summary", text(`reports.${i}.summary`, ' maxlength="2000"'), { wide: true })}</div>`).join("");
     const general = this.errors[""];
-    const nidHint = editing && editing.suspect.has_national_id ? `<p class="muted small wide" id="c-nid-kept" data-testid="case-nid-kept">${esc(t("cases.f.national_id_kept"))}</p>` : "";
+    const nidHint = editing && editing.suspect.has_national_id
+      ? `<p class="muted small wide" id="c-nid-kept" data-testid="case-nid-kept">${esc(t("cases.f.national_id_kept"))}</p>
+        <label class="check wide"><input type="checkbox" name="suspect.forget_national_id" data-testid="case-nid-forget"> ${esc(t("cases.f.national_id_forget"))}</label>`
+      : "";
     return `<form class="record case-form" data-testid="case-form" data-editing="${esc(editing ? editing.id : "")}" novalidate>
       <h2 class="wide" tabindex="-1">${esc(editing ? t("cases.edit_title", { id: editing.id }) : t("cases.new_title"))}</h2>
       ${this.field("id", "cases.f.id", text("id", editing ? " readonly" : ` placeholder="${esc(t("cases.f.id_hint"))}"`), { required: true })}
@@ -551,6 +554,11 @@ export class Cases {
     if (nid) {
       if (!NATIONAL_ID.test(nid)) errors["suspect.national_id"] = msg("err.national_id.string_pattern_mismatch");
       suspect.national_id = nid;
+    }
+    // a stored number found to be wrong: removed, so it matches no one any more
+    if (form.querySelector("[name='suspect.forget_national_id']")?.checked) {
+      if (nid) errors["suspect.national_id"] = msg("err.national_id.forget_and_new");
+      suspect.forget_national_id = true;
     }
     const sid = v("suspect.subject_id");
     if (sid) {
