@@ -115,6 +115,16 @@ def byte_range(header: str | None, size: int, most: int) -> tuple[int, int] | Un
     return first, last
 
 
+def read_at(path: Path, offset: int, length: int) -> bytes:
+    """`length` bytes of the archive from `offset` (fewer at its end): what a Range request is
+    served (api/tiles.py) and what the server's own reader reads (`TileReader`)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.pread(fd, length, offset)
+    finally:
+        os.close(fd)
+
+
 # --- reading tiles on the server (the report map's streets) --------------------------------------
 # The browser reads tiles itself; the PDF report is drawn on the server, so it reads them here: the
 # directories (root, then leaves) and the tile's bytes, by offset in the local file.
@@ -193,15 +203,13 @@ class TileReader:
          self._leaf_offset, _leaf_length, self._data_offset) = struct.unpack_from("<7Q", head, 8)  # fmt: skip
         self._internal = _COMPRESSIONS.get(head[97])
         self._tile_compression = _COMPRESSIONS.get(head[98])
+        # A report asks for up to 25 tiles: the root directory (and a leaf) read and decoded once
+        self._directories: dict[tuple[int, int], list[tuple[int, int, int, int]]] = {}
 
     def _read(self, offset: int, length: int, compression: str | None) -> bytes:
         if compression is None:
             raise Unreadable("compressed in a way Vigil does not read (only none and gzip)")
-        fd = os.open(self.archive.path, os.O_RDONLY)
-        try:
-            data = os.pread(fd, length, offset)
-        finally:
-            os.close(fd)
+        data = read_at(self.archive.path, offset, length)
         if len(data) != length:
             raise Unreadable("the archive ends before what its directory points to")
         if compression == "gzip":
@@ -219,11 +227,17 @@ class TileReader:
             return {}
         return found if isinstance(found, dict) else {}
 
+    def _directory(self, offset: int, length: int) -> list[tuple[int, int, int, int]]:
+        key = (offset, length)
+        if key not in self._directories:
+            self._directories[key] = _entries(self._read(offset, length, self._internal))
+        return self._directories[key]
+
     def tile(self, z: int, x: int, y: int) -> bytes | None:
         wanted = tile_id(z, x, y)
         offset, length = self._root_offset, self._root_length
         for _ in range(_MAX_DEPTH):
-            entries = _entries(self._read(offset, length, self._internal))
+            entries = self._directory(offset, length)
             found = None
             for entry in entries:  # the last entry at or before the wanted id
                 if entry[0] > wanted:

@@ -102,14 +102,13 @@ def get_alert(
         for r in reader.timeline(alert_id)
     ]  # fmt: skip
     now = services.clock()
+    assignees = list(reader.assignees(alert_id))
+    paths = [f"/v1/incidents/{i}" for i in (alert_id, alert.incident_id) if i]
     with services.db.connect() as conn:
         held = links.of_alert(conn, alert_id)
+        opened = _opened(conn, [r["user_id"] for r in assignees], {link.id for link in held}, paths)
     live = [link for link in held if link.live(now)]
     linked = {link.holder_id for link in live if link.holder_kind is Holder.UNIT}
-    assignees = list(reader.assignees(alert_id))
-    with services.db.connect() as conn:
-        paths = [f"/v1/incidents/{i}" for i in (alert_id, alert.incident_id) if i]
-        opened = _opened(conn, [r["user_id"] for r in assignees], {link.id for link in held}, paths)
     body = {
         **alert_json(alert),
         "timeline": timeline,

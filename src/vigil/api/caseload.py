@@ -139,14 +139,10 @@ def _order_json(row: Any, now: datetime, within_days: int) -> dict[str, Any]:
 
 
 def _with_reminders(conn: Connection, orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    sent = reminders.latest(conn, {o["id"]: _end(o) for o in orders})
+    sent = reminders.latest(conn, {o["id"]: o["valid_until"] for o in orders})
     for order in orders:
         order["reminded"] = sent.get(order["id"])
     return orders
-
-
-def _end(order: dict[str, Any]) -> datetime | None:
-    return datetime.fromisoformat(order["valid_until"]) if order["valid_until"] else None
 
 
 def _expiring(

@@ -202,7 +202,7 @@ def case_json(request: Request, principal: Principal, row: Any) -> dict[str, Any
         ).all()
         made = sorted({d.order_id for d in decisions if d.order_id})
         orders = conn.execute(select(t.orders).where(t.orders.c.id.in_(made))).all() if made else []
-        reminded = reminders.latest(conn, {o.id: o.valid_until for o in orders})
+        reminded = reminders.latest(conn, {o.id: iso(o.valid_until) for o in orders})
         absences = (
             store_absences.current(conn, [row.matched_subject_id], services.clock()).get(
                 row.matched_subject_id, []

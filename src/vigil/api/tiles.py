@@ -11,7 +11,6 @@ may take: one range, at most `pmtiles_max_range_bytes`; a request for the whole 
 from __future__ import annotations
 
 import asyncio
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Final
@@ -62,7 +61,7 @@ async def tiles(request: Request, services: Wired) -> Response:
         code = status.HTTP_400_BAD_REQUEST if wanted.malformed else status.HTTP_416_RANGE_NOT_SATISFIABLE
         raise HTTPException(code, wanted.reason, headers={"Content-Range": f"bytes */{found.size}"})
     first, last = wanted
-    data = await asyncio.to_thread(_read, found.path, first, last - first + 1)
+    data = await asyncio.to_thread(pmtiles.read_at, found.path, first, last - first + 1)
     return Response(
         data,
         status_code=status.HTTP_206_PARTIAL_CONTENT,
@@ -75,11 +74,3 @@ async def tiles(request: Request, services: Wired) -> Response:
             "Cache-Control": "public, no-cache",
         },
     )
-
-
-def _read(path: Path, offset: int, length: int) -> bytes:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        return os.pread(fd, length, offset)
-    finally:
-        os.close(fd)

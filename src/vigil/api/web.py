@@ -54,8 +54,9 @@ def home() -> RedirectResponse:
 def web_config(services: Wired) -> dict[str, Any]:
     """What the apps need before login: the street map if the deployment has one (a tile server's
     URL template, or Vigil's own PMTiles archive: its URL and whether its tiles are vector or
-    images; whose map it is, when configured, to credit it), whether a geocoder answers address searches, the default language, and the control
-    centre's time zone (a printed report gives its times there, wherever it is printed)."""
+    images; whose map it is, when configured, to credit it), whether a geocoder answers address
+    searches, the default language, and the control centre's time zone (a printed report gives its
+    times there, wherever it is printed)."""
     settings = services.settings
     archive = tiles.archive(settings.pmtiles)
     return {

@@ -76,6 +76,14 @@ def _monitored(conn: Connection, subject_id: str) -> list[str]:
     return [r.id for r in conn.execute(query)]
 
 
+def _found(conn: Connection, case_id: str) -> Any:
+    """The case's row; NotFound when there is none."""
+    case = conn.execute(select(t.cases).where(t.cases.c.id == case_id)).first()
+    if case is None:
+        raise NotFound(f"no case {case_id!r}")
+    return case
+
+
 def put_case(conn: Connection, now: datetime, case: CaseIn) -> Touched:
     """Record (or update) a case and match it. A case matched once stays matched to that subject
     (a later edit of the suspect's details does not un-tell his officer); an unmatched one is matched
@@ -166,9 +174,7 @@ def match_subject(conn: Connection, now: datetime, subject_id: str) -> Touched:
 def confirm(conn: Connection, now: datetime, case_id: str, subject_id: str | None, by: str) -> Touched:
     """A reviewer's word on a case waiting in review: this subject is the suspect (probation is told
     now), or none is (`subject_id` None: dismissed)."""
-    case = conn.execute(select(t.cases).where(t.cases.c.id == case_id)).first()
-    if case is None:
-        raise NotFound(f"no case {case_id!r}")
+    case = _found(conn, case_id)
     if case.match_state == "matched":
         raise Conflict(f"case {case_id!r} is matched already (to {case.matched_subject_id})")
     if case.status == "closed":
@@ -249,9 +255,7 @@ def decide(conn: Connection, now: datetime, decision: DecisionIn) -> Touched:
     """Record a court's decision. A granted 3-2 makes (or changes) the order between the matched
     subject and her at once: she is protected from that minute, and both agencies see the one order.
     A protected person is registered for her first if the case had only her details."""
-    case = conn.execute(select(t.cases).where(t.cases.c.id == decision.case_id)).first()
-    if case is None:
-        raise NotFound(f"no case {decision.case_id!r}")
+    case = _found(conn, decision.case_id)
     if case.status == "closed":
         # A closed case takes no more work: a decision that comes after (an extension) is recorded
         # once the case is reopened, or on the order in the registry.
@@ -319,9 +323,7 @@ OUTCOMES = ("charged", "no_further_action", "withdrawn", "transferred", "other")
 def close(conn: Connection, now: datetime, case_id: str, outcome: str, reason: str, by: str) -> Touched:
     """Close a case: it is matched no more and leaves probation's open cases. The orders its decisions
     made are the court's and stay in force: closing the police case ends none of them."""
-    case = conn.execute(select(t.cases).where(t.cases.c.id == case_id)).first()
-    if case is None:
-        raise NotFound(f"no case {case_id!r}")
+    case = _found(conn, case_id)
     if case.status == "closed":
         raise Conflict(f"case {case_id!r} is closed already", "status")
     conn.execute(
@@ -337,9 +339,7 @@ def close(conn: Connection, now: datetime, case_id: str, outcome: str, reason: s
 
 def reopen(conn: Connection, now: datetime, case_id: str, reason: str, by: str) -> Touched:
     """Reopen a closed case: open again, matched again on its next write or a subject's change."""
-    case = conn.execute(select(t.cases).where(t.cases.c.id == case_id)).first()
-    if case is None:
-        raise NotFound(f"no case {case_id!r}")
+    case = _found(conn, case_id)
     if case.status != "closed":
         raise Conflict(f"case {case_id!r} is open", "status")
     conn.execute(

@@ -164,9 +164,10 @@ def remind(conn: Connection, now: datetime, lead_days: Iterable[int] = rule.LEAD
     return Touched(result=out, audit=tuple(audit))
 
 
-def latest(conn: Connection, ends: dict[str, datetime | None]) -> dict[str, dict[str, Any]]:
-    """The last reminder sent for each order's current end (`ends`: order id -> its valid_until now),
-    for the views both agencies read beside the order (the caseload, the case)."""
+def latest(conn: Connection, ends: dict[str, str | None]) -> dict[str, dict[str, Any]]:
+    """The last reminder sent for each order's current end (`ends`: order id -> its valid_until now,
+    as the views give it: `codec.iso`), for the views both agencies read beside the order (the
+    caseload, the case)."""
     ids = sorted(oid for oid, end in ends.items() if end is not None)
     if not ids:
         return {}
@@ -178,7 +179,7 @@ def latest(conn: Connection, ends: dict[str, datetime | None]) -> dict[str, dict
         .order_by(r.sent_at)
     )
     for row in rows:
-        if iso(row.valid_until) == iso(ends[row.order_id]):  # an earlier end's series is history
+        if iso(row.valid_until) == ends[row.order_id]:  # an earlier end's series is history
             out[row.order_id] = {
                 "sent_at": iso(row.sent_at),
                 "lead_days": row.sent_for,
