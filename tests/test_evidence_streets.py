@@ -10,7 +10,6 @@ import io
 import math
 import random
 import re
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -269,9 +268,7 @@ def test_vector_tiles_with_nothing_to_draw_give_the_outline_map(
 def test_the_report_map_shows_the_tile_servers_streets(sealed: Sealed, server: TileServer) -> None:
     source = tile_source(Settings(tile_url=server.url, tile_attribution="© test streets"))
     assert source is not None
-    started = time.monotonic()
     text, pictures, ops = map_page(render(sealed, source))
-    assert time.monotonic() - started < 5
     assert len(pictures) == 1 and pictures[0].convert("RGB").getpixel((10, 10)) == SERVER_RGB
     assert "Streets: © test streets" in text
     assert ops.index(b" Do") < ops.index(SUBJECT_STROKE)
@@ -303,10 +300,9 @@ def test_a_tile_server_in_trouble_leaves_the_outline_map(
     else:
         server.delay_s = 2.0
     source = ServerTiles(url, budget_s=0.6, timeout_s=0.4)
-    started = time.monotonic()
     data = render(sealed, source)
-    took = time.monotonic() - started
     text, pictures, _ = map_page(data)
-    assert pictures == [] and "Streets" not in text  # the outline map, and no word of streets
+    # The outline map, and no word of streets. For the slow server this is the budget at work: its
+    # tiles would arrive after 2 s and be drawn, were the report to wait for them.
+    assert pictures == [] and "Streets" not in text
     assert data.startswith(b"%PDF-") and sealed.sha256 in text
-    assert took < 2.0, took  # bounded by the tile budget, not by the server
