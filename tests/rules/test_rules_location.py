@@ -1,6 +1,6 @@
 """Location loss: a device that keeps reporting with no usable position past its limit raises
-location_loss (possible jamming or shielding), which the next usable position clears. A silent device
-is signal_loss alone."""
+location_loss (possible jamming or shielding), which clears once usable positions are back for a hold.
+A silent device is signal_loss alone."""
 
 from __future__ import annotations
 
@@ -45,16 +45,61 @@ def test_heartbeats_with_no_fix_past_the_limit_raise_location_loss_at_the_limit(
     assert [a.kind for a in w.open_alerts()] == [LOCATION]
 
 
-def test_a_usable_fix_clears_it_and_the_watch_starts_again() -> None:
+def test_usable_positions_that_keep_coming_clear_it_after_the_hold() -> None:
     w = World(with_order=False)
     w.subject(0, near(3000), acc=10)
     _heartbeats(w, 60, 601)
-    (cleared,) = w.subject(700, near(3200), acc=15)  # 200 m on: he is on the move, not at rest
+    # 200 m on, then walking on: he is on the move, not at rest. The alert stays active (no line)
+    # until the hold ends, and clears then because the positions kept coming.
+    assert w.subject(700, near(3200), acc=15) == []
+    for t in range(760, 1600, 60):
+        assert w.subject(t, near(3200 + 3 * (t - 700)), acc=15) == []  # 3 m/s
+    (cleared,) = w.tick(at(1600))  # 700 + the 900 s hold
     assert (cleared.change, cleared.alert.kind) == (Change.CLEARED, LOCATION)
-    assert cleared.alert.facts.occurred_at == at(700)
-    assert _heartbeats(w, 760, 1300) == []
-    assert kinds(w.tick(at(1300))) == [Change.UPDATED]  # the same alert, again
+    assert cleared.alert.facts.occurred_at == at(1540)  # his latest usable position
+    assert _heartbeats(w, 1620, 2160) == []
+    assert kinds(w.tick(at(2160))) == [Change.UPDATED]  # the same alert, again, 600 s on
     assert w.only_alert().active
+
+
+def test_one_stray_position_in_a_long_loss_does_not_clear_it() -> None:
+    w = World(with_order=False)
+    w.subject(0, near(3000), acc=10)
+    _heartbeats(w, 60, 601)
+    assert w.subject(700, near(3200), acc=15) == []  # one fix, then none again
+    assert _heartbeats(w, 760, 3600) == []  # no cleared line, no raise again: one outage, one alert
+    assert w.tick(at(3600)) == []
+    assert w.only_alert().active
+    # and when the positions are back for good, it clears a hold after the first of them
+    for t in range(3600, 4600, 60):
+        w.tick(at(t))
+        w.subject(t, near(4000 + 3 * (t - 3600)), acc=15)
+    assert kinds(c for c in w.log if c.at > at(3600)) == [Change.CLEARED]
+    assert [c.at for c in w.log if c.change is Change.CLEARED] == [at(4500)]
+
+
+def test_positions_now_and_then_keep_it_active_until_they_come_steadily() -> None:
+    w = World(with_order=False)
+    w.subject(0, near(3000), acc=10)
+    _heartbeats(w, 60, 601)
+    # on the move, a usable position every 5 minutes against a 10-minute limit: at the end of the
+    # hold (1600) the latest is 300 s old, half the limit, so they are not back yet
+    for t, d in ((700, 3300), (1000, 3900), (1300, 4500)):
+        assert w.subject(t, near(d), acc=15) == []
+        assert _heartbeats(w, t + 60, t + 300) == []
+    assert w.tick(at(1600)) == []
+    assert w.only_alert().active
+    # steady again: the next usable position starts another hold, which ends with the alert cleared
+    for t in range(1620, 2600, 60):
+        w.tick(at(t))
+        w.subject(t, near(5000 + 3 * (t - 1620)), acc=15)
+    assert [(c.change, c.at) for c in w.log if c.at > at(1600)] == [(Change.CLEARED, at(2520))]
+
+
+def test_a_slow_reporter_needs_a_longer_hold_than_its_limit() -> None:
+    monitor = replace(w_device := World(with_order=False).engine.devices[ANKLE], report_interval_s=300.0)
+    assert location.clear_after(monitor, Tuning(), 300.0) == 1800.0  # 1.5 x its 20-minute limit
+    assert location.clear_after(w_device, Tuning(), 60.0) == 900.0  # the pair hold
 
 
 @pytest.mark.parametrize(

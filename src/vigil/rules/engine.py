@@ -83,7 +83,7 @@ _APART = PairState()
 
 # Deadline kinds on the engine's timer.
 _SILENCE, _SCHEDULE, _ORDER = "silence", "schedule", "order"
-_LOCATION, _HOLD = "location", "hold"
+_LOCATION, _LOCATED, _HOLD = "location", "located", "hold"
 
 
 class UnknownDevice(KeyError):
@@ -135,6 +135,9 @@ class Engine:
         self._located: dict[str, LocationState] = {}
         self._location_at: dict[str, datetime] = {}
         self._location_queued: set[str] = set()
+        # A location_loss alert whose positions came back clears at the end of a hold, when they are
+        # still coming then (`location.clear_after`): one alert per real outage, not per stray fix.
+        self._location_clear_at: dict[str, datetime] = {}
         self._battery_low: dict[str, bool] = {}
         self._doubts: dict[str, DoubtState] = {}  # people with recent implausible positions
         # A zone's next schedule boundary on the timer; an entry for any other time is stale (the zone
@@ -295,6 +298,8 @@ class Engine:
                 changes += self._silence_due(ref, when)
             elif kind == _LOCATION:
                 changes += self._location_due(ref, when)
+            elif kind == _LOCATED:
+                changes += self._located_due(ref, when)
             elif kind == _HOLD:
                 changes += self._hold_due(ref, when)
             elif kind == _SCHEDULE:
@@ -1070,11 +1075,14 @@ class Engine:
             self._schedule_location(device)  # the shorter limit: its deadline comes forward
             return []
         key = AlertKey(location.FAMILY, device.person_id or "", device.id)
-        changes = []
-        if self._is_active(key):
-            changes = self._apply([location.signal(device, False, placed, now)], now)
+        if self._is_active(key) and device.id not in self._location_clear_at:
+            # back, perhaps: it clears at the end of the hold if positions are still coming then
+            every = signal.interval(device, self._learned(device.id))
+            when = placed.since + timedelta(seconds=location.clear_after(device, self.tuning, every))
+            self._location_clear_at[device.id] = when
+            self._push(when, _LOCATED, device.id)
         self._schedule_location(device)  # once it is clear: the next spell is watched again
-        return changes
+        return []
 
     def _schedule_location(self, device: Device) -> None:
         state = self._located.get(device.id)
@@ -1113,6 +1121,24 @@ class Engine:
         if silent:
             return []  # signal_loss covers it; the clock starts again when the device is heard
         return self._apply([location.signal(device, True, state, when)], when)
+
+    def _located_due(self, device_id: str, when: datetime) -> list[AlertChange]:
+        """The end of a location_loss alert's hold: it clears if positions are still coming then
+        (`location.back`); if not, the loss goes on under the same alert, and the next usable
+        position starts another hold."""
+        if self._location_clear_at.get(device_id) != when:
+            return []
+        del self._location_clear_at[device_id]
+        device = self.devices.get(device_id)
+        state = self._located.get(device_id)
+        if device is None or state is None:
+            return []
+        every = signal.interval(device, self._learned(device_id))
+        if not location.back(device, state, when, self.tuning, every):
+            return []
+        changes = self._apply([location.signal(device, False, state, when)], when)
+        self._schedule_location(device)
+        return changes
 
     def _start_hold(self, order: Order, state: PairState) -> PairState:
         """Queue the pending clear of a pair that has just left every tier."""

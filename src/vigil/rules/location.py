@@ -3,9 +3,11 @@
 Heartbeats, events, fixes from a cell tower or too coarse to place anyone (beyond
 `Tuning.coarse_accuracy_m`) prove the device alive but say nothing about where its wearer is. Past
 the device's limit that is possible jamming or shielding (a foil-lined bag, a basement chosen on
-purpose), raised as location_loss; it clears on the next usable position. A device that is not heard
-at all is signal_loss instead, and never both raised for one silence: silence has its own alert, and
-the location clock starts again when the device is heard again.
+purpose), raised as location_loss. It clears once positions are back: a hold (`clear_after`) after
+the first usable one, if usable ones are still coming then (`back`); one stray Wi-Fi fix in an hour
+of none is not the positions back, and clearing on it raised the alert again minutes later. A device
+that is not heard at all is signal_loss instead, and never both raised for one silence: silence has
+its own alert, and the location clock starts again when the device is heard again.
 
 Indoors is not shielding. Walls block satellites as a matter of course, and an ankle monitor at home
 gives a usable position only now and then (a Wi-Fi fix, a weak GNSS one). While his last usable
@@ -78,6 +80,28 @@ def deadline(
     if every is not None:
         allowed = max(allowed, tuning.location_intervals * every)
     return state.since + timedelta(seconds=allowed)
+
+
+def clear_after(device: Device, tuning: Tuning, every: float | None = None) -> float:
+    """Seconds after a usable position ends a spell before its location_loss clears: the pair hold
+    (`Tuning.tier_hold_s`), and never less than one and a half of the device's short limit, so that
+    a clear needs a second usable position (one stray Wi-Fi fix in an hour of none is not the
+    positions back: clearing on it made a 300 s monitor indoors raise the alert again and again)."""
+    allowed = limit(device, tuning) or 0.0
+    if every is not None:
+        allowed = max(allowed, tuning.location_intervals * every)
+    return max(tuning.tier_hold_s, 1.5 * allowed)
+
+
+def back(device: Device, state: LocationState, now: datetime, tuning: Tuning, every: float | None) -> bool:
+    """Whether positions are back at the end of a hold: his latest usable one is younger than half
+    the limit that applies to him now. A last one about to run out is a device giving a position
+    now and then, which cleared only to be raised again minutes later."""
+    due = deadline(device, state, tuning, every)
+    if due is None:
+        return True
+    allowed = (due - state.since).total_seconds()
+    return (now - state.since).total_seconds() < allowed / 2
 
 
 def _at_rest(fix: Fix, before: Fix | None, tuning: Tuning) -> bool:
