@@ -7,10 +7,23 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from rules_kit import ANKLE, ANKLE_MONITOR, PHONE, SUBJECT, VICTIM_PHONE, World, at, kinds, near
+from rules_kit import (
+    ANKLE,
+    ANKLE_MONITOR,
+    HOME,
+    PHONE,
+    SUBJECT,
+    VICTIM_PHONE,
+    World,
+    at,
+    fix,
+    kinds,
+    near,
+    order,
+)
 
 from vigil.domain.alerts import AlertKey, AlertKind, Change, Severity
-from vigil.domain.model import DeviceKind, EventKind, FixSource
+from vigil.domain.model import Circle, DeviceKind, EventKind, FixSource, Zone, ZoneKind
 from vigil.rules import location
 from vigil.rules.tuning import Tuning
 
@@ -283,3 +296,50 @@ def test_a_restart_carries_the_location_clock_on_from_the_stored_positions() -> 
     (opened,) = fresh.tick(at(300 + REST))
     assert opened.alert.kind is LOCATION
     assert opened.alert.facts.occurred_at == at(300)
+
+
+# --- an arrival: one GNSS standstill at a new place ------------------------------------------------
+
+
+def test_an_arrival_measured_still_away_from_her_gets_the_long_limit() -> None:
+    """He drives 2 km, the receiver measures him still at the new place (Doppler, which multipath
+    does not fake), then nothing usable: he went in, judged against the rest limit."""
+    w = World()
+    w.victim(0, HOME)
+    w.subject(0, near(5000), acc=10, speed=12.0)
+    w.subject(180, near(3000), acc=15, speed=0.0)  # 2 km on, far outside her 1 km warning distance
+    assert _heartbeats(w, 240, 180 + int(REST)) == []
+    assert LOCATION in [c.alert.kind for c in w.tick(at(180 + REST))]
+
+
+def test_an_arrival_near_her_gets_the_short_limit() -> None:
+    """The same stop within her warning distance could be him wrapping the monitor in foil before
+    walking on to her door: 10 minutes, as for a man on the move."""
+    w = World()
+    w.victim(0, HOME)
+    w.subject(0, near(2500), acc=10, speed=12.0)
+    w.subject(120, near(450), acc=15, speed=0.0)  # her warning distance is 500 m
+    assert LOCATION not in [k for _, k in _heartbeats(w, 180, 720)]
+    assert LOCATION in [c.alert.kind for c in w.tick(at(720))]
+
+
+def test_an_arrival_near_one_of_her_zones_gets_the_short_limit() -> None:
+    her_work = near(6000, bearing=180.0)
+    zone = Zone("z-work", ZoneKind.EXCLUSION, Circle(her_work[0], her_work[1], 200.0))
+    w = World(the_order=replace(order(), zones=(zone,)))
+    w.victim(0, HOME)
+    w.subject(0, near(3000, bearing=180.0, origin=her_work), acc=10, speed=12.0)
+    w.subject(240, near(600, bearing=180.0, origin=her_work), acc=15, speed=0.0)  # 400 m from its edge
+    assert LOCATION not in [k for _, k in _heartbeats(w, 300, 840)]
+    assert LOCATION in [c.alert.kind for c in w.tick(at(840))]
+
+
+def test_near_danger_reads_her_position_and_the_orders_exclusion_zones() -> None:
+    tuning = Tuning()
+    the_order = order()
+    his = fix(ANKLE, at(0), near(450), acc=20)
+    assert location.near_danger(the_order, his, fix(PHONE, at(0), HOME, acc=10), tuning)
+    assert not location.near_danger(the_order, his, fix(PHONE, at(0), near(2500, bearing=225.0)), tuning)
+    assert not location.near_danger(the_order, his, None, tuning)
+    cell = fix(PHONE, at(0), HOME, acc=1500, source=FixSource.CELL)
+    assert not location.near_danger(the_order, his, cell, tuning)  # a cell fix does not place her

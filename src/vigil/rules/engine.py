@@ -1088,7 +1088,9 @@ class Engine:
         state = self._located.get(device.id)
         key = AlertKey(location.FAMILY, device.person_id or "", device.id)
         every = signal.interval(device, self._learned(device.id))
-        due = None if state is None else location.deadline(device, state, self.tuning, every)
+        # the short limit on the timer: whether rest earns more is decided when it comes, against
+        # where she is then (`_location_due`)
+        due = None if state is None else location.deadline(device, state, self.tuning, every, rest=False)
         if due is None or self._is_active(key):
             self._location_at.pop(device.id, None)
             return
@@ -1120,7 +1122,26 @@ class Engine:
         )
         if silent:
             return []  # signal_loss covers it; the clock starts again when the device is heard
+        if state.at_rest and not (state.arrived and self._near_danger(device, state, when)):
+            every = signal.interval(device, self._learned(device_id))
+            rest = location.deadline(device, state, self.tuning, every)
+            if rest is not None and rest > when:
+                self._location_at[device_id] = rest
+                self._location_queued.add(device_id)
+                self._push(rest, _LOCATION, device_id)
+                return []
         return self._apply([location.signal(device, True, state, when)], when)
+
+    def _near_danger(self, device: Device, state: LocationState, when: datetime) -> bool:
+        """His last usable position against each order in force that he is the subject of."""
+        last, person = state.last_usable, device.person_id
+        if last is None or person is None:
+            return False
+        return any(
+            location.near_danger(order, last, self._latest(order.protected_person_id), self.tuning)
+            for order in self.orders_of(person)
+            if order.subject_id == person and order.active_at(when)
+        )
 
     def _located_due(self, device_id: str, when: datetime) -> list[AlertChange]:
         """The end of a location_loss alert's hold: it clears if positions are still coming then

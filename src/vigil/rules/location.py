@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 
 from vigil.domain import geo
 from vigil.domain.alerts import AlertKind, Signal
-from vigil.domain.model import Device, DeviceKind, Fix, FixSource
+from vigil.domain.model import Device, DeviceKind, Fix, FixSource, Order, ZoneKind
 from vigil.rules.signal import device_signal
 from vigil.rules.tuning import Tuning
 
@@ -43,8 +43,10 @@ class LocationState:
 
     since: datetime
     last_usable: Fix | None = None
-    # His last two usable positions agree he is at rest in one place and nothing since contradicts it.
+    # His last usable positions say he is at rest in one place and nothing since contradicts it.
     at_rest: bool = False
+    # ... on one GNSS standstill at a new place alone (an arrival): rest only away from her.
+    arrived: bool = False
 
 
 def usable(fix: Fix, tuning: Tuning) -> bool:
@@ -68,14 +70,15 @@ def limit(device: Device, tuning: Tuning) -> float | None:
 
 
 def deadline(
-    device: Device, state: LocationState, tuning: Tuning, every: float | None = None
+    device: Device, state: LocationState, tuning: Tuning, every: float | None = None, *, rest: bool = True
 ) -> datetime | None:
-    """When the spell becomes location_loss: its limit (longer at rest indoors), and never fewer than
-    `tuning.location_intervals` of the device's reporting interval `every` (configured or learned)."""
+    """When the spell becomes location_loss: its limit (longer at rest indoors, unless `rest` is
+    False), and never fewer than `tuning.location_intervals` of the device's reporting interval
+    `every` (configured or learned)."""
     allowed = limit(device, tuning)
     if allowed is None or device.person_id is None:
         return None
-    if state.at_rest:
+    if state.at_rest and rest:
         allowed = max(allowed, tuning.rest_location_s)
     if every is not None:
         allowed = max(allowed, tuning.location_intervals * every)
@@ -104,23 +107,44 @@ def back(device: Device, state: LocationState, now: datetime, tuning: Tuning, ev
     return (now - state.since).total_seconds() < allowed / 2
 
 
-def _at_rest(fix: Fix, before: Fix | None, tuning: Tuning) -> bool:
-    """Whether the positions stopped with him at rest behind walls: two consecutive usable positions
-    that agree he stays put (the later measured no movement, and they lie within each other's ~95 %
-    disc; however long apart: the question is whether he was moving when the positions stopped, and
-    the latest of them says where he is), or a Wi-Fi position that measured no movement. A Wi-Fi
-    position is one taken indoors, from the access points around him, where satellites are not
-    seen: the man who walks into his workplace and gives one Wi-Fi fix before the positions stop
-    is indoors there, not shielding (the short limit raised on every such arrival: about one
-    location_loss alarm in two in the simulator's days)."""
+def near_danger(order: Order, last: Fix, hers: Fix | None, tuning: Tuning) -> bool:
+    """Whether his last usable position lies within the order's warning distance of her latest one
+    or of one of its exclusion zones (with the accuracy of both): there a monitor that stops giving
+    positions is the attack the rule exists for, and rest indoors earns no longer limit."""
+    reach = order.warning_distance_m + (last.accuracy_m or 0.0)
+    if hers is not None and usable(hers, tuning):
+        apart = geo.distance_m(last.lat, last.lon, hers.lat, hers.lon) - (hers.accuracy_m or 0.0)
+        if apart <= reach:
+            return True
+    return any(
+        z.kind is ZoneKind.EXCLUSION and geo.signed_distance_m(z.shape, last.lat, last.lon) <= reach
+        for z in order.zones
+    )
+
+
+def _rest(fix: Fix, before: Fix | None, tuning: Tuning) -> tuple[bool, bool]:
+    """Whether the positions stopped with him at rest behind walls, and whether only as an arrival:
+    a position that measured no movement and is a Wi-Fi one, or agrees with the one before it (within each
+    other's ~95 % disc; however long apart: the question is whether he was moving when the
+    positions stopped, and the latest says where he is). A Wi-Fi position is one taken indoors,
+    from the access points around him, where satellites are not seen: the man who walks into his
+    workplace and gives one Wi-Fi fix before the positions stop is indoors there, not shielding
+    (the short limit raised on every such arrival: about one location_loss alarm in two in the
+    simulator's days). A GNSS receiver measures its speed from the Doppler shift, which a
+    reflection does not fake: a standstill it measured at a new place is an arrival (he drove to
+    work, parked and went in). A stop to wrap the monitor in foil looks the same, so an arrival
+    earns the rest limit only away from her and her zones (`near_danger`)."""
     if fix.speed_mps is not None and fix.speed_mps >= tuning.moving_mps:
-        return False
+        return False, False
     if fix.source is FixSource.WIFI:
-        return True
-    if before is None:
-        return False
-    apart = geo.distance_m(before.lat, before.lon, fix.lat, fix.lon)
-    return apart <= _discs(fix, before) + tuning.margin_min_m
+        return True, False
+    if before is not None:
+        apart = geo.distance_m(before.lat, before.lon, fix.lat, fix.lon)
+        if apart <= _discs(fix, before) + tuning.margin_min_m:
+            return True, False
+    if fix.source is FixSource.GNSS and fix.speed_mps is not None:
+        return True, True  # an arrival
+    return False, False
 
 
 def _elsewhere(fix: Fix, last: Fix) -> bool:
@@ -148,7 +172,8 @@ def placed(state: LocationState | None, fix: Fix, tuning: Tuning) -> LocationSta
         return state
     since = fix.time if state is None else max(state.since, fix.time)
     before = None if state is None else state.last_usable
-    return LocationState(since, fix, _at_rest(fix, before, tuning))
+    at_rest, arrived = _rest(fix, before, tuning)
+    return LocationState(since, fix, at_rest, arrived)
 
 
 def signal(device: Device, active: bool, state: LocationState, now: datetime) -> Signal:
