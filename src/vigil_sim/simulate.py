@@ -50,6 +50,10 @@ from vigil_sim.truth import load as operator_load
 from vigil_sim.truth import score
 
 DEFAULT_SUBJECTS = 200
+# A quality run's devices report for an hour before the measured day, incident-free and unscored:
+# the engine then starts the day knowing where everyone was, as a control centre that has been
+# running does (without it, every monitor indoors at midnight began a location_loss spell afresh).
+QUALITY_WARM_UP_S = 3600.0
 QUALITY_SUBJECTS = 50  # --quality without --subjects: 50 x 24 h replays in well under a minute
 SUMMARY_EVERY_S = 5.0
 MAX_RUNS = 1_000
@@ -277,7 +281,11 @@ def run_offline(options: Options, progress: TextIO | None = None, spec: RunSpec 
     began = time.perf_counter()
     load = make_caseload(options.subject_count, spec.seed, options.caseload_settings())
     sim = Simulation(
-        load, seed=spec.seed, incident_rate=spec.incident_rate, tuning=NOISE_PROFILES[spec.noise]
+        load,
+        seed=spec.seed,
+        incident_rate=spec.incident_rate,
+        tuning=NOISE_PROFILES[spec.noise],
+        warm_up_s=QUALITY_WARM_UP_S if options.quality else 0.0,
     )
     forced = force_all(sim, options.force, sim.start)
     until = sim.start + timedelta(hours=options.hours)

@@ -57,7 +57,11 @@ class Simulation:
         start: datetime | None = None,
         incident_rate: float = DEFAULT_RATE,
         tuning: DeviceTuning | None = None,
+        warm_up_s: float = 0.0,
     ) -> None:
+        """`warm_up_s`: the devices start reporting this long before `start`, with no incident, so
+        that the engine knows where everyone was when the measured run begins, as a control centre
+        that has been running does; the truth (and so the score) begins at `start`."""
         if start is None:
             start = datetime(2026, 3, 16, 0, 0, tzinfo=TZ)  # a Monday
         if start.tzinfo is None:
@@ -68,7 +72,7 @@ class Simulation:
         self.tuning = tuning or DeviceTuning()
         self.start = start
         self.start_ts = start.timestamp()
-        self.now_ts = self.start_ts
+        self.now_ts = self.start_ts - max(0.0, warm_up_s)
         self.routines = Routines(seed)
         self.incidents: list[Incident] = []
         self._people = caseload.people
@@ -81,13 +85,13 @@ class Simulation:
             # the index only breaks ties between reports sent at the same instant.
             index = 0
             for person in self._people.values():
-                device = DeviceSim(person.device, person.id, index, seed, self.start_ts, self.tuning)
+                device = DeviceSim(person.device, person.id, index, seed, self.now_ts, self.tuning)
                 self.devices[person.device.id] = device
                 index += 1
             for person in self._people.values():
                 for info in person.extra_devices:
                     home = (person.home.lat, person.home.lon)
-                    extra = DeviceSim(info, person.id, index, seed, self.start_ts, self.tuning, home=home)
+                    extra = DeviceSim(info, person.id, index, seed, self.now_ts, self.tuning, home=home)
                     self.devices[info.id] = extra
                     index += 1
             self._watches = self._make_watches()
@@ -233,8 +237,8 @@ class Simulation:
                 if drawn is None:
                     continue
                 kind, ts, rng = drawn
-                if ts < self.now_ts:
-                    continue  # the run started after it
+                if ts < self.now_ts or ts < self.start_ts:
+                    continue  # the run started after it, or it falls in the warm-up
                 orders = self.caseload.orders_by_subject.get(subject.id, ())
                 order = rng.choice(orders) if orders else None
                 if order is None and kind in (
@@ -308,7 +312,7 @@ class Simulation:
             is_subject = person in self.caseload.subject_by_id
             for ts, kind in device.emitted:
                 alert = EVENT_ALERTS.get(kind)
-                if alert is not None:
+                if alert is not None and ts >= self.start_ts:  # the warm-up is not scored
                     events.append(TrueEvent(alert, kind, device.info.id, person, is_subject, utc(ts)))
             for d in device.drops:
                 if d.start <= self.now_ts:
@@ -320,6 +324,8 @@ class Simulation:
             if last is not None and self.now_ts - last > device.silence_limit_s:
                 gaps.append((last, None))
             for a, b in gaps:
+                if a < self.start_ts:
+                    continue  # began in the warm-up
                 end = None if b is None else utc(b)
                 events.append(TrueEvent("signal_loss", "silence", device.info.id, person, True, utc(a), end))
         events.sort(key=lambda e: (e.at, e.device_id))

@@ -514,8 +514,11 @@ def score(truth: Truth, alerts: Sequence[Mapping[str, Any]]) -> Quality:
 
     false_lines: list[Mapping[str, Any]] = []
     excused_lines: list[Mapping[str, Any]] = []
+    scored_from = truth.start.timestamp()
     for key, found in by_key.items():
         for s in found:
+            if s.raised < scored_from:
+                continue  # raised in the simulator's warm-up, before the measured run
             if not _claims_violation(s) or any(
                 s.within(a - FALSE_WINDOW_S, b + FALSE_WINDOW_S) for a, b in windows.get(key, ())
             ):
@@ -684,8 +687,10 @@ def _truth_days(truth: Truth, offset: Any) -> set[tuple[str, str, str]]:
 
 
 def load(truth: Truth, alerts: Sequence[Mapping[str, Any]]) -> Load:
-    """Raises by kind, lines, and raises per (pair, local day) with whether the truth justifies them."""
-    found = raises(alerts)
+    """Raises by kind, lines, and raises per (pair, local day) with whether the truth justifies them;
+    from the truth's start (a line in the simulator's warm-up only tells which alerts were active)."""
+    found = [r for r in raises(alerts) if r.at >= truth.start]
+    alerts = [a for a in alerts if datetime.fromisoformat(a["at"]) >= truth.start]
     by_kind: dict[str, int] = {}
     per_pair_day: dict[tuple[str, str, str], int] = {}
     for r in found:

@@ -190,6 +190,16 @@ def test_a_cell_fix_that_only_blurs_his_last_fine_one_is_not_judged() -> None:
     assert _proximity(w.subject(1900, near(600), acc=1500, source=FixSource.CELL)) == [(Change.OPENED, WARN)]
 
 
+def test_two_cell_fixes_in_a_row_are_both_deferred_to_the_fine_one_before_them() -> None:
+    """The fine fix before a cell fix, not merely the fix before it: a second cell fix in a row
+    (the receiver indoors, falling back twice) blurs the same fine position and says nothing new."""
+    w = World(order(violation=100, warning=1000))
+    w.victim(0, acc=10)
+    w.subject(0, near(1600), acc=10)
+    assert _proximity(w.subject(60, near(1200), acc=1700, source=FixSource.CELL)) == []
+    assert _proximity(w.subject(105, near(400), acc=1600, source=FixSource.CELL)) == []
+
+
 def test_a_cell_fix_that_places_him_elsewhere_is_judged() -> None:
     w = World(order(violation=100, warning=1000))
     w.victim(0, acc=10)

@@ -150,3 +150,25 @@ def test_incidents_cannot_be_forced_into_the_past() -> None:
     sim.advance(START + timedelta(minutes=10))
     with pytest.raises(ValueError, match="past"):
         sim.force(IncidentKind.TAMPER, "S-000001", START)
+
+
+def test_a_warm_up_reports_before_the_start_with_no_incident_and_no_truth() -> None:
+    """The devices report for the warm-up before the measured start, so the engine starts it knowing
+    where everyone was; nothing happens in it (no incident, at any rate), and the truth, events
+    included, begins at the start."""
+    busy = 1.0  # an incident for every subject every day, if the warm-up let any in
+    warm = Simulation(caseload(), seed=5, start=START, incident_rate=busy, warm_up_s=3600.0)
+    reports = warm.advance(START + timedelta(hours=2))
+    times = [at_of(m) for m in messages(reports)]
+    assert min(times) < (START - timedelta(minutes=50)).timestamp()
+    assert warm.incidents and all(i.start >= START.timestamp() for i in warm.incidents)
+    truth = warm.truth
+    assert truth.start == START
+    assert all(e.at >= START for e in truth.events)
+    assert all(v.start >= START for v in truth.violations)
+    # incidents are drawn per subject and day from the seed: the warm-up does not change which
+    cold = Simulation(caseload(), seed=5, start=START, incident_rate=busy)
+    cold.advance(START + timedelta(hours=2))
+    assert [(i.kind, i.subject_id, i.start) for i in warm.incidents] == [
+        (i.kind, i.subject_id, i.start) for i in cold.incidents
+    ]

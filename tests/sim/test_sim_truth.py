@@ -278,3 +278,29 @@ def test_a_late_alert_from_a_batch_detects_the_breach_it_reveals_with_its_true_d
     assert (q.detected, q.false_alerts, q.delays_s) == (1, 0, (45 * 60.0,))
     q = score(truth, [line])  # no occurred_at: judged by when it was raised
     assert (q.missed, q.false_alerts) == (1, 1)
+
+
+def test_the_warm_up_before_the_truths_start_is_not_scored() -> None:
+    """A quality run's devices report for an hour before the measured day (the engine starts it
+    knowing where everyone was). What was raised then only tells which alerts were active at the
+    start: no raise, no line, no false alert is counted before it, and an alert still open then
+    detects a violation under way."""
+    start = t(1, 0)
+    truth = Truth(
+        start, DAY + timedelta(days=1), 1, 60.0, (proximity("S1", "P1", t(1, 30), t(1, 40)),), (), ()
+    )
+    p = {"protected_person": "P1"}
+    lines = [
+        alert(t(0, 10), "a-1", "location_loss", "opened", "S1", device="AM-1"),
+        alert(t(0, 20), "a-2", "proximity_violation", "opened", "S9", protected_person="P9"),  # no truth
+        alert(t(0, 50), "a-3", "proximity_warning", "opened", "S1", **p),
+        alert(t(1, 30), "a-3", "proximity_violation", "escalated", "S1", **p),  # detects it at once
+        alert(t(2, 0), "a-1", "location_loss", "cleared", "S1", device="AM-1", active=False),
+        alert(t(2, 10), "a-1", "location_loss", "updated", "S1", device="AM-1", active=True),  # a raise
+    ]
+    found = load(truth, lines)
+    assert found.raises_by_kind == {"location_loss": 1}
+    assert found.lines == 3
+    quality = score(truth, lines)
+    assert (quality.detected, quality.missed, quality.false_alerts) == (1, 0, 0)
+    assert quality.delays_s == (0.0,)

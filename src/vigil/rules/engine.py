@@ -922,7 +922,7 @@ class Engine:
                 fix = late_fix if person == late_person else (where.at(at) or where.earliest())
             if fix is None:
                 return None
-            sides.append(Party(fix, where.before(fix)))
+            sides.append(Party(fix, where.before(fix), where.fine_before(fix, self.tuning.coarse_accuracy_m)))
         return sides[0], sides[1]
 
     def _view(self, person: str, at: datetime) -> Whereabouts:

@@ -84,10 +84,12 @@ def hold_ends(state: PairState, tuning: Tuning) -> datetime | None:
 
 @dataclass(frozen=True, slots=True)
 class Party:
-    """One side of the pair as the rule sees it: the fix in force and the one before it."""
+    """One side of the pair as the rule sees it: the fix in force, the one before it, and the last
+    fine one before it (None: the one before, when it is fine)."""
 
     fix: Fix
     previous: Fix | None
+    fine: Fix | None = None
 
 
 def key(order: Order) -> AlertKey:
@@ -239,7 +241,8 @@ def _best(party: Party, tuning: Tuning) -> Party:
     nothing the fine one did not say better (a cell fix's centre lands anywhere in a disc 1-2 km
     wide: judged on its own, a neighbour 1.6 km away "came within 1 km" at every cell fix). A coarse
     fix that places him elsewhere than his last fine one, or follows none recent, is judged."""
-    fix, before = party.fix, party.previous
+    fix = party.fix
+    before = party.fine if party.fine is not None else party.previous  # two cell fixes in a row: the fine one
     if before is None or not _coarse(fix, tuning) or _coarse(before, tuning):
         return party
     if not 0.0 <= (fix.time - before.time).total_seconds() <= tuning.coarse_defers_s:
