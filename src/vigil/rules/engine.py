@@ -1122,7 +1122,7 @@ class Engine:
         )
         if silent:
             return []  # signal_loss covers it; the clock starts again when the device is heard
-        if state.at_rest and not (state.arrived and self._near_danger(device, state, when)):
+        if self._rests(device, state, when):
             every = signal.interval(device, self._learned(device_id))
             rest = location.deadline(device, state, self.tuning, every)
             if rest is not None and rest > when:
@@ -1131,6 +1131,10 @@ class Engine:
                 self._push(rest, _LOCATION, device_id)
                 return []
         return self._apply([location.signal(device, True, state, when)], when)
+
+    def _rests(self, device: Device, state: LocationState, when: datetime) -> bool:
+        """Whether the rest limit applies to his spell: at rest, and not on an arrival near her."""
+        return state.at_rest and not (state.arrived and self._near_danger(device, state, when))
 
     def _near_danger(self, device: Device, state: LocationState, when: datetime) -> bool:
         """His last usable position against each order in force that he is the subject of."""
@@ -1155,7 +1159,7 @@ class Engine:
         if device is None or state is None:
             return []
         every = signal.interval(device, self._learned(device_id))
-        if not location.back(device, state, when, self.tuning, every):
+        if not location.back(device, state, when, self.tuning, every, rest=self._rests(device, state, when)):
             return []
         changes = self._apply([location.signal(device, False, state, when)], when)
         self._schedule_location(device)

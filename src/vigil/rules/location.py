@@ -96,11 +96,19 @@ def clear_after(device: Device, tuning: Tuning, every: float | None = None) -> f
     return max(tuning.tier_hold_s, 1.5 * allowed)
 
 
-def back(device: Device, state: LocationState, now: datetime, tuning: Tuning, every: float | None) -> bool:
+def back(
+    device: Device,
+    state: LocationState,
+    now: datetime,
+    tuning: Tuning,
+    every: float | None,
+    *,
+    rest: bool = True,
+) -> bool:
     """Whether positions are back at the end of a hold: his latest usable one is younger than half
-    the limit that applies to him now. A last one about to run out is a device giving a position
-    now and then, which cleared only to be raised again minutes later."""
-    due = deadline(device, state, tuning, every)
+    the limit that applies to him now (`rest`: as `deadline`). A last one about to run out is a
+    device giving a position now and then, which cleared only to be raised again minutes later."""
+    due = deadline(device, state, tuning, every, rest=rest)
     if due is None:
         return True
     allowed = (due - state.since).total_seconds()
