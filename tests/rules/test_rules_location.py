@@ -343,3 +343,14 @@ def test_near_danger_reads_her_position_and_the_orders_exclusion_zones() -> None
     assert not location.near_danger(the_order, his, None, tuning)
     cell = fix(PHONE, at(0), HOME, acc=1500, source=FixSource.CELL)
     assert not location.near_danger(the_order, his, cell, tuning)  # a cell fix does not place her
+
+
+def test_positions_back_are_judged_against_the_limit_that_applies() -> None:
+    """At rest his limit is the rest limit, and a position 20 minutes old is recent against it; on an
+    arrival near her the 10-minute limit applies, and the same position is not."""
+    monitor = World(with_order=False).engine.devices[ANKLE]
+    last = fix(ANKLE, at(0), near(3000), acc=15, speed=0.0)
+    state = location.LocationState(at(0), last, at_rest=True, arrived=True)
+    assert location.back(monitor, state, at(1200), Tuning(), 60.0)
+    assert not location.back(monitor, state, at(1200), Tuning(), 60.0, rest=False)
+    assert location.back(monitor, state, at(200), Tuning(), 60.0, rest=False)
