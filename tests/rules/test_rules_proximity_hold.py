@@ -200,6 +200,25 @@ def test_two_cell_fixes_in_a_row_are_both_deferred_to_the_fine_one_before_them()
     assert _proximity(w.subject(105, near(400), acc=1600, source=FixSource.CELL)) == []
 
 
+def test_a_judgement_deferred_to_his_earlier_fine_fix_warns_but_proves_no_violation() -> None:
+    """His cell fix defers to his fine fix of a minute before, 300 m accurate (Wi-Fi indoors). She
+    drives past that spot: against her new position the earlier fix is no proof that he is within
+    100 m of her now (the coarse fix prompted the judgement), so it warns; his next fine fix judges."""
+    w = World(order(violation=100, warning=1000))
+    w.victim(0, near(3000, bearing=180.0), acc=10)
+    w.subject(0, near(2000), acc=290, source=FixSource.WIFI)
+    w.subject(30, near(2000), acc=1600, source=FixSource.CELL)
+    w.victim(60, near(2050), acc=10, speed=17.0)  # 50 m from his Wi-Fi fix, driving
+    assert [k for _, k in _proximity(w.subject(75, near(2100), acc=1500, source=FixSource.CELL))] in (
+        [],
+        [WARN],
+    )
+    assert w.only_alert().kind is WARN
+    # a fine fix of his within 100 m of her proves it
+    w.victim(90, near(2050), acc=10)
+    assert (Change.ESCALATED, VIOL) in _proximity(w.subject(90, near(2060), acc=10, speed=1.5))
+
+
 def test_a_cell_fix_that_places_him_elsewhere_is_judged() -> None:
     w = World(order(violation=100, warning=1000))
     w.victim(0, acc=10)

@@ -127,8 +127,13 @@ def assess(
 ) -> tuple[PairState, Signal]:
     """Judge the pair at instant `at` (now, or a late fix's own time). `measured_at`: when the fix that
     prompted a late judgement was measured, if not `at` (a late fix that is still the newest)."""
+    given = (subject.fix, protected.fix)
     subject, protected = _best(subject, tuning), _best(protected, tuning)
     s, p = subject.fix, protected.fix
+    # judged on an earlier fine fix in place of a coarse one: the coarse fix prompted it, and a coarse
+    # fix cannot prove a violation (that earlier fix against her newer position, perhaps her car
+    # passing his building, is no proof that he is within 100 m of her now)
+    deferred = (s, p) != given
     distance = geo.distance_m(p.lat, p.lon, s.lat, s.lon)
     uncertainty = math.hypot(s.accuracy_m or 0.0, p.accuracy_m or 0.0)
     coarse = uncertainty > tuning.coarse_accuracy_m
@@ -141,6 +146,8 @@ def assess(
         # A coarse fix can warn, but cannot prove him within 100 m on its own, nor that he left:
         # whatever tier was held stays held until a fine position says otherwise.
         tier = max(state.tier, min(tier, WARNING))
+    elif deferred and tier > max(state.tier, WARNING):
+        tier = max(state.tier, WARNING)
     elif tier == WARNING and not state.holding and distance > order.warning_distance_m:
         # (within the hold the near edge is enough to carry on: that is not a new raise)
         tier = _possible_warning(s, p, tuning)
