@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rules_kit import (
     ANKLE,
     ANKLE_MONITOR,
@@ -354,3 +356,64 @@ def test_positions_back_are_judged_against_the_limit_that_applies() -> None:
     assert location.back(monitor, state, at(1200), Tuning(), 60.0)
     assert not location.back(monitor, state, at(1200), Tuning(), 60.0, rest=False)
     assert location.back(monitor, state, at(200), Tuning(), 60.0, rest=False)
+
+
+# --- properties over random reporting ------------------------------------------------------------
+
+
+_SHORT = Tuning().default_location_s
+_reports = st.lists(
+    # mostly heartbeats: long spells with no usable position, broken by a stray fix now and then
+    st.tuples(st.integers(min_value=15, max_value=240), st.sampled_from(["heartbeat"] * 5 + ["fix", "cell"])),
+    min_size=1,
+    max_size=120,
+)
+
+
+@settings(max_examples=120, deadline=None)
+@given(_reports)
+def test_location_loss_raises_once_per_outage_and_clears_only_when_positions_are_back(
+    plan: list[tuple[int, str]],
+) -> None:
+    """A monitor on the move (every usable fix 200 m on: never at rest) that reports at random:
+    location_loss is raised only after its short limit with no usable position, at most once per
+    such spell, and cleared only while usable positions are recent (younger than half the limit)."""
+    w = World(with_order=False)
+    w.subject(0, near(3000), acc=10, speed=3.0)
+    t, last_usable, metres = 0, 0, 3000.0
+    spells, counted = 0, False  # spells with no usable position of at least the limit
+    for gap, kind in plan:
+        t += gap
+        if not counted and t - last_usable >= _SHORT:  # its deadline comes with the tick
+            spells, counted = spells + 1, True
+        w.tick(at(t))
+        if kind == "fix":
+            metres += 200.0
+            w.subject(t, near(metres), acc=15, speed=3.0)
+            last_usable, counted = t, False
+        elif kind == "cell":
+            w.subject(t, near(metres), acc=1500, source=FixSource.CELL)
+        else:
+            w.record(w.engine.on_heard(ANKLE, at(t), at(t)))
+    lines = [c for c in w.log if c.alert.kind is LOCATION]
+    raises = [
+        c for c in lines if c.change is Change.OPENED or (c.change is Change.UPDATED and c.alert.active)
+    ]
+    assert len(raises) <= spells
+    usable_times = [0, *_usable_times(plan)]
+    for c in lines:
+        seconds = (c.at - at(0)).total_seconds()
+        latest = max(u for u in usable_times if u <= seconds)
+        if c in raises:
+            assert seconds - latest >= _SHORT
+        if c.change is Change.CLEARED:
+            assert seconds - latest < _SHORT / 2
+
+
+def _usable_times(plan: list[tuple[int, str]]) -> list[int]:
+    t, found = 0, []
+    for gap, kind in plan:
+        t += gap
+        if kind == "fix":
+            found.append(t)
+    return found
