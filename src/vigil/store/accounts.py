@@ -11,7 +11,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
-from sqlalchemy import ColumnElement, Connection, Engine, and_, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, and_, insert, select, text, update
 
 from vigil.domain.model import Role
 from vigil.store import notices, revocations
@@ -115,9 +115,17 @@ def find(db: Engine, token: str, now: datetime) -> Found:
     return Found(principal, stale_on, row.expires_at)
 
 
+# PostgreSQL's advisory lock for the first start: two edges of a cluster started at once on an empty
+# database both found no user, and the second's first admin broke the first's key (it exited).
+BOOTSTRAP_LOCK = 0x76_69_67_62_74  # "vigbt"
+
+
 def bootstrap(conn: Connection, now: datetime) -> dict[str, str]:
     """On an empty system, make a first admin, a first operator and a device-gateway token, so the
-    people installing it can log in. Returns {label: token}; empty when users already exist."""
+    people installing it can log in. Returns {label: token}; empty when users already exist (made
+    by another process of the cluster a moment before: the lock makes it wait for that one)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": BOOTSTRAP_LOCK})
     if conn.execute(select(t.users.c.id).limit(1)).first() is not None:
         return {}
     tokens: dict[str, str] = {}

@@ -51,6 +51,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 # Alembic keeps its running context in module globals: two migrations at once in one process (an edge
 # and a worker started side by side in one test) would tear each other's down.
 _MIGRATING = threading.Lock()
+# ... and two processes of a cluster started at once on an empty database (two edges, an edge and its
+# workers) would both create the schema: on PostgreSQL each migration first takes this lock, so the
+# second finds the schema made and has nothing to do.
+MIGRATE_LOCK = 0x76_69_67_6D_67  # "vigmg"
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
@@ -59,6 +63,8 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with _MIGRATING, engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATE_LOCK})
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
 
