@@ -5,14 +5,13 @@ after a confirmation. The section meets WCAG 2.1 AA in Korean and English (axe-c
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
 from test_accessibility import violations
 from test_control import approach, english, sign_in
-from web_kit import DESK, SOON, Site, shoot
+from web_kit import SOON, Site, script_errors, shoot
 
 expect.set_options(timeout=SOON)
 pytestmark = pytest.mark.slow  # a real server and Chromium
@@ -20,20 +19,14 @@ pytestmark = pytest.mark.slow  # a real server and Chromium
 GYM = {"kind": "exclusion", "label": "gym", "circle": {"lat": 37.70, "lon": 127.30, "radius_m": 300}}
 
 
-@pytest.fixture
-def desk(browser: Any) -> Iterator[Any]:
-    """A Korean control-centre screen that lets the test add axe-core (the apps' CSP refuses it)."""
-    context = browser.new_context(viewport=DESK, locale="ko-KR", bypass_csp=True)
-    context.set_default_timeout(SOON)
-    yield context
-    context.close()
-
-
-def page_errors(page: Page) -> list[str]:
-    """Uncaught errors only: a refusal the test provokes is logged by the browser as a failed load."""
-    problems: list[str] = []
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    return problems
+def signed_in(people: Any, site: Site, role: str, subject: str, problems: list[str]) -> tuple[Page, Any]:
+    """A fresh browser for `role`, in English, on the subject's absences section; its uncaught
+    script errors are added to `problems`."""
+    page = people()
+    problems += script_errors(page)
+    sign_in(page, site, role)
+    english(page)
+    return page, open_subject(page, subject)
 
 
 def open_subject(page: Page, subject: str) -> Any:
@@ -56,7 +49,7 @@ def local_in(page: Page, hours: float) -> str:
 
 
 def test_an_officer_approves_an_absence_both_agencies_read_it_and_he_revokes_it(
-    site: Site, desk: Any
+    site: Site, people: Any
 ) -> None:
     pair = site.pair()
     approach(site, pair)  # an open alert in Gyeonggi: the dispatcher may read him
@@ -65,12 +58,9 @@ def test_an_officer_approves_an_absence_both_agencies_read_it_and_he_revokes_it(
     site.call("PUT", f"/v1/subjects/{pair.subject}/zones/{gym}", GYM)
     stored = f"/v1/subjects/{pair.subject}/absences"
 
-    page = desk.new_page()
-    problems = page_errors(page)
+    problems: list[str] = []
     found: list[str] = []
-    sign_in(page, site, "probation_officer")
-    english(page)
-    section = open_subject(page, pair.subject)
+    page, section = signed_in(people, site, "probation_officer", pair.subject, problems)
     expect(section.get_by_test_id("absences")).to_contain_text("No approved absences.")
     form = section.get_by_test_id("absence-form")
     expect(form).to_be_hidden()  # folded until asked for
@@ -148,11 +138,7 @@ def test_an_officer_approves_an_absence_both_agencies_read_it_and_he_revokes_it(
     page.close()
 
     # a police dispatcher reads it: no form, no revoke
-    page = desk.new_page()
-    problems += page_errors(page)
-    sign_in(page, site, "police_dispatcher")
-    english(page)
-    section = open_subject(page, pair.subject)
+    page, section = signed_in(people, site, "police_dispatcher", pair.subject, problems)
     item = section.get_by_test_id("absence")
     expect(item).to_have_attribute("data-state", "in_force")
     expect(item.get_by_test_id("absence-reason")).to_have_text("night shift at the Guri logistics centre")
@@ -165,11 +151,7 @@ def test_an_officer_approves_an_absence_both_agencies_read_it_and_he_revokes_it(
     page.close()
 
     # his officer revokes it, after a question (cancelled once)
-    page = desk.new_page()
-    problems += page_errors(page)
-    sign_in(page, site, "probation_officer")
-    english(page)
-    section = open_subject(page, pair.subject)
+    page, section = signed_in(people, site, "probation_officer", pair.subject, problems)
     item = section.get_by_test_id("absence")
     item.get_by_test_id("absence-revoke").click()
     expect(item.get_by_test_id("absence-revoke-confirm")).to_be_focused()

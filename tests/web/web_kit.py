@@ -22,6 +22,14 @@ from vigil.store.database import open_engine
 DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
+def script_errors(page: Any) -> list[str]:
+    """The page's uncaught script errors, as they happen (a refusal the test provokes is logged by
+    the browser as a failed load, not as one of these)."""
+    found: list[str] = []
+    page.on("pageerror", lambda e: found.append(str(e)))
+    return found
+
+
 def shoot(page: Any, name: str) -> None:
     """Take a screenshot. It replaces the one in docs/screenshots only when VIGIL_SCREENSHOTS=1, so
     an ordinary test run (and CI) leaves the working tree clean; otherwise it goes to a scratch

@@ -922,7 +922,13 @@ class Engine:
                 fix = late_fix if person == late_person else (where.at(at) or where.earliest())
             if fix is None:
                 return None
-            sides.append(Party(fix, where.before(fix), where.fine_before(fix, self.tuning.coarse_accuracy_m)))
+            # the last fine fix only for a coarse one: the only fix it can stand in for
+            fine = (
+                where.fine_before(fix, self.tuning.coarse_accuracy_m)
+                if proximity.is_coarse(fix, self.tuning)
+                else None
+            )
+            sides.append(Party(fix, where.before(fix), fine))
         return sides[0], sides[1]
 
     def _view(self, person: str, at: datetime) -> Whereabouts:

@@ -133,7 +133,7 @@ def assess(
     # judged on an earlier fine fix in place of a coarse one: the coarse fix prompted it, and a coarse
     # fix cannot prove a violation (that earlier fix against her newer position, perhaps her car
     # passing his building, is no proof that he is within 100 m of her now)
-    deferred = (s, p) != given
+    deferred = s is not given[0] or p is not given[1]
     distance = geo.distance_m(p.lat, p.lon, s.lat, s.lon)
     uncertainty = math.hypot(s.accuracy_m or 0.0, p.accuracy_m or 0.0)
     coarse = uncertainty > tuning.coarse_accuracy_m
@@ -238,7 +238,8 @@ def _brink(state: PairState, s: Fix, p: Fix, measured: datetime, tuning: Tuning)
     return WARNING, True
 
 
-def _coarse(fix: Fix, tuning: Tuning) -> bool:
+def is_coarse(fix: Fix, tuning: Tuning) -> bool:
+    """A cell fix, or one whose accuracy is beyond `tuning.coarse_accuracy_m`."""
     return fix.source is FixSource.CELL or (fix.accuracy_m or 0.0) > tuning.coarse_accuracy_m
 
 
@@ -250,7 +251,7 @@ def _best(party: Party, tuning: Tuning) -> Party:
     fix that places him elsewhere than his last fine one, or follows none recent, is judged."""
     fix = party.fix
     before = party.fine if party.fine is not None else party.previous  # two cell fixes in a row: the fine one
-    if before is None or not _coarse(fix, tuning) or _coarse(before, tuning):
+    if before is None or not is_coarse(fix, tuning) or is_coarse(before, tuning):
         return party
     if not 0.0 <= (fix.time - before.time).total_seconds() <= tuning.coarse_defers_s:
         return party

@@ -11,11 +11,12 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerifyMismatchError
-from sqlalchemy import ColumnElement, Connection, Engine, and_, insert, select, text, update
+from sqlalchemy import ColumnElement, Connection, Engine, and_, insert, select, update
 
 from vigil.domain.model import Role
 from vigil.store import notices, revocations
 from vigil.store import tables as t
+from vigil.store.database import hold_until_commit
 from vigil.store.revocations import Key
 
 
@@ -124,8 +125,7 @@ def bootstrap(conn: Connection, now: datetime) -> dict[str, str]:
     """On an empty system, make a first admin, a first operator and a device-gateway token, so the
     people installing it can log in. Returns {label: token}; empty when users already exist (made
     by another process of the cluster a moment before: the lock makes it wait for that one)."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": BOOTSTRAP_LOCK})
+    hold_until_commit(conn, BOOTSTRAP_LOCK)
     if conn.execute(select(t.users.c.id).limit(1)).first() is not None:
         return {}
     tokens: dict[str, str] = {}

@@ -43,6 +43,7 @@ from sqlalchemy import Connection, func, insert, select, text
 from vigil.store import anchors as anchor_file
 from vigil.store import tables as t
 from vigil.store.audit_key import AuditKey
+from vigil.store.database import hold_until_commit
 
 GENESIS = "0" * 64  # the "previous hash" of the first entry
 PLAIN = "sha256"  # entries written before the chain was keyed
@@ -110,9 +111,7 @@ CHAIN_LOCK = 0x76_69_67_69_6C  # "vigil": PostgreSQL's advisory lock for appendi
 
 def _take_the_pen(conn: Connection) -> None:
     """Hold the chain until this transaction ends, so the head read next stays the head."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK})
-    else:
+    if not hold_until_commit(conn, CHAIN_LOCK):
         # A write that touches no row still takes SQLite's write lock (and opens the transaction).
         conn.execute(text("UPDATE audit_log SET seq = seq WHERE 0"))
 

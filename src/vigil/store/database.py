@@ -11,7 +11,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -63,8 +63,7 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with _MIGRATING, engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATE_LOCK})
+        hold_until_commit(conn, MIGRATE_LOCK)
         config.attributes["connection"] = conn
         command.upgrade(config, revision)
 
@@ -104,6 +103,16 @@ class Checkpointer:
                     conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
             except Exception:
                 log.exception("WAL checkpoint failed; the backstop in the writer still bounds the WAL")
+
+
+def hold_until_commit(conn: Connection, key: int) -> bool:
+    """On PostgreSQL, wait for the advisory lock `key` and hold it to the end of `conn`'s
+    transaction, so that processes of a cluster doing the same write take turns; True when taken.
+    SQLite has one writer at a time already: nothing to take (False)."""
+    if conn.dialect.name != "postgresql":
+        return False
+    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    return True
 
 
 @contextmanager

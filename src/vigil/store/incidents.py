@@ -15,11 +15,12 @@ from collections.abc import Iterable
 from datetime import datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, text, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from vigil.domain.alerts import AlertKind
 from vigil.domain.incidents import Incident
 from vigil.store import tables as t
+from vigil.store.database import hold_until_commit
 
 NUMBER_LOCK = 0x76_69_67_69_6E  # PostgreSQL's advisory lock for giving incident numbers
 
@@ -58,10 +59,10 @@ def write(conn: Connection, incidents: Iterable[Incident], tz: tzinfo) -> None:
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     last: dict[str, int] = {}  # day -> the highest number given so far (read once per day and batch)
-    if conn.dialect.name == "postgresql" and any(i.id not in known for i in wanted):
+    if any(i.id not in known for i in wanted):
         # Several writers (cluster workers) number incidents: the next number is read and taken
         # under one lock, held to the end of the transaction, or two would both take `-07`.
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": NUMBER_LOCK})
+        hold_until_commit(conn, NUMBER_LOCK)
     for incident in wanted:
         row = _row(incident)
         if incident.id in known:
