@@ -27,8 +27,20 @@ from rules_kit import (
 )
 
 from vigil.domain import geo
-from vigil.domain.alerts import AlertKind, Change, Confidence, Severity
-from vigil.domain.model import WEEKDAYS, FixSource, Polygon, Schedule, ScheduleWindow, Weekday, Zone, ZoneKind
+from vigil.domain.alerts import AlertChange, AlertKind, Change, Confidence, Severity
+from vigil.domain.model import (
+    WEEKDAYS,
+    Device,
+    DeviceKind,
+    FixSource,
+    PersonKind,
+    Polygon,
+    Schedule,
+    ScheduleWindow,
+    Weekday,
+    Zone,
+    ZoneKind,
+)
 
 ZONE = AlertKind.ZONE_VIOLATION
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -213,6 +225,69 @@ def test_replacing_a_zone_keeps_the_state_and_judges_it_again() -> None:
 
 def kst(day: int, hour: int, minute: int = 0) -> datetime:
     return datetime(2026, 5, day, hour, minute, tzinfo=SEOUL).astimezone(UTC)
+
+
+def _heard_until(w: World, start: datetime, end: datetime, every_s: int = 60) -> list[AlertChange]:
+    """His monitor's heartbeats (no position) from `start` to before `end`, each tick run before it."""
+    out: list[AlertChange] = []
+    t = start
+    while t < end:
+        out += w.tick(t)
+        out += w.record(w.engine.on_heard(ANKLE, t, t))
+        t += timedelta(seconds=every_s)
+    return out
+
+
+def test_a_position_lost_for_hours_opens_no_curfew_at_its_start() -> None:
+    """Out at 19:30, then hours of heartbeats with no usable position (he may have come home and be
+    indoors): location_loss says so, and at 22:00 that old fix opens no curfew alarm. The first fix
+    that places him judges: home, nothing; out, the curfew as ever."""
+    w = World(with_order=False)
+    w.engine.put_zone(home_curfew("Asia/Seoul"), kst(11, 18))
+    w.subject(seconds(kst(11, 19, 30)), near(2000, 0, HIS_HOME), acc=10.0, speed=1.4, heading=0.0)
+    lost = _heard_until(w, kst(11, 19, 31), kst(11, 22, 5))
+    assert summary(lost) == [(Change.OPENED, AlertKind.LOCATION_LOSS)]
+    assert [a.kind for a in w.open_alerts()] == [AlertKind.LOCATION_LOSS]
+    # at home after all: still no curfew alert
+    assert summary(w.subject(seconds(kst(11, 22, 5)), HIS_HOME, acc=10.0)) == []
+    # out again, walking: the curfew opens on the fresh fix
+    (opened,) = w.subject(seconds(kst(11, 23)), near(2000, 0, HIS_HOME), acc=10.0, speed=1.4, heading=0.0)
+    assert (opened.change, opened.alert.kind) == (Change.OPENED, ZONE)
+
+
+def test_a_monitor_gone_silent_outside_still_opens_the_curfew_on_its_last_fix() -> None:
+    """Silence is not location loss: the strap cut outside at 21:40 leaves his last fix standing, and
+    the curfew opens at 22:00 beside the signal_loss alert."""
+    w = World(with_order=False)
+    w.engine.put_zone(home_curfew("Asia/Seoul"), kst(11, 18))
+    w.subject(seconds(kst(11, 21, 40)), near(2000, 0, HIS_HOME), acc=10.0, speed=1.4, heading=0.0)
+    changes = w.tick(kst(11, 22))
+    assert (Change.OPENED, ZONE) in summary(changes)
+
+
+HIS_PHONE = Device("his-phone", DeviceKind.PHONE, SUBJECT, PersonKind.SUBJECT)
+
+
+def test_his_phone_out_and_his_monitor_out_agree_at_the_monitors_first_fix_out() -> None:
+    """His phone walks out at 22:30 while his monitor, still current, last said home: the monitor
+    stands for him and nothing opens. Its first fix out (Wi-Fi, no speed) would wait for a second
+    one; his phone out too, a minute before, is a second receiver's word, and the curfew opens."""
+    w = World(with_order=False, devices=(*QUIET, HIS_PHONE))
+    w.engine.put_zone(home_curfew("Asia/Seoul"), kst(11, 18))
+    w.subject(seconds(kst(11, 22, 29)), HIS_HOME, acc=10.0)
+    assert w.report("his-phone", seconds(kst(11, 22, 30)), near(900, 0, HIS_HOME), acc=20.0, speed=1.5) == []
+    (opened,) = w.subject(seconds(kst(11, 22, 31)), near(1000, 0, HIS_HOME), acc=60.0, source=FixSource.WIFI)
+    assert (opened.change, opened.alert.kind) == (Change.OPENED, ZONE)
+
+
+def test_his_phone_at_home_does_not_confirm_a_jump_of_his_monitor() -> None:
+    w = World(with_order=False, devices=(*QUIET, HIS_PHONE))
+    w.engine.put_zone(home_curfew("Asia/Seoul"), kst(11, 18))
+    w.subject(seconds(kst(11, 22, 29)), HIS_HOME, acc=10.0)
+    w.report("his-phone", seconds(kst(11, 22, 30)), HIS_HOME, acc=20.0)
+    # a reflection: 400 m out, claiming 10 m, measured still
+    assert w.subject(seconds(kst(11, 22, 31)), near(400, 0, HIS_HOME), acc=10.0, speed=0.0) == []
+    assert w.subject(seconds(kst(11, 22, 32)), HIS_HOME, acc=10.0) == []
 
 
 def test_curfew_in_seoul_starts_and_ends_by_the_clock() -> None:

@@ -220,6 +220,21 @@ class Whereabouts:
         track = self.devices.get(fix.device_id)
         return track.fine_before(fix, coarse_accuracy_m) if track is not None else None
 
+    def others_fine(self, fix: Fix, coarse_accuracy_m: float) -> Fix | None:
+        """The newest fine fix measured by another of the person's devices, at or before `fix`: a
+        second receiver's word on where the person is (a reflection misleads one receiver only)."""
+        best: Fix | None = None
+        for device_id, track in self.devices.items():
+            if device_id == fix.device_id or not track.history:
+                continue
+            i = bisect.bisect_right(track.history, fix.time, key=_time)
+            for other in reversed(track.history[:i]):
+                if (other.accuracy_m or 0.0) <= coarse_accuracy_m:
+                    if best is None or other.time > best.time:
+                        best = other
+                    break
+        return best
+
     def with_past(self, fixes: Iterable[Fix], worn: Callable[[str], bool]) -> Whereabouts:
         """A copy that also holds `fixes` (read back from the store), complete over their span, for
         judging late fixes; nothing is trimmed from it and it is dropped after use."""

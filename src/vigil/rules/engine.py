@@ -807,8 +807,21 @@ class Engine:
             subject_id, zone, held, track.latest, now, scheduled, self.tuning,
             protected_person_id=protected, late=late, previous=self._fine_before(zone, track),
             confirm_within_s=self._confirm_window(track.latest.device_id),
+            lost=zone.kind is ZoneKind.INCLUSION and not late and self._position_lost(track.latest, now),
+            other=self._others_fine(zone, track),
         )  # fmt: skip
         return self._apply([verdict], now)
+
+    def _position_lost(self, fix: Fix, now: datetime) -> bool:
+        """Whether `fix` no longer says where its person is: its device is under location loss (an
+        active alert) and the fix is older than the device's limit."""
+        device = self.devices.get(fix.device_id)
+        if device is None or device.person_id is None:
+            return False
+        if not self._is_active(AlertKey(location.FAMILY, device.person_id, device.id)):
+            return False
+        allowed = location.limit(device, self.tuning)
+        return allowed is not None and (now - fix.time).total_seconds() > allowed
 
     def _fine_before(self, zone: Zone, track: Whereabouts) -> Fix | None:
         """What confirms a curfew absence (zones.assess); exclusion zones need nothing, so the hot
@@ -816,6 +829,13 @@ class Engine:
         if zone.kind is not ZoneKind.INCLUSION or track.latest is None:
             return None
         return track.fine_before(track.latest, self.tuning.coarse_accuracy_m)
+
+    def _others_fine(self, zone: Zone, track: Whereabouts) -> Fix | None:
+        """What another of his devices says, for a curfew absence (zones.assess): only when he has
+        more than one device and the zone is a curfew."""
+        if zone.kind is not ZoneKind.INCLUSION or track.latest is None or len(track.devices) < 2:
+            return None
+        return track.others_fine(track.latest, self.tuning.coarse_accuracy_m)
 
     def _zone_in_force(self, zone: Zone, at: datetime) -> tuple[bool, str | None]:
         """Whether the zone counts at `at` (its order in force, its schedule on), and whom it protects."""

@@ -45,6 +45,8 @@ def assess(
     late: bool = False,
     previous: Fix | None = None,
     confirm_within_s: float | None = None,
+    lost: bool = False,
+    other: Fix | None = None,
 ) -> tuple[ZoneState, Signal]:
     """Judge the subject's fix against one zone at instant `at`; `scheduled` says the zone is in force.
 
@@ -57,6 +59,18 @@ def assess(
     if no fix comes, the silence alert covers it. Exclusion (a victim's home or work) still raises on
     the first fix: safety comes first there. `confirm_within_s`: that window for this device (it
     follows the device's reporting interval, `confirm_window`); None: `tuning.confirm_within_s`.
+
+    `other`: the newest fine fix of another of his devices (his phone beside his monitor) measured at
+    or before `fix`: when it too, within the window, has him absent, two receivers agree and the
+    absence needs no second fix of the first (a reflection misleads one receiver, not two). It never
+    starts an absence alone: his monitor stands for him, and a phone may be anywhere.
+
+    `lost`: the fix is the last usable position of a device under location loss, older than its
+    limit: it no longer says where he is, so it starts no curfew absence (a breach already open stays
+    open). He may have come home since with no fix indoors; the location_loss alert says what is
+    known. (A fix outside at 19:32, then hours at home under location loss, opened a curfew alarm at
+    22:00.) Silence does not count here: a monitor cut off outside still opens the curfew on its
+    last fix.
 
     The verdict says its tier like proximity's: "violation" while in breach, None once over, and
     the peak "violation" on every alert it opens or clears."""
@@ -80,7 +94,9 @@ def assess(
         # Absence only when even the ~95 % disc (twice the stated 68 % accuracy) is outside: a
         # curfew alarm sends someone to a door at night, and one fix in three lies beyond accuracy_m.
         window = tuning.confirm_within_s if confirm_within_s is None else confirm_within_s
-        confirmed = _absent(zone, fix, tuning) and _confirms(zone, fix, previous, tuning, window)
+        confirmed = (
+            not lost and _absent(zone, fix, tuning) and _confirms(zone, fix, previous, other, tuning, window)
+        )
         breach = scheduled and (confirmed or (state.breach and outside > -margin))
         confidence = _grade(outside, accuracy, coarse)
     stale = ("subject",) if (at - fix.time).total_seconds() > tuning.stale_after_s else ()
@@ -126,15 +142,22 @@ def confirm_window(interval_s: float | None, tuning: Tuning) -> float:
     return max(tuning.confirm_within_s, tuning.confirm_intervals * interval_s)
 
 
-def _confirms(zone: Zone, fix: Fix, previous: Fix | None, tuning: Tuning, window: float) -> bool:
-    """Whether an absent fix can be believed on its own: the receiver measures him moving (its
-    Doppler speed, which a reflection does not fake: a jump reports the standstill he is really in),
-    or the fine fix before it, recent enough, was absent too."""
+def _confirms(
+    zone: Zone, fix: Fix, previous: Fix | None, other: Fix | None, tuning: Tuning, window: float
+) -> bool:
+    """Whether an absent fix can be believed: the receiver measures him moving (its Doppler speed,
+    which a reflection does not fake: a jump reports the standstill he is really in), or the fine fix
+    before it, recent enough, was absent too, or another of his devices' was."""
     if fix.speed_mps is not None and fix.speed_mps >= tuning.moving_mps:
         return True
-    if previous is None or not _absent(zone, previous, tuning):
-        return False
-    return 0.0 < (fix.time - previous.time).total_seconds() <= window
+    for before, same_device in ((previous, True), (other, False)):
+        if before is None or not _absent(zone, before, tuning):
+            continue
+        age = (fix.time - before.time).total_seconds()
+        earliest_ok = age > 0.0 if same_device else age >= 0.0  # one receiver: a later fix
+        if earliest_ok and age <= window:
+            return True
+    return False
 
 
 def lifted(subject_id: str, zone: Zone) -> Signal:
