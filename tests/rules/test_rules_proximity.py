@@ -295,6 +295,46 @@ def test_her_next_report_does_not_confirm_his_poor_fix() -> None:
     assert w.only_alert().kind is VIOL
 
 
+def test_her_better_fix_beside_his_same_poor_one_confirms_nothing() -> None:
+    """At the brink her Wi-Fi fix was the poorer; her next fix is better, so the doubt now is his fix,
+    measured once: no confirmation until he is measured again."""
+    w = World()
+    w.victim(0, acc=150.0, source=FixSource.WIFI)
+    w.subject(10, near(230), acc=100.0, source=FixSource.WIFI)  # near edge 50 m: on the brink
+    assert w.only_alert().kind is WARN
+    w.victim(30, acc=90.0, source=FixSource.WIFI)  # better than his 100 m, the near edge still inside
+    assert w.only_alert().kind is WARN
+    w.subject(70, near(225), acc=100.0, source=FixSource.WIFI)
+    assert w.only_alert().kind is VIOL
+
+
+def test_a_poor_fix_just_after_a_good_still_one_is_judged_as_the_good_one() -> None:
+    """Measured still at +-25 m, 360 m from her; 30 s later a Wi-Fi fix (+-130 m) puts him 200 m from
+    her, his still position inside its disc: it says less than the GNSS fix, which is what is
+    judged, and no doubt is raised."""
+    w = World()
+    w.victim(0, acc=10.0)
+    w.subject(10, near(360), acc=25.0, speed=0.0)
+    w.subject(40, near(200), acc=130.0, source=FixSource.WIFI)
+    assert w.only_alert().kind is WARN
+    assert w.only_alert().facts.distance_m == pytest.approx(360, abs=1)
+    # the next Wi-Fi fix follows a Wi-Fi fix: judged itself, a first doubt (a warning), as ever
+    w.subject(70, near(195), acc=130.0, source=FixSource.WIFI)
+    assert w.only_alert().kind is WARN
+
+
+def test_a_poor_fix_after_a_moving_or_older_good_fix_is_judged_itself() -> None:
+    """The deferral needs him measured still, at most a minute before: walking, or two minutes on,
+    the poor fix is judged as ever (a brink, confirmed by his next one)."""
+    for speed, gap in ((1.5, 30), (0.0, 120)):
+        w = World()
+        w.victim(0, acc=10.0)
+        w.subject(10, near(360), acc=25.0, speed=speed)
+        w.subject(10 + gap, near(200), acc=130.0, source=FixSource.WIFI)
+        w.subject(40 + gap, near(195), acc=130.0, source=FixSource.WIFI)
+        assert w.only_alert().kind is VIOL, (speed, gap)
+
+
 def test_a_brink_too_long_ago_does_not_confirm() -> None:
     w = World()
     w.victim(0, acc=10.0)
@@ -302,6 +342,45 @@ def test_a_brink_too_long_ago_does_not_confirm() -> None:
     w.subject(200, near(600), acc=20.0)  # out of the violation tier, still warning
     w.subject(10 + 301 + 60, near(200), acc=120.0, source=FixSource.WIFI)  # 6 min after the first
     assert w.only_alert().kind is WARN
+
+
+def test_a_better_fix_of_his_that_places_them_apart_settles_the_doubt() -> None:
+    """Neighbours 360 m apart, him indoors: a Wi-Fi fix on the brink, then his GNSS fix 360 m away
+    (as accurate as the Wi-Fi one or better): the doubt is answered, and his next Wi-Fi fix on the
+    brink is a new doubt (a warning), not a confirmation."""
+    w = World()
+    w.victim(0, acc=10.0)
+    w.subject(10, near(200), acc=120.0, source=FixSource.WIFI)
+    assert w.only_alert().kind is WARN
+    w.subject(40, near(360), acc=25.0)
+    w.subject(70, near(200), acc=120.0, source=FixSource.WIFI)
+    assert w.only_alert().kind is WARN
+    # ... and that one does confirm itself with the next doubtful fix, as any brink does
+    w.subject(100, near(195), acc=120.0, source=FixSource.WIFI)
+    assert w.only_alert().kind is VIOL
+
+
+def test_a_better_fix_of_his_on_the_move_does_not_settle_the_doubt() -> None:
+    """Measured walking, he may be on his way to her: the doubt's window runs on, and his next
+    Wi-Fi fix on the brink confirms it."""
+    w = World()
+    w.victim(0, acc=10.0)
+    w.subject(10, near(200), acc=120.0, source=FixSource.WIFI)
+    w.subject(40, near(360), acc=25.0, speed=1.5)
+    w.subject(100, near(190), acc=120.0, source=FixSource.WIFI)
+    assert w.only_alert().kind is VIOL
+
+
+def test_a_poorer_fix_or_her_fix_does_not_settle_his_doubt() -> None:
+    """Only a newer fix of the doubted party, at least as accurate, settles the doubt: his next
+    Wi-Fi fix, poorer than the first, placing him further off, and her own fix far from him, do not."""
+    w = World()
+    w.victim(0, acc=10.0)
+    w.subject(10, near(200), acc=100.0, source=FixSource.WIFI)
+    w.subject(40, near(400), acc=150.0, source=FixSource.WIFI)  # poorer: says little
+    w.victim(50, acc=10.0)  # hers: says nothing about his fix
+    w.subject(80, near(190), acc=100.0, source=FixSource.WIFI)
+    assert w.only_alert().kind is VIOL
 
 
 def test_far_edge_in_breach_is_certain() -> None:

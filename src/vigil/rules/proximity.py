@@ -43,6 +43,22 @@ FAMILY = "proximity"
 
 
 @dataclass(frozen=True, slots=True)
+class Brink:
+    """The fixes a violation on the brink rested on. Only a judgement whose less accurate fix is newer
+    than that party's fix here is new evidence (her phone's next report says nothing new about his
+    poor Wi-Fi fix, nor his next one about hers), and a newer fix of `side` as accurate as
+    `accuracy_m` that places them apart settles the doubt (`_settles`)."""
+
+    subject_at: datetime
+    protected_at: datetime
+    side: str  # "subject" or "protected": whose fix was the less accurate
+    accuracy_m: float
+
+    def measured(self, side: str) -> datetime:
+        return self.subject_at if side == "subject" else self.protected_at
+
+
+@dataclass(frozen=True, slots=True)
 class PairState:
     """tier: the tier held now. peak: the highest reached since the alert opened. left_at: when the
     pair left every tier while its alert stays active for the hold (a pending clear), else None."""
@@ -54,9 +70,9 @@ class PairState:
     # When a judgement last put only the near edge of the discs inside the violation distance: a
     # second one soon after confirms a violation the reported positions do not show (`_brink`).
     brink_at: datetime | None = None
-    # ... and the fix whose accuracy dominated that judgement: only a newer fix of that party is new
-    # evidence (her phone's next report says nothing new about his poor Wi-Fi fix).
-    brink_fix: tuple[str, datetime] | None = None
+    # ... and what that judgement rested on: when each party's fix was measured, which of them was
+    # the less accurate, and its accuracy (`Brink`).
+    brink_fix: Brink | None = None
     # When her device last saw his monitor's BLE tag (rules/ble.py): a position of his measured
     # before it cannot say he was not there.
     ble_at: datetime | None = None
@@ -161,7 +177,12 @@ def assess(
         new_state = replace(new_state, ble_at=contact)
     if brink:
         new_state = replace(new_state, brink_at=measured_at or at, brink_fix=_dominant(s, p))
-    elif state.brink_at is not None and new_state.tier < VIOLATION:  # the window runs on
+    elif (
+        state.brink_at is not None
+        and new_state.tier < VIOLATION
+        and not _settles(state, s, p, effective, order, tuning)
+    ):
+        # the window runs on
         new_state = replace(new_state, brink_at=state.brink_at, brink_fix=state.brink_fix)
     # Falling back in within the hold is the same alert carrying on, not a new onset; rising above
     # the peak reached is (a warning that now is a violation).
@@ -217,9 +238,28 @@ def _possible_warning(s: Fix, p: Fix, tuning: Tuning) -> int:
     return WARNING if moving else CLEAR
 
 
-def _dominant(s: Fix, p: Fix) -> tuple[str, datetime]:
-    """The party whose fix is the less accurate, and when that fix was measured."""
-    return ("subject", s.time) if (s.accuracy_m or 0.0) >= (p.accuracy_m or 0.0) else ("protected", p.time)
+def _dominant(s: Fix, p: Fix) -> Brink:
+    """The judgement's fixes, and which of them is the less accurate."""
+    s_acc, p_acc = s.accuracy_m or 0.0, p.accuracy_m or 0.0
+    side, accuracy = ("subject", s_acc) if s_acc >= p_acc else ("protected", p_acc)
+    return Brink(s.time, p.time, side, accuracy)
+
+
+def _settles(state: PairState, s: Fix, p: Fix, effective: float, order: Order, tuning: Tuning) -> bool:
+    """Whether this judgement settles a pending brink: a newer fix of the party whose poor fix made
+    the doubt, at least as accurate as that one, puts even the near edge of the discs beyond the
+    violation distance. The doubt was that fix's error, and a better measurement has answered it:
+    the next poor fix on the brink is a new doubt, not its confirmation. Only while neither is
+    measured moving: a man walking up to her is when doubts should add up. (Neighbours 370 m apart
+    at a 100 m line, one of them indoors: his Wi-Fi fix on the brink, his GNSS fix 30 s later 360 m
+    away, then another Wi-Fi fix on the brink "confirmed" a violation that never was.)"""
+    brink = state.brink_fix
+    if brink is None or effective <= order.violation_distance_m:
+        return False
+    if any(f.speed_mps is not None and f.speed_mps >= tuning.moving_mps for f in (s, p)):
+        return False  # one of them on the move: a real approach may be under way, the window runs on
+    fix = s if brink.side == "subject" else p
+    return fix.time > brink.measured(brink.side) and (fix.accuracy_m or 0.0) <= brink.accuracy_m
 
 
 def _brink(state: PairState, s: Fix, p: Fix, measured: datetime, tuning: Tuning) -> tuple[int, bool]:
@@ -227,12 +267,14 @@ def _brink(state: PairState, s: Fix, p: Fix, measured: datetime, tuning: Tuning)
     the line): (tier, brink). Every false violation alert left in the simulated runs was one such
     fix, a Wi-Fi position or a GNSS one a little off, with the next fix back outside; a real approach
     shows the reported positions inside at once (a violation on that first fix), or the near edge
-    inside again within `tuning.brink_window_s` on a newer fix of the party whose accuracy made the
-    doubt, which then confirms it. Until then it is a warning,
-    a violation possibly near."""
-    if state.brink_at is not None and state.brink_fix is not None:
-        side, measured_then = state.brink_fix
-        newer = (s if side == "subject" else p).time > measured_then
+    inside again within `tuning.brink_window_s` on a newer fix of the party whose accuracy makes the
+    doubt now, which then confirms it. Until then it is a warning, a violation possibly near. (Her
+    newer fix beside his same poor one confirms nothing, even when hers was the poorer at the brink:
+    the doubt now is his fix, measured once.)"""
+    brink = state.brink_fix
+    if state.brink_at is not None and brink is not None:
+        now = _dominant(s, p)
+        newer = now.measured(now.side) > brink.measured(now.side)
         if newer and 0.0 < (measured - state.brink_at).total_seconds() <= tuning.brink_window_s:
             return VIOLATION, False
     return WARNING, True
@@ -251,11 +293,31 @@ def _best(party: Party, tuning: Tuning) -> Party:
     fix that places him elsewhere than his last fine one, or follows none recent, is judged."""
     fix = party.fix
     before = party.fine if party.fine is not None else party.previous  # two cell fixes in a row: the fine one
-    if before is None or not is_coarse(fix, tuning) or is_coarse(before, tuning):
+    if before is None or is_coarse(before, tuning):
         return party
+    if not is_coarse(fix, tuning):
+        return _still_before(party, before, tuning)
     if not 0.0 <= (fix.time - before.time).total_seconds() <= tuning.coarse_defers_s:
         return party
     # inside its ~95 % disc (twice the stated 68 % accuracy): one cell fix in three lies beyond it
+    if geo.distance_m(fix.lat, fix.lon, before.lat, before.lon) > 2 * (fix.accuracy_m or 0.0):
+        return party
+    return Party(before, None)
+
+
+def _still_before(party: Party, before: Fix, tuning: Tuning) -> Party:
+    """A fine but poor fix (Wi-Fi indoors) judged as the same device's much better fix just before
+    it, when that one measured him still and lies inside the poor fix's ~95 % disc
+    (`tuning.still_defers_s`). Neighbours a few hundred metres apart, one of them indoors, otherwise
+    drew a Wi-Fi fix on the violation line every few hours: the tail of its error, not a move. Such a
+    judgement is deferred: it can warn but not prove a violation, and his next fix judges anew."""
+    fix = party.fix
+    if before.speed_mps is None or before.speed_mps >= tuning.moving_mps:
+        return party
+    if (before.accuracy_m or 0.0) * 2 > (fix.accuracy_m or 0.0):
+        return party
+    if not 0.0 < (fix.time - before.time).total_seconds() <= tuning.still_defers_s:
+        return party
     if geo.distance_m(fix.lat, fix.lon, before.lat, before.lon) > 2 * (fix.accuracy_m or 0.0):
         return party
     return Party(before, None)
