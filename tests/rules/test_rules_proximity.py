@@ -308,33 +308,6 @@ def test_her_better_fix_beside_his_same_poor_one_confirms_nothing() -> None:
     assert w.only_alert().kind is VIOL
 
 
-def test_a_poor_fix_just_after_a_good_still_one_is_judged_as_the_good_one() -> None:
-    """Measured still at +-25 m, 360 m from her; 30 s later a Wi-Fi fix (+-130 m) puts him 200 m from
-    her, his still position inside its disc: it says less than the GNSS fix, which is what is
-    judged, and no doubt is raised."""
-    w = World()
-    w.victim(0, acc=10.0)
-    w.subject(10, near(360), acc=25.0, speed=0.0)
-    w.subject(40, near(200), acc=130.0, source=FixSource.WIFI)
-    assert w.only_alert().kind is WARN
-    assert w.only_alert().facts.distance_m == pytest.approx(360, abs=1)
-    # the next Wi-Fi fix follows a Wi-Fi fix: judged itself, a first doubt (a warning), as ever
-    w.subject(70, near(195), acc=130.0, source=FixSource.WIFI)
-    assert w.only_alert().kind is WARN
-
-
-def test_a_poor_fix_after_a_moving_or_older_good_fix_is_judged_itself() -> None:
-    """The deferral needs him measured still, at most a minute before: walking, or two minutes on,
-    the poor fix is judged as ever (a brink, confirmed by his next one)."""
-    for speed, gap in ((1.5, 30), (0.0, 120)):
-        w = World()
-        w.victim(0, acc=10.0)
-        w.subject(10, near(360), acc=25.0, speed=speed)
-        w.subject(10 + gap, near(200), acc=130.0, source=FixSource.WIFI)
-        w.subject(40 + gap, near(195), acc=130.0, source=FixSource.WIFI)
-        assert w.only_alert().kind is VIOL, (speed, gap)
-
-
 def test_a_brink_too_long_ago_does_not_confirm() -> None:
     w = World()
     w.victim(0, acc=10.0)

@@ -293,31 +293,11 @@ def _best(party: Party, tuning: Tuning) -> Party:
     fix that places him elsewhere than his last fine one, or follows none recent, is judged."""
     fix = party.fix
     before = party.fine if party.fine is not None else party.previous  # two cell fixes in a row: the fine one
-    if before is None or is_coarse(before, tuning):
+    if before is None or not is_coarse(fix, tuning) or is_coarse(before, tuning):
         return party
-    if not is_coarse(fix, tuning):
-        return _still_before(party, before, tuning)
     if not 0.0 <= (fix.time - before.time).total_seconds() <= tuning.coarse_defers_s:
         return party
     # inside its ~95 % disc (twice the stated 68 % accuracy): one cell fix in three lies beyond it
-    if geo.distance_m(fix.lat, fix.lon, before.lat, before.lon) > 2 * (fix.accuracy_m or 0.0):
-        return party
-    return Party(before, None)
-
-
-def _still_before(party: Party, before: Fix, tuning: Tuning) -> Party:
-    """A fine but poor fix (Wi-Fi indoors) judged as the same device's much better fix just before
-    it, when that one measured him still and lies inside the poor fix's ~95 % disc
-    (`tuning.still_defers_s`). Neighbours a few hundred metres apart, one of them indoors, otherwise
-    drew a Wi-Fi fix on the violation line every few hours: the tail of its error, not a move. Such a
-    judgement is deferred: it can warn but not prove a violation, and his next fix judges anew."""
-    fix = party.fix
-    if before.speed_mps is None or before.speed_mps >= tuning.moving_mps:
-        return party
-    if (before.accuracy_m or 0.0) * 2 > (fix.accuracy_m or 0.0):
-        return party
-    if not 0.0 < (fix.time - before.time).total_seconds() <= tuning.still_defers_s:
-        return party
     if geo.distance_m(fix.lat, fix.lon, before.lat, before.lon) > 2 * (fix.accuracy_m or 0.0):
         return party
     return Party(before, None)

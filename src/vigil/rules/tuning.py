@@ -26,11 +26,6 @@ class Tuning:
     # Half an hour: a coarse fix that places him elsewhere (his fine position outside its disc) is
     # still judged at once, and a device with no usable position for 10 minutes is location_loss.
     coarse_defers_s: float = 1800.0
-    # A fix at least twice as uncertain as the same device's fix of at most this long before, which
-    # measured him still (GNSS speed below `moving_mps`) and lies inside the new fix's ~95 % disc, adds
-    # nothing either: a Wi-Fi fix of a man measured still at +-30 m a minute ago says less than that
-    # fix. One minute: walking, he cannot have gone much beyond the poorer disc's reach since.
-    still_defers_s: float = 60.0
     # Silence allowed for an ankle monitor with no limit of its own.
     default_silence_s: float = 300.0
     # ... but never less than this many reporting intervals (configured, or learned as the low
