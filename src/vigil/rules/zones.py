@@ -154,7 +154,8 @@ def _confirms(
         if before is None or not _absent(zone, before, tuning):
             continue
         age = (fix.time - before.time).total_seconds()
-        earliest_ok = age > 0.0 if same_device else age >= 0.0  # one receiver: a later fix
+        # its own receiver's fix must be an earlier one; another receiver's may be of the same moment
+        earliest_ok = age > 0.0 if same_device else age >= 0.0
         if earliest_ok and age <= window:
             return True
     return False
