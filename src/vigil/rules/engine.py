@@ -685,8 +685,12 @@ class Engine:
             partner = self._latest(other)
             if partner is None:
                 continue
-            # No speed from a doubted move: only what the receiver itself measures.
-            doubted, believed = Party(fix, None), Party(partner, self.tracks[other].before(partner))
+            # No speed from a doubted move: only what the receiver itself measures. A coarse doubted
+            # fix defers to the device's last fine fix as any coarse fix does (proximity._best): a
+            # cell fix far from the cell fix before it is no move, and no warning, when its disc
+            # holds where she last was measured well.
+            fine = self.tracks[person].fine_before(fix, tuning.coarse_accuracy_m)
+            doubted, believed = Party(fix, None, fine), Party(partner, self.tracks[other].before(partner))
             pair = (doubted, believed) if person == order.subject_id else (believed, doubted)
             _, verdict = proximity.assess(order, PairState(), *pair, now, tuning)
             if verdict.active:
