@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from rules_kit import ANKLE, DEVICES, HOME, SUBJECT, World, at, fix, near, summary
+from rules_kit import ANKLE, DEVICES, HOME, SUBJECT, WATCH, World, at, fix, near, summary
 
 from vigil.domain.alerts import AlertKind, Change, Confidence
+from vigil.domain.model import FixSource
 from vigil.domain.plausibility import DoubtKind
 from vigil.rules import movement
 from vigil.rules.proximity import CLEAR
@@ -126,3 +127,17 @@ def test_another_device_at_the_doubted_place_corroborates_it() -> None:
     assert summary(changes) == [(Change.ESCALATED, VIOL)]
     latest = w.engine.tracks[SUBJECT].latest
     assert latest is not None and latest.device_id == ANKLE and latest.time == at(600)
+
+
+def test_a_doubted_cell_fix_defers_to_her_last_fine_fix_as_any_cell_fix_does() -> None:
+    """Her watch's cell fix, 3.8 km from the cell fix before it 15 s earlier, is doubted. Judged on
+    its centre it would put her 300 m from him (a possible warning); but its disc holds where she was
+    measured well a minute before, 700 m from him, so it says nothing that fix did not: no alert."""
+    w = World()
+    w.subject(0, near(700, 90), acc=20.0, speed=0.0)
+    w.report(WATCH, 0, HOME, acc=20.0, speed=0.0)
+    w.report(WATCH, 60, HOME, acc=20.0, speed=0.0)
+    w.report(WATCH, 90, near(3500, 200), acc=1300.0, source=FixSource.CELL)
+    assert w.report(WATCH, 105, near(400, 90), acc=757.0, source=FixSource.CELL) == []
+    assert WATCH in w.engine._suspects  # held aside as doubted all the same
+    assert w.open_alerts() == []
