@@ -115,10 +115,16 @@ class Track:
     def fine_before(self, fix: Fix, coarse_accuracy_m: float) -> Fix | None:
         """The last fix before `fix` whose accuracy is no coarser than `coarse_accuracy_m` (a fix
         with no accuracy counts as fine): what confirms or contradicts it."""
-        i = bisect.bisect_left(self.history, fix.time, key=_time)
-        for other in reversed(self.history[:i]):
-            if (other.accuracy_m or 0.0) <= coarse_accuracy_m:
-                return other
+        return self._last_fine(bisect.bisect_left(self.history, fix.time, key=_time), coarse_accuracy_m)
+
+    def fine_at(self, when: datetime, coarse_accuracy_m: float) -> Fix | None:
+        """The last fine fix (as `fine_before`) measured at or before `when`."""
+        return self._last_fine(bisect.bisect_right(self.history, when, key=_time), coarse_accuracy_m)
+
+    def _last_fine(self, end: int, coarse_accuracy_m: float) -> Fix | None:
+        for i in range(end - 1, -1, -1):
+            if (self.history[i].accuracy_m or 0.0) <= coarse_accuracy_m:
+                return self.history[i]
         return None
 
 
@@ -223,17 +229,10 @@ class Whereabouts:
     def others_fine(self, fix: Fix, coarse_accuracy_m: float) -> Fix | None:
         """The newest fine fix measured by another of the person's devices, at or before `fix`: a
         second receiver's word on where the person is (a reflection misleads one receiver only)."""
-        best: Fix | None = None
-        for device_id, track in self.devices.items():
-            if device_id == fix.device_id or not track.history:
-                continue
-            i = bisect.bisect_right(track.history, fix.time, key=_time)
-            for other in reversed(track.history[:i]):
-                if (other.accuracy_m or 0.0) <= coarse_accuracy_m:
-                    if best is None or other.time > best.time:
-                        best = other
-                    break
-        return best
+        found = (
+            t.fine_at(fix.time, coarse_accuracy_m) for d, t in self.devices.items() if d != fix.device_id
+        )
+        return max((f for f in found if f is not None), key=_time, default=None)
 
     def with_past(self, fixes: Iterable[Fix], worn: Callable[[str], bool]) -> Whereabouts:
         """A copy that also holds `fixes` (read back from the store), complete over their span, for

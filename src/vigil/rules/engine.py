@@ -676,6 +676,14 @@ class Engine:
         self.pursuit.request(device.id, doubt.reason, until, now)
         if self._own_at(person, fix) is not fix:
             return []  # another device (a body-worn one) stands for the person: this one warns of nothing
+        # A coarse doubted fix defers to the device's last fine fix as any coarse fix does
+        # (proximity._best): a cell fix far from the cell fix before it is no move, and no warning,
+        # when its disc holds where she last was measured well.
+        fine = (
+            self.tracks[person].fine_before(fix, tuning.coarse_accuracy_m)
+            if proximity.is_coarse(fix, tuning)
+            else None
+        )
         verdicts: list[Signal] = []
         for order_id in sorted(self._orders_of.get(person, ())):
             order = self.orders[order_id]
@@ -685,11 +693,7 @@ class Engine:
             partner = self._latest(other)
             if partner is None:
                 continue
-            # No speed from a doubted move: only what the receiver itself measures. A coarse doubted
-            # fix defers to the device's last fine fix as any coarse fix does (proximity._best): a
-            # cell fix far from the cell fix before it is no move, and no warning, when its disc
-            # holds where she last was measured well.
-            fine = self.tracks[person].fine_before(fix, tuning.coarse_accuracy_m)
+            # No speed from a doubted move: only what the receiver itself measures.
             doubted, believed = Party(fix, None, fine), Party(partner, self.tracks[other].before(partner))
             pair = (doubted, believed) if person == order.subject_id else (believed, doubted)
             _, verdict = proximity.assess(order, PairState(), *pair, now, tuning)
@@ -805,14 +809,19 @@ class Engine:
         track = self.tracks.get(subject_id)
         if track is None or track.latest is None:
             return []
+        latest, coarse = track.latest, self.tuning.coarse_accuracy_m
         scheduled, protected = self._zone_in_force(zone, now)
         held = self._zone_states.get(zone.id, ZoneState())
+        # What a curfew absence may start on, looked up only for a fix that would start one (the
+        # curfew on, the fix outside): at home, or by day, every fix would pay for nothing.
+        absent = zone.kind is ZoneKind.INCLUSION and scheduled and zones.absent(zone, latest, self.tuning)
         self._zone_states[zone.id], verdict = zones.assess(
-            subject_id, zone, held, track.latest, now, scheduled, self.tuning,
-            protected_person_id=protected, late=late, previous=self._fine_before(zone, track),
-            confirm_within_s=self._confirm_window(track.latest.device_id),
-            lost=zone.kind is ZoneKind.INCLUSION and not late and self._position_lost(track.latest, now),
-            other=self._others_fine(zone, track),
+            subject_id, zone, held, latest, now, scheduled, self.tuning,
+            protected_person_id=protected, late=late,
+            previous=track.fine_before(latest, coarse) if absent else None,
+            confirm_within_s=self._confirm_window(latest.device_id),
+            lost=absent and not late and self._position_lost(latest, now),
+            other=track.others_fine(latest, coarse) if absent and len(track.devices) > 1 else None,
         )  # fmt: skip
         return self._apply([verdict], now)
 
@@ -826,20 +835,6 @@ class Engine:
             return False
         allowed = location.limit(device, self.tuning)
         return allowed is not None and (now - fix.time).total_seconds() > allowed
-
-    def _fine_before(self, zone: Zone, track: Whereabouts) -> Fix | None:
-        """What confirms a curfew absence (zones.assess); exclusion zones need nothing, so the hot
-        path does not look for it."""
-        if zone.kind is not ZoneKind.INCLUSION or track.latest is None:
-            return None
-        return track.fine_before(track.latest, self.tuning.coarse_accuracy_m)
-
-    def _others_fine(self, zone: Zone, track: Whereabouts) -> Fix | None:
-        """What another of his devices says, for a curfew absence (zones.assess): only when he has
-        more than one device and the zone is a curfew."""
-        if zone.kind is not ZoneKind.INCLUSION or track.latest is None or len(track.devices) < 2:
-            return None
-        return track.others_fine(track.latest, self.tuning.coarse_accuracy_m)
 
     def _zone_in_force(self, zone: Zone, at: datetime) -> tuple[bool, str | None]:
         """Whether the zone counts at `at` (its order in force, its schedule on), and whom it protects."""

@@ -95,7 +95,7 @@ def assess(
         # curfew alarm sends someone to a door at night, and one fix in three lies beyond accuracy_m.
         window = tuning.confirm_within_s if confirm_within_s is None else confirm_within_s
         confirmed = (
-            not lost and _absent(zone, fix, tuning) and _confirms(zone, fix, previous, other, tuning, window)
+            not lost and absent(zone, fix, tuning) and _confirms(zone, fix, previous, other, tuning, window)
         )
         breach = scheduled and (confirmed or (state.breach and outside > -margin))
         confidence = _grade(outside, accuracy, coarse)
@@ -125,7 +125,7 @@ def assess(
     return ZoneState(breach), signal
 
 
-def _absent(zone: Zone, fix: Fix, tuning: Tuning) -> bool:
+def absent(zone: Zone, fix: Fix, tuning: Tuning) -> bool:
     """The fix is fine and even its ~95 % disc lies outside the inclusion zone."""
     accuracy = fix.accuracy_m or 0.0
     if accuracy > tuning.coarse_accuracy_m:
@@ -151,7 +151,7 @@ def _confirms(
     if fix.speed_mps is not None and fix.speed_mps >= tuning.moving_mps:
         return True
     for before, same_device in ((previous, True), (other, False)):
-        if before is None or not _absent(zone, before, tuning):
+        if before is None or not absent(zone, before, tuning):
             continue
         age = (fix.time - before.time).total_seconds()
         # its own receiver's fix must be an earlier one; another receiver's may be of the same moment
