@@ -201,6 +201,18 @@ class World:
         return alerts[0]
 
 
+def heartbeats(w: World, start: datetime, end: datetime, every_s: float = 60.0) -> list[AlertChange]:
+    """His monitor's heartbeats (no position) at start, start+every_s, ... before end, each moment's
+    tick run before its heartbeat: the changes they brought."""
+    out: list[AlertChange] = []
+    t = start
+    while t < end:
+        out += w.tick(t)
+        out += w.record(w.engine.on_heard(ANKLE, t, t))
+        t += timedelta(seconds=every_s)
+    return out
+
+
 def summary(changes: Iterable[AlertChange]) -> list[tuple[Change, AlertKind]]:
     """What happened, compactly: [(change, kind), ...]."""
     return [(c.change, c.alert.kind) for c in changes]

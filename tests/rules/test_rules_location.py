@@ -19,6 +19,7 @@ from rules_kit import (
     World,
     at,
     fix,
+    heartbeats,
     kinds,
     near,
     order,
@@ -35,12 +36,8 @@ KEY = AlertKey("location", SUBJECT, ANKLE)
 
 
 def _heartbeats(w: World, start: int, end: int, every: int = 60) -> list[tuple[Change, AlertKind]]:
-    """Heartbeats from his monitor at start, start+every, ... < end, each tick run before it."""
-    out = []
-    for t in range(start, end, every):
-        out += [(c.change, c.alert.kind) for c in w.tick(at(t))]
-        out += [(c.change, c.alert.kind) for c in w.record(w.engine.on_heard(ANKLE, at(t), at(t)))]
-    return out
+    """Heartbeats from his monitor at start, start+every, ... < end (seconds), each tick run before it."""
+    return [(c.change, c.alert.kind) for c in heartbeats(w, at(start), at(end), every)]
 
 
 def test_heartbeats_with_no_fix_past_the_limit_raise_location_loss_at_the_limit() -> None:

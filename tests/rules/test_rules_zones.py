@@ -20,6 +20,7 @@ from rules_kit import (
     World,
     circle_zone,
     fix,
+    heartbeats,
     kinds,
     near,
     order,
@@ -27,7 +28,7 @@ from rules_kit import (
 )
 
 from vigil.domain import geo
-from vigil.domain.alerts import AlertChange, AlertKind, Change, Confidence, Severity
+from vigil.domain.alerts import AlertKind, Change, Confidence, Severity
 from vigil.domain.model import (
     WEEKDAYS,
     Device,
@@ -227,17 +228,6 @@ def kst(day: int, hour: int, minute: int = 0) -> datetime:
     return datetime(2026, 5, day, hour, minute, tzinfo=SEOUL).astimezone(UTC)
 
 
-def _heard_until(w: World, start: datetime, end: datetime, every_s: int = 60) -> list[AlertChange]:
-    """His monitor's heartbeats (no position) from `start` to before `end`, each tick run before it."""
-    out: list[AlertChange] = []
-    t = start
-    while t < end:
-        out += w.tick(t)
-        out += w.record(w.engine.on_heard(ANKLE, t, t))
-        t += timedelta(seconds=every_s)
-    return out
-
-
 def test_a_position_lost_for_hours_opens_no_curfew_at_its_start() -> None:
     """Out at 19:30, then hours of heartbeats with no usable position (he may have come home and be
     indoors): location_loss says so, and at 22:00 that old fix opens no curfew alarm. The first fix
@@ -245,7 +235,7 @@ def test_a_position_lost_for_hours_opens_no_curfew_at_its_start() -> None:
     w = World(with_order=False)
     w.engine.put_zone(home_curfew("Asia/Seoul"), kst(11, 18))
     w.subject(seconds(kst(11, 19, 30)), near(2000, 0, HIS_HOME), acc=10.0, speed=1.4, heading=0.0)
-    lost = _heard_until(w, kst(11, 19, 31), kst(11, 22, 5))
+    lost = heartbeats(w, kst(11, 19, 31), kst(11, 22, 5))
     assert summary(lost) == [(Change.OPENED, AlertKind.LOCATION_LOSS)]
     assert [a.kind for a in w.open_alerts()] == [AlertKind.LOCATION_LOSS]
     # at home after all: still no curfew alert
