@@ -123,6 +123,9 @@ class Worker:
         self._known: set[str] = set()  # the workers taken to be alive at the last look
         self._missing: dict[str, int] = {}  # worker -> looks in a row it was not listed
         self._subs: dict[int, Any] = {}
+        # One (re)subscription at a time: the lease task (rebalance, heal) and the apply task (a
+        # fence) may follow the same partition at once, and the loser's subscription would leak.
+        self._following = asyncio.Lock()
         self._inbox: asyncio.Queue[_Message | _Local] = asyncio.Queue()
         self._map = partitions.PartitionMap(log_.partitions, {}, {})
         self._map_at = 0.0
@@ -201,9 +204,25 @@ class Worker:
             try:
                 await self._renew()
                 await self._rebalance()
+                await self._heal()
             except Exception:  # NATS away: keep trying; the offsets fence whatever happens meanwhile
                 log.warning("worker %s: lease renewal failed", self.id, exc_info=True)
             await asyncio.sleep(every)
+
+    async def _heal(self) -> None:
+        """Follow again every partition we own but do not read. A (re)subscription that failed half
+        way (NATS away while a fenced partition was being read on) leaves the partition ours by the
+        leases with no subscription: nobody would apply it until the next rebalance, which may
+        never come (CI saw a partition unread for the 40 s of a test after a NATS restart)."""
+        unread = sorted(self.owned - self._subs.keys())
+        if not unread:
+            return
+        log.warning("worker %s: partitions %s are ours but unread: following them again", self.id, unread)
+        committed = await asyncio.to_thread(self._read_offsets, unread)
+        for p in unread:
+            if p not in self._subs:  # not followed by a fence meanwhile
+                await self._follow(p, committed.get(p, 0))
+        self._rescope = True  # read on from the store's offsets: the engine from the store too
 
     async def _rebalance(self) -> None:
         listed = set(await self.live_workers())
@@ -229,13 +248,14 @@ class Worker:
             len(live) or 1,
         )
         try:
-            for p in lost:
-                sub = self._subs.pop(p, None)
-                if sub is not None:
-                    await _quietly(sub.unsubscribe())
-                self.offsets.pop(p, None)
-                self._generation[p] = self._generation.get(p, 0) + 1  # what it left in the inbox is void
-            self.owned -= lost
+            async with self._following:
+                for p in lost:
+                    sub = self._subs.pop(p, None)
+                    if sub is not None:
+                        await _quietly(sub.unsubscribe())
+                    self.offsets.pop(p, None)
+                    self._generation[p] = self._generation.get(p, 0) + 1  # what it left in the inbox is void
+                self.owned -= lost
             self._rescope = True  # the apply loop rebuilds the engine while we subscribe
             # A partition counts as ours once it is followed: if the database or NATS fails half way
             # (a restart), the rest are still "gained" at the next renewal and taken then, rather
@@ -273,6 +293,11 @@ class Worker:
     async def _follow(self, partition: int, applied: int) -> None:
         """Read `partition` from just after `applied`, in order (an ordered consumer: no acks to
         wait out when the previous owner died, the offsets in PostgreSQL are the truth)."""
+        async with self._following:
+            if partition in self.owned:  # not given up by a rebalance meanwhile
+                await self._subscribe(partition, applied)
+
+    async def _subscribe(self, partition: int, applied: int) -> None:
         old = self._subs.pop(partition, None)
         if old is not None:
             await _quietly(old.unsubscribe())
@@ -450,8 +475,7 @@ class Worker:
             "worker %s: partition %d was applied elsewhere; reading on from the store", self.id, partition
         )
         committed = await asyncio.to_thread(self._read_offsets, [partition])
-        if partition in self.owned:
-            await self._follow(partition, committed.get(partition, 0))
+        await self._follow(partition, committed.get(partition, 0))  # if still ours
         self._rescope = True  # the engine was rebuilt by the processor; rebuild it for our scope
 
     async def _one_batch(self, messages: list[_Message | _Local]) -> None:
