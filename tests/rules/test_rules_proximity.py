@@ -388,8 +388,10 @@ def test_a_coarse_cell_fix_is_judged_on_its_centre_only() -> None:
     w.victim(0, acc=10.0)
     # 600 m from home with 800 m accuracy: the disc covers her, but it cannot place him.
     assert w.subject(10, near(600), acc=800.0, source=FixSource.CELL) == []
-    # A coarse fix whose centre is inside the warning tier does raise, and says it is coarse.
-    (opened,) = w.subject(20, near(300), acc=800.0, source=FixSource.CELL)
+    # A coarse fix whose centre is inside the warning tier does raise, and says it is coarse, once a
+    # second one agrees (one, with no one measured moving, is a doubt: its centre lands anywhere).
+    assert w.subject(20, near(300), acc=800.0, source=FixSource.CELL) == []
+    (opened,) = w.subject(25, near(320), acc=800.0, source=FixSource.CELL)
     assert opened.alert.kind is WARN
     assert opened.alert.facts.confidence is Confidence.COARSE
     assert opened.alert.facts.subject_position is not None
@@ -585,7 +587,8 @@ def test_several_orders_on_one_subject_are_judged_each() -> None:
 def test_a_coarse_fix_can_warn_but_not_prove_a_violation() -> None:
     w = World()
     w.victim(0)
-    (opened,) = w.subject(10, near(50), acc=800.0, source=FixSource.CELL)
+    assert w.subject(10, near(50), acc=800.0, source=FixSource.CELL) == []  # a doubt
+    (opened,) = w.subject(15, near(60), acc=800.0, source=FixSource.CELL)
     assert opened.alert.kind is WARN and opened.alert.facts.confidence is Confidence.COARSE
     (escalated,) = w.subject(20, near(50), acc=5.0)
     assert escalated.change is Change.ESCALATED and escalated.alert.kind is VIOL

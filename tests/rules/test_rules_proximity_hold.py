@@ -41,7 +41,8 @@ def test_a_coarse_fix_far_away_neither_clears_nor_lowers_a_violation() -> None:
 def test_a_coarse_fix_with_its_centre_at_her_door_warns_but_never_proves_a_violation() -> None:
     w = World()
     w.victim(0, acc=10)
-    assert _proximity(w.subject(10, near(30), acc=900, source=FixSource.CELL)) == [(Change.OPENED, WARN)]
+    assert _proximity(w.subject(10, near(30), acc=900, source=FixSource.CELL)) == []  # one, still: a doubt
+    assert _proximity(w.subject(15, near(40), acc=900, source=FixSource.CELL)) == [(Change.OPENED, WARN)]
     assert _proximity(w.subject(20, near(10), acc=400)) == []  # GNSS, but 400 m: coarse too
     assert w.engine.book.for_key(KEY).kind is WARN  # type: ignore[union-attr]
     assert _proximity(w.subject(30, near(10), acc=10)) == [(Change.ESCALATED, VIOL)]
@@ -186,8 +187,10 @@ def test_a_cell_fix_that_only_blurs_his_last_fine_one_is_not_judged() -> None:
     w.victim(0, acc=10)
     w.subject(0, near(1600), acc=10)
     assert _proximity(w.subject(60, near(600), acc=1500, source=FixSource.CELL)) == []
-    # a cell fix with no fine fix recent enough before it is judged (on its centre: a coarse warning)
-    assert _proximity(w.subject(1900, near(600), acc=1500, source=FixSource.CELL)) == [(Change.OPENED, WARN)]
+    # a cell fix with no fine fix recent enough before it is judged (on its centre: a coarse warning,
+    # once a second one agrees: a cell fix's centre lands anywhere in its disc)
+    assert _proximity(w.subject(1900, near(600), acc=1500, source=FixSource.CELL)) == []
+    assert _proximity(w.subject(1960, near(700), acc=1500, source=FixSource.CELL)) == [(Change.OPENED, WARN)]
 
 
 def test_two_cell_fixes_in_a_row_are_both_deferred_to_the_fine_one_before_them() -> None:
@@ -223,8 +226,10 @@ def test_a_cell_fix_that_places_him_elsewhere_is_judged() -> None:
     w = World(order(violation=100, warning=1000))
     w.victim(0, acc=10)
     w.subject(0, near(5000), acc=10)
-    # 4.2 km from his fine fix, beyond twice its own 1,500 m accuracy: he has moved; it warns
-    assert _proximity(w.subject(60, near(800), acc=1500, source=FixSource.CELL)) == [(Change.OPENED, WARN)]
+    # 4.2 km from his fine fix, beyond twice its own 1,500 m accuracy: he has moved; it is judged,
+    # and warns once his next fix agrees (no receiver measures him moving: one cell fix is a doubt)
+    assert _proximity(w.subject(60, near(800), acc=1500, source=FixSource.CELL)) == []
+    assert _proximity(w.subject(120, near(700), acc=1500, source=FixSource.CELL)) == [(Change.OPENED, WARN)]
 
 
 def test_a_warning_on_the_near_edge_alone_needs_someone_moving() -> None:
@@ -237,10 +242,41 @@ def test_a_warning_on_the_near_edge_alone_needs_someone_moving() -> None:
     assert _proximity(w.subject(30, near(1150), acc=200, speed=12.0)) == [(Change.OPENED, WARN)]
 
 
-def test_a_warning_whose_reported_positions_cross_the_line_needs_nothing_more() -> None:
+def test_a_still_pair_across_the_line_on_a_sure_fix_is_warned_at_once() -> None:
     w = World(order(violation=100, warning=1000))
     w.victim(0, acc=10)
-    assert _proximity(w.subject(10, near(990), acc=200, speed=0.0)) == [(Change.OPENED, WARN)]
+    assert _proximity(w.subject(10, near(900), acc=50, speed=0.0)) == [(Change.OPENED, WARN)]
+
+
+def test_a_still_pair_across_the_line_on_one_poor_fix_waits_for_a_second() -> None:
+    """Neighbours 1.3 km apart at a 1 km line: a Wi-Fi fix in the tail of its error puts him 990 m
+    from her; the next one puts him back outside. Two fixes across in a row are a man who is there."""
+    w = World(order(violation=100, warning=1000))
+    w.victim(0, acc=10)
+    assert _proximity(w.subject(10, near(990), acc=200, source=FixSource.WIFI)) == []  # doubt
+    assert _proximity(w.subject(40, near(1150), acc=150, source=FixSource.WIFI)) == []  # back out: over
+    assert _proximity(w.subject(70, near(1150), acc=150, source=FixSource.WIFI)) == []
+    assert _proximity(w.subject(100, near(985), acc=180, source=FixSource.WIFI)) == []  # a new doubt
+    assert _proximity(w.subject(130, near(970), acc=180, source=FixSource.WIFI)) == [(Change.OPENED, WARN)]
+
+
+def test_a_doubt_is_confirmed_only_by_a_newer_fix_of_the_party_that_made_it_within_the_window() -> None:
+    w = World(order(violation=100, warning=1000))
+    w.subject(0, near(990), acc=200, source=FixSource.WIFI)
+    assert _proximity(w.victim(10, acc=10)) == []  # his poor fix: the doubt
+    assert _proximity(w.victim(40, acc=10)) == []  # her newer fix beside his same poor one: nothing new
+    # his next fix across, after the window: a new doubt, not its confirmation
+    late = 10 + int(Tuning().brink_window_s) + 30
+    assert _proximity(w.subject(late, near(980), acc=200, source=FixSource.WIFI)) == []
+    assert _proximity(w.subject(late + 30, near(980), acc=200, source=FixSource.WIFI)) == [
+        (Change.OPENED, WARN)
+    ]
+
+
+def test_a_moving_pair_across_the_line_on_a_poor_fix_is_warned_at_once() -> None:
+    w = World(order(violation=100, warning=1000))
+    w.victim(0, acc=10)
+    assert _proximity(w.subject(10, near(990), acc=200, speed=8.0)) == [(Change.OPENED, WARN)]
 
 
 def test_a_violation_on_the_near_edge_alone_is_raised_at_a_standstill() -> None:
@@ -267,7 +303,7 @@ def test_within_the_hold_the_near_edge_alone_carries_the_alert_on() -> None:
     hold carries on with the near edge alone (a return, which also doubles the hold)."""
     w = World(order(violation=100, warning=1000))
     w.victim(0, acc=10)
-    w.subject(10, near(990), acc=50, speed=0.0)  # reported inside: warning
+    w.subject(10, near(990), acc=50, speed=1.5)  # reported inside, walking: warning
     w.subject(70, near(1300), acc=50, speed=5.5)  # walked out (a standstill would make 310 m a jump)
     assert w.engine._pairs["order-1"].left_at == at(70)
     assert _proximity(w.subject(130, near(1150), acc=200, speed=0.0)) == []  # possibly inside: back

@@ -774,9 +774,14 @@ class Engine:
         held = self._pairs.get(order.id, _APART)
         if held.left_at is not None and not self._is_active(proximity.key(order)):
             held = _APART  # a person closed it in its hold: a new approach must open a new one
-        if held.tier == proximity.CLEAR and not self._is_active(proximity.key(order)):
+        if (
+            held.tier == proximity.CLEAR
+            and held.doubt_at is None
+            and not self._is_active(proximity.key(order))
+        ):
             # The common case, on the hot path: far apart, nothing raised. Judging in full would
-            # build facts only to say nothing; the same verdict costs one distance.
+            # build facts only to say nothing; the same verdict costs one distance. (A pending doubt
+            # is judged in full: a fix far apart may be what answers it.)
             s, p = self._latest(order.subject_id), self._latest(order.protected_person_id)
             if s is not None and p is not None and proximity.clearly_apart(order, s, p):
                 self._pairs[order.id] = held

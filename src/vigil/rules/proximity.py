@@ -2,8 +2,9 @@
 
 The decision is accuracy-aware and leans toward the victim's safety: a tier is entered when the
 nearest plausible separation (distance minus the combined accuracy) is inside it, and the alert says
-how sure that is (a warning on that near edge alone, with both at a standstill, waits for the
-reported positions to cross the line: `_possible_warning`). A tier is left only when that nearest
+how sure that is. A new warning for a pair no receiver measures moving waits: on that near edge
+alone for the reported positions to cross the line, and with them across but the far edge not, for
+a second fix across it (`_moving`, `_seen_twice`). A tier is left only when that nearest
 separation is beyond its distance plus a margin (so the distance must clear the line by the
 combined accuracy and the margin), so GPS jitter at a boundary does not make an alert flap.
 
@@ -76,6 +77,11 @@ class PairState:
     # When her device last saw his monitor's BLE tag (rules/ble.py): a position of his measured
     # before it cannot say he was not there.
     ble_at: datetime | None = None
+    # When a still pair's reported positions last crossed the warning line on a fix too poor to be
+    # sure of (`_seen_twice`), and what that judgement rested on: a second such look on a newer fix
+    # of the same party raises the warning.
+    doubt_at: datetime | None = None
+    doubt_fix: Brink | None = None
 
     @property
     def holding(self) -> bool:
@@ -164,9 +170,16 @@ def assess(
         tier = max(state.tier, min(tier, WARNING))
     elif deferred and tier > max(state.tier, WARNING):
         tier = max(state.tier, WARNING)
-    elif tier == WARNING and not state.holding and distance > order.warning_distance_m:
-        # (within the hold the near edge is enough to carry on: that is not a new raise)
-        tier = _possible_warning(s, p, tuning)
+    doubt = _pending_doubt(state, s, p, distance, order, measured_at or at, tuning)
+    if tier == WARNING and not state.holding and contact is None and not _moving(s, p, tuning):
+        # A new warning for a pair neither of whose receivers measures movement. (Within the hold the
+        # near edge is enough to carry on: that is not a new raise. A coarse fix warns on its centre.)
+        if not coarse and distance > order.warning_distance_m:
+            tier = CLEAR  # the near edge alone: `_moving`
+        elif coarse or (
+            distance + uncertainty > order.warning_distance_m and _poorer(s, p).source is FixSource.WIFI
+        ):
+            tier, doubt = _seen_twice(doubt, s, p, measured_at or at)
     brink = False
     if not coarse and tier == VIOLATION and state.tier < VIOLATION and distance > order.violation_distance_m:
         tier, brink = _brink(state, s, p, measured_at or at, tuning)
@@ -175,6 +188,8 @@ def assess(
     new_state, active = _hold(state, tier, min(measured_at or at, at), at, tuning)
     if contact is not None and new_state.tier > CLEAR:
         new_state = replace(new_state, ble_at=contact)
+    if doubt is not None and new_state.tier == CLEAR:
+        new_state = replace(new_state, doubt_at=doubt[0], doubt_fix=doubt[1])
     if brink:
         new_state = replace(new_state, brink_at=measured_at or at, brink_fix=_dominant(s, p))
     elif (
@@ -227,15 +242,65 @@ def assess(
     return new_state, signal
 
 
-def _possible_warning(s: Fix, p: Fix, tuning: Tuning) -> int:
-    """A warning on the near edge of the accuracy discs alone (the reported positions are beyond the
-    line): entered only when a receiver measures one of them moving. Neighbours 1.2 km apart at a
-    1 km line, at home at night with Wi-Fi fixes of 150-250 m, are "possibly" within 1 km at every
-    other fix; that was most of the operators' load, and no approach: a real one is moving, and
-    otherwise is a warning one report later, when the reported positions cross the line. Violations
-    keep the near edge with no such condition: there, safety comes first."""
-    moving = any(f.speed_mps is not None and f.speed_mps >= tuning.moving_mps for f in (s, p))
-    return WARNING if moving else CLEAR
+def _moving(s: Fix, p: Fix, tuning: Tuning) -> bool:
+    """Whether a receiver measures either of them moving.
+
+    A new warning of a still pair needs more than one poor fix. On the near edge of the accuracy
+    discs alone (the reported positions beyond the line) it is not raised at all: neighbours 1.2 km
+    apart at a 1 km line, at home at night with Wi-Fi fixes of 150-250 m, are "possibly" within 1 km
+    at every other fix; that was most of the operators' load, and no approach: a real one is moving,
+    and otherwise is a warning when the reported positions cross the line. With the reported
+    positions across the line but not the far edge, it waits for a second look (`_seen_twice`).
+    Violations keep the near edge with no such condition: there, safety comes first."""
+    return any(f.speed_mps is not None and f.speed_mps >= tuning.moving_mps for f in (s, p))
+
+
+def _pending_doubt(
+    state: PairState, s: Fix, p: Fix, distance: float, order: Order, measured: datetime, tuning: Tuning
+) -> tuple[datetime, Brink] | None:
+    """The doubt `_seen_twice` is waiting on, if it still is: not past `tuning.brink_window_s`, and not
+    answered by a newer fix of the party that made it placing them back beyond the line (the error
+    was that fix's own: the next crossing is a new doubt, not its confirmation)."""
+    if state.doubt_at is None or state.doubt_fix is None:
+        return None
+    if (measured - state.doubt_at).total_seconds() > tuning.brink_window_s:
+        return None
+    side = state.doubt_fix.side
+    fix = s if side == "subject" else p
+    if fix.time > state.doubt_fix.measured(side) and distance > order.warning_distance_m:
+        return None
+    return state.doubt_at, state.doubt_fix
+
+
+def _seen_twice(
+    doubt: tuple[datetime, Brink] | None, s: Fix, p: Fix, measured: datetime
+) -> tuple[int, tuple[datetime, Brink] | None]:
+    """A new warning of a still pair that rests on one poor fix: the reported positions inside the
+    line, but a Wi-Fi fix whose far edge is not, or a coarse fix (judged on its centre). Returns
+    (tier, the doubt pending after it). Raised when a newer fix of the party whose accuracy makes the
+    doubt now crosses the line again while the doubt is pending (`_pending_doubt`); until then
+    nothing is raised.
+
+    Neighbours 1.3 km apart at a 1 km line, at home on Wi-Fi fixes claiming 130-200 m, were put
+    across it by one fix in the tail of its error (350-380 m off) a few times a day, the next fix
+    back outside: a warning raised and cleared each time, the noisiest pair-days left. A cell fix's
+    centre, anywhere in a disc 1-2 km wide, did the same where no fine fix was recent. Such an
+    error has a long tail (an access point moved, a reflection, another cell) and is its own, the
+    next fix's another: two in a row across the line is a man who is there. A GNSS fix jittering
+    at the line is a man on the line, warned at once as before; so is a moving pair, or a sure one
+    (the far edge inside too). A violation is judged on its own (`_brink`), never held back by
+    this. Her newer fix beside his same poor one confirms nothing, nor starts a new doubt."""
+    now = _dominant(s, p)
+    if doubt is None:
+        return CLEAR, (measured, now)
+    if now.measured(now.side) > doubt[1].measured(now.side):
+        return WARNING, None
+    return CLEAR, doubt
+
+
+def _poorer(s: Fix, p: Fix) -> Fix:
+    """The less accurate of the two fixes (the subject's on a tie, as `_dominant`)."""
+    return s if (s.accuracy_m or 0.0) >= (p.accuracy_m or 0.0) else p
 
 
 def _dominant(s: Fix, p: Fix) -> Brink:
