@@ -69,12 +69,12 @@ def limit(device: Device, tuning: Tuning) -> float | None:
     return None
 
 
-def deadline(
+def allowed_s(
     device: Device, state: LocationState, tuning: Tuning, every: float | None = None, *, rest: bool = True
-) -> datetime | None:
-    """When the spell becomes location_loss: its limit (longer at rest indoors, unless `rest` is
-    False), and never fewer than `tuning.location_intervals` of the device's reporting interval
-    `every` (configured or learned)."""
+) -> float | None:
+    """Seconds without a usable position allowed in this spell: its limit (longer at rest indoors,
+    unless `rest` is False), and never fewer than `tuning.location_intervals` of the device's
+    reporting interval `every` (configured or learned). None: not watched."""
     allowed = limit(device, tuning)
     if allowed is None or device.person_id is None:
         return None
@@ -82,7 +82,24 @@ def deadline(
         allowed = max(allowed, tuning.rest_location_s)
     if every is not None:
         allowed = max(allowed, tuning.location_intervals * every)
-    return state.since + timedelta(seconds=allowed)
+    return allowed
+
+
+def deadline(
+    device: Device, state: LocationState, tuning: Tuning, every: float | None = None, *, rest: bool = True
+) -> datetime | None:
+    """When the spell becomes location_loss: `allowed_s` after it began, and half a reporting
+    interval more. A limit that is a whole number of intervals (10 min at 60 s, 20 min at 300 s)
+    falls due the very second the report measured then is due: judged before that report arrived,
+    a spell that lasted no longer than the limit raised the alarm, and the position the report
+    brought cleared it half an hour later (a man who drove to work, his monitor on heartbeats in the
+    car park and the lift, a Wi-Fi fix on its fourth report: about one location_loss raise in six in
+    the simulator's days)."""
+    allowed = allowed_s(device, state, tuning, every, rest=rest)
+    if allowed is None:
+        return None
+    grace = 0.0 if every is None else every / 2
+    return state.since + timedelta(seconds=allowed + grace)
 
 
 def clear_after(device: Device, tuning: Tuning, every: float | None = None) -> float:
@@ -108,10 +125,9 @@ def back(
     """Whether positions are back at the end of a hold: his latest usable one is younger than half
     the limit that applies to him now (`rest`: as `deadline`). A last one about to run out is a
     device giving a position now and then, which cleared only to be raised again minutes later."""
-    due = deadline(device, state, tuning, every, rest=rest)
-    if due is None:
+    allowed = allowed_s(device, state, tuning, every, rest=rest)
+    if allowed is None:
         return True
-    allowed = (due - state.since).total_seconds()
     return (now - state.since).total_seconds() < allowed / 2
 
 
