@@ -72,6 +72,22 @@ def test_a_lone_jump_gives_at_most_an_unconfirmed_possible_warning_and_asks_for_
     assert summary(w.subject(610, HIS_HOME, acc=8, speed=0.0)) == [(Change.CLEARED, WARN)]
 
 
+def test_a_still_pairs_lone_jump_that_would_only_warn_raises_nothing_but_asks_for_confirmation() -> None:
+    """A GNSS fix claiming 8 m, 1.3 km from his home and 450 m from her, his receiver measuring a
+    standstill: a reflection. Within her 500 m warning distance only: no possible warning; his
+    device is asked to report faster, and the next fix settles it."""
+    w = _at_home()
+    assert w.subject(600, near(450, 0), acc=8, speed=0.0) == []
+    (request,) = w.engine.drain_requests()
+    assert request.device_id == ANKLE
+    assert w.subject(610, HIS_HOME, acc=8, speed=0.0) == []  # back home: it was a reflection
+    # the same jump while her phone measures her walking: a possible warning, as before
+    w = _at_home()
+    w.victim(590, speed=1.5)
+    (raised,) = w.subject(600, near(450, 0), acc=8, speed=0.0)
+    assert summary([raised]) == [(Change.OPENED, WARN)] and raised.alert.facts.unconfirmed
+
+
 def test_the_next_fix_that_agrees_confirms_the_jump_and_escalates() -> None:
     w = _at_home()
     w.subject(600, near(50, 0), acc=8, speed=0.0)

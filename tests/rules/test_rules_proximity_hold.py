@@ -260,6 +260,16 @@ def test_a_still_pair_across_the_line_on_one_poor_fix_waits_for_a_second() -> No
     assert _proximity(w.subject(130, near(970), acc=180, source=FixSource.WIFI)) == [(Change.OPENED, WARN)]
 
 
+def test_her_phones_fused_fix_that_names_no_source_is_a_doubt_too() -> None:
+    """A phone's fused position (OwnTracks names no source: taken for GNSS) claiming 190 m, 415 m
+    wrong: a poor fix all the same."""
+    w = World(order(violation=100, warning=1000))
+    w.subject(0, near(1290), acc=30, speed=0.0)
+    w.victim(0, acc=35, speed=0.0)
+    assert _proximity(w.victim(30, near(300), acc=190)) == []
+    assert _proximity(w.victim(60, near(310), acc=190)) == [(Change.OPENED, WARN)]
+
+
 def test_a_doubt_is_confirmed_only_by_a_newer_fix_of_the_party_that_made_it_within_the_window() -> None:
     w = World(order(violation=100, warning=1000))
     w.subject(0, near(990), acc=200, source=FixSource.WIFI)

@@ -697,7 +697,15 @@ class Engine:
             doubted, believed = Party(fix, None, fine), Party(partner, self.tracks[other].before(partner))
             pair = (doubted, believed) if person == order.subject_id else (believed, doubted)
             _, verdict = proximity.assess(order, PairState(), *pair, now, tuning)
-            if verdict.active:
+            # Only where it may put him within the violation distance, or a receiver measures one of
+            # them moving: a still pair's lone impossible fix that would only warn is a reflection
+            # (a GNSS fix claiming 17 m, 366 m off, put neighbours 1.3 km apart "within 1 km" for a
+            # minute), as a lone Wi-Fi fix across the line is (`proximity._seen_twice`). The device
+            # is asked to report faster all the same, and its next fix settles it.
+            if verdict.active and (
+                proximity.reaches_violation(order, *(p.fix for p in pair))
+                or proximity.moving(fix, partner, tuning)
+            ):
                 # the good fix it jumped from and the doubted one: what an operator weighs
                 evidence = (position(anchor, now), position(fix, now))
                 facts = replace(

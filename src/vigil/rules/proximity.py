@@ -4,7 +4,7 @@ The decision is accuracy-aware and leans toward the victim's safety: a tier is e
 nearest plausible separation (distance minus the combined accuracy) is inside it, and the alert says
 how sure that is. A new warning for a pair no receiver measures moving waits: on that near edge
 alone for the reported positions to cross the line, and with them across but the far edge not, for
-a second fix across it (`_moving`, `_seen_twice`). A tier is left only when that nearest
+a second fix across it (`moving`, `_seen_twice`). A tier is left only when that nearest
 separation is beyond its distance plus a margin (so the distance must clear the line by the
 combined accuracy and the margin), so GPS jitter at a boundary does not make an alert flap.
 
@@ -126,6 +126,13 @@ def clearly_apart(order: Order, subject: Fix, protected: Fix) -> bool:
     return distance - uncertainty > order.warning_distance_m
 
 
+def reaches_violation(order: Order, subject: Fix, protected: Fix) -> bool:
+    """Whether the near edge of both accuracy discs is within the violation distance."""
+    distance = geo.distance_m(protected.lat, protected.lon, subject.lat, subject.lon)
+    uncertainty = math.hypot(subject.accuracy_m or 0.0, protected.accuracy_m or 0.0)
+    return distance - uncertainty <= order.violation_distance_m
+
+
 def tier_for(effective_m: float, held: int, order: Order, tuning: Tuning) -> int:
     """The tier at this separation, given the tier held so far (hysteresis)."""
     v, w = order.violation_distance_m, order.warning_distance_m
@@ -171,14 +178,12 @@ def assess(
     elif deferred and tier > max(state.tier, WARNING):
         tier = max(state.tier, WARNING)
     doubt = _pending_doubt(state, s, p, distance, order, measured_at or at, tuning)
-    if tier == WARNING and not state.holding and contact is None and not _moving(s, p, tuning):
+    if tier == WARNING and not state.holding and contact is None and not moving(s, p, tuning):
         # A new warning for a pair neither of whose receivers measures movement. (Within the hold the
         # near edge is enough to carry on: that is not a new raise. A coarse fix warns on its centre.)
         if not coarse and distance > order.warning_distance_m:
-            tier = CLEAR  # the near edge alone: `_moving`
-        elif coarse or (
-            distance + uncertainty > order.warning_distance_m and _poorer(s, p).source is FixSource.WIFI
-        ):
+            tier = CLEAR  # the near edge alone: `moving`
+        elif coarse or (distance + uncertainty > order.warning_distance_m and _poor(_poorer(s, p), tuning)):
             tier, doubt = _seen_twice(doubt, s, p, measured_at or at)
     brink = False
     if not coarse and tier == VIOLATION and state.tier < VIOLATION and distance > order.violation_distance_m:
@@ -242,7 +247,7 @@ def assess(
     return new_state, signal
 
 
-def _moving(s: Fix, p: Fix, tuning: Tuning) -> bool:
+def moving(s: Fix, p: Fix, tuning: Tuning) -> bool:
     """Whether a receiver measures either of them moving.
 
     A new warning of a still pair needs more than one poor fix. On the near edge of the accuracy
@@ -276,7 +281,7 @@ def _seen_twice(
     doubt: tuple[datetime, Brink] | None, s: Fix, p: Fix, measured: datetime
 ) -> tuple[int, tuple[datetime, Brink] | None]:
     """A new warning of a still pair that rests on one poor fix: the reported positions inside the
-    line, but a Wi-Fi fix whose far edge is not, or a coarse fix (judged on its centre). Returns
+    line, but a poor fix (`_poor`) whose far edge is not, or a coarse fix (judged on its centre). Returns
     (tier, the doubt pending after it). Raised when a newer fix of the party whose accuracy makes the
     doubt now crosses the line again while the doubt is pending (`_pending_doubt`); until then
     nothing is raised.
@@ -296,6 +301,13 @@ def _seen_twice(
     if now.measured(now.side) > doubt[1].measured(now.side):
         return WARNING, None
     return CLEAR, doubt
+
+
+def _poor(fix: Fix, tuning: Tuning) -> bool:
+    """A Wi-Fi fix, or one claiming worse than `tuning.poor_accuracy_m` whatever its source: a
+    phone's fused position names none (it is taken for GNSS), and past 100 m it is no satellite fix
+    in the open."""
+    return fix.source is FixSource.WIFI or (fix.accuracy_m or 0.0) > tuning.poor_accuracy_m
 
 
 def _poorer(s: Fix, p: Fix) -> Fix:

@@ -20,6 +20,10 @@ class Tuning:
     # Combined accuracy above this cannot place a person against a 100 m line: judge the reported
     # positions alone and say the result is coarse, rather than alert on every cell-tower fix.
     coarse_accuracy_m: float = 300.0
+    # A fix claiming worse than this is a poor one whatever its source (a phone's fused position
+    # names none): a still pair's new warning that rests on one waits for a second fix across
+    # (rules/proximity.py `_seen_twice`), as one on a Wi-Fi fix does.
+    poor_accuracy_m: float = 100.0
     # A coarse fix (cell, or beyond coarse_accuracy_m) within this of a fine fix of the same person
     # that lies inside its accuracy disc adds nothing: proximity judges the fine one (a cell fix's
     # centre alone put neighbours 1.6 km apart "within 1 km" at every cell fix, night after night).
