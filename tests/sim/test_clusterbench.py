@@ -17,6 +17,9 @@ from vigil_sim.clusterbench import Roles
 
 NATS = ("127.0.0.1", 4222)
 POSTGRES = ("127.0.0.1", 5432)
+# Enough for every phase and figure to be there; its speed is the benchmark's to measure, not this test's
+# (at 2,000 it was the suite's second-longest test).
+UPDATES = 1_000
 
 
 def _reachable(name: str, where: tuple[str, int]) -> None:
@@ -46,14 +49,14 @@ def test_tiny_cluster_bench_end_to_end() -> None:
     _reachable("NATS (JetStream)", NATS)
     _reachable("PostgreSQL", POSTGRES)
     # the shared NATS server, under a cluster name of the run's own (removed afterwards)
-    result = clusterbench.run(60, 2_000, (0, 1), nats_url=f"nats://{NATS[0]}:{NATS[1]}", quiet=True)
+    result = clusterbench.run(60, UPDATES, (0, 1), nats_url=f"nats://{NATS[0]}:{NATS[1]}", quiet=True)
     json.dumps(result)  # JSON-ready
     embedded, cluster = result["modes"]
     assert (embedded["workers"], cluster["workers"]) == (0, 1)
     for mode in (embedded, cluster):
         phases = mode["phases"]
         assert list(phases) == ["warm-up", "throughput", "latency"]
-        assert phases["throughput"]["stored"] == 2_000 and phases["latency"]["stored"] == 1_000
+        assert phases["throughput"]["stored"] == UPDATES and phases["latency"]["stored"] == UPDATES // 2
         f = mode["figures"]
         assert f["errors"] == 0 and f["updates_per_s"] > 0
         assert f["cpu_ms_per_1k"] > 0
