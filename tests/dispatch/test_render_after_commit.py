@@ -19,7 +19,7 @@ from sqlalchemy import Engine, func, select
 
 from dispatch.receiver import Receiver
 from dispatch.schemas import validate_cap, validate_cloudevent, validate_eido
-from vigil.commands import Ingest
+from vigil.commands import Attempt, Ingest, Record
 from vigil.dispatch import draft
 from vigil.dispatch.deliverer import Deliverer, DeliverySettings
 from vigil.dispatch.dossier import Dossier
@@ -327,3 +327,35 @@ def test_a_push_that_cannot_be_staged_alarms_in_the_same_commit(
     with db.connect() as conn:
         kinds = set(conn.scalars(select(t.alerts.c.kind).where(t.alerts.c.active)))
     assert "dispatch_failure" in kinds and len(kinds) == 2  # the alert itself, and the alarm
+
+
+def test_attempts_recorded_in_one_batch_are_written_together_each_delivery_ending_as_its_last_said(
+    db: Engine,
+) -> None:
+    """The deliverer reports many attempts at once; they are written a statement per set of columns
+    (records.py `_write`), and a delivery reported twice ends as its later attempt says: a failure,
+    then the retry delivered, with the bytes sent kept from the first."""
+    processor = _processor(db)
+    pairs = driven_pairs(0, 2)
+    for i, pair in enumerate(pairs):
+        _violate(processor, pair, T0 + timedelta(seconds=10 * i))
+    with db.connect() as conn:
+        ids = [r.id for r in conn.execute(select(t.deliveries.c.id).order_by(t.deliveries.c.id))]
+    assert len(ids) >= 2
+    first, second = ids[0], ids[1]
+    at = T0 + timedelta(minutes=1)
+    attempts = (
+        Attempt(first, at, 503, "busy", next_attempt_at=at + timedelta(seconds=5), body=b"sent bytes"),
+        Attempt(second, at, None, "refused", next_attempt_at=at + timedelta(seconds=5)),
+        Attempt(first, at + timedelta(seconds=5), 200, delivered=True, body=b"other bytes"),
+    )
+    processor.run([Record(attempts)], at + timedelta(seconds=5))
+    with db.connect() as conn:
+        rows = {
+            r.id: r for r in conn.execute(select(t.deliveries).where(t.deliveries.c.id.in_([first, second])))
+        }
+    one, two = rows[first], rows[second]
+    assert (one.state, one.attempts, one.last_status, one.body) == ("delivered", 2, 200, "sent bytes")
+    assert one.delivered_at is not None and one.last_attempt_at == at + timedelta(seconds=5)
+    assert (two.state, two.attempts, two.last_status, two.last_error) == ("pending", 1, None, "refused")
+    assert two.next_attempt_at == at + timedelta(seconds=5)

@@ -11,7 +11,7 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, and_, select, update
+from sqlalchemy import Connection, and_, bindparam, select, update
 
 from vigil.dispatch.outbox.messages import Attempt, Pending
 from vigil.dispatch.outbox.views import RecordView
@@ -24,6 +24,7 @@ def record(
 ) -> list[AlertChange]:
     """Record delivery attempts; raise (or clear) the operators' alarm where one is due."""
     changes: list[AlertChange] = []
+    writes: dict[int, dict[str, Any]] = {}  # delivery -> its new values, written together (`_write`)
     # One read for the batch's deliveries, not one per attempt: after a burst of alerts the
     # deliverer reports thousands of attempts, and on PostgreSQL each read is a round trip.
     ids = sorted({a.delivery_id for a in attempts})
@@ -50,7 +51,7 @@ def record(
         if attempt.body and not row.body:
             # what was rendered and sent: kept, so a retry after a restart sends these very bytes
             values["body"] = attempt.body.decode()
-        conn.execute(update(t.deliveries).where(t.deliveries.c.id == row.id).values(**values))
+        writes.setdefault(row.id, {}).update(values)
         # his id, for an alarm raised or cleared, or a target gone: most attempts need none
         needs_subject = (
             attempt.gone
@@ -67,12 +68,35 @@ def record(
             changes += engine.alarm(
                 alarm_signal(key, subject, f"push to {row.target_id} delivered", False), now
             )
-        if attempt.gone:
-            changes += _gone(conn, row.target_id, attempt, subject, engine, now)
         # the same delivery twice in one batch: the second attempt sees what the first wrote
         for name, value in values.items():
             setattr(row, name, value)
+        if attempt.gone:
+            _write(conn, writes)  # before the target's queue is dropped: it writes those rows too
+            changes += _gone(conn, row.target_id, attempt, subject, engine, now)
+            for other in rows.values():  # as `_gone` left them: later attempts to them are moot
+                if other.target_id == row.target_id and other.state == "pending":
+                    other.state = "gone"
+    _write(conn, writes)
     return changes
+
+
+def _write(conn: Connection, writes: dict[int, dict[str, Any]]) -> None:
+    """The deliveries' new values, one statement per set of columns changed, each run for all its
+    deliveries at once (an executemany: on PostgreSQL, pipelined rather than a round trip per
+    delivery; after a burst the deliverer reports thousands of attempts). Emptied."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for delivery_id, values in writes.items():
+        columns = tuple(sorted(values))
+        groups.setdefault(columns, []).append({"b_id": delivery_id, **{f"b_{c}": values[c] for c in columns}})
+    for columns, params in groups.items():
+        statement = (
+            update(t.deliveries)
+            .where(t.deliveries.c.id == bindparam("b_id"))
+            .values({c: bindparam(f"b_{c}") for c in columns})
+        )
+        conn.execute(statement, params)
+    writes.clear()
 
 
 def _gone(
