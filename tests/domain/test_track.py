@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from vigil.domain.model import Fix
+from vigil.domain import geo
+from vigil.domain.model import Fix, FixSource
 from vigil.domain.track import Track, Whereabouts, fuse
 
 T0 = datetime(2026, 5, 11, 3, 0, tzinfo=UTC)
@@ -109,3 +110,80 @@ def test_the_past_from_the_store_completes_memory_for_one_batch() -> None:
     assert recalled.answers(at(600))
     assert recalled.at(at(610)) == fx("w", 600, lat=37.506)
     assert len(her.devices["w"].history) == 21  # memory itself is unchanged
+
+
+# --- where a man at rest is (Track.kept) -----------------------------------------------------------
+
+_K0 = datetime(2026, 3, 14, 12, 0, tzinfo=UTC)
+_LAT, _LON = 37.636, 127.2165
+_M_PER_DEG_LON = 88_066.0  # at this latitude
+
+
+def _east(
+    device: str,
+    seconds: float,
+    metres: float,
+    acc: float,
+    *,
+    speed_mps: float | None = None,
+    source: FixSource = FixSource.GNSS,
+) -> Fix:
+    at = _K0 + timedelta(seconds=seconds)
+    lon = _LON + metres / _M_PER_DEG_LON
+    return Fix(device, at, _LAT, lon, accuracy_m=acc, speed_mps=speed_mps, source=source)
+
+
+def _kept(track: Track, fix: Fix) -> Fix | None:
+    return track.kept(fix, window_s=600.0, walk_mps=1.5, moving_mps=1.0)
+
+
+def test_a_standstill_then_wifi_fixes_give_a_position_near_the_standstill() -> None:
+    t = Track("AM")
+    t.add(_east("AM", 0, 0.0, 40.0, speed_mps=0.0, source=FixSource.GNSS))
+    t.add(_east("AM", 15, 240.0, 150.0, source=FixSource.WIFI))
+    last = _east("AM", 30, 320.0, 190.0, source=FixSource.WIFI)
+    t.add(last)
+    kept = _kept(t, last)
+    assert kept is not None and kept.time == last.time and kept.source is FixSource.GNSS
+    moved = geo.distance_m(_LAT, _LON, kept.lat, kept.lon)
+    assert 0.0 < moved < 60.0  # the Wi-Fi fixes pull it a little, not 300 m
+    assert kept.accuracy_m is not None and kept.accuracy_m < 60.0
+
+
+def test_no_standstill_a_move_or_a_fix_beyond_both_discs_gives_none() -> None:
+    plain = Track("AM")
+    plain.add(_east("AM", 0, 0.0, 40.0, source=FixSource.GNSS))  # no speed measured: no standstill
+    wifi = _east("AM", 15, 100.0, 150.0, source=FixSource.WIFI)
+    plain.add(wifi)
+    assert _kept(plain, wifi) is None
+    walking = Track("AM")
+    walking.add(_east("AM", 0, 0.0, 40.0, speed_mps=0.0, source=FixSource.GNSS))
+    walking.add(_east("AM", 10, 15.0, 10.0, speed_mps=1.6, source=FixSource.GNSS))  # measured moving
+    late = _east("AM", 20, 60.0, 150.0, source=FixSource.WIFI)
+    walking.add(late)
+    assert _kept(walking, late) is None
+    far = Track("AM")
+    far.add(_east("AM", 0, 0.0, 20.0, speed_mps=0.0, source=FixSource.GNSS))
+    jump = _east("AM", 15, 900.0, 150.0, source=FixSource.WIFI)  # beyond 2 x (20 + 22 + 150)
+    far.add(jump)
+    assert _kept(far, jump) is None
+    old = Track("AM")
+    old.add(_east("AM", 0, 0.0, 20.0, speed_mps=0.0, source=FixSource.GNSS))
+    later = _east("AM", 601, 50.0, 150.0, source=FixSource.WIFI)  # the standstill is too old
+    old.add(later)
+    assert _kept(old, later) is None
+
+
+def test_the_estimate_loosens_at_walking_pace_so_a_slow_walk_is_followed() -> None:
+    """A man who walks off slowly with no GNSS fix: after minutes, his Wi-Fi fixes outweigh the old
+    standstill and the estimate follows them."""
+    t = Track("AM")
+    t.add(_east("AM", 0, 0.0, 30.0, speed_mps=0.0, source=FixSource.GNSS))
+    fix = None
+    for k in range(1, 9):
+        fix = _east("AM", 60 * k, 70.0 * k, 120.0, source=FixSource.WIFI)  # 1.2 m/s east
+        t.add(fix)
+    assert fix is not None
+    kept = _kept(t, fix)
+    assert kept is not None
+    assert geo.distance_m(_LAT, _LON, kept.lat, kept.lon) > 400.0  # he is ~560 m on, not at the start

@@ -265,9 +265,22 @@ def test_her_phones_fused_fix_that_names_no_source_is_a_doubt_too() -> None:
     wrong: a poor fix all the same."""
     w = World(order(violation=100, warning=1000))
     w.subject(0, near(1290), acc=30, speed=0.0)
-    w.victim(0, acc=35, speed=0.0)
+    w.victim(0, acc=35)  # no standstill measured: nothing to say where she has been at rest
     assert _proximity(w.victim(30, near(300), acc=190)) == []
     assert _proximity(w.victim(60, near(310), acc=190)) == [(Change.OPENED, WARN)]
+
+
+def test_a_poor_fix_of_someone_at_rest_is_judged_where_she_has_been() -> None:
+    """Her receiver measured her still at home 30 s before; her phone's poor fixes 300 m toward him
+    lie within their own discs of home: combined with the standstill they move her by a few metres,
+    and the pair stays apart. Had she walked, her receiver would have said so."""
+    w = World(order(violation=100, warning=1000))
+    w.subject(0, near(1290), acc=30, speed=0.0)
+    w.victim(0, acc=35, speed=0.0)
+    assert _proximity(w.victim(30, near(300), acc=190)) == []
+    assert _proximity(w.victim(60, near(310), acc=190)) == []
+    # a fix beyond both discs of where she was is judged as it is: 590 m from him, surely within 1 km
+    assert _proximity(w.victim(90, near(700), acc=120)) == [(Change.OPENED, WARN)]
 
 
 def test_a_doubt_is_confirmed_only_by_a_newer_fix_of_the_party_that_made_it_within_the_window() -> None:

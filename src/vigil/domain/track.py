@@ -18,12 +18,12 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from vigil.domain import geo
 from vigil.domain.alerts import Position
-from vigil.domain.model import DeviceKind, Fix
+from vigil.domain.model import DeviceKind, Fix, FixSource
 
 # Devices strapped to or worn on the body: where they are, the person is.
 BODY_WORN = frozenset({DeviceKind.ANKLE_MONITOR, DeviceKind.SMARTWATCH})
@@ -120,6 +120,47 @@ class Track:
     def fine_at(self, when: datetime, coarse_accuracy_m: float) -> Fix | None:
         """The last fine fix (as `fine_before`) measured at or before `when`."""
         return self._last_fine(bisect.bisect_right(self.history, when, key=_time), coarse_accuracy_m)
+
+    def kept(self, fix: Fix, window_s: float, walk_mps: float, moving_mps: float) -> Fix | None:
+        """Where the wearer is at `fix`'s time if he has been at rest since a standstill this
+        device's GNSS receiver measured within `window_s`: that fix and every fix after it up to
+        `fix`, combined by accuracy, the estimate's uncertainty growing at `walk_mps` between them
+        (a man at rest may have started to walk). None when no such standstill is held, a fix since
+        measures him moving, or one lies beyond both discs (he has moved, or it is off by more than
+        it claims: either way it is judged as it is). A Wi-Fi fix indoors moves the estimate by
+        little; its error no longer decides alone."""
+        history = self.history
+        end = bisect.bisect_right(history, fix.time, key=_time)
+        if end == 0 or history[end - 1] is not fix:
+            return None
+        anchor = None
+        for i in range(end - 2, -1, -1):
+            f = history[i]
+            if (fix.time - f.time).total_seconds() > window_s:
+                break
+            if f.speed_mps is not None and f.speed_mps >= moving_mps:
+                return None  # measured moving since the standstill, if any
+            if f.source is FixSource.GNSS and f.speed_mps is not None:
+                anchor = i
+                break
+        if anchor is None or (fix.speed_mps is not None and fix.speed_mps >= moving_mps):
+            return None
+        first = history[anchor]
+        lat, lon, var = first.lat, first.lon, accuracy(first) ** 2
+        at = first.time
+        for g in history[anchor + 1 : end]:
+            var += (walk_mps * (g.time - at).total_seconds()) ** 2
+            at = g.time
+            a = accuracy(g)
+            if geo.distance_m(lat, lon, g.lat, g.lon) > 2.0 * (math.sqrt(var) + a):
+                return None
+            gain = var / (var + a * a)
+            lat, lon, var = (
+                lat + gain * (g.lat - lat),
+                lon + gain * (g.lon - lon),
+                var * a * a / (var + a * a),
+            )
+        return replace(fix, lat=lat, lon=lon, accuracy_m=math.sqrt(var), source=FixSource.GNSS)
 
     def _last_fine(self, end: int, coarse_accuracy_m: float) -> Fix | None:
         for i in range(end - 1, -1, -1):
@@ -225,6 +266,10 @@ class Whereabouts:
     def fine_before(self, fix: Fix, coarse_accuracy_m: float) -> Fix | None:
         track = self.devices.get(fix.device_id)
         return track.fine_before(fix, coarse_accuracy_m) if track is not None else None
+
+    def kept(self, fix: Fix, window_s: float, walk_mps: float, moving_mps: float) -> Fix | None:
+        track = self.devices.get(fix.device_id)
+        return track.kept(fix, window_s, walk_mps, moving_mps) if track is not None else None
 
     def others_fine(self, fix: Fix, coarse_accuracy_m: float) -> Fix | None:
         """The newest fine fix measured by another of the person's devices, at or before `fix`: a

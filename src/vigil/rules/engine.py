@@ -960,7 +960,13 @@ class Engine:
                 if proximity.is_coarse(fix, self.tuning)
                 else None
             )
-            sides.append(Party(fix, where.before(fix), fine))
+            tuning = self.tuning
+            kept = (
+                where.kept(fix, tuning.rest_window_s, tuning.walk_mps, tuning.moving_mps)
+                if late_fix is None and proximity.is_poor(fix, tuning)
+                else None
+            )
+            sides.append(Party(fix, where.before(fix), fine, kept))
         return sides[0], sides[1]
 
     def _view(self, person: str, at: datetime) -> Whereabouts:

@@ -112,6 +112,7 @@ class Party:
     fix: Fix
     previous: Fix | None
     fine: Fix | None = None
+    kept: Fix | None = None  # where the party has been at rest, if it has (`Track.kept`)
 
 
 def key(order: Order) -> AlertKey:
@@ -158,11 +159,11 @@ def assess(
     prompted a late judgement was measured, if not `at` (a late fix that is still the newest)."""
     given = (subject.fix, protected.fix)
     subject, protected = _best(subject, tuning), _best(protected, tuning)
-    s, p = subject.fix, protected.fix
     # judged on an earlier fine fix in place of a coarse one: the coarse fix prompted it, and a coarse
     # fix cannot prove a violation (that earlier fix against her newer position, perhaps her car
     # passing his building, is no proof that he is within 100 m of her now)
-    deferred = s is not given[0] or p is not given[1]
+    deferred = subject.fix is not given[0] or protected.fix is not given[1]
+    s, p = subject.fix, protected.fix
     distance = geo.distance_m(p.lat, p.lon, s.lat, s.lon)
     uncertainty = math.hypot(s.accuracy_m or 0.0, p.accuracy_m or 0.0)
     coarse = uncertainty > tuning.coarse_accuracy_m
@@ -177,13 +178,17 @@ def assess(
         tier = max(state.tier, min(tier, WARNING))
     elif deferred and tier > max(state.tier, WARNING):
         tier = max(state.tier, WARNING)
+    if tier > state.tier and not coarse and not moving(s, p, tuning):
+        rested = _rested_tier(order, state, subject, protected, tuning)
+        if rested is not None:
+            tier = max(state.tier, min(tier, rested))
     doubt = _pending_doubt(state, s, p, distance, order, measured_at or at, tuning)
     if tier == WARNING and not state.holding and contact is None and not moving(s, p, tuning):
         # A new warning for a pair neither of whose receivers measures movement. (Within the hold the
         # near edge is enough to carry on: that is not a new raise. A coarse fix warns on its centre.)
         if not coarse and distance > order.warning_distance_m:
             tier = CLEAR  # the near edge alone: `moving`
-        elif coarse or (distance + uncertainty > order.warning_distance_m and _poor(_poorer(s, p), tuning)):
+        elif coarse or (distance + uncertainty > order.warning_distance_m and is_poor(_poorer(s, p), tuning)):
             tier, doubt = _seen_twice(doubt, s, p, measured_at or at)
     brink = False
     if not coarse and tier == VIOLATION and state.tier < VIOLATION and distance > order.violation_distance_m:
@@ -281,7 +286,7 @@ def _seen_twice(
     doubt: tuple[datetime, Brink] | None, s: Fix, p: Fix, measured: datetime
 ) -> tuple[int, tuple[datetime, Brink] | None]:
     """A new warning of a still pair that rests on one poor fix: the reported positions inside the
-    line, but a poor fix (`_poor`) whose far edge is not, or a coarse fix (judged on its centre). Returns
+    line, but a poor fix (`is_poor`) whose far edge is not, or a coarse fix (judged on its centre). Returns
     (tier, the doubt pending after it). Raised when a newer fix of the party whose accuracy makes the
     doubt now crosses the line again while the doubt is pending (`_pending_doubt`); until then
     nothing is raised.
@@ -303,7 +308,29 @@ def _seen_twice(
     return CLEAR, doubt
 
 
-def _poor(fix: Fix, tuning: Tuning) -> bool:
+def _rested_tier(
+    order: Order, state: PairState, subject: Party, protected: Party, tuning: Tuning
+) -> int | None:
+    """The tier a still pair would enter judged where each party with a poor fix has been at rest
+    (`Party.kept`), or None when neither has such a place. A new tier is entered only if that says
+    so too. Neighbours 750 m apart at a 500 m line, at home: his GNSS receiver measured him still
+    813 m from her, then two Wi-Fi fixes in a row, 99 m and 182 m off, put him 570 m and 493 m from
+    her, and the second confirmed a violation that never was; combined with the standstill they
+    move him by 20-30 m. A fix beyond both discs of where he was is judged as it is (`Track.kept`),
+    and a pair a receiver measures moving never gets here."""
+    s = subject.kept if subject.kept is not None and is_poor(subject.fix, tuning) else None
+    p = protected.kept if protected.kept is not None and is_poor(protected.fix, tuning) else None
+    if s is None and p is None:
+        return None
+    s, p = s or subject.fix, p or protected.fix
+    distance = geo.distance_m(p.lat, p.lon, s.lat, s.lon)
+    uncertainty = math.hypot(s.accuracy_m or 0.0, p.accuracy_m or 0.0)
+    if uncertainty > tuning.coarse_accuracy_m:
+        return None
+    return tier_for(max(0.0, distance - uncertainty), state.tier, order, tuning)
+
+
+def is_poor(fix: Fix, tuning: Tuning) -> bool:
     """A Wi-Fi fix, or one claiming worse than `tuning.poor_accuracy_m` whatever its source: a
     phone's fused position names none (it is taken for GNSS), and past 100 m it is no satellite fix
     in the open."""
