@@ -31,6 +31,7 @@ import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 
 from vigil.domain import geo, plausibility
 from vigil.domain import schedule as schedules
@@ -962,7 +963,7 @@ class Engine:
             )
             tuning = self.tuning
             kept = (
-                where.kept(fix, tuning.rest_window_s, tuning.walk_mps, tuning.moving_mps)
+                partial(where.kept, fix, tuning.rest_window_s, tuning.walk_mps, tuning.moving_mps)
                 if late_fix is None and proximity.is_poor(fix, tuning)
                 else None
             )

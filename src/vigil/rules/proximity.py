@@ -28,6 +28,7 @@ Every verdict says the tier the pair is in now and the highest it reached in thi
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -112,25 +113,31 @@ class Party:
     fix: Fix
     previous: Fix | None
     fine: Fix | None = None
-    kept: Fix | None = None  # where the party has been at rest, if it has (`Track.kept`)
+    # Where the party has been at rest, if it has (`Track.kept`): asked only when a still pair would
+    # enter a new tier on a poor fix, not on every judgement.
+    kept: Callable[[], Fix | None] | None = None
 
 
 def key(order: Order) -> AlertKey:
     return AlertKey(FAMILY, order.subject_id, order.protected_person_id)
 
 
+def separation(subject: Fix, protected: Fix) -> tuple[float, float]:
+    """(distance between the reported positions, their combined accuracy), in metres."""
+    distance = geo.distance_m(protected.lat, protected.lon, subject.lat, subject.lon)
+    return distance, math.hypot(subject.accuracy_m or 0.0, protected.accuracy_m or 0.0)
+
+
 def clearly_apart(order: Order, subject: Fix, protected: Fix) -> bool:
     """Beyond the warning distance even at the near edge of both accuracy discs: a pair that held no
     tier holds none now. (Coarse fixes are judged on their centres, which are farther still.)"""
-    distance = geo.distance_m(protected.lat, protected.lon, subject.lat, subject.lon)
-    uncertainty = math.hypot(subject.accuracy_m or 0.0, protected.accuracy_m or 0.0)
+    distance, uncertainty = separation(subject, protected)
     return distance - uncertainty > order.warning_distance_m
 
 
 def reaches_violation(order: Order, subject: Fix, protected: Fix) -> bool:
     """Whether the near edge of both accuracy discs is within the violation distance."""
-    distance = geo.distance_m(protected.lat, protected.lon, subject.lat, subject.lon)
-    uncertainty = math.hypot(subject.accuracy_m or 0.0, protected.accuracy_m or 0.0)
+    distance, uncertainty = separation(subject, protected)
     return distance - uncertainty <= order.violation_distance_m
 
 
@@ -164,8 +171,7 @@ def assess(
     # passing his building, is no proof that he is within 100 m of her now)
     deferred = subject.fix is not given[0] or protected.fix is not given[1]
     s, p = subject.fix, protected.fix
-    distance = geo.distance_m(p.lat, p.lon, s.lat, s.lon)
-    uncertainty = math.hypot(s.accuracy_m or 0.0, p.accuracy_m or 0.0)
+    distance, uncertainty = separation(s, p)
     coarse = uncertainty > tuning.coarse_accuracy_m
     effective = distance if coarse else max(0.0, distance - uncertainty)
     tier = tier_for(effective, state.tier, order, tuning)
@@ -318,13 +324,12 @@ def _rested_tier(
     her, and the second confirmed a violation that never was; combined with the standstill they
     move him by 20-30 m. A fix beyond both discs of where he was is judged as it is (`Track.kept`),
     and a pair a receiver measures moving never gets here."""
-    s = subject.kept if subject.kept is not None and is_poor(subject.fix, tuning) else None
-    p = protected.kept if protected.kept is not None and is_poor(protected.fix, tuning) else None
+    s = subject.kept() if subject.kept is not None and is_poor(subject.fix, tuning) else None
+    p = protected.kept() if protected.kept is not None and is_poor(protected.fix, tuning) else None
     if s is None and p is None:
         return None
     s, p = s or subject.fix, p or protected.fix
-    distance = geo.distance_m(p.lat, p.lon, s.lat, s.lon)
-    uncertainty = math.hypot(s.accuracy_m or 0.0, p.accuracy_m or 0.0)
+    distance, uncertainty = separation(s, p)
     if uncertainty > tuning.coarse_accuracy_m:
         return None
     return tier_for(max(0.0, distance - uncertainty), state.tier, order, tuning)
