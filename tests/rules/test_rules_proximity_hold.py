@@ -283,6 +283,25 @@ def test_a_poor_fix_of_someone_at_rest_is_judged_where_she_has_been() -> None:
     assert _proximity(w.victim(90, near(700), acc=120)) == [(Change.OPENED, WARN)]
 
 
+def test_her_poor_fixes_at_rest_are_judged_where_she_has_been_while_he_rides_past() -> None:
+    """He cycles past her home 150 m away under a 100 m line, on sharp GNSS fixes; she sits at home,
+    her receiver measured her still seconds before, and two Wi-Fi fixes of hers, off to one side,
+    put the near edges within 100 m of him. His movement says nothing about where she is: her
+    poor fixes are judged where she has been at rest, and he was never within 100 m of her."""
+    w = World(order(violation=100, warning=500))
+    w.victim(0, acc=30, speed=0.0)
+    assert _proximity(w.subject(50, near(300), acc=10, speed=7.5)) == [(Change.OPENED, WARN)]
+    w.victim(58, acc=20, speed=0.0)
+    w.subject(60, near(220), acc=10, speed=7.5)
+    assert _proximity(w.victim(62, near(110, bearing=0.0), acc=150, source=FixSource.WIFI)) == []
+    assert _proximity(w.subject(70, near(150), acc=10, speed=7.5)) == []
+    assert _proximity(w.victim(72, near(100, bearing=0.0), acc=160, source=FixSource.WIFI)) == []
+    assert _proximity(w.subject(80, near(150), acc=10, speed=7.5)) == []
+    assert w.engine.book.for_key(KEY).kind is WARN  # type: ignore[union-attr]
+    # Where he really comes within the line, his own sharp fix says so at once.
+    assert _proximity(w.subject(90, near(60), acc=10, speed=7.5)) == [(Change.ESCALATED, VIOL)]
+
+
 def test_a_doubt_is_confirmed_only_by_a_newer_fix_of_the_party_that_made_it_within_the_window() -> None:
     w = World(order(violation=100, warning=1000))
     w.subject(0, near(990), acc=200, source=FixSource.WIFI)

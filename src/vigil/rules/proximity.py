@@ -113,8 +113,8 @@ class Party:
     fix: Fix
     previous: Fix | None
     fine: Fix | None = None
-    # Where the party has been at rest, if it has (`Track.kept`): asked only when a still pair would
-    # enter a new tier on a poor fix, not on every judgement.
+    # Where the party has been at rest, if it has (`Track.kept`): asked only when the pair would
+    # enter a new tier on a poor fix of that party, not on every judgement.
     kept: Callable[[], Fix | None] | None = None
 
 
@@ -184,7 +184,7 @@ def assess(
         tier = max(state.tier, min(tier, WARNING))
     elif deferred and tier > max(state.tier, WARNING):
         tier = max(state.tier, WARNING)
-    if tier > state.tier and not coarse and not moving(s, p, tuning):
+    if tier > state.tier and not coarse:
         rested = _rested_tier(order, state, subject, protected, tuning)
         if rested is not None:
             tier = max(state.tier, min(tier, rested))
@@ -317,13 +317,17 @@ def _seen_twice(
 def _rested_tier(
     order: Order, state: PairState, subject: Party, protected: Party, tuning: Tuning
 ) -> int | None:
-    """The tier a still pair would enter judged where each party with a poor fix has been at rest
+    """The tier the pair would enter judged where each party with a poor fix has been at rest
     (`Party.kept`), or None when neither has such a place. A new tier is entered only if that says
     so too. Neighbours 750 m apart at a 500 m line, at home: his GNSS receiver measured him still
     813 m from her, then two Wi-Fi fixes in a row, 99 m and 182 m off, put him 570 m and 493 m from
     her, and the second confirmed a violation that never was; combined with the standstill they
-    move him by 20-30 m. A fix beyond both discs of where he was is judged as it is (`Track.kept`),
-    and a pair a receiver measures moving never gets here."""
+    move him by 20-30 m. The other party may be moving: a man cycling past her home 110-140 m away
+    under a 100 m line, on sharp fixes, was "possibly" within it on the near edges of two Wi-Fi
+    fixes of hers 140 m off; where she sat says he was not. His movement says nothing about where
+    she is. A party whose own fix measures movement, or who was measured moving since the
+    standstill, has no such place (`Track.kept`), nor has one whose fix lies beyond both discs of
+    where it was: that fix is judged as it is."""
     s = subject.kept() if subject.kept is not None and is_poor(subject.fix, tuning) else None
     p = protected.kept() if protected.kept is not None and is_poor(protected.fix, tuning) else None
     if s is None and p is None:
