@@ -380,16 +380,36 @@ def test_location_loss_raises_once_per_outage_and_clears_only_when_positions_are
 ) -> None:
     """A monitor on the move (every usable fix 200 m on: never at rest) that reports at random:
     location_loss is raised only after its short limit with no usable position, at most once per
-    such spell, and cleared only while usable positions are recent (younger than half the limit)."""
+    such spell, and cleared only while usable positions are recent: younger than half the limit in
+    force when it clears (the short limit, or more intervals of what the engine has learned of the
+    monitor's reporting by then, `location.allowed_s`)."""
     w = World(with_order=False)
     w.subject(0, near(3000), acc=10, speed=3.0)
     t, last_usable, metres = 0, 0, 3000.0
     spells, counted = 0, False  # spells with no usable position of at least the limit
+    raises, seen = 0, 0
+
+    def check(latest: int) -> None:
+        """The location lines since the last check, against the latest usable position then."""
+        nonlocal raises, seen
+        lines = [c for c in w.log if c.alert.kind is LOCATION]
+        every = w.engine._interval(ANKLE)
+        allowed = max(_SHORT, Tuning().location_intervals * (every or 0.0))
+        for c in lines[seen:]:
+            age = (c.at - at(0)).total_seconds() - latest
+            if c.change is Change.OPENED or (c.change is Change.UPDATED and c.alert.active):
+                raises += 1
+                assert age >= _SHORT
+            if c.change is Change.CLEARED:
+                assert age < allowed / 2, (age, allowed)
+        seen = len(lines)
+
     for gap, kind in plan:
         t += gap
         if not counted and t - last_usable >= _SHORT:  # its deadline comes with the tick
             spells, counted = spells + 1, True
         w.tick(at(t))
+        check(last_usable)  # a tick at the instant of a fix runs before the fix
         if kind == "fix":
             metres += 200.0
             w.subject(t, near(metres), acc=15, speed=3.0)
@@ -398,26 +418,5 @@ def test_location_loss_raises_once_per_outage_and_clears_only_when_positions_are
             w.subject(t, near(metres), acc=1500, source=FixSource.CELL)
         else:
             w.record(w.engine.on_heard(ANKLE, at(t), at(t)))
-    lines = [c for c in w.log if c.alert.kind is LOCATION]
-    raises = [
-        c for c in lines if c.change is Change.OPENED or (c.change is Change.UPDATED and c.alert.active)
-    ]
-    assert len(raises) <= spells
-    usable_times = [0, *_usable_times(plan)]
-    for c in lines:
-        seconds = (c.at - at(0)).total_seconds()
-        # the usable positions before it: a tick at the instant of a fix runs before the fix
-        latest = max(u for u in usable_times if u < seconds)
-        if c in raises:
-            assert seconds - latest >= _SHORT
-        if c.change is Change.CLEARED:
-            assert seconds - latest < _SHORT / 2
-
-
-def _usable_times(plan: list[tuple[int, str]]) -> list[int]:
-    t, found = 0, []
-    for gap, kind in plan:
-        t += gap
-        if kind == "fix":
-            found.append(t)
-    return found
+        check(last_usable)
+    assert raises <= spells
