@@ -84,11 +84,12 @@ def test_active_iff_effective_separation_within_warning_distance(
     effective = distance if coarse else max(0.0, distance - uncertainty)
     reach = o.warning_distance_m + (TUNING.margin(o.warning_distance_m) if held > CLEAR else 0.0)
     # entering the warning tier on the near edge alone needs someone moving (no speeds here), and on
-    # a lone coarse position a second one (`_seen_twice`: each judged fresh here); a coarse position
-    # cannot lower a tier held
+    # a lone coarse position a second one (`_seen_twice`: each judged fresh here) unless it is centred
+    # within the violation distance; a coarse position cannot lower a tier held
     entered = held > CLEAR or (
         not coarse and (distance <= o.warning_distance_m or effective <= o.violation_distance_m)
     )
+    entered = entered or (coarse and distance <= o.violation_distance_m)
     within = (effective <= reach and entered) or (coarse and held > CLEAR)
     assert (state.tier > CLEAR) is within
     # a pair that leaves every tier keeps its alert active for the hold (a pending clear)

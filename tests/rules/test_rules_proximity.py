@@ -587,8 +587,11 @@ def test_several_orders_on_one_subject_are_judged_each() -> None:
 def test_a_coarse_fix_can_warn_but_not_prove_a_violation() -> None:
     w = World()
     w.victim(0)
-    assert w.subject(10, near(50), acc=800.0, source=FixSource.CELL) == []  # a doubt
-    (opened,) = w.subject(15, near(60), acc=800.0, source=FixSource.CELL)
+    assert w.subject(5, near(300), acc=800.0, source=FixSource.CELL) == []  # a lone one: a doubt
+    # centred at her door, a lone coarse fix warns at once: it proves nothing more
+    (opened,) = w.subject(10, near(50), acc=800.0, source=FixSource.CELL)
     assert opened.alert.kind is WARN and opened.alert.facts.confidence is Confidence.COARSE
+    w.subject(15, near(60), acc=800.0, source=FixSource.CELL)
+    assert w.engine.book.for_key(opened.alert.key).kind is WARN  # type: ignore[union-attr]
     (escalated,) = w.subject(20, near(50), acc=5.0)
     assert escalated.change is Change.ESCALATED and escalated.alert.kind is VIOL

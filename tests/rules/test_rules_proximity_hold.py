@@ -41,8 +41,11 @@ def test_a_coarse_fix_far_away_neither_clears_nor_lowers_a_violation() -> None:
 def test_a_coarse_fix_with_its_centre_at_her_door_warns_but_never_proves_a_violation() -> None:
     w = World()
     w.victim(0, acc=10)
-    assert _proximity(w.subject(10, near(30), acc=900, source=FixSource.CELL)) == []  # one, still: a doubt
-    assert _proximity(w.subject(15, near(40), acc=900, source=FixSource.CELL)) == [(Change.OPENED, WARN)]
+    # one centred within the warning distance, still: a doubt (`_seen_twice`)
+    assert _proximity(w.subject(5, near(400), acc=900, source=FixSource.CELL)) == []
+    # one centred at her door: warned at once, a warning only
+    assert _proximity(w.subject(10, near(30), acc=900, source=FixSource.CELL)) == [(Change.OPENED, WARN)]
+    assert _proximity(w.subject(15, near(40), acc=900, source=FixSource.CELL)) == []
     assert _proximity(w.subject(20, near(10), acc=400)) == []  # GNSS, but 400 m: coarse too
     assert w.engine.book.for_key(KEY).kind is WARN  # type: ignore[union-attr]
     assert _proximity(w.subject(30, near(10), acc=10)) == [(Change.ESCALATED, VIOL)]

@@ -194,6 +194,8 @@ def assess(
         # near edge is enough to carry on: that is not a new raise. A coarse fix warns on its centre.)
         if not coarse and distance > order.warning_distance_m:
             tier = CLEAR  # the near edge alone: `moving`
+        elif coarse and distance <= order.violation_distance_m:
+            pass  # a coarse fix centred at her door: warned at once (it proves nothing more)
         elif coarse or (distance + uncertainty > order.warning_distance_m and is_poor(_poorer(s, p), tuning)):
             tier, doubt = _seen_twice(doubt, s, p, measured_at or at)
     brink = False
@@ -292,15 +294,17 @@ def _seen_twice(
     doubt: tuple[datetime, Brink] | None, s: Fix, p: Fix, measured: datetime
 ) -> tuple[int, tuple[datetime, Brink] | None]:
     """A new warning of a still pair that rests on one poor fix: the reported positions inside the
-    line, but a poor fix (`is_poor`) whose far edge is not, or a coarse fix (judged on its centre). Returns
-    (tier, the doubt pending after it). Raised when a newer fix of the party whose accuracy makes the
+    line, but a poor fix (`is_poor`) whose far edge is not, or a coarse fix (judged on its centre)
+    centred beyond the violation distance. Returns (tier, the doubt pending after it). Raised when a newer fix of the party whose accuracy makes the
     doubt now crosses the line again while the doubt is pending (`_pending_doubt`); until then
     nothing is raised.
 
     Neighbours 1.3 km apart at a 1 km line, at home on Wi-Fi fixes claiming 130-200 m, were put
     across it by one fix in the tail of its error (350-380 m off) a few times a day, the next fix
     back outside: a warning raised and cleared each time, the noisiest pair-days left. A cell fix's
-    centre, anywhere in a disc 1-2 km wide, did the same where no fine fix was recent. Such an
+    centre, anywhere in a disc 1-2 km wide, did the same where no fine fix was recent (one centred
+    within the violation distance, at her door, is warned at once: it proves nothing more, and a
+    centre that lands anywhere in such a disc lands there rarely by chance). Such an
     error has a long tail (an access point moved, a reflection, another cell) and is its own, the
     next fix's another: two in a row across the line is a man who is there. A GNSS fix jittering
     at the line is a man on the line, warned at once as before; so is a moving pair, or a sure one
