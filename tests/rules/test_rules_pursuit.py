@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from vigil.domain.alerts import Alert, AlertKey, AlertKind, AlertState, Facts
 from vigil.rules.pursuit import Pursuit
 
@@ -94,3 +97,45 @@ def test_after_a_restart_a_device_left_in_pursuit_with_no_danger_ends_after_the_
     assert modes(p) == []
     p.due(at(HOLD))
     assert modes(p) == [("AM-1", False, at(HOLD))]
+
+
+# --- the earliest deadline, kept as it goes --------------------------------------------------------
+
+_steps = st.lists(
+    st.tuples(
+        st.sampled_from(["danger", "safe", "request", "due", "settle"]),
+        st.sampled_from(["AM-1", "AM-2", "W-1"]),
+        st.sampled_from(["a-1", "a-2"]),
+        st.integers(min_value=0, max_value=400),  # the clock moves on this much
+        st.integers(min_value=1, max_value=600),  # a request's length
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_steps)
+def test_the_earliest_deadline_kept_as_it_goes_is_the_earliest_there_is(
+    steps: list[tuple[str, str, str, int, int]],
+) -> None:
+    """`next_due` is kept as times are added and worked out again only when the earliest goes: after
+    any sequence of dangers, their ends, requests, deadlines and a restart, it is the earliest of every
+    time held (a mutant that never works it out again, or keeps a time taken away, fails this)."""
+    p = Pursuit(HOLD)
+    t = 0
+    for kind, device, alert_id, advance, length in steps:
+        t += advance
+        one = replace(alert(), id=alert_id)
+        if kind == "danger":
+            p.follow(one, [device], at(t))
+        elif kind == "safe":
+            p.follow(replace(one, active=False), [device], at(t))
+        elif kind == "request":
+            p.request(device, "a doubted fix", at(t + length), at(t))
+        elif kind == "due":
+            p.due(at(t))
+        else:
+            p.settle(at(t))
+        held = list(p._ending.values())
+        held += [u for reasons in p._reasons.values() for u in reasons.values() if u is not None]
+        assert p.next_due() == (min(held) if held else None)

@@ -61,8 +61,8 @@ class Pursuit:
         self._on: set[str] = set()  # devices in pursuit now (as last asked)
         self._ending: dict[str, datetime] = {}  # devices with no reason left: when their mode ends
         self.changes: list[ModeChange] = []
-        # `next_due`, worked out again only after a change: the writer asks for it on every batch,
-        # and thousands of devices may be in pursuit at once.
+        # `next_due`, kept as times come (`_moved`) and worked out again only when the earliest
+        # goes: the writer asks for it on every batch, and thousands of devices may be in pursuit.
         self._due: datetime | None = None
         self._stale = False
 
@@ -131,14 +131,14 @@ class Pursuit:
         return device_id in self._on
 
     def _add(self, device_id: str, reason: str, until: datetime | None, at: datetime) -> None:
-        self._stale = True
         reasons = self._reasons.setdefault(device_id, {})
-        if until is None or (reason in reasons and reasons[reason] is None):
+        held = reasons.get(reason)
+        if until is None or (reason in reasons and held is None):
             reasons[reason] = None  # for as long as the alert stays a danger
         else:
-            held = reasons.get(reason)
             reasons[reason] = until if held is None else max(until, held)
-        self._ending.pop(device_id, None)
+        self._moved(held, reasons[reason])
+        self._moved(self._ending.pop(device_id, None), None)
         if device_id not in self._on:
             self._on.add(device_id)
             self.changes.append(ModeChange(device_id, True, reason, at))
@@ -147,7 +147,19 @@ class Pursuit:
         reasons = self._reasons.get(device_id)
         if reasons is None or reason not in reasons:
             return
-        self._stale = True
-        del reasons[reason]
+        self._moved(reasons.pop(reason), None)
         if not reasons and device_id in self._on:
+            self._moved(self._ending.get(device_id), at + self._hold)
             self._ending[device_id] = at + self._hold
+
+    def _moved(self, old: datetime | None, new: datetime | None) -> None:
+        """A time `next_due` looks at changed from `old` to `new` (None: none). The earliest is kept
+        as it goes, and worked out again (`_stale`) only when the earliest itself is taken away: an
+        alert that is a danger adds no time at all, and with thousands of devices in pursuit a scan
+        of every time after each of them was a cost on every batch."""
+        if old == new:
+            return
+        if old is not None and self._due is not None and old <= self._due:
+            self._stale = True
+        if new is not None and not self._stale and (self._due is None or new < self._due):
+            self._due = new
