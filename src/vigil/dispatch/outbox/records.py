@@ -28,7 +28,7 @@ def record(
     # One read for the batch's deliveries, not one per attempt: after a burst of alerts the
     # deliverer reports thousands of attempts, and on PostgreSQL each read is a round trip.
     ids = sorted({a.delivery_id for a in attempts})
-    found = conn.execute(select(t.deliveries).where(t.deliveries.c.id.in_(ids))) if ids else ()
+    found = conn.execute(select(*_READ).where(t.deliveries.c.id.in_(ids))) if ids else ()
     rows = {r.id: SimpleNamespace(**r._asdict()) for r in found}
     for attempt in attempts:
         row = rows.get(attempt.delivery_id)
@@ -48,9 +48,10 @@ def record(
             values["next_attempt_at"] = attempt.next_attempt_at
         if attempt.alarm and row.alarmed_at is None:
             values["alarmed_at"] = now
-        if attempt.body and not row.body:
+        if attempt.body and not row.has_body:
             # what was rendered and sent: kept, so a retry after a restart sends these very bytes
             values["body"] = attempt.body.decode()
+            row.has_body = True
         writes.setdefault(row.id, {}).update(values)
         # his id, for an alarm raised or cleared, or a target gone: most attempts need none
         needs_subject = (
@@ -79,6 +80,20 @@ def record(
                     other.state = "gone"
     _write(conn, writes)
     return changes
+
+
+# What `record` reads of a delivery: not its body (a rendered CAP, EIDO or CloudEvent, kilobytes
+# each, read back for every attempt only to see whether one was kept), just whether it has one.
+_READ = (
+    t.deliveries.c.id,
+    t.deliveries.c.state,
+    t.deliveries.c.attempts,
+    t.deliveries.c.alarmed_at,
+    t.deliveries.c.alert_id,
+    t.deliveries.c.target_id,
+    t.deliveries.c.created_at,
+    (t.deliveries.c.body != "").label("has_body"),
+)
 
 
 def _write(conn: Connection, writes: dict[int, dict[str, Any]]) -> None:
