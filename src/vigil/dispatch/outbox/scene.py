@@ -4,6 +4,7 @@ whereabouts its routing plan is drawn from. Read-only: it looks at the engine th
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -24,6 +25,49 @@ from vigil.store import tables as t
 HOME_LABELS = ("home", "자택", "집", "주거지")
 
 
+@dataclass(slots=True)
+class Known:
+    """What the registry says of the people and incidents a batch's pushes name, read in one query
+    each for the whole batch (`known`): after a burst of alerts, a read per push and person was a
+    round trip each on PostgreSQL. Anyone not in it is read on their own, as before."""
+
+    # (role, person) -> (name, phone, case reference): keyed by the kind too, since a subject and a
+    # protected person may share an id
+    people: dict[tuple[str, str], tuple[str, str, str]]
+    numbers: dict[str, str]  # incident -> its radio number
+
+
+def known(conn: Connection, alerts: Iterable[Alert], engine: SceneView) -> Known:
+    """The names and numbers a batch's pushes about `alerts` will ask for."""
+    subjects: set[str] = set()
+    victims: set[str] = set()
+    incidents: set[str] = set()
+    for alert in alerts:
+        order = engine.orders.get(alert.order_id or "")
+        subjects.update(x for x in (alert.subject_id, order.subject_id if order else None) if x)
+        victims.update(
+            x for x in (alert.protected_person_id, order.protected_person_id if order else None) if x
+        )
+        if alert.incident_id is not None:
+            incidents.add(alert.incident_id)
+    people: dict[tuple[str, str], tuple[str, str, str]] = {}
+    if subjects:
+        c = t.subjects.c
+        for row in conn.execute(select(c.id, c.name, c.case_reference).where(c.id.in_(sorted(subjects)))):
+            people["subject", row.id] = (row.name, "", row.case_reference)
+    if victims:
+        c = t.protected_persons.c
+        for row in conn.execute(select(c.id, c.name, c.phone).where(c.id.in_(sorted(victims)))):
+            people["protected_person", row.id] = (row.name, row.phone, "")
+    numbers: dict[str, str] = {}
+    if incidents:
+        c = t.incidents.c
+        numbers = {
+            r.id: r.number for r in conn.execute(select(c.id, c.number).where(c.id.in_(sorted(incidents))))
+        }
+    return Known(people, numbers)
+
+
 @dataclass(frozen=True, slots=True)
 class Scene:
     order: Order | None
@@ -33,14 +77,22 @@ class Scene:
     victim_at: Whereabouts | None
 
 
-def scene(conn: Connection, alert: Alert, engine: SceneView, now: datetime, stale_s: float) -> Scene:
+def scene(
+    conn: Connection,
+    alert: Alert,
+    engine: SceneView,
+    now: datetime,
+    stale_s: float,
+    found: Known | None = None,
+) -> Scene:
     """Who is involved, where they are now, and where each agency should go. `stale_s`: a fix older
-    than this no longer says where a person is (the police go to her home instead)."""
+    than this no longer says where a person is (the police go to her home instead). `found`: the
+    batch's names read already, if they were."""
     order = order_of(alert, engine, now)
     subject_id = alert.subject_id or (order.subject_id if order else None)
     victim_id = alert.protected_person_id or (order.protected_person_id if order else None)
-    subject = _party(conn, engine, subject_id, "subject", now)
-    victim = _party(conn, engine, victim_id, "protected_person", now)
+    subject = _party(conn, engine, subject_id, "subject", now, found)
+    victim = _party(conn, engine, victim_id, "protected_person", now, found)
     offender_at = routing.offender_whereabouts(subject.position, subject.area, stale_s) if subject else None
     victim_at = None
     # A flat battery is probation's business alone: no police leg.
@@ -74,20 +126,24 @@ def order_info(order: Order | None) -> OrderInfo | None:
     )
 
 
-def incident_number(conn: Connection, incident_id: str | None) -> str | None:
+def incident_number(conn: Connection, incident_id: str | None, found: Known | None = None) -> str | None:
     """The incident's radio number (written with the alert changes, before the pushes are staged)."""
     if incident_id is None:
         return None
-    found: str | None = conn.scalar(select(t.incidents.c.number).where(t.incidents.c.id == incident_id))
-    return found
+    if found is not None and incident_id in found.numbers:
+        return found.numbers[incident_id]
+    number: str | None = conn.scalar(select(t.incidents.c.number).where(t.incidents.c.id == incident_id))
+    return number
 
 
 def _party(
-    conn: Connection, engine: SceneView, person_id: str | None, role: str, now: datetime
+    conn: Connection, engine: SceneView, person_id: str | None, role: str, now: datetime, found: Known | None
 ) -> Party | None:
     if person_id is None:
         return None
-    if role == "subject":
+    if found is not None and (role, person_id) in found.people:
+        name, phone, reference = found.people[role, person_id]
+    elif role == "subject":
         row = conn.execute(
             select(t.subjects.c.name, t.subjects.c.case_reference).where(t.subjects.c.id == person_id)
         ).first()

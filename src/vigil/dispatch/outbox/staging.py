@@ -24,7 +24,7 @@ from vigil.dispatch.dossier import Dossier, PushType, Reference
 from vigil.dispatch.links import Holder, Issued
 from vigil.dispatch.outbox.messages import OutboxSettings, Pending
 from vigil.dispatch.outbox.records import alarm_signal
-from vigil.dispatch.outbox.scene import incident_number, order_info, scene
+from vigil.dispatch.outbox.scene import Known, incident_number, known, order_info, scene
 from vigil.dispatch.outbox.views import SceneView, StagingView
 from vigil.dispatch.routing import Target
 from vigil.dispatch.targets import load_targets
@@ -95,6 +95,7 @@ class Stager:
         """Stage the pushes these committed-to-be changes call for; returns the deliveries made,
         and the operators' alarms raised for pushes that could not be staged."""
         targets: list[Target] | None = None
+        names: Known | None = None  # read once the first push is due
         staged: list[Pending] = []
         alarms: list[AlertChange] = []
         changes = list(changes)
@@ -133,9 +134,11 @@ class Stager:
                 targets = [target for target in load_targets(conn) if target.enabled]
             if not targets:
                 continue  # no dispatch configured: nothing to render
+            if names is None:
+                names = known(conn, (c.alert for c in changes), engine)
             try:
                 with conn.begin_nested():
-                    staged += self.push(conn, change, kind, engine, targets, now)
+                    staged += self.push(conn, change, kind, engine, targets, now, found=names)
             except Exception as exc:
                 # A push that cannot be staged must not cost the devices their answer, nor be lost
                 # silently: the alert is committed, and the operators are alarmed that dispatch
@@ -163,12 +166,13 @@ class Stager:
         level: int = 0,
         only: Callable[[str], bool] = lambda _: True,
         reason: str = "",
+        found: Known | None = None,
     ) -> list[Pending]:
         """Write one push about `change` for the targets its plan names (of those `only` lets
         through), at escalation `level`: its identity and its draft, rendered after the commit by the
         deliverer (dispatch/draft.py). Returns the deliveries made (none: no one serves it)."""
         alert = change.alert
-        dossier = self._dossier(conn, change, kind, engine, targets, now, level, reason)
+        dossier = self._dossier(conn, change, kind, engine, targets, now, level, reason, found)
         chosen = [
             target for target in targets if target.id in routing.recipients(dossier.plan) and only(target.id)
         ]
@@ -289,9 +293,10 @@ class Stager:
         now: datetime,
         level: int,
         reason: str,
+        names: Known | None,
     ) -> Dossier:
         alert = change.alert
-        found = scene(conn, alert, engine, now, self.settings.stale_after_s)
+        found = scene(conn, alert, engine, now, self.settings.stale_after_s, names)
         history = self._pushed.get(alert.id)
         return Dossier(
             event_id=str(uuid.uuid4()),
@@ -307,7 +312,7 @@ class Stager:
             live_track_url=None,  # each target's own, set when its body is rendered
             references=tuple(history.references) if history else (),
             incident_id=alert.incident_id,
-            incident_number=incident_number(conn, alert.incident_id),
+            incident_number=incident_number(conn, alert.incident_id, names),
             incident_references=tuple(self._chains.get(alert.incident_id or "", ())),
             sender=self.settings.sender,
             source=self.settings.source,
