@@ -986,11 +986,15 @@ def _insert_fixes(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
     conn.exec_driver_sql(sql, rows)
 
 
-# Each column's type as PostgreSQL holds it, for the arrays `_insert_fixes_postgresql` sends.
-_FIX_ARRAYS = (
-    "varchar", "timestamptz", "float8", "float8", "float8", "float8", "float8", "varchar", "float8",
-    "timestamptz", "timestamptz", "varchar",
-)  # fmt: skip
+# Each column's type as PostgreSQL holds it, for the arrays `_insert_fixes_postgresql` sends (a
+# column added to FIX_COLUMNS without its type here fails at import, not on the first batch).
+_FIX_TYPES = {
+    "device_id": "varchar", "time": "timestamptz", "lat": "float8", "lon": "float8",
+    "accuracy_m": "float8", "speed_mps": "float8", "heading_deg": "float8", "source": "varchar",
+    "battery_pct": "float8", "received_at": "timestamptz", "device_time": "timestamptz",
+    "doubt": "varchar",
+}  # fmt: skip
+_FIX_ARRAYS = tuple(_FIX_TYPES[column] for column in FIX_COLUMNS)
 _FLOATS = frozenset(i for i, kind in enumerate(_FIX_ARRAYS) if kind == "float8")
 _FIX_UNNEST = (
     f"INSERT INTO fixes ({', '.join(FIX_COLUMNS)}) "
