@@ -329,12 +329,28 @@ def test_a_push_that_cannot_be_staged_alarms_in_the_same_commit(
     assert "dispatch_failure" in kinds and len(kinds) == 2  # the alert itself, and the alarm
 
 
+@pytest.fixture
+def any_db(database_url: str, receiver: Receiver) -> Iterator[Engine]:
+    """`db`'s scene on the test's backend (SQLite, and PostgreSQL where the test says both)."""
+    engine = open_engine(database_url)
+    bench.register(engine, bench.plan(3, 6), T0)
+    with engine.begin() as conn:
+        sync_env_target(conn, receiver.url + PATH, receiver.secrets[PATH], T0)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.both_backends
 def test_attempts_recorded_in_one_batch_are_written_together_each_delivery_ending_as_its_last_said(
-    db: Engine,
+    any_db: Engine,
 ) -> None:
     """The deliverer reports many attempts at once; they are written a statement per set of columns
-    (records.py `_write`), and a delivery reported twice ends as its later attempt says: a failure,
-    then the retry delivered, with the bytes sent kept from the first."""
+    (records.py `_write`; on PostgreSQL, one UPDATE joined to arrays of the values), and a delivery
+    reported twice ends as its later attempt says: a failure, then the retry delivered, with the
+    bytes sent kept from the first."""
+    db = any_db
     processor = _processor(db)
     pairs = driven_pairs(0, 2)
     for i, pair in enumerate(pairs):

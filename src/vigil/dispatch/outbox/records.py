@@ -105,6 +105,9 @@ def _write(conn: Connection, writes: dict[int, dict[str, Any]]) -> None:
         columns = tuple(sorted(values))
         groups.setdefault(columns, []).append({"b_id": delivery_id, **{f"b_{c}": values[c] for c in columns}})
     for columns, params in groups.items():
+        if conn.dialect.name == "postgresql" and all(c in _TYPES for c in columns):
+            _write_arrays(conn, columns, params)
+            continue
         statement = (
             update(t.deliveries)
             .where(t.deliveries.c.id == bindparam("b_id"))
@@ -112,6 +115,33 @@ def _write(conn: Connection, writes: dict[int, dict[str, Any]]) -> None:
         )
         conn.execute(statement, params)
     writes.clear()
+
+
+# The columns an attempt's record writes, as PostgreSQL holds them (`_write_arrays`).
+_TYPES = {
+    "attempts": "int8", "last_attempt_at": "timestamptz", "last_status": "int8", "last_error": "text",
+    "state": "text", "delivered_at": "timestamptz", "next_attempt_at": "timestamptz",
+    "alarmed_at": "timestamptz", "body": "text",
+}  # fmt: skip
+
+
+def _write_arrays(conn: Connection, columns: tuple[str, ...], params: list[dict[str, Any]]) -> None:
+    """One set of columns for many deliveries as one UPDATE joined to arrays of the new values, one
+    per column, in the binary format: an executemany, even pipelined, was a statement per delivery
+    for PostgreSQL to run and for psycopg to adapt (a tenth of a worker's time while a burst's pushes
+    were being delivered). The same rows change to the same values."""
+    names = ("id", *columns)
+    types = ("int8", *(_TYPES[c] for c in columns))
+    arrays = [[p["b_id"] for p in params], *([p[f"b_{c}"] for p in params] for c in columns)]
+    for i, kind in enumerate(types):
+        if kind == "int8":  # ints of any size as one type (psycopg picks one by the values)
+            arrays[i] = [None if v is None else int(v) for v in arrays[i]]
+    sets = ", ".join(f"{c} = v.{c}" for c in columns)
+    unnest = ", ".join(f"%b::{kind}[]" for kind in types)
+    sql = (
+        f"UPDATE deliveries AS d SET {sets} FROM unnest({unnest}) AS v({', '.join(names)}) WHERE d.id = v.id"
+    )
+    conn.exec_driver_sql(sql, tuple(arrays))
 
 
 def _gone(
