@@ -1010,7 +1010,9 @@ def _insert_fixes_postgresql(conn: Connection, rows: list[tuple[Any, ...]]) -> N
     halved and the server's fell by a third (docs/benchmarks.md, session 15). A fix already stored
     (a retried batch) is skipped as before. Numbers go as floats: a list that mixed ints and floats
     would be sent as whatever type its first one was."""
-    columns: list[list[Any]] = [list(column) for column in zip(*rows, strict=True)] if rows else []
+    if not rows:
+        return
+    columns: list[list[Any]] = [list(column) for column in zip(*rows, strict=True)]
     for index in _FLOATS:
         columns[index] = [None if v is None else float(v) for v in columns[index]]
     conn.exec_driver_sql(_FIX_UNNEST, tuple(columns))

@@ -62,6 +62,11 @@ def db(tmp_path: Path, receiver: Receiver) -> Iterator[Engine]:
     """Three subject-victim pairs under orders (violation 100 m), one target taking CAP and EIDO."""
     engine = open_engine(f"sqlite:///{tmp_path / 'vigil.db'}")
     migrate(engine)
+    yield from _scene(engine, receiver)
+
+
+def _scene(engine: Engine, receiver: Receiver) -> Iterator[Engine]:
+    """The pairs and the target on a migrated database; disposed of after the test."""
     bench.register(engine, bench.plan(3, 6), T0)
     with engine.begin() as conn:
         sync_env_target(conn, receiver.url + PATH, receiver.secrets[PATH], T0)
@@ -332,14 +337,7 @@ def test_a_push_that_cannot_be_staged_alarms_in_the_same_commit(
 @pytest.fixture
 def any_db(database_url: str, receiver: Receiver) -> Iterator[Engine]:
     """`db`'s scene on the test's backend (SQLite, and PostgreSQL where the test says both)."""
-    engine = open_engine(database_url)
-    bench.register(engine, bench.plan(3, 6), T0)
-    with engine.begin() as conn:
-        sync_env_target(conn, receiver.url + PATH, receiver.secrets[PATH], T0)
-    try:
-        yield engine
-    finally:
-        engine.dispose()
+    yield from _scene(open_engine(database_url), receiver)
 
 
 @pytest.mark.both_backends

@@ -192,11 +192,14 @@ def assess(
     if tier == WARNING and not state.holding and contact is None and not moving(s, p, tuning):
         # A new warning for a pair neither of whose receivers measures movement. (Within the hold the
         # near edge is enough to carry on: that is not a new raise. A coarse fix warns on its centre.)
+        # A coarse fix centred at her door is warned at once (it proves nothing more).
         if not coarse and distance > order.warning_distance_m:
             tier = CLEAR  # the near edge alone: `moving`
-        elif coarse and distance <= order.violation_distance_m:
-            pass  # a coarse fix centred at her door: warned at once (it proves nothing more)
-        elif coarse or (distance + uncertainty > order.warning_distance_m and is_poor(_poorer(s, p), tuning)):
+        elif (coarse and distance > order.violation_distance_m) or (
+            not coarse
+            and distance + uncertainty > order.warning_distance_m
+            and is_poor(_poorer(s, p), tuning)
+        ):
             tier, doubt = _seen_twice(doubt, s, p, measured_at or at)
     brink = False
     if not coarse and tier == VIOLATION and state.tier < VIOLATION and distance > order.violation_distance_m:
@@ -295,9 +298,9 @@ def _seen_twice(
 ) -> tuple[int, tuple[datetime, Brink] | None]:
     """A new warning of a still pair that rests on one poor fix: the reported positions inside the
     line, but a poor fix (`is_poor`) whose far edge is not, or a coarse fix (judged on its centre)
-    centred beyond the violation distance. Returns (tier, the doubt pending after it). Raised when a newer fix of the party whose accuracy makes the
-    doubt now crosses the line again while the doubt is pending (`_pending_doubt`); until then
-    nothing is raised.
+    centred beyond the violation distance. Returns (tier, the doubt pending after it). Raised when
+    a newer fix of the party whose accuracy makes the doubt now crosses the line again while the
+    doubt is pending (`_pending_doubt`); until then nothing is raised.
 
     Neighbours 1.3 km apart at a 1 km line, at home on Wi-Fi fixes claiming 130-200 m, were put
     across it by one fix in the tail of its error (350-380 m off) a few times a day, the next fix

@@ -24,9 +24,9 @@ class Tuning:
     # names none): a still pair's new warning that rests on one waits for a second fix across
     # (rules/proximity.py `_seen_twice`), as one on a Wi-Fi fix does.
     poor_accuracy_m: float = 100.0
-    # A still pair's new alert on a poor fix is judged on where the party has been at rest (his
-    # receiver's measured standstill within this window and his fixes since, combined by accuracy;
-    # domain/track.py `Track.kept`), the estimate loosening at walking pace between fixes.
+    # A pair's new tier on a poor fix of a party at rest is judged on where that party has been at
+    # rest (its receiver's measured standstill within this window and its fixes since, combined by
+    # accuracy; domain/track.py `Track.kept`), the estimate loosening at walking pace between fixes.
     rest_window_s: float = 600.0
     walk_mps: float = 1.5
     # A coarse fix (cell, or beyond coarse_accuracy_m) within this of a fine fix of the same person
