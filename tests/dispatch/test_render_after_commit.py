@@ -373,3 +373,38 @@ def test_attempts_recorded_in_one_batch_are_written_together_each_delivery_endin
     assert one.delivered_at is not None and one.last_attempt_at == at + timedelta(seconds=5)
     assert (two.state, two.attempts, two.last_status, two.last_error) == ("pending", 1, None, "refused")
     assert two.next_attempt_at == at + timedelta(seconds=5)
+
+
+@pytest.mark.both_backends
+def test_records_sent_one_by_one_in_a_batch_are_merged_and_each_answered_in_its_place(
+    any_db: Engine,
+) -> None:
+    """The deliverer sends a Record per attempt; a batch's runs of them are written as one
+    (processor `_records_together`) with reports in between, and each command still gets its own
+    answer at its own place: the reports' outcomes where the reports were."""
+    db = any_db
+    processor = _processor(db)
+    pairs = driven_pairs(0, 2)
+    for i, pair in enumerate(pairs):
+        _violate(processor, pair, T0 + timedelta(seconds=10 * i))
+    with db.connect() as conn:
+        ids = [r.id for r in conn.execute(select(t.deliveries.c.id).order_by(t.deliveries.c.id))]
+    first, second = ids[:2]
+    at = T0 + timedelta(minutes=1)
+    far = _fix(pairs[0].victim_device, at, pairs[0].victim)
+    commands = [
+        Record((Attempt(first, at, 503, "busy", next_attempt_at=at + timedelta(seconds=5), body=b"sent"),)),
+        Ingest([(0, far)], at),
+        Record((Attempt(second, at, 200, delivered=True, body=b"two"),)),
+        Record((Attempt(first, at + timedelta(seconds=5), 200, delivered=True, body=b"again"),)),
+    ]
+    results, _ = processor.run(commands, at + timedelta(seconds=5))
+    assert len(results) == 4
+    assert results[0] is None and results[2] is None and results[3] is None
+    assert results[1].stored == 1 and not results[1].errors
+    with db.connect() as conn:
+        rows = {
+            r.id: r for r in conn.execute(select(t.deliveries).where(t.deliveries.c.id.in_([first, second])))
+        }
+    assert (rows[first].state, rows[first].attempts, rows[first].body) == ("delivered", 2, "sent")
+    assert (rows[second].state, rows[second].attempts, rows[second].body) == ("delivered", 1, "two")
