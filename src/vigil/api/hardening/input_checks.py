@@ -37,8 +37,25 @@ SELF_CHECKED: Final = ("/v1/dispatch/callbacks/",)
 # verifier stores nothing of what it is sent.
 BINARY: Final = re.compile(r"^/v1/subjects/[^/]+/photo$|^/v1/evidence/verify$")
 
-# Cheap pre-check of a JSON body: only bodies with one of these are parsed here in full.
-_SUSPECT = re.compile(rb"\\u0000|\\u[dD][89abAB]|NaN|Infinity|[eE][+-]?[0-9]{3,}|(?<![.0-9])-?[0-9]{19,}")
+# Cheap pre-check of a JSON body: only a body that may hold a NUL or a lone surrogate escaped, a
+# NaN or an Infinity, an exponent of three digits or more, or a run of 19 digits or more is parsed
+# here in full (the parse decides; a body let through by mistake costs only that parse).
+_ESCAPES = re.compile(rb"\\u0000|\\u[dD][89abAB]")
+# Every digit read as 0 and every E as e: the numbers' shapes are then plain substrings, which
+# bytes.find scans at memory speed. One regular expression with all the shapes as alternatives
+# tried each at every byte: half a millisecond for a device's 14 kB post of 100 fixes, 5 us a fix.
+_SHAPES = bytes.maketrans(b"123456789E", b"000000000e")
+_LONG_RUN = b"0" * 19
+_EXPONENTS = (b"e000", b"e+000", b"e-000")
+
+
+def _suspect(body: bytes) -> bool:
+    if b"\\u" in body and _ESCAPES.search(body) is not None:
+        return True
+    if b"NaN" in body or b"Infinity" in body:
+        return True
+    shapes = body.translate(_SHAPES)
+    return _LONG_RUN in shapes or any(e in shapes for e in _EXPONENTS)
 
 
 class CleanUrl:
@@ -166,7 +183,7 @@ def _body_problem(scope: Scope, body: bytes) -> tuple[str, str | None] | None:
         return (NUL_REFUSED.format(where="form body"), None) if b"%00" in body or b"\x00" in body else None
     if b"\x00" in body:
         return NUL_REFUSED.format(where="body"), None
-    if "json" not in content_type or _SUSPECT.search(body) is None:
+    if "json" not in content_type or not _suspect(body):
         return None
     try:
         value = json.loads(body, parse_constant=_no_constant, parse_int=_int, parse_float=_float)
