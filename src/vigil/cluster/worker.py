@@ -28,7 +28,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -43,6 +43,7 @@ from vigil.cluster.steps import STEP
 from vigil.commands import Advance, Advances, Command, Fenced, Ingest, Offline, Reload, Tick
 from vigil.dispatch.deliverer import Deliverer
 from vigil.dispatch.outbox import Outbox, Pending
+from vigil.domain.model import Report
 from vigil.notify import records as notify_records
 from vigil.notify.messages import Notice
 from vigil.notify.sender import Sender
@@ -481,8 +482,9 @@ class Worker:
     async def _one_batch(self, messages: list[_Message | _Local]) -> None:
         now = self.clock()
         commands: list[Command[Any]] = []
-        # where each command's answer goes: a local future, a step's reply subject, or nowhere
-        sinks: list[Future[Any] | str | None] = []
+        # where each command's answer goes: a local future, a step's reply subject, or nowhere; a
+        # report's Ingest holds its partition here until `_posts_joined` (then nowhere)
+        sinks: list[Future[Any] | str | int | None] = []
         last: dict[int, int] = {}
         reloaded = False
         changes: list[str] = []  # the registry changes this batch applies, marked seen once committed
@@ -529,26 +531,27 @@ class Worker:
                 continue
             for command in await self._ingest(m):
                 commands.append(command)
-                sinks.append(None)
+                sinks.append(m.partition)
+        commands, answers = _posts_joined(commands, sinks)
         moves = tuple(Advance(p, self.offsets[p], seq, self.id) for p, seq in sorted(last.items()))
         advances = [Advances(moves)] if moves else []
         due = self.processor.engine.next_deadline()
         if due is not None and due <= now:
             commands.append(Tick())
-            sinks.append(None)
+            answers.append(None)
         if not commands and not advances:
             return
         try:
             results, published = await asyncio.to_thread(self.processor.run, [*advances, *commands], now)
         except Exception as exc:
-            for sink in sinks:
+            for sink in answers:
                 if isinstance(sink, Future) and not sink.done():
                     sink.set_exception(exc)  # a local command is not retried: its caller retries
             raise
         self.batches += 1
         self.applied += taken
         self.offsets.update(last)
-        for sink, result in zip(sinks, results[len(advances) :], strict=True):
+        for sink, result in zip(answers, results[len(advances) :], strict=True):
             if isinstance(sink, Future):
                 if not sink.done():
                     if isinstance(result, BaseException):
@@ -678,6 +681,49 @@ class Worker:
         if not reports:
             return []
         return [Ingest(tuple(enumerate(reports)), env.received_at, env.only_device, env.vet)]
+
+
+def _posts_joined(
+    commands: list[Command[Any]], sinks: list[Future[Any] | str | int | None]
+) -> tuple[list[Command[Any]], list[Future[Any] | str | None]]:
+    """The batch's commands with the parts of each post joined into one Ingest. An edge splits a
+    post's reports by partition (a gateway's 100 fixes touch ~50 of 64 partitions), and a worker's
+    batch holds the parts of a few posts interleaved. Each Ingest has its own clock receipt,
+    look-ups and flushes; joined, a post is judged once, as the embedded mode judges it.
+
+    A log message's Ingest comes with its partition in place of a sink (int). A part joins the
+    Ingest of its post (same receipt, device restriction, vetting) only where that keeps every
+    partition's reports in their log order: never ahead of an earlier part of its partition that
+    went elsewhere, never across any other command (a registry change, a last will, a step, a
+    local command). Within a partition is everything a rule needs together (partitions.py), so
+    each rule sees the reports as they came. The indices are the reports' places in the joined
+    Ingest (a worker answers no one with them)."""
+    kept: list[tuple[Command[Any], Future[Any] | str | None, list[Report] | None]] = []
+    open_at: dict[tuple[datetime, str | None, bool], int] = {}  # post -> place in `kept` of its Ingest
+    latest: dict[int, int] = {}  # partition -> place in `kept` of its latest report
+    for command, sink in zip(commands, sinks, strict=True):
+        if not (isinstance(command, Ingest) and isinstance(sink, int)):
+            kept.append((command, None if isinstance(sink, int) else sink, None))
+            open_at.clear()  # nothing moves across another command
+            continue
+        post = (command.received_at, command.only_device, command.vet)
+        place = open_at.get(post)
+        reports = [r for _, r in command.reports]
+        if place is not None and place >= latest.get(sink, -1):
+            joined = kept[place][2]
+            assert joined is not None
+            joined += reports
+        else:
+            place = open_at[post] = len(kept)
+            kept.append((command, None, reports))
+        latest[sink] = place
+    out = [
+        replace(c, reports=tuple(enumerate(r)))
+        if isinstance(c, Ingest) and r is not None and len(r) > len(c.reports)
+        else c
+        for c, _, r in kept
+    ]
+    return out, [sink for _, sink, _ in kept]
 
 
 def _unreadable(worker: str, m: _Message) -> None:
