@@ -1,6 +1,6 @@
 """A worker: owns a share of the log's partitions and runs the engine for them.
 
-    leases (NATS KV) ──► which partitions are mine (rendezvous hashing over the live workers)
+    leases (NATS KV) ──► which partitions are mine (rendezvous hashing, bounded loads)
     log (JetStream) ──► my partitions' messages, in order, from PostgreSQL's offsets
                          ──► processor (the same as in one process: rules, store, outbox, audit),
                              one transaction per batch with its partitions' new offsets (Advances)
