@@ -12,9 +12,9 @@ already on the log for the old partition are forwarded by whoever reads them the
 
 Ownership is rendezvous hashing with bounded loads over the live workers: each partition in turn
 goes to the worker with the highest hash of (partition, worker) that has not yet taken its share
-(P / W, rounded down; P mod W of them one more). Plain rendezvous hashing moves only what a joining or leaving worker gains or
-loses, but shares unevenly: 64 partitions over two workers came out 45/55 by work in the bench,
-and the busier one set the pace. Bounded, the shares differ by one partition at most, for about a
+(P / W, rounded down; P mod W of them one more). Plain rendezvous hashing moves only what a
+joining or leaving worker gains or loses, but shares unevenly: 64 partitions over two workers came
+out 45/55 by work in the bench. Bounded, the shares differ by one partition at most, for about a
 fifth more partitions moved when a worker joins (and a worker whose partitions change rebuilds
 its engine from the store anyway).
 """
