@@ -219,7 +219,10 @@ def test_a_protected_person_activates_her_account_and_signs_in(site: Site, phone
 
     # signing out ends the session; she signs in with her user id and password
     access = stored(page, "vigil.token")
-    page.locator("#main").get_by_role("button", name="Sign out").click()
+    # the screen changes at once; the session ends on the server when the logout is answered (after
+    # her alerts are stopped on this phone): wait for that answer, not for the screen
+    with page.expect_response(lambda r: r.url.endswith("/v1/auth/logout"), timeout=20_000):
+        page.locator("#main").get_by_role("button", name="Sign out").click()
     expect(page.locator("#signin-form")).to_be_visible()
     assert bearer(site, access) == 401
     page.locator("#signin-user").fill(user)
