@@ -139,3 +139,16 @@ def test_the_earliest_deadline_kept_as_it_goes_is_the_earliest_there_is(
         held = list(p._ending.values())
         held += [u for reasons in p._reasons.values() for u in reasons.values() if u is not None]
         assert p.next_due() == (min(held) if held else None)
+
+
+def test_a_warning_that_escalated_ends_with_its_violation() -> None:
+    """One alert, one danger: escalated from warning to violation and back (its kind changing), the
+    mode ends once after the hold when the alert clears (the warning's reason was left behind)."""
+    p = Pursuit(HOLD)
+    p.follow(alert(), ["AM-1"], at(0))
+    p.follow(alert(AlertKind.PROXIMITY_VIOLATION), ["AM-1"], at(60))
+    p.follow(alert(AlertKind.PROXIMITY_WARNING), ["AM-1"], at(120))  # back at warning range
+    p.follow(alert(AlertKind.PROXIMITY_VIOLATION, active=False), ["AM-1"], at(180))
+    assert p.next_due() == at(180 + HOLD)
+    p.due(at(180 + HOLD))
+    assert modes(p) == [("AM-1", True, at(0)), ("AM-1", False, at(180 + HOLD))]

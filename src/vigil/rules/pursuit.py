@@ -83,12 +83,19 @@ class Pursuit:
         if alert.kind not in KINDS:
             return
         reason = f"{alert.kind.value} {alert.id}"
+        # The same alert under a kind it had before is the same danger: a warning that escalated to
+        # a violation is one reason, not two (the warning's, never dropped, kept the mode on for
+        # ever after the violation cleared).
+        former = [f"{k.value} {alert.id}" for k in sorted(KINDS) if k is not alert.kind]
         if in_danger(alert):
             for device_id in devices:
                 self._add(device_id, reason, None, at)
+                for old in former:
+                    self._drop(device_id, old, at)
         else:
             for device_id in devices:
-                self._drop(device_id, reason, at)
+                for ended in (reason, *former):
+                    self._drop(device_id, ended, at)
 
     def request(self, device_id: str, reason: str, until: datetime, at: datetime) -> None:
         """A confirmation asked of one device, until `until`."""
