@@ -224,13 +224,18 @@ class _Replay:
         self.judge([*_registry(scenario)], scenario.start)
         for batch in _batches(scenario.messages):
             arrival = batch[0].received_at
-            self.clock(arrival)
+            self.clock(arrival, before=True)
             self.deliver(batch, arrival)
         self.clock(scenario.until)
 
-    def clock(self, until: datetime) -> None:
-        """Run every deadline due by `until`, each at exactly its own time."""
-        while (due := self.processor.engine.next_deadline()) is not None and due <= until:
+    def clock(self, until: datetime, *, before: bool = False) -> None:
+        """Run every deadline due by `until` (`before`: due before it), each at exactly its own time.
+        Before a batch, a deadline at the batch's own arrival waits for it: a report that arrives
+        exactly when its silence limit runs out is on time (a device reporting every 300 s on the
+        dot opened and cleared a signal_loss in the same second at every report)."""
+        while (due := self.processor.engine.next_deadline()) is not None and (
+            due < until or (due == until and not before)
+        ):
             self.judge([Tick()], due)
         self.virtual.now = until
 
