@@ -6,9 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 from vigil.domain import geo
 from vigil.domain.model import Fix, FixSource
-from vigil.domain.track import Track, Whereabouts, fuse
+from vigil.domain.track import WORN_CURRENT_S, Track, Whereabouts, fuse
 
 T0 = datetime(2026, 5, 11, 3, 0, tzinfo=UTC)
+
+WORN = WORN_CURRENT_S  # a body-worn device's standing, at the usual reporting rates
 
 
 def at(seconds: float) -> datetime:
@@ -62,31 +64,31 @@ def test_a_repeated_instant_is_not_held_twice() -> None:
 
 def test_fusion_prefers_a_current_body_worn_device_over_a_fresher_phone() -> None:
     ankle, phone = fx("ankle", 0), fx("phone", 50)
-    assert fuse([(ankle, True), (phone, False)]) is ankle
+    assert fuse([(ankle, WORN), (phone, 0.0)]) is ankle
     # the body-worn device silent for more than 15 minutes: the phone is all there is
-    assert fuse([(ankle, True), (fx("phone", 1000), False)]).device_id == "phone"  # type: ignore[union-attr]
+    assert fuse([(ankle, WORN), (fx("phone", 1000), 0.0)]).device_id == "phone"  # type: ignore[union-attr]
 
 
 def test_fusion_among_equally_fresh_fixes_takes_the_most_accurate() -> None:
     watch, ankle = fx("watch", 20, acc=25.0), fx("ankle", 0, acc=5.0)
-    assert fuse([(watch, True), (ankle, True)]) is ankle
-    assert fuse([(fx("watch", 100, acc=25.0), True), (ankle, True)]).device_id == "watch"  # type: ignore[union-attr]
+    assert fuse([(watch, WORN), (ankle, WORN)]) is ankle
+    assert fuse([(fx("watch", 100, acc=25.0), WORN), (ankle, WORN)]).device_id == "watch"  # type: ignore[union-attr]
 
 
 def test_the_live_position_never_moves_back_in_time() -> None:
     her = Whereabouts("p")
-    assert her.add(fx("phone", 120), worn=False) == (True, True)
+    assert her.add(fx("phone", 120), worn=0.0) == (True, True)
     # her watch's fix from before, received late: held in its own track, not made live
-    assert her.add(fx("watch", 30), worn=True) == (True, False)
+    assert her.add(fx("watch", 30), worn=WORN) == (True, False)
     assert her.latest == fx("phone", 120)
-    assert her.add(fx("watch", 150), worn=True) == (True, True)
+    assert her.add(fx("watch", 150), worn=WORN) == (True, True)
     assert her.at(at(60)) == fx("watch", 30)
 
 
 def test_a_device_taken_away_no_longer_places_its_person() -> None:
     him = Whereabouts("s")
-    him.add(fx("ankle", 0), worn=True)
-    him.add(fx("phone", 10, lat=38.0), worn=False)
+    him.add(fx("ankle", 0), worn=WORN)
+    him.add(fx("phone", 10, lat=38.0), worn=0.0)
     assert him.latest is not None and him.latest.device_id == "ankle"
     assert him.drop("ankle")
     assert him.latest is not None and him.latest.device_id == "phone"
@@ -94,8 +96,8 @@ def test_a_device_taken_away_no_longer_places_its_person() -> None:
 
 def test_speed_is_never_derived_across_devices() -> None:
     him = Whereabouts("s")
-    him.add(fx("ankle", 0), worn=True)
-    him.add(fx("phone", 30, lat=37.6), worn=False)
+    him.add(fx("ankle", 0), worn=WORN)
+    him.add(fx("phone", 30, lat=37.6), worn=0.0)
     assert him.before(fx("ankle", 60)) == fx("ankle", 0)
     assert him.before(fx("phone", 60)) == fx("phone", 30, lat=37.6)
 
@@ -103,10 +105,10 @@ def test_speed_is_never_derived_across_devices() -> None:
 def test_the_past_from_the_store_completes_memory_for_one_batch() -> None:
     her = Whereabouts("p")
     for t in range(0, 3600, 60):
-        her.add(fx("w", t, lat=37.5 + t / 1e5), worn=True, keep_s=1200, keep_n=100)
+        her.add(fx("w", t, lat=37.5 + t / 1e5), worn=WORN, keep_s=1200, keep_n=100)
     assert not her.answers(at(600))
     stored = [fx("w", t, lat=37.5 + t / 1e5) for t in range(0, 1200, 60)]
-    recalled = her.with_past(stored, lambda _: True)
+    recalled = her.with_past(stored, lambda _: WORN)
     assert recalled.answers(at(600))
     assert recalled.at(at(610)) == fx("w", 600, lat=37.506)
     assert len(her.devices["w"].history) == 21  # memory itself is unchanged
@@ -187,3 +189,12 @@ def test_the_estimate_loosens_at_walking_pace_so_a_slow_walk_is_followed() -> No
     kept = _kept(t, fix)
     assert kept is not None
     assert geo.distance_m(_LAT, _LON, kept.lat, kept.lon) > 400.0  # he is ~560 m on, not at the start
+
+
+def test_a_slow_body_worn_device_stands_for_its_wearer_for_two_of_its_intervals() -> None:
+    """A monitor reporting every 40 minutes is current for 80 after its fix (engine `_worn_s`): the
+    phone left at home, fresher between its reports, does not take its place."""
+    ankle, phone = fx("ankle", 0), fx("phone", 30 * 60, lat=38.0)
+    assert fuse([(ankle, 2 * 40 * 60.0), (phone, 0.0)]) is ankle
+    assert fuse([(ankle, WORN), (phone, 0.0)]) is phone  # at the usual 15 minutes it would lose
+    assert fuse([(ankle, 2 * 40 * 60.0), (fx("phone", 81 * 60), 0.0)]).device_id == "phone"  # type: ignore[union-attr]

@@ -36,6 +36,8 @@ KEEP_N = 16
 # A body-worn device stands for the person while its newest fix is at most this much older than the
 # newest fix of any of the person's devices; beyond it (switched off, cut off) the others take over.
 WORN_CURRENT_S = 900.0
+# A body-worn device that reports less often stands for this many of its intervals (engine `_worn_s`).
+WORN_INTERVALS = 2.0
 # Fixes of one class this close in time to its newest are equally fresh: the more accurate wins.
 SAME_MOMENT_S = 30.0
 # Speed is derived from two fixes only when they are close enough in time to describe one movement.
@@ -54,7 +56,9 @@ class Track:
     """One device's fixes, oldest first."""
 
     device_id: str
-    worn: bool = False
+    # How long the device's fix stands for the person against a fresher one of another of their
+    # devices: 0 for one that is not body-worn (a phone, a beacon), else `WORN_CURRENT_S` or more.
+    worn: float = 0.0
     history: list[Fix] = field(default_factory=list)
     # True while the track holds every fix the device ever sent before its newest: nothing dropped
     # by the window and nothing left in the store at a restart.
@@ -200,7 +204,7 @@ class Whereabouts:
     def track(self, device_id: str) -> Track | None:
         return self.devices.get(device_id)
 
-    def add(self, fix: Fix, worn: bool, keep_s: float = KEEP_S, keep_n: int = KEEP_N) -> tuple[bool, bool]:
+    def add(self, fix: Fix, worn: float, keep_s: float = KEEP_S, keep_n: int = KEEP_N) -> tuple[bool, bool]:
         """Hold a fix in its device's track: (held, live): live when the fused position changed."""
         track = self.devices.get(fix.device_id)
         if track is None:
@@ -279,7 +283,7 @@ class Whereabouts:
         )
         return max((f for f in found if f is not None), key=_time, default=None)
 
-    def with_past(self, fixes: Iterable[Fix], worn: Callable[[str], bool]) -> Whereabouts:
+    def with_past(self, fixes: Iterable[Fix], worn: Callable[[str], float]) -> Whereabouts:
         """A copy that also holds `fixes` (read back from the store), complete over their span, for
         judging late fixes; nothing is trimmed from it and it is dropped after use."""
         copy = Whereabouts(self.person_id)
@@ -296,17 +300,17 @@ class Whereabouts:
         return copy
 
 
-def fuse(candidates: Iterable[tuple[Fix | None, bool]]) -> Fix | None:
-    """The person's position from their devices' fixes (each with whether its device is body-worn):
-    body-worn first while current, then the freshest, then the most accurate of equally fresh ones."""
+def fuse(candidates: Iterable[tuple[Fix | None, float]]) -> Fix | None:
+    """The person's position from their devices' fixes (each with how long its device's fix stands
+    for the person, `Track.worn`: 0 if it is not body-worn): body-worn first while current, then the
+    freshest, then the most accurate of equally fresh ones."""
     pool = [(f, worn) for f, worn in candidates if f is not None]
     if not pool:
         return None
     if len(pool) == 1:
         return pool[0][0]
     newest = max(f.time for f, _ in pool)
-    current = newest - timedelta(seconds=WORN_CURRENT_S)
-    worn = [f for f, w in pool if w and f.time >= current]
+    worn = [f for f, w in pool if w > 0 and f.time >= newest - timedelta(seconds=w)]
     chosen = worn or [f for f, _ in pool]
     top = max(f.time for f in chosen)
     moment = top - timedelta(seconds=SAME_MOMENT_S)

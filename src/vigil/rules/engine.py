@@ -60,7 +60,7 @@ from vigil.domain.model import (
     ZoneKind,
 )
 from vigil.domain.plausibility import Doubt
-from vigil.domain.track import BODY_WORN, Track, Whereabouts, fuse, position
+from vigil.domain.track import BODY_WORN, WORN_CURRENT_S, WORN_INTERVALS, Track, Whereabouts, fuse, position
 from vigil.rules import (
     between,
     ble,
@@ -368,7 +368,7 @@ class Engine:
             device = self.devices.get(fix.device_id)
             if device is not None and device.person_id is not None:
                 where = self.tracks.setdefault(device.person_id, Whereabouts(device.person_id))
-                where.add(fix, device.kind in BODY_WORN, self.tuning.keep_s, self.tuning.keep_n)
+                where.add(fix, self._worn_s(device), self.tuning.keep_s, self.tuning.keep_n)
                 if location.limit(device, self.tuning) is not None:
                     # the location clock carries on from his last usable position (and whether he
                     # was at rest): a restart must not start every indoor monitor's spell afresh
@@ -581,7 +581,7 @@ class Engine:
         pending = self._suspects.pop(r.device.id, None) if self._suspects else None
         if pending is not None and movement.agrees(pending, fix, tuning):
             # Confirmed: he really was where the doubted fix said; it becomes a good fix.
-            r.track.add(pending.fix, r.device.kind in BODY_WORN, tuning.keep_s, tuning.keep_n)
+            r.track.add(pending.fix, self._worn_s(r.device), tuning.keep_s, tuning.keep_n)
             anchor = pending.fix
         doubt = movement.suspect(anchor, fix, tuning)
         if doubt is not None and anchor is not None:
@@ -592,14 +592,14 @@ class Engine:
     def _recent(self, r: _Report) -> bool:
         """A fix older than the late horizon is stored for the record, too old to act on."""
         if r.now - r.position.time > self._horizon:
-            r.track.add(r.position, r.device.kind in BODY_WORN, self.tuning.keep_s, self.tuning.keep_n)
+            r.track.add(r.position, self._worn_s(r.device), self.tuning.keep_s, self.tuning.keep_n)
             return False
         return True
 
     def _tracked(self, r: _Report) -> bool:
         """Into the person's track: live when it becomes (or confirms) the person's position."""
         where, tuning = r.track, self.tuning
-        _, r.live = where.add(r.position, r.device.kind in BODY_WORN, tuning.keep_s, tuning.keep_n)
+        _, r.live = where.add(r.position, self._worn_s(r.device), tuning.keep_s, tuning.keep_n)
         if self._suspects and r.newest and self._corroborates(where, r.device, r.position):
             r.live = True  # another device's doubted fix is confirmed: the person is judged again
         if r.live:
@@ -658,7 +658,7 @@ class Engine:
                 continue
             del self._suspects[other_id]
             other = self.devices[other_id]
-            where.add(pending.fix, other.kind in BODY_WORN, self.tuning.keep_s, self.tuning.keep_n)
+            where.add(pending.fix, self._worn_s(other), self.tuning.keep_s, self.tuning.keep_n)
             confirmed = True
         return confirmed
 
@@ -995,7 +995,7 @@ class Engine:
             for device_id, track in where.devices.items()
         ]
         if fix.device_id not in where.devices:
-            candidates.append((fix, device.kind in BODY_WORN))
+            candidates.append((fix, self._worn_s(device)))
         return fuse(candidates)
 
     # --- the past from the store ----------------------------------------------------------------
@@ -1035,9 +1035,20 @@ class Engine:
         base = self._past.get(person, where)
         self._past[person] = base.with_past(fixes, self._worn)
 
-    def _worn(self, device_id: str) -> bool:
+    def _worn(self, device_id: str) -> float:
         device = self.devices.get(device_id)
-        return device is not None and device.kind in BODY_WORN
+        return 0.0 if device is None else self._worn_s(device)
+
+    def _worn_s(self, device: Device) -> float:
+        """How long the device's fix stands for its wearer against a fresher fix of another of their
+        devices (`track.fuse`): a body-worn one while current, `WORN_CURRENT_S` or two of its
+        reporting intervals if it reports less often (configured or learned); a phone or beacon, 0.
+        A monitor set to report every 40 minutes lost to the phone left at home between reports,
+        which cleared her violation at every report and opened it again at the next."""
+        if device.kind not in BODY_WORN:
+            return 0.0
+        every = self._interval(device.id)
+        return WORN_CURRENT_S if every is None else max(WORN_CURRENT_S, WORN_INTERVALS * every)
 
     def forget(self) -> None:
         """Drop what `recall` handed in: memory stays bounded between batches."""
