@@ -112,7 +112,7 @@ def test_after_the_hold_a_new_approach_is_a_new_raise() -> None:
     w.tick(at(100 + HOLD))
     w.victim(2000, acc=10)
     (back,) = [c for c in w.subject(2000, near(300), acc=10) if c.alert.key == KEY]
-    assert (back.change, back.alert.active) == (Change.UPDATED, True)  # the same open alert, again
+    assert (back.change, back.alert.active) == (Change.OPENED, True)  # a new alert: the last cleared
     assert (back.alert.facts.tier, back.alert.facts.peak_tier) == ("warning", "warning")
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -339,10 +339,15 @@ def _peaked(old: Facts, new: Facts) -> Facts:
 class AlertBook:
     """The open alerts (not yet resolved or false_alarm), one per key. Pure: ids and time are given."""
 
-    def __init__(self, new_id: Callable[[], str]) -> None:
+    def __init__(self, new_id: Callable[[], str], same_within_s: float = 900.0) -> None:
         self._new_id = new_id
         self._by_key: dict[AlertKey, Alert] = {}
         self._by_id: dict[str, Alert] = {}
+        # A danger back this soon after its alert cleared is the same alert, active again; later, a
+        # new one (`apply`). When each cleared alert cleared (memory only: after a restart, a danger
+        # back is a new alert).
+        self._same_within = timedelta(seconds=same_within_s)
+        self._cleared_at: dict[str, datetime] = {}
 
     def __iter__(self) -> Iterator[Alert]:
         return iter(self._by_id.values())
@@ -357,12 +362,17 @@ class AlertBook:
         return self._by_key.get(key)
 
     def restore(self, alert: Alert) -> None:
-        """Take back an open alert from storage at start-up."""
+        """Take back an open alert from storage at start-up (several may share a key: `_put`)."""
         self._put(alert)
 
     def apply(self, signal: Signal, now: datetime) -> AlertChange | None:
         current = self._by_key.get(signal.key)
-        if current is None:
+        if current is None or (signal.active and signal.onset and self._ended(current, now)):
+            # Nothing open; or this key's alert cleared a while ago (`same_within_s`) and a danger
+            # begins again: a new alert, raised as such (the next evening's breach is not
+            # yesterday's: it must sound and be pushed as new). The cleared one stays open for its
+            # operator to close. A danger back soon after the clear (a zone's edge crossed again, a
+            # report lost twice) is the same alert, active again.
             if not (signal.active and signal.onset):
                 return None  # nothing open, nothing new: a person closed it while it still held
             alert = Alert(
@@ -387,6 +397,7 @@ class AlertBook:
                 return None
             # say where things stand now (the breach itself stays in the timeline)
             facts = current.facts if signal.facts == Facts() else _peaked(current.facts, signal.facts)
+            self._cleared_at[current.id] = now
             return self._record(
                 replace(current, active=False, facts=facts, updated_at=now), Change.CLEARED, now
             )
@@ -402,6 +413,13 @@ class AlertBook:
             )
             return self._record(updated, Change.UPDATED, now)
         return None
+
+    def _ended(self, alert: Alert, now: datetime) -> bool:
+        """The alert cleared more than `same_within_s` ago (or before a restart)."""
+        if alert.active:
+            return False
+        cleared = self._cleared_at.get(alert.id)
+        return cleared is None or now - cleared > self._same_within
 
     def move(self, alert_id: str, target: AlertState, *, actor: str, now: datetime, note: str) -> AlertChange:
         """Take a lifecycle step; refuses an illegal one and changes nothing."""
@@ -425,12 +443,24 @@ class AlertBook:
         self, alert: Alert, change: Change, now: datetime, actor: str = "vigil", note: str = ""
     ) -> AlertChange:
         if alert.state in TERMINAL:
-            self._by_key.pop(alert.key, None)
+            held = self._by_key.get(alert.key)
+            if held is not None and held.id == alert.id:
+                self._by_key.pop(alert.key, None)
             self._by_id.pop(alert.id, None)
+            self._cleared_at.pop(alert.id, None)
         else:
             self._put(alert)
         return AlertChange(alert=alert, change=change, at=now, actor=actor, note=note)
 
     def _put(self, alert: Alert) -> None:
-        self._by_key[alert.key] = alert
+        """Held by id; and by key unless another alert of the key stands for it: several may share a
+        key (a cleared one awaiting its operator, and the danger's new one), and the key goes to the
+        active one, else to the one opened last (an operator's step on the old one leaves it so)."""
         self._by_id[alert.id] = alert
+        held = self._by_key.get(alert.key)
+        if (
+            held is None
+            or held.id == alert.id
+            or (alert.active, alert.opened_at) > (held.active, held.opened_at)
+        ):
+            self._by_key[alert.key] = alert

@@ -101,7 +101,8 @@ class Engine:
         counter = itertools.count(1)
         incident_counter = itertools.count(1)
         self.tuning = tuning or Tuning()
-        self.book = AlertBook(new_id or (lambda: f"a-{next(counter)}"))
+        # a danger back within a tier's hold after its alert cleared is that alert again; later, new
+        self.book = AlertBook(new_id or (lambda: f"a-{next(counter)}"), self.tuning.tier_hold_s)
         self.incidents = IncidentBook(
             new_incident_id or (lambda: f"i-{next(incident_counter)}"), self.tuning.incident_window_s
         )
