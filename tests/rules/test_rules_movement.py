@@ -157,3 +157,13 @@ def test_a_doubted_cell_fix_defers_to_her_last_fine_fix_as_any_cell_fix_does() -
     assert w.report(WATCH, 105, near(400, 90), acc=757.0, source=FixSource.CELL) == []
     assert WATCH in w.engine._suspects  # held aside as doubted all the same
     assert w.open_alerts() == []
+
+
+def test_an_unconfirmed_warning_gives_no_speed_or_time_to_contact_from_the_fix_not_believed() -> None:
+    """Speeds, closing speeds and time to contact come from plausible fixes only: a jump to her door
+    whose receiver claims 20 m/s says nothing of how fast he closes on her."""
+    w = _at_home()
+    (raised,) = w.subject(550, near(50, 0), acc=8, speed=20.0, heading=180.0)  # 1.7 km in 10 s
+    facts = raised.alert.facts
+    assert facts.unconfirmed
+    assert (facts.closing_speed_mps, facts.time_to_contact_s, facts.subject_speed_mps) == (None, None, None)

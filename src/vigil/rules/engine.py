@@ -710,9 +710,14 @@ class Engine:
             ):
                 # the good fix it jumped from and the doubted one: what an operator weighs
                 evidence = (position(anchor, now), position(fix, now))
+                # No closing speed or time to contact (nor his speed, if it is his fix): they would be
+                # worked out from the very fix not believed; they come from plausible fixes only.
+                his = person == order.subject_id
                 facts = replace(
                     verdict.facts, confidence=Confidence.POSSIBLE, unconfirmed=True, evidence=evidence,
                     tier="warning", peak_tier="warning",  # at most a warning until it is confirmed
+                    closing_speed_mps=None, time_to_contact_s=None,
+                    subject_speed_mps=None if his else verdict.facts.subject_speed_mps,
                 )  # fmt: skip
                 verdicts.append(replace(verdict, kind=AlertKind.PROXIMITY_WARNING, facts=facts))
         return self._apply(verdicts, now)
