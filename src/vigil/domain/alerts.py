@@ -337,7 +337,8 @@ def _peaked(old: Facts, new: Facts) -> Facts:
 
 
 class AlertBook:
-    """The open alerts (not yet resolved or false_alarm), one per key. Pure: ids and time are given."""
+    """The open alerts (not yet resolved or false_alarm). Pure: ids and time are given. One per key is
+    active at most; a key may also hold cleared ones awaiting their operators (`apply`, `_put`)."""
 
     def __init__(self, new_id: Callable[[], str], same_within_s: float = 900.0) -> None:
         self._new_id = new_id
