@@ -184,6 +184,18 @@ def assess(
         tier = max(state.tier, min(tier, WARNING))
     elif deferred and tier > max(state.tier, WARNING):
         tier = max(state.tier, WARNING)
+    if (
+        contact is None
+        and (p.time - s.time).total_seconds() > tuning.stale_after_s
+        and tier > max(state.tier, WARNING)
+    ):
+        # His position much older than hers (a silent monitor; a late batch's newest fix judged
+        # against where she is now: the late path judges it against where she was then) can warn,
+        # but cannot prove him within the violation distance of where she is now: it says where he
+        # was. Her arriving where he was 40 minutes, or 23 hours, before is a warning with `stale`,
+        # not a violation pushed to police. (Her position older than his still can: she is likely
+        # still where she was, at home; and his tag seen by her device is proof on its own.)
+        tier = max(state.tier, WARNING)
     if tier > state.tier and not coarse:
         rested = _rested_tier(order, state, subject, protected, tuning)
         if rested is not None:
