@@ -77,14 +77,17 @@ class PrivateNats:
 
     def start(self) -> None:
         assert self.process is None or self.process.poll() is not None, "already running"
+        # "Server is ready" comes after JetStream has read its store back: clients are served. The
+        # earlier starts' lines are counted before this one's server runs: it can be ready in a few
+        # milliseconds, before a loaded machine gets back to this thread (counted after, its line was
+        # taken for an old one and the wait timed out with the server up: a CI failure).
+        starts = self.log.read_text(errors="replace").count("Server is ready") if self.log.exists() else 0
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
                 [NATS_SERVER, "-js", "-sd", str(self.store), "-p", str(self.port), "-a", "127.0.0.1"],
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        # "Server is ready" comes after JetStream has read its store back: clients are served.
-        starts = self.log.read_text(errors="replace").count("Server is ready")
         _wait(lambda: self.log.read_text(errors="replace").count("Server is ready") > starts, "nats-server")
 
     def kill(self) -> None:
