@@ -340,6 +340,18 @@ def any_db(database_url: str, receiver: Receiver) -> Iterator[Engine]:
     yield from _scene(open_engine(database_url), receiver)
 
 
+def _two_pushed(db: Engine) -> tuple[Processor, list[Pair], int, int]:
+    """Two pairs' violations, each pushed: the processor, the pairs, the first two deliveries."""
+    processor = _processor(db)
+    pairs = driven_pairs(0, 2)
+    for i, pair in enumerate(pairs):
+        _violate(processor, pair, T0 + timedelta(seconds=10 * i))
+    with db.connect() as conn:
+        ids = [r.id for r in conn.execute(select(t.deliveries.c.id).order_by(t.deliveries.c.id))]
+    assert len(ids) >= 2
+    return processor, pairs, ids[0], ids[1]
+
+
 @pytest.mark.both_backends
 def test_attempts_recorded_in_one_batch_are_written_together_each_delivery_ending_as_its_last_said(
     any_db: Engine,
@@ -349,14 +361,7 @@ def test_attempts_recorded_in_one_batch_are_written_together_each_delivery_endin
     reported twice ends as its later attempt says: a failure, then the retry delivered, with the
     bytes sent kept from the first."""
     db = any_db
-    processor = _processor(db)
-    pairs = driven_pairs(0, 2)
-    for i, pair in enumerate(pairs):
-        _violate(processor, pair, T0 + timedelta(seconds=10 * i))
-    with db.connect() as conn:
-        ids = [r.id for r in conn.execute(select(t.deliveries.c.id).order_by(t.deliveries.c.id))]
-    assert len(ids) >= 2
-    first, second = ids[0], ids[1]
+    processor, _, first, second = _two_pushed(db)
     at = T0 + timedelta(minutes=1)
     attempts = (
         Attempt(first, at, 503, "busy", next_attempt_at=at + timedelta(seconds=5), body=b"sent bytes"),
@@ -383,13 +388,7 @@ def test_records_sent_one_by_one_in_a_batch_are_merged_and_each_answered_in_its_
     (processor `_records_together`) with reports in between, and each command still gets its own
     answer at its own place: the reports' outcomes where the reports were."""
     db = any_db
-    processor = _processor(db)
-    pairs = driven_pairs(0, 2)
-    for i, pair in enumerate(pairs):
-        _violate(processor, pair, T0 + timedelta(seconds=10 * i))
-    with db.connect() as conn:
-        ids = [r.id for r in conn.execute(select(t.deliveries.c.id).order_by(t.deliveries.c.id))]
-    first, second = ids[:2]
+    processor, pairs, first, second = _two_pushed(db)
     at = T0 + timedelta(minutes=1)
     far = _fix(pairs[0].victim_device, at, pairs[0].victim)
     commands = [

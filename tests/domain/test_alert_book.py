@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 
-from vigil.domain.alerts import AlertBook, AlertKey, AlertKind, AlertState, Change, Facts, Signal
+from vigil.domain.alerts import AlertBook, AlertChange, AlertKey, AlertKind, AlertState, Change, Facts, Signal
 
 T0 = datetime(2026, 5, 11, 12, 0, tzinfo=UTC)
 KEY = AlertKey("signal", "S1", "AM-1")
@@ -26,6 +26,16 @@ def at(minutes: float) -> datetime:
     return T0 + timedelta(minutes=minutes)
 
 
+def _cleared_then_new() -> tuple[AlertBook, AlertChange, AlertChange]:
+    """An outage that cleared after 5 minutes, and another 55 minutes later: two alerts."""
+    book = _book()
+    first = book.apply(_signal(True), at(0))
+    book.apply(_signal(False), at(5))
+    second = book.apply(_signal(True), at(60))
+    assert first is not None and second is not None
+    return book, first, second
+
+
 def test_a_danger_back_within_the_window_is_the_same_alert_and_later_a_new_one() -> None:
     book = _book()
     opened = book.apply(_signal(True), at(0))
@@ -42,11 +52,7 @@ def test_a_danger_back_within_the_window_is_the_same_alert_and_later_a_new_one()
 
 
 def test_a_step_on_the_cleared_alert_leaves_the_key_with_the_new_one() -> None:
-    book = _book()
-    first = book.apply(_signal(True), at(0))
-    book.apply(_signal(False), at(5))
-    second = book.apply(_signal(True), at(60))
-    assert first is not None and second is not None
+    book, first, second = _cleared_then_new()
     book.move(first.alert.id, AlertState.ACKNOWLEDGED, actor="op", now=at(61), note="")
     assert book.for_key(KEY) is second.alert
     book.move(first.alert.id, AlertState.RESOLVED, actor="op", now=at(62), note="")
@@ -57,11 +63,7 @@ def test_a_step_on_the_cleared_alert_leaves_the_key_with_the_new_one() -> None:
 
 
 def test_after_a_restart_the_key_goes_to_the_active_alert_or_the_newest() -> None:
-    book = _book()
-    first = book.apply(_signal(True), at(0))
-    book.apply(_signal(False), at(5))
-    second = book.apply(_signal(True), at(60))
-    assert first is not None and second is not None
+    book, first, second = _cleared_then_new()
     for order in ((first, second), (second, first)):
         restored = _book()
         for change in order:

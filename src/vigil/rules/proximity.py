@@ -182,19 +182,9 @@ def assess(
         # A coarse fix can warn, but cannot prove him within 100 m on its own, nor that he left:
         # whatever tier was held stays held until a fine position says otherwise.
         tier = max(state.tier, min(tier, WARNING))
-    elif deferred and tier > max(state.tier, WARNING):
-        tier = max(state.tier, WARNING)
-    if (
-        contact is None
-        and (p.time - s.time).total_seconds() > tuning.stale_after_s
-        and tier > max(state.tier, WARNING)
-    ):
-        # His position much older than hers (a silent monitor; a late batch's newest fix judged
-        # against where she is now: the late path judges it against where she was then) can warn,
-        # but cannot prove him within the violation distance of where she is now: it says where he
-        # was. Her arriving where he was 40 minutes, or 23 hours, before is a warning with `stale`,
-        # not a violation pushed to police. (Her position older than his still can: she is likely
-        # still where she was, at home; and his tag seen by her device is proof on its own.)
+    elif (deferred or _his_out_of_date(s, p, contact, tuning)) and tier > max(state.tier, WARNING):
+        # judged on an earlier fix than the one given, or on a position of his that says where he
+        # was rather than where he is (`_his_out_of_date`): it can warn, it cannot prove
         tier = max(state.tier, WARNING)
     if tier > state.tier and not coarse:
         rested = _rested_tier(order, state, subject, protected, tuning)
@@ -273,6 +263,15 @@ def assess(
         late=late,
     )
     return new_state, signal
+
+
+def _his_out_of_date(s: Fix, p: Fix, contact: datetime | None, tuning: Tuning) -> bool:
+    """His position much older than hers (a silent monitor; a late batch's newest fix judged against
+    where she is now: the late path judges it against where she was then). It says where he was, not
+    how near her he is now: her arriving where he was 40 minutes, or 23 hours, before is a warning
+    with `stale`, not a violation pushed to police. (Her position older than his still proves: she
+    is likely still where she was, at home; and his tag seen by her device is proof on its own.)"""
+    return contact is None and (p.time - s.time).total_seconds() > tuning.stale_after_s
 
 
 def moving(s: Fix, p: Fix, tuning: Tuning) -> bool:
