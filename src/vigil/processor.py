@@ -597,6 +597,7 @@ class Processor:
     ) -> None:
         engine = self.engine
         now = command.received_at
+        followed = _followed(reports)
         for index, report in reports:
             device = engine.devices[report.device_id]
             if not fresh[index]:
@@ -605,7 +606,7 @@ class Processor:
             if isinstance(report, Fix):
                 doubt = engine.doubt(report) if command.vet else None
                 if doubt is None:
-                    changes = engine.on_fix(report, now, now)
+                    changes = engine.on_fix(report, now, now, followed=index in followed)
                 else:
                     changes = engine.on_doubted(report, doubt, now, now)
                 # a fix the engine put aside as an implausible move is stored with why (it must not
@@ -619,7 +620,7 @@ class Processor:
                     event = replace(event, detail={**event.detail, "position_doubt": doubt.reason})
                 writes.event(event, now)
                 if doubt is None or event.fix is None:
-                    changes = engine.on_event(event, now, now)
+                    changes = engine.on_event(event, now, now, followed=index in followed)
                 else:  # the alarm raises all the same, where she was last believed to be
                     changes = engine.on_event(replace(event, fix=None), now, now)
                     changes += engine.on_doubted(event.fix, doubt, now, now)
@@ -829,6 +830,23 @@ _ADVANCE_ALL = text(
     'RETURNING o."partition"'
 )
 _LOOKUP_DEVICES = 200  # devices per look-up statement: SQLite caps an expression's depth at 1000
+
+
+def _followed(reports: Sequence[tuple[int, Report]]) -> set[int]:
+    """The indexes of the reports whose device sends a newer fix later in the same batch (a late
+    upload's older fixes: the engine judges them at their own times only, `Engine.on_fix`)."""
+    newest: dict[str, datetime] = {}
+    followed: set[int] = set()
+    for index, report in reversed(reports):
+        fix = report if isinstance(report, Fix) else report.fix
+        if fix is None:
+            continue
+        later = newest.get(report.device_id)
+        if later is not None and later > fix.time:
+            followed.add(index)
+        if later is None or fix.time > later:
+            newest[report.device_id] = fix.time
+    return followed
 
 
 def _stored(conn: Connection, column: Any, wanted: list[tuple[str, datetime]]) -> Iterator[tuple[str, Any]]:

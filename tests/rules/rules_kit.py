@@ -168,13 +168,15 @@ class World:
         heading: float | None = None,
         source: FixSource = FixSource.GNSS,
         battery: float | None = None,
+        followed: bool = False,
     ) -> list[AlertChange]:
-        """A fix measured at T0+seconds, received (and processed) at T0+received (default: at once)."""
+        """A fix measured at T0+seconds, received (and processed) at T0+received (default: at once);
+        `followed`: a newer fix of the device comes in the same batch."""
         got = at(seconds if received is None else received)
         measured = fix(
             device, at(seconds), where, acc=acc, speed=speed, heading=heading, source=source, battery=battery
         )
-        return self.record(self.engine.on_fix(measured, got, got))
+        return self.record(self.engine.on_fix(measured, got, got, followed=followed))
 
     def subject(self, seconds: float, where: Point, **kw: Any) -> list[AlertChange]:
         return self.report(ANKLE, seconds, where, **kw)

@@ -4,7 +4,9 @@ against where she was at each fix time by the late path, as before."""
 
 from __future__ import annotations
 
-from rules_kit import FAR, HOME, VICTIM, World, near
+from dataclasses import replace
+
+from rules_kit import ANKLE_MONITOR, DEVICES, FAR, HOME, VICTIM, VICTIM_PHONE, VICTIM_WATCH, World, near
 
 from vigil.domain.alerts import AlertKind, Change
 
@@ -56,3 +58,59 @@ def test_a_late_batch_is_judged_where_she_was_then_and_warns_only_of_where_she_i
     assert got and all(kind is AlertKind.PROXIMITY_WARNING for _, kind, _ in got), got
     assert got[0][0] is Change.OPENED and "subject" in got[0][2]
     assert w.engine.book.for_key(next(iter(w.engine.book)).key).protected_person_id == VICTIM  # type: ignore[union-attr]
+
+
+def test_a_late_batchs_older_fixes_are_not_judged_against_where_she_is_now() -> None:
+    """The upload of 2950 s holds his fixes of 2000-2300 s, 40 m from her workplace (she was at home
+    then, 5 km away), then his newest, far off. Only the newest is his live position: the older ones,
+    each live for an instant, opened and cleared a stale warning each (and pursuit mode with it).
+    Judged at their own times, where she was then: nothing."""
+    w = World()
+    w.victim(0, HOME)
+    w.subject(0, FAR)
+    for t in range(60, 2460, 60):
+        w.victim(t, HOME)
+    for t in range(2460, 3000, 60):
+        w.victim(t, WORK)
+    late = []
+    for t in range(2000, 2400, 100):
+        late += w.subject(t, near(40, 0, WORK), received=2950, followed=True)
+    late += w.subject(2940, FAR, received=2950)
+    assert _proximity(late) == []
+
+
+def test_a_late_batchs_older_fix_still_reveals_a_breach_at_its_own_time() -> None:
+    """His fix at her door while she was at home, in an upload 12 minutes later whose newest fix is
+    far: a late violation, opened and cleared at once (he has gone; she is at work now)."""
+    w = World()
+    w.victim(0, HOME)
+    w.subject(0, FAR)
+    for t in range(60, 2100, 60):
+        w.victim(t, HOME)
+    for t in range(2100, 2800, 60):
+        w.victim(t, WORK)
+    late = w.subject(2000, near(40, 0, HOME), received=2720, followed=True)
+    late += w.subject(2710, FAR, received=2720)
+    got = _proximity(late)
+    assert [(change, kind) for change, kind, _ in got] == [
+        (Change.OPENED, AlertKind.PROXIMITY_VIOLATION),
+        (Change.CLEARED, AlertKind.PROXIMITY_VIOLATION),
+    ]
+    assert all(c.alert.late for c in late if c.alert.kind is AlertKind.PROXIMITY_VIOLATION)
+
+
+def test_a_slow_monitors_position_stands_for_two_of_its_intervals() -> None:
+    """A monitor set to report every 40 minutes: its fix at her workplace 20 minutes before she
+    arrives is his current position (his next report is not even due), so her arrival is a
+    violation. The same fix from a monitor reporting every minute is out of date: a warning."""
+    slow = replace(ANKLE_MONITOR, report_interval_s=2400.0, silence_limit_s=3 * 2400.0)
+    for devices, expected in (
+        ((slow, VICTIM_PHONE, VICTIM_WATCH), AlertKind.PROXIMITY_VIOLATION),
+        (DEVICES, AlertKind.PROXIMITY_WARNING),
+    ):
+        w = World(devices=devices)
+        w.victim(0, HOME)
+        w.subject(0, near(40, 0, WORK))
+        w.victim(600, near(3000, 90))
+        arrived = _proximity(w.victim(1200, WORK))
+        assert [(change, kind) for change, kind, _ in arrived] == [(Change.OPENED, expected)]

@@ -260,17 +260,23 @@ class Engine:
             raise UnknownDevice(device_id)
         return device
 
-    def on_fix(self, fix: Fix, received_at: datetime, now: datetime) -> list[AlertChange]:
-        """A fix, through the rules of ON_FIX in their order."""
+    def on_fix(
+        self, fix: Fix, received_at: datetime, now: datetime, *, followed: bool = False
+    ) -> list[AlertChange]:
+        """A fix, through the rules of ON_FIX in their order. `followed`: a newer fix of the same
+        device comes in the same batch (see `_Report.followed`)."""
         device = self.device_for(fix.device_id)
-        return self._judge(ON_FIX, _Report(device, received_at, now, fix))
+        return self._judge(ON_FIX, _Report(device, received_at, now, fix, followed=followed))
 
-    def on_event(self, event: DeviceEvent, received_at: datetime, now: datetime) -> list[AlertChange]:
+    def on_event(
+        self, event: DeviceEvent, received_at: datetime, now: datetime, *, followed: bool = False
+    ) -> list[AlertChange]:
         """A device event, through the rules of ON_EVENT in their order (its own fix, if it has one,
         as a fix is)."""
         device = self.device_for(event.device_id)
         assert device.person_id is not None
-        return self._judge(ON_EVENT, _Report(device, received_at, now, event.fix, event=event))
+        report = _Report(device, received_at, now, event.fix, event=event, followed=followed)
+        return self._judge(ON_EVENT, report)
 
     def doubt(self, fix: Fix) -> Doubt | None:
         """Why the fix's position is not believed, judged against the person's trusted positions (the
@@ -612,7 +618,7 @@ class Engine:
 
     def _proximity(self, r: _Report) -> bool:
         """proximity: each order the person is party to, on the live positions."""
-        if r.live:
+        if r.live and not r.passing:
             person = r.track.person_id
             measured_at = None if r.latest is None else r.latest.time
             for order_id in sorted(self._orders_of.get(person, ())):
@@ -622,7 +628,7 @@ class Engine:
 
     def _zones(self, r: _Report) -> bool:
         """zones: a subject's zones (his own and his orders'), on his live position."""
-        if r.live and r.device.person_kind is PersonKind.SUBJECT:
+        if r.live and not r.passing and r.device.person_kind is PersonKind.SUBJECT:
             person = r.track.person_id
             for zone_id in sorted(self._zones_of.get(person, ())):
                 r.changes += self._judge_zone(person, self.zones[zone_id], r.now, late=r.late)
@@ -842,8 +848,27 @@ class Engine:
             confirm_within_s=self._confirm_window(latest.device_id),
             lost=absent and not late and self._position_lost(latest, now),
             other=track.others_fine(latest, coarse) if absent and len(track.devices) > 1 else None,
+            in_force_then=self._in_force_then(zone, latest, now, scheduled),
         )  # fmt: skip
         return self._apply([verdict], now)
+
+    def _in_force_then(self, zone: Zone, fix: Fix, now: datetime, scheduled: bool) -> bool:
+        """Whether the zone counted when `fix` was measured, as far as `zones.assess` needs to know:
+        asked only for an exclusion zone in force now and a fix no longer current (`_current_s`)."""
+        if zone.kind is not ZoneKind.EXCLUSION or not scheduled:
+            return True
+        if (now - fix.time).total_seconds() <= self._current_s(fix.device_id):
+            return True
+        return self._zone_in_force(zone, fix.time)[0]
+
+    def _current_s(self, device_id: str) -> float:
+        """How long a device's fix stands for where its wearer is now: `Tuning.stale_after_s`, or two
+        of its reporting intervals (configured or learned) if it reports less often, as in fusion
+        (`_worn_s`). Older, it says where he was: it can warn but proves no violation that began
+        since (proximity `_his_out_of_date`, `zones.assess` `in_force_then`)."""
+        every = self._interval(device_id)
+        stale = self.tuning.stale_after_s
+        return stale if every is None else max(stale, WORN_INTERVALS * every)
 
     def _position_lost(self, fix: Fix, now: datetime) -> bool:
         """Whether `fix` no longer says where its person is: its device is under location loss (an
@@ -973,7 +998,8 @@ class Engine:
                 if late_fix is None and proximity.is_poor(fix, tuning)
                 else None
             )
-            sides.append(Party(fix, where.before(fix), fine, kept))
+            current = self._current_s(fix.device_id) if person == order.subject_id else None
+            sides.append(Party(fix, where.before(fix), fine, kept, current))
         return sides[0], sides[1]
 
     def _view(self, person: str, at: datetime) -> Whereabouts:
@@ -1321,6 +1347,16 @@ class _Report:
     live: bool = False
     latest: Fix | None = None  # the person's live position, when this fix made it live
     late: bool = False  # ...measured long before it was received
+    # A newer fix of the same device comes in the same batch (a late upload's older fixes). Such a
+    # fix is live only until the next one is handed in: a late one is judged at its own time
+    # (`_late`) and on its path (`_path`), not against where the partner is now, or each fix of an
+    # hours-old upload would open and clear a stale warning (and pursuit mode) in the same instant.
+    followed: bool = False
+
+    @property
+    def passing(self) -> bool:
+        """Live for a moment only: late, and followed by a newer fix of its batch."""
+        return self.late and self.followed
 
     @property
     def position(self) -> Fix:

@@ -116,6 +116,9 @@ class Party:
     # Where the party has been at rest, if it has (`Track.kept`): asked only when the pair would
     # enter a new tier on a poor fix of that party, not on every judgement.
     kept: Callable[[], Fix | None] | None = None
+    # How long this party's fix stands for where they are now (None: `tuning.stale_after_s`); the
+    # engine gives a slow reporter two of its intervals (`Engine._current_s`).
+    current_s: float | None = None
 
 
 def key(order: Order) -> AlertKey:
@@ -182,7 +185,7 @@ def assess(
         # A coarse fix can warn, but cannot prove him within 100 m on its own, nor that he left:
         # whatever tier was held stays held until a fine position says otherwise.
         tier = max(state.tier, min(tier, WARNING))
-    elif (deferred or _his_out_of_date(s, p, contact, tuning)) and tier > max(state.tier, WARNING):
+    elif (deferred or _his_out_of_date(subject, p, contact, tuning)) and tier > max(state.tier, WARNING):
         # judged on an earlier fix than the one given, or on a position of his that says where he
         # was rather than where he is (`_his_out_of_date`): it can warn, it cannot prove
         tier = max(state.tier, WARNING)
@@ -265,13 +268,16 @@ def assess(
     return new_state, signal
 
 
-def _his_out_of_date(s: Fix, p: Fix, contact: datetime | None, tuning: Tuning) -> bool:
+def _his_out_of_date(subject: Party, p: Fix, contact: datetime | None, tuning: Tuning) -> bool:
     """His position much older than hers (a silent monitor; a late batch's newest fix judged against
     where she is now: the late path judges it against where she was then). It says where he was, not
     how near her he is now: her arriving where he was 40 minutes, or 23 hours, before is a warning
     with `stale`, not a violation pushed to police. (Her position older than his still proves: she
-    is likely still where she was, at home; and his tag seen by her device is proof on its own.)"""
-    return contact is None and (p.time - s.time).total_seconds() > tuning.stale_after_s
+    is likely still where she was, at home; and his tag seen by her device is proof on its own.) A
+    monitor that reports every 40 minutes is not out of date 20 minutes after its last report: his
+    position stands for `subject.current_s`."""
+    limit = tuning.stale_after_s if subject.current_s is None else subject.current_s
+    return contact is None and (p.time - subject.fix.time).total_seconds() > limit
 
 
 def moving(s: Fix, p: Fix, tuning: Tuning) -> bool:

@@ -47,6 +47,7 @@ def assess(
     confirm_within_s: float | None = None,
     lost: bool = False,
     other: Fix | None = None,
+    in_force_then: bool = True,
 ) -> tuple[ZoneState, Signal]:
     """Judge the subject's fix against one zone at instant `at`; `scheduled` says the zone is in force.
 
@@ -72,6 +73,12 @@ def assess(
     22:00.) Silence does not count here: a monitor cut off outside still opens the curfew on its
     last fix.
 
+    `in_force_then`: False when the fix is no longer current (older than `tuning.stale_after_s`, or
+    two of a slow device's intervals) and was measured while the zone did not count. An exclusion
+    zone's breach is not started on such a position: he was allowed there then, and where he is now is not known (his
+    07:30 fix by a school whose zone counts from 08:00, uploaded at 09:00, was a violation "now").
+    A curfew still starts on his last fix outside, however old (a monitor cut off outside, above).
+
     The verdict says its tier like proximity's: "violation" while in breach, None once over, and
     the peak "violation" on every alert it opens or clears."""
     outside = geo.signed_distance_m(zone.shape, fix.lat, fix.lon)  # < 0 inside
@@ -88,7 +95,7 @@ def assess(
         confidence = _grade(-outside if zone.kind is ZoneKind.EXCLUSION else outside, accuracy, coarse)
     elif zone.kind is ZoneKind.EXCLUSION:
         near_edge = outside - slack
-        breach = scheduled and (near_edge <= 0 or (state.breach and near_edge <= margin))
+        breach = scheduled and ((in_force_then and near_edge <= 0) or (state.breach and near_edge <= margin))
         confidence = _grade(-outside, accuracy, coarse)
     else:
         # Absence only when even the ~95 % disc (twice the stated 68 % accuracy) is outside: a
