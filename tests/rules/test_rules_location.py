@@ -236,6 +236,18 @@ def test_a_man_at_rest_indoors_gets_the_long_limit() -> None:
     assert (opened.change, opened.alert.kind) == (Change.OPENED, LOCATION)
 
 
+def test_a_limit_set_on_the_device_is_kept_at_rest() -> None:
+    """The same man at rest indoors, his monitor set to 10 minutes: whoever set it asked to hear of
+    10 minutes without a position wherever he sits (a foil wrap at home); the rest limit is the
+    default's only."""
+    w = World(with_order=False, devices=(replace(ANKLE_MONITOR, location_limit_s=600),))
+    w.subject(0, near(3000), acc=10)
+    w.subject(300, near(3040), acc=80, source=FixSource.WIFI)
+    assert _heartbeats(w, 360, 900 + HALF) == []
+    (opened,) = w.tick(at(900 + HALF))
+    assert (opened.change, opened.alert.kind) == (Change.OPENED, LOCATION)
+
+
 def test_a_man_on_the_move_when_positions_stop_gets_the_short_limit() -> None:
     w = World(with_order=False)
     w.subject(0, near(3000), acc=10)

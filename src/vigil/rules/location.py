@@ -15,8 +15,9 @@ positions agree that he is at rest in one place (no speed measured, each within 
 ~95 % disc), or his last one is a Wi-Fi position (taken indoors), and no coarse position since puts
 him elsewhere, the spell is judged against the longer
 `Tuning.rest_location_s`: a man who stays put behind walls is where he was last seen; one who moved
-before the positions stopped, or whom a cell fix places elsewhere, gets the short limit. The limit
-also never falls below a few of the device's reporting intervals, as for silence.
+before the positions stopped, or whom a cell fix places elsewhere, gets the short limit. A limit set
+on the device itself is kept at rest too. The limit also never falls below a few of the device's
+reporting intervals, as for silence.
 
 Time-driven like silence: the engine keeps one deadline per device at (start of the spell without a
 usable position) + limit, and calls `due` when it comes.
@@ -72,13 +73,15 @@ def limit(device: Device, tuning: Tuning) -> float | None:
 def allowed_s(
     device: Device, state: LocationState, tuning: Tuning, every: float | None = None, *, rest: bool = True
 ) -> float | None:
-    """Seconds without a usable position allowed in this spell: its limit (longer at rest indoors,
-    unless `rest` is False), and never fewer than `tuning.location_intervals` of the device's
-    reporting interval `every` (configured or learned). None: not watched."""
+    """Seconds without a usable position allowed in this spell: its limit (the default one longer at
+    rest indoors, unless `rest` is False), and never fewer than `tuning.location_intervals` of the
+    device's reporting interval `every` (configured or learned). None: not watched. A limit set for
+    the device is kept at rest too: whoever set 10 minutes for this man asked to hear of 10 minutes
+    without a position wherever he sits (a foil wrap at home is the attack it is set against)."""
     allowed = limit(device, tuning)
     if allowed is None or device.person_id is None:
         return None
-    if state.at_rest and rest:
+    if state.at_rest and rest and device.location_limit_s is None:
         allowed = max(allowed, tuning.rest_location_s)
     if every is not None:
         allowed = max(allowed, tuning.location_intervals * every)
