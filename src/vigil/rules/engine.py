@@ -125,6 +125,8 @@ class Engine:
         self._orders_of: dict[str, set[str]] = {}  # person (either side) -> order ids
         self._zones_of: dict[str, set[str]] = {}  # subject -> zone ids
         self._pairs: dict[str, PairState] = {}
+        # The order speaking for a pair's alert when several orders protect her from him (`_speak`).
+        self._speaker: dict[AlertKey, str] = {}
         self._zone_states: dict[str, ZoneState] = {}
         self._heard: dict[str, datetime] = {}
         # One timer entry per device at most: a fix every second must not grow the heap; an entry
@@ -188,7 +190,7 @@ class Engine:
             self._unindex(old)
             if (old.subject_id, old.protected_person_id) != (order.subject_id, order.protected_person_id):
                 self._pairs.pop(order.id, None)  # a different pair: what the old one raised ends
-                changes += self._apply([proximity.cleared(old, Facts())], now)
+                changes += self._speak(old, proximity.cleared(old, Facts()), now)
             kept = {z.id for z in order.zones}
             for zone in old.zones:
                 if zone.id not in kept:
@@ -213,7 +215,7 @@ class Engine:
             return []
         self._unindex(order)
         self._pairs.pop(order_id, None)
-        changes = self._apply([proximity.cleared(order, Facts())], now)
+        changes = self._speak(order, proximity.cleared(order, Facts()), now)
         for zone in order.zones:
             changes += self.remove_zone(zone.id, now)
         return changes
@@ -791,7 +793,7 @@ class Engine:
     ) -> list[AlertChange]:
         if not order.active_at(now):
             self._pairs.pop(order.id, None)
-            return self._apply([proximity.cleared(order, Facts())], now)
+            return self._speak(order, proximity.cleared(order, Facts()), now)
         held = self._pairs.get(order.id, _APART)
         if held.left_at is not None and not self._is_active(proximity.key(order)):
             held = _APART  # a person closed it in its hold: a new approach must open a new one
@@ -816,6 +818,46 @@ class Engine:
         self._pairs[order.id] = self._start_hold(order, state) if state.left_at != held.left_at else state
         if not verdict.active and self._awaiting(order):
             return []  # an unconfirmed warning stands until its device's next fix settles it
+        return self._speak(order, verdict, now)
+
+    def _speak(self, order: Order, verdict: Signal, now: datetime) -> list[AlertChange]:
+        """Apply an order's proximity verdict to its pair's alert. Several orders may keep him from
+        her (a court's order and a probation condition, each with its own distances); they share the
+        pair's one alert, and the order that holds the higher tier speaks for it (on a tie, the one
+        speaking already). Each order's verdict overwrote the other's at every fix before: cleared,
+        then updated, every 30 s of a real approach. When the speaker falls below another order
+        still holding, that order is judged now and speaks instead."""
+        key = verdict.key
+        siblings = [
+            other
+            for oid in self._orders_of.get(order.subject_id, ())
+            if oid != order.id
+            and (other := self.orders[oid]).protected_person_id == order.protected_person_id
+            and other.active_at(now)
+        ]
+        if not siblings:
+            self._speaker.pop(key, None)
+            return self._apply([verdict], now)
+        alert = self.book.for_key(key)
+        speaker = self._speaker.get(key) or (alert.order_id if alert is not None and alert.active else None)
+
+        def rank(o: Order) -> tuple[int, bool]:
+            state = self._pairs.get(o.id, _APART)
+            return state.tier, state.holding
+
+        best = max(siblings, key=lambda o: (rank(o), o.id == speaker))
+        mine = rank(order) if order.id in self.orders and order.active_at(now) else (-1, False)
+        if rank(best) > (proximity.CLEAR, False) and (
+            rank(best) > mine or (rank(best) == mine and speaker == best.id)
+        ):
+            if speaker in (order.id, None):
+                self._speaker[key] = best.id
+                return self._judge_order(best, now)
+            return []  # the other order speaks for the pair
+        if verdict.active:
+            self._speaker[key] = order.id
+        else:
+            self._speaker.pop(key, None)
         return self._apply([verdict], now)
 
     def _awaiting(self, order: Order) -> bool:
@@ -1269,9 +1311,9 @@ class Engine:
         pair = self._parties(order, when)
         if pair is None:
             self._pairs[order_id] = PairState()
-            return self._apply([proximity.cleared(order, Facts())], when)
+            return self._speak(order, proximity.cleared(order, Facts()), when)
         self._pairs[order_id], verdict = proximity.assess(order, state, *pair, when, self.tuning)
-        return self._apply([verdict], when)
+        return self._speak(order, verdict, when)
 
     # --- plumbing ---------------------------------------------------------------------------------
 
