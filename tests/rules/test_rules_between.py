@@ -94,3 +94,15 @@ def test_a_fix_inside_is_judged_by_the_live_rule_not_twice() -> None:
     assert summary(changes) == [(Change.OPENED, ZONE), (Change.CLEARED, ZONE)]
     assert not changes[0].alert.facts.inferred
     assert w.engine.tracks[SUBJECT].latest is not None
+
+
+def test_a_pass_an_upload_reveals_late_is_marked_late() -> None:
+    """The same drive, its fixes uploaded 40 minutes later: the inferred pass is raised, late."""
+    w = World(order(zones=(circle_zone("work", WORK, 200, subject_id=None),)))
+    w.victim(0, near(5000, 0, WORK))
+    changes = []
+    for t, north in zip((0, 60, 120), (-2250, -750, 750), strict=True):
+        where = near(north, 0, WORK) if north >= 0 else near(-north, 180, WORK)
+        changes += w.subject(t, where, acc=10, speed=25.0, received=2520)
+    opened = [c for c in changes if c.change is Change.OPENED and c.alert.kind is ZONE]
+    assert len(opened) == 1 and opened[0].alert.facts.inferred and opened[0].alert.late

@@ -205,3 +205,15 @@ def test_heartbeat_and_ble_contact_raise_nothing() -> None:
     w = World(with_order=False)
     assert w.event(ANKLE, 0, EventKind.HEARTBEAT) == []
     assert w.event(ANKLE, 1, EventKind.BLE_CONTACT) == []
+
+
+def test_an_alarm_in_a_late_upload_is_raised_and_marked_late() -> None:
+    """A strap cut stored by the monitor and sent 18 minutes later is raised at once, marked late
+    (it is not one under way); one sent at once is not."""
+    w = World()
+    cut = DeviceEvent(ANKLE, at(0), EventKind.STRAP_CUT)
+    (late,) = w.engine.on_event(cut, at(18 * 60), at(18 * 60))
+    assert late.change is Change.OPENED and late.alert.late
+    fresh = World()
+    (now,) = fresh.engine.on_event(cut, at(30), at(30))
+    assert not now.alert.late

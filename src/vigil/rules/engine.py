@@ -476,6 +476,9 @@ class Engine:
         where = event.fix or (track.latest if track else None)
         alarm = device_health.on_event(event, device, where, r.now)
         if alarm is not None:
+            if (r.received_at - event.time).total_seconds() > self.tuning.late_after_s:
+                # raised all the same, and marked: a strap cut 18 minutes ago is not one under way
+                alarm = replace(alarm, late=True)
             r.changes += self._apply([alarm], r.now)
         if event.kind is EventKind.BLE_CONTACT:
             r.changes += self._ble_contact(event, device, where, r.now)
@@ -774,6 +777,8 @@ class Engine:
             verdict = between.zone_pass(person, zone, previous, fix, now, self.tuning, protected)
             if verdict is not None:
                 verdicts.append(verdict)
+        if verdicts and (now - fix.time).total_seconds() > self.tuning.late_after_s:
+            verdicts = [replace(v, late=True) for v in verdicts]  # a pass an upload revealed
         return self._raise_past(verdicts, now)
 
     @staticmethod
