@@ -57,7 +57,10 @@ class Books:
         self.kept = kept or {}
 
     def open(self, a: Alert, when: datetime) -> Alert:
-        incident = self.book.place(a, when, lambda her: self.kept.get(her, []))
+        def away(him: str) -> list[str]:
+            return sorted(her for her, men in self.kept.items() if him in men)
+
+        incident = self.book.place(a, when, lambda her: self.kept.get(her, []), away)
         placed = replace(a, incident_id=incident, opened_at=when, updated_at=when)
         self.book.follow(AlertChange(placed, Change.OPENED, when))
         return placed
@@ -119,6 +122,31 @@ def test_his_alert_joins_the_incident_her_sos_started_and_names_him_from_then_on
     assert incident is not None and incident.subject_id == "S1" and incident.protected_person_id == "P1"
     # and his tamper, which names only him, joins it too
     assert b.open(alert(AlertKind.TAMPER, "S1"), at(3)).incident_id == "i-1"
+
+
+def test_his_tamper_joins_the_incident_her_sos_started_whichever_came_first() -> None:
+    """Her SOS, then his strap cut a minute later: one danger, as the other way round is. A man no
+    order keeps from her starts his own."""
+    b = Books(kept={"P1": ["S1"]})
+    sos = b.open(alert(AlertKind.SOS, None, "P1"), at(0))
+    tamper = b.open(alert(AlertKind.TAMPER, "S1"), at(1))
+    assert sos.incident_id == tamper.incident_id == "i-1"
+    incident = b.book.get("i-1")
+    assert incident is not None and incident.subject_id == "S1"
+    assert b.open(alert(AlertKind.TAMPER, "S9"), at(2)).incident_id == "i-2"
+
+
+def test_a_low_battery_lasting_all_day_does_not_hold_the_incident_open() -> None:
+    """His battery low from the morning, still low at night: the evening's approach is a new danger,
+    not the morning's incident (it would have joined while the battery alert lasted)."""
+    b = Books(kept={"P1": ["S1"]})
+    battery = b.open(alert(AlertKind.BATTERY_LOW, "S1"), at(0))
+    approach = b.open(alert(AlertKind.PROXIMITY_WARNING, "S1", "P1"), at(11 * 60))
+    assert battery.incident_id == "i-1" and approach.incident_id == "i-2"
+    # within the window of the battery alert's opening, it is the same incident still
+    c = Books(kept={"P1": ["S1"]})
+    c.open(alert(AlertKind.BATTERY_LOW, "S1"), at(0))
+    assert c.open(alert(AlertKind.TAMPER, "S1"), at(30)).incident_id == "i-1"
 
 
 def test_the_window_counts_from_the_last_alert_clearing() -> None:

@@ -84,3 +84,24 @@ def test_a_jump_of_the_phone_he_left_at_home_warns_of_nothing() -> None:
     assert w.report(HIS_PHONE, 70, near(50), acc=15, speed=0.0) == []
     (request,) = w.engine.drain_requests()  # still asked to confirm
     assert request.device_id == HIS_PHONE
+
+
+OLD_MONITOR = Device("ankle-old", DeviceKind.ANKLE_MONITOR, SUBJECT, PersonKind.SUBJECT)
+
+
+def test_an_old_monitor_left_on_a_desk_never_lowers_the_violation_the_worn_one_holds() -> None:
+    """A replacement monitor fitted while the old one, still bound to him, reports from a desk 2.9 km
+    away every minute: fusion takes the fresher of the two, so the live position swaps between
+    them. Judged on each, the nearer danger stands: one violation, its tier never back to warning
+    while he stands at her door (before: the tier flipped at every report)."""
+    w = World(devices=(*DEVICES, OLD_MONITOR))
+    w.victim(0, near(0))
+    for minute in range(20):
+        t = 60 * minute
+        w.report("ankle-old", t + 20, near(2900, 0), acc=10, speed=0.0)
+        w.subject(t + 40, near(40, 180), acc=10, speed=0.0)
+        w.victim(t + 50, near(0))
+    lines = [(c.change, c.alert.facts.tier) for c in w.log if c.alert.kind is VIOL]
+    assert lines[0] == (Change.ESCALATED, "violation") or lines[0] == (Change.OPENED, "violation")
+    assert all(tier == "violation" for _, tier in lines), lines
+    assert len(lines) <= 2

@@ -167,3 +167,50 @@ def test_an_unconfirmed_warning_gives_no_speed_or_time_to_contact_from_the_fix_n
     facts = raised.alert.facts
     assert facts.unconfirmed
     assert (facts.closing_speed_mps, facts.time_to_contact_s, facts.subject_speed_mps) == (None, None, None)
+
+
+def test_a_move_the_receivers_speeds_cannot_explain_is_suspect() -> None:
+    """Walking at 1.2 m/s, then 2.3 km off a minute later still at 1.2 m/s: no vehicle goes from the
+    one speed to the other that far in a minute (the 90 m/s limit alone let it through, and a
+    reflection near her door was a certain violation). Driving at 30 m/s at both ends, it is."""
+    walk = fix(ANKLE, at(0), near(2300, 0), acc=10, speed=1.2)
+    jump = fix(ANKLE, at(60), near(30, 0), acc=10, speed=1.2)
+    doubt = movement.suspect(walk, jump, TUNING)
+    assert doubt is not None and doubt.kind is DoubtKind.SPEED and "1.2 then 1.2 m/s" in doubt.reason
+    drive = fix(ANKLE, at(0), near(1800, 0), acc=10, speed=30.0)
+    assert movement.suspect(drive, fix(ANKLE, at(60), near(0, 0), acc=10, speed=30.0), TUNING) is None
+    # no speed measured at one end: only the top speed binds
+    assert movement.suspect(walk, fix(ANKLE, at(60), near(30, 0), acc=10), TUNING) is None
+
+
+def test_stopped_at_a_light_then_parked_at_her_door_is_a_drive_not_a_jump() -> None:
+    """At 0 m/s at a red light 650 m from her, having driven there; a minute later parked 60 m from
+    her door, at 0 m/s: stop-and-go driving, believed at once. The same two standstills with the
+    fix before the light also at the light (he had been sitting there) stay a jump to confirm."""
+    driving = fix(ANKLE, at(-60), near(1300, 0), acc=8, speed=12.0)
+    light = fix(ANKLE, at(0), near(650, 0), acc=8, speed=0.0)
+    parked = fix(ANKLE, at(60), near(60, 0), acc=8, speed=0.0)
+    assert movement.suspect(light, parked, TUNING, before=driving) is None
+    sitting = fix(ANKLE, at(-60), near(655, 0), acc=8, speed=0.0)
+    doubt = movement.suspect(light, parked, TUNING, before=sitting)
+    assert doubt is not None and doubt.kind is DoubtKind.JUMP
+
+
+def test_a_drive_that_stops_at_her_door_is_a_violation_on_its_first_fix_inside() -> None:
+    w = World()
+    w.victim(0, HOME)
+    w.subject(0, near(1300, 0), acc=8, speed=12.0)
+    w.subject(60, near(650, 0), acc=8, speed=0.0)  # a red light
+    arrived = w.subject(120, near(60, 0), acc=8, speed=0.0)
+    assert summary(arrived) == [(Change.OPENED, VIOL)]  # (650 m is beyond this order's warning line)
+
+
+def test_reachable_m_bounds_a_vehicle_from_one_speed_to_another() -> None:
+    # from a standstill to a standstill in a minute: up to the road limit and down again
+    assert 1500 < movement.reachable_m(0.0, 0.0, 60.0, TUNING) < 2000
+    # a train measured at 80 m/s keeps its speed
+    assert movement.reachable_m(80.0, 80.0, 60.0, TUNING) >= 80.0 * 60
+    # a hard stop the profile cannot join in time is bounded by the higher speed throughout
+    assert movement.reachable_m(30.0, 0.0, 5.0, TUNING) == 150.0
+    # more time never means less reach
+    assert movement.reachable_m(1.0, 2.0, 30.0, TUNING) <= movement.reachable_m(1.0, 2.0, 31.0, TUNING)

@@ -9,8 +9,14 @@ An alert that opens joins an open incident of the same danger, else starts a new
 - an alert about her alone (her SOS, her phone's silence) joins the open incident of a subject her
   orders keep from her (the man the police sent to her must look out for), else her own incident.
 
+- an alert about him alone (his tamper, his silence) with no incident of his own joins the incident
+  her own alerts started (her SOS) if his orders keep him from her: her SOS then his strap cut is
+  one danger, as his strap cut then her SOS is.
+
 An incident can be joined while one of its alerts holds, and for `window_s` after the last one
 cleared: the same man back at her door an hour later is the same danger; the next evening is not.
+A low battery holds nothing open: it lasts for hours as a matter of course, and a morning's low
+battery made the evening's approach "the same danger".
 An incident closed by people (every alert resolved or a false alarm) is never joined again: what
 comes after is a new danger for the police, with a new number.
 
@@ -41,6 +47,8 @@ from vigil.domain.alerts import (
 # police case matched to a subject (casework for his officer: its own line in the queue, never
 # folded into an approach that happens to be open).
 UNGROUPED = frozenset({AlertKind.DISPATCH_FAILURE, AlertKind.CASE_MATCH})
+# Kinds that belong to an incident but do not keep it open for joining while they last.
+LINGERING = frozenset({AlertKind.BATTERY_LOW})
 
 _WEIGHT = {Severity.LOW: 0, Severity.MEDIUM: 1, Severity.HIGH: 2, Severity.CRITICAL: 3}
 
@@ -71,13 +79,15 @@ class Incident:
     active: frozenset[str] = frozenset()
     open: bool = True
     closed_at: datetime | None = None
+    # The active alerts that keep it open for joining (all but the LINGERING kinds).
+    holding: frozenset[str] = frozenset()
 
     @property
     def severity(self) -> Severity:
         return SEVERITY[self.kind]
 
     def joinable(self, now: datetime, window_s: float) -> bool:
-        return self.open and (bool(self.active) or (now - self.active_at).total_seconds() <= window_s)
+        return self.open and (bool(self.holding) or (now - self.active_at).total_seconds() <= window_s)
 
 
 class IncidentBook:
@@ -113,18 +123,26 @@ class IncidentBook:
                 incident,
                 alerts=frozenset(a.id for a in mine),
                 active=frozenset(a.id for a in mine if a.active),
+                holding=frozenset(a.id for a in mine if a.active and a.kind not in LINGERING),
                 open=True,
                 closed_at=None,
             )
         )
 
-    def place(self, alert: Alert, now: datetime, kept_from: Callable[[str], Iterable[str]]) -> str | None:
+    def place(
+        self,
+        alert: Alert,
+        now: datetime,
+        kept_from: Callable[[str], Iterable[str]],
+        kept_away: Callable[[str], Iterable[str]] = lambda subject: (),
+    ) -> str | None:
         """The incident a newly opened alert belongs to: an open one of the same danger, or a new one
         (its id from the id maker). None for alerts that belong to no incident. The alert itself is
-        counted in by `follow`."""
+        counted in by `follow`. `kept_from(her)`: the men her orders keep from her; `kept_away(him)`:
+        the people his orders keep him from."""
         if alert.kind in UNGROUPED or (alert.subject_id is None and alert.protected_person_id is None):
             return None
-        found = self._candidate(alert, now, kept_from)
+        found = self._candidate(alert, now, kept_from, kept_away)
         if found is not None:
             if found.subject_id is None and alert.subject_id is not None:
                 found = replace(found, subject_id=alert.subject_id)  # her incident is now his too
@@ -161,19 +179,24 @@ class IncidentBook:
                 escalated_at = now
             if weight(alert.kind) > weight(incident.kind):
                 kind = alert.kind
-        members, active = set(incident.alerts), set(incident.active)
+        members, active, holding = set(incident.alerts), set(incident.active), set(incident.holding)
         active_at = incident.active_at
         was_active = alert.id in active
+        holds = alert.kind not in LINGERING
         if alert.state in TERMINAL:
             members.discard(alert.id)
             active.discard(alert.id)
+            holding.discard(alert.id)
         else:
             members.add(alert.id)
             if alert.active:
                 active.add(alert.id)
+                if holds:
+                    holding.add(alert.id)
             else:
                 active.discard(alert.id)
-        if alert.active or was_active:
+                holding.discard(alert.id)
+        if holds and (alert.active or was_active):
             active_at = max(active_at, now)  # active until now, or cleared now
         updated = replace(
             incident,
@@ -183,6 +206,7 @@ class IncidentBook:
             active_at=active_at,
             alerts=frozenset(members),
             active=frozenset(active),
+            holding=frozenset(holding),
         )
         if not members:
             updated = replace(updated, open=False, closed_at=now)
@@ -214,7 +238,11 @@ class IncidentBook:
         return [self._open[i] for i in index.get(person, ())]
 
     def _candidate(
-        self, alert: Alert, now: datetime, kept_from: Callable[[str], Iterable[str]]
+        self,
+        alert: Alert,
+        now: datetime,
+        kept_from: Callable[[str], Iterable[str]],
+        kept_away: Callable[[str], Iterable[str]],
     ) -> Incident | None:
         """The open incident of the same danger that can still be joined, the latest escalated if
         several qualify."""
@@ -225,11 +253,14 @@ class IncidentBook:
         elif her is not None:
             found = [i for s in sorted(set(kept_from(her))) for i in self._named(self._of_subject, s)]
         found = [i for i in found if i.joinable(now, self.window_s)]
-        if not found and her is not None:
-            # her own incident (started by her alone): his alert joins it, and so does her next one
+        if not found:
+            # her own incident (started by her alone): his alert joins it, and so does her next one;
+            # an alert of his alone joins that of a woman his orders keep him from
+            women = [her] if her is not None else sorted(set(kept_away(alert.subject_id or "")))
             found = [
                 i
-                for i in self._named(self._of_protected, her)
+                for woman in women
+                for i in self._named(self._of_protected, woman)
                 if i.subject_id is None and i.joinable(now, self.window_s)
             ]
         return max(found, key=lambda i: (i.escalated_at, i.id), default=None)

@@ -237,6 +237,27 @@ class Whereabouts:
         self.latest = fused
         return changed
 
+    def worn_elsewhere(self, spread_m: float) -> list[Fix]:
+        """The latest fixes of the person's other body-worn devices that are current as fusion counts
+        them (`fuse`) and place the person more than `spread_m` from the live position: two
+        monitors bound to one man (a replacement fitted while the old one, left on a desk, still
+        reports). Fusion takes the fresher, so the live position swaps between them at every report;
+        which of them is on his ankle, no fix says. Empty in the common case of one device."""
+        live = self.latest
+        if live is None or len(self.devices) == 1:
+            return []
+        newest = max(
+            (t.latest.time for t in self.devices.values() if t.latest is not None), default=live.time
+        )
+        out = []
+        for track in self.devices.values():
+            f = track.latest
+            if f is None or f is live or track.worn <= 0 or f.time < newest - timedelta(seconds=track.worn):
+                continue
+            if geo.distance_m(f.lat, f.lon, live.lat, live.lon) > spread_m:
+                out.append(f)
+        return out
+
     def answers(self, when: datetime) -> bool:
         if len(self.devices) == 1:
             (only,) = self.devices.values()

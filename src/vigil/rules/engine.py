@@ -181,6 +181,11 @@ class Engine:
         orders = (self.orders[o] for o in self._orders_of.get(protected_id, ()))
         return sorted({o.subject_id for o in orders if o.protected_person_id == protected_id})
 
+    def kept_away(self, subject_id: str) -> list[str]:
+        """The people the orders in force keep this subject from."""
+        orders = (self.orders[o] for o in self._orders_of.get(subject_id, ()))
+        return sorted({o.protected_person_id for o in orders if o.subject_id == subject_id})
+
     def put_order(self, order: Order, now: datetime) -> list[AlertChange]:
         """Add or replace an order. It protects at once: the pair and its zones are judged now
         against the positions already known, with no fix needed from either party."""
@@ -589,13 +594,15 @@ class Engine:
         if not r.newest:
             return True
         fix, own, tuning = r.position, r.own, self.tuning
-        anchor = own.history[-1] if own is not None and own.history else None
+        history = own.history if own is not None else []
+        anchor = history[-1] if history else None
+        before = history[-2] if len(history) > 1 else None
         pending = self._suspects.pop(r.device.id, None) if self._suspects else None
         if pending is not None and movement.agrees(pending, fix, tuning):
             # Confirmed: he really was where the doubted fix said; it becomes a good fix.
             r.track.add(pending.fix, self._worn_s(r.device), tuning.keep_s, tuning.keep_n)
-            anchor = pending.fix
-        doubt = movement.suspect(anchor, fix, tuning)
+            anchor, before = pending.fix, anchor
+        doubt = movement.suspect(anchor, fix, tuning, before)
         if doubt is not None and anchor is not None:
             r.changes += self._unconfirmed(r.device, fix, anchor, doubt, r.now)
             return False
@@ -811,7 +818,12 @@ class Engine:
             # build facts only to say nothing; the same verdict costs one distance. (A pending doubt
             # is judged in full: a fix far apart may be what answers it.)
             s, p = self._latest(order.subject_id), self._latest(order.protected_person_id)
-            if s is not None and p is not None and proximity.clearly_apart(order, s, p):
+            if (
+                s is not None
+                and p is not None
+                and proximity.clearly_apart(order, s, p)
+                and not self._worn_elsewhere(order.subject_id, order)
+            ):
                 self._pairs[order.id] = held
                 return []
         pair = self._parties(order, now)
@@ -820,10 +832,27 @@ class Engine:
         state, verdict = proximity.assess(
             order, held, *pair, now, self.tuning, late=late, measured_at=measured_at
         )
+        for other in self._worn_elsewhere(order.subject_id, order):
+            # Two current body-worn devices of his disagree: judged on each, the nearer danger
+            # stands (safety first), so the alert neither clears nor changes tier as they take turns.
+            alt = replace(pair[0], fix=other, previous=None, fine=None, kept=None)
+            alt_state, alt_verdict = proximity.assess(
+                order, held, alt, pair[1], now, self.tuning, late=late, measured_at=measured_at
+            )
+            if (alt_state.tier, alt_state.holding) > (state.tier, state.holding):
+                state, verdict = alt_state, alt_verdict
         self._pairs[order.id] = self._start_hold(order, state) if state.left_at != held.left_at else state
         if not verdict.active and self._awaiting(order):
             return []  # an unconfirmed warning stands until its device's next fix settles it
         return self._speak(order, verdict, now)
+
+    def _worn_elsewhere(self, subject_id: str, order: Order) -> list[Fix]:
+        """His other current body-worn devices' fixes placing him elsewhere than his live position by
+        more than the order's violation distance (`Whereabouts.worn_elsewhere`)."""
+        where = self.tracks.get(subject_id)
+        if where is None or len(where.devices) == 1:
+            return []
+        return where.worn_elsewhere(order.violation_distance_m)
 
     def _speak(self, order: Order, verdict: Signal, now: datetime) -> list[AlertChange]:
         """Apply an order's proximity verdict to its pair's alert. Several orders may keep him from
@@ -1335,7 +1364,7 @@ class Engine:
         (domain/incidents.py), and carries that incident's id from then on."""
         alert = change.alert
         if change.change is Change.OPENED and alert.incident_id is None:
-            incident_id = self.incidents.place(alert, change.at, self.kept_from)
+            incident_id = self.incidents.place(alert, change.at, self.kept_from, self.kept_away)
             if incident_id is not None:
                 alert = replace(alert, incident_id=incident_id)
                 self.book.restore(alert)  # the open alert carries its incident from now on

@@ -121,6 +121,13 @@ class Tuning:
     # the distance, is a multipath reflection until a second fix agrees.
     still_jump_m: float = 100.0
     still_within_s: float = 300.0
+    # Where the receiver measured his speed at both fixes, the move between them must be one a vehicle
+    # could make from the first speed to the second: accelerating and braking at `accel_mps2` (a
+    # brisk car), at most `road_max_mps` between them (144 km/h, above Korea's expressway limits)
+    # unless a measured speed was higher (a train). Stopped at a light, then parked 600 m on a
+    # minute later, is such a move; walking at 1.2 m/s, then 2.3 km off at 1.2 m/s, is not.
+    accel_mps2: float = 2.5
+    road_max_mps: float = 40.0
     # A doubted fix asks its device to report every `confirm_interval_s` for `confirm_window_s`: the
     # next fix confirms it (escalating to what the rules say) or shows it was a glitch.
     confirm_interval_s: float = 10.0
