@@ -597,7 +597,8 @@ class Processor:
     ) -> None:
         engine = self.engine
         now = command.received_at
-        followed = _followed(reports)
+        # among the reports judged: a device's newest fresh one is never followed (it settles the rest)
+        followed = _followed([(index, report) for index, report in reports if fresh[index]])
         for index, report in reports:
             device = engine.devices[report.device_id]
             if not fresh[index]:

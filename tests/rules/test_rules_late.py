@@ -315,3 +315,25 @@ def test_after_a_restart_anything_older_than_what_was_restored_comes_from_the_st
     engine.restore([fix(PHONE, at(1800), HOME, acc=10)], {}, [], at(1900))
     assert engine.past_needed(fix(ANKLE, at(1700), near(50)), at(1900)) != []
     assert engine.past_needed(fix(ANKLE, at(1850), near(50)), at(1900)) == []
+
+
+def test_an_upload_that_warns_then_violates_is_opened_escalated_then_cleared() -> None:
+    """Her phone's upload shows her passing his café: within his warning line, then within 100 m,
+    then away. One alert from the past: opened, escalated, cleared at the batch's newest fix, with
+    the breach's own facts (before: opened, cleared, escalated, cleared, all at one instant)."""
+    w = World()
+    for t in range(0, 1200, 60):
+        w.subject(t, HOME, speed=0.0)  # he sits still at the café (HOME here), live
+    w.victim(0, near(3000, 90))
+    batch = [(300, 400.0), (360, 60.0), (420, 600.0), (480, 2000.0)]  # her walk, uploaded at 1200
+    changes = []
+    for i, (t, d) in enumerate(batch):
+        changes += w.victim(t, near(d, 90), received=1200, followed=i < len(batch) - 1)
+    lines = [(c.change, c.alert.kind) for c in changes]
+    assert lines == [
+        (Change.OPENED, WARN),
+        (Change.ESCALATED, VIOL),
+        (Change.CLEARED, VIOL),
+    ], lines
+    cleared = changes[-1].alert
+    assert cleared.late and cleared.facts.occurred_at == at(360)

@@ -127,6 +127,9 @@ class Engine:
         self._pairs: dict[str, PairState] = {}
         # The order speaking for a pair's alert when several orders protect her from him (`_speak`).
         self._speaker: dict[AlertKey, str] = {}
+        # Breaches from the past that an upload's older fixes raised, their clear held until the
+        # batch's newest fix of that device has been judged (`_settle`): device, the breach.
+        self._unsettled: dict[AlertKey, tuple[str, Signal]] = {}
         self._zone_states: dict[str, ZoneState] = {}
         self._heard: dict[str, datetime] = {}
         # One timer entry per device at most: a fix every second must not grow the heap; an entry
@@ -460,6 +463,8 @@ class Engine:
         for rule in rules:
             if not rule(self, report):
                 break
+        if self._unsettled and not report.followed:
+            report.changes += self._settle(report.device.id, report.now)
         return report.changes
 
     def _alive(self, r: _Report) -> bool:
@@ -656,13 +661,13 @@ class Engine:
         else:
             judge = where.latest is not None and fix.time < where.latest.time
         if judge:
-            r.changes += self._judge_late(r.device, fix, r.now)
+            r.changes += self._judge_late(r.device, fix, r.now, hold=r.followed)
         return True
 
     def _path(self, r: _Report) -> bool:
         """between: the straight path to a subject's live fix from his previous one."""
         if r.live and r.latest is r.position and r.device.person_kind is PersonKind.SUBJECT:
-            r.changes += self._judge_path(r.track.person_id, r.position, r.now)
+            r.changes += self._judge_path(r.track.person_id, r.position, r.now, hold=r.followed)
         return True
 
     def _corroborates(self, where: Whereabouts, device: Device, fix: Fix) -> bool:
@@ -740,7 +745,7 @@ class Engine:
                 verdicts.append(replace(verdict, kind=AlertKind.PROXIMITY_WARNING, facts=facts))
         return self._apply(verdicts, now)
 
-    def _judge_path(self, person: str, fix: Fix, now: datetime) -> list[AlertChange]:
+    def _judge_path(self, person: str, fix: Fix, now: datetime, *, hold: bool = False) -> list[AlertChange]:
         """The straight path from the device's previous fix to this one (rules/between.py): a breach
         between them raises an alert marked inferred, which clears at once when the live state does
         not hold it (he has passed)."""
@@ -786,7 +791,7 @@ class Engine:
                 verdicts.append(verdict)
         if verdicts and (now - fix.time).total_seconds() > self.tuning.late_after_s:
             verdicts = [replace(v, late=True) for v in verdicts]  # a pass an upload revealed
-        return self._raise_past(verdicts, now)
+        return self._raise_past(verdicts, now, fix.device_id if hold else None)
 
     @staticmethod
     def _far_from_path(order: Order, a: Fix, b: Fix, p: Fix, q: Fix) -> bool:
@@ -967,7 +972,9 @@ class Engine:
             in_force, protected = True, None
         return in_force and schedules.is_active(zone.schedule, at), protected
 
-    def _judge_late(self, device: Device, fix: Fix, now: datetime) -> list[AlertChange]:
+    def _judge_late(
+        self, device: Device, fix: Fix, now: datetime, *, hold: bool = False
+    ) -> list[AlertChange]:
         """Judge an out-of-order fix at its own time. It may open (or escalate) an alert marked late;
         an alert already open for the same thing keeps its live facts. Then the live state is
         re-asserted, so a breach that is over shows as opened then cleared. Where another of the
@@ -1010,12 +1017,12 @@ class Engine:
         for verdict in verdicts:
             if not verdict.active or not self._news(verdict):
                 continue
-            changes += self._apply([verdict], now)
-            if not self._live_holds(verdict.key):
-                changes += self._apply([_over(verdict)], now)
+            changes += self._from_past(verdict, now, device.id if hold else None)
         return changes
 
-    def _raise_past(self, verdicts: list[Signal], now: datetime) -> list[AlertChange]:
+    def _raise_past(
+        self, verdicts: list[Signal], now: datetime, hold_for: str | None = None
+    ) -> list[AlertChange]:
         """Raise breaches that happened between fixes; one that the live state does not hold (he has
         passed) clears at once and stays open for a person to look at. An alert already active for the
         same thing at the same or a higher kind is left as it is."""
@@ -1028,9 +1035,34 @@ class Engine:
                 and RANK.get(verdict.kind, 0) <= RANK.get(current.kind, 0)
             ):
                 continue
-            changes += self._apply([verdict], now)
-            if not self._live_holds(verdict.key):
-                changes += self._apply([_over(verdict)], now)
+            changes += self._from_past(verdict, now, hold_for)
+        return changes
+
+    def _from_past(self, verdict: Signal, now: datetime, hold_for: str | None) -> list[AlertChange]:
+        """Raise one breach from the past, and clear it at once if the live state does not hold it;
+        `hold_for`: a device whose upload goes on (more of its fixes follow in the batch), so the
+        clear waits for the batch's newest fix of it (`_settle`). An upload that showed her passing
+        his café within his warning line, then within 100 m, gave opened, cleared, escalated,
+        cleared, all at one instant: now opened, escalated, cleared."""
+        changes = self._apply([verdict], now)
+        if hold_for is not None:
+            self._unsettled[verdict.key] = (hold_for, verdict)
+        elif not self._live_holds(verdict.key):
+            self._unsettled.pop(verdict.key, None)
+            changes += self._apply([_over(verdict)], now)
+        return changes
+
+    def _settle(self, device_id: str, now: datetime) -> list[AlertChange]:
+        """The batch's newest fix of `device_id` has been judged: the breaches its older fixes raised
+        clear now, unless the live state holds them."""
+        changes: list[AlertChange] = []
+        for key, (owner, breach) in list(self._unsettled.items()):
+            if owner != device_id:
+                continue
+            del self._unsettled[key]
+            current = self.book.for_key(key)
+            if current is not None and current.active and not self._live_holds(key):
+                changes += self._apply([_over(replace(breach, kind=current.kind))], now)
         return changes
 
     def _news(self, late: Signal) -> bool:
@@ -1159,8 +1191,11 @@ class Engine:
         return WORN_CURRENT_S if every is None else max(WORN_CURRENT_S, WORN_INTERVALS * every)
 
     def forget(self) -> None:
-        """Drop what `recall` handed in: memory stays bounded between batches."""
+        """Drop what `recall` handed in: memory stays bounded between batches. A breach whose clear
+        still waits for its batch's newest fix (a batch that failed half-way) is let go too: the
+        next live judgement clears it, or it would never clear."""
         self._past.clear()
+        self._unsettled.clear()
 
     def suspicion(self, fix: Fix) -> Doubt | None:
         """Why the engine put this fix aside as an implausible move (awaiting confirmation), if it did."""
@@ -1354,6 +1389,8 @@ class Engine:
     def _apply(self, verdicts: list[Signal], now: datetime) -> list[AlertChange]:
         changes = []
         for verdict in verdicts:
+            if self._unsettled and not verdict.active and verdict.key in self._unsettled:
+                continue  # a breach an upload revealed clears at the batch's end, with its own facts
             change = self.book.apply(verdict, now)
             if change is not None:
                 changes.append(self._grouped(change))
