@@ -127,6 +127,7 @@ class Engine:
         self._pairs: dict[str, PairState] = {}
         # The order speaking for a pair's alert when several orders protect her from him (`_speak`).
         self._speaker: dict[AlertKey, str] = {}
+        self._handing_over: set[AlertKey] = set()
         # Breaches from the past that an upload's older fixes raised, their clear held until the
         # batch's newest fix of that device has been judged (`_settle`): device, the breach.
         self._unsettled: dict[AlertKey, tuple[str, Signal]] = {}
@@ -889,10 +890,15 @@ class Engine:
         if rank(best) > (proximity.CLEAR, False) and (
             rank(best) > mine or (rank(best) == mine and speaker == best.id)
         ):
-            if speaker in (order.id, None):
+            if speaker in (order.id, None) and key not in self._handing_over:
                 self._speaker[key] = best.id
-                return self._judge_order(best, now)
-            return []  # the other order speaks for the pair
+                self._handing_over.add(key)  # once: the order judged now speaks, whatever it says
+                try:
+                    return self._judge_order(best, now)
+                finally:
+                    self._handing_over.discard(key)
+            if key not in self._handing_over:
+                return []  # the other order speaks for the pair
         if verdict.active:
             self._speaker[key] = order.id
         else:
