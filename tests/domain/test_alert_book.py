@@ -73,3 +73,12 @@ def test_after_a_restart_the_key_goes_to_the_active_alert_or_the_newest() -> Non
     restored = _book()
     restored.restore(book.get(first.alert.id))  # type: ignore[arg-type]
     assert restored.apply(_signal(True), at(7)).change is Change.OPENED  # type: ignore[union-attr]
+
+
+def test_closing_the_new_alert_hands_the_key_back_to_the_older_one_still_open() -> None:
+    """The new outage's alert resolved while the older cleared one still awaits its operator: the
+    key stands for the older one (it was dropped, as if no alert of the key were open)."""
+    book, first, second = _cleared_then_new()
+    book.apply(_signal(False), at(65))
+    book.move(second.alert.id, AlertState.RESOLVED, actor="op", now=at(66), note="")
+    assert book.for_key(KEY) is book.get(first.alert.id) is not None

@@ -104,3 +104,24 @@ def test_judged_times_are_distinct_recent_and_in_the_claimed_order(claims: list[
         )
         steps = zip(claims, claims[1:], times, times[1:], strict=False)
         assert all(b - a == at_b - at_a for a, b, at_a, at_b in steps)
+
+
+def test_a_proximity_or_zone_alert_on_a_retimed_fix_says_its_clock_was_not_believed() -> None:
+    """His monitor's clock 3 h fast: the processor judges its fixes at receipt and marks them; the
+    alert they raise carries the mark, so operators and courts see the position's time was the
+    server's (before: only alarms carried it)."""
+    from dataclasses import replace
+
+    from rules_kit import ANKLE, World, at, circle_zone, fix, near, order
+
+    from vigil.domain.model import ClockSuspect
+
+    w = World(order(zones=(circle_zone("work", near(3000, 0), 200, subject_id=None),)))
+    w.victim(0)
+    mark = ClockSuspect(ClockDoubt.FUTURE, at(3 * 3600), at(60))
+    near_her = replace(fix(ANKLE, at(60), near(40)), clock_suspect=mark)
+    (opened,) = w.engine.on_fix(near_her, at(60), at(60))
+    assert opened.alert.facts.clock_suspect == mark
+    at_work = replace(fix(ANKLE, at(120), near(3000, 0)), clock_suspect=mark)
+    zone = [c for c in w.engine.on_fix(at_work, at(120), at(120)) if c.alert.key.family == "zone"]
+    assert zone and zone[0].alert.facts.clock_suspect == mark

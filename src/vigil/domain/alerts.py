@@ -445,10 +445,17 @@ class AlertBook:
     ) -> AlertChange:
         if alert.state in TERMINAL:
             held = self._by_key.get(alert.key)
-            if held is not None and held.id == alert.id:
-                self._by_key.pop(alert.key, None)
             self._by_id.pop(alert.id, None)
             self._cleared_at.pop(alert.id, None)
+            if held is not None and held.id == alert.id:
+                # the key goes to another open alert of it, if one is left (an older cleared one
+                # awaiting its operator): active first, else the one opened last. (An operator's
+                # step is rare; the scan is over the open alerts.)
+                rest = [a for a in self._by_id.values() if a.key == alert.key]
+                if rest:
+                    self._by_key[alert.key] = max(rest, key=lambda a: (a.active, a.opened_at))
+                else:
+                    self._by_key.pop(alert.key, None)
         else:
             self._put(alert)
         return AlertChange(alert=alert, change=change, at=now, actor=actor, note=note)

@@ -263,6 +263,8 @@ def assess(
         time_to_contact_s=None if ttc is None else round(ttc, 1),
         stale=stale,
         occurred_at=(measured_at or at) if late else None,
+        # a position whose device time was not believed (judged at its receipt): the alert says so
+        clock_suspect=s.clock_suspect or p.clock_suspect,
         tier=TIER_NAME[tier],
         peak_tier=TIER_NAME[max(state.peak, tier)],
     )
