@@ -70,3 +70,14 @@ def test_any_rssi_text_is_read_or_ignored_never_raises(text: str) -> None:
 
 def _order() -> Order:
     return Order("O1", "S1", "P1", violation_distance_m=100, warning_distance_m=1000)
+
+
+def test_contacts_every_minute_stand_against_his_far_fixes_between_them() -> None:
+    """Her watch hears his tag every minute for 20 minutes while his monitor reports 20 km off: the
+    violation holds at its tier while the contacts go on (it flipped at every fix and contact)."""
+    scenarios = Path(__file__).resolve().parents[2] / "scenarios"
+    doc = json.loads((scenarios / "ble_contacts_against_far_fixes.json").read_text())
+    lines = [line for line in run(doc) if line["kind"].startswith("proximity")]
+    during = [line for line in lines if line["at"] <= "2026-03-18T19:32:40+09:00"]
+    assert during and all(line["tier"] == "violation" for line in during), during
+    assert lines[-1]["change"] == "cleared"

@@ -179,8 +179,12 @@ def assess(
     effective = distance if coarse else max(0.0, distance - uncertainty)
     tier = tier_for(effective, state.tier, order, tuning)
     contact = state.ble_at
-    if contact is not None and s.time < contact:
-        tier = max(tier, state.tier)  # his position predates her device's contact with his tag
+    if contact is not None and (s.time - contact).total_seconds() <= tuning.ble_stands_s:
+        # his position predates her device's contact with his tag, or follows it so closely that
+        # the two contradict each other (a tag at her side, his monitor's fix 20 km off: one of them
+        # is forged): the contact stands. Contacts every minute against far fixes flapped the
+        # violation's tier at every fix.
+        tier = max(tier, state.tier)
     if coarse:
         # A coarse fix can warn, but cannot prove him within 100 m on its own, nor that he left:
         # whatever tier was held stays held until a fine position says otherwise.

@@ -132,6 +132,10 @@ class Tuning:
     # next fix confirms it (escalating to what the rules say) or shows it was a glitch.
     confirm_interval_s: float = 10.0
     confirm_window_s: float = 300.0
+    # A BLE contact (her device hearing his monitor's tag) stands against his positions measured up
+    # to this long after it: a fix far off so soon after is a contradiction (one of them forged), not
+    # proof he left; once contacts stop, his positions judge the pair again (rules/ble.py).
+    ble_stands_s: float = 120.0
     # Between two consecutive plausible fixes of one device at most this far apart in time, the
     # straight line between them is believed (rules/between.py); the path must pass inside a zone or
     # her violation circle by more than both accuracies plus `inferred_depth_m`.
