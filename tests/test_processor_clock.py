@@ -116,3 +116,39 @@ def test_a_retry_queued_in_the_same_batch_as_its_original_is_stored_once(process
     with processor.db.connect() as conn:
         count = select(func.count()).select_from(t.device_events).where(t.device_events.c.device_id == device)
         assert conn.execute(count).scalar_one() == 2
+
+
+def test_a_clock_steadily_three_hours_slow_is_judged_at_receipt_from_its_second_report(
+    processor: Processor,
+) -> None:
+    """A monitor whose clock runs 3 h slow sends a fix a minute, each alone. The first could be a late
+    report and is taken as one; from the second, the same lag again says the clock is slow: judged at
+    receipt and stored with the claimed time as evidence (before: every live fix was judged 3 hours in
+    the past, so an approach was never a violation). A batch upload is not a slow clock."""
+    from vigil.domain.model import Fix
+
+    device = _new_subject(processor)
+    for minute in range(3):
+        received = NOW + timedelta(minutes=minute)
+        claimed = received - timedelta(hours=3)
+        fix = Fix(device, claimed, 37.5, 127.0 + minute * 0.001, 10.0)
+        processor.run([Ingest([(0, fix)], received)], received)
+    with processor.db.connect() as conn:
+        rows = conn.execute(
+            select(t.fixes.c.time, t.fixes.c.device_time)
+            .where(t.fixes.c.device_id == device)
+            .order_by(t.fixes.c.id)
+        ).all()
+    assert [r.device_time is None for r in rows] == [True, False, False]
+    assert rows[1].time == NOW + timedelta(minutes=1) and rows[2].time == NOW + timedelta(minutes=2)
+    # an upload of three fixes of the last hour, all in one request: a backlog, not a slow clock
+    other = _new_subject(processor)
+    upload = [(i, Fix(other, NOW - timedelta(minutes=60 - i), 37.5, 127.0, 10.0)) for i in range(3)]
+    processor.run([Ingest(upload, NOW + timedelta(minutes=3))], NOW + timedelta(minutes=3))
+    with processor.db.connect() as conn:
+        claimed = conn.execute(
+            select(func.count())
+            .select_from(t.fixes)
+            .where(t.fixes.c.device_id == other, t.fixes.c.device_time.is_not(None))
+        ).scalar_one()
+    assert claimed == 0

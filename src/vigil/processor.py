@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -190,6 +191,9 @@ class Processor:
         self._event_latest: dict[str, datetime] = {}
         self._fix_claimed: dict[str, datetime] = {}
         self._event_claimed: dict[str, datetime] = {}
+        # Per device that sent its last request's report alone: that receipt and the report's lag
+        # behind it (rules/device_clock.steady_lag: a clock running behind). Memory only.
+        self._lags: dict[str, tuple[datetime, float]] = {}
         # The newest receipt: "in the future" counts from the later of this and the server's clock,
         # so a clock stepped backwards does not make every device's correct time look ahead.
         self._newest_receipt: datetime | None = None
@@ -656,11 +660,22 @@ class Processor:
             self._newest_receipt = received_at
         judged: list[tuple[int, Report]] = []
         doubted: dict[str, list[tuple[int, ClockDoubt]]] = {}  # device -> (place in judged, why)
+        sent = Counter(report.device_id for _, report in reports)
+        tuning = self.engine.tuning
         for index, report in reports:
             device_id = report.device_id
             fix_at, event_at = self._fix_latest.get(device_id), self._event_latest.get(device_id)
             last = fix_at if event_at is None or (fix_at is not None and fix_at > event_at) else event_at
             doubt = receipt.doubt(report.time, last)
+            if sent[device_id] == 1:
+                lag = (received_at - report.time).total_seconds()
+                if doubt is None and device_clock.steady_lag(
+                    self._lags.get(device_id), received_at, lag, tuning
+                ):
+                    doubt = ClockDoubt.BEHIND
+                self._lags[device_id] = (received_at, lag)
+            elif self._lags:
+                self._lags.pop(device_id, None)
             if doubt is None:
                 if isinstance(report, DeviceEvent) and CLOCK_SUSPECT in report.detail:
                     # the mark is the server's to give: a device cannot vouch for or against its clock

@@ -125,3 +125,19 @@ def test_a_proximity_or_zone_alert_on_a_retimed_fix_says_its_clock_was_not_belie
     at_work = replace(fix(ANKLE, at(120), near(3000, 0)), clock_suspect=mark)
     zone = [c for c in w.engine.on_fix(at_work, at(120), at(120)) if c.alert.key.family == "zone"]
     assert zone and zone[0].alert.facts.clock_suspect == mark
+
+
+def test_steady_lag_tells_a_slow_clock_from_a_backlog() -> None:
+    tuning = Tuning()
+    t0 = datetime(2026, 3, 18, 11, 0, tzinfo=UTC)
+    three_hours = 3 * 3600.0
+    # the same 3 h lag a minute later: a slow clock
+    assert device_clock.steady_lag((t0, three_hours), t0 + timedelta(minutes=1), three_hours + 1.0, tuning)
+    # a backlog sent a fix per message: a second later, the lag 59 s shorter
+    assert not device_clock.steady_lag(
+        (t0, three_hours), t0 + timedelta(seconds=1), three_hours - 59.0, tuning
+    )
+    # a lag within what a late report may have: not a clock at all
+    assert not device_clock.steady_lag((t0, 200.0), t0 + timedelta(minutes=1), 200.0, tuning)
+    # nothing to compare with: the first report is taken at its word
+    assert not device_clock.steady_lag(None, t0, three_hours, tuning)

@@ -9,7 +9,10 @@ position count at a moment it was not taken. A report's time is believed unless 
   future);
 - older than the device's own last message by more than `clock_behind_s` (a reset or a rollover: a
   late batch is seldom sent newest first a day apart);
-- or garbage: before 2000, or more than a year ahead, which no working clock says.
+- or garbage: before 2000, or more than a year ahead, which no working clock says;
+- or steadily behind (`steady_lag`): reports sent one at a time, each as far behind its receipt as
+  the last, by more than `clock_lag_s`. A clock 3 hours slow made every live fix "a late upload",
+  judged 3 hours in the past: an approach to 50 m was never a violation.
 
 A report whose time is not believed is judged at its receipt time, and says so (`ClockSuspect`, with
 both times). What follows from the verdict (an alarm is always taken; a fix whose time is garbage is
@@ -77,6 +80,21 @@ def doubt(
 ) -> ClockDoubt | None:
     """The verdict for one report: see `Receipt.doubt`."""
     return Receipt(received_at, newest_receipt, tuning).doubt(claimed, last_message)
+
+
+def steady_lag(
+    previous: tuple[datetime, float] | None, received_at: datetime, lag_s: float, tuning: Tuning
+) -> bool:
+    """Whether a report its device sent alone, `lag_s` seconds behind its receipt, shows a clock
+    running behind rather than a late report: the device's previous report, also sent alone
+    (`previous`: its receipt and lag), lagged as much, and not in the same burst. A backlog sent a
+    fix per message comes in quick succession, the lag shrinking by the interval at each."""
+    if previous is None or lag_s <= tuning.clock_lag_s:
+        return False
+    then, lag_then = previous
+    return (received_at - then).total_seconds() >= tuning.clock_steady_gap_s and abs(
+        lag_s - lag_then
+    ) <= tuning.clock_steady_s
 
 
 def kept(claimed: datetime) -> datetime:

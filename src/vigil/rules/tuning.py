@@ -89,6 +89,13 @@ class Tuning:
     # five minutes is a fault; a day behind is no late batch but a reset or GPS week rollover.
     clock_future_s: float = 300.0
     clock_behind_s: float = 86_400.0
+    # ... or when it is steadily behind: a device that reports alone, each report more than
+    # `clock_lag_s` behind its receipt and by the same lag as its last one (within `clock_steady_s`,
+    # the receipts at least `clock_steady_gap_s` apart), has a clock running slow, not a backlog
+    # (an upload's fixes come together, or in quick succession with a lag shrinking by the interval).
+    clock_lag_s: float = 600.0
+    clock_steady_s: float = 5.0
+    clock_steady_gap_s: float = 5.0
     # What a position must satisfy to be believed (domain/plausibility.py), for the reports that are
     # judged (today the victim app's own; time moves forward there: the server stamps it).
     plausibility: Limits = field(default_factory=lambda: Limits(allow_earlier=False))
