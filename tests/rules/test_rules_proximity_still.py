@@ -50,3 +50,17 @@ def test_a_moving_pair_keeps_the_near_edge_rule() -> None:
     escalates, as before."""
     lines = _night([115, 112, 118, 113], his_speed=1.4)
     assert (Change.ESCALATED, AlertKind.PROXIMITY_VIOLATION) in lines
+
+
+def test_a_man_who_drives_up_and_parks_within_the_line_is_a_violation_on_his_first_fix_there() -> None:
+    """Parked 90 m from her door, his receiver at 0 m/s, she at home at 0 m/s: but a minute ago he
+    was driving, so they are not a pair at rest; the violation comes on that first fix, as any."""
+    w = World(LINE)
+    w.victim(0, HOME, acc=12, speed=0.0)
+    w.subject(30, near(2000, 90), acc=12, speed=12.0)
+    w.victim(60, HOME, acc=12, speed=0.0)
+    arrived = [(c.change, c.alert.kind) for c in w.subject(90, near(90, 90), acc=12, speed=0.0)]
+    assert (Change.ESCALATED, AlertKind.PROXIMITY_VIOLATION) in arrived or (
+        Change.OPENED,
+        AlertKind.PROXIMITY_VIOLATION,
+    ) in arrived

@@ -437,14 +437,14 @@ def test_sos_is_within_reach_and_each_thing_said_once_in_every_state(site: Site,
     said_once(page, "safe")
 
     # nearby, beyond her view: the band
-    site.fixes((pair.ankle, *place(800)), heading_deg=225, speed_mps=1.2, seconds_ago=100)
+    site.fixes((pair.ankle, *place(800)), heading_deg=225, speed_mps=15.0, seconds_ago=100)
     expect(page.locator("#band")).to_be_visible()
     expect(page.locator("#status-text")).to_have_text("The control centre is watching.")
     within_reach(page, "band")
     said_once(page, "band")
 
     # nearby, within her view: the radar
-    site.fixes((pair.ankle, *place(400)), heading_deg=225, speed_mps=1.4, seconds_ago=80)
+    site.fixes((pair.ankle, *place(400)), heading_deg=225, speed_mps=15.0, seconds_ago=80)
     expect(page.locator("#near")).to_be_visible()
     within_reach(page, "near")
     said_once(page, "near")

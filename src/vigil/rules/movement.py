@@ -128,9 +128,12 @@ def reachable_m(v0: float, v1: float, seconds: float, tuning: Tuning) -> float:
 
 
 def _arrived(before: Fix | None, anchor: Fix, tuning: Tuning) -> bool:
-    """Whether the device came to the anchor moving (its receiver measured movement at the fix
-    before, or that fix lies a jump's length away, within the window): stopped at a light, not
-    sitting at home, where a reflection is the likelier story. Unknown: not arrived."""
+    """Whether the device came to the anchor moving (its receiver measured movement at the anchor or
+    at the fix before, or that fix lies a jump's length away, within the window): stopped at a light, not
+    sitting at home, where a reflection is the likelier story. Moving at the anchor itself, he had
+    not stopped there at all. Unknown: not arrived."""
+    if (anchor.speed_mps or 0.0) >= tuning.moving_mps:
+        return True
     if before is None or (anchor.time - before.time).total_seconds() > tuning.still_within_s:
         return False
     if (before.speed_mps or 0.0) >= tuning.moving_mps:

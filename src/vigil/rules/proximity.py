@@ -212,10 +212,10 @@ def assess(
             tier, doubt = _seen_twice(doubt, s, p, measured_at or at)
     brink = False
     v = order.violation_distance_m
-    resting = contact is None and still(s, p, tuning)
+    resting = contact is None and at_rest(subject, tuning) and at_rest(protected, tuning)
     if not coarse and tier == VIOLATION and state.tier < VIOLATION:
         if resting and distance > v:
-            # Both receivers measure a standstill: the near edge alone proves nothing, however often
+            # Both at rest (`at_rest`): the near edge alone proves nothing, however often
             # it is looked at (two looks at two people who do not move are one look). Neighbours
             # 125 m apart under a 100 m line, on 10-15 m GNSS fixes, were escalated to a violation in
             # the night and flapped between the tiers till morning. A man who stands within the line
@@ -298,9 +298,18 @@ def _his_out_of_date(subject: Party, p: Fix, contact: datetime | None, tuning: T
     return contact is None and (p.time - subject.fix.time).total_seconds() > limit
 
 
-def still(s: Fix, p: Fix, tuning: Tuning) -> bool:
-    """Whether both receivers measure a standstill (a speed measured, below `tuning.moving_mps`)."""
-    return all(f.speed_mps is not None and f.speed_mps < tuning.moving_mps for f in (s, p))
+def at_rest(party: Party, tuning: Tuning) -> bool:
+    """Whether the party's receiver measures a standstill now and at its fix before, in the same
+    place (within both accuracies and 20 m): at rest, not arriving. He who parks at her door was
+    driving a minute ago: his first fix there is judged as any (the violation at once), not held
+    for a second look as two neighbours at rest are."""
+    fix, before = party.fix, party.previous
+    if before is None or fix.speed_mps is None or before.speed_mps is None:
+        return False
+    if fix.speed_mps >= tuning.moving_mps or before.speed_mps >= tuning.moving_mps:
+        return False
+    moved = geo.distance_m(before.lat, before.lon, fix.lat, fix.lon)
+    return moved <= (fix.accuracy_m or 0.0) + (before.accuracy_m or 0.0) + 20.0
 
 
 def moving(s: Fix, p: Fix, tuning: Tuning) -> bool:
