@@ -125,6 +125,24 @@ class Track:
         """The last fine fix (as `fine_before`) measured at or before `when`."""
         return self._last_fine(bisect.bisect_right(self.history, when, key=_time), coarse_accuracy_m)
 
+    def still_since(self, fix: Fix, moving_mps: float) -> datetime | None:
+        """Since when this device's receiver has measured a standstill in `fix`'s place: the earliest
+        of the unbroken run of fixes up to `fix` with a speed measured below `moving_mps`, each within
+        both accuracies and 20 m of `fix`. None when `fix` itself measures no standstill."""
+        history = self.history
+        end = bisect.bisect_right(history, fix.time, key=_time)
+        if end == 0 or history[end - 1] is not fix:
+            return None
+        since = None
+        for i in range(end - 1, -1, -1):
+            f = history[i]
+            if f.speed_mps is None or f.speed_mps >= moving_mps:
+                break
+            if geo.distance_m(f.lat, f.lon, fix.lat, fix.lon) > accuracy(f) + accuracy(fix) + 20.0:
+                break
+            since = f.time
+        return since
+
     def kept(self, fix: Fix, window_s: float, walk_mps: float, moving_mps: float) -> Fix | None:
         """Where the wearer is at `fix`'s time if he has been at rest since a standstill this
         device's GNSS receiver measured within `window_s`: that fix and every fix after it up to
@@ -291,6 +309,10 @@ class Whereabouts:
     def fine_before(self, fix: Fix, coarse_accuracy_m: float) -> Fix | None:
         track = self.devices.get(fix.device_id)
         return track.fine_before(fix, coarse_accuracy_m) if track is not None else None
+
+    def still_since(self, fix: Fix, moving_mps: float) -> datetime | None:
+        track = self.devices.get(fix.device_id)
+        return track.still_since(fix, moving_mps) if track is not None else None
 
     def kept(self, fix: Fix, window_s: float, walk_mps: float, moving_mps: float) -> Fix | None:
         track = self.devices.get(fix.device_id)

@@ -1113,7 +1113,8 @@ class Engine:
                 else None
             )
             current = self._current_s(fix.device_id) if person == order.subject_id else None
-            sides.append(Party(fix, where.before(fix), fine, kept, current))
+            rest = partial(where.still_since, fix, tuning.moving_mps) if late_fix is None else None
+            sides.append(Party(fix, where.before(fix), fine, kept, current, rest))
         return sides[0], sides[1]
 
     def _view(self, person: str, at: datetime) -> Whereabouts:

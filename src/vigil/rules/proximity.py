@@ -119,6 +119,9 @@ class Party:
     # How long this party's fix stands for where they are now (None: `tuning.stale_after_s`); the
     # engine gives a slow reporter two of its intervals (`Engine._current_s`).
     current_s: float | None = None
+    # Since when the party's receiver has measured a standstill in this place (`Track.still_since`),
+    # asked only when a pair at rest would matter (`at_rest`); None: from the fix before alone.
+    rest_since: Callable[[], datetime | None] | None = None
 
 
 def key(order: Order) -> AlertKey:
@@ -299,11 +302,16 @@ def _his_out_of_date(subject: Party, p: Fix, contact: datetime | None, tuning: T
 
 
 def at_rest(party: Party, tuning: Tuning) -> bool:
-    """Whether the party's receiver measures a standstill now and at its fix before, in the same
-    place (within both accuracies and 20 m): at rest, not arriving. He who parks at her door was
+    """Whether the party's receiver has measured a standstill in this place for `tuning.rest_min_s`
+    at least (`Party.rest_since`; without it, now and at its fix before, within both accuracies and
+    20 m): at rest, not arriving. He who parks at her door was
     driving a minute ago: his first fix there is judged as any (the violation at once), not held
     for a second look as two neighbours at rest are."""
     fix, before = party.fix, party.previous
+    if party.rest_since is not None:
+        # at rest for a minute at least: a man who stopped at her door 15 s ago has just arrived
+        since = party.rest_since()
+        return since is not None and (fix.time - since).total_seconds() >= tuning.rest_min_s
     if before is None or fix.speed_mps is None or before.speed_mps is None:
         return False
     if fix.speed_mps >= tuning.moving_mps or before.speed_mps >= tuning.moving_mps:

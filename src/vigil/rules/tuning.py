@@ -139,6 +139,9 @@ class Tuning:
     # next fix confirms it (escalating to what the rules say) or shows it was a glitch.
     confirm_interval_s: float = 10.0
     confirm_window_s: float = 300.0
+    # A pair is at rest (proximity.at_rest: the near edge alone proves nothing for it) when both
+    # receivers have measured a standstill in their places for at least this long.
+    rest_min_s: float = 60.0
     # A BLE contact (her device hearing his monitor's tag) stands against his positions measured up
     # to this long after it: a fix far off so soon after is a contradiction (one of them forged), not
     # proof he left; once contacts stop, his positions judge the pair again (rules/ble.py).
