@@ -215,8 +215,9 @@ def assess(
             tier, doubt = _seen_twice(doubt, s, p, measured_at or at)
     brink = False
     v = order.violation_distance_m
-    resting = contact is None and at_rest(subject, tuning) and at_rest(protected, tuning)
     if not coarse and tier == VIOLATION and state.tier < VIOLATION:
+        # asked here only: the rest look-up walks the parties' recent fixes
+        resting = contact is None and at_rest(subject, tuning) and at_rest(protected, tuning)
         if resting and distance > v:
             # Both at rest (`at_rest`): the near edge alone proves nothing, however often
             # it is looked at (two looks at two people who do not move are one look). Neighbours
