@@ -60,18 +60,25 @@ def test_a_late_batch_is_judged_where_she_was_then_and_warns_only_of_where_she_i
     assert w.engine.book.for_key(next(iter(w.engine.book)).key).protected_person_id == VICTIM  # type: ignore[union-attr]
 
 
+def _home_then_work(at_work: int, until: int) -> World:
+    """He far off at 0 s and silent since; she at home, reporting every minute, then at work from
+    `at_work` until `until` (seconds)."""
+    w = World()
+    w.victim(0, HOME)
+    w.subject(0, FAR)
+    for t in range(60, at_work, 60):
+        w.victim(t, HOME)
+    for t in range(at_work, until, 60):
+        w.victim(t, WORK)
+    return w
+
+
 def test_a_late_batchs_older_fixes_are_not_judged_against_where_she_is_now() -> None:
     """The upload of 2950 s holds his fixes of 2000-2300 s, 40 m from her workplace (she was at home
     then, 5 km away), then his newest, far off. Only the newest is his live position: the older ones,
     each live for an instant, opened and cleared a stale warning each (and pursuit mode with it).
     Judged at their own times, where she was then: nothing."""
-    w = World()
-    w.victim(0, HOME)
-    w.subject(0, FAR)
-    for t in range(60, 2460, 60):
-        w.victim(t, HOME)
-    for t in range(2460, 3000, 60):
-        w.victim(t, WORK)
+    w = _home_then_work(2460, 3000)
     late = []
     for t in range(2000, 2400, 100):
         late += w.subject(t, near(40, 0, WORK), received=2950, followed=True)
@@ -82,13 +89,7 @@ def test_a_late_batchs_older_fixes_are_not_judged_against_where_she_is_now() -> 
 def test_a_late_batchs_older_fix_still_reveals_a_breach_at_its_own_time() -> None:
     """His fix at her door while she was at home, in an upload 12 minutes later whose newest fix is
     far: a late violation, opened and cleared at once (he has gone; she is at work now)."""
-    w = World()
-    w.victim(0, HOME)
-    w.subject(0, FAR)
-    for t in range(60, 2100, 60):
-        w.victim(t, HOME)
-    for t in range(2100, 2800, 60):
-        w.victim(t, WORK)
+    w = _home_then_work(2100, 2800)
     late = w.subject(2000, near(40, 0, HOME), received=2720, followed=True)
     late += w.subject(2710, FAR, received=2720)
     got = _proximity(late)

@@ -26,6 +26,8 @@ from vigil.domain.alerts import Position
 from vigil.domain.model import DeviceKind, Fix, FixSource
 
 # Devices strapped to or worn on the body: where they are, the person is.
+# Two positions of one receiver at rest are of the same place within both accuracies and this.
+SAME_PLACE_M = 20.0
 BODY_WORN = frozenset({DeviceKind.ANKLE_MONITOR, DeviceKind.SMARTWATCH})
 # Defaults of the memory window (rules/tuning.py sets the engine's): at one fix a minute, 15 minutes
 # is 15 fixes of about 300 bytes; `vigil bench` projects 100,000 people with full tracks at well
@@ -125,20 +127,25 @@ class Track:
         """The last fine fix (as `fine_before`) measured at or before `when`."""
         return self._last_fine(bisect.bisect_right(self.history, when, key=_time), coarse_accuracy_m)
 
+    def _through(self, fix: Fix) -> int:
+        """How many of the history's fixes lead up to `fix` and include it; 0 when `fix` is not the
+        one held for its instant."""
+        end = bisect.bisect_right(self.history, fix.time, key=_time)
+        return end if end and self.history[end - 1] is fix else 0
+
     def still_since(self, fix: Fix, moving_mps: float) -> datetime | None:
         """Since when this device's receiver has measured a standstill in `fix`'s place: the earliest
         of the unbroken run of fixes up to `fix` with a speed measured below `moving_mps`, each within
-        both accuracies and 20 m of `fix`. None when `fix` itself measures no standstill."""
-        history = self.history
-        end = bisect.bisect_right(history, fix.time, key=_time)
-        if end == 0 or history[end - 1] is not fix:
+        both accuracies and `SAME_PLACE_M` of `fix`. None when `fix` itself measures no standstill."""
+        history, end = self.history, self._through(fix)
+        if end == 0:
             return None
         since = None
         for i in range(end - 1, -1, -1):
             f = history[i]
             if f.speed_mps is None or f.speed_mps >= moving_mps:
                 break
-            if geo.distance_m(f.lat, f.lon, fix.lat, fix.lon) > accuracy(f) + accuracy(fix) + 20.0:
+            if geo.distance_m(f.lat, f.lon, fix.lat, fix.lon) > accuracy(f) + accuracy(fix) + SAME_PLACE_M:
                 break
             since = f.time
         return since
@@ -151,9 +158,8 @@ class Track:
         measures him moving, or one lies beyond both discs (he has moved, or it is off by more than
         it claims: either way it is judged as it is). A Wi-Fi fix indoors moves the estimate by
         little; its error no longer decides alone."""
-        history = self.history
-        end = bisect.bisect_right(history, fix.time, key=_time)
-        if end == 0 or history[end - 1] is not fix:
+        history, end = self.history, self._through(fix)
+        if end == 0:
             return None
         anchor = None
         for i in range(end - 2, -1, -1):

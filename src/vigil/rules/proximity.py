@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 from vigil.domain import geo
 from vigil.domain.alerts import AlertKey, AlertKind, Confidence, Facts, Signal
 from vigil.domain.model import Fix, FixSource, Order
-from vigil.domain.track import position, velocity
+from vigil.domain.track import SAME_PLACE_M, position, velocity
 from vigil.rules.tuning import Tuning
 
 CLEAR, WARNING, VIOLATION = 0, 1, 2
@@ -305,7 +305,7 @@ def _his_out_of_date(subject: Party, p: Fix, contact: datetime | None, tuning: T
 def at_rest(party: Party, tuning: Tuning) -> bool:
     """Whether the party's receiver has measured a standstill in this place for `tuning.rest_min_s`
     at least (`Party.rest_since`; without it, now and at its fix before, within both accuracies and
-    20 m): at rest, not arriving. He who parks at her door was
+    `SAME_PLACE_M`): at rest, not arriving. He who parks at her door was
     driving a minute ago: his first fix there is judged as any (the violation at once), not held
     for a second look as two neighbours at rest are."""
     fix, before = party.fix, party.previous
@@ -318,7 +318,7 @@ def at_rest(party: Party, tuning: Tuning) -> bool:
     if fix.speed_mps >= tuning.moving_mps or before.speed_mps >= tuning.moving_mps:
         return False
     moved = geo.distance_m(before.lat, before.lon, fix.lat, fix.lon)
-    return moved <= (fix.accuracy_m or 0.0) + (before.accuracy_m or 0.0) + 20.0
+    return moved <= (fix.accuracy_m or 0.0) + (before.accuracy_m or 0.0) + SAME_PLACE_M
 
 
 def moving(s: Fix, p: Fix, tuning: Tuning) -> bool:
