@@ -157,6 +157,46 @@ def test_a_late_zone_breach_opens_and_clears() -> None:
     assert changes[0].alert.protected_person_id == VICTIM
 
 
+def test_a_late_zone_breach_after_an_earlier_one_cleared_is_a_new_alert() -> None:
+    """The morning's entry, cleared but still awaiting its operator, does not hide the afternoon's
+    entry that an upload reveals (it was dropped as "already told")."""
+    w = World(order(zones=(circle_zone("work", FAR, 200, subject_id=None),)))
+    w.subject(0, FAR)
+    w.subject(60, near(3000, 0, FAR))  # cleared, still open
+    morning = w.only_alert()
+    assert not morning.active
+    w.subject(4 * 3600 + 1200, near(3000, 0, FAR))
+    changes = w.subject(4 * 3600 + 600, FAR, received=4 * 3600 + 1800)
+    assert summary(changes) == [
+        (Change.OPENED, AlertKind.ZONE_VIOLATION),
+        (Change.CLEARED, AlertKind.ZONE_VIOLATION),
+    ]
+    assert changes[0].alert.id != morning.id
+    assert changes[0].alert.late
+    assert changes[0].alert.facts.occurred_at == at(4 * 3600 + 600)
+
+
+def test_a_late_approach_after_an_earlier_violation_cleared_is_raised() -> None:
+    w = World(tuning=Tuning(tier_hold_s=0))
+    w.victim(0)
+    w.subject(10, near(50))
+    w.subject(70, near(3000))  # the morning's violation, cleared
+    w.victim(3 * 3600)
+    w.subject(3 * 3600 + 10, near(3000))
+    changes = w.subject(3 * 3600 - 600, near(40), received=3 * 3600 + 60)
+    assert summary(changes) == [(Change.OPENED, VIOL), (Change.CLEARED, VIOL)]
+    assert changes[0].alert.late
+
+
+def test_a_late_fix_of_a_breach_already_told_raises_nothing_new() -> None:
+    """A fix of the same entry, sent again late, is no news: the alert told it and cleared after."""
+    w = World(order(zones=(circle_zone("work", FAR, 200, subject_id=None),)))
+    w.subject(0, FAR)
+    w.subject(120, near(3000, 0, FAR))
+    assert w.subject(60, FAR, received=300) == []
+    assert len(w.open_alerts()) == 1
+
+
 @pytest.mark.parametrize(("delay", "late"), [(120, False), (121, True), (3600, True)])
 def test_an_in_order_fix_received_long_after_is_judged_normally_and_marked_late(
     delay: float, late: bool

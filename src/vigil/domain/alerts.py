@@ -362,6 +362,13 @@ class AlertBook:
     def for_key(self, key: AlertKey) -> Alert | None:
         return self._by_key.get(key)
 
+    def cleared_at(self, alert: Alert) -> datetime | None:
+        """When an alert no longer active cleared (its last update, after a restart); None while it
+        is active."""
+        if alert.active:
+            return None
+        return self._cleared_at.get(alert.id, alert.updated_at)
+
     def restore(self, alert: Alert) -> None:
         """Take back an open alert from storage at start-up (several may share a key: `_put`)."""
         self._put(alert)

@@ -1021,7 +1021,7 @@ class Engine:
                 verdicts.append(verdict)
         changes: list[AlertChange] = []
         for verdict in verdicts:
-            if not verdict.active or not self._news(verdict):
+            if not verdict.active or not self._news(verdict, at):
                 continue
             changes += self._from_past(verdict, now, device.id if hold else None)
         return changes
@@ -1071,9 +1071,15 @@ class Engine:
                 changes += self._apply([_over(replace(breach, kind=current.kind))], now)
         return changes
 
-    def _news(self, late: Signal) -> bool:
+    def _news(self, late: Signal, at: datetime) -> bool:
+        """Whether a breach at `at` that a late fix reveals is not already told: no alert for it, one
+        of a lower kind, or one that had cleared before `at`. (A zone entry at 12:10 uploaded at 12:30
+        was dropped because the morning's entry, cleared at 08:03, still awaited its operator.)"""
         current = self.book.for_key(late.key)
-        return current is None or RANK.get(late.kind, 0) > RANK.get(current.kind, 0)
+        if current is None or RANK.get(late.kind, 0) > RANK.get(current.kind, 0):
+            return True
+        cleared = self.book.cleared_at(current)
+        return cleared is not None and cleared < at
 
     def _live_holds(self, key: AlertKey) -> bool:
         if key.family == proximity.FAMILY:
