@@ -354,3 +354,35 @@ def test_within_the_hold_the_near_edge_alone_carries_the_alert_on() -> None:
     assert _proximity(w.subject(130, near(1150), acc=200, speed=0.0)) == []  # possibly inside: back
     state = w.engine._pairs["order-1"]
     assert (state.tier, state.left_at, state.returns) == (WARNING, None, 1)
+
+
+def test_a_walker_within_the_line_of_where_she_sits_is_a_violation_despite_her_wifi_fix() -> None:
+    """He walks up to her; she sits still (her watch measured it), and her next fix is a Wi-Fi one
+    100 m off to the far side. Judged against that fix's centre he was 175 m away: a violation on
+    the brink, waiting two minutes for her next fix. Where she sits he is 90 m from her: a violation
+    on his first fix inside, as on a sharp fix of hers."""
+    w = World(order(violation=100, warning=1000))
+    for t in (0, 30, 60, 90):
+        w.victim(t, acc=20, speed=0.0)
+    assert _proximity(w.subject(40, near(150), acc=10, speed=1.3)) == [(Change.OPENED, WARN)]
+    w.victim(95, near(100, bearing=270.0), acc=110, source=FixSource.WIFI)
+    assert _proximity(w.subject(100, near(90), acc=10, speed=1.3)) == [(Change.ESCALATED, VIOL)]
+
+
+def test_her_poor_fix_at_rest_does_not_lower_a_violation_held() -> None:
+    """A violation held, she sitting still: a Wi-Fi fix of hers 250 m off put them back in the
+    warning tier for one fix (and the next in the violation again). Where she sits says he is still
+    within the line, and so the tier stays."""
+    w = World(order(violation=100, warning=1000))
+    w.victim(0, acc=20, speed=0.0)
+    w.victim(30, acc=20, speed=0.0)
+    w.subject(40, near(60), acc=10, speed=1.2)
+    alert = w.engine.book.for_key(KEY)
+    assert alert is not None and alert.facts.tier == "violation"
+    w.victim(45, near(250, bearing=270.0), acc=110, source=FixSource.WIFI)
+    alert = w.engine.book.for_key(KEY)
+    assert alert is not None and alert.facts.tier == "violation"
+    # a sharp fix of hers far from him still lowers it
+    w.victim(60, near(400, bearing=270.0), acc=10, speed=1.4)
+    alert = w.engine.book.for_key(KEY)
+    assert alert is not None and alert.facts.tier == "warning"

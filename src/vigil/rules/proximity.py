@@ -114,7 +114,7 @@ class Party:
     previous: Fix | None
     fine: Fix | None = None
     # Where the party has been at rest, if it has (`Track.kept`): asked only when the pair would
-    # enter a new tier on a poor fix of that party, not on every judgement.
+    # enter or leave a tier on a poor fix of that party, not on every judgement.
     kept: Callable[[], Fix | None] | None = None
     # How long this party's fix stands for where they are now (None: `tuning.stale_after_s`); the
     # engine gives a slow reporter two of its intervals (`Engine._current_s`).
@@ -196,10 +196,12 @@ def assess(
         # judged on an earlier fix than the one given, or on a position of his that says where he
         # was rather than where he is (`_his_out_of_date`): it can warn, it cannot prove
         tier = max(state.tier, WARNING)
-    if tier > state.tier and not coarse:
-        rested = _rested_tier(order, state, subject, protected, tuning)
-        if rested is not None:
-            tier = max(state.tier, min(tier, rested))
+    rested = _rested(order, state, subject, protected, tuning) if tier != state.tier and not coarse else None
+    if rested is not None:
+        # a new tier is entered, and a tier held is left, only if where the party at rest has been
+        # says so too: her watch's Wi-Fi fix 110 m off put a man standing 70 m from her back in the
+        # warning tier for 13 s, and the next one in the violation again
+        tier = max(state.tier, min(tier, rested[0])) if tier > state.tier else min(state.tier, max(tier, rested[0]))
     doubt = _pending_doubt(state, s, p, distance, order, measured_at or at, tuning)
     if tier == WARNING and not state.holding and contact is None and not moving(s, p, tuning):
         # A new warning for a pair neither of whose receivers measures movement. (Within the hold the
@@ -218,14 +220,18 @@ def assess(
     if not coarse and tier == VIOLATION and state.tier < VIOLATION:
         # asked here only: the rest look-up walks the parties' recent fixes
         resting = contact is None and at_rest(subject, tuning) and at_rest(protected, tuning)
-        if resting and distance > v:
+        # the reported positions, with a poor fix of a party at rest taken where that party has been
+        # (`_rested`): a man walking up to her, 97 m from where she sat, was judged against her
+        # watch's Wi-Fi fix 144 m away and waited 2 minutes for her next fix
+        inside = distance <= v or (rested is not None and rested[1] <= v)
+        if resting and not inside:
             # Both at rest (`at_rest`): the near edge alone proves nothing, however often
             # it is looked at (two looks at two people who do not move are one look). Neighbours
             # 125 m apart under a 100 m line, on 10-15 m GNSS fixes, were escalated to a violation in
             # the night and flapped between the tiers till morning. A man who stands within the line
             # shows it on the reported positions.
             tier = WARNING
-        elif distance > v or (resting and distance + uncertainty > v):
+        elif not inside or (resting and distance + uncertainty > v):
             # ... and one reported position inside, not beyond doubt, is confirmed by the next
             # (one of their fixes 30 m off, in six hours of them, put them "likely" within it)
             tier, brink = _brink(state, s, p, measured_at or at, tuning)
@@ -379,12 +385,12 @@ def _seen_twice(
     return CLEAR, doubt
 
 
-def _rested_tier(
+def _rested(
     order: Order, state: PairState, subject: Party, protected: Party, tuning: Tuning
-) -> int | None:
-    """The tier the pair would enter judged where each party with a poor fix has been at rest
-    (`Party.kept`), or None when neither has such a place. A new tier is entered only if that says
-    so too. Neighbours 750 m apart at a 500 m line, at home: his GNSS receiver measured him still
+) -> tuple[int, float] | None:
+    """The tier the pair would be in judged where each party with a poor fix has been at rest
+    (`Party.kept`), and the distance between the positions so judged; None when neither has such a
+    place. A new tier is entered, and a tier held is left, only if that says so too. Neighbours 750 m apart at a 500 m line, at home: his GNSS receiver measured him still
     813 m from her, then two Wi-Fi fixes in a row, 99 m and 182 m off, put him 570 m and 493 m from
     her, and the second confirmed a violation that never was; combined with the standstill they
     move him by 20-30 m. The other party may be moving: a man cycling past her home 110-140 m away
@@ -401,7 +407,7 @@ def _rested_tier(
     distance, uncertainty = separation(s, p)
     if uncertainty > tuning.coarse_accuracy_m:
         return None
-    return tier_for(max(0.0, distance - uncertainty), state.tier, order, tuning)
+    return tier_for(max(0.0, distance - uncertainty), state.tier, order, tuning), distance
 
 
 def is_poor(fix: Fix, tuning: Tuning) -> bool:
