@@ -73,6 +73,8 @@ def test_an_order_valid_until_ends_by_the_clock() -> None:
         (Change.CLEARED, ZONE),
     ]
     assert all(c.at == at(200) for c in changes)
+    # where each stands now: no tier (the clear said "violation" while the order was over)
+    assert [(c.alert.facts.tier, c.alert.facts.peak_tier) for c in changes] == [(None, "violation")] * 2
     assert w.subject(210, FAR) == []
 
 

@@ -403,8 +403,13 @@ class AlertBook:
         if not signal.active:
             if not current.active:
                 return None
-            # say where things stand now (the breach itself stays in the timeline)
-            facts = current.facts if signal.facts == Facts() else _peaked(current.facts, signal.facts)
+            # say where things stand now (the breach itself stays in the timeline): no tier held, even
+            # when the rule says nothing more (an order ended while he stood at her door)
+            facts = (
+                replace(current.facts, tier=None)
+                if signal.facts == Facts()
+                else _peaked(current.facts, signal.facts)
+            )
             self._cleared_at[current.id] = now
             return self._record(
                 replace(current, active=False, facts=facts, updated_at=now), Change.CLEARED, now
