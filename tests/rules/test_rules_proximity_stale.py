@@ -115,3 +115,38 @@ def test_a_slow_monitors_position_stands_for_two_of_its_intervals() -> None:
         w.victim(600, near(3000, 90))
         arrived = _proximity(w.victim(1200, WORK))
         assert [(change, kind) for change, kind, _ in arrived] == [(Change.OPENED, expected)]
+
+
+def test_her_fix_measured_moving_minutes_ago_proves_no_violation_of_where_she_is_now() -> None:
+    """Her phone reports every 5 minutes; its last fix measured her on a bus at 10 m/s. He drives
+    the same road behind her: at her fix of 4 minutes before he is within 100 m of where she was,
+    and 2.4 km from her. A warning, not a violation pushed to police."""
+    w = World()
+    w.victim(0, HOME, speed=10.0, heading=90.0)
+    changes = _proximity(w.subject(240, near(40, 90), speed=10.0))
+    assert [(c, k) for c, k, _ in changes] == [(Change.OPENED, AlertKind.PROXIMITY_WARNING)]
+
+
+def test_her_fix_measured_still_minutes_ago_still_proves_a_violation() -> None:
+    w = World()
+    w.victim(0, HOME, speed=0.0)
+    changes = _proximity(w.subject(240, near(40, 90), speed=10.0))
+    assert [(c, k) for c, k, _ in changes] == [(Change.OPENED, AlertKind.PROXIMITY_VIOLATION)]
+
+
+def test_her_moving_fix_of_a_minute_ago_still_proves_a_violation() -> None:
+    """Within two usual reports a moving fix stands: a man driving up behind her car is a danger."""
+    w = World()
+    w.victim(0, HOME, speed=10.0, heading=90.0)
+    changes = _proximity(w.subject(60, near(40, 90), speed=10.0))
+    assert [(c, k) for c, k, _ in changes] == [(Change.OPENED, AlertKind.PROXIMITY_VIOLATION)]
+
+
+def test_his_fix_measured_moving_minutes_before_hers_proves_no_violation() -> None:
+    """The same for him: his monitor last measured him driving 3 minutes before; her arriving where
+    he was then is a warning."""
+    w = World()
+    w.victim(0, FAR)
+    w.subject(0, near(40), speed=12.0)
+    changes = _proximity(w.victim(180, HOME))
+    assert [(c, k) for c, k, _ in changes] == [(Change.OPENED, AlertKind.PROXIMITY_WARNING)]

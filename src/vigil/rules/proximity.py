@@ -192,9 +192,12 @@ def assess(
         # A coarse fix can warn, but cannot prove him within 100 m on its own, nor that he left:
         # whatever tier was held stays held until a fine position says otherwise.
         tier = max(state.tier, min(tier, WARNING))
-    elif (deferred or _his_out_of_date(subject, p, contact, tuning)) and tier > max(state.tier, WARNING):
-        # judged on an earlier fix than the one given, or on a position of his that says where he
-        # was rather than where he is (`_his_out_of_date`): it can warn, it cannot prove
+    elif (
+        deferred or _his_out_of_date(subject, p, contact, tuning) or _moved_on(s, p, contact, tuning)
+    ) and tier > max(state.tier, WARNING):
+        # judged on an earlier fix than the one given, or on a position that says where he or she
+        # was rather than where they are (`_his_out_of_date`, `_moved_on`): it can warn, it cannot
+        # prove
         tier = max(state.tier, WARNING)
     rested = _rested(order, state, subject, protected, tuning) if tier != state.tier and not coarse else None
     if rested is not None:
@@ -306,6 +309,22 @@ def _his_out_of_date(subject: Party, p: Fix, contact: datetime | None, tuning: T
     position stands for `subject.current_s`."""
     limit = tuning.stale_after_s if subject.current_s is None else subject.current_s
     return contact is None and (p.time - subject.fix.time).total_seconds() > limit
+
+
+def _moved_on(s: Fix, p: Fix, contact: datetime | None, tuning: Tuning) -> bool:
+    """The older of the two fixes measured its wearer moving and is older than the other by more
+    than `tuning.moving_stands_s`: it says where that party was, not where they are. Her phone,
+    set to report every 5 minutes, last measured her on a bus at 10 m/s; he drove the same road
+    2.5 km behind her, and at her fix of 4 minutes before he was "certainly" within 100 m of her.
+    (A party measured at rest is likely still there: at home, her older fix still proves.)"""
+    if contact is not None:
+        return False
+    older, newer = (s, p) if s.time < p.time else (p, s)
+    return (
+        older.speed_mps is not None
+        and older.speed_mps >= tuning.moving_mps
+        and (newer.time - older.time).total_seconds() > tuning.moving_stands_s
+    )
 
 
 def at_rest(party: Party, tuning: Tuning) -> bool:

@@ -142,6 +142,10 @@ class Tuning:
     # A pair is at rest (proximity.at_rest: the near edge alone proves nothing for it) when both
     # receivers have measured a standstill in their places for at least this long.
     rest_min_s: float = 60.0
+    # A fix that measured its wearer moving stands for where they are for this long at most against
+    # the other party's newer fix: older, it says where they were (proximity: it may warn, it proves
+    # no violation). Two reports at the usual 60 s; a party at rest stays where she was.
+    moving_stands_s: float = 120.0
     # A BLE contact (her device hearing his monitor's tag) stands against his positions measured up
     # to this long after it: a fix far off so soon after is a contradiction (one of them forged), not
     # proof he left; once contacts stop, his positions judge the pair again (rules/ble.py).
