@@ -106,3 +106,36 @@ def test_a_pass_an_upload_reveals_late_is_marked_late() -> None:
         changes += w.subject(t, where, acc=10, speed=25.0, received=2520)
     opened = [c for c in changes if c.change is Change.OPENED and c.alert.kind is ZONE]
     assert len(opened) == 1 and opened[0].alert.facts.inferred and opened[0].alert.late
+
+
+def test_a_pass_just_after_the_order_came_into_force_is_raised() -> None:
+    """Judged as things stood when he passed (90 s), not at the fix before (60 s)."""
+    w = World(order(zones=(circle_zone("work", WORK, 200, subject_id=None),), valid_from=at(80)))
+    w.victim(0, near(5000, 0, WORK))
+    changes = _drive(w, WORK, (0, 60, 120), (-2250, -750, 750))
+    assert summary(changes) == [(Change.OPENED, ZONE), (Change.CLEARED, ZONE)]
+    assert changes[0].alert.facts.occurred_at == at(90)
+
+
+def test_a_pass_just_after_the_order_ended_is_not_raised() -> None:
+    w = World(order(zones=(circle_zone("work", WORK, 200, subject_id=None),), valid_until=at(85)))
+    w.victim(0, near(5000, 0, WORK))
+    assert [c for c in _drive(w, WORK, (0, 60, 120), (-2250, -750, 750)) if c.alert.kind is ZONE] == []
+
+
+def test_a_pass_50_m_from_her_is_raised_when_his_fix_before_was_only_possibly_inside() -> None:
+    """His fix before the pass was 112 m from her (its near edge within 100 m: held on the brink
+    by the live rule for a second look that never came), the next 149 m past her: the path between
+    them passes 50 m from her."""
+    w = World(order(warning=1000))
+    w.victim(0, acc=12, speed=0.0)
+    home = w.engine.tracks["victim-1"].latest
+    assert home is not None
+    road = geo.destination(home.lat, home.lon, 270.0, 50.0)
+    changes = []
+    for t, north in ((0, -800), (45, -102), (60, 138)):
+        where = near(north, 0, road) if north >= 0 else near(-north, 180, road)
+        changes += w.subject(t, where, acc=8, speed=16.0)
+    assert (Change.ESCALATED, VIOL) in summary(changes)
+    raised = next(c for c in changes if c.alert.kind is VIOL)
+    assert raised.alert.facts.inferred

@@ -759,7 +759,7 @@ class Engine:
         verdicts: list[Signal] = []
         for order_id in sorted(self._orders_of.get(person, ())):
             order = self.orders[order_id]
-            if order.subject_id != person or not order.active_at(fix.time):
+            if order.subject_id != person or not (order.active_at(previous.time) or order.active_at(fix.time)):
                 continue
             if self._pairs.get(order.id, _APART).tier >= proximity.VIOLATION:
                 continue  # the fix itself is inside: the live rule has it
@@ -778,17 +778,20 @@ class Engine:
             if p is None or q is None or self._far_from_path(order, previous, fix, p, q):
                 continue
             verdict = between.proximity_pass(order, previous, fix, p, q, now, self.tuning)
-            if verdict is not None:
+            if verdict is not None and order.active_at(_passed(verdict)):
                 verdicts.append(verdict)
         for zone_id in sorted(self._zones_of.get(person, ())):
             zone = self.zones[zone_id]
             if zone.kind is not ZoneKind.EXCLUSION or self._zone_states.get(zone.id, ZoneState()).breach:
                 continue
             scheduled, protected = self._zone_in_force(zone, previous.time)
-            if not scheduled:
+            if not (scheduled or self._zone_in_force(zone, fix.time)[0]):
                 continue
             verdict = between.zone_pass(person, zone, previous, fix, now, self.tuning, protected)
-            if verdict is not None:
+            # judged as the zone stood when he passed: a pass at 09:00:10 through a zone counting
+            # from 09:00 was let go (it did not count at the fix before), and one at 18:00:20 out of
+            # a zone that stopped counting at 18:00 was raised
+            if verdict is not None and self._zone_in_force(zone, _passed(verdict))[0]:
                 verdicts.append(verdict)
         if verdicts and (now - fix.time).total_seconds() > self.tuning.late_after_s:
             verdicts = [replace(v, late=True) for v in verdicts]  # a pass an upload revealed
@@ -1519,6 +1522,12 @@ ON_FIX: tuple[Rule, ...] = (
 ON_EVENT: tuple[Rule, ...] = (Engine._alive, Engine._alarm, *ON_FIX[1:])
 # A position judged implausible (`Engine.doubt`): it proves the device alive and feeds only this.
 ON_DOUBTED: tuple[Rule, ...] = (Engine._alive, Engine._doubted)
+
+
+def _passed(verdict: Signal) -> datetime:
+    """When an inferred pass happened (`between`: always set on its facts)."""
+    assert verdict.facts.occurred_at is not None
+    return verdict.facts.occurred_at
 
 
 def _over(breach: Signal) -> Signal:
