@@ -340,6 +340,31 @@ def test_an_arrival_near_her_gets_the_short_limit() -> None:
     assert LOCATION in [c.alert.kind for c in w.tick(at(720))]
 
 
+def test_an_arrival_near_her_stays_one_through_a_few_still_fixes() -> None:
+    """He parks 450 m from her, his monitor (in pursuit) gives three still fixes in the same place,
+    then nothing usable: still the short limit. Two still fixes made the stop "rest" and earned the
+    2-hour limit: the protection was lost after a second fix."""
+    w = World()
+    w.victim(0, HOME)
+    w.subject(0, near(2500), acc=10, speed=12.0)
+    for t in (120, 135, 150):
+        w.subject(t, near(450), acc=15, speed=0.0)
+    assert LOCATION not in [k for _, k in _heartbeats(w, 180, 720)]
+    assert LOCATION in [c.alert.kind for c in w.tick(at(780))]  # 10 min after his last fix, and a report due
+
+
+def test_a_man_at_rest_near_her_long_after_his_arrival_gets_the_long_limit() -> None:
+    """A neighbour home for an hour (still fixes since he came in) is at rest, as before."""
+    w = World()
+    w.victim(0, HOME)
+    w.subject(0, near(2500), acc=10, speed=12.0)
+    for t in range(120, 120 + 3600 + 1, 300):
+        w.victim(t, HOME)
+        w.subject(t, near(450), acc=15, speed=0.0)
+    last = 120 + 3600
+    assert LOCATION not in [k for _, k in _heartbeats(w, last + 60, last + 1800)]
+
+
 def test_an_arrival_near_one_of_her_zones_gets_the_short_limit() -> None:
     her_work = near(6000, bearing=180.0)
     zone = Zone("z-work", ZoneKind.EXCLUSION, Circle(her_work[0], her_work[1], 200.0))

@@ -46,8 +46,11 @@ class LocationState:
     last_usable: Fix | None = None
     # His last usable positions say he is at rest in one place and nothing since contradicts it.
     at_rest: bool = False
-    # ... on one GNSS standstill at a new place alone (an arrival): rest only away from her.
+    # ... on one GNSS standstill at a new place alone (an arrival): rest only away from her. Still
+    # an arrival while later positions agree with it, for `Tuning.arrival_s` after it (`arrived_at`):
+    # at her door, two still fixes before the monitor was wrapped earned the 2-hour rest limit.
     arrived: bool = False
+    arrived_at: datetime | None = None
 
 
 def usable(fix: Fix, tuning: Tuning) -> bool:
@@ -200,7 +203,17 @@ def placed(state: LocationState | None, fix: Fix, tuning: Tuning) -> LocationSta
     since = fix.time if state is None else max(state.since, fix.time)
     before = None if state is None else state.last_usable
     at_rest, arrived = _rest(fix, before, tuning)
-    return LocationState(since, fix, at_rest, arrived)
+    arrived_at = fix.time if arrived else None
+    if (
+        at_rest
+        and not arrived
+        and state is not None
+        and state.at_rest
+        and state.arrived_at is not None
+        and (fix.time - state.arrived_at).total_seconds() <= tuning.arrival_s
+    ):
+        arrived, arrived_at = True, state.arrived_at  # staying put where he arrived: still arriving
+    return LocationState(since, fix, at_rest, arrived, arrived_at)
 
 
 def signal(device: Device, active: bool, state: LocationState, now: datetime) -> Signal:

@@ -70,6 +70,10 @@ class Tuning:
     # only now and then, and the longest such gap in a simulated night at home is well under an hour.
     # Two hours still catches a jammer or a shield kept on while he stays put.
     rest_location_s: float = 7_200.0
+    # ... except for this long after an arrival within the warning distance of her or of her zones
+    # (location.near_danger): a man who parks at her door, gives a few still fixes and wraps his
+    # monitor is not a man at rest at home.
+    arrival_s: float = 1_800.0
     # Never fewer than this many reporting intervals: a 300 s reporter gives two reports in 10 min.
     location_intervals: float = 4.0
     # A pair that leaves every tier keeps its alert active this long (a pending clear): falling
