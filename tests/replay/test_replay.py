@@ -457,3 +457,11 @@ def test_pursuit_mode_starts_with_the_danger_and_ends_on_its_own() -> None:
         ("21:32:30", "off", "W-1"),
     ]
     assert outcome.modes[0]["reason"] == "proximity_warning a-1"
+
+
+def test_her_sos_puts_his_monitor_in_pursuit_too() -> None:
+    """scenarios/sos_pursues_him.json: her SOS, he 3 km away: his monitor reports fast as well as
+    her watch (it was hers alone)."""
+    outcome = simulate(parse(load(SCENARIOS / "sos_pursues_him.json")))
+    modes = [(m["at"][11:19], m["pursuit"], m["device"]) for m in outcome.modes]
+    assert modes == [("22:00:35", "on", "AM-1"), ("22:00:35", "on", "W-1")]

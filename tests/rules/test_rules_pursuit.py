@@ -152,3 +152,19 @@ def test_a_warning_that_escalated_ends_with_its_violation() -> None:
     assert p.next_due() == at(180 + HOLD)
     p.due(at(180 + HOLD))
     assert modes(p) == [("AM-1", True, at(0)), ("AM-1", False, at(180 + HOLD))]
+
+
+def test_her_sos_puts_the_devices_of_the_man_her_order_keeps_from_her_in_pursuit() -> None:
+    """She presses SOS at home, he is 3 km away: his monitor is asked to report fast too, not only
+    her devices (docs/devices.md)."""
+    from rules_kit import ANKLE, PHONE, World, near
+
+    from vigil.domain.model import EventKind
+
+    w = World()
+    w.victim(0)
+    w.subject(0, near(3000))
+    w.engine.drain_modes()
+    w.event(PHONE, 30, EventKind.SOS)
+    on = {c.device_id for c in w.engine.drain_modes() if c.pursuit}
+    assert ANKLE in on and PHONE in on

@@ -1430,7 +1430,11 @@ class Engine:
         """Pursuit mode follows the alert: the devices of the people it names."""
         if alert.kind in pursuit.KINDS:
             people = [p for p in (alert.subject_id, alert.protected_person_id) if p is not None]
-            self.pursuit.follow(alert, sorted(d for p in people for d in self._bound.get(p, ())), at)
+            if alert.kind is AlertKind.SOS and alert.subject_id is None and alert.protected_person_id:
+                # her SOS names no subject: the men her orders keep from her are followed too, so
+                # that where each is comes every 15 s while she calls for help (docs/devices.md)
+                people += self.kept_from(alert.protected_person_id)
+            self.pursuit.follow(alert, sorted({d for p in people for d in self._bound.get(p, ())}), at)
 
     def _is_active(self, key: AlertKey) -> bool:
         alert = self.book.for_key(key)
