@@ -51,7 +51,8 @@ def assess(
 ) -> tuple[ZoneState, Signal]:
     """Judge the subject's fix against one zone at instant `at`; `scheduled` says the zone is in force.
 
-    `previous`: the subject's last fine (not coarse) fix before `fix`. A multipath reflection puts a
+    `previous`: the subject's last fine (not coarse) fix before `fix`. For an exclusion zone, an
+    entry on the near edge of the fix's disc alone needs it to reach in too (`_touched`). A multipath reflection puts a
     fix hundreds of metres out while it claims 5-20 m accuracy (about one fix in 500), and at 60 s
     reporting that jump is no faster than a walk, so no speed limit catches it. Curfew absence
     therefore starts on a fix only when the device measures him moving (speed at least
@@ -95,7 +96,14 @@ def assess(
         confidence = _grade(-outside if zone.kind is ZoneKind.EXCLUSION else outside, accuracy, coarse)
     elif zone.kind is ZoneKind.EXCLUSION:
         near_edge = outside - slack
-        breach = scheduled and ((in_force_then and near_edge <= 0) or (state.breach and near_edge <= margin))
+        enters = in_force_then and near_edge <= 0
+        if enters and outside > 0 and not state.breach:
+            # The near edge alone (the reported position outside): a second look, as for proximity's
+            # brink. A man asleep 60 m outside a 500 m zone, whose monitor gave a Wi-Fi fix claiming
+            # 90 m every half hour, got a new zone violation each time. His fix before touching
+            # the zone too, within `tuning.brink_window_s`, is a man at its edge.
+            enters = previous is not None and _touched(zone, fix, previous, tuning)
+        breach = scheduled and (enters or (state.breach and near_edge <= margin))
         confidence = _grade(-outside, accuracy, coarse)
     else:
         # Absence only when even the ~95 % disc (twice the stated 68 % accuracy) is outside: a
@@ -139,6 +147,16 @@ def absent(zone: Zone, fix: Fix, tuning: Tuning) -> bool:
     if accuracy > tuning.coarse_accuracy_m:
         return False
     return geo.signed_distance_m(zone.shape, fix.lat, fix.lon) - 2 * accuracy > 0
+
+
+def _touched(zone: Zone, fix: Fix, previous: Fix, tuning: Tuning) -> bool:
+    """Whether the fix before `fix`, at most `tuning.brink_window_s` earlier, reached into the
+    exclusion zone too (its disc touching it)."""
+    age = (fix.time - previous.time).total_seconds()
+    if not 0.0 < age <= tuning.brink_window_s:
+        return False
+    reach = previous.accuracy_m or 0.0
+    return geo.signed_distance_m(zone.shape, previous.lat, previous.lon) - reach <= 0
 
 
 def confirm_window(interval_s: float | None, tuning: Tuning) -> float:
