@@ -356,6 +356,22 @@ def test_curfew_zone_added_during_the_curfew_judges_at_once() -> None:
     assert summary(w.engine.put_zone(home_curfew("Asia/Seoul"), kst(11, 23))) == [(Change.OPENED, ZONE)]
 
 
+def test_one_wifi_fix_centred_at_home_does_not_end_a_curfew_absence() -> None:
+    """At a bar 1 km away on sharp fixes, one Wi-Fi fix of 200 m centred on his home: the absence
+    goes on (it cleared, and the next fix raised it again); two in a row, he is home."""
+    w = World(with_order=False, devices=QUIET)
+    w.engine.put_zone(home_curfew("Asia/Seoul"), kst(11, 21))
+    bar = near(1000, 0, HIS_HOME)
+    t = seconds(kst(11, 22, 30))
+    w.subject(t, bar, acc=10.0, speed=0.0)
+    w.subject(t + 60, bar, acc=10.0, speed=0.0)
+    assert w.engine.book.for_key(next(iter(w.engine.book)).key).active  # type: ignore[union-attr]
+    assert Change.CLEARED not in kinds(w.subject(t + 120, HIS_HOME, acc=200.0, source=FixSource.WIFI))
+    assert Change.CLEARED not in kinds(w.subject(t + 180, bar, acc=10.0, speed=0.0))
+    assert Change.CLEARED not in kinds(w.subject(t + 240, HIS_HOME, acc=80.0, source=FixSource.WIFI))
+    assert Change.CLEARED in kinds(w.subject(t + 300, HIS_HOME, acc=80.0, source=FixSource.WIFI))
+
+
 def test_curfew_absence_needs_the_95_percent_disc_outside_and_return_needs_the_margin() -> None:
     """150 m home circle, 40 m accuracy: absent only beyond 150 + 2 x 40 = 230 m."""
     w = World(with_order=False, devices=QUIET)

@@ -933,10 +933,11 @@ class Engine:
         absent = zone.kind is ZoneKind.INCLUSION and scheduled and zones.absent(zone, latest, self.tuning)
         # ... and what an exclusion zone's entry on the near edge alone is confirmed by
         entering = zone.kind is ZoneKind.EXCLUSION and scheduled and not held.breach
+        returning = zone.kind is ZoneKind.INCLUSION and held.breach  # and what ends an absence
         self._zone_states[zone.id], verdict = zones.assess(
             subject_id, zone, held, latest, now, scheduled, self.tuning,
             protected_person_id=protected, late=late,
-            previous=track.fine_before(latest, coarse) if absent or entering else None,
+            previous=track.fine_before(latest, coarse) if absent or entering or returning else None,
             confirm_within_s=self._confirm_window(latest.device_id),
             lost=absent and not late and self._position_lost(latest, now),
             other=track.others_fine(latest, coarse) if absent and len(track.devices) > 1 else None,

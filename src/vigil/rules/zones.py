@@ -16,7 +16,7 @@ from datetime import datetime
 
 from vigil.domain import geo
 from vigil.domain.alerts import AlertKey, AlertKind, Confidence, Facts, Signal
-from vigil.domain.model import Circle, Fix, Zone, ZoneKind
+from vigil.domain.model import Circle, Fix, FixSource, Zone, ZoneKind
 from vigil.domain.track import position
 from vigil.rules.tuning import Tuning
 
@@ -52,7 +52,8 @@ def assess(
     """Judge the subject's fix against one zone at instant `at`; `scheduled` says the zone is in force.
 
     `previous`: the subject's last fine (not coarse) fix before `fix`. For an exclusion zone, an
-    entry on the near edge of the fix's disc alone needs it to reach in too (`_touched`). A multipath reflection puts a
+    entry on the near edge of the fix's disc alone needs it to reach in too (`_touched`); a curfew
+    absence ends on a poor fix only with it home too (`_home_too`). A multipath reflection puts a
     fix hundreds of metres out while it claims 5-20 m accuracy (about one fix in 500), and at 60 s
     reporting that jump is no faster than a walk, so no speed limit catches it. Curfew absence
     therefore starts on a fix only when the device measures him moving (speed at least
@@ -112,7 +113,14 @@ def assess(
         confirmed = (
             not lost and absent(zone, fix, tuning) and _confirms(zone, fix, previous, other, tuning, window)
         )
-        breach = scheduled and (confirmed or (state.breach and outside > -margin))
+        home = outside <= -margin
+        if home and state.breach and _poor(fix, tuning):
+            # A Wi-Fi fix, or one claiming worse than `tuning.poor_accuracy_m`, ends an absence only
+            # with the fix before it home too (within `tuning.brink_window_s`): one Wi-Fi fix of 200 m
+            # centred on his home, between GNSS fixes at a bar 1 km away, cleared his curfew alarm
+            # and the next fix raised it again. Home for real, the next fix agrees.
+            home = previous is not None and _home_too(zone, fix, previous, margin, tuning)
+        breach = scheduled and (confirmed or (state.breach and not home))
         confidence = _grade(outside, accuracy, coarse)
     stale = ("subject",) if (at - fix.time).total_seconds() > tuning.stale_after_s else ()
     facts = Facts(
@@ -147,6 +155,19 @@ def absent(zone: Zone, fix: Fix, tuning: Tuning) -> bool:
     if accuracy > tuning.coarse_accuracy_m:
         return False
     return geo.signed_distance_m(zone.shape, fix.lat, fix.lon) - 2 * accuracy > 0
+
+
+def _poor(fix: Fix, tuning: Tuning) -> bool:
+    return fix.source is FixSource.WIFI or (fix.accuracy_m or 0.0) > tuning.poor_accuracy_m
+
+
+def _home_too(zone: Zone, fix: Fix, previous: Fix, margin: float, tuning: Tuning) -> bool:
+    """Whether the fix before `fix`, at most `tuning.brink_window_s` earlier, had him inside the
+    inclusion zone by the margin too."""
+    age = (fix.time - previous.time).total_seconds()
+    if not 0.0 < age <= tuning.brink_window_s:
+        return False
+    return geo.signed_distance_m(zone.shape, previous.lat, previous.lon) <= -margin
 
 
 def _touched(zone: Zone, fix: Fix, previous: Fix, tuning: Tuning) -> bool:
