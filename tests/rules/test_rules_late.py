@@ -377,3 +377,33 @@ def test_an_upload_that_warns_then_violates_is_opened_escalated_then_cleared() -
     ], lines
     cleared = changes[-1].alert
     assert cleared.late and cleared.facts.occurred_at == at(360)
+
+
+def test_a_live_escalation_of_an_alert_an_upload_opened_is_not_late() -> None:
+    """An upload reveals her approach (a warning, late); its newest fix puts her 40 m from him now:
+    the violation is live, and the escalation says so (it said late, with no time of its own)."""
+    w = World()  # a 500 m warning distance
+    w.victim(0, near(5000))
+    w.subject(0, HOME, speed=0.0)
+    w.subject(480, HOME, speed=0.0)
+    opened = w.victim(300, near(400), received=600, followed=True)
+    assert summary(opened) == [(Change.OPENED, WARN)] and opened[0].alert.late
+    w.subject(590, HOME, speed=0.0)
+    escalated = w.victim(595, near(40), received=600)
+    assert summary(escalated) == [(Change.ESCALATED, VIOL)]
+    assert not escalated[0].alert.late and escalated[0].alert.facts.occurred_at is None
+
+
+def test_an_uploads_older_impossible_fix_raises_no_warning_of_now() -> None:
+    """Her upload holds one fix 1.5 km off at 0 m/s between fixes at home, 20 minutes ago: the next
+    fix of the same batch settles it; no unconfirmed warning judged against where he is now, and no
+    request to report faster."""
+    w = World()
+    w.subject(0, near(1500), speed=0.0)
+    for t in (60, 120):
+        w.victim(t, HOME, speed=0.0, received=1500, followed=True)
+    w.subject(1400, near(1500), speed=0.0)
+    w.engine.drain_modes()
+    assert w.victim(180, near(1480), speed=0.0, received=1500, followed=True) == []
+    assert w.victim(240, HOME, speed=0.0, received=1500) == []
+    assert w.engine.drain_modes() == []

@@ -243,6 +243,8 @@ class Alert:
     protected_person_id: str | None = None
     zone_id: str | None = None
     order_id: str | None = None
+    # What it last raised (its opening, or its escalation) was learned late: a warning an upload
+    # revealed, then a violation judged live, is a live violation.
     late: bool = False
     # The incident (one danger: the same pair or subject within a window) this alert belongs to.
     incident_id: str | None = None
@@ -417,7 +419,7 @@ class AlertBook:
         if RANK.get(signal.kind, 0) > RANK.get(current.kind, 0):
             escalated = replace(
                 current, kind=signal.kind, active=True, facts=_peaked(current.facts, signal.facts),
-                updated_at=now, late=current.late or signal.late, escalated_at=now,
+                updated_at=now, late=signal.late, escalated_at=now,
             )  # fmt: skip
             return self._record(escalated, Change.ESCALATED, now)
         if not current.active or signal.onset or _material(current.facts, signal.facts):

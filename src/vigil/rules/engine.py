@@ -610,6 +610,11 @@ class Engine:
             anchor, before = pending.fix, anchor
         doubt = movement.suspect(anchor, fix, tuning, before)
         if doubt is not None and anchor is not None:
+            if r.followed:
+                # an upload's older fix: the next fix of the same batch settles it, at once; no
+                # warning judged against where the other party is now, no request to report faster
+                self._suspects[r.device.id] = Suspect(fix, anchor, doubt)
+                return False
             r.changes += self._unconfirmed(r.device, fix, anchor, doubt, r.now)
             return False
         return True
