@@ -764,7 +764,9 @@ class Engine:
         verdicts: list[Signal] = []
         for order_id in sorted(self._orders_of.get(person, ())):
             order = self.orders[order_id]
-            if order.subject_id != person or not (order.active_at(previous.time) or order.active_at(fix.time)):
+            if order.subject_id != person or not (
+                order.active_at(previous.time) or order.active_at(fix.time)
+            ):
                 continue
             if self._pairs.get(order.id, _APART).tier >= proximity.VIOLATION:
                 continue  # the fix itself is inside: the live rule has it

@@ -204,7 +204,11 @@ def assess(
         # a new tier is entered, and a tier held is left, only if where the party at rest has been
         # says so too: her watch's Wi-Fi fix 110 m off put a man standing 70 m from her back in the
         # warning tier for 13 s, and the next one in the violation again
-        tier = max(state.tier, min(tier, rested[0])) if tier > state.tier else min(state.tier, max(tier, rested[0]))
+        tier = (
+            max(state.tier, min(tier, rested[0]))
+            if tier > state.tier
+            else min(state.tier, max(tier, rested[0]))
+        )
     doubt = _pending_doubt(state, s, p, distance, order, measured_at or at, tuning)
     if tier == WARNING and not state.holding and contact is None and not moving(s, p, tuning):
         # A new warning for a pair neither of whose receivers measures movement. (Within the hold the
