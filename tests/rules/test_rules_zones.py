@@ -43,7 +43,6 @@ from vigil.domain.model import (
     Zone,
     ZoneKind,
 )
-from vigil.rules.tuning import Tuning
 
 ZONE = AlertKind.ZONE_VIOLATION
 SEOUL = ZoneInfo("Asia/Seoul")
@@ -128,23 +127,26 @@ def test_exclusion_entry_is_accuracy_aware(
     distance: float, acc: float | None, confidence: Confidence
 ) -> None:
     w = World(order(zones=(work_zone(),)))
-    if confidence is Confidence.POSSIBLE:
-        # the near edge alone: a second look (a man asleep just outside a zone, his monitor's
-        # Wi-Fi fix reaching in every half hour, got a new zone violation each time)
-        assert w.subject(0, near(distance, 90, FAR), acc=acc) == []
-        (opened,) = w.subject(30, near(distance, 90, FAR), acc=acc)
-    else:
-        (opened,) = w.subject(0, near(distance, 90, FAR), acc=acc)
+    (opened,) = w.subject(0, near(distance, 90, FAR), acc=acc)
     assert opened.alert.facts.confidence is confidence
 
 
-def test_a_near_edge_entry_is_not_confirmed_by_a_fix_clear_of_the_zone_or_too_old() -> None:
+def test_a_wifi_fix_repeating_where_he_stood_is_judged_by_the_standstill() -> None:
+    """He sleeps 60 m outside the zone; a Wi-Fi fix claiming 90 m, centred on his home, reaches in.
+    It only repeats, less precisely, where his receiver measured him standing: no entry (each such
+    fix opened a new zone violation)."""
     w = World(order(zones=(work_zone(),)))
-    w.subject(0, near(260, 90, FAR), acc=5.0)  # 60 m outside, a sharp fix
+    w.subject(0, near(260, 90, FAR), acc=5.0, speed=0.0)
     assert w.subject(60, near(260, 90, FAR), acc=90.0, source=FixSource.WIFI) == []
-    # his fix before reached in too, but more than the window before
-    w.subject(1000, near(215, 90, FAR), acc=20.0)
-    assert w.subject(1000 + Tuning().brink_window_s + 10, near(215, 90, FAR), acc=20.0) == []
+    assert w.subject(120, near(260, 90, FAR), acc=5.0, speed=0.0) == []
+
+
+def test_a_wifi_fix_reaching_in_after_a_walk_is_an_entry_at_once() -> None:
+    """Measured walking before it, the same Wi-Fi fix is a possible entry at once: safety first."""
+    w = World(order(zones=(work_zone(),)))
+    w.subject(0, near(300, 90, FAR), acc=5.0, speed=1.3)
+    (opened,) = w.subject(60, near(260, 90, FAR), acc=90.0, source=FixSource.WIFI)
+    assert opened.alert.facts.confidence is Confidence.POSSIBLE
 
 
 def test_exclusion_not_entered_when_the_whole_disc_is_outside() -> None:

@@ -54,6 +54,7 @@ from vigil.domain.model import (
     DeviceEvent,
     EventKind,
     Fix,
+    FixSource,
     Order,
     PersonKind,
     Zone,
@@ -938,19 +939,44 @@ class Engine:
         # What a curfew absence may start on, looked up only for a fix that would start one (the
         # curfew on, the fix outside): at home, or by day, every fix would pay for nothing.
         absent = zone.kind is ZoneKind.INCLUSION and scheduled and zones.absent(zone, latest, self.tuning)
-        # ... and what an exclusion zone's entry on the near edge alone is confirmed by
-        entering = zone.kind is ZoneKind.EXCLUSION and scheduled and not held.breach
-        returning = zone.kind is ZoneKind.INCLUSION and held.breach  # and what ends an absence
+        returning = zone.kind is ZoneKind.INCLUSION and held.breach  # ... and what ends an absence
+        # where he stood, for a poor fix that might start an exclusion zone's breach
+        stood = (
+            self._stood(track, latest)
+            if zone.kind is ZoneKind.EXCLUSION and scheduled and not held.breach
+            else None
+        )
         self._zone_states[zone.id], verdict = zones.assess(
             subject_id, zone, held, latest, now, scheduled, self.tuning,
             protected_person_id=protected, late=late,
-            previous=track.fine_before(latest, coarse) if absent or entering or returning else None,
+            previous=track.fine_before(latest, coarse) if absent or returning else None,
             confirm_within_s=self._confirm_window(latest.device_id),
             lost=absent and not late and self._position_lost(latest, now),
             other=track.others_fine(latest, coarse) if absent and len(track.devices) > 1 else None,
             in_force_then=self._in_force_then(zone, latest, now, scheduled),
+            stood=stood,
         )  # fmt: skip
         return self._apply([verdict], now)
+
+    def _stood(self, track: Whereabouts, fix: Fix) -> Fix | None:
+        """For a poor fix (Wi-Fi, or worse than `Tuning.poor_accuracy_m`): the person's last sharp
+        (satellite) fix of the last `Tuning.coarse_defers_s` before it, if it measured a standstill and lies
+        inside the poor fix's disc; the poor fix then only repeats it, less precisely."""
+        tuning = self.tuning
+        if not proximity.is_poor(fix, tuning):
+            return None
+        sharp = track.fine_before(fix, tuning.poor_accuracy_m)
+        if (
+            sharp is None
+            or sharp.source is FixSource.CELL
+            or proximity.is_poor(sharp, tuning)
+            or sharp.speed_mps is None
+            or sharp.speed_mps >= tuning.moving_mps
+            or (fix.time - sharp.time).total_seconds() > tuning.coarse_defers_s
+        ):
+            return None
+        inside = geo.distance_m(sharp.lat, sharp.lon, fix.lat, fix.lon) <= (fix.accuracy_m or 0.0)
+        return sharp if inside else None
 
     def _in_force_then(self, zone: Zone, fix: Fix, now: datetime, scheduled: bool) -> bool:
         """Whether the zone counted when `fix` was measured, as far as `zones.assess` needs to know:

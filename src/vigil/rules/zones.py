@@ -48,12 +48,17 @@ def assess(
     lost: bool = False,
     other: Fix | None = None,
     in_force_then: bool = True,
+    stood: Fix | None = None,
 ) -> tuple[ZoneState, Signal]:
     """Judge the subject's fix against one zone at instant `at`; `scheduled` says the zone is in force.
 
-    `previous`: the subject's last fine (not coarse) fix before `fix`. For an exclusion zone, an
-    entry on the near edge of the fix's disc alone needs it to reach in too (`_touched`); a curfew
-    absence ends on a poor fix only with it home too (`_home_too`). A multipath reflection puts a
+    `stood`: for a poor fix (Wi-Fi, or worse than `tuning.poor_accuracy_m`), his last sharp GNSS fix
+    of the last `tuning.coarse_defers_s` that measured a standstill and lies inside the poor fix's
+    disc (`Engine._stood`): an exclusion zone is then entered as that fix says, not on the near
+    edge of the poor one.
+
+    `previous`: the subject's last fine (not coarse) fix before `fix`. A curfew absence ends on a
+    poor fix only with it home too (`_home_too`). A multipath reflection puts a
     fix hundreds of metres out while it claims 5-20 m accuracy (about one fix in 500), and at 60 s
     reporting that jump is no faster than a walk, so no speed limit catches it. Curfew absence
     therefore starts on a fix only when the device measures him moving (speed at least
@@ -98,12 +103,13 @@ def assess(
     elif zone.kind is ZoneKind.EXCLUSION:
         near_edge = outside - slack
         enters = in_force_then and near_edge <= 0
-        if enters and outside > 0 and not state.breach:
-            # The near edge alone (the reported position outside): a second look, as for proximity's
-            # brink. A man asleep 60 m outside a 500 m zone, whose monitor gave a Wi-Fi fix claiming
-            # 90 m every half hour, got a new zone violation each time. His fix before touching
-            # the zone too, within `tuning.brink_window_s`, is a man at its edge.
-            enters = previous is not None and _touched(zone, fix, previous, tuning)
+        if enters and stood is not None and not state.breach:
+            # A poor fix that only repeats, less precisely, where his receiver measured him standing
+            # (`stood`, inside its disc): that fix says where he is, and it decides the entry. A man
+            # asleep 60 m outside a 500 m zone, whose monitor gave a Wi-Fi fix claiming 90 m every
+            # half hour, got a new zone violation each time. A man on the move is judged on the
+            # near edge at once, as before: safety first.
+            enters = geo.signed_distance_m(zone.shape, stood.lat, stood.lon) - (stood.accuracy_m or 0.0) <= 0
         breach = scheduled and (enters or (state.breach and near_edge <= margin))
         confidence = _grade(-outside, accuracy, coarse)
     else:
@@ -168,16 +174,6 @@ def _home_too(zone: Zone, fix: Fix, previous: Fix, margin: float, tuning: Tuning
     if not 0.0 < age <= tuning.brink_window_s:
         return False
     return geo.signed_distance_m(zone.shape, previous.lat, previous.lon) <= -margin
-
-
-def _touched(zone: Zone, fix: Fix, previous: Fix, tuning: Tuning) -> bool:
-    """Whether the fix before `fix`, at most `tuning.brink_window_s` earlier, reached into the
-    exclusion zone too (its disc touching it)."""
-    age = (fix.time - previous.time).total_seconds()
-    if not 0.0 < age <= tuning.brink_window_s:
-        return False
-    reach = previous.accuracy_m or 0.0
-    return geo.signed_distance_m(zone.shape, previous.lat, previous.lon) - reach <= 0
 
 
 def confirm_window(interval_s: float | None, tuning: Tuning) -> float:
