@@ -150,3 +150,14 @@ def test_his_fix_measured_moving_minutes_before_hers_proves_no_violation() -> No
     w.subject(0, near(40), speed=12.0)
     changes = _proximity(w.victim(180, HOME))
     assert [(c, k) for c, k, _ in changes] == [(Change.OPENED, AlertKind.PROXIMITY_WARNING)]
+
+
+def test_a_device_clock_minutes_fast_does_not_make_her_fresh_moving_fix_look_old() -> None:
+    """His monitor's clock runs 4 minutes fast (believed: under the 5-minute limit) while he sits
+    parked; she walks past his car 40 m away. Her fix, by the devices' clocks 4 minutes older than
+    his, was taken for a position she had moved on from: only a warning. Silence is counted by the
+    server's clock: her watch reports now."""
+    w = World()
+    w.subject(240, near(40), speed=0.0, received=0)  # stamped 4 minutes ahead of its receipt
+    changes = _proximity(w.victim(30, HOME, speed=1.3))
+    assert changes and changes[-1][1] is AlertKind.PROXIMITY_VIOLATION

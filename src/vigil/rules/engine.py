@@ -1159,7 +1159,8 @@ class Engine:
             )
             current = self._current_s(fix.device_id) if person == order.subject_id else None
             rest = partial(where.still_since, fix, tuning.moving_mps) if late_fix is None else None
-            sides.append(Party(fix, where.before(fix), fine, kept, current, rest))
+            heard = self._heard.get(fix.device_id) if late_fix is None else None
+            sides.append(Party(fix, where.before(fix), fine, kept, current, rest, heard))
         return sides[0], sides[1]
 
     def _view(self, person: str, at: datetime) -> Whereabouts:

@@ -122,6 +122,9 @@ class Party:
     # Since when the party's receiver has measured a standstill in this place (`Track.still_since`),
     # asked only when a pair at rest would matter (`at_rest`); None: from the fix before alone.
     rest_since: Callable[[], datetime | None] | None = None
+    # When the party's device was last heard (a live judgement; None: a late one, or never heard):
+    # how long its silence has lasted, by the server's clock, not the device's (`_moved_on`).
+    heard: datetime | None = None
 
 
 def key(order: Order) -> AlertKey:
@@ -193,7 +196,10 @@ def assess(
         # whatever tier was held stays held until a fine position says otherwise.
         tier = max(state.tier, min(tier, WARNING))
     elif (
-        deferred or _his_out_of_date(subject, p, contact, tuning) or _moved_on(s, p, contact, tuning)
+        deferred
+        or _his_out_of_date(subject, p, contact, tuning)
+        or _moved_on(subject, at, contact, tuning)
+        or _moved_on(protected, at, contact, tuning)
     ) and tier > max(state.tier, WARNING):
         # judged on an earlier fix than the one given, or on a position that says where he or she
         # was rather than where they are (`_his_out_of_date`, `_moved_on`): it can warn, it cannot
@@ -315,19 +321,21 @@ def _his_out_of_date(subject: Party, p: Fix, contact: datetime | None, tuning: T
     return contact is None and (p.time - subject.fix.time).total_seconds() > limit
 
 
-def _moved_on(s: Fix, p: Fix, contact: datetime | None, tuning: Tuning) -> bool:
-    """The older of the two fixes measured its wearer moving and is older than the other by more
-    than `tuning.moving_stands_s`: it says where that party was, not where they are. Her phone,
-    set to report every 5 minutes, last measured her on a bus at 10 m/s; he drove the same road
-    2.5 km behind her, and at her fix of 4 minutes before he was "certainly" within 100 m of her.
-    (A party measured at rest is likely still there: at home, her older fix still proves.)"""
-    if contact is not None:
-        return False
-    older, newer = (s, p) if s.time < p.time else (p, s)
+def _moved_on(party: Party, at: datetime, contact: datetime | None, tuning: Tuning) -> bool:
+    """The party's fix measured its wearer moving, and its device has said nothing for more than
+    `tuning.moving_stands_s` since (by the server's clock: a device clock a few minutes off must not
+    make a fresh fix look old): it says where that party was, not where they are. Her phone, set to
+    report every 5 minutes, last measured her on a bus at 10 m/s; he drove the same road 2.5 km
+    behind her, and at her fix of 4 minutes before he was "certainly" within 100 m of her. (A
+    party measured at rest is likely still there: at home, her older fix still proves.)"""
+    fix = party.fix
     return (
-        older.speed_mps is not None
-        and older.speed_mps >= tuning.moving_mps
-        and (newer.time - older.time).total_seconds() > tuning.moving_stands_s
+        contact is None
+        and party.heard is not None
+        and fix.speed_mps is not None
+        and fix.speed_mps >= tuning.moving_mps
+        and (at - party.heard).total_seconds() > tuning.moving_stands_s
+        and (at - fix.time).total_seconds() > tuning.moving_stands_s
     )
 
 
