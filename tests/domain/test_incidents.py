@@ -208,3 +208,20 @@ def test_restore_takes_back_open_incidents_with_their_open_alerts() -> None:
     gone = Books()
     gone.book.restore(stored, [replace(warning, state=AlertState.RESOLVED)])
     assert gone.book.get("i-1") is None
+
+
+def test_her_sos_joins_the_gravest_of_the_incidents_of_the_men_kept_from_her() -> None:
+    """One man at her door (a violation), another who opened a warning since: her SOS belongs with
+    the violation (it joined the newest, the warning)."""
+    b = Books(kept={"P1": ["S1", "S2"]})
+    at_door = b.open(alert(AlertKind.PROXIMITY_VIOLATION, "S2", "P1"), at(0))
+    b.open(alert(AlertKind.PROXIMITY_WARNING, "S1", "P1"), at(4))
+    sos = b.open(alert(AlertKind.SOS, None, "P1"), at(6))
+    assert sos.incident_id == at_door.incident_id
+
+
+def test_an_incident_is_not_joined_once_its_window_has_run_out() -> None:
+    b = Books()
+    first = b.open(alert(AlertKind.TAMPER, "S1"), at(0))
+    b.change(first, Change.CLEARED, at(1), active=False)
+    assert b.open(alert(AlertKind.BATTERY_LOW, "S1"), at(1 + WINDOW_S / 60)).incident_id != first.incident_id

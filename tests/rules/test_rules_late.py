@@ -407,3 +407,13 @@ def test_an_uploads_older_impossible_fix_raises_no_warning_of_now() -> None:
     assert w.victim(180, near(1480), speed=0.0, received=1500, followed=True) == []
     assert w.victim(240, HOME, speed=0.0, received=1500) == []
     assert w.engine.drain_modes() == []
+
+
+def test_a_late_reentry_within_the_hold_makes_the_alert_active_again_marked_late() -> None:
+    w = World(order(zones=(circle_zone("work", FAR, 200, subject_id=None),)))
+    w.subject(0, FAR)
+    w.subject(180, near(3000, 0, FAR))  # cleared
+    w.subject(840, near(3000, 0, FAR))
+    changes = w.subject(540, FAR, received=840)  # a re-entry at 540 s, uploaded at 840 s
+    assert kinds(changes)[0] is Change.UPDATED
+    assert changes[0].alert.late and changes[0].alert.active

@@ -168,3 +168,17 @@ def test_her_sos_puts_the_devices_of_the_man_her_order_keeps_from_her_in_pursuit
     w.event(PHONE, 30, EventKind.SOS)
     on = {c.device_id for c in w.engine.drain_modes() if c.pursuit}
     assert ANKLE in on and PHONE in on
+
+
+def test_her_sos_does_not_pursue_a_man_whose_order_has_ended() -> None:
+    from rules_kit import ANKLE, PHONE, World, at, near, order
+
+    from vigil.domain.model import EventKind
+
+    w = World(order(valid_until=at(10)))
+    w.victim(0)
+    w.subject(0, near(3000))
+    w.engine.drain_modes()
+    w.event(PHONE, 30, EventKind.SOS)
+    on = {c.device_id for c in w.engine.drain_modes() if c.pursuit}
+    assert PHONE in on and ANKLE not in on

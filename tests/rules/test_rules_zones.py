@@ -374,6 +374,19 @@ def test_one_wifi_fix_centred_at_home_does_not_end_a_curfew_absence() -> None:
     assert Change.CLEARED in kinds(w.subject(t + 300, HIS_HOME, acc=80.0, source=FixSource.WIFI))
 
 
+def test_a_curfew_absence_ends_on_wifi_fixes_at_home_minutes_apart() -> None:
+    """Home indoors, his monitor gets a Wi-Fi fix every 7 minutes (cell fixes between): the second
+    ends the absence (a 5-minute window kept him under a curfew alarm all night)."""
+    w = World(with_order=False, devices=QUIET)
+    w.engine.put_zone(home_curfew("Asia/Seoul"), kst(11, 21))
+    t = seconds(kst(11, 22, 30))
+    w.subject(t, near(1000, 0, HIS_HOME), acc=10.0, speed=5.0)
+    assert w.engine.book.for_key(next(iter(w.engine.book)).key).active  # type: ignore[union-attr]
+    w.subject(t + 300, HIS_HOME, acc=80.0, source=FixSource.WIFI)
+    w.subject(t + 500, near(400, 0, HIS_HOME), acc=1500.0, source=FixSource.CELL)
+    assert Change.CLEARED in kinds(w.subject(t + 720, HIS_HOME, acc=80.0, source=FixSource.WIFI))
+
+
 def test_curfew_absence_needs_the_95_percent_disc_outside_and_return_needs_the_margin() -> None:
     """150 m home circle, 40 m accuracy: absent only beyond 150 + 2 x 40 = 230 m."""
     w = World(with_order=False, devices=QUIET)

@@ -424,8 +424,10 @@ class AlertBook:
             return self._record(escalated, Change.ESCALATED, now)
         if not current.active or signal.onset or _material(current.facts, signal.facts):
             updated = replace(
-                current, active=True, facts=_peaked(current.facts, signal.facts), updated_at=now
-            )
+                current, active=True, facts=_peaked(current.facts, signal.facts), updated_at=now,
+                # made active again, it says whether that was learned late (an upload's re-entry)
+                late=current.late if current.active else signal.late,
+            )  # fmt: skip
             return self._record(updated, Change.UPDATED, now)
         return None
 

@@ -87,7 +87,7 @@ class Incident:
         return SEVERITY[self.kind]
 
     def joinable(self, now: datetime, window_s: float) -> bool:
-        return self.open and (bool(self.holding) or (now - self.active_at).total_seconds() <= window_s)
+        return self.open and (bool(self.holding) or (now - self.active_at).total_seconds() < window_s)
 
 
 class IncidentBook:
@@ -244,8 +244,9 @@ class IncidentBook:
         kept_from: Callable[[str], Iterable[str]],
         kept_away: Callable[[str], Iterable[str]],
     ) -> Incident | None:
-        """The open incident of the same danger that can still be joined, the latest escalated if
-        several qualify."""
+        """The open incident of the same danger that can still be joined: if several qualify, the
+        gravest (her SOS joins the violation at her door, not a warning another man opened since),
+        then the latest escalated."""
         her = alert.protected_person_id
         found: list[Incident] = []
         if alert.subject_id is not None:
@@ -263,4 +264,4 @@ class IncidentBook:
                 for i in self._named(self._of_protected, woman)
                 if i.subject_id is None and i.joinable(now, self.window_s)
             ]
-        return max(found, key=lambda i: (i.escalated_at, i.id), default=None)
+        return max(found, key=lambda i: (weight(i.kind), i.escalated_at, i.id), default=None)

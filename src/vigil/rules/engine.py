@@ -181,10 +181,16 @@ class Engine:
             self._schedule_silence(device, heard)
         self._schedule_location(device)
 
-    def kept_from(self, protected_id: str) -> list[str]:
-        """The subjects of the orders in force protecting this person."""
+    def kept_from(self, protected_id: str, at: datetime | None = None) -> list[str]:
+        """The subjects of the orders protecting this person (in force at `at`, if given)."""
         orders = (self.orders[o] for o in self._orders_of.get(protected_id, ()))
-        return sorted({o.subject_id for o in orders if o.protected_person_id == protected_id})
+        return sorted(
+            {
+                o.subject_id
+                for o in orders
+                if o.protected_person_id == protected_id and (at is None or o.active_at(at))
+            }
+        )
 
     def kept_away(self, subject_id: str) -> list[str]:
         """The people the orders in force keep this subject from."""
@@ -1468,9 +1474,9 @@ class Engine:
         if alert.kind in pursuit.KINDS:
             people = [p for p in (alert.subject_id, alert.protected_person_id) if p is not None]
             if alert.kind is AlertKind.SOS and alert.subject_id is None and alert.protected_person_id:
-                # her SOS names no subject: the men her orders keep from her are followed too, so
-                # that where each is comes every 15 s while she calls for help (docs/devices.md)
-                people += self.kept_from(alert.protected_person_id)
+                # her SOS names no subject: the men her orders in force keep from her are followed
+                # too, so that where each is comes every 15 s while she calls for help
+                people += self.kept_from(alert.protected_person_id, at)
             self.pursuit.follow(alert, sorted({d for p in people for d in self._bound.get(p, ())}), at)
 
     def _is_active(self, key: AlertKey) -> bool:
