@@ -386,3 +386,15 @@ def test_her_poor_fix_at_rest_does_not_lower_a_violation_held() -> None:
     w.victim(60, near(400, bearing=270.0), acc=10, speed=1.4)
     alert = w.engine.book.for_key(KEY)
     assert alert is not None and alert.facts.tier == "warning"
+
+
+def test_one_wifi_fix_of_a_man_measured_in_bed_is_not_a_violation() -> None:
+    """His receiver measured him still 172 m from her for 3 minutes; one Wi-Fi fix claiming 50 m is
+    centred 86 m from her (an error beyond its claim). Where he has been at rest says he is not
+    inside the line: a warning, not a violation pushed to police."""
+    w = World(order(violation=100, warning=1000))
+    w.victim(0, acc=15, speed=0.0)
+    for t in (20, 80, 140, 200):
+        w.subject(t, near(172), acc=10, speed=0.0)
+    assert (Change.ESCALATED, VIOL) not in _proximity(w.subject(240, near(86), acc=50, source=FixSource.WIFI))
+    assert w.engine.book.for_key(KEY).kind is WARN  # type: ignore[union-attr]

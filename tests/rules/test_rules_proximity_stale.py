@@ -161,3 +161,14 @@ def test_a_device_clock_minutes_fast_does_not_make_her_fresh_moving_fix_look_old
     w.subject(240, near(40), speed=0.0, received=0)  # stamped 4 minutes ahead of its receipt
     changes = _proximity(w.victim(30, HOME, speed=1.3))
     assert changes and changes[-1][1] is AlertKind.PROXIMITY_VIOLATION
+
+
+def test_speed_noise_of_her_phone_at_a_standstill_is_no_movement() -> None:
+    """Her phone on the table reports 1.3 m/s fix after fix at the same spot (every 5 minutes); he
+    parks 30 m from her door 150 s after her last fix: a violation at once, as for a phone that
+    reports 0 m/s."""
+    w = World()
+    w.victim(0, HOME, speed=1.3)
+    w.victim(300, HOME, speed=1.3)
+    changes = _proximity(w.subject(450, near(30), speed=0.0))
+    assert [(c, k) for c, k, _ in changes] == [(Change.OPENED, AlertKind.PROXIMITY_VIOLATION)]

@@ -236,7 +236,8 @@ def assess(
         # the reported positions, with a poor fix of a party at rest taken where that party has been
         # (`_rested`): a man walking up to her, 97 m from where she sat, was judged against her
         # watch's Wi-Fi fix 144 m away and waited 2 minutes for her next fix
-        inside = distance <= v or (rested is not None and rested[1] <= v)
+        # (and a Wi-Fi fix 86 m toward her, of a man measured in bed 172 m away, is not inside)
+        inside = rested[1] <= v if rested is not None else distance <= v
         if resting and not inside:
             # Both at rest (`at_rest`): the near edge alone proves nothing, however often
             # it is looked at (two looks at two people who do not move are one look). Neighbours
@@ -328,15 +329,25 @@ def _moved_on(party: Party, at: datetime, contact: datetime | None, tuning: Tuni
     report every 5 minutes, last measured her on a bus at 10 m/s; he drove the same road 2.5 km
     behind her, and at her fix of 4 minutes before he was "certainly" within 100 m of her. (A
     party measured at rest is likely still there: at home, her older fix still proves.)"""
-    fix = party.fix
-    return (
-        contact is None
-        and party.heard is not None
-        and fix.speed_mps is not None
-        and fix.speed_mps >= tuning.moving_mps
-        and (at - party.heard).total_seconds() > tuning.moving_stands_s
-        and (at - fix.time).total_seconds() > tuning.moving_stands_s
+    fix, before = party.fix, party.previous
+    if (
+        contact is not None
+        or party.heard is None
+        or fix.speed_mps is None
+        or fix.speed_mps < tuning.moving_mps
+        or (at - party.heard).total_seconds() <= tuning.moving_stands_s
+        or (at - fix.time).total_seconds() <= tuning.moving_stands_s
+    ):
+        return False
+    # A receiver's speed noise at a standstill (her phone on the table reporting 1.3 m/s, fix after
+    # fix at the same spot) is no movement: the same place as its fix before says she stayed.
+    same_place = (
+        before is not None
+        and before.device_id == fix.device_id
+        and geo.distance_m(before.lat, before.lon, fix.lat, fix.lon)
+        <= (before.accuracy_m or 0.0) + (fix.accuracy_m or 0.0) + SAME_PLACE_M
     )
+    return not same_place
 
 
 def at_rest(party: Party, tuning: Tuning) -> bool:
