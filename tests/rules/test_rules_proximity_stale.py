@@ -6,7 +6,18 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from rules_kit import ANKLE_MONITOR, DEVICES, FAR, HOME, VICTIM, VICTIM_PHONE, VICTIM_WATCH, World, near
+from rules_kit import (
+    ANKLE_MONITOR,
+    DEVICES,
+    FAR,
+    HOME,
+    VICTIM,
+    VICTIM_PHONE,
+    VICTIM_WATCH,
+    World,
+    near,
+    order,
+)
 
 from vigil.domain.alerts import AlertKind, Change
 
@@ -134,12 +145,33 @@ def test_her_fix_measured_still_minutes_ago_still_proves_a_violation() -> None:
     assert [(c, k) for c, k, _ in changes] == [(Change.OPENED, AlertKind.PROXIMITY_VIOLATION)]
 
 
-def test_her_moving_fix_of_a_minute_ago_still_proves_a_violation() -> None:
-    """Within two usual reports a moving fix stands: a man driving up behind her car is a danger."""
+def test_her_moving_fix_of_a_minute_ago_is_carried_on_to_now() -> None:
+    """Within two usual reports a moving fix stands, carried on along its velocity to the instant
+    judged: a man 40 m from where her car is now (600 m on from her fix of a minute before) is a
+    violation; one at where she was a minute ago is 560 m behind her, a warning."""
     w = World()
     w.victim(0, HOME, speed=10.0, heading=90.0)
-    changes = _proximity(w.subject(60, near(40, 90), speed=10.0))
+    changes = _proximity(w.subject(60, near(560, 90), speed=10.0))
     assert [(c, k) for c, k, _ in changes] == [(Change.OPENED, AlertKind.PROXIMITY_VIOLATION)]
+    w = World(order(warning=1000))
+    w.victim(0, HOME, speed=10.0, heading=90.0)
+    changes = _proximity(w.subject(60, near(40, 90), speed=10.0))
+    assert [(c, k) for c, k, _ in changes] == [(Change.OPENED, AlertKind.PROXIMITY_WARNING)]
+
+
+def test_a_car_tailing_hers_40_m_behind_is_a_violation_though_their_fixes_take_turns() -> None:
+    """Both report every 15 s, his fixes 8 s after hers, at 25 m/s: judged each against the other's
+    last fix he was 240 m behind where she had been, and no violation was raised."""
+    w = World(order(warning=1000))
+    raised = []
+    for k in range(8):
+        t = 15 * k
+        w.victim(t, near(25 * t, 90), speed=25.0, heading=90.0)
+        raised += _proximity(w.subject(t + 8, near(25 * (t + 8) - 40, 90), speed=25.0, heading=90.0))
+    assert (Change.ESCALATED, AlertKind.PROXIMITY_VIOLATION) in [(c, k) for c, k, _ in raised] or (
+        Change.OPENED,
+        AlertKind.PROXIMITY_VIOLATION,
+    ) in [(c, k) for c, k, _ in raised]
 
 
 def test_his_fix_measured_moving_minutes_before_hers_proves_no_violation() -> None:

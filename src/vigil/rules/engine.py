@@ -844,7 +844,7 @@ class Engine:
             if (
                 s is not None
                 and p is not None
-                and proximity.clearly_apart(order, s, p)
+                and proximity.clearly_apart(order, s, p, now, self.tuning)
                 and not self._worn_elsewhere(order.subject_id, order)
             ):
                 self._pairs[order.id] = held
@@ -858,7 +858,14 @@ class Engine:
         for other in self._worn_elsewhere(order.subject_id, order):
             # Two current body-worn devices of his disagree: judged on each, the nearer danger
             # stands (safety first), so the alert neither clears nor changes tier as they take turns.
-            alt = replace(pair[0], fix=other, previous=None, fine=None, kept=None)
+            alt = replace(
+                pair[0],
+                fix=other,
+                previous=self.tracks[order.subject_id].before(other),  # its own receiver's, for its velocity
+                fine=None,
+                kept=None,
+                heard=self._heard.get(other.device_id),
+            )
             alt_state, alt_verdict = proximity.assess(
                 order, held, alt, pair[1], now, self.tuning, late=late, measured_at=measured_at
             )

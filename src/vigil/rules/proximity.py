@@ -137,11 +137,22 @@ def separation(subject: Fix, protected: Fix) -> tuple[float, float]:
     return distance, math.hypot(subject.accuracy_m or 0.0, protected.accuracy_m or 0.0)
 
 
-def clearly_apart(order: Order, subject: Fix, protected: Fix) -> bool:
-    """Beyond the warning distance even at the near edge of both accuracy discs: a pair that held no
-    tier holds none now. (Coarse fixes are judged on their centres, which are farther still.)"""
+def clearly_apart(order: Order, subject: Fix, protected: Fix, at: datetime, tuning: Tuning) -> bool:
+    """Beyond the warning distance even at the near edge of both accuracy discs, and however far a
+    moving fix is carried on to `at` (`_carried`): a pair that held no tier holds none now. (Coarse
+    fixes are judged on their centres, which are farther still.)"""
     distance, uncertainty = separation(subject, protected)
-    return distance - uncertainty > order.warning_distance_m
+    return distance - uncertainty - _reach(subject, at, tuning) - _reach(protected, at, tuning) > (
+        order.warning_distance_m
+    )
+
+
+def _reach(fix: Fix, at: datetime, tuning: Tuning) -> float:
+    """How far `_carried` may move the fix, at most (and widen it by)."""
+    dt = (at - fix.time).total_seconds()
+    if not 0.0 < dt <= tuning.moving_stands_s or fix.speed_mps is None or fix.speed_mps < tuning.moving_mps:
+        return 0.0
+    return fix.speed_mps * dt * (1.0 + tuning.step_slack)
 
 
 def reaches_violation(order: Order, subject: Fix, protected: Fix) -> bool:
@@ -179,7 +190,9 @@ def assess(
     # fix cannot prove a violation (that earlier fix against her newer position, perhaps her car
     # passing his building, is no proof that he is within 100 m of her now)
     deferred = subject.fix is not given[0] or protected.fix is not given[1]
-    s, p = subject.fix, protected.fix
+    # the positions as reported (what the alert shows), and both at one instant (what is judged)
+    s_seen, p_seen = subject.fix, protected.fix
+    s, p = _carried(subject, at, tuning), _carried(protected, at, tuning)
     distance, uncertainty = separation(s, p)
     coarse = uncertainty > tuning.coarse_accuracy_m
     effective = distance if coarse else max(0.0, distance - uncertainty)
@@ -205,7 +218,11 @@ def assess(
         # was rather than where they are (`_his_out_of_date`, `_moved_on`): it can warn, it cannot
         # prove
         tier = max(state.tier, WARNING)
-    rested = _rested(order, state, subject, protected, tuning) if tier != state.tier and not coarse else None
+    rested = (
+        _rested(order, state, replace(subject, fix=s), replace(protected, fix=p), tuning)
+        if tier != state.tier and not coarse
+        else None
+    )
     if rested is not None:
         # a new tier is entered, and a tier held is left, only if where the party at rest has been
         # says so too: her watch's Wi-Fi fix 110 m off put a man standing 70 m from her back in the
@@ -271,7 +288,9 @@ def assess(
     onset = tier > state.tier and not returning
 
     bearing = geo.bearing_deg(p.lat, p.lon, s.lat, s.lon)
-    closing = _closing_speed(bearing, velocity(s, subject.previous), velocity(p, protected.previous))
+    closing = _closing_speed(
+        bearing, velocity(s_seen, subject.previous), velocity(p_seen, protected.previous)
+    )
     ttc = distance / closing if closing is not None and closing >= tuning.min_closing_mps else None
     stale = tuple(
         name
@@ -280,13 +299,13 @@ def assess(
     )
     threshold = order.violation_distance_m if tier == VIOLATION else order.warning_distance_m
     facts = Facts(
-        subject_position=position(s, at),
-        protected_position=position(p, at),
+        subject_position=position(s_seen, at),
+        protected_position=position(p_seen, at),
         distance_m=round(distance, 1),
         confidence=_confidence(distance, uncertainty, threshold, coarse),
         bearing_deg=round(bearing, 1) % 360.0,  # 359.97 rounds to 360.0, outside [0, 360)
         compass=geo.compass_point(bearing),
-        subject_speed_mps=_speed(s, subject.previous),
+        subject_speed_mps=_speed(s_seen, subject.previous),
         closing_speed_mps=None if closing is None else round(closing, 2),
         time_to_contact_s=None if ttc is None else round(ttc, 1),
         stale=stale,
@@ -308,6 +327,37 @@ def assess(
         late=late,
     )
     return new_state, signal
+
+
+def _carried(party: Party, at: datetime, tuning: Tuning) -> Fix:
+    """The party's fix at instant `at`: if its receiver measured its wearer moving and it is at most
+    `tuning.moving_stands_s` old, carried on along its velocity, its accuracy widened by
+    `tuning.step_slack` of the way carried (a turn, a change of speed). Each judgement paired one
+    party's fresh fix with the other's last: he tailing her car 40 m behind at 25 m/s, his fixes 8 s
+    after hers, was 240 m from where she had been, and no violation was ever raised; following her
+    route 45 s behind (540 m) was a certain one. Both parties are carried to the same instant, so the
+    distance does not saw-tooth as their fixes take turns. Its time stays the fix's own: it is the
+    same evidence, placed where it now points."""
+    fix = party.fix
+    dt = (at - fix.time).total_seconds()
+    if not 0.0 < dt <= tuning.moving_stands_s or fix.speed_mps is None or fix.speed_mps < tuning.moving_mps:
+        return fix
+    before = (
+        party.previous if party.previous is not None and party.previous.device_id == fix.device_id else None
+    )
+    v = velocity(fix, before)
+    if v is None:
+        return fix
+    east, north = v
+    if east == 0.0 and north == 0.0:
+        return fix
+    travel = fix.speed_mps * dt  # at the speed the receiver measured, in the direction it went
+    if travel < 1.0:
+        return fix
+    lat, lon = geo.destination(fix.lat, fix.lon, math.degrees(math.atan2(east, north)) % 360.0, travel)
+    return replace(
+        fix, lat=lat, lon=lon, accuracy_m=math.hypot(fix.accuracy_m or 0.0, tuning.step_slack * travel)
+    )
 
 
 def _his_out_of_date(subject: Party, p: Fix, contact: datetime | None, tuning: Tuning) -> bool:

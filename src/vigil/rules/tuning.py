@@ -150,6 +150,9 @@ class Tuning:
     # the other party's newer fix: older, it says where they were (proximity: it may warn, it proves
     # no violation). Two reports at the usual 60 s; a party at rest stays where she was.
     moving_stands_s: float = 120.0
+    # ... and within that, the fix is carried on along its velocity to the other's time
+    # (proximity._in_step), its accuracy widened by this share of the way carried.
+    step_slack: float = 0.25
     # A BLE contact (her device hearing his monitor's tag) stands against his positions measured up
     # to this long after it: a fix far off so soon after is a contradiction (one of them forged), not
     # proof he left; once contacts stop, his positions judge the pair again (rules/ble.py).
