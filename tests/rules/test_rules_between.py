@@ -139,3 +139,22 @@ def test_a_pass_50_m_from_her_is_raised_when_his_fix_before_was_only_possibly_in
     assert (Change.ESCALATED, VIOL) in summary(changes)
     raised = next(c for c in changes if c.alert.kind is VIOL)
     assert raised.alert.facts.inferred
+
+
+def test_a_drive_round_the_corner_of_a_zone_is_no_pass_through_it() -> None:
+    """He drives north past a square zone 60 m from its side, turns west along the next street, 60 m
+    from its top: his fixes a minute apart, at 12 m/s, heading north then west. The chord between
+    them cuts the corner through the zone (at 8.5 m/s), which his receiver contradicts."""
+    lat, lon = WORK
+    d = 0.0018  # about 200 m
+    square = Polygon(((lon - d, lat - d), (lon + d, lat - d), (lon + d, lat + d), (lon - d, lat + d)))
+    zone = Zone("block", ZoneKind.EXCLUSION, square, subject_id=None)
+    w = World(order(zones=(zone,)))
+    w.victim(0, near(5000, 0, WORK))
+    east_street = lon + d + 0.0007  # 60 m east of its side
+    north_street = lat + d + 0.00055  # 60 m north of its top
+    a = (north_street - 0.004, east_street)  # 440 m south of the corner, heading north
+    b = (north_street, east_street - 0.0035)  # 300 m west of the corner, heading west
+    w.subject(0, a, acc=10, speed=12.0, heading=0.0)
+    changes = w.subject(60, b, acc=10, speed=12.0, heading=270.0)
+    assert [c for c in changes if c.alert.kind is ZONE] == []

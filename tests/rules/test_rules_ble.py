@@ -81,3 +81,14 @@ def test_contacts_every_minute_stand_against_his_far_fixes_between_them() -> Non
     during = [line for line in lines if line["at"] <= "2026-03-18T19:32:40+09:00"]
     assert during and all(line["tier"] == "violation" for line in during), during
     assert lines[-1]["change"] == "cleared"
+
+
+def test_his_tag_at_her_door_ends_the_rest_allowance_of_his_silent_monitor() -> None:
+    """His monitor last placed him still at home 2.5 km away, then heartbeats only for an hour; her
+    watch hears his tag at her door: location_loss at once, beside the violation (the 2-hour rest
+    allowance assumed him at home)."""
+    scenarios = Path(__file__).resolve().parents[2] / "scenarios"
+    doc = json.loads((scenarios / "jammed_at_her_door.json").read_text())
+    kinds = [(line["kind"], line["change"], line["at"]) for line in run(doc) if line["change"] == "opened"]
+    first_contact = min(line[2] for line in kinds if line[0] == "proximity_violation")
+    assert ("location_loss", "opened", first_contact) in kinds

@@ -21,15 +21,35 @@ from vigil.domain.track import accuracy, position
 from vigil.rules import proximity, zones
 from vigil.rules.tuning import Tuning
 
+# The straight line stands for the path only if the receiver's own measurements agree with it: the
+# speed it implies at least this share of the speeds measured at both ends, and each heading measured
+# within this many degrees of its bearing. Driving round a block, 60 m outside a school zone, his
+# chord between two fixes a minute apart cut the corner through the zone at 8.5 m/s while the
+# receiver said 12 m/s, heading north then west: an inferred violation of a zone he never entered.
+STRAIGHT_SPEED_SHARE = 0.8
+STRAIGHT_HEADING_DEG = 45.0
+
 
 def believable(a: Fix, b: Fix, tuning: Tuning) -> bool:
     """Whether the straight line a->b (consecutive fixes of one device) stands for the path taken."""
     seconds = (b.time - a.time).total_seconds()
-    return (
+    if not (
         0 < seconds <= tuning.inferred_within_s
         and accuracy(a) <= tuning.coarse_accuracy_m
         and accuracy(b) <= tuning.coarse_accuracy_m
-    )
+    ):
+        return False
+    chord = geo.distance_m(a.lat, a.lon, b.lat, b.lon)
+    speeds = [f.speed_mps for f in (a, b) if f.speed_mps is not None]
+    if speeds and chord / seconds < STRAIGHT_SPEED_SHARE * min(speeds):
+        return False  # he went a longer way round than the line
+    bearing = geo.bearing_deg(a.lat, a.lon, b.lat, b.lon)
+    return all(f.heading_deg is None or _turn(f.heading_deg, bearing) <= STRAIGHT_HEADING_DEG for f in (a, b))
+
+
+def _turn(heading: float, bearing: float) -> float:
+    """The angle between two directions, in degrees (0-180)."""
+    return abs((heading - bearing + 180.0) % 360.0 - 180.0)
 
 
 def proximity_pass(

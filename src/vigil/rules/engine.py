@@ -533,7 +533,20 @@ class Engine:
             )
             self._pairs[order.id] = state
             verdicts.append(verdict)
-        return self._apply(verdicts, now)
+        return self._apply(verdicts, now) + self._seen_elsewhere(monitor, now)
+
+    def _seen_elsewhere(self, monitor: Device, now: datetime) -> list[AlertChange]:
+        """His tag at her side says he is not where his monitor last placed him at rest: a monitor
+        giving no position there is no longer a man at home, and the short location limit applies
+        (jammed at her door, it was left to the 2-hour rest allowance). Raised now if that limit
+        ran out long ago."""
+        located = self._located.get(monitor.id)
+        if located is None or not located.at_rest:
+            return []
+        self._located[monitor.id] = replace(located, at_rest=False, arrived=False, arrived_at=None)
+        self._schedule_location(monitor)
+        due = self._location_at.get(monitor.id)
+        return self._location_due(monitor.id, now) if due is not None and due <= now else []
 
     def _doubted(self, r: _Report) -> bool:
         """A position not believed: repeated ones raise position_doubt for the person. It moves no
