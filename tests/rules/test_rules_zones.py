@@ -141,6 +141,15 @@ def test_a_wifi_fix_repeating_where_he_stood_is_judged_by_the_standstill() -> No
     assert w.subject(120, near(260, 90, FAR), acc=5.0, speed=0.0) == []
 
 
+def test_a_wider_indoor_gnss_fix_repeating_where_he_stood_is_judged_by_the_standstill() -> None:
+    """Still 45 m outside on 10 m fixes; one still GNSS fix claims 30 m, centred 25 m outside: no
+    entry (it opened a zone violation that never cleared: his 10 m fixes sat within the margin)."""
+    w = World(order(zones=(work_zone(500),)))
+    w.subject(0, near(545, 90, FAR), acc=10.0, speed=0.0)
+    w.subject(60, near(546, 90, FAR), acc=10.0, speed=0.0)
+    assert w.subject(120, near(525, 90, FAR), acc=30.0, speed=0.0) == []
+
+
 def test_a_wifi_fix_reaching_in_after_a_walk_is_an_entry_at_once() -> None:
     """Measured walking before it, the same Wi-Fi fix is a possible entry at once: safety first."""
     w = World(order(zones=(work_zone(),)))

@@ -52,10 +52,10 @@ def assess(
 ) -> tuple[ZoneState, Signal]:
     """Judge the subject's fix against one zone at instant `at`; `scheduled` says the zone is in force.
 
-    `stood`: for a poor fix (Wi-Fi, or worse than `tuning.poor_accuracy_m`), his last sharp GNSS fix
-    of the last `tuning.coarse_defers_s` that measured a standstill and lies inside the poor fix's
-    disc (`Engine._stood`): an exclusion zone is then entered as that fix says, not on the near
-    edge of the poor one.
+    `stood`: for a fix that measured no movement, his last sharper satellite fix of the last
+    `tuning.coarse_defers_s` that measured a standstill and lies inside this fix's disc
+    (`Engine._stood`): an exclusion zone is then entered as that fix says, not on the near edge of
+    the wider one.
 
     `previous`: the subject's last fine (not coarse) fix before `fix`. A curfew absence ends on a
     poor fix only with it home too (`_home_too`). A multipath reflection puts a
@@ -104,7 +104,7 @@ def assess(
         near_edge = outside - slack
         enters = in_force_then and near_edge <= 0
         if enters and stood is not None and not state.breach:
-            # A poor fix that only repeats, less precisely, where his receiver measured him standing
+            # A wider fix that only repeats, less precisely, where his receiver measured him standing
             # (`stood`, inside its disc): that fix says where he is, and it decides the entry. A man
             # asleep 60 m outside a 500 m zone, whose monitor gave a Wi-Fi fix claiming 90 m every
             # half hour, got a new zone violation each time. A man on the move is judged on the
