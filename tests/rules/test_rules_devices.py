@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rules_kit import ANKLE, DEVICES, SUBJECT, VICTIM, World, at, near, summary
+from rules_kit import ANKLE, DEVICES, HOME, PHONE, SUBJECT, VICTIM, WATCH, World, at, near, order, summary
 
 from vigil.domain.alerts import AlertKind, Change
 from vigil.domain.model import Device, DeviceKind, PersonKind
@@ -105,3 +105,16 @@ def test_an_old_monitor_left_on_a_desk_never_lowers_the_violation_the_worn_one_h
     assert lines[0] == (Change.ESCALATED, "violation") or lines[0] == (Change.OPENED, "violation")
     assert all(tier == "violation" for _, tier in lines), lines
     assert len(lines) <= 2
+
+
+def test_her_phone_with_her_while_her_watch_charges_at_home_is_judged_too() -> None:
+    """Her watch lies still at home 1 km from her (body-worn: it stands for her); her phone is with
+    her in a park, and he stands 60 m from the phone. Each of her current devices is judged and the
+    nearer danger stands: a violation (nothing was raised)."""
+    w = World(order(warning=500))
+    park = near(1000, 90)
+    for t in range(0, 600, 60):
+        w.report(WATCH, t, HOME, acc=10, speed=0.0)
+        w.report(PHONE, t + 5, park, acc=15)
+    changes = w.subject(610, near(60, 0, park), acc=10, speed=0.0)
+    assert AlertKind.PROXIMITY_VIOLATION in [c.alert.kind for c in changes]

@@ -282,6 +282,24 @@ class Whereabouts:
                 out.append(f)
         return out
 
+    def carried_elsewhere(self, spread_m: float, current_s: float) -> list[Fix]:
+        """The latest fixes of the person's other devices, of any kind, at most `current_s` older
+        than the newest of them, that place the person more than `spread_m` from the live position.
+        For a protected person: her watch on the charger at home stands for her (body-worn first)
+        while her phone, with her in a park, says where she is; which of them she has, no fix says."""
+        live = self.latest
+        if live is None or len(self.devices) == 1:
+            return []
+        newest = max(t.latest.time for t in self.devices.values() if t.latest is not None)
+        return [
+            f
+            for track in self.devices.values()
+            if (f := track.latest) is not None
+            and f is not live
+            and f.time >= newest - timedelta(seconds=current_s)
+            and geo.distance_m(f.lat, f.lon, live.lat, live.lon) > spread_m
+        ]
+
     def answers(self, when: datetime) -> bool:
         if len(self.devices) == 1:
             (only,) = self.devices.values()

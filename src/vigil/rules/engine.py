@@ -859,6 +859,7 @@ class Engine:
                 and p is not None
                 and proximity.clearly_apart(order, s, p, now, self.tuning)
                 and not self._worn_elsewhere(order.subject_id, order)
+                and not self._carried_elsewhere(order)
             ):
                 self._pairs[order.id] = held
                 return []
@@ -884,10 +885,36 @@ class Engine:
             )
             if (alt_state.tier, alt_state.holding) > (state.tier, state.holding):
                 state, verdict = alt_state, alt_verdict
+        for other in self._carried_elsewhere(order):
+            # Her devices disagree (her watch on the charger at home, her phone with her): judged on
+            # each, the nearer danger stands, as for his; a man 60 m from her phone for 20 minutes
+            # raised nothing while the watch stood for her.
+            alt = replace(
+                pair[1],
+                fix=other,
+                previous=self.tracks[order.protected_person_id].before(other),
+                fine=None,
+                kept=None,
+                heard=self._heard.get(other.device_id),
+            )
+            alt_state, alt_verdict = proximity.assess(
+                order, held, pair[0], alt, now, self.tuning, late=late, measured_at=measured_at
+            )
+            if (alt_state.tier, alt_state.holding) > (state.tier, state.holding):
+                state, verdict = alt_state, alt_verdict
         self._pairs[order.id] = self._start_hold(order, state) if state.left_at != held.left_at else state
         if not verdict.active and self._awaiting(order):
             return []  # an unconfirmed warning stands until its device's next fix settles it
         return self._speak(order, verdict, now)
+
+    def _carried_elsewhere(self, order: Order) -> list[Fix]:
+        """Her other current devices' fixes (any kind: her phone as well as her watch) placing her
+        elsewhere than her live position by more than the order's violation distance
+        (`Whereabouts.carried_elsewhere`): each is judged, and the nearer danger stands."""
+        where = self.tracks.get(order.protected_person_id)
+        if where is None or len(where.devices) == 1:
+            return []
+        return where.carried_elsewhere(order.violation_distance_m, self.tuning.stale_after_s)
 
     def _worn_elsewhere(self, subject_id: str, order: Order) -> list[Fix]:
         """His other current body-worn devices' fixes placing him elsewhere than his live position by
