@@ -58,3 +58,16 @@ def test_ending_the_order_that_speaks_hands_the_alert_to_the_other() -> None:
     ended = w.engine.end_order(PROBATION.id, at(90))
     assert _lines(ended) == [(Change.UPDATED, AlertKind.PROXIMITY_VIOLATION, "warning")]
     assert w.open_alerts()[0].active
+
+
+def test_an_order_renewed_at_its_end_neither_clears_nor_raises_again() -> None:
+    """O1 ends at 600 s and its renewal O2 (the same pair, the same distances) comes into force then,
+    while he stands 50 m from her: no `cleared` line, no new raise (it gave cleared then updated)."""
+    w = World(order(order_id="O1", valid_until=at(600)))
+    w.engine.put_order(order(order_id="O2", valid_from=at(600)), at(0))
+    w.victim(0)
+    w.subject(10, near(50))
+    changes = [c for c in w.tick(at(600)) if c.alert.kind is AlertKind.PROXIMITY_VIOLATION]
+    assert Change.CLEARED not in [c.change for c in changes]
+    alert = w.engine.book.get("a-1")
+    assert alert is not None and alert.active

@@ -841,7 +841,13 @@ class Engine:
     ) -> list[AlertChange]:
         if not order.active_at(now):
             self._pairs.pop(order.id, None)
-            return self._speak(order, proximity.cleared(order, Facts()), now)
+            # An order renewed at its end (the next in force from the same instant, the same pair):
+            # the renewal is judged first, so the danger that goes on is never cleared and raised
+            # again (it gave a `cleared` then an `updated` line at the same second).
+            changes: list[AlertChange] = []
+            for other in self._renewals(order, now):
+                changes += self._judge_order(other, now)
+            return changes + self._speak(order, proximity.cleared(order, Facts()), now)
         held = self._pairs.get(order.id, _APART)
         if held.left_at is not None and not self._is_active(proximity.key(order)):
             held = _APART  # a person closed it in its hold: a new approach must open a new one
@@ -923,6 +929,18 @@ class Engine:
         if where is None or len(where.devices) == 1:
             return []
         return where.worn_elsewhere(order.violation_distance_m)
+
+    def _renewals(self, order: Order, now: datetime) -> list[Order]:
+        """The other orders keeping him from the same woman that are in force at `now` and were not
+        judged yet (one that comes into force at the instant this one ends)."""
+        return [
+            other
+            for oid in sorted(self._orders_of.get(order.subject_id, ()))
+            if oid != order.id
+            and oid not in self._pairs
+            and (other := self.orders[oid]).protected_person_id == order.protected_person_id
+            and other.active_at(now)
+        ]
 
     def _speak(self, order: Order, verdict: Signal, now: datetime) -> list[AlertChange]:
         """Apply an order's proximity verdict to its pair's alert. Several orders may keep him from
