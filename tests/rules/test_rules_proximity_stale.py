@@ -147,12 +147,15 @@ def test_her_fix_measured_still_minutes_ago_still_proves_a_violation() -> None:
 
 def test_her_moving_fix_of_a_minute_ago_is_carried_on_to_now() -> None:
     """Within two usual reports a moving fix stands, carried on along its velocity to the instant
-    judged: a man 40 m from where her car is now (600 m on from her fix of a minute before) is a
-    violation; one at where she was a minute ago is 560 m behind her, a warning."""
+    judged: a man 40 m from where her car is now (600 m on from her fix of a minute before) is
+    possibly within the line, a prediction her next fix confirms; one at where she was a minute ago
+    is 560 m behind her, a warning."""
     w = World()
     w.victim(0, HOME, speed=10.0, heading=90.0)
-    changes = _proximity(w.subject(60, near(560, 90), speed=10.0))
-    assert [(c, k) for c, k, _ in changes] == [(Change.OPENED, AlertKind.PROXIMITY_VIOLATION)]
+    changes = _proximity(w.subject(60, near(560, 90), speed=10.0, heading=90.0))
+    assert [(c, k) for c, k, _ in changes] == [(Change.OPENED, AlertKind.PROXIMITY_WARNING)]
+    changes = _proximity(w.victim(70, near(700, 90), speed=10.0, heading=90.0))
+    assert (Change.ESCALATED, AlertKind.PROXIMITY_VIOLATION) in [(c, k) for c, k, _ in changes]
     w = World(order(warning=1000))
     w.victim(0, HOME, speed=10.0, heading=90.0)
     changes = _proximity(w.subject(60, near(40, 90), speed=10.0))
@@ -166,7 +169,7 @@ def test_a_car_tailing_hers_40_m_behind_is_a_violation_though_their_fixes_take_t
     raised = []
     for k in range(8):
         t = 15 * k
-        w.victim(t, near(25 * t, 90), speed=25.0, heading=90.0)
+        raised += _proximity(w.victim(t, near(25 * t, 90), speed=25.0, heading=90.0))
         raised += _proximity(w.subject(t + 8, near(25 * (t + 8) - 40, 90), speed=25.0, heading=90.0))
     assert (Change.ESCALATED, AlertKind.PROXIMITY_VIOLATION) in [(c, k) for c, k, _ in raised] or (
         Change.OPENED,
@@ -204,3 +207,17 @@ def test_speed_noise_of_her_phone_at_a_standstill_is_no_movement() -> None:
     w.victim(300, HOME, speed=1.3)
     changes = _proximity(w.subject(450, near(30), speed=0.0))
     assert [(c, k) for c, k, _ in changes] == [(Change.OPENED, AlertKind.PROXIMITY_VIOLATION)]
+
+
+def test_a_carried_approach_that_stopped_short_is_no_violation() -> None:
+    """His last fix 150 m from her door at 14 m/s heading for it; he brakes for a red light 125 m
+    out. Carried on, her watch's next fix had him at her door, "certainly": a prediction is not
+    evidence. His next fix, stopped 125 m out, settles it: a warning only."""
+    w = World(order(warning=1000))
+    w.victim(0, HOME, speed=0.0)
+    w.subject(10, near(150, 90), speed=14.0, heading=270.0)
+    w.victim(18, HOME, speed=0.0)
+    w.subject(30, near(125, 90), speed=0.0)
+    w.victim(38, HOME, speed=0.0)
+    kinds = {a.kind for a in w.open_alerts()}
+    assert AlertKind.PROXIMITY_VIOLATION not in kinds

@@ -193,10 +193,17 @@ def assess(
     # the positions as reported (what the alert shows), and both at one instant (what is judged)
     s_seen, p_seen = subject.fix, protected.fix
     s, p = _carried(subject, at, tuning), _carried(protected, at, tuning)
+    carried = s is not s_seen or p is not p_seen
     distance, uncertainty = separation(s, p)
     coarse = uncertainty > tuning.coarse_accuracy_m
     effective = distance if coarse else max(0.0, distance - uncertainty)
     tier = tier_for(effective, state.tier, order, tuning)
+    if carried and tier < state.tier and not coarse:
+        # ... nor does it alone leave a tier held: the positions as reported must leave it too (on
+        # hairpins, carried straight on, a car 80 m behind hers was put back in the warning tier)
+        seen_distance, seen_uncertainty = separation(s_seen, p_seen)
+        seen = tier_for(max(0.0, seen_distance - seen_uncertainty), state.tier, order, tuning)
+        tier = max(tier, min(state.tier, seen))
     contact = state.ble_at
     if contact is not None and (s.time - contact).total_seconds() <= tuning.ble_stands_s:
         # his position predates her device's contact with his tag, or follows it so closely that
@@ -255,6 +262,12 @@ def assess(
         # watch's Wi-Fi fix 144 m away and waited 2 minutes for her next fix
         # (and a Wi-Fi fix 86 m toward her, of a man measured in bed 172 m away, is not inside)
         inside = rested[1] <= v if rested is not None else distance <= v
+        if carried:
+            # a prediction is not evidence: a violation entered on a carried position needs the
+            # positions as reported inside too, or a second look (`_brink`: the carried party's next
+            # fix). He braked for a red light 125 m from her door, his last fix 150 m out at 14 m/s:
+            # carried on, he was "certainly" at her door.
+            inside = inside and geo.distance_m(s_seen.lat, s_seen.lon, p_seen.lat, p_seen.lon) <= v
         if resting and not inside:
             # Both at rest (`at_rest`): the near edge alone proves nothing, however often
             # it is looked at (two looks at two people who do not move are one look). Neighbours
@@ -265,7 +278,7 @@ def assess(
         elif not inside or (resting and distance + uncertainty > v):
             # ... and one reported position inside, not beyond doubt, is confirmed by the next
             # (one of their fixes 30 m off, in six hours of them, put them "likely" within it)
-            tier, brink = _brink(state, s, p, measured_at or at, tuning)
+            tier, brink = _brink(state, s, p, measured_at or at, tuning, _carried_side(s, s_seen, p, p_seen))
     # The hold runs from when they were measured apart: a late batch that shows them apart long ago
     # clears at once.
     new_state, active = _hold(state, tier, min(measured_at or at, at), at, tuning)
@@ -274,7 +287,9 @@ def assess(
     if doubt is not None and new_state.tier == CLEAR:
         new_state = replace(new_state, doubt_at=doubt[0], doubt_fix=doubt[1])
     if brink:
-        new_state = replace(new_state, brink_at=measured_at or at, brink_fix=_dominant(s, p))
+        side = _carried_side(s, s_seen, p, p_seen)
+        doubt = _dominant(s, p) if side is None else replace(_dominant(s, p), side=side)
+        new_state = replace(new_state, brink_at=measured_at or at, brink_fix=doubt)
     elif (
         state.brink_at is not None
         and new_state.tier < VIOLATION
@@ -330,28 +345,39 @@ def assess(
 
 
 def _carried(party: Party, at: datetime, tuning: Tuning) -> Fix:
-    """The party's fix at instant `at`: if its receiver measured its wearer moving and it is at most
-    `tuning.moving_stands_s` old, carried on along its velocity, its accuracy widened by
-    `tuning.step_slack` of the way carried (a turn, a change of speed). Each judgement paired one
-    party's fresh fix with the other's last: he tailing her car 40 m behind at 25 m/s, his fixes 8 s
-    after hers, was 240 m from where she had been, and no violation was ever raised; following her
-    route 45 s behind (540 m) was a certain one. Both parties are carried to the same instant, so the
-    distance does not saw-tooth as their fixes take turns. Its time stays the fix's own: it is the
-    same evidence, placed where it now points."""
+    """The party's fix at instant `at`: if its receiver measured its wearer moving and it was
+    received at most `tuning.moving_stands_s` before (by the server's clock, `Party.heard`: a device
+    clock 100 s slow must not carry a fresh fix 100 s on), carried on along its velocity, its
+    accuracy widened by `tuning.step_slack` of the way carried (a turn, a change of speed). Each
+    judgement paired one party's fresh fix with the other's last: he tailing her car 40 m behind at
+    25 m/s, his fixes 8 s after hers, was 240 m from where she had been, and no violation was ever
+    raised; following her route 45 s behind (540 m) was a certain one. Both parties are carried to
+    the same instant. A prediction is not evidence: what it may prove is bounded in `assess`. Its
+    time stays the fix's own: it is the same evidence, placed where it now points."""
     fix = party.fix
     dt = (at - fix.time).total_seconds()
+    if party.heard is not None:
+        dt = min(dt, (at - party.heard).total_seconds())
     if not 0.0 < dt <= tuning.moving_stands_s or fix.speed_mps is None or fix.speed_mps < tuning.moving_mps:
         return fix
     before = (
         party.previous if party.previous is not None and party.previous.device_id == fix.device_id else None
     )
+    speed = fix.speed_mps
+    if before is not None:
+        gap = (fix.time - before.time).total_seconds()
+        moved = geo.distance_m(before.lat, before.lon, fix.lat, fix.lon)
+        if gap >= 10.0 and moved <= (before.accuracy_m or 0.0) + (fix.accuracy_m or 0.0) + SAME_PLACE_M:
+            return fix  # speed noise at a standstill: the same place as its fix before
+        if 5.0 <= gap <= tuning.moving_stands_s:
+            # what the fixes themselves show bounds what the receiver says (a speed sent in km/h)
+            shown = moved / gap
+            speed = min(speed, max(1.5 * shown, shown + 3.0))
     v = velocity(fix, before)
-    if v is None:
+    if v is None or v == (0.0, 0.0):
         return fix
     east, north = v
-    if east == 0.0 and north == 0.0:
-        return fix
-    travel = fix.speed_mps * dt  # at the speed the receiver measured, in the direction it went
+    travel = speed * dt  # at the speed measured (and shown), in the direction it went
     if travel < 1.0:
         return fix
     lat, lon = geo.destination(fix.lat, fix.lon, math.degrees(math.atan2(east, north)) % 360.0, travel)
@@ -538,7 +564,9 @@ def _settles(state: PairState, s: Fix, p: Fix, effective: float, order: Order, t
     return fix.time > brink.measured(brink.side) and (fix.accuracy_m or 0.0) <= brink.accuracy_m
 
 
-def _brink(state: PairState, s: Fix, p: Fix, measured: datetime, tuning: Tuning) -> tuple[int, bool]:
+def _brink(
+    state: PairState, s: Fix, p: Fix, measured: datetime, tuning: Tuning, carried: str | None = None
+) -> tuple[int, bool]:
     """A violation on the near edge of the accuracy discs alone (the reported positions are beyond
     the line): (tier, brink). Every false violation alert left in the simulated runs was one such
     fix, a Wi-Fi position or a GNSS one a little off, with the next fix back outside; a real approach
@@ -546,14 +574,27 @@ def _brink(state: PairState, s: Fix, p: Fix, measured: datetime, tuning: Tuning)
     inside again within `tuning.brink_window_s` on a newer fix of the party whose accuracy makes the
     doubt now, which then confirms it. Until then it is a warning, a violation possibly near. (Her
     newer fix beside his same poor one confirms nothing, even when hers was the poorer at the brink:
-    the doubt now is his fix, measured once.)"""
+    the doubt now is his fix, measured once.) A doubt that rests on a carried position
+    (`_carried`; `carried` names the side now carried) is the carried party's prediction: a newer fix
+    of the party carried at the brink confirms it (a car tailing hers: each carried in turn)."""
     brink = state.brink_fix
     if state.brink_at is not None and brink is not None:
         now = _dominant(s, p)
-        newer = now.measured(now.side) > brink.measured(now.side)
+        side = brink.side if carried is not None else now.side
+        fix = s if side == "subject" else p
+        newer = fix.time > brink.measured(side)
         if newer and 0.0 < (measured - state.brink_at).total_seconds() <= tuning.brink_window_s:
             return VIOLATION, False
     return WARNING, True
+
+
+def _carried_side(s: Fix, s_seen: Fix, p: Fix, p_seen: Fix) -> str | None:
+    """Which party's position was carried on (`_carried`), the farther if both; None if neither."""
+    moved_s = 0.0 if s is s_seen else geo.distance_m(s.lat, s.lon, s_seen.lat, s_seen.lon)
+    moved_p = 0.0 if p is p_seen else geo.distance_m(p.lat, p.lon, p_seen.lat, p_seen.lon)
+    if moved_s == 0.0 and moved_p == 0.0:
+        return None
+    return "subject" if moved_s >= moved_p else "protected"
 
 
 def is_coarse(fix: Fix, tuning: Tuning) -> bool:
