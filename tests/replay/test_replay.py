@@ -415,6 +415,14 @@ def test_cli_exits_2_on_bad_json(tmp_path: Path) -> None:
     assert "invalid JSON at line 3, column 16" in done.stderr
 
 
+def test_a_file_nested_too_deeply_exits_2(tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 5000 + "]" * 5000, encoding="utf-8")
+    err = io.StringIO()
+    assert replay.main(path, stderr=err) == 2
+    assert "nested too deeply" in err.getvalue()
+
+
 def test_unreadable_files_exit_2(tmp_path: Path) -> None:
     err = io.StringIO()
     assert replay.main(tmp_path / "missing.json", stderr=err) == 2

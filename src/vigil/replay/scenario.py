@@ -393,6 +393,8 @@ def load(path: str | Path) -> Any:
         ) from None
     except ValueError as exc:  # NaN or Infinity
         raise ScenarioError([f"{path}: invalid JSON: {exc}"]) from None
+    except RecursionError:  # a thousand arrays inside each other: no scenario, a hostile file
+        raise ScenarioError([f"{path}: invalid JSON: nested too deeply"]) from None
 
 
 _TIME_ZONE: TypeAdapter[str] = TypeAdapter(TimeZoneName)
