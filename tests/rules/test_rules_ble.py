@@ -92,3 +92,21 @@ def test_his_tag_at_her_door_ends_the_rest_allowance_of_his_silent_monitor() -> 
     kinds = [(line["kind"], line["change"], line["at"]) for line in run(doc) if line["change"] == "opened"]
     first_contact = min(line[2] for line in kinds if line[0] == "proximity_violation")
     assert ("location_loss", "opened", first_contact) in kinds
+
+
+@given(st.sampled_from(["aa:bb:cc:dd:ee:ff", "AA-BB-CC-DD-EE-FF", "aabbccddeeff", " AA:BB:CC:DD:EE:FF "]))
+def test_a_tag_is_matched_however_its_bytes_are_written(written: str) -> None:
+    event = DeviceEvent("W-1", SCENARIO_TIME, EventKind.BLE_CONTACT, detail={"tag": written})
+    assert ble.tag_of(event) == ble.normal_tag("AA:BB:CC:DD:EE:FF")
+
+
+def test_a_contact_below_any_radio_floor_or_with_its_unit_is_read_as_weak() -> None:
+    for text, expected in (
+        ("-200", -150.0),
+        ("-95 dBm", -95.0),
+        ("-71", -71.0),
+        ("abc", None),
+        ("NaN", None),
+    ):
+        event = DeviceEvent("W-1", SCENARIO_TIME, EventKind.BLE_CONTACT, detail={"rssi": text})
+        assert ble.rssi_of(event) == expected, text

@@ -33,16 +33,30 @@ WEAK_RSSI_DBM = -90.0
 
 
 def tag_of(event: DeviceEvent) -> str | None:
-    tag = event.detail.get(TAG_KEY, "").strip()
+    tag = normal_tag(event.detail.get(TAG_KEY, ""))
     return tag or None
 
 
+def normal_tag(tag: str) -> str:
+    """A tag as written by anyone: upper case, without the separators vendors put between its bytes
+    (`aa:bb:cc`, `AA-BB-CC` and `AABBCC` are one tag; a watch that wrote it in lower case was not
+    matched)."""
+    return "".join(c for c in tag.strip().upper() if c not in ":-_ .")
+
+
 def rssi_of(event: DeviceEvent) -> float | None:
+    """The contact's strength in dBm: a number, perhaps with its unit ("-95 dBm"); weaker than any
+    radio hears (below -150) is as weak as that; unreadable or above 20, unknown."""
+    text = event.detail.get(RSSI_KEY, "").strip()
+    if text.lower().endswith("dbm"):
+        text = text[:-3].strip()
     try:
-        value = float(event.detail.get(RSSI_KEY, ""))
+        value = float(text)
     except ValueError:
         return None
-    return value if math.isfinite(value) and -150.0 <= value <= 20.0 else None
+    if not math.isfinite(value) or value > 20.0:
+        return None
+    return max(value, -150.0)
 
 
 def contact(

@@ -169,10 +169,14 @@ class Engine:
             self._bound.get(old.person_id, set()).discard(device.id)
         if device.person_id is not None:
             self._bound.setdefault(device.person_id, set()).add(device.id)
-        if old is not None and old.ble_tag is not None and self._tags.get(old.ble_tag) == device.id:
-            del self._tags[old.ble_tag]
+        if (
+            old is not None
+            and old.ble_tag is not None
+            and self._tags.get(ble.normal_tag(old.ble_tag)) == device.id
+        ):
+            del self._tags[ble.normal_tag(old.ble_tag)]
         if device.ble_tag is not None:
-            self._tags[device.ble_tag] = device.id
+            self._tags[ble.normal_tag(device.ble_tag)] = device.id
         if device.in_pursuit and (old is None or not old.in_pursuit):
             self.pursuit.restore([device.id])
         self.devices[device.id] = device
