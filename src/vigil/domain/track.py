@@ -282,9 +282,10 @@ class Whereabouts:
                 out.append(f)
         return out
 
-    def carried_elsewhere(self, spread_m: float, current_s: float) -> list[Fix]:
-        """The latest fixes of the person's other devices, of any kind, at most `current_s` older
-        than the newest of them, that place the person more than `spread_m` from the live position.
+    def carried_elsewhere(self, spread_m: float, current_s: Callable[[str], float]) -> list[Fix]:
+        """The latest fixes of the person's other devices, of any kind, at most `current_s(device)`
+        older than the newest of them (a phone set to report every 12 minutes stays current for two
+        of its intervals), that place the person more than `spread_m` from the live position.
         For a protected person: her watch on the charger at home stands for her (body-worn first)
         while her phone, with her in a park, says where she is; which of them she has, no fix says."""
         live = self.latest
@@ -296,7 +297,7 @@ class Whereabouts:
             for track in self.devices.values()
             if (f := track.latest) is not None
             and f is not live
-            and f.time >= newest - timedelta(seconds=current_s)
+            and f.time >= newest - timedelta(seconds=current_s(f.device_id))
             and geo.distance_m(f.lat, f.lon, live.lat, live.lon) > spread_m
         ]
 

@@ -849,8 +849,8 @@ class Engine:
             # the renewal is judged first, so the danger that goes on is never cleared and raised
             # again (it gave a `cleared` then an `updated` line at the same second).
             changes: list[AlertChange] = []
-            for other in self._renewals(order, now):
-                changes += self._judge_order(other, now)
+            for renewal in self._renewals(order, now):
+                changes += self._judge_order(renewal, now)
             return changes + self._speak(order, proximity.cleared(order, Facts()), now)
         held = self._pairs.get(order.id, _APART)
         if held.left_at is not None and not self._is_active(proximity.key(order)):
@@ -899,12 +899,18 @@ class Engine:
             # Her devices disagree (her watch on the charger at home, her phone with her): judged on
             # each, the nearer danger stands, as for his; a man 60 m from her phone for 20 minutes
             # raised nothing while the watch stood for her.
+            hers = self.tracks[order.protected_person_id]
+            tuning = self.tuning
             alt = replace(
                 pair[1],
                 fix=other,
-                previous=self.tracks[order.protected_person_id].before(other),
+                previous=hers.before(other),
                 fine=None,
-                kept=None,
+                # a poor fix of that device is judged where it has been at rest, as any (a phone on
+                # the table giving Wi-Fi fixes biased toward him)
+                kept=partial(hers.kept, other, tuning.rest_window_s, tuning.walk_mps, tuning.moving_mps)
+                if proximity.is_poor(other, tuning)
+                else None,
                 heard=self._heard.get(other.device_id),
             )
             alt_state, alt_verdict = proximity.assess(
@@ -924,7 +930,7 @@ class Engine:
         where = self.tracks.get(order.protected_person_id)
         if where is None or len(where.devices) == 1:
             return []
-        return where.carried_elsewhere(order.violation_distance_m, self.tuning.stale_after_s)
+        return where.carried_elsewhere(order.violation_distance_m, self._current_s)
 
     def _worn_elsewhere(self, subject_id: str, order: Order) -> list[Fix]:
         """His other current body-worn devices' fixes placing him elsewhere than his live position by

@@ -288,8 +288,8 @@ def assess(
         new_state = replace(new_state, doubt_at=doubt[0], doubt_fix=doubt[1])
     if brink:
         side = _carried_side(s, s_seen, p, p_seen)
-        doubt = _dominant(s, p) if side is None else replace(_dominant(s, p), side=side)
-        new_state = replace(new_state, brink_at=measured_at or at, brink_fix=doubt)
+        looked = _dominant(s, p) if side is None else replace(_dominant(s, p), side=side)
+        new_state = replace(new_state, brink_at=measured_at or at, brink_fix=looked)
     elif (
         state.brink_at is not None
         and new_state.tier < VIOLATION
