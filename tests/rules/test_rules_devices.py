@@ -118,3 +118,18 @@ def test_her_phone_with_her_while_her_watch_charges_at_home_is_judged_too() -> N
         w.report(PHONE, t + 5, park, acc=15)
     changes = w.subject(610, near(60, 0, park), acc=10, speed=0.0)
     assert AlertKind.PROXIMITY_VIOLATION in [c.alert.kind for c in changes]
+
+
+def test_his_monitor_heard_without_a_position_still_stands_for_him_against_his_phone() -> None:
+    """His monitor, last placed at her door, is wrapped in foil there: heartbeats, no position. His
+    phone reports from home 3 km away. After 15 minutes the phone stood for him and the violation
+    cleared; a body-worn device heard stands for as long as it is heard."""
+    w = World(order(warning=1000), devices=(*DEVICES, PHONE_DEVICE))
+    w.victim(0)
+    w.subject(0, near(40), acc=10, speed=0.0)
+    for t in range(60, 2400, 60):
+        w.engine.on_heard(ANKLE, at(t), at(t))
+        w.victim(t)
+        w.report(HIS_PHONE, t + 10, near(3000), acc=15, speed=0.0)
+    alert = w.engine.book.get("a-1")
+    assert alert is not None and alert.active and alert.kind is AlertKind.PROXIMITY_VIOLATION

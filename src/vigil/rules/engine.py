@@ -456,6 +456,7 @@ class Engine:
         if previous is None or received_at > previous:
             self._heard[device.id] = received_at
             self._schedule_silence(device, received_at)
+            self._still_worn(device, received_at)
         self._location_heard(device, received_at, previous)
         ended: list[Signal] = []
         person = device.person_id or ""
@@ -1321,6 +1322,19 @@ class Engine:
         where = self.tracks.get(person) or Whereabouts(person)
         base = self._past.get(person, where)
         self._past[person] = base.with_past(fixes, self._worn)
+
+    def _still_worn(self, device: Device, received_at: datetime) -> None:
+        """A body-worn device heard gives no position (wrapped in foil at her door, or indoors): it
+        still stands for its wearer against his other devices for as long as it is heard, and its
+        usual window after (`_worn_s`). His monitor shielded at her door while his phone reported
+        from home: after 15 minutes the phone stood for him and the violation cleared."""
+        if device.kind not in BODY_WORN or device.person_id is None:
+            return
+        where = self.tracks.get(device.person_id)
+        track = None if where is None or len(where.devices) == 1 else where.devices.get(device.id)
+        if track is None or track.latest is None or received_at <= track.latest.time:
+            return
+        track.worn = max(track.worn, self._worn_s(device) + (received_at - track.latest.time).total_seconds())
 
     def _worn(self, device_id: str) -> float:
         device = self.devices.get(device_id)
