@@ -880,49 +880,45 @@ class Engine:
         state, verdict = proximity.assess(
             order, held, *pair, now, self.tuning, late=late, measured_at=measured_at
         )
-        for other in self._worn_elsewhere(order.subject_id, order):
-            # Two current body-worn devices of his disagree: judged on each, the nearer danger
-            # stands (safety first), so the alert neither clears nor changes tier as they take turns.
-            alt = replace(
-                pair[0],
-                fix=other,
-                previous=self.tracks[order.subject_id].before(other),  # its own receiver's, for its velocity
-                fine=None,
-                kept=None,
-                heard=self._heard.get(other.device_id),
-            )
-            alt_state, alt_verdict = proximity.assess(
-                order, held, alt, pair[1], now, self.tuning, late=late, measured_at=measured_at
-            )
-            if (alt_state.tier, alt_state.holding) > (state.tier, state.holding):
-                state, verdict = alt_state, alt_verdict
-        for other in self._carried_elsewhere(order):
-            # Her devices disagree (her watch on the charger at home, her phone with her): judged on
-            # each, the nearer danger stands, as for his; a man 60 m from her phone for 20 minutes
-            # raised nothing while the watch stood for her.
-            hers = self.tracks[order.protected_person_id]
-            tuning = self.tuning
-            alt = replace(
-                pair[1],
-                fix=other,
-                previous=hers.before(other),
-                fine=None,
-                # a poor fix of that device is judged where it has been at rest, as any (a phone on
-                # the table giving Wi-Fi fixes biased toward him)
-                kept=partial(hers.kept, other, tuning.rest_window_s, tuning.walk_mps, tuning.moving_mps)
-                if proximity.is_poor(other, tuning)
-                else None,
-                heard=self._heard.get(other.device_id),
-            )
-            alt_state, alt_verdict = proximity.assess(
-                order, held, pair[0], alt, now, self.tuning, late=late, measured_at=measured_at
-            )
-            if (alt_state.tier, alt_state.holding) > (state.tier, state.holding):
-                state, verdict = alt_state, alt_verdict
+        # A person's current devices that disagree are each judged, and the nearer danger stands
+        # (safety first), so the alert neither clears nor changes tier as they take turns: his two
+        # worn ones (a replacement monitor, the old one on a desk), any two of hers (her watch on
+        # the charger at home, her phone with her 60 m from him raised nothing).
+        for side, person, elsewhere in (
+            (0, order.subject_id, self._worn_elsewhere(order.subject_id, order)),
+            (1, order.protected_person_id, self._carried_elsewhere(order)),
+        ):
+            for other in elsewhere:
+                alt = self._party_of(pair[side], other, person, poor_at_rest=side == 1)
+                sides = (alt, pair[1]) if side == 0 else (pair[0], alt)
+                alt_state, alt_verdict = proximity.assess(
+                    order, held, *sides, now, self.tuning, late=late, measured_at=measured_at
+                )
+                if (alt_state.tier, alt_state.holding) > (state.tier, state.holding):
+                    state, verdict = alt_state, alt_verdict
         self._pairs[order.id] = self._start_hold(order, state) if state.left_at != held.left_at else state
         if not verdict.active and self._awaiting(order):
             return []  # an unconfirmed warning stands until its device's next fix settles it
         return self._speak(order, verdict, now)
+
+    def _party_of(self, party: Party, fix: Fix, person: str, *, poor_at_rest: bool) -> Party:
+        """`party` judged on another of `person`'s devices' fix: that receiver's fix before (for
+        its velocity) and its last hearing; `poor_at_rest`: a poor fix of it is judged where it has
+        been at rest, as any of hers (a phone on the table giving Wi-Fi fixes biased toward him)."""
+        where, tuning = self.tracks[person], self.tuning
+        kept = (
+            partial(where.kept, fix, tuning.rest_window_s, tuning.walk_mps, tuning.moving_mps)
+            if poor_at_rest and proximity.is_poor(fix, tuning)
+            else None
+        )
+        return replace(
+            party,
+            fix=fix,
+            previous=where.before(fix),
+            fine=None,
+            kept=kept,
+            heard=self._heard.get(fix.device_id),
+        )
 
     def _carried_elsewhere(self, order: Order) -> list[Fix]:
         """Her other current devices' fixes (any kind: her phone as well as her watch) placing her
@@ -1022,9 +1018,9 @@ class Engine:
         # curfew on, the fix outside): at home, or by day, every fix would pay for nothing.
         absent = zone.kind is ZoneKind.INCLUSION and scheduled and zones.absent(zone, latest, self.tuning)
         returning = zone.kind is ZoneKind.INCLUSION and held.breach  # ... and what ends an absence
-        # where he stood, for a poor fix that might start an exclusion zone's breach
+        # where he stood, asked only of a fix that would start an exclusion zone's breach
         stood = (
-            self._stood(track, latest)
+            partial(self._stood, track, latest)
             if zone.kind is ZoneKind.EXCLUSION and scheduled and not held.breach
             else None
         )

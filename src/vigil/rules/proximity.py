@@ -149,10 +149,27 @@ def clearly_apart(order: Order, subject: Fix, protected: Fix, at: datetime, tuni
 
 def _reach(fix: Fix, at: datetime, tuning: Tuning) -> float:
     """How far `_carried` may move the fix, at most (and widen it by)."""
+    dt = _carry_s(fix, None, at, tuning)
+    return 0.0 if dt == 0.0 or fix.speed_mps is None else fix.speed_mps * dt * (1.0 + tuning.step_slack)
+
+
+def _carry_s(fix: Fix, heard: datetime | None, at: datetime, tuning: Tuning) -> float:
+    """For how long `_carried` carries the fix on to `at` (by the server's clock when its device was
+    last heard): 0 for a fix that measured no movement, or older than `tuning.moving_stands_s`."""
     dt = (at - fix.time).total_seconds()
+    if heard is not None:
+        dt = min(dt, (at - heard).total_seconds())
     if not 0.0 < dt <= tuning.moving_stands_s or fix.speed_mps is None or fix.speed_mps < tuning.moving_mps:
         return 0.0
-    return fix.speed_mps * dt * (1.0 + tuning.step_slack)
+    return dt
+
+
+def _stayed(before: Fix | None, fix: Fix) -> bool:
+    """Whether `fix` lies where the same receiver's fix before it did (within both accuracies and
+    `SAME_PLACE_M`): whatever speed it reports, it has not moved."""
+    return before is not None and geo.distance_m(before.lat, before.lon, fix.lat, fix.lon) <= (
+        (before.accuracy_m or 0.0) + (fix.accuracy_m or 0.0) + SAME_PLACE_M
+    )
 
 
 def reaches_violation(order: Order, subject: Fix, protected: Fix) -> bool:
@@ -194,6 +211,7 @@ def assess(
     s_seen, p_seen = subject.fix, protected.fix
     s, p = _carried(subject, at, tuning), _carried(protected, at, tuning)
     carried = s is not s_seen or p is not p_seen
+    carried_side = _carried_side(s, s_seen, p, p_seen) if carried else None
     distance, uncertainty = separation(s, p)
     coarse = uncertainty > tuning.coarse_accuracy_m
     effective = distance if coarse else max(0.0, distance - uncertainty)
@@ -278,7 +296,7 @@ def assess(
         elif not inside or (resting and distance + uncertainty > v):
             # ... and one reported position inside, not beyond doubt, is confirmed by the next
             # (one of their fixes 30 m off, in six hours of them, put them "likely" within it)
-            tier, brink = _brink(state, s, p, measured_at or at, tuning, _carried_side(s, s_seen, p, p_seen))
+            tier, brink = _brink(state, s, p, measured_at or at, tuning, carried_side)
     # The hold runs from when they were measured apart: a late batch that shows them apart long ago
     # clears at once.
     new_state, active = _hold(state, tier, min(measured_at or at, at), at, tuning)
@@ -287,8 +305,7 @@ def assess(
     if doubt is not None and new_state.tier == CLEAR:
         new_state = replace(new_state, doubt_at=doubt[0], doubt_fix=doubt[1])
     if brink:
-        side = _carried_side(s, s_seen, p, p_seen)
-        looked = _dominant(s, p) if side is None else replace(_dominant(s, p), side=side)
+        looked = _dominant(s, p) if carried_side is None else replace(_dominant(s, p), side=carried_side)
         new_state = replace(new_state, brink_at=measured_at or at, brink_fix=looked)
     elif (
         state.brink_at is not None
@@ -354,24 +371,18 @@ def _carried(party: Party, at: datetime, tuning: Tuning) -> Fix:
     raised; following her route 45 s behind (540 m) was a certain one. Both parties are carried to
     the same instant. A prediction is not evidence: what it may prove is bounded in `assess`. Its
     time stays the fix's own: it is the same evidence, placed where it now points."""
-    fix = party.fix
-    dt = (at - fix.time).total_seconds()
-    if party.heard is not None:
-        dt = min(dt, (at - party.heard).total_seconds())
-    if not 0.0 < dt <= tuning.moving_stands_s or fix.speed_mps is None or fix.speed_mps < tuning.moving_mps:
+    fix, before = party.fix, party.previous  # (the fix before is the same receiver's: `Whereabouts.before`)
+    dt = _carry_s(fix, party.heard, at, tuning)
+    if dt == 0.0 or fix.speed_mps is None:
         return fix
-    before = (
-        party.previous if party.previous is not None and party.previous.device_id == fix.device_id else None
-    )
     speed = fix.speed_mps
     if before is not None:
         gap = (fix.time - before.time).total_seconds()
-        moved = geo.distance_m(before.lat, before.lon, fix.lat, fix.lon)
-        if gap >= 10.0 and moved <= (before.accuracy_m or 0.0) + (fix.accuracy_m or 0.0) + SAME_PLACE_M:
+        if gap >= 10.0 and _stayed(before, fix):
             return fix  # speed noise at a standstill: the same place as its fix before
         if 5.0 <= gap <= tuning.moving_stands_s:
             # what the fixes themselves show bounds what the receiver says (a speed sent in km/h)
-            shown = moved / gap
+            shown = geo.distance_m(before.lat, before.lon, fix.lat, fix.lon) / gap
             speed = min(speed, max(1.5 * shown, shown + 3.0))
     v = velocity(fix, before)
     if v is None or v == (0.0, 0.0):
@@ -417,13 +428,7 @@ def _moved_on(party: Party, at: datetime, contact: datetime | None, tuning: Tuni
         return False
     # A receiver's speed noise at a standstill (her phone on the table reporting 1.3 m/s, fix after
     # fix at the same spot) is no movement: the same place as its fix before says she stayed.
-    same_place = (
-        before is not None
-        and before.device_id == fix.device_id
-        and geo.distance_m(before.lat, before.lon, fix.lat, fix.lon)
-        <= (before.accuracy_m or 0.0) + (fix.accuracy_m or 0.0) + SAME_PLACE_M
-    )
-    return not same_place
+    return not _stayed(before, fix)
 
 
 def at_rest(party: Party, tuning: Tuning) -> bool:
@@ -441,8 +446,7 @@ def at_rest(party: Party, tuning: Tuning) -> bool:
         return False
     if fix.speed_mps >= tuning.moving_mps or before.speed_mps >= tuning.moving_mps:
         return False
-    moved = geo.distance_m(before.lat, before.lon, fix.lat, fix.lon)
-    return moved <= (fix.accuracy_m or 0.0) + (before.accuracy_m or 0.0) + SAME_PLACE_M
+    return _stayed(before, fix)
 
 
 def moving(s: Fix, p: Fix, tuning: Tuning) -> bool:

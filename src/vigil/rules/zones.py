@@ -11,6 +11,7 @@ that starts while he is out raises at its start time, not at his next fix.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -48,11 +49,12 @@ def assess(
     lost: bool = False,
     other: Fix | None = None,
     in_force_then: bool = True,
-    stood: Fix | None = None,
+    stood: Callable[[], Fix | None] | None = None,
 ) -> tuple[ZoneState, Signal]:
     """Judge the subject's fix against one zone at instant `at`; `scheduled` says the zone is in force.
 
-    `stood`: for a fix that measured no movement, his last sharper satellite fix of the last
+    `stood`: asked only for an entry, for a fix that measured no movement, his last sharper satellite
+    fix of the last
     `tuning.coarse_defers_s` that measured a standstill and lies inside this fix's disc
     (`Engine._stood`): an exclusion zone is then entered as that fix says, not on the near edge of
     the wider one.
@@ -103,13 +105,15 @@ def assess(
     elif zone.kind is ZoneKind.EXCLUSION:
         near_edge = outside - slack
         enters = in_force_then and near_edge <= 0
-        if enters and stood is not None and not state.breach:
+        standstill = stood() if enters and stood is not None and not state.breach else None
+        if standstill is not None:
             # A wider fix that only repeats, less precisely, where his receiver measured him standing
             # (`stood`, inside its disc): that fix says where he is, and it decides the entry. A man
             # asleep 60 m outside a 500 m zone, whose monitor gave a Wi-Fi fix claiming 90 m every
             # half hour, got a new zone violation each time. A man on the move is judged on the
             # near edge at once, as before: safety first.
-            enters = geo.signed_distance_m(zone.shape, stood.lat, stood.lon) - (stood.accuracy_m or 0.0) <= 0
+            edge = geo.signed_distance_m(zone.shape, standstill.lat, standstill.lon)
+            enters = edge - (standstill.accuracy_m or 0.0) <= 0
         breach = scheduled and (enters or (state.breach and near_edge <= margin))
         confidence = _grade(-outside, accuracy, coarse)
     else:
