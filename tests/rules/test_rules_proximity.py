@@ -544,9 +544,40 @@ def test_a_slow_drift_gives_no_time_to_contact() -> None:
     w = World()
     w.victim(0, speed=0.0)
     assert w.subject(0, near(505)) == []
-    (opened,) = w.subject(100, near(495))  # 0.1 m/s: jitter, not an approach
-    assert opened.alert.facts.closing_speed_mps == pytest.approx(0.1, abs=0.01)
+    (opened,) = w.subject(100, near(495))  # 10 m in 100 s, on fixes of 5 m: scatter, not an approach
+    assert opened.alert.facts.closing_speed_mps == 0.0  # she measures a standstill; his move is noise
+    assert opened.alert.facts.subject_speed_mps is None
     assert opened.alert.facts.time_to_contact_s is None
+
+
+def test_her_wifi_scatter_at_home_is_not_her_walking() -> None:
+    """Her phone at home on Wi-Fi, 60 m from one fix to the next: no speed of hers is made of it. A
+    man walking straight at her at 1.4 m/s closes at 1.4 m/s, whichever way her fixes scatter."""
+    w = World()
+    w.victim(0, acc=80.0)
+    w.subject(0, near(700, 0), speed=1.4, heading=180.0)
+    for seconds, scatter in ((60, 90.0), (120, 270.0), (180, 0.0)):
+        changes = w.victim(seconds, near(60, scatter), acc=80.0)
+        w.subject(seconds, near(700 - 1.4 * seconds, 0), speed=1.4, heading=180.0)
+    facts = w.only_alert().facts
+    assert facts.closing_speed_mps == pytest.approx(1.4, abs=0.01)
+    assert changes == [] or facts.time_to_contact_s is not None
+
+
+def test_a_pass_beside_her_is_no_contact() -> None:
+    """A car on a road 150 m from her, under a 100 m line it never crosses, closes on her for a
+    moment as it passes: that is no time to contact. Head on, the same car has one."""
+    w = World()
+    w.victim(0, speed=0.0)
+    beside = geo.destination(*near(150, 90), 0.0, 300.0)  # 150 m east of her, 300 m north of that
+    (opened,) = w.subject(10, beside, speed=25.0, heading=180.0)  # driving south, past her
+    facts = opened.alert.facts
+    assert facts.closing_speed_mps is not None and facts.closing_speed_mps > 20.0
+    assert facts.time_to_contact_s is None
+    w2 = World()
+    w2.victim(0, speed=0.0)
+    (head_on,) = w2.subject(10, near(335, 0), speed=25.0, heading=180.0)
+    assert head_on.alert.facts.time_to_contact_s == pytest.approx(335 / 25.0, abs=0.2)
 
 
 @pytest.mark.parametrize(

@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 from vigil.domain import geo
 from vigil.domain.alerts import AlertKey, AlertKind, Confidence, Facts, Signal
 from vigil.domain.model import Fix, FixSource, Order
-from vigil.domain.track import SAME_PLACE_M, position, velocity
+from vigil.domain.track import SAME_PLACE_M, accuracy, position, velocity
 from vigil.rules.tuning import Tuning
 
 CLEAR, WARNING, VIOLATION = 0, 1, 2
@@ -320,10 +320,13 @@ def assess(
     onset = tier > state.tier and not returning
 
     bearing = geo.bearing_deg(p.lat, p.lon, s.lat, s.lon)
-    closing = _closing_speed(
-        bearing, velocity(s_seen, subject.previous), velocity(p_seen, protected.previous)
+    v_subject, v_protected = _shown(s_seen, subject.previous), _shown(p_seen, protected.previous)
+    closing = _closing_speed(bearing, v_subject, v_protected)
+    ttc = (
+        _time_to_contact(distance, bearing, v_subject, v_protected, order.violation_distance_m)
+        if closing is not None and closing >= tuning.min_closing_mps
+        else None
     )
-    ttc = distance / closing if closing is not None and closing >= tuning.min_closing_mps else None
     stale = tuple(
         name
         for name, fix in (("subject", s), ("protected_person", p))
@@ -337,8 +340,8 @@ def assess(
         confidence=_confidence(distance, uncertainty, threshold, coarse),
         bearing_deg=round(bearing, 1) % 360.0,  # 359.97 rounds to 360.0, outside [0, 360)
         compass=geo.compass_point(bearing),
-        subject_speed_mps=_speed(s_seen, subject.previous),
-        closing_speed_mps=None if closing is None else round(closing, 2),
+        subject_speed_mps=None if v_subject is None else round(math.hypot(*v_subject), 2),
+        closing_speed_mps=None if closing is None else round(closing, 2) + 0.0,  # never "-0.0"
         time_to_contact_s=None if ttc is None else round(ttc, 1),
         stale=stale,
         occurred_at=(measured_at or at) if late else None,
@@ -675,6 +678,41 @@ def _closing_speed(
     return -growth
 
 
-def _speed(fix: Fix, previous: Fix | None) -> float | None:
+def _shown(fix: Fix, previous: Fix | None) -> tuple[float, float] | None:
+    """A party's velocity as the alert reports it (its speed, the closing speed, the time to
+    contact): what the receiver measured, or the move between its last two fixes when that move is
+    more than their accuracies can explain. A smaller move is the fixes' scatter, not a walk: her
+    phone at home on Wi-Fi, 60 m from one fix to the next, made a man walking at 1.4 m/s close at
+    -4 to +3.8 m/s and "contact in 100 s" jump to 1,374 s. None: not measured."""
     v = velocity(fix, previous)
-    return None if v is None else round(math.hypot(*v), 2)
+    measured = fix.speed_mps is not None and (fix.heading_deg is not None or v == (0.0, 0.0))
+    if v is None or previous is None or measured:
+        return v  # the receiver's own velocity (or its standstill), or nothing to go on
+    moved = geo.distance_m(previous.lat, previous.lon, fix.lat, fix.lon)
+    return v if moved > accuracy(fix) + accuracy(previous) else None
+
+
+def _time_to_contact(
+    distance: float,
+    bearing_to_subject: float,
+    v_subject: tuple[float, float] | None,
+    v_protected: tuple[float, float] | None,
+    violation_m: float,
+) -> float | None:
+    """Seconds until they are nearest, if on their present courses that nearest is within the
+    violation distance: contact. A car on a highway 150 m from her office, closing on her for a
+    moment as it passes, is not "22 s from contact" under a 200 m line it never crosses: it passes
+    by (None). Head on, this is the distance over the closing speed."""
+    se, sn = v_subject or (0.0, 0.0)
+    pe, pn = v_protected or (0.0, 0.0)
+    we, wn = se - pe, sn - pn  # his velocity relative to her
+    rad = math.radians(bearing_to_subject)
+    re, rn = distance * math.sin(rad), distance * math.cos(rad)  # where he is from her
+    speed2 = we * we + wn * wn
+    if speed2 == 0.0:
+        return None
+    t = -(re * we + rn * wn) / speed2
+    if t <= 0.0:
+        return None
+    nearest = math.hypot(re + we * t, rn + wn * t)
+    return t if nearest <= violation_m else None
