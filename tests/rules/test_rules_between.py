@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 from rules_kit import FAR, SUBJECT, World, at, circle_zone, near, order, summary
@@ -158,3 +159,42 @@ def test_a_drive_round_the_corner_of_a_zone_is_no_pass_through_it() -> None:
     w.subject(0, a, acc=10, speed=12.0, heading=0.0)
     changes = w.subject(60, b, acc=10, speed=12.0, heading=270.0)
     assert [c for c in changes if c.alert.kind is ZONE] == []
+
+
+def test_a_slow_monitors_ride_past_her_is_a_pass_when_its_speeds_and_headings_agree() -> None:
+    """His monitor reports every 5 minutes; he cycles east at 6 m/s, 900 m before her door and 900 m
+    after it, his receiver saying 6 m/s heading east at both: the line is the road he rode."""
+    w = World(order(warning=2000))
+    w.victim(0, speed=0.0)
+    home = w.engine.tracks["victim-1"].latest
+    assert home is not None
+    w.subject(0, geo.destination(home.lat, home.lon, 270.0, 900.0), acc=10, speed=6.0, heading=90.0)
+    changes = w.subject(
+        300, geo.destination(home.lat, home.lon, 90.0, 900.0), acc=10, speed=6.0, heading=90.0
+    )
+    raised = [c for c in changes if c.alert.kind is VIOL]
+    assert raised and raised[0].alert.facts.inferred
+    assert raised[0].alert.facts.occurred_at == at(150)
+    # the same fixes without the receiver's headings: five minutes is too long to take the line on trust
+    w2 = World(order(warning=2000))
+    w2.victim(0, speed=0.0)
+    w2.subject(0, geo.destination(home.lat, home.lon, 270.0, 900.0), acc=10, speed=6.0)
+    later = w2.subject(300, geo.destination(home.lat, home.lon, 90.0, 900.0), acc=10, speed=6.0)
+    assert [c for c in later if c.alert.kind is VIOL] == []
+
+
+def test_a_quarter_circle_round_her_block_over_minutes_is_no_pass() -> None:
+    """He walks a quarter circle 250 m round her, fixes 5 minutes apart: its chord passes 177 m from
+    her, inside a 200 m line he never crossed, and its speed is 0.9 of his. The headings, 45 degrees
+    off the chord at both ends, say it was no straight road."""
+    w = World(order(violation=200, warning=2000))
+    w.victim(0, speed=0.0)
+    home = w.engine.tracks["victim-1"].latest
+    assert home is not None
+    arc = 250.0 * math.pi / 2
+    speed = arc / 300.0
+    w.subject(0, geo.destination(home.lat, home.lon, 0.0, 250.0), acc=10, speed=speed, heading=90.0)
+    changes = w.subject(
+        300, geo.destination(home.lat, home.lon, 90.0, 250.0), acc=10, speed=speed, heading=180.0
+    )
+    assert [c for c in changes if c.alert.kind is VIOL] == []

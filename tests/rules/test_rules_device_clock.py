@@ -122,9 +122,12 @@ def test_a_proximity_or_zone_alert_on_a_retimed_fix_says_its_clock_was_not_belie
     near_her = replace(fix(ANKLE, at(60), near(40)), clock_suspect=mark)
     (opened,) = w.engine.on_fix(near_her, at(60), at(60))
     assert opened.alert.facts.clock_suspect == mark
+    # ... and, as an alarm's does, says when it occurred: at the receipt it was judged at
+    assert opened.alert.facts.occurred_at == at(60)
     at_work = replace(fix(ANKLE, at(120), near(3000, 0)), clock_suspect=mark)
     zone = [c for c in w.engine.on_fix(at_work, at(120), at(120)) if c.alert.key.family == "zone"]
     assert zone and zone[0].alert.facts.clock_suspect == mark
+    assert zone[0].alert.facts.occurred_at == at(120)
 
 
 def test_steady_lag_tells_a_slow_clock_from_a_backlog() -> None:

@@ -155,6 +155,8 @@ def test_a_late_zone_breach_opens_and_clears() -> None:
     assert changes[0].alert.late
     assert changes[0].alert.facts.occurred_at == at(60)
     assert changes[0].alert.protected_person_id == VICTIM
+    # it rests on that fix, not on where he is now: the fix is its evidence
+    assert [p.time for p in changes[0].alert.facts.evidence] == [at(60)]
 
 
 def test_a_late_zone_breach_after_an_earlier_one_cleared_is_a_new_alert() -> None:

@@ -286,10 +286,10 @@ def test_near_edge_of_the_accuracy_discs_in_breach_is_a_possible_violation() -> 
 def test_her_next_report_does_not_confirm_his_poor_fix() -> None:
     """The doubt lies in his Wi-Fi fix: her phone reporting again is no new evidence about it."""
     w = World()
-    w.victim(0, acc=10.0)
+    w.victim(0, acc=10.0, speed=1.5)  # she walks about: a pair in motion
     w.subject(10, near(200), acc=120.0, source=FixSource.WIFI)
     assert w.only_alert().kind is WARN
-    w.victim(20, acc=10.0)
+    w.victim(20, acc=10.0, speed=1.5)
     assert w.only_alert().kind is WARN
     w.subject(80, near(190), acc=120.0, source=FixSource.WIFI)  # his next fix, again on the brink
     assert w.only_alert().kind is VIOL
@@ -299,10 +299,12 @@ def test_her_better_fix_beside_his_same_poor_one_confirms_nothing() -> None:
     """At the brink her Wi-Fi fix was the poorer; her next fix is better, so the doubt now is his fix,
     measured once: no confirmation until he is measured again."""
     w = World()
-    w.victim(0, acc=150.0, source=FixSource.WIFI)
+    w.victim(0, acc=150.0, source=FixSource.WIFI, speed=1.5)  # she walks about
     w.subject(10, near(230), acc=100.0, source=FixSource.WIFI)  # near edge 50 m: on the brink
     assert w.only_alert().kind is WARN
-    w.victim(30, acc=90.0, source=FixSource.WIFI)  # better than his 100 m, the near edge still inside
+    w.victim(
+        30, acc=90.0, source=FixSource.WIFI, speed=1.5
+    )  # better than his 100 m, the near edge still inside
     assert w.only_alert().kind is WARN
     w.subject(70, near(225), acc=100.0, source=FixSource.WIFI)
     assert w.only_alert().kind is VIOL
@@ -348,12 +350,34 @@ def test_a_poorer_fix_or_her_fix_does_not_settle_his_doubt() -> None:
     """Only a newer fix of the doubted party, at least as accurate, settles the doubt: his next
     Wi-Fi fix, poorer than the first, placing him further off, and her own fix far from him, do not."""
     w = World()
-    w.victim(0, acc=10.0)
+    w.victim(0, acc=10.0, speed=1.5)  # she walks about: a pair in motion
     w.subject(10, near(200), acc=100.0, source=FixSource.WIFI)
     w.subject(40, near(400), acc=150.0, source=FixSource.WIFI)  # poorer: says little
-    w.victim(50, acc=10.0)  # hers: says nothing about his fix
+    w.victim(50, acc=10.0, speed=1.5)  # hers: says nothing about his fix
     w.subject(80, near(190), acc=100.0, source=FixSource.WIFI)
     assert w.only_alert().kind is VIOL
+
+
+def test_a_still_pair_on_the_near_edge_alone_stays_a_warning() -> None:
+    """Nothing shows either of them moving (no receiver's speed, each fix where its fix before was):
+    two looks at the near edge are one look. He stands 125 m from her on 10 m fixes, some of which
+    say 114 m; her phone on Wi-Fi (80 m) with him parked 180 m away: warnings, never a violation
+    (each was a critical one, flipping between the tiers all hour). A pair in motion keeps the
+    second look (the tests above)."""
+    w = World(order(violation=100, warning=1000))
+    w.victim(0, acc=10.0)
+    for n, metres in enumerate((125, 114, 131, 116, 122, 113, 128, 115)):
+        w.subject(10 + 30 * n, near(metres), acc=10.0)
+        w.victim(20 + 30 * n, near(3, 90.0 * n), acc=10.0)
+    assert w.only_alert().kind is WARN
+    w2 = World(order(violation=100, warning=1000))
+    for n in range(6):
+        w2.subject(10 + 60 * n, near(180), acc=8.0)
+        w2.victim(20 + 60 * n, acc=80.0, source=FixSource.WIFI)
+    assert w2.only_alert().kind is WARN
+    # ... and a fix that does put them inside the line is judged as ever
+    w2.subject(400, near(60), acc=8.0)
+    assert w2.only_alert().kind is VIOL
 
 
 def test_far_edge_in_breach_is_certain() -> None:

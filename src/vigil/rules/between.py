@@ -2,7 +2,9 @@
 
 At one fix a minute a car crosses a 200 m exclusion zone, or passes her, between two reports: neither
 fix is inside, yet he was. When two consecutive plausible fixes of one device are close enough in
-time for a straight line between them to be believed (`Tuning.inferred_within_s`), the path is
+time for a straight line between them to be believed (`Tuning.inferred_within_s`; up to
+`Tuning.inferred_measured_within_s` when both receivers' speeds and headings agree closely with the
+line: a slow monitor's fixes 5 minutes apart), the path is
 checked against each exclusion zone and against her violation circle (her position moving straight
 between where she was at the two times). It counts only when it passes inside by more than the fixes'
 accuracy can explain (the interpolated point is off by at most the larger of the two accuracies, hers
@@ -28,23 +30,36 @@ from vigil.rules.tuning import Tuning
 # receiver said 12 m/s, heading north then west: an inferred violation of a zone he never entered.
 STRAIGHT_SPEED_SHARE = 0.8
 STRAIGHT_HEADING_DEG = 45.0
+# Beyond `Tuning.inferred_within_s` (a slow monitor's fixes 5 minutes apart) the line is believed only
+# on both ends' measured speed and heading, and a closer agreement: over minutes, a quarter circle
+# round her block at 15 m/s still meets the looser test (its chord is 0.9 of the arc, each heading
+# 45 degrees off it) while its chord cuts 30 % nearer her than he ever was. A 40-degree arc meets
+# this one, and its chord runs within 6 % of its radius of the road.
+LONG_SPEED_SHARE = 0.9
+LONG_HEADING_DEG = 20.0
 
 
 def believable(a: Fix, b: Fix, tuning: Tuning) -> bool:
     """Whether the straight line a->b (consecutive fixes of one device) stands for the path taken."""
     seconds = (b.time - a.time).total_seconds()
+    long = seconds > tuning.inferred_within_s
     if not (
-        0 < seconds <= tuning.inferred_within_s
+        0 < seconds <= (tuning.inferred_measured_within_s if long else tuning.inferred_within_s)
         and accuracy(a) <= tuning.coarse_accuracy_m
         and accuracy(b) <= tuning.coarse_accuracy_m
     ):
         return False
+    if long and any(f.speed_mps is None or f.heading_deg is None for f in (a, b)):
+        return False
+    share, turn = (
+        (LONG_SPEED_SHARE, LONG_HEADING_DEG) if long else (STRAIGHT_SPEED_SHARE, STRAIGHT_HEADING_DEG)
+    )
     chord = geo.distance_m(a.lat, a.lon, b.lat, b.lon)
     speeds = [f.speed_mps for f in (a, b) if f.speed_mps is not None]
-    if speeds and chord / seconds < STRAIGHT_SPEED_SHARE * min(speeds):
+    if speeds and chord / seconds < share * min(speeds):
         return False  # he went a longer way round than the line
     bearing = geo.bearing_deg(a.lat, a.lon, b.lat, b.lon)
-    return all(f.heading_deg is None or _turn(f.heading_deg, bearing) <= STRAIGHT_HEADING_DEG for f in (a, b))
+    return all(f.heading_deg is None or _turn(f.heading_deg, bearing) <= turn for f in (a, b))
 
 
 def _turn(heading: float, bearing: float) -> float:

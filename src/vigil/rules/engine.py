@@ -1148,6 +1148,11 @@ class Engine:
                     protected_person_id=protected, late=True, previous=previous,
                     confirm_within_s=self._confirm_window(fix.device_id),
                 )  # fmt: skip
+                if verdict.active:
+                    # the fix, as measured, is what the late alert rests on (as both are for a pair):
+                    # "[]" says an alert rests on the current positions, which a breach at 02:34
+                    # learned at 08:30 does not
+                    verdict = replace(verdict, facts=replace(verdict.facts, evidence=(position(fix, now),)))
                 verdicts.append(verdict)
         changes: list[AlertChange] = []
         for verdict in verdicts:
@@ -1385,6 +1390,24 @@ class Engine:
         cadence = self._cadence.get(device_id)
         return None if cadence is None else cadence.interval(self.tuning.cadence_least)
 
+    def _silence_every(self, device_id: str) -> float:
+        """The interval a silence is counted in when none is configured: as learned, and before it
+        is (a device's first gaps, or its first after a restart) the slowest normal one
+        (`Tuning.unknown_interval_s`), or the shortest gap seen if that is shorter. A monitor that
+        reports every 5 minutes, new to the engine, raised signal_loss at its first report and
+        cleared it 17 s later: an alert to police for a device working as set."""
+        cadence = self._cadence.get(device_id)
+        device = self.devices.get(device_id)
+        if device is not None and device.silence_limit_s is not None:
+            return self._learned(device_id) or 0.0  # a limit of its own is kept as set until one is learned
+        if cadence is None:
+            return self.tuning.unknown_interval_s
+        learned = cadence.interval(self.tuning.cadence_least)
+        if learned is not None:
+            return learned
+        seen = cadence.shortest()
+        return self.tuning.unknown_interval_s if seen is None else min(seen, self.tuning.unknown_interval_s)
+
     def _interval(self, device_id: str) -> float | None:
         device = self.devices.get(device_id)
         return None if device is None else signal.interval(device, self._learned(device_id))
@@ -1395,11 +1418,12 @@ class Engine:
     def _silence_allowed(self, device: Device) -> float:
         """The silence after which the device is not "reporting" any more: its signal_loss limit, or
         for a device whose silence is not watched, what an ankle monitor would be allowed."""
-        limit = signal.silence_limit(device, self.tuning, self._learned(device.id))
+        every = self._silence_every(device.id)
+        limit = signal.silence_limit(device, self.tuning, every)
         if limit is not None:
             return limit
-        every = signal.interval(device, self._learned(device.id))
-        return max(self.tuning.default_silence_s, self.tuning.silence_intervals * (every or 0.0))
+        every = signal.interval(device, every) or every
+        return max(self.tuning.default_silence_s, self.tuning.silence_intervals * every)
 
     def _location_heard(self, device: Device, received_at: datetime, previous: datetime | None) -> None:
         """Any message starts the location clock if none runs; after a silence it starts again, so a
@@ -1586,7 +1610,7 @@ class Engine:
         return track.latest if track else None
 
     def _schedule_silence(self, device: Device, heard: datetime) -> None:
-        due = signal.deadline(device, heard, self.tuning, self._learned(device.id))
+        due = signal.deadline(device, heard, self.tuning, self._silence_every(device.id))
         if due is None:
             self._silence_at.pop(device.id, None)
             return

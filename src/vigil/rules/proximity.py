@@ -280,6 +280,7 @@ def assess(
         # watch's Wi-Fi fix 144 m away and waited 2 minutes for her next fix
         # (and a Wi-Fi fix 86 m toward her, of a man measured in bed 172 m away, is not inside)
         inside = rested[1] <= v if rested is not None else distance <= v
+        judged_inside = inside  # the positions judged, carried to one instant, inside
         if carried:
             # a prediction is not evidence: a violation entered on a carried position needs the
             # positions as reported inside too, or a second look (`_brink`: the carried party's next
@@ -292,6 +293,16 @@ def assess(
             # 125 m apart under a 100 m line, on 10-15 m GNSS fixes, were escalated to a violation in
             # the night and flapped between the tiers till morning. A man who stands within the line
             # shows it on the reported positions.
+            tier = WARNING
+        elif not judged_inside and contact is None and _still(subject, tuning) and _still(protected, tuning):
+            # Only the near edge of the discs inside the line, and nothing shows either of them
+            # moving (no receiver's speed, each fix where its fix before was): the same, as for a
+            # pair measured at rest. He stood 125 m from her on 10 m fixes that gave no speed; one
+            # in three said 114 m, and a second look "confirmed" a critical violation of a man
+            # keeping to his order, which then flipped between the tiers all hour. Her phone on
+            # Wi-Fi (80 m) at home made a man parked 180 m away one. (She drove past a man indoors
+            # 479 m away under a 500 m line, her fixes 521-543 m from his: moving, the second
+            # look stands.)
             tier = WARNING
         elif not inside or (resting and distance + uncertainty > v):
             # ... and one reported position inside, not beyond doubt, is confirmed by the next
@@ -344,7 +355,9 @@ def assess(
         closing_speed_mps=None if closing is None else round(closing, 2) + 0.0,  # never "-0.0"
         time_to_contact_s=None if ttc is None else round(ttc, 1),
         stale=stale,
-        occurred_at=(measured_at or at) if late else None,
+        # a late fix's own time; a fix whose device time was not believed, the receipt it was
+        # judged at (as an alarm's: `docs/replay.md`)
+        occurred_at=(measured_at or at) if late or s.clock_suspect or p.clock_suspect else None,
         # a position whose device time was not believed (judged at its receipt): the alert says so
         clock_suspect=s.clock_suspect or p.clock_suspect,
         tier=TIER_NAME[tier],
@@ -448,6 +461,19 @@ def at_rest(party: Party, tuning: Tuning) -> bool:
     if before is None or fix.speed_mps is None or before.speed_mps is None:
         return False
     if fix.speed_mps >= tuning.moving_mps or before.speed_mps >= tuning.moving_mps:
+        return False
+    return _stayed(before, fix)
+
+
+def _still(party: Party, tuning: Tuning) -> bool:
+    """Nothing shows the party moving: at rest (`at_rest`), or, with no receiver's speed to say so,
+    no speed of `tuning.moving_mps` measured and the fix where its fix before was (`_stayed`)."""
+    if at_rest(party, tuning):
+        return True
+    fix, before = party.fix, party.previous
+    if before is None or any(
+        f.speed_mps is not None and f.speed_mps >= tuning.moving_mps for f in (fix, before)
+    ):
         return False
     return _stayed(before, fix)
 

@@ -43,6 +43,10 @@ class Cadence:
         if self._last is None or at > self._last:
             self._last = at
 
+    def shortest(self) -> float | None:
+        """The shortest gap held, None before the first."""
+        return min(self._gaps) if self._gaps else None
+
     def interval(self, least: int) -> float | None:
         """The learned interval; None until `least` gaps are known."""
         if len(self._gaps) < max(1, least):

@@ -40,8 +40,14 @@ class Tuning:
     # ... but never less than this many reporting intervals (configured, or learned as the low
     # median of the last `cadence_keep` gaps between its messages, once `cadence_least` are known):
     # at 60 s the default rules, at 300 s the limit is 900 s, so a report lost or late is not an
-    # outage while a 20-minute one still is. Only a device's first gap is judged on the default.
+    # outage while a 20-minute one still is.
     silence_intervals: float = 3.0
+    # ... and before a device's interval is known (not configured, fewer than `cadence_least` gaps
+    # learned), it is taken as this, the slowest that monitors report at normally ("every 1-5
+    # minutes", DOMAIN), or as the shortest gap seen if shorter: a new 5-minute monitor's first
+    # report is not an outage (its first silence is allowed 15 minutes; a 60 s one's, after its
+    # first gap, the default).
+    unknown_interval_s: float = 300.0
     cadence_keep: int = 9
     cadence_least: int = 2
     # A fix received this long after it was measured is late (a batch after a coverage gap).
@@ -161,6 +167,10 @@ class Tuning:
     # straight line between them is believed (rules/between.py); the path must pass inside a zone or
     # her violation circle by more than both accuracies plus `inferred_depth_m`.
     inferred_within_s: float = 120.0
+    # ... and up to this far apart when both fixes measured speed and heading and agree closely with
+    # the straight line (`between.LONG_SPEED_SHARE`, `LONG_HEADING_DEG`): a 300 s monitor's bicycle
+    # ride past her door, its fixes 900 m before and after her, was never a pass.
+    inferred_measured_within_s: float = 600.0
     inferred_depth_m: float = 10.0
     # Pursuit mode (rules/pursuit.py): the devices of the people in a danger report this often, and
     # go back to normal this long after the last danger ended; back to normal is the device's

@@ -139,7 +139,8 @@ def assess(
         confidence=confidence,
         zone_label=zone.label or None,
         stale=stale,
-        occurred_at=fix.time if late else None,  # `at` is the processing time for a late newest fix
+        # `at` is the processing time for a late newest fix; a retimed fix's time is its receipt
+        occurred_at=fix.time if late or fix.clock_suspect else None,
         clock_suspect=fix.clock_suspect,  # his device time was not believed: judged at its receipt
         tier="violation" if breach else None,
         peak_tier="violation" if breach or state.breach else None,
