@@ -333,3 +333,22 @@ def test_the_silence_limit_is_the_larger_of_the_limit_and_three_intervals() -> N
     assert signal.silence_limit(replace(ANKLE_MONITOR, report_interval_s=600), tuning, learned=60) == 1800
     assert signal.silence_limit(replace(ANKLE_MONITOR, silence_limit_s=3600), tuning, learned=300) == 3600
     assert signal.silence_limit(VICTIM_PHONE, tuning, learned=300) is None
+
+
+def test_a_flapping_silence_clears_only_when_the_device_reports_again() -> None:
+    """A 60 s monitor in poor coverage gets one message through every 400 s. The first clears the
+    alert, as any message back does; the silence that follows within the hold makes it a flapping
+    one, and from then one message is not reporting: the next clears only with a second within the
+    device's limit (each message cleared it, "device back" minutes before it went silent again).
+    Its learned interval soon follows the 400 s, and the silences end."""
+    w = World(with_order=False, devices=SILENCE_ONLY)
+    _known(w)
+    w.subject(0, near(3000))
+    for t in range(60, 2460, 60):
+        w.tick(at(t))
+        if t % 400 < 60:
+            w.subject(t, near(3000))
+    lines = [(c.at, c.change) for c in w.log if c.alert.kind is AlertKind.SIGNAL_LOSS]
+    assert [change for _, change in lines].count(Change.OPENED) == 1
+    cleared = [when for when, change in lines if change is Change.CLEARED]
+    assert cleared == [at(420), at(1200)]  # not at 840: one message after a silence that flapped

@@ -139,6 +139,10 @@ class Engine:
         self._silence_at: dict[str, datetime] = {}
         self._silence_queued: set[str] = set()
         self._cadence: dict[str, signal.Cadence] = {}  # how often each device reports, as learned
+        # devices whose signal_loss flaps (opened again within the hold of its clear), and when the
+        # first message since the silence came (`_reporting_again`)
+        self._flapping: set[str] = set()
+        self._back: dict[str, datetime] = {}
         # Each watched device's spell with no usable position; its deadline, one timer entry per
         # device at most (as for silence).
         self._located: dict[str, LocationState] = {}
@@ -460,7 +464,9 @@ class Engine:
         self._location_heard(device, received_at, previous)
         ended: list[Signal] = []
         person = device.person_id or ""
-        if self._is_active(AlertKey(signal.FAMILY, person, device.id)):
+        if self._is_active(AlertKey(signal.FAMILY, person, device.id)) and self._reporting_again(
+            device, received_at
+        ):
             ended.append(signal.signal(device, False, received_at, self._latest(person), now))
         if kind is not EventKind.POWER_OFF and self._is_active(AlertKey("power", person, device.id)):
             back_on = DeviceEvent(device.id, received_at, EventKind.HEARTBEAT)
@@ -1382,9 +1388,36 @@ class Engine:
             return []
         del self._silence_at[device_id]
         person = device.person_id or ""
+        alert = self.book.for_key(AlertKey(signal.FAMILY, person, device_id))
+        cleared = None if alert is None else self.book.cleared_at(alert)
+        if cleared is not None and (when - cleared).total_seconds() <= self.tuning.tier_hold_s:
+            self._flapping.add(device_id)  # silent again within the hold of its clear
+            self._back.pop(device_id, None)
         return self._apply([signal.signal(device, True, heard, self._latest(person), when)], when)
 
     # --- no churn: reporting cadence, location loss, pending clears -----------------------------------
+
+    def _reporting_again(self, device: Device, received_at: datetime) -> bool:
+        """Whether a device whose signal_loss is open is reporting again. Its first message is,
+        unless the alert flaps: opened again within the hold of its clear (`_silence_due`). Then
+        it is a second message within the silence limit of the first one back: a 60 s monitor in
+        poor coverage got one message through every 6-7 minutes, and each cleared the alert
+        ("device back") minutes before it reopened, 5 clears in 30 minutes. (A backlog uploaded at
+        once is reporting: its second message clears.)"""
+        if device.id not in self._flapping:
+            return True
+        back = self._back.get(device.id)
+        if (
+            back is not None
+            and back <= received_at
+            and (received_at - back).total_seconds() <= self._silence_allowed(device)
+        ):
+            del self._back[device.id]
+            self._flapping.discard(device.id)
+            return True
+        if back is None or received_at > back:
+            self._back[device.id] = received_at
+        return False
 
     def _learned(self, device_id: str) -> float | None:
         cadence = self._cadence.get(device_id)
