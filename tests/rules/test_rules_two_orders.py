@@ -71,3 +71,6 @@ def test_an_order_renewed_at_its_end_neither_clears_nor_raises_again() -> None:
     assert Change.CLEARED not in [c.change for c in changes]
     alert = w.engine.book.get("a-1")
     assert alert is not None and alert.active
+    # ... and from then it rests on the renewal: the order police and probation must cite
+    assert alert.order_id == "O2"
+    assert [c.change for c in changes] == [Change.UPDATED]

@@ -416,17 +416,25 @@ class AlertBook:
             return self._record(
                 replace(current, active=False, facts=facts, updated_at=now), Change.CLEARED, now
             )
+        # The order it rests on now: an order renewed at its end carries the pair's alert on, and
+        # the renewal is what police and probation must cite from then (it said the expired one).
+        order_id = signal.order_id or current.order_id
         if RANK.get(signal.kind, 0) > RANK.get(current.kind, 0):
             escalated = replace(
                 current, kind=signal.kind, active=True, facts=_peaked(current.facts, signal.facts),
-                updated_at=now, late=signal.late, escalated_at=now,
+                updated_at=now, late=signal.late, escalated_at=now, order_id=order_id,
             )  # fmt: skip
             return self._record(escalated, Change.ESCALATED, now)
-        if not current.active or signal.onset or _material(current.facts, signal.facts):
+        if (
+            not current.active
+            or signal.onset
+            or order_id != current.order_id
+            or _material(current.facts, signal.facts)
+        ):
             updated = replace(
                 current, active=True, facts=_peaked(current.facts, signal.facts), updated_at=now,
                 # made active again, it says whether that was learned late (an upload's re-entry)
-                late=current.late if current.active else signal.late,
+                late=current.late if current.active else signal.late, order_id=order_id,
             )  # fmt: skip
             return self._record(updated, Change.UPDATED, now)
         return None
