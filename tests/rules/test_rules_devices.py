@@ -133,3 +133,28 @@ def test_his_monitor_heard_without_a_position_still_stands_for_him_against_his_p
         w.report(HIS_PHONE, t + 10, near(3000), acc=15, speed=0.0)
     alert = w.engine.book.get("a-1")
     assert alert is not None and alert.active and alert.kind is AlertKind.PROXIMITY_VIOLATION
+
+
+def test_his_phone_that_was_with_his_slow_monitor_is_judged_beside_it() -> None:
+    """His monitor reports every 5 minutes, his phone in his pocket every 30 s, both on his way to
+    her at 12 m/s. The monitor's last fix, 2 minutes old, is where he was; the phone, with the
+    monitor at that fix, shows him at her door: a violation on the phone's fix (it waited 3 minutes
+    for the monitor). A phone that was not with the monitor (left at home) stands for nothing."""
+    w = _world()
+    w.victim(0)
+    w.subject(0, near(2400, 0), acc=10, speed=12.0, heading=180.0)  # 2.4 km out at 12 m/s
+    changes = []
+    for t in range(2, 300, 30):  # the phone beside it, then on to her door
+        changes += w.report(
+            HIS_PHONE, t, near(max(30.0, 2400 - 12 * t), 0), acc=12, speed=12.0, heading=180.0
+        )
+    raised = [c for c in changes if c.alert.kind is VIOL]
+    assert raised and raised[0].at == at(212)  # the phone's first fix within 100 m of her
+    latest = w.engine.tracks[SUBJECT].latest
+    assert latest is not None and latest.device_id == ANKLE  # the monitor still stands for him
+    # the phone he left at home, 3 km away, beside nothing: his fresh monitor fix far from her stands
+    w2 = _world()
+    w2.victim(0)
+    w2.report(HIS_PHONE, 0, near(60, 90), acc=12)
+    w2.subject(10, HIS_HOME, acc=10)
+    assert [c for c in w2.report(HIS_PHONE, 60, near(40, 90), acc=12) if c.alert.kind is VIOL] == []

@@ -282,6 +282,54 @@ class Whereabouts:
                 out.append(f)
         return out
 
+    def escorted_elsewhere(self, spread_m: float) -> list[Fix]:
+        """The fresher latest fixes of the person's devices that are not body-worn but were with the
+        body-worn one at its live fix (`escorts`), placing the person more than `spread_m` from that
+        live fix. His monitor reports every 5 minutes, his phone in his pocket every 30 s: the
+        monitor's fix of 2 minutes ago is where he was, the phone's where he is (it showed him at
+        her door 3 minutes before the monitor did). Judged beside the live position, never instead
+        of it: a phone handed to someone else once it was with him can raise, not clear."""
+        live = self.latest
+        if live is None or len(self.devices) == 1:
+            return []
+        return [
+            f
+            for track in self.devices.values()
+            if (f := track.latest) is not None
+            and self.escorts(f)
+            and geo.distance_m(f.lat, f.lon, live.lat, live.lon) > spread_m
+        ]
+
+    def escorts(self, fix: Fix) -> bool:
+        """Whether `fix`, the latest of a device that is not body-worn, is fresher than the live fix
+        of a body-worn one and its device was with it then: a fix of its within `SAME_MOMENT_S` of
+        the live one, within both accuracies, `SAME_PLACE_M` and the way either moved in between
+        (in a car at 12 m/s, fixes 5 s apart are 60 m apart)."""
+        live = self.latest
+        track = self.devices.get(fix.device_id)
+        worn = None if live is None else self.devices.get(live.device_id)
+        moment = timedelta(seconds=SAME_MOMENT_S)
+        if (
+            live is None
+            or track is None
+            or worn is None
+            or worn is track
+            or worn.worn <= 0
+            or track.worn > 0
+            or track.latest is not fix
+            or fix.time - live.time <= moment
+        ):
+            return False
+        beside = track.at(live.time + moment)
+        if beside is None or beside.time < live.time - moment:
+            return False
+        gap = abs((beside.time - live.time).total_seconds())
+        shown = velocity(beside, track.before(beside))
+        speed = max(beside.speed_mps or 0.0, live.speed_mps or 0.0, math.hypot(*shown) if shown else 0.0)
+        return geo.distance_m(beside.lat, beside.lon, live.lat, live.lon) <= (
+            accuracy(beside) + accuracy(live) + SAME_PLACE_M + speed * gap
+        )
+
     def carried_elsewhere(self, spread_m: float, current_s: Callable[[str], float]) -> list[Fix]:
         """The latest fixes of the person's other devices, of any kind, at most `current_s(device)`
         older than the newest of them (a phone set to report every 12 minutes stays current for two

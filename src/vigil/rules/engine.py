@@ -671,8 +671,17 @@ class Engine:
         return True
 
     def _proximity(self, r: _Report) -> bool:
-        """proximity: each order the person is party to, on the live positions."""
-        if r.live and not r.passing:
+        """proximity: each order the person is party to, on the live positions; and on the newest fix
+        of another of his devices, which may be judged beside the live one (`_worn_elsewhere`): his
+        phone at her door while his slow monitor's fix is minutes old."""
+        escort = (
+            r.newest
+            and not r.late
+            and r.device.person_kind is PersonKind.SUBJECT
+            and len(r.track.devices) > 1
+            and r.track.escorts(r.position)
+        )
+        if (r.live or escort) and not r.passing:
             person = r.track.person_id
             measured_at = None if r.latest is None else r.latest.time
             for order_id in sorted(self._orders_of.get(person, ())):
@@ -900,8 +909,11 @@ class Engine:
                 alt_state, alt_verdict = proximity.assess(
                     order, held, *sides, now, self.tuning, late=late, measured_at=measured_at
                 )
-                if (alt_state.tier, alt_state.holding) > (state.tier, state.holding):
-                    state, verdict = alt_state, alt_verdict
+                rank, alt_rank = (state.tier, state.holding), (alt_state.tier, alt_state.holding)
+                if alt_rank > rank or (
+                    alt_rank == rank > (proximity.CLEAR, False) and _nearer(alt_verdict, verdict)
+                ):
+                    state, verdict = alt_state, alt_verdict  # (in the same tier, the nearer says where)
         self._pairs[order.id] = self._start_hold(order, state) if state.left_at != held.left_at else state
         if not verdict.active and self._awaiting(order):
             return []  # an unconfirmed warning stands until its device's next fix settles it
@@ -937,11 +949,14 @@ class Engine:
 
     def _worn_elsewhere(self, subject_id: str, order: Order) -> list[Fix]:
         """His other current body-worn devices' fixes placing him elsewhere than his live position by
-        more than the order's violation distance (`Whereabouts.worn_elsewhere`)."""
+        more than the order's violation distance (`Whereabouts.worn_elsewhere`), and the fresher
+        fixes of a device that was with his monitor at its live fix (`Whereabouts.escorted_elsewhere`:
+        his phone, reporting more often than his monitor)."""
         where = self.tracks.get(subject_id)
         if where is None or len(where.devices) == 1:
             return []
-        return where.worn_elsewhere(order.violation_distance_m)
+        spread = order.violation_distance_m
+        return where.worn_elsewhere(spread) + where.escorted_elsewhere(spread)
 
     def _renewals(self, order: Order, now: datetime) -> list[Order]:
         """The other orders keeping him from the same woman that are in force at `now` and were not
@@ -1657,6 +1672,12 @@ class Engine:
 
     def _push(self, when: datetime, kind: str, ref: str) -> None:
         heapq.heappush(self._deadlines, (when, next(self._seq), kind, ref))
+
+
+def _nearer(one: Signal, other: Signal) -> bool:
+    """Whether verdict `one` puts the pair nearer than `other` does."""
+    a, b = one.facts.distance_m, other.facts.distance_m
+    return a is not None and (b is None or a < b)
 
 
 @dataclass(slots=True)

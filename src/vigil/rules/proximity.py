@@ -727,7 +727,7 @@ def _time_to_contact(
 ) -> float | None:
     """Seconds until they are nearest, if on their present courses that nearest is within the
     violation distance: contact. A car on a highway 150 m from her office, closing on her for a
-    moment as it passes, is not "22 s from contact" under a 200 m line it never crosses: it passes
+    moment as it passes, is not "40 s from contact" under a 100 m line it never crosses: it passes
     by (None). Head on, this is the distance over the closing speed."""
     se, sn = v_subject or (0.0, 0.0)
     pe, pn = v_protected or (0.0, 0.0)
