@@ -352,3 +352,18 @@ def test_a_flapping_silence_clears_only_when_the_device_reports_again() -> None:
     assert [change for _, change in lines].count(Change.OPENED) == 1
     cleared = [when for when, change in lines if change is Change.CLEARED]
     assert cleared == [at(420), at(1200)]  # not at 840: one message after a silence that flapped
+
+
+def test_after_a_restart_a_device_keeps_the_silence_its_recent_fixes_show() -> None:
+    """A restart (or a partition taken over by another worker) takes his recent fixes back: their
+    gaps say he reports every minute, so a silence from then on is the default 5 minutes, not the
+    15 a device never heard before is allowed."""
+    w = World(with_order=False, devices=SILENCE_ONLY)
+    for t in range(0, 600, 60):
+        w.subject(t, near(3000))
+    fixes = [f for track in w.engine.tracks.values() for f in track.history]
+    fresh = World(with_order=False, devices=SILENCE_ONLY)
+    fresh.engine.restore(fixes, {ANKLE: at(540)}, [], at(560))
+    assert fresh.engine._silence_at[ANKLE] == at(540 + 300)
+    (opened,) = fresh.tick(at(840))
+    assert opened.alert.kind is AlertKind.SIGNAL_LOSS

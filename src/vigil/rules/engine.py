@@ -400,6 +400,12 @@ class Engine:
         for fix in sorted(fixes, key=lambda f: f.time):
             device = self.devices.get(fix.device_id)
             if device is not None and device.person_id is not None:
+                # how often it reports, from the gaps between its recent fixes: a restart (or a
+                # partition taken over) must not give every device a stranger's silence allowance
+                cadence = self._cadence.get(device.id)
+                if cadence is None:
+                    cadence = self._cadence[device.id] = signal.Cadence(self.tuning.cadence_keep)
+                cadence.heard(fix.time)
                 where = self.tracks.setdefault(device.person_id, Whereabouts(device.person_id))
                 where.add(fix, self._worn_s(device), self.tuning.keep_s, self.tuning.keep_n)
                 if location.limit(device, self.tuning) is not None:
