@@ -53,6 +53,12 @@ def accuracy(fix: Fix) -> float:
     return UNKNOWN_ACCURACY_M if fix.accuracy_m is None else fix.accuracy_m
 
 
+def same_place(a: Fix, b: Fix, slack_m: float = 0.0) -> bool:
+    """Whether two fixes may be of one place: within both accuracies, `SAME_PLACE_M` and `slack_m`
+    (what moved between them)."""
+    return geo.distance_m(a.lat, a.lon, b.lat, b.lon) <= accuracy(a) + accuracy(b) + SAME_PLACE_M + slack_m
+
+
 @dataclass(slots=True)
 class Track:
     """One device's fixes, oldest first."""
@@ -145,7 +151,7 @@ class Track:
             f = history[i]
             if f.speed_mps is None or f.speed_mps >= moving_mps:
                 break
-            if geo.distance_m(f.lat, f.lon, fix.lat, fix.lon) > accuracy(f) + accuracy(fix) + SAME_PLACE_M:
+            if not same_place(f, fix):
                 break
             since = f.time
         return since
@@ -326,9 +332,7 @@ class Whereabouts:
         gap = abs((beside.time - live.time).total_seconds())
         shown = velocity(beside, track.before(beside))
         speed = max(beside.speed_mps or 0.0, live.speed_mps or 0.0, math.hypot(*shown) if shown else 0.0)
-        return geo.distance_m(beside.lat, beside.lon, live.lat, live.lon) <= (
-            accuracy(beside) + accuracy(live) + SAME_PLACE_M + speed * gap
-        )
+        return same_place(beside, live, speed * gap)
 
     def carried_elsewhere(self, spread_m: float, current_s: Callable[[str], float]) -> list[Fix]:
         """The latest fixes of the person's other devices, of any kind, at most `current_s(device)`

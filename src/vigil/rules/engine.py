@@ -139,10 +139,9 @@ class Engine:
         self._silence_at: dict[str, datetime] = {}
         self._silence_queued: set[str] = set()
         self._cadence: dict[str, signal.Cadence] = {}  # how often each device reports, as learned
-        # devices whose signal_loss flaps (opened again within the hold of its clear), and when the
-        # first message since the silence came (`_reporting_again`)
-        self._flapping: set[str] = set()
-        self._back: dict[str, datetime] = {}
+        # devices whose signal_loss flaps (opened again within the hold of its clear), each with when
+        # the first message since the silence came, if one has (`_reporting_again`)
+        self._flapping: dict[str, datetime | None] = {}
         # Each watched device's spell with no usable position; its deadline, one timer entry per
         # device at most (as for silence).
         self._located: dict[str, LocationState] = {}
@@ -1412,8 +1411,7 @@ class Engine:
         alert = self.book.for_key(AlertKey(signal.FAMILY, person, device_id))
         cleared = None if alert is None else self.book.cleared_at(alert)
         if cleared is not None and (when - cleared).total_seconds() <= self.tuning.tier_hold_s:
-            self._flapping.add(device_id)  # silent again within the hold of its clear
-            self._back.pop(device_id, None)
+            self._flapping[device_id] = None  # silent again within the hold of its clear
         return self._apply([signal.signal(device, True, heard, self._latest(person), when)], when)
 
     # --- no churn: reporting cadence, location loss, pending clears -----------------------------------
@@ -1427,17 +1425,16 @@ class Engine:
         once is reporting: its second message clears.)"""
         if device.id not in self._flapping:
             return True
-        back = self._back.get(device.id)
+        back = self._flapping[device.id]
         if (
             back is not None
             and back <= received_at
             and (received_at - back).total_seconds() <= self._silence_allowed(device)
         ):
-            del self._back[device.id]
-            self._flapping.discard(device.id)
+            del self._flapping[device.id]
             return True
         if back is None or received_at > back:
-            self._back[device.id] = received_at
+            self._flapping[device.id] = received_at
         return False
 
     def _learned(self, device_id: str) -> float | None:
